@@ -1,0 +1,85 @@
+// Package tcp is xdptcp's sans-I/O TCP: connections and listeners are values
+// fed segments and the time, that hand back segments to send (through
+// Output) and events for the application (through Handler). Nothing here
+// reads a clock, sleeps, or does I/O.
+//
+// THIS FILE IS THE CONTRACT between the engine (package stack), the
+// application side (root package, cmd/xdptcpd) and this package. Signatures
+// here may be extended, not changed, without telling the other sides.
+package tcp
+
+import (
+	"errors"
+
+	"github.com/xdptcp/xdptcp/flowtable"
+	"github.com/xdptcp/xdptcp/stack/clock"
+	"github.com/xdptcp/xdptcp/stack/seqnum"
+	"github.com/xdptcp/xdptcp/stack/wire"
+)
+
+// Segment is an incoming TCP segment, parsed and checksum-verified by the
+// engine. Key is seen from our side (Local = the packet's destination).
+type Segment struct {
+	Key     flowtable.Key
+	Seq     seqnum.Value
+	Ack     seqnum.Value
+	Flags   wire.TCPFlags
+	Window  uint16 // raw header value, not yet scaled
+	Urgent  uint16
+	Opts    wire.TCPOptions
+	Payload []byte     // valid only for the duration of the call
+	Arrival clock.Time // when the frame reached the loop (RTT samples use it)
+}
+
+// OutSegment is a segment the TCP layer asks the engine to transmit. The
+// engine builds Ethernet+IPv4+TCP around it, computing the checksums.
+type OutSegment struct {
+	Key      flowtable.Key
+	Seq      seqnum.Value
+	Ack      seqnum.Value
+	Flags    wire.TCPFlags
+	Window   uint16 // as put in the header (already scaled down)
+	Opts     wire.TCPOptions
+	Payload  []byte // first part of the payload; valid during the call
+	Payload2 []byte // second part, when the send buffer wraps
+}
+
+// Output transmits segments. SendTCP returns false when the segment could
+// not be sent (no TX frame, next hop unresolved); the engine counts why, and
+// TCP treats the segment as lost (retransmission recovers it).
+type Output interface {
+	SendTCP(seg *OutSegment) bool
+}
+
+// Errors given to Handler.OnClose and returned by Dial.
+var (
+	ErrReset     = errors.New("connection reset by peer") // ECONNRESET
+	ErrRefused   = errors.New("connection refused")       // ECONNREFUSED
+	ErrTimeout   = errors.New("connection timed out")     // ETIMEDOUT
+	ErrAborted   = errors.New("connection aborted")       // local abort
+	ErrTableFull = errors.New("connection table full")
+	ErrAddrInUse = errors.New("address already in use")  // EADDRINUSE
+	ErrNoPorts   = errors.New("no local port available") // EADDRNOTAVAIL
+	ErrClosed    = errors.New("use of closed connection")
+)
+
+// Handler receives a connection's events. All methods run on the loop that
+// owns the connection and must not block.
+type Handler interface {
+	// OnOpen: the connection is established (passive: taken from the
+	// accept queue; active: the handshake completed).
+	OnOpen(c *Conn)
+	// OnData: in-order bytes, valid until the call returns. It returns how
+	// many it consumed; the rest stays in the receive buffer (and counts
+	// against the advertised window) and is offered again after more data
+	// arrives or after ResumeRead.
+	OnData(c *Conn, data []byte) int
+	// OnWritable: send-buffer space was freed after a Write accepted fewer
+	// bytes than offered.
+	OnWritable(c *Conn)
+	// OnPeerClose: the peer's FIN arrived after all its data (read EOF).
+	OnPeerClose(c *Conn)
+	// OnClose: the connection is gone for the application. err is nil for
+	// an orderly close, else ErrReset, ErrTimeout, ErrAborted, ...
+	OnClose(c *Conn, err error)
+}
