@@ -28,47 +28,6 @@ const (
 	StateTimeWait
 )
 
-// Config holds the TCP settings, named after Linux's sysctls
-// (net.ipv4.tcp_*). DefaultConfig returns Linux's defaults.
-type Config struct {
-	SynRetries        int           // tcp_syn_retries (6)
-	SynackRetries     int           // tcp_synack_retries (5)
-	Retries2          int           // tcp_retries2 (15)
-	OrphanRetries     int           // tcp_orphan_retries (0 means 8, as Linux)
-	FinTimeout        time.Duration // tcp_fin_timeout (60 s)
-	MaxSynBacklog     int           // tcp_max_syn_backlog (4096)
-	Somaxconn         int           // somaxconn (4096)
-	AbortOnOverflow   bool          // tcp_abort_on_overflow (0)
-	Syncookies        int           // tcp_syncookies (1)
-	MSL               time.Duration // tcp_msl (30 s; TIME-WAIT lasts 2*MSL)
-	MaxTwBuckets      int           // tcp_max_tw_buckets (262144)
-	TwReuse           int           // tcp_tw_reuse (2: loopback only in Linux; here 0/1/2)
-	KeepaliveTime     time.Duration // tcp_keepalive_time (7200 s)
-	KeepaliveIntvl    time.Duration // tcp_keepalive_intvl (75 s)
-	KeepaliveProbes   int           // tcp_keepalive_probes (9)
-	Rmem              [3]int        // tcp_rmem (4096 131072 6291456)
-	Wmem              [3]int        // tcp_wmem (4096 16384 4194304)
-	Timestamps        bool          // tcp_timestamps (1)
-	WindowScaling     bool          // tcp_window_scaling (1)
-	Sack              bool          // tcp_sack (1)
-	CongestionControl string        // tcp_congestion_control ("cubic")
-	MinSndMss         int           // tcp_min_snd_mss (48)
-	LocalPortRange    [2]uint16     // ip_local_port_range (32768 60999)
-	MaxConnections    int           // xdptcp: flow table bound per loop
-	DefaultMSS        int           // our MSS to advertise (MTU-40)
-}
-
-// DefaultConfig returns Linux's defaults.
-func DefaultConfig() Config { return Config{} }
-
-// Set sets the setting with Linux name name (e.g. "tcp_fin_timeout") from
-// its sysctl text form; it rejects unknown names and out-of-range values.
-func (c *Config) Set(name, value string) error { return nil }
-
-// Stats are the counters of one loop's TCP layer, named after Linux's nstat
-// counters (Tcp: and TcpExt:). Single writer (the loop), read atomically.
-type Stats struct{}
-
 // Conn is one TCP connection.
 type Conn struct{}
 

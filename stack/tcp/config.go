@@ -1,0 +1,474 @@
+package tcp
+
+// TCP settings. Names and defaults follow Linux's sysctls (net.ipv4.tcp_*,
+// net.core.somaxconn, net.ipv4.ip_local_port_range; see
+// Documentation/networking/ip-sysctl.rst), so a user who knows Linux knows
+// xdptcp. Settings Linux does not have carry no "tcp_" prefix (msl, mss,
+// max_connections).
+//
+// Values are read and written in the text form `sysctl -w` takes: durations
+// as whole seconds, booleans as 0/1, triples and pairs separated by spaces or
+// tabs.
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Sentinel errors of Set, Get and Validate; test with errors.Is.
+var (
+	// ErrUnknownSetting: the name is not a setting.
+	ErrUnknownSetting = errors.New("unknown setting")
+	// ErrBadValue: the value is malformed or out of range.
+	ErrBadValue = errors.New("bad setting value")
+)
+
+// SettingError is the error of Set/Get/Validate. Its message is one line:
+// `unknown setting "tcp_foo" (did you mean "tcp_fin_timeout"?)` or
+// `tcp_syn_retries: 0 out of range 1..127`.
+type SettingError struct {
+	Name string // the setting's name as given
+	Msg  string // what is wrong, without the name
+	Err  error  // ErrUnknownSetting or ErrBadValue
+}
+
+func (e *SettingError) Error() string {
+	if e.Err == ErrUnknownSetting {
+		return "unknown setting " + strconv.Quote(e.Name) + e.Msg
+	}
+	return e.Name + ": " + e.Msg
+}
+
+// Unwrap returns the sentinel (ErrUnknownSetting or ErrBadValue).
+func (e *SettingError) Unwrap() error { return e.Err }
+
+// Ranges Linux enforces (include/net/tcp.h, net/ipv4/sysctl_net_ipv4.c).
+const (
+	// MaxTCPSynCnt is MAX_TCP_SYNCNT: tcp_syn_retries is 1..127.
+	MaxTCPSynCnt = 127
+	// MaxTCPKeepIdle is MAX_TCP_KEEPIDLE: keepalive time 1..32767 s.
+	MaxTCPKeepIdle = 32767
+	// MaxTCPKeepIntvl is MAX_TCP_KEEPINTVL: keepalive interval 1..32767 s.
+	MaxTCPKeepIntvl = 32767
+	// MaxTCPKeepCnt is MAX_TCP_KEEPCNT: keepalive probes 1..127.
+	MaxTCPKeepCnt = 127
+	// TCPMinSndMSS is TCP_MIN_SND_MSS (48), the floor of tcp_min_snd_mss
+	// (Linux commit 5f3e2bf008c2, the SACK-panic fix).
+	TCPMinSndMSS = 48
+	// DefaultMaxConnections is xdptcp's default bound on connections per
+	// loop (the flow table's size). It matches tcp_max_tw_buckets' default
+	// (262144): with the default buffers a fully used table already holds
+	// more memory than a small server has, and one loop (one core) is not
+	// expected to serve more live connections than that.
+	DefaultMaxConnections = 262144
+	// DefaultMSSValue is the MSS xdptcp advertises by default: an Ethernet
+	// MTU of 1500 minus 20 bytes of IPv4 and 20 of TCP header (RFC 9293
+	// §3.7.1; RFC 879).
+	DefaultMSSValue = 1460
+	// maxInt31 bounds sizes Linux keeps in an int.
+	maxInt31 = 1<<31 - 1
+)
+
+// DefaultConfig returns Linux's defaults (Linux 6.x, a host with enough
+// memory for the largest tcp_max_syn_backlog default), plus xdptcp's own
+// settings' defaults.
+func DefaultConfig() Config {
+	return Config{
+		SynRetries:        6,
+		SynackRetries:     5,
+		Retries2:          15,
+		OrphanRetries:     0,
+		FinTimeout:        60 * time.Second,
+		MaxSynBacklog:     4096,
+		Somaxconn:         4096,
+		AbortOnOverflow:   false,
+		Syncookies:        1,
+		MSL:               30 * time.Second,
+		MaxTwBuckets:      262144,
+		TwReuse:           2,
+		KeepaliveTime:     7200 * time.Second,
+		KeepaliveIntvl:    75 * time.Second,
+		KeepaliveProbes:   9,
+		Rmem:              [3]int{4096, 131072, 6291456},
+		Wmem:              [3]int{4096, 16384, 4194304},
+		Timestamps:        true,
+		WindowScaling:     true,
+		Sack:              true,
+		CongestionControl: "cubic",
+		MinSndMss:         TCPMinSndMSS,
+		LocalPortRange:    [2]uint16{32768, 60999},
+		MaxConnections:    DefaultMaxConnections,
+		DefaultMSS:        DefaultMSSValue,
+	}
+}
+
+// Config holds the TCP settings, named after Linux's sysctls
+// (net.ipv4.tcp_*). DefaultConfig returns Linux's defaults; Set and Get take
+// the sysctl text form; Settings describes each one.
+type Config struct {
+	SynRetries        int           // tcp_syn_retries (6): SYN retransmissions of an active open, 1..127
+	SynackRetries     int           // tcp_synack_retries (5): SYN-ACK retransmissions, 0..255
+	Retries2          int           // tcp_retries2 (15): retransmissions before an established connection is dropped
+	OrphanRetries     int           // tcp_orphan_retries (0 means 8, as Linux)
+	FinTimeout        time.Duration // tcp_fin_timeout (60 s): FIN-WAIT-2 lifetime of an orphan
+	MaxSynBacklog     int           // tcp_max_syn_backlog (4096): SYN queue bound per listener
+	Somaxconn         int           // somaxconn (4096): accept queue bound
+	AbortOnOverflow   bool          // tcp_abort_on_overflow (0): RST instead of drop when the accept queue is full
+	Syncookies        int           // tcp_syncookies (1): 0 off, 1 when the SYN queue is full, 2 always
+	MSL               time.Duration // msl (30 s; TIME-WAIT lasts 2*MSL, Linux's TCP_TIMEWAIT_LEN)
+	MaxTwBuckets      int           // tcp_max_tw_buckets (262144): TIME-WAIT entries per loop
+	TwReuse           int           // tcp_tw_reuse (2: loopback only in Linux; here 0/1/2)
+	KeepaliveTime     time.Duration // tcp_keepalive_time (7200 s): idle time before the first probe
+	KeepaliveIntvl    time.Duration // tcp_keepalive_intvl (75 s): time between probes
+	KeepaliveProbes   int           // tcp_keepalive_probes (9): unanswered probes before the connection is dropped
+	Rmem              [3]int        // tcp_rmem (4096 131072 6291456): receive buffer min, default, max bytes
+	Wmem              [3]int        // tcp_wmem (4096 16384 4194304): send buffer min, default, max bytes
+	Timestamps        bool          // tcp_timestamps (1): RFC 7323 timestamps
+	WindowScaling     bool          // tcp_window_scaling (1): RFC 7323 window scaling
+	Sack              bool          // tcp_sack (1): RFC 2018 selective acknowledgements
+	CongestionControl string        // tcp_congestion_control ("cubic"; also "newreno", "reno")
+	MinSndMss         int           // tcp_min_snd_mss (48): floor of the peer's MSS
+	LocalPortRange    [2]uint16     // ip_local_port_range (32768 60999): ephemeral ports for Dial
+	MaxConnections    int           // max_connections (262144): xdptcp's flow table bound per loop
+	DefaultMSS        int           // mss (1460): our MSS to advertise (MTU-40)
+}
+
+// SettingInfo describes one setting for --help, the README and reloads.
+type SettingInfo struct {
+	Name    string // sysctl-style name, e.g. "tcp_fin_timeout"
+	Default string // default value in sysctl text form
+	Meaning string // one line
+	// Runtime reports whether a reload (SIGHUP) may change it; settings
+	// that size structures at start-up (max_connections) need a restart.
+	// Changed values apply to connections created after the reload.
+	Runtime bool
+}
+
+// settingDef is one entry of settingTable.
+type settingDef struct {
+	name    string
+	meaning string
+	runtime bool
+	get     func(c *Config) string
+	set     func(c *Config, v string) *SettingError // parse and range-check v
+}
+
+// Settings returns every setting, in the table's (documentation) order.
+func Settings() []SettingInfo {
+	d := DefaultConfig()
+	out := make([]SettingInfo, len(settingTable))
+	for i := range settingTable {
+		s := &settingTable[i]
+		out[i] = SettingInfo{Name: s.name, Default: s.get(&d), Meaning: s.meaning, Runtime: s.runtime}
+	}
+	return out
+}
+
+// SettingNames returns the names of every setting, in documentation order.
+func SettingNames() []string {
+	out := make([]string, len(settingTable))
+	for i := range settingTable {
+		out[i] = settingTable[i].name
+	}
+	return out
+}
+
+// Set sets the setting with Linux name name (e.g. "tcp_fin_timeout") from
+// its sysctl text form; it rejects unknown names and out-of-range values,
+// leaving c unchanged. Errors wrap ErrUnknownSetting or ErrBadValue.
+func (c *Config) Set(name, value string) error {
+	s := lookupSettingDef(name)
+	if s == nil {
+		return unknownSetting(name)
+	}
+	if err := s.set(c, value); err != nil {
+		err.Name = name
+		return err
+	}
+	return nil
+}
+
+// Get returns the setting's value in sysctl text form.
+func (c *Config) Get(name string) (string, error) {
+	s := lookupSettingDef(name)
+	if s == nil {
+		return "", unknownSetting(name)
+	}
+	return s.get(c), nil
+}
+
+// Validate checks every settingDef of c against the ranges Set enforces and
+// returns the first violation (nil if all hold). Durations must be whole
+// seconds of at least the range's minimum.
+func (c *Config) Validate() error {
+	for i := range settingTable {
+		s := &settingTable[i]
+		tmp := *c
+		if err := s.set(&tmp, s.get(c)); err != nil {
+			err.Name = s.name
+			return err
+		}
+	}
+	// Durations set from Go code may hold fractions Get truncates.
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"tcp_fin_timeout", c.FinTimeout}, {"msl", c.MSL},
+		{"tcp_keepalive_time", c.KeepaliveTime}, {"tcp_keepalive_intvl", c.KeepaliveIntvl},
+	} {
+		if d.v%time.Second != 0 {
+			return &SettingError{Name: d.name, Msg: d.v.String() + " is not a whole number of seconds", Err: ErrBadValue}
+		}
+	}
+	return nil
+}
+
+func lookupSettingDef(name string) *settingDef {
+	for i := range settingTable {
+		if settingTable[i].name == name {
+			return &settingTable[i]
+		}
+	}
+	return nil
+}
+
+// unknownSetting builds the error for name, with a "did you mean" for a
+// near miss: edit distance at most 2, or the same name with or without the
+// "tcp_" prefix.
+func unknownSetting(name string) *SettingError {
+	e := &SettingError{Name: name, Err: ErrUnknownSetting}
+	best, bestD := "", 3
+	for i := range settingTable {
+		n := settingTable[i].name
+		if "tcp_"+n == name || "tcp_"+name == n {
+			best, bestD = n, 0
+			break
+		}
+		if d := settingEditDistance(name, n); d < bestD {
+			best, bestD = n, d
+		}
+	}
+	if best != "" {
+		e.Msg = " (did you mean " + strconv.Quote(best) + "?)"
+	}
+	return e
+}
+
+// settingEditDistance is the Levenshtein distance of a and b (bytes).
+func settingEditDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// badSettingValue returns an ErrBadValue error; Set fills in the name.
+func badSettingValue(format string, args ...any) *SettingError {
+	return &SettingError{Msg: fmt.Sprintf(format, args...), Err: ErrBadValue}
+}
+
+// parseSettingInt parses one integer field in [lo, hi].
+func parseSettingInt(v string, lo, hi int) (int, *SettingError) {
+	v = strings.TrimSpace(v)
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, badSettingValue("invalid value %q: want an integer", v)
+	}
+	if n < int64(lo) || n > int64(hi) {
+		return 0, badSettingValue("%d out of range %d..%d", n, lo, hi)
+	}
+	return int(n), nil
+}
+
+// parseSettingInts parses exactly len(dst) whitespace-separated integers, each in
+// [lo, hi].
+func parseSettingInts(v string, dst []int, lo, hi int) *SettingError {
+	f := strings.Fields(v)
+	if len(f) != len(dst) {
+		return badSettingValue("invalid value %q: want %d integers separated by spaces", v, len(dst))
+	}
+	for i, s := range f {
+		n, err := parseSettingInt(s, lo, hi)
+		if err != nil {
+			return err
+		}
+		dst[i] = n
+	}
+	return nil
+}
+
+func intSetting(name, meaning string, runtime bool, lo, hi int, p func(c *Config) *int) settingDef {
+	return settingDef{
+		name: name, meaning: meaning, runtime: runtime,
+		get: func(c *Config) string { return strconv.Itoa(*p(c)) },
+		set: func(c *Config, v string) *SettingError {
+			n, err := parseSettingInt(v, lo, hi)
+			if err != nil {
+				return err
+			}
+			*p(c) = n
+			return nil
+		},
+	}
+}
+
+func boolSetting(name, meaning string, p func(c *Config) *bool) settingDef {
+	return settingDef{
+		name: name, meaning: meaning, runtime: true,
+		get: func(c *Config) string {
+			if *p(c) {
+				return "1"
+			}
+			return "0"
+		},
+		set: func(c *Config, v string) *SettingError {
+			n, err := parseSettingInt(v, 0, 1)
+			if err != nil {
+				return err
+			}
+			*p(c) = n == 1
+			return nil
+		},
+	}
+}
+
+// secondsSetting is a duration written as whole seconds in [lo, hi].
+func secondsSetting(name, meaning string, lo, hi int, p func(c *Config) *time.Duration) settingDef {
+	return settingDef{
+		name: name, meaning: meaning, runtime: true,
+		get: func(c *Config) string { return strconv.FormatInt(int64(*p(c)/time.Second), 10) },
+		set: func(c *Config, v string) *SettingError {
+			n, err := parseSettingInt(v, lo, hi)
+			if err != nil {
+				return err
+			}
+			*p(c) = time.Duration(n) * time.Second
+			return nil
+		},
+	}
+}
+
+// memSetting is a tcp_rmem/tcp_wmem triple: each at least 1 (Linux's
+// extra1 = SYSCTL_ONE), and min <= default <= max.
+func memSetting(name, meaning string, p func(c *Config) *[3]int) settingDef {
+	return settingDef{
+		name: name, meaning: meaning, runtime: true,
+		get: func(c *Config) string {
+			m := p(c)
+			return fmt.Sprintf("%d %d %d", m[0], m[1], m[2])
+		},
+		set: func(c *Config, v string) *SettingError {
+			var m [3]int
+			if err := parseSettingInts(v, m[:], 1, maxInt31); err != nil {
+				return err
+			}
+			if m[0] > m[1] || m[1] > m[2] {
+				return badSettingValue("%q: want min <= default <= max", v)
+			}
+			*p(c) = m
+			return nil
+		},
+	}
+}
+
+// congestionControls are the accepted tcp_congestion_control values.
+var congestionControls = []string{"cubic", "newreno", "reno"}
+
+// settingTable holds every setting, in documentation order.
+var settingTable = []settingDef{
+	intSetting("tcp_syn_retries", "SYN retransmissions before an active open fails (MAX_TCP_SYNCNT 127)", true,
+		1, MaxTCPSynCnt, func(c *Config) *int { return &c.SynRetries }),
+	intSetting("tcp_synack_retries", "SYN-ACK retransmissions before a passive open is dropped", true,
+		0, 255, func(c *Config) *int { return &c.SynackRetries }),
+	intSetting("tcp_retries2", "retransmissions before an established connection is dropped", true,
+		0, 255, func(c *Config) *int { return &c.Retries2 }),
+	intSetting("tcp_orphan_retries", "retransmissions before an orphaned (closed) connection is dropped; 0 means 8", true,
+		0, 255, func(c *Config) *int { return &c.OrphanRetries }),
+	secondsSetting("tcp_fin_timeout", "seconds an orphaned connection stays in FIN-WAIT-2",
+		1, MaxTCPKeepIdle, func(c *Config) *time.Duration { return &c.FinTimeout }),
+	intSetting("tcp_max_syn_backlog", "SYN queue (half-open connections) bound per listener", true,
+		1, maxInt31, func(c *Config) *int { return &c.MaxSynBacklog }),
+	intSetting("somaxconn", "accept queue bound (listen backlogs are capped to it)", true,
+		0, maxInt31, func(c *Config) *int { return &c.Somaxconn }),
+	boolSetting("tcp_abort_on_overflow", "1: reset a handshake whose accept queue is full instead of dropping its ACK",
+		func(c *Config) *bool { return &c.AbortOnOverflow }),
+	intSetting("tcp_syncookies", "SYN cookies: 0 never, 1 when the SYN queue is full, 2 always", true,
+		0, 2, func(c *Config) *int { return &c.Syncookies }),
+	secondsSetting("msl", "maximum segment lifetime in seconds; TIME-WAIT lasts 2*msl (Linux: fixed 60 s)",
+		1, 3600, func(c *Config) *time.Duration { return &c.MSL }),
+	intSetting("tcp_max_tw_buckets", "TIME-WAIT entries per loop; beyond it closing sockets skip TIME-WAIT", true,
+		0, maxInt31, func(c *Config) *int { return &c.MaxTwBuckets }),
+	intSetting("tcp_tw_reuse", "reuse TIME-WAIT ports for Dial: 0 off, 1 on, 2 loopback only", true,
+		0, 2, func(c *Config) *int { return &c.TwReuse }),
+	secondsSetting("tcp_keepalive_time", "idle seconds before the first keepalive probe (MAX_TCP_KEEPIDLE 32767)",
+		1, MaxTCPKeepIdle, func(c *Config) *time.Duration { return &c.KeepaliveTime }),
+	secondsSetting("tcp_keepalive_intvl", "seconds between keepalive probes (MAX_TCP_KEEPINTVL 32767)",
+		1, MaxTCPKeepIntvl, func(c *Config) *time.Duration { return &c.KeepaliveIntvl }),
+	intSetting("tcp_keepalive_probes", "unanswered keepalive probes before the connection is dropped (MAX_TCP_KEEPCNT 127)", true,
+		1, MaxTCPKeepCnt, func(c *Config) *int { return &c.KeepaliveProbes }),
+	memSetting("tcp_rmem", "receive buffer bytes: min default max",
+		func(c *Config) *[3]int { return &c.Rmem }),
+	memSetting("tcp_wmem", "send buffer bytes: min default max",
+		func(c *Config) *[3]int { return &c.Wmem }),
+	boolSetting("tcp_timestamps", "RFC 7323 timestamps",
+		func(c *Config) *bool { return &c.Timestamps }),
+	boolSetting("tcp_window_scaling", "RFC 7323 window scaling",
+		func(c *Config) *bool { return &c.WindowScaling }),
+	boolSetting("tcp_sack", "RFC 2018 selective acknowledgements",
+		func(c *Config) *bool { return &c.Sack }),
+	{
+		name: "tcp_congestion_control", meaning: "congestion control for new connections: cubic, newreno or reno", runtime: true,
+		get: func(c *Config) string { return c.CongestionControl },
+		set: func(c *Config, v string) *SettingError {
+			v = strings.TrimSpace(v)
+			for _, cc := range congestionControls {
+				if v == cc {
+					c.CongestionControl = v
+					return nil
+				}
+			}
+			return badSettingValue("%q not one of %s", v, strings.Join(congestionControls, ", "))
+		},
+	},
+	intSetting("tcp_min_snd_mss", "floor of the peer's advertised MSS (TCP_MIN_SND_MSS 48)", true,
+		TCPMinSndMSS, 65535, func(c *Config) *int { return &c.MinSndMss }),
+	{
+		name: "ip_local_port_range", meaning: "ephemeral ports for Dial: first last", runtime: true,
+		get: func(c *Config) string {
+			return fmt.Sprintf("%d %d", c.LocalPortRange[0], c.LocalPortRange[1])
+		},
+		set: func(c *Config, v string) *SettingError {
+			var r [2]int
+			if err := parseSettingInts(v, r[:], 1, 65535); err != nil {
+				return err
+			}
+			// Linux (ipv4_local_port_range) rejects last < first only.
+			if r[1] < r[0] {
+				return badSettingValue("%q: want first <= last", v)
+			}
+			c.LocalPortRange = [2]uint16{uint16(r[0]), uint16(r[1])}
+			return nil
+		},
+	},
+	intSetting("max_connections", "xdptcp: connections per loop (flow table size); needs a restart", false,
+		1, 1<<26, func(c *Config) *int { return &c.MaxConnections }),
+	intSetting("mss", "xdptcp: MSS we advertise (interface MTU minus 40)", true,
+		TCPMinSndMSS, 65495, func(c *Config) *int { return &c.DefaultMSS }),
+}
