@@ -237,11 +237,14 @@ func lookupSettingDef(name string) *settingDef {
 }
 
 // unknownSetting builds the error for name, with a "did you mean" for a
-// near miss: edit distance at most 2, or the same name with or without the
+// near miss: edit distance at most 2 (3 for names of 12 bytes or more), or the same name with or without the
 // "tcp_" prefix.
 func unknownSetting(name string) *SettingError {
 	e := &SettingError{Name: name, Err: ErrUnknownSetting}
-	best, bestD := "", 3
+	best, bestD := "", 3 // accept distance <= 2
+	if len(name) >= 12 {
+		bestD = 4 // long names: <= 3
+	}
 	for i := range settingTable {
 		n := settingTable[i].name
 		if "tcp_"+n == name || "tcp_"+name == n {

@@ -213,6 +213,8 @@ func (s *Stats) Add(other *Stats) {
 //     letter or a digit ("ListenOverflows" -> "listen_overflows"), or that
 //     follows an upper-case letter and precedes a lower-case one (the end of
 //     an acronym: "PAWSEstab" -> "paws_estab");
+//     except that a plural "s" ending an acronym stays with it
+//     ("DelayedACKs" -> "delayed_acks");
 //  3. words are lower-cased and joined with "_".
 //
 // So "TCPReqQFullDoCookies" -> "tcp_req_q_full_do_cookies",
@@ -229,7 +231,7 @@ func SnakeName(name string) string {
 		c := name[i]
 		if i > start && snakeIsUpper(c) {
 			p := name[i-1]
-			if snakeIsLower(p) || snakeIsDigit(p) || (snakeIsUpper(p) && i+1 < len(name) && snakeIsLower(name[i+1])) {
+			if snakeIsLower(p) || snakeIsDigit(p) || (snakeIsUpper(p) && i+1 < len(name) && snakeIsLower(name[i+1]) && !snakePluralS(name, i+1)) {
 				b.WriteByte('_')
 			}
 		}
@@ -254,6 +256,12 @@ func MetricName(group, name string, gauge bool) string {
 		n += "_total"
 	}
 	return n
+}
+
+// snakePluralS reports whether name[i] is an "s" that ends a word (end of
+// name or an upper-case letter next).
+func snakePluralS(name string, i int) bool {
+	return name[i] == 's' && (i+1 == len(name) || snakeIsUpper(name[i+1]))
 }
 
 func snakeIsUpper(c byte) bool { return c >= 'A' && c <= 'Z' }
