@@ -1,72 +1,305 @@
-// Package flowtable maps TCP 4-tuples to connections.
+// Package flowtable maps TCP 4-tuples to connections: the table a poll loop
+// consults for every received segment, and that other goroutines (the admin
+// endpoint, listings, statistics) may read at the same time.
 //
-// PLACEHOLDER IMPLEMENTATION: a map behind a mutex with the final API, so the
-// packages that use it compile while the lock-free table is written. The
-// API below is the contract.
+// # Design
+//
+// The table is open addressing with linear probing over a power-of-two
+// array of slots. A slot holds the key inline (both addresses in one 64-bit
+// word, both ports in one 32-bit word), an atomic pointer to the value and a
+// 32-bit meta word: the slot state (empty, full, tombstone), a busy bit and
+// a version counter. Nothing is allocated per entry: memory per entry is the
+// 24-byte slot divided by the load factor.
+//
+// Writers (Insert and Delete) run on the owning loop only, so there is never
+// more than one. A write to a slot follows the seqlock pattern: set the busy
+// bit, write the fields, then store the new state with the version bumped.
+// Readers (Get and Range) take no lock, never spin on a writer and never
+// allocate: a reader skips a busy slot as if it were a tombstone, and on a
+// key match it loads the value and re-checks that the meta word did not
+// change; if it did, it re-reads that slot. Every Go atomic is sequentially
+// consistent, which is what the seqlock argument needs.
+//
+// Deletion leaves a tombstone so that a concurrent reader probing past the
+// slot still reaches keys further along the chain (backward-shift deletion
+// would move an entry behind such a reader and make it miss a live key). A
+// tombstone is turned back into an empty slot when the slot after it is
+// empty: no chain can pass through it then, so no reader can miss a key.
+// Insert reuses the first tombstone on the key's chain.
+//
+// When live entries plus tombstones would exceed 3/4 of the slots, the owner
+// builds a new array sized so that the live entries fill at most half of it
+// (never smaller than the old one), copies the live entries and publishes it
+// with one atomic pointer store. A reader still holding the old array sees
+// the table as it was at that moment, which is a valid answer for a lookup
+// that overlapped the change. The array starts at 16 slots and, because
+// live entries never exceed Max, never grows past the power of two at or
+// above 2*(Max+1).
+//
+// Slot indexes come from SipHash-1-3 keyed with 128 random bits drawn per
+// table from crypto/rand, so a peer cannot choose 4-tuples that collide.
+//
+// Every operation is bounded by the array size: a probe stops at an empty
+// slot, and at most 3/4 of the slots are ever non-empty.
 package flowtable
 
-import "sync"
+import (
+	"math/bits"
+	"sync/atomic"
+)
 
-// Table maps a Key to a *V. Lookups (Get) may run on any goroutine and never
-// block or allocate; Insert and Delete are called by the owning loop only.
+// Slot meta word layout: bits 0-1 state, bit 2 busy, bits 3-31 version.
+const (
+	stEmpty   = 0 // never used since the last rebuild, or a reclaimed tombstone
+	stFull    = 1 // holds a live key and value
+	stTomb    = 2 // held a key that was deleted; probes continue past it
+	stateMask = 3
+	busyBit   = 4 // a writer is changing the slot's fields
+	verUnit   = 8 // one version increment
+)
+
+// minSlots is the size of a new table's slot array.
+const minSlots = 16
+
+// slot is one cell of the open-addressing array: 24 bytes.
+type slot[V any] struct {
+	meta  atomic.Uint32
+	ports atomic.Uint32 // LocalPort<<16 | RemotePort
+	addrs atomic.Uint64 // LocalAddr | RemoteAddr<<32 (little-endian words)
+	val   atomic.Pointer[V]
+}
+
+// set changes the slot to state st holding (addrs, ports, v). Owner only.
+func (s *slot[V]) set(st uint32, addrs uint64, ports uint32, v *V) {
+	m := s.meta.Load()
+	s.meta.Store(m | busyBit)
+	s.addrs.Store(addrs)
+	s.ports.Store(ports)
+	s.val.Store(v)
+	s.meta.Store((m&^(verUnit-1) + verUnit) | st)
+}
+
+// setState changes the slot to st (stTomb or stEmpty), dropping the value
+// so the garbage collector can reclaim it. Owner only.
+func (s *slot[V]) setState(st uint32) {
+	m := s.meta.Load()
+	s.meta.Store(m | busyBit)
+	s.val.Store(nil)
+	s.meta.Store((m&^(verUnit-1) + verUnit) | st)
+}
+
+// array is one generation of the slot array. Readers only touch slots and
+// mask; used and tombs belong to the owner.
+type array[V any] struct {
+	slots []slot[V]
+	mask  uint64
+	used  int // full + tombstone slots
+	tombs int // tombstone slots
+}
+
+func newArray[V any](n int) *array[V] {
+	return &array[V]{slots: make([]slot[V], n), mask: uint64(n - 1)}
+}
+
+// find probes for (addrs, ports) from hash h. It returns the slot holding the
+// key (found) or the first empty slot, and the first tombstone met on the
+// way (-1 if none). Owner only: no concurrent writer, so no busy slots.
+func (a *array[V]) find(h, addrs uint64, ports uint32) (i uint64, tomb int64, found bool) {
+	tomb = -1
+	i = h & a.mask
+	for n := uint64(0); n <= a.mask; n++ {
+		s := &a.slots[i]
+		switch s.meta.Load() & stateMask {
+		case stEmpty:
+			return i, tomb, false
+		case stFull:
+			if s.addrs.Load() == addrs && s.ports.Load() == ports {
+				return i, tomb, true
+			}
+		case stTomb:
+			if tomb < 0 {
+				tomb = int64(i)
+			}
+		}
+		i = (i + 1) & a.mask
+	}
+	// Unreachable: at most 3/4 of the slots are non-empty.
+	return i, tomb, false
+}
+
+// Table maps a Key to a *V. Lookups (Get, Range, Len) may run on any
+// goroutine and never block or allocate; Insert and Delete are called by
+// the owning loop only.
 type Table[V any] struct {
-	mu  sync.RWMutex
-	m   map[Key]*V
-	max int
+	arr  atomic.Pointer[array[V]]
+	n    atomic.Int64 // live entries
+	max  int
+	seed seed
 }
 
-// New returns a table that holds at most max entries.
+// New returns a table that holds at most max entries (none if max < 1).
+// Its hash is keyed with fresh random bits from crypto/rand.
 func New[V any](max int) *Table[V] {
-	return &Table[V]{m: make(map[Key]*V), max: max}
+	t := &Table[V]{max: max, seed: newSeed()}
+	t.arr.Store(newArray[V](minSlots))
+	return t
 }
 
-// Get returns the value for k, or nil.
+// Hash returns the table's keyed hash of k (SipHash-1-3 with the table's
+// secret). It is stable for the life of the table and differs between
+// tables; callers may use it to spread keys, e.g. over loops.
+func (t *Table[V]) Hash(k Key) uint64 {
+	addrs, ports := packKey(k)
+	return t.seed.sip13(addrs, ports)
+}
+
+// Get returns the value for k, or nil. Safe on any goroutine; lock-free and
+// allocation-free.
 func (t *Table[V]) Get(k Key) *V {
-	t.mu.RLock()
-	v := t.m[k]
-	t.mu.RUnlock()
-	return v
+	a := t.arr.Load()
+	addrs, ports := packKey(k)
+	i := t.seed.sip13(addrs, ports) & a.mask
+	for n := uint64(0); n <= a.mask; {
+		s := &a.slots[i]
+		m := s.meta.Load()
+		switch m & (stateMask | busyBit) {
+		case stEmpty:
+			return nil
+		case stFull:
+			if s.addrs.Load() == addrs && s.ports.Load() == ports {
+				v := s.val.Load()
+				if s.meta.Load() == m {
+					return v
+				}
+				continue // the slot changed while we read it: read it again
+			}
+		}
+		// Tombstone, other key, or a slot being written (skipping it is
+		// safe: a key is never stored past an empty slot of its chain, and
+		// a key being inserted concurrently may be missed).
+		i = (i + 1) & a.mask
+		n++
+	}
+	return nil
 }
 
-// Insert adds k→v. It returns false, changing nothing, if k is present or
-// the table is full.
+// Insert adds k→v. It returns false, changing nothing, if k is present, the
+// table is full (Len() == Max()) or v is nil. The caller counts the refusal
+// (a SYN dropped for lack of room). Owner only. It allocates only when the
+// slot array is rebuilt (growth, or purging tombstones).
 func (t *Table[V]) Insert(k Key, v *V) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if _, ok := t.m[k]; ok || len(t.m) >= t.max {
+	if v == nil || t.n.Load() >= int64(t.max) {
 		return false
 	}
-	t.m[k] = v
+	addrs, ports := packKey(k)
+	h := t.seed.sip13(addrs, ports)
+	a := t.arr.Load()
+	i, tomb, found := a.find(h, addrs, ports)
+	if found {
+		return false
+	}
+	if tomb >= 0 {
+		a.slots[tomb].set(stFull, addrs, ports, v)
+		a.tombs--
+	} else {
+		if (a.used+1)*4 > len(a.slots)*3 {
+			a = t.rebuild(a)
+			i, _, _ = a.find(h, addrs, ports)
+		}
+		a.slots[i].set(stFull, addrs, ports, v)
+		a.used++
+	}
+	t.n.Add(1)
 	return true
 }
 
-// Delete removes k and reports whether it was present.
-func (t *Table[V]) Delete(k Key) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	_, ok := t.m[k]
-	delete(t.m, k)
-	return ok
+// rebuild copies the live entries of old into a new array in which they
+// fill at most half the slots, publishes it and returns it. Owner only.
+func (t *Table[V]) rebuild(old *array[V]) *array[V] {
+	live := int(t.n.Load())
+	size := 1 << bits.Len(uint(2*(live+1)-1)) // power of two >= 2*(live+1)
+	if size < len(old.slots) {
+		size = len(old.slots)
+	}
+	a := newArray[V](size)
+	for j := range old.slots {
+		s := &old.slots[j]
+		if s.meta.Load()&stateMask != stFull {
+			continue
+		}
+		addrs, ports := s.addrs.Load(), s.ports.Load()
+		i := t.seed.sip13(addrs, ports) & a.mask
+		for a.slots[i].meta.Load()&stateMask != stEmpty {
+			i = (i + 1) & a.mask
+		}
+		a.slots[i].set(stFull, addrs, ports, s.val.Load())
+		a.used++
+	}
+	t.arr.Store(a)
+	return a
 }
 
-// Len returns the number of entries.
-func (t *Table[V]) Len() int {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	return len(t.m)
+// Delete removes k and reports whether it was present. Owner only; never
+// allocates.
+func (t *Table[V]) Delete(k Key) bool {
+	addrs, ports := packKey(k)
+	a := t.arr.Load()
+	i, _, found := a.find(t.seed.sip13(addrs, ports), addrs, ports)
+	if !found {
+		return false
+	}
+	if a.slots[(i+1)&a.mask].meta.Load()&stateMask != stEmpty {
+		// A chain may pass through i: leave a tombstone.
+		a.slots[i].setState(stTomb)
+		a.tombs++
+	} else {
+		// Nothing is stored past i on any chain through i, so i and the
+		// tombstones just before it can become empty.
+		a.slots[i].setState(stEmpty)
+		a.used--
+		for j := (i - 1) & a.mask; a.slots[j].meta.Load()&stateMask == stTomb; j = (j - 1) & a.mask {
+			a.slots[j].setState(stEmpty)
+			a.used--
+			a.tombs--
+		}
+	}
+	t.n.Add(-1)
+	return true
 }
+
+// Len returns the number of entries. Safe on any goroutine.
+func (t *Table[V]) Len() int { return int(t.n.Load()) }
 
 // Max returns the table's bound.
 func (t *Table[V]) Max() int { return t.max }
 
-// Range calls fn for every entry until fn returns false. It sees a
-// consistent-enough view for listings, not a snapshot.
+// Range calls fn for every entry until fn returns false. Safe on any
+// goroutine, without locks: it walks the slot array current when it starts
+// and is weakly consistent (an entry inserted or deleted during the walk may
+// or may not be seen; an entry present throughout is seen exactly once,
+// unless the array is rebuilt during the walk, in which case it is still
+// seen exactly once, from the old array).
 func (t *Table[V]) Range(fn func(Key, *V) bool) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	for k, v := range t.m {
-		if !fn(k, v) {
-			return
+	a := t.arr.Load()
+	for j := range a.slots {
+		s := &a.slots[j]
+		for {
+			m := s.meta.Load()
+			if m&(stateMask|busyBit) != stFull {
+				break
+			}
+			addrs, ports, v := s.addrs.Load(), s.ports.Load(), s.val.Load()
+			if s.meta.Load() != m {
+				continue
+			}
+			if !fn(unpackKey(addrs, ports), v) {
+				return
+			}
+			break
 		}
 	}
 }
+
+// slots returns the size of the current slot array (for tests and memory
+// accounting).
+func (t *Table[V]) slots() int { return len(t.arr.Load().slots) }

@@ -1,0 +1,97 @@
+package flowtable
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"math/bits"
+)
+
+// packKey splits a Key into the two words a slot stores: both addresses in
+// one 64-bit word and both ports in one 32-bit word. It compiles to loads and
+// shifts; nothing escapes.
+func packKey(k Key) (addrs uint64, ports uint32) {
+	addrs = uint64(binary.LittleEndian.Uint32(k.LocalAddr[:])) |
+		uint64(binary.LittleEndian.Uint32(k.RemoteAddr[:]))<<32
+	ports = uint32(k.LocalPort)<<16 | uint32(k.RemotePort)
+	return addrs, ports
+}
+
+// unpackKey is the inverse of packKey.
+func unpackKey(addrs uint64, ports uint32) Key {
+	var k Key
+	binary.LittleEndian.PutUint32(k.LocalAddr[:], uint32(addrs))
+	binary.LittleEndian.PutUint32(k.RemoteAddr[:], uint32(addrs>>32))
+	k.LocalPort = uint16(ports >> 16)
+	k.RemotePort = uint16(ports)
+	return k
+}
+
+// seed is the secret key of a table's hash function, drawn from crypto/rand
+// when the table is created so that a remote peer, who chooses its own
+// address and port, cannot predict which slots its 4-tuples land in and
+// aim collisions at one probe chain (hash flooding).
+type seed struct{ k0, k1 uint64 }
+
+func newSeed() seed {
+	var b [16]byte
+	// crypto/rand.Read never returns an error on Linux (Go 1.24+: it
+	// crashes the program irrecoverably instead of returning one).
+	_, _ = rand.Read(b[:])
+	return seed{binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])}
+}
+
+// sipRound is one SipRound of SipHash (Aumasson and Bernstein, "SipHash: a
+// fast short-input PRF", 2012, section 2).
+func sipRound(v0, v1, v2, v3 uint64) (uint64, uint64, uint64, uint64) {
+	v0 += v1
+	v1 = bits.RotateLeft64(v1, 13)
+	v1 ^= v0
+	v0 = bits.RotateLeft64(v0, 32)
+	v2 += v3
+	v3 = bits.RotateLeft64(v3, 16)
+	v3 ^= v2
+	v0 += v3
+	v3 = bits.RotateLeft64(v3, 21)
+	v3 ^= v0
+	v2 += v1
+	v1 = bits.RotateLeft64(v1, 17)
+	v1 ^= v2
+	v2 = bits.RotateLeft64(v2, 32)
+	return v0, v1, v2, v3
+}
+
+// sip13 is SipHash-1-3 (one compression round per block, three
+// finalization rounds) specialised to the 12-byte message addrs‖ports:
+// one full 8-byte block and a final block holding the last four bytes and
+// the message length (12) in its top byte, as the SipHash paper pads.
+func (s seed) sip13(addrs uint64, ports uint32) uint64 {
+	v0 := s.k0 ^ 0x736f6d6570736575
+	v1 := s.k1 ^ 0x646f72616e646f6d
+	v2 := s.k0 ^ 0x6c7967656e657261
+	v3 := s.k1 ^ 0x7465646279746573
+
+	v3 ^= addrs
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	v0 ^= addrs
+
+	last := uint64(ports) | 12<<56
+	v3 ^= last
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	v0 ^= last
+
+	v2 ^= 0xff
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	return v0 ^ v1 ^ v2 ^ v3
+}
+
+// mum is a keyed multiply-xorshift mix: two 64×64→128-bit multiplications
+// of the key words xored with the secret, folded. Kept for the hash
+// benchmark that chose sip13 (see bench_test.go).
+func (s seed) mum(addrs uint64, ports uint32) uint64 {
+	hi, lo := bits.Mul64(addrs^s.k0, uint64(ports)^s.k1^0x9e3779b97f4a7c15)
+	h := hi ^ lo
+	hi, lo = bits.Mul64(h^s.k1, s.k0^0xbf58476d1ce4e5b9)
+	return hi ^ lo
+}

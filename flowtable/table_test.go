@@ -1,0 +1,347 @@
+package flowtable
+
+import (
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// keyN returns a distinct key for every n below 2^32, all inside
+// 198.18.0.0/15.
+func keyN(n uint32) Key {
+	return Key{
+		LocalAddr:  [4]byte{198, 18, 0, 1},
+		RemoteAddr: [4]byte{198, 19, byte(n >> 24), byte(n >> 16)},
+		LocalPort:  80,
+		RemotePort: uint16(n),
+	}
+}
+
+func TestPackKeyRoundTrip(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 1000 {
+		var k Key
+		for i := range k.LocalAddr {
+			k.LocalAddr[i] = byte(r.Uint32())
+			k.RemoteAddr[i] = byte(r.Uint32())
+		}
+		k.LocalPort, k.RemotePort = uint16(r.Uint32()), uint16(r.Uint32())
+		if got := unpackKey(packKey(k)); got != k {
+			t.Fatalf("unpack(pack(%v)) = %v", k, got)
+		}
+	}
+}
+
+func TestHashSeededPerTable(t *testing.T) {
+	a, b := New[int](10), New[int](10)
+	k := keyN(7)
+	if a.Hash(k) != a.Hash(k) {
+		t.Fatal("Hash is not stable")
+	}
+	if a.Hash(k) == b.Hash(k) && a.Hash(keyN(8)) == b.Hash(keyN(8)) {
+		t.Fatal("two tables hash identically: seed not random")
+	}
+}
+
+func TestSip13Vector(t *testing.T) {
+	// SipHash-1-3 of the 12 bytes 00 01 .. 0b with key 00 01 .. 0f, as
+	// computed by the generic algorithm (c=1, d=3) below.
+	s := seed{0x0706050403020100, 0x0f0e0d0c0b0a0908}
+	msg := []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}
+	want := genericSip(s, 1, 3, msg)
+	var k Key
+	copy(k.LocalAddr[:], msg[0:4])
+	copy(k.RemoteAddr[:], msg[4:8])
+	// packKey stores LocalPort<<16|RemotePort as a little-endian word:
+	// bytes 8,9 are RemotePort's low and high byte, 10,11 LocalPort's.
+	k.RemotePort = uint16(msg[9])<<8 | uint16(msg[8])
+	k.LocalPort = uint16(msg[11])<<8 | uint16(msg[10])
+	if got := s.sip13(packKey(k)); got != want {
+		t.Fatalf("sip13 = %#x, generic = %#x", got, want)
+	}
+	// SipHash-2-4 reference vector from the paper's appendix A (15-byte
+	// message 00..0e with key 00..0f): checks genericSip itself.
+	msg15 := []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}
+	if got := genericSip(s, 2, 4, msg15); got != 0xa129ca6149be45e5 {
+		t.Fatalf("generic SipHash-2-4 = %#x, want 0xa129ca6149be45e5", got)
+	}
+}
+
+// genericSip is SipHash-c-d over any message, written straight from the
+// paper, to check the specialised sip13.
+func genericSip(s seed, c, d int, msg []byte) uint64 {
+	v0 := s.k0 ^ 0x736f6d6570736575
+	v1 := s.k1 ^ 0x646f72616e646f6d
+	v2 := s.k0 ^ 0x6c7967656e657261
+	v3 := s.k1 ^ 0x7465646279746573
+	le := func(b []byte) uint64 {
+		var x uint64
+		for i := len(b) - 1; i >= 0; i-- {
+			x = x<<8 | uint64(b[i])
+		}
+		return x
+	}
+	n := len(msg)
+	for len(msg) >= 8 {
+		m := le(msg[:8])
+		v3 ^= m
+		for range c {
+			v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+		}
+		v0 ^= m
+		msg = msg[8:]
+	}
+	m := le(msg) | uint64(n)<<56
+	v3 ^= m
+	for range c {
+		v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	}
+	v0 ^= m
+	v2 ^= 0xff
+	for range d {
+		v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	}
+	return v0 ^ v1 ^ v2 ^ v3
+}
+
+// TestModel runs random insert/delete/get sequences against a map.
+func TestModel(t *testing.T) {
+	for _, tc := range []struct {
+		max, keys, ops int
+	}{
+		{1, 4, 2000},
+		{10, 30, 20000},
+		{100, 150, 50000},
+		{1000, 1200, 200000},
+		{5000, 100000, 200000},
+	} {
+		r := rand.New(rand.NewPCG(uint64(tc.max), 99))
+		tab := New[int](tc.max)
+		model := map[Key]*int{}
+		vals := make([]int, tc.keys)
+		for op := range tc.ops {
+			n := r.IntN(tc.keys)
+			k := keyN(uint32(n))
+			switch r.IntN(3) {
+			case 0:
+				_, present := model[k]
+				want := !present && len(model) < tc.max
+				if got := tab.Insert(k, &vals[n]); got != want {
+					t.Fatalf("max %d op %d: Insert(%v) = %v, want %v", tc.max, op, k, got, want)
+				}
+				if want {
+					model[k] = &vals[n]
+				}
+			case 1:
+				_, present := model[k]
+				if got := tab.Delete(k); got != present {
+					t.Fatalf("max %d op %d: Delete(%v) = %v, want %v", tc.max, op, k, got, present)
+				}
+				delete(model, k)
+			case 2:
+				if got := tab.Get(k); got != model[k] {
+					t.Fatalf("max %d op %d: Get(%v) = %p, want %p", tc.max, op, k, got, model[k])
+				}
+			}
+			if tab.Len() != len(model) {
+				t.Fatalf("max %d op %d: Len = %d, want %d", tc.max, op, tab.Len(), len(model))
+			}
+		}
+		for k, v := range model {
+			if tab.Get(k) != v {
+				t.Fatalf("max %d: final Get(%v) wrong", tc.max, k)
+			}
+		}
+		a := tab.arr.Load()
+		if a.used*4 > len(a.slots)*3 || a.used < tab.Len()+a.tombs-0 {
+			t.Fatalf("max %d: used %d tombs %d live %d slots %d", tc.max, a.used, a.tombs, tab.Len(), len(a.slots))
+		}
+		if got := tab.slots(); got > 2*minSlots && got > 4*(tc.max+1) {
+			t.Fatalf("max %d: %d slots, more than a table of max entries needs", tc.max, got)
+		}
+	}
+}
+
+func TestFull(t *testing.T) {
+	const max = 100
+	tab := New[int](max)
+	v := new(int)
+	for i := range uint32(max) {
+		if !tab.Insert(keyN(i), v) {
+			t.Fatalf("Insert %d refused below max", i)
+		}
+	}
+	if tab.Insert(keyN(max), v) {
+		t.Fatal("Insert accepted over max")
+	}
+	if tab.Len() != max || tab.Max() != max {
+		t.Fatalf("Len %d Max %d", tab.Len(), tab.Max())
+	}
+	if tab.Get(keyN(max)) != nil {
+		t.Fatal("refused key is present")
+	}
+	if tab.Insert(keyN(0), v) {
+		t.Fatal("duplicate accepted")
+	}
+	if !tab.Delete(keyN(3)) || tab.Delete(keyN(3)) {
+		t.Fatal("Delete result wrong")
+	}
+	if !tab.Insert(keyN(max), v) {
+		t.Fatal("Insert refused after a Delete made room")
+	}
+	// Churn at the bound: the array does not grow past what max needs.
+	for i := range uint32(100000) {
+		if !tab.Delete(keyN(max + i)) {
+			t.Fatalf("churn %d: Delete failed", i)
+		}
+		if !tab.Insert(keyN(max+i+1), v) {
+			t.Fatalf("churn %d: Insert failed", i)
+		}
+	}
+	if s := tab.slots(); s > 256 {
+		t.Fatalf("%d slots for %d entries", s, max)
+	}
+	if New[int](0).Insert(keyN(1), v) || New[int](-1).Insert(keyN(1), v) {
+		t.Fatal("a table with max < 1 accepted an entry")
+	}
+	if tab.Insert(keyN(1<<20), nil) {
+		t.Fatal("nil value accepted")
+	}
+}
+
+func TestRange(t *testing.T) {
+	tab := New[uint32](1000)
+	vals := make([]uint32, 1000)
+	for i := range vals {
+		vals[i] = uint32(i)
+		tab.Insert(keyN(uint32(i)), &vals[i])
+	}
+	for i := 0; i < 1000; i += 2 {
+		tab.Delete(keyN(uint32(i)))
+	}
+	seen := map[Key]bool{}
+	tab.Range(func(k Key, v *uint32) bool {
+		if seen[k] {
+			t.Fatalf("%v seen twice", k)
+		}
+		seen[k] = true
+		if k != keyN(*v) || *v%2 == 0 {
+			t.Fatalf("Range gave %v → %d", k, *v)
+		}
+		return true
+	})
+	if len(seen) != 500 {
+		t.Fatalf("Range saw %d entries, want 500", len(seen))
+	}
+	n := 0
+	tab.Range(func(Key, *uint32) bool { n++; return n < 10 })
+	if n != 10 {
+		t.Fatalf("Range did not stop: %d calls", n)
+	}
+}
+
+// TestConcurrentReaders runs readers on other goroutines while the owner
+// inserts, deletes and grows. Stable keys (inserted first, never deleted)
+// must always be found with their own value; churned keys, when found, must
+// carry their own value. Run with -race.
+func TestConcurrentReaders(t *testing.T) {
+	const stable, churn = 2000, 20000
+	tab := New[uint32](stable + churn)
+	vals := make([]uint32, stable+churn)
+	for i := range vals {
+		vals[i] = uint32(i)
+	}
+	for i := range uint32(stable) {
+		tab.Insert(keyN(i), &vals[i])
+	}
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	var lookups atomic.Int64
+	errs := make(chan string, 4)
+	for g := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(g), 5))
+			n := 0
+			for !stop.Load() {
+				i := uint32(r.IntN(stable + churn))
+				v := tab.Get(keyN(i))
+				n++
+				if i < stable && v == nil {
+					errs <- "stable key missing"
+					return
+				}
+				if v != nil && *v != i {
+					errs <- "wrong value"
+					return
+				}
+				if g == 0 && n%5000 == 0 {
+					c := 0
+					tab.Range(func(k Key, v *uint32) bool {
+						if k != keyN(*v) {
+							errs <- "Range key/value mismatch"
+							return false
+						}
+						c++
+						return true
+					})
+					if c < stable {
+						errs <- "Range missed stable keys"
+						return
+					}
+				}
+			}
+			lookups.Add(int64(n))
+		}()
+	}
+	r := rand.New(rand.NewPCG(3, 3))
+	for round := range 20 {
+		for i := uint32(stable); i < stable+churn; i++ {
+			if r.IntN(2) == 0 {
+				tab.Insert(keyN(i), &vals[i])
+			} else {
+				tab.Delete(keyN(i))
+			}
+		}
+		_ = round
+	}
+	stop.Store(true)
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatal(e)
+	}
+	t.Logf("%d concurrent lookups", lookups.Load())
+}
+
+func TestNoAllocs(t *testing.T) {
+	tab := New[int](1000)
+	v := new(int)
+	for i := range uint32(500) {
+		tab.Insert(keyN(i), v)
+	}
+	hit, miss := keyN(10), keyN(100000)
+	if a := testing.AllocsPerRun(1000, func() { _ = tab.Get(hit) }); a != 0 {
+		t.Errorf("Get hit: %v allocs", a)
+	}
+	if a := testing.AllocsPerRun(1000, func() { _ = tab.Get(miss) }); a != 0 {
+		t.Errorf("Get miss: %v allocs", a)
+	}
+	k := keyN(600)
+	if a := testing.AllocsPerRun(1000, func() {
+		tab.Insert(k, v)
+		tab.Delete(k)
+	}); a != 0 {
+		t.Errorf("Insert+Delete: %v allocs", a)
+	}
+	if a := testing.AllocsPerRun(100, func() { _ = tab.Hash(hit) }); a != 0 {
+		t.Errorf("Hash: %v allocs", a)
+	}
+	n := 0
+	fn := func(Key, *int) bool { n++; return true }
+	if a := testing.AllocsPerRun(10, func() { tab.Range(fn) }); a != 0 {
+		t.Errorf("Range: %v allocs", a)
+	}
+}
