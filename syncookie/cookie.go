@@ -1,0 +1,158 @@
+package syncookie
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/dchest/siphash"
+
+	"github.com/xdptcp/xdptcp/flowtable"
+	"github.com/xdptcp/xdptcp/stack/clock"
+	"github.com/xdptcp/xdptcp/stack/seqnum"
+)
+
+// Period is how often the cookie counter ticks. Linux's tcp_cookie_time
+// ticks every 60 s (TCP_SYNCOOKIE_PERIOD = 60*HZ); xdptcp uses 64 s, as the
+// SYN-flood design asks.
+const Period = 64 * time.Second
+
+// MaxAge is how many counter values a cookie is valid for: the one it was
+// made with and the next (Linux MAX_SYNCOOKIE_AGE = 2). A cookie therefore
+// lives at least Period and at most 2*Period.
+const MaxAge = 2
+
+// Layout of B, the cookie once W+I has been subtracted (see the package
+// doc).
+const (
+	counterShift = 24                       // bits 31-24: counter mod 256 (Linux COOKIEBITS = 24)
+	counterMask  = 1<<(32-counterShift) - 1 // 8 bits of counter
+	macShift     = 2                        // bits 23-2: MAC
+	macBits      = counterShift - macShift
+	macMask      = 1<<macBits - 1
+	mssIndexMask = 1<<macShift - 1 // bits 1-0: index into mssTable
+)
+
+// mssTable is Linux's msstab (net/ipv4/syncookies.c), sorted ascending:
+// 536 (the RFC 9293 §3.7.1 default), 1300 (tunnels), 1440 (PPPoE) and 1460
+// (Ethernet), chosen from the MSS values measured by Alcock and Nelson,
+// "An Analysis of TCP Maximum Segment Sizes" (2011).
+var mssTable = [4]uint16{536, 1300, 1440, 1460}
+
+// MSSTable returns the MSS values a cookie can carry, ascending.
+func MSSTable() [4]uint16 { return mssTable }
+
+// Jar holds the cookie secrets. It is read-only after New, so one Jar is
+// shared by all loops and is safe for concurrent use. The zero Jar is not
+// usable: get one from New or NewWithSecrets.
+type Jar struct {
+	w0, w1 uint64 // SipHash key Kw: the whitening W over the 4-tuple
+	m0, m1 uint64 // SipHash key Km: the MAC over 4-tuple, ISN, counter, MSS index
+}
+
+// New returns a Jar with secrets from crypto/rand.
+func New() (*Jar, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, fmt.Errorf("syncookie: reading secrets: %w", err)
+	}
+	var w, m [16]byte
+	copy(w[:], b[:16])
+	copy(m[:], b[16:])
+	return NewWithSecrets(w, m), nil
+}
+
+// NewWithSecrets returns a Jar with the given SipHash keys: whitening keys
+// the 4-tuple hash added to the cookie, mac keys the 22-bit MAC. It is
+// deterministic, for tests; production code uses New.
+func NewWithSecrets(whitening, mac [16]byte) *Jar {
+	return &Jar{
+		w0: binary.LittleEndian.Uint64(whitening[:8]),
+		w1: binary.LittleEndian.Uint64(whitening[8:]),
+		m0: binary.LittleEndian.Uint64(mac[:8]),
+		m1: binary.LittleEndian.Uint64(mac[8:]),
+	}
+}
+
+// Make returns the cookie to use as our ISN in the SYN-ACK answering a SYN
+// on 4-tuple k with sequence number clientISN and MSS option mss, and the
+// MSS the cookie carries: the largest entry of the MSS table not above mss,
+// or the smallest entry (536) when mss is below all of them, as Linux's
+// __cookie_v4_init_sequence does. The caller passes 536 when the SYN had no
+// MSS option (RFC 9293 §3.7.1). It does not allocate.
+func (j *Jar) Make(now clock.Time, k flowtable.Key, clientISN seqnum.Value, mss uint16) (cookie seqnum.Value, mssUsed uint16) {
+	idx := mssIndex(mss)
+	c := counter(now)
+	b := (c&counterMask)<<counterShift | (j.mac(k, clientISN, c, idx)&macMask)<<macShift | idx
+	return seqnum.Value(j.whiten(k) + uint32(clientISN) + b), mssTable[idx]
+}
+
+// Check reports whether cookie is one this Jar made, for 4-tuple k and
+// client ISN clientISN, with the current or the previous counter value, and
+// if so returns the MSS it carries. For the ACK completing a cookie
+// handshake, clientISN is SEG.SEQ-1 and cookie is SEG.ACK-1. Any input is
+// safe; it does not allocate.
+func (j *Jar) Check(now clock.Time, k flowtable.Key, clientISN seqnum.Value, cookie seqnum.Value) (mss uint16, ok bool) {
+	b := uint32(cookie) - j.whiten(k) - uint32(clientISN)
+	c := counter(now)
+	age := (c - b>>counterShift) & counterMask
+	if age >= MaxAge {
+		return 0, false
+	}
+	idx := b & mssIndexMask
+	if (b>>macShift)&macMask != j.mac(k, clientISN, c-age, idx)&macMask {
+		return 0, false
+	}
+	return mssTable[idx], true
+}
+
+// mssIndex returns the index of the largest table entry <= mss, or 0.
+func mssIndex(mss uint16) uint32 {
+	for i := len(mssTable) - 1; i > 0; i-- {
+		if mss >= mssTable[i] {
+			return uint32(i)
+		}
+	}
+	return 0
+}
+
+// counter returns floor(now/Period) truncated to 32 bits (it wraps after
+// 8,700 years of uptime; the MAC covers all 32 bits).
+func counter(now clock.Time) uint32 {
+	q := int64(now) / int64(Period)
+	if now < 0 && int64(now)%int64(Period) != 0 {
+		q-- // floor, so the counter ticks at multiples of Period before the epoch too
+	}
+	return uint32(q)
+}
+
+// tupleLen is the length of the serialized 4-tuple T.
+const tupleLen = 12
+
+// putTuple writes T = remoteAddr ‖ localAddr ‖ remotePort ‖ localPort
+// (ports big endian) into b[:tupleLen].
+func putTuple(b []byte, k flowtable.Key) {
+	_ = b[tupleLen-1]
+	copy(b[0:4], k.RemoteAddr[:])
+	copy(b[4:8], k.LocalAddr[:])
+	binary.BigEndian.PutUint16(b[8:10], k.RemotePort)
+	binary.BigEndian.PutUint16(b[10:12], k.LocalPort)
+}
+
+// whiten returns W = SipHash(Kw; T) mod 2^32.
+func (j *Jar) whiten(k flowtable.Key) uint32 {
+	var b [tupleLen]byte
+	putTuple(b[:], k)
+	return uint32(siphash.Hash(j.w0, j.w1, b[:]))
+}
+
+// mac returns SipHash(Km; T ‖ I ‖ c ‖ m); callers keep the low macBits.
+func (j *Jar) mac(k flowtable.Key, isn seqnum.Value, c, idx uint32) uint32 {
+	var b [tupleLen + 4 + 4 + 1]byte
+	putTuple(b[:], k)
+	binary.LittleEndian.PutUint32(b[tupleLen:], uint32(isn))
+	binary.LittleEndian.PutUint32(b[tupleLen+4:], c)
+	b[tupleLen+8] = byte(idx)
+	return uint32(siphash.Hash(j.m0, j.m1, b[:]))
+}
