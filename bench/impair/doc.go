@@ -1,0 +1,44 @@
+// Package impair is a user-space network impairment bridge for tests and the
+// bench harness: it forwards every Ethernet frame between two interfaces and,
+// on the way, drops, duplicates, corrupts, delays, reorders and rate-limits
+// IPv4 frames with a seeded random number generator.
+//
+// It exists because this machine's kernel has no netem (sch_netem is neither
+// built in nor loadable) and because AF_XDP transmit bypasses qdiscs anyway.
+//
+// # Topology
+//
+// The bridge runs in a middle namespace between two veth pairs:
+//
+//	  client ns                 middle ns                    server ns
+//	+-----------+   veth   +------------------+   veth   +-----------+
+//	| cli       |----------| legA  bridge legB|----------| srv       |
+//	| 198.18.x.1|          | (no IP address)  |          |198.18.x.2 |
+//	+-----------+          +------------------+          +-----------+
+//	          A->B direction: client to server (Config.AB)
+//	          B->A direction: server to client (Config.BA)
+//
+// Both endpoints sit in one IPv4 subnet; the bridge is transparent at layer
+// 2 (ARP crosses it untouched unless Config.ImpairAll is set), so the
+// endpoints see each other as link neighbours.
+//
+// # How frames move
+//
+// One AF_PACKET raw socket (SOCK_RAW, ETH_P_ALL) is bound to each leg. Per
+// direction, one goroutine reads frames in batches (recvmmsg), skips the ones
+// the kernel reports as PACKET_OUTGOING (frames this bridge wrote itself),
+// takes the impairment decisions (Decider) and queues the frame in a Pipe: a
+// bounded pool of frame buffers plus a time-ordered heap. A second goroutine
+// per direction sleeps on a timer until the next frame is due and writes due
+// frames to the other leg. There is no goroutine per frame and no busy spin;
+// the pure scheduling logic (Pipe) takes the time as a value so tests drive
+// it with a fake clock.
+//
+// # Checksum offload
+//
+// Frames that cross a veth with TX checksum offload on carry partial
+// checksums, and with TSO/GSO/GRO on they may be super-frames larger than the
+// MTU. Run turns tx, tso, gso and gro off on both legs (ethtool -K); the
+// endpoints' veths need "ethtool -K DEV tx off" as well, which the test
+// topology in package impairtest does.
+package impair

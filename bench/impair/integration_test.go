@@ -1,0 +1,154 @@
+package impair_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xdptcp/xdptcp/bench/impair/impairtest"
+	"github.com/xdptcp/xdptcp/internal/testnet"
+)
+
+const peerPkg = "github.com/xdptcp/xdptcp/bench/impair/internal/peer"
+
+// runPeer runs the peer helper in ns and returns its stdout; it fails t on
+// error or when it runs longer than limit.
+func runPeer(t *testing.T, ns *testnet.NS, limit time.Duration, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	bin := impairtest.Build(t, peerPkg)
+	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns.Name, bin}, args...)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("peer %v: %v\nstdout: %s\nstderr: %s", args, err, out, stderr.String())
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// startPeer starts a server-side peer in ns, waits for it to print
+// "listening" and returns its remaining stdout lines; it is killed when t
+// ends.
+func startPeer(t *testing.T, ns *testnet.NS, args ...string) (lines <-chan string, wait func() error) {
+	t.Helper()
+	bin := impairtest.Build(t, peerPkg)
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns.Name, bin}, args...)...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	ch := make(chan string, 16)
+	sc := bufio.NewScanner(out)
+	go func() {
+		for sc.Scan() {
+			ch <- sc.Text()
+		}
+		io.Copy(io.Discard, out)
+		close(ch)
+	}()
+	select {
+	case l := <-ch:
+		if l != "listening" {
+			t.Fatalf("peer %v printed %q, want listening; stderr: %s", args, l, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("peer %v not listening after 10s", args)
+	}
+	return ch, cmd.Wait
+}
+
+func hostPort(a netip.Addr, port int) string { return netip.AddrPortFrom(a, uint16(port)).String() }
+
+// TestBridgeCleanPath: with no impairment, ping crosses the bridge and an
+// 8 MiB TCP transfer (Linux to Linux) arrives with the same SHA-256.
+func TestBridgeCleanPath(t *testing.T) {
+	tp := impairtest.New(t)
+	br := tp.StartBridge(t, "--seed", "1")
+
+	if out := runPeer(t, tp.Client, 20*time.Second, "ping", "-addr", tp.ServerAddr.String(), "-count", "3"); !strings.HasPrefix(out, "ok ") {
+		t.Fatalf("ping: %q", out)
+	}
+
+	lines, _ := startPeer(t, tp.Server, "sink", "-listen", hostPort(tp.ServerAddr, 5001), "-timeout", "60s")
+	sent := runPeer(t, tp.Client, 60*time.Second, "send", "-addr", hostPort(tp.ServerAddr, 5001), "-bytes", fmt.Sprint(8<<20), "-seed", "3", "-timeout", "60s")
+	var got string
+	select {
+	case got = <-lines:
+	case <-time.After(30 * time.Second):
+		t.Fatal("sink printed nothing within 30s of the sender finishing")
+	}
+	if want := fmt.Sprintf("bytes %d", 8<<20); !strings.HasSuffix(sent, want) || sent != got {
+		t.Fatalf("transfer mismatch:\nsent     %s\nreceived %s", sent, got)
+	}
+
+	st, err := br.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("bridge: %s", st)
+	for name, d := range map[string]struct{ in, out, bad uint64 }{
+		"a->b": {st.AB.InFrames, st.AB.OutFrames, st.AB.Lost + st.AB.Duplicated + st.AB.Corrupted + st.AB.Reordered + st.AB.Overflow},
+		"b->a": {st.BA.InFrames, st.BA.OutFrames, st.BA.Lost + st.BA.Duplicated + st.BA.Corrupted + st.BA.Reordered + st.BA.Overflow},
+	} {
+		if d.in < 100 || d.out != d.in || d.bad != 0 {
+			t.Errorf("%s: in=%d out=%d impaired=%d, want >= 100 frames, all forwarded, none impaired", name, d.in, d.out, d.bad)
+		}
+	}
+	if st.AB.InFrames < (8<<20)/1500 {
+		t.Errorf("a->b carried %d frames, fewer than 8 MiB needs", st.AB.InFrames)
+	}
+}
+
+// TestBridgeImpairedEcho: 2 % loss, 25 % reorder, 1 % duplicate, 0.1 %
+// corrupt and 5 +- 2 ms delay both ways; four parallel 8 MiB echo round
+// trips complete with equal SHA-256 within a bounded time, the counters
+// show every impairment, and the bridge exits cleanly on SIGTERM.
+func TestBridgeImpairedEcho(t *testing.T) {
+	tp := impairtest.New(t)
+	br := tp.StartBridge(t, "--seed", "42", "--loss", "0.02", "--reorder", "0.25", "--dup", "0.01",
+		"--corrupt", "0.001", "--delay", "5ms", "--jitter", "2ms")
+
+	startPeer(t, tp.Server, "echo", "-listen", hostPort(tp.ServerAddr, 5002))
+	start := time.Now()
+	out := runPeer(t, tp.Client, 90*time.Second, "echoclient", "-addr", hostPort(tp.ServerAddr, 5002),
+		"-bytes", fmt.Sprint(8<<20), "-conns", "4", "-seed", "9", "-timeout", "80s")
+	if out != "ok 4" {
+		t.Fatalf("echo client: %q", out)
+	}
+	t.Logf("4 x 8 MiB echo through the impaired bridge in %v", time.Since(start).Round(time.Millisecond))
+
+	st, err := br.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, _ := br.Output()
+	if !strings.Contains(stdout, "final: ") {
+		t.Errorf("no final counters line in %q", stdout)
+	}
+	t.Logf("bridge: %s", st)
+	for name, d := range map[string]struct{ lost, dup, corrupt, reorder, delayed uint64 }{
+		"a->b": {st.AB.Lost, st.AB.Duplicated, st.AB.Corrupted, st.AB.Reordered, st.AB.Delayed},
+		"b->a": {st.BA.Lost, st.BA.Duplicated, st.BA.Corrupted, st.BA.Reordered, st.BA.Delayed},
+	} {
+		if d.lost == 0 || d.dup == 0 || d.reorder == 0 || d.delayed == 0 {
+			t.Errorf("%s: lost=%d dup=%d reorder=%d delayed=%d, want all > 0", name, d.lost, d.dup, d.reorder, d.delayed)
+		}
+	}
+	if st.AB.Corrupted+st.BA.Corrupted == 0 {
+		t.Errorf("no corrupted frame in %d+%d frames at 0.1%%", st.AB.InFrames, st.BA.InFrames)
+	}
+}
