@@ -1,0 +1,248 @@
+package xsk
+
+import (
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Receive takes up to len(descs) received frames from the RX ring into
+// descs and returns how many. The loop owns them until it passes them to
+// Release or Transmit. One acquire load and one release store per call.
+func (s *Socket) Receive(descs []Desc) int {
+	n := s.rx.take(descs)
+	if n > 0 {
+		s.loopFrames += n
+		s.cnt.rxFrames.Add(uint64(n))
+	}
+	return n
+}
+
+// Frame returns the packet bytes of d, UMEM[Addr, Addr+Len), with capacity
+// ending at the end of d's frame. It returns nil for a descriptor that does
+// not lie inside one frame of this UMEM (never panics).
+func (s *Socket) Frame(d Desc) []byte {
+	if !s.um.valid(d.Addr) {
+		return nil
+	}
+	end := s.um.base(d.Addr) + s.um.frameSize
+	if uint64(d.Len) > end-d.Addr {
+		return nil
+	}
+	return s.um.mem[d.Addr : d.Addr+uint64(d.Len) : end]
+}
+
+// FrameCap returns the buffer from d.Addr to the end of its frame (FrameSize
+// bytes for a frame from AllocTx, FrameSize-XDPPacketHeadroom for a received
+// one), to build a packet into. Nil for an address outside the UMEM.
+func (s *Socket) FrameCap(d Desc) []byte {
+	if !s.um.valid(d.Addr) {
+		return nil
+	}
+	end := s.um.base(d.Addr) + s.um.frameSize
+	return s.um.mem[d.Addr:end:end]
+}
+
+// Release gives received (or allocated) frames back: onto the fill ring,
+// and onto the free list once the fill ring is full. Descriptors outside the
+// UMEM are ignored and counted (InvalidDescs).
+func (s *Socket) Release(descs []Desc) {
+	f := &s.fill
+	room := f.prodReserve(uint32(len(descs)))
+	idx := f.cachedProd
+	w := uint32(0)
+	for i := range descs {
+		a := descs[i].Addr
+		if !s.um.valid(a) {
+			s.cnt.invalidDescs.Add(1)
+			continue
+		}
+		s.loopFrames--
+		if w < room {
+			f.addrs[(idx+w)&f.mask] = s.um.base(a)
+			w++
+		} else {
+			s.um.push(a)
+		}
+	}
+	if w > 0 {
+		f.prodSubmit(w)
+	}
+}
+
+// AllocTx returns a free frame to build a packet into: its descriptor
+// (Len 0; set Len before Transmit) and its whole FrameSize buffer. When the
+// free list is empty it first drains the completion ring; if still nothing
+// is free it returns false and counts NoFreeFrame.
+func (s *Socket) AllocTx() (Desc, []byte, bool) {
+	a, ok := s.um.pop()
+	if !ok {
+		s.drainCompletions()
+		if a, ok = s.um.pop(); !ok {
+			s.cnt.noFreeFrame.Add(1)
+			return Desc{}, nil, false
+		}
+	}
+	s.loopFrames++
+	return Desc{Addr: a}, s.um.mem[a : a+s.um.frameSize : a+s.um.frameSize], true
+}
+
+// FreeTx gives back a frame that was allocated (or received) and will not
+// be sent; it goes to the free list.
+func (s *Socket) FreeTx(d Desc) {
+	if !s.um.valid(d.Addr) {
+		s.cnt.invalidDescs.Add(1)
+		return
+	}
+	s.loopFrames--
+	s.um.push(d.Addr)
+}
+
+// Transmit puts frames the loop owns (allocated or received) on the TX ring
+// with their Len and returns how many went: a prefix of descs. The rest stay
+// the caller's. A full TX ring is counted (TxRingFull). A descriptor that
+// the kernel would reject (outside the UMEM, Len 0, or crossing the end of
+// its frame) ends the batch there and is counted (InvalidDescs): the kernel
+// would drop it without a completion and the frame would be lost.
+// Nothing is sent until Flush.
+func (s *Socket) Transmit(descs []Desc) int {
+	t := &s.tx
+	n := t.prodReserve(uint32(len(descs)))
+	idx := t.cachedProd
+	var i uint32
+	for i = 0; i < n; i++ {
+		d := descs[i]
+		if !s.um.valid(d.Addr) || d.Len == 0 || uint64(d.Len) > s.um.base(d.Addr)+s.um.frameSize-d.Addr {
+			s.cnt.invalidDescs.Add(1)
+			break
+		}
+		e := &t.descs[(idx+i)&t.mask]
+		e.Addr, e.Len, e.Options = d.Addr, d.Len, 0
+	}
+	if i > 0 {
+		t.prodSubmit(i)
+		s.loopFrames -= int(i)
+		s.cnt.txFrames.Add(uint64(i))
+	}
+	if n < uint32(len(descs)) && i == n {
+		s.cnt.txRingFull.Add(1)
+	}
+	return int(i)
+}
+
+// Flush does the per-iteration ring work:
+//   - kicks TX (sendto) when descriptors wait on the TX ring and the kernel
+//     asked for a wake-up (XDP_RING_NEED_WAKEUP on the TX ring), or on every
+//     call with TX pending when the socket has no need_wakeup;
+//   - drains the completion ring to the free list;
+//   - refills the fill ring from the free list (keeping the TX reserve)
+//     and, if the kernel set need_wakeup on the fill ring, wakes it with
+//     recvfrom.
+//
+// Transient kick failures (EAGAIN, EBUSY, ENOBUFS, EINTR: the kernel's TX
+// budget ran out or the device queue is full) are counted, not returned; the
+// next Flush kicks again. Other errors (e.g. ENETDOWN) are returned as a
+// unix.Errno.
+func (s *Socket) Flush() error {
+	var err error
+	if s.tx.unconsumed() && (!s.needWakeup || s.tx.needWakeup()) {
+		err = s.kickTx()
+	}
+	s.drainCompletions()
+	s.refill()
+	if s.needWakeup && s.fill.needWakeup() {
+		if e := s.kickFill(); e != nil && err == nil {
+			err = e
+		}
+	}
+	s.snapshot()
+	return err
+}
+
+// kickTx asks the kernel to process the TX ring: sendto(fd, NULL, 0,
+// MSG_DONTWAIT, NULL, 0), as libxdp's xsk_ring_prod__needs_wakeup users do.
+func (s *Socket) kickTx() error {
+	s.cnt.txKicks.Add(1)
+	_, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+	return s.kickResult(e)
+}
+
+// kickFill wakes the driver to take fill-ring entries: recvfrom(fd, NULL, 0,
+// MSG_DONTWAIT, NULL, NULL) calls the driver's ndo_xsk_wakeup(XDP_WAKEUP_RX).
+func (s *Socket) kickFill() error {
+	s.cnt.fillKicks.Add(1)
+	_, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+	return s.kickResult(e)
+}
+
+func (s *Socket) kickResult(e unix.Errno) error {
+	switch e {
+	case 0:
+		return nil
+	case unix.EAGAIN, unix.EBUSY, unix.ENOBUFS, unix.EINTR:
+		s.cnt.kickErrors.Add(1)
+		return nil
+	}
+	s.cnt.kickErrors.Add(1)
+	return e
+}
+
+// drainCompletions moves every completed TX frame to the free list. The
+// free list has room for every frame, so the completion entries are copied
+// straight into its spare capacity.
+func (s *Socket) drainCompletions() {
+	free := s.um.free
+	n := s.comp.take(free[len(free):cap(free)])
+	for i := len(free); i < len(free)+n; i++ {
+		free[i] = s.um.base(free[i])
+	}
+	s.um.free = free[:len(free)+n]
+}
+
+// refill moves free frames above the TX reserve onto the fill ring and
+// counts a fill-ring-empty event when the kernel had consumed every entry.
+func (s *Socket) refill() {
+	f := &s.fill
+	f.cachedCons = f.loadConsumer()
+	if f.cachedCons == f.cachedProd {
+		s.cnt.fillRingEmpty.Add(1)
+	}
+	excess := len(s.um.free) - s.reserve
+	if excess <= 0 {
+		return
+	}
+	free := s.um.free
+	n := f.put(free[len(free)-excess:])
+	s.um.free = free[:len(free)-n]
+}
+
+// snapshot publishes the loop-private frame counts for Stats.
+func (s *Socket) snapshot() {
+	s.cnt.freeFrames.Store(int64(len(s.um.free)))
+	s.cnt.loopFrames.Store(int64(s.loopFrames))
+}
+
+// Wait blocks in poll(2) on the socket (POLLIN) and on wakeFD (an eventfd
+// the caller owns and drains; -1 for none) for at most timeout (negative:
+// no limit; it is rounded up to whole milliseconds). It returns true if the
+// RX ring has frames. EINTR is not an error.
+func (s *Socket) Wait(timeout time.Duration, wakeFD int) (bool, error) {
+	if s.rx.pending() {
+		return true, nil
+	}
+	ms := -1
+	if timeout >= 0 {
+		ms = int((timeout + time.Millisecond - 1) / time.Millisecond)
+	}
+	s.pollfds[0] = unix.PollFd{Fd: int32(s.fd), Events: unix.POLLIN}
+	fds := s.pollfds[:1]
+	if wakeFD >= 0 {
+		s.pollfds[1] = unix.PollFd{Fd: int32(wakeFD), Events: unix.POLLIN}
+		fds = s.pollfds[:2]
+	}
+	_, err := unix.Poll(fds, ms)
+	if err != nil && err != unix.EINTR {
+		return s.rx.pending(), err
+	}
+	return s.rx.pending(), nil
+}

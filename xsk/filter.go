@@ -1,0 +1,248 @@
+package xsk
+
+import (
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+)
+
+// FilterConfig says where to attach the XDP filter.
+type FilterConfig struct {
+	Iface string  // interface name
+	Mode  XDPMode // auto (native, then generic), native or generic
+	// Replace detaches an XDP program that something else attached through
+	// netlink (not a bpf_link) before attaching ours. Without it such a
+	// program makes NewFilter fail with ErrXDPBusy.
+	Replace bool
+}
+
+// Filter is the loaded XDP program with its maps and, after NewFilter, its
+// bpf_link. The link detaches when Close is called or when the process dies
+// (invariant 7 of DESIGN.md). Its methods may be called from any goroutine
+// (they are map updates).
+type Filter struct {
+	coll  *ebpf.Collection
+	prog  *ebpf.Program
+	xsks  *ebpf.Map
+	addrs *ebpf.Map
+	ports *ebpf.Map
+	link  link.Link
+	mode  XDPMode
+	iface string
+}
+
+// LoadFilterProgram loads the program and its maps without attaching them
+// (tests run it with Program().Run).
+func LoadFilterProgram() (*Filter, error) {
+	return loadFilter(xdpPass)
+}
+
+func loadFilter(fallback int32) (*Filter, error) {
+	coll, err := ebpf.NewCollection(filterSpec(fallback))
+	if err != nil {
+		return nil, wrapPerm("load XDP filter", err)
+	}
+	return &Filter{
+		coll:  coll,
+		prog:  coll.Programs[progFilter],
+		xsks:  coll.Maps[mapXsks],
+		addrs: coll.Maps[mapAddrs],
+		ports: coll.Maps[mapPorts],
+	}, nil
+}
+
+// NewFilter loads the filter and attaches it to cfg.Iface with a bpf_link:
+// in driver (native) mode, or, with XDPAuto, in generic mode where native
+// fails. An XDP program attached through netlink by someone else makes it
+// fail with ErrXDPBusy unless cfg.Replace; one held by another process's
+// bpf_link always does.
+func NewFilter(cfg FilterConfig) (*Filter, error) {
+	if cfg.Mode < XDPAuto || cfg.Mode > XDPGeneric {
+		return nil, fmt.Errorf("%w: XDP mode %d", ErrBadConfig, int(cfg.Mode))
+	}
+	ifi, err := net.InterfaceByName(cfg.Iface)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q: %v", ErrNoInterface, cfg.Iface, err)
+	}
+	if err := clearStale(ifi.Index, cfg); err != nil {
+		return nil, err
+	}
+	f, err := LoadFilterProgram()
+	if err != nil {
+		return nil, err
+	}
+	f.iface = cfg.Iface
+	var tries []XDPMode
+	switch cfg.Mode {
+	case XDPAuto:
+		tries = []XDPMode{XDPNative, XDPGeneric}
+	default:
+		tries = []XDPMode{cfg.Mode}
+	}
+	var errs []error
+	for _, m := range tries {
+		flags := link.XDPDriverMode
+		if m == XDPGeneric {
+			flags = link.XDPGenericMode
+		}
+		l, err := link.AttachXDP(link.XDPOptions{Program: f.prog, Interface: ifi.Index, Flags: flags})
+		if err == nil {
+			f.link, f.mode = l, m
+			return f, nil
+		}
+		errs = append(errs, fmt.Errorf("%s mode: %w", m, err))
+		if isPerm(err) {
+			break
+		}
+	}
+	f.Close()
+	err = errors.Join(errs...)
+	switch {
+	case isPerm(err):
+		return nil, fmt.Errorf("attach XDP to %s: %w: %w", cfg.Iface, ErrPermission, err)
+	case errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EEXIST):
+		return nil, fmt.Errorf("attach XDP to %s: %w (a program appeared meanwhile): %w", cfg.Iface, ErrXDPBusy, err)
+	}
+	return nil, fmt.Errorf("attach XDP to %s: %w", cfg.Iface, err)
+}
+
+// clearStale looks at the interface's XDP hook. A program there either
+// belongs to a bpf_link (another live process: ErrXDPBusy) or was attached
+// through netlink (a tool or a crashed process; it outlives its owner):
+// ErrXDPBusy naming it, or, with cfg.Replace, detached.
+func clearStale(ifindex int, cfg FilterConfig) error {
+	st, err := queryXDP(ifindex)
+	if err != nil {
+		return wrapPerm("query XDP on "+cfg.Iface, err)
+	}
+	progs := st.progs()
+	if len(progs) == 0 {
+		return nil
+	}
+	if linkID, ok := xdpLinkOn(ifindex); ok {
+		return fmt.Errorf("%w: %s has XDP program id %d attached through bpf_link id %d, held by another running process; stop that process",
+			ErrXDPBusy, cfg.Iface, progs[0][1], linkID)
+	}
+	if !cfg.Replace {
+		return fmt.Errorf("%w: %s has XDP program id %d attached through netlink (not ours, it outlives whoever attached it); remove it with `ip link set dev %s xdp off` (generic mode: `xdpgeneric off`) or pass Replace",
+			ErrXDPBusy, cfg.Iface, progs[0][1], cfg.Iface)
+	}
+	for _, p := range progs {
+		if err := netlinkSetXDP(ifindex, -1, p[0]); err != nil {
+			return wrapPerm(fmt.Sprintf("detach XDP program id %d from %s", p[1], cfg.Iface), err)
+		}
+	}
+	return nil
+}
+
+// xdpLinkOn reports whether a bpf_link of type XDP is attached to ifindex.
+func xdpLinkOn(ifindex int) (link.ID, bool) {
+	var it link.Iterator
+	defer it.Close()
+	for it.Next() {
+		info, err := it.Link.Info()
+		if err != nil || info.Type != link.XDPType {
+			continue
+		}
+		if x := info.XDP(); x != nil && int(x.Ifindex) == ifindex {
+			return it.ID, true
+		}
+	}
+	return 0, false
+}
+
+// Mode returns the attach mode obtained (XDPNative or XDPGeneric), or
+// XDPAuto for a filter that is loaded but not attached.
+func (f *Filter) Mode() XDPMode { return f.mode }
+
+// Program returns the loaded program.
+func (f *Filter) Program() *ebpf.Program { return f.prog }
+
+// Register puts s in XSKMAP slot queue: frames the filter selects on that
+// receive queue go to s.
+func (f *Filter) Register(queue int, s *Socket) error {
+	if queue < 0 || queue >= MaxQueues {
+		return fmt.Errorf("%w: queue %d (max %d)", ErrBadConfig, queue, MaxQueues-1)
+	}
+	if err := f.xsks.Put(uint32(queue), uint32(s.FD())); err != nil {
+		return wrapPerm(fmt.Sprintf("XSKMAP[%d] = socket", queue), err)
+	}
+	return nil
+}
+
+// Unregister empties XSKMAP slot queue.
+func (f *Filter) Unregister(queue int) error {
+	if err := f.xsks.Delete(uint32(queue)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("XSKMAP delete %d: %w", queue, err)
+	}
+	return nil
+}
+
+// AddAddr serves addr: ARP for it and ICMP echo requests to it become ours.
+// It keeps an existing client port range.
+func (f *Filter) AddAddr(addr [4]byte) error {
+	var v addrValue
+	if err := f.addrs.Lookup(addr, &v); err == nil {
+		return nil
+	}
+	v = addrValue{Lo: 1, Hi: 0} // empty client range
+	if err := f.addrs.Put(addr, v); err != nil {
+		return fmt.Errorf("serve %v: %w", addr, err)
+	}
+	return nil
+}
+
+// RemoveAddr stops serving addr (its ports stay in the ports map).
+func (f *Filter) RemoveAddr(addr [4]byte) error {
+	if err := f.addrs.Delete(addr); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("unserve %v: %w", addr, err)
+	}
+	return nil
+}
+
+// AddPort makes IPv4 TCP to (addr, port) ours. The address need not be
+// added with AddAddr for TCP alone, but ARP and ping need it.
+func (f *Filter) AddPort(addr [4]byte, port uint16) error {
+	if err := f.ports.Put(newPortKey(addr, port), uint8(1)); err != nil {
+		return fmt.Errorf("serve %v port %d: %w", addr, port, err)
+	}
+	return nil
+}
+
+// RemovePort stops serving (addr, port); removing one that is not served is
+// not an error.
+func (f *Filter) RemovePort(addr [4]byte, port uint16) error {
+	if err := f.ports.Delete(newPortKey(addr, port)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("unserve %v port %d: %w", addr, port, err)
+	}
+	return nil
+}
+
+// SetClientPorts makes TCP to addr with a destination port in [lo, hi]
+// ours: the replies to connections we open from those (ephemeral) ports.
+// One range per address; lo > hi clears it. It also serves addr (AddAddr).
+func (f *Filter) SetClientPorts(addr [4]byte, lo, hi uint16) error {
+	if err := f.addrs.Put(addr, addrValue{Lo: lo, Hi: hi}); err != nil {
+		return fmt.Errorf("client ports %v %d-%d: %w", addr, lo, hi, err)
+	}
+	return nil
+}
+
+// Close detaches the program (closes the bpf_link) and closes the program
+// and maps. Idempotent.
+func (f *Filter) Close() error {
+	var errs []error
+	if f.link != nil {
+		errs = append(errs, f.link.Close())
+		f.link = nil
+	}
+	if f.coll != nil {
+		f.coll.Close()
+		f.coll = nil
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,201 @@
+package xsk
+
+import (
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+)
+
+// Names of the filter's maps and program.
+const (
+	mapXsks    = "xsks"  // XSKMAP: rx queue index -> AF_XDP socket
+	mapAddrs   = "addrs" // HASH: IPv4 address (4 bytes, network order) -> addrValue
+	mapPorts   = "ports" // HASH: portKey -> 1
+	progFilter = "xdptcp_filter"
+
+	// MaxQueues is the number of XSKMAP slots (rx queue indices 0..MaxQueues-1).
+	MaxQueues = 256
+	// MaxAddrs bounds the served addresses.
+	MaxAddrs = 256
+	// MaxPorts bounds the served (address, port) pairs.
+	MaxPorts = 4096
+)
+
+// XDP verdicts (enum xdp_action, include/uapi/linux/bpf.h).
+const (
+	xdpDrop     = 1
+	xdpPass     = 2
+	xdpTx       = 3
+	xdpRedirect = 4
+)
+
+// Offsets in struct xdp_md (include/uapi/linux/bpf.h).
+const (
+	xdpMdData         = 0
+	xdpMdDataEnd      = 4
+	xdpMdRxQueueIndex = 16
+)
+
+// Frame layout the program reads (all offsets from the frame start).
+const (
+	ethLen       = 14 // destination, source, EtherType (IEEE 802.3)
+	ethTypeOff   = 12
+	etherTypeARP = 0x0806
+	etherTypeIP4 = 0x0800
+
+	arpLen     = 28     // RFC 826 for Ethernet/IPv4: htype, ptype, hlen, plen, oper, sha, spa, tha, tpa
+	arpHtype   = ethLen // hardware type, 1 = Ethernet
+	arpPtype   = ethLen + 2
+	arpHlen    = ethLen + 4
+	arpTpaOff  = ethLen + 24 // target protocol address
+	ipMinLen   = 20          // RFC 791: IHL >= 5 words
+	ipVerIHL   = ethLen
+	ipFragOff  = ethLen + 6 // flags (3 bits) + fragment offset (13 bits)
+	ipProtoOff = ethLen + 9
+	ipDstOff   = ethLen + 16
+	tcpMinLen  = 20 // RFC 9293 3.1: data offset >= 5 words
+	icmpMinLen = 8  // RFC 792 echo: type, code, checksum, identifier, sequence
+	protoICMP  = 1
+	protoTCP   = 6
+	icmpEcho   = 8 // RFC 792 echo request type
+)
+
+// addrValue is the value of the addrs map: the client port range of a
+// served address, host byte order; Lo > Hi (the default 1, 0) means none.
+type addrValue struct {
+	Lo, Hi uint16
+}
+
+// portKey is the key of the ports map: the address and port exactly as they
+// appear in the packet (network byte order), padded to 8 bytes.
+type portKey struct {
+	Addr [4]byte
+	Port [2]byte
+	Pad  [2]byte
+}
+
+func newPortKey(addr [4]byte, port uint16) portKey {
+	return portKey{Addr: addr, Port: [2]byte{byte(port >> 8), byte(port)}}
+}
+
+// filterSpec returns the maps and the program. fallback is the flags
+// argument of bpf_redirect_map, the verdict when the XSKMAP slot is empty:
+// XDP_PASS in production; tests load a variant with another value to tell
+// "ours, no socket" from "not ours" (both would be XDP_PASS otherwise).
+func filterSpec(fallback int32) *ebpf.CollectionSpec {
+	return &ebpf.CollectionSpec{
+		Maps: map[string]*ebpf.MapSpec{
+			mapXsks:  {Name: mapXsks, Type: ebpf.XSKMap, KeySize: 4, ValueSize: 4, MaxEntries: MaxQueues},
+			mapAddrs: {Name: mapAddrs, Type: ebpf.Hash, KeySize: 4, ValueSize: 4, MaxEntries: MaxAddrs},
+			mapPorts: {Name: mapPorts, Type: ebpf.Hash, KeySize: 8, ValueSize: 1, MaxEntries: MaxPorts},
+		},
+		Programs: map[string]*ebpf.ProgramSpec{
+			progFilter: {
+				Name:         progFilter,
+				Type:         ebpf.XDP,
+				License:      "Dual MIT/GPL",
+				Instructions: filterInstructions(fallback),
+			},
+		},
+	}
+}
+
+// filterInstructions is the XDP program. Registers: R6 = ctx for the whole
+// program (callee-saved across helper calls), R2 = packet start, R3 = packet
+// end, R7 = IPv4 destination address (network order, as loaded), R8 = TCP
+// destination port in host order, R9 = IPv4 header length in bytes. Every
+// packet read is preceded by a bounds check against data_end (the verifier
+// rejects the program otherwise); any failed check is XDP_PASS.
+func filterInstructions(fallback int32) asm.Instructions {
+	const (
+		R0, R1, R2, R3, R4, R5 = asm.R0, asm.R1, asm.R2, asm.R3, asm.R4, asm.R5
+		R6, R7, R8, R9, FP     = asm.R6, asm.R7, asm.R8, asm.R9, asm.R10
+	)
+	return asm.Instructions{
+		asm.Mov.Reg(R6, R1),                                                 // R6 = ctx
+		asm.LoadMem(R2, R6, xdpMdData, asm.Word),                            // R2 = ctx->data
+		asm.LoadMem(R3, R6, xdpMdDataEnd, asm.Word),                         // R3 = ctx->data_end
+		asm.Mov.Reg(R4, R2),                                                 // R4 = data
+		asm.Add.Imm(R4, ethLen),                                             // R4 = data + Ethernet header
+		asm.JGT.Reg(R4, R3, "pass"),                                         // shorter than an Ethernet header: pass
+		asm.LoadMem(R5, R2, ethTypeOff, asm.Half),                           // R5 = EtherType (network order)
+		asm.HostTo(asm.BE, R5, asm.Half),                                    // to host order (a VLAN tag 0x8100 falls through to pass)
+		asm.JEq.Imm(R5, etherTypeARP, "arp"),                                // ARP
+		asm.JNE.Imm(R5, etherTypeIP4, "pass"),                               // not IPv4 (IPv6, VLAN, ...): pass
+		asm.Mov.Reg(R4, R2),                                                 // IPv4:
+		asm.Add.Imm(R4, ethLen+ipMinLen),                                    // R4 = end of a minimal IPv4 header
+		asm.JGT.Reg(R4, R3, "pass"),                                         // truncated IPv4 header: pass
+		asm.LoadMem(R9, R2, ipVerIHL, asm.Byte),                             // R9 = version<<4 | IHL
+		asm.Mov.Reg(R5, R9),                                                 // R5 = version<<4 | IHL
+		asm.RSh.Imm(R5, 4),                                                  // R5 = version
+		asm.JNE.Imm(R5, 4, "pass"),                                          // not version 4: pass
+		asm.And.Imm(R9, 0x0f),                                               // R9 = IHL (32-bit words)
+		asm.JLT.Imm(R9, 5, "pass"),                                          // IHL < 5 is malformed (RFC 791): pass
+		asm.LSh.Imm(R9, 2),                                                  // R9 = header length in bytes, 20..60
+		asm.LoadMem(R5, R2, ipFragOff, asm.Half),                            // R5 = flags + fragment offset (network order)
+		asm.HostTo(asm.BE, R5, asm.Half),                                    // host order
+		asm.And.Imm(R5, 0x3fff),                                             // MF bit + fragment offset
+		asm.JNE.Imm(R5, 0, "pass"),                                          // a fragment: the kernel reassembles, pass
+		asm.LoadMem(R7, R2, ipDstOff, asm.Word),                             // R7 = destination address (network order)
+		asm.LoadMem(R5, R2, ipProtoOff, asm.Byte),                           // R5 = protocol
+		asm.Add.Imm(R2, ethLen),                                             // R2 = IPv4 header
+		asm.Add.Reg(R2, R9),                                                 // R2 = transport header (uses IHL, skips options)
+		asm.JEq.Imm(R5, protoICMP, "icmp"),                                  // ICMP
+		asm.JNE.Imm(R5, protoTCP, "pass"),                                   // neither ICMP nor TCP: pass
+		asm.Mov.Reg(R4, R2),                                                 // TCP:
+		asm.Add.Imm(R4, tcpMinLen),                                          // R4 = end of a minimal TCP header
+		asm.JGT.Reg(R4, R3, "pass"),                                         // truncated TCP header: pass
+		asm.LoadMem(R8, R2, 2, asm.Half),                                    // R8 = destination port (network order)
+		asm.StoreMem(FP, -8, R7, asm.Word),                                  // key.Addr = destination address
+		asm.StoreMem(FP, -4, R8, asm.Half),                                  // key.Port = destination port (network order)
+		asm.StoreImm(FP, -2, 0, asm.Half),                                   // key.Pad = 0
+		asm.HostTo(asm.BE, R8, asm.Half),                                    // R8 = destination port, host order
+		asm.LoadMapPtr(R1, 0).WithReference(mapPorts),                       // R1 = ports map
+		asm.Mov.Reg(R2, FP),                                                 // R2 = &key
+		asm.Add.Imm(R2, -8),                                                 //
+		asm.FnMapLookupElem.Call(),                                          // R0 = ports[key]
+		asm.JNE.Imm(R0, 0, "redirect"),                                      // served (address, port): ours
+		asm.StoreMem(FP, -16, R7, asm.Word),                                 // addr key = destination address
+		asm.LoadMapPtr(R1, 0).WithReference(mapAddrs),                       // R1 = addrs map
+		asm.Mov.Reg(R2, FP),                                                 // R2 = &addr key
+		asm.Add.Imm(R2, -16),                                                //
+		asm.FnMapLookupElem.Call(),                                          // R0 = addrs[address] (client port range)
+		asm.JEq.Imm(R0, 0, "pass"),                                          // not a served address: pass
+		asm.LoadMem(R1, R0, 0, asm.Half),                                    // R1 = range low
+		asm.LoadMem(R2, R0, 2, asm.Half),                                    // R2 = range high
+		asm.JLT.Reg(R8, R1, "pass"),                                         // port below the client range: pass
+		asm.JGT.Reg(R8, R2, "pass"),                                         // port above the client range: pass
+		asm.Ja.Label("redirect"),                                            // port in the client range: ours
+		asm.Mov.Reg(R4, R2).WithSymbol("icmp"),                              // ICMP: R4 = ICMP header
+		asm.Add.Imm(R4, icmpMinLen),                                         // R4 = end of the echo header
+		asm.JGT.Reg(R4, R3, "pass"),                                         // truncated ICMP header: pass
+		asm.LoadMem(R5, R2, 0, asm.Byte),                                    // R5 = ICMP type
+		asm.JNE.Imm(R5, icmpEcho, "pass"),                                   // not an echo request: pass
+		asm.Ja.Label("addr"),                                                // ours if addressed to a served address
+		asm.Mov.Reg(R4, R2).WithSymbol("arp"),                               // ARP: R4 = data
+		asm.Add.Imm(R4, ethLen+arpLen),                                      // R4 = end of an Ethernet/IPv4 ARP packet
+		asm.JGT.Reg(R4, R3, "pass"),                                         // truncated ARP: pass
+		asm.LoadMem(R5, R2, arpHtype, asm.Half),                             // R5 = hardware type (network order)
+		asm.HostTo(asm.BE, R5, asm.Half),                                    // host order
+		asm.JNE.Imm(R5, 1, "pass"),                                          // not Ethernet (1): pass
+		asm.LoadMem(R5, R2, arpPtype, asm.Half),                             // R5 = protocol type (network order)
+		asm.HostTo(asm.BE, R5, asm.Half),                                    // host order
+		asm.JNE.Imm(R5, etherTypeIP4, "pass"),                               // not IPv4: pass
+		asm.LoadMem(R5, R2, arpHlen, asm.Half),                              // R5 = hlen, plen (network order)
+		asm.HostTo(asm.BE, R5, asm.Half),                                    // host order: hlen<<8 | plen
+		asm.JNE.Imm(R5, 0x0604, "pass"),                                     // not hlen 6, plen 4: pass
+		asm.LoadMem(R7, R2, arpTpaOff, asm.Word),                            // R7 = target protocol address
+		asm.StoreMem(FP, -16, R7, asm.Word).WithSymbol("addr"),              // addr key = R7
+		asm.LoadMapPtr(R1, 0).WithReference(mapAddrs),                       // R1 = addrs map
+		asm.Mov.Reg(R2, FP),                                                 // R2 = &addr key
+		asm.Add.Imm(R2, -16),                                                //
+		asm.FnMapLookupElem.Call(),                                          // R0 = addrs[address]
+		asm.JEq.Imm(R0, 0, "pass"),                                          // not a served address: pass
+		asm.LoadMapPtr(R1, 0).WithReference(mapXsks).WithSymbol("redirect"), // R1 = XSKMAP
+		asm.LoadMem(R2, R6, xdpMdRxQueueIndex, asm.Word),                    // R2 = ctx->rx_queue_index
+		asm.Mov.Imm(R3, fallback),                                           // R3 = verdict when the slot is empty (XDP_PASS)
+		asm.FnRedirectMap.Call(),                                            // R0 = bpf_redirect_map(xsks, queue, XDP_PASS)
+		asm.Return(),                                                        // return R0
+		asm.Mov.Imm(R0, xdpPass).WithSymbol("pass"),                         // not ours:
+		asm.Return(),                                                        // XDP_PASS, the kernel keeps it
+	}
+}

@@ -1,0 +1,259 @@
+package xsk
+
+import (
+	"encoding/binary"
+	"errors"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/xdptcp/xdptcp/internal/testnet"
+)
+
+var (
+	servedAddr = [4]byte{198, 18, 0, 1}
+	otherAddr  = [4]byte{198, 18, 0, 9}
+	peerAddr   = [4]byte{198, 18, 0, 2}
+)
+
+const (
+	servedPort = 8080
+	otherPort  = 22
+)
+
+// testFallback is the redirect fallback verdict of the test variant of the
+// program: XDP_TX, which the real program never returns, so "ours, but the
+// XSKMAP slot is empty" (3) and "not ours" (XDP_PASS, 2) differ.
+const testFallback = xdpTx
+
+// ethHdr writes an Ethernet header with EtherType et.
+func ethHdr(et uint16) []byte {
+	b := []byte{0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0, 0}
+	binary.BigEndian.PutUint16(b[12:], et)
+	return b
+}
+
+// ipv4Frame builds Ethernet + IPv4 (with optLen bytes of options, a
+// multiple of 4) + payload.
+func ipv4Frame(dst [4]byte, proto byte, optLen int, payload []byte) []byte {
+	ihl := 20 + optLen
+	ip := make([]byte, ihl)
+	ip[0] = 0x40 | byte(ihl/4)
+	binary.BigEndian.PutUint16(ip[2:], uint16(ihl+len(payload)))
+	ip[8] = 64
+	ip[9] = proto
+	copy(ip[12:], peerAddr[:])
+	copy(ip[16:], dst[:])
+	for i := 20; i < ihl; i++ {
+		ip[i] = 1 // NOP options
+	}
+	return append(append(ethHdr(etherTypeIP4), ip...), payload...)
+}
+
+func tcpSeg(dstPort uint16) []byte {
+	t := make([]byte, 20)
+	binary.BigEndian.PutUint16(t[0:], 40000)
+	binary.BigEndian.PutUint16(t[2:], dstPort)
+	t[12] = 5 << 4
+	t[13] = 0x02 // SYN
+	return t
+}
+
+func tcpFrame(dst [4]byte, port uint16) []byte { return ipv4Frame(dst, protoTCP, 0, tcpSeg(port)) }
+
+func icmpFrame(dst [4]byte, typ byte) []byte {
+	return ipv4Frame(dst, protoICMP, 0, []byte{typ, 0, 0, 0, 0, 1, 0, 1, 'x', 'y'})
+}
+
+func arpFrame(op uint16, target [4]byte) []byte {
+	a := make([]byte, 28)
+	binary.BigEndian.PutUint16(a[0:], 1)
+	binary.BigEndian.PutUint16(a[2:], etherTypeIP4)
+	a[4], a[5] = 6, 4
+	binary.BigEndian.PutUint16(a[6:], op)
+	copy(a[8:], []byte{0x02, 0, 0, 0, 0, 2})
+	copy(a[14:], peerAddr[:])
+	copy(a[24:], target[:])
+	return append(ethHdr(etherTypeARP), a...)
+}
+
+func loadTestFilter(t *testing.T, fallback int32) *Filter {
+	t.Helper()
+	testnet.RequireRoot(t)
+	f, err := loadFilter(fallback)
+	if err != nil {
+		t.Fatalf("load filter: %v", err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if err := f.AddAddr(servedAddr); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.AddPort(servedAddr, servedPort); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.SetClientPorts(servedAddr, 32768, 60999); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func run(t *testing.T, p *ebpf.Program, frame []byte) uint32 {
+	t.Helper()
+	// The kernel's test run refuses inputs shorter than an Ethernet header.
+	ret, err := p.Run(&ebpf.RunOptions{Data: frame})
+	if err != nil {
+		t.Fatalf("run on %d bytes: %v", len(frame), err)
+	}
+	return ret
+}
+
+func verdictName(v uint32) string {
+	switch v {
+	case xdpPass:
+		return "XDP_PASS"
+	case xdpTx:
+		return "ours (XDP_TX fallback)"
+	case xdpRedirect:
+		return "XDP_REDIRECT"
+	}
+	return "?"
+}
+
+func TestFilterVerdicts(t *testing.T) {
+	f := loadTestFilter(t, testFallback)
+	withOpts := ipv4Frame(servedAddr, protoTCP, 20, tcpSeg(servedPort))
+	withOptsOther := ipv4Frame(servedAddr, protoTCP, 8, tcpSeg(otherPort))
+	// A frame whose port is served only if the header length is ignored:
+	// the port field at offset 2 of where a 20-byte header would end.
+	trick := ipv4Frame(servedAddr, protoTCP, 4, tcpSeg(otherPort))
+	binary.BigEndian.PutUint16(trick[ethLen+20+2:], servedPort)
+	vlan := append(ethHdr(0x8100), []byte{0, 1, 0x08, 0x00}...)
+	vlan = append(vlan, tcpFrame(servedAddr, servedPort)[ethLen:]...)
+	ipv6 := append(ethHdr(0x86dd), make([]byte, 60)...)
+	frag := tcpFrame(servedAddr, servedPort)
+	frag[ipFragOff] = 0x20 // MF
+	notV4 := tcpFrame(servedAddr, servedPort)
+	notV4[ipVerIHL] = 0x65
+	badIHL := tcpFrame(servedAddr, servedPort)
+	badIHL[ipVerIHL] = 0x44
+	udp := ipv4Frame(servedAddr, 17, 0, make([]byte, 16))
+
+	for _, c := range []struct {
+		name  string
+		frame []byte
+		ours  bool
+	}{
+		{"tcp to served addr:port", tcpFrame(servedAddr, servedPort), true},
+		{"tcp to served addr, other port", tcpFrame(servedAddr, otherPort), false},
+		{"tcp to other addr, served port", tcpFrame(otherAddr, servedPort), false},
+		{"tcp to client port range low", tcpFrame(servedAddr, 32768), true},
+		{"tcp to client port range high", tcpFrame(servedAddr, 60999), true},
+		{"tcp below client range", tcpFrame(servedAddr, 32767), false},
+		{"tcp above client range", tcpFrame(servedAddr, 61000), false},
+		{"tcp client port on other addr", tcpFrame(otherAddr, 40000), false},
+		{"ipv4 options, served port", withOpts, true},
+		{"ipv4 options, other port", withOptsOther, false},
+		{"ipv4 options hide a served port", trick, false},
+		{"arp request for us", arpFrame(1, servedAddr), true},
+		{"arp reply to us", arpFrame(2, servedAddr), true},
+		{"arp for someone else", arpFrame(1, otherAddr), false},
+		{"icmp echo to us", icmpFrame(servedAddr, 8), true},
+		{"icmp echo reply to us", icmpFrame(servedAddr, 0), false},
+		{"icmp echo to other", icmpFrame(otherAddr, 8), false},
+		{"udp to us", udp, false},
+		{"ipv6", ipv6, false},
+		{"vlan tagged tcp to us", vlan, false},
+		{"ipv4 fragment", frag, false},
+		{"ip version 6 in ipv4 ethertype", notV4, false},
+		{"ihl 4", badIHL, false},
+	} {
+		want := uint32(xdpPass)
+		if c.ours {
+			want = testFallback
+		}
+		if got := run(t, f.Program(), c.frame); got != want {
+			t.Errorf("%s: verdict %d (%s), want %d (%s)", c.name, got, verdictName(got), want, verdictName(want))
+		}
+	}
+}
+
+// TestFilterTruncated cuts every ours-frame at every length: anything short
+// of a complete header is not ours.
+func TestFilterTruncated(t *testing.T) {
+	f := loadTestFilter(t, testFallback)
+	for _, c := range []struct {
+		name  string
+		frame []byte
+		need  int // shortest length that is ours
+	}{
+		{"tcp", tcpFrame(servedAddr, servedPort), ethLen + 20 + 20},
+		{"tcp with options", ipv4Frame(servedAddr, protoTCP, 40, tcpSeg(servedPort)), ethLen + 60 + 20},
+		{"icmp", icmpFrame(servedAddr, 8), ethLen + 20 + 8},
+		{"arp", arpFrame(1, servedAddr), ethLen + 28},
+	} {
+		for n := 0; n <= len(c.frame); n++ {
+			if n < ethLen {
+				// BPF_PROG_TEST_RUN rejects XDP input shorter than
+				// ETH_HLEN (EINVAL); the program still bounds-checks.
+				if _, err := f.Program().Run(&ebpf.RunOptions{Data: c.frame[:n]}); err == nil {
+					t.Logf("%s: kernel ran a %d-byte frame", c.name, n)
+				}
+				continue
+			}
+			want := uint32(xdpPass)
+			if n >= c.need {
+				want = testFallback
+			}
+			if got := run(t, f.Program(), c.frame[:n]); got != want {
+				t.Errorf("%s cut at %d: verdict %d, want %d", c.name, n, got, want)
+			}
+		}
+	}
+}
+
+// TestFilterProductionFallback checks the real program: ours with an empty
+// XSKMAP slot falls back to XDP_PASS (so a missing socket never black-holes
+// the interface), not ours is XDP_PASS.
+func TestFilterProductionFallback(t *testing.T) {
+	testnet.RequireRoot(t)
+	f, err := LoadFilterProgram()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.AddPort(servedAddr, servedPort)
+	if got := run(t, f.Program(), tcpFrame(servedAddr, servedPort)); got != xdpPass {
+		t.Errorf("ours, empty slot: %d, want XDP_PASS", got)
+	}
+	if got := run(t, f.Program(), tcpFrame(servedAddr, otherPort)); got != xdpPass {
+		t.Errorf("not ours: %d, want XDP_PASS", got)
+	}
+}
+
+// TestFilterMapUpdates: ports and ranges can be removed again.
+func TestFilterMapUpdates(t *testing.T) {
+	f := loadTestFilter(t, testFallback)
+	if err := f.RemovePort(servedAddr, servedPort); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.RemovePort(servedAddr, servedPort); err != nil {
+		t.Fatalf("second remove: %v", err)
+	}
+	if got := run(t, f.Program(), tcpFrame(servedAddr, servedPort)); got != xdpPass {
+		t.Errorf("removed port: %d, want XDP_PASS", got)
+	}
+	f.SetClientPorts(servedAddr, 1, 0)
+	if got := run(t, f.Program(), tcpFrame(servedAddr, 40000)); got != xdpPass {
+		t.Errorf("cleared range: %d, want XDP_PASS", got)
+	}
+	if got := run(t, f.Program(), arpFrame(1, servedAddr)); got != testFallback {
+		t.Errorf("address still served after clearing the range: %d", got)
+	}
+	f.AddAddr(servedAddr) // keeps the range
+	f.RemoveAddr(servedAddr)
+	if got := run(t, f.Program(), arpFrame(1, servedAddr)); got != xdpPass {
+		t.Errorf("removed address: %d, want XDP_PASS", got)
+	}
+	if err := f.Register(MaxQueues, nil); !errors.Is(err, ErrBadConfig) {
+		t.Errorf("Register out of range: %v", err)
+	}
+}

@@ -1,0 +1,106 @@
+package xsk
+
+import (
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// XDPPacketHeadroom is the space the kernel leaves in front of a received
+// packet inside its UMEM frame (XDP_PACKET_HEADROOM, include/uapi/linux/bpf.h):
+// an RX descriptor's Addr is the frame's base plus this (we register no
+// extra UMEM headroom).
+const XDPPacketHeadroom = unix.XDP_PACKET_HEADROOM
+
+// MaxPacket returns the largest Ethernet frame (without FCS) that fits a
+// UMEM frame of frameSize bytes in both directions: the kernel's RX frame
+// size is the chunk size minus XDP_PACKET_HEADROOM (net/xdp/xsk_buff_pool.c,
+// xsk_pool_get_rx_frame_size). An interface's MTU+14 must not exceed it.
+func MaxPacket(frameSize int) int {
+	if frameSize <= XDPPacketHeadroom {
+		return 0
+	}
+	return frameSize - XDPPacketHeadroom
+}
+
+// umem is the packet buffer area shared with the kernel, NumFrames frames
+// of FrameSize bytes (aligned chunk mode: frame i starts at i*FrameSize), and
+// the free list of frames that are in no ring and not in the loop's hands.
+type umem struct {
+	mem       []byte   // anonymous mmap, registered with XDP_UMEM_REG
+	frameSize uint64   // a power of two, 2048 or 4096
+	frameMask uint64   // ^(frameSize-1): Addr&frameMask is the frame base
+	numFrames int      // number of frames
+	free      []uint64 // stack of free frame base addresses, cap numFrames
+}
+
+// newUmem maps the area and fills the free list with every frame.
+func newUmem(numFrames, frameSize int) (*umem, error) {
+	mem, err := unix.Mmap(-1, 0, numFrames*frameSize, unix.PROT_READ|unix.PROT_WRITE,
+		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE)
+	if err != nil {
+		return nil, fmt.Errorf("mmap UMEM (%d frames of %d bytes): %w", numFrames, frameSize, err)
+	}
+	u := &umem{
+		mem:       mem,
+		frameSize: uint64(frameSize),
+		frameMask: ^uint64(frameSize - 1),
+		numFrames: numFrames,
+		free:      make([]uint64, 0, numFrames),
+	}
+	// Pushed in reverse so the first frames handed out are the lowest.
+	for i := numFrames - 1; i >= 0; i-- {
+		u.free = append(u.free, uint64(i)*uint64(frameSize))
+	}
+	return u, nil
+}
+
+// register tells the kernel about the area (XDP_UMEM_REG).
+func (u *umem) register(fd int) error {
+	reg := unix.XDPUmemReg{
+		Addr: uint64(uintptr(unsafe.Pointer(&u.mem[0]))),
+		Len:  uint64(len(u.mem)),
+		Size: uint32(u.frameSize),
+	}
+	_, _, e := unix.Syscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.SOL_XDP, unix.XDP_UMEM_REG,
+		uintptr(unsafe.Pointer(&reg)), unsafe.Sizeof(reg), 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+func (u *umem) unmap() error {
+	if u == nil || u.mem == nil {
+		return nil
+	}
+	err := unix.Munmap(u.mem)
+	u.mem = nil
+	return err
+}
+
+// base returns the start of the frame that addr points into.
+func (u *umem) base(addr uint64) uint64 { return addr & u.frameMask }
+
+// valid reports whether addr lies in the area.
+func (u *umem) valid(addr uint64) bool { return addr < uint64(len(u.mem)) }
+
+// push returns a frame to the free list; it never grows past numFrames
+// (a frame counted twice would be an ownership bug, and is dropped).
+func (u *umem) push(addr uint64) {
+	if len(u.free) < cap(u.free) {
+		u.free = append(u.free, u.base(addr))
+	}
+}
+
+// pop takes a frame from the free list.
+func (u *umem) pop() (uint64, bool) {
+	n := len(u.free)
+	if n == 0 {
+		return 0, false
+	}
+	a := u.free[n-1]
+	u.free = u.free[:n-1]
+	return a, true
+}
