@@ -72,8 +72,8 @@ func New(t testing.TB) *Topology {
 }
 
 var (
-	buildMu  sync.Mutex
-	built    = map[string]string{}
+	buildMu sync.Mutex
+	built   = map[string]string{}
 )
 
 // Build compiles the main package pkg (an import path in this module) into
