@@ -192,11 +192,13 @@ func (s *Socket) kickResult(e unix.Errno) error {
 // straight into its spare capacity.
 func (s *Socket) drainCompletions() {
 	free := s.um.free
-	n := s.comp.take(free[len(free):cap(free)])
-	for i := len(free); i < len(free)+n; i++ {
+	l := len(free)
+	n := s.comp.take(free[l:cap(free)])
+	free = free[:l+n]
+	for i := l; i < l+n; i++ {
 		free[i] = s.um.base(free[i])
 	}
-	s.um.free = free[:len(free)+n]
+	s.um.free = free
 }
 
 // refill moves free frames above the TX reserve onto the fill ring and
