@@ -24,8 +24,8 @@ const validWindow = MaxAge*Period + sentResolution
 // checked as cookies only while cookies can be outstanding: "Cookie ACKs are
 // checked only if cookies were sent in the last two counter periods" (Linux
 // tcp_synq_no_recent_overflow). Without it, any stray ACK to a listener
-// would cost two SipHash computations and get a 2^-29 chance of opening a
-// connection even when no cookie was ever sent.
+// would cost one or two SipHash computations and have a 2^-29 chance of
+// opening a connection even when no cookie was ever sent.
 //
 // One Recent per listener; Sent and Valid may be called from any loop at the
 // same time: they are lock-free (atomics) and do not allocate. The zero
