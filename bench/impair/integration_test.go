@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdptcp/xdptcp/bench/impair"
 	"github.com/xdptcp/xdptcp/bench/impair/impairtest"
 	"github.com/xdptcp/xdptcp/internal/testnet"
 )
@@ -120,7 +121,7 @@ func TestBridgeCleanPath(t *testing.T) {
 func TestBridgeImpairedEcho(t *testing.T) {
 	tp := impairtest.New(t)
 	br := tp.StartBridge(t, "--seed", "42", "--loss", "0.02", "--reorder", "0.25", "--dup", "0.01",
-		"--corrupt", "0.001", "--delay", "5ms", "--jitter", "2ms")
+		"--corrupt", "0.001", "--delay", "5ms", "--jitter", "2ms", "--limit", "10000")
 
 	startPeer(t, tp.Server, "echo", "-listen", hostPort(tp.ServerAddr, 5002))
 	start := time.Now()
@@ -150,5 +151,75 @@ func TestBridgeImpairedEcho(t *testing.T) {
 	}
 	if st.AB.Corrupted+st.BA.Corrupted == 0 {
 		t.Errorf("no corrupted frame in %d+%d frames at 0.1%%", st.AB.InFrames, st.BA.InFrames)
+	}
+}
+
+// TestBridgeDelayInProcess runs the bridge in-process through the library
+// API (Run with Config.Netns) and checks that a 20 ms one-way delay shows
+// in the ping round-trip time, that periodic snapshots arrive, and that Run
+// returns the counters when its context ends.
+func TestBridgeDelayInProcess(t *testing.T) {
+	tp := impairtest.New(t)
+	snaps := make(chan impair.Stats, 100)
+	ready := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type result struct {
+		st  impair.Stats
+		err error
+	}
+	done := make(chan result, 1)
+	cfg := impair.Config{
+		A: tp.LegA, B: tp.LegB, Netns: tp.Middle.Name, Seed: 5,
+		AB:            impair.Impairment{Delay: 20 * time.Millisecond},
+		BA:            impair.Impairment{Delay: 20 * time.Millisecond},
+		StatsInterval: 20 * time.Millisecond,
+		OnStats: func(s impair.Stats) {
+			select {
+			case snaps <- s:
+			default:
+			}
+		},
+		OnReady: func() { close(ready) },
+		Logf:    t.Logf,
+	}
+	go func() {
+		st, err := impair.Run(ctx, cfg)
+		done <- result{st, err}
+	}()
+	select {
+	case <-ready:
+	case r := <-done:
+		t.Fatalf("Run ended before ready: %v", r.err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run not ready after 10s")
+	}
+	out := runPeer(t, tp.Client, 30*time.Second, "ping", "-addr", tp.ServerAddr.String(), "-count", "3")
+	var got int
+	var rttUS int64
+	if _, err := fmt.Sscanf(out, "ok %d min_rtt_us %d", &got, &rttUS); err != nil {
+		t.Fatalf("ping output %q: %v", out, err)
+	}
+	if rtt := time.Duration(rttUS) * time.Microsecond; rtt < 40*time.Millisecond || rtt > 500*time.Millisecond {
+		t.Errorf("ping RTT %v through 2 x 20 ms delay, want in [40ms, 500ms]", rtt)
+	}
+	cancel()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return within 10s of cancel")
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	t.Logf("bridge: %s", r.st)
+	if r.st.AB.Delayed < 3 || r.st.BA.Delayed < 3 || r.st.AB.OutFrames < 3 {
+		t.Errorf("counters %s: want at least the three echoes delayed both ways", r.st)
+	}
+	select {
+	case <-snaps:
+	default:
+		t.Error("no periodic snapshot")
 	}
 }

@@ -2,7 +2,7 @@
 // integration tests: it runs inside the client or server namespace (via ip
 // netns exec) and uses the Linux kernel stack through Go's net package.
 //
-//	peer ping -addr IP -count N            ICMP echo; prints "ok N"
+//	peer ping -addr IP -count N            ICMP echo; prints "ok N min_rtt_us U"
 //	peer sink -listen ADDR                 accept one conn, print "sha256 HEX bytes N"
 //	peer send -addr ADDR -bytes N -seed S  send N pseudo-random bytes, print the same
 //	peer echo -listen ADDR                 echo every connection until killed
@@ -103,10 +103,12 @@ func ping(addr string, count int, deadline time.Time) error {
 	dst := &net.IPAddr{IP: net.ParseIP(addr)}
 	id := uint16(os.Getpid())
 	got := 0
+	minRTT := time.Duration(1<<63 - 1)
 	buf := make([]byte, 1500)
 	for seq := 0; seq < count; seq++ {
 		msg := []byte{8, 0, 0, 0, byte(id >> 8), byte(id), byte(seq >> 8), byte(seq), 'x', 'd', 'p', 't', 'c', 'p'}
 		binary.BigEndian.PutUint16(msg[2:], checksum(msg))
+		sentAt := time.Now()
 		if _, err := c.WriteTo(msg, dst); err != nil {
 			return err
 		}
@@ -123,6 +125,7 @@ func ping(addr string, count int, deadline time.Time) error {
 			if m >= 8 && buf[0] == 0 && from.String() == dst.String() &&
 				binary.BigEndian.Uint16(buf[4:]) == id && binary.BigEndian.Uint16(buf[6:]) == uint16(seq) {
 				got++
+				minRTT = min(minRTT, time.Since(sentAt))
 				break
 			}
 		}
@@ -130,7 +133,7 @@ func ping(addr string, count int, deadline time.Time) error {
 	if got == 0 {
 		return fmt.Errorf("no echo reply from %s", addr)
 	}
-	fmt.Println("ok", got)
+	fmt.Println("ok", got, "min_rtt_us", minRTT.Microseconds())
 	return nil
 }
 
