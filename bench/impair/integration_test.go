@@ -121,7 +121,7 @@ func TestBridgeCleanPath(t *testing.T) {
 func TestBridgeImpairedEcho(t *testing.T) {
 	tp := impairtest.New(t)
 	br := tp.StartBridge(t, "--seed", "42", "--loss", "0.02", "--reorder", "0.25", "--dup", "0.01",
-		"--corrupt", "0.001", "--delay", "5ms", "--jitter", "2ms", "--limit", "10000")
+		"--corrupt", "0.001", "--delay", "5ms", "--jitter", "2ms", "--limit", "10000", "--stats-interval", "100ms")
 
 	startPeer(t, tp.Server, "echo", "-listen", hostPort(tp.ServerAddr, 5002))
 	start := time.Now()
@@ -137,8 +137,8 @@ func TestBridgeImpairedEcho(t *testing.T) {
 		t.Fatal(err)
 	}
 	stdout, _ := br.Output()
-	if !strings.Contains(stdout, "final: ") {
-		t.Errorf("no final counters line in %q", stdout)
+	if !strings.Contains(stdout, "final: ") || !strings.Contains(stdout, "stats: ") {
+		t.Errorf("no periodic or final counters line in %q", stdout)
 	}
 	t.Logf("bridge: %s", st)
 	for name, d := range map[string]struct{ lost, dup, corrupt, reorder, delayed uint64 }{

@@ -98,6 +98,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
+	if cfg.A == "" || cfg.B == "" {
+		fmt.Fprintln(stderr, "xdptcp-impair: --a and --b are required")
+		fs.Usage()
+		return 2
+	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "xdptcp-impair: unexpected arguments %q\n", fs.Args())
 		return 2
