@@ -1,0 +1,177 @@
+package stack
+
+import (
+	"github.com/xdptcp/xdptcp/stack/clock"
+	"github.com/xdptcp/xdptcp/stack/wire"
+)
+
+// arpFrameLen is an ARP packet in an Ethernet frame (without the padding to
+// 60 bytes, which the NIC or veth adds; Linux sends 42 bytes too).
+const arpFrameLen = wire.EthernetHeaderLen + wire.ARPLen
+
+// handleARP implements RFC 826's packet reception algorithm for
+// Ethernet/IPv4: merge the sender into an existing entry, and if we are
+// the target add it and answer a request. Gratuitous ARP (sender address
+// equals target address) is ignored, as are senders that are not on-link
+// or are 0.0.0.0 (RFC 5227 probes: answered, not learned).
+func (e *Engine) handleARP(eth wire.Ethernet) {
+	a := wire.ARP(eth.Payload())
+	if !a.IsValid() {
+		e.stats.drop(DropARPMalformed)
+		return
+	}
+	op := a.Op()
+	switch op {
+	case wire.ARPRequest:
+		e.stats.ArpInRequests.Add(1)
+	case wire.ARPReply:
+		e.stats.ArpInReplies.Add(1)
+	default:
+		e.stats.drop(DropARPOp)
+		return
+	}
+	spa, tpa := a.SPA(), a.TPA()
+	if spa == tpa {
+		e.stats.drop(DropARPGratuitous)
+		return
+	}
+	sha := a.SHA()
+	sender := addrKey(spa)
+	learn := sender != 0 && sender != e.addr && e.onLink(sender) && sha[0]&1 == 0
+	merged := false
+	if learn {
+		if n := e.arp.get(sender); n != nil {
+			e.confirm(n, sha)
+			merged = true
+		}
+	}
+	if tpa != e.cfg.Addr {
+		e.stats.drop(DropARPNotOurs)
+		return
+	}
+	if learn && !merged {
+		n, ev := e.arp.insert(sender)
+		if ev {
+			e.stats.ArpCacheEvictions.Add(1)
+		}
+		e.confirm(n, sha)
+		e.stats.ArpCacheEntries.Store(uint64(e.arp.len()))
+	}
+	if op != wire.ARPRequest {
+		return
+	}
+	d, b, ok := e.allocTx()
+	if !ok {
+		return
+	}
+	if len(b) < arpFrameLen {
+		e.port.FreeTx(d)
+		e.stats.drop(DropTxTooBig)
+		return
+	}
+	wire.Ethernet(b).Encode(eth.Src(), e.cfg.MAC, wire.EtherTypeARP)
+	wire.ARP(b[wire.EthernetHeaderLen:]).Encode(wire.ARPReply, e.cfg.MAC, e.cfg.Addr, sha, spa)
+	e.stats.ArpOutReplies.Add(1)
+	e.queueTx(d, arpFrameLen)
+}
+
+// confirm records that n's MAC is mac as of now.
+func (e *Engine) confirm(n *neigh, mac [6]byte) {
+	n.mac = mac
+	n.state = neighValid
+	n.confirmed = e.now
+	n.ref = true
+}
+
+// resolve returns the Ethernet destination for IPv4 destination dst by the
+// next-hop rule (package doc). On failure it has counted the drop reason
+// (and sent an ARP request when one is due).
+func (e *Engine) resolve(dst [4]byte) ([6]byte, bool) {
+	k := addrKey(dst)
+	if !e.onLink(k) {
+		if e.gw == 0 {
+			if n := e.ret.get(k); n != nil {
+				n.ref = true
+				return n.mac, true
+			}
+			e.stats.drop(DropNoRoute)
+			return [6]byte{}, false
+		}
+		k = e.gw
+	}
+	n := e.arp.get(k)
+	if n == nil {
+		var ev bool
+		n, ev = e.arp.insert(k)
+		if ev {
+			e.stats.ArpCacheEvictions.Add(1)
+		}
+		e.stats.ArpCacheEntries.Store(uint64(e.arp.len()))
+	}
+	n.ref = true
+	if n.state == neighValid {
+		age := e.now.Sub(n.confirmed)
+		if age <= ARPReachableTime {
+			return n.mac, true
+		}
+		// Stale: keep using it while probing (Linux STALE -> DELAY ->
+		// PROBE), unicast to the known MAC.
+		e.arpRequest(n, n.mac)
+		if age <= ARPReachableTime+ARPStaleGrace {
+			return n.mac, true
+		}
+	} else {
+		e.arpRequest(n, wire.BroadcastMAC)
+	}
+	e.stats.drop(DropARPUnresolved)
+	return [6]byte{}, false
+}
+
+// arpRequest sends a request for n's address to dst unless one went out
+// less than ARPRetransTime ago.
+func (e *Engine) arpRequest(n *neigh, dst [6]byte) {
+	if n.reqSent && e.now.Sub(n.lastReq) < ARPRetransTime {
+		return
+	}
+	d, b, ok := e.allocTx()
+	if !ok {
+		return
+	}
+	if len(b) < arpFrameLen {
+		e.port.FreeTx(d)
+		e.stats.drop(DropTxTooBig)
+		return
+	}
+	n.reqSent, n.lastReq = true, e.now
+	var target [4]byte
+	target[0], target[1], target[2], target[3] = byte(n.addr>>24), byte(n.addr>>16), byte(n.addr>>8), byte(n.addr)
+	wire.Ethernet(b).Encode(dst, e.cfg.MAC, wire.EtherTypeARP)
+	wire.ARP(b[wire.EthernetHeaderLen:]).Encode(wire.ARPRequest, e.cfg.MAC, e.cfg.Addr, [6]byte{}, target)
+	e.stats.ArpOutRequests.Add(1)
+	e.queueTx(d, arpFrameLen)
+}
+
+// learnFromIPv4 updates the caches from a valid IPv4 frame from src: an
+// off-link source fills the return-path cache; an on-link source (or the
+// gateway, for off-link sources) whose entry has the frame's MAC is
+// confirmed, like Linux's neigh_confirm on forward progress.
+func (e *Engine) learnFromIPv4(now clock.Time, src uint32, mac [6]byte) {
+	if mac[0]&1 != 0 {
+		return
+	}
+	k := src
+	if !e.onLink(src) {
+		if e.gw == 0 {
+			n := e.ret.get(src)
+			if n == nil {
+				n, _ = e.ret.insert(src)
+			}
+			n.mac, n.state, n.confirmed, n.ref = mac, neighValid, now, true
+			return
+		}
+		k = e.gw
+	}
+	if n := e.arp.get(k); n != nil && n.state == neighValid && n.mac == mac {
+		n.confirmed = now
+	}
+}

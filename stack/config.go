@@ -1,0 +1,91 @@
+package stack
+
+import (
+	"time"
+
+	"github.com/xdptcp/xdptcp/stack/tcp"
+	"github.com/xdptcp/xdptcp/xsk"
+)
+
+// Port is one NIC queue as the loop sees it; *xsk.Socket implements it, and
+// so does memlink.Port for tests.
+type Port interface {
+	// Receive fills descs with received frames and returns how many.
+	Receive(descs []xsk.Desc) int
+	// Frame returns the packet bytes of a descriptor.
+	Frame(d xsk.Desc) []byte
+	// FrameCap returns the whole buffer of a descriptor's frame.
+	FrameCap(d xsk.Desc) []byte
+	// Release gives received frames back.
+	Release(descs []xsk.Desc)
+	// AllocTx returns a free frame (whole buffer) to build a packet into.
+	AllocTx() (xsk.Desc, []byte, bool)
+	// Transmit queues frames for sending and returns how many it took;
+	// the caller keeps the rest.
+	Transmit(descs []xsk.Desc) int
+	// FreeTx gives back an allocated frame that will not be sent.
+	FreeTx(d xsk.Desc)
+	// Flush makes queued frames go out (kicks the kernel if it asks).
+	Flush() error
+	// Wait blocks until frames arrive, wakeFD is readable or timeout
+	// passes (negative: no limit); it reports whether frames are waiting.
+	Wait(timeout time.Duration, wakeFD int) (bool, error)
+}
+
+// Defaults for Config fields left zero.
+const (
+	DefaultMTU          = 1500 // Ethernet (RFC 894)
+	DefaultARPCacheSize = 1024 // bounded neighbour cache (Linux gc_thresh3 is 1024)
+	DefaultBatchSize    = 64
+	DefaultDoQueueSize  = 1024
+)
+
+// ARP timing, following Linux's neighbour defaults (net.ipv4.neigh.*).
+const (
+	// ARPReachableTime is how long a confirmed entry is used without
+	// question (base_reachable_time_ms, 30 s).
+	ARPReachableTime = 30 * time.Second
+	// ARPStaleGrace is how much longer a stale entry is used while being
+	// probed: delay_first_probe_time (5 s) + ucast_solicit (3) ×
+	// retrans_time (1 s).
+	ARPStaleGrace = 8 * time.Second
+	// ARPRetransTime is the least time between two requests for one
+	// address (retrans_time_ms, 1 s).
+	ARPRetransTime = time.Second
+)
+
+// Config configures an Engine.
+type Config struct {
+	Addr         [4]byte // our IPv4 address
+	PrefixLen    int     // on-link prefix length (0..32)
+	Gateway      [4]byte // default gateway; zero: none
+	MAC          [6]byte // our interface's MAC
+	MTU          int     // IP MTU, default 1500
+	ARPCacheSize int     // neighbour cache bound (and return-path cache bound), default 1024
+	BatchSize    int     // frames per RX/TX batch, default 64
+	QueueID      int     // for stats and labels
+	BusyPoll     bool    // Run never waits in Port.Wait
+	DoQueueSize  int     // Do() queue bound, rounded up to a power of two, default 1024
+	TCP          tcp.Config
+}
+
+func (c *Config) setDefaults() {
+	if c.MTU <= 0 {
+		c.MTU = DefaultMTU
+	}
+	if c.ARPCacheSize <= 0 {
+		c.ARPCacheSize = DefaultARPCacheSize
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.DoQueueSize <= 0 {
+		c.DoQueueSize = DefaultDoQueueSize
+	}
+	if c.PrefixLen < 0 {
+		c.PrefixLen = 0
+	}
+	if c.PrefixLen > 32 {
+		c.PrefixLen = 32
+	}
+}

@@ -1,0 +1,193 @@
+package stack
+
+import (
+	"sync/atomic"
+
+	"github.com/xdptcp/xdptcp/stack/clock"
+	"github.com/xdptcp/xdptcp/stack/tcp"
+	"github.com/xdptcp/xdptcp/stack/wire"
+	"github.com/xdptcp/xdptcp/xsk"
+)
+
+// Engine is one queue's protocol processing above its Port. All methods but
+// Do, Stats and Close run on the loop goroutine.
+type Engine struct {
+	cfg    Config
+	port   Port
+	layer  *tcp.Layer
+	stats  Stats
+	mask   uint32 // on-link prefix mask
+	addr   uint32 // our address as a key
+	gw     uint32 // gateway as a key; 0: none
+	now    clock.Time
+	ipID   uint16 // next IPv4 identification (per-loop counter)
+	maxIP  int    // largest IPv4 packet (MTU)
+	rx     []xsk.Desc
+	tx     []xsk.Desc // pending TX batch, cap BatchSize
+	arp    *neighCache
+	ret    *neighCache // return-path cache (off-link peers, no gateway)
+	seg    tcp.Segment // reused for every delivered segment
+	doq    *doQueue
+	wakeFD int         // eventfd for Do wake-ups; -1 if none
+	asleep atomic.Bool // the loop is (about to be) in Port.Wait
+
+	// testInput, if set, receives segments instead of the TCP layer.
+	testInput func(now clock.Time, seg *tcp.Segment)
+}
+
+// NewEngine returns an engine for port with cfg (zero fields get their
+// defaults; a zero cfg.TCP becomes tcp.DefaultConfig(), and its DefaultMSS
+// is capped at MTU-40). now is the loop clock's current time.
+func NewEngine(cfg Config, port Port, now clock.Time) *Engine {
+	cfg.setDefaults()
+	if cfg.TCP.DefaultMSS == 0 && cfg.TCP.MaxConnections == 0 {
+		cfg.TCP = tcp.DefaultConfig()
+	}
+	if m := cfg.MTU - wire.IPv4MinHeaderLen - wire.TCPMinHeaderLen; cfg.TCP.DefaultMSS == 0 || cfg.TCP.DefaultMSS > m {
+		cfg.TCP.DefaultMSS = m
+	}
+	e := &Engine{
+		cfg:    cfg,
+		port:   port,
+		addr:   addrKey(cfg.Addr),
+		gw:     addrKey(cfg.Gateway),
+		now:    now,
+		maxIP:  cfg.MTU,
+		rx:     make([]xsk.Desc, cfg.BatchSize),
+		tx:     make([]xsk.Desc, 0, cfg.BatchSize),
+		arp:    newNeighCache(cfg.ARPCacheSize),
+		ret:    newNeighCache(cfg.ARPCacheSize),
+		doq:    newDoQueue(cfg.DoQueueSize),
+		wakeFD: newWakeFD(),
+	}
+	if cfg.PrefixLen > 0 {
+		e.mask = ^uint32(0) << (32 - cfg.PrefixLen)
+	}
+	e.layer = tcp.NewLayer(&e.cfg.TCP, e, now)
+	return e
+}
+
+// TCP returns the engine's TCP layer. Use it on the loop only (from Do
+// when the loop is running).
+func (e *Engine) TCP() *tcp.Layer { return e.layer }
+
+// Stats returns the engine's counters; safe to read from any goroutine.
+func (e *Engine) Stats() *Stats { return &e.stats }
+
+// Config returns the configuration with defaults filled in.
+func (e *Engine) Config() Config { return e.cfg }
+
+// Close releases the engine's wake-up eventfd. Call it after Run returned.
+func (e *Engine) Close() error {
+	fd := e.wakeFD
+	e.wakeFD = -1
+	return closeWakeFD(fd)
+}
+
+// Do asks the loop to run fn soon, from any goroutine. It returns false,
+// running nothing, if the queue is full (Config.DoQueueSize).
+func (e *Engine) Do(fn func()) bool {
+	if !e.doq.push(fn) {
+		e.stats.DoQueueFull.Add(1)
+		return false
+	}
+	if e.asleep.Load() && e.asleep.CompareAndSwap(true, false) {
+		wake(e.wakeFD)
+	}
+	return true
+}
+
+// Poll runs one loop iteration at now: a batch of received frames through
+// HandleFrame, queued Do functions, due TCP timers, then the pending TX
+// batch to the port and a Flush. It reports whether there was any work.
+func (e *Engine) Poll(now clock.Time) bool {
+	e.now = now
+	work := false
+	if n := e.port.Receive(e.rx); n > 0 {
+		work = true
+		for _, d := range e.rx[:n] {
+			e.HandleFrame(now, e.port.Frame(d))
+		}
+		e.port.Release(e.rx[:n])
+	}
+	for i := len(e.doq.cells); i > 0; i-- {
+		fn := e.doq.pop()
+		if fn == nil {
+			break
+		}
+		work = true
+		fn()
+	}
+	e.layer.Advance(now)
+	if len(e.tx) > 0 {
+		work = true
+		e.flushTx()
+	}
+	e.port.Flush()
+	return work
+}
+
+// HandleFrame processes one received Ethernet frame at now: everything it
+// causes (replies, TCP input and output) happens before it returns, with
+// frames to send appended to the TX batch. frame is not kept.
+func (e *Engine) HandleFrame(now clock.Time, frame []byte) {
+	e.now = now
+	e.stats.FramesRx.Add(1)
+	eth := wire.Ethernet(frame)
+	if !eth.IsValid() {
+		e.stats.drop(DropEthHeader)
+		return
+	}
+	if dst := eth.Dst(); dst != e.cfg.MAC && dst != wire.BroadcastMAC {
+		e.stats.drop(DropEthNotOurs)
+		return
+	}
+	switch eth.Type() {
+	case wire.EtherTypeARP:
+		e.handleARP(eth)
+	case wire.EtherTypeIPv4:
+		e.handleIPv4(now, eth)
+	default:
+		e.stats.drop(DropEthType)
+	}
+}
+
+// allocTx returns a TX frame, counting no_tx_frame when none is free.
+func (e *Engine) allocTx() (xsk.Desc, []byte, bool) {
+	d, b, ok := e.port.AllocTx()
+	if !ok {
+		e.stats.drop(DropNoTxFrame)
+	}
+	return d, b, ok
+}
+
+// queueTx appends a built frame of n bytes to the TX batch, transmitting the
+// batch when it is full.
+func (e *Engine) queueTx(d xsk.Desc, n int) {
+	d.Len = uint32(n)
+	e.tx = append(e.tx, d)
+	if len(e.tx) == cap(e.tx) {
+		e.flushTx()
+	}
+}
+
+// flushTx hands the TX batch to the port; frames it does not take are
+// freed and counted (tx_ring_full).
+func (e *Engine) flushTx() {
+	n := e.port.Transmit(e.tx)
+	if n < 0 {
+		n = 0
+	}
+	if n > len(e.tx) {
+		n = len(e.tx)
+	}
+	e.stats.FramesTx.Add(uint64(n))
+	for _, d := range e.tx[n:] {
+		e.port.FreeTx(d)
+		e.stats.drop(DropTxRingFull)
+	}
+	e.tx = e.tx[:0]
+}
+
+// onLink reports whether a (as a key) is in our prefix.
+func (e *Engine) onLink(a uint32) bool { return a&e.mask == e.addr&e.mask }

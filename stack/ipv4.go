@@ -1,0 +1,208 @@
+package stack
+
+import (
+	"github.com/xdptcp/xdptcp/flowtable"
+	"github.com/xdptcp/xdptcp/stack/clock"
+	"github.com/xdptcp/xdptcp/stack/seqnum"
+	"github.com/xdptcp/xdptcp/stack/tcp"
+	"github.com/xdptcp/xdptcp/stack/wire"
+)
+
+// ipHdrOffset is where the IPv4 header starts in a frame we build.
+const ipHdrOffset = wire.EthernetHeaderLen
+
+// handleIPv4 validates an IPv4 packet (RFC 791, RFC 1122 §3.2.1) and hands
+// ICMP and TCP to their handlers. Bytes past the total length (Ethernet
+// padding) are ignored.
+func (e *Engine) handleIPv4(now clock.Time, eth wire.Ethernet) {
+	e.stats.IpInReceives.Add(1)
+	ip := wire.IPv4(eth.Payload())
+	switch ip.Validate() {
+	case wire.IPv4OK:
+	case wire.IPv4BadChecksum:
+		e.stats.IpInHdrErrors.Add(1)
+		e.stats.IpInCsumErrors.Add(1)
+		e.stats.drop(DropIPv4Checksum)
+		return
+	default:
+		e.stats.IpInHdrErrors.Add(1)
+		e.stats.drop(DropIPv4Header)
+		return
+	}
+	if ip.Dst() != e.cfg.Addr {
+		e.stats.IpInAddrErrors.Add(1)
+		e.stats.drop(DropIPv4NotOurs)
+		return
+	}
+	// No reassembly: Linux would reassemble; xdptcp sends DF and
+	// expects peers doing PMTU discovery, so fragments are dropped.
+	if ip.IsFragment() {
+		e.stats.IpReasmFails.Add(1)
+		e.stats.drop(DropIPv4Fragment)
+		return
+	}
+	if ip.HasOptions() {
+		e.stats.drop(DropIPv4Options)
+		return
+	}
+	src := ip.Src()
+	switch ip.Protocol() {
+	case wire.ProtoTCP:
+		e.stats.IpInDelivers.Add(1)
+		e.learnFromIPv4(now, addrKey(src), eth.Src())
+		e.handleTCP(now, ip, src)
+	case wire.ProtoICMP:
+		e.stats.IpInDelivers.Add(1)
+		e.learnFromIPv4(now, addrKey(src), eth.Src())
+		e.handleICMP(eth, ip)
+	default:
+		e.stats.IpInUnknownProtos.Add(1)
+		e.stats.drop(DropIPv4Proto)
+	}
+}
+
+// handleICMP answers echo requests (RFC 792; RFC 1122 §3.2.2.6: the reply
+// carries the request's identifier, sequence and data). Other types are
+// counted and dropped.
+func (e *Engine) handleICMP(eth wire.Ethernet, ip wire.IPv4) {
+	e.stats.IcmpInMsgs.Add(1)
+	ic := wire.ICMPv4(ip.Payload())
+	if !ic.IsValid() {
+		e.stats.IcmpInErrors.Add(1)
+		e.stats.drop(DropICMPHeader)
+		return
+	}
+	if !ic.ChecksumOK() {
+		e.stats.IcmpInErrors.Add(1)
+		e.stats.IcmpInCsumErrors.Add(1)
+		e.stats.drop(DropICMPChecksum)
+		return
+	}
+	if ic.Type() != wire.ICMPv4EchoRequest {
+		e.stats.drop(DropICMPType)
+		return
+	}
+	e.stats.IcmpInEchos.Add(1)
+	total := wire.IPv4MinHeaderLen + len(ic)
+	if total > e.maxIP {
+		e.stats.drop(DropTxTooBig)
+		return
+	}
+	d, b, ok := e.allocTx()
+	if !ok {
+		return
+	}
+	n := wire.EthernetHeaderLen + total
+	if len(b) < n {
+		e.port.FreeTx(d)
+		e.stats.drop(DropTxTooBig)
+		return
+	}
+	wire.Ethernet(b).Encode(eth.Src(), e.cfg.MAC, wire.EtherTypeIPv4)
+	wire.IPv4(b[ipHdrOffset:]).Encode(&wire.IPv4Fields{
+		TOS: ip.TOS(), TotalLen: uint16(total), ID: e.nextID(), DF: true,
+		TTL: wire.DefaultTTL, Protocol: wire.ProtoICMP, Src: e.cfg.Addr, Dst: ip.Src(),
+	})
+	reply := wire.ICMPv4(b[ipHdrOffset+wire.IPv4MinHeaderLen : n])
+	copy(reply, ic)
+	// Only the type changes (8 -> 0): RFC 1624 incremental update of the
+	// first 16-bit word (type, code).
+	old := uint16(ic.Type())<<8 | uint16(ic.Code())
+	reply.SetType(wire.ICMPv4EchoReply)
+	reply.SetChecksum(wire.ChecksumUpdate16(ic.Checksum(), old, uint16(wire.ICMPv4EchoReply)<<8|uint16(ic.Code())))
+	e.stats.IpOutRequests.Add(1)
+	e.stats.IcmpOutMsgs.Add(1)
+	e.stats.IcmpOutEchoReps.Add(1)
+	e.queueTx(d, n)
+}
+
+// handleTCP verifies the checksum over the pseudo-header (RFC 9293 §3.1),
+// the header and the options, and hands the segment to the TCP layer.
+func (e *Engine) handleTCP(now clock.Time, ip wire.IPv4, src [4]byte) {
+	t := wire.TCP(ip.Payload())
+	if !t.IsValid() {
+		e.stats.TcpInErrs.Add(1)
+		e.stats.drop(DropTCPHeader)
+		return
+	}
+	if !t.ChecksumOK(src, e.cfg.Addr) {
+		e.stats.TcpInErrs.Add(1)
+		e.stats.TcpInCsumErrors.Add(1)
+		e.stats.drop(DropTCPChecksum)
+		return
+	}
+	s := &e.seg
+	if wire.ParseTCPOptions(t.Options(), &s.Opts) != wire.OptOK {
+		e.stats.TcpInErrs.Add(1)
+		e.stats.drop(DropTCPOptions)
+		return
+	}
+	s.Key = flowtable.Key{LocalAddr: e.cfg.Addr, RemoteAddr: src, LocalPort: t.DstPort(), RemotePort: t.SrcPort()}
+	s.Seq = seqnum.Value(t.Seq())
+	s.Ack = seqnum.Value(t.Ack())
+	s.Flags = t.Flags()
+	s.Window = t.Window()
+	s.Urgent = t.Urgent()
+	s.Payload = t.Payload()
+	s.Arrival = now
+	if e.testInput != nil {
+		e.testInput(now, s)
+	} else {
+		e.layer.Input(now, s)
+	}
+	s.Payload = nil
+}
+
+func (e *Engine) nextID() uint16 {
+	id := e.ipID
+	e.ipID++
+	return id
+}
+
+// SendTCP implements tcp.Output: it resolves the next hop, builds
+// Ethernet+IPv4+TCP+options+payload into a TX frame (TTL 64, DF, IP ID
+// from the per-loop counter, both checksums) and appends it to the TX
+// batch. It returns false, having counted why, when the next hop is
+// unresolved, no TX frame is free, or the packet exceeds the MTU.
+func (e *Engine) SendTCP(seg *tcp.OutSegment) bool {
+	syn := seg.Flags&wire.FlagSYN != 0
+	ol := wire.TCPOptionsLen(&seg.Opts, syn)
+	hl := wire.TCPMinHeaderLen + ol
+	total := wire.IPv4MinHeaderLen + hl + len(seg.Payload) + len(seg.Payload2)
+	if total > e.maxIP {
+		e.stats.drop(DropTxTooBig)
+		return false
+	}
+	mac, ok := e.resolve(seg.Key.RemoteAddr)
+	if !ok {
+		return false
+	}
+	d, b, ok := e.allocTx()
+	if !ok {
+		return false
+	}
+	n := wire.EthernetHeaderLen + total
+	if len(b) < n {
+		e.port.FreeTx(d)
+		e.stats.drop(DropTxTooBig)
+		return false
+	}
+	wire.Ethernet(b).Encode(mac, e.cfg.MAC, wire.EtherTypeIPv4)
+	wire.IPv4(b[ipHdrOffset:]).Encode(&wire.IPv4Fields{
+		TotalLen: uint16(total), ID: e.nextID(), DF: true, TTL: wire.DefaultTTL,
+		Protocol: wire.ProtoTCP, Src: e.cfg.Addr, Dst: seg.Key.RemoteAddr,
+	})
+	t := wire.TCP(b[ipHdrOffset+wire.IPv4MinHeaderLen : n])
+	t.Encode(&wire.TCPFields{
+		SrcPort: seg.Key.LocalPort, DstPort: seg.Key.RemotePort,
+		Seq: uint32(seg.Seq), Ack: uint32(seg.Ack), DataOffset: hl,
+		Flags: seg.Flags, Window: seg.Window,
+	})
+	wire.WriteTCPOptions(t[wire.TCPMinHeaderLen:hl], &seg.Opts, syn)
+	p := copy(t[hl:], seg.Payload)
+	copy(t[hl+p:], seg.Payload2)
+	t.SetChecksum(^wire.Checksum(t, wire.PseudoHeaderChecksum(wire.ProtoTCP, e.cfg.Addr, seg.Key.RemoteAddr, uint16(len(t)))))
+	e.stats.IpOutRequests.Add(1)
+	e.queueTx(d, n)
+	return true
+}

@@ -1,0 +1,95 @@
+package stack
+
+import (
+	"context"
+	"encoding/binary"
+	"runtime"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xdptcp/xdptcp/stack/clock"
+)
+
+// maxIdleWait bounds one Port.Wait when no timer is pending, so a loop
+// re-checks its context even if a wake-up were lost.
+const maxIdleWait = time.Second
+
+// Run is the poll loop: it locks the goroutine to its OS thread and calls
+// Poll with clk's time until ctx is done. When an iteration found no work it
+// waits in Port.Wait until frames arrive, Do wakes it, ctx is done, or the
+// next TCP timer is due (ARP needs no timers). With Config.BusyPoll it never
+// waits. It returns nil when ctx is done, or the error of Port.Wait.
+func (e *Engine) Run(ctx context.Context, clk clock.Clock) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	stop := context.AfterFunc(ctx, func() { wake(e.wakeFD) })
+	defer stop()
+	done := ctx.Done()
+	for {
+		select {
+		case <-done:
+			return nil
+		default:
+		}
+		if e.Poll(clk.Now()) || e.cfg.BusyPoll {
+			continue
+		}
+		e.asleep.Store(true)
+		if !e.doq.empty() || ctx.Err() != nil {
+			e.asleep.Store(false)
+			continue
+		}
+		timeout := maxIdleWait
+		if dl, ok := e.layer.NextDeadline(); ok {
+			if d := dl.Sub(clk.Now()); d < timeout {
+				timeout = max(d, 0)
+			}
+		}
+		if e.wakeFD < 0 && timeout > time.Millisecond {
+			timeout = time.Millisecond // no eventfd: Do is seen by polling
+		}
+		_, err := e.port.Wait(timeout, e.wakeFD)
+		e.asleep.Store(false)
+		drainWake(e.wakeFD)
+		e.stats.Wakeups.Add(1)
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// newWakeFD returns a non-blocking eventfd, or -1 if none can be made.
+func newWakeFD() int {
+	fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		return -1
+	}
+	return fd
+}
+
+func closeWakeFD(fd int) error {
+	if fd < 0 {
+		return nil
+	}
+	return unix.Close(fd)
+}
+
+// wake makes fd readable.
+func wake(fd int) {
+	if fd < 0 {
+		return
+	}
+	var one [8]byte
+	binary.NativeEndian.PutUint64(one[:], 1) // eventfd: a host-endian uint64
+	unix.Write(fd, one[:])
+}
+
+// drainWake resets fd's counter.
+func drainWake(fd int) {
+	if fd < 0 {
+		return
+	}
+	var b [8]byte
+	unix.Read(fd, b[:])
+}

@@ -1,0 +1,126 @@
+package stack
+
+import "sync/atomic"
+
+// DropReason names why the engine dropped a frame or a segment to send.
+type DropReason uint8
+
+// Drop reasons. Each has a counter in Stats.Drops.
+const (
+	DropEthHeader     DropReason = iota // frame shorter than an Ethernet header
+	DropEthNotOurs                      // destination MAC neither ours nor broadcast
+	DropEthType                         // EtherType neither ARP nor IPv4
+	DropARPMalformed                    // not an Ethernet/IPv4 ARP packet
+	DropARPOp                           // opcode neither request nor reply
+	DropARPNotOurs                      // ARP for another host (after learning, RFC 826)
+	DropARPGratuitous                   // gratuitous ARP (sender == target), ignored
+	DropIPv4Header                      // bad version, IHL or total length (IpInHdrErrors)
+	DropIPv4Checksum                    // bad header checksum (IpInHdrErrors, IpInCsumErrors)
+	DropIPv4NotOurs                     // destination not our address (IpInAddrErrors)
+	DropIPv4Fragment                    // MF or fragment offset set (IpReasmFails)
+	DropIPv4Options                     // IP options present (IHL > 5)
+	DropIPv4Proto                       // protocol neither ICMP nor TCP (IpInUnknownProtos)
+	DropICMPHeader                      // shorter than 8 bytes
+	DropICMPChecksum                    // bad ICMP checksum (IcmpInErrors, IcmpInCsumErrors)
+	DropICMPType                        // ICMP other than echo request
+	DropTCPHeader                       // shorter than 20 bytes or bad data offset
+	DropTCPChecksum                     // bad TCP checksum (TcpInCsumErrors)
+	DropTCPOptions                      // malformed TCP options
+	DropNoTxFrame                       // no free TX frame
+	DropTxRingFull                      // TX ring took fewer frames than offered
+	DropTxTooBig                        // packet larger than the MTU or the TX frame
+	DropARPUnresolved                   // next hop not resolved yet (ARP request sent)
+	DropNoRoute                         // off-link, no gateway, no return-path entry
+	NumDropReasons
+)
+
+var dropNames = [NumDropReasons]string{
+	"eth_header", "eth_not_ours", "eth_type",
+	"arp_malformed", "arp_op", "arp_not_ours", "arp_gratuitous",
+	"ipv4_header", "ipv4_checksum", "ipv4_not_ours", "ipv4_fragment", "ipv4_options", "ipv4_proto",
+	"icmp_header", "icmp_checksum", "icmp_type",
+	"tcp_header", "tcp_checksum", "tcp_options",
+	"no_tx_frame", "tx_ring_full", "tx_too_big", "arp_unresolved", "no_route",
+}
+
+// String returns the reason's metric label, e.g. "ipv4_checksum".
+func (r DropReason) String() string {
+	if r < NumDropReasons {
+		return dropNames[r]
+	}
+	return "unknown"
+}
+
+// Stats are one engine's counters. They are written by the loop only and
+// may be read (Load) from any goroutine. IP and ICMP counters carry Linux's
+// nstat names (Ip*, Icmp*).
+type Stats struct {
+	FramesRx atomic.Uint64 // frames handed to HandleFrame
+	FramesTx atomic.Uint64 // frames the port accepted for transmission
+
+	IpInReceives      atomic.Uint64 // IPv4 packets received (before any check)
+	IpInHdrErrors     atomic.Uint64 // bad version/IHL/length/checksum
+	IpInCsumErrors    atomic.Uint64 // bad header checksum
+	IpInAddrErrors    atomic.Uint64 // not addressed to us
+	IpInUnknownProtos atomic.Uint64 // protocol not ICMP/TCP
+	IpInDelivers      atomic.Uint64 // handed to ICMP or TCP
+	IpOutRequests     atomic.Uint64 // IPv4 packets built for output
+	IpReasmFails      atomic.Uint64 // fragments (not reassembled: dropped)
+
+	IcmpInMsgs       atomic.Uint64
+	IcmpInErrors     atomic.Uint64
+	IcmpInCsumErrors atomic.Uint64
+	IcmpInEchos      atomic.Uint64
+	IcmpOutMsgs      atomic.Uint64
+	IcmpOutEchoReps  atomic.Uint64
+
+	TcpInCsumErrors atomic.Uint64
+	TcpInErrs       atomic.Uint64 // bad checksum, header or options
+
+	ArpInRequests     atomic.Uint64
+	ArpInReplies      atomic.Uint64
+	ArpOutRequests    atomic.Uint64
+	ArpOutReplies     atomic.Uint64
+	ArpCacheEvictions atomic.Uint64
+	ArpCacheEntries   atomic.Uint64 // gauge: entries in the neighbour cache
+
+	DoQueueFull atomic.Uint64 // Do calls refused
+	Wakeups     atomic.Uint64 // times Run came back from Port.Wait
+
+	Drops [NumDropReasons]atomic.Uint64
+}
+
+// Each calls fn with the name and value of every counter except the drop
+// counters (see EachDrop), in a fixed order, for metrics exporters.
+func (s *Stats) Each(fn func(name string, value uint64)) {
+	for _, c := range [...]struct {
+		n string
+		v *atomic.Uint64
+	}{
+		{"FramesRx", &s.FramesRx}, {"FramesTx", &s.FramesTx},
+		{"IpInReceives", &s.IpInReceives}, {"IpInHdrErrors", &s.IpInHdrErrors},
+		{"IpInCsumErrors", &s.IpInCsumErrors}, {"IpInAddrErrors", &s.IpInAddrErrors},
+		{"IpInUnknownProtos", &s.IpInUnknownProtos}, {"IpInDelivers", &s.IpInDelivers},
+		{"IpOutRequests", &s.IpOutRequests}, {"IpReasmFails", &s.IpReasmFails},
+		{"IcmpInMsgs", &s.IcmpInMsgs}, {"IcmpInErrors", &s.IcmpInErrors},
+		{"IcmpInCsumErrors", &s.IcmpInCsumErrors}, {"IcmpInEchos", &s.IcmpInEchos},
+		{"IcmpOutMsgs", &s.IcmpOutMsgs}, {"IcmpOutEchoReps", &s.IcmpOutEchoReps},
+		{"TcpInCsumErrors", &s.TcpInCsumErrors}, {"TcpInErrs", &s.TcpInErrs},
+		{"ArpInRequests", &s.ArpInRequests}, {"ArpInReplies", &s.ArpInReplies},
+		{"ArpOutRequests", &s.ArpOutRequests}, {"ArpOutReplies", &s.ArpOutReplies},
+		{"ArpCacheEvictions", &s.ArpCacheEvictions}, {"ArpCacheEntries", &s.ArpCacheEntries},
+		{"DoQueueFull", &s.DoQueueFull}, {"Wakeups", &s.Wakeups},
+	} {
+		fn(c.n, c.v.Load())
+	}
+}
+
+// EachDrop calls fn with every drop reason and its count.
+func (s *Stats) EachDrop(fn func(reason DropReason, value uint64)) {
+	for r := DropReason(0); r < NumDropReasons; r++ {
+		fn(r, s.Drops[r].Load())
+	}
+}
+
+// drop counts one drop for reason r.
+func (s *Stats) drop(r DropReason) { s.Drops[r].Add(1) }
