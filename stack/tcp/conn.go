@@ -1,0 +1,516 @@
+package tcp
+
+// The TCP connection. A reader needs these RFCs:
+//   - RFC 9293: the protocol, its state machine and SEGMENT ARRIVES (§3.10.7)
+//   - RFC 1122 §4.2: host requirements (delayed ACK, SWS avoidance, keepalive)
+//   - RFC 7323: window scaling, timestamps, PAWS
+//   - RFC 6298: the retransmission timer
+//   - RFC 5961: blind-attack mitigations (challenge ACKs)
+//   - RFC 2018 / RFC 6675: SACK
+//   - RFC 5681 / RFC 6582: congestion control, NewReno
+//   - RFC 6528: initial sequence numbers
+//   - RFC 1337: TIME-WAIT assassination (RST ignored in TIME-WAIT)
+// Where the code follows Linux rather than an RFC, the comment says so.
+
+import (
+	"math"
+	"time"
+
+	"github.com/xdptcp/xdptcp/flowtable"
+	"github.com/xdptcp/xdptcp/stack/clock"
+	"github.com/xdptcp/xdptcp/stack/seqnum"
+	"github.com/xdptcp/xdptcp/stack/timer"
+)
+
+// never is the deadline of a timer that is not armed.
+const never clock.Time = math.MaxInt64
+
+// connFlags are a connection's boolean state.
+type connFlags uint32
+
+const (
+	fActive       connFlags = 1 << iota // opened by Dial (SYN-SENT), not by a listener
+	fOpened                             // OnOpen was delivered
+	fOrphan                             // the application called Close: no more events but OnClose
+	fFinQueued                          // the application closed its sending side: FIN follows the data at finSeq
+	fPeerFin                            // the peer's FIN was received (RCV.NXT counts it)
+	fPaused                             // PauseRead: no OnData until ResumeRead
+	fNoDelay                            // Nagle off (the default, as Go's net)
+	fKeepAlive                          // keepalive probes enabled
+	fTS                                 // timestamps negotiated (RFC 7323 §3)
+	fWS                                 // window scaling negotiated (RFC 7323 §2)
+	fSackOK                             // SACK permitted by both sides (RFC 2018)
+	fWriteBlocked                       // a Write took less than offered: OnWritable is owed
+	fGone                               // CLOSED: removed from the table, OnClose delivered
+	fInAcceptQ                          // sits in its listener's accept queue
+	fRTTTiming                          // rttSeq/rttSent time a segment (Karn: never a retransmitted one)
+	fInRecovery                         // NewReno fast recovery (RFC 6582) until recover is acked
+	fReadClosed                         // the application closed its receiving side (Close): data now gets a RST
+	fCookie                             // established from a SYN cookie (no SYN-ACK retransmission owed)
+)
+
+// Conn is one TCP connection. All methods must be called on the loop that
+// owns the connection (the one whose Layer created it).
+type Conn struct {
+	layer    *Layer        // owning layer; never nil
+	key      flowtable.Key // 4-tuple from our side; fixed
+	state    State         // RFC 9293 state; StateClosed once gone
+	flags    connFlags     // see connFlags
+	handler  Handler       // nil until set (accept-queue connections wait for SetHandler)
+	listener *Listener     // the listener while SYN-RECEIVED or in its accept queue; else nil
+
+	// Send sequence space (RFC 9293 §3.3.1): SND.UNA <= SND.NXT <= sndMax.
+	iss       seqnum.Value // initial send sequence number
+	sndUna    seqnum.Value // oldest unacknowledged sequence number
+	sndNxt    seqnum.Value // next sequence number to send (moves back to SND.UNA on RTO)
+	sndMax    seqnum.Value // highest sequence number sent + 1; ACKs above it are unacceptable
+	sndWnd    uint32       // peer's window in bytes (already scaled)
+	maxSndWnd uint32       // largest window the peer offered (RFC 5961 §5.2 ACK check)
+	sndWl1    seqnum.Value // SEG.SEQ of the last window update
+	sndWl2    seqnum.Value // SEG.ACK of the last window update
+	sndShift  uint8        // peer's window scale (0 unless fWS), <= 14
+	rcvShift  uint8        // our window scale (0 unless fWS), <= 14
+	mss       int          // effective send MSS: peer's MSS capped by ours, >= tcp_min_snd_mss
+	sndBuf    ring         // bytes [sndBufSeq, sndBufSeq+sndBuf.Len()) not yet acknowledged
+	sndBufSeq seqnum.Value // sequence number of sndBuf's first byte
+	sndCap    int          // send buffer capacity (tcp_wmem), grows up to tcp_wmem[2]
+	finSeq    seqnum.Value // sequence number of our FIN; valid when fFinQueued
+
+	// Receive sequence space: RCV.NXT <= rcvAdv.
+	irs    seqnum.Value // initial receive sequence number
+	rcvNxt seqnum.Value // next sequence number expected
+	rcvAdv seqnum.Value // right edge of the window last advertised (never moves left, RFC 9293 §3.8.6.2.2)
+	rcvBuf ring         // in-order bytes the application has not consumed
+	rcvCap int          // receive buffer capacity (tcp_rmem[1])
+	ooo    oooQueue     // out-of-order segments (bounded)
+	rcvMSS int          // MSS we advertised
+
+	// Timestamps (RFC 7323 §3-5).
+	tsRecent   uint32     // TS.Recent: latest TSval from the peer
+	tsRecentAt clock.Time // when TS.Recent was updated (PAWS 24-day rule)
+	tsOffset   uint32     // added to our clock in ms to form TSval
+
+	// Retransmission (RFC 6298).
+	rtt      rttEstimator
+	rttSeq   seqnum.Value // timed segment's sequence number (fRTTTiming)
+	rttSent  clock.Time   // when the timed segment was sent
+	nRtx     int          // consecutive RTO expiries without progress (backoff exponent)
+	rtxStamp clock.Time   // Linux retrans_stamp: send time of the first retransmitted segment; valid if nRtx > 0
+	dupAcks  int          // duplicate ACK count (RFC 5681 §3.2)
+	recover  seqnum.Value // RFC 6582 recover point
+	cc       congestionControl
+	reno     newReno
+
+	// Timers: one wheel timer at the earliest of these deadlines.
+	timer     timer.Timer
+	rtxAt     clock.Time // retransmission, SYN(-ACK) or persist timer; never if off
+	rtxKind   uint8      // rtxRetransmit or rtxPersist
+	kaAt      clock.Time // keepalive or FIN-WAIT-2 timeout; never if off
+	delackAt  clock.Time // delayed ACK; never if no ACK is owed
+	kaProbes  int        // unanswered keepalive probes (or zero-window probes)
+	kaIdle    time.Duration
+	lastRecv  clock.Time // last segment received (keepalive idle time)
+	ackOwed   int        // full-sized segments received since the last ACK we sent
+	linger    int        // SO_LINGER seconds; -1 = off
+	quickAcks int        // segments to ACK at once (after a handshake, Linux quickack)
+
+	// Challenge ACK rate limit (RFC 5961 §7), per connection.
+	chalAt    clock.Time
+	chalCount int
+
+	synRtx   int        // SYN-ACK retransmissions (Linux req->num_timeout)
+	created  clock.Time // when the connection was created
+	closeErr error      // why the connection failed, for OnClose
+	tw       *timeWait  // the TIME-WAIT entry that replaced this connection, if any
+}
+
+// rtxAt kinds.
+const (
+	rtxRetransmit uint8 = iota
+	rtxPersist
+)
+
+// Key returns the connection's 4-tuple (from our side).
+func (c *Conn) Key() flowtable.Key { return c.key }
+
+// State returns the RFC 9293 state. A connection that entered TIME-WAIT
+// reports it until its TIME-WAIT entry ends, then CLOSED.
+func (c *Conn) State() State {
+	if c.state == StateTimeWait && (c.tw == nil || c.layer.tws.Get(c.key) != c.tw) {
+		return StateClosed
+	}
+	return c.state
+}
+
+// SetHandler sets the event handler. For a connection taken from the
+// accept queue it delivers OnOpen, then any data and the peer's FIN that
+// arrived before.
+func (c *Conn) SetHandler(h Handler) {
+	c.handler = h
+	if h == nil || c.flags&fGone != 0 {
+		return
+	}
+	if c.flags&fOpened == 0 && c.state.synchronized() {
+		c.flags |= fOpened
+		h.OnOpen(c)
+		c.deliverBuffered()
+		c.maybePeerClose()
+	}
+}
+
+// Write queues p for sending and returns how many bytes it took: fewer
+// than len(p) when the send buffer is full (OnWritable follows when space
+// is freed). It returns 0 after CloseWrite/Close or once the connection is
+// gone. Data is sent at once when the windows allow.
+func (c *Conn) Write(p []byte) int {
+	if c.flags&(fFinQueued|fGone) != 0 || len(p) == 0 {
+		return 0
+	}
+	switch c.state {
+	case StateSynSent, StateSynReceived, StateEstablished, StateCloseWait:
+	default:
+		return 0
+	}
+	if c.sndBuf.buf == nil {
+		if c.sndBuf.free(c.sndCap) <= 0 {
+			c.flags |= fWriteBlocked
+			return 0
+		}
+		c.sndBuf.buf = c.layer.getBuf(c.sndCap)
+	}
+	if c.sndBuf.Len()+len(p) > len(c.sndBuf.buf) {
+		c.growSndBuf(c.sndBuf.Len() + len(p))
+	}
+	n := c.sndBuf.write(p)
+	if n < len(p) {
+		c.flags |= fWriteBlocked
+	}
+	if c.state.synchronized() {
+		c.trySend(c.layer.now)
+		c.rearm()
+	}
+	return n
+}
+
+// Close closes both directions (close(2)). Unread received data makes it
+// a reset (Linux, TCPAbortOnClose), as does SetLinger(0) (TCPAbortOnLinger);
+// otherwise a FIN follows the queued data. After Close the application
+// gets no event but OnClose, when the connection is gone.
+func (c *Conn) Close() {
+	if c.flags&fGone != 0 || c.flags&fOrphan != 0 {
+		return
+	}
+	c.flags |= fOrphan | fReadClosed
+	l := c.layer
+	switch {
+	case c.state == StateSynSent:
+		c.destroy(nil)
+		return
+	case c.linger == 0:
+		l.stats.TCPAbortOnLinger.Add(1)
+		c.sendReset(l.now)
+		c.destroy(nil)
+		return
+	case c.rcvBuf.Len() > 0:
+		// Linux tcp_close: unread data means the peer's data was lost,
+		// so tell it with a RST rather than a FIN (RFC 2525 §2.17).
+		l.stats.TCPAbortOnClose.Add(1)
+		c.sendReset(l.now)
+		c.destroy(nil)
+		return
+	}
+	c.closeWrite()
+}
+
+// CloseWrite closes the sending side (shutdown(SHUT_WR)): a FIN follows
+// the queued data; receiving continues.
+func (c *Conn) CloseWrite() {
+	if c.flags&fGone != 0 {
+		return
+	}
+	c.closeWrite()
+}
+
+func (c *Conn) closeWrite() {
+	if c.flags&fFinQueued != 0 {
+		c.afterOrphanClose()
+		return
+	}
+	switch c.state {
+	case StateSynReceived, StateEstablished:
+		// RFC 9293 §3.10.4 CLOSE in SYN-RECEIVED: the FIN is sent once
+		// the handshake completes (trySend waits for synchronization).
+		c.state = StateFinWait1
+	case StateCloseWait:
+		c.state = StateLastAck
+	case StateSynSent:
+		c.destroy(nil)
+		return
+	default:
+		return
+	}
+	c.flags |= fFinQueued
+	c.finSeq = c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
+	c.kaAt = never
+	c.trySend(c.layer.now)
+	c.rearm()
+}
+
+// afterOrphanClose arms the FIN-WAIT-2 timeout for a connection closed
+// while already in FIN-WAIT-2 after CloseWrite.
+func (c *Conn) afterOrphanClose() {
+	if c.state == StateFinWait2 && c.flags&fOrphan != 0 {
+		c.kaAt = c.layer.now.Add(c.layer.cfg.FinTimeout)
+		c.rearm()
+	}
+}
+
+// Abort resets the connection at once (RST to the peer) and delivers
+// OnClose(ErrAborted).
+func (c *Conn) Abort() {
+	if c.flags&fGone != 0 {
+		return
+	}
+	if c.state != StateSynSent {
+		c.sendReset(c.layer.now)
+	}
+	c.destroy(ErrAborted)
+}
+
+// PauseRead stops OnData: arriving bytes stay in the receive buffer and
+// shrink the advertised window.
+func (c *Conn) PauseRead() { c.flags |= fPaused }
+
+// ResumeRead restarts OnData, offering the buffered bytes at once.
+func (c *Conn) ResumeRead() {
+	if c.flags&fPaused == 0 {
+		return
+	}
+	c.flags &^= fPaused
+	if c.flags&fGone != 0 {
+		return
+	}
+	c.deliverBuffered()
+	c.maybePeerClose()
+	c.rearm()
+}
+
+// SetNoDelay turns Nagle's algorithm (RFC 9293 §3.7.4) off (on=true, the
+// default) or on.
+func (c *Conn) SetNoDelay(on bool) {
+	if on {
+		c.flags |= fNoDelay
+		if c.state.synchronized() && c.flags&fGone == 0 {
+			c.trySend(c.layer.now)
+			c.rearm()
+		}
+	} else {
+		c.flags &^= fNoDelay
+	}
+}
+
+// SetKeepAlive turns keepalive probes (RFC 1122 §4.2.3.6) on or off.
+func (c *Conn) SetKeepAlive(on bool) {
+	if on {
+		c.flags |= fKeepAlive
+	} else {
+		c.flags &^= fKeepAlive
+	}
+	c.armKeepalive()
+	c.rearm()
+}
+
+// SetKeepAlivePeriod sets the idle time before the first probe
+// (TCP_KEEPIDLE); d <= 0 restores tcp_keepalive_time.
+func (c *Conn) SetKeepAlivePeriod(d time.Duration) {
+	c.kaIdle = d
+	c.armKeepalive()
+	c.rearm()
+}
+
+// SetLinger sets SO_LINGER: sec == 0 makes Close send a RST and skip
+// TIME-WAIT; sec < 0 turns lingering off (the default). A positive value
+// behaves like the default here (Close never blocks on the loop).
+func (c *Conn) SetLinger(sec int) {
+	if sec < 0 {
+		sec = -1
+	}
+	c.linger = sec
+}
+
+// Info returns what `ss -tan` shows of the connection.
+func (c *Conn) Info() ConnInfo {
+	in := ConnInfo{
+		State: c.state,
+		Key:   c.key,
+		SendQ: c.sndBuf.Len(),
+		RecvQ: c.rcvBuf.Len(),
+		RTT:   c.rtt.srtt,
+		RTO:   c.currentRTO(),
+	}
+	if c.cc != nil {
+		in.Cwnd = c.cc.window() / max(c.mss, 1)
+	}
+	now := c.layer.now
+	switch {
+	case c.rtxAt != never:
+		in.Timer = "on"
+		if c.rtxKind == rtxPersist {
+			in.Timer = "persist"
+		}
+		in.TimerIn = c.rtxAt.Sub(now)
+	case c.kaAt != never:
+		in.Timer = "keepalive"
+		if c.state == StateFinWait2 {
+			in.Timer = "timewait" // Linux lists the FIN-WAIT-2 timeout as timewait
+		}
+		in.TimerIn = c.kaAt.Sub(now)
+	}
+	if in.TimerIn < 0 {
+		in.TimerIn = 0
+	}
+	return in
+}
+
+// currentRTO is the RTO with the current backoff applied.
+func (c *Conn) currentRTO() time.Duration { return backoff(c.rtt.rto, c.nRtx) }
+
+// growSndBuf enlarges the send buffer toward want bytes, up to tcp_wmem[2]
+// and at most twice the congestion window or peer window (Linux
+// tcp_sndbuf_expand grows with cwnd, not with what the application offers).
+func (c *Conn) growSndBuf(want int) {
+	l := c.layer
+	limit := l.cfg.Wmem[2]
+	w := 2 * max(int(c.sndWnd), c.cc.window())
+	if want > w {
+		want = w
+	}
+	if want > limit {
+		want = limit
+	}
+	nc := len(c.sndBuf.buf)
+	if want <= nc {
+		return
+	}
+	for nc < want {
+		nc *= 2
+	}
+	if nc > limit {
+		nc = limit
+	}
+	old := c.sndBuf.grow(make([]byte, nc))
+	l.putBuf(old)
+	c.sndCap = nc
+}
+
+// deliverBuffered offers the receive buffer's bytes to the handler.
+func (c *Conn) deliverBuffered() {
+	for c.rcvBuf.Len() > 0 && c.canDeliver() {
+		a, _ := c.rcvBuf.peek(0, c.rcvBuf.Len())
+		n := c.handler.OnData(c, a)
+		if n < 0 {
+			n = 0
+		}
+		if n > len(a) {
+			n = len(a)
+		}
+		c.rcvBuf.discard(n)
+		if n < len(a) {
+			break
+		}
+	}
+	c.releaseRcvBuf()
+	c.maybeWindowUpdate()
+}
+
+// canDeliver reports whether OnData may be called now.
+func (c *Conn) canDeliver() bool {
+	return c.handler != nil && c.flags&(fPaused|fGone|fReadClosed) == 0 && c.flags&fOpened != 0
+}
+
+// maybePeerClose delivers OnPeerClose once the peer's FIN has been read
+// past all its data.
+func (c *Conn) maybePeerClose() {
+	if c.flags&fPeerFin != 0 && c.rcvBuf.Len() == 0 && c.canDeliver() && c.flags&fPeerCloseSent == 0 {
+		c.flags |= fPeerCloseSent
+		c.handler.OnPeerClose(c)
+	}
+}
+
+// More connFlags, kept apart from the iota list.
+const (
+	fPeerCloseSent connFlags = 1 << 31 // OnPeerClose was delivered
+	fHalfOpen      connFlags = 1 << 30 // counted in its listener's SYN queue
+)
+
+func (c *Conn) releaseRcvBuf() {
+	if c.rcvBuf.Len() == 0 && c.rcvBuf.buf != nil {
+		c.layer.putBuf(c.rcvBuf.buf)
+		c.rcvBuf = ring{}
+	}
+}
+
+func (c *Conn) releaseSndBuf() {
+	if c.sndBuf.Len() == 0 && c.sndBuf.buf != nil {
+		c.layer.putBuf(c.sndBuf.buf)
+		c.sndBuf = ring{}
+	}
+}
+
+// destroy ends the connection: out of the table, timers stopped, buffers
+// returned, OnClose(err) delivered once (if the application ever saw it).
+func (c *Conn) destroy(err error) {
+	if c.flags&fGone != 0 {
+		return
+	}
+	l := c.layer
+	prev := c.state
+	c.teardown()
+	if prev == StateEstablished || prev == StateCloseWait {
+		l.stats.EstabResets.Add(1) // Linux tcp_set_state: ESTABLISHED/CLOSE-WAIT -> CLOSED
+	}
+	if prev == StateSynSent || prev == StateSynReceived {
+		l.stats.AttemptFails.Add(1) // Linux: a SYN-SENT/SYN-RECEIVED connection failed
+	}
+	c.closeErr = err
+	if c.handler != nil && (c.flags&fOpened != 0 || c.flags&fActive != 0) {
+		// A failed Dial (fActive, never opened) learns it here too.
+		c.handler.OnClose(c, err)
+	}
+}
+
+// teardown removes the connection from the layer: out of the table and
+// its listener, timers stopped, buffers returned.
+func (c *Conn) teardown() {
+	l := c.layer
+	c.flags |= fGone
+	c.state = StateClosed
+	l.wheel.Stop(&c.timer)
+	c.rtxAt, c.kaAt, c.delackAt = never, never, never
+	l.conns.Delete(c.key)
+	if c.listener != nil {
+		c.listener.forget(c)
+	}
+	if c.sndBuf.buf != nil {
+		l.putBuf(c.sndBuf.buf)
+		c.sndBuf = ring{}
+	}
+	if c.rcvBuf.buf != nil {
+		l.putBuf(c.rcvBuf.buf)
+		c.rcvBuf = ring{}
+	}
+	c.ooo.reset()
+}
+
+// ConnInfo is what `ss -tan`/`/debug/conns` shows of a connection.
+type ConnInfo struct {
+	State   State
+	Key     flowtable.Key
+	SendQ   int           // bytes written and not yet acknowledged
+	RecvQ   int           // bytes received and not yet consumed
+	RTT     time.Duration // smoothed RTT (0 before the first sample)
+	RTO     time.Duration // current RTO, backoff included
+	Cwnd    int           // congestion window in segments
+	Timer   string        // "on", "keepalive", "timewait", "persist", ""
+	TimerIn time.Duration // time left on Timer
+}

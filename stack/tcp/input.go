@@ -1,0 +1,667 @@
+package tcp
+
+// SEGMENT ARRIVES (RFC 9293 §3.10.7) for a connection that exists: SYN-SENT
+// (§3.10.7.3) and the rest (§3.10.7.4), in the RFC's numbered phases.
+
+import (
+	"time"
+
+	"github.com/xdptcp/xdptcp/stack/clock"
+	"github.com/xdptcp/xdptcp/stack/seqnum"
+	"github.com/xdptcp/xdptcp/stack/wire"
+)
+
+// pawsIdle is RFC 7323 §5.5: TS.Recent older than 24 days is invalid.
+const pawsIdle = 24 * 24 * time.Hour
+
+// delAckTimeout is the delayed-ACK bound (RFC 1122 §4.2.3.2 allows 500 ms;
+// Linux uses at most 40 ms (TCP_DELACK_MIN) for interactive flows).
+const delAckTimeout = 40 * time.Millisecond
+
+// segLen is SEG.LEN: payload plus one for SYN and one for FIN.
+func segLen(seg *Segment) seqnum.Size {
+	n := seqnum.Size(len(seg.Payload))
+	if seg.Flags&wire.FlagSYN != 0 {
+		n++
+	}
+	if seg.Flags&wire.FlagFIN != 0 {
+		n++
+	}
+	return n
+}
+
+// arrival is the segment's arrival time, for RTT samples.
+func arrival(now clock.Time, seg *Segment) clock.Time {
+	if seg.Arrival != 0 && seg.Arrival <= now {
+		return seg.Arrival
+	}
+	return now
+}
+
+// input processes one segment for c.
+func (c *Conn) input(now clock.Time, seg *Segment) {
+	if c.state == StateSynSent {
+		c.inputSynSent(now, seg)
+		c.finish(now)
+		return
+	}
+	flags := seg.Flags
+	// A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost, send it
+	// again (Linux tcp_check_req).
+	if c.state == StateSynReceived && flags&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) == wire.FlagSYN && seg.Seq == c.irs {
+		c.sendSyn(now)
+		return
+	}
+
+	// RFC 7323 §5.3 PAWS: a timestamp older than TS.Recent marks an old
+	// duplicate; ACK it (unless RST) and drop it.
+	if c.flags&fTS != 0 && seg.Opts.HasTimestamp && flags&wire.FlagRST == 0 &&
+		int32(seg.Opts.TSVal-c.tsRecent) < 0 && now.Sub(c.tsRecentAt) < pawsIdle {
+		c.sendAck(now)
+		return
+	}
+
+	// First: check the sequence number.
+	slen := segLen(seg)
+	wnd := seqnum.Size(c.rcvAdv.Sub(c.rcvNxt))
+	if !acceptable(seg.Seq, slen, c.rcvNxt, wnd) {
+		if wnd == 0 && seg.Seq == c.rcvNxt {
+			// RFC 9293: a zero window still takes valid ACKs and RSTs;
+			// the data is dropped below.
+		} else {
+			if flags&wire.FlagRST == 0 {
+				c.sendAck(now)
+			}
+			return
+		}
+	}
+	c.lastRecv = now
+	c.kaProbes = 0
+
+	// Second: the RST bit (RFC 5961 §3.2: only an exact match resets).
+	if flags&wire.FlagRST != 0 {
+		if seg.Seq != c.rcvNxt {
+			c.challengeAck(now)
+			return
+		}
+		c.inputReset()
+		return
+	}
+
+	// Fourth: the SYN bit (RFC 5961 §4: challenge ACK, drop).
+	if flags&wire.FlagSYN != 0 {
+		c.challengeAck(now)
+		return
+	}
+
+	// Fifth: the ACK field.
+	if flags&wire.FlagACK == 0 {
+		return
+	}
+	if c.state == StateSynReceived {
+		if !(c.sndUna.LessThan(seg.Ack) && seg.Ack.LessThanEq(c.sndMax)) {
+			c.layer.sendRstFor(seg)
+			return
+		}
+		if !c.establish(now, seg) {
+			return
+		}
+	}
+	if !c.inputAck(now, seg) || c.flags&fGone != 0 {
+		c.finish(now)
+		return
+	}
+
+	// Timestamps: update TS.Recent (RFC 7323 §4.3) for a segment that
+	// covers RCV.NXT.
+	if c.flags&fTS != 0 && seg.Opts.HasTimestamp && seg.Seq.LessThanEq(c.rcvNxt) {
+		c.tsRecent = seg.Opts.TSVal
+		c.tsRecentAt = now
+	}
+
+	// Seventh: the segment text; eighth: the FIN bit.
+	switch c.state {
+	case StateEstablished, StateFinWait1, StateFinWait2:
+		c.inputData(now, seg)
+	case StateCloseWait, StateClosing, StateLastAck:
+		// The peer already sent its FIN: a retransmission is re-ACKed.
+		if flags&wire.FlagFIN != 0 || len(seg.Payload) > 0 {
+			c.sendAck(now)
+		}
+	}
+	c.finish(now)
+}
+
+// finish sends what became sendable and re-arms the connection's timer.
+func (c *Conn) finish(now clock.Time) {
+	if c.flags&fGone != 0 {
+		return
+	}
+	c.trySend(now)
+	if c.ackOwed > 0 && c.delackAt == never {
+		c.delackAt = now.Add(delAckTimeout)
+	}
+	c.rearm()
+}
+
+// acceptable is RFC 9293 §3.10.7.4's table of acceptable segments.
+func acceptable(seq seqnum.Value, slen seqnum.Size, rcvNxt seqnum.Value, wnd seqnum.Size) bool {
+	if slen == 0 {
+		if wnd == 0 {
+			return seq == rcvNxt
+		}
+		return seq.InWindow(rcvNxt, wnd)
+	}
+	if wnd == 0 {
+		return false
+	}
+	return seq.InWindow(rcvNxt, wnd) || seq.Add(slen-1).InWindow(rcvNxt, wnd)
+}
+
+// inputReset handles an acceptable RST (RFC 9293 §3.10.7.4, second).
+func (c *Conn) inputReset() {
+	switch c.state {
+	case StateSynReceived:
+		if c.flags&fActive == 0 {
+			// Passive open: back to LISTEN, which for us means the
+			// half-open entry goes.
+			c.destroy(nil)
+			return
+		}
+		c.destroy(ErrRefused)
+	case StateEstablished, StateFinWait1, StateFinWait2, StateCloseWait:
+		c.destroy(ErrReset)
+	default: // CLOSING, LAST-ACK
+		c.destroy(nil)
+	}
+}
+
+// challengeAck sends an RFC 5961 §7 challenge ACK, at most
+// challengeAckLimit per second per connection.
+func (c *Conn) challengeAck(now clock.Time) {
+	if now.Sub(c.chalAt) >= time.Second {
+		c.chalAt, c.chalCount = now, 0
+	}
+	if c.chalCount >= challengeAckLimit {
+		return
+	}
+	c.chalCount++
+	c.layer.stats.TCPChallengeACK.Add(1)
+	c.sendAck(now)
+}
+
+// challengeAckLimit is the per-connection challenge ACK budget per second
+// (RFC 5961 §7; Linux's tcp_challenge_ack_limit is per host, 1000).
+const challengeAckLimit = 100
+
+// establish moves SYN-RECEIVED to ESTABLISHED on an acceptable ACK. It
+// returns false when the segment must be dropped (accept queue full).
+func (c *Conn) establish(now clock.Time, seg *Segment) bool {
+	if c.flags&fFinQueued != 0 {
+		c.state = StateFinWait1
+	} else {
+		c.state = StateEstablished
+	}
+	if ln := c.listener; ln != nil && !ln.complete(now, c, seg) {
+		c.state = StateSynReceived
+		return false
+	}
+	if c.synRtx == 0 && c.flags&fCookie == 0 {
+		c.rtt.sample(arrival(now, seg).Sub(c.rttSent))
+	}
+	c.synRtx = 0
+	c.nRtx = 0
+	c.sndWnd = uint32(seg.Window) << c.sndShift
+	c.maxSndWnd = c.sndWnd
+	c.sndWl1, c.sndWl2 = seg.Seq, seg.Ack
+	c.rtxAt = never
+	c.armKeepalive()
+	if c.handler != nil && c.flags&fOpened == 0 {
+		c.flags |= fOpened
+		c.handler.OnOpen(c)
+	}
+	return c.flags&fGone == 0
+}
+
+// inputAck processes SEG.ACK in a synchronized state (RFC 9293 §3.10.7.4
+// fifth, RFC 5961 §5.2). It returns false if the segment is to be dropped.
+func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
+	ack := seg.Ack
+	if c.sndMax.LessThan(ack) {
+		// Acks something not yet sent: ACK and drop (RFC 5961 §5.2:
+		// challenge ACK).
+		c.challengeAck(now)
+		return false
+	}
+	if ack.LessThan(c.sndUna - seqnum.Value(c.maxSndWnd)) {
+		c.challengeAck(now) // RFC 5961 §5.2: too old to be a valid ACK
+		return false
+	}
+	newly := 0
+	if c.sndUna.LessThan(ack) {
+		newly = int(ack.Sub(c.sndUna))
+		c.onNewAck(now, seg, ack)
+		if c.flags&fGone != 0 {
+			return false
+		}
+	} else if ack == c.sndUna && len(seg.Payload) == 0 && seg.Flags&wire.FlagFIN == 0 &&
+		c.sndNxt != c.sndUna && uint32(seg.Window)<<c.sndShift == c.sndWnd {
+		c.onDupAck(now)
+	}
+	// Window update (RFC 9293 §3.10.7.4: SND.WL1 < SEG.SEQ or (SND.WL1 =
+	// SEG.SEQ and SND.WL2 =< SEG.ACK)).
+	if c.sndWl1.LessThan(seg.Seq) || (c.sndWl1 == seg.Seq && c.sndWl2.LessThanEq(ack)) {
+		c.sndWnd = uint32(seg.Window) << c.sndShift
+		if c.sndWnd > c.maxSndWnd {
+			c.maxSndWnd = c.sndWnd
+		}
+		c.sndWl1, c.sndWl2 = seg.Seq, ack
+		if c.sndWnd > 0 && c.rtxKind == rtxPersist && c.rtxAt != never {
+			c.rtxAt = never // window opened: leave persist (RFC 9293 §3.8.6.1)
+			c.kaProbes = 0
+		}
+	}
+	_ = newly
+	return true
+}
+
+// onNewAck handles an ACK that advances SND.UNA.
+func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value) {
+	l := c.layer
+	acked := int(ack.Sub(c.sndUna))
+	// RTT sample: timestamps echo (RFC 7323 §4) or the timed segment
+	// (Karn's rule), from the arrival time of the ACK.
+	at := arrival(now, seg)
+	if c.flags&fTS != 0 && seg.Opts.HasTimestamp && seg.Opts.TSEcr != 0 {
+		ms := int32(c.tsVal(at) - seg.Opts.TSEcr)
+		if ms >= 0 {
+			r := time.Duration(ms) * time.Millisecond
+			if r == 0 {
+				r = at.Sub(c.rttSent) // sub-millisecond: use the timed segment if any
+				if c.flags&fRTTTiming == 0 || r <= 0 {
+					r = time.Millisecond / 2
+				}
+			}
+			c.rtt.sample(r)
+		}
+		c.flags &^= fRTTTiming
+	} else if c.flags&fRTTTiming != 0 && c.rttSeq.LessThan(ack) {
+		c.flags &^= fRTTTiming
+		c.rtt.sample(at.Sub(c.rttSent))
+	}
+	// Data bytes acknowledged leave the send buffer.
+	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
+	upto := seqnum.Min(ack, dataEnd)
+	if c.sndBufSeq.LessThan(upto) {
+		n := int(upto.Sub(c.sndBufSeq))
+		c.sndBuf.discard(n)
+		c.sndBufSeq = upto
+	}
+	c.sndUna = ack
+	if c.sndNxt.LessThan(ack) {
+		c.sndNxt = ack // after an RTO rewound SND.NXT
+	}
+	c.nRtx = 0
+	c.kaProbes = 0
+	// Congestion control and NewReno recovery (RFC 6582 §3.2).
+	if c.flags&fInRecovery != 0 {
+		if c.recover.LessThanEq(ack) {
+			c.flags &^= fInRecovery // full ACK: leave recovery, cwnd = ssthresh
+			c.reno.cwnd = c.cc.ssthreshBytes()
+		} else {
+			// Partial ACK: retransmit the next hole, deflate.
+			c.retransmitHead(now)
+			c.reno.cwnd -= min(acked, c.reno.cwnd-c.mss)
+		}
+	} else {
+		c.cc.onAck(acked, c.mss)
+	}
+	c.dupAcks = 0
+	// RFC 6298 (5.2)/(5.3): stop the timer when all is acknowledged, else
+	// restart it.
+	if c.sndUna == c.sndNxt {
+		c.rtxAt = never
+	} else {
+		c.rtxKind = rtxRetransmit
+		c.rtxAt = now.Add(c.currentRTO())
+	}
+	if c.sndBuf.Len() == 0 {
+		c.releaseSndBuf()
+	}
+	// Our FIN acknowledged?
+	if c.flags&fFinQueued != 0 && c.finSeq.LessThan(ack) {
+		switch c.state {
+		case StateFinWait1:
+			c.state = StateFinWait2
+			c.rtxAt = never
+			if c.flags&fOrphan != 0 {
+				c.kaAt = now.Add(l.cfg.FinTimeout) // Linux tcp_fin_timeout for orphans
+			}
+		case StateClosing:
+			c.enterTimeWait(now)
+			return
+		case StateLastAck:
+			c.destroy(nil)
+			return
+		}
+	}
+	if c.flags&fWriteBlocked != 0 && c.flags&fFinQueued == 0 && c.sndBuf.free(c.sndCap) > 0 {
+		c.flags &^= fWriteBlocked
+		if c.handler != nil && c.flags&fOpened != 0 && c.flags&fOrphan == 0 {
+			c.handler.OnWritable(c)
+		}
+	}
+}
+
+// onDupAck counts duplicate ACKs and enters fast retransmit on the third
+// (RFC 5681 §3.2, RFC 6582 §3.2 step 2).
+func (c *Conn) onDupAck(now clock.Time) {
+	c.dupAcks++
+	if c.flags&fInRecovery != 0 {
+		c.reno.cwnd += c.mss // (RFC 5681 (4)) inflate
+		return
+	}
+	if c.dupAcks != 3 {
+		return
+	}
+	if c.sndUna.LessThan(c.recover) && c.recover != c.sndUna {
+		// RFC 6582 §3.2 step 2: no new recovery for losses of the last one.
+		if !(c.recover.LessThanEq(c.sndUna)) {
+			return
+		}
+	}
+	c.flags |= fInRecovery
+	c.recover = c.sndMax
+	c.cc.onLoss(c.flight(), c.mss)
+	c.reno.cwnd = c.cc.ssthreshBytes() + 3*c.mss
+	c.layer.stats.TCPFastRetrans.Add(1)
+	c.retransmitHead(now)
+}
+
+// retransmitHead resends one MSS from SND.UNA.
+func (c *Conn) retransmitHead(now clock.Time) {
+	save := c.sndNxt
+	c.sndNxt = c.sndUna
+	saveCwnd := c.reno.cwnd
+	c.reno.cwnd = c.mss + c.flight()
+	c.sendOne(now)
+	c.reno.cwnd = saveCwnd
+	if c.sndNxt.LessThan(save) {
+		c.sndNxt = save
+	}
+}
+
+// sendOne sends a single segment at SND.NXT, ignoring Nagle and windows.
+func (c *Conn) sendOne(now clock.Time) {
+	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
+	seq := c.sndNxt
+	if seq.LessThan(dataEnd) {
+		n := min(int(dataEnd.Sub(seq)), c.mss)
+		off := int(seq.Sub(c.sndBufSeq))
+		flags := wire.FlagACK
+		fin := c.flags&fFinQueued != 0 && seq.Add(seqnum.Size(n)) == c.finSeq
+		if fin {
+			flags |= wire.FlagFIN
+		}
+		s := c.fill(now, seq, flags)
+		s.Payload, s.Payload2 = c.sndBuf.peek(off, n)
+		c.noteRetransmit(seq)
+		c.sndNxt = seq.Add(seqnum.Size(n))
+		if fin {
+			c.sndNxt++
+		}
+		c.xmit(s)
+		return
+	}
+	if c.flags&fFinQueued != 0 && seq == c.finSeq {
+		s := c.fill(now, seq, wire.FlagFIN|wire.FlagACK)
+		c.noteRetransmit(seq)
+		c.sndNxt = seq + 1
+		c.xmit(s)
+	}
+}
+
+// inputData is phases seven (text) and eight (FIN) in ESTABLISHED,
+// FIN-WAIT-1 and FIN-WAIT-2.
+func (c *Conn) inputData(now clock.Time, seg *Segment) {
+	payload := seg.Payload
+	seq := seg.Seq
+	fin := seg.Flags&wire.FlagFIN != 0
+	if c.flags&fReadClosed != 0 && len(payload) > 0 && c.rcvNxt.LessThan(seq.Add(seqnum.Size(len(payload)))) {
+		// Linux: new data for a socket closed for reading is answered
+		// with a RST (TCPAbortOnData).
+		c.layer.stats.TCPAbortOnData.Add(1)
+		c.sendReset(now)
+		c.destroy(nil)
+		return
+	}
+	// Trim to the window: the left edge (old bytes) ...
+	if seq.LessThan(c.rcvNxt) {
+		skip := int(c.rcvNxt.Sub(seq))
+		if skip > len(payload) {
+			// Entirely old (even the FIN position): a duplicate.
+			c.sendAck(now)
+			return
+		}
+		payload = payload[skip:]
+		seq = c.rcvNxt
+	}
+	// ... and the right edge.
+	wnd := int(c.rcvAdv.Sub(c.rcvNxt))
+	if off := int(seq.Sub(c.rcvNxt)); off+len(payload) > wnd {
+		keep := wnd - off
+		if keep < 0 {
+			keep = 0
+		}
+		payload = payload[:keep]
+		fin = false
+	}
+	if seq != c.rcvNxt {
+		// Out of order: queue it, ACK at once (RFC 5681 §4.2).
+		if len(payload) > 0 || fin {
+			c.ooo.insert(c, seq, payload, fin)
+			c.layer.stats.TCPOFOQueue.Add(1)
+		}
+		c.sendAck(now)
+		return
+	}
+	hadGap := c.ooo.n > 0
+	if len(payload) > 0 {
+		c.deliver(payload)
+		if c.flags&fGone != 0 {
+			return
+		}
+		if len(payload) >= c.rcvMSS {
+			c.ackOwed++
+		} else {
+			c.ackOwed++
+			if seg.Flags&wire.FlagPSH == 0 {
+				c.ackOwed++ // a small segment that is not the end of a write: do not wait
+			}
+		}
+	}
+	if hadGap {
+		fin = c.ooo.drain(c, fin) || fin
+		c.ackOwed += 2 // filled a hole: ACK at once
+	}
+	if fin {
+		c.inputFin(now)
+		return
+	}
+	if c.ackOwed >= 2 || c.quickAcks > 0 {
+		if c.quickAcks > 0 {
+			c.quickAcks--
+		}
+		if c.ackOwed > 0 {
+			c.sendAckAfterApp(now)
+		}
+	}
+}
+
+// sendAckAfterApp sends the owed ACK unless the data the application just
+// wrote will carry it.
+func (c *Conn) sendAckAfterApp(now clock.Time) {
+	c.trySend(now)
+	if c.ackOwed > 0 {
+		c.sendAck(now)
+	}
+}
+
+// deliver takes in-order bytes at RCV.NXT: straight to the handler when
+// nothing is buffered, the rest into the receive buffer.
+func (c *Conn) deliver(p []byte) {
+	c.rcvNxt = c.rcvNxt.Add(seqnum.Size(len(p)))
+	if c.rcvBuf.Len() == 0 && c.canDeliver() {
+		n := c.handler.OnData(c, p)
+		if n < 0 {
+			n = 0
+		}
+		if n > len(p) {
+			n = len(p)
+		}
+		p = p[n:]
+		if len(p) == 0 || c.flags&fGone != 0 {
+			return
+		}
+	}
+	if c.rcvBuf.buf == nil {
+		c.rcvBuf.buf = c.layer.getBuf(c.rcvCap)
+	}
+	c.rcvBuf.write(p)
+	if c.canDeliver() {
+		c.deliverBuffered()
+	}
+}
+
+// inputFin is phase eight: the peer's FIN at RCV.NXT.
+func (c *Conn) inputFin(now clock.Time) {
+	c.rcvNxt++
+	c.flags |= fPeerFin
+	c.sendAck(now)
+	switch c.state {
+	case StateEstablished:
+		c.state = StateCloseWait
+		c.kaAt = never
+		c.armKeepalive()
+	case StateFinWait1:
+		if c.finSeq.LessThan(c.sndUna) {
+			c.enterTimeWait(now)
+			return
+		}
+		c.state = StateClosing
+	case StateFinWait2:
+		c.enterTimeWait(now)
+		return
+	}
+	c.maybePeerClose()
+}
+
+// maybeWindowUpdate sends a window update after the application consumed
+// buffered data, when the window grew enough to matter (Linux
+// tcp_cleanup_rbuf: the new window at least doubles the advertised one).
+func (c *Conn) maybeWindowUpdate() {
+	if !c.state.synchronized() || c.flags&fGone != 0 || c.flags&fPeerFin != 0 {
+		return
+	}
+	cur := c.rcvAdv.Sub(c.rcvNxt)
+	w := seqnum.Size(c.rcvCap - c.rcvBuf.Len() - c.ooo.bytes)
+	if w >= 2*cur && w-cur >= seqnum.Size(c.rcvMSS) {
+		c.sendAck(c.layer.now)
+	}
+}
+
+// inputSynSent is RFC 9293 §3.10.7.3.
+func (c *Conn) inputSynSent(now clock.Time, seg *Segment) {
+	flags := seg.Flags
+	l := c.layer
+	ackOK := false
+	// First: the ACK bit.
+	if flags&wire.FlagACK != 0 {
+		if seg.Ack.LessThanEq(c.iss) || c.sndMax.LessThan(seg.Ack) {
+			if flags&wire.FlagRST == 0 {
+				l.sendRstFor(seg)
+			}
+			return
+		}
+		ackOK = true
+	}
+	// Second: the RST bit.
+	if flags&wire.FlagRST != 0 {
+		if ackOK {
+			c.destroy(ErrRefused)
+		}
+		return
+	}
+	// Fourth: the SYN bit.
+	if flags&wire.FlagSYN == 0 {
+		return
+	}
+	c.irs = seg.Seq
+	c.rcvNxt = seg.Seq + 1
+	c.rcvAdv = c.rcvNxt
+	c.lastRecv = now
+	c.negotiate(now, seg, true)
+	if ackOK {
+		if c.nRtx == 0 {
+			c.rtt.sample(arrival(now, seg).Sub(c.rttSent))
+		}
+		c.nRtx = 0
+		c.sndUna = seg.Ack
+		c.sndWnd = uint32(seg.Window) << c.sndShift
+		c.maxSndWnd = c.sndWnd
+		c.sndWl1, c.sndWl2 = seg.Seq, seg.Ack
+		c.rtxAt = never
+		c.state = StateEstablished
+		c.sendAck(now)
+		c.armKeepalive()
+		if c.handler != nil {
+			c.flags |= fOpened
+			c.handler.OnOpen(c)
+		}
+		return
+	}
+	// Simultaneous open (RFC 9293 §3.5, figure 8): SYN-RECEIVED, SYN-ACK.
+	c.state = StateSynReceived
+	c.sndWnd = uint32(seg.Window)
+	c.sendSyn(now)
+}
+
+// negotiate applies the options of the peer's SYN (active: of its
+// SYN-ACK): MSS (536 if absent, RFC 9293 §3.7.1; capped by ours; floored
+// at tcp_min_snd_mss), window scale (RFC 7323 §2.3, capped at 14),
+// timestamps and SACK-permitted.
+func (c *Conn) negotiate(now clock.Time, seg *Segment, active bool) {
+	cfg := &c.layer.cfg
+	mss := 536
+	if seg.Opts.HasMSS {
+		mss = int(seg.Opts.MSS)
+	}
+	if mss > c.rcvMSS {
+		mss = c.rcvMSS
+	}
+	if mss < cfg.MinSndMss {
+		mss = cfg.MinSndMss
+	}
+	if mss < 1 {
+		mss = 1
+	}
+	c.mss = mss
+	c.reno.init(mss)
+	if seg.Opts.HasWScale && cfg.WindowScaling {
+		c.flags |= fWS
+		c.sndShift = min(seg.Opts.WScale, maxWindowShift)
+	} else {
+		c.flags &^= fWS
+		c.sndShift, c.rcvShift = 0, 0
+	}
+	if seg.Opts.SACKPermitted && cfg.Sack {
+		c.flags |= fSackOK
+	}
+	if seg.Opts.HasTimestamp && cfg.Timestamps && (!active || seg.Opts.TSEcr != 0 || true) {
+		c.flags |= fTS
+		c.tsRecent = seg.Opts.TSVal
+		c.tsRecentAt = now
+	} else {
+		c.flags &^= fTS
+	}
+}

@@ -1,0 +1,337 @@
+package tcp
+
+// The per-loop TCP layer: connection table, TIME-WAIT table, listeners,
+// the timing wheel, and the dispatch of incoming segments.
+
+import (
+	"encoding/binary"
+
+	"github.com/dchest/siphash"
+	"github.com/xdptcp/xdptcp/flowtable"
+	"github.com/xdptcp/xdptcp/stack/clock"
+	"github.com/xdptcp/xdptcp/stack/seqnum"
+	"github.com/xdptcp/xdptcp/stack/timer"
+	"github.com/xdptcp/xdptcp/stack/wire"
+
+	crand "crypto/rand"
+)
+
+// Layer is one loop's TCP: its connections, listeners, TIME-WAIT entries
+// and timer wheel. Not safe for concurrent use: everything runs on the
+// loop, except Stats, which may be read from anywhere.
+type Layer struct {
+	cfg       Config
+	output    Output
+	now       clock.Time // time of the current Input/Advance
+	wheel     *timer.Wheel
+	conns     *flowtable.Table[Conn]     // live connections, including half-open ones
+	tws       *flowtable.Table[timeWait] // TIME-WAIT entries (tcp_max_tw_buckets)
+	listeners map[listenKey]*Listener
+	stats     Stats
+	out       OutSegment // the segment being built (reused: no allocation per segment)
+
+	sndPool, rcvPool, chunkPool bufPool
+	isnKey                      [16]byte // secret for the port offset and timestamp offsets
+	isnGen                      *ISNGenerator
+	isnFn                       func(now clock.Time, k flowtable.Key) seqnum.Value
+	portSeq                     uint32
+}
+
+// NewLayer returns a TCP layer with settings cfg (nil: DefaultConfig)
+// that transmits through out.
+func NewLayer(cfg *Config, out Output, now clock.Time) *Layer {
+	c := DefaultConfig()
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.DefaultMSS <= 0 {
+		c.DefaultMSS = 1460
+	}
+	if c.MaxConnections <= 0 {
+		c.MaxConnections = 1 << 18
+	}
+	if c.MaxTwBuckets < 0 {
+		c.MaxTwBuckets = 0
+	}
+	l := &Layer{
+		cfg:       c,
+		output:    out,
+		now:       now,
+		wheel:     timer.NewWheel(now),
+		conns:     flowtable.New[Conn](c.MaxConnections),
+		tws:       flowtable.New[timeWait](max(c.MaxTwBuckets, 1)),
+		listeners: make(map[listenKey]*Listener),
+	}
+	l.sndPool = bufPool{size: max(c.Wmem[1], 1), max: 256}
+	l.rcvPool = bufPool{size: max(c.Rmem[1], 1), max: 256}
+	l.chunkPool = bufPool{size: max(c.DefaultMSS, 2048), max: 1024}
+	crand.Read(l.isnKey[:])
+	l.isnGen = NewISNGeneratorSecret(binary.LittleEndian.Uint64(l.isnKey[:8]), binary.LittleEndian.Uint64(l.isnKey[8:]))
+	return l
+}
+
+// Config returns the layer's settings.
+func (l *Layer) Config() *Config { return &l.cfg }
+
+// SetISN replaces the initial sequence number generator (tests use it to
+// start sequence numbers just below 2^32).
+func (l *Layer) SetISN(fn func(now clock.Time, k flowtable.Key) seqnum.Value) { l.isnFn = fn }
+
+// isn returns the ISN for a connection on k (RFC 6528, isn.go).
+func (l *Layer) isn(now clock.Time, k flowtable.Key) seqnum.Value {
+	if l.isnFn != nil {
+		return l.isnFn(now, k)
+	}
+	return l.isnGen.ISN(now, k)
+}
+
+// getBuf returns a buffer of size n, from a pool when one matches.
+func (l *Layer) getBuf(n int) []byte {
+	switch n {
+	case l.sndPool.size:
+		return l.sndPool.get()
+	case l.rcvPool.size:
+		return l.rcvPool.get()
+	}
+	return make([]byte, n)
+}
+
+// putBuf gives a buffer back to its pool.
+func (l *Layer) putBuf(b []byte) {
+	switch len(b) {
+	case l.sndPool.size:
+		l.sndPool.put(b)
+	case l.rcvPool.size:
+		l.rcvPool.put(b)
+	}
+}
+
+// getChunk returns a slice of length n for an out-of-order segment.
+func (l *Layer) getChunk(n int) []byte {
+	if n <= l.chunkPool.size {
+		return l.chunkPool.get()[:n]
+	}
+	return make([]byte, n)
+}
+
+func (l *Layer) putChunk(b []byte) {
+	if cap(b) == l.chunkPool.size {
+		l.chunkPool.put(b[:cap(b)])
+	}
+}
+
+// newConn returns a connection with the layer's defaults, not yet in the
+// table.
+func (l *Layer) newConn(now clock.Time, k flowtable.Key) *Conn {
+	c := &Conn{
+		layer:    l,
+		key:      k,
+		flags:    fNoDelay,
+		rtxAt:    never,
+		kaAt:     never,
+		delackAt: never,
+		linger:   -1,
+		created:  now,
+		lastRecv: now,
+		rcvCap:   max(l.cfg.Rmem[1], 1),
+		sndCap:   max(l.cfg.Wmem[1], 1),
+		rcvMSS:   l.cfg.DefaultMSS,
+		mss:      536,
+	}
+	c.rtt.init()
+	c.reno.init(c.mss)
+	c.cc = &c.reno
+	c.timer.Fn = c.onTimer
+	c.tsOffset = uint32(l.isn(0, flowtable.Key{LocalAddr: k.RemoteAddr, RemoteAddr: k.LocalAddr, LocalPort: k.RemotePort, RemotePort: k.LocalPort}))
+	if l.cfg.WindowScaling {
+		for c.rcvShift < maxWindowShift && (65535<<c.rcvShift) < l.cfg.Rmem[2] {
+			c.rcvShift++ // Linux sizes the scale for tcp_rmem[2]
+		}
+	}
+	if l.cfg.KeepaliveTime > 0 && false {
+		c.flags |= fKeepAlive
+	}
+	return c
+}
+
+// Input processes one incoming segment.
+func (l *Layer) Input(now clock.Time, seg *Segment) {
+	l.now = now
+	l.stats.InSegs.Add(1)
+	if c := l.conns.Get(seg.Key); c != nil {
+		c.input(now, seg)
+		return
+	}
+	if tw := l.tws.Get(seg.Key); tw != nil {
+		tw.input(now, seg)
+		return
+	}
+	if ln := l.lookupListener(seg.Key); ln != nil {
+		ln.input(now, seg, 0, false)
+		return
+	}
+	// CLOSED (RFC 9293 §3.10.7.1): a RST is dropped, anything else gets
+	// a RST.
+	if seg.Flags&wire.FlagRST == 0 {
+		l.sendRstFor(seg)
+	}
+}
+
+// lookupListener finds the listener for k's local address and port, the
+// exact address first, then the wildcard.
+func (l *Layer) lookupListener(k flowtable.Key) *Listener {
+	if len(l.listeners) == 0 {
+		return nil
+	}
+	if ln := l.listeners[listenKey{k.LocalAddr, k.LocalPort}]; ln != nil {
+		return ln
+	}
+	return l.listeners[listenKey{port: k.LocalPort}]
+}
+
+// sendRstFor answers seg with a RST (RFC 9293 §3.10.7.1): if the ACK bit
+// is on, <SEQ=SEG.ACK><CTL=RST>; else <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
+func (l *Layer) sendRstFor(seg *Segment) {
+	s := &l.out
+	if seg.Flags&wire.FlagACK != 0 {
+		*s = OutSegment{Key: seg.Key, Seq: seg.Ack, Flags: wire.FlagRST}
+	} else {
+		*s = OutSegment{Key: seg.Key, Seq: 0, Ack: seg.Seq.Add(segLen(seg)), Flags: wire.FlagRST | wire.FlagACK}
+	}
+	l.stats.OutSegs.Add(1)
+	l.stats.OutRsts.Add(1)
+	l.output.SendTCP(s)
+}
+
+// Advance runs the timers due at now.
+func (l *Layer) Advance(now clock.Time) {
+	l.now = now
+	l.wheel.Advance(now)
+}
+
+// NextDeadline returns the earliest timer deadline (the poll timeout).
+func (l *Layer) NextDeadline() (clock.Time, bool) { return l.wheel.NextDeadline() }
+
+// Listen starts a listener on addr:port (addr zero: any address).
+func (l *Layer) Listen(addr [4]byte, port uint16, o ListenOptions) (*Listener, error) {
+	k := listenKey{addr, port}
+	if l.listeners[k] != nil || port == 0 {
+		return nil, ErrAddrInUse
+	}
+	backlog := o.Backlog
+	if backlog <= 0 || backlog > l.cfg.Somaxconn {
+		backlog = l.cfg.Somaxconn // Linux: min(backlog, somaxconn)
+	}
+	ln := &Listener{layer: l, key: k, opts: o, backlog: backlog}
+	l.listeners[k] = ln
+	return ln, nil
+}
+
+// Dial starts an active open (SYN-SENT) from local to remote:remotePort
+// with a local port from ip_local_port_range. h gets OnOpen when the
+// handshake completes, or OnClose(ErrRefused/ErrTimeout) if it fails.
+func (l *Layer) Dial(now clock.Time, local, remote [4]byte, remotePort uint16, h Handler) (*Conn, error) {
+	l.now = now
+	lo, hi := uint32(l.cfg.LocalPortRange[0]), uint32(l.cfg.LocalPortRange[1])
+	if lo == 0 || hi < lo {
+		lo, hi = 32768, 60999
+	}
+	n := hi - lo + 1
+	// Linux __inet_hash_connect: start at a per-destination offset and
+	// walk the range.
+	var hb [6]byte
+	copy(hb[:4], remote[:])
+	binary.BigEndian.PutUint16(hb[4:], remotePort)
+	start := uint32(siphash.Hash(binary.LittleEndian.Uint64(l.isnKey[:8]), 7, hb[:])) + l.portSeq
+	l.portSeq += 2
+	for i := uint32(0); i < n; i++ {
+		port := uint16(lo + (start+i)%n)
+		k := flowtable.Key{LocalAddr: local, RemoteAddr: remote, LocalPort: port, RemotePort: remotePort}
+		if l.conns.Get(k) != nil {
+			continue
+		}
+		var isn seqnum.Value
+		haveISN := false
+		if tw := l.tws.Get(k); tw != nil {
+			if !l.twReusable(now, tw) {
+				continue
+			}
+			isn, haveISN = tw.sndNxt+65535+2, true // Linux tcp_twsk_unique
+			tw.remove()
+		}
+		if l.listeners[listenKey{local, port}] != nil || l.listeners[listenKey{port: port}] != nil {
+			continue
+		}
+		return l.connect(now, k, isn, haveISN, h)
+	}
+	return nil, ErrNoPorts
+}
+
+// twReusable is Linux's tcp_twsk_unique rule for tcp_tw_reuse: the entry
+// saw timestamps and its last one is more than 1 s old (2: loopback only).
+func (l *Layer) twReusable(now clock.Time, tw *timeWait) bool {
+	switch l.cfg.TwReuse {
+	case 1:
+	case 2:
+		if tw.key.RemoteAddr[0] != 127 {
+			return false
+		}
+	default:
+		return false
+	}
+	return tw.hasTS && now.Sub(tw.tsAt) > 1e9
+}
+
+// connect creates the SYN-SENT connection and sends the SYN.
+func (l *Layer) connect(now clock.Time, k flowtable.Key, isn seqnum.Value, haveISN bool, h Handler) (*Conn, error) {
+	c := l.newConn(now, k)
+	if !haveISN {
+		isn = l.isn(now, k)
+	}
+	c.iss, c.sndUna, c.sndNxt, c.sndMax = isn, isn, isn, isn
+	c.sndBufSeq = isn + 1
+	c.state = StateSynSent
+	c.flags |= fActive
+	c.handler = h
+	c.mss = c.rcvMSS
+	c.sndWnd = 0
+	if !l.conns.Insert(k, c) {
+		return nil, ErrTableFull
+	}
+	l.stats.ActiveOpens.Add(1)
+	c.rttSent = now
+	c.sendSyn(now)
+	c.rtxKind = rtxRetransmit
+	c.rtxAt = now.Add(initialRTO)
+	c.rearm()
+	return c, nil
+}
+
+// Stats returns the layer's counters.
+func (l *Layer) Stats() *Stats { return &l.stats }
+
+// Range visits the live connections (not TIME-WAIT entries; see
+// RangeInfo) until fn returns false.
+func (l *Layer) Range(fn func(c *Conn) bool) {
+	l.conns.Range(func(_ flowtable.Key, c *Conn) bool { return fn(c) })
+}
+
+// RangeInfo visits every connection's ConnInfo, TIME-WAIT entries
+// included, until fn returns false.
+func (l *Layer) RangeInfo(fn func(ConnInfo) bool) {
+	ok := true
+	l.conns.Range(func(_ flowtable.Key, c *Conn) bool {
+		ok = fn(c.Info())
+		return ok
+	})
+	if !ok {
+		return
+	}
+	l.tws.Range(func(_ flowtable.Key, tw *timeWait) bool { return fn(tw.info(l.now)) })
+}
+
+// Conns returns the number of live connections (half-open included).
+func (l *Layer) Conns() int { return l.conns.Len() }
+
+// TimeWaits returns the number of TIME-WAIT entries.
+func (l *Layer) TimeWaits() int { return l.tws.Len() }

@@ -1,0 +1,285 @@
+package tcp
+
+// Listeners: LISTEN (RFC 9293 §3.10.7.2), the SYN queue of half-open
+// connections and the accept queue, with Linux's bounds and counters.
+
+import (
+	"github.com/xdptcp/xdptcp/flowtable"
+	"github.com/xdptcp/xdptcp/stack/clock"
+	"github.com/xdptcp/xdptcp/stack/seqnum"
+	"github.com/xdptcp/xdptcp/stack/wire"
+)
+
+// CookieJar makes and checks SYN cookies (package syncookie implements
+// it). A listener with a jar answers SYNs with a cookie SYN-ACK instead of
+// dropping them when its SYN queue is full (tcp_syncookies=1) or always
+// (tcp_syncookies=2), and checks ACKs that match no connection against it.
+type CookieJar interface {
+	Make(now clock.Time, k flowtable.Key, clientISN seqnum.Value, mss uint16) (cookie seqnum.Value, mssUsed uint16)
+	Check(now clock.Time, k flowtable.Key, clientISN, cookie seqnum.Value) (mss uint16, ok bool)
+}
+
+// listenKey identifies a listener: a local address (zero = any) and port.
+type listenKey struct {
+	addr [4]byte
+	port uint16
+}
+
+// Listener is a passive-open endpoint (LISTEN) with its SYN queue and
+// accept queue. Its methods must be called on the loop that owns it.
+type Listener struct {
+	layer   *Layer
+	key     listenKey
+	opts    ListenOptions
+	backlog int     // accept queue bound: min(Backlog, somaxconn)
+	synQ    int     // half-open connections (SYN-RECEIVED) of this listener
+	acceptQ []*Conn // established connections waiting for Accept, oldest first
+	closed  bool
+
+	// Cookies, if set, is the SYN cookie jar (nil: no cookies).
+	Cookies CookieJar
+}
+
+// Addr returns the local address and port listened on (zero address = any).
+func (ln *Listener) Addr() ([4]byte, uint16) { return ln.key.addr, ln.key.port }
+
+// Accept takes the oldest connection from the accept queue. Call
+// SetHandler on it to receive its events (OnOpen comes first).
+func (ln *Listener) Accept() (*Conn, bool) {
+	if len(ln.acceptQ) == 0 {
+		return nil, false
+	}
+	c := ln.acceptQ[0]
+	copy(ln.acceptQ, ln.acceptQ[1:])
+	ln.acceptQ[len(ln.acceptQ)-1] = nil
+	ln.acceptQ = ln.acceptQ[:len(ln.acceptQ)-1]
+	c.flags &^= fInAcceptQ
+	c.listener = nil
+	return c, true
+}
+
+// AcceptQueueLen returns the number of connections waiting for Accept.
+func (ln *Listener) AcceptQueueLen() int { return len(ln.acceptQ) }
+
+// SynQueueLen returns the number of half-open connections.
+func (ln *Listener) SynQueueLen() int { return ln.synQ }
+
+// Close stops listening: new SYNs get a RST, half-open connections are
+// dropped and queued ones reset (Linux inet_csk_listen_stop).
+func (ln *Listener) Close() {
+	if ln.closed {
+		return
+	}
+	ln.closed = true
+	l := ln.layer
+	delete(l.listeners, ln.key)
+	for len(ln.acceptQ) > 0 {
+		c, _ := ln.Accept()
+		c.sendReset(l.now)
+		c.destroy(ErrAborted)
+	}
+	if ln.synQ > 0 {
+		var half []*Conn
+		l.conns.Range(func(_ flowtable.Key, c *Conn) bool {
+			if c.listener == ln {
+				half = append(half, c)
+			}
+			return true
+		})
+		for _, c := range half {
+			c.destroy(nil)
+		}
+	}
+}
+
+// forget removes c from the listener's queues (c is going away).
+func (ln *Listener) forget(c *Conn) {
+	if c.flags&fInAcceptQ != 0 {
+		for i, q := range ln.acceptQ {
+			if q == c {
+				copy(ln.acceptQ[i:], ln.acceptQ[i+1:])
+				ln.acceptQ[len(ln.acceptQ)-1] = nil
+				ln.acceptQ = ln.acceptQ[:len(ln.acceptQ)-1]
+				break
+			}
+		}
+		c.flags &^= fInAcceptQ
+	}
+	if c.flags&fHalfOpen != 0 {
+		c.flags &^= fHalfOpen
+		ln.synQ--
+	}
+	c.listener = nil
+}
+
+// acceptQueueFull reports whether a completed connection has no room.
+func (ln *Listener) acceptQueueFull() bool {
+	return ln.opts.NewHandler == nil && len(ln.acceptQ) >= ln.backlog
+}
+
+// input is SEGMENT ARRIVES in LISTEN (RFC 9293 §3.10.7.2). isn, if
+// nonzero, is the ISN to use (TIME-WAIT reuse).
+func (ln *Listener) input(now clock.Time, seg *Segment, isn seqnum.Value, haveISN bool) {
+	l := ln.layer
+	flags := seg.Flags
+	if flags&wire.FlagRST != 0 {
+		return // first: an incoming RST is ignored
+	}
+	if flags&wire.FlagACK != 0 {
+		if flags&wire.FlagSYN == 0 && ln.Cookies != nil && l.cfg.Syncookies != 0 && ln.cookieAck(now, seg) {
+			return
+		}
+		l.sendRstFor(seg) // second: <SEQ=SEG.ACK><CTL=RST>
+		return
+	}
+	if flags&wire.FlagSYN == 0 {
+		return // fourth: anything else is dropped
+	}
+	// Third: the SYN.
+	if ln.acceptQueueFull() {
+		// Linux tcp_conn_request: a SYN for a listener whose accept queue
+		// is full is dropped (ListenOverflows and ListenDrops).
+		l.stats.ListenOverflows.Add(1)
+		l.stats.ListenDrops.Add(1)
+		return
+	}
+	useCookie := ln.Cookies != nil && (l.cfg.Syncookies == 2 || (l.cfg.Syncookies == 1 && ln.synQ >= l.cfg.MaxSynBacklog))
+	if useCookie {
+		ln.cookieSynAck(now, seg)
+		return
+	}
+	if ln.synQ >= l.cfg.MaxSynBacklog {
+		l.stats.ListenDrops.Add(1) // Linux TCPReqQFullDrop + ListenDrops
+		return
+	}
+	c := l.newConn(now, seg.Key)
+	if !haveISN {
+		isn = l.isn(now, seg.Key)
+	}
+	c.iss, c.sndUna, c.sndNxt, c.sndMax = isn, isn, isn, isn
+	c.sndBufSeq = isn + 1
+	c.irs = seg.Seq
+	c.rcvNxt = seg.Seq + 1
+	c.rcvAdv = c.rcvNxt
+	c.lastRecv = now
+	c.state = StateSynReceived
+	c.negotiate(now, seg, false)
+	c.sndWnd = uint32(seg.Window) // a SYN's window is never scaled (RFC 7323 §2.2)
+	if !l.conns.Insert(c.key, c) {
+		l.stats.ListenDrops.Add(1)
+		return
+	}
+	c.listener = ln
+	c.flags |= fHalfOpen
+	ln.synQ++
+	c.rttSent = now
+	c.sendSyn(now)
+	c.rtxKind = rtxRetransmit
+	c.rtxAt = now.Add(initialRTO)
+	c.rearm()
+}
+
+// complete is called when a half-open connection's handshake completes.
+// It moves it to the accept queue (or hands it to NewHandler) and returns
+// true, or handles an accept-queue overflow and returns false.
+func (ln *Listener) complete(now clock.Time, c *Conn, seg *Segment) bool {
+	l := ln.layer
+	if ln.acceptQueueFull() {
+		l.stats.ListenOverflows.Add(1)
+		l.stats.ListenDrops.Add(1)
+		if l.cfg.AbortOnOverflow {
+			// tcp_abort_on_overflow=1: reset the client.
+			l.sendRstFor(seg)
+			c.destroy(nil)
+			return false
+		}
+		// Drop the ACK: the half-open entry stays, our SYN-ACK
+		// retransmission or the client's next segment completes it later.
+		return false
+	}
+	if c.flags&fHalfOpen != 0 {
+		c.flags &^= fHalfOpen
+		ln.synQ--
+	}
+	l.stats.PassiveOpens.Add(1)
+	if ln.opts.NewHandler != nil {
+		c.listener = nil
+		c.handler = ln.opts.NewHandler(c)
+		return true
+	}
+	c.flags |= fInAcceptQ
+	ln.acceptQ = append(ln.acceptQ, c)
+	if len(ln.acceptQ) == 1 && ln.opts.Notify != nil {
+		ln.opts.Notify()
+	}
+	return true
+}
+
+// cookieSynAck answers a SYN with a stateless cookie SYN-ACK.
+func (ln *Listener) cookieSynAck(now clock.Time, seg *Segment) {
+	l := ln.layer
+	mss := uint16(536)
+	if seg.Opts.HasMSS {
+		mss = seg.Opts.MSS
+	}
+	cookie, used := ln.Cookies.Make(now, seg.Key, seg.Seq, mss)
+	s := &l.out
+	*s = OutSegment{Key: seg.Key, Seq: cookie, Ack: seg.Seq + 1, Flags: wire.FlagSYN | wire.FlagACK}
+	w := l.cfg.Rmem[1]
+	if w > 65535 {
+		w = 65535
+	}
+	s.Window = uint16(w)
+	s.Opts.HasMSS = true
+	s.Opts.MSS = used
+	l.stats.SyncookiesSent.Add(1)
+	l.stats.OutSegs.Add(1)
+	l.output.SendTCP(s)
+}
+
+// cookieAck checks an ACK that matches no connection against the jar and,
+// if it carries a valid cookie, creates the connection ESTABLISHED.
+func (ln *Listener) cookieAck(now clock.Time, seg *Segment) bool {
+	l := ln.layer
+	mss, ok := ln.Cookies.Check(now, seg.Key, seg.Seq-1, seg.Ack-1)
+	if !ok {
+		l.stats.SyncookiesFailed.Add(1)
+		return false
+	}
+	l.stats.SyncookiesRecv.Add(1)
+	if ln.acceptQueueFull() {
+		l.stats.ListenOverflows.Add(1)
+		l.stats.ListenDrops.Add(1)
+		return true
+	}
+	c := l.newConn(now, seg.Key)
+	isn := seg.Ack - 1
+	c.iss, c.sndUna, c.sndNxt, c.sndMax = isn, isn, isn+1, isn+1
+	c.sndBufSeq = isn + 1
+	c.irs = seg.Seq - 1
+	c.rcvNxt = seg.Seq
+	c.rcvAdv = c.rcvNxt.Add(seqnum.Size(min(c.rcvCap, 65535)))
+	c.lastRecv = now
+	c.flags |= fCookie
+	c.mss = max(min(int(mss), c.rcvMSS), l.cfg.MinSndMss, 1)
+	c.reno.init(c.mss)
+	c.state = StateSynReceived
+	if !l.conns.Insert(c.key, c) {
+		l.stats.ListenDrops.Add(1)
+		return true
+	}
+	c.listener = ln
+	c.input(now, seg)
+	return true
+}
+
+// ListenOptions configure a listener.
+type ListenOptions struct {
+	Backlog int // accept queue bound is min(Backlog, Somaxconn); <= 0 means somaxconn
+	// NewHandler, if set, accepts every connection at once on the loop
+	// (event API). If nil, connections wait in the accept queue for Accept.
+	NewHandler func(c *Conn) Handler
+	// Notify, if set, is called on the loop when the accept queue goes
+	// from empty to non-empty.
+	Notify func()
+}
