@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -221,5 +222,72 @@ func TestBridgeDelayInProcess(t *testing.T) {
 	case <-snaps:
 	default:
 		t.Error("no periodic snapshot")
+	}
+}
+
+// TestBridgeNoAllocsPerFrame runs the bridge in-process and counts heap
+// allocations of the whole test process while 8 MiB cross it: the receive
+// and transmit loops allocate nothing per frame, so the count stays far
+// below the number of frames (what remains is the test's own bookkeeping).
+func TestBridgeNoAllocsPerFrame(t *testing.T) {
+	tp := impairtest.New(t)
+	ready := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan impair.Stats, 1)
+	cfg := impair.Config{
+		A: tp.LegA, B: tp.LegB, Netns: tp.Middle.Name, Seed: 1,
+		AB:      impair.Impairment{Loss: 0.001, Delay: time.Millisecond, Jitter: 500 * time.Microsecond, Reorder: 0.1},
+		OnReady: func() { close(ready) },
+		Logf:    t.Logf,
+	}
+	go func() {
+		st, err := impair.Run(ctx, cfg)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- st
+	}()
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run not ready after 10s")
+	}
+	lines, _ := startPeer(t, tp.Server, "sink", "-listen", hostPort(tp.ServerAddr, 5003), "-timeout", "60s")
+	bin := impairtest.Build(t, peerPkg)
+	send := tp.Client.Command(bin, "send", "-addr", hostPort(tp.ServerAddr, 5003), "-bytes", fmt.Sprint(8<<20), "-timeout", "60s")
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if err := send.Start(); err != nil {
+		t.Fatal(err)
+	}
+	werr := make(chan error, 1)
+	go func() { werr <- send.Wait() }()
+	select {
+	case err := <-werr:
+		if err != nil {
+			t.Fatalf("sender: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		send.Process.Kill()
+		t.Fatal("sender did not finish within 60s")
+	}
+	runtime.ReadMemStats(&after)
+	var got string
+	select {
+	case got = <-lines:
+	case <-time.After(10 * time.Second):
+		t.Fatal("sink printed nothing")
+	}
+	if !strings.HasSuffix(got, fmt.Sprintf("bytes %d", 8<<20)) {
+		t.Fatalf("sink: %q", got)
+	}
+	cancel()
+	st := <-done
+	frames := st.AB.InFrames + st.BA.InFrames
+	allocs := after.Mallocs - before.Mallocs
+	t.Logf("%d allocations for %d frames; bridge: %s", allocs, frames, st)
+	if frames < 5000 || float64(allocs) > 0.02*float64(frames) {
+		t.Errorf("%d allocations for %d frames: the bridge allocates per frame", allocs, frames)
 	}
 }

@@ -260,6 +260,11 @@ func (p *Pipe) Pop(now clock.Time, out []Frame) int {
 			start := max(p.nextFree, p.due[s])
 			p.nextFree = start + clock.Time(uint64(ln)*8*uint64(time.Second)/p.im.Rate)
 		}
+		if p.im.Rate == 0 { // with a rate limit, waiting is the point
+			if late := uint64(now-p.due[s]) / 1000; late > p.st.MaxLateUS {
+				p.st.MaxLateUS = late
+			}
+		}
 		p.popHead()
 		p.dropHeld(s)
 		if a := p.arr[s]; a+1 < p.maxSent {

@@ -26,6 +26,7 @@ type DirStats struct {
 	TxErrors    uint64 `json:"tx_errors"`    // frames the egress socket refused
 	RxDrops     uint64 `json:"rx_drops"`     // frames the kernel dropped at the ingress socket (PACKET_STATISTICS)
 	Queued      uint64 `json:"queued"`       // frames waiting at the time of the snapshot
+	MaxLateUS   uint64 `json:"max_late_us"`  // longest a frame left after its due time (without a rate limit), in microseconds
 }
 
 // Stats is a snapshot of a bridge's counters.
@@ -37,9 +38,9 @@ type Stats struct {
 
 // String formats the counters of one direction on one line.
 func (s DirStats) String() string {
-	return fmt.Sprintf("in=%d out=%d lost=%d dup=%d corrupt=%d reorder=%d delayed=%d overflow=%d ooo=%d pass=%d oversize=%d runt=%d txerr=%d rxdrop=%d queued=%d",
+	return fmt.Sprintf("in=%d out=%d lost=%d dup=%d corrupt=%d reorder=%d delayed=%d overflow=%d ooo=%d pass=%d oversize=%d runt=%d txerr=%d rxdrop=%d queued=%d maxlate=%dus",
 		s.InFrames, s.OutFrames, s.Lost, s.Duplicated, s.Corrupted, s.Reordered, s.Delayed,
-		s.Overflow, s.OutOfOrder, s.Passthrough, s.Oversize, s.Runt, s.TxErrors, s.RxDrops, s.Queued)
+		s.Overflow, s.OutOfOrder, s.Passthrough, s.Oversize, s.Runt, s.TxErrors, s.RxDrops, s.Queued, s.MaxLateUS)
 }
 
 // String formats the snapshot as one line of text.
