@@ -1,0 +1,286 @@
+package flowtable
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+)
+
+// Benchmarks against the two obvious alternatives, a map behind a
+// sync.RWMutex and a sync.Map, at 1K, 100K and 1M entries.
+//
+// Measured 2026-11-25 on the 2-core build machine (Intel Xeon, Linux 6.18,
+// go1.26.8, shared with other jobs, so single runs are noisy), with
+// go test -run XXX -bench . -benchtime=1s ./flowtable/ (84 s in all).
+// Lookups of present keys in random order; ns per lookup (RunParallel: wall
+// time per lookup with GOMAXPROCS=2); B/entry is heap per entry, values
+// excluded; 0 allocs/op for every lookup row.
+//
+//	                 serial ns/op          parallel ns/op          B/entry
+//	                 1K    100K   1M       1K     100K   1M        1K    100K   1M
+//	flowtable        24.6  123    237      41.0   134    364       49.6  62.9   50.3
+//	rwmutexmap       47.6  141    493      104    244    758       54.7  35.0   55.8
+//	syncmap          60.1  436    4277     70.2   550    12277     122.8 125.9  121.6
+//
+//	LookupMiss (flowtable, 100K entries)      98.6 ns/op  0 allocs/op
+//	InsertDelete at 100K live, one of each:   flowtable 186 ns/op 0 allocs/op;
+//	                                          rwmutexmap 116 ns/op 0 allocs/op;
+//	                                          syncmap 1597 ns/op 2 allocs/op
+//	Hash of one key: SipHash-1-3 7.5 ns, keyed multiply-xorshift 3.0 ns.
+//
+// The table wins every lookup row and uses 40-60 % of sync.Map's memory
+// per entry (a map is denser at some sizes: its load factor is 7/8, ours
+// 3/8 to 3/4). SipHash-1-3 was kept over the 2.5x faster mix because it is
+// a keyed PRF, so hash flooding needs the secret, and its 4.5 ns matter only
+// at sizes that fit in cache. The owner's churn costs more than the map's
+// (two probes, two hashes and the seqlock stores per op), which is the price
+// of lock-free readers on the packet path.
+
+// lookupTable is what the lookup benchmarks need from each implementation.
+type lookupTable interface {
+	get(Key) *int
+}
+
+type ftImpl struct{ t *Table[int] }
+
+func (f ftImpl) get(k Key) *int { return f.t.Get(k) }
+
+type rwImpl struct {
+	mu sync.RWMutex
+	m  map[Key]*int
+}
+
+func (r *rwImpl) get(k Key) *int {
+	r.mu.RLock()
+	v := r.m[k]
+	r.mu.RUnlock()
+	return v
+}
+
+type smImpl struct{ m sync.Map }
+
+func (s *smImpl) get(k Key) *int {
+	v, _ := s.m.Load(k)
+	p, _ := v.(*int)
+	return p
+}
+
+var impls = []string{"flowtable", "rwmutexmap", "syncmap"}
+
+var sizes = []struct {
+	name string
+	n    int
+}{{"1K", 1000}, {"100K", 100_000}, {"1M", 1_000_000}}
+
+// built caches one filled table per implementation and size, with the heap
+// bytes per entry it took, so the b.N rounds do not rebuild 1M entries.
+type built struct {
+	t             lookupTable
+	keys          []Key
+	bytesPerEntry float64
+}
+
+var (
+	builtMu sync.Mutex
+	cache   = map[string]*built{}
+)
+
+// benchKeys returns n distinct keys spread like real 4-tuples: one local
+// address and port, remote addresses and ports varying.
+func benchKeys(n int) []Key {
+	keys := make([]Key, n)
+	for i := range keys {
+		x := uint32(i) * 2654435761 // distinct for distinct i (odd multiplier)
+		keys[i] = Key{
+			LocalAddr:  [4]byte{198, 18, 0, 1},
+			RemoteAddr: [4]byte{198, 19, byte(x >> 24), byte(x >> 16)},
+			LocalPort:  443,
+			RemotePort: uint16(x),
+		}
+	}
+	return keys
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+func build(impl string, n int) *built {
+	builtMu.Lock()
+	defer builtMu.Unlock()
+	id := fmt.Sprint(impl, n)
+	if b := cache[id]; b != nil {
+		return b
+	}
+	for k := range cache { // keep one table in memory at a time
+		delete(cache, k)
+	}
+	keys := benchKeys(n)
+	vals := make([]int, n)
+	before := heapInUse()
+	var t lookupTable
+	switch impl {
+	case "flowtable":
+		ft := New[int](n)
+		for i, k := range keys {
+			ft.Insert(k, &vals[i])
+		}
+		t = ftImpl{ft}
+	case "rwmutexmap":
+		rw := &rwImpl{m: map[Key]*int{}}
+		for i, k := range keys {
+			rw.m[k] = &vals[i]
+		}
+		t = rw
+	case "syncmap":
+		sm := &smImpl{}
+		for i, k := range keys {
+			sm.m.Store(k, &vals[i])
+		}
+		t = sm
+	}
+	after := heapInUse()
+	runtime.KeepAlive(vals)
+	b := &built{t: t, keys: keys, bytesPerEntry: float64(after-before) / float64(n)}
+	cache[id] = b
+	return b
+}
+
+// BenchmarkLookup measures Get of present keys in random order on one
+// goroutine, and reports the heap bytes each entry costs (values excluded).
+func BenchmarkLookup(b *testing.B) {
+	for _, impl := range impls {
+		for _, sz := range sizes {
+			b.Run(impl+"/"+sz.name, func(b *testing.B) {
+				bt := build(impl, sz.n)
+				keys, t := bt.keys, bt.t
+				x := uint32(12345)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					x ^= x << 13
+					x ^= x >> 17
+					x ^= x << 5
+					if t.get(keys[x%uint32(len(keys))]) == nil {
+						b.Fatal("miss")
+					}
+				}
+				b.ReportMetric(bt.bytesPerEntry, "B/entry")
+			})
+		}
+	}
+}
+
+// BenchmarkLookupParallel is BenchmarkLookup on every core at once
+// (b.RunParallel), the case where a reader-writer lock's shared counter
+// bounces between cores.
+func BenchmarkLookupParallel(b *testing.B) {
+	for _, impl := range impls {
+		for _, sz := range sizes {
+			b.Run(impl+"/"+sz.name, func(b *testing.B) {
+				bt := build(impl, sz.n)
+				keys, t := bt.keys, bt.t
+				b.ReportAllocs()
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					x := uint32(12345)
+					for pb.Next() {
+						x ^= x << 13
+						x ^= x >> 17
+						x ^= x << 5
+						if t.get(keys[x%uint32(len(keys))]) == nil {
+							panic("miss")
+						}
+					}
+				})
+				b.ReportMetric(bt.bytesPerEntry, "B/entry")
+			})
+		}
+	}
+}
+
+// BenchmarkLookupMiss measures Get of absent keys (a SYN for a new
+// connection, a stray segment answered with RST) at 100K entries.
+func BenchmarkLookupMiss(b *testing.B) {
+	bt := build("flowtable", 100_000)
+	miss := benchKeys(200_000)[100_000:]
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if bt.t.get(miss[i%len(miss)]) != nil {
+			b.Fatal("hit")
+		}
+	}
+}
+
+// BenchmarkInsertDelete measures connection churn at a steady 100K
+// entries: insert a new key and delete the oldest, one of each per op.
+func BenchmarkInsertDelete(b *testing.B) {
+	const live = 100_000
+	keys := benchKeys(4 * live)
+	v := new(int)
+	b.Run("flowtable", func(b *testing.B) {
+		t := New[int](2 * live)
+		for _, k := range keys[:live] {
+			t.Insert(k, v)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			if !t.Insert(keys[(i+live)%len(keys)], v) || !t.Delete(keys[i%len(keys)]) {
+				b.Fatal("churn failed")
+			}
+		}
+	})
+	b.Run("rwmutexmap", func(b *testing.B) {
+		var mu sync.RWMutex
+		m := map[Key]*int{}
+		for _, k := range keys[:live] {
+			m[k] = v
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			mu.Lock()
+			m[keys[(i+live)%len(keys)]] = v
+			delete(m, keys[i%len(keys)])
+			mu.Unlock()
+		}
+	})
+	b.Run("syncmap", func(b *testing.B) {
+		var m sync.Map
+		for _, k := range keys[:live] {
+			m.Store(k, v)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			m.Store(keys[(i+live)%len(keys)], v)
+			m.Delete(keys[i%len(keys)])
+		}
+	})
+}
+
+// BenchmarkHash compares the keyed hash used for slot indexes (SipHash-1-3)
+// with a keyed multiply-xorshift mix.
+func BenchmarkHash(b *testing.B) {
+	s := newSeed()
+	keys := benchKeys(1024)
+	var sink uint64
+	b.Run("sip13", func(b *testing.B) {
+		for i := range b.N {
+			sink += s.sip13(packKey(keys[i&1023]))
+		}
+	})
+	b.Run("mum", func(b *testing.B) {
+		for i := range b.N {
+			sink += s.mum(packKey(keys[i&1023]))
+		}
+	})
+	_ = sink
+}
