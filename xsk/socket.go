@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -134,28 +135,42 @@ func Open(cfg Config) (*Socket, error) {
 	case BindCopy:
 		flags = unix.XDP_COPY
 	}
-	s, err := open(cfg, ifi.Index, flags|unix.XDP_USE_NEED_WAKEUP)
-	if errors.Is(err, unix.EINVAL) && cfg.BindMode != BindZeroCopy {
-		// Kernels before 5.4 reject the unknown bind flag with EINVAL.
-		s, err = open(cfg, ifi.Index, flags)
+	// The kernel releases a closed socket's hold on its queue in deferred
+	// work (net/xdp/xsk_buff_pool.c, xp_put_pool), so binding right after a
+	// Close of the previous socket on the queue can fail with EBUSY for a
+	// moment: retry for up to bindBusyWait. A queue held by a live socket
+	// stays EBUSY and fails after that.
+	deadline := time.Now().Add(bindBusyWait)
+	for {
+		s, err := open(cfg, ifi.Index, flags|unix.XDP_USE_NEED_WAKEUP)
+		if errors.Is(err, unix.EINVAL) && cfg.BindMode != BindZeroCopy {
+			// Kernels before 5.4 reject the unknown bind flag with EINVAL.
+			s, err = open(cfg, ifi.Index, flags)
+		}
+		if errors.Is(err, unix.EBUSY) && time.Now().Before(deadline) {
+			time.Sleep(bindBusyWait / 40)
+			continue
+		}
+		if errors.Is(err, unix.EBUSY) {
+			return nil, fmt.Errorf("%w (another AF_XDP socket is bound to %s queue %d)", err, cfg.Iface, cfg.QueueID)
+		}
+		return s, err
 	}
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
 }
 
+// bindBusyWait bounds the EBUSY retries of Open.
+const bindBusyWait = 2 * time.Second
+
 // open does one complete attempt; on failure everything is released.
-func open(cfg Config, ifindex int, bindFlags uint16) (s *Socket, err error) {
+func open(cfg Config, ifindex int, bindFlags uint16) (_ *Socket, err error) {
 	fd, err := unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, wrapPerm("socket(AF_XDP)", err)
 	}
-	s = &Socket{fd: fd, cfg: cfg, ifindex: ifindex}
+	s := &Socket{fd: fd, cfg: cfg, ifindex: ifindex}
 	defer func() {
 		if err != nil {
 			s.Close()
-			s = nil
 		}
 	}()
 	if s.um, err = newUmem(cfg.NumFrames, cfg.FrameSize); err != nil {
