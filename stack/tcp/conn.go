@@ -405,6 +405,7 @@ func (c *Conn) growSndBuf(want int) {
 
 // deliverBuffered offers the receive buffer's bytes to the handler.
 func (c *Conn) deliverBuffered() {
+	before := c.rcvBuf.Len()
 	for c.rcvBuf.Len() > 0 && c.canDeliver() {
 		a, _ := c.rcvBuf.peek(0, c.rcvBuf.Len())
 		n := c.handler.OnData(c, a)
@@ -419,8 +420,11 @@ func (c *Conn) deliverBuffered() {
 			break
 		}
 	}
+	consumed := before > c.rcvBuf.Len()
 	c.releaseRcvBuf()
-	c.maybeWindowUpdate()
+	if consumed {
+		c.maybeWindowUpdate()
+	}
 }
 
 // canDeliver reports whether OnData may be called now.

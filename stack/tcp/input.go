@@ -399,6 +399,9 @@ func (c *Conn) sendOne(now clock.Time) {
 		n := min(int(dataEnd.Sub(seq)), c.mss)
 		off := int(seq.Sub(c.sndBufSeq))
 		flags := wire.FlagACK
+		if seq.Add(seqnum.Size(n)) == dataEnd {
+			flags |= wire.FlagPSH
+		}
 		fin := c.flags&fFinQueued != 0 && seq.Add(seqnum.Size(n)) == c.finSeq
 		if fin {
 			flags |= wire.FlagFIN
@@ -467,17 +470,15 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 	}
 	hadGap := c.ooo.n > 0
 	if len(payload) > 0 {
+		// Count the ACK owed first: a reply the application writes from
+		// OnData carries it.
+		c.ackOwed++
+		if len(payload) < c.rcvMSS && seg.Flags&wire.FlagPSH == 0 {
+			c.ackOwed++ // a small segment that is not the end of a write: do not wait
+		}
 		c.deliver(payload)
 		if c.flags&fGone != 0 {
 			return
-		}
-		if len(payload) >= c.rcvMSS {
-			c.ackOwed++
-		} else {
-			c.ackOwed++
-			if seg.Flags&wire.FlagPSH == 0 {
-				c.ackOwed++ // a small segment that is not the end of a write: do not wait
-			}
 		}
 	}
 	if hadGap {

@@ -51,7 +51,8 @@ func (e *rttEstimator) sample(r time.Duration) {
 	if v < minRTO {
 		v = minRTO // Linux: the variance term is at least TCP_RTO_MIN
 	}
-	e.rto = clampRTO(e.srtt + v)
+	// Millisecond granularity, like Linux's jiffies-based RTO.
+	e.rto = clampRTO((e.srtt + v).Truncate(time.Millisecond))
 }
 
 func clampRTO(d time.Duration) time.Duration {

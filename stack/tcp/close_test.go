@@ -1,0 +1,266 @@
+package tcp
+
+import (
+	"testing"
+	"time"
+)
+
+// Closing: CLOSE-WAIT, LAST-ACK, FIN-WAIT-1/2, CLOSING, TIME-WAIT.
+
+func TestPeerClosesFirst(t *testing.T) {
+	h := closeWaitConn(t)
+	if !h.rec.has("peerclose") {
+		t.Fatal("no OnPeerClose")
+	}
+	// CLOSE-WAIT is held until the application closes; it can still send.
+	h.advance(time.Hour)
+	h.state(StateCloseWait)
+	h.c.Write([]byte("bye"))
+	h.expect(flags(ACK|PSH), payloadLen(3))
+	h.send(ACK, peerISN+2, ourISN+4)
+	h.c.Close()
+	h.expect(flags(FIN|ACK), seqNum(ourISN+4), ackNum(peerISN+2))
+	h.state(StateLastAck)
+	h.send(ACK, peerISN+2, ourISN+5)
+	h.state(StateClosed)
+	if h.rec.closeErr(t) != nil || h.l.Conns() != 0 || h.l.TimeWaits() != 0 {
+		t.Fatal("LAST-ACK did not end in CLOSED without TIME-WAIT")
+	}
+}
+
+func TestLastAckFinRetransmitted(t *testing.T) {
+	h := lastAckConn(t)
+	h.advance(200 * time.Millisecond)
+	h.expect(flags(FIN|ACK), seqNum(ourISN+1), at(200*time.Millisecond))
+	h.advance(400 * time.Millisecond)
+	h.expect(flags(FIN|ACK), seqNum(ourISN+1), at(600*time.Millisecond))
+	h.send(ACK, peerISN+2, ourISN+2)
+	h.state(StateClosed)
+}
+
+func TestWeCloseFirst(t *testing.T) {
+	h := timeWaitConn(t)
+	if h.rec.closeErr(t) != nil {
+		t.Fatal("close error")
+	}
+	if h.l.Conns() != 0 || h.l.TimeWaits() != 1 {
+		t.Fatal("not in the TIME-WAIT table")
+	}
+	// TIME-WAIT lasts 2*MSL = 60 s.
+	h.advance(60*time.Second - time.Millisecond)
+	h.state(StateTimeWait)
+	h.advance(time.Millisecond)
+	h.state(StateClosed)
+	if h.l.TimeWaits() != 0 || h.l.Stats().TW.Load() != 1 {
+		t.Fatal("TIME-WAIT entry not expired at 60 s")
+	}
+	h.expectNothing()
+}
+
+func TestFinWait1FinRetransmitted(t *testing.T) {
+	h := finWait1Conn(t)
+	h.advance(200 * time.Millisecond)
+	h.expect(flags(FIN|ACK), seqNum(ourISN+1), at(200*time.Millisecond))
+	h.send(ACK, peerISN+1, ourISN+2)
+	h.state(StateFinWait2)
+}
+
+// Orphaned FIN-WAIT-1: tcp_orphan_retries 0 means 8 (102.2 s budget).
+func TestFinWait1OrphanRetries(t *testing.T) {
+	h := finWait1Conn(t)
+	h.advance(200 * time.Second)
+	n := 0
+	for len(h.out.segs) > 0 {
+		h.expect(flags(FIN | ACK))
+		n++
+	}
+	if n != 8 {
+		t.Fatalf("%d FIN retransmissions, want 8", n)
+	}
+	if h.l.Conns() != 0 {
+		t.Fatal("orphan not dropped")
+	}
+}
+
+func TestFinWait2OrphanTimeout(t *testing.T) {
+	h := finWait2Conn(t)
+	h.advance(60*time.Second - time.Millisecond)
+	h.state(StateFinWait2)
+	h.advance(time.Millisecond)
+	h.state(StateClosed)
+	h.expectNothing()
+}
+
+func TestFinWait2NotOrphanStays(t *testing.T) {
+	h := establishedConn(t)
+	h.c.CloseWrite()
+	h.expect(flags(FIN | ACK))
+	h.send(ACK, peerISN+1, ourISN+2)
+	h.state(StateFinWait2)
+	h.advance(10 * time.Minute)
+	h.state(StateFinWait2)
+	// Half-close: still receives.
+	h.send(ACK|PSH, peerISN+1, ourISN+2, withData([]byte("more")))
+	if string(h.rec.data) != "more" {
+		t.Fatal("half-closed connection did not receive")
+	}
+	h.send(FIN|ACK, peerISN+5, ourISN+2)
+	h.expect(flags(ACK), ackNum(peerISN+6))
+	h.state(StateTimeWait)
+}
+
+func TestSimultaneousClose(t *testing.T) {
+	h := closingConn(t)
+	h.advance(200 * time.Millisecond)
+	h.expect(flags(FIN|ACK), seqNum(ourISN+1), at(200*time.Millisecond)) // FIN retransmitted in CLOSING
+	h.send(ACK, peerISN+2, ourISN+2)
+	h.state(StateTimeWait)
+	h.advance(60 * time.Second)
+	h.state(StateClosed)
+}
+
+func TestFinWait1FinAndAckTogether(t *testing.T) {
+	h := finWait1Conn(t)
+	h.send(FIN|ACK, peerISN+1, ourISN+2)
+	h.expect(flags(ACK), ackNum(peerISN+2))
+	h.state(StateTimeWait)
+}
+
+func TestCloseWithUnreadDataSendsRst(t *testing.T) {
+	h := establishedConn(t)
+	h.rec.hold = true
+	h.send(ACK|PSH, peerISN+1, ourISN+1, withData([]byte("unread")))
+	h.c.Close()
+	h.expect(flags(RST|ACK), seqNum(ourISN+1))
+	h.state(StateClosed)
+	if h.l.Stats().TCPAbortOnClose.Load() != 1 {
+		t.Fatal("TCPAbortOnClose")
+	}
+}
+
+func TestLingerZeroCloseSendsRst(t *testing.T) {
+	h := establishedConn(t)
+	h.c.SetLinger(0)
+	h.c.Close()
+	h.expect(flags(RST|ACK), seqNum(ourISN+1))
+	if h.l.TimeWaits() != 0 || h.l.Conns() != 0 || h.l.Stats().TCPAbortOnLinger.Load() != 1 {
+		t.Fatal("linger 0")
+	}
+}
+
+func TestDataAfterCloseSendsRst(t *testing.T) {
+	h := finWait2Conn(t)
+	h.send(ACK|PSH, peerISN+1, ourISN+2, withData([]byte("late")))
+	h.expect(flags(RST|ACK))
+	h.state(StateClosed)
+	if h.l.Stats().TCPAbortOnData.Load() != 1 {
+		t.Fatal("TCPAbortOnData")
+	}
+}
+
+func TestAbort(t *testing.T) {
+	h := establishedConn(t)
+	h.c.Abort()
+	h.expect(flags(RST|ACK), seqNum(ourISN+1))
+	if h.rec.closeErr(t) != ErrAborted {
+		t.Fatal("want ErrAborted")
+	}
+}
+
+func TestCloseFlushesDataThenFin(t *testing.T) {
+	h := establishedConn(t)
+	h.c.Write([]byte("last words"))
+	h.expect(flags(ACK|PSH), payloadLen(10))
+	h.c.Close()
+	h.expect(flags(FIN|ACK), seqNum(ourISN+11))
+	h.send(ACK, peerISN+1, ourISN+12)
+	h.state(StateFinWait2)
+}
+
+// TIME-WAIT (RFC 9293 §3.10.7.4, RFC 1337).
+
+func TestTimeWaitFinRetransmitRestartsTimer(t *testing.T) {
+	h := timeWaitConn(t)
+	h.advance(30 * time.Second)
+	h.send(FIN|ACK, peerISN+1, ourISN+2)
+	h.expect(flags(ACK), seqNum(ourISN+2), ackNum(peerISN+2))
+	h.advance(60*time.Second - time.Millisecond)
+	h.state(StateTimeWait)
+	h.advance(time.Millisecond)
+	h.state(StateClosed)
+}
+
+func TestTimeWaitRstIgnored(t *testing.T) {
+	h := timeWaitConn(t)
+	h.send(RST, peerISN+2, 0)
+	h.expectNothing()
+	h.state(StateTimeWait)
+}
+
+func TestTimeWaitOldSegmentAcked(t *testing.T) {
+	h := timeWaitConn(t)
+	h.send(ACK, peerISN-50, ourISN+2, withData([]byte("x")))
+	h.expect(flags(ACK), seqNum(ourISN+2), ackNum(peerISN+2))
+}
+
+func TestTimeWaitNewSynReuses(t *testing.T) {
+	h := timeWaitConn(t)
+	h.advance(time.Second)
+	h.send(SYN, peerISN+100000, 0, withMSS(1460))
+	// Linux tcp_timewait_state_process: new ISN = old SND.NXT + 65535 + 2.
+	h.expect(flags(SYN|ACK), seqNum(ourISN+2+65537), ackNum(peerISN+100001))
+	if h.l.TimeWaits() != 0 || h.l.Conns() != 1 {
+		t.Fatal("slot not reused")
+	}
+}
+
+func TestTimeWaitOldSynAcked(t *testing.T) {
+	h := timeWaitConn(t)
+	h.send(SYN, peerISN, 0)
+	h.expect(flags(ACK), seqNum(ourISN+2), ackNum(peerISN+2))
+	h.state(StateTimeWait)
+}
+
+func TestTimeWaitTimestampReuse(t *testing.T) {
+	h := newHarness(t)
+	h.listen()
+	h.send(SYN, peerISN, 0, withMSS(1460), withTS(100, 0))
+	s := h.expect(flags(SYN | ACK))
+	if !s.seg.Opts.HasTimestamp || s.seg.Opts.TSEcr != 100 {
+		t.Fatal("timestamps not negotiated")
+	}
+	h.send(ACK, peerISN+1, ourISN+1, withTS(101, s.seg.Opts.TSVal))
+	h.c.Close()
+	h.expect(flags(FIN | ACK))
+	h.send(FIN|ACK, peerISN+1, ourISN+2, withTS(102, s.seg.Opts.TSVal))
+	h.expect(flags(ACK))
+	h.state(StateTimeWait)
+	// Same (old) sequence number but a newer timestamp: reuse.
+	h.send(SYN, peerISN, 0, withMSS(1460), withTS(200, 0))
+	h.expect(flags(SYN|ACK), seqNum(ourISN+2+65537))
+}
+
+func TestTimeWaitBucketsOverflow(t *testing.T) {
+	h := finWait2Conn(t, func(c *Config) { c.MaxTwBuckets = 0 })
+	h.send(FIN|ACK, peerISN+1, ourISN+2)
+	h.expect(flags(ACK))
+	h.state(StateClosed)
+	if h.l.TimeWaits() != 0 || h.l.Stats().TCPTimeWaitOverflow.Load() != 1 {
+		t.Fatal("TCPTimeWaitOverflow")
+	}
+}
+
+func TestRangeInfoListsTimeWait(t *testing.T) {
+	h := timeWaitConn(t)
+	n := 0
+	h.l.RangeInfo(func(ci ConnInfo) bool {
+		n++
+		if ci.State != StateTimeWait || ci.Timer != "timewait" || ci.TimerIn != 60*time.Second {
+			t.Fatalf("info %+v", ci)
+		}
+		return true
+	})
+	if n != 1 {
+		t.Fatal("RangeInfo")
+	}
+}

@@ -1,0 +1,187 @@
+package tcp
+
+import (
+	"testing"
+	"time"
+
+	"github.com/xdptcp/xdptcp/stack/seqnum"
+)
+
+// ESTABLISHED (RFC 9293 §3.10.7.4).
+
+func TestEstablishedDataBothWays(t *testing.T) {
+	h := establishedConn(t)
+	full := make([]byte, 1460)
+	h.send(ACK, peerISN+1, ourISN+1, withData(full))
+	h.expectNothing() // one full segment: the ACK waits (RFC 1122 §4.2.3.2)
+	h.send(ACK, peerISN+1461, ourISN+1, withData(full))
+	h.expect(flags(ACK), ackNum(peerISN+1+2920)) // every second full segment
+	if len(h.rec.data) != 2920 {
+		t.Fatal("data not delivered")
+	}
+	if n := h.c.Write([]byte("response")); n != 8 {
+		t.Fatalf("Write took %d", n)
+	}
+	h.expect(flags(ACK|PSH), seqNum(ourISN+1), ackNum(peerISN+2921), payloadLen(8))
+	h.send(ACK, peerISN+2921, ourISN+9)
+	h.expectNothing()
+	if h.c.sndBuf.buf != nil {
+		t.Fatal("send buffer kept after everything was acknowledged")
+	}
+	if h.c.Info().SendQ != 0 || h.c.Info().State != StateEstablished {
+		t.Fatal("Info")
+	}
+}
+
+func TestEstablishedResponsePiggybacksAck(t *testing.T) {
+	h := establishedConn(t)
+	h.rec.onData = func(c *Conn, p []byte) { c.Write([]byte("pong")) }
+	h.send(ACK|PSH, peerISN+1, ourISN+1, withData([]byte("ping")))
+	h.expect(flags(ACK|PSH), payloadLen(4), ackNum(peerISN+5))
+	h.advance(time.Second)
+	h.expect(flags(ACK|PSH), payloadLen(4), at(200*time.Millisecond)) // RTO: the peer did not ACK
+}
+
+func TestEstablishedOutOfOrderReassembly(t *testing.T) {
+	h := establishedConn(t)
+	h.send(ACK|PSH, peerISN+6, ourISN+1, withData([]byte("world")))
+	h.expect(flags(ACK), ackNum(peerISN+1)) // duplicate ACK at once
+	h.send(ACK, peerISN+1, ourISN+1, withData([]byte("hello")))
+	h.expect(flags(ACK), ackNum(peerISN+11)) // hole filled: ACK at once
+	if string(h.rec.data) != "helloworld" {
+		t.Fatalf("data %q", h.rec.data)
+	}
+}
+
+func TestEstablishedOldSegmentGetsAck(t *testing.T) {
+	h := establishedConn(t)
+	h.send(ACK, peerISN-100, ourISN+1, withData([]byte("x")))
+	h.expect(flags(ACK), seqNum(ourISN+1), ackNum(peerISN+1))
+}
+
+func TestEstablishedRst(t *testing.T) {
+	h := establishedConn(t)
+	h.send(RST, peerISN+1, 0)
+	h.expectNothing()
+	if h.rec.closeErr(t) != ErrReset {
+		t.Fatal("want ErrReset")
+	}
+	if h.l.Conns() != 0 || h.l.Stats().EstabResets.Load() != 1 {
+		t.Fatal("not closed")
+	}
+}
+
+func TestEstablishedInWindowRstChallengeAck(t *testing.T) {
+	h := establishedConn(t)
+	h.send(RST, peerISN+100, 0)
+	h.expect(flags(ACK), seqNum(ourISN+1), ackNum(peerISN+1)) // RFC 5961 §3.2
+	h.state(StateEstablished)
+	h.send(RST, peerISN+1000000, 0)
+	h.expectNothing() // out of window: dropped
+}
+
+func TestEstablishedSynChallengeAck(t *testing.T) {
+	h := establishedConn(t)
+	h.send(SYN, peerISN+10, 0)
+	h.expect(flags(ACK), seqNum(ourISN+1), ackNum(peerISN+1)) // RFC 5961 §4
+	h.state(StateEstablished)
+}
+
+func TestEstablishedAckOfUnsentDataChallenged(t *testing.T) {
+	h := establishedConn(t)
+	h.send(ACK, peerISN+1, ourISN+100)
+	h.expect(flags(ACK), seqNum(ourISN+1), ackNum(peerISN+1))
+}
+
+// RTO (RFC 6298): a lost segment is retransmitted with exponential
+// backoff; the connection gives up after tcp_retries2 with ErrTimeout.
+func TestEstablishedRTOBackoffAndRetries2(t *testing.T) {
+	h := establishedConn(t)
+	h.c.Write([]byte("data"))
+	h.expect(flags(ACK|PSH), payloadLen(4))
+	// The handshake RTT sample was ~0, so RTO = 200 ms (Linux floor).
+	want := []time.Duration{}
+	var t0, rto time.Duration = 0, 200 * time.Millisecond
+	for i := 0; i < 15; i++ {
+		t0 += rto
+		want = append(want, t0)
+		rto = min(2*rto, 120*time.Second)
+	}
+	h.advance(925 * time.Second)
+	for _, w := range want {
+		h.expect(flags(ACK|PSH), seqNum(ourISN+1), payloadLen(4), at(w))
+	}
+	h.expectNothing()
+	if h.rec.closeErr(t) != ErrTimeout {
+		t.Fatal("want ErrTimeout")
+	}
+	for _, e := range h.rec.events {
+		if e.kind == "close" && time.Duration(e.at) != 924600*time.Millisecond {
+			t.Fatalf("gave up at %v, want 924.6s", time.Duration(e.at))
+		}
+	}
+	if h.l.Stats().TCPAbortOnTimeout.Load() != 1 || h.l.Stats().TCPTimeouts.Load() != 15 {
+		t.Fatal("counters")
+	}
+}
+
+func TestEstablishedLostSegmentRecovered(t *testing.T) {
+	h := establishedConn(t)
+	h.c.Write([]byte("data"))
+	h.expect(flags(ACK|PSH), payloadLen(4), at(0))
+	h.advance(200 * time.Millisecond)
+	h.expect(flags(ACK|PSH), payloadLen(4), at(200*time.Millisecond))
+	h.send(ACK, peerISN+1, ourISN+5)
+	h.advance(10 * time.Second)
+	h.expectNothing()
+	if h.l.Stats().RetransSegs.Load() != 1 {
+		t.Fatal("RetransSegs")
+	}
+}
+
+func TestEstablishedRTTFromArrival(t *testing.T) {
+	h := establishedConn(t)
+	h.c.Write([]byte("data"))
+	h.expect(flags(ACK | PSH))
+	arr := h.now.Add(50 * time.Millisecond)
+	h.now = arr.Add(30 * time.Millisecond) // the loop got to it 30 ms later
+	s := Segment{Key: h.key, Seq: peerISN + 1, Ack: ourISN + 5, Flags: ACK, Window: 65535, Arrival: arr}
+	h.l.Input(h.now, &s)
+	// SRTT: first sample ~0 from the handshake, then 50 ms.
+	if h.c.rtt.srtt > 10*time.Millisecond || h.c.rtt.srtt < 6*time.Millisecond {
+		t.Fatalf("srtt %v: want 50ms/8 from the arrival time", h.c.rtt.srtt)
+	}
+}
+
+func TestEstablishedFlowControlZeroWindowProbe(t *testing.T) {
+	h := establishedConn(t)
+	h.send(ACK, peerISN+1, ourISN+1, withWin(0))
+	h.c.Write([]byte("x"))
+	h.expectNothing()
+	h.advance(200 * time.Millisecond)
+	h.expect(flags(ACK), seqNum(ourISN), payloadLen(0)) // probe at SND.UNA-1
+	h.send(ACK, peerISN+1, ourISN+1, withWin(1000))
+	h.expect(flags(ACK|PSH), payloadLen(1))
+}
+
+func TestEstablishedReceiveWindowAndPause(t *testing.T) {
+	h := establishedConn(t)
+	h.c.PauseRead()
+	seq := peerISN + 1
+	for i := 0; i < 89; i++ { // 131072 / 1460
+		h.send(ACK, seq, ourISN+1, withData(make([]byte, 1460)))
+		seq += 1460
+	}
+	h.out.segs = nil
+	if h.c.Info().RecvQ != 89*1460 {
+		t.Fatalf("RecvQ %d", h.c.Info().RecvQ)
+	}
+	// Beyond the advertised window: dropped and ACKed.
+	h.send(ACK, seq+seqnum.Value(200000), ourISN+1, withData(make([]byte, 1460)))
+	h.expect(flags(ACK), ackNum(seq))
+	h.c.ResumeRead()
+	if len(h.rec.data) != 89*1460 || h.c.rcvBuf.buf != nil {
+		t.Fatal("not delivered or buffer kept")
+	}
+	h.expect(flags(ACK), ackNum(seq)) // window update
+}
