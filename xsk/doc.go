@@ -45,14 +45,14 @@
 //     with its socket gone, black-holes the interface; our invariant 7 needs a
 //     bpf_link. Its built-in program redirects every frame of a queue (no
 //     filtering: SSH and DNS would vanish) and passes 0 (XDP_ABORTED) as the
-//     bpf_redirect_map fallback, so frames on a queue without a socket are
-//     dropped.
+//     bpf_redirect_map fallback, so frames on a configured queue whose
+//     socket is gone are dropped.
 //   - Rings: producer and consumer indices are plain loads and stores
 //     (`*xsk.txRing.Producer = prod`, the fence is commented out); the kernel
 //     protocol needs acquire/release ordering.
 //   - No XDP_USE_NEED_WAKEUP: Transmit calls sendto on every call.
 //   - Transmit panics on any sendto error other than EINTR/EAGAIN/EBUSY
-//     (ENOBUFS, ENETDOWN and ENXIO are seen on real NICs); GetFrame slices the
+//     (e.g. ENOBUFS, or ENETDOWN when a link goes down); GetFrame slices the
 //     UMEM without validating the descriptor, so a bad one panics.
 //   - Close unmaps the UMEM but not the four rings (it only zeroes the slice
 //     headers), leaking four mappings per socket.

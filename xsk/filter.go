@@ -163,10 +163,15 @@ func (f *Filter) Mode() XDPMode { return f.mode }
 func (f *Filter) Program() *ebpf.Program { return f.prog }
 
 // Register puts s in XSKMAP slot queue: frames the filter selects on that
-// receive queue go to s.
+// receive queue go to s. s must be bound to that queue.
 func (f *Filter) Register(queue int, s *Socket) error {
 	if queue < 0 || queue >= MaxQueues {
 		return fmt.Errorf("%w: queue %d (max %d)", ErrBadConfig, queue, MaxQueues-1)
+	}
+	if s == nil || s.cfg.QueueID != queue {
+		// The kernel drops (does not pass) frames redirected to a socket
+		// bound to another queue (xsk_rcv_check: -EINVAL).
+		return fmt.Errorf("%w: XSKMAP slot %d needs a socket bound to queue %d", ErrBadConfig, queue, queue)
 	}
 	if err := f.xsks.Put(uint32(queue), uint32(s.FD())); err != nil {
 		return wrapPerm(fmt.Sprintf("XSKMAP[%d] = socket", queue), err)

@@ -3,6 +3,7 @@ package xsk
 import (
 	"encoding/binary"
 	"errors"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -255,5 +256,27 @@ func TestFilterMapUpdates(t *testing.T) {
 	}
 	if err := f.Register(MaxQueues, nil); !errors.Is(err, ErrBadConfig) {
 		t.Errorf("Register out of range: %v", err)
+	}
+}
+
+// TestFilterRandomFrames mutates ours-frames at random (seeded): the
+// program only ever answers XDP_PASS or the redirect, and the kernel's test
+// run never fails.
+func TestFilterRandomFrames(t *testing.T) {
+	f := loadTestFilter(t, testFallback)
+	rng := rand.New(rand.NewPCG(1, 2))
+	seeds := [][]byte{
+		tcpFrame(servedAddr, servedPort), arpFrame(1, servedAddr), icmpFrame(servedAddr, 8),
+		ipv4Frame(servedAddr, protoTCP, 12, tcpSeg(40000)),
+	}
+	for i := 0; i < 3000; i++ {
+		fr := append([]byte(nil), seeds[i%len(seeds)]...)
+		for j := rng.IntN(4); j >= 0; j-- {
+			fr[rng.IntN(len(fr))] = byte(rng.Uint32())
+		}
+		fr = fr[:ethLen+rng.IntN(len(fr)-ethLen+1)]
+		if got := run(t, f.Program(), fr); got != xdpPass && got != testFallback {
+			t.Fatalf("frame %x: verdict %d", fr, got)
+		}
 	}
 }

@@ -294,6 +294,9 @@ func TestVethRegisteredVerdict(t *testing.T) {
 	if err := f.Register(0, s); err != nil {
 		t.Fatal(err)
 	}
+	if err := f.Register(1, s); !errors.Is(err, ErrBadConfig) {
+		t.Errorf("Register in a slot of another queue: %v, want ErrBadConfig", err)
+	}
 	f.AddAddr(servedAddr)
 	f.AddPort(servedAddr, servedPort)
 	for _, c := range []struct {
@@ -319,6 +322,21 @@ func TestVethTransmitWrap(t *testing.T) {
 	tp := newTopo(t)
 	s := openSocket(t, Config{Iface: tp.v.A, NumFrames: 256, FrameSize: 2048, FillSize: 64, CompSize: 64, RxSize: 64, TxSize: 64})
 	before := peerRxPackets(t, tp)
+	// Stats from another goroutine while the loop runs (go test -race).
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				_ = s.Stats()
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
 	const total = 6 * 64
 	batch := make([]Desc, 0, 16)
 	sent := 0
@@ -572,5 +590,30 @@ func TestSIGKILLDetaches(t *testing.T) {
 	}
 	if out, err := peerHelper(tp.ns, "ping", tp.addrA).CombinedOutput(); err != nil {
 		t.Fatalf("kernel does not answer ping after SIGKILL: %v %s", err, out)
+	}
+}
+
+// TestVethWait: Wait returns on its timeout and on the wake-up eventfd,
+// without frames.
+func TestVethWait(t *testing.T) {
+	tp := newTopo(t)
+	s := openSocket(t, smallConfig(tp.v.A))
+	got, err := s.Wait(5*time.Millisecond, -1)
+	if err != nil || got {
+		t.Errorf("Wait timeout: %v %v", got, err)
+	}
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(efd)
+	unix.Write(efd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	start := time.Now()
+	got, err = s.Wait(-1, efd)
+	if err != nil || got {
+		t.Errorf("Wait woken: %v %v", got, err)
+	}
+	if time.Since(start) > 2*time.Second {
+		t.Error("eventfd did not wake Wait")
 	}
 }
