@@ -151,7 +151,7 @@ func TestLingerZeroCloseSendsRst(t *testing.T) {
 func TestDataAfterCloseSendsRst(t *testing.T) {
 	h := finWait2Conn(t)
 	h.send(ACK|PSH, peerISN+1, ourISN+2, withData([]byte("late")))
-	h.expect(flags(RST|ACK))
+	h.expect(flags(RST | ACK))
 	h.state(StateClosed)
 	if h.l.Stats().TCPAbortOnData.Load() != 1 {
 		t.Fatal("TCPAbortOnData")

@@ -46,6 +46,16 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 		return
 	}
 	flags := seg.Flags
+	// Simultaneous open: the peer's SYN-ACK acknowledges our SYN-ACK;
+	// take it as the completing ACK (Linux tcp_validate_incoming).
+	if c.state == StateSynReceived && flags&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) == wire.FlagSYN|wire.FlagACK &&
+		seg.Seq+1 == c.rcvNxt && seg.Ack == c.sndNxt && len(seg.Payload) == 0 {
+		s := *seg
+		s.Flags &^= wire.FlagSYN
+		s.Seq = c.rcvNxt
+		c.input(now, &s)
+		return
+	}
 	// A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost, send it
 	// again (Linux tcp_check_req).
 	if c.state == StateSynReceived && flags&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) == wire.FlagSYN && seg.Seq == c.irs {

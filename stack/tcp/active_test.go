@@ -1,0 +1,221 @@
+package tcp
+
+import (
+	"testing"
+	"time"
+
+	"github.com/xdptcp/xdptcp/flowtable"
+	"github.com/xdptcp/xdptcp/stack/clock"
+	"github.com/xdptcp/xdptcp/stack/seqnum"
+)
+
+// SYN-SENT (RFC 9293 §3.10.7.3) and Dial.
+
+func TestDialHandshake(t *testing.T) {
+	h := dialConn(t)
+	if h.key.LocalPort < 32768 || h.key.LocalPort > 60999 {
+		t.Fatalf("local port %d outside ip_local_port_range", h.key.LocalPort)
+	}
+	h.send(SYN|ACK, peerISN, ourISN+1, withMSS(1200))
+	h.expect(flags(ACK), seqNum(ourISN+1), ackNum(peerISN+1))
+	h.state(StateEstablished)
+	if !h.rec.has("open") || h.c.mss != 1200 || h.l.Stats().ActiveOpens.Load() != 1 {
+		t.Fatal("open")
+	}
+	h.c.Write(make([]byte, 3000))
+	h.expect(flags(ACK), payloadLen(1200))
+}
+
+// SYN lost: retransmitted at 1, 3, 7, 15, 31, 63 s; ErrTimeout at 127 s
+// (tcp_syn_retries 6, Linux's schedule).
+func TestDialSynRetriesDefault(t *testing.T) {
+	h := dialConn(t)
+	h.advance(200 * time.Second)
+	for _, s := range []time.Duration{1, 3, 7, 15, 31, 63} {
+		h.expect(flags(SYN), seqNum(ourISN), at(s*time.Second))
+	}
+	h.expectNothing()
+	if h.rec.closeErr(t) != ErrTimeout {
+		t.Fatal("want ErrTimeout")
+	}
+	if e := h.rec.events[len(h.rec.events)-1]; time.Duration(e.at) != 127*time.Second {
+		t.Fatalf("gave up at %v, want 127s", time.Duration(e.at))
+	}
+	if h.l.Stats().AttemptFails.Load() != 1 {
+		t.Fatal("AttemptFails")
+	}
+}
+
+func TestDialSynRetries5(t *testing.T) {
+	h := dialConn(t, func(c *Config) { c.SynRetries = 5 })
+	h.advance(100 * time.Second)
+	for _, s := range []time.Duration{1, 3, 7, 15, 31} {
+		h.expect(flags(SYN), at(s*time.Second))
+	}
+	h.expectNothing()
+	if e := h.rec.events[len(h.rec.events)-1]; e.kind != "close" || time.Duration(e.at) != 63*time.Second {
+		t.Fatalf("gave up at %v, want 63s", time.Duration(e.at))
+	}
+}
+
+// SYN-ACK lost (client side): the client retransmits its SYN, the server's
+// answer completes the handshake.
+func TestDialSynAckLost(t *testing.T) {
+	h := dialConn(t)
+	h.advance(time.Second)
+	h.expect(flags(SYN), at(time.Second))
+	h.send(SYN|ACK, peerISN, ourISN+1, withMSS(1460))
+	h.expect(flags(ACK), ackNum(peerISN+1))
+	h.state(StateEstablished)
+	if h.c.Info().RTO != time.Second {
+		// No RTT sample from a retransmitted SYN (Karn): RTO stays 1 s.
+		t.Fatalf("RTO %v", h.c.Info().RTO)
+	}
+}
+
+func TestDialRefused(t *testing.T) {
+	h := dialConn(t)
+	h.send(RST|ACK, 0, ourISN+1)
+	if h.rec.closeErr(t) != ErrRefused {
+		t.Fatal("want ErrRefused")
+	}
+	h.state(StateClosed)
+}
+
+func TestDialBadAckGetsRst(t *testing.T) {
+	h := dialConn(t)
+	h.send(SYN|ACK, peerISN, ourISN+50)
+	h.expect(flags(RST), seqNum(ourISN+50))
+	h.send(RST|ACK, 0, ourISN+50) // unacceptable RST: ignored
+	h.state(StateSynSent)
+}
+
+func TestSimultaneousOpen(t *testing.T) {
+	h := dialConn(t)
+	h.send(SYN, peerISN, 0, withMSS(1460))
+	h.expect(flags(SYN|ACK), seqNum(ourISN), ackNum(peerISN+1))
+	h.state(StateSynReceived)
+	h.send(SYN|ACK, peerISN, ourISN+1)
+	h.state(StateEstablished)
+	if !h.rec.has("open") {
+		t.Fatal("open")
+	}
+}
+
+// Dial never reuses a 4-tuple in TIME-WAIT unless tcp_tw_reuse allows it
+// (timestamps seen, entry older than 1 s).
+func TestDialAvoidsTimeWait(t *testing.T) {
+	for _, reuse := range []int{0, 1} {
+		h := newHarness(t, func(c *Config) {
+			c.LocalPortRange = [2]uint16{40000, 40000}
+			c.TwReuse = reuse
+		})
+		c, err := h.l.Dial(h.now, ourAddr, peerAddr, 80, h.rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.c, h.key = c, c.Key()
+		h.expect(flags(SYN))
+		h.send(SYN|ACK, peerISN, ourISN+1, withTS(10, 1))
+		h.expect(flags(ACK))
+		c.Close()
+		h.expect(flags(FIN | ACK))
+		h.send(FIN|ACK, peerISN+1, ourISN+2, withTS(11, 1))
+		h.expect(flags(ACK))
+		h.state(StateTimeWait)
+		if _, err := h.l.Dial(h.now, ourAddr, peerAddr, 80, h.rec); err != ErrNoPorts {
+			t.Fatalf("reuse=%d: Dial at once: %v, want ErrNoPorts", reuse, err)
+		}
+		h.advance(1500 * time.Millisecond)
+		c2, err := h.l.Dial(h.now, ourAddr, peerAddr, 80, h.rec)
+		if reuse == 0 {
+			if err != ErrNoPorts {
+				t.Fatalf("tw_reuse 0: %v", err)
+			}
+			continue
+		}
+		if err != nil || c2.Key() != c.Key() {
+			t.Fatalf("tw_reuse 1: %v", err)
+		}
+		h.expect(flags(SYN), seqNum(ourISN+2+65537))
+	}
+}
+
+// Keepalive (RFC 1122 §4.2.3.6, tcp_keepalive_*).
+
+func TestKeepaliveDeadPeer(t *testing.T) {
+	h := establishedConn(t)
+	h.c.SetKeepAlive(true)
+	h.advance(7200*time.Second + 9*75*time.Second)
+	for i := 0; i < 9; i++ {
+		h.expect(flags(ACK), seqNum(ourISN), payloadLen(0), ackNum(peerISN+1), at(7200*time.Second+time.Duration(i)*75*time.Second))
+	}
+	h.expect(flags(RST|ACK), at(7200*time.Second+9*75*time.Second))
+	if h.rec.closeErr(t) != ErrTimeout {
+		t.Fatal("want ErrTimeout")
+	}
+	if h.l.Stats().TCPKeepAlive.Load() != 9 {
+		t.Fatal("TCPKeepAlive")
+	}
+}
+
+func TestKeepaliveAnswered(t *testing.T) {
+	h := establishedConn(t)
+	h.c.SetKeepAlive(true)
+	h.c.SetKeepAlivePeriod(10 * time.Second)
+	h.advance(10 * time.Second)
+	h.expect(flags(ACK), seqNum(ourISN), at(10*time.Second))
+	if ci := h.c.Info(); ci.Timer != "keepalive" || ci.TimerIn != 75*time.Second {
+		t.Fatalf("info %+v", ci)
+	}
+	h.send(ACK, peerISN+1, ourISN+1) // the peer answers
+	// Like Linux, the answer does not move the pending timer: it fires
+	// after the interval, finds the connection idle for longer than the
+	// keepalive time, and probes again; the probe count restarted.
+	h.advance(75 * time.Second)
+	h.expect(flags(ACK), seqNum(ourISN), at(85*time.Second))
+	h.send(ACK, peerISN+1, ourISN+1)
+	h.advance(8 * 75 * time.Second)
+	for i := 1; i <= 8; i++ {
+		h.expect(flags(ACK), seqNum(ourISN), at(85*time.Second+time.Duration(i)*75*time.Second))
+	}
+	h.state(StateEstablished)
+}
+
+func TestKeepaliveAnsweredWithRst(t *testing.T) {
+	h := establishedConn(t)
+	h.c.SetKeepAlive(true)
+	h.advance(7200 * time.Second)
+	h.expect(flags(ACK), seqNum(ourISN))
+	h.send(RST, peerISN+1, 0)
+	if h.rec.closeErr(t) != ErrReset {
+		t.Fatal("want ErrReset")
+	}
+}
+
+func TestKeepaliveOffByDefault(t *testing.T) {
+	h := establishedConn(t)
+	h.advance(3 * 7200 * time.Second)
+	h.expectNothing()
+}
+
+// Sequence numbers near 2^32 (wraparound).
+func TestWraparound(t *testing.T) {
+	h := newHarness(t)
+	h.l.SetISN(func(clock.Time, flowtable.Key) seqnum.Value { return 0xfffffff0 })
+	h.listen()
+	pisn := seqnum.Value(0xfffffffa)
+	h.send(SYN, pisn, 0, withMSS(1460))
+	h.expect(flags(SYN|ACK), seqNum(0xfffffff0), ackNum(pisn+1))
+	h.send(ACK, pisn+1, 0xfffffff1)
+	h.send(ACK|PSH, pisn+1, 0xfffffff1, withData(make([]byte, 100)))
+	if len(h.rec.data) != 100 {
+		t.Fatal("data across the wrap")
+	}
+	h.c.Write(make([]byte, 100))
+	h.expect(flags(ACK|PSH), seqNum(0xfffffff1), ackNum(pisn+101))
+	h.send(ACK, pisn+101, seqnum.Value(0xfffffff1).Add(100))
+	if h.c.sndBuf.Len() != 0 {
+		t.Fatal("ACK across the wrap")
+	}
+}
