@@ -13,10 +13,10 @@ import (
 type Stats struct {
 	// Tcp group (RFC 4022 MIB names).
 	ActiveOpens  atomic.Uint64 // CLOSED -> SYN-SENT transitions
-	PassiveOpens atomic.Uint64 // LISTEN -> SYN-RECEIVED transitions
+	PassiveOpens atomic.Uint64 // connections created by a listener; Linux counts when the final ACK creates the child (tcp_create_openreq_child), not at the SYN
 	AttemptFails atomic.Uint64 // SYN-SENT/SYN-RECEIVED -> CLOSED, SYN-RECEIVED -> LISTEN
 	EstabResets  atomic.Uint64 // ESTABLISHED/CLOSE-WAIT -> CLOSED by RST
-	CurrEstab    atomic.Uint64 // gauge: connections in ESTABLISHED or CLOSE-WAIT
+	CurrEstab    atomic.Uint64 // gauge: connections in ESTABLISHED or CLOSE-WAIT (Linux tcp_set_state: +1 entering ESTABLISHED, -1 leaving ESTABLISHED or CLOSE-WAIT for a state other than CLOSE-WAIT)
 	InSegs       atomic.Uint64 // segments received, including errors
 	OutSegs      atomic.Uint64 // segments sent, excluding retransmissions
 	RetransSegs  atomic.Uint64 // segments retransmitted
