@@ -248,3 +248,8 @@ func (s *Socket) Wait(timeout time.Duration, wakeFD int) (bool, error) {
 	}
 	return s.rx.pending(), nil
 }
+
+// TxPending reports whether frames wait on the TX ring for the kernel to
+// take them (a copy-mode kick processes a bounded batch, so a loop about
+// to sleep with TX pending should Flush again or sleep briefly).
+func (s *Socket) TxPending() bool { return s.tx.unconsumed() }

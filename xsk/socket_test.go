@@ -261,3 +261,21 @@ func TestModeStrings(t *testing.T) {
 		t.Error("bad xdp mode accepted")
 	}
 }
+
+// BenchmarkFakeEcho measures the ring operations alone: receive a batch of
+// 32, send half back in place, release the rest, flush.
+func BenchmarkFakeEcho(b *testing.B) {
+	s, k := newFakeSocket(b, Config{NumFrames: 4096, FrameSize: 2048, FillSize: 1024, CompSize: 1024, RxSize: 1024, TxSize: 1024})
+	descs := make([]Desc, 32)
+	k.sent = make([]uint32, 0, 1<<16)
+	b.ReportAllocs()
+	for b.Loop() {
+		k.deliver(32, 60)
+		n := s.Receive(descs)
+		sent := s.Transmit(descs[:n/2])
+		s.Release(descs[sent:n])
+		s.Flush()
+		k.sent = k.sent[:0]
+		k.transmit(32)
+	}
+}

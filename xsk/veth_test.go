@@ -617,3 +617,33 @@ func TestVethWait(t *testing.T) {
 		t.Error("eventfd did not wake Wait")
 	}
 }
+
+// TestVethGenericMode: XDPGeneric attaches in SKB mode and still delivers.
+func TestVethGenericMode(t *testing.T) {
+	tp := newTopo(t)
+	f, err := NewFilter(FilterConfig{Iface: tp.v.A, Mode: XDPGeneric})
+	if err != nil {
+		t.Fatalf("NewFilter generic: %v", err)
+	}
+	defer f.Close()
+	if f.Mode() != XDPGeneric {
+		t.Errorf("mode %v", f.Mode())
+	}
+	if link := testnet.Cmd(t, "ip", "-d", "link", "show", "dev", tp.v.A); !strings.Contains(link, "xdpgeneric") {
+		t.Errorf("not attached in generic mode: %s", link)
+	}
+	s := openSocket(t, smallConfig(tp.v.A))
+	if err := f.Register(0, s); err != nil {
+		t.Fatal(err)
+	}
+	ours := ip4(tp.addrA)
+	f.AddAddr(ours)
+	ping := peerHelper(tp.ns, "ping", tp.addrA)
+	if err := ping.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { ping.Process.Kill(); ping.Wait() }()
+	req := recvMatch(t, s, "ARP request (generic mode)", isARPRequestFor(ours))
+	s.Release([]Desc{req})
+	settle(t, s)
+}
