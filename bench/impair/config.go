@@ -108,10 +108,10 @@ func (im Impairment) String() string {
 	if im.Reorder > 0 {
 		add("reorder", f(im.Reorder))
 	}
-	if im.ReorderGap > 0 {
+	if im.ReorderGap > 1 && im.Reorder > 0 {
 		add("reorder-gap", strconv.Itoa(im.ReorderGap))
 	}
-	if im.ReorderTimeout > 0 {
+	if im.ReorderTimeout > 0 && im.Reorder > 0 {
 		add("reorder-timeout", im.ReorderTimeout.String())
 	}
 	if im.Rate > 0 {

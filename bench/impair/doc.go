@@ -41,4 +41,13 @@
 // MTU. Run turns tx, tso, gso and gro off on both legs (ethtool -K); the
 // endpoints' veths need "ethtool -K DEV tx off" as well, which the test
 // topology in package impairtest does.
+//
+// # Limits
+//
+// Corruption flips a bit after the IPv4 header: TCP, ICMP and UDP with a
+// checksum catch it; UDP sent with a zero checksum does not. VLAN tags that
+// the kernel strips into packet metadata are not re-inserted (PACKET_AUXDATA
+// is not read), so use untagged legs. Delays are served by Go timers: a
+// frame leaves at or after its due time, late by the timer and scheduling
+// latency (DirStats.MaxLateUS shows how much).
 package impair

@@ -142,6 +142,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cfg.OnReady = func() { fmt.Fprintln(stderr, "xdptcp-impair: ready") }
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal kills the process the default way
+	}()
 	fmt.Fprintf(stderr, "xdptcp-impair: %s <-> %s seed=%d limit=%d a->b: %s; b->a: %s\n",
 		cfg.A, cfg.B, cfg.Seed, cfg.Limit, cfg.AB, cfg.BA)
 	st, err := impair.Run(ctx, cfg)

@@ -217,3 +217,11 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// Start builds the topology and starts the bridge in it with args, in one
+// call; both go away when t ends.
+func Start(t testing.TB, args ...string) (*Topology, *Bridge) {
+	t.Helper()
+	tp := New(t)
+	return tp, tp.StartBridge(t, args...)
+}
