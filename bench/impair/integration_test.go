@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -171,6 +172,7 @@ func TestBridgeDelayInProcess(t *testing.T) {
 		err error
 	}
 	done := make(chan result, 1)
+	fdsBefore := openFDs(t)
 	cfg := impair.Config{
 		A: tp.LegA, B: tp.LegB, Netns: tp.Middle.Name, Seed: 5,
 		AB:            impair.Impairment{Delay: 20 * time.Millisecond},
@@ -224,6 +226,19 @@ func TestBridgeDelayInProcess(t *testing.T) {
 	default:
 		t.Error("no periodic snapshot")
 	}
+	if after := openFDs(t); after > fdsBefore {
+		t.Errorf("%d file descriptors open after Run returned, %d before: Run leaks", after, fdsBefore)
+	}
+}
+
+// openFDs counts the process's open file descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
 }
 
 // TestBridgeNoAllocsPerFrame runs the bridge in-process and counts heap
