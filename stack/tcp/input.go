@@ -549,6 +549,14 @@ func (c *Conn) inputFin(now clock.Time) {
 	c.rcvNxt++
 	c.flags |= fPeerFin
 	c.sendAck(now)
+	if c.state == StateFinWait2 || (c.state == StateFinWait1 && c.finSeq.LessThan(c.sndUna)) {
+		// Half-closed by CloseWrite: the application reads EOF before the
+		// connection turns into a TIME-WAIT entry.
+		c.maybePeerClose()
+		if c.flags&fGone != 0 {
+			return
+		}
+	}
 	switch c.state {
 	case StateEstablished:
 		c.state = StateCloseWait

@@ -80,15 +80,18 @@ func (c *Conn) xmit(s *OutSegment) bool {
 	return l.output.SendTCP(s)
 }
 
-// sendAck sends a pure ACK <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
+// sendAck sends a pure ACK <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>. SND.NXT is
+// the highest sent (sndMax): after an RTO rewinds sndNxt, an ACK with the
+// rewound value would fall left of the peer's window and be ignored (Linux
+// never rewinds snd_nxt).
 func (c *Conn) sendAck(now clock.Time) {
-	c.xmit(c.fill(now, c.sndNxt, wire.FlagACK))
+	c.xmit(c.fill(now, c.sndMax, wire.FlagACK))
 }
 
-// sendReset sends <SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>, as Linux's
+// sendReset sends <SEQ=SND.MAX><ACK=RCV.NXT><CTL=RST,ACK>, as Linux's
 // tcp_send_active_reset does for an abort (RFC 9293 §3.10.5 ABORT).
 func (c *Conn) sendReset(now clock.Time) {
-	c.xmit(c.fill(now, c.sndNxt, wire.FlagRST|wire.FlagACK))
+	c.xmit(c.fill(now, c.sndMax, wire.FlagRST|wire.FlagACK))
 }
 
 // sendProbe sends a zero-length segment at SND.UNA-1, which the peer must
