@@ -12,6 +12,11 @@ import (
 func (s *Socket) Receive(descs []Desc) int {
 	n := s.rx.take(descs)
 	if n > 0 {
+		for i := range descs[:n] {
+			if s.um.valid(descs[i].Addr) { // the kernel only hands out UMEM addresses
+				s.um.setOwner(descs[i].Addr, ownLoop)
+			}
+		}
 		s.loopFrames += n
 		s.cnt.rxFrames.Add(uint64(n))
 	}
@@ -44,8 +49,9 @@ func (s *Socket) FrameCap(d Desc) []byte {
 }
 
 // Release gives received (or allocated) frames back: onto the fill ring,
-// and onto the free list once the fill ring is full. Descriptors outside the
-// UMEM are ignored and counted (InvalidDescs).
+// and onto the free list once the fill ring is full. Descriptors of frames
+// the loop does not hold (outside the UMEM, already released, on a ring) are
+// ignored and counted (InvalidDescs).
 func (s *Socket) Release(descs []Desc) {
 	f := &s.fill
 	room := f.prodReserve(uint32(len(descs)))
@@ -53,13 +59,14 @@ func (s *Socket) Release(descs []Desc) {
 	w := uint32(0)
 	for i := range descs {
 		a := descs[i].Addr
-		if !s.um.valid(a) {
+		if !s.um.ownedByLoop(a) {
 			s.cnt.invalidDescs.Add(1)
 			continue
 		}
 		s.loopFrames--
 		if w < room {
 			f.addrs[(idx+w)&f.mask] = s.um.base(a)
+			s.um.setOwner(a, ownKernelRx)
 			w++
 		} else {
 			s.um.push(a)
@@ -84,13 +91,15 @@ func (s *Socket) AllocTx() (Desc, []byte, bool) {
 		}
 	}
 	s.loopFrames++
+	s.um.setOwner(a, ownLoop)
 	return Desc{Addr: a}, s.um.mem[a : a+s.um.frameSize : a+s.um.frameSize], true
 }
 
 // FreeTx gives back a frame that was allocated (or received) and will not
-// be sent; it goes to the free list.
+// be sent; it goes to the free list. A frame the loop does not hold is
+// ignored and counted (InvalidDescs).
 func (s *Socket) FreeTx(d Desc) {
-	if !s.um.valid(d.Addr) {
+	if !s.um.ownedByLoop(d.Addr) {
 		s.cnt.invalidDescs.Add(1)
 		return
 	}
@@ -102,8 +111,9 @@ func (s *Socket) FreeTx(d Desc) {
 // with their Len and returns how many went: a prefix of descs. The rest stay
 // the caller's. A full TX ring is counted (TxRingFull). A descriptor that
 // the kernel would reject (outside the UMEM, Len 0, or crossing the end of
-// its frame) ends the batch there and is counted (InvalidDescs): the kernel
-// would drop it without a completion and the frame would be lost.
+// its frame: the kernel would drop it without a completion and the frame
+// would be lost) or of a frame the loop does not hold ends the batch there
+// and is counted (InvalidDescs).
 // Nothing is sent until Flush.
 func (s *Socket) Transmit(descs []Desc) int {
 	t := &s.tx
@@ -112,10 +122,11 @@ func (s *Socket) Transmit(descs []Desc) int {
 	var i uint32
 	for i = 0; i < n; i++ {
 		d := descs[i]
-		if !s.um.valid(d.Addr) || d.Len == 0 || uint64(d.Len) > s.um.base(d.Addr)+s.um.frameSize-d.Addr {
+		if !s.um.ownedByLoop(d.Addr) || d.Len == 0 || uint64(d.Len) > s.um.base(d.Addr)+s.um.frameSize-d.Addr {
 			s.cnt.invalidDescs.Add(1)
 			break
 		}
+		s.um.setOwner(d.Addr, ownKernelTx)
 		e := &t.descs[(idx+i)&t.mask]
 		e.Addr, e.Len, e.Options = d.Addr, d.Len, 0
 	}
@@ -195,10 +206,17 @@ func (s *Socket) drainCompletions() {
 	l := len(free)
 	n := s.comp.take(free[l:cap(free)])
 	free = free[:l+n]
-	for i := l; i < l+n; i++ {
-		free[i] = s.um.base(free[i])
+	w := l
+	for _, a := range free[l:] {
+		if !s.um.valid(a) { // never from a sane kernel; dropped, not indexed
+			continue
+		}
+		a = s.um.base(a)
+		s.um.setOwner(a, ownFree)
+		free[w] = a
+		w++
 	}
-	s.um.free = free
+	s.um.free = free[:w]
 }
 
 // refill moves free frames above the TX reserve onto the fill ring and
@@ -213,8 +231,13 @@ func (s *Socket) refill() {
 	if excess <= 0 {
 		return
 	}
+	// Move the top k of the free stack, k what the ring can take.
 	free := s.um.free
-	n := f.put(free[len(free)-excess:])
+	k := int(f.prodReserve(uint32(excess)))
+	n := f.put(free[len(free)-k:])
+	for _, a := range free[len(free)-n:] {
+		s.um.setOwner(a, ownKernelRx)
+	}
 	s.um.free = free[:len(free)-n]
 }
 

@@ -35,16 +35,7 @@ func newFakeSocket(t testing.TB, cfg Config) (*Socket, *fakeKernel) {
 	if err := cfg.setDefaults(); err != nil {
 		t.Fatal(err)
 	}
-	u := &umem{
-		mem:       make([]byte, cfg.NumFrames*cfg.FrameSize),
-		frameSize: uint64(cfg.FrameSize),
-		frameMask: ^uint64(cfg.FrameSize - 1),
-		numFrames: cfg.NumFrames,
-		free:      make([]uint64, 0, cfg.NumFrames),
-	}
-	for i := cfg.NumFrames - 1; i >= 0; i-- {
-		u.free = append(u.free, uint64(i)*uint64(cfg.FrameSize))
-	}
+	u := umemOver(make([]byte, cfg.NumFrames*cfg.FrameSize), cfg.NumFrames, cfg.FrameSize)
 	s := &Socket{fd: -1, cfg: cfg, um: u, needWakeup: true, mode: BindCopy}
 	r, off := fakeRing(uint32(cfg.FillSize), 8)
 	s.fill = fillRing{ring: r, addrs: unsafe.Slice((*uint64)(unsafe.Pointer(&r.mem[off.Desc])), r.size)}

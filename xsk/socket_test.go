@@ -279,3 +279,36 @@ func BenchmarkFakeEcho(b *testing.B) {
 		k.transmit(32)
 	}
 }
+
+// TestFakeDoubleRelease: releasing, freeing or sending a frame the loop no
+// longer holds is refused, so one frame never sits in two places.
+func TestFakeDoubleRelease(t *testing.T) {
+	s, k := newFakeSocket(t, Config{NumFrames: 16, FrameSize: 2048, FillSize: 8, CompSize: 8, RxSize: 8, TxSize: 8})
+	k.deliver(2, 60)
+	descs := make([]Desc, 2)
+	if s.Receive(descs) != 2 {
+		t.Fatal("receive")
+	}
+	s.Release(descs[:1])
+	s.Release(descs[:1]) // again
+	if s.Transmit(descs[:1]) != 0 {
+		t.Error("sent a released frame")
+	}
+	s.FreeTx(descs[0])
+	d, _, _ := s.AllocTx()
+	d.Len = 60
+	if s.Transmit([]Desc{d}) != 1 {
+		t.Fatal("transmit")
+	}
+	s.FreeTx(d) // on the TX ring now
+	if s.Transmit([]Desc{d}) != 0 {
+		t.Error("sent a frame twice")
+	}
+	if got := s.Stats().InvalidDescs; got != 5 {
+		t.Errorf("InvalidDescs %d, want 5", got)
+	}
+	s.Release(descs[1:])
+	k.transmit(8)
+	s.Flush()
+	checkFrames(t, s, "after double release")
+}

@@ -96,10 +96,23 @@ func (s *Socket) FrameCounts() FrameCounts {
 // CheckFrames is the ownership debug check: it returns an error unless the
 // frames in all places add up to NumFrames. Loop goroutine only; call it
 // when no traffic is in flight.
+//
+// It also compares the rings with the per-frame owner records: frames
+// recorded as free, in the loop, on the fill/RX side and on the TX/
+// completion side must match the free list, the loop's count and the ring
+// occupancies.
 func (s *Socket) CheckFrames() error {
 	c := s.FrameCounts()
 	if c.Total() != s.cfg.NumFrames || c.Loop < 0 {
 		return fmt.Errorf("xsk: frame accounting: %+v sums to %d, want %d", c, c.Total(), s.cfg.NumFrames)
+	}
+	var own [4]int
+	for _, o := range s.um.owner {
+		own[o]++
+	}
+	if own[ownFree] != c.Free || own[ownLoop] != c.Loop || own[ownKernelRx] != c.Fill+c.Rx || own[ownKernelTx] != c.Tx+c.Completion {
+		return fmt.Errorf("xsk: frame owners free %d, loop %d, fill/rx %d, tx/completion %d disagree with %+v",
+			own[ownFree], own[ownLoop], own[ownKernelRx], own[ownKernelTx], c)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package xsk
 
 import (
 	"fmt"
+	"math/bits"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -24,6 +25,17 @@ func MaxPacket(frameSize int) int {
 	return frameSize - XDPPacketHeadroom
 }
 
+// Frame owners, one byte per frame in umem.owner: where the frame is, as
+// far as the loop knows. The kernel moves frames from the fill ring to the
+// RX ring and from the TX ring to the completion ring, so those pairs share
+// one state.
+const (
+	ownFree     uint8 = iota // on the free list
+	ownKernelRx              // fill ring, in the kernel, or RX ring
+	ownLoop                  // in the loop's hands (Receive or AllocTx)
+	ownKernelTx              // TX ring, in the kernel, or completion ring
+)
+
 // umem is the packet buffer area shared with the kernel, NumFrames frames
 // of FrameSize bytes (aligned chunk mode: frame i starts at i*FrameSize), and
 // the free list of frames that are in no ring and not in the loop's hands.
@@ -31,8 +43,10 @@ type umem struct {
 	mem       []byte   // anonymous mmap, registered with XDP_UMEM_REG
 	frameSize uint64   // a power of two, 2048 or 4096
 	frameMask uint64   // ^(frameSize-1): Addr&frameMask is the frame base
+	shift     uint     // log2(frameSize): Addr>>shift is the frame index
 	numFrames int      // number of frames
 	free      []uint64 // stack of free frame base addresses, cap numFrames
+	owner     []uint8  // own* per frame index; catches double release
 }
 
 // newUmem maps the area and fills the free list with every frame.
@@ -42,18 +56,26 @@ func newUmem(numFrames, frameSize int) (*umem, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mmap UMEM (%d frames of %d bytes): %w", numFrames, frameSize, err)
 	}
+	return umemOver(mem, numFrames, frameSize), nil
+}
+
+// umemOver builds the bookkeeping over mem (numFrames*frameSize bytes,
+// frameSize a power of two), every frame free.
+func umemOver(mem []byte, numFrames, frameSize int) *umem {
 	u := &umem{
 		mem:       mem,
 		frameSize: uint64(frameSize),
 		frameMask: ^uint64(frameSize - 1),
+		shift:     uint(bits.TrailingZeros(uint(frameSize))),
 		numFrames: numFrames,
 		free:      make([]uint64, 0, numFrames),
+		owner:     make([]uint8, numFrames),
 	}
 	// Pushed in reverse so the first frames handed out are the lowest.
 	for i := numFrames - 1; i >= 0; i-- {
 		u.free = append(u.free, uint64(i)*uint64(frameSize))
 	}
-	return u, nil
+	return u
 }
 
 // register tells the kernel about the area (XDP_UMEM_REG).
@@ -86,10 +108,19 @@ func (u *umem) base(addr uint64) uint64 { return addr & u.frameMask }
 // valid reports whether addr lies in the area.
 func (u *umem) valid(addr uint64) bool { return addr < uint64(len(u.mem)) }
 
-// push returns a frame to the free list; it never grows past numFrames
-// (a frame counted twice would be an ownership bug, and is dropped).
+// ownedByLoop reports whether addr is a valid address of a frame the loop
+// holds.
+func (u *umem) ownedByLoop(addr uint64) bool {
+	return addr < uint64(len(u.mem)) && u.owner[addr>>u.shift] == ownLoop
+}
+
+// setOwner records where the frame holding addr (valid) now is.
+func (u *umem) setOwner(addr uint64, o uint8) { u.owner[addr>>u.shift] = o }
+
+// push returns a frame to the free list.
 func (u *umem) push(addr uint64) {
 	if len(u.free) < cap(u.free) {
+		u.owner[addr>>u.shift] = ownFree
 		u.free = append(u.free, u.base(addr))
 	}
 }
