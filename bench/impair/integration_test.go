@@ -204,8 +204,10 @@ func TestBridgeDelayInProcess(t *testing.T) {
 	if _, err := fmt.Sscanf(out, "ok %d min_rtt_us %d", &got, &rttUS); err != nil {
 		t.Fatalf("ping output %q: %v", out, err)
 	}
-	if rtt := time.Duration(rttUS) * time.Microsecond; rtt < 40*time.Millisecond || rtt > 500*time.Millisecond {
-		t.Errorf("ping RTT %v through 2 x 20 ms delay, want in [40ms, 500ms]", rtt)
+	// A lower bound only: frames never leave early, but a loaded machine
+	// may release them late (ping itself gives up after 1 s per echo).
+	if rtt := time.Duration(rttUS) * time.Microsecond; rtt < 40*time.Millisecond {
+		t.Errorf("ping RTT %v through 2 x 20 ms delay, want >= 40ms", rtt)
 	}
 	cancel()
 	var r result
