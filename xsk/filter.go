@@ -128,8 +128,15 @@ func clearStale(ifindex int, cfg FilterConfig) error {
 			ErrXDPBusy, cfg.Iface, progs[0][1], linkID)
 	}
 	if !cfg.Replace {
-		return fmt.Errorf("%w: %s has XDP program id %d attached through netlink (not ours, it outlives whoever attached it); remove it with `ip link set dev %s xdp off` (generic mode: `xdpgeneric off`) or pass Replace",
-			ErrXDPBusy, cfg.Iface, progs[0][1], cfg.Iface)
+		off := "xdp off"
+		switch progs[0][0] {
+		case unix.XDP_FLAGS_SKB_MODE:
+			off = "xdpgeneric off"
+		case unix.XDP_FLAGS_HW_MODE:
+			off = "xdpoffload off"
+		}
+		return fmt.Errorf("%w: %s has XDP program id %d attached through netlink (not ours; such a program outlives whoever attached it); remove it with `ip link set dev %s %s` or pass Replace",
+			ErrXDPBusy, cfg.Iface, progs[0][1], cfg.Iface, off)
 	}
 	for _, p := range progs {
 		if err := netlinkSetXDP(ifindex, -1, p[0]); err != nil {

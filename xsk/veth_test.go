@@ -487,9 +487,9 @@ func TestOpenErrors(t *testing.T) {
 }
 
 // attachNetlinkPass attaches a two-instruction XDP_PASS program to ifindex
-// through netlink, as `ip link set dev X xdp obj ...` would: it is not tied
-// to any process.
-func attachNetlinkPass(t *testing.T, ifindex int) ebpf.ProgramID {
+// through netlink in mode (XDP_FLAGS_DRV_MODE or XDP_FLAGS_SKB_MODE), as
+// `ip link set dev X xdp obj ...` would: it is not tied to any process.
+func attachNetlinkPass(t *testing.T, ifindex int, mode uint32) ebpf.ProgramID {
 	t.Helper()
 	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{
 		Type:    ebpf.XDP,
@@ -503,7 +503,7 @@ func attachNetlinkPass(t *testing.T, ifindex int) ebpf.ProgramID {
 		t.Fatal(err)
 	}
 	defer p.Close() // the interface keeps its own reference
-	if err := netlinkSetXDP(ifindex, int32(p.FD()), unix.XDP_FLAGS_DRV_MODE); err != nil {
+	if err := netlinkSetXDP(ifindex, int32(p.FD()), mode); err != nil {
 		t.Fatalf("netlink attach: %v", err)
 	}
 	info, _ := p.Info()
@@ -513,42 +513,53 @@ func attachNetlinkPass(t *testing.T, ifindex int) ebpf.ProgramID {
 
 // TestStaleNetlinkProgram: a program attached through netlink (someone
 // else's, or a crashed tool's) makes NewFilter fail with ErrXDPBusy naming
-// the interface and the program; with Replace it is detached and ours
-// attached.
+// the interface, the program and the command that removes it; with Replace
+// it is detached and ours attached.
 func TestStaleNetlinkProgram(t *testing.T) {
-	tp := newTopo(t)
-	id := attachNetlinkPass(t, tp.ifindexA)
-	st, err := queryXDP(tp.ifindexA)
-	if err != nil || len(st.progs()) != 1 {
-		t.Fatalf("query after netlink attach: %+v %v", st, err)
-	}
-	_, err = NewFilter(FilterConfig{Iface: tp.v.A})
-	if !errors.Is(err, ErrXDPBusy) {
-		t.Fatalf("NewFilter over a netlink program: %v, want ErrXDPBusy", err)
-	}
-	msg := err.Error()
-	for _, want := range []string{tp.v.A, fmt.Sprint(id), "xdp off", "Replace"} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("error %q does not mention %q", msg, want)
-		}
-	}
-	t.Logf("error: %v", err)
-	f, err := NewFilter(FilterConfig{Iface: tp.v.A, Replace: true})
-	if err != nil {
-		t.Fatalf("NewFilter with Replace: %v", err)
-	}
-	if st, _ := queryXDP(tp.ifindexA); len(st.progs()) != 1 || st.progs()[0][1] == uint32(id) {
-		t.Errorf("after Replace: %+v", st)
-	}
-	// A second filter while ours is held by a bpf_link: busy, and Replace
-	// does not steal it.
-	_, err = NewFilter(FilterConfig{Iface: tp.v.A, Replace: true})
-	if !errors.Is(err, ErrXDPBusy) || !strings.Contains(err.Error(), "bpf_link") {
-		t.Errorf("second filter: %v, want ErrXDPBusy naming the bpf_link", err)
-	}
-	f.Close()
-	if st, _ := queryXDP(tp.ifindexA); len(st.progs()) != 0 {
-		t.Errorf("after Close the interface still has XDP: %+v", st)
+	for _, c := range []struct {
+		name string
+		mode uint32
+		off  string
+	}{
+		{"native", unix.XDP_FLAGS_DRV_MODE, "xdp off"},
+		{"generic", unix.XDP_FLAGS_SKB_MODE, "xdpgeneric off"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tp := newTopo(t)
+			id := attachNetlinkPass(t, tp.ifindexA, c.mode)
+			st, err := queryXDP(tp.ifindexA)
+			if err != nil || len(st.progs()) != 1 || st.progs()[0][0] != c.mode {
+				t.Fatalf("query after netlink attach: %+v %v", st, err)
+			}
+			_, err = NewFilter(FilterConfig{Iface: tp.v.A})
+			if !errors.Is(err, ErrXDPBusy) {
+				t.Fatalf("NewFilter over a netlink program: %v, want ErrXDPBusy", err)
+			}
+			msg := err.Error()
+			for _, want := range []string{tp.v.A, fmt.Sprint(id), c.off, "Replace"} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("error %q does not mention %q", msg, want)
+				}
+			}
+			t.Logf("error: %v", err)
+			f, err := NewFilter(FilterConfig{Iface: tp.v.A, Replace: true})
+			if err != nil {
+				t.Fatalf("NewFilter with Replace: %v", err)
+			}
+			if st, _ := queryXDP(tp.ifindexA); len(st.progs()) != 1 || st.progs()[0][1] == uint32(id) {
+				t.Errorf("after Replace: %+v", st)
+			}
+			// A second filter while ours is held by a bpf_link: busy, and
+			// Replace does not steal it.
+			_, err = NewFilter(FilterConfig{Iface: tp.v.A, Replace: true})
+			if !errors.Is(err, ErrXDPBusy) || !strings.Contains(err.Error(), "bpf_link") {
+				t.Errorf("second filter: %v, want ErrXDPBusy naming the bpf_link", err)
+			}
+			f.Close()
+			if st, _ := queryXDP(tp.ifindexA); len(st.progs()) != 0 {
+				t.Errorf("after Close the interface still has XDP: %+v", st)
+			}
+		})
 	}
 }
 
