@@ -91,10 +91,11 @@ type Wheel struct {
 
 	occ      [NumLevels]uint64 // bit s of occ[l]: slots[l][s] is not empty
 	slots    [NumLevels][slotsPerLevel]*Timer
-	expired  *Timer     // due timers waiting for the next Advance
-	firing   *Timer     // due timers of the running Advance, sorted
-	overflow *Timer     // timers beyond 64^NumLevels ticks
-	expMin   clock.Time // lower bound of the deadlines in expired
+	slotMin  [NumLevels][slotsPerLevel]clock.Time // <= every deadline in the slot
+	expired  *Timer                               // due timers waiting for the next Advance
+	firing   *Timer                               // due timers of the running Advance, sorted
+	overflow *Timer                               // timers beyond 64^NumLevels ticks
+	expMin   clock.Time                           // lower bound of the deadlines in expired
 
 	advancing bool
 }
@@ -134,6 +135,13 @@ func (w *Wheel) head(loc uint16) **Timer {
 // link pushes t at the front of the list for loc.
 func (w *Wheel) link(t *Timer, loc uint16) {
 	h := w.head(loc)
+	if loc >= locWheel {
+		i := loc - locWheel
+		if m := &w.slotMin[i>>levelBits][i&slotMask]; *h == nil || t.when < *m {
+			*m = t.when
+		}
+		w.occ[i>>levelBits] |= 1 << (i & slotMask)
+	}
 	t.prev = nil
 	t.next = *h
 	if *h != nil {
@@ -141,10 +149,6 @@ func (w *Wheel) link(t *Timer, loc uint16) {
 	}
 	*h = t
 	t.loc = loc
-	if loc >= locWheel {
-		i := loc - locWheel
-		w.occ[i>>levelBits] |= 1 << (i & slotMask)
-	}
 }
 
 // unlink removes t from its list.
@@ -175,12 +179,7 @@ func (w *Wheel) file(t *Timer) {
 		w.link(t, locExpired)
 		return
 	}
-	// t.when > now >= base + cur*tick, so e > cur.
-	rel := uint64(t.when - w.base)
-	e := rel / w.tick
-	if rel%w.tick != 0 {
-		e++
-	}
+	e := w.tickOf(t.when) // t.when > now >= base + cur*tick, so e > cur
 	lvl := (bits.Len64(e^w.cur) - 1) / levelBits
 	if lvl >= NumLevels {
 		w.link(t, locOverflow)
@@ -188,6 +187,17 @@ func (w *Wheel) file(t *Timer) {
 	}
 	slot := (e >> (lvl * levelBits)) & slotMask
 	w.link(t, uint16(locWheel+lvl*slotsPerLevel+int(slot)))
+}
+
+// tickOf returns the expiry tick of a deadline at > w.base:
+// ceil((at-base)/tick).
+func (w *Wheel) tickOf(at clock.Time) uint64 {
+	rel := uint64(at - w.base)
+	e := rel / w.tick
+	if rel%w.tick != 0 {
+		e++
+	}
+	return e
 }
 
 // Schedule arms t to fire at at, moving it if already pending. A time at or
@@ -309,10 +319,13 @@ func (w *Wheel) moveTo(T uint64) {
 // NextDeadline returns a time at or before which the loop must call Advance
 // again, and false if no timer is pending. It costs a few bit operations.
 // The time is never later than the earliest pending deadline by a tick or
-// more; it may be earlier (for a timer more than 64 ticks away it is the
-// start of the wheel slot holding it, and after Advance at that time the
-// answer is more precise). If a timer is already due it returns a time at
-// or before that timer's deadline.
+// more: within 64 ticks it is the end of the earliest timer's tick. Further
+// away it is the end of the tick of the smallest deadline ever linked into
+// the first occupied slot since it was last emptied (exact unless that timer
+// was stopped or moved), and never before that slot's start, so sleeping
+// until it and calling Advance either fires the timer or narrows the answer:
+// at most one early wake-up per level. If a timer is already due it returns
+// a time at or before that timer's deadline.
 func (w *Wheel) NextDeadline() (clock.Time, bool) {
 	if w.firing != nil {
 		return w.now, true
@@ -327,6 +340,11 @@ func (w *Wheel) NextDeadline() (clock.Time, bool) {
 		shift := uint(l * levelBits)
 		s := uint64(bits.TrailingZeros64(w.occ[l]))
 		start := w.cur>>(shift+levelBits)<<(shift+levelBits) | s<<shift
+		if l > 0 {
+			if e := w.tickOf(w.slotMin[l][s]); e > start {
+				start = e
+			}
+		}
 		return w.base + clock.Time(start*w.tick), true
 	}
 	if w.overflow != nil {

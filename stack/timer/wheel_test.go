@@ -359,3 +359,28 @@ func TestNoAllocs(t *testing.T) {
 		t.Errorf("Advance: %v allocs", a)
 	}
 }
+
+// TestNextDeadlineExact checks that for timers that were not moved or
+// stopped, NextDeadline is the end of the earliest timer's tick at any
+// distance, so the loop wakes up once.
+func TestNextDeadlineExact(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	for range 1000 {
+		start := clock.Time(r.Int64N(int64(time.Hour)))
+		h := newHarness(start, 3)
+		earliest := clock.Time(1<<63 - 1)
+		for i := range h.timers {
+			scale := []time.Duration{100 * time.Millisecond, time.Minute, 3 * time.Hour, 100 * 24 * time.Hour}[r.IntN(4)]
+			at := start + 1 + clock.Time(r.Int64N(int64(scale)))
+			h.w.Schedule(&h.timers[i], at)
+			earliest = min(earliest, at)
+		}
+		if d, ok := h.w.NextDeadline(); !ok || d != ceilTick(start, earliest, ms) {
+			t.Fatalf("NextDeadline %v, want %v", d, ceilTick(start, earliest, ms))
+		}
+		h.w.Advance(ceilTick(start, earliest, ms))
+		if len(h.fired) == 0 || h.timers[h.fired[0].id].When() != earliest {
+			t.Fatalf("earliest did not fire at its NextDeadline")
+		}
+	}
+}
