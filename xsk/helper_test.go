@@ -3,6 +3,7 @@ package xsk
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -27,6 +28,8 @@ func TestMain(m *testing.M) {
 		os.Exit(helperPing(os.Getenv("XSK_TEST_ADDR")))
 	case "connect":
 		os.Exit(helperConnect(os.Getenv("XSK_TEST_ADDR")))
+	case "perm":
+		os.Exit(helperPerm(os.Getenv("XSK_TEST_IFACE")))
 	case "attach":
 		os.Exit(helperAttach(os.Getenv("XSK_TEST_IFACE"), os.Getenv("XSK_TEST_ADDR")))
 	default:
@@ -149,3 +152,20 @@ func waitLine(t *testing.T, sc *bufio.Scanner, want string) {
 func os_exec(name string, args ...string) *exec.Cmd { return exec.Command(name, args...) }
 
 func newScanner(r interface{ Read([]byte) (int, error) }) *bufio.Scanner { return bufio.NewScanner(r) }
+
+// helperPerm runs unprivileged: Open and NewFilter must fail with
+// ErrPermission. It prints one line per check.
+func helperPerm(iface string) int {
+	rc := 0
+	_, err := Open(Config{Iface: iface, NumFrames: 64, FillSize: 16, CompSize: 16, RxSize: 16, TxSize: 16})
+	fmt.Printf("open: %v: %v\n", errors.Is(err, ErrPermission), err)
+	if !errors.Is(err, ErrPermission) {
+		rc = 1
+	}
+	_, err = NewFilter(FilterConfig{Iface: iface})
+	fmt.Printf("filter: %v: %v\n", errors.Is(err, ErrPermission), err)
+	if !errors.Is(err, ErrPermission) {
+		rc = 1
+	}
+	return rc
+}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -657,4 +658,33 @@ func TestVethGenericMode(t *testing.T) {
 	req := recvMatch(t, s, "ARP request (generic mode)", isARPRequestFor(ours))
 	s.Release([]Desc{req})
 	settle(t, s)
+}
+
+// TestPermission: without root (uid 65534, no capabilities) Open and
+// NewFilter fail with ErrPermission.
+func TestPermission(t *testing.T) {
+	tp := newTopo(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "xskperm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	bin, _ := os.ReadFile(exe)
+	copyPath := dir + "/xsk.test"
+	if err := os.WriteFile(copyPath, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	c := os_exec(copyPath, "-test.run=^$")
+	c.Env = append(os.Environ(), helperEnv+"=perm", "XSK_TEST_IFACE="+tp.v.A)
+	c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := c.CombinedOutput()
+	t.Logf("unprivileged helper:\n%s", out)
+	if err != nil {
+		t.Errorf("unprivileged Open/NewFilter did not fail with ErrPermission: %v", err)
+	}
 }
