@@ -167,6 +167,28 @@ func Settings() []SettingInfo {
 	return out
 }
 
+// SettingsHelp returns a table of every setting for --help and the
+// README: name, default and meaning, one per line, with "(restart)" after
+// those a reload cannot change.
+func SettingsHelp() string {
+	infos := Settings()
+	wn, wd := len("NAME"), len("DEFAULT")
+	for _, s := range infos {
+		wn = max(wn, len(s.Name))
+		wd = max(wd, len(s.Default))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-*s  %-*s  %s\n", wn, "NAME", wd, "DEFAULT", "MEANING")
+	for _, s := range infos {
+		m := s.Meaning
+		if !s.Runtime {
+			m += " (restart)"
+		}
+		fmt.Fprintf(&b, "%-*s  %-*s  %s\n", wn, s.Name, wd, s.Default, m)
+	}
+	return b.String()
+}
+
 // SettingNames returns the names of every setting, in documentation order.
 func SettingNames() []string {
 	out := make([]string, len(settingTable))
@@ -470,7 +492,7 @@ var settingTable = []settingDef{
 			return nil
 		},
 	},
-	intSetting("max_connections", "xdptcp: connections per loop (flow table size); needs a restart", false,
+	intSetting("max_connections", "xdptcp: connections per loop (flow table size)", false,
 		1, 1<<26, func(c *Config) *int { return &c.MaxConnections }),
 	intSetting("mss", "xdptcp: MSS we advertise (interface MTU minus 40)", true,
 		TCPMinSndMSS, 65495, func(c *Config) *int { return &c.DefaultMSS }),

@@ -253,3 +253,54 @@ func TestSettingsRuntime(t *testing.T) {
 		}
 	}
 }
+
+// FuzzConfigSet: Set never panics; what it accepts validates and reads
+// back through Get as something Set accepts again to the same config.
+func FuzzConfigSet(f *testing.F) {
+	for _, s := range Settings() {
+		f.Add(s.Name, s.Default)
+	}
+	f.Add("tcp_rmem", "1 2")
+	f.Add("ip_local_port_range", "65535 1")
+	f.Add("tcp_syn_retries", "-9223372036854775808")
+	f.Fuzz(func(t *testing.T, name, value string) {
+		c := DefaultConfig()
+		if err := c.Set(name, value); err != nil {
+			if !errors.Is(err, ErrBadValue) && !errors.Is(err, ErrUnknownSetting) {
+				t.Fatalf("error %v wraps no sentinel", err)
+			}
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("Set(%q, %q) accepted, Validate: %v", name, value, err)
+		}
+		got, err := c.Get(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := DefaultConfig()
+		if err := d.Set(name, got); err != nil || d != c {
+			t.Fatalf("Get gives %q which does not round-trip: %v", got, err)
+		}
+	})
+}
+
+func TestSettingsHelp(t *testing.T) {
+	h := SettingsHelp()
+	lines := strings.Split(strings.TrimRight(h, "\n"), "\n")
+	if len(lines) != len(Settings())+1 {
+		t.Fatalf("%d lines for %d settings:\n%s", len(lines), len(Settings()), h)
+	}
+	if !strings.HasPrefix(lines[0], "NAME") {
+		t.Errorf("header %q", lines[0])
+	}
+	for i, s := range Settings() {
+		l := lines[i+1]
+		if !strings.HasPrefix(l, s.Name+" ") || !strings.Contains(l, s.Meaning) {
+			t.Errorf("line %q for %s", l, s.Name)
+		}
+		if strings.Contains(l, "(restart)") == s.Runtime {
+			t.Errorf("line %q: restart marker wrong", l)
+		}
+	}
+}

@@ -63,7 +63,8 @@ type Driver interface {
 	Accept(now clock.Time, port uint16) (flowtable.Key, bool)
 	// Do runs a connection command: write (arg bytes), close, closewrite,
 	// abort, linger (arg seconds), keepalive (arg 0/1), keepalive-period
-	// (arg ns), nodelay (arg 0/1), pauseread, resumeread.
+	// (arg ns), nodelay (arg 0/1), hold (arg 0/1: stop consuming data in
+	// OnData), pauseread, resumeread.
 	Do(now clock.Time, k flowtable.Key, cmd string, arg int64) error
 	// State returns the RFC 9293 name of the state of the connection on k,
 	// or false if there is none.

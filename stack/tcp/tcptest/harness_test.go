@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdptcp/xdptcp/flowtable"
 	"github.com/xdptcp/xdptcp/stack/seqnum"
 	"github.com/xdptcp/xdptcp/stack/tcp"
 	"github.com/xdptcp/xdptcp/stack/wire"
@@ -103,5 +104,23 @@ func TestHarnessExpectFails(t *testing.T) {
 	h.Expect(Flags(wire.FlagRST))
 	if rec.failed != "at 0.000000: emitted R. 0:0(0) ack 2 win 65535: flags R., want R" {
 		t.Errorf("Expect mismatch: %q", rec.failed)
+	}
+}
+
+// TestRecorderHold checks the `hold` command's handler: held data is not
+// consumed and not reported.
+func TestRecorderHold(t *testing.T) {
+	h := NewWithDriver(t, tcp.DefaultConfig(), newFake)
+	r := &recorder{sink: (*harnessSink)(h), hold: true}
+	if n := r.OnData(&tcp.Conn{}, []byte("abc")); n != 0 || len(h.Events()) != 0 {
+		t.Fatalf("held: consumed %d, events %v", n, h.Events())
+	}
+	r.hold = false
+	if n := r.OnData(&tcp.Conn{}, []byte("abc")); n != 3 || h.TakeData(flowtable.Key{}) != 3 {
+		t.Fatalf("not held: consumed %d", n)
+	}
+	s, err := Parse("0 hold on\n0 hold off")
+	if err != nil || s.Lines[0].Cmd != "hold" || !s.Lines[0].Flag || s.Lines[1].Flag {
+		t.Fatalf("parse hold: %v %+v", err, s)
 	}
 }

@@ -18,6 +18,7 @@ type layerDriver struct {
 	sink      Sink
 	listeners map[uint16]*tcp.Listener
 	conns     map[flowtable.Key]*tcp.Conn // dialled or accepted by the script
+	rec       *recorder                   // the Handler of every connection
 }
 
 func newLayerDriver(cfg *tcp.Config, sink Sink, now clock.Time) *layerDriver {
@@ -26,6 +27,7 @@ func newLayerDriver(cfg *tcp.Config, sink Sink, now clock.Time) *layerDriver {
 		sink:      sink,
 		listeners: map[uint16]*tcp.Listener{},
 		conns:     map[flowtable.Key]*tcp.Conn{},
+		rec:       &recorder{sink: sink},
 	}
 }
 
@@ -44,7 +46,7 @@ func (d *layerDriver) Listen(now clock.Time, local [4]byte, port uint16, backlog
 	if auto {
 		o.NewHandler = func(c *tcp.Conn) tcp.Handler {
 			d.conns[c.Key()] = c
-			return recorder{d.sink}
+			return d.rec
 		}
 	}
 	ln, err := d.l.Listen(local, port, o)
@@ -56,7 +58,7 @@ func (d *layerDriver) Listen(now clock.Time, local [4]byte, port uint16, backlog
 }
 
 func (d *layerDriver) Dial(now clock.Time, local, remote [4]byte, port uint16) (flowtable.Key, error) {
-	c, err := d.l.Dial(now, local, remote, port, recorder{d.sink})
+	c, err := d.l.Dial(now, local, remote, port, d.rec)
 	if err != nil {
 		return flowtable.Key{}, err
 	}
@@ -77,7 +79,7 @@ func (d *layerDriver) Accept(now clock.Time, port uint16) (flowtable.Key, bool) 
 		return flowtable.Key{}, false
 	}
 	d.conns[c.Key()] = c
-	c.SetHandler(recorder{d.sink})
+	c.SetHandler(d.rec)
 	return c.Key(), true
 }
 
@@ -124,6 +126,8 @@ func (d *layerDriver) Do(now clock.Time, k flowtable.Key, cmd string, arg int64)
 		c.SetKeepAlivePeriod(time.Duration(arg))
 	case "nodelay":
 		c.SetNoDelay(arg != 0)
+	case "hold":
+		d.rec.hold = arg != 0
 	case "pauseread":
 		c.PauseRead()
 	case "resumeread":
@@ -168,14 +172,21 @@ func stateName(s tcp.State) string {
 }
 
 // recorder is the tcp.Handler of every script connection: it reports
-// events and consumes all data.
-type recorder struct{ sink Sink }
+// events and consumes all data offered, or none while hold is on (then the
+// data stays in the receive buffer and no data event is recorded).
+type recorder struct {
+	sink Sink
+	hold bool
+}
 
-func (r recorder) OnOpen(c *tcp.Conn) { r.sink.Event(0, c.Key(), "open", 0, nil) }
-func (r recorder) OnData(c *tcp.Conn, data []byte) int {
+func (r *recorder) OnOpen(c *tcp.Conn) { r.sink.Event(0, c.Key(), "open", 0, nil) }
+func (r *recorder) OnData(c *tcp.Conn, data []byte) int {
+	if r.hold {
+		return 0
+	}
 	r.sink.Event(0, c.Key(), "data", len(data), nil)
 	return len(data)
 }
-func (r recorder) OnWritable(c *tcp.Conn)         { r.sink.Event(0, c.Key(), "writable", 0, nil) }
-func (r recorder) OnPeerClose(c *tcp.Conn)        { r.sink.Event(0, c.Key(), "peerclose", 0, nil) }
-func (r recorder) OnClose(c *tcp.Conn, err error) { r.sink.Event(0, c.Key(), "close", 0, err) }
+func (r *recorder) OnWritable(c *tcp.Conn)         { r.sink.Event(0, c.Key(), "writable", 0, nil) }
+func (r *recorder) OnPeerClose(c *tcp.Conn)        { r.sink.Event(0, c.Key(), "peerclose", 0, nil) }
+func (r *recorder) OnClose(c *tcp.Conn, err error) { r.sink.Event(0, c.Key(), "close", 0, err) }

@@ -233,7 +233,7 @@ func (r *runner) command(l *Line) error {
 	default:
 		arg := l.Num
 		switch l.Cmd {
-		case "keepalive", "nodelay":
+		case "keepalive", "nodelay", "hold":
 			arg = 0
 			if l.Flag {
 				arg = 1

@@ -13,7 +13,9 @@ package tcptest
 //	+0 accept
 //	+0 write 1000 / close / closewrite / abort / linger N / keepalive on|off
 //	   keepalive period SECONDS / nodelay on|off / pauseread / resumeread
-//	   dial 198.18.0.2:80
+//	   hold on|off (the application stops/starts consuming what OnData
+//	   offers: held data stays in the receive buffer, offered again after
+//	   more data or resumeread) / dial 198.18.0.2:80
 //	+5 expect-nothing
 //	+0 state ESTABLISHED / gone
 //	+0 event open / event data N / event peerclose / event writable /
@@ -290,7 +292,7 @@ func parseBody(l *Line, rest string) error {
 			return err
 		}
 		l.Num = n
-	case "nodelay":
+	case "nodelay", "hold":
 		l.Kind = KindCmd
 		if err := nargs(1, 1); err != nil {
 			return err

@@ -243,3 +243,25 @@ func TestParseErrors(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParse: no input makes the parser panic, and an accepted script has
+// lines in time order.
+func FuzzParse(f *testing.F) {
+	f.Add("0 listen 8080\n+0 < S 0:0(0) win 65535 <mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7>\n+0 > S. 0:0(0) ack 1 <mss 1460,*>")
+	f.Add("tuple 198.18.0.2:1 > 198.18.0.1:2\n+1.5 event close ErrTimeout\n+0 counter TW 1")
+	f.Add("0 < P. 4294967295:99(100) ack 1 <sack 1:2 3:4,TS val 1 ecr *>")
+	f.Add("0 > S 0:0(0) <<>>\n+ \n+0 keepalive period 1e9")
+	f.Fuzz(func(t *testing.T, src string) {
+		s, err := Parse(src)
+		if err != nil {
+			return
+		}
+		var last clock.Time
+		for _, l := range s.Lines {
+			if l.At < last {
+				t.Fatalf("line %d goes back in time", l.N)
+			}
+			last = l.At
+		}
+	})
+}
