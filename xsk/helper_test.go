@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 }
 
 // helperPing sends ICMP echo requests to addr every 200 ms for at most 4 s
-// and exits 0 on the first echo reply.
+// (or XSK_TEST_PING_FOR) and exits 0 on the first echo reply.
 func helperPing(addr string) int {
 	c, err := net.ListenPacket("ip4:icmp", "0.0.0.0")
 	if err != nil {
@@ -49,7 +49,11 @@ func helperPing(addr string) int {
 	defer c.Close()
 	dst := &net.IPAddr{IP: net.ParseIP(addr)}
 	buf := make([]byte, 1500)
-	deadline := time.Now().Add(4 * time.Second)
+	wait := 4 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("XSK_TEST_PING_FOR")); err == nil {
+		wait = d
+	}
+	deadline := time.Now().Add(wait)
 	for seq := uint16(1); time.Now().Before(deadline); seq++ {
 		req := []byte{8, 0, 0, 0, 0x12, 0x34, byte(seq >> 8), byte(seq), 'x', 'd', 'p', 't', 'c', 'p'}
 		binary.BigEndian.PutUint16(req[2:], inetChecksum(req))

@@ -584,8 +584,13 @@ func TestSIGKILLDetaches(t *testing.T) {
 	if link := testnet.Cmd(t, "ip", "-d", "link", "show", "dev", tp.v.A); !strings.Contains(link, "xdp") {
 		t.Fatalf("child attached nothing: %s", link)
 	}
-	// While the child holds the filter, the peer's ping is ours (and the
-	// child does not answer).
+	// While the child holds the filter, ARP and ping for the address are
+	// the child's socket's, which never answers: the kernel stays silent.
+	p := peerHelper(tp.ns, "ping", tp.addrA)
+	p.Env = append(p.Env, "XSK_TEST_PING_FOR=1s")
+	if out, err := p.CombinedOutput(); err == nil {
+		t.Fatalf("ping answered while the child's filter held the address: %s", out)
+	}
 	if err := child.Process.Signal(unix.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
