@@ -141,7 +141,7 @@ func (h *Harness) Tuple() flowtable.Key { return h.tuple }
 func (h *Harness) SetTuple(k flowtable.Key) { h.tuple = k }
 
 // OurISN returns our initial sequence number on the current tuple, learned
-// from the first SYN we sent on it, and whether it is known yet.
+// from the latest SYN we sent on it, and whether it is known yet.
 func (h *Harness) OurISN() (uint32, bool) {
 	v, ok := h.isn[h.tuple]
 	return v, ok
@@ -159,9 +159,10 @@ func (s *harnessSink) SendTCP(seg *tcp.OutSegment) bool {
 	p = append(p, seg.Payload2...)
 	c.Seg.Payload, c.Seg.Payload2 = p, nil
 	if seg.Flags.Has(flagSYN) {
-		if _, ok := h.isn[seg.Key]; !ok {
-			h.isn[seg.Key] = uint32(seg.Seq)
-		}
+		// A retransmitted SYN carries the same number; a new one (a new
+		// connection on the tuple, after TIME-WAIT) restarts relative
+		// numbering.
+		h.isn[seg.Key] = uint32(seg.Seq)
 	}
 	c.ISN = h.isn[seg.Key]
 	if seg.Opts.HasTimestamp {

@@ -8,9 +8,13 @@ import (
 	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/tcp"
 	"github.com/xdptcp/xdptcp/stack/wire"
+	"github.com/xdptcp/xdptcp/syncookie"
 )
 
 const flagSYN = wire.FlagSYN
+
+// cookieJar is the SYN cookie jar of every script listener.
+var cookieJar = syncookie.NewWithSecrets([16]byte{1}, [16]byte{2})
 
 // layerDriver drives the real tcp.Layer through its public API.
 type layerDriver struct {
@@ -53,6 +57,9 @@ func (d *layerDriver) Listen(now clock.Time, local [4]byte, port uint16, backlog
 	if err != nil {
 		return err
 	}
+	// SYN cookies are available as in Linux; whether they are used
+	// follows tcp_syncookies. Fixed secrets keep scripts repeatable.
+	ln.Cookies = cookieJar
 	d.listeners[port] = ln
 	return nil
 }

@@ -25,7 +25,7 @@ package tcptest
 // A time is absolute ("1.5") or relative to the previous timed line
 // ("+0.2"), in seconds. Segment lines are `< ` (the peer sends) and `> `
 // (we must send). Sequence numbers of our side are relative to our ISN, the
-// sequence number of the first SYN we send on the tuple (0 until then);
+// sequence number of the latest SYN we sent on the tuple (0 until then);
 // the peer's are absolute, as the script chooses them. So in `< . 1:1(0) ack
 // 1` the ack is relative and in `> S. 0:0(0) ack 1` it is absolute, as in
 // packetdrill. In an expected segment "*" means "any": `ack *`, `win *`,

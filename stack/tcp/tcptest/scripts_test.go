@@ -46,3 +46,19 @@ func TestScripts(t *testing.T) {
 		})
 	}
 }
+
+// TestRealLayerBasicHandshake is the smallest scenario the real layer must
+// pass, independent of the seed files: a passive open and an accept.
+func TestRealLayerBasicHandshake(t *testing.T) {
+	Run(t, tcp.DefaultConfig(), `
+0.000 listen 8080 backlog 16
++0 < S 1000:1000(0) win 65535 <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 7>
++0 > S. 0:0(0) ack 1001 win * <mss 1460,sackOK,TS val * ecr 100,*>
++0.010 < . 1001:1001(0) ack 1 win 512 <nop,nop,TS val 110 ecr *>
++0 state ESTABLISHED
++0 accept
++0 event open
++0 counter PassiveOpens 1
++1 expect-nothing
+`)
+}
