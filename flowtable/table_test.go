@@ -246,7 +246,15 @@ func TestRange(t *testing.T) {
 // must always be found with their own value; churned keys, when found, must
 // carry their own value. Run with -race.
 func TestConcurrentReaders(t *testing.T) {
-	const stable, churn = 2000, 20000
+	for _, c := range []struct{ stable, churn, rounds int }{
+		{2000, 20000, 20},
+		{12, 40, 5000}, // a tiny table: long chains, tombstones reused and reclaimed constantly
+	} {
+		testConcurrentReaders(t, c.stable, c.churn, c.rounds)
+	}
+}
+
+func testConcurrentReaders(t *testing.T, stable, churn, rounds int) {
 	tab := New[uint32](stable + churn)
 	vals := make([]uint32, stable+churn)
 	for i := range vals {
@@ -255,10 +263,10 @@ func TestConcurrentReaders(t *testing.T) {
 	for i := range uint32(stable) {
 		tab.Insert(keyN(i), &vals[i])
 	}
+	errs := make(chan string, 4)
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	var lookups atomic.Int64
-	errs := make(chan string, 4)
 	for g := range 3 {
 		wg.Add(1)
 		go func() {
@@ -269,7 +277,7 @@ func TestConcurrentReaders(t *testing.T) {
 				i := uint32(r.IntN(stable + churn))
 				v := tab.Get(keyN(i))
 				n++
-				if i < stable && v == nil {
+				if i < uint32(stable) && v == nil {
 					errs <- "stable key missing"
 					return
 				}
@@ -287,7 +295,7 @@ func TestConcurrentReaders(t *testing.T) {
 						c++
 						return true
 					})
-					if c < stable {
+					if c < int(stable) {
 						errs <- "Range missed stable keys"
 						return
 					}
@@ -297,15 +305,14 @@ func TestConcurrentReaders(t *testing.T) {
 		}()
 	}
 	r := rand.New(rand.NewPCG(3, 3))
-	for round := range 20 {
-		for i := uint32(stable); i < stable+churn; i++ {
+	for range rounds {
+		for i := uint32(stable); i < uint32(stable+churn); i++ {
 			if r.IntN(2) == 0 {
 				tab.Insert(keyN(i), &vals[i])
 			} else {
 				tab.Delete(keyN(i))
 			}
 		}
-		_ = round
 	}
 	stop.Store(true)
 	wg.Wait()
@@ -343,5 +350,48 @@ func TestNoAllocs(t *testing.T) {
 	fn := func(Key, *int) bool { n++; return true }
 	if a := testing.AllocsPerRun(10, func() { tab.Range(fn) }); a != 0 {
 		t.Errorf("Range: %v allocs", a)
+	}
+}
+
+// TestReaderSkipsBusySlot freezes each slot in turn in the middle of a
+// write (busy bit set), as a reader may find it, and checks that every key
+// stored in another slot is still found: a reader must probe past a slot
+// being written, whatever state it had.
+func TestReaderSkipsBusySlot(t *testing.T) {
+	tab := New[uint32](40)
+	vals := make([]uint32, 200)
+	for i := range vals {
+		vals[i] = uint32(i)
+	}
+	r := rand.New(rand.NewPCG(4, 4))
+	// Leave a mix of full slots, tombstones and empties (the slot layout
+	// depends on the table's random seed, so churn until there is one).
+	for n := 0; n < 300 || tab.arr.Load().tombs < 3 || tab.Len() < 20; n++ {
+		if n > 100000 {
+			t.Fatal("no tombstones to test with")
+		}
+		i := uint32(r.IntN(len(vals)))
+		if r.IntN(3) > 0 {
+			tab.Insert(keyN(i), &vals[i])
+		} else {
+			tab.Delete(keyN(i))
+		}
+	}
+	a := tab.arr.Load()
+	for j := range a.slots {
+		s := &a.slots[j]
+		m := s.meta.Load()
+		s.meta.Store(m | busyBit)
+		for i := range vals {
+			k := keyN(uint32(i))
+			ai, ports := packKey(k)
+			inSlot := m&stateMask == stFull && s.addrs.Load() == ai && s.ports.Load() == ports
+			present := false
+			tab.Range(func(rk Key, _ *uint32) bool { present = present || rk == k; return true })
+			if got := tab.Get(k); !inSlot && present && got != &vals[i] {
+				t.Fatalf("slot %d busy (state %d): key %d in another slot not found", j, m&stateMask, i)
+			}
+		}
+		s.meta.Store(m)
 	}
 }
