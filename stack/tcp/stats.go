@@ -212,9 +212,8 @@ func (s *Stats) Add(other *Stats) {
 //  2. a new word starts at an upper-case letter that follows a lower-case
 //     letter or a digit ("ListenOverflows" -> "listen_overflows"), or that
 //     follows an upper-case letter and precedes a lower-case one (the end of
-//     an acronym: "PAWSEstab" -> "paws_estab");
-//     except that a plural "s" ending an acronym stays with it
-//     ("DelayedACKs" -> "delayed_acks");
+//     an acronym: "PAWSEstab" -> "paws_estab"), except that a plural "s"
+//     ending an acronym stays with it ("DelayedACKs" -> "delayed_acks");
 //  3. words are lower-cased and joined with "_".
 //
 // So "TCPReqQFullDoCookies" -> "tcp_req_q_full_do_cookies",

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/tcp"
 )
 
@@ -156,5 +157,20 @@ func TestRunCallsFatal(t *testing.T) {
 	RunErrTB(rec, "0 listen 8080\n0 bogus\n")
 	if !strings.Contains(rec.failed, "line 2") {
 		t.Errorf("Run did not fail with the line number: %q", rec.failed)
+	}
+}
+
+// stuckDriver's timer is always due and never goes away.
+type stuckDriver struct{ *fakeDriver }
+
+func (d *stuckDriver) NextDeadline() (clock.Time, bool) { return 0, true }
+
+func TestRunStuckTimer(t *testing.T) {
+	f := func(cfg *tcp.Config, sink Sink, now clock.Time) Driver {
+		return &stuckDriver{newFake(cfg, sink, now).(*fakeDriver)}
+	}
+	err := RunErr(t, tcp.DefaultConfig(), "0 listen 80\n+1 expect-nothing\n", f)
+	if err == nil || !strings.Contains(err.Error(), "a timer keeps firing") {
+		t.Errorf("stuck timer: %v", err)
 	}
 }
