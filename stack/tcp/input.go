@@ -407,6 +407,9 @@ func (c *Conn) sendOne(now clock.Time) {
 	seq := c.sndNxt
 	if seq.LessThan(dataEnd) {
 		n := min(int(dataEnd.Sub(seq)), c.mss)
+		if seq.LessThan(c.sndMax) {
+			n = min(n, int(c.sndMax.Sub(seq))) // resend what was sent, nothing new
+		}
 		off := int(seq.Sub(c.sndBufSeq))
 		flags := wire.FlagACK
 		if seq.Add(seqnum.Size(n)) == dataEnd {
@@ -424,6 +427,9 @@ func (c *Conn) sendOne(now clock.Time) {
 			c.sndNxt++
 		}
 		c.xmit(s)
+		if c.sndMax.LessThan(c.sndNxt) {
+			c.sndMax = c.sndNxt
+		}
 		return
 	}
 	if c.flags&fFinQueued != 0 && seq == c.finSeq {
@@ -431,6 +437,9 @@ func (c *Conn) sendOne(now clock.Time) {
 		c.noteRetransmit(seq)
 		c.sndNxt = seq + 1
 		c.xmit(s)
+		if c.sndMax.LessThan(c.sndNxt) {
+			c.sndMax = c.sndNxt
+		}
 	}
 }
 
