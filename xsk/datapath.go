@@ -144,7 +144,9 @@ func (s *Socket) Transmit(descs []Desc) int {
 // Flush does the per-iteration ring work:
 //   - kicks TX (sendto) when descriptors wait on the TX ring and the kernel
 //     asked for a wake-up (XDP_RING_NEED_WAKEUP on the TX ring), or on every
-//     call with TX pending when the socket has no need_wakeup;
+//     call with TX pending when the socket has no need_wakeup; kicks again
+//     (at most maxKicksPerFlush times) while the kernel answers EAGAIN with
+//     frames left, so a loop can sleep after Flush;
 //   - drains the completion ring to the free list;
 //   - refills the fill ring from the free list (keeping the TX reserve)
 //     and, if the kernel set need_wakeup on the fill ring, wakes it with
@@ -156,8 +158,15 @@ func (s *Socket) Transmit(descs []Desc) int {
 // unix.Errno.
 func (s *Socket) Flush() error {
 	var err error
-	if s.tx.unconsumed() && (!s.needWakeup || s.tx.needWakeup()) {
-		err = s.kickTx()
+	for kicks := 0; kicks < maxKicksPerFlush && s.tx.unconsumed() && (!s.needWakeup || s.tx.needWakeup()); kicks++ {
+		var again bool
+		if again, err = s.kickTx(); !again || err != nil {
+			break
+		}
+		// EAGAIN: the kernel's per-call budget ran out (copy mode sends
+		// at most XDP_MAX_TX_SKB_BUDGET, default 32, frames per call) or
+		// the completion ring is full; make room and kick again.
+		s.drainCompletions()
 	}
 	s.drainCompletions()
 	s.refill()
@@ -170,12 +179,17 @@ func (s *Socket) Flush() error {
 	return err
 }
 
+// maxKicksPerFlush bounds the TX kicks of one Flush: enough for a 2048-entry
+// TX ring at the kernel's default copy-mode budget of 32 frames per call.
+const maxKicksPerFlush = 64
+
 // kickTx asks the kernel to process the TX ring: sendto(fd, NULL, 0,
 // MSG_DONTWAIT, NULL, 0), as libxdp's xsk_ring_prod__needs_wakeup users do.
-func (s *Socket) kickTx() error {
+// again reports EAGAIN: the kernel stopped at its budget with frames left.
+func (s *Socket) kickTx() (again bool, err error) {
 	s.cnt.txKicks.Add(1)
 	_, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
-	return s.kickResult(e)
+	return e == unix.EAGAIN, s.kickResult(e)
 }
 
 // kickFill wakes the driver to take fill-ring entries: recvfrom(fd, NULL, 0,
@@ -190,7 +204,10 @@ func (s *Socket) kickResult(e unix.Errno) error {
 	switch e {
 	case 0:
 		return nil
-	case unix.EAGAIN, unix.EBUSY, unix.ENOBUFS, unix.EINTR:
+	case unix.EAGAIN:
+		s.cnt.kickAgain.Add(1)
+		return nil
+	case unix.EBUSY, unix.ENOBUFS, unix.EINTR:
 		s.cnt.kickErrors.Add(1)
 		return nil
 	}

@@ -75,6 +75,7 @@ type counters struct {
 	noFreeFrame              atomic.Uint64
 	txKicks, fillKicks       atomic.Uint64
 	kickErrors, invalidDescs atomic.Uint64
+	kickAgain                atomic.Uint64
 	freeFrames, loopFrames   atomic.Int64 // snapshots taken by Flush
 }
 
@@ -217,6 +218,10 @@ func open(cfg Config, ifindex int, bindFlags uint16) (_ *Socket, err error) {
 		}
 		return nil, wrapPerm(fmt.Sprintf("bind AF_XDP to %s queue %d", cfg.Iface, cfg.QueueID), err)
 	}
+	// Copy mode sends at most XDP_MAX_TX_SKB_BUDGET frames per kick (32 by
+	// default); raise it to the ring size so one kick can drain the ring.
+	// Kernels before 6.17 lack the option: Flush then kicks several times.
+	unix.SetsockoptInt(fd, unix.SOL_XDP, unix.XDP_MAX_TX_SKB_BUDGET, cfg.TxSize)
 	s.needWakeup = bindFlags&unix.XDP_USE_NEED_WAKEUP != 0
 	s.mode = BindCopy
 	if o, e := unix.GetsockoptInt(fd, unix.SOL_XDP, unix.XDP_OPTIONS); e == nil && o&unix.XDP_OPTIONS_ZEROCOPY != 0 {

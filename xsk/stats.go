@@ -18,7 +18,8 @@ type Stats struct {
 	NoFreeFrame   uint64 // AllocTx found no free frame
 	TxKicks       uint64 // sendto wake-ups of TX
 	FillKicks     uint64 // recvfrom wake-ups of the fill ring
-	KickErrors    uint64 // kicks that failed (EAGAIN, EBUSY, ENOBUFS, ...)
+	KickAgain     uint64 // TX kicks answered EAGAIN: the kernel's per-call budget ran out (Flush kicks again)
+	KickErrors    uint64 // kicks that failed (EBUSY, ENOBUFS, ENETDOWN, ...)
 	InvalidDescs  uint64 // descriptors refused by Release/Transmit/FreeTx
 
 	KernelRxDropped            uint64 // rx_dropped: frames dropped for reasons other than invalid descriptors
@@ -44,6 +45,7 @@ func (s *Socket) Stats() Stats {
 		NoFreeFrame:   s.cnt.noFreeFrame.Load(),
 		TxKicks:       s.cnt.txKicks.Load(),
 		FillKicks:     s.cnt.fillKicks.Load(),
+		KickAgain:     s.cnt.kickAgain.Load(),
 		KickErrors:    s.cnt.kickErrors.Load(),
 		InvalidDescs:  s.cnt.invalidDescs.Load(),
 		FreeFrames:    s.cnt.freeFrames.Load(),

@@ -693,3 +693,52 @@ func TestPermission(t *testing.T) {
 		t.Errorf("unprivileged Open/NewFilter did not fail with ErrPermission: %v", err)
 	}
 }
+
+// TestVethFlushDrainsTX: one Flush after a ring-full Transmit sends all of
+// it. Copy mode transmits a bounded batch per kick (XDP_MAX_TX_SKB_BUDGET,
+// 32 by default; Open raises it to the ring size), so a loop that went to
+// sleep after a single budget-limited kick would leave frames on the ring
+// until its next wake-up. The "budget32" case puts the default back to
+// exercise Flush's repeated kicks.
+func TestVethFlushDrainsTX(t *testing.T) {
+	for _, budget := range []int{0, 32} {
+		t.Run(fmt.Sprintf("budget%d", budget), func(t *testing.T) {
+			tp := newTopo(t)
+			s := openSocket(t, Config{Iface: tp.v.A, NumFrames: 512, FrameSize: 2048, FillSize: 128, CompSize: 256, RxSize: 128, TxSize: 256})
+			if budget > 0 {
+				if err := unix.SetsockoptInt(s.FD(), unix.SOL_XDP, unix.XDP_MAX_TX_SKB_BUDGET, budget); err != nil {
+					t.Skipf("XDP_MAX_TX_SKB_BUDGET: %v", err)
+				}
+			}
+			before := peerRxPackets(t, tp)
+			var ds []Desc
+			for i := 0; i < 256; i++ {
+				d, b, ok := s.AllocTx()
+				if !ok {
+					break
+				}
+				d.Len = uint32(junkFrame(b, tp.macA, i))
+				ds = append(ds, d)
+			}
+			n := s.Transmit(ds)
+			for _, d := range ds[n:] {
+				s.FreeTx(d)
+			}
+			if err := s.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if s.TxPending() {
+				t.Errorf("TX ring still holds frames after one Flush: %+v", s.FrameCounts())
+			}
+			st := s.Stats()
+			if budget > 0 && st.KickAgain == 0 {
+				t.Errorf("budget %d: no EAGAIN kicks: %+v", budget, st)
+			}
+			settle(t, s)
+			if got := peerRxPackets(t, tp) - before; got < n {
+				t.Errorf("peer received %d of %d", got, n)
+			}
+			t.Logf("%d frames, %d kicks, %d EAGAIN", n, st.TxKicks, st.KickAgain)
+		})
+	}
+}
