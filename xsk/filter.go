@@ -237,6 +237,10 @@ func (f *Filter) RemovePort(addr [4]byte, port uint16) error {
 // SetClientPorts makes TCP to addr with a destination port in [lo, hi]
 // ours: the replies to connections we open from those (ephemeral) ports.
 // One range per address; lo > hi clears it. It also serves addr (AddAddr).
+// When the kernel shares addr, keep the range outside the kernel's
+// net.ipv4.ip_local_port_range (default 32768-60999) or reserve it with
+// net.ipv4.ip_local_reserved_ports: replies to the kernel's own
+// connections from ports in the range would be ours.
 func (f *Filter) SetClientPorts(addr [4]byte, lo, hi uint16) error {
 	if err := f.addrs.Put(addr, addrValue{Lo: lo, Hi: hi}); err != nil {
 		return fmt.Errorf("client ports %v %d-%d: %w", addr, lo, hi, err)
