@@ -35,9 +35,9 @@ type Stats struct {
 	TCPReqQFullDrop        atomic.Uint64 // SYN queue full, SYN dropped
 	TW                     atomic.Uint64 // TIME-WAIT entries that expired
 	TCPTimeWaitOverflow    atomic.Uint64 // tcp_max_tw_buckets reached: TIME-WAIT skipped
-	TCPAbortOnData         atomic.Uint64 // RST sent: data arrived after close
-	TCPAbortOnClose        atomic.Uint64 // RST sent: closed with unread data
-	TCPAbortOnLinger       atomic.Uint64 // RST sent: linger 0, or FIN-WAIT-2 timeout
+	TCPAbortOnData         atomic.Uint64 // RST sent: data arrived after close, or close with SO_LINGER 0 (Linux __tcp_close)
+	TCPAbortOnClose        atomic.Uint64 // RST sent: closed with unread data (RFC 2525 §2.17)
+	TCPAbortOnLinger       atomic.Uint64 // RST sent: orphan reached FIN-WAIT-2 with TCP_LINGER2 < 0
 	TCPAbortOnTimeout      atomic.Uint64 // dropped: retransmissions or keepalives exhausted
 	TCPAbortOnMemory       atomic.Uint64 // dropped for lack of memory
 	TCPAbortFailed         atomic.Uint64 // abort wanted to send a RST and could not
