@@ -240,9 +240,9 @@ func (c *Conn) closeWrite() {
 	case StateSynReceived, StateEstablished:
 		// RFC 9293 §3.10.4 CLOSE in SYN-RECEIVED: the FIN is sent once
 		// the handshake completes (trySend waits for synchronization).
-		c.state = StateFinWait1
+		c.setState(StateFinWait1)
 	case StateCloseWait:
-		c.state = StateLastAck
+		c.setState(StateLastAck)
 	case StateSynSent:
 		c.destroy(nil)
 		return
@@ -488,7 +488,7 @@ func (c *Conn) destroy(err error) {
 func (c *Conn) teardown() {
 	l := c.layer
 	c.flags |= fGone
-	c.state = StateClosed
+	c.setState(StateClosed)
 	l.wheel.Stop(&c.timer)
 	c.rtxAt, c.kaAt, c.delackAt = never, never, never
 	l.conns.Delete(c.key)

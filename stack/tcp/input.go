@@ -67,6 +67,7 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 	// duplicate; ACK it (unless RST) and drop it.
 	if c.flags&fTS != 0 && seg.Opts.HasTimestamp && flags&wire.FlagRST == 0 &&
 		int32(seg.Opts.TSVal-c.tsRecent) < 0 && now.Sub(c.tsRecentAt) < pawsIdle {
+		c.layer.stats.PAWSEstab.Add(1)
 		c.sendAck(now)
 		return
 	}
@@ -172,6 +173,7 @@ func acceptable(seq seqnum.Value, slen seqnum.Size, rcvNxt seqnum.Value, wnd seq
 func (c *Conn) inputReset() {
 	switch c.state {
 	case StateSynReceived:
+		c.layer.stats.EmbryonicRsts.Add(1)
 		if c.flags&fActive == 0 {
 			// Passive open: back to LISTEN, which for us means the
 			// half-open entry goes.
@@ -193,6 +195,7 @@ func (c *Conn) challengeAck(now clock.Time) {
 		c.chalAt, c.chalCount = now, 0
 	}
 	if c.chalCount >= challengeAckLimit {
+		c.layer.stats.TCPACKSkippedChallenge.Add(1)
 		return
 	}
 	c.chalCount++
@@ -208,12 +211,12 @@ const challengeAckLimit = 100
 // returns false when the segment must be dropped (accept queue full).
 func (c *Conn) establish(now clock.Time, seg *Segment) bool {
 	if c.flags&fFinQueued != 0 {
-		c.state = StateFinWait1
+		c.setState(StateFinWait1)
 	} else {
-		c.state = StateEstablished
+		c.setState(StateEstablished)
 	}
 	if ln := c.listener; ln != nil && !ln.complete(now, c, seg) {
-		c.state = StateSynReceived
+		c.setState(StateSynReceived)
 		return false
 	}
 	if c.synRtx == 0 && c.flags&fCookie == 0 {
@@ -342,7 +345,7 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value) {
 	if c.flags&fFinQueued != 0 && c.finSeq.LessThan(ack) {
 		switch c.state {
 		case StateFinWait1:
-			c.state = StateFinWait2
+			c.setState(StateFinWait2)
 			c.rtxAt = never
 			if c.flags&fOrphan != 0 {
 				c.kaAt = now.Add(l.cfg.FinTimeout) // Linux tcp_fin_timeout for orphans
@@ -385,6 +388,7 @@ func (c *Conn) onDupAck(now clock.Time) {
 	c.cc.onLoss(c.flight(), c.mss)
 	c.reno.cwnd = c.cc.ssthreshBytes() + 3*c.mss
 	c.layer.stats.TCPFastRetrans.Add(1)
+	c.layer.stats.TCPRenoRecovery.Add(1)
 	c.retransmitHead(now)
 }
 
@@ -481,8 +485,11 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 	if seq != c.rcvNxt {
 		// Out of order: queue it, ACK at once (RFC 5681 §4.2).
 		if len(payload) > 0 || fin {
-			c.ooo.insert(c, seq, payload, fin)
-			c.layer.stats.TCPOFOQueue.Add(1)
+			if c.ooo.insert(c, seq, payload, fin) {
+				c.layer.stats.TCPOFOQueue.Add(1)
+			} else {
+				c.layer.stats.TCPOFODrop.Add(1)
+			}
 		}
 		c.sendAck(now)
 		return
@@ -568,7 +575,7 @@ func (c *Conn) inputFin(now clock.Time) {
 	}
 	switch c.state {
 	case StateEstablished:
-		c.state = StateCloseWait
+		c.setState(StateCloseWait)
 		c.kaAt = never
 		c.armKeepalive()
 	case StateFinWait1:
@@ -576,7 +583,7 @@ func (c *Conn) inputFin(now clock.Time) {
 			c.enterTimeWait(now)
 			return
 		}
-		c.state = StateClosing
+		c.setState(StateClosing)
 	case StateFinWait2:
 		c.enterTimeWait(now)
 		return
@@ -639,7 +646,7 @@ func (c *Conn) inputSynSent(now clock.Time, seg *Segment) {
 		c.maxSndWnd = c.sndWnd
 		c.sndWl1, c.sndWl2 = seg.Seq, seg.Ack
 		c.rtxAt = never
-		c.state = StateEstablished
+		c.setState(StateEstablished)
 		c.sendAck(now)
 		c.armKeepalive()
 		if c.handler != nil {
@@ -649,7 +656,7 @@ func (c *Conn) inputSynSent(now clock.Time, seg *Segment) {
 		return
 	}
 	// Simultaneous open (RFC 9293 §3.5, figure 8): SYN-RECEIVED, SYN-ACK.
-	c.state = StateSynReceived
+	c.setState(StateSynReceived)
 	c.sndWnd = uint32(seg.Window)
 	c.sendSyn(now)
 }

@@ -290,7 +290,7 @@ func (l *Layer) connect(now clock.Time, k flowtable.Key, isn seqnum.Value, haveI
 	}
 	c.iss, c.sndUna, c.sndNxt, c.sndMax = isn, isn, isn, isn
 	c.sndBufSeq = isn + 1
-	c.state = StateSynSent
+	c.setState(StateSynSent)
 	c.flags |= fActive
 	c.handler = h
 	c.mss = c.rcvMSS

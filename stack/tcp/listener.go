@@ -145,11 +145,15 @@ func (ln *Listener) input(now clock.Time, seg *Segment, isn seqnum.Value, haveIS
 	}
 	useCookie := ln.Cookies != nil && (l.cfg.Syncookies == 2 || (l.cfg.Syncookies == 1 && ln.synQ >= l.cfg.MaxSynBacklog))
 	if useCookie {
+		if ln.synQ >= l.cfg.MaxSynBacklog {
+			l.stats.TCPReqQFullDoCookies.Add(1)
+		}
 		ln.cookieSynAck(now, seg)
 		return
 	}
 	if ln.synQ >= l.cfg.MaxSynBacklog {
-		l.stats.ListenDrops.Add(1) // Linux TCPReqQFullDrop + ListenDrops
+		l.stats.TCPReqQFullDrop.Add(1) // Linux: TCPReqQFullDrop and ListenDrops
+		l.stats.ListenDrops.Add(1)
 		return
 	}
 	c := l.newConn(now, seg.Key)
@@ -162,7 +166,7 @@ func (ln *Listener) input(now clock.Time, seg *Segment, isn seqnum.Value, haveIS
 	c.rcvNxt = seg.Seq + 1
 	c.rcvAdv = c.rcvNxt
 	c.lastRecv = now
-	c.state = StateSynReceived
+	c.setState(StateSynReceived)
 	c.negotiate(now, seg, false)
 	c.sndWnd = uint32(seg.Window) // a SYN's window is never scaled (RFC 7323 §2.2)
 	if !l.conns.Insert(c.key, c) {
@@ -263,7 +267,7 @@ func (ln *Listener) cookieAck(now clock.Time, seg *Segment) bool {
 	c.flags |= fCookie
 	c.mss = max(min(int(mss), c.rcvMSS), l.cfg.MinSndMss, 1)
 	c.reno.init(c.mss)
-	c.state = StateSynReceived
+	c.setState(StateSynReceived)
 	if !l.conns.Insert(c.key, c) {
 		l.stats.ListenDrops.Add(1)
 		return true

@@ -207,9 +207,12 @@ func (c *Conn) trySend(now clock.Time) {
 		s.Payload, s.Payload2 = c.sndBuf.peek(off, n)
 		if seq.LessThan(c.sndMax) {
 			c.noteRetransmit(seq)
-		} else if c.flags&fRTTTiming == 0 && c.flags&fTS == 0 {
-			c.flags |= fRTTTiming
-			c.rttSeq, c.rttSent = seq, now
+		} else {
+			l.stats.TCPOrigDataSent.Add(1)
+			if c.flags&fRTTTiming == 0 && c.flags&fTS == 0 {
+				c.flags |= fRTTTiming
+				c.rttSeq, c.rttSent = seq, now
+			}
 		}
 		c.sndNxt = seq.Add(seqnum.Size(n))
 		if fin {
@@ -226,7 +229,6 @@ func (c *Conn) trySend(now clock.Time) {
 		c.rtxKind = rtxRetransmit
 		c.rtxAt = now.Add(c.currentRTO())
 	}
-	_ = l
 }
 
 // noteRetransmit counts a retransmitted segment and applies Karn's rule.

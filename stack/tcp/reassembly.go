@@ -22,17 +22,17 @@ type oooQueue struct {
 }
 
 // insert copies a segment in, keeping the queue sorted; duplicates and
-// segments over the bound are dropped.
-func (q *oooQueue) insert(c *Conn, seq seqnum.Value, p []byte, fin bool) {
+// segments over the bound are dropped (false).
+func (q *oooQueue) insert(c *Conn, seq seqnum.Value, p []byte, fin bool) bool {
 	if q.n >= maxOOOSegments {
-		return
+		return false
 	}
 	i := 0
 	for i < q.n && q.segs[i].seq.LessThan(seq) {
 		i++
 	}
 	if i < q.n && q.segs[i].seq == seq && len(q.segs[i].data) >= len(p) {
-		return // duplicate
+		return false // duplicate
 	}
 	if q.segs == nil {
 		q.segs = make([]oooSeg, 0, 8)
@@ -44,6 +44,7 @@ func (q *oooQueue) insert(c *Conn, seq seqnum.Value, p []byte, fin bool) {
 	q.segs[i] = oooSeg{seq: seq, data: d, fin: fin}
 	q.n++
 	q.bytes += len(p)
+	return true
 }
 
 // drain delivers the segments that became in order. It reports whether a

@@ -44,3 +44,18 @@ func (s State) String() string {
 // synchronized reports whether s is one of RFC 9293's synchronized states
 // (ESTABLISHED and after), where unacceptable segments get an ACK, not a RST.
 func (s State) synchronized() bool { return s >= StateEstablished }
+
+// setState moves c to s, keeping the CurrEstab gauge (connections in
+// ESTABLISHED or CLOSE-WAIT, RFC 4022 tcpCurrEstab).
+func (c *Conn) setState(s State) {
+	was := c.state == StateEstablished || c.state == StateCloseWait
+	is := s == StateEstablished || s == StateCloseWait
+	if was != is {
+		if is {
+			c.layer.stats.CurrEstab.Add(1)
+		} else {
+			c.layer.stats.CurrEstab.Add(^uint64(0))
+		}
+	}
+	c.state = s
+}

@@ -40,6 +40,7 @@ func (c *Conn) onTimer(now clock.Time) {
 	if c.delackAt <= now {
 		c.delackAt = never
 		if c.ackOwed > 0 && c.state.synchronized() {
+			c.layer.stats.DelayedACKs.Add(1)
 			c.sendAck(now)
 		}
 	}
@@ -172,6 +173,7 @@ func (c *Conn) onPersist(now clock.Time) {
 	}
 	c.kaProbes++
 	c.nRtx++ // the probe backoff survives the peer's zero-window ACKs (Linux icsk_backoff)
+	c.layer.stats.TCPWinProbe.Add(1)
 	c.sendProbe(now)
 	c.rtxKind = rtxPersist
 	c.rtxAt = now.Add(c.currentRTO())

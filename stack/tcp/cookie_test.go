@@ -1,0 +1,63 @@
+package tcp
+
+import (
+	"testing"
+
+	"github.com/xdptcp/xdptcp/flowtable"
+	"github.com/xdptcp/xdptcp/stack/clock"
+	"github.com/xdptcp/xdptcp/stack/seqnum"
+)
+
+// fakeJar is a CookieJar whose cookie is the client ISN + 7777.
+type fakeJar struct{}
+
+func (fakeJar) Make(now clock.Time, k flowtable.Key, isn seqnum.Value, mss uint16) (seqnum.Value, uint16) {
+	return isn + 7777, 1460
+}
+func (fakeJar) Check(now clock.Time, k flowtable.Key, isn, cookie seqnum.Value) (uint16, bool) {
+	return 1460, cookie == isn+7777
+}
+
+// With the SYN queue full and a cookie jar, a SYN gets a cookie SYN-ACK
+// and the completing ACK creates the connection.
+func TestListenSynCookieWhenSynQueueFull(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxSynBacklog = 1 })
+	h.listen()
+	h.ln.Cookies = fakeJar{}
+	h.key.RemotePort = 1
+	h.send(SYN, peerISN, 0, withMSS(1460))
+	h.expect(flags(SYN|ACK), seqNum(ourISN))
+	h.key = testKey
+	h.send(SYN, peerISN, 0, withMSS(1460))
+	h.expect(flags(SYN|ACK), seqNum(peerISN+7777), ackNum(peerISN+1), mss(1460))
+	if h.l.conns.Get(testKey) != nil {
+		t.Fatal("state kept for a cookie SYN")
+	}
+	h.send(ACK|PSH, peerISN+1, peerISN+7778, withData([]byte("hi")))
+	h.state(StateEstablished)
+	if string(h.rec.data) != "hi" {
+		t.Fatalf("data %q", h.rec.data)
+	}
+	st := h.l.Stats()
+	if st.SyncookiesSent.Load() != 1 || st.SyncookiesRecv.Load() != 1 || st.TCPReqQFullDoCookies.Load() != 1 {
+		t.Fatal("cookie counters")
+	}
+	// A bad cookie gets a RST.
+	h.key.RemotePort = 2
+	h.send(ACK, peerISN+1, 12345)
+	h.expect(flags(RST), seqNum(12345))
+	if st.SyncookiesFailed.Load() != 1 {
+		t.Fatal("SyncookiesFailed")
+	}
+}
+
+func TestCurrEstabGauge(t *testing.T) {
+	h := establishedConn(t)
+	if h.l.Stats().CurrEstab.Load() != 1 {
+		t.Fatal("CurrEstab after open")
+	}
+	h.c.Close()
+	if h.l.Stats().CurrEstab.Load() != 0 {
+		t.Fatal("CurrEstab after close")
+	}
+}
