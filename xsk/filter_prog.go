@@ -110,92 +110,96 @@ func filterInstructions(fallback int32) asm.Instructions {
 		R0, R1, R2, R3, R4, R5 = asm.R0, asm.R1, asm.R2, asm.R3, asm.R4, asm.R5
 		R6, R7, R8, R9, FP     = asm.R6, asm.R7, asm.R8, asm.R9, asm.R10
 	)
+	// R1 = &map, resolved to the map's fd when the collection loads.
+	ports := func() asm.Instruction { return asm.LoadMapPtr(R1, 0).WithReference(mapPorts) }
+	addrs := func() asm.Instruction { return asm.LoadMapPtr(R1, 0).WithReference(mapAddrs) }
+	xsks := func() asm.Instruction { return asm.LoadMapPtr(R1, 0).WithReference(mapXsks) }
 	return asm.Instructions{
-		asm.Mov.Reg(R6, R1),                                                 // R6 = ctx
-		asm.LoadMem(R2, R6, xdpMdData, asm.Word),                            // R2 = ctx->data
-		asm.LoadMem(R3, R6, xdpMdDataEnd, asm.Word),                         // R3 = ctx->data_end
-		asm.Mov.Reg(R4, R2),                                                 // R4 = data
-		asm.Add.Imm(R4, ethLen),                                             // R4 = data + Ethernet header
-		asm.JGT.Reg(R4, R3, "pass"),                                         // shorter than an Ethernet header: pass
-		asm.LoadMem(R5, R2, ethTypeOff, asm.Half),                           // R5 = EtherType (network order)
-		asm.HostTo(asm.BE, R5, asm.Half),                                    // to host order (a VLAN tag 0x8100 falls through to pass)
-		asm.JEq.Imm(R5, etherTypeARP, "arp"),                                // ARP
-		asm.JNE.Imm(R5, etherTypeIP4, "pass"),                               // not IPv4 (IPv6, VLAN, ...): pass
-		asm.Mov.Reg(R4, R2),                                                 // IPv4:
-		asm.Add.Imm(R4, ethLen+ipMinLen),                                    // R4 = end of a minimal IPv4 header
-		asm.JGT.Reg(R4, R3, "pass"),                                         // truncated IPv4 header: pass
-		asm.LoadMem(R9, R2, ipVerIHL, asm.Byte),                             // R9 = version<<4 | IHL
-		asm.Mov.Reg(R5, R9),                                                 // R5 = version<<4 | IHL
-		asm.RSh.Imm(R5, 4),                                                  // R5 = version
-		asm.JNE.Imm(R5, 4, "pass"),                                          // not version 4: pass
-		asm.And.Imm(R9, 0x0f),                                               // R9 = IHL (32-bit words)
-		asm.JLT.Imm(R9, 5, "pass"),                                          // IHL < 5 is malformed (RFC 791): pass
-		asm.LSh.Imm(R9, 2),                                                  // R9 = header length in bytes, 20..60
-		asm.LoadMem(R5, R2, ipFragOff, asm.Half),                            // R5 = flags + fragment offset (network order)
-		asm.HostTo(asm.BE, R5, asm.Half),                                    // host order
-		asm.And.Imm(R5, 0x3fff),                                             // MF bit + fragment offset
-		asm.JNE.Imm(R5, 0, "pass"),                                          // a fragment: the kernel reassembles, pass
-		asm.LoadMem(R7, R2, ipDstOff, asm.Word),                             // R7 = destination address (network order)
-		asm.LoadMem(R5, R2, ipProtoOff, asm.Byte),                           // R5 = protocol
-		asm.Add.Imm(R2, ethLen),                                             // R2 = IPv4 header
-		asm.Add.Reg(R2, R9),                                                 // R2 = transport header (uses IHL, skips options)
-		asm.JEq.Imm(R5, protoICMP, "icmp"),                                  // ICMP
-		asm.JNE.Imm(R5, protoTCP, "pass"),                                   // neither ICMP nor TCP: pass
-		asm.Mov.Reg(R4, R2),                                                 // TCP:
-		asm.Add.Imm(R4, tcpMinLen),                                          // R4 = end of a minimal TCP header
-		asm.JGT.Reg(R4, R3, "pass"),                                         // truncated TCP header: pass
-		asm.LoadMem(R8, R2, 2, asm.Half),                                    // R8 = destination port (network order)
-		asm.StoreMem(FP, -8, R7, asm.Word),                                  // key.Addr = destination address
-		asm.StoreMem(FP, -4, R8, asm.Half),                                  // key.Port = destination port (network order)
-		asm.StoreImm(FP, -2, 0, asm.Half),                                   // key.Pad = 0
-		asm.HostTo(asm.BE, R8, asm.Half),                                    // R8 = destination port, host order
-		asm.LoadMapPtr(R1, 0).WithReference(mapPorts),                       // R1 = ports map
-		asm.Mov.Reg(R2, FP),                                                 // R2 = &key
-		asm.Add.Imm(R2, -8),                                                 //
-		asm.FnMapLookupElem.Call(),                                          // R0 = ports[key]
-		asm.JNE.Imm(R0, 0, "redirect"),                                      // served (address, port): ours
-		asm.StoreMem(FP, -16, R7, asm.Word),                                 // addr key = destination address
-		asm.LoadMapPtr(R1, 0).WithReference(mapAddrs),                       // R1 = addrs map
-		asm.Mov.Reg(R2, FP),                                                 // R2 = &addr key
-		asm.Add.Imm(R2, -16),                                                //
-		asm.FnMapLookupElem.Call(),                                          // R0 = addrs[address] (client port range)
-		asm.JEq.Imm(R0, 0, "pass"),                                          // not a served address: pass
-		asm.LoadMem(R1, R0, 0, asm.Half),                                    // R1 = range low
-		asm.LoadMem(R2, R0, 2, asm.Half),                                    // R2 = range high
-		asm.JLT.Reg(R8, R1, "pass"),                                         // port below the client range: pass
-		asm.JGT.Reg(R8, R2, "pass"),                                         // port above the client range: pass
-		asm.Ja.Label("redirect"),                                            // port in the client range: ours
-		asm.Mov.Reg(R4, R2).WithSymbol("icmp"),                              // ICMP: R4 = ICMP header
-		asm.Add.Imm(R4, icmpMinLen),                                         // R4 = end of the echo header
-		asm.JGT.Reg(R4, R3, "pass"),                                         // truncated ICMP header: pass
-		asm.LoadMem(R5, R2, 0, asm.Byte),                                    // R5 = ICMP type
-		asm.JNE.Imm(R5, icmpEcho, "pass"),                                   // not an echo request: pass
-		asm.Ja.Label("addr"),                                                // ours if addressed to a served address
-		asm.Mov.Reg(R4, R2).WithSymbol("arp"),                               // ARP: R4 = data
-		asm.Add.Imm(R4, ethLen+arpLen),                                      // R4 = end of an Ethernet/IPv4 ARP packet
-		asm.JGT.Reg(R4, R3, "pass"),                                         // truncated ARP: pass
-		asm.LoadMem(R5, R2, arpHtype, asm.Half),                             // R5 = hardware type (network order)
-		asm.HostTo(asm.BE, R5, asm.Half),                                    // host order
-		asm.JNE.Imm(R5, 1, "pass"),                                          // not Ethernet (1): pass
-		asm.LoadMem(R5, R2, arpPtype, asm.Half),                             // R5 = protocol type (network order)
-		asm.HostTo(asm.BE, R5, asm.Half),                                    // host order
-		asm.JNE.Imm(R5, etherTypeIP4, "pass"),                               // not IPv4: pass
-		asm.LoadMem(R5, R2, arpHlen, asm.Half),                              // R5 = hlen, plen (network order)
-		asm.HostTo(asm.BE, R5, asm.Half),                                    // host order: hlen<<8 | plen
-		asm.JNE.Imm(R5, 0x0604, "pass"),                                     // not hlen 6, plen 4: pass
-		asm.LoadMem(R7, R2, arpTpaOff, asm.Word),                            // R7 = target protocol address
-		asm.StoreMem(FP, -16, R7, asm.Word).WithSymbol("addr"),              // addr key = R7
-		asm.LoadMapPtr(R1, 0).WithReference(mapAddrs),                       // R1 = addrs map
-		asm.Mov.Reg(R2, FP),                                                 // R2 = &addr key
-		asm.Add.Imm(R2, -16),                                                //
-		asm.FnMapLookupElem.Call(),                                          // R0 = addrs[address]
-		asm.JEq.Imm(R0, 0, "pass"),                                          // not a served address: pass
-		asm.LoadMapPtr(R1, 0).WithReference(mapXsks).WithSymbol("redirect"), // R1 = XSKMAP
-		asm.LoadMem(R2, R6, xdpMdRxQueueIndex, asm.Word),                    // R2 = ctx->rx_queue_index
-		asm.Mov.Imm(R3, fallback),                                           // R3 = verdict when the slot is empty (XDP_PASS)
-		asm.FnRedirectMap.Call(),                                            // R0 = bpf_redirect_map(xsks, queue, XDP_PASS)
-		asm.Return(),                                                        // return R0
-		asm.Mov.Imm(R0, xdpPass).WithSymbol("pass"),                         // not ours:
-		asm.Return(),                                                        // XDP_PASS, the kernel keeps it
+		asm.Mov.Reg(R6, R1),                                    // R6 = ctx
+		asm.LoadMem(R2, R6, xdpMdData, asm.Word),               // R2 = ctx->data
+		asm.LoadMem(R3, R6, xdpMdDataEnd, asm.Word),            // R3 = ctx->data_end
+		asm.Mov.Reg(R4, R2),                                    // R4 = data
+		asm.Add.Imm(R4, ethLen),                                // R4 = data + Ethernet header
+		asm.JGT.Reg(R4, R3, "pass"),                            // shorter than an Ethernet header: pass
+		asm.LoadMem(R5, R2, ethTypeOff, asm.Half),              // R5 = EtherType (network order)
+		asm.HostTo(asm.BE, R5, asm.Half),                       // to host order (a VLAN tag 0x8100 falls through to pass)
+		asm.JEq.Imm(R5, etherTypeARP, "arp"),                   // ARP
+		asm.JNE.Imm(R5, etherTypeIP4, "pass"),                  // not IPv4 (IPv6, VLAN, ...): pass
+		asm.Mov.Reg(R4, R2),                                    // IPv4:
+		asm.Add.Imm(R4, ethLen+ipMinLen),                       // R4 = end of a minimal IPv4 header
+		asm.JGT.Reg(R4, R3, "pass"),                            // truncated IPv4 header: pass
+		asm.LoadMem(R9, R2, ipVerIHL, asm.Byte),                // R9 = version<<4 | IHL
+		asm.Mov.Reg(R5, R9),                                    // R5 = version<<4 | IHL
+		asm.RSh.Imm(R5, 4),                                     // R5 = version
+		asm.JNE.Imm(R5, 4, "pass"),                             // not version 4: pass
+		asm.And.Imm(R9, 0x0f),                                  // R9 = IHL (32-bit words)
+		asm.JLT.Imm(R9, 5, "pass"),                             // IHL < 5 is malformed (RFC 791): pass
+		asm.LSh.Imm(R9, 2),                                     // R9 = header length in bytes, 20..60
+		asm.LoadMem(R5, R2, ipFragOff, asm.Half),               // R5 = flags + fragment offset (network order)
+		asm.HostTo(asm.BE, R5, asm.Half),                       // host order
+		asm.And.Imm(R5, 0x3fff),                                // MF bit + fragment offset
+		asm.JNE.Imm(R5, 0, "pass"),                             // a fragment: the kernel reassembles, pass
+		asm.LoadMem(R7, R2, ipDstOff, asm.Word),                // R7 = destination address (network order)
+		asm.LoadMem(R5, R2, ipProtoOff, asm.Byte),              // R5 = protocol
+		asm.Add.Imm(R2, ethLen),                                // R2 = IPv4 header
+		asm.Add.Reg(R2, R9),                                    // R2 = transport header (uses IHL, skips options)
+		asm.JEq.Imm(R5, protoICMP, "icmp"),                     // ICMP
+		asm.JNE.Imm(R5, protoTCP, "pass"),                      // neither ICMP nor TCP: pass
+		asm.Mov.Reg(R4, R2),                                    // TCP:
+		asm.Add.Imm(R4, tcpMinLen),                             // R4 = end of a minimal TCP header
+		asm.JGT.Reg(R4, R3, "pass"),                            // truncated TCP header: pass
+		asm.LoadMem(R8, R2, 2, asm.Half),                       // R8 = destination port (network order)
+		asm.StoreMem(FP, -8, R7, asm.Word),                     // key.Addr = destination address
+		asm.StoreMem(FP, -4, R8, asm.Half),                     // key.Port = destination port (network order)
+		asm.StoreImm(FP, -2, 0, asm.Half),                      // key.Pad = 0
+		asm.HostTo(asm.BE, R8, asm.Half),                       // R8 = destination port, host order
+		ports(),                                                // R1 = ports map
+		asm.Mov.Reg(R2, FP),                                    // R2 = &key
+		asm.Add.Imm(R2, -8),                                    //
+		asm.FnMapLookupElem.Call(),                             // R0 = ports[key]
+		asm.JNE.Imm(R0, 0, "redirect"),                         // served (address, port): ours
+		asm.StoreMem(FP, -16, R7, asm.Word),                    // addr key = destination address
+		addrs(),                                                // R1 = addrs map
+		asm.Mov.Reg(R2, FP),                                    // R2 = &addr key
+		asm.Add.Imm(R2, -16),                                   //
+		asm.FnMapLookupElem.Call(),                             // R0 = addrs[address] (client port range)
+		asm.JEq.Imm(R0, 0, "pass"),                             // not a served address: pass
+		asm.LoadMem(R1, R0, 0, asm.Half),                       // R1 = range low
+		asm.LoadMem(R2, R0, 2, asm.Half),                       // R2 = range high
+		asm.JLT.Reg(R8, R1, "pass"),                            // port below the client range: pass
+		asm.JGT.Reg(R8, R2, "pass"),                            // port above the client range: pass
+		asm.Ja.Label("redirect"),                               // port in the client range: ours
+		asm.Mov.Reg(R4, R2).WithSymbol("icmp"),                 // ICMP: R4 = ICMP header
+		asm.Add.Imm(R4, icmpMinLen),                            // R4 = end of the echo header
+		asm.JGT.Reg(R4, R3, "pass"),                            // truncated ICMP header: pass
+		asm.LoadMem(R5, R2, 0, asm.Byte),                       // R5 = ICMP type
+		asm.JNE.Imm(R5, icmpEcho, "pass"),                      // not an echo request: pass
+		asm.Ja.Label("addr"),                                   // ours if addressed to a served address
+		asm.Mov.Reg(R4, R2).WithSymbol("arp"),                  // ARP: R4 = data
+		asm.Add.Imm(R4, ethLen+arpLen),                         // R4 = end of an Ethernet/IPv4 ARP packet
+		asm.JGT.Reg(R4, R3, "pass"),                            // truncated ARP: pass
+		asm.LoadMem(R5, R2, arpHtype, asm.Half),                // R5 = hardware type (network order)
+		asm.HostTo(asm.BE, R5, asm.Half),                       // host order
+		asm.JNE.Imm(R5, 1, "pass"),                             // not Ethernet (1): pass
+		asm.LoadMem(R5, R2, arpPtype, asm.Half),                // R5 = protocol type (network order)
+		asm.HostTo(asm.BE, R5, asm.Half),                       // host order
+		asm.JNE.Imm(R5, etherTypeIP4, "pass"),                  // not IPv4: pass
+		asm.LoadMem(R5, R2, arpHlen, asm.Half),                 // R5 = hlen, plen (network order)
+		asm.HostTo(asm.BE, R5, asm.Half),                       // host order: hlen<<8 | plen
+		asm.JNE.Imm(R5, 0x0604, "pass"),                        // not hlen 6, plen 4: pass
+		asm.LoadMem(R7, R2, arpTpaOff, asm.Word),               // R7 = target protocol address
+		asm.StoreMem(FP, -16, R7, asm.Word).WithSymbol("addr"), // addr key = R7
+		addrs(),                                          // R1 = addrs map
+		asm.Mov.Reg(R2, FP),                              // R2 = &addr key
+		asm.Add.Imm(R2, -16),                             //
+		asm.FnMapLookupElem.Call(),                       // R0 = addrs[address]
+		asm.JEq.Imm(R0, 0, "pass"),                       // not a served address: pass
+		xsks().WithSymbol("redirect"),                    // R1 = XSKMAP
+		asm.LoadMem(R2, R6, xdpMdRxQueueIndex, asm.Word), // R2 = ctx->rx_queue_index
+		asm.Mov.Imm(R3, fallback),                        // R3 = verdict when the slot is empty (XDP_PASS)
+		asm.FnRedirectMap.Call(),                         // R0 = bpf_redirect_map(xsks, queue, XDP_PASS)
+		asm.Return(),                                     // return R0
+		asm.Mov.Imm(R0, xdpPass).WithSymbol("pass"),      // not ours:
+		asm.Return(),                                     // XDP_PASS, the kernel keeps it
 	}
 }
