@@ -92,7 +92,8 @@ type Harness struct {
 	lastTS  map[flowtable.Key]uint32 // last TSval we sent per tuple
 	pending []*Captured
 	events  []Event
-	sent    int // segments emitted so far
+	sent    int        // segments emitted so far
+	tol     clock.Time // how far a `>` line's emission may be from its time
 	// layer is the real layer when the default driver is used.
 	layer *tcp.Layer
 }
@@ -108,6 +109,7 @@ func NewWithDriver(t testing.TB, cfg tcp.Config, f DriverFactory) *Harness {
 	h := &Harness{
 		t:      t,
 		cfg:    cfg,
+		tol:    DefaultTolerance,
 		isn:    map[flowtable.Key]uint32{},
 		lastTS: map[flowtable.Key]uint32{},
 		tuple: flowtable.Key{

@@ -1,6 +1,7 @@
 package tcptest
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -122,5 +123,57 @@ func TestRecorderHold(t *testing.T) {
 	s, err := Parse("0 hold on\n0 hold off")
 	if err != nil || s.Lines[0].Cmd != "hold" || !s.Lines[0].Flag || s.Lines[1].Flag {
 		t.Fatalf("parse hold: %v %+v", err, s)
+	}
+}
+
+// TestHarnessScriptAndApp mixes script lines and Go helpers on one harness.
+func TestHarnessScriptAndApp(t *testing.T) {
+	h := NewWithDriver(t, tcp.DefaultConfig(), newFake)
+	h.Listen(8080, 16)
+	h.Advance(5 * time.Second)
+	h.Script(`
++0 < S 0:0(0) win 1000
++0 > S. 0:0(0) ack 1 <mss 1460>
++0.5 < . 1:1(0) ack 1 win 1000
+`)
+	if h.Now() != 5_500_000_000 {
+		t.Errorf("clock %d after the script", h.Now())
+	}
+	if h.State() != "ESTABLISHED" {
+		t.Errorf("state %q", h.State())
+	}
+	h.Accept()
+	h.Do("write", 10)
+	h.Expect(Flags(wire.FlagPSH|wire.FlagACK), RelSeq(1), PayloadLen(10))
+	if h.Conn() != nil {
+		t.Error("Conn with the fake driver")
+	}
+	h.Script("+0 expect-nothing\n+0 state ESTABLISHED")
+
+	rec := &tbRecorder{TB: t}
+	h2 := NewWithDriver(rec, tcp.DefaultConfig(), newFake)
+	h2.Script("+1 state ESTABLISHED")
+	if !strings.Contains(rec.failed, "line 1: +1 state ESTABLISHED") {
+		t.Errorf("Script failure: %q", rec.failed)
+	}
+	h2.Accept()
+	if rec.failed != "accept: accept queue of port 8080 is empty" {
+		t.Errorf("Accept failure: %q", rec.failed)
+	}
+}
+
+// TestHarnessRealLayer uses the Go helpers on the real layer.
+func TestHarnessRealLayer(t *testing.T) {
+	h := New(t, tcp.DefaultConfig())
+	h.Listen(8080, 16)
+	h.Send(&tcp.Segment{Seq: 0, Flags: wire.FlagSYN, Window: 65535, Opts: wire.TCPOptions{HasMSS: true, MSS: 1460}})
+	h.Expect(Flags(wire.FlagSYN|wire.FlagACK), AckNum(1), MSS(1460), RelSeq(0))
+	isn, _ := h.OurISN()
+	h.Advance(10 * time.Millisecond)
+	h.Send(&tcp.Segment{Seq: 1, Ack: seqnum.Value(isn + 1), Flags: wire.FlagACK, Window: 65535})
+	h.ExpectNothing()
+	h.Accept()
+	if c := h.Conn(); c == nil || c.State() != tcp.StateEstablished || h.Layer() == nil {
+		t.Fatalf("conn %v", c)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/seqnum"
 	"github.com/xdptcp/xdptcp/stack/tcp"
 )
@@ -56,12 +55,8 @@ func RunScript(t testing.TB, cfg tcp.Config, s *Script, f DriverFactory) error {
 		}
 	}
 	h := NewWithDriver(t, cfg, f)
-	r := &runner{h: h, tol: DefaultTolerance}
-	for i := range s.Lines {
-		l := &s.Lines[i]
-		if err := r.step(l); err != nil {
-			return fmt.Errorf("line %d: %s\n\t%v%s", l.N, l.Text, err, r.context())
-		}
+	if err := h.runLines(s); err != nil {
+		return err
 	}
 	if len(h.pending) > 0 {
 		return fmt.Errorf("end of script: unexpected segment(s):\n%s", h.describePending())
@@ -69,10 +64,46 @@ func RunScript(t testing.TB, cfg tcp.Config, s *Script, f DriverFactory) error {
 	return nil
 }
 
+// runLines runs the lines of s on h and returns the first failure.
+func (h *Harness) runLines(s *Script) error {
+	r := &runner{h: h}
+	for i := range s.Lines {
+		l := &s.Lines[i]
+		if err := r.step(l); err != nil {
+			return fmt.Errorf("line %d: %s\n\t%v%s", l.N, l.Text, err, r.context())
+		}
+	}
+	return nil
+}
+
+// Script runs script lines on h, continuing from its current time and
+// tuple: "+" times count from h.Now(). It fails the test at the first line
+// that does not hold. Unlike Run it does not require every emission to be
+// expected by the end, so Go code can continue (Expect, ExpectNothing).
+// `set` lines change h's config, which the layer reads as it goes.
+func (h *Harness) Script(src string) {
+	h.t.Helper()
+	s, err := parseFrom(src, h.now)
+	if err != nil {
+		h.t.Fatal(err)
+		return
+	}
+	for _, l := range s.Lines {
+		if l.Kind == KindSet {
+			if err := h.cfg.Set(l.Args[0], l.Args[1]); err != nil {
+				h.t.Fatal(&ParseError{l.N, err.Error()})
+				return
+			}
+		}
+	}
+	if err := h.runLines(s); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
 // runner executes script lines on a harness.
 type runner struct {
-	h   *Harness
-	tol clock.Time
+	h *Harness
 }
 
 // context describes the harness state for a failure message.
@@ -101,7 +132,7 @@ func (r *runner) step(l *Line) error {
 		h.tuple = l.Key
 		return nil
 	case KindTolerance:
-		r.tol = l.Dur
+		h.tol = l.Dur
 		return nil
 	case KindOut:
 		return r.expectOut(l)
@@ -150,7 +181,7 @@ func (r *runner) step(l *Line) error {
 // if nothing is pending.
 func (r *runner) expectOut(l *Line) error {
 	h := r.h
-	lo, hi := l.At-r.tol, l.At+r.tol
+	lo, hi := l.At-h.tol, l.At+h.tol
 	if len(h.pending) == 0 {
 		if err := h.advance(hi, true); err != nil {
 			return err
@@ -161,7 +192,7 @@ func (r *runner) expectOut(l *Line) error {
 		return fmt.Errorf("nothing emitted by %s", fmtTime(hi))
 	}
 	if c.At < lo || c.At > hi {
-		return fmt.Errorf("emitted at %s, want at %s (±%s): %s", fmtTime(c.At), fmtTime(l.At), fmtTime(r.tol), FormatOut(c))
+		return fmt.Errorf("emitted at %s, want at %s (±%s): %s", fmtTime(c.At), fmtTime(l.At), fmtTime(h.tol), FormatOut(c))
 	}
 	if c.Seg.Key != h.tuple {
 		return fmt.Errorf("emitted on %v, want on %v: %s", c.Seg.Key, h.tuple, FormatOut(c))

@@ -127,9 +127,12 @@ func (e *ParseError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, 
 
 // Parse parses a script. The error, if any, is a *ParseError naming the
 // first bad line.
-func Parse(src string) (*Script, error) {
+func Parse(src string) (*Script, error) { return parseFrom(src, 0) }
+
+// parseFrom parses src with relative times counted from start.
+func parseFrom(src string, start clock.Time) (*Script, error) {
 	s := &Script{}
-	var now clock.Time
+	now := start
 	timedSeen := false
 	for i, raw := range strings.Split(src, "\n") {
 		n := i + 1
