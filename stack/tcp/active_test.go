@@ -212,6 +212,7 @@ func TestWraparound(t *testing.T) {
 	if len(h.rec.data) != 100 {
 		t.Fatal("data across the wrap")
 	}
+	h.expect(flags(ACK), ackNum(pisn+101))
 	h.c.Write(make([]byte, 100))
 	h.expect(flags(ACK|PSH), seqNum(0xfffffff1), ackNum(pisn+101))
 	h.send(ACK, pisn+101, seqnum.Value(0xfffffff1).Add(100))

@@ -104,6 +104,7 @@ func TestFinWait2NotOrphanStays(t *testing.T) {
 	if string(h.rec.data) != "more" {
 		t.Fatal("half-closed connection did not receive")
 	}
+	h.expect(flags(ACK), ackNum(peerISN+5))
 	h.send(FIN|ACK, peerISN+5, ourISN+2)
 	h.expect(flags(ACK), ackNum(peerISN+6))
 	h.state(StateTimeWait)
@@ -130,6 +131,7 @@ func TestCloseWithUnreadDataSendsRst(t *testing.T) {
 	h := establishedConn(t)
 	h.rec.hold = true
 	h.send(ACK|PSH, peerISN+1, ourISN+1, withData([]byte("unread")))
+	h.expect(flags(ACK), ackNum(peerISN+7))
 	h.c.Close()
 	h.expect(flags(RST|ACK), seqNum(ourISN+1))
 	h.state(StateClosed)
@@ -143,7 +145,7 @@ func TestLingerZeroCloseSendsRst(t *testing.T) {
 	h.c.SetLinger(0)
 	h.c.Close()
 	h.expect(flags(RST|ACK), seqNum(ourISN+1))
-	if h.l.TimeWaits() != 0 || h.l.Conns() != 0 || h.l.Stats().TCPAbortOnLinger.Load() != 1 {
+	if h.l.TimeWaits() != 0 || h.l.Conns() != 0 || h.l.Stats().TCPAbortOnData.Load() != 1 {
 		t.Fatal("linger 0")
 	}
 }

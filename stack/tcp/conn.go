@@ -207,7 +207,10 @@ func (c *Conn) Close() {
 		c.destroy(nil)
 		return
 	case c.linger == 0:
-		l.stats.TCPAbortOnLinger.Add(1)
+		// Linux __tcp_close, zero-linger branch: disconnect with a RST,
+		// counted as TCPAbortOnData (TCPAbortOnLinger is Linux's count
+		// for a FIN-WAIT-2 cut short by TCP_LINGER2 < 0).
+		l.stats.TCPAbortOnData.Add(1)
 		c.sendReset(l.now)
 		c.destroy(nil)
 		return

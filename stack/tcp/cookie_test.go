@@ -38,6 +38,7 @@ func TestListenSynCookieWhenSynQueueFull(t *testing.T) {
 	if string(h.rec.data) != "hi" {
 		t.Fatalf("data %q", h.rec.data)
 	}
+	h.expect(flags(ACK), ackNum(peerISN+3))
 	st := h.l.Stats()
 	if st.SyncookiesSent.Load() != 1 || st.SyncookiesRecv.Load() != 1 || st.TCPReqQFullDoCookies.Load() != 1 {
 		t.Fatal("cookie counters")

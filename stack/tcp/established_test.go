@@ -9,8 +9,20 @@ import (
 
 // ESTABLISHED (RFC 9293 §3.10.7.4).
 
+func TestEstablishedQuickAck(t *testing.T) {
+	h := establishedConn(t)
+	// Linux's quick-ACK mode: the first 16 segments are ACKed at once.
+	for i := 0; i < 16; i++ {
+		h.send(ACK, peerISN+1+seqnum.Value(i*1460), ourISN+1, withData(make([]byte, 1460)))
+		h.expect(flags(ACK), ackNum(peerISN+1+seqnum.Value((i+1)*1460)))
+	}
+	h.send(ACK, peerISN+1+16*1460, ourISN+1, withData(make([]byte, 1460)))
+	h.expectNothing()
+}
+
 func TestEstablishedDataBothWays(t *testing.T) {
 	h := establishedConn(t)
+	h.c.quickAcks = 0 // past the quick-ACK start
 	full := make([]byte, 1460)
 	h.send(ACK, peerISN+1, ourISN+1, withData(full))
 	h.expectNothing() // one full segment: the ACK waits (RFC 1122 §4.2.3.2)

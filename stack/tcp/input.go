@@ -57,9 +57,18 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 		return
 	}
 	// A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost, send it
-	// again (Linux tcp_check_req).
+	// again at once and restart the SYN-ACK timer from now with the
+	// current backoff (Linux tcp_check_req -> inet_rtx_syn_ack,
+	// mod_timer_pending with reqsk_timeout).
 	if c.state == StateSynReceived && flags&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) == wire.FlagSYN && seg.Seq == c.irs {
+		c.layer.stats.TCPSynRetrans.Add(1)
+		c.layer.stats.RetransSegs.Add(1)
 		c.sendSyn(now)
+		if c.flags&fActive == 0 {
+			c.rtxKind = rtxRetransmit
+			c.rtxAt = now.Add(backoff(initialRTO, c.synRtx))
+			c.rearm()
+		}
 		return
 	}
 
@@ -228,6 +237,7 @@ func (c *Conn) establish(now clock.Time, seg *Segment) bool {
 	c.maxSndWnd = c.sndWnd
 	c.sndWl1, c.sndWl2 = seg.Seq, seg.Ack
 	c.rtxAt = never
+	c.enterQuickAck()
 	c.armKeepalive()
 	if c.handler != nil && c.flags&fOpened == 0 {
 		c.flags |= fOpened
@@ -515,14 +525,23 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 		c.inputFin(now)
 		return
 	}
-	if c.ackOwed >= 2 || c.quickAcks > 0 {
+	if c.ackOwed > 0 && (c.ackOwed >= 2 || c.quickAcks > 0) {
 		if c.quickAcks > 0 {
 			c.quickAcks--
 		}
-		if c.ackOwed > 0 {
-			c.sendAckAfterApp(now)
-		}
+		c.sendAckAfterApp(now)
 	}
+}
+
+// maxQuickAcks is Linux's TCP_MAX_QUICKACKS.
+const maxQuickAcks = 16
+
+// enterQuickAck starts a connection in Linux's quick-ACK mode: the first
+// segments are ACKed at once, min(16, window/(2*MSS)) of them
+// (tcp_incr_quickack), so the peer's slow start is not slowed by
+// delayed ACKs.
+func (c *Conn) enterQuickAck() {
+	c.quickAcks = min(maxQuickAcks, c.rcvCap/(2*max(c.rcvMSS, 1)))
 }
 
 // sendAckAfterApp sends the owed ACK unless the data the application just
@@ -599,7 +618,7 @@ func (c *Conn) maybeWindowUpdate() {
 		return
 	}
 	cur := c.rcvAdv.Sub(c.rcvNxt)
-	w := seqnum.Size(c.rcvCap - c.rcvBuf.Len() - c.ooo.bytes)
+	w := seqnum.Size(c.rcvWindow())
 	if w >= 2*cur && w-cur >= seqnum.Size(c.rcvMSS) {
 		c.sendAck(c.layer.now)
 	}
@@ -648,6 +667,7 @@ func (c *Conn) inputSynSent(now clock.Time, seg *Segment) {
 		c.rtxAt = never
 		c.setState(StateEstablished)
 		c.sendAck(now)
+		c.enterQuickAck()
 		c.armKeepalive()
 		if c.handler != nil {
 			c.flags |= fOpened

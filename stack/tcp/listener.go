@@ -113,8 +113,10 @@ func (ln *Listener) forget(c *Conn) {
 }
 
 // acceptQueueFull reports whether a completed connection has no room.
+// Linux's sk_acceptq_is_full is sk_ack_backlog > sk_max_ack_backlog, so
+// the queue holds backlog+1 connections; so does ours.
 func (ln *Listener) acceptQueueFull() bool {
-	return ln.opts.NewHandler == nil && len(ln.acceptQ) >= ln.backlog
+	return ln.opts.NewHandler == nil && len(ln.acceptQ) > ln.backlog
 }
 
 // input is SEGMENT ARRIVES in LISTEN (RFC 9293 §3.10.7.2). isn, if
