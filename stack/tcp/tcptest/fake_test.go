@@ -24,6 +24,7 @@ type fakeDriver struct {
 	isnBase  uint32
 	tsClock  uint32
 	brokenTS bool // send TS val 0 always
+	corrupt  bool // deliver the first byte of each segment off by one
 }
 
 type fakeConn struct {
@@ -91,6 +92,11 @@ func (d *fakeDriver) Input(now clock.Time, seg *tcp.Segment) {
 		if n := len(seg.Payload); n > 0 {
 			c.rcv += uint32(n)
 			if c.accepted {
+				p := append([]byte(nil), seg.Payload...)
+				if d.corrupt {
+					p[0]++
+				}
+				d.sink.(interface{ Data(flowtable.Key, []byte) }).Data(c.key, p)
 				d.sink.Event(now, c.key, "data", n, nil)
 			}
 		}

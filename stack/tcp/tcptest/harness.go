@@ -92,8 +92,14 @@ type Harness struct {
 	lastTS  map[flowtable.Key]uint32 // last TSval we sent per tuple
 	pending []*Captured
 	events  []Event
-	sent    int        // segments emitted so far
-	tol     clock.Time // how far a `>` line's emission may be from its time
+	sent    int // segments emitted so far
+	// checkData: delivered bytes must be the script payload pattern
+	// (RunScript only; Go tests send their own payloads).
+	checkData bool
+	peerISN   map[flowtable.Key]uint32 // the peer's ISN per tuple, from its SYN
+	delivered map[flowtable.Key]uint32 // bytes delivered per tuple (mod 2^32)
+	dataErr   error                    // first delivered byte that differs
+	tol       clock.Time               // how far a `>` line's emission may be from its time
 	// layer is the real layer when the default driver is used.
 	layer *tcp.Layer
 }
@@ -107,11 +113,14 @@ func New(t testing.TB, cfg tcp.Config) *Harness {
 // NewWithDriver is New with another driver (nil: the real layer).
 func NewWithDriver(t testing.TB, cfg tcp.Config, f DriverFactory) *Harness {
 	h := &Harness{
-		t:      t,
-		cfg:    cfg,
-		tol:    DefaultTolerance,
-		isn:    map[flowtable.Key]uint32{},
-		lastTS: map[flowtable.Key]uint32{},
+		t:   t,
+		cfg: cfg,
+		tol: DefaultTolerance,
+
+		peerISN:   map[flowtable.Key]uint32{},
+		delivered: map[flowtable.Key]uint32{},
+		isn:       map[flowtable.Key]uint32{},
+		lastTS:    map[flowtable.Key]uint32{},
 		tuple: flowtable.Key{
 			LocalAddr: DefaultLocal.Addr().As4(), RemoteAddr: DefaultRemote.Addr().As4(),
 			LocalPort: DefaultLocal.Port(), RemotePort: DefaultRemote.Port(),
@@ -240,7 +249,33 @@ func (h *Harness) Send(seg *tcp.Segment) {
 	if seg.Arrival == 0 {
 		seg.Arrival = h.now
 	}
+	if seg.Flags.Has(flagSYN) {
+		h.peerISN[seg.Key] = uint32(seg.Seq)
+		h.delivered[seg.Key] = 0
+	}
 	h.d.Input(h.now, seg)
+}
+
+// patternByte is the payload byte a script's peer sends at sequence number
+// seq, so that delivered data can be checked against it.
+func patternByte(seq uint32) byte { return byte('a' + seq%26) }
+
+// Data checks bytes delivered to the application on k against the script
+// pattern (when checking is on) and counts them.
+func (s *harnessSink) Data(k flowtable.Key, p []byte) {
+	h := (*Harness)(s)
+	off := h.delivered[k]
+	if h.checkData && h.dataErr == nil {
+		base := h.peerISN[k] + 1 + off
+		for i, b := range p {
+			if want := patternByte(base + uint32(i)); b != want {
+				h.dataErr = fmt.Errorf("delivered byte %d of the stream is %q, the peer sent %q (sequence number %d)",
+					off+uint32(i), b, want, base+uint32(i))
+				break
+			}
+		}
+	}
+	h.delivered[k] = off + uint32(len(p))
 }
 
 // Pending returns the emitted segments not yet taken by Expect.

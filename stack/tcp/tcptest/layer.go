@@ -180,7 +180,8 @@ func stateName(s tcp.State) string {
 
 // recorder is the tcp.Handler of every script connection: it reports
 // events and consumes all data offered, or none while hold is on (then the
-// data stays in the receive buffer and no data event is recorded).
+// data stays in the receive buffer and no data event is recorded). In
+// scripts, the bytes consumed are checked against what the peer sent.
 type recorder struct {
 	sink Sink
 	hold bool
@@ -190,6 +191,9 @@ func (r *recorder) OnOpen(c *tcp.Conn) { r.sink.Event(0, c.Key(), "open", 0, nil
 func (r *recorder) OnData(c *tcp.Conn, data []byte) int {
 	if r.hold {
 		return 0
+	}
+	if ds, ok := r.sink.(interface{ Data(flowtable.Key, []byte) }); ok {
+		ds.Data(c.Key(), data)
 	}
 	r.sink.Event(0, c.Key(), "data", len(data), nil)
 	return len(data)

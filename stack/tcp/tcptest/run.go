@@ -55,6 +55,7 @@ func RunScript(t testing.TB, cfg tcp.Config, s *Script, f DriverFactory) error {
 		}
 	}
 	h := NewWithDriver(t, cfg, f)
+	h.checkData = true
 	if err := h.runLines(s); err != nil {
 		return err
 	}
@@ -69,7 +70,11 @@ func (h *Harness) runLines(s *Script) error {
 	r := &runner{h: h}
 	for i := range s.Lines {
 		l := &s.Lines[i]
-		if err := r.step(l); err != nil {
+		err := r.step(l)
+		if err == nil && h.dataErr != nil {
+			err = h.dataErr
+		}
+		if err != nil {
 			return fmt.Errorf("line %d: %s\n\t%v%s", l.N, l.Text, err, r.context())
 		}
 	}
@@ -232,7 +237,7 @@ func (r *runner) inbound(spec *SegSpec) *tcp.Segment {
 	if spec.Len > 0 {
 		p := make([]byte, spec.Len)
 		for i := range p {
-			p[i] = byte('a' + (spec.Seq+uint32(i))%26)
+			p[i] = patternByte(spec.Seq + uint32(i))
 		}
 		seg.Payload = p
 	}

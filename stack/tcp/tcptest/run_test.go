@@ -174,3 +174,18 @@ func TestRunStuckTimer(t *testing.T) {
 		t.Errorf("stuck timer: %v", err)
 	}
 }
+
+// TestRunChecksDeliveredData: bytes the layer delivers must be the ones the
+// script's peer sent.
+func TestRunChecksDeliveredData(t *testing.T) {
+	f := func(cfg *tcp.Config, sink Sink, now clock.Time) Driver {
+		d := newFake(cfg, sink, now).(*fakeDriver)
+		d.corrupt = true
+		return d
+	}
+	err := RunErr(t, tcp.DefaultConfig(), fakeHandshake, f)
+	if err == nil || !strings.Contains(err.Error(), "line 12: +0 < P. 1:101(100)") ||
+		!strings.Contains(err.Error(), `delivered byte 0 of the stream is 'c', the peer sent 'b' (sequence number 1)`) {
+		t.Errorf("corrupt delivery: %v", err)
+	}
+}
