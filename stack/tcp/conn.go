@@ -98,6 +98,8 @@ type Conn struct {
 	rtxStamp clock.Time   // Linux retrans_stamp: send time of the first retransmitted segment; valid if nRtx > 0
 	dupAcks  int          // duplicate ACK count (RFC 5681 §3.2)
 	recover  seqnum.Value // RFC 6582 recover point
+	sb       scoreboard   // ranges the peer SACKed above SND.UNA (fSackOK)
+	rtxNext  seqnum.Value // in recovery: next hole candidate to retransmit
 	cc       congestionControl
 	reno     newReno
 
@@ -117,6 +119,7 @@ type Conn struct {
 	// Challenge ACK rate limit (RFC 5961 §7), per connection.
 	chalAt    clock.Time
 	chalCount int
+	oowAt     clock.Time // last ACK for an out-of-window segment (Linux last_oow_ack_time)
 
 	synRtx   int        // SYN-ACK retransmissions (Linux req->num_timeout)
 	created  clock.Time // when the connection was created

@@ -89,7 +89,7 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 			// RFC 9293: a zero window still takes valid ACKs and RSTs;
 			// the data is dropped below.
 		} else {
-			if flags&wire.FlagRST == 0 {
+			if flags&wire.FlagRST == 0 && !c.oowRateLimited(now, seg, slen) {
 				c.sendAck(now)
 			}
 			return
@@ -150,6 +150,25 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 		}
 	}
 	c.finish(now)
+}
+
+// oowInterval is Linux's tcp_invalid_ratelimit (500 ms): at most one ACK
+// per interval answers out-of-window segments without data, which breaks
+// ACK loops between two ends that each find the other's ACKs unacceptable.
+const oowInterval = 500 * time.Millisecond
+
+// oowRateLimited reports whether the ACK for an unacceptable segment must
+// be skipped (Linux tcp_oow_rate_limited: data segments are never limited).
+func (c *Conn) oowRateLimited(now clock.Time, seg *Segment, slen seqnum.Size) bool {
+	if len(seg.Payload) > 0 && seg.Flags&wire.FlagSYN == 0 {
+		return false
+	}
+	if c.oowAt != 0 && now.Sub(c.oowAt) < oowInterval {
+		c.layer.stats.TCPACKSkippedSeq.Add(1)
+		return true
+	}
+	c.oowAt = now
+	return false
 }
 
 // finish sends what became sendable and re-arms the connection's timer.
@@ -260,6 +279,9 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 		c.challengeAck(now) // RFC 5961 §5.2: too old to be a valid ACK
 		return false
 	}
+	if c.flags&fSackOK != 0 && seg.Opts.NumSACK > 0 {
+		c.takeSACK(seg)
+	}
 	newly := 0
 	if c.sndUna.LessThan(ack) {
 		newly = int(ack.Sub(c.sndUna))
@@ -321,6 +343,7 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value) {
 		c.sndBufSeq = upto
 	}
 	c.sndUna = ack
+	c.sb.prune(ack)
 	if c.sndNxt.LessThan(ack) {
 		c.sndNxt = ack // after an RTO rewound SND.NXT
 	}
@@ -333,7 +356,10 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value) {
 			c.reno.cwnd = c.cc.ssthreshBytes()
 		} else {
 			// Partial ACK: retransmit the next hole, deflate.
-			c.retransmitHead(now)
+			if !c.sackRetransmit(now) {
+				c.retransmitHead(now)
+				c.rtxNext = seqnum.Max(c.rtxNext, ack.Add(seqnum.Size(c.mss)))
+			}
 			c.reno.cwnd -= min(acked, c.reno.cwnd-c.mss)
 		}
 	} else {
@@ -382,6 +408,7 @@ func (c *Conn) onDupAck(now clock.Time) {
 	c.dupAcks++
 	if c.flags&fInRecovery != 0 {
 		c.reno.cwnd += c.mss // (RFC 5681 (4)) inflate
+		c.sackRetransmit(now)
 		return
 	}
 	if c.dupAcks != 3 {
@@ -398,8 +425,16 @@ func (c *Conn) onDupAck(now clock.Time) {
 	c.cc.onLoss(c.flight(), c.mss)
 	c.reno.cwnd = c.cc.ssthreshBytes() + 3*c.mss
 	c.layer.stats.TCPFastRetrans.Add(1)
-	c.layer.stats.TCPRenoRecovery.Add(1)
-	c.retransmitHead(now)
+	if c.sb.n > 0 {
+		c.layer.stats.TCPSackRecovery.Add(1)
+	} else {
+		c.layer.stats.TCPRenoRecovery.Add(1)
+	}
+	c.rtxNext = c.sndUna
+	if !c.sackRetransmit(now) {
+		c.retransmitHead(now)
+		c.rtxNext = c.sndUna.Add(seqnum.Size(c.mss))
+	}
 }
 
 // retransmitHead resends one MSS from SND.UNA.

@@ -62,6 +62,9 @@ func (c *Conn) fill(now clock.Time, seq seqnum.Value, flags wire.TCPFlags) *OutS
 		s.Opts.TSVal = c.tsVal(now)
 		s.Opts.TSEcr = c.tsRecent
 	}
+	if flags&wire.FlagRST == 0 {
+		c.fillSACK(s)
+	}
 	return s
 }
 

@@ -17,8 +17,9 @@ type oooSeg struct {
 // §3.10.7.4 seventh: segments beyond RCV.NXT are held for later).
 type oooQueue struct {
 	segs  []oooSeg // sorted by seq; segs[:n] are used
-	n     int      // segments held
-	bytes int      // payload bytes held (counts against the window)
+	n     int          // segments held
+	bytes int          // payload bytes held (counts against the window)
+	last  seqnum.Value // start of the most recently queued segment (first SACK block)
 }
 
 // insert copies a segment in, keeping the queue sorted; duplicates and
@@ -44,6 +45,7 @@ func (q *oooQueue) insert(c *Conn, seq seqnum.Value, p []byte, fin bool) bool {
 	q.segs[i] = oooSeg{seq: seq, data: d, fin: fin}
 	q.n++
 	q.bytes += len(p)
+	q.last = seq
 	return true
 }
 

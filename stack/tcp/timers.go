@@ -141,6 +141,7 @@ func (c *Conn) onRTO(now clock.Time) {
 	c.cc.onRTO(c.flight(), c.mss)
 	c.flags &^= fInRecovery | fRTTTiming
 	c.recover = c.sndMax
+	c.sb.reset() // RFC 6675 §5.1 allows keeping it; go-back-N resends all
 	c.dupAcks = 0
 	c.nRtx++
 	c.sndNxt = c.sndUna
