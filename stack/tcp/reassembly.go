@@ -16,7 +16,7 @@ type oooSeg struct {
 // oooQueue holds out-of-order segments sorted by sequence number (RFC 9293
 // §3.10.7.4 seventh: segments beyond RCV.NXT are held for later).
 type oooQueue struct {
-	segs  []oooSeg // sorted by seq; segs[:n] are used
+	segs  []oooSeg     // sorted by seq; segs[:n] are used
 	n     int          // segments held
 	bytes int          // payload bytes held (counts against the window)
 	last  seqnum.Value // start of the most recently queued segment (first SACK block)
