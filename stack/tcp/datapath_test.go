@@ -1,0 +1,164 @@
+package tcp
+
+import (
+	"testing"
+	"time"
+
+	"github.com/xdptcp/xdptcp/stack/seqnum"
+	"github.com/xdptcp/xdptcp/stack/wire"
+)
+
+// Data path robustness: fast retransmit, SACK, Nagle, window scaling,
+// timestamps and PAWS.
+
+func withSACK(blocks ...seqnum.Value) segOpt {
+	return func(s *Segment) {
+		for i := 0; i+1 < len(blocks); i += 2 {
+			s.Opts.SACK[s.Opts.NumSACK] = wire.SACKBlock{Left: uint32(blocks[i]), Right: uint32(blocks[i+1])}
+			s.Opts.NumSACK++
+		}
+	}
+}
+
+func sackEstablished(t *testing.T) *harness {
+	h := newHarness(t)
+	h.listen()
+	h.send(SYN, peerISN, 0, withMSS(1000), func(s *Segment) { s.Opts.SACKPermitted = true })
+	s := h.expect(flags(SYN | ACK))
+	if !s.seg.Opts.SACKPermitted {
+		t.Fatal("SACK-permitted not answered")
+	}
+	h.send(ACK, peerISN+1, ourISN+1)
+	return h
+}
+
+func TestSACKBlocksSent(t *testing.T) {
+	h := sackEstablished(t)
+	h.send(ACK, peerISN+1001, ourISN+1, withData(make([]byte, 1000)))
+	s := h.expect(flags(ACK), ackNum(peerISN+1))
+	if s.seg.Opts.NumSACK != 1 || s.seg.Opts.SACK[0] != (wire.SACKBlock{Left: uint32(peerISN + 1001), Right: uint32(peerISN + 2001)}) {
+		t.Fatalf("SACK %+v", s.seg.Opts)
+	}
+	h.send(ACK, peerISN+3001, ourISN+1, withData(make([]byte, 1000)))
+	s = h.expect(flags(ACK), ackNum(peerISN+1))
+	if s.seg.Opts.NumSACK != 2 || s.seg.Opts.SACK[0].Left != uint32(peerISN+3001) {
+		t.Fatalf("most recent block first: %+v", s.seg.Opts.SACK)
+	}
+}
+
+// Three duplicate ACKs trigger a fast retransmit (RFC 5681 §3.2) long
+// before the RTO.
+func TestFastRetransmitOnThreeDupAcks(t *testing.T) {
+	h := establishedConn(t)
+	h.c.Write(make([]byte, 5*1460))
+	for i := 0; i < 5; i++ {
+		h.expect(payloadLen(1460))
+	}
+	h.advance(10 * time.Millisecond)
+	for i := 0; i < 2; i++ {
+		h.send(ACK, peerISN+1, ourISN+1)
+		h.expectNothing()
+	}
+	h.send(ACK, peerISN+1, ourISN+1)
+	h.expect(seqNum(ourISN+1), payloadLen(1460), at(10*time.Millisecond))
+	if h.l.Stats().TCPFastRetrans.Load() != 1 {
+		t.Fatal("TCPFastRetrans")
+	}
+	// Full ACK ends recovery.
+	h.send(ACK, peerISN+1, ourISN+1+5*1460)
+	h.advance(time.Second)
+	h.expectNothing()
+}
+
+// With SACK, recovery retransmits each hole, not one per round trip.
+func TestSACKRecoveryRetransmitsHoles(t *testing.T) {
+	h := sackEstablished(t)
+	h.c.Write(make([]byte, 6*1000))
+	for i := 0; i < 6; i++ {
+		h.expect(payloadLen(1000))
+	}
+	una := ourISN + 1
+	// Segments 1 and 3 lost: 2, 4, 5, 6 SACKed.
+	h.send(ACK, peerISN+1, una, withSACK(una+1000, una+2000))
+	h.send(ACK, peerISN+1, una, withSACK(una+3000, una+4000, una+1000, una+2000))
+	h.send(ACK, peerISN+1, una, withSACK(una+3000, una+5000, una+1000, una+2000))
+	h.expect(seqNum(una), payloadLen(1000))
+	h.send(ACK, peerISN+1, una, withSACK(una+3000, una+6000, una+1000, una+2000))
+	h.expect(seqNum(una+2000), payloadLen(1000)) // the second hole at once
+	h.send(ACK, peerISN+1, una+6000)
+	h.advance(5 * time.Second)
+	h.expectNothing()
+}
+
+func TestNagle(t *testing.T) {
+	h := establishedConn(t)
+	h.c.SetNoDelay(false)
+	h.c.Write([]byte("a"))
+	h.expect(payloadLen(1))
+	h.c.Write([]byte("b"))
+	h.c.Write([]byte("c"))
+	h.expectNothing() // a small segment is in flight (RFC 9293 §3.7.4)
+	h.send(ACK, peerISN+1, ourISN+2)
+	h.expect(payloadLen(2))
+	h.c.SetNoDelay(true)
+	h.c.Write([]byte("d"))
+	h.expect(payloadLen(1))
+}
+
+func TestWindowScaling(t *testing.T) {
+	h := newHarness(t)
+	h.listen()
+	h.send(SYN, peerISN, 0, withMSS(1460), withWS(20)) // capped at 14
+	s := h.expect(flags(SYN | ACK))
+	if !s.seg.Opts.HasWScale || s.seg.Opts.WScale != 7 {
+		t.Fatalf("our window scale %+v, want 7 (Linux, tcp_rmem[2] 6 MiB)", s.seg.Opts)
+	}
+	h.send(ACK, peerISN+1, ourISN+1, withWin(1))
+	if h.c.sndShift != 14 || h.c.sndWnd != 1<<14 {
+		t.Fatalf("peer window %d shift %d", h.c.sndWnd, h.c.sndShift)
+	}
+	h.send(ACK|PSH, peerISN+1, ourISN+1, withWin(1), withData([]byte("x")))
+	a := h.expect(flags(ACK))
+	if a.seg.Window != 131072>>7 {
+		t.Fatalf("scaled window %d", a.seg.Window)
+	}
+}
+
+func TestTimestampsAndPAWS(t *testing.T) {
+	h := newHarness(t)
+	h.listen()
+	h.send(SYN, peerISN, 0, withMSS(1460), withTS(1000, 0))
+	s := h.expect(flags(SYN | ACK))
+	h.send(ACK, peerISN+1, ourISN+1, withTS(1001, s.seg.Opts.TSVal))
+	h.send(ACK|PSH, peerISN+1, ourISN+1, withTS(1002, s.seg.Opts.TSVal), withData([]byte("new")))
+	a := h.expect(flags(ACK))
+	if !a.seg.Opts.HasTimestamp || a.seg.Opts.TSEcr != 1002 {
+		t.Fatalf("TSecr %d", a.seg.Opts.TSEcr)
+	}
+	// An old timestamp: PAWS rejects the segment (RFC 7323 §5.3).
+	h.send(ACK|PSH, peerISN+4, ourISN+1, withTS(900, 0), withData([]byte("old")))
+	h.expect(flags(ACK), ackNum(peerISN+4))
+	if string(h.rec.data) != "new" || h.l.Stats().PAWSEstab.Load() != 1 {
+		t.Fatalf("PAWS: data %q", h.rec.data)
+	}
+}
+
+func TestMinSndMSS(t *testing.T) {
+	h := newHarness(t)
+	h.listen()
+	h.send(SYN, peerISN, 0, withMSS(1))
+	h.expect(flags(SYN | ACK))
+	h.send(ACK, peerISN+1, ourISN+1)
+	if h.c.mss != 48 {
+		t.Fatalf("mss %d, want tcp_min_snd_mss 48", h.c.mss)
+	}
+}
+
+func TestUrgentIgnored(t *testing.T) {
+	h := establishedConn(t)
+	s := Segment{Key: h.key, Seq: peerISN + 1, Ack: ourISN + 1, Flags: ACK | wire.FlagURG, Urgent: 60000, Window: 100, Payload: []byte("abc")}
+	h.l.Input(h.now, &s)
+	if string(h.rec.data) != "abc" {
+		t.Fatal("urgent data not delivered in line")
+	}
+}
