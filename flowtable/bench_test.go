@@ -218,6 +218,40 @@ func BenchmarkLookupMiss(b *testing.B) {
 	}
 }
 
+// BenchmarkLookupChurned is BenchmarkLookup/flowtable/100K on a table that
+// has been through 3M steps of connection churn (insert a new key, delete
+// the oldest), so its probe chains hold the tombstones churn leaves behind.
+func BenchmarkLookupChurned(b *testing.B) {
+	const live = 100_000
+	keys := benchKeys(4 * live)
+	v := new(int)
+	t := New[int](2 * live)
+	for _, k := range keys[:live] {
+		t.Insert(k, v)
+	}
+	const steps = 3_000_000
+	for i := range steps {
+		t.Insert(keys[(i+live)%len(keys)], v)
+		t.Delete(keys[i%len(keys)])
+	}
+	present := make([]Key, 0, live)
+	for i := steps; i < steps+live; i++ {
+		present = append(present, keys[i%len(keys)])
+	}
+	x := uint32(12345)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		if t.Get(present[x%live]) == nil {
+			b.Fatal("miss")
+		}
+	}
+	b.ReportMetric(float64(t.arr.Load().tombs), "tombstones")
+}
+
 // BenchmarkInsertDelete measures connection churn at a steady 100K
 // entries: insert a new key and delete the oldest, one of each per op.
 func BenchmarkInsertDelete(b *testing.B) {
