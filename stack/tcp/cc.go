@@ -1,26 +1,49 @@
 package tcp
 
-// Congestion control (RFC 5681) behind a small interface so that CUBIC
-// (RFC 9438) can be added beside NewReno.
+// Congestion control (RFC 5681) behind a small interface: NewReno and
+// CUBIC (RFC 9438, Linux's default), chosen by tcp_congestion_control.
+
+import (
+	"math"
+	"time"
+
+	"github.com/xdptcp/xdptcp/stack/clock"
+)
 
 // congestionControl decides the congestion window of one connection.
+// Fast-recovery window inflation (RFC 6582) is done by the sender through
+// setWindow.
 type congestionControl interface {
 	// window returns cwnd in bytes.
 	window() int
-	// onAck is called for an ACK that newly acknowledged acked bytes.
-	onAck(acked, mss int)
+	// setWindow sets cwnd (recovery inflation and deflation).
+	setWindow(w int)
+	// onAck is called for an ACK that newly acknowledged acked bytes
+	// outside recovery.
+	onAck(now clock.Time, acked, mss int, srtt time.Duration)
 	// onRTO is called when the retransmission timer expires with flight
 	// bytes outstanding (RFC 5681 (4)).
-	onRTO(flight, mss int)
-	// onLoss is called on entering fast recovery (RFC 5681 (2) / RFC 6582).
-	onLoss(flight, mss int)
-	// ssthresh returns the slow-start threshold in bytes.
+	onRTO(now clock.Time, flight, mss int)
+	// onLoss is called on entering fast recovery; it sets ssthresh.
+	onLoss(now clock.Time, flight, mss int)
+	// ssthreshBytes returns the slow-start threshold in bytes.
 	ssthreshBytes() int
 }
 
 // initialWindowSegments is RFC 6928's IW of 10 segments (Linux
 // TCP_INIT_CWND).
 const initialWindowSegments = 10
+
+// initCC picks and starts the congestion controller.
+func (c *Conn) initCC(mss int) {
+	if c.layer.cfg.CongestionControl == "cubic" {
+		c.cubic.init(mss)
+		c.cc = &c.cubic
+		return
+	}
+	c.reno.init(mss)
+	c.cc = &c.reno
+}
 
 // newReno is RFC 5681 slow start and congestion avoidance; its recovery
 // (RFC 6582) lives in the sender.
@@ -33,18 +56,17 @@ type newReno struct {
 func (r *newReno) init(mss int) {
 	r.cwnd = initialWindowSegments * mss
 	r.ssthresh = 1 << 30 // RFC 5681 §3.1: arbitrarily high
+	r.acc = 0
 }
 
 func (r *newReno) window() int        { return r.cwnd }
+func (r *newReno) setWindow(w int)    { r.cwnd = max(w, 1) }
 func (r *newReno) ssthreshBytes() int { return r.ssthresh }
 
-func (r *newReno) onAck(acked, mss int) {
+func (r *newReno) onAck(now clock.Time, acked, mss int, srtt time.Duration) {
 	if r.cwnd < r.ssthresh {
 		// RFC 5681 (2), with RFC 3465 appropriate byte counting, L = 2*SMSS.
-		if acked > 2*mss {
-			acked = 2 * mss
-		}
-		r.cwnd += acked
+		r.cwnd += min(acked, 2*mss)
 		return
 	}
 	// RFC 5681 (3): about one SMSS per RTT.
@@ -55,14 +77,109 @@ func (r *newReno) onAck(acked, mss int) {
 	}
 }
 
-func (r *newReno) onRTO(flight, mss int) {
+func (r *newReno) onRTO(now clock.Time, flight, mss int) {
 	r.ssthresh = max(flight/2, 2*mss) // RFC 5681 (4)
 	r.cwnd = mss                      // loss window, one segment
 	r.acc = 0
 }
 
-func (r *newReno) onLoss(flight, mss int) {
+func (r *newReno) onLoss(now clock.Time, flight, mss int) {
 	r.ssthresh = max(flight/2, 2*mss) // RFC 5681 (4)
 	r.cwnd = r.ssthresh
 	r.acc = 0
+}
+
+// CUBIC constants (RFC 9438 §4.1 and §4.6).
+const (
+	cubicC    = 0.4 // RFC 9438 §5: C = 0.4
+	cubicBeta = 0.7 // RFC 9438 §4.6: beta_cubic = 0.7
+)
+
+// cubic is RFC 9438 CUBIC: window growth as a cubic function of the time
+// since the last congestion event, with the Reno-friendly region (§4.3)
+// and fast convergence (§4.7). Windows are kept in bytes; the formulas run
+// in segments.
+type cubic struct {
+	cwnd     int        // bytes
+	ssthresh int        // bytes
+	wMax     float64    // segments: window before the last reduction
+	k        float64    // seconds: time to reach wMax again
+	epoch    clock.Time // start of the current avoidance epoch; -1 if none
+	wEst     float64    // segments: Reno-friendly estimate (§4.3)
+}
+
+func (q *cubic) init(mss int) {
+	q.cwnd = initialWindowSegments * mss
+	q.ssthresh = 1 << 30
+	q.wMax = 0
+	q.epoch = -1
+}
+
+func (q *cubic) window() int        { return q.cwnd }
+func (q *cubic) setWindow(w int)    { q.cwnd = max(w, 1) }
+func (q *cubic) ssthreshBytes() int { return q.ssthresh }
+
+func (q *cubic) onAck(now clock.Time, acked, mss int, srtt time.Duration) {
+	if q.cwnd < q.ssthresh {
+		q.cwnd += min(acked, 2*mss) // slow start (RFC 9438 §4.10 keeps RFC 5681's)
+		return
+	}
+	m := float64(mss)
+	cw := float64(q.cwnd) / m
+	if q.epoch < 0 {
+		// §4.2: a new epoch starts with the first ACK in avoidance.
+		q.epoch = now
+		if q.wMax < cw {
+			q.k = 0
+			q.wMax = cw
+		} else {
+			q.k = math.Cbrt((q.wMax - cw) / cubicC)
+		}
+		q.wEst = cw
+	}
+	t := now.Sub(q.epoch).Seconds() + srtt.Seconds()
+	d := t - q.k
+	target := cubicC*d*d*d + q.wMax // W_cubic(t + RTT), §4.2
+	if target < cw {
+		target = cw
+	} else if target > 1.5*cw {
+		target = 1.5 * cw
+	}
+	// §4.3 Reno-friendly region: alpha = 3*(1-beta)/(1+beta).
+	alpha := 3 * (1 - cubicBeta) / (1 + cubicBeta)
+	q.wEst += alpha * float64(acked) / m / cw
+	segs := float64(acked) / m
+	grow := (target - cw) / cw * segs
+	if q.wEst > target {
+		grow = (q.wEst - cw) / cw * segs
+		if grow < 0 {
+			grow = 0
+		}
+	}
+	q.cwnd += int(grow * m)
+	if q.cwnd < mss {
+		q.cwnd = mss
+	}
+}
+
+func (q *cubic) reduce(flight, mss int) {
+	cw := float64(q.cwnd) / float64(mss)
+	// §4.7 fast convergence.
+	if cw < q.wMax {
+		q.wMax = cw * (1 + cubicBeta) / 2
+	} else {
+		q.wMax = cw
+	}
+	q.ssthresh = max(int(float64(q.cwnd)*cubicBeta), 2*mss) // §4.6
+	q.epoch = -1
+}
+
+func (q *cubic) onRTO(now clock.Time, flight, mss int) {
+	q.reduce(flight, mss)
+	q.cwnd = mss
+}
+
+func (q *cubic) onLoss(now clock.Time, flight, mss int) {
+	q.reduce(flight, mss)
+	q.cwnd = q.ssthresh
 }

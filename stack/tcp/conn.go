@@ -100,8 +100,9 @@ type Conn struct {
 	recover  seqnum.Value // RFC 6582 recover point
 	sb       scoreboard   // ranges the peer SACKed above SND.UNA (fSackOK)
 	rtxNext  seqnum.Value // in recovery: next hole candidate to retransmit
-	cc       congestionControl
+	cc       congestionControl // &reno or &cubic (tcp_congestion_control)
 	reno     newReno
+	cubic    cubic
 
 	// Timers: one wheel timer at the earliest of these deadlines.
 	timer     timer.Timer

@@ -353,17 +353,18 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value) {
 	if c.flags&fInRecovery != 0 {
 		if c.recover.LessThanEq(ack) {
 			c.flags &^= fInRecovery // full ACK: leave recovery, cwnd = ssthresh
-			c.reno.cwnd = c.cc.ssthreshBytes()
+			c.cc.setWindow(c.cc.ssthreshBytes())
 		} else {
 			// Partial ACK: retransmit the next hole, deflate.
 			if !c.sackRetransmit(now) {
 				c.retransmitHead(now)
 				c.rtxNext = seqnum.Max(c.rtxNext, ack.Add(seqnum.Size(c.mss)))
 			}
-			c.reno.cwnd -= min(acked, c.reno.cwnd-c.mss)
+			w := c.cc.window()
+			c.cc.setWindow(w - min(acked, w-c.mss))
 		}
 	} else {
-		c.cc.onAck(acked, c.mss)
+		c.cc.onAck(now, acked, c.mss, c.rtt.srtt)
 	}
 	c.dupAcks = 0
 	// RFC 6298 (5.2)/(5.3): stop the timer when all is acknowledged, else
@@ -407,7 +408,7 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value) {
 func (c *Conn) onDupAck(now clock.Time) {
 	c.dupAcks++
 	if c.flags&fInRecovery != 0 {
-		c.reno.cwnd += c.mss // (RFC 5681 (4)) inflate
+		c.cc.setWindow(c.cc.window() + c.mss) // (RFC 5681 (4)) inflate
 		c.sackRetransmit(now)
 		return
 	}
@@ -422,8 +423,8 @@ func (c *Conn) onDupAck(now clock.Time) {
 	}
 	c.flags |= fInRecovery
 	c.recover = c.sndMax
-	c.cc.onLoss(c.flight(), c.mss)
-	c.reno.cwnd = c.cc.ssthreshBytes() + 3*c.mss
+	c.cc.onLoss(now, c.flight(), c.mss)
+	c.cc.setWindow(c.cc.ssthreshBytes() + 3*c.mss)
 	c.layer.stats.TCPFastRetrans.Add(1)
 	if c.sb.n > 0 {
 		c.layer.stats.TCPSackRecovery.Add(1)
@@ -441,10 +442,10 @@ func (c *Conn) onDupAck(now clock.Time) {
 func (c *Conn) retransmitHead(now clock.Time) {
 	save := c.sndNxt
 	c.sndNxt = c.sndUna
-	saveCwnd := c.reno.cwnd
-	c.reno.cwnd = c.mss + c.flight()
+	saveCwnd := c.cc.window()
+	c.cc.setWindow(c.mss + c.flight())
 	c.sendOne(now)
-	c.reno.cwnd = saveCwnd
+	c.cc.setWindow(saveCwnd)
 	if c.sndNxt.LessThan(save) {
 		c.sndNxt = save
 	}
@@ -736,7 +737,7 @@ func (c *Conn) negotiate(now clock.Time, seg *Segment, active bool) {
 		mss = 1
 	}
 	c.mss = mss
-	c.reno.init(mss)
+	c.initCC(mss)
 	if seg.Opts.HasWScale && cfg.WindowScaling {
 		c.flags |= fWS
 		c.sndShift = min(seg.Opts.WScale, maxWindowShift)

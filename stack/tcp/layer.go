@@ -139,8 +139,7 @@ func (l *Layer) newConn(now clock.Time, k flowtable.Key) *Conn {
 		mss:      536,
 	}
 	c.rtt.init()
-	c.reno.init(c.mss)
-	c.cc = &c.reno
+	c.initCC(c.mss)
 	c.timer.Fn = c.onTimer
 	c.tsOffset = uint32(l.isn(0, flowtable.Key{LocalAddr: k.RemoteAddr, RemoteAddr: k.LocalAddr, LocalPort: k.RemotePort, RemotePort: k.LocalPort}))
 	if l.cfg.WindowScaling {

@@ -268,7 +268,7 @@ func (ln *Listener) cookieAck(now clock.Time, seg *Segment) bool {
 	c.lastRecv = now
 	c.flags |= fCookie
 	c.mss = max(min(int(mss), c.rcvMSS), l.cfg.MinSndMss, 1)
-	c.reno.init(c.mss)
+	c.initCC(c.mss)
 	c.setState(StateSynReceived)
 	if !l.conns.Insert(c.key, c) {
 		l.stats.ListenDrops.Add(1)

@@ -154,6 +154,9 @@ func (s *streamer) OnClose(c *Conn, err error) {
 func transfer(t *testing.T, loss float64, seed int64, up, down int) {
 	lk := &link{delay: 5 * time.Millisecond, loss: loss, rng: rand.New(rand.NewSource(seed))}
 	cfg := DefaultConfig()
+	if seed%2 == 0 {
+		cfg.CongestionControl = "newreno"
+	}
 	var a, b *Layer
 	a = NewLayer(&cfg, linkEnd{lk, &b}, 0)
 	b = NewLayer(&cfg, linkEnd{lk, &a}, 0)

@@ -138,7 +138,7 @@ func (c *Conn) onRTO(now clock.Time) {
 	// RFC 5681 (4) and RFC 6298 (5.4)-(5.6): collapse cwnd, back off,
 	// retransmit from SND.UNA (go-back-N under slow start, as Linux marks
 	// everything outstanding lost).
-	c.cc.onRTO(c.flight(), c.mss)
+	c.cc.onRTO(now, c.flight(), c.mss)
 	c.flags &^= fInRecovery | fRTTTiming
 	c.recover = c.sndMax
 	c.sb.reset() // RFC 6675 §5.1 allows keeping it; go-back-N resends all

@@ -1,0 +1,66 @@
+package tcp
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/xdptcp/xdptcp/stack/clock"
+)
+
+// CUBIC (RFC 9438): after a reduction to beta*W_max the window climbs
+// back to W_max after K = cbrt(W_max*(1-beta)/C) seconds.
+func TestCubicReturnsToWmaxAfterK(t *testing.T) {
+	const mss = 1000
+	var q cubic
+	q.init(mss)
+	q.cwnd = 100 * mss
+	q.onLoss(0, q.cwnd, mss)
+	if q.cwnd != 70*mss {
+		t.Fatalf("cwnd after loss %d, want 70 segments (beta 0.7)", q.cwnd)
+	}
+	k := math.Cbrt(100 * (1 - cubicBeta) / cubicC)
+	rtt := 100 * time.Millisecond
+	now := clock.Time(0)
+	for now.Sub(0).Seconds() < k-rtt.Seconds() {
+		// One window of ACKs per RTT.
+		for acked := 0; acked < q.cwnd; acked += mss {
+			q.onAck(now, mss, mss, rtt)
+		}
+		now = now.Add(rtt)
+	}
+	segs := float64(q.cwnd) / mss
+	if segs < 95 || segs > 105 {
+		t.Fatalf("cwnd %.1f segments at K=%.2fs, want about 100", segs, k)
+	}
+	// Beyond K the window keeps growing (convex region).
+	for i := 0; i < 50; i++ { // 5 s past K: 0.4*5^3 + 100 = 150
+		for acked := 0; acked < q.cwnd; acked += mss {
+			q.onAck(now, mss, mss, rtt)
+		}
+		now = now.Add(rtt)
+	}
+	if s := float64(q.cwnd) / mss; s < 135 || s > 165 {
+		t.Fatalf("no convex growth: %d", q.cwnd/mss)
+	}
+}
+
+func TestNewRenoSlowStartAndAvoidance(t *testing.T) {
+	var r newReno
+	r.init(1000)
+	r.onAck(0, 1000, 1000, 0)
+	if r.cwnd != 11000 {
+		t.Fatal("slow start")
+	}
+	r.onRTO(0, 20000, 1000)
+	if r.cwnd != 1000 || r.ssthresh != 10000 {
+		t.Fatal("RTO")
+	}
+	r.cwnd = 10000
+	for i := 0; i < 10; i++ {
+		r.onAck(0, 1000, 1000, 0)
+	}
+	if r.cwnd != 11000 {
+		t.Fatalf("avoidance: %d", r.cwnd)
+	}
+}
