@@ -530,6 +530,9 @@ func FuzzHandleFrame(f *testing.F) {
 	p.capture = false
 	e := NewEngine(Config{Addr: addrUs, PrefixLen: 24, MAC: macUs}, p, 0)
 	f.Cleanup(func() { e.Close() })
+	if _, err := e.TCP().Listen(addrUs, 80, tcp.ListenOptions{NewHandler: echoServer{}.newHandler}); err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e.HandleFrame(1, b)
 		// The same frame with our MAC and address patched in, so the
@@ -539,9 +542,48 @@ func FuzzHandleFrame(f *testing.F) {
 			copy(b[30:], addrUs[:])
 		}
 		e.HandleFrame(2, b)
-		e.Poll(3)
+		// And with the IPv4 and TCP/ICMP checksums fixed, so the fuzzer
+		// reaches the TCP layer (a listener on port 80).
+		if fixChecksums(b) {
+			e.HandleFrame(3, b)
+		}
+		e.Poll(4)
 		if p.inLoop != 0 {
 			t.Fatalf("%d frames leaked", p.inLoop)
 		}
 	})
+}
+
+// fixChecksums recomputes the IPv4 header checksum and the TCP or ICMP
+// checksum of an Ethernet frame in place, when its lengths allow.
+func fixChecksums(b []byte) bool {
+	if len(b) < 14+20 {
+		return false
+	}
+	ip := wire.IPv4(b[14:])
+	hl := int(ip[0]&0xf) * 4
+	tl := int(ip.TotalLen())
+	if hl < 20 || tl < hl || tl > len(ip) {
+		return false
+	}
+	ip.SetHeaderChecksum(0)
+	ip.SetHeaderChecksum(^wire.Checksum(ip[:hl], 0))
+	p := ip[hl:tl]
+	switch ip.Protocol() {
+	case wire.ProtoTCP:
+		if len(p) < 20 {
+			return true
+		}
+		t := wire.TCP(p)
+		t.SetChecksum(0)
+		t.SetChecksum(^wire.Checksum(t, wire.PseudoHeaderChecksum(wire.ProtoTCP, ip.Src(), ip.Dst(), uint16(len(t)))))
+	case wire.ProtoICMP:
+		if len(p) < 8 {
+			return true
+		}
+		c := wire.ICMPv4(p)
+		c.SetChecksum(0)
+		c.SetChecksum(^wire.Checksum(c, 0))
+	}
+	return true
 }
