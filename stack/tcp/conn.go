@@ -92,14 +92,14 @@ type Conn struct {
 
 	// Retransmission (RFC 6298).
 	rtt      rttEstimator
-	rttSeq   seqnum.Value // timed segment's sequence number (fRTTTiming)
-	rttSent  clock.Time   // when the timed segment was sent
-	nRtx     int          // consecutive RTO expiries without progress (backoff exponent)
-	rtxStamp clock.Time   // Linux retrans_stamp: send time of the first retransmitted segment; valid if nRtx > 0
-	dupAcks  int          // duplicate ACK count (RFC 5681 §3.2)
-	recover  seqnum.Value // RFC 6582 recover point
-	sb       scoreboard   // ranges the peer SACKed above SND.UNA (fSackOK)
-	rtxNext  seqnum.Value // in recovery: next hole candidate to retransmit
+	rttSeq   seqnum.Value      // timed segment's sequence number (fRTTTiming)
+	rttSent  clock.Time        // when the timed segment was sent
+	nRtx     int               // consecutive RTO expiries without progress (backoff exponent)
+	rtxStamp clock.Time        // Linux retrans_stamp: send time of the first retransmitted segment; valid if nRtx > 0
+	dupAcks  int               // duplicate ACK count (RFC 5681 §3.2)
+	recover  seqnum.Value      // RFC 6582 recover point
+	sb       scoreboard        // ranges the peer SACKed above SND.UNA (fSackOK)
+	rtxNext  seqnum.Value      // in recovery: next hole candidate to retransmit
 	cc       congestionControl // &reno or &cubic (tcp_congestion_control)
 	reno     newReno
 	cubic    cubic
