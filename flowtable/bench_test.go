@@ -10,32 +10,39 @@ import (
 // Benchmarks against the two obvious alternatives, a map behind a
 // sync.RWMutex and a sync.Map, at 1K, 100K and 1M entries.
 //
-// Measured 2026-11-25 on the 2-core build machine (Intel Xeon, Linux 6.18,
-// go1.26.8, shared with other jobs, so single runs are noisy), with
-// go test -run XXX -bench . -benchtime=1s ./flowtable/ (84 s in all).
+// Measured 2026-11-25 01:13 UTC on the 2-core build machine (Intel Xeon,
+// Linux 6.18, go1.26.8, shared with other jobs: load average 4-6, so single
+// runs are noisy; compare rows of one run), with
+// go test -run XXX -bench . -benchtime=1s ./flowtable/ (57 s in all).
 // Lookups of present keys in random order; ns per lookup (RunParallel: wall
-// time per lookup with GOMAXPROCS=2); B/entry is heap per entry, values
-// excluded; 0 allocs/op for every lookup row.
+// time per lookup, GOMAXPROCS=2); B/entry is heap per entry, values
+// excluded; 0 allocs/op on every lookup row.
 //
-//	                 serial ns/op          parallel ns/op          B/entry
-//	                 1K    100K   1M       1K     100K   1M        1K    100K   1M
-//	flowtable        24.6  123    237      41.0   134    364       49.6  62.9   50.3
-//	rwmutexmap       47.6  141    493      104    244    758       54.7  35.0   55.8
-//	syncmap          60.1  436    4277     70.2   550    12277     122.8 125.9  121.6
+//	                 serial ns/op          parallel ns/op        B/entry
+//	                 1K    100K   1M       1K    100K   1M       1K     100K   1M
+//	flowtable        21.4  40.5   143      10.3  19.3   90.9     49.4   62.9   50.3
+//	rwmutexmap       27.7  68.6   299      38.3  62.9   215      60.0   35.0   55.8
+//	syncmap          34.8  219    923      36.7  205    689      121.6  126.1  121.5
 //
-//	LookupMiss (flowtable, 100K entries)      98.6 ns/op  0 allocs/op
-//	InsertDelete at 100K live, one of each:   flowtable 186 ns/op 0 allocs/op;
-//	                                          rwmutexmap 116 ns/op 0 allocs/op;
-//	                                          syncmap 1597 ns/op 2 allocs/op
-//	Hash of one key: SipHash-1-3 7.5 ns, keyed multiply-xorshift 3.0 ns.
+//	LookupMiss (flowtable, 100K entries)   38-50 ns/op in three runs (one
+//	                                        full-suite run read 1436 ns/op
+//	                                        while the machine was busy)
+//	LookupChurned (100K after 3M churn)    46.2 ns/op, ~35.9K tombstones
+//	InsertDelete at 100K live, one each:   flowtable 161 ns/op 0 allocs/op;
+//	                                       rwmutexmap 91.5 ns/op 0 allocs/op;
+//	                                       syncmap 633 ns/op 2 allocs/op
+//	Hash of one key: SipHash-1-3 11.4 ns, keyed multiply-xorshift 7.1 ns
+//	                 (7.5 and 3.0 ns in a quieter run).
 //
+// An earlier run under heavier load (flowtable 24.6/123/237 ns serial,
+// rwmutexmap 47.6/141/493, syncmap 60.1/436/4277) ranked them the same.
 // The table wins every lookup row and uses 40-60 % of sync.Map's memory
 // per entry (a map is denser at some sizes: its load factor is 7/8, ours
-// 3/8 to 3/4). SipHash-1-3 was kept over the 2.5x faster mix because it is
-// a keyed PRF, so hash flooding needs the secret, and its 4.5 ns matter only
-// at sizes that fit in cache. The owner's churn costs more than the map's
-// (two probes, two hashes and the seqlock stores per op), which is the price
-// of lock-free readers on the packet path.
+// 3/8 to 3/4). SipHash-1-3 was kept over the faster mix because it is a
+// keyed PRF, so aiming collisions needs the secret, and its few ns matter
+// only at sizes that fit in cache. The owner's churn costs more than the
+// map's (two probes, two hashes, the chain check on delete), which is the
+// price of lock-free readers on the packet path.
 
 // lookupTable is what the lookup benchmarks need from each implementation.
 type lookupTable interface {
@@ -209,6 +216,7 @@ func BenchmarkLookupParallel(b *testing.B) {
 func BenchmarkLookupMiss(b *testing.B) {
 	bt := build("flowtable", 100_000)
 	miss := benchKeys(200_000)[100_000:]
+	runtime.GC()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
