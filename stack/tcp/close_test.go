@@ -3,6 +3,7 @@ package tcp
 import (
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // Closing: CLOSE-WAIT, LAST-ACK, FIN-WAIT-1/2, CLOSING, TIME-WAIT.
@@ -264,5 +265,13 @@ func TestRangeInfoListsTimeWait(t *testing.T) {
 	})
 	if n != 1 {
 		t.Fatal("RangeInfo")
+	}
+}
+
+func TestTimeWaitEntryIsSmall(t *testing.T) {
+	if n := unsafe.Sizeof(timeWait{}); n > 128 {
+		t.Fatalf("timeWait is %d bytes, want <= 128", n)
+	} else {
+		t.Logf("timeWait: %d bytes (Conn: %d)", n, unsafe.Sizeof(Conn{}))
 	}
 }

@@ -113,6 +113,18 @@ func FuzzSegments(f *testing.F) {
 				if h.c != nil {
 					h.c.ResumeRead()
 				}
+			case 7:
+				// The application acts from inside its callbacks.
+				switch op & 3 {
+				case 0:
+					h.rec.onData = func(c *Conn, p []byte) { c.Close() }
+				case 1:
+					h.rec.onData = func(c *Conn, p []byte) { c.Abort() }
+				case 2:
+					h.rec.onData = func(c *Conn, p []byte) { c.Write(p); c.CloseWrite() }
+				case 3:
+					h.rec.onData = func(c *Conn, p []byte) { c.PauseRead() }
+				}
 			}
 			checkInvariants(t, h.c)
 			h.out.segs = h.out.segs[:0]
