@@ -81,6 +81,7 @@ func (e *Engine) confirm(n *neigh, mac [6]byte) {
 	n.state = neighValid
 	n.confirmed = e.now
 	n.ref = true
+	n.probing = false
 }
 
 // resolve returns the Ethernet destination for IPv4 destination dst by the
@@ -110,19 +111,22 @@ func (e *Engine) resolve(dst [4]byte) ([6]byte, bool) {
 	}
 	n.ref = true
 	if n.state == neighValid {
-		age := e.now.Sub(n.confirmed)
-		if age <= ARPReachableTime {
+		if e.now.Sub(n.confirmed) <= ARPReachableTime {
 			return n.mac, true
 		}
-		// Stale: keep using it while probing (Linux STALE -> DELAY ->
-		// PROBE), unicast to the known MAC.
-		e.arpRequest(n, n.mac)
-		if age <= ARPReachableTime+ARPStaleGrace {
+		// Stale: keep using the MAC while probing it by unicast (Linux
+		// STALE -> DELAY -> PROBE); only when probes went unanswered
+		// for ARPStaleGrace does the entry fail (Linux FAILED).
+		if !n.probing {
+			n.probing, n.probeStart = true, e.now
+		}
+		if e.now.Sub(n.probeStart) <= ARPStaleGrace {
+			e.arpRequest(n, n.mac)
 			return n.mac, true
 		}
-	} else {
-		e.arpRequest(n, wire.BroadcastMAC)
+		n.state, n.probing = neighIncomplete, false
 	}
+	e.arpRequest(n, wire.BroadcastMAC)
 	e.stats.drop(DropARPUnresolved)
 	return [6]byte{}, false
 }
@@ -172,6 +176,6 @@ func (e *Engine) learnFromIPv4(now clock.Time, src uint32, mac [6]byte) {
 		k = e.gw
 	}
 	if n := e.arp.get(k); n != nil && n.state == neighValid && n.mac == mac {
-		n.confirmed = now
+		n.confirmed, n.probing = now, false
 	}
 }

@@ -45,8 +45,8 @@ const (
 	// ARPReachableTime is how long a confirmed entry is used without
 	// question (base_reachable_time_ms, 30 s).
 	ARPReachableTime = 30 * time.Second
-	// ARPStaleGrace is how much longer a stale entry is used while being
-	// probed: delay_first_probe_time (5 s) + ucast_solicit (3) ×
+	// ARPStaleGrace is how long a stale entry is used while its probes
+	// go unanswered: delay_first_probe_time (5 s) + ucast_solicit (3) ×
 	// retrans_time (1 s).
 	ARPStaleGrace = 8 * time.Second
 	// ARPRetransTime is the least time between two requests for one

@@ -33,9 +33,10 @@
 // Entries are learned from ARP requests for our address and from replies
 // (RFC 826 merge), confirmed by ARP replies and by IPv4 frames whose
 // source MAC matches, and stay usable for Linux's base_reachable_time (30 s)
-// after confirmation. A stale entry is still used for 8 more seconds
-// (Linux's delay_first_probe_time 5 s plus 3 unicast probes 1 s apart)
-// while the engine probes it on use; after that it must be resolved again.
+// after confirmation. A stale entry is still used, and probed by unicast
+// requests (at most one per second) when used; if no reply confirms it
+// within 8 s of the first probe (Linux's delay_first_probe_time 5 s plus 3
+// unicast probes 1 s apart) it fails and must be resolved again.
 // The cache holds Config.ARPCacheSize entries and evicts with the CLOCK
 // algorithm. ARP needs no timers: requests are sent when a transmission
 // needs them.

@@ -107,13 +107,13 @@ func TestTwoEnginesEchoOverMemlink(t *testing.T) {
 			clk := clock.NewMono()
 			addrA, addrB := [4]byte{198, 18, 0, 1}, [4]byte{198, 18, 0, 2}
 			// WORKAROUND: stack/tcp sends MSS bytes of payload plus its
-			// options (12 bytes of timestamps), 1512-byte packets that
-			// the engine drops as tx_too_big; RFC 9293 §3.7.1 (and
-			// Linux's tcp_current_mss) subtract the option length.
-			// Advertising 1448 keeps packets within the 1500 MTU until
-			// the TCP layer does that.
+			// options (timestamps, SACK blocks: up to 40 bytes), packets
+			// over the 1500 MTU that the engine drops as tx_too_big;
+			// RFC 9293 §3.7.1 (and Linux's tcp_current_mss) subtract
+			// the option length. Advertising 1460-40 keeps packets
+			// within the MTU until the TCP layer does that.
 			tcfg := tcp.DefaultConfig()
-			tcfg.DefaultMSS = 1448
+			tcfg.DefaultMSS = 1420
 			ea := NewEngine(Config{Addr: addrA, PrefixLen: 24, MAC: macPeer, TCP: tcfg}, pa, clk.Now())
 			eb := NewEngine(Config{Addr: addrB, PrefixLen: 24, MAC: macUs, TCP: tcfg}, pb, clk.Now())
 			defer ea.Close()

@@ -220,10 +220,21 @@ func TestARPEntryAgesLikeLinux(t *testing.T) {
 	if a := wire.ARP(wire.Ethernet(out[0]).Payload()); wire.Ethernet(out[0]).Dst() != macPeer || a.Op() != wire.ARPRequest || a.TPA() != addrPeer {
 		t.Fatalf("probe %x", out[0])
 	}
-	f.now = f.now.Add(ARPStaleGrace)
-	if ok, _ := f.send(rstTo(addrPeer)); ok {
-		t.Fatal("entry used past reachable+grace without confirmation")
+	// Unanswered probes for the grace time: the entry fails.
+	f.now = f.now.Add(ARPStaleGrace + time.Millisecond)
+	ok, out = f.send(rstTo(addrPeer))
+	if ok || len(out) != 1 || wire.Ethernet(out[0]).Dst() != wire.BroadcastMAC {
+		t.Fatalf("entry used past the probe grace without confirmation (ok=%v, %d frames)", ok, len(out))
 	}
+	f.recv(arpFrame(wire.ARPReply, macPeer, addrPeer, macUs, addrUs, macUs))
+	// Idle far longer than reachable+grace: the first use probes and
+	// still sends (Linux STALE), it does not drop.
+	f.now = f.now.Add(10 * time.Minute)
+	if ok, out := f.send(rstTo(addrPeer)); !ok || len(out) != 2 {
+		t.Fatalf("long-idle entry: ok=%v frames=%d", ok, len(out))
+	}
+	f.now = f.now.Add(ARPStaleGrace + time.Millisecond)
+	f.p.take()
 	// A TCP frame from the peer with the cached MAC confirms it.
 	f.recv(tcpFrame(macPeer, addrPeer, 40000, 80, wire.FlagACK, 1, nil, nil))
 	if ok, _ := f.send(rstTo(addrPeer)); !ok {

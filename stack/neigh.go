@@ -13,14 +13,16 @@ const (
 
 // neigh is one entry of a neighCache: an IPv4 address and its MAC.
 type neigh struct {
-	addr      uint32     // key; valid while used is true
-	mac       [6]byte    // meaningful when state == neighValid
-	state     neighState //
-	used      bool       // slot holds an entry
-	ref       bool       // CLOCK reference bit: set on use, cleared by the hand
-	confirmed clock.Time // last confirmation (reply, request for us, matching frame)
-	lastReq   clock.Time // last ARP request sent for addr (valid if reqSent)
-	reqSent   bool       //
+	addr       uint32     // key; valid while used is true
+	mac        [6]byte    // meaningful when state == neighValid
+	state      neighState //
+	used       bool       // slot holds an entry
+	ref        bool       // CLOCK reference bit: set on use, cleared by the hand
+	confirmed  clock.Time // last confirmation (reply, request for us, matching frame)
+	lastReq    clock.Time // last ARP request sent for addr (valid if reqSent)
+	reqSent    bool       //
+	probing    bool       // stale and being probed since probeStart
+	probeStart clock.Time //
 }
 
 // neighCache is a bounded map from IPv4 address to neigh: a fixed array of

@@ -21,7 +21,7 @@ func TestTwoEnginesStepMode(t *testing.T) {
 		clk := &clock.Fake{}
 		addrA, addrB := [4]byte{198, 18, 0, 1}, [4]byte{198, 18, 0, 2}
 		tcfg := tcp.DefaultConfig()
-		tcfg.DefaultMSS = 1448 // see the WORKAROUND in e2e_test.go
+		tcfg.DefaultMSS = 1420 // see the WORKAROUND in e2e_test.go
 		ea := NewEngine(Config{Addr: addrA, PrefixLen: 24, MAC: macPeer, TCP: tcfg}, pa, clk.Now())
 		eb := NewEngine(Config{Addr: addrB, PrefixLen: 24, MAC: macUs, TCP: tcfg}, pb, clk.Now())
 		if _, err := eb.TCP().Listen(addrB, 7, tcp.ListenOptions{NewHandler: echoServer{}.newHandler}); err != nil {
@@ -38,6 +38,17 @@ func TestTwoEnginesStepMode(t *testing.T) {
 			pa.Deliver()
 			eb.Poll(clk.Now())
 			pb.Deliver()
+		}
+		if !client.finished {
+			ea.TCP().RangeInfo(func(ci tcp.ConnInfo) bool { t.Logf("A %+v", ci); return true })
+			eb.TCP().RangeInfo(func(ci tcp.ConnInfo) bool { t.Logf("B %+v", ci); return true })
+			for n, e := range map[string]*Engine{"A": ea, "B": eb} {
+				e.Stats().EachDrop(func(r DropReason, v uint64) {
+					if v > 0 {
+						t.Logf("%s drop %v %d", n, r, v)
+					}
+				})
+			}
 		}
 		ea.Close()
 		eb.Close()
