@@ -41,7 +41,9 @@ func (e *Engine) handleARP(eth wire.Ethernet) {
 	merged := false
 	if learn {
 		if n := e.arp.get(sender); n != nil {
-			e.confirm(n, sha)
+			if !n.permanent {
+				e.confirm(n, sha)
+			}
 			merged = true
 		}
 	}
@@ -111,7 +113,7 @@ func (e *Engine) resolve(dst [4]byte) ([6]byte, bool) {
 	}
 	n.ref = true
 	if n.state == neighValid {
-		if e.now.Sub(n.confirmed) <= ARPReachableTime {
+		if n.permanent || e.now.Sub(n.confirmed) <= ARPReachableTime {
 			return n.mac, true
 		}
 		// Stale: keep using the MAC while probing it by unicast (Linux
@@ -175,7 +177,26 @@ func (e *Engine) learnFromIPv4(now clock.Time, src uint32, mac [6]byte) {
 		}
 		k = e.gw
 	}
-	if n := e.arp.get(k); n != nil && n.state == neighValid && n.mac == mac {
+	if n := e.arp.get(k); n != nil && n.state == neighValid && n.mac == mac && !n.permanent {
 		n.confirmed, n.probing = now, false
 	}
+}
+
+// SetNeighbor adds or replaces a permanent neighbour entry, like
+// `ip neigh replace ADDR lladdr MAC nud permanent`: it is used without ARP,
+// never aged and not changed by received ARP. Call it on the loop (before
+// Run, or from Do).
+func (e *Engine) SetNeighbor(addr [4]byte, mac [6]byte) {
+	k := addrKey(addr)
+	n := e.arp.get(k)
+	if n == nil {
+		var ev bool
+		n, ev = e.arp.insert(k)
+		if ev {
+			e.stats.ArpCacheEvictions.Add(1)
+		}
+		e.stats.ArpCacheEntries.Store(uint64(e.arp.len()))
+	}
+	e.confirm(n, mac)
+	n.permanent = true
 }

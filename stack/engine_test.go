@@ -598,3 +598,25 @@ func fixChecksums(b []byte) bool {
 	}
 	return true
 }
+
+func TestSetNeighborIsPermanent(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.ARPCacheSize = 2 })
+	f.e.SetNeighbor(addrPeer, macFar)
+	ok, out := f.send(rstTo(addrPeer))
+	if !ok || len(out) != 1 || wire.Ethernet(out[0]).Dst() != macFar {
+		t.Fatal("static entry not used")
+	}
+	// ARP does not change it, time does not age it, others do not evict it.
+	f.recv(arpFrame(wire.ARPRequest, macPeer, addrPeer, [6]byte{}, addrUs, wire.BroadcastMAC))
+	f.now = f.now.Add(time.Hour)
+	for i := byte(10); i < 20; i++ {
+		f.send(rstTo([4]byte{198, 18, 0, i}))
+	}
+	ok, out = f.send(rstTo(addrPeer))
+	if !ok || len(out) != 1 || wire.Ethernet(out[0]).Dst() != macFar {
+		t.Fatal("static entry changed, aged or evicted")
+	}
+	if f.e.Stats().ArpCacheEvictions.Load() == 0 {
+		t.Fatal("no evictions counted")
+	}
+}

@@ -21,6 +21,7 @@ type neigh struct {
 	confirmed  clock.Time // last confirmation (reply, request for us, matching frame)
 	lastReq    clock.Time // last ARP request sent for addr (valid if reqSent)
 	reqSent    bool       //
+	permanent  bool       // set by SetNeighbor: never aged, updated or evicted (unless all are)
 	probing    bool       // stale and being probed since probeStart
 	probeStart clock.Time //
 }
@@ -102,7 +103,7 @@ func (c *neighCache) insert(addr uint32) (e *neigh, evicted bool) {
 // evict removes one entry chosen by the CLOCK hand: the first whose
 // reference bit is clear, clearing bits as it passes.
 func (c *neighCache) evict() {
-	for {
+	for i := 0; ; i++ {
 		e := &c.ents[c.hand]
 		idx := c.hand
 		c.hand++
@@ -112,7 +113,9 @@ func (c *neighCache) evict() {
 		if !e.used {
 			continue
 		}
-		if e.ref {
+		// Two sweeps clear every reference bit; after them even
+		// permanent entries go (the cache is all permanent).
+		if i < 2*len(c.ents) && (e.ref || e.permanent) {
 			e.ref = false
 			continue
 		}
