@@ -85,13 +85,3 @@ func (s seed) sip13(addrs uint64, ports uint32) uint64 {
 	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
 	return v0 ^ v1 ^ v2 ^ v3
 }
-
-// mum is a keyed multiply-xorshift mix: two 64×64→128-bit multiplications
-// of the key words xored with the secret, folded. Kept for the hash
-// benchmark that chose sip13 (see bench_test.go).
-func (s seed) mum(addrs uint64, ports uint32) uint64 {
-	hi, lo := bits.Mul64(addrs^s.k0, uint64(ports)^s.k1^0x9e3779b97f4a7c15)
-	h := hi ^ lo
-	hi, lo = bits.Mul64(h^s.k1, s.k0^0xbf58476d1ce4e5b9)
-	return hi ^ lo
-}
