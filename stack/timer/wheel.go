@@ -66,7 +66,8 @@ const (
 
 // Timer is one timer, embedded in its owner. Set Fn once before the first
 // Schedule; it runs on the loop when the timer expires. The zero Timer is
-// not pending. A Timer belongs to at most one Wheel.
+// not pending. A Timer belongs to at most one Wheel and must not be copied
+// while pending (the wheel links to its address).
 type Timer struct {
 	Fn         func(now clock.Time)
 	when       clock.Time
