@@ -162,3 +162,23 @@ func TestUrgentIgnored(t *testing.T) {
 		t.Fatal("urgent data not delivered in line")
 	}
 }
+
+// With timestamps a full segment carries MSS-12 bytes (Linux sends 1448
+// with MSS 1460), so the packet stays within the MTU.
+func TestOptionsShrinkPayload(t *testing.T) {
+	h := newHarness(t)
+	h.listen()
+	h.send(SYN, peerISN, 0, withMSS(1460), withTS(1, 0), func(s *Segment) { s.Opts.SACKPermitted = true })
+	s := h.expect(flags(SYN | ACK))
+	h.send(ACK, peerISN+1, ourISN+1, withTS(2, s.seg.Opts.TSVal))
+	h.c.Write(make([]byte, 3000))
+	h.expect(payloadLen(1448))
+	h.expect(payloadLen(1448))
+	h.expect(payloadLen(104))
+	// With one SACK block as well: 1460-12-12.
+	h.send(ACK, peerISN+100, ourISN+1, withTS(3, s.seg.Opts.TSVal), withData([]byte("x")))
+	h.expect(flags(ACK))
+	h.send(ACK, peerISN+1, ourISN+3001, withTS(3, s.seg.Opts.TSVal))
+	h.c.Write(make([]byte, 3000))
+	h.expect(payloadLen(1436))
+}

@@ -358,7 +358,7 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value) {
 			// Partial ACK: retransmit the next hole, deflate.
 			if !c.sackRetransmit(now) {
 				c.retransmitHead(now)
-				c.rtxNext = seqnum.Max(c.rtxNext, ack.Add(seqnum.Size(c.mss)))
+				c.rtxNext = seqnum.Max(c.rtxNext, ack.Add(seqnum.Size(c.effMSS())))
 			}
 			w := c.cc.window()
 			c.cc.setWindow(w - min(acked, w-c.mss))
@@ -434,7 +434,7 @@ func (c *Conn) onDupAck(now clock.Time) {
 	c.rtxNext = c.sndUna
 	if !c.sackRetransmit(now) {
 		c.retransmitHead(now)
-		c.rtxNext = c.sndUna.Add(seqnum.Size(c.mss))
+		c.rtxNext = c.sndUna.Add(seqnum.Size(c.effMSS()))
 	}
 }
 
@@ -456,7 +456,7 @@ func (c *Conn) sendOne(now clock.Time) {
 	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
 	seq := c.sndNxt
 	if seq.LessThan(dataEnd) {
-		n := min(int(dataEnd.Sub(seq)), c.mss)
+		n := min(int(dataEnd.Sub(seq)), c.effMSS())
 		if seq.LessThan(c.sndMax) {
 			n = min(n, int(c.sndMax.Sub(seq))) // resend what was sent, nothing new
 		}
@@ -540,7 +540,7 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 		c.sendAck(now)
 		return
 	}
-	hadGap := c.ooo.n > 0
+	hadGap := c.ooo.n > 0 && len(payload) > 0
 	if len(payload) > 0 {
 		// Count the ACK owed first: a reply the application writes from
 		// OnData carries it.

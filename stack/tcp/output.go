@@ -145,6 +145,27 @@ func (c *Conn) sendSyn(now clock.Time) bool {
 	return c.xmit(s)
 }
 
+// effMSS is the payload a segment may carry: the MSS less the options
+// every segment now carries (timestamps, SACK blocks), as Linux's
+// tcp_current_mss; RFC 9293 §3.7.1 and RFC 6691: the MSS counts data
+// only when there are no options.
+func (c *Conn) effMSS() int {
+	n := 0
+	if c.flags&fTS != 0 {
+		n = 12 // NOP NOP TS
+	}
+	if c.flags&fSackOK != 0 && c.ooo.n > 0 {
+		maxb := 4
+		if n > 0 {
+			maxb = 3
+		}
+		var b [4]sackRange
+		k := min(c.ooo.sackBlocks(&b, 4), maxb)
+		n += 4 + 8*k // NOP NOP kind len + blocks
+	}
+	return max(c.mss-n, 1)
+}
+
 // flight returns the bytes (and SYN/FIN) sent and not acknowledged.
 func (c *Conn) flight() int { return int(c.sndNxt.Sub(c.sndUna)) }
 
@@ -189,11 +210,12 @@ func (c *Conn) trySend(now clock.Time) {
 			}
 			break
 		}
-		n := min(unsent, c.mss, usable)
-		if n < c.mss && n < unsent && c.flight() > 0 {
+		full := c.effMSS()
+		n := min(unsent, full, usable)
+		if n < full && n < unsent && c.flight() > 0 {
 			break // sender SWS avoidance: wait for a usable window
 		}
-		if n < c.mss && n == unsent && c.flags&fNoDelay == 0 && c.flight() > 0 {
+		if n < full && n == unsent && c.flags&fNoDelay == 0 && c.flight() > 0 {
 			break // Nagle (RFC 9293 §3.7.4): one small segment in flight
 		}
 		off := int(c.sndNxt.Sub(c.sndBufSeq))

@@ -129,7 +129,7 @@ func (c *Conn) sackRetransmit(now clock.Time) bool {
 	if !seq.LessThan(high) {
 		return false
 	}
-	n := c.mss
+	n := c.effMSS()
 	if next, ok := c.sb.nextSacked(seq); ok && int(next.Sub(seq)) < n {
 		n = int(next.Sub(seq))
 	}
