@@ -1,6 +1,8 @@
 package stack
 
 import (
+	"time"
+
 	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/wire"
 )
@@ -71,7 +73,8 @@ func (e *Engine) handleARP(eth wire.Ethernet) {
 		e.stats.drop(DropTxTooBig)
 		return
 	}
-	wire.Ethernet(b).Encode(eth.Src(), e.cfg.MAC, wire.EtherTypeARP)
+	// Linux's arp_process answers to the sender hardware address.
+	wire.Ethernet(b).Encode(sha, e.cfg.MAC, wire.EtherTypeARP)
 	wire.ARP(b[wire.EthernetHeaderLen:]).Encode(wire.ARPReply, e.cfg.MAC, e.cfg.Addr, sha, spa)
 	e.stats.ArpOutReplies.Add(1)
 	e.queueTx(d, arpFrameLen)
@@ -199,4 +202,42 @@ func (e *Engine) SetNeighbor(addr [4]byte, mac [6]byte) {
 	}
 	e.confirm(n, mac)
 	n.permanent = true
+}
+
+// NeighborInfo is one neighbour cache entry as `ip neigh` shows it.
+type NeighborInfo struct {
+	Addr  [4]byte
+	MAC   [6]byte // zero while INCOMPLETE
+	State string  // "PERMANENT", "REACHABLE", "STALE", "PROBE", "INCOMPLETE"
+	Age   time.Duration
+}
+
+// RangeNeighbors calls fn for every neighbour cache entry until fn returns
+// false. Call it on the loop (from Do while Run is running).
+func (e *Engine) RangeNeighbors(fn func(NeighborInfo) bool) {
+	for i := range e.arp.ents {
+		n := &e.arp.ents[i]
+		if !n.used {
+			continue
+		}
+		in := NeighborInfo{Addr: [4]byte{byte(n.addr >> 24), byte(n.addr >> 16), byte(n.addr >> 8), byte(n.addr)}}
+		switch {
+		case n.state != neighValid:
+			in.State = "INCOMPLETE"
+		case n.permanent:
+			in.State, in.MAC = "PERMANENT", n.mac
+		case n.probing:
+			in.State, in.MAC = "PROBE", n.mac
+		case e.now.Sub(n.confirmed) <= ARPReachableTime:
+			in.State, in.MAC = "REACHABLE", n.mac
+		default:
+			in.State, in.MAC = "STALE", n.mac
+		}
+		if n.state == neighValid {
+			in.Age = e.now.Sub(n.confirmed)
+		}
+		if !fn(in) {
+			return
+		}
+	}
 }

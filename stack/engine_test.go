@@ -620,3 +620,21 @@ func TestSetNeighborIsPermanent(t *testing.T) {
 		t.Fatal("no evictions counted")
 	}
 }
+
+func TestRangeNeighbors(t *testing.T) {
+	f := newFixture(t, nil)
+	f.recv(unhex(t, goldenARPReq))
+	f.send(rstTo([4]byte{198, 18, 0, 9}))
+	f.e.SetNeighbor(addrGW, macGW)
+	got := map[[4]byte]string{}
+	f.e.RangeNeighbors(func(n NeighborInfo) bool { got[n.Addr] = n.State; return true })
+	want := map[[4]byte]string{addrPeer: "REACHABLE", {198, 18, 0, 9}: "INCOMPLETE", addrGW: "PERMANENT"}
+	if len(got) != len(want) {
+		t.Fatalf("got %v", got)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	}
+}
