@@ -3,8 +3,10 @@ package tcp
 // TCP settings. Names and defaults follow Linux's sysctls (net.ipv4.tcp_*,
 // net.core.somaxconn, net.ipv4.ip_local_port_range; see
 // Documentation/networking/ip-sysctl.rst), so a user who knows Linux knows
-// xdptcp. Settings Linux does not have carry no "tcp_" prefix (msl, mss,
-// max_connections).
+// xdptcp. Settings Linux does not have carry no "tcp_" prefix (mss,
+// max_connections), except tcp_msl, which the
+// lifecycle issue names so (as FreeBSD does: net.inet.tcp.msl): Linux fixes
+// TIME-WAIT at 60 s (TCP_TIMEWAIT_LEN) with no sysctl.
 //
 // Values are read and written in the text form `sysctl -w` takes: durations
 // as whole seconds, booleans as 0/1, triples and pairs separated by spaces or
@@ -118,7 +120,7 @@ type Config struct {
 	Somaxconn         int           // somaxconn (4096): accept queue bound
 	AbortOnOverflow   bool          // tcp_abort_on_overflow (0): RST instead of drop when the accept queue is full
 	Syncookies        int           // tcp_syncookies (1): 0 off, 1 when the SYN queue is full, 2 always
-	MSL               time.Duration // msl (30 s; TIME-WAIT lasts 2*MSL, Linux's TCP_TIMEWAIT_LEN)
+	MSL               time.Duration // tcp_msl (30 s; TIME-WAIT lasts 2*MSL, Linux's TCP_TIMEWAIT_LEN)
 	MaxTwBuckets      int           // tcp_max_tw_buckets (262144): TIME-WAIT entries per loop
 	TwReuse           int           // tcp_tw_reuse (2: loopback only in Linux; here 0/1/2)
 	KeepaliveTime     time.Duration // tcp_keepalive_time (7200 s): idle time before the first probe
@@ -239,7 +241,7 @@ func (c *Config) Validate() error {
 		name string
 		v    time.Duration
 	}{
-		{"tcp_fin_timeout", c.FinTimeout}, {"msl", c.MSL},
+		{"tcp_fin_timeout", c.FinTimeout}, {"tcp_msl", c.MSL},
 		{"tcp_keepalive_time", c.KeepaliveTime}, {"tcp_keepalive_intvl", c.KeepaliveIntvl},
 	} {
 		if d.v%time.Second != 0 {
@@ -436,7 +438,7 @@ var settingTable = []settingDef{
 		func(c *Config) *bool { return &c.AbortOnOverflow }),
 	intSetting("tcp_syncookies", "SYN cookies: 0 never, 1 when the SYN queue is full, 2 always", true,
 		0, 2, func(c *Config) *int { return &c.Syncookies }),
-	secondsSetting("msl", "maximum segment lifetime in seconds; TIME-WAIT lasts 2*msl (Linux: fixed 60 s)",
+	secondsSetting("tcp_msl", "maximum segment lifetime in seconds; TIME-WAIT lasts 2*tcp_msl (Linux: fixed 60 s)",
 		1, 3600, func(c *Config) *time.Duration { return &c.MSL }),
 	intSetting("tcp_max_tw_buckets", "TIME-WAIT entries per loop; beyond it closing sockets skip TIME-WAIT", true,
 		0, maxInt31, func(c *Config) *int { return &c.MaxTwBuckets }),
