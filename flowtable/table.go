@@ -18,9 +18,10 @@
 // version bumped); Delete stores the meta word (tombstone or empty, version
 // bumped), then clears the value. A reader that finds a full slot holding its
 // key loads the value and re-reads the meta word; if the word is unchanged
-// the key and value belong together (the seqlock validation: the version
-// rules out a delete and re-insert in between), otherwise it reads the slot
-// again. Every Go atomic is sequentially consistent, which is what this
+// the key and value belong together (the seqlock validation: the 30-bit
+// version rules out a delete and re-insert in between, short of 2^30 writes
+// to that one slot between two loads of one reader), otherwise it reads the
+// slot again, which happens only when the writer made progress (lock-free). Every Go atomic is sequentially consistent, which is what this
 // argument needs. Readers (Get and Range) take no lock, never wait for the
 // writer and never allocate.
 //
