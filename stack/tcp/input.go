@@ -528,9 +528,12 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 		payload = payload[:keep]
 		fin = false
 	}
+	if len(payload) == 0 && !fin {
+		return // a pure ACK: nothing to receive (and nothing to answer)
+	}
 	if seq != c.rcvNxt {
 		// Out of order: queue it, ACK at once (RFC 5681 §4.2).
-		if len(payload) > 0 || fin {
+		{
 			if c.ooo.insert(c, seq, payload, fin) {
 				c.layer.stats.TCPOFOQueue.Add(1)
 			} else {

@@ -32,6 +32,8 @@ type link struct {
 	sent    int
 	dropped int
 	trace   func(s *OutSegment)
+	reorder float64 // share of segments delayed by up to 10 ms more
+	dup     float64 // share of segments delivered twice
 }
 
 type linkEnd struct {
@@ -60,7 +62,15 @@ func (e linkEnd) SendTCP(s *OutSegment) bool {
 		Payload: append(append([]byte(nil), s.Payload...), s.Payload2...),
 	}
 	l.n++
-	l.q = append(l.q, pkt{at: l.now.Add(l.delay), n: l.n, seg: seg, to: *e.peer})
+	at := l.now.Add(l.delay)
+	if l.rng.Float64() < l.reorder {
+		at = at.Add(time.Duration(l.rng.Intn(10_000)) * time.Microsecond)
+	}
+	l.q = append(l.q, pkt{at: at, n: l.n, seg: seg, to: *e.peer})
+	if l.rng.Float64() < l.dup {
+		l.n++
+		l.q = append(l.q, pkt{at: at.Add(time.Millisecond), n: l.n, seg: seg, to: *e.peer})
+	}
 	return true
 }
 
@@ -152,7 +162,11 @@ func (s *streamer) OnClose(c *Conn, err error) {
 }
 
 func transfer(t *testing.T, loss float64, seed int64, up, down int) {
-	lk := &link{delay: 5 * time.Millisecond, loss: loss, rng: rand.New(rand.NewSource(seed))}
+	transferImpaired(t, loss, 0, 0, seed, up, down)
+}
+
+func transferImpaired(t *testing.T, loss, reorder, dup float64, seed int64, up, down int) {
+	lk := &link{delay: 5 * time.Millisecond, loss: loss, reorder: reorder, dup: dup, rng: rand.New(rand.NewSource(seed))}
 	cfg := DefaultConfig()
 	if seed%2 == 0 {
 		cfg.CongestionControl = "newreno"
@@ -200,5 +214,11 @@ func TestBackToBackTransfer(t *testing.T) {
 func TestBackToBackTransferLoss(t *testing.T) {
 	for seed := int64(1); seed <= 3; seed++ {
 		transfer(t, 0.03, seed, 2<<20, 1<<20)
+	}
+}
+
+func TestBackToBackTransferImpaired(t *testing.T) {
+	for seed := int64(1); seed <= 10; seed++ {
+		transferImpaired(t, 0.02, 0.25, 0.01, seed, 1<<20, 1<<20)
 	}
 }
