@@ -105,17 +105,18 @@ type Conn struct {
 	cubic    cubic
 
 	// Timers: one wheel timer at the earliest of these deadlines.
-	timer     timer.Timer
-	rtxAt     clock.Time // retransmission, SYN(-ACK) or persist timer; never if off
-	rtxKind   uint8      // rtxRetransmit or rtxPersist
-	kaAt      clock.Time // keepalive or FIN-WAIT-2 timeout; never if off
-	delackAt  clock.Time // delayed ACK; never if no ACK is owed
-	kaProbes  int        // unanswered keepalive probes (or zero-window probes)
-	kaIdle    time.Duration
-	lastRecv  clock.Time // last segment received (keepalive idle time)
-	ackOwed   int        // full-sized segments received since the last ACK we sent
-	linger    int        // SO_LINGER seconds; -1 = off
-	quickAcks int        // segments to ACK at once (after a handshake, Linux quickack)
+	timer      timer.Timer
+	rtxAt      clock.Time // retransmission, SYN(-ACK) or persist timer; never if off
+	rtxKind    uint8      // rtxRetransmit or rtxPersist
+	kaAt       clock.Time // keepalive or FIN-WAIT-2 timeout; never if off
+	delackAt   clock.Time // delayed ACK; never if no ACK is owed
+	kaProbes   int        // unanswered keepalive probes (or zero-window probes)
+	kaIdle     time.Duration
+	lastRecv   clock.Time // last segment received (keepalive idle time)
+	lastDataAt clock.Time // last in-order data received (pingpong detection)
+	ackOwed    int        // full-sized segments received since the last ACK we sent
+	linger     int        // SO_LINGER seconds; -1 = off
+	quickAcks  int        // segments to ACK at once (after a handshake, Linux quickack)
 
 	// Challenge ACK rate limit (RFC 5961 §7), per connection.
 	chalAt    clock.Time

@@ -197,3 +197,19 @@ func TestEstablishedReceiveWindowAndPause(t *testing.T) {
 	}
 	h.expect(flags(ACK), ackNum(seq)) // window update
 }
+
+// Pingpong: once we answer data within the delayed-ACK time, quick ACKs
+// stop (Linux tcp_event_data_sent): the next request's ACK rides on the
+// response or waits 40 ms.
+func TestPingpongEndsQuickAck(t *testing.T) {
+	h := establishedConn(t)
+	h.send(ACK|PSH, peerISN+1, ourISN+1, withData([]byte("req1")))
+	h.expect(flags(ACK), ackNum(peerISN+5)) // quick ACK
+	h.advance(time.Millisecond)
+	h.c.Write([]byte("resp1"))
+	h.expect(flags(ACK|PSH), payloadLen(5))
+	h.send(ACK|PSH, peerISN+5, ourISN+6, withData([]byte("req2")))
+	h.expectNothing()
+	h.advance(40 * time.Millisecond)
+	h.expect(flags(ACK), ackNum(peerISN+9), at(41*time.Millisecond))
+}

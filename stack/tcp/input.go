@@ -547,6 +547,7 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 	if len(payload) > 0 {
 		// Count the ACK owed first: a reply the application writes from
 		// OnData carries it.
+		c.lastDataAt = now
 		c.ackOwed++
 		if len(payload) < c.rcvMSS && seg.Flags&wire.FlagPSH == 0 {
 			c.ackOwed++ // a small segment that is not the end of a write: do not wait

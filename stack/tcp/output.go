@@ -234,6 +234,12 @@ func (c *Conn) trySend(now clock.Time) {
 			c.noteRetransmit(seq)
 		} else {
 			l.stats.TCPOrigDataSent.Add(1)
+			if c.quickAcks > 0 && now.Sub(c.lastDataAt) < delAckTimeout {
+				// Linux pingpong mode (tcp_event_data_sent): we answer
+				// what we receive, so our data will carry the ACKs;
+				// quick ACKs would only add packets.
+				c.quickAcks = 0
+			}
 			if c.flags&fRTTTiming == 0 && c.flags&fTS == 0 {
 				c.flags |= fRTTTiming
 				c.rttSeq, c.rttSent = seq, now
