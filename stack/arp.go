@@ -25,9 +25,9 @@ func (e *Engine) handleARP(eth wire.Ethernet) {
 	op := a.Op()
 	switch op {
 	case wire.ARPRequest:
-		e.stats.ArpInRequests.Add(1)
+		inc(&e.stats.ArpInRequests)
 	case wire.ARPReply:
-		e.stats.ArpInReplies.Add(1)
+		inc(&e.stats.ArpInReplies)
 	default:
 		e.stats.drop(DropARPOp)
 		return
@@ -56,7 +56,7 @@ func (e *Engine) handleARP(eth wire.Ethernet) {
 	if learn && !merged {
 		n, ev := e.arp.insert(sender)
 		if ev {
-			e.stats.ArpCacheEvictions.Add(1)
+			inc(&e.stats.ArpCacheEvictions)
 		}
 		e.confirm(n, sha)
 		e.stats.ArpCacheEntries.Store(uint64(e.arp.len()))
@@ -76,7 +76,7 @@ func (e *Engine) handleARP(eth wire.Ethernet) {
 	// Linux's arp_process answers to the sender hardware address.
 	wire.Ethernet(b).Encode(sha, e.cfg.MAC, wire.EtherTypeARP)
 	wire.ARP(b[wire.EthernetHeaderLen:]).Encode(wire.ARPReply, e.cfg.MAC, e.cfg.Addr, sha, spa)
-	e.stats.ArpOutReplies.Add(1)
+	inc(&e.stats.ArpOutReplies)
 	e.queueTx(d, arpFrameLen)
 }
 
@@ -110,7 +110,7 @@ func (e *Engine) resolve(dst [4]byte) ([6]byte, bool) {
 		var ev bool
 		n, ev = e.arp.insert(k)
 		if ev {
-			e.stats.ArpCacheEvictions.Add(1)
+			inc(&e.stats.ArpCacheEvictions)
 		}
 		e.stats.ArpCacheEntries.Store(uint64(e.arp.len()))
 	}
@@ -156,7 +156,7 @@ func (e *Engine) arpRequest(n *neigh, dst [6]byte) {
 	target[0], target[1], target[2], target[3] = byte(n.addr>>24), byte(n.addr>>16), byte(n.addr>>8), byte(n.addr)
 	wire.Ethernet(b).Encode(dst, e.cfg.MAC, wire.EtherTypeARP)
 	wire.ARP(b[wire.EthernetHeaderLen:]).Encode(wire.ARPRequest, e.cfg.MAC, e.cfg.Addr, [6]byte{}, target)
-	e.stats.ArpOutRequests.Add(1)
+	inc(&e.stats.ArpOutRequests)
 	e.queueTx(d, arpFrameLen)
 }
 
@@ -196,7 +196,7 @@ func (e *Engine) SetNeighbor(addr [4]byte, mac [6]byte) {
 		var ev bool
 		n, ev = e.arp.insert(k)
 		if ev {
-			e.stats.ArpCacheEvictions.Add(1)
+			inc(&e.stats.ArpCacheEvictions)
 		}
 		e.stats.ArpCacheEntries.Store(uint64(e.arp.len()))
 	}

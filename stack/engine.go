@@ -132,7 +132,7 @@ func (e *Engine) Poll(now clock.Time) bool {
 // frames to send appended to the TX batch. frame is not kept.
 func (e *Engine) HandleFrame(now clock.Time, frame []byte) {
 	e.now = now
-	e.stats.FramesRx.Add(1)
+	inc(&e.stats.FramesRx)
 	eth := wire.Ethernet(frame)
 	if !eth.IsValid() {
 		e.stats.drop(DropEthHeader)
@@ -181,7 +181,7 @@ func (e *Engine) flushTx() {
 	if n > len(e.tx) {
 		n = len(e.tx)
 	}
-	e.stats.FramesTx.Add(uint64(n))
+	e.stats.FramesTx.Store(e.stats.FramesTx.Load() + uint64(n))
 	for _, d := range e.tx[n:] {
 		e.port.FreeTx(d)
 		e.stats.drop(DropTxRingFull)

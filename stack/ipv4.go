@@ -15,29 +15,29 @@ const ipHdrOffset = wire.EthernetHeaderLen
 // ICMP and TCP to their handlers. Bytes past the total length (Ethernet
 // padding) are ignored.
 func (e *Engine) handleIPv4(now clock.Time, eth wire.Ethernet) {
-	e.stats.IpInReceives.Add(1)
+	inc(&e.stats.IpInReceives)
 	ip := wire.IPv4(eth.Payload())
 	switch ip.Validate() {
 	case wire.IPv4OK:
 	case wire.IPv4BadChecksum:
-		e.stats.IpInHdrErrors.Add(1)
-		e.stats.IpInCsumErrors.Add(1)
+		inc(&e.stats.IpInHdrErrors)
+		inc(&e.stats.IpInCsumErrors)
 		e.stats.drop(DropIPv4Checksum)
 		return
 	default:
-		e.stats.IpInHdrErrors.Add(1)
+		inc(&e.stats.IpInHdrErrors)
 		e.stats.drop(DropIPv4Header)
 		return
 	}
 	if ip.Dst() != e.cfg.Addr {
-		e.stats.IpInAddrErrors.Add(1)
+		inc(&e.stats.IpInAddrErrors)
 		e.stats.drop(DropIPv4NotOurs)
 		return
 	}
 	// No reassembly: Linux would reassemble; xdptcp sends DF and
 	// expects peers doing PMTU discovery, so fragments are dropped.
 	if ip.IsFragment() {
-		e.stats.IpReasmFails.Add(1)
+		inc(&e.stats.IpReasmFails)
 		e.stats.drop(DropIPv4Fragment)
 		return
 	}
@@ -48,15 +48,15 @@ func (e *Engine) handleIPv4(now clock.Time, eth wire.Ethernet) {
 	src := ip.Src()
 	switch ip.Protocol() {
 	case wire.ProtoTCP:
-		e.stats.IpInDelivers.Add(1)
+		inc(&e.stats.IpInDelivers)
 		e.learnFromIPv4(now, addrKey(src), eth.Src())
 		e.handleTCP(now, ip, src)
 	case wire.ProtoICMP:
-		e.stats.IpInDelivers.Add(1)
+		inc(&e.stats.IpInDelivers)
 		e.learnFromIPv4(now, addrKey(src), eth.Src())
 		e.handleICMP(eth, ip)
 	default:
-		e.stats.IpInUnknownProtos.Add(1)
+		inc(&e.stats.IpInUnknownProtos)
 		e.stats.drop(DropIPv4Proto)
 	}
 }
@@ -65,16 +65,16 @@ func (e *Engine) handleIPv4(now clock.Time, eth wire.Ethernet) {
 // carries the request's identifier, sequence and data). Other types are
 // counted and dropped.
 func (e *Engine) handleICMP(eth wire.Ethernet, ip wire.IPv4) {
-	e.stats.IcmpInMsgs.Add(1)
+	inc(&e.stats.IcmpInMsgs)
 	ic := wire.ICMPv4(ip.Payload())
 	if !ic.IsValid() {
-		e.stats.IcmpInErrors.Add(1)
+		inc(&e.stats.IcmpInErrors)
 		e.stats.drop(DropICMPHeader)
 		return
 	}
 	if !ic.ChecksumOK() {
-		e.stats.IcmpInErrors.Add(1)
-		e.stats.IcmpInCsumErrors.Add(1)
+		inc(&e.stats.IcmpInErrors)
+		inc(&e.stats.IcmpInCsumErrors)
 		e.stats.drop(DropICMPChecksum)
 		return
 	}
@@ -82,7 +82,7 @@ func (e *Engine) handleICMP(eth wire.Ethernet, ip wire.IPv4) {
 		e.stats.drop(DropICMPType)
 		return
 	}
-	e.stats.IcmpInEchos.Add(1)
+	inc(&e.stats.IcmpInEchos)
 	total := wire.IPv4MinHeaderLen + len(ic)
 	if total > e.maxIP {
 		e.stats.drop(DropTxTooBig)
@@ -110,9 +110,9 @@ func (e *Engine) handleICMP(eth wire.Ethernet, ip wire.IPv4) {
 	old := uint16(ic.Type())<<8 | uint16(ic.Code())
 	reply.SetType(wire.ICMPv4EchoReply)
 	reply.SetChecksum(wire.ChecksumUpdate16(ic.Checksum(), old, uint16(wire.ICMPv4EchoReply)<<8|uint16(ic.Code())))
-	e.stats.IpOutRequests.Add(1)
-	e.stats.IcmpOutMsgs.Add(1)
-	e.stats.IcmpOutEchoReps.Add(1)
+	inc(&e.stats.IpOutRequests)
+	inc(&e.stats.IcmpOutMsgs)
+	inc(&e.stats.IcmpOutEchoReps)
 	e.queueTx(d, n)
 }
 
@@ -121,19 +121,19 @@ func (e *Engine) handleICMP(eth wire.Ethernet, ip wire.IPv4) {
 func (e *Engine) handleTCP(now clock.Time, ip wire.IPv4, src [4]byte) {
 	t := wire.TCP(ip.Payload())
 	if !t.IsValid() {
-		e.stats.TcpInErrs.Add(1)
+		inc(&e.stats.TcpInErrs)
 		e.stats.drop(DropTCPHeader)
 		return
 	}
 	if !t.ChecksumOK(src, e.cfg.Addr) {
-		e.stats.TcpInErrs.Add(1)
-		e.stats.TcpInCsumErrors.Add(1)
+		inc(&e.stats.TcpInErrs)
+		inc(&e.stats.TcpInCsumErrors)
 		e.stats.drop(DropTCPChecksum)
 		return
 	}
 	s := &e.seg
 	if wire.ParseTCPOptions(t.Options(), &s.Opts) != wire.OptOK {
-		e.stats.TcpInErrs.Add(1)
+		inc(&e.stats.TcpInErrs)
 		e.stats.drop(DropTCPOptions)
 		return
 	}
@@ -202,7 +202,7 @@ func (e *Engine) SendTCP(seg *tcp.OutSegment) bool {
 	p := copy(t[hl:], seg.Payload)
 	copy(t[hl+p:], seg.Payload2)
 	t.SetChecksum(^wire.Checksum(t, wire.PseudoHeaderChecksum(wire.ProtoTCP, e.cfg.Addr, seg.Key.RemoteAddr, uint16(len(t)))))
-	e.stats.IpOutRequests.Add(1)
+	inc(&e.stats.IpOutRequests)
 	e.queueTx(d, n)
 	return true
 }

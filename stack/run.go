@@ -52,7 +52,7 @@ func (e *Engine) Run(ctx context.Context, clk clock.Clock) error {
 		_, err := e.port.Wait(timeout, e.wakeFD)
 		e.asleep.Store(false)
 		drainWake(e.wakeFD)
-		e.stats.Wakeups.Add(1)
+		inc(&e.stats.Wakeups)
 		if err != nil {
 			return err
 		}

@@ -123,4 +123,8 @@ func (s *Stats) EachDrop(fn func(reason DropReason, value uint64)) {
 }
 
 // drop counts one drop for reason r.
-func (s *Stats) drop(r DropReason) { s.Drops[r].Add(1) }
+func (s *Stats) drop(r DropReason) { inc(&s.Drops[r]) }
+
+// inc adds one to a counter that only the loop writes: a plain load and
+// store (no locked instruction); readers still see whole values.
+func inc(c *atomic.Uint64) { c.Store(c.Load() + 1) }
