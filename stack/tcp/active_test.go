@@ -220,3 +220,15 @@ func TestWraparound(t *testing.T) {
 		t.Fatal("ACK across the wrap")
 	}
 }
+
+func TestSimultaneousOpenCloseBeforeEstablished(t *testing.T) {
+	h := dialConn(t)
+	h.send(SYN, peerISN, 0, withMSS(1460))
+	h.expect(flags(SYN | ACK))
+	h.c.CloseWrite()
+	h.expectNothing() // the FIN waits for the handshake
+	h.state(StateSynReceived)
+	h.send(ACK, peerISN+1, ourISN+1)
+	h.state(StateFinWait1)
+	h.expect(flags(FIN|ACK), seqNum(ourISN+1))
+}

@@ -245,9 +245,10 @@ func (c *Conn) closeWrite() {
 		return
 	}
 	switch c.state {
-	case StateSynReceived, StateEstablished:
-		// RFC 9293 §3.10.4 CLOSE in SYN-RECEIVED: the FIN is sent once
-		// the handshake completes (trySend waits for synchronization).
+	case StateSynReceived:
+		// RFC 9293 §3.10.4 CLOSE in SYN-RECEIVED: queue the FIN; the
+		// handshake's end moves to FIN-WAIT-1 and sends it.
+	case StateEstablished:
 		c.setState(StateFinWait1)
 	case StateCloseWait:
 		c.setState(StateLastAck)
