@@ -1,0 +1,130 @@
+package main
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/xdptcp/xdptcp"
+	"github.com/xdptcp/xdptcp/stack"
+	"github.com/xdptcp/xdptcp/stack/tcp"
+)
+
+// collector exports the stack's counters at scrape time: the Linux nstat
+// counters under their names (xdptcp_tcp_*, xdptcp_tcp_ext_*, xdptcp_ip_*,
+// xdptcp_icmp_*), summed over loops, and per-queue frame, drop and ring
+// figures. No per-connection labels.
+type collector struct {
+	st *xdptcp.Stack
+
+	framesRx, framesTx, drops         *prometheus.Desc
+	xskEvents, ringEntries, kernelXSK *prometheus.Desc
+	connsByState                      *prometheus.Desc
+	descs                             map[string]*prometheus.Desc
+}
+
+func newCollector(st *xdptcp.Stack) *collector {
+	q := []string{"queue"}
+	return &collector{
+		st:           st,
+		framesRx:     prometheus.NewDesc("xdptcp_frames_received_total", "Frames received from the AF_XDP socket, per queue.", q, nil),
+		framesTx:     prometheus.NewDesc("xdptcp_frames_transmitted_total", "Frames handed to the AF_XDP socket for transmission, per queue.", q, nil),
+		drops:        prometheus.NewDesc("xdptcp_frames_dropped_total", "Frames dropped by the engine, per queue and reason.", []string{"queue", "reason"}, nil),
+		xskEvents:    prometheus.NewDesc("xdptcp_xsk_events_total", "AF_XDP socket events per queue: fill_ring_empty, tx_ring_full, no_free_frame, tx_kicks, fill_kicks, kick_errors.", []string{"queue", "event"}, nil),
+		ringEntries:  prometheus.NewDesc("xdptcp_xsk_ring_entries", "Entries in each AF_XDP ring (fill, completion, rx, tx) per queue.", []string{"queue", "ring"}, nil),
+		kernelXSK:    prometheus.NewDesc("xdptcp_xsk_kernel_drops_total", "The kernel's XDP_STATISTICS per queue.", []string{"queue", "counter"}, nil),
+		connsByState: prometheus.NewDesc("xdptcp_tcp_connections", "Connections by state.", []string{"state"}, nil),
+		descs:        map[string]*prometheus.Desc{},
+	}
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	prometheus.DescribeByCollect(c, ch)
+}
+
+func (c *collector) desc(name, help string) *prometheus.Desc {
+	d, ok := c.descs[name]
+	if !ok {
+		d = prometheus.NewDesc(name, help, nil, nil)
+		c.descs[name] = d
+	}
+	return d
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	var tcpSum tcp.Stats
+	engineSum := map[string]uint64{}
+	var engineOrder []string
+	for _, l := range c.st.Loops() {
+		queue := strconv.Itoa(l.Queue)
+		es := l.Engine().Stats()
+		tcpSum.Add(l.Engine().TCP().Stats())
+		es.Each(func(name string, v uint64) {
+			if _, ok := engineSum[name]; !ok {
+				engineOrder = append(engineOrder, name)
+			}
+			engineSum[name] += v
+		})
+		ch <- prometheus.MustNewConstMetric(c.framesRx, prometheus.CounterValue, float64(es.FramesRx.Load()), queue)
+		ch <- prometheus.MustNewConstMetric(c.framesTx, prometheus.CounterValue, float64(es.FramesTx.Load()), queue)
+		es.EachDrop(func(r stack.DropReason, v uint64) {
+			ch <- prometheus.MustNewConstMetric(c.drops, prometheus.CounterValue, float64(v), queue, r.String())
+		})
+		xs := l.Socket().Stats()
+		for _, e := range []struct {
+			n string
+			v uint64
+		}{
+			{"fill_ring_empty", xs.FillRingEmpty}, {"tx_ring_full", xs.TxRingFull}, {"no_free_frame", xs.NoFreeFrame},
+			{"tx_kicks", xs.TxKicks}, {"fill_kicks", xs.FillKicks}, {"kick_errors", xs.KickErrors},
+		} {
+			ch <- prometheus.MustNewConstMetric(c.xskEvents, prometheus.CounterValue, float64(e.v), queue, e.n)
+		}
+		for _, r := range []struct {
+			n string
+			v uint32
+		}{{"fill", xs.FillRing}, {"completion", xs.CompRing}, {"rx", xs.RxRing}, {"tx", xs.TxRing}} {
+			ch <- prometheus.MustNewConstMetric(c.ringEntries, prometheus.GaugeValue, float64(r.v), queue, r.n)
+		}
+		for _, k := range []struct {
+			n string
+			v uint64
+		}{
+			{"rx_dropped", xs.KernelRxDropped}, {"rx_invalid_descs", xs.KernelRxInvalidDescs},
+			{"tx_invalid_descs", xs.KernelTxInvalidDescs}, {"rx_ring_full", xs.KernelRxRingFull},
+			{"rx_fill_ring_empty_descs", xs.KernelRxFillRingEmptyDescs}, {"tx_ring_empty_descs", xs.KernelTxRingEmptyDescs},
+		} {
+			ch <- prometheus.MustNewConstMetric(c.kernelXSK, prometheus.CounterValue, float64(k.v), queue, k.n)
+		}
+	}
+	tcpSum.Each(func(group, name string, v uint64, gauge bool) {
+		d := c.desc(tcp.MetricName(group, name, gauge), "Linux nstat "+group+":"+name+" summed over loops.")
+		vt := prometheus.CounterValue
+		if gauge {
+			vt = prometheus.GaugeValue
+		}
+		ch <- prometheus.MustNewConstMetric(d, vt, float64(v))
+	})
+	for _, name := range engineOrder {
+		if name == "FramesRx" || name == "FramesTx" {
+			continue // per queue above
+		}
+		gauge := name == "ArpCacheEntries"
+		mn := "xdptcp_" + tcp.SnakeName(name)
+		if !gauge {
+			mn += "_total"
+		}
+		vt := prometheus.CounterValue
+		if gauge {
+			vt = prometheus.GaugeValue
+		}
+		ch <- prometheus.MustNewConstMetric(c.desc(mn, "Engine counter "+name+" summed over loops (Linux nstat name where one exists)."), vt, float64(engineSum[name]))
+	}
+	counts := map[string]int{}
+	for _, ci := range c.st.Conns() {
+		counts[ci.State.String()]++
+	}
+	for s := tcp.StateSynSent; s <= tcp.StateTimeWait; s++ {
+		ch <- prometheus.MustNewConstMetric(c.connsByState, prometheus.GaugeValue, float64(counts[s.String()]), s.String())
+	}
+}

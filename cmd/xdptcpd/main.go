@@ -1,0 +1,322 @@
+// Command xdptcpd serves TCP on a network interface through AF_XDP: the
+// built-in handlers (http, echo, discard) on the ports it is told to, while
+// the kernel keeps all other traffic.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/xdptcp/xdptcp"
+	"github.com/xdptcp/xdptcp/stack/tcp"
+	"github.com/xdptcp/xdptcp/xsk"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+// multiFlag collects a repeatable flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, " ") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// run is main with an exit status: 0 on a clean stop, 2 for a mistake the
+// user can fix (one line on stderr), 1 for anything else.
+func run(args []string, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "demo":
+			return runDemo(args[1:], stderr)
+		case "ss":
+			return runSS(args[1:], stderr)
+		}
+	}
+	err := serve(args, stderr)
+	var ue *usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue), isUserError(err):
+		fmt.Fprintf(stderr, "xdptcpd: %v\n", err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "xdptcpd: %v\n", err)
+		return 1
+	}
+}
+
+// isUserError tells the errors a user can fix from the environment or
+// command line (exit status 2).
+func isUserError(err error) bool {
+	for _, e := range []error{
+		xsk.ErrNoInterface, xsk.ErrPermission, xsk.ErrXDPBusy, xsk.ErrZeroCopyUnsupported,
+		xdptcp.ErrBadAddress, xdptcp.ErrBadConfig, xdptcp.ErrPortInUse, xdptcp.ErrMTU,
+		tcp.ErrUnknownSetting, tcp.ErrBadValue,
+	} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// options is the daemon's configuration after flags and file are merged.
+type options struct {
+	fileConfig
+	sysctls [][2]string // in order: file first, then --sysctl flags
+}
+
+func parseOptions(args []string, stderr io.Writer) (*options, error) {
+	fs := flag.NewFlagSet("xdptcpd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		o                  options
+		listens, sysctls   multiFlag
+		queues, cpus, addr string
+		configPath         string
+	)
+	fs.StringVar(&o.Iface, "iface", "", "network interface to serve on (required)")
+	fs.StringVar(&addr, "addr", "", "our IPv4 address, IPV4[/PREFIX] (required; without a prefix every peer is off-link)")
+	fs.StringVar(&o.Gateway, "gateway", "", "IPv4 next hop for peers off the local network")
+	fs.StringVar(&queues, "queues", "", "NIC queues to serve, e.g. 0,1 (default: all RX queues)")
+	fs.StringVar(&cpus, "cpus", "", "pin the loop of each queue to these CPUs, e.g. 1 or 0,1")
+	fs.StringVar(&o.XDPMode, "xdp-mode", "auto", "XDP attach mode: auto (native, else generic), native, generic")
+	fs.StringVar(&o.BindMode, "bind-mode", "auto", "AF_XDP bind mode: auto (zero-copy, else copy), zerocopy, copy")
+	fs.BoolVar(&o.XDPReplace, "xdp-replace", false, "detach an XDP program already attached to the interface through netlink")
+	fs.Var(&listens, "listen", "serve PORT=HANDLER (http, echo, discard); repeatable")
+	fs.StringVar(&o.Admin, "admin", "", "HOST:PORT for /healthz, /metrics and /debug/conns (a kernel socket)")
+	fs.StringVar(&configPath, "config", "", "YAML configuration file (flags win over it)")
+	fs.Var(&sysctls, "sysctl", "TCP setting NAME=VALUE with Linux's sysctl name, e.g. tcp_fin_timeout=30; repeatable")
+	fs.StringVar(&o.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.BoolVar(&o.BusyPoll, "busy-poll", false, "never sleep in poll(): lower latency, one busy core per queue")
+	fs.IntVar(&o.FrameSize, "frame-size", 4096, "UMEM frame size in bytes (2048 or 4096)")
+	fs.IntVar(&o.NumFrames, "num-frames", 4096, "UMEM frames per queue")
+	fs.IntVar(&o.Batch, "batch", 64, "frames per RX/TX batch")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: xdptcpd --iface IFACE --addr IPV4[/PREFIX] --listen PORT=HANDLER [flags]\n"+
+			"       xdptcpd demo    (build a demo topology in namespaces and serve on it)\n"+
+			"       xdptcpd ss [--admin ADDR] [--state NAME]\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, usagef("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return nil, usagef("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	if configPath != "" {
+		fc, err := loadFile(configPath)
+		if err != nil {
+			return nil, err
+		}
+		names := make([]string, 0, len(fc.Sysctl))
+		for n := range fc.Sysctl {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			o.sysctls = append(o.sysctls, [2]string{n, fc.Sysctl[n]})
+		}
+		// Flags given explicitly win; the rest come from the file.
+		merge := func(flagName string, apply func()) {
+			if !set[flagName] {
+				apply()
+			}
+		}
+		merge("iface", func() { o.Iface = fc.Iface })
+		merge("addr", func() { addr = fc.Addr })
+		merge("gateway", func() { o.Gateway = fc.Gateway })
+		merge("queues", func() { o.Queues = fc.Queues })
+		merge("cpus", func() { o.CPUs = fc.CPUs })
+		merge("xdp-mode", func() { setIf(&o.XDPMode, fc.XDPMode) })
+		merge("bind-mode", func() { setIf(&o.BindMode, fc.BindMode) })
+		merge("xdp-replace", func() { o.XDPReplace = fc.XDPReplace })
+		merge("admin", func() { o.Admin = fc.Admin })
+		merge("log-format", func() { setIf(&o.LogFormat, fc.LogFormat) })
+		merge("log-level", func() { setIf(&o.LogLevel, fc.LogLevel) })
+		merge("busy-poll", func() { o.BusyPoll = fc.BusyPoll })
+		merge("frame-size", func() { setIfInt(&o.FrameSize, fc.FrameSize) })
+		merge("num-frames", func() { setIfInt(&o.NumFrames, fc.NumFrames) })
+		merge("batch", func() { setIfInt(&o.Batch, fc.Batch) })
+		if !set["listen"] {
+			o.Listen = fc.Listen
+		}
+	}
+	for _, l := range listens {
+		spec, err := parseListen(l)
+		if err != nil {
+			return nil, err
+		}
+		o.Listen = append(o.Listen, spec)
+	}
+	for _, s := range sysctls {
+		n, v, ok := strings.Cut(s, "=")
+		if !ok {
+			return nil, usagef("--sysctl %q: want NAME=VALUE", s)
+		}
+		o.sysctls = append(o.sysctls, [2]string{strings.TrimSpace(n), strings.TrimSpace(v)})
+	}
+	if queues != "" {
+		q, err := parseIntList("queues", queues)
+		if err != nil {
+			return nil, err
+		}
+		o.Queues = q
+	}
+	if cpus != "" {
+		c, err := parseIntList("cpus", cpus)
+		if err != nil {
+			return nil, err
+		}
+		o.CPUs = c
+	}
+	if o.Iface == "" {
+		return nil, usagef("--iface is required")
+	}
+	if addr == "" {
+		return nil, usagef("--addr is required")
+	}
+	o.Addr = addr
+	if len(o.Listen) == 0 {
+		return nil, usagef("nothing to serve: give at least one --listen PORT=HANDLER")
+	}
+	seen := map[uint16]bool{}
+	for _, l := range o.Listen {
+		if seen[l.Port] {
+			return nil, usagef("port %d is given twice", l.Port)
+		}
+		seen[l.Port] = true
+	}
+	switch o.LogFormat {
+	case "text", "json":
+	default:
+		return nil, usagef("--log-format %q: want text or json", o.LogFormat)
+	}
+	return &o, nil
+}
+
+func setIf(dst *string, v string) {
+	if v != "" {
+		*dst = v
+	}
+}
+
+func setIfInt(dst *int, v int) {
+	if v != 0 {
+		*dst = v
+	}
+}
+
+func newLogger(o *options, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.LogLevel)); err != nil {
+		return nil, usagef("--log-level %q: want debug, info, warn or error", o.LogLevel)
+	}
+	ho := &slog.HandlerOptions{Level: level}
+	if o.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, ho)), nil
+}
+
+// stackConfig turns options into the library's Config.
+func stackConfig(o *options, log *slog.Logger) (xdptcp.Config, error) {
+	prefix, err := parseAddr(o.Addr)
+	if err != nil {
+		return xdptcp.Config{}, err
+	}
+	cfg := xdptcp.Config{
+		Iface: o.Iface, Addr: prefix, Queues: o.Queues, CPUs: o.CPUs,
+		XDPMode: o.XDPMode, BindMode: o.BindMode, XDPReplace: o.XDPReplace,
+		NumFrames: o.NumFrames, FrameSize: o.FrameSize, BatchSize: o.Batch, BusyPoll: o.BusyPoll,
+		TCP: tcp.DefaultConfig(), Logger: log,
+	}
+	if o.Gateway != "" {
+		gw, err := netip.ParseAddr(o.Gateway)
+		if err != nil || !gw.Is4() {
+			return cfg, usagef("--gateway %q: not an IPv4 address", o.Gateway)
+		}
+		cfg.Gateway = gw
+	}
+	for _, kv := range o.sysctls {
+		if err := cfg.TCP.Set(kv[0], kv[1]); err != nil {
+			return cfg, usagef("sysctl %v", err)
+		}
+	}
+	return cfg, nil
+}
+
+func serve(args []string, stderr io.Writer) error {
+	o, err := parseOptions(args, stderr)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(o, stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := stackConfig(o, log)
+	if err != nil {
+		return err
+	}
+	if _, err := net.InterfaceByName(o.Iface); err != nil {
+		return usagef("interface %q: no such interface", o.Iface)
+	}
+	if err := checkPrivileges(); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	st, err := xdptcp.Open(cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for _, l := range o.Listen {
+		nh, _ := newHandlerFunc(l.Handler)
+		if err := st.Serve(l.Port, xdptcp.ServeOptions{Backlog: l.Backlog}, nh); err != nil {
+			return err
+		}
+	}
+	var admin *adminServer
+	if o.Admin != "" {
+		admin, err = startAdmin(o.Admin, st, log)
+		if err != nil {
+			return usagef("--admin %s: %v", o.Admin, err)
+		}
+		defer admin.Close()
+	}
+	st.Start(ctx)
+	ls := make([]string, 0, len(o.Listen))
+	for _, l := range o.Listen {
+		ls = append(ls, fmt.Sprintf("%d=%s", l.Port, l.Handler))
+	}
+	log.Info("xdptcpd serving", "iface", o.Iface, "addr", cfg.Addr.String(), "queues", len(st.Loops()),
+		"xdp_mode", st.XDPMode(), "bind_mode", st.BindMode(), "listen", strings.Join(ls, ","), "admin", o.Admin)
+	<-ctx.Done()
+	log.Info("xdptcpd stopping: detaching from the interface")
+	return nil
+}

@@ -1,0 +1,71 @@
+package xdptcp
+
+import (
+	"errors"
+	"log/slog"
+	"net/netip"
+
+	"github.com/xdptcp/xdptcp/stack/tcp"
+)
+
+// TCPConfig holds the TCP settings, named after Linux's sysctls.
+type TCPConfig = tcp.Config
+
+// DefaultTCPConfig returns Linux's defaults.
+func DefaultTCPConfig() TCPConfig { return tcp.DefaultConfig() }
+
+// Config describes the interface a Stack takes over and how.
+type Config struct {
+	Iface   string       // network interface
+	Addr    netip.Prefix // our IPv4 address; the prefix says which peers are on-link
+	Gateway netip.Addr   // next hop for off-link peers; invalid for none
+
+	// Queues to serve; nil means every RX queue of the interface. One
+	// AF_XDP socket and one poll loop per queue.
+	Queues []int
+	// CPUs pins loop i to CPUs[i] when set (len must equal the queue count).
+	CPUs []int
+
+	XDPMode    string // "auto" (native, then generic), "native", "generic"
+	BindMode   string // "auto" (zero-copy, then copy), "zerocopy", "copy"
+	XDPReplace bool   // detach a program someone else attached through netlink
+
+	NumFrames int  // UMEM frames per queue (default 4096)
+	FrameSize int  // UMEM frame size (default 4096)
+	BatchSize int  // frames per RX/TX batch (default 64)
+	BusyPoll  bool // never sleep in poll(): trades a core for latency
+
+	TCP TCPConfig
+
+	Logger *slog.Logger // nil: slog.Default()
+}
+
+// Errors a user can make when opening a Stack; the daemon maps them to
+// exit status 2.
+var (
+	ErrBadAddress = errors.New("address not valid")
+	ErrBadConfig  = errors.New("bad configuration")
+	ErrPortInUse  = errors.New("port already served")
+	ErrMTU        = errors.New("interface MTU larger than the UMEM frame allows")
+)
+
+func (c *Config) setDefaults() {
+	if c.XDPMode == "" {
+		c.XDPMode = "auto"
+	}
+	if c.BindMode == "" {
+		c.BindMode = "auto"
+	}
+	if c.NumFrames == 0 {
+		c.NumFrames = 4096
+	}
+	if c.FrameSize == 0 {
+		c.FrameSize = 4096
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = 64
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}

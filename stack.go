@@ -1,0 +1,296 @@
+package xdptcp
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xdptcp/xdptcp/stack"
+	"github.com/xdptcp/xdptcp/stack/clock"
+	"github.com/xdptcp/xdptcp/stack/tcp"
+	"github.com/xdptcp/xdptcp/xsk"
+)
+
+// Stack is xdptcp running on one interface: the XDP filter, and one AF_XDP
+// socket and poll loop per queue.
+type Stack struct {
+	cfg    Config
+	addr   [4]byte
+	clk    *clock.Mono
+	filter *xsk.Filter
+	loops  []*Loop
+
+	mu      sync.Mutex
+	ports   map[uint16]bool
+	running bool
+	cancel  context.CancelFunc
+	done    sync.WaitGroup
+	closed  bool
+}
+
+// Loop is one queue's socket and engine.
+type Loop struct {
+	Queue  int
+	CPU    int // -1: not pinned
+	sock   *xsk.Socket
+	engine *stack.Engine
+}
+
+// Engine returns the loop's protocol engine. Its TCP layer may be touched
+// only on the loop (through Engine.Do).
+func (l *Loop) Engine() *stack.Engine { return l.engine }
+
+// Socket returns the loop's AF_XDP socket (for statistics).
+func (l *Loop) Socket() *xsk.Socket { return l.sock }
+
+// Open takes over cfg.Iface: it loads and attaches the XDP filter and opens
+// the sockets, but does not start the loops (Start does).
+func Open(cfg Config) (*Stack, error) {
+	cfg.setDefaults()
+	if cfg.TCP == (TCPConfig{}) {
+		cfg.TCP = tcp.DefaultConfig()
+	}
+	if err := cfg.TCP.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadConfig, err)
+	}
+	a := cfg.Addr.Addr()
+	if !cfg.Addr.IsValid() || !a.Is4() || a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return nil, fmt.Errorf("%w: %q is not a unicast IPv4 address", ErrBadAddress, cfg.Addr)
+	}
+	if cfg.Gateway.IsValid() && (!cfg.Gateway.Is4() || !cfg.Addr.Contains(cfg.Gateway)) {
+		return nil, fmt.Errorf("%w: gateway %s is not on %s", ErrBadAddress, cfg.Gateway, cfg.Addr.Masked())
+	}
+	xdpMode, err := xsk.ParseXDPMode(cfg.XDPMode)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadConfig, err)
+	}
+	bindMode, err := xsk.ParseBindMode(cfg.BindMode)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadConfig, err)
+	}
+	ifi, err := net.InterfaceByName(cfg.Iface)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", xsk.ErrNoInterface, cfg.Iface)
+	}
+	if max := xsk.MaxPacket(cfg.FrameSize); ifi.MTU+14 > max {
+		return nil, fmt.Errorf("%w: %s has MTU %d, frames of %d bytes hold at most MTU %d", ErrMTU, cfg.Iface, ifi.MTU, cfg.FrameSize, max-14)
+	}
+	if len(ifi.HardwareAddr) != 6 {
+		return nil, fmt.Errorf("%w: %s has no Ethernet address", ErrBadConfig, cfg.Iface)
+	}
+	if cfg.Queues == nil {
+		n, err := rxQueues(cfg.Iface)
+		if err != nil {
+			return nil, err
+		}
+		for q := 0; q < n; q++ {
+			cfg.Queues = append(cfg.Queues, q)
+		}
+	}
+	if len(cfg.CPUs) != 0 && len(cfg.CPUs) != len(cfg.Queues) {
+		return nil, fmt.Errorf("%w: %d CPUs given for %d queues", ErrBadConfig, len(cfg.CPUs), len(cfg.Queues))
+	}
+
+	s := &Stack{cfg: cfg, addr: a.As4(), clk: clock.NewMono(), ports: map[uint16]bool{}}
+	s.filter, err = xsk.NewFilter(xsk.FilterConfig{Iface: cfg.Iface, Mode: xdpMode, Replace: cfg.XDPReplace})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.filter.AddAddr(s.addr); err != nil {
+		s.Close()
+		return nil, err
+	}
+	var mac [6]byte
+	copy(mac[:], ifi.HardwareAddr)
+	var gw [4]byte
+	if cfg.Gateway.IsValid() {
+		gw = cfg.Gateway.As4()
+	}
+	for i, q := range cfg.Queues {
+		sock, err := xsk.Open(xsk.Config{
+			Iface: cfg.Iface, QueueID: q, NumFrames: cfg.NumFrames, FrameSize: cfg.FrameSize, BindMode: bindMode,
+		})
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("queue %d: %w", q, err)
+		}
+		l := &Loop{Queue: q, CPU: -1, sock: sock}
+		if len(cfg.CPUs) > 0 {
+			l.CPU = cfg.CPUs[i]
+		}
+		s.loops = append(s.loops, l)
+		if err := s.filter.Register(q, sock); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("queue %d: %w", q, err)
+		}
+		l.engine = stack.NewEngine(stack.Config{
+			Addr: s.addr, PrefixLen: cfg.Addr.Bits(), Gateway: gw, MAC: mac, MTU: ifi.MTU,
+			BatchSize: cfg.BatchSize, QueueID: q, BusyPoll: cfg.BusyPoll, TCP: cfg.TCP,
+		}, sock, s.clk.Now())
+	}
+	cfg.Logger.Info("xdptcp attached",
+		"iface", cfg.Iface, "addr", cfg.Addr.String(), "queues", fmt.Sprint(cfg.Queues),
+		"xdp_mode", s.filter.Mode().String(), "bind_mode", s.loops[0].sock.BindMode().String(),
+		"need_wakeup", s.loops[0].sock.NeedWakeup())
+	return s, nil
+}
+
+// rxQueues counts the interface's RX queues from sysfs.
+func rxQueues(iface string) (int, error) {
+	m, err := filepath.Glob(filepath.Join("/sys/class/net", iface, "queues", "rx-*"))
+	if err != nil || len(m) == 0 {
+		return 1, nil
+	}
+	return len(m), nil
+}
+
+// Loops returns the stack's loops, one per queue.
+func (s *Stack) Loops() []*Loop { return s.loops }
+
+// XDPMode returns the mode the filter was attached in ("native" or "generic").
+func (s *Stack) XDPMode() string { return s.filter.Mode().String() }
+
+// BindMode returns the AF_XDP bind mode the sockets got ("zerocopy" or "copy").
+func (s *Stack) BindMode() string { return s.loops[0].sock.BindMode().String() }
+
+// Addr returns the served address.
+func (s *Stack) Addr() netip.Addr { return netip.AddrFrom4(s.addr) }
+
+// ServeOptions shape a served port.
+type ServeOptions struct {
+	Backlog int // accept queue bound is min(Backlog, somaxconn); default somaxconn
+}
+
+// Serve accepts connections on port with the event API: newHandler is
+// called on the owning loop for every established connection and returns
+// its handler.
+func (s *Stack) Serve(port uint16, o ServeOptions, newHandler func(c *tcp.Conn) tcp.Handler) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return net.ErrClosed
+	}
+	if s.ports[port] {
+		return fmt.Errorf("%w: %d", ErrPortInUse, port)
+	}
+	if o.Backlog <= 0 {
+		o.Backlog = s.cfg.TCP.Somaxconn
+	}
+	for _, l := range s.loops {
+		var err error
+		s.onLoop(l, func() {
+			_, err = l.engine.TCP().Listen(s.addr, port, tcp.ListenOptions{Backlog: o.Backlog, NewHandler: newHandler})
+		})
+		if err != nil {
+			return fmt.Errorf("listen on %d: %w", port, err)
+		}
+	}
+	s.ports[port] = true
+	return s.filter.AddPort(s.addr, port)
+}
+
+// onLoop runs fn on l's loop and waits for it; before Start it runs fn
+// directly. Called with s.mu held.
+func (s *Stack) onLoop(l *Loop, fn func()) {
+	if !s.running {
+		fn()
+		return
+	}
+	done := make(chan struct{})
+	for !l.engine.Do(func() { fn(); close(done) }) {
+		time.Sleep(time.Millisecond) // the loop's request queue is full
+	}
+	<-done
+}
+
+// Do runs fn on every loop in turn and waits for each.
+func (s *Stack) Do(fn func(l *Loop)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.loops {
+		s.onLoop(l, func() { fn(l) })
+	}
+}
+
+// Start runs the loops until Close or ctx ends.
+func (s *Stack) Start(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running || s.closed {
+		return
+	}
+	ctx, s.cancel = context.WithCancel(ctx)
+	s.running = true
+	for _, l := range s.loops {
+		s.done.Add(1)
+		go func(l *Loop) {
+			defer s.done.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			if l.CPU >= 0 {
+				var set unix.CPUSet
+				set.Set(l.CPU)
+				if err := unix.SchedSetaffinity(0, &set); err != nil {
+					s.cfg.Logger.Warn("cannot pin loop", "queue", l.Queue, "cpu", l.CPU, "err", err)
+				}
+			}
+			if err := l.engine.Run(ctx, s.clk); err != nil && ctx.Err() == nil {
+				s.cfg.Logger.Error("loop stopped", "queue", l.Queue, "err", err)
+			}
+		}(l)
+	}
+}
+
+// Close stops the loops, closes the sockets and detaches the XDP program.
+func (s *Stack) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.mu.Unlock()
+	s.done.Wait()
+	var first error
+	if s.filter != nil {
+		if err := s.filter.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	for _, l := range s.loops {
+		if err := l.sock.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Conns lists every connection of every loop (gathered on the loops).
+func (s *Stack) Conns() []ConnInfo {
+	var out []ConnInfo
+	s.Do(func(l *Loop) {
+		l.engine.TCP().Range(func(c *tcp.Conn) bool {
+			out = append(out, ConnInfo{ConnInfo: c.Info(), Queue: l.Queue})
+			return true
+		})
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Key.String() < out[j].Key.String() })
+	return out
+}
+
+// ConnInfo is one connection as listings show it.
+type ConnInfo struct {
+	tcp.ConnInfo
+	Queue int
+}
