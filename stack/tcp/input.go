@@ -63,6 +63,7 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 	if c.state == StateSynReceived && flags&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) == wire.FlagSYN && seg.Seq == c.irs {
 		c.layer.stats.TCPSynRetrans.Add(1)
 		c.layer.stats.RetransSegs.Add(1)
+		c.layer.rtxSeg = true // the next xmit is a retransmission
 		c.sendSyn(now)
 		if c.flags&fActive == 0 {
 			c.rtxKind = rtxRetransmit

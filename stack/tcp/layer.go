@@ -29,6 +29,7 @@ type Layer struct {
 	listeners map[listenKey]*Listener
 	stats     Stats
 	out       OutSegment // the segment being built (reused: no allocation per segment)
+	rtxSeg    bool       // the segment being built is a retransmission (not counted in OutSegs)
 
 	sndPool, rcvPool, chunkPool bufPool
 	isnKey                      [16]byte // secret for the port offset and timestamp offsets

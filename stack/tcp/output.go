@@ -72,7 +72,11 @@ func (c *Conn) fill(now clock.Time, seq seqnum.Value, flags wire.TCPFlags) *OutS
 // segment. It reports whether the engine took it.
 func (c *Conn) xmit(s *OutSegment) bool {
 	l := c.layer
-	l.stats.OutSegs.Add(1)
+	if l.rtxSeg {
+		l.rtxSeg = false // Linux counts retransmissions in RetransSegs only
+	} else {
+		l.stats.OutSegs.Add(1)
+	}
 	if s.Flags&wire.FlagRST != 0 {
 		l.stats.OutRsts.Add(1)
 	}
@@ -265,5 +269,6 @@ func (c *Conn) trySend(now clock.Time) {
 // noteRetransmit counts a retransmitted segment and applies Karn's rule.
 func (c *Conn) noteRetransmit(seq seqnum.Value) {
 	c.layer.stats.RetransSegs.Add(1)
+	c.layer.rtxSeg = true // the next xmit is a retransmission
 	c.flags &^= fRTTTiming
 }

@@ -89,6 +89,7 @@ func (c *Conn) onRTO(now clock.Time) {
 		l.stats.TCPTimeouts.Add(1)
 		l.stats.TCPSynRetrans.Add(1)
 		l.stats.RetransSegs.Add(1)
+		l.rtxSeg = true // the next xmit is a retransmission
 		c.sendSyn(now)
 		c.rtxKind = rtxRetransmit
 		c.rtxAt = now.Add(c.currentRTO())
@@ -105,6 +106,7 @@ func (c *Conn) onRTO(now clock.Time) {
 		l.stats.TCPTimeouts.Add(1)
 		l.stats.TCPSynRetrans.Add(1)
 		l.stats.RetransSegs.Add(1)
+		l.rtxSeg = true // the next xmit is a retransmission
 		c.sendSyn(now)
 		c.rtxKind = rtxRetransmit
 		c.rtxAt = now.Add(backoff(initialRTO, c.synRtx))
