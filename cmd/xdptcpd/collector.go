@@ -97,6 +97,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.kernelXSK, prometheus.CounterValue, float64(k.v), queue, k.n)
 		}
 	}
+	// The engine verifies TCP checksums and headers before the TCP layer
+	// sees a segment: its counts are Tcp:InCsumErrors and Tcp:InErrs.
+	tcpSum.InCsumErrors.Add(engineSum["TcpInCsumErrors"])
+	tcpSum.InErrs.Add(engineSum["TcpInErrs"])
 	tcpSum.Each(func(group, name string, v uint64, gauge bool) {
 		d := c.desc(tcp.MetricName(group, name, gauge), "Linux nstat "+group+":"+name+" summed over loops.")
 		vt := prometheus.CounterValue
@@ -106,8 +110,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, vt, float64(v))
 	})
 	for _, name := range engineOrder {
-		if name == "FramesRx" || name == "FramesTx" {
-			continue // per queue above
+		if name == "FramesRx" || name == "FramesTx" || name == "TcpInCsumErrors" || name == "TcpInErrs" {
+			continue // per queue above, or folded into Tcp: below
 		}
 		gauge := name == "ArpCacheEntries"
 		mn := "xdptcp_" + tcp.SnakeName(name)

@@ -24,6 +24,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/xdptcp/xdptcp/internal/testnet"
 )
 
@@ -280,6 +283,41 @@ func TestDaemonServesKernelClients(t *testing.T) {
 		go serveKernel(ln)
 		if err := kernelHello(tp.cli, kernelIP+":9090"); err != nil {
 			t.Fatal(err)
+		}
+	})
+
+	t.Run("metrics and connection listing", func(t *testing.T) {
+		c := httpInNS(tp.srv)
+		resp, err := c.Get("http://" + tp.admin + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		p := expfmt.NewTextParser(model.UTF8Validation)
+		fams, err := p.TextToMetricFamilies(resp.Body)
+		if resp.StatusCode != 200 || err != nil {
+			t.Fatalf("status %s, parse: %v", resp.Status, err)
+		}
+		for _, name := range []string{
+			"xdptcp_frames_received_total", "xdptcp_frames_transmitted_total", "xdptcp_frames_dropped_total",
+			"xdptcp_tcp_passive_opens_total", "xdptcp_tcp_out_rsts_total", "xdptcp_tcp_ext_listen_overflows_total",
+			"xdptcp_icmp_in_echos_total", "xdptcp_xsk_events_total", "xdptcp_tcp_connections",
+		} {
+			if fams[name] == nil {
+				t.Errorf("/metrics lacks %s", name)
+			}
+		}
+		if f := fams["xdptcp_tcp_passive_opens_total"]; f != nil && f.Metric[0].GetCounter().GetValue() < 1000 {
+			t.Errorf("passive opens %v, want >= 1000", f.Metric[0].GetCounter().GetValue())
+		}
+		held, err := tp.cli.Dial(ctx, "tcp", srvIP+":8080")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer held.Close()
+		out := tp.srv.Exec(t, daemonBinary(t), "ss", "--admin", tp.admin, "--state", "ESTABLISHED")
+		if !strings.Contains(out, "ESTABLISHED") || !strings.Contains(out, cliIP+":") {
+			t.Fatalf("xdptcpd ss does not show the held connection:\n%s", out)
 		}
 	})
 
