@@ -24,15 +24,40 @@
 //
 // The XDP program redirects to XSKMAP[rx_queue_index] (bpf_redirect_map
 // with XDP_PASS as the fallback, so an empty slot never black-holes the
-// interface) only: ARP whose target protocol address is served, ICMP echo
-// requests to a served address, and IPv4 TCP to a served (address, port) or
-// to a served address's client port range. Everything else, including IP
-// fragments, VLAN-tagged frames, IPv6 and anything truncated, is XDP_PASS.
-// It is attached with a bpf_link, which the kernel removes when the process
-// exits, even by SIGKILL. Since the served address is normally shared with
-// the kernel, note that ARP replies addressed to it are ours too: a kernel
-// socket on that address needs a static or externally learned neighbour
-// entry for its peers (the filter cannot hand one frame to both).
+// interface) only: the ARP described below, ICMP echo requests to a served
+// address, and IPv4 TCP to a served (address, port) or to a served
+// address's client port range. Everything else, including IP fragments,
+// VLAN-tagged frames, IPv6 and anything truncated, is XDP_PASS. It is
+// attached with a bpf_link, which the kernel removes when the process
+// exits, even by SIGKILL.
+//
+// # ARP on a shared address
+//
+// The served address is normally the kernel's too: the kernel keeps SSH and
+// every port xdptcp does not serve, and resolves its own neighbours to
+// answer on them. The filter cannot hand one frame to both, so it splits
+// ARP (Ethernet/IPv4) by who asked:
+//
+//   - A request (operation 1) whose target protocol address is served is
+//     ours: xdptcp answers it with the interface's MAC, the one the kernel
+//     would give, and learns the sender. An RFC 5227 probe (sender
+//     0.0.0.0) is a request too.
+//   - A reply (operation 2) to a served address is ours only if its sender
+//     protocol address is in the arp_watch map (at most MaxARPWatch
+//     entries), which Filter.WatchARP and Filter.UnwatchARP fill around
+//     xdptcp's own resolutions. Any other reply answers the kernel's
+//     request and is XDP_PASS; were it ours, the kernel's resolutions would
+//     never complete and its SSH replies would go nowhere. While a
+//     neighbour is watched, a reply from it that the kernel awaited goes to
+//     xdptcp instead; the kernel's retransmitted request after the unwatch
+//     gets its answer.
+//   - Gratuitous ARP (sender protocol address == target: announcements, or
+//     another host claiming the address), other operations and other
+//     targets are XDP_PASS.
+//
+// Since the kernel never sees requests for the served address, it does not
+// learn neighbours from them (as Linux's arp_process would); it learns each
+// one from its own request when it first needs it.
 //
 // # Why not github.com/asavie/xdp
 //

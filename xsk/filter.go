@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -30,6 +31,7 @@ type Filter struct {
 	xsks  *ebpf.Map
 	addrs *ebpf.Map
 	ports *ebpf.Map
+	watch *ebpf.Map // arp_watch
 	link  link.Link
 	mode  XDPMode
 	iface string
@@ -52,6 +54,7 @@ func loadFilter(fallback int32) (*Filter, error) {
 		xsks:  coll.Maps[mapXsks],
 		addrs: coll.Maps[mapAddrs],
 		ports: coll.Maps[mapPorts],
+		watch: coll.Maps[mapWatch],
 	}, nil
 }
 
@@ -194,8 +197,9 @@ func (f *Filter) Unregister(queue int) error {
 	return nil
 }
 
-// AddAddr serves addr: ARP for it and ICMP echo requests to it become ours.
-// It keeps an existing client port range.
+// AddAddr serves addr: ARP requests for it, ARP replies to it from watched
+// senders (WatchARP) and ICMP echo requests to it become ours. It keeps an
+// existing client port range.
 func (f *Filter) AddAddr(addr [4]byte) error {
 	var v addrValue
 	if err := f.addrs.Lookup(addr, &v); err == nil {
@@ -244,6 +248,52 @@ func (f *Filter) RemovePort(addr [4]byte, port uint16) error {
 func (f *Filter) SetClientPorts(addr [4]byte, lo, hi uint16) error {
 	if err := f.addrs.Put(addr, addrValue{Lo: lo, Hi: hi}); err != nil {
 		return fmt.Errorf("client ports %v %d-%d: %w", addr, lo, hi, err)
+	}
+	return nil
+}
+
+// ErrARPWatchFull is what WatchARP returns when MaxARPWatch addresses are
+// watched already. It is returned as is (not wrapped), so a caller on the
+// packet path can count it without allocating.
+var ErrARPWatchFull = errors.New("xsk: ARP watch map full")
+
+// watchOn is the value of every arp_watch entry (the program only tests
+// for presence). Only its address is handed to the kernel, which reads it.
+var watchOn uint8 = 1
+
+// WatchARP makes ARP replies from addr (sender protocol address) to a
+// served address ours, for as long as xdptcp is resolving addr. Without it
+// such replies are XDP_PASS: the kernel shares the served address and
+// resolves its own neighbours (for SSH and the other ports it keeps), and
+// its resolutions only complete when the replies reach it. So watch a
+// neighbour just before sending the ARP request for it and UnwatchARP it
+// once the reply arrived or resolution gave up: while addr is watched, a
+// reply from addr that the kernel was waiting for reaches xdptcp instead
+// (the kernel's next retransmitted request, after the unwatch, succeeds).
+// Watching a watched address is not an error. With MaxARPWatch addresses
+// watched it returns ErrARPWatchFull. Any goroutine may call it (one
+// bpf(2) map update); it does not take a lock.
+func (f *Filter) WatchARP(addr [4]byte) error {
+	// unsafe.Pointer key and value skip cilium/ebpf's marshalling: one
+	// allocation (addr escapes) instead of three.
+	if err := f.watch.Put(unsafe.Pointer(&addr), unsafe.Pointer(&watchOn)); err != nil {
+		if errors.Is(err, unix.E2BIG) {
+			// A hash map at max_entries refuses a new key with E2BIG
+			// (kernel/bpf/hashtab.c alloc_htab_elem); our key size is
+			// fixed, so it cannot mean a key too big.
+			return ErrARPWatchFull
+		}
+		return fmt.Errorf("watch ARP from %v: %w", addr, err)
+	}
+	return nil
+}
+
+// UnwatchARP makes ARP replies from addr XDP_PASS again (the kernel's).
+// Unwatching an address that is not watched is not an error. Any goroutine
+// may call it.
+func (f *Filter) UnwatchARP(addr [4]byte) error {
+	if err := f.watch.Delete(unsafe.Pointer(&addr)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("unwatch ARP from %v: %w", addr, err)
 	}
 	return nil
 }

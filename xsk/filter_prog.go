@@ -7,9 +7,10 @@ import (
 
 // Names of the filter's maps and program.
 const (
-	mapXsks    = "xsks"  // XSKMAP: rx queue index -> AF_XDP socket
-	mapAddrs   = "addrs" // HASH: IPv4 address (4 bytes, network order) -> addrValue
-	mapPorts   = "ports" // HASH: portKey -> 1
+	mapXsks    = "xsks"      // XSKMAP: rx queue index -> AF_XDP socket
+	mapAddrs   = "addrs"     // HASH: IPv4 address (4 bytes, network order) -> addrValue
+	mapPorts   = "ports"     // HASH: portKey -> 1
+	mapWatch   = "arp_watch" // HASH: IPv4 address (network order) -> 1: ARP replies from it are ours
 	progFilter = "xdptcp_filter"
 
 	// MaxQueues is the number of XSKMAP slots (rx queue indices 0..MaxQueues-1).
@@ -18,6 +19,9 @@ const (
 	MaxAddrs = 256
 	// MaxPorts bounds the served (address, port) pairs.
 	MaxPorts = 4096
+	// MaxARPWatch bounds the addresses whose ARP replies are ours at once
+	// (the neighbours xdptcp is resolving; see Filter.WatchARP).
+	MaxARPWatch = 1024
 )
 
 // XDP verdicts (enum xdp_action, include/uapi/linux/bpf.h).
@@ -46,8 +50,12 @@ const (
 	arpHtype   = ethLen // hardware type, 1 = Ethernet
 	arpPtype   = ethLen + 2
 	arpHlen    = ethLen + 4
+	arpOperOff = ethLen + 6  // operation: 1 request, 2 reply
+	arpSpaOff  = ethLen + 14 // sender protocol address
 	arpTpaOff  = ethLen + 24 // target protocol address
-	ipMinLen   = 20          // RFC 791: IHL >= 5 words
+	arpRequest = 1
+	arpReply   = 2
+	ipMinLen   = 20 // RFC 791: IHL >= 5 words
 	ipVerIHL   = ethLen
 	ipFragOff  = ethLen + 6 // flags (3 bits) + fragment offset (13 bits)
 	ipProtoOff = ethLen + 9
@@ -87,6 +95,7 @@ func filterSpec(fallback int32) *ebpf.CollectionSpec {
 			mapXsks:  {Name: mapXsks, Type: ebpf.XSKMap, KeySize: 4, ValueSize: 4, MaxEntries: MaxQueues},
 			mapAddrs: {Name: mapAddrs, Type: ebpf.Hash, KeySize: 4, ValueSize: 4, MaxEntries: MaxAddrs},
 			mapPorts: {Name: mapPorts, Type: ebpf.Hash, KeySize: 8, ValueSize: 1, MaxEntries: MaxPorts},
+			mapWatch: {Name: mapWatch, Type: ebpf.Hash, KeySize: 4, ValueSize: 1, MaxEntries: MaxARPWatch},
 		},
 		Programs: map[string]*ebpf.ProgramSpec{
 			progFilter: {
@@ -101,10 +110,26 @@ func filterSpec(fallback int32) *ebpf.CollectionSpec {
 
 // filterInstructions is the XDP program. Registers: R6 = ctx for the whole
 // program (callee-saved across helper calls), R2 = packet start, R3 = packet
-// end, R7 = IPv4 destination address (network order, as loaded), R8 = TCP
-// destination port in host order, R9 = IPv4 header length in bytes. Every
+// end, R7 = IPv4 destination address or ARP target protocol address
+// (network order, as loaded), R8 = TCP destination port in host order or
+// ARP sender protocol address, R9 = IPv4 header length in bytes. Every
 // packet read is preceded by a bounds check against data_end (the verifier
 // rejects the program otherwise); any failed check is XDP_PASS.
+//
+// ARP (Ethernet/IPv4 only). The kernel normally keeps the served address
+// too (SSH and the ports xdptcp does not serve), so ARP is split by who
+// asked, since one frame cannot go to both:
+//   - request (oper 1) for a served target: ours. xdptcp answers with the
+//     interface's MAC, the one the kernel would give, and learns the sender.
+//   - reply (oper 2) to a served target: ours only if its sender is in
+//     arp_watch, i.e. xdptcp sent the request it answers (Filter.WatchARP);
+//     otherwise it answers the kernel's own request and is XDP_PASS, or the
+//     kernel's resolutions (for its SSH replies, ...) would never complete.
+//     An RFC 5227 probe (spa 0.0.0.0) for a served target is a request,
+//     so ours; Linux answers those too (arp_process).
+//   - gratuitous ARP (spa == tpa: an RFC 5227 announcement, or another host
+//     claiming our address), other operations, other targets: XDP_PASS,
+//     the kernel's neighbour cache and conflict handling see them.
 func filterInstructions(fallback int32) asm.Instructions {
 	const (
 		R0, R1, R2, R3, R4, R5 = asm.R0, asm.R1, asm.R2, asm.R3, asm.R4, asm.R5
@@ -114,6 +139,7 @@ func filterInstructions(fallback int32) asm.Instructions {
 	ports := func() asm.Instruction { return asm.LoadMapPtr(R1, 0).WithReference(mapPorts) }
 	addrs := func() asm.Instruction { return asm.LoadMapPtr(R1, 0).WithReference(mapAddrs) }
 	xsks := func() asm.Instruction { return asm.LoadMapPtr(R1, 0).WithReference(mapXsks) }
+	watch := func() asm.Instruction { return asm.LoadMapPtr(R1, 0).WithReference(mapWatch) }
 	return asm.Instructions{
 		asm.Mov.Reg(R6, R1),                                    // R6 = ctx
 		asm.LoadMem(R2, R6, xdpMdData, asm.Word),               // R2 = ctx->data
@@ -188,6 +214,25 @@ func filterInstructions(fallback int32) asm.Instructions {
 		asm.HostTo(asm.BE, R5, asm.Half),                       // host order: hlen<<8 | plen
 		asm.JNE.Imm(R5, 0x0604, "pass"),                        // not hlen 6, plen 4: pass
 		asm.LoadMem(R7, R2, arpTpaOff, asm.Word),               // R7 = target protocol address
+		asm.LoadMem(R8, R2, arpSpaOff, asm.Word),               // R8 = sender protocol address
+		asm.JEq.Reg(R8, R7, "pass"),                            // gratuitous ARP (spa == tpa): the kernel's, pass
+		asm.LoadMem(R5, R2, arpOperOff, asm.Half),              // R5 = operation (network order)
+		asm.HostTo(asm.BE, R5, asm.Half),                       // host order
+		asm.JEq.Imm(R5, arpRequest, "addr"),                    // request: ours if the target is served
+		asm.JNE.Imm(R5, arpReply, "pass"),                      // neither request nor reply: pass
+		asm.StoreMem(FP, -16, R7, asm.Word),                    // reply: addr key = target protocol address
+		addrs(),                                                // R1 = addrs map
+		asm.Mov.Reg(R2, FP),                                    // R2 = &addr key
+		asm.Add.Imm(R2, -16),                                   //
+		asm.FnMapLookupElem.Call(),                             // R0 = addrs[target]
+		asm.JEq.Imm(R0, 0, "pass"),                             // reply to an address we do not serve: pass
+		asm.StoreMem(FP, -16, R8, asm.Word),                    // watch key = sender protocol address (R8 survives the call)
+		watch(),                                                // R1 = arp_watch map
+		asm.Mov.Reg(R2, FP),                                    // R2 = &watch key
+		asm.Add.Imm(R2, -16),                                   //
+		asm.FnMapLookupElem.Call(),                             // R0 = arp_watch[sender]
+		asm.JEq.Imm(R0, 0, "pass"),                             // not a sender xdptcp is resolving: the kernel's reply, pass
+		asm.Ja.Label("redirect"),                               // a reply xdptcp is waiting for: ours
 		asm.StoreMem(FP, -16, R7, asm.Word).WithSymbol("addr"), // addr key = R7
 		addrs(),                                          // R1 = addrs map
 		asm.Mov.Reg(R2, FP),                              // R2 = &addr key
