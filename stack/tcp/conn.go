@@ -77,13 +77,15 @@ type Conn struct {
 	finSeq    seqnum.Value // sequence number of our FIN; valid when fFinQueued
 
 	// Receive sequence space: RCV.NXT <= rcvAdv.
-	irs    seqnum.Value // initial receive sequence number
-	rcvNxt seqnum.Value // next sequence number expected
-	rcvAdv seqnum.Value // right edge of the window last advertised (never moves left, RFC 9293 §3.8.6.2.2)
-	rcvBuf ring         // in-order bytes the application has not consumed
-	rcvCap int          // receive buffer capacity (tcp_rmem[1])
-	ooo    oooQueue     // out-of-order segments (bounded)
-	rcvMSS int          // MSS we advertised
+	irs        seqnum.Value // initial receive sequence number
+	rcvNxt     seqnum.Value // next sequence number expected
+	rcvAdv     seqnum.Value // right edge of the window last advertised (never moves left, RFC 9293 §3.8.6.2.2)
+	rcvBuf     ring         // in-order bytes the application has not consumed
+	rcvCap     int          // receive buffer capacity: tcp_rmem[1], autotuned up to tcp_rmem[2]
+	rcvCopied  int          // bytes delivered since rcvSpaceAt (autotuning)
+	rcvSpaceAt clock.Time   // start of the current autotuning measurement
+	ooo        oooQueue     // out-of-order segments (bounded)
+	rcvMSS     int          // MSS we advertised
 
 	// Timestamps (RFC 7323 §3-5).
 	tsRecent   uint32     // TS.Recent: latest TSval from the peer

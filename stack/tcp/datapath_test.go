@@ -182,3 +182,30 @@ func TestOptionsShrinkPayload(t *testing.T) {
 	h.c.Write(make([]byte, 3000))
 	h.expect(payloadLen(1436))
 }
+
+// Receive-buffer autotuning: an application that keeps up gets a window
+// that grows past tcp_rmem[1] toward tcp_rmem[2] (Linux
+// tcp_rcv_space_adjust).
+func TestReceiveAutotuning(t *testing.T) {
+	h := newHarness(t)
+	h.listen()
+	h.send(SYN, peerISN, 0, withMSS(1460), withWS(7))
+	h.expect(flags(SYN | ACK))
+	h.advance(time.Millisecond)
+	h.send(ACK, peerISN+1, ourISN+1)
+	seq := peerISN + 1
+	for round := 0; round < 6; round++ {
+		for i := 0; i < 60; i++ {
+			h.send(ACK, seq, ourISN+1, withData(make([]byte, 1460)))
+			seq += 1460
+		}
+		h.advance(2 * time.Millisecond)
+	}
+	if h.c.rcvCap <= 131072 {
+		t.Fatalf("receive buffer stayed at %d", h.c.rcvCap)
+	}
+	last := h.out.segs[len(h.out.segs)-1]
+	if int(last.seg.Window)<<7 <= 131072 {
+		t.Fatalf("window %d not grown", int(last.seg.Window)<<7)
+	}
+}

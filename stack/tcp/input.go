@@ -598,6 +598,7 @@ func (c *Conn) sendAckAfterApp(now clock.Time) {
 // nothing is buffered, the rest into the receive buffer.
 func (c *Conn) deliver(p []byte) {
 	c.rcvNxt = c.rcvNxt.Add(seqnum.Size(len(p)))
+	c.rcvSpaceAdjust(len(p))
 	if c.rcvBuf.Len() == 0 && c.canDeliver() {
 		n := c.handler.OnData(c, p)
 		if n < 0 {
@@ -613,11 +614,31 @@ func (c *Conn) deliver(p []byte) {
 	}
 	if c.rcvBuf.buf == nil {
 		c.rcvBuf.buf = c.layer.getBuf(c.rcvCap)
+	} else if len(c.rcvBuf.buf) < c.rcvCap {
+		c.layer.putBuf(c.rcvBuf.grow(make([]byte, c.rcvCap)))
 	}
 	c.rcvBuf.write(p)
 	if c.canDeliver() {
 		c.deliverBuffered()
 	}
+}
+
+// rcvSpaceAdjust grows the receive buffer (and so the window) toward
+// tcp_rmem[2] when the application takes more than a quarter of it per
+// round trip, as Linux's receive-buffer autotuning (tcp_rcv_space_adjust:
+// twice what was copied in an RTT, doubled again for the sender's slow
+// start).
+func (c *Conn) rcvSpaceAdjust(n int) {
+	c.rcvCopied += n
+	now := c.layer.now
+	if !c.rtt.has || now.Sub(c.rcvSpaceAt) < max(c.rtt.srtt, time.Millisecond) {
+		return
+	}
+	if want := 4 * c.rcvCopied; want > c.rcvCap && c.rcvCap < c.layer.cfg.Rmem[2] {
+		c.rcvCap = min(want, c.layer.cfg.Rmem[2])
+	}
+	c.rcvCopied = 0
+	c.rcvSpaceAt = now
 }
 
 // inputFin is phase eight: the peer's FIN at RCV.NXT.
