@@ -6,6 +6,7 @@ import (
 	"github.com/xdptcp/xdptcp/flowtable"
 	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/seqnum"
+	"github.com/xdptcp/xdptcp/syncookie"
 )
 
 // fakeJar is a CookieJar whose cookie is the client ISN + 7777.
@@ -62,3 +63,6 @@ func TestCurrEstabGauge(t *testing.T) {
 		t.Fatal("CurrEstab after close")
 	}
 }
+
+// syncookie.Jar is the CookieJar the daemon plugs in.
+var _ CookieJar = (*syncookie.Jar)(nil)
