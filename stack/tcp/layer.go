@@ -222,7 +222,7 @@ func (l *Layer) Listen(addr [4]byte, port uint16, o ListenOptions) (*Listener, e
 	if backlog <= 0 || backlog > l.cfg.Somaxconn {
 		backlog = l.cfg.Somaxconn // Linux: min(backlog, somaxconn)
 	}
-	ln := &Listener{layer: l, key: k, opts: o, backlog: backlog}
+	ln := &Listener{layer: l, key: k, opts: o, backlog: backlog, Cookies: o.Cookies}
 	l.listeners[k] = ln
 	return ln, nil
 }

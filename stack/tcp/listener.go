@@ -288,4 +288,7 @@ type ListenOptions struct {
 	// Notify, if set, is called on the loop when the accept queue goes
 	// from empty to non-empty.
 	Notify func()
+	// Cookies, if set, is the SYN cookie jar (syncookie.Jar): used per
+	// tcp_syncookies when the SYN queue is full (1) or always (2).
+	Cookies CookieJar
 }
