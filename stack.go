@@ -134,6 +134,7 @@ func Open(cfg Config) (*Stack, error) {
 		l.engine = stack.NewEngine(stack.Config{
 			Addr: s.addr, PrefixLen: cfg.Addr.Bits(), Gateway: gw, MAC: mac, MTU: ifi.MTU,
 			BatchSize: cfg.BatchSize, QueueID: q, BusyPoll: cfg.BusyPoll, TCP: cfg.TCP,
+			ARPWatch: s.arpWatch,
 		}, sock, s.clk.Now())
 	}
 	cfg.Logger.Info("xdptcp attached",
@@ -141,6 +142,16 @@ func Open(cfg Config) (*Stack, error) {
 		"xdp_mode", s.filter.Mode().String(), "bind_mode", s.loops[0].sock.BindMode().String(),
 		"need_wakeup", s.loops[0].sock.NeedWakeup())
 	return s, nil
+}
+
+// arpWatch tells the filter to hand us ARP replies from addr while we
+// resolve it (the kernel gets all other replies: it may share our address).
+func (s *Stack) arpWatch(addr [4]byte, watch bool) bool {
+	if watch {
+		return s.filter.WatchARP(addr) == nil
+	}
+	s.filter.UnwatchARP(addr)
+	return true
 }
 
 // rxQueues counts the interface's RX queues from sysfs.

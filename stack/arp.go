@@ -87,6 +87,15 @@ func (e *Engine) confirm(n *neigh, mac [6]byte) {
 	n.confirmed = e.now
 	n.ref = true
 	n.probing = false
+	if n.watched {
+		n.watched = false
+		e.cfg.ARPWatch(addrBytes(n.addr), false)
+	}
+}
+
+// addrBytes is the inverse of addrKey.
+func addrBytes(a uint32) [4]byte {
+	return [4]byte{byte(a >> 24), byte(a >> 16), byte(a >> 8), byte(a)}
 }
 
 // resolve returns the Ethernet destination for IPv4 destination dst by the
@@ -152,8 +161,14 @@ func (e *Engine) arpRequest(n *neigh, dst [6]byte) {
 		return
 	}
 	n.reqSent, n.lastReq = true, e.now
-	var target [4]byte
-	target[0], target[1], target[2], target[3] = byte(n.addr>>24), byte(n.addr>>16), byte(n.addr>>8), byte(n.addr)
+	target := addrBytes(n.addr)
+	if e.cfg.ARPWatch != nil && !n.watched {
+		if e.cfg.ARPWatch(target, true) {
+			n.watched = true
+		} else {
+			inc(&e.stats.ArpWatchFailures)
+		}
+	}
 	wire.Ethernet(b).Encode(dst, e.cfg.MAC, wire.EtherTypeARP)
 	wire.ARP(b[wire.EthernetHeaderLen:]).Encode(wire.ARPRequest, e.cfg.MAC, e.cfg.Addr, [6]byte{}, target)
 	inc(&e.stats.ArpOutRequests)

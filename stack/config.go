@@ -67,6 +67,14 @@ type Config struct {
 	BusyPoll     bool    // Run never waits in Port.Wait
 	DoQueueSize  int     // Do() queue bound, rounded up to a power of two, default 1024
 	TCP          tcp.Config
+
+	// ARPWatch, if set, is called on the loop with watch=true before the
+	// engine sends an ARP request for addr, and with watch=false once addr
+	// is confirmed. The XDP filter passes ARP replies to the kernel unless
+	// their sender is watched (the kernel may share our address and needs
+	// the replies to its own requests); it returns false when it could not
+	// watch (counted as ArpWatchFailures).
+	ARPWatch func(addr [4]byte, watch bool) bool
 }
 
 func (c *Config) setDefaults() {

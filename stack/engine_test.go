@@ -3,6 +3,7 @@ package stack
 import (
 	"bytes"
 	"encoding/hex"
+	"fmt"
 	"testing"
 	"time"
 
@@ -636,5 +637,33 @@ func TestRangeNeighbors(t *testing.T) {
 		if got[k] != v {
 			t.Fatalf("got %v, want %v", got, want)
 		}
+	}
+}
+
+// The filter passes ARP replies to the kernel unless their sender is
+// watched: the engine watches an address before asking for it and stops
+// once the reply confirms it.
+func TestARPWatchAroundOwnRequests(t *testing.T) {
+	var calls []string
+	refuse := false
+	f := newFixture(t, func(c *Config) {
+		c.ARPWatch = func(a [4]byte, watch bool) bool {
+			calls = append(calls, fmt.Sprintf("%v %v", a, watch))
+			return !refuse
+		}
+	})
+	f.send(rstTo(addrPeer))
+	f.now = f.now.Add(time.Second)
+	f.send(rstTo(addrPeer)) // second request: already watched
+	f.recv(arpFrame(wire.ARPReply, macPeer, addrPeer, macUs, addrUs, macUs))
+	want := []string{fmt.Sprintf("%v true", addrPeer), fmt.Sprintf("%v false", addrPeer)}
+	if fmt.Sprint(calls) != fmt.Sprint(want) {
+		t.Fatalf("ARPWatch calls %v, want %v", calls, want)
+	}
+	refuse = true
+	other := [4]byte{addrPeer[0], addrPeer[1], addrPeer[2], addrPeer[3] + 1}
+	f.send(rstTo(other))
+	if f.e.Stats().ArpWatchFailures.Load() != 1 {
+		t.Fatal("a refused watch is not counted")
 	}
 }

@@ -24,6 +24,7 @@ type neigh struct {
 	permanent  bool       // set by SetNeighbor: never aged, updated or evicted (unless all are)
 	probing    bool       // stale and being probed since probeStart
 	probeStart clock.Time //
+	watched    bool       // Config.ARPWatch was told to watch addr
 }
 
 // neighCache is a bounded map from IPv4 address to neigh: a fixed array of

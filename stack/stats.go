@@ -83,6 +83,7 @@ type Stats struct {
 	ArpOutReplies     atomic.Uint64
 	ArpCacheEvictions atomic.Uint64
 	ArpCacheEntries   atomic.Uint64 // gauge: entries in the neighbour cache
+	ArpWatchFailures  atomic.Uint64 // Config.ARPWatch could not watch an address
 
 	DoQueueFull atomic.Uint64 // Do calls refused
 	Wakeups     atomic.Uint64 // times Run came back from Port.Wait
@@ -109,6 +110,7 @@ func (s *Stats) Each(fn func(name string, value uint64)) {
 		{"ArpInRequests", &s.ArpInRequests}, {"ArpInReplies", &s.ArpInReplies},
 		{"ArpOutRequests", &s.ArpOutRequests}, {"ArpOutReplies", &s.ArpOutReplies},
 		{"ArpCacheEvictions", &s.ArpCacheEvictions}, {"ArpCacheEntries", &s.ArpCacheEntries},
+		{"ArpWatchFailures", &s.ArpWatchFailures},
 		{"DoQueueFull", &s.DoQueueFull}, {"Wakeups", &s.Wakeups},
 	} {
 		fn(c.n, c.v.Load())

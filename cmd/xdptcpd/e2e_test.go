@@ -30,10 +30,11 @@ import (
 	"github.com/xdptcp/xdptcp/internal/testnet"
 )
 
+// The server side is deployed as on a real host: the kernel owns the
+// address too and keeps every port xdptcpd does not serve.
 const (
-	srvIP    = "198.18.0.1" // served by xdptcpd
-	kernelIP = "198.18.0.3" // the kernel's own address on the same interface
-	cliIP    = "198.18.0.2"
+	srvIP = "198.18.0.1" // served by xdptcpd, and the kernel's own address
+	cliIP = "198.18.0.2"
 )
 
 var (
@@ -99,7 +100,7 @@ func newTopo(t *testing.T, extra ...string) *topo {
 	bin := daemonBinary(t)
 	tp := &topo{srv: testnet.NewNS(t, "xs"), cli: testnet.NewNS(t, "xc"), admin: "127.0.0.1:9100"}
 	tp.veth = testnet.NewVeth(t, testnet.VethOptions{
-		ANS: tp.srv, BNS: tp.cli, AAddr: kernelIP + "/24", BAddr: cliIP + "/24", TxOffOnB: true,
+		ANS: tp.srv, BNS: tp.cli, AAddr: srvIP + "/24", BAddr: cliIP + "/24", TxOffOnB: true,
 	})
 	args := append([]string{"netns", "exec", tp.srv.Name, bin,
 		"--iface", tp.veth.A, "--addr", srvIP + "/24",
@@ -281,7 +282,7 @@ func TestDaemonServesKernelClients(t *testing.T) {
 		}
 		defer ln.Close()
 		go serveKernel(ln)
-		if err := kernelHello(tp.cli, kernelIP+":9090"); err != nil {
+		if err := kernelHello(tp.cli, srvIP+":9090"); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -406,9 +407,7 @@ func TestKill9GivesInterfaceBack(t *testing.T) {
 	tp.exited <- err
 	waitNoXDP(t, tp)
 
-	// The served address now belongs to the kernel, with a server on the
-	// served port.
-	tp.srv.Exec(t, "ip", "addr", "add", srvIP+"/24", "dev", tp.veth.A)
+	// The kernel answers on the served port again.
 	tp.cli.Exec(t, "ip", "neigh", "flush", "dev", tp.veth.B)
 	served, err := tp.srv.Listen("tcp", "0.0.0.0:8080")
 	if err != nil {
@@ -416,7 +415,7 @@ func TestKill9GivesInterfaceBack(t *testing.T) {
 	}
 	defer served.Close()
 	go serveKernel(served)
-	if err := kernelHello(tp.cli, kernelIP+":9090"); err != nil {
+	if err := kernelHello(tp.cli, srvIP+":9090"); err != nil {
 		t.Fatalf("other port: %v", err)
 	}
 	if err := kernelHello(tp.cli, srvIP+":8080"); err != nil {
