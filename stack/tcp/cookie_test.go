@@ -66,3 +66,53 @@ func TestCurrEstabGauge(t *testing.T) {
 
 // syncookie.Jar is the CookieJar the daemon plugs in.
 var _ CookieJar = (*syncookie.Jar)(nil)
+
+// tcp_syncookies=2: every SYN gets a cookie, no half-open state.
+func TestSyncookiesAlways(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Syncookies = 2 })
+	ln, err := h.l.Listen(ourAddr, ourPort, ListenOptions{Cookies: fakeJar{}, NewHandler: func(c *Conn) Handler { h.c = c; return h.rec }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.ln = ln
+	h.send(SYN, peerISN, 0, withMSS(1460))
+	h.expect(flags(SYN|ACK), seqNum(peerISN+7777))
+	if h.l.Conns() != 0 || ln.SynQueueLen() != 0 {
+		t.Fatal("state kept")
+	}
+	h.send(ACK, peerISN+1, peerISN+7778)
+	h.state(StateEstablished)
+}
+
+// Listener.Close resets queued connections and drops half-open ones;
+// new SYNs then get a RST.
+func TestListenerClose(t *testing.T) {
+	h := newHarness(t)
+	listenQueue(h, 8)
+	h.send(SYN, peerISN, 0)
+	h.expect(flags(SYN | ACK))
+	h.send(ACK, peerISN+1, ourISN+1)
+	h.key.RemotePort = 2
+	h.send(SYN, peerISN, 0)
+	h.expect(flags(SYN | ACK))
+	h.ln.Close()
+	h.expect(flags(RST|ACK), seqNum(ourISN+1))
+	if h.l.Conns() != 0 {
+		t.Fatalf("%d connections left", h.l.Conns())
+	}
+	h.send(SYN, peerISN+10, 0)
+	h.expect(flags(RST|ACK), ackNum(peerISN+11))
+}
+
+// A queued connection reset by the peer leaves the accept queue.
+func TestAcceptQueueResetLeaves(t *testing.T) {
+	h := newHarness(t)
+	listenQueue(h, 8)
+	h.send(SYN, peerISN, 0)
+	h.expect(flags(SYN | ACK))
+	h.send(ACK, peerISN+1, ourISN+1)
+	h.send(RST, peerISN+1, 0)
+	if h.ln.AcceptQueueLen() != 0 || h.l.Conns() != 0 {
+		t.Fatal("reset connection still queued")
+	}
+}
