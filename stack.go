@@ -42,6 +42,9 @@ type Loop struct {
 	CPU    int // -1: not pinned
 	sock   *xsk.Socket
 	engine *stack.Engine
+	// listeners holds the ports served with Serve; touched on the loop
+	// (or before Start) only.
+	listeners map[uint16]*tcp.Listener
 }
 
 // Engine returns the loop's protocol engine. Its TCP layer may be touched
@@ -122,7 +125,7 @@ func Open(cfg Config) (*Stack, error) {
 			s.Close()
 			return nil, fmt.Errorf("queue %d: %w", q, err)
 		}
-		l := &Loop{Queue: q, CPU: -1, sock: sock}
+		l := &Loop{Queue: q, CPU: -1, sock: sock, listeners: map[uint16]*tcp.Listener{}}
 		if len(cfg.CPUs) > 0 {
 			l.CPU = cfg.CPUs[i]
 		}
@@ -137,7 +140,7 @@ func Open(cfg Config) (*Stack, error) {
 			ARPWatch: s.arpWatch,
 		}, sock, s.clk.Now())
 	}
-	cfg.Logger.Info("xdptcp attached",
+	cfg.Logger.Debug("xdptcp attached",
 		"iface", cfg.Iface, "addr", cfg.Addr.String(), "queues", fmt.Sprint(cfg.Queues),
 		"xdp_mode", s.filter.Mode().String(), "bind_mode", s.loops[0].sock.BindMode().String(),
 		"need_wakeup", s.loops[0].sock.NeedWakeup())
@@ -198,7 +201,11 @@ func (s *Stack) Serve(port uint16, o ServeOptions, newHandler func(c *tcp.Conn) 
 	for _, l := range s.loops {
 		var err error
 		s.onLoop(l, func() {
-			_, err = l.engine.TCP().Listen(s.addr, port, tcp.ListenOptions{Backlog: o.Backlog, NewHandler: newHandler})
+			var ln *tcp.Listener
+			ln, err = l.engine.TCP().Listen(s.addr, port, tcp.ListenOptions{Backlog: o.Backlog, NewHandler: newHandler})
+			if err == nil {
+				l.listeners[port] = ln
+			}
 		})
 		if err != nil {
 			return fmt.Errorf("listen on %d: %w", port, err)
@@ -304,4 +311,125 @@ func (s *Stack) Conns() []ConnInfo {
 type ConnInfo struct {
 	tcp.ConnInfo
 	Queue int
+}
+
+// StopAccepting makes every loop refuse new connections while the
+// established ones go on (the first step of a graceful shutdown). With rst,
+// the listeners opened by Serve close and later SYNs get a RST, as when a
+// Linux server closes its listening socket (inet_csk_listen_stop). Without
+// it, every SYN is dropped (counted in TcpExt:ListenDrops and
+// TCPReqQFullDrop): the client retransmits it and may reach a restarted
+// server.
+func (s *Stack) StopAccepting(rst bool) {
+	s.Do(func(l *Loop) {
+		if rst {
+			for port, ln := range l.listeners {
+				ln.Close()
+				delete(l.listeners, port)
+			}
+			return
+		}
+		// A zero SYN queue without cookies drops every SYN (Linux
+		// tcp_conn_request with the request queue full).
+		c := l.engine.TCP().Config()
+		c.MaxSynBacklog = 0
+		c.Syncookies = 0
+	})
+}
+
+// LiveConns returns the number of connections not yet closed, half-open
+// ones included and TIME-WAIT entries not, summed over the loops.
+func (s *Stack) LiveConns() int {
+	n := 0
+	s.Do(func(l *Loop) { n += l.engine.TCP().Conns() })
+	return n
+}
+
+// CloseConns closes every live connection and returns how many: with a
+// FIN after the queued data (as close(2); unread received data makes it a
+// RST, as in Linux), or with abort a RST at once.
+func (s *Stack) CloseConns(abort bool) int {
+	n := 0
+	s.Do(func(l *Loop) {
+		var cs []*tcp.Conn
+		l.engine.TCP().Range(func(c *tcp.Conn) bool { cs = append(cs, c); return true })
+		for _, c := range cs {
+			if abort {
+				c.Abort()
+			} else {
+				c.Close()
+			}
+		}
+		n += len(cs)
+	})
+	return n
+}
+
+// SetTCP applies cfg on every loop, for what the layer does from now on
+// (new connections, and the timers of existing ones where the setting is
+// read when armed, as Linux's sysctls are). Settings a reload cannot change
+// (tcp.SettingInfo.Runtime false) keep their values; their names are
+// returned. The MSS stays capped by the interface MTU.
+func (s *Stack) SetTCP(cfg TCPConfig) (kept []string, err error) {
+	s.mu.Lock()
+	cur := s.cfg.TCP
+	s.mu.Unlock()
+	for _, si := range tcp.Settings() {
+		if si.Runtime {
+			continue
+		}
+		old, _ := cur.Get(si.Name)
+		if v, _ := cfg.Get(si.Name); v != old {
+			kept = append(kept, si.Name)
+			cfg.Set(si.Name, old)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadConfig, err)
+	}
+	s.Do(func(l *Loop) {
+		c := cfg
+		if m := l.engine.Config().MTU - 40; c.DefaultMSS > m {
+			c.DefaultMSS = m
+		}
+		*l.engine.TCP().Config() = c
+	})
+	s.mu.Lock()
+	s.cfg.TCP = cfg
+	s.mu.Unlock()
+	return kept, nil
+}
+
+// ListenerInfo is one served port's queues on one loop.
+type ListenerInfo struct {
+	Port    uint16
+	Queue   int
+	AcceptQ int // connections waiting for Accept (always 0 with a NewHandler)
+	SynQ    int // half-open connections (SYN-RECEIVED)
+}
+
+// Counts gathers on the loops, without listing connections, the number of
+// connections in each state (TIME-WAIT entries included) and the queues
+// of the ports served with Serve.
+func (s *Stack) Counts() (states [tcp.StateTimeWait + 1]int, listeners []ListenerInfo) {
+	s.Do(func(l *Loop) {
+		t := l.engine.TCP()
+		t.Range(func(c *tcp.Conn) bool {
+			if st := c.State(); int(st) < len(states) {
+				states[st]++
+			}
+			return true
+		})
+		states[tcp.StateTimeWait] += t.TimeWaits()
+		for port, ln := range l.listeners {
+			listeners = append(listeners, ListenerInfo{Port: port, Queue: l.Queue, AcceptQ: ln.AcceptQueueLen(), SynQ: ln.SynQueueLen()})
+		}
+	})
+	sort.Slice(listeners, func(i, j int) bool {
+		if listeners[i].Port != listeners[j].Port {
+			return listeners[i].Port < listeners[j].Port
+		}
+		return listeners[i].Queue < listeners[j].Queue
+	})
+	return states, listeners
 }
