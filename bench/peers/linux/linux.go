@@ -1,0 +1,150 @@
+// Package linux holds the bench's Linux kernel peer servers: a Go net
+// server with one goroutine per connection, and a net/http server. Both
+// answer every HTTP/1.x request with the same "Hello, World!" response as
+// xdptcpd's http handler, and serve echo and discard ports.
+package linux
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+)
+
+// Body is the response body every server sends.
+const Body = "Hello, World!"
+
+var (
+	respKeepAlive = []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\n" + Body)
+	respClose     = []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nConnection: close\r\n\r\n" + Body)
+)
+
+// Config says which ports to serve; an empty address is not served.
+type Config struct {
+	Mode    string // "net" (goroutine per connection) or "http" (net/http)
+	HTTP    string // e.g. 198.18.0.1:8080
+	Echo    string
+	Discard string
+}
+
+// ErrMode is returned for an unknown Mode.
+var ErrMode = errors.New("unknown peer mode (want net or http)")
+
+// Serve serves until ctx ends.
+func Serve(ctx context.Context, c Config) error {
+	if c.Mode != "net" && c.Mode != "http" {
+		return ErrMode
+	}
+	var lns []net.Listener
+	var lc net.ListenConfig
+	listen := func(addr string) (net.Listener, error) {
+		l, err := lc.Listen(ctx, "tcp4", addr)
+		if err == nil {
+			lns = append(lns, l)
+		}
+		return l, err
+	}
+	defer func() {
+		for _, l := range lns {
+			l.Close()
+		}
+	}()
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	start := func(addr string, h func(net.Conn)) error {
+		if addr == "" {
+			return nil
+		}
+		l, err := listen(addr)
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); errc <- acceptLoop(l, h) }()
+		return nil
+	}
+	if c.HTTP != "" {
+		if c.Mode == "http" {
+			l, err := listen(c.HTTP)
+			if err != nil {
+				return err
+			}
+			srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/plain")
+				w.Header().Set("Content-Length", "13")
+				io.WriteString(w, Body)
+			})}
+			wg.Add(1)
+			go func() { defer wg.Done(); errc <- srv.Serve(l) }()
+			defer srv.Close()
+		} else if err := start(c.HTTP, serveHTTP); err != nil {
+			return err
+		}
+	}
+	if err := start(c.Echo, func(c net.Conn) { io.Copy(c, c) }); err != nil {
+		return err
+	}
+	if err := start(c.Discard, func(c net.Conn) { io.Copy(io.Discard, c) }); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
+
+func acceptLoop(l net.Listener, h func(net.Conn)) error {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			// EMFILE and friends: keep serving the connections we have.
+			continue
+		}
+		go func() {
+			defer c.Close()
+			h(c)
+		}()
+	}
+}
+
+// serveHTTP answers each request (up to its blank line) on c, in order;
+// "Connection: close" closes after the response.
+func serveHTTP(c net.Conn) {
+	br := bufio.NewReaderSize(c, 4096)
+	closeAfter := false
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return
+		}
+		if len(line) >= 17 && bytes.EqualFold(line[:17], []byte("connection: close")) {
+			closeAfter = true
+		}
+		if len(bytes.TrimRight(line, "\r\n")) != 0 {
+			continue
+		}
+		resp := respKeepAlive
+		if closeAfter {
+			resp = respClose
+		}
+		if _, err := c.Write(resp); err != nil {
+			return
+		}
+		if closeAfter {
+			return
+		}
+	}
+}
