@@ -25,7 +25,8 @@ type Stack struct {
 	cfg    Config
 	addr   [4]byte
 	clk    *clock.Mono
-	filter *xsk.Filter
+	filter packetFilter // *xsk.Filter; a no-op over in-memory links
+	net    netState     // what net.Conn, net.Listener and Dial share (netstack.go)
 	loops  []*Loop
 
 	mu      sync.Mutex
@@ -202,7 +203,7 @@ func (s *Stack) Serve(port uint16, o ServeOptions, newHandler func(c *tcp.Conn) 
 		var err error
 		s.onLoop(l, func() {
 			var ln *tcp.Listener
-			ln, err = l.engine.TCP().Listen(s.addr, port, tcp.ListenOptions{Backlog: o.Backlog, NewHandler: newHandler})
+			ln, err = l.engine.TCP().Listen(s.addr, port, tcp.ListenOptions{Backlog: o.Backlog, NewHandler: s.bindLoop(l, newHandler)})
 			if err == nil {
 				l.listeners[port] = ln
 			}
@@ -280,6 +281,7 @@ func (s *Stack) Close() error {
 	}
 	s.mu.Unlock()
 	s.done.Wait()
+	s.closeNet()
 	var first error
 	if s.filter != nil {
 		if err := s.filter.Close(); err != nil && first == nil {
@@ -287,6 +289,9 @@ func (s *Stack) Close() error {
 		}
 	}
 	for _, l := range s.loops {
+		if l.sock == nil {
+			continue // an in-memory link (tests)
+		}
 		if err := l.sock.Close(); err != nil && first == nil {
 			first = err
 		}
