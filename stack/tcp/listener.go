@@ -8,6 +8,7 @@ import (
 	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/seqnum"
 	"github.com/xdptcp/xdptcp/stack/wire"
+	"github.com/xdptcp/xdptcp/syncookie"
 )
 
 // CookieJar makes and checks SYN cookies (package syncookie implements
@@ -38,6 +39,10 @@ type Listener struct {
 
 	// Cookies, if set, is the SYN cookie jar (nil: no cookies).
 	Cookies CookieJar
+	// recent records when this listener last sent a cookie: ACKs are
+	// checked as cookies only within two counter periods of it (Linux
+	// tcp_synq_no_recent_overflow).
+	recent syncookie.Recent
 }
 
 // Addr returns the local address and port listened on (zero address = any).
@@ -128,7 +133,9 @@ func (ln *Listener) input(now clock.Time, seg *Segment, isn seqnum.Value, haveIS
 		return // first: an incoming RST is ignored
 	}
 	if flags&wire.FlagACK != 0 {
-		if flags&wire.FlagSYN == 0 && ln.Cookies != nil && l.cfg.Syncookies != 0 && ln.cookieAck(now, seg) {
+		// Linux tcp_v4_cookie_check: an ACK without SYN that matches no
+		// connection may complete a cookie handshake.
+		if flags&wire.FlagSYN == 0 && ln.cookieAck(now, seg) {
 			return
 		}
 		l.sendRstFor(seg) // second: <SEQ=SEG.ACK><CTL=RST>
@@ -147,9 +154,9 @@ func (ln *Listener) input(now clock.Time, seg *Segment, isn seqnum.Value, haveIS
 	}
 	useCookie := ln.Cookies != nil && (l.cfg.Syncookies == 2 || (l.cfg.Syncookies == 1 && ln.synQ >= l.cfg.MaxSynBacklog))
 	if useCookie {
-		if ln.synQ >= l.cfg.MaxSynBacklog {
-			l.stats.TCPReqQFullDoCookies.Add(1)
-		}
+		// Linux tcp_syn_flood_action counts every SYN answered with a
+		// cookie, in mode 2 too.
+		l.stats.TCPReqQFullDoCookies.Add(1)
 		ln.cookieSynAck(now, seg)
 		return
 	}
@@ -218,64 +225,6 @@ func (ln *Listener) complete(now clock.Time, c *Conn, seg *Segment) bool {
 	if len(ln.acceptQ) == 1 && ln.opts.Notify != nil {
 		ln.opts.Notify()
 	}
-	return true
-}
-
-// cookieSynAck answers a SYN with a stateless cookie SYN-ACK.
-func (ln *Listener) cookieSynAck(now clock.Time, seg *Segment) {
-	l := ln.layer
-	mss := uint16(536)
-	if seg.Opts.HasMSS {
-		mss = seg.Opts.MSS
-	}
-	cookie, used := ln.Cookies.Make(now, seg.Key, seg.Seq, mss)
-	s := &l.out
-	*s = OutSegment{Key: seg.Key, Seq: cookie, Ack: seg.Seq + 1, Flags: wire.FlagSYN | wire.FlagACK}
-	w := l.cfg.Rmem[1]
-	if w > 65535 {
-		w = 65535
-	}
-	s.Window = uint16(w)
-	s.Opts.HasMSS = true
-	s.Opts.MSS = used
-	l.stats.SyncookiesSent.Add(1)
-	l.stats.OutSegs.Add(1)
-	l.output.SendTCP(s)
-}
-
-// cookieAck checks an ACK that matches no connection against the jar and,
-// if it carries a valid cookie, creates the connection ESTABLISHED.
-func (ln *Listener) cookieAck(now clock.Time, seg *Segment) bool {
-	l := ln.layer
-	mss, ok := ln.Cookies.Check(now, seg.Key, seg.Seq-1, seg.Ack-1)
-	if !ok {
-		l.stats.SyncookiesFailed.Add(1)
-		return false
-	}
-	l.stats.SyncookiesRecv.Add(1)
-	if ln.acceptQueueFull() {
-		l.stats.ListenOverflows.Add(1)
-		l.stats.ListenDrops.Add(1)
-		return true
-	}
-	c := l.newConn(now, seg.Key)
-	isn := seg.Ack - 1
-	c.iss, c.sndUna, c.sndNxt, c.sndMax = isn, isn, isn+1, isn+1
-	c.sndBufSeq = isn + 1
-	c.irs = seg.Seq - 1
-	c.rcvNxt = seg.Seq
-	c.rcvAdv = c.rcvNxt.Add(seqnum.Size(min(c.rcvCap, 65535)))
-	c.lastRecv = now
-	c.flags |= fCookie
-	c.mss = max(min(int(mss), c.rcvMSS), l.cfg.MinSndMss, 1)
-	c.initCC(c.mss)
-	c.setState(StateSynReceived)
-	if !l.conns.Insert(c.key, c) {
-		l.stats.ListenDrops.Add(1)
-		return true
-	}
-	c.listener = ln
-	c.input(now, seg)
 	return true
 }
 

@@ -1,0 +1,152 @@
+package tcp
+
+// SYN cookies in LISTEN (RFC 4987 §3.6; Linux net/ipv4/syncookies.c,
+// tcp_conn_request with want_cookie, cookie_v4_check): a SYN the listener
+// will not keep state for is answered with a SYN-ACK whose ISN is a cookie
+// (package syncookie), and the ACK returning it rebuilds the connection.
+
+import (
+	"github.com/xdptcp/xdptcp/flowtable"
+	"github.com/xdptcp/xdptcp/stack/clock"
+	"github.com/xdptcp/xdptcp/stack/seqnum"
+	"github.com/xdptcp/xdptcp/stack/wire"
+	"github.com/xdptcp/xdptcp/syncookie"
+)
+
+// ourWindowShift is the window scale we offer: the smallest shift that
+// lets the window reach tcp_rmem[2] (Linux tcp_select_initial_window), as
+// newConn sets rcvShift. A cookie SYN-ACK and the connection rebuilt from
+// its ACK must agree on it.
+func (l *Layer) ourWindowShift() uint8 {
+	var s uint8
+	for s < maxWindowShift && (65535<<s) < l.cfg.Rmem[2] {
+		s++
+	}
+	return s
+}
+
+// tsOffsetFor is the timestamp offset newConn gives a connection on k
+// (RFC 7323 §5.4), computed without one.
+func (l *Layer) tsOffsetFor(k flowtable.Key) uint32 {
+	return uint32(l.isn(0, flowtable.Key{LocalAddr: k.RemoteAddr, RemoteAddr: k.LocalAddr, LocalPort: k.RemotePort, RemotePort: k.LocalPort}))
+}
+
+// cookieSynAck answers a SYN with a stateless cookie SYN-ACK (Linux
+// tcp_conn_request with want_cookie: the request is sent and freed, so it is
+// never retransmitted). The client's MSS rides in the cookie. When the
+// client sent timestamps (and tcp_timestamps is on), its window scale and
+// SACK-permitted ride in the low bits of our TSval (syncookie.EncodeTS,
+// Linux cookie_init_timestamp) and the SYN-ACK offers them as a normal one
+// would; without timestamps they cannot be recovered, so the SYN-ACK offers
+// only the MSS (Linux: cookie_timestamp_decode clears the options of an ACK
+// without timestamps, and tcp_openreq_init_rwin/tcp_synack_options offer
+// none the cookie cannot carry).
+func (ln *Listener) cookieSynAck(now clock.Time, seg *Segment) {
+	l := ln.layer
+	cfg := &l.cfg
+	mss := uint16(536) // RFC 9293 §3.7.1: no MSS option means 536
+	if seg.Opts.HasMSS {
+		mss = seg.Opts.MSS
+	}
+	cookie, _ := ln.Cookies.Make(now, seg.Key, seg.Seq, mss)
+	s := &l.out
+	*s = OutSegment{Key: seg.Key, Seq: cookie, Ack: seg.Seq + 1, Flags: wire.FlagSYN | wire.FlagACK}
+	w := max(cfg.Rmem[1], 1)
+	if w > 65535 {
+		w = 65535 // a SYN-ACK's window is never scaled (RFC 7323 §2.2)
+	}
+	s.Window = uint16(w)
+	s.Opts.HasMSS = true
+	s.Opts.MSS = uint16(cfg.DefaultMSS) // what we can receive, as in a normal SYN-ACK
+	if seg.Opts.HasTimestamp && cfg.Timestamps {
+		var o syncookie.Options
+		if seg.Opts.HasWScale && cfg.WindowScaling {
+			o.HasWScale, o.WScale = true, min(seg.Opts.WScale, maxWindowShift)
+			s.Opts.HasWScale = true
+			s.Opts.WScale = l.ourWindowShift()
+		}
+		if seg.Opts.SACKPermitted && cfg.Sack {
+			o.SACK = true
+			s.Opts.SACKPermitted = true
+		}
+		s.Opts.HasTimestamp = true
+		s.Opts.TSVal = syncookie.EncodeTS(uint32(int64(now)/1e6)+l.tsOffsetFor(seg.Key), o)
+		s.Opts.TSEcr = seg.Opts.TSVal
+	}
+	ln.recent.Sent(now)
+	l.stats.SyncookiesSent.Add(1)
+	l.stats.OutSegs.Add(1)
+	l.output.SendTCP(s)
+}
+
+// cookieAck checks an ACK (no SYN, no RST) that matches no connection
+// against the jar (Linux cookie_v4_check) and, if it returns a valid
+// cookie, creates the connection and processes the ACK in it, so that its
+// data and FIN are delivered. It returns false when the caller must answer
+// with a RST: cookies off, none sent lately (not counted, Linux
+// tcp_synq_no_recent_overflow), a cookie that fails the check
+// (SyncookiesFailed), or timestamp options we do not allow.
+func (ln *Listener) cookieAck(now clock.Time, seg *Segment) bool {
+	l := ln.layer
+	cfg := &l.cfg
+	if ln.Cookies == nil || cfg.Syncookies == 0 || !ln.recent.Valid(now) {
+		return false
+	}
+	mss, ok := ln.Cookies.Check(now, seg.Key, seg.Seq-1, seg.Ack-1)
+	if !ok {
+		l.stats.SyncookiesFailed.Add(1)
+		return false
+	}
+	l.stats.SyncookiesRecv.Add(1)
+	// Linux cookie_timestamp_decode: without a timestamp option no option
+	// survives; with one, an option the host has disabled means the ACK
+	// does not answer our SYN-ACK, and it gets a RST.
+	var o syncookie.Options
+	if seg.Opts.HasTimestamp {
+		if o, ok = syncookie.DecodeTS(seg.Opts.TSEcr); !ok || !cfg.Timestamps ||
+			(o.HasWScale && !cfg.WindowScaling) || (o.SACK && !cfg.Sack) {
+			return false
+		}
+	}
+	if ln.acceptQueueFull() {
+		// Linux tcp_v4_syn_recv_sock: ListenOverflows, ListenDrops, and
+		// the ACK is dropped (the client retransmits).
+		l.stats.ListenOverflows.Add(1)
+		l.stats.ListenDrops.Add(1)
+		return true
+	}
+	c := l.newConn(now, seg.Key)
+	isn := seg.Ack - 1
+	c.iss, c.sndUna, c.sndNxt, c.sndMax = isn, isn, isn+1, isn+1
+	c.sndBufSeq = isn + 1
+	c.irs = seg.Seq - 1
+	c.rcvNxt = seg.Seq
+	c.rcvAdv = c.rcvNxt.Add(seqnum.Size(min(c.rcvCap, 65535)))
+	c.lastRecv = now
+	c.flags |= fCookie
+	c.mss = max(min(int(mss), c.rcvMSS), cfg.MinSndMss, 1)
+	c.initCC(c.mss)
+	c.flags &^= fWS | fSackOK | fTS
+	c.sndShift, c.rcvShift = 0, 0
+	if seg.Opts.HasTimestamp {
+		c.flags |= fTS
+		c.tsRecent = seg.Opts.TSVal
+		c.tsRecentAt = now
+		if o.HasWScale {
+			c.flags |= fWS
+			c.sndShift = min(o.WScale, maxWindowShift)
+			c.rcvShift = l.ourWindowShift()
+		}
+		if o.SACK {
+			c.flags |= fSackOK
+		}
+	}
+	c.setState(StateSynReceived)
+	if !l.conns.Insert(c.key, c) {
+		l.stats.ListenDrops.Add(1)
+		return true
+	}
+	c.listener = ln
+	c.input(now, seg)
+	return true
+}
