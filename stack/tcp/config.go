@@ -4,7 +4,7 @@ package tcp
 // net.core.somaxconn, net.ipv4.ip_local_port_range; see
 // Documentation/networking/ip-sysctl.rst), so a user who knows Linux knows
 // xdptcp. Settings Linux does not have carry no "tcp_" prefix (mss,
-// max_connections), except tcp_msl, which the
+// max_connections, keepalive), except tcp_msl, which the
 // lifecycle issue names so (as FreeBSD does: net.inet.tcp.msl): Linux fixes
 // TIME-WAIT at 60 s (TCP_TIMEWAIT_LEN) with no sysctl.
 //
@@ -91,6 +91,7 @@ func DefaultConfig() Config {
 		MSL:               30 * time.Second,
 		MaxTwBuckets:      262144,
 		TwReuse:           2,
+		Keepalive:         false,
 		KeepaliveTime:     7200 * time.Second,
 		KeepaliveIntvl:    75 * time.Second,
 		KeepaliveProbes:   9,
@@ -123,6 +124,7 @@ type Config struct {
 	MSL               time.Duration // tcp_msl (30 s; TIME-WAIT lasts 2*MSL, Linux's TCP_TIMEWAIT_LEN)
 	MaxTwBuckets      int           // tcp_max_tw_buckets (262144): TIME-WAIT entries per loop
 	TwReuse           int           // tcp_tw_reuse (2: loopback only in Linux; here 0/1/2)
+	Keepalive         bool          // keepalive (0): xdptcp: SO_KEEPALIVE on for every new connection (Linux has no sysctl: off unless the socket asks)
 	KeepaliveTime     time.Duration // tcp_keepalive_time (7200 s): idle time before the first probe
 	KeepaliveIntvl    time.Duration // tcp_keepalive_intvl (75 s): time between probes
 	KeepaliveProbes   int           // tcp_keepalive_probes (9): unanswered probes before the connection is dropped
@@ -444,6 +446,8 @@ var settingTable = []settingDef{
 		0, maxInt31, func(c *Config) *int { return &c.MaxTwBuckets }),
 	intSetting("tcp_tw_reuse", "reuse TIME-WAIT ports for Dial: 0 off, 1 on, 2 loopback only", true,
 		0, 2, func(c *Config) *int { return &c.TwReuse }),
+	boolSetting("keepalive", "xdptcp: 1 turns keepalive (SO_KEEPALIVE) on for every new connection; Linux has no such sysctl",
+		func(c *Config) *bool { return &c.Keepalive }),
 	secondsSetting("tcp_keepalive_time", "idle seconds before the first keepalive probe (MAX_TCP_KEEPIDLE 32767)",
 		1, MaxTCPKeepIdle, func(c *Config) *time.Duration { return &c.KeepaliveTime }),
 	secondsSetting("tcp_keepalive_intvl", "seconds between keepalive probes (MAX_TCP_KEEPINTVL 32767)",

@@ -148,7 +148,9 @@ func (l *Layer) newConn(now clock.Time, k flowtable.Key) *Conn {
 			c.rcvShift++ // Linux sizes the scale for tcp_rmem[2]
 		}
 	}
-	if l.cfg.KeepaliveTime > 0 && false {
+	if l.cfg.Keepalive {
+		// xdptcp's keepalive setting: as if every socket set
+		// SO_KEEPALIVE (the timer is armed on reaching ESTABLISHED).
 		c.flags |= fKeepAlive
 	}
 	return c
