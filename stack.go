@@ -16,6 +16,7 @@ import (
 	"github.com/xdptcp/xdptcp/stack"
 	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/tcp"
+	"github.com/xdptcp/xdptcp/syncookie"
 	"github.com/xdptcp/xdptcp/xsk"
 )
 
@@ -28,6 +29,7 @@ type Stack struct {
 	filter packetFilter // *xsk.Filter; a no-op over in-memory links
 	net    netState     // what net.Conn, net.Listener and Dial share (netstack.go)
 	loops  []*Loop
+	jar    *syncookie.Jar // SYN cookie secrets, made by the first Serve; read-only, shared by every loop
 
 	mu      sync.Mutex
 	ports   map[uint16]bool
@@ -199,11 +201,20 @@ func (s *Stack) Serve(port uint16, o ServeOptions, newHandler func(c *tcp.Conn) 
 	if o.Backlog <= 0 {
 		o.Backlog = s.cfg.TCP.Somaxconn
 	}
+	if s.jar == nil {
+		// One jar (secrets from crypto/rand) for the Stack: a cookie made
+		// on one loop checks on any other.
+		jar, err := syncookie.New()
+		if err != nil {
+			return err
+		}
+		s.jar = jar
+	}
 	for _, l := range s.loops {
 		var err error
 		s.onLoop(l, func() {
 			var ln *tcp.Listener
-			ln, err = l.engine.TCP().Listen(s.addr, port, tcp.ListenOptions{Backlog: o.Backlog, NewHandler: s.bindLoop(l, newHandler)})
+			ln, err = l.engine.TCP().Listen(s.addr, port, tcp.ListenOptions{Backlog: o.Backlog, NewHandler: s.bindLoop(l, newHandler), Cookies: s.jar})
 			if err == nil {
 				l.listeners[port] = ln
 			}
