@@ -141,6 +141,16 @@ func (e *Engine) resolve(dst [4]byte) ([6]byte, bool) {
 		n.state, n.probing = neighIncomplete, false
 	}
 	e.arpRequest(n, wire.BroadcastMAC)
+	// With several queues, the ARP reply lands on the queue the peer's
+	// transmit hash picks, and that queue's loop learns it; the other
+	// loops answer to the Ethernet source of the frames the peer sent
+	// them (the return path) while they keep asking.
+	if k != e.gw || e.gw == 0 {
+		if r := e.ret.get(k); r != nil && e.now.Sub(r.confirmed) <= ARPReachableTime {
+			r.ref = true
+			return r.mac, true
+		}
+	}
 	e.stats.drop(DropARPUnresolved)
 	return [6]byte{}, false
 }
@@ -195,9 +205,23 @@ func (e *Engine) learnFromIPv4(now clock.Time, src uint32, mac [6]byte) {
 		}
 		k = e.gw
 	}
-	if n := e.arp.get(k); n != nil && n.state == neighValid && n.mac == mac && !n.permanent {
-		n.confirmed, n.probing = now, false
+	n := e.arp.get(k)
+	if n != nil && n.state == neighValid {
+		if n.mac == mac && !n.permanent {
+			n.confirmed, n.probing = now, false
+		}
+		return
 	}
+	if k != src {
+		return // the gateway is not the frame's source
+	}
+	// Unresolved on-link source: remember its MAC as the return path
+	// (used by resolve only until ARP answers on this loop).
+	r := e.ret.get(src)
+	if r == nil {
+		r, _ = e.ret.insert(src)
+	}
+	r.mac, r.state, r.confirmed, r.ref = mac, neighValid, now, true
 }
 
 // SetNeighbor adds or replaces a permanent neighbour entry, like

@@ -23,6 +23,12 @@
 //     frame that came from R (a bounded return-path cache filled on
 //     receive). Without such an entry the segment is dropped (no_route).
 //
+// With several queues a loop may never see the ARP reply to its request
+// (the reply reaches the queue the peer's transmit hash picks, and that
+// queue's loop learns it), so a miss for an on-link R that sent this loop a
+// valid IPv4 frame within ARP's reachable time is sent to that frame's
+// Ethernet source while the loop keeps asking by ARP.
+//
 // A cache miss for an ARP-resolved next hop sends an ARP request (at most
 // one per second per address, Linux's retrans_time) and drops the segment
 // (arp_unresolved); TCP's retransmission recovers it. ARP and ICMP replies
