@@ -102,6 +102,7 @@ type Conn struct {
 	recover  seqnum.Value      // RFC 6582 recover point
 	sb       scoreboard        // ranges the peer SACKed above SND.UNA (fSackOK)
 	rtxNext  seqnum.Value      // in recovery: next hole candidate to retransmit
+	undo     undoState         // open loss episode for spurious-retransmission undo (RFC 3522/4015)
 	cc       congestionControl // &reno or &cubic (tcp_congestion_control)
 	reno     newReno
 	cubic    cubic

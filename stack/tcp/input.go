@@ -315,6 +315,7 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value) {
 	l := c.layer
 	acked := int(ack.Sub(c.sndUna))
+	c.checkUndo(seg, ack) // Eifel detection (RFC 3522) before the ACK's usual effects
 	// RTT sample: timestamps echo (RFC 7323 §4) or the timed segment
 	// (Karn's rule), from the arrival time of the ACK.
 	at := arrival(now, seg)
@@ -422,6 +423,7 @@ func (c *Conn) onDupAck(now clock.Time) {
 			return
 		}
 	}
+	c.startUndo(now, false)
 	c.flags |= fInRecovery
 	c.recover = c.sndMax
 	c.cc.onLoss(now, c.flight(), c.mss)

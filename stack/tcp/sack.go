@@ -105,6 +105,9 @@ func (c *Conn) takeSACK(seg *Segment) {
 	if n > wire.MaxSACKBlocks {
 		n = wire.MaxSACKBlocks
 	}
+	if c.isDSACK(seg) {
+		c.layer.stats.TCPDSACKRecv.Add(1) // RFC 2883: accepted, counted, not in the scoreboard
+	}
 	for i := 0; i < n; i++ {
 		l, r := seqnum.Value(seg.Opts.SACK[i].Left), seqnum.Value(seg.Opts.SACK[i].Right)
 		if !l.LessThan(r) || !c.sndUna.LessThan(r) || c.sndMax.LessThan(r) {

@@ -53,7 +53,9 @@ type Stats struct {
 	TCPDSACKRecv           atomic.Uint64 // D-SACKs received (RFC 2883)
 	TCPDSACKOldSent        atomic.Uint64 // D-SACKs sent for old duplicate data
 	TCPDSACKOfoSent        atomic.Uint64 // D-SACKs sent for out-of-order duplicate data
-	TCPSpuriousRTOs        atomic.Uint64 // RTOs found spurious (RFC 5682 F-RTO)
+	TCPSpuriousRTOs        atomic.Uint64 // RTOs found spurious (here by timestamps, RFC 3522 Eifel detection)
+	TCPFullUndo            atomic.Uint64 // fast recoveries undone: the retransmission was spurious (RFC 3522/4015)
+	TCPLossUndo            atomic.Uint64 // RTO recoveries undone: the retransmission was spurious (RFC 3522/4015)
 	TCPOFOQueue            atomic.Uint64 // segments put in the out-of-order queue
 	TCPOFODrop             atomic.Uint64 // out-of-order segments dropped (no room)
 	TCPOFOMerge            atomic.Uint64 // out-of-order segments overlapping queued data
@@ -146,6 +148,8 @@ var statDescs = []StatDesc{
 	extStat("TCPDSACKOldSent", func(s *Stats) *atomic.Uint64 { return &s.TCPDSACKOldSent }),
 	extStat("TCPDSACKOfoSent", func(s *Stats) *atomic.Uint64 { return &s.TCPDSACKOfoSent }),
 	extStat("TCPSpuriousRTOs", func(s *Stats) *atomic.Uint64 { return &s.TCPSpuriousRTOs }),
+	extStat("TCPFullUndo", func(s *Stats) *atomic.Uint64 { return &s.TCPFullUndo }),
+	extStat("TCPLossUndo", func(s *Stats) *atomic.Uint64 { return &s.TCPLossUndo }),
 	extStat("TCPOFOQueue", func(s *Stats) *atomic.Uint64 { return &s.TCPOFOQueue }),
 	extStat("TCPOFODrop", func(s *Stats) *atomic.Uint64 { return &s.TCPOFODrop }),
 	extStat("TCPOFOMerge", func(s *Stats) *atomic.Uint64 { return &s.TCPOFOMerge }),

@@ -140,6 +140,7 @@ func (c *Conn) onRTO(now clock.Time) {
 	// RFC 5681 (4) and RFC 6298 (5.4)-(5.6): collapse cwnd, back off,
 	// retransmit from SND.UNA (go-back-N under slow start, as Linux marks
 	// everything outstanding lost).
+	c.startUndo(now, true) // RFC 3522: keep what to restore if it proves spurious
 	c.cc.onRTO(now, c.flight(), c.mss)
 	c.flags &^= fInRecovery | fRTTTiming
 	c.recover = c.sndMax

@@ -1,0 +1,139 @@
+package tcp
+
+import (
+	"testing"
+	"time"
+
+	"github.com/xdptcp/xdptcp/stack/seqnum"
+)
+
+// Spurious retransmissions detected with timestamps (RFC 3522) are undone
+// (RFC 4015, Linux tcp_try_undo_recovery/tcp_try_undo_loss); D-SACK is
+// accepted (RFC 2883).
+
+// tsEstablished is an established passive connection with timestamps and
+// SACK; it returns the harness and the peer's next TSval.
+func tsEstablished(t *testing.T) (*harness, uint32) {
+	h := newHarness(t)
+	h.listen()
+	h.send(SYN, peerISN, 0, withMSS(1000), withTS(100, 0), func(s *Segment) { s.Opts.SACKPermitted = true })
+	s := h.expect(flags(SYN | ACK))
+	h.advance(time.Millisecond)
+	h.send(ACK, peerISN+1, ourISN+1, withTS(101, s.seg.Opts.TSVal))
+	h.expectNothing()
+	return h, 102
+}
+
+// sendFive writes five full segments and returns their TSval.
+func sendFive(h *harness) uint32 {
+	h.c.Write(make([]byte, 5*988)) // MSS 1000 less 12 bytes of timestamps
+	var ts uint32
+	for i := 0; i < 5; i++ {
+		s := h.expect(payloadLen(988))
+		ts = s.seg.Opts.TSVal
+	}
+	return ts
+}
+
+func TestSpuriousFastRetransmitUndone(t *testing.T) {
+	h, pts := tsEstablished(t)
+	una := ourISN + 1
+	orig := sendFive(h)
+	before := h.c.cc.window()
+	h.advance(20 * time.Millisecond)
+	// Segment 1 is only delayed: segments 2..4 arrive first.
+	for i := 0; i < 3; i++ {
+		h.send(ACK, peerISN+1, una, withTS(pts, orig), withSACK(una+988, una+seqnum.Value(988*(i+2))))
+	}
+	rtx := h.expect(seqNum(una), payloadLen(988))
+	if rtx.seg.Opts.TSVal == orig {
+		t.Fatal("retransmission carries the original TSval")
+	}
+	if h.c.flags&fInRecovery == 0 || h.c.cc.window() >= before {
+		t.Fatalf("no recovery: cwnd %d (before %d)", h.c.cc.window(), before)
+	}
+	// The original arrives: the ACK echoes its TSval, older than the
+	// retransmission's (RFC 3522 §2).
+	h.send(ACK, peerISN+1, una+4*988, withTS(pts, orig), withSACK(una+4*988, una+5*988))
+	if h.c.flags&fInRecovery != 0 {
+		t.Fatal("still in recovery after a spurious retransmission")
+	}
+	if h.c.cc.window() < before {
+		t.Fatalf("cwnd %d not restored to %d", h.c.cc.window(), before)
+	}
+	if h.l.Stats().TCPFullUndo.Load() != 1 {
+		t.Fatalf("TCPFullUndo %d", h.l.Stats().TCPFullUndo.Load())
+	}
+}
+
+func TestRealLossNotUndone(t *testing.T) {
+	h, pts := tsEstablished(t)
+	una := ourISN + 1
+	orig := sendFive(h)
+	before := h.c.cc.window()
+	h.advance(20 * time.Millisecond)
+	for i := 0; i < 3; i++ {
+		h.send(ACK, peerISN+1, una, withTS(pts, orig), withSACK(una+988, una+seqnum.Value(988*(i+2))))
+	}
+	rtx := h.expect(seqNum(una), payloadLen(988))
+	// The retransmission filled the hole: the ACK echoes its TSval.
+	h.send(ACK, peerISN+1, una+5*988, withTS(pts+1, rtx.seg.Opts.TSVal))
+	if h.l.Stats().TCPFullUndo.Load() != 0 || h.c.cc.window() >= before {
+		t.Fatalf("undone a real loss: cwnd %d before %d", h.c.cc.window(), before)
+	}
+}
+
+func TestSpuriousRTOUndone(t *testing.T) {
+	h, pts := tsEstablished(t)
+	una := ourISN + 1
+	orig := sendFive(h)
+	before := h.c.cc.window()
+	h.advance(300 * time.Millisecond) // RTO (200 ms after a 1 ms RTT): the head is retransmitted
+	h.expect(seqNum(una), payloadLen(988))
+	if h.c.cc.window() >= before {
+		t.Fatal("RTO did not collapse cwnd")
+	}
+	// The ACKs were only late: they echo the original TSval.
+	h.send(ACK, peerISN+1, una+2*988, withTS(pts, orig))
+	if h.l.Stats().TCPSpuriousRTOs.Load() != 1 || h.l.Stats().TCPLossUndo.Load() != 1 {
+		t.Fatalf("TCPSpuriousRTOs %d TCPLossUndo %d", h.l.Stats().TCPSpuriousRTOs.Load(), h.l.Stats().TCPLossUndo.Load())
+	}
+	if h.c.cc.window() < before {
+		t.Fatalf("cwnd %d not restored to %d", h.c.cc.window(), before)
+	}
+	// RFC 4015: no go-back-N of segments 3..5, which are still in flight.
+	h.expectNothing()
+	h.send(ACK, peerISN+1, una+5*988, withTS(pts, orig))
+	h.expectNothing()
+	if h.c.sndBuf.Len() != 0 {
+		t.Fatal("data left unacknowledged")
+	}
+}
+
+// RFC 2883: a first SACK block below the cumulative ACK reports a
+// duplicate; it is counted, kept out of the scoreboard, and starts no
+// recovery.
+func TestDSACKAccepted(t *testing.T) {
+	h, pts := tsEstablished(t)
+	una := ourISN + 1
+	orig := sendFive(h)
+	h.send(ACK, peerISN+1, una+2*988, withTS(pts, orig))
+	h.send(ACK, peerISN+1, una+2*988, withTS(pts, orig), withSACK(una, una+988))
+	if h.l.Stats().TCPDSACKRecv.Load() != 1 {
+		t.Fatalf("TCPDSACKRecv %d", h.l.Stats().TCPDSACKRecv.Load())
+	}
+	if h.c.sb.n != 0 {
+		t.Fatalf("D-SACK block in the scoreboard: %+v", h.c.sb.r[:h.c.sb.n])
+	}
+	// D-SACK inside the second block (RFC 2883 §4.2 example).
+	h.send(ACK, peerISN+1, una+2*988, withTS(pts, orig), withSACK(una+3*988, una+4*988, una+3*988, una+5*988))
+	if h.l.Stats().TCPDSACKRecv.Load() != 2 {
+		t.Fatalf("TCPDSACKRecv %d", h.l.Stats().TCPDSACKRecv.Load())
+	}
+	if h.c.flags&fInRecovery != 0 {
+		t.Fatal("D-SACK started a recovery")
+	}
+	h.send(ACK, peerISN+1, una+5*988, withTS(pts, orig))
+	h.advance(5 * time.Second)
+	h.expectNothing()
+}
