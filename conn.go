@@ -1,0 +1,594 @@
+package xdptcp
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/xdptcp/xdptcp/stack/tcp"
+)
+
+// DefaultReadBuffer bounds the bytes a Conn holds for its reader beyond
+// the TCP receive buffer. When it is full the loop stops taking data, the
+// TCP receive buffer fills and the advertised window closes.
+const DefaultReadBuffer = 256 << 10
+
+// Conn is a TCP connection served by a Stack, as a net.Conn. It behaves
+// like *net.TCPConn where it matters: deadlines (errors satisfy
+// errors.Is(err, os.ErrDeadlineExceeded) and Timeout()), net.ErrClosed
+// after Close, errors as *net.OpError, io.EOF after the peer's FIN once the
+// buffered data is read, CloseWrite and CloseRead.
+//
+// The application's goroutines never touch the TCP connection: they talk to
+// the loop that owns it through Engine.Do and a bounded read buffer guarded
+// by a mutex, and the loop never blocks on them.
+//
+//   - Read takes bytes the loop copied into the read buffer (at most
+//     DefaultReadBuffer). When it is full the loop pauses reading, so the
+//     TCP window closes on a peer whose data nobody reads; the reader's
+//     progress resumes it.
+//   - Write hands its slice to the loop, which copies into the TCP send
+//     buffer what fits; the writer waits (or times out at its deadline)
+//     while the send buffer is full and is woken when space is freed. A
+//     Write returns once all its bytes are in the send buffer.
+type Conn struct {
+	s            *Stack
+	loop         *Loop
+	laddr, raddr *net.TCPAddr // set before the application sees the Conn
+
+	// Loop side: touched only on the loop.
+	tc   *tcp.Conn
+	gone bool // OnClose was delivered: tc must not be used
+
+	rmu sync.Mutex // serializes Reads
+	wmu sync.Mutex // serializes Writes
+
+	mu       sync.Mutex
+	rbuf     []byte // received, unread: rbuf[roff:]
+	roff     int
+	rmax     int   // bound of len(rbuf)-roff
+	paused   bool  // the loop called PauseRead because rbuf was full
+	eof      bool  // the peer's FIN arrived after all its data
+	err      error // why the connection ended (reset, timeout, ...); nil if orderly or alive
+	ended    bool  // the connection is gone on the loop
+	rclosed  bool  // CloseRead
+	wclosed  bool  // CloseWrite
+	closed   bool  // Close
+	wp       []byte
+	wn       int // bytes of wp the loop has taken
+	opened   bool
+	openDone bool
+
+	rwake, wwake chan struct{} // cap 1: the loop signals progress
+	openCh       chan struct{} // closed when a Dial completes or fails
+	closedCh     chan struct{} // closed by Close
+	rdl, wdl     deadline
+
+	// Pre-made closures for Engine.Do (no allocation per call).
+	resumeFn, flushFn func()
+
+	onOpen func(c *Conn) // ConnHandler: start serving the connection
+}
+
+var (
+	_ net.Conn    = (*Conn)(nil)
+	_ tcp.Handler = (*Conn)(nil)
+)
+
+func newConn(s *Stack, l *Loop) *Conn {
+	c := &Conn{
+		s: s, loop: l, rmax: DefaultReadBuffer,
+		rwake: make(chan struct{}, 1), wwake: make(chan struct{}, 1),
+		openCh: make(chan struct{}), closedCh: make(chan struct{}),
+	}
+	c.resumeFn = c.resume
+	c.flushFn = c.flush
+	c.rdl.init()
+	c.wdl.init()
+	return c
+}
+
+// setTCP records the loop-side connection and its addresses; on the loop,
+// before the application sees c.
+func (c *Conn) setTCP(tc *tcp.Conn) {
+	c.tc = tc
+	k := tc.Key()
+	c.laddr = &net.TCPAddr{IP: net.IPv4(k.LocalAddr[0], k.LocalAddr[1], k.LocalAddr[2], k.LocalAddr[3]).To4(), Port: int(k.LocalPort)}
+	c.raddr = &net.TCPAddr{IP: net.IPv4(k.RemoteAddr[0], k.RemoteAddr[1], k.RemoteAddr[2], k.RemoteAddr[3]).To4(), Port: int(k.RemotePort)}
+}
+
+func (c *Conn) bindLoop(s *Stack, l *Loop) { c.s, c.loop = s, l }
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// ---- loop side: tcp.Handler ----
+
+// OnOpen implements tcp.Handler (on the loop).
+func (c *Conn) OnOpen(tc *tcp.Conn) {
+	if c.tc == nil {
+		c.setTCP(tc)
+	}
+	c.mu.Lock()
+	c.opened = true
+	first := !c.openDone
+	c.openDone = true
+	c.mu.Unlock()
+	if first {
+		close(c.openCh)
+	}
+	if c.onOpen != nil {
+		c.onOpen(c)
+	}
+}
+
+// OnData implements tcp.Handler (on the loop): it copies what fits in the
+// read buffer and pauses reading when the rest does not fit.
+func (c *Conn) OnData(tc *tcp.Conn, data []byte) int {
+	c.mu.Lock()
+	if c.rclosed || c.closed {
+		c.mu.Unlock()
+		return len(data) // shut down for reading: dropped
+	}
+	have := len(c.rbuf) - c.roff
+	n := min(len(data), c.rmax-have)
+	if n > 0 {
+		if c.roff > 0 && len(c.rbuf)+n > cap(c.rbuf) {
+			copy(c.rbuf, c.rbuf[c.roff:])
+			c.rbuf = c.rbuf[:have]
+			c.roff = 0
+		}
+		if c.rbuf == nil {
+			c.rbuf = make([]byte, 0, min(c.rmax, max(n, 16<<10)))
+		}
+		c.rbuf = append(c.rbuf, data[:n]...)
+	}
+	if n < len(data) {
+		// tcp.Conn offers the rest again only after PauseRead/ResumeRead.
+		c.paused = true
+		tc.PauseRead()
+	}
+	c.mu.Unlock()
+	if n > 0 {
+		signal(c.rwake)
+	}
+	return n
+}
+
+// OnWritable implements tcp.Handler (on the loop).
+func (c *Conn) OnWritable(tc *tcp.Conn) { c.flush() }
+
+// OnPeerClose implements tcp.Handler (on the loop).
+func (c *Conn) OnPeerClose(tc *tcp.Conn) {
+	c.mu.Lock()
+	c.eof = true
+	c.mu.Unlock()
+	signal(c.rwake)
+}
+
+// OnClose implements tcp.Handler (on the loop).
+func (c *Conn) OnClose(tc *tcp.Conn, err error) {
+	if c.tc == nil {
+		c.setTCP(tc)
+	}
+	c.gone = true
+	c.mu.Lock()
+	c.ended = true
+	if err != nil {
+		c.err = mapTCPError(err)
+	}
+	first := !c.openDone
+	c.openDone = true
+	c.mu.Unlock()
+	if first {
+		close(c.openCh)
+	}
+	signal(c.rwake)
+	signal(c.wwake)
+}
+
+// flush copies the writer's pending bytes into the TCP send buffer (on the
+// loop).
+func (c *Conn) flush() {
+	if c.gone || c.tc == nil {
+		return
+	}
+	c.mu.Lock()
+	if c.wp == nil || c.wn == len(c.wp) {
+		c.mu.Unlock()
+		return
+	}
+	n := c.tc.Write(c.wp[c.wn:])
+	c.wn += n
+	if n == 0 {
+		switch c.tc.State() {
+		case tcp.StateSynSent, tcp.StateSynReceived, tcp.StateEstablished, tcp.StateCloseWait:
+			// send buffer full: OnWritable follows
+		default:
+			c.wclosed = true // can no longer send (FIN queued or gone)
+		}
+	}
+	c.mu.Unlock()
+	signal(c.wwake)
+}
+
+// resume restarts reading after the reader made room (on the loop).
+func (c *Conn) resume() {
+	if c.gone || c.tc == nil {
+		return
+	}
+	c.tc.ResumeRead()
+}
+
+// mapTCPError turns a stack error into the errno a *net.TCPConn would
+// carry, keeping the stack's error for errors.Is.
+func mapTCPError(err error) error {
+	var errno syscall.Errno
+	switch {
+	case errors.Is(err, tcp.ErrReset):
+		errno = syscall.ECONNRESET
+	case errors.Is(err, tcp.ErrRefused):
+		errno = syscall.ECONNREFUSED
+	case errors.Is(err, tcp.ErrTimeout):
+		errno = syscall.ETIMEDOUT
+	case errors.Is(err, tcp.ErrAborted):
+		errno = syscall.ECONNABORTED
+	case errors.Is(err, tcp.ErrNoPorts):
+		errno = syscall.EADDRNOTAVAIL
+	case errors.Is(err, tcp.ErrAddrInUse):
+		errno = syscall.EADDRINUSE
+	default:
+		return err
+	}
+	return &connError{errno: errno, err: err}
+}
+
+// connError is a connection failure: errors.Is matches both the errno
+// (syscall.ECONNRESET, ...) and the stack's error (tcp.ErrReset, ...).
+type connError struct {
+	errno syscall.Errno
+	err   error
+}
+
+func (e *connError) Error() string   { return e.errno.Error() }
+func (e *connError) Unwrap() []error { return []error{e.errno, e.err} }
+func (e *connError) Timeout() bool   { return e.errno == syscall.ETIMEDOUT }
+
+// ---- application side: net.Conn ----
+
+func (c *Conn) opError(op string, err error) error {
+	if err == nil || err == io.EOF {
+		return err
+	}
+	var src, addr net.Addr
+	if c.laddr != nil {
+		src = c.laddr
+	}
+	if c.raddr != nil {
+		addr = c.raddr
+	}
+	return &net.OpError{Op: op, Net: "tcp", Source: src, Addr: addr, Err: err}
+}
+
+// Read reads data from the connection, like (*net.TCPConn).Read.
+func (c *Conn) Read(b []byte) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	done := c.s.net.doneCh()
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return 0, c.opError("read", net.ErrClosed)
+		}
+		if c.rdl.expired() {
+			c.mu.Unlock()
+			return 0, c.opError("read", os.ErrDeadlineExceeded)
+		}
+		if len(b) == 0 {
+			c.mu.Unlock()
+			return 0, nil
+		}
+		if have := len(c.rbuf) - c.roff; have > 0 && !c.rclosed {
+			n := copy(b, c.rbuf[c.roff:])
+			c.roff += n
+			if c.roff == len(c.rbuf) {
+				c.rbuf, c.roff = c.rbuf[:0], 0
+			}
+			resume := c.paused && len(c.rbuf)-c.roff <= c.rmax/2
+			if resume {
+				c.paused = false
+			}
+			c.mu.Unlock()
+			if resume {
+				c.s.post(c.loop, c.resumeFn)
+			}
+			return n, nil
+		}
+		switch {
+		case c.rclosed || c.eof:
+			c.mu.Unlock()
+			return 0, io.EOF
+		case c.err != nil:
+			err := c.err
+			c.mu.Unlock()
+			return 0, c.opError("read", err)
+		case c.ended:
+			c.mu.Unlock()
+			return 0, io.EOF
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.rwake:
+		case <-c.rdl.wait():
+		case <-c.closedCh:
+		case <-done:
+			return 0, c.opError("read", net.ErrClosed)
+		}
+	}
+}
+
+// Write writes data to the connection, like (*net.TCPConn).Write: it
+// returns once every byte is in the TCP send buffer, or with the count
+// taken and an error (deadline, Close, reset).
+func (c *Conn) Write(b []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.mu.Lock()
+	if err := c.writeErrLocked(); err != nil {
+		c.mu.Unlock()
+		return 0, c.opError("write", err)
+	}
+	if len(b) == 0 {
+		c.mu.Unlock()
+		return 0, nil
+	}
+	c.wp, c.wn = b, 0
+	c.mu.Unlock()
+	done := c.s.net.doneCh()
+	if err := c.s.post(c.loop, c.flushFn); err != nil {
+		return c.endWrite(err)
+	}
+	for {
+		c.mu.Lock()
+		if c.wn == len(b) {
+			c.wp, c.wn = nil, 0
+			c.mu.Unlock()
+			return len(b), nil
+		}
+		if err := c.writeErrLocked(); err != nil {
+			c.mu.Unlock()
+			return c.endWrite(err)
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.wwake:
+		case <-c.wdl.wait():
+		case <-c.closedCh:
+		case <-done:
+			return c.endWrite(net.ErrClosed)
+		}
+	}
+}
+
+// writeErrLocked says why a Write cannot go on (nil: it can); c.mu held.
+func (c *Conn) writeErrLocked() error {
+	switch {
+	case c.closed:
+		return net.ErrClosed
+	case c.wdl.expired():
+		return os.ErrDeadlineExceeded
+	case c.err != nil:
+		return c.err
+	case c.wclosed || c.ended:
+		return syscall.EPIPE
+	}
+	return nil
+}
+
+// endWrite withdraws the pending slice from the loop and reports how much
+// of it was taken.
+func (c *Conn) endWrite(err error) (int, error) {
+	c.mu.Lock()
+	n := c.wn
+	c.wp, c.wn = nil, 0
+	c.mu.Unlock()
+	return n, c.opError("write", err)
+}
+
+// Close closes the connection. Unread received data makes it a reset, as
+// Linux's close(2) does (RFC 2525 §2.17); otherwise a FIN follows the
+// written data. Blocked Reads and Writes return net.ErrClosed.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return c.opError("close", net.ErrClosed)
+	}
+	c.closed = true
+	unread := len(c.rbuf)-c.roff > 0
+	c.rbuf, c.roff = nil, 0
+	close(c.closedCh)
+	c.mu.Unlock()
+	c.s.post(c.loop, func() {
+		if c.gone || c.tc == nil {
+			return
+		}
+		if unread {
+			c.tc.SetLinger(0)
+		}
+		c.tc.Close()
+	})
+	return nil
+}
+
+// CloseWrite shuts down the sending side (shutdown(SHUT_WR)): a FIN
+// follows the data already written.
+func (c *Conn) CloseWrite() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return c.opError("close", net.ErrClosed)
+	}
+	c.wclosed = true
+	c.mu.Unlock()
+	signal(c.wwake)
+	return c.opError("close", c.s.post(c.loop, func() {
+		if !c.gone && c.tc != nil {
+			c.tc.CloseWrite()
+		}
+	}))
+}
+
+// CloseRead shuts down the receiving side (shutdown(SHUT_RD)): Read returns
+// io.EOF and data that arrives later is dropped.
+func (c *Conn) CloseRead() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return c.opError("close", net.ErrClosed)
+	}
+	c.rclosed = true
+	c.rbuf, c.roff = nil, 0
+	resume := c.paused
+	c.paused = false
+	c.mu.Unlock()
+	signal(c.rwake)
+	if resume {
+		return c.opError("close", c.s.post(c.loop, c.resumeFn))
+	}
+	return nil
+}
+
+// onLoopSet runs a setter on the loop unless the connection is closed.
+func (c *Conn) onLoopSet(op string, fn func(tc *tcp.Conn)) error {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return c.opError(op, net.ErrClosed)
+	}
+	return c.opError(op, c.s.post(c.loop, func() {
+		if !c.gone && c.tc != nil {
+			fn(c.tc)
+		}
+	}))
+}
+
+// SetNoDelay turns Nagle's algorithm off (true, the default, as in Go's
+// net package) or on.
+func (c *Conn) SetNoDelay(noDelay bool) error {
+	return c.onLoopSet("set", func(tc *tcp.Conn) { tc.SetNoDelay(noDelay) })
+}
+
+// SetKeepAlive turns keepalive probes on or off (SO_KEEPALIVE; probes
+// follow tcp_keepalive_time/intvl/probes).
+func (c *Conn) SetKeepAlive(on bool) error {
+	return c.onLoopSet("set", func(tc *tcp.Conn) { tc.SetKeepAlive(on) })
+}
+
+// SetKeepAlivePeriod sets the idle time before the first probe
+// (TCP_KEEPIDLE).
+func (c *Conn) SetKeepAlivePeriod(d time.Duration) error {
+	return c.onLoopSet("set", func(tc *tcp.Conn) { tc.SetKeepAlivePeriod(d) })
+}
+
+// SetLinger sets SO_LINGER: 0 makes Close reset the connection (no
+// TIME-WAIT); a negative value (the default) closes with a FIN in the
+// background; a positive one behaves like the default (Close never blocks).
+func (c *Conn) SetLinger(sec int) error {
+	return c.onLoopSet("set", func(tc *tcp.Conn) { tc.SetLinger(sec) })
+}
+
+// LocalAddr returns the local address, a *net.TCPAddr.
+func (c *Conn) LocalAddr() net.Addr { return c.laddr }
+
+// RemoteAddr returns the peer's address, a *net.TCPAddr.
+func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
+
+// SetDeadline sets the read and write deadlines.
+func (c *Conn) SetDeadline(t time.Time) error {
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.SetWriteDeadline(t)
+}
+
+// SetReadDeadline sets the deadline for Read calls, pending ones included;
+// zero means none.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	c.rdl.set(t)
+	return nil
+}
+
+// SetWriteDeadline sets the deadline for Write calls, pending ones
+// included; zero means none.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.wdl.set(t)
+	return nil
+}
+
+// deadline is one direction's deadline: a channel closed when it passes.
+type deadline struct {
+	mu    sync.Mutex
+	gen   uint64 // bumped by every set: a stale timer's callback does nothing
+	timer *time.Timer
+	ch    chan struct{}
+	fired bool // ch is closed
+}
+
+func (d *deadline) init() { d.ch = make(chan struct{}) }
+
+func (d *deadline) set(t time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.gen++
+	if d.timer != nil {
+		d.timer.Stop()
+		d.timer = nil
+	}
+	if d.fired {
+		d.ch = make(chan struct{})
+		d.fired = false
+	}
+	if t.IsZero() {
+		return
+	}
+	dur := time.Until(t)
+	if dur <= 0 {
+		close(d.ch)
+		d.fired = true
+		return
+	}
+	gen := d.gen
+	d.timer = time.AfterFunc(dur, func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if d.gen == gen && !d.fired {
+			close(d.ch)
+			d.fired = true
+		}
+	})
+}
+
+// wait returns a channel closed when the current deadline passes.
+func (d *deadline) wait() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ch
+}
+
+// expired reports whether the deadline has passed.
+func (d *deadline) expired() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.fired
+}

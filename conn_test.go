@@ -1,0 +1,422 @@
+package xdptcp
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/net/nettest"
+
+	"github.com/xdptcp/xdptcp/stack/memlink"
+	"github.com/xdptcp/xdptcp/stack/tcp"
+)
+
+// connPair dials from a to a listener on b and returns both ends.
+func connPair(t testing.TB, a *Stack, ln *Listener) (client, server *Conn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	type res struct {
+		c   *Conn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		c, err := ln.AcceptConn()
+		ch <- res{c, err}
+	}()
+	c, err := a.dial(ctx, "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	r := <-ch
+	if r.err != nil {
+		t.Fatalf("accept: %v", r.err)
+	}
+	return c, r.c
+}
+
+func listenB(t testing.TB, b *Stack, port string) *Listener {
+	t.Helper()
+	ln, err := b.Listen("tcp", ":"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// TestNetTest runs golang.org/x/net/nettest's conformance suite on a pair
+// of xdptcp connections over an in-memory link (one Dial, one Accept).
+func TestNetTest(t *testing.T) {
+	a, b := memPair(t, memlink.Faults{}, nil)
+	ln := listenB(t, b, "7000")
+	nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
+		c, s := connPair(t, a, ln)
+		return c, s, func() { c.Close(); s.Close() }, nil
+	})
+}
+
+// TestNetTestLossy is the conformance suite over a link that drops,
+// duplicates and reorders.
+func TestNetTestLossy(t *testing.T) {
+	a, b := memPair(t, memlink.Faults{Drop: 0.01, Duplicate: 0.01, Reorder: 0.02}, nil)
+	ln := listenB(t, b, "7001")
+	nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
+		c, s := connPair(t, a, ln)
+		return c, s, func() { c.Close(); s.Close() }, nil
+	})
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() && errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+func TestDeadlines(t *testing.T) {
+	a, b := memPair(t, memlink.Faults{}, nil)
+	ln := listenB(t, b, "80")
+	c, s := connPair(t, a, ln)
+	defer c.Close()
+	defer s.Close()
+
+	// A read deadline in the future fires while Read waits.
+	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	_, err := c.Read(make([]byte, 10))
+	var oe *net.OpError
+	if !isTimeout(err) || !errors.As(err, &oe) || oe.Op != "read" {
+		t.Fatalf("read past deadline: %v (%T)", err, err)
+	}
+	// Data that arrives later is still read once the deadline is cleared.
+	c.SetReadDeadline(time.Time{})
+	if _, err := s.Write([]byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 2)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "hi" {
+		t.Fatalf("read after clearing the deadline: %q %v", buf, err)
+	}
+	// A writer whose peer does not read blocks, then times out with
+	// the count it got in.
+	c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+	total := 0
+	chunk := make([]byte, 64<<10)
+	for {
+		n, err := c.Write(chunk)
+		total += n
+		if err != nil {
+			if !isTimeout(err) {
+				t.Fatalf("write: %v", err)
+			}
+			break
+		}
+		if total > 64<<20 {
+			t.Fatal("writes never blocked against a peer that does not read")
+		}
+	}
+	t.Logf("written before the window closed: %d bytes", total)
+	// A deadline in the past fails at once and takes nothing.
+	c.SetWriteDeadline(time.Now().Add(-time.Second))
+	if n, err := c.Write([]byte("x")); n != 0 || !isTimeout(err) {
+		t.Fatalf("write with a past deadline: %d %v", n, err)
+	}
+}
+
+func TestCloseErrors(t *testing.T) {
+	a, b := memPair(t, memlink.Faults{}, nil)
+	ln := listenB(t, b, "80")
+	c, s := connPair(t, a, ln)
+	defer s.Close()
+	if _, ok := c.LocalAddr().(*net.TCPAddr); !ok {
+		t.Fatalf("LocalAddr is %T", c.LocalAddr())
+	}
+	if ra := c.RemoteAddr().(*net.TCPAddr); ra.Port != 80 || !ra.IP.Equal(net.IPv4(198, 18, 0, 2)) {
+		t.Fatalf("RemoteAddr %v", ra)
+	}
+	if la := s.LocalAddr().(*net.TCPAddr); la.Port != 80 {
+		t.Fatalf("server LocalAddr %v", la)
+	}
+	c.Close()
+	for _, err := range []error{
+		func() error { _, err := c.Read(make([]byte, 1)); return err }(),
+		func() error { _, err := c.Write([]byte("x")); return err }(),
+		c.Close(),
+	} {
+		var oe *net.OpError
+		if !errors.Is(err, net.ErrClosed) || !errors.As(err, &oe) {
+			t.Errorf("after Close: %v (%T), want *net.OpError wrapping net.ErrClosed", err, err)
+		}
+	}
+	// The peer sees EOF (FIN: nothing was unread).
+	s.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := s.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("peer read after Close: %d %v", n, err)
+	}
+}
+
+// TestHalfClose: CloseWrite sends a FIN after the written data; the peer
+// reads the data then io.EOF and can still answer.
+func TestHalfClose(t *testing.T) {
+	a, b := memPair(t, memlink.Faults{}, nil)
+	ln := listenB(t, b, "80")
+	c, s := connPair(t, a, ln)
+	defer c.Close()
+	defer s.Close()
+	msg := bytes.Repeat([]byte("request "), 10000)
+	if _, err := c.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte("x")); !errors.Is(err, syscall.EPIPE) {
+		t.Fatalf("write after CloseWrite: %v", err)
+	}
+	got, err := io.ReadAll(s)
+	if err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("server read %d bytes, %v", len(got), err)
+	}
+	if _, err := s.Write([]byte("response")); err != nil {
+		t.Fatal(err)
+	}
+	s.CloseWrite()
+	got, err = io.ReadAll(c)
+	if err != nil || string(got) != "response" {
+		t.Fatalf("client read %q, %v", got, err)
+	}
+	// CloseRead: Read returns EOF at once.
+	a2, b2 := c, s
+	_ = a2
+	if err := b2.CloseRead(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b2.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("read after CloseRead: %v", err)
+	}
+}
+
+// TestLingerZeroResets: SetLinger(0) then Close resets; the peer's Read
+// fails with ECONNRESET (and tcp.ErrReset).
+func TestLingerZeroResets(t *testing.T) {
+	a, b := memPair(t, memlink.Faults{}, nil)
+	ln := listenB(t, b, "80")
+	c, s := connPair(t, a, ln)
+	defer s.Close()
+	if err := c.SetLinger(0); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	s.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := s.Read(make([]byte, 1))
+	if !errors.Is(err, syscall.ECONNRESET) || !errors.Is(err, tcp.ErrReset) {
+		t.Fatalf("read after the peer's linger-0 close: %v", err)
+	}
+	if _, err := s.Write([]byte("x")); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("write after reset: %v", err)
+	}
+}
+
+// TestCloseWithUnreadDataResets follows Linux (RFC 2525 §2.17): closing
+// with unread data sends a RST, not a FIN.
+func TestCloseWithUnreadDataResets(t *testing.T) {
+	a, b := memPair(t, memlink.Faults{}, nil)
+	ln := listenB(t, b, "80")
+	c, s := connPair(t, a, ln)
+	defer c.Close()
+	if _, err := c.Write([]byte("unread")); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the bytes reached s's read buffer.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s.mu.Lock()
+		n := len(s.rbuf) - s.roff
+		s.mu.Unlock()
+		if n == 6 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("data never arrived")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	s.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("read after the peer closed with unread data: %v", err)
+	}
+}
+
+// TestBackpressure: a reader that does not read closes the advertised
+// window (the writer blocks with bounded data in flight); once it reads,
+// every byte arrives intact.
+func TestBackpressure(t *testing.T) {
+	a, b := memPair(t, memlink.Faults{}, nil)
+	ln := listenB(t, b, "80")
+	c, s := connPair(t, a, ln)
+	defer c.Close()
+	defer s.Close()
+	const total = 16 << 20
+	src := rand.NewChaCha8([32]byte{1})
+	sent := sha256.New()
+	written := make(chan int, 1)
+	go func() {
+		chunk := make([]byte, 32<<10)
+		n := 0
+		for n < total {
+			src.Read(chunk)
+			w, err := c.Write(chunk)
+			sent.Write(chunk[:w])
+			n += w
+			if err != nil {
+				break
+			}
+		}
+		c.CloseWrite()
+		written <- n
+	}()
+	// The reader sleeps: the writer must stall well short of total.
+	var stalled int
+	for i := 0; i < 200; i++ {
+		time.Sleep(5 * time.Millisecond)
+		var q int
+		a.Do(func(l *Loop) {
+			l.engine.TCP().Range(func(tc *tcp.Conn) bool { q = tc.Info().SendQ; return true })
+		})
+		st := s.stats()
+		if st.paused && q > 0 {
+			stalled = st.buffered
+			break
+		}
+	}
+	if stalled == 0 {
+		t.Fatal("the writer never stalled against a reader that does not read")
+	}
+	if stalled > DefaultReadBuffer {
+		t.Fatalf("read buffer holds %d bytes, bound %d", stalled, DefaultReadBuffer)
+	}
+	// Now read everything.
+	recv := sha256.New()
+	n, err := io.Copy(recv, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := <-written; int(n) != w || w != total {
+		t.Fatalf("read %d of %d written (%d)", n, w, total)
+	}
+	if !bytes.Equal(sent.Sum(nil), recv.Sum(nil)) {
+		t.Fatal("data differs")
+	}
+}
+
+type connStats struct {
+	paused   bool
+	buffered int
+}
+
+func (c *Conn) stats() connStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return connStats{paused: c.paused, buffered: len(c.rbuf) - c.roff}
+}
+
+// TestListenerMany: many concurrent connections through Accept, each an
+// echo round trip; Close of the listener ends Accept.
+func TestListenerMany(t *testing.T) {
+	a, b := memPair(t, memlink.Faults{}, nil)
+	ln := listenB(t, b, "80")
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	const n = 300
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			c, err := a.DialContext(ctx, "tcp", "198.18.0.2:80")
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(20 * time.Second))
+			msg := bytes.Repeat([]byte{byte(i)}, 5000)
+			if _, err := c.Write(msg); err != nil {
+				errs <- err
+				return
+			}
+			c.(*Conn).CloseWrite()
+			got, err := io.ReadAll(c)
+			if err != nil || !bytes.Equal(got, msg) {
+				errs <- errors.Join(err, errors.New("echo differs"))
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	ln.Close()
+	if _, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Accept after Close: %v", err)
+	}
+}
+
+func TestDialRefused(t *testing.T) {
+	a, _ := memPair(t, memlink.Faults{}, nil)
+	_, err := a.Dial("tcp", "198.18.0.2:81")
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("dial to a closed port: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err = a.DialContext(ctx, "tcp", "198.18.0.9:80") // nobody answers ARP
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("dial with a context deadline: %v", err)
+	}
+}
+
+// TestConnHandlerServe: Stack.Serve with ConnHandler runs a goroutine per
+// connection with a net.Conn.
+func TestConnHandlerServe(t *testing.T) {
+	a, b := memPair(t, memlink.Faults{}, nil)
+	if err := b.Serve(90, ServeOptions{}, ConnHandler(func(c net.Conn) {
+		defer c.Close()
+		io.Copy(c, c)
+	})); err != nil {
+		t.Fatal(err)
+	}
+	c, err := a.Dial("tcp", "198.18.0.2:90")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	msg := bytes.Repeat([]byte("abc"), 100000)
+	go c.Write(msg)
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("echo through ConnHandler: %v", err)
+	}
+}
