@@ -26,6 +26,9 @@ type Layer struct {
 	wheel     *timer.Wheel
 	conns     *flowtable.Table[Conn]     // live connections, including half-open ones
 	tws       *flowtable.Table[timeWait] // TIME-WAIT entries (tcp_max_tw_buckets)
+	twHead    *timeWait                  // TIME-WAIT expiry list, earliest deadline first
+	twTail    *timeWait                  //
+	twTimer   timer.Timer                // fires for twHead's deadline
 	listeners map[listenKey]*Listener
 	stats     Stats
 	out       OutSegment // the segment being built (reused: no allocation per segment)
@@ -63,6 +66,7 @@ func NewLayer(cfg *Config, out Output, now clock.Time) *Layer {
 		tws:       flowtable.New[timeWait](max(c.MaxTwBuckets, 1)),
 		listeners: make(map[listenKey]*Listener),
 	}
+	l.twTimer.Fn = l.expireTimeWaits
 	l.sndPool = bufPool{size: max(c.Wmem[1], 1), max: 256}
 	l.rcvPool = bufPool{size: max(c.Rmem[1], 1), max: 256}
 	l.chunkPool = bufPool{size: max(c.DefaultMSS, 2048), max: 1024}
@@ -165,7 +169,7 @@ func (l *Layer) Input(now clock.Time, seg *Segment) {
 		return
 	}
 	if tw := l.tws.Get(seg.Key); tw != nil {
-		tw.input(now, seg)
+		tw.input(l, now, seg)
 		return
 	}
 	if ln := l.lookupListener(seg.Key); ln != nil {
@@ -259,7 +263,7 @@ func (l *Layer) Dial(now clock.Time, local, remote [4]byte, remotePort uint16, h
 				continue
 			}
 			isn, haveISN = tw.sndNxt+65535+2, true // Linux tcp_twsk_unique
-			tw.remove()
+			tw.remove(l)
 		}
 		if l.listeners[listenKey{local, port}] != nil || l.listeners[listenKey{port: port}] != nil {
 			continue

@@ -10,24 +10,26 @@ import (
 	"github.com/xdptcp/xdptcp/flowtable"
 	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/seqnum"
-	"github.com/xdptcp/xdptcp/stack/timer"
 	"github.com/xdptcp/xdptcp/stack/wire"
 )
 
 // timeWait is a TIME-WAIT entry: what is needed to re-ACK a retransmitted
-// FIN, to judge a new SYN for the same 4-tuple, and to list it (96 bytes on
-// 64-bit).
+// FIN, to judge a new SYN for the same 4-tuple, and to list it: 64 bytes on
+// 64-bit (a Go size class), with no other allocation. Entries expire in the
+// order of their deadlines (every entry lives 2*MSL from its last restart),
+// so instead of a wheel timer each they sit on the layer's FIFO list, and
+// one layer timer fires for the head.
 type timeWait struct {
-	layer    *Layer        // owning layer
-	key      flowtable.Key // 4-tuple from our side
-	sndNxt   seqnum.Value  // our SND.NXT (after our FIN)
-	rcvNxt   seqnum.Value  // RCV.NXT (after the peer's FIN)
-	tsRecent uint32        // TS.Recent when hasTS
-	tsOffset uint32        // our timestamp offset
-	rcvShift uint8         // our window scale
-	hasTS    bool          // timestamps were in use
-	tsAt     clock.Time    // when TS.Recent was last updated (tcp_tw_reuse's 1 s rule)
-	timer    timer.Timer   // expiry at 2*MSL
+	key        flowtable.Key // 4-tuple from our side
+	sndNxt     seqnum.Value  // our SND.NXT (after our FIN)
+	rcvNxt     seqnum.Value  // RCV.NXT (after the peer's FIN)
+	tsRecent   uint32        // TS.Recent when hasTS
+	tsOffset   uint32        // our timestamp offset
+	rcvShift   uint8         // our window scale
+	hasTS      bool          // timestamps were in use
+	tsAt       clock.Time    // when TS.Recent was last updated (tcp_tw_reuse's 1 s rule)
+	expires    clock.Time    // end of TIME-WAIT (2*MSL after entry or the last restart)
+	next, prev *timeWait     // the layer's expiry list, oldest deadline first
 }
 
 // timeWaitLen is the TIME-WAIT duration: 2*MSL (RFC 9293 §3.4.2), with
@@ -45,7 +47,6 @@ func (c *Conn) enterTimeWait(now clock.Time) {
 		return
 	}
 	tw := &timeWait{
-		layer:    l,
 		key:      c.key,
 		sndNxt:   c.sndMax,
 		rcvNxt:   c.rcvNxt,
@@ -64,9 +65,53 @@ func (c *Conn) enterTimeWait(now clock.Time) {
 		return
 	}
 	c.tw = tw
-	tw.timer.Fn = tw.expire
-	l.wheel.Schedule(&tw.timer, now.Add(l.timeWaitLen()))
+	l.twPush(tw, now)
 	c.notifyClosed(nil)
+}
+
+// twPush appends tw to the expiry list with the deadline now+2*MSL (no
+// earlier than any entry's: the layer's clock never goes back).
+func (l *Layer) twPush(tw *timeWait, now clock.Time) {
+	tw.expires = now.Add(l.timeWaitLen())
+	tw.next, tw.prev = nil, l.twTail
+	if l.twTail != nil {
+		l.twTail.next = tw
+	} else {
+		l.twHead = tw
+	}
+	l.twTail = tw
+	if !l.twTimer.Pending() {
+		l.wheel.Schedule(&l.twTimer, l.twHead.expires)
+	}
+}
+
+// twUnlink takes tw off the expiry list. The layer timer may then fire
+// early; expireTimeWaits just re-arms it.
+func (l *Layer) twUnlink(tw *timeWait) {
+	if tw.prev != nil {
+		tw.prev.next = tw.next
+	} else {
+		l.twHead = tw.next
+	}
+	if tw.next != nil {
+		tw.next.prev = tw.prev
+	} else {
+		l.twTail = tw.prev
+	}
+	tw.next, tw.prev = nil, nil
+}
+
+// expireTimeWaits is the layer's TIME-WAIT timer: it ends every entry
+// whose 2*MSL is over and re-arms for the next one.
+func (l *Layer) expireTimeWaits(now clock.Time) {
+	for tw := l.twHead; tw != nil && tw.expires <= now; tw = l.twHead {
+		l.twUnlink(tw)
+		l.tws.Delete(tw.key)
+		l.stats.TW.Add(1)
+	}
+	if l.twHead != nil {
+		l.wheel.Schedule(&l.twTimer, l.twHead.expires)
+	}
 }
 
 // notifyClosed delivers OnClose once, if the application saw the
@@ -78,23 +123,15 @@ func (c *Conn) notifyClosed(err error) {
 	}
 }
 
-// expire ends the TIME-WAIT.
-func (tw *timeWait) expire(now clock.Time) {
-	l := tw.layer
-	l.tws.Delete(tw.key)
-	l.stats.TW.Add(1)
-}
-
 // remove deletes the entry before its time (reuse).
-func (tw *timeWait) remove() {
-	l := tw.layer
-	l.wheel.Stop(&tw.timer)
+func (tw *timeWait) remove(l *Layer) {
+	l.twUnlink(tw)
 	l.tws.Delete(tw.key)
 }
 
 // info describes the entry for listings.
 func (tw *timeWait) info(now clock.Time) ConnInfo {
-	left := tw.timer.When().Sub(now)
+	left := tw.expires.Sub(now)
 	if left < 0 {
 		left = 0
 	}
@@ -103,8 +140,7 @@ func (tw *timeWait) info(now clock.Time) ConnInfo {
 
 // input is SEGMENT ARRIVES in TIME-WAIT, following Linux's
 // tcp_timewait_state_process.
-func (tw *timeWait) input(now clock.Time, seg *Segment) {
-	l := tw.layer
+func (tw *timeWait) input(l *Layer, now clock.Time, seg *Segment) {
 	flags := seg.Flags
 	if flags&wire.FlagRST != 0 {
 		return // RFC 1337: a RST does not end TIME-WAIT
@@ -121,30 +157,30 @@ func (tw *timeWait) input(now clock.Time, seg *Segment) {
 				// Linux: the new ISN is the old SND.NXT + 65535 + 2, so
 				// the new connection's segments are beyond the old one's.
 				isn := tw.sndNxt + 65535 + 2
-				tw.remove()
+				tw.remove(l)
 				ln.input(now, seg, isn, true)
 				return
 			}
 		}
-		tw.sendAck(now)
+		tw.sendAck(l, now)
 		return
 	}
 	if flags&wire.FlagFIN != 0 && seg.Seq.Add(seqnum.Size(len(seg.Payload))) == tw.rcvNxt-1 {
 		// The peer's FIN again: our last ACK was lost. Re-ACK and
 		// restart the 2*MSL timer (RFC 9293 §3.10.7.4 eighth).
-		tw.sendAck(now)
-		l.wheel.Schedule(&tw.timer, now.Add(l.timeWaitLen()))
+		tw.sendAck(l, now)
+		l.twUnlink(tw)
+		l.twPush(tw, now)
 		return
 	}
 	if flags&wire.FlagSYN == 0 && len(seg.Payload) == 0 && flags&wire.FlagFIN == 0 && seg.Seq == tw.rcvNxt {
 		return // an in-window pure ACK: nothing to do
 	}
-	tw.sendAck(now)
+	tw.sendAck(l, now)
 }
 
 // sendAck sends <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
-func (tw *timeWait) sendAck(now clock.Time) {
-	l := tw.layer
+func (tw *timeWait) sendAck(l *Layer, now clock.Time) {
 	s := &l.out
 	*s = OutSegment{Key: tw.key, Seq: tw.sndNxt, Ack: tw.rcvNxt, Flags: wire.FlagACK}
 	if tw.hasTS {
