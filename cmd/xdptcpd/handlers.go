@@ -22,7 +22,7 @@ type connIO interface {
 }
 
 // handlerNames lists the built-in handlers for --listen PORT=HANDLER.
-var handlerNames = []string{"http", "echo", "discard"}
+var handlerNames = []string{"http", "echo", "discard", "proxy:BACKEND[,BACKEND...]"}
 
 // newHandlerFunc returns the handler constructor for a --listen value.
 func newHandlerFunc(name string) (func(c *tcp.Conn) tcp.Handler, error) {
@@ -33,6 +33,9 @@ func newHandlerFunc(name string) (func(c *tcp.Conn) tcp.Handler, error) {
 		return func(*tcp.Conn) tcp.Handler { return &echoHandler{} }, nil
 	case "discard":
 		return func(*tcp.Conn) tcp.Handler { return &discardHandler{} }, nil
+	}
+	if spec, ok := strings.CutPrefix(name, "proxy:"); ok {
+		return newProxyHandler(spec)
 	}
 	return nil, fmt.Errorf("unknown handler %q (have %s)", name, strings.Join(handlerNames, ", "))
 }
