@@ -348,3 +348,47 @@ func TestDialTwReuseRules(t *testing.T) {
 		})
 	}
 }
+
+// A SYN in TIME-WAIT with timestamps (Linux tcp_timewait_state_process):
+// a newer TSval reuses the slot whatever the sequence number; an equal
+// TSval reuses it with a higher sequence number; an older TSval is a PAWS
+// reject even with a higher sequence number, answered by the TIME-WAIT ACK.
+func TestTimeWaitSynTimestampRules(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		seq   seqnum.Value
+		tsval uint32
+		reuse bool
+	}{
+		{"newer-ts-old-seq", peerISN, 103, true},
+		{"equal-ts-higher-seq", peerISN + 1000, 102, true},
+		{"equal-ts-old-seq", peerISN, 102, false},
+		{"older-ts-higher-seq", peerISN + 1000, 101, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.listen()
+			h.send(SYN, peerISN, 0, withMSS(1460), withTS(100, 0))
+			s := h.expect(flags(SYN | ACK))
+			h.send(ACK, peerISN+1, ourISN+1, withTS(101, s.seg.Opts.TSVal))
+			h.c.Close()
+			h.expect(flags(FIN | ACK))
+			h.send(FIN|ACK, peerISN+1, ourISN+2, withTS(102, s.seg.Opts.TSVal))
+			h.expect(flags(ACK), at(0))
+			h.state(StateTimeWait)
+			h.advance(15 * time.Second)
+			h.send(SYN, tc.seq, 0, withMSS(1460), withTS(tc.tsval, 0))
+			if tc.reuse {
+				h.expect(flags(SYN|ACK), seqNum(ourISN+2+65537), ackNum(tc.seq+1), at(15*time.Second))
+				if h.l.TimeWaits() != 0 {
+					t.Fatal("TIME-WAIT entry kept")
+				}
+				return
+			}
+			h.expect(flags(ACK), seqNum(ourISN+2), ackNum(peerISN+2), at(15*time.Second))
+			if h.l.TimeWaits() != 1 || h.l.Conns() != 0 {
+				t.Fatal("TIME-WAIT slot reused")
+			}
+		})
+	}
+}

@@ -146,11 +146,14 @@ func (tw *timeWait) input(l *Layer, now clock.Time, seg *Segment) {
 		return // RFC 1337: a RST does not end TIME-WAIT
 	}
 	if flags&(wire.FlagSYN|wire.FlagACK) == wire.FlagSYN {
-		// A new SYN may reuse the slot if it cannot be an old duplicate:
-		// a higher sequence number, or a newer timestamp (RFC 6191).
+		// A new SYN may reuse the slot if it cannot be an old duplicate
+		// (Linux tcp_timewait_state_process, TCP_TW_SYN): a sequence
+		// number above RCV.NXT that PAWS does not reject, or a newer
+		// timestamp (RFC 6191).
 		newer := seg.Seq.GreaterThan(tw.rcvNxt)
 		if tw.hasTS && seg.Opts.HasTimestamp {
-			newer = int32(seg.Opts.TSVal-tw.tsRecent) > 0
+			d := int32(seg.Opts.TSVal - tw.tsRecent)
+			newer = (newer && d >= 0) || d > 0
 		}
 		if newer {
 			if ln := l.lookupListener(seg.Key); ln != nil {
