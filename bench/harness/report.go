@@ -208,7 +208,7 @@ func (r *Report) Markdown(w io.Writer, serverCPUs, clientCPUs []int) error {
 		b.WriteString("\n")
 	}
 	if len(r.Sysctls) > 0 {
-		b.WriteString("Kernel settings (server namespace):")
+		b.WriteString("Kernel settings (server namespace; `client:` where the client namespace differs):")
 		keys := make([]string, 0, len(r.Sysctls))
 		for k := range r.Sysctls {
 			keys = append(keys, k)

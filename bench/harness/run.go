@@ -1,0 +1,309 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Options configure a bench run.
+type Options struct {
+	Mode         string        // smoke, quick, full (for the report)
+	Servers      []string      // servers to measure, in report order
+	Scenarios    []string      // scenario ids; empty for all
+	Runs         int           // runs per scenario and server
+	Duration     time.Duration // each run's load
+	ServerCPUs   string        // taskset list for the server, e.g. "1"
+	ClientCPUs   string        // taskset list for clients, e.g. "0"
+	LatencyRates []int         // open-loop rates
+	FloodRate    int           // SYNs/s
+	IdleConns    int           // idle connections
+	OutDir       string        // results directory (created)
+	Bins         Bins
+	Notes        []string // added to the report
+}
+
+// Presets are the modes' defaults.
+func Preset(mode string) (Options, error) {
+	o := Options{Mode: mode, ServerCPUs: "1", ClientCPUs: "0", Servers: []string{ServerXdptcpd, ServerLinuxNet}}
+	switch mode {
+	case "smoke":
+		o.Runs, o.Duration, o.LatencyRates, o.FloodRate, o.IdleConns = 1, time.Second, []int{5000}, 5000, 300
+	case "quick":
+		o.Runs, o.Duration, o.LatencyRates, o.FloodRate, o.IdleConns = 1, 2*time.Second, []int{20000}, 20000, 5000
+		o.Servers = []string{ServerXdptcpd, ServerLinuxNet, ServerLinuxHTTP}
+		o.Scenarios = []string{"keepalive-64", "keepalive-1024", "new-conns", "latency-20000", "bulk-up", "bulk-echo", "idle", "synflood", "loss-up"}
+	case "full":
+		o.Runs, o.Duration, o.LatencyRates, o.FloodRate, o.IdleConns = 3, 10*time.Second, []int{5000, 20000}, 50000, 30000
+		o.Servers = AllServers
+	default:
+		return o, fmt.Errorf("unknown mode %q (smoke, quick, full)", mode)
+	}
+	return o, nil
+}
+
+func parseCPUs(s string) []int {
+	var out []int
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, ok := strings.Cut(part, "-")
+		a, err := strconv.Atoi(strings.TrimSpace(lo))
+		if err != nil {
+			continue
+		}
+		b := a
+		if ok {
+			if b, err = strconv.Atoi(strings.TrimSpace(hi)); err != nil {
+				continue
+			}
+		}
+		for i := a; i <= b; i++ {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// raiseNoFile lifts the open-file limit (inherited by servers and clients)
+// for the idle-connection scenario.
+func raiseNoFile() {
+	lim := syscall.Rlimit{Cur: 1 << 20, Max: 1 << 20}
+	if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim) != nil {
+		var cur syscall.Rlimit
+		if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &cur) == nil {
+			cur.Cur = cur.Max
+			syscall.Setrlimit(syscall.RLIMIT_NOFILE, &cur)
+		}
+	}
+}
+
+func kernelRelease() string {
+	var u syscall.Utsname
+	if syscall.Uname(&u) != nil {
+		return "?"
+	}
+	var b []byte
+	for _, c := range u.Release {
+		if c == 0 {
+			break
+		}
+		b = append(b, byte(c))
+	}
+	return string(b)
+}
+
+// Run measures every selected scenario on every selected server and writes
+// the report into o.OutDir. The topology is removed on return, including
+// after ctx is cancelled (Ctrl-C); a partial report is still written.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("the bench needs root (namespaces, veth, AF_XDP)")
+	}
+	for _, tool := range []string{"ip", "taskset", "ethtool", "wrk"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return nil, fmt.Errorf("the bench needs %s: %w", tool, err)
+		}
+	}
+	raiseNoFile()
+	var defs []scenarioDef
+	for _, d := range allScenarios(&o) {
+		if len(o.Scenarios) == 0 || slices.Contains(o.Scenarios, d.ID) {
+			defs = append(defs, d)
+		}
+	}
+	if len(defs) == 0 {
+		return nil, fmt.Errorf("no scenario selected from %v", o.Scenarios)
+	}
+	rep := &Report{Started: time.Now(), Mode: o.Mode, Kernel: kernelRelease(), GoVersion: runtime.Version(),
+		NumCPU: runtime.NumCPU(), ServerCPU: o.ServerCPUs, ClientCPU: o.ClientCPUs, Notes: o.Notes}
+	byID := map[string]*Scenario{}
+	for _, d := range defs {
+		s := d.Scenario
+		s.Servers = nil
+		for _, srv := range o.Servers {
+			s.Servers = append(s.Servers, &ServerRuns{Server: srv})
+		}
+		sc := s
+		byID[d.ID] = &sc
+		rep.Scenarios = append(rep.Scenarios, &sc)
+	}
+	var planned time.Duration
+	for _, d := range defs {
+		planned += time.Duration(o.Runs*len(o.Servers)) * d.est(&o)
+	}
+	planned += time.Duration(len(o.Servers)) * 3 * time.Second
+	prog := NewProgress(planned)
+	defer prog.Done()
+	if st := RemoveStale(); len(st) > 0 {
+		prog.Logf("removed namespaces of a killed run: %s", strings.Join(st, " "))
+	}
+
+	record := func(id, server string, r *RunResult, err error) {
+		for _, sr := range byID[id].Servers {
+			if sr.Server != server {
+				continue
+			}
+			if err != nil {
+				if r == nil {
+					r = &RunResult{}
+				}
+				r.Err = err.Error()
+				prog.Logf("%s / %s: %v", id, server, firstLine(err.Error()))
+			}
+			sr.Runs = append(sr.Runs, r)
+		}
+	}
+	measure := func(d scenarioDef, e *env, run int) {
+		prog.Step(fmt.Sprintf("%s · %s · run %d/%d", d.ID, e.name, run+1, o.Runs), d.est(&o))
+		samp := StartCPUSampler(ctx, 500*time.Millisecond)
+		r, err := d.run(ctx, e)
+		whole, samples := samp.Stop()
+		if r != nil {
+			r.CPU, r.CPUSamples = whole, samples
+		}
+		if err == nil {
+			if err = e.server.Exited(); err != nil {
+				r = nil
+			}
+		}
+		record(d.ID, e.name, r, err)
+	}
+	failAll := func(group []scenarioDef, server string, err error) {
+		for _, d := range group {
+			for sr := range slices.Values(byID[d.ID].Servers) {
+				if sr.Server == server && sr.Err == "" {
+					sr.Err = err.Error()
+				}
+			}
+		}
+		prog.Logf("%s: %v", server, firstLine(err.Error()))
+	}
+
+	// Direct topology.
+	var direct []scenarioDef
+	bridged := map[string][]scenarioDef{}
+	var conds []string
+	for _, d := range defs {
+		if d.bridge == "" {
+			direct = append(direct, d)
+		} else {
+			if _, ok := bridged[d.bridge]; !ok {
+				conds = append(conds, d.bridge)
+			}
+			bridged[d.bridge] = append(bridged[d.bridge], d)
+		}
+	}
+	var runErr error
+	if len(direct) > 0 {
+		t, err := NewDirect(ctx, "")
+		if err != nil {
+			return rep, fmt.Errorf("topology: %w", err)
+		}
+		rep.Sysctls = KernelSettings(ctx, t.Server)
+		for k, v := range KernelSettings(ctx, t.Client) {
+			if rep.Sysctls[k] != v {
+				rep.Sysctls["client: "+k] = v
+			}
+		}
+		runErr = runGroup(ctx, &o, t, direct, prog, measure, failAll)
+		t.Close()
+	}
+	for _, c := range conds {
+		if ctx.Err() != nil {
+			break
+		}
+		t, err := NewBridged(ctx)
+		if err != nil {
+			return rep, fmt.Errorf("bridged topology: %w", err)
+		}
+		prog.Step("starting the impairment bridge ("+c+")", time.Second)
+		br, err := Start("xdptcp-impair", t.Middle, o.ClientCPUs, o.Bins.Impair, append([]string{"--a", t.LegA, "--b", t.LegB}, bridgeArgs[c]...)...)
+		if err == nil {
+			err = waitFor(ctx, 10*time.Second, func() error {
+				if err := br.Exited(); err != nil {
+					return err
+				}
+				if strings.Contains(br.Output(), "xdptcp-impair: ready") {
+					return nil
+				}
+				return errors.New("bridge not ready")
+			})
+		}
+		if err != nil {
+			for _, srv := range o.Servers {
+				failAll(bridged[c], srv, fmt.Errorf("impairment bridge: %w", err))
+			}
+		} else {
+			if err := runGroup(ctx, &o, t, bridged[c], prog, measure, failAll); err != nil && runErr == nil {
+				runErr = err
+			}
+		}
+		if br != nil {
+			br.Stop(3 * time.Second)
+		}
+		t.Close()
+	}
+	rep.Finished = time.Now()
+	if err := rep.Write(o.OutDir, parseCPUs(o.ServerCPUs), parseCPUs(o.ClientCPUs)); err != nil {
+		return rep, err
+	}
+	if runErr == nil {
+		runErr = ctx.Err()
+	}
+	return rep, runErr
+}
+
+// runGroup runs the scenarios on every server, one server at a time.
+func runGroup(ctx context.Context, o *Options, t *Topology, defs []scenarioDef, prog *Progress,
+	measure func(scenarioDef, *env, int), failAll func([]scenarioDef, string, error)) error {
+	for _, name := range o.Servers {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		prog.Step("starting "+name, 3*time.Second)
+		p, err := startServer(ctx, name, o.Bins, t, o.ServerCPUs)
+		if err != nil {
+			failAll(defs, name, err)
+			continue
+		}
+		e := &env{o: o, t: t, server: p, name: name}
+		for _, d := range defs {
+			for i := 0; i < o.Runs && ctx.Err() == nil; i++ {
+				if d.fresh {
+					p.Stop(5 * time.Second)
+					if p, err = startServer(ctx, name, o.Bins, t, o.ServerCPUs); err != nil {
+						failAll(defs, name, err)
+						return nil
+					}
+					e.server = p
+				}
+				if err := p.Exited(); err != nil {
+					failAll(defs, name, err)
+					break
+				}
+				measure(d, e, i)
+				// A moment for connections in FIN/TIME-WAIT to clear the
+				// client's buffers before the next run.
+				select {
+				case <-ctx.Done():
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
+		}
+		p.Stop(5 * time.Second)
+	}
+	return nil
+}
+
+// DefaultOutDir is bench/results/<timestamp> under dir.
+func DefaultOutDir(dir string) string {
+	return filepath.Join(dir, "bench", "results", time.Now().UTC().Format("20060102-150405"))
+}

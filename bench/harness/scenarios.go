@@ -1,0 +1,265 @@
+package harness
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/xdptcp/xdptcp/bench/loadgen"
+)
+
+// env is what a scenario's run needs.
+type env struct {
+	o      *Options
+	t      *Topology
+	server *Proc
+	name   string // server name
+}
+
+func (e *env) url() string {
+	return fmt.Sprintf("http://%s:%d/", e.t.ServerAddr, PortHTTP)
+}
+
+func (e *env) hostPort(p int) string { return fmt.Sprintf("%s:%d", e.t.ServerAddr, p) }
+
+// client runs `xdptcp-bench client ARGS` in the client namespace on the
+// client CPUs and decodes its JSON output into v.
+func (e *env) client(ctx context.Context, timeout time.Duration, v any, args ...string) error {
+	out, err := RunPinned(ctx, timeout, e.t.Client, e.o.ClientCPUs, e.o.Bins.Bench, append([]string{"client"}, args...)...)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		return fmt.Errorf("client %s output: %v: %q", args[0], err, tail(out, 300))
+	}
+	return nil
+}
+
+// scenarioDef is a scenario and how to run it once.
+type scenarioDef struct {
+	Scenario
+	bridge string // "": direct topology; else the bridge condition (see bridgeArgs)
+	fresh  bool   // restart the server before each run (memory figures)
+	est    func(o *Options) time.Duration
+	run    func(ctx context.Context, e *env) (*RunResult, error)
+}
+
+// bridgeArgs are the impairment bridge's flags per condition.
+var bridgeArgs = map[string][]string{
+	"clean": nil,
+	"loss1": {"--loss", "0.01", "--delay", "10ms"},
+}
+
+func runDur(o *Options) time.Duration { return o.Duration + 700*time.Millisecond }
+
+func wrkScenario(id, title, desc string, conns int, close bool) scenarioDef {
+	return scenarioDef{
+		Scenario: Scenario{ID: id, Title: title, Description: desc, Metric: "requests/s", Unit: "req/s",
+			Extra: []string{"p50 (µs)", "p99 (µs)", "socket errors"}, Plot: PlotBars},
+		est: runDur,
+		run: func(ctx context.Context, e *env) (*RunResult, error) {
+			threads := max(1, len(strings.Split(e.o.ClientCPUs, ",")))
+			out, err := RunPinned(ctx, e.o.Duration+20*time.Second, e.t.Client, e.o.ClientCPUs, "wrk",
+				WrkArgs(e.url(), threads, conns, e.o.Duration, close)...)
+			if err != nil {
+				return nil, err
+			}
+			w, err := ParseWrk(out)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %s", err, tail(out, 500))
+			}
+			return &RunResult{Value: w.RequestsSec, Raw: w, Metrics: map[string]float64{
+				"p50 (µs)": w.Percentiles["50"], "p99 (µs)": w.Percentiles["99"],
+				"socket errors": float64(w.ErrConnect + w.ErrRead + w.ErrWrite + w.ErrTimeout)}}, nil
+		},
+	}
+}
+
+func latencyScenario(rate int) scenarioDef {
+	return scenarioDef{
+		Scenario: Scenario{ID: fmt.Sprintf("latency-%d", rate), Title: fmt.Sprintf("Latency at %s requests/s (open loop)", commas(int64(rate))),
+			Description: "64 keep-alive connections; requests on a fixed timetable, latency from each request's scheduled time (no coordinated omission); HdrHistogram percentiles.",
+			Metric:      "p99", Unit: "µs", LowerBetter: true, Extra: []string{"p50 (µs)", "p99.9 (µs)", "achieved req/s", "errors"}, Plot: PlotLatency},
+		est: runDur,
+		run: func(ctx context.Context, e *env) (*RunResult, error) {
+			var r loadgen.OpenLoopResult
+			err := e.client(ctx, e.o.Duration+30*time.Second, &r, "openloop", "--addr", e.hostPort(PortHTTP),
+				"--rate", fmt.Sprint(rate), "--duration", e.o.Duration.String(), "--conns", "64")
+			if err != nil {
+				return nil, err
+			}
+			rr := &RunResult{Value: r.Latency.P99, Raw: r, Metrics: map[string]float64{
+				"p50 (µs)": r.Latency.P50, "p99.9 (µs)": r.Latency.P999, "achieved req/s": r.Achieved, "errors": float64(r.Errors)}}
+			for i, p := range loadgen.CurvePercentiles {
+				if i < len(r.Latency.Curve) {
+					rr.Curve = append(rr.Curve, CurvePoint{Percentile: p, LatencyUS: r.Latency.Curve[i]})
+				}
+			}
+			return rr, nil
+		},
+	}
+}
+
+func bulkScenario(id, title, bridge string, echo bool) scenarioDef {
+	desc := "One connection from a Go kernel-socket client writing 64 KiB at a time to the discard port; goodput is what was written."
+	port := PortDiscard
+	if echo {
+		desc = "One connection to the echo port, the client writing and reading at once; goodput is what came back."
+		port = PortEcho
+	}
+	switch bridge {
+	case "clean":
+		desc += " Through the impairment bridge in a middle namespace, no impairment."
+	case "loss1":
+		desc += " Through the impairment bridge: 1 % loss and 10 ms delay each way."
+	}
+	return scenarioDef{
+		Scenario: Scenario{ID: id, Title: title, Description: desc, Metric: "goodput", Unit: "Mbit/s", Plot: PlotBars},
+		bridge:   bridge,
+		est:      runDur,
+		run: func(ctx context.Context, e *env) (*RunResult, error) {
+			var r loadgen.BulkResult
+			args := []string{"bulk", "--addr", e.hostPort(port), "--duration", e.o.Duration.String()}
+			if echo {
+				args = append(args, "--echo")
+			}
+			if err := e.client(ctx, e.o.Duration+30*time.Second, &r, args...); err != nil {
+				return nil, err
+			}
+			return &RunResult{Value: r.Mbps, Raw: r}, nil
+		},
+	}
+}
+
+func idleScenario() scenarioDef {
+	return scenarioDef{
+		Scenario: Scenario{ID: "idle", Title: "Concurrent idle connections and memory per connection",
+			Description: "The client opens N connections to the echo port, spread over several source addresses, and holds them; memory is the server process's RSS after minus before, per connection, in a server started afresh for the run. For the Linux servers the kernel's own socket memory (about 2–3 KiB per idle socket in slab) is not in the process's RSS.",
+			Metric:      "RSS per connection", Unit: "bytes", LowerBetter: true, Extra: []string{"connections", "RSS before (MiB)", "RSS after (MiB)"}, Plot: PlotBars},
+		fresh: true,
+		est:   func(o *Options) time.Duration { return 3 * time.Second },
+		run: func(ctx context.Context, e *env) (*RunResult, error) {
+			before, err := RSS(e.server.Pid())
+			if err != nil {
+				return nil, err
+			}
+			srcs := []string{e.t.ClientAddr.String()}
+			for _, a := range e.t.ClientExtra {
+				srcs = append(srcs, a.String())
+			}
+			p, err := Start("idle client", e.t.Client, e.o.ClientCPUs, e.o.Bins.Bench, "client", "idle",
+				"--addr", e.hostPort(PortEcho), "--n", fmt.Sprint(e.o.IdleConns), "--sources", strings.Join(srcs, ","), "--hold", "60s")
+			if err != nil {
+				return nil, err
+			}
+			defer p.Stop(5 * time.Second)
+			var opened int
+			err = waitFor(ctx, 90*time.Second, func() error {
+				if _, err := fmt.Sscanf(lastLine(p.Output(), "opened "), "opened %d", &opened); err == nil {
+					return nil
+				}
+				if err := p.Exited(); err != nil {
+					return err
+				}
+				return fmt.Errorf("idle client has not opened its connections")
+			})
+			if err != nil {
+				return nil, err
+			}
+			if opened == 0 {
+				return nil, fmt.Errorf("no connection opened: %s", tail(p.Output(), 500))
+			}
+			// Let the server settle (accept queues drained, buffers touched).
+			select {
+			case <-time.After(500 * time.Millisecond):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			after, err := RSS(e.server.Pid())
+			if err != nil {
+				return nil, err
+			}
+			return &RunResult{Value: float64(after-before) / float64(opened), Metrics: map[string]float64{
+				"connections": float64(opened), "RSS before (MiB)": float64(before) / (1 << 20), "RSS after (MiB)": float64(after) / (1 << 20)}}, nil
+		},
+	}
+}
+
+func lastLine(out, prefix string) string {
+	lines := strings.Split(out, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.HasPrefix(lines[i], prefix) {
+			return lines[i]
+		}
+	}
+	return ""
+}
+
+func floodScenario() scenarioDef {
+	return scenarioDef{
+		Scenario: Scenario{ID: "synflood", Title: "Goodput of real clients under a SYN flood",
+			Description: "While xdptcp-synflood sends spoofed SYNs (sources from 198.18.128.0/17, routed back into the client namespace and dropped there) at the flood rate, 64 real clients connect, send one request with Connection: close and read the response. Linux runs with tcp_syncookies=1.",
+			Metric:      "connections/s", Unit: "conn/s", Extra: []string{"p99 connect (µs)", "p50 connect (µs)", "failed", "SYNs/s sent"}, Plot: PlotGoodput},
+		est: func(o *Options) time.Duration { return o.Duration + 1500*time.Millisecond },
+		run: func(ctx context.Context, e *env) (*RunResult, error) {
+			fl, err := Start("synflood", e.t.Client, e.o.ClientCPUs, e.o.Bins.Synflood, "--target", e.hostPort(PortHTTP),
+				"--rate", fmt.Sprint(e.o.FloodRate), "--duration", (e.o.Duration + 500*time.Millisecond).String(), "--json")
+			if err != nil {
+				return nil, err
+			}
+			defer fl.Stop(3 * time.Second)
+			// Let the flood fill the SYN queue first.
+			select {
+			case <-time.After(300 * time.Millisecond):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			if err := fl.Exited(); err != nil {
+				return nil, err
+			}
+			var r loadgen.ConnectResult
+			if err := e.client(ctx, e.o.Duration+30*time.Second, &r, "connect", "--addr", e.hostPort(PortHTTP),
+				"--duration", e.o.Duration.String(), "--workers", "64"); err != nil {
+				return nil, err
+			}
+			var fs struct {
+				Rate float64 `json:"rate"`
+			}
+			waitFor(ctx, 5*time.Second, func() error {
+				return json.Unmarshal([]byte(lastLine(fl.Output(), "{")), &fs)
+			})
+			rr := &RunResult{Value: r.PerSecond, Raw: r, Metrics: map[string]float64{
+				"p99 connect (µs)": r.ConnectLat.P99, "p50 connect (µs)": r.ConnectLat.P50, "failed": float64(r.Failed), "SYNs/s sent": fs.Rate}}
+			for i, v := range r.Series {
+				rr.Series = append(rr.Series, TimePoint{T: float64(i+1) * r.IntervalS, Value: v})
+			}
+			return rr, nil
+		},
+	}
+}
+
+// allScenarios in run order; the flood comes last among the direct ones
+// (it leaves the most state behind).
+func allScenarios(o *Options) []scenarioDef {
+	s := []scenarioDef{
+		wrkScenario("keepalive-64", "Keep-alive requests/s, 64 connections", "wrk, one thread per client CPU, 64 keep-alive connections, `GET /` → `Hello, World!`.", 64, false),
+		wrkScenario("keepalive-1024", "Keep-alive requests/s, 1,024 connections", "wrk, one thread per client CPU, 1,024 keep-alive connections.", 1024, false),
+		wrkScenario("new-conns", "New connections/s (Connection: close)", "wrk with `-H 'Connection: close'`, 64 connections: one request per connection.", 64, true),
+	}
+	for _, r := range o.LatencyRates {
+		s = append(s, latencyScenario(r))
+	}
+	s = append(s,
+		bulkScenario("bulk-up", "Bulk throughput, client → server (discard)", "", false),
+		bulkScenario("bulk-echo", "Bulk throughput, both ways (echo)", "", true),
+		idleScenario(),
+		floodScenario(),
+		bulkScenario("bridge-up", "Bulk client → server through the bridge, 0 % loss", "clean", false),
+		bulkScenario("bridge-echo", "Bulk echo through the bridge, 0 % loss", "clean", true),
+		bulkScenario("loss-up", "Bulk client → server, 1 % loss and 10 ms delay", "loss1", false),
+		bulkScenario("loss-echo", "Bulk echo, 1 % loss and 10 ms delay", "loss1", true),
+	)
+	return s
+}

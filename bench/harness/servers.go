@@ -1,0 +1,114 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/xdptcp/xdptcp/internal/testnet"
+)
+
+// Ports every server serves.
+const (
+	PortHTTP    = 8080
+	PortEcho    = 7
+	PortDiscard = 9
+)
+
+// Bins are the programs the harness runs.
+type Bins struct {
+	Xdptcpd  string // ./cmd/xdptcpd
+	Peer     string // ./bench/cmd/xdptcp-peer
+	Bench    string // ./bench/cmd/xdptcp-bench (its client subcommands)
+	Synflood string // ./bench/cmd/xdptcp-synflood
+	Impair   string // ./bench/cmd/xdptcp-impair
+	Gvisor   string // bench/peers/gvisor (own module); "" when not built
+}
+
+// Server names.
+const (
+	ServerXdptcpd   = "xdptcpd"
+	ServerLinuxNet  = BaselineServer
+	ServerLinuxHTTP = "linux-http"
+	ServerGvisor    = "gvisor"
+)
+
+// AllServers lists the servers in report order.
+var AllServers = []string{ServerXdptcpd, ServerLinuxNet, ServerLinuxHTTP, ServerGvisor}
+
+// startServer starts server name in t's server namespace on cpus and waits
+// until it answers HTTP from the client namespace.
+func startServer(ctx context.Context, name string, b Bins, t *Topology, cpus string) (*Proc, error) {
+	addr := t.ServerAddr.String()
+	hp := func(p int) string { return fmt.Sprintf("%s:%d", addr, p) }
+	var p *Proc
+	var err error
+	switch name {
+	case ServerXdptcpd:
+		first := strings.Split(cpus, ",")[0]
+		p, err = Start(name, t.Server, cpus, b.Xdptcpd, "--iface", t.ServerIf, "--addr", addr+"/24",
+			"--listen", fmt.Sprintf("%d=http", PortHTTP), "--listen", fmt.Sprintf("%d=echo", PortEcho),
+			"--listen", fmt.Sprintf("%d=discard", PortDiscard), "--admin", "127.0.0.1:9100",
+			"--cpus", first, "--log-level", "warn")
+	case ServerLinuxNet, ServerLinuxHTTP:
+		mode := "net"
+		if name == ServerLinuxHTTP {
+			mode = "http"
+		}
+		p, err = Start(name, t.Server, cpus, b.Peer, "--mode", mode, "--http", hp(PortHTTP), "--echo", hp(PortEcho), "--discard", hp(PortDiscard))
+	case ServerGvisor:
+		if b.Gvisor == "" {
+			return nil, fmt.Errorf("gvisor peer not built")
+		}
+		p, err = Start(name, t.Server, cpus, b.Gvisor, "--iface", t.ServerIf, "--addr", addr+"/24",
+			"--http", fmt.Sprint(PortHTTP), "--echo", fmt.Sprint(PortEcho), "--discard", fmt.Sprint(PortDiscard))
+	default:
+		return nil, fmt.Errorf("unknown server %q", name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	cli := &testnet.NS{Name: t.Client}
+	err = waitFor(ctx, 20*time.Second, func() error {
+		if err := p.Exited(); err != nil {
+			return err
+		}
+		return httpGet(ctx, cli, hp(PortHTTP))
+	})
+	if err == nil {
+		err = p.Exited()
+	}
+	if err != nil {
+		p.Stop(2 * time.Second)
+		return nil, fmt.Errorf("%s not serving: %v\n%s", name, err, tail(p.Output(), 2000))
+	}
+	return p, nil
+}
+
+// httpGet checks one request from ns.
+func httpGet(ctx context.Context, ns *testnet.NS, addr string) error {
+	dctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	c, err := ns.Dial(dctx, "tcp4", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); err != nil {
+		return err
+	}
+	b, err := io.ReadAll(c)
+	if err != nil && len(b) == 0 {
+		return err
+	}
+	if !strings.Contains(string(b), "Hello, World!") {
+		return fmt.Errorf("unexpected response %q", b)
+	}
+	return nil
+}
+
+var readFile = os.ReadFile
