@@ -274,12 +274,13 @@ func (l *Layer) Dial(now clock.Time, local, remote [4]byte, remotePort uint16, h
 }
 
 // twReusable is Linux's tcp_twsk_unique rule for tcp_tw_reuse: the entry
-// saw timestamps and its last one is more than 1 s old (2: loopback only).
+// saw timestamps and its last one is more than 1 s old (2: only when
+// either address is loopback, 127.0.0.0/8).
 func (l *Layer) twReusable(now clock.Time, tw *timeWait) bool {
 	switch l.cfg.TwReuse {
 	case 1:
 	case 2:
-		if tw.key.RemoteAddr[0] != 127 {
+		if tw.key.RemoteAddr[0] != 127 && tw.key.LocalAddr[0] != 127 {
 			return false
 		}
 	default:

@@ -298,20 +298,26 @@ func TestDialTwReuseRules(t *testing.T) {
 		ts    bool
 		after time.Duration // time from entering TIME-WAIT to the Dial
 		ok    bool
+		lo    bool // dial 127.0.0.1 instead of peerAddr
 	}{
-		{"reuse1-ts-1.001s", 1, true, 1001 * time.Millisecond, true},
-		{"reuse1-ts-1.000s", 1, true, time.Second, false},
-		{"reuse1-no-ts", 1, false, 30 * time.Second, false},
-		{"reuse2-not-loopback", 2, true, 30 * time.Second, false},
-		{"reuse0", 0, true, 59 * time.Second, false},
-		{"reuse0-expired", 0, true, 60 * time.Second, true},
+		{"reuse1-ts-1.001s", 1, true, 1001 * time.Millisecond, true, false},
+		{"reuse1-ts-1.000s", 1, true, time.Second, false, false},
+		{"reuse1-no-ts", 1, false, 30 * time.Second, false, false},
+		{"reuse2-not-loopback", 2, true, 30 * time.Second, false, false},
+		{"reuse2-loopback", 2, true, 1001 * time.Millisecond, true, true},
+		{"reuse0", 0, true, 59 * time.Second, false, false},
+		{"reuse0-expired", 0, true, 60 * time.Second, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, func(c *Config) {
 				c.LocalPortRange = [2]uint16{40000, 40000}
 				c.TwReuse = tc.reuse
 			})
-			c, err := h.l.Dial(h.now, ourAddr, peerAddr, 80, h.rec)
+			remote := peerAddr
+			if tc.lo {
+				remote = [4]byte{127, 0, 0, 1}
+			}
+			c, err := h.l.Dial(h.now, ourAddr, remote, 80, h.rec)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -329,7 +335,7 @@ func TestDialTwReuseRules(t *testing.T) {
 			h.expect(flags(ACK))
 			h.state(StateTimeWait)
 			h.advance(tc.after)
-			c2, err := h.l.Dial(h.now, ourAddr, peerAddr, 80, h.rec)
+			c2, err := h.l.Dial(h.now, ourAddr, remote, 80, h.rec)
 			if !tc.ok {
 				if err != ErrNoPorts {
 					t.Fatalf("Dial %v after TIME-WAIT began: %v, want ErrNoPorts", tc.after, err)
