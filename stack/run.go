@@ -23,8 +23,16 @@ const maxIdleWait = time.Second
 func (e *Engine) Run(ctx context.Context, clk clock.Clock) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	stop := context.AfterFunc(ctx, func() { wake(e.wakeFD) })
-	defer stop()
+	// The wake-up on cancel runs in its own goroutine: Run waits for it
+	// if it started, so that it never writes to the eventfd after Run
+	// returned (Close may have closed it, and the number be reused).
+	fd, woken := e.wakeFD, make(chan struct{})
+	stop := context.AfterFunc(ctx, func() { wake(fd); close(woken) })
+	defer func() {
+		if !stop() {
+			<-woken
+		}
+	}()
 	done := ctx.Done()
 	for {
 		select {
