@@ -353,11 +353,20 @@ func (s *Stack) StopAccepting(rst bool) {
 	})
 }
 
-// LiveConns returns the number of connections not yet closed, half-open
-// ones included and TIME-WAIT entries not, summed over the loops.
+// LiveConns returns the number of connections that still have work to
+// do, summed over the loops: every state but FIN-WAIT-2 (our data and FIN
+// are acknowledged; only the peer's FIN is missing) and TIME-WAIT. A
+// graceful shutdown waits for it to reach zero.
 func (s *Stack) LiveConns() int {
 	n := 0
-	s.Do(func(l *Loop) { n += l.engine.TCP().Conns() })
+	s.Do(func(l *Loop) {
+		l.engine.TCP().Range(func(c *tcp.Conn) bool {
+			if st := c.State(); st != tcp.StateFinWait2 && st != tcp.StateTimeWait && st != tcp.StateClosed {
+				n++
+			}
+			return true
+		})
+	})
 	return n
 }
 

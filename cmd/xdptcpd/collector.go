@@ -19,7 +19,7 @@ type collector struct {
 
 	framesRx, framesTx, drops         *prometheus.Desc
 	xskEvents, ringEntries, kernelXSK *prometheus.Desc
-	connsByState                      *prometheus.Desc
+	connsByState, acceptQ, synQ       *prometheus.Desc
 	descs                             map[string]*prometheus.Desc
 }
 
@@ -33,7 +33,9 @@ func newCollector(st *xdptcp.Stack) *collector {
 		xskEvents:    prometheus.NewDesc("xdptcp_xsk_events_total", "AF_XDP socket events per queue: fill_ring_empty, tx_ring_full, no_free_frame, tx_kicks, fill_kicks, kick_errors.", []string{"queue", "event"}, nil),
 		ringEntries:  prometheus.NewDesc("xdptcp_xsk_ring_entries", "Entries in each AF_XDP ring (fill, completion, rx, tx) per queue.", []string{"queue", "ring"}, nil),
 		kernelXSK:    prometheus.NewDesc("xdptcp_xsk_kernel_drops_total", "The kernel's XDP_STATISTICS per queue.", []string{"queue", "counter"}, nil),
-		connsByState: prometheus.NewDesc("xdptcp_tcp_connections", "Connections by state.", []string{"state"}, nil),
+		connsByState: prometheus.NewDesc("xdptcp_tcp_connections", "Connections by state (TIME-WAIT entries included), summed over queues.", []string{"state"}, nil),
+		acceptQ:      prometheus.NewDesc("xdptcp_listen_accept_queue", "Connections waiting in a listener's accept queue, per port and queue.", []string{"port", "queue"}, nil),
+		synQ:         prometheus.NewDesc("xdptcp_listen_syn_queue", "Half-open connections (SYN-RECEIVED) of a listener, per port and queue.", []string{"port", "queue"}, nil),
 		descs:        map[string]*prometheus.Desc{},
 	}
 }
@@ -124,11 +126,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.desc(mn, "Engine counter "+name+" summed over loops (Linux nstat name where one exists)."), vt, float64(engineSum[name]))
 	}
-	counts := map[string]int{}
-	for _, ci := range c.st.Conns() {
-		counts[ci.State.String()]++
-	}
+	// Counted on the loops without listing connections.
+	states, listeners := c.st.Counts()
 	for s := tcp.StateSynSent; s <= tcp.StateTimeWait; s++ {
-		ch <- prometheus.MustNewConstMetric(c.connsByState, prometheus.GaugeValue, float64(counts[s.String()]), s.String())
+		ch <- prometheus.MustNewConstMetric(c.connsByState, prometheus.GaugeValue, float64(states[s]), s.String())
+	}
+	for _, ln := range listeners {
+		port, queue := strconv.Itoa(int(ln.Port)), strconv.Itoa(ln.Queue)
+		ch <- prometheus.MustNewConstMetric(c.acceptQ, prometheus.GaugeValue, float64(ln.AcceptQ), port, queue)
+		ch <- prometheus.MustNewConstMetric(c.synQ, prometheus.GaugeValue, float64(ln.SynQ), port, queue)
 	}
 }

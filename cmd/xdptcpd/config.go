@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"net/netip"
 	"os"
+	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -13,38 +18,47 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/xdptcp/xdptcp/stack/tcp"
+	"github.com/xdptcp/xdptcp/xsk"
 )
 
 // fileConfig is the YAML configuration file (--config). Every flag has a
 // key of the same name with '-' spelled '_'; flags given on the command line
-// win over the file.
+// win over the file. Keys without a flag: listen entries' backlog and
+// keepalive, and shutdown_syn.
 type fileConfig struct {
-	Iface      string            `yaml:"iface"`
-	Addr       string            `yaml:"addr"`
-	Gateway    string            `yaml:"gateway"`
-	Queues     []int             `yaml:"queues"`
-	CPUs       []int             `yaml:"cpus"`
-	XDPMode    string            `yaml:"xdp_mode"`
-	BindMode   string            `yaml:"bind_mode"`
-	XDPReplace bool              `yaml:"xdp_replace"`
-	Listen     []listenSpec      `yaml:"listen"`
-	Admin      string            `yaml:"admin"`
-	Sysctl     map[string]string `yaml:"sysctl"`
-	LogFormat  string            `yaml:"log_format"`
-	LogLevel   string            `yaml:"log_level"`
-	BusyPoll   bool              `yaml:"busy_poll"`
-	FrameSize  int               `yaml:"frame_size"`
-	NumFrames  int               `yaml:"num_frames"`
-	Batch      int               `yaml:"batch"`
-	Grace      time.Duration     `yaml:"grace"`
+	Iface       string            `yaml:"iface"`
+	Addr        string            `yaml:"addr"`
+	Gateway     string            `yaml:"gateway"`
+	Queues      []int             `yaml:"queues"`
+	CPUs        []int             `yaml:"cpus"`
+	XDPMode     string            `yaml:"xdp_mode"`
+	BindMode    string            `yaml:"bind_mode"`
+	XDPReplace  bool              `yaml:"xdp_replace"`
+	Listen      []listenSpec      `yaml:"listen"`
+	Admin       string            `yaml:"admin"`
+	Sysctl      map[string]string `yaml:"sysctl"`
+	LogFormat   string            `yaml:"log_format"`
+	LogLevel    string            `yaml:"log_level"`
+	BusyPoll    bool              `yaml:"busy_poll"`
+	FrameSize   int               `yaml:"frame_size"`
+	NumFrames   int               `yaml:"num_frames"`
+	Batch       int               `yaml:"batch"`
+	Grace       time.Duration     `yaml:"grace"`
+	ShutdownSYN string            `yaml:"shutdown_syn"`
+
+	path  string         // the file read
+	lines map[string]int // key path ("addr", "listen[1].handler", "sysctl.tcp_sack") -> line
 }
 
 // listenSpec is one served port: `PORT=HANDLER` on the command line, or
-// {port, handler, backlog} in the file.
+// {port, handler, backlog, keepalive} in the file.
 type listenSpec struct {
 	Port    uint16 `yaml:"port"`
 	Handler string `yaml:"handler"`
 	Backlog int    `yaml:"backlog"`
+	// Keepalive turns keepalive probes on for the port's connections
+	// (SO_KEEPALIVE; timing from tcp_keepalive_time/_intvl/_probes).
+	Keepalive bool `yaml:"keepalive"`
 }
 
 // usageError is a mistake in flags or configuration: one line, exit 2.
@@ -54,83 +68,255 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
 
-// loadFile reads a YAML configuration; unknown keys and bad values are
-// reported with the file and line.
+// at returns where key was set in the file: "FILE:LINE: key".
+func (fc *fileConfig) at(key string) string {
+	return fmt.Sprintf("%s:%d: %s", fc.path, fc.lines[key], key)
+}
+
+// loadFile reads a YAML configuration. Syntax errors, unknown keys, values
+// of the wrong type and values out of range are reported as one line
+// "FILE:LINE: reason".
 func loadFile(path string) (*fileConfig, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
-	var fc fileConfig
+	fc := fileConfig{path: path, lines: map[string]int{}}
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return nil, yamlError(path, err, nil)
+	}
+	if len(root.Content) == 0 {
+		return &fc, nil // empty file
+	}
+	doc := root.Content[0]
+	if doc.Kind != yaml.MappingNode {
+		return nil, usagef("%s:%d: want a mapping of keys (iface: ..., addr: ..., listen: ...)", path, doc.Line)
+	}
+	keyLines(doc, "", fc.lines)
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
-	if err := dec.Decode(&fc); err != nil {
-		var te *yaml.TypeError
-		if errors.As(err, &te) && len(te.Errors) > 0 {
-			return nil, usagef("%s: %s", path, strings.TrimPrefix(te.Errors[0], "yaml: "))
-		}
-		return nil, usagef("%s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	if err := dec.Decode(&fc); err != nil && err != io.EOF {
+		return nil, yamlError(path, err, fc.lines)
 	}
-	// Values yaml accepted but we do not: report with the line.
-	var root yaml.Node
-	_ = yaml.Unmarshal(b, &root)
-	lineOf := func(key string) int {
-		if len(root.Content) == 0 {
-			return 0
-		}
-		m := root.Content[0]
-		for i := 0; i+1 < len(m.Content); i += 2 {
-			if m.Content[i].Value == key {
-				return m.Content[i].Line
-			}
-		}
-		return 0
+	names := make([]string, 0, len(fc.Sysctl))
+	for n := range fc.Sysctl {
+		names = append(names, n)
 	}
-	sysctlLine := func(name string) int {
-		if len(root.Content) == 0 {
-			return 0
-		}
-		m := root.Content[0]
-		for i := 0; i+1 < len(m.Content); i += 2 {
-			if m.Content[i].Value == "sysctl" {
-				s := m.Content[i+1]
-				for j := 0; j+1 < len(s.Content); j += 2 {
-					if s.Content[j].Value == name {
-						return s.Content[j].Line
-					}
-				}
-			}
-		}
-		return 0
-	}
+	sort.Strings(names)
 	probe := tcp.DefaultConfig()
-	for name, v := range fc.Sysctl {
-		if err := probe.Set(name, v); err != nil {
-			return nil, usagef("%s:%d: sysctl %v", path, sysctlLine(name), err)
+	for _, name := range names {
+		if err := probe.Set(name, fc.Sysctl[name]); err != nil {
+			return nil, usagef("%s:%d: sysctl %v", path, fc.lines["sysctl."+name], err)
 		}
 	}
-	for _, l := range fc.Listen {
-		if l.Port == 0 {
-			return nil, usagef("%s:%d: listen: port 0 is not a port", path, lineOf("listen"))
+	seen := map[uint16]int{}
+	for i, l := range fc.Listen {
+		key := fmt.Sprintf("listen[%d]", i)
+		switch {
+		case fc.lines[key+".port"] == 0:
+			return nil, usagef("%s: want port: (1-65535) and handler:", fc.at(key))
+		case l.Port == 0:
+			return nil, usagef("%s: 0 is not a port (1-65535)", fc.at(key+".port"))
+		case seen[l.Port] != 0:
+			return nil, usagef("%s: port %d is given twice (first at line %d)", fc.at(key+".port"), l.Port, seen[l.Port])
+		case l.Backlog < 0:
+			return nil, usagef("%s: %d is negative", fc.at(key+".backlog"), l.Backlog)
 		}
-		if _, err := newHandlerFunc(l.Handler); err != nil {
-			return nil, usagef("%s:%d: listen %d: %v", path, lineOf("listen"), l.Port, err)
+		seen[l.Port] = fc.lines[key+".port"]
+		if _, err := lookupHandler(l.Handler); err != nil {
+			if fc.lines[key+".handler"] == 0 {
+				return nil, usagef("%s: want handler: (%s)", fc.at(key), strings.Join(allHandlerNames(), ", "))
+			}
+			return nil, usagef("%s: %v", fc.at(key+".handler"), err)
 		}
 	}
 	return &fc, nil
+}
+
+// keyLines records the line of every key under n, as dotted paths with
+// list indexes: "listen[0].port".
+func keyLines(n *yaml.Node, prefix string, out map[string]int) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			if prefix != "" {
+				k = prefix + "." + k
+			}
+			if _, dup := out[k]; !dup {
+				out[k] = n.Content[i].Line
+			}
+			keyLines(n.Content[i+1], k, out)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			k := fmt.Sprintf("%s[%d]", prefix, i)
+			out[k] = c.Line
+			keyLines(c, k, out)
+		}
+	}
+}
+
+var (
+	reYAMLLine    = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+	reYAMLUnknown = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+	reYAMLType    = regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (\\S+)$")
+)
+
+// yamlTypeNames says in words what a Go type wants.
+var yamlTypeNames = map[string]string{
+	"int": "an integer", "uint16": "a port number (1-65535)", "bool": "true or false",
+	"string": "a string", "time.Duration": "a duration like 30s or 1m30s",
+	"[]int": "a list of integers like [0, 1]", "map[string]string": "a mapping of NAME: VALUE",
+	"[]main.listenSpec": "a list of {port, handler} entries", "main.listenSpec": "a mapping {port: N, handler: NAME}",
+	"main.fileConfig": "a mapping of keys",
+}
+
+// yamlError turns yaml's messages into "FILE:LINE: reason" (the first
+// one only: one line).
+func yamlError(path string, err error, lines map[string]int) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		msg = te.Errors[0]
+	}
+	m := reYAMLLine.FindStringSubmatch(msg)
+	if m == nil {
+		return usagef("%s: %s", path, msg)
+	}
+	line, _ := strconv.Atoi(m[1])
+	reason := m[2]
+	key := keyAtLine(lines, line)
+	if u := reYAMLUnknown.FindStringSubmatch(reason); u != nil {
+		where := ""
+		if i := strings.LastIndexByte(key, '.'); i >= 0 {
+			where = " in " + key[:i]
+		}
+		return usagef("%s:%d: unknown key %q%s", path, line, u[1], where)
+	}
+	if t := reYAMLType.FindStringSubmatch(reason); t != nil {
+		want := yamlTypeNames[t[3]]
+		if want == "" {
+			want = t[3]
+		}
+		if key != "" {
+			return usagef("%s:%d: %s: %q is not %s", path, line, key, t[2], want)
+		}
+		return usagef("%s:%d: %q is not %s", path, line, t[2], want)
+	}
+	return usagef("%s:%d: %s", path, line, reason)
+}
+
+// keyAtLine returns the deepest key path set at line ("" if none).
+func keyAtLine(lines map[string]int, line int) string {
+	best := ""
+	for k, l := range lines {
+		if l == line && (len(k) > len(best) || (len(k) == len(best) && k < best)) {
+			best = k
+		}
+	}
+	return best
+}
+
+// validate checks the merged options; where(key) names the flag or the
+// file line a value came from.
+func (o *options) validate() error {
+	if o.Iface == "" {
+		return usagef("--iface is required")
+	}
+	if o.Addr == "" {
+		return usagef("--addr is required")
+	}
+	if _, err := parseAddr(o.Addr); err != nil {
+		return usagef("%s %q: not an IPv4 address, IPV4[/PREFIX]", o.where("addr"), o.Addr)
+	}
+	if o.Gateway != "" {
+		if gw, err := netip.ParseAddr(o.Gateway); err != nil || !gw.Is4() {
+			return usagef("%s %q: not an IPv4 address", o.where("gateway"), o.Gateway)
+		}
+	}
+	for _, k := range []struct {
+		key  string
+		list []int
+	}{{"queues", o.Queues}, {"cpus", o.CPUs}} {
+		for _, v := range k.list {
+			if v < 0 {
+				return usagef("%s: %d is negative", o.where(k.key), v)
+			}
+		}
+	}
+	if _, err := xsk.ParseXDPMode(o.XDPMode); err != nil {
+		return usagef("%s %q: want auto, native or generic", o.where("xdp_mode"), o.XDPMode)
+	}
+	if _, err := xsk.ParseBindMode(o.BindMode); err != nil {
+		return usagef("%s %q: want auto, zerocopy or copy", o.where("bind_mode"), o.BindMode)
+	}
+	if o.Admin != "" {
+		if _, p, err := net.SplitHostPort(o.Admin); err != nil || p == "" {
+			return usagef("%s %q: want HOST:PORT", o.where("admin"), o.Admin)
+		}
+	}
+	switch o.LogFormat {
+	case "text", "json":
+	default:
+		return usagef("%s %q: want text or json", o.where("log_format"), o.LogFormat)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.LogLevel)); err != nil {
+		return usagef("%s %q: want debug, info, warn or error", o.where("log_level"), o.LogLevel)
+	}
+	if o.FrameSize != 2048 && o.FrameSize != 4096 {
+		return usagef("%s %d: want 2048 or 4096", o.where("frame_size"), o.FrameSize)
+	}
+	if o.NumFrames < 2 || o.NumFrames > 1<<20 {
+		return usagef("%s %d: want 2 to 1048576 frames", o.where("num_frames"), o.NumFrames)
+	}
+	if o.Batch < 1 || o.Batch > 1024 {
+		return usagef("%s %d: want 1 to 1024 frames", o.where("batch"), o.Batch)
+	}
+	if o.Grace <= 0 {
+		return usagef("%s %v: want a positive duration like 30s", o.where("grace"), o.Grace)
+	}
+	switch o.ShutdownSYN {
+	case "drop", "rst":
+	default:
+		return usagef("%s %q: want drop or rst", o.where("shutdown_syn"), o.ShutdownSYN)
+	}
+	if len(o.Listen) == 0 {
+		return usagef("nothing to serve: give at least one --listen PORT=HANDLER")
+	}
+	seen := map[uint16]bool{}
+	for _, l := range o.Listen {
+		if seen[l.Port] {
+			return usagef("port %d is given twice", l.Port)
+		}
+		seen[l.Port] = true
+	}
+	return nil
+}
+
+// where names the source of key's value: "--flag" when the flag was
+// given or there is no file, else "FILE:LINE: key".
+func (o *options) where(key string) string {
+	flagName := strings.ReplaceAll(key, "_", "-")
+	if o.file == nil || o.set[flagName] || o.file.lines[key] == 0 {
+		return "--" + flagName
+	}
+	return o.file.at(key)
 }
 
 // parseListen parses PORT=HANDLER.
 func parseListen(s string) (listenSpec, error) {
 	p, h, ok := strings.Cut(s, "=")
 	if !ok {
-		return listenSpec{}, usagef("--listen %q: want PORT=HANDLER (handlers: %s)", s, strings.Join(handlerNames, ", "))
+		return listenSpec{}, usagef("--listen %q: want PORT=HANDLER (handlers: %s)", s, strings.Join(allHandlerNames(), ", "))
 	}
 	port, err := strconv.ParseUint(p, 10, 16)
 	if err != nil || port == 0 {
 		return listenSpec{}, usagef("--listen %q: %q is not a port (1-65535)", s, p)
 	}
-	if _, err := newHandlerFunc(h); err != nil {
+	if _, err := lookupHandler(h); err != nil {
 		return listenSpec{}, usagef("--listen %q: %v", s, err)
 	}
 	return listenSpec{Port: uint16(port), Handler: h}, nil

@@ -10,13 +10,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"os/signal"
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/xdptcp/xdptcp"
 	"github.com/xdptcp/xdptcp/stack/tcp"
@@ -78,7 +78,9 @@ func isUserError(err error) bool {
 // options is the daemon's configuration after flags and file are merged.
 type options struct {
 	fileConfig
-	sysctls [][2]string // in order: file first, then --sysctl flags
+	sysctls [][2]string     // in order: file first, then --sysctl flags
+	set     map[string]bool // flags given on the command line
+	file    *fileConfig     // the --config file, nil without one
 }
 
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
@@ -90,6 +92,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		queues, cpus, addr string
 		configPath         string
 	)
+	o.ShutdownSYN = "drop"
 	fs.StringVar(&o.Iface, "iface", "", "network interface to serve on (required)")
 	fs.StringVar(&addr, "addr", "", "our IPv4 address, IPV4[/PREFIX] (required; without a prefix every peer is off-link)")
 	fs.StringVar(&o.Gateway, "gateway", "", "IPv4 next hop for peers off the local network")
@@ -98,9 +101,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.XDPMode, "xdp-mode", "auto", "XDP attach mode: auto (native, else generic), native, generic")
 	fs.StringVar(&o.BindMode, "bind-mode", "auto", "AF_XDP bind mode: auto (zero-copy, else copy), zerocopy, copy")
 	fs.BoolVar(&o.XDPReplace, "xdp-replace", false, "detach an XDP program already attached to the interface through netlink")
-	fs.Var(&listens, "listen", "serve PORT=HANDLER (http, echo, discard); repeatable")
+	fs.Var(&listens, "listen", "serve PORT=HANDLER (http, echo, discard, blob); repeatable")
 	fs.StringVar(&o.Admin, "admin", "", "HOST:PORT for /healthz, /metrics and /debug/conns (a kernel socket)")
-	fs.StringVar(&configPath, "config", "", "YAML configuration file (flags win over it)")
+	fs.StringVar(&configPath, "config", "", "YAML configuration file (flags win over it); SIGHUP reloads it")
 	fs.Var(&sysctls, "sysctl", "TCP setting NAME=VALUE with Linux's sysctl name, e.g. tcp_fin_timeout=30; repeatable")
 	fs.StringVar(&o.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -108,11 +111,13 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.FrameSize, "frame-size", 4096, "UMEM frame size in bytes (2048 or 4096)")
 	fs.IntVar(&o.NumFrames, "num-frames", 4096, "UMEM frames per queue")
 	fs.IntVar(&o.Batch, "batch", 64, "frames per RX/TX batch")
+	fs.DurationVar(&o.Grace, "grace", 30*time.Second, "on SIGTERM, how long established connections may finish before they are closed with FIN (RST after a second grace)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: xdptcpd --iface IFACE --addr IPV4[/PREFIX] --listen PORT=HANDLER [flags]\n"+
 			"       xdptcpd demo    (build a demo topology in namespaces and serve on it)\n"+
 			"       xdptcpd ss [--admin ADDR] [--state NAME]\n\nflags:\n")
 		fs.PrintDefaults()
+		fmt.Fprintf(stderr, "\nTCP settings (--sysctl NAME=VALUE, or sysctl: in the config file):\n%s", tcp.SettingsHelp())
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -125,12 +130,15 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	o.set = set
 
 	if configPath != "" {
 		fc, err := loadFile(configPath)
 		if err != nil {
 			return nil, err
 		}
+		o.file = fc
+		o.fileConfig.path, o.fileConfig.lines = fc.path, fc.lines
 		names := make([]string, 0, len(fc.Sysctl))
 		for n := range fc.Sysctl {
 			names = append(names, n)
@@ -160,6 +168,12 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		merge("frame-size", func() { setIfInt(&o.FrameSize, fc.FrameSize) })
 		merge("num-frames", func() { setIfInt(&o.NumFrames, fc.NumFrames) })
 		merge("batch", func() { setIfInt(&o.Batch, fc.Batch) })
+		merge("grace", func() {
+			if fc.lines["grace"] != 0 {
+				o.Grace = fc.Grace
+			}
+		})
+		setIf(&o.ShutdownSYN, fc.ShutdownSYN)
 		if !set["listen"] {
 			o.Listen = fc.Listen
 		}
@@ -192,27 +206,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		}
 		o.CPUs = c
 	}
-	if o.Iface == "" {
-		return nil, usagef("--iface is required")
-	}
-	if addr == "" {
-		return nil, usagef("--addr is required")
-	}
 	o.Addr = addr
-	if len(o.Listen) == 0 {
-		return nil, usagef("nothing to serve: give at least one --listen PORT=HANDLER")
-	}
-	seen := map[uint16]bool{}
-	for _, l := range o.Listen {
-		if seen[l.Port] {
-			return nil, usagef("port %d is given twice", l.Port)
-		}
-		seen[l.Port] = true
-	}
-	switch o.LogFormat {
-	case "text", "json":
-	default:
-		return nil, usagef("--log-format %q: want text or json", o.LogFormat)
+	if err := o.validate(); err != nil {
+		return nil, err
 	}
 	return &o, nil
 }
@@ -229,12 +225,15 @@ func setIfInt(dst *int, v int) {
 	}
 }
 
-func newLogger(o *options, w io.Writer) (*slog.Logger, error) {
+// newLogger returns the daemon's logger; its level is lv (SIGHUP may
+// change it).
+func newLogger(o *options, w io.Writer, lv *slog.LevelVar) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.LogLevel)); err != nil {
 		return nil, usagef("--log-level %q: want debug, info, warn or error", o.LogLevel)
 	}
-	ho := &slog.HandlerOptions{Level: level}
+	lv.Set(level)
+	ho := &slog.HandlerOptions{Level: lv}
 	if o.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, ho)), nil
 	}
@@ -262,7 +261,7 @@ func stackConfig(o *options, log *slog.Logger) (xdptcp.Config, error) {
 	}
 	for _, kv := range o.sysctls {
 		if err := cfg.TCP.Set(kv[0], kv[1]); err != nil {
-			return cfg, usagef("sysctl %v", err)
+			return cfg, usagef("--sysctl %v", err)
 		}
 	}
 	return cfg, nil
@@ -273,7 +272,8 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(o, stderr)
+	lv := new(slog.LevelVar)
+	log, err := newLogger(o, stderr, lv)
 	if err != nil {
 		return err
 	}
@@ -281,23 +281,31 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := net.InterfaceByName(o.Iface); err != nil {
-		return usagef("interface %q: no such interface", o.Iface)
+	// Start-up checks (checks.go, caps.go): each a one-line error with
+	// exit status 2, or a warning where xdptcpd can go on.
+	if err := checkInterface(cfg, log); err != nil {
+		return err
 	}
 	if err := checkPrivileges(); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+	if err := checkMemlock(cfg, log); err != nil {
+		return err
+	}
+	// Signals are caught from here on: a SIGTERM during start-up still
+	// detaches cleanly.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 
 	st, err := xdptcp.Open(cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	d := &daemon{args: args, o: o, st: st, log: log, level: lv, routes: map[uint16]*route{}}
 	for _, l := range o.Listen {
-		nh, _ := newHandlerFunc(l.Handler)
-		if err := st.Serve(l.Port, xdptcp.ServeOptions{Backlog: l.Backlog}, nh); err != nil {
+		if err := d.serveListen(l); err != nil {
 			return err
 		}
 	}
@@ -305,18 +313,37 @@ func serve(args []string, stderr io.Writer) error {
 	if o.Admin != "" {
 		admin, err = startAdmin(o.Admin, st, log)
 		if err != nil {
-			return usagef("--admin %s: %v", o.Admin, err)
+			return usagef("%s %s: %v", o.where("admin"), o.Admin, err)
 		}
 		defer admin.Close()
 	}
-	st.Start(ctx)
+	st.Start(context.Background())
+	if o.XDPMode == "auto" && st.XDPMode() == "generic" {
+		log.Warn("the driver has no native XDP: attached in generic mode (slower: every frame becomes an skb first)", "iface", o.Iface)
+	}
+	checkOffloads(o.Iface, st.XDPMode(), log)
 	ls := make([]string, 0, len(o.Listen))
 	for _, l := range o.Listen {
 		ls = append(ls, fmt.Sprintf("%d=%s", l.Port, l.Handler))
 	}
-	log.Info("xdptcpd serving", "iface", o.Iface, "addr", cfg.Addr.String(), "queues", len(st.Loops()),
+	log.Info("xdptcpd serving", "iface", o.Iface, "addr", cfg.Addr.String(), "queues", fmt.Sprint(queueIDs(st)),
 		"xdp_mode", st.XDPMode(), "bind_mode", st.BindMode(), "listen", strings.Join(ls, ","), "admin", o.Admin)
-	<-ctx.Done()
-	log.Info("xdptcpd stopping: detaching from the interface")
+	for sig := range sigs {
+		if sig == syscall.SIGHUP {
+			d.reload()
+			continue
+		}
+		d.shutdown(sigs)
+		break
+	}
+	log.Info("xdptcpd stopped: XDP program detached", "iface", o.Iface)
 	return nil
+}
+
+func queueIDs(st *xdptcp.Stack) []int {
+	var q []int
+	for _, l := range st.Loops() {
+		q = append(q, l.Queue)
+	}
+	return q
 }

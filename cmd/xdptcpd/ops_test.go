@@ -1,0 +1,500 @@
+package main
+
+// Operating xdptcpd against Linux kernel clients: /metrics, xdptcpd ss,
+// graceful SIGTERM with downloads in flight, SIGHUP reloads. They need
+// root; with CI=true they must run.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"golang.org/x/sys/unix"
+
+	"github.com/xdptcp/xdptcp/internal/testnet"
+)
+
+// newOpsTopo is newTopo with the whole xdptcpd command line given (no
+// built-in --listen flags, so a config file's listeners count).
+func newOpsTopo(t *testing.T, args ...string) *topo {
+	t.Helper()
+	testnet.RequireRoot(t)
+	bin := daemonBinary(t)
+	tp := &topo{srv: testnet.NewNS(t, "xs"), cli: testnet.NewNS(t, "xc"), admin: "127.0.0.1:9100"}
+	tp.veth = testnet.NewVeth(t, testnet.VethOptions{
+		ANS: tp.srv, BNS: tp.cli, AAddr: srvIP + "/24", BAddr: cliIP + "/24", TxOffOnB: true,
+	})
+	full := []string{"netns", "exec", tp.srv.Name, bin}
+	for _, a := range args {
+		full = append(full, strings.ReplaceAll(a, "IFACE", tp.veth.A))
+	}
+	tp.cmd = exec.Command("ip", full...)
+	tp.log = &syncBuffer{}
+	tp.cmd.Stdout, tp.cmd.Stderr = tp.log, tp.log
+	if err := tp.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	tp.exited = make(chan error, 1)
+	go func() { tp.exited <- tp.cmd.Wait() }()
+	t.Cleanup(func() {
+		tp.cmd.Process.Kill()
+		err := <-tp.exited
+		tp.exited <- err
+		if t.Failed() {
+			t.Logf("xdptcpd output:\n%s", tp.log.String())
+		}
+	})
+	tp.waitHealthy(t)
+	return tp
+}
+
+// dialSmallRcvbuf connects from ns with a 64 KiB receive buffer, so that
+// a slow reader keeps the rest of a download in the server's send buffer.
+func dialSmallRcvbuf(ns *testnet.NS, addr string) (net.Conn, error) {
+	var c net.Conn
+	err := ns.Do(func() error {
+		d := net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 64<<10) })
+			return serr
+		}}
+		var err error
+		c, err = d.Dial("tcp", addr)
+		return err
+	})
+	return c, err
+}
+
+func scrape(t *testing.T, tp *topo) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := httpInNS(tp.srv).Get("http://" + tp.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if resp.StatusCode != 200 || err != nil {
+		t.Fatalf("/metrics: status %s, parse: %v", resp.Status, err)
+	}
+	return fams
+}
+
+// /metrics parses with the Prometheus text parser and has the families the
+// issue lists; counters end in _total; no per-connection labels. xdptcpd ss
+// lists a connection that curl holds open.
+func TestOpsMetricsAndSS(t *testing.T) {
+	tp := newOpsTopo(t, "--iface", "IFACE", "--addr", srvIP+"/24", "--listen", "8080=http", "--listen", "8081=blob", "--admin", "127.0.0.1:9100")
+	if out := tp.cli.Exec(t, "curl", "-sS", "--max-time", "10", "http://"+srvIP+":8080/"); out != "Hello, World!" {
+		t.Fatalf("curl got %q", out)
+	}
+	// curl reads 4 MiB at 64 KiB/s: it holds the connection for a minute
+	// unless killed.
+	curl := tp.cli.Command("curl", "-sS", "--max-time", "50", "--limit-rate", "64K", "-o", "/dev/null", "http://"+srvIP+":8081/4MiB")
+	if err := curl.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { curl.Process.Kill(); curl.Wait() }()
+	var out string
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		out = tp.srv.Exec(t, daemonBinary(t), "ss", "--admin", tp.admin, "--state", "ESTABLISHED")
+		if strings.Contains(out, srvIP+":8081") && strings.Contains(out, cliIP+":") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(out, "ESTABLISHED") || !strings.Contains(out, srvIP+":8081") || !strings.Contains(out, cliIP+":") {
+		t.Fatalf("xdptcpd ss does not show curl's connection:\n%s", out)
+	}
+	if !strings.HasPrefix(out, "State") || !strings.Contains(out, "Send-Q") || !strings.Contains(out, "Cwnd") {
+		t.Fatalf("xdptcpd ss has no header:\n%s", out)
+	}
+
+	fams := scrape(t, tp)
+	for _, name := range []string{
+		"xdptcp_tcp_active_opens_total", "xdptcp_tcp_passive_opens_total", "xdptcp_tcp_out_rsts_total",
+		"xdptcp_tcp_in_segs_total", "xdptcp_tcp_out_segs_total", "xdptcp_tcp_retrans_segs_total",
+		"xdptcp_tcp_ext_listen_overflows_total", "xdptcp_tcp_ext_listen_drops_total", "xdptcp_tcp_ext_syncookies_sent_total",
+		"xdptcp_frames_received_total", "xdptcp_frames_transmitted_total", "xdptcp_frames_dropped_total",
+		"xdptcp_xsk_events_total", "xdptcp_xsk_ring_entries",
+		"xdptcp_tcp_connections", "xdptcp_listen_accept_queue", "xdptcp_listen_syn_queue",
+	} {
+		if fams[name] == nil {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+	allowed := map[string]bool{"queue": true, "reason": true, "event": true, "ring": true, "counter": true, "state": true, "port": true}
+	for name, f := range fams {
+		if f.GetType() == dto.MetricType_COUNTER && !strings.HasSuffix(name, "_total") {
+			t.Errorf("counter %s does not end in _total", name)
+		}
+		for _, m := range f.Metric {
+			for _, lp := range m.Label {
+				if !allowed[lp.GetName()] {
+					t.Errorf("%s has label %s (no per-connection labels)", name, lp.GetName())
+				}
+			}
+		}
+	}
+	if f := fams["xdptcp_tcp_connections"]; f != nil {
+		est := -1.0
+		for _, m := range f.Metric {
+			if m.Label[0].GetValue() == "ESTABLISHED" {
+				est = m.GetGauge().GetValue()
+			}
+		}
+		if est < 1 {
+			t.Errorf("xdptcp_tcp_connections{state=ESTABLISHED} = %v while curl holds a connection", est)
+		}
+	}
+	for _, ev := range []string{"fill_ring_empty", "tx_ring_full"} {
+		found := false
+		for _, m := range fams["xdptcp_xsk_events_total"].GetMetric() {
+			for _, lp := range m.Label {
+				if lp.GetValue() == ev {
+					found = true
+				}
+			}
+		}
+		if !found {
+			t.Errorf("xdptcp_xsk_events_total has no event=%q", ev)
+		}
+	}
+	if f := fams["xdptcp_listen_accept_queue"]; f != nil && len(f.Metric) != 2 {
+		t.Errorf("xdptcp_listen_accept_queue has %d series, want one per port and queue (2)", len(f.Metric))
+	}
+	// One log line at start, with what an operator needs.
+	var start []string
+	for _, line := range strings.Split(tp.log.String(), "\n") {
+		if strings.Contains(line, "level=INFO") {
+			start = append(start, line)
+		}
+	}
+	if len(start) != 1 {
+		t.Fatalf("want one INFO line at start, got %d:\n%s", len(start), strings.Join(start, "\n"))
+	}
+	for _, k := range []string{"iface=", "queues=", "xdp_mode=native", "bind_mode=copy", `listen="8080=http,8081=blob"`} {
+		if !strings.Contains(start[0], k) {
+			t.Errorf("start line lacks %s: %s", k, start[0])
+		}
+	}
+}
+
+// SIGTERM while 50 clients are mid-download of 4 MiB: new connections are
+// refused, every client gets all its bytes, xdptcpd exits 0 within the
+// grace period and the interface is the kernel's again.
+func TestOpsSIGTERMDrainsDownloads(t *testing.T) {
+	const (
+		clients = 50
+		size    = 4 << 20
+		grace   = 20 * time.Second
+	)
+	tp := newOpsTopo(t, "--iface", "IFACE", "--addr", srvIP+"/24", "--listen", "8081=blob", "--admin", "127.0.0.1:9100", "--grace", grace.String())
+	want := sha256.Sum256(blobBody(size))
+	var progressed atomic.Int32
+	results := make(chan error, clients)
+	conns := make([]net.Conn, clients)
+	for i := range conns {
+		c, err := dialSmallRcvbuf(tp.cli, srvIP+":8081")
+		if err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+		defer c.Close()
+		conns[i] = c
+	}
+	for _, c := range conns {
+		go func(c net.Conn) {
+			results <- func() error {
+				c.SetDeadline(time.Now().Add(55 * time.Second))
+				if _, err := io.WriteString(c, "GET /4MiB HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); err != nil {
+					return err
+				}
+				br := bufio.NewReader(c)
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					return err
+				}
+				if resp.StatusCode != 200 || resp.ContentLength != size {
+					return fmt.Errorf("got %s, length %d", resp.Status, resp.ContentLength)
+				}
+				h := sha256.New()
+				buf := make([]byte, 16<<10)
+				var n int
+				told := false
+				for {
+					// A slow reader: about 1.6 MB/s per client.
+					k, err := resp.Body.Read(buf)
+					h.Write(buf[:k])
+					n += k
+					if !told && n >= 256<<10 {
+						told = true
+						progressed.Add(1)
+					}
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						return fmt.Errorf("after %d bytes: %w", n, err)
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				if !told {
+					progressed.Add(1)
+				}
+				c.Close()
+				if n != size || !bytes.Equal(h.Sum(nil), want[:]) {
+					return fmt.Errorf("got %d bytes, SHA-256 differs", n)
+				}
+				return nil
+			}()
+		}(c)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for progressed.Load() < clients {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d clients got 256 KiB in 30 s", progressed.Load(), clients)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := tp.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now()
+	// New connections are refused at once (SYNs dropped).
+	deadline = time.Now().Add(5 * time.Second)
+	for !strings.Contains(tp.log.String(), "new connections refused") {
+		if time.Now().After(deadline) {
+			t.Fatal("no shutdown log line 5 s after SIGTERM")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	if c, err := tp.cli.Dial(ctx, "tcp", srvIP+":8081"); err == nil {
+		c.Close()
+		t.Error("a new connection was accepted after SIGTERM")
+	}
+	cancel()
+	for i := 0; i < clients; i++ {
+		if err := <-results; err != nil {
+			t.Errorf("client: %v", err)
+		}
+	}
+	select {
+	case err := <-tp.exited:
+		tp.exited <- err
+		if err != nil {
+			t.Fatalf("xdptcpd exit: %v", err)
+		}
+	case <-time.After(grace + 5*time.Second - time.Since(sent)):
+		t.Fatalf("xdptcpd still running %v after SIGTERM (grace %v)", time.Since(sent), grace)
+	}
+	if took := time.Since(sent); took > grace {
+		t.Errorf("xdptcpd took %v to exit, more than the grace period %v", took, grace)
+	}
+	waitNoXDP(t, tp)
+	// The kernel has the interface back, the served port included.
+	tp.cli.Exec(t, "ip", "neigh", "flush", "dev", tp.veth.B)
+	ln, err := tp.srv.Listen("tcp", "0.0.0.0:8081")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go serveKernel(ln)
+	if err := kernelHello(tp.cli, srvIP+":8081"); err != nil {
+		t.Fatalf("served port after shutdown: %v", err)
+	}
+}
+
+type connEntry struct {
+	State  string  `json:"state"`
+	Local  string  `json:"local"`
+	Peer   string  `json:"peer"`
+	Timer  string  `json:"timer"`
+	TimerS float64 `json:"timer_s"`
+}
+
+func connsJSONOf(t *testing.T, tp *topo) []connEntry {
+	t.Helper()
+	resp, err := httpInNS(tp.srv).Get("http://" + tp.admin + "/debug/conns?format=json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out []connEntry
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// waitConn polls /debug/conns until the connection from peer satisfies ok.
+func waitConn(t *testing.T, tp *topo, peer string, ok func(connEntry) bool) connEntry {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var last []connEntry
+	for time.Now().Before(deadline) {
+		last = connsJSONOf(t, tp)
+		for _, e := range last {
+			if e.Peer == peer && ok(e) {
+				return e
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("connection from %s never matched; connections: %+v", peer, last)
+	return connEntry{}
+}
+
+// SIGHUP reloads the file: a changed tcp_keepalive_time applies to a
+// connection opened afterwards (its timer, then a probe on the wire), a
+// changed handler to new connections while an open one keeps its own, a
+// new port is served, and a setting that needs a restart is named and kept.
+func TestOpsSIGHUPReload(t *testing.T) {
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	path := filepath.Join(dir, "xdptcpd.yaml")
+	conf := func(keepalive, handler, extra string) {
+		s := fmt.Sprintf(`iface: IFACE
+addr: %s/24
+admin: 127.0.0.1:9100
+grace: 5s
+listen:
+  - port: 8080
+    handler: %s
+    keepalive: true
+%s
+sysctl:
+  tcp_keepalive_time: "%s"
+`, srvIP, handler, extra, keepalive)
+		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conf("7200", "http", "")
+	// The interface name is known once the topology exists: the file names
+	// IFACE and the flag wins.
+	tp := newOpsTopo(t, "--config", path, "--iface", "IFACE")
+	ctx := context.Background()
+
+	a, err := tp.cli.Dial(ctx, "tcp", srvIP+":8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	abr := bufio.NewReader(a)
+	if err := get(abr, a, false); err != nil {
+		t.Fatal(err)
+	}
+	ea := waitConn(t, tp, a.LocalAddr().String(), func(e connEntry) bool { return e.Timer == "keepalive" })
+	if ea.TimerS < 7000 {
+		t.Fatalf("before reload: keepalive in %v s, want ~7200", ea.TimerS)
+	}
+
+	conf("2", "blob", "  - port: 8082\n    handler: echo\nframe_size: 2048")
+	tp.cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(tp.log.String(), "configuration reloaded") {
+		if time.Now().After(deadline) {
+			t.Fatal("no reload log line 10 s after SIGHUP")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	logs := tp.log.String()
+	if !strings.Contains(logs, "frame_size") || !strings.Contains(logs, "need a restart") {
+		t.Errorf("the reload does not report frame_size as kept:\n%s", logs)
+	}
+	if !strings.Contains(logs, "sysctl.tcp_keepalive_time") {
+		t.Errorf("the reload does not report tcp_keepalive_time as changed:\n%s", logs)
+	}
+
+	b, err := tp.cli.Dial(ctx, "tcp", srvIP+":8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	eb := waitConn(t, tp, b.LocalAddr().String(), func(e connEntry) bool { return e.Timer == "keepalive" })
+	if eb.TimerS > 2 {
+		t.Fatalf("after reload: new connection's keepalive in %v s, want <= 2", eb.TimerS)
+	}
+	// The new connection gets the new handler, the old one keeps its own.
+	b.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(b, "GET /1000 HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(b), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !bytes.Equal(body, blobBody(1000)) {
+		t.Fatalf("new connection after reload: %s, %d bytes; want the blob handler's 1000", resp.Status, len(body))
+	}
+	if err := get(abr, a, false); err != nil {
+		t.Fatalf("connection opened before the reload: %v", err)
+	}
+	// The new port.
+	e, err := tp.cli.Dial(ctx, "tcp", srvIP+":8082")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(e, "ping")
+	pong := make([]byte, 4)
+	if _, err := io.ReadFull(e, pong); err != nil || string(pong) != "ping" {
+		t.Fatalf("echo on the port added by the reload: %q, %v", pong, err)
+	}
+	e.Close()
+	// A keepalive probe goes out once b has been idle for 2 s.
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		var probes float64
+		for name, f := range scrape(t, tp) {
+			if strings.Contains(name, "keep_alive") && len(f.Metric) > 0 {
+				probes = f.Metric[0].GetCounter().GetValue()
+			}
+		}
+		if probes >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no keepalive probe counted 15 s after the reload")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// Both connections survived the reload.
+	for _, c := range []net.Conn{a, b} {
+		waitConn(t, tp, c.LocalAddr().String(), func(e connEntry) bool { return e.State == "ESTABLISHED" })
+	}
+	// A bad file is refused with its line; the running configuration stays.
+	os.WriteFile(path, []byte("iface: x\nbogus: 1\n"), 0o644)
+	tp.cmd.Process.Signal(syscall.SIGHUP)
+	deadline = time.Now().Add(10 * time.Second)
+	for !strings.Contains(tp.log.String(), "reload failed") {
+		if time.Now().After(deadline) {
+			t.Fatal("no 'reload failed' line for a bad file")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(tp.log.String(), `xdptcpd.yaml:2: unknown key \"bogus\"`) {
+		t.Errorf("reload failure does not name the line:\n%s", tp.log.String())
+	}
+	if err := get(abr, a, false); err != nil {
+		t.Fatalf("after a failed reload: %v", err)
+	}
+}
