@@ -6,7 +6,7 @@ BIN      := bin
 GOFLAGS  ?=
 TESTTIME ?= 25m
 
-.PHONY: all build run test test-race vet fmt clean
+.PHONY: all build run test test-race vet fmt clean bench bench-quick bench-smoke bench-build bench-gvisor
 
 all: build
 
@@ -22,7 +22,8 @@ run: build
 # skip with a reason when not root, and fail instead when CI=true.
 test: vet
 	$(GO) test $(GOFLAGS) -count=1 -timeout $(TESTTIME) ./...
-	$(GO) test $(GOFLAGS) -count=1 -race -timeout $(TESTTIME) ./flowtable/ ./stack/timer/ ./stack/
+	$(GO) test $(GOFLAGS) -count=1 -race -timeout $(TESTTIME) ./flowtable/ ./stack/timer/
+	$(MAKE) bench-smoke
 
 vet:
 	$(GO) vet ./...
@@ -33,3 +34,40 @@ fmt:
 
 clean:
 	rm -rf $(BIN)
+
+# The bench harness (bench/harness, README "Bench"): xdptcpd against Linux
+# (Go net, net/http) and the gVisor peer, each in the same namespaces on the
+# same CPUs. Results go to bench/results/<UTC timestamp>/. Needs root.
+# BENCHFLAGS passes flags to xdptcp-bench (--server-cpus 1 --client-cpus 0,
+# --runs, --duration, --servers, --scenarios, ...).
+BENCHFLAGS ?=
+BENCH_PKGS := ./cmd/xdptcpd ./bench/cmd/xdptcp-bench ./bench/cmd/xdptcp-peer ./bench/cmd/xdptcp-synflood ./bench/cmd/xdptcp-impair
+
+bench-build:
+	$(GO) build $(GOFLAGS) -o $(BIN)/ $(BENCH_PKGS)
+
+# The gVisor peer is its own module (the main module does not depend on
+# gVisor); the full bench runs without it if it does not build.
+bench-gvisor:
+	cd bench/peers/gvisor && $(GO) build -o $(CURDIR)/$(BIN)/xdptcp-gvisor-peer . || \
+		(rm -f $(CURDIR)/$(BIN)/xdptcp-gvisor-peer; echo 'bench-gvisor: gVisor peer not built; the bench runs without it')
+
+# Every scenario, every server, several runs each (about 30 minutes).
+bench: bench-build bench-gvisor
+	./$(BIN)/xdptcp-bench --mode full $(BENCHFLAGS)
+
+# A 2-minute subset: xdptcpd, Linux + Go net, Linux + net/http.
+bench-quick: bench-build
+	rm -f $(BIN)/xdptcp-gvisor-peer
+	./$(BIN)/xdptcp-bench --mode quick $(BENCHFLAGS)
+
+# CI: each scenario for one second against xdptcpd and Linux + Go net, then
+# check that the report and plots exist with non-zero figures. Never gVisor.
+# Skips when not root, unless CI=true (like the tests).
+bench-smoke: bench-build
+	@if [ "$$(id -u)" != 0 ] && [ "$$CI" != true ]; then \
+		echo 'bench-smoke: skipped: needs root (namespaces, veth, AF_XDP); CI=true requires it'; \
+	else \
+		out=$$(mktemp -d /tmp/xdptcp-bench-smoke.XXXXXX) && \
+		./$(BIN)/xdptcp-bench --mode smoke --servers xdptcpd,linux-net --out $$out --check $(BENCHFLAGS); \
+	fi
