@@ -22,7 +22,7 @@ run: build
 # skip with a reason when not root, and fail instead when CI=true.
 test: vet
 	$(GO) test $(GOFLAGS) -count=1 -timeout $(TESTTIME) ./...
-	$(GO) test $(GOFLAGS) -count=1 -race -timeout $(TESTTIME) ./flowtable/ ./stack/timer/
+	$(GO) test $(GOFLAGS) -count=1 -race -timeout $(TESTTIME) ./flowtable/ ./stack/timer/ ./stack/
 	$(MAKE) bench-smoke
 
 vet:
