@@ -280,8 +280,9 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 		c.challengeAck(now) // RFC 5961 §5.2: too old to be a valid ACK
 		return false
 	}
+	sacked := false
 	if c.flags&fSackOK != 0 && seg.Opts.NumSACK > 0 {
-		c.takeSACK(seg)
+		sacked = c.takeSACK(seg)
 	}
 	newly := 0
 	if c.sndUna.LessThan(ack) {
@@ -290,8 +291,13 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 		if c.flags&fGone != 0 {
 			return false
 		}
-	} else if ack == c.sndUna && len(seg.Payload) == 0 && seg.Flags&wire.FlagFIN == 0 &&
-		c.sndNxt != c.sndUna && uint32(seg.Window)<<c.sndShift == c.sndWnd {
+	} else if ack == c.sndUna && c.sndNxt != c.sndUna && (sacked ||
+		(len(seg.Payload) == 0 && seg.Flags&wire.FlagFIN == 0 && uint32(seg.Window)<<c.sndShift == c.sndWnd)) {
+		// A duplicate ACK (RFC 5681 §2), or with SACK any ACK that
+		// SACKs new data, with or without a payload or window change
+		// (RFC 6675 §5: the scoreboard, not the ACK's form, tells loss;
+		// Linux counts SACKed segments, tcp_time_to_recover): in a
+		// two-way transfer the peer's ACKs ride on its data.
 		c.onDupAck(now)
 	}
 	// Window update (RFC 9293 §3.10.7.4: SND.WL1 < SEG.SEQ or (SND.WL1 =
@@ -414,7 +420,13 @@ func (c *Conn) onDupAck(now clock.Time) {
 		c.sackRetransmit(now)
 		return
 	}
-	if c.dupAcks != 3 {
+	if c.dupAcks < 3 && !c.sackLost() {
+		// RFC 3042 limited transmit: each of the first two duplicate
+		// ACKs may send one new segment beyond cwnd.
+		w := c.cc.window()
+		c.cc.setWindow(max(w, c.flight()) + c.mss)
+		c.trySend(now)
+		c.cc.setWindow(w)
 		return
 	}
 	if c.sndUna.LessThan(c.recover) && c.recover != c.sndUna {

@@ -216,6 +216,17 @@ func (c *Conn) trySend(now clock.Time) {
 		}
 		full := c.effMSS()
 		n := min(unsent, full, usable)
+		if c.sb.n > 0 && c.sndNxt.LessThan(c.sndMax) {
+			// Going back N after a timeout: skip what the peer SACKed,
+			// and stop a segment at the next SACKed range.
+			if e := c.sb.covered(c.sndNxt); e != c.sndNxt {
+				c.sndNxt = seqnum.Min(e, c.sndMax)
+				continue
+			}
+			if next, ok := c.sb.nextSacked(c.sndNxt); ok && int(next.Sub(c.sndNxt)) < n {
+				n = int(next.Sub(c.sndNxt))
+			}
+		}
 		if n < full && n < unsent && c.flight() > 0 {
 			break // sender SWS avoidance: wait for a usable window
 		}

@@ -4,7 +4,7 @@ import "github.com/xdptcp/xdptcp/stack/seqnum"
 
 // maxOOOSegments bounds the out-of-order queue of one connection (its
 // bytes are bounded by the receive window, which they count against).
-const maxOOOSegments = 64
+const maxOOOSegments = 512
 
 // oooSeg is one out-of-order segment held for reassembly.
 type oooSeg struct {

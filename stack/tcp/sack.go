@@ -98,9 +98,27 @@ func (sb *scoreboard) nextSacked(seq seqnum.Value) (seqnum.Value, bool) {
 	return 0, false
 }
 
+// sackedBytes returns how many bytes above SND.UNA the peer SACKed.
+func (sb *scoreboard) sackedBytes() int {
+	n := 0
+	for i := 0; i < sb.n; i++ {
+		n += int(sb.r[i].r.Sub(sb.r[i].l))
+	}
+	return n
+}
+
+// sackLost is RFC 6675 IsLost(SND.UNA): more than (DupThresh-1)*SMSS
+// bytes above it were SACKed (DupThresh 3), or DupThresh discontiguous
+// ranges.
+func (c *Conn) sackLost() bool {
+	return c.sb.n >= 3 || c.sb.sackedBytes() > 2*c.effMSS()
+}
+
 // takeSACK records the SACK blocks of an ACK (only those within
-// (SND.UNA, SND.MAX], RFC 2018 §8 treats others as invalid).
-func (c *Conn) takeSACK(seg *Segment) {
+// (SND.UNA, SND.MAX], RFC 2018 §8 treats others as invalid). It reports
+// whether they SACKed data not SACKed before.
+func (c *Conn) takeSACK(seg *Segment) bool {
+	before := c.sb.sackedBytes()
 	n := seg.Opts.NumSACK
 	if n > wire.MaxSACKBlocks {
 		n = wire.MaxSACKBlocks
@@ -118,6 +136,7 @@ func (c *Conn) takeSACK(seg *Segment) {
 		}
 		c.sb.add(l, r)
 	}
+	return c.sb.sackedBytes() > before
 }
 
 // sackRetransmit sends the next hole below the highest SACKed byte, if

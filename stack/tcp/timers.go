@@ -141,10 +141,19 @@ func (c *Conn) onRTO(now clock.Time) {
 	// retransmit from SND.UNA (go-back-N under slow start, as Linux marks
 	// everything outstanding lost).
 	c.startUndo(now, true) // RFC 3522: keep what to restore if it proves spurious
+	if c.flags&fInRecovery != 0 {
+		c.cc.setWindow(c.cc.ssthreshBytes()) // deflate (RFC 6582): the reduction starts from the real window
+	}
 	c.cc.onRTO(now, c.flight(), c.mss)
 	c.flags &^= fInRecovery | fRTTTiming
 	c.recover = c.sndMax
-	c.sb.reset() // RFC 6675 §5.1 allows keeping it; go-back-N resends all
+	if c.nRtx > 0 {
+		// A second timeout in a row: forget the SACK scoreboard (the
+		// receiver may have reneged, RFC 2018 §8) and resend everything.
+		c.sb.reset()
+	}
+	// The first keeps it (RFC 6675 §5.1): going back N skips what the
+	// peer SACKed (Linux tcp_timeout_mark_lost leaves SACKed data alone).
 	c.dupAcks = 0
 	c.nRtx++
 	c.sndNxt = c.sndUna

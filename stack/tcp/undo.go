@@ -50,15 +50,13 @@ func (c *Conn) checkUndo(seg *Segment, ack seqnum.Value) bool {
 		return false
 	}
 	// Spurious: restore the congestion state (RFC 4015 §2: the window
-	// before the reduction; Linux keeps the larger of the two windows).
-	cur := c.cc.window()
+	// before the reduction; not the larger one as Linux, whose recovery
+	// does not inflate cwnd as RFC 6582's does here).
 	c.reno, c.cubic = c.undo.reno, c.undo.cubic
-	if c.cc.window() < cur {
-		c.cc.setWindow(cur)
-	}
 	c.flags &^= fInRecovery
 	c.dupAcks = 0
 	c.rtxNext = ack
+	c.recover = ack // back to the open state: a new loss may start a new recovery
 	if c.undo.rto {
 		// RFC 4015 §2 step (3): resume with new data rather than go back
 		// N (Linux never rewinds snd_nxt and clears the loss marks).
