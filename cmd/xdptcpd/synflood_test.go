@@ -117,7 +117,7 @@ func (r *floodResult) p(q float64) time.Duration {
 // floodClientsRun makes HTTP requests on new connections from the client
 // namespace with n workers until stop is closed and at least minReqs were
 // made (bounded by limit), recording connect times.
-func floodClientsRun(tp *topo, n, minReqs int, stop <-chan struct{}, limit time.Duration) *floodResult {
+func floodClientsRun(tp *topo, port string, n, minReqs int, stop <-chan struct{}, limit time.Duration) *floodResult {
 	var (
 		mu    sync.Mutex
 		res   floodResult
@@ -142,7 +142,7 @@ func floodClientsRun(tp *topo, n, minReqs int, stop <-chan struct{}, limit time.
 				total.Add(1)
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 				t0 := time.Now()
-				c, err := tp.cli.Dial(ctx, "tcp", srvIP+":8080")
+				c, err := tp.cli.Dial(ctx, "tcp", srvIP+":"+port)
 				cancel()
 				d := time.Since(t0)
 				if err == nil {
@@ -172,13 +172,13 @@ func floodClientsRun(tp *topo, n, minReqs int, stop <-chan struct{}, limit time.
 // raw socket can for d, in chunks of floodChunk SYNs (flood.Run with a
 // Count: asked for a rate above what it can send, Run sends each chunk
 // back to back, and the wall clock bounds the whole to d plus one chunk).
-func floodFlatOut(tp *topo, d time.Duration) (flood.Stats, error) {
+func floodFlatOut(tp *topo, port string, d time.Duration) (flood.Stats, error) {
 	const floodChunk = 150_000
 	var total flood.Stats
 	start := time.Now()
 	for seed := uint64(1); time.Since(start) < d; seed++ {
 		st, err := flood.Run(context.Background(), flood.Config{
-			Target:   netip.MustParseAddrPort(srvIP + ":8080"),
+			Target:   netip.MustParseAddrPort(srvIP + ":" + port),
 			Sources:  netip.MustParsePrefix(floodSources),
 			Rate:     floodRate,
 			Duration: d,
@@ -217,7 +217,7 @@ func TestSynFloodKernelClients(t *testing.T) {
 
 	warm := make(chan struct{})
 	time.AfterFunc(5*time.Second, func() { close(warm) })
-	if r := floodClientsRun(tp, floodClients, 200, warm, 30*time.Second); r.failed > 0 {
+	if r := floodClientsRun(tp, "8080", floodClients, 200, warm, 30*time.Second); r.failed > 0 {
 		t.Fatalf("%d of %d requests failed before the flood: %v", r.failed, r.ok+r.failed, r.errs)
 	} else {
 		t.Logf("no flood: %d requests in %v (%.0f conn/s), connect time p50 %v p99 %v", r.ok, r.elapsed.Round(time.Millisecond),
@@ -234,9 +234,9 @@ func TestSynFloodKernelClients(t *testing.T) {
 	go func() {
 		defer close(done)
 		defer close(stop)
-		fst, ferr = floodFlatOut(tp, floodDuration)
+		fst, ferr = floodFlatOut(tp, "8080", floodDuration)
 	}()
-	res := floodClientsRun(tp, floodClients, floodMinReqs, stop, 45*time.Second)
+	res := floodClientsRun(tp, "8080", floodClients, floodMinReqs, stop, 45*time.Second)
 	<-done
 	if ferr != nil {
 		t.Fatalf("flood: %v", ferr)
@@ -296,4 +296,119 @@ func closedChan() <-chan struct{} {
 	c := make(chan struct{})
 	close(c)
 	return c
+}
+
+// kernelNetstat reads TcpExt counters of ns's kernel (/proc/net/netstat
+// is per network namespace).
+func kernelNetstat(t *testing.T, ns *testnet.NS) map[string]float64 {
+	t.Helper()
+	out := ns.Exec(t, "cat", "/proc/net/netstat")
+	lines := strings.Split(out, "\n")
+	m := map[string]float64{}
+	for i := 0; i+1 < len(lines); i += 2 {
+		names, values := strings.Fields(lines[i]), strings.Fields(lines[i+1])
+		if len(names) != len(values) || len(names) == 0 || names[0] != "TcpExt:" {
+			continue
+		}
+		for j := 1; j < len(names); j++ {
+			v, _ := strconv.ParseFloat(values[j], 64)
+			m[names[j]] = v
+		}
+	}
+	return m
+}
+
+// TestSynFloodBench is the bench, not a test (it runs only with
+// XDPTCP_SYNFLOOD_BENCH=1): the flood of TestSynFloodKernelClients against
+// the Linux kernel (tcp_syncookies=1, tcp_max_syn_backlog=128, the Go net
+// peer server bench/cmd/xdptcp-peer) and against xdptcpd on the same
+// topology, reporting the legitimate connection rate and connect-time p99
+// without and under the flood. The table is logged and appended to
+// /tmp/readme-notes/syncookies-bench.md.
+func TestSynFloodBench(t *testing.T) {
+	if os.Getenv("XDPTCP_SYNFLOOD_BENCH") != "1" {
+		t.Skip("a bench: set XDPTCP_SYNFLOOD_BENCH=1")
+	}
+	tp := newTopo(t, "--sysctl", "tcp_max_syn_backlog=128", "--sysctl", "tcp_msl=1")
+	floodRoutes(t, tp)
+	tp.srv.Exec(t, "sysctl", "-q", "-w", "net.ipv4.tcp_syncookies=1", "net.ipv4.tcp_max_syn_backlog=128")
+
+	dir := t.TempDir()
+	peer := filepath.Join(dir, "xdptcp-peer")
+	if out, err := testnet.Try("go", "build", "-o", peer, "../../bench/cmd/xdptcp-peer"); err != nil {
+		t.Fatalf("build xdptcp-peer: %v\n%s", err, out)
+	}
+	pc := tp.srv.Command(peer, "--mode", "net", "--http", srvIP+":8081")
+	if err := pc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Process.Kill(); pc.Wait() })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := tp.cli.Dial(context.Background(), "tcp", srvIP+":8081")
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kernel peer not up: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	type row struct {
+		name                   string
+		calmRate, calmP99      float64
+		floodRate, floodP99    float64
+		ok, total              int
+		synRate                float64
+		cookiesSent, cookiesOK float64
+	}
+	var rows []row
+	for _, target := range []struct{ name, port string }{{"Linux (tcp_syncookies=1)", "8081"}, {"xdptcpd", "8080"}} {
+		r := row{name: target.name}
+		calm := make(chan struct{})
+		time.AfterFunc(5*time.Second, func() { close(calm) })
+		c := floodClientsRun(tp, target.port, floodClients, 0, calm, 30*time.Second)
+		r.calmRate, r.calmP99 = float64(c.ok)/c.elapsed.Seconds(), float64(c.p(0.99))/1e6
+		time.Sleep(3 * time.Second)
+		k0, m0 := kernelNetstat(t, tp.srv), floodMetrics(t, tp)
+		stop := make(chan struct{})
+		var fst flood.Stats
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			defer close(stop)
+			fst, _ = floodFlatOut(tp, target.port, floodDuration)
+		}()
+		f := floodClientsRun(tp, target.port, floodClients, 0, stop, 45*time.Second)
+		<-done
+		k1, m1 := kernelNetstat(t, tp.srv), floodMetrics(t, tp)
+		r.floodRate, r.floodP99 = float64(f.ok)/f.elapsed.Seconds(), float64(f.p(0.99))/1e6
+		r.ok, r.total = f.ok, f.ok+f.failed
+		r.synRate = fst.Rate()
+		if target.port == "8081" {
+			r.cookiesSent, r.cookiesOK = k1["SyncookiesSent"]-k0["SyncookiesSent"], k1["SyncookiesRecv"]-k0["SyncookiesRecv"]
+		} else {
+			r.cookiesSent = m1["xdptcp_tcp_ext_syncookies_sent_total"] - m0["xdptcp_tcp_ext_syncookies_sent_total"]
+			r.cookiesOK = m1["xdptcp_tcp_ext_syncookies_recv_total"] - m0["xdptcp_tcp_ext_syncookies_recv_total"]
+		}
+		rows = append(rows, r)
+		time.Sleep(3 * time.Second)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "SYN flood bench, %s: %d kernel clients (Go net, new connection per HTTP request), flood from one raw socket, 10 s\n\n", time.Now().UTC().Format(time.RFC3339), floodClients)
+	fmt.Fprintf(&b, "| server | conn/s no flood | p99 connect no flood | flood SYN/s sent | conn/s under flood | p99 connect under flood | requests ok | SyncookiesSent | SyncookiesRecv |\n")
+	fmt.Fprintf(&b, "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %s | %.0f | %.2f ms | %.0f | %.0f | %.2f ms | %d/%d | %.0f | %.0f |\n",
+			r.name, r.calmRate, r.calmP99, r.synRate, r.floodRate, r.floodP99, r.ok, r.total, r.cookiesSent, r.cookiesOK)
+	}
+	t.Log("\n" + b.String())
+	if os.MkdirAll("/tmp/readme-notes", 0o755) == nil {
+		if f, err := os.OpenFile("/tmp/readme-notes/syncookies-bench.md", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+			fmt.Fprintln(f, b.String())
+			f.Close()
+		}
+	}
 }
