@@ -13,12 +13,18 @@ const (
 	capNetRaw   = 13
 	capIPCLock  = 14
 	capSysAdmin = 21
+	capPerfmon  = 38
 	capBPF      = 39
 )
 
 // checkPrivileges reports, in one line, which capabilities xdptcpd lacks:
 // CAP_NET_ADMIN (attach XDP), CAP_BPF or CAP_SYS_ADMIN (load the program and
-// maps), CAP_NET_RAW (AF_XDP sockets).
+// maps), CAP_PERFMON or CAP_SYS_ADMIN (the verifier allows the filter's
+// packet-pointer arithmetic with a variable IPv4 header length only with
+// it: bpf_allow_ptr_leaks; without it loading fails with "pointer
+// arithmetic with it prohibited for !root"), CAP_NET_RAW (AF_XDP sockets).
+// CAP_IPC_LOCK is optional: without it the UMEM counts against
+// RLIMIT_MEMLOCK (checkMemlock).
 func checkPrivileges() error {
 	eff, ok := effectiveCaps()
 	if !ok {
@@ -31,6 +37,9 @@ func checkPrivileges() error {
 	}
 	if !has(capBPF) && !has(capSysAdmin) {
 		missing = append(missing, "CAP_BPF")
+	}
+	if !has(capPerfmon) && !has(capSysAdmin) {
+		missing = append(missing, "CAP_PERFMON")
 	}
 	if !has(capNetRaw) {
 		missing = append(missing, "CAP_NET_RAW")

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/xdptcp/xdptcp"
 	"github.com/xdptcp/xdptcp/stack/tcp"
 	"github.com/xdptcp/xdptcp/xsk"
@@ -300,6 +302,9 @@ func serve(args []string, stderr io.Writer) error {
 
 	st, err := xdptcp.Open(cfg)
 	if err != nil {
+		if o.XDPMode == "native" && (errors.Is(err, unix.EOPNOTSUPP) || strings.Contains(err.Error(), "not supported")) {
+			return usagef("%s %s: the driver of %s has no native XDP; use auto (falls back to generic) or generic", o.where("xdp_mode"), o.XDPMode, o.Iface)
+		}
 		return err
 	}
 	defer st.Close()

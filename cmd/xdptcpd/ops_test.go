@@ -35,13 +35,19 @@ import (
 // built-in --listen flags, so a config file's listeners count).
 func newOpsTopo(t *testing.T, args ...string) *topo {
 	t.Helper()
+	return newOpsTopoWith(t, nil, args...)
+}
+
+// newOpsTopoWith runs xdptcpd under the command prefix (e.g. setpriv ...).
+func newOpsTopoWith(t *testing.T, prefix []string, args ...string) *topo {
+	t.Helper()
 	testnet.RequireRoot(t)
 	bin := daemonBinary(t)
 	tp := &topo{srv: testnet.NewNS(t, "xs"), cli: testnet.NewNS(t, "xc"), admin: "127.0.0.1:9100"}
 	tp.veth = testnet.NewVeth(t, testnet.VethOptions{
 		ANS: tp.srv, BNS: tp.cli, AAddr: srvIP + "/24", BAddr: cliIP + "/24", TxOffOnB: true,
 	})
-	full := []string{"netns", "exec", tp.srv.Name, bin}
+	full := append(append([]string{"netns", "exec", tp.srv.Name}, prefix...), bin)
 	for _, a := range args {
 		full = append(full, strings.ReplaceAll(a, "IFACE", tp.veth.A))
 	}
@@ -497,4 +503,178 @@ sysctl:
 	if err := get(abr, a, false); err != nil {
 		t.Fatalf("after a failed reload: %v", err)
 	}
+}
+
+// background is an xdptcpd started by a test that waits for its lines.
+type background struct {
+	cmd    *exec.Cmd
+	log    *syncBuffer
+	exited chan error
+}
+
+func startBackground(t *testing.T, name string, args ...string) *background {
+	t.Helper()
+	b := &background{cmd: exec.Command(name, args...), log: &syncBuffer{}, exited: make(chan error, 1)}
+	b.cmd.Stdout, b.cmd.Stderr = b.log, b.log
+	if err := b.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { b.exited <- b.cmd.Wait() }()
+	t.Cleanup(func() {
+		b.cmd.Process.Kill()
+		err := <-b.exited
+		b.exited <- err
+	})
+	return b
+}
+
+func (b *background) waitLine(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(b.log.String(), s) {
+		select {
+		case err := <-b.exited:
+			b.exited <- err
+			t.Fatalf("xdptcpd exited (%v) before logging %q:\n%s", err, s, b.log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("xdptcpd did not log %q in 15 s:\n%s", s, b.log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and wants exit status 0 within 10 s.
+func (b *background) stop(t *testing.T) {
+	t.Helper()
+	b.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-b.exited:
+		b.exited <- err
+		if err != nil {
+			t.Fatalf("exit: %v\n%s", err, b.log.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no exit 10 s after SIGTERM:\n%s", b.log.String())
+	}
+}
+
+// Start-up checks: a one-line error with exit status 2, or a warning where
+// xdptcpd goes on.
+func TestOpsStartupChecks(t *testing.T) {
+	testnet.RequireRoot(t)
+	bin := daemonBinary(t)
+	ns := testnet.NewNS(t, "xk")
+	v := testnet.NewVeth(t, testnet.VethOptions{ANS: ns, AAddr: srvIP + "/24"})
+	br := testnet.Name("xbr")
+	testnet.Cmd(t, "ip", "-n", ns.Name, "link", "add", br, "type", "bridge") // no native XDP; created down
+	inNS := func(args ...string) []string { return append([]string{"netns", "exec", ns.Name}, args...) }
+	base := func(iface string, extra ...string) []string {
+		return inNS(append([]string{bin, "--iface", iface, "--addr", srvIP, "--listen", "80=http"}, extra...)...)
+	}
+	exit2 := func(t *testing.T, want string, args ...string) {
+		t.Helper()
+		out, code := runBin(t, "ip", args...)
+		if code != 2 || !strings.Contains(out, want) || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+			t.Fatalf("exit %d, output %q; want exit 2 and one line containing %q", code, out, want)
+		}
+	}
+	t.Run("interface down", func(t *testing.T) {
+		exit2(t, "is down", base(br)...)
+	})
+	testnet.Cmd(t, "ip", "-n", ns.Name, "link", "set", br, "up")
+	t.Run("native XDP demanded, driver has none", func(t *testing.T) {
+		exit2(t, "has no native XDP", base(br, "--xdp-mode", "native")...)
+	})
+	t.Run("zero-copy demanded, not available", func(t *testing.T) {
+		exit2(t, "zero-copy AF_XDP is not supported", base(v.A, "--bind-mode", "zerocopy")...)
+	})
+	t.Run("memlock too low", func(t *testing.T) {
+		exit2(t, "memlock limit 64 KiB (hard 64 KiB) is below the UMEM's 16384 KiB",
+			inNS(append([]string{"prlimit", "--memlock=65536:65536", "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+				"--inh-caps=+net_admin,+net_raw,+bpf,+perfmon", "--ambient-caps=+net_admin,+net_raw,+bpf,+perfmon"},
+				base(br)[3:]...)...)...)
+	})
+	t.Run("generic fallback, GRO, another program attached", func(t *testing.T) {
+		testnet.Cmd(t, "ip", "netns", "exec", ns.Name, "ethtool", "-K", br, "gro", "on")
+		b := startBackground(t, "ip", base(br)...)
+		b.waitLine(t, "xdptcpd serving")
+		for _, w := range []string{"no native XDP: attached in generic mode", "GRO is on", "xdp_mode=generic"} {
+			if !strings.Contains(b.log.String(), w) {
+				t.Errorf("log lacks %q:\n%s", w, b.log.String())
+			}
+		}
+		exit2(t, "another XDP program is attached", base(br, "--admin", "127.0.0.1:9101")...)
+		b.stop(t)
+	})
+	t.Run("address on none of the interface's networks", func(t *testing.T) {
+		args := base(v.A)
+		args[7] = "198.19.5.5/24"
+		b := startBackground(t, "ip", args...)
+		b.waitLine(t, "xdptcpd serving")
+		if !strings.Contains(b.log.String(), "level=WARN msg=\"our address is on none of the interface's networks") ||
+			!strings.Contains(b.log.String(), "kernel_addrs="+srvIP+"/24") {
+			t.Errorf("no warning for an address off the interface's networks:\n%s", b.log.String())
+		}
+		b.stop(t)
+	})
+}
+
+// configs/xdptcpd.service verifies with systemd-analyze, grants the
+// capabilities and no more, does not run as root, and those capabilities
+// are enough: xdptcpd serves curl as an unprivileged user with them.
+func TestOpsServiceUnit(t *testing.T) {
+	b, err := os.ReadFile("../../configs/xdptcpd.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit := string(b)
+	var ambient []string
+	for _, line := range strings.Split(unit, "\n") {
+		if v, ok := strings.CutPrefix(line, "AmbientCapabilities="); ok {
+			ambient = strings.Fields(v)
+		}
+		if strings.HasPrefix(line, "User=root") {
+			t.Errorf("the unit runs as root: %s", line)
+		}
+	}
+	for _, c := range []string{"CAP_NET_ADMIN", "CAP_BPF", "CAP_NET_RAW", "CAP_IPC_LOCK"} {
+		if !strings.Contains(strings.Join(ambient, " "), c) {
+			t.Errorf("AmbientCapabilities lacks %s", c)
+		}
+	}
+	for _, c := range ambient {
+		if c == "CAP_SYS_ADMIN" {
+			t.Error("the unit grants CAP_SYS_ADMIN")
+		}
+	}
+	if !strings.Contains(unit, "DynamicUser=yes") || !strings.Contains(unit, "CapabilityBoundingSet=") || !strings.Contains(unit, "ExecReload=") {
+		t.Error("the unit lacks DynamicUser=yes, CapabilityBoundingSet= or ExecReload=")
+	}
+	testnet.RequireRoot(t)
+	bin := daemonBinary(t)
+	if _, err := exec.LookPath("systemd-analyze"); err == nil {
+		dir := t.TempDir()
+		u := filepath.Join(dir, "xdptcpd.service")
+		os.WriteFile(u, []byte(strings.ReplaceAll(unit, "/usr/local/bin/xdptcpd", bin)), 0o644)
+		if out, err := exec.Command("systemd-analyze", "verify", u).CombinedOutput(); err != nil {
+			t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+		}
+	}
+	var caps []string
+	for _, c := range ambient {
+		caps = append(caps, "+"+strings.ToLower(strings.TrimPrefix(c, "CAP_")))
+	}
+	cs := strings.Join(caps, ",")
+	tp := newOpsTopoWith(t, []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=" + cs, "--ambient-caps=" + cs},
+		"--iface", "IFACE", "--addr", srvIP+"/24", "--listen", "8080=http", "--admin", "127.0.0.1:9100")
+	if out := tp.cli.Exec(t, "curl", "-sS", "--max-time", "10", "http://"+srvIP+":8080/"); out != "Hello, World!" {
+		t.Fatalf("curl got %q", out)
+	}
+	tp.cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-tp.exited; err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	tp.exited <- nil
 }
