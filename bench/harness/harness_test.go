@@ -286,3 +286,70 @@ func TestBarChartEmptyAndZero(t *testing.T) {
 		t.Errorf("empty line chart: %s", b.String())
 	}
 }
+
+func TestStaleNamespaceNames(t *testing.T) {
+	for name, want := range map[string]bool{
+		"xbn123s": true, "xbn123c": true, "xbn9m": true, "xbn77si": true, "xbn77ci": true,
+		"xbn123": false, "xbnas": false, "xbn12x": false, "xs1234abcd": false, "imc0a1b2c3d": false,
+	} {
+		if got := staleRe.MatchString(name); got != want {
+			t.Errorf("%s: stale pattern %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestParseCPUs(t *testing.T) {
+	got := parseCPUs("0,2-4, 7")
+	want := []int{0, 2, 3, 4, 7}
+	if len(got) != len(want) {
+		t.Fatalf("%v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("%v", got)
+		}
+	}
+}
+
+func TestPresets(t *testing.T) {
+	ids := map[string]bool{}
+	o, _ := Preset("full")
+	for _, d := range allScenarios(&o) {
+		if ids[d.ID] {
+			t.Errorf("duplicate scenario id %s", d.ID)
+		}
+		ids[d.ID] = true
+		if d.bridge != "" && bridgeArgs[d.bridge] == nil && d.bridge != "clean" {
+			t.Errorf("%s: unknown bridge condition %q", d.ID, d.bridge)
+		}
+	}
+	for _, mode := range []string{"smoke", "quick", "full"} {
+		o, err := Preset(mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Runs < 1 || o.Duration <= 0 || len(o.Servers) < 2 || o.Servers[0] != ServerXdptcpd {
+			t.Errorf("%s: %+v", mode, o)
+		}
+		for _, id := range o.Scenarios {
+			if !ids[id] {
+				t.Errorf("%s: unknown scenario %s", mode, id)
+			}
+		}
+		if mode != "full" && slicesContains(o.Servers, ServerGvisor) {
+			t.Errorf("%s runs gVisor", mode)
+		}
+	}
+	if _, err := Preset("nope"); err == nil {
+		t.Error("unknown mode accepted")
+	}
+}
+
+func slicesContains(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
