@@ -267,13 +267,7 @@ func TestSynFloodKernelClients(t *testing.T) {
 			}
 		}
 	}
-	if dir := "/tmp/readme-notes"; os.MkdirAll(dir, 0o755) == nil {
-		f, err := os.OpenFile(filepath.Join(dir, "syncookies-test-runs.log"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-		if err == nil {
-			fmt.Fprintf(f, "%s TestSynFloodKernelClients: %s\n", time.Now().UTC().Format(time.RFC3339), summary)
-			f.Close()
-		}
-	}
+	noteSection("test", fmt.Sprintf("Last run of TestSynFloodKernelClients (%s): %s.", time.Now().UTC().Format(time.RFC3339), summary))
 
 	if total < floodMinReqs {
 		t.Errorf("only %d requests made", total)
@@ -318,13 +312,41 @@ func kernelNetstat(t *testing.T, ns *testnet.NS) map[string]float64 {
 	return m
 }
 
+// notesFile is where the measured figures go for the README (the
+// integrator merges /tmp/readme-notes).
+const notesFile = "/tmp/readme-notes/syncookies.md"
+
+// noteSection replaces the text between the markers of section in
+// notesFile (appending the section if it is not there yet), so that every
+// run leaves its latest figures and the hand-written notes stay.
+func noteSection(section, text string) {
+	begin, end := "<!-- synflood-"+section+" -->\n", "<!-- /synflood-"+section+" -->\n"
+	if os.MkdirAll(filepath.Dir(notesFile), 0o755) != nil {
+		return
+	}
+	old, _ := os.ReadFile(notesFile)
+	s := string(old)
+	block := begin + strings.TrimRight(text, "\n") + "\n" + end
+	if i := strings.Index(s, begin); i >= 0 {
+		if j := strings.Index(s[i:], end); j >= 0 {
+			s = s[:i] + block + s[i+j+len(end):]
+			os.WriteFile(notesFile, []byte(s), 0o644)
+			return
+		}
+	}
+	if s != "" && !strings.HasSuffix(s, "\n") {
+		s += "\n"
+	}
+	os.WriteFile(notesFile, []byte(s+block), 0o644)
+}
+
 // TestSynFloodBench is the bench, not a test (it runs only with
 // XDPTCP_SYNFLOOD_BENCH=1): the flood of TestSynFloodKernelClients against
 // the Linux kernel (tcp_syncookies=1, tcp_max_syn_backlog=128, the Go net
 // peer server bench/cmd/xdptcp-peer) and against xdptcpd on the same
 // topology, reporting the legitimate connection rate and connect-time p99
-// without and under the flood. The table is logged and appended to
-// /tmp/readme-notes/syncookies-bench.md.
+// without and under the flood. The table is logged and written to
+// notesFile.
 func TestSynFloodBench(t *testing.T) {
 	if os.Getenv("XDPTCP_SYNFLOOD_BENCH") != "1" {
 		t.Skip("a bench: set XDPTCP_SYNFLOOD_BENCH=1")
@@ -405,10 +427,5 @@ func TestSynFloodBench(t *testing.T) {
 			r.name, r.calmRate, r.calmP99, r.synRate, r.floodRate, r.floodP99, r.ok, r.total, r.cookiesSent, r.cookiesOK)
 	}
 	t.Log("\n" + b.String())
-	if os.MkdirAll("/tmp/readme-notes", 0o755) == nil {
-		if f, err := os.OpenFile("/tmp/readme-notes/syncookies-bench.md", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
-			fmt.Fprintln(f, b.String())
-			f.Close()
-		}
-	}
+	noteSection("bench", b.String())
 }
