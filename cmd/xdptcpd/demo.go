@@ -77,7 +77,8 @@ func runDemo(args []string, stderr io.Writer) int {
 	}
 	daemonArgs := append([]string{"netns", "exec", demoServerNS, self,
 		"--iface", demoServerIf, "--addr", demoServerIP + "/24",
-		"--listen", "8080=http", "--listen", "7=echo", "--admin", demoAdminAddr}, fs.Args()...)
+		"--listen", "8080=http", "--listen", "7=echo", "--admin", demoAdminAddr,
+		"--grace", "3s"}, fs.Args()...) // Ctrl-C should not wait 30 s for idle clients
 	cmd := exec.Command("ip", daemonArgs...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, stderr
 	sigs := make(chan os.Signal, 1)
