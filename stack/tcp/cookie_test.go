@@ -346,3 +346,43 @@ func BenchmarkCookieForgedAck(b *testing.B) {
 		l.Input(now, ack)
 	}
 }
+
+// FuzzCookieListener feeds a listener in cookie mode, after one real
+// cookie SYN-ACK, any segment: nothing panics, and a connection appears
+// only for an ACK (no SYN, no RST) whose cookie the jar accepts.
+func FuzzCookieListener(f *testing.F) {
+	f.Add(uint8(ACK), uint32(peerISN+1), uint32(0), uint16(peerPort), false, uint32(0), int64(0), []byte(nil))
+	f.Add(uint8(ACK|FIN|PSH), uint32(peerISN+1), uint32(1), uint16(peerPort), true, uint32(0x3f), int64(time.Second), []byte("data"))
+	f.Add(uint8(SYN|ACK), uint32(peerISN+1), uint32(1), uint16(peerPort), true, uint32(7), int64(200*time.Second), []byte{})
+	f.Fuzz(func(t *testing.T, fl uint8, seq, ack uint32, port uint16, ts bool, tsecr uint32, dt int64, payload []byte) {
+		h := cookieHarness(t)
+		h.send(SYN, peerISN, 0, withMSS(1460), withTS(1, 0), withWS(7), withSACKOK())
+		sa := h.expect(flags(SYN | ACK))
+		if ack == 1 {
+			ack = uint32(sa.seg.Seq + 1) // the real cookie, to reach the accept path
+		}
+		if tsecr == 0x3f {
+			tsecr = sa.seg.Opts.TSVal
+		}
+		h.now = h.now.Add(time.Duration(dt % int64(300*time.Second)))
+		if h.now < 0 {
+			h.now = 0
+		}
+		h.key.RemotePort = port
+		opts := []segOpt{withData(payload)}
+		if ts {
+			opts = append(opts, withTS(2, tsecr))
+		}
+		wf := wire.TCPFlags(fl)
+		h.send(wf, seqnum.Value(seq), seqnum.Value(ack), opts...)
+		if h.l.Conns() == 0 {
+			return
+		}
+		if wf&(SYN|RST) != 0 || wf&ACK == 0 {
+			t.Fatalf("flags %v made a connection", wf)
+		}
+		if _, ok := realJar.Check(h.now, h.key, seqnum.Value(seq)-1, seqnum.Value(ack)-1); !ok {
+			t.Fatal("a connection from a cookie the jar rejects")
+		}
+	})
+}
