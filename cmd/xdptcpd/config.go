@@ -162,6 +162,7 @@ var (
 	reYAMLLine    = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 	reYAMLUnknown = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
 	reYAMLType    = regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (\\S+)$")
+	reYAMLKind    = regexp.MustCompile(`^cannot unmarshal !!(seq|map) into (\S+)$`)
 )
 
 // yamlTypeNames says in words what a Go type wants.
@@ -187,7 +188,7 @@ func yamlError(path string, err error, lines map[string]int) error {
 	}
 	line, _ := strconv.Atoi(m[1])
 	reason := m[2]
-	key := keyAtLine(lines, line)
+	key := keyAtLine(lines, line, true)
 	if u := reYAMLUnknown.FindStringSubmatch(reason); u != nil {
 		where := ""
 		if i := strings.LastIndexByte(key, '.'); i >= 0 {
@@ -205,14 +206,27 @@ func yamlError(path string, err error, lines map[string]int) error {
 		}
 		return usagef("%s:%d: %q is not %s", path, line, t[2], want)
 	}
+	if k := reYAMLKind.FindStringSubmatch(reason); k != nil {
+		got := map[string]string{"seq": "a list", "map": "a mapping"}[k[1]]
+		want := yamlTypeNames[k[2]]
+		if want == "" {
+			want = k[2]
+		}
+		return usagef("%s:%d: %s: want %s, not %s", path, line, keyAtLine(lines, line, false), want, got)
+	}
 	return usagef("%s:%d: %s", path, line, reason)
 }
 
-// keyAtLine returns the deepest key path set at line ("" if none).
-func keyAtLine(lines map[string]int, line int) string {
+// keyAtLine returns the deepest (or shallowest) key path set at line (""
+// if none): a scalar's error concerns the innermost key on its line, a
+// whole list's or mapping's the outermost.
+func keyAtLine(lines map[string]int, line int, deepest bool) string {
 	best := ""
 	for k, l := range lines {
-		if l == line && (len(k) > len(best) || (len(k) == len(best) && k < best)) {
+		if l != line {
+			continue
+		}
+		if best == "" || (deepest && len(k) > len(best)) || (!deepest && len(k) < len(best)) || (len(k) == len(best) && k < best) {
 			best = k
 		}
 	}

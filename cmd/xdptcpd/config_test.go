@@ -83,6 +83,10 @@ func TestConfigErrors(t *testing.T) {
 		{"bad admin", goodConfig + "admin: localhost\n", `:6: admin "localhost": want HOST:PORT`},
 		{"negative queue", goodConfig + "queues: [-1]\n", `:6: queues: -1 is negative`},
 		{"not a mapping", "- a\n- b\n", `:1: want a mapping`},
+		{"list for a mapping", goodConfig + "sysctl: [a]\n", `:6: sysctl: want a mapping of NAME: VALUE, not a list`},
+		{"mapping for a list", "iface: lo\naddr: 198.18.0.1\nlisten: {port: 80}\n", `:3: listen: want a list of {port, handler} entries, not a mapping`},
+		{"scalar for a listen entry", "iface: lo\naddr: 198.18.0.1\nlisten:\n  - 8080\n", `:4: listen[0]: "8080" is not a mapping {port: N, handler: NAME}`},
+		{"key twice", goodConfig + "iface: eth0\n", `:6: mapping key "iface" already defined at line 1`},
 	}
 	dir := t.TempDir()
 	for _, tc := range cases {
