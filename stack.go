@@ -314,8 +314,8 @@ func (s *Stack) Close() error {
 func (s *Stack) Conns() []ConnInfo {
 	var out []ConnInfo
 	s.Do(func(l *Loop) {
-		l.engine.TCP().Range(func(c *tcp.Conn) bool {
-			out = append(out, ConnInfo{ConnInfo: c.Info(), Queue: l.Queue})
+		l.engine.TCP().RangeInfo(func(ci tcp.ConnInfo) bool { // TIME-WAIT entries too
+			out = append(out, ConnInfo{ConnInfo: ci, Queue: l.Queue})
 			return true
 		})
 	})
