@@ -26,6 +26,7 @@ type Bins struct {
 	Synflood string // ./bench/cmd/xdptcp-synflood
 	Impair   string // ./bench/cmd/xdptcp-impair
 	Gvisor   string // bench/peers/gvisor (own module); "" when not built
+	Load     string // ./bench/cmd/xdptcp-load; "" when not built
 }
 
 // Server names.

@@ -131,6 +131,9 @@ func benchMain(args []string) int {
 			return 2
 		}
 	}
+	if _, err := os.Stat(bin("xdptcp-load")); err == nil {
+		o.Bins.Load = bin("xdptcp-load")
+	}
 	if _, err := os.Stat(bin("xdptcp-gvisor-peer")); err == nil {
 		o.Bins.Gvisor = bin("xdptcp-gvisor-peer")
 	}
