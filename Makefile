@@ -41,7 +41,7 @@ clean:
 # BENCHFLAGS passes flags to xdptcp-bench (--server-cpus 1 --client-cpus 0,
 # --runs, --duration, --servers, --scenarios, ...).
 BENCHFLAGS ?=
-BENCH_PKGS := ./cmd/xdptcpd ./bench/cmd/xdptcp-bench ./bench/cmd/xdptcp-peer ./bench/cmd/xdptcp-synflood ./bench/cmd/xdptcp-impair
+BENCH_PKGS := ./cmd/xdptcpd ./bench/cmd/xdptcp-bench ./bench/cmd/xdptcp-peer ./bench/cmd/xdptcp-synflood ./bench/cmd/xdptcp-impair ./bench/cmd/xdptcp-load
 
 bench-build:
 	$(GO) build $(GOFLAGS) -o $(BIN)/ $(BENCH_PKGS)
