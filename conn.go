@@ -17,6 +17,17 @@ import (
 // TCP receive buffer fills and the advertised window closes.
 const DefaultReadBuffer = 256 << 10
 
+// DefaultWriteBuffer bounds the bytes a Conn holds for the loop beyond the
+// TCP send buffer: Write returns once its bytes are there (as write(2)
+// returns once they are in the socket buffer) and blocks while it is full.
+const DefaultWriteBuffer = 64 << 10
+
+// Loop-side close requests, carried out once the write buffer is flushed.
+const (
+	closeWriteReq uint8 = 1 + iota
+	closeFullReq
+)
+
 // Conn is a TCP connection served by a Stack, as a net.Conn. It behaves
 // like *net.TCPConn where it matters: deadlines (errors satisfy
 // errors.Is(err, os.ErrDeadlineExceeded) and Timeout()), net.ErrClosed
@@ -31,18 +42,20 @@ const DefaultReadBuffer = 256 << 10
 //     DefaultReadBuffer). When it is full the loop pauses reading, so the
 //     TCP window closes on a peer whose data nobody reads; the reader's
 //     progress resumes it.
-//   - Write hands its slice to the loop, which copies into the TCP send
-//     buffer what fits; the writer waits (or times out at its deadline)
-//     while the send buffer is full and is woken when space is freed. A
-//     Write returns once all its bytes are in the send buffer.
+//   - Write copies into a bounded write buffer (DefaultWriteBuffer) and
+//     asks the loop to move it into the TCP send buffer; the writer waits
+//     (or times out at its deadline) while both are full and is woken when
+//     the peer's ACKs free space. Close and CloseWrite send their FIN
+//     after the buffered bytes.
 type Conn struct {
 	s            *Stack
 	loop         *Loop
 	laddr, raddr *net.TCPAddr // set before the application sees the Conn
 
 	// Loop side: touched only on the loop.
-	tc   *tcp.Conn
-	gone bool // OnClose was delivered: tc must not be used
+	tc       *tcp.Conn
+	gone     bool  // OnClose was delivered: tc must not be used
+	closeReq uint8 // closeWriteReq/closeReq: done once wbuf is flushed
 
 	rmu sync.Mutex // serializes Reads
 	wmu sync.Mutex // serializes Writes
@@ -50,16 +63,19 @@ type Conn struct {
 	mu       sync.Mutex
 	rbuf     []byte // received, unread: rbuf[roff:]
 	roff     int
-	rmax     int   // bound of len(rbuf)-roff
-	paused   bool  // the loop called PauseRead because rbuf was full
-	eof      bool  // the peer's FIN arrived after all its data
-	err      error // why the connection ended (reset, timeout, ...); nil if orderly or alive
-	ended    bool  // the connection is gone on the loop
-	rclosed  bool  // CloseRead
-	wclosed  bool  // CloseWrite
-	closed   bool  // Close
-	wp       []byte
-	wn       int // bytes of wp the loop has taken
+	rmax     int    // bound of len(rbuf)-roff
+	paused   bool   // the loop called PauseRead because rbuf was full
+	eof      bool   // the peer's FIN arrived after all its data
+	err      error  // why the connection ended (reset, timeout, ...); nil if orderly or alive
+	ended    bool   // the connection is gone on the loop
+	rclosed  bool   // CloseRead
+	wclosed  bool   // CloseWrite
+	closed   bool   // Close
+	linger0  bool   // SetLinger(0): Close resets at once
+	wbuf     []byte // written, not yet in the TCP send buffer: wbuf[woff:]
+	woff     int
+	wmax     int  // bound of len(wbuf)-woff
+	wqueued  bool // a flush is posted to the loop and has not run
 	opened   bool
 	openDone bool
 
@@ -81,7 +97,7 @@ var (
 
 func newConn(s *Stack, l *Loop) *Conn {
 	c := &Conn{
-		s: s, loop: l, rmax: DefaultReadBuffer,
+		s: s, loop: l, rmax: DefaultReadBuffer, wmax: DefaultWriteBuffer,
 		rwake: make(chan struct{}, 1), wwake: make(chan struct{}, 1),
 		openCh: make(chan struct{}), closedCh: make(chan struct{}),
 	}
@@ -195,29 +211,43 @@ func (c *Conn) OnClose(tc *tcp.Conn, err error) {
 	signal(c.wwake)
 }
 
-// flush copies the writer's pending bytes into the TCP send buffer (on the
-// loop).
+// flush moves the write buffer into the TCP send buffer and carries out
+// a close request once it is empty (on the loop).
 func (c *Conn) flush() {
 	if c.gone || c.tc == nil {
 		return
 	}
 	c.mu.Lock()
-	if c.wp == nil || c.wn == len(c.wp) {
-		c.mu.Unlock()
-		return
-	}
-	n := c.tc.Write(c.wp[c.wn:])
-	c.wn += n
-	if n == 0 {
-		switch c.tc.State() {
-		case tcp.StateSynSent, tcp.StateSynReceived, tcp.StateEstablished, tcp.StateCloseWait:
-			// send buffer full: OnWritable follows
-		default:
-			c.wclosed = true // can no longer send (FIN queued or gone)
+	c.wqueued = false
+	n := 0
+	if c.woff < len(c.wbuf) {
+		n = c.tc.Write(c.wbuf[c.woff:])
+		c.woff += n
+		if c.woff == len(c.wbuf) {
+			c.wbuf, c.woff = c.wbuf[:0], 0
+		}
+		if n == 0 {
+			switch c.tc.State() {
+			case tcp.StateSynSent, tcp.StateSynReceived, tcp.StateEstablished, tcp.StateCloseWait:
+				// send buffer full: OnWritable follows
+			default:
+				c.wclosed = true // can no longer send (FIN queued or gone)
+			}
 		}
 	}
+	empty := c.woff == len(c.wbuf)
 	c.mu.Unlock()
-	signal(c.wwake)
+	if n > 0 {
+		signal(c.wwake)
+	}
+	if empty {
+		switch c.closeReq {
+		case closeWriteReq:
+			c.tc.CloseWrite()
+		case closeFullReq:
+			c.tc.Close()
+		}
+	}
 }
 
 // resume restarts reading after the reader made room (on the loop).
@@ -337,36 +367,40 @@ func (c *Conn) Read(b []byte) (int, error) {
 }
 
 // Write writes data to the connection, like (*net.TCPConn).Write: it
-// returns once every byte is in the TCP send buffer, or with the count
-// taken and an error (deadline, Close, reset).
+// returns once every byte is buffered for sending, or with the count
+// buffered and an error (deadline, Close, reset).
 func (c *Conn) Write(b []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	c.mu.Lock()
-	if err := c.writeErrLocked(); err != nil {
-		c.mu.Unlock()
-		return 0, c.opError("write", err)
-	}
-	if len(b) == 0 {
-		c.mu.Unlock()
-		return 0, nil
-	}
-	c.wp, c.wn = b, 0
-	c.mu.Unlock()
 	done := c.s.net.doneCh()
-	if err := c.s.post(c.loop, c.flushFn); err != nil {
-		return c.endWrite(err)
-	}
+	written := 0
 	for {
 		c.mu.Lock()
-		if c.wn == len(b) {
-			c.wp, c.wn = nil, 0
-			c.mu.Unlock()
-			return len(b), nil
-		}
 		if err := c.writeErrLocked(); err != nil {
 			c.mu.Unlock()
-			return c.endWrite(err)
+			return written, c.opError("write", err)
+		}
+		if written == len(b) {
+			c.mu.Unlock()
+			return written, nil
+		}
+		if free := c.wmax - (len(c.wbuf) - c.woff); free > 0 {
+			n := min(free, len(b)-written)
+			if c.woff > 0 && len(c.wbuf)+n > cap(c.wbuf) {
+				have := copy(c.wbuf, c.wbuf[c.woff:])
+				c.wbuf, c.woff = c.wbuf[:have], 0
+			}
+			c.wbuf = append(c.wbuf, b[written:written+n]...)
+			written += n
+			post := !c.wqueued
+			c.wqueued = true
+			c.mu.Unlock()
+			if post {
+				if err := c.s.post(c.loop, c.flushFn); err != nil {
+					return written, c.opError("write", err)
+				}
+			}
+			continue
 		}
 		c.mu.Unlock()
 		select {
@@ -374,7 +408,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 		case <-c.wdl.wait():
 		case <-c.closedCh:
 		case <-done:
-			return c.endWrite(net.ErrClosed)
+			return written, c.opError("write", net.ErrClosed)
 		}
 	}
 }
@@ -394,16 +428,6 @@ func (c *Conn) writeErrLocked() error {
 	return nil
 }
 
-// endWrite withdraws the pending slice from the loop and reports how much
-// of it was taken.
-func (c *Conn) endWrite(err error) (int, error) {
-	c.mu.Lock()
-	n := c.wn
-	c.wp, c.wn = nil, 0
-	c.mu.Unlock()
-	return n, c.opError("write", err)
-}
-
 // Close closes the connection. Unread received data makes it a reset, as
 // Linux's close(2) does (RFC 2525 §2.17); otherwise a FIN follows the
 // written data. Blocked Reads and Writes return net.ErrClosed.
@@ -414,7 +438,7 @@ func (c *Conn) Close() error {
 		return c.opError("close", net.ErrClosed)
 	}
 	c.closed = true
-	unread := len(c.rbuf)-c.roff > 0
+	unread := len(c.rbuf)-c.roff > 0 || c.linger0
 	c.rbuf, c.roff = nil, 0
 	close(c.closedCh)
 	c.mu.Unlock()
@@ -424,8 +448,11 @@ func (c *Conn) Close() error {
 		}
 		if unread {
 			c.tc.SetLinger(0)
+			c.tc.Close() // RST at once: buffered writes are dropped
+			return
 		}
-		c.tc.Close()
+		c.closeReq = closeFullReq
+		c.flush()
 	})
 	return nil
 }
@@ -442,9 +469,10 @@ func (c *Conn) CloseWrite() error {
 	c.mu.Unlock()
 	signal(c.wwake)
 	return c.opError("close", c.s.post(c.loop, func() {
-		if !c.gone && c.tc != nil {
-			c.tc.CloseWrite()
+		if c.closeReq == 0 {
+			c.closeReq = closeWriteReq
 		}
+		c.flush()
 	}))
 }
 
@@ -505,6 +533,9 @@ func (c *Conn) SetKeepAlivePeriod(d time.Duration) error {
 // TIME-WAIT); a negative value (the default) closes with a FIN in the
 // background; a positive one behaves like the default (Close never blocks).
 func (c *Conn) SetLinger(sec int) error {
+	c.mu.Lock()
+	c.linger0 = sec == 0
+	c.mu.Unlock()
 	return c.onLoopSet("set", func(tc *tcp.Conn) { tc.SetLinger(sec) })
 }
 
