@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -377,7 +378,7 @@ func TestOpsSIGHUPReload(t *testing.T) {
 	dir := t.TempDir()
 	os.Chmod(dir, 0o755)
 	path := filepath.Join(dir, "xdptcpd.yaml")
-	conf := func(keepalive, handler, extra string) {
+	conf := func(keepalive, handler, extra, sysctlExtra string) {
 		s := fmt.Sprintf(`iface: IFACE
 addr: %s/24
 admin: 127.0.0.1:9100
@@ -389,12 +390,12 @@ listen:
 %s
 sysctl:
   tcp_keepalive_time: "%s"
-`, srvIP, handler, extra, keepalive)
+%s`, srvIP, handler, extra, keepalive, sysctlExtra)
 		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	conf("7200", "http", "")
+	conf("7200", "http", "", "")
 	// The interface name is known once the topology exists: the file names
 	// IFACE and the flag wins.
 	tp := newOpsTopo(t, "--config", path, "--iface", "IFACE")
@@ -414,7 +415,7 @@ sysctl:
 		t.Fatalf("before reload: keepalive in %v s, want ~7200", ea.TimerS)
 	}
 
-	conf("2", "blob", "  - port: 8082\n    handler: echo\nframe_size: 2048")
+	conf("2", "blob", "  - port: 8082\n    handler: echo\nframe_size: 2048", "  max_connections: \"1000\"\n")
 	tp.cmd.Process.Signal(syscall.SIGHUP)
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(tp.log.String(), "configuration reloaded") {
@@ -424,8 +425,8 @@ sysctl:
 		time.Sleep(20 * time.Millisecond)
 	}
 	logs := tp.log.String()
-	if !strings.Contains(logs, "frame_size") || !strings.Contains(logs, "need a restart") {
-		t.Errorf("the reload does not report frame_size as kept:\n%s", logs)
+	if !strings.Contains(logs, "need a restart") || !strings.Contains(logs, "frame_size") || !strings.Contains(logs, "sysctl.max_connections") {
+		t.Errorf("the reload does not report frame_size and max_connections as kept:\n%s", logs)
 	}
 	if !strings.Contains(logs, "sysctl.tcp_keepalive_time") {
 		t.Errorf("the reload does not report tcp_keepalive_time as changed:\n%s", logs)
@@ -677,4 +678,87 @@ func TestOpsServiceUnit(t *testing.T) {
 		t.Fatalf("exit: %v", err)
 	}
 	tp.exited <- nil
+}
+
+// The three shutdown phases with shutdown_syn: rst and a 1 s grace: a new
+// SYN gets a RST; an idle keep-alive connection gets a FIN when the grace
+// ends; a download stalled by a client that stopped reading is reset
+// after the second grace; xdptcpd exits 0.
+func TestOpsShutdownPhases(t *testing.T) {
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	path := filepath.Join(dir, "xdptcpd.yaml")
+	os.WriteFile(path, []byte(fmt.Sprintf(`addr: %s/24
+admin: 127.0.0.1:9100
+grace: 1s
+shutdown_syn: rst
+listen:
+  - {port: 8080, handler: http}
+  - {port: 8081, handler: blob}
+`, srvIP)), 0o644)
+	tp := newOpsTopo(t, "--config", path, "--iface", "IFACE")
+	ctx := context.Background()
+	idle, err := tp.cli.Dial(ctx, "tcp", srvIP+":8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	if err := get(bufio.NewReader(idle), idle, false); err != nil {
+		t.Fatal(err)
+	}
+	stalled, err := dialSmallRcvbuf(tp.cli, srvIP+":8081")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	io.WriteString(stalled, "GET /64MiB HTTP/1.1\r\nHost: x\r\n\r\n")
+	// The client reads nothing: its window closes with most of the body
+	// still in xdptcpd's send buffer.
+	waitConn(t, tp, stalled.LocalAddr().String(), func(e connEntry) bool { return e.State == "ESTABLISHED" })
+
+	tp.cmd.Process.Signal(syscall.SIGTERM)
+	sent := time.Now()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(tp.log.String(), "new connections refused") {
+		if time.Now().After(deadline) {
+			t.Fatal("no shutdown log line 5 s after SIGTERM")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	_, err = tp.cli.Dial(cctx, "tcp", srvIP+":8080")
+	cancel()
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("a SYN after SIGTERM with shutdown_syn: rst: %v, want connection refused", err)
+	}
+	// The idle connection reads EOF: the FIN after the first grace.
+	idle.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := idle.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("idle connection: read %d, %v; want EOF (FIN) after the grace", n, err)
+	}
+	if d := time.Since(sent); d < time.Second {
+		t.Errorf("idle connection closed %v after SIGTERM, before the 1 s grace", d)
+	}
+	select {
+	case err := <-tp.exited:
+		tp.exited <- err
+		if err != nil {
+			t.Fatalf("exit: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("xdptcpd still running 10 s after SIGTERM with a 1 s grace")
+	}
+	// The stalled download was reset.
+	stalled.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = io.Copy(io.Discard, stalled)
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("stalled download: %v, want connection reset", err)
+	}
+	logs := tp.log.String()
+	for _, w := range []string{"grace period over: closing the remaining connections with FIN", "second grace period over: resetting"} {
+		if !strings.Contains(logs, w) {
+			t.Errorf("log lacks %q", w)
+		}
+	}
+	waitNoXDP(t, tp)
 }
