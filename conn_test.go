@@ -420,3 +420,25 @@ func TestConnHandlerServe(t *testing.T) {
 		t.Fatalf("echo through ConnHandler: %v", err)
 	}
 }
+
+// TestConnLoopSideNoAllocs: the loop side of a Conn (OnData into the
+// read buffer) and the reader taking the bytes do not allocate once the
+// buffer exists.
+func TestConnLoopSideNoAllocs(t *testing.T) {
+	c := newConn(&Stack{}, nil)
+	data := make([]byte, 1448)
+	buf := make([]byte, 4096)
+	c.OnData(nil, data) // allocates the read buffer once
+	c.Read(buf)
+	allocs := testing.AllocsPerRun(1000, func() {
+		if n := c.OnData(nil, data); n != len(data) {
+			t.Fatalf("OnData took %d", n)
+		}
+		if n, err := c.Read(buf); n != len(data) || err != nil {
+			t.Fatalf("Read: %d %v", n, err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%.1f allocations per segment", allocs)
+	}
+}

@@ -1,0 +1,131 @@
+package xdptcp
+
+// Conn, Listener and Dial against the Linux kernel's TCP: a Stack on a veth
+// end in a server namespace (the kernel shares its address), kernel
+// sockets in a client namespace. Needs root.
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"golang.org/x/net/nettest"
+
+	"github.com/xdptcp/xdptcp/internal/testnet"
+)
+
+func kernelTopo(t *testing.T) (st *Stack, srv, cli *testnet.NS) {
+	t.Helper()
+	testnet.RequireRoot(t)
+	srv, cli = testnet.NewNS(t, "xks"), testnet.NewNS(t, "xkc")
+	veth := testnet.NewVeth(t, testnet.VethOptions{ANS: srv, BNS: cli, AAddr: "198.18.0.1/24", BAddr: "198.18.0.2/24", TxOffOnB: true})
+	cfg := Config{Iface: veth.A, Addr: netip.MustParsePrefix("198.18.0.1/24"), Queues: []int{0}, TCP: DefaultTCPConfig()}
+	// Disjoint from the kernel's ip_local_port_range (32768-60999): the
+	// kernel shares 198.18.0.1 and keeps its own connections' replies.
+	if err := cfg.TCP.Set("ip_local_port_range", "61000 65535"); err != nil {
+		t.Fatal(err)
+	}
+	err := srv.Do(func() error {
+		var err error
+		st, err = Open(cfg)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Start(context.Background())
+	t.Cleanup(func() {
+		st.Close()
+		for _, l := range st.loops {
+			l.engine.Close()
+		}
+	})
+	return st, srv, cli
+}
+
+func TestKernelPeer(t *testing.T) {
+	st, srv, cli := kernelTopo(t)
+
+	t.Run("nettest", func(t *testing.T) {
+		ln, err := st.Listen("tcp", ":7000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			acc := make(chan net.Conn, 1)
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					c = nil
+				}
+				acc <- c
+			}()
+			k, err := cli.Dial(ctx, "tcp4", "198.18.0.1:7000")
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			x := <-acc
+			if x == nil {
+				k.Close()
+				return nil, nil, nil, net.ErrClosed
+			}
+			return x, k, func() { x.Close(); k.Close() }, nil
+		})
+	})
+
+	t.Run("dial", func(t *testing.T) {
+		kl, err := cli.Listen("tcp4", "198.18.0.2:9000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer kl.Close()
+		go func() {
+			for {
+				c, err := kl.Accept()
+				if err != nil {
+					return
+				}
+				go func() { io.Copy(c, c); c.Close() }()
+			}
+		}()
+		for i := 0; i < 5; i++ {
+			c, err := st.Dial("tcp", "198.18.0.2:9000")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p := c.LocalAddr().(*net.TCPAddr).Port; p < 61000 {
+				t.Errorf("local port %d outside ip_local_port_range 61000-65535", p)
+			}
+			c.SetDeadline(time.Now().Add(20 * time.Second))
+			msg := bytes.Repeat([]byte{byte(i), 1, 2, 3}, 256<<10)
+			go func() { c.Write(msg); c.(*Conn).CloseWrite() }()
+			got, err := io.ReadAll(c)
+			c.Close()
+			if err != nil || !bytes.Equal(got, msg) {
+				t.Fatalf("echo from the kernel: %d of %d bytes, %v", len(got), len(msg), err)
+			}
+		}
+		// The kernel's own connections from the shared address still work
+		// (their ports are in its range, not ours).
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		kc, err := srv.Dial(ctx, "tcp4", "198.18.0.2:9000")
+		if err != nil {
+			t.Fatalf("the kernel's own dial from the shared address: %v", err)
+		}
+		defer kc.Close()
+		kc.SetDeadline(time.Now().Add(10 * time.Second))
+		kc.Write([]byte("kernel"))
+		buf := make([]byte, 6)
+		if _, err := io.ReadFull(kc, buf); err != nil || string(buf) != "kernel" {
+			t.Fatalf("kernel connection: %q %v", buf, err)
+		}
+	})
+}
