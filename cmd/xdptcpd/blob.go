@@ -42,20 +42,30 @@ func blobBody(n int) []byte {
 	return out
 }
 
-// parseBlobSize reads "4MiB", "64KiB", "1GiB", "1000" or "1000B".
-func parseBlobSize(s string) (int, bool) {
+// parseBlobSize reads "4MiB", "64KiB", "1GiB", "1000" or "1000B"
+// (without allocating).
+func parseBlobSize(s []byte) (int, bool) {
 	mult := 1
 	for _, u := range []struct {
 		suffix string
 		mult   int
 	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}} {
-		if v, ok := strings.CutSuffix(s, u.suffix); ok {
+		if v, ok := bytes.CutSuffix(s, []byte(u.suffix)); ok {
 			s, mult = v, u.mult
 			break
 		}
 	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 || n > maxBlob/mult {
+	if len(s) == 0 || len(s) > 10 {
+		return 0, false
+	}
+	n := 0
+	for _, ch := range s {
+		if ch < '0' || ch > '9' {
+			return 0, false
+		}
+		n = n*10 + int(ch-'0')
+	}
+	if n > maxBlob/mult {
 		return 0, false
 	}
 	return n * mult, true
@@ -137,12 +147,12 @@ func (h *blobHandler) fail(c connIO) {
 func (h *blobHandler) request(c connIO, hdr []byte) {
 	req := parseRequest(hdr)
 	line, _, _ := bytes.Cut(hdr, []byte("\r\n"))
-	f := bytes.Fields(line)
-	if req.bad || req.chunked || len(f) != 3 || len(f[1]) < 2 || f[1][0] != '/' {
+	sp1, sp2 := bytes.IndexByte(line, ' '), bytes.LastIndexByte(line, ' ')
+	if req.bad || req.chunked || sp1 < 0 || sp2-sp1 < 3 || line[sp1+1] != '/' {
 		h.fail(c)
 		return
 	}
-	n, ok := parseBlobSize(string(f[1][1:]))
+	n, ok := parseBlobSize(line[sp1+2 : sp2])
 	if !ok {
 		h.fail(c)
 		return

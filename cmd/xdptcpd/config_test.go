@@ -180,12 +180,12 @@ func TestMemlockPlan(t *testing.T) {
 
 func TestBlobSizes(t *testing.T) {
 	for s, want := range map[string]int{"4MiB": 4 << 20, "64KiB": 64 << 10, "1000": 1000, "10B": 10, "1GiB": 1 << 30, "0": 0} {
-		if n, ok := parseBlobSize(s); !ok || n != want {
+		if n, ok := parseBlobSize([]byte(s)); !ok || n != want {
 			t.Errorf("parseBlobSize(%q) = %d, %v", s, n, ok)
 		}
 	}
 	for _, s := range []string{"", "2GiB", "-1", "x", "4MB", "99999999999999999999"} {
-		if n, ok := parseBlobSize(s); ok {
+		if n, ok := parseBlobSize([]byte(s)); ok {
 			t.Errorf("parseBlobSize(%q) = %d, want refusal", s, n)
 		}
 	}
