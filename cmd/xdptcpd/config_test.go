@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -187,6 +189,33 @@ func TestBlobSizes(t *testing.T) {
 	for _, s := range []string{"", "2GiB", "-1", "x", "4MB", "99999999999999999999"} {
 		if n, ok := parseBlobSize([]byte(s)); ok {
 			t.Errorf("parseBlobSize(%q) = %d, want refusal", s, n)
+		}
+	}
+}
+
+// Every flag has a config key: its name with '-' spelled '_'.
+func TestEveryFlagHasAKey(t *testing.T) {
+	src, err := os.ReadFile("main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]bool{}
+	ft := reflect.TypeOf(fileConfig{})
+	for i := 0; i < ft.NumField(); i++ {
+		if tag := ft.Field(i).Tag.Get("yaml"); tag != "" {
+			keys[tag] = true
+		}
+	}
+	m := regexp.MustCompile(`fs\.(?:String|Bool|Int|Duration)?Var\([^,]+, "([a-z-]+)"`).FindAllStringSubmatch(string(src), -1)
+	if len(m) < 10 {
+		t.Fatalf("found only %d flags in main.go", len(m))
+	}
+	for _, f := range m {
+		if f[1] == "config" {
+			continue
+		}
+		if key := strings.ReplaceAll(f[1], "-", "_"); !keys[key] {
+			t.Errorf("flag --%s has no config key %s", f[1], key)
 		}
 	}
 }
