@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -23,6 +24,9 @@ import (
 type adminServer struct {
 	srv *http.Server
 	ln  net.Listener
+	// draining is set when a graceful shutdown begins: /healthz answers
+	// 503 so that load balancers stop sending new clients.
+	draining atomic.Bool
 }
 
 func startAdmin(addr string, st *xdptcp.Stack, log *slog.Logger) (*adminServer, error) {
@@ -32,8 +36,14 @@ func startAdmin(addr string, st *xdptcp.Stack, log *slog.Logger) (*adminServer, 
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newCollector(st))
+	a := &adminServer{ln: ln}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if a.draining.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "draining\n")
+			return
+		}
 		io.WriteString(w, "ok\n")
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -50,7 +60,7 @@ func startAdmin(addr string, st *xdptcp.Stack, log *slog.Logger) (*adminServer, 
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		writeConns(w, conns)
 	})
-	a := &adminServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln}
+	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("admin server", "err", err)

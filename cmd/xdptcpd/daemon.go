@@ -25,6 +25,7 @@ type daemon struct {
 	log    *slog.Logger
 	level  *slog.LevelVar
 	routes map[uint16]*route
+	admin  *adminServer // nil without --admin
 }
 
 // route is what a served port does with a new connection; a reload swaps
@@ -209,6 +210,9 @@ func tcpKeptSysctls(cur tcp.Config, names []string) [][2]string {
 // the rest. Another SIGINT/SIGTERM cuts the current wait short.
 func (d *daemon) shutdown(sigs <-chan os.Signal) {
 	o := d.o
+	if d.admin != nil {
+		d.admin.draining.Store(true)
+	}
 	d.st.StopAccepting(o.ShutdownSYN == "rst")
 	n := d.st.LiveConns()
 	d.log.Info("xdptcpd stopping: new connections refused, waiting for open ones to finish",

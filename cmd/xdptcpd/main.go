@@ -321,6 +321,7 @@ func serve(args []string, stderr io.Writer) error {
 			return usagef("%s %s: %v", o.where("admin"), o.Admin, err)
 		}
 		defer admin.Close()
+		d.admin = admin
 	}
 	st.Start(context.Background())
 	if o.XDPMode == "auto" && st.XDPMode() == "generic" {
@@ -340,6 +341,12 @@ func serve(args []string, stderr io.Writer) error {
 		}
 		d.shutdown(sigs)
 		break
+	}
+	if admin != nil {
+		admin.Close()
+	}
+	if err := st.Close(); err != nil {
+		return err
 	}
 	log.Info("xdptcpd stopped: XDP program detached", "iface", o.Iface)
 	return nil

@@ -725,6 +725,11 @@ listen:
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	if resp, err := httpInNS(tp.srv).Get("http://" + tp.admin + "/healthz"); err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/healthz while draining: %v %v, want 503", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	_, err = tp.cli.Dial(cctx, "tcp", srvIP+":8080")
 	cancel()
