@@ -254,6 +254,7 @@ func xdpClientScenario(id, title string, conns int, close bool) scenarioDef {
 				return nil, fmt.Errorf("xdptcp-load not built")
 			}
 			args := []string{"--iface", e.t.ClientIf, "--addr", e.t.ClientAddr.String() + "/24", "--target", e.hostPort(PortHTTP),
+				"--local-ports", xdpClientPorts,
 				"--conns", fmt.Sprint(conns), "--duration", e.o.Duration.String()}
 			if cpus := parseCPUs(e.o.ClientCPUs); len(cpus) > 0 {
 				args = append(args, "--cpu", fmt.Sprint(cpus[0]))
@@ -264,10 +265,14 @@ func xdpClientScenario(id, title string, conns int, close bool) scenarioDef {
 			// The kernel servers' frames must carry full checksums for an
 			// AF_XDP receiver (veth leaves them partial with TX offload on);
 			// only for this scenario, so the others keep Linux's fast path.
-			if _, err := nsExec(ctx, e.t.Server, "ethtool", "-K", e.t.ServerIf, "tx", "off"); err != nil {
-				return nil, err
+			// AF_XDP servers (xdptcpd, gVisor) write full checksums already,
+			// and their interface is left alone.
+			if e.name == ServerLinuxNet || e.name == ServerLinuxHTTP {
+				if _, err := nsExec(ctx, e.t.Server, "ethtool", "-K", e.t.ServerIf, "tx", "off"); err != nil {
+					return nil, err
+				}
+				defer nsExec(context.Background(), e.t.Server, "ethtool", "-K", e.t.ServerIf, "tx", "on")
 			}
-			defer nsExec(context.Background(), e.t.Server, "ethtool", "-K", e.t.ServerIf, "tx", "on")
 			out, err := RunPinned(ctx, e.o.Duration+30*time.Second, e.t.Client, e.o.ClientCPUs, e.o.Bins.Load, args...)
 			if err != nil {
 				return nil, err

@@ -121,8 +121,13 @@ func sysctls(ctx context.Context, ns string, kv ...string) error {
 }
 
 // clientSysctls lets the client open connections at a high rate (a wide
-// port range; TIME-WAIT reuse for outgoing connections).
-var clientSysctls = []string{"net.ipv4.ip_local_port_range=1024 65535", "net.ipv4.tcp_tw_reuse=1"}
+// port range; TIME-WAIT reuse for outgoing connections). The kernel's range
+// stays clear of xdpClientPorts, which xdptcp-load uses on the same address
+// (the server may still hold TIME-WAIT entries for either's connections).
+var clientSysctls = []string{"net.ipv4.ip_local_port_range=1024 39999", "net.ipv4.tcp_tw_reuse=1"}
+
+// xdpClientPorts is xdptcp-load's ip_local_port_range.
+const xdpClientPorts = "40000 65535"
 
 // serverSysctls are Linux's defaults, set explicitly so the report states
 // them: SYN cookies on when the SYN queue overflows.
