@@ -6,7 +6,7 @@ BIN      := bin
 GOFLAGS  ?=
 TESTTIME ?= 25m
 
-.PHONY: all build run test test-race vet fmt clean bench bench-quick bench-smoke bench-build bench-gvisor
+.PHONY: all build run test test-race vet fmt clean bench bench-quick bench-smoke bench-build bench-gvisor fuzz-short
 
 all: build
 
@@ -23,7 +23,24 @@ run: build
 test: vet
 	$(GO) test $(GOFLAGS) -count=1 -timeout $(TESTTIME) ./...
 	$(GO) test $(GOFLAGS) -count=1 -race -timeout $(TESTTIME) ./flowtable/ ./stack/timer/ ./stack/
+	$(MAKE) fuzz-short
 	$(MAKE) bench-smoke
+
+# Every fuzz target for a few seconds each (FUZZTIME), as CI does; a crasher
+# lands in the package's testdata/fuzz and becomes a regression test.
+FUZZTIME ?= 5s
+FUZZ_TARGETS := \
+	./stack/tcp:FuzzSegments ./stack/tcp:FuzzConfigSet ./stack/tcp/tcptest:FuzzParse \
+	./stack:FuzzHandleFrame ./stack/wire:FuzzParseTCPOptions ./stack/wire:FuzzParseFrame \
+	./stack/timer:FuzzWheel ./flowtable:FuzzOps \
+	./syncookie:FuzzCheck ./syncookie:FuzzDecodeTS ./syncookie:FuzzEncodeTS
+
+fuzz-short:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$fn $$pkg ($(FUZZTIME))"; \
+		$(GO) test $(GOFLAGS) -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	done
 
 vet:
 	$(GO) vet ./...
