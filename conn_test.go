@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -440,5 +441,50 @@ func TestConnLoopSideNoAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("%.1f allocations per segment", allocs)
+	}
+}
+
+// TestStackCloseWakes: closing the Stack ends blocked Accept, Read and
+// Write calls with net.ErrClosed instead of leaving them waiting for a
+// loop that is gone.
+func TestStackCloseWakes(t *testing.T) {
+	a, b := memPair(t, memlink.Faults{}, nil)
+	ln := listenB(t, b, "80")
+	c, _ := connPair(t, a, ln)
+	c2, _ := connPair(t, a, ln)
+	errs := make(chan error, 3)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			err = fmt.Errorf("accepted %v", c.RemoteAddr())
+		}
+		errs <- err
+	}()
+	go func() {
+		n, err := c.Read(make([]byte, 1)) // nobody writes to c
+		if err == nil {
+			err = fmt.Errorf("read %d", n)
+		}
+		errs <- err
+	}()
+	go func() {
+		var err error
+		for err == nil {
+			_, err = c2.Write(make([]byte, 64<<10)) // its peer never reads
+		}
+		errs <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // let them block
+	a.Close()
+	b.Close()
+	for i := 0; i < 3; i++ {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, net.ErrClosed) {
+				t.Errorf("after the Stack closed: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a call still blocks after the Stack closed")
+		}
 	}
 }

@@ -147,7 +147,9 @@ func (s *Stack) enableClientPorts() error {
 	if s.net.clientPorts {
 		return nil
 	}
+	s.mu.Lock() // SetTCP may change the settings
 	lo, hi := s.cfg.TCP.LocalPortRange[0], s.cfg.TCP.LocalPortRange[1]
+	s.mu.Unlock()
 	if lo == 0 || hi < lo {
 		lo, hi = 32768, 60999
 	}
