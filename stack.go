@@ -201,20 +201,15 @@ func (s *Stack) Serve(port uint16, o ServeOptions, newHandler func(c *tcp.Conn) 
 	if o.Backlog <= 0 {
 		o.Backlog = s.cfg.TCP.Somaxconn
 	}
-	if s.jar == nil {
-		// One jar (secrets from crypto/rand) for the Stack: a cookie made
-		// on one loop checks on any other.
-		jar, err := syncookie.New()
-		if err != nil {
-			return err
-		}
-		s.jar = jar
+	jar, err := s.cookieJar()
+	if err != nil {
+		return err
 	}
 	for _, l := range s.loops {
 		var err error
 		s.onLoop(l, func() {
 			var ln *tcp.Listener
-			ln, err = l.engine.TCP().Listen(s.addr, port, tcp.ListenOptions{Backlog: o.Backlog, NewHandler: s.bindLoop(l, newHandler), Cookies: s.jar})
+			ln, err = l.engine.TCP().Listen(s.addr, port, tcp.ListenOptions{Backlog: o.Backlog, NewHandler: s.bindLoop(l, newHandler), Cookies: jar})
 			if err == nil {
 				l.listeners[port] = ln
 			}
@@ -225,6 +220,20 @@ func (s *Stack) Serve(port uint16, o ServeOptions, newHandler func(c *tcp.Conn) 
 	}
 	s.ports[port] = true
 	return s.filter.AddPort(s.addr, port)
+}
+
+// cookieJar returns the Stack's SYN cookie jar, made on first use: one
+// jar (secrets from crypto/rand) for every loop's listeners, so a cookie
+// made on one loop checks on any other. Called with s.mu held.
+func (s *Stack) cookieJar() (*syncookie.Jar, error) {
+	if s.jar == nil {
+		jar, err := syncookie.New()
+		if err != nil {
+			return nil, err
+		}
+		s.jar = jar
+	}
+	return s.jar, nil
 }
 
 // onLoop runs fn on l's loop and waits for it; before Start it runs fn
