@@ -129,3 +129,81 @@ func TestKernelPeer(t *testing.T) {
 		}
 	})
 }
+
+// TestKernelListenerTwoQueues: on a two-queue veth the kernel clients'
+// connections land on both loops; one Listener accepts them all.
+func TestKernelListenerTwoQueues(t *testing.T) {
+	testnet.RequireRoot(t)
+	srv, cli := testnet.NewNS(t, "xqs"), testnet.NewNS(t, "xqc")
+	veth := testnet.NewVeth(t, testnet.VethOptions{ANS: srv, BNS: cli, AAddr: "198.18.0.1/24", BAddr: "198.18.0.2/24", TxOffOnB: true, Queues: 2})
+	var st *Stack
+	err := srv.Do(func() error {
+		var err error
+		st, err = Open(Config{Iface: veth.A, Addr: netip.MustParsePrefix("198.18.0.1/24"), Queues: []int{0, 1}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		st.Close()
+		for _, l := range st.loops {
+			l.engine.Close()
+		}
+	}()
+	ln, err := st.Listen("tcp", ":8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Start(context.Background())
+	const n = 64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	errs := make(chan error, n)
+	var conns []net.Conn
+	for i := 0; i < n; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, err := cli.Dial(ctx, "tcp4", "198.18.0.1:8080")
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		go func(c net.Conn, i int) {
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			msg := []byte{byte(i), 2, 3}
+			c.Write(msg)
+			buf := make([]byte, 3)
+			_, err := io.ReadFull(c, buf)
+			if err == nil && !bytes.Equal(buf, msg) {
+				err = io.ErrUnexpectedEOF
+			}
+			errs <- err
+		}(c, i)
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	perQueue := map[int]int{}
+	for _, ci := range st.Conns() {
+		if ci.Key.LocalPort == 8080 {
+			perQueue[ci.Queue]++
+		}
+	}
+	t.Logf("connections per queue: %v", perQueue)
+	for _, c := range conns {
+		c.Close()
+	}
+	if len(perQueue) < 2 {
+		t.Logf("all connections arrived on one queue (the veth hashed them so); the Listener still took them all")
+	}
+}
