@@ -47,6 +47,7 @@ const (
 	fInRecovery                         // NewReno fast recovery (RFC 6582) until recover is acked
 	fReadClosed                         // the application closed its receiving side (Close): data now gets a RST
 	fCookie                             // established from a SYN cookie (no SYN-ACK retransmission owed)
+	fHeadRtx                            // the segment at SND.UNA was retransmitted when SND.MAX was headRtxMax
 )
 
 // Conn is one TCP connection. All methods must be called on the loop that
@@ -93,19 +94,20 @@ type Conn struct {
 	tsOffset   uint32     // added to our clock in ms to form TSval
 
 	// Retransmission (RFC 6298).
-	rtt      rttEstimator
-	rttSeq   seqnum.Value      // timed segment's sequence number (fRTTTiming)
-	rttSent  clock.Time        // when the timed segment was sent
-	nRtx     int               // consecutive RTO expiries without progress (backoff exponent)
-	rtxStamp clock.Time        // Linux retrans_stamp: send time of the first retransmitted segment; valid if nRtx > 0
-	dupAcks  int               // duplicate ACK count (RFC 5681 §3.2)
-	recover  seqnum.Value      // RFC 6582 recover point
-	sb       scoreboard        // ranges the peer SACKed above SND.UNA (fSackOK)
-	rtxNext  seqnum.Value      // in recovery: next hole candidate to retransmit
-	undo     undoState         // open loss episode for spurious-retransmission undo (RFC 3522/4015)
-	cc       congestionControl // &reno or &cubic (tcp_congestion_control)
-	reno     newReno
-	cubic    cubic
+	rtt        rttEstimator
+	rttSeq     seqnum.Value      // timed segment's sequence number (fRTTTiming)
+	rttSent    clock.Time        // when the timed segment was sent
+	nRtx       int               // consecutive RTO expiries without progress (backoff exponent)
+	rtxStamp   clock.Time        // Linux retrans_stamp: send time of the first retransmitted segment; valid if nRtx > 0
+	dupAcks    int               // duplicate ACK count (RFC 5681 §3.2)
+	recover    seqnum.Value      // RFC 6582 recover point
+	sb         scoreboard        // ranges the peer SACKed above SND.UNA (fSackOK)
+	rtxNext    seqnum.Value      // in recovery: next hole candidate to retransmit
+	undo       undoState         // open loss episode for spurious-retransmission undo (RFC 3522/4015)
+	headRtxMax seqnum.Value      // SND.MAX when the segment at SND.UNA was last retransmitted; valid if fHeadRtx
+	cc         congestionControl // &reno or &cubic (tcp_congestion_control)
+	reno       newReno
+	cubic      cubic
 
 	// Timers: one wheel timer at the earliest of these deadlines.
 	timer      timer.Timer

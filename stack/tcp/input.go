@@ -291,14 +291,15 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 		if c.flags&fGone != 0 {
 			return false
 		}
-	} else if ack == c.sndUna && c.sndNxt != c.sndUna && (sacked ||
-		(len(seg.Payload) == 0 && seg.Flags&wire.FlagFIN == 0 && uint32(seg.Window)<<c.sndShift == c.sndWnd)) {
-		// A duplicate ACK (RFC 5681 §2), or with SACK any ACK that
-		// SACKs new data, with or without a payload or window change
-		// (RFC 6675 §5: the scoreboard, not the ACK's form, tells loss;
-		// Linux counts SACKed segments, tcp_time_to_recover): in a
-		// two-way transfer the peer's ACKs ride on its data.
-		c.onDupAck(now)
+	} else if ack == c.sndUna && c.sndNxt != c.sndUna && (sacked || (c.flags&fSackOK == 0 &&
+		len(seg.Payload) == 0 && seg.Flags&wire.FlagFIN == 0 && uint32(seg.Window)<<c.sndShift == c.sndWnd)) {
+		// A duplicate ACK: with SACK, one that SACKs new data, with or
+		// without a payload or window change (RFC 6675 §2's alternative
+		// definition; Linux counts SACKed segments, tcp_time_to_recover):
+		// in a two-way transfer the peer's ACKs ride on its data, and
+		// the D-SACKs for duplicated segments are no sign of loss.
+		// Without SACK, RFC 5681 §2's pure duplicate.
+		c.onDupAck(now, seg)
 	}
 	// Window update (RFC 9293 §3.10.7.4: SND.WL1 < SEG.SEQ or (SND.WL1 =
 	// SEG.SEQ and SND.WL2 =< SEG.ACK)).
@@ -351,6 +352,7 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value) {
 		c.sndBufSeq = upto
 	}
 	c.sndUna = ack
+	c.flags &^= fHeadRtx
 	c.sb.prune(ack)
 	if c.sndNxt.LessThan(ack) {
 		c.sndNxt = ack // after an RTO rewound SND.NXT
@@ -413,14 +415,21 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value) {
 
 // onDupAck counts duplicate ACKs and enters fast retransmit on the third
 // (RFC 5681 §3.2, RFC 6582 §3.2 step 2).
-func (c *Conn) onDupAck(now clock.Time) {
+func (c *Conn) onDupAck(now clock.Time, seg *Segment) {
 	c.dupAcks++
+	if c.lostRetransmit(seg) {
+		// The retransmission of the head was lost too: send it again
+		// now rather than wait for the RTO.
+		c.layer.stats.TCPLostRetransmit.Add(1)
+		c.sendRange(now, c.sndUna, min(c.effMSS(), int(c.sndMax.Sub(c.sndUna))))
+		return
+	}
 	if c.flags&fInRecovery != 0 {
 		c.cc.setWindow(c.cc.window() + c.mss) // (RFC 5681 (4)) inflate
 		c.sackRetransmit(now)
 		return
 	}
-	if c.dupAcks < 3 && !c.sackLost() {
+	if c.dupAcks < c.dupThresh() && !c.sackLost() {
 		// RFC 3042 limited transmit: each of the first two duplicate
 		// ACKs may send one new segment beyond cwnd.
 		w := c.cc.window()

@@ -279,6 +279,10 @@ func (c *Conn) trySend(now clock.Time) {
 
 // noteRetransmit counts a retransmitted segment and applies Karn's rule.
 func (c *Conn) noteRetransmit(seq seqnum.Value) {
+	if seq == c.sndUna {
+		c.flags |= fHeadRtx
+		c.headRtxMax = c.sndMax
+	}
 	c.layer.stats.RetransSegs.Add(1)
 	c.layer.rtxSeg = true // the next xmit is a retransmission
 	c.flags &^= fRTTTiming

@@ -111,8 +111,25 @@ func (sb *scoreboard) sackedBytes() int {
 // bytes above it were SACKed (DupThresh 3), or DupThresh discontiguous
 // ranges.
 func (c *Conn) sackLost() bool {
-	return c.sb.n >= 3 || c.sb.sackedBytes() > 2*c.effMSS()
+	d := c.dupThresh()
+	return c.sb.n >= d || c.sb.sackedBytes() > (d-1)*c.effMSS()
 }
+
+// dupThresh is DupThresh: 3 (RFC 5681), raised by one for each fast
+// retransmission found spurious, up to maxReordering, as Linux raises
+// tp->reordering when it sees reordering (tcp_check_sack_reordering,
+// tcp_undo_cwnd_reduction); but never above half the segments in
+// flight, so a small window still recovers without a timeout.
+func (c *Conn) dupThresh() int {
+	d := 3 + int(c.undo.reorder)
+	if half := c.flight() / (2 * max(c.mss, 1)); d > half {
+		d = max(3, half)
+	}
+	return d
+}
+
+// maxReordering bounds the extra DupThresh.
+const maxReordering = 12
 
 // takeSACK records the SACK blocks of an ACK (only those within
 // (SND.UNA, SND.MAX], RFC 2018 §8 treats others as invalid). It reports

@@ -56,6 +56,7 @@ type Stats struct {
 	TCPSpuriousRTOs        atomic.Uint64 // RTOs found spurious (here by timestamps, RFC 3522 Eifel detection)
 	TCPFullUndo            atomic.Uint64 // fast recoveries undone: the retransmission was spurious (RFC 3522/4015)
 	TCPLossUndo            atomic.Uint64 // RTO recoveries undone: the retransmission was spurious (RFC 3522/4015)
+	TCPLostRetransmit      atomic.Uint64 // retransmissions found lost (SACKs for later data) and sent again before the RTO
 	TCPOFOQueue            atomic.Uint64 // segments put in the out-of-order queue
 	TCPOFODrop             atomic.Uint64 // out-of-order segments dropped (no room)
 	TCPOFOMerge            atomic.Uint64 // out-of-order segments overlapping queued data
@@ -150,6 +151,7 @@ var statDescs = []StatDesc{
 	extStat("TCPSpuriousRTOs", func(s *Stats) *atomic.Uint64 { return &s.TCPSpuriousRTOs }),
 	extStat("TCPFullUndo", func(s *Stats) *atomic.Uint64 { return &s.TCPFullUndo }),
 	extStat("TCPLossUndo", func(s *Stats) *atomic.Uint64 { return &s.TCPLossUndo }),
+	extStat("TCPLostRetransmit", func(s *Stats) *atomic.Uint64 { return &s.TCPLostRetransmit }),
 	extStat("TCPOFOQueue", func(s *Stats) *atomic.Uint64 { return &s.TCPOFOQueue }),
 	extStat("TCPOFODrop", func(s *Stats) *atomic.Uint64 { return &s.TCPOFODrop }),
 	extStat("TCPOFOMerge", func(s *Stats) *atomic.Uint64 { return &s.TCPOFOMerge }),

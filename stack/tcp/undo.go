@@ -20,12 +20,13 @@ import (
 
 // undoState is one loss episode's undo information.
 type undoState struct {
-	valid bool         // an episode is open and not yet decided
-	rto   bool         // the episode began with an RTO (else fast retransmit)
-	ts    uint32       // TSval of the episode's first retransmission (RFC 3522 RetransmitTS)
-	una   seqnum.Value // SND.UNA when the episode began: the retransmitted segment's sequence number
-	reno  newReno      // congestion state before the reduction
-	cubic cubic
+	valid   bool         // an episode is open and not yet decided
+	rto     bool         // the episode began with an RTO (else fast retransmit)
+	ts      uint32       // TSval of the episode's first retransmission (RFC 3522 RetransmitTS)
+	una     seqnum.Value // SND.UNA when the episode began: the retransmitted segment's sequence number
+	reorder uint8        // DupThresh - 3: raised by each fast retransmission found spurious (<= maxReordering)
+	reno    newReno      // congestion state before the reduction
+	cubic   cubic
 }
 
 // startUndo opens a loss episode before the congestion response, when
@@ -34,7 +35,7 @@ func (c *Conn) startUndo(now clock.Time, rto bool) {
 	if c.flags&fTS == 0 || c.undo.valid {
 		return
 	}
-	c.undo = undoState{valid: true, rto: rto, ts: c.tsVal(now), una: c.sndUna, reno: c.reno, cubic: c.cubic}
+	c.undo = undoState{valid: true, rto: rto, ts: c.tsVal(now), una: c.sndUna, reno: c.reno, cubic: c.cubic, reorder: c.undo.reorder}
 }
 
 // checkUndo runs the Eifel detection on an ACK that advances SND.UNA to
@@ -65,8 +66,26 @@ func (c *Conn) checkUndo(seg *Segment, ack seqnum.Value) bool {
 		c.layer.stats.TCPLossUndo.Add(1)
 	} else {
 		c.layer.stats.TCPFullUndo.Add(1)
+		if c.undo.reorder < maxReordering {
+			c.undo.reorder++ // reordering, not loss, set it off
+		}
 	}
 	return true
+}
+
+// lostRetransmit reports whether the retransmission of the segment at
+// SND.UNA was lost: the peer still lacks it but SACKed more than
+// (DupThresh-1) segments of data first sent after it (what RFC 6675's
+// IsLost says of an original transmission, applied to the retransmission;
+// Linux's lost-retransmit detection before RACK, tcp_mark_lost_retrans,
+// compared with the SND.NXT of the retransmission the same way). Without
+// it a lost retransmission waits for the RTO.
+func (c *Conn) lostRetransmit(seg *Segment) bool {
+	if c.flags&fHeadRtx == 0 || c.sb.n == 0 {
+		return false
+	}
+	hi := c.sb.high()
+	return c.headRtxMax.LessThan(hi) && int(hi.Sub(c.headRtxMax)) > 2*c.effMSS()
 }
 
 // isDSACK reports whether the first SACK block of seg is a D-SACK (RFC

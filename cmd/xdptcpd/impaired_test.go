@@ -1,0 +1,347 @@
+package main
+
+// xdptcpd against the Linux kernel through the impairment bridge
+// (bench/impair/impairtest): client ns -- middle ns (xdptcp-impair) --
+// server ns running xdptcpd. Each test compares with a Linux kernel echo
+// server in the same server namespace over the same bridge.
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/xdptcp/xdptcp/bench/impair/impairtest"
+	"github.com/xdptcp/xdptcp/internal/testnet"
+)
+
+// impairedDaemon runs xdptcpd in tp's server namespace (echo on 7,
+// discard on 9) and returns its admin address.
+func impairedDaemon(t testing.TB, tp *impairtest.Topology, bin string) string {
+	t.Helper()
+	admin := "127.0.0.1:9100"
+	cmd := exec.Command("ip", "netns", "exec", tp.Server.Name, bin,
+		"--iface", tp.ServerIf, "--addr", tp.ServerAddr.String()+"/24",
+		"--listen", "7=echo", "--listen", "9=discard", "--admin", admin)
+	log := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("xdptcpd output:\n%s", log.String())
+		}
+	})
+	c := httpInNS(tp.Server)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		select {
+		case err := <-exited:
+			t.Fatalf("xdptcpd exited at start: %v\n%s", err, log.String())
+		default:
+		}
+		if resp, err := c.Get("http://" + admin + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return admin
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("xdptcpd not healthy after 15 s\n%s", log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// kernelEcho serves echo from the kernel stack in ns on port; it stops
+// when t ends.
+func kernelEcho(t testing.TB, ns *testnet.NS, port int) {
+	ln, err := ns.Listen("tcp", "0.0.0.0:"+strconv.Itoa(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, c)
+				c.(*net.TCPConn).CloseWrite()
+			}()
+		}
+	}()
+}
+
+// echoRoundTrip sends data to addr from ns, reads the echo back until EOF
+// and checks its SHA-256. It returns the time taken.
+func echoRoundTrip(ns *testnet.NS, addr string, data []byte, limit time.Duration, progress func(int64)) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	c, err := ns.Dial(ctx, "tcp", addr)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	c.SetDeadline(start.Add(limit))
+	werr := make(chan error, 1)
+	go func() {
+		_, err := c.Write(data)
+		if err == nil {
+			err = c.(*net.TCPConn).CloseWrite()
+		}
+		werr <- err
+	}()
+	h := sha256.New()
+	pr := &progressWriter{w: h}
+	if progress != nil {
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(10 * time.Second):
+					progress(pr.n.Load())
+				}
+			}
+		}()
+	}
+	n, err := io.Copy(pr, c)
+	if err != nil {
+		return 0, fmt.Errorf("read after %d of %d bytes: %w", n, len(data), err)
+	}
+	if err := <-werr; err != nil {
+		return 0, fmt.Errorf("write: %w", err)
+	}
+	want := sha256.Sum256(data)
+	if n != int64(len(data)) || string(h.Sum(nil)) != string(want[:]) {
+		return 0, fmt.Errorf("echoed %d of %d bytes, SHA-256 differs", n, len(data))
+	}
+	return time.Since(start), nil
+}
+
+// progressWriter counts what goes through it.
+type progressWriter struct {
+	w io.Writer
+	n atomic.Int64
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	p.n.Add(int64(len(b)))
+	return p.w.Write(b)
+}
+
+// sendAll writes n bytes to addr (a discard server) and waits for the
+// peer's close after our FIN; it returns the time taken.
+func sendAll(ns *testnet.NS, addr string, n int, limit time.Duration) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	c, err := ns.Dial(ctx, "tcp", addr)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	c.SetDeadline(start.Add(limit))
+	buf := make([]byte, 256<<10)
+	for sent := 0; sent < n; {
+		k := min(len(buf), n-sent)
+		if _, err := c.Write(buf[:k]); err != nil {
+			return 0, err
+		}
+		sent += k
+	}
+	c.(*net.TCPConn).CloseWrite()
+	io.Copy(io.Discard, c) // the FIN back means everything was received
+	return time.Since(start), nil
+}
+
+// daemonMetrics fetches /metrics and returns counter and gauge values.
+func daemonMetrics(t testing.TB, ns *testnet.NS, admin string) map[string]float64 {
+	t.Helper()
+	resp, err := httpInNS(ns).Get("http://" + admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]float64{}
+	for name, f := range fams {
+		for _, x := range f.Metric {
+			if c := x.GetCounter(); c != nil {
+				m[name] += c.GetValue()
+			} else if g := x.GetGauge(); g != nil {
+				m[name] += g.GetValue()
+			}
+		}
+	}
+	return m
+}
+
+// The impaired-path test: 32 MiB echo round trips (both
+// directions) between a kernel client and xdptcpd under loss 2 %, reorder
+// 25 %, duplicate 1 %, corrupt 0.1 %, delay 10 ms ± 5 ms; then the same
+// through the same bridge to a kernel echo server, for comparison.
+func TestImpairedEchoKernelPeer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: 2 x 32 MiB through the impairment bridge")
+	}
+	testnet.RequireRoot(t)
+	bin := daemonBinary(t)
+	tp, br := impairtest.Start(t, "--loss", "0.02", "--reorder", "0.25", "--dup", "0.01",
+		"--corrupt", "0.001", "--delay", "10ms", "--jitter", "5ms", "--limit", "10000", "--seed", "7")
+	admin := impairedDaemon(t, tp, bin)
+	kernelEcho(t, tp.Server, 7007)
+
+	data := make([]byte, 32<<20)
+	rand.Read(data)
+	// xdptcpd needs about 100 s here (its congestion control is bounded
+	// by the 2 % loss as RFC 5681/9438 windows are; Linux takes ~2 s).
+	const limit = 240 * time.Second
+	linux, err := echoRoundTrip(tp.Client, tp.ServerAddr.String()+":7007", data, limit, nil)
+	if err != nil {
+		t.Fatalf("kernel echo: %v", err)
+	}
+	t.Logf("Linux-to-Linux: %v", linux)
+	ours, err := echoRoundTrip(tp.Client, tp.ServerAddr.String()+":7", data, limit, func(n int64) {
+		m := daemonMetrics(t, tp.Server, admin)
+		t.Logf("echoed %d bytes; retrans %v timeouts %v fastretrans %v csum %v ofo %v ofodrop %v undo %v/%v dsack %v", n,
+			m["xdptcp_tcp_retrans_segs_total"], m["xdptcp_tcp_ext_tcp_timeouts_total"], m["xdptcp_tcp_ext_tcp_fast_retrans_total"],
+			m["xdptcp_tcp_in_csum_errors_total"], m["xdptcp_tcp_ext_tcp_ofo_queue_total"], m["xdptcp_tcp_ext_tcp_ofo_drop_total"],
+			m["xdptcp_tcp_ext_tcp_full_undo_total"], m["xdptcp_tcp_ext_tcp_loss_undo_total"], m["xdptcp_tcp_ext_tcp_dsack_recv_total"])
+	})
+	if err != nil {
+		t.Fatalf("xdptcpd echo: %v", err)
+	}
+	m := daemonMetrics(t, tp.Server, admin)
+	st, err := br.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("32 MiB echo round trip, loss 2%% reorder 25%% dup 1%% corrupt 0.1%% delay 10±5ms: xdptcpd %v, Linux %v (ratio %.2f)",
+		ours.Round(time.Millisecond), linux.Round(time.Millisecond), ours.Seconds()/linux.Seconds())
+	t.Logf("xdptcpd: retrans_segs %v in_csum_errors %v; bridge: %+v",
+		m["xdptcp_tcp_retrans_segs_total"], m["xdptcp_tcp_in_csum_errors_total"], st)
+	if m["xdptcp_tcp_retrans_segs_total"] == 0 {
+		t.Error("xdptcp_tcp_retrans_segs_total is 0 under 2 % loss")
+	}
+	if m["xdptcp_tcp_in_csum_errors_total"] == 0 {
+		t.Error("xdptcp_tcp_in_csum_errors_total is 0 under 0.1 % corruption")
+	}
+	if f := os.Getenv("XDPTCP_DATAPATH_REPORT"); f != "" {
+		fh, err := os.OpenFile(f, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err == nil {
+			fmt.Fprintf(fh, "| echo 32 MiB round trip, 2%% loss 25%% reorder 1%% dup 0.1%% corrupt 10±5 ms | %.2f s | %.2f s |\n",
+				ours.Seconds(), linux.Seconds())
+			fh.Close()
+		}
+	}
+}
+
+// BenchmarkImpairedBulk measures bulk throughput over the kernel peer
+// through the bridge (no delay), at 0 % and 1 % loss: client -> server
+// into xdptcpd's discard and the kernel's, and an echo round trip (data
+// both ways at once). Run: go test -run '^$' -bench ImpairedBulk
+// -benchtime 1x ./cmd/xdptcpd/
+func BenchmarkImpairedBulk(b *testing.B) {
+	testnet.RequireRoot(b)
+	const size = 32 << 20
+	for _, loss := range []string{"0", "0.01"} {
+		b.Run("loss="+loss, func(b *testing.B) {
+			tp, _ := impairtest.Start(b, "--loss", loss, "--limit", "10000", "--seed", "3")
+			impairedDaemonB(b, tp)
+			kernelEcho(b, tp.Server, 7007)
+			kernelDiscard(b, tp.Server, 9009)
+			data := make([]byte, 16<<20)
+			rand.Read(data)
+			for i := 0; i < b.N; i++ {
+				for _, c := range []struct {
+					name string
+					run  func() (time.Duration, error)
+					n    int
+				}{
+					{"upload-xdptcpd", func() (time.Duration, error) {
+						return sendAll(tp.Client, tp.ServerAddr.String()+":9", size, 60*time.Second)
+					}, size},
+					{"upload-linux", func() (time.Duration, error) {
+						return sendAll(tp.Client, tp.ServerAddr.String()+":9009", size, 60*time.Second)
+					}, size},
+					{"echo16M-xdptcpd", func() (time.Duration, error) {
+						return echoRoundTrip(tp.Client, tp.ServerAddr.String()+":7", data, 60*time.Second, nil)
+					}, len(data)},
+					{"echo16M-linux", func() (time.Duration, error) {
+						return echoRoundTrip(tp.Client, tp.ServerAddr.String()+":7007", data, 60*time.Second, nil)
+					}, len(data)},
+				} {
+					d, err := c.run()
+					if err != nil {
+						b.Fatalf("%s: %v", c.name, err)
+					}
+					mbps := float64(c.n) * 8 / d.Seconds() / 1e6
+					b.ReportMetric(mbps, c.name+"-Mbit/s")
+					b.Logf("loss %s %s: %d bytes in %v = %.0f Mbit/s", loss, c.name, c.n, d.Round(time.Millisecond), mbps)
+				}
+			}
+		})
+	}
+}
+
+// impairedDaemonB is impairedDaemon for a benchmark.
+func impairedDaemonB(b *testing.B, tp *impairtest.Topology) string {
+	b.Helper()
+	b.StopTimer()
+	defer b.StartTimer()
+	return impairedDaemon(b, tp, benchBinary(b))
+}
+
+// benchBinary builds xdptcpd for a benchmark (daemonBinary wants a *testing.T).
+func benchBinary(b *testing.B) string {
+	return impairtest.Build(b, "github.com/xdptcp/xdptcp/cmd/xdptcpd")
+}
+
+// kernelDiscard serves discard from the kernel stack in ns on port.
+func kernelDiscard(t testing.TB, ns *testnet.NS, port int) {
+	ln, err := ns.Listen("tcp", "0.0.0.0:"+strconv.Itoa(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(io.Discard, c)
+			}()
+		}
+	}()
+}

@@ -1,0 +1,283 @@
+package tcp
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/xdptcp/xdptcp/stack/seqnum"
+	"github.com/xdptcp/xdptcp/stack/wire"
+)
+
+// The receiving side: reassembly, SACK generation, delayed ACKs, options
+// at the edges (MSS 0, PAWS and RST), the persist timer's schedule.
+
+// fiveSegs returns five distinct 1000-byte payloads.
+func fiveSegs() [5][]byte {
+	var s [5][]byte
+	for i := range s {
+		s[i] = bytes.Repeat([]byte{byte('a' + i)}, 1000)
+	}
+	return s
+}
+
+// All 120 orders of 5 segments reassemble exactly; every out-of-order
+// arrival is ACKed at once (RFC 5681 §4.2), and the ACK after the last
+// one covers all five.
+func TestReassemblyAll120Orders(t *testing.T) {
+	segs := fiveSegs()
+	want := bytes.Join(segs[:], nil)
+	var perms [][]int
+	var permute func(p []int, k int)
+	permute = func(p []int, k int) {
+		if k == len(p) {
+			perms = append(perms, append([]int(nil), p...))
+			return
+		}
+		for i := k; i < len(p); i++ {
+			p[k], p[i] = p[i], p[k]
+			permute(p, k+1)
+			p[k], p[i] = p[i], p[k]
+		}
+	}
+	permute([]int{0, 1, 2, 3, 4}, 0)
+	if len(perms) != 120 {
+		t.Fatalf("%d permutations", len(perms))
+	}
+	for _, p := range perms {
+		t.Run(fmt.Sprint(p), func(t *testing.T) {
+			h := sackEstablished(t)
+			h.c.quickAcks = 0
+			for _, i := range p {
+				seq := peerISN + 1 + seqnum.Value(1000*i)
+				inOrder := seq == h.c.rcvNxt
+				h.send(ACK, seq, ourISN+1, withData(segs[i]))
+				if !inOrder {
+					h.expect(flags(ACK), ackNum(h.c.rcvNxt))
+				}
+				h.out.segs = nil
+			}
+			if !bytes.Equal(h.rec.data, want) || h.c.rcvNxt != peerISN+5001 || h.c.ooo.n != 0 || h.c.ooo.bytes != 0 {
+				t.Fatalf("got %d bytes (equal %v), rcvNxt +%d, ooo %d/%d", len(h.rec.data), bytes.Equal(h.rec.data, want),
+					h.c.rcvNxt-peerISN, h.c.ooo.n, h.c.ooo.bytes)
+			}
+		})
+	}
+}
+
+// Overlapping and duplicate out-of-order segments still reassemble the
+// exact stream.
+func TestReassemblyOverlaps(t *testing.T) {
+	h := sackEstablished(t)
+	data := make([]byte, 5000)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	at := func(off, n int) { h.send(ACK, peerISN+1+seqnum.Value(off), ourISN+1, withData(data[off:off+n])) }
+	at(3000, 1000)
+	at(2500, 1500) // overlaps the left of the queued one
+	at(3000, 1000) // duplicate
+	at(4000, 1000)
+	at(1000, 2000) // overlaps 2500..3000
+	at(0, 1500)    // fills the hole, overlapping 1000..1500
+	if !bytes.Equal(h.rec.data, data) {
+		t.Fatalf("reassembled %d bytes, equal %v", len(h.rec.data), bytes.Equal(h.rec.data, data))
+	}
+	if h.c.ooo.n != 0 || h.c.ooo.bytes != 0 {
+		t.Fatalf("ooo left %d/%d", h.c.ooo.n, h.c.ooo.bytes)
+	}
+}
+
+// For every pattern of received segments among five (the holes are the
+// rest), the ACK after the last arrival carries the cumulative ACK of the
+// in-order prefix and one SACK block per run of received segments above
+// it, the most recent first (RFC 2018 §4).
+func TestSACKBlocksEveryHolePattern(t *testing.T) {
+	segs := fiveSegs()
+	base := peerISN + 1
+	for mask := 1; mask < 32; mask++ {
+		t.Run(fmt.Sprintf("%05b", mask), func(t *testing.T) {
+			h := sackEstablished(t)
+			h.c.quickAcks = 0
+			last := -1
+			for i := 0; i < 5; i++ {
+				if mask&(1<<i) != 0 {
+					h.send(ACK|PSH, base+seqnum.Value(1000*i), ourISN+1, withData(segs[i]))
+					last = i
+				}
+			}
+			h.advance(delAckTimeout)
+			if len(h.out.segs) == 0 {
+				t.Fatal("no ACK")
+			}
+			a := h.out.segs[len(h.out.segs)-1].seg
+			prefix := 0
+			for prefix < 5 && mask&(1<<prefix) != 0 {
+				prefix++
+			}
+			if a.Ack != base+seqnum.Value(1000*prefix) {
+				t.Fatalf("ACK +%d, want +%d", a.Ack-base, 1000*prefix)
+			}
+			var runs []wire.SACKBlock
+			for i := prefix; i < 5; i++ {
+				if mask&(1<<i) == 0 {
+					continue
+				}
+				j := i
+				for j < 5 && mask&(1<<j) != 0 {
+					j++
+				}
+				runs = append(runs, wire.SACKBlock{Left: uint32(base + seqnum.Value(1000*i)), Right: uint32(base + seqnum.Value(1000*j))})
+				i = j
+			}
+			if a.Opts.NumSACK != len(runs) {
+				t.Fatalf("%d SACK blocks %v, want %v", a.Opts.NumSACK, a.Opts.SACK[:a.Opts.NumSACK], runs)
+			}
+			got := map[wire.SACKBlock]bool{}
+			for _, b := range a.Opts.SACK[:a.Opts.NumSACK] {
+				got[b] = true
+			}
+			for _, r := range runs {
+				if !got[r] {
+					t.Fatalf("SACK blocks %v, want %v", a.Opts.SACK[:a.Opts.NumSACK], runs)
+				}
+			}
+			if len(runs) > 0 {
+				first := a.Opts.SACK[0]
+				l := uint32(base + seqnum.Value(1000*last))
+				if seqnum.Value(l).LessThan(seqnum.Value(first.Left)) || !seqnum.Value(l).LessThan(seqnum.Value(first.Right)) {
+					t.Fatalf("first block %v does not hold the latest segment %d", first, last)
+				}
+			}
+		})
+	}
+}
+
+// Delayed ACKs (RFC 1122 §4.2.3.2, RFC 5681 §4.2): at most 40 ms for one
+// full segment, at once for the second full segment, at once for an
+// out-of-order one.
+func TestDelayedAckTiming(t *testing.T) {
+	h := establishedConn(t)
+	h.c.quickAcks = 0 // past Linux's quick-ACK start
+	seq := peerISN + 1
+	full := make([]byte, 1460)
+	h.send(ACK|PSH, seq, ourISN+1, withData(full))
+	seq += 1460
+	h.expectNothing()
+	h.advance(39 * time.Millisecond)
+	h.expectNothing()
+	h.advance(time.Millisecond)
+	h.expect(flags(ACK), ackNum(seq), at(40*time.Millisecond))
+	if h.l.Stats().DelayedACKs.Load() != 1 {
+		t.Fatal("DelayedACKs not counted")
+	}
+	// Two full segments: the second is ACKed at once.
+	h.send(ACK, seq, ourISN+1, withData(full))
+	seq += 1460
+	h.expectNothing()
+	h.advance(5 * time.Millisecond)
+	h.send(ACK, seq, ourISN+1, withData(full))
+	seq += 1460
+	h.expect(flags(ACK), ackNum(seq), at(45*time.Millisecond))
+	// Out of order: at once, with the cumulative ACK.
+	h.send(ACK, seq+1460, ourISN+1, withData(full))
+	h.expect(flags(ACK), ackNum(seq), at(45*time.Millisecond))
+	// Filling the hole: at once.
+	h.send(ACK, seq, ourISN+1, withData(full))
+	h.expect(flags(ACK), ackNum(seq+2920), at(45*time.Millisecond))
+	h.advance(time.Second)
+	h.expectNothing()
+}
+
+// The persist timer (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17): a zero window
+// with data waiting draws probes one RTO, then twice, four times ... as
+// long apart; the peer's ACKs of the probes (still zero window) keep the
+// connection; a window update resumes sending at once.
+func TestZeroWindowProbeSchedule(t *testing.T) {
+	h := establishedConn(t)
+	h.c.Write([]byte("x"))
+	h.expect(payloadLen(1))
+	h.send(ACK, peerISN+1, ourISN+2, withWin(0))
+	h.c.Write([]byte("yz"))
+	h.expectNothing()
+	rto := h.c.rtt.rto
+	start := h.now
+	var gaps []time.Duration
+	last := start
+	for i := 0; i < 5; i++ {
+		h.advance(backoff(rto, i+1) + time.Millisecond)
+		s := h.expect(flags(ACK), seqNum(ourISN+1), payloadLen(0)) // SND.UNA-1, no data (Linux tcp_xmit_probe_skb)
+		gaps = append(gaps, time.Duration(s.at-last))
+		last = s.at
+		h.send(ACK, peerISN+1, ourISN+2, withWin(0))
+		h.expectNothing()
+	}
+	for i := 1; i < len(gaps); i++ {
+		if gaps[i] != 2*gaps[i-1] && gaps[i] != maxRTO {
+			t.Fatalf("probe gaps %v: not doubling", gaps)
+		}
+	}
+	if gaps[0] != rto {
+		t.Fatalf("first probe after %v, want the RTO %v", gaps[0], rto)
+	}
+	if h.l.Stats().TCPWinProbe.Load() != 5 {
+		t.Fatalf("TCPWinProbe %d", h.l.Stats().TCPWinProbe.Load())
+	}
+	h.send(ACK, peerISN+1, ourISN+2, withWin(1000))
+	h.expect(payloadLen(2), seqNum(ourISN+2))
+	h.state(StateEstablished)
+}
+
+// MSS 0 (and 1) from the peer is floored at tcp_min_snd_mss: segments of
+// 48 bytes, and a write completes instead of looping on empty segments.
+func TestMSSZeroNeverLoops(t *testing.T) {
+	for _, m := range []uint16{0, 1, 47} {
+		h := newHarness(t)
+		h.listen()
+		h.send(SYN, peerISN, 0, withMSS(m))
+		h.expect(flags(SYN | ACK))
+		h.send(ACK, peerISN+1, ourISN+1)
+		h.c.Write(make([]byte, 480))
+		for i := 0; i < 10; i++ {
+			h.expect(payloadLen(48))
+		}
+		h.expectNothing()
+		h.send(ACK, peerISN+1, ourISN+481)
+		if h.c.sndBuf.Len() != 0 {
+			t.Fatalf("MSS %d: %d bytes left", m, h.c.sndBuf.Len())
+		}
+	}
+}
+
+// PAWS (RFC 7323 §5.3): an old TSval delivers nothing and draws an ACK,
+// but a RST is exempt and resets at RCV.NXT.
+func TestPAWSRstExempt(t *testing.T) {
+	h := newHarness(t)
+	h.listen()
+	h.send(SYN, peerISN, 0, withMSS(1460), withTS(1000, 0))
+	s := h.expect(flags(SYN | ACK))
+	h.send(ACK, peerISN+1, ourISN+1, withTS(1001, s.seg.Opts.TSVal))
+	h.send(ACK, peerISN+1, ourISN+1, withTS(900, 0), withData([]byte("old")))
+	h.expect(flags(ACK), ackNum(peerISN+1))
+	if len(h.rec.data) != 0 {
+		t.Fatal("PAWS-rejected data delivered")
+	}
+	h.send(RST, peerISN+1, 0, withTS(900, 0))
+	h.state(StateClosed)
+}
+
+// The urgent pointer is ignored: data inline, even with a pointer past the
+// data or URG with no data.
+func TestUrgentPointerPastData(t *testing.T) {
+	h := establishedConn(t)
+	for _, u := range []uint16{0, 1, 65535} {
+		s := Segment{Key: h.key, Seq: h.c.rcvNxt, Ack: ourISN + 1, Flags: ACK | wire.FlagURG, Urgent: u, Window: 100}
+		h.l.Input(h.now, &s)
+		s.Payload = []byte("u")
+		h.l.Input(h.now, &s)
+	}
+	if string(h.rec.data) != "uuu" {
+		t.Fatalf("data %q", h.rec.data)
+	}
+}

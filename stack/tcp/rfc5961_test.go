@@ -1,0 +1,225 @@
+package tcp
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/xdptcp/xdptcp/stack/seqnum"
+)
+
+// RFC 5961 in every synchronized state, at the four sequence edges
+// RCV.NXT-1, RCV.NXT, the last byte in the window and the first past it
+// (RFC 9293 §3.10.7.4 acceptability, RFC 5961 §3.2 RST, §4.2 SYN, §5.2
+// ACK).
+
+var syncStates = []struct {
+	name string
+	mk   func(*testing.T, ...cfgOpt) *harness
+	data bool // the state takes data (ESTABLISHED, FIN-WAIT-1, FIN-WAIT-2)
+}{
+	{"ESTABLISHED", establishedConn, true},
+	{"FIN-WAIT-1", finWait1Conn, false}, // closed: data would draw a RST (Linux TCPAbortOnData)
+	{"FIN-WAIT-2", finWait2Conn, false},
+	{"FIN-WAIT-1 half-closed", finWait1HalfConn, true},
+	{"FIN-WAIT-2 half-closed", finWait2HalfConn, true},
+	{"CLOSE-WAIT", closeWaitConn, false},
+	{"CLOSING", closingConn, false},
+	{"LAST-ACK", lastAckConn, false},
+}
+
+// finWait1HalfConn: the application called CloseWrite; it still reads.
+func finWait1HalfConn(t *testing.T, opts ...cfgOpt) *harness {
+	h := establishedConn(t, opts...)
+	h.c.CloseWrite()
+	h.expect(flags(FIN|ACK), seqNum(ourISN+1), ackNum(peerISN+1))
+	h.state(StateFinWait1)
+	return h
+}
+
+// finWait2HalfConn: after CloseWrite, our FIN was acknowledged.
+func finWait2HalfConn(t *testing.T, opts ...cfgOpt) *harness {
+	h := finWait1HalfConn(t, opts...)
+	h.send(ACK, peerISN+1, ourISN+2)
+	h.expectNothing()
+	h.state(StateFinWait2)
+	return h
+}
+
+type seqEdge struct {
+	name     string
+	seq      seqnum.Value
+	inWindow bool
+}
+
+func edges(c *Conn) []seqEdge {
+	nxt := c.rcvNxt
+	wnd := seqnum.Size(c.rcvAdv.Sub(nxt))
+	return []seqEdge{
+		{"RCV.NXT-1", nxt - 1, false},
+		{"RCV.NXT", nxt, true},
+		{"last in window", nxt.Add(wnd - 1), true},
+		{"first past window", nxt.Add(wnd), false},
+	}
+}
+
+func TestRFC5961RstEdges(t *testing.T) {
+	for _, st := range syncStates {
+		for i := 0; i < 4; i++ {
+			h := st.mk(t)
+			e := edges(h.c)[i]
+			t.Run(fmt.Sprintf("%s/%s", st.name, e.name), func(t *testing.T) {
+				h.t = t
+				before := h.c.State()
+				chal := h.l.Stats().TCPChallengeACK.Load()
+				h.send(RST|ACK, e.seq, h.c.sndMax)
+				switch {
+				case e.seq == h.c.rcvNxt: // exactly RCV.NXT: reset
+					h.expectNothing()
+					h.state(StateClosed)
+				case e.inWindow: // in window: challenge ACK, connection stays
+					h.expect(flags(ACK), seqNum(h.c.sndMax), ackNum(h.c.rcvNxt))
+					h.state(before)
+					if h.l.Stats().TCPChallengeACK.Load() != chal+1 {
+						t.Fatal("TCPChallengeACK not counted")
+					}
+				default: // outside: dropped silently
+					h.expectNothing()
+					h.state(before)
+				}
+			})
+		}
+	}
+}
+
+func TestRFC5961SynEdges(t *testing.T) {
+	for _, st := range syncStates {
+		for i := 0; i < 4; i++ {
+			h := st.mk(t)
+			e := edges(h.c)[i]
+			t.Run(fmt.Sprintf("%s/%s", st.name, e.name), func(t *testing.T) {
+				h.t = t
+				before := h.c.State()
+				chal := h.l.Stats().TCPChallengeACK.Load()
+				h.send(SYN, e.seq, 0, withMSS(1460))
+				// RFC 5961 §4.2: whatever the sequence number, an ACK
+				// (a challenge ACK in window), and the connection stays.
+				h.expect(flags(ACK), seqNum(h.c.sndMax), ackNum(h.c.rcvNxt))
+				h.expectNothing()
+				h.state(before)
+				want := chal
+				if e.inWindow {
+					want++
+				}
+				if got := h.l.Stats().TCPChallengeACK.Load(); got != want {
+					t.Fatalf("TCPChallengeACK %d, want %d", got, want)
+				}
+			})
+		}
+	}
+}
+
+// Data at the edges: old bytes are re-ACKed, RCV.NXT is delivered, the
+// last byte in the window is queued, the first past it is dropped; every
+// case draws an ACK (RFC 9293 §3.10.7.4; the in-order byte's may be
+// delayed).
+func TestDataEdges(t *testing.T) {
+	for _, st := range syncStates {
+		if !st.data {
+			continue
+		}
+		for i := 0; i < 4; i++ {
+			h := st.mk(t)
+			e := edges(h.c)[i]
+			t.Run(fmt.Sprintf("%s/%s", st.name, e.name), func(t *testing.T) {
+				h.t = t
+				nxt := h.c.rcvNxt
+				h.send(ACK, e.seq, h.c.sndMax, withData([]byte("z")))
+				switch e.name {
+				case "RCV.NXT":
+					if string(h.rec.data) != "z" || h.c.rcvNxt != nxt+1 {
+						t.Fatalf("delivered %q", h.rec.data)
+					}
+				case "last in window":
+					h.expect(flags(ACK), ackNum(nxt))
+					if h.c.ooo.n != 1 || len(h.rec.data) != 0 {
+						t.Fatalf("not queued: ooo %d data %q", h.c.ooo.n, h.rec.data)
+					}
+				default:
+					h.expect(flags(ACK), ackNum(nxt))
+					if h.c.ooo.n != 0 || len(h.rec.data) != 0 || h.c.rcvNxt != nxt {
+						t.Fatalf("accepted: ooo %d data %q", h.c.ooo.n, h.rec.data)
+					}
+				}
+			})
+		}
+	}
+}
+
+// RFC 5961 §5.2: an ACK outside [SND.UNA - MAX.SND.WND, SND.NXT] is
+// dropped with a challenge ACK, its data not taken; the edges themselves
+// are acceptable.
+func TestRFC5961AckEdges(t *testing.T) {
+	for _, st := range syncStates {
+		h0 := st.mk(t)
+		una, max, win := h0.c.sndUna, h0.c.sndMax, seqnum.Size(h0.c.maxSndWnd)
+		for _, tc := range []struct {
+			name string
+			ack  seqnum.Value
+			ok   bool
+		}{
+			{"SND.NXT+1", max + 1, false},
+			{"SND.UNA-MAX.SND.WND-1", una - seqnum.Value(win) - 1, false},
+			{"SND.UNA-MAX.SND.WND", una - seqnum.Value(win), true},
+			{"SND.UNA", una, true},
+		} {
+			t.Run(st.name+"/"+tc.name, func(t *testing.T) {
+				h := st.mk(t)
+				before := h.c.State()
+				nxt := h.c.rcvNxt
+				h.send(ACK, nxt, tc.ack, withData([]byte("q")))
+				if tc.ok {
+					if st.data && string(h.rec.data) != "q" {
+						t.Fatalf("acceptable ACK: data %q not delivered", h.rec.data)
+					}
+					return
+				}
+				h.expect(flags(ACK), seqNum(h.c.sndMax), ackNum(nxt))
+				h.state(before)
+				if len(h.rec.data) != 0 || h.c.rcvNxt != nxt {
+					t.Fatalf("data %q taken from an unacceptable ACK", h.rec.data)
+				}
+			})
+		}
+	}
+}
+
+// RFC 5961 §7: challenge ACKs are limited per connection (100 a second
+// here; Linux's global tcp_challenge_ack_limit was CVE-2016-5696), the rest
+// counted; a second connection has its own budget.
+func TestChallengeAckLimitPerConnection(t *testing.T) {
+	h := establishedConn(t)
+	for i := 0; i < challengeAckLimit+50; i++ {
+		h.send(RST, peerISN+100, 0)
+	}
+	if n := len(h.out.segs); n != challengeAckLimit {
+		t.Fatalf("%d challenge ACKs, want %d", n, challengeAckLimit)
+	}
+	if got := h.l.Stats().TCPACKSkippedChallenge.Load(); got != 50 {
+		t.Fatalf("TCPACKSkippedChallenge %d, want 50", got)
+	}
+	h.out.segs = nil
+	// Another connection on the same layer is not starved.
+	k2 := testKey
+	k2.RemotePort++
+	h.send(SYN, peerISN, 0, withKey(k2), withMSS(1460))
+	h.expect(flags(SYN | ACK))
+	h.send(ACK, peerISN+1, ourISN+1, withKey(k2))
+	h.send(RST, peerISN+100, 0, withKey(k2))
+	h.expect(flags(ACK), ackNum(peerISN+1))
+	// A second later the first connection has its budget back.
+	h.advance(1001e6)
+	h.out.segs = nil
+	h.send(RST, peerISN+100, 0)
+	h.expect(flags(ACK), ackNum(peerISN+1))
+	h.state(StateEstablished)
+}
