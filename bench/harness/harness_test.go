@@ -172,6 +172,7 @@ func TestReportWriteAndCheck(t *testing.T) {
 	dir := t.TempDir()
 	r := sampleReport()
 	r.Scenarios[0].Servers = r.Scenarios[0].Servers[:2] // Check refuses failed servers
+	r.Scenarios[0].Servers[1].Runs[1].Retried = "wrk: 0 requests"
 	if err := r.Write(dir, []int{1}, []int{0}); err != nil {
 		t.Fatal(err)
 	}
@@ -185,6 +186,7 @@ func TestReportWriteAndCheck(t *testing.T) {
 		"| linux-net | 110,000 | 100,000 – 120,000 | 18 % | 1.00× |",
 		"![Goodput under SYN flood](flood.svg)",
 		"`net.ipv4.tcp_syncookies=1`",
+		"linux-net run 2 was repeated; its first attempt failed: wrk: 0 requests",
 	} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report.md lacks %q:\n%s", want, md)

@@ -73,6 +73,7 @@ type RunResult struct {
 	Series     []TimePoint        `json:"series,omitempty"`
 	Raw        any                `json:"raw,omitempty"`
 	Err        string             `json:"error,omitempty"`
+	Retried    string             `json:"retried_after,omitempty"` // why a first attempt was discarded
 }
 
 // CurvePoint is one point of a latency percentile curve.
@@ -268,6 +269,13 @@ func (s *Scenario) Table(serverCPUs, clientCPUs []int) string {
 			}
 		}
 		fmt.Fprintf(&b, " %s | %s |\n", cpuCell(sr, clientCPUs), cpuCell(sr, serverCPUs))
+	}
+	for _, sr := range s.Servers {
+		for i, r := range sr.Runs {
+			if r.Retried != "" {
+				fmt.Fprintf(&b, "\n%s run %d was repeated; its first attempt failed: %s\n", sr.Server, i+1, strings.ReplaceAll(r.Retried, "|", "/"))
+			}
+		}
 	}
 	return b.String()
 }

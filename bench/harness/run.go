@@ -163,16 +163,38 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	measure := func(d scenarioDef, e *env, run int) {
 		prog.Step(fmt.Sprintf("%s · %s · run %d/%d", d.ID, e.name, run+1, o.Runs), d.est(&o))
-		samp := StartCPUSampler(ctx, 500*time.Millisecond)
-		r, err := d.run(ctx, e)
-		whole, samples := samp.Stop()
-		if r != nil {
-			r.CPU, r.CPUSamples = whole, samples
-		}
-		if err == nil {
-			if err = e.server.Exited(); err != nil {
-				r = nil
+		var r *RunResult
+		var err error
+		// A run that fails or measures nothing is tried once more (a loaded
+		// machine can starve a one-second run); the report says so.
+		retried := ""
+		for attempt := 0; attempt < 2 && ctx.Err() == nil; attempt++ {
+			samp := StartCPUSampler(ctx, 500*time.Millisecond)
+			r, err = d.run(ctx, e)
+			whole, samples := samp.Stop()
+			if r != nil {
+				r.CPU, r.CPUSamples = whole, samples
 			}
+			if err == nil {
+				if err = e.server.Exited(); err != nil {
+					r = nil
+					break
+				}
+			}
+			if err == nil && r != nil && r.Value != 0 {
+				break
+			}
+			if attempt == 0 {
+				why := "measured 0"
+				if err != nil {
+					why = firstLine(err.Error())
+				}
+				retried = why
+				prog.Logf("%s / %s: %s; trying once more", d.ID, e.name, why)
+			}
+		}
+		if r != nil {
+			r.Retried = retried
 		}
 		record(d.ID, e.name, r, err)
 	}

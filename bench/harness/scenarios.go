@@ -85,7 +85,7 @@ func latencyScenario(rate int) scenarioDef {
 		est: runDur,
 		run: func(ctx context.Context, e *env) (*RunResult, error) {
 			var r loadgen.OpenLoopResult
-			err := e.client(ctx, e.o.Duration+30*time.Second, &r, "openloop", "--addr", e.hostPort(PortHTTP),
+			err := e.client(ctx, e.o.Duration+60*time.Second, &r, "openloop", "--addr", e.hostPort(PortHTTP),
 				"--rate", fmt.Sprint(rate), "--duration", e.o.Duration.String(), "--conns", "64")
 			if err != nil {
 				return nil, err
@@ -125,7 +125,7 @@ func bulkScenario(id, title, bridge string, echo bool) scenarioDef {
 			if echo {
 				args = append(args, "--echo")
 			}
-			if err := e.client(ctx, e.o.Duration+30*time.Second, &r, args...); err != nil {
+			if err := e.client(ctx, e.o.Duration+60*time.Second, &r, args...); err != nil {
 				return nil, err
 			}
 			return &RunResult{Value: r.Mbps, Raw: r}, nil
@@ -220,7 +220,7 @@ func floodScenario() scenarioDef {
 				return nil, err
 			}
 			var r loadgen.ConnectResult
-			if err := e.client(ctx, e.o.Duration+30*time.Second, &r, "connect", "--addr", e.hostPort(PortHTTP),
+			if err := e.client(ctx, e.o.Duration+60*time.Second, &r, "connect", "--addr", e.hostPort(PortHTTP),
 				"--duration", e.o.Duration.String(), "--workers", "64"); err != nil {
 				return nil, err
 			}
@@ -273,7 +273,7 @@ func xdpClientScenario(id, title string, conns int, close bool) scenarioDef {
 				}
 				defer nsExec(context.Background(), e.t.Server, "ethtool", "-K", e.t.ServerIf, "tx", "on")
 			}
-			out, err := RunPinned(ctx, e.o.Duration+30*time.Second, e.t.Client, e.o.ClientCPUs, e.o.Bins.Load, args...)
+			out, err := RunPinned(ctx, e.o.Duration+60*time.Second, e.t.Client, e.o.ClientCPUs, e.o.Bins.Load, args...)
 			if err != nil {
 				return nil, err
 			}
