@@ -488,3 +488,34 @@ func TestStackCloseWakes(t *testing.T) {
 		}
 	}
 }
+
+// TestSocketOptions: SetKeepAlive/SetKeepAlivePeriod arm the keepalive
+// timer on the loop (ss shows "keepalive"), SetNoDelay succeeds, and all
+// of them fail with net.ErrClosed after Close.
+func TestSocketOptions(t *testing.T) {
+	a, b := memPair(t, memlink.Faults{}, nil)
+	ln := listenB(t, b, "80")
+	c, s := connPair(t, a, ln)
+	defer s.Close()
+	if err := c.SetNoDelay(false); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetKeepAlivePeriod(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetKeepAlive(true); err != nil {
+		t.Fatal(err)
+	}
+	var info tcp.ConnInfo
+	a.Do(func(l *Loop) {}) // the setters ran before this (FIFO per loop)
+	a.Do(func(l *Loop) { info = c.tc.Info() })
+	if info.Timer != "keepalive" || info.TimerIn > 30*time.Second || info.TimerIn < 20*time.Second {
+		t.Fatalf("after SetKeepAlive: timer %q in %v, want keepalive in ~30s", info.Timer, info.TimerIn)
+	}
+	c.Close()
+	for _, err := range []error{c.SetNoDelay(true), c.SetKeepAlive(false), c.SetKeepAlivePeriod(time.Second), c.SetLinger(0)} {
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("setter after Close: %v", err)
+		}
+	}
+}
