@@ -137,3 +137,71 @@ func TestDSACKAccepted(t *testing.T) {
 	h.advance(5 * time.Second)
 	h.expectNothing()
 }
+
+// A fast retransmission found spurious raises DupThresh (Linux
+// tp->reordering); the next episode needs one more SACKed segment.
+func TestSpuriousRaisesDupThresh(t *testing.T) {
+	h, pts := tsEstablished(t)
+	una := ourISN + 1
+	orig := sendFive(h)
+	h.advance(20 * time.Millisecond)
+	for i := 0; i < 3; i++ {
+		h.send(ACK, peerISN+1, una, withTS(pts, orig), withSACK(una+988, una+seqnum.Value(988*(i+2))))
+	}
+	h.expect(seqNum(una), payloadLen(988))
+	h.send(ACK, peerISN+1, una+5*988, withTS(pts, orig))
+	if h.c.undo.reorder != 1 {
+		t.Fatalf("reorder %d after a spurious fast retransmit", h.c.undo.reorder)
+	}
+	// Enough in flight for DupThresh 4 (not capped by half the flight).
+	h.c.Write(make([]byte, 10*988))
+	for i := 0; i < 10; i++ {
+		h.expect(payloadLen(988))
+	}
+	if h.c.dupThresh() != 4 {
+		t.Fatalf("DupThresh %d, want 4", h.c.dupThresh())
+	}
+}
+
+// A lost retransmission is sent again once data sent after it is SACKed
+// (more than DupThresh-1 segments), before the RTO.
+func TestLostRetransmissionResent(t *testing.T) {
+	h, pts := tsEstablished(t)
+	una := ourISN + 1
+	h.c.Write(make([]byte, 30*988))
+	var ts uint32
+	for i := 0; i < 10; i++ {
+		ts = h.expect(payloadLen(988)).seg.Opts.TSVal
+	}
+	h.advance(10 * time.Millisecond)
+	// Segment 1 lost; 2..4 SACKed: fast retransmit.
+	for i := 0; i < 3; i++ {
+		h.send(ACK, peerISN+1, una, withTS(pts, ts), withSACK(una+988, una+seqnum.Value(988*(i+2))))
+	}
+	// Limited transmit (RFC 3042) sent two new segments, then the head.
+	h.expect(seqNum(una+10*988), payloadLen(988))
+	h.expect(seqNum(una+11*988), payloadLen(988))
+	h.expect(seqNum(una), payloadLen(988))
+	rtxMax := h.c.sndMax
+	// Everything else arrives, including new data sent in recovery, but
+	// never segment 1: its retransmission was lost as well.
+	for k := 5; k <= 20 && h.l.Stats().TCPLostRetransmit.Load() == 0; k++ {
+		right := seqnum.Min(una+seqnum.Value(988*k), h.c.sndMax)
+		h.send(ACK, peerISN+1, una, withTS(pts, ts), withSACK(una+988, right))
+	}
+	if h.l.Stats().TCPLostRetransmit.Load() != 1 || !rtxMax.LessThan(h.c.sndMax) {
+		t.Fatalf("TCPLostRetransmit %d, sndMax +%d (was +%d)", h.l.Stats().TCPLostRetransmit.Load(), h.c.sndMax-una, rtxMax-una)
+	}
+	resent := 0
+	for _, s := range h.out.segs {
+		if s.seg.Seq == una && len(s.seg.Payload) > 0 {
+			resent++
+		}
+	}
+	if resent != 1 {
+		t.Fatalf("head resent %d times", resent)
+	}
+	if h.l.Stats().TCPTimeouts.Load() != 0 {
+		t.Fatal("took an RTO")
+	}
+}
