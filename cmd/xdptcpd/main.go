@@ -103,7 +103,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.XDPMode, "xdp-mode", "auto", "XDP attach mode: auto (native, else generic), native, generic")
 	fs.StringVar(&o.BindMode, "bind-mode", "auto", "AF_XDP bind mode: auto (zero-copy, else copy), zerocopy, copy")
 	fs.BoolVar(&o.XDPReplace, "xdp-replace", false, "detach an XDP program already attached to the interface through netlink")
-	fs.Var(&listens, "listen", "serve PORT=HANDLER (http, echo, discard, blob); repeatable")
+	fs.Var(&listens, "listen", "serve PORT=HANDLER ("+strings.Join(allHandlerNames(), ", ")+"); repeatable")
 	fs.StringVar(&o.Admin, "admin", "", "HOST:PORT for /healthz, /metrics and /debug/conns (a kernel socket)")
 	fs.StringVar(&configPath, "config", "", "YAML configuration file (flags win over it); SIGHUP reloads it")
 	fs.Var(&sysctls, "sysctl", "TCP setting NAME=VALUE with Linux's sysctl name, e.g. tcp_fin_timeout=30; repeatable")

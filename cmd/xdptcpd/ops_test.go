@@ -546,7 +546,8 @@ func (b *background) waitLine(t *testing.T, s string) {
 	}
 }
 
-// stop sends SIGTERM and wants exit status 0 within 10 s.
+// stop sends SIGTERM and wants exit status 0 (waiting up to 30 s: a
+// loaded machine is slow, and no connection holds the shutdown).
 func (b *background) stop(t *testing.T) {
 	t.Helper()
 	b.cmd.Process.Signal(syscall.SIGTERM)
@@ -556,8 +557,8 @@ func (b *background) stop(t *testing.T) {
 		if err != nil {
 			t.Fatalf("exit: %v\n%s", err, b.log.String())
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("no exit 10 s after SIGTERM:\n%s", b.log.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no exit 30 s after SIGTERM:\n%s", b.log.String())
 	}
 }
 
