@@ -7,6 +7,9 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -114,6 +117,33 @@ func (r *floodResult) p(q float64) time.Duration {
 	return s[min(len(s)-1, int(q*float64(len(s))))]
 }
 
+// floodRequestTimeout bounds a request once connected: generous, because
+// the machine is shared and a lost segment under the flood costs the
+// kernel client a retransmission timeout (1 s, then 2 s, 4 s, ...).
+const floodRequestTimeout = 30 * time.Second
+
+// floodGet makes one "Connection: close" HTTP/1.1 request on c and checks
+// the response, like get with a longer deadline.
+func floodGet(c net.Conn) error {
+	c.SetDeadline(time.Now().Add(floodRequestTimeout))
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: "+srvIP+"\r\nConnection: close\r\n\r\n"); err != nil {
+		return err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != 200 || string(body) != "Hello, World!" {
+		return fmt.Errorf("got %s %q", resp.Status, body)
+	}
+	return nil
+}
+
 // floodClientsRun makes HTTP requests on new connections from the client
 // namespace with n workers until stop is closed and at least minReqs were
 // made (bounded by limit), recording connect times.
@@ -140,13 +170,13 @@ func floodClientsRun(tp *topo, port string, n, minReqs int, stop <-chan struct{}
 			defer wg.Done()
 			for !stopped() {
 				total.Add(1)
-				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				ctx, cancel := context.WithTimeout(context.Background(), floodRequestTimeout)
 				t0 := time.Now()
 				c, err := tp.cli.Dial(ctx, "tcp", srvIP+":"+port)
 				cancel()
 				d := time.Since(t0)
 				if err == nil {
-					err = get(bufio.NewReader(c), c, true)
+					err = floodGet(c)
 					c.Close()
 				}
 				mu.Lock()
@@ -236,7 +266,7 @@ func TestSynFloodKernelClients(t *testing.T) {
 		defer close(stop)
 		fst, ferr = floodFlatOut(tp, "8080", floodDuration)
 	}()
-	res := floodClientsRun(tp, "8080", floodClients, floodMinReqs, stop, 45*time.Second)
+	res := floodClientsRun(tp, "8080", floodClients, floodMinReqs, stop, 40*time.Second)
 	<-done
 	if ferr != nil {
 		t.Fatalf("flood: %v", ferr)
@@ -259,6 +289,9 @@ func TestSynFloodKernelClients(t *testing.T) {
 		m1["xdptcp_tcp_ext_listen_drops_total"]-m0["xdptcp_tcp_ext_listen_drops_total"],
 		rssBefore, rssAfter)
 	t.Log(summary)
+	if res.failed > 0 {
+		t.Logf("first errors: %q", res.errs)
+	}
 	// Where the SYN-ACKs died: the client namespace's drop rule.
 	if out, err := testnet.Try("ip", "netns", "exec", tp.cli.Name, "nft", "list", "chain", "ip", "synflood", "pre"); err == nil {
 		for _, line := range strings.Split(out, "\n") {
