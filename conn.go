@@ -53,9 +53,10 @@ type Conn struct {
 	laddr, raddr *net.TCPAddr // set before the application sees the Conn
 
 	// Loop side: touched only on the loop.
-	tc       *tcp.Conn
-	gone     bool  // OnClose was delivered: tc must not be used
-	closeReq uint8 // closeWriteReq/closeReq: done once wbuf is flushed
+	tc        *tcp.Conn
+	gone      bool  // OnClose was delivered: tc must not be used
+	closeReq  uint8 // closeWriteReq/closeReq: done once wbuf is flushed
+	closeSent bool  // tc.Close was called
 
 	rmu sync.Mutex // serializes Reads
 	wmu sync.Mutex // serializes Writes
@@ -245,6 +246,7 @@ func (c *Conn) flush() {
 		case closeWriteReq:
 			c.tc.CloseWrite()
 		case closeFullReq:
+			c.closeSent = true
 			c.tc.Close()
 		}
 	}
@@ -453,6 +455,19 @@ func (c *Conn) Close() error {
 		}
 		c.closeReq = closeFullReq
 		c.flush()
+		if !c.closeSent && !c.gone {
+			// The peer takes no more data and the write buffer cannot
+			// drain: bound the orphan's life by tcp_fin_timeout, as Linux
+			// bounds an orphan's zero-window probes, then reset it.
+			d := c.loop.engine.TCP().Config().FinTimeout
+			time.AfterFunc(d, func() {
+				c.s.post(c.loop, func() {
+					if !c.gone && !c.closeSent {
+						c.tc.Abort()
+					}
+				})
+			})
+		}
 	})
 	return nil
 }

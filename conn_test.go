@@ -519,3 +519,32 @@ func TestSocketOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseStuckWriteBufferResets: Close while the peer takes no data and
+// the write buffer cannot drain ends, after tcp_fin_timeout, with a reset
+// instead of a connection that lives forever.
+func TestCloseStuckWriteBufferResets(t *testing.T) {
+	a, b := memPair(t, memlink.Faults{}, func(c *tcp.Config) { c.FinTimeout = time.Second })
+	ln := listenB(t, b, "80")
+	c, s := connPair(t, a, ln)
+	defer s.Close()
+	c.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+	for {
+		if _, err := c.Write(make([]byte, 64<<10)); err != nil {
+			break // s never reads: everything is full
+		}
+	}
+	c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n := 0
+		a.Do(func(l *Loop) { n = l.engine.TCP().Conns() })
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still open 10 s after Close", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
