@@ -768,3 +768,86 @@ listen:
 	}
 	waitNoXDP(t, tp)
 }
+
+// tagServer answers every line on every connection with tag + line.
+func tagServer(t *testing.T, ns *testnet.NS, addr, tag string) {
+	t.Helper()
+	ln, err := ns.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				sc := bufio.NewScanner(c)
+				for sc.Scan() {
+					if _, err := io.WriteString(c, tag+sc.Text()+"\n"); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+}
+
+// askLine sends line on c and returns the answer line.
+func askLine(c net.Conn, br *bufio.Reader, line string) (string, error) {
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, line+"\n"); err != nil {
+		return "", err
+	}
+	s, err := br.ReadString('\n')
+	return strings.TrimSuffix(s, "\n"), err
+}
+
+// SIGHUP with a proxy port's backends changed: connections opened
+// afterwards go to the new backend, the one opened before stays on its
+// backend.
+func TestOpsSIGHUPProxyBackends(t *testing.T) {
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	path := filepath.Join(dir, "xdptcpd.yaml")
+	conf := func(backend string) {
+		os.WriteFile(path, []byte(fmt.Sprintf("addr: %s/24\nadmin: 127.0.0.1:9100\nlisten:\n  - {port: 8083, handler: \"proxy:%s\"}\n", srvIP, backend)), 0o644)
+	}
+	conf("127.0.0.1:9001")
+	tp := newOpsTopo(t, "--config", path, "--iface", "IFACE")
+	tagServer(t, tp.srv, "127.0.0.1:9001", "one:")
+	tagServer(t, tp.srv, "127.0.0.1:9002", "two:")
+	ctx := context.Background()
+	a, err := tp.cli.Dial(ctx, "tcp", srvIP+":8083")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	abr := bufio.NewReader(a)
+	if got, err := askLine(a, abr, "a1"); got != "one:a1" {
+		t.Fatalf("before reload: %q, %v", got, err)
+	}
+	conf("127.0.0.1:9002")
+	tp.cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(tp.log.String(), "configuration reloaded") {
+		if time.Now().After(deadline) {
+			t.Fatal("no reload log line 10 s after SIGHUP")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b, err := tp.cli.Dial(ctx, "tcp", srvIP+":8083")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if got, err := askLine(b, bufio.NewReader(b), "b1"); got != "two:b1" {
+		t.Fatalf("connection opened after the reload: %q, %v; want the new backend", got, err)
+	}
+	if got, err := askLine(a, abr, "a2"); got != "one:a2" {
+		t.Fatalf("connection opened before the reload: %q, %v; want its backend kept", got, err)
+	}
+}
