@@ -43,7 +43,7 @@ func Preset(mode string) (Options, error) {
 		o.Servers = []string{ServerXdptcpd, ServerLinuxNet, ServerLinuxHTTP}
 		o.Scenarios = []string{"keepalive-64", "keepalive-1024", "new-conns", "xdpclient-keepalive-64", "latency-20000", "bulk-up", "bulk-echo", "idle", "synflood", "loss-up"}
 	case "full":
-		o.Runs, o.Duration, o.LatencyRates, o.FloodRate, o.IdleConns = 3, 10*time.Second, []int{5000, 20000}, 50000, 30000
+		o.Runs, o.Duration, o.LatencyRates, o.FloodRate, o.IdleConns = 3, 10*time.Second, []int{5000, 20000}, 50000, 50000
 		o.Servers = AllServers
 	default:
 		return o, fmt.Errorf("unknown mode %q (smoke, quick, full)", mode)

@@ -136,7 +136,7 @@ func bulkScenario(id, title, bridge string, echo bool) scenarioDef {
 func idleScenario() scenarioDef {
 	return scenarioDef{
 		Scenario: Scenario{ID: "idle", Title: "Concurrent idle connections and memory per connection",
-			Description: "The client opens N connections to the echo port, spread over several source addresses, and holds them; memory is the server process's RSS after minus before, per connection, in a server started afresh for the run. For the Linux servers the kernel's own socket memory (about 2–3 KiB per idle socket in slab) is not in the process's RSS.",
+			Description: "The client opens N connections to the echo port, spread over several source addresses (and client processes of at most 15,000 connections), and holds them; memory is the server process's RSS after minus before, per connection, in a server started afresh for the run. For the Linux servers the kernel's own socket memory (about 2–3 KiB per idle socket in slab) is not in the process's RSS.",
 			Metric:      "RSS per connection", Unit: "bytes", LowerBetter: true, Extra: []string{"connections", "RSS before (MiB)", "RSS after (MiB)"}, Plot: PlotBars},
 		fresh: true,
 		est:   func(o *Options) time.Duration { return 3 * time.Second },
@@ -149,27 +149,44 @@ func idleScenario() scenarioDef {
 			for _, a := range e.t.ClientExtra {
 				srcs = append(srcs, a.String())
 			}
-			p, err := Start("idle client", e.t.Client, e.o.ClientCPUs, e.o.Bins.Bench, "client", "idle",
-				"--addr", e.hostPort(PortEcho), "--n", fmt.Sprint(e.o.IdleConns), "--sources", strings.Join(srcs, ","), "--hold", "60s")
-			if err != nil {
-				return nil, err
+			// One client process holds at most idlePerProcess connections (a
+			// file descriptor each; the hard RLIMIT_NOFILE may be low and
+			// raising it needs CAP_SYS_RESOURCE).
+			var procs []*Proc
+			defer func() {
+				for _, p := range procs {
+					p.Stop(5 * time.Second)
+				}
+			}()
+			for left := e.o.IdleConns; left > 0; left -= idlePerProcess {
+				n := min(left, idlePerProcess)
+				p, err := Start("idle client", e.t.Client, e.o.ClientCPUs, e.o.Bins.Bench, "client", "idle",
+					"--addr", e.hostPort(PortEcho), "--n", fmt.Sprint(n), "--sources", strings.Join(srcs, ","), "--hold", "120s")
+				if err != nil {
+					return nil, err
+				}
+				procs = append(procs, p)
 			}
-			defer p.Stop(5 * time.Second)
-			var opened int
-			err = waitFor(ctx, 90*time.Second, func() error {
-				if _, err := fmt.Sscanf(lastLine(p.Output(), "opened "), "opened %d", &opened); err == nil {
-					return nil
+			opened := 0
+			err = waitFor(ctx, 120*time.Second, func() error {
+				opened = 0
+				for _, p := range procs {
+					var k int
+					if _, err := fmt.Sscanf(lastLine(p.Output(), "opened "), "opened %d", &k); err != nil {
+						if err := p.Exited(); err != nil {
+							return err
+						}
+						return fmt.Errorf("idle client has not opened its connections")
+					}
+					opened += k
 				}
-				if err := p.Exited(); err != nil {
-					return err
-				}
-				return fmt.Errorf("idle client has not opened its connections")
+				return nil
 			})
 			if err != nil {
 				return nil, err
 			}
 			if opened == 0 {
-				return nil, fmt.Errorf("no connection opened: %s", tail(p.Output(), 500))
+				return nil, fmt.Errorf("no connection opened: %s", tail(procs[0].Output(), 500))
 			}
 			// Let the server settle (accept queues drained, buffers touched).
 			select {
@@ -186,6 +203,9 @@ func idleScenario() scenarioDef {
 		},
 	}
 }
+
+// idlePerProcess bounds the connections one idle client process holds.
+const idlePerProcess = 15000
 
 func lastLine(out, prefix string) string {
 	lines := strings.Split(out, "\n")

@@ -439,7 +439,7 @@ func Idle(ctx context.Context, c IdleConfig) ([]net.Conn, error) {
 		c.Parallel = 128
 	}
 	if c.Timeout <= 0 {
-		c.Timeout = 60 * time.Second
+		c.Timeout = 100 * time.Second
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
