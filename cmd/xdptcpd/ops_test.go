@@ -315,6 +315,8 @@ func TestOpsSIGTERMDrainsDownloads(t *testing.T) {
 	}
 	if took := time.Since(sent); took > grace {
 		t.Errorf("xdptcpd took %v to exit, more than the grace period %v", took, grace)
+	} else {
+		t.Logf("xdptcpd exited %v after SIGTERM with %d downloads in flight", took.Round(time.Millisecond), clients)
 	}
 	waitNoXDP(t, tp)
 	// The kernel has the interface back, the served port included.
