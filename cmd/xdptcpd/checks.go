@@ -18,8 +18,8 @@ import (
 	"github.com/xdptcp/xdptcp"
 )
 
-// checkInterface: the interface exists and is up (error), and our address
-// is on one of its networks (warning).
+// checkInterface: the interface exists and is up (error), has a carrier
+// (warning), and our address is on one of its networks (warning).
 //
 // "On a served network" means: when the kernel has IPv4 addresses on the
 // interface, ours falls inside one of their prefixes, or one of them falls
@@ -35,6 +35,11 @@ func checkInterface(cfg xdptcp.Config, log *slog.Logger) error {
 	}
 	if ifi.Flags&net.FlagUp == 0 {
 		return usagef("interface %s is down: bring it up first (ip link set %s up)", cfg.Iface, cfg.Iface)
+	}
+	if ifi.Flags&net.FlagRunning == 0 {
+		// Administratively up, no carrier (IFF_RUNNING off): nothing
+		// arrives until the link comes up, but it may come up later.
+		log.Warn("the interface has no carrier (link down): nothing arrives until it comes up", "iface", cfg.Iface)
 	}
 	addrs, err := ifi.Addrs()
 	if err != nil {

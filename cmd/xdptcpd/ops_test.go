@@ -612,6 +612,17 @@ func TestOpsStartupChecks(t *testing.T) {
 		exit2(t, "another XDP program is attached", base(br, "--admin", "127.0.0.1:9101")...)
 		b.stop(t)
 	})
+	t.Run("no carrier", func(t *testing.T) {
+		a, b := testnet.Name("xna"), testnet.Name("xnb")
+		testnet.Cmd(t, "ip", "-n", ns.Name, "link", "add", a, "type", "veth", "peer", "name", b)
+		testnet.Cmd(t, "ip", "-n", ns.Name, "link", "set", a, "up") // b stays down: a has no carrier
+		bg := startBackground(t, "ip", base(a, "--admin", "127.0.0.1:9102")...)
+		bg.waitLine(t, "xdptcpd serving")
+		if !strings.Contains(bg.log.String(), "no carrier") {
+			t.Errorf("no warning for an interface without carrier:\n%s", bg.log.String())
+		}
+		bg.stop(t)
+	})
 	t.Run("address on none of the interface's networks", func(t *testing.T) {
 		args := base(v.A)
 		args[7] = "198.19.5.5/24"
