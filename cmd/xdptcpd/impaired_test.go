@@ -15,12 +15,14 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"golang.org/x/sys/unix"
 
 	"github.com/xdptcp/xdptcp/bench/impair/impairtest"
 	"github.com/xdptcp/xdptcp/internal/testnet"
@@ -71,7 +73,7 @@ func impairedDaemon(t testing.TB, tp *impairtest.Topology, bin string) string {
 
 // kernelEcho serves echo from the kernel stack in ns on port; it stops
 // when t ends.
-func kernelEcho(t testing.TB, ns *testnet.NS, port int) {
+func kernelEcho(t testing.TB, ns *testnet.NS, port int, cc string) {
 	ln, err := ns.Listen("tcp", "0.0.0.0:"+strconv.Itoa(port))
 	if err != nil {
 		t.Fatal(err)
@@ -83,6 +85,7 @@ func kernelEcho(t testing.TB, ns *testnet.NS, port int) {
 			if err != nil {
 				return
 			}
+			setCC(c, cc)
 			go func() {
 				defer c.Close()
 				io.Copy(c, c)
@@ -94,7 +97,7 @@ func kernelEcho(t testing.TB, ns *testnet.NS, port int) {
 
 // echoRoundTrip sends data to addr from ns, reads the echo back until EOF
 // and checks its SHA-256. It returns the time taken.
-func echoRoundTrip(ns *testnet.NS, addr string, data []byte, limit time.Duration, progress func(int64)) (time.Duration, error) {
+func echoRoundTrip(ns *testnet.NS, addr, cc string, data []byte, limit time.Duration, progress func(int64)) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -103,6 +106,9 @@ func echoRoundTrip(ns *testnet.NS, addr string, data []byte, limit time.Duration
 		return 0, err
 	}
 	defer c.Close()
+	if err := setCC(c, cc); err != nil {
+		return 0, err
+	}
 	c.SetDeadline(start.Add(limit))
 	werr := make(chan error, 1)
 	go func() {
@@ -142,6 +148,26 @@ func echoRoundTrip(ns *testnet.NS, addr string, data []byte, limit time.Duration
 	return time.Since(start), nil
 }
 
+// setCC sets the kernel socket's congestion control (TCP_CONGESTION);
+// "" leaves the namespace's default. (The default itself cannot be set in
+// a namespace to an algorithm outside tcp_allowed_congestion_control.)
+func setCC(c net.Conn, cc string) error {
+	if cc == "" {
+		return nil
+	}
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptString(int(fd), unix.IPPROTO_TCP, unix.TCP_CONGESTION, cc)
+	}); err != nil {
+		return err
+	}
+	return serr
+}
+
 // progressWriter counts what goes through it.
 type progressWriter struct {
 	w io.Writer
@@ -155,7 +181,7 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 
 // sendAll writes n bytes to addr (a discard server) and waits for the
 // peer's close after our FIN; it returns the time taken.
-func sendAll(ns *testnet.NS, addr string, n int, limit time.Duration) (time.Duration, error) {
+func sendAll(ns *testnet.NS, addr, cc string, n int, limit time.Duration) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -164,6 +190,9 @@ func sendAll(ns *testnet.NS, addr string, n int, limit time.Duration) (time.Dura
 		return 0, err
 	}
 	defer c.Close()
+	if err := setCC(c, cc); err != nil {
+		return 0, err
+	}
 	c.SetDeadline(start.Add(limit))
 	buf := make([]byte, 256<<10)
 	for sent := 0; sent < n; {
@@ -218,7 +247,8 @@ func TestImpairedEchoKernelPeer(t *testing.T) {
 	tp, br := impairtest.Start(t, "--loss", "0.02", "--reorder", "0.25", "--dup", "0.01",
 		"--corrupt", "0.001", "--delay", "10ms", "--jitter", "5ms", "--limit", "10000", "--seed", "7")
 	admin := impairedDaemon(t, tp, bin)
-	kernelEcho(t, tp.Server, 7007)
+	kernelEcho(t, tp.Server, 7007, "")
+	kernelEcho(t, tp.Server, 7008, "cubic")
 
 	// The figure is 32 MiB; xdptcpd needs about 2 minutes for it
 	// here (its RFC 5681/9438 congestion control is bounded by the 2 %
@@ -232,12 +262,20 @@ func TestImpairedEchoKernelPeer(t *testing.T) {
 	data := make([]byte, mib<<20)
 	rand.Read(data)
 	limit := time.Duration(mib) * 8 * time.Second
-	linux, err := echoRoundTrip(tp.Client, tp.ServerAddr.String()+":7007", data, limit, nil)
+	linux, err := echoRoundTrip(tp.Client, tp.ServerAddr.String()+":7007", "", data, limit, nil)
 	if err != nil {
 		t.Fatalf("kernel echo: %v", err)
 	}
-	t.Logf("Linux-to-Linux: %v", linux)
-	ours, err := echoRoundTrip(tp.Client, tp.ServerAddr.String()+":7", data, limit, func(n int64) {
+	// The host's default congestion control may be BBR, which does not
+	// back off on random loss; time Linux with CUBIC (xdptcp's default)
+	// as well.
+	linuxCC := tp.Client.Exec(t, "sysctl", "-n", "net.ipv4.tcp_congestion_control")
+	linuxCubic, err := echoRoundTrip(tp.Client, tp.ServerAddr.String()+":7008", "cubic", data, limit, nil)
+	if err != nil {
+		t.Fatalf("kernel echo (cubic): %v", err)
+	}
+	t.Logf("Linux-to-Linux: %v (%s), %v (cubic)", linux, strings.TrimSpace(linuxCC), linuxCubic)
+	ours, err := echoRoundTrip(tp.Client, tp.ServerAddr.String()+":7", "", data, limit, func(n int64) {
 		m := daemonMetrics(t, tp.Server, admin)
 		t.Logf("echoed %d bytes; retrans %v timeouts %v fastretrans %v csum %v ofo %v ofodrop %v undo %v/%v dsack %v", n,
 			m["xdptcp_tcp_retrans_segs_total"], m["xdptcp_tcp_ext_tcp_timeouts_total"], m["xdptcp_tcp_ext_tcp_fast_retrans_total"],
@@ -252,8 +290,8 @@ func TestImpairedEchoKernelPeer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d MiB echo round trip, loss 2%% reorder 25%% dup 1%% corrupt 0.1%% delay 10±5ms: xdptcpd %v, Linux %v (ratio %.2f)",
-		mib, ours.Round(time.Millisecond), linux.Round(time.Millisecond), ours.Seconds()/linux.Seconds())
+	t.Logf("%d MiB echo round trip, loss 2%% reorder 25%% dup 1%% corrupt 0.1%% delay 10±5ms: xdptcpd (cubic) %v, Linux %v (%s), Linux %v (cubic)",
+		mib, ours.Round(time.Millisecond), linux.Round(time.Millisecond), strings.TrimSpace(linuxCC), linuxCubic.Round(time.Millisecond))
 	t.Logf("xdptcpd: retrans_segs %v in_csum_errors %v; bridge: %+v",
 		m["xdptcp_tcp_retrans_segs_total"], m["xdptcp_tcp_in_csum_errors_total"], st)
 	if m["xdptcp_tcp_retrans_segs_total"] == 0 {
@@ -265,8 +303,8 @@ func TestImpairedEchoKernelPeer(t *testing.T) {
 	if f := os.Getenv("XDPTCP_DATAPATH_REPORT"); f != "" {
 		fh, err := os.OpenFile(f, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 		if err == nil {
-			fmt.Fprintf(fh, "| echo %d MiB round trip, 2%% loss 25%% reorder 1%% dup 0.1%% corrupt 10±5 ms | %.2f s | %.2f s |\n",
-				mib, ours.Seconds(), linux.Seconds())
+			fmt.Fprintf(fh, "| echo %d MiB round trip, 2%% loss 25%% reorder 1%% dup 0.1%% corrupt 10±5 ms | %.2f s | %.2f s (%s) | %.2f s |\n",
+				mib, ours.Seconds(), linux.Seconds(), strings.TrimSpace(linuxCC), linuxCubic.Seconds())
 			fh.Close()
 		}
 	}
@@ -275,17 +313,25 @@ func TestImpairedEchoKernelPeer(t *testing.T) {
 // BenchmarkImpairedBulk measures bulk throughput over the kernel peer
 // through the bridge (no delay), at 0 % and 1 % loss: client -> server
 // into xdptcpd's discard and the kernel's, and an echo round trip (data
-// both ways at once). Run: go test -run '^$' -bench ImpairedBulk
+// both ways at once), with the host's default kernel congestion control
+// and with CUBIC. xdptcpd has no source handler, so the server -> client
+// direction alone is not measured; the echo carries it. Run: go test -run '^$' -bench ImpairedBulk
 // -benchtime 1x ./cmd/xdptcpd/
 func BenchmarkImpairedBulk(b *testing.B) {
 	testnet.RequireRoot(b)
 	const size = 32 << 20
-	for _, loss := range []string{"0", "0.01"} {
-		b.Run("loss="+loss, func(b *testing.B) {
+	for _, run := range []struct{ loss, cc string }{{"0", ""}, {"0.01", ""}, {"0", "cubic"}, {"0.01", "cubic"}} {
+		loss := run.loss
+		name := "loss=" + loss
+		if run.cc != "" {
+			name += "/kernel-cc=" + run.cc
+		}
+		b.Run(name, func(b *testing.B) {
 			tp, _ := impairtest.Start(b, "--loss", loss, "--limit", "10000", "--seed", "3")
+			cc := run.cc // the kernel sockets' congestion control, "" for the default
 			impairedDaemonB(b, tp)
-			kernelEcho(b, tp.Server, 7007)
-			kernelDiscard(b, tp.Server, 9009)
+			kernelEcho(b, tp.Server, 7007, cc)
+			kernelDiscard(b, tp.Server, 9009, cc)
 			data := make([]byte, 16<<20)
 			rand.Read(data)
 			for i := 0; i < b.N; i++ {
@@ -295,16 +341,16 @@ func BenchmarkImpairedBulk(b *testing.B) {
 					n    int
 				}{
 					{"upload-xdptcpd", func() (time.Duration, error) {
-						return sendAll(tp.Client, tp.ServerAddr.String()+":9", size, 60*time.Second)
+						return sendAll(tp.Client, tp.ServerAddr.String()+":9", cc, size, 60*time.Second)
 					}, size},
 					{"upload-linux", func() (time.Duration, error) {
-						return sendAll(tp.Client, tp.ServerAddr.String()+":9009", size, 60*time.Second)
+						return sendAll(tp.Client, tp.ServerAddr.String()+":9009", cc, size, 60*time.Second)
 					}, size},
 					{"echo16M-xdptcpd", func() (time.Duration, error) {
-						return echoRoundTrip(tp.Client, tp.ServerAddr.String()+":7", data, 60*time.Second, nil)
+						return echoRoundTrip(tp.Client, tp.ServerAddr.String()+":7", cc, data, 60*time.Second, nil)
 					}, len(data)},
 					{"echo16M-linux", func() (time.Duration, error) {
-						return echoRoundTrip(tp.Client, tp.ServerAddr.String()+":7007", data, 60*time.Second, nil)
+						return echoRoundTrip(tp.Client, tp.ServerAddr.String()+":7007", cc, data, 60*time.Second, nil)
 					}, len(data)},
 				} {
 					d, err := c.run()
@@ -313,7 +359,7 @@ func BenchmarkImpairedBulk(b *testing.B) {
 					}
 					mbps := float64(c.n) * 8 / d.Seconds() / 1e6
 					b.ReportMetric(mbps, c.name+"-Mbit/s")
-					b.Logf("loss %s %s: %d bytes in %v = %.0f Mbit/s", loss, c.name, c.n, d.Round(time.Millisecond), mbps)
+					b.Logf("%s %s: %d bytes in %v = %.0f Mbit/s", name, c.name, c.n, d.Round(time.Millisecond), mbps)
 				}
 			}
 		})
@@ -334,7 +380,7 @@ func benchBinary(b *testing.B) string {
 }
 
 // kernelDiscard serves discard from the kernel stack in ns on port.
-func kernelDiscard(t testing.TB, ns *testnet.NS, port int) {
+func kernelDiscard(t testing.TB, ns *testnet.NS, port int, cc string) {
 	ln, err := ns.Listen("tcp", "0.0.0.0:"+strconv.Itoa(port))
 	if err != nil {
 		t.Fatal(err)
@@ -346,6 +392,7 @@ func kernelDiscard(t testing.TB, ns *testnet.NS, port int) {
 			if err != nil {
 				return
 			}
+			setCC(c, cc)
 			go func() {
 				defer c.Close()
 				io.Copy(io.Discard, c)
