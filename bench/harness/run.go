@@ -40,7 +40,7 @@ func Preset(mode string) (Options, error) {
 		o.Runs, o.Duration, o.LatencyRates, o.FloodRate, o.IdleConns = 1, time.Second, []int{5000}, 5000, 300
 	case "quick":
 		o.Runs, o.Duration, o.LatencyRates, o.FloodRate, o.IdleConns = 2, 2*time.Second, []int{20000}, 20000, 5000
-		o.Servers = []string{ServerXdptcpd, ServerLinuxNet, ServerLinuxHTTP}
+		o.Servers = []string{ServerXdptcpd, ServerLinuxNet}
 		o.Scenarios = []string{"keepalive-64", "keepalive-1024", "new-conns", "xdpclient-keepalive-64", "latency-20000", "bulk-up", "bulk-echo", "idle", "synflood", "loss-up"}
 	case "full":
 		o.Runs, o.Duration, o.LatencyRates, o.FloodRate, o.IdleConns = 3, 10*time.Second, []int{5000, 20000}, 50000, 50000
