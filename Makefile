@@ -73,7 +73,7 @@ bench-gvisor:
 bench: bench-build bench-gvisor
 	./$(BIN)/xdptcp-bench --mode full $(BENCHFLAGS)
 
-# A 2-minute subset: xdptcpd, Linux + Go net, Linux + net/http.
+# A 2-minute subset: xdptcpd and Linux + Go net, 2 runs of 2 s per scenario.
 bench-quick: bench-build
 	rm -f $(BIN)/xdptcp-gvisor-peer
 	./$(BIN)/xdptcp-bench --mode quick $(BENCHFLAGS)
