@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"text/tabwriter"
@@ -134,12 +135,20 @@ func runSS(args []string, stderr io.Writer) int {
 	fs := newFlagSet("xdptcpd ss", stderr)
 	admin := fs.String("admin", "127.0.0.1:9100", "the daemon's --admin address")
 	state := fs.String("state", "", "only connections in this state (e.g. ESTABLISHED, TIME-WAIT)")
+	asJSON := fs.Bool("json", false, "print JSON (/debug/conns?format=json) instead of the ss-like table")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	u := "http://" + *admin + "/debug/conns"
+	q := url.Values{}
 	if *state != "" {
-		u += "?state=" + *state
+		q.Set("state", *state)
+	}
+	if *asJSON {
+		q.Set("format", "json")
+	}
+	u := "http://" + *admin + "/debug/conns"
+	if len(q) > 0 {
+		u += "?" + q.Encode()
 	}
 	c := &http.Client{Timeout: 5 * time.Second}
 	resp, err := c.Get(u)

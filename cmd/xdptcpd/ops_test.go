@@ -134,6 +134,11 @@ func TestOpsMetricsAndSS(t *testing.T) {
 	if !strings.HasPrefix(out, "State") || !strings.Contains(out, "Send-Q") || !strings.Contains(out, "Cwnd") {
 		t.Fatalf("xdptcpd ss has no header:\n%s", out)
 	}
+	var listed []connEntry
+	js := tp.srv.Exec(t, daemonBinary(t), "ss", "--admin", tp.admin, "--state", "established", "--json")
+	if err := json.Unmarshal([]byte(js), &listed); err != nil || len(listed) == 0 || listed[0].State != "ESTABLISHED" {
+		t.Fatalf("xdptcpd ss --json: %v\n%s", err, js)
+	}
 
 	fams := scrape(t, tp)
 	for _, name := range []string{
