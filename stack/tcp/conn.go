@@ -56,7 +56,6 @@ const (
 type Conn struct {
 	layer    *Layer        // owning layer; never nil
 	key      flowtable.Key // 4-tuple from our side; fixed
-	state    State         // RFC 9293 state; StateClosed once gone
 	flags    connFlags     // see connFlags
 	handler  Handler       // nil until set (accept-queue connections wait for SetHandler)
 	listener *Listener     // the listener while SYN-RECEIVED or in its accept queue; else nil
@@ -72,6 +71,8 @@ type Conn struct {
 	sndWl2    seqnum.Value // SEG.ACK of the last window update
 	sndShift  uint8        // peer's window scale (0 unless fWS), <= 14
 	rcvShift  uint8        // our window scale (0 unless fWS), <= 14
+	rtxKind   uint8        // kind of rtxAt: rtxRetransmit or rtxPersist (here: fills padding)
+	state     State        // RFC 9293 state; StateClosed once gone (here: fills padding)
 	mss       int          // effective send MSS: peer's MSS capped by ours, >= tcp_min_snd_mss
 	sndBuf    ring         // bytes [sndBufSeq, sndBufSeq+sndBuf.Len()) not yet acknowledged
 	sndBufSeq seqnum.Value // sequence number of sndBuf's first byte
@@ -91,21 +92,21 @@ type Conn struct {
 
 	// Timestamps (RFC 7323 §3-5).
 	tsRecent   uint32     // TS.Recent: latest TSval from the peer
-	tsRecentAt clock.Time // when TS.Recent was updated (PAWS 24-day rule)
 	tsOffset   uint32     // added to our clock in ms to form TSval
+	tsRecentAt clock.Time // when TS.Recent was updated (PAWS 24-day rule)
 
 	// Retransmission (RFC 6298).
 	rtt        rttEstimator
 	rttSeq     seqnum.Value      // timed segment's sequence number (fRTTTiming)
+	recover    seqnum.Value      // RFC 6582 recover point
 	rttSent    clock.Time        // when the timed segment was sent
 	nRtx       int               // consecutive RTO expiries without progress (backoff exponent)
 	rtxStamp   clock.Time        // Linux retrans_stamp: send time of the first retransmitted segment; valid if nRtx > 0
 	dupAcks    int               // duplicate ACK count (RFC 5681 §3.2)
-	recover    seqnum.Value      // RFC 6582 recover point
 	sb         scoreboard        // ranges the peer SACKed above SND.UNA (fSackOK)
 	rtxNext    seqnum.Value      // in recovery: next hole candidate to retransmit
-	undo       undoState         // open loss episode for spurious-retransmission undo (RFC 3522/4015)
 	headRtxMax seqnum.Value      // SND.MAX when the segment at SND.UNA was last retransmitted; valid if fHeadRtx
+	undo       undoState         // open loss episode for spurious-retransmission undo (RFC 3522/4015)
 	cc         congestionControl // &reno or &cubic (tcp_congestion_control)
 	reno       newReno
 	cubic      cubic
@@ -113,7 +114,6 @@ type Conn struct {
 	// Timers: one wheel timer at the earliest of these deadlines.
 	timer      timer.Timer
 	rtxAt      clock.Time // retransmission, SYN(-ACK) or persist timer; never if off
-	rtxKind    uint8      // rtxRetransmit or rtxPersist
 	kaAt       clock.Time // keepalive or FIN-WAIT-2 timeout; never if off
 	delackAt   clock.Time // delayed ACK; never if no ACK is owed
 	kaProbes   int        // unanswered keepalive probes (or zero-window probes)

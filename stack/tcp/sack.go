@@ -16,9 +16,11 @@ import (
 const maxScoreboard = 8
 
 // scoreboard holds the ranges above SND.UNA the peer reported received,
-// sorted and disjoint.
+// sorted and disjoint. The array is allocated by the first add: most
+// connections never see a SACK block, and an idle connection's memory is
+// bounded (issue 5: at most 1 KiB).
 type scoreboard struct {
-	r [maxScoreboard]sackRange // r[:n] sorted by l, disjoint, non-adjacent
+	r *[maxScoreboard]sackRange // r[:n] sorted by l, disjoint, non-adjacent; nil until the first add
 	n int
 }
 
@@ -31,6 +33,9 @@ func (sb *scoreboard) high() seqnum.Value { return sb.r[sb.n-1].r }
 func (sb *scoreboard) add(l, r seqnum.Value) {
 	if !l.LessThan(r) {
 		return
+	}
+	if sb.r == nil {
+		sb.r = new([maxScoreboard]sackRange)
 	}
 	i := 0
 	for i < sb.n && sb.r[i].r.LessThan(l) {
