@@ -422,7 +422,7 @@ sysctl:
 		t.Fatalf("before reload: keepalive in %v s, want ~7200", ea.TimerS)
 	}
 
-	conf("2", "blob", "  - port: 8082\n    handler: echo\nframe_size: 2048", "  max_connections: \"1000\"\n")
+	conf("2", "blob", "  - port: 8082\n    handler: echo\nframe_size: 2048\nlog_level: debug", "  max_connections: \"1000\"\n")
 	tp.cmd.Process.Signal(syscall.SIGHUP)
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(tp.log.String(), "configuration reloaded") {
@@ -435,8 +435,10 @@ sysctl:
 	if !strings.Contains(logs, "need a restart") || !strings.Contains(logs, "frame_size") || !strings.Contains(logs, "sysctl.max_connections") {
 		t.Errorf("the reload does not report frame_size and max_connections as kept:\n%s", logs)
 	}
-	if !strings.Contains(logs, "sysctl.tcp_keepalive_time") {
-		t.Errorf("the reload does not report tcp_keepalive_time as changed:\n%s", logs)
+	for _, w := range []string{"sysctl.tcp_keepalive_time", "listen.8080(blob)", "listen.8082(new,echo)", "log_level"} {
+		if !strings.Contains(logs, w) {
+			t.Errorf("the reload does not report %s as changed:\n%s", w, logs)
+		}
 	}
 
 	b, err := tp.cli.Dial(ctx, "tcp", srvIP+":8080")
