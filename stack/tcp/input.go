@@ -420,9 +420,12 @@ func (c *Conn) onDupAck(now clock.Time, seg *Segment) {
 	if c.lostRetransmit(seg) {
 		// The retransmission of the head was lost too: send it again
 		// now rather than wait for the RTO.
-		c.layer.stats.TCPLostRetransmit.Add(1)
-		c.sendRange(now, c.sndUna, min(c.effMSS(), int(c.sndMax.Sub(c.sndUna))))
-		return
+		end := seqnum.Min(c.sndMax, c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len())))
+		if c.sndUna.LessThan(end) {
+			c.layer.stats.TCPLostRetransmit.Add(1)
+			c.sendRange(now, c.sndUna, min(c.effMSS(), int(end.Sub(c.sndUna))))
+			return
+		}
 	}
 	if c.flags&fInRecovery != 0 {
 		c.cc.setWindow(c.cc.window() + c.mss) // (RFC 5681 (4)) inflate
@@ -431,9 +434,10 @@ func (c *Conn) onDupAck(now clock.Time, seg *Segment) {
 	}
 	if c.dupAcks < c.dupThresh() && !c.sackLost() {
 		// RFC 3042 limited transmit: each of the first two duplicate
-		// ACKs may send one new segment beyond cwnd.
+		// ACKs may send one new segment beyond cwnd (flight up to
+		// cwnd + 2*SMSS).
 		w := c.cc.window()
-		c.cc.setWindow(max(w, c.flight()) + c.mss)
+		c.cc.setWindow(w + min(c.dupAcks, 2)*c.mss)
 		c.trySend(now)
 		c.cc.setWindow(w)
 		return
