@@ -121,7 +121,7 @@ func bulkScenario(id, title, bridge string, echo bool) scenarioDef {
 		est:      runDur,
 		run: func(ctx context.Context, e *env) (*RunResult, error) {
 			var r loadgen.BulkResult
-			args := []string{"bulk", "--addr", e.hostPort(port), "--duration", e.o.Duration.String()}
+			args := []string{"bulk", "--addr", e.hostPort(port), "--duration", e.o.Duration.String(), "--cc", LinuxCC}
 			if echo {
 				args = append(args, "--echo")
 			}

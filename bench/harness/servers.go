@@ -59,7 +59,7 @@ func startServer(ctx context.Context, name string, b Bins, t *Topology, cpus str
 		if name == ServerLinuxHTTP {
 			mode = "http"
 		}
-		p, err = Start(name, t.Server, cpus, b.Peer, "--mode", mode, "--http", hp(PortHTTP), "--echo", hp(PortEcho), "--discard", hp(PortDiscard))
+		p, err = Start(name, t.Server, cpus, b.Peer, "--mode", mode, "--http", hp(PortHTTP), "--echo", hp(PortEcho), "--discard", hp(PortDiscard), "--cc", LinuxCC)
 	case ServerGvisor:
 		if b.Gvisor == "" {
 			return nil, fmt.Errorf("gvisor peer not built")

@@ -133,6 +133,17 @@ const xdpClientPorts = "40000 65535"
 // them: SYN cookies on when the SYN queue overflows.
 var serverSysctls = []string{"net.ipv4.tcp_syncookies=1"}
 
+// LinuxCC is the congestion control of the Linux sockets the bench opens
+// (the peer servers' listeners, whose connections inherit it, and the
+// bulk clients), set per socket with TCP_CONGESTION; "" keeps the
+// namespace's default. The default is CUBIC, Linux's own default and
+// xdptcp's (tcp_congestion_control): this host defaults to BBR, which
+// ignores random loss, so the loss scenarios would compare congestion
+// controllers rather than stacks. (A namespace's default cannot be
+// changed here: outside the initial namespace only the host's
+// tcp_allowed_congestion_control may be chosen.)
+var LinuxCC = "cubic"
+
 // NewDirect builds server ns -- veth -- client ns. The client end has TX
 // checksum offload off (xdptcpd's frames would otherwise carry partial
 // checksums); 198.18.128.0/17 (the SYN flood's sources) is routed from the
@@ -142,9 +153,10 @@ func NewDirect(ctx context.Context, suffix string) (t *Topology, err error) {
 	t = &Topology{Server: nsPrefix + pid + "s" + suffix, Client: nsPrefix + pid + "c" + suffix,
 		ServerIf: "xbsrv" + suffix, ClientIf: "xbcli" + suffix,
 		ServerAddr: DirectServer, ClientAddr: DirectClient, ClientExtra: DirectClientExtra}
+	tp := t // the named result is nil by the time an error return runs this
 	defer func() {
 		if err != nil {
-			t.Close()
+			tp.Close()
 		}
 	}()
 	if err := t.addNS(ctx, t.Server); err != nil {
@@ -194,9 +206,10 @@ func NewBridged(ctx context.Context) (t *Topology, err error) {
 	t = &Topology{Server: nsPrefix + pid + "si", Client: nsPrefix + pid + "ci", Middle: nsPrefix + pid + "m",
 		ServerIf: "xbsrv", ClientIf: "xbcli", LegA: "xbla", LegB: "xblb",
 		ServerAddr: BridgedServer, ClientAddr: BridgedClient}
+	tp := t // the named result is nil by the time an error return runs this
 	defer func() {
 		if err != nil {
-			t.Close()
+			tp.Close()
 		}
 	}()
 	for _, n := range []string{t.Server, t.Client, t.Middle} {

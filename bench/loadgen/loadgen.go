@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/xdptcp/xdptcp/bench/peers/linux"
 )
 
 // Percentiles reported for every histogram (the curve plotted).
@@ -348,6 +350,7 @@ type BulkConfig struct {
 	Addr     string
 	Echo     bool // read back what is written (echo port); else write only (discard port)
 	Duration time.Duration
+	CC       string // congestion control (TCP_CONGESTION) when Dial is nil; "" for the default
 	Dial     func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
@@ -364,7 +367,7 @@ type BulkResult struct {
 // Bulk moves bytes over one connection for Duration.
 func Bulk(ctx context.Context, c BulkConfig) (BulkResult, error) {
 	if c.Dial == nil {
-		var d net.Dialer
+		d := net.Dialer{Control: linux.CongestionControl(c.CC)}
 		c.Dial = d.DialContext
 	}
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -28,6 +28,7 @@ func clientMain(args []string) int {
 	conns := fs.Int("conns", 64, "openloop: keep-alive connections")
 	workers := fs.Int("workers", 64, "connect: concurrent connections")
 	echo := fs.Bool("echo", false, "bulk: echo port (read back) instead of discard")
+	cc := fs.String("cc", "", "bulk: congestion control (TCP_CONGESTION), e.g. cubic")
 	n := fs.Int("n", 1000, "idle: connections")
 	sources := fs.String("sources", "", "idle: local addresses, comma-separated")
 	hold := fs.Duration("hold", 30*time.Second, "idle: how long to hold the connections (stops early on SIGTERM)")
@@ -44,7 +45,7 @@ func clientMain(args []string) int {
 	case "connect":
 		res, err = loadgen.Connect(ctx, loadgen.ConnectConfig{Addr: *addr, Workers: *workers, Duration: *dur})
 	case "bulk":
-		res, err = loadgen.Bulk(ctx, loadgen.BulkConfig{Addr: *addr, Echo: *echo, Duration: *dur})
+		res, err = loadgen.Bulk(ctx, loadgen.BulkConfig{Addr: *addr, Echo: *echo, Duration: *dur, CC: *cc})
 	case "idle":
 		var srcs []string
 		if *sources != "" {

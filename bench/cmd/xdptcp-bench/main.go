@@ -70,10 +70,12 @@ func benchMain(args []string) int {
 	idle := fs.Int("idle-conns", 0, "idle connections to open")
 	out := fs.String("out", "", "results directory (default bench/results/<UTC timestamp>)")
 	binDir := fs.String("bin-dir", "", "directory holding xdptcpd, xdptcp-peer, xdptcp-synflood, xdptcp-impair (default: this program's)")
+	cc := fs.String("linux-cc", harness.LinuxCC, "congestion control (TCP_CONGESTION) of the Linux peers' and bulk clients' sockets (\"\" keeps the namespace default)")
 	check := fs.Bool("check", false, "after the run, verify the report and plots have non-zero figures (exit 1 if not)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	harness.LinuxCC = *cc
 	o, err := harness.Preset(*mode)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "xdptcp-bench:", err)

@@ -22,6 +22,7 @@ func main() {
 	flag.StringVar(&c.HTTP, "http", "", "HTTP address")
 	flag.StringVar(&c.Echo, "echo", "", "echo address")
 	flag.StringVar(&c.Discard, "discard", "", "discard address")
+	flag.StringVar(&c.CC, "cc", "", "congestion control for the listeners (TCP_CONGESTION), e.g. cubic; default: the system's")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

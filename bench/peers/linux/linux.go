@@ -9,10 +9,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Body is the response body every server sends.
@@ -29,6 +33,9 @@ type Config struct {
 	HTTP    string // e.g. 198.18.0.1:8080
 	Echo    string
 	Discard string
+	// CC is the congestion control set on the listeners with TCP_CONGESTION
+	// (accepted connections inherit it); "" keeps the system default.
+	CC string
 }
 
 // ErrMode is returned for an unknown Mode.
@@ -40,7 +47,7 @@ func Serve(ctx context.Context, c Config) error {
 		return ErrMode
 	}
 	var lns []net.Listener
-	var lc net.ListenConfig
+	lc := net.ListenConfig{Control: CongestionControl(c.CC)}
 	listen := func(addr string) (net.Listener, error) {
 		l, err := lc.Listen(ctx, "tcp4", addr)
 		if err == nil {
@@ -117,6 +124,26 @@ func acceptLoop(l net.Listener, h func(net.Conn)) error {
 			defer c.Close()
 			h(c)
 		}()
+	}
+}
+
+// CongestionControl returns a net.Dialer/ListenConfig Control function that
+// sets TCP_CONGESTION to cc (nil for "").
+func CongestionControl(cc string) func(network, address string, rc syscall.RawConn) error {
+	if cc == "" {
+		return nil
+	}
+	return func(network, address string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptString(int(fd), unix.IPPROTO_TCP, unix.TCP_CONGESTION, cc)
+		}); err != nil {
+			return err
+		}
+		if serr != nil {
+			return fmt.Errorf("TCP_CONGESTION %s: %w", cc, serr)
+		}
+		return nil
 	}
 }
 
