@@ -124,6 +124,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	rep := &Report{Started: time.Now(), Mode: o.Mode, Kernel: kernelRelease(), GoVersion: runtime.Version(),
 		NumCPU: runtime.NumCPU(), ServerCPU: o.ServerCPUs, ClientCPU: o.ClientCPUs, Notes: o.Notes}
+	if LinuxCC != "" {
+		rep.Notes = append(rep.Notes, "The Linux peer servers and the bulk clients set TCP_CONGESTION="+LinuxCC+
+			" on their sockets (xdptcp's default too); wrk and the other generators use the namespace default listed below.")
+	}
 	byID := map[string]*Scenario{}
 	for _, d := range defs {
 		s := d.Scenario
