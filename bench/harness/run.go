@@ -239,6 +239,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 				rep.Sysctls["client: "+k] = v
 			}
 		}
+		prog.Logf("kernel settings (server namespace): tcp_syncookies=%s tcp_tw_reuse=%s somaxconn=%s tcp_max_syn_backlog=%s tcp_congestion_control=%s (Linux sockets: %s)",
+			rep.Sysctls["net.ipv4.tcp_syncookies"], rep.Sysctls["net.ipv4.tcp_tw_reuse"], rep.Sysctls["net.core.somaxconn"],
+			rep.Sysctls["net.ipv4.tcp_max_syn_backlog"], rep.Sysctls["net.ipv4.tcp_congestion_control"], LinuxCC)
 		runErr = runGroup(ctx, &o, t, direct, prog, measure, failAll)
 		t.Close()
 	}
