@@ -156,7 +156,16 @@ func (c *Conn) OnData(tc *tcp.Conn, data []byte) int {
 		return len(data) // shut down for reading: dropped
 	}
 	have := len(c.rbuf) - c.roff
-	n := min(len(data), c.rmax-have)
+	limit := c.rmax
+	if c.closeReq != 0 {
+		// WORKAROUND: once our FIN is queued the connection can reach
+		// TIME-WAIT or CLOSED while data waits in the TCP receive buffer,
+		// and stack/tcp frees that buffer then (Linux keeps it readable
+		// until close). Take up to one more TCP receive buffer here, so a
+		// half-closed reader loses nothing.
+		limit += c.loop.engine.TCP().Config().Rmem[2]
+	}
+	n := min(len(data), limit-have)
 	if n > 0 {
 		if c.roff > 0 && len(c.rbuf)+n > cap(c.rbuf) {
 			copy(c.rbuf, c.rbuf[c.roff:])
@@ -488,6 +497,13 @@ func (c *Conn) CloseWrite() error {
 			c.closeReq = closeWriteReq
 		}
 		c.flush()
+		c.mu.Lock()
+		paused := c.paused
+		c.paused = false
+		c.mu.Unlock()
+		if paused && !c.gone {
+			c.tc.ResumeRead() // the larger limit applies now (see OnData)
+		}
 	}))
 }
 

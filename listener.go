@@ -21,15 +21,16 @@ import (
 // the loop moves its connections to the listener's hand-over queue (at
 // most handoff of them at a time), where Accept takes them.
 type Listener struct {
-	s       *Stack
-	port    uint16
-	addr    *net.TCPAddr
-	owns    bool // Close closes the Stack too (package-level Listen)
-	q       chan *Conn
-	slots   atomic.Int64  // free places in q not yet reserved by a loop
-	more    []atomic.Bool // loop i left connections in its accept queue for lack of slots
-	lns     []*tcp.Listener
-	drainFn []func()
+	s        *Stack
+	port     uint16
+	addr     *net.TCPAddr
+	owns     bool // Close closes the Stack too (package-level Listen)
+	q        chan *Conn
+	slots    atomic.Int64  // free places in q not yet reserved by a loop
+	more     []atomic.Bool // loop i left connections in its accept queue for lack of slots
+	lns      []*tcp.Listener
+	drainFn  []func()
+	notifyFn []func()
 
 	mu       sync.Mutex
 	closed   bool
@@ -63,7 +64,16 @@ func (s *Stack) ListenBacklog(network, address string, backlog int) (*Listener, 
 	}
 	ln.slots.Store(handoff)
 	for i, l := range s.loops {
-		ln.drainFn = append(ln.drainFn, func() { ln.drain(i, l) })
+		drain := func() { ln.drain(i, l) }
+		ln.drainFn = append(ln.drainFn, drain)
+		// Notify runs inside the TCP layer while it completes a handshake:
+		// take the connections a moment later from the loop's queue, and
+		// only if that is full, at once.
+		ln.notifyFn = append(ln.notifyFn, func() {
+			if !l.engine.Do(drain) {
+				drain()
+			}
+		})
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -80,7 +90,7 @@ func (s *Stack) ListenBacklog(network, address string, backlog int) (*Listener, 
 		var err error
 		s.onLoop(l, func() {
 			var tl *tcp.Listener
-			tl, err = l.engine.TCP().Listen(s.addr, port, tcp.ListenOptions{Backlog: backlog, Notify: ln.drainFn[i]})
+			tl, err = l.engine.TCP().Listen(s.addr, port, tcp.ListenOptions{Backlog: backlog, Notify: ln.notifyFn[i]})
 			if err == nil {
 				ln.lns[i] = tl
 				l.listeners[port] = tl
