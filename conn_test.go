@@ -548,3 +548,25 @@ func TestCloseStuckWriteBufferResets(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestListenerSyncookies: with tcp_syncookies=2 every SYN gets a cookie
+// SYN-ACK; connections through the Listener still open and carry data.
+func TestListenerSyncookies(t *testing.T) {
+	a, b := memPair(t, memlink.Faults{}, func(c *tcp.Config) { c.Syncookies = 2 })
+	ln := listenB(t, b, "80")
+	c, s := connPair(t, a, ln)
+	defer c.Close()
+	defer s.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	s.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write([]byte("cookie")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 6)
+	if _, err := io.ReadFull(s, buf); err != nil || string(buf) != "cookie" {
+		t.Fatalf("%q %v", buf, err)
+	}
+	if n := b.loops[0].engine.TCP().Stats().SyncookiesRecv.Load(); n == 0 {
+		t.Fatal("no SYN cookie was checked: the Listener's ports have no jar")
+	}
+}

@@ -86,11 +86,15 @@ func (s *Stack) ListenBacklog(network, address string, backlog int) (*Listener, 
 	if backlog <= 0 {
 		backlog = s.cfg.TCP.Somaxconn
 	}
+	jar, err := s.cookieJar() // the Stack's one jar, as Serve's ports use
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Addr: ln.addr, Err: err}
+	}
 	for i, l := range s.loops {
 		var err error
 		s.onLoop(l, func() {
 			var tl *tcp.Listener
-			tl, err = l.engine.TCP().Listen(s.addr, port, tcp.ListenOptions{Backlog: backlog, Notify: ln.notifyFn[i]})
+			tl, err = l.engine.TCP().Listen(s.addr, port, tcp.ListenOptions{Backlog: backlog, Notify: ln.notifyFn[i], Cookies: jar})
 			if err == nil {
 				ln.lns[i] = tl
 				l.listeners[port] = tl
