@@ -12,5 +12,9 @@
 //   - the event API (Serve with a NewHandler function): callbacks run on the
 //     loop that owns the connection, data is handed over as slices valid for
 //     the call, and no goroutine exists per connection;
-//   - net.Listener / net.Conn (planned; see the README for what is done).
+//   - net.Listener / net.Conn: Listen (or Stack.Listen) returns a Listener
+//     whose connections behave like *net.TCPConn (deadlines, half-close,
+//     net.ErrClosed, *net.OpError), so net/http and crypto/tls run on it;
+//     Stack.Dial opens connections; ConnHandler runs a goroutine per
+//     connection on a served port; NewProxy forwards to kernel backends.
 package xdptcp

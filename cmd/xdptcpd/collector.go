@@ -2,6 +2,7 @@ package main
 
 import (
 	"strconv"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -20,7 +21,9 @@ type collector struct {
 	framesRx, framesTx, drops         *prometheus.Desc
 	xskEvents, ringEntries, kernelXSK *prometheus.Desc
 	connsByState, acceptQ, synQ       *prometheus.Desc
+	descsMu                           sync.Mutex // concurrent scrapes
 	descs                             map[string]*prometheus.Desc
+	proxyBytes                        *prometheus.Desc
 }
 
 func newCollector(st *xdptcp.Stack) *collector {
@@ -37,6 +40,7 @@ func newCollector(st *xdptcp.Stack) *collector {
 		acceptQ:      prometheus.NewDesc("xdptcp_listen_accept_queue", "Connections waiting in a listener's accept queue, per port and queue.", []string{"port", "queue"}, nil),
 		synQ:         prometheus.NewDesc("xdptcp_listen_syn_queue", "Half-open connections (SYN-RECEIVED) of a listener, per port and queue.", []string{"port", "queue"}, nil),
 		descs:        map[string]*prometheus.Desc{},
+		proxyBytes:   prometheus.NewDesc("xdptcp_proxy_bytes_total", "Bytes the proxy handlers forwarded, by direction.", []string{"direction"}, nil),
 	}
 }
 
@@ -45,6 +49,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *collector) desc(name, help string) *prometheus.Desc {
+	c.descsMu.Lock()
+	defer c.descsMu.Unlock()
 	d, ok := c.descs[name]
 	if !ok {
 		d = prometheus.NewDesc(name, help, nil, nil)
@@ -54,6 +60,7 @@ func (c *collector) desc(name, help string) *prometheus.Desc {
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	c.collectProxy(ch)
 	var tcpSum tcp.Stats
 	engineSum := map[string]uint64{}
 	var engineOrder []string
@@ -136,4 +143,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.acceptQ, prometheus.GaugeValue, float64(ln.AcceptQ), port, queue)
 		ch <- prometheus.MustNewConstMetric(c.synQ, prometheus.GaugeValue, float64(ln.SynQ), port, queue)
 	}
+}
+
+// collectProxy exports the proxy handlers' counters, summed over ports.
+func (c *collector) collectProxy(ch chan<- prometheus.Metric) {
+	ps := proxyStats()
+	ch <- prometheus.MustNewConstMetric(c.desc("xdptcp_proxy_connections_total", "Client connections the proxy handlers took."), prometheus.CounterValue, float64(ps.Conns))
+	ch <- prometheus.MustNewConstMetric(c.desc("xdptcp_proxy_active_connections", "Proxied client connections open now."), prometheus.GaugeValue, float64(ps.Active))
+	ch <- prometheus.MustNewConstMetric(c.desc("xdptcp_proxy_no_backend_total", "Clients reset because no backend could be reached."), prometheus.CounterValue, float64(ps.NoBackend))
+	ch <- prometheus.MustNewConstMetric(c.desc("xdptcp_proxy_backend_failures_total", "Backend connection attempts that failed."), prometheus.CounterValue, float64(ps.BackendFailures))
+	ch <- prometheus.MustNewConstMetric(c.proxyBytes, prometheus.CounterValue, float64(ps.BytesToBackend), "to_backend")
+	ch <- prometheus.MustNewConstMetric(c.proxyBytes, prometheus.CounterValue, float64(ps.BytesToClient), "to_client")
 }
