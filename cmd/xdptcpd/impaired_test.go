@@ -250,18 +250,18 @@ func TestImpairedEchoKernelPeer(t *testing.T) {
 	kernelEcho(t, tp.Server, 7007, "")
 	kernelEcho(t, tp.Server, 7008, "cubic")
 
-	// The figure is 32 MiB; xdptcpd needs about 2 minutes for it
-	// here (its RFC 5681/9438 congestion control is bounded by the 2 %
-	// loss; Linux takes ~2 s), too long for every run of the package, so
-	// by default 8 MiB go each way; XDPTCP_IMPAIRED_MIB=32 runs the full
-	// figure.
-	mib := 8
+	// The figure, 32 MiB each way. xdptcpd needs one to two
+	// minutes for it here: its loss-based congestion control (CUBIC, RFC
+	// 9438) is bounded by the 2 % random loss, as Linux's CUBIC is; the
+	// host's default BBR ignores random loss and takes seconds.
+	// XDPTCP_IMPAIRED_MIB changes the size (8 for a quick look).
+	mib := 32
 	if v, err := strconv.Atoi(os.Getenv("XDPTCP_IMPAIRED_MIB")); err == nil && v > 0 {
 		mib = v
 	}
 	data := make([]byte, mib<<20)
 	rand.Read(data)
-	limit := time.Duration(mib) * 8 * time.Second
+	limit := time.Duration(mib) * 12 * time.Second
 	linux, err := echoRoundTrip(tp.Client, tp.ServerAddr.String()+":7007", "", data, limit, nil)
 	if err != nil {
 		t.Fatalf("kernel echo: %v", err)
@@ -270,11 +270,15 @@ func TestImpairedEchoKernelPeer(t *testing.T) {
 	// back off on random loss; time Linux with CUBIC (xdptcp's default)
 	// as well.
 	linuxCC := tp.Client.Exec(t, "sysctl", "-n", "net.ipv4.tcp_congestion_control")
-	linuxCubic, err := echoRoundTrip(tp.Client, tp.ServerAddr.String()+":7008", "cubic", data, limit, nil)
-	if err != nil {
-		t.Fatalf("kernel echo (cubic): %v", err)
+	// Linux with CUBIC takes as long as xdptcpd: only on request
+	// (XDPTCP_IMPAIRED_CUBIC=1), to keep the suite's time down.
+	var linuxCubic time.Duration
+	if os.Getenv("XDPTCP_IMPAIRED_CUBIC") == "1" {
+		linuxCubic, err = echoRoundTrip(tp.Client, tp.ServerAddr.String()+":7008", "cubic", data, limit, nil)
+		if err != nil {
+			t.Fatalf("kernel echo (cubic): %v", err)
+		}
 	}
-	t.Logf("Linux-to-Linux: %v (%s), %v (cubic)", linux, strings.TrimSpace(linuxCC), linuxCubic)
 	ours, err := echoRoundTrip(tp.Client, tp.ServerAddr.String()+":7", "", data, limit, func(n int64) {
 		m := daemonMetrics(t, tp.Server, admin)
 		t.Logf("echoed %d bytes; retrans %v timeouts %v fastretrans %v csum %v ofo %v ofodrop %v undo %v/%v dsack %v", n,
@@ -290,8 +294,12 @@ func TestImpairedEchoKernelPeer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d MiB echo round trip, loss 2%% reorder 25%% dup 1%% corrupt 0.1%% delay 10±5ms: xdptcpd (cubic) %v, Linux %v (%s), Linux %v (cubic)",
-		mib, ours.Round(time.Millisecond), linux.Round(time.Millisecond), strings.TrimSpace(linuxCC), linuxCubic.Round(time.Millisecond))
+	cubic := "not timed (XDPTCP_IMPAIRED_CUBIC=1)"
+	if linuxCubic > 0 {
+		cubic = linuxCubic.Round(time.Millisecond).String()
+	}
+	t.Logf("%d MiB echo round trip, loss 2%% reorder 25%% dup 1%% corrupt 0.1%% delay 10±5ms: xdptcpd (cubic) %v, Linux %v (%s), Linux (cubic) %s",
+		mib, ours.Round(time.Millisecond), linux.Round(time.Millisecond), strings.TrimSpace(linuxCC), cubic)
 	t.Logf("xdptcpd: retrans_segs %v in_csum_errors %v; bridge: %+v",
 		m["xdptcp_tcp_retrans_segs_total"], m["xdptcp_tcp_in_csum_errors_total"], st)
 	if m["xdptcp_tcp_retrans_segs_total"] == 0 {
