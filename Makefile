@@ -22,7 +22,7 @@ run: build
 # skip with a reason when not root, and fail instead when CI=true.
 test: vet
 	$(GO) test $(GOFLAGS) -count=1 -timeout $(TESTTIME) ./...
-	$(GO) test $(GOFLAGS) -count=1 -race -timeout $(TESTTIME) ./flowtable/ ./stack/timer/ ./stack/
+	$(GO) test $(GOFLAGS) -count=1 -race -timeout $(TESTTIME) ./flowtable/ ./stack/timer/ ./stack/ .
 	$(MAKE) fuzz-short
 	$(MAKE) bench-smoke
 
@@ -33,7 +33,8 @@ FUZZ_TARGETS := \
 	./stack/tcp:FuzzSegments ./stack/tcp:FuzzConfigSet ./stack/tcp/tcptest:FuzzParse \
 	./stack:FuzzHandleFrame ./stack/wire:FuzzParseTCPOptions ./stack/wire:FuzzParseFrame \
 	./stack/timer:FuzzWheel ./flowtable:FuzzOps \
-	./syncookie:FuzzCheck ./syncookie:FuzzDecodeTS ./syncookie:FuzzEncodeTS
+	./syncookie:FuzzCheck ./syncookie:FuzzDecodeTS ./syncookie:FuzzEncodeTS \
+	./stack/tcp:FuzzCookieListener
 
 fuzz-short:
 	@set -e; for t in $(FUZZ_TARGETS); do \
