@@ -153,7 +153,7 @@ func TestOpsMetricsAndSS(t *testing.T) {
 			t.Errorf("/metrics lacks %s", name)
 		}
 	}
-	allowed := map[string]bool{"queue": true, "reason": true, "event": true, "ring": true, "counter": true, "state": true, "port": true}
+	allowed := map[string]bool{"queue": true, "reason": true, "event": true, "ring": true, "counter": true, "state": true, "port": true, "direction": true}
 	for name, f := range fams {
 		if f.GetType() == dto.MetricType_COUNTER && !strings.HasSuffix(name, "_total") {
 			t.Errorf("counter %s does not end in _total", name)
