@@ -81,5 +81,12 @@ type Handler interface {
 	OnPeerClose(c *Conn)
 	// OnClose: the connection is gone for the application. err is nil for
 	// an orderly close, else ErrReset, ErrTimeout, ErrAborted, ...
+	// An orderly close (TIME-WAIT, or CLOSED from LAST-ACK) that leaves
+	// unread data in the receive buffer (PauseRead, or OnData took less)
+	// does not drop it, as Linux keeps the receive queue readable until
+	// close(2): the data is offered after ResumeRead, then OnPeerClose,
+	// then OnClose(nil); or Close (OnClose(nil)) or Abort
+	// (OnClose(ErrAborted)) drops it. Meanwhile the 4-tuple is already
+	// TIME-WAIT or CLOSED on the wire and Write returns 0.
 	OnClose(c *Conn, err error)
 }

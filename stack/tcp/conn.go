@@ -206,8 +206,18 @@ func (c *Conn) Write(p []byte) int {
 // Close closes both directions (close(2)). Unread received data makes it
 // a reset (Linux, TCPAbortOnClose), as does SetLinger(0) (TCPAbortOnLinger);
 // otherwise a FIN follows the queued data. After Close the application
-// gets no event but OnClose, when the connection is gone.
+// gets no event but OnClose, when the connection is gone. On a connection
+// already TIME-WAIT or CLOSED that still holds unread data (see
+// Handler.OnClose) Close drops the data without a RST, as Linux's close in
+// CLOSE, and delivers OnClose(nil) at once.
 func (c *Conn) Close() {
+	if c.flags&fHeldTail != 0 {
+		// Gone on the wire with unread data held: drop it quietly
+		// (Linux __tcp_close in CLOSE: no RST, no TCPAbortOnClose).
+		c.flags |= fOrphan | fReadClosed
+		c.endHeldTail(nil)
+		return
+	}
 	if c.flags&fGone != 0 || c.flags&fOrphan != 0 {
 		return
 	}
@@ -283,6 +293,11 @@ func (c *Conn) afterOrphanClose() {
 // Abort resets the connection at once (RST to the peer) and delivers
 // OnClose(ErrAborted).
 func (c *Conn) Abort() {
+	if c.flags&fHeldTail != 0 {
+		c.flags |= fOrphan | fReadClosed
+		c.endHeldTail(ErrAborted) // the 4-tuple is TIME-WAIT or CLOSED: no RST
+		return
+	}
 	if c.flags&fGone != 0 {
 		return
 	}
@@ -296,17 +311,24 @@ func (c *Conn) Abort() {
 // shrink the advertised window.
 func (c *Conn) PauseRead() { c.flags |= fPaused }
 
-// ResumeRead restarts OnData, offering the buffered bytes at once.
+// ResumeRead restarts OnData, offering the buffered bytes at once. On a
+// connection already TIME-WAIT or CLOSED that held unread data, OnPeerClose
+// and OnClose(nil) follow, on the ResumeRead after which all of it was
+// consumed.
 func (c *Conn) ResumeRead() {
 	if c.flags&fPaused == 0 {
 		return
 	}
 	c.flags &^= fPaused
-	if c.flags&fGone != 0 {
+	if c.flags&fGone != 0 && c.flags&fHeldTail == 0 {
 		return
 	}
 	c.deliverBuffered()
 	c.maybePeerClose()
+	if c.flags&fHeldTail != 0 && c.flags&fPeerCloseSent != 0 {
+		c.endHeldTail(nil) // the held tail was read, then EOF: now closed
+		return
+	}
 	c.rearm()
 }
 
@@ -442,9 +464,11 @@ func (c *Conn) deliverBuffered() {
 	}
 }
 
-// canDeliver reports whether OnData may be called now.
+// canDeliver reports whether OnData may be called now: on a live
+// connection, or on one gone with a held tail (see holdTail).
 func (c *Conn) canDeliver() bool {
-	return c.handler != nil && c.flags&(fPaused|fGone|fReadClosed) == 0 && c.flags&fOpened != 0
+	return c.handler != nil && c.flags&(fPaused|fReadClosed) == 0 && c.flags&fOpened != 0 &&
+		(c.flags&fGone == 0 || c.flags&fHeldTail != 0)
 }
 
 // maybePeerClose delivers OnPeerClose once the peer's FIN has been read
@@ -460,6 +484,7 @@ func (c *Conn) maybePeerClose() {
 const (
 	fPeerCloseSent connFlags = 1 << 31 // OnPeerClose was delivered
 	fHalfOpen      connFlags = 1 << 30 // counted in its listener's SYN queue
+	fHeldTail      connFlags = 1 << 29 // fGone, but rcvBuf keeps unread data for the application; OnClose is owed
 )
 
 func (c *Conn) releaseRcvBuf() {
@@ -514,11 +539,40 @@ func (c *Conn) teardown() {
 		l.putBuf(c.sndBuf.buf)
 		c.sndBuf = ring{}
 	}
-	if c.rcvBuf.buf != nil {
+	if c.rcvBuf.buf != nil && c.flags&fHeldTail == 0 {
 		l.putBuf(c.rcvBuf.buf)
 		c.rcvBuf = ring{}
 	}
 	c.ooo.reset()
+}
+
+// holdTail is called, before teardown, when an orderly close ends the
+// connection on the wire (TIME-WAIT, or CLOSED from LAST-ACK or a full
+// TIME-WAIT table). If received data the application has not consumed
+// waits in the receive buffer (PauseRead, or OnData took less than
+// offered) and the application has not closed, the Conn keeps that buffer
+// and reports true: the data stays readable and OnClose waits until the
+// application consumed it (after ResumeRead) or called Close or Abort.
+// Linux does the same: tcp_time_wait/tcp_done move the 4-tuple to a
+// timewait sock or CLOSE, but the full socket's receive queue stays
+// readable until close(2) (read returns the data, then EOF).
+func (c *Conn) holdTail() bool {
+	if c.rcvBuf.Len() == 0 || c.handler == nil || c.flags&(fOpened|fReadClosed|fOrphan) != fOpened {
+		return false
+	}
+	c.flags |= fHeldTail
+	return true
+}
+
+// endHeldTail ends a held tail: the buffer returns to the pool and the
+// owed OnClose(err) is delivered.
+func (c *Conn) endHeldTail(err error) {
+	c.flags &^= fHeldTail
+	if c.rcvBuf.buf != nil {
+		c.layer.putBuf(c.rcvBuf.buf)
+		c.rcvBuf = ring{}
+	}
+	c.notifyClosed(err)
 }
 
 // ConnInfo is what `ss -tan`/`/debug/conns` shows of a connection.

@@ -401,6 +401,10 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value) {
 			c.enterTimeWait(now)
 			return
 		case StateLastAck:
+			if c.holdTail() {
+				c.teardown() // CLOSED, unread data kept readable (Linux tcp_done)
+				return
+			}
 			c.destroy(nil)
 			return
 		}

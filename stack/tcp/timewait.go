@@ -2,7 +2,9 @@ package tcp
 
 // TIME-WAIT (RFC 9293 §3.10.7.4, RFC 1337) in a compact side table: a
 // connection that enters TIME-WAIT gives up its Conn and buffers and
-// leaves a small timeWait entry for 2*MSL.
+// leaves a small timeWait entry for 2*MSL. Only received data the
+// application has not read yet stays with the Conn until it is read or the
+// application closes (holdTail, as Linux keeps the receive queue readable).
 
 import (
 	"time"
@@ -37,13 +39,18 @@ type timeWait struct {
 func (l *Layer) timeWaitLen() time.Duration { return 2 * l.cfg.MSL }
 
 // enterTimeWait replaces c by a TIME-WAIT entry, or closes it at once when
-// tcp_max_tw_buckets entries exist (TCPTimeWaitOverflow).
+// tcp_max_tw_buckets entries exist (TCPTimeWaitOverflow). Received data
+// the application has not read yet stays with c (holdTail), and OnClose
+// waits for it.
 func (c *Conn) enterTimeWait(now clock.Time) {
 	l := c.layer
+	held := c.holdTail() // unread data stays readable (see holdTail)
 	if l.tws.Len() >= l.cfg.MaxTwBuckets {
 		l.stats.TCPTimeWaitOverflow.Add(1)
 		c.teardown()
-		c.notifyClosed(nil)
+		if !held {
+			c.notifyClosed(nil)
+		}
 		return
 	}
 	tw := &timeWait{
@@ -61,12 +68,16 @@ func (c *Conn) enterTimeWait(now clock.Time) {
 	if !l.tws.Insert(tw.key, tw) {
 		l.stats.TCPTimeWaitOverflow.Add(1)
 		c.state = StateClosed
-		c.notifyClosed(nil)
+		if !held {
+			c.notifyClosed(nil)
+		}
 		return
 	}
 	c.tw = tw
 	l.twPush(tw, now)
-	c.notifyClosed(nil)
+	if !held {
+		c.notifyClosed(nil)
+	}
 }
 
 // twPush appends tw to the expiry list with the deadline now+2*MSL (no
