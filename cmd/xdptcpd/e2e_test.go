@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -288,17 +289,7 @@ func TestDaemonServesKernelClients(t *testing.T) {
 	})
 
 	t.Run("metrics and connection listing", func(t *testing.T) {
-		c := httpInNS(tp.srv)
-		resp, err := c.Get("http://" + tp.admin + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		p := expfmt.NewTextParser(model.UTF8Validation)
-		fams, err := p.TextToMetricFamilies(resp.Body)
-		if resp.StatusCode != 200 || err != nil {
-			t.Fatalf("status %s, parse: %v", resp.Status, err)
-		}
+		fams := scrapeMetrics(t, tp.srv, tp.admin)
 		for _, name := range []string{
 			"xdptcp_frames_received_total", "xdptcp_frames_transmitted_total", "xdptcp_frames_dropped_total",
 			"xdptcp_tcp_passive_opens_total", "xdptcp_tcp_out_rsts_total", "xdptcp_tcp_ext_listen_overflows_total",
@@ -336,6 +327,23 @@ func TestDaemonServesKernelClients(t *testing.T) {
 		}
 		waitNoXDP(t, tp)
 	})
+}
+
+// scrapeMetrics fetches the daemon's /metrics from inside ns and parses it
+// with the Prometheus text parser, failing t on any error.
+func scrapeMetrics(t testing.TB, ns *testnet.NS, admin string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := httpInNS(ns).Get("http://" + admin + "/metrics")
+	if err != nil {
+		t.Fatalf("/metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if resp.StatusCode != 200 || err != nil {
+		t.Fatalf("/metrics: status %s, parse: %v", resp.Status, err)
+	}
+	return fams
 }
 
 func sha256Sum(b []byte) []byte { s := sha256.Sum256(b); return s[:] }

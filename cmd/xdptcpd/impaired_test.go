@@ -20,8 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"golang.org/x/sys/unix"
 
 	"github.com/xdptcp/xdptcp/bench/impair/impairtest"
@@ -210,16 +208,7 @@ func sendAll(ns *testnet.NS, addr, cc string, n int, limit time.Duration) (time.
 // daemonMetrics fetches /metrics and returns counter and gauge values.
 func daemonMetrics(t testing.TB, ns *testnet.NS, admin string) map[string]float64 {
 	t.Helper()
-	resp, err := httpInNS(ns).Get("http://" + admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fams := scrapeMetrics(t, ns, admin)
 	m := map[string]float64{}
 	for name, f := range fams {
 		for _, x := range f.Metric {

@@ -18,9 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/xdptcp/xdptcp/internal/testnet"
 )
 
@@ -60,16 +57,7 @@ func (tp *topo) connState(t *testing.T, peer string) string {
 // counter reads one counter from /metrics (0 if absent).
 func (tp *topo) counter(t *testing.T, name string) float64 {
 	t.Helper()
-	resp, err := httpInNS(tp.srv).Get("http://" + tp.admin + "/metrics")
-	if err != nil {
-		t.Fatalf("/metrics: %v", err)
-	}
-	defer resp.Body.Close()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("/metrics: %v", err)
-	}
+	fams := scrapeMetrics(t, tp.srv, tp.admin)
 	f := fams[name]
 	if f == nil {
 		t.Fatalf("/metrics lacks %s", name)
@@ -91,16 +79,7 @@ func nft(t *testing.T, ns *testnet.NS, rule string) {
 // (xdptcp_tcp_connections{state="TIME-WAIT"}).
 func (tp *topo) timeWaits(t *testing.T) float64 {
 	t.Helper()
-	resp, err := httpInNS(tp.srv).Get("http://" + tp.admin + "/metrics")
-	if err != nil {
-		t.Fatalf("/metrics: %v", err)
-	}
-	defer resp.Body.Close()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("/metrics: %v", err)
-	}
+	fams := scrapeMetrics(t, tp.srv, tp.admin)
 	sum := 0.0
 	if f := fams["xdptcp_tcp_connections"]; f != nil {
 		for _, m := range f.Metric {

@@ -17,9 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/xdptcp/xdptcp/internal/testnet"
 )
 
@@ -82,16 +79,7 @@ func adminConns(t *testing.T, srv *testnet.NS, admin string) []connJSON {
 // of the queue-labelled families as name{queue} -> value.
 func adminMetrics(t *testing.T, srv *testnet.NS, admin string) map[string]float64 {
 	t.Helper()
-	resp, err := httpInNS(srv).Get("http://" + admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fams := scrapeMetrics(t, srv, admin)
 	out := map[string]float64{}
 	for name, f := range fams {
 		for _, m := range f.Metric {

@@ -25,8 +25,6 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"golang.org/x/sys/unix"
 
 	"github.com/xdptcp/xdptcp/internal/testnet"
@@ -91,17 +89,7 @@ func dialSmallRcvbuf(ns *testnet.NS, addr string) (net.Conn, error) {
 
 func scrape(t *testing.T, tp *topo) map[string]*dto.MetricFamily {
 	t.Helper()
-	resp, err := httpInNS(tp.srv).Get("http://" + tp.admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
-	if resp.StatusCode != 200 || err != nil {
-		t.Fatalf("/metrics: status %s, parse: %v", resp.Status, err)
-	}
-	return fams
+	return scrapeMetrics(t, tp.srv, tp.admin)
 }
 
 // /metrics parses with the Prometheus text parser and has the families the

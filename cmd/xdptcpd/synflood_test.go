@@ -21,9 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/xdptcp/xdptcp/bench/flood"
 	"github.com/xdptcp/xdptcp/internal/testnet"
 )
@@ -74,16 +71,7 @@ func vmRSS(t *testing.T, pid int) int64 {
 // floodMetrics reads xdptcpd's /metrics into name -> value (first sample).
 func floodMetrics(t *testing.T, tp *topo) map[string]float64 {
 	t.Helper()
-	resp, err := httpInNS(tp.srv).Get("http://" + tp.admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("/metrics: %v", err)
-	}
+	fams := scrapeMetrics(t, tp.srv, tp.admin)
 	m := map[string]float64{}
 	for name, f := range fams {
 		if len(f.Metric) == 0 {
