@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/xdptcp/xdptcp"
+	"github.com/xdptcp/xdptcp/flowtable"
 	"github.com/xdptcp/xdptcp/stack/tcp"
 )
 
@@ -96,8 +98,10 @@ type connJSON struct {
 	Queue  int     `json:"queue"`
 }
 
-func addrPort(a [4]byte, p uint16) string {
-	return fmt.Sprintf("%d.%d.%d.%d:%d", a[0], a[1], a[2], a[3], p)
+// addrPort prints an address and port as ss does: 198.18.0.1:80,
+// [2001:2::1]:80.
+func addrPort(a flowtable.Addr, p uint16) string {
+	return netip.AddrPortFrom(a.Netip(), p).String()
 }
 
 func connsJSON(conns []xdptcp.ConnInfo) []connJSON {
