@@ -117,7 +117,7 @@ func (ln *Listener) cookieAck(now clock.Time, seg *Segment) bool {
 	}
 	c := l.newConn(now, seg.Key)
 	isn := seg.Ack - 1
-	c.iss, c.sndUna, c.sndNxt, c.sndMax = isn, isn, isn+1, isn+1
+	c.iss, c.sndUna, c.sndNxt, c.sndNxt = isn, isn, isn+1, isn+1
 	c.sndBufSeq = isn + 1
 	c.irs = seg.Seq - 1
 	c.rcvNxt = seg.Seq
