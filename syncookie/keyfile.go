@@ -90,4 +90,3 @@ func ParseKeyFile(b []byte) ([]Key, error) {
 	}
 	return keys, nil
 }
-
