@@ -34,7 +34,7 @@ type Layer struct {
 	listeners map[listenKey]*Listener
 	stats     Stats
 	out       OutSegment // the segment being built (reused: no allocation per segment)
-	rtxSeg    bool       // the segment being built is a retransmission (not counted in OutSegs)
+	txPool    []*txQueue // idle scoreboards (scoreboard.go), at most maxTxPool
 
 	sndPool, rcvPool, chunkPool bufPool
 	isnKey                      [16]byte // secret for the port offset and timestamp offsets
@@ -66,6 +66,7 @@ func NewLayer(cfg *Config, out Output, now clock.Time) *Layer {
 		wheel:     timer.NewWheel(now),
 		conns:     flowtable.New[Conn](c.MaxConnections, (*Conn).Key),
 		listeners: make(map[listenKey]*Listener),
+		txPool:    make([]*txQueue, 0, maxTxPool),
 	}
 	l.tws = flowtable.New[timeWait](max(c.MaxTwBuckets, 1), func(tw *timeWait) flowtable.Key { return tw.key(l) })
 	l.twTimer.Fn = l.expireTimeWaits
@@ -149,9 +150,6 @@ func (l *Layer) newConn(now clock.Time, k flowtable.Key) *Conn {
 		layer:    l,
 		key:      k,
 		flags:    fNoDelay,
-		rtxAt:    never,
-		kaAt:     never,
-		delackAt: never,
 		linger:   -1,
 		created:  now,
 		lastRecv: now,
@@ -160,6 +158,7 @@ func (l *Layer) newConn(now clock.Time, k flowtable.Key) *Conn {
 		rcvMSS:   l.mssFor(k),
 		mss:      536,
 	}
+	c.stopTimers()
 	c.rtt.init()
 	c.initCC(c.mss)
 	c.timer.Fn = c.onTimer
@@ -321,7 +320,7 @@ func (l *Layer) connect(now clock.Time, k flowtable.Key, isn seqnum.Value, haveI
 	if !haveISN {
 		isn = l.isn(now, k)
 	}
-	c.iss, c.sndUna, c.sndNxt, c.sndMax = isn, isn, isn, isn
+	c.iss, c.sndUna, c.sndNxt, c.sndNxt = isn, isn, isn, isn
 	c.sndBufSeq = isn + 1
 	c.setState(StateSynSent)
 	c.flags |= fActive
@@ -333,9 +332,8 @@ func (l *Layer) connect(now clock.Time, k flowtable.Key, isn seqnum.Value, haveI
 	}
 	l.stats.ActiveOpens.Add(1)
 	c.rttSent = now
-	c.sendSyn(now)
-	c.rtxKind = rtxRetransmit
-	c.rtxAt = now.Add(initialRTO)
+	c.sendSyn(now, false)
+	c.synAt = now.Add(initialRTO)
 	c.rearm()
 	return c, nil
 }

@@ -130,7 +130,7 @@ func testMemoryPerTimeWait(t *testing.T, v6 bool) {
 		conns := establishN(t, l, memConns, v6)
 		for _, c := range conns {
 			c.Close() // our FIN
-			fin := Segment{Key: c.key, Seq: c.rcvNxt, Ack: c.sndMax, Flags: FIN | ACK, Window: 1024}
+			fin := Segment{Key: c.key, Seq: c.rcvNxt, Ack: c.sndNxt, Flags: FIN | ACK, Window: 1024}
 			fin.Opts.HasTimestamp, fin.Opts.TSVal, fin.Opts.TSEcr = true, 3, c.tsOffset
 			l.Input(l.now, &fin)
 		}

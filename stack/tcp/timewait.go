@@ -107,7 +107,7 @@ func (c *Conn) enterTimeWait(now clock.Time) {
 		localPort:  c.key.LocalPort,
 		remotePort: c.key.RemotePort,
 		local:      local,
-		sndNxt:     c.sndMax,
+		sndNxt:     c.sndNxt,
 		rcvNxt:     c.rcvNxt,
 		tsRecent:   c.tsRecent,
 		tsOffset:   c.tsOffset,
