@@ -322,6 +322,7 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value) {
 	l := c.layer
 	acked := int(ack.Sub(c.sndUna))
+	c.ic.countAcked(c.sndUna == c.iss, acked, c.mss)
 	c.checkUndo(seg, ack) // Eifel detection (RFC 3522) before the ACK's usual effects
 	// RTT sample: timestamps echo (RFC 7323 §4) or the timed segment
 	// (Karn's rule), from the arrival time of the ACK.
@@ -568,6 +569,7 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 		{
 			if c.ooo.insert(c, seq, payload, fin) {
 				c.layer.stats.TCPOFOQueue.Add(1)
+				c.ic.oooPack++
 			} else {
 				c.layer.stats.TCPOFODrop.Add(1)
 			}
@@ -629,6 +631,7 @@ func (c *Conn) sendAckAfterApp(now clock.Time) {
 // nothing is buffered, the rest into the receive buffer.
 func (c *Conn) deliver(p []byte) {
 	c.rcvNxt = c.rcvNxt.Add(seqnum.Size(len(p)))
+	c.ic.bytesReceived += uint64(len(p))
 	c.rcvSpaceAdjust(len(p))
 	if c.rcvBuf.Len() == 0 && c.canDeliver() {
 		n := c.handler.OnData(c, p)

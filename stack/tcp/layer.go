@@ -165,6 +165,7 @@ func (l *Layer) Input(now clock.Time, seg *Segment) {
 	l.now = now
 	l.stats.InSegs.Add(1)
 	if c := l.conns.Get(seg.Key); c != nil {
+		c.ic.countIn(seg, c.rcvMSS)
 		c.input(now, seg)
 		return
 	}
@@ -328,7 +329,7 @@ func (l *Layer) Range(fn func(c *Conn) bool) {
 func (l *Layer) RangeInfo(fn func(ConnInfo) bool) {
 	ok := true
 	l.conns.Range(func(_ flowtable.Key, c *Conn) bool {
-		ok = fn(c.Info())
+		ok = fn(c.summary())
 		return ok
 	})
 	if !ok {

@@ -72,6 +72,7 @@ func (c *Conn) fill(now clock.Time, seq seqnum.Value, flags wire.TCPFlags) *OutS
 // segment. It reports whether the engine took it.
 func (c *Conn) xmit(s *OutSegment) bool {
 	l := c.layer
+	c.ic.countOut(l.now, s, l.rtxSeg)
 	if l.rtxSeg {
 		l.rtxSeg = false // Linux counts retransmissions in RetransSegs only
 	} else {

@@ -147,6 +147,7 @@ func (c *Conn) takeSACK(seg *Segment) bool {
 	}
 	if c.isDSACK(seg) {
 		c.layer.stats.TCPDSACKRecv.Add(1) // RFC 2883: accepted, counted, not in the scoreboard
+		c.ic.dsackDups = sat16(c.ic.dsackDups)
 	}
 	for i := 0; i < n; i++ {
 		l, r := seqnum.Value(seg.Opts.SACK[i].Left), seqnum.Value(seg.Opts.SACK[i].Right)

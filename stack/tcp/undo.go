@@ -66,6 +66,7 @@ func (c *Conn) checkUndo(seg *Segment, ack seqnum.Value) bool {
 		c.layer.stats.TCPLossUndo.Add(1)
 	} else {
 		c.layer.stats.TCPFullUndo.Add(1)
+		c.ic.reordSeen = sat16(c.ic.reordSeen)
 		if c.undo.reorder < maxReordering {
 			c.undo.reorder++ // reordering, not loss, set it off
 		}
