@@ -75,7 +75,7 @@ type TCPInfo struct {
 	RTO    time.Duration // tcpi_rto: current RTO, backoff included
 	ATO    time.Duration // tcpi_ato: delayed-ACK timeout (40 ms, Linux TCP_DELACK_MIN)
 	SndMSS int           // tcpi_snd_mss: payload per segment now (options deducted)
-	RcvMSS int           // tcpi_rcv_mss: estimate of the peer's MSS (largest segment received, at most AdvMSS)
+	RcvMSS int           // tcpi_rcv_mss: estimate of the peer's MSS (min(AdvMSS, 536) raised to the largest segment received, at most AdvMSS)
 
 	Unacked int // tcpi_unacked: segments in flight (bytes in flight / MSS, rounded up)
 	Sacked  int // tcpi_sacked: segments the peer SACKed above SND.UNA
@@ -258,12 +258,9 @@ func (c *Conn) Info() TCPInfo {
 			in.RcvWnd = uint32(c.rcvAdv.Sub(c.rcvNxt))
 		}
 	}
-	in.RcvMSS = int(ic.rcvMSS)
-	if in.RcvMSS == 0 {
-		// Linux tcp_initialize_rcv_mss: min(advmss, mss, 536) until a
-		// segment is measured.
-		in.RcvMSS = min(c.rcvMSS, mss, 536)
-	}
+	// Linux tcp_initialize_rcv_mss starts at min(advmss, mss, 536);
+	// tcp_measure_rcv_mss raises it to the largest segment seen.
+	in.RcvMSS = max(int(ic.rcvMSS), min(c.rcvMSS, mss, 536))
 	flight := 0 // Linux packets_out: sent and not acknowledged (SND.MAX, not a rewound SND.NXT)
 	if c.state.synchronized() {
 		flight = int(c.sndMax.Sub(c.sndUna))
