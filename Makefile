@@ -31,7 +31,7 @@ test: vet
 FUZZTIME ?= 5s
 FUZZ_TARGETS := \
 	./stack/tcp:FuzzSegments ./stack/tcp:FuzzConfigSet ./stack/tcp/tcptest:FuzzParse \
-	./stack:FuzzHandleFrame ./stack/wire:FuzzParseTCPOptions ./stack/wire:FuzzParseFrame \
+	./stack:FuzzHandleFrame ./stack/wire:FuzzParseTCPOptions ./stack/wire:FuzzParseFrame ./stack/wire:FuzzIPv6Walk \
 	./stack/timer:FuzzWheel ./flowtable:FuzzOps \
 	./syncookie:FuzzCheck ./syncookie:FuzzDecodeTS ./syncookie:FuzzEncodeTS \
 	./stack/tcp:FuzzCookieListener
@@ -70,7 +70,8 @@ bench-gvisor:
 	cd bench/peers/gvisor && $(GO) build -o $(CURDIR)/$(BIN)/xdptcp-gvisor-peer . || \
 		(rm -f $(CURDIR)/$(BIN)/xdptcp-gvisor-peer; echo 'bench-gvisor: gVisor peer not built; the bench runs without it')
 
-# Every scenario, every server, several runs each (about 30 minutes).
+# Every scenario, every server, several runs each (about 30 minutes), on the
+# per-core rig (--rig napi: threaded NAPI on both veth ends, pinned; README "Bench").
 bench: bench-build bench-gvisor
 	./$(BIN)/xdptcp-bench --mode full $(BENCHFLAGS)
 

@@ -18,6 +18,7 @@ import (
 // Options configure a bench run.
 type Options struct {
 	Mode         string        // smoke, quick, full (for the report)
+	Rig          string        // RigNAPI (default) or RigLegacy: how veth delivers (rig.go)
 	Servers      []string      // servers to measure, in report order
 	Scenarios    []string      // scenario ids; empty for all
 	Runs         int           // runs per scenario and server
@@ -34,7 +35,7 @@ type Options struct {
 
 // Presets are the modes' defaults.
 func Preset(mode string) (Options, error) {
-	o := Options{Mode: mode, ServerCPUs: "1", ClientCPUs: "0", Servers: []string{ServerXdptcpd, ServerLinuxNet}}
+	o := Options{Mode: mode, Rig: RigNAPI, ServerCPUs: "1", ClientCPUs: "0", Servers: []string{ServerXdptcpd, ServerLinuxNet}}
 	switch mode {
 	case "smoke":
 		o.Runs, o.Duration, o.LatencyRates, o.FloodRate, o.IdleConns = 1, time.Second, []int{5000}, 5000, 300
@@ -122,8 +123,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if len(defs) == 0 {
 		return nil, fmt.Errorf("no scenario selected from %v", o.Scenarios)
 	}
-	rep := &Report{Started: time.Now(), Mode: o.Mode, Kernel: kernelRelease(), GoVersion: runtime.Version(),
+	if o.Rig == "" {
+		o.Rig = RigNAPI
+	}
+	if !slices.Contains(Rigs, o.Rig) {
+		return nil, fmt.Errorf("unknown rig %q (%s)", o.Rig, strings.Join(Rigs, ", "))
+	}
+	rep := &Report{Started: time.Now(), Mode: o.Mode, Rig: o.Rig, Kernel: kernelRelease(), GoVersion: runtime.Version(),
 		NumCPU: runtime.NumCPU(), ServerCPU: o.ServerCPUs, ClientCPU: o.ClientCPUs, Notes: o.Notes}
+	rep.Notes = append(rep.Notes, rigDescription(o.Rig))
 	if LinuxCC != "" {
 		rep.Notes = append(rep.Notes, "The Linux peer servers and the bulk clients set TCP_CONGESTION="+LinuxCC+
 			" on their sockets (xdptcp's default too); wrk and the other generators use the namespace default listed below.")
@@ -174,10 +182,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		retried := ""
 		for attempt := 0; attempt < 2 && ctx.Err() == nil; attempt++ {
 			samp := StartCPUSampler(ctx, 500*time.Millisecond)
+			probe := startServerCPUProbe(e.server.Pid(), e.t.ServerIf, parseCPUs(o.ServerCPUs))
 			r, err = d.run(ctx, e)
+			threadsNS, coreNS := probe.Stop()
 			whole, samples := samp.Stop()
 			if r != nil {
 				r.CPU, r.CPUSamples = whole, samples
+				r.setServerCost(threadsNS, coreNS)
 			}
 			if err == nil {
 				if err = e.server.Exited(); err != nil {
@@ -233,6 +244,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if err != nil {
 			return rep, fmt.Errorf("topology: %w", err)
 		}
+		var pinner *napiPinner
+		if err := setupRig(ctx, t, o.Rig); err != nil {
+			t.Close()
+			return rep, fmt.Errorf("rig %s: %w", o.Rig, err)
+		}
+		if o.Rig == RigNAPI {
+			pinner = startNAPIPinner(t, parseCPUs(o.ServerCPUs), parseCPUs(o.ClientCPUs), 250*time.Millisecond)
+		}
 		rep.Sysctls = KernelSettings(ctx, t.Server)
 		for k, v := range KernelSettings(ctx, t.Client) {
 			if rep.Sysctls[k] != v {
@@ -243,6 +262,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			rep.Sysctls["net.ipv4.tcp_syncookies"], rep.Sysctls["net.ipv4.tcp_tw_reuse"], rep.Sysctls["net.core.somaxconn"],
 			rep.Sysctls["net.ipv4.tcp_max_syn_backlog"], rep.Sysctls["net.ipv4.tcp_congestion_control"], LinuxCC)
 		runErr = runGroup(ctx, &o, t, direct, prog, measure, failAll)
+		pinner.Stop()
 		t.Close()
 	}
 	for _, c := range conds {

@@ -66,7 +66,7 @@ type TCPInfo struct {
 	State       State   // tcpi_state
 	CAState     CAState // tcpi_ca_state
 	Retransmits uint8   // tcpi_retransmits: consecutive RTO expiries without progress
-	Probes      uint8   // tcpi_probes: unanswered keepalive or zero-window probes
+	Probes      uint8   // tcpi_probes: unanswered keepalive or zero-window probes (icsk_probes_out)
 	Backoff     uint8   // tcpi_backoff: RTO backoff exponent
 	Options     uint8   // tcpi_options: Opt* bits
 	SndWscale   uint8   // tcpi_snd_wscale: the peer's window scale
@@ -79,8 +79,8 @@ type TCPInfo struct {
 
 	Unacked int // tcpi_unacked: segments in flight (bytes in flight / MSS, rounded up)
 	Sacked  int // tcpi_sacked: segments the peer SACKed above SND.UNA
-	Lost    int // tcpi_lost: segments presumed lost (RFC 6675 holes in recovery, everything unacked after an RTO)
-	Retrans int // tcpi_retrans: retransmitted segments in flight; xdptcp keeps no per-segment marks, so 1 while the segment at SND.UNA is a retransmission, else 0 (a lower bound)
+	Lost    int // tcpi_lost: segments the scoreboard marks lost (RFC 6675 IsLost, RACK, everything outstanding after an RTO)
+	Retrans int // tcpi_retrans: retransmitted segments in flight (scoreboard bytes marked retransmitted / MSS)
 
 	LastDataSent time.Duration // tcpi_last_data_sent: time since data was last sent
 	LastDataRecv time.Duration // tcpi_last_data_recv: time since in-order data was last received
@@ -212,7 +212,7 @@ func (c *Conn) Info() TCPInfo {
 		SendQ:       c.sndBuf.Len(),
 		State:       c.State(),
 		Retransmits: uint8(min(c.nRtx, 255)),
-		Probes:      uint8(min(c.kaProbes, 255)),
+		Probes:      uint8(min(int(c.kaProbes)+c.zwProbes, 255)),
 		Backoff:     uint8(min(c.nRtx, 255)),
 		RTO:         c.currentRTO(),
 		ATO:         delAckTimeout,
@@ -261,31 +261,26 @@ func (c *Conn) Info() TCPInfo {
 	// Linux tcp_initialize_rcv_mss starts at min(advmss, mss, 536);
 	// tcp_measure_rcv_mss raises it to the largest segment seen.
 	in.RcvMSS = max(int(ic.rcvMSS), min(c.rcvMSS, mss, 536))
-	flight := 0 // Linux packets_out: sent and not acknowledged (SND.MAX, not a rewound SND.NXT)
+	flight := 0 // Linux packets_out: sent and not acknowledged
 	if c.state.synchronized() {
-		flight = int(c.sndMax.Sub(c.sndUna))
+		flight = c.flight()
 	}
 	in.Unacked = (flight + mss - 1) / mss
-	if c.sb.n > 0 {
-		in.Sacked = (c.sb.sackedBytes() + mss - 1) / mss
+	sacked, lost, retrans := 0, 0, 0
+	if q := c.tq; q != nil {
+		sacked, lost, retrans = q.sacked, q.lost, q.retrans
 	}
+	// The scoreboard counts bytes; tcp_info counts segments.
+	in.Sacked = (sacked + mss - 1) / mss
+	in.Lost = (lost + mss - 1) / mss
+	in.Retrans = (retrans + mss - 1) / mss
 	switch {
-	case c.nRtx > 0 && c.state.synchronized() && c.rtxKind == rtxRetransmit && flight > 0:
-		in.CAState = CALoss
-		in.Lost = max(in.Unacked-in.Sacked, 0)
 	case c.flags&fInRecovery != 0:
 		in.CAState = CARecovery
-		if c.sb.n > 0 {
-			holes := int(c.sb.high().Sub(c.sndUna)) - c.sb.sackedBytes()
-			in.Lost = (max(holes, 0) + mss - 1) / mss
-		} else {
-			in.Lost = 1 // NewReno: the segment at SND.UNA
-		}
-	case c.dupAcks > 0 || c.sb.n > 0:
+	case c.nRtx > 0 || lost > 0:
+		in.CAState = CALoss // after an RTO: everything outstanding marked lost
+	case c.dupAcks > 0 || sacked > 0:
 		in.CAState = CADisorder
-	}
-	if c.flags&fHeadRtx != 0 && flight > 0 {
-		in.Retrans = 1
 	}
 	if c.cc != nil {
 		in.SndCwnd = c.cc.window() / mss
@@ -312,28 +307,29 @@ func (c *Conn) Info() TCPInfo {
 		in.LastAckRecv = now.Sub(c.lastRecv)
 	}
 	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
-	if c.sndMax.LessThan(dataEnd) && c.state.synchronized() {
-		in.NotsentBytes = uint32(dataEnd.Sub(c.sndMax))
+	if c.sndNxt.LessThan(dataEnd) && c.state.synchronized() {
+		in.NotsentBytes = uint32(dataEnd.Sub(c.sndNxt))
 	}
 	return in
 }
 
-// timerInfo is the timer `ss -o` shows: the retransmission or persist
-// timer first, then keepalive (or the FIN-WAIT-2 timeout).
+// timerInfo is the timer `ss -o` shows: retransmission (or SYN
+// retransmission), persist, keepalive, or the FIN-WAIT-2 timeout (which
+// Linux lists as timewait).
 func (c *Conn) timerInfo(now clock.Time) (string, time.Duration) {
 	var name string
 	var at clock.Time
 	switch {
-	case c.rtxAt != never:
-		name, at = "on", c.rtxAt
-		if c.rtxKind == rtxPersist {
-			name = "persist"
-		}
+	case c.rtoAt != never:
+		name, at = "on", c.rtoAt
+	case c.synAt != never:
+		name, at = "on", c.synAt
+	case c.persistAt != never:
+		name, at = "persist", c.persistAt
 	case c.kaAt != never:
 		name, at = "keepalive", c.kaAt
-		if c.state == StateFinWait2 {
-			name = "timewait" // Linux lists the FIN-WAIT-2 timeout as timewait
-		}
+	case c.fw2At != never:
+		name, at = "timewait", c.fw2At
 	default:
 		return "", 0
 	}
