@@ -141,7 +141,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		s := d.Scenario
 		s.Servers = nil
 		for _, srv := range o.Servers {
-			s.Servers = append(s.Servers, &ServerRuns{Server: srv})
+			if d.runsOn(srv) {
+				s.Servers = append(s.Servers, &ServerRuns{Server: srv})
+			}
 		}
 		sc := s
 		byID[d.ID] = &sc
@@ -149,7 +151,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	var planned time.Duration
 	for _, d := range defs {
-		planned += time.Duration(o.Runs*len(o.Servers)) * d.est(&o)
+		planned += time.Duration(o.Runs*len(byID[d.ID].Servers)) * d.est(&o)
 	}
 	planned += time.Duration(len(o.Servers)) * 3 * time.Second
 	prog := NewProgress(planned)
@@ -325,10 +327,17 @@ func runGroup(ctx context.Context, o *Options, t *Topology, defs []scenarioDef, 
 		}
 		e := &env{o: o, t: t, server: p, name: name}
 		for _, d := range defs {
+			if !d.runsOn(name) {
+				continue
+			}
 			for i := 0; i < o.Runs && ctx.Err() == nil; i++ {
 				if d.fresh {
 					p.Stop(5 * time.Second)
-					if p, err = startServer(ctx, name, o.Bins, t, o.ServerCPUs); err != nil {
+					var extra []string
+					if d.serverArgs != nil {
+						extra = d.serverArgs(o)
+					}
+					if p, err = startServer(ctx, name, o.Bins, t, o.ServerCPUs, extra...); err != nil {
 						failAll(defs, name, err)
 						return nil
 					}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,6 +43,10 @@ type scenarioDef struct {
 	Scenario
 	bridge string // "": direct topology; else the bridge condition (see bridgeArgs)
 	fresh  bool   // restart the server before each run (memory figures)
+	// only lists the servers the scenario runs on; nil for all.
+	only []string
+	// serverArgs are extra xdptcpd flags for a fresh scenario's server.
+	serverArgs func(o *Options) []string
 	est    func(o *Options) time.Duration
 	run    func(ctx context.Context, e *env) (*RunResult, error)
 }
@@ -351,4 +356,9 @@ func allScenarios(o *Options) []scenarioDef {
 		bulkScenario("loss-echo", "Bulk echo, 1 % loss and 10 ms delay", "loss1", true),
 	)
 	return s
+}
+
+// runsOn reports whether the scenario runs on server.
+func (d *scenarioDef) runsOn(server string) bool {
+	return d.only == nil || slices.Contains(d.only, server)
 }
