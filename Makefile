@@ -31,7 +31,7 @@ test: vet
 FUZZTIME ?= 5s
 FUZZ_TARGETS := \
 	./stack/tcp:FuzzSegments ./stack/tcp:FuzzConfigSet ./stack/tcp/tcptest:FuzzParse \
-	./stack:FuzzHandleFrame ./stack/wire:FuzzParseTCPOptions ./stack/wire:FuzzParseFrame \
+	./stack:FuzzHandleFrame ./stack/wire:FuzzParseTCPOptions ./stack/wire:FuzzParseFrame ./stack/wire:FuzzIPv6Walk \
 	./stack/timer:FuzzWheel ./flowtable:FuzzOps \
 	./syncookie:FuzzCheck ./syncookie:FuzzDecodeTS ./syncookie:FuzzEncodeTS \
 	./stack/tcp:FuzzCookieListener
