@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -73,6 +74,9 @@ func (h *holdConn) OnClose(c *tcp.Conn, err error) {
 
 var holdPing = []byte("ping\n")
 
+// dialers is how many goroutines open connections at once.
+const dialers = 32
+
 // hold opens n connections to ip:port0..port0+ports-1 (the event API, no
 // goroutine or file descriptor per connection) with at most window
 // handshakes in flight, then sends one request on sample of them (spread
@@ -104,30 +108,55 @@ func hold(iface, addr, ip string, port0, ports, n, window, sample int, localPort
 	s.Start(ctx)
 
 	var opened, failed, inflight, answered atomic.Int64
-	conns := make([]*holdConn, 0, n)
+	conns := make([]*holdConn, n)
 	res := HoldResult{Wanted: n, Ports: ports}
 	start := time.Now()
-	tick := start.Add(time.Second)
-	for i := 0; i < n && ctx.Err() == nil; i++ {
-		for inflight.Load() >= int64(window) && ctx.Err() == nil {
-			time.Sleep(200 * time.Microsecond)
-		}
-		if now := time.Now(); now.After(tick) {
+	// Dialers: DialHandler waits for the loop to take each SYN, so several
+	// goroutines keep the loop's request queue full.
+	var next atomic.Int64
+	var dialErr atomic.Value
+	var wg sync.WaitGroup
+	for d := 0; d < dialers; d++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				for inflight.Load() >= int64(window) && ctx.Err() == nil {
+					time.Sleep(200 * time.Microsecond)
+				}
+				h := &holdConn{opened: &opened, failed: &failed, inflight: &inflight, answered: &answered}
+				inflight.Add(1)
+				if err := s.DialHandler(fmt.Sprintf("%s:%d", ip, port0+i%ports), h); err != nil {
+					inflight.Add(-1)
+					if failed.Add(1) > int64(n/100+100) {
+						dialErr.CompareAndSwap(nil, fmt.Errorf("after %d connections: %w", opened.Load(), err))
+						return
+					}
+					continue
+				}
+				conns[i] = h
+			}
+		}()
+	}
+	filled := make(chan struct{})
+	go func() { wg.Wait(); close(filled) }()
+	tk := time.NewTicker(time.Second)
+	for waiting := true; waiting; {
+		select {
+		case <-filled:
+			waiting = false
+		case <-tk.C:
 			res.Progress = append(res.Progress, opened.Load())
 			fmt.Fprintf(os.Stderr, "xdptcp-load: %d open, %d failed\n", opened.Load(), failed.Load())
-			tick = tick.Add(time.Second)
 		}
-		h := &holdConn{opened: &opened, failed: &failed, inflight: &inflight, answered: &answered}
-		inflight.Add(1)
-		if err := s.DialHandler(fmt.Sprintf("%s:%d", ip, port0+i%ports), h); err != nil {
-			inflight.Add(-1)
-			failed.Add(1)
-			if failed.Load() > int64(n/100+100) {
-				return fmt.Errorf("after %d connections: %w", opened.Load(), err)
-			}
-			continue
-		}
-		conns = append(conns, h)
+	}
+	tk.Stop()
+	if err, _ := dialErr.Load().(error); err != nil {
+		return err
 	}
 	for inflight.Load() > 0 && ctx.Err() == nil && time.Since(start) < 10*time.Minute {
 		time.Sleep(10 * time.Millisecond)
@@ -146,10 +175,13 @@ func hold(iface, addr, ip string, port0, ports, n, window, sample int, localPort
 	if sample > 0 && len(conns) > 0 {
 		step := max(1, len(conns)/sample)
 		for i := 0; i < len(conns) && len(picked) < sample; i += step {
-			picked = append(picked, conns[i])
+			if conns[i] != nil {
+				picked = append(picked, conns[i])
+			}
 		}
 	}
 	res.Sampled = len(picked)
+	// (conns[i] is nil where the dial failed.)
 	t0 := time.Now()
 	s.Do(func(*xdptcp.Loop) {
 		for _, h := range picked {
