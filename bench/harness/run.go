@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -189,8 +190,17 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		for attempt := 0; attempt < 2 && ctx.Err() == nil; attempt++ {
 			samp := StartCPUSampler(ctx, 500*time.Millisecond)
 			probe := startServerCPUProbe(e.server.Pid(), e.t.ServerIf, parseCPUs(o.ServerCPUs))
+			kicks0, kerr := math.NaN(), error(nil)
+			if e.name == ServerXdptcpd && d.OpUnit != "" {
+				kicks0, kerr = xdptcpdKicks(ctx, e.t.Server)
+			}
 			r, err = d.run(ctx, e)
 			threadsNS, coreNS := probe.Stop()
+			if r != nil && kerr == nil && !math.IsNaN(kicks0) && r.Ops > 0 {
+				if k1, err := xdptcpdKicks(ctx, e.t.Server); err == nil {
+					r.KicksPerOp = (k1 - kicks0) / r.Ops
+				}
+			}
 			whole, samples := samp.Stop()
 			if r != nil {
 				r.CPU, r.CPUSamples = whole, samples

@@ -53,7 +53,7 @@ func startServer(ctx context.Context, name string, b Bins, t *Topology, cpus str
 		first := strings.Split(cpus, ",")[0]
 		args := []string{"--iface", t.ServerIf, "--addr", addr + "/24",
 			"--listen", fmt.Sprintf("%d=http", PortHTTP), "--listen", fmt.Sprintf("%d=echo", PortEcho),
-			"--listen", fmt.Sprintf("%d=discard", PortDiscard), "--admin", "127.0.0.1:9100",
+			"--listen", fmt.Sprintf("%d=discard", PortDiscard), "--admin", xdptcpdAdmin,
 			"--cpus", first, "--log-level", "warn"}
 		p, err = Start(name, t.Server, cpus, b.Xdptcpd, append(args, extra...)...)
 	case ServerLinuxNet, ServerLinuxHTTP:
