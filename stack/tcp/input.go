@@ -741,6 +741,9 @@ func (c *Conn) negotiate(now clock.Time, seg *Segment, active bool) {
 	if mss > c.rcvMSS {
 		mss = c.rcvMSS
 	}
+	if p, ok := c.layer.pmtus.lookup(now, c.key.RemoteAddr); ok && mss > p-headerOverhead(c.key) {
+		mss = p - headerOverhead(c.key) // a path MTU learnt from ICMP (PMTUExpires)
+	}
 	if mss < cfg.MinSndMss {
 		mss = cfg.MinSndMss
 	}
