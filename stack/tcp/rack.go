@@ -95,6 +95,7 @@ func (c *Conn) rackDelivered(now clock.Time, s *txSeg, tsecr uint32) {
 	} else if end.LessThan(r.fack) && s.mark&sbEverRetrans == 0 {
 		if r.flags&rkReorderingSeen == 0 {
 			c.layer.stats.TCPSACKReorder.Add(1)
+			c.ic.reordSeen = sat16(c.ic.reordSeen)
 		}
 		r.flags |= rkReorderingSeen
 	}

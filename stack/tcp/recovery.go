@@ -68,6 +68,7 @@ func (c *Conn) takeSACK(seg *Segment, as *ackSample, deliver func(*txSeg)) {
 	}
 	if c.isDSACK(seg) {
 		c.layer.stats.TCPDSACKRecv.Add(1) // RFC 2883: counted, marks nothing; RACK widens its window
+		c.ic.dsackDups = sat16(c.ic.dsackDups)
 		as.dsack = true
 	}
 	q := c.tq

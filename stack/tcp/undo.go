@@ -86,6 +86,7 @@ func (c *Conn) undoLoss(frto bool) bool {
 		c.layer.stats.TCPLossUndo.Add(1)
 	} else {
 		c.layer.stats.TCPFullUndo.Add(1)
+		c.ic.reordSeen = sat16(c.ic.reordSeen)
 		if c.reordering < maxReordering {
 			c.reordering++ // reordering, not loss, set it off
 		}
