@@ -133,10 +133,11 @@ type Conn struct {
 	chalCount int
 	oowAt     clock.Time // last ACK for an out-of-window segment (Linux last_oow_ack_time)
 
-	synRtx   int        // SYN-ACK retransmissions (Linux req->num_timeout)
-	created  clock.Time // when the connection was created
-	closeErr error      // why the connection failed, for OnClose
-	tw       *timeWait  // the TIME-WAIT entry that replaced this connection, if any
+	synRtx   int          // SYN-ACK retransmissions (Linux req->num_timeout)
+	created  clock.Time   // when the connection was created
+	closeErr error        // why the connection failed, for OnClose
+	tw       *timeWait    // the TIME-WAIT entry that replaced this connection, if any
+	ic       infoCounters // TCP_INFO counts (info.go)
 }
 
 // Key returns the connection's 4-tuple (from our side).
@@ -371,38 +372,6 @@ func (c *Conn) SetLinger(sec int) {
 		sec = -1
 	}
 	c.linger = sec
-}
-
-// Info returns what `ss -tan` shows of the connection.
-func (c *Conn) Info() ConnInfo {
-	in := ConnInfo{
-		State: c.state,
-		Key:   c.key,
-		SendQ: c.sndBuf.Len(),
-		RecvQ: c.rcvBuf.Len(),
-		RTT:   c.rtt.srtt,
-		RTO:   c.currentRTO(),
-	}
-	if c.cc != nil {
-		in.Cwnd = c.cc.window() / max(c.mss, 1)
-	}
-	now := c.layer.now
-	switch {
-	case c.rtoAt != never:
-		in.Timer, in.TimerIn = "on", c.rtoAt.Sub(now)
-	case c.synAt != never:
-		in.Timer, in.TimerIn = "on", c.synAt.Sub(now)
-	case c.persistAt != never:
-		in.Timer, in.TimerIn = "persist", c.persistAt.Sub(now)
-	case c.kaAt != never:
-		in.Timer, in.TimerIn = "keepalive", c.kaAt.Sub(now)
-	case c.fw2At != never:
-		in.Timer, in.TimerIn = "timewait", c.fw2At.Sub(now) // Linux lists the FIN-WAIT-2 timeout as timewait
-	}
-	if in.TimerIn < 0 {
-		in.TimerIn = 0
-	}
-	return in
 }
 
 // currentRTO is the RTO with the current backoff applied.

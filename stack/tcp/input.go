@@ -320,6 +320,7 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, sacked int) {
 	l := c.layer
 	acked := int(ack.Sub(c.sndUna))
+	c.ic.countAcked(c.sndUna == c.iss, acked, c.mss)
 	c.checkUndo(seg, ack) // Eifel detection (RFC 3522) before the ACK's usual effects
 	// RTT sample: timestamps echo (RFC 7323 §4) or the timed segment
 	// (Karn's rule), from the arrival time of the ACK.
@@ -583,6 +584,7 @@ func (c *Conn) receive(p []byte) bool {
 	empty := c.rcvBuf.Len() == 0 && !c.oooActive()
 	if empty && c.canDeliver() {
 		c.rcvNxt = c.rcvNxt.Add(seqnum.Size(len(p)))
+		c.ic.bytesReceived += uint64(len(p))
 		n := c.handler.OnData(c, p)
 		n = max(0, min(n, len(p)))
 		c.consumed(n)
@@ -599,6 +601,7 @@ func (c *Conn) receive(p []byte) bool {
 	}
 	c.rcvBuf.write(p)
 	c.rcvNxt = c.rcvNxt.Add(seqnum.Size(len(p)))
+	c.ic.bytesReceived += uint64(len(p))
 	return true
 }
 

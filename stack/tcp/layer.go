@@ -136,6 +136,7 @@ func (l *Layer) Input(now clock.Time, seg *Segment) {
 	l.now = now
 	l.stats.InSegs.Add(1)
 	if c := l.conns.Get(seg.Key); c != nil {
+		c.ic.countIn(seg, c.rcvMSS)
 		c.input(now, seg)
 		return
 	}
@@ -296,15 +297,21 @@ func (l *Layer) Range(fn func(c *Conn) bool) {
 // RangeInfo visits every connection's ConnInfo, TIME-WAIT entries
 // included, until fn returns false.
 func (l *Layer) RangeInfo(fn func(ConnInfo) bool) {
+	l.RangeConns(func(ci ConnInfo, _ *Conn) bool { return fn(ci) })
+}
+
+// RangeConns is RangeInfo with the connection itself (for its Info); c is
+// nil for a TIME-WAIT entry.
+func (l *Layer) RangeConns(fn func(ci ConnInfo, c *Conn) bool) {
 	ok := true
 	l.conns.Range(func(_ flowtable.Key, c *Conn) bool {
-		ok = fn(c.Info())
+		ok = fn(c.summary(), c)
 		return ok
 	})
 	if !ok {
 		return
 	}
-	l.tws.Range(func(_ flowtable.Key, tw *timeWait) bool { return fn(tw.info(l.now)) })
+	l.tws.Range(func(_ flowtable.Key, tw *timeWait) bool { return fn(tw.info(l.now), nil) })
 }
 
 // Conns returns the number of live connections (half-open included).

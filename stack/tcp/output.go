@@ -92,6 +92,7 @@ func (c *Conn) fill(now clock.Time, seq seqnum.Value, flags wire.TCPFlags) *OutS
 // RetransSegs only, not in OutSegs). It reports whether the engine took it.
 func (c *Conn) xmit(s *OutSegment, rtx bool) bool {
 	l := c.layer
+	c.ic.countOut(l.now, s, rtx)
 	if !rtx {
 		l.stats.OutSegs.Add(1)
 	}

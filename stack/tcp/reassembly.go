@@ -173,6 +173,7 @@ func (c *Conn) oooInsert(seq seqnum.Value, p []byte, fin bool) {
 	}
 	c.rcvBuf.writeAt(off, p)
 	l.stats.TCPOFOQueue.Add(1)
+	c.ic.oooPack++
 	nl, nr := seq, end
 	if j > i {
 		nl = seqnum.Min(nl, q.r[i].l)
