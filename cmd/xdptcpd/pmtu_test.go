@@ -49,7 +49,7 @@ func TestPathMTUKernel(t *testing.T) {
 	admin := "127.0.0.1:9100"
 	cmd := exec.Command("ip", "netns", "exec", srv.Name, bin, "--iface", left.A,
 		"--addr", srvIP+"/24", "--addr", srvIP6+"/64", "--gateway", rtrSrvIP, "--gateway", rtrSrvIP6,
-		"--listen", "8080=blob", "--admin", admin)
+		"--listen", "8080=blob", "--admin", admin, "--sysctl", "tcp_mtu_probing=1")
 	log := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
@@ -84,6 +84,32 @@ func TestPathMTUKernel(t *testing.T) {
 	t.Run("forged frag-needed with an out-of-window sequence number", func(t *testing.T) {
 		forgedICMP(t, cli, srv, admin)
 	})
+	// The router stops sending its ICMP errors (an ICMP black hole, RFC
+	// 4821 §2): with tcp_mtu_probing 1, xdptcpd lowers the MSS after
+	// tcp_retries1 timeouts. New client addresses, so that the path MTU
+	// learnt above from ICMP does not apply.
+	rtr.Exec(t, "nft", "add table inet blackhole")
+	rtr.Exec(t, "nft", "add chain inet blackhole out { type filter hook output priority 0 ; }")
+	rtr.Exec(t, "nft", "add rule inet blackhole out icmp type destination-unreachable drop")
+	rtr.Exec(t, "nft", "add rule inet blackhole out icmpv6 type packet-too-big drop")
+	cli.Exec(t, "ip", "addr", "add", "198.19.0.3/24", "dev", right.B)
+	cli.Exec(t, "ip", "-6", "addr", "add", "2001:2:1::3/64", "dev", right.B, "nodad")
+	for _, c := range []struct{ host, local string }{{srvIP, "198.19.0.3"}, {"[" + srvIP6 + "]", "2001:2:1::3"}} {
+		t.Run("ICMP dropped, tcp_mtu_probing 1, "+c.host, func(t *testing.T) {
+			start := time.Now()
+			got, err := downloadFrom(cli, c.local, "http://"+c.host+":8080/4MiB")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("downloaded %d bytes, not the 4 MiB blob", len(got))
+			}
+			t.Logf("4 MiB through the ICMP black hole in %v", time.Since(start).Round(time.Millisecond))
+		})
+	}
+	if counterValue(t, srv, admin, "xdptcp_tcp_ext_tcp_mtup_black_hole_total") < 2 {
+		t.Error("TCPMTUPBlackHole not counted")
+	}
 	fams := scrapeMetrics(t, srv, admin)
 	for _, name := range []string{"xdptcp_icmp_in_dest_unreachs_total", "xdptcp_icmp6_in_pkt_too_bigs_total"} {
 		f := fams[name]
@@ -94,9 +120,24 @@ func TestPathMTUKernel(t *testing.T) {
 }
 
 // download fetches url with an HTTP client whose sockets live in ns.
-func download(ns *testnet.NS, url string) ([]byte, error) {
+func download(ns *testnet.NS, url string) ([]byte, error) { return downloadFrom(ns, "", url) }
+
+// downloadFrom is download from local address local ("": any).
+func downloadFrom(ns *testnet.NS, local, url string) ([]byte, error) {
 	c := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, n, a string) (net.Conn, error) { return ns.Dial(ctx, n, a) },
+		DialContext: func(ctx context.Context, n, a string) (net.Conn, error) {
+			if local == "" {
+				return ns.Dial(ctx, n, a)
+			}
+			var c net.Conn
+			err := ns.Do(func() error {
+				d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+				var err error
+				c, err = d.DialContext(ctx, n, a)
+				return err
+			})
+			return c, err
+		},
 	}}
 	resp, err := c.Get(url)
 	if err != nil {

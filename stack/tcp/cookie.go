@@ -136,6 +136,10 @@ func (ln *Listener) cookieAck(now clock.Time, seg *Segment) bool {
 	if p, ok := l.pmtus.lookup(now, c.key.RemoteAddr); ok {
 		c.mss = min(c.mss, p-headerOverhead(c.key))
 	}
+	if cfg.MtuProbing == 2 {
+		c.flags |= fMTUProbe // as negotiate: tcp_mtu_probing 2 starts at tcp_base_mss
+		c.mss = min(c.mss, cfg.BaseMss)
+	}
 	c.mss = max(c.mss, cfg.MinSndMss, 1)
 	c.initCC(c.mss)
 	c.flags &^= fWS | fSackOK | fTS

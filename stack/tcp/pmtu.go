@@ -103,6 +103,28 @@ func (c *Conn) lowerMSS(now clock.Time, mss int) {
 	}
 }
 
+// mtuBlackHole is Linux's tcp_mtu_probing, called when tcp_retries1
+// consecutive retransmission timeouts suggest a path that drops
+// full-sized segments and the ICMP errors that would say so (RFC 4821
+// §2's black hole): the first time it turns the search on (starting the
+// MSS at tcp_base_mss), every later time it halves the MSS, never below
+// tcp_mtu_probe_floor or tcp_min_snd_mss. Called from the RTO, which has
+// already marked everything in flight lost. xdptcp does not send Linux's
+// upward probes: once lowered, the MSS stays so for the connection.
+func (c *Conn) mtuBlackHole() {
+	cfg := &c.layer.cfg
+	mss := min(c.mss, cfg.BaseMss)
+	if c.flags&fMTUProbe != 0 {
+		mss = min(cfg.BaseMss, c.mss/2)
+	}
+	c.flags |= fMTUProbe
+	mss = max(mss, cfg.MtuProbeFloor, cfg.MinSndMss, 1)
+	if mss < c.mss {
+		c.mss = mss
+		c.layer.stats.TCPMTUPBlackHole.Add(1)
+	}
+}
+
 // pmtuEntry is a learnt path MTU and when it stops applying.
 type pmtuEntry struct {
 	mtu     int

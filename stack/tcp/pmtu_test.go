@@ -101,3 +101,35 @@ func TestICMPPacketTooBigIPv6(t *testing.T) {
 	}
 	h.expect(seqNum(ourISN+1), payloadLen(1220))
 }
+
+// tcp_mtu_probing 1: after tcp_retries1 consecutive timeouts (a path that
+// drops full-sized segments and the ICMP errors about them) the MSS drops
+// to tcp_base_mss, then halves at every further timeout (Linux
+// tcp_mtu_probing); with 0 it never changes.
+func TestMTUProbingBlackHole(t *testing.T) {
+	for _, mode := range []int{0, 1} {
+		h := establishedConn(t, func(c *Config) { c.MtuProbing = mode })
+		h.c.Write(make([]byte, 1460))
+		h.expect(payloadLen(1460))
+		var sizes []int
+		for i := 0; i < 4; i++ {
+			h.advance(h.c.currentRTO())
+			for len(h.out.segs) > 0 {
+				sizes = append(sizes, len(h.expect().seg.Payload))
+			}
+		}
+		t.Logf("tcp_mtu_probing %d: retransmissions %v", mode, sizes)
+		want := []int{1460, 1460, 1024, 436, 512}
+		if mode == 0 {
+			want = []int{1460, 1460, 1460, 1460}
+		}
+		if len(sizes) < len(want) {
+			want = want[:len(sizes)]
+		}
+		for i := range want {
+			if sizes[i] != want[i] {
+				t.Fatalf("tcp_mtu_probing %d: retransmissions %v, want %v", mode, sizes, want)
+			}
+		}
+	}
+}

@@ -83,6 +83,7 @@ type Stats struct {
 	TCPOrigDataSent        atomic.Uint64 // segments with new data sent
 	TCPRetransFail         atomic.Uint64 // retransmissions that could not be sent
 	OutOfWindowIcmps       atomic.Uint64 // ICMP errors for out-of-window sequence numbers
+	TCPMTUPBlackHole       atomic.Uint64 // tcp_mtu_probing lowered a connection's MSS after timeouts (xdptcp's; Linux counts no such event)
 }
 
 // StatDesc describes one field of Stats.
@@ -181,6 +182,7 @@ var statDescs = []StatDesc{
 	extStat("TCPOrigDataSent", func(s *Stats) *atomic.Uint64 { return &s.TCPOrigDataSent }),
 	extStat("TCPRetransFail", func(s *Stats) *atomic.Uint64 { return &s.TCPRetransFail }),
 	extStat("OutOfWindowIcmps", func(s *Stats) *atomic.Uint64 { return &s.OutOfWindowIcmps }),
+	extStat("TCPMTUPBlackHole", func(s *Stats) *atomic.Uint64 { return &s.TCPMTUPBlackHole }),
 }
 
 // StatDescs returns the description of every Stats field, in declaration
