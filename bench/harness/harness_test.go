@@ -379,9 +379,27 @@ func TestServerCostPerOp(t *testing.T) {
 	}
 	tab := s.Table([]int{1}, []int{0})
 	for _, want := range []string{"| server ns/request | min – max | core ns/request | per core vs Linux |",
-		"| 5,000 | 4,000 – 6,000 | 6,000 | 2.00× |"} {
+		"| 5,000 | 4,000 – 6,000 | 6,000 | 2.00× | – |"} {
 		if !strings.Contains(tab, want) {
 			t.Errorf("table lacks %q:\n%s", want, tab)
 		}
+	}
+}
+
+func TestParseKicks(t *testing.T) {
+	in := `# HELP xdptcp_xsk_events_total AF_XDP socket events per queue
+# TYPE xdptcp_xsk_events_total counter
+xdptcp_xsk_events_total{event="fill_kicks",queue="0"} 3
+xdptcp_xsk_events_total{event="tx_kicks",queue="0"} 1.2e+06
+xdptcp_xsk_events_total{event="tx_kicks",queue="1"} 7
+xdptcp_xsk_events_total{event="kick_errors",queue="0"} 99
+xdptcp_frames_transmitted_total{queue="0"} 5
+`
+	got, err := parseKicks(strings.NewReader(in))
+	if err != nil || got != 1_200_010 {
+		t.Errorf("parseKicks = %v, %v; want 1200010", got, err)
+	}
+	if _, err := parseKicks(strings.NewReader("xdptcp_frames_transmitted_total 5\n")); err == nil {
+		t.Error("no kick lines: want an error")
 	}
 }

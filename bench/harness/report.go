@@ -68,6 +68,7 @@ type ServerRuns struct {
 	// operation (RunResult.ThreadNSPerOp, CoreNSPerOp).
 	ThreadNSPerOp Summary `json:"server_thread_ns_per_op"`
 	CoreNSPerOp   Summary `json:"server_core_ns_per_op"`
+	KicksPerOp    Summary `json:"kicks_per_op"` // xdptcpd only
 	Err           string  `json:"error,omitempty"`
 }
 
@@ -94,6 +95,10 @@ type RunResult struct {
 	// ThreadNSPerOp and CoreNSPerOp are those per operation (0 without Ops).
 	ThreadNSPerOp float64 `json:"server_thread_ns_per_op,omitempty"`
 	CoreNSPerOp   float64 `json:"server_core_ns_per_op,omitempty"`
+	// KicksPerOp is xdptcpd's AF_XDP wake-up system calls (TX sendto and
+	// fill-ring recvfrom, from its /metrics) per operation; 0 for other
+	// servers.
+	KicksPerOp float64 `json:"kicks_per_op,omitempty"`
 }
 
 // setServerCost records the server's CPU time over the run and, when the
@@ -121,7 +126,7 @@ type TimePoint struct {
 // Finish computes the summaries of every server's runs.
 func (s *Scenario) Finish() {
 	for _, sr := range s.Servers {
-		var vs, thr, core []float64
+		var vs, thr, core, kicks []float64
 		extra := map[string][]float64{}
 		for _, r := range sr.Runs {
 			if r.Err != "" {
@@ -131,13 +136,16 @@ func (s *Scenario) Finish() {
 			if r.Ops > 0 {
 				thr = append(thr, r.ThreadNSPerOp)
 				core = append(core, r.CoreNSPerOp)
+				if r.KicksPerOp > 0 {
+					kicks = append(kicks, r.KicksPerOp)
+				}
 			}
 			for k, v := range r.Metrics {
 				extra[k] = append(extra[k], v)
 			}
 		}
 		sr.Summary = Summarize(vs)
-		sr.ThreadNSPerOp, sr.CoreNSPerOp = Summarize(thr), Summarize(core)
+		sr.ThreadNSPerOp, sr.CoreNSPerOp, sr.KicksPerOp = Summarize(thr), Summarize(core), Summarize(kicks)
 		if len(extra) > 0 {
 			sr.Extra = map[string]Summary{}
 			for k, v := range extra {
@@ -237,7 +245,7 @@ func (r *Report) Markdown(w io.Writer, serverCPUs, clientCPUs []int) error {
 	fmt.Fprintf(&b, "Kernel %s, %d CPUs, %s, rig `%s`. Server pinned to CPU %s, clients to CPU %s. ", r.Kernel, r.NumCPU, r.GoVersion, r.Rig, r.ServerCPU, r.ClientCPU)
 	fmt.Fprintf(&b, "Medians of several runs, with min–max and spread ((max−min)/median); ratios are to `%s` (Linux kernel + Go net) measured in the same bench run. ", BaselineServer)
 	fmt.Fprintf(&b, "CPU columns are the median busy share of the client and server cores during the runs (user+system+softirq): a core near 100 %% is the bottleneck. ")
-	fmt.Fprintf(&b, "Where a scenario counts operations, *server ns/op* is the CPU time of the server's threads and its veth end's NAPI kthreads (/proc/TID/schedstat) per operation, median of the runs with min–max; *core ns/op* is the busy time of the server core from /proc/stat per operation (everything that ran on it, other tenants too); *per core vs Linux* is Linux's server ns/op over this server's: operations per server-core-second relative to `%s`.\n\n", BaselineServer)
+	fmt.Fprintf(&b, "Where a scenario counts operations, *server ns/op* is the CPU time of the server's threads and its veth end's NAPI kthreads (/proc/TID/schedstat) per operation, median of the runs with min–max; *core ns/op* is the busy time of the server core from /proc/stat per operation (everything that ran on it, other tenants too); *per core vs Linux* is Linux's server ns/op over this server's: operations per server-core-second relative to `%s`; *kicks/op* is xdptcpd's AF_XDP wake-up system calls (TX `sendto` and fill-ring `recvfrom`, from its /metrics) per operation.\n\n", BaselineServer)
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "- %s\n", n)
 	}
@@ -280,14 +288,14 @@ func (s *Scenario) Table(serverCPUs, clientCPUs []int) string {
 		b.WriteString(" " + e + " |")
 	}
 	if s.OpUnit != "" {
-		fmt.Fprintf(&b, " server ns/%s | min – max | core ns/%s | per core vs Linux |", s.OpUnit, s.OpUnit)
+		fmt.Fprintf(&b, " server ns/%s | min – max | core ns/%s | per core vs Linux | kicks/%s |", s.OpUnit, s.OpUnit, s.OpUnit)
 	}
 	b.WriteString(" client CPU | server CPU |\n|---|---:|---:|---:|---:|")
 	for range s.Extra {
 		b.WriteString("---:|")
 	}
 	if s.OpUnit != "" {
-		b.WriteString("---:|---:|---:|---:|")
+		b.WriteString("---:|---:|---:|---:|---:|")
 	}
 	b.WriteString("---:|---:|\n")
 	for _, sr := range s.Servers {
@@ -328,8 +336,12 @@ func (s *Scenario) Table(serverCPUs, clientCPUs []int) string {
 // costCells are the per-operation server cost columns of sr.
 func costCells(sr *ServerRuns, base *ServerRuns) string {
 	t, c := sr.ThreadNSPerOp, sr.CoreNSPerOp
+	kicks := "–"
+	if sr.KicksPerOp.N > 0 {
+		kicks = fmtFig(sr.KicksPerOp.Median)
+	}
 	if t.N == 0 {
-		return " – | – | – | – |"
+		return " – | – | – | – | " + kicks + " |"
 	}
 	ratio := "–"
 	if base != nil && base.ThreadNSPerOp.N > 0 {
@@ -337,7 +349,7 @@ func costCells(sr *ServerRuns, base *ServerRuns) string {
 			ratio = fmt.Sprintf("%.2f×", v)
 		}
 	}
-	return fmt.Sprintf(" %s | %s – %s | %s | %s |", fmtFig(t.Median), fmtFig(t.Min), fmtFig(t.Max), fmtFig(c.Median), ratio)
+	return fmt.Sprintf(" %s | %s – %s | %s | %s | %s |", fmtFig(t.Median), fmtFig(t.Min), fmtFig(t.Max), fmtFig(c.Median), ratio, kicks)
 }
 
 func cpuCell(sr *ServerRuns, cpus []int) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +29,7 @@ type Options struct {
 	LatencyRates []int         // open-loop rates
 	FloodRate    int           // SYNs/s
 	IdleConns    int           // idle connections
+	MillionConns int           // connections the million scenario holds
 	OutDir       string        // results directory (created)
 	Bins         Bins
 	Notes        []string // added to the report
@@ -39,12 +41,15 @@ func Preset(mode string) (Options, error) {
 	switch mode {
 	case "smoke":
 		o.Runs, o.Duration, o.LatencyRates, o.FloodRate, o.IdleConns = 1, time.Second, []int{5000}, 5000, 300
+		o.MillionConns = 2000
 	case "quick":
 		o.Runs, o.Duration, o.LatencyRates, o.FloodRate, o.IdleConns = 2, 2*time.Second, []int{20000}, 20000, 5000
+		o.MillionConns = 100_000 // only when asked for: million is not in quick's list
 		o.Servers = []string{ServerXdptcpd, ServerLinuxNet}
 		o.Scenarios = []string{"keepalive-64", "keepalive-1024", "new-conns", "xdpclient-keepalive-64", "latency-20000", "bulk-up", "bulk-echo", "idle", "synflood", "loss-up"}
 	case "full":
 		o.Runs, o.Duration, o.LatencyRates, o.FloodRate, o.IdleConns = 3, 10*time.Second, []int{5000, 20000}, 50000, 50000
+		o.MillionConns = 1_000_000
 		o.Servers = AllServers
 	default:
 		return o, fmt.Errorf("unknown mode %q (smoke, quick, full)", mode)
@@ -141,7 +146,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		s := d.Scenario
 		s.Servers = nil
 		for _, srv := range o.Servers {
-			s.Servers = append(s.Servers, &ServerRuns{Server: srv})
+			if d.runsOn(srv) {
+				s.Servers = append(s.Servers, &ServerRuns{Server: srv})
+			}
 		}
 		sc := s
 		byID[d.ID] = &sc
@@ -149,7 +156,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	var planned time.Duration
 	for _, d := range defs {
-		planned += time.Duration(o.Runs*len(o.Servers)) * d.est(&o)
+		planned += time.Duration(o.Runs*len(byID[d.ID].Servers)) * d.est(&o)
 	}
 	planned += time.Duration(len(o.Servers)) * 3 * time.Second
 	prog := NewProgress(planned)
@@ -183,8 +190,17 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		for attempt := 0; attempt < 2 && ctx.Err() == nil; attempt++ {
 			samp := StartCPUSampler(ctx, 500*time.Millisecond)
 			probe := startServerCPUProbe(e.server.Pid(), e.t.ServerIf, parseCPUs(o.ServerCPUs))
+			kicks0, kerr := math.NaN(), error(nil)
+			if e.name == ServerXdptcpd && d.OpUnit != "" {
+				kicks0, kerr = xdptcpdKicks(ctx, e.t.Server)
+			}
 			r, err = d.run(ctx, e)
 			threadsNS, coreNS := probe.Stop()
+			if r != nil && kerr == nil && !math.IsNaN(kicks0) && r.Ops > 0 {
+				if k1, err := xdptcpdKicks(ctx, e.t.Server); err == nil {
+					r.KicksPerOp = (k1 - kicks0) / r.Ops
+				}
+			}
 			whole, samples := samp.Stop()
 			if r != nil {
 				r.CPU, r.CPUSamples = whole, samples
@@ -325,10 +341,17 @@ func runGroup(ctx context.Context, o *Options, t *Topology, defs []scenarioDef, 
 		}
 		e := &env{o: o, t: t, server: p, name: name}
 		for _, d := range defs {
+			if !d.runsOn(name) {
+				continue
+			}
 			for i := 0; i < o.Runs && ctx.Err() == nil; i++ {
 				if d.fresh {
 					p.Stop(5 * time.Second)
-					if p, err = startServer(ctx, name, o.Bins, t, o.ServerCPUs); err != nil {
+					var extra []string
+					if d.serverArgs != nil {
+						extra = d.serverArgs(o)
+					}
+					if p, err = startServer(ctx, name, o.Bins, t, o.ServerCPUs, extra...); err != nil {
 						failAll(defs, name, err)
 						return nil
 					}

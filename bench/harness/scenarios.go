@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,8 +43,12 @@ type scenarioDef struct {
 	Scenario
 	bridge string // "": direct topology; else the bridge condition (see bridgeArgs)
 	fresh  bool   // restart the server before each run (memory figures)
-	est    func(o *Options) time.Duration
-	run    func(ctx context.Context, e *env) (*RunResult, error)
+	// only lists the servers the scenario runs on; nil for all.
+	only []string
+	// serverArgs are extra xdptcpd flags for a fresh scenario's server.
+	serverArgs func(o *Options) []string
+	est        func(o *Options) time.Duration
+	run        func(ctx context.Context, e *env) (*RunResult, error)
 }
 
 // bridgeArgs are the impairment bridge's flags per condition.
@@ -326,7 +331,8 @@ func opUnit(close bool) string {
 }
 
 // allScenarios in run order; the flood comes last among the direct ones
-// (it leaves the most state behind).
+// (it leaves the most state behind), but for million, which runs on a
+// server started afresh with its own ports and is the longest.
 func allScenarios(o *Options) []scenarioDef {
 	s := []scenarioDef{
 		wrkScenario("keepalive-64", "Keep-alive requests/s, 64 connections", "wrk, one thread per client CPU, 64 keep-alive connections, `GET /` → `Hello, World!`.", 64, false),
@@ -345,10 +351,16 @@ func allScenarios(o *Options) []scenarioDef {
 		bulkScenario("bulk-echo", "Bulk throughput, both ways (echo)", "", true),
 		idleScenario(),
 		floodScenario(),
+		millionScenario(),
 		bulkScenario("bridge-up", "Bulk client → server through the bridge, 0 % loss", "clean", false),
 		bulkScenario("bridge-echo", "Bulk echo through the bridge, 0 % loss", "clean", true),
 		bulkScenario("loss-up", "Bulk client → server, 1 % loss and 10 ms delay", "loss1", false),
 		bulkScenario("loss-echo", "Bulk echo, 1 % loss and 10 ms delay", "loss1", true),
 	)
 	return s
+}
+
+// runsOn reports whether the scenario runs on server.
+func (d *scenarioDef) runsOn(server string) bool {
+	return d.only == nil || slices.Contains(d.only, server)
 }

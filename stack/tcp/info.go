@@ -73,7 +73,7 @@ type TCPInfo struct {
 	RcvWscale   uint8   // tcpi_rcv_wscale: our window scale
 
 	RTO    time.Duration // tcpi_rto: current RTO, backoff included
-	ATO    time.Duration // tcpi_ato: delayed-ACK timeout (40 ms, Linux TCP_DELACK_MIN)
+	ATO    time.Duration // tcpi_ato: delayed-ACK timeout (Linux icsk_ack.ato, 40-200 ms)
 	SndMSS int           // tcpi_snd_mss: payload per segment now (options deducted)
 	RcvMSS int           // tcpi_rcv_mss: estimate of the peer's MSS (min(AdvMSS, 536) raised to the largest segment received, at most AdvMSS)
 
@@ -215,7 +215,7 @@ func (c *Conn) Info() TCPInfo {
 		Probes:      uint8(min(int(c.kaProbes)+c.zwProbes, 255)),
 		Backoff:     uint8(min(c.nRtx, 255)),
 		RTO:         c.currentRTO(),
-		ATO:         delAckTimeout,
+		ATO:         c.delAckTimeout(),
 		SndMSS:      c.mss,
 		AdvMSS:      c.rcvMSS,
 		RTT:         c.rtt.srtt,
