@@ -27,6 +27,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -58,7 +59,20 @@ func main() {
 	flag.Int64Var(&p.Bytes, "bytes", p.Bytes, "bulk: bytes moved one way")
 	flag.IntVar(&p.Runs, "runs", p.Runs, "runs of everything, xdptcp and gVisor alternating (the table shows medians)")
 	jsonOnly := flag.Bool("json", false, "print the xdptcp rows as JSON only (no report)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the xdptcp runs to this file")
+	memProfile := flag.String("memprofile", "", "write an allocation profile (every allocation sampled) of the xdptcp runs to this file")
 	flag.Parse()
+	if *memProfile != "" {
+		runtime.MemProfileRate = 1
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "xdptcp-stackbench:", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+	}
 	var which []string
 	if *workloads != "" {
 		which = strings.Split(*workloads, ",")
@@ -94,6 +108,15 @@ func main() {
 		}
 		rep.Results = append(rep.Results, rows...)
 		fmt.Fprintf(os.Stderr, "xdptcp-stackbench: run %d of %d done\n", run, p.Runs)
+	}
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	if *memProfile != "" {
+		if f, err := os.Create(*memProfile); err == nil {
+			pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}
 	}
 	if *jsonOnly {
 		stackbench.WriteJSON(os.Stdout, rep.Results)
