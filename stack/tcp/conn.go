@@ -48,6 +48,7 @@ const (
 	fInRecovery                         // NewReno fast recovery (RFC 6582) until recover is acked
 	fReadClosed                         // the application closed its receiving side (Close): data now gets a RST
 	fCookie                             // established from a SYN cookie (no SYN-ACK retransmission owed)
+	fCwndLimited                        // cwnd held a transmission back in the current round (Linux is_cwnd_limited)
 )
 
 // Conn is one TCP connection. All methods must be called on the loop that
@@ -98,18 +99,21 @@ type Conn struct {
 	tsRecentAt clock.Time // when TS.Recent was updated (PAWS 24-day rule)
 
 	// Retransmission (RFC 6298) and loss recovery (recovery.go).
-	rtt      rttEstimator
-	rttSeq   seqnum.Value      // timed segment's sequence number (fRTTTiming)
-	recover  seqnum.Value      // RFC 6582 recover point: no new recovery until SND.UNA passes it
-	rttSent  clock.Time        // when the timed segment was sent
-	nRtx     int               // consecutive RTO expiries without progress (backoff exponent)
-	rtxStamp clock.Time        // Linux retrans_stamp: send time of the first retransmitted segment; valid if nRtx > 0
-	dupAcks  int               // duplicate ACKs since SND.UNA last moved (RFC 5681 §3.2)
-	tq       *txQueue          // the scoreboard: segments sent and not acknowledged; nil when none
-	rack     rackState         // RACK-TLP and F-RTO state (rack.go)
-	cc       congestionControl // &reno or &cubic (tcp_congestion_control)
-	reno     newReno
-	cubic    cubic
+	rtt          rttEstimator
+	rttSeq       seqnum.Value      // timed segment's sequence number (fRTTTiming)
+	recover      seqnum.Value      // RFC 6582 recover point: no new recovery until SND.UNA passes it
+	rttSent      clock.Time        // when the timed segment was sent
+	nRtx         int               // consecutive RTO expiries without progress (backoff exponent)
+	rtxStamp     clock.Time        // Linux retrans_stamp: send time of the first retransmitted segment; valid if nRtx > 0
+	dupAcks      int               // duplicate ACKs since SND.UNA last moved (RFC 5681 §3.2)
+	tq           *txQueue          // the scoreboard: segments sent and not acknowledged; nil when none
+	rack         rackState         // RACK-TLP and F-RTO state (rack.go)
+	lastSendAt   clock.Time        // last data transmission (restart after idle, Linux lsndtime)
+	cwndUsageSeq seqnum.Value      // the round of maxOut/fCwndLimited ends when SND.UNA passes it
+	maxOut       int32             // largest flight in that round (Linux max_packets_out, in bytes)
+	cc           congestionControl // &reno or &cubic (tcp_congestion_control)
+	reno         newReno
+	cubic        cubic
 
 	// Timers, one deadline per purpose (never if off); one wheel timer
 	// fires at the earliest (timers.go).

@@ -341,11 +341,13 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, as *ackS
 				}
 			}
 			c.rttSample(r)
+			as.rtt = r
 		}
 		c.flags &^= fRTTTiming
 	} else if c.flags&fRTTTiming != 0 && c.rttSeq.LessThan(ack) {
 		c.flags &^= fRTTTiming
-		c.rttSample(at.Sub(c.rttSent))
+		as.rtt = at.Sub(c.rttSent)
+		c.rttSample(as.rtt)
 	}
 	// Data bytes acknowledged leave the send buffer.
 	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))

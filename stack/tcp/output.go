@@ -216,8 +216,12 @@ func (c *Conn) trySend(now clock.Time) {
 	default:
 		return
 	}
+	c.restartAfterIdle(now)
 	for c.sendNext(now) {
 	}
+	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
+	c.cwndValidate(c.sndNxt.LessThan(dataEnd) && c.cc.window()-c.pipe() < c.effMSS() &&
+		c.sndNxt.Add(seqnum.Size(c.effMSS())).LessThanEq(c.sndUna.Add(seqnum.Size(c.sndWnd))))
 	if c.sndNxt != c.sndUna {
 		c.persistAt = never
 		if c.rtoAt == never {
@@ -357,6 +361,7 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 		}
 	}
 	c.onTransmit(n, rtx)
+	c.lastSendAt = now
 	ok := c.xmit(s, rtx)
 	if !ok && rtx {
 		l.stats.TCPRetransFail.Add(1)

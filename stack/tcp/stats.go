@@ -57,6 +57,8 @@ type Stats struct {
 	TCPFullUndo            atomic.Uint64 // fast recoveries undone: the retransmission was spurious (RFC 3522/4015)
 	TCPLossUndo            atomic.Uint64 // RTO recoveries undone: the retransmission was spurious (RFC 3522/4015)
 	TCPLostRetransmit      atomic.Uint64 // retransmissions found lost (SACKs for later data) and sent again before the RTO
+	TCPHystartDelayDetect  atomic.Uint64 // slow starts ended by HyStart++ delay detection (RFC 9406)
+	TCPHystartDelayCwnd    atomic.Uint64 // sum of cwnd (segments) when HyStart++ ended slow start
 	TCPOFOQueue            atomic.Uint64 // segments put in the out-of-order queue
 	TCPOFODrop             atomic.Uint64 // out-of-order segments dropped (no room)
 	TCPOFOMerge            atomic.Uint64 // out-of-order segments overlapping queued data
@@ -155,6 +157,8 @@ var statDescs = []StatDesc{
 	extStat("TCPFullUndo", func(s *Stats) *atomic.Uint64 { return &s.TCPFullUndo }),
 	extStat("TCPLossUndo", func(s *Stats) *atomic.Uint64 { return &s.TCPLossUndo }),
 	extStat("TCPLostRetransmit", func(s *Stats) *atomic.Uint64 { return &s.TCPLostRetransmit }),
+	extStat("TCPHystartDelayDetect", func(s *Stats) *atomic.Uint64 { return &s.TCPHystartDelayDetect }),
+	extStat("TCPHystartDelayCwnd", func(s *Stats) *atomic.Uint64 { return &s.TCPHystartDelayCwnd }),
 	extStat("TCPOFOQueue", func(s *Stats) *atomic.Uint64 { return &s.TCPOFOQueue }),
 	extStat("TCPOFODrop", func(s *Stats) *atomic.Uint64 { return &s.TCPOFODrop }),
 	extStat("TCPOFOMerge", func(s *Stats) *atomic.Uint64 { return &s.TCPOFOMerge }),
