@@ -46,8 +46,8 @@ func (c *Conn) initCC(mss int) {
 		c.cc = &c.cubic
 		return
 	}
-	c.reno.init(mss)
-	c.cc = &c.reno
+	c.cubic.newReno.init(mss)
+	c.cc = &c.cubic.newReno
 }
 
 // newReno is RFC 5681 slow start and congestion avoidance; its recovery
@@ -104,19 +104,21 @@ const (
 // since the last congestion event, with the Reno-friendly region (§4.3)
 // and fast convergence (§4.7). Windows are kept in bytes; the formulas run
 // in segments.
+//
+// It embeds newReno for cwnd and ssthresh: a connection holds one cubic
+// value and uses its newReno alone when tcp_congestion_control is newreno
+// (one controller's state per connection, not one per algorithm).
 type cubic struct {
-	cwnd     int        // bytes
-	ssthresh int        // bytes
-	wMax     float64    // segments: window before the last reduction
-	k        float64    // seconds: time to reach wMax again
-	epoch    clock.Time // start of the current avoidance epoch; -1 if none
-	wEst     float64    // segments: Reno-friendly estimate (§4.3)
-	hs       hystart    // HyStart++ (RFC 9406), hystart.go
+	newReno            // cwnd and ssthresh, bytes (acc unused here)
+	wMax    float64    // segments: window before the last reduction
+	k       float64    // seconds: time to reach wMax again
+	epoch   clock.Time // start of the current avoidance epoch; -1 if none
+	wEst    float64    // segments: Reno-friendly estimate (§4.3)
+	hs      hystart    // HyStart++ (RFC 9406), hystart.go
 }
 
 func (q *cubic) init(mss int) {
-	q.cwnd = initialWindowSegments * mss
-	q.ssthresh = ssthreshInfinite
+	q.newReno.init(mss)
 	q.wMax = 0
 	q.epoch = -1
 	q.hs = hystart{}

@@ -71,11 +71,13 @@ type Conn struct {
 	sndShift   uint8        // peer's window scale (0 unless fWS), <= 14
 	rcvShift   uint8        // our window scale (0 unless fWS), <= 14
 	kaProbes   uint8        // unanswered keepalive probes (<= tcp_keepalive_probes, 127)
+	zwProbes   uint16       // unanswered zero-window probes (<= tcp_retries2, 255)
 	reordering uint8        // DupThresh - 3: raised by each fast retransmission found spurious (<= maxReordering)
 	state      State        // RFC 9293 state; StateClosed once gone (here: fills padding)
 	mss        int          // effective send MSS: peer's MSS capped by ours, >= tcp_min_snd_mss
 	sndBuf     ring         // bytes [sndBufSeq, sndBufSeq+sndBuf.Len()) not yet acknowledged
 	sndBufSeq  seqnum.Value // sequence number of sndBuf's first byte
+	dupAcks    int32        // duplicate ACKs since SND.UNA last moved (RFC 5681 §3.2)
 	sndCap     int          // send buffer capacity (tcp_wmem), grows up to tcp_wmem[2]
 	finSeq     seqnum.Value // sequence number of our FIN; valid when fFinQueued
 
@@ -105,14 +107,12 @@ type Conn struct {
 	rttSent      clock.Time        // when the timed segment was sent
 	nRtx         int               // consecutive RTO expiries without progress (backoff exponent)
 	rtxStamp     clock.Time        // Linux retrans_stamp: send time of the first retransmitted segment; valid if nRtx > 0
-	dupAcks      int               // duplicate ACKs since SND.UNA last moved (RFC 5681 §3.2)
 	tq           *txQueue          // the scoreboard: segments sent and not acknowledged; nil when none
 	rack         rackState         // RACK-TLP and F-RTO state (rack.go)
 	lastSendAt   clock.Time        // last data transmission (restart after idle, Linux lsndtime)
 	cwndUsageSeq seqnum.Value      // the round of maxOut/fCwndLimited ends when SND.UNA passes it
 	maxOut       int32             // largest flight in that round (Linux max_packets_out, in bytes)
-	cc           congestionControl // &reno or &cubic (tcp_congestion_control)
-	reno         newReno
+	cc           congestionControl // &cubic or &cubic.newReno (tcp_congestion_control)
 	cubic        cubic
 
 	// Timers, one deadline per purpose (never if off); one wheel timer
@@ -126,7 +126,6 @@ type Conn struct {
 	delackAt   clock.Time // delayed ACK; never if no ACK is owed
 	tlpAt      clock.Time // tail loss probe (RFC 8985 §7.2)
 	reoAt      clock.Time // RACK reordering timer (RFC 8985 §6.3)
-	zwProbes   int        // unanswered zero-window probes
 	kaIdle     time.Duration
 	lastRecv   clock.Time    // last segment received (keepalive idle time)
 	lastDataAt clock.Time    // last in-order data received (pingpong detection, ato)
@@ -210,7 +209,7 @@ func (c *Conn) Write(p []byte) int {
 }
 
 // Close closes both directions (close(2)). Unread received data makes it
-// a reset (Linux, TCPAbortOnClose), as does SetLinger(0) (TCPAbortOnLinger);
+// a reset (Linux, TCPAbortOnClose), as does SetLinger(0) (TCPAbortOnData);
 // otherwise a FIN follows the queued data. After Close the application
 // gets no event but OnClose, when the connection is gone. On a connection
 // already TIME-WAIT or CLOSED that still holds unread data (see
@@ -235,8 +234,7 @@ func (c *Conn) Close() {
 		return
 	case c.linger == 0:
 		// Linux __tcp_close, zero-linger branch: disconnect with a RST,
-		// counted as TCPAbortOnData (TCPAbortOnLinger is Linux's count
-		// for a FIN-WAIT-2 cut short by TCP_LINGER2 < 0).
+		// counted as TCPAbortOnData.
 		l.stats.TCPAbortOnData.Add(1)
 		c.sendReset(l.now)
 		c.destroy(nil)

@@ -6,6 +6,7 @@ import (
 	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/seqnum"
 	"github.com/xdptcp/xdptcp/stack/wire"
+	"math"
 )
 
 // maxWindowShift is RFC 7323 §2.3's cap on the window scale.
@@ -189,7 +190,25 @@ func (c *Conn) effMSS() int {
 		}
 		n += 4 + 8*min(k, maxb) // NOP NOP kind len + blocks
 	}
-	return max(c.mss-n, 1)
+	return max(min(c.mss-n, c.halfWindow()), 1)
+}
+
+// halfWindow bounds a segment to half the largest window the peer ever
+// offered (or all of it when that is at most 536 bytes), at least 48
+// bytes: Linux tcp_bound_to_half_wnd. A peer whose window is below one or
+// two MSS (embedded stacks, tcp_rmem=4096) then always has two segments in
+// flight and ACKs them at once, instead of one segment per delayed ACK;
+// it is RFC 9293 §3.8.6.2.1's sender SWS rule, which lets a segment of
+// Fs * max(SND.WND) (Fs = 1/2) go.
+func (c *Conn) halfWindow() int {
+	w := int(c.maxSndWnd)
+	if w == 0 {
+		return math.MaxInt
+	}
+	if w > 536 {
+		w /= 2
+	}
+	return max(w, TCPMinSndMSS)
 }
 
 // flight returns the sequence space (bytes, SYN, FIN) sent and not

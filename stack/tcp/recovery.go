@@ -172,7 +172,7 @@ func (c *Conn) detectLoss(now clock.Time, acked int) {
 		return
 	}
 	if c.flags&fSackOK == 0 {
-		if c.dupAcks >= c.dupThresh() || (c.flags&fInRecovery != 0 && acked > 0) {
+		if int(c.dupAcks) >= c.dupThresh() || (c.flags&fInRecovery != 0 && acked > 0) {
 			if s := q.at(0); s.mark&sbLost == 0 {
 				q.setMark(s, sbLost)
 			}
