@@ -49,6 +49,10 @@ const (
 	fReadClosed                         // the application closed its receiving side (Close): data now gets a RST
 	fCookie                             // established from a SYN cookie (no SYN-ACK retransmission owed)
 	fCwndLimited                        // cwnd held a transmission back in the current round (Linux is_cwnd_limited)
+	fECN                                // ECN agreed in the handshake (RFC 3168 §6.1.1)
+	fECEPending                         // a CE mark arrived: ECE on our segments until the peer's CWR
+	fCWRPending                         // we reduced for an ECE: CWR on the next new data segment
+	fInCWR                              // reduced for an ECE: no cwnd growth until SND.UNA passes recover (Linux CWR state)
 )
 
 // Conn is one TCP connection. All methods must be called on the loop that

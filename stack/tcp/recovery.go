@@ -48,6 +48,7 @@ type ackSample struct {
 	orig   bool          // it delivered a record never retransmitted
 	tsecr  uint32        // its timestamp echo (0: none)
 	rtt    time.Duration // the RTT sample it gave (0: none)
+	ece    bool          // it carried ECE on an ECN connection (RFC 3168)
 }
 
 // delivered is called for each record an ACK newly acknowledges or
@@ -112,12 +113,18 @@ func (c *Conn) onAckRecovery(now clock.Time, as *ackSample) {
 		c.exitRecovery()
 		exited = true // cwnd = ssthresh on this ACK (RFC 6582 §3.2 step 3), no growth
 	}
+	if c.flags&fInCWR != 0 && c.recover.LessThanEq(c.sndUna) {
+		c.flags &^= fInCWR
+	}
 	c.detectLoss(now, as.acked)
 	if c.flags&fInRecovery == 0 {
-		if c.tq != nil && c.tq.lost > 0 && c.recover.LessThanEq(c.sndUna) {
+		switch {
+		case c.tq != nil && c.tq.lost > 0 && c.recover.LessThanEq(c.sndUna):
 			c.enterRecovery(now)
-		} else {
-			if as.acked > 0 && !exited {
+		case as.ece && c.ecnOnAck(now):
+			return
+		default:
+			if as.acked > 0 && !exited && c.flags&fInCWR == 0 {
 				c.growCwnd(now, as)
 			}
 			return
