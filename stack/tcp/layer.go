@@ -114,6 +114,7 @@ func (l *Layer) newConn(now clock.Time, k flowtable.Key) *Conn {
 		mss:       536,
 	}
 	c.stopTimers()
+	c.rack.reoMult = 1
 	c.rtt.init()
 	c.initCC(c.mss)
 	c.timer.Fn = c.onTimer

@@ -218,10 +218,11 @@ func (c *Conn) flight() int { return int(c.sndNxt.Sub(c.sndUna)) }
 
 // trySend is the transmit loop, RFC 6675 §5's NextSeg under the congestion
 // window (set by the controller, or by PRR in recovery): first the
-// segments the scoreboard marks lost (NextSeg rule 1), then new data the
+// segments the scoreboard marks lost (NextSeg rule 1; not during F-RTO's
+// step 2b, RFC 5682, which sends new data first), then new data the
 // peer's window allows (rule 2), each while pipe leaves room in cwnd; the
-// FIN once all data was sent. It arms the retransmission or the persist
-// timer. SND.NXT only ever grows: a retransmission is a record of the
+// FIN once all data was sent. It arms the retransmission, persist and
+// tail-loss-probe timers. SND.NXT only ever grows: a retransmission is a record of the
 // scoreboard sent again, never a rewind.
 //
 // A path-MTU decrease (or any lowered MSS) needs no other entry: lower
@@ -242,13 +243,14 @@ func (c *Conn) trySend(now clock.Time) {
 			c.rtoAt = now.Add(c.currentRTO())
 		}
 	}
+	c.armTLP(now)
 }
 
 // sendNext sends one segment, the next RFC 6675 NextSeg allows; it
 // reports whether it sent one.
 func (c *Conn) sendNext(now clock.Time) bool {
 	room := c.cc.window() - c.pipe()
-	if q := c.tq; q != nil && q.lost > q.retrans {
+	if q := c.tq; q != nil && q.lost > q.retrans && c.rack.flags&rkFRTONew == 0 {
 		if i := q.nextLost(); i >= 0 {
 			if room < min(int(q.at(i).len), c.effMSS()) {
 				return false // RFC 6675 §5 (C): cwnd - pipe must hold the segment
