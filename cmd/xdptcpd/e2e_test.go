@@ -97,12 +97,22 @@ func (s *syncBuffer) String() string {
 // echo on 7 plus extra flags.
 func newTopo(t *testing.T, extra ...string) *topo {
 	t.Helper()
+	return newTopoWith(t, nil, extra...)
+}
+
+// newTopoWith is newTopo with setup run on the topology before xdptcpd
+// starts.
+func newTopoWith(t *testing.T, setup func(*topo), extra ...string) *topo {
+	t.Helper()
 	testnet.RequireRoot(t)
 	bin := daemonBinary(t)
 	tp := &topo{srv: testnet.NewNS(t, "xs"), cli: testnet.NewNS(t, "xc"), admin: "127.0.0.1:9100"}
 	tp.veth = testnet.NewVeth(t, testnet.VethOptions{
 		ANS: tp.srv, BNS: tp.cli, AAddr: srvIP + "/24", BAddr: cliIP + "/24", TxOffOnB: true,
 	})
+	if setup != nil {
+		setup(tp)
+	}
 	args := append([]string{"netns", "exec", tp.srv.Name, bin,
 		"--iface", tp.veth.A, "--addr", srvIP + "/24",
 		"--listen", "8080=http", "--listen", "7=echo", "--listen", "9=discard",
