@@ -109,7 +109,7 @@ func TestKernelSmallReceiveBufferEcho(t *testing.T) {
 	if v := os.Getenv("XDPTCP_RX_SMALL_LOSS"); v != "" {
 		loss = v
 	}
-	tp, _ := receiveTopology(t, loss)
+	tp, admin := receiveTopology(t, loss)
 	tp.Client.Exec(t, "sysctl", "-w", "net.ipv4.tcp_rmem=4096 4096 4096")
 	conns := 3
 	if v, err := strconv.Atoi(os.Getenv("XDPTCP_RX_SMALL_CONNS")); err == nil && v > 0 {
@@ -151,6 +151,10 @@ func TestKernelSmallReceiveBufferEcho(t *testing.T) {
 		}
 	}
 	t.Logf("%d x %d MiB echo, client tcp_rmem 4096, loss %s, 5 ms: xdptcpd %v, Linux %v", conns, mib, loss, ours.Round(time.Millisecond), linux.Round(time.Millisecond))
+	m := daemonMetrics(t, tp.Server, admin)
+	t.Logf("xdptcpd: in_segs %v out_segs %v retrans_segs %v win_probes %v delayed_acks %v to_zero_window %v timeouts %v loss_probes %v",
+		m["xdptcp_tcp_in_segs_total"], m["xdptcp_tcp_out_segs_total"], m["xdptcp_tcp_retrans_segs_total"], m["xdptcp_tcp_ext_tcp_win_probe_total"],
+		m["xdptcp_tcp_ext_delayed_acks_total"], m["xdptcp_tcp_ext_tcp_to_zero_window_adv_total"], m["xdptcp_tcp_ext_tcp_timeouts_total"], m["xdptcp_tcp_ext_tcp_loss_probes_total"])
 }
 
 // uploadRetrans sends n bytes to a discard server at port in tp's server
