@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -38,6 +39,15 @@ func startAdmin(addr string, st *xdptcp.Stack, log *slog.Logger) (*adminServer, 
 			w.WriteHeader(http.StatusServiceUnavailable)
 			io.WriteString(w, "draining\n")
 			return
+		}
+		for _, l := range st.Loops() {
+			if err := l.Err(); err != nil {
+				// A queue is no longer served: take this host out of
+				// rotation, while the rest keeps answering.
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprintf(w, "loop of queue %d stopped: %v\n", l.Queue, err)
+				return
+			}
 		}
 		io.WriteString(w, "ok\n")
 	})

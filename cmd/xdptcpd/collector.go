@@ -24,6 +24,7 @@ type collector struct {
 	descsMu                           sync.Mutex // concurrent scrapes
 	descs                             map[string]*prometheus.Desc
 	proxyBytes                        *prometheus.Desc
+	loopUp                            *prometheus.Desc
 }
 
 func newCollector(st *xdptcp.Stack) *collector {
@@ -41,6 +42,7 @@ func newCollector(st *xdptcp.Stack) *collector {
 		synQ:         prometheus.NewDesc("xdptcp_listen_syn_queue", "Half-open connections (SYN-RECEIVED) of a listener, per port and queue.", []string{"port", "queue"}, nil),
 		descs:        map[string]*prometheus.Desc{},
 		proxyBytes:   prometheus.NewDesc("xdptcp_proxy_bytes_total", "Bytes the proxy handlers forwarded, by direction.", []string{"direction"}, nil),
+		loopUp:       prometheus.NewDesc("xdptcp_loop_up", "1 while the queue's poll loop runs, 0 once it stopped with an error (the queue is no longer served).", q, nil),
 	}
 }
 
@@ -66,6 +68,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	var engineOrder []string
 	for _, l := range c.st.Loops() {
 		queue := strconv.Itoa(l.Queue)
+		up := 1.0
+		if l.Err() != nil {
+			up = 0
+		}
+		ch <- prometheus.MustNewConstMetric(c.loopUp, prometheus.GaugeValue, up, queue)
 		es := l.Engine().Stats()
 		tcpSum.Add(l.Engine().TCP().Stats())
 		es.Each(func(name string, v uint64) {
