@@ -114,8 +114,8 @@ func newConn(s *Stack, l *Loop) *Conn {
 func (c *Conn) setTCP(tc *tcp.Conn) {
 	c.tc = tc
 	k := tc.Key()
-	c.laddr = &net.TCPAddr{IP: net.IPv4(k.LocalAddr[0], k.LocalAddr[1], k.LocalAddr[2], k.LocalAddr[3]).To4(), Port: int(k.LocalPort)}
-	c.raddr = &net.TCPAddr{IP: net.IPv4(k.RemoteAddr[0], k.RemoteAddr[1], k.RemoteAddr[2], k.RemoteAddr[3]).To4(), Port: int(k.RemotePort)}
+	c.laddr = &net.TCPAddr{IP: net.IP(k.LocalAddr.Netip().AsSlice()), Port: int(k.LocalPort)}
+	c.raddr = &net.TCPAddr{IP: net.IP(k.RemoteAddr.Netip().AsSlice()), Port: int(k.RemotePort)}
 }
 
 func (c *Conn) bindLoop(s *Stack, l *Loop) { c.s, c.loop = s, l }

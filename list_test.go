@@ -66,8 +66,8 @@ func TestListConnsPages(t *testing.T) {
 func TestPagerMillion(t *testing.T) {
 	const n = 1000000
 	key := func(i int) flowtable.Key {
-		return flowtable.Key{LocalAddr: [4]byte{198, 18, 0, 1}, LocalPort: 80,
-			RemoteAddr: [4]byte{198, 19, byte(i >> 16), byte(i >> 8)}, RemotePort: uint16(i&0xff) + 1024}
+		return flowtable.Key{LocalAddr: flowtable.AddrFrom4([4]byte{198, 18, 0, 1}), LocalPort: 80,
+			RemoteAddr: flowtable.AddrFrom4([4]byte{198, 19, byte(i >> 16), byte(i >> 8)}), RemotePort: uint16(i&0xff) + 1024}
 	}
 	after := key(5000)
 	p := newPager(ListOptions{After: after})

@@ -91,9 +91,9 @@ func TestNoAllocsWithCapture(t *testing.T) {
 	eb := NewEngine(Config{Addr: addrB, PrefixLen: 24, MAC: macUs}, pb, now)
 	defer ea.Close()
 	defer eb.Close()
-	ea.SetNeighbor(addrB, macUs)
-	eb.SetNeighbor(addrA, macPeer)
-	if _, err := eb.TCP().Listen(addrB, 7, tcp.ListenOptions{NewHandler: echoServer{}.newHandler}); err != nil {
+	ea.SetNeighbor(m4(addrB), macUs)
+	eb.SetNeighbor(m4(addrA), macPeer)
+	if _, err := eb.TCP().Listen(m4(addrB), 7, tcp.ListenOptions{NewHandler: echoServer{}.newHandler}); err != nil {
 		t.Fatal(err)
 	}
 	tp, err := NewTap(1<<20, 0, nil)
@@ -102,7 +102,7 @@ func TestNoAllocsWithCapture(t *testing.T) {
 	}
 	eb.SetTap(tp)
 	h := &pingClient{}
-	if _, err := ea.TCP().Dial(now, addrA, addrB, 7, h); err != nil {
+	if _, err := ea.TCP().Dial(now, m4(addrA), m4(addrB), 7, h); err != nil {
 		t.Fatal(err)
 	}
 	var in, out int

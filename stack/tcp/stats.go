@@ -42,8 +42,11 @@ type Stats struct {
 	TCPSynRetrans          atomic.Uint64 // SYN and SYN-ACK retransmissions
 	TCPKeepAlive           atomic.Uint64 // keepalive probes sent
 	TCPFastRetrans         atomic.Uint64 // fast retransmissions
+	TCPLossProbes          atomic.Uint64 // tail loss probes sent (RFC 8985)
+	TCPLossProbeRecovery   atomic.Uint64 // losses repaired by a tail loss probe
 	TCPSackRecovery        atomic.Uint64 // recoveries entered with SACK
 	TCPRenoRecovery        atomic.Uint64 // recoveries entered without SACK
+	TCPSACKReorder         atomic.Uint64 // reordering detected through SACK
 	TCPDSACKRecv           atomic.Uint64 // D-SACKs received (RFC 2883)
 	TCPDSACKOldSent        atomic.Uint64 // D-SACKs sent for old duplicate data
 	TCPDSACKOfoSent        atomic.Uint64 // D-SACKs sent for out-of-order duplicate data
@@ -128,8 +131,11 @@ var statDescs = []StatDesc{
 	extStat("TCPSynRetrans", func(s *Stats) *atomic.Uint64 { return &s.TCPSynRetrans }),
 	extStat("TCPKeepAlive", func(s *Stats) *atomic.Uint64 { return &s.TCPKeepAlive }),
 	extStat("TCPFastRetrans", func(s *Stats) *atomic.Uint64 { return &s.TCPFastRetrans }),
+	extStat("TCPLossProbes", func(s *Stats) *atomic.Uint64 { return &s.TCPLossProbes }),
+	extStat("TCPLossProbeRecovery", func(s *Stats) *atomic.Uint64 { return &s.TCPLossProbeRecovery }),
 	extStat("TCPSackRecovery", func(s *Stats) *atomic.Uint64 { return &s.TCPSackRecovery }),
 	extStat("TCPRenoRecovery", func(s *Stats) *atomic.Uint64 { return &s.TCPRenoRecovery }),
+	extStat("TCPSACKReorder", func(s *Stats) *atomic.Uint64 { return &s.TCPSACKReorder }),
 	extStat("TCPDSACKRecv", func(s *Stats) *atomic.Uint64 { return &s.TCPDSACKRecv }),
 	extStat("TCPDSACKOldSent", func(s *Stats) *atomic.Uint64 { return &s.TCPDSACKOldSent }),
 	extStat("TCPDSACKOfoSent", func(s *Stats) *atomic.Uint64 { return &s.TCPDSACKOfoSent }),
