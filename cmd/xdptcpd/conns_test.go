@@ -24,3 +24,11 @@ func TestParseKeyRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// The dashboard parses and every panel queries xdptcp metrics (the live
+// check that each is exported is in TestOpsMetricsAndSS).
+func TestDashboardParses(t *testing.T) {
+	if n := len(dashboardMetrics(t)); n == 0 {
+		t.Fatal("no metric")
+	}
+}
