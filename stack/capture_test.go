@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/net/bpf"
 
+	"github.com/xdptcp/xdptcp/flowtable"
 	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/memlink"
 	"github.com/xdptcp/xdptcp/stack/tcp"
@@ -91,9 +92,9 @@ func TestNoAllocsWithCapture(t *testing.T) {
 	eb := NewEngine(Config{Addr: addrB, PrefixLen: 24, MAC: macUs}, pb, now)
 	defer ea.Close()
 	defer eb.Close()
-	ea.SetNeighbor(m4(addrB), macUs)
-	eb.SetNeighbor(m4(addrA), macPeer)
-	if _, err := eb.TCP().Listen(m4(addrB), 7, tcp.ListenOptions{NewHandler: echoServer{}.newHandler}); err != nil {
+	ea.SetNeighbor(flowtable.AddrFrom4(addrB), macUs)
+	eb.SetNeighbor(flowtable.AddrFrom4(addrA), macPeer)
+	if _, err := eb.TCP().Listen(flowtable.AddrFrom4(addrB), 7, tcp.ListenOptions{NewHandler: echoServer{}.newHandler}); err != nil {
 		t.Fatal(err)
 	}
 	tp, err := NewTap(1<<20, 0, nil)
@@ -102,7 +103,7 @@ func TestNoAllocsWithCapture(t *testing.T) {
 	}
 	eb.SetTap(tp)
 	h := &pingClient{}
-	if _, err := ea.TCP().Dial(now, m4(addrA), m4(addrB), 7, h); err != nil {
+	if _, err := ea.TCP().Dial(now, flowtable.AddrFrom4(addrA), flowtable.AddrFrom4(addrB), 7, h); err != nil {
 		t.Fatal(err)
 	}
 	var in, out int

@@ -42,11 +42,8 @@ type Stats struct {
 	TCPSynRetrans          atomic.Uint64 // SYN and SYN-ACK retransmissions
 	TCPKeepAlive           atomic.Uint64 // keepalive probes sent
 	TCPFastRetrans         atomic.Uint64 // fast retransmissions
-	TCPLossProbes          atomic.Uint64 // tail loss probes sent (RFC 8985)
-	TCPLossProbeRecovery   atomic.Uint64 // losses repaired by a tail loss probe
 	TCPSackRecovery        atomic.Uint64 // recoveries entered with SACK
 	TCPRenoRecovery        atomic.Uint64 // recoveries entered without SACK
-	TCPSACKReorder         atomic.Uint64 // reordering detected through SACK
 	TCPDSACKRecv           atomic.Uint64 // D-SACKs received (RFC 2883)
 	TCPDSACKOldSent        atomic.Uint64 // D-SACKs sent for old duplicate data
 	TCPDSACKOfoSent        atomic.Uint64 // D-SACKs sent for out-of-order duplicate data
@@ -54,6 +51,9 @@ type Stats struct {
 	TCPFullUndo            atomic.Uint64 // fast recoveries undone: the retransmission was spurious (RFC 3522/4015)
 	TCPLossUndo            atomic.Uint64 // RTO recoveries undone: the retransmission was spurious (RFC 3522/4015)
 	TCPLostRetransmit      atomic.Uint64 // retransmissions found lost (SACKs for later data) and sent again before the RTO
+	TCPLossProbes          atomic.Uint64 // tail loss probes sent (RFC 8985)
+	TCPLossProbeRecovery   atomic.Uint64 // losses repaired by a tail loss probe
+	TCPSACKReorder         atomic.Uint64 // reordering detected through SACK
 	TCPOFOQueue            atomic.Uint64 // segments put in the out-of-order queue
 	TCPOFODrop             atomic.Uint64 // out-of-order segments dropped (no room)
 	TCPOFOMerge            atomic.Uint64 // out-of-order segments overlapping queued data
@@ -131,11 +131,8 @@ var statDescs = []StatDesc{
 	extStat("TCPSynRetrans", func(s *Stats) *atomic.Uint64 { return &s.TCPSynRetrans }),
 	extStat("TCPKeepAlive", func(s *Stats) *atomic.Uint64 { return &s.TCPKeepAlive }),
 	extStat("TCPFastRetrans", func(s *Stats) *atomic.Uint64 { return &s.TCPFastRetrans }),
-	extStat("TCPLossProbes", func(s *Stats) *atomic.Uint64 { return &s.TCPLossProbes }),
-	extStat("TCPLossProbeRecovery", func(s *Stats) *atomic.Uint64 { return &s.TCPLossProbeRecovery }),
 	extStat("TCPSackRecovery", func(s *Stats) *atomic.Uint64 { return &s.TCPSackRecovery }),
 	extStat("TCPRenoRecovery", func(s *Stats) *atomic.Uint64 { return &s.TCPRenoRecovery }),
-	extStat("TCPSACKReorder", func(s *Stats) *atomic.Uint64 { return &s.TCPSACKReorder }),
 	extStat("TCPDSACKRecv", func(s *Stats) *atomic.Uint64 { return &s.TCPDSACKRecv }),
 	extStat("TCPDSACKOldSent", func(s *Stats) *atomic.Uint64 { return &s.TCPDSACKOldSent }),
 	extStat("TCPDSACKOfoSent", func(s *Stats) *atomic.Uint64 { return &s.TCPDSACKOfoSent }),
@@ -143,6 +140,9 @@ var statDescs = []StatDesc{
 	extStat("TCPFullUndo", func(s *Stats) *atomic.Uint64 { return &s.TCPFullUndo }),
 	extStat("TCPLossUndo", func(s *Stats) *atomic.Uint64 { return &s.TCPLossUndo }),
 	extStat("TCPLostRetransmit", func(s *Stats) *atomic.Uint64 { return &s.TCPLostRetransmit }),
+	extStat("TCPLossProbes", func(s *Stats) *atomic.Uint64 { return &s.TCPLossProbes }),
+	extStat("TCPLossProbeRecovery", func(s *Stats) *atomic.Uint64 { return &s.TCPLossProbeRecovery }),
+	extStat("TCPSACKReorder", func(s *Stats) *atomic.Uint64 { return &s.TCPSACKReorder }),
 	extStat("TCPOFOQueue", func(s *Stats) *atomic.Uint64 { return &s.TCPOFOQueue }),
 	extStat("TCPOFODrop", func(s *Stats) *atomic.Uint64 { return &s.TCPOFODrop }),
 	extStat("TCPOFOMerge", func(s *Stats) *atomic.Uint64 { return &s.TCPOFOMerge }),
