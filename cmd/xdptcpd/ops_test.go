@@ -51,6 +51,18 @@ func newOpsTopoWith(t *testing.T, prefix []string, args ...string) *topo {
 	for _, a := range args {
 		full = append(full, strings.ReplaceAll(a, "IFACE", tp.veth.A))
 	}
+	// /healthz is polled on a TCP --admin, or on --metrics when given
+	// (it answers there without a token).
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "--admin" && isControlTCP(args[i+1]) {
+			tp.admin = args[i+1]
+		}
+	}
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "--metrics" {
+			tp.admin = args[i+1]
+		}
+	}
 	tp.cmd = exec.Command("ip", full...)
 	tp.log = &syncBuffer{}
 	tp.cmd.Stdout, tp.cmd.Stderr = tp.log, tp.log
