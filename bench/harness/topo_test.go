@@ -82,6 +82,10 @@ func TestNAPIRig(t *testing.T) {
 		if err != nil || strings.TrimSpace(out) != "1" {
 			t.Errorf("%s threaded = %q, %v", e[1], out, err)
 		}
+		feat, err := nsExec(ctx, e[0], "ethtool", "-k", e[1])
+		if err != nil || !strings.Contains(feat, "generic-receive-offload: on") || !strings.Contains(feat, "tcp-segmentation-offload: off") {
+			t.Errorf("%s offloads (want GRO on, TSO off): %v\n%s", e[1], err, feat)
+		}
 	}
 	p := startNAPIPinner(d, []int{1}, []int{0}, time.Hour)
 	p.Stop()
