@@ -26,14 +26,15 @@ import (
 // Stack is xdptcp running on one interface: the XDP filter, and one AF_XDP
 // socket and poll loop per queue.
 type Stack struct {
-	cfg    Config
-	addr   [4]byte  // our IPv4 address; zero: none
-	addr6  [16]byte // our IPv6 address; zero: none
-	clk    *clock.Mono
-	filter packetFilter // *xsk.Filter; a no-op over in-memory links
-	net    netState     // what net.Conn, net.Listener and Dial share (netstack.go)
-	loops  []*Loop
-	jar    *syncookie.Jar // SYN cookie secrets, made by the first Serve; read-only, shared by every loop
+	cfg     Config
+	addr    [4]byte  // our IPv4 address; zero: none
+	addr6   [16]byte // our IPv6 address; zero: none
+	clk     *clock.Mono
+	capture *Capture     // the running capture, nil if none; guarded by mu
+	filter  packetFilter // *xsk.Filter; a no-op over in-memory links
+	net     netState     // what net.Conn, net.Listener and Dial share (netstack.go)
+	loops   []*Loop
+	jar     *syncookie.Jar // SYN cookie secrets, made by the first Serve; read-only, shared by every loop
 
 	mu      sync.Mutex
 	ports   map[uint16]bool
@@ -413,7 +414,11 @@ func (s *Stack) Close() error {
 	if s.cancel != nil {
 		s.cancel()
 	}
+	capture := s.capture
 	s.mu.Unlock()
+	if capture != nil {
+		capture.Close() // its reader gets what is left, then io.EOF
+	}
 	s.done.Wait()
 	s.closeNet()
 	var first error

@@ -32,8 +32,9 @@ type Engine struct {
 	ret    *neighCache // return-path cache (off-link peers, no gateway)
 	seg    tcp.Segment // reused for every delivered segment
 	doq    *doQueue
-	wakeFD int         // eventfd for Do wake-ups; -1 if none
-	asleep atomic.Bool // the loop is (about to be) in Port.Wait
+	wakeFD int                 // eventfd for Do wake-ups; -1 if none
+	asleep atomic.Bool         // the loop is (about to be) in Port.Wait
+	tap    atomic.Pointer[Tap] // packet capture; nil when none (capture.go)
 
 	// testInput, if set, receives segments instead of the TCP layer.
 	testInput func(now clock.Time, seg *tcp.Segment)
@@ -113,6 +114,12 @@ func (e *Engine) Poll(now clock.Time) bool {
 	work := false
 	if n := e.port.Receive(e.rx); n > 0 {
 		work = true
+		if t := e.tap.Load(); t != nil {
+			for _, d := range e.rx[:n] {
+				t.Put(now, DirIn, e.port.Frame(d))
+			}
+			t.Flush()
+		}
 		for _, d := range e.rx[:n] {
 			e.HandleFrame(now, e.port.Frame(d))
 		}
@@ -194,6 +201,12 @@ func (e *Engine) flushTx() {
 		n = len(e.tx)
 	}
 	e.stats.FramesTx.Store(e.stats.FramesTx.Load() + uint64(n))
+	if t := e.tap.Load(); t != nil {
+		for _, d := range e.tx[:n] {
+			t.Put(e.now, DirOut, e.port.FrameCap(d)[:d.Len])
+		}
+		t.Flush()
+	}
 	for _, d := range e.tx[n:] {
 		e.port.FreeTx(d)
 		e.stats.drop(DropTxRingFull)

@@ -34,8 +34,9 @@ func (e *Engine) handleIPv4(now clock.Time, eth wire.Ethernet) {
 		e.stats.drop(DropIPv4NotOurs)
 		return
 	}
-	// No reassembly: Linux would reassemble; xdptcp sends DF and
-	// expects peers doing PMTU discovery, so fragments are dropped.
+	// No reassembly: xdptcp sends DF and expects peers doing PMTU
+	// discovery. Behind the XDP filter no fragment gets here (it passes
+	// them to the kernel, xsk/doc.go); on other links they are dropped.
 	if ip.IsFragment() {
 		inc(&e.stats.IpReasmFails)
 		e.stats.drop(DropIPv4Fragment)

@@ -44,6 +44,8 @@ func run(args []string, stderr io.Writer) int {
 			return runDemo(args[1:], stderr)
 		case "ss":
 			return runSS(args[1:], stderr)
+		case "capture":
+			return runCapture(args[1:], stderr)
 		}
 	}
 	err := serve(args, stderr)
@@ -119,7 +121,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: xdptcpd --iface IFACE --addr IPV4[/PREFIX] [--addr IPV6[/PREFIX]] --listen PORT=HANDLER [flags]\n"+
 			"       xdptcpd demo    (build a demo topology in namespaces and serve on it)\n"+
-			"       xdptcpd ss [--admin ADDR] [--state NAME] [-i] [--json] [--limit N]\n\nflags:\n")
+			"       xdptcpd ss [--admin ADDR] [--state NAME] [-i] [--json] [--limit N]\n"+
+			"       xdptcpd capture [--admin ADDR] [-c COUNT] [-s SNAPLEN] [--queue Q] [-w FILE|-] [FILTER]\n\nflags:\n")
 		fs.PrintDefaults()
 		fmt.Fprintf(stderr, "\nTCP settings (--sysctl NAME=VALUE, or sysctl: in the config file):\n%s", tcp.SettingsHelp())
 	}

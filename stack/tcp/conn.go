@@ -206,7 +206,7 @@ func (c *Conn) Write(p []byte) int {
 }
 
 // Close closes both directions (close(2)). Unread received data makes it
-// a reset (Linux, TCPAbortOnClose), as does SetLinger(0) (TCPAbortOnLinger);
+// a reset (Linux, TCPAbortOnClose), as does SetLinger(0) (TCPAbortOnData);
 // otherwise a FIN follows the queued data. After Close the application
 // gets no event but OnClose, when the connection is gone. On a connection
 // already TIME-WAIT or CLOSED that still holds unread data (see
@@ -231,8 +231,7 @@ func (c *Conn) Close() {
 		return
 	case c.linger == 0:
 		// Linux __tcp_close, zero-linger branch: disconnect with a RST,
-		// counted as TCPAbortOnData (TCPAbortOnLinger is Linux's count
-		// for a FIN-WAIT-2 cut short by TCP_LINGER2 < 0).
+		// counted as TCPAbortOnData.
 		l.stats.TCPAbortOnData.Add(1)
 		c.sendReset(l.now)
 		c.destroy(nil)

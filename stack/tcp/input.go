@@ -764,7 +764,10 @@ func (c *Conn) negotiate(now clock.Time, seg *Segment, active bool) {
 	if seg.Opts.SACKPermitted && cfg.Sack {
 		c.flags |= fSackOK
 	}
-	if seg.Opts.HasTimestamp && cfg.Timestamps && (!active || seg.Opts.TSEcr != 0 || true) {
+	// Timestamps are on when the peer's SYN (or SYN-ACK) carries them, a
+	// zero TSecr included (Linux tcp_rcv_synsent_state_process: tstamp_ok
+	// = saw_tstamp).
+	if seg.Opts.HasTimestamp && cfg.Timestamps {
 		c.flags |= fTS
 		c.tsRecent = seg.Opts.TSVal
 		c.tsRecentAt = now
