@@ -42,7 +42,7 @@ var Rigs = []string{RigNAPI, RigLegacy}
 func rigDescription(rig string) string {
 	switch rig {
 	case RigNAPI:
-		return "Rig `napi` (per-core): GRO on, TSO off (so veth hands every frame to the peer's NAPI) and threaded NAPI on both veth ends; each end's napi/DEV-N kthreads pinned to the CPUs of the side that receives (server end → server CPU, client end → client CPU), so each core pays for its own side's receive. Bridged scenarios (through the impairment bridge) are not affected."
+		return "Rig `napi` (per-core): GRO on, TSO off (so veth hands every frame to the peer's NAPI) and threaded NAPI on both veth ends; each end's napi/DEV-N kthreads SCHED_FIFO 50 (as threaded IRQ handlers) and pinned to the CPUs of the side that receives (server end → server CPU, client end → client CPU), so each core pays for its own side's receive. Bridged scenarios (through the impairment bridge) are not affected."
 	case RigLegacy:
 		return "Rig `legacy`: veth as it comes (no GRO, no threaded NAPI): a frame is received on its sender's core, so the server core pays for part of the client's receive and the other way round."
 	}
@@ -99,7 +99,16 @@ func napiThreads(dev string) []int {
 	return out
 }
 
-// pinThreads sets the CPU affinity of tids to cpus.
+// napiPriority is the SCHED_FIFO priority of the pinned NAPI kthreads:
+// that of Linux's threaded interrupt handlers (MAX_RT_PRIO/2). Without it
+// a NAPI kthread waits behind the busy processes of its core like any
+// other task, while NAPI in softirq context (the legacy rig, and a NIC's
+// interrupt path) runs ahead of them; veth's 256-frame ring then overflows
+// and drops (a lost SYN costs a 1 s retransmission).
+const napiPriority = 50
+
+// pinThreads sets the CPU affinity of tids to cpus and makes them
+// SCHED_FIFO at napiPriority.
 func pinThreads(tids []int, cpus []int) {
 	if len(cpus) == 0 {
 		return
@@ -110,6 +119,7 @@ func pinThreads(tids []int, cpus []int) {
 	}
 	for _, tid := range tids {
 		unix.SchedSetaffinity(tid, &set)
+		unix.SchedSetAttr(tid, &unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: napiPriority}, 0)
 	}
 }
 

@@ -102,6 +102,9 @@ func TestNAPIRig(t *testing.T) {
 			if set.Count() != 1 || !set.IsSet(cpu) {
 				t.Errorf("napi kthread %d of %s: affinity %v, want CPU %d only", tid, dev, set, cpu)
 			}
+			if a, err := unix.SchedGetAttr(tid, 0); err != nil || a.Policy != unix.SCHED_FIFO || a.Priority != napiPriority {
+				t.Errorf("napi kthread %d of %s: scheduling %+v, %v; want SCHED_FIFO %d", tid, dev, a, err, napiPriority)
+			}
 		}
 	}
 }
