@@ -95,6 +95,9 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 	}
 	c.lastRecv = now
 	c.kaProbes, c.zwProbes = 0, 0
+	if c.flags&fECN != 0 && flags&wire.FlagRST == 0 {
+		c.ecnInput(seg)
+	}
 
 	// Second: the RST bit (RFC 5961 §3.2: only an exact match resets).
 	if flags&wire.FlagRST != 0 {
@@ -278,6 +281,7 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 		return false
 	}
 	var as ackSample
+	as.ece = c.flags&fECN != 0 && seg.Flags&wire.FlagECE != 0
 	if c.flags&fTS != 0 && seg.Opts.HasTimestamp {
 		as.tsecr = seg.Opts.TSEcr
 	}
@@ -301,7 +305,7 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 		c.dupAcks++
 		as.dup = true
 		c.onAckRecovery(now, &as)
-	} else if as.dsack {
+	} else if as.dsack || as.ece {
 		c.onAckRecovery(now, &as)
 	}
 	// Window update (RFC 9293 §3.10.7.4: SND.WL1 < SEG.SEQ or (SND.WL1 =
@@ -341,11 +345,13 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, as *ackS
 				}
 			}
 			c.rttSample(r)
+			as.rtt = r
 		}
 		c.flags &^= fRTTTiming
 	} else if c.flags&fRTTTiming != 0 && c.rttSeq.LessThan(ack) {
 		c.flags &^= fRTTTiming
-		c.rttSample(at.Sub(c.rttSent))
+		as.rtt = at.Sub(c.rttSent)
+		c.rttSample(as.rtt)
 	}
 	// Data bytes acknowledged leave the send buffer.
 	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
@@ -754,6 +760,7 @@ func (c *Conn) negotiate(now clock.Time, seg *Segment, active bool) {
 	}
 	c.mss = mss
 	c.initCC(mss)
+	c.ecnNegotiate(seg, active)
 	if seg.Opts.HasWScale && cfg.WindowScaling {
 		c.flags |= fWS
 		c.sndShift = min(seg.Opts.WScale, maxWindowShift)
