@@ -37,12 +37,12 @@ FUZZ_TARGETS := \
 	./syncookie:FuzzCheck ./syncookie:FuzzDecodeTS ./syncookie:FuzzEncodeTS \
 	./stack/tcp:FuzzCookieListener
 
+# The engine itself sometimes stalls on this 2-core machine (workers at 0
+# execs/s until "context deadline exceeded"): .ci/fuzz-short fails on a
+# crasher or a real test failure, retries a stall once and passes it with a
+# note (see the script).
 fuzz-short:
-	@set -e; for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; fn=$${t##*:}; \
-		echo "fuzz $$fn $$pkg ($(FUZZTIME))"; \
-		$(GO) test $(GOFLAGS) -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $$pkg; \
-	done
+	GO=$(GO) .ci/fuzz-short $(FUZZTIME) $(FUZZ_TARGETS)
 
 vet:
 	$(GO) vet ./...

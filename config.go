@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/xdptcp/xdptcp/stack/tcp"
+	"github.com/xdptcp/xdptcp/syncookie"
 )
 
 // TCPConfig holds the TCP settings, named after Linux's sysctls.
@@ -36,6 +37,14 @@ type Config struct {
 	BusyPoll  bool // never sleep in poll(): trades a core for latency
 
 	TCP TCPConfig
+
+	// CookieKeys, when set, are SYN-cookie keys shared by the hosts of a
+	// cluster behind ECMP (syncookie.ReadKeyFile reads a key file): the
+	// first makes cookies, all check them, and the cookie counter runs on
+	// wall-clock time, so any host completes a handshake whose SYN-ACK
+	// another host sent. Nil: secrets of this Stack's own, from
+	// crypto/rand. Stack.SetCookieKeys rotates them.
+	CookieKeys []syncookie.Key
 
 	Logger *slog.Logger // nil: slog.Default()
 }

@@ -2,11 +2,13 @@ package xdptcp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -223,17 +225,52 @@ func (s *Stack) Serve(port uint16, o ServeOptions, newHandler func(c *tcp.Conn) 
 }
 
 // cookieJar returns the Stack's SYN cookie jar, made on first use: one
-// jar (secrets from crypto/rand) for every loop's listeners, so a cookie
-// made on one loop checks on any other. Called with s.mu held.
+// jar for every loop's listeners, so a cookie made on one loop checks on
+// any other; with Config.CookieKeys the jar is shared with the other hosts
+// of a cluster, else its secrets come from crypto/rand. Called with s.mu
+// held.
 func (s *Stack) cookieJar() (*syncookie.Jar, error) {
-	if s.jar == nil {
-		jar, err := syncookie.New()
-		if err != nil {
-			return nil, err
-		}
-		s.jar = jar
+	if s.jar != nil {
+		return s.jar, nil
 	}
-	return s.jar, nil
+	var jar *syncookie.Jar
+	var err error
+	if len(s.cfg.CookieKeys) > 0 {
+		jar, err = syncookie.NewShared(s.cfg.CookieKeys, s.clk.Epoch())
+	} else {
+		jar, err = syncookie.New()
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.jar = jar
+	return jar, nil
+}
+
+// ErrCookieKeys: SetCookieKeys on a Stack opened without shared keys (its
+// listeners hold a jar of their own; a restart with Config.CookieKeys
+// switches).
+var ErrCookieKeys = errors.New("SYN cookie keys can be rotated only on a Stack opened with Config.CookieKeys")
+
+// SetCookieKeys rotates the SYN-cookie keys shared with the rest of the
+// cluster (a reloaded key file): keys[0] makes cookies from now on, every
+// key checks, and the key that made them until now keeps checking for one
+// cookie lifetime, so no handshake in flight fails. Safe while the loops
+// run.
+func (s *Stack) SetCookieKeys(keys []syncookie.Key) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.cfg.CookieKeys) == 0 {
+		return ErrCookieKeys
+	}
+	if len(keys) == 0 {
+		return fmt.Errorf("%w: %v", ErrBadConfig, syncookie.ErrNoKey)
+	}
+	s.cfg.CookieKeys = slices.Clone(keys)
+	if s.jar == nil {
+		return nil // the first listener makes the jar with them
+	}
+	return s.jar.Rotate(keys, time.Now())
 }
 
 // onLoop runs fn on l's loop and waits for it; before Start it runs fn

@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/dchest/siphash"
@@ -43,12 +45,53 @@ var mssTable = [4]uint16{536, 1300, 1440, 1460}
 // MSSTable returns the MSS values a cookie can carry, ascending.
 func MSSTable() [4]uint16 { return mssTable }
 
-// Jar holds the cookie secrets. It is read-only after New, so one Jar is
-// shared by all loops and is safe for concurrent use. The zero Jar is not
-// usable: get one from New or NewWithSecrets.
+// Jar holds the cookie secrets. Every loop shares one Jar; it is safe for
+// concurrent use, and lock-free: the secrets in force are one immutable
+// value behind an atomic pointer, replaced whole by Rotate. The zero Jar is
+// not usable: get one from New, NewWithSecrets or NewShared.
 type Jar struct {
+	keys atomic.Pointer[keySet]
+	// epoch is the wall-clock time, in Unix nanoseconds, of the loops'
+	// clock zero, for a shared Jar: the counter is then computed from wall
+	// time, so every host of a cluster agrees on it. 0 for a local Jar,
+	// whose counter runs on the loops' own clock.
+	epoch int64
+	// skew is how many counter values ahead of ours a cookie may be: 1 for
+	// a shared Jar (the host that made it may have ticked a little before
+	// us, its clock a few milliseconds ahead), 0 for a local Jar.
+	skew uint32
+}
+
+// secrets are the two SipHash keys made from one key.
+type secrets struct {
 	w0, w1 uint64 // SipHash key Kw: the whitening W over the 4-tuple
 	m0, m1 uint64 // SipHash key Km: the MAC over 4-tuple, ISN, counter, MSS index
+}
+
+// keySet is what a Jar checks with: make makes cookies and checks them;
+// also are further keys that check (the other keys of a shared key file,
+// so a cluster can introduce a key everywhere before any host makes
+// cookies with it); retired is the key that made cookies before the last
+// Rotate, accepted until retiredUntil (wall Unix ns) so cookies it made
+// stay good for their lifetime.
+type keySet struct {
+	make         secrets
+	also         []secrets
+	retired      *secrets
+	retiredUntil int64
+}
+
+// Key is one shared cookie key: 32 bytes, the first 16 the whitening key,
+// the last 16 the MAC key.
+type Key [32]byte
+
+func (k Key) secrets() secrets {
+	return secrets{
+		w0: binary.LittleEndian.Uint64(k[0:8]),
+		w1: binary.LittleEndian.Uint64(k[8:16]),
+		m0: binary.LittleEndian.Uint64(k[16:24]),
+		m1: binary.LittleEndian.Uint64(k[24:32]),
+	}
 }
 
 // New returns a Jar with secrets from crypto/rand.
@@ -67,13 +110,61 @@ func New() (*Jar, error) {
 // the 4-tuple hash added to the cookie, mac keys the 22-bit MAC. It is
 // deterministic, for tests; production code uses New.
 func NewWithSecrets(whitening, mac [16]byte) *Jar {
-	return &Jar{
-		w0: binary.LittleEndian.Uint64(whitening[:8]),
-		w1: binary.LittleEndian.Uint64(whitening[8:]),
-		m0: binary.LittleEndian.Uint64(mac[:8]),
-		m1: binary.LittleEndian.Uint64(mac[8:]),
-	}
+	var k Key
+	copy(k[:16], whitening[:])
+	copy(k[16:], mac[:])
+	j := &Jar{}
+	j.keys.Store(&keySet{make: k.secrets()})
+	return j
 }
+
+// NewShared returns a Jar for a cluster of hosts that share keys (a key
+// file, see ParseKeyFile): keys[0] makes cookies, every key checks them,
+// and the counter comes from wall-clock time: epoch is the wall-clock time
+// of the loops' clock zero (clock.Time 0). Any host whose clock is within
+// a counter period of ours completes a handshake whose SYN-ACK another
+// host sent.
+func NewShared(keys []Key, epoch time.Time) (*Jar, error) {
+	if len(keys) == 0 {
+		return nil, ErrNoKey
+	}
+	j := &Jar{epoch: epoch.UnixNano(), skew: 1}
+	j.keys.Store(newKeySet(keys))
+	return j, nil
+}
+
+func newKeySet(keys []Key) *keySet {
+	ks := &keySet{make: keys[0].secrets()}
+	for _, k := range keys[1:] {
+		ks.also = append(ks.also, k.secrets())
+	}
+	return ks
+}
+
+// Rotate replaces a shared Jar's keys (a reloaded key file) at wall-clock
+// time at: keys[0] makes cookies from now on, every key of keys checks, and
+// the key that made cookies until now keeps checking for one cookie
+// lifetime (MaxAge periods, plus one of clock skew) so that no handshake in
+// flight fails. It is safe while loops use the Jar.
+func (j *Jar) Rotate(keys []Key, at time.Time) error {
+	if len(keys) == 0 {
+		return ErrNoKey
+	}
+	old := j.keys.Load()
+	ks := newKeySet(keys)
+	if old.make != ks.make && !slices.Contains(ks.also, old.make) {
+		prev := old.make
+		ks.retired = &prev
+		ks.retiredUntil = at.UnixNano() + int64(MaxAge+j.skew)*int64(Period)
+	}
+	j.keys.Store(ks)
+	return nil
+}
+
+// Shared reports whether the Jar's keys are shared with other hosts, so
+// that an ACK may carry a cookie another host made: a listener then checks
+// cookie ACKs even when it sent no cookie lately.
+func (j *Jar) Shared() bool { return j.skew != 0 }
 
 // Make returns the cookie to use as our ISN in the SYN-ACK answering a SYN
 // on 4-tuple k with sequence number clientISN and MSS option mss, and the
@@ -83,25 +174,48 @@ func NewWithSecrets(whitening, mac [16]byte) *Jar {
 // MSS option (RFC 9293 §3.7.1). It does not allocate.
 func (j *Jar) Make(now clock.Time, k flowtable.Key, clientISN seqnum.Value, mss uint16) (cookie seqnum.Value, mssUsed uint16) {
 	idx := mssIndex(mss)
-	c := counter(now)
-	b := (c&counterMask)<<counterShift | (j.mac(k, clientISN, c, idx)&macMask)<<macShift | idx
-	return seqnum.Value(j.whiten(k) + uint32(clientISN) + b), mssTable[idx]
+	c := j.counter(now)
+	ks := j.keys.Load()
+	b := (c&counterMask)<<counterShift | (ks.make.mac(k, clientISN, c, idx)&macMask)<<macShift | idx
+	return seqnum.Value(ks.make.whiten(k) + uint32(clientISN) + b), mssTable[idx]
 }
 
-// Check reports whether cookie is one this Jar made, for 4-tuple k and
-// client ISN clientISN, with the current or the previous counter value, and
-// if so returns the MSS it carries. For the ACK completing a cookie
-// handshake, clientISN is SEG.SEQ-1 and cookie is SEG.ACK-1. Any input is
-// safe; it does not allocate.
+// Check reports whether cookie is one this Jar made (or, for a shared Jar,
+// any host with the same keys), for 4-tuple k and client ISN clientISN,
+// with the current or the previous counter value (or, for a shared Jar,
+// the next one: the other host's clock may be slightly ahead), and if so
+// returns the MSS it carries. For the ACK completing a cookie handshake,
+// clientISN is SEG.SEQ-1 and cookie is SEG.ACK-1. Any input is safe; it
+// does not allocate.
 func (j *Jar) Check(now clock.Time, k flowtable.Key, clientISN seqnum.Value, cookie seqnum.Value) (mss uint16, ok bool) {
-	b := uint32(cookie) - j.whiten(k) - uint32(clientISN)
-	c := counter(now)
-	age := (c - b>>counterShift) & counterMask
-	if age >= MaxAge {
+	ks := j.keys.Load()
+	c := j.counter(now)
+	if mss, ok = j.check(&ks.make, c, k, clientISN, cookie); ok {
+		return mss, true
+	}
+	for i := range ks.also {
+		if mss, ok = j.check(&ks.also[i], c, k, clientISN, cookie); ok {
+			return mss, true
+		}
+	}
+	if ks.retired != nil && j.epoch+int64(now) < ks.retiredUntil {
+		return j.check(ks.retired, c, k, clientISN, cookie)
+	}
+	return 0, false
+}
+
+// check is Check with one key.
+func (j *Jar) check(s *secrets, c uint32, k flowtable.Key, clientISN, cookie seqnum.Value) (mss uint16, ok bool) {
+	b := uint32(cookie) - s.whiten(k) - uint32(clientISN)
+	age := (c - b>>counterShift) & counterMask // 256-skew..255: a cookie from up to skew counters ahead
+	if age >= MaxAge && age < counterMask+1-j.skew {
 		return 0, false
 	}
+	if age >= MaxAge {
+		age -= counterMask + 1 // negative: a counter ahead of ours
+	}
 	idx := b & mssIndexMask
-	if (b>>macShift)&macMask != j.mac(k, clientISN, c-age, idx)&macMask {
+	if (b>>macShift)&macMask != s.mac(k, clientISN, c-age, idx)&macMask {
 		return 0, false
 	}
 	return mssTable[idx], true
@@ -117,11 +231,13 @@ func mssIndex(mss uint16) uint32 {
 	return 0
 }
 
-// counter returns floor(now/Period) truncated to 32 bits (it wraps after
-// 8,700 years of uptime; the MAC covers all 32 bits).
-func counter(now clock.Time) uint32 {
-	q := int64(now) / int64(Period)
-	if now < 0 && int64(now)%int64(Period) != 0 {
+// counter returns floor((epoch+now)/Period) truncated to 32 bits (it wraps
+// after 8,700 years; the MAC covers all 32 bits): for a local Jar the loops'
+// clock, for a shared one wall-clock time.
+func (j *Jar) counter(now clock.Time) uint32 {
+	t := j.epoch + int64(now)
+	q := t / int64(Period)
+	if t < 0 && t%int64(Period) != 0 {
 		q-- // floor, so the counter ticks at multiples of Period before the epoch too
 	}
 	return uint32(q)
@@ -141,14 +257,14 @@ func putTuple(b []byte, k flowtable.Key) {
 }
 
 // whiten returns W = SipHash(Kw; T) mod 2^32.
-func (j *Jar) whiten(k flowtable.Key) uint32 {
+func (j *secrets) whiten(k flowtable.Key) uint32 {
 	var b [tupleLen]byte
 	putTuple(b[:], k)
 	return uint32(siphash.Hash(j.w0, j.w1, b[:]))
 }
 
 // mac returns SipHash(Km; T ‖ I ‖ c ‖ m); callers keep the low macBits.
-func (j *Jar) mac(k flowtable.Key, isn seqnum.Value, c, idx uint32) uint32 {
+func (j *secrets) mac(k flowtable.Key, isn seqnum.Value, c, idx uint32) uint32 {
 	var b [tupleLen + 4 + 4 + 1]byte
 	putTuple(b[:], k)
 	binary.LittleEndian.PutUint32(b[tupleLen:], uint32(isn))

@@ -273,7 +273,7 @@ func TestRandomACKs(t *testing.T) {
 	j := testJar()
 	rng := rand.New(rand.NewPCG(0x5eed, 0xc00c1e))
 	now := t0.Add(17 * time.Second)
-	c := counter(now)
+	c := j.counter(now)
 	accepted, counterPassed := 0, 0
 	for range n {
 		var k flowtable.Key
@@ -285,7 +285,7 @@ func TestRandomACKs(t *testing.T) {
 		if _, ok := j.Check(now, k, isn, cookie); ok {
 			accepted++
 		}
-		B := uint32(cookie) - j.whiten(k) - uint32(isn)
+		B := uint32(cookie) - j.keys.Load().make.whiten(k) - uint32(isn)
 		if (c-B>>counterShift)&counterMask < MaxAge {
 			counterPassed++
 		}
@@ -312,8 +312,9 @@ func TestNewSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *a == *b || a.w0 == a.m0 || (a.w0 == 0 && a.w1 == 0) {
-		t.Errorf("New returned equal or empty secrets: %+v %+v", *a, *b)
+	as, bs := a.keys.Load().make, b.keys.Load().make
+	if as == bs || as.w0 == as.m0 || (as.w0 == 0 && as.w1 == 0) {
+		t.Errorf("New returned equal or empty secrets: %+v %+v", as, bs)
 	}
 	k := testKey(3)
 	cookie, mss := a.Make(t0, k, 99, 1400)
@@ -347,7 +348,7 @@ func TestCounter(t *testing.T) {
 		{math.MaxInt64, uint32(maxQ)},
 		{math.MinInt64, uint32(minQ - 1)}, // floor: MinInt64 is not a multiple of Period
 	} {
-		if got := counter(tc.now); got != tc.want {
+		if got := (&Jar{}).counter(tc.now); got != tc.want {
 			t.Errorf("counter(%d) = %d, want %d", tc.now, got, tc.want)
 		}
 	}

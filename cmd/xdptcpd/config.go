@@ -26,25 +26,26 @@ import (
 // win over the file. Keys without a flag: listen entries' backlog and
 // keepalive, and shutdown_syn.
 type fileConfig struct {
-	Iface       string            `yaml:"iface"`
-	Addr        string            `yaml:"addr"`
-	Gateway     string            `yaml:"gateway"`
-	Queues      []int             `yaml:"queues"`
-	CPUs        []int             `yaml:"cpus"`
-	XDPMode     string            `yaml:"xdp_mode"`
-	BindMode    string            `yaml:"bind_mode"`
-	XDPReplace  bool              `yaml:"xdp_replace"`
-	Listen      []listenSpec      `yaml:"listen"`
-	Admin       string            `yaml:"admin"`
-	Sysctl      map[string]string `yaml:"sysctl"`
-	LogFormat   string            `yaml:"log_format"`
-	LogLevel    string            `yaml:"log_level"`
-	BusyPoll    bool              `yaml:"busy_poll"`
-	FrameSize   int               `yaml:"frame_size"`
-	NumFrames   int               `yaml:"num_frames"`
-	Batch       int               `yaml:"batch"`
-	Grace       time.Duration     `yaml:"grace"`
-	ShutdownSYN string            `yaml:"shutdown_syn"`
+	Iface         string            `yaml:"iface"`
+	Addr          string            `yaml:"addr"`
+	Gateway       string            `yaml:"gateway"`
+	Queues        []int             `yaml:"queues"`
+	CPUs          []int             `yaml:"cpus"`
+	XDPMode       string            `yaml:"xdp_mode"`
+	BindMode      string            `yaml:"bind_mode"`
+	XDPReplace    bool              `yaml:"xdp_replace"`
+	Listen        []listenSpec      `yaml:"listen"`
+	Admin         string            `yaml:"admin"`
+	CookieKeyFile string            `yaml:"cookie_key_file"`
+	Sysctl        map[string]string `yaml:"sysctl"`
+	LogFormat     string            `yaml:"log_format"`
+	LogLevel      string            `yaml:"log_level"`
+	BusyPoll      bool              `yaml:"busy_poll"`
+	FrameSize     int               `yaml:"frame_size"`
+	NumFrames     int               `yaml:"num_frames"`
+	Batch         int               `yaml:"batch"`
+	Grace         time.Duration     `yaml:"grace"`
+	ShutdownSYN   string            `yaml:"shutdown_syn"`
 
 	path  string         // the file read
 	lines map[string]int // key path ("addr", "listen[1].handler", "sysctl.tcp_sack") -> line

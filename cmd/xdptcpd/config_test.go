@@ -30,7 +30,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	b, _ := os.ReadFile("../../configs/xdptcpd.yaml")
 	for _, key := range []string{"iface", "addr", "gateway", "queues", "cpus", "xdp_mode", "bind_mode", "xdp_replace",
 		"listen", "port", "handler", "backlog", "keepalive", "admin", "sysctl", "log_format", "log_level",
-		"busy_poll", "frame_size", "num_frames", "batch", "grace", "shutdown_syn"} {
+		"busy_poll", "frame_size", "num_frames", "batch", "grace", "shutdown_syn", "cookie_key_file"} {
 		if !strings.Contains(string(b), key+":") {
 			t.Errorf("configs/xdptcpd.yaml does not show key %s", key)
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/xdptcp/xdptcp"
 	"github.com/xdptcp/xdptcp/stack/tcp"
+	"github.com/xdptcp/xdptcp/syncookie"
 )
 
 type daemon struct {
@@ -26,6 +27,9 @@ type daemon struct {
 	level  *slog.LevelVar
 	routes map[uint16]*route
 	admin  *adminServer // nil without --admin
+	// cookieKeys are the shared SYN-cookie keys in force (nil without
+	// --cookie-key-file); a reload rotates them when the file changed.
+	cookieKeys []syncookie.Key
 }
 
 // route is what a served port does with a new connection; a reload swaps
@@ -156,6 +160,23 @@ func (d *daemon) reload() {
 		if !newPorts[l.Port] {
 			kept = append(kept, fmt.Sprintf("listen.%d(removal)", l.Port))
 			listen = append(listen, l)
+		}
+	}
+	// Shared SYN-cookie keys: the file is read again on every reload (a
+	// rotation changes its content, not its name); switching between a
+	// key file and none needs a restart (the listeners hold their jar).
+	switch {
+	case (old.CookieKeyFile == "") != (no.CookieKeyFile == ""):
+		kept = append(kept, "cookie_key_file")
+		no.CookieKeyFile = old.CookieKeyFile
+	case no.CookieKeyFile != "":
+		if !slices.Equal(cfg.CookieKeys, d.cookieKeys) {
+			if err := d.st.SetCookieKeys(cfg.CookieKeys); err != nil {
+				d.log.Error("reload: cookie keys not rotated", "err", err.Error())
+			} else {
+				d.cookieKeys = cfg.CookieKeys
+				changed = append(changed, "cookie_key_file")
+			}
 		}
 	}
 	if no.LogLevel != old.LogLevel {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/xdptcp/xdptcp"
 	"github.com/xdptcp/xdptcp/stack/tcp"
+	"github.com/xdptcp/xdptcp/syncookie"
 	"github.com/xdptcp/xdptcp/xsk"
 )
 
@@ -113,6 +114,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.FrameSize, "frame-size", 4096, "UMEM frame size in bytes (2048 or 4096)")
 	fs.IntVar(&o.NumFrames, "num-frames", 4096, "UMEM frames per queue")
 	fs.IntVar(&o.Batch, "batch", 64, "frames per RX/TX batch")
+	fs.StringVar(&o.CookieKeyFile, "cookie-key-file", "", "SYN-cookie keys shared by the hosts of a cluster (one 64-hex-digit key a line, mode 0600); SIGHUP re-reads it")
 	fs.DurationVar(&o.Grace, "grace", 30*time.Second, "on SIGTERM, how long established connections may finish before they are closed with FIN (RST after a second grace)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: xdptcpd --iface IFACE --addr IPV4[/PREFIX] --listen PORT=HANDLER [flags]\n"+
@@ -164,6 +166,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		merge("bind-mode", func() { setIf(&o.BindMode, fc.BindMode) })
 		merge("xdp-replace", func() { o.XDPReplace = fc.XDPReplace })
 		merge("admin", func() { o.Admin = fc.Admin })
+		merge("cookie-key-file", func() { o.CookieKeyFile = fc.CookieKeyFile })
 		merge("log-format", func() { setIf(&o.LogFormat, fc.LogFormat) })
 		merge("log-level", func() { setIf(&o.LogLevel, fc.LogLevel) })
 		merge("busy-poll", func() { o.BusyPoll = fc.BusyPoll })
@@ -266,6 +269,13 @@ func stackConfig(o *options, log *slog.Logger) (xdptcp.Config, error) {
 			return cfg, usagef("--sysctl %v", err)
 		}
 	}
+	if o.CookieKeyFile != "" {
+		keys, err := syncookie.ReadKeyFile(o.CookieKeyFile)
+		if err != nil {
+			return cfg, fmt.Errorf("%w: --cookie-key-file: %v", xdptcp.ErrBadConfig, err)
+		}
+		cfg.CookieKeys = keys
+	}
 	return cfg, nil
 }
 
@@ -308,7 +318,7 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	d := &daemon{args: args, o: o, st: st, log: log, level: lv, routes: map[uint16]*route{}}
+	d := &daemon{args: args, o: o, st: st, log: log, level: lv, routes: map[uint16]*route{}, cookieKeys: cfg.CookieKeys}
 	for _, l := range o.Listen {
 		if err := d.serveListen(l); err != nil {
 			return err

@@ -39,6 +39,11 @@ func NewMono() *Mono { return &Mono{start: time.Now()} }
 // Now returns the time since the clock's epoch.
 func (m *Mono) Now() Time { return Time(time.Since(m.start)) }
 
+// Epoch returns the wall-clock time of the clock's zero: Time t is the
+// wall-clock instant Epoch().Add(time.Duration(t)), within the drift of
+// the wall clock since the Mono was made.
+func (m *Mono) Epoch() time.Time { return m.start }
+
 // Fake is a clock that moves only when told to. It is safe for concurrent use.
 type Fake struct{ t atomic.Int64 }
 

@@ -48,7 +48,6 @@ const (
 	fInRecovery                         // NewReno fast recovery (RFC 6582) until recover is acked
 	fReadClosed                         // the application closed its receiving side (Close): data now gets a RST
 	fCookie                             // established from a SYN cookie (no SYN-ACK retransmission owed)
-	fHeadRtx                            // the segment at SND.UNA was retransmitted when SND.MAX was headRtxMax
 )
 
 // Conn is one TCP connection. All methods must be called on the loop that
@@ -60,24 +59,24 @@ type Conn struct {
 	handler  Handler       // nil until set (accept-queue connections wait for SetHandler)
 	listener *Listener     // the listener while SYN-RECEIVED or in its accept queue; else nil
 
-	// Send sequence space (RFC 9293 §3.3.1): SND.UNA <= SND.NXT <= sndMax.
-	iss       seqnum.Value // initial send sequence number
-	sndUna    seqnum.Value // oldest unacknowledged sequence number
-	sndNxt    seqnum.Value // next sequence number to send (moves back to SND.UNA on RTO)
-	sndMax    seqnum.Value // highest sequence number sent + 1; ACKs above it are unacceptable
-	sndWnd    uint32       // peer's window in bytes (already scaled)
-	maxSndWnd uint32       // largest window the peer offered (RFC 5961 §5.2 ACK check)
-	sndWl1    seqnum.Value // SEG.SEQ of the last window update
-	sndWl2    seqnum.Value // SEG.ACK of the last window update
-	sndShift  uint8        // peer's window scale (0 unless fWS), <= 14
-	rcvShift  uint8        // our window scale (0 unless fWS), <= 14
-	rtxKind   uint8        // kind of rtxAt: rtxRetransmit or rtxPersist (here: fills padding)
-	state     State        // RFC 9293 state; StateClosed once gone (here: fills padding)
-	mss       int          // effective send MSS: peer's MSS capped by ours, >= tcp_min_snd_mss
-	sndBuf    ring         // bytes [sndBufSeq, sndBufSeq+sndBuf.Len()) not yet acknowledged
-	sndBufSeq seqnum.Value // sequence number of sndBuf's first byte
-	sndCap    int          // send buffer capacity (tcp_wmem), grows up to tcp_wmem[2]
-	finSeq    seqnum.Value // sequence number of our FIN; valid when fFinQueued
+	// Send sequence space (RFC 9293 §3.3.1): SND.UNA <= SND.NXT <= sndNxt.
+	iss        seqnum.Value // initial send sequence number
+	sndUna     seqnum.Value // oldest unacknowledged sequence number
+	sndNxt     seqnum.Value // highest sequence number sent + 1 (never moves back); ACKs above it are unacceptable
+	sndWnd     uint32       // peer's window in bytes (already scaled)
+	maxSndWnd  uint32       // largest window the peer offered (RFC 5961 §5.2 ACK check)
+	sndWl1     seqnum.Value // SEG.SEQ of the last window update
+	sndWl2     seqnum.Value // SEG.ACK of the last window update
+	sndShift   uint8        // peer's window scale (0 unless fWS), <= 14
+	rcvShift   uint8        // our window scale (0 unless fWS), <= 14
+	kaProbes   uint8        // unanswered keepalive probes (<= tcp_keepalive_probes, 127)
+	reordering uint8        // DupThresh - 3: raised by each fast retransmission found spurious (<= maxReordering)
+	state      State        // RFC 9293 state; StateClosed once gone (here: fills padding)
+	mss        int          // effective send MSS: peer's MSS capped by ours, >= tcp_min_snd_mss
+	sndBuf     ring         // bytes [sndBufSeq, sndBufSeq+sndBuf.Len()) not yet acknowledged
+	sndBufSeq  seqnum.Value // sequence number of sndBuf's first byte
+	sndCap     int          // send buffer capacity (tcp_wmem), grows up to tcp_wmem[2]
+	finSeq     seqnum.Value // sequence number of our FIN; valid when fFinQueued
 
 	// Receive sequence space: RCV.NXT <= rcvAdv.
 	irs        seqnum.Value // initial receive sequence number
@@ -95,28 +94,29 @@ type Conn struct {
 	tsOffset   uint32     // added to our clock in ms to form TSval
 	tsRecentAt clock.Time // when TS.Recent was updated (PAWS 24-day rule)
 
-	// Retransmission (RFC 6298).
-	rtt        rttEstimator
-	rttSeq     seqnum.Value      // timed segment's sequence number (fRTTTiming)
-	recover    seqnum.Value      // RFC 6582 recover point
-	rttSent    clock.Time        // when the timed segment was sent
-	nRtx       int               // consecutive RTO expiries without progress (backoff exponent)
-	rtxStamp   clock.Time        // Linux retrans_stamp: send time of the first retransmitted segment; valid if nRtx > 0
-	dupAcks    int               // duplicate ACK count (RFC 5681 §3.2)
-	sb         scoreboard        // ranges the peer SACKed above SND.UNA (fSackOK)
-	rtxNext    seqnum.Value      // in recovery: next hole candidate to retransmit
-	headRtxMax seqnum.Value      // SND.MAX when the segment at SND.UNA was last retransmitted; valid if fHeadRtx
-	undo       undoState         // open loss episode for spurious-retransmission undo (RFC 3522/4015)
-	cc         congestionControl // &reno or &cubic (tcp_congestion_control)
-	reno       newReno
-	cubic      cubic
+	// Retransmission (RFC 6298) and loss recovery (recovery.go).
+	rtt      rttEstimator
+	rttSeq   seqnum.Value      // timed segment's sequence number (fRTTTiming)
+	recover  seqnum.Value      // RFC 6582 recover point: no new recovery until SND.UNA passes it
+	rttSent  clock.Time        // when the timed segment was sent
+	nRtx     int               // consecutive RTO expiries without progress (backoff exponent)
+	rtxStamp clock.Time        // Linux retrans_stamp: send time of the first retransmitted segment; valid if nRtx > 0
+	dupAcks  int               // duplicate ACKs since SND.UNA last moved (RFC 5681 §3.2)
+	tq       *txQueue          // the scoreboard: segments sent and not acknowledged; nil when none
+	cc       congestionControl // &reno or &cubic (tcp_congestion_control)
+	reno     newReno
+	cubic    cubic
 
-	// Timers: one wheel timer at the earliest of these deadlines.
+	// Timers, one deadline per purpose (never if off); one wheel timer
+	// fires at the earliest (timers.go).
 	timer      timer.Timer
-	rtxAt      clock.Time // retransmission, SYN(-ACK) or persist timer; never if off
-	kaAt       clock.Time // keepalive or FIN-WAIT-2 timeout; never if off
+	rtoAt      clock.Time // retransmission timer (RFC 6298): data or FIN outstanding
+	synAt      clock.Time // SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED) retransmission
+	persistAt  clock.Time // zero-window probe (RFC 9293 §3.8.6.1)
+	kaAt       clock.Time // keepalive probe (RFC 1122 §4.2.3.6)
+	fw2At      clock.Time // end of an orphan's FIN-WAIT-2 (tcp_fin_timeout)
 	delackAt   clock.Time // delayed ACK; never if no ACK is owed
-	kaProbes   int        // unanswered keepalive probes (or zero-window probes)
+	zwProbes   int        // unanswered zero-window probes
 	kaIdle     time.Duration
 	lastRecv   clock.Time // last segment received (keepalive idle time)
 	lastDataAt clock.Time // last in-order data received (pingpong detection)
@@ -134,12 +134,6 @@ type Conn struct {
 	closeErr error      // why the connection failed, for OnClose
 	tw       *timeWait  // the TIME-WAIT entry that replaced this connection, if any
 }
-
-// rtxAt kinds.
-const (
-	rtxRetransmit uint8 = iota
-	rtxPersist
-)
 
 // Key returns the connection's 4-tuple (from our side).
 func (c *Conn) Key() flowtable.Key { return c.key }
@@ -276,7 +270,7 @@ func (c *Conn) closeWrite() {
 	}
 	c.flags |= fFinQueued
 	c.finSeq = c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
-	c.kaAt = never
+	c.kaAt = never // Linux: no keepalive once we closed
 	c.trySend(c.layer.now)
 	c.rearm()
 }
@@ -285,7 +279,7 @@ func (c *Conn) closeWrite() {
 // while already in FIN-WAIT-2 after CloseWrite.
 func (c *Conn) afterOrphanClose() {
 	if c.state == StateFinWait2 && c.flags&fOrphan != 0 {
-		c.kaAt = c.layer.now.Add(c.layer.cfg.FinTimeout)
+		c.fw2At = c.layer.now.Add(c.layer.cfg.FinTimeout)
 		c.rearm()
 	}
 }
@@ -390,18 +384,16 @@ func (c *Conn) Info() ConnInfo {
 	}
 	now := c.layer.now
 	switch {
-	case c.rtxAt != never:
-		in.Timer = "on"
-		if c.rtxKind == rtxPersist {
-			in.Timer = "persist"
-		}
-		in.TimerIn = c.rtxAt.Sub(now)
+	case c.rtoAt != never:
+		in.Timer, in.TimerIn = "on", c.rtoAt.Sub(now)
+	case c.synAt != never:
+		in.Timer, in.TimerIn = "on", c.synAt.Sub(now)
+	case c.persistAt != never:
+		in.Timer, in.TimerIn = "persist", c.persistAt.Sub(now)
 	case c.kaAt != never:
-		in.Timer = "keepalive"
-		if c.state == StateFinWait2 {
-			in.Timer = "timewait" // Linux lists the FIN-WAIT-2 timeout as timewait
-		}
-		in.TimerIn = c.kaAt.Sub(now)
+		in.Timer, in.TimerIn = "keepalive", c.kaAt.Sub(now)
+	case c.fw2At != never:
+		in.Timer, in.TimerIn = "timewait", c.fw2At.Sub(now) // Linux lists the FIN-WAIT-2 timeout as timewait
 	}
 	if in.TimerIn < 0 {
 		in.TimerIn = 0
@@ -530,7 +522,7 @@ func (c *Conn) teardown() {
 	c.flags |= fGone
 	c.setState(StateClosed)
 	l.wheel.Stop(&c.timer)
-	c.rtxAt, c.kaAt, c.delackAt = never, never, never
+	c.stopTimers()
 	l.conns.Delete(c.key)
 	if c.listener != nil {
 		c.listener.forget(c)
@@ -538,6 +530,10 @@ func (c *Conn) teardown() {
 	if c.sndBuf.buf != nil {
 		l.putBuf(c.sndBuf.buf)
 		c.sndBuf = ring{}
+	}
+	if c.tq != nil {
+		l.putTxQueue(c.tq)
+		c.tq = nil
 	}
 	if c.rcvBuf.buf != nil && c.flags&fHeldTail == 0 {
 		l.putBuf(c.rcvBuf.buf)

@@ -79,17 +79,25 @@ func (ln *Listener) cookieSynAck(now clock.Time, seg *Segment) {
 	l.output.SendTCP(s)
 }
 
+// cookiesShared reports whether the jar's keys are shared with other hosts
+// (syncookie.Jar.Shared): an ACK may then return a cookie another host
+// made, so it is checked even when this listener sent no cookie lately.
+func cookiesShared(j CookieJar) bool {
+	s, ok := j.(interface{ Shared() bool })
+	return ok && s.Shared()
+}
+
 // cookieAck checks an ACK (no SYN, no RST) that matches no connection
 // against the jar (Linux cookie_v4_check) and, if it returns a valid
 // cookie, creates the connection and processes the ACK in it, so that its
 // data and FIN are delivered. It returns false when the caller must answer
 // with a RST: cookies off, none sent lately (not counted, Linux
-// tcp_synq_no_recent_overflow), a cookie that fails the check
+// tcp_synq_no_recent_overflow; a shared jar is always checked), a cookie that fails the check
 // (SyncookiesFailed), or timestamp options we do not allow.
 func (ln *Listener) cookieAck(now clock.Time, seg *Segment) bool {
 	l := ln.layer
 	cfg := &l.cfg
-	if ln.Cookies == nil || cfg.Syncookies == 0 || !ln.recent.Valid(now) {
+	if ln.Cookies == nil || cfg.Syncookies == 0 || (!ln.recent.Valid(now) && !cookiesShared(ln.Cookies)) {
 		return false
 	}
 	mss, ok := ln.Cookies.Check(now, seg.Key, seg.Seq-1, seg.Ack-1)
@@ -117,7 +125,7 @@ func (ln *Listener) cookieAck(now clock.Time, seg *Segment) bool {
 	}
 	c := l.newConn(now, seg.Key)
 	isn := seg.Ack - 1
-	c.iss, c.sndUna, c.sndNxt, c.sndMax = isn, isn, isn+1, isn+1
+	c.iss, c.sndUna, c.sndNxt, c.sndNxt = isn, isn, isn+1, isn+1
 	c.sndBufSeq = isn + 1
 	c.irs = seg.Seq - 1
 	c.rcvNxt = seg.Seq
@@ -132,6 +140,14 @@ func (ln *Listener) cookieAck(now clock.Time, seg *Segment) bool {
 		c.flags |= fTS
 		c.tsRecent = seg.Opts.TSVal
 		c.tsRecentAt = now
+		// Our timestamps continue from the TSval the ACK echoes: with a
+		// shared jar another host may have sent the SYN-ACK from its own
+		// timestamp clock, and the client's PAWS check (RFC 7323 §5.3)
+		// drops any segment whose TSval is behind the one it holds. On
+		// the host that sent the SYN-ACK this changes nothing.
+		if ts := c.tsVal(now); int32(seg.Opts.TSEcr-ts) > 0 {
+			c.tsOffset += seg.Opts.TSEcr - ts
+		}
 		if o.HasWScale {
 			c.flags |= fWS
 			c.sndShift = min(o.WScale, maxWindowShift)

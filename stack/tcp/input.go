@@ -61,13 +61,9 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 	// current backoff (Linux tcp_check_req -> inet_rtx_syn_ack,
 	// mod_timer_pending with reqsk_timeout).
 	if c.state == StateSynReceived && flags&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) == wire.FlagSYN && seg.Seq == c.irs {
-		c.layer.stats.TCPSynRetrans.Add(1)
-		c.layer.stats.RetransSegs.Add(1)
-		c.layer.rtxSeg = true // the next xmit is a retransmission
-		c.sendSyn(now)
+		c.sendSyn(now, true)
 		if c.flags&fActive == 0 {
-			c.rtxKind = rtxRetransmit
-			c.rtxAt = now.Add(backoff(initialRTO, c.synRtx))
+			c.synAt = now.Add(backoff(initialRTO, c.synRtx))
 			c.rearm()
 		}
 		return
@@ -97,7 +93,7 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 		}
 	}
 	c.lastRecv = now
-	c.kaProbes = 0
+	c.kaProbes, c.zwProbes = 0, 0
 
 	// Second: the RST bit (RFC 5961 §3.2: only an exact match resets).
 	if flags&wire.FlagRST != 0 {
@@ -120,7 +116,7 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 		return
 	}
 	if c.state == StateSynReceived {
-		if !(c.sndUna.LessThan(seg.Ack) && seg.Ack.LessThanEq(c.sndMax)) {
+		if !(c.sndUna.LessThan(seg.Ack) && seg.Ack.LessThanEq(c.sndNxt)) {
 			c.layer.sendRstFor(seg)
 			return
 		}
@@ -256,7 +252,7 @@ func (c *Conn) establish(now clock.Time, seg *Segment) bool {
 	c.sndWnd = uint32(seg.Window) << c.sndShift
 	c.maxSndWnd = c.sndWnd
 	c.sndWl1, c.sndWl2 = seg.Seq, seg.Ack
-	c.rtxAt = never
+	c.synAt = never
 	c.enterQuickAck()
 	c.armKeepalive()
 	if c.handler != nil && c.flags&fOpened == 0 {
@@ -270,7 +266,7 @@ func (c *Conn) establish(now clock.Time, seg *Segment) bool {
 // fifth, RFC 5961 §5.2). It returns false if the segment is to be dropped.
 func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 	ack := seg.Ack
-	if c.sndMax.LessThan(ack) {
+	if c.sndNxt.LessThan(ack) {
 		// Acks something not yet sent: ACK and drop (RFC 5961 §5.2:
 		// challenge ACK).
 		c.challengeAck(now)
@@ -280,18 +276,16 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 		c.challengeAck(now) // RFC 5961 §5.2: too old to be a valid ACK
 		return false
 	}
-	sacked := false
+	sacked := 0
 	if c.flags&fSackOK != 0 && seg.Opts.NumSACK > 0 {
 		sacked = c.takeSACK(seg)
 	}
-	newly := 0
 	if c.sndUna.LessThan(ack) {
-		newly = int(ack.Sub(c.sndUna))
-		c.onNewAck(now, seg, ack)
+		c.onNewAck(now, seg, ack, sacked)
 		if c.flags&fGone != 0 {
 			return false
 		}
-	} else if ack == c.sndUna && c.sndNxt != c.sndUna && (sacked || (c.flags&fSackOK == 0 &&
+	} else if ack == c.sndUna && c.sndNxt != c.sndUna && (sacked > 0 || (c.flags&fSackOK == 0 &&
 		len(seg.Payload) == 0 && seg.Flags&wire.FlagFIN == 0 && uint32(seg.Window)<<c.sndShift == c.sndWnd)) {
 		// A duplicate ACK: with SACK, one that SACKs new data, with or
 		// without a payload or window change (RFC 6675 §2's alternative
@@ -299,7 +293,10 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 		// in a two-way transfer the peer's ACKs ride on its data, and
 		// the D-SACKs for duplicated segments are no sign of loss.
 		// Without SACK, RFC 5681 §2's pure duplicate.
-		c.onDupAck(now, seg)
+		c.dupAcks++
+		c.onAckRecovery(now, 0, sacked)
+	} else if sacked > 0 {
+		c.onAckRecovery(now, 0, sacked)
 	}
 	// Window update (RFC 9293 §3.10.7.4: SND.WL1 < SEG.SEQ or (SND.WL1 =
 	// SEG.SEQ and SND.WL2 =< SEG.ACK)).
@@ -309,17 +306,17 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 			c.maxSndWnd = c.sndWnd
 		}
 		c.sndWl1, c.sndWl2 = seg.Seq, ack
-		if c.sndWnd > 0 && c.rtxKind == rtxPersist && c.rtxAt != never {
-			c.rtxAt = never // window opened: leave persist (RFC 9293 §3.8.6.1)
-			c.kaProbes = 0
+		if c.sndWnd > 0 && c.persistAt != never {
+			c.persistAt = never // window opened: leave persist (RFC 9293 §3.8.6.1)
+			c.zwProbes = 0
 		}
 	}
-	_ = newly
 	return true
 }
 
-// onNewAck handles an ACK that advances SND.UNA.
-func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value) {
+// onNewAck handles an ACK that advances SND.UNA; sacked bytes were newly
+// SACKed by its blocks.
+func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, sacked int) {
 	l := c.layer
 	acked := int(ack.Sub(c.sndUna))
 	c.checkUndo(seg, ack) // Eifel detection (RFC 3522) before the ACK's usual effects
@@ -351,39 +348,21 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value) {
 		c.sndBuf.discard(n)
 		c.sndBufSeq = upto
 	}
+	if c.tq != nil {
+		c.tq.ackTo(ack, nil)
+	}
 	c.sndUna = ack
-	c.flags &^= fHeadRtx
-	c.sb.prune(ack)
-	if c.sndNxt.LessThan(ack) {
-		c.sndNxt = ack // after an RTO rewound SND.NXT
-	}
 	c.nRtx = 0
-	c.kaProbes = 0
-	// Congestion control and NewReno recovery (RFC 6582 §3.2).
-	if c.flags&fInRecovery != 0 {
-		if c.recover.LessThanEq(ack) {
-			c.flags &^= fInRecovery // full ACK: leave recovery, cwnd = ssthresh
-			c.cc.setWindow(c.cc.ssthreshBytes())
-		} else {
-			// Partial ACK: retransmit the next hole, deflate.
-			if !c.sackRetransmit(now) {
-				c.retransmitHead(now)
-				c.rtxNext = seqnum.Max(c.rtxNext, ack.Add(seqnum.Size(c.effMSS())))
-			}
-			w := c.cc.window()
-			c.cc.setWindow(w - min(acked, w-c.mss))
-		}
-	} else {
-		c.cc.onAck(now, acked, c.mss, c.rtt.srtt)
-	}
+	c.kaProbes, c.zwProbes = 0, 0
 	c.dupAcks = 0
+	c.onAckRecovery(now, acked, sacked)
 	// RFC 6298 (5.2)/(5.3): stop the timer when all is acknowledged, else
 	// restart it.
 	if c.sndUna == c.sndNxt {
-		c.rtxAt = never
+		c.rtoAt = never
+		c.releaseTxq()
 	} else {
-		c.rtxKind = rtxRetransmit
-		c.rtxAt = now.Add(c.currentRTO())
+		c.rtoAt = now.Add(c.currentRTO())
 	}
 	if c.sndBuf.Len() == 0 {
 		c.releaseSndBuf()
@@ -393,9 +372,10 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value) {
 		switch c.state {
 		case StateFinWait1:
 			c.setState(StateFinWait2)
-			c.rtxAt = never
+			c.rtoAt = never
+			c.kaAt = never
 			if c.flags&fOrphan != 0 {
-				c.kaAt = now.Add(l.cfg.FinTimeout) // Linux tcp_fin_timeout for orphans
+				c.fw2At = now.Add(l.cfg.FinTimeout) // Linux tcp_fin_timeout for orphans
 			}
 		case StateClosing:
 			c.enterTimeWait(now)
@@ -413,114 +393,6 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value) {
 		c.flags &^= fWriteBlocked
 		if c.handler != nil && c.flags&fOpened != 0 && c.flags&fOrphan == 0 {
 			c.handler.OnWritable(c)
-		}
-	}
-}
-
-// onDupAck counts duplicate ACKs and enters fast retransmit on the third
-// (RFC 5681 §3.2, RFC 6582 §3.2 step 2).
-func (c *Conn) onDupAck(now clock.Time, seg *Segment) {
-	c.dupAcks++
-	if c.lostRetransmit(seg) {
-		// The retransmission of the head was lost too: send it again
-		// now rather than wait for the RTO.
-		end := seqnum.Min(c.sndMax, c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len())))
-		if c.sndUna.LessThan(end) {
-			c.layer.stats.TCPLostRetransmit.Add(1)
-			c.sendRange(now, c.sndUna, min(c.effMSS(), int(end.Sub(c.sndUna))))
-			return
-		}
-	}
-	if c.flags&fInRecovery != 0 {
-		c.cc.setWindow(c.cc.window() + c.mss) // (RFC 5681 (4)) inflate
-		c.sackRetransmit(now)
-		return
-	}
-	if c.dupAcks < c.dupThresh() && !c.sackLost() {
-		// RFC 3042 limited transmit: each of the first two duplicate
-		// ACKs may send one new segment beyond cwnd (flight up to
-		// cwnd + 2*SMSS).
-		w := c.cc.window()
-		c.cc.setWindow(w + min(c.dupAcks, 2)*c.mss)
-		c.trySend(now)
-		c.cc.setWindow(w)
-		return
-	}
-	if c.sndUna.LessThan(c.recover) && c.recover != c.sndUna {
-		// RFC 6582 §3.2 step 2: no new recovery for losses of the last one.
-		if !(c.recover.LessThanEq(c.sndUna)) {
-			return
-		}
-	}
-	c.startUndo(now, false)
-	c.flags |= fInRecovery
-	c.recover = c.sndMax
-	c.cc.onLoss(now, c.flight(), c.mss)
-	c.cc.setWindow(c.cc.ssthreshBytes() + 3*c.mss)
-	c.layer.stats.TCPFastRetrans.Add(1)
-	if c.sb.n > 0 {
-		c.layer.stats.TCPSackRecovery.Add(1)
-	} else {
-		c.layer.stats.TCPRenoRecovery.Add(1)
-	}
-	c.rtxNext = c.sndUna
-	if !c.sackRetransmit(now) {
-		c.retransmitHead(now)
-		c.rtxNext = c.sndUna.Add(seqnum.Size(c.effMSS()))
-	}
-}
-
-// retransmitHead resends one MSS from SND.UNA.
-func (c *Conn) retransmitHead(now clock.Time) {
-	save := c.sndNxt
-	c.sndNxt = c.sndUna
-	saveCwnd := c.cc.window()
-	c.cc.setWindow(c.mss + c.flight())
-	c.sendOne(now)
-	c.cc.setWindow(saveCwnd)
-	if c.sndNxt.LessThan(save) {
-		c.sndNxt = save
-	}
-}
-
-// sendOne sends a single segment at SND.NXT, ignoring Nagle and windows.
-func (c *Conn) sendOne(now clock.Time) {
-	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
-	seq := c.sndNxt
-	if seq.LessThan(dataEnd) {
-		n := min(int(dataEnd.Sub(seq)), c.effMSS())
-		if seq.LessThan(c.sndMax) {
-			n = min(n, int(c.sndMax.Sub(seq))) // resend what was sent, nothing new
-		}
-		off := int(seq.Sub(c.sndBufSeq))
-		flags := wire.FlagACK
-		if seq.Add(seqnum.Size(n)) == dataEnd {
-			flags |= wire.FlagPSH
-		}
-		fin := c.flags&fFinQueued != 0 && seq.Add(seqnum.Size(n)) == c.finSeq
-		if fin {
-			flags |= wire.FlagFIN
-		}
-		s := c.fill(now, seq, flags)
-		s.Payload, s.Payload2 = c.sndBuf.peek(off, n)
-		c.noteRetransmit(seq)
-		c.sndNxt = seq.Add(seqnum.Size(n))
-		if fin {
-			c.sndNxt++
-		}
-		c.xmit(s)
-		if c.sndMax.LessThan(c.sndNxt) {
-			c.sndMax = c.sndNxt
-		}
-		return
-	}
-	if c.flags&fFinQueued != 0 && seq == c.finSeq {
-		s := c.fill(now, seq, wire.FlagFIN|wire.FlagACK)
-		c.noteRetransmit(seq)
-		c.sndNxt = seq + 1
-		c.xmit(s)
-		if c.sndMax.LessThan(c.sndNxt) {
-			c.sndMax = c.sndNxt
 		}
 	}
 }
@@ -724,7 +596,7 @@ func (c *Conn) inputSynSent(now clock.Time, seg *Segment) {
 	ackOK := false
 	// First: the ACK bit.
 	if flags&wire.FlagACK != 0 {
-		if seg.Ack.LessThanEq(c.iss) || c.sndMax.LessThan(seg.Ack) {
+		if seg.Ack.LessThanEq(c.iss) || c.sndNxt.LessThan(seg.Ack) {
 			if flags&wire.FlagRST == 0 {
 				l.sendRstFor(seg)
 			}
@@ -757,7 +629,7 @@ func (c *Conn) inputSynSent(now clock.Time, seg *Segment) {
 		c.sndWnd = uint32(seg.Window) << c.sndShift
 		c.maxSndWnd = c.sndWnd
 		c.sndWl1, c.sndWl2 = seg.Seq, seg.Ack
-		c.rtxAt = never
+		c.synAt = never
 		c.setState(StateEstablished)
 		c.sendAck(now)
 		c.enterQuickAck()
@@ -771,7 +643,7 @@ func (c *Conn) inputSynSent(now clock.Time, seg *Segment) {
 	// Simultaneous open (RFC 9293 §3.5, figure 8): SYN-RECEIVED, SYN-ACK.
 	c.setState(StateSynReceived)
 	c.sndWnd = uint32(seg.Window)
-	c.sendSyn(now)
+	c.sendSyn(now, false)
 }
 
 // negotiate applies the options of the peer's SYN (active: of its

@@ -169,7 +169,7 @@ func (ln *Listener) input(now clock.Time, seg *Segment, isn seqnum.Value, haveIS
 	if !haveISN {
 		isn = l.isn(now, seg.Key)
 	}
-	c.iss, c.sndUna, c.sndNxt, c.sndMax = isn, isn, isn, isn
+	c.iss, c.sndUna, c.sndNxt, c.sndNxt = isn, isn, isn, isn
 	c.sndBufSeq = isn + 1
 	c.irs = seg.Seq
 	c.rcvNxt = seg.Seq + 1
@@ -186,9 +186,8 @@ func (ln *Listener) input(now clock.Time, seg *Segment, isn seqnum.Value, haveIS
 	c.flags |= fHalfOpen
 	ln.synQ++
 	c.rttSent = now
-	c.sendSyn(now)
-	c.rtxKind = rtxRetransmit
-	c.rtxAt = now.Add(initialRTO)
+	c.sendSyn(now, false)
+	c.synAt = now.Add(initialRTO)
 	c.rearm()
 }
 

@@ -110,7 +110,7 @@ func TestMemoryPerTimeWait(t *testing.T) {
 		conns := establishN(t, l, memConns)
 		for _, c := range conns {
 			c.Close() // our FIN
-			fin := Segment{Key: c.key, Seq: c.rcvNxt, Ack: c.sndMax, Flags: FIN | ACK, Window: 1024}
+			fin := Segment{Key: c.key, Seq: c.rcvNxt, Ack: c.sndNxt, Flags: FIN | ACK, Window: 1024}
 			fin.Opts.HasTimestamp, fin.Opts.TSVal, fin.Opts.TSEcr = true, 3, c.tsOffset
 			l.Input(l.now, &fin)
 		}

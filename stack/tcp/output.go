@@ -69,12 +69,11 @@ func (c *Conn) fill(now clock.Time, seq seqnum.Value, flags wire.TCPFlags) *OutS
 }
 
 // xmit hands s to the engine and does the bookkeeping common to every
-// segment. It reports whether the engine took it.
-func (c *Conn) xmit(s *OutSegment) bool {
+// segment: rtx says whether it is a retransmission (Linux counts those in
+// RetransSegs only, not in OutSegs). It reports whether the engine took it.
+func (c *Conn) xmit(s *OutSegment, rtx bool) bool {
 	l := c.layer
-	if l.rtxSeg {
-		l.rtxSeg = false // Linux counts retransmissions in RetransSegs only
-	} else {
+	if !rtx {
 		l.stats.OutSegs.Add(1)
 	}
 	if s.Flags&wire.FlagRST != 0 {
@@ -87,32 +86,30 @@ func (c *Conn) xmit(s *OutSegment) bool {
 	return l.output.SendTCP(s)
 }
 
-// sendAck sends a pure ACK <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>. SND.NXT is
-// the highest sent (sndMax): after an RTO rewinds sndNxt, an ACK with the
-// rewound value would fall left of the peer's window and be ignored (Linux
-// never rewinds snd_nxt).
+// sendAck sends a pure ACK <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
 func (c *Conn) sendAck(now clock.Time) {
-	c.xmit(c.fill(now, c.sndMax, wire.FlagACK))
+	c.xmit(c.fill(now, c.sndNxt, wire.FlagACK), false)
 }
 
-// sendReset sends <SEQ=SND.MAX><ACK=RCV.NXT><CTL=RST,ACK>, as Linux's
+// sendReset sends <SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>, as Linux's
 // tcp_send_active_reset does for an abort (RFC 9293 §3.10.5 ABORT).
 func (c *Conn) sendReset(now clock.Time) {
-	c.xmit(c.fill(now, c.sndMax, wire.FlagRST|wire.FlagACK))
+	c.xmit(c.fill(now, c.sndNxt, wire.FlagRST|wire.FlagACK), false)
 }
 
 // sendProbe sends a zero-length segment at SND.UNA-1, which the peer must
 // answer with an ACK (keepalive RFC 1122 §4.2.3.6; Linux also uses it as
 // the zero-window probe, tcp_xmit_probe_skb).
 func (c *Conn) sendProbe(now clock.Time) {
-	c.xmit(c.fill(now, c.sndUna-1, wire.FlagACK))
+	c.xmit(c.fill(now, c.sndUna-1, wire.FlagACK), false)
 }
 
 // sendSyn sends our SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED) with the
 // options we offer: MSS always (RFC 9293 §3.7.1), window scale, SACK
 // permitted and timestamps when configured (active) or offered by the peer
-// (passive). Its window is never scaled (RFC 7323 §2.2).
-func (c *Conn) sendSyn(now clock.Time) bool {
+// (passive). Its window is never scaled (RFC 7323 §2.2). rtx marks a
+// retransmission (counted in RetransSegs and TCPSynRetrans).
+func (c *Conn) sendSyn(now clock.Time, rtx bool) bool {
 	l := c.layer
 	flags := wire.FlagSYN
 	active := c.state == StateSynSent
@@ -142,11 +139,14 @@ func (c *Conn) sendSyn(now clock.Time) bool {
 		s.Opts.TSVal = c.tsVal(now)
 		s.Opts.TSEcr = c.tsRecent
 	}
-	if c.sndMax == c.iss {
-		c.sndMax = c.iss + 1
+	if c.sndNxt == c.iss {
 		c.sndNxt = c.iss + 1
 	}
-	return c.xmit(s)
+	if rtx {
+		l.stats.TCPSynRetrans.Add(1)
+		l.stats.RetransSegs.Add(1)
+	}
+	return c.xmit(s, rtx)
 }
 
 // effMSS is the payload a segment may carry: the MSS less the options
@@ -170,84 +170,155 @@ func (c *Conn) effMSS() int {
 	return max(c.mss-n, 1)
 }
 
-// flight returns the bytes (and SYN/FIN) sent and not acknowledged.
+// flight returns the sequence space (bytes, SYN, FIN) sent and not
+// acknowledged: SND.NXT - SND.UNA (RFC 6675 calls what is really in the
+// network "pipe", scoreboard.go).
 func (c *Conn) flight() int { return int(c.sndNxt.Sub(c.sndUna)) }
 
-// trySend sends what the send buffer, the peer's window, the congestion
-// window, Nagle and sender SWS avoidance (RFC 9293 §3.8.6.2.1) allow, and
-// the FIN once all data has been sent. It arms the retransmission or the
-// persist timer as needed.
+// trySend is the transmit loop, RFC 6675 §5's NextSeg under the congestion
+// window (set by the controller, or by PRR in recovery): first the
+// segments the scoreboard marks lost (NextSeg rule 1), then new data the
+// peer's window allows (rule 2), each while pipe leaves room in cwnd; the
+// FIN once all data was sent. It arms the retransmission or the persist
+// timer. SND.NXT only ever grows: a retransmission is a record of the
+// scoreboard sent again, never a rewind.
+//
+// A path-MTU decrease (or any lowered MSS) needs no other entry: lower
+// c.mss, mark the records in flight lost (c.tq.markAllLost(false), and
+// leave cwnd alone as Linux's tcp_simple_retransmit does) and call
+// trySend: retransmit splits every record larger than the new effMSS.
 func (c *Conn) trySend(now clock.Time) {
 	switch c.state {
 	case StateEstablished, StateCloseWait, StateFinWait1, StateClosing, StateLastAck:
 	default:
 		return
 	}
-	l := c.layer
+	for c.sendNext(now) {
+	}
+	if c.sndNxt != c.sndUna {
+		c.persistAt = never
+		if c.rtoAt == never {
+			c.rtoAt = now.Add(c.currentRTO())
+		}
+	}
+}
+
+// sendNext sends one segment, the next RFC 6675 NextSeg allows; it
+// reports whether it sent one.
+func (c *Conn) sendNext(now clock.Time) bool {
+	room := c.cc.window() - c.pipe()
+	if q := c.tq; q != nil && q.lost > q.retrans {
+		if i := q.nextLost(); i >= 0 {
+			if room < min(int(q.at(i).len), c.effMSS()) {
+				return false // RFC 6675 §5 (C): cwnd - pipe must hold the segment
+			}
+			return c.retransmit(now, i)
+		}
+	}
+	return c.sendNew(now, room)
+}
+
+// retransmit sends record i of the scoreboard again, cut to the current
+// effMSS first if it grew too large for it.
+func (c *Conn) retransmit(now clock.Time, i int) bool {
+	q := c.tq
+	s := q.at(i)
+	data := s.len
+	if s.mark&sbFin != 0 {
+		data--
+	}
+	if full := uint32(c.effMSS()); data > full {
+		q.split(i, full)
+		s = q.at(i)
+	}
+	return c.transmit(now, s.seq, int(s.len))
+}
+
+// sendNew sends the next segment of new data (or the FIN) that the peer's
+// window, room (cwnd less pipe), Nagle and sender SWS avoidance (RFC 9293
+// §3.8.6.2.1) allow. With the peer's window closed and nothing in flight
+// it arms the persist timer.
+func (c *Conn) sendNew(now clock.Time, room int) bool {
 	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
-	for {
-		unsent := 0
-		if c.sndNxt.LessThan(dataEnd) {
-			unsent = int(dataEnd.Sub(c.sndNxt))
+	unsent := 0
+	if c.sndNxt.LessThan(dataEnd) {
+		unsent = int(dataEnd.Sub(c.sndNxt))
+	}
+	if unsent == 0 {
+		if c.flags&fFinQueued != 0 && c.sndNxt == c.finSeq {
+			return c.transmit(now, c.sndNxt, 1)
 		}
-		if unsent == 0 {
-			if c.flags&fFinQueued != 0 && c.sndNxt == c.finSeq {
-				seq := c.sndNxt
-				s := c.fill(now, seq, wire.FlagFIN|wire.FlagACK)
-				if seq.LessThan(c.sndMax) {
-					c.noteRetransmit(seq)
-				}
-				c.sndNxt = seq + 1
-				c.xmit(s)
-			}
-			break
+		return false
+	}
+	usable := min(int(c.sndWnd)-c.flight(), room)
+	if usable <= 0 {
+		if c.sndWnd == 0 && c.flight() == 0 && c.persistAt == never {
+			c.persistAt = now.Add(c.currentRTO())
 		}
-		wnd := int(c.sndWnd)
-		if cw := c.cc.window(); cw < wnd {
-			wnd = cw
+		return false
+	}
+	if c.tq != nil && c.tq.n >= c.maxTxSegs() {
+		return false // too many small segments in flight: wait for ACKs
+	}
+	full := c.effMSS()
+	n := min(unsent, full, usable)
+	if n < full && n < unsent && c.flight() > 0 {
+		return false // sender SWS avoidance: wait for a usable window
+	}
+	if n < full && n == unsent && c.flags&fNoDelay == 0 && c.flight() > 0 {
+		return false // Nagle (RFC 9293 §3.7.4): one small segment in flight
+	}
+	if c.flags&fFinQueued != 0 && c.sndNxt.Add(seqnum.Size(n)) == c.finSeq {
+		n++ // the FIN rides on the last data segment
+	}
+	return c.transmit(now, c.sndNxt, n)
+}
+
+// transmit puts one segment of the send queue on the wire: sequence space
+// [seq, seq+n), payload from the send buffer, the FIN when the range ends
+// with it. It is the only place data segments are built. A range at
+// SND.NXT is new data and becomes a scoreboard record; a range below it
+// must be a whole record, which is a retransmission (or a tail loss
+// probe) and is recorded as sent again. It reports whether the engine
+// took the segment (if not, the retransmission timer recovers).
+func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
+	l := c.layer
+	data := n
+	fin := c.flags&fFinQueued != 0 && seq.Add(seqnum.Size(n)) == c.finSeq+1
+	if fin {
+		data--
+	}
+	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
+	flags := wire.FlagACK
+	if data > 0 && seq.Add(seqnum.Size(data)) == dataEnd {
+		flags |= wire.FlagPSH
+	}
+	if fin {
+		flags |= wire.FlagFIN
+	}
+	s := c.fill(now, seq, flags)
+	if data > 0 {
+		s.Payload, s.Payload2 = c.sndBuf.peek(int(seq.Sub(c.sndBufSeq)), data)
+	}
+	q := c.txq()
+	rtx := seq.LessThan(c.sndNxt)
+	if rtx {
+		r := q.at(q.find(seq))
+		if r.mark&sbLost != 0 {
+			q.setMark(r, sbRetrans)
 		}
-		usable := wnd - c.flight()
-		if usable <= 0 {
-			if c.sndWnd == 0 && c.flight() == 0 && c.rtxAt == never {
-				c.rtxKind = rtxPersist
-				c.rtxAt = now.Add(c.currentRTO())
-			}
-			break
-		}
-		full := c.effMSS()
-		n := min(unsent, full, usable)
-		if c.sb.n > 0 && c.sndNxt.LessThan(c.sndMax) {
-			// Going back N after a timeout: skip what the peer SACKed,
-			// and stop a segment at the next SACKed range.
-			if e := c.sb.covered(c.sndNxt); e != c.sndNxt {
-				c.sndNxt = seqnum.Min(e, c.sndMax)
-				continue
-			}
-			if next, ok := c.sb.nextSacked(c.sndNxt); ok && int(next.Sub(c.sndNxt)) < n {
-				n = int(next.Sub(c.sndNxt))
-			}
-		}
-		if n < full && n < unsent && c.flight() > 0 {
-			break // sender SWS avoidance: wait for a usable window
-		}
-		if n < full && n == unsent && c.flags&fNoDelay == 0 && c.flight() > 0 {
-			break // Nagle (RFC 9293 §3.7.4): one small segment in flight
-		}
-		off := int(c.sndNxt.Sub(c.sndBufSeq))
-		seq := c.sndNxt
-		flags := wire.FlagACK
-		if n == unsent {
-			flags |= wire.FlagPSH
-		}
-		fin := c.flags&fFinQueued != 0 && seq.Add(seqnum.Size(n)) == c.finSeq
+		r.mark |= sbEverRetrans
+		r.sentAt, r.nxt = now, c.sndNxt
+		l.stats.RetransSegs.Add(1)
+		c.flags &^= fRTTTiming // Karn's rule: the timed segment may be this one
+	} else {
+		var mark uint8
 		if fin {
-			flags |= wire.FlagFIN
+			mark = sbFin
 		}
-		s := c.fill(now, seq, flags)
-		s.Payload, s.Payload2 = c.sndBuf.peek(off, n)
-		if seq.LessThan(c.sndMax) {
-			c.noteRetransmit(seq)
-		} else {
+		q.push(seq, uint32(n), now, mark)
+		c.sndNxt = seq.Add(seqnum.Size(n))
+		if data > 0 {
 			l.stats.TCPOrigDataSent.Add(1)
 			if c.quickAcks > 0 && now.Sub(c.lastDataAt) < delAckTimeout {
 				// Linux pingpong mode (tcp_event_data_sent): we answer
@@ -260,30 +331,11 @@ func (c *Conn) trySend(now clock.Time) {
 				c.rttSeq, c.rttSent = seq, now
 			}
 		}
-		c.sndNxt = seq.Add(seqnum.Size(n))
-		if fin {
-			c.sndNxt++
-		}
-		if !c.xmit(s) {
-			break // the engine could not send: the retransmission timer recovers
-		}
 	}
-	if c.sndMax.LessThan(c.sndNxt) {
-		c.sndMax = c.sndNxt
+	c.onTransmit(n, rtx)
+	ok := c.xmit(s, rtx)
+	if !ok && rtx {
+		l.stats.TCPRetransFail.Add(1)
 	}
-	if c.sndNxt != c.sndUna && (c.rtxAt == never || c.rtxKind == rtxPersist) {
-		c.rtxKind = rtxRetransmit
-		c.rtxAt = now.Add(c.currentRTO())
-	}
-}
-
-// noteRetransmit counts a retransmitted segment and applies Karn's rule.
-func (c *Conn) noteRetransmit(seq seqnum.Value) {
-	if seq == c.sndUna {
-		c.flags |= fHeadRtx
-		c.headRtxMax = c.sndMax
-	}
-	c.layer.stats.RetransSegs.Add(1)
-	c.layer.rtxSeg = true // the next xmit is a retransmission
-	c.flags &^= fRTTTiming
+	return ok
 }

@@ -103,7 +103,7 @@ func (l *link) run(t *testing.T, limit time.Duration, done func() bool) {
 			l.b.RangeInfo(func(ci ConnInfo) bool { st = append(st, ci); return true })
 			for _, y := range []*Layer{l.a, l.b} {
 				y.Range(func(c *Conn) bool {
-					t.Logf("%v una=%d nxt=%d max=%d wnd=%d cwnd=%d buf=%d rcvNxt=%d adv=%d rcvbuf=%d flags=%x", c.state, c.sndUna, c.sndNxt, c.sndMax, c.sndWnd, c.cc.window(), c.sndBuf.Len(), c.rcvNxt, c.rcvAdv, c.rcvBuf.Len(), c.flags)
+					t.Logf("%v una=%d nxt=%d max=%d wnd=%d cwnd=%d buf=%d rcvNxt=%d adv=%d rcvbuf=%d flags=%x", c.state, c.sndUna, c.sndNxt, c.sndNxt, c.sndWnd, c.cc.window(), c.sndBuf.Len(), c.rcvNxt, c.rcvAdv, c.rcvBuf.Len(), c.flags)
 					return true
 				})
 			}

@@ -71,13 +71,13 @@ func TestRFC5961RstEdges(t *testing.T) {
 				h.t = t
 				before := h.c.State()
 				chal := h.l.Stats().TCPChallengeACK.Load()
-				h.send(RST|ACK, e.seq, h.c.sndMax)
+				h.send(RST|ACK, e.seq, h.c.sndNxt)
 				switch {
 				case e.seq == h.c.rcvNxt: // exactly RCV.NXT: reset
 					h.expectNothing()
 					h.state(StateClosed)
 				case e.inWindow: // in window: challenge ACK, connection stays
-					h.expect(flags(ACK), seqNum(h.c.sndMax), ackNum(h.c.rcvNxt))
+					h.expect(flags(ACK), seqNum(h.c.sndNxt), ackNum(h.c.rcvNxt))
 					h.state(before)
 					if h.l.Stats().TCPChallengeACK.Load() != chal+1 {
 						t.Fatal("TCPChallengeACK not counted")
@@ -103,7 +103,7 @@ func TestRFC5961SynEdges(t *testing.T) {
 				h.send(SYN, e.seq, 0, withMSS(1460))
 				// RFC 5961 §4.2: whatever the sequence number, an ACK
 				// (a challenge ACK in window), and the connection stays.
-				h.expect(flags(ACK), seqNum(h.c.sndMax), ackNum(h.c.rcvNxt))
+				h.expect(flags(ACK), seqNum(h.c.sndNxt), ackNum(h.c.rcvNxt))
 				h.expectNothing()
 				h.state(before)
 				want := chal
@@ -133,7 +133,7 @@ func TestDataEdges(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/%s", st.name, e.name), func(t *testing.T) {
 				h.t = t
 				nxt := h.c.rcvNxt
-				h.send(ACK, e.seq, h.c.sndMax, withData([]byte("z")))
+				h.send(ACK, e.seq, h.c.sndNxt, withData([]byte("z")))
 				switch e.name {
 				case "RCV.NXT":
 					if string(h.rec.data) != "z" || h.c.rcvNxt != nxt+1 {
@@ -161,7 +161,7 @@ func TestDataEdges(t *testing.T) {
 func TestRFC5961AckEdges(t *testing.T) {
 	for _, st := range syncStates {
 		h0 := st.mk(t)
-		una, max, win := h0.c.sndUna, h0.c.sndMax, seqnum.Size(h0.c.maxSndWnd)
+		una, max, win := h0.c.sndUna, h0.c.sndNxt, seqnum.Size(h0.c.maxSndWnd)
 		for _, tc := range []struct {
 			name string
 			ack  seqnum.Value
@@ -183,7 +183,7 @@ func TestRFC5961AckEdges(t *testing.T) {
 					}
 					return
 				}
-				h.expect(flags(ACK), seqNum(h.c.sndMax), ackNum(nxt))
+				h.expect(flags(ACK), seqNum(h.c.sndNxt), ackNum(nxt))
 				h.state(before)
 				if len(h.rec.data) != 0 || h.c.rcvNxt != nxt {
 					t.Fatalf("data %q taken from an unacceptable ACK", h.rec.data)

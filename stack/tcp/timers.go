@@ -1,7 +1,8 @@
 package tcp
 
-// Timers of a connection: one wheel timer at the earliest of the
-// retransmission/persist, keepalive/FIN-WAIT-2 and delayed-ACK deadlines.
+// Timers of a connection: one deadline field per purpose (retransmission,
+// SYN/SYN-ACK, persist, keepalive, FIN-WAIT-2, delayed ACK), each with its
+// own handler; one wheel timer fires at the earliest of them.
 
 import (
 	"time"
@@ -9,18 +10,22 @@ import (
 	"github.com/xdptcp/xdptcp/stack/clock"
 )
 
+// stopTimers clears every deadline (the wheel timer is the caller's).
+func (c *Conn) stopTimers() {
+	c.rtoAt, c.synAt, c.persistAt, c.kaAt, c.fw2At, c.delackAt = never, never, never, never, never, never
+}
+
+// nextDeadline returns the earliest deadline.
+func (c *Conn) nextDeadline() clock.Time {
+	return min(c.rtoAt, c.synAt, c.persistAt, c.kaAt, c.fw2At, c.delackAt)
+}
+
 // rearm schedules the connection's wheel timer at its earliest deadline.
 func (c *Conn) rearm() {
 	if c.flags&fGone != 0 {
 		return
 	}
-	at := c.rtxAt
-	if c.kaAt < at {
-		at = c.kaAt
-	}
-	if c.delackAt < at {
-		at = c.delackAt
-	}
+	at := c.nextDeadline()
 	w := c.layer.wheel
 	if at == never {
 		w.Stop(&c.timer)
@@ -31,7 +36,8 @@ func (c *Conn) rearm() {
 	}
 }
 
-// onTimer runs when the wheel timer fires.
+// onTimer runs when the wheel timer fires: each due deadline's handler,
+// in a fixed order.
 func (c *Conn) onTimer(now clock.Time) {
 	if c.flags&fGone != 0 {
 		return
@@ -44,32 +50,31 @@ func (c *Conn) onTimer(now clock.Time) {
 			c.sendAck(now)
 		}
 	}
-	if c.rtxAt <= now {
-		c.rtxAt = never
-		if c.rtxKind == rtxPersist {
-			c.onPersist(now)
-		} else {
-			c.onRTO(now)
-		}
-		if c.flags&fGone != 0 {
-			return
-		}
+	type handler struct {
+		at *clock.Time
+		fn func(*Conn, clock.Time)
 	}
-	if c.kaAt <= now {
-		c.kaAt = never
-		c.onKeepalive(now)
-		if c.flags&fGone != 0 {
-			return
+	for _, h := range [...]handler{
+		{&c.synAt, (*Conn).onSynTimer},
+		{&c.rtoAt, (*Conn).onRTO},
+		{&c.persistAt, (*Conn).onPersist},
+		{&c.kaAt, (*Conn).onKeepalive},
+		{&c.fw2At, (*Conn).onFinWait2},
+	} {
+		if *h.at <= now {
+			*h.at = never
+			h.fn(c, now)
+			if c.flags&fGone != 0 {
+				return
+			}
 		}
 	}
 	c.rearm()
 }
 
-// onRTO is the retransmission timeout (RFC 6298 §5.4-5.6) for every state
-// that retransmits: SYN-SENT (SYN, tcp_syn_retries), SYN-RECEIVED (SYN-ACK,
-// tcp_synack_retries), and the synchronized states (data and FIN,
-// tcp_retries2, or tcp_orphan_retries once the application closed).
-func (c *Conn) onRTO(now clock.Time) {
+// onSynTimer retransmits our SYN (SYN-SENT, tcp_syn_retries) or SYN-ACK
+// (SYN-RECEIVED, tcp_synack_retries).
+func (c *Conn) onSynTimer(now clock.Time) {
 	l := c.layer
 	cfg := &l.cfg
 	switch c.state {
@@ -87,13 +92,8 @@ func (c *Conn) onRTO(now clock.Time) {
 		}
 		c.nRtx++
 		l.stats.TCPTimeouts.Add(1)
-		l.stats.TCPSynRetrans.Add(1)
-		l.stats.RetransSegs.Add(1)
-		l.rtxSeg = true // the next xmit is a retransmission
-		c.sendSyn(now)
-		c.rtxKind = rtxRetransmit
-		c.rtxAt = now.Add(c.currentRTO())
-		return
+		c.sendSyn(now, true)
+		c.synAt = now.Add(c.currentRTO())
 	case StateSynReceived:
 		// Linux reqsk_timer_handler: SYN-ACK retransmissions at 1, 3, 7,
 		// 15, 31 s (timeout TCP_TIMEOUT_INIT << num_timeout), and the
@@ -104,15 +104,17 @@ func (c *Conn) onRTO(now clock.Time) {
 		}
 		c.synRtx++
 		l.stats.TCPTimeouts.Add(1)
-		l.stats.TCPSynRetrans.Add(1)
-		l.stats.RetransSegs.Add(1)
-		l.rtxSeg = true // the next xmit is a retransmission
-		c.sendSyn(now)
-		c.rtxKind = rtxRetransmit
-		c.rtxAt = now.Add(backoff(initialRTO, c.synRtx))
-		return
+		c.sendSyn(now, true)
+		c.synAt = now.Add(backoff(initialRTO, c.synRtx))
 	}
-	if c.sndNxt == c.sndUna && c.sndMax == c.sndUna {
+}
+
+// onRTO is the retransmission timeout (RFC 6298 §5.4-5.6) for data and
+// FIN (tcp_retries2, or tcp_orphan_retries once the application closed).
+func (c *Conn) onRTO(now clock.Time) {
+	l := c.layer
+	cfg := &l.cfg
+	if c.tq == nil || c.tq.n == 0 || !c.state.synchronized() {
 		return // nothing outstanding
 	}
 	// Give-up: Linux's time budget (tcp_retransmits_timed_out with
@@ -138,29 +140,22 @@ func (c *Conn) onRTO(now clock.Time) {
 	}
 	l.stats.TCPTimeouts.Add(1)
 	// RFC 5681 (4) and RFC 6298 (5.4)-(5.6): collapse cwnd, back off,
-	// retransmit from SND.UNA (go-back-N under slow start, as Linux marks
-	// everything outstanding lost).
+	// and mark everything outstanding lost (Linux tcp_timeout_mark_lost):
+	// slow start resends it from SND.UNA, skipping what the peer SACKed
+	// (RFC 6675 §5.1) on the first timeout; a second timeout in a row
+	// forgets the SACKs too (the receiver may have reneged, RFC 2018 §8).
 	c.startUndo(now, true) // RFC 3522: keep what to restore if it proves spurious
 	if c.flags&fInRecovery != 0 {
-		c.cc.setWindow(c.cc.ssthreshBytes()) // deflate (RFC 6582): the reduction starts from the real window
+		c.cc.setWindow(c.cc.ssthreshBytes()) // the reduction starts from the real window
 	}
 	c.cc.onRTO(now, c.flight(), c.mss)
 	c.flags &^= fInRecovery | fRTTTiming
-	c.recover = c.sndMax
-	if c.nRtx > 0 {
-		// A second timeout in a row: forget the SACK scoreboard (the
-		// receiver may have reneged, RFC 2018 §8) and resend everything.
-		c.sb.reset()
-	}
-	// The first keeps it (RFC 6675 §5.1): going back N skips what the
-	// peer SACKed (Linux tcp_timeout_mark_lost leaves SACKed data alone).
+	c.recover = c.sndNxt
+	c.tq.markAllLost(c.nRtx > 0)
 	c.dupAcks = 0
 	c.nRtx++
-	c.sndNxt = c.sndUna
-	c.rtxAt = never
-	c.sendOne(now)
-	c.rtxKind = rtxRetransmit
-	c.rtxAt = now.Add(c.currentRTO())
+	c.trySend(now)
+	c.rtoAt = now.Add(c.currentRTO())
 }
 
 // onPersist is the persist timer (RFC 9293 §3.8.6.1): probe a zero window.
@@ -168,7 +163,7 @@ func (c *Conn) onRTO(now clock.Time) {
 // ACK from the peer resets the count.
 func (c *Conn) onPersist(now clock.Time) {
 	if c.sndWnd > 0 {
-		c.kaProbes = 0
+		c.zwProbes = 0
 		c.trySend(now)
 		return
 	}
@@ -179,17 +174,16 @@ func (c *Conn) onPersist(now clock.Time) {
 	if c.flags&fOrphan != 0 && c.layer.cfg.OrphanRetries > 0 {
 		max = c.layer.cfg.OrphanRetries
 	}
-	if c.kaProbes >= max {
+	if c.zwProbes >= max {
 		c.layer.stats.TCPAbortOnTimeout.Add(1)
 		c.destroy(ErrTimeout)
 		return
 	}
-	c.kaProbes++
+	c.zwProbes++
 	c.nRtx++ // the probe backoff survives the peer's zero-window ACKs (Linux icsk_backoff)
 	c.layer.stats.TCPWinProbe.Add(1)
 	c.sendProbe(now)
-	c.rtxKind = rtxPersist
-	c.rtxAt = now.Add(c.currentRTO())
+	c.persistAt = now.Add(c.currentRTO())
 }
 
 // keepaliveTime is the idle time before the first probe.
@@ -203,8 +197,8 @@ func (c *Conn) keepaliveTime() time.Duration {
 // armKeepalive (re)computes the keepalive deadline from the last received
 // segment.
 func (c *Conn) armKeepalive() {
-	if c.state == StateFinWait2 || c.flags&fGone != 0 {
-		return // kaAt holds the FIN-WAIT-2 timeout there
+	if c.state == StateFinWait2 || c.flags&(fGone|fFinQueued) != 0 {
+		return // no keepalive once we closed
 	}
 	if c.flags&fKeepAlive == 0 || !c.state.synchronized() {
 		c.kaAt = never
@@ -213,17 +207,17 @@ func (c *Conn) armKeepalive() {
 	c.kaAt = c.lastRecv.Add(c.keepaliveTime())
 }
 
+// onFinWait2 ends an orphan's FIN-WAIT-2 (Linux tcp_fin_timeout).
+func (c *Conn) onFinWait2(now clock.Time) {
+	if c.state == StateFinWait2 && c.flags&fOrphan != 0 {
+		c.destroy(nil)
+	}
+}
+
 // onKeepalive is the keepalive timer (RFC 1122 §4.2.3.6, Linux
-// tcp_keepalive_timer) and, in FIN-WAIT-2, the orphan timeout
-// (tcp_fin_timeout).
+// tcp_keepalive_timer).
 func (c *Conn) onKeepalive(now clock.Time) {
 	l := c.layer
-	if c.state == StateFinWait2 {
-		if c.flags&fOrphan != 0 {
-			c.destroy(nil)
-		}
-		return
-	}
 	if c.flags&fKeepAlive == 0 || !c.state.synchronized() {
 		return
 	}
@@ -238,7 +232,7 @@ func (c *Conn) onKeepalive(now clock.Time) {
 		c.kaAt = now.Add(ka)
 		return
 	}
-	if c.kaProbes >= l.cfg.KeepaliveProbes {
+	if int(c.kaProbes) >= l.cfg.KeepaliveProbes {
 		// Linux sends a RST to the dead peer and reports ETIMEDOUT.
 		l.stats.TCPAbortOnTimeout.Add(1)
 		c.sendReset(now)

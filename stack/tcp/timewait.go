@@ -55,7 +55,7 @@ func (c *Conn) enterTimeWait(now clock.Time) {
 	}
 	tw := &timeWait{
 		key:      c.key,
-		sndNxt:   c.sndMax,
+		sndNxt:   c.sndNxt,
 		rcvNxt:   c.rcvNxt,
 		tsRecent: c.tsRecent,
 		tsOffset: c.tsOffset,

@@ -18,74 +18,63 @@ import (
 	"github.com/xdptcp/xdptcp/stack/seqnum"
 )
 
-// undoState is one loss episode's undo information.
+// undoState is one loss episode's undo information. It lives in the
+// scoreboard (txQueue): an episode ends at the latest when everything
+// outstanding is acknowledged.
 type undoState struct {
-	valid   bool         // an episode is open and not yet decided
-	rto     bool         // the episode began with an RTO (else fast retransmit)
-	ts      uint32       // TSval of the episode's first retransmission (RFC 3522 RetransmitTS)
-	una     seqnum.Value // SND.UNA when the episode began: the retransmitted segment's sequence number
-	reorder uint8        // DupThresh - 3: raised by each fast retransmission found spurious (<= maxReordering)
-	reno    newReno      // congestion state before the reduction
-	cubic   cubic
+	valid bool         // an episode is open and not yet decided
+	rto   bool         // the episode began with an RTO (else fast retransmit)
+	ts    uint32       // TSval of the episode's first retransmission (RFC 3522 RetransmitTS)
+	una   seqnum.Value // SND.UNA when the episode began: the retransmitted segment's sequence number
+	reno  newReno      // congestion state before the reduction
+	cubic cubic
 }
 
 // startUndo opens a loss episode before the congestion response, when
 // timestamps are in use and no episode is open.
 func (c *Conn) startUndo(now clock.Time, rto bool) {
-	if c.flags&fTS == 0 || c.undo.valid {
+	q := c.tq
+	if c.flags&fTS == 0 || q == nil || q.undo.valid {
 		return
 	}
-	c.undo = undoState{valid: true, rto: rto, ts: c.tsVal(now), una: c.sndUna, reno: c.reno, cubic: c.cubic, reorder: c.undo.reorder}
+	q.undo = undoState{valid: true, rto: rto, ts: c.tsVal(now), una: c.sndUna, reno: c.reno, cubic: c.cubic}
 }
 
 // checkUndo runs the Eifel detection on an ACK that advances SND.UNA to
 // ack (before any other processing of it). It reports whether the
 // retransmission was spurious and the congestion state was restored.
 func (c *Conn) checkUndo(seg *Segment, ack seqnum.Value) bool {
-	if !c.undo.valid || !c.undo.una.LessThan(ack) {
+	q := c.tq
+	if q == nil || !q.undo.valid || !q.undo.una.LessThan(ack) {
 		return false
 	}
-	c.undo.valid = false // only the first ACK for the retransmission decides
+	u := &q.undo
+	u.valid = false // only the first ACK for the retransmission decides
 	if c.flags&fTS == 0 || !seg.Opts.HasTimestamp || seg.Opts.TSEcr == 0 ||
-		int32(seg.Opts.TSEcr-c.undo.ts) >= 0 {
+		int32(seg.Opts.TSEcr-u.ts) >= 0 {
 		return false
 	}
 	// Spurious: restore the congestion state (RFC 4015 §2: the window
 	// before the reduction; not the larger one as Linux, whose recovery
-	// does not inflate cwnd as RFC 6582's does here).
-	c.reno, c.cubic = c.undo.reno, c.undo.cubic
+	// does not inflate cwnd as RFC 6582's does here), and take the loss
+	// marks back: what is still outstanding is in flight, not lost (RFC
+	// 4015 §2 step (3): resume with new data rather than go back N; Linux
+	// tcp_undo_cwnd_reduction clears the marks).
+	c.reno, c.cubic = u.reno, u.cubic
 	c.flags &^= fInRecovery
 	c.dupAcks = 0
-	c.rtxNext = ack
 	c.recover = ack // back to the open state: a new loss may start a new recovery
-	if c.undo.rto {
-		// RFC 4015 §2 step (3): resume with new data rather than go back
-		// N (Linux never rewinds snd_nxt and clears the loss marks).
-		c.sndNxt = c.sndMax
+	q.clearLost()
+	if u.rto {
 		c.layer.stats.TCPSpuriousRTOs.Add(1)
 		c.layer.stats.TCPLossUndo.Add(1)
 	} else {
 		c.layer.stats.TCPFullUndo.Add(1)
-		if c.undo.reorder < maxReordering {
-			c.undo.reorder++ // reordering, not loss, set it off
+		if c.reordering < maxReordering {
+			c.reordering++ // reordering, not loss, set it off
 		}
 	}
 	return true
-}
-
-// lostRetransmit reports whether the retransmission of the segment at
-// SND.UNA was lost: the peer still lacks it but SACKed more than
-// (DupThresh-1) segments of data first sent after it (what RFC 6675's
-// IsLost says of an original transmission, applied to the retransmission;
-// Linux's lost-retransmit detection before RACK, tcp_mark_lost_retrans,
-// compared with the SND.NXT of the retransmission the same way). Without
-// it a lost retransmission waits for the RTO.
-func (c *Conn) lostRetransmit(seg *Segment) bool {
-	if c.flags&fHeadRtx == 0 || c.sb.n == 0 {
-		return false
-	}
-	hi := c.sb.high()
-	return c.headRtxMax.LessThan(hi) && int(hi.Sub(c.headRtxMax)) > 2*c.effMSS()
 }
 
 // isDSACK reports whether the first SACK block of seg is a D-SACK (RFC

@@ -122,8 +122,8 @@ func TestDSACKAccepted(t *testing.T) {
 	if h.l.Stats().TCPDSACKRecv.Load() != 1 {
 		t.Fatalf("TCPDSACKRecv %d", h.l.Stats().TCPDSACKRecv.Load())
 	}
-	if h.c.sb.n != 0 {
-		t.Fatalf("D-SACK block in the scoreboard: %+v", h.c.sb.r[:h.c.sb.n])
+	if h.c.tq.sacked != 0 {
+		t.Fatalf("D-SACK block marked %d bytes SACKed in the scoreboard", h.c.tq.sacked)
 	}
 	// D-SACK inside the second block (RFC 2883 §4.2 example).
 	h.send(ACK, peerISN+1, una+2*988, withTS(pts, orig), withSACK(una+3*988, una+4*988, una+3*988, una+5*988))
@@ -150,8 +150,8 @@ func TestSpuriousRaisesDupThresh(t *testing.T) {
 	}
 	h.expect(seqNum(una), payloadLen(988))
 	h.send(ACK, peerISN+1, una+5*988, withTS(pts, orig))
-	if h.c.undo.reorder != 1 {
-		t.Fatalf("reorder %d after a spurious fast retransmit", h.c.undo.reorder)
+	if h.c.reordering != 1 {
+		t.Fatalf("reorder %d after a spurious fast retransmit", h.c.reordering)
 	}
 	// Enough in flight for DupThresh 4 (not capped by half the flight).
 	h.c.Write(make([]byte, 10*988))
@@ -182,15 +182,15 @@ func TestLostRetransmissionResent(t *testing.T) {
 	h.expect(seqNum(una+10*988), payloadLen(988))
 	h.expect(seqNum(una+11*988), payloadLen(988))
 	h.expect(seqNum(una), payloadLen(988))
-	rtxMax := h.c.sndMax
+	rtxMax := h.c.sndNxt
 	// Everything else arrives, including new data sent in recovery, but
 	// never segment 1: its retransmission was lost as well.
 	for k := 5; k <= 20 && h.l.Stats().TCPLostRetransmit.Load() == 0; k++ {
-		right := seqnum.Min(una+seqnum.Value(988*k), h.c.sndMax)
+		right := seqnum.Min(una+seqnum.Value(988*k), h.c.sndNxt)
 		h.send(ACK, peerISN+1, una, withTS(pts, ts), withSACK(una+988, right))
 	}
-	if h.l.Stats().TCPLostRetransmit.Load() != 1 || !rtxMax.LessThan(h.c.sndMax) {
-		t.Fatalf("TCPLostRetransmit %d, sndMax +%d (was +%d)", h.l.Stats().TCPLostRetransmit.Load(), h.c.sndMax-una, rtxMax-una)
+	if h.l.Stats().TCPLostRetransmit.Load() != 1 || !rtxMax.LessThan(h.c.sndNxt) {
+		t.Fatalf("TCPLostRetransmit %d, sndNxt +%d (was +%d)", h.l.Stats().TCPLostRetransmit.Load(), h.c.sndNxt-una, rtxMax-una)
 	}
 	resent := 0
 	for _, s := range h.out.segs {

@@ -1,0 +1,342 @@
+package tcp
+
+// The sender's scoreboard (RFC 6675 §2-§4; Linux keeps the same facts as
+// the per-skb "sacked" bits of its retransmission queue): one record per
+// segment sent and not yet cumulatively acknowledged, each saying when it
+// was last sent and whether the peer SACKed it, the sender believes it
+// lost, or a retransmission of it is in flight. Every transmission goes
+// through Conn.transmit, which records it here; loss detection (RACK,
+// rack.go, or RFC 6675's DupThresh rule, recovery.go) marks records lost;
+// the transmit loop (trySend) asks NextSeg what to send and pipe how much
+// is in the network. Nothing else keeps a copy of these facts.
+
+import (
+	"github.com/xdptcp/xdptcp/stack/clock"
+	"github.com/xdptcp/xdptcp/stack/seqnum"
+)
+
+// Record marks.
+const (
+	sbSacked      uint8 = 1 << iota // the peer SACKed the whole record (RFC 2018)
+	sbLost                          // believed lost: owed a retransmission (RFC 6675 IsLost, RACK)
+	sbRetrans                       // a retransmission of it is in flight (sent after it was marked lost)
+	sbEverRetrans                   // retransmitted at least once (Karn: no RTT sample; RACK filters)
+	sbFin                           // the record ends with our FIN
+)
+
+// txSeg is one segment of the send queue that was sent and is not yet
+// cumulatively acknowledged: sequence space [seq, seq+len), len including
+// the FIN.
+type txSeg struct {
+	seq    seqnum.Value // first sequence number
+	len    uint32       // sequence space, > 0
+	sentAt clock.Time   // time of the latest transmission (RACK's xmit_ts)
+	nxt    seqnum.Value // SND.NXT right after the latest transmission
+	mark   uint8        // sb* bits
+}
+
+func (s *txSeg) end() seqnum.Value { return s.seq.Add(seqnum.Size(s.len)) }
+
+// txInitSegs is the records array a queue starts with; it doubles up to
+// the connection's bound (maxTxSegs).
+const txInitSegs = 64
+
+// txQueue is the scoreboard: records sorted by sequence number, contiguous
+// from SND.UNA to SND.NXT, in a ring. It is taken from the layer's pool
+// when the first segment is sent and given back once everything is
+// acknowledged, so an idle connection holds none. The byte counts are kept
+// as the marks change: pipe is then a sum, not a walk.
+type txQueue struct {
+	segs    []txSeg // ring storage; len is a power of two
+	head    int     // index of the record at SND.UNA
+	n       int     // records held
+	sacked  int     // bytes in records marked sbSacked
+	lost    int     // bytes in records marked sbLost and not sbSacked
+	retrans int     // bytes in records marked sbRetrans and not sbSacked
+
+	// RFC 6937 PRR, valid in recovery.
+	prrDelivered int // bytes delivered to the peer since recovery began
+	prrOut       int // bytes sent since recovery began
+	recoverFS    int // flight when recovery began
+
+	undo undoState // the open loss episode (undo.go)
+}
+
+func (q *txQueue) at(i int) *txSeg { return &q.segs[(q.head+i)&(len(q.segs)-1)] }
+
+// push appends a record for a segment sent for the first time.
+func (q *txQueue) push(seq seqnum.Value, n uint32, now clock.Time, mark uint8) {
+	if q.n == len(q.segs) {
+		q.grow()
+	}
+	*q.at(q.n) = txSeg{seq: seq, len: n, sentAt: now, nxt: seq.Add(seqnum.Size(n)), mark: mark}
+	q.n++
+}
+
+func (q *txQueue) grow() {
+	segs := make([]txSeg, 2*max(len(q.segs), txInitSegs/2))
+	for i := 0; i < q.n; i++ {
+		segs[i] = *q.at(i)
+	}
+	q.segs, q.head = segs, 0
+}
+
+// split cuts record i after n bytes of sequence space (0 < n < len): the
+// tail becomes record i+1 with the same marks and send time. Used to
+// retransmit a record in smaller segments (the MSS shrank, or options
+// grew) and for a SACK block that covers part of a record.
+func (q *txQueue) split(i int, n uint32) {
+	if q.n == len(q.segs) {
+		q.grow()
+	}
+	for j := q.n; j > i+1; j-- {
+		*q.at(j) = *q.at(j - 1)
+	}
+	q.n++
+	a, b := q.at(i), q.at(i+1)
+	*b = *a
+	b.seq = a.seq.Add(seqnum.Size(n))
+	b.len = a.len - n
+	a.len = n
+	a.mark &^= sbFin
+}
+
+// find returns the index of the record holding seq, or -1.
+func (q *txQueue) find(seq seqnum.Value) int {
+	lo, hi := 0, q.n
+	for lo < hi {
+		m := (lo + hi) / 2
+		s := q.at(m)
+		switch {
+		case seq.LessThan(s.seq):
+			hi = m
+		case !seq.LessThan(s.end()):
+			lo = m + 1
+		default:
+			return m
+		}
+	}
+	return -1
+}
+
+// setMark sets bits on record s, keeping the byte counts.
+func (q *txQueue) setMark(s *txSeg, bits uint8) {
+	q.count(s, -1)
+	s.mark |= bits
+	q.count(s, 1)
+}
+
+// clearMark clears bits on record s, keeping the byte counts.
+func (q *txQueue) clearMark(s *txSeg, bits uint8) {
+	q.count(s, -1)
+	s.mark &^= bits
+	q.count(s, 1)
+}
+
+// count adds (sign 1) or removes (sign -1) s's contribution to the counts.
+func (q *txQueue) count(s *txSeg, sign int) {
+	n := sign * int(s.len)
+	switch {
+	case s.mark&sbSacked != 0:
+		q.sacked += n
+	default:
+		if s.mark&sbLost != 0 {
+			q.lost += n
+		}
+		if s.mark&sbRetrans != 0 {
+			q.retrans += n
+		}
+	}
+}
+
+// ackTo drops what a cumulative ACK of una covers (a record partly covered
+// is trimmed) and calls fn for each record (or part) newly delivered, that
+// is not SACKed before.
+func (q *txQueue) ackTo(una seqnum.Value, fn func(s *txSeg)) {
+	for q.n > 0 {
+		s := q.at(0)
+		if una.LessThanEq(s.seq) {
+			return
+		}
+		if s.end().LessThanEq(una) {
+			if s.mark&sbSacked == 0 && fn != nil {
+				fn(s)
+			}
+			q.count(s, -1)
+			q.head = (q.head + 1) & (len(q.segs) - 1)
+			q.n--
+			continue
+		}
+		// Partly acknowledged: keep the rest.
+		q.count(s, -1)
+		d := uint32(una.Sub(s.seq))
+		if s.mark&sbSacked == 0 && fn != nil {
+			part := *s
+			part.len = d
+			fn(&part)
+		}
+		s.seq, s.len = una, s.len-d
+		q.count(s, 1)
+		return
+	}
+}
+
+// sack marks the records inside [l, r) SACKed (splitting a record the
+// block covers in part) and calls fn for each one newly SACKed.
+func (q *txQueue) sack(l, r seqnum.Value, fn func(s *txSeg)) {
+	i := q.find(l)
+	if i < 0 {
+		if q.n == 0 || !l.LessThan(q.at(0).seq) {
+			return
+		}
+		i = 0
+	}
+	for ; i < q.n; i++ {
+		s := q.at(i)
+		if r.LessThanEq(s.seq) {
+			return
+		}
+		if s.mark&sbSacked != 0 {
+			continue
+		}
+		if s.seq.LessThan(l) {
+			q.split(i, uint32(l.Sub(s.seq)))
+			continue // the next record starts at l
+		}
+		if r.LessThan(s.end()) {
+			q.split(i, uint32(r.Sub(s.seq))) // (a block never covers our FIN: it stays unSACKed)
+			s = q.at(i)
+		}
+		q.setMark(s, sbSacked)
+		if fn != nil {
+			fn(s)
+		}
+	}
+}
+
+// highSacked returns the end of the highest SACKed record (RFC 6675
+// HighACK's counterpart, "the highest SACKed sequence number"), or false.
+func (q *txQueue) highSacked() (seqnum.Value, bool) {
+	for i := q.n - 1; i >= 0; i-- {
+		if s := q.at(i); s.mark&sbSacked != 0 {
+			return s.end(), true
+		}
+	}
+	return 0, false
+}
+
+// nextLost is RFC 6675 NextSeg (1): the first record marked lost, not
+// SACKed, with no retransmission in flight; -1 if none.
+func (q *txQueue) nextLost() int {
+	if q.lost <= q.retrans {
+		return -1 // every lost record is being retransmitted
+	}
+	for i := 0; i < q.n; i++ {
+		if s := q.at(i); s.mark&(sbLost|sbSacked|sbRetrans) == sbLost {
+			return i
+		}
+	}
+	return -1
+}
+
+// markAllLost marks every record not SACKed lost and forgets in-flight
+// retransmissions: after an RTO everything outstanding is presumed lost
+// (RFC 6675 §5.1, Linux tcp_timeout_mark_lost). With forgetSacks the SACK
+// marks go too (the receiver may have reneged, RFC 2018 §8).
+func (q *txQueue) markAllLost(forgetSacks bool) {
+	for i := 0; i < q.n; i++ {
+		s := q.at(i)
+		q.count(s, -1)
+		if forgetSacks {
+			s.mark &^= sbSacked
+		}
+		if s.mark&sbSacked == 0 {
+			s.mark |= sbLost
+		}
+		s.mark &^= sbRetrans
+		q.count(s, 1)
+	}
+}
+
+// clearLost takes every lost mark back (a loss episode found spurious).
+func (q *txQueue) clearLost() {
+	for i := 0; i < q.n; i++ {
+		s := q.at(i)
+		if s.mark&(sbLost|sbRetrans) != 0 {
+			q.clearMark(s, sbLost|sbRetrans)
+		}
+	}
+}
+
+// reset empties the queue, keeping its storage.
+func (q *txQueue) reset() {
+	segs := q.segs
+	*q = txQueue{segs: segs}
+}
+
+// The connection's view of the scoreboard.
+
+// pipe is RFC 6675's estimate of the bytes in the network (SetPipe): sent
+// and not acknowledged, less what was SACKed or is believed lost, plus
+// retransmissions in flight (Linux tcp_packets_in_flight, in bytes).
+// Without SACK, each duplicate ACK counts one segment as delivered (RFC
+// 6582's window inflation, Linux's "reno SACK" counting).
+func (c *Conn) pipe() int {
+	out := int(c.sndNxt.Sub(c.sndUna))
+	q := c.tq
+	if q == nil {
+		return out
+	}
+	p := out - q.sacked - q.lost + q.retrans
+	if c.flags&fSackOK == 0 {
+		p -= min(c.dupAcks*c.mss, out)
+	}
+	return max(p, 0)
+}
+
+// txq returns the scoreboard, taking one from the layer's pool if the
+// connection holds none.
+func (c *Conn) txq() *txQueue {
+	if c.tq == nil {
+		c.tq = c.layer.getTxQueue()
+	}
+	return c.tq
+}
+
+// releaseTxq gives the scoreboard back once nothing is outstanding.
+func (c *Conn) releaseTxq() {
+	if c.tq != nil && c.tq.n == 0 {
+		c.layer.putTxQueue(c.tq)
+		c.tq = nil
+	}
+}
+
+// maxTxSegs bounds the records of one connection: twice the segments of a
+// full send buffer (tcp_wmem[2]). A sender writing tiny segments stops at
+// the bound until ACKs free records, as Linux's send buffer accounting
+// counts each skb's overhead.
+func (c *Conn) maxTxSegs() int {
+	return max(txInitSegs, 2*c.layer.cfg.Wmem[2]/max(c.mss, 1))
+}
+
+// getTxQueue returns a scoreboard from the pool, or a new one.
+func (l *Layer) getTxQueue() *txQueue {
+	if n := len(l.txPool); n > 0 {
+		q := l.txPool[n-1]
+		l.txPool = l.txPool[:n-1]
+		return q
+	}
+	return &txQueue{segs: make([]txSeg, txInitSegs)}
+}
+
+// putTxQueue returns a scoreboard to the pool (bounded; the rest is
+// garbage).
+func (l *Layer) putTxQueue(q *txQueue) {
+	q.reset()
+	if len(l.txPool) < maxTxPool {
+		l.txPool = append(l.txPool, q)
+	}
+}
+
+// maxTxPool bounds the layer's pool of idle scoreboards.
+const maxTxPool = 256
