@@ -489,7 +489,8 @@ func (h *Host) Read(fd int, bufs [][]byte, flags int) (int, Errno) {
 			res = syscall.ENOTCONN
 			return true
 		}
-		if total > 0 && cs.c.Info().RecvQ > 0 && !s.shutRd {
+		// Linux's SHUT_RD leaves queued data readable; EOF comes after it.
+		if total > 0 && cs.c.Info().RecvQ > 0 {
 			cs.pend, cs.n, cs.peek = buf, 0, flags&unix.MSG_PEEK != 0
 			cs.c.PauseRead()
 			cs.c.ResumeRead()

@@ -204,8 +204,13 @@ func printRow(r row) {
 	switch {
 	case r.Xdptcp.Result == Skip && r.Linux.Result == Skip:
 		line += "  (" + r.Xdptcp.Reason + ")"
-	case r.Xdptcp.Result == Fail:
-		line += "  xdptcp: " + r.Xdptcp.Reason
+	default:
+		if r.Xdptcp.Result == Fail {
+			line += "  xdptcp: " + r.Xdptcp.Reason
+		}
+		if r.Linux.Result == Fail {
+			line += "  linux: " + r.Linux.Reason
+		}
 	}
 	fmt.Println(line)
 }
@@ -352,6 +357,12 @@ func (cfg *config) run(id, stack string) outcome {
 		env = append(env, "XDPTCP_PD_CTL="+ctl, "PATH="+cfg.shim+":"+os.Getenv("PATH"))
 	}
 	args = append(args, filepath.Base(script))
+	if stack == "linux" {
+		// A fresh namespace starts from the host's tcp_rmem/tcp_wmem
+		// (a tuned host advertises other window scales): put Linux's
+		// defaults back first, which are xdptcp's defaults too.
+		args = append([]string{"-n", "sh", "-c", `sysctl -qw net.ipv4.tcp_rmem="4096 131072 6291456" net.ipv4.tcp_wmem="4096 16384 4194304" && exec "$@"`, "sh"}, args[1:]...)
+	}
 	cmd := exec.CommandContext(ctx, "unshare", args...)
 	cmd.Dir = filepath.Dir(script)
 	cmd.Env = env

@@ -7,9 +7,11 @@
 //	sysctl [-q] [-w] [-e] NAME=VALUE ...   set
 //	sysctl [-n] NAME ...                   print
 //
-// A name xdptcp does not have is reported on stderr and skipped (exit
-// status 255 at the end, as sysctl(8) for an unknown key; -e silences
-// both, as sysctl's --ignore).
+// A name xdptcp does not have (tcp_frto, tcp_ecn, ...) is reported on
+// stderr and skipped; the exit status stays 0 so that a settings script
+// goes on (a script that depends on the missing feature fails on its
+// packets instead). -e silences the report. A bad value for a setting
+// xdptcp has is an error (exit status 255, as sysctl(8)).
 package main
 
 import (
@@ -68,8 +70,11 @@ func main() {
 		if set {
 			value = strings.Trim(value, `"'`)
 			if _, err := ask("set " + name + " " + value); err != nil {
-				if !ignore {
+				unknown := strings.Contains(err.Error(), "unknown setting")
+				if !ignore || !unknown {
 					fmt.Fprintf(os.Stderr, "sysctl: xdptcp: %s: %v\n", name, err)
+				}
+				if !unknown {
 					status = 255
 				}
 				continue
