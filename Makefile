@@ -115,6 +115,7 @@ $(PD_TOOL)/packetdrill:
 	mkdir -p $(CONF)
 	tar -xzf $(PACKETDRILL_DIR)/packetdrill-$(PD_VERSION).tar.gz -C $(CONF)
 	tar -xzf $(PACKETDRILL_DIR)/nplab-linux-tests-$(NPLAB_VERSION).tar.gz -C $(CONF)
+	patch -s -p1 -d $(PD_SRC) < conformance/packetdrill-so-code-getsockopt.patch
 	cd $(PD_TOOL) && ./configure >/dev/null && $(MAKE) -s packetdrill
 
 conformance-build: $(PD_TOOL)/packetdrill

@@ -68,7 +68,7 @@ func New(o Options) (*Host, error) {
 	if o.MTU <= 0 {
 		o.MTU = 1500
 	}
-	lk, err := newLink(1024, 2048)
+	lk, err := newLink(256, 65536+64) // packetdrill injects packets up to 64 KiB (GRO-sized), beyond the MTU
 	if err != nil {
 		return nil, err
 	}
@@ -222,14 +222,19 @@ type connState struct {
 	err    error
 	errRep bool // err was reported once by read/write
 
+	ev uint64 // events so far (edge-triggered epoll reports after a new one)
+
 	pend []byte // a read in progress: OnData copies here
 	n    int
 	peek bool
 }
 
-func (cs *connState) OnOpen(c *tcp.Conn) { cs.opened = true; cs.h.bump() }
+func (cs *connState) OnOpen(c *tcp.Conn) { cs.opened = true; cs.ev++; cs.h.bump() }
 
 func (cs *connState) OnData(c *tcp.Conn, data []byte) int {
+	if cs.pend == nil {
+		cs.ev++ // an arrival, not the delivery of a read
+	}
 	cs.h.bump()
 	if cs.pend == nil {
 		return 0 // stays in the receive buffer until read(2)
@@ -242,12 +247,13 @@ func (cs *connState) OnData(c *tcp.Conn, data []byte) int {
 	return k
 }
 
-func (cs *connState) OnWritable(c *tcp.Conn) { cs.h.bump() }
+func (cs *connState) OnWritable(c *tcp.Conn) { cs.ev++; cs.h.bump() }
 
-func (cs *connState) OnPeerClose(c *tcp.Conn) { cs.eof = true; cs.h.bump() }
+func (cs *connState) OnPeerClose(c *tcp.Conn) { cs.eof = true; cs.ev++; cs.h.bump() }
 
 func (cs *connState) OnClose(c *tcp.Conn, err error) {
 	cs.gone, cs.err = true, err
+	cs.ev++
 	cs.h.bump()
 }
 

@@ -25,8 +25,12 @@ var linuxState = [...]uint8{
 	tcp.StateTimeWait:    6,
 }
 
-// tcpInfoLen is sizeof(struct tcp_info) up to tcpi_total_rto_time (Linux 6.7+).
-const tcpInfoLen = 248
+// tcpInfoLen bounds the struct tcp_info we return: the fields this file
+// fills end at 84 bytes; Linux 6.18's struct is longer and packetdrill
+// asks for its own (newer) size, so the rest up to the caller's length is
+// zero (fields xdptcp does not track), as an older kernel would leave
+// them.
+const tcpInfoLen = 512
 
 // tcpInfo fills Linux's struct tcp_info with what the connection tells:
 // tcpi_state, tcpi_rto, tcpi_rtt and tcpi_snd_cwnd; every other field is 0.
@@ -105,6 +109,24 @@ func (h *Host) Getsockopt(fd, level, name int, b []byte) (int, Errno) {
 			putInt(b, b2i(o.lingerOn))
 			putInt(b[4:], o.lingerSecs)
 			return 8, 0
+		case unix.SO_MEMINFO:
+			// Linux's sk_meminfo (SK_MEMINFO_*), as far as xdptcp
+			// knows: queued receive and send bytes and the buffer
+			// sizes; forward alloc, option memory, backlog and drops 0.
+			var m [9]uint32
+			if s.cs != nil {
+				h.do(func() {
+					in := s.cs.c.Info()
+					cfg := h.eng.TCP().Config()
+					m[0], m[1], m[2], m[3], m[5] = uint32(in.RecvQ), uint32(cfg.Rmem[1]), uint32(in.SendQ), uint32(cfg.Wmem[1]), uint32(in.SendQ)
+				})
+			}
+			n := 0
+			for i := 0; i < len(m) && n+4 <= len(b); i++ {
+				binary.NativeEndian.PutUint32(b[n:], m[i])
+				n += 4
+			}
+			return n, 0
 		case unix.SO_RCVBUF, unix.SO_SNDBUF:
 			v := 0
 			h.do(func() {
@@ -158,6 +180,8 @@ func (h *Host) Getsockopt(fd, level, name int, b []byte) (int, Errno) {
 			return putInt(b, v), 0
 		case unix.TCP_USER_TIMEOUT:
 			return putInt(b, o.userTimeout), 0
+		case unix.TCP_CC_INFO:
+			return 0, 0 // CUBIC and Reno have none (Linux: length 0)
 		case unix.TCP_INFO:
 			var in *tcp.ConnInfo
 			if s.cs != nil {
@@ -377,7 +401,8 @@ func (h *Host) Poll(fds []PollFd, timeout int) (int, Errno) {
 type epEntry struct {
 	events uint32
 	data   uint64
-	last   uint32 // what was last reported (EPOLLET)
+	last   uint32 // what was ready at the last scan (EPOLLET)
+	lastEv uint64 // the connection's event count at the last scan (EPOLLET)
 	off    bool   // EPOLLONESHOT fired
 }
 
@@ -466,9 +491,19 @@ func (h *Host) EpollWait(epfd int, out []EpollEvent, timeout int) (int, Errno) {
 			}
 			m := h.readiness(s) & (en.events | unix.EPOLLERR | unix.EPOLLHUP)
 			if en.events&unix.EPOLLET != 0 {
+				// Edge-triggered: report when a bit became ready
+				// since the last report; like Linux's wake-up, the
+				// report carries every ready bit.
 				fresh := m &^ en.last
 				en.last = m
-				m = fresh
+				var ev uint64
+				if s.cs != nil {
+					ev = s.cs.ev
+				}
+				if fresh == 0 && ev == en.lastEv {
+					m = 0
+				}
+				en.lastEv = ev
 			}
 			if m == 0 {
 				continue

@@ -395,5 +395,14 @@ func firstError(out string, err error) string {
 			return "line " + l
 		}
 	}
+	// No packetdrill error line: a %{ }% code event's assertion, or a
+	// crash; the last line of output says most.
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if last := strings.TrimSpace(lines[len(lines)-1]); last != "" {
+		if len(last) > 160 {
+			last = last[:160] + "..."
+		}
+		return err.Error() + ": " + last
+	}
 	return err.Error()
 }
