@@ -98,7 +98,8 @@ bench-smoke: bench-build
 # script in a fresh network namespace (unshare -n). Needs root, gcc, make,
 # flex and bison; skips when not root unless CI=true. A script recorded PASS
 # in conformance/expected.txt that fails fails the target.
-# conformance-record rewrites expected.txt and conformance/results.md.
+# conformance-record rewrites expected.txt, conformance/results.md and
+# README's table from one run.
 PACKETDRILL_DIR ?= ../shared/third_party/packetdrill
 PD_VERSION      := 2c4001c
 NPLAB_VERSION   := c8e048b
@@ -133,5 +134,6 @@ conformance:
 	fi
 
 conformance-record: conformance-build
-	./$(CONF)/pdrun $(PDRUN_FLAGS) --record $(CONFFLAGS)
+	./$(CONF)/pdrun $(PDRUN_FLAGS) --record --readme README.md $(CONFFLAGS)
 	cp $(CONF)/results.md conformance/results.md
+	cp $(CONF)/results.json conformance/results.json

@@ -82,6 +82,7 @@ func main() {
 		jobs     = flag.Int("j", 2, "scripts run at once")
 		only     = flag.String("run", "", "only scripts whose id contains this")
 		stacks   = flag.String("stacks", "xdptcp,linux", "stacks to run")
+		readme   = flag.String("readme", "", "with -record: put results.md into this file between the conformance-table markers")
 	)
 	flag.Parse()
 	cfg := config{
@@ -172,6 +173,11 @@ func main() {
 	if *record {
 		if err := writeExpected(*expected, rows, exp); err != nil {
 			fatal(err)
+		}
+		if *readme != "" {
+			if err := updateReadme(*readme, filepath.Join(*out, "results.md")); err != nil {
+				fatal(err)
+			}
 		}
 	}
 	for _, s := range regress {
@@ -313,6 +319,27 @@ func writeResults(dir string, rows []row, px, pl, n int) error {
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", r.Script, r.Xdptcp.Result, r.Linux.Result, note)
 	}
 	return os.WriteFile(filepath.Join(dir, "results.md"), []byte(b.String()), 0o644)
+}
+
+// updateReadme replaces what lies between the table markers of path with
+// the Markdown table in md.
+func updateReadme(path, md string) error {
+	const begin, end = "<!-- conformance-table -->\n", "<!-- /conformance-table -->"
+	r, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	t, err := os.ReadFile(md)
+	if err != nil {
+		return err
+	}
+	s := string(r)
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i < 0 || j < i {
+		return fmt.Errorf("%s: no %q ... %q markers", path, strings.TrimSpace(begin), end)
+	}
+	s = s[:i+len(begin)] + string(t) + s[j:]
+	return os.WriteFile(path, []byte(s), 0o644)
 }
 
 // runRetry runs a script, again up to cfg.retries times if it failed and
