@@ -6,7 +6,7 @@ BIN      := bin
 GOFLAGS  ?=
 TESTTIME ?= 25m
 
-.PHONY: all build run test test-race vet fmt clean bench bench-quick bench-smoke bench-build bench-gvisor fuzz-short conformance conformance-build conformance-record
+.PHONY: all build run test test-race vet fmt clean bench bench-quick bench-smoke bench-build bench-gvisor bench-stack fuzz-short conformance conformance-build conformance-record
 
 all: build
 
@@ -32,7 +32,7 @@ test: vet
 FUZZTIME ?= 5s
 FUZZ_TARGETS := \
 	./stack/tcp:FuzzSegments ./stack/tcp:FuzzConfigSet ./stack/tcp/tcptest:FuzzParse \
-	./stack:FuzzHandleFrame ./stack/wire:FuzzParseTCPOptions ./stack/wire:FuzzParseFrame \
+	./stack:FuzzHandleFrame ./stack/wire:FuzzParseTCPOptions ./stack/wire:FuzzParseFrame ./stack/wire:FuzzIPv6Walk \
 	./stack/timer:FuzzWheel ./flowtable:FuzzOps \
 	./syncookie:FuzzCheck ./syncookie:FuzzDecodeTS ./syncookie:FuzzEncodeTS \
 	./stack/tcp:FuzzCookieListener
@@ -71,7 +71,8 @@ bench-gvisor:
 	cd bench/peers/gvisor && $(GO) build -o $(CURDIR)/$(BIN)/xdptcp-gvisor-peer . || \
 		(rm -f $(CURDIR)/$(BIN)/xdptcp-gvisor-peer; echo 'bench-gvisor: gVisor peer not built; the bench runs without it')
 
-# Every scenario, every server, several runs each (about 30 minutes).
+# Every scenario, every server, several runs each (about 30 minutes), on the
+# per-core rig (--rig napi: threaded NAPI on both veth ends, pinned; README "Bench").
 bench: bench-build bench-gvisor
 	./$(BIN)/xdptcp-bench --mode full $(BENCHFLAGS)
 
@@ -79,6 +80,21 @@ bench: bench-build bench-gvisor
 bench-quick: bench-build
 	rm -f $(BIN)/xdptcp-gvisor-peer
 	./$(BIN)/xdptcp-bench --mode quick $(BENCHFLAGS)
+
+# The stack's own cost without a NIC (README "Bench: the stack's own cost"):
+# two xdptcp Stacks over the in-memory link (net.Conn and event API) and two
+# gVisor netstacks over link/pipe (net.Conn, its own module), in one process
+# each, GOMAXPROCS=1, pinned to STACK_CPU; CPU-ns and allocations per
+# operation. No root needed. STACKFLAGS: --bytes, --requests, --connects,
+# --workloads, --apis, --out. Results go to bench/results/stack-<timestamp>/.
+STACK_CPU ?= 1
+STACKFLAGS ?=
+bench-stack:
+	$(GO) build $(GOFLAGS) -o $(BIN)/ ./bench/cmd/xdptcp-stackbench
+	cd bench/peers/gvisor && $(GO) build -o $(CURDIR)/$(BIN)/xdptcp-gvisor-stackbench ./stackbench || \
+		(rm -f $(CURDIR)/$(BIN)/xdptcp-gvisor-stackbench; echo 'bench-stack: gVisor side not built; xdptcp rows only')
+	taskset -c $(STACK_CPU) ./$(BIN)/xdptcp-stackbench \
+		$$(test -x $(BIN)/xdptcp-gvisor-stackbench && echo --gvisor ./$(BIN)/xdptcp-gvisor-stackbench) $(STACKFLAGS)
 
 # CI: each scenario for one second against xdptcpd and Linux + Go net, then
 # check that the report and plots exist with non-zero figures. Never gVisor.

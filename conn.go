@@ -654,3 +654,37 @@ func (d *deadline) expired() bool {
 	defer d.mu.Unlock()
 	return d.fired
 }
+
+// Info returns the connection's TCP_INFO (Linux struct tcp_info: RTT,
+// congestion window, retransmissions, byte and segment counts; what
+// `ss -ti` shows), read on the connection's loop; it waits for the loop.
+// After Close, or once the connection is gone, it returns net.ErrClosed.
+func (c *Conn) Info() (tcp.TCPInfo, error) {
+	var in tcp.TCPInfo
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return in, c.opError("info", net.ErrClosed)
+	}
+	ok := false
+	done := make(chan struct{})
+	err := c.s.post(c.loop, func() {
+		if !c.gone && c.tc != nil {
+			in, ok = c.tc.Info(), true
+		}
+		close(done)
+	})
+	if err != nil {
+		return in, c.opError("info", err)
+	}
+	select {
+	case <-done:
+	case <-c.s.net.doneCh():
+		return in, c.opError("info", net.ErrClosed)
+	}
+	if !ok {
+		return in, c.opError("info", net.ErrClosed)
+	}
+	return in, nil
+}

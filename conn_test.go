@@ -506,7 +506,7 @@ func TestSocketOptions(t *testing.T) {
 	if err := c.SetKeepAlive(true); err != nil {
 		t.Fatal(err)
 	}
-	var info tcp.ConnInfo
+	var info tcp.TCPInfo
 	a.Do(func(l *Loop) {}) // the setters ran before this (FIFO per loop)
 	a.Do(func(l *Loop) { info = c.tc.Info() })
 	if info.Timer != "keepalive" || info.TimerIn > 30*time.Second || info.TimerIn < 20*time.Second {
@@ -569,4 +569,41 @@ func TestListenerSyncookies(t *testing.T) {
 	if n := b.loops[0].engine.TCP().Stats().SyncookiesRecv.Load(); n == 0 {
 		t.Fatal("no SYN cookie was checked: the Listener's ports have no jar")
 	}
+}
+
+// TestConnInfo: Conn.Info reads TCP_INFO on the loop (RTT, cwnd, byte
+// counts after an exchange) and fails with net.ErrClosed once closed.
+func TestConnInfo(t *testing.T) {
+	a, b := memPair(t, memlink.Faults{}, nil)
+	ln := listenB(t, b, "80")
+	c, s := connPair(t, a, ln)
+	defer s.Close()
+	if _, err := c.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(s, buf); err != nil {
+		t.Fatal(err)
+	}
+	var in tcp.TCPInfo
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		var err error
+		if in, err = c.Info(); err != nil {
+			t.Fatal(err)
+		}
+		if in.BytesAcked == 5 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond) // the ACK is on its way
+	}
+	if in.State != tcp.StateEstablished || in.RTT <= 0 || in.SndCwnd <= 0 || in.BytesSent != 5 || in.BytesAcked != 5 || in.DataSegsOut != 1 {
+		t.Fatalf("Info: state %v rtt %v cwnd %d sent %d acked %d data segs %d", in.State, in.RTT, in.SndCwnd, in.BytesSent, in.BytesAcked, in.DataSegsOut)
+	}
+	c.Close()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if _, err := c.Info(); errors.Is(err, net.ErrClosed) {
+			return
+		}
+	}
+	t.Fatal("Info after Close does not fail with net.ErrClosed")
 }

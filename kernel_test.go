@@ -194,7 +194,8 @@ func TestKernelListenerTwoQueues(t *testing.T) {
 		}
 	}
 	perQueue := map[int]int{}
-	for _, ci := range st.Conns() {
+	page, _ := st.ListConns(ListOptions{})
+	for _, ci := range page {
 		if ci.Key.LocalPort == 8080 {
 			perQueue[ci.Queue]++
 		}

@@ -356,25 +356,6 @@ func (s *Stack) Close() error {
 	return first
 }
 
-// Conns lists every connection of every loop (gathered on the loops).
-func (s *Stack) Conns() []ConnInfo {
-	var out []ConnInfo
-	s.Do(func(l *Loop) {
-		l.engine.TCP().RangeInfo(func(ci tcp.ConnInfo) bool { // TIME-WAIT entries too
-			out = append(out, ConnInfo{ConnInfo: ci, Queue: l.Queue})
-			return true
-		})
-	})
-	sort.Slice(out, func(i, j int) bool { return out[i].Key.String() < out[j].Key.String() })
-	return out
-}
-
-// ConnInfo is one connection as listings show it.
-type ConnInfo struct {
-	tcp.ConnInfo
-	Queue int
-}
-
 // StopAccepting makes every loop refuse new connections while the
 // established ones go on (the first step of a graceful shutdown). With rst,
 // the listeners opened by Serve close and later SYNs get a RST, as when a

@@ -355,3 +355,51 @@ func slicesContains(xs []string, x string) bool {
 	}
 	return false
 }
+
+// TestServerCostPerOp checks the per-operation server cost and its ratio
+// to Linux: a server that spends half Linux's CPU per request serves 2×
+// the requests per server-core-second.
+func TestServerCostPerOp(t *testing.T) {
+	run := func(v, ops float64, threadNS, coreNS int64) *RunResult {
+		r := &RunResult{Value: v, Ops: ops}
+		r.setServerCost(threadNS, coreNS)
+		return r
+	}
+	s := &Scenario{ID: "k", Title: "K", Metric: "requests/s", Unit: "req/s", OpUnit: "request", Servers: []*ServerRuns{
+		{Server: "xdptcpd", Runs: []*RunResult{run(1, 1000, 5e6, 6e6), run(1, 1000, 4e6, 5e6), run(1, 1000, 6e6, 7e6)}},
+		{Server: BaselineServer, Runs: []*RunResult{run(1, 2000, 20e6, 22e6), run(1, 0, 1, 1)}},
+	}}
+	s.Finish()
+	x := s.Servers[0]
+	if x.ThreadNSPerOp.Median != 5000 || x.ThreadNSPerOp.Min != 4000 || x.CoreNSPerOp.Median != 6000 {
+		t.Errorf("xdptcpd cost %+v %+v", x.ThreadNSPerOp, x.CoreNSPerOp)
+	}
+	if b := s.Servers[1]; b.ThreadNSPerOp.N != 1 || b.ThreadNSPerOp.Median != 10000 {
+		t.Errorf("a run without ops must not count: %+v", b.ThreadNSPerOp)
+	}
+	tab := s.Table([]int{1}, []int{0})
+	for _, want := range []string{"| server ns/request | min – max | core ns/request | per core vs Linux |",
+		"| 5,000 | 4,000 – 6,000 | 6,000 | 2.00× | – |"} {
+		if !strings.Contains(tab, want) {
+			t.Errorf("table lacks %q:\n%s", want, tab)
+		}
+	}
+}
+
+func TestParseKicks(t *testing.T) {
+	in := `# HELP xdptcp_xsk_events_total AF_XDP socket events per queue
+# TYPE xdptcp_xsk_events_total counter
+xdptcp_xsk_events_total{event="fill_kicks",queue="0"} 3
+xdptcp_xsk_events_total{event="tx_kicks",queue="0"} 1.2e+06
+xdptcp_xsk_events_total{event="tx_kicks",queue="1"} 7
+xdptcp_xsk_events_total{event="kick_errors",queue="0"} 99
+xdptcp_frames_transmitted_total{queue="0"} 5
+`
+	got, err := parseKicks(strings.NewReader(in))
+	if err != nil || got != 1_200_010 {
+		t.Errorf("parseKicks = %v, %v; want 1200010", got, err)
+	}
+	if _, err := parseKicks(strings.NewReader("xdptcp_frames_transmitted_total 5\n")); err == nil {
+		t.Error("no kick lines: want an error")
+	}
+}

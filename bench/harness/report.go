@@ -31,6 +31,7 @@ type Report struct {
 	Started   time.Time         `json:"started"`
 	Finished  time.Time         `json:"finished"`
 	Mode      string            `json:"mode"`
+	Rig       string            `json:"rig"` // RigNAPI or RigLegacy (rig.go)
 	Kernel    string            `json:"kernel"`
 	GoVersion string            `json:"go_version"`
 	NumCPU    int               `json:"num_cpu"`
@@ -43,15 +44,18 @@ type Report struct {
 
 // Scenario is one measurement over every server.
 type Scenario struct {
-	ID          string        `json:"id"`
-	Title       string        `json:"title"`
-	Description string        `json:"description,omitempty"`
-	Metric      string        `json:"metric"` // name of the primary figure
-	Unit        string        `json:"unit"`
-	LowerBetter bool          `json:"lower_is_better,omitempty"`
-	Extra       []string      `json:"extra,omitempty"` // secondary metrics shown as columns
-	Plot        string        `json:"plot,omitempty"`
-	Servers     []*ServerRuns `json:"servers"`
+	ID          string   `json:"id"`
+	Title       string   `json:"title"`
+	Description string   `json:"description,omitempty"`
+	Metric      string   `json:"metric"` // name of the primary figure
+	Unit        string   `json:"unit"`
+	LowerBetter bool     `json:"lower_is_better,omitempty"`
+	Extra       []string `json:"extra,omitempty"` // secondary metrics shown as columns
+	// OpUnit names what a run's Ops count ("request", "connection",
+	// "MiB"); "" for scenarios without a server cost per operation.
+	OpUnit  string        `json:"op_unit,omitempty"`
+	Plot    string        `json:"plot,omitempty"`
+	Servers []*ServerRuns `json:"servers"`
 }
 
 // ServerRuns are one server's runs of a scenario.
@@ -60,7 +64,12 @@ type ServerRuns struct {
 	Runs    []*RunResult       `json:"runs"`
 	Summary Summary            `json:"summary"`
 	Extra   map[string]Summary `json:"extra,omitempty"`
-	Err     string             `json:"error,omitempty"`
+	// ThreadNSPerOp and CoreNSPerOp summarize the runs' server cost per
+	// operation (RunResult.ThreadNSPerOp, CoreNSPerOp).
+	ThreadNSPerOp Summary `json:"server_thread_ns_per_op"`
+	CoreNSPerOp   Summary `json:"server_core_ns_per_op"`
+	KicksPerOp    Summary `json:"kicks_per_op"` // xdptcpd only
+	Err           string  `json:"error,omitempty"`
 }
 
 // RunResult is one run.
@@ -74,6 +83,32 @@ type RunResult struct {
 	Raw        any                `json:"raw,omitempty"`
 	Err        string             `json:"error,omitempty"`
 	Retried    string             `json:"retried_after,omitempty"` // why a first attempt was discarded
+	// Ops is how many operations (Scenario.OpUnit) the run completed; 0
+	// when the scenario has no per-operation cost.
+	Ops float64 `json:"ops,omitempty"`
+	// ServerThreadNS is the CPU time of the server's threads and of its
+	// veth end's NAPI kthreads over the run; ServerCoreNS the busy time of
+	// the server cores (/proc/stat: user, system, softirq, ..., of every
+	// task that ran there, other tenants' too).
+	ServerThreadNS int64 `json:"server_thread_ns"`
+	ServerCoreNS   int64 `json:"server_core_ns"`
+	// ThreadNSPerOp and CoreNSPerOp are those per operation (0 without Ops).
+	ThreadNSPerOp float64 `json:"server_thread_ns_per_op,omitempty"`
+	CoreNSPerOp   float64 `json:"server_core_ns_per_op,omitempty"`
+	// KicksPerOp is xdptcpd's AF_XDP wake-up system calls (TX sendto and
+	// fill-ring recvfrom, from its /metrics) per operation; 0 for other
+	// servers.
+	KicksPerOp float64 `json:"kicks_per_op,omitempty"`
+}
+
+// setServerCost records the server's CPU time over the run and, when the
+// run counted its operations, the cost per operation.
+func (r *RunResult) setServerCost(threadsNS, coreNS int64) {
+	r.ServerThreadNS, r.ServerCoreNS = threadsNS, coreNS
+	if r.Ops > 0 {
+		r.ThreadNSPerOp = float64(threadsNS) / r.Ops
+		r.CoreNSPerOp = float64(coreNS) / r.Ops
+	}
 }
 
 // CurvePoint is one point of a latency percentile curve.
@@ -91,18 +126,26 @@ type TimePoint struct {
 // Finish computes the summaries of every server's runs.
 func (s *Scenario) Finish() {
 	for _, sr := range s.Servers {
-		var vs []float64
+		var vs, thr, core, kicks []float64
 		extra := map[string][]float64{}
 		for _, r := range sr.Runs {
 			if r.Err != "" {
 				continue
 			}
 			vs = append(vs, r.Value)
+			if r.Ops > 0 {
+				thr = append(thr, r.ThreadNSPerOp)
+				core = append(core, r.CoreNSPerOp)
+				if r.KicksPerOp > 0 {
+					kicks = append(kicks, r.KicksPerOp)
+				}
+			}
 			for k, v := range r.Metrics {
 				extra[k] = append(extra[k], v)
 			}
 		}
 		sr.Summary = Summarize(vs)
+		sr.ThreadNSPerOp, sr.CoreNSPerOp, sr.KicksPerOp = Summarize(thr), Summarize(core), Summarize(kicks)
 		if len(extra) > 0 {
 			sr.Extra = map[string]Summary{}
 			for k, v := range extra {
@@ -199,9 +242,10 @@ func commas(n int64) string {
 func (r *Report) Markdown(w io.Writer, serverCPUs, clientCPUs []int) error {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# xdptcp bench — %s (%s)\n\n", r.Started.UTC().Format("2006-01-02 15:04 UTC"), r.Mode)
-	fmt.Fprintf(&b, "Kernel %s, %d CPUs, %s. Server pinned to CPU %s, clients to CPU %s. ", r.Kernel, r.NumCPU, r.GoVersion, r.ServerCPU, r.ClientCPU)
+	fmt.Fprintf(&b, "Kernel %s, %d CPUs, %s, rig `%s`. Server pinned to CPU %s, clients to CPU %s. ", r.Kernel, r.NumCPU, r.GoVersion, r.Rig, r.ServerCPU, r.ClientCPU)
 	fmt.Fprintf(&b, "Medians of several runs, with min–max and spread ((max−min)/median); ratios are to `%s` (Linux kernel + Go net) measured in the same bench run. ", BaselineServer)
-	fmt.Fprintf(&b, "CPU columns are the median busy share of the client and server cores during the runs (user+system+softirq): a core near 100 %% is the bottleneck.\n\n")
+	fmt.Fprintf(&b, "CPU columns are the median busy share of the client and server cores during the runs (user+system+softirq): a core near 100 %% is the bottleneck. ")
+	fmt.Fprintf(&b, "Where a scenario counts operations, *server ns/op* is the CPU time of the server's threads and its veth end's NAPI kthreads (/proc/TID/schedstat) per operation, median of the runs with min–max; *core ns/op* is the busy time of the server core from /proc/stat per operation (everything that ran on it, other tenants too); *per core vs Linux* is Linux's server ns/op over this server's: operations per server-core-second relative to `%s`; *kicks/op* is xdptcpd's AF_XDP wake-up system calls (TX `sendto` and fill-ring `recvfrom`, from its /metrics) per operation.\n\n", BaselineServer)
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "- %s\n", n)
 	}
@@ -243,9 +287,15 @@ func (s *Scenario) Table(serverCPUs, clientCPUs []int) string {
 	for _, e := range s.Extra {
 		b.WriteString(" " + e + " |")
 	}
+	if s.OpUnit != "" {
+		fmt.Fprintf(&b, " server ns/%s | min – max | core ns/%s | per core vs Linux | kicks/%s |", s.OpUnit, s.OpUnit, s.OpUnit)
+	}
 	b.WriteString(" client CPU | server CPU |\n|---|---:|---:|---:|---:|")
 	for range s.Extra {
 		b.WriteString("---:|")
+	}
+	if s.OpUnit != "" {
+		b.WriteString("---:|---:|---:|---:|---:|")
 	}
 	b.WriteString("---:|---:|\n")
 	for _, sr := range s.Servers {
@@ -268,6 +318,9 @@ func (s *Scenario) Table(serverCPUs, clientCPUs []int) string {
 				b.WriteString(" – |")
 			}
 		}
+		if s.OpUnit != "" {
+			b.WriteString(costCells(sr, base))
+		}
 		fmt.Fprintf(&b, " %s | %s |\n", cpuCell(sr, clientCPUs), cpuCell(sr, serverCPUs))
 	}
 	for _, sr := range s.Servers {
@@ -278,6 +331,25 @@ func (s *Scenario) Table(serverCPUs, clientCPUs []int) string {
 		}
 	}
 	return b.String()
+}
+
+// costCells are the per-operation server cost columns of sr.
+func costCells(sr *ServerRuns, base *ServerRuns) string {
+	t, c := sr.ThreadNSPerOp, sr.CoreNSPerOp
+	kicks := "–"
+	if sr.KicksPerOp.N > 0 {
+		kicks = fmtFig(sr.KicksPerOp.Median)
+	}
+	if t.N == 0 {
+		return " – | – | – | – | " + kicks + " |"
+	}
+	ratio := "–"
+	if base != nil && base.ThreadNSPerOp.N > 0 {
+		if v := Ratio(base.ThreadNSPerOp.Median, t.Median); !math.IsNaN(v) {
+			ratio = fmt.Sprintf("%.2f×", v)
+		}
+	}
+	return fmt.Sprintf(" %s | %s – %s | %s | %s | %s |", fmtFig(t.Median), fmtFig(t.Min), fmtFig(t.Max), fmtFig(c.Median), ratio, kicks)
 }
 
 func cpuCell(sr *ServerRuns, cpus []int) string {

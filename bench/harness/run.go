@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 // Options configure a bench run.
 type Options struct {
 	Mode         string        // smoke, quick, full (for the report)
+	Rig          string        // RigNAPI (default) or RigLegacy: how veth delivers (rig.go)
 	Servers      []string      // servers to measure, in report order
 	Scenarios    []string      // scenario ids; empty for all
 	Runs         int           // runs per scenario and server
@@ -27,6 +29,7 @@ type Options struct {
 	LatencyRates []int         // open-loop rates
 	FloodRate    int           // SYNs/s
 	IdleConns    int           // idle connections
+	MillionConns int           // connections the million scenario holds
 	OutDir       string        // results directory (created)
 	Bins         Bins
 	Notes        []string // added to the report
@@ -34,16 +37,19 @@ type Options struct {
 
 // Presets are the modes' defaults.
 func Preset(mode string) (Options, error) {
-	o := Options{Mode: mode, ServerCPUs: "1", ClientCPUs: "0", Servers: []string{ServerXdptcpd, ServerLinuxNet}}
+	o := Options{Mode: mode, Rig: RigNAPI, ServerCPUs: "1", ClientCPUs: "0", Servers: []string{ServerXdptcpd, ServerLinuxNet}}
 	switch mode {
 	case "smoke":
 		o.Runs, o.Duration, o.LatencyRates, o.FloodRate, o.IdleConns = 1, time.Second, []int{5000}, 5000, 300
+		o.MillionConns = 2000
 	case "quick":
 		o.Runs, o.Duration, o.LatencyRates, o.FloodRate, o.IdleConns = 2, 2*time.Second, []int{20000}, 20000, 5000
+		o.MillionConns = 100_000 // only when asked for: million is not in quick's list
 		o.Servers = []string{ServerXdptcpd, ServerLinuxNet}
 		o.Scenarios = []string{"keepalive-64", "keepalive-1024", "new-conns", "xdpclient-keepalive-64", "latency-20000", "bulk-up", "bulk-echo", "idle", "synflood", "loss-up"}
 	case "full":
 		o.Runs, o.Duration, o.LatencyRates, o.FloodRate, o.IdleConns = 3, 10*time.Second, []int{5000, 20000}, 50000, 50000
+		o.MillionConns = 1_000_000
 		o.Servers = AllServers
 	default:
 		return o, fmt.Errorf("unknown mode %q (smoke, quick, full)", mode)
@@ -122,8 +128,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if len(defs) == 0 {
 		return nil, fmt.Errorf("no scenario selected from %v", o.Scenarios)
 	}
-	rep := &Report{Started: time.Now(), Mode: o.Mode, Kernel: kernelRelease(), GoVersion: runtime.Version(),
+	if o.Rig == "" {
+		o.Rig = RigNAPI
+	}
+	if !slices.Contains(Rigs, o.Rig) {
+		return nil, fmt.Errorf("unknown rig %q (%s)", o.Rig, strings.Join(Rigs, ", "))
+	}
+	rep := &Report{Started: time.Now(), Mode: o.Mode, Rig: o.Rig, Kernel: kernelRelease(), GoVersion: runtime.Version(),
 		NumCPU: runtime.NumCPU(), ServerCPU: o.ServerCPUs, ClientCPU: o.ClientCPUs, Notes: o.Notes}
+	rep.Notes = append(rep.Notes, rigDescription(o.Rig))
 	if LinuxCC != "" {
 		rep.Notes = append(rep.Notes, "The Linux peer servers and the bulk clients set TCP_CONGESTION="+LinuxCC+
 			" on their sockets (xdptcp's default too); wrk and the other generators use the namespace default listed below.")
@@ -133,7 +146,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		s := d.Scenario
 		s.Servers = nil
 		for _, srv := range o.Servers {
-			s.Servers = append(s.Servers, &ServerRuns{Server: srv})
+			if d.runsOn(srv) {
+				s.Servers = append(s.Servers, &ServerRuns{Server: srv})
+			}
 		}
 		sc := s
 		byID[d.ID] = &sc
@@ -141,7 +156,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	var planned time.Duration
 	for _, d := range defs {
-		planned += time.Duration(o.Runs*len(o.Servers)) * d.est(&o)
+		planned += time.Duration(o.Runs*len(byID[d.ID].Servers)) * d.est(&o)
 	}
 	planned += time.Duration(len(o.Servers)) * 3 * time.Second
 	prog := NewProgress(planned)
@@ -174,10 +189,22 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		retried := ""
 		for attempt := 0; attempt < 2 && ctx.Err() == nil; attempt++ {
 			samp := StartCPUSampler(ctx, 500*time.Millisecond)
+			probe := startServerCPUProbe(e.server.Pid(), e.t.ServerIf, parseCPUs(o.ServerCPUs))
+			kicks0, kerr := math.NaN(), error(nil)
+			if e.name == ServerXdptcpd && d.OpUnit != "" {
+				kicks0, kerr = xdptcpdKicks(ctx, e.t.Server)
+			}
 			r, err = d.run(ctx, e)
+			threadsNS, coreNS := probe.Stop()
+			if r != nil && kerr == nil && !math.IsNaN(kicks0) && r.Ops > 0 {
+				if k1, err := xdptcpdKicks(ctx, e.t.Server); err == nil {
+					r.KicksPerOp = (k1 - kicks0) / r.Ops
+				}
+			}
 			whole, samples := samp.Stop()
 			if r != nil {
 				r.CPU, r.CPUSamples = whole, samples
+				r.setServerCost(threadsNS, coreNS)
 			}
 			if err == nil {
 				if err = e.server.Exited(); err != nil {
@@ -233,6 +260,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if err != nil {
 			return rep, fmt.Errorf("topology: %w", err)
 		}
+		var pinner *napiPinner
+		if err := setupRig(ctx, t, o.Rig); err != nil {
+			t.Close()
+			return rep, fmt.Errorf("rig %s: %w", o.Rig, err)
+		}
+		if o.Rig == RigNAPI {
+			pinner = startNAPIPinner(t, parseCPUs(o.ServerCPUs), parseCPUs(o.ClientCPUs), 250*time.Millisecond)
+		}
 		rep.Sysctls = KernelSettings(ctx, t.Server)
 		for k, v := range KernelSettings(ctx, t.Client) {
 			if rep.Sysctls[k] != v {
@@ -243,6 +278,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			rep.Sysctls["net.ipv4.tcp_syncookies"], rep.Sysctls["net.ipv4.tcp_tw_reuse"], rep.Sysctls["net.core.somaxconn"],
 			rep.Sysctls["net.ipv4.tcp_max_syn_backlog"], rep.Sysctls["net.ipv4.tcp_congestion_control"], LinuxCC)
 		runErr = runGroup(ctx, &o, t, direct, prog, measure, failAll)
+		pinner.Stop()
 		t.Close()
 	}
 	for _, c := range conds {
@@ -305,10 +341,17 @@ func runGroup(ctx context.Context, o *Options, t *Topology, defs []scenarioDef, 
 		}
 		e := &env{o: o, t: t, server: p, name: name}
 		for _, d := range defs {
+			if !d.runsOn(name) {
+				continue
+			}
 			for i := 0; i < o.Runs && ctx.Err() == nil; i++ {
 				if d.fresh {
 					p.Stop(5 * time.Second)
-					if p, err = startServer(ctx, name, o.Bins, t, o.ServerCPUs); err != nil {
+					var extra []string
+					if d.serverArgs != nil {
+						extra = d.serverArgs(o)
+					}
+					if p, err = startServer(ctx, name, o.Bins, t, o.ServerCPUs, extra...); err != nil {
 						failAll(defs, name, err)
 						return nil
 					}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,8 +43,12 @@ type scenarioDef struct {
 	Scenario
 	bridge string // "": direct topology; else the bridge condition (see bridgeArgs)
 	fresh  bool   // restart the server before each run (memory figures)
-	est    func(o *Options) time.Duration
-	run    func(ctx context.Context, e *env) (*RunResult, error)
+	// only lists the servers the scenario runs on; nil for all.
+	only []string
+	// serverArgs are extra xdptcpd flags for a fresh scenario's server.
+	serverArgs func(o *Options) []string
+	est        func(o *Options) time.Duration
+	run        func(ctx context.Context, e *env) (*RunResult, error)
 }
 
 // bridgeArgs are the impairment bridge's flags per condition.
@@ -55,9 +60,10 @@ var bridgeArgs = map[string][]string{
 func runDur(o *Options) time.Duration { return o.Duration + 700*time.Millisecond }
 
 func wrkScenario(id, title, desc string, conns int, close bool) scenarioDef {
+	op := opUnit(close)
 	return scenarioDef{
 		Scenario: Scenario{ID: id, Title: title, Description: desc, Metric: "requests/s", Unit: "req/s",
-			Extra: []string{"p50 (µs)", "p99 (µs)", "socket errors"}, Plot: PlotBars},
+			Extra: []string{"p50 (µs)", "p99 (µs)", "socket errors"}, Plot: PlotBars, OpUnit: op},
 		est: runDur,
 		run: func(ctx context.Context, e *env) (*RunResult, error) {
 			threads := max(1, len(strings.Split(e.o.ClientCPUs, ",")))
@@ -70,7 +76,7 @@ func wrkScenario(id, title, desc string, conns int, close bool) scenarioDef {
 			if err != nil {
 				return nil, fmt.Errorf("%w: %s", err, tail(out, 500))
 			}
-			return &RunResult{Value: w.RequestsSec, Raw: w, Metrics: map[string]float64{
+			return &RunResult{Value: w.RequestsSec, Raw: w, Ops: float64(w.Requests), Metrics: map[string]float64{
 				"p50 (µs)": w.Percentiles["50"], "p99 (µs)": w.Percentiles["99"],
 				"socket errors": float64(w.ErrConnect + w.ErrRead + w.ErrWrite + w.ErrTimeout)}}, nil
 		},
@@ -81,7 +87,8 @@ func latencyScenario(rate int) scenarioDef {
 	return scenarioDef{
 		Scenario: Scenario{ID: fmt.Sprintf("latency-%d", rate), Title: fmt.Sprintf("Latency at %s requests/s (open loop)", commas(int64(rate))),
 			Description: "64 keep-alive connections; requests on a fixed timetable, latency from each request's scheduled time (no coordinated omission); HdrHistogram percentiles.",
-			Metric:      "p99", Unit: "µs", LowerBetter: true, Extra: []string{"p50 (µs)", "p99.9 (µs)", "achieved req/s", "errors"}, Plot: PlotLatency},
+			Metric:      "p99", Unit: "µs", LowerBetter: true, Extra: []string{"p50 (µs)", "p99.9 (µs)", "achieved req/s", "errors"}, Plot: PlotLatency,
+			OpUnit: "request"},
 		est: runDur,
 		run: func(ctx context.Context, e *env) (*RunResult, error) {
 			var r loadgen.OpenLoopResult
@@ -90,7 +97,7 @@ func latencyScenario(rate int) scenarioDef {
 			if err != nil {
 				return nil, err
 			}
-			rr := &RunResult{Value: r.Latency.P99, Raw: r, Metrics: map[string]float64{
+			rr := &RunResult{Value: r.Latency.P99, Raw: r, Ops: float64(r.Completed), Metrics: map[string]float64{
 				"p50 (µs)": r.Latency.P50, "p99.9 (µs)": r.Latency.P999, "achieved req/s": r.Achieved, "errors": float64(r.Errors)}}
 			for i, p := range loadgen.CurvePercentiles {
 				if i < len(r.Latency.Curve) {
@@ -116,7 +123,7 @@ func bulkScenario(id, title, bridge string, echo bool) scenarioDef {
 		desc += " Through the impairment bridge: 1 % loss and 10 ms delay each way."
 	}
 	return scenarioDef{
-		Scenario: Scenario{ID: id, Title: title, Description: desc, Metric: "goodput", Unit: "Mbit/s", Plot: PlotBars},
+		Scenario: Scenario{ID: id, Title: title, Description: desc, Metric: "goodput", Unit: "Mbit/s", Plot: PlotBars, OpUnit: "MiB"},
 		bridge:   bridge,
 		est:      runDur,
 		run: func(ctx context.Context, e *env) (*RunResult, error) {
@@ -128,7 +135,12 @@ func bulkScenario(id, title, bridge string, echo bool) scenarioDef {
 			if err := e.client(ctx, e.o.Duration+60*time.Second, &r, args...); err != nil {
 				return nil, err
 			}
-			return &RunResult{Value: r.Mbps, Raw: r}, nil
+			// Per MiB of goodput: what was read back (echo) or written.
+			moved := r.Written
+			if echo {
+				moved = r.Read
+			}
+			return &RunResult{Value: r.Mbps, Raw: r, Ops: float64(moved) / (1 << 20)}, nil
 		},
 	}
 }
@@ -267,7 +279,7 @@ func xdpClientScenario(id, title string, conns int, close bool) scenarioDef {
 	return scenarioDef{
 		Scenario: Scenario{ID: id, Title: title,
 			Description: fmt.Sprintf("xdptcp-load: the xdptcp stack in client mode (Stack.Dial over AF_XDP on the client's veth end, loop pinned to the first client CPU), %d connections, closed loop. The server's veth end has TX checksum offload off during this scenario (an AF_XDP receiver needs full checksums), which costs the Linux servers their checksum-free veth path.", conns),
-			Metric:      "requests/s", Unit: "req/s", Extra: []string{"errors"}, Plot: PlotBars},
+			Metric:      "requests/s", Unit: "req/s", Extra: []string{"errors"}, Plot: PlotBars, OpUnit: opUnit(close)},
 		est: runDur,
 		run: func(ctx context.Context, e *env) (*RunResult, error) {
 			if e.o.Bins.Load == "" {
@@ -298,19 +310,29 @@ func xdpClientScenario(id, title string, conns int, close bool) scenarioDef {
 				return nil, err
 			}
 			var r struct {
+				Requests  int64   `json:"requests"`
 				PerSecond float64 `json:"per_s"`
 				Errors    int64   `json:"errors"`
 			}
 			if err := json.Unmarshal([]byte(out), &r); err != nil {
 				return nil, fmt.Errorf("xdptcp-load output: %v: %q", err, tail(out, 300))
 			}
-			return &RunResult{Value: r.PerSecond, Raw: json.RawMessage(out), Metrics: map[string]float64{"errors": float64(r.Errors)}}, nil
+			return &RunResult{Value: r.PerSecond, Raw: json.RawMessage(out), Ops: float64(r.Requests), Metrics: map[string]float64{"errors": float64(r.Errors)}}, nil
 		},
 	}
 }
 
+// opUnit is a request/response scenario's unit of work.
+func opUnit(close bool) string {
+	if close {
+		return "connection"
+	}
+	return "request"
+}
+
 // allScenarios in run order; the flood comes last among the direct ones
-// (it leaves the most state behind).
+// (it leaves the most state behind), but for million, which runs on a
+// server started afresh with its own ports and is the longest.
 func allScenarios(o *Options) []scenarioDef {
 	s := []scenarioDef{
 		wrkScenario("keepalive-64", "Keep-alive requests/s, 64 connections", "wrk, one thread per client CPU, 64 keep-alive connections, `GET /` → `Hello, World!`.", 64, false),
@@ -329,10 +351,16 @@ func allScenarios(o *Options) []scenarioDef {
 		bulkScenario("bulk-echo", "Bulk throughput, both ways (echo)", "", true),
 		idleScenario(),
 		floodScenario(),
+		millionScenario(),
 		bulkScenario("bridge-up", "Bulk client → server through the bridge, 0 % loss", "clean", false),
 		bulkScenario("bridge-echo", "Bulk echo through the bridge, 0 % loss", "clean", true),
 		bulkScenario("loss-up", "Bulk client → server, 1 % loss and 10 ms delay", "loss1", false),
 		bulkScenario("loss-echo", "Bulk echo, 1 % loss and 10 ms delay", "loss1", true),
 	)
 	return s
+}
+
+// runsOn reports whether the scenario runs on server.
+func (d *scenarioDef) runsOn(server string) bool {
+	return d.only == nil || slices.Contains(d.only, server)
 }

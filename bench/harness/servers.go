@@ -41,8 +41,9 @@ const (
 var AllServers = []string{ServerXdptcpd, ServerLinuxNet, ServerLinuxHTTP, ServerGvisor}
 
 // startServer starts server name in t's server namespace on cpus and waits
-// until it answers HTTP from the client namespace.
-func startServer(ctx context.Context, name string, b Bins, t *Topology, cpus string) (*Proc, error) {
+// until it answers HTTP from the client namespace. extra are more flags for
+// xdptcpd (a scenario's own ports and settings).
+func startServer(ctx context.Context, name string, b Bins, t *Topology, cpus string, extra ...string) (*Proc, error) {
 	addr := t.ServerAddr.String()
 	hp := func(p int) string { return fmt.Sprintf("%s:%d", addr, p) }
 	var p *Proc
@@ -50,10 +51,11 @@ func startServer(ctx context.Context, name string, b Bins, t *Topology, cpus str
 	switch name {
 	case ServerXdptcpd:
 		first := strings.Split(cpus, ",")[0]
-		p, err = Start(name, t.Server, cpus, b.Xdptcpd, "--iface", t.ServerIf, "--addr", addr+"/24",
+		args := []string{"--iface", t.ServerIf, "--addr", addr + "/24",
 			"--listen", fmt.Sprintf("%d=http", PortHTTP), "--listen", fmt.Sprintf("%d=echo", PortEcho),
-			"--listen", fmt.Sprintf("%d=discard", PortDiscard), "--admin", "127.0.0.1:9100",
-			"--cpus", first, "--log-level", "warn")
+			"--listen", fmt.Sprintf("%d=discard", PortDiscard), "--admin", xdptcpdAdmin,
+			"--cpus", first, "--log-level", "warn"}
+		p, err = Start(name, t.Server, cpus, b.Xdptcpd, append(args, extra...)...)
 	case ServerLinuxNet, ServerLinuxHTTP:
 		mode := "net"
 		if name == ServerLinuxHTTP {

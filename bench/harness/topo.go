@@ -150,8 +150,10 @@ var LinuxCC = "cubic"
 // server to the client, where it is blackholed.
 func NewDirect(ctx context.Context, suffix string) (t *Topology, err error) {
 	pid := strconv.Itoa(os.Getpid())
+	// The veth names carry the pid too: NAPI kthreads are named after
+	// their device (napi/DEV-N) and the rig finds them by that name.
 	t = &Topology{Server: nsPrefix + pid + "s" + suffix, Client: nsPrefix + pid + "c" + suffix,
-		ServerIf: "xbsrv" + suffix, ClientIf: "xbcli" + suffix,
+		ServerIf: "xbs" + pid + suffix, ClientIf: "xbc" + pid + suffix,
 		ServerAddr: DirectServer, ClientAddr: DirectClient, ClientExtra: DirectClientExtra}
 	tp := t // the named result is nil by the time an error return runs this
 	defer func() {

@@ -5,6 +5,9 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/xdptcp/xdptcp/internal/testnet"
 )
@@ -56,6 +59,45 @@ func TestTopologiesBuildAndTearDown(t *testing.T) {
 	for _, n := range []string{d.Server, d.Client, b.Server, b.Client, b.Middle} {
 		if strings.Contains(list, n+" ") || strings.Contains(list, n+"\n") {
 			t.Errorf("namespace %s left behind", n)
+		}
+	}
+}
+
+// TestNAPIRig switches the direct topology to the per-core rig and checks
+// that both veth ends run threaded NAPI in kthreads the pinner moves to
+// the receiving side's CPU.
+func TestNAPIRig(t *testing.T) {
+	testnet.RequireRoot(t)
+	ctx := context.Background()
+	d, err := NewDirect(ctx, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := setupRig(ctx, d, RigNAPI); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range [][2]string{{d.Server, d.ServerIf}, {d.Client, d.ClientIf}} {
+		out, err := nsExec(ctx, e[0], "cat", "/sys/class/net/"+e[1]+"/threaded")
+		if err != nil || strings.TrimSpace(out) != "1" {
+			t.Errorf("%s threaded = %q, %v", e[1], out, err)
+		}
+	}
+	p := startNAPIPinner(d, []int{1}, []int{0}, time.Hour)
+	p.Stop()
+	for dev, cpu := range map[string]int{d.ServerIf: 1, d.ClientIf: 0} {
+		tids := napiThreads(dev)
+		if len(tids) == 0 {
+			t.Errorf("no napi/%s-N kthread", dev)
+		}
+		for _, tid := range tids {
+			var set unix.CPUSet
+			if err := unix.SchedGetaffinity(tid, &set); err != nil {
+				t.Fatal(err)
+			}
+			if set.Count() != 1 || !set.IsSet(cpu) {
+				t.Errorf("napi kthread %d of %s: affinity %v, want CPU %d only", tid, dev, set, cpu)
+			}
 		}
 	}
 }

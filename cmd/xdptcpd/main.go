@@ -119,7 +119,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: xdptcpd --iface IFACE --addr IPV4[/PREFIX] --listen PORT=HANDLER [flags]\n"+
 			"       xdptcpd demo    (build a demo topology in namespaces and serve on it)\n"+
-			"       xdptcpd ss [--admin ADDR] [--state NAME]\n\nflags:\n")
+			"       xdptcpd ss [--admin ADDR] [--state NAME] [-i] [--json] [--limit N]\n\nflags:\n")
 		fs.PrintDefaults()
 		fmt.Fprintf(stderr, "\nTCP settings (--sysctl NAME=VALUE, or sysctl: in the config file):\n%s", tcp.SettingsHelp())
 	}

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -122,8 +123,32 @@ func TestOpsMetricsAndSS(t *testing.T) {
 	if !strings.HasPrefix(out, "State") || !strings.Contains(out, "Send-Q") || !strings.Contains(out, "Cwnd") {
 		t.Fatalf("xdptcpd ss has no header:\n%s", out)
 	}
+	// ss -i: TCP_INFO of the held connection, as `ss -ti` prints it, with
+	// a measured RTT and a congestion window.
+	info := tp.srv.Exec(t, daemonBinary(t), "ss", "--admin", tp.admin, "-i", "--state", "ESTABLISHED")
+	rtt := regexp.MustCompile(`\brtt:([0-9.]+)/[0-9.]+`).FindStringSubmatch(info)
+	cwnd := regexp.MustCompile(`\bcwnd:([0-9]+)`).FindStringSubmatch(info)
+	if rtt == nil || cwnd == nil || rtt[1] == "0" || cwnd[1] == "0" || !strings.Contains(info, "bytes_sent:") || !strings.Contains(info, "mss:") {
+		t.Fatalf("xdptcpd ss -i shows no rtt and cwnd:\n%s", info)
+	}
+	var withInfo []struct {
+		Local string `json:"local"`
+		Info  *struct {
+			RTT       int64  `json:"rtt"`
+			SndCwnd   int    `json:"snd_cwnd"`
+			BytesSent uint64 `json:"bytes_sent"`
+			State     string `json:"state"`
+		} `json:"info"`
+	}
+	js := tp.srv.Exec(t, daemonBinary(t), "ss", "--admin", tp.admin, "-i", "--json", "--state", "ESTABLISHED")
+	if err := json.Unmarshal([]byte(js), &withInfo); err != nil || len(withInfo) == 0 || withInfo[0].Info == nil ||
+		withInfo[0].Info.RTT <= 0 || withInfo[0].Info.SndCwnd <= 0 || withInfo[0].Info.BytesSent == 0 {
+		t.Fatalf("xdptcpd ss -i --json: %v\n%s", err, js)
+	}
+	t.Logf("ss -i:\n%s", info)
+
 	var listed []connEntry
-	js := tp.srv.Exec(t, daemonBinary(t), "ss", "--admin", tp.admin, "--state", "established", "--json")
+	js = tp.srv.Exec(t, daemonBinary(t), "ss", "--admin", tp.admin, "--state", "established", "--json")
 	if err := json.Unmarshal([]byte(js), &listed); err != nil || len(listed) == 0 || listed[0].State != "ESTABLISHED" {
 		t.Fatalf("xdptcpd ss --json: %v\n%s", err, js)
 	}

@@ -676,7 +676,7 @@ func (h *Host) Ioctl(fd int, req uint) (int, Errno) {
 		}
 		return 0, 0
 	}
-	var in tcp.ConnInfo
+	var in tcp.TCPInfo
 	h.do(func() { in = s.cs.c.Info() })
 	switch req {
 	case unix.SIOCINQ:

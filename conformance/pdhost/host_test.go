@@ -2,6 +2,7 @@ package pdhost
 
 import (
 	"bytes"
+	"encoding/binary"
 	"syscall"
 	"testing"
 	"time"
@@ -122,10 +123,19 @@ func TestServerExchange(t *testing.T) {
 	}
 	h.NetdevSend(packet(1006, iss+6, wire.FlagACK, nil, nil))
 
-	// TCP_INFO says ESTABLISHED (Linux's number 1).
-	info := make([]byte, 104)
+	// TCP_INFO in Linux's layout: ESTABLISHED (Linux's number 1),
+	// tcpi_snd_mss 1460 at offset 16, tcpi_snd_cwnd 10 at offset 80
+	// (RFC 6928 initial window), tcpi_segs_in at offset 140.
+	info := make([]byte, 248)
 	if n, e := h.Getsockopt(cfd, unix.IPPROTO_TCP, unix.TCP_INFO, info); e != 0 || n != len(info) || info[0] != 1 {
 		t.Fatalf("TCP_INFO: n %d %v state %d", n, e, info[0])
+	}
+	ne := binary.NativeEndian
+	if mss, cwnd, in := ne.Uint32(info[16:]), ne.Uint32(info[80:]), ne.Uint32(info[140:]); mss != 1460 || cwnd != 10 || in < 3 {
+		t.Fatalf("TCP_INFO: snd_mss %d snd_cwnd %d segs_in %d", mss, cwnd, in)
+	}
+	if v, e := h.Getsockopt(cfd, unix.IPPROTO_TCP, unix.TCP_MAXSEG, info[:4]); e != 0 || v != 4 || ne.Uint32(info) != 1460 {
+		t.Fatalf("TCP_MAXSEG: %d %v %d", v, e, ne.Uint32(info))
 	}
 
 	// The peer's FIN: read returns 0; poll says readable and RDHUP.

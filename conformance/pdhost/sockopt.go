@@ -10,48 +10,6 @@ import (
 	"github.com/xdptcp/xdptcp/stack/tcp"
 )
 
-// Linux's TCP states as tcp_info and /proc number them (include/net/tcp_states.h).
-var linuxState = [...]uint8{
-	tcp.StateClosed:      7,
-	tcp.StateListen:      10,
-	tcp.StateSynSent:     2,
-	tcp.StateSynReceived: 3,
-	tcp.StateEstablished: 1,
-	tcp.StateFinWait1:    4,
-	tcp.StateFinWait2:    5,
-	tcp.StateCloseWait:   8,
-	tcp.StateClosing:     11,
-	tcp.StateLastAck:     9,
-	tcp.StateTimeWait:    6,
-}
-
-// tcpInfoLen bounds the struct tcp_info we return: the fields this file
-// fills end at 84 bytes; Linux 6.18's struct is longer and packetdrill
-// asks for its own (newer) size, so the rest up to the caller's length is
-// zero (fields xdptcp does not track), as an older kernel would leave
-// them.
-const tcpInfoLen = 512
-
-// tcpInfo fills Linux's struct tcp_info with what the connection tells:
-// tcpi_state, tcpi_rto, tcpi_rtt and tcpi_snd_cwnd; every other field is 0.
-func tcpInfo(b []byte, s *sock, in *tcp.ConnInfo) {
-	clear(b)
-	ne := binary.NativeEndian
-	switch {
-	case s.ln != nil:
-		b[0] = linuxState[tcp.StateListen]
-	case in == nil:
-		b[0] = linuxState[tcp.StateClosed]
-	default:
-		if int(in.State) < len(linuxState) {
-			b[0] = linuxState[in.State]
-		}
-		ne.PutUint32(b[8:], uint32(in.RTO/time.Microsecond))
-		ne.PutUint32(b[68:], uint32(in.RTT/time.Microsecond))
-		ne.PutUint32(b[80:], uint32(in.Cwnd))
-	}
-}
-
 func putInt(b []byte, v int) int {
 	if len(b) < 4 {
 		return 0
@@ -173,9 +131,18 @@ func (h *Host) Getsockopt(fd, level, name int, b []byte) (int, Errno) {
 			})
 			return putInt(b, v), 0
 		case unix.TCP_MAXSEG:
-			v := 536 // Linux before the connection: TCP_MSS_DEFAULT
+			// Linux: the current send MSS (mss_cache) once connected;
+			// before, the user MSS if set, else TCP_MSS_DEFAULT (536).
+			v := 536
 			if o.maxSeg > 0 {
 				v = o.maxSeg
+			}
+			if s.cs != nil {
+				h.do(func() {
+					if !s.cs.gone {
+						v = s.cs.c.Info().SndMSS
+					}
+				})
 			}
 			return putInt(b, v), 0
 		case unix.TCP_USER_TIMEOUT:
@@ -183,9 +150,9 @@ func (h *Host) Getsockopt(fd, level, name int, b []byte) (int, Errno) {
 		case unix.TCP_CC_INFO:
 			return 0, 0 // CUBIC and Reno have none (Linux: length 0)
 		case unix.TCP_INFO:
-			var in *tcp.ConnInfo
+			var in *tcp.TCPInfo
 			if s.cs != nil {
-				var ci tcp.ConnInfo
+				var ci tcp.TCPInfo
 				h.do(func() { ci = s.cs.c.Info() })
 				if s.cs.gone {
 					ci.State = tcp.StateClosed

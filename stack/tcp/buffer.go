@@ -74,17 +74,42 @@ func (r *ring) discard(n int) {
 	if len(r.buf) > 0 {
 		r.head %= len(r.buf)
 	}
-	if r.n == 0 {
-		r.head = 0
+	// The head does not go back to 0 when the ring empties: out-of-order
+	// data may sit beyond the tail at offsets from it (reassembly.go).
+}
+
+// writeAt copies p to logical offset off from the head (off >= Len; the
+// bytes between are left as they are). off+len(p) must be <= len(buf).
+func (r *ring) writeAt(off int, p []byte) {
+	if off < 0 || off+len(p) > len(r.buf) {
+		return
 	}
+	at := r.head + off
+	if at >= len(r.buf) {
+		at -= len(r.buf)
+	}
+	c := copy(r.buf[at:], p)
+	copy(r.buf, p[c:])
 }
 
 // grow moves the contents into nb (len(nb) >= Len), returning the old
 // storage.
-func (r *ring) grow(nb []byte) []byte {
-	a, b := r.peek(0, r.n)
-	c := copy(nb, a)
-	copy(nb[c:], b)
+func (r *ring) grow(nb []byte) []byte { return r.growExtent(nb, r.n) }
+
+// growExtent moves the first extent bytes from the head (the contents and
+// any data held beyond them, extent >= Len) into nb, returning the old
+// storage.
+func (r *ring) growExtent(nb []byte, extent int) []byte {
+	if r.buf != nil && extent > 0 {
+		extent = min(extent, len(r.buf), len(nb))
+		end := r.head + extent
+		if end <= len(r.buf) {
+			copy(nb, r.buf[r.head:end])
+		} else {
+			c := copy(nb, r.buf[r.head:])
+			copy(nb[c:], r.buf[:end-len(r.buf)])
+		}
+	}
 	old := r.buf
 	r.buf, r.head = nb, 0
 	return old

@@ -70,6 +70,13 @@ const (
 	// MTU of 1500 minus 20 bytes of IPv4 and 20 of TCP header (RFC 9293
 	// §3.7.1; RFC 879).
 	DefaultMSSValue = 1460
+	// DefaultTCPMemLow, DefaultTCPMemPressure and DefaultTCPMemHigh are
+	// tcp_mem's defaults in pages: what Linux's tcp_init_mem computes for
+	// a host with 4 GiB of buffer pages (limit = pages/16 = 65536;
+	// low = limit/4*3, pressure = limit, high = low*2): 192, 256 and 384 MiB.
+	DefaultTCPMemLow      = 49152
+	DefaultTCPMemPressure = 65536
+	DefaultTCPMemHigh     = 98304
 	// maxInt31 bounds sizes Linux keeps in an int.
 	maxInt31 = 1<<31 - 1
 )
@@ -97,6 +104,7 @@ func DefaultConfig() Config {
 		KeepaliveProbes:   9,
 		Rmem:              [3]int{4096, 131072, 6291456},
 		Wmem:              [3]int{4096, 16384, 4194304},
+		Mem:               [3]int{DefaultTCPMemLow, DefaultTCPMemPressure, DefaultTCPMemHigh},
 		Timestamps:        true,
 		WindowScaling:     true,
 		Sack:              true,
@@ -130,6 +138,7 @@ type Config struct {
 	KeepaliveProbes   int           // tcp_keepalive_probes (9): unanswered probes before the connection is dropped
 	Rmem              [3]int        // tcp_rmem (4096 131072 6291456): receive buffer min, default, max bytes
 	Wmem              [3]int        // tcp_wmem (4096 16384 4194304): send buffer min, default, max bytes
+	Mem               [3]int        // tcp_mem (49152 65536 98304): low, pressure, high in pages of 4096 bytes, for all connections of the process (mem.go)
 	Timestamps        bool          // tcp_timestamps (1): RFC 7323 timestamps
 	WindowScaling     bool          // tcp_window_scaling (1): RFC 7323 window scaling
 	Sack              bool          // tcp_sack (1): RFC 2018 selective acknowledgements
@@ -394,9 +403,13 @@ func secondsSetting(name, meaning string, lo, hi int, p func(c *Config) *time.Du
 	}
 }
 
-// memSetting is a tcp_rmem/tcp_wmem triple: each at least 1 (Linux's
+// memSetting is a tcp_rmem/tcp_wmem/tcp_mem triple: each at least 1 (Linux's
 // extra1 = SYSCTL_ONE), and min <= default <= max.
 func memSetting(name, meaning string, p func(c *Config) *[3]int) settingDef {
+	order := "min <= default <= max"
+	if name == "tcp_mem" {
+		order = "low <= pressure <= high"
+	}
 	return settingDef{
 		name: name, meaning: meaning, runtime: true,
 		get: func(c *Config) string {
@@ -409,7 +422,7 @@ func memSetting(name, meaning string, p func(c *Config) *[3]int) settingDef {
 				return err
 			}
 			if m[0] > m[1] || m[1] > m[2] {
-				return badSettingValue("%q: want min <= default <= max", v)
+				return badSettingValue("%q: want %s", v, order)
 			}
 			*p(c) = m
 			return nil
@@ -458,6 +471,8 @@ var settingTable = []settingDef{
 		func(c *Config) *[3]int { return &c.Rmem }),
 	memSetting("tcp_wmem", "send buffer bytes: min default max",
 		func(c *Config) *[3]int { return &c.Wmem }),
+	memSetting("tcp_mem", "pages (4096 bytes) of buffer memory for all connections: low pressure high",
+		func(c *Config) *[3]int { return &c.Mem }),
 	boolSetting("tcp_timestamps", "RFC 7323 timestamps",
 		func(c *Config) *bool { return &c.Timestamps }),
 	boolSetting("tcp_window_scaling", "RFC 7323 window scaling",

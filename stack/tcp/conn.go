@@ -84,10 +84,13 @@ type Conn struct {
 	rcvAdv     seqnum.Value // right edge of the window last advertised (never moves left, RFC 9293 §3.8.6.2.2)
 	rcvBuf     ring         // in-order bytes the application has not consumed
 	rcvCap     int          // receive buffer capacity: tcp_rmem[1], autotuned up to tcp_rmem[2]
-	rcvCopied  int          // bytes delivered since rcvSpaceAt (autotuning)
+	rcvCopied  int          // bytes the application consumed since rcvSpaceAt (autotuning)
 	rcvSpaceAt clock.Time   // start of the current autotuning measurement
-	ooo        oooQueue     // out-of-order segments (bounded)
+	ooo        *oooQueue    // out-of-order data held in rcvBuf beyond its tail (reassembly.go); nil until the first
 	rcvMSS     int          // MSS we advertised
+	rcvEstMSS  int          // largest segment received, <= rcvMSS (Linux icsk_ack.rcv_mss): "full-sized"
+	rcvWup     seqnum.Value // RCV.NXT when we last sent an ACK (Linux rcv_wup)
+	dsack      sackRange    // duplicate to report first in the next ACK (RFC 2883); valid if fDSACK
 
 	// Timestamps (RFC 7323 §3-5).
 	tsRecent   uint32     // TS.Recent: latest TSval from the peer
@@ -118,21 +121,23 @@ type Conn struct {
 	delackAt   clock.Time // delayed ACK; never if no ACK is owed
 	zwProbes   int        // unanswered zero-window probes
 	kaIdle     time.Duration
-	lastRecv   clock.Time // last segment received (keepalive idle time)
-	lastDataAt clock.Time // last in-order data received (pingpong detection)
-	ackOwed    int        // full-sized segments received since the last ACK we sent
-	linger     int        // SO_LINGER seconds; -1 = off
-	quickAcks  int        // segments to ACK at once (after a handshake, Linux quickack)
+	lastRecv   clock.Time    // last segment received (keepalive idle time)
+	lastDataAt clock.Time    // last in-order data received (pingpong detection, ato)
+	ato        time.Duration // delayed-ACK timeout estimate (Linux icsk_ack.ato); 0 before the first data
+	ackOwed    int           // an ACK is owed for data received (> 0) since the last ACK we sent
+	linger     int           // SO_LINGER seconds; -1 = off
+	quickAcks  int           // segments to ACK at once (after a handshake, Linux quickack)
 
 	// Challenge ACK rate limit (RFC 5961 §7), per connection.
 	chalAt    clock.Time
 	chalCount int
 	oowAt     clock.Time // last ACK for an out-of-window segment (Linux last_oow_ack_time)
 
-	synRtx   int        // SYN-ACK retransmissions (Linux req->num_timeout)
-	created  clock.Time // when the connection was created
-	closeErr error      // why the connection failed, for OnClose
-	tw       *timeWait  // the TIME-WAIT entry that replaced this connection, if any
+	synRtx   int          // SYN-ACK retransmissions (Linux req->num_timeout)
+	created  clock.Time   // when the connection was created
+	closeErr error        // why the connection failed, for OnClose
+	tw       *timeWait    // the TIME-WAIT entry that replaced this connection, if any
+	ic       infoCounters // TCP_INFO counts (info.go)
 }
 
 // Key returns the connection's 4-tuple (from our side).
@@ -181,7 +186,7 @@ func (c *Conn) Write(p []byte) int {
 			c.flags |= fWriteBlocked
 			return 0
 		}
-		c.sndBuf.buf = c.layer.getBuf(c.sndCap)
+		c.sndBuf.buf = c.layer.allocBuf(c.sndCap, true)
 	}
 	if c.sndBuf.Len()+len(p) > len(c.sndBuf.buf) {
 		c.growSndBuf(c.sndBuf.Len() + len(p))
@@ -369,38 +374,6 @@ func (c *Conn) SetLinger(sec int) {
 	c.linger = sec
 }
 
-// Info returns what `ss -tan` shows of the connection.
-func (c *Conn) Info() ConnInfo {
-	in := ConnInfo{
-		State: c.state,
-		Key:   c.key,
-		SendQ: c.sndBuf.Len(),
-		RecvQ: c.rcvBuf.Len(),
-		RTT:   c.rtt.srtt,
-		RTO:   c.currentRTO(),
-	}
-	if c.cc != nil {
-		in.Cwnd = c.cc.window() / max(c.mss, 1)
-	}
-	now := c.layer.now
-	switch {
-	case c.rtoAt != never:
-		in.Timer, in.TimerIn = "on", c.rtoAt.Sub(now)
-	case c.synAt != never:
-		in.Timer, in.TimerIn = "on", c.synAt.Sub(now)
-	case c.persistAt != never:
-		in.Timer, in.TimerIn = "persist", c.persistAt.Sub(now)
-	case c.kaAt != never:
-		in.Timer, in.TimerIn = "keepalive", c.kaAt.Sub(now)
-	case c.fw2At != never:
-		in.Timer, in.TimerIn = "timewait", c.fw2At.Sub(now) // Linux lists the FIN-WAIT-2 timeout as timewait
-	}
-	if in.TimerIn < 0 {
-		in.TimerIn = 0
-	}
-	return in
-}
-
 // currentRTO is the RTO with the current backoff applied.
 func (c *Conn) currentRTO() time.Duration { return backoff(c.rtt.rto, c.nRtx) }
 
@@ -409,6 +382,9 @@ func (c *Conn) currentRTO() time.Duration { return backoff(c.rtt.rto, c.nRtx) }
 // tcp_sndbuf_expand grows with cwnd, not with what the application offers).
 func (c *Conn) growSndBuf(want int) {
 	l := c.layer
+	if l.underPressure() {
+		return // tcp_mem pressure: buffers stop growing (Linux sk_stream_moderate_sndbuf)
+	}
 	limit := l.cfg.Wmem[2]
 	w := 2 * max(int(c.sndWnd), c.cc.window())
 	if want > w {
@@ -427,8 +403,8 @@ func (c *Conn) growSndBuf(want int) {
 	if nc > limit {
 		nc = limit
 	}
-	old := c.sndBuf.grow(make([]byte, nc))
-	l.putBuf(old)
+	old := c.sndBuf.grow(l.allocBuf(nc, true))
+	l.freeBuf(old)
 	c.sndCap = nc
 }
 
@@ -445,6 +421,7 @@ func (c *Conn) deliverBuffered() {
 			n = len(a)
 		}
 		c.rcvBuf.discard(n)
+		c.consumed(n)
 		if n < len(a) {
 			break
 		}
@@ -477,19 +454,30 @@ const (
 	fPeerCloseSent connFlags = 1 << 31 // OnPeerClose was delivered
 	fHalfOpen      connFlags = 1 << 30 // counted in its listener's SYN queue
 	fHeldTail      connFlags = 1 << 29 // fGone, but rcvBuf keeps unread data for the application; OnClose is owed
+	fDSACK         connFlags = 1 << 28 // c.dsack is owed in the next ACK
 )
 
+// releaseRcvBuf gives the receive ring back when it holds nothing, in
+// order or out of order.
 func (c *Conn) releaseRcvBuf() {
-	if c.rcvBuf.Len() == 0 && c.rcvBuf.buf != nil {
-		c.layer.putBuf(c.rcvBuf.buf)
+	if c.rcvBuf.Len() == 0 && c.rcvBuf.buf != nil && !c.oooActive() {
+		c.layer.freeBuf(c.rcvBuf.buf)
 		c.rcvBuf = ring{}
 	}
 }
 
 func (c *Conn) releaseSndBuf() {
 	if c.sndBuf.Len() == 0 && c.sndBuf.buf != nil {
-		c.layer.putBuf(c.sndBuf.buf)
+		c.layer.freeBuf(c.sndBuf.buf)
 		c.sndBuf = ring{}
+	}
+}
+
+// releaseOOO gives the out-of-order range table back.
+func (c *Conn) releaseOOO() {
+	if c.ooo != nil {
+		c.layer.uncharge(8 * cap(c.ooo.r))
+		c.ooo = nil
 	}
 }
 
@@ -528,18 +516,18 @@ func (c *Conn) teardown() {
 		c.listener.forget(c)
 	}
 	if c.sndBuf.buf != nil {
-		l.putBuf(c.sndBuf.buf)
+		l.freeBuf(c.sndBuf.buf)
 		c.sndBuf = ring{}
 	}
+	c.releaseOOO()
 	if c.tq != nil {
 		l.putTxQueue(c.tq)
 		c.tq = nil
 	}
 	if c.rcvBuf.buf != nil && c.flags&fHeldTail == 0 {
-		l.putBuf(c.rcvBuf.buf)
+		l.freeBuf(c.rcvBuf.buf)
 		c.rcvBuf = ring{}
 	}
-	c.ooo.reset()
 }
 
 // holdTail is called, before teardown, when an orderly close ends the
@@ -565,7 +553,7 @@ func (c *Conn) holdTail() bool {
 func (c *Conn) endHeldTail(err error) {
 	c.flags &^= fHeldTail
 	if c.rcvBuf.buf != nil {
-		c.layer.putBuf(c.rcvBuf.buf)
+		c.layer.freeBuf(c.rcvBuf.buf)
 		c.rcvBuf = ring{}
 	}
 	c.notifyClosed(err)

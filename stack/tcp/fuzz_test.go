@@ -35,8 +35,11 @@ func checkInvariants(t *testing.T, c *Conn) {
 	if c.sndBuf.Len() > len(c.sndBuf.buf) || c.sndBuf.Len() > c.layer.cfg.Wmem[2] {
 		t.Fatalf("send buffer %d", c.sndBuf.Len())
 	}
-	if c.ooo.n > maxOOOSegments || c.ooo.bytes > c.rcvCap {
-		t.Fatalf("ooo queue %d segs %d bytes", c.ooo.n, c.ooo.bytes)
+	if c.oooRanges() > c.oooMaxRanges() || c.oooBytes() > c.rcvCap {
+		t.Fatalf("ooo queue %d ranges %d bytes", c.oooRanges(), c.oooBytes())
+	}
+	if c.oooActive() && c.rcvBuf.Len()+int(c.oooTop().Sub(c.rcvNxt)) > len(c.rcvBuf.buf) {
+		t.Fatalf("out-of-order data beyond the ring: %d + %d > %d", c.rcvBuf.Len(), c.oooTop().Sub(c.rcvNxt), len(c.rcvBuf.buf))
 	}
 	if c.state.synchronized() && c.state != StateTimeWait {
 		dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))

@@ -14,10 +14,6 @@ import (
 // pawsIdle is RFC 7323 §5.5: TS.Recent older than 24 days is invalid.
 const pawsIdle = 24 * 24 * time.Hour
 
-// delAckTimeout is the delayed-ACK bound (RFC 1122 §4.2.3.2 allows 500 ms;
-// Linux uses at most 40 ms (TCP_DELACK_MIN) for interactive flows).
-const delAckTimeout = 40 * time.Millisecond
-
 // segLen is SEG.LEN: payload plus one for SYN and one for FIN.
 func segLen(seg *Segment) seqnum.Size {
 	n := seqnum.Size(len(seg.Payload))
@@ -86,6 +82,11 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 			// RFC 9293: a zero window still takes valid ACKs and RSTs;
 			// the data is dropped below.
 		} else {
+			if flags&wire.FlagRST == 0 && len(seg.Payload) > 0 && seg.Seq.LessThan(c.rcvNxt) {
+				// Data received before: D-SACK it (RFC 2883 §4; Linux
+				// tcp_send_dupack).
+				c.setDSACK(seg.Seq, seqnum.Min(seg.Seq.Add(seqnum.Size(len(seg.Payload))), c.rcvNxt))
+			}
 			if flags&wire.FlagRST == 0 && !c.oowRateLimited(now, seg, slen) {
 				c.sendAck(now)
 			}
@@ -175,7 +176,7 @@ func (c *Conn) finish(now clock.Time) {
 	}
 	c.trySend(now)
 	if c.ackOwed > 0 && c.delackAt == never {
-		c.delackAt = now.Add(delAckTimeout)
+		c.delackAt = now.Add(c.delAckTimeout())
 	}
 	c.rearm()
 }
@@ -319,6 +320,7 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, sacked int) {
 	l := c.layer
 	acked := int(ack.Sub(c.sndUna))
+	c.ic.countAcked(c.sndUna == c.iss, acked, c.mss)
 	c.checkUndo(seg, ack) // Eifel detection (RFC 3522) before the ACK's usual effects
 	// RTT sample: timestamps echo (RFC 7323 §4) or the timed segment
 	// (Karn's rule), from the arrival time of the ACK.
@@ -414,8 +416,15 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 	// Trim to the window: the left edge (old bytes) ...
 	if seq.LessThan(c.rcvNxt) {
 		skip := int(c.rcvNxt.Sub(seq))
-		if skip > len(payload) {
-			// Entirely old (even the FIN position): a duplicate.
+		if len(payload) > 0 {
+			// Bytes received before: reported in a D-SACK (RFC 2883
+			// §4, Linux tcp_dsack_set: the part below RCV.NXT).
+			c.setDSACK(seq, seq.Add(seqnum.Size(min(skip, len(payload)))))
+		}
+		if skip > len(payload) || (skip == len(payload) && !fin) {
+			// Entirely old (even the FIN position): a duplicate, ACKed at
+			// once (RFC 9293 §3.10.7.4; Linux tcp_data_queue sends a
+			// D-SACK in quick-ACK mode).
 			c.sendAck(now)
 			return
 		}
@@ -429,47 +438,71 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 		if keep < 0 {
 			keep = 0
 		}
+		if wnd == 0 && len(payload) > 0 && seq == c.rcvNxt {
+			c.layer.stats.TCPZeroWindowDrop.Add(1) // Linux tcp_data_queue: zero window, ACK and drop
+			c.sendAck(now)
+			return
+		}
 		payload = payload[:keep]
 		fin = false
 	}
 	if len(payload) == 0 && !fin {
+		if c.flags&fDSACK != 0 {
+			c.sendAck(now) // report the duplicate now
+		}
 		return // a pure ACK: nothing to receive (and nothing to answer)
 	}
 	if seq != c.rcvNxt {
-		// Out of order: queue it, ACK at once (RFC 5681 §4.2).
-		{
-			if c.ooo.insert(c, seq, payload, fin) {
-				c.layer.stats.TCPOFOQueue.Add(1)
-			} else {
-				c.layer.stats.TCPOFODrop.Add(1)
-			}
-		}
+		// Out of order: hold it, ACK at once with SACK blocks (RFC 5681
+		// §4.2, RFC 2018 §4).
+		c.oooInsert(seq, payload, fin)
 		c.sendAck(now)
 		return
 	}
-	hadGap := c.ooo.n > 0 && len(payload) > 0
+	ackNow := false
 	if len(payload) > 0 {
+		c.onDataRecv(now, len(payload))
 		// Count the ACK owed first: a reply the application writes from
 		// OnData carries it.
-		c.lastDataAt = now
-		c.ackOwed++
-		if len(payload) < c.rcvMSS && seg.Flags&wire.FlagPSH == 0 {
-			c.ackOwed++ // a small segment that is not the end of a write: do not wait
+		c.ackOwed = 1
+		if len(payload) < c.rcvEstMSS && seg.Flags&wire.FlagPSH == 0 {
+			ackNow = true // a small segment that is not the end of a write: do not wait
 		}
-		c.deliver(payload)
+		if !c.receive(payload) {
+			// No memory to hold it (tcp_mem): dropped, the peer
+			// retransmits (Linux tcp_data_queue: TCPRcvQDrop).
+			c.layer.stats.PruneCalled.Add(1)
+			c.oooPrune()
+			c.layer.stats.RcvPruned.Add(1)
+			c.layer.stats.TCPRcvQDrop.Add(1)
+			c.sendAck(now)
+			return
+		}
 		if c.flags&fGone != 0 {
 			return
 		}
 	}
-	if hadGap {
-		fin = c.ooo.drain(c, fin) || fin
-		c.ackOwed += 2 // filled a hole: ACK at once
+	if c.oooActive() {
+		if c.rcvBuf.Len() > 0 || len(payload) > 0 {
+			ackNow = true // filled (part of) a hole: ACK at once (RFC 5681 §4.2)
+		}
+		fin = c.oooDrain() || fin
+	}
+	if c.rcvBuf.Len() > 0 && c.canDeliver() {
+		c.deliverBuffered()
+		if c.flags&fGone != 0 {
+			return
+		}
 	}
 	if fin {
 		c.inputFin(now)
 		return
 	}
-	if c.ackOwed > 0 && (c.ackOwed >= 2 || c.quickAcks > 0) {
+	// ACK policy (Linux __tcp_ack_snd_check): at once in quick-ACK mode,
+	// for a filled hole, or when more than one full-sized segment is
+	// unacknowledged (RFC 9293 §3.8.6.3: at least every second full-sized
+	// segment); else the delayed-ACK timer (finish).
+	if c.ackOwed > 0 && (ackNow || c.quickAcks > 0 || int(c.rcvNxt.Sub(c.rcvWup)) > c.rcvEstMSS) {
 		if c.quickAcks > 0 {
 			c.quickAcks--
 		}
@@ -477,15 +510,59 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 	}
 }
 
+// Delayed-ACK timeout bounds (Linux TCP_ATO_MIN = TCP_DELACK_MIN = 40 ms,
+// TCP_DELACK_MAX = 200 ms).
+const (
+	atoMin = 40 * time.Millisecond
+	atoMax = 200 * time.Millisecond
+)
+
+// onDataRecv is Linux's tcp_event_data_recv for n in-order bytes: it
+// learns the peer's segment size (tcp_measure_rcv_mss) and the ACK
+// timeout from the gaps between data segments, and goes back to quick-ACK
+// mode after the connection was idle for more than an RTO, so a sender
+// restarting from idle is not held back by delayed ACKs.
+func (c *Conn) onDataRecv(now clock.Time, n int) {
+	if n > c.rcvEstMSS {
+		c.rcvEstMSS = min(n, c.rcvMSS)
+	}
+	if c.ato == 0 {
+		c.ato = atoMin // first data: the handshake already entered quick-ACK mode
+	} else {
+		m := now.Sub(c.lastDataAt)
+		rto := c.currentRTO()
+		switch {
+		case m <= atoMin/2:
+			c.ato = c.ato/2 + atoMin/2
+		case m < c.ato:
+			c.ato = min(c.ato/2+m, rto)
+		case m > rto:
+			c.enterQuickAck()
+		}
+	}
+	c.lastDataAt = now
+}
+
+// delAckTimeout is how long an owed ACK may wait: the ato estimate,
+// bounded by the RTT, between 40 and 200 ms (Linux tcp_send_delayed_ack).
+func (c *Conn) delAckTimeout() time.Duration {
+	ato := max(c.ato, atoMin)
+	limit := atoMax
+	if c.rtt.has {
+		limit = min(limit, max(c.rtt.srtt, atoMin))
+	}
+	return min(ato, limit)
+}
+
 // maxQuickAcks is Linux's TCP_MAX_QUICKACKS.
 const maxQuickAcks = 16
 
-// enterQuickAck starts a connection in Linux's quick-ACK mode: the first
-// segments are ACKed at once, min(16, window/(2*MSS)) of them
-// (tcp_incr_quickack), so the peer's slow start is not slowed by
-// delayed ACKs.
+// enterQuickAck starts Linux's quick-ACK mode (at the start of a
+// connection and after idle): the next segments are ACKed at once,
+// min(16, window/(2*MSS)) of them (tcp_incr_quickack), so the peer's slow
+// start is not slowed by delayed ACKs.
 func (c *Conn) enterQuickAck() {
-	c.quickAcks = min(maxQuickAcks, c.rcvCap/(2*max(c.rcvMSS, 1)))
+	c.quickAcks = max(c.quickAcks, min(maxQuickAcks, c.rcvCap/(2*max(c.rcvMSS, 1))))
 }
 
 // sendAckAfterApp sends the owed ACK unless the data the application just
@@ -497,47 +574,51 @@ func (c *Conn) sendAckAfterApp(now clock.Time) {
 	}
 }
 
-// deliver takes in-order bytes at RCV.NXT: straight to the handler when
-// nothing is buffered, the rest into the receive buffer.
-func (c *Conn) deliver(p []byte) {
-	c.rcvNxt = c.rcvNxt.Add(seqnum.Size(len(p)))
-	c.rcvSpaceAdjust(len(p))
-	if c.rcvBuf.Len() == 0 && c.canDeliver() {
+// receive takes in-order bytes at RCV.NXT: straight to the handler when
+// nothing is held, else (and what the handler leaves) into the receive
+// ring. It reports false, taking nothing, when the ring had no room and
+// tcp_mem refused more; in-order data for a connection holding nothing
+// is always taken (Linux tcp_data_queue forces memory for an empty
+// receive queue).
+func (c *Conn) receive(p []byte) bool {
+	empty := c.rcvBuf.Len() == 0 && !c.oooActive()
+	if empty && c.canDeliver() {
+		c.rcvNxt = c.rcvNxt.Add(seqnum.Size(len(p)))
+		c.ic.bytesReceived += uint64(len(p))
 		n := c.handler.OnData(c, p)
-		if n < 0 {
-			n = 0
-		}
-		if n > len(p) {
-			n = len(p)
-		}
+		n = max(0, min(n, len(p)))
+		c.consumed(n)
 		p = p[n:]
 		if len(p) == 0 || c.flags&fGone != 0 {
-			return
+			return true
 		}
+		c.ensureRing(len(p), true)
+		c.rcvBuf.write(p)
+		return true
 	}
-	if c.rcvBuf.buf == nil {
-		c.rcvBuf.buf = c.layer.getBuf(c.rcvCap)
-	} else if len(c.rcvBuf.buf) < c.rcvCap {
-		c.layer.putBuf(c.rcvBuf.grow(make([]byte, c.rcvCap)))
+	if !c.ensureRing(c.rcvBuf.Len()+len(p), empty) {
+		return false
 	}
 	c.rcvBuf.write(p)
-	if c.canDeliver() {
-		c.deliverBuffered()
-	}
+	c.rcvNxt = c.rcvNxt.Add(seqnum.Size(len(p)))
+	c.ic.bytesReceived += uint64(len(p))
+	return true
 }
 
-// rcvSpaceAdjust grows the receive buffer (and so the window) toward
-// tcp_rmem[2] when the application takes more than a quarter of it per
-// round trip, as Linux's receive-buffer autotuning (tcp_rcv_space_adjust:
-// twice what was copied in an RTT, doubled again for the sender's slow
-// start).
-func (c *Conn) rcvSpaceAdjust(n int) {
+// consumed notes n bytes the application took, for receive-buffer
+// autotuning (Linux tcp_rcv_space_adjust, called from recvmsg: it counts
+// what the application copied, not what arrived, so a connection whose
+// application does not read does not grow its buffer). Once per RTT, when
+// the application took more than a quarter of the buffer, the buffer
+// grows to four times what it took (twice for the RTT, twice for the
+// sender's slow start), up to tcp_rmem[2]; never under tcp_mem pressure.
+func (c *Conn) consumed(n int) {
 	c.rcvCopied += n
 	now := c.layer.now
 	if !c.rtt.has || now.Sub(c.rcvSpaceAt) < max(c.rtt.srtt, time.Millisecond) {
 		return
 	}
-	if want := 4 * c.rcvCopied; want > c.rcvCap && c.rcvCap < c.layer.cfg.Rmem[2] {
+	if want := 4 * c.rcvCopied; want > c.rcvCap && c.rcvCap < c.layer.cfg.Rmem[2] && !c.layer.underPressure() {
 		c.rcvCap = min(want, c.layer.cfg.Rmem[2])
 	}
 	c.rcvCopied = 0
@@ -583,7 +664,8 @@ func (c *Conn) maybeWindowUpdate() {
 		return
 	}
 	cur := c.rcvAdv.Sub(c.rcvNxt)
-	w := seqnum.Size(c.rcvWindow())
+	nw, _ := c.rcvWindow()
+	w := seqnum.Size(nw)
 	if w >= 2*cur && w-cur >= seqnum.Size(c.rcvMSS) {
 		c.sendAck(c.layer.now)
 	}

@@ -34,11 +34,12 @@ type Layer struct {
 	out       OutSegment // the segment being built (reused: no allocation per segment)
 	txPool    []*txQueue // idle scoreboards (scoreboard.go), at most maxTxPool
 
-	sndPool, rcvPool, chunkPool bufPool
-	isnKey                      [16]byte // secret for the port offset and timestamp offsets
-	isnGen                      *ISNGenerator
-	isnFn                       func(now clock.Time, k flowtable.Key) seqnum.Value
-	portSeq                     uint32
+	sndPool, rcvPool bufPool
+	mem              *MemAccount // tcp_mem account (mem.go); the process's unless SetMemAccount
+	isnKey           [16]byte    // secret for the port offset and timestamp offsets
+	isnGen           *ISNGenerator
+	isnFn            func(now clock.Time, k flowtable.Key) seqnum.Value
+	portSeq          uint32
 }
 
 // NewLayer returns a TCP layer with settings cfg (nil: DefaultConfig)
@@ -57,6 +58,9 @@ func NewLayer(cfg *Config, out Output, now clock.Time) *Layer {
 	if c.MaxTwBuckets < 0 {
 		c.MaxTwBuckets = 0
 	}
+	if c.Mem[2] <= 0 {
+		c.Mem = DefaultConfig().Mem
+	}
 	l := &Layer{
 		cfg:       c,
 		output:    out,
@@ -70,7 +74,7 @@ func NewLayer(cfg *Config, out Output, now clock.Time) *Layer {
 	l.twTimer.Fn = l.expireTimeWaits
 	l.sndPool = bufPool{size: max(c.Wmem[1], 1), max: 256}
 	l.rcvPool = bufPool{size: max(c.Rmem[1], 1), max: 256}
-	l.chunkPool = bufPool{size: max(c.DefaultMSS, 2048), max: 1024}
+	l.mem = &processMem
 	crand.Read(l.isnKey[:])
 	l.isnGen = NewISNGeneratorSecret(binary.LittleEndian.Uint64(l.isnKey[:8]), binary.LittleEndian.Uint64(l.isnKey[8:]))
 	return l
@@ -91,41 +95,6 @@ func (l *Layer) isn(now clock.Time, k flowtable.Key) seqnum.Value {
 	return l.isnGen.ISN(now, k)
 }
 
-// getBuf returns a buffer of size n, from a pool when one matches.
-func (l *Layer) getBuf(n int) []byte {
-	switch n {
-	case l.sndPool.size:
-		return l.sndPool.get()
-	case l.rcvPool.size:
-		return l.rcvPool.get()
-	}
-	return make([]byte, n)
-}
-
-// putBuf gives a buffer back to its pool.
-func (l *Layer) putBuf(b []byte) {
-	switch len(b) {
-	case l.sndPool.size:
-		l.sndPool.put(b)
-	case l.rcvPool.size:
-		l.rcvPool.put(b)
-	}
-}
-
-// getChunk returns a slice of length n for an out-of-order segment.
-func (l *Layer) getChunk(n int) []byte {
-	if n <= l.chunkPool.size {
-		return l.chunkPool.get()[:n]
-	}
-	return make([]byte, n)
-}
-
-func (l *Layer) putChunk(b []byte) {
-	if cap(b) == l.chunkPool.size {
-		l.chunkPool.put(b[:cap(b)])
-	}
-}
-
 // newConn returns a connection with the layer's defaults, not yet in the
 // table.
 func (l *Layer) newConn(now clock.Time, k flowtable.Key) *Conn {
@@ -139,7 +108,10 @@ func (l *Layer) newConn(now clock.Time, k flowtable.Key) *Conn {
 		rcvCap:   max(l.cfg.Rmem[1], 1),
 		sndCap:   max(l.cfg.Wmem[1], 1),
 		rcvMSS:   l.cfg.DefaultMSS,
-		mss:      536,
+		// Linux tcp_initialize_rcv_mss: the peer's segment size is
+		// assumed no larger than TCP_MSS_DEFAULT until seen.
+		rcvEstMSS: min(l.cfg.DefaultMSS, 536),
+		mss:       536,
 	}
 	c.stopTimers()
 	c.rtt.init()
@@ -164,6 +136,7 @@ func (l *Layer) Input(now clock.Time, seg *Segment) {
 	l.now = now
 	l.stats.InSegs.Add(1)
 	if c := l.conns.Get(seg.Key); c != nil {
+		c.ic.countIn(seg, c.rcvMSS)
 		c.input(now, seg)
 		return
 	}
@@ -324,15 +297,21 @@ func (l *Layer) Range(fn func(c *Conn) bool) {
 // RangeInfo visits every connection's ConnInfo, TIME-WAIT entries
 // included, until fn returns false.
 func (l *Layer) RangeInfo(fn func(ConnInfo) bool) {
+	l.RangeConns(func(ci ConnInfo, _ *Conn) bool { return fn(ci) })
+}
+
+// RangeConns is RangeInfo with the connection itself (for its Info); c is
+// nil for a TIME-WAIT entry.
+func (l *Layer) RangeConns(fn func(ci ConnInfo, c *Conn) bool) {
 	ok := true
 	l.conns.Range(func(_ flowtable.Key, c *Conn) bool {
-		ok = fn(c.Info())
+		ok = fn(c.summary(), c)
 		return ok
 	})
 	if !ok {
 		return
 	}
-	l.tws.Range(func(_ flowtable.Key, tw *timeWait) bool { return fn(tw.info(l.now)) })
+	l.tws.Range(func(_ flowtable.Key, tw *timeWait) bool { return fn(tw.info(l.now), nil) })
 }
 
 // Conns returns the number of live connections (half-open included).

@@ -11,30 +11,38 @@ import (
 // maxWindowShift is RFC 7323 §2.3's cap on the window scale.
 const maxWindowShift = 14
 
-// rcvWindow computes the window to advertise: free receive-buffer space,
-// with receiver-side SWS avoidance (RFC 1122 §4.2.3.3: do not open the
-// window by less than min(buffer/2, MSS)... here by less than a quarter
-// buffer or an MSS, like Linux's __tcp_select_window), never moving the
-// right edge left (RFC 9293 §3.8.6.2.2), rounded to the scale's
-// granularity.
-func (c *Conn) rcvWindow() uint32 {
-	free := c.rcvCap - c.rcvBuf.Len() - c.ooo.bytes
+// rcvWindow computes the window to advertise: free receive-buffer space
+// (out-of-order data sits inside the window it was sent into, so it does
+// not shrink it), clamped to 4 MSS under tcp_mem pressure (Linux clamps
+// rcv_ssthresh to 4*advmss), rounded to the scale's granularity, with
+// receiver SWS avoidance (RFC 9293 §3.8.6.2.2: the right edge moves only
+// by at least min(buffer/2, MSS)) and never moving the right edge left
+// (RFC 7323 §2.4). wantZero reports that the free space alone would have
+// given a zero window (Linux TCPWantZeroWindowAdv).
+func (c *Conn) rcvWindow() (w uint32, wantZero bool) {
+	free := c.rcvCap - c.rcvBuf.Len()
 	if free < 0 {
 		free = 0
 	}
-	if free < c.rcvCap/4 && free < c.rcvMSS {
-		free = 0
+	if c.layer.underPressure() {
+		free = min(free, 4*c.rcvMSS)
 	}
 	maxw := 65535 << c.rcvShift
 	if free > maxw {
 		free = maxw
 	}
 	free &^= (1 << c.rcvShift) - 1
-	w := uint32(free)
-	if edge := c.rcvNxt.Add(seqnum.Size(w)); edge.LessThan(c.rcvAdv) {
-		w = uint32(c.rcvAdv.Sub(c.rcvNxt))
+	cur := 0
+	if c.rcvNxt.LessThan(c.rcvAdv) {
+		cur = int(c.rcvAdv.Sub(c.rcvNxt))
 	}
-	return w
+	switch {
+	case free <= cur:
+		return uint32(cur), free == 0 && cur > 0
+	case free-cur < min(c.rcvCap/2, c.rcvMSS):
+		return uint32(cur), false // SWS: not worth moving the edge yet
+	}
+	return uint32(free), false
 }
 
 // tsVal is our RFC 7323 timestamp clock: milliseconds plus a per-connection
@@ -54,7 +62,17 @@ func (c *Conn) fill(now clock.Time, seq seqnum.Value, flags wire.TCPFlags) *OutS
 	if flags&wire.FlagSYN != 0 {
 		return s
 	}
-	w := c.rcvWindow()
+	w, wantZero := c.rcvWindow()
+	l := c.layer
+	if wantZero {
+		l.stats.TCPWantZeroWindowAdv.Add(1)
+	}
+	// The window last advertised was rcvAdv - rcvWup (Linux rcv_wnd).
+	if old := c.rcvWup.LessThan(c.rcvAdv); w == 0 && old {
+		l.stats.TCPToZeroWindowAdv.Add(1)
+	} else if w > 0 && !old {
+		l.stats.TCPFromZeroWindowAdv.Add(1)
+	}
 	c.rcvAdv = c.rcvNxt.Add(seqnum.Size(w))
 	s.Window = uint16(w >> c.rcvShift)
 	if c.flags&fTS != 0 && flags&wire.FlagRST == 0 {
@@ -73,6 +91,7 @@ func (c *Conn) fill(now clock.Time, seq seqnum.Value, flags wire.TCPFlags) *OutS
 // RetransSegs only, not in OutSegs). It reports whether the engine took it.
 func (c *Conn) xmit(s *OutSegment, rtx bool) bool {
 	l := c.layer
+	c.ic.countOut(l.now, s, rtx)
 	if !rtx {
 		l.stats.OutSegs.Add(1)
 	}
@@ -82,6 +101,7 @@ func (c *Conn) xmit(s *OutSegment, rtx bool) bool {
 	if s.Flags&wire.FlagACK != 0 {
 		c.ackOwed = 0
 		c.delackAt = never
+		c.rcvWup = c.rcvNxt
 	}
 	return l.output.SendTCP(s)
 }
@@ -158,14 +178,16 @@ func (c *Conn) effMSS() int {
 	if c.flags&fTS != 0 {
 		n = 12 // NOP NOP TS
 	}
-	if c.flags&fSackOK != 0 && c.ooo.n > 0 {
-		maxb := 4
+	if c.flags&fSackOK != 0 && (c.oooActive() || c.flags&fDSACK != 0) {
+		maxb := wire.MaxSACKBlocks
 		if n > 0 {
 			maxb = 3
 		}
-		var b [4]sackRange
-		k := min(c.ooo.sackBlocks(&b, 4), maxb)
-		n += 4 + 8*k // NOP NOP kind len + blocks
+		k := c.oooRanges()
+		if c.flags&fDSACK != 0 {
+			k++
+		}
+		n += 4 + 8*min(k, maxb) // NOP NOP kind len + blocks
 	}
 	return max(c.mss-n, 1)
 }
@@ -320,7 +342,7 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 		c.sndNxt = seq.Add(seqnum.Size(n))
 		if data > 0 {
 			l.stats.TCPOrigDataSent.Add(1)
-			if c.quickAcks > 0 && now.Sub(c.lastDataAt) < delAckTimeout {
+			if c.quickAcks > 0 && now.Sub(c.lastDataAt) < atoMin {
 				// Linux pingpong mode (tcp_event_data_sent): we answer
 				// what we receive, so our data will carry the ACKs;
 				// quick ACKs would only add packets.

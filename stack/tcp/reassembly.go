@@ -1,110 +1,376 @@
 package tcp
 
-import "github.com/xdptcp/xdptcp/stack/seqnum"
+// Out-of-order data (RFC 9293 §3.10.7.4 seventh: segments beyond RCV.NXT
+// are held for later), kept as Linux keeps its out-of-order queue: up to
+// the window we advertised, with no fixed bound on the number of ranges,
+// adjacent and overlapping segments merged, and small segments coalesced
+// into shared storage (Linux tcp_try_coalesce / tcp_collapse).
+//
+// The bytes themselves live in the receive ring, at their place in
+// sequence space: the byte with sequence number s sits at logical offset
+// rcvBuf.Len() + (s - RCV.NXT) from the ring's head. Every segment is
+// therefore "collapsed" on arrival: a one-byte segment costs one byte of
+// ring, never a buffer of its own, and the memory a connection holds for
+// received data is the ring (its capacity, as Linux counts truesize) plus
+// the range table. The invariant holds because RCV.NXT and rcvBuf.Len()
+// move together (in-order bytes are written at the ring's tail while
+// out-of-order data is held) and the head and RCV.NXT both move by what
+// the application consumes.
+//
+// The range table is bounded by the receive buffer: at most
+// rcvCap/oooRangeShare ranges (each 8 bytes, so the table is at most an
+// eighth of the buffer, charged to tcp_mem with the ring). When a new
+// range would pass the bound the queue is pruned from its highest
+// sequence number down, as Linux's tcp_prune_ofo_queue does: the data
+// nearest RCV.NXT is the most valuable.
 
-// maxOOOSegments bounds the out-of-order queue of one connection (its
-// bytes are bounded by the receive window, which they count against).
-const maxOOOSegments = 512
+import (
+	"github.com/xdptcp/xdptcp/stack/seqnum"
+	"github.com/xdptcp/xdptcp/stack/wire"
+)
 
-// oooSeg is one out-of-order segment held for reassembly.
-type oooSeg struct {
-	seq  seqnum.Value
-	data []byte // copy of the payload; from the layer's pool when it fits
-	fin  bool
-}
+// oooRangeShare: one range per 64 bytes of receive buffer at most (2048
+// ranges for the default 128 KiB, 98304 for 6 MiB).
+const oooRangeShare = 64
 
-// oooQueue holds out-of-order segments sorted by sequence number (RFC 9293
-// §3.10.7.4 seventh: segments beyond RCV.NXT are held for later).
+// oooMinRanges is the range bound of the smallest buffers.
+const oooMinRanges = 8
+
+// sackRange is a received block [l, r).
+type sackRange struct{ l, r seqnum.Value }
+
+// oooQueue describes the out-of-order data held in the receive ring.
+// Allocated by the first out-of-order segment (most connections never
+// see one) and kept until the connection ends.
 type oooQueue struct {
-	segs  []oooSeg     // sorted by seq; segs[:n] are used
-	n     int          // segments held
-	bytes int          // payload bytes held (counts against the window)
-	last  seqnum.Value // start of the most recently queued segment (first SACK block)
+	r       []sackRange                      // held ranges: sorted, disjoint, non-adjacent, all above RCV.NXT
+	recent  [wire.MaxSACKBlocks]seqnum.Value // a sequence number inside each range last reported, newest first (RFC 2018 §4)
+	nRecent int                              // valid entries of recent
+	bytes   int                              // bytes held in r
+	finAt   seqnum.Value                     // sequence number of a FIN that arrived out of order; valid if fin
+	fin     bool                             // a FIN beyond RCV.NXT is held
 }
 
-// insert copies a segment in, keeping the queue sorted; duplicates and
-// segments over the bound are dropped (false).
-func (q *oooQueue) insert(c *Conn, seq seqnum.Value, p []byte, fin bool) bool {
-	if q.n >= maxOOOSegments {
-		return false
+// oooActive reports whether out-of-order data (or a FIN) is held.
+func (c *Conn) oooActive() bool {
+	return c.ooo != nil && (len(c.ooo.r) > 0 || c.ooo.fin)
+}
+
+// oooRanges returns the number of ranges held.
+func (c *Conn) oooRanges() int {
+	if c.ooo == nil {
+		return 0
 	}
+	return len(c.ooo.r)
+}
+
+// oooBytes returns the out-of-order bytes held.
+func (c *Conn) oooBytes() int {
+	if c.ooo == nil {
+		return 0
+	}
+	return c.ooo.bytes
+}
+
+// oooMaxRanges is the bound on the range table for the current buffer.
+func (c *Conn) oooMaxRanges() int { return max(c.rcvCap/oooRangeShare, oooMinRanges) }
+
+// oooTop returns the end of the highest range held (RCV.NXT if none).
+func (c *Conn) oooTop() seqnum.Value {
+	if c.ooo == nil || len(c.ooo.r) == 0 {
+		return c.rcvNxt
+	}
+	return c.ooo.r[len(c.ooo.r)-1].r
+}
+
+// oooInsert holds the segment [seq, seq+len(p)) (and a FIN after it)
+// that arrived beyond RCV.NXT, within the advertised window. It counts
+// TCPOFOQueue for a segment held, TCPOFOMerge when it overlapped data
+// already held (then a D-SACK reports the overlap, RFC 2883 §4), and
+// TCPOFODrop when there was no room.
+func (c *Conn) oooInsert(seq seqnum.Value, p []byte, fin bool) {
+	l := c.layer
+	if c.ooo == nil {
+		c.ooo = &oooQueue{}
+	}
+	q := c.ooo
+	end := seq.Add(seqnum.Size(len(p)))
+	if fin {
+		if q.fin && q.finAt != end {
+			fin = false // a second, different FIN: keep the first
+		}
+		if top := c.oooTop(); end.LessThan(top) {
+			fin = false // a FIN below data already held is bogus
+		}
+	}
+	if len(p) == 0 {
+		if fin && !q.fin {
+			q.fin, q.finAt = true, end
+			l.stats.TCPOFOQueue.Add(1)
+		}
+		return
+	}
+	if q.fin && q.finAt.LessThan(end) {
+		l.stats.TCPOFODrop.Add(1) // data beyond the peer's FIN
+		return
+	}
+	// i: the first range that ends at or after seq (it may touch or
+	// overlap the segment); j: the first range that starts after end.
 	i := 0
-	for i < q.n && q.segs[i].seq.LessThan(seq) {
+	for i < len(q.r) && q.r[i].r.LessThan(seq) {
 		i++
 	}
-	if i < q.n && q.segs[i].seq == seq && len(q.segs[i].data) >= len(p) {
-		return false // duplicate
+	j := i
+	for j < len(q.r) && q.r[j].l.LessThanEq(end) {
+		j++
 	}
-	if q.segs == nil {
-		q.segs = make([]oooSeg, 0, 8)
+	if i < len(q.r) && q.r[i].l.LessThanEq(seq) && end.LessThanEq(q.r[i].r) {
+		// All of it is held already: a duplicate (Linux
+		// tcp_data_queue_ofo: TCPOFOMerge, D-SACK, dropped).
+		l.stats.TCPOFOMerge.Add(1)
+		c.setDSACK(seq, end)
+		q.markRecent(seq)
+		if fin {
+			q.fin, q.finAt = true, end
+		}
+		return
 	}
-	d := c.layer.getChunk(len(p))
-	copy(d, p)
-	q.segs = append(q.segs, oooSeg{})
-	copy(q.segs[i+1:], q.segs[i:q.n])
-	q.segs[i] = oooSeg{seq: seq, data: d, fin: fin}
-	q.n++
-	q.bytes += len(p)
-	q.last = seq
+	if j == i && len(q.r) >= c.oooMaxRanges() {
+		// A new range over the bound: prune from the top first
+		// (tcp_prune_ofo_queue); if the segment itself is the highest,
+		// it is the one dropped.
+		l.stats.PruneCalled.Add(1)
+		if q.r[len(q.r)-1].r.LessThan(seq) {
+			l.stats.TCPOFODrop.Add(1)
+			return
+		}
+		for len(q.r) >= c.oooMaxRanges() {
+			c.oooDropTop()
+		}
+		l.stats.OfoPruned.Add(1)
+	}
+	// Room in the ring for the whole segment at its place.
+	off := c.rcvBuf.Len() + int(seq.Sub(c.rcvNxt))
+	if !c.ensureRing(off+len(p), false) {
+		l.stats.PruneCalled.Add(1)
+		l.stats.RcvPruned.Add(1)
+		l.stats.TCPOFODrop.Add(1)
+		return
+	}
+	if j == i && len(q.r) == cap(q.r) && !c.growRanges() {
+		l.stats.PruneCalled.Add(1)
+		l.stats.RcvPruned.Add(1)
+		l.stats.TCPOFODrop.Add(1)
+		return
+	}
+	if j > i {
+		// Overlapping or touching held data: merged into one range.
+		ol, or := seqnum.Max(seq, q.r[i].l), seqnum.Min(end, q.r[i].r)
+		if ol.LessThan(or) {
+			l.stats.TCPOFOMerge.Add(1)
+			c.setDSACK(ol, or)
+		}
+	}
+	c.rcvBuf.writeAt(off, p)
+	l.stats.TCPOFOQueue.Add(1)
+	c.ic.oooPack++
+	nl, nr := seq, end
+	if j > i {
+		nl = seqnum.Min(nl, q.r[i].l)
+		nr = seqnum.Max(nr, q.r[j-1].r)
+		for k := i; k < j; k++ {
+			q.bytes -= int(q.r[k].r.Sub(q.r[k].l))
+		}
+		q.r[i] = sackRange{nl, nr}
+		q.r = append(q.r[:i+1], q.r[j:]...)
+	} else {
+		q.r = append(q.r, sackRange{})
+		copy(q.r[i+1:], q.r[i:])
+		q.r[i] = sackRange{nl, nr}
+	}
+	q.bytes += int(nr.Sub(nl))
+	q.markRecent(seq)
+	if fin {
+		q.fin, q.finAt = true, end
+	}
+}
+
+// growRanges doubles the range table's capacity, up to the bound, with
+// the memory charged to tcp_mem. It reports false when refused.
+func (c *Conn) growRanges() bool {
+	q := c.ooo
+	n := min(max(2*cap(q.r), oooMinRanges), c.oooMaxRanges())
+	if n <= cap(q.r) {
+		return false
+	}
+	l := c.layer
+	if !l.charge(8*(n-cap(q.r)), false) {
+		return false
+	}
+	nr := make([]sackRange, len(q.r), n)
+	copy(nr, q.r)
+	q.r = nr
 	return true
 }
 
-// drain delivers the segments that became in order. It reports whether a
-// FIN became in order.
-func (q *oooQueue) drain(c *Conn, fin bool) bool {
-	for q.n > 0 && !fin {
-		s := q.segs[0]
-		if c.rcvNxt.LessThan(s.seq) {
-			break
+// oooDropTop drops the highest range held (and a FIN after it).
+func (c *Conn) oooDropTop() {
+	q := c.ooo
+	last := q.r[len(q.r)-1]
+	q.bytes -= int(last.r.Sub(last.l))
+	q.r = q.r[:len(q.r)-1]
+	if q.fin && last.l.LessThan(q.finAt) {
+		q.fin = false
+	}
+}
+
+// oooPrune drops every out-of-order range (Linux tcp_prune_ofo_queue
+// under memory pressure), giving the ring back if nothing in order is
+// held. It reports whether anything was dropped.
+func (c *Conn) oooPrune() bool {
+	if !c.oooActive() {
+		return false
+	}
+	q := c.ooo
+	q.r = q.r[:0]
+	q.bytes, q.fin, q.nRecent = 0, false, 0
+	c.layer.stats.OfoPruned.Add(1)
+	c.releaseRcvBuf()
+	return true
+}
+
+// oooDrain takes the ranges that RCV.NXT reached: their bytes already sit
+// at the ring's tail, so they join the in-order data. It reports whether
+// the peer's FIN became in order.
+func (c *Conn) oooDrain() bool {
+	q := c.ooo
+	if q == nil {
+		return false
+	}
+	k := 0
+	for k < len(q.r) && q.r[k].l.LessThanEq(c.rcvNxt) {
+		x := q.r[k]
+		q.bytes -= int(x.r.Sub(x.l))
+		if c.rcvNxt.LessThan(x.r) {
+			n := int(x.r.Sub(c.rcvNxt))
+			c.rcvBuf.n += n
+			c.rcvNxt = x.r
 		}
-		q.pop(c)
-		skip := int(c.rcvNxt.Sub(s.seq))
-		end := s.seq.Add(seqnum.Size(len(s.data)))
-		if skip <= len(s.data) && c.rcvNxt.LessThanEq(end) {
-			if skip < len(s.data) {
-				c.deliver(s.data[skip:])
+		k++
+	}
+	if k > 0 {
+		q.r = append(q.r[:0], q.r[k:]...)
+		// Forget reported blocks now below RCV.NXT (Linux tcp_sack_remove).
+		m := 0
+		for i := 0; i < q.nRecent; i++ {
+			if c.rcvNxt.LessThan(q.recent[i]) {
+				q.recent[m] = q.recent[i]
+				m++
 			}
-			fin = s.fin
 		}
-		c.layer.putChunk(s.data)
-		if c.flags&fGone != 0 {
-			return false
+		q.nRecent = m
+	}
+	if q.fin && q.finAt == c.rcvNxt && len(q.r) == 0 {
+		q.fin = false
+		return true
+	}
+	return false
+}
+
+// markRecent records that the range holding seq was the latest to
+// change: its block goes first in the next SACK option and the others
+// keep their order of last report (RFC 2018 §4). Entries whose range is
+// the same as seq's are removed.
+func (q *oooQueue) markRecent(seq seqnum.Value) {
+	i := q.find(seq)
+	if i < 0 {
+		return
+	}
+	x := q.r[i]
+	m := 0
+	for k := 0; k < q.nRecent; k++ {
+		if v := q.recent[k]; !v.InRange(x.l, x.r) {
+			q.recent[m] = v
+			m++
 		}
 	}
-	return fin
+	if m == len(q.recent) {
+		m-- // the oldest reported block makes room
+	}
+	copy(q.recent[1:m+1], q.recent[:m])
+	q.recent[0] = seq
+	q.nRecent = m + 1
 }
 
-func (q *oooQueue) pop(c *Conn) {
-	q.bytes -= len(q.segs[0].data)
-	copy(q.segs, q.segs[1:q.n])
-	q.n--
-	q.segs[q.n] = oooSeg{}
-	q.segs = q.segs[:q.n]
+// find returns the index of the range holding seq, or -1.
+func (q *oooQueue) find(seq seqnum.Value) int {
+	lo, hi := 0, len(q.r)
+	for lo < hi {
+		m := (lo + hi) / 2
+		if q.r[m].r.LessThanEq(seq) {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < len(q.r) && q.r[lo].l.LessThanEq(seq) {
+		return lo
+	}
+	return -1
 }
 
-// reset empties the queue.
-func (q *oooQueue) reset() {
-	*q = oooQueue{}
-}
-
-// sackBlocks fills up to max SACK blocks (RFC 2018 §4: the first block
-// holds the most recent segment; here, in order) from the queue.
-func (q *oooQueue) sackBlocks(dst *[4]sackRange, max int) int {
+// sackBlocks fills dst with up to max SACK blocks for an ACK: the D-SACK
+// block first if one is owed (RFC 2883 §4), then the block holding the
+// most recently received segment, then the others most recently reported
+// first, then the remaining ranges from the lowest (RFC 2018 §4).
+func (c *Conn) sackBlocks(dst *[wire.MaxSACKBlocks]sackRange, max int) int {
 	n := 0
-	for i := 0; i < q.n && n < max; i++ {
-		s := q.segs[i]
-		l, r := s.seq, s.seq.Add(seqnum.Size(len(s.data)))
-		if n > 0 && dst[n-1].r.GreaterThanEq(l) {
-			if dst[n-1].r.LessThan(r) {
-				dst[n-1].r = r
+	if c.flags&fDSACK != 0 && n < max {
+		dst[n] = c.dsack
+		n++
+	}
+	q := c.ooo
+	if q == nil {
+		return n
+	}
+	dup := func(x sackRange, from int) bool {
+		for k := from; k < n; k++ {
+			if dst[k] == x {
+				return true
 			}
+		}
+		return false
+	}
+	first := n
+	for k := 0; k < q.nRecent && n < max; k++ {
+		i := q.find(q.recent[k])
+		if i < 0 || dup(q.r[i], first) {
 			continue
 		}
-		dst[n] = sackRange{l, r}
+		dst[n] = q.r[i]
 		n++
+	}
+	for i := 0; i < len(q.r) && n < max; i++ {
+		if !dup(q.r[i], first) {
+			dst[n] = q.r[i]
+			n++
+		}
 	}
 	return n
 }
 
-// sackRange is a received block [l, r).
-type sackRange struct{ l, r seqnum.Value }
+// setDSACK records a duplicate [l, r) to report in the next ACK's first
+// SACK block (RFC 2883 §4; Linux tcp_dsack_set), if SACK was negotiated,
+// counted as TCPDSACKOldSent (below RCV.NXT) or TCPDSACKOfoSent.
+func (c *Conn) setDSACK(l, r seqnum.Value) {
+	if c.flags&fSackOK == 0 || !l.LessThan(r) {
+		return
+	}
+	if l.LessThan(c.rcvNxt) {
+		c.layer.stats.TCPDSACKOldSent.Add(1)
+	} else {
+		c.layer.stats.TCPDSACKOfoSent.Add(1)
+	}
+	c.dsack = sackRange{l, r}
+	c.flags |= fDSACK
+}

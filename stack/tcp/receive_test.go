@@ -58,9 +58,9 @@ func TestReassemblyAll120Orders(t *testing.T) {
 				}
 				h.out.segs = nil
 			}
-			if !bytes.Equal(h.rec.data, want) || h.c.rcvNxt != peerISN+5001 || h.c.ooo.n != 0 || h.c.ooo.bytes != 0 {
+			if !bytes.Equal(h.rec.data, want) || h.c.rcvNxt != peerISN+5001 || h.c.oooRanges() != 0 || h.c.oooBytes() != 0 {
 				t.Fatalf("got %d bytes (equal %v), rcvNxt +%d, ooo %d/%d", len(h.rec.data), bytes.Equal(h.rec.data, want),
-					h.c.rcvNxt-peerISN, h.c.ooo.n, h.c.ooo.bytes)
+					h.c.rcvNxt-peerISN, h.c.oooRanges(), h.c.oooBytes())
 			}
 		})
 	}
@@ -84,8 +84,8 @@ func TestReassemblyOverlaps(t *testing.T) {
 	if !bytes.Equal(h.rec.data, data) {
 		t.Fatalf("reassembled %d bytes, equal %v", len(h.rec.data), bytes.Equal(h.rec.data, data))
 	}
-	if h.c.ooo.n != 0 || h.c.ooo.bytes != 0 {
-		t.Fatalf("ooo left %d/%d", h.c.ooo.n, h.c.ooo.bytes)
+	if h.c.oooRanges() != 0 || h.c.oooBytes() != 0 {
+		t.Fatalf("ooo left %d/%d", h.c.oooRanges(), h.c.oooBytes())
 	}
 }
 
@@ -107,7 +107,7 @@ func TestSACKBlocksEveryHolePattern(t *testing.T) {
 					last = i
 				}
 			}
-			h.advance(delAckTimeout)
+			h.advance(atoMin)
 			if len(h.out.segs) == 0 {
 				t.Fatal("no ACK")
 			}

@@ -46,6 +46,7 @@ func (c *Conn) takeSACK(seg *Segment) int {
 	}
 	if c.isDSACK(seg) {
 		c.layer.stats.TCPDSACKRecv.Add(1) // RFC 2883: accepted, counted, marks nothing
+		c.ic.dsackDups = sat16(c.ic.dsackDups)
 	}
 	q := c.tq
 	if q == nil || q.n == 0 {

@@ -141,13 +141,13 @@ func TestDataEdges(t *testing.T) {
 					}
 				case "last in window":
 					h.expect(flags(ACK), ackNum(nxt))
-					if h.c.ooo.n != 1 || len(h.rec.data) != 0 {
-						t.Fatalf("not queued: ooo %d data %q", h.c.ooo.n, h.rec.data)
+					if h.c.oooRanges() != 1 || len(h.rec.data) != 0 {
+						t.Fatalf("not queued: ooo %d data %q", h.c.oooRanges(), h.rec.data)
 					}
 				default:
 					h.expect(flags(ACK), ackNum(nxt))
-					if h.c.ooo.n != 0 || len(h.rec.data) != 0 || h.c.rcvNxt != nxt {
-						t.Fatalf("accepted: ooo %d data %q", h.c.ooo.n, h.rec.data)
+					if h.c.oooRanges() != 0 || len(h.rec.data) != 0 || h.c.rcvNxt != nxt {
+						t.Fatalf("accepted: ooo %d data %q", h.c.oooRanges(), h.rec.data)
 					}
 				}
 			})

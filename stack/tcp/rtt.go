@@ -23,6 +23,7 @@ type rttEstimator struct {
 	srtt   time.Duration // smoothed RTT; meaningful once hasSample
 	rttvar time.Duration // RTT variation; meaningful once hasSample
 	rto    time.Duration // current base RTO (without backoff), in [minRTO, maxRTO]
+	minRTT time.Duration // smallest sample (Linux tcp_min_rtt keeps a windowed minimum; this one is over the connection's life); meaningful once has
 	has    bool          // at least one sample taken
 }
 
@@ -32,6 +33,9 @@ func (e *rttEstimator) init() { e.rto = initialRTO }
 func (e *rttEstimator) sample(r time.Duration) {
 	if r <= 0 {
 		r = time.Microsecond
+	}
+	if !e.has || r < e.minRTT {
+		e.minRTT = r
 	}
 	if !e.has {
 		// (2.2) first measurement.

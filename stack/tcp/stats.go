@@ -62,7 +62,10 @@ type Stats struct {
 	TCPOFOMerge            atomic.Uint64 // out-of-order segments overlapping queued data
 	TCPRcvQDrop            atomic.Uint64 // in-order segments dropped: receive buffer full
 	TCPBacklogDrop         atomic.Uint64 // segments dropped: loop backlog full
-	TCPMemoryPressures     atomic.Uint64 // times buffer memory entered pressure
+	TCPMemoryPressures     atomic.Uint64 // times buffer memory entered pressure (tcp_mem[1])
+	PruneCalled            atomic.Uint64 // a segment found no room (range bound or tcp_mem): the out-of-order queue was pruned or the segment dropped
+	RcvPruned              atomic.Uint64 // segments dropped for memory even after pruning
+	OfoPruned              atomic.Uint64 // times out-of-order data was dropped to make room (Linux tcp_prune_ofo_queue)
 	TCPChallengeACK        atomic.Uint64 // challenge ACKs sent (RFC 5961 §3, §4, §5)
 	TCPSYNChallenge        atomic.Uint64 // challenge ACKs sent for an in-window SYN (RFC 5961 §4)
 	PAWSEstab              atomic.Uint64 // segments rejected by PAWS (RFC 7323 §5)
@@ -158,6 +161,9 @@ var statDescs = []StatDesc{
 	extStat("TCPRcvQDrop", func(s *Stats) *atomic.Uint64 { return &s.TCPRcvQDrop }),
 	extStat("TCPBacklogDrop", func(s *Stats) *atomic.Uint64 { return &s.TCPBacklogDrop }),
 	extStat("TCPMemoryPressures", func(s *Stats) *atomic.Uint64 { return &s.TCPMemoryPressures }),
+	extStat("PruneCalled", func(s *Stats) *atomic.Uint64 { return &s.PruneCalled }),
+	extStat("RcvPruned", func(s *Stats) *atomic.Uint64 { return &s.RcvPruned }),
+	extStat("OfoPruned", func(s *Stats) *atomic.Uint64 { return &s.OfoPruned }),
 	extStat("TCPChallengeACK", func(s *Stats) *atomic.Uint64 { return &s.TCPChallengeACK }),
 	extStat("TCPSYNChallenge", func(s *Stats) *atomic.Uint64 { return &s.TCPSYNChallenge }),
 	extStat("PAWSEstab", func(s *Stats) *atomic.Uint64 { return &s.PAWSEstab }),

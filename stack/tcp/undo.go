@@ -70,6 +70,7 @@ func (c *Conn) checkUndo(seg *Segment, ack seqnum.Value) bool {
 		c.layer.stats.TCPLossUndo.Add(1)
 	} else {
 		c.layer.stats.TCPFullUndo.Add(1)
+		c.ic.reordSeen = sat16(c.ic.reordSeen)
 		if c.reordering < maxReordering {
 			c.reordering++ // reordering, not loss, set it off
 		}

@@ -3,7 +3,7 @@
 // results.json, SVG plots). It needs root; `make bench`, `make bench-quick`
 // and `make bench-smoke` build everything and run it.
 //
-//	xdptcp-bench [--mode smoke|quick|full] [--servers a,b] [--scenarios a,b] [--runs N] [--duration D]
+//	xdptcp-bench [--mode smoke|quick|full] [--rig napi|legacy] [--servers a,b] [--scenarios a,b] [--runs N] [--duration D]
 //	             [--server-cpus LIST] [--client-cpus LIST] [--out DIR] [--bin-dir DIR] [--check]
 //	xdptcp-bench check DIR        verify a results directory (smoke test)
 //	xdptcp-bench client KIND ...  a load generator, run by the harness in the client namespace
@@ -68,9 +68,11 @@ func benchMain(args []string) int {
 	rates := fs.String("latency-rates", "", "open-loop request rates, comma-separated")
 	floodRate := fs.Int("flood-rate", 0, "SYN flood rate, SYNs/s")
 	idle := fs.Int("idle-conns", 0, "idle connections to open")
+	million := fs.Int("million-conns", 0, "connections the million scenario opens and holds (default per mode: smoke 2,000, full 1,000,000)")
 	out := fs.String("out", "", "results directory (default bench/results/<UTC timestamp>)")
 	binDir := fs.String("bin-dir", "", "directory holding xdptcpd, xdptcp-peer, xdptcp-synflood, xdptcp-impair (default: this program's)")
 	cc := fs.String("linux-cc", harness.LinuxCC, "congestion control (TCP_CONGESTION) of the Linux peers' and bulk clients' sockets (\"\" keeps the namespace default)")
+	rig := fs.String("rig", harness.RigNAPI, "how veth delivers: napi (GRO and threaded NAPI on both veth ends, each end's NAPI kthreads pinned to the receiving side's CPUs) or legacy (veth as it comes: a frame is received on its sender's core)")
 	check := fs.Bool("check", false, "after the run, verify the report and plots have non-zero figures (exit 1 if not)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -81,6 +83,7 @@ func benchMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "xdptcp-bench:", err)
 		return 2
 	}
+	o.Rig = *rig
 	if *servers != "" {
 		o.Servers = splitList(*servers)
 	}
@@ -115,6 +118,9 @@ func benchMain(args []string) int {
 	}
 	if *idle > 0 {
 		o.IdleConns = *idle
+	}
+	if *million > 0 {
+		o.MillionConns = *million
 	}
 	if *binDir == "" {
 		exe, err := os.Executable()

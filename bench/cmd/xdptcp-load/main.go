@@ -6,6 +6,13 @@
 // in the client namespace; it prints its result as JSON.
 //
 //	xdptcp-load --iface IF --addr 198.18.0.2/24 --target 198.18.0.1:8080 [--conns 64] [--duration 2s] [--close] [--cpu N]
+//	xdptcp-load --iface IF --addr 198.18.0.2/24 --target 198.18.0.1:20000 --hold N [--target-ports K] [--window W] [--sample S] [--hold-time D]
+//
+// With --hold it opens N connections with the event API (no goroutine or
+// file descriptor per connection) to K consecutive server ports from the
+// target's, at most W handshakes in flight, sends one echo request on S of
+// them spread over the set, prints one JSON line (opened, setup rate, the
+// sample's answers) and holds the connections until SIGTERM or D.
 //
 // While it runs, TCP to its address in --local-ports is xdptcp's (the XDP
 // filter hands the replies over); keep the kernel's own connections out of
@@ -55,7 +62,24 @@ func main() {
 	closeEach := flag.Bool("close", false, "one request per connection (Connection: close): new connections/s")
 	cpu := flag.Int("cpu", -1, "pin the stack's loop to this CPU")
 	ports := flag.String("local-ports", "40000 60999", "ip_local_port_range for our connections")
+	holdN := flag.Int("hold", 0, "open and hold this many connections (echo servers on --target-ports ports)")
+	targetPorts := flag.Int("target-ports", 1, "hold: server ports, from the target's upward")
+	window := flag.Int("window", 1024, "hold: handshakes in flight")
+	sample := flag.Int("sample", 1000, "hold: connections that send one request once all are open")
+	holdTime := flag.Duration("hold-time", 10*time.Minute, "hold: how long to hold the connections")
 	flag.Parse()
+	if *holdN > 0 {
+		ap, err := netip.ParseAddrPort(*target)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "xdptcp-load: --target:", err)
+			os.Exit(2)
+		}
+		if err := hold(*iface, *addr, ap.Addr().String(), int(ap.Port()), *targetPorts, *holdN, *window, *sample, *ports, *holdTime, *cpu); err != nil {
+			fmt.Fprintln(os.Stderr, "xdptcp-load:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	r, err := run(*iface, *addr, *target, *ports, *conns, *dur, *closeEach, *cpu)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "xdptcp-load:", err)

@@ -10,5 +10,8 @@ require (
 
 require (
 	github.com/google/btree v1.1.2 // indirect
+	github.com/xdptcp/xdptcp v0.0.0
 	golang.org/x/time v0.7.0 // indirect
 )
+
+replace github.com/xdptcp/xdptcp => ../../..

@@ -1,0 +1,226 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Rigs: how the veth pair of the direct topology delivers frames.
+//
+// On veth a frame is received on the core of its sender (veth_xmit hands
+// it to netif_rx on the transmitting CPU; with XDP on the receiving end its
+// NAPI runs there too): the server core pays for the client's TCP receive
+// and the client core for the server's XDP copy. RigNAPI gives each side
+// its own core: GRO on both veth ends makes each receive through NAPI,
+// `threaded` moves that NAPI into a napi/DEV-N kthread, and the harness
+// pins each end's kthreads to the CPUs of the side that receives (the
+// server end's to the server CPUs, the client end's to the client CPUs).
+// RigLegacy leaves veth as it is (the figures of earlier reports).
+const (
+	RigNAPI   = "napi"
+	RigLegacy = "legacy"
+)
+
+// Rigs lists the rigs.
+var Rigs = []string{RigNAPI, RigLegacy}
+
+// rigDescription is the report's note on the rig.
+func rigDescription(rig string) string {
+	switch rig {
+	case RigNAPI:
+		return "Rig `napi` (per-core): GRO on and threaded NAPI on both veth ends; each end's napi/DEV-N kthreads pinned to the CPUs of the side that receives (server end → server CPU, client end → client CPU), so each core pays for its own side's receive. Bridged scenarios (through the impairment bridge) are not affected."
+	case RigLegacy:
+		return "Rig `legacy`: veth as it comes (no GRO, no threaded NAPI): a frame is received on its sender's core, so the server core pays for part of the client's receive and the other way round."
+	}
+	return "Rig " + rig
+}
+
+// setupRig prepares the direct topology's veth ends for rig.
+func setupRig(ctx context.Context, t *Topology, rig string) error {
+	switch rig {
+	case RigLegacy, "":
+		return nil
+	case RigNAPI:
+	default:
+		return fmt.Errorf("unknown rig %q (%s)", rig, strings.Join(Rigs, ", "))
+	}
+	for _, d := range [][2]string{{t.Server, t.ServerIf}, {t.Client, t.ClientIf}} {
+		if _, err := nsExec(ctx, d[0], "ethtool", "-K", d[1], "gro", "on"); err != nil {
+			return err
+		}
+		// `ip netns exec` mounts the namespace's own sysfs.
+		if _, err := nsExec(ctx, d[0], "sh", "-c", "echo 1 > /sys/class/net/"+d[1]+"/threaded"); err != nil {
+			return fmt.Errorf("threaded NAPI on %s: %w", d[1], err)
+		}
+	}
+	return nil
+}
+
+// napiThreads returns the ids of the napi/DEV-N kthreads of dev. Kernel
+// threads' names are cut at 15 bytes, so dev names must be short and
+// unique on the host (the topology puts the bench's pid in them).
+func napiThreads(dev string) []int {
+	prefix := "napi/" + dev + "-"
+	if len(prefix) > 15 {
+		prefix = prefix[:15]
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+		if err != nil {
+			continue
+		}
+		if strings.HasPrefix(strings.TrimSpace(string(b)), prefix) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// pinThreads sets the CPU affinity of tids to cpus.
+func pinThreads(tids []int, cpus []int) {
+	if len(cpus) == 0 {
+		return
+	}
+	var set unix.CPUSet
+	for _, c := range cpus {
+		set.Set(c)
+	}
+	for _, tid := range tids {
+		unix.SchedSetaffinity(tid, &set)
+	}
+}
+
+// napiPinner keeps the NAPI kthreads of the topology's veth ends pinned:
+// kthreads appear when threaded NAPI is switched on and again when an XDP
+// program is attached (xdptcpd, the gVisor peer, xdptcp-load), so it
+// re-scans every interval until stopped.
+type napiPinner struct {
+	t                      *Topology
+	serverCPUs, clientCPUs []int
+	stop                   chan struct{}
+	wg                     sync.WaitGroup
+}
+
+func startNAPIPinner(t *Topology, serverCPUs, clientCPUs []int, every time.Duration) *napiPinner {
+	p := &napiPinner{t: t, serverCPUs: serverCPUs, clientCPUs: clientCPUs, stop: make(chan struct{})}
+	p.pin()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		tk := time.NewTicker(every)
+		defer tk.Stop()
+		for {
+			select {
+			case <-p.stop:
+				return
+			case <-tk.C:
+				p.pin()
+			}
+		}
+	}()
+	return p
+}
+
+func (p *napiPinner) pin() {
+	pinThreads(napiThreads(p.t.ServerIf), p.serverCPUs)
+	pinThreads(napiThreads(p.t.ClientIf), p.clientCPUs)
+}
+
+func (p *napiPinner) Stop() {
+	if p == nil {
+		return
+	}
+	close(p.stop)
+	p.wg.Wait()
+}
+
+// taskRuntime is a task's time on a CPU in ns (the first field of
+// /proc/TID/schedstat, sum_exec_runtime; present without CONFIG_SCHEDSTATS).
+// Without CONFIG_IRQ_TIME_ACCOUNTING it includes the softirqs that ran on
+// the task's stack.
+func taskRuntime(path string) (int64, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(f[0], 10, 64)
+	return v, err == nil
+}
+
+// serverThreadTimes maps each thread of the server process and each NAPI
+// kthread of the server's veth end to its CPU time so far (ns).
+func serverThreadTimes(pid int, dev string) map[int]int64 {
+	out := map[int]int64{}
+	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, e := range ents {
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if v, ok := taskRuntime(fmt.Sprintf("/proc/%d/task/%d/schedstat", pid, tid)); ok {
+			out[tid] = v
+		}
+	}
+	for _, tid := range napiThreads(dev) {
+		if v, ok := taskRuntime(fmt.Sprintf("/proc/%d/schedstat", tid)); ok {
+			out[tid] = v
+		}
+	}
+	return out
+}
+
+// serverCPUProbe measures what a run cost the server side: the CPU time of
+// the server's threads and its veth end's NAPI kthreads (per-thread, so
+// other tenants of the core are left out), and the busy time of the server
+// cores from /proc/stat (everything that ran there, softirq included).
+type serverCPUProbe struct {
+	pid     int
+	dev     string
+	cpus    []int
+	threads map[int]int64
+	stat    map[int]CPUTimes
+}
+
+func startServerCPUProbe(pid int, dev string, cpus []int) *serverCPUProbe {
+	return &serverCPUProbe{pid: pid, dev: dev, cpus: cpus, threads: serverThreadTimes(pid, dev), stat: readProcStat()}
+}
+
+// userHZ is the unit of /proc/stat (USER_HZ, 100 on every Linux ABI).
+const userHZ = 100
+
+// Stop returns the server's thread time and the server cores' busy time
+// since the start, in ns. Threads that started during the run count from 0;
+// threads that ended during the run are lost (Go does not end threads; NAPI
+// kthreads live as long as the device's NAPI).
+func (p *serverCPUProbe) Stop() (threadsNS, coreBusyNS int64) {
+	for tid, v := range serverThreadTimes(p.pid, p.dev) {
+		threadsNS += v - p.threads[tid]
+	}
+	st := readProcStat()
+	for _, c := range p.cpus {
+		a, b := p.stat[c], st[c]
+		coreBusyNS += int64(b.Busy-a.Busy) * (1e9 / userHZ)
+	}
+	return threadsNS, coreBusyNS
+}

@@ -1,0 +1,98 @@
+package xdptcp
+
+import (
+	"testing"
+
+	"github.com/xdptcp/xdptcp/flowtable"
+	"github.com/xdptcp/xdptcp/stack/memlink"
+	"github.com/xdptcp/xdptcp/stack/tcp"
+)
+
+// TestListConnsPages: pages of ListConns, in key order, follow each other
+// with After and cover every connection once; Info is filled on request.
+func TestListConnsPages(t *testing.T) {
+	a, b := memPair(t, memlink.Faults{}, nil)
+	ln := listenB(t, b, "80")
+	const n = 7
+	for i := 0; i < n; i++ {
+		c, s := connPair(t, a, ln)
+		defer c.Close()
+		defer s.Close()
+	}
+	seen := map[flowtable.Key]bool{}
+	var after flowtable.Key
+	var last flowtable.Key
+	pages := 0
+	for {
+		page, more := a.ListConns(ListOptions{Limit: 3, After: after, ByState: true, State: tcp.StateEstablished, Info: true})
+		pages++
+		for _, c := range page {
+			if seen[c.Key] {
+				t.Fatalf("%v listed twice", c.Key)
+			}
+			if pages > 1 || c.Key != page[0].Key {
+				if CompareKeys(last, c.Key) >= 0 {
+					t.Fatalf("%v listed after %v", c.Key, last)
+				}
+			}
+			last = c.Key
+			seen[c.Key] = true
+			if c.Info == nil || c.Info.State != tcp.StateEstablished {
+				t.Fatalf("no Info for %v", c.Key)
+			}
+		}
+		if !more {
+			break
+		}
+		if len(page) != 3 {
+			t.Fatalf("a page of %d before the end", len(page))
+		}
+		after = page[len(page)-1].Key
+	}
+	if len(seen) != n || pages != 3 {
+		t.Fatalf("%d connections in %d pages, want %d in 3", len(seen), pages, n)
+	}
+}
+
+// TestPagerMillion: a page of 1000 out of a million connections offered in
+// random order keeps at most 1001 entries and returns the 1000 smallest
+// keys after the cursor, in order.
+func TestPagerMillion(t *testing.T) {
+	const n = 1000000
+	key := func(i int) flowtable.Key {
+		return flowtable.Key{LocalAddr: [4]byte{198, 18, 0, 1}, LocalPort: 80,
+			RemoteAddr: [4]byte{198, 19, byte(i >> 16), byte(i >> 8)}, RemotePort: uint16(i&0xff) + 1024}
+	}
+	after := key(5000)
+	p := newPager(ListOptions{After: after})
+	rng := uint64(1)
+	perm := make([]int32, n)
+	for i := range perm {
+		perm[i] = int32(i)
+	}
+	for i := n - 1; i > 0; i-- { // Fisher-Yates with a fixed xorshift
+		rng ^= rng << 13
+		rng ^= rng >> 7
+		rng ^= rng << 17
+		j := int(rng % uint64(i+1))
+		perm[i], perm[j] = perm[j], perm[i]
+	}
+	for _, i := range perm {
+		k := key(int(i))
+		if p.wants(k, tcp.StateEstablished) {
+			p.add(ConnInfo{ConnInfo: tcp.ConnInfo{Key: k, State: tcp.StateEstablished}})
+		}
+		if len(p.h) > DefaultListLimit+1 {
+			t.Fatalf("the page holds %d entries", len(p.h))
+		}
+	}
+	page, more := p.page()
+	if !more || len(page) != DefaultListLimit {
+		t.Fatalf("page of %d, more %v", len(page), more)
+	}
+	for j, c := range page {
+		if c.Key != key(5001+j) {
+			t.Fatalf("entry %d is %v, want %v", j, c.Key, key(5001+j))
+		}
+	}
+}

@@ -1,0 +1,261 @@
+package tcp
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/xdptcp/xdptcp/stack/seqnum"
+)
+
+// The out-of-order queue (reassembly.go) and the tcp_mem budget (mem.go).
+
+// connMem is what a connection holds for received data: the receive ring
+// and the range table.
+func connMem(c *Conn) int {
+	n := len(c.rcvBuf.buf)
+	if c.ooo != nil {
+		n += 8 * cap(c.ooo.r)
+	}
+	return n
+}
+
+// ooSeg is a one-byte segment from the i-th peer of establishN at offset
+// off above its RCV.NXT.
+func oooByte(c *Conn, off int) Segment {
+	s := Segment{Key: c.key, Seq: c.rcvNxt.Add(seqnum.Size(off)), Ack: c.sndNxt, Flags: ACK, Window: 1024, Payload: []byte{byte(off)}}
+	s.Opts.HasTimestamp, s.Opts.TSVal, s.Opts.TSEcr = true, 2, c.tsOffset
+	return s
+}
+
+// The flood: 40 connections each get 1,500 one-byte segments out
+// of order, with a hole between each two. All are held (the range table
+// grows with the buffer, no fixed bound) and each connection holds at
+// most its receive buffer plus an eighth of it for the range table, not a
+// pool chunk per byte; the account counts exactly what is held, and all
+// of it comes back when the holes are filled or the connections end.
+func TestOOOFloodHeldWithinBuffer(t *testing.T) {
+	var acct MemAccount
+	l := NewLayer(memConfig(), &countOut{}, 0)
+	l.SetMemAccount(&acct)
+	conns := establishN(t, l, 40)
+	for _, c := range conns {
+		base := c.rcvNxt
+		for i := 0; i < 1500; i++ {
+			s := oooByte(c, 2+2*i)
+			s.Seq = base.Add(seqnum.Size(2 + 2*i))
+			l.Input(l.now, &s)
+		}
+		if c.oooRanges() != 1500 || c.oooBytes() != 1500 {
+			t.Fatalf("%d ranges, %d bytes held, want 1500 each", c.oooRanges(), c.oooBytes())
+		}
+		if m := connMem(c); m > c.rcvCap+c.rcvCap/8 {
+			t.Fatalf("holds %d bytes for a %d-byte buffer", m, c.rcvCap)
+		}
+	}
+	sum := 0
+	for _, c := range conns {
+		sum += connMem(c)
+	}
+	if acct.Bytes() != int64(sum) {
+		t.Fatalf("account %d bytes, connections hold %d", acct.Bytes(), sum)
+	}
+	t.Logf("40 connections x 1500 one-byte segments: %d bytes held per connection (receive buffer %d)", sum/40, conns[0].rcvCap)
+	if got := l.Stats().TCPOFOQueue.Load(); got != 40*1500 {
+		t.Fatalf("TCPOFOQueue %d", got)
+	}
+	// Fill every hole of the first connection: all 3001 bytes delivered,
+	// the ring handed back.
+	c := conns[0]
+	base := c.rcvNxt
+	for i := -1; i < 1500; i++ { // the holes: offsets 0 and 1, then every odd one
+		s := oooByte(c, 0)
+		s.Seq = base.Add(seqnum.Size(1 + 2*i))
+		if i < 0 {
+			s.Seq, s.Payload = base, []byte{0, 0}
+		}
+		l.Input(l.now, &s)
+	}
+	if c.rcvNxt != base+3001 || c.oooActive() || c.rcvBuf.buf != nil {
+		t.Fatalf("after the holes: RCV.NXT +%d, ooo %v, ring %v", c.rcvNxt-base, c.oooActive(), c.rcvBuf.buf != nil)
+	}
+	for _, c := range conns {
+		c.Abort()
+	}
+	if acct.Bytes() != 0 {
+		t.Fatalf("%d bytes still counted after every connection ended", acct.Bytes())
+	}
+}
+
+// Beyond the range bound (one per 64 bytes of buffer) the queue is pruned
+// from the top: a new range below the highest one evicts it (PruneCalled,
+// OfoPruned); a new highest range is dropped (TCPOFODrop).
+func TestOOORangeBoundPrunesFromTop(t *testing.T) {
+	cfg := memConfig()
+	cfg.Rmem = [3]int{4096, 4096, 4096} // 64 ranges
+	l := NewLayer(cfg, &countOut{}, 0)
+	l.SetMemAccount(new(MemAccount))
+	c := establishN(t, l, 1)[0]
+	max := c.oooMaxRanges()
+	if max != 64 {
+		t.Fatalf("bound %d", max)
+	}
+	base := c.rcvNxt
+	for i := 0; i < max; i++ {
+		s := oooByte(c, 0)
+		s.Seq = base.Add(seqnum.Size(10 + 20*i))
+		l.Input(l.now, &s)
+	}
+	st := l.Stats()
+	top := c.oooTop()
+	s := oooByte(c, 0)
+	s.Seq = top.Add(10)
+	l.Input(l.now, &s)
+	if c.oooRanges() != max || c.oooTop() != top || st.TCPOFODrop.Load() != 1 || st.PruneCalled.Load() != 1 {
+		t.Fatalf("new top: %d ranges, top moved %v, TCPOFODrop %d, PruneCalled %d", c.oooRanges(), c.oooTop() != top, st.TCPOFODrop.Load(), st.PruneCalled.Load())
+	}
+	s.Seq = base.Add(5)
+	l.Input(l.now, &s)
+	if c.oooRanges() != max || !c.oooTop().LessThan(top) || st.OfoPruned.Load() != 1 || st.PruneCalled.Load() != 2 {
+		t.Fatalf("low range: %d ranges, OfoPruned %d, PruneCalled %d", c.oooRanges(), st.OfoPruned.Load(), st.PruneCalled.Load())
+	}
+}
+
+// tcp_mem set low: with 40 connections flooded out of order, the memory
+// in use never passes tcp_mem[2]; the segments that would need more are
+// dropped (TCPOFODrop) and pressure is entered once
+// (TCPMemoryPressures); meanwhile another connection keeps receiving in
+// order, and leaving the connections ends the pressure.
+func TestTCPMemLimitsFloodAndServesOthers(t *testing.T) {
+	var acct MemAccount
+	cfg := memConfig()
+	ring := cfg.Rmem[1]
+	cfg.Mem = [3]int{ring / memPage * 2, ring / memPage * 4, ring / memPage * 8} // 8 rings
+	l := NewLayer(cfg, &countOut{}, 0)
+	l.SetMemAccount(&acct)
+	conns := establishN(t, l, 41)
+	served, flood := conns[0], conns[1:]
+	highBytes := int64(cfg.Mem[2]) * memPage
+	peak := int64(0)
+	served0 := served.rcvNxt
+	payload := bytes.Repeat([]byte{'x'}, 1000)
+	for round := 0; round < 50; round++ {
+		for _, c := range flood {
+			s := oooByte(c, 2+2*round)
+			l.Input(l.now, &s)
+			peak = max(peak, acct.Bytes())
+		}
+		s := Segment{Key: served.key, Seq: served.rcvNxt, Ack: served.sndNxt, Flags: ACK, Window: 1024, Payload: payload}
+		s.Opts.HasTimestamp, s.Opts.TSVal, s.Opts.TSEcr = true, 2, served.tsOffset
+		l.Input(l.now, &s)
+	}
+	st := l.Stats()
+	t.Logf("tcp_mem high %d bytes: peak %d, TCPOFODrop %d, TCPMemoryPressures %d", highBytes, peak, st.TCPOFODrop.Load(), st.TCPMemoryPressures.Load())
+	if peak > highBytes {
+		t.Fatalf("memory in use reached %d bytes, tcp_mem[2] is %d", peak, highBytes)
+	}
+	if st.TCPOFODrop.Load() == 0 || st.TCPMemoryPressures.Load() != 1 || !acct.UnderPressure() {
+		t.Fatalf("TCPOFODrop %d, TCPMemoryPressures %d, under pressure %v", st.TCPOFODrop.Load(), st.TCPMemoryPressures.Load(), acct.UnderPressure())
+	}
+	if got := int(served.rcvNxt.Sub(served0)); got != 50*1000 {
+		t.Fatalf("the served connection received %d bytes, want 50000", got)
+	}
+	// Under pressure, new windows are clamped to 4 MSS.
+	if w, _ := served.rcvWindow(); int(w) > int(served.rcvAdv.Sub(served.rcvNxt)) && int(w) > 4*served.rcvMSS {
+		t.Fatalf("window %d under pressure", w)
+	}
+	for _, c := range flood {
+		c.Abort()
+	}
+	if acct.UnderPressure() || acct.Bytes() != 0 {
+		t.Fatalf("after the flood ended: pressure %v, %d bytes", acct.UnderPressure(), acct.Bytes())
+	}
+}
+
+// In-order data for a connection whose application does not read: the
+// first segment is always taken (Linux forces memory for an empty
+// receive queue), even above tcp_mem[2], in a ring just large enough;
+// the next one would need more and is dropped after the out-of-order
+// queue was pruned (PruneCalled, RcvPruned, TCPRcvQDrop).
+func TestTCPMemInOrderForcedThenDropped(t *testing.T) {
+	var acct MemAccount
+	cfg := memConfig()
+	cfg.Mem = [3]int{1, 1, 1}
+	l := NewLayer(cfg, &countOut{}, 0)
+	l.SetMemAccount(&acct)
+	c := establishN(t, l, 1)[0]
+	c.PauseRead()
+	seg := func(seq seqnum.Value, n int) {
+		s := Segment{Key: c.key, Seq: seq, Ack: c.sndNxt, Flags: ACK, Window: 1024, Payload: make([]byte, n)}
+		s.Opts.HasTimestamp, s.Opts.TSVal, s.Opts.TSEcr = true, 2, c.tsOffset
+		l.Input(l.now, &s)
+	}
+	base := c.rcvNxt
+	seg(base, 8000)
+	if c.rcvNxt != base+8000 || c.rcvBuf.Len() != 8000 || len(c.rcvBuf.buf) != 8000 {
+		t.Fatalf("first segment: RCV.NXT +%d, held %d in a %d-byte ring", c.rcvNxt-base, c.rcvBuf.Len(), len(c.rcvBuf.buf))
+	}
+	seg(base+8000, 1000)
+	st := l.Stats()
+	if c.rcvNxt != base+8000 || st.TCPRcvQDrop.Load() != 1 || st.RcvPruned.Load() != 1 || st.PruneCalled.Load() != 1 {
+		t.Fatalf("second segment: RCV.NXT +%d, TCPRcvQDrop %d, RcvPruned %d, PruneCalled %d",
+			c.rcvNxt-base, st.TCPRcvQDrop.Load(), st.RcvPruned.Load(), st.PruneCalled.Load())
+	}
+	c.ResumeRead()
+	if acct.Bytes() != 0 {
+		t.Fatalf("%d bytes counted after the application read everything", acct.Bytes())
+	}
+}
+
+// Receive-buffer autotuning counts what the application consumed: a
+// connection whose application does not read keeps tcp_rmem[1], one that
+// reads grows.
+func TestAutotuneCountsConsumed(t *testing.T) {
+	for _, reads := range []bool{false, true} {
+		h := establishedConn(t)
+		h.c.rtt.sample(10 * 1e6)
+		if !reads {
+			h.c.PauseRead()
+		}
+		seq := peerISN + 1
+		for i := 0; i < 160; i++ {
+			h.send(ACK, seq, ourISN+1, withData(make([]byte, 1460)))
+			seq += 1460
+			if i%40 == 39 {
+				h.advance(11 * 1e6)
+			}
+		}
+		grew := h.c.rcvCap > h.l.cfg.Rmem[1]
+		if grew != reads {
+			t.Fatalf("application reads %v: receive buffer %d (tcp_rmem[1] %d)", reads, h.c.rcvCap, h.l.cfg.Rmem[1])
+		}
+	}
+}
+
+// Zero allocations per segment on the out-of-order path: a segment past
+// a hole (held in the ring, ACKed with a SACK block) and the segment
+// filling it (draining the queue, delivering, ACKing).
+func TestNoAllocsOutOfOrder(t *testing.T) {
+	l, out, c := allocConn(t)
+	c.flags |= fSackOK
+	payload := make([]byte, 1460)
+	seq := peerISN + 1
+	seg := Segment{Key: testKey, Ack: c.iss + 1, Flags: ACK, Window: 65535, Payload: payload}
+	step := func() {
+		seg.Seq = seq.Add(1460)
+		l.Input(l.now, &seg)
+		seg.Seq = seq.Add(2920)
+		l.Input(l.now, &seg)
+		seg.Seq = seq
+		l.Input(l.now, &seg)
+		seq = seq.Add(3 * 1460)
+	}
+	step()
+	before := out.n
+	allocs := testing.AllocsPerRun(1000, step)
+	if allocs != 0 {
+		t.Fatalf("%v allocations per out-of-order round", allocs)
+	}
+	if out.n-before < 3000 || c.rcvNxt != seq || l.Stats().TCPOFOQueue.Load() < 2000 {
+		t.Fatalf("%d ACKs; RCV.NXT off by %d", out.n-before, seq-c.rcvNxt)
+	}
+}
