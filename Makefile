@@ -6,7 +6,7 @@ BIN      := bin
 GOFLAGS  ?=
 TESTTIME ?= 25m
 
-.PHONY: all build run test test-race vet fmt clean bench bench-quick bench-smoke bench-build bench-gvisor bench-stack fuzz-short conformance conformance-build conformance-record
+.PHONY: all build run test test-race vet fmt clean bench bench-quick bench-smoke bench-build bench-gvisor bench-stack fuzz-short conformance conformance-build conformance-record conformance-long
 
 all: build
 
@@ -148,6 +148,10 @@ conformance:
 	else \
 		$(MAKE) conformance-build && ./$(CONF)/pdrun $(PDRUN_FLAGS) $(CONFFLAGS); \
 	fi
+
+# The seed topics with Linux's default settings (SYN retries 6: 127 s).
+conformance-long: conformance-build
+	./$(CONF)/pdrun $(PDRUN_FLAGS) --list conformance/list-long.txt --expected conformance/expected-long.txt --timeout 200s $(CONFFLAGS)
 
 conformance-record: conformance-build
 	./$(CONF)/pdrun $(PDRUN_FLAGS) --record --readme README.md $(CONFFLAGS)
