@@ -151,7 +151,7 @@ conformance:
 
 # The seed topics with Linux's default settings (SYN retries 6: 127 s).
 conformance-long: conformance-build
-	./$(CONF)/pdrun $(PDRUN_FLAGS) --list conformance/list-long.txt --expected conformance/expected-long.txt --timeout 200s $(CONFFLAGS)
+	./$(CONF)/pdrun $(PDRUN_FLAGS) --list conformance/list-long.txt --expected conformance/expected-long.txt --out $(CONF)/long --timeout 200s $(CONFFLAGS)
 
 conformance-record: conformance-build
 	./$(CONF)/pdrun $(PDRUN_FLAGS) --record --readme README.md $(CONFFLAGS)

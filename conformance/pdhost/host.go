@@ -425,7 +425,7 @@ func (h *Host) Connect(fd int, addr [4]byte, port uint16) Errno {
 		return syscall.ENOTSOCK
 	}
 	if s.ln != nil {
-		return syscall.EISCONN // Linux: connect on a listener is EINVAL... (tcp_v4_connect on LISTEN: EISCONN is not it)
+		return syscall.EISCONN // Linux inet_stream_connect: a socket not in CLOSE (here LISTEN) is EISCONN
 	}
 	if s.cs != nil {
 		var opened, gone bool
