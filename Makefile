@@ -85,8 +85,9 @@ bench-quick: bench-build
 # two xdptcp Stacks over the in-memory link (net.Conn and event API) and two
 # gVisor netstacks over link/pipe (net.Conn, its own module), in one process
 # each, GOMAXPROCS=1, pinned to STACK_CPU; CPU-ns and allocations per
-# operation. No root needed. STACKFLAGS: --bytes, --requests, --connects,
-# --workloads, --apis, --out. Results go to bench/results/stack-<timestamp>/.
+# operation, medians of 3 runs (about 6 minutes). No root needed. STACKFLAGS:
+# --runs, --bytes, --requests, --connects, --workloads, --apis, --out.
+# Results go to bench/results/stack-<timestamp>/.
 STACK_CPU ?= 1
 STACKFLAGS ?=
 bench-stack:

@@ -18,8 +18,14 @@ func DefaultTCPConfig() TCPConfig { return tcp.DefaultConfig() }
 // Config describes the interface a Stack takes over and how.
 type Config struct {
 	Iface   string       // network interface
-	Addr    netip.Prefix // our IPv4 address; the prefix says which peers are on-link
-	Gateway netip.Addr   // next hop for off-link peers; invalid for none
+	Addr    netip.Prefix // our IPv4 address; the prefix says which peers are on-link; invalid: no IPv4
+	Gateway netip.Addr   // IPv4 next hop for off-link peers; invalid for none
+
+	// Addr6 is our IPv6 address and on-link prefix (invalid: no IPv6);
+	// Gateway6 the IPv6 next hop for off-link peers (on Addr6's prefix or
+	// link-local, fe80::/10). Every served port serves both families.
+	Addr6    netip.Prefix
+	Gateway6 netip.Addr
 
 	// Queues to serve; nil means every RX queue of the interface. One
 	// AF_XDP socket and one poll loop per queue.

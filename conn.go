@@ -114,8 +114,8 @@ func newConn(s *Stack, l *Loop) *Conn {
 func (c *Conn) setTCP(tc *tcp.Conn) {
 	c.tc = tc
 	k := tc.Key()
-	c.laddr = &net.TCPAddr{IP: net.IPv4(k.LocalAddr[0], k.LocalAddr[1], k.LocalAddr[2], k.LocalAddr[3]).To4(), Port: int(k.LocalPort)}
-	c.raddr = &net.TCPAddr{IP: net.IPv4(k.RemoteAddr[0], k.RemoteAddr[1], k.RemoteAddr[2], k.RemoteAddr[3]).To4(), Port: int(k.RemotePort)}
+	c.laddr = &net.TCPAddr{IP: net.IP(k.LocalAddr.Netip().AsSlice()), Port: int(k.LocalPort)}
+	c.raddr = &net.TCPAddr{IP: net.IP(k.RemoteAddr.Netip().AsSlice()), Port: int(k.RemotePort)}
 }
 
 func (c *Conn) bindLoop(s *Stack, l *Loop) { c.s, c.loop = s, l }
@@ -156,16 +156,10 @@ func (c *Conn) OnData(tc *tcp.Conn, data []byte) int {
 		return len(data) // shut down for reading: dropped
 	}
 	have := len(c.rbuf) - c.roff
-	limit := c.rmax
-	if c.closeReq != 0 {
-		// WORKAROUND: once our FIN is queued the connection can reach
-		// TIME-WAIT or CLOSED while data waits in the TCP receive buffer,
-		// and stack/tcp frees that buffer then (Linux keeps it readable
-		// until close). Take up to one more TCP receive buffer here, so a
-		// half-closed reader loses nothing.
-		limit += c.loop.engine.TCP().Config().Rmem[2]
-	}
-	n := min(len(data), limit-have)
+	// What does not fit stays in the TCP receive buffer (PauseRead
+	// below), which stack/tcp keeps readable after TIME-WAIT or CLOSED
+	// as Linux does (Conn.holdTail): a half-closed reader loses nothing.
+	n := min(len(data), c.rmax-have)
 	if n > 0 {
 		if c.roff > 0 && len(c.rbuf)+n > cap(c.rbuf) {
 			copy(c.rbuf, c.rbuf[c.roff:])

@@ -26,7 +26,7 @@ func TestSetCookieKeys(t *testing.T) {
 	if err != nil || !jar.Shared() {
 		t.Fatalf("cookieJar: %v shared=%v", err, jar != nil && jar.Shared())
 	}
-	key := flowtable.Key{LocalAddr: memAddrA.As4(), RemoteAddr: memAddrB.As4(), LocalPort: 80, RemotePort: 40000}
+	key := flowtable.Key{LocalAddr: flowtable.AddrFromNetip(memAddrA), RemoteAddr: flowtable.AddrFromNetip(memAddrB), LocalPort: 80, RemotePort: 40000}
 	now := s.clk.Now()
 	old, _ := jar.Make(now, key, 7, 1460)
 	if err := s.SetCookieKeys([]syncookie.Key{k2}); err != nil {

@@ -7,11 +7,14 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+
+	"github.com/xdptcp/xdptcp/flowtable"
 )
 
-// Dial opens a TCP connection from the stack's address to address
-// ("IPV4:PORT" or "HOST:PORT", resolved to IPv4 by the default resolver),
-// like net.Dial. It returns a *Conn.
+// Dial opens a TCP connection from the stack's address of the destination's
+// family to address ("IPV4:PORT", "[IPV6]:PORT" or "HOST:PORT", resolved by
+// the default resolver to an address of a family the stack has: "tcp4"
+// and "tcp6" restrict it), like net.Dial. It returns a *Conn.
 func (s *Stack) Dial(network, address string) (net.Conn, error) {
 	return s.DialContext(context.Background(), network, address)
 }
@@ -45,7 +48,7 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (net.C
 
 func (s *Stack) dial(ctx context.Context, network, address string) (*Conn, error) {
 	switch network {
-	case "tcp", "tcp4":
+	case "tcp", "tcp4", "tcp6":
 	default:
 		return nil, &net.OpError{Op: "dial", Net: network, Err: net.UnknownNetworkError(network)}
 	}
@@ -57,17 +60,29 @@ func (s *Stack) dial(ctx context.Context, network, address string) (*Conn, error
 	if err != nil || port == 0 {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: fmt.Errorf("%w: port %q", ErrBadAddress, ps)}
 	}
+	usable := func(a netip.Addr) bool {
+		a = a.Unmap()
+		return (a.Is4() && s.has4() && network != "tcp6") || (a.Is6() && s.has6() && network != "tcp4")
+	}
 	ip, err := netip.ParseAddr(host)
 	if err != nil {
-		ips, rerr := net.DefaultResolver.LookupNetIP(ctx, "ip4", host)
-		if rerr != nil || len(ips) == 0 {
+		ips, rerr := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		if rerr != nil {
 			return nil, &net.OpError{Op: "dial", Net: network, Err: rerr}
 		}
-		ip = ips[0]
+		for _, a := range ips {
+			if usable(a) {
+				ip = a
+				break
+			}
+		}
+		if !ip.IsValid() {
+			return nil, &net.OpError{Op: "dial", Net: network, Err: fmt.Errorf("%w: %s has no address of the stack's families", ErrBadAddress, host)}
+		}
 	}
 	ip = ip.Unmap()
-	if !ip.Is4() {
-		return nil, &net.OpError{Op: "dial", Net: network, Err: fmt.Errorf("%w: %s is not IPv4", ErrBadAddress, host)}
+	if !usable(ip) {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: fmt.Errorf("%w: %s: the stack has no address of its family", ErrBadAddress, host)}
 	}
 	raddr := &net.TCPAddr{IP: net.IP(ip.AsSlice()), Port: int(port)}
 	opErr := func(err error) error {
@@ -78,10 +93,13 @@ func (s *Stack) dial(ctx context.Context, network, address string) (*Conn, error
 	}
 	l := s.loops[0]
 	c := newConn(s, l)
-	remote := ip.As4()
+	remote, local := flowtable.AddrFromNetip(ip), flowtable.AddrFrom4(s.addr)
+	if !ip.Is4() {
+		local = flowtable.Addr(s.addr6)
+	}
 	var dialErr error
 	if err := s.post(l, func() {
-		tc, err := l.engine.TCP().Dial(s.clk.Now(), s.addr, remote, uint16(port), c)
+		tc, err := l.engine.TCP().Dial(s.clk.Now(), local, remote, uint16(port), c)
 		if err != nil {
 			c.mu.Lock()
 			dialErr = mapTCPError(err)
@@ -153,8 +171,15 @@ func (s *Stack) enableClientPorts() error {
 	if lo == 0 || hi < lo {
 		lo, hi = 32768, 60999
 	}
-	if err := s.filter.SetClientPorts(s.addr, lo, hi); err != nil {
-		return err
+	if s.has4() {
+		if err := s.filter.SetClientPorts(s.addr, lo, hi); err != nil {
+			return err
+		}
+	}
+	if s.has6() {
+		if err := s.filter.SetClientPorts6(s.addr6, lo, hi); err != nil {
+			return err
+		}
 	}
 	s.net.clientPorts = true
 	return nil

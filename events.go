@@ -8,9 +8,12 @@ import (
 
 // The event API is the hot path: a Handler's callbacks run on the loop
 // that owns the connection (no goroutine per connection), data is handed
-// over as slices valid until the callback returns, EventConn.Write copies
-// into the TCP send buffer (the only copy on the way out) and returns what
-// fit, and the connection is closed, half-closed, reset or paused through
+// over as slices valid until the callback returns (in-order data that
+// arrives with nothing buffered is the received frame itself: no copy),
+// EventConn.Write copies into the TCP send buffer and returns what fit
+// (the send buffer keeps the bytes until they are acknowledged, and each
+// segment is copied from it into its TX frame: two copies on the way out),
+// and the connection is closed, half-closed, reset or paused through
 // EventConn's methods. Callbacks must not block: a loop serves every
 // connection of its queue.
 //

@@ -1,6 +1,7 @@
 package xdptcp
 
 import (
+	"bytes"
 	"cmp"
 	"container/heap"
 	"slices"
@@ -40,22 +41,19 @@ type ListOptions struct {
 }
 
 // CompareKeys orders 4-tuples by local address, local port, remote
-// address, remote port (numerically; no formatting).
+// address, remote port (numerically, on the 16-byte form: IPv6 addresses
+// before IPv4-mapped ones, which start with ::ffff; no formatting).
 func CompareKeys(a, b flowtable.Key) int {
-	if c := cmp.Compare(be32(a.LocalAddr), be32(b.LocalAddr)); c != 0 {
+	if c := bytes.Compare(a.LocalAddr[:], b.LocalAddr[:]); c != 0 {
 		return c
 	}
 	if c := cmp.Compare(a.LocalPort, b.LocalPort); c != 0 {
 		return c
 	}
-	if c := cmp.Compare(be32(a.RemoteAddr), be32(b.RemoteAddr)); c != 0 {
+	if c := bytes.Compare(a.RemoteAddr[:], b.RemoteAddr[:]); c != 0 {
 		return c
 	}
 	return cmp.Compare(a.RemotePort, b.RemotePort)
-}
-
-func be32(a [4]byte) uint32 {
-	return uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
 }
 
 // connHeap is a max-heap on the key: the page's largest entry on top, to

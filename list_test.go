@@ -1,9 +1,14 @@
 package xdptcp
 
 import (
+	"context"
+	"errors"
+	"io"
 	"testing"
+	"time"
 
 	"github.com/xdptcp/xdptcp/flowtable"
+	"github.com/xdptcp/xdptcp/stack"
 	"github.com/xdptcp/xdptcp/stack/memlink"
 	"github.com/xdptcp/xdptcp/stack/tcp"
 )
@@ -60,8 +65,8 @@ func TestListConnsPages(t *testing.T) {
 func TestPagerMillion(t *testing.T) {
 	const n = 1000000
 	key := func(i int) flowtable.Key {
-		return flowtable.Key{LocalAddr: [4]byte{198, 18, 0, 1}, LocalPort: 80,
-			RemoteAddr: [4]byte{198, 19, byte(i >> 16), byte(i >> 8)}, RemotePort: uint16(i&0xff) + 1024}
+		return flowtable.Key{LocalAddr: flowtable.AddrFrom4([4]byte{198, 18, 0, 1}), LocalPort: 80,
+			RemoteAddr: flowtable.AddrFrom4([4]byte{198, 19, byte(i >> 16), byte(i >> 8)}), RemotePort: uint16(i&0xff) + 1024}
 	}
 	after := key(5000)
 	p := newPager(ListOptions{After: after})
@@ -95,4 +100,47 @@ func TestPagerMillion(t *testing.T) {
 			t.Fatalf("entry %d is %v, want %v", j, c.Key, key(5001+j))
 		}
 	}
+}
+
+// TestStackCapture: a capture sees a connection's frames both ways, a
+// second capture is refused while one runs, and Close ends ReadPacket.
+func TestStackCapture(t *testing.T) {
+	a, b := memPair(t, memlink.Faults{}, nil)
+	ln := listenB(t, b, "80")
+	c, err := b.StartCapture(CaptureOptions{Queue: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.StartCapture(CaptureOptions{Queue: -1}); !errors.Is(err, ErrCaptureBusy) {
+		t.Fatalf("second capture: %v", err)
+	}
+	cl, s := connPair(t, a, ln)
+	defer cl.Close()
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	dirs := map[stack.Direction]int{}
+	for dirs[stack.DirIn] == 0 || dirs[stack.DirOut] == 0 {
+		p, err := c.ReadPacket(ctx)
+		if err != nil {
+			t.Fatalf("ReadPacket: %v (seen %v)", err, dirs)
+		}
+		if len(p.Data) < 14 || p.OrigLen != len(p.Data) || p.Time.IsZero() {
+			t.Fatalf("packet %+v", p)
+		}
+		dirs[p.Dir]++
+	}
+	c.Close()
+	for {
+		if _, err := c.ReadPacket(ctx); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	c2, err := b.StartCapture(CaptureOptions{Queue: -1})
+	if err != nil {
+		t.Fatalf("a capture after Close: %v", err)
+	}
+	c2.Close()
 }

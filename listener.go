@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/xdptcp/xdptcp/flowtable"
 	"github.com/xdptcp/xdptcp/stack/tcp"
 )
 
@@ -43,9 +44,12 @@ var _ net.Listener = (*Listener)(nil)
 // and Accept.
 const handoff = 128
 
-// Listen serves address ("IPV4:PORT", ":PORT" or "0.0.0.0:PORT"; the IP
-// must be the stack's) and returns a net.Listener. network must be "tcp"
-// or "tcp4". backlog <= 0 means somaxconn.
+// Listen serves address ("IPV4:PORT", "[IPV6]:PORT", ":PORT",
+// "0.0.0.0:PORT" or "[::]:PORT"; the IP must be one of the stack's) and
+// returns a net.Listener. Without an IP (or with an unspecified one) the
+// port serves both families, as a Linux IPv6 socket without IPV6_V6ONLY
+// does. network must be "tcp", "tcp4" or "tcp6". backlog <= 0 means
+// somaxconn.
 func (s *Stack) Listen(network, address string) (*Listener, error) {
 	return s.ListenBacklog(network, address, 0)
 }
@@ -53,13 +57,17 @@ func (s *Stack) Listen(network, address string) (*Listener, error) {
 // ListenBacklog is Listen with an accept queue bound (listen(2)'s backlog,
 // capped at somaxconn as Linux does).
 func (s *Stack) ListenBacklog(network, address string, backlog int) (*Listener, error) {
-	port, err := s.parseLocal(network, address)
+	port, listenAddr, err := s.parseLocal(network, address)
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
+	la := s.Addr()
+	if !listenAddr.IsZero() {
+		la = listenAddr.Netip()
+	}
 	ln := &Listener{
 		s: s, port: port, q: make(chan *Conn, handoff), closedCh: make(chan struct{}),
-		addr: &net.TCPAddr{IP: net.IP(s.addr[:]).To4(), Port: int(port)},
+		addr: &net.TCPAddr{IP: net.IP(la.AsSlice()), Port: int(port)},
 		more: make([]atomic.Bool, len(s.loops)), lns: make([]*tcp.Listener, len(s.loops)),
 	}
 	ln.slots.Store(handoff)
@@ -94,7 +102,7 @@ func (s *Stack) ListenBacklog(network, address string, backlog int) (*Listener, 
 		var err error
 		s.onLoop(l, func() {
 			var tl *tcp.Listener
-			tl, err = l.engine.TCP().Listen(s.addr, port, tcp.ListenOptions{Backlog: backlog, Notify: ln.notifyFn[i], Cookies: jar})
+			tl, err = l.engine.TCP().Listen(listenAddr, port, tcp.ListenOptions{Backlog: backlog, Notify: ln.notifyFn[i], Cookies: jar})
 			if err == nil {
 				ln.lns[i] = tl
 				l.listeners[port] = tl
@@ -108,34 +116,55 @@ func (s *Stack) ListenBacklog(network, address string, backlog int) (*Listener, 
 		}
 	}
 	s.ports[port] = true
-	if err := s.filter.AddPort(s.addr, port); err != nil {
+	if err := s.addPort(port); err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Addr: ln.addr, Err: err}
 	}
 	return ln, nil
 }
 
-// parseLocal checks a local address for Listen.
-func (s *Stack) parseLocal(network, address string) (uint16, error) {
+// addrList names the stack's addresses, for errors.
+func (s *Stack) addrList() string {
+	switch {
+	case s.has4() && s.has6():
+		return s.Addr().String() + " or " + s.Addr6().String()
+	case s.has6():
+		return s.Addr6().String()
+	}
+	return s.Addr().String()
+}
+
+// parseLocal checks a local address for Listen: it returns the port and
+// the address to listen on (zero: any, both families).
+func (s *Stack) parseLocal(network, address string) (uint16, flowtable.Addr, error) {
 	switch network {
-	case "tcp", "tcp4":
+	case "tcp", "tcp4", "tcp6":
 	default:
-		return 0, net.UnknownNetworkError(network)
+		return 0, flowtable.Addr{}, net.UnknownNetworkError(network)
 	}
 	host, ps, err := net.SplitHostPort(address)
 	if err != nil {
-		return 0, err
+		return 0, flowtable.Addr{}, err
 	}
 	p, err := strconv.ParseUint(ps, 10, 16)
 	if err != nil || p == 0 {
-		return 0, fmt.Errorf("%w: port %q (1-65535)", ErrBadAddress, ps)
+		return 0, flowtable.Addr{}, fmt.Errorf("%w: port %q (1-65535)", ErrBadAddress, ps)
 	}
 	if host != "" {
 		a, err := netip.ParseAddr(host)
-		if err != nil || !a.Is4() || (!a.IsUnspecified() && a.As4() != s.addr) {
-			return 0, fmt.Errorf("%w: %s is not %s", ErrBadAddress, host, s.Addr())
+		a = a.Unmap()
+		switch {
+		case err != nil:
+			return 0, flowtable.Addr{}, fmt.Errorf("%w: %s is not an IP address", ErrBadAddress, host)
+		case a.IsUnspecified():
+		case a.Is4() && s.has4() && a.As4() == s.addr:
+			return uint16(p), flowtable.AddrFrom4(s.addr), nil
+		case a.Is6() && s.has6() && a.As16() == s.addr6:
+			return uint16(p), flowtable.Addr(s.addr6), nil
+		default:
+			return 0, flowtable.Addr{}, fmt.Errorf("%w: %s is not %s", ErrBadAddress, host, s.addrList())
 		}
 	}
-	return uint16(p), nil
+	return uint16(p), flowtable.Addr{}, nil
 }
 
 // drain moves loop i's accepted connections to the hand-over queue (on
@@ -241,7 +270,7 @@ func (ln *Listener) Close() error {
 			})
 		}
 		delete(s.ports, ln.port)
-		s.filter.RemovePort(s.addr, ln.port)
+		s.removePort(ln.port)
 	}
 	s.mu.Unlock()
 	for {
@@ -275,12 +304,16 @@ func Listen(ctx context.Context, network, address string, cfg *Config) (*Listene
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
-	if !c.Addr.IsValid() {
+	if !c.Addr.IsValid() && !c.Addr6.IsValid() {
 		a, err := netip.ParseAddr(host)
-		if err != nil || !a.Is4() {
-			return nil, &net.OpError{Op: "listen", Net: network, Err: fmt.Errorf("%w: %q: give an IPv4 address or Config.Addr", ErrBadAddress, host)}
+		switch {
+		case err == nil && a.Unmap().Is4():
+			c.Addr = netip.PrefixFrom(a.Unmap(), 32)
+		case err == nil && a.Is6() && !a.IsUnspecified():
+			c.Addr6 = netip.PrefixFrom(a, 128)
+		default:
+			return nil, &net.OpError{Op: "listen", Net: network, Err: fmt.Errorf("%w: %q: give an IP address or Config.Addr/Addr6", ErrBadAddress, host)}
 		}
-		c.Addr = netip.PrefixFrom(a, 32)
 	}
 	s, err := Open(c)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/xdptcp/xdptcp/flowtable"
 	"github.com/xdptcp/xdptcp/stack"
 	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/memlink"
@@ -52,8 +53,8 @@ func NewMemPair(a, b Config) (*MemPair, error) {
 		stacks[i] = s
 	}
 	p.A, p.B = stacks[0], stacks[1]
-	p.A.loops[0].engine.SetNeighbor(p.B.addr, memMACs[1])
-	p.B.loops[0].engine.SetNeighbor(p.A.addr, memMACs[0])
+	p.A.loops[0].engine.SetNeighbor(flowtable.AddrFrom4(p.B.addr), memMACs[1])
+	p.B.loops[0].engine.SetNeighbor(flowtable.AddrFrom4(p.A.addr), memMACs[0])
 	var ctx context.Context
 	ctx, p.cancel = context.WithCancel(context.Background())
 	p.A.Start(ctx)
@@ -104,14 +105,20 @@ func (p *MemPair) Close() error {
 // frame on the link is the stack's.
 type memFilter struct{}
 
-func (memFilter) Mode() xsk.XDPMode                            { return 0 }
-func (memFilter) Register(int, *xsk.Socket) error              { return nil }
-func (memFilter) Unregister(int) error                         { return nil }
-func (memFilter) AddAddr([4]byte) error                        { return nil }
-func (memFilter) RemoveAddr([4]byte) error                     { return nil }
-func (memFilter) AddPort([4]byte, uint16) error                { return nil }
-func (memFilter) RemovePort([4]byte, uint16) error             { return nil }
-func (memFilter) SetClientPorts([4]byte, uint16, uint16) error { return nil }
-func (memFilter) WatchARP([4]byte) error                       { return nil }
-func (memFilter) UnwatchARP([4]byte) error                     { return nil }
-func (memFilter) Close() error                                 { return nil }
+func (memFilter) Mode() xsk.XDPMode                              { return 0 }
+func (memFilter) Register(int, *xsk.Socket) error                { return nil }
+func (memFilter) Unregister(int) error                           { return nil }
+func (memFilter) AddAddr([4]byte) error                          { return nil }
+func (memFilter) RemoveAddr([4]byte) error                       { return nil }
+func (memFilter) AddPort([4]byte, uint16) error                  { return nil }
+func (memFilter) RemovePort([4]byte, uint16) error               { return nil }
+func (memFilter) SetClientPorts([4]byte, uint16, uint16) error   { return nil }
+func (memFilter) WatchARP([4]byte) error                         { return nil }
+func (memFilter) UnwatchARP([4]byte) error                       { return nil }
+func (memFilter) AddAddr6([16]byte) error                        { return nil }
+func (memFilter) AddPort6([16]byte, uint16) error                { return nil }
+func (memFilter) RemovePort6([16]byte, uint16) error             { return nil }
+func (memFilter) SetClientPorts6([16]byte, uint16, uint16) error { return nil }
+func (memFilter) WatchND([16]byte) error                         { return nil }
+func (memFilter) UnwatchND([16]byte) error                       { return nil }
+func (memFilter) Close() error                                   { return nil }

@@ -2,6 +2,7 @@ package xdptcp
 
 import (
 	"context"
+	"github.com/xdptcp/xdptcp/flowtable"
 	"log/slog"
 	"net/netip"
 	"testing"
@@ -16,17 +17,23 @@ import (
 // nopFilter stands in for the XDP filter over an in-memory link.
 type nopFilter struct{}
 
-func (nopFilter) Mode() xsk.XDPMode                            { return 0 }
-func (nopFilter) Register(int, *xsk.Socket) error              { return nil }
-func (nopFilter) Unregister(int) error                         { return nil }
-func (nopFilter) AddAddr([4]byte) error                        { return nil }
-func (nopFilter) RemoveAddr([4]byte) error                     { return nil }
-func (nopFilter) AddPort([4]byte, uint16) error                { return nil }
-func (nopFilter) RemovePort([4]byte, uint16) error             { return nil }
-func (nopFilter) SetClientPorts([4]byte, uint16, uint16) error { return nil }
-func (nopFilter) WatchARP([4]byte) error                       { return nil }
-func (nopFilter) UnwatchARP([4]byte) error                     { return nil }
-func (nopFilter) Close() error                                 { return nil }
+func (nopFilter) Mode() xsk.XDPMode                              { return 0 }
+func (nopFilter) Register(int, *xsk.Socket) error                { return nil }
+func (nopFilter) Unregister(int) error                           { return nil }
+func (nopFilter) AddAddr([4]byte) error                          { return nil }
+func (nopFilter) RemoveAddr([4]byte) error                       { return nil }
+func (nopFilter) AddPort([4]byte, uint16) error                  { return nil }
+func (nopFilter) RemovePort([4]byte, uint16) error               { return nil }
+func (nopFilter) SetClientPorts([4]byte, uint16, uint16) error   { return nil }
+func (nopFilter) WatchARP([4]byte) error                         { return nil }
+func (nopFilter) UnwatchARP([4]byte) error                       { return nil }
+func (nopFilter) AddAddr6([16]byte) error                        { return nil }
+func (nopFilter) AddPort6([16]byte, uint16) error                { return nil }
+func (nopFilter) RemovePort6([16]byte, uint16) error             { return nil }
+func (nopFilter) SetClientPorts6([16]byte, uint16, uint16) error { return nil }
+func (nopFilter) WatchND([16]byte) error                         { return nil }
+func (nopFilter) UnwatchND([16]byte) error                       { return nil }
+func (nopFilter) Close() error                                   { return nil }
 
 var (
 	memAddrA = netip.MustParseAddr("198.18.0.1")
@@ -61,8 +68,8 @@ func memPair(t testing.TB, faults memlink.Faults, tune func(*tcp.Config)) (a, b 
 	a = newMemStack(memAddrA, [6]byte{2, 0, 0, 0, 0, 1}, pa, tcfg)
 	b = newMemStack(memAddrB, [6]byte{2, 0, 0, 0, 0, 2}, pb, tcfg)
 	// Permanent neighbours: the first SYN is not lost to ARP resolution.
-	a.loops[0].engine.SetNeighbor(b.addr, [6]byte{2, 0, 0, 0, 0, 2})
-	b.loops[0].engine.SetNeighbor(a.addr, [6]byte{2, 0, 0, 0, 0, 1})
+	a.loops[0].engine.SetNeighbor(flowtable.AddrFrom4(b.addr), [6]byte{2, 0, 0, 0, 0, 2})
+	b.loops[0].engine.SetNeighbor(flowtable.AddrFrom4(a.addr), [6]byte{2, 0, 0, 0, 0, 1})
 	a.Start(context.Background())
 	b.Start(context.Background())
 	t.Cleanup(func() {

@@ -23,6 +23,12 @@ type packetFilter interface {
 	SetClientPorts(addr [4]byte, lo, hi uint16) error
 	WatchARP(addr [4]byte) error
 	UnwatchARP(addr [4]byte) error
+	AddAddr6(addr [16]byte) error
+	AddPort6(addr [16]byte, port uint16) error
+	RemovePort6(addr [16]byte, port uint16) error
+	SetClientPorts6(addr [16]byte, lo, hi uint16) error
+	WatchND(addr [16]byte) error
+	UnwatchND(addr [16]byte) error
 	Close() error
 }
 

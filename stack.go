@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/xdptcp/xdptcp/flowtable"
 	"github.com/xdptcp/xdptcp/stack"
 	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/tcp"
@@ -25,13 +26,15 @@ import (
 // Stack is xdptcp running on one interface: the XDP filter, and one AF_XDP
 // socket and poll loop per queue.
 type Stack struct {
-	cfg    Config
-	addr   [4]byte
-	clk    *clock.Mono
-	filter packetFilter // *xsk.Filter; a no-op over in-memory links
-	net    netState     // what net.Conn, net.Listener and Dial share (netstack.go)
-	loops  []*Loop
-	jar    *syncookie.Jar // SYN cookie secrets, made by the first Serve; read-only, shared by every loop
+	cfg     Config
+	addr    [4]byte  // our IPv4 address; zero: none
+	addr6   [16]byte // our IPv6 address; zero: none
+	clk     *clock.Mono
+	capture *Capture     // the running capture, nil if none; guarded by mu
+	filter  packetFilter // *xsk.Filter; a no-op over in-memory links
+	net     netState     // what net.Conn, net.Listener and Dial share (netstack.go)
+	loops   []*Loop
+	jar     *syncookie.Jar // SYN cookie secrets, made by the first Serve; read-only, shared by every loop
 
 	mu      sync.Mutex
 	ports   map[uint16]bool
@@ -69,12 +72,22 @@ func Open(cfg Config) (*Stack, error) {
 	if err := cfg.TCP.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadConfig, err)
 	}
+	if !cfg.Addr.IsValid() && !cfg.Addr6.IsValid() {
+		return nil, fmt.Errorf("%w: no address (Config.Addr or Config.Addr6)", ErrBadAddress)
+	}
 	a := cfg.Addr.Addr()
-	if !cfg.Addr.IsValid() || !a.Is4() || a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+	if cfg.Addr.IsValid() && (!a.Is4() || a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255})) {
 		return nil, fmt.Errorf("%w: %q is not a unicast IPv4 address", ErrBadAddress, cfg.Addr)
 	}
 	if cfg.Gateway.IsValid() && (!cfg.Gateway.Is4() || !cfg.Addr.Contains(cfg.Gateway)) {
 		return nil, fmt.Errorf("%w: gateway %s is not on %s", ErrBadAddress, cfg.Gateway, cfg.Addr.Masked())
+	}
+	a6 := cfg.Addr6.Addr()
+	if cfg.Addr6.IsValid() && (!a6.Is6() || a6.Is4In6() || a6.IsUnspecified() || a6.IsMulticast() || a6.IsLoopback() || a6.IsLinkLocalUnicast()) {
+		return nil, fmt.Errorf("%w: %q is not a global unicast IPv6 address", ErrBadAddress, cfg.Addr6)
+	}
+	if cfg.Gateway6.IsValid() && (!cfg.Addr6.IsValid() || !cfg.Gateway6.Is6() || !(cfg.Addr6.Contains(cfg.Gateway6) || cfg.Gateway6.IsLinkLocalUnicast())) {
+		return nil, fmt.Errorf("%w: IPv6 gateway %s is neither on %s nor link-local", ErrBadAddress, cfg.Gateway6, cfg.Addr6.Masked())
 	}
 	xdpMode, err := xsk.ParseXDPMode(cfg.XDPMode)
 	if err != nil {
@@ -107,12 +120,24 @@ func Open(cfg Config) (*Stack, error) {
 		return nil, fmt.Errorf("%w: %d CPUs given for %d queues", ErrBadConfig, len(cfg.CPUs), len(cfg.Queues))
 	}
 
-	s := &Stack{cfg: cfg, addr: a.As4(), clk: clock.NewMono(), ports: map[uint16]bool{}}
+	s := &Stack{cfg: cfg, clk: clock.NewMono(), ports: map[uint16]bool{}}
+	if cfg.Addr.IsValid() {
+		s.addr = a.As4()
+	}
+	if cfg.Addr6.IsValid() {
+		s.addr6 = a6.As16()
+	}
 	s.filter, err = xsk.NewFilter(xsk.FilterConfig{Iface: cfg.Iface, Mode: xdpMode, Replace: cfg.XDPReplace})
 	if err != nil {
 		return nil, err
 	}
-	if err := s.filter.AddAddr(s.addr); err != nil {
+	if s.has4() {
+		err = s.filter.AddAddr(s.addr)
+	}
+	if err == nil && s.has6() {
+		err = s.filter.AddAddr6(s.addr6)
+	}
+	if err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -139,27 +164,65 @@ func Open(cfg Config) (*Stack, error) {
 			s.Close()
 			return nil, fmt.Errorf("queue %d: %w", q, err)
 		}
+		var gw6 [16]byte
+		if cfg.Gateway6.IsValid() {
+			gw6 = cfg.Gateway6.As16()
+		}
 		l.engine = stack.NewEngine(stack.Config{
-			Addr: s.addr, PrefixLen: cfg.Addr.Bits(), Gateway: gw, MAC: mac, MTU: ifi.MTU,
+			Addr: s.addr, PrefixLen: max(cfg.Addr.Bits(), 0), Gateway: gw,
+			Addr6: s.addr6, PrefixLen6: max(cfg.Addr6.Bits(), 0), Gateway6: gw6,
+			MAC: mac, MTU: ifi.MTU,
 			BatchSize: cfg.BatchSize, QueueID: q, BusyPoll: cfg.BusyPoll, TCP: cfg.TCP,
 			ARPWatch: s.arpWatch,
 		}, sock, s.clk.Now())
 	}
 	cfg.Logger.Debug("xdptcp attached",
-		"iface", cfg.Iface, "addr", cfg.Addr.String(), "queues", fmt.Sprint(cfg.Queues),
+		"iface", cfg.Iface, "addr", cfg.Addr.String(), "addr6", cfg.Addr6.String(), "queues", fmt.Sprint(cfg.Queues),
 		"xdp_mode", s.filter.Mode().String(), "bind_mode", s.loops[0].sock.BindMode().String(),
 		"need_wakeup", s.loops[0].sock.NeedWakeup())
 	return s, nil
 }
 
-// arpWatch tells the filter to hand us ARP replies from addr while we
-// resolve it (the kernel gets all other replies: it may share our address).
-func (s *Stack) arpWatch(addr [4]byte, watch bool) bool {
-	if watch {
-		return s.filter.WatchARP(addr) == nil
+// arpWatch tells the filter to hand us ARP replies from addr (IPv4) or
+// neighbour advertisements for it (IPv6) while we resolve it (the kernel
+// gets all other replies: it may share our address).
+func (s *Stack) arpWatch(addr flowtable.Addr, watch bool) bool {
+	switch {
+	case addr.Is4() && watch:
+		return s.filter.WatchARP(addr.As4()) == nil
+	case addr.Is4():
+		s.filter.UnwatchARP(addr.As4())
+	case watch:
+		return s.filter.WatchND(addr) == nil
+	default:
+		s.filter.UnwatchND(addr)
 	}
-	s.filter.UnwatchARP(addr)
 	return true
+}
+
+func (s *Stack) has4() bool { return s.addr != [4]byte{} }
+func (s *Stack) has6() bool { return s.addr6 != [16]byte{} }
+
+// addPort makes TCP to port on each of our addresses ours in the filter.
+func (s *Stack) addPort(port uint16) error {
+	var err error
+	if s.has4() {
+		err = s.filter.AddPort(s.addr, port)
+	}
+	if err == nil && s.has6() {
+		err = s.filter.AddPort6(s.addr6, port)
+	}
+	return err
+}
+
+// removePort undoes addPort.
+func (s *Stack) removePort(port uint16) {
+	if s.has4() {
+		s.filter.RemovePort(s.addr, port)
+	}
+	if s.has6() {
+		s.filter.RemovePort6(s.addr6, port)
+	}
 }
 
 // rxQueues counts the interface's RX queues from sysfs.
@@ -180,8 +243,22 @@ func (s *Stack) XDPMode() string { return s.filter.Mode().String() }
 // BindMode returns the AF_XDP bind mode the sockets got ("zerocopy" or "copy").
 func (s *Stack) BindMode() string { return s.loops[0].sock.BindMode().String() }
 
-// Addr returns the served address.
-func (s *Stack) Addr() netip.Addr { return netip.AddrFrom4(s.addr) }
+// Addr returns the served IPv4 address, or the IPv6 one when there is no
+// IPv4 address.
+func (s *Stack) Addr() netip.Addr {
+	if !s.has4() {
+		return netip.AddrFrom16(s.addr6)
+	}
+	return netip.AddrFrom4(s.addr)
+}
+
+// Addr6 returns the served IPv6 address (invalid if none).
+func (s *Stack) Addr6() netip.Addr {
+	if !s.has6() {
+		return netip.Addr{}
+	}
+	return netip.AddrFrom16(s.addr6)
+}
 
 // ServeOptions shape a served port.
 type ServeOptions struct {
@@ -211,7 +288,8 @@ func (s *Stack) Serve(port uint16, o ServeOptions, newHandler func(c *tcp.Conn) 
 		var err error
 		s.onLoop(l, func() {
 			var ln *tcp.Listener
-			ln, err = l.engine.TCP().Listen(s.addr, port, tcp.ListenOptions{Backlog: o.Backlog, NewHandler: s.bindLoop(l, newHandler), Cookies: jar})
+			// Any address: the port serves IPv4 and IPv6 alike.
+			ln, err = l.engine.TCP().Listen(flowtable.Addr{}, port, tcp.ListenOptions{Backlog: o.Backlog, NewHandler: s.bindLoop(l, newHandler), Cookies: jar})
 			if err == nil {
 				l.listeners[port] = ln
 			}
@@ -221,7 +299,7 @@ func (s *Stack) Serve(port uint16, o ServeOptions, newHandler func(c *tcp.Conn) 
 		}
 	}
 	s.ports[port] = true
-	return s.filter.AddPort(s.addr, port)
+	return s.addPort(port)
 }
 
 // cookieJar returns the Stack's SYN cookie jar, made on first use: one
@@ -336,7 +414,11 @@ func (s *Stack) Close() error {
 	if s.cancel != nil {
 		s.cancel()
 	}
+	capture := s.capture
 	s.mu.Unlock()
+	if capture != nil {
+		capture.Close() // its reader gets what is left, then io.EOF
+	}
 	s.done.Wait()
 	s.closeNet()
 	var first error

@@ -12,9 +12,9 @@ func FuzzOps(f *testing.F) {
 			return
 		}
 		max := int(ops[0]%40) + 1
-		tab := New[int](max)
+		tab := New[int](max, intKey)
 		model := map[Key]*int{}
-		vals := make([]int, 64)
+		vals := intVals(64)
 		for i := 1; i+1 < len(ops); i += 2 {
 			n := uint32(ops[i+1] % 64)
 			k := keyN(n)

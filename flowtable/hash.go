@@ -6,26 +6,6 @@ import (
 	"math/bits"
 )
 
-// packKey splits a Key into the two words a slot stores: both addresses in
-// one 64-bit word and both ports in one 32-bit word. It compiles to loads and
-// shifts; nothing escapes.
-func packKey(k Key) (addrs uint64, ports uint32) {
-	addrs = uint64(binary.LittleEndian.Uint32(k.LocalAddr[:])) |
-		uint64(binary.LittleEndian.Uint32(k.RemoteAddr[:]))<<32
-	ports = uint32(k.LocalPort)<<16 | uint32(k.RemotePort)
-	return addrs, ports
-}
-
-// unpackKey is the inverse of packKey.
-func unpackKey(addrs uint64, ports uint32) Key {
-	var k Key
-	binary.LittleEndian.PutUint32(k.LocalAddr[:], uint32(addrs))
-	binary.LittleEndian.PutUint32(k.RemoteAddr[:], uint32(addrs>>32))
-	k.LocalPort = uint16(ports >> 16)
-	k.RemotePort = uint16(ports)
-	return k
-}
-
 // seed is the secret key of a table's hash function, drawn from crypto/rand
 // when the table is created so that a remote peer, who chooses its own
 // address and port, cannot predict which slots its 4-tuples land in and
@@ -61,20 +41,27 @@ func sipRound(v0, v1, v2, v3 uint64) (uint64, uint64, uint64, uint64) {
 }
 
 // sip13 is SipHash-1-3 (one compression round per block, three
-// finalization rounds) specialised to the 12-byte message addrs‖ports:
-// one full 8-byte block and a final block holding the last four bytes and
-// the message length (12) in its top byte, as the SipHash paper pads.
-func (s seed) sip13(addrs uint64, ports uint32) uint64 {
+// finalization rounds) specialised to the 36-byte message LocalAddr ‖
+// RemoteAddr ‖ ports, ports being LocalPort<<16|RemotePort as a
+// little-endian word: four full 8-byte blocks (little-endian words of the
+// addresses) and a final block holding the last four bytes and the message
+// length (36) in its top byte, as the SipHash paper pads.
+func (s seed) sip13(k *Key) uint64 {
 	v0 := s.k0 ^ 0x736f6d6570736575
 	v1 := s.k1 ^ 0x646f72616e646f6d
 	v2 := s.k0 ^ 0x6c7967656e657261
 	v3 := s.k1 ^ 0x7465646279746573
 
-	v3 ^= addrs
-	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
-	v0 ^= addrs
+	for _, m := range [4]uint64{
+		binary.LittleEndian.Uint64(k.LocalAddr[:8]), binary.LittleEndian.Uint64(k.LocalAddr[8:]),
+		binary.LittleEndian.Uint64(k.RemoteAddr[:8]), binary.LittleEndian.Uint64(k.RemoteAddr[8:]),
+	} {
+		v3 ^= m
+		v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+		v0 ^= m
+	}
 
-	last := uint64(ports) | 12<<56
+	last := uint64(uint32(k.LocalPort)<<16|uint32(k.RemotePort)) | 36<<56
 	v3 ^= last
 	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
 	v0 ^= last

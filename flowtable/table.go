@@ -5,11 +5,15 @@
 // # Design
 //
 // The table is open addressing with linear probing over a power-of-two
-// array of slots. A slot holds the key inline (both addresses in one 64-bit
-// word, both ports in one 32-bit word), an atomic pointer to the value and a
-// 32-bit meta word: the slot state (empty, full, tombstone) and a version
-// counter. Nothing is allocated per entry: memory per entry is the 24-byte
-// slot divided by the load factor.
+// array of slots. A slot holds the key's 64-bit hash, an atomic pointer to
+// the value and a 32-bit meta word: the slot state (empty, full, tombstone)
+// and a version counter. The key itself is not copied into the slot: the
+// value holds it (a connection knows its 4-tuple), and the table reads it
+// through the keyOf function given to New, only when the hashes match.
+// Keys are 36 bytes (two 16-byte addresses, IPv4 mapped into IPv6, and two
+// ports), so storing them inline would double the slot; this way nothing is
+// allocated per entry and memory per entry is the 24-byte slot divided by
+// the load factor, for both address families.
 //
 // Writers (Insert and Delete) run on the owning loop only, so there is never
 // more than one. A slot's key and value are written only while the slot is
@@ -18,7 +22,7 @@
 // version bumped); Delete stores the meta word (tombstone or empty, version
 // bumped), then clears the value. A reader that finds a full slot holding its
 // key loads the value and re-reads the meta word; if the word is unchanged
-// the key and value belong together (the seqlock validation: the 30-bit
+// the hash and value belong together (the seqlock validation: the 30-bit
 // version rules out a delete and re-insert in between, short of 2^30 writes
 // to that one slot between two loads of one reader), otherwise it reads the
 // slot again, which happens only when the writer made progress (lock-free). Every Go atomic is sequentially consistent, which is what this
@@ -72,19 +76,16 @@ const minSlots = 16
 
 // slot is one cell of the open-addressing array: 24 bytes.
 type slot[V any] struct {
-	meta  atomic.Uint32
-	ports atomic.Uint32 // LocalPort<<16 | RemotePort
-	addrs atomic.Uint64 // LocalAddr | RemoteAddr<<32 (little-endian words)
-	val   atomic.Pointer[V]
+	meta atomic.Uint32
+	hash atomic.Uint64 // the key's hash (Table.Hash); the key is keyOf(val)
+	val  atomic.Pointer[V]
 }
 
 // fill makes a slot that is not full (empty or tombstone) full, holding
-// (addrs, ports, v): fields first, then the meta word that publishes them.
-// Owner only.
-func (s *slot[V]) fill(addrs uint64, ports uint32, v *V) {
+// (h, v): fields first, then the meta word that publishes them. Owner only.
+func (s *slot[V]) fill(h uint64, v *V) {
 	m := s.meta.Load()
-	s.addrs.Store(addrs)
-	s.ports.Store(ports)
+	s.hash.Store(h)
 	s.val.Store(v)
 	s.meta.Store((m&^stateMask + verUnit) | stFull)
 }
@@ -110,10 +111,10 @@ func newArray[V any](n int) *array[V] {
 	return &array[V]{slots: make([]slot[V], n), mask: uint64(n - 1)}
 }
 
-// find probes for (addrs, ports) from hash h. It returns the slot holding the
-// key (found) or the first empty slot, and the first tombstone met on the
-// way (-1 if none). Owner only.
-func (a *array[V]) find(h, addrs uint64, ports uint32) (i uint64, tomb int64, found bool) {
+// find probes for k from its hash h. It returns the slot holding the key
+// (found) or the first empty slot, and the first tombstone met on the way
+// (-1 if none). Owner only.
+func (a *array[V]) find(h uint64, k Key, keyOf func(*V) Key) (i uint64, tomb int64, found bool) {
 	tomb = -1
 	i = h & a.mask
 	for n := uint64(0); n <= a.mask; n++ {
@@ -122,7 +123,7 @@ func (a *array[V]) find(h, addrs uint64, ports uint32) (i uint64, tomb int64, fo
 		case stEmpty:
 			return i, tomb, false
 		case stFull:
-			if s.addrs.Load() == addrs && s.ports.Load() == ports {
+			if s.hash.Load() == h && keyOf(s.val.Load()) == k {
 				return i, tomb, true
 			}
 		case stTomb:
@@ -140,16 +141,20 @@ func (a *array[V]) find(h, addrs uint64, ports uint32) (i uint64, tomb int64, fo
 // goroutine and never block or allocate; Insert and Delete are called by
 // the owning loop only.
 type Table[V any] struct {
-	arr  atomic.Pointer[array[V]]
-	n    atomic.Int64 // live entries
-	max  int
-	seed seed
+	arr   atomic.Pointer[array[V]]
+	n     atomic.Int64 // live entries
+	max   int
+	seed  seed
+	keyOf func(*V) Key // the key a value was inserted under; fixed for the value's life in the table
 }
 
 // New returns a table that holds at most max entries (none if max < 1).
-// Its hash is keyed with fresh random bits from crypto/rand.
-func New[V any](max int) *Table[V] {
-	t := &Table[V]{max: max, seed: newSeed()}
+// keyOf returns the key of a value: a value must be inserted under
+// keyOf(value), and keyOf(value) must not change while it is in the table
+// (readers on other goroutines call it). Its hash is keyed with fresh
+// random bits from crypto/rand.
+func New[V any](max int, keyOf func(*V) Key) *Table[V] {
+	t := &Table[V]{max: max, seed: newSeed(), keyOf: keyOf}
 	t.arr.Store(newArray[V](minSlots))
 	return t
 }
@@ -157,17 +162,14 @@ func New[V any](max int) *Table[V] {
 // Hash returns the table's keyed hash of k (SipHash-1-3 with the table's
 // secret). It is stable for the life of the table and differs between
 // tables; callers may use it to spread keys, e.g. over loops.
-func (t *Table[V]) Hash(k Key) uint64 {
-	addrs, ports := packKey(k)
-	return t.seed.sip13(addrs, ports)
-}
+func (t *Table[V]) Hash(k Key) uint64 { return t.seed.sip13(&k) }
 
 // Get returns the value for k, or nil. Safe on any goroutine; lock-free and
 // allocation-free.
 func (t *Table[V]) Get(k Key) *V {
 	a := t.arr.Load()
-	addrs, ports := packKey(k)
-	i := t.seed.sip13(addrs, ports) & a.mask
+	h := t.seed.sip13(&k)
+	i := h & a.mask
 	for n := uint64(0); n <= a.mask; {
 		s := &a.slots[i]
 		m := s.meta.Load()
@@ -175,12 +177,14 @@ func (t *Table[V]) Get(k Key) *V {
 		case stEmpty:
 			return nil
 		case stFull:
-			if s.addrs.Load() == addrs && s.ports.Load() == ports {
+			if s.hash.Load() == h {
 				v := s.val.Load()
-				if s.meta.Load() == m {
+				if s.meta.Load() != m {
+					continue // the slot changed while we read it: read it again
+				}
+				if t.keyOf(v) == k {
 					return v
 				}
-				continue // the slot changed while we read it: read it again
 			}
 		}
 		// Tombstone or another key: the chain goes on.
@@ -190,30 +194,29 @@ func (t *Table[V]) Get(k Key) *V {
 	return nil
 }
 
-// Insert adds k→v. It returns false, changing nothing, if k is present, the
-// table is full (Len() == Max()) or v is nil. The caller counts the refusal
+// Insert adds k→v; k must be keyOf(v). It returns false, changing nothing,
+// if k is present, the table is full (Len() == Max()) or v is nil. The caller counts the refusal
 // (a SYN dropped for lack of room). Owner only. It allocates only when the
 // slot array is rebuilt (growth, or purging tombstones).
 func (t *Table[V]) Insert(k Key, v *V) bool {
 	if v == nil || t.n.Load() >= int64(t.max) {
 		return false
 	}
-	addrs, ports := packKey(k)
-	h := t.seed.sip13(addrs, ports)
+	h := t.seed.sip13(&k)
 	a := t.arr.Load()
-	i, tomb, found := a.find(h, addrs, ports)
+	i, tomb, found := a.find(h, k, t.keyOf)
 	if found {
 		return false
 	}
 	if tomb >= 0 {
-		a.slots[tomb].fill(addrs, ports, v)
+		a.slots[tomb].fill(h, v)
 		a.tombs--
 	} else {
 		if (a.used+1)*4 > len(a.slots)*3 {
 			a = t.rebuild(a)
-			i, _, _ = a.find(h, addrs, ports)
+			i, _, _ = a.find(h, k, t.keyOf)
 		}
-		a.slots[i].fill(addrs, ports, v)
+		a.slots[i].fill(h, v)
 		a.used++
 	}
 	t.n.Add(1)
@@ -234,12 +237,12 @@ func (t *Table[V]) rebuild(old *array[V]) *array[V] {
 		if s.meta.Load()&stateMask != stFull {
 			continue
 		}
-		addrs, ports := s.addrs.Load(), s.ports.Load()
-		i := t.seed.sip13(addrs, ports) & a.mask
+		h := s.hash.Load()
+		i := h & a.mask
 		for a.slots[i].meta.Load()&stateMask != stEmpty {
 			i = (i + 1) & a.mask
 		}
-		a.slots[i].fill(addrs, ports, s.val.Load())
+		a.slots[i].fill(h, s.val.Load())
 		a.used++
 	}
 	t.arr.Store(a)
@@ -249,9 +252,8 @@ func (t *Table[V]) rebuild(old *array[V]) *array[V] {
 // Delete removes k and reports whether it was present. Owner only; never
 // allocates.
 func (t *Table[V]) Delete(k Key) bool {
-	addrs, ports := packKey(k)
 	a := t.arr.Load()
-	i, _, found := a.find(t.seed.sip13(addrs, ports), addrs, ports)
+	i, _, found := a.find(t.seed.sip13(&k), k, t.keyOf)
 	if !found {
 		return false
 	}
@@ -279,7 +281,7 @@ func (t *Table[V]) passedBy(a *array[V], i uint64) bool {
 		case stEmpty:
 			return false
 		case stFull:
-			home := t.seed.sip13(s.addrs.Load(), s.ports.Load()) & a.mask
+			home := s.hash.Load() & a.mask
 			if (j-home)&a.mask >= (j-i)&a.mask { // i is in [home, j)
 				return true
 			}
@@ -319,11 +321,11 @@ func (t *Table[V]) Range(fn func(Key, *V) bool) {
 			if m&stateMask != stFull {
 				break
 			}
-			addrs, ports, v := s.addrs.Load(), s.ports.Load(), s.val.Load()
+			v := s.val.Load()
 			if s.meta.Load() != m {
 				continue
 			}
-			if !fn(unpackKey(addrs, ports), v) {
+			if !fn(t.keyOf(v), v) {
 				return
 			}
 			break

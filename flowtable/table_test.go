@@ -2,6 +2,7 @@ package flowtable
 
 import (
 	"math/rand/v2"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,30 +12,50 @@ import (
 // 198.18.0.0/15.
 func keyN(n uint32) Key {
 	return Key{
-		LocalAddr:  [4]byte{198, 18, 0, 1},
-		RemoteAddr: [4]byte{198, 19, byte(n >> 24), byte(n >> 16)},
+		LocalAddr:  AddrFrom4([4]byte{198, 18, 0, 1}),
+		RemoteAddr: AddrFrom4([4]byte{198, 19, byte(n >> 24), byte(n >> 16)}),
 		LocalPort:  80,
 		RemotePort: uint16(n),
 	}
 }
 
-func TestPackKeyRoundTrip(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
-	for range 1000 {
-		var k Key
-		for i := range k.LocalAddr {
-			k.LocalAddr[i] = byte(r.Uint32())
-			k.RemoteAddr[i] = byte(r.Uint32())
-		}
-		k.LocalPort, k.RemotePort = uint16(r.Uint32()), uint16(r.Uint32())
-		if got := unpackKey(packKey(k)); got != k {
-			t.Fatalf("unpack(pack(%v)) = %v", k, got)
-		}
+// Test values: a table of ints or uint32s holds n under keyN(n); a table of
+// Keys holds each key under itself.
+func intKey(v *int) Key    { return keyN(uint32(*v)) }
+func u32Key(v *uint32) Key { return keyN(*v) }
+func selfKey(k *Key) Key   { return *k }
+func kp(k Key) *Key        { return &k }
+func intVals(n int) []int {
+	v := make([]int, n)
+	for i := range v {
+		v[i] = i
+	}
+	return v
+}
+
+func TestAddr(t *testing.T) {
+	a := AddrFrom4([4]byte{198, 18, 0, 1})
+	if !a.Is4() || a.As4() != [4]byte{198, 18, 0, 1} || a.String() != "198.18.0.1" || a.Netip() != netip.MustParseAddr("198.18.0.1") {
+		t.Fatalf("IPv4-mapped: %v", a)
+	}
+	b := AddrFromNetip(netip.MustParseAddr("2001:2::1"))
+	if b.Is4() || b.String() != "2001:2::1" || b.IsZero() || !(Addr{}).IsZero() {
+		t.Fatalf("IPv6: %v", b)
+	}
+	if AddrFromNetip(netip.MustParseAddr("198.18.0.1")) != a {
+		t.Fatal("netip IPv4 is not mapped")
+	}
+	k := Key{LocalAddr: b, RemoteAddr: AddrFromNetip(netip.MustParseAddr("2001:2::2")), LocalPort: 80, RemotePort: 40000}
+	if k.String() != "[2001:2::1]:80-[2001:2::2]:40000" || k.Is4() {
+		t.Fatal(k.String())
+	}
+	if keyN(0).String() != "198.18.0.1:80-198.19.0.0:0" || !keyN(0).Is4() {
+		t.Fatal(keyN(0).String())
 	}
 }
 
 func TestHashSeededPerTable(t *testing.T) {
-	a, b := New[int](10), New[int](10)
+	a, b := New[int](10, intKey), New[int](10, intKey)
 	k := keyN(7)
 	if a.Hash(k) != a.Hash(k) {
 		t.Fatal("Hash is not stable")
@@ -45,19 +66,22 @@ func TestHashSeededPerTable(t *testing.T) {
 }
 
 func TestSip13Vector(t *testing.T) {
-	// SipHash-1-3 of the 12 bytes 00 01 .. 0b with key 00 01 .. 0f, as
+	// SipHash-1-3 of the 36 bytes 00 01 .. 23 with key 00 01 .. 0f, as
 	// computed by the generic algorithm (c=1, d=3) below.
 	s := seed{0x0706050403020100, 0x0f0e0d0c0b0a0908}
-	msg := []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}
+	msg := make([]byte, 36)
+	for i := range msg {
+		msg[i] = byte(i)
+	}
 	want := genericSip(s, 1, 3, msg)
 	var k Key
-	copy(k.LocalAddr[:], msg[0:4])
-	copy(k.RemoteAddr[:], msg[4:8])
-	// packKey stores LocalPort<<16|RemotePort as a little-endian word:
-	// bytes 8,9 are RemotePort's low and high byte, 10,11 LocalPort's.
-	k.RemotePort = uint16(msg[9])<<8 | uint16(msg[8])
-	k.LocalPort = uint16(msg[11])<<8 | uint16(msg[10])
-	if got := s.sip13(packKey(k)); got != want {
+	copy(k.LocalAddr[:], msg[0:16])
+	copy(k.RemoteAddr[:], msg[16:32])
+	// The ports are LocalPort<<16|RemotePort as a little-endian word:
+	// bytes 32,33 are RemotePort's low and high byte, 34,35 LocalPort's.
+	k.RemotePort = uint16(msg[33])<<8 | uint16(msg[32])
+	k.LocalPort = uint16(msg[35])<<8 | uint16(msg[34])
+	if got := s.sip13(&k); got != want {
 		t.Fatalf("sip13 = %#x, generic = %#x", got, want)
 	}
 	// SipHash-2-4 reference vector from the paper's appendix A (15-byte
@@ -117,9 +141,9 @@ func TestModel(t *testing.T) {
 		{5000, 100000, 200000},
 	} {
 		r := rand.New(rand.NewPCG(uint64(tc.max), 99))
-		tab := New[int](tc.max)
+		tab := New[int](tc.max, intKey)
 		model := map[Key]*int{}
-		vals := make([]int, tc.keys)
+		vals := intVals(tc.keys)
 		for op := range tc.ops {
 			n := r.IntN(tc.keys)
 			k := keyN(uint32(n))
@@ -165,14 +189,13 @@ func TestModel(t *testing.T) {
 
 func TestFull(t *testing.T) {
 	const max = 100
-	tab := New[int](max)
-	v := new(int)
+	tab := New[Key](max, selfKey)
 	for i := range uint32(max) {
-		if !tab.Insert(keyN(i), v) {
+		if !tab.Insert(keyN(i), kp(keyN(i))) {
 			t.Fatalf("Insert %d refused below max", i)
 		}
 	}
-	if tab.Insert(keyN(max), v) {
+	if tab.Insert(keyN(max), kp(keyN(max))) {
 		t.Fatal("Insert accepted over max")
 	}
 	if tab.Len() != max || tab.Max() != max {
@@ -181,13 +204,13 @@ func TestFull(t *testing.T) {
 	if tab.Get(keyN(max)) != nil {
 		t.Fatal("refused key is present")
 	}
-	if tab.Insert(keyN(0), v) {
+	if tab.Insert(keyN(0), kp(keyN(0))) {
 		t.Fatal("duplicate accepted")
 	}
 	if !tab.Delete(keyN(3)) || tab.Delete(keyN(3)) {
 		t.Fatal("Delete result wrong")
 	}
-	if !tab.Insert(keyN(max), v) {
+	if !tab.Insert(keyN(max), kp(keyN(max))) {
 		t.Fatal("Insert refused after a Delete made room")
 	}
 	// Churn at the bound: the array does not grow past what max needs.
@@ -195,14 +218,14 @@ func TestFull(t *testing.T) {
 		if !tab.Delete(keyN(max + i)) {
 			t.Fatalf("churn %d: Delete failed", i)
 		}
-		if !tab.Insert(keyN(max+i+1), v) {
+		if !tab.Insert(keyN(max+i+1), kp(keyN(max+i+1))) {
 			t.Fatalf("churn %d: Insert failed", i)
 		}
 	}
 	if s := tab.slots(); s > 256 {
 		t.Fatalf("%d slots for %d entries", s, max)
 	}
-	if New[int](0).Insert(keyN(1), v) || New[int](-1).Insert(keyN(1), v) {
+	if New[Key](0, selfKey).Insert(keyN(1), kp(keyN(1))) || New[Key](-1, selfKey).Insert(keyN(1), kp(keyN(1))) {
 		t.Fatal("a table with max < 1 accepted an entry")
 	}
 	if tab.Insert(keyN(1<<20), nil) {
@@ -211,7 +234,7 @@ func TestFull(t *testing.T) {
 }
 
 func TestRange(t *testing.T) {
-	tab := New[uint32](1000)
+	tab := New[uint32](1000, u32Key)
 	vals := make([]uint32, 1000)
 	for i := range vals {
 		vals[i] = uint32(i)
@@ -255,7 +278,7 @@ func TestConcurrentReaders(t *testing.T) {
 }
 
 func testConcurrentReaders(t *testing.T, stable, churn, rounds int) {
-	tab := New[uint32](stable + churn)
+	tab := New[uint32](stable+churn, u32Key)
 	vals := make([]uint32, stable+churn)
 	for i := range vals {
 		vals[i] = uint32(i)
@@ -324,10 +347,10 @@ func testConcurrentReaders(t *testing.T, stable, churn, rounds int) {
 }
 
 func TestNoAllocs(t *testing.T) {
-	tab := New[int](1000)
-	v := new(int)
+	tab := New[int](1000, intKey)
+	vals := intVals(601)
 	for i := range uint32(500) {
-		tab.Insert(keyN(i), v)
+		tab.Insert(keyN(i), &vals[i])
 	}
 	hit, miss := keyN(10), keyN(100000)
 	if a := testing.AllocsPerRun(1000, func() { _ = tab.Get(hit) }); a != 0 {
@@ -336,7 +359,7 @@ func TestNoAllocs(t *testing.T) {
 	if a := testing.AllocsPerRun(1000, func() { _ = tab.Get(miss) }); a != 0 {
 		t.Errorf("Get miss: %v allocs", a)
 	}
-	k := keyN(600)
+	k, v := keyN(600), &vals[600]
 	if a := testing.AllocsPerRun(1000, func() {
 		tab.Insert(k, v)
 		tab.Delete(k)
@@ -359,7 +382,7 @@ func TestNoAllocs(t *testing.T) {
 // word is stored but whose value is not yet cleared. The key being written
 // must read as absent and every other key must still be found.
 func TestReaderDuringWrites(t *testing.T) {
-	tab := New[uint32](40)
+	tab := New[uint32](40, u32Key)
 	vals := make([]uint32, 200)
 	for i := range vals {
 		vals[i] = uint32(i)
@@ -393,21 +416,20 @@ func TestReaderDuringWrites(t *testing.T) {
 	}
 	a := tab.arr.Load()
 	fresh := keyN(1000)
-	fa, fp := packKey(fresh)
+	fh, freshV := tab.Hash(fresh), uint32(1000)
 	for j := range a.slots {
 		s := &a.slots[j]
 		m := s.meta.Load()
 		if m&stateMask != stFull {
 			// Half a fill: fields written, meta word not yet stored.
-			s.addrs.Store(fa)
-			s.ports.Store(fp)
-			s.val.Store(&vals[0])
+			s.hash.Store(fh)
+			s.val.Store(&freshV)
 			check(j, "half-filled", fresh)
 			s.val.Store(nil)
 			continue
 		}
 		// Half a delete: meta word stored, value not yet cleared.
-		k := unpackKey(s.addrs.Load(), s.ports.Load())
+		k := keyN(*s.val.Load())
 		s.meta.Store(m&^stateMask + verUnit | stTomb)
 		check(j, "half-deleted", k)
 		s.meta.Store(m)
@@ -421,14 +443,14 @@ func TestReaderDuringWrites(t *testing.T) {
 func TestChurnKeepsTombstonesFew(t *testing.T) {
 	const live = 20_000
 	keys := benchKeys(4 * live)
-	v := new(int)
-	tab := New[int](2 * live)
-	for _, k := range keys[:live] {
-		tab.Insert(k, v)
+	tab := New[Key](2*live, selfKey)
+	for i := range keys[:live] {
+		tab.Insert(keys[i], &keys[i])
 	}
 	maxTombs := 0
 	for i := range 500_000 {
-		if !tab.Insert(keys[(i+live)%len(keys)], v) || !tab.Delete(keys[i%len(keys)]) {
+		j := (i + live) % len(keys)
+		if !tab.Insert(keys[j], &keys[j]) || !tab.Delete(keys[i%len(keys)]) {
 			t.Fatalf("churn %d failed", i)
 		}
 		if i%1000 == 0 {

@@ -35,13 +35,13 @@ func TestNoAllocsRequestResponse(t *testing.T) {
 	eb := NewEngine(Config{Addr: addrB, PrefixLen: 24, MAC: macUs}, pb, now)
 	defer ea.Close()
 	defer eb.Close()
-	ea.SetNeighbor(addrB, macUs)
-	eb.SetNeighbor(addrA, macPeer)
-	if _, err := eb.TCP().Listen(addrB, 7, tcp.ListenOptions{NewHandler: echoServer{}.newHandler}); err != nil {
+	ea.SetNeighbor(m4(addrB), macUs)
+	eb.SetNeighbor(m4(addrA), macPeer)
+	if _, err := eb.TCP().Listen(m4(addrB), 7, tcp.ListenOptions{NewHandler: echoServer{}.newHandler}); err != nil {
 		t.Fatal(err)
 	}
 	h := &pingClient{}
-	if _, err := ea.TCP().Dial(now, addrA, addrB, 7, h); err != nil {
+	if _, err := ea.TCP().Dial(now, m4(addrA), m4(addrB), 7, h); err != nil {
 		t.Fatal(err)
 	}
 	poll := func() {
@@ -84,11 +84,11 @@ func BenchmarkRequestResponse(b *testing.B) {
 	eb := NewEngine(Config{Addr: addrB, PrefixLen: 24, MAC: macUs}, pb, now)
 	defer ea.Close()
 	defer eb.Close()
-	ea.SetNeighbor(addrB, macUs)
-	eb.SetNeighbor(addrA, macPeer)
-	eb.TCP().Listen(addrB, 7, tcp.ListenOptions{NewHandler: echoServer{}.newHandler})
+	ea.SetNeighbor(m4(addrB), macUs)
+	eb.SetNeighbor(m4(addrA), macPeer)
+	eb.TCP().Listen(m4(addrB), 7, tcp.ListenOptions{NewHandler: echoServer{}.newHandler})
 	h := &pingClient{}
-	ea.TCP().Dial(now, addrA, addrB, 7, h)
+	ea.TCP().Dial(now, m4(addrA), m4(addrB), 7, h)
 	for i := 0; i < 4; i++ {
 		ea.Poll(now)
 		eb.Poll(now)

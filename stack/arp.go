@@ -3,6 +3,7 @@ package stack
 import (
 	"time"
 
+	"github.com/xdptcp/xdptcp/flowtable"
 	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/wire"
 )
@@ -38,29 +39,12 @@ func (e *Engine) handleARP(eth wire.Ethernet) {
 		return
 	}
 	sha := a.SHA()
-	sender := addrKey(spa)
-	learn := sender != 0 && sender != e.addr && e.onLink(sender) && sha[0]&1 == 0
-	merged := false
-	if learn {
-		if n := e.arp.get(sender); n != nil {
-			if !n.permanent {
-				e.confirm(n, sha)
-			}
-			merged = true
-		}
-	}
-	if tpa != e.cfg.Addr {
+	if e.addr4.IsZero() || tpa != e.cfg.Addr {
+		e.learnNeighbor(flowtable.AddrFrom4(spa), sha, spa != [4]byte{}, false)
 		e.stats.drop(DropARPNotOurs)
 		return
 	}
-	if learn && !merged {
-		n, ev := e.arp.insert(sender)
-		if ev {
-			inc(&e.stats.ArpCacheEvictions)
-		}
-		e.confirm(n, sha)
-		e.stats.ArpCacheEntries.Store(uint64(e.arp.len()))
-	}
+	e.learnNeighbor(flowtable.AddrFrom4(spa), sha, spa != [4]byte{}, true)
 	if op != wire.ARPRequest {
 		return
 	}
@@ -80,6 +64,33 @@ func (e *Engine) handleARP(eth wire.Ethernet) {
 	e.queueTx(d, arpFrameLen)
 }
 
+// learnNeighbor merges sender's link-layer address sha into an existing
+// neighbour entry (RFC 826 "merge"; RFC 4861 §7.2.3 for a solicitation's
+// source link-layer option), and, when we were the target (add), creates
+// the entry. valid is false for a sender that must not be learnt (an RFC
+// 5227 probe from 0.0.0.0, a DAD solicitation from ::). Our own address,
+// off-link senders and multicast MACs are never learnt.
+func (e *Engine) learnNeighbor(sender flowtable.Addr, sha [6]byte, valid, add bool) {
+	if !valid || sender == e.addr4 || sender == e.addr6 || !e.onLink(sender) || sha[0]&1 != 0 {
+		return
+	}
+	if n := e.arp.get(sender); n != nil {
+		if !n.permanent {
+			e.confirm(n, sha)
+		}
+		return
+	}
+	if !add {
+		return
+	}
+	n, ev := e.arp.insert(sender)
+	if ev {
+		inc(&e.stats.ArpCacheEvictions)
+	}
+	e.confirm(n, sha)
+	e.stats.ArpCacheEntries.Store(uint64(e.arp.len()))
+}
+
 // confirm records that n's MAC is mac as of now.
 func (e *Engine) confirm(n *neigh, mac [6]byte) {
 	n.mac = mac
@@ -89,22 +100,28 @@ func (e *Engine) confirm(n *neigh, mac [6]byte) {
 	n.probing = false
 	if n.watched {
 		n.watched = false
-		e.cfg.ARPWatch(addrBytes(n.addr), false)
+		e.cfg.ARPWatch(n.addr, false)
 	}
 }
 
-// addrBytes is the inverse of addrKey.
-func addrBytes(a uint32) [4]byte {
-	return [4]byte{byte(a >> 24), byte(a >> 16), byte(a >> 8), byte(a)}
+// gateway returns the gateway for a's family (zero: none).
+func (e *Engine) gateway(a flowtable.Addr) flowtable.Addr {
+	if a.Is4() {
+		return e.gw4
+	}
+	return e.gw6
 }
 
-// resolve returns the Ethernet destination for IPv4 destination dst by the
-// next-hop rule (package doc). On failure it has counted the drop reason
-// (and sent an ARP request when one is due).
-func (e *Engine) resolve(dst [4]byte) ([6]byte, bool) {
-	k := addrKey(dst)
+// resolve returns the Ethernet destination for destination dst (IPv4
+// mapped, or IPv6) by the next-hop rule (package doc), the same for both
+// families: ARP resolves IPv4 next hops, NDP (RFC 4861 §7.2) IPv6 ones,
+// with the same cache states and timers. On failure it has counted the
+// drop reason (and sent a request or solicitation when one is due).
+func (e *Engine) resolve(dst flowtable.Addr) ([6]byte, bool) {
+	k := dst
+	gw := e.gateway(dst)
 	if !e.onLink(k) {
-		if e.gw == 0 {
+		if gw.IsZero() {
 			if n := e.ret.get(k); n != nil {
 				n.ref = true
 				return n.mac, true
@@ -112,7 +129,7 @@ func (e *Engine) resolve(dst [4]byte) ([6]byte, bool) {
 			e.stats.drop(DropNoRoute)
 			return [6]byte{}, false
 		}
-		k = e.gw
+		k = gw
 	}
 	n := e.arp.get(k)
 	if n == nil {
@@ -135,17 +152,17 @@ func (e *Engine) resolve(dst [4]byte) ([6]byte, bool) {
 			n.probing, n.probeStart = true, e.now
 		}
 		if e.now.Sub(n.probeStart) <= ARPStaleGrace {
-			e.arpRequest(n, n.mac)
+			e.solicit(n, false)
 			return n.mac, true
 		}
 		n.state, n.probing = neighIncomplete, false
 	}
-	e.arpRequest(n, wire.BroadcastMAC)
+	e.solicit(n, true)
 	// With several queues, the ARP reply lands on the queue the peer's
 	// transmit hash picks, and that queue's loop learns it; the other
 	// loops answer to the Ethernet source of the frames the peer sent
 	// them (the return path) while they keep asking.
-	if k != e.gw || e.gw == 0 {
+	if k != gw || gw.IsZero() {
 		if r := e.ret.get(k); r != nil && e.now.Sub(r.confirmed) <= ARPReachableTime {
 			r.ref = true
 			return r.mac, true
@@ -155,9 +172,12 @@ func (e *Engine) resolve(dst [4]byte) ([6]byte, bool) {
 	return [6]byte{}, false
 }
 
-// arpRequest sends a request for n's address to dst unless one went out
-// less than ARPRetransTime ago.
-func (e *Engine) arpRequest(n *neigh, dst [6]byte) {
+// solicit asks for n's link-layer address unless a request went out less
+// than ARPRetransTime ago: an ARP request (broadcast, or unicast to the
+// known MAC when probing a stale entry) for IPv4, a neighbour solicitation
+// (to the solicited-node multicast group, or unicast, RFC 4861 §7.2.2) for
+// IPv6.
+func (e *Engine) solicit(n *neigh, multicast bool) {
 	if n.reqSent && e.now.Sub(n.lastReq) < ARPRetransTime {
 		return
 	}
@@ -165,37 +185,50 @@ func (e *Engine) arpRequest(n *neigh, dst [6]byte) {
 	if !ok {
 		return
 	}
-	if len(b) < arpFrameLen {
+	size := arpFrameLen
+	if !n.addr.Is4() {
+		size = nsFrameLen
+	}
+	if len(b) < size {
 		e.port.FreeTx(d)
 		e.stats.drop(DropTxTooBig)
 		return
 	}
 	n.reqSent, n.lastReq = true, e.now
-	target := addrBytes(n.addr)
 	if e.cfg.ARPWatch != nil && !n.watched {
-		if e.cfg.ARPWatch(target, true) {
+		if e.cfg.ARPWatch(n.addr, true) {
 			n.watched = true
 		} else {
 			inc(&e.stats.ArpWatchFailures)
 		}
 	}
+	if !n.addr.Is4() {
+		e.buildNS(b, n.addr, n.mac, multicast)
+		e.queueTx(d, size)
+		return
+	}
+	dst := n.mac
+	if multicast {
+		dst = wire.BroadcastMAC
+	}
 	wire.Ethernet(b).Encode(dst, e.cfg.MAC, wire.EtherTypeARP)
-	wire.ARP(b[wire.EthernetHeaderLen:]).Encode(wire.ARPRequest, e.cfg.MAC, e.cfg.Addr, [6]byte{}, target)
+	wire.ARP(b[wire.EthernetHeaderLen:]).Encode(wire.ARPRequest, e.cfg.MAC, e.cfg.Addr, [6]byte{}, n.addr.As4())
 	inc(&e.stats.ArpOutRequests)
 	e.queueTx(d, arpFrameLen)
 }
 
-// learnFromIPv4 updates the caches from a valid IPv4 frame from src: an
-// off-link source fills the return-path cache; an on-link source (or the
-// gateway, for off-link sources) whose entry has the frame's MAC is
+// learnFromIP updates the caches from a valid IPv4 or IPv6 frame from
+// src: an off-link source fills the return-path cache; an on-link source
+// (or the gateway, for off-link sources) whose entry has the frame's MAC is
 // confirmed, like Linux's neigh_confirm on forward progress.
-func (e *Engine) learnFromIPv4(now clock.Time, src uint32, mac [6]byte) {
+func (e *Engine) learnFromIP(now clock.Time, src flowtable.Addr, mac [6]byte) {
 	if mac[0]&1 != 0 {
 		return
 	}
 	k := src
+	gw := e.gateway(src)
 	if !e.onLink(src) {
-		if e.gw == 0 {
+		if gw.IsZero() {
 			n := e.ret.get(src)
 			if n == nil {
 				n, _ = e.ret.insert(src)
@@ -203,7 +236,7 @@ func (e *Engine) learnFromIPv4(now clock.Time, src uint32, mac [6]byte) {
 			n.mac, n.state, n.confirmed, n.ref = mac, neighValid, now, true
 			return
 		}
-		k = e.gw
+		k = gw
 	}
 	n := e.arp.get(k)
 	if n != nil && n.state == neighValid {
@@ -228,8 +261,8 @@ func (e *Engine) learnFromIPv4(now clock.Time, src uint32, mac [6]byte) {
 // `ip neigh replace ADDR lladdr MAC nud permanent`: it is used without ARP,
 // never aged and not changed by received ARP. Call it on the loop (before
 // Run, or from Do).
-func (e *Engine) SetNeighbor(addr [4]byte, mac [6]byte) {
-	k := addrKey(addr)
+func (e *Engine) SetNeighbor(addr flowtable.Addr, mac [6]byte) {
+	k := addr
 	n := e.arp.get(k)
 	if n == nil {
 		var ev bool
@@ -245,7 +278,7 @@ func (e *Engine) SetNeighbor(addr [4]byte, mac [6]byte) {
 
 // NeighborInfo is one neighbour cache entry as `ip neigh` shows it.
 type NeighborInfo struct {
-	Addr  [4]byte
+	Addr  flowtable.Addr
 	MAC   [6]byte // zero while INCOMPLETE
 	State string  // "PERMANENT", "REACHABLE", "STALE", "PROBE", "INCOMPLETE"
 	Age   time.Duration
@@ -259,7 +292,7 @@ func (e *Engine) RangeNeighbors(fn func(NeighborInfo) bool) {
 		if !n.used {
 			continue
 		}
-		in := NeighborInfo{Addr: [4]byte{byte(n.addr >> 24), byte(n.addr >> 16), byte(n.addr >> 8), byte(n.addr)}}
+		in := NeighborInfo{Addr: n.addr}
 		switch {
 		case n.state != neighValid:
 			in.State = "INCOMPLETE"

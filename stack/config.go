@@ -3,6 +3,7 @@ package stack
 import (
 	"time"
 
+	"github.com/xdptcp/xdptcp/flowtable"
 	"github.com/xdptcp/xdptcp/stack/tcp"
 	"github.com/xdptcp/xdptcp/xsk"
 )
@@ -56,25 +57,30 @@ const (
 
 // Config configures an Engine.
 type Config struct {
-	Addr         [4]byte // our IPv4 address
-	PrefixLen    int     // on-link prefix length (0..32)
-	Gateway      [4]byte // default gateway; zero: none
-	MAC          [6]byte // our interface's MAC
-	MTU          int     // IP MTU, default 1500
-	ARPCacheSize int     // neighbour cache bound (and return-path cache bound), default 1024
-	BatchSize    int     // frames per RX/TX batch, default 64
-	QueueID      int     // for stats and labels
-	BusyPoll     bool    // Run never waits in Port.Wait
-	DoQueueSize  int     // Do() queue bound, rounded up to a power of two, default 1024
+	Addr         [4]byte  // our IPv4 address; zero: no IPv4
+	PrefixLen    int      // on-link prefix length (0..32)
+	Gateway      [4]byte  // default gateway; zero: none
+	Addr6        [16]byte // our IPv6 address; zero: no IPv6
+	PrefixLen6   int      // on-link IPv6 prefix length (0..128)
+	Gateway6     [16]byte // IPv6 default gateway (often link-local, fe80::/10); zero: none
+	MAC          [6]byte  // our interface's MAC
+	MTU          int      // IP MTU, default 1500
+	ARPCacheSize int      // neighbour cache bound (and return-path cache bound), default 1024
+	BatchSize    int      // frames per RX/TX batch, default 64
+	QueueID      int      // for stats and labels
+	BusyPoll     bool     // Run never waits in Port.Wait
+	DoQueueSize  int      // Do() queue bound, rounded up to a power of two, default 1024
 	TCP          tcp.Config
 
 	// ARPWatch, if set, is called on the loop with watch=true before the
-	// engine sends an ARP request for addr, and with watch=false once addr
-	// is confirmed. The XDP filter passes ARP replies to the kernel unless
-	// their sender is watched (the kernel may share our address and needs
-	// the replies to its own requests); it returns false when it could not
-	// watch (counted as ArpWatchFailures).
-	ARPWatch func(addr [4]byte, watch bool) bool
+	// engine sends an ARP request or an NDP neighbour solicitation for
+	// addr (IPv4 mapped, or IPv6), and with watch=false once addr is
+	// confirmed. The XDP filter passes ARP replies and neighbour
+	// advertisements to the kernel unless their sender (target) is
+	// watched (the kernel may share our address and needs the replies to
+	// its own requests); it returns false when it could not watch
+	// (counted as ArpWatchFailures).
+	ARPWatch func(addr flowtable.Addr, watch bool) bool
 }
 
 func (c *Config) setDefaults() {
@@ -96,4 +102,5 @@ func (c *Config) setDefaults() {
 	if c.PrefixLen > 32 {
 		c.PrefixLen = 32
 	}
+	c.PrefixLen6 = min(max(c.PrefixLen6, 0), 128)
 }

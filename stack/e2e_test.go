@@ -118,7 +118,7 @@ func TestTwoEnginesEchoOverMemlink(t *testing.T) {
 			eb := NewEngine(Config{Addr: addrB, PrefixLen: 24, MAC: macUs, TCP: tcfg}, pb, clk.Now())
 			defer ea.Close()
 			defer eb.Close()
-			if _, err := eb.TCP().Listen(addrB, 7, tcp.ListenOptions{NewHandler: echoServer{}.newHandler}); err != nil {
+			if _, err := eb.TCP().Listen(m4(addrB), 7, tcp.ListenOptions{NewHandler: echoServer{}.newHandler}); err != nil {
 				t.Fatal(err)
 			}
 			client := newEchoClient(tc.total)
@@ -128,7 +128,7 @@ func TestTwoEnginesEchoOverMemlink(t *testing.T) {
 			go func() { errs <- eb.Run(ctx, clk) }()
 			dialed := make(chan error, 1)
 			for !ea.Do(func() {
-				_, err := ea.TCP().Dial(clk.Now(), addrA, addrB, 7, client)
+				_, err := ea.TCP().Dial(clk.Now(), m4(addrA), m4(addrB), 7, client)
 				dialed <- err
 			}) {
 			}

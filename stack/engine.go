@@ -1,8 +1,10 @@
 package stack
 
 import (
+	crand "crypto/rand"
 	"sync/atomic"
 
+	"github.com/xdptcp/xdptcp/flowtable"
 	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/tcp"
 	"github.com/xdptcp/xdptcp/stack/wire"
@@ -16,9 +18,11 @@ type Engine struct {
 	port   Port
 	layer  *tcp.Layer
 	stats  Stats
-	mask   uint32 // on-link prefix mask
-	addr   uint32 // our address as a key
-	gw     uint32 // gateway as a key; 0: none
+	addr4  flowtable.Addr // our IPv4 address, mapped; zero: no IPv4
+	addr6  flowtable.Addr // our IPv6 address; zero: no IPv6
+	gw4    flowtable.Addr // IPv4 gateway, mapped; zero: none
+	gw6    flowtable.Addr // IPv6 gateway; zero: none
+	flowK  [16]byte       // secret for the IPv6 flow labels (RFC 6437 §3)
 	now    clock.Time
 	ipID   uint16 // next IPv4 identification (per-loop counter)
 	maxIP  int    // largest IPv4 packet (MTU)
@@ -28,8 +32,9 @@ type Engine struct {
 	ret    *neighCache // return-path cache (off-link peers, no gateway)
 	seg    tcp.Segment // reused for every delivered segment
 	doq    *doQueue
-	wakeFD int         // eventfd for Do wake-ups; -1 if none
-	asleep atomic.Bool // the loop is (about to be) in Port.Wait
+	wakeFD int                 // eventfd for Do wake-ups; -1 if none
+	asleep atomic.Bool         // the loop is (about to be) in Port.Wait
+	tap    atomic.Pointer[Tap] // packet capture; nil when none (capture.go)
 
 	// testInput, if set, receives segments instead of the TCP layer.
 	testInput func(now clock.Time, seg *tcp.Segment)
@@ -47,10 +52,9 @@ func NewEngine(cfg Config, port Port, now clock.Time) *Engine {
 		cfg.TCP.DefaultMSS = m
 	}
 	e := &Engine{
-		cfg:    cfg,
-		port:   port,
-		addr:   addrKey(cfg.Addr),
-		gw:     addrKey(cfg.Gateway),
+		cfg:  cfg,
+		port: port,
+
 		now:    now,
 		maxIP:  cfg.MTU,
 		rx:     make([]xsk.Desc, cfg.BatchSize),
@@ -60,9 +64,14 @@ func NewEngine(cfg Config, port Port, now clock.Time) *Engine {
 		doq:    newDoQueue(cfg.DoQueueSize),
 		wakeFD: newWakeFD(),
 	}
-	if cfg.PrefixLen > 0 {
-		e.mask = ^uint32(0) << (32 - cfg.PrefixLen)
+	if cfg.Addr != [4]byte{} {
+		e.addr4 = flowtable.AddrFrom4(cfg.Addr)
 	}
+	if cfg.Gateway != [4]byte{} {
+		e.gw4 = flowtable.AddrFrom4(cfg.Gateway)
+	}
+	e.addr6, e.gw6 = cfg.Addr6, cfg.Gateway6
+	crand.Read(e.flowK[:])
 	e.layer = tcp.NewLayer(&e.cfg.TCP, e, now)
 	return e
 }
@@ -105,6 +114,12 @@ func (e *Engine) Poll(now clock.Time) bool {
 	work := false
 	if n := e.port.Receive(e.rx); n > 0 {
 		work = true
+		if t := e.tap.Load(); t != nil {
+			for _, d := range e.rx[:n] {
+				t.Put(now, DirIn, e.port.Frame(d))
+			}
+			t.Flush()
+		}
 		for _, d := range e.rx[:n] {
 			e.HandleFrame(now, e.port.Frame(d))
 		}
@@ -138,7 +153,9 @@ func (e *Engine) HandleFrame(now clock.Time, frame []byte) {
 		e.stats.drop(DropEthHeader)
 		return
 	}
-	if dst := eth.Dst(); dst != e.cfg.MAC && dst != wire.BroadcastMAC {
+	// Our MAC, broadcast (ARP), or an IPv6 multicast MAC (33:33:..., RFC
+	// 2464 §7: neighbour solicitations go to the solicited-node group).
+	if dst := eth.Dst(); dst != e.cfg.MAC && dst != wire.BroadcastMAC && (dst[0] != 0x33 || dst[1] != 0x33) {
 		e.stats.drop(DropEthNotOurs)
 		return
 	}
@@ -147,6 +164,8 @@ func (e *Engine) HandleFrame(now clock.Time, frame []byte) {
 		e.handleARP(eth)
 	case wire.EtherTypeIPv4:
 		e.handleIPv4(now, eth)
+	case wire.EtherTypeIPv6:
+		e.handleIPv6(now, eth)
 	default:
 		e.stats.drop(DropEthType)
 	}
@@ -182,6 +201,12 @@ func (e *Engine) flushTx() {
 		n = len(e.tx)
 	}
 	e.stats.FramesTx.Store(e.stats.FramesTx.Load() + uint64(n))
+	if t := e.tap.Load(); t != nil {
+		for _, d := range e.tx[:n] {
+			t.Put(e.now, DirOut, e.port.FrameCap(d)[:d.Len])
+		}
+		t.Flush()
+	}
 	for _, d := range e.tx[n:] {
 		e.port.FreeTx(d)
 		e.stats.drop(DropTxRingFull)
@@ -189,5 +214,30 @@ func (e *Engine) flushTx() {
 	e.tx = e.tx[:0]
 }
 
-// onLink reports whether a (as a key) is in our prefix.
-func (e *Engine) onLink(a uint32) bool { return a&e.mask == e.addr&e.mask }
+// onLink reports whether a is in the on-link prefix of its family (IPv6
+// link-local addresses, fe80::/10, always are: RFC 4861 §5.2).
+func (e *Engine) onLink(a flowtable.Addr) bool {
+	if a.Is4() {
+		return !e.addr4.IsZero() && samePrefix(&a, &e.addr4, 96+e.cfg.PrefixLen)
+	}
+	if a[0] == 0xfe && a[1]&0xc0 == 0x80 {
+		return true
+	}
+	return !e.addr6.IsZero() && samePrefix(&a, &e.addr6, e.cfg.PrefixLen6)
+}
+
+// samePrefix reports whether a and b agree in their first bits bits.
+func samePrefix(a, b *flowtable.Addr, bits int) bool {
+	i := 0
+	for ; bits >= 8; bits -= 8 {
+		if a[i] != b[i] {
+			return false
+		}
+		i++
+	}
+	if bits == 0 {
+		return true
+	}
+	m := byte(0xff) << (8 - bits)
+	return a[i]&m == b[i]&m
+}

@@ -139,7 +139,7 @@ func tcpFrame(srcMAC [6]byte, src [4]byte, sport, dport uint16, flags wire.TCPFl
 
 func rstTo(dst [4]byte) *tcp.OutSegment {
 	return &tcp.OutSegment{
-		Key:   flowtable.Key{LocalAddr: addrUs, RemoteAddr: dst, LocalPort: 80, RemotePort: 40000},
+		Key:   flowtable.Key{LocalAddr: m4(addrUs), RemoteAddr: m4(dst), LocalPort: 80, RemotePort: 40000},
 		Ack:   0x01020305,
 		Flags: wire.FlagRST | wire.FlagACK,
 	}
@@ -328,7 +328,7 @@ func TestEthernetFilter(t *testing.T) {
 	f.expectNothing(f.recv(b))
 	f.expectDrop(DropEthNotOurs, 1)
 	b = unhex(t, goldenEchoReq)
-	b[12], b[13] = 0x86, 0xdd
+	b[12], b[13] = 0x88, 0xcc // LLDP
 	f.expectNothing(f.recv(b))
 	f.expectDrop(DropEthType, 1)
 	f.expectNothing(f.recv(b[:13]))
@@ -347,7 +347,7 @@ func TestSYNDeliveredAsSegment(t *testing.T) {
 	}
 	s := f.segs[0]
 	want := tcp.Segment{
-		Key:   flowtable.Key{LocalAddr: addrUs, RemoteAddr: addrPeer, LocalPort: 80, RemotePort: 40000},
+		Key:   flowtable.Key{LocalAddr: m4(addrUs), RemoteAddr: m4(addrPeer), LocalPort: 80, RemotePort: 40000},
 		Seq:   seqnum.Value(0x01020304),
 		Flags: wire.FlagSYN, Window: 64240,
 		Opts:    wire.TCPOptions{HasMSS: true, MSS: 1460, SACKPermitted: true, HasTimestamp: true, TSVal: 0x11223344, HasWScale: true, WScale: 7},
@@ -401,7 +401,7 @@ func TestSendTCPBuildsFrame(t *testing.T) {
 	f := newFixture(t, nil)
 	f.recv(unhex(t, goldenARPReq))
 	seg := &tcp.OutSegment{
-		Key: flowtable.Key{LocalAddr: addrUs, RemoteAddr: addrPeer, LocalPort: 80, RemotePort: 40000},
+		Key: flowtable.Key{LocalAddr: m4(addrUs), RemoteAddr: m4(addrPeer), LocalPort: 80, RemotePort: 40000},
 		Seq: 1000, Ack: 2000, Flags: wire.FlagPSH | wire.FlagACK, Window: 502,
 		Opts:    wire.TCPOptions{HasTimestamp: true, TSVal: 7, TSEcr: 9, HasMSS: true, MSS: 1},
 		Payload: []byte("hello, "), Payload2: []byte("world"),
@@ -542,7 +542,7 @@ func FuzzHandleFrame(f *testing.F) {
 	p.capture = false
 	e := NewEngine(Config{Addr: addrUs, PrefixLen: 24, MAC: macUs}, p, 0)
 	f.Cleanup(func() { e.Close() })
-	if _, err := e.TCP().Listen(addrUs, 80, tcp.ListenOptions{NewHandler: echoServer{}.newHandler}); err != nil {
+	if _, err := e.TCP().Listen(m4(addrUs), 80, tcp.ListenOptions{NewHandler: echoServer{}.newHandler}); err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -602,7 +602,7 @@ func fixChecksums(b []byte) bool {
 
 func TestSetNeighborIsPermanent(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.ARPCacheSize = 2 })
-	f.e.SetNeighbor(addrPeer, macFar)
+	f.e.SetNeighbor(m4(addrPeer), macFar)
 	ok, out := f.send(rstTo(addrPeer))
 	if !ok || len(out) != 1 || wire.Ethernet(out[0]).Dst() != macFar {
 		t.Fatal("static entry not used")
@@ -626,10 +626,10 @@ func TestRangeNeighbors(t *testing.T) {
 	f := newFixture(t, nil)
 	f.recv(unhex(t, goldenARPReq))
 	f.send(rstTo([4]byte{198, 18, 0, 9}))
-	f.e.SetNeighbor(addrGW, macGW)
-	got := map[[4]byte]string{}
+	f.e.SetNeighbor(m4(addrGW), macGW)
+	got := map[flowtable.Addr]string{}
 	f.e.RangeNeighbors(func(n NeighborInfo) bool { got[n.Addr] = n.State; return true })
-	want := map[[4]byte]string{addrPeer: "REACHABLE", {198, 18, 0, 9}: "INCOMPLETE", addrGW: "PERMANENT"}
+	want := map[flowtable.Addr]string{m4(addrPeer): "REACHABLE", m4([4]byte{198, 18, 0, 9}): "INCOMPLETE", m4(addrGW): "PERMANENT"}
 	if len(got) != len(want) {
 		t.Fatalf("got %v", got)
 	}
@@ -647,7 +647,7 @@ func TestARPWatchAroundOwnRequests(t *testing.T) {
 	var calls []string
 	refuse := false
 	f := newFixture(t, func(c *Config) {
-		c.ARPWatch = func(a [4]byte, watch bool) bool {
+		c.ARPWatch = func(a flowtable.Addr, watch bool) bool {
 			calls = append(calls, fmt.Sprintf("%v %v", a, watch))
 			return !refuse
 		}
@@ -656,7 +656,7 @@ func TestARPWatchAroundOwnRequests(t *testing.T) {
 	f.now = f.now.Add(time.Second)
 	f.send(rstTo(addrPeer)) // second request: already watched
 	f.recv(arpFrame(wire.ARPReply, macPeer, addrPeer, macUs, addrUs, macUs))
-	want := []string{fmt.Sprintf("%v true", addrPeer), fmt.Sprintf("%v false", addrPeer)}
+	want := []string{fmt.Sprintf("%v true", m4(addrPeer)), fmt.Sprintf("%v false", m4(addrPeer))}
 	if fmt.Sprint(calls) != fmt.Sprint(want) {
 		t.Fatalf("ARPWatch calls %v, want %v", calls, want)
 	}

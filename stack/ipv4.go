@@ -29,13 +29,14 @@ func (e *Engine) handleIPv4(now clock.Time, eth wire.Ethernet) {
 		e.stats.drop(DropIPv4Header)
 		return
 	}
-	if ip.Dst() != e.cfg.Addr {
+	if e.addr4.IsZero() || ip.Dst() != e.cfg.Addr {
 		inc(&e.stats.IpInAddrErrors)
 		e.stats.drop(DropIPv4NotOurs)
 		return
 	}
-	// No reassembly: Linux would reassemble; xdptcp sends DF and
-	// expects peers doing PMTU discovery, so fragments are dropped.
+	// No reassembly: xdptcp sends DF and expects peers doing PMTU
+	// discovery. Behind the XDP filter no fragment gets here (it passes
+	// them to the kernel, xsk/doc.go); on other links they are dropped.
 	if ip.IsFragment() {
 		inc(&e.stats.IpReasmFails)
 		e.stats.drop(DropIPv4Fragment)
@@ -49,11 +50,13 @@ func (e *Engine) handleIPv4(now clock.Time, eth wire.Ethernet) {
 	switch ip.Protocol() {
 	case wire.ProtoTCP:
 		inc(&e.stats.IpInDelivers)
-		e.learnFromIPv4(now, addrKey(src), eth.Src())
-		e.handleTCP(now, ip, src)
+		e.learnFromIP(now, flowtable.AddrFrom4(src), eth.Src())
+		p := ip.Payload()
+		e.handleTCP(now, p, flowtable.AddrFrom4(src), e.addr4,
+			wire.PseudoHeaderChecksum(wire.ProtoTCP, src, e.cfg.Addr, uint16(len(p))))
 	case wire.ProtoICMP:
 		inc(&e.stats.IpInDelivers)
-		e.learnFromIPv4(now, addrKey(src), eth.Src())
+		e.learnFromIP(now, flowtable.AddrFrom4(src), eth.Src())
 		e.handleICMP(eth, ip)
 	default:
 		inc(&e.stats.IpInUnknownProtos)
@@ -116,16 +119,18 @@ func (e *Engine) handleICMP(eth wire.Ethernet, ip wire.IPv4) {
 	e.queueTx(d, n)
 }
 
-// handleTCP verifies the checksum over the pseudo-header (RFC 9293 §3.1),
-// the header and the options, and hands the segment to the TCP layer.
-func (e *Engine) handleTCP(now clock.Time, ip wire.IPv4, src [4]byte) {
-	t := wire.TCP(ip.Payload())
+// handleTCP verifies the checksum over the pseudo-header (RFC 9293 §3.1
+// for IPv4, RFC 8200 §8.1 for IPv6; phsum is its sum), the header and the
+// options, and hands the segment from src to local to the TCP layer. Both
+// families take this one path.
+func (e *Engine) handleTCP(now clock.Time, p []byte, src, local flowtable.Addr, phsum uint16) {
+	t := wire.TCP(p)
 	if !t.IsValid() {
 		inc(&e.stats.TcpInErrs)
 		e.stats.drop(DropTCPHeader)
 		return
 	}
-	if !t.ChecksumOK(src, e.cfg.Addr) {
+	if wire.Checksum(t, phsum) != 0xffff {
 		inc(&e.stats.TcpInErrs)
 		inc(&e.stats.TcpInCsumErrors)
 		e.stats.drop(DropTCPChecksum)
@@ -137,7 +142,7 @@ func (e *Engine) handleTCP(now clock.Time, ip wire.IPv4, src [4]byte) {
 		e.stats.drop(DropTCPOptions)
 		return
 	}
-	s.Key = flowtable.Key{LocalAddr: e.cfg.Addr, RemoteAddr: src, LocalPort: t.DstPort(), RemotePort: t.SrcPort()}
+	s.Key = flowtable.Key{LocalAddr: local, RemoteAddr: src, LocalPort: t.DstPort(), RemotePort: t.SrcPort()}
 	s.Seq = seqnum.Value(t.Seq())
 	s.Ack = seqnum.Value(t.Ack())
 	s.Flags = t.Flags()
@@ -160,15 +165,22 @@ func (e *Engine) nextID() uint16 {
 }
 
 // SendTCP implements tcp.Output: it resolves the next hop, builds
-// Ethernet+IPv4+TCP+options+payload into a TX frame (TTL 64, DF, IP ID
-// from the per-loop counter, both checksums) and appends it to the TX
-// batch. It returns false, having counted why, when the next hop is
-// unresolved, no TX frame is free, or the packet exceeds the MTU.
+// Ethernet+IP+TCP+options+payload into a TX frame and appends it to the TX
+// batch. IPv4: TTL 64, DF, IP ID from the per-loop counter, both
+// checksums. IPv6: hop limit 64, the connection's flow label (RFC 6437),
+// the TCP checksum over the IPv6 pseudo-header. It returns false, having
+// counted why, when the next hop is unresolved, no TX frame is free, or
+// the packet exceeds the MTU.
 func (e *Engine) SendTCP(seg *tcp.OutSegment) bool {
 	syn := seg.Flags&wire.FlagSYN != 0
 	ol := wire.TCPOptionsLen(&seg.Opts, syn)
 	hl := wire.TCPMinHeaderLen + ol
-	total := wire.IPv4MinHeaderLen + hl + len(seg.Payload) + len(seg.Payload2)
+	v4 := seg.Key.Is4()
+	iphl := wire.IPv4MinHeaderLen
+	if !v4 {
+		iphl = wire.IPv6HeaderLen
+	}
+	total := iphl + hl + len(seg.Payload) + len(seg.Payload2)
 	if total > e.maxIP {
 		e.stats.drop(DropTxTooBig)
 		return false
@@ -187,12 +199,27 @@ func (e *Engine) SendTCP(seg *tcp.OutSegment) bool {
 		e.stats.drop(DropTxTooBig)
 		return false
 	}
-	wire.Ethernet(b).Encode(mac, e.cfg.MAC, wire.EtherTypeIPv4)
-	wire.IPv4(b[ipHdrOffset:]).Encode(&wire.IPv4Fields{
-		TotalLen: uint16(total), ID: e.nextID(), DF: true, TTL: wire.DefaultTTL,
-		Protocol: wire.ProtoTCP, Src: e.cfg.Addr, Dst: seg.Key.RemoteAddr,
-	})
-	t := wire.TCP(b[ipHdrOffset+wire.IPv4MinHeaderLen : n])
+	var phsum uint16
+	if v4 {
+		wire.Ethernet(b).Encode(mac, e.cfg.MAC, wire.EtherTypeIPv4)
+		dst := seg.Key.RemoteAddr.As4()
+		wire.IPv4(b[ipHdrOffset:]).Encode(&wire.IPv4Fields{
+			TotalLen: uint16(total), ID: e.nextID(), DF: true, TTL: wire.DefaultTTL,
+			Protocol: wire.ProtoTCP, Src: e.cfg.Addr, Dst: dst,
+		})
+		phsum = wire.PseudoHeaderChecksum(wire.ProtoTCP, e.cfg.Addr, dst, uint16(total-iphl))
+		inc(&e.stats.IpOutRequests)
+	} else {
+		wire.Ethernet(b).Encode(mac, e.cfg.MAC, wire.EtherTypeIPv6)
+		src, dst := [16]byte(seg.Key.LocalAddr), [16]byte(seg.Key.RemoteAddr)
+		wire.IPv6(b[ipHdrOffset:]).Encode(&wire.IPv6Fields{
+			FlowLabel: e.flowLabel(&seg.Key), PayloadLen: uint16(total - iphl),
+			NextHeader: wire.ProtoTCP, HopLimit: wire.DefaultTTL, Src: src, Dst: dst,
+		})
+		phsum = wire.PseudoHeaderChecksum6(wire.ProtoTCP, &src, &dst, uint32(total-iphl))
+		inc(&e.stats.Ip6OutRequests)
+	}
+	t := wire.TCP(b[ipHdrOffset+iphl : n])
 	t.Encode(&wire.TCPFields{
 		SrcPort: seg.Key.LocalPort, DstPort: seg.Key.RemotePort,
 		Seq: uint32(seg.Seq), Ack: uint32(seg.Ack), DataOffset: hl,
@@ -201,8 +228,7 @@ func (e *Engine) SendTCP(seg *tcp.OutSegment) bool {
 	wire.WriteTCPOptions(t[wire.TCPMinHeaderLen:hl], &seg.Opts, syn)
 	p := copy(t[hl:], seg.Payload)
 	copy(t[hl+p:], seg.Payload2)
-	t.SetChecksum(^wire.Checksum(t, wire.PseudoHeaderChecksum(wire.ProtoTCP, e.cfg.Addr, seg.Key.RemoteAddr, uint16(len(t)))))
-	inc(&e.stats.IpOutRequests)
+	t.SetChecksum(^wire.Checksum(t, phsum))
 	e.queueTx(d, n)
 	return true
 }

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"github.com/xdptcp/xdptcp/flowtable"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -13,10 +14,10 @@ import (
 
 func TestNeighCacheAgainstMap(t *testing.T) {
 	c := newNeighCache(64)
-	model := map[uint32]bool{}
+	model := map[flowtable.Addr]bool{}
 	r := rand.New(rand.NewPCG(5, 6))
 	for i := 0; i < 20000; i++ {
-		a := r.Uint32N(200) + 1
+		a := a32(r.Uint32N(200) + 1)
 		if c.get(a) == nil {
 			n, ev := c.insert(a)
 			if ev != (len(model) == 64) {
@@ -47,11 +48,11 @@ func TestNeighCacheAgainstMap(t *testing.T) {
 func TestNeighCacheClockSparesReferenced(t *testing.T) {
 	c := newNeighCache(4)
 	for a := uint32(1); a <= 4; a++ {
-		n, _ := c.insert(a)
+		n, _ := c.insert(a32(a))
 		n.ref = a != 3
 	}
-	c.insert(5)
-	if c.get(3) != nil || c.get(1) == nil || c.get(2) == nil || c.get(4) == nil || c.get(5) == nil {
+	c.insert(a32(5))
+	if c.get(a32(3)) != nil || c.get(a32(1)) == nil || c.get(a32(2)) == nil || c.get(a32(4)) == nil || c.get(a32(5)) == nil {
 		t.Fatal("CLOCK did not evict the unreferenced entry")
 	}
 }
@@ -127,3 +128,11 @@ func TestRunDoAndCancel(t *testing.T) {
 		t.Fatal("Run did not return after cancel")
 	}
 }
+
+// a32 is a test address: IPv4 a (host order), mapped.
+func a32(a uint32) flowtable.Addr {
+	return flowtable.AddrFrom4([4]byte{byte(a >> 24), byte(a >> 16), byte(a >> 8), byte(a)})
+}
+
+// m4 is flowtable.AddrFrom4.
+func m4(a [4]byte) flowtable.Addr { return flowtable.AddrFrom4(a) }

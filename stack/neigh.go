@@ -1,6 +1,12 @@
 package stack
 
-import "github.com/xdptcp/xdptcp/stack/clock"
+import (
+	"encoding/binary"
+	"hash/maphash"
+
+	"github.com/xdptcp/xdptcp/flowtable"
+	"github.com/xdptcp/xdptcp/stack/clock"
+)
 
 // neighState is the state of a neighbour entry (a reduced form of Linux's
 // NUD states).
@@ -11,27 +17,31 @@ const (
 	neighValid                        // MAC known; fresh or stale by confirmed
 )
 
-// neigh is one entry of a neighCache: an IPv4 address and its MAC.
+// neigh is one entry of a neighCache: an address (IPv4 mapped, or IPv6)
+// and its MAC, learnt through ARP or NDP.
 type neigh struct {
-	addr       uint32     // key; valid while used is true
-	mac        [6]byte    // meaningful when state == neighValid
-	state      neighState //
-	used       bool       // slot holds an entry
-	ref        bool       // CLOCK reference bit: set on use, cleared by the hand
-	confirmed  clock.Time // last confirmation (reply, request for us, matching frame)
-	lastReq    clock.Time // last ARP request sent for addr (valid if reqSent)
-	reqSent    bool       //
-	permanent  bool       // set by SetNeighbor: never aged, updated or evicted (unless all are)
-	probing    bool       // stale and being probed since probeStart
-	probeStart clock.Time //
-	watched    bool       // Config.ARPWatch was told to watch addr
+	addr       flowtable.Addr // key; valid while used is true
+	mac        [6]byte        // meaningful when state == neighValid
+	state      neighState     //
+	used       bool           // slot holds an entry
+	ref        bool           // CLOCK reference bit: set on use, cleared by the hand
+	confirmed  clock.Time     // last confirmation (reply, request for us, matching frame)
+	lastReq    clock.Time     // last ARP request sent for addr (valid if reqSent)
+	reqSent    bool           //
+	permanent  bool           // set by SetNeighbor: never aged, updated or evicted (unless all are)
+	probing    bool           // stale and being probed since probeStart
+	probeStart clock.Time     //
+	watched    bool           // Config.ARPWatch was told to watch addr (ARP reply or NDP advertisement)
 }
 
-// neighCache is a bounded map from IPv4 address to neigh: a fixed array of
-// entries indexed by an open-addressing (linear probing) table of twice the
-// size. Full, it evicts with the CLOCK algorithm. Nothing allocates after
-// newNeighCache.
+// neighCache is a bounded map from address to neigh, both families in one
+// cache (Linux keeps one per family; the bound here is shared): a fixed
+// array of entries indexed by an open-addressing (linear probing) table of
+// twice the size, hashed with a per-cache random seed (an on-link IPv6
+// peer chooses among 2^64 source addresses). Full, it evicts with the CLOCK
+// algorithm. Nothing allocates after newNeighCache.
 type neighCache struct {
+	seed  uint64
 	ents  []neigh
 	slots []int32 // index into ents, or -1
 	mask  uint32
@@ -53,6 +63,7 @@ func newNeighCache(size int) *neighCache {
 		slots: make([]int32, ns),
 		mask:  uint32(ns - 1),
 		free:  make([]int32, 0, size),
+		seed:  new(maphash.Hash).Sum64() | 1,
 	}
 	for i := range c.slots {
 		c.slots[i] = -1
@@ -63,15 +74,15 @@ func newNeighCache(size int) *neighCache {
 	return c
 }
 
-func hashAddr(a uint32) uint32 { return (a * 0x9e3779b1) ^ (a >> 16) }
-
-func addrKey(a [4]byte) uint32 {
-	return uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+func (c *neighCache) hash(a flowtable.Addr) uint32 {
+	h := (binary.LittleEndian.Uint64(a[:8]) ^ c.seed) * 0x9e3779b97f4a7c15
+	h = (h ^ binary.LittleEndian.Uint64(a[8:]) ^ h>>29) * 0xbf58476d1ce4e5b9
+	return uint32(h ^ h>>32)
 }
 
 // get returns the entry for addr, or nil.
-func (c *neighCache) get(addr uint32) *neigh {
-	for i := hashAddr(addr) & c.mask; ; i = (i + 1) & c.mask {
+func (c *neighCache) get(addr flowtable.Addr) *neigh {
+	for i := c.hash(addr) & c.mask; ; i = (i + 1) & c.mask {
 		s := c.slots[i]
 		if s < 0 {
 			return nil
@@ -84,14 +95,14 @@ func (c *neighCache) get(addr uint32) *neigh {
 
 // insert returns a fresh (zeroed, used) entry for addr, which must not be
 // present, evicting one if the cache is full; evicted says so.
-func (c *neighCache) insert(addr uint32) (e *neigh, evicted bool) {
+func (c *neighCache) insert(addr flowtable.Addr) (e *neigh, evicted bool) {
 	if len(c.free) == 0 {
 		c.evict()
 		evicted = true
 	}
 	idx := c.free[len(c.free)-1]
 	c.free = c.free[:len(c.free)-1]
-	i := hashAddr(addr) & c.mask
+	i := c.hash(addr) & c.mask
 	for c.slots[i] >= 0 {
 		i = (i + 1) & c.mask
 	}
@@ -127,8 +138,8 @@ func (c *neighCache) evict() {
 
 // remove deletes addr (stored at ents[idx]) with backward-shift deletion,
 // so lookups never need tombstones.
-func (c *neighCache) remove(addr uint32, idx int32) {
-	i := hashAddr(addr) & c.mask
+func (c *neighCache) remove(addr flowtable.Addr, idx int32) {
+	i := c.hash(addr) & c.mask
 	for c.slots[i] != idx {
 		i = (i + 1) & c.mask
 	}
@@ -144,7 +155,7 @@ func (c *neighCache) remove(addr uint32, idx int32) {
 				c.n--
 				return
 			}
-			home := hashAddr(c.ents[s].addr) & c.mask
+			home := c.hash(c.ents[s].addr) & c.mask
 			// Move s back into the hole at i unless its home lies
 			// cyclically in (i, j].
 			if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {

@@ -49,7 +49,7 @@ func TestAppLoopConcurrentLoad(t *testing.T) {
 	eb := NewEngine(Config{Addr: addrB, PrefixLen: 24, MAC: macUs}, pb, clk.Now())
 	defer ea.Close()
 	defer eb.Close()
-	if _, err := eb.TCP().Listen(addrB, 7, tcp.ListenOptions{NewHandler: echoServer{}.newHandler}); err != nil {
+	if _, err := eb.TCP().Listen(m4(addrB), 7, tcp.ListenOptions{NewHandler: echoServer{}.newHandler}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
@@ -93,7 +93,7 @@ func TestAppLoopConcurrentLoad(t *testing.T) {
 			defer wg.Done()
 			h := &chanClient{open: make(chan *tcp.Conn, 1), data: make(chan []byte, 64)}
 			if err := do(func() {
-				if _, err := ea.TCP().Dial(clk.Now(), addrA, addrB, 7, h); err != nil {
+				if _, err := ea.TCP().Dial(clk.Now(), m4(addrA), m4(addrB), 7, h); err != nil {
 					fail <- err
 				}
 			}); err != nil {

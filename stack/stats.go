@@ -7,30 +7,40 @@ type DropReason uint8
 
 // Drop reasons. Each has a counter in Stats.Drops.
 const (
-	DropEthHeader     DropReason = iota // frame shorter than an Ethernet header
-	DropEthNotOurs                      // destination MAC neither ours nor broadcast
-	DropEthType                         // EtherType neither ARP nor IPv4
-	DropARPMalformed                    // not an Ethernet/IPv4 ARP packet
-	DropARPOp                           // opcode neither request nor reply
-	DropARPNotOurs                      // ARP for another host (after learning, RFC 826)
-	DropARPGratuitous                   // gratuitous ARP (sender == target), ignored
-	DropIPv4Header                      // bad version, IHL or total length (IpInHdrErrors)
-	DropIPv4Checksum                    // bad header checksum (IpInHdrErrors, IpInCsumErrors)
-	DropIPv4NotOurs                     // destination not our address (IpInAddrErrors)
-	DropIPv4Fragment                    // MF or fragment offset set (IpReasmFails)
-	DropIPv4Options                     // IP options present (IHL > 5)
-	DropIPv4Proto                       // protocol neither ICMP nor TCP (IpInUnknownProtos)
-	DropICMPHeader                      // shorter than 8 bytes
-	DropICMPChecksum                    // bad ICMP checksum (IcmpInErrors, IcmpInCsumErrors)
-	DropICMPType                        // ICMP other than echo request
-	DropTCPHeader                       // shorter than 20 bytes or bad data offset
-	DropTCPChecksum                     // bad TCP checksum (TcpInCsumErrors)
-	DropTCPOptions                      // malformed TCP options
-	DropNoTxFrame                       // no free TX frame
-	DropTxRingFull                      // TX ring took fewer frames than offered
-	DropTxTooBig                        // packet larger than the MTU or the TX frame
-	DropARPUnresolved                   // next hop not resolved yet (ARP request sent)
-	DropNoRoute                         // off-link, no gateway, no return-path entry
+	DropEthHeader      DropReason = iota // frame shorter than an Ethernet header
+	DropEthNotOurs                       // destination MAC neither ours nor broadcast
+	DropEthType                          // EtherType neither ARP nor IPv4
+	DropARPMalformed                     // not an Ethernet/IPv4 ARP packet
+	DropARPOp                            // opcode neither request nor reply
+	DropARPNotOurs                       // ARP for another host (after learning, RFC 826)
+	DropARPGratuitous                    // gratuitous ARP (sender == target), ignored
+	DropIPv4Header                       // bad version, IHL or total length (IpInHdrErrors)
+	DropIPv4Checksum                     // bad header checksum (IpInHdrErrors, IpInCsumErrors)
+	DropIPv4NotOurs                      // destination not our address (IpInAddrErrors)
+	DropIPv4Fragment                     // MF or fragment offset set (IpReasmFails)
+	DropIPv4Options                      // IP options present (IHL > 5)
+	DropIPv4Proto                        // protocol neither ICMP nor TCP (IpInUnknownProtos)
+	DropICMPHeader                       // shorter than 8 bytes
+	DropICMPChecksum                     // bad ICMP checksum (IcmpInErrors, IcmpInCsumErrors)
+	DropICMPType                         // ICMP other than echo request
+	DropTCPHeader                        // shorter than 20 bytes or bad data offset
+	DropTCPChecksum                      // bad TCP checksum (TcpInCsumErrors)
+	DropTCPOptions                       // malformed TCP options
+	DropNoTxFrame                        // no free TX frame
+	DropTxRingFull                       // TX ring took fewer frames than offered
+	DropTxTooBig                         // packet larger than the MTU or the TX frame
+	DropARPUnresolved                    // next hop not resolved yet (ARP request sent)
+	DropNoRoute                          // off-link, no gateway, no return-path entry
+	DropIPv6Header                       // short, bad version, payload length past the frame (Ip6InHdrErrors, Ip6InTruncatedPkts)
+	DropIPv6NotOurs                      // destination not our address or our NDP groups (Ip6InAddrErrors)
+	DropIPv6Fragment                     // fragment header (no reassembly; Ip6ReasmFails)
+	DropIPv6ExtHeader                    // extension header refused: truncated, too many, routing with segments left, discard-type option (Ip6InHdrErrors)
+	DropIPv6Proto                        // upper layer neither ICMPv6 nor TCP (Ip6InUnknownProtos)
+	DropICMPv6Header                     // shorter than 8 bytes (Icmp6InErrors)
+	DropICMPv6Checksum                   // bad ICMPv6 checksum (Icmp6InErrors, Icmp6InCsumErrors)
+	DropICMPv6Type                       // ICMPv6 type not handled (router advertisements, ...: the kernel's)
+	DropNDInvalid                        // NS/NA failing RFC 4861 §7.1 validation (hop limit, code, options, target)
+	DropNDNotOurs                        // NS for an address not ours
 	NumDropReasons
 )
 
@@ -41,6 +51,8 @@ var dropNames = [NumDropReasons]string{
 	"icmp_header", "icmp_checksum", "icmp_type",
 	"tcp_header", "tcp_checksum", "tcp_options",
 	"no_tx_frame", "tx_ring_full", "tx_too_big", "arp_unresolved", "no_route",
+	"ipv6_header", "ipv6_not_ours", "ipv6_fragment", "ipv6_ext_header", "ipv6_proto",
+	"icmp6_header", "icmp6_checksum", "icmp6_type", "nd_invalid", "nd_not_ours",
 }
 
 // String returns the reason's metric label, e.g. "ipv4_checksum".
@@ -74,6 +86,26 @@ type Stats struct {
 	IcmpOutMsgs      atomic.Uint64
 	IcmpOutEchoReps  atomic.Uint64
 
+	Ip6InReceives      atomic.Uint64 // IPv6 packets received (before any check)
+	Ip6InHdrErrors     atomic.Uint64 // bad version, extension header refused
+	Ip6InTruncatedPkts atomic.Uint64 // payload length past the frame
+	Ip6InAddrErrors    atomic.Uint64 // not addressed to us
+	Ip6InUnknownProtos atomic.Uint64 // upper layer not ICMPv6/TCP
+	Ip6InDelivers      atomic.Uint64 // handed to ICMPv6 or TCP
+	Ip6OutRequests     atomic.Uint64 // IPv6 packets built for output
+	Ip6ReasmFails      atomic.Uint64 // fragments (not reassembled: dropped)
+
+	Icmp6InMsgs                    atomic.Uint64
+	Icmp6InErrors                  atomic.Uint64
+	Icmp6InCsumErrors              atomic.Uint64
+	Icmp6InEchos                   atomic.Uint64
+	Icmp6InNeighborSolicits        atomic.Uint64
+	Icmp6InNeighborAdvertisements  atomic.Uint64
+	Icmp6OutMsgs                   atomic.Uint64
+	Icmp6OutEchoReplies            atomic.Uint64
+	Icmp6OutNeighborSolicits       atomic.Uint64
+	Icmp6OutNeighborAdvertisements atomic.Uint64
+
 	TcpInCsumErrors atomic.Uint64
 	TcpInErrs       atomic.Uint64 // bad checksum, header or options
 
@@ -106,6 +138,17 @@ func (s *Stats) Each(fn func(name string, value uint64)) {
 		{"IcmpInMsgs", &s.IcmpInMsgs}, {"IcmpInErrors", &s.IcmpInErrors},
 		{"IcmpInCsumErrors", &s.IcmpInCsumErrors}, {"IcmpInEchos", &s.IcmpInEchos},
 		{"IcmpOutMsgs", &s.IcmpOutMsgs}, {"IcmpOutEchoReps", &s.IcmpOutEchoReps},
+		{"Ip6InReceives", &s.Ip6InReceives}, {"Ip6InHdrErrors", &s.Ip6InHdrErrors},
+		{"Ip6InTruncatedPkts", &s.Ip6InTruncatedPkts}, {"Ip6InAddrErrors", &s.Ip6InAddrErrors},
+		{"Ip6InUnknownProtos", &s.Ip6InUnknownProtos}, {"Ip6InDelivers", &s.Ip6InDelivers},
+		{"Ip6OutRequests", &s.Ip6OutRequests}, {"Ip6ReasmFails", &s.Ip6ReasmFails},
+		{"Icmp6InMsgs", &s.Icmp6InMsgs}, {"Icmp6InErrors", &s.Icmp6InErrors},
+		{"Icmp6InCsumErrors", &s.Icmp6InCsumErrors}, {"Icmp6InEchos", &s.Icmp6InEchos},
+		{"Icmp6InNeighborSolicits", &s.Icmp6InNeighborSolicits},
+		{"Icmp6InNeighborAdvertisements", &s.Icmp6InNeighborAdvertisements},
+		{"Icmp6OutMsgs", &s.Icmp6OutMsgs}, {"Icmp6OutEchoReplies", &s.Icmp6OutEchoReplies},
+		{"Icmp6OutNeighborSolicits", &s.Icmp6OutNeighborSolicits},
+		{"Icmp6OutNeighborAdvertisements", &s.Icmp6OutNeighborAdvertisements},
 		{"TcpInCsumErrors", &s.TcpInCsumErrors}, {"TcpInErrs", &s.TcpInErrs},
 		{"ArpInRequests", &s.ArpInRequests}, {"ArpInReplies", &s.ArpInReplies},
 		{"ArpOutRequests", &s.ArpOutRequests}, {"ArpOutReplies", &s.ArpOutReplies},

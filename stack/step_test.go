@@ -24,11 +24,11 @@ func TestTwoEnginesStepMode(t *testing.T) {
 		tcfg.DefaultMSS = 1420 // see the WORKAROUND in e2e_test.go
 		ea := NewEngine(Config{Addr: addrA, PrefixLen: 24, MAC: macPeer, TCP: tcfg}, pa, clk.Now())
 		eb := NewEngine(Config{Addr: addrB, PrefixLen: 24, MAC: macUs, TCP: tcfg}, pb, clk.Now())
-		if _, err := eb.TCP().Listen(addrB, 7, tcp.ListenOptions{NewHandler: echoServer{}.newHandler}); err != nil {
+		if _, err := eb.TCP().Listen(m4(addrB), 7, tcp.ListenOptions{NewHandler: echoServer{}.newHandler}); err != nil {
 			t.Fatal(err)
 		}
 		client := newEchoClient(1 << 20)
-		if _, err := ea.TCP().Dial(clk.Now(), addrA, addrB, 7, client); err != nil {
+		if _, err := ea.TCP().Dial(clk.Now(), m4(addrA), m4(addrB), 7, client); err != nil {
 			t.Fatal(err)
 		}
 		steps := 0

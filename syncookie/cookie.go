@@ -42,8 +42,22 @@ const (
 // "An Analysis of TCP Maximum Segment Sizes" (2011).
 var mssTable = [4]uint16{536, 1300, 1440, 1460}
 
-// MSSTable returns the MSS values a cookie can carry, ascending.
+// mssTable6 is Linux's IPv6 msstab (net/ipv6/syncookies.c): 1280-60 (the
+// IPv6 minimum MTU less headers), 1480-60 (tunnels), 1500-60 (Ethernet),
+// 9000-60 (jumbo frames).
+var mssTable6 = [4]uint16{1280 - 60, 1480 - 60, 1500 - 60, 9000 - 60}
+
+// MSSTable returns the MSS values an IPv4 cookie can carry, ascending.
 func MSSTable() [4]uint16 { return mssTable }
+
+// MSSTableFor returns the MSS values a cookie for k can carry, ascending:
+// the IPv4 table or the IPv6 one.
+func MSSTableFor(k flowtable.Key) *[4]uint16 {
+	if k.Is4() {
+		return &mssTable
+	}
+	return &mssTable6
+}
 
 // Jar holds the cookie secrets. Every loop shares one Jar; it is safe for
 // concurrent use, and lock-free: the secrets in force are one immutable
@@ -173,11 +187,12 @@ func (j *Jar) Shared() bool { return j.skew != 0 }
 // __cookie_v4_init_sequence does. The caller passes 536 when the SYN had no
 // MSS option (RFC 9293 §3.7.1). It does not allocate.
 func (j *Jar) Make(now clock.Time, k flowtable.Key, clientISN seqnum.Value, mss uint16) (cookie seqnum.Value, mssUsed uint16) {
-	idx := mssIndex(mss)
+	tab := MSSTableFor(k)
+	idx := mssIndex(tab, mss)
 	c := j.counter(now)
 	ks := j.keys.Load()
 	b := (c&counterMask)<<counterShift | (ks.make.mac(k, clientISN, c, idx)&macMask)<<macShift | idx
-	return seqnum.Value(ks.make.whiten(k) + uint32(clientISN) + b), mssTable[idx]
+	return seqnum.Value(ks.make.whiten(k) + uint32(clientISN) + b), tab[idx]
 }
 
 // Check reports whether cookie is one this Jar made (or, for a shared Jar,
@@ -218,13 +233,13 @@ func (j *Jar) check(s *secrets, c uint32, k flowtable.Key, clientISN, cookie seq
 	if (b>>macShift)&macMask != s.mac(k, clientISN, c-age, idx)&macMask {
 		return 0, false
 	}
-	return mssTable[idx], true
+	return MSSTableFor(k)[idx], true
 }
 
-// mssIndex returns the index of the largest table entry <= mss, or 0.
-func mssIndex(mss uint16) uint32 {
-	for i := len(mssTable) - 1; i > 0; i-- {
-		if mss >= mssTable[i] {
+// mssIndex returns the index of the largest entry of tab <= mss, or 0.
+func mssIndex(tab *[4]uint16, mss uint16) uint32 {
+	for i := len(tab) - 1; i > 0; i-- {
+		if mss >= tab[i] {
 			return uint32(i)
 		}
 	}
@@ -244,16 +259,16 @@ func (j *Jar) counter(now clock.Time) uint32 {
 }
 
 // tupleLen is the length of the serialized 4-tuple T.
-const tupleLen = 12
+const tupleLen = 36
 
 // putTuple writes T = remoteAddr ‖ localAddr ‖ remotePort ‖ localPort
-// (ports big endian) into b[:tupleLen].
+// (16-byte addresses, IPv4 mapped; ports big endian) into b[:tupleLen].
 func putTuple(b []byte, k flowtable.Key) {
 	_ = b[tupleLen-1]
-	copy(b[0:4], k.RemoteAddr[:])
-	copy(b[4:8], k.LocalAddr[:])
-	binary.BigEndian.PutUint16(b[8:10], k.RemotePort)
-	binary.BigEndian.PutUint16(b[10:12], k.LocalPort)
+	copy(b[0:16], k.RemoteAddr[:])
+	copy(b[16:32], k.LocalAddr[:])
+	binary.BigEndian.PutUint16(b[32:34], k.RemotePort)
+	binary.BigEndian.PutUint16(b[34:36], k.LocalPort)
 }
 
 // whiten returns W = SipHash(Kw; T) mod 2^32.

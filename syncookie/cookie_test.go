@@ -28,8 +28,8 @@ const t0 = clock.Time(1000 * Period)
 // testKey returns a 4-tuple in 198.18.0.0/15 (RFC 2544 benchmarking range).
 func testKey(i int) flowtable.Key {
 	return flowtable.Key{
-		LocalAddr:  [4]byte{198, 18, 0, 1},
-		RemoteAddr: [4]byte{198, 19, byte(i >> 8), byte(i)},
+		LocalAddr:  flowtable.AddrFrom4([4]byte{198, 18, 0, 1}),
+		RemoteAddr: flowtable.AddrFrom4([4]byte{198, 19, byte(i >> 8), byte(i)}),
 		LocalPort:  80,
 		RemotePort: uint16(32768 + i),
 	}
@@ -278,8 +278,8 @@ func TestRandomACKs(t *testing.T) {
 	for range n {
 		var k flowtable.Key
 		a, b := rng.Uint64(), rng.Uint64()
-		k.LocalAddr = [4]byte{byte(a), byte(a >> 8), byte(a >> 16), byte(a >> 24)}
-		k.RemoteAddr = [4]byte{byte(a >> 32), byte(a >> 40), byte(a >> 48), byte(a >> 56)}
+		k.LocalAddr = flowtable.AddrFrom4([4]byte{byte(a), byte(a >> 8), byte(a >> 16), byte(a >> 24)})
+		k.RemoteAddr = flowtable.AddrFrom4([4]byte{byte(a >> 32), byte(a >> 40), byte(a >> 48), byte(a >> 56)})
 		k.LocalPort, k.RemotePort = uint16(b), uint16(b>>16)
 		isn, cookie := seqnum.Value(b>>32), seqnum.Value(rng.Uint32())
 		if _, ok := j.Check(now, k, isn, cookie); ok {

@@ -17,8 +17,8 @@ func Example() {
 	var recent syncookie.Recent                               // one per listener
 
 	k := flowtable.Key{
-		LocalAddr: [4]byte{198, 18, 0, 1}, LocalPort: 80,
-		RemoteAddr: [4]byte{198, 19, 0, 2}, RemotePort: 40000,
+		LocalAddr: flowtable.AddrFrom4([4]byte{198, 18, 0, 1}), LocalPort: 80,
+		RemoteAddr: flowtable.AddrFrom4([4]byte{198, 19, 0, 2}), RemotePort: 40000,
 	}
 	now := clock.Time(3 * time.Hour)
 

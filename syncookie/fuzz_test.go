@@ -10,8 +10,8 @@ import (
 
 func fuzzKey(local, remote uint32, lport, rport uint16) flowtable.Key {
 	return flowtable.Key{
-		LocalAddr:  [4]byte{byte(local >> 24), byte(local >> 16), byte(local >> 8), byte(local)},
-		RemoteAddr: [4]byte{byte(remote >> 24), byte(remote >> 16), byte(remote >> 8), byte(remote)},
+		LocalAddr:  flowtable.AddrFrom4([4]byte{byte(local >> 24), byte(local >> 16), byte(local >> 8), byte(local)}),
+		RemoteAddr: flowtable.AddrFrom4([4]byte{byte(remote >> 24), byte(remote >> 16), byte(remote >> 8), byte(remote)}),
 		LocalPort:  lport,
 		RemotePort: rport,
 	}

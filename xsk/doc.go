@@ -27,7 +27,10 @@
 // interface) only: the ARP described below, ICMP echo requests to a served
 // address, and IPv4 TCP to a served (address, port) or to a served
 // address's client port range. Everything else, including IP fragments,
-// VLAN-tagged frames, IPv6 and anything truncated, is XDP_PASS. It is
+// VLAN-tagged frames, IPv6 and anything truncated, is XDP_PASS (so the
+// kernel reassembles fragments to a shared address, and its own TCP, with
+// no socket on a served port, answers a reassembled segment with a RST;
+// the fragments of its own UDP traffic must reach it anyway). It is
 // attached with a bpf_link, which the kernel removes when the process
 // exits, even by SIGKILL.
 //

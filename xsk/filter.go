@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -26,15 +27,16 @@ type FilterConfig struct {
 // (invariant 7 of DESIGN.md). Its methods may be called from any goroutine
 // (they are map updates).
 type Filter struct {
-	coll  *ebpf.Collection
-	prog  *ebpf.Program
-	xsks  *ebpf.Map
-	addrs *ebpf.Map
-	ports *ebpf.Map
-	watch *ebpf.Map // arp_watch
-	link  link.Link
-	mode  XDPMode
-	iface string
+	coll                   *ebpf.Collection
+	prog                   *ebpf.Program
+	xsks                   *ebpf.Map
+	addrs                  *ebpf.Map
+	ports                  *ebpf.Map
+	watch                  *ebpf.Map // arp_watch
+	addrs6, ports6, watch6 *ebpf.Map
+	link                   link.Link
+	mode                   XDPMode
+	iface                  string
 }
 
 // LoadFilterProgram loads the program and its maps without attaching them
@@ -49,12 +51,15 @@ func loadFilter(fallback int32) (*Filter, error) {
 		return nil, wrapPerm("load XDP filter", err)
 	}
 	return &Filter{
-		coll:  coll,
-		prog:  coll.Programs[progFilter],
-		xsks:  coll.Maps[mapXsks],
-		addrs: coll.Maps[mapAddrs],
-		ports: coll.Maps[mapPorts],
-		watch: coll.Maps[mapWatch],
+		coll:   coll,
+		prog:   coll.Programs[progFilter],
+		xsks:   coll.Maps[mapXsks],
+		addrs:  coll.Maps[mapAddrs],
+		ports:  coll.Maps[mapPorts],
+		watch:  coll.Maps[mapWatch],
+		addrs6: coll.Maps[mapAddrs6],
+		ports6: coll.Maps[mapPorts6],
+		watch6: coll.Maps[mapWatch6],
 	}, nil
 }
 
@@ -294,6 +299,74 @@ func (f *Filter) WatchARP(addr [4]byte) error {
 func (f *Filter) UnwatchARP(addr [4]byte) error {
 	if err := f.watch.Delete(unsafe.Pointer(&addr)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("unwatch ARP from %v: %w", addr, err)
+	}
+	return nil
+}
+
+// AddAddr6 serves IPv6 addr: neighbour solicitations for it, echo
+// requests to it, and advertisements for watched targets (WatchND) become
+// ours. It keeps an existing client port range.
+func (f *Filter) AddAddr6(addr [16]byte) error {
+	var v addrValue
+	if err := f.addrs6.Lookup(addr, &v); err == nil {
+		return nil
+	}
+	if err := f.addrs6.Put(addr, addrValue{Lo: 1, Hi: 0}); err != nil {
+		return fmt.Errorf("serve %v: %w", netip.AddrFrom16(addr), err)
+	}
+	return nil
+}
+
+// RemoveAddr6 stops serving IPv6 addr.
+func (f *Filter) RemoveAddr6(addr [16]byte) error {
+	if err := f.addrs6.Delete(addr); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("unserve %v: %w", netip.AddrFrom16(addr), err)
+	}
+	return nil
+}
+
+// AddPort6 makes TCP over IPv6 to (addr, port) ours (without extension
+// headers: those go to the kernel).
+func (f *Filter) AddPort6(addr [16]byte, port uint16) error {
+	if err := f.ports6.Put(newPortKey6(addr, port), uint8(1)); err != nil {
+		return fmt.Errorf("serve %v port %d: %w", netip.AddrFrom16(addr), port, err)
+	}
+	return nil
+}
+
+// RemovePort6 stops serving IPv6 (addr, port).
+func (f *Filter) RemovePort6(addr [16]byte, port uint16) error {
+	if err := f.ports6.Delete(newPortKey6(addr, port)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("unserve %v port %d: %w", netip.AddrFrom16(addr), port, err)
+	}
+	return nil
+}
+
+// SetClientPorts6 is SetClientPorts for an IPv6 address.
+func (f *Filter) SetClientPorts6(addr [16]byte, lo, hi uint16) error {
+	if err := f.addrs6.Put(addr, addrValue{Lo: lo, Hi: hi}); err != nil {
+		return fmt.Errorf("client ports %v %d-%d: %w", netip.AddrFrom16(addr), lo, hi, err)
+	}
+	return nil
+}
+
+// WatchND is WatchARP for IPv6: neighbour advertisements whose target is
+// addr become ours while xdptcp resolves addr; otherwise they are the
+// kernel's, which shares the address and resolves its own neighbours.
+func (f *Filter) WatchND(addr [16]byte) error {
+	if err := f.watch6.Put(unsafe.Pointer(&addr), unsafe.Pointer(&watchOn)); err != nil {
+		if errors.Is(err, unix.E2BIG) {
+			return ErrARPWatchFull
+		}
+		return fmt.Errorf("watch NDP for %v: %w", netip.AddrFrom16(addr), err)
+	}
+	return nil
+}
+
+// UnwatchND makes advertisements for addr the kernel's again.
+func (f *Filter) UnwatchND(addr [16]byte) error {
+	if err := f.watch6.Delete(unsafe.Pointer(&addr)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("unwatch NDP for %v: %w", netip.AddrFrom16(addr), err)
 	}
 	return nil
 }

@@ -11,6 +11,9 @@ const (
 	mapAddrs   = "addrs"     // HASH: IPv4 address (4 bytes, network order) -> addrValue
 	mapPorts   = "ports"     // HASH: portKey -> 1
 	mapWatch   = "arp_watch" // HASH: IPv4 address (network order) -> 1: ARP replies from it are ours
+	mapAddrs6  = "addrs6"    // HASH: IPv6 address (16 bytes) -> addrValue
+	mapPorts6  = "ports6"    // HASH: portKey6 -> 1
+	mapWatch6  = "nd_watch"  // HASH: IPv6 address -> 1: neighbour advertisements for it are ours
 	progFilter = "xdptcp_filter"
 
 	// MaxQueues is the number of XSKMAP slots (rx queue indices 0..MaxQueues-1).
@@ -56,15 +59,27 @@ const (
 	arpRequest = 1
 	arpReply   = 2
 	ipMinLen   = 20 // RFC 791: IHL >= 5 words
-	ipVerIHL   = ethLen
-	ipFragOff  = ethLen + 6 // flags (3 bits) + fragment offset (13 bits)
-	ipProtoOff = ethLen + 9
-	ipDstOff   = ethLen + 16
-	tcpMinLen  = 20 // RFC 9293 3.1: data offset >= 5 words
-	icmpMinLen = 8  // RFC 792 echo: type, code, checksum, identifier, sequence
-	protoICMP  = 1
-	protoTCP   = 6
-	icmpEcho   = 8 // RFC 792 echo request type
+
+	etherTypeIP6 = 0x86dd
+	ip6Len       = 40          // RFC 8200 fixed header
+	ip6NextHdr   = ethLen + 6  // next header
+	ip6DstOff    = ethLen + 24 // destination address, 16 bytes
+	ip6Upper     = ethLen + ip6Len
+	protoICMP6   = 58
+	icmp6Echo    = 128 // RFC 4443 echo request
+	icmp6NS      = 135 // RFC 4861 neighbour solicitation
+	icmp6NA      = 136 // RFC 4861 neighbour advertisement
+	ndTargetOff  = ip6Upper + 8
+	ndMinLen     = 24 // type, code, checksum, flags/reserved, target
+	ipVerIHL     = ethLen
+	ipFragOff    = ethLen + 6 // flags (3 bits) + fragment offset (13 bits)
+	ipProtoOff   = ethLen + 9
+	ipDstOff     = ethLen + 16
+	tcpMinLen    = 20 // RFC 9293 3.1: data offset >= 5 words
+	icmpMinLen   = 8  // RFC 792 echo: type, code, checksum, identifier, sequence
+	protoICMP    = 1
+	protoTCP     = 6
+	icmpEcho     = 8 // RFC 792 echo request type
 )
 
 // addrValue is the value of the addrs map: the client port range of a
@@ -85,6 +100,18 @@ func newPortKey(addr [4]byte, port uint16) portKey {
 	return portKey{Addr: addr, Port: [2]byte{byte(port >> 8), byte(port)}}
 }
 
+// portKey6 is the key of the ports6 map: an IPv6 address and port as in
+// the packet, padded to 24 bytes.
+type portKey6 struct {
+	Addr [16]byte
+	Port [2]byte
+	Pad  [6]byte
+}
+
+func newPortKey6(addr [16]byte, port uint16) portKey6 {
+	return portKey6{Addr: addr, Port: [2]byte{byte(port >> 8), byte(port)}}
+}
+
 // filterSpec returns the maps and the program. fallback is the flags
 // argument of bpf_redirect_map, the verdict when the XSKMAP slot is empty:
 // XDP_PASS in production; tests load a variant with another value to tell
@@ -92,10 +119,13 @@ func newPortKey(addr [4]byte, port uint16) portKey {
 func filterSpec(fallback int32) *ebpf.CollectionSpec {
 	return &ebpf.CollectionSpec{
 		Maps: map[string]*ebpf.MapSpec{
-			mapXsks:  {Name: mapXsks, Type: ebpf.XSKMap, KeySize: 4, ValueSize: 4, MaxEntries: MaxQueues},
-			mapAddrs: {Name: mapAddrs, Type: ebpf.Hash, KeySize: 4, ValueSize: 4, MaxEntries: MaxAddrs},
-			mapPorts: {Name: mapPorts, Type: ebpf.Hash, KeySize: 8, ValueSize: 1, MaxEntries: MaxPorts},
-			mapWatch: {Name: mapWatch, Type: ebpf.Hash, KeySize: 4, ValueSize: 1, MaxEntries: MaxARPWatch},
+			mapXsks:   {Name: mapXsks, Type: ebpf.XSKMap, KeySize: 4, ValueSize: 4, MaxEntries: MaxQueues},
+			mapAddrs:  {Name: mapAddrs, Type: ebpf.Hash, KeySize: 4, ValueSize: 4, MaxEntries: MaxAddrs},
+			mapPorts:  {Name: mapPorts, Type: ebpf.Hash, KeySize: 8, ValueSize: 1, MaxEntries: MaxPorts},
+			mapWatch:  {Name: mapWatch, Type: ebpf.Hash, KeySize: 4, ValueSize: 1, MaxEntries: MaxARPWatch},
+			mapAddrs6: {Name: mapAddrs6, Type: ebpf.Hash, KeySize: 16, ValueSize: 4, MaxEntries: MaxAddrs},
+			mapPorts6: {Name: mapPorts6, Type: ebpf.Hash, KeySize: 24, ValueSize: 1, MaxEntries: MaxPorts},
+			mapWatch6: {Name: mapWatch6, Type: ebpf.Hash, KeySize: 16, ValueSize: 1, MaxEntries: MaxARPWatch},
 		},
 		Programs: map[string]*ebpf.ProgramSpec{
 			progFilter: {
@@ -130,6 +160,19 @@ func filterSpec(fallback int32) *ebpf.CollectionSpec {
 //   - gratuitous ARP (spa == tpa: an RFC 5227 announcement, or another host
 //     claiming our address), other operations, other targets: XDP_PASS,
 //     the kernel's neighbour cache and conflict handling see them.
+//
+// IPv6, split the same way; only packets whose fixed header's next header
+// is TCP or ICMPv6 are looked at (extension headers: XDP_PASS, the
+// kernel's), and the IPv6 address is copied to the stack as the key:
+//   - TCP to a served (address, port) in ports6, or to a served address
+//     (addrs6) with a destination port in its client range: ours.
+//   - ICMPv6 echo request to a served address: ours.
+//   - neighbour solicitation whose target is served: ours (xdptcp answers
+//     with the interface's MAC, as the kernel would).
+//   - neighbour advertisement whose target is in nd_watch (xdptcp is
+//     resolving it, Filter.WatchND): ours; otherwise the kernel's.
+//   - everything else (router advertisements, MLD, other ICMPv6, other
+//     protocols, fragments): XDP_PASS.
 func filterInstructions(fallback int32) asm.Instructions {
 	const (
 		R0, R1, R2, R3, R4, R5 = asm.R0, asm.R1, asm.R2, asm.R3, asm.R4, asm.R5
@@ -140,7 +183,79 @@ func filterInstructions(fallback int32) asm.Instructions {
 	addrs := func() asm.Instruction { return asm.LoadMapPtr(R1, 0).WithReference(mapAddrs) }
 	xsks := func() asm.Instruction { return asm.LoadMapPtr(R1, 0).WithReference(mapXsks) }
 	watch := func() asm.Instruction { return asm.LoadMapPtr(R1, 0).WithReference(mapWatch) }
-	return asm.Instructions{
+	ports6 := func() asm.Instruction { return asm.LoadMapPtr(R1, 0).WithReference(mapPorts6) }
+	addrs6 := func() asm.Instruction { return asm.LoadMapPtr(R1, 0).WithReference(mapAddrs6) }
+	watch6 := func() asm.Instruction { return asm.LoadMapPtr(R1, 0).WithReference(mapWatch6) }
+	// copy16 copies 16 bytes at R2+off (bounds already checked) to the
+	// stack at FP-24, the IPv6 key.
+	copy16 := func(off int16) []asm.Instruction {
+		var is []asm.Instruction
+		for i := int16(0); i < 16; i += 4 {
+			is = append(is, asm.LoadMem(R0, R2, off+i, asm.Word), asm.StoreMem(FP, -24+i, R0, asm.Word))
+		}
+		return is
+	}
+	ip6 := asm.Instructions{
+		asm.Mov.Reg(R4, R2).WithSymbol("ip6"),     // IPv6: R4 = data
+		asm.Add.Imm(R4, ip6Upper),                 // R4 = end of the fixed header
+		asm.JGT.Reg(R4, R3, "pass"),               // truncated IPv6 header: pass
+		asm.LoadMem(R5, R2, ip6NextHdr, asm.Byte), // R5 = next header
+	}
+	ip6 = append(ip6, copy16(ip6DstOff)...) // key = destination address
+	ip6 = append(ip6,
+		asm.JEq.Imm(R5, protoICMP6, "icmp6"),      // ICMPv6
+		asm.JNE.Imm(R5, protoTCP, "pass"),         // not TCP (extension headers included): pass
+		asm.Mov.Reg(R4, R2),                       // TCP:
+		asm.Add.Imm(R4, ip6Upper+tcpMinLen),       // R4 = end of a minimal TCP header
+		asm.JGT.Reg(R4, R3, "pass"),               // truncated: pass
+		asm.LoadMem(R8, R2, ip6Upper+2, asm.Half), // R8 = destination port (network order)
+		asm.StoreMem(FP, -8, R8, asm.Half),        // key.Port
+		asm.StoreImm(FP, -6, 0, asm.Half),         // key.Pad
+		asm.StoreImm(FP, -4, 0, asm.Word),         //
+		asm.HostTo(asm.BE, R8, asm.Half),          // R8 = destination port, host order
+		ports6(),                                  // R1 = ports6 map
+		asm.Mov.Reg(R2, FP),                       // R2 = &key
+		asm.Add.Imm(R2, -24),                      //
+		asm.FnMapLookupElem.Call(),                // R0 = ports6[key]
+		asm.JNE.Imm(R0, 0, "redirect"),            // served (address, port): ours
+		addrs6(),                                  // R1 = addrs6 map
+		asm.Mov.Reg(R2, FP),                       // R2 = &address (first 16 bytes of the key)
+		asm.Add.Imm(R2, -24),                      //
+		asm.FnMapLookupElem.Call(),                // R0 = addrs6[address]
+		asm.JEq.Imm(R0, 0, "pass"),                // not served: pass
+		asm.LoadMem(R1, R0, 0, asm.Half),          // R1 = client range low
+		asm.LoadMem(R2, R0, 2, asm.Half),          // R2 = client range high
+		asm.JLT.Reg(R8, R1, "pass"),               // below: pass
+		asm.JGT.Reg(R8, R2, "pass"),               // above: pass
+		asm.Ja.Label("redirect"),                  // in the client range: ours
+		asm.Mov.Reg(R4, R2).WithSymbol("icmp6"),   // ICMPv6: R4 = data
+		asm.Add.Imm(R4, ip6Upper+8),               // R4 = end of the ICMPv6 header
+		asm.JGT.Reg(R4, R3, "pass"),               // truncated: pass
+		asm.LoadMem(R5, R2, ip6Upper, asm.Byte),   // R5 = type
+		asm.JEq.Imm(R5, icmp6Echo, "addr6"),       // echo request: ours if to a served address
+		asm.JEq.Imm(R5, icmp6NS, "nd"),            // neighbour solicitation
+		asm.JNE.Imm(R5, icmp6NA, "pass"),          // neither NS nor NA: pass
+		asm.Mov.Reg(R4, R2).WithSymbol("nd"),      // NS/NA: R4 = data
+		asm.Add.Imm(R4, ip6Upper+ndMinLen),        // R4 = end of the target address
+		asm.JGT.Reg(R4, R3, "pass"),               // truncated: pass
+	)
+	ip6 = append(ip6, copy16(ndTargetOff)...) // key = target address
+	ip6 = append(ip6,
+		asm.JEq.Imm(R5, icmp6NS, "addr6"), // NS: ours if the target is served
+		watch6(),                          // NA: R1 = nd_watch map
+		asm.Mov.Reg(R2, FP),               // R2 = &target
+		asm.Add.Imm(R2, -24),              //
+		asm.FnMapLookupElem.Call(),        // R0 = nd_watch[target]
+		asm.JEq.Imm(R0, 0, "pass"),        // not one xdptcp is resolving: the kernel's
+		asm.Ja.Label("redirect"),          // ours
+		addrs6().WithSymbol("addr6"),      // R1 = addrs6 map
+		asm.Mov.Reg(R2, FP),               // R2 = &address
+		asm.Add.Imm(R2, -24),              //
+		asm.FnMapLookupElem.Call(),        // R0 = addrs6[address]
+		asm.JEq.Imm(R0, 0, "pass"),        // not served: pass
+		asm.Ja.Label("redirect"),          // ours
+	)
+	return append(asm.Instructions{
 		asm.Mov.Reg(R6, R1),                                    // R6 = ctx
 		asm.LoadMem(R2, R6, xdpMdData, asm.Word),               // R2 = ctx->data
 		asm.LoadMem(R3, R6, xdpMdDataEnd, asm.Word),            // R3 = ctx->data_end
@@ -150,7 +265,8 @@ func filterInstructions(fallback int32) asm.Instructions {
 		asm.LoadMem(R5, R2, ethTypeOff, asm.Half),              // R5 = EtherType (network order)
 		asm.HostTo(asm.BE, R5, asm.Half),                       // to host order (a VLAN tag 0x8100 falls through to pass)
 		asm.JEq.Imm(R5, etherTypeARP, "arp"),                   // ARP
-		asm.JNE.Imm(R5, etherTypeIP4, "pass"),                  // not IPv4 (IPv6, VLAN, ...): pass
+		asm.JEq.Imm(R5, etherTypeIP6, "ip6"),                   // IPv6
+		asm.JNE.Imm(R5, etherTypeIP4, "pass"),                  // not IPv4 (VLAN, ...): pass
 		asm.Mov.Reg(R4, R2),                                    // IPv4:
 		asm.Add.Imm(R4, ethLen+ipMinLen),                       // R4 = end of a minimal IPv4 header
 		asm.JGT.Reg(R4, R3, "pass"),                            // truncated IPv4 header: pass
@@ -246,5 +362,5 @@ func filterInstructions(fallback int32) asm.Instructions {
 		asm.Return(),                                     // return R0
 		asm.Mov.Imm(R0, xdpPass).WithSymbol("pass"),      // not ours:
 		asm.Return(),                                     // XDP_PASS, the kernel keeps it
-	}
+	}, ip6...)
 }

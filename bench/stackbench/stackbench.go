@@ -50,16 +50,18 @@ type Params struct {
 	Connects int   // connect: connections opened and closed
 	Parallel int   // connect: connections in flight at once
 	Bytes    int64 // bulk: bytes to move (1 GiB)
+	Runs     int   // runs of everything, alternating the stacks (the table shows medians)
 }
 
 // DefaultParams are the issue's workloads: 100 keep-alive connections with
 // 64-byte requests and responses, connect/request/close, 1 GiB one way.
 func DefaultParams() Params {
-	return Params{Conns: 100, Requests: 200_000, Size: 64, Connects: 20_000, Parallel: 10, Bytes: 1 << 30}
+	return Params{Conns: 100, Requests: 200_000, Size: 64, Connects: 20_000, Parallel: 10, Bytes: 1 << 30, Runs: 3}
 }
 
 // Result is one measured row.
 type Result struct {
+	Run      int     `json:"run"`      // 1, 2, ...
 	Stack    string  `json:"stack"`    // xdptcp, gvisor
 	API      string  `json:"api"`      // net.Conn, events
 	Workload string  `json:"workload"` // KeepAlive, Connect, Bulk
@@ -374,42 +376,119 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "# xdptcp in-process stack cost — %s\n\n", r.Started.UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&b, "Two instances of each stack back to back in one process (xdptcp: two Stacks over stack/memlink; gVisor: two netstacks over link/pipe wrapped in link/ethernet), GOMAXPROCS=1, process pinned to CPU %s. ", r.CPU)
 	fmt.Fprintf(&b, "CPU is getrusage(RUSAGE_SELF) user+system around the measured phase (both stacks and the workload's goroutines); allocations from runtime.MemStats. ")
-	fmt.Fprintf(&b, "keepalive: %d connections (opened before the phase), %d-byte request and response; connect: dial, one %d-byte request/response, close, %d in flight; bulk: %s one way through one connection (net.Conn: 64 KiB writes).\n\n",
+	fmt.Fprintf(&b, "keepalive: %d connections (opened before the phase), %d-byte request and response; connect: dial, one %d-byte request/response, close, %d in flight; bulk: %s one way through one connection (net.Conn: 64 KiB writes). ",
 		r.Params.Conns, r.Params.Size, r.Params.Size, r.Params.Parallel, sizeStr(r.Params.Bytes))
+	fmt.Fprintf(&b, "%d runs, the stacks alternating; CPU ns/op is the median with min–max, allocations the medians; *vs gVisor* is gVisor net.Conn's median CPU ns/op over the row's (operations per CPU-second relative to gVisor).\n\n", max(1, r.Params.Runs))
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "- %s\n", n)
 	}
 	if len(r.Notes) > 0 {
 		b.WriteString("\n")
 	}
-	b.WriteString("| workload | stack | API | ops | CPU ns/op | ops per CPU-s | vs gVisor | allocs/op | bytes/op | wall (s) |\n")
-	b.WriteString("|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
-	rows := append([]Result(nil), r.Results...)
-	order := map[string]int{}
-	for i, w := range Workloads {
-		order[w] = i
+	b.WriteString("| workload | stack | API | ops/run | CPU ns/op (median) | min – max | ops per CPU-s | vs gVisor | allocs/op | bytes/op | runs |\n")
+	b.WriteString("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	groups := r.Groups()
+	gv := map[string]float64{}
+	for _, g := range groups {
+		if g.Stack == "gvisor" && g.API == "net.Conn" && g.OK > 0 {
+			gv[g.Workload] = g.CPUNSPerOp.Median
+		}
 	}
-	sort.SliceStable(rows, func(i, j int) bool { return order[rows[i].Workload] < order[rows[j].Workload] })
-	for _, x := range rows {
-		if x.Err != "" && x.Ops == 0 {
-			fmt.Fprintf(&b, "| %s | %s | %s | failed: %s |\n", x.Workload, x.Stack, x.API, strings.ReplaceAll(firstLine(x.Err), "|", "/"))
+	for _, g := range groups {
+		if g.OK == 0 {
+			fmt.Fprintf(&b, "| %s | %s | %s | failed: %s |\n", g.Workload, g.Stack, g.API, strings.ReplaceAll(firstLine(g.Err), "|", "/"))
 			continue
 		}
 		ratio := "–"
-		for _, g := range r.Results {
-			if g.Stack == "gvisor" && g.API == "net.Conn" && g.Workload == x.Workload && g.Err == "" && g.OpsPerCPUSecond > 0 {
-				ratio = fmt.Sprintf("%.2f×", x.OpsPerCPUSecond/g.OpsPerCPUSecond)
-			}
+		if base, ok := gv[g.Workload]; ok && g.CPUNSPerOp.Median > 0 {
+			ratio = fmt.Sprintf("%.2f×", base/g.CPUNSPerOp.Median)
 		}
-		unit := x.OpUnit
-		fmt.Fprintf(&b, "| %s | %s | %s | %s %s | %s | %s | %s | %s | %s | %.2f |", x.Workload, x.Stack, x.API, fig(x.Ops), unit,
-			fig(x.CPUNSPerOp), fig(x.OpsPerCPUSecond), ratio, fig(x.AllocsPerOp), fig(x.BytesPerOp), float64(x.WallNS)/1e9)
-		if x.Err != "" {
-			fmt.Fprintf(&b, " (error: %s)", strings.ReplaceAll(firstLine(x.Err), "|", "/"))
+		runs := fmt.Sprint(g.OK)
+		if g.Failed > 0 {
+			runs = fmt.Sprintf("%d (%d failed: %s)", g.OK, g.Failed, strings.ReplaceAll(firstLine(g.Err), "|", "/"))
 		}
-		b.WriteString("\n")
+		fmt.Fprintf(&b, "| %s | %s | %s | %s %s | %s | %s – %s | %s | %s | %s | %s | %s |\n", g.Workload, g.Stack, g.API, fig(g.Ops), g.OpUnit,
+			fig(g.CPUNSPerOp.Median), fig(g.CPUNSPerOp.Min), fig(g.CPUNSPerOp.Max), fig(1e9/g.CPUNSPerOp.Median), ratio,
+			fig(g.AllocsPerOp), fig(g.BytesPerOp), runs)
 	}
 	return b.String()
+}
+
+// Spread is the median and range of one figure over runs.
+type Spread struct {
+	Median, Min, Max float64
+}
+
+func spreadOf(xs []float64) Spread {
+	if len(xs) == 0 {
+		return Spread{math.NaN(), math.NaN(), math.NaN()}
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	m := s[len(s)/2]
+	if len(s)%2 == 0 {
+		m = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return Spread{Median: m, Min: s[0], Max: s[len(s)-1]}
+}
+
+// Group is one stack, API and workload over its runs.
+type Group struct {
+	Stack, API, Workload, OpUnit string
+	Ops                          float64 // per run (the last successful one)
+	CPUNSPerOp                   Spread
+	AllocsPerOp, BytesPerOp      float64 // medians
+	OK, Failed                   int
+	Err                          string // the first failure
+}
+
+// Groups gathers the results by workload, stack and API: in workload
+// order, then in the order they first appear.
+func (r *Report) Groups() []Group {
+	type acc struct {
+		g                    Group
+		cpu, allocs, bytesOp []float64
+	}
+	var order []string
+	m := map[string]*acc{}
+	for _, x := range r.Results {
+		k := x.Workload + "/" + x.Stack + "/" + x.API
+		a, ok := m[k]
+		if !ok {
+			a = &acc{g: Group{Stack: x.Stack, API: x.API, Workload: x.Workload, OpUnit: x.OpUnit}}
+			m[k] = a
+			order = append(order, k)
+		}
+		if x.Err != "" {
+			a.g.Failed++
+			if a.g.Err == "" {
+				a.g.Err = x.Err
+			}
+			continue
+		}
+		a.g.OK++
+		a.g.Ops = x.Ops
+		if a.g.OpUnit == "" {
+			a.g.OpUnit = x.OpUnit
+		}
+		a.cpu = append(a.cpu, x.CPUNSPerOp)
+		a.allocs = append(a.allocs, x.AllocsPerOp)
+		a.bytesOp = append(a.bytesOp, x.BytesPerOp)
+	}
+	rank := map[string]int{}
+	for i, w := range Workloads {
+		rank[w] = i
+	}
+	sort.SliceStable(order, func(i, j int) bool { return rank[m[order[i]].g.Workload] < rank[m[order[j]].g.Workload] })
+	var out []Group
+	for _, k := range order {
+		a := m[k]
+		a.g.CPUNSPerOp = spreadOf(a.cpu)
+		a.g.AllocsPerOp = spreadOf(a.allocs).Median
+		a.g.BytesPerOp = spreadOf(a.bytesOp).Median
+		out = append(out, a.g)
+	}
+	return out
 }
 
 func firstLine(s string) string {

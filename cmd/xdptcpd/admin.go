@@ -43,6 +43,7 @@ func startAdmin(addr string, st *xdptcp.Stack, log *slog.Logger) (*adminServer, 
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/debug/conns", func(w http.ResponseWriter, r *http.Request) { serveConns(w, r, st) })
+	mux.HandleFunc("/debug/capture", func(w http.ResponseWriter, r *http.Request) { serveCapture(w, r, st) })
 	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -46,11 +46,19 @@ func newAdminClient(addr, tokenFile string, timeout time.Duration) (*adminClient
 }
 
 func (c *adminClient) get(path string, q url.Values) (*http.Response, error) {
+	return c.do("GET", path, q, nil)
+}
+
+func (c *adminClient) post(path string, q url.Values, body io.Reader) (*http.Response, error) {
+	return c.do("POST", path, q, body)
+}
+
+func (c *adminClient) do(method, path string, q url.Values, body io.Reader) (*http.Response, error) {
 	u := c.base + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	req, err := http.NewRequest("GET", u, nil)
+	req, err := http.NewRequest(method, u, body)
 	if err != nil {
 		return nil, err
 	}

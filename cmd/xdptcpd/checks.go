@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -45,23 +46,51 @@ func checkInterface(cfg xdptcp.Config, log *slog.Logger) error {
 	if err != nil {
 		return nil
 	}
-	var kernel []netip.Prefix
+	var kernel, kernel6 []netip.Prefix
 	for _, a := range addrs {
 		if ipn, ok := a.(*net.IPNet); ok {
 			if p, ok := netipPrefix(ipn); ok && p.Addr().Is4() {
 				kernel = append(kernel, p)
+			} else if ok && !p.Addr().IsLinkLocalUnicast() {
+				kernel6 = append(kernel6, p)
 			}
 		}
 	}
-	if !onNetworks(cfg.Addr, kernel) {
-		ks := make([]string, len(kernel))
-		for i, p := range kernel {
+	for _, c := range []struct {
+		addr   netip.Prefix
+		kernel []netip.Prefix
+	}{{cfg.Addr, kernel}, {cfg.Addr6, kernel6}} {
+		if !c.addr.IsValid() || onNetworks(c.addr, c.kernel) {
+			continue
+		}
+		ks := make([]string, len(c.kernel))
+		for i, p := range c.kernel {
 			ks[i] = p.String()
 		}
 		log.Warn("our address is on none of the interface's networks: peers on the link may have no route to it",
-			"addr", cfg.Addr.String(), "iface", cfg.Iface, "kernel_addrs", strings.Join(ks, ","))
+			"addr", c.addr.String(), "iface", cfg.Iface, "kernel_addrs", strings.Join(ks, ","))
+	}
+	if cfg.Addr6.IsValid() {
+		checkIPv6Kernel(cfg, log)
 	}
 	return nil
+}
+
+// checkIPv6Kernel warns when the kernel has IPv6 off on the interface
+// (net.ipv6.conf.IFACE.disable_ipv6): xdptcp serves IPv6 itself, but such
+// an interface has joined no solicited-node multicast group, so a NIC that
+// filters multicast may never deliver the neighbour solicitations for our
+// address, and peers cannot resolve it.
+func checkIPv6Kernel(cfg xdptcp.Config, log *slog.Logger) {
+	b, err := os.ReadFile(filepath.Join("/proc/sys/net/ipv6/conf", cfg.Iface, "disable_ipv6"))
+	switch {
+	case err != nil:
+		log.Warn("IPv6 is disabled in the kernel (no /proc/sys/net/ipv6): NIC multicast filters may drop neighbour solicitations for our IPv6 address",
+			"iface", cfg.Iface, "addr6", cfg.Addr6.String())
+	case strings.TrimSpace(string(b)) == "1":
+		log.Warn("IPv6 is disabled on the interface (net.ipv6.conf."+cfg.Iface+".disable_ipv6=1): NIC multicast filters may drop neighbour solicitations for our IPv6 address",
+			"iface", cfg.Iface, "addr6", cfg.Addr6.String())
+	}
 }
 
 func netipPrefix(n *net.IPNet) (netip.Prefix, bool) {

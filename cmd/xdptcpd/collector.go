@@ -61,6 +61,19 @@ func (c *collector) desc(name, help string) *prometheus.Desc {
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	c.collectProxy(ch)
+	accounts := map[*tcp.MemAccount]bool{}
+	defer func() {
+		// tcp_mem: buffer memory of every connection (one account for
+		// the process unless loops were given their own), as
+		// /proc/net/sockstat's "TCP: ... mem" (pages) and in bytes.
+		var bytes, pages int64
+		for a := range accounts {
+			bytes += a.Bytes()
+			pages += a.Pages()
+		}
+		ch <- prometheus.MustNewConstMetric(c.desc("xdptcp_tcp_mem_pages", "Pages (4096 bytes) of buffer memory connections hold, the unit of tcp_mem (as /proc/net/sockstat mem)."), prometheus.GaugeValue, float64(pages))
+		ch <- prometheus.MustNewConstMetric(c.desc("xdptcp_tcp_mem_bytes", "Bytes of buffer memory connections hold (receive and send rings, out-of-order range tables)."), prometheus.GaugeValue, float64(bytes))
+	}()
 	var tcpSum tcp.Stats
 	engineSum := map[string]uint64{}
 	var engineOrder []string
@@ -68,6 +81,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		queue := strconv.Itoa(l.Queue)
 		es := l.Engine().Stats()
 		tcpSum.Add(l.Engine().TCP().Stats())
+		accounts[l.Engine().TCP().MemAccount()] = true
 		es.Each(func(name string, v uint64) {
 			if _, ok := engineSum[name]; !ok {
 				engineOrder = append(engineOrder, name)

@@ -27,8 +27,8 @@ import (
 // keepalive, and shutdown_syn.
 type fileConfig struct {
 	Iface         string            `yaml:"iface"`
-	Addr          string            `yaml:"addr"`
-	Gateway       string            `yaml:"gateway"`
+	Addr          stringList        `yaml:"addr"`    // one address, or a list (one per family)
+	Gateway       stringList        `yaml:"gateway"` // likewise
 	Queues        []int             `yaml:"queues"`
 	CPUs          []int             `yaml:"cpus"`
 	XDPMode       string            `yaml:"xdp_mode"`
@@ -240,16 +240,14 @@ func (o *options) validate() error {
 	if o.Iface == "" {
 		return usagef("--iface is required")
 	}
-	if o.Addr == "" {
+	if len(o.Addr) == 0 {
 		return usagef("--addr is required")
 	}
-	if _, err := parseAddr(o.Addr); err != nil {
-		return usagef("%s %q: not an IPv4 address, IPV4[/PREFIX]", o.where("addr"), o.Addr)
+	if _, _, err := parseAddrs(o.Addr); err != nil {
+		return usagef("%s %v", o.where("addr"), err)
 	}
-	if o.Gateway != "" {
-		if gw, err := netip.ParseAddr(o.Gateway); err != nil || !gw.Is4() {
-			return usagef("%s %q: not an IPv4 address", o.where("gateway"), o.Gateway)
-		}
+	if _, _, err := parseGateways(o.Gateway); err != nil {
+		return usagef("%s %v", o.where("gateway"), err)
 	}
 	for _, k := range []struct {
 		key  string
@@ -337,22 +335,86 @@ func parseListen(s string) (listenSpec, error) {
 	return listenSpec{Port: uint16(port), Handler: h}, nil
 }
 
-// parseAddr parses IPV4[/PREFIX]. Without a prefix the address is taken
-// as /32: every peer is then off-link (reached through the gateway, or
-// answered at the Ethernet source of its frames).
+// stringList is a config-file value given as one string or a list of them.
+type stringList []string
+
+// UnmarshalYAML takes a scalar or a sequence of scalars.
+func (l *stringList) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*l = stringList{n.Value}
+		return nil
+	}
+	var s []string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	*l = s
+	return nil
+}
+
+// String joins the list with commas.
+func (l stringList) String() string { return strings.Join(l, ",") }
+
+// parseAddrs parses the --addr values: at most one
+// IPV4[/PREFIX] and one IPV6[/PREFIX]. Without a prefix an address is taken
+// as /32 or /128: every peer is then off-link (reached through the gateway,
+// or answered at the Ethernet source of its frames).
+func parseAddrs(l stringList) (v4, v6 netip.Prefix, err error) {
+	for _, a := range l {
+		p, err := parseAddr(a)
+		if err != nil {
+			return v4, v6, err
+		}
+		dst := &v4
+		if p.Addr().Is6() {
+			dst = &v6
+		}
+		if dst.IsValid() {
+			return v4, v6, usagef("%q: a second address of the same family (one IPv4 and one IPv6 at most)", a)
+		}
+		*dst = p
+	}
+	return v4, v6, nil
+}
+
 func parseAddr(s string) (netip.Prefix, error) {
 	if !strings.Contains(s, "/") {
 		a, err := netip.ParseAddr(s)
-		if err != nil || !a.Is4() {
-			return netip.Prefix{}, usagef("--addr %q: not an IPv4 address", s)
+		if err != nil || a.Zone() != "" {
+			return netip.Prefix{}, usagef("%q: not an IPv4 or IPv6 address", s)
 		}
-		return netip.PrefixFrom(a, 32), nil
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
 	}
 	p, err := netip.ParsePrefix(s)
-	if err != nil || !p.Addr().Is4() {
-		return netip.Prefix{}, usagef("--addr %q: not IPV4/PREFIX", s)
+	if err != nil {
+		return netip.Prefix{}, usagef("%q: not IPV4/PREFIX or IPV6/PREFIX", s)
+	}
+	if a := p.Addr(); a.Is6() && (a.IsLinkLocalUnicast() || a.IsMulticast() || a.IsUnspecified() || a.IsLoopback()) {
+		return netip.Prefix{}, usagef("%q: not a global unicast IPv6 address", s)
 	}
 	return p, nil
+}
+
+// parseGateways parses the --gateway values: at most one IPv4 and one IPv6
+// next hop.
+func parseGateways(l stringList) (v4, v6 netip.Addr, err error) {
+	for _, g := range l {
+		a, err := netip.ParseAddr(g)
+		if err != nil {
+			return v4, v6, usagef("%q: not an IPv4 or IPv6 address", g)
+		}
+		a = a.WithZone("").Unmap()
+		dst := &v4
+		if a.Is6() {
+			dst = &v6
+		}
+		if dst.IsValid() {
+			return v4, v6, usagef("%q: a second gateway of the same family", g)
+		}
+		*dst = a
+	}
+	return v4, v6, nil
 }
 
 // parseIntList parses "0,1,3-5".

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"io"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -20,7 +22,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Iface == "" || o.Addr == "" || len(o.Listen) == 0 || o.Admin == "" || o.Grace != 30*time.Second || o.ShutdownSYN == "" {
+	if o.Iface == "" || len(o.Addr) == 0 || len(o.Listen) == 0 || o.Admin == "" || o.Grace != 30*time.Second || o.ShutdownSYN == "" {
 		t.Fatalf("example config incomplete: %+v", o.fileConfig)
 	}
 	if _, err := stackConfig(o, nil); err != nil {
@@ -73,8 +75,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad handler", "iface: lo\naddr: 198.18.0.1\nlisten:\n  - port: 80\n    handler: nope\n", `:5: listen[0].handler: unknown handler "nope"`},
 		{"missing handler", "iface: lo\naddr: 198.18.0.1\nlisten:\n  - port: 80\n", `:4: listen[0]: want handler`},
 		{"port twice", "iface: lo\naddr: 198.18.0.1\nlisten:\n  - port: 80\n    handler: http\n  - port: 80\n    handler: echo\n", `:6: listen[1].port: port 80 is given twice (first at line 4)`},
-		{"bad address", "iface: lo\naddr: 198.18.0.300\nlisten:\n  - {port: 80, handler: http}\n", `:2: addr "198.18.0.300": not an IPv4 address`},
-		{"bad gateway", goodConfig + "gateway: nowhere\n", `:6: gateway "nowhere": not an IPv4 address`},
+		{"bad address", "iface: lo\naddr: 198.18.0.300\nlisten:\n  - {port: 80, handler: http}\n", `:2: addr "198.18.0.300": not an IPv4 or IPv6 address`},
+		{"bad gateway", goodConfig + "gateway: nowhere\n", `:6: gateway "nowhere": not an IPv4 or IPv6 address`},
 		{"bad xdp mode", goodConfig + "xdp_mode: turbo\n", `:6: xdp_mode "turbo": want auto, native or generic`},
 		{"bad bind mode", goodConfig + "bind_mode: fast\n", `:6: bind_mode "fast": want auto, zerocopy or copy`},
 		{"bad log format", goodConfig + "log_format: xml\n", `:6: log_format "xml": want text or json`},
@@ -117,8 +119,11 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"--grace", "0s"}, "--grace 0s: want a positive duration"},
 		{[]string{"--frame-size", "1000"}, "--frame-size 1000: want 2048 or 4096"},
 		{[]string{"--xdp-mode", "x"}, `--xdp-mode "x": want auto, native or generic`},
-		{[]string{"--gateway", "g"}, `--gateway "g": not an IPv4 address`},
+		{[]string{"--gateway", "g"}, `--gateway "g": not an IPv4 or IPv6 address`},
 		{[]string{"--log-format", "xml"}, `--log-format "xml": want text or json`},
+		{[]string{"--addr", "198.18.0.2/24"}, `--addr "198.18.0.2/24": a second address of the same family`},
+		{[]string{"--addr", "fe80::1/64"}, `--addr "fe80::1/64": not a global unicast IPv6 address`},
+		{[]string{"--gateway", "198.18.0.254", "--gateway", "198.18.0.253"}, `--gateway "198.18.0.253": a second gateway of the same family`},
 		{[]string{"--sysctl", "tcp_fin_timeout=0"}, "--sysctl tcp_fin_timeout"},
 		{[]string{"--listen", "81=nope"}, `unknown handler "nope" (have http, echo, discard`},
 		{[]string{"--listen", "81=nope"}, `blob)`},
@@ -129,6 +134,41 @@ func TestFlagErrors(t *testing.T) {
 		if code != 2 || !strings.Contains(stderr.String(), tc.want) {
 			t.Errorf("%v: exit %d, output %q; want exit 2 and %q", tc.args, code, stderr.String(), tc.want)
 		}
+	}
+}
+
+// --addr and --gateway are repeatable, one per family; the config file
+// takes one address or a list.
+func TestDualStackOptions(t *testing.T) {
+	o, err := parseOptions([]string{"--iface", "lo", "--addr", "198.18.0.1/24", "--addr", "2001:2::1/64",
+		"--gateway", "198.18.0.254", "--gateway", "fe80::1", "--listen", "80=http"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := stackConfig(o, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Addr.String() != "198.18.0.1/24" || cfg.Addr6.String() != "2001:2::1/64" ||
+		cfg.Gateway.String() != "198.18.0.254" || cfg.Gateway6.String() != "fe80::1" {
+		t.Fatalf("got addr %v addr6 %v gateway %v gateway6 %v", cfg.Addr, cfg.Addr6, cfg.Gateway, cfg.Gateway6)
+	}
+	path := filepath.Join(t.TempDir(), "x.yaml")
+	os.WriteFile(path, []byte("iface: lo\naddr: [198.18.0.1/24, 2001:2::1/64]\ngateway: 2001:2::fe\nlisten:\n  - {port: 80, handler: http}\n"), 0o600)
+	o, err = parseOptions([]string{"--config", path}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err = stackConfig(o, slog.Default()); err != nil || !cfg.Addr.IsValid() || cfg.Addr6.String() != "2001:2::1/64" || cfg.Gateway6.String() != "2001:2::fe" {
+		t.Fatalf("file: %v %+v", err, cfg)
+	}
+	// IPv6 only.
+	o, err = parseOptions([]string{"--iface", "lo", "--addr", "2001:2::1", "--listen", "80=http"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err = stackConfig(o, slog.Default()); err != nil || cfg.Addr.IsValid() || cfg.Addr6.String() != "2001:2::1/128" {
+		t.Fatalf("IPv6 only: %v %v %v", err, cfg.Addr, cfg.Addr6)
 	}
 }
 

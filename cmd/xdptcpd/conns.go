@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -203,8 +204,10 @@ func newInfoJSON(in *tcp.TCPInfo) *infoJSON {
 	}
 }
 
-func addrPort(a [4]byte, p uint16) string {
-	return fmt.Sprintf("%d.%d.%d.%d:%d", a[0], a[1], a[2], a[3], p)
+// addrPort prints an address and port as ss does: 198.18.0.1:80,
+// [2001:2::1]:80.
+func addrPort(a flowtable.Addr, p uint16) string {
+	return netip.AddrPortFrom(a.Netip(), p).String()
 }
 
 func connsJSON(conns []xdptcp.ConnInfo) []connJSON {

@@ -99,7 +99,7 @@ func (d *daemon) reload() {
 		key  string
 		a, b any
 	}{
-		{"iface", old.Iface, no.Iface}, {"addr", old.Addr, no.Addr}, {"gateway", old.Gateway, no.Gateway},
+		{"iface", old.Iface, no.Iface}, {"addr", old.Addr.String(), no.Addr.String()}, {"gateway", old.Gateway.String(), no.Gateway.String()},
 		{"queues", fmt.Sprint(old.Queues), fmt.Sprint(no.Queues)}, {"cpus", fmt.Sprint(old.CPUs), fmt.Sprint(no.CPUs)},
 		{"xdp_mode", old.XDPMode, no.XDPMode}, {"bind_mode", old.BindMode, no.BindMode},
 		{"xdp_replace", old.XDPReplace, no.XDPReplace}, {"admin", old.Admin, no.Admin},

@@ -97,12 +97,22 @@ func (s *syncBuffer) String() string {
 // echo on 7 plus extra flags.
 func newTopo(t *testing.T, extra ...string) *topo {
 	t.Helper()
+	return newTopoWith(t, nil, extra...)
+}
+
+// newTopoWith is newTopo with setup run on the topology before xdptcpd
+// starts.
+func newTopoWith(t *testing.T, setup func(*topo), extra ...string) *topo {
+	t.Helper()
 	testnet.RequireRoot(t)
 	bin := daemonBinary(t)
 	tp := &topo{srv: testnet.NewNS(t, "xs"), cli: testnet.NewNS(t, "xc"), admin: "127.0.0.1:9100"}
 	tp.veth = testnet.NewVeth(t, testnet.VethOptions{
 		ANS: tp.srv, BNS: tp.cli, AAddr: srvIP + "/24", BAddr: cliIP + "/24", TxOffOnB: true,
 	})
+	if setup != nil {
+		setup(tp)
+	}
 	args := append([]string{"netns", "exec", tp.srv.Name, bin,
 		"--iface", tp.veth.A, "--addr", srvIP + "/24",
 		"--listen", "8080=http", "--listen", "7=echo", "--listen", "9=discard",
@@ -294,7 +304,7 @@ func TestDaemonServesKernelClients(t *testing.T) {
 			"xdptcp_frames_received_total", "xdptcp_frames_transmitted_total", "xdptcp_frames_dropped_total",
 			"xdptcp_tcp_passive_opens_total", "xdptcp_tcp_out_rsts_total", "xdptcp_tcp_ext_listen_overflows_total",
 			"xdptcp_icmp_in_echos_total", "xdptcp_xsk_events_total", "xdptcp_tcp_connections",
-			"xdptcp_proxy_connections_total", "xdptcp_proxy_bytes_total",
+			"xdptcp_proxy_connections_total", "xdptcp_proxy_bytes_total", "xdptcp_tcp_mem_pages", "xdptcp_tcp_mem_bytes",
 		} {
 			if fams[name] == nil {
 				t.Errorf("/metrics lacks %s", name)

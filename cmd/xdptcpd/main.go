@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/netip"
 	"os"
 	"os/signal"
 	"sort"
@@ -45,6 +44,8 @@ func run(args []string, stderr io.Writer) int {
 			return runDemo(args[1:], stderr)
 		case "ss":
 			return runSS(args[1:], stderr)
+		case "capture":
+			return runCapture(args[1:], stderr)
 		}
 	}
 	err := serve(args, stderr)
@@ -90,15 +91,16 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("xdptcpd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		o                  options
-		listens, sysctls   multiFlag
-		queues, cpus, addr string
-		configPath         string
+		o                options
+		listens, sysctls multiFlag
+		addrs, gateways  multiFlag
+		queues, cpus     string
+		configPath       string
 	)
 	o.ShutdownSYN = "drop"
 	fs.StringVar(&o.Iface, "iface", "", "network interface to serve on (required)")
-	fs.StringVar(&addr, "addr", "", "our IPv4 address, IPV4[/PREFIX] (required; without a prefix every peer is off-link)")
-	fs.StringVar(&o.Gateway, "gateway", "", "IPv4 next hop for peers off the local network")
+	fs.Var(&addrs, "addr", "our address, IPV4[/PREFIX] or IPV6[/PREFIX]; repeatable, one per family (required; without a prefix every peer is off-link)")
+	fs.Var(&gateways, "gateway", "next hop for peers off the local network, IPv4 or IPv6 (on the prefix or link-local); repeatable, one per family")
 	fs.StringVar(&queues, "queues", "", "NIC queues to serve, e.g. 0,1 (default: all RX queues)")
 	fs.StringVar(&cpus, "cpus", "", "pin the loop of each queue to these CPUs, e.g. 1 or 0,1")
 	fs.StringVar(&o.XDPMode, "xdp-mode", "auto", "XDP attach mode: auto (native, else generic), native, generic")
@@ -117,9 +119,10 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.CookieKeyFile, "cookie-key-file", "", "SYN-cookie keys shared by the hosts of a cluster (one 64-hex-digit key a line, mode 0600); SIGHUP re-reads it")
 	fs.DurationVar(&o.Grace, "grace", 30*time.Second, "on SIGTERM, how long established connections may finish before they are closed with FIN (RST after a second grace)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: xdptcpd --iface IFACE --addr IPV4[/PREFIX] --listen PORT=HANDLER [flags]\n"+
+		fmt.Fprintf(stderr, "usage: xdptcpd --iface IFACE --addr IPV4[/PREFIX] [--addr IPV6[/PREFIX]] --listen PORT=HANDLER [flags]\n"+
 			"       xdptcpd demo    (build a demo topology in namespaces and serve on it)\n"+
-			"       xdptcpd ss [--admin ADDR] [--state NAME] [-i] [--json] [--limit N]\n\nflags:\n")
+			"       xdptcpd ss [--admin ADDR] [--state NAME] [-i] [--json] [--limit N]\n"+
+			"       xdptcpd capture [--admin ADDR] [-c COUNT] [-s SNAPLEN] [--queue Q] [-w FILE|-] [FILTER]\n\nflags:\n")
 		fs.PrintDefaults()
 		fmt.Fprintf(stderr, "\nTCP settings (--sysctl NAME=VALUE, or sysctl: in the config file):\n%s", tcp.SettingsHelp())
 	}
@@ -158,7 +161,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 			}
 		}
 		merge("iface", func() { o.Iface = fc.Iface })
-		merge("addr", func() { addr = fc.Addr })
+		merge("addr", func() { o.Addr = fc.Addr })
 		merge("gateway", func() { o.Gateway = fc.Gateway })
 		merge("queues", func() { o.Queues = fc.Queues })
 		merge("cpus", func() { o.CPUs = fc.CPUs })
@@ -211,7 +214,12 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		}
 		o.CPUs = c
 	}
-	o.Addr = addr
+	if len(addrs) > 0 {
+		o.Addr = stringList(addrs)
+	}
+	if len(gateways) > 0 {
+		o.Gateway = stringList(gateways)
+	}
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
@@ -247,22 +255,18 @@ func newLogger(o *options, w io.Writer, lv *slog.LevelVar) (*slog.Logger, error)
 
 // stackConfig turns options into the library's Config.
 func stackConfig(o *options, log *slog.Logger) (xdptcp.Config, error) {
-	prefix, err := parseAddr(o.Addr)
+	prefix, prefix6, err := parseAddrs(o.Addr)
 	if err != nil {
 		return xdptcp.Config{}, err
 	}
 	cfg := xdptcp.Config{
-		Iface: o.Iface, Addr: prefix, Queues: o.Queues, CPUs: o.CPUs,
+		Iface: o.Iface, Addr: prefix, Addr6: prefix6, Queues: o.Queues, CPUs: o.CPUs,
 		XDPMode: o.XDPMode, BindMode: o.BindMode, XDPReplace: o.XDPReplace,
 		NumFrames: o.NumFrames, FrameSize: o.FrameSize, BatchSize: o.Batch, BusyPoll: o.BusyPoll,
 		TCP: tcp.DefaultConfig(), Logger: log,
 	}
-	if o.Gateway != "" {
-		gw, err := netip.ParseAddr(o.Gateway)
-		if err != nil || !gw.Is4() {
-			return cfg, usagef("--gateway %q: not an IPv4 address", o.Gateway)
-		}
-		cfg.Gateway = gw
+	if cfg.Gateway, cfg.Gateway6, err = parseGateways(o.Gateway); err != nil {
+		return cfg, err
 	}
 	for _, kv := range o.sysctls {
 		if err := cfg.TCP.Set(kv[0], kv[1]); err != nil {
@@ -342,7 +346,7 @@ func serve(args []string, stderr io.Writer) error {
 	for _, l := range o.Listen {
 		ls = append(ls, fmt.Sprintf("%d=%s", l.Port, l.Handler))
 	}
-	log.Info("xdptcpd serving", "iface", o.Iface, "addr", cfg.Addr.String(), "queues", fmt.Sprint(queueIDs(st)),
+	log.Info("xdptcpd serving", "iface", o.Iface, "addr", o.Addr.String(), "queues", fmt.Sprint(queueIDs(st)),
 		"xdp_mode", st.XDPMode(), "bind_mode", st.BindMode(), "listen", strings.Join(ls, ","), "admin", o.Admin)
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {

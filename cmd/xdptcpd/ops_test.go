@@ -884,3 +884,126 @@ func TestOpsSIGHUPProxyBackends(t *testing.T) {
 		t.Fatalf("connection opened before the reload: %q, %v; want its backend kept", got, err)
 	}
 }
+
+// xdptcpd capture streams pcapng of what the loops receive and send:
+// tcpdump reads it and shows curl's handshake, in and out, through a
+// tcpdump filter compiled to classic BPF.
+func TestOpsCapture(t *testing.T) {
+	if _, err := exec.LookPath("tcpdump"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("tcpdump is not installed (.ci/run installs it)")
+		}
+		t.Skip("needs tcpdump")
+	}
+	tp := newOpsTopo(t, "--iface", "IFACE", "--addr", srvIP+"/24", "--listen", "8080=http", "--listen", "7=echo", "--admin", "127.0.0.1:9100")
+	file := filepath.Join(t.TempDir(), "cap.pcapng")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	capt := exec.CommandContext(ctx, "ip", "netns", "exec", tp.srv.Name, daemonBinary(t), "capture", "--admin", tp.admin, "-c", "3", "-w", file, "tcp port 8080")
+	var capLog syncBuffer
+	capt.Stdout, capt.Stderr = &capLog, &capLog
+	if err := capt.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- capt.Wait() }()
+	// The pcapng header arrives once the capture is attached.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if fi, err := os.Stat(file); err == nil && fi.Size() > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no capture header: %s", capLog.String())
+		}
+	}
+	// Traffic the filter refuses (port 7) and the handshake it keeps.
+	err := tp.cli.Do(func() error {
+		c, err := net.DialTimeout("tcp", srvIP+":7", 5*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write([]byte("hi")); err != nil {
+			return err
+		}
+		_, err = io.ReadFull(c, make([]byte, 2))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("echo on port 7: %v", err)
+	}
+	if out := tp.cli.Exec(t, "curl", "-sS", "--max-time", "10", "http://"+srvIP+":8080/"); out != "Hello, World!" {
+		t.Fatalf("curl got %q", out)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("xdptcpd capture: %v\n%s", err, capLog.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("xdptcpd capture -c 3 did not end\n%s", capLog.String())
+	}
+	if !strings.Contains(capLog.String(), "3 packets captured") || strings.Contains(capLog.String(), "\n0 packets refused by the filter") {
+		t.Errorf("capture summary (the echo exchange must be refused by the filter): %s", capLog.String())
+	}
+	out, err := exec.Command("tcpdump", "-n", "-r", file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tcpdump -r: %v\n%s", err, out)
+	}
+	t.Logf("tcpdump -n -r:\n%s", out)
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var pkts []string
+	for _, l := range lines {
+		if strings.Contains(l, " IP ") {
+			pkts = append(pkts, l)
+		}
+	}
+	if len(pkts) != 3 {
+		t.Fatalf("%d packets in the capture, want 3", len(pkts))
+	}
+	want := []struct{ from, flags string }{{cliIP, "Flags [S]"}, {srvIP + ".8080", "Flags [S.]"}, {cliIP, "Flags [.]"}}
+	for i, w := range want {
+		if !strings.Contains(pkts[i], "IP "+w.from) || !strings.Contains(pkts[i], w.flags) {
+			t.Errorf("packet %d: %q, want from %s with %s", i+1, pkts[i], w.from, w.flags)
+		}
+	}
+	// Direction is in each block's epb_flags: inbound, outbound, inbound.
+	dirs := pcapngDirections(t, file)
+	if fmt.Sprint(dirs) != "[1 2 1]" {
+		t.Errorf("directions %v, want [1 2 1] (in, out, in)", dirs)
+	}
+}
+
+// pcapngDirections returns the epb_flags direction of every Enhanced
+// Packet Block of a little-endian pcapng file.
+func pcapngDirections(t *testing.T, file string) []uint32 {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dirs []uint32
+	le := func(o int) uint32 { return uint32(b[o]) | uint32(b[o+1])<<8 | uint32(b[o+2])<<16 | uint32(b[o+3])<<24 }
+	for o := 0; o+12 <= len(b); {
+		typ, n := le(o), int(le(o+4))
+		if n < 12 || o+n > len(b) {
+			t.Fatalf("bad block at %d", o)
+		}
+		if typ == 6 {
+			capLen := int(le(o + 20))
+			opt := o + 28 + (capLen+3)&^3
+			for opt+4 <= o+n-4 {
+				code, l := uint16(le(opt)), int(le(opt)>>16)
+				if code == 0 {
+					break
+				}
+				if code == 2 {
+					dirs = append(dirs, le(opt+4)&3)
+				}
+				opt += 4 + (l+3)&^3
+			}
+		}
+		o += n
+	}
+	return dirs
+}

@@ -24,6 +24,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/xdptcp/xdptcp/flowtable"
 	"github.com/xdptcp/xdptcp/stack"
 	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/tcp"
@@ -81,7 +82,7 @@ func New(o Options) (*Host, error) {
 	h.cond = sync.NewCond(&h.mu)
 	tcfg := tcp.DefaultConfig()
 	h.eng = stack.NewEngine(stack.Config{Addr: o.Local, PrefixLen: 32, Gateway: o.Gateway, MAC: hostMAC, MTU: o.MTU, TCP: tcfg}, lk, h.clk.Now())
-	h.eng.SetNeighbor(o.Gateway, peerMAC)
+	h.eng.SetNeighbor(flowtable.AddrFrom4(o.Gateway), peerMAC)
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	go func() {
@@ -360,7 +361,11 @@ func (h *Host) Listen(fd, backlog int) Errno {
 		if backlog <= 0 {
 			backlog = 1 // xdptcp's backlog 0 means somaxconn; Linux's 0 holds one
 		}
-		s.ln, err = h.eng.TCP().Listen(s.laddr, s.lport, tcp.ListenOptions{Backlog: backlog, Notify: h.bump, Cookies: h.jar})
+		var la flowtable.Addr // zero: any address
+		if s.laddr != ([4]byte{}) {
+			la = flowtable.AddrFrom4(s.laddr)
+		}
+		s.ln, err = h.eng.TCP().Listen(la, s.lport, tcp.ListenOptions{Backlog: backlog, Notify: h.bump, Cookies: h.jar})
 	})
 	return errnoOf(err)
 }
@@ -389,14 +394,14 @@ func (h *Host) Accept(fd int) (int, [4]byte, uint16, Errno) {
 	}
 	ns.opts = s.opts
 	k := c.Key()
-	ns.bound, ns.laddr, ns.lport = true, k.LocalAddr, k.LocalPort
+	ns.bound, ns.laddr, ns.lport = true, k.LocalAddr.As4(), k.LocalPort
 	cs := &connState{h: h, c: c}
 	ns.cs = cs
 	h.do(func() {
 		c.SetHandler(cs)
 		h.applyOpts(ns)
 	})
-	return ns.fd, k.RemoteAddr, k.RemotePort, 0
+	return ns.fd, k.RemoteAddr.As4(), k.RemotePort, 0
 }
 
 // applyOpts gives the connection the options set on the socket. On the
@@ -443,7 +448,7 @@ func (h *Host) Connect(fd int, addr [4]byte, port uint16) Errno {
 	cs := &connState{h: h}
 	var err error
 	h.do(func() {
-		cs.c, err = h.eng.TCP().Dial(h.clk.Now(), h.opt.Local, addr, port, cs)
+		cs.c, err = h.eng.TCP().Dial(h.clk.Now(), flowtable.AddrFrom4(h.opt.Local), flowtable.AddrFrom4(addr), port, cs)
 		if err == nil {
 			s.cs = cs
 			h.applyOpts(s)

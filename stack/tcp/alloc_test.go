@@ -2,8 +2,11 @@ package tcp
 
 import (
 	"testing"
+	"time"
 
+	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/seqnum"
+	"github.com/xdptcp/xdptcp/stack/wire"
 )
 
 type countOut struct{ n int }
@@ -114,5 +117,61 @@ func BenchmarkWriteAck(b *testing.B) {
 		c.Write(p)
 		ack.Ack = c.sndNxt
 		l.Input(l.now, &ack)
+	}
+}
+
+// The recovery paths allocate nothing per ACK or per transmitted
+// segment: SACK processing, RACK marking, recovery with PRR, the
+// retransmission, the full ACK and the scoreboard's return to the pool.
+func TestNoAllocsRecovery(t *testing.T) {
+	out := &countOut{}
+	l := NewLayer(nil, out, 0)
+	var conn *Conn
+	l.Listen(ourAddr, ourPort, ListenOptions{NewHandler: func(c *Conn) Handler { conn = c; return sinkHandler{} }})
+	syn := Segment{Key: testKey, Seq: peerISN, Flags: SYN, Window: 65535}
+	syn.Opts.HasMSS, syn.Opts.MSS = true, 1000
+	syn.Opts.SACKPermitted = true
+	l.Input(0, &syn)
+	c := l.conns.Get(testKey)
+	now := clock.Time(0).Add(time.Millisecond)
+	ack := Segment{Key: testKey, Seq: peerISN + 1, Ack: c.iss + 1, Flags: ACK, Window: 65535}
+	l.Input(now, &ack)
+	if conn == nil || !c.rackOn() {
+		t.Fatal("not established with SACK")
+	}
+	p := make([]byte, 8*1000)
+	step := func() {
+		una := c.sndUna
+		if n := c.Write(p); n != len(p) {
+			t.Fatalf("write: %d of %d, %v, buffered %d, una %d nxt %d", n, len(p), c.State(), c.sndBuf.Len(), c.sndUna-c.iss, c.sndNxt-c.iss)
+		}
+		now = now.Add(time.Millisecond)
+		// Segment 1 lost, 2..4 SACKed: RACK marks it, recovery, PRR,
+		// its retransmission.
+		for k := 2; k <= 4; k++ {
+			ack.Ack = una
+			ack.Opts.NumSACK = 1
+			ack.Opts.SACK[0] = wire.SACKBlock{Left: uint32(una + 1000), Right: uint32(una + seqnum.Value(1000*k))}
+			l.Input(now, &ack)
+		}
+		ack.Opts.NumSACK = 0
+		for c.sndUna != c.sndNxt || c.sndBuf.Len() > 0 {
+			ack.Ack = c.sndNxt
+			l.Input(now, &ack)
+		}
+	}
+	step()
+	before := l.Stats().TCPFastRetrans.Load()
+	allocs := testing.AllocsPerRun(200, step)
+	if allocs != 0 {
+		t.Fatalf("%v allocations per recovery episode", allocs)
+	}
+	if n := l.Stats().TCPFastRetrans.Load() - before; n < 200 {
+		l.Stats().Each(func(g, name string, v uint64, _ bool) {
+			if v > 0 {
+				t.Log(name, v)
+			}
+		})
+		t.Fatalf("%d fast retransmissions in 200 episodes", n)
 	}
 }

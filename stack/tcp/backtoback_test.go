@@ -8,6 +8,7 @@ package tcp_test
 
 import (
 	"crypto/sha256"
+	"github.com/xdptcp/xdptcp/flowtable"
 	"hash"
 	"math/rand/v2"
 	"testing"
@@ -89,11 +90,11 @@ func bulkBothWays(t *testing.T, total int, f memlink.Faults, seed uint64, cc str
 	defer pa.Close()
 	defer pb.Close()
 	clk := &clock.Fake{}
-	addrA, addrB := [4]byte{198, 18, 0, 1}, [4]byte{198, 18, 0, 2}
+	addrA, addrB := flowtable.AddrFrom4([4]byte{198, 18, 0, 1}), flowtable.AddrFrom4([4]byte{198, 18, 0, 2})
 	tcfg := tcp.DefaultConfig()
 	tcfg.CongestionControl = cc
-	ea := stack.NewEngine(stack.Config{Addr: addrA, PrefixLen: 24, MAC: macA, TCP: tcfg}, pa, clk.Now())
-	eb := stack.NewEngine(stack.Config{Addr: addrB, PrefixLen: 24, MAC: macB, TCP: tcfg}, pb, clk.Now())
+	ea := stack.NewEngine(stack.Config{Addr: addrA.As4(), PrefixLen: 24, MAC: macA, TCP: tcfg}, pa, clk.Now())
+	eb := stack.NewEngine(stack.Config{Addr: addrB.As4(), PrefixLen: 24, MAC: macB, TCP: tcfg}, pb, clk.Now())
 	defer ea.Close()
 	defer eb.Close()
 	srv := newBulkEnd(total, seed+1)

@@ -37,6 +37,7 @@ const initialWindowSegments = 10
 // initCC picks and starts the congestion controller.
 func (c *Conn) initCC(mss int) {
 	c.recover = c.sndUna // RFC 6582 §3.2 step 1: recover starts at the ISS
+	c.rack.fack = c.sndUna
 	if c.layer.cfg.CongestionControl == "cubic" {
 		c.cubic.init(mss)
 		c.cc = &c.cubic

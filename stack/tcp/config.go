@@ -109,6 +109,9 @@ func DefaultConfig() Config {
 		WindowScaling:     true,
 		Sack:              true,
 		CongestionControl: "cubic",
+		Recovery:          1,
+		EarlyRetrans:      3,
+		Frto:              2,
 		MinSndMss:         TCPMinSndMSS,
 		LocalPortRange:    [2]uint16{32768, 60999},
 		MaxConnections:    DefaultMaxConnections,
@@ -143,6 +146,9 @@ type Config struct {
 	WindowScaling     bool          // tcp_window_scaling (1): RFC 7323 window scaling
 	Sack              bool          // tcp_sack (1): RFC 2018 selective acknowledgements
 	CongestionControl string        // tcp_congestion_control ("cubic"; also "newreno", "reno")
+	Recovery          int           // tcp_recovery (1): bits 0x1 RACK loss detection (RFC 8985), 0x2 static reordering window, 0x4 no DupThresh rule in RACK
+	EarlyRetrans      int           // tcp_early_retrans (3): 3 or 4 send tail loss probes (RFC 8985 §7), 0-2 do not
+	Frto              int           // tcp_frto (2): F-RTO (RFC 5682) detects spurious RTOs; 0 off
 	MinSndMss         int           // tcp_min_snd_mss (48): floor of the peer's MSS
 	LocalPortRange    [2]uint16     // ip_local_port_range (32768 60999): ephemeral ports for Dial
 	MaxConnections    int           // max_connections (262144): xdptcp's flow table bound per loop
@@ -493,6 +499,12 @@ var settingTable = []settingDef{
 			return badSettingValue("%q not one of %s", v, strings.Join(congestionControls, ", "))
 		},
 	},
+	intSetting("tcp_recovery", "loss detection bits: 0x1 RACK (RFC 8985), 0x2 static reordering window, 0x4 RACK without the DupThresh rule; 0: RFC 6675 DupThresh", true,
+		0, 7, func(c *Config) *int { return &c.Recovery }),
+	intSetting("tcp_early_retrans", "tail loss probes (RFC 8985 TLP): 3 or 4 on, 0-2 off", true,
+		0, 4, func(c *Config) *int { return &c.EarlyRetrans }),
+	intSetting("tcp_frto", "F-RTO (RFC 5682) spurious RTO detection: 0 off, 1 or 2 on (SACK-enhanced when SACK is on)", true,
+		0, 2, func(c *Config) *int { return &c.Frto }),
 	intSetting("tcp_min_snd_mss", "floor of the peer's advertised MSS (TCP_MIN_SND_MSS 48)", true,
 		TCPMinSndMSS, 65535, func(c *Config) *int { return &c.MinSndMss }),
 	{

@@ -33,6 +33,9 @@ func TestDefaultConfigIsLinux(t *testing.T) {
 		"tcp_window_scaling":     "1",
 		"tcp_sack":               "1",
 		"tcp_congestion_control": "cubic",
+		"tcp_recovery":           "1",
+		"tcp_early_retrans":      "3",
+		"tcp_frto":               "2",
 		"tcp_min_snd_mss":        "48",
 		"ip_local_port_range":    "32768 60999",
 		"max_connections":        "262144",
@@ -89,6 +92,9 @@ func TestSetGetRoundTrip(t *testing.T) {
 		"tcp_window_scaling":     "0",
 		"tcp_sack":               "0",
 		"tcp_congestion_control": "newreno",
+		"tcp_recovery":           "0",
+		"tcp_early_retrans":      "0",
+		"tcp_frto":               "0",
 		"tcp_min_snd_mss":        "536",
 		"ip_local_port_range":    "1024 1024",
 		"max_connections":        "1",
@@ -205,7 +211,8 @@ func TestSetRejects(t *testing.T) {
 
 func TestUnknownSetting(t *testing.T) {
 	tests := []struct{ name, msg string }{
-		{"tcp_foo", `unknown setting "tcp_foo"`},
+		{"tcp_foo", `unknown setting "tcp_foo" (did you mean "tcp_frto"?)`},
+		{"tcp_foobarbaz", `unknown setting "tcp_foobarbaz"`},
 		{"tcp_syn_retrie", `unknown setting "tcp_syn_retrie" (did you mean "tcp_syn_retries"?)`},
 		{"tcp_synack_retry", `unknown setting "tcp_synack_retry" (did you mean "tcp_synack_retries"?)`},
 		{"tcp_fin_timeot", `unknown setting "tcp_fin_timeot" (did you mean "tcp_fin_timeout"?)`},

@@ -106,6 +106,7 @@ type Conn struct {
 	rtxStamp clock.Time        // Linux retrans_stamp: send time of the first retransmitted segment; valid if nRtx > 0
 	dupAcks  int               // duplicate ACKs since SND.UNA last moved (RFC 5681 §3.2)
 	tq       *txQueue          // the scoreboard: segments sent and not acknowledged; nil when none
+	rack     rackState         // RACK-TLP and F-RTO state (rack.go)
 	cc       congestionControl // &reno or &cubic (tcp_congestion_control)
 	reno     newReno
 	cubic    cubic
@@ -119,6 +120,8 @@ type Conn struct {
 	kaAt       clock.Time // keepalive probe (RFC 1122 §4.2.3.6)
 	fw2At      clock.Time // end of an orphan's FIN-WAIT-2 (tcp_fin_timeout)
 	delackAt   clock.Time // delayed ACK; never if no ACK is owed
+	tlpAt      clock.Time // tail loss probe (RFC 8985 §7.2)
+	reoAt      clock.Time // RACK reordering timer (RFC 8985 §6.3)
 	zwProbes   int        // unanswered zero-window probes
 	kaIdle     time.Duration
 	lastRecv   clock.Time    // last segment received (keepalive idle time)
@@ -203,7 +206,7 @@ func (c *Conn) Write(p []byte) int {
 }
 
 // Close closes both directions (close(2)). Unread received data makes it
-// a reset (Linux, TCPAbortOnClose), as does SetLinger(0) (TCPAbortOnLinger);
+// a reset (Linux, TCPAbortOnClose), as does SetLinger(0) (TCPAbortOnData);
 // otherwise a FIN follows the queued data. After Close the application
 // gets no event but OnClose, when the connection is gone. On a connection
 // already TIME-WAIT or CLOSED that still holds unread data (see
@@ -228,8 +231,7 @@ func (c *Conn) Close() {
 		return
 	case c.linger == 0:
 		// Linux __tcp_close, zero-linger branch: disconnect with a RST,
-		// counted as TCPAbortOnData (TCPAbortOnLinger is Linux's count
-		// for a FIN-WAIT-2 cut short by TCP_LINGER2 < 0).
+		// counted as TCPAbortOnData.
 		l.stats.TCPAbortOnData.Add(1)
 		c.sendReset(l.now)
 		c.destroy(nil)

@@ -57,7 +57,7 @@ func (ln *Listener) cookieSynAck(now clock.Time, seg *Segment) {
 	}
 	s.Window = uint16(w)
 	s.Opts.HasMSS = true
-	s.Opts.MSS = uint16(cfg.DefaultMSS) // what we can receive, as in a normal SYN-ACK
+	s.Opts.MSS = uint16(l.mssFor(seg.Key)) // what we can receive, as in a normal SYN-ACK
 	if seg.Opts.HasTimestamp && cfg.Timestamps {
 		var o syncookie.Options
 		if seg.Opts.HasWScale && cfg.WindowScaling {

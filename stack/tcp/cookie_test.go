@@ -257,7 +257,7 @@ func TestCookieRandomACKsOpenNothing(t *testing.T) {
 	const n = 100000
 	for i := 0; i < n; i++ {
 		h.key.RemotePort = uint16(r.Uint32())
-		h.key.RemoteAddr = [4]byte{198, 18, 128 | byte(r.Uint32()&127), byte(r.Uint32())}
+		h.key.RemoteAddr = flowtable.AddrFrom4([4]byte{198, 18, 128 | byte(r.Uint32()&127), byte(r.Uint32())})
 		h.send(ACK, seqnum.Value(r.Uint32()), seqnum.Value(r.Uint32()))
 		h.out.segs = h.out.segs[:0]
 	}
@@ -296,7 +296,7 @@ func TestNoAllocsCookieSyn(t *testing.T) {
 	i := uint32(0)
 	step := func() {
 		i++
-		syn.Key.RemoteAddr = [4]byte{198, 18, 128 | byte(i>>16&127), byte(i >> 8)}
+		syn.Key.RemoteAddr = flowtable.AddrFrom4([4]byte{198, 18, 128 | byte(i>>16&127), byte(i >> 8)})
 		syn.Key.RemotePort = uint16(i)
 		syn.Seq = seqnum.Value(i * 2654435761)
 		now += 1000
@@ -321,7 +321,7 @@ func BenchmarkCookieSyn(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		i++
-		syn.Key.RemoteAddr = [4]byte{198, 18, 128 | byte(i>>16&127), byte(i >> 8)}
+		syn.Key.RemoteAddr = flowtable.AddrFrom4([4]byte{198, 18, 128 | byte(i>>16&127), byte(i >> 8)})
 		syn.Key.RemotePort = uint16(i)
 		syn.Seq = seqnum.Value(i * 2654435761)
 		now += 1000

@@ -15,8 +15,10 @@ import (
 // the peer, expect exactly what the layer emits, move the fake clock.
 
 var (
-	ourAddr  = [4]byte{198, 18, 0, 1}
-	peerAddr = [4]byte{198, 18, 0, 2}
+	ourAddr   = flowtable.AddrFrom4([4]byte{198, 18, 0, 1})
+	ourAddr6  = flowtable.Addr{0x20, 0x01, 0, 2, 15: 1} // 2001:2::1
+	peerAddr6 = flowtable.Addr{0x20, 0x01, 0, 2, 15: 2} // 2001:2::2
+	peerAddr  = flowtable.AddrFrom4([4]byte{198, 18, 0, 2})
 )
 
 const (

@@ -246,7 +246,7 @@ func (c *Conn) establish(now clock.Time, seg *Segment) bool {
 		return false
 	}
 	if c.synRtx == 0 && c.flags&fCookie == 0 {
-		c.rtt.sample(arrival(now, seg).Sub(c.rttSent))
+		c.rttSample(arrival(now, seg).Sub(c.rttSent))
 	}
 	c.synRtx = 0
 	c.nRtx = 0
@@ -277,16 +277,20 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 		c.challengeAck(now) // RFC 5961 §5.2: too old to be a valid ACK
 		return false
 	}
-	sacked := 0
+	var as ackSample
+	if c.flags&fTS != 0 && seg.Opts.HasTimestamp {
+		as.tsecr = seg.Opts.TSEcr
+	}
+	deliver := func(s *txSeg) { c.delivered(now, s, &as) }
 	if c.flags&fSackOK != 0 && seg.Opts.NumSACK > 0 {
-		sacked = c.takeSACK(seg)
+		c.takeSACK(seg, &as, deliver)
 	}
 	if c.sndUna.LessThan(ack) {
-		c.onNewAck(now, seg, ack, sacked)
+		c.onNewAck(now, seg, ack, &as, deliver)
 		if c.flags&fGone != 0 {
 			return false
 		}
-	} else if ack == c.sndUna && c.sndNxt != c.sndUna && (sacked > 0 || (c.flags&fSackOK == 0 &&
+	} else if ack == c.sndUna && c.sndNxt != c.sndUna && (as.sacked > 0 || (c.flags&fSackOK == 0 &&
 		len(seg.Payload) == 0 && seg.Flags&wire.FlagFIN == 0 && uint32(seg.Window)<<c.sndShift == c.sndWnd)) {
 		// A duplicate ACK: with SACK, one that SACKs new data, with or
 		// without a payload or window change (RFC 6675 §2's alternative
@@ -295,9 +299,10 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 		// the D-SACKs for duplicated segments are no sign of loss.
 		// Without SACK, RFC 5681 §2's pure duplicate.
 		c.dupAcks++
-		c.onAckRecovery(now, 0, sacked)
-	} else if sacked > 0 {
-		c.onAckRecovery(now, 0, sacked)
+		as.dup = true
+		c.onAckRecovery(now, &as)
+	} else if as.dsack {
+		c.onAckRecovery(now, &as)
 	}
 	// Window update (RFC 9293 §3.10.7.4: SND.WL1 < SEG.SEQ or (SND.WL1 =
 	// SEG.SEQ and SND.WL2 =< SEG.ACK)).
@@ -315,12 +320,12 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 	return true
 }
 
-// onNewAck handles an ACK that advances SND.UNA; sacked bytes were newly
-// SACKed by its blocks.
-func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, sacked int) {
+// onNewAck handles an ACK that advances SND.UNA; as holds what its SACK
+// blocks delivered, deliver is called for each record it acknowledges.
+func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, as *ackSample, deliver func(*txSeg)) {
 	l := c.layer
-	acked := int(ack.Sub(c.sndUna))
-	c.ic.countAcked(c.sndUna == c.iss, acked, c.mss)
+	as.acked = int(ack.Sub(c.sndUna))
+	c.ic.countAcked(c.sndUna == c.iss, as.acked, c.mss)
 	c.checkUndo(seg, ack) // Eifel detection (RFC 3522) before the ACK's usual effects
 	// RTT sample: timestamps echo (RFC 7323 §4) or the timed segment
 	// (Karn's rule), from the arrival time of the ACK.
@@ -335,12 +340,12 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, sacked i
 					r = time.Millisecond / 2
 				}
 			}
-			c.rtt.sample(r)
+			c.rttSample(r)
 		}
 		c.flags &^= fRTTTiming
 	} else if c.flags&fRTTTiming != 0 && c.rttSeq.LessThan(ack) {
 		c.flags &^= fRTTTiming
-		c.rtt.sample(at.Sub(c.rttSent))
+		c.rttSample(at.Sub(c.rttSent))
 	}
 	// Data bytes acknowledged leave the send buffer.
 	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
@@ -351,13 +356,13 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, sacked i
 		c.sndBufSeq = upto
 	}
 	if c.tq != nil {
-		c.tq.ackTo(ack, nil)
+		c.tq.ackTo(ack, deliver)
 	}
 	c.sndUna = ack
 	c.nRtx = 0
 	c.kaProbes, c.zwProbes = 0, 0
 	c.dupAcks = 0
-	c.onAckRecovery(now, acked, sacked)
+	c.onAckRecovery(now, as)
 	// RFC 6298 (5.2)/(5.3): stop the timer when all is acknowledged, else
 	// restart it.
 	if c.sndUna == c.sndNxt {
@@ -704,7 +709,7 @@ func (c *Conn) inputSynSent(now clock.Time, seg *Segment) {
 	c.negotiate(now, seg, true)
 	if ackOK {
 		if c.nRtx == 0 {
-			c.rtt.sample(arrival(now, seg).Sub(c.rttSent))
+			c.rttSample(arrival(now, seg).Sub(c.rttSent))
 		}
 		c.nRtx = 0
 		c.sndUna = seg.Ack
@@ -759,7 +764,10 @@ func (c *Conn) negotiate(now clock.Time, seg *Segment, active bool) {
 	if seg.Opts.SACKPermitted && cfg.Sack {
 		c.flags |= fSackOK
 	}
-	if seg.Opts.HasTimestamp && cfg.Timestamps && (!active || seg.Opts.TSEcr != 0 || true) {
+	// Timestamps are on when the peer's SYN (or SYN-ACK) carries them, a
+	// zero TSecr included (Linux tcp_rcv_synsent_state_process: tstamp_ok
+	// = saw_tstamp).
+	if seg.Opts.HasTimestamp && cfg.Timestamps {
 		c.flags |= fTS
 		c.tsRecent = seg.Opts.TSVal
 		c.tsRecentAt = now

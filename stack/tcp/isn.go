@@ -48,11 +48,11 @@ func NewISNGeneratorSecret(k0, k1 uint64) *ISNGenerator {
 // M(now) + SipHash-2-4(secret, local addr, local port, remote addr, remote
 // port). It allocates nothing.
 func (g *ISNGenerator) ISN(now clock.Time, k flowtable.Key) seqnum.Value {
-	var b [12]byte
-	copy(b[0:4], k.LocalAddr[:])
-	binary.BigEndian.PutUint16(b[4:6], k.LocalPort)
-	copy(b[6:10], k.RemoteAddr[:])
-	binary.BigEndian.PutUint16(b[10:12], k.RemotePort)
+	var b [36]byte
+	copy(b[0:16], k.LocalAddr[:])
+	binary.BigEndian.PutUint16(b[16:18], k.LocalPort)
+	copy(b[18:34], k.RemoteAddr[:])
+	binary.BigEndian.PutUint16(b[34:36], k.RemotePort)
 	f := siphash.Hash(g.k0, g.k1, b[:])
 	m := uint32(uint64(now) / ISNTick)
 	return seqnum.Value(m + uint32(f))

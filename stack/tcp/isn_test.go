@@ -9,7 +9,7 @@ import (
 )
 
 var isnKey = flowtable.Key{
-	LocalAddr: [4]byte{198, 18, 0, 1}, RemoteAddr: [4]byte{198, 18, 0, 2},
+	LocalAddr: flowtable.AddrFrom4([4]byte{198, 18, 0, 1}), RemoteAddr: flowtable.AddrFrom4([4]byte{198, 18, 0, 2}),
 	LocalPort: 8080, RemotePort: 40000,
 }
 

@@ -24,11 +24,13 @@ type Layer struct {
 	output    Output
 	now       clock.Time // time of the current Input/Advance
 	wheel     *timer.Wheel
-	conns     *flowtable.Table[Conn]     // live connections, including half-open ones
-	tws       *flowtable.Table[timeWait] // TIME-WAIT entries (tcp_max_tw_buckets)
-	twHead    *timeWait                  // TIME-WAIT expiry list, earliest deadline first
-	twTail    *timeWait                  //
-	twTimer   timer.Timer                // fires for twHead's deadline
+	conns     *flowtable.Table[Conn]      // live connections, including half-open ones
+	tws       *flowtable.Table[timeWait]  // TIME-WAIT entries (tcp_max_tw_buckets)
+	twHead    *timeWait                   // TIME-WAIT expiry list, earliest deadline first
+	twTail    *timeWait                   //
+	twTimer   timer.Timer                 // fires for twHead's deadline
+	twLocals  [twMaxLocals]flowtable.Addr // local addresses of TIME-WAIT entries (timeWait.local); slots written once
+	nTwLocals int                         // slots of twLocals in use
 	listeners map[listenKey]*Listener
 	stats     Stats
 	out       OutSegment // the segment being built (reused: no allocation per segment)
@@ -66,11 +68,11 @@ func NewLayer(cfg *Config, out Output, now clock.Time) *Layer {
 		output:    out,
 		now:       now,
 		wheel:     timer.NewWheel(now),
-		conns:     flowtable.New[Conn](c.MaxConnections),
-		tws:       flowtable.New[timeWait](max(c.MaxTwBuckets, 1)),
+		conns:     flowtable.New[Conn](c.MaxConnections, (*Conn).Key),
 		listeners: make(map[listenKey]*Listener),
 		txPool:    make([]*txQueue, 0, maxTxPool),
 	}
+	l.tws = flowtable.New[timeWait](max(c.MaxTwBuckets, 1), func(tw *timeWait) flowtable.Key { return tw.key(l) })
 	l.twTimer.Fn = l.expireTimeWaits
 	l.sndPool = bufPool{size: max(c.Wmem[1], 1), max: 256}
 	l.rcvPool = bufPool{size: max(c.Rmem[1], 1), max: 256}
@@ -95,6 +97,21 @@ func (l *Layer) isn(now clock.Time, k flowtable.Key) seqnum.Value {
 	return l.isnGen.ISN(now, k)
 }
 
+// ipv6HeaderExtra is how much longer the IPv6 header (40 bytes, RFC 8200)
+// is than the IPv4 one (20): the MSS setting (tcp.Config.DefaultMSS, MTU-40)
+// is for IPv4, and an IPv6 connection advertises 20 bytes less, so that
+// both fill the same MTU (Linux tcp_mss_clamp/ipv6_mtu: 1460 and 1440 on
+// Ethernet).
+const ipv6HeaderExtra = 20
+
+// mssFor returns the MSS to advertise on a connection on k.
+func (l *Layer) mssFor(k flowtable.Key) int {
+	if k.Is4() {
+		return l.cfg.DefaultMSS
+	}
+	return max(l.cfg.DefaultMSS-ipv6HeaderExtra, l.cfg.MinSndMss, 1)
+}
+
 // newConn returns a connection with the layer's defaults, not yet in the
 // table.
 func (l *Layer) newConn(now clock.Time, k flowtable.Key) *Conn {
@@ -107,13 +124,14 @@ func (l *Layer) newConn(now clock.Time, k flowtable.Key) *Conn {
 		lastRecv: now,
 		rcvCap:   max(l.cfg.Rmem[1], 1),
 		sndCap:   max(l.cfg.Wmem[1], 1),
-		rcvMSS:   l.cfg.DefaultMSS,
+		rcvMSS:   l.mssFor(k),
 		// Linux tcp_initialize_rcv_mss: the peer's segment size is
 		// assumed no larger than TCP_MSS_DEFAULT until seen.
-		rcvEstMSS: min(l.cfg.DefaultMSS, 536),
+		rcvEstMSS: min(l.mssFor(k), 536),
 		mss:       536,
 	}
 	c.stopTimers()
+	c.rack.reoMult = 1
 	c.rtt.init()
 	c.initCC(c.mss)
 	c.timer.Fn = c.onTimer
@@ -190,8 +208,10 @@ func (l *Layer) Advance(now clock.Time) {
 // NextDeadline returns the earliest timer deadline (the poll timeout).
 func (l *Layer) NextDeadline() (clock.Time, bool) { return l.wheel.NextDeadline() }
 
-// Listen starts a listener on addr:port (addr zero: any address).
-func (l *Layer) Listen(addr [4]byte, port uint16, o ListenOptions) (*Listener, error) {
+// Listen starts a listener on addr:port (addr zero: any address of
+// either family, IPv4 and IPv6; Linux's IPv6 wildcard socket without
+// IPV6_V6ONLY).
+func (l *Layer) Listen(addr flowtable.Addr, port uint16, o ListenOptions) (*Listener, error) {
 	k := listenKey{addr, port}
 	if l.listeners[k] != nil || port == 0 {
 		return nil, ErrAddrInUse
@@ -208,7 +228,7 @@ func (l *Layer) Listen(addr [4]byte, port uint16, o ListenOptions) (*Listener, e
 // Dial starts an active open (SYN-SENT) from local to remote:remotePort
 // with a local port from ip_local_port_range. h gets OnOpen when the
 // handshake completes, or OnClose(ErrRefused/ErrTimeout) if it fails.
-func (l *Layer) Dial(now clock.Time, local, remote [4]byte, remotePort uint16, h Handler) (*Conn, error) {
+func (l *Layer) Dial(now clock.Time, local, remote flowtable.Addr, remotePort uint16, h Handler) (*Conn, error) {
 	l.now = now
 	lo, hi := uint32(l.cfg.LocalPortRange[0]), uint32(l.cfg.LocalPortRange[1])
 	if lo == 0 || hi < lo {
@@ -217,9 +237,9 @@ func (l *Layer) Dial(now clock.Time, local, remote [4]byte, remotePort uint16, h
 	n := hi - lo + 1
 	// Linux __inet_hash_connect: start at a per-destination offset and
 	// walk the range.
-	var hb [6]byte
-	copy(hb[:4], remote[:])
-	binary.BigEndian.PutUint16(hb[4:], remotePort)
+	var hb [18]byte
+	copy(hb[:16], remote[:])
+	binary.BigEndian.PutUint16(hb[16:], remotePort)
 	start := uint32(siphash.Hash(binary.LittleEndian.Uint64(l.isnKey[:8]), 7, hb[:])) + l.portSeq
 	l.portSeq += 2
 	for i := uint32(0); i < n; i++ {
@@ -247,18 +267,25 @@ func (l *Layer) Dial(now clock.Time, local, remote [4]byte, remotePort uint16, h
 
 // twReusable is Linux's tcp_twsk_unique rule for tcp_tw_reuse: the entry
 // saw timestamps and its last one is more than 1 s old (2: only when
-// either address is loopback, 127.0.0.0/8).
+// either address is loopback, 127.0.0.0/8 or ::1).
 func (l *Layer) twReusable(now clock.Time, tw *timeWait) bool {
 	switch l.cfg.TwReuse {
 	case 1:
 	case 2:
-		if tw.key.RemoteAddr[0] != 127 && tw.key.LocalAddr[0] != 127 {
+		if !isLoopback(tw.remote) && !isLoopback(l.twLocals[tw.local]) {
 			return false
 		}
 	default:
 		return false
 	}
-	return tw.hasTS && now.Sub(tw.tsAt) > 1e9
+	return tw.hasTS && int32(msOf(now)-tw.tsAtMs) > 1000
+}
+
+func isLoopback(a flowtable.Addr) bool {
+	if a.Is4() {
+		return a[12] == 127
+	}
+	return a == flowtable.Addr{15: 1}
 }
 
 // connect creates the SYN-SENT connection and sends the SYN.
@@ -311,7 +338,7 @@ func (l *Layer) RangeConns(fn func(ci ConnInfo, c *Conn) bool) {
 	if !ok {
 		return
 	}
-	l.tws.Range(func(_ flowtable.Key, tw *timeWait) bool { return fn(tw.info(l.now), nil) })
+	l.tws.Range(func(_ flowtable.Key, tw *timeWait) bool { return fn(tw.info(l, l.now), nil) })
 }
 
 // Conns returns the number of live connections (half-open included).

@@ -6,6 +6,7 @@ package tcp
 // 1337 timing, and Dial's port choice (ip_local_port_range, tcp_tw_reuse).
 
 import (
+	"github.com/xdptcp/xdptcp/flowtable"
 	"testing"
 	"time"
 
@@ -315,7 +316,7 @@ func TestDialTwReuseRules(t *testing.T) {
 			})
 			remote := peerAddr
 			if tc.lo {
-				remote = [4]byte{127, 0, 0, 1}
+				remote = flowtable.AddrFrom4([4]byte{127, 0, 0, 1})
 			}
 			c, err := h.l.Dial(h.now, ourAddr, remote, 80, h.rec)
 			if err != nil {

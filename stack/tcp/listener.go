@@ -22,7 +22,7 @@ type CookieJar interface {
 
 // listenKey identifies a listener: a local address (zero = any) and port.
 type listenKey struct {
-	addr [4]byte
+	addr flowtable.Addr
 	port uint16
 }
 
@@ -46,7 +46,7 @@ type Listener struct {
 }
 
 // Addr returns the local address and port listened on (zero address = any).
-func (ln *Listener) Addr() ([4]byte, uint16) { return ln.key.addr, ln.key.port }
+func (ln *Listener) Addr() (flowtable.Addr, uint16) { return ln.key.addr, ln.key.port }
 
 // Accept takes the oldest connection from the accept queue. Call
 // SetHandler on it to receive its events (OnOpen comes first).

@@ -37,7 +37,7 @@ func TestOOOFloodHeldWithinBuffer(t *testing.T) {
 	var acct MemAccount
 	l := NewLayer(memConfig(), &countOut{}, 0)
 	l.SetMemAccount(&acct)
-	conns := establishN(t, l, 40)
+	conns := establishN(t, l, 40, false)
 	for _, c := range conns {
 		base := c.rcvNxt
 		for i := 0; i < 1500; i++ {
@@ -94,7 +94,7 @@ func TestOOORangeBoundPrunesFromTop(t *testing.T) {
 	cfg.Rmem = [3]int{4096, 4096, 4096} // 64 ranges
 	l := NewLayer(cfg, &countOut{}, 0)
 	l.SetMemAccount(new(MemAccount))
-	c := establishN(t, l, 1)[0]
+	c := establishN(t, l, 1, false)[0]
 	max := c.oooMaxRanges()
 	if max != 64 {
 		t.Fatalf("bound %d", max)
@@ -132,7 +132,7 @@ func TestTCPMemLimitsFloodAndServesOthers(t *testing.T) {
 	cfg.Mem = [3]int{ring / memPage * 2, ring / memPage * 4, ring / memPage * 8} // 8 rings
 	l := NewLayer(cfg, &countOut{}, 0)
 	l.SetMemAccount(&acct)
-	conns := establishN(t, l, 41)
+	conns := establishN(t, l, 41, false)
 	served, flood := conns[0], conns[1:]
 	highBytes := int64(cfg.Mem[2]) * memPage
 	peak := int64(0)
@@ -182,7 +182,7 @@ func TestTCPMemInOrderForcedThenDropped(t *testing.T) {
 	cfg.Mem = [3]int{1, 1, 1}
 	l := NewLayer(cfg, &countOut{}, 0)
 	l.SetMemAccount(&acct)
-	c := establishN(t, l, 1)[0]
+	c := establishN(t, l, 1, false)[0]
 	c.PauseRead()
 	seg := func(seq seqnum.Value, n int) {
 		s := Segment{Key: c.key, Seq: seq, Ack: c.sndNxt, Flags: ACK, Window: 1024, Payload: make([]byte, n)}

@@ -6,6 +6,7 @@ import (
 	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/seqnum"
 	"github.com/xdptcp/xdptcp/stack/wire"
+	"math"
 )
 
 // maxWindowShift is RFC 7323 §2.3's cap on the window scale.
@@ -189,7 +190,25 @@ func (c *Conn) effMSS() int {
 		}
 		n += 4 + 8*min(k, maxb) // NOP NOP kind len + blocks
 	}
-	return max(c.mss-n, 1)
+	return max(min(c.mss-n, c.halfWindow()), 1)
+}
+
+// halfWindow bounds a segment to half the largest window the peer ever
+// offered (or all of it when that is at most 536 bytes), at least 48
+// bytes: Linux tcp_bound_to_half_wnd. A peer whose window is below one or
+// two MSS (embedded stacks, tcp_rmem=4096) then always has two segments in
+// flight and ACKs them at once, instead of one segment per delayed ACK;
+// it is RFC 9293 §3.8.6.2.1's sender SWS rule, which lets a segment of
+// Fs * max(SND.WND) (Fs = 1/2) go.
+func (c *Conn) halfWindow() int {
+	w := int(c.maxSndWnd)
+	if w == 0 {
+		return math.MaxInt
+	}
+	if w > 536 {
+		w /= 2
+	}
+	return max(w, TCPMinSndMSS)
 }
 
 // flight returns the sequence space (bytes, SYN, FIN) sent and not
@@ -199,10 +218,11 @@ func (c *Conn) flight() int { return int(c.sndNxt.Sub(c.sndUna)) }
 
 // trySend is the transmit loop, RFC 6675 §5's NextSeg under the congestion
 // window (set by the controller, or by PRR in recovery): first the
-// segments the scoreboard marks lost (NextSeg rule 1), then new data the
+// segments the scoreboard marks lost (NextSeg rule 1; not during F-RTO's
+// step 2b, RFC 5682, which sends new data first), then new data the
 // peer's window allows (rule 2), each while pipe leaves room in cwnd; the
-// FIN once all data was sent. It arms the retransmission or the persist
-// timer. SND.NXT only ever grows: a retransmission is a record of the
+// FIN once all data was sent. It arms the retransmission, persist and
+// tail-loss-probe timers. SND.NXT only ever grows: a retransmission is a record of the
 // scoreboard sent again, never a rewind.
 //
 // A path-MTU decrease (or any lowered MSS) needs no other entry: lower
@@ -223,13 +243,14 @@ func (c *Conn) trySend(now clock.Time) {
 			c.rtoAt = now.Add(c.currentRTO())
 		}
 	}
+	c.armTLP(now)
 }
 
 // sendNext sends one segment, the next RFC 6675 NextSeg allows; it
 // reports whether it sent one.
 func (c *Conn) sendNext(now clock.Time) bool {
 	room := c.cc.window() - c.pipe()
-	if q := c.tq; q != nil && q.lost > q.retrans {
+	if q := c.tq; q != nil && q.lost > q.retrans && c.rack.flags&rkFRTONew == 0 {
 		if i := q.nextLost(); i >= 0 {
 			if room < min(int(q.at(i).len), c.effMSS()) {
 				return false // RFC 6675 §5 (C): cwnd - pipe must hold the segment

@@ -36,21 +36,44 @@ func (c *Conn) dupThresh() int {
 	return d
 }
 
+// ackSample is what one ACK told the sender, gathered while the
+// scoreboard takes it (Linux's tcp_ack flag bits).
+type ackSample struct {
+	acked  int    // bytes newly acknowledged cumulatively
+	sacked int    // bytes newly SACKed
+	dup    bool   // a duplicate ACK (RFC 5681 §2, RFC 6675 §2)
+	dsack  bool   // it carried a D-SACK block (RFC 2883)
+	orig   bool   // it delivered a record never retransmitted
+	tsecr  uint32 // its timestamp echo (0: none)
+}
+
+// delivered is called for each record an ACK newly acknowledges or
+// SACKs.
+func (c *Conn) delivered(now clock.Time, s *txSeg, as *ackSample) {
+	if s.mark&sbEverRetrans == 0 && s.end().LessThanEq(c.recover) {
+		as.orig = true // sent before the loss episode's end (Linux FLAG_ORIG_SACK_ACKED)
+	}
+	if c.rackOn() {
+		c.rackDelivered(now, s, as.tsecr)
+	}
+}
+
 // takeSACK marks the records the SACK blocks of an ACK cover (only blocks
-// within (SND.UNA, SND.NXT]; RFC 2018 §8 treats others as invalid) and
-// returns the bytes newly SACKed.
-func (c *Conn) takeSACK(seg *Segment) int {
+// within (SND.UNA, SND.NXT]; RFC 2018 §8 treats others as invalid),
+// adding the bytes newly SACKed to as.
+func (c *Conn) takeSACK(seg *Segment, as *ackSample, deliver func(*txSeg)) {
 	n := seg.Opts.NumSACK
 	if n > wire.MaxSACKBlocks {
 		n = wire.MaxSACKBlocks
 	}
 	if c.isDSACK(seg) {
-		c.layer.stats.TCPDSACKRecv.Add(1) // RFC 2883: accepted, counted, marks nothing
+		c.layer.stats.TCPDSACKRecv.Add(1) // RFC 2883: counted, marks nothing; RACK widens its window
 		c.ic.dsackDups = sat16(c.ic.dsackDups)
+		as.dsack = true
 	}
 	q := c.tq
 	if q == nil || q.n == 0 {
-		return 0
+		return
 	}
 	before := q.sacked
 	for i := 0; i < n; i++ {
@@ -61,30 +84,38 @@ func (c *Conn) takeSACK(seg *Segment) int {
 		if l.LessThan(c.sndUna) {
 			l = c.sndUna
 		}
-		q.sack(l, r, nil)
+		q.sack(l, r, deliver)
 	}
-	return q.sacked - before
+	as.sacked += q.sacked - before
 }
 
-// onAckRecovery runs after an ACK updated SND.UNA and the scoreboard:
-// acked bytes were cumulatively acknowledged, sacked newly SACKed. It
+// onAckRecovery runs after an ACK updated SND.UNA and the scoreboard. It
 // marks losses, enters or leaves fast recovery, and sets cwnd: by the
 // congestion controller outside recovery, by PRR inside.
-func (c *Conn) onAckRecovery(now clock.Time, acked, sacked int) {
-	delivered := acked + sacked
-	if c.flags&fSackOK == 0 && acked == 0 {
+func (c *Conn) onAckRecovery(now clock.Time, as *ackSample) {
+	delivered := as.acked + as.sacked
+	if c.flags&fSackOK == 0 && as.dup {
 		delivered = c.mss // a duplicate ACK: one segment left the network (RFC 6937 §3)
 	}
+	if as.dsack && c.rackOn() {
+		c.rackDSACK()
+	}
+	if c.rack.flags&rkFRTO != 0 && c.frtoOnAck(now, as) {
+		return // a spurious timeout, undone
+	}
+	c.tlpOnAck(now, c.sndUna, as.dsack, as.acked > 0)
+	exited := false
 	if c.flags&fInRecovery != 0 && c.recover.LessThanEq(c.sndUna) {
 		c.exitRecovery()
+		exited = true // cwnd = ssthresh on this ACK (RFC 6582 §3.2 step 3), no growth
 	}
-	c.detectLoss(acked)
+	c.detectLoss(now, as.acked)
 	if c.flags&fInRecovery == 0 {
 		if c.tq != nil && c.tq.lost > 0 && c.recover.LessThanEq(c.sndUna) {
 			c.enterRecovery(now)
 		} else {
-			if acked > 0 {
-				c.cc.onAck(now, acked, c.mss, c.rtt.srtt)
+			if as.acked > 0 && !exited {
+				c.cc.onAck(now, as.acked, c.mss, c.rtt.srtt)
 			}
 			return
 		}
@@ -92,13 +123,49 @@ func (c *Conn) onAckRecovery(now clock.Time, acked, sacked int) {
 	c.prrUpdate(delivered)
 }
 
-// detectLoss marks the records the duplicate-ACK rules find lost: RFC
-// 6675 IsLost with SACK; without it the head after DupThresh duplicate
-// ACKs (RFC 5681 §3.2) and, in recovery, after each partial ACK (RFC
-// 6582 §3.2 step 3).
-func (c *Conn) detectLoss(acked int) {
+// frtoOnAck is F-RTO (RFC 5682 §3, the SACK-enhanced version; Linux
+// tcp_process_loss) on an ACK after an RTO. It reports whether the
+// timeout was found spurious and undone: the ACK delivered data never
+// retransmitted (step 3b: not everything was lost). Otherwise the first
+// ACK that advances SND.UNA lets new data go before the other
+// retransmissions (step 2b); a duplicate ACK or SACK after that, or no
+// new data to send, shows the loss was real (steps 2a, 3a): the
+// retransmissions proceed.
+func (c *Conn) frtoOnAck(now clock.Time, as *ackSample) bool {
+	r := &c.rack
+	if as.orig && c.undoLoss(true) {
+		return true
+	}
+	switch {
+	case r.flags&rkFRTONew != 0:
+		if as.sacked > 0 || as.dup {
+			r.flags &^= rkFRTO | rkFRTONew // step 3a: the loss was real
+		}
+	case as.acked > 0:
+		dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
+		if c.sndNxt.LessThan(dataEnd) && int(c.sndWnd) > c.flight() {
+			c.recover = c.sndNxt
+			r.flags |= rkFRTONew // step 2b
+		} else {
+			r.flags &^= rkFRTO // step 2a: nothing new to send
+		}
+	case as.dup:
+		r.flags &^= rkFRTO // step 2a: a duplicate ACK
+	}
+	return false
+}
+
+// detectLoss marks the records lost: by RACK (rack.go) with SACK and
+// tcp_recovery's RACK bit, else by RFC 6675 IsLost with SACK; without
+// SACK the head after DupThresh duplicate ACKs (RFC 5681 §3.2) and, in
+// recovery, after each partial ACK (RFC 6582 §3.2 step 3).
+func (c *Conn) detectLoss(now clock.Time, acked int) {
 	q := c.tq
 	if q == nil || q.n == 0 {
+		return
+	}
+	if c.rackOn() {
+		c.rackDetectLoss(now)
 		return
 	}
 	if c.flags&fSackOK == 0 {
@@ -171,6 +238,7 @@ func (q *txQueue) sackedFrom(seq seqnum.Value) int {
 func (c *Conn) enterRecovery(now clock.Time) {
 	l := c.layer
 	c.startUndo(now, false)
+	c.rack.flags &^= rkTLP // Linux tcp_init_cwnd_reduction ends a TLP episode
 	c.flags |= fInRecovery
 	c.recover = c.sndNxt
 	q := c.tq
@@ -188,6 +256,7 @@ func (c *Conn) enterRecovery(now clock.Time) {
 func (c *Conn) exitRecovery() {
 	c.flags &^= fInRecovery
 	c.cc.setWindow(c.cc.ssthreshBytes())
+	c.rackRecoveryEnded()
 }
 
 // prrUpdate is RFC 6937 §3 on an ACK in recovery: cwnd becomes pipe plus

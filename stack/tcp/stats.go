@@ -37,19 +37,13 @@ type Stats struct {
 	TCPTimeWaitOverflow    atomic.Uint64 // tcp_max_tw_buckets reached: TIME-WAIT skipped
 	TCPAbortOnData         atomic.Uint64 // RST sent: data arrived after close, or close with SO_LINGER 0 (Linux __tcp_close)
 	TCPAbortOnClose        atomic.Uint64 // RST sent: closed with unread data (RFC 2525 §2.17)
-	TCPAbortOnLinger       atomic.Uint64 // RST sent: orphan reached FIN-WAIT-2 with TCP_LINGER2 < 0
 	TCPAbortOnTimeout      atomic.Uint64 // dropped: retransmissions or keepalives exhausted
-	TCPAbortOnMemory       atomic.Uint64 // dropped for lack of memory
-	TCPAbortFailed         atomic.Uint64 // abort wanted to send a RST and could not
 	TCPTimeouts            atomic.Uint64 // retransmission timer expirations
 	TCPSynRetrans          atomic.Uint64 // SYN and SYN-ACK retransmissions
 	TCPKeepAlive           atomic.Uint64 // keepalive probes sent
 	TCPFastRetrans         atomic.Uint64 // fast retransmissions
-	TCPLossProbes          atomic.Uint64 // tail loss probes sent (RFC 8985)
-	TCPLossProbeRecovery   atomic.Uint64 // losses repaired by a tail loss probe
 	TCPSackRecovery        atomic.Uint64 // recoveries entered with SACK
 	TCPRenoRecovery        atomic.Uint64 // recoveries entered without SACK
-	TCPSACKReorder         atomic.Uint64 // reordering detected through SACK
 	TCPDSACKRecv           atomic.Uint64 // D-SACKs received (RFC 2883)
 	TCPDSACKOldSent        atomic.Uint64 // D-SACKs sent for old duplicate data
 	TCPDSACKOfoSent        atomic.Uint64 // D-SACKs sent for out-of-order duplicate data
@@ -57,22 +51,20 @@ type Stats struct {
 	TCPFullUndo            atomic.Uint64 // fast recoveries undone: the retransmission was spurious (RFC 3522/4015)
 	TCPLossUndo            atomic.Uint64 // RTO recoveries undone: the retransmission was spurious (RFC 3522/4015)
 	TCPLostRetransmit      atomic.Uint64 // retransmissions found lost (SACKs for later data) and sent again before the RTO
+	TCPLossProbes          atomic.Uint64 // tail loss probes sent (RFC 8985)
+	TCPLossProbeRecovery   atomic.Uint64 // losses repaired by a tail loss probe
+	TCPSACKReorder         atomic.Uint64 // reordering detected through SACK
 	TCPOFOQueue            atomic.Uint64 // segments put in the out-of-order queue
 	TCPOFODrop             atomic.Uint64 // out-of-order segments dropped (no room)
 	TCPOFOMerge            atomic.Uint64 // out-of-order segments overlapping queued data
 	TCPRcvQDrop            atomic.Uint64 // in-order segments dropped: receive buffer full
-	TCPBacklogDrop         atomic.Uint64 // segments dropped: loop backlog full
 	TCPMemoryPressures     atomic.Uint64 // times buffer memory entered pressure (tcp_mem[1])
 	PruneCalled            atomic.Uint64 // a segment found no room (range bound or tcp_mem): the out-of-order queue was pruned or the segment dropped
 	RcvPruned              atomic.Uint64 // segments dropped for memory even after pruning
 	OfoPruned              atomic.Uint64 // times out-of-order data was dropped to make room (Linux tcp_prune_ofo_queue)
 	TCPChallengeACK        atomic.Uint64 // challenge ACKs sent (RFC 5961 §3, §4, §5)
-	TCPSYNChallenge        atomic.Uint64 // challenge ACKs sent for an in-window SYN (RFC 5961 §4)
 	PAWSEstab              atomic.Uint64 // segments rejected by PAWS (RFC 7323 §5)
-	TCPACKSkippedSynRecv   atomic.Uint64 // rate-limited ACK not sent in SYN-RECEIVED
-	TCPACKSkippedPAWS      atomic.Uint64 // rate-limited ACK not sent after a PAWS reject
 	TCPACKSkippedSeq       atomic.Uint64 // rate-limited ACK not sent for an out-of-window segment
-	TCPACKSkippedTimeWait  atomic.Uint64 // rate-limited ACK not sent in TIME-WAIT
 	TCPACKSkippedChallenge atomic.Uint64 // challenge ACK not sent: rate limit (RFC 5961 §7)
 	TCPWinProbe            atomic.Uint64 // zero-window probes sent
 	DelayedACKs            atomic.Uint64 // delayed ACKs sent by the delayed-ACK timer
@@ -82,7 +74,6 @@ type Stats struct {
 	TCPWantZeroWindowAdv   atomic.Uint64 // window would have shrunk to zero
 	TCPOrigDataSent        atomic.Uint64 // segments with new data sent
 	TCPRetransFail         atomic.Uint64 // retransmissions that could not be sent
-	OutOfWindowIcmps       atomic.Uint64 // ICMP errors for out-of-window sequence numbers
 }
 
 // StatDesc describes one field of Stats.
@@ -135,19 +126,13 @@ var statDescs = []StatDesc{
 	extStat("TCPTimeWaitOverflow", func(s *Stats) *atomic.Uint64 { return &s.TCPTimeWaitOverflow }),
 	extStat("TCPAbortOnData", func(s *Stats) *atomic.Uint64 { return &s.TCPAbortOnData }),
 	extStat("TCPAbortOnClose", func(s *Stats) *atomic.Uint64 { return &s.TCPAbortOnClose }),
-	extStat("TCPAbortOnLinger", func(s *Stats) *atomic.Uint64 { return &s.TCPAbortOnLinger }),
 	extStat("TCPAbortOnTimeout", func(s *Stats) *atomic.Uint64 { return &s.TCPAbortOnTimeout }),
-	extStat("TCPAbortOnMemory", func(s *Stats) *atomic.Uint64 { return &s.TCPAbortOnMemory }),
-	extStat("TCPAbortFailed", func(s *Stats) *atomic.Uint64 { return &s.TCPAbortFailed }),
 	extStat("TCPTimeouts", func(s *Stats) *atomic.Uint64 { return &s.TCPTimeouts }),
 	extStat("TCPSynRetrans", func(s *Stats) *atomic.Uint64 { return &s.TCPSynRetrans }),
 	extStat("TCPKeepAlive", func(s *Stats) *atomic.Uint64 { return &s.TCPKeepAlive }),
 	extStat("TCPFastRetrans", func(s *Stats) *atomic.Uint64 { return &s.TCPFastRetrans }),
-	extStat("TCPLossProbes", func(s *Stats) *atomic.Uint64 { return &s.TCPLossProbes }),
-	extStat("TCPLossProbeRecovery", func(s *Stats) *atomic.Uint64 { return &s.TCPLossProbeRecovery }),
 	extStat("TCPSackRecovery", func(s *Stats) *atomic.Uint64 { return &s.TCPSackRecovery }),
 	extStat("TCPRenoRecovery", func(s *Stats) *atomic.Uint64 { return &s.TCPRenoRecovery }),
-	extStat("TCPSACKReorder", func(s *Stats) *atomic.Uint64 { return &s.TCPSACKReorder }),
 	extStat("TCPDSACKRecv", func(s *Stats) *atomic.Uint64 { return &s.TCPDSACKRecv }),
 	extStat("TCPDSACKOldSent", func(s *Stats) *atomic.Uint64 { return &s.TCPDSACKOldSent }),
 	extStat("TCPDSACKOfoSent", func(s *Stats) *atomic.Uint64 { return &s.TCPDSACKOfoSent }),
@@ -155,22 +140,20 @@ var statDescs = []StatDesc{
 	extStat("TCPFullUndo", func(s *Stats) *atomic.Uint64 { return &s.TCPFullUndo }),
 	extStat("TCPLossUndo", func(s *Stats) *atomic.Uint64 { return &s.TCPLossUndo }),
 	extStat("TCPLostRetransmit", func(s *Stats) *atomic.Uint64 { return &s.TCPLostRetransmit }),
+	extStat("TCPLossProbes", func(s *Stats) *atomic.Uint64 { return &s.TCPLossProbes }),
+	extStat("TCPLossProbeRecovery", func(s *Stats) *atomic.Uint64 { return &s.TCPLossProbeRecovery }),
+	extStat("TCPSACKReorder", func(s *Stats) *atomic.Uint64 { return &s.TCPSACKReorder }),
 	extStat("TCPOFOQueue", func(s *Stats) *atomic.Uint64 { return &s.TCPOFOQueue }),
 	extStat("TCPOFODrop", func(s *Stats) *atomic.Uint64 { return &s.TCPOFODrop }),
 	extStat("TCPOFOMerge", func(s *Stats) *atomic.Uint64 { return &s.TCPOFOMerge }),
 	extStat("TCPRcvQDrop", func(s *Stats) *atomic.Uint64 { return &s.TCPRcvQDrop }),
-	extStat("TCPBacklogDrop", func(s *Stats) *atomic.Uint64 { return &s.TCPBacklogDrop }),
 	extStat("TCPMemoryPressures", func(s *Stats) *atomic.Uint64 { return &s.TCPMemoryPressures }),
 	extStat("PruneCalled", func(s *Stats) *atomic.Uint64 { return &s.PruneCalled }),
 	extStat("RcvPruned", func(s *Stats) *atomic.Uint64 { return &s.RcvPruned }),
 	extStat("OfoPruned", func(s *Stats) *atomic.Uint64 { return &s.OfoPruned }),
 	extStat("TCPChallengeACK", func(s *Stats) *atomic.Uint64 { return &s.TCPChallengeACK }),
-	extStat("TCPSYNChallenge", func(s *Stats) *atomic.Uint64 { return &s.TCPSYNChallenge }),
 	extStat("PAWSEstab", func(s *Stats) *atomic.Uint64 { return &s.PAWSEstab }),
-	extStat("TCPACKSkippedSynRecv", func(s *Stats) *atomic.Uint64 { return &s.TCPACKSkippedSynRecv }),
-	extStat("TCPACKSkippedPAWS", func(s *Stats) *atomic.Uint64 { return &s.TCPACKSkippedPAWS }),
 	extStat("TCPACKSkippedSeq", func(s *Stats) *atomic.Uint64 { return &s.TCPACKSkippedSeq }),
-	extStat("TCPACKSkippedTimeWait", func(s *Stats) *atomic.Uint64 { return &s.TCPACKSkippedTimeWait }),
 	extStat("TCPACKSkippedChallenge", func(s *Stats) *atomic.Uint64 { return &s.TCPACKSkippedChallenge }),
 	extStat("TCPWinProbe", func(s *Stats) *atomic.Uint64 { return &s.TCPWinProbe }),
 	extStat("DelayedACKs", func(s *Stats) *atomic.Uint64 { return &s.DelayedACKs }),
@@ -180,7 +163,6 @@ var statDescs = []StatDesc{
 	extStat("TCPWantZeroWindowAdv", func(s *Stats) *atomic.Uint64 { return &s.TCPWantZeroWindowAdv }),
 	extStat("TCPOrigDataSent", func(s *Stats) *atomic.Uint64 { return &s.TCPOrigDataSent }),
 	extStat("TCPRetransFail", func(s *Stats) *atomic.Uint64 { return &s.TCPRetransFail }),
-	extStat("OutOfWindowIcmps", func(s *Stats) *atomic.Uint64 { return &s.OutOfWindowIcmps }),
 }
 
 // StatDescs returns the description of every Stats field, in declaration

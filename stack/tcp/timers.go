@@ -1,8 +1,9 @@
 package tcp
 
 // Timers of a connection: one deadline field per purpose (retransmission,
-// SYN/SYN-ACK, persist, keepalive, FIN-WAIT-2, delayed ACK), each with its
-// own handler; one wheel timer fires at the earliest of them.
+// SYN/SYN-ACK, persist, keepalive, FIN-WAIT-2, delayed ACK, tail loss
+// probe, RACK reordering), each with its own handler; one wheel timer
+// fires at the earliest of them.
 
 import (
 	"time"
@@ -13,11 +14,12 @@ import (
 // stopTimers clears every deadline (the wheel timer is the caller's).
 func (c *Conn) stopTimers() {
 	c.rtoAt, c.synAt, c.persistAt, c.kaAt, c.fw2At, c.delackAt = never, never, never, never, never, never
+	c.tlpAt, c.reoAt = never, never
 }
 
 // nextDeadline returns the earliest deadline.
 func (c *Conn) nextDeadline() clock.Time {
-	return min(c.rtoAt, c.synAt, c.persistAt, c.kaAt, c.fw2At, c.delackAt)
+	return min(c.rtoAt, c.synAt, c.persistAt, c.kaAt, c.fw2At, c.delackAt, c.tlpAt, c.reoAt)
 }
 
 // rearm schedules the connection's wheel timer at its earliest deadline.
@@ -56,6 +58,8 @@ func (c *Conn) onTimer(now clock.Time) {
 	}
 	for _, h := range [...]handler{
 		{&c.synAt, (*Conn).onSynTimer},
+		{&c.reoAt, (*Conn).onReoTimer},
+		{&c.tlpAt, (*Conn).onTLPTimer},
 		{&c.rtoAt, (*Conn).onRTO},
 		{&c.persistAt, (*Conn).onPersist},
 		{&c.kaAt, (*Conn).onKeepalive},
@@ -144,9 +148,16 @@ func (c *Conn) onRTO(now clock.Time) {
 	// slow start resends it from SND.UNA, skipping what the peer SACKed
 	// (RFC 6675 §5.1) on the first timeout; a second timeout in a row
 	// forgets the SACKs too (the receiver may have reneged, RFC 2018 §8).
-	c.startUndo(now, true) // RFC 3522: keep what to restore if it proves spurious
+	c.startUndo(now, true) // RFC 3522 / RFC 5682: keep what to restore if it proves spurious
+	c.rack.flags &^= rkTLP | rkFRTO | rkFRTONew
+	if c.layer.cfg.Frto > 0 && c.flags&fInRecovery == 0 && c.nRtx == 0 {
+		// RFC 5682 (Linux tcp_enter_loss: not for a timeout in fast
+		// recovery): watch the next ACKs for a spurious timeout.
+		c.rack.flags |= rkFRTO
+	}
 	if c.flags&fInRecovery != 0 {
 		c.cc.setWindow(c.cc.ssthreshBytes()) // the reduction starts from the real window
+		c.rackRecoveryEnded()
 	}
 	c.cc.onRTO(now, c.flight(), c.mss)
 	c.flags &^= fInRecovery | fRTTTiming

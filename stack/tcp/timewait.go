@@ -21,17 +21,65 @@ import (
 // order of their deadlines (every entry lives 2*MSL from its last restart),
 // so instead of a wheel timer each they sit on the layer's FIFO list, and
 // one layer timer fires for the head.
+//
+// With 16-byte addresses (IPv6, or IPv4 mapped) the 4-tuple alone would
+// take 36 bytes and push the entry into the 80- or 96-byte class, so the
+// local address, always one of the few addresses the layer serves, is an
+// index into the layer's table of them (twLocals), and the two times are
+// kept in wrapping milliseconds (TIME-WAIT lasts a minute; the uint32
+// differences are exact for 24 days).
 type timeWait struct {
-	key        flowtable.Key // 4-tuple from our side
-	sndNxt     seqnum.Value  // our SND.NXT (after our FIN)
-	rcvNxt     seqnum.Value  // RCV.NXT (after the peer's FIN)
-	tsRecent   uint32        // TS.Recent when hasTS
-	tsOffset   uint32        // our timestamp offset
-	rcvShift   uint8         // our window scale
-	hasTS      bool          // timestamps were in use
-	tsAt       clock.Time    // when TS.Recent was last updated (tcp_tw_reuse's 1 s rule)
-	expires    clock.Time    // end of TIME-WAIT (2*MSL after entry or the last restart)
-	next, prev *timeWait     // the layer's expiry list, oldest deadline first
+	remote     flowtable.Addr // peer address
+	localPort  uint16         //
+	remotePort uint16         //
+	sndNxt     seqnum.Value   // our SND.NXT (after our FIN)
+	rcvNxt     seqnum.Value   // RCV.NXT (after the peer's FIN)
+	tsRecent   uint32         // TS.Recent when hasTS
+	tsOffset   uint32         // our timestamp offset
+	tsAtMs     uint32         // when TS.Recent was last updated, ms (tcp_tw_reuse's 1 s rule)
+	expiresMs  uint32         // end of TIME-WAIT (2*MSL after entry or the last restart), ms, rounded up
+	local      uint8          // index of the local address in the layer's twLocals
+	rcvShift   uint8          // our window scale
+	hasTS      bool           // timestamps were in use
+	next, prev *timeWait      // the layer's expiry list, oldest deadline first
+}
+
+// twMaxLocals bounds the local addresses TIME-WAIT entries refer to (a
+// layer serves one IPv4 and one IPv6 address; tests and Dial may use a few
+// more). A connection on another local address is closed without a
+// TIME-WAIT entry, counted as TCPTimeWaitOverflow.
+const twMaxLocals = 16
+
+// key returns tw's 4-tuple.
+func (tw *timeWait) key(l *Layer) flowtable.Key {
+	return flowtable.Key{LocalAddr: l.twLocals[tw.local], RemoteAddr: tw.remote, LocalPort: tw.localPort, RemotePort: tw.remotePort}
+}
+
+// twLocal returns the index of local address a in l.twLocals, adding it
+// if there is room. A slot is written once, before any entry refers to it,
+// so readers of the TIME-WAIT table (which read entries published by the
+// table) never race with the write.
+func (l *Layer) twLocal(a flowtable.Addr) (uint8, bool) {
+	for i := 0; i < l.nTwLocals; i++ {
+		if l.twLocals[i] == a {
+			return uint8(i), true
+		}
+	}
+	if l.nTwLocals == twMaxLocals {
+		return 0, false
+	}
+	l.twLocals[l.nTwLocals] = a
+	l.nTwLocals++
+	return uint8(l.nTwLocals - 1), true
+}
+
+// msOf returns t in wrapping milliseconds, rounded up.
+func msOf(t clock.Time) uint32 { return uint32((int64(t) + 999_999) / 1e6) }
+
+// timeOfMs returns the time of wrapping milliseconds ms nearest to now.
+func timeOfMs(now clock.Time, ms uint32) clock.Time {
+	n := int64(now) / 1e6
+	return clock.Time((n + int64(int32(ms-uint32(n)))) * 1e6)
 }
 
 // timeWaitLen is the TIME-WAIT duration: 2*MSL (RFC 9293 §3.4.2), with
@@ -45,7 +93,8 @@ func (l *Layer) timeWaitLen() time.Duration { return 2 * l.cfg.MSL }
 func (c *Conn) enterTimeWait(now clock.Time) {
 	l := c.layer
 	held := c.holdTail() // unread data stays readable (see holdTail)
-	if l.tws.Len() >= l.cfg.MaxTwBuckets {
+	local, ok := l.twLocal(c.key.LocalAddr)
+	if l.tws.Len() >= l.cfg.MaxTwBuckets || !ok {
 		l.stats.TCPTimeWaitOverflow.Add(1)
 		c.teardown()
 		if !held {
@@ -54,18 +103,21 @@ func (c *Conn) enterTimeWait(now clock.Time) {
 		return
 	}
 	tw := &timeWait{
-		key:      c.key,
-		sndNxt:   c.sndNxt,
-		rcvNxt:   c.rcvNxt,
-		tsRecent: c.tsRecent,
-		tsOffset: c.tsOffset,
-		rcvShift: c.rcvShift,
-		hasTS:    c.flags&fTS != 0,
-		tsAt:     c.tsRecentAt,
+		remote:     c.key.RemoteAddr,
+		localPort:  c.key.LocalPort,
+		remotePort: c.key.RemotePort,
+		local:      local,
+		sndNxt:     c.sndNxt,
+		rcvNxt:     c.rcvNxt,
+		tsRecent:   c.tsRecent,
+		tsOffset:   c.tsOffset,
+		rcvShift:   c.rcvShift,
+		hasTS:      c.flags&fTS != 0,
+		tsAtMs:     msOf(c.tsRecentAt),
 	}
 	c.teardown()
 	c.state = StateTimeWait
-	if !l.tws.Insert(tw.key, tw) {
+	if !l.tws.Insert(c.key, tw) {
 		l.stats.TCPTimeWaitOverflow.Add(1)
 		c.state = StateClosed
 		if !held {
@@ -83,7 +135,7 @@ func (c *Conn) enterTimeWait(now clock.Time) {
 // twPush appends tw to the expiry list with the deadline now+2*MSL (no
 // earlier than any entry's: the layer's clock never goes back).
 func (l *Layer) twPush(tw *timeWait, now clock.Time) {
-	tw.expires = now.Add(l.timeWaitLen())
+	tw.expiresMs = msOf(now.Add(l.timeWaitLen()))
 	tw.next, tw.prev = nil, l.twTail
 	if l.twTail != nil {
 		l.twTail.next = tw
@@ -92,7 +144,7 @@ func (l *Layer) twPush(tw *timeWait, now clock.Time) {
 	}
 	l.twTail = tw
 	if !l.twTimer.Pending() {
-		l.wheel.Schedule(&l.twTimer, l.twHead.expires)
+		l.wheel.Schedule(&l.twTimer, timeOfMs(now, l.twHead.expiresMs))
 	}
 }
 
@@ -115,13 +167,13 @@ func (l *Layer) twUnlink(tw *timeWait) {
 // expireTimeWaits is the layer's TIME-WAIT timer: it ends every entry
 // whose 2*MSL is over and re-arms for the next one.
 func (l *Layer) expireTimeWaits(now clock.Time) {
-	for tw := l.twHead; tw != nil && tw.expires <= now; tw = l.twHead {
+	for tw := l.twHead; tw != nil && timeOfMs(now, tw.expiresMs) <= now; tw = l.twHead {
 		l.twUnlink(tw)
-		l.tws.Delete(tw.key)
+		l.tws.Delete(tw.key(l))
 		l.stats.TW.Add(1)
 	}
 	if l.twHead != nil {
-		l.wheel.Schedule(&l.twTimer, l.twHead.expires)
+		l.wheel.Schedule(&l.twTimer, timeOfMs(now, l.twHead.expiresMs))
 	}
 }
 
@@ -137,16 +189,16 @@ func (c *Conn) notifyClosed(err error) {
 // remove deletes the entry before its time (reuse).
 func (tw *timeWait) remove(l *Layer) {
 	l.twUnlink(tw)
-	l.tws.Delete(tw.key)
+	l.tws.Delete(tw.key(l))
 }
 
 // info describes the entry for listings.
-func (tw *timeWait) info(now clock.Time) ConnInfo {
-	left := tw.expires.Sub(now)
+func (tw *timeWait) info(l *Layer, now clock.Time) ConnInfo {
+	left := timeOfMs(now, tw.expiresMs).Sub(now)
 	if left < 0 {
 		left = 0
 	}
-	return ConnInfo{State: StateTimeWait, Key: tw.key, Timer: "timewait", TimerIn: left}
+	return ConnInfo{State: StateTimeWait, Key: tw.key(l), Timer: "timewait", TimerIn: left}
 }
 
 // input is SEGMENT ARRIVES in TIME-WAIT, following Linux's
@@ -196,7 +248,7 @@ func (tw *timeWait) input(l *Layer, now clock.Time, seg *Segment) {
 // sendAck sends <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
 func (tw *timeWait) sendAck(l *Layer, now clock.Time) {
 	s := &l.out
-	*s = OutSegment{Key: tw.key, Seq: tw.sndNxt, Ack: tw.rcvNxt, Flags: wire.FlagACK}
+	*s = OutSegment{Key: tw.key(l), Seq: tw.sndNxt, Ack: tw.rcvNxt, Flags: wire.FlagACK}
 	if tw.hasTS {
 		s.Opts.HasTimestamp = true
 		s.Opts.TSVal = uint32(int64(now)/1e6) + tw.tsOffset

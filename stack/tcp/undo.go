@@ -1,8 +1,9 @@
 package tcp
 
 // Spurious retransmission detection with timestamps (the Eifel detection
-// algorithm, RFC 3522) and the undo of the congestion response (RFC 4015's
-// Eifel response, as Linux's tcp_try_undo_recovery / tcp_try_undo_loss).
+// algorithm, RFC 3522) or F-RTO (RFC 5682, recovery.go) and the undo of
+// the congestion response (RFC 4015's Eifel response, as Linux's
+// tcp_try_undo_recovery / tcp_try_undo_loss).
 //
 // When a loss episode starts (fast retransmit or the first RTO), the
 // congestion controller's state and the TSval of the first retransmission
@@ -30,11 +31,12 @@ type undoState struct {
 	cubic cubic
 }
 
-// startUndo opens a loss episode before the congestion response, when
-// timestamps are in use and no episode is open.
+// startUndo opens a loss episode before the congestion response, if none
+// is open: what to restore if it proves spurious (by timestamps, RFC
+// 3522, or by F-RTO, RFC 5682).
 func (c *Conn) startUndo(now clock.Time, rto bool) {
 	q := c.tq
-	if c.flags&fTS == 0 || q == nil || q.undo.valid {
+	if q == nil || q.undo.valid {
 		return
 	}
 	q.undo = undoState{valid: true, rto: rto, ts: c.tsVal(now), una: c.sndUna, reno: c.reno, cubic: c.cubic}
@@ -49,21 +51,35 @@ func (c *Conn) checkUndo(seg *Segment, ack seqnum.Value) bool {
 		return false
 	}
 	u := &q.undo
-	u.valid = false // only the first ACK for the retransmission decides
-	if c.flags&fTS == 0 || !seg.Opts.HasTimestamp || seg.Opts.TSEcr == 0 ||
-		int32(seg.Opts.TSEcr-u.ts) >= 0 {
+	if c.flags&fTS == 0 {
+		return false // no Eifel without timestamps (F-RTO may still decide)
+	}
+	if !seg.Opts.HasTimestamp || seg.Opts.TSEcr == 0 || int32(seg.Opts.TSEcr-u.ts) >= 0 {
+		u.valid = false // only the first ACK for the retransmission decides
 		return false
 	}
-	// Spurious: restore the congestion state (RFC 4015 §2: the window
-	// before the reduction; not the larger one as Linux, whose recovery
-	// does not inflate cwnd as RFC 6582's does here), and take the loss
-	// marks back: what is still outstanding is in flight, not lost (RFC
-	// 4015 §2 step (3): resume with new data rather than go back N; Linux
-	// tcp_undo_cwnd_reduction clears the marks).
+	return c.undoLoss(false)
+}
+
+// undoLoss undoes the open loss episode, found spurious (frto: by F-RTO,
+// else by timestamps): the congestion state before the reduction comes
+// back (RFC 4015 §2: the window before the reduction), and the loss
+// marks go: what is still outstanding is in flight, not lost (RFC 4015
+// §2 step (3): resume with new data rather than go back N; Linux
+// tcp_undo_cwnd_reduction clears the marks). It reports false if no
+// episode is open.
+func (c *Conn) undoLoss(frto bool) bool {
+	q := c.tq
+	if q == nil || !q.undo.valid {
+		return false
+	}
+	u := &q.undo
+	u.valid = false
 	c.reno, c.cubic = u.reno, u.cubic
 	c.flags &^= fInRecovery
+	c.rack.flags &^= rkFRTO | rkFRTONew
 	c.dupAcks = 0
-	c.recover = ack // back to the open state: a new loss may start a new recovery
+	c.recover = c.sndUna // back to the open state: a new loss may start a new recovery
 	q.clearLost()
 	if u.rto {
 		c.layer.stats.TCPSpuriousRTOs.Add(1)

@@ -12,9 +12,12 @@ import (
 // accepted (RFC 2883).
 
 // tsEstablished is an established passive connection with timestamps and
-// SACK; it returns the harness and the peer's next TSval.
+// SACK; it returns the harness and the peer's next TSval. Tail loss
+// probes are off (tcp_early_retrans=0): these scripts hold the peer's
+// ACKs for 20 RTTs, long past the probe timeout, to exercise fast
+// retransmit and the RTO (rack_test.go has the TLP scripts).
 func tsEstablished(t *testing.T) (*harness, uint32) {
-	h := newHarness(t)
+	h := newHarness(t, func(c *Config) { c.EarlyRetrans = 0 })
 	h.listen()
 	h.send(SYN, peerISN, 0, withMSS(1000), withTS(100, 0), func(s *Segment) { s.Opts.SACKPermitted = true })
 	s := h.expect(flags(SYN | ACK))

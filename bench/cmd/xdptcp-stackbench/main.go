@@ -27,6 +27,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -56,37 +57,70 @@ func main() {
 	flag.IntVar(&p.Connects, "connects", p.Connects, "connect: connections opened and closed")
 	flag.IntVar(&p.Parallel, "parallel", p.Parallel, "connect: connections in flight")
 	flag.Int64Var(&p.Bytes, "bytes", p.Bytes, "bulk: bytes moved one way")
+	flag.IntVar(&p.Runs, "runs", p.Runs, "runs of everything, xdptcp and gVisor alternating (the table shows medians)")
 	jsonOnly := flag.Bool("json", false, "print the xdptcp rows as JSON only (no report)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the xdptcp runs to this file")
+	memProfile := flag.String("memprofile", "", "write an allocation profile (every allocation sampled) of the xdptcp runs to this file")
 	flag.Parse()
+	if *memProfile != "" {
+		runtime.MemProfileRate = 1
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "xdptcp-stackbench:", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+	}
 	var which []string
 	if *workloads != "" {
 		which = strings.Split(*workloads, ",")
 	}
+	p.Runs = max(1, p.Runs)
 	rep := &stackbench.Report{Started: time.Now(), CPU: cpus(), Params: p}
-	for _, api := range strings.Split(*apis, ",") {
-		switch api {
-		case "net.Conn":
-			rep.Results = append(rep.Results, runConn(p, which)...)
-		case "events":
-			rep.Results = append(rep.Results, runEvents(p, which)...)
-		default:
-			fmt.Fprintln(os.Stderr, "xdptcp-stackbench: unknown API", api)
-			os.Exit(2)
+	if *gv == "" && !*jsonOnly {
+		rep.Notes = append(rep.Notes, "gVisor not run (--gvisor not given or its module did not build).")
+	}
+	for run := 1; run <= p.Runs; run++ {
+		var rows []stackbench.Result
+		for _, api := range strings.Split(*apis, ",") {
+			switch api {
+			case "net.Conn":
+				rows = append(rows, runConn(p, which)...)
+			case "events":
+				rows = append(rows, runEvents(p, which)...)
+			default:
+				fmt.Fprintln(os.Stderr, "xdptcp-stackbench: unknown API", api)
+				os.Exit(2)
+			}
+		}
+		if *gv != "" && !*jsonOnly {
+			grows, err := runGvisor(*gv, p, *workloads)
+			if err != nil {
+				rep.Notes = append(rep.Notes, fmt.Sprintf("run %d: gVisor rows missing: %v", run, err))
+				fmt.Fprintln(os.Stderr, "xdptcp-stackbench: gvisor:", err)
+			}
+			rows = append(rows, grows...)
+		}
+		for i := range rows {
+			rows[i].Run = run
+		}
+		rep.Results = append(rep.Results, rows...)
+		fmt.Fprintf(os.Stderr, "xdptcp-stackbench: run %d of %d done\n", run, p.Runs)
+	}
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	if *memProfile != "" {
+		if f, err := os.Create(*memProfile); err == nil {
+			pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
 		}
 	}
 	if *jsonOnly {
 		stackbench.WriteJSON(os.Stdout, rep.Results)
 		return
-	}
-	if *gv != "" {
-		rows, err := runGvisor(*gv, p, *workloads)
-		if err != nil {
-			rep.Notes = append(rep.Notes, "gVisor rows missing: "+err.Error())
-			fmt.Fprintln(os.Stderr, "xdptcp-stackbench: gvisor:", err)
-		}
-		rep.Results = append(rep.Results, rows...)
-	} else {
-		rep.Notes = append(rep.Notes, "gVisor not run (--gvisor not given or its module did not build).")
 	}
 	if *out == "" {
 		wd, _ := os.Getwd()

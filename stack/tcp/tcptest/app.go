@@ -25,7 +25,7 @@ func (h *Harness) Listen(port uint16, backlog int) {
 // makes it the current tuple.
 func (h *Harness) Dial(remote netip.AddrPort) flowtable.Key {
 	h.t.Helper()
-	k, err := h.d.Dial(h.now, h.tuple.LocalAddr, remote.Addr().As4(), remote.Port())
+	k, err := h.d.Dial(h.now, h.tuple.LocalAddr, flowtable.AddrFromNetip(remote.Addr()), remote.Port())
 	if err != nil {
 		h.t.Fatalf("dial %v: %v", remote, err)
 		return k

@@ -159,7 +159,7 @@ func (d *fakeDriver) NextDeadline() (clock.Time, bool) {
 
 func (d *fakeDriver) Stats() *tcp.Stats { return &d.stats }
 
-func (d *fakeDriver) Listen(now clock.Time, local [4]byte, port uint16, backlog int, auto bool) error {
+func (d *fakeDriver) Listen(now clock.Time, local flowtable.Addr, port uint16, backlog int, auto bool) error {
 	if d.listen[port] {
 		return tcp.ErrAddrInUse
 	}
@@ -167,7 +167,7 @@ func (d *fakeDriver) Listen(now clock.Time, local [4]byte, port uint16, backlog 
 	return nil
 }
 
-func (d *fakeDriver) Dial(now clock.Time, local, remote [4]byte, port uint16) (flowtable.Key, error) {
+func (d *fakeDriver) Dial(now clock.Time, local, remote flowtable.Addr, port uint16) (flowtable.Key, error) {
 	return flowtable.Key{}, fmt.Errorf("fake: no dial")
 }
 

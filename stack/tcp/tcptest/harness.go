@@ -56,8 +56,8 @@ type Driver interface {
 	Advance(now clock.Time)
 	NextDeadline() (clock.Time, bool)
 	Stats() *tcp.Stats
-	Listen(now clock.Time, local [4]byte, port uint16, backlog int, auto bool) error
-	Dial(now clock.Time, local, remote [4]byte, port uint16) (flowtable.Key, error)
+	Listen(now clock.Time, local flowtable.Addr, port uint16, backlog int, auto bool) error
+	Dial(now clock.Time, local, remote flowtable.Addr, port uint16) (flowtable.Key, error)
 	// Accept takes a connection from the accept queue of the listener on
 	// the local port, and delivers its events from then on.
 	Accept(now clock.Time, port uint16) (flowtable.Key, bool)
@@ -122,7 +122,7 @@ func NewWithDriver(t testing.TB, cfg tcp.Config, f DriverFactory) *Harness {
 		isn:       map[flowtable.Key]uint32{},
 		lastTS:    map[flowtable.Key]uint32{},
 		tuple: flowtable.Key{
-			LocalAddr: DefaultLocal.Addr().As4(), RemoteAddr: DefaultRemote.Addr().As4(),
+			LocalAddr: flowtable.AddrFromNetip(DefaultLocal.Addr()), RemoteAddr: flowtable.AddrFromNetip(DefaultRemote.Addr()),
 			LocalPort: DefaultLocal.Port(), RemotePort: DefaultRemote.Port(),
 		},
 	}

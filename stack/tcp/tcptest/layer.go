@@ -45,7 +45,7 @@ func (d *layerDriver) Advance(now clock.Time)                 { d.l.Advance(now)
 func (d *layerDriver) NextDeadline() (clock.Time, bool)       { return d.l.NextDeadline() }
 func (d *layerDriver) Stats() *tcp.Stats                      { return d.l.Stats() }
 
-func (d *layerDriver) Listen(now clock.Time, local [4]byte, port uint16, backlog int, auto bool) error {
+func (d *layerDriver) Listen(now clock.Time, local flowtable.Addr, port uint16, backlog int, auto bool) error {
 	o := tcp.ListenOptions{Backlog: backlog}
 	if auto {
 		o.NewHandler = func(c *tcp.Conn) tcp.Handler {
@@ -64,7 +64,7 @@ func (d *layerDriver) Listen(now clock.Time, local [4]byte, port uint16, backlog
 	return nil
 }
 
-func (d *layerDriver) Dial(now clock.Time, local, remote [4]byte, port uint16) (flowtable.Key, error) {
+func (d *layerDriver) Dial(now clock.Time, local, remote flowtable.Addr, port uint16) (flowtable.Key, error) {
 	c, err := d.l.Dial(now, local, remote, port, d.rec)
 	if err != nil {
 		return flowtable.Key{}, err

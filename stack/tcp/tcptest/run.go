@@ -2,6 +2,7 @@ package tcptest
 
 import (
 	"fmt"
+	"github.com/xdptcp/xdptcp/flowtable"
 	"os"
 	"strings"
 	"testing"
@@ -253,7 +254,7 @@ func (r *runner) command(l *Line) error {
 		}
 		h.tuple.LocalPort = l.Port
 	case "dial":
-		k, err := h.d.Dial(h.now, h.tuple.LocalAddr, l.Addr.Addr().As4(), l.Addr.Port())
+		k, err := h.d.Dial(h.now, h.tuple.LocalAddr, flowtable.AddrFromNetip(l.Addr.Addr()), l.Addr.Port())
 		if err != nil {
 			return fmt.Errorf("dial: %v", err)
 		}

@@ -398,7 +398,7 @@ func parseBody(l *Line, rest string) error {
 		if err != nil {
 			return err
 		}
-		l.Key = flowtable.Key{LocalAddr: lo.Addr().As4(), RemoteAddr: r.Addr().As4(), LocalPort: lo.Port(), RemotePort: r.Port()}
+		l.Key = flowtable.Key{LocalAddr: flowtable.AddrFromNetip(lo.Addr()), RemoteAddr: flowtable.AddrFromNetip(r.Addr()), LocalPort: lo.Port(), RemotePort: r.Port()}
 	case "set":
 		l.Kind = KindSet
 		if len(args) < 2 {

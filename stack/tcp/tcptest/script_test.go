@@ -75,7 +75,7 @@ tuple 198.18.0.9:1234 > 198.18.0.1:80
 	if l := byLine[5]; l.Kind != KindTolerance || l.Dur != sec(0.004) {
 		t.Errorf("tolerance: %+v", l)
 	}
-	wantKey := flowtable.Key{LocalAddr: [4]byte{198, 18, 0, 1}, RemoteAddr: [4]byte{198, 18, 0, 9}, LocalPort: 80, RemotePort: 1234}
+	wantKey := flowtable.Key{LocalAddr: flowtable.AddrFrom4([4]byte{198, 18, 0, 1}), RemoteAddr: flowtable.AddrFrom4([4]byte{198, 18, 0, 9}), LocalPort: 80, RemotePort: 1234}
 	if l := byLine[6]; l.Kind != KindTuple || l.Key != wantKey {
 		t.Errorf("tuple: %+v", l)
 	}

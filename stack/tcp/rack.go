@@ -1,0 +1,334 @@
+package tcp
+
+// RACK-TLP (RFC 8985): loss detection by time. RACK marks a segment lost
+// when a segment sent after it was delivered more than a reordering window
+// later than its own RTT allows; TLP sends a probe 2*SRTT after the last
+// transmission so that a lost tail produces the ACK RACK needs, instead of
+// waiting for the RTO. Linux's defaults: tcp_recovery=1 (RACK on, the
+// reordering window adapts to D-SACKs), tcp_early_retrans=3 (TLP on).
+// Both need SACK (RFC 8985 §4); without it the DupThresh rules of
+// recovery.go apply.
+
+import (
+	"time"
+
+	"github.com/xdptcp/xdptcp/stack/clock"
+	"github.com/xdptcp/xdptcp/stack/seqnum"
+)
+
+// tcp_recovery bits (Linux TCP_RACK_*).
+const (
+	recoveryRACK         = 0x1 // RACK loss detection
+	recoveryStaticReoWnd = 0x2 // do not adapt the reordering window to D-SACKs
+	recoveryNoDupThresh  = 0x4 // RACK only: no DupThresh marking beside it
+)
+
+// rack flag bits.
+const (
+	rkHasXmit        uint8 = 1 << iota // xmitTs/endSeq hold a delivered segment
+	rkReorderingSeen                   // RACK.reordering_seen
+	rkDsackRound                       // dsackRound is valid
+	rkTLP                              // a TLP episode is open: tlpEnd valid
+	rkTLPRetrans                       // the episode's probe was a retransmission
+	rkFRTO                             // F-RTO (RFC 5682) is watching the ACKs after an RTO
+	rkFRTONew                          // F-RTO step 2b: new data goes before the retransmissions
+)
+
+// minRTTWindow is how long a minimum RTT sample stands (Linux
+// tcp_min_rtt_wlen, 300 s).
+const minRTTWindow = 300 * time.Second
+
+// rackState is RFC 8985's per-connection state (§6.1) and TLP's (§7).
+type rackState struct {
+	xmitTs     clock.Time    // RACK.xmit_ts: send time of the most recently sent segment delivered
+	rtt        time.Duration // RACK.rtt: that segment's RTT
+	minRTT     time.Duration // RACK.min_RTT over minRTTWindow; 0 before a sample
+	minRTTAt   clock.Time    // when minRTT was taken
+	endSeq     seqnum.Value  // RACK.end_seq
+	xmitNxt    seqnum.Value  // SND.NXT right after that segment was sent (the send order within one clock tick)
+	fack       seqnum.Value  // RACK.fack: highest end of a delivered segment
+	dsackRound seqnum.Value  // RACK.dsack_round: SND.NXT when the window last grew for a D-SACK
+	tlpEnd     seqnum.Value  // TLP.end_seq: SND.NXT when the probe was sent
+	reoMult    uint8         // RACK.reo_wnd_mult, >= 1
+	reoPersist uint8         // RACK.reo_wnd_persist: recoveries the grown window lasts
+	flags      uint8         // rk* bits
+}
+
+// rackOn reports whether RACK detects losses on this connection.
+func (c *Conn) rackOn() bool {
+	return c.flags&fSackOK != 0 && c.layer.cfg.Recovery&recoveryRACK != 0
+}
+
+// tlpOn reports whether tail loss probes are sent (tcp_early_retrans 3
+// or 4, with SACK: Linux tcp_schedule_loss_probe).
+func (c *Conn) tlpOn() bool {
+	return c.flags&fSackOK != 0 && c.layer.cfg.EarlyRetrans >= 3
+}
+
+// rackDelivered is RFC 8985 §6.2 steps 1 and 2 for a segment the ACK
+// newly acknowledged or SACKed.
+func (c *Conn) rackDelivered(now clock.Time, s *txSeg, tsecr uint32) {
+	r := &c.rack
+	rtt := now.Sub(s.sentAt)
+	if rtt < 0 {
+		rtt = 0
+	}
+	// Step 1: the sample of a retransmitted segment is ambiguous; it is
+	// not used when it may be the original's: an RTT below the minimum,
+	// or an echoed timestamp older than the retransmission's.
+	ambiguous := s.mark&sbEverRetrans != 0 &&
+		(rtt < r.minRTT || (tsecr != 0 && int32(tsecr-c.tsVal(s.sentAt)) < 0))
+	if !ambiguous {
+		c.noteMinRTT(now, rtt)
+		if r.flags&rkHasXmit == 0 || sentAfter(s.sentAt, s.nxt, s.end(), r.xmitTs, r.xmitNxt, r.endSeq) {
+			r.xmitTs, r.xmitNxt, r.endSeq, r.rtt = s.sentAt, s.nxt, s.end(), rtt
+			r.flags |= rkHasXmit
+		}
+	}
+	// Step 2: a segment delivered below the highest delivered one, never
+	// retransmitted, was reordered.
+	if r.fack.LessThan(c.sndUna) {
+		r.fack = c.sndUna // (keeps RACK.fack near the window across wraps)
+	}
+	if end := s.end(); r.fack.LessThan(end) {
+		r.fack = end
+	} else if end.LessThan(r.fack) && s.mark&sbEverRetrans == 0 {
+		if r.flags&rkReorderingSeen == 0 {
+			c.layer.stats.TCPSACKReorder.Add(1)
+			c.ic.reordSeen = sat16(c.ic.reordSeen)
+		}
+		r.flags |= rkReorderingSeen
+	}
+}
+
+// sentAfter is RFC 8985's RACK_sent_after: a segment ending at end1,
+// sent at t1 when SND.NXT became nxt1, was sent after one (t2, nxt2,
+// end2). RFC 8985 breaks ties in time by end sequence; a clock tick can
+// hold a retransmission as well as new data, so ties go by SND.NXT at the
+// transmission first (new data, whose end is SND.NXT, before any
+// retransmission at the same SND.NXT), then by end sequence (the transmit
+// loop goes up the sequence space).
+func sentAfter(t1 clock.Time, nxt1, end1 seqnum.Value, t2 clock.Time, nxt2, end2 seqnum.Value) bool {
+	if t1 != t2 {
+		return t1 > t2
+	}
+	if nxt1 != nxt2 {
+		return nxt2.LessThan(nxt1)
+	}
+	if rtx1, rtx2 := end1 != nxt1, end2 != nxt2; rtx1 != rtx2 {
+		return rtx1
+	}
+	return end2.LessThan(end1)
+}
+
+// rackDSACK is RFC 8985 §6.2 step 3 for an ACK with a D-SACK: the
+// reordering window grows by min_RTT/4 once per round trip, and stays
+// grown for 16 recoveries.
+func (c *Conn) rackDSACK() {
+	r := &c.rack
+	if c.layer.cfg.Recovery&recoveryStaticReoWnd != 0 {
+		return
+	}
+	if r.flags&rkDsackRound != 0 && c.sndUna.LessThan(r.dsackRound) {
+		return
+	}
+	r.flags |= rkDsackRound
+	r.dsackRound = c.sndNxt
+	if r.reoMult < 255 {
+		r.reoMult++
+	}
+	r.reoPersist = 16
+}
+
+// rackRecoveryEnded is the rest of step 3: each recovery that ends
+// without a D-SACK brings the window one step back to its base.
+func (c *Conn) rackRecoveryEnded() {
+	r := &c.rack
+	if r.reoPersist > 0 {
+		r.reoPersist--
+		if r.reoPersist == 0 {
+			r.reoMult = 1
+		}
+	}
+}
+
+// reoWnd is RFC 8985 §6.2 step 4: zero while no reordering was seen and
+// the sender is recovering or DupThresh segments were SACKed (so RACK
+// is never slower than DupThresh; counted in bytes as RFC 6675's IsLost
+// does; tcp_recovery 0x4 turns this rule off), else reo_wnd_mult * min_RTT/4 capped
+// at SRTT.
+func (c *Conn) reoWnd() time.Duration {
+	r := &c.rack
+	if r.flags&rkReorderingSeen == 0 {
+		if c.flags&fInRecovery != 0 || c.sndUna.LessThan(c.recover) {
+			return 0
+		}
+		if c.tq != nil && c.tq.sacked > (c.dupThresh()-1)*c.effMSS() && c.layer.cfg.Recovery&recoveryNoDupThresh == 0 {
+			return 0
+		}
+	}
+	w := time.Duration(max(r.reoMult, 1)) * r.minRTT / 4
+	if c.rtt.has {
+		w = min(w, c.rtt.srtt)
+	}
+	return w
+}
+
+// rackDetectLoss is RFC 8985 §6.2 step 5: every record not delivered
+// that was sent before the most recently delivered one, and whose time
+// is up (its send time + RACK.rtt + reo_wnd), is marked lost; a lost
+// record whose retransmission was already in flight counts as a lost
+// retransmission. If some records are not yet due, the reordering timer
+// is armed for the earliest.
+func (c *Conn) rackDetectLoss(now clock.Time) {
+	r := &c.rack
+	q := c.tq
+	c.reoAt = never
+	if q == nil || r.flags&rkHasXmit == 0 {
+		return
+	}
+	reo := c.reoWnd()
+	var wait time.Duration
+	for i := 0; i < q.n; i++ {
+		s := q.at(i)
+		if s.mark&sbSacked != 0 || (s.mark&sbLost != 0 && s.mark&sbRetrans == 0) {
+			continue // delivered, or already owed a retransmission
+		}
+		if !sentAfter(r.xmitTs, r.xmitNxt, r.endSeq, s.sentAt, s.nxt, s.end()) {
+			continue
+		}
+		left := s.sentAt.Add(r.rtt + reo).Sub(now)
+		if left > 0 {
+			wait = max(wait, left)
+			continue
+		}
+		if s.mark&sbRetrans != 0 {
+			c.layer.stats.TCPLostRetransmit.Add(1)
+			q.clearMark(s, sbRetrans)
+		} else {
+			q.setMark(s, sbLost)
+		}
+	}
+	if wait > 0 {
+		c.reoAt = now.Add(wait)
+	}
+}
+
+// onReoTimer is RFC 8985 §6.3: the reordering window of a record ran
+// out with no ACK to look at it; detect losses now and repair them.
+func (c *Conn) onReoTimer(now clock.Time) {
+	if !c.state.synchronized() || c.tq == nil {
+		return
+	}
+	c.rackDetectLoss(now)
+	if c.flags&fInRecovery == 0 && c.tq.lost > 0 && c.recover.LessThanEq(c.sndUna) {
+		c.enterRecovery(now)
+		c.prrUpdate(0)
+	}
+	c.trySend(now)
+}
+
+// armTLP is RFC 8985 §7.2: after a transmission or an ACK, with data
+// outstanding, not recovering, and no probe outstanding, the probe
+// timeout is 2*SRTT, plus the worst-case delayed ACK when only one
+// segment is out (Linux adds TCP_RTO_MIN there and 2 ms otherwise), but
+// never later than the RTO would fire.
+func (c *Conn) armTLP(now clock.Time) {
+	c.tlpAt = never
+	if !c.tlpOn() || c.tq == nil || c.tq.n == 0 || c.flags&fInRecovery != 0 ||
+		c.sndUna.LessThan(c.recover) || c.rack.flags&rkTLP != 0 {
+		return
+	}
+	pto := time.Second
+	if c.rtt.has {
+		pto = 2 * c.rtt.srtt
+		if c.tq.n == 1 {
+			pto += minRTO
+		} else {
+			pto += 2 * time.Millisecond
+		}
+	}
+	at := now.Add(pto)
+	if c.rtoAt != never && c.rtoAt < at {
+		at = c.rtoAt
+	}
+	c.tlpAt = at
+}
+
+// onTLPTimer is RFC 8985 §7.3: send one probe: a new segment if the
+// peer's window allows one, else the last segment sent again; then the
+// RTO restarts.
+func (c *Conn) onTLPTimer(now clock.Time) {
+	q := c.tq
+	if !c.state.synchronized() || q == nil || q.n == 0 || c.flags&fInRecovery != 0 {
+		return
+	}
+	l := c.layer
+	r := &c.rack
+	sent := false
+	r.flags &^= rkTLPRetrans
+	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
+	if c.sndNxt.LessThan(dataEnd) && int(c.sndWnd) > c.flight() {
+		n := min(int(dataEnd.Sub(c.sndNxt)), c.effMSS(), int(c.sndWnd)-c.flight())
+		if c.flags&fFinQueued != 0 && c.sndNxt.Add(seqnum.Size(n)) == c.finSeq {
+			n++
+		}
+		sent = c.transmit(now, c.sndNxt, n)
+	} else {
+		i := q.n - 1
+		if s := q.at(i); s.mark&sbSacked == 0 {
+			r.flags |= rkTLPRetrans
+			sent = c.retransmit(now, i)
+		}
+	}
+	if !sent {
+		c.rtoAt = now.Add(c.currentRTO())
+		return
+	}
+	l.stats.TCPLossProbes.Add(1)
+	r.flags |= rkTLP
+	r.tlpEnd = c.sndNxt
+	c.rtoAt = now.Add(c.currentRTO())
+}
+
+// tlpOnAck is RFC 8985 §7.4 (as Linux's tcp_process_tlp_ack) for an ACK
+// of ack: a D-SACK for the probe, or a pure duplicate at its end, says
+// both copies arrived and nothing was lost; an ACK beyond the probe's
+// end, with no D-SACK, says the probe repaired a loss, and the
+// congestion controller answers it as a loss (cwnd reduced to ssthresh).
+func (c *Conn) tlpOnAck(now clock.Time, ack seqnum.Value, dsack, advanced bool) {
+	r := &c.rack
+	if r.flags&rkTLP == 0 || ack.LessThan(r.tlpEnd) {
+		return
+	}
+	switch {
+	case r.flags&rkTLPRetrans == 0 || dsack:
+		r.flags &^= rkTLP
+	case r.tlpEnd.LessThan(ack):
+		r.flags &^= rkTLP
+		if c.flags&fInRecovery == 0 {
+			c.cc.onLoss(now, c.flight(), c.mss)
+			c.cc.setWindow(c.cc.ssthreshBytes())
+		}
+		c.layer.stats.TCPLossProbeRecovery.Add(1)
+	case !advanced:
+		r.flags &^= rkTLP
+	}
+}
+
+// rttSample feeds an RTT measurement to the RFC 6298 estimator and to
+// RACK's minimum RTT (Linux's tcp_min_rtt takes every sample too).
+func (c *Conn) rttSample(r time.Duration) {
+	c.rtt.sample(r)
+	c.noteMinRTT(c.layer.now, r)
+}
+
+// noteMinRTT keeps RACK.min_RTT: the smallest sample of the last
+// minRTTWindow.
+func (c *Conn) noteMinRTT(now clock.Time, rtt time.Duration) {
+	r := &c.rack
+	rtt = max(rtt, time.Microsecond)
+	if r.minRTT == 0 || rtt < r.minRTT || now.Sub(r.minRTTAt) > minRTTWindow {
+		r.minRTT, r.minRTTAt = rtt, now
+	}
+}

@@ -1,0 +1,386 @@
+package tcp
+
+import (
+	"testing"
+	"time"
+
+	"github.com/xdptcp/xdptcp/stack/seqnum"
+)
+
+// Loss detection and recovery scripts on the fake clock: RACK (RFC 8985
+// §6), TLP (§7), F-RTO (RFC 5682), PRR (RFC 6937).
+
+// sackConn is an established passive connection with SACK (timestamps if
+// ts) and a 10 ms handshake RTT; the peer's MSS is 1000, so segments carry
+// 1000 bytes without timestamps and 988 with.
+func sackConn(t *testing.T, ts bool, opts ...cfgOpt) *harness {
+	h := newHarness(t, opts...)
+	h.listen()
+	syn := []segOpt{withMSS(1000), func(s *Segment) { s.Opts.SACKPermitted = true }}
+	if ts {
+		syn = append(syn, withTS(100, 0))
+	}
+	h.send(SYN, peerISN, 0, syn...)
+	s := h.expect(flags(SYN | ACK))
+	h.advance(10 * time.Millisecond)
+	if ts {
+		h.send(ACK, peerISN+1, ourISN+1, withTS(101, s.seg.Opts.TSVal))
+	} else {
+		h.send(ACK, peerISN+1, ourISN+1)
+	}
+	h.expectNothing()
+	if h.c.rtt.srtt != 10*time.Millisecond {
+		t.Fatalf("srtt %v", h.c.rtt.srtt)
+	}
+	return h
+}
+
+// writeSegs writes n segments of seg bytes and expects them on the wire.
+func writeSegs(h *harness, n, seg int) {
+	h.t.Helper()
+	h.c.Write(make([]byte, n*seg))
+	for i := 0; i < n; i++ {
+		h.expect(payloadLen(seg))
+	}
+}
+
+// RACK marks a segment lost only once a segment sent after it was
+// delivered and the reordering window (min_RTT/4 before any reordering
+// or DupThresh SACKs) passed, then the reordering timer starts recovery.
+func TestRACKMarksAfterReorderingWindow(t *testing.T) {
+	h := sackConn(t, false)
+	una := ourISN + 1
+	writeSegs(h, 5, 1000)
+	h.advance(10 * time.Millisecond)
+	h.send(ACK, peerISN+1, una, withSACK(una+1000, una+2000))
+	h.expectNothing() // segment 1 may be reordered: wait min_RTT/4 = 2.5 ms
+	if h.c.reoAt != h.now.Add(2500*time.Microsecond) {
+		t.Fatalf("reordering timer at %v, want now + 2.5ms", time.Duration(h.c.reoAt-h.now))
+	}
+	h.advance(2 * time.Millisecond)
+	h.expectNothing()
+	h.advance(time.Millisecond)
+	h.expect(seqNum(una), payloadLen(1000), at(22500*time.Microsecond))
+	if h.l.Stats().TCPSackRecovery.Load() != 1 || h.l.Stats().TCPFastRetrans.Load() != 1 {
+		t.Fatalf("TCPSackRecovery %d TCPFastRetrans %d", h.l.Stats().TCPSackRecovery.Load(), h.l.Stats().TCPFastRetrans.Load())
+	}
+	h.send(ACK, peerISN+1, una+5000)
+	if h.c.flags&fInRecovery != 0 {
+		t.Fatal("still in recovery after the full ACK")
+	}
+	h.advance(5 * time.Second)
+	h.expectNothing()
+}
+
+// With DupThresh segments SACKed above it and no reordering seen, the
+// reordering window is zero: the hole is retransmitted at once.
+func TestRACKDupThreshSACKsNoWait(t *testing.T) {
+	h := sackConn(t, false)
+	una := ourISN + 1
+	writeSegs(h, 6, 1000)
+	h.advance(10 * time.Millisecond)
+	h.send(ACK, peerISN+1, una, withSACK(una+1000, una+2000))
+	h.send(ACK, peerISN+1, una, withSACK(una+1000, una+3000))
+	h.expectNothing()
+	h.send(ACK, peerISN+1, una, withSACK(una+1000, una+4000))
+	h.expect(seqNum(una), payloadLen(1000), at(20*time.Millisecond))
+}
+
+// Reordering seen (a segment delivered below one delivered before) and a
+// D-SACK widen the window: reo_wnd_mult grows once per round trip
+// (RFC 8985 §6.2 step 3) and the DupThresh shortcut no longer applies.
+func TestRACKReorderingAndDSACKWidenWindow(t *testing.T) {
+	h := sackConn(t, false)
+	una := ourISN + 1
+	writeSegs(h, 4, 1000)
+	h.advance(10 * time.Millisecond)
+	h.send(ACK, peerISN+1, una, withSACK(una+1000, una+2000))
+	h.send(ACK, peerISN+1, una+4000) // segment 1 was late, not lost
+	if h.c.rack.flags&rkReorderingSeen == 0 || h.l.Stats().TCPSACKReorder.Load() != 1 {
+		t.Fatal("reordering not seen")
+	}
+	h.expectNothing()
+	// A D-SACK for a duplicate: the window grows to 2 * min_RTT/4.
+	h.send(ACK, peerISN+1, una+4000, withSACK(una, una+1000))
+	if h.c.rack.reoMult != 2 || h.c.rack.reoPersist != 16 {
+		t.Fatalf("reo_wnd_mult %d persist %d", h.c.rack.reoMult, h.c.rack.reoPersist)
+	}
+	writeSegs(h, 6, 1000)
+	h.advance(10 * time.Millisecond)
+	for k := 2; k <= 5; k++ {
+		h.send(ACK, peerISN+1, una+4000, withSACK(una+5000, una+seqnum.Value(4000+1000*k)))
+	}
+	h.expectNothing() // four SACKed, but reordering was seen: wait 5 ms
+	h.advance(5 * time.Millisecond)
+	h.expect(seqNum(una+4000), payloadLen(1000))
+}
+
+// A retransmission lost again is found by RACK when data sent after it is
+// delivered (TCPLostRetransmit) and sent a third time, before any RTO.
+func TestRACKLostRetransmission(t *testing.T) {
+	h := sackConn(t, false)
+	una := ourISN + 1
+	h.c.Write(make([]byte, 20*1000))
+	for i := 0; i < 10; i++ {
+		h.expect(payloadLen(1000))
+	}
+	h.advance(10 * time.Millisecond)
+	for k := 2; k <= 4; k++ {
+		h.send(ACK, peerISN+1, una, withSACK(una+1000, una+seqnum.Value(1000*k)))
+	}
+	for len(h.out.segs) > 0 && h.out.segs[0].seg.Seq != una {
+		h.expect() // new data the SACKs made room for
+	}
+	h.expect(seqNum(una), at(20*time.Millisecond))
+	for len(h.out.segs) > 0 {
+		h.expect()
+	}
+	// 10 ms later everything sent up to the retransmission is SACKed
+	// (the SACKs before had let new data out first): more new data.
+	h.advance(10 * time.Millisecond)
+	h.send(ACK, peerISN+1, una, withSACK(una+1000, h.c.sndNxt))
+	for len(h.out.segs) > 0 {
+		if s := h.expect(); s.seg.Seq == una {
+			t.Fatal("retransmitted again before data sent after it was delivered")
+		}
+	}
+	// 10 ms later that data, sent after the retransmission, is SACKed,
+	// but not segment 1.
+	h.advance(10 * time.Millisecond)
+	h.send(ACK, peerISN+1, una, withSACK(una+1000, h.c.sndNxt))
+	h.expect(seqNum(una), payloadLen(1000), at(40*time.Millisecond))
+	if n := h.l.Stats().TCPLostRetransmit.Load(); n != 1 {
+		t.Fatalf("TCPLostRetransmit %d", n)
+	}
+	if h.l.Stats().TCPTimeouts.Load() != 0 {
+		t.Fatal("took an RTO")
+	}
+}
+
+// TLP: with nothing more to send, 2*SRTT (+2 ms, several segments out)
+// after the last transmission the last segment is sent again as a probe;
+// the ACK it brings lets RACK repair the rest instead of an RTO.
+func TestTLPAfterTwoSRTT(t *testing.T) {
+	h := sackConn(t, false)
+	una := ourISN + 1
+	writeSegs(h, 3, 1000)
+	h.advance(21 * time.Millisecond)
+	h.expectNothing()
+	h.advance(time.Millisecond)
+	h.expect(seqNum(una+2000), payloadLen(1000), at(32*time.Millisecond)) // 10 + 2*10 + 2 ms
+	if h.l.Stats().TCPLossProbes.Load() != 1 || h.l.Stats().TCPTimeouts.Load() != 0 {
+		t.Fatalf("TCPLossProbes %d TCPTimeouts %d", h.l.Stats().TCPLossProbes.Load(), h.l.Stats().TCPTimeouts.Load())
+	}
+	// Segments 2 and 3 (the probe) arrive, 1 was lost: RACK at once
+	// (the probe was sent after it).
+	h.advance(10 * time.Millisecond)
+	h.send(ACK, peerISN+1, una, withSACK(una+1000, una+3000))
+	h.expect(seqNum(una), payloadLen(1000))
+	h.send(ACK, peerISN+1, una+3000)
+	h.advance(5 * time.Second)
+	h.expectNothing()
+	if h.l.Stats().TCPTimeouts.Load() != 0 {
+		t.Fatal("RTO")
+	}
+}
+
+// A single segment out: the PTO adds the worst-case delayed ACK (Linux:
+// TCP_RTO_MIN) and is capped by the RTO's deadline.
+func TestTLPSingleSegmentCappedByRTO(t *testing.T) {
+	h := sackConn(t, false)
+	h.c.Write([]byte("x"))
+	h.expect(payloadLen(1))
+	if want := h.c.rtoAt; h.c.tlpAt != want {
+		t.Fatalf("PTO at %v, RTO at %v: want the RTO's deadline", time.Duration(h.c.tlpAt), time.Duration(want))
+	}
+}
+
+// A probe that was a retransmission and was followed by an ACK beyond it
+// (no D-SACK) repaired a loss: TCPLossProbeRecovery, cwnd reduced.
+func TestTLPRecoveryCounted(t *testing.T) {
+	h := sackConn(t, false)
+	una := ourISN + 1
+	writeSegs(h, 2, 1000)
+	h.advance(40 * time.Millisecond)
+	h.expect(seqNum(una+1000), payloadLen(1000)) // the probe
+	before := h.c.cc.window()
+	h.send(ACK, peerISN+1, una+2000) // the probe filled the hole
+	h.c.Write(make([]byte, 1000))
+	h.expect(seqNum(una + 2000))
+	h.send(ACK, peerISN+1, una+3000)
+	if h.l.Stats().TCPLossProbeRecovery.Load() != 1 {
+		t.Fatalf("TCPLossProbeRecovery %d", h.l.Stats().TCPLossProbeRecovery.Load())
+	}
+	if h.c.cc.window() >= before+2000 {
+		t.Fatalf("cwnd %d not reduced (was %d)", h.c.cc.window(), before)
+	}
+}
+
+// A D-SACK for the probe says both copies arrived: no response.
+func TestTLPDSACKNoLoss(t *testing.T) {
+	h := sackConn(t, false)
+	una := ourISN + 1
+	writeSegs(h, 2, 1000)
+	h.advance(40 * time.Millisecond)
+	h.expect(seqNum(una + 1000)) // the probe
+	h.send(ACK, peerISN+1, una+2000)
+	h.send(ACK, peerISN+1, una+2000, withSACK(una+1000, una+2000))
+	if h.c.rack.flags&rkTLP != 0 || h.l.Stats().TCPLossProbeRecovery.Load() != 0 {
+		t.Fatal("episode not ended by the D-SACK")
+	}
+}
+
+// F-RTO (RFC 5682 §3): after an RTO and the ACK of the retransmission,
+// new data goes out first; an ACK of data never retransmitted shows the
+// timeout was spurious: cwnd restored, no go-back-N, TCPSpuriousRTOs.
+// No timestamps, so only F-RTO can tell.
+func TestFRTOUndoesSpuriousRTO(t *testing.T) {
+	h := sackConn(t, false, func(c *Config) { c.EarlyRetrans = 0 })
+	una := ourISN + 1
+	h.c.Write(make([]byte, 15*1000))
+	for i := 0; i < 10; i++ {
+		h.expect(payloadLen(1000))
+	}
+	before := h.c.cc.window()
+	h.advance(300 * time.Millisecond)
+	h.expect(seqNum(una), payloadLen(1000)) // the RTO
+	h.expectNothing()
+	h.send(ACK, peerISN+1, una+1000) // ambiguous: original or retransmission
+	h.expect(seqNum(una+10000), payloadLen(1000))
+	h.expect(seqNum(una+11000), payloadLen(1000))
+	h.expectNothing()
+	h.send(ACK, peerISN+1, una+2000) // segment 2 was never retransmitted
+	if h.l.Stats().TCPSpuriousRTOs.Load() != 1 || h.l.Stats().TCPLossUndo.Load() != 1 {
+		t.Fatalf("TCPSpuriousRTOs %d TCPLossUndo %d", h.l.Stats().TCPSpuriousRTOs.Load(), h.l.Stats().TCPLossUndo.Load())
+	}
+	if h.c.cc.window() < before {
+		t.Fatalf("cwnd %d not restored to %d", h.c.cc.window(), before)
+	}
+	for len(h.out.segs) > 0 {
+		if s := h.expect(); s.seg.Seq.LessThan(una + 10000) {
+			t.Fatalf("went back N: seq +%d", s.seg.Seq-una)
+		}
+	}
+}
+
+// F-RTO: a duplicate ACK after the new data shows a real loss: the
+// retransmissions proceed.
+func TestFRTORealLoss(t *testing.T) {
+	h := sackConn(t, false, func(c *Config) { c.EarlyRetrans = 0 })
+	una := ourISN + 1
+	h.c.Write(make([]byte, 15*1000))
+	for i := 0; i < 10; i++ {
+		h.expect(payloadLen(1000))
+	}
+	h.advance(300 * time.Millisecond)
+	h.expect(seqNum(una)) // the RTO
+	h.send(ACK, peerISN+1, una+1000)
+	h.expect(seqNum(una + 10000))
+	h.expect(seqNum(una + 11000))
+	h.send(ACK, peerISN+1, una+1000, withSACK(una+10000, una+11000))
+	h.expect(seqNum(una+1000), payloadLen(1000)) // the loss was real: go on retransmitting
+	if h.l.Stats().TCPSpuriousRTOs.Load() != 0 || h.c.rack.flags&rkFRTO != 0 {
+		t.Fatal("F-RTO still on or undone")
+	}
+}
+
+// PRR (RFC 6937 §3): a window of 20 segments, one loss, NewReno: every
+// ACK delivers one segment; PRR spreads the reduction: the fast
+// retransmission at once, then one segment per two ACKs while pipe is
+// above ssthresh (the proportional part, ssthresh/RecoverFS = 1/2), never
+// a burst, and pipe reaches ssthresh by the end of recovery, instead of
+// RFC 6675's silence for half a round trip and then a burst.
+func TestPRRSpreadsTransmissions(t *testing.T) {
+	h := sackConn(t, false, func(c *Config) { c.CongestionControl = "newreno" })
+	una := ourISN + 1
+	h.c.cc.setWindow(20 * 1000)
+	h.c.Write(make([]byte, 40*1000))
+	for i := 0; i < 20; i++ {
+		h.expect(payloadLen(1000))
+	}
+	h.advance(10 * time.Millisecond)
+	var perAck []int
+	for k := 2; k <= 20; k++ {
+		h.send(ACK, peerISN+1, una, withSACK(una+1000, una+seqnum.Value(1000*k)))
+		perAck = append(perAck, len(h.out.segs))
+		for len(h.out.segs) > 0 {
+			h.expect()
+		}
+	}
+	// ACKs 1-2 are below DupThresh: pipe shrinks by what they SACK, a
+	// new segment each (RFC 3042's limited transmit, in pipe terms).
+	// ACK 3 starts recovery with flight 22 segments and ssthresh 11:
+	// the retransmission goes at once, borrowing from the next two ACKs'
+	// share, then every second ACK sends one.
+	want := []int{1, 1, 1, 0, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1}
+	for i := range want {
+		if perAck[i] != want[i] {
+			t.Fatalf("segments sent per ACK %v, want %v first", perAck, want)
+		}
+	}
+	for _, n := range perAck {
+		if n > 1 {
+			t.Fatalf("a burst in recovery: %v", perAck)
+		}
+	}
+	if ss := h.c.cc.ssthreshBytes(); ss != 11000 {
+		t.Fatalf("ssthresh %d", ss)
+	}
+	if p := h.c.pipe(); p != 11000 {
+		t.Fatalf("pipe %d at the end of recovery, want ssthresh 11000 (sent per ACK %v)", p, perAck)
+	}
+	h.send(ACK, peerISN+1, una+22000)
+	if h.c.flags&fInRecovery != 0 || h.c.cc.window() != 11000 {
+		t.Fatalf("after recovery: cwnd %d, want ssthresh", h.c.cc.window())
+	}
+}
+
+// With tcp_recovery=0, RFC 6675's DupThresh rule marks losses: nothing
+// before DupThresh SACKed segments, however long it takes.
+func TestDupThreshFallback(t *testing.T) {
+	h := sackConn(t, false, func(c *Config) { c.Recovery = 0; c.EarlyRetrans = 0 })
+	una := ourISN + 1
+	writeSegs(h, 6, 1000)
+	h.advance(10 * time.Millisecond)
+	h.send(ACK, peerISN+1, una, withSACK(una+1000, una+3000))
+	h.advance(100 * time.Millisecond)
+	h.expectNothing()
+	h.send(ACK, peerISN+1, una, withSACK(una+1000, una+4000))
+	h.expect(seqNum(una), payloadLen(1000))
+}
+
+// The scoreboard's counts follow its marks through SACK, split, loss,
+// retransmission and ACK.
+func TestScoreboardCounts(t *testing.T) {
+	var q txQueue
+	q.segs = make([]txSeg, 4)
+	for i := 0; i < 6; i++ { // grows past its first array
+		q.push(seqnum.Value(1000*i), 1000, 0, 0)
+	}
+	q.sack(1500, 3000, nil) // splits record 1, marks [1500,3000)
+	if q.sacked != 1500 || q.n != 7 {
+		t.Fatalf("sacked %d n %d", q.sacked, q.n)
+	}
+	q.setMark(q.at(0), sbLost)
+	q.setMark(q.at(1), sbLost)
+	q.setMark(q.at(0), sbRetrans)
+	if q.lost != 1500 || q.retrans != 1000 {
+		t.Fatalf("lost %d retrans %d", q.lost, q.retrans)
+	}
+	if i := q.nextLost(); i != 1 {
+		t.Fatalf("nextLost %d", i)
+	}
+	q.ackTo(1200, nil)
+	if q.lost != 300 || q.retrans != 0 || q.at(0).seq != 1200 {
+		t.Fatalf("after ack: lost %d retrans %d head %d", q.lost, q.retrans, q.at(0).seq)
+	}
+	q.markAllLost(false)
+	if q.lost != 6000-1200-1500 || q.sacked != 1500 {
+		t.Fatalf("markAllLost: lost %d sacked %d", q.lost, q.sacked)
+	}
+	q.clearLost()
+	q.ackTo(6000, nil)
+	if q.n != 0 || q.lost != 0 || q.sacked != 0 || q.retrans != 0 {
+		t.Fatalf("empty queue with counts: %+v", q)
+	}
+}
