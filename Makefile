@@ -150,7 +150,7 @@ conformance:
 		$(MAKE) conformance-build && ./$(CONF)/pdrun $(PDRUN_FLAGS) $(CONFFLAGS); \
 	fi
 
-# The seed topics with Linux's default settings (SYN retries 6: 127 s).
+# The seed topics with Linux's default settings (SYN retries 6: 127 s; about 5 minutes).
 conformance-long: conformance-build
 	./$(CONF)/pdrun $(PDRUN_FLAGS) --list conformance/list-long.txt --expected conformance/expected-long.txt --out $(CONF)/long --timeout 200s $(CONFFLAGS)
 
