@@ -129,7 +129,8 @@ PDRUN_FLAGS = --packetdrill $(PD_TOOL)/packetdrill --so $(CONF)/libxdptcp-pd.so 
 	--google $(PD_SRC)/gtests/net/tcp --nplab $(NPLAB_SRC)/gtests/net/packetdrill/tests/linux \
 	--ours conformance/scripts --list conformance/list.txt --expected conformance/expected.txt --out $(CONF)
 
-$(PD_TOOL)/packetdrill:
+$(PD_TOOL)/packetdrill: conformance/packetdrill-so-code-getsockopt.patch
+	rm -rf $(PD_SRC) $(NPLAB_SRC)
 	mkdir -p $(CONF)
 	tar -xzf $(PACKETDRILL_DIR)/packetdrill-$(PD_VERSION).tar.gz -C $(CONF)
 	tar -xzf $(PACKETDRILL_DIR)/nplab-linux-tests-$(NPLAB_VERSION).tar.gz -C $(CONF)
