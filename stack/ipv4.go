@@ -53,7 +53,7 @@ func (e *Engine) handleIPv4(now clock.Time, eth wire.Ethernet) {
 		e.learnFromIP(now, flowtable.AddrFrom4(src), eth.Src())
 		p := ip.Payload()
 		e.handleTCP(now, p, flowtable.AddrFrom4(src), e.addr4,
-			wire.PseudoHeaderChecksum(wire.ProtoTCP, src, e.cfg.Addr, uint16(len(p))))
+			wire.PseudoHeaderChecksum(wire.ProtoTCP, src, e.cfg.Addr, uint16(len(p))), ip.TOS())
 	case wire.ProtoICMP:
 		inc(&e.stats.IpInDelivers)
 		e.learnFromIP(now, flowtable.AddrFrom4(src), eth.Src())
@@ -123,7 +123,8 @@ func (e *Engine) handleICMP(eth wire.Ethernet, ip wire.IPv4) {
 // for IPv4, RFC 8200 §8.1 for IPv6; phsum is its sum), the header and the
 // options, and hands the segment from src to local to the TCP layer. Both
 // families take this one path.
-func (e *Engine) handleTCP(now clock.Time, p []byte, src, local flowtable.Addr, phsum uint16) {
+// ecn is the IP header's ECN field (RFC 3168 §5), given to TCP.
+func (e *Engine) handleTCP(now clock.Time, p []byte, src, local flowtable.Addr, phsum uint16, ecn uint8) {
 	t := wire.TCP(p)
 	if !t.IsValid() {
 		inc(&e.stats.TcpInErrs)
@@ -150,6 +151,7 @@ func (e *Engine) handleTCP(now clock.Time, p []byte, src, local flowtable.Addr, 
 	s.Urgent = t.Urgent()
 	s.Payload = t.Payload()
 	s.Arrival = now
+	s.ECN = ecn & 3
 	if e.testInput != nil {
 		e.testInput(now, s)
 	} else {
@@ -204,7 +206,7 @@ func (e *Engine) SendTCP(seg *tcp.OutSegment) bool {
 		wire.Ethernet(b).Encode(mac, e.cfg.MAC, wire.EtherTypeIPv4)
 		dst := seg.Key.RemoteAddr.As4()
 		wire.IPv4(b[ipHdrOffset:]).Encode(&wire.IPv4Fields{
-			TotalLen: uint16(total), ID: e.nextID(), DF: true, TTL: wire.DefaultTTL,
+			TOS: seg.ECN & 3, TotalLen: uint16(total), ID: e.nextID(), DF: true, TTL: wire.DefaultTTL,
 			Protocol: wire.ProtoTCP, Src: e.cfg.Addr, Dst: dst,
 		})
 		phsum = wire.PseudoHeaderChecksum(wire.ProtoTCP, e.cfg.Addr, dst, uint16(total-iphl))
@@ -213,7 +215,7 @@ func (e *Engine) SendTCP(seg *tcp.OutSegment) bool {
 		wire.Ethernet(b).Encode(mac, e.cfg.MAC, wire.EtherTypeIPv6)
 		src, dst := [16]byte(seg.Key.LocalAddr), [16]byte(seg.Key.RemoteAddr)
 		wire.IPv6(b[ipHdrOffset:]).Encode(&wire.IPv6Fields{
-			FlowLabel: e.flowLabel(&seg.Key), PayloadLen: uint16(total - iphl),
+			TrafficClass: seg.ECN & 3, FlowLabel: e.flowLabel(&seg.Key), PayloadLen: uint16(total - iphl),
 			NextHeader: wire.ProtoTCP, HopLimit: wire.DefaultTTL, Src: src, Dst: dst,
 		})
 		phsum = wire.PseudoHeaderChecksum6(wire.ProtoTCP, &src, &dst, uint32(total-iphl))

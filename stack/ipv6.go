@@ -74,7 +74,7 @@ func (e *Engine) handleIPv6(now clock.Time, eth wire.Ethernet) {
 		inc(&e.stats.Ip6InDelivers)
 		e.learnFromIP(now, src, eth.Src())
 		s, d := [16]byte(src), [16]byte(e.addr6)
-		e.handleTCP(now, up, src, e.addr6, wire.PseudoHeaderChecksum6(wire.ProtoTCP, &s, &d, uint32(len(up))))
+		e.handleTCP(now, up, src, e.addr6, wire.PseudoHeaderChecksum6(wire.ProtoTCP, &s, &d, uint32(len(up))), ip.TrafficClass())
 	case wire.ProtoICMPv6:
 		inc(&e.stats.Ip6InDelivers)
 		e.handleICMPv6(now, eth, ip, up, multicast)

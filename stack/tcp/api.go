@@ -29,7 +29,16 @@ type Segment struct {
 	Opts    wire.TCPOptions
 	Payload []byte     // valid only for the duration of the call
 	Arrival clock.Time // when the frame reached the loop (RTT samples use it)
+	ECN     uint8      // the IP header's ECN field (RFC 3168 §5): ECNNotECT, ECNECT1, ECNECT0 or ECNCE
 }
+
+// The IP ECN field's codepoints (RFC 3168 §5).
+const (
+	ECNNotECT uint8 = 0 // not ECN-capable
+	ECNECT1   uint8 = 1 // ECN-capable transport, ECT(1)
+	ECNECT0   uint8 = 2 // ECN-capable transport, ECT(0)
+	ECNCE     uint8 = 3 // congestion experienced
+)
 
 // OutSegment is a segment the TCP layer asks the engine to transmit. The
 // engine builds Ethernet+IPv4+TCP around it, computing the checksums.
@@ -42,6 +51,7 @@ type OutSegment struct {
 	Opts     wire.TCPOptions
 	Payload  []byte // first part of the payload; valid during the call
 	Payload2 []byte // second part, when the send buffer wraps
+	ECN      uint8  // the IP header's ECN field to send: ECNECT0 on data of an ECN connection, else ECNNotECT
 }
 
 // Output transmits segments. SendTCP returns false when the segment could

@@ -28,6 +28,9 @@ type congestionControl interface {
 	onLoss(now clock.Time, flight, mss int)
 	// ssthreshBytes returns the slow-start threshold in bytes.
 	ssthreshBytes() int
+	// restart sets cwnd and ssthresh for a sender that was idle
+	// (tcp_slow_start_after_idle).
+	restart(cwnd, ssthresh int, now clock.Time)
 }
 
 // initialWindowSegments is RFC 6928's IW of 10 segments (Linux
@@ -43,8 +46,8 @@ func (c *Conn) initCC(mss int) {
 		c.cc = &c.cubic
 		return
 	}
-	c.reno.init(mss)
-	c.cc = &c.reno
+	c.cubic.newReno.init(mss)
+	c.cc = &c.cubic.newReno
 }
 
 // newReno is RFC 5681 slow start and congestion avoidance; its recovery
@@ -57,7 +60,7 @@ type newReno struct {
 
 func (r *newReno) init(mss int) {
 	r.cwnd = initialWindowSegments * mss
-	r.ssthresh = 1 << 30 // RFC 5681 §3.1: arbitrarily high
+	r.ssthresh = ssthreshInfinite // RFC 5681 §3.1: arbitrarily high
 	r.acc = 0
 }
 
@@ -101,20 +104,24 @@ const (
 // since the last congestion event, with the Reno-friendly region (§4.3)
 // and fast convergence (§4.7). Windows are kept in bytes; the formulas run
 // in segments.
+//
+// It embeds newReno for cwnd and ssthresh: a connection holds one cubic
+// value and uses its newReno alone when tcp_congestion_control is newreno
+// (one controller's state per connection, not one per algorithm).
 type cubic struct {
-	cwnd     int        // bytes
-	ssthresh int        // bytes
-	wMax     float64    // segments: window before the last reduction
-	k        float64    // seconds: time to reach wMax again
-	epoch    clock.Time // start of the current avoidance epoch; -1 if none
-	wEst     float64    // segments: Reno-friendly estimate (§4.3)
+	newReno            // cwnd and ssthresh, bytes (acc unused here)
+	wMax    float64    // segments: window before the last reduction
+	k       float64    // seconds: time to reach wMax again
+	epoch   clock.Time // start of the current avoidance epoch; -1 if none
+	wEst    float64    // segments: Reno-friendly estimate (§4.3)
+	hs      hystart    // HyStart++ (RFC 9406), hystart.go
 }
 
 func (q *cubic) init(mss int) {
-	q.cwnd = initialWindowSegments * mss
-	q.ssthresh = 1 << 30
+	q.newReno.init(mss)
 	q.wMax = 0
 	q.epoch = -1
+	q.hs = hystart{}
 }
 
 func (q *cubic) window() int        { return q.cwnd }
@@ -123,7 +130,11 @@ func (q *cubic) ssthreshBytes() int { return q.ssthresh }
 
 func (q *cubic) onAck(now clock.Time, acked, mss int, srtt time.Duration) {
 	if q.cwnd < q.ssthresh {
-		q.cwnd += min(acked, 2*mss) // slow start (RFC 9438 §4.10 keeps RFC 5681's)
+		inc := min(acked, 2*mss) // slow start (RFC 9438 §4.10 keeps RFC 5681's)
+		if q.hs.css > 0 {
+			inc = max(inc/hsCSSGrowthDiv, 1) // RFC 9406 §4.2: Conservative Slow Start
+		}
+		q.cwnd += inc
 		return
 	}
 	m := float64(mss)
@@ -165,6 +176,7 @@ func (q *cubic) onAck(now clock.Time, acked, mss int, srtt time.Duration) {
 }
 
 func (q *cubic) reduce(flight, mss int) {
+	q.hs.css = 0
 	cw := float64(q.cwnd) / float64(mss)
 	// §4.7 fast convergence.
 	if cw < q.wMax {
@@ -184,4 +196,16 @@ func (q *cubic) onRTO(now clock.Time, flight, mss int) {
 func (q *cubic) onLoss(now clock.Time, flight, mss int) {
 	q.reduce(flight, mss)
 	q.cwnd = q.ssthresh
+}
+
+func (r *newReno) restart(cwnd, ssthresh int, now clock.Time) {
+	r.cwnd, r.ssthresh, r.acc = max(cwnd, 1), ssthresh, 0
+}
+
+// restart after idle also starts a new CUBIC epoch from the restarted
+// window (Linux's bictcp_cwnd_event shifts the epoch by the idle time;
+// here the window is reduced as well, so the curve starts again).
+func (q *cubic) restart(cwnd, ssthresh int, now clock.Time) {
+	q.cwnd, q.ssthresh = max(cwnd, 1), ssthresh
+	q.epoch = -1
 }

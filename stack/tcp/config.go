@@ -86,36 +86,38 @@ const (
 // settings' defaults.
 func DefaultConfig() Config {
 	return Config{
-		SynRetries:        6,
-		SynackRetries:     5,
-		Retries2:          15,
-		OrphanRetries:     0,
-		FinTimeout:        60 * time.Second,
-		MaxSynBacklog:     4096,
-		Somaxconn:         4096,
-		AbortOnOverflow:   false,
-		Syncookies:        1,
-		MSL:               30 * time.Second,
-		MaxTwBuckets:      262144,
-		TwReuse:           2,
-		Keepalive:         false,
-		KeepaliveTime:     7200 * time.Second,
-		KeepaliveIntvl:    75 * time.Second,
-		KeepaliveProbes:   9,
-		Rmem:              [3]int{4096, 131072, 6291456},
-		Wmem:              [3]int{4096, 16384, 4194304},
-		Mem:               [3]int{DefaultTCPMemLow, DefaultTCPMemPressure, DefaultTCPMemHigh},
-		Timestamps:        true,
-		WindowScaling:     true,
-		Sack:              true,
-		CongestionControl: "cubic",
-		Recovery:          1,
-		EarlyRetrans:      3,
-		Frto:              2,
-		MinSndMss:         TCPMinSndMSS,
-		LocalPortRange:    [2]uint16{32768, 60999},
-		MaxConnections:    DefaultMaxConnections,
-		DefaultMSS:        DefaultMSSValue,
+		SynRetries:         6,
+		SynackRetries:      5,
+		Retries2:           15,
+		OrphanRetries:      0,
+		FinTimeout:         60 * time.Second,
+		MaxSynBacklog:      4096,
+		Somaxconn:          4096,
+		AbortOnOverflow:    false,
+		Syncookies:         1,
+		MSL:                30 * time.Second,
+		MaxTwBuckets:       262144,
+		TwReuse:            2,
+		Keepalive:          false,
+		KeepaliveTime:      7200 * time.Second,
+		KeepaliveIntvl:     75 * time.Second,
+		KeepaliveProbes:    9,
+		Rmem:               [3]int{4096, 131072, 6291456},
+		Wmem:               [3]int{4096, 16384, 4194304},
+		Mem:                [3]int{DefaultTCPMemLow, DefaultTCPMemPressure, DefaultTCPMemHigh},
+		Timestamps:         true,
+		WindowScaling:      true,
+		Sack:               true,
+		CongestionControl:  "cubic",
+		Recovery:           1,
+		EarlyRetrans:       3,
+		Frto:               2,
+		SlowStartAfterIdle: true,
+		ECN:                2,
+		MinSndMss:          TCPMinSndMSS,
+		LocalPortRange:     [2]uint16{32768, 60999},
+		MaxConnections:     DefaultMaxConnections,
+		DefaultMSS:         DefaultMSSValue,
 	}
 }
 
@@ -123,36 +125,38 @@ func DefaultConfig() Config {
 // (net.ipv4.tcp_*). DefaultConfig returns Linux's defaults; Set and Get take
 // the sysctl text form; Settings describes each one.
 type Config struct {
-	SynRetries        int           // tcp_syn_retries (6): SYN retransmissions of an active open, 1..127
-	SynackRetries     int           // tcp_synack_retries (5): SYN-ACK retransmissions, 0..255
-	Retries2          int           // tcp_retries2 (15): retransmissions before an established connection is dropped
-	OrphanRetries     int           // tcp_orphan_retries (0 means 8, as Linux)
-	FinTimeout        time.Duration // tcp_fin_timeout (60 s): FIN-WAIT-2 lifetime of an orphan
-	MaxSynBacklog     int           // tcp_max_syn_backlog (4096): SYN queue bound per listener
-	Somaxconn         int           // somaxconn (4096): accept queue bound
-	AbortOnOverflow   bool          // tcp_abort_on_overflow (0): RST instead of drop when the accept queue is full
-	Syncookies        int           // tcp_syncookies (1): 0 off, 1 when the SYN queue is full, 2 always
-	MSL               time.Duration // tcp_msl (30 s; TIME-WAIT lasts 2*MSL, Linux's TCP_TIMEWAIT_LEN)
-	MaxTwBuckets      int           // tcp_max_tw_buckets (262144): TIME-WAIT entries per loop
-	TwReuse           int           // tcp_tw_reuse (2: loopback only in Linux; here 0/1/2)
-	Keepalive         bool          // keepalive (0): xdptcp: SO_KEEPALIVE on for every new connection (Linux has no sysctl: off unless the socket asks)
-	KeepaliveTime     time.Duration // tcp_keepalive_time (7200 s): idle time before the first probe
-	KeepaliveIntvl    time.Duration // tcp_keepalive_intvl (75 s): time between probes
-	KeepaliveProbes   int           // tcp_keepalive_probes (9): unanswered probes before the connection is dropped
-	Rmem              [3]int        // tcp_rmem (4096 131072 6291456): receive buffer min, default, max bytes
-	Wmem              [3]int        // tcp_wmem (4096 16384 4194304): send buffer min, default, max bytes
-	Mem               [3]int        // tcp_mem (49152 65536 98304): low, pressure, high in pages of 4096 bytes, for all connections of the process (mem.go)
-	Timestamps        bool          // tcp_timestamps (1): RFC 7323 timestamps
-	WindowScaling     bool          // tcp_window_scaling (1): RFC 7323 window scaling
-	Sack              bool          // tcp_sack (1): RFC 2018 selective acknowledgements
-	CongestionControl string        // tcp_congestion_control ("cubic"; also "newreno", "reno")
-	Recovery          int           // tcp_recovery (1): bits 0x1 RACK loss detection (RFC 8985), 0x2 static reordering window, 0x4 no DupThresh rule in RACK
-	EarlyRetrans      int           // tcp_early_retrans (3): 3 or 4 send tail loss probes (RFC 8985 §7), 0-2 do not
-	Frto              int           // tcp_frto (2): F-RTO (RFC 5682) detects spurious RTOs; 0 off
-	MinSndMss         int           // tcp_min_snd_mss (48): floor of the peer's MSS
-	LocalPortRange    [2]uint16     // ip_local_port_range (32768 60999): ephemeral ports for Dial
-	MaxConnections    int           // max_connections (262144): xdptcp's flow table bound per loop
-	DefaultMSS        int           // mss (1460): our MSS to advertise (MTU-40)
+	SynRetries         int           // tcp_syn_retries (6): SYN retransmissions of an active open, 1..127
+	SynackRetries      int           // tcp_synack_retries (5): SYN-ACK retransmissions, 0..255
+	Retries2           int           // tcp_retries2 (15): retransmissions before an established connection is dropped
+	OrphanRetries      int           // tcp_orphan_retries (0 means 8, as Linux)
+	FinTimeout         time.Duration // tcp_fin_timeout (60 s): FIN-WAIT-2 lifetime of an orphan
+	MaxSynBacklog      int           // tcp_max_syn_backlog (4096): SYN queue bound per listener
+	Somaxconn          int           // somaxconn (4096): accept queue bound
+	AbortOnOverflow    bool          // tcp_abort_on_overflow (0): RST instead of drop when the accept queue is full
+	Syncookies         int           // tcp_syncookies (1): 0 off, 1 when the SYN queue is full, 2 always
+	MSL                time.Duration // tcp_msl (30 s; TIME-WAIT lasts 2*MSL, Linux's TCP_TIMEWAIT_LEN)
+	MaxTwBuckets       int           // tcp_max_tw_buckets (262144): TIME-WAIT entries per loop
+	TwReuse            int           // tcp_tw_reuse (2: loopback only in Linux; here 0/1/2)
+	Keepalive          bool          // keepalive (0): xdptcp: SO_KEEPALIVE on for every new connection (Linux has no sysctl: off unless the socket asks)
+	KeepaliveTime      time.Duration // tcp_keepalive_time (7200 s): idle time before the first probe
+	KeepaliveIntvl     time.Duration // tcp_keepalive_intvl (75 s): time between probes
+	KeepaliveProbes    int           // tcp_keepalive_probes (9): unanswered probes before the connection is dropped
+	Rmem               [3]int        // tcp_rmem (4096 131072 6291456): receive buffer min, default, max bytes
+	Wmem               [3]int        // tcp_wmem (4096 16384 4194304): send buffer min, default, max bytes
+	Mem                [3]int        // tcp_mem (49152 65536 98304): low, pressure, high in pages of 4096 bytes, for all connections of the process (mem.go)
+	Timestamps         bool          // tcp_timestamps (1): RFC 7323 timestamps
+	WindowScaling      bool          // tcp_window_scaling (1): RFC 7323 window scaling
+	Sack               bool          // tcp_sack (1): RFC 2018 selective acknowledgements
+	CongestionControl  string        // tcp_congestion_control ("cubic"; also "newreno", "reno")
+	Recovery           int           // tcp_recovery (1): bits 0x1 RACK loss detection (RFC 8985), 0x2 static reordering window, 0x4 no DupThresh rule in RACK
+	EarlyRetrans       int           // tcp_early_retrans (3): 3 or 4 send tail loss probes (RFC 8985 §7), 0-2 do not
+	Frto               int           // tcp_frto (2): F-RTO (RFC 5682) detects spurious RTOs; 0 off
+	ECN                int           // tcp_ecn (2): RFC 3168 ECN: 0 off, 1 request and accept, 2 accept when requested
+	SlowStartAfterIdle bool          // tcp_slow_start_after_idle (1): cwnd restarts from the initial window after an idle RTO (RFC 5681 §4.1)
+	MinSndMss          int           // tcp_min_snd_mss (48): floor of the peer's MSS
+	LocalPortRange     [2]uint16     // ip_local_port_range (32768 60999): ephemeral ports for Dial
+	MaxConnections     int           // max_connections (262144): xdptcp's flow table bound per loop
+	DefaultMSS         int           // mss (1460): our MSS to advertise (MTU-40)
 }
 
 // SettingInfo describes one setting for --help, the README and reloads.
@@ -505,6 +509,10 @@ var settingTable = []settingDef{
 		0, 4, func(c *Config) *int { return &c.EarlyRetrans }),
 	intSetting("tcp_frto", "F-RTO (RFC 5682) spurious RTO detection: 0 off, 1 or 2 on (SACK-enhanced when SACK is on)", true,
 		0, 2, func(c *Config) *int { return &c.Frto }),
+	intSetting("tcp_ecn", "RFC 3168 ECN: 0 off, 1 request on Dial and accept, 2 accept when the peer requests it", true,
+		0, 2, func(c *Config) *int { return &c.ECN }),
+	boolSetting("tcp_slow_start_after_idle", "1: after an idle RTO cwnd restarts from the initial window (RFC 5681 §4.1)",
+		func(c *Config) *bool { return &c.SlowStartAfterIdle }),
 	intSetting("tcp_min_snd_mss", "floor of the peer's advertised MSS (TCP_MIN_SND_MSS 48)", true,
 		TCPMinSndMSS, 65535, func(c *Config) *int { return &c.MinSndMss }),
 	{

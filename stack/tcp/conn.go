@@ -48,6 +48,11 @@ const (
 	fInRecovery                         // NewReno fast recovery (RFC 6582) until recover is acked
 	fReadClosed                         // the application closed its receiving side (Close): data now gets a RST
 	fCookie                             // established from a SYN cookie (no SYN-ACK retransmission owed)
+	fCwndLimited                        // cwnd held a transmission back in the current round (Linux is_cwnd_limited)
+	fECN                                // ECN agreed in the handshake (RFC 3168 §6.1.1)
+	fECEPending                         // a CE mark arrived: ECE on our segments until the peer's CWR
+	fCWRPending                         // we reduced for an ECE: CWR on the next new data segment
+	fInCWR                              // reduced for an ECE: no cwnd growth until SND.UNA passes recover (Linux CWR state)
 )
 
 // Conn is one TCP connection. All methods must be called on the loop that
@@ -70,11 +75,13 @@ type Conn struct {
 	sndShift   uint8        // peer's window scale (0 unless fWS), <= 14
 	rcvShift   uint8        // our window scale (0 unless fWS), <= 14
 	kaProbes   uint8        // unanswered keepalive probes (<= tcp_keepalive_probes, 127)
+	zwProbes   uint16       // unanswered zero-window probes (<= tcp_retries2, 255)
 	reordering uint8        // DupThresh - 3: raised by each fast retransmission found spurious (<= maxReordering)
 	state      State        // RFC 9293 state; StateClosed once gone (here: fills padding)
 	mss        int          // effective send MSS: peer's MSS capped by ours, >= tcp_min_snd_mss
 	sndBuf     ring         // bytes [sndBufSeq, sndBufSeq+sndBuf.Len()) not yet acknowledged
 	sndBufSeq  seqnum.Value // sequence number of sndBuf's first byte
+	dupAcks    int32        // duplicate ACKs since SND.UNA last moved (RFC 5681 §3.2)
 	sndCap     int          // send buffer capacity (tcp_wmem), grows up to tcp_wmem[2]
 	finSeq     seqnum.Value // sequence number of our FIN; valid when fFinQueued
 
@@ -98,18 +105,19 @@ type Conn struct {
 	tsRecentAt clock.Time // when TS.Recent was updated (PAWS 24-day rule)
 
 	// Retransmission (RFC 6298) and loss recovery (recovery.go).
-	rtt      rttEstimator
-	rttSeq   seqnum.Value      // timed segment's sequence number (fRTTTiming)
-	recover  seqnum.Value      // RFC 6582 recover point: no new recovery until SND.UNA passes it
-	rttSent  clock.Time        // when the timed segment was sent
-	nRtx     int               // consecutive RTO expiries without progress (backoff exponent)
-	rtxStamp clock.Time        // Linux retrans_stamp: send time of the first retransmitted segment; valid if nRtx > 0
-	dupAcks  int               // duplicate ACKs since SND.UNA last moved (RFC 5681 §3.2)
-	tq       *txQueue          // the scoreboard: segments sent and not acknowledged; nil when none
-	rack     rackState         // RACK-TLP and F-RTO state (rack.go)
-	cc       congestionControl // &reno or &cubic (tcp_congestion_control)
-	reno     newReno
-	cubic    cubic
+	rtt          rttEstimator
+	rttSeq       seqnum.Value      // timed segment's sequence number (fRTTTiming)
+	recover      seqnum.Value      // RFC 6582 recover point: no new recovery until SND.UNA passes it
+	rttSent      clock.Time        // when the timed segment was sent
+	nRtx         int               // consecutive RTO expiries without progress (backoff exponent)
+	rtxStamp     clock.Time        // Linux retrans_stamp: send time of the first retransmitted segment; valid if nRtx > 0
+	tq           *txQueue          // the scoreboard: segments sent and not acknowledged; nil when none
+	rack         rackState         // RACK-TLP and F-RTO state (rack.go)
+	lastSendAt   clock.Time        // last data transmission (restart after idle, Linux lsndtime)
+	cwndUsageSeq seqnum.Value      // the round of maxOut/fCwndLimited ends when SND.UNA passes it
+	maxOut       int32             // largest flight in that round (Linux max_packets_out, in bytes)
+	cc           congestionControl // &cubic or &cubic.newReno (tcp_congestion_control)
+	cubic        cubic
 
 	// Timers, one deadline per purpose (never if off); one wheel timer
 	// fires at the earliest (timers.go).
@@ -122,7 +130,6 @@ type Conn struct {
 	delackAt   clock.Time // delayed ACK; never if no ACK is owed
 	tlpAt      clock.Time // tail loss probe (RFC 8985 §7.2)
 	reoAt      clock.Time // RACK reordering timer (RFC 8985 §6.3)
-	zwProbes   int        // unanswered zero-window probes
 	kaIdle     time.Duration
 	lastRecv   clock.Time    // last segment received (keepalive idle time)
 	lastDataAt clock.Time    // last in-order data received (pingpong detection, ato)
@@ -529,6 +536,9 @@ func (c *Conn) teardown() {
 	if c.rcvBuf.buf != nil && c.flags&fHeldTail == 0 {
 		l.freeBuf(c.rcvBuf.buf)
 		c.rcvBuf = ring{}
+	}
+	if l.conns.Len() == 0 {
+		l.dropSpares() // nobody left to reuse them
 	}
 }
 

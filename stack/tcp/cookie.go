@@ -69,6 +69,13 @@ func (ln *Listener) cookieSynAck(now clock.Time, seg *Segment) {
 			o.SACK = true
 			s.Opts.SACKPermitted = true
 		}
+		if l.ecnSynAccepted(seg) {
+			// RFC 3168 §6.1.1 through the cookie: its timestamp keeps
+			// the ECN setup (Linux TS_OPT_ECN; without timestamps, no
+			// ECN, as Linux).
+			o.ECN = true
+			s.Flags |= wire.FlagECE
+		}
 		s.Opts.HasTimestamp = true
 		s.Opts.TSVal = syncookie.EncodeTS(uint32(int64(now)/1e6)+l.tsOffsetFor(seg.Key), o)
 		s.Opts.TSEcr = seg.Opts.TSVal
@@ -134,10 +141,13 @@ func (ln *Listener) cookieAck(now clock.Time, seg *Segment) bool {
 	c.flags |= fCookie
 	c.mss = max(min(int(mss), c.rcvMSS), cfg.MinSndMss, 1)
 	c.initCC(c.mss)
-	c.flags &^= fWS | fSackOK | fTS
+	c.flags &^= fWS | fSackOK | fTS | fECN
 	c.sndShift, c.rcvShift = 0, 0
 	if seg.Opts.HasTimestamp {
 		c.flags |= fTS
+		if o.ECN && cfg.ECN >= 1 {
+			c.flags |= fECN
+		}
 		c.tsRecent = seg.Opts.TSVal
 		c.tsRecentAt = now
 		// Our timestamps continue from the TSval the ACK echoes: with a

@@ -212,7 +212,7 @@ func (c *Conn) Info() TCPInfo {
 		SendQ:       c.sndBuf.Len(),
 		State:       c.State(),
 		Retransmits: uint8(min(c.nRtx, 255)),
-		Probes:      uint8(min(int(c.kaProbes)+c.zwProbes, 255)),
+		Probes:      uint8(min(int(c.kaProbes)+int(c.zwProbes), 255)),
 		Backoff:     uint8(min(c.nRtx, 255)),
 		RTO:         c.currentRTO(),
 		ATO:         c.delAckTimeout(),

@@ -4,6 +4,7 @@ package tcp
 // (§3.10.7.3) and the rest (§3.10.7.4), in the RFC's numbered phases.
 
 import (
+	"math/bits"
 	"time"
 
 	"github.com/xdptcp/xdptcp/stack/clock"
@@ -95,6 +96,9 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 	}
 	c.lastRecv = now
 	c.kaProbes, c.zwProbes = 0, 0
+	if c.flags&fECN != 0 && flags&wire.FlagRST == 0 {
+		c.ecnInput(seg)
+	}
 
 	// Second: the RST bit (RFC 5961 §3.2: only an exact match resets).
 	if flags&wire.FlagRST != 0 {
@@ -278,6 +282,7 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 		return false
 	}
 	var as ackSample
+	as.ece = c.flags&fECN != 0 && seg.Flags&wire.FlagECE != 0
 	if c.flags&fTS != 0 && seg.Opts.HasTimestamp {
 		as.tsecr = seg.Opts.TSEcr
 	}
@@ -301,7 +306,7 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 		c.dupAcks++
 		as.dup = true
 		c.onAckRecovery(now, &as)
-	} else if as.dsack {
+	} else if as.dsack || as.ece {
 		c.onAckRecovery(now, &as)
 	}
 	// Window update (RFC 9293 §3.10.7.4: SND.WL1 < SEG.SEQ or (SND.WL1 =
@@ -341,11 +346,13 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, as *ackS
 				}
 			}
 			c.rttSample(r)
+			as.rtt = r
 		}
 		c.flags &^= fRTTTiming
 	} else if c.flags&fRTTTiming != 0 && c.rttSeq.LessThan(ack) {
 		c.flags &^= fRTTTiming
-		c.rttSample(at.Sub(c.rttSent))
+		as.rtt = at.Sub(c.rttSent)
+		c.rttSample(as.rtt)
 	}
 	// Data bytes acknowledged leave the send buffer.
 	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
@@ -624,7 +631,8 @@ func (c *Conn) consumed(n int) {
 		return
 	}
 	if want := 4 * c.rcvCopied; want > c.rcvCap && c.rcvCap < c.layer.cfg.Rmem[2] && !c.layer.underPressure() {
-		c.rcvCap = min(want, c.layer.cfg.Rmem[2])
+		// Powers of two, so rings of few sizes come and go (mem.go spares).
+		c.rcvCap = min(1<<bits.Len(uint(want-1)), c.layer.cfg.Rmem[2])
 	}
 	c.rcvCopied = 0
 	c.rcvSpaceAt = now
@@ -754,6 +762,7 @@ func (c *Conn) negotiate(now clock.Time, seg *Segment, active bool) {
 	}
 	c.mss = mss
 	c.initCC(mss)
+	c.ecnNegotiate(seg, active)
 	if seg.Opts.HasWScale && cfg.WindowScaling {
 		c.flags |= fWS
 		c.sndShift = min(seg.Opts.WScale, maxWindowShift)

@@ -63,6 +63,9 @@ func (c *Conn) fill(now clock.Time, seq seqnum.Value, flags wire.TCPFlags) *OutS
 	if flags&wire.FlagSYN != 0 {
 		return s
 	}
+	if c.flags&fECEPending != 0 && flags&wire.FlagRST == 0 {
+		s.Flags |= wire.FlagECE // RFC 3168 §6.1.3: echo CE until the peer's CWR
+	}
 	w, wantZero := c.rcvWindow()
 	l := c.layer
 	if wantZero {
@@ -137,6 +140,7 @@ func (c *Conn) sendSyn(now clock.Time, rtx bool) bool {
 	if !active {
 		flags |= wire.FlagACK
 	}
+	flags |= c.ecnSynFlags(active)
 	s := c.fill(now, c.iss, flags)
 	w := c.rcvCap
 	if w > 65535 {
@@ -235,8 +239,12 @@ func (c *Conn) trySend(now clock.Time) {
 	default:
 		return
 	}
+	c.restartAfterIdle(now)
 	for c.sendNext(now) {
 	}
+	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
+	c.cwndValidate(c.sndNxt.LessThan(dataEnd) && c.cc.window()-c.pipe() < c.effMSS() &&
+		c.sndNxt.Add(seqnum.Size(c.effMSS())).LessThanEq(c.sndUna.Add(seqnum.Size(c.sndWnd))))
 	if c.sndNxt != c.sndUna {
 		c.persistAt = never
 		if c.rtoAt == never {
@@ -345,6 +353,15 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 	}
 	q := c.txq()
 	rtx := seq.LessThan(c.sndNxt)
+	if c.flags&fECN != 0 && !rtx && data > 0 {
+		// RFC 3168 §6.1.5: new data is ECN-capable, retransmissions
+		// are not; CWR on the first new data after a reduction.
+		s.ECN = ECNECT0
+		if c.flags&fCWRPending != 0 {
+			c.flags &^= fCWRPending
+			s.Flags |= wire.FlagCWR
+		}
+	}
 	if rtx {
 		r := q.at(q.find(seq))
 		if r.mark&sbLost != 0 {
@@ -376,6 +393,7 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 		}
 	}
 	c.onTransmit(n, rtx)
+	c.lastSendAt = now
 	ok := c.xmit(s, rtx)
 	if !ok && rtx {
 		l.stats.TCPRetransFail.Add(1)

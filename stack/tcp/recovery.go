@@ -15,6 +15,8 @@ package tcp
 // resends them; no fast recovery until SND.UNA passes recover).
 
 import (
+	"time"
+
 	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/seqnum"
 	"github.com/xdptcp/xdptcp/stack/wire"
@@ -39,12 +41,14 @@ func (c *Conn) dupThresh() int {
 // ackSample is what one ACK told the sender, gathered while the
 // scoreboard takes it (Linux's tcp_ack flag bits).
 type ackSample struct {
-	acked  int    // bytes newly acknowledged cumulatively
-	sacked int    // bytes newly SACKed
-	dup    bool   // a duplicate ACK (RFC 5681 §2, RFC 6675 §2)
-	dsack  bool   // it carried a D-SACK block (RFC 2883)
-	orig   bool   // it delivered a record never retransmitted
-	tsecr  uint32 // its timestamp echo (0: none)
+	acked  int           // bytes newly acknowledged cumulatively
+	sacked int           // bytes newly SACKed
+	dup    bool          // a duplicate ACK (RFC 5681 §2, RFC 6675 §2)
+	dsack  bool          // it carried a D-SACK block (RFC 2883)
+	orig   bool          // it delivered a record never retransmitted
+	tsecr  uint32        // its timestamp echo (0: none)
+	rtt    time.Duration // the RTT sample it gave (0: none)
+	ece    bool          // it carried ECE on an ECN connection (RFC 3168)
 }
 
 // delivered is called for each record an ACK newly acknowledges or
@@ -109,13 +113,19 @@ func (c *Conn) onAckRecovery(now clock.Time, as *ackSample) {
 		c.exitRecovery()
 		exited = true // cwnd = ssthresh on this ACK (RFC 6582 §3.2 step 3), no growth
 	}
+	if c.flags&fInCWR != 0 && c.recover.LessThanEq(c.sndUna) {
+		c.flags &^= fInCWR
+	}
 	c.detectLoss(now, as.acked)
 	if c.flags&fInRecovery == 0 {
-		if c.tq != nil && c.tq.lost > 0 && c.recover.LessThanEq(c.sndUna) {
+		switch {
+		case c.tq != nil && c.tq.lost > 0 && c.recover.LessThanEq(c.sndUna):
 			c.enterRecovery(now)
-		} else {
-			if as.acked > 0 && !exited {
-				c.cc.onAck(now, as.acked, c.mss, c.rtt.srtt)
+		case as.ece && c.ecnOnAck(now):
+			return
+		default:
+			if as.acked > 0 && !exited && c.flags&fInCWR == 0 {
+				c.growCwnd(now, as)
 			}
 			return
 		}
@@ -169,7 +179,7 @@ func (c *Conn) detectLoss(now clock.Time, acked int) {
 		return
 	}
 	if c.flags&fSackOK == 0 {
-		if c.dupAcks >= c.dupThresh() || (c.flags&fInRecovery != 0 && acked > 0) {
+		if int(c.dupAcks) >= c.dupThresh() || (c.flags&fInRecovery != 0 && acked > 0) {
 			if s := q.at(0); s.mark&sbLost == 0 {
 				q.setMark(s, sbLost)
 			}
@@ -293,4 +303,71 @@ func (c *Conn) onTransmit(n int, rtx bool) {
 	if rtx {
 		c.layer.stats.TCPFastRetrans.Add(1)
 	}
+}
+
+// growCwnd lets the congestion controller grow cwnd for an ACK outside
+// recovery: HyStart++ looks at its RTT sample first (CUBIC), and cwnd
+// grows only while the sender is cwnd-limited (RFC 7661's congestion
+// window validation as Linux's tcp_is_cwnd_limited: in slow start while
+// cwnd is below twice the largest flight of the last round, else when a
+// transmission was held back by cwnd in it).
+func (c *Conn) growCwnd(now clock.Time, as *ackSample) {
+	if c.cc == &c.cubic && c.cubic.onRTT(as.rtt, c.sndUna, c.sndNxt) {
+		l := c.layer
+		l.stats.TCPHystartDelayDetect.Add(1)
+		l.stats.TCPHystartDelayCwnd.Add(uint64(c.cc.window() / max(c.mss, 1)))
+	}
+	if !c.cwndLimited() {
+		return
+	}
+	c.cc.onAck(now, as.acked, c.mss, c.rtt.srtt)
+}
+
+// cwndLimited is Linux's tcp_is_cwnd_limited.
+func (c *Conn) cwndLimited() bool {
+	if c.flags&fCwndLimited != 0 {
+		return true
+	}
+	if c.cc.window() < c.cc.ssthreshBytes() {
+		return c.cc.window() < 2*int(c.maxOut)
+	}
+	return false
+}
+
+// cwndValidate is Linux's tcp_cwnd_validate after a transmit loop:
+// remember, per round (until SND.UNA passes cwndUsageSeq), whether cwnd
+// held a transmission back, else the largest flight.
+func (c *Conn) cwndValidate(limited bool) {
+	out := c.flight()
+	if !c.sndUna.LessThan(c.cwndUsageSeq) || limited || (c.flags&fCwndLimited == 0 && out > int(c.maxOut)) {
+		if limited {
+			c.flags |= fCwndLimited
+		} else {
+			c.flags &^= fCwndLimited
+		}
+		c.maxOut = int32(min(out, 1<<30))
+		c.cwndUsageSeq = c.sndNxt
+	}
+}
+
+// restartAfterIdle is Linux's tcp_cwnd_restart (tcp_slow_start_after_idle,
+// RFC 5681 §4.1): a sender idle for more than an RTO sends again with at
+// most the initial window, halving cwnd once per RTO idle, ssthresh
+// keeping 3/4 of the old cwnd.
+func (c *Conn) restartAfterIdle(now clock.Time) {
+	if !c.layer.cfg.SlowStartAfterIdle || c.sndNxt != c.sndUna || c.lastSendAt == 0 {
+		return
+	}
+	rto := c.currentRTO()
+	idle := now.Sub(c.lastSendAt)
+	if idle <= rto {
+		return
+	}
+	restart := min(initialWindowSegments*c.mss, c.cc.window())
+	cw := c.cc.window()
+	ss := max(c.cc.ssthreshBytes(), cw*3/4)
+	for idle -= rto; idle > 0 && cw > restart; idle -= rto {
+		cw >>= 1
+	}
+	c.cc.restart(max(cw, restart), ss, now)
 }

@@ -289,7 +289,7 @@ func (c *Conn) pipe() int {
 	}
 	p := out - q.sacked - q.lost + q.retrans
 	if c.flags&fSackOK == 0 {
-		p -= min(c.dupAcks*c.mss, out)
+		p -= min(int(c.dupAcks)*c.mss, out)
 	}
 	return max(p, 0)
 }

@@ -51,6 +51,9 @@ type Stats struct {
 	TCPFullUndo            atomic.Uint64 // fast recoveries undone: the retransmission was spurious (RFC 3522/4015)
 	TCPLossUndo            atomic.Uint64 // RTO recoveries undone: the retransmission was spurious (RFC 3522/4015)
 	TCPLostRetransmit      atomic.Uint64 // retransmissions found lost (SACKs for later data) and sent again before the RTO
+	TCPHystartDelayDetect  atomic.Uint64 // slow starts ended by HyStart++ delay detection (RFC 9406)
+	TCPHystartDelayCwnd    atomic.Uint64 // sum of cwnd (segments) when HyStart++ ended slow start
+	TCPECNReduce           atomic.Uint64 // congestion window reductions for an ECN echo (RFC 3168 §6.1.2); xdptcp\'s name, Linux counts none
 	TCPLossProbes          atomic.Uint64 // tail loss probes sent (RFC 8985)
 	TCPLossProbeRecovery   atomic.Uint64 // losses repaired by a tail loss probe
 	TCPSACKReorder         atomic.Uint64 // reordering detected through SACK
@@ -140,6 +143,9 @@ var statDescs = []StatDesc{
 	extStat("TCPFullUndo", func(s *Stats) *atomic.Uint64 { return &s.TCPFullUndo }),
 	extStat("TCPLossUndo", func(s *Stats) *atomic.Uint64 { return &s.TCPLossUndo }),
 	extStat("TCPLostRetransmit", func(s *Stats) *atomic.Uint64 { return &s.TCPLostRetransmit }),
+	extStat("TCPHystartDelayDetect", func(s *Stats) *atomic.Uint64 { return &s.TCPHystartDelayDetect }),
+	extStat("TCPHystartDelayCwnd", func(s *Stats) *atomic.Uint64 { return &s.TCPHystartDelayCwnd }),
+	extStat("TCPECNReduce", func(s *Stats) *atomic.Uint64 { return &s.TCPECNReduce }),
 	extStat("TCPLossProbes", func(s *Stats) *atomic.Uint64 { return &s.TCPLossProbes }),
 	extStat("TCPLossProbeRecovery", func(s *Stats) *atomic.Uint64 { return &s.TCPLossProbeRecovery }),
 	extStat("TCPSACKReorder", func(s *Stats) *atomic.Uint64 { return &s.TCPSACKReorder }),

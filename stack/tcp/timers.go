@@ -185,7 +185,7 @@ func (c *Conn) onPersist(now clock.Time) {
 	if c.flags&fOrphan != 0 && c.layer.cfg.OrphanRetries > 0 {
 		max = c.layer.cfg.OrphanRetries
 	}
-	if c.zwProbes >= max {
+	if int(c.zwProbes) >= max {
 		c.layer.stats.TCPAbortOnTimeout.Add(1)
 		c.destroy(ErrTimeout)
 		return

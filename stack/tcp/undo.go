@@ -27,8 +27,7 @@ type undoState struct {
 	rto   bool         // the episode began with an RTO (else fast retransmit)
 	ts    uint32       // TSval of the episode's first retransmission (RFC 3522 RetransmitTS)
 	una   seqnum.Value // SND.UNA when the episode began: the retransmitted segment's sequence number
-	reno  newReno      // congestion state before the reduction
-	cubic cubic
+	cubic cubic        // congestion state before the reduction (newReno's is inside)
 }
 
 // startUndo opens a loss episode before the congestion response, if none
@@ -39,7 +38,7 @@ func (c *Conn) startUndo(now clock.Time, rto bool) {
 	if q == nil || q.undo.valid {
 		return
 	}
-	q.undo = undoState{valid: true, rto: rto, ts: c.tsVal(now), una: c.sndUna, reno: c.reno, cubic: c.cubic}
+	q.undo = undoState{valid: true, rto: rto, ts: c.tsVal(now), una: c.sndUna, cubic: c.cubic}
 }
 
 // checkUndo runs the Eifel detection on an ACK that advances SND.UNA to
@@ -75,7 +74,7 @@ func (c *Conn) undoLoss(frto bool) bool {
 	}
 	u := &q.undo
 	u.valid = false
-	c.reno, c.cubic = u.reno, u.cubic
+	c.cubic = u.cubic
 	c.flags &^= fInRecovery
 	c.rack.flags &^= rkFRTO | rkFRTONew
 	c.dupAcks = 0

@@ -1,0 +1,84 @@
+package tcp
+
+// Explicit Congestion Notification (RFC 3168) with Linux's tcp_ecn
+// semantics: 0 off; 1 request ECN on active opens and accept it on passive
+// ones; 2 (Linux's default) accept it when the peer requests it, never
+// request. An ECN connection sends its new data as ECT(0) (not
+// retransmissions, not pure ACKs: §6.1.5, as Linux's tcp_ecn_send); a CE
+// mark received is echoed with ECE on every segment until the peer's CWR
+// (§6.1.3); an ECE received reduces the congestion window once per window
+// of data (§6.1.2, the same RFC 6582 recover point as a loss) and the next
+// new data carries CWR. The ECN setup of a SYN answered with a SYN cookie
+// is kept in the cookie's timestamp (syncookie's ECN bit). AccECN is not
+// implemented.
+
+import (
+	"github.com/xdptcp/xdptcp/stack/clock"
+	"github.com/xdptcp/xdptcp/stack/wire"
+)
+
+// ecnSetup is the flag pair of an ECN-setup SYN (RFC 3168 §6.1.1).
+const ecnSetup = wire.FlagECE | wire.FlagCWR
+
+// ecnSynAccepted reports whether a passive open takes the ECN setup of
+// syn (tcp_ecn 1 or 2).
+func (l *Layer) ecnSynAccepted(syn *Segment) bool {
+	return l.cfg.ECN >= 1 && syn.Flags&ecnSetup == ecnSetup
+}
+
+// ecnNegotiate decides ECN from the peer's SYN (passive) or SYN-ACK
+// (active): an ECN-setup SYN, or an ECN-setup SYN-ACK (ECE without CWR)
+// answering ours.
+func (c *Conn) ecnNegotiate(seg *Segment, active bool) {
+	c.flags &^= fECN | fECEPending | fCWRPending
+	switch {
+	case !active && c.layer.ecnSynAccepted(seg):
+		c.flags |= fECN
+	case active && c.layer.cfg.ECN == 1 && seg.Flags&ecnSetup == wire.FlagECE:
+		c.flags |= fECN
+	}
+}
+
+// ecnSynFlags returns the ECN flags of our SYN (ECE|CWR with tcp_ecn 1)
+// or SYN-ACK (ECE when ECN was agreed).
+func (c *Conn) ecnSynFlags(active bool) wire.TCPFlags {
+	switch {
+	case active && c.layer.cfg.ECN == 1:
+		return ecnSetup
+	case !active && c.flags&fECN != 0:
+		return wire.FlagECE
+	}
+	return 0
+}
+
+// ecnInput is the receiver's side for an acceptable segment: CWR stops
+// the echo, CE (re)starts it and has it ACKed at once (Linux
+// tcp_ecn_check_ce enters quick ACK).
+func (c *Conn) ecnInput(seg *Segment) {
+	if seg.Flags&wire.FlagCWR != 0 {
+		c.flags &^= fECEPending
+	}
+	if seg.ECN == ECNCE {
+		c.flags |= fECEPending
+		if len(seg.Payload) > 0 {
+			c.ackOwed += 2
+		}
+	}
+}
+
+// ecnOnAck is the sender's response to an ACK with ECE (RFC 3168 §6.1.2,
+// Linux tcp_enter_cwr): the congestion controller reduces as for a loss,
+// once per window (not again until SND.UNA passes the recover point, nor
+// during a recovery); cwnd does not grow until then (Linux's CWR state);
+// the next new data segment carries CWR. It reports whether it reduced.
+func (c *Conn) ecnOnAck(now clock.Time) bool {
+	if c.flags&fInRecovery != 0 || c.sndUna.LessThan(c.recover) {
+		return false
+	}
+	c.cc.onLoss(now, c.flight(), c.mss)
+	c.cc.setWindow(c.cc.ssthreshBytes())
+	c.recover = c.sndNxt
+	c.flags |= fCWRPending | fInCWR
+	c.layer.stats.TCPECNReduce.Add(1)
+	return true
+}

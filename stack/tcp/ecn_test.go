@@ -1,0 +1,157 @@
+package tcp
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/xdptcp/xdptcp/stack/wire"
+)
+
+// ECN (RFC 3168) with Linux's tcp_ecn semantics.
+
+const (
+	ECE = wire.FlagECE
+	CWR = wire.FlagCWR
+)
+
+func withECN(ecn uint8) segOpt { return func(s *Segment) { s.ECN = ecn } }
+
+func ipECN(v uint8) check {
+	return func(s *sent) error {
+		if s.seg.ECN != v {
+			return fmt.Errorf("IP ECN field %d, want %d", s.seg.ECN, v)
+		}
+		return nil
+	}
+}
+
+// ecnConn is a passive connection whose peer sent an ECN-setup SYN.
+func ecnConn(t *testing.T, opts ...cfgOpt) *harness {
+	h := newHarness(t, opts...)
+	h.listen()
+	h.send(SYN|ECE|CWR, peerISN, 0, withMSS(1000))
+	h.expect(flags(SYN | ACK | ECE))
+	h.send(ACK, peerISN+1, ourISN+1)
+	if h.c.flags&fECN == 0 {
+		t.Fatal("ECN not agreed")
+	}
+	return h
+}
+
+// Passive open (tcp_ecn 2, the default, and 1): an ECN-setup SYN gets an
+// ECN-setup SYN-ACK (ECE, no CWR); data goes out as ECT(0), pure ACKs and
+// retransmissions as not-ECT (§6.1.5). tcp_ecn 0 ignores the request.
+func TestECNPassiveNegotiation(t *testing.T) {
+	h := ecnConn(t)
+	h.c.Write(make([]byte, 100))
+	h.expect(flags(ACK|PSH), ipECN(ECNECT0))
+	h.advance(300 * time.Millisecond) // RTO
+	h.expect(flags(ACK|PSH), payloadLen(100), ipECN(ECNNotECT))
+
+	h = newHarness(t, func(c *Config) { c.ECN = 0 })
+	h.listen()
+	h.send(SYN|ECE|CWR, peerISN, 0, withMSS(1000))
+	h.expect(flags(SYN | ACK))
+	h.send(ACK, peerISN+1, ourISN+1)
+	h.c.Write(make([]byte, 100))
+	h.expect(flags(ACK|PSH), ipECN(ECNNotECT))
+}
+
+// Active open: tcp_ecn 1 sends an ECN-setup SYN and agrees on an
+// ECN-setup SYN-ACK; tcp_ecn 2 (default) does not request.
+func TestECNActiveNegotiation(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.ECN = 1 })
+	c, err := h.l.Dial(h.now, ourAddr, peerAddr, 80, h.rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.c, h.key = c, c.Key()
+	h.expect(flags(SYN | ECE | CWR))
+	h.send(SYN|ACK|ECE, peerISN, ourISN+1, withMSS(1000))
+	h.expect(flags(ACK))
+	if c.flags&fECN == 0 {
+		t.Fatal("ECN not agreed")
+	}
+	// A SYN-ACK without ECE: no ECN.
+	h = newHarness(t, func(c *Config) { c.ECN = 1 })
+	c, _ = h.l.Dial(h.now, ourAddr, peerAddr, 80, h.rec)
+	h.key = c.Key()
+	h.expect(flags(SYN | ECE | CWR))
+	h.send(SYN|ACK, peerISN, ourISN+1, withMSS(1000))
+	if c.flags&fECN != 0 {
+		t.Fatal("ECN without the peer's ECE")
+	}
+	dialConn(t) // tcp_ecn 2: a plain SYN (dialConn checks its flags)
+}
+
+// Receiver (§6.1.3): a CE-marked segment is ACKed at once with ECE, and
+// every segment carries ECE until the peer's CWR.
+func TestECNCEEchoedUntilCWR(t *testing.T) {
+	h := ecnConn(t)
+	seq := peerISN + 1
+	h.send(ACK, seq, ourISN+1, withData(make([]byte, 100)), withECN(ECNCE))
+	h.expect(flags(ACK|ECE), ackNum(seq+100))
+	seq += 100
+	h.send(ACK|PSH, seq, ourISN+1, withData(make([]byte, 1000)), withECN(ECNECT0))
+	h.send(ACK|PSH, seq+1000, ourISN+1, withData(make([]byte, 1000)), withECN(ECNECT0))
+	h.advance(time.Second)
+	for len(h.out.segs) > 1 {
+		h.expect(flags(ACK | ECE))
+	}
+	h.expect(flags(ACK|ECE), ackNum(seq+2000))
+	seq += 2000
+	h.send(ACK|PSH|CWR, seq, ourISN+1, withData(make([]byte, 1000)), withECN(ECNECT0))
+	h.send(ACK|PSH, seq+1000, ourISN+1, withData(make([]byte, 1000)), withECN(ECNECT0))
+	h.advance(time.Second)
+	for len(h.out.segs) > 1 {
+		h.expect(flags(ACK)) // CWR: the echo stops
+	}
+	h.expect(flags(ACK), ackNum(seq+2000))
+}
+
+// Sender (§6.1.2): an ECE reduces cwnd as a loss would, once per window;
+// the next new data carries CWR.
+func TestECNResponseOncePerWindow(t *testing.T) {
+	h := ecnConn(t)
+	una := ourISN + 1
+	h.c.Write(make([]byte, 10*1000))
+	for i := 0; i < 10; i++ {
+		h.expect(payloadLen(1000), ipECN(ECNECT0))
+	}
+	before := h.c.cc.window()
+	h.send(ACK|ECE, peerISN+1, una+1000)
+	if w := h.c.cc.window(); w != int(float64(before)*cubicBeta) || h.l.Stats().TCPECNReduce.Load() != 1 {
+		t.Fatalf("cwnd %d after ECE, want %d", w, int(float64(before)*cubicBeta))
+	}
+	reduced := h.c.cc.window()
+	h.send(ACK|ECE, peerISN+1, una+2000) // same window: no second reduction, no growth
+	if h.c.cc.window() != reduced || h.l.Stats().TCPECNReduce.Load() != 1 {
+		t.Fatalf("cwnd %d after a second ECE in the window (was %d)", h.c.cc.window(), reduced)
+	}
+	h.send(ACK, peerISN+1, una+4000) // pipe 6 segments: room for one
+	h.c.Write(make([]byte, 1000))
+	h.expect(seqNum(una+10000), flags(ACK|PSH|CWR), ipECN(ECNECT0))
+	h.expectNothing()
+	h.send(ACK, peerISN+1, una+11000)
+	h.c.Write(make([]byte, 1000))
+	h.expect(flags(ACK|PSH), ipECN(ECNECT0)) // one CWR only
+	h.send(ACK|ECE, peerISN+1, una+12000)    // a new window: reduce again
+	if h.l.Stats().TCPECNReduce.Load() != 2 {
+		t.Fatal("no reduction in the next window")
+	}
+}
+
+// SYN cookies carry the ECN setup in the timestamp (RFC 3168 through
+// syncookie's ECN bit, Linux TS_OPT_ECN).
+func TestECNThroughSynCookie(t *testing.T) {
+	h := cookieHarness(t)
+	h.send(SYN|ECE|CWR, peerISN, 0, withMSS(1000), withTS(4242, 0))
+	s := h.expect(flags(SYN | ACK | ECE))
+	h.send(ACK, peerISN+1, s.seg.Seq+1, withTS(4243, s.seg.Opts.TSVal))
+	if h.c == nil || h.c.flags&fECN == 0 {
+		t.Fatal("ECN lost through the cookie")
+	}
+	h.c.Write([]byte("x"))
+	h.expect(ipECN(ECNECT0))
+}
