@@ -357,6 +357,7 @@ func allScenarios(o *Options) []scenarioDef {
 		bulkScenario("loss-up", "Bulk client → server, 1 % loss and 10 ms delay", "loss1", false),
 		bulkScenario("loss-echo", "Bulk echo, 1 % loss and 10 ms delay", "loss1", true),
 	)
+	s = append(s, rxScenarios()...) // rx.go
 	return s
 }
 

@@ -537,6 +537,9 @@ func (c *Conn) teardown() {
 		l.freeBuf(c.rcvBuf.buf)
 		c.rcvBuf = ring{}
 	}
+	if l.conns.Len() == 0 {
+		l.dropSpares() // nobody left to reuse them
+	}
 }
 
 // holdTail is called, before teardown, when an orderly close ends the

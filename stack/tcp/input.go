@@ -4,6 +4,7 @@ package tcp
 // (§3.10.7.3) and the rest (§3.10.7.4), in the RFC's numbered phases.
 
 import (
+	"math/bits"
 	"time"
 
 	"github.com/xdptcp/xdptcp/stack/clock"
@@ -630,7 +631,8 @@ func (c *Conn) consumed(n int) {
 		return
 	}
 	if want := 4 * c.rcvCopied; want > c.rcvCap && c.rcvCap < c.layer.cfg.Rmem[2] && !c.layer.underPressure() {
-		c.rcvCap = min(want, c.layer.cfg.Rmem[2])
+		// Powers of two, so rings of few sizes come and go (mem.go spares).
+		c.rcvCap = min(1<<bits.Len(uint(want-1)), c.layer.cfg.Rmem[2])
 	}
 	c.rcvCopied = 0
 	c.rcvSpaceAt = now
