@@ -126,6 +126,7 @@ type Stats struct {
 	ArpCacheEntries   atomic.Uint64 // gauge: entries in the neighbour cache
 	ArpWatchFailures  atomic.Uint64 // Config.ARPWatch could not watch an address
 
+	BusyNanos   atomic.Uint64 // time Run spent in iterations that found work (not in Each: exported per queue)
 	DoQueueFull atomic.Uint64 // Do calls refused
 	Wakeups     atomic.Uint64 // times Run came back from Port.Wait
 
