@@ -4,6 +4,7 @@ package tcp
 // (§3.10.7.3) and the rest (§3.10.7.4), in the RFC's numbered phases.
 
 import (
+	"math/bits"
 	"time"
 
 	"github.com/xdptcp/xdptcp/stack/clock"
@@ -630,7 +631,8 @@ func (c *Conn) consumed(n int) {
 		return
 	}
 	if want := 4 * c.rcvCopied; want > c.rcvCap && c.rcvCap < c.layer.cfg.Rmem[2] && !c.layer.underPressure() {
-		c.rcvCap = min(want, c.layer.cfg.Rmem[2])
+		// Powers of two, so rings of few sizes come and go (mem.go spares).
+		c.rcvCap = min(1<<bits.Len(uint(want-1)), c.layer.cfg.Rmem[2])
 	}
 	c.rcvCopied = 0
 	c.rcvSpaceAt = now
@@ -751,6 +753,15 @@ func (c *Conn) negotiate(now clock.Time, seg *Segment, active bool) {
 	}
 	if mss > c.rcvMSS {
 		mss = c.rcvMSS
+	}
+	if p, ok := c.layer.pmtus.lookup(now, c.key.RemoteAddr); ok && mss > p-headerOverhead(c.key) {
+		mss = p - headerOverhead(c.key) // a path MTU learnt from ICMP (PMTUExpires)
+	}
+	if cfg.MtuProbing == 2 {
+		// tcp_mtu_probing 2: the search is on from the start, at
+		// tcp_base_mss (Linux tcp_mtup_init).
+		c.flags |= fMTUProbe
+		mss = min(mss, cfg.BaseMss)
 	}
 	if mss < cfg.MinSndMss {
 		mss = cfg.MinSndMss

@@ -32,12 +32,14 @@ type Layer struct {
 	twLocals  [twMaxLocals]flowtable.Addr // local addresses of TIME-WAIT entries (timeWait.local); slots written once
 	nTwLocals int                         // slots of twLocals in use
 	listeners map[listenKey]*Listener
+	pmtus     pmtuCache // path MTUs learnt from ICMP, per destination
 	stats     Stats
 	out       OutSegment // the segment being built (reused: no allocation per segment)
 	txPool    []*txQueue // idle scoreboards (scoreboard.go), at most maxTxPool
 
 	sndPool, rcvPool bufPool
 	mem              *MemAccount // tcp_mem account (mem.go); the process's unless SetMemAccount
+	spare            [][]byte    // autotuned receive rings kept for reuse, still charged (mem.go freeBuf); at most spareBufs
 	isnKey           [16]byte    // secret for the port offset and timestamp offsets
 	isnGen           *ISNGenerator
 	isnFn            func(now clock.Time, k flowtable.Key) seqnum.Value

@@ -93,9 +93,31 @@ func (l *Layer) uncharge(n int) {
 // underPressure reports whether TCP memory is under pressure.
 func (l *Layer) underPressure() bool { return l.mem.pressure.Load() }
 
+// dropSpares gives the spare rings back (tcp_mem pressure, or the layer
+// has no connection left that could use them).
+func (l *Layer) dropSpares() {
+	for i, b := range l.spare {
+		l.uncharge(len(b))
+		l.spare[i] = nil
+	}
+	l.spare = l.spare[:0]
+}
+
+// spareBufs bounds the autotuned receive rings a layer keeps for reuse.
+const spareBufs = 4
+
 // allocBuf returns a charged buffer of n bytes (from a pool when one
 // matches), or nil if refused (must false and tcp_mem[2] reached).
 func (l *Layer) allocBuf(n int, must bool) []byte {
+	for i, b := range l.spare {
+		if len(b) >= n && len(b) <= 2*n {
+			// Still charged from when it was freed.
+			l.spare[i] = l.spare[len(l.spare)-1]
+			l.spare[len(l.spare)-1] = nil
+			l.spare = l.spare[:len(l.spare)-1]
+			return b
+		}
+	}
 	if !l.charge(n, must) {
 		return nil
 	}
@@ -108,10 +130,28 @@ func (l *Layer) allocBuf(n int, must bool) []byte {
 	return make([]byte, n)
 }
 
-// freeBuf uncharges b and gives it back to its pool.
+// freeBuf uncharges b and gives it back to its pool. A buffer of
+// another size (an autotuned receive ring) is kept, still charged, among
+// the layer's few spares while memory is not under pressure: a busy
+// connection through loss empties and needs its ring again at every hole,
+// and allocating (zeroing) megabytes each time costs more than the
+// segments themselves.
 func (l *Layer) freeBuf(b []byte) {
 	if b == nil {
 		return
+	}
+	if len(b) != l.sndPool.size && len(b) != l.rcvPool.size && len(b) > l.rcvPool.size {
+		if l.underPressure() {
+			l.dropSpares()
+		} else {
+			if len(l.spare) == spareBufs {
+				l.uncharge(len(l.spare[0]))
+				copy(l.spare, l.spare[1:])
+				l.spare = l.spare[:spareBufs-1]
+			}
+			l.spare = append(l.spare, b)
+			return
+		}
 	}
 	l.uncharge(len(b))
 	switch len(b) {
