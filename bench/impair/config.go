@@ -20,6 +20,11 @@ type Impairment struct {
 	// bytes after the IPv4 header, up to the IPv4 total length) is flipped,
 	// so that the transport checksum catches it.
 	Corrupt float64 `json:"corrupt"`
+	// CE is the probability that an ECN-capable frame (IPv4 ECN field
+	// ECT(0) or ECT(1)) is marked Congestion Experienced, as an AQM router
+	// would (RFC 3168 §5); the IPv4 header checksum is updated. Not-ECT
+	// frames are never marked.
+	CE float64 `json:"ce"`
 	// Delay is the fixed one-way delay added to every frame.
 	Delay time.Duration `json:"delay"`
 	// Jitter widens the delay to a uniform draw in [Delay-Jitter,
@@ -60,7 +65,7 @@ func (im Impairment) Validate() error {
 	for _, p := range []struct {
 		name string
 		v    float64
-	}{{"loss", im.Loss}, {"dup", im.Dup}, {"corrupt", im.Corrupt}, {"reorder", im.Reorder}} {
+	}{{"loss", im.Loss}, {"dup", im.Dup}, {"corrupt", im.Corrupt}, {"reorder", im.Reorder}, {"ce", im.CE}} {
 		if !(p.v >= 0 && p.v <= 1) { // also rejects NaN
 			return fmt.Errorf("%w: %s %v not in [0,1]", ErrConfig, p.name, p.v)
 		}
@@ -73,7 +78,7 @@ func (im Impairment) Validate() error {
 
 // Active reports whether the impairment changes anything.
 func (im Impairment) Active() bool {
-	return im.Loss > 0 || im.Dup > 0 || im.Corrupt > 0 || im.Delay > 0 ||
+	return im.Loss > 0 || im.Dup > 0 || im.Corrupt > 0 || im.CE > 0 || im.Delay > 0 ||
 		im.Jitter > 0 || im.Reorder > 0 || im.Rate > 0
 }
 
@@ -95,6 +100,9 @@ func (im Impairment) String() string {
 	}
 	if im.Corrupt > 0 {
 		add("corrupt", f(im.Corrupt))
+	}
+	if im.CE > 0 {
+		add("ce", f(im.CE))
 	}
 	if im.Delay > 0 {
 		add("delay", im.Delay.String())
@@ -125,7 +133,7 @@ func (im Impairment) String() string {
 
 // ParseImpairment reads a comma-separated list of key=value settings, e.g.
 // "loss=0.02,delay=10ms,jitter=5ms,reorder=0.25", on top of base. Keys:
-// loss, dup, corrupt, reorder (probabilities), delay, jitter,
+// loss, dup, corrupt, ce, reorder (probabilities), delay, jitter,
 // reorder-timeout (durations), reorder-gap (frames), jitter-reorder (bool),
 // rate (bits per second, with an optional k, m or g suffix). "none" or the
 // empty string returns base unchanged.
@@ -148,6 +156,8 @@ func ParseImpairment(base Impairment, s string) (Impairment, error) {
 			im.Dup, err = strconv.ParseFloat(v, 64)
 		case "corrupt":
 			im.Corrupt, err = strconv.ParseFloat(v, 64)
+		case "ce":
+			im.CE, err = strconv.ParseFloat(v, 64)
 		case "reorder":
 			im.Reorder, err = strconv.ParseFloat(v, 64)
 		case "delay":

@@ -10,6 +10,7 @@ type Decision struct {
 	Drop     bool          // lose the frame; nothing else applies
 	Dup      bool          // send a clean copy as well
 	Corrupt  bool          // flip one bit of the IP payload
+	CE       bool          // mark an ECN-capable frame Congestion Experienced
 	Hold     bool          // hold back until later frames overtook it
 	Delay    time.Duration // delay of the frame
 	DupDelay time.Duration // independent delay of the copy (when Dup)
@@ -62,6 +63,7 @@ func (d *Decider) Decide() Decision {
 	if dec.Dup {
 		dec.DupDelay = d.delay()
 	}
+	dec.CE = d.chance(d.im.CE) // drawn last: the other draws keep their sequence
 	return dec
 }
 
@@ -123,5 +125,31 @@ func (d *Decider) CorruptFrame(frame []byte) bool {
 	}
 	bit := d.rng.IntN((end - start) * 8)
 	frame[start+bit/8] ^= 1 << (bit % 8)
+	return true
+}
+
+// MarkCE sets the ECN field of an IPv4 frame carrying ECT(0) or ECT(1) to
+// CE (RFC 3168 §5) and updates the header checksum (RFC 1624
+// incremental update). It reports whether it marked the frame: not-ECT
+// and already-CE frames are left alone.
+func MarkCE(frame []byte) bool {
+	if !IsIPv4(frame) {
+		return false
+	}
+	h := frame[ethHeaderLen:]
+	tos := h[1]
+	if tos&3 == 0 || tos&3 == 3 {
+		return false
+	}
+	old := uint16(h[0])<<8 | uint16(tos)
+	h[1] = tos | 3
+	nw := uint16(h[0])<<8 | uint16(h[1])
+	sum := ^(uint16(h[10])<<8 | uint16(h[11]))
+	s := uint32(sum) + uint32(^old) + uint32(nw)
+	for s > 0xffff {
+		s = s&0xffff + s>>16
+	}
+	c := ^uint16(s)
+	h[10], h[11] = byte(c>>8), byte(c)
 	return true
 }

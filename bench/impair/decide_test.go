@@ -227,3 +227,51 @@ func TestConfigValidate(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// MarkCE sets CE on ECT frames only and keeps the IPv4 header checksum
+// valid (RFC 1624 incremental update).
+func TestMarkCE(t *testing.T) {
+	frame := func(tos byte) []byte {
+		f := make([]byte, ethHeaderLen+ipv4MinHeader+8)
+		f[12], f[13] = 0x08, 0x00
+		h := f[ethHeaderLen:]
+		h[0], h[1] = 0x45, tos
+		h[2], h[3] = 0, byte(ipv4MinHeader+8)
+		h[8], h[9] = 64, 6
+		copy(h[12:], []byte{198, 18, 0, 1, 198, 18, 0, 2})
+		c := ^ipv4Sum(h[:ipv4MinHeader])
+		h[10], h[11] = byte(c>>8), byte(c)
+		return f
+	}
+	for _, tc := range []struct {
+		tos  byte
+		mark bool
+	}{{0x00, false}, {0x01, true}, {0x02, true}, {0x03, false}, {0xb8 | 0x02, true}} {
+		f := frame(tc.tos)
+		if got := MarkCE(f); got != tc.mark {
+			t.Fatalf("tos %#x: marked %v", tc.tos, got)
+		}
+		h := f[ethHeaderLen:]
+		if tc.mark && (h[1]&3 != 3 || h[1]&^3 != tc.tos&^3) {
+			t.Fatalf("tos %#x -> %#x", tc.tos, h[1])
+		}
+		if ipv4Sum(h[:ipv4MinHeader]) != 0xffff {
+			t.Fatalf("tos %#x: header checksum wrong after marking", tc.tos)
+		}
+	}
+	im, err := ParseImpairment(Impairment{}, "ce=0.25,delay=10ms")
+	if err != nil || im.CE != 0.25 || im.String() != "ce=0.25,delay=10ms" {
+		t.Fatalf("%+v %v %q", im, err, im.String())
+	}
+}
+
+func ipv4Sum(h []byte) uint16 {
+	var s uint32
+	for i := 0; i+1 < len(h); i += 2 {
+		s += uint32(h[i])<<8 | uint32(h[i+1])
+	}
+	for s > 0xffff {
+		s = s&0xffff + s>>16
+	}
+	return uint16(s)
+}

@@ -45,7 +45,10 @@
 // # Limits
 //
 // Corruption flips a bit after the IPv4 header: TCP, ICMP and UDP with a
-// checksum catch it; UDP sent with a zero checksum does not. VLAN tags that
+// checksum catch it; UDP sent with a zero checksum does not. CE marking
+// ("ce=P") re-marks IPv4 frames whose ECN field is ECT(0) or ECT(1) as
+// Congestion Experienced, as an AQM router does (RFC 3168 §5), counted
+// in DirStats.CEMarked; IPv6 frames pass through unimpaired. VLAN tags that
 // the kernel strips into packet metadata are not re-inserted (PACKET_AUXDATA
 // is not read), so use untagged legs. Delays are served by Go timers: a
 // frame leaves at or after its due time, late by the timer and scheduling

@@ -146,6 +146,9 @@ func (p *Pipe) Ingest(now clock.Time, frame []byte) {
 	if d.Corrupt && p.dec.CorruptFrame(p.buf(slot)[:len(frame)]) {
 		p.st.Corrupted++
 	}
+	if d.CE && MarkCE(p.buf(slot)[:len(frame)]) {
+		p.st.CEMarked++
+	}
 	if d.Delay > 0 {
 		p.st.Delayed++
 	}

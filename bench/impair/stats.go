@@ -17,6 +17,7 @@ type DirStats struct {
 	Lost        uint64 `json:"lost"`         // dropped by the loss impairment
 	Duplicated  uint64 `json:"duplicated"`   // extra copies queued
 	Corrupted   uint64 `json:"corrupted"`    // frames with one payload bit flipped
+	CEMarked    uint64 `json:"ce_marked"`    // ECN-capable frames marked Congestion Experienced
 	Reordered   uint64 `json:"reordered"`    // frames held back by the reorder impairment
 	Delayed     uint64 `json:"delayed"`      // frames queued with a non-zero delay
 	Overflow    uint64 `json:"overflow"`     // dropped because the queue was full
@@ -38,8 +39,8 @@ type Stats struct {
 
 // String formats the counters of one direction on one line.
 func (s DirStats) String() string {
-	return fmt.Sprintf("in=%d out=%d lost=%d dup=%d corrupt=%d reorder=%d delayed=%d overflow=%d ooo=%d pass=%d oversize=%d runt=%d txerr=%d rxdrop=%d queued=%d maxlate=%dus",
-		s.InFrames, s.OutFrames, s.Lost, s.Duplicated, s.Corrupted, s.Reordered, s.Delayed,
+	return fmt.Sprintf("in=%d out=%d lost=%d dup=%d corrupt=%d ce=%d reorder=%d delayed=%d overflow=%d ooo=%d pass=%d oversize=%d runt=%d txerr=%d rxdrop=%d queued=%d maxlate=%dus",
+		s.InFrames, s.OutFrames, s.Lost, s.Duplicated, s.Corrupted, s.CEMarked, s.Reordered, s.Delayed,
 		s.Overflow, s.OutOfOrder, s.Passthrough, s.Oversize, s.Runt, s.TxErrors, s.RxDrops, s.Queued, s.MaxLateUS)
 }
 

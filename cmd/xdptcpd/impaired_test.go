@@ -27,13 +27,14 @@ import (
 )
 
 // impairedDaemon runs xdptcpd in tp's server namespace (echo on 7,
-// discard on 9) and returns its admin address.
-func impairedDaemon(t testing.TB, tp *impairtest.Topology, bin string) string {
+// discard on 9, and extra arguments) and returns its admin address.
+func impairedDaemon(t testing.TB, tp *impairtest.Topology, bin string, extra ...string) string {
 	t.Helper()
 	admin := "127.0.0.1:9100"
-	cmd := exec.Command("ip", "netns", "exec", tp.Server.Name, bin,
-		"--iface", tp.ServerIf, "--addr", tp.ServerAddr.String()+"/24",
-		"--listen", "7=echo", "--listen", "9=discard", "--admin", admin)
+	args := append([]string{"netns", "exec", tp.Server.Name, bin,
+		"--iface", tp.ServerIf, "--addr", tp.ServerAddr.String() + "/24",
+		"--listen", "7=echo", "--listen", "9=discard", "--admin", admin}, extra...)
+	cmd := exec.Command("ip", args...)
 	log := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {

@@ -76,6 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&both.Loss, "loss", 0, "probability a frame is dropped")
 	fs.Float64Var(&both.Dup, "dup", 0, "probability a frame is duplicated")
 	fs.Float64Var(&both.Corrupt, "corrupt", 0, "probability one bit of a frame's IP payload is flipped")
+	fs.Float64Var(&both.CE, "ce", 0, "probability an ECN-capable (ECT) IPv4 frame is marked Congestion Experienced (RFC 3168)")
 	fs.DurationVar(&both.Delay, "delay", 0, "fixed one-way delay")
 	fs.DurationVar(&both.Jitter, "jitter", 0, "uniform jitter: delay is drawn from [delay-jitter, delay+jitter]")
 	fs.BoolVar(&both.JitterReorder, "jitter-reorder", false, "let jitter reorder frames (default: frames keep their order unless --reorder)")
