@@ -6,7 +6,7 @@ BIN      := bin
 GOFLAGS  ?=
 TESTTIME ?= 25m
 
-.PHONY: all build run test test-race vet fmt clean bench bench-quick bench-smoke bench-build bench-gvisor bench-stack fuzz-short
+.PHONY: all build run test test-race vet fmt clean bench bench-quick bench-smoke bench-build bench-gvisor bench-stack fuzz-short conformance conformance-build conformance-record conformance-long
 
 all: build
 
@@ -24,6 +24,7 @@ test: vet
 	$(GO) test $(GOFLAGS) -count=1 -timeout $(TESTTIME) ./...
 	$(GO) test $(GOFLAGS) -count=1 -race -timeout $(TESTTIME) ./flowtable/ ./stack/timer/ ./stack/ .
 	$(MAKE) fuzz-short
+	$(MAKE) conformance
 	$(MAKE) bench-smoke
 
 # Every fuzz target for a few seconds each (FUZZTIME), as CI does; a crasher
@@ -106,3 +107,55 @@ bench-smoke: bench-build
 		out=$$(mktemp -d /tmp/xdptcp-bench-smoke.XXXXXX) && \
 		./$(BIN)/xdptcp-bench --mode smoke --servers xdptcpd,linux-net --out $$out --check $(BENCHFLAGS); \
 	fi
+
+# Conformance (README "Conformance"): packetdrill, built from the unmodified
+# upstream archive in PACKETDRILL_DIR, runs conformance/list.txt against
+# xdptcp (shared-object mode: the adapter library conformance/adapter over
+# a real engine) and against this machine's Linux kernel (local mode), each
+# script in a fresh network namespace (unshare -n). Needs root, gcc, make,
+# flex and bison; skips when not root unless CI=true. A script recorded PASS
+# in conformance/expected.txt that fails fails the target.
+# conformance-record rewrites expected.txt, conformance/results.md and
+# README's table from one run.
+PACKETDRILL_DIR ?= ../shared/third_party/packetdrill
+PD_VERSION      := 2c4001c
+NPLAB_VERSION   := c8e048b
+CONF            := $(BIN)/conformance
+PD_SRC          := $(CONF)/packetdrill-$(PD_VERSION)
+PD_TOOL         := $(PD_SRC)/gtests/net/packetdrill
+NPLAB_SRC       := $(CONF)/nplab-packetdrill-$(NPLAB_VERSION)
+CONFFLAGS       ?=
+PDRUN_FLAGS = --packetdrill $(PD_TOOL)/packetdrill --so $(CONF)/libxdptcp-pd.so --shim $(CONF)/shim \
+	--google $(PD_SRC)/gtests/net/tcp --nplab $(NPLAB_SRC)/gtests/net/packetdrill/tests/linux \
+	--ours conformance/scripts --list conformance/list.txt --expected conformance/expected.txt --out $(CONF)
+
+$(PD_TOOL)/packetdrill: conformance/packetdrill-so-code-getsockopt.patch
+	rm -rf $(PD_SRC) $(NPLAB_SRC)
+	mkdir -p $(CONF)
+	tar -xzf $(PACKETDRILL_DIR)/packetdrill-$(PD_VERSION).tar.gz -C $(CONF)
+	tar -xzf $(PACKETDRILL_DIR)/nplab-linux-tests-$(NPLAB_VERSION).tar.gz -C $(CONF)
+	patch -s -p1 -d $(PD_SRC) < conformance/packetdrill-so-code-getsockopt.patch
+	cd $(PD_TOOL) && ./configure >/dev/null && $(MAKE) -s packetdrill
+
+conformance-build: $(PD_TOOL)/packetdrill
+	CGO_CFLAGS="-I$(abspath $(PD_TOOL))" $(GO) build $(GOFLAGS) -tags pdadapter -buildmode=c-shared -o $(CONF)/libxdptcp-pd.so ./conformance/adapter
+	mkdir -p $(CONF)/shim
+	$(GO) build $(GOFLAGS) -o $(CONF)/shim/sysctl ./conformance/cmd/pdsysctl
+	cp conformance/shim/tc $(CONF)/shim/tc
+	$(GO) build $(GOFLAGS) -o $(CONF)/pdrun ./conformance/cmd/pdrun
+
+conformance:
+	@if [ "$$(id -u)" != 0 ] && [ "$$CI" != true ]; then \
+		echo 'conformance: skipped: needs root (unshare -n, packetdrill local mode); CI=true requires it'; \
+	else \
+		$(MAKE) conformance-build && ./$(CONF)/pdrun $(PDRUN_FLAGS) $(CONFFLAGS); \
+	fi
+
+# The seed topics with Linux's default settings (SYN retries 6: 127 s; about 5 minutes).
+conformance-long: conformance-build
+	./$(CONF)/pdrun $(PDRUN_FLAGS) --list conformance/list-long.txt --expected conformance/expected-long.txt --out $(CONF)/long --timeout 200s $(CONFFLAGS)
+
+conformance-record: conformance-build
+	./$(CONF)/pdrun $(PDRUN_FLAGS) --record --readme README.md $(CONFFLAGS)
+	cp $(CONF)/results.md conformance/results.md
+	cp $(CONF)/results.json conformance/results.json

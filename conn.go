@@ -676,6 +676,12 @@ func (c *Conn) Info() (tcp.TCPInfo, error) {
 	case <-done:
 	case <-c.s.net.doneCh():
 		return in, c.opError("info", net.ErrClosed)
+	case <-c.loop.stopped: // nil before Start: never
+		select {
+		case <-done:
+		default:
+			return in, c.opError("info", ErrLoopStopped)
+		}
 	}
 	if !ok {
 		return in, c.opError("info", net.ErrClosed)

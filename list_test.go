@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -143,4 +144,65 @@ func TestStackCapture(t *testing.T) {
 		t.Fatalf("a capture after Close: %v", err)
 	}
 	c2.Close()
+}
+
+// failingPort is a memlink port whose Wait fails once fail is set: its
+// loop's Run returns that error.
+type failingPort struct {
+	*memlink.Port
+	fail atomic.Bool
+}
+
+var errPortBroken = errors.New("port broken")
+
+func (p *failingPort) Wait(timeout time.Duration, wakeFD int) (bool, error) {
+	if p.fail.Load() {
+		return false, errPortBroken
+	}
+	return p.Port.Wait(min(timeout, 10*time.Millisecond), wakeFD)
+}
+
+// TestDeadLoopReported: a loop whose Run fails is reported (Loop.Err)
+// and no longer holds the Stack: Do, ListConns, Serve and Close return
+// instead of waiting forever.
+func TestDeadLoopReported(t *testing.T) {
+	pa, pb := memlink.Pair(memlink.Config{})
+	defer pa.Close()
+	defer pb.Close()
+	fp := &failingPort{Port: pa}
+	st := newMemStack(memAddrA, [6]byte{2, 0, 0, 0, 0, 1}, fp, tcp.DefaultConfig())
+	st.Start(context.Background())
+	defer st.Close()
+	l := st.Loops()[0]
+	if l.Err() != nil {
+		t.Fatal("Err before any failure")
+	}
+	fp.fail.Store(true)
+	deadline := time.Now().Add(10 * time.Second)
+	for l.Err() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the loop did not stop")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !errors.Is(l.Err(), errPortBroken) {
+		t.Fatalf("Err = %v", l.Err())
+	}
+	done := make(chan error, 1)
+	go func() {
+		// Enough work to fill the dead loop's request queue too.
+		for i := 0; i < 2*1024+10; i++ {
+			st.Do(func(*Loop) { t.Error("ran on a dead loop") })
+		}
+		st.ListConns(ListOptions{})
+		done <- st.Serve(81, ServeOptions{}, func(*tcp.Conn) tcp.Handler { return nil })
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrLoopStopped) {
+			t.Fatalf("Serve on a dead loop: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Stack hangs on its dead loop")
+	}
 }

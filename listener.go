@@ -100,7 +100,7 @@ func (s *Stack) ListenBacklog(network, address string, backlog int) (*Listener, 
 	}
 	for i, l := range s.loops {
 		var err error
-		s.onLoop(l, func() {
+		ran := s.onLoop(l, func() {
 			var tl *tcp.Listener
 			tl, err = l.engine.TCP().Listen(listenAddr, port, tcp.ListenOptions{Backlog: backlog, Notify: ln.notifyFn[i], Cookies: jar})
 			if err == nil {
@@ -108,6 +108,9 @@ func (s *Stack) ListenBacklog(network, address string, backlog int) (*Listener, 
 				l.listeners[port] = tl
 			}
 		})
+		if !ran {
+			err = fmt.Errorf("queue %d: %w", l.Queue, ErrLoopStopped)
+		}
 		if err != nil {
 			for j := 0; j < i; j++ {
 				s.onLoop(s.loops[j], func() { ln.lns[j].Close(); delete(s.loops[j].listeners, port) })

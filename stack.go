@@ -53,6 +53,28 @@ type Loop struct {
 	// listeners holds the ports served with Serve; touched on the loop
 	// (or before Start) only.
 	listeners map[uint16]*tcp.Listener
+	// stopped is closed when the loop's Run returned (made by Start);
+	// runErr, set before, is why when it was not Close or the context.
+	stopped chan struct{}
+	runErr  error
+}
+
+// ErrLoopStopped is returned for work that needed a loop that stopped
+// with an error (its queue is no longer served).
+var ErrLoopStopped = errors.New("loop stopped")
+
+// Err returns the error a loop stopped with: nil while it runs, before
+// Start, and after a normal stop (Close, the context).
+func (l *Loop) Err() error {
+	if l.stopped == nil {
+		return nil
+	}
+	select {
+	case <-l.stopped:
+		return l.runErr
+	default:
+		return nil
+	}
 }
 
 // Engine returns the loop's protocol engine. Its TCP layer may be touched
@@ -286,7 +308,7 @@ func (s *Stack) Serve(port uint16, o ServeOptions, newHandler func(c *tcp.Conn) 
 	}
 	for _, l := range s.loops {
 		var err error
-		s.onLoop(l, func() {
+		ran := s.onLoop(l, func() {
 			var ln *tcp.Listener
 			// Any address: the port serves IPv4 and IPv6 alike.
 			ln, err = l.engine.TCP().Listen(flowtable.Addr{}, port, tcp.ListenOptions{Backlog: o.Backlog, NewHandler: s.bindLoop(l, newHandler), Cookies: jar})
@@ -294,6 +316,9 @@ func (s *Stack) Serve(port uint16, o ServeOptions, newHandler func(c *tcp.Conn) 
 				l.listeners[port] = ln
 			}
 		})
+		if !ran {
+			err = fmt.Errorf("queue %d: %w", l.Queue, ErrLoopStopped)
+		}
 		if err != nil {
 			return fmt.Errorf("listen on %d: %w", port, err)
 		}
@@ -352,25 +377,44 @@ func (s *Stack) SetCookieKeys(keys []syncookie.Key) error {
 }
 
 // onLoop runs fn on l's loop and waits for it; before Start it runs fn
-// directly. Called with s.mu held.
-func (s *Stack) onLoop(l *Loop, fn func()) {
+// directly. It reports false, without waiting, when the loop has stopped
+// (died with an error, or the Stack closed) and fn did not run: a dead
+// loop never holds s.mu and every caller forever. Called with s.mu held.
+func (s *Stack) onLoop(l *Loop, fn func()) bool {
 	if !s.running {
 		fn()
-		return
+		return true
 	}
 	done := make(chan struct{})
 	for !l.engine.Do(func() { fn(); close(done) }) {
-		time.Sleep(time.Millisecond) // the loop's request queue is full
+		select { // the loop's request queue is full
+		case <-l.stopped:
+			return false
+		case <-time.After(time.Millisecond):
+		}
 	}
-	<-done
+	select {
+	case <-done:
+		return true
+	case <-l.stopped:
+		// A loop that died never runs fn; one that stopped after
+		// running it closed done first.
+		select {
+		case <-done:
+			return true
+		default:
+			return false
+		}
+	}
 }
 
-// Do runs fn on every loop in turn and waits for each.
+// Do runs fn on every loop in turn and waits for each; a loop that
+// stopped (Loop.Err) is skipped.
 func (s *Stack) Do(fn func(l *Loop)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, l := range s.loops {
-		s.onLoop(l, func() { fn(l) })
+		s.onLoop(l, func() { fn(l) }) // a stopped loop is skipped
 	}
 }
 
@@ -385,8 +429,10 @@ func (s *Stack) Start(ctx context.Context) {
 	s.running = true
 	for _, l := range s.loops {
 		s.done.Add(1)
+		l.stopped = make(chan struct{})
 		go func(l *Loop) {
 			defer s.done.Done()
+			defer close(l.stopped)
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
 			if l.CPU >= 0 {
@@ -397,6 +443,9 @@ func (s *Stack) Start(ctx context.Context) {
 				}
 			}
 			if err := l.engine.Run(ctx, s.clk); err != nil && ctx.Err() == nil {
+				// The queue is no longer served; the rest of the Stack
+				// goes on (Loop.Err, the daemon's /healthz and metrics).
+				l.runErr = err
 				s.cfg.Logger.Error("loop stopped", "queue", l.Queue, "err", err)
 			}
 		}(l)

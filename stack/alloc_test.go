@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"github.com/xdptcp/xdptcp/flowtable"
 	"testing"
 	"time"
 
@@ -26,22 +27,33 @@ func (h *pingClient) OnClose(c *tcp.Conn, err error)   {}
 // flow lookup, segment processing, the application's Write, segment
 // building, ring transmit, timers), allocates nothing in steady state.
 func TestNoAllocsRequestResponse(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "IPv4", true: "IPv6"}[v6], func(t *testing.T) { testNoAllocsRequestResponse(t, v6) })
+	}
+}
+
+func testNoAllocsRequestResponse(t *testing.T, v6 bool) {
 	pa, pb := memlink.Pair(memlink.Config{})
 	defer pa.Close()
 	defer pb.Close()
 	now := clock.Time(time.Second)
 	addrA, addrB := [4]byte{198, 18, 0, 1}, [4]byte{198, 18, 0, 2}
-	ea := NewEngine(Config{Addr: addrA, PrefixLen: 24, MAC: macPeer}, pa, now)
-	eb := NewEngine(Config{Addr: addrB, PrefixLen: 24, MAC: macUs}, pb, now)
+	a6, b6 := [16]byte{0x20, 0x01, 0, 2, 15: 1}, [16]byte{0x20, 0x01, 0, 2, 15: 2}
+	ea := NewEngine(Config{Addr: addrA, PrefixLen: 24, Addr6: a6, PrefixLen6: 64, MAC: macPeer}, pa, now)
+	eb := NewEngine(Config{Addr: addrB, PrefixLen: 24, Addr6: b6, PrefixLen6: 64, MAC: macUs}, pb, now)
 	defer ea.Close()
 	defer eb.Close()
-	ea.SetNeighbor(m4(addrB), macUs)
-	eb.SetNeighbor(m4(addrA), macPeer)
-	if _, err := eb.TCP().Listen(m4(addrB), 7, tcp.ListenOptions{NewHandler: echoServer{}.newHandler}); err != nil {
+	la, lb := m4(addrA), m4(addrB)
+	if v6 {
+		la, lb = flowtable.Addr(a6), flowtable.Addr(b6)
+	}
+	ea.SetNeighbor(lb, macUs)
+	eb.SetNeighbor(la, macPeer)
+	if _, err := eb.TCP().Listen(lb, 7, tcp.ListenOptions{NewHandler: echoServer{}.newHandler}); err != nil {
 		t.Fatal(err)
 	}
 	h := &pingClient{}
-	if _, err := ea.TCP().Dial(now, m4(addrA), m4(addrB), 7, h); err != nil {
+	if _, err := ea.TCP().Dial(now, la, lb, 7, h); err != nil {
 		t.Fatal(err)
 	}
 	poll := func() {

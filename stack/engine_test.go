@@ -538,9 +538,12 @@ func FuzzHandleFrame(f *testing.F) {
 		b, _ := hex.DecodeString(s)
 		f.Add(b)
 	}
+	for _, b := range fuzzSeeds6 {
+		f.Add(b)
+	}
 	p := newFakePort(64)
 	p.capture = false
-	e := NewEngine(Config{Addr: addrUs, PrefixLen: 24, MAC: macUs}, p, 0)
+	e := NewEngine(Config{Addr: addrUs, PrefixLen: 24, Addr6: addrUs6, PrefixLen6: 64, MAC: macUs}, p, 0)
 	f.Cleanup(func() { e.Close() })
 	if _, err := e.TCP().Listen(m4(addrUs), 80, tcp.ListenOptions{NewHandler: echoServer{}.newHandler}); err != nil {
 		f.Fatal(err)

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"encoding/binary"
 	"github.com/xdptcp/xdptcp/flowtable"
 	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/seqnum"
@@ -57,7 +58,7 @@ func (e *Engine) handleIPv4(now clock.Time, eth wire.Ethernet) {
 	case wire.ProtoICMP:
 		inc(&e.stats.IpInDelivers)
 		e.learnFromIP(now, flowtable.AddrFrom4(src), eth.Src())
-		e.handleICMP(eth, ip)
+		e.handleICMP(now, eth, ip)
 	default:
 		inc(&e.stats.IpInUnknownProtos)
 		e.stats.drop(DropIPv4Proto)
@@ -65,9 +66,10 @@ func (e *Engine) handleIPv4(now clock.Time, eth wire.Ethernet) {
 }
 
 // handleICMP answers echo requests (RFC 792; RFC 1122 §3.2.2.6: the reply
-// carries the request's identifier, sequence and data). Other types are
-// counted and dropped.
-func (e *Engine) handleICMP(eth wire.Ethernet, ip wire.IPv4) {
+// carries the request's identifier, sequence and data) and hands errors
+// quoting one of our TCP segments to the TCP layer (handleICMPError).
+// Other types are counted and dropped.
+func (e *Engine) handleICMP(now clock.Time, eth wire.Ethernet, ip wire.IPv4) {
 	inc(&e.stats.IcmpInMsgs)
 	ic := wire.ICMPv4(ip.Payload())
 	if !ic.IsValid() {
@@ -81,7 +83,12 @@ func (e *Engine) handleICMP(eth wire.Ethernet, ip wire.IPv4) {
 		e.stats.drop(DropICMPChecksum)
 		return
 	}
-	if ic.Type() != wire.ICMPv4EchoRequest {
+	switch ic.Type() {
+	case wire.ICMPv4EchoRequest:
+	case wire.ICMPv4DstUnreach, wire.ICMPv4TimeExceeded, wire.ICMPv4ParamProblem:
+		e.handleICMPError(now, ic)
+		return
+	default:
 		e.stats.drop(DropICMPType)
 		return
 	}
@@ -158,6 +165,38 @@ func (e *Engine) handleTCP(now clock.Time, p []byte, src, local flowtable.Addr, 
 		e.layer.Input(now, s)
 	}
 	s.Payload = nil
+}
+
+// handleICMPError passes an ICMP error about one of our TCP segments (the
+// quoted IPv4 header, from our address, and at least the first 8 bytes of
+// TCP: ports and sequence number, RFC 792) to the TCP layer: "fragmentation
+// needed" (type 3 code 4, RFC 1191) lowers the path MTU, the others are
+// soft errors.
+func (e *Engine) handleICMPError(now clock.Time, ic wire.ICMPv4) {
+	kind := tcp.ICMPSoft
+	switch ic.Type() {
+	case wire.ICMPv4DstUnreach:
+		inc(&e.stats.IcmpInDestUnreachs)
+		if ic.Code() == wire.ICMPv4CodeFragNeeded {
+			kind = tcp.ICMPPacketTooBig
+		}
+	case wire.ICMPv4TimeExceeded:
+		inc(&e.stats.IcmpInTimeExcds)
+	default:
+		inc(&e.stats.IcmpInParmProbs)
+	}
+	q := wire.IPv4(ic.Payload())
+	if len(q) < wire.IPv4MinHeaderLen || q.Version() != 4 || q.HeaderLen() < wire.IPv4MinHeaderLen ||
+		len(q) < q.HeaderLen()+8 || q.Protocol() != wire.ProtoTCP || q.Src() != e.cfg.Addr {
+		e.stats.drop(DropICMPQuote)
+		return
+	}
+	t := q[q.HeaderLen():]
+	k := flowtable.Key{
+		LocalAddr: e.addr4, RemoteAddr: flowtable.AddrFrom4(q.Dst()),
+		LocalPort: binary.BigEndian.Uint16(t[0:]), RemotePort: binary.BigEndian.Uint16(t[2:]),
+	}
+	e.layer.ICMPError(now, k, seqnum.Value(binary.BigEndian.Uint32(t[4:])), kind, int(ic.NextHopMTU()))
 }
 
 func (e *Engine) nextID() uint16 {

@@ -11,6 +11,8 @@ import (
 	"github.com/dchest/siphash"
 	"github.com/xdptcp/xdptcp/flowtable"
 	"github.com/xdptcp/xdptcp/stack/clock"
+	"github.com/xdptcp/xdptcp/stack/seqnum"
+	"github.com/xdptcp/xdptcp/stack/tcp"
 	"github.com/xdptcp/xdptcp/stack/wire"
 )
 
@@ -119,9 +121,50 @@ func (e *Engine) handleICMPv6(now clock.Time, eth wire.Ethernet, ip wire.IPv6, u
 	case wire.ICMPv6NeighborAdv:
 		inc(&e.stats.Icmp6InNeighborAdvertisements)
 		e.handleNA(ip, ic)
+	case wire.ICMPv6PacketTooBig, wire.ICMPv6DstUnreach, wire.ICMPv6TimeExceeded, wire.ICMPv6ParamProblem:
+		if multicast {
+			e.stats.drop(DropIPv6NotOurs)
+			return
+		}
+		e.handleICMPv6Error(now, ic)
 	default:
 		e.stats.drop(DropICMPv6Type)
 	}
+}
+
+// handleICMPv6Error passes an ICMPv6 error about one of our TCP segments
+// (the quoted IPv6 header from our address, TCP right after it, and at
+// least 8 bytes of TCP) to the TCP layer: "packet too big" lowers the path
+// MTU (RFC 8201 §4), the others are soft errors.
+func (e *Engine) handleICMPv6Error(now clock.Time, ic wire.ICMPv6) {
+	kind := tcp.ICMPSoft
+	switch ic.Type() {
+	case wire.ICMPv6PacketTooBig:
+		inc(&e.stats.Icmp6InPktTooBigs)
+		kind = tcp.ICMPPacketTooBig
+	case wire.ICMPv6DstUnreach:
+		inc(&e.stats.Icmp6InDestUnreachs)
+	case wire.ICMPv6TimeExceeded:
+		inc(&e.stats.Icmp6InTimeExcds)
+	default:
+		inc(&e.stats.Icmp6InParmProblems)
+	}
+	q := ic.Body()
+	if len(q) < wire.IPv6HeaderLen+8 || q[0]>>4 != 6 || wire.IPv6(q).NextHeader() != wire.ProtoTCP ||
+		flowtable.Addr(wire.IPv6(q).Src()) != e.addr6 {
+		e.stats.drop(DropICMPQuote)
+		return
+	}
+	t := q[wire.IPv6HeaderLen:]
+	k := flowtable.Key{
+		LocalAddr: e.addr6, RemoteAddr: flowtable.Addr(wire.IPv6(q).Dst()),
+		LocalPort: binary.BigEndian.Uint16(t[0:]), RemotePort: binary.BigEndian.Uint16(t[2:]),
+	}
+	mtu := ic.MTU()
+	if mtu > 65535 {
+		mtu = 65535
+	}
+	e.layer.ICMPError(now, k, seqnum.Value(binary.BigEndian.Uint32(t[4:])), kind, int(mtu))
 }
 
 // echoReply6 answers an echo request with its identifier, sequence number

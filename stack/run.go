@@ -40,7 +40,14 @@ func (e *Engine) Run(ctx context.Context, clk clock.Clock) error {
 			return nil
 		default:
 		}
-		if e.Poll(clk.Now()) || e.cfg.BusyPoll {
+		t0 := clk.Now()
+		worked := e.Poll(t0)
+		if worked {
+			// Loop busy time: one more clock read per iteration that
+			// found work (per batch, not per packet).
+			e.stats.BusyNanos.Store(e.stats.BusyNanos.Load() + uint64(clk.Now()-t0))
+		}
+		if worked || e.cfg.BusyPoll {
 			continue
 		}
 		e.asleep.Store(true)

@@ -41,6 +41,7 @@ const (
 	DropICMPv6Type                       // ICMPv6 type not handled (router advertisements, ...: the kernel's)
 	DropNDInvalid                        // NS/NA failing RFC 4861 §7.1 validation (hop limit, code, options, target)
 	DropNDNotOurs                        // NS for an address not ours
+	DropICMPQuote                        // ICMP(v6) error not quoting a TCP segment from our address
 	NumDropReasons
 )
 
@@ -53,6 +54,7 @@ var dropNames = [NumDropReasons]string{
 	"no_tx_frame", "tx_ring_full", "tx_too_big", "arp_unresolved", "no_route",
 	"ipv6_header", "ipv6_not_ours", "ipv6_fragment", "ipv6_ext_header", "ipv6_proto",
 	"icmp6_header", "icmp6_checksum", "icmp6_type", "nd_invalid", "nd_not_ours",
+	"icmp_quote",
 }
 
 // String returns the reason's metric label, e.g. "ipv4_checksum".
@@ -79,12 +81,15 @@ type Stats struct {
 	IpOutRequests     atomic.Uint64 // IPv4 packets built for output
 	IpReasmFails      atomic.Uint64 // fragments (not reassembled: dropped)
 
-	IcmpInMsgs       atomic.Uint64
-	IcmpInErrors     atomic.Uint64
-	IcmpInCsumErrors atomic.Uint64
-	IcmpInEchos      atomic.Uint64
-	IcmpOutMsgs      atomic.Uint64
-	IcmpOutEchoReps  atomic.Uint64
+	IcmpInMsgs         atomic.Uint64
+	IcmpInErrors       atomic.Uint64
+	IcmpInCsumErrors   atomic.Uint64
+	IcmpInEchos        atomic.Uint64
+	IcmpInDestUnreachs atomic.Uint64
+	IcmpInTimeExcds    atomic.Uint64
+	IcmpInParmProbs    atomic.Uint64
+	IcmpOutMsgs        atomic.Uint64
+	IcmpOutEchoReps    atomic.Uint64
 
 	Ip6InReceives      atomic.Uint64 // IPv6 packets received (before any check)
 	Ip6InHdrErrors     atomic.Uint64 // bad version, extension header refused
@@ -101,6 +106,10 @@ type Stats struct {
 	Icmp6InEchos                   atomic.Uint64
 	Icmp6InNeighborSolicits        atomic.Uint64
 	Icmp6InNeighborAdvertisements  atomic.Uint64
+	Icmp6InPktTooBigs              atomic.Uint64
+	Icmp6InDestUnreachs            atomic.Uint64
+	Icmp6InTimeExcds               atomic.Uint64
+	Icmp6InParmProblems            atomic.Uint64
 	Icmp6OutMsgs                   atomic.Uint64
 	Icmp6OutEchoReplies            atomic.Uint64
 	Icmp6OutNeighborSolicits       atomic.Uint64
@@ -117,6 +126,7 @@ type Stats struct {
 	ArpCacheEntries   atomic.Uint64 // gauge: entries in the neighbour cache
 	ArpWatchFailures  atomic.Uint64 // Config.ARPWatch could not watch an address
 
+	BusyNanos   atomic.Uint64 // time Run spent in iterations that found work (not in Each: exported per queue)
 	DoQueueFull atomic.Uint64 // Do calls refused
 	Wakeups     atomic.Uint64 // times Run came back from Port.Wait
 
@@ -137,6 +147,8 @@ func (s *Stats) Each(fn func(name string, value uint64)) {
 		{"IpOutRequests", &s.IpOutRequests}, {"IpReasmFails", &s.IpReasmFails},
 		{"IcmpInMsgs", &s.IcmpInMsgs}, {"IcmpInErrors", &s.IcmpInErrors},
 		{"IcmpInCsumErrors", &s.IcmpInCsumErrors}, {"IcmpInEchos", &s.IcmpInEchos},
+		{"IcmpInDestUnreachs", &s.IcmpInDestUnreachs}, {"IcmpInTimeExcds", &s.IcmpInTimeExcds},
+		{"IcmpInParmProbs", &s.IcmpInParmProbs},
 		{"IcmpOutMsgs", &s.IcmpOutMsgs}, {"IcmpOutEchoReps", &s.IcmpOutEchoReps},
 		{"Ip6InReceives", &s.Ip6InReceives}, {"Ip6InHdrErrors", &s.Ip6InHdrErrors},
 		{"Ip6InTruncatedPkts", &s.Ip6InTruncatedPkts}, {"Ip6InAddrErrors", &s.Ip6InAddrErrors},
@@ -146,6 +158,8 @@ func (s *Stats) Each(fn func(name string, value uint64)) {
 		{"Icmp6InCsumErrors", &s.Icmp6InCsumErrors}, {"Icmp6InEchos", &s.Icmp6InEchos},
 		{"Icmp6InNeighborSolicits", &s.Icmp6InNeighborSolicits},
 		{"Icmp6InNeighborAdvertisements", &s.Icmp6InNeighborAdvertisements},
+		{"Icmp6InPktTooBigs", &s.Icmp6InPktTooBigs}, {"Icmp6InDestUnreachs", &s.Icmp6InDestUnreachs},
+		{"Icmp6InTimeExcds", &s.Icmp6InTimeExcds}, {"Icmp6InParmProblems", &s.Icmp6InParmProblems},
 		{"Icmp6OutMsgs", &s.Icmp6OutMsgs}, {"Icmp6OutEchoReplies", &s.Icmp6OutEchoReplies},
 		{"Icmp6OutNeighborSolicits", &s.Icmp6OutNeighborSolicits},
 		{"Icmp6OutNeighborAdvertisements", &s.Icmp6OutNeighborAdvertisements},

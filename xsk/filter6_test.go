@@ -32,6 +32,43 @@ func nd6(typ byte, target [16]byte) []byte {
 	return b
 }
 
+// ICMP errors quoting one of our segments (the quoted source is a served
+// address and port, or a client port) are ours: path MTU discovery.
+func TestFilterICMPErrors(t *testing.T) {
+	f := loadTestFilter(t, testFallback)
+	quote := func(typ, code byte, src [4]byte, sport uint16, ihl byte) []byte {
+		inner := make([]byte, 20+8)
+		inner[0] = 0x40 | ihl
+		inner[9] = protoTCP
+		copy(inner[12:], src[:])
+		copy(inner[16:], peerAddr[:])
+		binary.BigEndian.PutUint16(inner[20:], sport)
+		return ipv4Frame(servedAddr, protoICMP, 0, append([]byte{typ, code, 0, 0, 0, 0, 3, 0xe8}, inner...))
+	}
+	for _, c := range []struct {
+		name  string
+		frame []byte
+		ours  bool
+	}{
+		{"frag needed quoting a served port", quote(3, 4, servedAddr, servedPort, 5), true},
+		{"port unreachable quoting a client port", quote(3, 3, servedAddr, 40000, 5), true},
+		{"time exceeded quoting a served port", quote(11, 0, servedAddr, servedPort, 5), true},
+		{"frag needed quoting another port (kernel's)", quote(3, 4, servedAddr, otherPort, 5), false},
+		{"frag needed quoting another address", quote(3, 4, otherAddr, servedPort, 5), false},
+		{"quoted header with options", quote(3, 4, servedAddr, servedPort, 6), false},
+		{"redirect (type 5)", quote(5, 1, servedAddr, servedPort, 5), false},
+		{"truncated quote", quote(3, 4, servedAddr, servedPort, 5)[:ethLen+20+8+20+2], false},
+	} {
+		want := uint32(xdpPass)
+		if c.ours {
+			want = testFallback
+		}
+		if got := run(t, f.Program(), c.frame); got != want {
+			t.Errorf("%s: verdict %d (%s), want %d (%s)", c.name, got, verdictName(got), want, verdictName(want))
+		}
+	}
+}
+
 func TestFilterVerdictsIPv6(t *testing.T) {
 	f := loadTestFilter(t, testFallback)
 	if err := f.AddAddr6(served6); err != nil {
@@ -45,6 +82,16 @@ func TestFilterVerdictsIPv6(t *testing.T) {
 	}
 	if err := f.WatchND(watched6); err != nil {
 		t.Fatal(err)
+	}
+	// ICMPv6 packet too big quoting a segment from (served6, port).
+	ptbFor := func(src [16]byte, sport uint16) []byte {
+		inner := make([]byte, 40+8)
+		inner[0] = 0x60
+		inner[6] = protoTCP
+		copy(inner[8:], src[:])
+		copy(inner[24:], peer6[:])
+		binary.BigEndian.PutUint16(inner[40:], sport)
+		return append([]byte{2, 0, 0, 0, 0, 0, 5, 0}, inner...)
 	}
 	hbh := append([]byte{protoTCP, 0, 1, 4, 0, 0, 0, 0}, tcpSeg(servedPort)...)
 	echo := []byte{icmp6Echo, 0, 0, 0, 0, 1, 0, 1}
@@ -62,7 +109,11 @@ func TestFilterVerdictsIPv6(t *testing.T) {
 		{"tcp behind hop-by-hop options (kernel's)", ipv6Frame(served6, 0, hbh), false},
 		{"echo to us", ipv6Frame(served6, protoICMP6, echo), true},
 		{"echo to other", ipv6Frame(other6, protoICMP6, echo), false},
-		{"packet too big", ipv6Frame(served6, protoICMP6, ptb), false},
+		{"packet too big, nothing quoted", ipv6Frame(served6, protoICMP6, ptb), false},
+		{"packet too big quoting a served port", ipv6Frame(served6, protoICMP6, ptbFor(served6, servedPort)), true},
+		{"packet too big quoting a client port", ipv6Frame(served6, protoICMP6, ptbFor(served6, 40000)), true},
+		{"packet too big quoting another port (kernel's)", ipv6Frame(served6, protoICMP6, ptbFor(served6, otherPort)), false},
+		{"packet too big quoting another address", ipv6Frame(served6, protoICMP6, ptbFor(other6, servedPort)), false},
 		{"NS for us (to the solicited-node group)", ipv6Frame([16]byte{0xff, 2, 11: 1, 12: 0xff, 15: 1}, protoICMP6, nd6(icmp6NS, served6)), true},
 		{"NS for other", ipv6Frame(other6, protoICMP6, nd6(icmp6NS, other6)), false},
 		{"NA for a watched target", ipv6Frame(served6, protoICMP6, nd6(icmp6NA, watched6)), true},

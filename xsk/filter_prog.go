@@ -69,17 +69,22 @@ const (
 	icmp6Echo    = 128 // RFC 4443 echo request
 	icmp6NS      = 135 // RFC 4861 neighbour solicitation
 	icmp6NA      = 136 // RFC 4861 neighbour advertisement
-	ndTargetOff  = ip6Upper + 8
-	ndMinLen     = 24 // type, code, checksum, flags/reserved, target
-	ipVerIHL     = ethLen
-	ipFragOff    = ethLen + 6 // flags (3 bits) + fragment offset (13 bits)
-	ipProtoOff   = ethLen + 9
-	ipDstOff     = ethLen + 16
-	tcpMinLen    = 20 // RFC 9293 3.1: data offset >= 5 words
-	icmpMinLen   = 8  // RFC 792 echo: type, code, checksum, identifier, sequence
-	protoICMP    = 1
-	protoTCP     = 6
-	icmpEcho     = 8 // RFC 792 echo request type
+
+	icmpUnreach       = 3  // RFC 792 destination unreachable (fragmentation needed is code 4)
+	icmpTimeExceeded  = 11 // RFC 792
+	icmpParamProblem  = 12 // RFC 792
+	icmp6ParamProblem = 4  // RFC 4443: types 1-4 are errors (2: packet too big)
+	ndTargetOff       = ip6Upper + 8
+	ndMinLen          = 24 // type, code, checksum, flags/reserved, target
+	ipVerIHL          = ethLen
+	ipFragOff         = ethLen + 6 // flags (3 bits) + fragment offset (13 bits)
+	ipProtoOff        = ethLen + 9
+	ipDstOff          = ethLen + 16
+	tcpMinLen         = 20 // RFC 9293 3.1: data offset >= 5 words
+	icmpMinLen        = 8  // RFC 792 echo: type, code, checksum, identifier, sequence
+	protoICMP         = 1
+	protoTCP          = 6
+	icmpEcho          = 8 // RFC 792 echo request type
 )
 
 // addrValue is the value of the addrs map: the client port range of a
@@ -203,41 +208,42 @@ func filterInstructions(fallback int32) asm.Instructions {
 	}
 	ip6 = append(ip6, copy16(ip6DstOff)...) // key = destination address
 	ip6 = append(ip6,
-		asm.JEq.Imm(R5, protoICMP6, "icmp6"),      // ICMPv6
-		asm.JNE.Imm(R5, protoTCP, "pass"),         // not TCP (extension headers included): pass
-		asm.Mov.Reg(R4, R2),                       // TCP:
-		asm.Add.Imm(R4, ip6Upper+tcpMinLen),       // R4 = end of a minimal TCP header
-		asm.JGT.Reg(R4, R3, "pass"),               // truncated: pass
-		asm.LoadMem(R8, R2, ip6Upper+2, asm.Half), // R8 = destination port (network order)
-		asm.StoreMem(FP, -8, R8, asm.Half),        // key.Port
-		asm.StoreImm(FP, -6, 0, asm.Half),         // key.Pad
-		asm.StoreImm(FP, -4, 0, asm.Word),         //
-		asm.HostTo(asm.BE, R8, asm.Half),          // R8 = destination port, host order
-		ports6(),                                  // R1 = ports6 map
-		asm.Mov.Reg(R2, FP),                       // R2 = &key
-		asm.Add.Imm(R2, -24),                      //
-		asm.FnMapLookupElem.Call(),                // R0 = ports6[key]
-		asm.JNE.Imm(R0, 0, "redirect"),            // served (address, port): ours
-		addrs6(),                                  // R1 = addrs6 map
-		asm.Mov.Reg(R2, FP),                       // R2 = &address (first 16 bytes of the key)
-		asm.Add.Imm(R2, -24),                      //
-		asm.FnMapLookupElem.Call(),                // R0 = addrs6[address]
-		asm.JEq.Imm(R0, 0, "pass"),                // not served: pass
-		asm.LoadMem(R1, R0, 0, asm.Half),          // R1 = client range low
-		asm.LoadMem(R2, R0, 2, asm.Half),          // R2 = client range high
-		asm.JLT.Reg(R8, R1, "pass"),               // below: pass
-		asm.JGT.Reg(R8, R2, "pass"),               // above: pass
-		asm.Ja.Label("redirect"),                  // in the client range: ours
-		asm.Mov.Reg(R4, R2).WithSymbol("icmp6"),   // ICMPv6: R4 = data
-		asm.Add.Imm(R4, ip6Upper+8),               // R4 = end of the ICMPv6 header
-		asm.JGT.Reg(R4, R3, "pass"),               // truncated: pass
-		asm.LoadMem(R5, R2, ip6Upper, asm.Byte),   // R5 = type
-		asm.JEq.Imm(R5, icmp6Echo, "addr6"),       // echo request: ours if to a served address
-		asm.JEq.Imm(R5, icmp6NS, "nd"),            // neighbour solicitation
-		asm.JNE.Imm(R5, icmp6NA, "pass"),          // neither NS nor NA: pass
-		asm.Mov.Reg(R4, R2).WithSymbol("nd"),      // NS/NA: R4 = data
-		asm.Add.Imm(R4, ip6Upper+ndMinLen),        // R4 = end of the target address
-		asm.JGT.Reg(R4, R3, "pass"),               // truncated: pass
+		asm.JEq.Imm(R5, protoICMP6, "icmp6"),                     // ICMPv6
+		asm.JNE.Imm(R5, protoTCP, "pass"),                        // not TCP (extension headers included): pass
+		asm.Mov.Reg(R4, R2),                                      // TCP:
+		asm.Add.Imm(R4, ip6Upper+tcpMinLen),                      // R4 = end of a minimal TCP header
+		asm.JGT.Reg(R4, R3, "pass"),                              // truncated: pass
+		asm.LoadMem(R8, R2, ip6Upper+2, asm.Half),                // R8 = destination port (network order)
+		asm.StoreMem(FP, -8, R8, asm.Half).WithSymbol("tcp6key"), // key.Port (the address is at FP-24)
+		asm.StoreImm(FP, -6, 0, asm.Half),                        // key.Pad
+		asm.StoreImm(FP, -4, 0, asm.Word),                        //
+		asm.HostTo(asm.BE, R8, asm.Half),                         // R8 = destination port, host order
+		ports6(),                                                 // R1 = ports6 map
+		asm.Mov.Reg(R2, FP),                                      // R2 = &key
+		asm.Add.Imm(R2, -24),                                     //
+		asm.FnMapLookupElem.Call(),                               // R0 = ports6[key]
+		asm.JNE.Imm(R0, 0, "redirect"),                           // served (address, port): ours
+		addrs6(),                                                 // R1 = addrs6 map
+		asm.Mov.Reg(R2, FP),                                      // R2 = &address (first 16 bytes of the key)
+		asm.Add.Imm(R2, -24),                                     //
+		asm.FnMapLookupElem.Call(),                               // R0 = addrs6[address]
+		asm.JEq.Imm(R0, 0, "pass"),                               // not served: pass
+		asm.LoadMem(R1, R0, 0, asm.Half),                         // R1 = client range low
+		asm.LoadMem(R2, R0, 2, asm.Half),                         // R2 = client range high
+		asm.JLT.Reg(R8, R1, "pass"),                              // below: pass
+		asm.JGT.Reg(R8, R2, "pass"),                              // above: pass
+		asm.Ja.Label("redirect"),                                 // in the client range: ours
+		asm.Mov.Reg(R4, R2).WithSymbol("icmp6"),                  // ICMPv6: R4 = data
+		asm.Add.Imm(R4, ip6Upper+8),                              // R4 = end of the ICMPv6 header
+		asm.JGT.Reg(R4, R3, "pass"),                              // truncated: pass
+		asm.LoadMem(R5, R2, ip6Upper, asm.Byte),                  // R5 = type
+		asm.JEq.Imm(R5, icmp6Echo, "addr6"),                      // echo request: ours if to a served address
+		asm.JLE.Imm(R5, icmp6ParamProblem, "icmp6err"),           // errors (types 1-4) quoting a segment
+		asm.JEq.Imm(R5, icmp6NS, "nd"),                           // neighbour solicitation
+		asm.JNE.Imm(R5, icmp6NA, "pass"),                         // neither NS nor NA: pass
+		asm.Mov.Reg(R4, R2).WithSymbol("nd"),                     // NS/NA: R4 = data
+		asm.Add.Imm(R4, ip6Upper+ndMinLen),                       // R4 = end of the target address
+		asm.JGT.Reg(R4, R3, "pass"),                              // truncated: pass
 	)
 	ip6 = append(ip6, copy16(ndTargetOff)...) // key = target address
 	ip6 = append(ip6,
@@ -256,100 +262,112 @@ func filterInstructions(fallback int32) asm.Instructions {
 		asm.Ja.Label("redirect"),          // ours
 	)
 	return append(asm.Instructions{
-		asm.Mov.Reg(R6, R1),                                    // R6 = ctx
-		asm.LoadMem(R2, R6, xdpMdData, asm.Word),               // R2 = ctx->data
-		asm.LoadMem(R3, R6, xdpMdDataEnd, asm.Word),            // R3 = ctx->data_end
-		asm.Mov.Reg(R4, R2),                                    // R4 = data
-		asm.Add.Imm(R4, ethLen),                                // R4 = data + Ethernet header
-		asm.JGT.Reg(R4, R3, "pass"),                            // shorter than an Ethernet header: pass
-		asm.LoadMem(R5, R2, ethTypeOff, asm.Half),              // R5 = EtherType (network order)
-		asm.HostTo(asm.BE, R5, asm.Half),                       // to host order (a VLAN tag 0x8100 falls through to pass)
-		asm.JEq.Imm(R5, etherTypeARP, "arp"),                   // ARP
-		asm.JEq.Imm(R5, etherTypeIP6, "ip6"),                   // IPv6
-		asm.JNE.Imm(R5, etherTypeIP4, "pass"),                  // not IPv4 (VLAN, ...): pass
-		asm.Mov.Reg(R4, R2),                                    // IPv4:
-		asm.Add.Imm(R4, ethLen+ipMinLen),                       // R4 = end of a minimal IPv4 header
-		asm.JGT.Reg(R4, R3, "pass"),                            // truncated IPv4 header: pass
-		asm.LoadMem(R9, R2, ipVerIHL, asm.Byte),                // R9 = version<<4 | IHL
-		asm.Mov.Reg(R5, R9),                                    // R5 = version<<4 | IHL
-		asm.RSh.Imm(R5, 4),                                     // R5 = version
-		asm.JNE.Imm(R5, 4, "pass"),                             // not version 4: pass
-		asm.And.Imm(R9, 0x0f),                                  // R9 = IHL (32-bit words)
-		asm.JLT.Imm(R9, 5, "pass"),                             // IHL < 5 is malformed (RFC 791): pass
-		asm.LSh.Imm(R9, 2),                                     // R9 = header length in bytes, 20..60
-		asm.LoadMem(R5, R2, ipFragOff, asm.Half),               // R5 = flags + fragment offset (network order)
-		asm.HostTo(asm.BE, R5, asm.Half),                       // host order
-		asm.And.Imm(R5, 0x3fff),                                // MF bit + fragment offset
-		asm.JNE.Imm(R5, 0, "pass"),                             // a fragment: the kernel reassembles, pass
-		asm.LoadMem(R7, R2, ipDstOff, asm.Word),                // R7 = destination address (network order)
-		asm.LoadMem(R5, R2, ipProtoOff, asm.Byte),              // R5 = protocol
-		asm.Add.Imm(R2, ethLen),                                // R2 = IPv4 header
-		asm.Add.Reg(R2, R9),                                    // R2 = transport header (uses IHL, skips options)
-		asm.JEq.Imm(R5, protoICMP, "icmp"),                     // ICMP
-		asm.JNE.Imm(R5, protoTCP, "pass"),                      // neither ICMP nor TCP: pass
-		asm.Mov.Reg(R4, R2),                                    // TCP:
-		asm.Add.Imm(R4, tcpMinLen),                             // R4 = end of a minimal TCP header
-		asm.JGT.Reg(R4, R3, "pass"),                            // truncated TCP header: pass
-		asm.LoadMem(R8, R2, 2, asm.Half),                       // R8 = destination port (network order)
-		asm.StoreMem(FP, -8, R7, asm.Word),                     // key.Addr = destination address
-		asm.StoreMem(FP, -4, R8, asm.Half),                     // key.Port = destination port (network order)
-		asm.StoreImm(FP, -2, 0, asm.Half),                      // key.Pad = 0
-		asm.HostTo(asm.BE, R8, asm.Half),                       // R8 = destination port, host order
-		ports(),                                                // R1 = ports map
-		asm.Mov.Reg(R2, FP),                                    // R2 = &key
-		asm.Add.Imm(R2, -8),                                    //
-		asm.FnMapLookupElem.Call(),                             // R0 = ports[key]
-		asm.JNE.Imm(R0, 0, "redirect"),                         // served (address, port): ours
-		asm.StoreMem(FP, -16, R7, asm.Word),                    // addr key = destination address
-		addrs(),                                                // R1 = addrs map
-		asm.Mov.Reg(R2, FP),                                    // R2 = &addr key
-		asm.Add.Imm(R2, -16),                                   //
-		asm.FnMapLookupElem.Call(),                             // R0 = addrs[address] (client port range)
-		asm.JEq.Imm(R0, 0, "pass"),                             // not a served address: pass
-		asm.LoadMem(R1, R0, 0, asm.Half),                       // R1 = range low
-		asm.LoadMem(R2, R0, 2, asm.Half),                       // R2 = range high
-		asm.JLT.Reg(R8, R1, "pass"),                            // port below the client range: pass
-		asm.JGT.Reg(R8, R2, "pass"),                            // port above the client range: pass
-		asm.Ja.Label("redirect"),                               // port in the client range: ours
-		asm.Mov.Reg(R4, R2).WithSymbol("icmp"),                 // ICMP: R4 = ICMP header
-		asm.Add.Imm(R4, icmpMinLen),                            // R4 = end of the echo header
-		asm.JGT.Reg(R4, R3, "pass"),                            // truncated ICMP header: pass
-		asm.LoadMem(R5, R2, 0, asm.Byte),                       // R5 = ICMP type
-		asm.JNE.Imm(R5, icmpEcho, "pass"),                      // not an echo request: pass
-		asm.Ja.Label("addr"),                                   // ours if addressed to a served address
-		asm.Mov.Reg(R4, R2).WithSymbol("arp"),                  // ARP: R4 = data
-		asm.Add.Imm(R4, ethLen+arpLen),                         // R4 = end of an Ethernet/IPv4 ARP packet
-		asm.JGT.Reg(R4, R3, "pass"),                            // truncated ARP: pass
-		asm.LoadMem(R5, R2, arpHtype, asm.Half),                // R5 = hardware type (network order)
-		asm.HostTo(asm.BE, R5, asm.Half),                       // host order
-		asm.JNE.Imm(R5, 1, "pass"),                             // not Ethernet (1): pass
-		asm.LoadMem(R5, R2, arpPtype, asm.Half),                // R5 = protocol type (network order)
-		asm.HostTo(asm.BE, R5, asm.Half),                       // host order
-		asm.JNE.Imm(R5, etherTypeIP4, "pass"),                  // not IPv4: pass
-		asm.LoadMem(R5, R2, arpHlen, asm.Half),                 // R5 = hlen, plen (network order)
-		asm.HostTo(asm.BE, R5, asm.Half),                       // host order: hlen<<8 | plen
-		asm.JNE.Imm(R5, 0x0604, "pass"),                        // not hlen 6, plen 4: pass
-		asm.LoadMem(R7, R2, arpTpaOff, asm.Word),               // R7 = target protocol address
-		asm.LoadMem(R8, R2, arpSpaOff, asm.Word),               // R8 = sender protocol address
-		asm.JEq.Reg(R8, R7, "pass"),                            // gratuitous ARP (spa == tpa): the kernel's, pass
-		asm.LoadMem(R5, R2, arpOperOff, asm.Half),              // R5 = operation (network order)
-		asm.HostTo(asm.BE, R5, asm.Half),                       // host order
-		asm.JEq.Imm(R5, arpRequest, "addr"),                    // request: ours if the target is served
-		asm.JNE.Imm(R5, arpReply, "pass"),                      // neither request nor reply: pass
-		asm.StoreMem(FP, -16, R7, asm.Word),                    // reply: addr key = target protocol address
-		addrs(),                                                // R1 = addrs map
-		asm.Mov.Reg(R2, FP),                                    // R2 = &addr key
-		asm.Add.Imm(R2, -16),                                   //
-		asm.FnMapLookupElem.Call(),                             // R0 = addrs[target]
-		asm.JEq.Imm(R0, 0, "pass"),                             // reply to an address we do not serve: pass
-		asm.StoreMem(FP, -16, R8, asm.Word),                    // watch key = sender protocol address (R8 survives the call)
-		watch(),                                                // R1 = arp_watch map
-		asm.Mov.Reg(R2, FP),                                    // R2 = &watch key
-		asm.Add.Imm(R2, -16),                                   //
-		asm.FnMapLookupElem.Call(),                             // R0 = arp_watch[sender]
-		asm.JEq.Imm(R0, 0, "pass"),                             // not a sender xdptcp is resolving: the kernel's reply, pass
-		asm.Ja.Label("redirect"),                               // a reply xdptcp is waiting for: ours
-		asm.StoreMem(FP, -16, R7, asm.Word).WithSymbol("addr"), // addr key = R7
+		asm.Mov.Reg(R6, R1),                                     // R6 = ctx
+		asm.LoadMem(R2, R6, xdpMdData, asm.Word),                // R2 = ctx->data
+		asm.LoadMem(R3, R6, xdpMdDataEnd, asm.Word),             // R3 = ctx->data_end
+		asm.Mov.Reg(R4, R2),                                     // R4 = data
+		asm.Add.Imm(R4, ethLen),                                 // R4 = data + Ethernet header
+		asm.JGT.Reg(R4, R3, "pass"),                             // shorter than an Ethernet header: pass
+		asm.LoadMem(R5, R2, ethTypeOff, asm.Half),               // R5 = EtherType (network order)
+		asm.HostTo(asm.BE, R5, asm.Half),                        // to host order (a VLAN tag 0x8100 falls through to pass)
+		asm.JEq.Imm(R5, etherTypeARP, "arp"),                    // ARP
+		asm.JEq.Imm(R5, etherTypeIP6, "ip6"),                    // IPv6
+		asm.JNE.Imm(R5, etherTypeIP4, "pass"),                   // not IPv4 (VLAN, ...): pass
+		asm.Mov.Reg(R4, R2),                                     // IPv4:
+		asm.Add.Imm(R4, ethLen+ipMinLen),                        // R4 = end of a minimal IPv4 header
+		asm.JGT.Reg(R4, R3, "pass"),                             // truncated IPv4 header: pass
+		asm.LoadMem(R9, R2, ipVerIHL, asm.Byte),                 // R9 = version<<4 | IHL
+		asm.Mov.Reg(R5, R9),                                     // R5 = version<<4 | IHL
+		asm.RSh.Imm(R5, 4),                                      // R5 = version
+		asm.JNE.Imm(R5, 4, "pass"),                              // not version 4: pass
+		asm.And.Imm(R9, 0x0f),                                   // R9 = IHL (32-bit words)
+		asm.JLT.Imm(R9, 5, "pass"),                              // IHL < 5 is malformed (RFC 791): pass
+		asm.LSh.Imm(R9, 2),                                      // R9 = header length in bytes, 20..60
+		asm.LoadMem(R5, R2, ipFragOff, asm.Half),                // R5 = flags + fragment offset (network order)
+		asm.HostTo(asm.BE, R5, asm.Half),                        // host order
+		asm.And.Imm(R5, 0x3fff),                                 // MF bit + fragment offset
+		asm.JNE.Imm(R5, 0, "pass"),                              // a fragment: the kernel reassembles, pass
+		asm.LoadMem(R7, R2, ipDstOff, asm.Word),                 // R7 = destination address (network order)
+		asm.LoadMem(R5, R2, ipProtoOff, asm.Byte),               // R5 = protocol
+		asm.Add.Imm(R2, ethLen),                                 // R2 = IPv4 header
+		asm.Add.Reg(R2, R9),                                     // R2 = transport header (uses IHL, skips options)
+		asm.JEq.Imm(R5, protoICMP, "icmp"),                      // ICMP
+		asm.JNE.Imm(R5, protoTCP, "pass"),                       // neither ICMP nor TCP: pass
+		asm.Mov.Reg(R4, R2),                                     // TCP:
+		asm.Add.Imm(R4, tcpMinLen),                              // R4 = end of a minimal TCP header
+		asm.JGT.Reg(R4, R3, "pass"),                             // truncated TCP header: pass
+		asm.LoadMem(R8, R2, 2, asm.Half),                        // R8 = destination port (network order)
+		asm.StoreMem(FP, -8, R7, asm.Word).WithSymbol("tcpkey"), // key.Addr = destination address (R7); R8 = port
+		asm.StoreMem(FP, -4, R8, asm.Half),                      // key.Port = destination port (network order)
+		asm.StoreImm(FP, -2, 0, asm.Half),                       // key.Pad = 0
+		asm.HostTo(asm.BE, R8, asm.Half),                        // R8 = destination port, host order
+		ports(),                                                 // R1 = ports map
+		asm.Mov.Reg(R2, FP),                                     // R2 = &key
+		asm.Add.Imm(R2, -8),                                     //
+		asm.FnMapLookupElem.Call(),                              // R0 = ports[key]
+		asm.JNE.Imm(R0, 0, "redirect"),                          // served (address, port): ours
+		asm.StoreMem(FP, -16, R7, asm.Word),                     // addr key = destination address
+		addrs(),                                                 // R1 = addrs map
+		asm.Mov.Reg(R2, FP),                                     // R2 = &addr key
+		asm.Add.Imm(R2, -16),                                    //
+		asm.FnMapLookupElem.Call(),                              // R0 = addrs[address] (client port range)
+		asm.JEq.Imm(R0, 0, "pass"),                              // not a served address: pass
+		asm.LoadMem(R1, R0, 0, asm.Half),                        // R1 = range low
+		asm.LoadMem(R2, R0, 2, asm.Half),                        // R2 = range high
+		asm.JLT.Reg(R8, R1, "pass"),                             // port below the client range: pass
+		asm.JGT.Reg(R8, R2, "pass"),                             // port above the client range: pass
+		asm.Ja.Label("redirect"),                                // port in the client range: ours
+		asm.Mov.Reg(R4, R2).WithSymbol("icmp"),                  // ICMP: R4 = ICMP header
+		asm.Add.Imm(R4, icmpMinLen),                             // R4 = end of the echo header
+		asm.JGT.Reg(R4, R3, "pass"),                             // truncated ICMP header: pass
+		asm.LoadMem(R5, R2, 0, asm.Byte),                        // R5 = ICMP type
+		asm.JEq.Imm(R5, icmpEcho, "addr"),                       // echo request: ours if addressed to a served address
+		asm.JEq.Imm(R5, icmpUnreach, "icmperr"),                 // errors quoting a segment:
+		asm.JEq.Imm(R5, icmpTimeExceeded, "icmperr"),            //
+		asm.JNE.Imm(R5, icmpParamProblem, "pass"),               // other types: pass
+		asm.Mov.Reg(R4, R2).WithSymbol("icmperr"),               // R4 = ICMP header
+		asm.Add.Imm(R4, icmpMinLen+ipMinLen+4),                  // R4 = end of the quoted ports (quoted IHL 5)
+		asm.JGT.Reg(R4, R3, "pass"),                             // truncated quote: pass
+		asm.LoadMem(R5, R2, icmpMinLen, asm.Byte),               // R5 = quoted version<<4 | IHL
+		asm.JNE.Imm(R5, 0x45, "pass"),                           // not IPv4 without options (ours never have any): pass
+		asm.LoadMem(R5, R2, icmpMinLen+9, asm.Byte),             // R5 = quoted protocol
+		asm.JNE.Imm(R5, protoTCP, "pass"),                       // not TCP: pass
+		asm.LoadMem(R7, R2, icmpMinLen+12, asm.Word),            // R7 = quoted source (our address, if ours)
+		asm.LoadMem(R8, R2, icmpMinLen+ipMinLen, asm.Half),      // R8 = quoted source port (network order)
+		asm.Ja.Label("tcpkey"),                                  // ours if that (address, port) is served or a client port
+		asm.Mov.Reg(R4, R2).WithSymbol("arp"),                   // ARP: R4 = data
+		asm.Add.Imm(R4, ethLen+arpLen),                          // R4 = end of an Ethernet/IPv4 ARP packet
+		asm.JGT.Reg(R4, R3, "pass"),                             // truncated ARP: pass
+		asm.LoadMem(R5, R2, arpHtype, asm.Half),                 // R5 = hardware type (network order)
+		asm.HostTo(asm.BE, R5, asm.Half),                        // host order
+		asm.JNE.Imm(R5, 1, "pass"),                              // not Ethernet (1): pass
+		asm.LoadMem(R5, R2, arpPtype, asm.Half),                 // R5 = protocol type (network order)
+		asm.HostTo(asm.BE, R5, asm.Half),                        // host order
+		asm.JNE.Imm(R5, etherTypeIP4, "pass"),                   // not IPv4: pass
+		asm.LoadMem(R5, R2, arpHlen, asm.Half),                  // R5 = hlen, plen (network order)
+		asm.HostTo(asm.BE, R5, asm.Half),                        // host order: hlen<<8 | plen
+		asm.JNE.Imm(R5, 0x0604, "pass"),                         // not hlen 6, plen 4: pass
+		asm.LoadMem(R7, R2, arpTpaOff, asm.Word),                // R7 = target protocol address
+		asm.LoadMem(R8, R2, arpSpaOff, asm.Word),                // R8 = sender protocol address
+		asm.JEq.Reg(R8, R7, "pass"),                             // gratuitous ARP (spa == tpa): the kernel's, pass
+		asm.LoadMem(R5, R2, arpOperOff, asm.Half),               // R5 = operation (network order)
+		asm.HostTo(asm.BE, R5, asm.Half),                        // host order
+		asm.JEq.Imm(R5, arpRequest, "addr"),                     // request: ours if the target is served
+		asm.JNE.Imm(R5, arpReply, "pass"),                       // neither request nor reply: pass
+		asm.StoreMem(FP, -16, R7, asm.Word),                     // reply: addr key = target protocol address
+		addrs(),                                                 // R1 = addrs map
+		asm.Mov.Reg(R2, FP),                                     // R2 = &addr key
+		asm.Add.Imm(R2, -16),                                    //
+		asm.FnMapLookupElem.Call(),                              // R0 = addrs[target]
+		asm.JEq.Imm(R0, 0, "pass"),                              // reply to an address we do not serve: pass
+		asm.StoreMem(FP, -16, R8, asm.Word),                     // watch key = sender protocol address (R8 survives the call)
+		watch(),                                                 // R1 = arp_watch map
+		asm.Mov.Reg(R2, FP),                                     // R2 = &watch key
+		asm.Add.Imm(R2, -16),                                    //
+		asm.FnMapLookupElem.Call(),                              // R0 = arp_watch[sender]
+		asm.JEq.Imm(R0, 0, "pass"),                              // not a sender xdptcp is resolving: the kernel's reply, pass
+		asm.Ja.Label("redirect"),                                // a reply xdptcp is waiting for: ours
+		asm.StoreMem(FP, -16, R7, asm.Word).WithSymbol("addr"),  // addr key = R7
 		addrs(),                                          // R1 = addrs map
 		asm.Mov.Reg(R2, FP),                              // R2 = &addr key
 		asm.Add.Imm(R2, -16),                             //
@@ -362,5 +380,25 @@ func filterInstructions(fallback int32) asm.Instructions {
 		asm.Return(),                                     // return R0
 		asm.Mov.Imm(R0, xdpPass).WithSymbol("pass"),      // not ours:
 		asm.Return(),                                     // XDP_PASS, the kernel keeps it
-	}, ip6...)
+	}, append(ip6, icmp6err(R0, R2, R3, R4, R5, R8, copy16)...)...)
+}
+
+// icmp6err is the filter's ICMPv6 error branch: an error (types 1-4)
+// quoting a TCP segment (TCP right after the quoted fixed header) from a
+// served (address, port), or from a client port, is ours: the key is the
+// quoted source, and the TCP path's lookups decide.
+func icmp6err(R0, R2, R3, R4, R5, R8 asm.Register, copy16 func(off int16) []asm.Instruction) asm.Instructions {
+	is := asm.Instructions{
+		asm.JEq.Imm(R5, 0, "pass").WithSymbol("icmp6err"), // type 0 is no error
+		asm.Mov.Reg(R4, R2),                         // R4 = data
+		asm.Add.Imm(R4, ip6Upper+8+ip6Len+4),        // R4 = end of the quoted ports
+		asm.JGT.Reg(R4, R3, "pass"),                 // truncated quote: pass
+		asm.LoadMem(R5, R2, ip6Upper+8+6, asm.Byte), // R5 = quoted next header
+		asm.JNE.Imm(R5, protoTCP, "pass"),           // not TCP right after the header: pass
+	}
+	is = append(is, copy16(ip6Upper+8+8)...) // key = quoted source (our address, if ours)
+	return append(is,
+		asm.LoadMem(R8, R2, ip6Upper+8+ip6Len, asm.Half), // R8 = quoted source port (network order)
+		asm.Ja.Label("tcp6key"),                          // ours if served or a client port
+	)
 }

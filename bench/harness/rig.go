@@ -23,6 +23,12 @@ import (
 // `threaded` moves that NAPI into a napi/DEV-N kthread, and the harness
 // pins each end's kthreads to the CPUs of the side that receives (the
 // server end's to the server CPUs, the client end's to the client CPUs).
+// TSO is off on both ends: veth_xmit hands a frame to the peer's NAPI only
+// if the *sending* device has no TSO feature (veth_skb_is_eligible_for_gro;
+// the exception needs a sock_wfree destructor, which neither TCP's nor
+// AF_XDP's skbs have), and otherwise falls back to netif_rx on the
+// sender's core. Linux's TCP still builds GSO super-packets, segmented in
+// software on the sending core before veth_xmit.
 // RigLegacy leaves veth as it is (the figures of earlier reports).
 const (
 	RigNAPI   = "napi"
@@ -36,7 +42,7 @@ var Rigs = []string{RigNAPI, RigLegacy}
 func rigDescription(rig string) string {
 	switch rig {
 	case RigNAPI:
-		return "Rig `napi` (per-core): GRO on and threaded NAPI on both veth ends; each end's napi/DEV-N kthreads pinned to the CPUs of the side that receives (server end → server CPU, client end → client CPU), so each core pays for its own side's receive. Bridged scenarios (through the impairment bridge) are not affected."
+		return "Rig `napi` (per-core): GRO on, TSO off (so veth hands every frame to the peer's NAPI) and threaded NAPI on both veth ends; each end's napi/DEV-N kthreads SCHED_FIFO 50 (as threaded IRQ handlers) and pinned to the CPUs of the side that receives (server end → server CPU, client end → client CPU), so each core pays for its own side's receive. Bridged scenarios (through the impairment bridge) are not affected."
 	case RigLegacy:
 		return "Rig `legacy`: veth as it comes (no GRO, no threaded NAPI): a frame is received on its sender's core, so the server core pays for part of the client's receive and the other way round."
 	}
@@ -53,7 +59,7 @@ func setupRig(ctx context.Context, t *Topology, rig string) error {
 		return fmt.Errorf("unknown rig %q (%s)", rig, strings.Join(Rigs, ", "))
 	}
 	for _, d := range [][2]string{{t.Server, t.ServerIf}, {t.Client, t.ClientIf}} {
-		if _, err := nsExec(ctx, d[0], "ethtool", "-K", d[1], "gro", "on"); err != nil {
+		if _, err := nsExec(ctx, d[0], "ethtool", "-K", d[1], "gro", "on", "tso", "off"); err != nil {
 			return err
 		}
 		// `ip netns exec` mounts the namespace's own sysfs.
@@ -93,7 +99,16 @@ func napiThreads(dev string) []int {
 	return out
 }
 
-// pinThreads sets the CPU affinity of tids to cpus.
+// napiPriority is the SCHED_FIFO priority of the pinned NAPI kthreads:
+// that of Linux's threaded interrupt handlers (MAX_RT_PRIO/2). Without it
+// a NAPI kthread waits behind the busy processes of its core like any
+// other task, while NAPI in softirq context (the legacy rig, and a NIC's
+// interrupt path) runs ahead of them; veth's 256-frame ring then overflows
+// and drops (a lost SYN costs a 1 s retransmission).
+const napiPriority = 50
+
+// pinThreads sets the CPU affinity of tids to cpus and makes them
+// SCHED_FIFO at napiPriority.
 func pinThreads(tids []int, cpus []int) {
 	if len(cpus) == 0 {
 		return
@@ -104,6 +119,7 @@ func pinThreads(tids []int, cpus []int) {
 	}
 	for _, tid := range tids {
 		unix.SchedSetaffinity(tid, &set)
+		unix.SchedSetAttr(tid, &unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: napiPriority}, 0)
 	}
 }
 

@@ -233,7 +233,9 @@ func floodScenario() scenarioDef {
 	return scenarioDef{
 		Scenario: Scenario{ID: "synflood", Title: "Goodput of real clients under a SYN flood",
 			Description: "While xdptcp-synflood sends spoofed SYNs (sources from 198.18.128.0/17, routed back into the client namespace and dropped there) at the flood rate, 64 real clients connect, send one request with Connection: close and read the response. Linux runs with tcp_syncookies=1.",
-			Metric:      "connections/s", Unit: "conn/s", Extra: []string{"p99 connect (µs)", "p50 connect (µs)", "failed", "SYNs/s sent"}, Plot: PlotGoodput},
+			Metric:      "connections/s", Unit: "conn/s", Extra: []string{"p99 connect (µs)", "p50 connect (µs)", "failed", "SYNs/s sent"}, Plot: PlotGoodput,
+			// Per legitimate connection: the flood's cost is in it.
+			OpUnit: "connection"},
 		est: func(o *Options) time.Duration { return o.Duration + 1500*time.Millisecond },
 		run: func(ctx context.Context, e *env) (*RunResult, error) {
 			fl, err := Start("synflood", e.t.Client, e.o.ClientCPUs, e.o.Bins.Synflood, "--target", e.hostPort(PortHTTP),
@@ -262,7 +264,7 @@ func floodScenario() scenarioDef {
 			waitFor(ctx, 5*time.Second, func() error {
 				return json.Unmarshal([]byte(lastLine(fl.Output(), "{")), &fs)
 			})
-			rr := &RunResult{Value: r.PerSecond, Raw: r, Metrics: map[string]float64{
+			rr := &RunResult{Value: r.PerSecond, Raw: r, Ops: float64(r.Completed), Metrics: map[string]float64{
 				"p99 connect (µs)": r.ConnectLat.P99, "p50 connect (µs)": r.ConnectLat.P50, "failed": float64(r.Failed), "SYNs/s sent": fs.Rate}}
 			for i, v := range r.Series {
 				rr.Series = append(rr.Series, TimePoint{T: float64(i+1) * r.IntervalS, Value: v})

@@ -82,6 +82,10 @@ func TestNAPIRig(t *testing.T) {
 		if err != nil || strings.TrimSpace(out) != "1" {
 			t.Errorf("%s threaded = %q, %v", e[1], out, err)
 		}
+		feat, err := nsExec(ctx, e[0], "ethtool", "-k", e[1])
+		if err != nil || !strings.Contains(feat, "generic-receive-offload: on") || !strings.Contains(feat, "tcp-segmentation-offload: off") {
+			t.Errorf("%s offloads (want GRO on, TSO off): %v\n%s", e[1], err, feat)
+		}
 	}
 	p := startNAPIPinner(d, []int{1}, []int{0}, time.Hour)
 	p.Stop()
@@ -97,6 +101,9 @@ func TestNAPIRig(t *testing.T) {
 			}
 			if set.Count() != 1 || !set.IsSet(cpu) {
 				t.Errorf("napi kthread %d of %s: affinity %v, want CPU %d only", tid, dev, set, cpu)
+			}
+			if a, err := unix.SchedGetAttr(tid, 0); err != nil || a.Policy != unix.SCHED_FIFO || a.Priority != napiPriority {
+				t.Errorf("napi kthread %d of %s: scheduling %+v, %v; want SCHED_FIFO %d", tid, dev, a, err, napiPriority)
 			}
 		}
 	}

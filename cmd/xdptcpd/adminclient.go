@@ -164,8 +164,8 @@ func runSS(args []string, stderr io.Writer) int {
 }
 
 // defaultAdminAddr is where `xdptcpd ss` and `capture` look for the
-// control endpoint.
-const defaultAdminAddr = "127.0.0.1:9100"
+// control endpoint: the daemon's default control socket.
+const defaultAdminAddr = defaultAdminSocket
 
 // readTokenFile reads a control token: the file's content without
 // surrounding white space. The file must not be readable by group or

@@ -78,8 +78,9 @@ func parseDDD(r io.Reader) ([]bpf.RawInstruction, error) {
 // serveCapture answers POST /debug/capture?count=N&snaplen=S&queue=Q with
 // the filter program (tcpdump -ddd form, may be empty) as the body. The
 // response streams pcapng until count frames were sent, the client goes
-// away or the daemon stops; its trailers X-Capture-Captured,
-// X-Capture-Dropped and X-Capture-Filtered give the counts.
+// away or the daemon stops; its trailers give the counts: X-Capture-Sent
+// (frames in the stream), X-Capture-Captured (frames the rings kept, sent
+// or not), X-Capture-Dropped (ring full) and X-Capture-Filtered.
 func serveCapture(w http.ResponseWriter, r *http.Request, st *xdptcp.Stack) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
@@ -120,7 +121,7 @@ func serveCapture(w http.ResponseWriter, r *http.Request, st *xdptcp.Stack) {
 		return
 	}
 	defer c.Close()
-	w.Header().Set("Trailer", "X-Capture-Captured, X-Capture-Dropped, X-Capture-Filtered")
+	w.Header().Set("Trailer", "X-Capture-Sent, X-Capture-Captured, X-Capture-Dropped, X-Capture-Filtered")
 	w.Header().Set("Content-Type", "application/x-pcapng")
 	rc := http.NewResponseController(w)
 	extend := func() { rc.SetWriteDeadline(time.Now().Add(30 * time.Second)) } // a capture outlives the write timeout
@@ -131,7 +132,8 @@ func serveCapture(w http.ResponseWriter, r *http.Request, st *xdptcp.Stack) {
 	}
 	rc.Flush()
 	ctx := r.Context()
-	for sent := 0; count == 0 || sent < count; sent++ {
+	sent := 0
+	for ; count == 0 || sent < count; sent++ {
 		p, ok := c.TryReadPacket()
 		if !ok {
 			extend()
@@ -157,6 +159,7 @@ func serveCapture(w http.ResponseWriter, r *http.Request, st *xdptcp.Stack) {
 	}
 	c.Close()
 	s := c.Stats()
+	w.Header().Set("X-Capture-Sent", strconv.Itoa(sent))
 	w.Header().Set("X-Capture-Captured", strconv.FormatUint(s.Captured, 10))
 	w.Header().Set("X-Capture-Dropped", strconv.FormatUint(s.Dropped, 10))
 	w.Header().Set("X-Capture-Filtered", strconv.FormatUint(s.Filtered, 10))
@@ -261,7 +264,7 @@ func runCapture(args []string, stderr io.Writer) int {
 	}
 	t := resp.Trailer
 	fmt.Fprintf(stderr, "%s packets captured\n%s packets dropped by the capture buffer\n%s packets refused by the filter\n",
-		orDash(t.Get("X-Capture-Captured")), orDash(t.Get("X-Capture-Dropped")), orDash(t.Get("X-Capture-Filtered")))
+		orDash(t.Get("X-Capture-Sent")), orDash(t.Get("X-Capture-Dropped")), orDash(t.Get("X-Capture-Filtered")))
 	return 0
 }
 

@@ -24,6 +24,7 @@ type collector struct {
 	descsMu                           sync.Mutex // concurrent scrapes
 	descs                             map[string]*prometheus.Desc
 	proxyBytes                        *prometheus.Desc
+	loopUp, loopBusy                  *prometheus.Desc
 }
 
 func newCollector(st *xdptcp.Stack) *collector {
@@ -41,6 +42,8 @@ func newCollector(st *xdptcp.Stack) *collector {
 		synQ:         prometheus.NewDesc("xdptcp_listen_syn_queue", "Half-open connections (SYN-RECEIVED) of a listener, per port and queue.", []string{"port", "queue"}, nil),
 		descs:        map[string]*prometheus.Desc{},
 		proxyBytes:   prometheus.NewDesc("xdptcp_proxy_bytes_total", "Bytes the proxy handlers forwarded, by direction.", []string{"direction"}, nil),
+		loopBusy:     prometheus.NewDesc("xdptcp_loop_busy_seconds_total", "Time the queue's poll loop spent in iterations that found work (rate() of it is the loop's busy fraction).", q, nil),
+		loopUp:       prometheus.NewDesc("xdptcp_loop_up", "1 while the queue's poll loop runs, 0 once it stopped with an error (the queue is no longer served).", q, nil),
 	}
 }
 
@@ -79,7 +82,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	var engineOrder []string
 	for _, l := range c.st.Loops() {
 		queue := strconv.Itoa(l.Queue)
+		up := 1.0
+		if l.Err() != nil {
+			up = 0
+		}
+		ch <- prometheus.MustNewConstMetric(c.loopUp, prometheus.GaugeValue, up, queue)
 		es := l.Engine().Stats()
+		ch <- prometheus.MustNewConstMetric(c.loopBusy, prometheus.CounterValue, float64(es.BusyNanos.Load())/1e9, queue)
 		tcpSum.Add(l.Engine().TCP().Stats())
 		accounts[l.Engine().TCP().MemAccount()] = true
 		es.Each(func(name string, v uint64) {
@@ -162,6 +171,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 // collectProxy exports the proxy handlers' counters, summed over ports.
 func (c *collector) collectProxy(ch chan<- prometheus.Metric) {
 	ps := proxyStats()
+	ch <- prometheus.MustNewConstMetric(c.desc("xdptcp_http_requests_total", "Requests the built-in http handler answered."), prometheus.CounterValue, float64(httpRequests.Load()))
 	ch <- prometheus.MustNewConstMetric(c.desc("xdptcp_proxy_connections_total", "Client connections the proxy handlers took."), prometheus.CounterValue, float64(ps.Conns))
 	ch <- prometheus.MustNewConstMetric(c.desc("xdptcp_proxy_active_connections", "Proxied client connections open now."), prometheus.GaugeValue, float64(ps.Active))
 	ch <- prometheus.MustNewConstMetric(c.desc("xdptcp_proxy_no_backend_total", "Clients reset because no backend could be reached."), prometheus.CounterValue, float64(ps.NoBackend))

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"regexp"
@@ -26,26 +25,28 @@ import (
 // win over the file. Keys without a flag: listen entries' backlog and
 // keepalive, and shutdown_syn.
 type fileConfig struct {
-	Iface         string            `yaml:"iface"`
-	Addr          stringList        `yaml:"addr"`    // one address, or a list (one per family)
-	Gateway       stringList        `yaml:"gateway"` // likewise
-	Queues        []int             `yaml:"queues"`
-	CPUs          []int             `yaml:"cpus"`
-	XDPMode       string            `yaml:"xdp_mode"`
-	BindMode      string            `yaml:"bind_mode"`
-	XDPReplace    bool              `yaml:"xdp_replace"`
-	Listen        []listenSpec      `yaml:"listen"`
-	Admin         string            `yaml:"admin"`
-	CookieKeyFile string            `yaml:"cookie_key_file"`
-	Sysctl        map[string]string `yaml:"sysctl"`
-	LogFormat     string            `yaml:"log_format"`
-	LogLevel      string            `yaml:"log_level"`
-	BusyPoll      bool              `yaml:"busy_poll"`
-	FrameSize     int               `yaml:"frame_size"`
-	NumFrames     int               `yaml:"num_frames"`
-	Batch         int               `yaml:"batch"`
-	Grace         time.Duration     `yaml:"grace"`
-	ShutdownSYN   string            `yaml:"shutdown_syn"`
+	Iface          string            `yaml:"iface"`
+	Addr           stringList        `yaml:"addr"`    // one address, or a list (one per family)
+	Gateway        stringList        `yaml:"gateway"` // likewise
+	Queues         []int             `yaml:"queues"`
+	CPUs           []int             `yaml:"cpus"`
+	XDPMode        string            `yaml:"xdp_mode"`
+	BindMode       string            `yaml:"bind_mode"`
+	XDPReplace     bool              `yaml:"xdp_replace"`
+	Listen         []listenSpec      `yaml:"listen"`
+	Admin          string            `yaml:"admin"`
+	AdminTokenFile string            `yaml:"admin_token_file"`
+	Metrics        string            `yaml:"metrics"`
+	CookieKeyFile  string            `yaml:"cookie_key_file"`
+	Sysctl         map[string]string `yaml:"sysctl"`
+	LogFormat      string            `yaml:"log_format"`
+	LogLevel       string            `yaml:"log_level"`
+	BusyPoll       bool              `yaml:"busy_poll"`
+	FrameSize      int               `yaml:"frame_size"`
+	NumFrames      int               `yaml:"num_frames"`
+	Batch          int               `yaml:"batch"`
+	Grace          time.Duration     `yaml:"grace"`
+	ShutdownSYN    string            `yaml:"shutdown_syn"`
 
 	path  string         // the file read
 	lines map[string]int // key path ("addr", "listen[1].handler", "sysctl.tcp_sack") -> line
@@ -265,10 +266,8 @@ func (o *options) validate() error {
 	if _, err := xsk.ParseBindMode(o.BindMode); err != nil {
 		return usagef("%s %q: want auto, zerocopy or copy", o.where("bind_mode"), o.BindMode)
 	}
-	if o.Admin != "" {
-		if _, p, err := net.SplitHostPort(o.Admin); err != nil || p == "" {
-			return usagef("%s %q: want HOST:PORT", o.where("admin"), o.Admin)
-		}
+	if err := checkAdminOptions(o); err != nil {
+		return err
 	}
 	switch o.LogFormat {
 	case "text", "json":

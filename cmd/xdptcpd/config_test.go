@@ -32,7 +32,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	b, _ := os.ReadFile("../../configs/xdptcpd.yaml")
 	for _, key := range []string{"iface", "addr", "gateway", "queues", "cpus", "xdp_mode", "bind_mode", "xdp_replace",
 		"listen", "port", "handler", "backlog", "keepalive", "admin", "sysctl", "log_format", "log_level",
-		"busy_poll", "frame_size", "num_frames", "batch", "grace", "shutdown_syn", "cookie_key_file"} {
+		"busy_poll", "frame_size", "num_frames", "batch", "grace", "shutdown_syn", "cookie_key_file", "admin_token_file", "metrics"} {
 		if !strings.Contains(string(b), key+":") {
 			t.Errorf("configs/xdptcpd.yaml does not show key %s", key)
 		}
@@ -84,7 +84,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad frame size", goodConfig + "frame_size: 3000\n", `:6: frame_size 3000: want 2048 or 4096`},
 		{"bad grace", goodConfig + "grace: -1s\n", `:6: grace -1s: want a positive duration`},
 		{"bad shutdown_syn", goodConfig + "shutdown_syn: reject\n", `:6: shutdown_syn "reject": want drop or rst`},
-		{"bad admin", goodConfig + "admin: localhost\n", `:6: admin "localhost": want HOST:PORT`},
+		{"bad admin", goodConfig + "admin: localhost\n", `:6: admin "localhost": want a Unix socket path or HOST:PORT`},
 		{"negative queue", goodConfig + "queues: [-1]\n", `:6: queues: -1 is negative`},
 		{"not a mapping", "- a\n- b\n", `:1: want a mapping`},
 		{"list for a mapping", goodConfig + "sysctl: [a]\n", `:6: sysctl: want a mapping of NAME: VALUE, not a list`},

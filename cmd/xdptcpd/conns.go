@@ -32,23 +32,21 @@ func parseState(name string) (tcp.State, bool) {
 	return 0, false
 }
 
-// parseKey parses flowtable.Key.String()'s form
-// "L.L.L.L:P-R.R.R.R:P" (the "after" cursor of a page).
+// parseKey parses flowtable.Key.String()'s form, the "after" cursor of a
+// page: "L.L.L.L:P-R.R.R.R:P" or "[L6]:P-[R6]:P".
 func parseKey(s string) (flowtable.Key, error) {
 	var k flowtable.Key
-	var la, ra [4]int
-	var lp, rp int
-	n, err := fmt.Sscanf(s, "%d.%d.%d.%d:%d-%d.%d.%d.%d:%d", &la[0], &la[1], &la[2], &la[3], &lp, &ra[0], &ra[1], &ra[2], &ra[3], &rp)
-	if err != nil || n != 10 || lp > 65535 || rp > 65535 || lp < 0 || rp < 0 {
-		return k, fmt.Errorf("bad 4-tuple %q (want L.L.L.L:PORT-R.R.R.R:PORT)", s)
+	l, r, ok := strings.Cut(s, "-")
+	if !ok {
+		return k, fmt.Errorf("bad 4-tuple %q (want LOCAL:PORT-REMOTE:PORT)", s)
 	}
-	for i := 0; i < 4; i++ {
-		if la[i] < 0 || la[i] > 255 || ra[i] < 0 || ra[i] > 255 {
-			return k, fmt.Errorf("bad 4-tuple %q", s)
-		}
-		k.LocalAddr[i], k.RemoteAddr[i] = byte(la[i]), byte(ra[i])
+	la, err1 := netip.ParseAddrPort(l)
+	ra, err2 := netip.ParseAddrPort(r)
+	if err1 != nil || err2 != nil {
+		return k, fmt.Errorf("bad 4-tuple %q (want LOCAL:PORT-REMOTE:PORT)", s)
 	}
-	k.LocalPort, k.RemotePort = uint16(lp), uint16(rp)
+	k.LocalAddr, k.LocalPort = flowtable.AddrFromNetip(la.Addr()), la.Port()
+	k.RemoteAddr, k.RemotePort = flowtable.AddrFromNetip(ra.Addr()), ra.Port()
 	return k, nil
 }
 

@@ -103,6 +103,7 @@ func (d *daemon) reload() {
 		{"queues", fmt.Sprint(old.Queues), fmt.Sprint(no.Queues)}, {"cpus", fmt.Sprint(old.CPUs), fmt.Sprint(no.CPUs)},
 		{"xdp_mode", old.XDPMode, no.XDPMode}, {"bind_mode", old.BindMode, no.BindMode},
 		{"xdp_replace", old.XDPReplace, no.XDPReplace}, {"admin", old.Admin, no.Admin},
+		{"admin_token_file", old.AdminTokenFile, no.AdminTokenFile}, {"metrics", old.Metrics, no.Metrics},
 		{"log_format", old.LogFormat, no.LogFormat}, {"busy_poll", old.BusyPoll, no.BusyPoll},
 		{"frame_size", old.FrameSize, no.FrameSize}, {"num_frames", old.NumFrames, no.NumFrames},
 		{"batch", old.Batch, no.Batch},
@@ -195,6 +196,7 @@ func (d *daemon) reload() {
 	next := *no
 	next.Iface, next.Addr, next.Gateway, next.Queues, next.CPUs = old.Iface, old.Addr, old.Gateway, old.Queues, old.CPUs
 	next.XDPMode, next.BindMode, next.XDPReplace, next.Admin = old.XDPMode, old.BindMode, old.XDPReplace, old.Admin
+	next.AdminTokenFile, next.Metrics = old.AdminTokenFile, old.Metrics
 	next.LogFormat, next.BusyPoll, next.FrameSize, next.NumFrames, next.Batch = old.LogFormat, old.BusyPoll, old.FrameSize, old.NumFrames, old.Batch
 	next.Listen = listen
 	next.sysctls = append(append([][2]string(nil), no.sysctls...), tcpKeptSysctls(oldTCP.TCP, tcpKept)...)

@@ -451,7 +451,7 @@ func TestUserErrorsExit2(t *testing.T) {
 		want string
 	}{
 		{"unknown interface", []string{"--iface", "nosuch0", "--addr", srvIP, "--listen", "80=http"}, "no such interface"},
-		{"bad address", []string{"--iface", "lo", "--addr", "300.1.1.1", "--listen", "80=http"}, "not an IPv4 address"},
+		{"bad address", []string{"--iface", "lo", "--addr", "300.1.1.1", "--listen", "80=http"}, "not an IPv4 or IPv6 address"},
 		{"port twice", []string{"--iface", "lo", "--addr", srvIP, "--listen", "80=http", "--listen", "80=echo"}, "given twice"},
 		{"unknown handler", []string{"--iface", "lo", "--addr", srvIP, "--listen", "80=nope"}, "unknown handler"},
 		{"unknown sysctl", []string{"--iface", "lo", "--addr", srvIP, "--listen", "80=http", "--sysctl", "tcp_nope=1"}, "tcp_nope"},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"github.com/xdptcp/xdptcp/stack/tcp"
 )
@@ -177,9 +178,14 @@ func (h *httpHandler) data(c connIO, data []byte) int {
 	return used
 }
 
+// httpRequests counts the requests the http handlers answered (one atomic
+// add per request, exported as xdptcp_http_requests_total).
+var httpRequests atomic.Uint64
+
 // respond writes resp, keeping what does not fit for OnWritable, and
 // closes afterwards if asked.
 func (h *httpHandler) respond(c connIO, resp []byte, close bool) {
+	httpRequests.Add(1)
 	n := c.Write(resp)
 	h.pending = resp[n:]
 	if len(h.pending) > 0 && !close {

@@ -107,7 +107,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.BindMode, "bind-mode", "auto", "AF_XDP bind mode: auto (zero-copy, else copy), zerocopy, copy")
 	fs.BoolVar(&o.XDPReplace, "xdp-replace", false, "detach an XDP program already attached to the interface through netlink")
 	fs.Var(&listens, "listen", "serve PORT=HANDLER ("+strings.Join(allHandlerNames(), ", ")+"); repeatable")
-	fs.StringVar(&o.Admin, "admin", "", "HOST:PORT for /healthz, /metrics and /debug/conns (a kernel socket)")
+	fs.StringVar(&o.Admin, "admin", defaultAdminSocket, "control endpoint (/debug/conns, /debug/capture, /metrics, /healthz): a Unix socket path (mode 0600), or HOST:PORT on loopback (beyond loopback only with --admin-token-file); off: none")
+	fs.StringVar(&o.AdminTokenFile, "admin-token-file", "", "file (mode 0600) holding the bearer token a TCP control endpoint requires (needed to open it beyond loopback)")
+	fs.StringVar(&o.Metrics, "metrics", "", "HOST:PORT serving only /metrics and /healthz (fine to expose to a Prometheus server)")
 	fs.StringVar(&configPath, "config", "", "YAML configuration file (flags win over it); SIGHUP reloads it")
 	fs.Var(&sysctls, "sysctl", "TCP setting NAME=VALUE with Linux's sysctl name, e.g. tcp_fin_timeout=30; repeatable")
 	fs.StringVar(&o.LogFormat, "log-format", "text", "log format: text or json")
@@ -168,7 +170,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		merge("xdp-mode", func() { setIf(&o.XDPMode, fc.XDPMode) })
 		merge("bind-mode", func() { setIf(&o.BindMode, fc.BindMode) })
 		merge("xdp-replace", func() { o.XDPReplace = fc.XDPReplace })
-		merge("admin", func() { o.Admin = fc.Admin })
+		merge("admin", func() { setIf(&o.Admin, fc.Admin) })
+		merge("admin-token-file", func() { o.AdminTokenFile = fc.AdminTokenFile })
+		merge("metrics", func() { o.Metrics = fc.Metrics })
 		merge("cookie-key-file", func() { o.CookieKeyFile = fc.CookieKeyFile })
 		merge("log-format", func() { setIf(&o.LogFormat, fc.LogFormat) })
 		merge("log-level", func() { setIf(&o.LogLevel, fc.LogLevel) })
@@ -328,15 +332,23 @@ func serve(args []string, stderr io.Writer) error {
 			return err
 		}
 	}
-	var admin *adminServer
-	if o.Admin != "" {
-		admin, err = startAdmin(o.Admin, st, log)
-		if err != nil {
-			return usagef("%s %s: %v", o.where("admin"), o.Admin, err)
-		}
-		defer admin.Close()
-		d.admin = admin
+	control := o.Admin
+	if control == "off" || control == "none" {
+		control = ""
 	}
+	admin, err := startAdmin(control, o.AdminTokenFile, o.Metrics, st, log)
+	if err != nil && control == defaultAdminSocket && !o.set["admin"] && (o.file == nil || o.file.lines["admin"] == 0) {
+		// The default control socket is unavailable (another xdptcpd
+		// on this host, or no right to /run): serve without it.
+		log.Warn("no control socket; give --admin PATH or HOST:PORT", "admin", control, "err", err)
+		control = ""
+		admin, err = startAdmin("", o.AdminTokenFile, o.Metrics, st, log)
+	}
+	if err != nil {
+		return usagef("%s %s: %v", o.where("admin"), o.Admin, err)
+	}
+	defer admin.Close()
+	d.admin = admin
 	st.Start(context.Background())
 	if o.XDPMode == "auto" && st.XDPMode() == "generic" {
 		log.Warn("the driver has no native XDP: attached in generic mode (slower: every frame becomes an skb first)", "iface", o.Iface)
@@ -347,7 +359,7 @@ func serve(args []string, stderr io.Writer) error {
 		ls = append(ls, fmt.Sprintf("%d=%s", l.Port, l.Handler))
 	}
 	log.Info("xdptcpd serving", "iface", o.Iface, "addr", o.Addr.String(), "queues", fmt.Sprint(queueIDs(st)),
-		"xdp_mode", st.XDPMode(), "bind_mode", st.BindMode(), "listen", strings.Join(ls, ","), "admin", o.Admin)
+		"xdp_mode", st.XDPMode(), "bind_mode", st.BindMode(), "listen", strings.Join(ls, ","), "admin", control, "metrics", o.Metrics)
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			d.reload()
@@ -356,9 +368,7 @@ func serve(args []string, stderr io.Writer) error {
 		d.shutdown(sigs)
 		break
 	}
-	if admin != nil {
-		admin.Close()
-	}
+	admin.Close()
 	if err := st.Close(); err != nil {
 		return err
 	}

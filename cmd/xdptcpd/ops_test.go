@@ -51,6 +51,18 @@ func newOpsTopoWith(t *testing.T, prefix []string, args ...string) *topo {
 	for _, a := range args {
 		full = append(full, strings.ReplaceAll(a, "IFACE", tp.veth.A))
 	}
+	// /healthz is polled on a TCP --admin, or on --metrics when given
+	// (it answers there without a token).
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "--admin" && isControlTCP(args[i+1]) {
+			tp.admin = args[i+1]
+		}
+	}
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "--metrics" {
+			tp.admin = args[i+1]
+		}
+	}
 	tp.cmd = exec.Command("ip", full...)
 	tp.log = &syncBuffer{}
 	tp.cmd.Stdout, tp.cmd.Stderr = tp.log, tp.log
@@ -154,6 +166,12 @@ func TestOpsMetricsAndSS(t *testing.T) {
 	}
 
 	fams := scrape(t, tp)
+	// Every metric the Grafana dashboard queries is exported.
+	for _, name := range dashboardMetrics(t) {
+		if fams[name] == nil {
+			t.Errorf("configs/grafana-xdptcp.json queries %s, which /metrics does not export", name)
+		}
+	}
 	for _, name := range []string{
 		"xdptcp_tcp_active_opens_total", "xdptcp_tcp_passive_opens_total", "xdptcp_tcp_out_rsts_total",
 		"xdptcp_tcp_in_segs_total", "xdptcp_tcp_out_segs_total", "xdptcp_tcp_retrans_segs_total",
@@ -1006,4 +1024,44 @@ func pcapngDirections(t *testing.T, file string) []uint32 {
 		o += n
 	}
 	return dirs
+}
+
+// dashboardMetrics returns the metric names the Grafana dashboard's
+// queries use (configs/grafana-xdptcp.json).
+func dashboardMetrics(t *testing.T) []string {
+	b, err := os.ReadFile("../../configs/grafana-xdptcp.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatalf("the dashboard is not JSON: %v", err)
+	}
+	seen := map[string]bool{}
+	var names []string
+	re := regexp.MustCompile(`\bxdptcp_[a-z0-9_]+`)
+	for _, p := range d.Panels {
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q has no query", p.Title)
+		}
+		for _, tg := range p.Targets {
+			for _, n := range re.FindAllString(tg.Expr, -1) {
+				if !seen[n] {
+					seen[n] = true
+					names = append(names, n)
+				}
+			}
+		}
+	}
+	if len(names) < 10 {
+		t.Fatalf("the dashboard queries only %d metrics", len(names))
+	}
+	return names
 }

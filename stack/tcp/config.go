@@ -117,6 +117,10 @@ func DefaultConfig() Config {
 		PacingSSRatio:      200,
 		PacingCARatio:      120,
 		MinSndMss:          TCPMinSndMSS,
+		Retries1:           3,
+		MtuProbing:         0,
+		BaseMss:            1024,
+		MtuProbeFloor:      48,
 		LocalPortRange:     [2]uint16{32768, 60999},
 		MaxConnections:     DefaultMaxConnections,
 		DefaultMSS:         DefaultMSSValue,
@@ -158,6 +162,10 @@ type Config struct {
 	ECN                int           // tcp_ecn (2): RFC 3168 ECN: 0 off, 1 request and accept, 2 accept when requested
 	SlowStartAfterIdle bool          // tcp_slow_start_after_idle (1): cwnd restarts from the initial window after an idle RTO (RFC 5681 §4.1)
 	MinSndMss          int           // tcp_min_snd_mss (48): floor of the peer's MSS
+	Retries1           int           // tcp_retries1 (3): consecutive RTOs before the path is suspected (black-hole MTU search)
+	MtuProbing         int           // tcp_mtu_probing (0): 0 off, 1 after an ICMP black hole is detected, 2 from the start
+	BaseMss            int           // tcp_base_mss (1024): the MSS the black-hole search starts from
+	MtuProbeFloor      int           // tcp_mtu_probe_floor (48): the smallest MSS the search goes to
 	LocalPortRange     [2]uint16     // ip_local_port_range (32768 60999): ephemeral ports for Dial
 	MaxConnections     int           // max_connections (262144): xdptcp's flow table bound per loop
 	DefaultMSS         int           // mss (1460): our MSS to advertise (MTU-40)
@@ -523,6 +531,14 @@ var settingTable = []settingDef{
 		func(c *Config) *bool { return &c.SlowStartAfterIdle }),
 	intSetting("tcp_min_snd_mss", "floor of the peer's advertised MSS (TCP_MIN_SND_MSS 48)", true,
 		TCPMinSndMSS, 65535, func(c *Config) *int { return &c.MinSndMss }),
+	intSetting("tcp_retries1", "consecutive retransmission timeouts before the path is suspected (then tcp_mtu_probing acts)", true,
+		0, 255, func(c *Config) *int { return &c.Retries1 }),
+	intSetting("tcp_mtu_probing", "MSS search for paths that drop ICMP (RFC 4821 black holes): 0 off, 1 after tcp_retries1 timeouts, 2 always (start at tcp_base_mss)", true,
+		0, 2, func(c *Config) *int { return &c.MtuProbing }),
+	intSetting("tcp_base_mss", "the MSS the tcp_mtu_probing search starts from", true,
+		TCPMinSndMSS, 65535, func(c *Config) *int { return &c.BaseMss }),
+	intSetting("tcp_mtu_probe_floor", "the smallest MSS the tcp_mtu_probing search goes down to", true,
+		TCPMinSndMSS, 65535, func(c *Config) *int { return &c.MtuProbeFloor }),
 	{
 		name: "ip_local_port_range", meaning: "ephemeral ports for Dial: first last", runtime: true,
 		get: func(c *Config) string {

@@ -466,6 +466,7 @@ const (
 	fHalfOpen      connFlags = 1 << 30 // counted in its listener's SYN queue
 	fHeldTail      connFlags = 1 << 29 // fGone, but rcvBuf keeps unread data for the application; OnClose is owed
 	fDSACK         connFlags = 1 << 28 // c.dsack is owed in the next ACK
+	fMTUProbe      connFlags = 1 << 27 // black-hole MSS search on (Linux icsk_mtup.enabled; tcp_mtu_probing)
 )
 
 // releaseRcvBuf gives the receive ring back when it holds nothing, in

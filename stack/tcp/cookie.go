@@ -139,7 +139,15 @@ func (ln *Listener) cookieAck(now clock.Time, seg *Segment) bool {
 	c.rcvAdv = c.rcvNxt.Add(seqnum.Size(min(c.rcvCap, 65535)))
 	c.lastRecv = now
 	c.flags |= fCookie
-	c.mss = max(min(int(mss), c.rcvMSS), cfg.MinSndMss, 1)
+	c.mss = min(int(mss), c.rcvMSS)
+	if p, ok := l.pmtus.lookup(now, c.key.RemoteAddr); ok {
+		c.mss = min(c.mss, p-headerOverhead(c.key))
+	}
+	if cfg.MtuProbing == 2 {
+		c.flags |= fMTUProbe // as negotiate: tcp_mtu_probing 2 starts at tcp_base_mss
+		c.mss = min(c.mss, cfg.BaseMss)
+	}
+	c.mss = max(c.mss, cfg.MinSndMss, 1)
 	c.initCC(c.mss)
 	c.flags &^= fWS | fSackOK | fTS | fECN
 	c.sndShift, c.rcvShift = 0, 0

@@ -136,7 +136,7 @@ func newHarness(t *testing.T, opts ...cfgOpt) *harness {
 // listen starts a listener with the event API (NewHandler).
 func (h *harness) listen() {
 	h.t.Helper()
-	ln, err := h.l.Listen(ourAddr, ourPort, ListenOptions{NewHandler: func(c *Conn) Handler {
+	ln, err := h.l.Listen(h.key.LocalAddr, ourPort, ListenOptions{NewHandler: func(c *Conn) Handler {
 		h.c = c
 		return h.rec
 	}})

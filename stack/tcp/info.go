@@ -86,7 +86,7 @@ type TCPInfo struct {
 	LastDataRecv time.Duration // tcpi_last_data_recv: time since in-order data was last received
 	LastAckRecv  time.Duration // tcpi_last_ack_recv: time since an acceptable segment (they all carry ACKs) was last received
 
-	PMTU        int           // tcpi_pmtu: path MTU assumed (MSS + 40 bytes of IPv4 and TCP headers)
+	PMTU        int           // tcpi_pmtu: path MTU assumed (MSS + 40 bytes of IPv4 and TCP headers, 60 for IPv6)
 	RcvSsthresh int           // tcpi_rcv_ssthresh: most we would advertise now (receive buffer size)
 	RTT         time.Duration // tcpi_rtt: smoothed RTT (RFC 6298 SRTT)
 	RTTVar      time.Duration // tcpi_rttvar: RTT variation (RFC 6298 RTTVAR)
@@ -252,7 +252,7 @@ func (c *Conn) Info() TCPInfo {
 	}
 	if c.state.synchronized() {
 		in.SndMSS = c.effMSS()
-		in.PMTU = c.mss + 40
+		in.PMTU = c.mss + headerOverhead(c.key)
 		in.Reordering = c.dupThresh()
 		if c.rcvNxt.LessThan(c.rcvAdv) {
 			in.RcvWnd = uint32(c.rcvAdv.Sub(c.rcvNxt))

@@ -754,6 +754,15 @@ func (c *Conn) negotiate(now clock.Time, seg *Segment, active bool) {
 	if mss > c.rcvMSS {
 		mss = c.rcvMSS
 	}
+	if p, ok := c.layer.pmtus.lookup(now, c.key.RemoteAddr); ok && mss > p-headerOverhead(c.key) {
+		mss = p - headerOverhead(c.key) // a path MTU learnt from ICMP (PMTUExpires)
+	}
+	if cfg.MtuProbing == 2 {
+		// tcp_mtu_probing 2: the search is on from the start, at
+		// tcp_base_mss (Linux tcp_mtup_init).
+		c.flags |= fMTUProbe
+		mss = min(mss, cfg.BaseMss)
+	}
 	if mss < cfg.MinSndMss {
 		mss = cfg.MinSndMss
 	}

@@ -32,6 +32,7 @@ type Layer struct {
 	twLocals  [twMaxLocals]flowtable.Addr // local addresses of TIME-WAIT entries (timeWait.local); slots written once
 	nTwLocals int                         // slots of twLocals in use
 	listeners map[listenKey]*Listener
+	pmtus     pmtuCache // path MTUs learnt from ICMP, per destination
 	stats     Stats
 	out       OutSegment // the segment being built (reused: no allocation per segment)
 	txPool    []*txQueue // idle scoreboards (scoreboard.go), at most maxTxPool

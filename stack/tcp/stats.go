@@ -77,6 +77,8 @@ type Stats struct {
 	TCPWantZeroWindowAdv   atomic.Uint64 // window would have shrunk to zero
 	TCPOrigDataSent        atomic.Uint64 // segments with new data sent
 	TCPRetransFail         atomic.Uint64 // retransmissions that could not be sent
+	OutOfWindowIcmps       atomic.Uint64 // ICMP errors for out-of-window sequence numbers
+	TCPMTUPBlackHole       atomic.Uint64 // tcp_mtu_probing lowered a connection's MSS after timeouts (xdptcp's; Linux counts no such event)
 }
 
 // StatDesc describes one field of Stats.
@@ -169,6 +171,8 @@ var statDescs = []StatDesc{
 	extStat("TCPWantZeroWindowAdv", func(s *Stats) *atomic.Uint64 { return &s.TCPWantZeroWindowAdv }),
 	extStat("TCPOrigDataSent", func(s *Stats) *atomic.Uint64 { return &s.TCPOrigDataSent }),
 	extStat("TCPRetransFail", func(s *Stats) *atomic.Uint64 { return &s.TCPRetransFail }),
+	extStat("OutOfWindowIcmps", func(s *Stats) *atomic.Uint64 { return &s.OutOfWindowIcmps }),
+	extStat("TCPMTUPBlackHole", func(s *Stats) *atomic.Uint64 { return &s.TCPMTUPBlackHole }),
 }
 
 // StatDescs returns the description of every Stats field, in declaration

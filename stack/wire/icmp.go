@@ -17,9 +17,21 @@ const (
 
 // ICMPv4 types (RFC 792).
 const (
-	ICMPv4EchoReply   uint8 = 0
-	ICMPv4EchoRequest uint8 = 8
+	ICMPv4EchoReply    uint8 = 0
+	ICMPv4DstUnreach   uint8 = 3
+	ICMPv4EchoRequest  uint8 = 8
+	ICMPv4TimeExceeded uint8 = 11
+	ICMPv4ParamProblem uint8 = 12
+
+	// ICMPv4CodeFragNeeded is destination unreachable's "fragmentation
+	// needed and DF set" (RFC 792), with the next-hop MTU (RFC 1191 §4).
+	ICMPv4CodeFragNeeded uint8 = 4
 )
+
+// NextHopMTU returns the next-hop MTU of a "fragmentation needed" (RFC
+// 1191 §4: the low 16 bits of the rest-of-header; 0 from routers older
+// than RFC 1191).
+func (b ICMPv4) NextHopMTU() uint16 { return binary.BigEndian.Uint16(b[6:]) }
 
 // ICMPv4 is a view of an ICMPv4 message (header and data).
 type ICMPv4 []byte

@@ -4,7 +4,7 @@ package tcptest
 //
 //	// comment (also after a line's content)
 //	set tcp_synack_retries 2             header: a setting, before the first timed line
-//	tuple 198.18.0.2:40000 > 198.18.0.1:8080   remote > local (the inbound direction)
+//	tuple 198.18.0.2:40000 > 198.18.0.1:8080   remote > local (the inbound direction; [2001:2::2]:40000 for IPv6)
 //	tolerance 0.001                      how far an emission may be from its line's time
 //	pending <reason>                     header: the script is known not to pass yet
 //	0.000 listen 8080 backlog 128 [auto] (auto: accept every connection at once)
@@ -448,10 +448,10 @@ func parsePort(s string) (uint16, error) {
 
 func parseAddrPort(s string) (netip.AddrPort, error) {
 	ap, err := netip.ParseAddrPort(s)
-	if err != nil || !ap.Addr().Is4() || ap.Port() == 0 {
-		return netip.AddrPort{}, fmt.Errorf("bad address %q: want IPv4:PORT", s)
+	if err != nil || ap.Port() == 0 || ap.Addr().Zone() != "" {
+		return netip.AddrPort{}, fmt.Errorf("bad address %q: want IPV4:PORT or [IPV6]:PORT", s)
 	}
-	return ap, nil
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
 }
 
 func parseOnOff(s string) (bool, error) {

@@ -1,0 +1,439 @@
+// Command pdrun runs the conformance list (conformance/list.txt) with
+// packetdrill against xdptcp (shared-object mode, the adapter library) and
+// against this machine's Linux kernel (local mode), each script in a fresh
+// network namespace (unshare -n) with a timeout. It prints one line per
+// script and last the line
+//
+//	conformance: xdptcp P/N, linux L/N
+//
+// writes results.md and results.json into -out, and fails (exit 1) when a
+// script that the expected-results file records as PASS for a stack did
+// not pass (a PASS -> FAIL change). -record rewrites the expected file
+// from this run.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Result of one script on one stack.
+const (
+	Pass = "PASS"
+	Fail = "FAIL"
+	Skip = "SKIP"
+)
+
+type entry struct {
+	ID     string // e.g. google/close/close-on-syn-sent.pkt
+	Skip   string // non-empty: deliberately not run, with the reason
+	Expect string // why xdptcp is expected to fail (README), from the list
+}
+
+type outcome struct {
+	Result  string  `json:"result"`
+	Reason  string  `json:"reason,omitempty"` // first error line of packetdrill, or the skip reason
+	Seconds float64 `json:"seconds"`
+	Tries   int     `json:"tries,omitempty"`
+}
+
+type row struct {
+	Script string  `json:"script"`
+	Xdptcp outcome `json:"xdptcp"`
+	Linux  outcome `json:"linux"`
+	Note   string  `json:"note,omitempty"`
+}
+
+type config struct {
+	packetdrill string
+	roots       map[string]string // list prefix -> directory
+	so          string
+	shim        string
+	timeout     time.Duration
+	retries     int
+	tolerance   int
+}
+
+func main() {
+	var (
+		list      = flag.String("list", "conformance/list.txt", "curated list of scripts")
+		expected  = flag.String("expected", "conformance/expected.txt", "expected results (PASS/FAIL per script and stack)")
+		out       = flag.String("out", "bin/conformance", "directory for results.md and results.json")
+		record    = flag.Bool("record", false, "rewrite -expected from this run")
+		pdBin     = flag.String("packetdrill", "", "packetdrill binary")
+		google    = flag.String("google", "", "google's gtests/net/tcp directory")
+		nplab     = flag.String("nplab", "", "nplab's tests/linux directory")
+		ours      = flag.String("ours", "conformance/scripts", "xdptcp's own scripts")
+		so        = flag.String("so", "", "the adapter library (libxdptcp-pd.so)")
+		shim      = flag.String("shim", "", "directory with the sysctl and tc shims for xdptcp runs")
+		timeout   = flag.Duration("timeout", 60*time.Second, "per script and stack")
+		retries   = flag.Int("retries", 2, "re-runs of a failed script whose expected result is PASS (timing on a loaded machine)")
+		jobs      = flag.Int("j", 2, "scripts run at once")
+		only      = flag.String("run", "", "only scripts whose id contains this")
+		stacks    = flag.String("stacks", "xdptcp,linux", "stacks to run")
+		tolerance = flag.Int("tolerance_usecs", 40000, "packetdrill's timing tolerance unless a script sets its own (20 ms measures Linux well on a quiet machine; the shared 2-core CI box runs at load 20)")
+		readme    = flag.String("readme", "", "with -record: put results.md into this file between the conformance-table markers")
+	)
+	flag.Parse()
+	cfg := config{
+		packetdrill: abs(*pdBin), so: abs(*so), shim: abs(*shim), timeout: *timeout, retries: *retries, tolerance: *tolerance,
+		roots: map[string]string{"google": abs(*google), "nplab": abs(*nplab), "xdptcp": abs(*ours)},
+	}
+	entries, err := readList(*list)
+	if err != nil {
+		fatal(err)
+	}
+	exp, err := readExpected(*expected)
+	if err != nil && !(*record && errors.Is(err, os.ErrNotExist)) {
+		fatal(err)
+	}
+	runX, runL := strings.Contains(*stacks, "xdptcp"), strings.Contains(*stacks, "linux")
+	var sel []entry
+	for _, e := range entries {
+		if *only == "" || strings.Contains(e.ID, *only) {
+			sel = append(sel, e)
+		}
+	}
+	rows := make([]row, len(sel))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, max(*jobs, 1))
+	var printMu sync.Mutex
+	next := 0
+	done := make([]bool, len(sel))
+	for i, e := range sel {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int, e entry) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			r := row{Script: e.ID, Note: e.Expect}
+			if e.Skip != "" {
+				r.Xdptcp = outcome{Result: Skip, Reason: e.Skip}
+				r.Linux = outcome{Result: Skip, Reason: e.Skip}
+			} else {
+				r.Xdptcp = outcome{Result: Skip, Reason: "not run (-stacks)"}
+				r.Linux = outcome{Result: Skip, Reason: "not run (-stacks)"}
+				if runX {
+					r.Xdptcp = cfg.runRetry(e.ID, "xdptcp", exp[e.ID]["xdptcp"] == Pass)
+				}
+				if runL {
+					r.Linux = cfg.runRetry(e.ID, "linux", exp[e.ID]["linux"] == Pass)
+				}
+			}
+			printMu.Lock()
+			rows[i] = r
+			done[i] = true
+			for next < len(sel) && done[next] { // print in list order
+				printRow(rows[next])
+				next++
+			}
+			printMu.Unlock()
+		}(i, e)
+	}
+	wg.Wait()
+
+	var regress []string
+	px, pl, n := 0, 0, 0
+	for _, r := range rows {
+		if r.Xdptcp.Result == Skip && r.Linux.Result == Skip {
+			continue
+		}
+		n++
+		if r.Xdptcp.Result == Pass {
+			px++
+		}
+		if r.Linux.Result == Pass {
+			pl++
+		}
+		for _, s := range []struct {
+			name string
+			o    outcome
+		}{{"xdptcp", r.Xdptcp}, {"linux", r.Linux}} {
+			if exp[r.Script][s.name] == Pass && s.o.Result == Fail {
+				regress = append(regress, fmt.Sprintf("%s on %s: was PASS, now FAIL: %s", r.Script, s.name, s.o.Reason))
+			}
+		}
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		fatal(err)
+	}
+	if err := writeResults(*out, rows, px, pl, n); err != nil {
+		fatal(err)
+	}
+	if *record {
+		if err := writeExpected(*expected, rows, exp); err != nil {
+			fatal(err)
+		}
+		if *readme != "" {
+			if err := updateReadme(*readme, filepath.Join(*out, "results.md")); err != nil {
+				fatal(err)
+			}
+		}
+	}
+	for _, s := range regress {
+		fmt.Println("REGRESSION " + s)
+	}
+	fmt.Printf("conformance: xdptcp %d/%d, linux %d/%d\n", px, n, pl, n)
+	if len(regress) > 0 && !*record {
+		os.Exit(1)
+	}
+}
+
+func abs(p string) string {
+	if p == "" {
+		return ""
+	}
+	a, err := filepath.Abs(p)
+	if err != nil {
+		return p
+	}
+	return a
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "pdrun:", err)
+	os.Exit(2)
+}
+
+func printRow(r row) {
+	line := fmt.Sprintf("%-4s %-4s  %s", r.Xdptcp.Result, r.Linux.Result, r.Script)
+	switch {
+	case r.Xdptcp.Result == Skip && r.Linux.Result == Skip:
+		line += "  (" + r.Xdptcp.Reason + ")"
+	default:
+		if r.Xdptcp.Result == Fail {
+			line += "  xdptcp: " + r.Xdptcp.Reason
+		}
+		if r.Linux.Result == Fail {
+			line += "  linux: " + r.Linux.Reason
+		}
+	}
+	fmt.Println(line)
+}
+
+// readList parses the curated list: one script id a line; "SKIP id
+// reason" for a deliberately absent feature; text after " # " is the
+// reason xdptcp is expected to fail, shown in the table.
+func readList(path string) ([]entry, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []entry
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		var e entry
+		if rest, ok := strings.CutPrefix(line, "SKIP "); ok {
+			id, reason, _ := strings.Cut(strings.TrimSpace(rest), " ")
+			e = entry{ID: id, Skip: strings.TrimSpace(reason)}
+		} else {
+			id, note, _ := strings.Cut(line, " # ")
+			e = entry{ID: strings.TrimSpace(id), Expect: strings.TrimSpace(note)}
+		}
+		out = append(out, e)
+	}
+	return out, sc.Err()
+}
+
+// readExpected parses "id xdptcp=RESULT linux=RESULT" lines.
+func readExpected(path string) (map[string]map[string]string, error) {
+	m := map[string]map[string]string{}
+	f, err := os.Open(path)
+	if err != nil {
+		return m, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if len(fs) == 0 || strings.HasPrefix(fs[0], "#") {
+			continue
+		}
+		m[fs[0]] = map[string]string{}
+		for _, kv := range fs[1:] {
+			k, v, _ := strings.Cut(kv, "=")
+			m[fs[0]][k] = v
+		}
+	}
+	return m, sc.Err()
+}
+
+func writeExpected(path string, rows []row, old map[string]map[string]string) error {
+	var b strings.Builder
+	b.WriteString("# Expected conformance results (make conformance-record writes it; make conformance\n")
+	b.WriteString("# fails when a script recorded PASS for a stack does not pass). script xdptcp=R linux=R\n")
+	for _, r := range rows {
+		x, l := r.Xdptcp.Result, r.Linux.Result
+		if strings.HasPrefix(r.Xdptcp.Reason, "not run") {
+			x = old[r.Script]["xdptcp"]
+		}
+		if strings.HasPrefix(r.Linux.Reason, "not run") {
+			l = old[r.Script]["linux"]
+		}
+		fmt.Fprintf(&b, "%s xdptcp=%s linux=%s\n", r.Script, x, l)
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+func writeResults(dir string, rows []row, px, pl, n int) error {
+	j, err := json.MarshalIndent(struct {
+		Xdptcp  int   `json:"xdptcp_pass"`
+		Linux   int   `json:"linux_pass"`
+		Run     int   `json:"scripts_run"`
+		Scripts []row `json:"scripts"`
+	}{px, pl, n, rows}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), append(j, '\n'), 0o644); err != nil {
+		return err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "xdptcp passes %d of %d scripts, Linux %d of %d (skipped scripts not counted).\n\n", px, n, pl, n)
+	b.WriteString("| script | xdptcp | Linux | note |\n|---|---|---|---|\n")
+	sorted := append([]row(nil), rows...)
+	sort.SliceStable(sorted, func(i, k int) bool { return sorted[i].Script < sorted[k].Script })
+	for _, r := range sorted {
+		note := ""
+		switch {
+		case r.Xdptcp.Result == Skip:
+			note = r.Xdptcp.Reason
+		case r.Xdptcp.Result == Fail && r.Note != "":
+			note = r.Note
+		case r.Xdptcp.Result == Fail:
+			note = r.Xdptcp.Reason
+		}
+		note = strings.ReplaceAll(note, "|", "\\|")
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", r.Script, r.Xdptcp.Result, r.Linux.Result, note)
+	}
+	return os.WriteFile(filepath.Join(dir, "results.md"), []byte(b.String()), 0o644)
+}
+
+// updateReadme replaces what lies between the table markers of path with
+// the Markdown table in md.
+func updateReadme(path, md string) error {
+	const begin, end = "<!-- conformance-table -->\n", "<!-- /conformance-table -->"
+	r, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	t, err := os.ReadFile(md)
+	if err != nil {
+		return err
+	}
+	s := string(r)
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i < 0 || j < i {
+		return fmt.Errorf("%s: no %q ... %q markers", path, strings.TrimSpace(begin), end)
+	}
+	s = s[:i+len(begin)] + string(t) + s[j:]
+	return os.WriteFile(path, []byte(s), 0o644)
+}
+
+// runRetry runs a script, again up to cfg.retries times if it failed and
+// was expected to pass (a timing miss on a loaded machine is not a
+// regression; a real one fails every time).
+func (cfg *config) runRetry(id, stack string, expectPass bool) outcome {
+	var o outcome
+	for try := 0; ; try++ {
+		o = cfg.run(id, stack)
+		o.Tries = try + 1
+		if o.Result != Fail || !expectPass || try >= cfg.retries {
+			return o
+		}
+	}
+}
+
+// run runs one script on one stack.
+func (cfg *config) run(id, stack string) outcome {
+	prefix, rel, _ := strings.Cut(id, "/")
+	root := cfg.roots[prefix]
+	if root == "" {
+		return outcome{Result: Fail, Reason: "unknown collection " + prefix}
+	}
+	script := filepath.Join(root, rel)
+	if _, err := os.Stat(script); err != nil {
+		return outcome{Result: Fail, Reason: err.Error()}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
+	defer cancel()
+	args := []string{"-n", cfg.packetdrill, fmt.Sprintf("--tolerance_usecs=%d", cfg.tolerance)}
+	env := os.Environ()
+	var ctl string
+	if stack == "xdptcp" {
+		tmp, err := os.MkdirTemp("", "pdrun")
+		if err != nil {
+			return outcome{Result: Fail, Reason: err.Error()}
+		}
+		defer os.RemoveAll(tmp)
+		ctl = filepath.Join(tmp, "ctl.sock")
+		args = append(args, "--local_ip=192.168.0.1", "--so_filename="+cfg.so,
+			"--so_flags=local=192.168.0.1,gateway=192.168.0.254,ctl="+ctl)
+		env = append(env, "XDPTCP_PD_CTL="+ctl, "PATH="+cfg.shim+":"+os.Getenv("PATH"))
+	}
+	args = append(args, filepath.Base(script))
+	if stack == "linux" {
+		// A fresh namespace starts from the host's tcp_rmem/tcp_wmem
+		// (a tuned host advertises other window scales): put Linux's
+		// defaults back first, which are xdptcp's defaults too.
+		args = append([]string{"-n", "sh", "-c", `sysctl -qw net.ipv4.tcp_rmem="4096 131072 6291456" net.ipv4.tcp_wmem="4096 16384 4194304" && exec "$@"`, "sh"}, args[1:]...)
+	}
+	cmd := exec.CommandContext(ctx, "unshare", args...)
+	cmd.Dir = filepath.Dir(script)
+	cmd.Env = env
+	cmd.WaitDelay = 2 * time.Second
+	start := time.Now()
+	outb, err := cmd.CombinedOutput()
+	o := outcome{Seconds: time.Since(start).Seconds()}
+	switch {
+	case ctx.Err() != nil:
+		o.Result, o.Reason = Fail, fmt.Sprintf("timeout after %v", cfg.timeout)
+	case err != nil:
+		o.Result, o.Reason = Fail, firstError(string(outb), err)
+	default:
+		o.Result = Pass
+	}
+	return o
+}
+
+// firstError picks packetdrill's error line from its output.
+func firstError(out string, err error) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, ".pkt:") {
+			l = strings.TrimSpace(l)
+			if i := strings.Index(l, ".pkt:"); i >= 0 {
+				l = l[i+5:]
+			}
+			if len(l) > 160 {
+				l = l[:160] + "..."
+			}
+			return "line " + l
+		}
+	}
+	// No packetdrill error line: a %{ }% code event's assertion, or a
+	// crash; the last line of output says most.
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if last := strings.TrimSpace(lines[len(lines)-1]); last != "" {
+		if len(last) > 160 {
+			last = last[:160] + "..."
+		}
+		return err.Error() + ": " + last
+	}
+	return err.Error()
+}

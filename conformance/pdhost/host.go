@@ -1,0 +1,772 @@
+// Package pdhost is the socket layer packetdrill drives in shared-object
+// mode: BSD socket calls with Linux's semantics and errno values, over a
+// real xdptcp engine (stack.Engine running its own loop) whose link is
+// packetdrill itself (NetdevSend / NetdevReceive carry raw IPv4 packets).
+// The cgo library in conformance/adapter exports it as packetdrill's
+// struct packetdrill_interface.
+//
+// Every socket is a real file descriptor (an eventfd), so packetdrill can
+// close(2) what a script left open. Calls run their TCP work on the loop
+// through Engine.Do and wait for it; blocking calls sleep on a condition
+// variable that every connection event broadcasts, so the calling thread
+// sleeps as in the kernel. Time is the engine's clock (real time).
+package pdhost
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xdptcp/xdptcp/flowtable"
+	"github.com/xdptcp/xdptcp/stack"
+	"github.com/xdptcp/xdptcp/stack/clock"
+	"github.com/xdptcp/xdptcp/stack/tcp"
+	"github.com/xdptcp/xdptcp/stack/wire"
+	"github.com/xdptcp/xdptcp/syncookie"
+)
+
+// Errno is a Linux errno value; 0 is success.
+type Errno = syscall.Errno
+
+// Options configure a Host.
+type Options struct {
+	Local   [4]byte // our address (packetdrill's --local_ip)
+	Gateway [4]byte // next hop for every remote (a fake neighbour: the link)
+	MTU     int     // IP MTU (packetdrill's --mtu, 1500)
+}
+
+// MACs of the two ends of the in-memory Ethernet link.
+var (
+	hostMAC = [6]byte{0x02, 0, 0, 0, 0, 0x01}
+	peerMAC = [6]byte{0x02, 0, 0, 0, 0, 0x02}
+)
+
+// Host is one xdptcp engine with a socket table.
+type Host struct {
+	opt    Options
+	link   *link
+	eng    *stack.Engine
+	clk    *clock.Mono
+	jar    *syncookie.Jar
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu    sync.Mutex
+	cond  *sync.Cond
+	gen   uint64 // bumped by every connection event
+	socks map[int]*sock
+}
+
+// New starts an engine at o.Local and its loop.
+func New(o Options) (*Host, error) {
+	if o.MTU <= 0 {
+		o.MTU = 1500
+	}
+	lk, err := newLink(256, 65536+64) // packetdrill injects packets up to 64 KiB (GRO-sized), beyond the MTU
+	if err != nil {
+		return nil, err
+	}
+	jar, err := syncookie.New()
+	if err != nil {
+		lk.close()
+		return nil, err
+	}
+	h := &Host{opt: o, link: lk, clk: clock.NewMono(), jar: jar, socks: map[int]*sock{}, done: make(chan struct{})}
+	h.cond = sync.NewCond(&h.mu)
+	tcfg := tcp.DefaultConfig()
+	h.eng = stack.NewEngine(stack.Config{Addr: o.Local, PrefixLen: 32, Gateway: o.Gateway, MAC: hostMAC, MTU: o.MTU, TCP: tcfg}, lk, h.clk.Now())
+	h.eng.SetNeighbor(flowtable.AddrFrom4(o.Gateway), peerMAC)
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	go func() {
+		h.eng.Run(ctx, h.clk)
+		close(h.done)
+	}()
+	return h, nil
+}
+
+// Stop stops the loop and releases the descriptors still open.
+func (h *Host) Stop() {
+	h.cancel()
+	<-h.done
+	h.eng.Close()
+	h.mu.Lock()
+	for fd := range h.socks {
+		unix.Close(fd)
+	}
+	h.socks = map[int]*sock{}
+	h.mu.Unlock()
+	h.link.close()
+}
+
+// do runs fn on the loop and waits for it.
+func (h *Host) do(fn func()) {
+	done := make(chan struct{})
+	for !h.eng.Do(func() { fn(); close(done) }) {
+		time.Sleep(time.Millisecond)
+	}
+	<-done
+}
+
+// bump wakes every waiter: something may have changed.
+func (h *Host) bump() {
+	h.mu.Lock()
+	h.gen++
+	h.cond.Broadcast()
+	h.mu.Unlock()
+}
+
+func (h *Host) generation() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.gen
+}
+
+// waitChange sleeps until an event after generation g, or until deadline
+// (zero: none). It reports false on timeout.
+func (h *Host) waitChange(g uint64, deadline time.Time) bool {
+	var t *time.Timer
+	if !deadline.IsZero() {
+		d := time.Until(deadline)
+		if d <= 0 {
+			return false
+		}
+		t = time.AfterFunc(d, h.bump)
+		defer t.Stop()
+	}
+	h.mu.Lock()
+	for h.gen == g {
+		h.cond.Wait()
+	}
+	h.mu.Unlock()
+	return deadline.IsZero() || time.Now().Before(deadline)
+}
+
+// block runs try on the loop until it reports done, sleeping between
+// tries until the next event. With nonblock, one try only (EAGAIN if not
+// done); with a timeout (>= 0) ETIMEDOUT-free: returns done=false at the
+// deadline.
+func (h *Host) block(nonblock bool, timeout time.Duration, try func() bool) bool {
+	var deadline time.Time
+	if timeout >= 0 {
+		deadline = time.Now().Add(timeout)
+	}
+	for {
+		g := h.generation()
+		ok := false
+		h.do(func() { ok = try() })
+		if ok {
+			return true
+		}
+		if nonblock || (timeout >= 0 && !time.Now().Before(deadline)) {
+			return false
+		}
+		if !h.waitChange(g, deadline) && timeout >= 0 {
+			h.do(func() { ok = try() })
+			return ok
+		}
+	}
+}
+
+// sock is one descriptor: a TCP socket or an epoll instance.
+type sock struct {
+	fd       int
+	nonblock bool
+
+	bound bool
+	laddr [4]byte
+	lport uint16
+
+	ln *tcp.Listener
+	cs *connState // nil until connect/accept
+
+	opts   sockOpts
+	shutRd bool
+	shutWr bool
+	soErr  Errno // pending SO_ERROR
+
+	epoll map[int]*epEntry // non-nil for an epoll instance
+}
+
+// sockOpts are the socket options a script may set before the connection
+// exists; they apply when it does (and accepted sockets inherit them).
+type sockOpts struct {
+	reuseAddr   int
+	noDelay     bool
+	keepAlive   bool
+	keepIdle    int // seconds; 0: tcp_keepalive_time
+	keepIntvl   int // seconds; 0: tcp_keepalive_intvl
+	keepCnt     int // 0: tcp_keepalive_probes
+	lingerOn    bool
+	lingerSecs  int
+	maxSeg      int
+	rcvBuf      int
+	sndBuf      int
+	userTimeout int
+}
+
+// connState is a connection's tcp.Handler. Its fields are used on the loop
+// only.
+type connState struct {
+	h      *Host
+	c      *tcp.Conn
+	opened bool
+	eof    bool // OnPeerClose: the peer's FIN was read past all data
+	gone   bool // OnClose
+	err    error
+	errRep bool // err was reported once by read/write
+
+	ev uint64 // events so far (edge-triggered epoll reports after a new one)
+
+	pend []byte // a read in progress: OnData copies here
+	n    int
+	peek bool
+}
+
+func (cs *connState) OnOpen(c *tcp.Conn) { cs.opened = true; cs.ev++; cs.h.bump() }
+
+func (cs *connState) OnData(c *tcp.Conn, data []byte) int {
+	if cs.pend == nil {
+		cs.ev++ // an arrival, not the delivery of a read
+	}
+	cs.h.bump()
+	if cs.pend == nil {
+		return 0 // stays in the receive buffer until read(2)
+	}
+	k := copy(cs.pend[cs.n:], data)
+	cs.n += k
+	if cs.peek {
+		return 0
+	}
+	return k
+}
+
+func (cs *connState) OnWritable(c *tcp.Conn) { cs.ev++; cs.h.bump() }
+
+func (cs *connState) OnPeerClose(c *tcp.Conn) { cs.eof = true; cs.ev++; cs.h.bump() }
+
+func (cs *connState) OnClose(c *tcp.Conn, err error) {
+	cs.gone, cs.err = true, err
+	cs.ev++
+	cs.h.bump()
+}
+
+// errno maps the stack's connection errors to Linux errno values.
+func errnoOf(err error) Errno {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, tcp.ErrReset), errors.Is(err, tcp.ErrAborted):
+		return syscall.ECONNRESET
+	case errors.Is(err, tcp.ErrRefused):
+		return syscall.ECONNREFUSED
+	case errors.Is(err, tcp.ErrTimeout):
+		return syscall.ETIMEDOUT
+	case errors.Is(err, tcp.ErrAddrInUse):
+		return syscall.EADDRINUSE
+	case errors.Is(err, tcp.ErrNoPorts):
+		return syscall.EADDRNOTAVAIL
+	}
+	return syscall.EIO
+}
+
+func (h *Host) get(fd int) (*sock, Errno) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.socks[fd]
+	if s == nil {
+		return nil, syscall.EBADF
+	}
+	return s, 0
+}
+
+// newFD reserves a real descriptor for a new socket.
+func (h *Host) newFD() (*sock, Errno) {
+	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+	if err != nil {
+		return nil, err.(Errno)
+	}
+	s := &sock{fd: fd}
+	h.mu.Lock()
+	h.socks[fd] = s
+	h.mu.Unlock()
+	return s, 0
+}
+
+// Socket is socket(2): AF_INET, SOCK_STREAM, TCP only.
+func (h *Host) Socket(domain, typ, proto int) (int, Errno) {
+	if domain != unix.AF_INET {
+		return -1, syscall.EAFNOSUPPORT
+	}
+	if typ&^(unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC) != unix.SOCK_STREAM {
+		return -1, syscall.ESOCKTNOSUPPORT
+	}
+	if proto != 0 && proto != unix.IPPROTO_TCP {
+		return -1, syscall.EPROTONOSUPPORT
+	}
+	s, e := h.newFD()
+	if e != 0 {
+		return -1, e
+	}
+	s.nonblock = typ&unix.SOCK_NONBLOCK != 0
+	return s.fd, 0
+}
+
+// Bind is bind(2) with an IPv4 address.
+func (h *Host) Bind(fd int, addr [4]byte, port uint16) Errno {
+	s, e := h.get(fd)
+	if e != 0 {
+		return e
+	}
+	if s.epoll != nil {
+		return syscall.ENOTSOCK
+	}
+	if s.bound {
+		return syscall.EINVAL
+	}
+	if addr != [4]byte{} && addr != h.opt.Local {
+		return syscall.EADDRNOTAVAIL
+	}
+	s.bound, s.laddr, s.lport = true, addr, port
+	return 0
+}
+
+// Listen is listen(2).
+func (h *Host) Listen(fd, backlog int) Errno {
+	s, e := h.get(fd)
+	if e != 0 {
+		return e
+	}
+	if s.epoll != nil {
+		return syscall.ENOTSOCK
+	}
+	if s.cs != nil {
+		return syscall.EINVAL
+	}
+	if s.ln != nil {
+		return 0
+	}
+	if !s.bound || s.lport == 0 {
+		return syscall.EINVAL // xdptcp has no autobind of a listener
+	}
+	var err error
+	h.do(func() {
+		if backlog <= 0 {
+			backlog = 1 // xdptcp's backlog 0 means somaxconn; Linux's 0 holds one
+		}
+		var la flowtable.Addr // zero: any address
+		if s.laddr != ([4]byte{}) {
+			la = flowtable.AddrFrom4(s.laddr)
+		}
+		s.ln, err = h.eng.TCP().Listen(la, s.lport, tcp.ListenOptions{Backlog: backlog, Notify: h.bump, Cookies: h.jar})
+	})
+	return errnoOf(err)
+}
+
+// Accept is accept(2); it returns the new descriptor and the peer.
+func (h *Host) Accept(fd int) (int, [4]byte, uint16, Errno) {
+	s, e := h.get(fd)
+	if e != 0 {
+		return -1, [4]byte{}, 0, e
+	}
+	if s.ln == nil {
+		return -1, [4]byte{}, 0, syscall.EINVAL
+	}
+	var c *tcp.Conn
+	ok := h.block(s.nonblock, -1, func() bool {
+		c, _ = s.ln.Accept()
+		return c != nil
+	})
+	if !ok {
+		return -1, [4]byte{}, 0, syscall.EAGAIN
+	}
+	ns, e := h.newFD()
+	if e != 0 {
+		h.do(c.Abort)
+		return -1, [4]byte{}, 0, e
+	}
+	ns.opts = s.opts
+	k := c.Key()
+	ns.bound, ns.laddr, ns.lport = true, k.LocalAddr.As4(), k.LocalPort
+	cs := &connState{h: h, c: c}
+	ns.cs = cs
+	h.do(func() {
+		c.SetHandler(cs)
+		h.applyOpts(ns)
+	})
+	return ns.fd, k.RemoteAddr.As4(), k.RemotePort, 0
+}
+
+// applyOpts gives the connection the options set on the socket. On the
+// loop.
+func (h *Host) applyOpts(s *sock) {
+	c := s.cs.c
+	c.SetNoDelay(s.opts.noDelay) // Linux: Nagle on unless TCP_NODELAY
+	if s.opts.keepIdle > 0 {
+		c.SetKeepAlivePeriod(time.Duration(s.opts.keepIdle) * time.Second)
+	}
+	c.SetKeepAlive(s.opts.keepAlive)
+	if s.opts.lingerOn {
+		c.SetLinger(s.opts.lingerSecs)
+	} else {
+		c.SetLinger(-1)
+	}
+}
+
+// Connect is connect(2) to an IPv4 address.
+func (h *Host) Connect(fd int, addr [4]byte, port uint16) Errno {
+	s, e := h.get(fd)
+	if e != 0 {
+		return e
+	}
+	if s.epoll != nil {
+		return syscall.ENOTSOCK
+	}
+	if s.ln != nil {
+		return syscall.EISCONN // Linux inet_stream_connect: a socket not in CLOSE (here LISTEN) is EISCONN
+	}
+	if s.cs != nil {
+		var opened, gone bool
+		var err error
+		h.do(func() { opened, gone, err = s.cs.opened, s.cs.gone, s.cs.err })
+		switch {
+		case gone && err != nil:
+			s.soErr = 0
+			return errnoOf(err)
+		case opened:
+			return syscall.EISCONN
+		}
+		return syscall.EALREADY
+	}
+	cs := &connState{h: h}
+	var err error
+	h.do(func() {
+		cs.c, err = h.eng.TCP().Dial(h.clk.Now(), flowtable.AddrFrom4(h.opt.Local), flowtable.AddrFrom4(addr), port, cs)
+		if err == nil {
+			s.cs = cs
+			h.applyOpts(s)
+		}
+	})
+	if err != nil {
+		return errnoOf(err)
+	}
+	if s.nonblock {
+		return syscall.EINPROGRESS
+	}
+	h.block(false, -1, func() bool { return cs.opened || cs.gone })
+	var res Errno
+	h.do(func() {
+		if cs.gone && !cs.opened {
+			res = errnoOf(cs.err)
+			cs.errRep = true
+		}
+	})
+	return res
+}
+
+// Read is read/readv/recv/recvfrom/recvmsg: it fills bufs in order.
+// flags: MSG_PEEK, MSG_DONTWAIT.
+func (h *Host) Read(fd int, bufs [][]byte, flags int) (int, Errno) {
+	s, e := h.get(fd)
+	if e != 0 {
+		return -1, e
+	}
+	if s.epoll != nil {
+		return -1, syscall.EINVAL
+	}
+	if s.cs == nil {
+		return -1, syscall.ENOTCONN
+	}
+	total := 0
+	for _, b := range bufs {
+		total += len(b)
+	}
+	buf := make([]byte, total)
+	cs := s.cs
+	var n int
+	var res Errno
+	ok := h.block(s.nonblock || flags&unix.MSG_DONTWAIT != 0, -1, func() bool {
+		if !cs.opened && !cs.gone {
+			if cs.c.State() == tcp.StateSynSent {
+				return false
+			}
+			res = syscall.ENOTCONN
+			return true
+		}
+		// Linux's SHUT_RD leaves queued data readable; EOF comes after it.
+		if total > 0 && cs.c.Info().RecvQ > 0 {
+			cs.pend, cs.n, cs.peek = buf, 0, flags&unix.MSG_PEEK != 0
+			cs.c.PauseRead()
+			cs.c.ResumeRead()
+			n = cs.n
+			cs.pend, cs.n, cs.peek = nil, 0, false
+			if n > 0 {
+				return true
+			}
+		}
+		if total == 0 {
+			return true
+		}
+		if cs.gone && cs.err != nil && !cs.errRep {
+			cs.errRep = true
+			res = errnoOf(cs.err)
+			return true
+		}
+		if cs.eof || s.shutRd || cs.gone {
+			return true // EOF
+		}
+		return false
+	})
+	if !ok {
+		return -1, syscall.EAGAIN
+	}
+	if res != 0 {
+		return -1, res
+	}
+	off := 0
+	for _, b := range bufs {
+		off += copy(b, buf[off:n])
+	}
+	return n, 0
+}
+
+// Write is write/writev/send/sendto/sendmsg. flags: MSG_DONTWAIT.
+func (h *Host) Write(fd int, bufs [][]byte, flags int) (int, Errno) {
+	s, e := h.get(fd)
+	if e != 0 {
+		return -1, e
+	}
+	if s.epoll != nil {
+		return -1, syscall.EINVAL
+	}
+	if s.cs == nil {
+		return -1, syscall.EPIPE // Linux: write on an unconnected TCP socket
+	}
+	var p []byte
+	for _, b := range bufs {
+		p = append(p, b...)
+	}
+	cs := s.cs
+	off := 0
+	var res Errno
+	ok := h.block(s.nonblock || flags&unix.MSG_DONTWAIT != 0, -1, func() bool {
+		if cs.gone && cs.err != nil && !cs.errRep {
+			cs.errRep = true
+			res = errnoOf(cs.err)
+			return true
+		}
+		if s.shutWr || cs.gone {
+			res = syscall.EPIPE
+			return true
+		}
+		if !cs.opened {
+			return false // SYN-SENT: Linux waits for the connection
+		}
+		if len(p) == 0 {
+			return true
+		}
+		n := cs.c.Write(p[off:])
+		off += n
+		if off == len(p) {
+			return true
+		}
+		if n == 0 && cs.c.State() != tcp.StateEstablished && cs.c.State() != tcp.StateCloseWait {
+			res = syscall.EPIPE
+			return true
+		}
+		return false
+	})
+	if res != 0 {
+		if off > 0 {
+			return off, 0
+		}
+		return -1, res
+	}
+	if !ok {
+		if off > 0 {
+			return off, 0
+		}
+		return -1, syscall.EAGAIN
+	}
+	return off, 0
+}
+
+// CloseFD is close(2).
+func (h *Host) CloseFD(fd int) Errno {
+	s, e := h.get(fd)
+	if e != 0 {
+		return e
+	}
+	h.mu.Lock()
+	delete(h.socks, fd)
+	h.mu.Unlock()
+	h.do(func() {
+		if s.ln != nil {
+			s.ln.Close()
+		}
+		if s.cs != nil {
+			s.cs.c.Close()
+		}
+	})
+	unix.Close(fd)
+	return 0
+}
+
+// Shutdown is shutdown(2).
+func (h *Host) Shutdown(fd, how int) Errno {
+	s, e := h.get(fd)
+	if e != 0 {
+		return e
+	}
+	if how < unix.SHUT_RD || how > unix.SHUT_RDWR {
+		return syscall.EINVAL
+	}
+	if s.cs == nil {
+		if s.ln != nil && how != unix.SHUT_WR {
+			h.do(s.ln.Close) // Linux: shutdown(SHUT_RD) on a listener stops it
+			return 0
+		}
+		return syscall.ENOTCONN
+	}
+	h.do(func() {
+		if how == unix.SHUT_RD || how == unix.SHUT_RDWR {
+			s.shutRd = true
+		}
+		if how == unix.SHUT_WR || how == unix.SHUT_RDWR {
+			s.shutWr = true
+			s.cs.c.CloseWrite()
+		}
+	})
+	h.bump()
+	return 0
+}
+
+// Fcntl handles F_GETFL and F_SETFL (O_NONBLOCK); other commands succeed
+// with 0.
+func (h *Host) Fcntl(fd, cmd int, arg int) (int, Errno) {
+	s, e := h.get(fd)
+	if e != 0 {
+		return -1, e
+	}
+	switch cmd {
+	case unix.F_GETFL:
+		fl := unix.O_RDWR
+		if s.nonblock {
+			fl |= unix.O_NONBLOCK
+		}
+		return fl, 0
+	case unix.F_SETFL:
+		s.nonblock = arg&unix.O_NONBLOCK != 0
+		return 0, 0
+	}
+	return 0, 0
+}
+
+// Ioctl handles FIONREAD (SIOCINQ) and SIOCOUTQ.
+func (h *Host) Ioctl(fd int, req uint) (int, Errno) {
+	s, e := h.get(fd)
+	if e != 0 {
+		return -1, e
+	}
+	if s.cs == nil {
+		if s.ln != nil {
+			return -1, syscall.EINVAL
+		}
+		return 0, 0
+	}
+	var in tcp.TCPInfo
+	h.do(func() { in = s.cs.c.Info() })
+	switch req {
+	case unix.SIOCINQ:
+		return in.RecvQ, 0
+	case unix.SIOCOUTQ:
+		return in.SendQ, 0
+	}
+	return -1, syscall.ENOTTY
+}
+
+// Sysctl sets an xdptcp setting by its Linux sysctl name
+// (net.ipv4.tcp_rmem, net.core.somaxconn or the bare name).
+func (h *Host) Sysctl(name, value string) error {
+	n := settingName(name)
+	var err error
+	h.do(func() { err = h.eng.TCP().Config().Set(n, strings.Join(strings.Fields(value), " ")) })
+	return err
+}
+
+// SysctlGet returns an xdptcp setting by its Linux sysctl name.
+func (h *Host) SysctlGet(name string) (string, error) {
+	n := settingName(name)
+	var v string
+	var err error
+	h.do(func() { v, err = h.eng.TCP().Config().Get(n) })
+	return v, err
+}
+
+func settingName(name string) string {
+	name = strings.ReplaceAll(name, "/", ".")
+	for _, p := range []string{"net.ipv4.", "net.core."} {
+		name = strings.TrimPrefix(name, p)
+	}
+	return name
+}
+
+// NetdevSend hands a raw IPv4 packet from packetdrill to the engine.
+func (h *Host) NetdevSend(pkt []byte) Errno {
+	if len(pkt) == 0 || pkt[0]>>4 != 4 {
+		return syscall.EAFNOSUPPORT
+	}
+	f := make([]byte, wire.EthernetHeaderLen+len(pkt))
+	wire.Ethernet(f).Encode(hostMAC, peerMAC, wire.EtherTypeIPv4)
+	copy(f[wire.EthernetHeaderLen:], pkt)
+	if !h.link.inject(f) {
+		return syscall.ENOBUFS
+	}
+	return 0
+}
+
+// NetdevReceive waits for the next IPv4 packet the engine sends and copies
+// it into buf; it returns its length and the time it was sent (µs since
+// the epoch). ARP and other frames are skipped.
+func (h *Host) NetdevReceive(buf []byte, timeout time.Duration) (int, int64, bool) {
+	var deadline time.Time
+	if timeout >= 0 {
+		deadline = time.Now().Add(timeout)
+	}
+	for {
+		left := time.Duration(-1)
+		if timeout >= 0 {
+			left = time.Until(deadline)
+			if left < 0 {
+				return 0, 0, false
+			}
+		}
+		f, us, ok := h.link.sniff(left)
+		if !ok {
+			return 0, 0, false
+		}
+		eth := wire.Ethernet(f)
+		if !eth.IsValid() || eth.Type() != wire.EtherTypeIPv4 {
+			continue
+		}
+		p := eth.Payload()
+		if len(p) >= 4 {
+			if tl := int(binary.BigEndian.Uint16(p[2:4])); tl <= len(p) && tl >= 20 {
+				p = p[:tl]
+			}
+		}
+		return copy(buf, p), us, true
+	}
+}
+
+// String describes the host (for logs).
+func (h *Host) String() string {
+	return fmt.Sprintf("xdptcp %d.%d.%d.%d", h.opt.Local[0], h.opt.Local[1], h.opt.Local[2], h.opt.Local[3])
+}

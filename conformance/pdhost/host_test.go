@@ -1,0 +1,186 @@
+package pdhost
+
+import (
+	"bytes"
+	"encoding/binary"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xdptcp/xdptcp/stack/wire"
+)
+
+var (
+	testLocal  = [4]byte{192, 168, 0, 1}
+	testRemote = [4]byte{192, 0, 2, 1}
+)
+
+// packet builds a raw IPv4+TCP packet from the remote peer, as packetdrill
+// injects it.
+func packet(seq, ack uint32, flags wire.TCPFlags, opts *wire.TCPOptions, payload []byte) []byte {
+	syn := flags&wire.FlagSYN != 0
+	ol := 0
+	if opts != nil {
+		ol = wire.TCPOptionsLen(opts, syn)
+	}
+	hl := wire.TCPMinHeaderLen + ol
+	total := wire.IPv4MinHeaderLen + hl + len(payload)
+	b := make([]byte, total)
+	wire.IPv4(b).Encode(&wire.IPv4Fields{TotalLen: uint16(total), TTL: 64, Protocol: wire.ProtoTCP, Src: testRemote, Dst: testLocal})
+	t := wire.TCP(b[wire.IPv4MinHeaderLen:])
+	t.Encode(&wire.TCPFields{SrcPort: 40000, DstPort: 8080, Seq: seq, Ack: ack, DataOffset: hl, Flags: flags, Window: 65535})
+	if opts != nil {
+		wire.WriteTCPOptions(t[wire.TCPMinHeaderLen:hl], opts, syn)
+	}
+	copy(t[hl:], payload)
+	t.SetChecksum(^wire.Checksum(t, wire.PseudoHeaderChecksum(wire.ProtoTCP, testRemote, testLocal, uint16(len(t)))))
+	return b
+}
+
+// sniff returns the next TCP segment the host sends.
+func sniff(t *testing.T, h *Host) wire.TCP {
+	t.Helper()
+	buf := make([]byte, 70000)
+	n, us, ok := h.NetdevReceive(buf, 5*time.Second)
+	if !ok {
+		t.Fatal("no packet from the stack")
+	}
+	if d := time.Since(time.UnixMicro(us)); d < 0 || d > 5*time.Second {
+		t.Fatalf("packet time %v off", d)
+	}
+	ip := wire.IPv4(buf[:n])
+	if ip.Validate() != wire.IPv4OK || ip.Src() != testLocal || ip.Dst() != testRemote {
+		t.Fatalf("bad IPv4 packet % x", buf[:n])
+	}
+	return wire.TCP(ip.Payload())
+}
+
+// TestServerExchange drives a passive open, data both ways and close
+// through the socket calls and the raw-packet link, as packetdrill does.
+func TestServerExchange(t *testing.T) {
+	h, err := New(Options{Local: testLocal, Gateway: [4]byte{192, 168, 0, 254}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Stop()
+	fd, e := h.Socket(unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_TCP)
+	if e != 0 {
+		t.Fatal(e)
+	}
+	if e := h.Bind(fd, [4]byte{}, 8080); e != 0 {
+		t.Fatal(e)
+	}
+	if e := h.Listen(fd, 1); e != 0 {
+		t.Fatal(e)
+	}
+	// accept(2) on a non-blocking listener with nothing queued.
+	h.Fcntl(fd, unix.F_SETFL, unix.O_NONBLOCK)
+	if _, _, _, e := h.Accept(fd); e != syscall.EAGAIN {
+		t.Fatalf("accept on an empty queue: %v, want EAGAIN", e)
+	}
+	h.Fcntl(fd, unix.F_SETFL, 0)
+
+	if e := h.NetdevSend(packet(1000, 0, wire.FlagSYN, &wire.TCPOptions{HasMSS: true, MSS: 1460}, nil)); e != 0 {
+		t.Fatal(e)
+	}
+	sa := sniff(t, h)
+	if sa.Flags() != wire.FlagSYN|wire.FlagACK || sa.Ack() != 1001 {
+		t.Fatalf("want SYN-ACK ack 1001, got flags %v ack %d", sa.Flags(), sa.Ack())
+	}
+	iss := sa.Seq()
+	h.NetdevSend(packet(1001, iss+1, wire.FlagACK, nil, nil))
+	cfd, raddr, rport, e := h.Accept(fd)
+	if e != 0 || raddr != testRemote || rport != 40000 {
+		t.Fatalf("accept: fd %d %v:%d %v", cfd, raddr, rport, e)
+	}
+
+	// A blocking read sleeps until data arrives.
+	got := make(chan []byte)
+	go func() {
+		b := make([]byte, 100)
+		n, e := h.Read(cfd, [][]byte{b}, 0)
+		if e != 0 {
+			t.Error(e)
+		}
+		got <- b[:max(n, 0)]
+	}()
+	h.NetdevSend(packet(1001, iss+1, wire.FlagACK|wire.FlagPSH, nil, []byte("hello")))
+	if b := <-got; string(b) != "hello" {
+		t.Fatalf("read %q", b)
+	}
+	if a := sniff(t, h); a.Ack() != 1006 {
+		t.Fatalf("want ACK 1006, got %d", a.Ack())
+	}
+
+	if n, e := h.Write(cfd, [][]byte{[]byte("wor"), []byte("ld")}, 0); n != 5 || e != 0 {
+		t.Fatalf("write: %d %v", n, e)
+	}
+	d := sniff(t, h)
+	if !bytes.Equal(d.Payload(), []byte("world")) || d.Seq() != iss+1 {
+		t.Fatalf("data segment seq %d payload %q", d.Seq(), d.Payload())
+	}
+	h.NetdevSend(packet(1006, iss+6, wire.FlagACK, nil, nil))
+
+	// TCP_INFO in Linux's layout: ESTABLISHED (Linux's number 1),
+	// tcpi_snd_mss 1460 at offset 16, tcpi_snd_cwnd 10 at offset 80
+	// (RFC 6928 initial window), tcpi_segs_in at offset 140.
+	info := make([]byte, 248)
+	if n, e := h.Getsockopt(cfd, unix.IPPROTO_TCP, unix.TCP_INFO, info); e != 0 || n != len(info) || info[0] != 1 {
+		t.Fatalf("TCP_INFO: n %d %v state %d", n, e, info[0])
+	}
+	ne := binary.NativeEndian
+	if mss, cwnd, in := ne.Uint32(info[16:]), ne.Uint32(info[80:]), ne.Uint32(info[140:]); mss != 1460 || cwnd != 10 || in < 3 {
+		t.Fatalf("TCP_INFO: snd_mss %d snd_cwnd %d segs_in %d", mss, cwnd, in)
+	}
+	if v, e := h.Getsockopt(cfd, unix.IPPROTO_TCP, unix.TCP_MAXSEG, info[:4]); e != 0 || v != 4 || ne.Uint32(info) != 1460 {
+		t.Fatalf("TCP_MAXSEG: %d %v %d", v, e, ne.Uint32(info))
+	}
+
+	// The peer's FIN: read returns 0; poll says readable and RDHUP.
+	h.NetdevSend(packet(1006, iss+6, wire.FlagACK|wire.FlagFIN, nil, nil))
+	sniff(t, h) // its ACK
+	pf := []PollFd{{Fd: int32(cfd), Events: unix.POLLIN | unix.POLLRDHUP}}
+	if n, _ := h.Poll(pf, 1000); n != 1 || pf[0].Revents&unix.POLLRDHUP == 0 {
+		t.Fatalf("poll after FIN: %d %#x", n, pf[0].Revents)
+	}
+	if n, e := h.Read(cfd, [][]byte{make([]byte, 10)}, 0); n != 0 || e != 0 {
+		t.Fatalf("read at EOF: %d %v", n, e)
+	}
+	if e := h.CloseFD(cfd); e != 0 {
+		t.Fatal(e)
+	}
+	if f := sniff(t, h); f.Flags()&wire.FlagFIN == 0 {
+		t.Fatalf("want our FIN, got %v", f.Flags())
+	}
+	if e := h.CloseFD(cfd); e != syscall.EBADF {
+		t.Fatalf("second close: %v, want EBADF", e)
+	}
+}
+
+// TestConnectRefused: a RST answering our SYN fails a blocking connect
+// with ECONNREFUSED.
+func TestConnectRefused(t *testing.T) {
+	h, err := New(Options{Local: testLocal, Gateway: [4]byte{192, 168, 0, 254}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Stop()
+	fd, _ := h.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	res := make(chan Errno)
+	go func() { res <- h.Connect(fd, testRemote, 8080) }()
+	syn := sniff(t, h)
+	if syn.Flags() != wire.FlagSYN {
+		t.Fatalf("want SYN, got %v", syn.Flags())
+	}
+	b := packet(0, syn.Seq()+1, wire.FlagRST|wire.FlagACK, nil, nil)
+	tcp := wire.TCP(b[wire.IPv4MinHeaderLen:])
+	// Answer from the port the SYN went to, to the port it came from.
+	tcp.Encode(&wire.TCPFields{SrcPort: syn.DstPort(), DstPort: syn.SrcPort(), Ack: syn.Seq() + 1, DataOffset: 20, Flags: wire.FlagRST | wire.FlagACK})
+	tcp.SetChecksum(^wire.Checksum(tcp, wire.PseudoHeaderChecksum(wire.ProtoTCP, testRemote, testLocal, uint16(len(tcp)))))
+	h.NetdevSend(b)
+	if e := <-res; e != syscall.ECONNREFUSED {
+		t.Fatalf("connect: %v, want ECONNREFUSED", e)
+	}
+}
