@@ -114,6 +114,8 @@ func DefaultConfig() Config {
 		Frto:               2,
 		SlowStartAfterIdle: true,
 		ECN:                2,
+		PacingSSRatio:      200,
+		PacingCARatio:      120,
 		MinSndMss:          TCPMinSndMSS,
 		Retries1:           3,
 		MtuProbing:         0,
@@ -156,6 +158,8 @@ type Config struct {
 	Recovery           int           // tcp_recovery (1): bits 0x1 RACK loss detection (RFC 8985), 0x2 static reordering window, 0x4 no DupThresh rule in RACK
 	EarlyRetrans       int           // tcp_early_retrans (3): 3 or 4 send tail loss probes (RFC 8985 §7), 0-2 do not
 	Frto               int           // tcp_frto (2): F-RTO (RFC 5682) detects spurious RTOs; 0 off
+	PacingSSRatio      int           // tcp_pacing_ss_ratio (200): pacing rate in slow start, percent of cwnd/SRTT
+	PacingCARatio      int           // tcp_pacing_ca_ratio (120): pacing rate in congestion avoidance, percent of cwnd/SRTT
 	ECN                int           // tcp_ecn (2): RFC 3168 ECN: 0 off, 1 request and accept, 2 accept when requested
 	SlowStartAfterIdle bool          // tcp_slow_start_after_idle (1): cwnd restarts from the initial window after an idle RTO (RFC 5681 §4.1)
 	MinSndMss          int           // tcp_min_snd_mss (48): floor of the peer's MSS
@@ -519,6 +523,10 @@ var settingTable = []settingDef{
 		0, 4, func(c *Config) *int { return &c.EarlyRetrans }),
 	intSetting("tcp_frto", "F-RTO (RFC 5682) spurious RTO detection: 0 off, 1 or 2 on (SACK-enhanced when SACK is on)", true,
 		0, 2, func(c *Config) *int { return &c.Frto }),
+	intSetting("tcp_pacing_ss_ratio", "pacing rate in slow start, percent of cwnd/SRTT (paced connections: SetMaxPacingRate)", true,
+		0, 1000, func(c *Config) *int { return &c.PacingSSRatio }),
+	intSetting("tcp_pacing_ca_ratio", "pacing rate in congestion avoidance, percent of cwnd/SRTT", true,
+		0, 1000, func(c *Config) *int { return &c.PacingCARatio }),
 	intSetting("tcp_ecn", "RFC 3168 ECN: 0 off, 1 request on Dial and accept, 2 accept when the peer requests it", true,
 		0, 2, func(c *Config) *int { return &c.ECN }),
 	boolSetting("tcp_slow_start_after_idle", "1: after an idle RTO cwnd restarts from the initial window (RFC 5681 §4.1)",

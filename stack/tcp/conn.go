@@ -78,6 +78,7 @@ type Conn struct {
 	zwProbes   uint16       // unanswered zero-window probes (<= tcp_retries2, 255)
 	reordering uint8        // DupThresh - 3: raised by each fast retransmission found spurious (<= maxReordering)
 	state      State        // RFC 9293 state; StateClosed once gone (here: fills padding)
+	maxPacing  uint32       // SO_MAX_PACING_RATE in bytes per second; 0: pacing off (pacing.go; here: fills padding)
 	mss        int          // effective send MSS: peer's MSS capped by ours, >= tcp_min_snd_mss
 	sndBuf     ring         // bytes [sndBufSeq, sndBufSeq+sndBuf.Len()) not yet acknowledged
 	sndBufSeq  seqnum.Value // sequence number of sndBuf's first byte
@@ -130,6 +131,7 @@ type Conn struct {
 	delackAt   clock.Time // delayed ACK; never if no ACK is owed
 	tlpAt      clock.Time // tail loss probe (RFC 8985 §7.2)
 	reoAt      clock.Time // RACK reordering timer (RFC 8985 §6.3)
+	paceAt     clock.Time // pacing: departure time of the next segment; never when not pacing
 	kaIdle     time.Duration
 	lastRecv   clock.Time    // last segment received (keepalive idle time)
 	lastDataAt clock.Time    // last in-order data received (pingpong detection, ato)

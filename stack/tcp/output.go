@@ -257,6 +257,9 @@ func (c *Conn) trySend(now clock.Time) {
 // sendNext sends one segment, the next RFC 6675 NextSeg allows; it
 // reports whether it sent one.
 func (c *Conn) sendNext(now clock.Time) bool {
+	if c.paced(now) {
+		return false // the pacing timer (paceAt) sends it
+	}
 	room := c.cc.window() - c.pipe()
 	if q := c.tq; q != nil && q.lost > q.retrans && c.rack.flags&rkFRTONew == 0 {
 		if i := q.nextLost(); i >= 0 {
@@ -393,6 +396,7 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 		}
 	}
 	c.onTransmit(n, rtx)
+	c.onPaced(now, n)
 	c.lastSendAt = now
 	ok := c.xmit(s, rtx)
 	if !ok && rtx {

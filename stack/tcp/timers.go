@@ -14,12 +14,12 @@ import (
 // stopTimers clears every deadline (the wheel timer is the caller's).
 func (c *Conn) stopTimers() {
 	c.rtoAt, c.synAt, c.persistAt, c.kaAt, c.fw2At, c.delackAt = never, never, never, never, never, never
-	c.tlpAt, c.reoAt = never, never
+	c.tlpAt, c.reoAt, c.paceAt = never, never, never
 }
 
 // nextDeadline returns the earliest deadline.
 func (c *Conn) nextDeadline() clock.Time {
-	return min(c.rtoAt, c.synAt, c.persistAt, c.kaAt, c.fw2At, c.delackAt, c.tlpAt, c.reoAt)
+	return min(c.rtoAt, c.synAt, c.persistAt, c.kaAt, c.fw2At, c.delackAt, c.tlpAt, c.reoAt, c.paceAt)
 }
 
 // rearm schedules the connection's wheel timer at its earliest deadline.
@@ -50,6 +50,12 @@ func (c *Conn) onTimer(now clock.Time) {
 		if c.ackOwed > 0 && c.state.synchronized() {
 			c.layer.stats.DelayedACKs.Add(1)
 			c.sendAck(now)
+		}
+	}
+	if c.paceAt <= now {
+		c.onPaceTimer(now) // (paceAt is the pacing state: the handler clears it)
+		if c.flags&fGone != 0 {
+			return
 		}
 	}
 	type handler struct {
