@@ -347,6 +347,50 @@ func TestPresets(t *testing.T) {
 	}
 }
 
+// TestIPv6Scenarios checks the IPv6 variants: one per keep-alive,
+// new-connection and bulk scenario, on xdptcpd and Linux + Go net only,
+// aimed at the server's IPv6 address, and in every mode (smoke runs all
+// scenarios).
+func TestIPv6Scenarios(t *testing.T) {
+	o, _ := Preset("full")
+	defs := map[string]scenarioDef{}
+	for _, d := range allScenarios(&o) {
+		defs[d.ID] = d
+	}
+	for _, base := range []string{"keepalive-64", "new-conns", "bulk-up"} {
+		v4, ok4 := defs[base]
+		v6, ok6 := defs[base+"-v6"]
+		if !ok4 || !ok6 {
+			t.Fatalf("%s: IPv4 %v, IPv6 %v", base, ok4, ok6)
+		}
+		if v6.Metric != v4.Metric || v6.Unit != v4.Unit || strings.Join(v6.Extra, ",") != strings.Join(v4.Extra, ",") || v6.OpUnit != v4.OpUnit {
+			t.Errorf("%s-v6 has other columns than %s", base, base)
+		}
+		if !v6.runsOn(ServerXdptcpd) || !v6.runsOn(ServerLinuxNet) || v6.runsOn(ServerGvisor) || v6.bridge != "" {
+			t.Errorf("%s-v6: only %v, bridge %q", base, v6.only, v6.bridge)
+		}
+	}
+	e := &env{t: &Topology{ServerAddr: DirectServer, ServerAddr6: DirectServer6}}
+	if got := e.hostPortFam(PortDiscard, true); got != "[2001:2::1]:9" {
+		t.Errorf("IPv6 host:port %q", got)
+	}
+	if got := e.urlFam(true); got != "http://[2001:2::1]:8080/" {
+		t.Errorf("IPv6 URL %q", got)
+	}
+	if got := e.url(); got != "http://198.18.0.1:8080/" {
+		t.Errorf("IPv4 URL %q", got)
+	}
+	q, _ := Preset("quick")
+	for _, id := range []string{"keepalive-64-v6", "new-conns-v6", "bulk-up-v6"} {
+		if !slicesContains(q.Scenarios, id) {
+			t.Errorf("quick does not run %s", id)
+		}
+	}
+	if s, _ := Preset("smoke"); len(s.Scenarios) != 0 {
+		t.Errorf("smoke selects %v: the IPv6 scenarios must stay in it", s.Scenarios)
+	}
+}
+
 func slicesContains(xs []string, x string) bool {
 	for _, v := range xs {
 		if v == x {

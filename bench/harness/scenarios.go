@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -19,11 +20,33 @@ type env struct {
 	name   string // server name
 }
 
-func (e *env) url() string {
-	return fmt.Sprintf("http://%s:%d/", e.t.ServerAddr, PortHTTP)
+func (e *env) url() string { return e.urlFam(false) }
+
+// urlFam is the HTTP port's URL over IPv6 (v6) or IPv4.
+func (e *env) urlFam(v6 bool) string { return "http://" + e.hostPortFam(PortHTTP, v6) + "/" }
+
+func (e *env) hostPort(p int) string { return e.hostPortFam(p, false) }
+
+// hostPortFam is the server's port p over IPv6 (v6, as [2001:2::1]:p) or
+// IPv4.
+func (e *env) hostPortFam(p int, v6 bool) string {
+	a := e.t.ServerAddr
+	if v6 {
+		a = e.t.ServerAddr6
+	}
+	return netip.AddrPortFrom(a, uint16(p)).String()
 }
 
-func (e *env) hostPort(p int) string { return fmt.Sprintf("%s:%d", e.t.ServerAddr, p) }
+// v6Servers are the servers the IPv6 scenarios run on: xdptcpd and its
+// Linux baseline (Go net on kernel sockets); the gVisor peer and the
+// net/http peer are measured over IPv4 only.
+var v6Servers = []string{ServerXdptcpd, ServerLinuxNet}
+
+// v6Suffix and v6Note name and describe a scenario's IPv6 variant.
+const (
+	v6Suffix = "-v6"
+	v6Note   = " Over IPv6: client 2001:2::2 to server 2001:2::1 on the same veth pair."
+)
 
 // client runs `xdptcp-bench client ARGS` in the client namespace on the
 // client CPUs and decodes its JSON output into v.
@@ -59,16 +82,21 @@ var bridgeArgs = map[string][]string{
 
 func runDur(o *Options) time.Duration { return o.Duration + 700*time.Millisecond }
 
-func wrkScenario(id, title, desc string, conns int, close bool) scenarioDef {
+func wrkScenario(id, title, desc string, conns int, close, v6 bool) scenarioDef {
 	op := opUnit(close)
+	var only []string
+	if v6 {
+		id, title, desc, only = id+v6Suffix, title+", IPv6", desc+v6Note, v6Servers
+	}
 	return scenarioDef{
 		Scenario: Scenario{ID: id, Title: title, Description: desc, Metric: "requests/s", Unit: "req/s",
 			Extra: []string{"p50 (µs)", "p99 (µs)", "socket errors"}, Plot: PlotBars, OpUnit: op},
-		est: runDur,
+		only: only,
+		est:  runDur,
 		run: func(ctx context.Context, e *env) (*RunResult, error) {
 			threads := max(1, len(strings.Split(e.o.ClientCPUs, ",")))
 			out, err := RunPinned(ctx, e.o.Duration+20*time.Second, e.t.Client, e.o.ClientCPUs, "wrk",
-				WrkArgs(e.url(), threads, conns, e.o.Duration, close)...)
+				WrkArgs(e.urlFam(v6), threads, conns, e.o.Duration, close)...)
 			if err != nil {
 				return nil, err
 			}
@@ -109,7 +137,7 @@ func latencyScenario(rate int) scenarioDef {
 	}
 }
 
-func bulkScenario(id, title, bridge string, echo bool) scenarioDef {
+func bulkScenario(id, title, bridge string, echo, v6 bool) scenarioDef {
 	desc := "One connection from a Go kernel-socket client writing 64 KiB at a time to the discard port; goodput is what was written."
 	port := PortDiscard
 	if echo {
@@ -122,13 +150,18 @@ func bulkScenario(id, title, bridge string, echo bool) scenarioDef {
 	case "loss1":
 		desc += " Through the impairment bridge: 1 % loss and 10 ms delay each way."
 	}
+	var only []string
+	if v6 { // direct topology only: the bridged one is IPv4
+		id, title, desc, only = id+v6Suffix, title+", IPv6", desc+v6Note, v6Servers
+	}
 	return scenarioDef{
 		Scenario: Scenario{ID: id, Title: title, Description: desc, Metric: "goodput", Unit: "Mbit/s", Plot: PlotBars, OpUnit: "MiB"},
 		bridge:   bridge,
+		only:     only,
 		est:      runDur,
 		run: func(ctx context.Context, e *env) (*RunResult, error) {
 			var r loadgen.BulkResult
-			args := []string{"bulk", "--addr", e.hostPort(port), "--duration", e.o.Duration.String(), "--cc", LinuxCC}
+			args := []string{"bulk", "--addr", e.hostPortFam(port, v6), "--duration", e.o.Duration.String(), "--cc", LinuxCC}
 			if echo {
 				args = append(args, "--echo")
 			}
@@ -324,6 +357,12 @@ func xdpClientScenario(id, title string, conns int, close bool) scenarioDef {
 	}
 }
 
+// Descriptions shared by a scenario and its IPv6 variant.
+const (
+	keepalive64Desc = "wrk, one thread per client CPU, 64 keep-alive connections, `GET /` → `Hello, World!`."
+	newConnsDesc    = "wrk with `-H 'Connection: close'`, 64 connections: one request per connection."
+)
+
 // opUnit is a request/response scenario's unit of work.
 func opUnit(close bool) string {
 	if close {
@@ -337,9 +376,9 @@ func opUnit(close bool) string {
 // server started afresh with its own ports and is the longest.
 func allScenarios(o *Options) []scenarioDef {
 	s := []scenarioDef{
-		wrkScenario("keepalive-64", "Keep-alive requests/s, 64 connections", "wrk, one thread per client CPU, 64 keep-alive connections, `GET /` → `Hello, World!`.", 64, false),
-		wrkScenario("keepalive-1024", "Keep-alive requests/s, 1,024 connections", "wrk, one thread per client CPU, 1,024 keep-alive connections.", 1024, false),
-		wrkScenario("new-conns", "New connections/s (Connection: close)", "wrk with `-H 'Connection: close'`, 64 connections: one request per connection.", 64, true),
+		wrkScenario("keepalive-64", "Keep-alive requests/s, 64 connections", keepalive64Desc, 64, false, false),
+		wrkScenario("keepalive-1024", "Keep-alive requests/s, 1,024 connections", "wrk, one thread per client CPU, 1,024 keep-alive connections.", 1024, false, false),
+		wrkScenario("new-conns", "New connections/s (Connection: close)", newConnsDesc, 64, true, false),
 	}
 	s = append(s,
 		xdpClientScenario("xdpclient-keepalive-64", "Keep-alive requests/s, 64 connections, xdptcp client", 64, false),
@@ -349,15 +388,19 @@ func allScenarios(o *Options) []scenarioDef {
 		s = append(s, latencyScenario(r))
 	}
 	s = append(s,
-		bulkScenario("bulk-up", "Bulk throughput, client → server (discard)", "", false),
-		bulkScenario("bulk-echo", "Bulk throughput, both ways (echo)", "", true),
+		bulkScenario("bulk-up", "Bulk throughput, client → server (discard)", "", false, false),
+		bulkScenario("bulk-echo", "Bulk throughput, both ways (echo)", "", true, false),
+		// IPv6 variants (issue 15): the same load over 2001:2::/64.
+		wrkScenario("keepalive-64", "Keep-alive requests/s, 64 connections", keepalive64Desc, 64, false, true),
+		wrkScenario("new-conns", "New connections/s (Connection: close)", newConnsDesc, 64, true, true),
+		bulkScenario("bulk-up", "Bulk throughput, client → server (discard)", "", false, true),
 		idleScenario(),
 		floodScenario(),
 		millionScenario(),
-		bulkScenario("bridge-up", "Bulk client → server through the bridge, 0 % loss", "clean", false),
-		bulkScenario("bridge-echo", "Bulk echo through the bridge, 0 % loss", "clean", true),
-		bulkScenario("loss-up", "Bulk client → server, 1 % loss and 10 ms delay", "loss1", false),
-		bulkScenario("loss-echo", "Bulk echo, 1 % loss and 10 ms delay", "loss1", true),
+		bulkScenario("bridge-up", "Bulk client → server through the bridge, 0 % loss", "clean", false, false),
+		bulkScenario("bridge-echo", "Bulk echo through the bridge, 0 % loss", "clean", true, false),
+		bulkScenario("loss-up", "Bulk client → server, 1 % loss and 10 ms delay", "loss1", false, false),
+		bulkScenario("loss-echo", "Bulk echo, 1 % loss and 10 ms delay", "loss1", true, false),
 	)
 	s = append(s, rxScenarios()...) // rx.go
 	return s

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -46,22 +47,35 @@ var AllServers = []string{ServerXdptcpd, ServerLinuxNet, ServerLinuxHTTP, Server
 func startServer(ctx context.Context, name string, b Bins, t *Topology, cpus string, extra ...string) (*Proc, error) {
 	addr := t.ServerAddr.String()
 	hp := func(p int) string { return fmt.Sprintf("%s:%d", addr, p) }
+	// Servers that serve IPv6 too (the direct topology) listen on both
+	// families; the gVisor peer stays IPv4 only.
+	v6 := t.ServerAddr6.IsValid()
+	hps := func(p int) string {
+		if !v6 {
+			return hp(p)
+		}
+		return hp(p) + "," + netip.AddrPortFrom(t.ServerAddr6, uint16(p)).String()
+	}
 	var p *Proc
 	var err error
 	switch name {
 	case ServerXdptcpd:
 		first := strings.Split(cpus, ",")[0]
-		args := []string{"--iface", t.ServerIf, "--addr", addr + "/24",
+		args := []string{"--iface", t.ServerIf, "--addr", addr + "/24"}
+		if v6 {
+			args = append(args, "--addr", t.ServerAddr6.String()+"/64")
+		}
+		args = append(args,
 			"--listen", fmt.Sprintf("%d=http", PortHTTP), "--listen", fmt.Sprintf("%d=echo", PortEcho),
 			"--listen", fmt.Sprintf("%d=discard", PortDiscard), "--admin", xdptcpdAdmin,
-			"--cpus", first, "--log-level", "warn"}
+			"--cpus", first, "--log-level", "warn")
 		p, err = Start(name, t.Server, cpus, b.Xdptcpd, append(args, extra...)...)
 	case ServerLinuxNet, ServerLinuxHTTP:
 		mode := "net"
 		if name == ServerLinuxHTTP {
 			mode = "http"
 		}
-		p, err = Start(name, t.Server, cpus, b.Peer, "--mode", mode, "--http", hp(PortHTTP), "--echo", hp(PortEcho), "--discard", hp(PortDiscard), "--cc", LinuxCC)
+		p, err = Start(name, t.Server, cpus, b.Peer, "--mode", mode, "--http", hps(PortHTTP), "--echo", hps(PortEcho), "--discard", hps(PortDiscard), "--cc", LinuxCC)
 	case ServerGvisor:
 		if b.Gvisor == "" {
 			return nil, fmt.Errorf("gvisor peer not built")
@@ -81,6 +95,11 @@ func startServer(ctx context.Context, name string, b Bins, t *Topology, cpus str
 		}
 		return httpGet(ctx, cli, hp(PortHTTP))
 	})
+	if err == nil && v6 && name != ServerGvisor {
+		err = waitFor(ctx, 5*time.Second, func() error {
+			return httpGet(ctx, cli, netip.AddrPortFrom(t.ServerAddr6, PortHTTP).String())
+		})
+	}
 	if err == nil {
 		err = p.Exited()
 	}
@@ -95,7 +114,7 @@ func startServer(ctx context.Context, name string, b Bins, t *Topology, cpus str
 func httpGet(ctx context.Context, ns *testnet.NS, addr string) error {
 	dctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	c, err := ns.Dial(dctx, "tcp4", addr)
+	c, err := ns.Dial(dctx, "tcp", addr)
 	if err != nil {
 		return err
 	}

@@ -22,10 +22,13 @@ const nsPrefix = "xbn"
 
 var staleRe = regexp.MustCompile(`^` + nsPrefix + `(\d+)([scm]|[scm]i)$`)
 
-// Addresses (198.18.0.0/15, the benchmarking range).
+// Addresses (198.18.0.0/15, the benchmarking range; 2001:2::/48, its
+// IPv6 counterpart, for the -v6 scenarios).
 var (
-	DirectServer = netip.MustParseAddr("198.18.0.1")
-	DirectClient = netip.MustParseAddr("198.18.0.2")
+	DirectServer  = netip.MustParseAddr("198.18.0.1")
+	DirectClient  = netip.MustParseAddr("198.18.0.2")
+	DirectServer6 = netip.MustParseAddr("2001:2::1")
+	DirectClient6 = netip.MustParseAddr("2001:2::2")
 	// Extra client addresses for idle connections beyond one address's
 	// port range.
 	DirectClientExtra = []netip.Addr{netip.MustParseAddr("198.18.0.10"), netip.MustParseAddr("198.18.0.11"),
@@ -42,8 +45,11 @@ type Topology struct {
 	ServerIf, ClientIf     string
 	LegA, LegB             string // the middle's legs (A faces the client)
 	ServerAddr, ClientAddr netip.Addr
-	ClientExtra            []netip.Addr
-	created                []string
+	// ServerAddr6 and ClientAddr6 are the direct topology's IPv6
+	// addresses (/64); invalid when bridged.
+	ServerAddr6, ClientAddr6 netip.Addr
+	ClientExtra              []netip.Addr
+	created                  []string
 }
 
 func ipCmd(ctx context.Context, args ...string) error {
@@ -147,14 +153,17 @@ var LinuxCC = "cubic"
 // NewDirect builds server ns -- veth -- client ns. The client end has TX
 // checksum offload off (xdptcpd's frames would otherwise carry partial
 // checksums); 198.18.128.0/17 (the SYN flood's sources) is routed from the
-// server to the client, where it is blackholed.
+// server to the client, where it is blackholed. Both ends have an IPv6
+// address too, `nodad` so that it is usable at once (duplicate address
+// detection would hold it tentative for a second).
 func NewDirect(ctx context.Context, suffix string) (t *Topology, err error) {
 	pid := strconv.Itoa(os.Getpid())
 	// The veth names carry the pid too: NAPI kthreads are named after
 	// their device (napi/DEV-N) and the rig finds them by that name.
 	t = &Topology{Server: nsPrefix + pid + "s" + suffix, Client: nsPrefix + pid + "c" + suffix,
 		ServerIf: "xbs" + pid + suffix, ClientIf: "xbc" + pid + suffix,
-		ServerAddr: DirectServer, ClientAddr: DirectClient, ClientExtra: DirectClientExtra}
+		ServerAddr: DirectServer, ClientAddr: DirectClient, ClientExtra: DirectClientExtra,
+		ServerAddr6: DirectServer6, ClientAddr6: DirectClient6}
 	tp := t // the named result is nil by the time an error return runs this
 	defer func() {
 		if err != nil {
@@ -173,6 +182,8 @@ func NewDirect(ctx context.Context, suffix string) (t *Topology, err error) {
 	steps := [][]string{
 		{"-n", t.Server, "addr", "add", t.ServerAddr.String() + "/24", "dev", t.ServerIf},
 		{"-n", t.Client, "addr", "add", t.ClientAddr.String() + "/24", "dev", t.ClientIf},
+		{"-n", t.Server, "addr", "add", t.ServerAddr6.String() + "/64", "dev", t.ServerIf, "nodad"},
+		{"-n", t.Client, "addr", "add", t.ClientAddr6.String() + "/64", "dev", t.ClientIf, "nodad"},
 	}
 	for _, a := range t.ClientExtra {
 		steps = append(steps, []string{"-n", t.Client, "addr", "add", a.String() + "/24", "dev", t.ClientIf})

@@ -35,6 +35,10 @@ func TestTopologiesBuildAndTearDown(t *testing.T) {
 	if _, err := nsExec(ctx, d.Client, "ping", "-c", "1", "-W", "2", d.ServerAddr.String()); err != nil {
 		t.Error(err)
 	}
+	// The IPv6 addresses are usable at once (nodad): no wait for DAD.
+	if _, err := nsExec(ctx, d.Client, "ping", "-6", "-c", "1", "-W", "2", d.ServerAddr6.String()); err != nil {
+		t.Error(err)
+	}
 	routes, _ := nsExec(ctx, d.Server, "ip", "route", "show", "198.18.128.0/17")
 	if !strings.Contains(routes, "via "+d.ClientAddr.String()) {
 		t.Errorf("server has no route for the flood sources: %q", routes)

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -62,6 +63,9 @@ func summarize(h *hdrhistogram.Histogram) LatencyResult {
 
 // request is a GET for path on host.
 func request(host string, close bool) []byte {
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]" // an IPv6 literal (RFC 3986 IP-literal, RFC 9110 Host)
+	}
 	if close {
 		return []byte("GET / HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n")
 	}
@@ -155,7 +159,7 @@ func OpenLoop(ctx context.Context, c OpenLoopConfig) (OpenLoopResult, error) {
 	}()
 	for i := 0; i < c.Conns; i++ {
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		nc, err := c.Dial(dctx, "tcp4", c.Addr)
+		nc, err := c.Dial(dctx, "tcp", c.Addr)
 		cancel()
 		if err != nil {
 			return OpenLoopResult{}, fmt.Errorf("openloop: dial: %w", err)
@@ -290,7 +294,7 @@ func Connect(ctx context.Context, c ConnectConfig) (ConnectResult, error) {
 			for ctx.Err() == nil && time.Now().Before(stop) {
 				t0 := time.Now()
 				dctx, cancel := context.WithTimeout(ctx, c.Timeout)
-				nc, err := c.Dial(dctx, "tcp4", c.Addr)
+				nc, err := c.Dial(dctx, "tcp", c.Addr)
 				cancel()
 				if err != nil {
 					w.fail++
@@ -371,7 +375,7 @@ func Bulk(ctx context.Context, c BulkConfig) (BulkResult, error) {
 		c.Dial = d.DialContext
 	}
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	nc, err := c.Dial(dctx, "tcp4", c.Addr)
+	nc, err := c.Dial(dctx, "tcp", c.Addr)
 	cancel()
 	if err != nil {
 		return BulkResult{}, fmt.Errorf("bulk: dial: %w", err)
@@ -457,7 +461,7 @@ func Idle(ctx context.Context, c IdleConfig) ([]net.Conn, error) {
 			if len(c.Sources) > 0 {
 				d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(c.Sources[i%len(c.Sources)])}
 			}
-			nc, err := d.DialContext(ctx, "tcp4", c.Addr)
+			nc, err := d.DialContext(ctx, "tcp", c.Addr)
 			if err != nil {
 				errc <- err
 				return

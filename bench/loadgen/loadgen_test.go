@@ -112,3 +112,12 @@ func TestOpenLoopRefusesBadConfig(t *testing.T) {
 		t.Error("zero rate accepted")
 	}
 }
+
+// TestRequestHost checks the Host header: an IPv6 literal in brackets.
+func TestRequestHost(t *testing.T) {
+	for host, want := range map[string]string{"198.18.0.1": "Host: 198.18.0.1\r\n", "2001:2::1": "Host: [2001:2::1]\r\n"} {
+		if got := string(request(host, false)); !strings.Contains(got, want) {
+			t.Errorf("request(%q) = %q, want %q", host, got, want)
+		}
+	}
+}

@@ -19,9 +19,9 @@ import (
 func main() {
 	var c linux.Config
 	flag.StringVar(&c.Mode, "mode", "net", "net (goroutine per connection) or http (net/http)")
-	flag.StringVar(&c.HTTP, "http", "", "HTTP address")
-	flag.StringVar(&c.Echo, "echo", "", "echo address")
-	flag.StringVar(&c.Discard, "discard", "", "discard address")
+	flag.StringVar(&c.HTTP, "http", "", "HTTP address, or a comma-separated list (one per family)")
+	flag.StringVar(&c.Echo, "echo", "", "echo address(es)")
+	flag.StringVar(&c.Discard, "discard", "", "discard address(es)")
 	flag.StringVar(&c.CC, "cc", "", "congestion control for the listeners (TCP_CONGESTION), e.g. cubic; default: the system's")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

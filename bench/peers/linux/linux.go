@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -27,10 +28,12 @@ var (
 	respClose     = []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nConnection: close\r\n\r\n" + Body)
 )
 
-// Config says which ports to serve; an empty address is not served.
+// Config says which ports to serve; an empty address is not served. Each
+// address may be a comma-separated list, one listener per address, so one
+// peer serves both families (198.18.0.1:8080,[2001:2::1]:8080).
 type Config struct {
 	Mode    string // "net" (goroutine per connection) or "http" (net/http)
-	HTTP    string // e.g. 198.18.0.1:8080
+	HTTP    string // e.g. 198.18.0.1:8080 or 198.18.0.1:8080,[2001:2::1]:8080
 	Echo    string
 	Discard string
 	// CC is the congestion control set on the listeners with TCP_CONGESTION
@@ -48,12 +51,19 @@ func Serve(ctx context.Context, c Config) error {
 	}
 	var lns []net.Listener
 	lc := net.ListenConfig{Control: CongestionControl(c.CC)}
-	listen := func(addr string) (net.Listener, error) {
-		l, err := lc.Listen(ctx, "tcp4", addr)
-		if err == nil {
+	// listen opens one listener per address of the list; the address's
+	// literal picks the family.
+	listen := func(addrs string) ([]net.Listener, error) {
+		var out []net.Listener
+		for _, a := range strings.Split(addrs, ",") {
+			l, err := lc.Listen(ctx, "tcp", strings.TrimSpace(a))
+			if err != nil {
+				return nil, err
+			}
 			lns = append(lns, l)
+			out = append(out, l)
 		}
-		return l, err
+		return out, nil
 	}
 	defer func() {
 		for _, l := range lns {
@@ -61,22 +71,31 @@ func Serve(ctx context.Context, c Config) error {
 		}
 	}()
 	var wg sync.WaitGroup
-	errc := make(chan error, 3)
+	// The first listener's error ends Serve; later ones are dropped.
+	errc := make(chan error, 1)
+	report := func(err error) {
+		select {
+		case errc <- err:
+		default:
+		}
+	}
 	start := func(addr string, h func(net.Conn)) error {
 		if addr == "" {
 			return nil
 		}
-		l, err := listen(addr)
+		ls, err := listen(addr)
 		if err != nil {
 			return err
 		}
-		wg.Add(1)
-		go func() { defer wg.Done(); errc <- acceptLoop(l, h) }()
+		for _, l := range ls {
+			wg.Add(1)
+			go func() { defer wg.Done(); report(acceptLoop(l, h)) }()
+		}
 		return nil
 	}
 	if c.HTTP != "" {
 		if c.Mode == "http" {
-			l, err := listen(c.HTTP)
+			ls, err := listen(c.HTTP)
 			if err != nil {
 				return err
 			}
@@ -85,8 +104,10 @@ func Serve(ctx context.Context, c Config) error {
 				w.Header().Set("Content-Length", "13")
 				io.WriteString(w, Body)
 			})}
-			wg.Add(1)
-			go func() { defer wg.Done(); errc <- srv.Serve(l) }()
+			for _, l := range ls {
+				wg.Add(1)
+				go func() { defer wg.Done(); report(srv.Serve(l)) }()
+			}
 			defer srv.Close()
 		} else if err := start(c.HTTP, serveHTTP); err != nil {
 			return err
