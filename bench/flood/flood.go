@@ -30,15 +30,19 @@ import (
 // Allowed is the only prefix spoofed source addresses may come from.
 var Allowed = netip.MustParsePrefix("198.18.128.0/17")
 
+// Allowed6 is the only prefix spoofed IPv6 source addresses may come from:
+// the upper half of 2001:2::/48 (RFC 5180's benchmarking range).
+var Allowed6 = netip.MustParsePrefix("2001:2:0:8000::/49")
+
 // Errors from Run for a bad Config.
 var (
-	ErrSources = errors.New("flood: source prefix must lie inside 198.18.128.0/17")
+	ErrSources = errors.New("flood: source prefix must lie inside 198.18.128.0/17 (IPv6: 2001:2:0:8000::/49)")
 	ErrConfig  = errors.New("flood: bad config")
 )
 
 // Config says what to flood.
 type Config struct {
-	Target   netip.AddrPort // IPv4 address and port SYNs go to
+	Target   netip.AddrPort // IPv4 or IPv6 address and port SYNs go to
 	Sources  netip.Prefix   // spoofed sources; zero means Allowed (198.18.128.0/17)
 	Rate     int            // SYNs per second (> 0)
 	Duration time.Duration  // how long (> 0); Run also stops when ctx ends
@@ -66,17 +70,21 @@ func (s Stats) Rate() float64 {
 }
 
 func (c *Config) validate() error {
+	allowed := Allowed
+	if c.Target.Addr().Is6() {
+		allowed = Allowed6
+	}
 	if c.Sources == (netip.Prefix{}) {
-		c.Sources = Allowed
+		c.Sources = allowed
 	}
 	c.Sources = c.Sources.Masked()
-	if !c.Sources.Addr().Is4() || c.Sources.Bits() < Allowed.Bits() || !Allowed.Contains(c.Sources.Addr()) {
+	if c.Sources.Addr().Is4() != allowed.Addr().Is4() || c.Sources.Bits() < allowed.Bits() || !allowed.Contains(c.Sources.Addr()) {
 		return fmt.Errorf("%w (got %s)", ErrSources, c.Sources)
 	}
-	if !c.Target.IsValid() || !c.Target.Addr().Is4() || c.Target.Port() == 0 {
-		return fmt.Errorf("%w: target %s is not an IPv4 address and port", ErrConfig, c.Target)
+	if !c.Target.IsValid() || c.Target.Addr().Zone() != "" || c.Target.Port() == 0 {
+		return fmt.Errorf("%w: target %s is not an address and port", ErrConfig, c.Target)
 	}
-	if Allowed.Contains(c.Target.Addr()) {
+	if allowed.Contains(c.Target.Addr()) {
 		return fmt.Errorf("%w: target %s is inside the spoofed range", ErrConfig, c.Target)
 	}
 	if c.Rate <= 0 || c.Duration <= 0 {
@@ -88,10 +96,11 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// openRaw opens the raw socket, in netns if given.
-func openRaw(netns string) (int, error) {
+// openRaw opens the raw socket of family (AF_INET or AF_INET6; with
+// IPPROTO_RAW both take whole IP packets), in netns if given.
+func openRaw(netns string, family int) (int, error) {
 	if netns == "" {
-		return unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+		return unix.Socket(family, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
 	}
 	type res struct {
 		fd  int
@@ -121,7 +130,7 @@ func openRaw(netns string) (int, error) {
 			ch <- res{-1, fmt.Errorf("flood: setns %s: %w", netns, err)}
 			return
 		}
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+		fd, err := unix.Socket(family, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
 		if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
 			if fd >= 0 {
 				unix.Close(fd)
@@ -136,12 +145,16 @@ func openRaw(netns string) (int, error) {
 	return r.fd, r.err
 }
 
-// Builder writes SYN packets (IPv4 header + TCP header) into a buffer.
+// Builder writes SYN packets (IPv4 or IPv6 header + TCP header) into a
+// buffer.
 type Builder struct {
 	dst     [4]byte
 	dport   uint16
-	base    uint32 // first source address
-	span    uint32 // number of source addresses
+	base    uint32   // first source address
+	span    uint32   // number of source addresses
+	v6      bool     // IPv6: dst6, and sources base6 with random low 64 bits
+	dst6    [16]byte //
+	base6   [16]byte //
 	options bool
 	rng     *rand.PCG
 	id      uint16
@@ -149,8 +162,12 @@ type Builder struct {
 
 // NewBuilder returns a SYN builder for c (validated by Run or the caller).
 func NewBuilder(c Config) *Builder {
-	b := &Builder{dst: c.Target.Addr().As4(), dport: c.Target.Port(), options: c.Options,
-		rng: rand.NewPCG(c.Seed, 0x5eed)}
+	b := &Builder{dport: c.Target.Port(), options: c.Options, rng: rand.NewPCG(c.Seed, 0x5eed)}
+	if c.Target.Addr().Is6() {
+		b.v6, b.dst6, b.base6 = true, c.Target.Addr().As16(), c.Sources.Masked().Addr().As16()
+		return b
+	}
+	b.dst = c.Target.Addr().As4()
 	a := c.Sources.Masked().Addr().As4()
 	b.base = binary.BigEndian.Uint32(a[:])
 	b.span = uint32(1) << (32 - c.Sources.Bits())
@@ -159,6 +176,13 @@ func NewBuilder(c Config) *Builder {
 
 // PacketLen is the length of the packets Build writes.
 func (b *Builder) PacketLen() int {
+	if b.v6 {
+		n := wire.IPv6HeaderLen + wire.TCPMinHeaderLen
+		if b.options {
+			n += 20
+		}
+		return n
+	}
 	if b.options {
 		return wire.IPv4MinHeaderLen + wire.TCPMinHeaderLen + 20
 	}
@@ -169,6 +193,10 @@ func (b *Builder) PacketLen() int {
 // number into p (at least PacketLen bytes) and returns its source address.
 // Every header field is written (p may hold an older packet).
 func (b *Builder) Build(p []byte) (src [4]byte) {
+	if b.v6 {
+		b.build6(p)
+		return src
+	}
 	r := b.rng.Uint64()
 	off := uint32(r) % b.span
 	if b.span > 2 && (off == 0 || off == b.span-1) { // skip network and broadcast
@@ -192,20 +220,44 @@ func (b *Builder) Build(p []byte) (src [4]byte) {
 	return src
 }
 
+// build6 is Build for IPv6: a random interface identifier (low 64 bits)
+// under the source prefix.
+func (b *Builder) build6(p []byte) {
+	r := b.rng.Uint64()
+	src := b.base6
+	binary.BigEndian.PutUint64(src[8:], b.rng.Uint64()|1)
+	sport := uint16(1024 + (r>>32)%64511)
+	seq := uint32(r)
+	n := b.PacketLen()
+	hl := n - wire.IPv6HeaderLen
+	wire.IPv6(p[:n]).Encode(&wire.IPv6Fields{PayloadLen: uint16(hl), NextHeader: wire.ProtoTCP, HopLimit: 64, Src: src, Dst: b.dst6})
+	tcp := wire.TCP(p[wire.IPv6HeaderLen:n])
+	tcp.Encode(&wire.TCPFields{SrcPort: sport, DstPort: b.dport, Seq: seq, DataOffset: hl, Flags: wire.FlagSYN, Window: 64240})
+	if b.options {
+		o := wire.TCPOptions{HasMSS: true, MSS: 1440, SACKPermitted: true, HasTimestamp: true, TSVal: uint32(r >> 16), HasWScale: true, WScale: 7}
+		wire.WriteTCPOptions(tcp[wire.TCPMinHeaderLen:], &o, true)
+	}
+	tcp.SetChecksum(^wire.Checksum(tcp, wire.PseudoHeaderChecksum6(wire.ProtoTCP, &src, &b.dst6, uint32(hl))))
+}
+
 // Run sends SYNs at c.Rate until c.Duration (or c.Count SYNs) has passed or
 // ctx ends. It paces in 1 ms slots, so short bursts stay near the rate.
 func Run(ctx context.Context, c Config) (Stats, error) {
 	if err := c.validate(); err != nil {
 		return Stats{}, err
 	}
-	fd, err := openRaw(c.Netns)
+	family := unix.AF_INET6
+	var sa unix.Sockaddr = &unix.SockaddrInet6{Addr: c.Target.Addr().As16()}
+	if c.Target.Addr().Is4() {
+		family, sa = unix.AF_INET, &unix.SockaddrInet4{Addr: c.Target.Addr().As4()}
+	}
+	fd, err := openRaw(c.Netns, family)
 	if err != nil {
 		return Stats{}, fmt.Errorf("flood: raw socket: %w", err)
 	}
 	defer unix.Close(fd)
 	b := NewBuilder(c)
 	pkt := make([]byte, b.PacketLen())
-	sa := &unix.SockaddrInet4{Addr: c.Target.Addr().As4()}
 	var st Stats
 	start := time.Now()
 	end := start.Add(c.Duration)

@@ -124,7 +124,12 @@ func serveCapture(w http.ResponseWriter, r *http.Request, st *xdptcp.Stack) {
 	w.Header().Set("Trailer", "X-Capture-Sent, X-Capture-Captured, X-Capture-Dropped, X-Capture-Filtered")
 	w.Header().Set("Content-Type", "application/x-pcapng")
 	rc := http.NewResponseController(w)
-	extend := func() { rc.SetWriteDeadline(time.Now().Add(30 * time.Second)) } // a capture outlives the write timeout
+	// A capture outlives the server's timeouts: no read deadline (the
+	// server's background read would otherwise time out and cancel the
+	// request's context), and the write deadline pushed forward as the
+	// stream goes. Concurrent streams are bounded (adminServer.stream).
+	rc.SetReadDeadline(time.Time{})
+	extend := func() { rc.SetWriteDeadline(time.Now().Add(30 * time.Second)) }
 	extend()
 	pw, err := xdptcp.NewPcapngWriter(w, snaplen, "xdptcp")
 	if err != nil {

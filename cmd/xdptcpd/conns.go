@@ -282,6 +282,9 @@ func ssInfoLine(in *tcp.TCPInfo) string {
 	if in.Options&tcp.OptSACK != 0 {
 		add("sack")
 	}
+	if in.Options&tcp.OptECN != 0 {
+		add("ecn")
+	}
 	add("%s", in.CongestionControl)
 	if in.CAState != tcp.CAOpen {
 		add("ca_state:%s", in.CAState)

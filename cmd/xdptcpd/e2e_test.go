@@ -74,6 +74,7 @@ type topo struct {
 	log      *syncBuffer
 	admin    string
 	exited   chan error
+	v6       bool // the SYN-flood helpers aim at srvIP6 from 2001:2:0:8000::/49
 }
 
 type syncBuffer struct {

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/xdptcp/xdptcp/bench/flood"
 )
 
 const (
@@ -144,4 +146,44 @@ func echo6(tp *topo, data []byte) error {
 		return fmt.Errorf("echoed %d bytes, not the %d sent", len(got), len(data))
 	}
 	return nil
+}
+
+// A short spoofed SYN flood over IPv6 from 2001:2:0:8000::/49 while kernel
+// IPv6 clients open new connections: SYN cookies over IPv6 keep them
+// served (the full-length IPv4 test is TestSynFloodKernelClients).
+func TestSynFloodIPv6KernelClients(t *testing.T) {
+	tp := newTopo6(t)
+	tp.v6 = true
+	// The SYN-ACKs to the spoofed sources go to the client veth (the
+	// frames' Ethernet source); the client kernel drops them.
+	tp.cli.Exec(t, "nft", "add", "table", "ip6", "synflood")
+	tp.cli.Exec(t, "nft", "add", "chain", "ip6", "synflood", "pre",
+		"{", "type", "filter", "hook", "prerouting", "priority", "-300", ";", "policy", "accept", ";", "}")
+	tp.cli.Exec(t, "nft", "add", "rule", "ip6", "synflood", "pre", "ip6", "daddr", flood.Allowed6.String(), "counter", "drop")
+	m0 := floodMetrics(t, tp)
+	stop := make(chan struct{})
+	var fst flood.Stats
+	var ferr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(stop)
+		fst, ferr = floodFlatOut(tp, "8080", 3*time.Second)
+	}()
+	res := floodClientsRun(tp, "8080", 8, 200, stop, 30*time.Second)
+	<-done
+	if ferr != nil {
+		t.Fatalf("flood: %v", ferr)
+	}
+	m1 := floodMetrics(t, tp)
+	total := res.ok + res.failed
+	sent := m1["xdptcp_tcp_ext_syncookies_sent_total"] - m0["xdptcp_tcp_ext_syncookies_sent_total"]
+	t.Logf("IPv6 flood: %d SYNs in %v (%.0f SYN/s); clients: %d/%d requests succeeded; SyncookiesSent %.0f",
+		fst.Sent, fst.Elapsed.Round(time.Millisecond), fst.Rate(), res.ok, total, sent)
+	if total < 200 || float64(res.ok) < 0.999*float64(total) {
+		t.Errorf("%d of %d requests failed (want at most 0.1 %%): %v", res.failed, total, res.errs)
+	}
+	if fst.Sent < 10_000 || sent < 1 {
+		t.Errorf("flood sent %d SYNs, %.0f cookies", fst.Sent, sent)
+	}
 }

@@ -160,7 +160,7 @@ func floodClientsRun(tp *topo, port string, n, minReqs int, stop <-chan struct{}
 				total.Add(1)
 				ctx, cancel := context.WithTimeout(context.Background(), floodRequestTimeout)
 				t0 := time.Now()
-				c, err := tp.cli.Dial(ctx, "tcp", srvIP+":"+port)
+				c, err := tp.cli.Dial(ctx, "tcp", net.JoinHostPort(tp.floodTarget(), port))
 				cancel()
 				d := time.Since(t0)
 				if err == nil {
@@ -196,8 +196,8 @@ func floodFlatOut(tp *topo, port string, d time.Duration) (flood.Stats, error) {
 	start := time.Now()
 	for seed := uint64(1); time.Since(start) < d; seed++ {
 		st, err := flood.Run(context.Background(), flood.Config{
-			Target:   netip.MustParseAddrPort(srvIP + ":" + port),
-			Sources:  netip.MustParsePrefix(floodSources),
+			Target:   netip.MustParseAddrPort(net.JoinHostPort(tp.floodTarget(), port)),
+			Sources:  tp.floodSources(),
 			Rate:     floodRate,
 			Duration: d,
 			Count:    floodChunk,
@@ -449,4 +449,20 @@ func TestSynFloodBench(t *testing.T) {
 	}
 	t.Log("\n" + b.String())
 	noteSection("bench", b.String())
+}
+
+// floodTarget is the address the flood and its clients aim at.
+func (tp *topo) floodTarget() string {
+	if tp.v6 {
+		return srvIP6
+	}
+	return srvIP
+}
+
+// floodSources is the flood's spoofed source prefix.
+func (tp *topo) floodSources() netip.Prefix {
+	if tp.v6 {
+		return flood.Allowed6
+	}
+	return netip.MustParsePrefix(floodSources)
 }

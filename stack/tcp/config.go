@@ -121,6 +121,7 @@ func DefaultConfig() Config {
 		MtuProbing:         0,
 		BaseMss:            1024,
 		MtuProbeFloor:      48,
+		PmtuCacheSize:      4096,
 		LocalPortRange:     [2]uint16{32768, 60999},
 		MaxConnections:     DefaultMaxConnections,
 		DefaultMSS:         DefaultMSSValue,
@@ -166,6 +167,7 @@ type Config struct {
 	MtuProbing         int           // tcp_mtu_probing (0): 0 off, 1 after an ICMP black hole is detected, 2 from the start
 	BaseMss            int           // tcp_base_mss (1024): the MSS the black-hole search starts from
 	MtuProbeFloor      int           // tcp_mtu_probe_floor (48): the smallest MSS the search goes to
+	PmtuCacheSize      int           // pmtu_cache_size (4096): xdptcp: destinations whose path MTU a loop remembers
 	LocalPortRange     [2]uint16     // ip_local_port_range (32768 60999): ephemeral ports for Dial
 	MaxConnections     int           // max_connections (262144): xdptcp's flow table bound per loop
 	DefaultMSS         int           // mss (1460): our MSS to advertise (MTU-40)
@@ -559,6 +561,8 @@ var settingTable = []settingDef{
 	},
 	intSetting("max_connections", "xdptcp: connections per loop (flow table size)", false,
 		1, 1<<26, func(c *Config) *int { return &c.MaxConnections }),
+	intSetting("pmtu_cache_size", "xdptcp: destinations whose learnt path MTU each loop remembers (10 minutes each); the oldest goes first", true,
+		1, 1<<20, func(c *Config) *int { return &c.PmtuCacheSize }),
 	intSetting("mss", "xdptcp: MSS we advertise (interface MTU minus 40)", true,
 		TCPMinSndMSS, 65495, func(c *Config) *int { return &c.DefaultMSS }),
 }

@@ -5,7 +5,7 @@ package tcp
 // Field names follow tcp_info's (tcpi_snd_cwnd -> SndCwnd) and mean what
 // Linux means by them; times are time.Duration instead of Linux's
 // microseconds or milliseconds. A field xdptcp has no mechanism for
-// (pacing, receiver-side RTT, rate samples, chrono busy times, ECN) stays
+// (pacing, receiver-side RTT, rate samples, chrono busy times) stays
 // zero, as in Linux when the mechanism is off, and says so below.
 
 import (
@@ -23,7 +23,7 @@ type CAState uint8
 const (
 	CAOpen     CAState = 0 // no loss suspected
 	CADisorder CAState = 1 // duplicate ACKs or SACKs seen: reordering or loss
-	CACWR      CAState = 2 // window reduced for ECN (never here: no ECN)
+	CACWR      CAState = 2 // window reduced for an ECN echo (RFC 3168)
 	CARecovery CAState = 3 // fast recovery (RFC 6582 / RFC 6675)
 	CALoss     CAState = 4 // retransmission timeout: going back from SND.UNA
 )
@@ -50,7 +50,7 @@ const (
 	OptTimestamps uint8 = 1 // TCPI_OPT_TIMESTAMPS: RFC 7323 timestamps negotiated
 	OptSACK       uint8 = 2 // TCPI_OPT_SACK: SACK permitted by both sides
 	OptWScale     uint8 = 4 // TCPI_OPT_WSCALE: window scaling negotiated
-	OptECN        uint8 = 8 // TCPI_OPT_ECN: never set here (no ECN)
+	OptECN        uint8 = 8 // TCPI_OPT_ECN: ECN agreed in the handshake (RFC 3168)
 )
 
 // TCPInfo is one connection's struct tcp_info, plus what `ss -ti` prints
@@ -120,7 +120,7 @@ type TCPInfo struct {
 	SndbufLimited          time.Duration // tcpi_sndbuf_limited; 0: not accounted here
 
 	Delivered    int    // tcpi_delivered: segments delivered (acknowledged, counted in MSS units)
-	DeliveredCE  int    // tcpi_delivered_ce; 0: no ECN
+	DeliveredCE  int    // tcpi_delivered_ce; 0: CE-marked deliveries are not counted here
 	BytesSent    uint64 // tcpi_bytes_sent: payload bytes sent, retransmissions included (RFC 4898 tcpEStatsPerfHCDataOctetsOut)
 	BytesRetrans uint64 // tcpi_bytes_retrans: payload bytes retransmitted (RFC 4898 tcpEStatsPerfOctetsRetrans)
 	DSACKDups    int    // tcpi_dsack_dups: D-SACKs received (RFC 2883)
@@ -246,6 +246,9 @@ func (c *Conn) Info() TCPInfo {
 	if c.flags&fSackOK != 0 {
 		in.Options |= OptSACK
 	}
+	if c.flags&fECN != 0 {
+		in.Options |= OptECN
+	}
 	if c.flags&fWS != 0 {
 		in.Options |= OptWScale
 		in.SndWscale, in.RcvWscale = c.sndShift, c.rcvShift
@@ -279,6 +282,8 @@ func (c *Conn) Info() TCPInfo {
 		in.CAState = CARecovery
 	case c.nRtx > 0 || lost > 0:
 		in.CAState = CALoss // after an RTO: everything outstanding marked lost
+	case c.flags&fInCWR != 0:
+		in.CAState = CACWR // window reduced for an ECN echo (RFC 3168 §6.1.2)
 	case c.dupAcks > 0 || sacked > 0:
 		in.CAState = CADisorder
 	}

@@ -30,9 +30,6 @@ const (
 	// PMTUExpires is net.ipv4.route.mtu_expires (ip_rt_mtu_expires, 10
 	// minutes): how long a learnt path MTU is used for new connections.
 	PMTUExpires = 10 * time.Minute
-	// pmtuCacheSize bounds the per-destination cache (entries beyond it
-	// evict the oldest).
-	pmtuCacheSize = 4096
 )
 
 // ICMPKind is what an ICMP error says about the path.
@@ -81,7 +78,7 @@ func (l *Layer) ICMPError(now clock.Time, k flowtable.Key, seq seqnum.Value, kin
 		floor = MinPMTU6
 	}
 	mtu = max(mtu, floor)
-	l.pmtus.learn(now, k.RemoteAddr, mtu)
+	l.pmtus.learn(now, k.RemoteAddr, mtu, l.cfg.PmtuCacheSize)
 	c.lowerMSS(now, mtu-headerOverhead(k))
 	return true
 }
@@ -131,22 +128,22 @@ type pmtuEntry struct {
 	expires clock.Time
 }
 
-// pmtuCache maps a destination to its learnt path MTU, bounded by
-// pmtuCacheSize (Linux keeps it in the route's exception, which expires
-// after ip_rt_mtu_expires). It allocates only when it learns a new
+// pmtuCache maps a destination to its learnt path MTU, bounded by the
+// pmtu_cache_size setting (Linux keeps it in the route's exception, which
+// expires after ip_rt_mtu_expires). It allocates only when it learns a new
 // destination (an ICMP error, not the packet path).
 type pmtuCache struct {
 	m map[flowtable.Addr]pmtuEntry
 }
 
-func (p *pmtuCache) learn(now clock.Time, a flowtable.Addr, mtu int) {
+func (p *pmtuCache) learn(now clock.Time, a flowtable.Addr, mtu, size int) {
 	if p.m == nil {
 		p.m = make(map[flowtable.Addr]pmtuEntry)
 	}
 	if e, ok := p.m[a]; ok && e.expires > now && e.mtu <= mtu {
 		return // never raised by an ICMP error (RFC 1191 §6.3: increases are found by probing or expiry)
 	}
-	if len(p.m) >= pmtuCacheSize {
+	for len(p.m) >= max(size, 1) {
 		var oldest flowtable.Addr
 		var t clock.Time = never
 		for k, e := range p.m {

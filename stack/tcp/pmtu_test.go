@@ -3,6 +3,7 @@ package tcp
 import (
 	"testing"
 
+	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/seqnum"
 )
 
@@ -131,5 +132,25 @@ func TestMTUProbingBlackHole(t *testing.T) {
 				t.Fatalf("tcp_mtu_probing %d: retransmissions %v, want %v", mode, sizes, want)
 			}
 		}
+	}
+}
+
+// The cache holds at most pmtu_cache_size destinations: the one that
+// expires first goes.
+func TestPMTUCacheBound(t *testing.T) {
+	var p pmtuCache
+	for i := range 5 {
+		p.learn(clock.Time(i), peerAddr6, 1400, 2) // the same destination: one entry
+		a := ourAddr
+		a[15] = byte(100 + i)
+		p.learn(clock.Time(i), a, 1300, 2)
+	}
+	if len(p.m) != 2 {
+		t.Fatalf("%d entries, want 2", len(p.m))
+	}
+	a := ourAddr
+	a[15] = 104
+	if m, ok := p.lookup(0, a); !ok || m != 1300 {
+		t.Fatal("the newest entry was evicted")
 	}
 }

@@ -29,8 +29,8 @@ func run(args []string) int {
 		c               flood.Config
 		jsonOut         bool
 	)
-	fs.StringVar(&target, "target", "", "IPv4 address:port to flood (required)")
-	fs.StringVar(&sources, "sources", flood.Allowed.String(), "spoofed source prefix, inside 198.18.128.0/17")
+	fs.StringVar(&target, "target", "", "IPV4:PORT or [IPV6]:PORT to flood (required)")
+	fs.StringVar(&sources, "sources", "", "spoofed source prefix, inside "+flood.Allowed.String()+" or "+flood.Allowed6.String()+" (default: all of it)")
 	fs.IntVar(&c.Rate, "rate", 10000, "SYNs per second")
 	fs.DurationVar(&c.Duration, "duration", 5*time.Second, "how long to flood")
 	fs.Int64Var(&c.Count, "count", 0, "stop after this many SYNs (0: no bound beyond --duration)")
@@ -46,9 +46,11 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "xdptcp-synflood: --target:", err)
 		return 2
 	}
-	if c.Sources, err = netip.ParsePrefix(sources); err != nil {
-		fmt.Fprintln(os.Stderr, "xdptcp-synflood: --sources:", err)
-		return 2
+	if sources != "" { // else flood.Config's zero Sources: all of the target family's range
+		if c.Sources, err = netip.ParsePrefix(sources); err != nil {
+			fmt.Fprintln(os.Stderr, "xdptcp-synflood: --sources:", err)
+			return 2
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
