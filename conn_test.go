@@ -524,7 +524,12 @@ func TestSocketOptions(t *testing.T) {
 // the write buffer cannot drain ends, after tcp_fin_timeout, with a reset
 // instead of a connection that lives forever.
 func TestCloseStuckWriteBufferResets(t *testing.T) {
-	a, b := memPair(t, memlink.Faults{}, func(c *tcp.Config) { c.FinTimeout = time.Second })
+	// Where the unsent bytes sit at Close decides who ends the orphan:
+	// bytes still in the Conn's own buffer, its tcp_fin_timeout reset;
+	// bytes all taken by the TCP send buffer, the zero-window probes'
+	// tcp_orphan_retries (1 here; Linux's 0 means 8, about 50 s of
+	// probes). Either way it must be gone well within 10 s.
+	a, b := memPair(t, memlink.Faults{}, func(c *tcp.Config) { c.FinTimeout = time.Second; c.OrphanRetries = 1 })
 	ln := listenB(t, b, "80")
 	c, s := connPair(t, a, ln)
 	defer s.Close()

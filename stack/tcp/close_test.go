@@ -275,3 +275,43 @@ func TestTimeWaitEntryIsSmall(t *testing.T) {
 		t.Logf("timeWait: %d bytes (Conn: %d)", n, unsafe.Sizeof(Conn{}))
 	}
 }
+
+// An orphan whose peer keeps a zero window (data and FIN waiting) gets
+// tcp_orphan_retries zero-window probes, 0 meaning 8, and is then dropped
+// (Linux tcp_probe_timer with tcp_orphan_retries), not tcp_retries2 (15)
+// probes, which a connection the application still holds gets.
+func TestOrphanZeroWindowProbesBounded(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		orphan  bool
+		retries int
+		want    int // probes before the drop
+	}{
+		{"orphan, tcp_orphan_retries=0 means 8", true, 0, 8},
+		{"orphan, tcp_orphan_retries=3", true, 3, 3},
+		{"not an orphan: tcp_retries2", false, 0, 15},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := establishedConn(t, func(c *Config) { c.OrphanRetries = tc.retries })
+			h.c.Write([]byte("x"))
+			h.expect(payloadLen(1))
+			h.send(ACK, peerISN+1, ourISN+2, withWin(0))
+			h.c.Write([]byte("yz"))
+			if tc.orphan {
+				h.c.Close()
+			}
+			h.expectNothing()
+			probes := 0 // the peer stays silent: its window stays zero
+			for i := 0; i < 20 && h.l.Conns() > 0; i++ {
+				h.advance(maxRTO + time.Second)
+				for len(h.out.segs) > 0 {
+					h.expect(flags(ACK), seqNum(ourISN+1), payloadLen(0))
+					probes++
+				}
+			}
+			if probes != tc.want || h.l.Conns() != 0 {
+				t.Fatalf("%d probes, %d connections left; want %d probes then the drop", probes, h.l.Conns(), tc.want)
+			}
+		})
+	}
+}

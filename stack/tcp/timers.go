@@ -119,6 +119,17 @@ func (c *Conn) onSynTimer(now clock.Time) {
 	}
 }
 
+// orphanRetries is how many retransmissions or zero-window probes an
+// orphan (closed by the application) gets: tcp_orphan_retries, where 0
+// means 8 ("more than 100 seconds with the minimal RTO", Linux
+// tcp_orphan_retries).
+func (c *Conn) orphanRetries() int {
+	if r := c.layer.cfg.OrphanRetries; r > 0 {
+		return r
+	}
+	return 8
+}
+
 // onRTO is the retransmission timeout (RFC 6298 §5.4-5.6) for data and
 // FIN (tcp_retries2, or tcp_orphan_retries once the application closed).
 func (c *Conn) onRTO(now clock.Time) {
@@ -133,10 +144,7 @@ func (c *Conn) onRTO(now clock.Time) {
 	// is 924.6 s; an orphan uses tcp_orphan_retries (0 means 8: 102.2 s).
 	boundary := cfg.Retries2
 	if c.flags&fOrphan != 0 {
-		boundary = cfg.OrphanRetries
-		if boundary == 0 {
-			boundary = 8
-		}
+		boundary = c.orphanRetries()
 	}
 	if c.nRtx > 0 && now.Sub(c.rtxStamp) >= modelTimeout(boundary, minRTO) {
 		l.stats.TCPAbortOnTimeout.Add(1)
@@ -191,8 +199,8 @@ func (c *Conn) onPersist(now clock.Time) {
 		return
 	}
 	max := c.layer.cfg.Retries2
-	if c.flags&fOrphan != 0 && c.layer.cfg.OrphanRetries > 0 {
-		max = c.layer.cfg.OrphanRetries
+	if c.flags&fOrphan != 0 {
+		max = c.orphanRetries() // Linux tcp_probe_timer: an orphan's probes are bounded like its retransmissions
 	}
 	if int(c.zwProbes) >= max {
 		c.layer.stats.TCPAbortOnTimeout.Add(1)
