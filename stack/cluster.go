@@ -193,6 +193,13 @@ func (e *Engine) Forward(seg *tcp.Segment, why tcp.ForwardWhy) bool {
 		}
 		return handled
 	}
+	if in.kind == 0 && e.fromPeer() {
+		// A peer forwarded it but the trailer is gone (a device on the
+		// path trimmed the frame to the IP length: a Linux bridge with
+		// br_netfilter does): never forward it again, as an owner frame.
+		inc(&e.stats.ClusterTrailerLost)
+		return false
+	}
 	switch in.kind {
 	case fwdOwner, fwdNew:
 		// The host named by the TSecr (or picked for a new flow) does
@@ -230,6 +237,18 @@ func (e *Engine) search(i int, origin uint8) bool {
 		inc(&e.stats.ClusterForwardedSearch)
 	}
 	return handled
+}
+
+// fromPeer reports whether the frame being handled comes from a peer's MAC
+// (as resolved by this loop).
+func (e *Engine) fromPeer() bool {
+	src := e.curFrame.Src()
+	for _, p := range e.cl.Peers {
+		if n := e.arp.get(p.Addr); n != nil && n.state == neighValid && n.mac == src {
+			return true
+		}
+	}
+	return false
 }
 
 // forwardTo re-sends the frame being handled to peer i with a trailer of

@@ -39,6 +39,7 @@ type ecmp struct {
 	rsts   int                   // RSTs the client received
 	rstBy  map[int]int           // RSTs sent by host id
 	frames int
+	trim   bool // the shared segment trims frames to their IP length (br_netfilter)
 }
 
 // newECMP makes hosts with ids; cluster: whether they know each other.
@@ -125,6 +126,9 @@ func (n *ecmp) step() bool {
 				copy(f[0:6], cliMAC[:])
 				n.cliP.push(f)
 				continue
+			}
+			if n.trim {
+				f = f[:14+int(wire.IPv4(f[14:]).TotalLen())]
 			}
 			for o, oe := range n.hosts {
 				if dst == hostMAC(o) && oe != nil {
@@ -375,5 +379,28 @@ func TestNoAllocsClusterForward(t *testing.T) {
 	}
 	if e.Stats().ClusterForwardedOwner.Load() < 1000 {
 		t.Fatal("frames were not forwarded")
+	}
+}
+
+// A device on the shared segment that trims frames to their IP length
+// (a Linux bridge with br_netfilter) removes the trailer: moved flows
+// still reach their owner, and a stray segment is never forwarded twice
+// (it comes from a peer's MAC): one RST, no loop.
+func TestClusterTrailerLostNoLoop(t *testing.T) {
+	n := newECMP(t, []int{1, 2, 3}, true)
+	n.trim = true
+	h := n.dial()
+	n.run(100 * time.Millisecond)
+	n.request([]*client{h}, "a")
+	n.route = func(uint16) int { return 2 }
+	n.request([]*client{h}, "b")
+	n.frames = 0
+	n.ports[2].push(rawFrame(2, wire.FlagACK, nil)) // a search: 2 -> 3
+	n.run(5 * time.Millisecond)
+	if total := n.rstBy[1] + n.rstBy[2] + n.rstBy[3]; total != 1 || n.rstBy[3] != 1 {
+		t.Fatalf("RSTs %v; want one, by host 3", n.rstBy)
+	}
+	if n.frames > 3 || n.hosts[3].Stats().ClusterTrailerLost.Load() != 1 {
+		t.Fatalf("%d frames, trailer lost %d", n.frames, n.hosts[3].Stats().ClusterTrailerLost.Load())
 	}
 }

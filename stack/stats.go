@@ -139,6 +139,7 @@ type Stats struct {
 	ClusterReceivedForwarded atomic.Uint64
 	ClusterOwnerMisses       atomic.Uint64
 	ClusterSearchMisses      atomic.Uint64
+	ClusterTrailerLost       atomic.Uint64 // a stray frame from a peer's MAC without the trailer: not forwarded again
 
 	BusyNanos   atomic.Uint64 // time Run spent in iterations that found work (not in Each: exported per queue)
 	DoQueueFull atomic.Uint64 // Do calls refused
@@ -185,6 +186,7 @@ func (s *Stats) Each(fn func(name string, value uint64)) {
 		{"ClusterForwardedOwner", &s.ClusterForwardedOwner}, {"ClusterForwardedSearch", &s.ClusterForwardedSearch},
 		{"ClusterForwardedNew", &s.ClusterForwardedNew}, {"ClusterReceivedForwarded", &s.ClusterReceivedForwarded},
 		{"ClusterOwnerMisses", &s.ClusterOwnerMisses}, {"ClusterSearchMisses", &s.ClusterSearchMisses},
+		{"ClusterTrailerLost", &s.ClusterTrailerLost},
 		{"DoQueueFull", &s.DoQueueFull}, {"Wakeups", &s.Wakeups},
 	} {
 		fn(c.n, c.v.Load())
