@@ -397,7 +397,7 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 		r := q.at(q.find(seq))
 		if r.mark&sbLost != 0 {
 			q.setMark(r, sbRetrans)
-			q.undoRetransmitted(r.end())
+			q.undoRetransmitted(r.seq, r.end(), s.Opts.TSVal)
 		}
 		r.mark |= sbEverRetrans
 		r.sentAt, r.nxt = now, c.sndNxt
