@@ -47,8 +47,14 @@ func (c *Conn) rcvWindow() (w uint32, wantZero bool) {
 }
 
 // tsVal is our RFC 7323 timestamp clock: milliseconds plus a per-connection
-// offset (Linux uses a millisecond clock too).
+// offset (Linux uses a millisecond clock too), with the owner id in its low
+// bits when the layer has one (owner.go).
 func (c *Conn) tsVal(now clock.Time) uint32 {
+	return c.layer.ownerTS(c.tsRaw(now))
+}
+
+// tsRaw is tsVal without the owner bits.
+func (c *Conn) tsRaw(now clock.Time) uint32 {
 	return uint32(int64(now)/1e6) + c.tsOffset
 }
 
@@ -391,6 +397,7 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 		r := q.at(q.find(seq))
 		if r.mark&sbLost != 0 {
 			q.setMark(r, sbRetrans)
+			q.undoRetransmitted(r.end())
 		}
 		r.mark |= sbEverRetrans
 		r.sentAt, r.nxt = now, c.sndNxt
@@ -411,7 +418,9 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 				// quick ACKs would only add packets.
 				c.quickAcks = 0
 			}
-			if c.flags&fRTTTiming == 0 && c.flags&fTS == 0 {
+			// Timed by a segment when timestamps cannot give the
+			// RTT: none, or a tick coarsened by owner bits (owner.go).
+			if c.flags&fRTTTiming == 0 && (c.flags&fTS == 0 || l.ownMask != 0) {
 				c.flags |= fRTTTiming
 				c.rttSeq, c.rttSent = seq, now
 			}
