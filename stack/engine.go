@@ -127,8 +127,11 @@ func (e *Engine) Poll(now clock.Time) bool {
 			t.Flush()
 		}
 		for _, d := range e.rx[:n] {
-			e.HandleFrame(now, e.port.Frame(d))
+			e.handleFrame(now, e.port.Frame(d))
 		}
+		// One ACK decision and one transmit round per connection for
+		// its segments of the batch (GRO-like, stack/tcp batch.go).
+		e.layer.EndBatch(now)
 		e.port.Release(e.rx[:n])
 	}
 	for i := len(e.doq.cells); i > 0; i-- {
@@ -155,6 +158,13 @@ func (e *Engine) Poll(now clock.Time) bool {
 // causes (replies, TCP input and output) happens before it returns, with
 // frames to send appended to the TX batch. frame is not kept.
 func (e *Engine) HandleFrame(now clock.Time, frame []byte) {
+	e.handleFrame(now, frame)
+	e.layer.EndBatch(now)
+}
+
+// handleFrame is HandleFrame as one frame of an RX batch: the TCP layer's
+// answers to it wait for the batch's EndBatch.
+func (e *Engine) handleFrame(now clock.Time, frame []byte) {
 	e.now = now
 	inc(&e.stats.FramesRx)
 	eth := wire.Ethernet(frame)

@@ -167,7 +167,7 @@ func (e *Engine) handleTCP(now clock.Time, p []byte, src, local flowtable.Addr, 
 	if e.testInput != nil {
 		e.testInput(now, s)
 	} else {
-		e.layer.Input(now, s)
+		e.layer.InputBatch(now, s)
 	}
 	s.Payload = nil
 }
