@@ -240,6 +240,7 @@ func (c *Conn) trySend(now clock.Time) {
 		return
 	}
 	c.restartAfterIdle(now)
+	c.burstSeq = c.sndNxt
 	for c.sendNext(now) {
 	}
 	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
@@ -342,9 +343,16 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 	if fin {
 		data--
 	}
-	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
+	q := c.txq()
+	rtx := seq.LessThan(c.sndNxt)
 	flags := wire.FlagACK
-	if data > 0 && seq.Add(seqnum.Size(data)) == dataEnd {
+	var psh, pshMark bool
+	if rtx {
+		psh = q.at(q.find(seq)).mark&sbPsh != 0
+	} else if data > 0 {
+		psh, pshMark = c.pushAt(seq, seq.Add(seqnum.Size(data)))
+	}
+	if psh {
 		flags |= wire.FlagPSH
 	}
 	if fin {
@@ -354,8 +362,6 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 	if data > 0 {
 		s.Payload, s.Payload2 = c.sndBuf.peek(int(seq.Sub(c.sndBufSeq)), data)
 	}
-	q := c.txq()
-	rtx := seq.LessThan(c.sndNxt)
 	if c.flags&fECN != 0 && !rtx && data > 0 {
 		// RFC 3168 §6.1.5: new data is ECN-capable, retransmissions
 		// are not; CWR on the first new data after a reduction.
@@ -378,6 +384,9 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 		var mark uint8
 		if fin {
 			mark = sbFin
+		}
+		if pshMark {
+			mark |= sbPsh
 		}
 		q.push(seq, uint32(n), now, mark)
 		c.sndNxt = seq.Add(seqnum.Size(n))

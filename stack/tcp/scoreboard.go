@@ -22,6 +22,7 @@ const (
 	sbRetrans                       // a retransmission of it is in flight (sent after it was marked lost)
 	sbEverRetrans                   // retransmitted at least once (Karn: no RTT sample; RACK filters)
 	sbFin                           // the record ends with our FIN
+	sbPsh                           // the record holds a write's PSH mark (push.go): its retransmission carries PSH
 )
 
 // txSeg is one segment of the send queue that was sent and is not yet
@@ -98,7 +99,7 @@ func (q *txQueue) split(i int, n uint32) {
 	b.seq = a.seq.Add(seqnum.Size(n))
 	b.len = a.len - n
 	a.len = n
-	a.mark &^= sbFin
+	a.mark &^= sbFin | sbPsh // Linux tcp_fragment: PSH and FIN stay on the second part
 }
 
 // find returns the index of the record holding seq, or -1.
