@@ -63,23 +63,7 @@ func newOpsTopoWith(t *testing.T, prefix []string, args ...string) *topo {
 			tp.admin = args[i+1]
 		}
 	}
-	tp.cmd = exec.Command("ip", full...)
-	tp.log = &syncBuffer{}
-	tp.cmd.Stdout, tp.cmd.Stderr = tp.log, tp.log
-	if err := tp.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	tp.exited = make(chan error, 1)
-	go func() { tp.exited <- tp.cmd.Wait() }()
-	t.Cleanup(func() {
-		tp.cmd.Process.Kill()
-		err := <-tp.exited
-		tp.exited <- err
-		if t.Failed() {
-			t.Logf("xdptcpd output:\n%s", tp.log.String())
-		}
-	})
-	tp.waitHealthy(t)
+	tp.start(t, full...)
 	return tp
 }
 
@@ -356,16 +340,7 @@ func TestOpsSIGTERMDrainsDownloads(t *testing.T) {
 	}
 	waitNoXDP(t, tp)
 	// The kernel has the interface back, the served port included.
-	tp.cli.Exec(t, "ip", "neigh", "flush", "dev", tp.veth.B)
-	ln, err := tp.srv.Listen("tcp", "0.0.0.0:8081")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go serveKernel(ln)
-	if err := kernelHello(tp.cli, srvIP+":8081"); err != nil {
-		t.Fatalf("served port after shutdown: %v", err)
-	}
+	kernelServesAgain(t, tp, "8081")
 }
 
 type connEntry struct {
