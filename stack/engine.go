@@ -36,6 +36,12 @@ type Engine struct {
 	asleep atomic.Bool         // the loop is (about to be) in Port.Wait
 	tap    atomic.Pointer[Tap] // packet capture; nil when none (capture.go)
 
+	cl       *Cluster      // the cluster this host is one of (cluster.go); nil: alone
+	curFrame wire.Ethernet // with cl: the frame being handled, nil outside handleTCP
+	curEnd   int           // where curFrame's IP packet ends
+	fwdIn    fwdInfo       // whether curFrame was forwarded to us, by whom
+	peersAt  clock.Time    // next time refreshPeers resolves the peers' MACs
+
 	// testInput, if set, receives segments instead of the TCP layer.
 	testInput func(now clock.Time, seg *tcp.Segment)
 }
@@ -137,6 +143,9 @@ func (e *Engine) Poll(now clock.Time) bool {
 		fn()
 	}
 	e.layer.Advance(now)
+	if e.cl != nil {
+		e.refreshPeers(now)
+	}
 	if len(e.tx) > 0 {
 		work = true
 		e.flushTx()

@@ -51,10 +51,15 @@ func (e *Engine) handleIPv4(now clock.Time, eth wire.Ethernet) {
 	switch ip.Protocol() {
 	case wire.ProtoTCP:
 		inc(&e.stats.IpInDelivers)
-		e.learnFromIP(now, flowtable.AddrFrom4(src), eth.Src())
+		// A frame a peer forwarded comes from the peer's MAC, not the
+		// client's path: nothing to learn from it.
+		if e.cl == nil || !e.clusterFrame(eth, wire.EthernetHeaderLen+int(ip.TotalLen())) {
+			e.learnFromIP(now, flowtable.AddrFrom4(src), eth.Src())
+		}
 		p := ip.Payload()
 		e.handleTCP(now, p, flowtable.AddrFrom4(src), e.addr4,
 			wire.PseudoHeaderChecksum(wire.ProtoTCP, src, e.cfg.Addr, uint16(len(p))), ip.TOS())
+		e.curFrame = nil
 	case wire.ProtoICMP:
 		inc(&e.stats.IpInDelivers)
 		e.learnFromIP(now, flowtable.AddrFrom4(src), eth.Src())
