@@ -42,6 +42,7 @@ const (
 	DropNDInvalid                        // NS/NA failing RFC 4861 §7.1 validation (hop limit, code, options, target)
 	DropNDNotOurs                        // NS for an address not ours
 	DropICMPQuote                        // ICMP(v6) error not quoting a TCP segment from our address
+	DropRxTooBig                         // multi-buffer frame longer than the MTU allows
 	NumDropReasons
 )
 
@@ -54,7 +55,7 @@ var dropNames = [NumDropReasons]string{
 	"no_tx_frame", "tx_ring_full", "tx_too_big", "arp_unresolved", "no_route",
 	"ipv6_header", "ipv6_not_ours", "ipv6_fragment", "ipv6_ext_header", "ipv6_proto",
 	"icmp6_header", "icmp6_checksum", "icmp6_type", "nd_invalid", "nd_not_ours",
-	"icmp_quote",
+	"icmp_quote", "rx_too_big",
 }
 
 // String returns the reason's metric label, e.g. "ipv4_checksum".
