@@ -18,12 +18,19 @@ import (
 	"github.com/xdptcp/xdptcp/internal/testnet"
 )
 
-func kernelTopo(t *testing.T) (st *Stack, srv, cli *testnet.NS) {
+// kernelTopo opens a Stack on 198.18.0.1 (and 2001:2::1 with ipv6) facing a
+// kernel client namespace at 198.18.0.2 (and 2001:2::2).
+func kernelTopo(t *testing.T, ipv6 bool) (st *Stack, srv, cli *testnet.NS) {
 	t.Helper()
 	testnet.RequireRoot(t)
 	srv, cli = testnet.NewNS(t, "xks"), testnet.NewNS(t, "xkc")
 	veth := testnet.NewVeth(t, testnet.VethOptions{ANS: srv, BNS: cli, AAddr: "198.18.0.1/24", BAddr: "198.18.0.2/24", TxOffOnB: true})
 	cfg := Config{Iface: veth.A, Addr: netip.MustParsePrefix("198.18.0.1/24"), Queues: []int{0}, TCP: DefaultTCPConfig()}
+	if ipv6 {
+		srv.Exec(t, "ip", "-6", "addr", "add", "2001:2::1/64", "dev", veth.A, "nodad")
+		cli.Exec(t, "ip", "-6", "addr", "add", "2001:2::2/64", "dev", veth.B, "nodad")
+		cfg.Addr6 = netip.MustParsePrefix("2001:2::1/64")
+	}
 	// Disjoint from the kernel's ip_local_port_range (32768-60999): the
 	// kernel shares 198.18.0.1 and keeps its own connections' replies.
 	if err := cfg.TCP.Set("ip_local_port_range", "61000 65535"); err != nil {
@@ -47,8 +54,47 @@ func kernelTopo(t *testing.T) (st *Stack, srv, cli *testnet.NS) {
 	return st, srv, cli
 }
 
+// kernelEchoServer runs a kernel echo server on addr in ns until the test ends.
+func kernelEchoServer(t *testing.T, ns *testnet.NS, network, addr string) {
+	t.Helper()
+	kl, err := ns.Listen(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { kl.Close() })
+	go func() {
+		for {
+			c, err := kl.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+}
+
+// dialEcho dials addr from st, sends 1 MiB, half-closes and checks that the
+// same bytes come back; it returns the connection's local address.
+func dialEcho(t *testing.T, st *Stack, addr string, i int) *net.TCPAddr {
+	t.Helper()
+	c, err := st.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	la := c.LocalAddr().(*net.TCPAddr)
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	msg := bytes.Repeat([]byte{byte(i), 1, 2, 3}, 256<<10)
+	go func() { c.Write(msg); c.(*Conn).CloseWrite() }()
+	got, err := io.ReadAll(c)
+	c.Close()
+	if err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("echo from the kernel: %d of %d bytes, %v", len(got), len(msg), err)
+	}
+	return la
+}
+
 func TestKernelPeer(t *testing.T) {
-	st, srv, cli := kernelTopo(t)
+	st, srv, cli := kernelTopo(t, false)
 
 	t.Run("nettest", func(t *testing.T) {
 		ln, err := st.Listen("tcp", ":7000")
@@ -81,35 +127,10 @@ func TestKernelPeer(t *testing.T) {
 	})
 
 	t.Run("dial", func(t *testing.T) {
-		kl, err := cli.Listen("tcp4", "198.18.0.2:9000")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer kl.Close()
-		go func() {
-			for {
-				c, err := kl.Accept()
-				if err != nil {
-					return
-				}
-				go func() { io.Copy(c, c); c.Close() }()
-			}
-		}()
+		kernelEchoServer(t, cli, "tcp4", "198.18.0.2:9000")
 		for i := 0; i < 5; i++ {
-			c, err := st.Dial("tcp", "198.18.0.2:9000")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if p := c.LocalAddr().(*net.TCPAddr).Port; p < 61000 {
+			if p := dialEcho(t, st, "198.18.0.2:9000", i).Port; p < 61000 {
 				t.Errorf("local port %d outside ip_local_port_range 61000-65535", p)
-			}
-			c.SetDeadline(time.Now().Add(20 * time.Second))
-			msg := bytes.Repeat([]byte{byte(i), 1, 2, 3}, 256<<10)
-			go func() { c.Write(msg); c.(*Conn).CloseWrite() }()
-			got, err := io.ReadAll(c)
-			c.Close()
-			if err != nil || !bytes.Equal(got, msg) {
-				t.Fatalf("echo from the kernel: %d of %d bytes, %v", len(got), len(msg), err)
 			}
 		}
 		// The kernel's own connections from the shared address still work

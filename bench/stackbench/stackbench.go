@@ -235,32 +235,48 @@ func connKeepAlive(stack string, n Net, p Params) Result {
 	}
 	per := max(1, p.Requests/p.Conns)
 	return Measure(stack, "net.Conn", KeepAlive, "request", func() (float64, error) {
-		var done atomic.Int64
-		var first atomic.Value
-		var cw sync.WaitGroup
-		for _, c := range conns {
-			cw.Add(1)
-			go func() {
-				defer cw.Done()
-				req := bytes.Repeat([]byte{'q'}, p.Size)
-				resp := make([]byte, p.Size)
-				for i := 0; i < per; i++ {
-					if _, err := c.Write(req); err != nil {
-						first.CompareAndSwap(nil, err)
-						return
-					}
-					if _, err := io.ReadFull(c, resp); err != nil {
-						first.CompareAndSwap(nil, err)
-						return
-					}
-					done.Add(1)
+		return runWorkers(len(conns), func(w int, done func()) error {
+			c := conns[w]
+			req := bytes.Repeat([]byte{'q'}, p.Size)
+			resp := make([]byte, p.Size)
+			for i := 0; i < per; i++ {
+				if err := exchange(c, req, resp); err != nil {
+					return err
 				}
-			}()
-		}
-		cw.Wait()
-		err, _ := first.Load().(error)
-		return float64(done.Load()), err
+				done()
+			}
+			return nil
+		})
 	})
+}
+
+// runWorkers runs work in n goroutines and returns how many operations
+// they completed (calls of done) and the first error one of them met.
+func runWorkers(n int, work func(w int, done func()) error) (float64, error) {
+	var count atomic.Int64
+	var first atomic.Value
+	var wg sync.WaitGroup
+	for w := 0; w < n; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := work(w, func() { count.Add(1) }); err != nil {
+				first.CompareAndSwap(nil, err)
+			}
+		}()
+	}
+	wg.Wait()
+	err, _ := first.Load().(error)
+	return float64(count.Load()), err
+}
+
+// exchange writes req and reads len(resp) bytes back.
+func exchange(c net.Conn, req, resp []byte) error {
+	if _, err := c.Write(req); err != nil {
+		return err
+	}
+	_, err := io.ReadFull(c, resp)
+	return err
 }
 
 func connConnect(stack string, n Net, p Params) Result {
@@ -277,38 +293,25 @@ func connConnect(stack string, n Net, p Params) Result {
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()
 	return Measure(stack, "net.Conn", Connect, "connection", func() (float64, error) {
-		var next, done atomic.Int64
-		var first atomic.Value
-		var cw sync.WaitGroup
-		for w := 0; w < p.Parallel; w++ {
-			cw.Add(1)
-			go func() {
-				defer cw.Done()
-				req := bytes.Repeat([]byte{'c'}, p.Size)
-				resp := make([]byte, p.Size)
-				for next.Add(1) <= int64(p.Connects) && ctx.Err() == nil {
-					c, err := n.Dial(ctx, PortConnect)
-					if err != nil {
-						first.CompareAndSwap(nil, err)
-						return
-					}
-					c.SetDeadline(time.Now().Add(30 * time.Second))
-					_, err = c.Write(req)
-					if err == nil {
-						_, err = io.ReadFull(c, resp)
-					}
-					c.Close()
-					if err != nil {
-						first.CompareAndSwap(nil, err)
-						return
-					}
-					done.Add(1)
+		var next atomic.Int64
+		return runWorkers(p.Parallel, func(_ int, done func()) error {
+			req := bytes.Repeat([]byte{'c'}, p.Size)
+			resp := make([]byte, p.Size)
+			for next.Add(1) <= int64(p.Connects) && ctx.Err() == nil {
+				c, err := n.Dial(ctx, PortConnect)
+				if err != nil {
+					return err
 				}
-			}()
-		}
-		cw.Wait()
-		err, _ := first.Load().(error)
-		return float64(done.Load()), err
+				c.SetDeadline(time.Now().Add(30 * time.Second))
+				err = exchange(c, req, resp)
+				c.Close()
+				if err != nil {
+					return err
+				}
+				done()
+			}
+			return nil
+		})
 	})
 }
 

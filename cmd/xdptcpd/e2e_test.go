@@ -428,18 +428,25 @@ func TestKill9GivesInterfaceBack(t *testing.T) {
 	waitNoXDP(t, tp)
 
 	// The kernel answers on the served port again.
-	tp.cli.Exec(t, "ip", "neigh", "flush", "dev", tp.veth.B)
-	served, err := tp.srv.Listen("tcp", "0.0.0.0:8080")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer served.Close()
-	go serveKernel(served)
+	kernelServesAgain(t, tp, "8080")
 	if err := kernelHello(tp.cli, srvIP+":9090"); err != nil {
 		t.Fatalf("other port: %v", err)
 	}
-	if err := kernelHello(tp.cli, srvIP+":8080"); err != nil {
-		t.Fatalf("served port after kill -9: %v", err)
+}
+
+// kernelServesAgain checks, after xdptcpd left the interface, that a kernel
+// server on port of the server namespace answers the client namespace.
+func kernelServesAgain(t *testing.T, tp *topo, port string) {
+	t.Helper()
+	tp.cli.Exec(t, "ip", "neigh", "flush", "dev", tp.veth.B)
+	ln, err := tp.srv.Listen("tcp", "0.0.0.0:"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go serveKernel(ln)
+	if err := kernelHello(tp.cli, srvIP+":"+port); err != nil {
+		t.Fatalf("served port %s after xdptcpd left: %v", port, err)
 	}
 }
 

@@ -356,16 +356,7 @@ func TestOpsSIGTERMDrainsDownloads(t *testing.T) {
 	}
 	waitNoXDP(t, tp)
 	// The kernel has the interface back, the served port included.
-	tp.cli.Exec(t, "ip", "neigh", "flush", "dev", tp.veth.B)
-	ln, err := tp.srv.Listen("tcp", "0.0.0.0:8081")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go serveKernel(ln)
-	if err := kernelHello(tp.cli, srvIP+":8081"); err != nil {
-		t.Fatalf("served port after shutdown: %v", err)
-	}
+	kernelServesAgain(t, tp, "8081")
 }
 
 type connEntry struct {

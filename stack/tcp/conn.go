@@ -7,7 +7,7 @@ package tcp
 //   - RFC 6298: the retransmission timer
 //   - RFC 5961: blind-attack mitigations (challenge ACKs)
 //   - RFC 2018 / RFC 6675: SACK; RFC 2883: D-SACK; RFC 3042: limited transmit
-//   - RFC 3522 / RFC 4015: spurious retransmissions detected with timestamps, undone
+//   - RFC 3522 / RFC 4015 / RFC 3708: spurious retransmissions detected with timestamps or D-SACK, undone
 //   - RFC 5681 / RFC 6582: congestion control, NewReno
 //   - RFC 6528: initial sequence numbers
 //   - RFC 1337: TIME-WAIT assassination (RST ignored in TIME-WAIT)

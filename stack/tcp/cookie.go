@@ -112,6 +112,9 @@ func (ln *Listener) cookieAck(now clock.Time, seg *Segment) bool {
 		l.stats.SyncookiesFailed.Add(1)
 		return false
 	}
+	if l.forward(seg, ForwardNew) {
+		return true // a draining host: the connection opens on a peer
+	}
 	l.stats.SyncookiesRecv.Add(1)
 	// Linux cookie_timestamp_decode: without a timestamp option no option
 	// survives; with one, an option the host has disabled means the ACK
@@ -163,8 +166,10 @@ func (ln *Listener) cookieAck(now clock.Time, seg *Segment) bool {
 		// timestamp clock, and the client's PAWS check (RFC 7323 §5.3)
 		// drops any segment whose TSval is behind the one it holds. On
 		// the host that sent the SYN-ACK this changes nothing.
+		// With owner bits the TSval steps down to the id (owner.go):
+		// start the raw clock that much above the echoed value.
 		if ts := c.tsVal(now); int32(seg.Opts.TSEcr-ts) > 0 {
-			c.tsOffset += seg.Opts.TSEcr - ts
+			c.tsOffset += seg.Opts.TSEcr - c.tsRaw(now) + l.ownMask
 		}
 		if o.HasWScale {
 			c.flags |= fWS

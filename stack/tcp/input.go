@@ -335,7 +335,7 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, as *ackS
 	// RTT sample: timestamps echo (RFC 7323 §4) or the timed segment
 	// (Karn's rule), from the arrival time of the ACK.
 	at := arrival(now, seg)
-	if c.flags&fTS != 0 && seg.Opts.HasTimestamp && seg.Opts.TSEcr != 0 {
+	if c.flags&fTS != 0 && seg.Opts.HasTimestamp && seg.Opts.TSEcr != 0 && l.ownMask == 0 {
 		ms := int32(c.tsVal(at) - seg.Opts.TSEcr)
 		if ms >= 0 {
 			r := time.Duration(ms) * time.Millisecond

@@ -44,6 +44,8 @@ type Layer struct {
 	isnGen           *ISNGenerator
 	isnFn            func(now clock.Time, k flowtable.Key) seqnum.Value
 	portSeq          uint32
+	ownMask, ownID   uint32    // owner id in the low bits of every TSval (owner.go); 0, 0: none
+	fwd              Forwarder // hands segments of flows we do not own to other hosts (owner.go); nil: none
 }
 
 // NewLayer returns a TCP layer with settings cfg (nil: DefaultConfig)
@@ -169,7 +171,10 @@ func (l *Layer) Input(now clock.Time, seg *Segment) {
 		return
 	}
 	// CLOSED (RFC 9293 §3.10.7.1): a RST is dropped, anything else gets
-	// a RST.
+	// a RST, unless another host of the cluster may own the flow.
+	if l.forward(seg, ForwardStray) {
+		return
+	}
 	if seg.Flags&wire.FlagRST == 0 {
 		l.sendRstFor(seg)
 	}

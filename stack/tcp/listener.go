@@ -130,12 +130,18 @@ func (ln *Listener) input(now clock.Time, seg *Segment, isn seqnum.Value, haveIS
 	l := ln.layer
 	flags := seg.Flags
 	if flags&wire.FlagRST != 0 {
-		return // first: an incoming RST is ignored
+		// First: an incoming RST is ignored, unless it may be for a
+		// connection another host of the cluster owns.
+		l.forward(seg, ForwardStray)
+		return
 	}
 	if flags&wire.FlagACK != 0 {
 		// Linux tcp_v4_cookie_check: an ACK without SYN that matches no
 		// connection may complete a cookie handshake.
 		if flags&wire.FlagSYN == 0 && ln.cookieAck(now, seg) {
+			return
+		}
+		if l.forward(seg, ForwardStray) {
 			return
 		}
 		l.sendRstFor(seg) // second: <SEQ=SEG.ACK><CTL=RST>
@@ -144,7 +150,10 @@ func (ln *Listener) input(now clock.Time, seg *Segment, isn seqnum.Value, haveIS
 	if flags&wire.FlagSYN == 0 {
 		return // fourth: anything else is dropped
 	}
-	// Third: the SYN.
+	// Third: the SYN. A draining host hands it to an active peer.
+	if l.forward(seg, ForwardNew) {
+		return
+	}
 	if ln.acceptQueueFull() {
 		// Linux tcp_conn_request: a SYN for a listener whose accept queue
 		// is full is dropped (ListenOverflows and ListenDrops).

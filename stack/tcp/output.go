@@ -47,8 +47,14 @@ func (c *Conn) rcvWindow() (w uint32, wantZero bool) {
 }
 
 // tsVal is our RFC 7323 timestamp clock: milliseconds plus a per-connection
-// offset (Linux uses a millisecond clock too).
+// offset (Linux uses a millisecond clock too), with the owner id in its low
+// bits when the layer has one (owner.go).
 func (c *Conn) tsVal(now clock.Time) uint32 {
+	return c.layer.ownerTS(c.tsRaw(now))
+}
+
+// tsRaw is tsVal without the owner bits.
+func (c *Conn) tsRaw(now clock.Time) uint32 {
 	return uint32(int64(now)/1e6) + c.tsOffset
 }
 
@@ -240,7 +246,15 @@ func (c *Conn) trySend(now clock.Time) {
 		return
 	}
 	c.restartAfterIdle(now)
-	for c.sendNext(now) {
+	// tail: a full-sized segment of new data went in this call, so the
+	// window-limited remainder behind it may follow (sendNew).
+	tail := false
+	for {
+		sent, full := c.sendNext(now, tail)
+		if !sent {
+			break
+		}
+		tail = tail || full
 	}
 	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
 	c.cwndValidate(c.sndNxt.LessThan(dataEnd) && c.cc.window()-c.pipe() < c.effMSS() &&
@@ -255,21 +269,22 @@ func (c *Conn) trySend(now clock.Time) {
 }
 
 // sendNext sends one segment, the next RFC 6675 NextSeg allows; it
-// reports whether it sent one.
-func (c *Conn) sendNext(now clock.Time) bool {
+// reports whether it sent one, and whether that was a full-sized segment
+// of new data. tail is sendNew's.
+func (c *Conn) sendNext(now clock.Time, tail bool) (sent, full bool) {
 	if c.paced(now) {
-		return false // the pacing timer (paceAt) sends it
+		return false, false // the pacing timer (paceAt) sends it
 	}
 	room := c.cc.window() - c.pipe()
 	if q := c.tq; q != nil && q.lost > q.retrans && c.rack.flags&rkFRTONew == 0 {
 		if i := q.nextLost(); i >= 0 {
 			if room < min(int(q.at(i).len), c.effMSS()) {
-				return false // RFC 6675 §5 (C): cwnd - pipe must hold the segment
+				return false, false // RFC 6675 §5 (C): cwnd - pipe must hold the segment
 			}
-			return c.retransmit(now, i)
+			return c.retransmit(now, i), false
 		}
 	}
-	return c.sendNew(now, room)
+	return c.sendNew(now, room, tail)
 }
 
 // retransmit sends record i of the scoreboard again, cut to the current
@@ -291,8 +306,19 @@ func (c *Conn) retransmit(now clock.Time, i int) bool {
 // sendNew sends the next segment of new data (or the FIN) that the peer's
 // window, room (cwnd less pipe), Nagle and sender SWS avoidance (RFC 9293
 // §3.8.6.2.1) allow. With the peer's window closed and nothing in flight
-// it arms the persist timer.
-func (c *Conn) sendNew(now clock.Time, room int) bool {
+// it arms the persist timer. It reports whether it sent a segment and
+// whether that segment was full-sized.
+//
+// Sender SWS avoidance is Linux's: a window that opens by less than a
+// full segment while data is in flight is not used (tcp_snd_wnd_test
+// wants the first full segment to fit), but a burst that starts with a
+// full segment runs to the window's right edge, its last segment partial
+// (tcp_mss_split_point sends the window-limited remainder when Nagle is
+// off; with Nagle on xdptcp holds it, as Nagle's one-small-segment rule
+// would). tail says this call's burst already sent a full segment. A peer
+// window of 1.4 KB (tcp_rmem=4096) then carries a half-window segment and
+// the rest of the window per round trip, not the half-window alone.
+func (c *Conn) sendNew(now clock.Time, room int, tail bool) (sent, isFull bool) {
 	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
 	unsent := 0
 	if c.sndNxt.LessThan(dataEnd) {
@@ -300,32 +326,34 @@ func (c *Conn) sendNew(now clock.Time, room int) bool {
 	}
 	if unsent == 0 {
 		if c.flags&fFinQueued != 0 && c.sndNxt == c.finSeq {
-			return c.transmit(now, c.sndNxt, 1)
+			return c.transmit(now, c.sndNxt, 1), false
 		}
-		return false
+		return false, false
 	}
-	usable := min(int(c.sndWnd)-c.flight(), room)
+	wnd := int(c.sndWnd) - c.flight()
+	usable := min(wnd, room)
 	if usable <= 0 {
 		if c.sndWnd == 0 && c.flight() == 0 && c.persistAt == never {
 			c.persistAt = now.Add(c.currentRTO())
 		}
-		return false
+		return false, false
 	}
 	if c.tq != nil && c.tq.n >= c.maxTxSegs() {
-		return false // too many small segments in flight: wait for ACKs
+		return false, false // too many small segments in flight: wait for ACKs
 	}
 	full := c.effMSS()
 	n := min(unsent, full, usable)
-	if n < full && n < unsent && c.flight() > 0 {
-		return false // sender SWS avoidance: wait for a usable window
+	if n < full && n < unsent && c.flight() > 0 && !(tail && n == wnd && c.flags&fNoDelay != 0) {
+		return false, false // sender SWS avoidance: wait for a usable window
 	}
 	if n < full && n == unsent && c.flags&fNoDelay == 0 && c.flight() > 0 {
-		return false // Nagle (RFC 9293 §3.7.4): one small segment in flight
+		return false, false // Nagle (RFC 9293 §3.7.4): one small segment in flight
 	}
+	isFull = n == full
 	if c.flags&fFinQueued != 0 && c.sndNxt.Add(seqnum.Size(n)) == c.finSeq {
 		n++ // the FIN rides on the last data segment
 	}
-	return c.transmit(now, c.sndNxt, n)
+	return c.transmit(now, c.sndNxt, n), isFull
 }
 
 // transmit puts one segment of the send queue on the wire: sequence space
@@ -369,6 +397,7 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 		r := q.at(q.find(seq))
 		if r.mark&sbLost != 0 {
 			q.setMark(r, sbRetrans)
+			q.undoRetransmitted(r.end())
 		}
 		r.mark |= sbEverRetrans
 		r.sentAt, r.nxt = now, c.sndNxt
@@ -389,7 +418,9 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 				// quick ACKs would only add packets.
 				c.quickAcks = 0
 			}
-			if c.flags&fRTTTiming == 0 && c.flags&fTS == 0 {
+			// Timed by a segment when timestamps cannot give the
+			// RTT: none, or a tick coarsened by owner bits (owner.go).
+			if c.flags&fRTTTiming == 0 && (c.flags&fTS == 0 || l.ownMask != 0) {
 				c.flags |= fRTTTiming
 				c.rttSeq, c.rttSent = seq, now
 			}

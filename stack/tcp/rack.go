@@ -286,6 +286,7 @@ func (c *Conn) onTLPTimer(now clock.Time) {
 		return
 	}
 	l.stats.TCPLossProbes.Add(1)
+	c.endUndo() // a D-SACK now answers the probe (tlpOnAck), not the last episode
 	r.flags |= rkTLP
 	r.tlpEnd = c.sndNxt
 	c.rtoAt = now.Add(c.currentRTO())

@@ -71,9 +71,10 @@ func (c *Conn) takeSACK(seg *Segment, as *ackSample, deliver func(*txSeg)) {
 		n = wire.MaxSACKBlocks
 	}
 	if c.isDSACK(seg) {
-		c.layer.stats.TCPDSACKRecv.Add(1) // RFC 2883: counted, marks nothing; RACK widens its window
+		c.layer.stats.TCPDSACKRecv.Add(1) // RFC 2883: RACK widens its window, the undo counts it
 		c.ic.dsackDups = sat16(c.ic.dsackDups)
 		as.dsack = true
+		c.dsackForUndo(seqnum.Value(seg.Opts.SACK[0].Left), seqnum.Value(seg.Opts.SACK[0].Right), c.sndUna)
 	}
 	q := c.tq
 	if q == nil || q.n == 0 {
@@ -101,8 +102,11 @@ func (c *Conn) onAckRecovery(now clock.Time, as *ackSample) {
 	if c.flags&fSackOK == 0 && as.dup {
 		delivered = c.mss // a duplicate ACK: one segment left the network (RFC 6937 §3)
 	}
-	if as.dsack && c.rackOn() {
-		c.rackDSACK()
+	if as.dsack {
+		if c.rackOn() {
+			c.rackDSACK()
+		}
+		c.undoDSACK() // every retransmission reported duplicate: a spurious episode, undone
 	}
 	if c.rack.flags&rkFRTO != 0 && c.frtoOnAck(now, as) {
 		return // a spurious timeout, undone
@@ -143,7 +147,7 @@ func (c *Conn) onAckRecovery(now clock.Time, as *ackSample) {
 // retransmissions proceed.
 func (c *Conn) frtoOnAck(now clock.Time, as *ackSample) bool {
 	r := &c.rack
-	if as.orig && c.undoLoss(true) {
+	if as.orig && c.undoLoss(undoFRTO) {
 		return true
 	}
 	switch {

@@ -47,9 +47,10 @@ type Stats struct {
 	TCPDSACKRecv           atomic.Uint64 // D-SACKs received (RFC 2883)
 	TCPDSACKOldSent        atomic.Uint64 // D-SACKs sent for old duplicate data
 	TCPDSACKOfoSent        atomic.Uint64 // D-SACKs sent for out-of-order duplicate data
-	TCPSpuriousRTOs        atomic.Uint64 // RTOs found spurious (here by timestamps, RFC 3522 Eifel detection)
-	TCPFullUndo            atomic.Uint64 // fast recoveries undone: the retransmission was spurious (RFC 3522/4015)
+	TCPSpuriousRTOs        atomic.Uint64 // RTOs found spurious (by timestamps, RFC 3522 Eifel detection, F-RTO or D-SACK)
+	TCPFullUndo            atomic.Uint64 // fast recoveries undone: timestamps showed the retransmission spurious (RFC 3522/4015)
 	TCPLossUndo            atomic.Uint64 // RTO recoveries undone: the retransmission was spurious (RFC 3522/4015)
+	TCPDSACKUndo           atomic.Uint64 // recoveries undone because D-SACKs reported every retransmission a duplicate (RFC 2883 §4, RFC 3708)
 	TCPLostRetransmit      atomic.Uint64 // retransmissions found lost (SACKs for later data) and sent again before the RTO
 	TCPHystartDelayDetect  atomic.Uint64 // slow starts ended by HyStart++ delay detection (RFC 9406)
 	TCPHystartDelayCwnd    atomic.Uint64 // sum of cwnd (segments) when HyStart++ ended slow start
@@ -144,6 +145,7 @@ var statDescs = []StatDesc{
 	extStat("TCPSpuriousRTOs", func(s *Stats) *atomic.Uint64 { return &s.TCPSpuriousRTOs }),
 	extStat("TCPFullUndo", func(s *Stats) *atomic.Uint64 { return &s.TCPFullUndo }),
 	extStat("TCPLossUndo", func(s *Stats) *atomic.Uint64 { return &s.TCPLossUndo }),
+	extStat("TCPDSACKUndo", func(s *Stats) *atomic.Uint64 { return &s.TCPDSACKUndo }),
 	extStat("TCPLostRetransmit", func(s *Stats) *atomic.Uint64 { return &s.TCPLostRetransmit }),
 	extStat("TCPHystartDelayDetect", func(s *Stats) *atomic.Uint64 { return &s.TCPHystartDelayDetect }),
 	extStat("TCPHystartDelayCwnd", func(s *Stats) *atomic.Uint64 { return &s.TCPHystartDelayCwnd }),

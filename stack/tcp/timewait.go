@@ -251,7 +251,7 @@ func (tw *timeWait) sendAck(l *Layer, now clock.Time) {
 	*s = OutSegment{Key: tw.key(l), Seq: tw.sndNxt, Ack: tw.rcvNxt, Flags: wire.FlagACK}
 	if tw.hasTS {
 		s.Opts.HasTimestamp = true
-		s.Opts.TSVal = uint32(int64(now)/1e6) + tw.tsOffset
+		s.Opts.TSVal = l.ownerTS(uint32(int64(now)/1e6) + tw.tsOffset)
 		s.Opts.TSEcr = tw.tsRecent
 	}
 	l.stats.OutSegs.Add(1)

@@ -1,18 +1,23 @@
 package tcp
 
-// Spurious retransmission detection with timestamps (the Eifel detection
-// algorithm, RFC 3522) or F-RTO (RFC 5682, recovery.go) and the undo of
-// the congestion response (RFC 4015's Eifel response, as Linux's
-// tcp_try_undo_recovery / tcp_try_undo_loss).
+// Spurious retransmission detection and the undo of the congestion
+// response (RFC 4015's Eifel response, as Linux's tcp_undo_cwnd_reduction).
+// Three detectors decide that a loss episode (a fast recovery or an RTO)
+// was spurious:
+//   - timestamps (the Eifel detection algorithm, RFC 3522): the first ACK
+//     that acknowledges the retransmitted segment echoes a timestamp older
+//     than the retransmission's (RFC 3522 §2: TSecr < RetransmitTS), so it
+//     was the original transmission that arrived;
+//   - F-RTO (RFC 5682, recovery.go) after an RTO;
+//   - D-SACK (RFC 2883 §4, RFC 3708 §2; Linux tcp_try_undo_dsack with its
+//     undo_retrans count): every retransmission of the episode was
+//     reported back as a duplicate, so every original arrived.
 //
-// When a loss episode starts (fast retransmit or the first RTO), the
-// congestion controller's state and the TSval of the first retransmission
-// are kept. The first ACK that acknowledges the retransmitted segment
-// decides: if it echoes a timestamp older than the retransmission's
-// (RFC 3522 §2: TSecr < RetransmitTS), it was the original transmission
-// that arrived, the retransmission was spurious, and the window reduction
-// is undone. D-SACK (RFC 2883) blocks are accepted and counted; they do not
-// drive the undo here.
+// An episode keeps, from its start, the congestion controller's state and
+// the TSval of its first retransmission; it stays open (for the D-SACKs,
+// which come a round trip after the retransmissions, often after the
+// recovery ended) until the next episode starts, it is undone, a tail loss
+// probe asks a new question, or everything outstanding is acknowledged.
 
 import (
 	"github.com/xdptcp/xdptcp/stack/clock"
@@ -23,22 +28,51 @@ import (
 // scoreboard (txQueue): an episode ends at the latest when everything
 // outstanding is acknowledged.
 type undoState struct {
-	valid bool         // an episode is open and not yet decided
-	rto   bool         // the episode began with an RTO (else fast retransmit)
-	ts    uint32       // TSval of the episode's first retransmission (RFC 3522 RetransmitTS)
-	una   seqnum.Value // SND.UNA when the episode began: the retransmitted segment's sequence number
-	cubic cubic        // congestion state before the reduction (newReno's is inside)
+	valid   bool         // an episode is open: it may still be found spurious
+	eifel   bool         // the Eifel check is pending: no ACK past una yet
+	rto     bool         // the episode began with an RTO (else fast retransmit)
+	ts      uint32       // TSval of the episode's first retransmission (RFC 3522 RetransmitTS)
+	una     seqnum.Value // SND.UNA when the episode began (Linux undo_marker): the first retransmitted segment's sequence number
+	retrans int32        // segments retransmitted in the episode and not yet reported duplicate by a D-SACK (Linux undo_retrans); -1 before the first
+	rtxEnd  seqnum.Value // end of the highest segment retransmitted in the episode; valid if retrans >= 0
+	cubic   cubic        // congestion state before the reduction (newReno's is inside)
 }
 
-// startUndo opens a loss episode before the congestion response, if none
-// is open: what to restore if it proves spurious (by timestamps, RFC
-// 3522, or by F-RTO, RFC 5682).
+// undoCause says what found an episode spurious.
+type undoCause uint8
+
+const (
+	undoEifel undoCause = iota // timestamps (RFC 3522)
+	undoFRTO                   // F-RTO (RFC 5682)
+	undoDSACK                  // D-SACKs for every retransmission (RFC 2883 §4, RFC 3708)
+)
+
+// startUndo opens a loss episode before the congestion response: what to
+// restore if it proves spurious. An episode whose recovery point was not
+// reached yet goes on (a timeout in fast recovery, or a second timeout in
+// a row, belongs to the episode that is open: Linux tcp_enter_loss keeps
+// undo_marker then); otherwise a new one replaces the last (Linux
+// tcp_init_undo on entering Recovery or Loss).
 func (c *Conn) startUndo(now clock.Time, rto bool) {
 	q := c.tq
-	if q == nil || q.undo.valid {
+	if q == nil || (q.undo.valid && c.sndUna.LessThan(c.recover)) {
 		return
 	}
-	q.undo = undoState{valid: true, rto: rto, ts: c.tsVal(now), una: c.sndUna, cubic: c.cubic}
+	q.undo = undoState{valid: true, eifel: true, rto: rto, ts: c.tsVal(now), una: c.sndUna, retrans: -1, cubic: c.cubic}
+}
+
+// undoRetransmitted counts a retransmission of a record believed lost in
+// the open episode (Linux tcp_retransmit_skb's undo_retrans; a tail loss
+// probe is not one: its record was not marked lost).
+func (q *txQueue) undoRetransmitted(end seqnum.Value) {
+	u := &q.undo
+	if !u.valid {
+		return
+	}
+	if u.retrans < 0 || u.rtxEnd.LessThan(end) {
+		u.rtxEnd = end
+	}
+	u.retrans = max(u.retrans, 0) + 1
 }
 
 // checkUndo runs the Eifel detection on an ACK that advances SND.UNA to
@@ -46,49 +80,124 @@ func (c *Conn) startUndo(now clock.Time, rto bool) {
 // retransmission was spurious and the congestion state was restored.
 func (c *Conn) checkUndo(seg *Segment, ack seqnum.Value) bool {
 	q := c.tq
-	if q == nil || !q.undo.valid || !q.undo.una.LessThan(ack) {
+	if q == nil || !q.undo.valid || !q.undo.eifel || !q.undo.una.LessThan(ack) {
 		return false
 	}
 	u := &q.undo
 	if c.flags&fTS == 0 {
-		return false // no Eifel without timestamps (F-RTO may still decide)
+		return false // no Eifel without timestamps (F-RTO or D-SACK may still decide)
 	}
+	u.eifel = false // only the first ACK for the retransmission decides
 	if !seg.Opts.HasTimestamp || seg.Opts.TSEcr == 0 || int32(seg.Opts.TSEcr-u.ts) >= 0 {
-		u.valid = false // only the first ACK for the retransmission decides
 		return false
 	}
-	return c.undoLoss(false)
+	return c.undoLoss(undoEifel)
 }
 
-// undoLoss undoes the open loss episode, found spurious (frto: by F-RTO,
-// else by timestamps): the congestion state before the reduction comes
-// back (RFC 4015 §2: the window before the reduction), and the loss
+// dsackForUndo counts a D-SACK block [l, r) of an ACK received at SND.UNA
+// una against the open episode's retransmissions (Linux tcp_check_dsack
+// and tcp_sacktag_one): a block at or below SND.UNA within the range the
+// episode retransmitted, or a block over records still held that were
+// retransmitted, reports that many segments of the episode's
+// retransmissions as duplicates. (Linux takes any block below SND.UNA
+// above the episode's start; a duplicate the network made of a segment
+// sent once, above the retransmissions, then counted too.) A block longer
+// than the largest window the peer offered cannot be a duplicate of one
+// flight and is ignored (Linux's "dubious" D-SACK).
+func (c *Conn) dsackForUndo(l, r, una seqnum.Value) {
+	q := c.tq
+	if q == nil || !q.undo.valid || q.undo.retrans <= 0 {
+		return
+	}
+	u := &q.undo
+	n := int(r.Sub(l))
+	if n > int(c.maxSndWnd) || !u.una.LessThan(r) || !l.LessThan(u.rtxEnd) {
+		return
+	}
+	mss := max(c.effMSS(), 1)
+	dups := 0
+	if r.LessThanEq(una) {
+		dups = (n + mss - 1) / mss
+	} else if i := q.find(seqnum.Max(l, una)); i >= 0 {
+		for ; i < q.n; i++ {
+			s := q.at(i)
+			if r.LessThanEq(s.seq) {
+				break
+			}
+			if s.mark&sbEverRetrans != 0 {
+				k := int(seqnum.Min(r, s.end()).Sub(seqnum.Max(l, s.seq)))
+				dups += (k + mss - 1) / mss
+			}
+		}
+	}
+	u.retrans = int32(max(int(u.retrans)-dups, 0))
+}
+
+// undoDSACK undoes the open episode once D-SACKs reported every one of
+// its retransmissions as a duplicate (Linux tcp_try_undo_dsack: in
+// recovery, or after it, when the D-SACKs come a round trip later).
+func (c *Conn) undoDSACK() bool {
+	q := c.tq
+	if q == nil || !q.undo.valid || q.undo.retrans != 0 {
+		return false
+	}
+	return c.undoLoss(undoDSACK)
+}
+
+// endUndo closes the open episode without an undo.
+func (c *Conn) endUndo() {
+	if c.tq != nil {
+		c.tq.undo.valid = false
+	}
+}
+
+// undoLoss undoes the open loss episode, found spurious by cause: the
+// congestion state before the reduction comes back (RFC 4015 §2: the
+// window before the reduction; a window that grew past it since is kept,
+// as Linux's tcp_undo_cwnd_reduction takes the larger), and the loss
 // marks go: what is still outstanding is in flight, not lost (RFC 4015
 // §2 step (3): resume with new data rather than go back N; Linux
 // tcp_undo_cwnd_reduction clears the marks). It reports false if no
 // episode is open.
-func (c *Conn) undoLoss(frto bool) bool {
+//
+// Counters: an RTO undone counts TCPSpuriousRTOs and TCPLossUndo, a fast
+// recovery undone by timestamps TCPFullUndo; an undo decided by D-SACKs
+// counts TCPDSACKUndo (Linux tcp_try_undo_dsack) besides the RTO's.
+func (c *Conn) undoLoss(by undoCause) bool {
 	q := c.tq
 	if q == nil || !q.undo.valid {
 		return false
 	}
 	u := &q.undo
 	u.valid = false
+	cwnd, ssthresh := c.cc.window(), c.cc.ssthreshBytes()
 	c.cubic = u.cubic
+	if c.cc.window() < cwnd {
+		c.cc.setWindow(cwnd)
+	}
+	if c.cc.ssthreshBytes() < ssthresh {
+		c.cubic.newReno.ssthresh = ssthresh
+	}
 	c.flags &^= fInRecovery
 	c.rack.flags &^= rkFRTO | rkFRTONew
 	c.dupAcks = 0
 	c.recover = c.sndUna // back to the open state: a new loss may start a new recovery
 	q.clearLost()
+	s := &c.layer.stats
+	if by == undoDSACK {
+		s.TCPDSACKUndo.Add(1)
+	}
 	if u.rto {
-		c.layer.stats.TCPSpuriousRTOs.Add(1)
-		c.layer.stats.TCPLossUndo.Add(1)
-	} else {
-		c.layer.stats.TCPFullUndo.Add(1)
-		c.ic.reordSeen = sat16(c.ic.reordSeen)
-		if c.reordering < maxReordering {
-			c.reordering++ // reordering, not loss, set it off
-		}
+		s.TCPSpuriousRTOs.Add(1)
+		s.TCPLossUndo.Add(1)
+		return true
+	}
+	if by == undoEifel {
+		s.TCPFullUndo.Add(1)
+	}
+	c.ic.reordSeen = sat16(c.ic.reordSeen)
+	if c.reordering < maxReordering {
+		c.reordering++ // reordering, not loss, set it off
 	}
 	return true
 }

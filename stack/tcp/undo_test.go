@@ -208,3 +208,194 @@ func TestLostRetransmissionResent(t *testing.T) {
 		t.Fatal("took an RTO")
 	}
 }
+
+// sackNoTSEstablished is an established passive connection with SACK and
+// no timestamps (so Eifel cannot decide), tail loss probes off.
+func sackNoTSEstablished(t *testing.T) *harness {
+	h := newHarness(t, func(c *Config) { c.EarlyRetrans = 0 })
+	h.listen()
+	h.send(SYN, peerISN, 0, withMSS(1000), func(s *Segment) { s.Opts.SACKPermitted = true })
+	h.expect(flags(SYN | ACK))
+	h.advance(time.Millisecond)
+	h.send(ACK, peerISN+1, ourISN+1)
+	h.expectNothing()
+	return h
+}
+
+// sendTen writes ten full segments (the initial window) and expects them.
+func sendTen(h *harness) {
+	h.c.Write(make([]byte, 10*1000))
+	for i := 0; i < 10; i++ {
+		h.expect(payloadLen(1000))
+	}
+}
+
+// RFC 2883 §4 / RFC 3708, Linux tcp_try_undo_dsack: segment 1 was only
+// delayed; its fast retransmission comes back as a D-SACK, which reports
+// the only retransmission of the episode a duplicate: the reduction is
+// undone.
+func TestDSACKUndoesFastRecovery(t *testing.T) {
+	h := sackNoTSEstablished(t)
+	una := ourISN + 1
+	sendTen(h)
+	before, ssBefore := h.c.cc.window(), h.c.cc.ssthreshBytes()
+	h.advance(20 * time.Millisecond)
+	for i := 0; i < 3; i++ {
+		h.send(ACK, peerISN+1, una, withSACK(una+1000, una+seqnum.Value(1000*(i+2))))
+	}
+	h.expect(seqNum(una), payloadLen(1000))
+	if h.c.flags&fInRecovery == 0 || h.c.cc.window() >= before {
+		t.Fatalf("no recovery: cwnd %d (before %d)", h.c.cc.window(), before)
+	}
+	// The original arrives: a partial ACK, with no timestamps to tell
+	// which copy it was.
+	h.send(ACK, peerISN+1, una+4000)
+	if h.c.flags&fInRecovery == 0 || h.l.Stats().TCPDSACKUndo.Load() != 0 {
+		t.Fatal("undone before the D-SACK")
+	}
+	// The retransmission arrives: the peer reports it a duplicate.
+	h.send(ACK, peerISN+1, una+4000, withSACK(una, una+1000))
+	if h.l.Stats().TCPDSACKUndo.Load() != 1 {
+		t.Fatalf("TCPDSACKUndo %d", h.l.Stats().TCPDSACKUndo.Load())
+	}
+	if h.c.flags&fInRecovery != 0 {
+		t.Fatal("still in recovery after the undo")
+	}
+	if h.c.cc.window() < before || h.c.cc.ssthreshBytes() < ssBefore {
+		t.Fatalf("cwnd %d ssthresh %d not restored to %d %d", h.c.cc.window(), h.c.cc.ssthreshBytes(), before, ssBefore)
+	}
+	if n := h.l.Stats().TCPFullUndo.Load() + h.l.Stats().TCPLossUndo.Load(); n != 0 {
+		t.Fatalf("counted as another undo too: %d", n)
+	}
+	if h.c.reordering != 1 {
+		t.Fatalf("reordering %d after a spurious fast retransmit", h.c.reordering)
+	}
+}
+
+// Two segments retransmitted in one episode: one D-SACK is not enough
+// (Linux undo_retrans counts them down), the second undoes.
+func TestDSACKUndoNeedsEveryRetransmission(t *testing.T) {
+	h := sackNoTSEstablished(t)
+	una := ourISN + 1
+	sendTen(h)
+	before := h.c.cc.window()
+	h.advance(20 * time.Millisecond)
+	// Segments 1 and 2 delayed, 3..10 arrive: both are retransmitted.
+	for i := 0; i < 8; i++ {
+		h.send(ACK, peerISN+1, una, withSACK(una+2000, una+seqnum.Value(1000*(i+3))))
+	}
+	var rtx int
+	for _, s := range h.out.segs {
+		if len(s.seg.Payload) > 0 && s.seg.Seq.LessThan(una+2000) {
+			rtx++
+		}
+	}
+	h.out.segs = h.out.segs[:0]
+	if rtx != 2 || h.c.flags&fInRecovery == 0 {
+		t.Fatalf("%d retransmissions, recovery %v", rtx, h.c.flags&fInRecovery != 0)
+	}
+	// The originals arrive (the ACK covers everything but the last
+	// segment, which stays outstanding), then both copies, one by one.
+	h.send(ACK, peerISN+1, una+9000, withSACK(una+9000, una+10000))
+	h.send(ACK, peerISN+1, una+9000, withSACK(una, una+1000), withSACK(una+9000, una+10000))
+	if h.l.Stats().TCPDSACKUndo.Load() != 0 {
+		t.Fatal("undone with one retransmission not yet reported duplicate")
+	}
+	h.send(ACK, peerISN+1, una+9000, withSACK(una+1000, una+2000), withSACK(una+9000, una+10000))
+	if h.l.Stats().TCPDSACKUndo.Load() != 1 || h.c.cc.window() < before {
+		t.Fatalf("TCPDSACKUndo %d, cwnd %d (before %d)", h.l.Stats().TCPDSACKUndo.Load(), h.c.cc.window(), before)
+	}
+}
+
+// A real loss: the retransmission filled the hole and no D-SACK comes;
+// a D-SACK for a segment never retransmitted (the network duplicated it)
+// undoes nothing.
+func TestDSACKWithoutSpuriousRetransmissionNotUndone(t *testing.T) {
+	h := sackNoTSEstablished(t)
+	una := ourISN + 1
+	sendTen(h)
+	before := h.c.cc.window()
+	h.advance(20 * time.Millisecond)
+	for i := 0; i < 3; i++ {
+		h.send(ACK, peerISN+1, una, withSACK(una+1000, una+seqnum.Value(1000*(i+2))))
+	}
+	h.expect(seqNum(una), payloadLen(1000))
+	h.send(ACK, peerISN+1, una+4000)
+	// Segment 3, never retransmitted, arrives twice.
+	h.send(ACK, peerISN+1, una+4000, withSACK(una+2000, una+3000))
+	if h.l.Stats().TCPDSACKRecv.Load() != 1 {
+		t.Fatalf("TCPDSACKRecv %d", h.l.Stats().TCPDSACKRecv.Load())
+	}
+	if h.l.Stats().TCPDSACKUndo.Load() != 0 || h.c.cc.window() >= before {
+		t.Fatalf("undone a real loss: TCPDSACKUndo %d cwnd %d before %d", h.l.Stats().TCPDSACKUndo.Load(), h.c.cc.window(), before)
+	}
+}
+
+// The D-SACK comes a round trip after the retransmission, usually after
+// the recovery ended: the episode is still open and the undo happens then
+// (Linux tcp_try_undo_dsack in the Open state).
+func TestDSACKUndoAfterRecoveryEnded(t *testing.T) {
+	h := sackNoTSEstablished(t)
+	una := ourISN + 1
+	h.c.Write(make([]byte, 30*1000))
+	for i := 0; i < 10; i++ {
+		h.expect(payloadLen(1000))
+	}
+	before := h.c.cc.window()
+	h.advance(20 * time.Millisecond)
+	for i := 0; i < 3; i++ {
+		h.send(ACK, peerISN+1, una, withSACK(una+1000, una+seqnum.Value(1000*(i+2))))
+	}
+	recover := h.c.recover
+	if h.c.flags&fInRecovery == 0 {
+		t.Fatal("no recovery")
+	}
+	// The rest of the window is SACKed: PRR sends new data beyond the
+	// recovery point.
+	h.send(ACK, peerISN+1, una, withSACK(una+1000, recover))
+	if !recover.LessThan(h.c.sndNxt) {
+		t.Fatal("no new data sent in recovery")
+	}
+	// The original arrives: recovery ends, cwnd is ssthresh.
+	h.send(ACK, peerISN+1, recover)
+	if h.c.flags&fInRecovery != 0 || h.c.cc.window() >= before || h.c.tq == nil || h.c.tq.n == 0 {
+		t.Fatalf("recovery %v, cwnd %d (before %d)", h.c.flags&fInRecovery != 0, h.c.cc.window(), before)
+	}
+	h.send(ACK, peerISN+1, recover, withSACK(una, una+1000))
+	if h.l.Stats().TCPDSACKUndo.Load() != 1 || h.c.cc.window() < before {
+		t.Fatalf("TCPDSACKUndo %d, cwnd %d (before %d)", h.l.Stats().TCPDSACKUndo.Load(), h.c.cc.window(), before)
+	}
+}
+
+// The D-SACK of a tail loss probe's copy answers the probe (RFC 8985
+// §7.4); it is no evidence about the last episode's retransmissions,
+// which were real repairs here, and undoes nothing.
+func TestDSACKForTLPDoesNotUndoEpisode(t *testing.T) {
+	h := newHarness(t)
+	h.listen()
+	h.send(SYN, peerISN, 0, withMSS(1000), func(s *Segment) { s.Opts.SACKPermitted = true })
+	h.expect(flags(SYN | ACK))
+	h.advance(time.Millisecond)
+	h.send(ACK, peerISN+1, ourISN+1)
+	una := ourISN + 1
+	sendTen(h)
+	h.advance(20 * time.Millisecond)
+	// Segment 1 really lost: 2..4 SACKed, fast retransmit, which fills
+	// the hole.
+	for i := 0; i < 3; i++ {
+		h.send(ACK, peerISN+1, una, withSACK(una+1000, una+seqnum.Value(1000*(i+2))))
+	}
+	h.send(ACK, peerISN+1, una+9000)
+	h.out.segs = h.out.segs[:0]
+	after := h.c.cc.window()
+	// The last segment's ACK is late: the probe resends it, both copies
+	// arrive.
+	h.advance(time.Second)
+	if h.l.Stats().TCPLossProbes.Load() != 1 {
+		t.Fatalf("TCPLossProbes %d", h.l.Stats().TCPLossProbes.Load())
+	}
+	h.send(ACK, peerISN+1, una+10000, withSACK(una+9000, una+10000))
+	if h.l.Stats().TCPDSACKUndo.Load() != 0 || h.c.cc.window() > after {
+		t.Fatalf("the probe's D-SACK undid the episode: TCPDSACKUndo %d cwnd %d (was %d)", h.l.Stats().TCPDSACKUndo.Load(), h.c.cc.window(), after)
+	}
+}
