@@ -43,6 +43,7 @@ const (
 	DropNDNotOurs                               // NS for an address not ours
 	DropICMPQuote                               // ICMP(v6) error not quoting a TCP segment from our address
 	DropClusterPeerUnresolved                   // a segment to forward to a cluster peer whose MAC is not resolved yet
+	DropRxTooBig                                // multi-buffer frame longer than the MTU allows
 	NumDropReasons
 )
 
@@ -55,7 +56,7 @@ var dropNames = [NumDropReasons]string{
 	"no_tx_frame", "tx_ring_full", "tx_too_big", "arp_unresolved", "no_route",
 	"ipv6_header", "ipv6_not_ours", "ipv6_fragment", "ipv6_ext_header", "ipv6_proto",
 	"icmp6_header", "icmp6_checksum", "icmp6_type", "nd_invalid", "nd_not_ours",
-	"icmp_quote", "cluster_peer_unresolved",
+	"icmp_quote", "cluster_peer_unresolved", "rx_too_big",
 }
 
 // String returns the reason's metric label, e.g. "ipv4_checksum".
