@@ -29,7 +29,7 @@ func hostMAC(id int) [6]byte  { return [6]byte{2, 0, 0, 0, 1, byte(id)} }
 func hostLink(id int) [4]byte { return [4]byte{198, 18, 1, byte(id)} }
 
 type ecmp struct {
-	t      *testing.T
+	t      testing.TB
 	now    clock.Time
 	cli    *Engine
 	cliP   *fakePort
@@ -43,7 +43,7 @@ type ecmp struct {
 }
 
 // newECMP makes hosts with ids; cluster: whether they know each other.
-func newECMP(t *testing.T, ids []int, cluster bool) *ecmp {
+func newECMP(t testing.TB, ids []int, cluster bool) *ecmp {
 	n := &ecmp{t: t, now: clock.Time(time.Hour), hosts: map[int]*Engine{}, ports: map[int]*fakePort{}, rstBy: map[int]int{}}
 	n.cliP = newFakePort(1024)
 	n.cli = NewEngine(Config{Addr: cliAddr, PrefixLen: 24, Gateway: cliGW, MAC: cliMAC}, n.cliP, n.now)
@@ -402,5 +402,39 @@ func TestClusterTrailerLostNoLoop(t *testing.T) {
 	}
 	if n.frames > 3 || n.hosts[3].Stats().ClusterTrailerLost.Load() != 1 {
 		t.Fatalf("%d frames, trailer lost %d", n.frames, n.hosts[3].Stats().ClusterTrailerLost.Load())
+	}
+}
+
+// The engine's cost of forwarding a segment of a flow it does not own
+// (HandleFrame to the frame queued for the peer: parse, checksum, flow
+// lookups, the owner from the TSecr, the copy) against what a host alone
+// does with the same segment (answer it with a RST).
+func BenchmarkClusterForward(b *testing.B) {
+	ts := &wire.TCPOptions{HasTimestamp: true, TSVal: 1, TSEcr: 0x4441}
+	for _, bc := range []struct {
+		name    string
+		cluster bool
+		o       *wire.TCPOptions
+	}{
+		{"owner", true, ts},
+		{"search", true, nil},
+		{"alone-rst", false, ts},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			n := newECMP(b, []int{1, 2, 3}, bc.cluster)
+			f := rawFrame(2, wire.FlagACK, bc.o)
+			e, p := n.hosts[2], n.ports[2]
+			p.capture = false
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				p.push(f)
+				e.Poll(n.now)
+			}
+			b.StopTimer()
+			if bc.cluster && e.Stats().ClusterForwardedOwner.Load()+e.Stats().ClusterForwardedSearch.Load() < uint64(b.N) {
+				b.Fatal("frames were not forwarded")
+			}
+		})
 	}
 }
