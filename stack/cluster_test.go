@@ -477,3 +477,31 @@ func BenchmarkClusterForward(b *testing.B) {
 		})
 	}
 }
+
+// With several queues only one loop hears a peer's ARP reply: the loops of
+// one host share the peers' MACs through the Cluster, so a loop that never
+// resolved a peer still forwards to it.
+func TestClusterLoopsSharePeerMACs(t *testing.T) {
+	n := newECMP(t, []int{1, 2, 3}, true)
+	n.hosts[2].Poll(n.now) // resolves (here: finds) the peers, publishes them
+	p := newFakePort(64)
+	other := NewEngine(Config{Addr: vip, PrefixLen: 32, Gateway: hostGW, MAC: hostMAC(2)}, p, n.now)
+	defer other.Close()
+	other.SetCluster(n.hosts[2].cl) // a second loop of host 2, its neighbour cache empty
+	p.push(rawFrame(2, wire.FlagACK, &wire.TCPOptions{HasTimestamp: true, TSVal: 1, TSEcr: 0x4443}))
+	other.Poll(n.now)
+	var fwd int
+	for _, f := range p.take() {
+		if wire.Ethernet(f).Dst() == hostMAC(3) {
+			fwd++
+		}
+	}
+	if fwd != 1 || other.Stats().ClusterForwardedOwner.Load() != 1 {
+		t.Fatalf("%d frames to host 3, forwarded %d; drops unresolved %d", fwd, other.Stats().ClusterForwardedOwner.Load(),
+			other.Stats().Drops[DropClusterPeerUnresolved].Load())
+	}
+	var c Cluster
+	if _, ok := c.mac(0); ok {
+		t.Fatal("a MAC before any was published")
+	}
+}
