@@ -467,6 +467,7 @@ const (
 	fHeldTail      connFlags = 1 << 29 // fGone, but rcvBuf keeps unread data for the application; OnClose is owed
 	fDSACK         connFlags = 1 << 28 // c.dsack is owed in the next ACK
 	fMTUProbe      connFlags = 1 << 27 // black-hole MSS search on (Linux icsk_mtup.enabled; tcp_mtu_probing)
+	fPaceHeld      connFlags = 1 << 26 // pacing held a transmission back since the last departure (pacing.go)
 )
 
 // releaseRcvBuf gives the receive ring back when it holds nothing, in
