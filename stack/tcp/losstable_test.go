@@ -68,7 +68,7 @@ func download(t *testing.T, cfgFn func(*Config), loss float64, seed int64, size 
 		spur:   sb.TCPDSACKOldSent.Load() + sb.TCPDSACKOfoSent.Load(),
 		rtos:   sa.TCPTimeouts.Load(),
 		probes: sa.TCPLossProbes.Load(),
-		und:    sa.TCPFullUndo.Load() + sa.TCPLossUndo.Load(),
+		und:    sa.TCPFullUndo.Load() + sa.TCPLossUndo.Load() + sa.TCPDSACKUndo.Load(),
 	}
 }
 
