@@ -356,3 +356,34 @@ func TestBBRSelection(t *testing.T) {
 		t.Fatalf("back to reno: %v %q", err, h.c.Info().CongestionControl)
 	}
 }
+
+// A listener's congestion control (Linux: TCP_CONGESTION set on the
+// listening socket) is its connections', SYN cookies included; an
+// unknown name is refused.
+func TestListenerCongestionControl(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Syncookies = 2 })
+	if _, err := h.l.Listen(ourAddr, 81, ListenOptions{CongestionControl: "vegas"}); err != ErrBadCongestionControl {
+		t.Fatalf("vegas: %v", err)
+	}
+	for _, cookies := range []bool{false, true} {
+		h := newHarness(t, func(c *Config) {
+			if cookies {
+				c.Syncookies = 2
+			}
+		})
+		o := ListenOptions{CongestionControl: "bbr", NewHandler: func(c *Conn) Handler { h.c = c; return h.rec }}
+		if cookies {
+			o.Cookies = realJar
+		}
+		if _, err := h.l.Listen(ourAddr, ourPort, o); err != nil {
+			t.Fatal(err)
+		}
+		h.send(SYN, peerISN, 0, withMSS(1000), withSACKOK())
+		s := h.expect(flags(SYN | ACK))
+		h.advance(10 * time.Millisecond)
+		h.send(ACK, peerISN+1, s.seg.Seq+1)
+		if h.c == nil || h.c.State() != StateEstablished || h.c.rateCtl() == nil || h.c.Info().CongestionControl != "bbr" {
+			t.Fatalf("cookies %v: the connection does not run BBR", cookies)
+		}
+	}
+}
