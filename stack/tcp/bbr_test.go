@@ -387,3 +387,28 @@ func TestListenerCongestionControl(t *testing.T) {
 		}
 	}
 }
+
+// BBR keeps RACK-TLP's tail loss probe: the last segment of a short
+// write lost, the probe goes out about 2*SRTT after it, the repair needs
+// no RTO, and cwnd is the model's.
+func TestBBRTailLossProbe(t *testing.T) {
+	h := sackConn(t, false, func(c *Config) { c.CongestionControl = "bbr" })
+	una := ourISN + 1
+	h.c.Write(make([]byte, 3000))
+	h.advance(2 * time.Millisecond) // the pacer's departures
+	for i := 0; i < 3; i++ {
+		h.expect(payloadLen(1000))
+	}
+	cwnd := h.c.cc.window()
+	h.advance(40 * time.Millisecond)
+	h.expect(seqNum(una+2000), payloadLen(1000)) // the probe: the last segment again
+	if h.l.Stats().TCPLossProbes.Load() != 1 || h.l.Stats().TCPTimeouts.Load() != 0 {
+		t.Fatalf("TCPLossProbes %d TCPTimeouts %d", h.l.Stats().TCPLossProbes.Load(), h.l.Stats().TCPTimeouts.Load())
+	}
+	h.send(ACK, peerISN+1, una+2000)
+	h.send(ACK, peerISN+1, una+3000)
+	h.advance(5 * time.Second)
+	if h.c.sndUna != una+3000 || h.l.Stats().TCPTimeouts.Load() != 0 || h.c.cc.window() < cwnd {
+		t.Fatalf("una %d, RTOs %d, cwnd %d (was %d)", h.c.sndUna-una, h.l.Stats().TCPTimeouts.Load(), h.c.cc.window(), cwnd)
+	}
+}
