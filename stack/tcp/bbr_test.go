@@ -25,6 +25,7 @@ type bbrPath struct {
 	drop    func(seq seqnum.Value) bool
 	dropped int
 	chunk   []byte
+	idle    bool // the application writes nothing (else it keeps the send buffer full)
 }
 
 type pathSeg struct {
@@ -59,7 +60,7 @@ func (p *bbrPath) run(d time.Duration, each func()) {
 	h := p.h
 	end := h.now.Add(d)
 	for {
-		for h.c.Write(p.chunk) > 0 {
+		for !p.idle && h.c.Write(p.chunk) > 0 {
 		}
 		p.take()
 		next := end
@@ -410,5 +411,36 @@ func TestBBRTailLossProbe(t *testing.T) {
 	h.advance(5 * time.Second)
 	if h.c.sndUna != una+3000 || h.l.Stats().TCPTimeouts.Load() != 0 || h.c.cc.window() < cwnd {
 		t.Fatalf("una %d, RTOs %d, cwnd %d (was %d)", h.c.sndUna-una, h.l.Stats().TCPTimeouts.Load(), h.c.cc.window(), cwnd)
+	}
+}
+
+// Restart after an application-limited idle spell (BBRHandleRestartFromIdle,
+// Linux CA_EVENT_TX_START): no slow-start restart, the model is kept, and
+// PROBE_BW paces at the estimated bandwidth (gain 1) whatever its phase.
+func TestBBRIdleRestart(t *testing.T) {
+	const rate = 1_000_000
+	p := newBBRPath(t, rate, 10*time.Millisecond)
+	b := p.bbr()
+	p.run(2*time.Second, nil)
+	if b.mode != bbrProbeBW {
+		t.Fatalf("mode %v", b.mode)
+	}
+	bw, cwnd := b.bw.get(), b.cwnd
+	p.idle = true
+	p.run(time.Second, nil) // everything delivered; the application is silent
+	if p.h.c.sndNxt != p.h.c.sndUna || p.h.c.sndBuf.Len() != 0 || b.rs.appLimited == 0 {
+		t.Fatalf("not idle: flight %d, buffered %d, app-limited %d", p.h.c.flight(), p.h.c.sndBuf.Len(), b.rs.appLimited)
+	}
+	b.pacingGain = bbrUnit * 5 / 4 // (whatever phase it idled in)
+	p.h.c.Write(make([]byte, 5000))
+	if b.flags&bbrIdleRestart == 0 || p.h.c.pacingRate() != rateWithGain(bw, bbrUnit) {
+		t.Fatalf("restart: flags %b, pacing %d, want %d", b.flags, p.h.c.pacingRate(), rateWithGain(bw, bbrUnit))
+	}
+	if b.cwnd != cwnd || b.bw.get() != bw {
+		t.Fatalf("cwnd %d (was %d), bw %d (was %d)", b.cwnd, cwnd, b.bw.get(), bw)
+	}
+	p.run(100*time.Millisecond, nil)
+	if b.flags&bbrIdleRestart != 0 {
+		t.Fatal("idle restart not ended by the first delivery")
 	}
 }
