@@ -316,6 +316,7 @@ func (l *Layer) connect(now clock.Time, k flowtable.Key, isn seqnum.Value, haveI
 	}
 	c.iss, c.sndUna, c.sndNxt, c.sndNxt = isn, isn, isn, isn
 	c.sndBufSeq = isn + 1
+	c.pushSeq, c.pushGrid = isn+1, isn+1
 	c.setState(StateSynSent)
 	c.flags |= fActive
 	c.handler = h

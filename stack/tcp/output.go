@@ -246,6 +246,7 @@ func (c *Conn) trySend(now clock.Time) {
 		return
 	}
 	c.restartAfterIdle(now)
+	c.burstSeq = c.sndNxt
 	// tail: a full-sized segment of new data went in this call, so the
 	// window-limited remainder behind it may follow (sendNew).
 	tail := false
@@ -373,9 +374,16 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 	if fin {
 		data--
 	}
-	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
+	q := c.txq()
+	rtx := seq.LessThan(c.sndNxt)
 	flags := wire.FlagACK
-	if data > 0 && seq.Add(seqnum.Size(data)) == dataEnd {
+	var psh, pshMark bool
+	if rtx {
+		psh = q.at(q.find(seq)).mark&sbPsh != 0
+	} else if data > 0 {
+		psh, pshMark = c.pushAt(seq, seq.Add(seqnum.Size(data)))
+	}
+	if psh {
 		flags |= wire.FlagPSH
 	}
 	if fin {
@@ -385,8 +393,6 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 	if data > 0 {
 		s.Payload, s.Payload2 = c.sndBuf.peek(int(seq.Sub(c.sndBufSeq)), data)
 	}
-	q := c.txq()
-	rtx := seq.LessThan(c.sndNxt)
 	b := c.rateCtl()
 	idle := c.sndNxt == c.sndUna // nothing in flight (Linux packets_out == 0)
 	if b != nil && c.pipe() == 0 {
@@ -418,6 +424,9 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 		var mark uint8
 		if fin {
 			mark = sbFin
+		}
+		if pshMark {
+			mark |= sbPsh
 		}
 		q.push(seq, uint32(n), now, mark)
 		if b != nil {

@@ -24,6 +24,7 @@ const (
 	sbFin                           // the record ends with our FIN
 	sbRated                         // the delivery-rate fields below were recorded at the latest transmission (ratesample.go)
 	sbAppLimited                    // sent while the application limited the sender (the draft's P.is_app_limited)
+	sbPsh                           // the record holds a write's PSH mark (push.go): its retransmission carries PSH
 )
 
 // txSeg is one segment of the send queue that was sent and is not yet
@@ -107,7 +108,7 @@ func (q *txQueue) split(i int, n uint32) {
 	b.seq = a.seq.Add(seqnum.Size(n))
 	b.len = a.len - n
 	a.len = n
-	a.mark &^= sbFin
+	a.mark &^= sbFin | sbPsh // Linux tcp_fragment: PSH and FIN stay on the second part
 }
 
 // find returns the index of the record holding seq, or -1.
