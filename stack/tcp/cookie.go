@@ -134,9 +134,11 @@ func (ln *Listener) cookieAck(now clock.Time, seg *Segment) bool {
 		return true
 	}
 	c := l.newConn(now, seg.Key)
+	ln.inheritCC(c)
 	isn := seg.Ack - 1
 	c.iss, c.sndUna, c.sndNxt, c.sndNxt = isn, isn, isn+1, isn+1
 	c.sndBufSeq = isn + 1
+	c.pushSeq, c.pushGrid = isn+1, isn+1
 	c.irs = seg.Seq - 1
 	c.rcvNxt = seg.Seq
 	c.rcvAdv = c.rcvNxt.Add(seqnum.Size(min(c.rcvCap, 65535)))

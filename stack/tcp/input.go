@@ -283,6 +283,7 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 		return false
 	}
 	var as ackSample
+	as.priorPipe = c.pipe()
 	as.ece = c.flags&fECN != 0 && seg.Flags&wire.FlagECE != 0
 	if c.flags&fTS != 0 && seg.Opts.HasTimestamp {
 		as.tsecr = seg.Opts.TSEcr

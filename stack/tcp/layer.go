@@ -236,6 +236,9 @@ func (l *Layer) Listen(addr flowtable.Addr, port uint16, o ListenOptions) (*List
 	if l.listeners[k] != nil || port == 0 {
 		return nil, ErrAddrInUse
 	}
+	if o.CongestionControl != "" && !validCongestionControl(o.CongestionControl) {
+		return nil, ErrBadCongestionControl
+	}
 	backlog := o.Backlog
 	if backlog <= 0 || backlog > l.cfg.Somaxconn {
 		backlog = l.cfg.Somaxconn // Linux: min(backlog, somaxconn)
@@ -316,6 +319,7 @@ func (l *Layer) connect(now clock.Time, k flowtable.Key, isn seqnum.Value, haveI
 	}
 	c.iss, c.sndUna, c.sndNxt, c.sndNxt = isn, isn, isn, isn
 	c.sndBufSeq = isn + 1
+	c.pushSeq, c.pushGrid = isn+1, isn+1
 	c.setState(StateSynSent)
 	c.flags |= fActive
 	c.handler = h
