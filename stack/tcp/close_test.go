@@ -315,3 +315,22 @@ func TestOrphanZeroWindowProbesBounded(t *testing.T) {
 		})
 	}
 }
+
+// A RST of a connection with timestamps carries TSval and TSecr = TS.Recent
+// (Linux tcp_send_active_reset; packetdrill ts_recent/reset_tsval).
+func TestResetCarriesTimestamps(t *testing.T) {
+	h := newHarness(t)
+	h.listen()
+	h.send(SYN, peerISN, 0, withMSS(1460), withTS(100, 0))
+	s := h.expect(flags(SYN | ACK))
+	h.send(ACK, peerISN+1, ourISN+1, withTS(200, s.seg.Opts.TSVal))
+	h.c.PauseRead()
+	h.send(ACK, peerISN+1, ourISN+1, withTS(201, s.seg.Opts.TSVal), withData(make([]byte, 100)))
+	h.expect(flags(ACK), ackNum(peerISN+101))
+	h.advance(time.Second)
+	h.c.Close() // unread data: a RST (TCPAbortOnClose)
+	r := h.expect(flags(RST | ACK))
+	if !r.seg.Opts.HasTimestamp || r.seg.Opts.TSEcr != 201 || r.seg.Opts.TSVal == s.seg.Opts.TSVal {
+		t.Fatalf("RST timestamps %+v", r.seg.Opts)
+	}
+}
