@@ -37,10 +37,14 @@ type Config struct {
 	BindMode   string // "auto" (zero-copy, then copy), "zerocopy", "copy"
 	XDPReplace bool   // detach a program someone else attached through netlink
 
-	NumFrames int  // UMEM frames per queue (default 4096)
-	FrameSize int  // UMEM frame size (default 4096)
-	BatchSize int  // frames per RX/TX batch (default 64)
-	BusyPoll  bool // never sleep in poll(): trades a core for latency
+	NumFrames int // UMEM frames per queue (default 4096)
+	FrameSize int // UMEM frame size (default 4096)
+	BatchSize int // frames per RX/TX batch (default 64)
+	// NoMultiBuffer keeps one UMEM frame per packet even when the
+	// interface's MTU needs more (multi-buffer AF_XDP, XDP_USE_SG): the
+	// loops then use MTU FrameSize-256-14 (as where the kernel refuses SG).
+	NoMultiBuffer bool
+	BusyPoll      bool // never sleep in poll(): trades a core for latency
 
 	TCP TCPConfig
 
@@ -52,6 +56,10 @@ type Config struct {
 	// crypto/rand. Stack.SetCookieKeys rotates them.
 	CookieKeys []syncookie.Key
 
+	// Cluster, when set, makes this host one of several serving the same
+	// address behind ECMP (ClusterConfig). Nil: a host alone.
+	Cluster *ClusterConfig
+
 	Logger *slog.Logger // nil: slog.Default()
 }
 
@@ -61,7 +69,10 @@ var (
 	ErrBadAddress = errors.New("address not valid")
 	ErrBadConfig  = errors.New("bad configuration")
 	ErrPortInUse  = errors.New("port already served")
-	ErrMTU        = errors.New("interface MTU larger than the UMEM frame allows")
+	// ErrMTU: the interface's MTU exceeds what the UMEM frames carry.
+	// Open no longer returns it: a larger MTU is served with multi-buffer
+	// AF_XDP, or at a lower MTU where the kernel refuses that (logged).
+	ErrMTU = errors.New("interface MTU larger than the UMEM frame allows")
 )
 
 func (c *Config) setDefaults() {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -26,15 +27,17 @@ import (
 // Stack is xdptcp running on one interface: the XDP filter, and one AF_XDP
 // socket and poll loop per queue.
 type Stack struct {
-	cfg     Config
-	addr    [4]byte  // our IPv4 address; zero: none
-	addr6   [16]byte // our IPv6 address; zero: none
-	clk     *clock.Mono
-	capture *Capture     // the running capture, nil if none; guarded by mu
-	filter  packetFilter // *xsk.Filter; a no-op over in-memory links
-	net     netState     // what net.Conn, net.Listener and Dial share (netstack.go)
-	loops   []*Loop
-	jar     *syncookie.Jar // SYN cookie secrets, made by the first Serve; read-only, shared by every loop
+	cfg      Config
+	addr     [4]byte  // our IPv4 address; zero: none
+	addr6    [16]byte // our IPv6 address; zero: none
+	clk      *clock.Mono
+	capture  *Capture     // the running capture, nil if none; guarded by mu
+	filter   packetFilter // *xsk.Filter; a no-op over in-memory links
+	net      netState     // what net.Conn, net.Listener and Dial share (netstack.go)
+	loops    []*Loop
+	jar      *syncookie.Jar // SYN cookie secrets, made by the first Serve; read-only, shared by every loop
+	cluster  *stack.Cluster // Config.Cluster in the engines' form, shared by every loop; nil: a host alone
+	draining atomic.Bool    // SetDraining
 
 	mu      sync.Mutex
 	ports   map[uint16]bool
@@ -123,9 +126,6 @@ func Open(cfg Config) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", xsk.ErrNoInterface, cfg.Iface)
 	}
-	if max := xsk.MaxPacket(cfg.FrameSize); ifi.MTU+14 > max {
-		return nil, fmt.Errorf("%w: %s has MTU %d, frames of %d bytes hold at most MTU %d", ErrMTU, cfg.Iface, ifi.MTU, cfg.FrameSize, max-14)
-	}
 	if len(ifi.HardwareAddr) != 6 {
 		return nil, fmt.Errorf("%w: %s has no Ethernet address", ErrBadConfig, cfg.Iface)
 	}
@@ -143,6 +143,11 @@ func Open(cfg Config) (*Stack, error) {
 	}
 
 	s := &Stack{cfg: cfg, clk: clock.NewMono(), ports: map[uint16]bool{}}
+	if cfg.Cluster != nil {
+		if s.cluster, err = cfg.Cluster.cluster(cfg.Addr.IsValid(), cfg.Addr6.IsValid()); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Addr.IsValid() {
 		s.addr = a.As4()
 	}
@@ -172,10 +177,19 @@ func Open(cfg Config) (*Stack, error) {
 	for i, q := range cfg.Queues {
 		sock, err := xsk.Open(xsk.Config{
 			Iface: cfg.Iface, QueueID: q, NumFrames: cfg.NumFrames, FrameSize: cfg.FrameSize, BindMode: bindMode,
+			NoMultiBuffer: cfg.NoMultiBuffer,
 		})
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("queue %d: %w", q, err)
+		}
+		// The loop's MTU: the interface's, or what one frame holds where
+		// the socket has no multi-buffer (refused: counted in the
+		// socket's MultiBufferRefused, and logged).
+		mtu := min(ifi.MTU, sock.MaxFrame()-14)
+		if mtu < ifi.MTU {
+			cfg.Logger.Warn("interface MTU does not fit a UMEM frame and multi-buffer AF_XDP is off: serving a lower MTU (peers get a smaller MSS; larger frames are dropped by the kernel)",
+				"iface", cfg.Iface, "queue", q, "mtu", ifi.MTU, "served_mtu", mtu, "frame_size", cfg.FrameSize, "sg_error", fmt.Sprint(sock.MultiBufferError()))
 		}
 		l := &Loop{Queue: q, CPU: -1, sock: sock, listeners: map[uint16]*tcp.Listener{}}
 		if len(cfg.CPUs) > 0 {
@@ -193,15 +207,16 @@ func Open(cfg Config) (*Stack, error) {
 		l.engine = stack.NewEngine(stack.Config{
 			Addr: s.addr, PrefixLen: max(cfg.Addr.Bits(), 0), Gateway: gw,
 			Addr6: s.addr6, PrefixLen6: max(cfg.Addr6.Bits(), 0), Gateway6: gw6,
-			MAC: mac, MTU: ifi.MTU,
+			MAC: mac, MTU: mtu, MultiBuffer: sock.MultiBuffer(),
 			BatchSize: cfg.BatchSize, QueueID: q, BusyPoll: cfg.BusyPoll, TCP: cfg.TCP,
 			ARPWatch: s.arpWatch,
 		}, sock, s.clk.Now())
+		l.engine.SetCluster(s.cluster)
 	}
 	cfg.Logger.Debug("xdptcp attached",
 		"iface", cfg.Iface, "addr", cfg.Addr.String(), "addr6", cfg.Addr6.String(), "queues", fmt.Sprint(cfg.Queues),
 		"xdp_mode", s.filter.Mode().String(), "bind_mode", s.loops[0].sock.BindMode().String(),
-		"need_wakeup", s.loops[0].sock.NeedWakeup())
+		"need_wakeup", s.loops[0].sock.NeedWakeup(), "multi_buffer", s.loops[0].sock.MultiBuffer())
 	return s, nil
 }
 
@@ -572,9 +587,7 @@ func (s *Stack) SetTCP(cfg TCPConfig) (kept []string, err error) {
 	}
 	s.Do(func(l *Loop) {
 		c := cfg
-		if m := l.engine.Config().MTU - 40; c.DefaultMSS > m {
-			c.DefaultMSS = m
-		}
+		c.DefaultMSS = stack.LinkMSS(c.DefaultMSS, l.engine.Config().MTU)
 		*l.engine.TCP().Config() = c
 	})
 	s.mu.Lock()

@@ -11,7 +11,9 @@ import (
 // Port is one NIC queue as the loop sees it; *xsk.Socket implements it, and
 // so does memlink.Port for tests.
 type Port interface {
-	// Receive fills descs with received frames and returns how many.
+	// Receive fills descs with received frames and returns how many;
+	// a frame in several descriptors (Options xsk.DescContd on all but
+	// its last) comes whole.
 	Receive(descs []xsk.Desc) int
 	// Frame returns the packet bytes of a descriptor.
 	Frame(d xsk.Desc) []byte
@@ -21,8 +23,9 @@ type Port interface {
 	Release(descs []xsk.Desc)
 	// AllocTx returns a free frame (whole buffer) to build a packet into.
 	AllocTx() (xsk.Desc, []byte, bool)
-	// Transmit queues frames for sending and returns how many it took;
-	// the caller keeps the rest.
+	// Transmit queues frames for sending and returns how many it took
+	// (whole chains of xsk.DescContd descriptors only); the caller keeps
+	// the rest.
 	Transmit(descs []xsk.Desc) int
 	// FreeTx gives back an allocated frame that will not be sent.
 	FreeTx(d xsk.Desc)
@@ -57,19 +60,24 @@ const (
 
 // Config configures an Engine.
 type Config struct {
-	Addr         [4]byte  // our IPv4 address; zero: no IPv4
-	PrefixLen    int      // on-link prefix length (0..32)
-	Gateway      [4]byte  // default gateway; zero: none
-	Addr6        [16]byte // our IPv6 address; zero: no IPv6
-	PrefixLen6   int      // on-link IPv6 prefix length (0..128)
-	Gateway6     [16]byte // IPv6 default gateway (often link-local, fe80::/10); zero: none
-	MAC          [6]byte  // our interface's MAC
-	MTU          int      // IP MTU, default 1500
-	ARPCacheSize int      // neighbour cache bound (and return-path cache bound), default 1024
-	BatchSize    int      // frames per RX/TX batch, default 64
-	QueueID      int      // for stats and labels
-	BusyPoll     bool     // Run never waits in Port.Wait
-	DoQueueSize  int      // Do() queue bound, rounded up to a power of two, default 1024
+	Addr       [4]byte  // our IPv4 address; zero: no IPv4
+	PrefixLen  int      // on-link prefix length (0..32)
+	Gateway    [4]byte  // default gateway; zero: none
+	Addr6      [16]byte // our IPv6 address; zero: no IPv6
+	PrefixLen6 int      // on-link IPv6 prefix length (0..128)
+	Gateway6   [16]byte // IPv6 default gateway (often link-local, fe80::/10); zero: none
+	MAC        [6]byte  // our interface's MAC
+	MTU        int      // IP MTU, default 1500
+	// MultiBuffer: the port carries a packet in several frames (xsk
+	// multi-buffer, Desc.Options DescContd), so the MTU may exceed a
+	// frame: received chains are gathered, segments larger than a TX
+	// frame are sent as chains.
+	MultiBuffer  bool
+	ARPCacheSize int  // neighbour cache bound (and return-path cache bound), default 1024
+	BatchSize    int  // frames per RX/TX batch, default 64
+	QueueID      int  // for stats and labels
+	BusyPoll     bool // Run never waits in Port.Wait
+	DoQueueSize  int  // Do() queue bound, rounded up to a power of two, default 1024
 	TCP          tcp.Config
 
 	// ARPWatch, if set, is called on the loop with watch=true before the

@@ -28,6 +28,9 @@ type Engine struct {
 	maxIP  int    // largest IPv4 packet (MTU)
 	rx     []xsk.Desc
 	tx     []xsk.Desc // pending TX batch, cap BatchSize
+	chain  []xsk.Desc // a multi-buffer packet being built, cap xsk.MaxDescsPerPacket
+	rxBuf  []byte     // a received multi-buffer frame gathered, cap MTU+14 (MultiBuffer only)
+	tapBuf []byte     // a sent multi-buffer frame gathered for the tap, cap MTU+14 (MultiBuffer only)
 	arp    *neighCache
 	ret    *neighCache // return-path cache (off-link peers, no gateway)
 	seg    tcp.Segment // reused for every delivered segment
@@ -36,21 +39,25 @@ type Engine struct {
 	asleep atomic.Bool         // the loop is (about to be) in Port.Wait
 	tap    atomic.Pointer[Tap] // packet capture; nil when none (capture.go)
 
+	cl       *Cluster      // the cluster this host is one of (cluster.go); nil: alone
+	curFrame wire.Ethernet // with cl: the frame being handled, nil outside handleTCP
+	curEnd   int           // where curFrame's IP packet ends
+	fwdIn    fwdInfo       // whether curFrame was forwarded to us, by whom
+	peersAt  clock.Time    // next time refreshPeers resolves the peers' MACs
+
 	// testInput, if set, receives segments instead of the TCP layer.
 	testInput func(now clock.Time, seg *tcp.Segment)
 }
 
 // NewEngine returns an engine for port with cfg (zero fields get their
 // defaults; a zero cfg.TCP becomes tcp.DefaultConfig(), and its DefaultMSS
-// is capped at MTU-40). now is the loop clock's current time.
+// follows the MTU: LinkMSS). now is the loop clock's current time.
 func NewEngine(cfg Config, port Port, now clock.Time) *Engine {
 	cfg.setDefaults()
 	if cfg.TCP.DefaultMSS == 0 && cfg.TCP.MaxConnections == 0 {
 		cfg.TCP = tcp.DefaultConfig()
 	}
-	if m := cfg.MTU - wire.IPv4MinHeaderLen - wire.TCPMinHeaderLen; cfg.TCP.DefaultMSS == 0 || cfg.TCP.DefaultMSS > m {
-		cfg.TCP.DefaultMSS = m
-	}
+	cfg.TCP.DefaultMSS = LinkMSS(cfg.TCP.DefaultMSS, cfg.MTU)
 	e := &Engine{
 		cfg:  cfg,
 		port: port,
@@ -64,6 +71,11 @@ func NewEngine(cfg Config, port Port, now clock.Time) *Engine {
 		doq:    newDoQueue(cfg.DoQueueSize),
 		wakeFD: newWakeFD(),
 	}
+	if cfg.MultiBuffer {
+		e.chain = make([]xsk.Desc, 0, xsk.MaxDescsPerPacket)
+		e.rxBuf = make([]byte, 0, cfg.MTU+wire.EthernetHeaderLen)
+		e.tapBuf = make([]byte, 0, cfg.MTU+wire.EthernetHeaderLen)
+	}
 	if cfg.Addr != [4]byte{} {
 		e.addr4 = flowtable.AddrFrom4(cfg.Addr)
 	}
@@ -74,6 +86,19 @@ func NewEngine(cfg Config, port Port, now clock.Time) *Engine {
 	crand.Read(e.flowK[:])
 	e.layer = tcp.NewLayer(&e.cfg.TCP, e, now)
 	return e
+}
+
+// LinkMSS returns the MSS to advertise on a link of IP MTU mtu when the
+// mss setting is mss: MTU-40, as Linux derives it from the device MTU
+// (tcp_mss_clamp / tcp_advertise_mss: dst_metric_advmss), when mss is 0
+// or the default 1460 (so a jumbo link advertises 8960 without
+// configuration); otherwise mss capped at MTU-40.
+func LinkMSS(mss, mtu int) int {
+	m := mtu - wire.IPv4MinHeaderLen - wire.TCPMinHeaderLen
+	if mss == 0 || mss == tcp.DefaultMSSValue || mss > m {
+		return m
+	}
+	return mss
 }
 
 // TCP returns the engine's TCP layer. Use it on the loop only (from Do
@@ -114,15 +139,25 @@ func (e *Engine) Poll(now clock.Time) bool {
 	work := false
 	if n := e.port.Receive(e.rx); n > 0 {
 		work = true
-		if t := e.tap.Load(); t != nil {
-			for _, d := range e.rx[:n] {
-				t.Put(now, DirIn, e.port.Frame(d))
+		t := e.tap.Load()
+		for i := 0; i < n; {
+			var f []byte
+			f, i = e.gather(e.rxBuf, e.rx[:n], i, e.port.Frame)
+			if f == nil {
+				e.stats.drop(DropRxTooBig)
+				continue
 			}
+			if t != nil {
+				t.Put(now, DirIn, f)
+			}
+			e.handleFrame(now, f)
+		}
+		if t != nil {
 			t.Flush()
 		}
-		for _, d := range e.rx[:n] {
-			e.HandleFrame(now, e.port.Frame(d))
-		}
+		// One ACK decision and one transmit round per connection for
+		// its segments of the batch (GRO-like, stack/tcp batch.go).
+		e.layer.EndBatch(now)
 		e.port.Release(e.rx[:n])
 	}
 	for i := len(e.doq.cells); i > 0; i-- {
@@ -134,6 +169,9 @@ func (e *Engine) Poll(now clock.Time) bool {
 		fn()
 	}
 	e.layer.Advance(now)
+	if e.cl != nil {
+		e.refreshPeers(now)
+	}
 	if len(e.tx) > 0 {
 		work = true
 		e.flushTx()
@@ -146,6 +184,13 @@ func (e *Engine) Poll(now clock.Time) bool {
 // causes (replies, TCP input and output) happens before it returns, with
 // frames to send appended to the TX batch. frame is not kept.
 func (e *Engine) HandleFrame(now clock.Time, frame []byte) {
+	e.handleFrame(now, frame)
+	e.layer.EndBatch(now)
+}
+
+// handleFrame is HandleFrame as one frame of an RX batch: the TCP layer's
+// answers to it wait for the batch's EndBatch.
+func (e *Engine) handleFrame(now clock.Time, frame []byte) {
 	e.now = now
 	inc(&e.stats.FramesRx)
 	eth := wire.Ethernet(frame)
@@ -171,6 +216,31 @@ func (e *Engine) HandleFrame(now clock.Time, frame []byte) {
 	}
 }
 
+// gather returns the frame that starts at descs[i] and the index after
+// it. A frame in one descriptor is returned in place; one in several
+// (multi-buffer: all but the last marked xsk.DescContd) is copied into buf
+// (of capacity MTU+14), or is nil when it does not fit or its last
+// descriptor is missing (ports hand out whole frames; this is defence).
+func (e *Engine) gather(buf []byte, descs []xsk.Desc, i int, frame func(xsk.Desc) []byte) ([]byte, int) {
+	if descs[i].Options&xsk.DescContd == 0 {
+		return frame(descs[i]), i + 1
+	}
+	buf = buf[:0]
+	fits, ended := true, false
+	for ; i < len(descs) && !ended; i++ {
+		if p := frame(descs[i]); len(p) <= cap(buf)-len(buf) {
+			buf = append(buf, p...)
+		} else {
+			fits = false
+		}
+		ended = descs[i].Options&xsk.DescContd == 0
+	}
+	if !fits || !ended {
+		return nil, i
+	}
+	return buf, i
+}
+
 // allocTx returns a TX frame, counting no_tx_frame when none is free.
 func (e *Engine) allocTx() (xsk.Desc, []byte, bool) {
 	d, b, ok := e.port.AllocTx()
@@ -190,8 +260,21 @@ func (e *Engine) queueTx(d xsk.Desc, n int) {
 	}
 }
 
+// queueChain appends a multi-buffer packet (descriptors with their Len
+// and Options set) to the TX batch whole, transmitting the batch first
+// when the packet does not fit in it.
+func (e *Engine) queueChain(ds []xsk.Desc) {
+	if len(e.tx)+len(ds) > cap(e.tx) {
+		e.flushTx()
+	}
+	e.tx = append(e.tx, ds...)
+	if len(e.tx) == cap(e.tx) {
+		e.flushTx()
+	}
+}
+
 // flushTx hands the TX batch to the port; frames it does not take are
-// freed and counted (tx_ring_full).
+// freed and counted (tx_ring_full, once per packet).
 func (e *Engine) flushTx() {
 	n := e.port.Transmit(e.tx)
 	if n < 0 {
@@ -202,14 +285,20 @@ func (e *Engine) flushTx() {
 	}
 	e.stats.FramesTx.Store(e.stats.FramesTx.Load() + uint64(n))
 	if t := e.tap.Load(); t != nil {
-		for _, d := range e.tx[:n] {
-			t.Put(e.now, DirOut, e.port.FrameCap(d)[:d.Len])
+		frameCap := func(d xsk.Desc) []byte { return e.port.FrameCap(d)[:d.Len] }
+		for i := 0; i < n; {
+			var f []byte
+			if f, i = e.gather(e.tapBuf, e.tx[:n], i, frameCap); f != nil {
+				t.Put(e.now, DirOut, f)
+			}
 		}
 		t.Flush()
 	}
 	for _, d := range e.tx[n:] {
 		e.port.FreeTx(d)
-		e.stats.drop(DropTxRingFull)
+		if d.Options&xsk.DescContd == 0 {
+			e.stats.drop(DropTxRingFull)
+		}
 	}
 	e.tx = e.tx[:0]
 }

@@ -2,11 +2,13 @@ package stack
 
 import (
 	"encoding/binary"
+
 	"github.com/xdptcp/xdptcp/flowtable"
 	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/seqnum"
 	"github.com/xdptcp/xdptcp/stack/tcp"
 	"github.com/xdptcp/xdptcp/stack/wire"
+	"github.com/xdptcp/xdptcp/xsk"
 )
 
 // ipHdrOffset is where the IPv4 header starts in a frame we build.
@@ -51,10 +53,15 @@ func (e *Engine) handleIPv4(now clock.Time, eth wire.Ethernet) {
 	switch ip.Protocol() {
 	case wire.ProtoTCP:
 		inc(&e.stats.IpInDelivers)
-		e.learnFromIP(now, flowtable.AddrFrom4(src), eth.Src())
+		// A frame a peer forwarded comes from the peer's MAC, not the
+		// client's path: nothing to learn from it.
+		if e.cl == nil || !e.clusterFrame(eth, wire.EthernetHeaderLen+int(ip.TotalLen())) {
+			e.learnFromIP(now, flowtable.AddrFrom4(src), eth.Src())
+		}
 		p := ip.Payload()
 		e.handleTCP(now, p, flowtable.AddrFrom4(src), e.addr4,
 			wire.PseudoHeaderChecksum(wire.ProtoTCP, src, e.cfg.Addr, uint16(len(p))), ip.TOS())
+		e.curFrame = nil
 	case wire.ProtoICMP:
 		inc(&e.stats.IpInDelivers)
 		e.learnFromIP(now, flowtable.AddrFrom4(src), eth.Src())
@@ -162,7 +169,7 @@ func (e *Engine) handleTCP(now clock.Time, p []byte, src, local flowtable.Addr, 
 	if e.testInput != nil {
 		e.testInput(now, s)
 	} else {
-		e.layer.Input(now, s)
+		e.layer.InputBatch(now, s)
 	}
 	s.Payload = nil
 }
@@ -235,7 +242,8 @@ func (e *Engine) SendTCP(seg *tcp.OutSegment) bool {
 		return false
 	}
 	n := wire.EthernetHeaderLen + total
-	if len(b) < n {
+	hdrEnd := ipHdrOffset + iphl + hl
+	if len(b) < n && (!e.cfg.MultiBuffer || len(b) < hdrEnd) {
 		e.port.FreeTx(d)
 		e.stats.drop(DropTxTooBig)
 		return false
@@ -260,16 +268,75 @@ func (e *Engine) SendTCP(seg *tcp.OutSegment) bool {
 		phsum = wire.PseudoHeaderChecksum6(wire.ProtoTCP, &src, &dst, uint32(total-iphl))
 		inc(&e.stats.Ip6OutRequests)
 	}
-	t := wire.TCP(b[ipHdrOffset+iphl : n])
+	t := wire.TCP(b[ipHdrOffset+iphl : min(n, len(b))])
 	t.Encode(&wire.TCPFields{
 		SrcPort: seg.Key.LocalPort, DstPort: seg.Key.RemotePort,
 		Seq: uint32(seg.Seq), Ack: uint32(seg.Ack), DataOffset: hl,
 		Flags: seg.Flags, Window: seg.Window,
 	})
 	wire.WriteTCPOptions(t[wire.TCPMinHeaderLen:hl], &seg.Opts, syn)
+	if n > len(b) {
+		return e.sendChain(d, ipHdrOffset+iphl, t, hl, phsum, seg)
+	}
 	p := copy(t[hl:], seg.Payload)
 	copy(t[hl+p:], seg.Payload2)
 	t.SetChecksum(^wire.Checksum(t, phsum))
 	e.queueTx(d, n)
 	return true
+}
+
+// sendChain sends a segment larger than a TX frame as a multi-buffer
+// packet: the first frame d holds the headers (t is its TCP part from
+// offset off of the frame to the frame's end, with the header of hl bytes
+// written) and the payload's start, further frames the rest. The checksum
+// is summed frame by frame: every part but the last has an even length
+// (frames are a power of two long and the headers before the payload are
+// even), so the sums chain (RFC 1071 §2(B)). It returns false, having
+// freed the frames and counted why, when TX frames run out.
+func (e *Engine) sendChain(d xsk.Desc, off int, t wire.TCP, hl int, phsum uint16, seg *tcp.OutSegment) bool {
+	src := [2][]byte{seg.Payload, seg.Payload2}
+	k := copyFrom(t[hl:], &src)
+	sum := wire.Checksum(t[:hl+k], phsum)
+	d.Len, d.Options = uint32(off+hl+k), xsk.DescContd
+	e.chain = append(e.chain[:0], d)
+	for len(src[0])+len(src[1]) > 0 {
+		if len(e.chain) == cap(e.chain) {
+			e.freeChain()
+			e.stats.drop(DropTxTooBig)
+			return false
+		}
+		d2, b2, ok := e.allocTx()
+		if !ok {
+			e.freeChain()
+			return false
+		}
+		k = copyFrom(b2, &src)
+		sum = wire.Checksum(b2[:k], sum)
+		e.chain = append(e.chain, xsk.Desc{Addr: d2.Addr, Len: uint32(k), Options: xsk.DescContd})
+	}
+	e.chain[len(e.chain)-1].Options = 0
+	t.SetChecksum(^sum)
+	e.queueChain(e.chain)
+	e.chain = e.chain[:0]
+	return true
+}
+
+// freeChain gives back the frames of a chain that will not be sent.
+func (e *Engine) freeChain() {
+	for _, d := range e.chain {
+		e.port.FreeTx(d)
+	}
+	e.chain = e.chain[:0]
+}
+
+// copyFrom copies from the front of src[0], then src[1], into dst, as
+// much as fits, advances src past what it copied and returns how much.
+func copyFrom(dst []byte, src *[2][]byte) int {
+	n := 0
+	for i := range src {
+		c := copy(dst[n:], src[i])
+		src[i] = src[i][c:]
+		n += c
+	}
+	return n
 }

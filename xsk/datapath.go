@@ -9,9 +9,18 @@ import (
 // Receive takes up to len(descs) received frames from the RX ring into
 // descs and returns how many. The loop owns them until it passes them to
 // Release or Transmit. One acquire load and one release store per call.
+//
+// On a multi-buffer socket a packet may take several descriptors (all but
+// its last marked DescContd); Receive returns whole packets only. A packet
+// of more descriptors than len(descs) cannot be returned: it is given back
+// to the fill ring and counted (RxTooLong); pass at least
+// MaxDescsPerPacket descriptors to receive every packet the MTU allows.
 func (s *Socket) Receive(descs []Desc) int {
-	n := s.rx.take(descs)
-	if n > 0 {
+	for {
+		n, long := s.rx.take(descs)
+		if n == 0 {
+			return 0
+		}
 		for i := range descs[:n] {
 			if s.um.valid(descs[i].Addr) { // the kernel only hands out UMEM addresses
 				s.um.setOwner(descs[i].Addr, ownLoop)
@@ -19,8 +28,30 @@ func (s *Socket) Receive(descs []Desc) int {
 		}
 		s.loopFrames += n
 		s.cnt.rxFrames.Add(uint64(n))
+		k := 0 // descs[:k] belong to an over-long packet: dropped
+		switch {
+		case long:
+			if !s.rxSkip {
+				s.cnt.rxTooLong.Add(1)
+			}
+			s.rxSkip, k = true, n
+		case s.rxSkip:
+			for k < n {
+				k++
+				if descs[k-1].Options&DescContd == 0 {
+					break
+				}
+			}
+			s.rxSkip = false
+		}
+		if k == 0 {
+			return n
+		}
+		s.Release(descs[:k])
+		if k < n {
+			return copy(descs, descs[k:n])
+		}
 	}
-	return n
 }
 
 // Frame returns the packet bytes of d, UMEM[Addr, Addr+Len), with capacity
@@ -108,34 +139,60 @@ func (s *Socket) FreeTx(d Desc) {
 }
 
 // Transmit puts frames the loop owns (allocated or received) on the TX ring
-// with their Len and returns how many went: a prefix of descs. The rest stay
-// the caller's. A full TX ring is counted (TxRingFull). A descriptor that
-// the kernel would reject (outside the UMEM, Len 0, or crossing the end of
-// its frame: the kernel would drop it without a completion and the frame
-// would be lost) or of a frame the loop does not hold ends the batch there
+// with their Len and Options and returns how many went: a prefix of descs.
+// The rest stay the caller's. A full TX ring is counted (TxRingFull).
+//
+// Only whole packets are published: a multi-buffer packet (descriptors
+// marked DescContd up to one that is not, on a socket bound with
+// XDP_USE_SG) goes entirely or not at all, since the kernel would join the
+// next packet onto a partial one. A descriptor that the kernel would reject
+// (outside the UMEM, Len 0, or crossing the end of its frame: the kernel
+// would drop it without a completion and the frame would be lost), of a
+// frame the loop does not hold, or a packet that is not well formed (a
+// chain on a socket without multi-buffer, longer than MaxDescsPerPacket,
+// or unterminated at the end of descs) ends the batch before that packet
 // and is counted (InvalidDescs).
 // Nothing is sent until Flush.
 func (s *Socket) Transmit(descs []Desc) int {
 	t := &s.tx
 	n := t.prodReserve(uint32(len(descs)))
+	if n < uint32(len(descs)) {
+		for n > 0 && descs[n-1].Options&DescContd != 0 {
+			n-- // the ring cannot take this packet whole
+		}
+	}
 	idx := t.cachedProd
 	var i uint32
-	for i = 0; i < n; i++ {
-		d := descs[i]
-		if !s.um.ownedByLoop(d.Addr) || d.Len == 0 || uint64(d.Len) > s.um.base(d.Addr)+s.um.frameSize-d.Addr {
+	for i < n {
+		j, ok := i, true
+		for ; j < n; j++ {
+			d := descs[j]
+			if !s.um.ownedByLoop(d.Addr) || d.Len == 0 || uint64(d.Len) > s.um.base(d.Addr)+s.um.frameSize-d.Addr ||
+				d.Options&^DescContd != 0 || (d.Options != 0 && !s.sg) || j-i >= MaxDescsPerPacket {
+				ok = false
+				break
+			}
+			if d.Options == 0 {
+				break
+			}
+		}
+		if !ok || j == n {
 			s.cnt.invalidDescs.Add(1)
 			break
 		}
-		s.um.setOwner(d.Addr, ownKernelTx)
-		e := &t.descs[(idx+i)&t.mask]
-		e.Addr, e.Len, e.Options = d.Addr, d.Len, 0
+		for ; i <= j; i++ {
+			d := descs[i]
+			s.um.setOwner(d.Addr, ownKernelTx)
+			e := &t.descs[(idx+i)&t.mask]
+			e.Addr, e.Len, e.Options = d.Addr, d.Len, d.Options
+		}
 	}
 	if i > 0 {
 		t.prodSubmit(i)
 		s.loopFrames -= int(i)
 		s.cnt.txFrames.Add(uint64(i))
 	}
-	if n < uint32(len(descs)) && i == n {
+	if i < uint32(len(descs)) && i == n {
 		s.cnt.txRingFull.Add(1)
 	}
 	return int(i)

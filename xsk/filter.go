@@ -46,7 +46,16 @@ func LoadFilterProgram() (*Filter, error) {
 }
 
 func loadFilter(fallback int32) (*Filter, error) {
-	coll, err := ebpf.NewCollection(filterSpec(fallback))
+	spec := filterSpec(fallback)
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil && !isPerm(err) {
+		// Kernels before 5.18 do not know BPF_F_XDP_HAS_FRAGS: without it
+		// the filter still loads (and the MTU must fit one page there).
+		spec.Programs[progFilter].Flags = 0
+		if c, e := ebpf.NewCollection(spec); e == nil {
+			coll, err = c, nil
+		}
+	}
 	if err != nil {
 		return nil, wrapPerm("load XDP filter", err)
 	}

@@ -3,6 +3,7 @@ package xsk
 import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"golang.org/x/sys/unix"
 )
 
 // Names of the filter's maps and program.
@@ -134,9 +135,16 @@ func filterSpec(fallback int32) *ebpf.CollectionSpec {
 		},
 		Programs: map[string]*ebpf.ProgramSpec{
 			progFilter: {
-				Name:         progFilter,
-				Type:         ebpf.XDP,
-				License:      "Dual MIT/GPL",
+				Name:    progFilter,
+				Type:    ebpf.XDP,
+				License: "Dual MIT/GPL",
+				// xdp.frags (BPF_F_XDP_HAS_FRAGS): the program copes with
+				// multi-buffer frames (it reads only the headers, which
+				// are in the first buffer; data_end ends that buffer), so
+				// the kernel lets it run on an MTU larger than a page
+				// (veth refuses native XDP above that otherwise) and
+				// redirects such frames to a multi-buffer AF_XDP socket.
+				Flags:        unix.BPF_F_XDP_HAS_FRAGS,
 				Instructions: filterInstructions(fallback),
 			},
 		},

@@ -22,18 +22,29 @@ func mapRx(fd int, off unix.XDPRingOffset, size uint32) (rxRing, error) {
 }
 
 // take moves up to len(dst) received descriptors into dst and returns how
-// many.
-func (x *rxRing) take(dst []Desc) int {
-	n := x.consPeek(uint32(len(dst)))
+// many. It takes whole packets only: a multi-buffer packet whose last
+// descriptor (the one without XDP_PKT_CONTD) is not among the first
+// len(dst) stays on the ring for the next call, unless it alone fills dst
+// (a packet longer than the batch): then the n descriptors are taken and
+// long reports it, and the caller drops them and the rest of the packet.
+func (x *rxRing) take(dst []Desc) (n int, long bool) {
+	avail := x.consPeek(uint32(len(dst)))
 	idx := x.cachedCons
-	for i := uint32(0); i < n; i++ {
+	for i := uint32(0); i < avail; i++ {
 		d := &x.descs[(idx+i)&x.mask]
-		dst[i] = Desc{Addr: d.Addr, Len: d.Len}
+		dst[i] = Desc{Addr: d.Addr, Len: d.Len, Options: d.Options & DescContd}
 	}
-	if n > 0 {
-		x.consRelease(n)
+	m := avail
+	for m > 0 && dst[m-1].Options&DescContd != 0 {
+		m--
 	}
-	return int(n)
+	if m == 0 && avail > 0 && avail == uint32(len(dst)) {
+		m, long = avail, true
+	}
+	if m > 0 {
+		x.consRelease(m)
+	}
+	return int(m), long
 }
 
 // pending reports whether frames wait on the ring (acquire load).

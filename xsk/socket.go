@@ -32,6 +32,10 @@ type Config struct {
 	NumFrames int      // UMEM frames; default 4096
 	FrameSize int      // bytes per frame, 2048 or 4096; default 4096
 	BindMode  BindMode // auto (default), zerocopy or copy
+	// NoMultiBuffer never binds with XDP_USE_SG: packets are then at most
+	// MaxPacket(FrameSize) bytes even on an interface with a larger MTU
+	// (what Open does anyway where the kernel or driver refuses SG).
+	NoMultiBuffer bool
 
 	// Ring sizes, powers of two; default 2048 each.
 	FillSize, CompSize, RxSize, TxSize int
@@ -76,6 +80,8 @@ type counters struct {
 	txKicks, fillKicks       atomic.Uint64
 	kickErrors, invalidDescs atomic.Uint64
 	kickAgain                atomic.Uint64
+	rxTooLong                atomic.Uint64
+	multiBufferRefused       atomic.Uint64
 	freeFrames, loopFrames   atomic.Int64 // snapshots taken by Flush
 }
 
@@ -93,6 +99,10 @@ type Socket struct {
 	ifindex    int
 	mode       BindMode
 	needWakeup bool
+	sg         bool  // bound with XDP_USE_SG: packets may span descriptors
+	sgErr      error // why the kernel refused XDP_USE_SG; nil if it did not
+	maxFrame   int   // largest Ethernet frame (no FCS) in one packet
+	rxSkip     bool  // dropping the rest of a packet longer than a Receive batch
 
 	um   *umem
 	fill fillRing
@@ -117,6 +127,15 @@ type Socket struct {
 // BindAuto lets the kernel pick zero-copy where the driver supports it and
 // copy mode otherwise (xsk_bind without XDP_COPY/XDP_ZEROCOPY,
 // net/xdp/xsk_buff_pool.c xp_assign_dev).
+//
+// When the interface's MTU+14 exceeds MaxPacket(FrameSize) it binds with
+// XDP_USE_SG (multi-buffer, Linux 6.6): a packet then spans several
+// frames (Desc.Options, DescContd) and MaxFrame is MTU+14. Where the
+// kernel or the driver refuses SG (older kernels; zero-copy drivers
+// without multi-buffer support) it binds without it: MaxFrame is then
+// MaxPacket(FrameSize), larger frames are dropped by the kernel
+// (KernelRxDropped), MultiBufferError says why and Stats counts it
+// (MultiBufferRefused); the caller must keep its MTU to MaxFrame-14.
 func Open(cfg Config) (*Socket, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
@@ -125,10 +144,6 @@ func Open(cfg Config) (*Socket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %q: %v", ErrNoInterface, cfg.Iface, err)
 	}
-	if ifi.MTU+14 > MaxPacket(cfg.FrameSize) {
-		return nil, fmt.Errorf("%w: %s MTU %d does not fit a %d-byte frame (max packet %d)",
-			ErrBadConfig, cfg.Iface, ifi.MTU, cfg.FrameSize, MaxPacket(cfg.FrameSize))
-	}
 	var flags uint16
 	switch cfg.BindMode {
 	case BindZeroCopy:
@@ -136,18 +151,57 @@ func Open(cfg Config) (*Socket, error) {
 	case BindCopy:
 		flags = unix.XDP_COPY
 	}
-	// The kernel releases a closed socket's hold on its queue in deferred
-	// work (net/xdp/xsk_buff_pool.c, xp_put_pool), so binding right after a
-	// Close of the previous socket on the queue can fail with EBUSY for a
-	// moment: retry for up to bindBusyWait. A queue held by a live socket
-	// stays EBUSY and fails after that.
+	maxSG := MaxDescsPerPacket * MaxPacket(cfg.FrameSize)
+	var sgErr error
+	if ifi.MTU+14 > MaxPacket(cfg.FrameSize) && !cfg.NoMultiBuffer {
+		s, err := openBusy(cfg, ifi.Index, flags|unix.XDP_USE_NEED_WAKEUP|useSG)
+		if err == nil {
+			s.sg, s.maxFrame = true, min(ifi.MTU+14, maxSG)
+			return s, nil
+		}
+		if !refusedSG(err) {
+			return nil, err
+		}
+		sgErr = err
+	}
+	s, err := openBusy(cfg, ifi.Index, flags|unix.XDP_USE_NEED_WAKEUP)
+	if errors.Is(err, unix.EINVAL) && cfg.BindMode != BindZeroCopy {
+		// Kernels before 5.4 reject the unknown bind flag with EINVAL.
+		s, err = openBusy(cfg, ifi.Index, flags)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.maxFrame = min(ifi.MTU+14, MaxPacket(cfg.FrameSize))
+	if sgErr != nil {
+		s.sgErr = sgErr
+		s.cnt.multiBufferRefused.Add(1)
+	}
+	return s, nil
+}
+
+// useSG is the bind flag asking for multi-buffer; a test replaces it with
+// an unknown flag to see the kernel refuse it.
+var useSG uint16 = unix.XDP_USE_SG
+
+// refusedSG reports whether a bind with XDP_USE_SG failed because the
+// kernel (before 6.6: EINVAL for the unknown flag) or the zero-copy driver
+// (EOPNOTSUPP) does not do multi-buffer.
+func refusedSG(err error) bool {
+	return errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOTSUP) ||
+		errors.Is(err, unix.Errno(524)) || errors.Is(err, ErrZeroCopyUnsupported) // 524: the kernel's ENOTSUPP
+}
+
+// openBusy is open, retrying while the queue is busy.
+// The kernel releases a closed socket's hold on its queue in deferred
+// work (net/xdp/xsk_buff_pool.c, xp_put_pool), so binding right after a
+// Close of the previous socket on the queue can fail with EBUSY for a
+// moment: retry for up to bindBusyWait. A queue held by a live socket
+// stays EBUSY and fails after that.
+func openBusy(cfg Config, ifindex int, bindFlags uint16) (*Socket, error) {
 	deadline := time.Now().Add(bindBusyWait)
 	for {
-		s, err := open(cfg, ifi.Index, flags|unix.XDP_USE_NEED_WAKEUP)
-		if errors.Is(err, unix.EINVAL) && cfg.BindMode != BindZeroCopy {
-			// Kernels before 5.4 reject the unknown bind flag with EINVAL.
-			s, err = open(cfg, ifi.Index, flags)
-		}
+		s, err := open(cfg, ifindex, bindFlags)
 		if errors.Is(err, unix.EBUSY) && time.Now().Before(deadline) {
 			time.Sleep(bindBusyWait / 40)
 			continue
@@ -246,6 +300,20 @@ func (s *Socket) BindMode() BindMode { return s.mode }
 
 // NeedWakeup reports whether the socket was bound with XDP_USE_NEED_WAKEUP.
 func (s *Socket) NeedWakeup() bool { return s.needWakeup }
+
+// MultiBuffer reports whether the socket was bound with XDP_USE_SG: packets
+// may span several descriptors (DescContd).
+func (s *Socket) MultiBuffer() bool { return s.sg }
+
+// MultiBufferError returns why the kernel refused XDP_USE_SG, when Open
+// needed it for the interface's MTU and fell back to one frame per packet;
+// nil otherwise.
+func (s *Socket) MultiBufferError() error { return s.sgErr }
+
+// MaxFrame returns the largest Ethernet frame (without FCS) the socket
+// carries in one packet: the interface's MTU+14, or less where it does not
+// fit one frame and the socket has no multi-buffer.
+func (s *Socket) MaxFrame() int { return s.maxFrame }
 
 // Config returns the configuration with defaults filled in.
 func (s *Socket) Config() Config { return s.cfg }

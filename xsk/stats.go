@@ -21,6 +21,10 @@ type Stats struct {
 	KickAgain     uint64 // TX kicks answered EAGAIN: the kernel's per-call budget ran out (Flush kicks again)
 	KickErrors    uint64 // kicks that failed (EBUSY, ENOBUFS, ENETDOWN, ...)
 	InvalidDescs  uint64 // descriptors refused by Release/Transmit/FreeTx
+	RxTooLong     uint64 // multi-buffer packets of more descriptors than a Receive batch, dropped
+	// MultiBufferRefused is 1 when the MTU needed XDP_USE_SG and the
+	// kernel or driver refused it (Open fell back to one frame per packet).
+	MultiBufferRefused uint64
 
 	KernelRxDropped            uint64 // rx_dropped: frames dropped for reasons other than invalid descriptors
 	KernelRxInvalidDescs       uint64 // rx_invalid_descs
@@ -38,18 +42,20 @@ type Stats struct {
 // concurrently with the loop; after Close only our own counters are set.
 func (s *Socket) Stats() Stats {
 	st := Stats{
-		RxFrames:      s.cnt.rxFrames.Load(),
-		TxFrames:      s.cnt.txFrames.Load(),
-		FillRingEmpty: s.cnt.fillRingEmpty.Load(),
-		TxRingFull:    s.cnt.txRingFull.Load(),
-		NoFreeFrame:   s.cnt.noFreeFrame.Load(),
-		TxKicks:       s.cnt.txKicks.Load(),
-		FillKicks:     s.cnt.fillKicks.Load(),
-		KickAgain:     s.cnt.kickAgain.Load(),
-		KickErrors:    s.cnt.kickErrors.Load(),
-		InvalidDescs:  s.cnt.invalidDescs.Load(),
-		FreeFrames:    s.cnt.freeFrames.Load(),
-		LoopFrames:    s.cnt.loopFrames.Load(),
+		RxFrames:           s.cnt.rxFrames.Load(),
+		TxFrames:           s.cnt.txFrames.Load(),
+		FillRingEmpty:      s.cnt.fillRingEmpty.Load(),
+		TxRingFull:         s.cnt.txRingFull.Load(),
+		NoFreeFrame:        s.cnt.noFreeFrame.Load(),
+		TxKicks:            s.cnt.txKicks.Load(),
+		FillKicks:          s.cnt.fillKicks.Load(),
+		KickAgain:          s.cnt.kickAgain.Load(),
+		KickErrors:         s.cnt.kickErrors.Load(),
+		InvalidDescs:       s.cnt.invalidDescs.Load(),
+		RxTooLong:          s.cnt.rxTooLong.Load(),
+		MultiBufferRefused: s.cnt.multiBufferRefused.Load(),
+		FreeFrames:         s.cnt.freeFrames.Load(),
+		LoopFrames:         s.cnt.loopFrames.Load(),
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()

@@ -37,12 +37,17 @@ type Faults struct {
 
 // Config configures a Pair. Zero fields get defaults.
 type Config struct {
-	FrameSize int  // bytes per frame, default 2048
-	Frames    int  // frames per port (TX and RX share them), default 4096
-	QueueLen  int  // RX queue bound per port (and in-flight bound in step mode), default 1024
-	Step      bool // frames wait in the link until Deliver
-	AtoB      Faults
-	BtoA      Faults
+	FrameSize int // bytes per frame, default 2048
+	// MaxFrame is the largest frame the link carries, default FrameSize.
+	// Above FrameSize the ports work as multi-buffer AF_XDP does: a frame
+	// is received in a chain of descriptors (all but the last marked
+	// xsk.DescContd) and Transmit takes such chains.
+	MaxFrame int
+	Frames   int  // frames per port (TX and RX share them), default 4096
+	QueueLen int  // RX queue bound per port (and in-flight bound in step mode), default 1024
+	Step     bool // frames wait in the link until Deliver
+	AtoB     Faults
+	BtoA     Faults
 }
 
 func (c *Config) setDefaults() {
@@ -55,6 +60,7 @@ func (c *Config) setDefaults() {
 	if c.QueueLen <= 0 {
 		c.QueueLen = 1024
 	}
+	c.MaxFrame = max(c.MaxFrame, c.FrameSize)
 }
 
 // Counters count what happened to the frames of one direction.
@@ -91,6 +97,7 @@ type direction struct {
 	rng      *rand.Rand
 	to       *Port
 	held     []byte // reordered frame waiting (len 0: none)
+	chain    []byte // a multi-buffer frame being gathered by Transmit
 	inflight [][]byte
 	nflight  int
 	stats    Counters
@@ -119,11 +126,11 @@ func newPort(cfg Config) *Port {
 
 func newDirection(cfg Config, f Faults, to *Port) *direction {
 	d := &direction{f: f, rng: rand.New(rand.NewPCG(f.Seed, f.Seed^0x9e3779b97f4a7c15)), to: to,
-		held: make([]byte, 0, cfg.FrameSize)}
+		held: make([]byte, 0, cfg.MaxFrame), chain: make([]byte, 0, cfg.MaxFrame)}
 	if cfg.Step {
 		d.inflight = make([][]byte, cfg.QueueLen)
 		for i := range d.inflight {
-			d.inflight[i] = make([]byte, 0, cfg.FrameSize)
+			d.inflight[i] = make([]byte, 0, cfg.MaxFrame)
 		}
 	}
 	return d
@@ -171,6 +178,9 @@ func (p *Port) Receive(descs []xsk.Desc) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := copy(descs, p.rxq[p.rxHead:])
+	for n > 0 && descs[n-1].Options&xsk.DescContd != 0 {
+		n-- // whole frames only, as xsk.Socket.Receive
+	}
 	p.rxHead += n
 	if p.rxHead == len(p.rxq) {
 		p.rxq, p.rxHead = p.rxq[:0], 0
@@ -229,8 +239,18 @@ func (p *Port) Transmit(descs []xsk.Desc) int {
 	d := p.out
 	d.mu.Lock()
 	for _, desc := range descs {
-		d.stats.Sent.Add(1)
 		b := p.Frame(desc)
+		if desc.Options&xsk.DescContd != 0 || len(d.chain) > 0 {
+			// A piece of a multi-buffer frame: gather it.
+			if len(b) <= cap(d.chain)-len(d.chain) {
+				d.chain = append(d.chain, b...)
+			}
+			if desc.Options&xsk.DescContd != 0 {
+				continue
+			}
+			b, d.chain = d.chain, d.chain[:0]
+		}
+		d.stats.Sent.Add(1)
 		if b == nil {
 			continue
 		}
@@ -300,18 +320,27 @@ func (p *Port) Wait(timeout time.Duration, wakeFD int) (bool, error) {
 	return p.Pending() > 0, err
 }
 
-// enqueue copies b into a free frame of p and queues it for Receive.
+// enqueue copies b into free frames of p (several, in a chain, for a
+// frame above FrameSize) and queues it for Receive.
 func (p *Port) enqueue(b []byte) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.free) == 0 || len(p.rxq) == cap(p.rxq) || len(b) > p.cfg.FrameSize {
+	k := max((len(b)+p.cfg.FrameSize-1)/p.cfg.FrameSize, 1)
+	if len(p.free) < k || cap(p.rxq)-len(p.rxq) < k || len(b) > p.cfg.MaxFrame {
 		return false
 	}
-	i := p.free[len(p.free)-1]
-	p.free = p.free[:len(p.free)-1]
-	n := copy(p.frame(i), b)
 	wasEmpty := p.rxHead == len(p.rxq)
-	p.rxq = append(p.rxq, xsk.Desc{Addr: uint64(i) * uint64(p.cfg.FrameSize), Len: uint32(n)})
+	for j := 0; j < k; j++ {
+		i := p.free[len(p.free)-1]
+		p.free = p.free[:len(p.free)-1]
+		n := copy(p.frame(i), b)
+		b = b[n:]
+		var opt uint32
+		if j < k-1 {
+			opt = xsk.DescContd
+		}
+		p.rxq = append(p.rxq, xsk.Desc{Addr: uint64(i) * uint64(p.cfg.FrameSize), Len: uint32(n), Options: opt})
+	}
 	if wasEmpty && p.rxFD >= 0 {
 		var one [8]byte
 		binary.NativeEndian.PutUint64(one[:], 1)

@@ -221,7 +221,9 @@ func (c *Conn) write(p []byte, more bool) int {
 	if n < len(p) {
 		c.flags |= fWriteBlocked
 	}
-	if c.state.synchronized() {
+	if c.state.synchronized() && c.flags&fPending == 0 {
+		// (A connection with input pending in this receive batch
+		// sends at the batch's end, ACK and data together.)
 		c.trySend(c.layer.now)
 		c.rearm()
 	}
@@ -485,6 +487,8 @@ const (
 	fHeldTail      connFlags = 1 << 29 // fGone, but rcvBuf keeps unread data for the application; OnClose is owed
 	fDSACK         connFlags = 1 << 28 // c.dsack is owed in the next ACK
 	fMTUProbe      connFlags = 1 << 27 // black-hole MSS search on (Linux icsk_mtup.enabled; tcp_mtu_probing)
+	fPending       connFlags = 1 << 26 // on the layer's pending list: output for this receive batch is owed (batch.go)
+	fAckNow        connFlags = 1 << 25 // a segment of this batch wants an immediate ACK, sent at the batch's end
 )
 
 // releaseRcvBuf gives the receive ring back when it holds nothing, in

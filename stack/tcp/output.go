@@ -262,6 +262,9 @@ func (c *Conn) trySend(now clock.Time) {
 	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
 	c.cwndValidate(c.sndNxt.LessThan(dataEnd) && c.cc.window()-c.pipe() < c.effMSS() &&
 		c.sndNxt.Add(seqnum.Size(c.effMSS())).LessThanEq(c.sndUna.Add(seqnum.Size(c.sndWnd))))
+	if b := c.rateCtl(); b != nil {
+		c.checkAppLimited(&b.rs)
+	}
 	if c.sndNxt != c.sndUna {
 		c.persistAt = never
 		if c.rtoAt == never {
@@ -392,6 +395,11 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 	if data > 0 {
 		s.Payload, s.Payload2 = c.sndBuf.peek(int(seq.Sub(c.sndBufSeq)), data)
 	}
+	b := c.rateCtl()
+	idle := c.sndNxt == c.sndUna // nothing in flight (Linux packets_out == 0)
+	if b != nil && c.pipe() == 0 {
+		b.onTxStart(c, now)
+	}
 	if c.flags&fECN != 0 && !rtx && data > 0 {
 		// RFC 3168 §6.1.5: new data is ECN-capable, retransmissions
 		// are not; CWR on the first new data after a reduction.
@@ -405,10 +413,13 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 		r := q.at(q.find(seq))
 		if r.mark&sbLost != 0 {
 			q.setMark(r, sbRetrans)
-			q.undoRetransmitted(r.end())
+			q.undoRetransmitted(r.seq, r.end(), s.Opts.TSVal)
 		}
 		r.mark |= sbEverRetrans
 		r.sentAt, r.nxt = now, c.sndNxt
+		if b != nil {
+			b.rs.onSend(now, r, false)
+		}
 		l.stats.RetransSegs.Add(1)
 		c.flags &^= fRTTTiming // Karn's rule: the timed segment may be this one
 	} else {
@@ -420,6 +431,9 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 			mark |= sbPsh
 		}
 		q.push(seq, uint32(n), now, mark)
+		if b != nil {
+			b.rs.onSend(now, q.at(q.n-1), idle)
+		}
 		c.sndNxt = seq.Add(seqnum.Size(n))
 		if data > 0 {
 			l.stats.TCPOrigDataSent.Add(1)
