@@ -365,7 +365,7 @@ func (h *Host) Listen(fd, backlog int) Errno {
 		if s.laddr != ([4]byte{}) {
 			la = flowtable.AddrFrom4(s.laddr)
 		}
-		s.ln, err = h.eng.TCP().Listen(la, s.lport, tcp.ListenOptions{Backlog: backlog, Notify: h.bump, Cookies: h.jar})
+		s.ln, err = h.eng.TCP().Listen(la, s.lport, tcp.ListenOptions{Backlog: backlog, Notify: h.bump, Cookies: h.jar, MSS: s.opts.maxSeg})
 	})
 	return errnoOf(err)
 }
@@ -448,7 +448,8 @@ func (h *Host) Connect(fd int, addr [4]byte, port uint16) Errno {
 	cs := &connState{h: h}
 	var err error
 	h.do(func() {
-		cs.c, err = h.eng.TCP().Dial(h.clk.Now(), flowtable.AddrFrom4(h.opt.Local), flowtable.AddrFrom4(addr), port, cs)
+		cs.c, err = h.eng.TCP().DialWith(h.clk.Now(), flowtable.AddrFrom4(h.opt.Local), flowtable.AddrFrom4(addr), port, cs,
+			tcp.DialOptions{MSS: s.opts.maxSeg})
 		if err == nil {
 			s.cs = cs
 			h.applyOpts(s)

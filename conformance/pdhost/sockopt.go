@@ -250,6 +250,9 @@ func (h *Host) Setsockopt(fd, level, name int, v []byte) Errno {
 				return syscall.EINVAL
 			}
 			o.maxSeg = n
+			if s.ln != nil {
+				h.do(func() { s.ln.SetMSS(n) }) // Linux: inherited by the connections it accepts
+			}
 			return 0
 		case unix.TCP_USER_TIMEOUT:
 			if n < 0 {
