@@ -207,6 +207,7 @@ type sockOpts struct {
 	lingerOn    bool
 	lingerSecs  int
 	maxSeg      int
+	inq         bool // TCP_INQ: recvmsg adds a TCP_CM_INQ control message
 	rcvBuf      int
 	sndBuf      int
 	userTimeout int
@@ -668,6 +669,27 @@ func (h *Host) Fcntl(fd, cmd int, arg int) (int, Errno) {
 		return 0, 0
 	}
 	return 0, 0
+}
+
+// Inq is the TCP_CM_INQ value recvmsg reports after a read when TCP_INQ
+// is on (-1: off): Linux tcp_inq_hint, the bytes still readable, or 1
+// when none are and the peer's FIN arrived (SOCK_DONE), so that the
+// application knows to read EOF.
+func (h *Host) Inq(fd int) int {
+	s, e := h.get(fd)
+	if e != 0 || !s.opts.inq {
+		return -1
+	}
+	if s.cs == nil {
+		return 0
+	}
+	var in tcp.TCPInfo
+	h.do(func() { in = s.cs.c.Info() })
+	if in.RecvQ == 0 && (s.cs.eof || s.cs.gone || in.State == tcp.StateCloseWait || in.State == tcp.StateLastAck ||
+		in.State == tcp.StateClosing || in.State == tcp.StateTimeWait) {
+		return 1
+	}
+	return in.RecvQ
 }
 
 // Ioctl handles FIONREAD (SIOCINQ) and SIOCOUTQ.
