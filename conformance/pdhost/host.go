@@ -414,6 +414,7 @@ func (h *Host) applyOpts(s *sock) {
 		c.SetKeepAlivePeriod(time.Duration(s.opts.keepIdle) * time.Second)
 	}
 	c.SetKeepAlive(s.opts.keepAlive)
+	c.SetUserTimeout(time.Duration(s.opts.userTimeout) * time.Millisecond)
 	if s.opts.lingerOn {
 		c.SetLinger(s.opts.lingerSecs)
 	} else {

@@ -267,6 +267,7 @@ func (h *Host) Setsockopt(fd, level, name int, v []byte) Errno {
 				return syscall.EINVAL
 			}
 			o.userTimeout = n
+			apply()
 			return 0
 		}
 	}

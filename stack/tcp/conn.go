@@ -148,7 +148,8 @@ type Conn struct {
 	burstSeq  seqnum.Value // SND.NXT when the current transmission round (trySend) began (push.go)
 	oowAt     clock.Time   // last ACK for an out-of-window segment (Linux last_oow_ack_time)
 
-	synRtx   int          // SYN-ACK retransmissions (Linux req->num_timeout)
+	synRtx   int32        // SYN-ACK retransmissions (Linux req->num_timeout)
+	userTO   uint32       // TCP_USER_TIMEOUT in ms (RFC 5482; Linux icsk_user_timeout); 0: off
 	created  clock.Time   // when the connection was created
 	closeErr error        // why the connection failed, for OnClose
 	tw       *timeWait    // the TIME-WAIT entry that replaced this connection, if any

@@ -60,7 +60,7 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 	if c.state == StateSynReceived && flags&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) == wire.FlagSYN && seg.Seq == c.irs {
 		c.sendSyn(now, true)
 		if c.flags&fActive == 0 {
-			c.synAt = now.Add(backoff(initialRTO, c.synRtx))
+			c.synAt = now.Add(backoff(initialRTO, int(c.synRtx)))
 			c.rearm()
 		}
 		return
