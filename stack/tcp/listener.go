@@ -176,6 +176,7 @@ func (ln *Listener) input(now clock.Time, seg *Segment, isn seqnum.Value, haveIS
 	}
 	c := l.newConn(now, seg.Key)
 	c.rcvMSS = l.userMSS(seg.Key, ln.opts.MSS)
+	ln.inheritCC(c)
 	if !haveISN {
 		isn = l.isn(now, seg.Key)
 	}
@@ -258,4 +259,17 @@ type ListenOptions struct {
 	// inherited by its connections): the SYN-ACK offers at most it and
 	// segments sent are at most it. 0: none.
 	MSS int
+	// CongestionControl, if set, is the congestion control of the
+	// listener's connections instead of tcp_congestion_control (Linux:
+	// TCP_CONGESTION on a listening socket is inherited by its children).
+	CongestionControl string
+}
+
+// inheritCC gives a new connection of the listener its congestion
+// control, if the listener has one.
+func (ln *Listener) inheritCC(c *Conn) {
+	if cc := ln.opts.CongestionControl; cc != "" && canonicalCC(cc) != c.cc.name() {
+		c.cc = nil
+		c.startCC(canonicalCC(cc), initialWindowSegments*c.mss, c.mss)
+	}
 }
