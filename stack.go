@@ -60,6 +60,38 @@ type Loop struct {
 	// runErr, set before, is why when it was not Close or the context.
 	stopped chan struct{}
 	runErr  error
+	// rwakes are the readers that got data in the current iteration,
+	// woken once each by wakeReaders (stack.Config.AfterPoll); on the
+	// loop only.
+	rwakes []*Conn
+}
+
+// wakeReader asks for c's reader to be woken at the end of the loop
+// iteration (on the loop).
+func (l *Loop) wakeReader(c *Conn) {
+	if !c.rwakePosted {
+		c.rwakePosted = true
+		l.rwakes = append(l.rwakes, c)
+	}
+}
+
+// newEngine makes the loop's engine for port with cfg; every loop's
+// engine is made here, so that its iterations end with wakeReaders.
+func (l *Loop) newEngine(cfg stack.Config, port stack.Port, now clock.Time) {
+	cfg.AfterPoll = l.wakeReaders
+	l.engine = stack.NewEngine(cfg, port, now)
+}
+
+// wakeReaders wakes the readers that got data in this iteration: one
+// wake-up per reader per iteration, however many segments it took (the
+// engine's AfterPoll).
+func (l *Loop) wakeReaders() {
+	for i, c := range l.rwakes {
+		c.rwakePosted = false
+		signal(c.rwake)
+		l.rwakes[i] = nil
+	}
+	l.rwakes = l.rwakes[:0]
 }
 
 // ErrLoopStopped is returned for work that needed a loop that stopped
@@ -204,7 +236,7 @@ func Open(cfg Config) (*Stack, error) {
 		if cfg.Gateway6.IsValid() {
 			gw6 = cfg.Gateway6.As16()
 		}
-		l.engine = stack.NewEngine(stack.Config{
+		l.newEngine(stack.Config{
 			Addr: s.addr, PrefixLen: max(cfg.Addr.Bits(), 0), Gateway: gw,
 			Addr6: s.addr6, PrefixLen6: max(cfg.Addr6.Bits(), 0), Gateway6: gw6,
 			MAC: mac, MTU: mtu, MultiBuffer: sock.MultiBuffer(),
@@ -300,6 +332,11 @@ func (s *Stack) Addr6() netip.Addr {
 // ServeOptions shape a served port.
 type ServeOptions struct {
 	Backlog int // accept queue bound is min(Backlog, somaxconn); default somaxconn
+	// CongestionControl, if set, is the port's congestion control
+	// ("cubic", "bbr", "newreno", "reno") instead of
+	// tcp_congestion_control, as Linux's TCP_CONGESTION on a listening
+	// socket.
+	CongestionControl string
 }
 
 // Serve accepts connections on port with the event API: newHandler is
@@ -326,7 +363,7 @@ func (s *Stack) Serve(port uint16, o ServeOptions, newHandler func(c *tcp.Conn) 
 		ran := s.onLoop(l, func() {
 			var ln *tcp.Listener
 			// Any address: the port serves IPv4 and IPv6 alike.
-			ln, err = l.engine.TCP().Listen(flowtable.Addr{}, port, tcp.ListenOptions{Backlog: o.Backlog, NewHandler: s.bindLoop(l, newHandler), Cookies: jar})
+			ln, err = l.engine.TCP().Listen(flowtable.Addr{}, port, tcp.ListenOptions{Backlog: o.Backlog, NewHandler: s.bindLoop(l, newHandler), Cookies: jar, CongestionControl: o.CongestionControl})
 			if err == nil {
 				l.listeners[port] = ln
 			}
