@@ -36,6 +36,16 @@ type Port interface {
 	Wait(timeout time.Duration, wakeFD int) (bool, error)
 }
 
+// TxChecksummer is what a Port that can leave TCP checksums to the device
+// has (*xsk.Socket: AF_XDP TX metadata); the engine uses it when
+// TxChecksumOffload reports true.
+type TxChecksummer interface {
+	TxChecksumOffload() bool
+	// RequestTxChecksum asks for the checksum of d's packet from byte
+	// start to the end, stored at start+offset.
+	RequestTxChecksum(d *xsk.Desc, start, offset int) bool
+}
+
 // Defaults for Config fields left zero.
 const (
 	DefaultMTU          = 1500 // Ethernet (RFC 894)

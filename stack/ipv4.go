@@ -275,10 +275,20 @@ func (e *Engine) SendTCP(seg *tcp.OutSegment) bool {
 	}
 	p := copy(t[hl:], seg.Payload)
 	copy(t[hl+p:], seg.Payload2)
-	t.SetChecksum(^wire.Checksum(t, phsum))
+	if e.csum != nil && e.csum.RequestTxChecksum(&d, ipHdrOffset+iphl, tcpChecksumOffset) {
+		// The device sums from the TCP header to the end, over the
+		// pseudo-header sum left in the field (CHECKSUM_PARTIAL).
+		t.SetChecksum(phsum)
+	} else {
+		t.SetChecksum(^wire.Checksum(t, phsum))
+	}
 	e.queueTx(d, n)
 	return true
 }
+
+// tcpChecksumOffset is where the checksum field is in the TCP header
+// (RFC 9293 §3.1): csum_offset of a TX checksum request.
+const tcpChecksumOffset = 16
 
 // sendChain sends a segment larger than a TX frame as a multi-buffer
 // packet: the first frame d holds the headers (t is its TCP part from
@@ -291,8 +301,12 @@ func (e *Engine) SendTCP(seg *tcp.OutSegment) bool {
 func (e *Engine) sendChain(d xsk.Desc, off int, t wire.TCP, hl int, phsum uint16, seg *tcp.OutSegment) bool {
 	src := [2][]byte{seg.Payload, seg.Payload2}
 	k := copyFrom(t[hl:], &src)
-	sum := wire.Checksum(t[:hl+k], phsum)
-	d.Len, d.Options = uint32(off+hl+k), xsk.DescContd
+	offload := e.csum != nil && e.csum.RequestTxChecksum(&d, off, tcpChecksumOffset)
+	var sum uint16
+	if !offload {
+		sum = wire.Checksum(t[:hl+k], phsum)
+	}
+	d.Len, d.Options = uint32(off+hl+k), d.Options|xsk.DescContd
 	e.chain = append(e.chain[:0], d)
 	for len(src[0])+len(src[1]) > 0 {
 		if len(e.chain) == cap(e.chain) {
@@ -306,11 +320,17 @@ func (e *Engine) sendChain(d xsk.Desc, off int, t wire.TCP, hl int, phsum uint16
 			return false
 		}
 		k = copyFrom(b2, &src)
-		sum = wire.Checksum(b2[:k], sum)
+		if !offload {
+			sum = wire.Checksum(b2[:k], sum)
+		}
 		e.chain = append(e.chain, xsk.Desc{Addr: d2.Addr, Len: uint32(k), Options: xsk.DescContd})
 	}
-	e.chain[len(e.chain)-1].Options = 0
-	t.SetChecksum(^sum)
+	e.chain[len(e.chain)-1].Options &^= xsk.DescContd
+	if offload {
+		t.SetChecksum(phsum)
+	} else {
+		t.SetChecksum(^sum)
+	}
 	e.queueChain(e.chain)
 	e.chain = e.chain[:0]
 	return true

@@ -42,7 +42,8 @@ const (
 var AllServers = []string{ServerXdptcpd, ServerLinuxNet, ServerLinuxHTTP, ServerGvisor}
 
 // startServer starts server name in t's server namespace on cpus and waits
-// until it answers HTTP from the client namespace. extra are more flags for
+// until it answers HTTP from the client namespace (xdptcpd gets
+// XdptcpdFlags too). extra are more flags for
 // xdptcpd (a scenario's own ports and settings).
 func startServer(ctx context.Context, name string, b Bins, t *Topology, cpus string, extra ...string) (*Proc, error) {
 	addr := t.ServerAddr.String()
@@ -69,6 +70,7 @@ func startServer(ctx context.Context, name string, b Bins, t *Topology, cpus str
 			"--listen", fmt.Sprintf("%d=http", PortHTTP), "--listen", fmt.Sprintf("%d=echo", PortEcho),
 			"--listen", fmt.Sprintf("%d=discard", PortDiscard), "--admin", xdptcpdAdmin,
 			"--cpus", first, "--log-level", "warn")
+		args = append(args, XdptcpdFlags...)
 		p, err = Start(name, t.Server, cpus, b.Xdptcpd, append(args, extra...)...)
 	case ServerLinuxNet, ServerLinuxHTTP:
 		mode := "net"
