@@ -61,6 +61,10 @@ type Config struct {
 	// crypto/rand. Stack.SetCookieKeys rotates them.
 	CookieKeys []syncookie.Key
 
+	// Cluster, when set, makes this host one of several serving the same
+	// address behind ECMP (ClusterConfig). Nil: a host alone.
+	Cluster *ClusterConfig
+
 	Logger *slog.Logger // nil: slog.Default()
 }
 

@@ -542,6 +542,18 @@ func (c *Conn) SetNoDelay(noDelay bool) error {
 	return c.onLoopSet("set", func(tc *tcp.Conn) { tc.SetNoDelay(noDelay) })
 }
 
+// SetCongestionControl sets the connection's congestion control ("cubic",
+// "bbr", "newreno" or "reno"), as Linux's TCP_CONGESTION socket option:
+// the new controller starts from the current window.
+// An unknown name returns an error wrapping tcp.ErrBadCongestionControl.
+func (c *Conn) SetCongestionControl(name string) error {
+	probe := tcp.DefaultConfig()
+	if probe.Set("tcp_congestion_control", name) != nil {
+		return c.opError("set", tcp.ErrBadCongestionControl)
+	}
+	return c.onLoopSet("set", func(tc *tcp.Conn) { tc.SetCongestionControl(name) })
+}
+
 // SetKeepAlive turns keepalive probes on or off (SO_KEEPALIVE; probes
 // follow tcp_keepalive_time/intvl/probes).
 func (c *Conn) SetKeepAlive(on bool) error {

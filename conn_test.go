@@ -506,14 +506,32 @@ func TestSocketOptions(t *testing.T) {
 	if err := c.SetKeepAlive(true); err != nil {
 		t.Fatal(err)
 	}
+	if err := c.SetCongestionControl("vegas"); !errors.Is(err, tcp.ErrBadCongestionControl) {
+		t.Fatalf("SetCongestionControl(vegas): %v", err)
+	}
+	if err := c.SetCongestionControl("bbr"); err != nil {
+		t.Fatal(err)
+	}
 	var info tcp.TCPInfo
 	a.Do(func(l *Loop) {}) // the setters ran before this (FIFO per loop)
 	a.Do(func(l *Loop) { info = c.tc.Info() })
 	if info.Timer != "keepalive" || info.TimerIn > 30*time.Second || info.TimerIn < 20*time.Second {
 		t.Fatalf("after SetKeepAlive: timer %q in %v, want keepalive in ~30s", info.Timer, info.TimerIn)
 	}
+	if info.CongestionControl != "bbr" || info.PacingRate == 0 {
+		t.Fatalf("after SetCongestionControl(bbr): %q, pacing rate %d", info.CongestionControl, info.PacingRate)
+	}
+	// The connection still moves data with BBR.
+	go s.Write([]byte("after bbr"))
+	buf := make([]byte, 9)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "after bbr" {
+		t.Fatalf("read %q: %v", buf, err)
+	}
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
 	c.Close()
-	for _, err := range []error{c.SetNoDelay(true), c.SetKeepAlive(false), c.SetKeepAlivePeriod(time.Second), c.SetLinger(0)} {
+	for _, err := range []error{c.SetNoDelay(true), c.SetKeepAlive(false), c.SetKeepAlivePeriod(time.Second), c.SetLinger(0), c.SetCongestionControl("cubic")} {
 		if !errors.Is(err, net.ErrClosed) {
 			t.Errorf("setter after Close: %v", err)
 		}

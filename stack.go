@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -26,15 +27,17 @@ import (
 // Stack is xdptcp running on one interface: the XDP filter, and one AF_XDP
 // socket and poll loop per queue.
 type Stack struct {
-	cfg     Config
-	addr    [4]byte  // our IPv4 address; zero: none
-	addr6   [16]byte // our IPv6 address; zero: none
-	clk     *clock.Mono
-	capture *Capture     // the running capture, nil if none; guarded by mu
-	filter  packetFilter // *xsk.Filter; a no-op over in-memory links
-	net     netState     // what net.Conn, net.Listener and Dial share (netstack.go)
-	loops   []*Loop
-	jar     *syncookie.Jar // SYN cookie secrets, made by the first Serve; read-only, shared by every loop
+	cfg      Config
+	addr     [4]byte  // our IPv4 address; zero: none
+	addr6    [16]byte // our IPv6 address; zero: none
+	clk      *clock.Mono
+	capture  *Capture     // the running capture, nil if none; guarded by mu
+	filter   packetFilter // *xsk.Filter; a no-op over in-memory links
+	net      netState     // what net.Conn, net.Listener and Dial share (netstack.go)
+	loops    []*Loop
+	jar      *syncookie.Jar // SYN cookie secrets, made by the first Serve; read-only, shared by every loop
+	cluster  *stack.Cluster // Config.Cluster in the engines' form, shared by every loop; nil: a host alone
+	draining atomic.Bool    // SetDraining
 
 	mu      sync.Mutex
 	ports   map[uint16]bool
@@ -144,6 +147,11 @@ func Open(cfg Config) (*Stack, error) {
 	}
 
 	s := &Stack{cfg: cfg, clk: clock.NewMono(), ports: map[uint16]bool{}}
+	if cfg.Cluster != nil {
+		if s.cluster, err = cfg.Cluster.cluster(cfg.Addr.IsValid(), cfg.Addr6.IsValid()); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Addr.IsValid() {
 		s.addr = a.As4()
 	}
@@ -207,6 +215,7 @@ func Open(cfg Config) (*Stack, error) {
 			BatchSize: cfg.BatchSize, QueueID: q, BusyPoll: cfg.BusyPoll, TCP: cfg.TCP,
 			ARPWatch: s.arpWatch,
 		}, sock, s.clk.Now())
+		l.engine.SetCluster(s.cluster)
 	}
 	cfg.Logger.Debug("xdptcp attached",
 		"iface", cfg.Iface, "addr", cfg.Addr.String(), "addr6", cfg.Addr6.String(), "queues", fmt.Sprint(cfg.Queues),

@@ -131,6 +131,13 @@ func (e *Engine) resolve(dst flowtable.Addr) ([6]byte, bool) {
 		}
 		k = gw
 	}
+	return e.neighbor(k, gw)
+}
+
+// neighbor returns the MAC of the on-link neighbour k (the next hop
+// resolve chose; gw: the gateway of its family), asking for it when it
+// is unknown or stale.
+func (e *Engine) neighbor(k, gw flowtable.Addr) ([6]byte, bool) {
 	n := e.arp.get(k)
 	if n == nil {
 		var ev bool

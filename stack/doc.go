@@ -9,8 +9,11 @@
 // Poll takes a batch of frames from the Port and hands each to HandleFrame,
 // which validates and dispatches it: ARP (RFC 826) is answered and learned
 // from, ICMP echo requests (RFC 792) are answered, TCP segments are
-// checksum-verified, parsed into a tcp.Segment and given to tcp.Layer.Input.
-// Every frame that goes nowhere is counted under a DropReason.
+// checksum-verified, parsed into a tcp.Segment and given to
+// tcp.Layer.InputBatch; after the batch, tcp.Layer.EndBatch makes one ACK
+// decision and one transmit round per connection for all its segments of
+// the batch (GRO-like coalescing). Every frame that goes nowhere is counted
+// under a DropReason.
 //
 // # Next-hop rule
 //

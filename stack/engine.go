@@ -40,6 +40,12 @@ type Engine struct {
 	asleep atomic.Bool         // the loop is (about to be) in Port.Wait
 	tap    atomic.Pointer[Tap] // packet capture; nil when none (capture.go)
 
+	cl       *Cluster      // the cluster this host is one of (cluster.go); nil: alone
+	curFrame wire.Ethernet // with cl: the frame being handled, nil outside handleTCP
+	curEnd   int           // where curFrame's IP packet ends
+	fwdIn    fwdInfo       // whether curFrame was forwarded to us, by whom
+	peersAt  clock.Time    // next time refreshPeers resolves the peers' MACs
+
 	// testInput, if set, receives segments instead of the TCP layer.
 	testInput func(now clock.Time, seg *tcp.Segment)
 }
@@ -148,11 +154,14 @@ func (e *Engine) Poll(now clock.Time) bool {
 			if t != nil {
 				t.Put(now, DirIn, f)
 			}
-			e.HandleFrame(now, f)
+			e.handleFrame(now, f)
 		}
 		if t != nil {
 			t.Flush()
 		}
+		// One ACK decision and one transmit round per connection for
+		// its segments of the batch (GRO-like, stack/tcp batch.go).
+		e.layer.EndBatch(now)
 		e.port.Release(e.rx[:n])
 	}
 	for i := len(e.doq.cells); i > 0; i-- {
@@ -164,6 +173,9 @@ func (e *Engine) Poll(now clock.Time) bool {
 		fn()
 	}
 	e.layer.Advance(now)
+	if e.cl != nil {
+		e.refreshPeers(now)
+	}
 	if len(e.tx) > 0 {
 		work = true
 		e.flushTx()
@@ -176,6 +188,13 @@ func (e *Engine) Poll(now clock.Time) bool {
 // causes (replies, TCP input and output) happens before it returns, with
 // frames to send appended to the TX batch. frame is not kept.
 func (e *Engine) HandleFrame(now clock.Time, frame []byte) {
+	e.handleFrame(now, frame)
+	e.layer.EndBatch(now)
+}
+
+// handleFrame is HandleFrame as one frame of an RX batch: the TCP layer's
+// answers to it wait for the batch's EndBatch.
+func (e *Engine) handleFrame(now clock.Time, frame []byte) {
 	e.now = now
 	inc(&e.stats.FramesRx)
 	eth := wire.Ethernet(frame)

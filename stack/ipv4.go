@@ -53,10 +53,15 @@ func (e *Engine) handleIPv4(now clock.Time, eth wire.Ethernet) {
 	switch ip.Protocol() {
 	case wire.ProtoTCP:
 		inc(&e.stats.IpInDelivers)
-		e.learnFromIP(now, flowtable.AddrFrom4(src), eth.Src())
+		// A frame a peer forwarded comes from the peer's MAC, not the
+		// client's path: nothing to learn from it.
+		if e.cl == nil || !e.clusterFrame(eth, wire.EthernetHeaderLen+int(ip.TotalLen())) {
+			e.learnFromIP(now, flowtable.AddrFrom4(src), eth.Src())
+		}
 		p := ip.Payload()
 		e.handleTCP(now, p, flowtable.AddrFrom4(src), e.addr4,
 			wire.PseudoHeaderChecksum(wire.ProtoTCP, src, e.cfg.Addr, uint16(len(p))), ip.TOS())
+		e.curFrame = nil
 	case wire.ProtoICMP:
 		inc(&e.stats.IpInDelivers)
 		e.learnFromIP(now, flowtable.AddrFrom4(src), eth.Src())
@@ -164,7 +169,7 @@ func (e *Engine) handleTCP(now clock.Time, p []byte, src, local flowtable.Addr, 
 	if e.testInput != nil {
 		e.testInput(now, s)
 	} else {
-		e.layer.Input(now, s)
+		e.layer.InputBatch(now, s)
 	}
 	s.Payload = nil
 }

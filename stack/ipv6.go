@@ -74,9 +74,12 @@ func (e *Engine) handleIPv6(now clock.Time, eth wire.Ethernet) {
 			return
 		}
 		inc(&e.stats.Ip6InDelivers)
-		e.learnFromIP(now, src, eth.Src())
+		if e.cl == nil || !e.clusterFrame(eth, wire.EthernetHeaderLen+wire.IPv6HeaderLen+int(ip.PayloadLen())) {
+			e.learnFromIP(now, src, eth.Src()) // not from a peer (as IPv4)
+		}
 		s, d := [16]byte(src), [16]byte(e.addr6)
 		e.handleTCP(now, up, src, e.addr6, wire.PseudoHeaderChecksum6(wire.ProtoTCP, &s, &d, uint32(len(up))), ip.TrafficClass())
+		e.curFrame = nil
 	case wire.ProtoICMPv6:
 		inc(&e.stats.Ip6InDelivers)
 		e.handleICMPv6(now, eth, ip, up, multicast)

@@ -7,42 +7,43 @@ type DropReason uint8
 
 // Drop reasons. Each has a counter in Stats.Drops.
 const (
-	DropEthHeader      DropReason = iota // frame shorter than an Ethernet header
-	DropEthNotOurs                       // destination MAC neither ours nor broadcast
-	DropEthType                          // EtherType neither ARP nor IPv4
-	DropARPMalformed                     // not an Ethernet/IPv4 ARP packet
-	DropARPOp                            // opcode neither request nor reply
-	DropARPNotOurs                       // ARP for another host (after learning, RFC 826)
-	DropARPGratuitous                    // gratuitous ARP (sender == target), ignored
-	DropIPv4Header                       // bad version, IHL or total length (IpInHdrErrors)
-	DropIPv4Checksum                     // bad header checksum (IpInHdrErrors, IpInCsumErrors)
-	DropIPv4NotOurs                      // destination not our address (IpInAddrErrors)
-	DropIPv4Fragment                     // MF or fragment offset set (IpReasmFails)
-	DropIPv4Options                      // IP options present (IHL > 5)
-	DropIPv4Proto                        // protocol neither ICMP nor TCP (IpInUnknownProtos)
-	DropICMPHeader                       // shorter than 8 bytes
-	DropICMPChecksum                     // bad ICMP checksum (IcmpInErrors, IcmpInCsumErrors)
-	DropICMPType                         // ICMP other than echo request
-	DropTCPHeader                        // shorter than 20 bytes or bad data offset
-	DropTCPChecksum                      // bad TCP checksum (TcpInCsumErrors)
-	DropTCPOptions                       // malformed TCP options
-	DropNoTxFrame                        // no free TX frame
-	DropTxRingFull                       // TX ring took fewer frames than offered
-	DropTxTooBig                         // packet larger than the MTU or the TX frame
-	DropARPUnresolved                    // next hop not resolved yet (ARP request sent)
-	DropNoRoute                          // off-link, no gateway, no return-path entry
-	DropIPv6Header                       // short, bad version, payload length past the frame (Ip6InHdrErrors, Ip6InTruncatedPkts)
-	DropIPv6NotOurs                      // destination not our address or our NDP groups (Ip6InAddrErrors)
-	DropIPv6Fragment                     // fragment header (no reassembly; Ip6ReasmFails)
-	DropIPv6ExtHeader                    // extension header refused: truncated, too many, routing with segments left, discard-type option (Ip6InHdrErrors)
-	DropIPv6Proto                        // upper layer neither ICMPv6 nor TCP (Ip6InUnknownProtos)
-	DropICMPv6Header                     // shorter than 8 bytes (Icmp6InErrors)
-	DropICMPv6Checksum                   // bad ICMPv6 checksum (Icmp6InErrors, Icmp6InCsumErrors)
-	DropICMPv6Type                       // ICMPv6 type not handled (router advertisements, ...: the kernel's)
-	DropNDInvalid                        // NS/NA failing RFC 4861 §7.1 validation (hop limit, code, options, target)
-	DropNDNotOurs                        // NS for an address not ours
-	DropICMPQuote                        // ICMP(v6) error not quoting a TCP segment from our address
-	DropRxTooBig                         // multi-buffer frame longer than the MTU allows
+	DropEthHeader             DropReason = iota // frame shorter than an Ethernet header
+	DropEthNotOurs                              // destination MAC neither ours nor broadcast
+	DropEthType                                 // EtherType neither ARP nor IPv4
+	DropARPMalformed                            // not an Ethernet/IPv4 ARP packet
+	DropARPOp                                   // opcode neither request nor reply
+	DropARPNotOurs                              // ARP for another host (after learning, RFC 826)
+	DropARPGratuitous                           // gratuitous ARP (sender == target), ignored
+	DropIPv4Header                              // bad version, IHL or total length (IpInHdrErrors)
+	DropIPv4Checksum                            // bad header checksum (IpInHdrErrors, IpInCsumErrors)
+	DropIPv4NotOurs                             // destination not our address (IpInAddrErrors)
+	DropIPv4Fragment                            // MF or fragment offset set (IpReasmFails)
+	DropIPv4Options                             // IP options present (IHL > 5)
+	DropIPv4Proto                               // protocol neither ICMP nor TCP (IpInUnknownProtos)
+	DropICMPHeader                              // shorter than 8 bytes
+	DropICMPChecksum                            // bad ICMP checksum (IcmpInErrors, IcmpInCsumErrors)
+	DropICMPType                                // ICMP other than echo request
+	DropTCPHeader                               // shorter than 20 bytes or bad data offset
+	DropTCPChecksum                             // bad TCP checksum (TcpInCsumErrors)
+	DropTCPOptions                              // malformed TCP options
+	DropNoTxFrame                               // no free TX frame
+	DropTxRingFull                              // TX ring took fewer frames than offered
+	DropTxTooBig                                // packet larger than the MTU or the TX frame
+	DropARPUnresolved                           // next hop not resolved yet (ARP request sent)
+	DropNoRoute                                 // off-link, no gateway, no return-path entry
+	DropIPv6Header                              // short, bad version, payload length past the frame (Ip6InHdrErrors, Ip6InTruncatedPkts)
+	DropIPv6NotOurs                             // destination not our address or our NDP groups (Ip6InAddrErrors)
+	DropIPv6Fragment                            // fragment header (no reassembly; Ip6ReasmFails)
+	DropIPv6ExtHeader                           // extension header refused: truncated, too many, routing with segments left, discard-type option (Ip6InHdrErrors)
+	DropIPv6Proto                               // upper layer neither ICMPv6 nor TCP (Ip6InUnknownProtos)
+	DropICMPv6Header                            // shorter than 8 bytes (Icmp6InErrors)
+	DropICMPv6Checksum                          // bad ICMPv6 checksum (Icmp6InErrors, Icmp6InCsumErrors)
+	DropICMPv6Type                              // ICMPv6 type not handled (router advertisements, ...: the kernel's)
+	DropNDInvalid                               // NS/NA failing RFC 4861 §7.1 validation (hop limit, code, options, target)
+	DropNDNotOurs                               // NS for an address not ours
+	DropICMPQuote                               // ICMP(v6) error not quoting a TCP segment from our address
+	DropClusterPeerUnresolved                   // a segment to forward to a cluster peer whose MAC is not resolved yet
+	DropRxTooBig                                // multi-buffer frame longer than the MTU allows
 	NumDropReasons
 )
 
@@ -55,7 +56,7 @@ var dropNames = [NumDropReasons]string{
 	"no_tx_frame", "tx_ring_full", "tx_too_big", "arp_unresolved", "no_route",
 	"ipv6_header", "ipv6_not_ours", "ipv6_fragment", "ipv6_ext_header", "ipv6_proto",
 	"icmp6_header", "icmp6_checksum", "icmp6_type", "nd_invalid", "nd_not_ours",
-	"icmp_quote", "rx_too_big",
+	"icmp_quote", "cluster_peer_unresolved", "rx_too_big",
 }
 
 // String returns the reason's metric label, e.g. "ipv4_checksum".
@@ -127,6 +128,20 @@ type Stats struct {
 	ArpCacheEntries   atomic.Uint64 // gauge: entries in the neighbour cache
 	ArpWatchFailures  atomic.Uint64 // Config.ARPWatch could not watch an address
 
+	// Cluster (cluster.go): segments forwarded to a peer, by why (the owner
+	// the TSecr names; the search around the ring of ids; a new connection
+	// handed on while draining), forwarded frames received, and segments of
+	// flows no host knew (answered as a host alone would: RST) because the
+	// host the frame was forwarded to as owner did not know it, or the
+	// search ended here.
+	ClusterForwardedOwner    atomic.Uint64
+	ClusterForwardedSearch   atomic.Uint64
+	ClusterForwardedNew      atomic.Uint64
+	ClusterReceivedForwarded atomic.Uint64
+	ClusterOwnerMisses       atomic.Uint64
+	ClusterSearchMisses      atomic.Uint64
+	ClusterTrailerLost       atomic.Uint64 // a stray frame from a peer's MAC without the trailer: not forwarded again
+
 	BusyNanos   atomic.Uint64 // time Run spent in iterations that found work (not in Each: exported per queue)
 	DoQueueFull atomic.Uint64 // Do calls refused
 	Wakeups     atomic.Uint64 // times Run came back from Port.Wait
@@ -169,6 +184,10 @@ func (s *Stats) Each(fn func(name string, value uint64)) {
 		{"ArpOutRequests", &s.ArpOutRequests}, {"ArpOutReplies", &s.ArpOutReplies},
 		{"ArpCacheEvictions", &s.ArpCacheEvictions}, {"ArpCacheEntries", &s.ArpCacheEntries},
 		{"ArpWatchFailures", &s.ArpWatchFailures},
+		{"ClusterForwardedOwner", &s.ClusterForwardedOwner}, {"ClusterForwardedSearch", &s.ClusterForwardedSearch},
+		{"ClusterForwardedNew", &s.ClusterForwardedNew}, {"ClusterReceivedForwarded", &s.ClusterReceivedForwarded},
+		{"ClusterOwnerMisses", &s.ClusterOwnerMisses}, {"ClusterSearchMisses", &s.ClusterSearchMisses},
+		{"ClusterTrailerLost", &s.ClusterTrailerLost},
 		{"DoQueueFull", &s.DoQueueFull}, {"Wakeups", &s.Wakeups},
 	} {
 		fn(c.n, c.v.Load())

@@ -30,6 +30,7 @@ type Options struct {
 	FloodRate    int           // SYNs/s
 	IdleConns    int           // idle connections
 	MillionConns int           // connections the million scenario holds
+	DownloadMiB  int           // size of a download-through-loss run (download.go)
 	OutDir       string        // results directory (created)
 	Bins         Bins
 	Notes        []string // added to the report
@@ -42,14 +43,18 @@ func Preset(mode string) (Options, error) {
 	case "smoke":
 		o.Runs, o.Duration, o.LatencyRates, o.FloodRate, o.IdleConns = 1, time.Second, []int{5000}, 5000, 300
 		o.MillionConns = 2000
+		o.DownloadMiB = 1
 	case "quick":
 		o.Runs, o.Duration, o.LatencyRates, o.FloodRate, o.IdleConns = 2, 2*time.Second, []int{20000}, 20000, 5000
 		o.MillionConns = 100_000 // only when asked for: million is not in quick's list
+		o.DownloadMiB = 16
 		o.Servers = []string{ServerXdptcpd, ServerLinuxNet}
-		o.Scenarios = []string{"keepalive-64", "keepalive-1024", "new-conns", "xdpclient-keepalive-64", "latency-20000", "bulk-up", "bulk-echo", "keepalive-64-v6", "new-conns-v6", "bulk-up-v6", "idle", "synflood", "loss-up", "rx-up-bbr", "rx-up-cubic", "rx-smallwin-echo"}
+		o.Scenarios = []string{"keepalive-64", "keepalive-1024", "new-conns", "xdpclient-keepalive-64", "latency-20000", "bulk-up", "bulk-echo", "keepalive-64-v6", "new-conns-v6", "bulk-up-v6", "idle", "synflood", "loss-up", "rx-up-bbr", "rx-up-cubic", "rx-smallwin-echo",
+			"loss-echo", "loss-echo-bbr", "down-loss-cubic", "down-loss-bbr"}
 	case "full":
 		o.Runs, o.Duration, o.LatencyRates, o.FloodRate, o.IdleConns = 3, 10*time.Second, []int{5000, 20000}, 50000, 50000
 		o.MillionConns = 1_000_000
+		o.DownloadMiB = 16
 		o.Servers = AllServers
 	default:
 		return o, fmt.Errorf("unknown mode %q (smoke, quick, full)", mode)
@@ -234,6 +239,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			for sr := range slices.Values(byID[d.ID].Servers) {
 				if sr.Server == server && sr.Err == "" {
 					sr.Err = err.Error()
+					sr.NotOffered = errors.Is(err, errCCNotOffered)
 				}
 			}
 		}
@@ -326,53 +332,97 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	return rep, runErr
 }
 
-// runGroup runs the scenarios on every server, one server at a time.
+// runGroup runs the scenarios on every server, one server at a time; a
+// server runs first the scenarios that keep its default congestion
+// control, then, restarted with each other one, the scenarios that ask
+// for it (scenarioDef.serverCC). A server that cannot take a scenario's
+// congestion control gets its rows marked not offered.
 func runGroup(ctx context.Context, o *Options, t *Topology, defs []scenarioDef, prog *Progress,
 	measure func(scenarioDef, *env, int), failAll func([]scenarioDef, string, error)) error {
+	var ccs []string // "" first, then in scenario order
+	byCC := map[string][]scenarioDef{}
+	for _, d := range defs {
+		if _, ok := byCC[d.serverCC]; !ok {
+			ccs = append(ccs, d.serverCC)
+		}
+		byCC[d.serverCC] = append(byCC[d.serverCC], d)
+	}
+	slices.SortStableFunc(ccs, func(a, b string) int {
+		if (a == "") != (b == "") {
+			if a == "" {
+				return -1
+			}
+			return 1
+		}
+		return 0
+	})
 	for _, name := range o.Servers {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		prog.Step("starting "+name, 3*time.Second)
-		p, err := startServer(ctx, name, o.Bins, t, o.ServerCPUs)
-		if err != nil {
-			failAll(defs, name, err)
-			continue
-		}
-		e := &env{o: o, t: t, server: p, name: name}
-		for _, d := range defs {
-			if !d.runsOn(name) {
+		for _, cc := range ccs {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			var group []scenarioDef
+			for _, d := range byCC[cc] {
+				if d.runsOn(name) {
+					group = append(group, d)
+				}
+			}
+			if len(group) == 0 {
 				continue
 			}
-			for i := 0; i < o.Runs && ctx.Err() == nil; i++ {
-				if d.fresh {
-					p.Stop(5 * time.Second)
-					var extra []string
-					if d.serverArgs != nil {
-						extra = d.serverArgs(o)
-					}
-					if p, err = startServer(ctx, name, o.Bins, t, o.ServerCPUs, extra...); err != nil {
-						failAll(defs, name, err)
-						return nil
-					}
-					e.server = p
-				}
-				if err := p.Exited(); err != nil {
-					failAll(defs, name, err)
-					break
-				}
-				measure(d, e, i)
-				// A moment for connections in FIN/TIME-WAIT to clear the
-				// client's buffers before the next run.
-				select {
-				case <-ctx.Done():
-				case <-time.After(200 * time.Millisecond):
-				}
+			if err := ccOffered(name, cc); err != nil {
+				failAll(group, name, err)
+				continue
 			}
+			runOn(ctx, o, t, name, cc, group, prog, measure, failAll)
 		}
-		p.Stop(5 * time.Second)
 	}
 	return nil
+}
+
+// runOn starts server name with congestion control cc and runs defs on
+// it, restarting it for the scenarios that want a fresh server.
+func runOn(ctx context.Context, o *Options, t *Topology, name, cc string, defs []scenarioDef, prog *Progress,
+	measure func(scenarioDef, *env, int), failAll func([]scenarioDef, string, error)) {
+	step := "starting " + name
+	if cc != "" {
+		step += " (" + cc + ")"
+	}
+	prog.Step(step, 3*time.Second)
+	p, err := startServer(ctx, name, o.Bins, t, o.ServerCPUs, cc)
+	if err != nil {
+		failAll(defs, name, err)
+		return
+	}
+	e := &env{o: o, t: t, server: p, name: name}
+	for _, d := range defs {
+		for i := 0; i < o.Runs && ctx.Err() == nil; i++ {
+			if d.fresh {
+				p.Stop(5 * time.Second)
+				var extra []string
+				if d.serverArgs != nil {
+					extra = d.serverArgs(o)
+				}
+				if p, err = startServer(ctx, name, o.Bins, t, o.ServerCPUs, cc, extra...); err != nil {
+					failAll(defs, name, err)
+					return
+				}
+				e.server = p
+			}
+			if err := p.Exited(); err != nil {
+				failAll(defs, name, err)
+				break
+			}
+			measure(d, e, i)
+			// A moment for connections in FIN/TIME-WAIT to clear the
+			// client's buffers before the next run.
+			select {
+			case <-ctx.Done():
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	p.Stop(5 * time.Second)
 }
 
 // DefaultOutDir is bench/results/<timestamp> under dir.

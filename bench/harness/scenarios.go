@@ -70,8 +70,13 @@ type scenarioDef struct {
 	only []string
 	// serverArgs are extra xdptcpd flags for a fresh scenario's server.
 	serverArgs func(o *Options) []string
-	est        func(o *Options) time.Duration
-	run        func(ctx context.Context, e *env) (*RunResult, error)
+	// serverCC is the congestion control the server's connections use
+	// (xdptcpd's tcp_congestion_control, the Linux peer's TCP_CONGESTION);
+	// "" for the defaults (xdptcpd's, LinuxCC). runGroup starts the server
+	// with it for these scenarios.
+	serverCC string
+	est      func(o *Options) time.Duration
+	run      func(ctx context.Context, e *env) (*RunResult, error)
 }
 
 // bridgeArgs are the impairment bridge's flags per condition.
@@ -402,7 +407,8 @@ func allScenarios(o *Options) []scenarioDef {
 		bulkScenario("loss-up", "Bulk client → server, 1 % loss and 10 ms delay", "loss1", false, false),
 		bulkScenario("loss-echo", "Bulk echo, 1 % loss and 10 ms delay", "loss1", true, false),
 	)
-	s = append(s, rxScenarios()...) // rx.go
+	s = append(s, rxScenarios()...)      // rx.go
+	s = append(s, lossCCScenarios(o)...) // download.go
 	return s
 }
 

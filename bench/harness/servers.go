@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/xdptcp/xdptcp/internal/testnet"
+	"github.com/xdptcp/xdptcp/stack/tcp"
 )
 
 // Ports every server serves.
@@ -17,6 +19,7 @@ const (
 	PortHTTP    = 8080
 	PortEcho    = 7
 	PortDiscard = 9
+	PortBlob    = 8081 // GET /SIZE answers SIZE bytes (xdptcpd's blob handler, the Linux peer's --blob)
 )
 
 // Bins are the programs the harness runs.
@@ -42,10 +45,12 @@ const (
 var AllServers = []string{ServerXdptcpd, ServerLinuxNet, ServerLinuxHTTP, ServerGvisor}
 
 // startServer starts server name in t's server namespace on cpus and waits
-// until it answers HTTP from the client namespace (xdptcpd gets
-// XdptcpdFlags too). extra are more flags for
-// xdptcpd (a scenario's own ports and settings).
-func startServer(ctx context.Context, name string, b Bins, t *Topology, cpus string, extra ...string) (*Proc, error) {
+// until it answers HTTP from the client namespace. cc is the congestion
+// control of its connections: xdptcpd's tcp_congestion_control, the Linux
+// peer's TCP_CONGESTION ("": xdptcpd's default and LinuxCC); extra are
+// more flags for xdptcpd (a scenario's own ports and settings), after
+// XdptcpdFlags.
+func startServer(ctx context.Context, name string, b Bins, t *Topology, cpus, cc string, extra ...string) (*Proc, error) {
 	addr := t.ServerAddr.String()
 	hp := func(p int) string { return fmt.Sprintf("%s:%d", addr, p) }
 	// Servers that serve IPv6 too (the direct topology) listen on both
@@ -68,8 +73,11 @@ func startServer(ctx context.Context, name string, b Bins, t *Topology, cpus str
 		}
 		args = append(args,
 			"--listen", fmt.Sprintf("%d=http", PortHTTP), "--listen", fmt.Sprintf("%d=echo", PortEcho),
-			"--listen", fmt.Sprintf("%d=discard", PortDiscard), "--admin", xdptcpdAdmin,
-			"--cpus", first, "--log-level", "warn")
+			"--listen", fmt.Sprintf("%d=discard", PortDiscard), "--listen", fmt.Sprintf("%d=blob", PortBlob),
+			"--admin", xdptcpdAdmin, "--cpus", first, "--log-level", "warn")
+		if cc != "" {
+			args = append(args, "--sysctl", "tcp_congestion_control="+cc)
+		}
 		args = append(args, XdptcpdFlags...)
 		p, err = Start(name, t.Server, cpus, b.Xdptcpd, append(args, extra...)...)
 	case ServerLinuxNet, ServerLinuxHTTP:
@@ -77,7 +85,11 @@ func startServer(ctx context.Context, name string, b Bins, t *Topology, cpus str
 		if name == ServerLinuxHTTP {
 			mode = "http"
 		}
-		p, err = Start(name, t.Server, cpus, b.Peer, "--mode", mode, "--http", hps(PortHTTP), "--echo", hps(PortEcho), "--discard", hps(PortDiscard), "--cc", LinuxCC)
+		if cc == "" {
+			cc = LinuxCC
+		}
+		p, err = Start(name, t.Server, cpus, b.Peer, "--mode", mode, "--http", hps(PortHTTP), "--echo", hps(PortEcho),
+			"--discard", hps(PortDiscard), "--blob", hps(PortBlob), "--cc", cc)
 	case ServerGvisor:
 		if b.Gvisor == "" {
 			return nil, fmt.Errorf("gvisor peer not built")
@@ -136,3 +148,25 @@ func httpGet(ctx context.Context, ns *testnet.NS, addr string) error {
 }
 
 var readFile = os.ReadFile
+
+// errCCNotOffered says a server cannot run with a scenario's congestion
+// control; the report shows the row as not offered rather than failed.
+var errCCNotOffered = errors.New("congestion control not offered")
+
+// ccOffered reports whether server name can run with congestion control
+// cc. For xdptcpd that is whether the stack (built from the same tree as
+// the bench) accepts tcp_congestion_control=cc.
+func ccOffered(name, cc string) error {
+	switch {
+	case cc == "":
+		return nil
+	case name == ServerXdptcpd:
+		cfg := tcp.DefaultConfig()
+		if err := cfg.Set("tcp_congestion_control", cc); err != nil {
+			return fmt.Errorf("%w: xdptcpd rejects %v", errCCNotOffered, err)
+		}
+	case name == ServerGvisor:
+		return fmt.Errorf("%w: the gVisor peer keeps its own congestion control", errCCNotOffered)
+	}
+	return nil
+}

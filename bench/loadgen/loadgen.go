@@ -430,6 +430,82 @@ func Bulk(ctx context.Context, c BulkConfig) (BulkResult, error) {
 	return r, ctx.Err()
 }
 
+// DownloadConfig configures Download.
+type DownloadConfig struct {
+	Addr    string
+	Size    int           // bytes to GET (/SIZE from a blob handler)
+	CC      string        // congestion control (TCP_CONGESTION) of the client's socket; "" for the default
+	Timeout time.Duration // for the whole download
+}
+
+// DownloadResult is what Download measured.
+type DownloadResult struct {
+	Read    int64   `json:"read_bytes"` // body bytes
+	Seconds float64 `json:"seconds"`    // from the request's write to the body's last byte
+	Mbps    float64 `json:"mbps"`       // goodput of the body
+}
+
+// Download GETs Size bytes from a blob handler (xdptcpd's blob, the Linux
+// peer's --blob) over one connection and times it; a short body is an
+// error.
+func Download(ctx context.Context, c DownloadConfig) (DownloadResult, error) {
+	if c.Timeout <= 0 {
+		c.Timeout = 5 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	d := net.Dialer{Control: linux.CongestionControl(c.CC)}
+	nc, err := d.DialContext(ctx, "tcp", c.Addr)
+	if err != nil {
+		return DownloadResult{}, fmt.Errorf("download: dial: %w", err)
+	}
+	defer nc.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		nc.SetDeadline(dl)
+	}
+	start := time.Now()
+	if _, err := fmt.Fprintf(nc, "GET /%d HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n", c.Size); err != nil {
+		return DownloadResult{}, fmt.Errorf("download: request: %w", err)
+	}
+	br := bufio.NewReaderSize(nc, 64<<10)
+	status, err := br.ReadString('\n')
+	if err != nil {
+		return DownloadResult{}, fmt.Errorf("download: status line: %w", err)
+	}
+	if f := strings.Fields(status); len(f) < 2 || f[1] != "200" {
+		return DownloadResult{}, fmt.Errorf("download: %q", strings.TrimSpace(status))
+	}
+	length := int64(-1)
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			return DownloadResult{}, fmt.Errorf("download: header: %w", err)
+		}
+		l = strings.TrimRight(l, "\r\n")
+		if l == "" {
+			break
+		}
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(strings.TrimSpace(k), "Content-Length") {
+			length, _ = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	if length != int64(c.Size) {
+		return DownloadResult{}, fmt.Errorf("download: Content-Length %d, asked for %d", length, c.Size)
+	}
+	var r DownloadResult
+	buf := make([]byte, 64<<10)
+	for r.Read < length {
+		n, err := br.Read(buf[:min(int64(len(buf)), length-r.Read)])
+		r.Read += int64(n)
+		if err != nil {
+			return r, fmt.Errorf("download: body after %d of %d bytes: %w", r.Read, length, err)
+		}
+	}
+	r.Seconds = time.Since(start).Seconds()
+	r.Mbps = float64(r.Read) * 8 / r.Seconds / 1e6
+	return r, nil
+}
+
 // IdleConfig configures Idle.
 type IdleConfig struct {
 	Addr     string

@@ -121,3 +121,36 @@ func TestRequestHost(t *testing.T) {
 		}
 	}
 }
+
+// Download GETs a blob from the Go net peer's blob port: every byte, and
+// a short or refused body is an error.
+func TestDownloadOnLoopback(t *testing.T) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob := l.Addr().String()
+	l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- linux.Serve(ctx, linux.Config{Mode: "net", Blob: blob}) }()
+	t.Cleanup(func() { cancel(); <-done })
+	var r DownloadResult
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r, err = Download(context.Background(), DownloadConfig{Addr: blob, Size: 3<<20 + 5, Timeout: 10 * time.Second})
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Read != 3<<20+5 || r.Mbps <= 0 {
+		t.Errorf("download %+v", r)
+	}
+	if _, err := Download(context.Background(), DownloadConfig{Addr: blob, Size: 2 << 30, Timeout: 10 * time.Second}); err == nil {
+		t.Error("a blob above the peer's 1 GiB bound was not refused")
+	}
+}

@@ -56,6 +56,9 @@ type adminServer struct {
 	// draining is set when a graceful shutdown begins: /healthz answers
 	// 503 so that load balancers stop sending new clients.
 	draining atomic.Bool
+	// drainReq receives a request of POST /drain (xdptcpd drain); the
+	// daemon's main loop takes it.
+	drainReq chan struct{}
 	streams  chan struct{} // semaphore of concurrent control streams
 	token    []byte        // required on a TCP control endpoint when set
 }
@@ -132,7 +135,7 @@ func listenControl(addr string) (net.Listener, error) {
 // startAdmin starts the control endpoint on control ("" : none) and the
 // metrics listener on metrics ("" : none).
 func startAdmin(control, tokenFile, metrics string, st *xdptcp.Stack, log *slog.Logger) (*adminServer, error) {
-	a := &adminServer{streams: make(chan struct{}, listenerLimits.maxStreams)}
+	a := &adminServer{streams: make(chan struct{}, listenerLimits.maxStreams), drainReq: make(chan struct{}, 1)}
 	if tokenFile != "" {
 		tok, err := readTokenFile(tokenFile)
 		if err != nil {
@@ -174,6 +177,18 @@ func startAdmin(control, tokenFile, metrics string, st *xdptcp.Stack, log *slog.
 		mux := http.NewServeMux()
 		mux.HandleFunc("/healthz", healthz)
 		mux.Handle("/metrics", metricsH)
+		mux.HandleFunc("/drain", func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodPost {
+				w.Header().Set("Allow", "POST")
+				http.Error(w, "POST only", http.StatusMethodNotAllowed)
+				return
+			}
+			select {
+			case a.drainReq <- struct{}{}:
+			default: // one is pending already
+			}
+			io.WriteString(w, "draining\n")
+		})
 		mux.HandleFunc("/debug/conns", a.stream(func(w http.ResponseWriter, r *http.Request) { serveConns(w, r, st) }))
 		mux.HandleFunc("/debug/capture", a.stream(func(w http.ResponseWriter, r *http.Request) { serveCapture(w, r, st) }))
 		ln, err := listenControl(control)

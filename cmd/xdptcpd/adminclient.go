@@ -189,3 +189,27 @@ func readTokenFile(path string) (string, error) {
 	}
 	return tok, nil
 }
+
+// runDrain asks a running daemon to drain (POST /drain): /healthz answers
+// 503, new connections go to cluster peers, and the daemon exits 0 once
+// its connections are gone (or after its --grace).
+func runDrain(args []string, stderr io.Writer) int {
+	fs := newFlagSet("xdptcpd drain", stderr)
+	admin := fs.String("admin", defaultAdminAddr, "the daemon's control endpoint: a Unix socket path or HOST:PORT")
+	tokenFile := fs.String("admin-token-file", "", "file holding the control token (a TCP control endpoint opened beyond loopback)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	c, err := newAdminClient(*admin, *tokenFile, 10*time.Second)
+	if err != nil {
+		fmt.Fprintf(stderr, "xdptcpd drain: %v\n", err)
+		return 2
+	}
+	resp, err := c.post("/drain", nil, nil)
+	if err != nil {
+		fmt.Fprintf(stderr, "xdptcpd drain: %v\n", err)
+		return 1
+	}
+	resp.Body.Close()
+	return 0
+}

@@ -16,6 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/xdptcp/xdptcp"
 	"github.com/xdptcp/xdptcp/stack/tcp"
 	"github.com/xdptcp/xdptcp/xsk"
 )
@@ -48,6 +49,9 @@ type fileConfig struct {
 	Batch          int               `yaml:"batch"`
 	Grace          time.Duration     `yaml:"grace"`
 	ShutdownSYN    string            `yaml:"shutdown_syn"`
+	ClusterID      int               `yaml:"cluster_id"`      // -1 (flag default): not in a cluster
+	ClusterPeer    stringList        `yaml:"cluster_peer"`    // ID=ADDR, one or a list
+	ClusterIDBits  int               `yaml:"cluster_id_bits"` // width of the id in the TSval
 
 	path  string         // the file read
 	lines map[string]int // key path ("addr", "listen[1].handler", "sysctl.tcp_sack") -> line
@@ -309,7 +313,46 @@ func (o *options) validate() error {
 		}
 		seen[l.Port] = true
 	}
+	if _, err := o.cluster(); err != nil {
+		return err
+	}
 	return nil
+}
+
+// cluster returns the cluster settings (nil: not in a cluster). Peers are
+// ID=ADDR.
+func (o *options) cluster() (*xdptcp.ClusterConfig, error) {
+	if o.ClusterID < 0 {
+		if len(o.ClusterPeer) > 0 {
+			return nil, usagef("%s needs --cluster-id (this host's id)", o.where("cluster_peer"))
+		}
+		return nil, nil
+	}
+	bits := o.ClusterIDBits
+	if bits < 1 || bits > tcp.MaxOwnerBits {
+		return nil, usagef("%s %d: want 1 to %d", o.where("cluster_id_bits"), bits, tcp.MaxOwnerBits)
+	}
+	if o.ClusterID >= 1<<bits {
+		return nil, usagef("%s %d: want 0 to %d (cluster_id_bits %d)", o.where("cluster_id"), o.ClusterID, 1<<bits-1, bits)
+	}
+	c := &xdptcp.ClusterConfig{ID: o.ClusterID, IDBits: bits}
+	seen := map[int]bool{o.ClusterID: true}
+	for _, s := range o.ClusterPeer {
+		id, addr, ok := strings.Cut(s, "=")
+		n, err := strconv.Atoi(strings.TrimSpace(id))
+		a, aerr := netip.ParseAddr(strings.TrimSpace(addr))
+		switch {
+		case !ok || err != nil || aerr != nil:
+			return nil, usagef("%s %q: want ID=ADDR, e.g. 2=198.18.1.12", o.where("cluster_peer"), s)
+		case n < 0 || n >= 1<<bits:
+			return nil, usagef("%s %q: id %d: want 0 to %d (cluster_id_bits %d)", o.where("cluster_peer"), s, n, 1<<bits-1, bits)
+		case seen[n]:
+			return nil, usagef("%s %q: id %d is this host's or given twice", o.where("cluster_peer"), s, n)
+		}
+		seen[n] = true
+		c.Peers = append(c.Peers, xdptcp.ClusterPeer{ID: n, Addr: a})
+	}
+	return c, nil
 }
 
 // where names the source of key's value: "--flag" when the flag was

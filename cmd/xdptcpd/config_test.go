@@ -32,7 +32,8 @@ func TestExampleConfigLoads(t *testing.T) {
 	b, _ := os.ReadFile("../../configs/xdptcpd.yaml")
 	for _, key := range []string{"iface", "addr", "gateway", "queues", "cpus", "xdp_mode", "bind_mode", "xdp_replace",
 		"listen", "port", "handler", "backlog", "keepalive", "admin", "sysctl", "log_format", "log_level",
-		"busy_poll", "frame_size", "num_frames", "batch", "grace", "shutdown_syn", "cookie_key_file", "admin_token_file", "metrics"} {
+		"busy_poll", "frame_size", "num_frames", "batch", "grace", "shutdown_syn", "cookie_key_file", "admin_token_file", "metrics",
+		"cluster_id", "cluster_id_bits", "cluster_peer"} {
 		if !strings.Contains(string(b), key+":") {
 			t.Errorf("configs/xdptcpd.yaml does not show key %s", key)
 		}

@@ -121,67 +121,86 @@ type connJSON struct {
 // last_data_sent, last_data_recv, last_ack_recv; bytes per second for
 // rates; segments for windows.
 type infoJSON struct {
-	State                  string `json:"state"`
-	CAState                string `json:"ca_state"`
-	Retransmits            uint8  `json:"retransmits"`
-	Probes                 uint8  `json:"probes"`
-	Backoff                uint8  `json:"backoff"`
-	Options                uint8  `json:"options"`
-	SndWscale              uint8  `json:"snd_wscale"`
-	RcvWscale              uint8  `json:"rcv_wscale"`
-	RTO                    int64  `json:"rto"`
-	ATO                    int64  `json:"ato"`
-	SndMSS                 int    `json:"snd_mss"`
-	RcvMSS                 int    `json:"rcv_mss"`
-	Unacked                int    `json:"unacked"`
-	Sacked                 int    `json:"sacked"`
-	Lost                   int    `json:"lost"`
-	Retrans                int    `json:"retrans"`
-	LastDataSent           int64  `json:"last_data_sent"`
-	LastDataRecv           int64  `json:"last_data_recv"`
-	LastAckRecv            int64  `json:"last_ack_recv"`
-	PMTU                   int    `json:"pmtu"`
-	RcvSsthresh            int    `json:"rcv_ssthresh"`
-	RTT                    int64  `json:"rtt"`
-	RTTVar                 int64  `json:"rttvar"`
-	SndSsthresh            int    `json:"snd_ssthresh"`
-	SndCwnd                int    `json:"snd_cwnd"`
-	AdvMSS                 int    `json:"advmss"`
-	Reordering             int    `json:"reordering"`
-	RcvRTT                 int64  `json:"rcv_rtt"`
-	RcvSpace               int    `json:"rcv_space"`
-	TotalRetrans           int    `json:"total_retrans"`
-	PacingRate             uint64 `json:"pacing_rate"`
-	MaxPacingRate          uint64 `json:"max_pacing_rate"`
-	BytesAcked             uint64 `json:"bytes_acked"`
-	BytesReceived          uint64 `json:"bytes_received"`
-	SegsOut                int    `json:"segs_out"`
-	SegsIn                 int    `json:"segs_in"`
-	NotsentBytes           uint32 `json:"notsent_bytes"`
-	MinRTT                 int64  `json:"min_rtt"`
-	DataSegsIn             int    `json:"data_segs_in"`
-	DataSegsOut            int    `json:"data_segs_out"`
-	DeliveryRate           uint64 `json:"delivery_rate"`
-	BusyTime               int64  `json:"busy_time"`
-	RwndLimited            int64  `json:"rwnd_limited"`
-	SndbufLimited          int64  `json:"sndbuf_limited"`
-	Delivered              int    `json:"delivered"`
-	DeliveredCE            int    `json:"delivered_ce"`
-	BytesSent              uint64 `json:"bytes_sent"`
-	BytesRetrans           uint64 `json:"bytes_retrans"`
-	DSACKDups              int    `json:"dsack_dups"`
-	ReordSeen              int    `json:"reord_seen"`
-	RcvOOOPack             int    `json:"rcv_ooopack"`
-	SndWnd                 uint32 `json:"snd_wnd"`
-	RcvWnd                 uint32 `json:"rcv_wnd"`
-	DeliveryRateAppLimited bool   `json:"delivery_rate_app_limited"`
-	CongestionControl      string `json:"congestion_control"`
+	State                  string   `json:"state"`
+	CAState                string   `json:"ca_state"`
+	Retransmits            uint8    `json:"retransmits"`
+	Probes                 uint8    `json:"probes"`
+	Backoff                uint8    `json:"backoff"`
+	Options                uint8    `json:"options"`
+	SndWscale              uint8    `json:"snd_wscale"`
+	RcvWscale              uint8    `json:"rcv_wscale"`
+	RTO                    int64    `json:"rto"`
+	ATO                    int64    `json:"ato"`
+	SndMSS                 int      `json:"snd_mss"`
+	RcvMSS                 int      `json:"rcv_mss"`
+	Unacked                int      `json:"unacked"`
+	Sacked                 int      `json:"sacked"`
+	Lost                   int      `json:"lost"`
+	Retrans                int      `json:"retrans"`
+	LastDataSent           int64    `json:"last_data_sent"`
+	LastDataRecv           int64    `json:"last_data_recv"`
+	LastAckRecv            int64    `json:"last_ack_recv"`
+	PMTU                   int      `json:"pmtu"`
+	RcvSsthresh            int      `json:"rcv_ssthresh"`
+	RTT                    int64    `json:"rtt"`
+	RTTVar                 int64    `json:"rttvar"`
+	SndSsthresh            int      `json:"snd_ssthresh"`
+	SndCwnd                int      `json:"snd_cwnd"`
+	AdvMSS                 int      `json:"advmss"`
+	Reordering             int      `json:"reordering"`
+	RcvRTT                 int64    `json:"rcv_rtt"`
+	RcvSpace               int      `json:"rcv_space"`
+	TotalRetrans           int      `json:"total_retrans"`
+	PacingRate             uint64   `json:"pacing_rate"`
+	MaxPacingRate          uint64   `json:"max_pacing_rate"`
+	BytesAcked             uint64   `json:"bytes_acked"`
+	BytesReceived          uint64   `json:"bytes_received"`
+	SegsOut                int      `json:"segs_out"`
+	SegsIn                 int      `json:"segs_in"`
+	NotsentBytes           uint32   `json:"notsent_bytes"`
+	MinRTT                 int64    `json:"min_rtt"`
+	DataSegsIn             int      `json:"data_segs_in"`
+	DataSegsOut            int      `json:"data_segs_out"`
+	DeliveryRate           uint64   `json:"delivery_rate"`
+	BusyTime               int64    `json:"busy_time"`
+	RwndLimited            int64    `json:"rwnd_limited"`
+	SndbufLimited          int64    `json:"sndbuf_limited"`
+	Delivered              int      `json:"delivered"`
+	DeliveredCE            int      `json:"delivered_ce"`
+	BytesSent              uint64   `json:"bytes_sent"`
+	BytesRetrans           uint64   `json:"bytes_retrans"`
+	DSACKDups              int      `json:"dsack_dups"`
+	ReordSeen              int      `json:"reord_seen"`
+	RcvOOOPack             int      `json:"rcv_ooopack"`
+	SndWnd                 uint32   `json:"snd_wnd"`
+	RcvWnd                 uint32   `json:"rcv_wnd"`
+	DeliveryRateAppLimited bool     `json:"delivery_rate_app_limited"`
+	CongestionControl      string   `json:"congestion_control"`
+	BBR                    *bbrJSON `json:"bbr,omitempty"`
+}
+
+// bbrJSON is Linux's struct tcp_bbr_info (bw in bytes/s, min_rtt in µs,
+// gains in 1/256), plus the state.
+type bbrJSON struct {
+	BW         uint64 `json:"bbr_bw"`
+	MinRTT     int64  `json:"bbr_min_rtt"`
+	PacingGain uint32 `json:"bbr_pacing_gain"`
+	CwndGain   uint32 `json:"bbr_cwnd_gain"`
+	Mode       string `json:"mode"`
 }
 
 func us(d time.Duration) int64 { return d.Microseconds() }
 func ms(d time.Duration) int64 { return d.Milliseconds() }
 
 func newInfoJSON(in *tcp.TCPInfo) *infoJSON {
+	j := newInfoJSONFields(in)
+	if in.CongestionControl == "bbr" {
+		j.BBR = &bbrJSON{BW: in.BBR.BW, MinRTT: us(in.BBR.MinRTT), PacingGain: in.BBR.PacingGain, CwndGain: in.BBR.CwndGain, Mode: in.BBR.Mode}
+	}
+	return j
+}
+
+func newInfoJSONFields(in *tcp.TCPInfo) *infoJSON {
 	return &infoJSON{
 		State: in.State.String(), CAState: in.CAState.String(), Retransmits: in.Retransmits, Probes: in.Probes,
 		Backoff: in.Backoff, Options: in.Options, SndWscale: in.SndWscale, RcvWscale: in.RcvWscale,
@@ -346,6 +365,11 @@ func ssInfoLine(in *tcp.TCPInfo) string {
 	if in.DataSegsIn > 0 {
 		add("data_segs_in:%d", in.DataSegsIn)
 	}
+	if in.CongestionControl == "bbr" {
+		// ss's INET_DIAG_BBRINFO, plus the state (xdptcp's addition).
+		add("bbr:(bw:%s,mrtt:%s,pacing_gain:%g,cwnd_gain:%g,mode:%s)", bps(float64(in.BBR.BW)*8), msf(in.BBR.MinRTT),
+			float64(in.BBR.PacingGain)/256, float64(in.BBR.CwndGain)/256, in.BBR.Mode)
+	}
 	if in.RTT > 0 && in.SndMSS > 0 && in.SndCwnd > 0 {
 		// ss computes the send rate: cwnd * mss * 8 / rtt.
 		add("send %s", bps(float64(in.SndCwnd)*float64(in.SndMSS)*8/in.RTT.Seconds()))
@@ -359,6 +383,9 @@ func ssInfoLine(in *tcp.TCPInfo) string {
 	}
 	if in.Delivered > 0 {
 		add("delivered:%d", in.Delivered)
+	}
+	if in.DeliveryRateAppLimited {
+		add("app_limited")
 	}
 	if in.Unacked > 0 {
 		add("unacked:%d", in.Unacked)

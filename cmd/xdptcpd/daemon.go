@@ -107,6 +107,8 @@ func (d *daemon) reload() {
 		{"log_format", old.LogFormat, no.LogFormat}, {"busy_poll", old.BusyPoll, no.BusyPoll},
 		{"frame_size", old.FrameSize, no.FrameSize}, {"num_frames", old.NumFrames, no.NumFrames},
 		{"batch", old.Batch, no.Batch},
+		{"cluster_id", old.ClusterID, no.ClusterID}, {"cluster_peer", old.ClusterPeer.String(), no.ClusterPeer.String()},
+		{"cluster_id_bits", old.ClusterIDBits, no.ClusterIDBits},
 	}
 	for _, r := range restartOnly {
 		if r.a != r.b {
@@ -198,6 +200,7 @@ func (d *daemon) reload() {
 	next.XDPMode, next.BindMode, next.XDPReplace, next.Admin, next.TxChecksum = old.XDPMode, old.BindMode, old.XDPReplace, old.Admin, old.TxChecksum
 	next.AdminTokenFile, next.Metrics = old.AdminTokenFile, old.Metrics
 	next.LogFormat, next.BusyPoll, next.FrameSize, next.NumFrames, next.Batch = old.LogFormat, old.BusyPoll, old.FrameSize, old.NumFrames, old.Batch
+	next.ClusterID, next.ClusterPeer, next.ClusterIDBits = old.ClusterID, old.ClusterPeer, old.ClusterIDBits
 	next.Listen = listen
 	next.sysctls = append(append([][2]string(nil), no.sysctls...), tcpKeptSysctls(oldTCP.TCP, tcpKept)...)
 	d.o = &next
@@ -227,15 +230,96 @@ func tcpKeptSysctls(cur tcp.Config, names []string) [][2]string {
 	return out
 }
 
+// wait serves until the daemon is to stop: SIGHUP reloads; SIGTERM/SIGINT
+// shut down gracefully; SIGUSR1 or POST /drain (xdptcpd drain) drain.
+func (d *daemon) wait(sigs <-chan os.Signal) {
+	for {
+		select {
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGHUP:
+				d.reload()
+				continue
+			case syscall.SIGUSR1:
+				d.drain(sigs)
+				return
+			}
+			d.shutdown(sigs)
+			return
+		case <-d.admin.drainReq:
+			d.drain(sigs)
+			return
+		}
+	}
+}
+
+// drainQuiet is how long a draining host with no connection left must
+// have forwarded nothing before it exits: the router still sends it flows
+// (new connections it hands to peers, segments of theirs) until the
+// health check withdrew it, and exiting earlier would lose them.
+var drainQuiet = 2 * time.Second
+
+// drain takes the host out of service without breaking a connection:
+// /healthz answers 503 (a health checker withdraws the route), new
+// connections go to cluster peers (SYNs forwarded; stack.Cluster), the
+// http handler answers "Connection: close" so keep-alive clients move on,
+// and the connections the host has are served wherever the router
+// delivers their segments. It returns once no connection is left and the
+// host forwarded nothing for drainQuiet, or after --grace, when what is
+// left is closed as in shutdown (FIN, then RST after a second grace). A
+// SIGTERM/SIGINT cuts it short into shutdown.
+func (d *daemon) drain(sigs <-chan os.Signal) {
+	o := d.o
+	d.admin.draining.Store(true)
+	d.st.SetDraining(true)
+	httpDraining.Store(true)
+	d.log.Info("xdptcpd draining: /healthz answers 503, new connections go to peers, open ones are served until they end",
+		"conns", d.st.LiveConns(), "grace", o.Grace.String(), "cluster", o.ClusterID >= 0)
+	deadline := time.NewTimer(o.Grace)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	fwd, quietSince := d.st.Forwarded(), time.Now()
+	for {
+		if f := d.st.Forwarded(); f != fwd {
+			fwd, quietSince = f, time.Now()
+		}
+		if d.st.LiveConns() == 0 && time.Since(quietSince) >= drainQuiet {
+			d.log.Info("drained: no connection left and no traffic to forward")
+			return
+		}
+		select {
+		case <-deadline.C:
+			n := d.st.CloseConns(false)
+			d.log.Info("drain: grace period over, closing the remaining connections with FIN", "conns", n)
+			if d.waitConns(o.Grace, sigs) {
+				return
+			}
+			n = d.st.CloseConns(true)
+			d.log.Warn("drain: second grace period over: resetting the remaining connections", "conns", n)
+			return
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGHUP:
+				d.reload()
+			case syscall.SIGUSR1:
+			default:
+				d.log.Info("signal while draining: shutting down", "signal", sig.String())
+				d.shutdown(sigs)
+				return
+			}
+		case <-tick.C:
+		}
+	}
+}
+
 // shutdown is the graceful stop: refuse new connections (SYNs dropped or
 // answered with RST per shutdown_syn), let the established ones finish
 // for grace, close what is left with FIN, and after a second grace reset
 // the rest. Another SIGINT/SIGTERM cuts the current wait short.
 func (d *daemon) shutdown(sigs <-chan os.Signal) {
 	o := d.o
-	if d.admin != nil {
-		d.admin.draining.Store(true)
-	}
+	d.admin.draining.Store(true)
 	d.st.StopAccepting(o.ShutdownSYN == "rst")
 	n := d.st.LiveConns()
 	d.log.Info("xdptcpd stopping: new connections refused, waiting for open ones to finish",

@@ -114,11 +114,20 @@ func newTopoWith(t *testing.T, setup func(*topo), extra ...string) *topo {
 	if setup != nil {
 		setup(tp)
 	}
-	args := append([]string{"netns", "exec", tp.srv.Name, bin,
+	tp.start(t, append([]string{"netns", "exec", tp.srv.Name, bin,
 		"--iface", tp.veth.A, "--addr", srvIP + "/24",
 		"--listen", "8080=http", "--listen", "7=echo", "--listen", "9=discard",
-		"--admin", tp.admin}, extra...)
-	tp.cmd = exec.Command("ip", args...)
+		"--admin", tp.admin}, extra...)...)
+	return tp
+}
+
+// start runs argv (an `ip` command line, netns exec ... xdptcpd ...) as
+// tp's daemon, kills it when the test ends (printing its output if the test
+// failed) and waits until tp.admin answers /healthz. tp.exited receives
+// the exit status; a test that reads it puts it back.
+func (tp *topo) start(t testing.TB, argv ...string) {
+	t.Helper()
+	tp.cmd = exec.Command("ip", argv...)
 	tp.log = &syncBuffer{}
 	tp.cmd.Stdout, tp.cmd.Stderr = tp.log, tp.log
 	if err := tp.cmd.Start(); err != nil {
@@ -128,13 +137,13 @@ func newTopoWith(t *testing.T, setup func(*topo), extra ...string) *topo {
 	go func() { tp.exited <- tp.cmd.Wait() }()
 	t.Cleanup(func() {
 		tp.cmd.Process.Kill()
-		<-tp.exited
+		err := <-tp.exited
+		tp.exited <- err
 		if t.Failed() {
 			t.Logf("xdptcpd output:\n%s", tp.log.String())
 		}
 	})
 	tp.waitHealthy(t)
-	return tp
 }
 
 // httpInNS is an HTTP client whose sockets live in ns.
@@ -148,7 +157,7 @@ func httpInNS(ns *testnet.NS) *http.Client {
 	}
 }
 
-func (tp *topo) waitHealthy(t *testing.T) {
+func (tp *topo) waitHealthy(t testing.TB) {
 	t.Helper()
 	c := httpInNS(tp.srv)
 	deadline := time.Now().Add(15 * time.Second)

@@ -168,7 +168,7 @@ func (h *httpHandler) data(c connIO, data []byte) int {
 			h.respond(c, respNotImpl, true)
 		default:
 			h.skip = req.contentLength
-			if req.close {
+			if req.close || httpDraining.Load() {
 				h.respond(c, respClose, true)
 			} else {
 				h.respond(c, respKeepAlive, false)
@@ -177,6 +177,13 @@ func (h *httpHandler) data(c connIO, data []byte) int {
 	}
 	return used
 }
+
+// httpDraining is set when the daemon drains (xdptcpd drain): every
+// response then says "Connection: close" and the connection closes after
+// it (RFC 9112 §9.6), so keep-alive clients open their next connection,
+// which the router sends to a host in service; as nginx and Envoy do on a
+// drain.
+var httpDraining atomic.Bool
 
 // httpRequests counts the requests the http handlers answered (one atomic
 // add per request, exported as xdptcp_http_requests_total).

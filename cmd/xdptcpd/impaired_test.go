@@ -13,7 +13,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -34,40 +33,8 @@ func impairedDaemon(t testing.TB, tp *impairtest.Topology, bin string, extra ...
 	args := append([]string{"netns", "exec", tp.Server.Name, bin,
 		"--iface", tp.ServerIf, "--addr", tp.ServerAddr.String() + "/24",
 		"--listen", "7=echo", "--listen", "9=discard", "--admin", admin}, extra...)
-	cmd := exec.Command("ip", args...)
-	log := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("xdptcpd output:\n%s", log.String())
-		}
-	})
-	c := httpInNS(tp.Server)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			t.Fatalf("xdptcpd exited at start: %v\n%s", err, log.String())
-		default:
-		}
-		if resp, err := c.Get("http://" + admin + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return admin
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("xdptcpd not healthy after 15 s\n%s", log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	(&topo{srv: tp.Server, admin: admin}).start(t, args...)
+	return admin
 }
 
 // kernelEcho serves echo from the kernel stack in ns on port; it stops

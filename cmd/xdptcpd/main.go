@@ -46,6 +46,8 @@ func run(args []string, stderr io.Writer) int {
 			return runSS(args[1:], stderr)
 		case "capture":
 			return runCapture(args[1:], stderr)
+		case "drain":
+			return runDrain(args[1:], stderr)
 		}
 	}
 	err := serve(args, stderr)
@@ -120,6 +122,10 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.NumFrames, "num-frames", 4096, "UMEM frames per queue")
 	fs.IntVar(&o.Batch, "batch", 64, "frames per RX/TX batch")
 	fs.StringVar(&o.CookieKeyFile, "cookie-key-file", "", "SYN-cookie keys shared by the hosts of a cluster (one 64-hex-digit key a line, mode 0600); SIGHUP re-reads it")
+	var clusterPeers multiFlag
+	fs.IntVar(&o.ClusterID, "cluster-id", -1, "this host's id in a cluster behind ECMP (0 to 2^cluster-id-bits - 1; -1: no cluster): carried in every TCP timestamp so peers forward a flow's segments to its owner")
+	fs.Var(&clusterPeers, "cluster-peer", "another host of the cluster, ID=ADDR (its address on the shared link); repeatable")
+	fs.IntVar(&o.ClusterIDBits, "cluster-id-bits", 4, "width of the cluster id in the TCP timestamp, 1 to 8 (16 hosts and a 16 ms timestamp tick with 4)")
 	fs.DurationVar(&o.Grace, "grace", 30*time.Second, "on SIGTERM, how long established connections may finish before they are closed with FIN (RST after a second grace)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: xdptcpd --iface IFACE --addr IPV4[/PREFIX] [--addr IPV6[/PREFIX]] --listen PORT=HANDLER [flags]\n"+
@@ -182,6 +188,13 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		merge("frame-size", func() { setIfInt(&o.FrameSize, fc.FrameSize) })
 		merge("num-frames", func() { setIfInt(&o.NumFrames, fc.NumFrames) })
 		merge("batch", func() { setIfInt(&o.Batch, fc.Batch) })
+		merge("cluster-id", func() {
+			if fc.lines["cluster_id"] != 0 {
+				o.ClusterID = fc.ClusterID
+			}
+		})
+		merge("cluster-peer", func() { o.ClusterPeer = fc.ClusterPeer })
+		merge("cluster-id-bits", func() { setIfInt(&o.ClusterIDBits, fc.ClusterIDBits) })
 		merge("grace", func() {
 			if fc.lines["grace"] != 0 {
 				o.Grace = fc.Grace
@@ -225,6 +238,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	}
 	if len(gateways) > 0 {
 		o.Gateway = stringList(gateways)
+	}
+	if len(clusterPeers) > 0 {
+		o.ClusterPeer = stringList(clusterPeers)
 	}
 	if err := o.validate(); err != nil {
 		return nil, err
@@ -279,6 +295,9 @@ func stackConfig(o *options, log *slog.Logger) (xdptcp.Config, error) {
 			return cfg, usagef("--sysctl %v", err)
 		}
 	}
+	if cfg.Cluster, err = o.cluster(); err != nil {
+		return cfg, err
+	}
 	if o.CookieKeyFile != "" {
 		keys, err := syncookie.ReadKeyFile(o.CookieKeyFile)
 		if err != nil {
@@ -317,7 +336,7 @@ func serve(args []string, stderr io.Writer) error {
 	// Signals are caught from here on: a SIGTERM during start-up still
 	// detaches cleanly.
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 
 	st, err := xdptcp.Open(cfg)
@@ -362,14 +381,7 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	log.Info("xdptcpd serving", "iface", o.Iface, "addr", o.Addr.String(), "queues", fmt.Sprint(queueIDs(st)),
 		"xdp_mode", st.XDPMode(), "bind_mode", st.BindMode(), "listen", strings.Join(ls, ","), "admin", control, "metrics", o.Metrics)
-	for sig := range sigs {
-		if sig == syscall.SIGHUP {
-			d.reload()
-			continue
-		}
-		d.shutdown(sigs)
-		break
-	}
+	d.wait(sigs)
 	admin.Close()
 	if err := st.Close(); err != nil {
 		return err

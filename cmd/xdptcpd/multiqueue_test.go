@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -26,38 +25,7 @@ func startDaemonOn(t *testing.T, srv *testnet.NS, iface, admin string, args ...s
 	t.Helper()
 	bin := daemonBinary(t)
 	all := append([]string{"netns", "exec", srv.Name, bin, "--iface", iface, "--addr", srvIP + "/24", "--admin", admin}, args...)
-	cmd := exec.Command("ip", all...)
-	log := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("xdptcpd output:\n%s", log.String())
-		}
-	})
-	c := httpInNS(srv)
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
-			t.Fatalf("xdptcpd exited at start: %v\n%s", err, log.String())
-		default:
-		}
-		if resp, err := c.Get("http://" + admin + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("xdptcpd not healthy after 15 s\n%s", log.String())
+	(&topo{srv: srv, admin: admin}).start(t, all...)
 }
 
 // adminConns reads /debug/conns?format=json.

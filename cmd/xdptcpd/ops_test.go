@@ -63,23 +63,7 @@ func newOpsTopoWith(t *testing.T, prefix []string, args ...string) *topo {
 			tp.admin = args[i+1]
 		}
 	}
-	tp.cmd = exec.Command("ip", full...)
-	tp.log = &syncBuffer{}
-	tp.cmd.Stdout, tp.cmd.Stderr = tp.log, tp.log
-	if err := tp.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	tp.exited = make(chan error, 1)
-	go func() { tp.exited <- tp.cmd.Wait() }()
-	t.Cleanup(func() {
-		tp.cmd.Process.Kill()
-		err := <-tp.exited
-		tp.exited <- err
-		if t.Failed() {
-			t.Logf("xdptcpd output:\n%s", tp.log.String())
-		}
-	})
-	tp.waitHealthy(t)
+	tp.start(t, full...)
 	return tp
 }
 

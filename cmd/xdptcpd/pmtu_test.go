@@ -14,7 +14,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -47,25 +46,10 @@ func TestPathMTUKernel(t *testing.T) {
 	cli.Exec(t, "ip", "-6", "route", "add", "default", "via", "2001:2:1::fe")
 
 	admin := "127.0.0.1:9100"
-	cmd := exec.Command("ip", "netns", "exec", srv.Name, bin, "--iface", left.A,
+	tp := &topo{srv: srv, cli: cli, admin: admin}
+	tp.start(t, "netns", "exec", srv.Name, bin, "--iface", left.A,
 		"--addr", srvIP+"/24", "--addr", srvIP6+"/64", "--gateway", rtrSrvIP, "--gateway", rtrSrvIP6,
 		"--listen", "8080=blob", "--admin", admin, "--sysctl", "tcp_mtu_probing=1")
-	log := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("xdptcpd output:\n%s", log.String())
-		}
-	})
-	tp := &topo{srv: srv, cli: cli, admin: admin, log: log, exited: exited, cmd: cmd}
-	tp.waitHealthy(t)
 
 	want := blobBody(4 << 20)
 	for _, host := range []string{srvIP, "[" + srvIP6 + "]"} {

@@ -89,6 +89,47 @@ func TestNoAllocsWrite(t *testing.T) {
 	_ = seqnum.Value(0)
 }
 
+// With BBR the send path (rate fields recorded per segment, pacing) and
+// the ACK path (a rate sample, the model's update) allocate nothing; the
+// BBR state was allocated once, at connection setup.
+func TestNoAllocsBBRWriteAck(t *testing.T) {
+	out := &countOut{}
+	cfg := DefaultConfig()
+	cfg.CongestionControl = "bbr"
+	l := NewLayer(&cfg, out, 0)
+	var conn *Conn
+	l.Listen(ourAddr, ourPort, ListenOptions{NewHandler: func(c *Conn) Handler { conn = c; return sinkHandler{} }})
+	syn := Segment{Key: testKey, Seq: peerISN, Flags: SYN, Window: 65535}
+	syn.Opts.HasMSS, syn.Opts.MSS = true, 1000
+	syn.Opts.SACKPermitted = true
+	l.Input(0, &syn)
+	c := l.conns.Get(testKey)
+	now := clock.Time(0).Add(time.Millisecond)
+	ack := Segment{Key: testKey, Seq: peerISN + 1, Ack: c.iss + 1, Flags: ACK, Window: 65535}
+	l.Input(now, &ack)
+	if conn == nil || c.rateCtl() == nil {
+		t.Fatal("not established with BBR")
+	}
+	p := make([]byte, 4*1000)
+	step := func() {
+		c.Write(p)
+		for c.sndUna != c.sndNxt || c.sndBuf.Len() > 0 {
+			now = now.Add(time.Millisecond)
+			l.Advance(now) // the pacer's departures
+			ack.Ack = c.sndNxt
+			l.Input(now, &ack)
+		}
+	}
+	step()
+	before := out.n
+	if allocs := testing.AllocsPerRun(500, step); allocs != 0 {
+		t.Fatalf("%v allocations per write and its ACKs", allocs)
+	}
+	if out.n-before < 2000 || c.Info().DeliveryRate == 0 {
+		t.Fatalf("%d segments, delivery rate %d", out.n-before, c.Info().DeliveryRate)
+	}
+}
+
 // BenchmarkInOrderSegment measures one in-order 1460-byte data segment in
 // ESTABLISHED (with an ACK every second segment).
 func BenchmarkInOrderSegment(b *testing.B) {
@@ -121,11 +162,20 @@ func BenchmarkWriteAck(b *testing.B) {
 }
 
 // The recovery paths allocate nothing per ACK or per transmitted
-// segment: SACK processing, RACK marking, recovery with PRR, the
-// retransmission, the full ACK and the scoreboard's return to the pool.
+// segment: SACK processing, RACK marking, recovery with PRR (BBR: packet
+// conservation and its rate samples), the retransmission, the full ACK
+// and the scoreboard's return to the pool.
 func TestNoAllocsRecovery(t *testing.T) {
+	for _, cc := range []string{"cubic", "bbr"} {
+		t.Run(cc, func(t *testing.T) { testNoAllocsRecovery(t, cc) })
+	}
+}
+
+func testNoAllocsRecovery(t *testing.T, cc string) {
 	out := &countOut{}
-	l := NewLayer(nil, out, 0)
+	cfg := DefaultConfig()
+	cfg.CongestionControl = cc
+	l := NewLayer(&cfg, out, 0)
 	var conn *Conn
 	l.Listen(ourAddr, ourPort, ListenOptions{NewHandler: func(c *Conn) Handler { conn = c; return sinkHandler{} }})
 	syn := Segment{Key: testKey, Seq: peerISN, Flags: SYN, Window: 65535}
@@ -136,8 +186,8 @@ func TestNoAllocsRecovery(t *testing.T) {
 	now := clock.Time(0).Add(time.Millisecond)
 	ack := Segment{Key: testKey, Seq: peerISN + 1, Ack: c.iss + 1, Flags: ACK, Window: 65535}
 	l.Input(now, &ack)
-	if conn == nil || !c.rackOn() {
-		t.Fatal("not established with SACK")
+	if conn == nil || !c.rackOn() || c.cc.name() != cc {
+		t.Fatal("not established with SACK and " + cc)
 	}
 	p := make([]byte, 8*1000)
 	step := func() {
@@ -158,6 +208,10 @@ func TestNoAllocsRecovery(t *testing.T) {
 		for c.sndUna != c.sndNxt || c.sndBuf.Len() > 0 {
 			ack.Ack = c.sndNxt
 			l.Input(now, &ack)
+			if c.sndUna == c.sndNxt && c.sndBuf.Len() > 0 {
+				now = now.Add(time.Millisecond) // paced (BBR): the wheel sends the rest
+				l.Advance(now)
+			}
 		}
 	}
 	step()

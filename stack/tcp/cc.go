@@ -1,7 +1,9 @@
 package tcp
 
-// Congestion control (RFC 5681) behind a small interface: NewReno and
-// CUBIC (RFC 9438, Linux's default), chosen by tcp_congestion_control.
+// Congestion control (RFC 5681) behind a small interface: NewReno,
+// CUBIC (RFC 9438, Linux's default) and BBR v1 (bbr.go), chosen by
+// tcp_congestion_control or per connection (SetCongestionControl, Linux's
+// TCP_CONGESTION socket option).
 
 import (
 	"math"
@@ -31,23 +33,105 @@ type congestionControl interface {
 	// restart sets cwnd and ssthresh for a sender that was idle
 	// (tcp_slow_start_after_idle).
 	restart(cwnd, ssthresh int, now clock.Time)
+	// name is the tcp_congestion_control spelling Linux reports.
+	name() string
 }
 
 // initialWindowSegments is RFC 6928's IW of 10 segments (Linux
 // TCP_INIT_CWND).
 const initialWindowSegments = 10
 
-// initCC picks and starts the congestion controller.
+// initCC picks and starts the congestion controller: the connection's
+// own choice (SetCongestionControl, or its listener's) if it made one,
+// else tcp_congestion_control. A BBR connection that already runs BBR
+// keeps its state (allocated once, when it started).
 func (c *Conn) initCC(mss int) {
 	c.recover = c.sndUna // RFC 6582 §3.2 step 1: recover starts at the ISS
 	c.rack.fack = c.sndUna
-	if c.layer.cfg.CongestionControl == "cubic" {
+	name := c.layer.cfg.CongestionControl
+	if c.cc != nil {
+		name = c.cc.name()
+	}
+	c.startCC(name, initialWindowSegments*mss, mss)
+}
+
+// startCC starts controller name with a window of cwnd bytes.
+func (c *Conn) startCC(name string, cwnd, mss int) {
+	switch name {
+	case "bbr":
+		if b := c.rateCtl(); b != nil {
+			b.cwnd = max(cwnd, 1)
+			return
+		}
+		c.cc = newBBR(c, cwnd)
+	case "cubic":
 		c.cubic.init(mss)
+		c.cubic.cwnd = max(cwnd, 1)
 		c.cc = &c.cubic
+	default:
+		c.cubic.newReno.init(mss)
+		c.cubic.cwnd = max(cwnd, 1)
+		c.cc = &c.cubic.newReno
+	}
+}
+
+// SetCongestionControl switches the connection to congestion control
+// name (one of tcp_congestion_control's values), as Linux's
+// TCP_CONGESTION socket option: before the handshake it applies from the
+// start; later the new controller starts from the current window (Linux
+// tcp_reinit_congestion_control). BBR's state is allocated here, once.
+func (c *Conn) SetCongestionControl(name string) error {
+	if !validCongestionControl(name) {
+		return ErrBadCongestionControl
+	}
+	if c.flags&fGone != 0 {
+		return nil
+	}
+	if c.cc != nil && canonicalCC(c.cc.name()) == canonicalCC(name) {
+		return nil
+	}
+	cwnd := initialWindowSegments * max(c.mss, 1)
+	ss := ssthreshInfinite
+	if c.cc != nil && c.state.synchronized() {
+		cwnd, ss = c.cc.window(), c.cc.ssthreshBytes()
+	}
+	c.startCC(canonicalCC(name), cwnd, max(c.mss, 1))
+	if ss != ssthreshInfinite && c.rateCtl() == nil {
+		c.cubic.ssthresh = ss
+	}
+	return nil
+}
+
+// canonicalCC maps the names one controller answers to ("newreno" and
+// "reno") to one.
+func canonicalCC(name string) string {
+	if name == "newreno" {
+		return "reno"
+	}
+	return name
+}
+
+// rateCtl returns the connection's BBR if it runs BBR, else nil. BBR sets
+// cwnd and the pacing rate itself from each ACK's rate sample, where
+// Linux calls a controller's cong_control hook: PRR, the cwnd growth of
+// onAck, the end of a reduction at ssthresh and restart after idle do not
+// apply to it.
+func (c *Conn) rateCtl() *bbr {
+	b, _ := c.cc.(*bbr)
+	return b
+}
+
+// endCwndReduction ends a window reduction (recovery, ECN, a TLP that
+// repaired a loss) at ssthresh: Linux tcp_end_cwnd_reduction, which does
+// nothing for a controller with cong_control (BBR) or while ssthresh is
+// still infinite.
+func (c *Conn) endCwndReduction() {
+	if c.rateCtl() != nil {
 		return
 	}
-	c.cubic.newReno.init(mss)
-	c.cc = &c.cubic.newReno
+	if ss := c.cc.ssthreshBytes(); ss < ssthreshInfinite {
+		c.cc.setWindow(ss)
+	}
 }
 
 // newReno is RFC 5681 slow start and congestion avoidance; its recovery
@@ -64,6 +148,7 @@ func (r *newReno) init(mss int) {
 	r.acc = 0
 }
 
+func (r *newReno) name() string       { return "reno" }
 func (r *newReno) window() int        { return r.cwnd }
 func (r *newReno) setWindow(w int)    { r.cwnd = max(w, 1) }
 func (r *newReno) ssthreshBytes() int { return r.ssthresh }
@@ -124,6 +209,7 @@ func (q *cubic) init(mss int) {
 	q.hs = hystart{}
 }
 
+func (q *cubic) name() string       { return "cubic" }
 func (q *cubic) window() int        { return q.cwnd }
 func (q *cubic) setWindow(w int)    { q.cwnd = max(w, 1) }
 func (q *cubic) ssthreshBytes() int { return q.ssthresh }

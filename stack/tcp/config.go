@@ -154,7 +154,7 @@ type Config struct {
 	Timestamps         bool          // tcp_timestamps (1): RFC 7323 timestamps
 	WindowScaling      bool          // tcp_window_scaling (1): RFC 7323 window scaling
 	Sack               bool          // tcp_sack (1): RFC 2018 selective acknowledgements
-	CongestionControl  string        // tcp_congestion_control ("cubic"; also "newreno", "reno")
+	CongestionControl  string        // tcp_congestion_control ("cubic"; also "bbr", "newreno", "reno")
 	Recovery           int           // tcp_recovery (1): bits 0x1 RACK loss detection (RFC 8985), 0x2 static reordering window, 0x4 no DupThresh rule in RACK
 	EarlyRetrans       int           // tcp_early_retrans (3): 3 or 4 send tail loss probes (RFC 8985 §7), 0-2 do not
 	Frto               int           // tcp_frto (2): F-RTO (RFC 5682) detects spurious RTOs; 0 off
@@ -454,8 +454,22 @@ func memSetting(name, meaning string, p func(c *Config) *[3]int) settingDef {
 	}
 }
 
-// congestionControls are the accepted tcp_congestion_control values.
-var congestionControls = []string{"cubic", "newreno", "reno"}
+// congestionControls are the accepted tcp_congestion_control values
+// ("newreno" and "reno" are one controller, Linux's reno).
+var congestionControls = []string{"cubic", "bbr", "newreno", "reno"}
+
+// ErrBadCongestionControl: SetCongestionControl was given a name that is
+// not one of tcp_congestion_control's values.
+var ErrBadCongestionControl = errors.New("unknown congestion control")
+
+func validCongestionControl(name string) bool {
+	for _, cc := range congestionControls {
+		if name == cc {
+			return true
+		}
+	}
+	return false
+}
 
 // settingTable holds every setting, in documentation order.
 var settingTable = []settingDef{
@@ -504,15 +518,13 @@ var settingTable = []settingDef{
 	boolSetting("tcp_sack", "RFC 2018 selective acknowledgements",
 		func(c *Config) *bool { return &c.Sack }),
 	{
-		name: "tcp_congestion_control", meaning: "congestion control for new connections: cubic, newreno or reno", runtime: true,
+		name: "tcp_congestion_control", meaning: "congestion control for new connections: cubic, bbr (BBR v1), newreno or reno", runtime: true,
 		get: func(c *Config) string { return c.CongestionControl },
 		set: func(c *Config, v string) *SettingError {
 			v = strings.TrimSpace(v)
-			for _, cc := range congestionControls {
-				if v == cc {
-					c.CongestionControl = v
-					return nil
-				}
+			if validCongestionControl(v) {
+				c.CongestionControl = v
+				return nil
 			}
 			return badSettingValue("%q not one of %s", v, strings.Join(congestionControls, ", "))
 		},

@@ -193,8 +193,8 @@ func TestSetRejects(t *testing.T) {
 		{"tcp_timestamps", "2", "tcp_timestamps: 2 out of range 0..1"},
 		{"tcp_window_scaling", "-1", "tcp_window_scaling: -1 out of range 0..1"},
 		{"tcp_sack", "on", `tcp_sack: invalid value "on": want an integer`},
-		{"tcp_congestion_control", "bbr", `tcp_congestion_control: "bbr" not one of cubic, newreno, reno`},
-		{"tcp_congestion_control", "", `tcp_congestion_control: "" not one of cubic, newreno, reno`},
+		{"tcp_congestion_control", "vegas", `tcp_congestion_control: "vegas" not one of cubic, bbr, newreno, reno`},
+		{"tcp_congestion_control", "", `tcp_congestion_control: "" not one of cubic, bbr, newreno, reno`},
 		{"tcp_min_snd_mss", "47", "tcp_min_snd_mss: 47 out of range 48..65535"},
 		{"tcp_min_snd_mss", "65536", "tcp_min_snd_mss: 65536 out of range 48..65535"},
 		{"ip_local_port_range", "60999 32768", `ip_local_port_range: "60999 32768": want first <= last`},
@@ -263,7 +263,7 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.KeepaliveTime = 1500 * time.Millisecond }, "tcp_keepalive_time: 1.5s is not a whole number of seconds"},
 		{func(c *Config) { c.Rmem = [3]int{3, 2, 1} }, `tcp_rmem: "3 2 1": want min <= default <= max`},
 		{func(c *Config) { c.LocalPortRange = [2]uint16{2, 1} }, `ip_local_port_range: "2 1": want first <= last`},
-		{func(c *Config) { c.CongestionControl = "" }, `tcp_congestion_control: "" not one of cubic, newreno, reno`},
+		{func(c *Config) { c.CongestionControl = "" }, `tcp_congestion_control: "" not one of cubic, bbr, newreno, reno`},
 		{func(c *Config) { c.MaxConnections = 0 }, "max_connections: 0 out of range 1..67108864"},
 	}
 	for _, tt := range tests {

@@ -101,9 +101,10 @@ type Conn struct {
 	dsack      sackRange    // duplicate to report first in the next ACK (RFC 2883); valid if fDSACK
 
 	// Timestamps (RFC 7323 §3-5).
-	tsRecent   uint32     // TS.Recent: latest TSval from the peer
-	tsOffset   uint32     // added to our clock in ms to form TSval
-	tsRecentAt clock.Time // when TS.Recent was updated (PAWS 24-day rule)
+	tsRecent   uint32       // TS.Recent: latest TSval from the peer
+	tsOffset   uint32       // added to our clock in ms to form TSval
+	pushSeq    seqnum.Value // PSH mark: end of the last write not sent with MSG_MORE (Linux pushed_seq; push.go; here: fills padding)
+	tsRecentAt clock.Time   // when TS.Recent was updated (PAWS 24-day rule)
 
 	// Retransmission (RFC 6298) and loss recovery (recovery.go).
 	rtt          rttEstimator
@@ -137,13 +138,15 @@ type Conn struct {
 	lastDataAt clock.Time    // last in-order data received (pingpong detection, ato)
 	ato        time.Duration // delayed-ACK timeout estimate (Linux icsk_ack.ato); 0 before the first data
 	ackOwed    int           // an ACK is owed for data received (> 0) since the last ACK we sent
-	linger     int           // SO_LINGER seconds; -1 = off
+	linger     int32         // SO_LINGER seconds; -1 = off
+	pushGrid   seqnum.Value  // origin of the PSH grid of pushChunk-byte chunks (push.go); <= SND.NXT
 	quickAcks  int           // segments to ACK at once (after a handshake, Linux quickack)
 
 	// Challenge ACK rate limit (RFC 5961 §7), per connection.
 	chalAt    clock.Time
-	chalCount int
-	oowAt     clock.Time // last ACK for an out-of-window segment (Linux last_oow_ack_time)
+	chalCount int32
+	burstSeq  seqnum.Value // SND.NXT when the current transmission round (trySend) began (push.go)
+	oowAt     clock.Time   // last ACK for an out-of-window segment (Linux last_oow_ack_time)
 
 	synRtx   int          // SYN-ACK retransmissions (Linux req->num_timeout)
 	created  clock.Time   // when the connection was created
@@ -184,7 +187,15 @@ func (c *Conn) SetHandler(h Handler) {
 // than len(p) when the send buffer is full (OnWritable follows when space
 // is freed). It returns 0 after CloseWrite/Close or once the connection is
 // gone. Data is sent at once when the windows allow.
-func (c *Conn) Write(p []byte) int {
+func (c *Conn) Write(p []byte) int { return c.write(p, false) }
+
+// WriteMore is Write with send(2)'s MSG_MORE: more data follows, so the
+// end of p gets no PSH (Linux tcp_push) and a partial segment waits, as
+// under SetCork, until a later Write without it, SetCork(false) or the
+// cork timeout.
+func (c *Conn) WriteMore(p []byte) int { return c.write(p, true) }
+
+func (c *Conn) write(p []byte, more bool) int {
 	if c.flags&(fFinQueued|fGone) != 0 || len(p) == 0 {
 		return 0
 	}
@@ -203,11 +214,16 @@ func (c *Conn) Write(p []byte) int {
 	if c.sndBuf.Len()+len(p) > len(c.sndBuf.buf) {
 		c.growSndBuf(c.sndBuf.Len() + len(p))
 	}
+	if n := min(len(p), len(c.sndBuf.buf)-c.sndBuf.Len()); n > 0 {
+		c.markWrite(n, more)
+	}
 	n := c.sndBuf.write(p)
 	if n < len(p) {
 		c.flags |= fWriteBlocked
 	}
-	if c.state.synchronized() {
+	if c.state.synchronized() && c.flags&fPending == 0 {
+		// (A connection with input pending in this receive batch
+		// sends at the batch's end, ACK and data together.)
 		c.trySend(c.layer.now)
 		c.rearm()
 	}
@@ -382,7 +398,7 @@ func (c *Conn) SetLinger(sec int) {
 	if sec < 0 {
 		sec = -1
 	}
-	c.linger = sec
+	c.linger = int32(min(sec, math.MaxInt32))
 }
 
 // currentRTO is the RTO with the current backoff applied.
@@ -467,6 +483,8 @@ const (
 	fHeldTail      connFlags = 1 << 29 // fGone, but rcvBuf keeps unread data for the application; OnClose is owed
 	fDSACK         connFlags = 1 << 28 // c.dsack is owed in the next ACK
 	fMTUProbe      connFlags = 1 << 27 // black-hole MSS search on (Linux icsk_mtup.enabled; tcp_mtu_probing)
+	fPending       connFlags = 1 << 26 // on the layer's pending list: output for this receive batch is owed (batch.go)
+	fAckNow        connFlags = 1 << 25 // a segment of this batch wants an immediate ACK, sent at the batch's end
 )
 
 // releaseRcvBuf gives the receive ring back when it holds nothing, in

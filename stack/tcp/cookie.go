@@ -137,6 +137,7 @@ func (ln *Listener) cookieAck(now clock.Time, seg *Segment) bool {
 	isn := seg.Ack - 1
 	c.iss, c.sndUna, c.sndNxt, c.sndNxt = isn, isn, isn+1, isn+1
 	c.sndBufSeq = isn + 1
+	c.pushSeq, c.pushGrid = isn+1, isn+1
 	c.irs = seg.Seq - 1
 	c.rcvNxt = seg.Seq
 	c.rcvAdv = c.rcvNxt.Add(seqnum.Size(min(c.rcvCap, 65535)))

@@ -76,7 +76,7 @@ func (c *Conn) ecnOnAck(now clock.Time) bool {
 		return false
 	}
 	c.cc.onLoss(now, c.flight(), c.mss)
-	c.cc.setWindow(c.cc.ssthreshBytes())
+	c.endCwndReduction()
 	c.recover = c.sndNxt
 	c.flags |= fCWRPending | fInCWR
 	c.layer.stats.TCPECNReduce.Add(1)

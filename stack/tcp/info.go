@@ -5,8 +5,9 @@ package tcp
 // Field names follow tcp_info's (tcpi_snd_cwnd -> SndCwnd) and mean what
 // Linux means by them; times are time.Duration instead of Linux's
 // microseconds or milliseconds. A field xdptcp has no mechanism for
-// (pacing, receiver-side RTT, rate samples, chrono busy times) stays
-// zero, as in Linux when the mechanism is off, and says so below.
+// (receiver-side RTT, chrono busy times) stays zero, as in Linux when
+// the mechanism is off, and says so below. Delivery-rate samples exist
+// on connections that run BBR (ratesample.go).
 
 import (
 	"time"
@@ -100,8 +101,8 @@ type TCPInfo struct {
 
 	TotalRetrans int // tcpi_total_retrans: segments retransmitted over the connection's life
 
-	PacingRate    uint64 // tcpi_pacing_rate (bytes/s); 0: xdptcp does not pace
-	MaxPacingRate uint64 // tcpi_max_pacing_rate; 0: no SO_MAX_PACING_RATE
+	PacingRate    uint64 // tcpi_pacing_rate (bytes/s): BBR's, or cwnd/SRTT's under SO_MAX_PACING_RATE; 0: not pacing
+	MaxPacingRate uint64 // tcpi_max_pacing_rate (bytes/s); 0: no SO_MAX_PACING_RATE
 
 	BytesAcked    uint64 // tcpi_bytes_acked: RFC 4898 tcpEStatsAppHCThruOctetsAcked
 	BytesReceived uint64 // tcpi_bytes_received: RFC 4898 tcpEStatsAppHCThruOctetsReceived
@@ -113,13 +114,13 @@ type TCPInfo struct {
 	DataSegsIn   int           // tcpi_data_segs_in: segments received with data
 	DataSegsOut  int           // tcpi_data_segs_out: segments sent with data, retransmissions included
 
-	DeliveryRate           uint64        // tcpi_delivery_rate (bytes/s); 0: no rate sampling here
-	DeliveryRateAppLimited bool          // tcpi_delivery_rate_app_limited; false here
+	DeliveryRate           uint64        // tcpi_delivery_rate (bytes/s): the latest delivery-rate sample (BBR connections; 0 on others, which do not sample)
+	DeliveryRateAppLimited bool          // tcpi_delivery_rate_app_limited: that sample was application-limited
 	BusyTime               time.Duration // tcpi_busy_time; 0: no chrono accounting here
 	RwndLimited            time.Duration // tcpi_rwnd_limited; 0: not accounted here
 	SndbufLimited          time.Duration // tcpi_sndbuf_limited; 0: not accounted here
 
-	Delivered    int    // tcpi_delivered: segments delivered (acknowledged, counted in MSS units)
+	Delivered    int    // tcpi_delivered: segments delivered, in MSS units (with BBR's sampler SACKed ones included, as Linux; else cumulatively acknowledged)
 	DeliveredCE  int    // tcpi_delivered_ce; 0: CE-marked deliveries are not counted here
 	BytesSent    uint64 // tcpi_bytes_sent: payload bytes sent, retransmissions included (RFC 4898 tcpEStatsPerfHCDataOctetsOut)
 	BytesRetrans uint64 // tcpi_bytes_retrans: payload bytes retransmitted (RFC 4898 tcpEStatsPerfOctetsRetrans)
@@ -129,7 +130,20 @@ type TCPInfo struct {
 	SndWnd       uint32 // tcpi_snd_wnd: the peer's advertised window in bytes
 	RcvWnd       uint32 // tcpi_rcv_wnd: our advertised window in bytes (right edge - RCV.NXT)
 
-	CongestionControl string // TCP_CONGESTION: "reno" or "cubic"
+	CongestionControl string // TCP_CONGESTION: "reno", "cubic" or "bbr"
+
+	// BBR's state (Linux INET_DIAG_BBRINFO, ss's "bbr:(...)"); zero
+	// unless CongestionControl is "bbr".
+	BBR BBRInfo
+}
+
+// BBRInfo is Linux's struct tcp_bbr_info, plus the state's name.
+type BBRInfo struct {
+	BW         uint64        // bbr_bw: the bottleneck bandwidth estimate, bytes/s
+	MinRTT     time.Duration // bbr_min_rtt: the RTprop estimate
+	PacingGain uint32        // bbr_pacing_gain, in 1/256 units
+	CwndGain   uint32        // bbr_cwnd_gain, in 1/256 units
+	Mode       string        // STARTUP, DRAIN, PROBE_BW or PROBE_RTT
 }
 
 // infoCounters are the per-connection counts TCPInfo reports that the
@@ -294,9 +308,15 @@ func (c *Conn) Info() TCPInfo {
 			in.SndSsthresh = ss / mss
 		}
 	}
-	in.CongestionControl = c.layer.cfg.CongestionControl
-	if in.CongestionControl == "" {
-		in.CongestionControl = "reno"
+	if c.cc != nil {
+		in.CongestionControl = c.cc.name()
+	}
+	in.PacingRate = c.pacingRate()
+	in.MaxPacingRate = uint64(c.maxPacing)
+	if b := c.rateCtl(); b != nil {
+		in.DeliveryRate, in.DeliveryRateAppLimited = b.rs.lastRate()
+		in.Delivered = int((b.rs.delivered + uint64(mss) - 1) / uint64(mss))
+		in.BBR = BBRInfo{BW: b.bw.get(), MinRTT: b.minRTT, PacingGain: b.pacingGain, CwndGain: b.cwndGain, Mode: b.mode.String()}
 	}
 	if ic.lastDataSent != 0 {
 		in.LastDataSent = now.Sub(ic.lastDataSent)

@@ -26,7 +26,7 @@ func TestInfoCountsAnExchange(t *testing.T) {
 		t.Fatalf("Write %d", n)
 	}
 	h.expect(flags(ACK), payloadLen(1460))
-	h.expect(flags(ACK), payloadLen(1460))
+	h.expect(flags(ACK|PSH), payloadLen(1460)) // a two-segment skb's end (push.go)
 	h.expect(flags(ACK|PSH), payloadLen(80))
 	h.advance(5 * time.Millisecond)
 	h.send(ACK, peerISN+1001, ourISN+1+1460)

@@ -39,7 +39,7 @@ func arrival(now clock.Time, seg *Segment) clock.Time {
 func (c *Conn) input(now clock.Time, seg *Segment) {
 	if c.state == StateSynSent {
 		c.inputSynSent(now, seg)
-		c.finish(now)
+		c.schedule()
 		return
 	}
 	flags := seg.Flags
@@ -120,6 +120,9 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 	if flags&wire.FlagACK == 0 {
 		return
 	}
+	// From here what the connection sends waits for the batch's end
+	// (batch.go), writes from the application's callbacks included.
+	c.schedule()
 	if c.state == StateSynReceived {
 		if !(c.sndUna.LessThan(seg.Ack) && seg.Ack.LessThanEq(c.sndNxt)) {
 			c.layer.sendRstFor(seg)
@@ -130,7 +133,6 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 		}
 	}
 	if !c.inputAck(now, seg) || c.flags&fGone != 0 {
-		c.finish(now)
 		return
 	}
 
@@ -151,7 +153,6 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 			c.sendAck(now)
 		}
 	}
-	c.finish(now)
 }
 
 // oowInterval is Linux's tcp_invalid_ratelimit (500 ms): at most one ACK
@@ -282,6 +283,7 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 		return false
 	}
 	var as ackSample
+	as.priorPipe = c.pipe()
 	as.ece = c.flags&fECN != 0 && seg.Flags&wire.FlagECE != 0
 	if c.flags&fTS != 0 && seg.Opts.HasTimestamp {
 		as.tsecr = seg.Opts.TSEcr
@@ -466,8 +468,16 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 	}
 	if seq != c.rcvNxt {
 		// Out of order: hold it, ACK at once with SACK blocks (RFC 5681
-		// §4.2, RFC 2018 §4).
+		// §4.2, RFC 2018 §4). With SACK the ACK goes at the batch's end,
+		// one for the batch's segments (the blocks say what arrived, as
+		// Linux ACKs one GRO-coalesced segment); without SACK the sender
+		// counts duplicate ACKs (RFC 5681 §3.2), so each goes now.
 		c.oooInsert(seq, payload, fin)
+		if c.flags&fSackOK != 0 {
+			c.ackOwed = max(c.ackOwed, 1)
+			c.flags |= fAckNow
+			return
+		}
 		c.sendAck(now)
 		return
 	}
@@ -510,15 +520,8 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 		c.inputFin(now)
 		return
 	}
-	// ACK policy (Linux __tcp_ack_snd_check): at once in quick-ACK mode,
-	// for a filled hole, or when more than one full-sized segment is
-	// unacknowledged (RFC 9293 §3.8.6.3: at least every second full-sized
-	// segment); else the delayed-ACK timer (finish).
-	if c.ackOwed > 0 && (ackNow || c.quickAcks > 0 || int(c.rcvNxt.Sub(c.rcvWup)) > c.rcvEstMSS) {
-		if c.quickAcks > 0 {
-			c.quickAcks--
-		}
-		c.sendAckAfterApp(now)
+	if ackNow {
+		c.flags |= fAckNow // the ACK policy runs at the batch's end (endBatch)
 	}
 }
 

@@ -36,6 +36,7 @@ type Layer struct {
 	stats     Stats
 	out       OutSegment // the segment being built (reused: no allocation per segment)
 	txPool    []*txQueue // idle scoreboards (scoreboard.go), at most maxTxPool
+	pending   []*Conn    // connections whose output for the current receive batch is owed (batch.go), at most maxPending
 
 	sndPool, rcvPool bufPool
 	mem              *MemAccount // tcp_mem account (mem.go); the process's unless SetMemAccount
@@ -75,6 +76,7 @@ func NewLayer(cfg *Config, out Output, now clock.Time) *Layer {
 		conns:     flowtable.New[Conn](c.MaxConnections, (*Conn).Key),
 		listeners: make(map[listenKey]*Listener),
 		txPool:    make([]*txQueue, 0, maxTxPool),
+		pending:   make([]*Conn, 0, maxPending),
 	}
 	l.tws = flowtable.New[timeWait](max(c.MaxTwBuckets, 1), func(tw *timeWait) flowtable.Key { return tw.key(l) })
 	l.twTimer.Fn = l.expireTimeWaits
@@ -153,8 +155,19 @@ func (l *Layer) newConn(now clock.Time, k flowtable.Key) *Conn {
 	return c
 }
 
-// Input processes one incoming segment.
+// Input processes one incoming segment, everything it causes sent before
+// it returns: InputBatch and EndBatch for a batch of one.
 func (l *Layer) Input(now clock.Time, seg *Segment) {
+	l.InputBatch(now, seg)
+	l.EndBatch(now)
+}
+
+// InputBatch processes one segment of a batch of received segments (the
+// engine's RX batch): the connection's state moves at once, but what it
+// sends in answer (its ACK decision and new data) waits for EndBatch,
+// which decides once per connection for all its segments of the batch
+// (batch.go).
+func (l *Layer) InputBatch(now clock.Time, seg *Segment) {
 	l.now = now
 	l.stats.InSegs.Add(1)
 	if c := l.conns.Get(seg.Key); c != nil {
@@ -303,6 +316,7 @@ func (l *Layer) connect(now clock.Time, k flowtable.Key, isn seqnum.Value, haveI
 	}
 	c.iss, c.sndUna, c.sndNxt, c.sndNxt = isn, isn, isn, isn
 	c.sndBufSeq = isn + 1
+	c.pushSeq, c.pushGrid = isn+1, isn+1
 	c.setState(StateSynSent)
 	c.flags |= fActive
 	c.handler = h

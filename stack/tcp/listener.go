@@ -180,6 +180,7 @@ func (ln *Listener) input(now clock.Time, seg *Segment, isn seqnum.Value, haveIS
 	}
 	c.iss, c.sndUna, c.sndNxt, c.sndNxt = isn, isn, isn, isn
 	c.sndBufSeq = isn + 1
+	c.pushSeq, c.pushGrid = isn+1, isn+1
 	c.irs = seg.Seq
 	c.rcvNxt = seg.Seq + 1
 	c.rcvAdv = c.rcvNxt

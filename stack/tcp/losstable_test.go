@@ -28,6 +28,7 @@ var lossCases = []lossCase{
 	{"cubic, RACK-TLP + F-RTO (default)", func(c *Config) {}},
 	{"cubic, RFC 6675 DupThresh", func(c *Config) { c.Recovery, c.EarlyRetrans, c.Frto = 0, 0, 0 }},
 	{"newreno, RACK-TLP + F-RTO", func(c *Config) { c.CongestionControl = "newreno" }},
+	{"bbr, RACK-TLP + F-RTO", func(c *Config) { c.CongestionControl = "bbr" }},
 }
 
 type lossResult struct {
@@ -67,7 +68,7 @@ func download(t *testing.T, cfgFn func(*Config), loss float64, seed int64, size 
 		spur:   sb.TCPDSACKOldSent.Load() + sb.TCPDSACKOfoSent.Load(),
 		rtos:   sa.TCPTimeouts.Load(),
 		probes: sa.TCPLossProbes.Load(),
-		und:    sa.TCPFullUndo.Load() + sa.TCPLossUndo.Load(),
+		und:    sa.TCPFullUndo.Load() + sa.TCPLossUndo.Load() + sa.TCPDSACKUndo.Load(),
 	}
 }
 
@@ -94,12 +95,19 @@ func TestLossRecoveryTable(t *testing.T) {
 	// 10 ms on a 10 ms RTT) reaches past any initial window: RACK's
 	// window adapts (D-SACKs), so with RACK at most half the
 	// retransmissions are spurious, and never more than with the
-	// DupThresh rule at the same loss.
+	// DupThresh rule at the same loss. BBR keeps its flight through
+	// losses and finishes 1 MiB in a few round trips, while RACK's window
+	// widens by one step per round trip: more reordered segments are out
+	// while the window is still narrow, so its bound is two thirds.
 	for j, loss := range losses {
 		dup := res[1][j]
-		for _, i := range []int{0, 2} {
+		for _, i := range []int{0, 2, 3} {
 			r := res[i][j]
-			if r.spur*2 > r.rtx+4 {
+			num, den := uint64(2), uint64(1) // spur <= rtx/2
+			if i == 3 {
+				num, den = 3, 2 // spur <= 2/3 rtx
+			}
+			if r.spur*num > (r.rtx+4)*den {
 				t.Errorf("%s at %.0f%% loss: %d of %d retransmissions spurious", lossCases[i].name, loss*100, r.spur, r.rtx)
 			}
 		}

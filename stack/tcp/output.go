@@ -246,6 +246,7 @@ func (c *Conn) trySend(now clock.Time) {
 		return
 	}
 	c.restartAfterIdle(now)
+	c.burstSeq = c.sndNxt
 	// tail: a full-sized segment of new data went in this call, so the
 	// window-limited remainder behind it may follow (sendNew).
 	tail := false
@@ -259,6 +260,9 @@ func (c *Conn) trySend(now clock.Time) {
 	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
 	c.cwndValidate(c.sndNxt.LessThan(dataEnd) && c.cc.window()-c.pipe() < c.effMSS() &&
 		c.sndNxt.Add(seqnum.Size(c.effMSS())).LessThanEq(c.sndUna.Add(seqnum.Size(c.sndWnd))))
+	if b := c.rateCtl(); b != nil {
+		c.checkAppLimited(&b.rs)
+	}
 	if c.sndNxt != c.sndUna {
 		c.persistAt = never
 		if c.rtoAt == never {
@@ -370,9 +374,16 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 	if fin {
 		data--
 	}
-	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
+	q := c.txq()
+	rtx := seq.LessThan(c.sndNxt)
 	flags := wire.FlagACK
-	if data > 0 && seq.Add(seqnum.Size(data)) == dataEnd {
+	var psh, pshMark bool
+	if rtx {
+		psh = q.at(q.find(seq)).mark&sbPsh != 0
+	} else if data > 0 {
+		psh, pshMark = c.pushAt(seq, seq.Add(seqnum.Size(data)))
+	}
+	if psh {
 		flags |= wire.FlagPSH
 	}
 	if fin {
@@ -382,8 +393,11 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 	if data > 0 {
 		s.Payload, s.Payload2 = c.sndBuf.peek(int(seq.Sub(c.sndBufSeq)), data)
 	}
-	q := c.txq()
-	rtx := seq.LessThan(c.sndNxt)
+	b := c.rateCtl()
+	idle := c.sndNxt == c.sndUna // nothing in flight (Linux packets_out == 0)
+	if b != nil && c.pipe() == 0 {
+		b.onTxStart(c, now)
+	}
 	if c.flags&fECN != 0 && !rtx && data > 0 {
 		// RFC 3168 §6.1.5: new data is ECN-capable, retransmissions
 		// are not; CWR on the first new data after a reduction.
@@ -397,10 +411,13 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 		r := q.at(q.find(seq))
 		if r.mark&sbLost != 0 {
 			q.setMark(r, sbRetrans)
-			q.undoRetransmitted(r.end())
+			q.undoRetransmitted(r.seq, r.end(), s.Opts.TSVal)
 		}
 		r.mark |= sbEverRetrans
 		r.sentAt, r.nxt = now, c.sndNxt
+		if b != nil {
+			b.rs.onSend(now, r, false)
+		}
 		l.stats.RetransSegs.Add(1)
 		c.flags &^= fRTTTiming // Karn's rule: the timed segment may be this one
 	} else {
@@ -408,7 +425,13 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 		if fin {
 			mark = sbFin
 		}
+		if pshMark {
+			mark |= sbPsh
+		}
 		q.push(seq, uint32(n), now, mark)
+		if b != nil {
+			b.rs.onSend(now, q.at(q.n-1), idle)
+		}
 		c.sndNxt = seq.Add(seqnum.Size(n))
 		if data > 0 {
 			l.stats.TCPOrigDataSent.Add(1)

@@ -5,11 +5,11 @@ package tcp
 // internal TCP pacing, tcp_wstamp_ns and the pacing hrtimer, here at the
 // wheel's 1 ms tick: a tick releases what the rate allowed since the last
 // one). As in Linux it is on when the application sets a maximum pacing
-// rate (SetMaxPacingRate, SO_MAX_PACING_RATE; a congestion controller that
-// needs pacing, BBR, would turn it on too). The rate is Linux's
-// tcp_update_pacing_rate: cwnd / SRTT times tcp_pacing_ss_ratio (200 %)
-// in slow start below half of ssthresh, tcp_pacing_ca_ratio (120 %) after,
-// capped by the maximum.
+// rate (SetMaxPacingRate, SO_MAX_PACING_RATE) and always with BBR, which
+// sets the rate itself (bbr.go), capped by the maximum. Otherwise the
+// rate is Linux's tcp_update_pacing_rate: cwnd / SRTT times
+// tcp_pacing_ss_ratio (200 %) in slow start below half of ssthresh,
+// tcp_pacing_ca_ratio (120 %) after, capped by the maximum.
 
 import (
 	"time"
@@ -22,7 +22,7 @@ import (
 // turns pacing on (Linux SO_MAX_PACING_RATE); 0 turns it off.
 func (c *Conn) SetMaxPacingRate(bytesPerSec uint32) {
 	c.maxPacing = bytesPerSec
-	if bytesPerSec == 0 {
+	if !c.pacing() {
 		c.paceAt = never
 	}
 	if c.state.synchronized() && c.flags&fGone == 0 {
@@ -31,9 +31,19 @@ func (c *Conn) SetMaxPacingRate(bytesPerSec uint32) {
 	}
 }
 
+// pacing reports whether the connection paces: BBR always, the others
+// with a maximum pacing rate.
+func (c *Conn) pacing() bool { return c.maxPacing != 0 || c.rateCtl() != nil }
+
 // pacingRate returns the current pacing rate in bytes per second (0:
 // pacing off).
 func (c *Conn) pacingRate() uint64 {
+	if b := c.rateCtl(); b != nil {
+		if c.maxPacing != 0 {
+			return max(min(b.pacingRate(), uint64(c.maxPacing)), 1)
+		}
+		return max(b.pacingRate(), 1)
+	}
 	if c.maxPacing == 0 {
 		return 0
 	}
@@ -52,7 +62,7 @@ func (c *Conn) pacingRate() uint64 {
 // paced reports whether pacing holds the next transmission back; if so
 // the pacing timer is armed for its departure time.
 func (c *Conn) paced(now clock.Time) bool {
-	if c.maxPacing == 0 || c.paceAt == never || c.paceAt <= now {
+	if c.paceAt == never || c.paceAt <= now || !c.pacing() {
 		return false
 	}
 	return true

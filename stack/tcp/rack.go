@@ -309,7 +309,7 @@ func (c *Conn) tlpOnAck(now clock.Time, ack seqnum.Value, dsack, advanced bool) 
 		r.flags &^= rkTLP
 		if c.flags&fInRecovery == 0 {
 			c.cc.onLoss(now, c.flight(), c.mss)
-			c.cc.setWindow(c.cc.ssthreshBytes())
+			c.endCwndReduction()
 		}
 		c.layer.stats.TCPLossProbeRecovery.Add(1)
 	case !advanced:

@@ -49,6 +49,10 @@ type ackSample struct {
 	tsecr  uint32        // its timestamp echo (0: none)
 	rtt    time.Duration // the RTT sample it gave (0: none)
 	ece    bool          // it carried ECE on an ECN connection (RFC 3168)
+
+	priorPipe int        // pipe before the ACK was taken (Linux prior_in_flight)
+	lost      int        // bytes newly marked lost by the ACK (Linux rs->losses)
+	rs        rateSample // its delivery-rate sample (ratesample.go), with BBR
 }
 
 // delivered is called for each record an ACK newly acknowledges or
@@ -59,6 +63,9 @@ func (c *Conn) delivered(now clock.Time, s *txSeg, as *ackSample) {
 	}
 	if c.rackOn() {
 		c.rackDelivered(now, s, as.tsecr)
+	}
+	if b := c.rateCtl(); b != nil {
+		b.rs.onDelivered(now, s, &as.rs)
 	}
 }
 
@@ -96,8 +103,18 @@ func (c *Conn) takeSACK(seg *Segment, as *ackSample, deliver func(*txSeg)) {
 
 // onAckRecovery runs after an ACK updated SND.UNA and the scoreboard. It
 // marks losses, enters or leaves fast recovery, and sets cwnd: by the
-// congestion controller outside recovery, by PRR inside.
+// congestion controller outside recovery, by PRR inside; BBR sets cwnd
+// and its pacing rate from the ACK's rate sample in either case (Linux
+// tcp_cong_control with a cong_control hook).
 func (c *Conn) onAckRecovery(now clock.Time, as *ackSample) {
+	c.recoveryOnAck(now, as)
+	if b := c.rateCtl(); b != nil {
+		b.control(c, now, as)
+	}
+}
+
+// recoveryOnAck is onAckRecovery's loss detection and recovery.
+func (c *Conn) recoveryOnAck(now clock.Time, as *ackSample) {
 	delivered := as.acked + as.sacked
 	if c.flags&fSackOK == 0 && as.dup {
 		delivered = c.mss // a duplicate ACK: one segment left the network (RFC 6937 §3)
@@ -120,7 +137,14 @@ func (c *Conn) onAckRecovery(now clock.Time, as *ackSample) {
 	if c.flags&fInCWR != 0 && c.recover.LessThanEq(c.sndUna) {
 		c.flags &^= fInCWR
 	}
+	lostBefore := 0
+	if c.tq != nil {
+		lostBefore = c.tq.lost
+	}
 	c.detectLoss(now, as.acked)
+	if c.tq != nil {
+		as.lost = max(c.tq.lost-lostBefore, 0)
+	}
 	if c.flags&fInRecovery == 0 {
 		switch {
 		case c.tq != nil && c.tq.lost > 0 && c.recover.LessThanEq(c.sndUna):
@@ -269,7 +293,7 @@ func (c *Conn) enterRecovery(now clock.Time) {
 // 6937 §3 step "on exiting recovery", RFC 6582 §3.2 step 3).
 func (c *Conn) exitRecovery() {
 	c.flags &^= fInRecovery
-	c.cc.setWindow(c.cc.ssthreshBytes())
+	c.endCwndReduction()
 	c.rackRecoveryEnded()
 }
 
@@ -279,6 +303,9 @@ func (c *Conn) exitRecovery() {
 // slow-start reduction bound (PRR-SSRB). At least the first
 // retransmission goes out at once (Linux tcp_cwnd_reduction).
 func (c *Conn) prrUpdate(delivered int) {
+	if c.rateCtl() != nil {
+		return // BBR: packet conservation instead (bbr.go), as Linux skips tcp_cwnd_reduction with cong_control
+	}
 	q := c.tq
 	q.prrDelivered += delivered
 	pipe := c.pipe()
@@ -359,8 +386,8 @@ func (c *Conn) cwndValidate(limited bool) {
 // most the initial window, halving cwnd once per RTO idle, ssthresh
 // keeping 3/4 of the old cwnd.
 func (c *Conn) restartAfterIdle(now clock.Time) {
-	if !c.layer.cfg.SlowStartAfterIdle || c.sndNxt != c.sndUna || c.lastSendAt == 0 {
-		return
+	if !c.layer.cfg.SlowStartAfterIdle || c.sndNxt != c.sndUna || c.lastSendAt == 0 || c.rateCtl() != nil {
+		return // (BBR restarts by its own rule, onTxStart, as Linux skips a cong_control controller here)
 	}
 	rto := c.currentRTO()
 	idle := now.Sub(c.lastSendAt)

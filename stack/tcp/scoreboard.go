@@ -22,6 +22,9 @@ const (
 	sbRetrans                       // a retransmission of it is in flight (sent after it was marked lost)
 	sbEverRetrans                   // retransmitted at least once (Karn: no RTT sample; RACK filters)
 	sbFin                           // the record ends with our FIN
+	sbRated                         // the delivery-rate fields below were recorded at the latest transmission (ratesample.go)
+	sbAppLimited                    // sent while the application limited the sender (the draft's P.is_app_limited)
+	sbPsh                           // the record holds a write's PSH mark (push.go): its retransmission carries PSH
 )
 
 // txSeg is one segment of the send queue that was sent and is not yet
@@ -33,6 +36,13 @@ type txSeg struct {
 	sentAt clock.Time   // time of the latest transmission (RACK's xmit_ts)
 	nxt    seqnum.Value // SND.NXT right after the latest transmission
 	mark   uint8        // sb* bits
+
+	// Delivery-rate sampling (draft-cheng-iccrg-delivery-rate-estimation
+	// §3.2, ratesample.go), valid with sbRated: the connection's
+	// delivery state when this record was last sent.
+	delivered   uint64     // P.delivered: C.delivered at the transmission
+	deliveredAt clock.Time // P.delivered_time: C.delivered_time at the transmission
+	firstTxAt   clock.Time // P.first_sent_time: C.first_sent_time at the transmission
 }
 
 func (s *txSeg) end() seqnum.Value { return s.seq.Add(seqnum.Size(s.len)) }
@@ -98,7 +108,7 @@ func (q *txQueue) split(i int, n uint32) {
 	b.seq = a.seq.Add(seqnum.Size(n))
 	b.len = a.len - n
 	a.len = n
-	a.mark &^= sbFin
+	a.mark &^= sbFin | sbPsh // Linux tcp_fragment: PSH and FIN stay on the second part
 }
 
 // find returns the index of the record holding seq, or -1.

@@ -170,7 +170,7 @@ func (c *Conn) onRTO(now clock.Time) {
 		c.rack.flags |= rkFRTO
 	}
 	if c.flags&fInRecovery != 0 {
-		c.cc.setWindow(c.cc.ssthreshBytes()) // the reduction starts from the real window
+		c.endCwndReduction() // the reduction starts from the real window
 		c.rackRecoveryEnded()
 	}
 	c.cc.onRTO(now, c.flight(), c.mss)

@@ -29,11 +29,12 @@ import (
 // outstanding is acknowledged.
 type undoState struct {
 	valid   bool         // an episode is open: it may still be found spurious
-	eifel   bool         // the Eifel check is pending: no ACK past una yet
+	eifel   bool         // the Eifel check is pending: no ACK for the first retransmission yet
 	rto     bool         // the episode began with an RTO (else fast retransmit)
-	ts      uint32       // TSval of the episode's first retransmission (RFC 3522 RetransmitTS)
-	una     seqnum.Value // SND.UNA when the episode began (Linux undo_marker): the first retransmitted segment's sequence number
+	una     seqnum.Value // SND.UNA when the episode began (Linux undo_marker)
 	retrans int32        // segments retransmitted in the episode and not yet reported duplicate by a D-SACK (Linux undo_retrans); -1 before the first
+	ts      uint32       // TSval of the episode's first retransmission (RFC 3522 RetransmitTS); valid if retrans >= 0
+	rtxSeq  seqnum.Value // sequence number of the episode's first retransmission; valid if retrans >= 0
 	rtxEnd  seqnum.Value // end of the highest segment retransmitted in the episode; valid if retrans >= 0
 	cubic   cubic        // congestion state before the reduction (newReno's is inside)
 }
@@ -58,29 +59,37 @@ func (c *Conn) startUndo(now clock.Time, rto bool) {
 	if q == nil || (q.undo.valid && c.sndUna.LessThan(c.recover)) {
 		return
 	}
-	q.undo = undoState{valid: true, eifel: true, rto: rto, ts: c.tsVal(now), una: c.sndUna, retrans: -1, cubic: c.cubic}
+	q.undo = undoState{valid: true, eifel: true, rto: rto, una: c.sndUna, retrans: -1, cubic: c.cubic}
 }
 
-// undoRetransmitted counts a retransmission of a record believed lost in
-// the open episode (Linux tcp_retransmit_skb's undo_retrans; a tail loss
-// probe is not one: its record was not marked lost).
-func (q *txQueue) undoRetransmitted(end seqnum.Value) {
+// undoRetransmitted counts a retransmission [seq, end) with TSval ts of a
+// record believed lost in the open episode (Linux tcp_retransmit_skb's
+// undo_retrans; a tail loss probe is not one: its record was not marked
+// lost). The first one is what the Eifel check looks at.
+func (q *txQueue) undoRetransmitted(seq, end seqnum.Value, ts uint32) {
 	u := &q.undo
 	if !u.valid {
 		return
 	}
-	if u.retrans < 0 || u.rtxEnd.LessThan(end) {
+	if u.retrans < 0 {
+		u.ts, u.rtxSeq, u.rtxEnd = ts, seq, end
+	} else if u.rtxEnd.LessThan(end) {
 		u.rtxEnd = end
 	}
 	u.retrans = max(u.retrans, 0) + 1
 }
 
 // checkUndo runs the Eifel detection on an ACK that advances SND.UNA to
-// ack (before any other processing of it). It reports whether the
-// retransmission was spurious and the congestion state was restored.
+// ack (before any other processing of it): the first ACK that
+// acknowledges the episode's first retransmitted segment (not merely
+// SND.UNA at the episode's start: RACK may have found a later segment
+// lost while the head was only in flight, and the ACK for the head's
+// original must not pass for the original of the retransmission). It
+// reports whether the retransmission was spurious and the congestion
+// state was restored.
 func (c *Conn) checkUndo(seg *Segment, ack seqnum.Value) bool {
 	q := c.tq
-	if q == nil || !q.undo.valid || !q.undo.eifel || !q.undo.una.LessThan(ack) {
+	if q == nil || !q.undo.valid || !q.undo.eifel || q.undo.retrans < 0 || !q.undo.rtxSeq.LessThan(ack) {
 		return false
 	}
 	u := &q.undo

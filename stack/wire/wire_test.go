@@ -57,12 +57,18 @@ func TestChecksumRFC1071Example(t *testing.T) {
 
 func TestChecksumAllLengths(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for n := 0; n < 80; n++ {
+	for n := 0; n < 300; n++ {
 		b := make([]byte, n)
 		for i := range b {
 			b[i] = byte(r.Uint32())
 		}
-		var sum uint32
+		if n%7 == 0 {
+			for i := range b {
+				b[i] = 0xff // every carry path
+			}
+		}
+		init := uint16(r.Uint32())
+		sum := uint32(init)
 		for i := 0; i < n; i += 2 {
 			v := uint32(b[i]) << 8
 			if i+1 < n {
@@ -73,7 +79,7 @@ func TestChecksumAllLengths(t *testing.T) {
 		for sum>>16 != 0 {
 			sum = sum&0xffff + sum>>16
 		}
-		if got := Checksum(b, 0); got != uint16(sum) {
+		if got := Checksum(b, init); got != uint16(sum) {
 			t.Fatalf("len %d: %#04x want %#04x", n, got, sum)
 		}
 	}

@@ -68,6 +68,7 @@ func benchMain(args []string) int {
 	rates := fs.String("latency-rates", "", "open-loop request rates, comma-separated")
 	floodRate := fs.Int("flood-rate", 0, "SYN flood rate, SYNs/s")
 	idle := fs.Int("idle-conns", 0, "idle connections to open")
+	downloadMiB := fs.Int("download-mib", 0, "MiB of each download-through-loss run (default per mode: smoke 1, quick and full 16)")
 	million := fs.Int("million-conns", 0, "connections the million scenario opens and holds (default per mode: smoke 2,000, full 1,000,000)")
 	out := fs.String("out", "", "results directory (default bench/results/<UTC timestamp>)")
 	binDir := fs.String("bin-dir", "", "directory holding xdptcpd, xdptcp-peer, xdptcp-synflood, xdptcp-impair (default: this program's)")
@@ -129,6 +130,9 @@ func benchMain(args []string) int {
 	}
 	if *million > 0 {
 		o.MillionConns = *million
+	}
+	if *downloadMiB > 0 {
+		o.DownloadMiB = *downloadMiB
 	}
 	if *binDir == "" {
 		exe, err := os.Executable()

@@ -1,7 +1,8 @@
 // Package linux holds the bench's Linux kernel peer servers: a Go net
 // server with one goroutine per connection, and a net/http server. Both
 // answer every HTTP/1.x request with the same "Hello, World!" response as
-// xdptcpd's http handler, and serve echo and discard ports.
+// xdptcpd's http handler, and serve echo and discard ports and, like
+// xdptcpd's blob handler, large bodies for downloads.
 package linux
 
 import (
@@ -36,6 +37,9 @@ type Config struct {
 	HTTP    string // e.g. 198.18.0.1:8080 or 198.18.0.1:8080,[2001:2::1]:8080
 	Echo    string
 	Discard string
+	// Blob serves GET /SIZE (/16MiB, /64KiB, /1000) with SIZE bytes and
+	// closes, as xdptcpd's blob handler (without its keep-alive).
+	Blob string
 	// CC is the congestion control set on the listeners with TCP_CONGESTION
 	// (accepted connections inherit it); "" keeps the system default.
 	CC string
@@ -119,6 +123,9 @@ func Serve(ctx context.Context, c Config) error {
 	if err := start(c.Discard, func(c net.Conn) { io.Copy(io.Discard, c) }); err != nil {
 		return err
 	}
+	if err := start(c.Blob, serveBlob); err != nil {
+		return err
+	}
 	select {
 	case <-ctx.Done():
 		return nil
@@ -195,4 +202,75 @@ func serveHTTP(c net.Conn) {
 			return
 		}
 	}
+}
+
+// maxBlob bounds a blob (1 GiB, as xdptcpd's).
+const maxBlob = 1 << 30
+
+// serveBlob answers one GET /SIZE with SIZE bytes (a repeating pattern)
+// and closes; a size it cannot read gets 404.
+func serveBlob(c net.Conn) {
+	br := bufio.NewReaderSize(c, 4096)
+	line, err := br.ReadString('\n')
+	if err != nil {
+		return
+	}
+	for { // the rest of the header
+		l, err := br.ReadSlice('\n')
+		if err != nil {
+			return
+		}
+		if len(bytes.TrimRight(l, "\r\n")) == 0 {
+			break
+		}
+	}
+	f := strings.Fields(line)
+	n, ok := 0, false
+	if len(f) >= 2 && f[0] == "GET" {
+		n, ok = ParseSize(strings.TrimPrefix(f[1], "/"))
+	}
+	if !ok {
+		io.WriteString(c, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+		return
+	}
+	fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", n)
+	buf := make([]byte, 64<<10)
+	for i := range buf {
+		buf[i] = byte(i * 7)
+	}
+	for n > 0 {
+		k, err := c.Write(buf[:min(n, len(buf))])
+		if err != nil {
+			return
+		}
+		n -= k
+	}
+}
+
+// ParseSize reads "16MiB", "64KiB", "1GiB", "1000" or "1000B", up to 1 GiB.
+func ParseSize(s string) (int, bool) {
+	mult := 1
+	for _, u := range []struct {
+		suffix string
+		mult   int
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}} {
+		if v, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = v, u.mult
+			break
+		}
+	}
+	if len(s) == 0 || len(s) > 10 {
+		return 0, false
+	}
+	n := 0
+	for _, ch := range s {
+		if ch < '0' || ch > '9' {
+			return 0, false
+		}
+		n = n*10 + int(ch-'0')
+	}
+	if n > maxBlob/mult {
+		return 0, false
+	}
+	return n * mult, true
 }

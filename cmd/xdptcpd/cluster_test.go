@@ -1,0 +1,495 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/xdptcp/xdptcp/internal/testnet"
+)
+
+// The ECMP cluster on one machine (issue 18): a router namespace spreads
+// flows for the service address 198.18.100.1 over hosts by the L4 hash
+// (fib_multipath_hash_policy=1) through a nexthop group; every host runs
+// xdptcpd on that address, and the hosts and the router share one bridge
+// (the L2 segment forwarded frames cross). A client namespace behind the
+// router runs keep-alive connections making a request every 100 ms and a
+// stream of new connections. Events: add a host to the group; drain a host
+// (xdptcpd drain) and remove it from the group; kill -9 a host and remove
+// it. Per event: client-visible resets, failed requests, failed
+// handshakes.
+//
+// The short form (in make test): hash-threshold group, cluster settings,
+// add and drain, 30 keep-alive connections: zero of each is required.
+// XDPTCP_CLUSTER_LONG=1: resilient and hash-threshold groups, the
+// baseline without cluster settings, the kill event, 200 connections;
+// zero is required for add and drain with cluster settings, the kill may
+// break only the killed host's connections, and the baseline is reported.
+
+const (
+	clusterVIP  = "198.18.100.1"
+	clusterGW   = "198.18.100.254"
+	clusterCli  = "198.18.200.2"
+	clusterRtr  = "198.18.200.1"
+	clusterPort = "8080"
+	groupID     = "100"
+)
+
+func hostAddr(id int) string { return fmt.Sprintf("198.18.100.%d", 10+id) }
+
+type clusterHost struct {
+	id     int
+	ns     *testnet.NS
+	veth   *testnet.Veth
+	cmd    *exec.Cmd
+	log    *syncBuffer
+	exited chan error
+}
+
+type clusterNet struct {
+	t         *testing.T
+	rtr, cli  *testnet.NS
+	hosts     map[int]*clusterHost
+	resilient bool
+	cluster   bool
+	all       []int // every host id that will ever be (the peers lists)
+	keyFile   string
+}
+
+func newClusterNet(t *testing.T, resilient, cluster bool, all []int) *clusterNet {
+	t.Helper()
+	testnet.RequireRoot(t)
+	n := &clusterNet{t: t, rtr: testnet.NewNS(t, "xr"), cli: testnet.NewNS(t, "xk"), hosts: map[int]*clusterHost{},
+		resilient: resilient, cluster: cluster, all: all}
+	testnet.NewVeth(t, testnet.VethOptions{ANS: n.cli, BNS: n.rtr, AAddr: clusterCli + "/24", BAddr: clusterRtr + "/24", TxOffOnA: true, TxOffOnB: true})
+	n.cli.Exec(t, "ip", "route", "add", "default", "via", clusterRtr)
+	n.rtr.Exec(t, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.fib_multipath_hash_policy=1")
+	// br_netfilter (on here) trims bridged IPv4 frames to their IP
+	// length, which removes the forwarding trailer (README: Running a
+	// cluster).
+	n.rtr.Exec(t, "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=0")
+	n.rtr.Exec(t, "ip", "link", "add", "br0", "type", "bridge")
+	n.rtr.Exec(t, "ip", "addr", "add", clusterGW+"/24", "dev", "br0")
+	n.rtr.Exec(t, "ip", "link", "set", "br0", "up")
+	dir := t.TempDir()
+	n.keyFile = filepath.Join(dir, "cookie.keys")
+	if err := os.WriteFile(n.keyFile, []byte("# test key\n"+strings.Repeat("5a", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// startHost creates host id's namespace on the bridge and starts xdptcpd
+// there; the host is not in the router's group yet.
+func (n *clusterNet) startHost(id int) *clusterHost {
+	t := n.t
+	t.Helper()
+	h := &clusterHost{id: id, ns: testnet.NewNS(t, "xh")}
+	h.veth = testnet.NewVeth(t, testnet.VethOptions{ANS: h.ns, BNS: n.rtr, AAddr: hostAddr(id) + "/24", TxOffOnB: true})
+	n.rtr.Exec(t, "ip", "link", "set", h.veth.B, "master", "br0")
+	n.rtr.Exec(t, "ip", "nexthop", "add", "id", fmt.Sprint(id), "via", hostAddr(id), "dev", "br0")
+	args := []string{"netns", "exec", h.ns.Name, daemonBinary(t),
+		"--iface", h.veth.A, "--addr", clusterVIP + "/24", "--gateway", clusterGW,
+		"--listen", clusterPort + "=http", "--admin", "127.0.0.1:9100", "--grace", "20s"}
+	if n.cluster {
+		args = append(args, "--cluster-id", fmt.Sprint(id), "--cookie-key-file", n.keyFile)
+		for _, p := range n.all {
+			if p != id {
+				args = append(args, "--cluster-peer", fmt.Sprintf("%d=%s", p, hostAddr(p)))
+			}
+		}
+	}
+	h.cmd = exec.Command("ip", args...)
+	h.log = &syncBuffer{}
+	h.cmd.Stdout, h.cmd.Stderr = h.log, h.log
+	if err := h.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.exited = make(chan error, 1)
+	go func() { h.exited <- h.cmd.Wait() }()
+	t.Cleanup(func() {
+		h.cmd.Process.Kill()
+		err := <-h.exited
+		h.exited <- err
+		if t.Failed() {
+			t.Logf("xdptcpd host %d output:\n%s", id, h.log.String())
+		}
+	})
+	hc := httpInNS(h.ns)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := hc.Get("http://127.0.0.1:9100/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("host %d not healthy after 15 s\n%s", id, h.log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	n.hosts[id] = h
+	return h
+}
+
+// setGroup points the service route at hosts ids.
+func (n *clusterNet) setGroup(ids []int, first bool) {
+	n.t.Helper()
+	var g []string
+	for _, id := range ids {
+		g = append(g, fmt.Sprint(id))
+	}
+	verb := "replace"
+	if first {
+		verb = "add"
+	}
+	args := []string{"ip", "nexthop", verb, "id", groupID, "group", strings.Join(g, "/")}
+	if n.resilient {
+		args = append(args, "type", "resilient", "buckets", "32", "idle_timer", "1", "unbalanced_timer", "2")
+	}
+	n.rtr.Exec(n.t, args[0], args[1:]...)
+	if first {
+		n.rtr.Exec(n.t, "ip", "route", "add", clusterVIP+"/32", "nhid", groupID)
+	}
+}
+
+// estab returns how many connections host h has established.
+func (h *clusterHost) estab(t *testing.T) int {
+	resp, err := httpInNS(h.ns).Get("http://127.0.0.1:9100/debug/conns?state=ESTABLISHED&format=json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return strings.Count(string(b), `"state"`)
+}
+
+// forwarded returns host h's cluster counters: segments it forwarded and
+// forwarded frames it received.
+func (h *clusterHost) forwarded(t *testing.T) (out, in float64) {
+	m := scrapeMetrics(t, h.ns, "127.0.0.1:9100")
+	v := func(name string) float64 {
+		if f := m[name]; f != nil && len(f.Metric) > 0 {
+			return f.Metric[0].GetCounter().GetValue()
+		}
+		return 0
+	}
+	return v("xdptcp_cluster_forwarded_owner_total") + v("xdptcp_cluster_forwarded_search_total") + v("xdptcp_cluster_forwarded_new_total"),
+		v("xdptcp_cluster_received_forwarded_total")
+}
+
+// tally counts what clients saw.
+type tally struct {
+	requests, closes, resets, failedReqs, failedHandshakes atomic.Int64
+}
+
+type tallySnap struct{ requests, closes, resets, failedReqs, failedHandshakes int64 }
+
+func (c *tally) snap() tallySnap {
+	return tallySnap{c.requests.Load(), c.closes.Load(), c.resets.Load(), c.failedReqs.Load(), c.failedHandshakes.Load()}
+}
+
+func (a tallySnap) sub(b tallySnap) tallySnap {
+	return tallySnap{a.requests - b.requests, a.closes - b.closes, a.resets - b.resets, a.failedReqs - b.failedReqs, a.failedHandshakes - b.failedHandshakes}
+}
+
+func (a tallySnap) broken() int64 { return a.resets + a.failedReqs + a.failedHandshakes }
+
+func (a tallySnap) String() string {
+	return fmt.Sprintf("requests %d, server closes %d, resets %d, failed requests %d, failed handshakes %d",
+		a.requests, a.closes, a.resets, a.failedReqs, a.failedHandshakes)
+}
+
+// load runs keepalive connections (a request every 100 ms each) and a new
+// connection every 50 ms until stop.
+type load struct {
+	n    *clusterNet
+	c    tally
+	stop chan struct{}
+	wg   sync.WaitGroup
+	logf func(string, ...any)
+	mu   sync.Mutex
+	errs []string
+}
+
+func (l *load) note(kind string, err error) {
+	l.mu.Lock()
+	if len(l.errs) < 20 {
+		l.errs = append(l.errs, fmt.Sprintf("%s %s: %v", time.Now().Format("15:04:05.000"), kind, err))
+	}
+	l.mu.Unlock()
+}
+
+func (l *load) fail(err error, handshake bool) {
+	switch {
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED):
+		l.c.resets.Add(1)
+		l.note("reset", err)
+	case handshake:
+		l.c.failedHandshakes.Add(1)
+		l.note("handshake", err)
+	default:
+		l.c.failedReqs.Add(1)
+		l.note("request", err)
+	}
+}
+
+func (l *load) stopped(d time.Duration) bool {
+	select {
+	case <-l.stop:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+func (l *load) dial() (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	return l.n.cli.Dial(ctx, "tcp", clusterVIP+":"+clusterPort)
+}
+
+// clusterGet makes one GET on c; it reports whether the server closes.
+func clusterGet(c net.Conn, br *bufio.Reader, close bool) (bool, error) {
+	req := "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+	if close {
+		req = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+	}
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.WriteString(c, req); err != nil {
+		return false, err
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return false, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return false, err
+	}
+	if resp.StatusCode != 200 || string(body) != "Hello, World!" {
+		return false, fmt.Errorf("got %s %q", resp.Status, body)
+	}
+	return resp.Close, nil
+}
+
+func (l *load) keepalive() {
+	defer l.wg.Done()
+	for {
+		c, err := l.dial()
+		if err != nil {
+			l.fail(err, true)
+			if l.stopped(100 * time.Millisecond) {
+				return
+			}
+			continue
+		}
+		br := bufio.NewReader(c)
+		for {
+			closed, err := clusterGet(c, br, false)
+			if err != nil {
+				l.fail(err, false)
+				break
+			}
+			l.c.requests.Add(1)
+			if closed {
+				l.c.closes.Add(1) // a draining server: open the next one
+				break
+			}
+			if l.stopped(100 * time.Millisecond) {
+				c.Close()
+				return
+			}
+		}
+		c.Close()
+		select {
+		case <-l.stop:
+			return
+		default:
+		}
+	}
+}
+
+func (l *load) newConns() {
+	defer l.wg.Done()
+	for !l.stopped(50 * time.Millisecond) {
+		c, err := l.dial()
+		if err != nil {
+			l.fail(err, true)
+			continue
+		}
+		if _, err := clusterGet(c, bufio.NewReader(c), true); err != nil {
+			l.fail(err, false)
+		} else {
+			l.c.requests.Add(1)
+		}
+		c.Close()
+	}
+}
+
+func startLoad(n *clusterNet, keepalives int) *load {
+	l := &load{n: n, stop: make(chan struct{})}
+	for i := 0; i < keepalives; i++ {
+		l.wg.Add(1)
+		go l.keepalive()
+	}
+	l.wg.Add(1)
+	go l.newConns()
+	return l
+}
+
+func (l *load) finish() {
+	close(l.stop)
+	l.wg.Wait()
+}
+
+// eventResult is one event's count.
+type eventResult struct {
+	name string
+	d    tallySnap
+	cap  int64 // breaks allowed (the killed host's connections); 0: none
+}
+
+// runClusterScenario builds the topology, runs the events under load and
+// returns the count per event.
+func runClusterScenario(t *testing.T, resilient, cluster, kill bool, keepalives int) []eventResult {
+	all := []int{1, 2, 3}
+	n := newClusterNet(t, resilient, cluster, all)
+	for _, id := range all {
+		n.startHost(id)
+	}
+	n.setGroup([]int{1, 2}, true)
+	l := startLoad(n, keepalives)
+	stopped := false
+	defer func() {
+		if !stopped {
+			l.finish()
+		}
+	}()
+	var res []eventResult
+	phase := func(name string, settle time.Duration, fn func()) tallySnap {
+		before := l.c.snap()
+		fn()
+		time.Sleep(settle)
+		d := l.c.snap().sub(before)
+		res = append(res, eventResult{name: name, d: d})
+		return d
+	}
+	phase("warm-up", 1500*time.Millisecond, func() {})
+	phase("add host 3", 3*time.Second, func() { n.setGroup([]int{1, 2, 3}, false) })
+	fwdSeen := func(when string) {
+		var out, in float64
+		for _, id := range all {
+			if h := n.hosts[id]; h != nil && h.cmd.ProcessState == nil {
+				o, i := h.forwarded(t)
+				out, in = out+o, in+i
+			}
+		}
+		t.Logf("%s: hosts forwarded %.0f segments, received %.0f forwarded frames", when, out, in)
+		if cluster && (out == 0 || in == 0) {
+			t.Errorf("%s: no segment was forwarded: the events did not move a flow, the test proves nothing", when)
+		}
+	}
+	fwdSeen("after adding host 3")
+	phase("drain host 1", 500*time.Millisecond, func() {
+		h := n.hosts[1]
+		if out, code := runBin(t, "ip", "netns", "exec", h.ns.Name, daemonBinary(t), "drain", "--admin", "127.0.0.1:9100"); code != 0 {
+			t.Fatalf("xdptcpd drain: %d %s", code, out)
+		}
+		time.Sleep(300 * time.Millisecond) // a health checker's interval
+		n.setGroup([]int{2, 3}, false)
+		if !cluster {
+			return // without forwarding its moved connections are reset, and it waits for --grace
+		}
+		select {
+		case err := <-h.exited:
+			h.exited <- err
+			if err != nil {
+				t.Errorf("drained host 1 exited with %v, want 0", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Errorf("drained host 1 still running 15 s after it left the group")
+		}
+	})
+	if kill {
+		h := n.hosts[2]
+		owned := int64(h.estab(t))
+		d := phase("kill -9 host 2", 4*time.Second, func() {
+			h.cmd.Process.Signal(syscall.SIGKILL)
+			time.Sleep(300 * time.Millisecond)
+			n.setGroup([]int{3}, false)
+		})
+		_ = d
+		res[len(res)-1].cap = owned
+	}
+	l.finish()
+	stopped = true
+	for _, e := range l.errs {
+		t.Log(e)
+	}
+	return res
+}
+
+func TestClusterECMP(t *testing.T) {
+	testnet.RequireRoot(t)
+	long := os.Getenv("XDPTCP_CLUSTER_LONG") == "1"
+	type scenario struct {
+		name               string
+		resilient, cluster bool
+	}
+	scens := []scenario{{"hash-threshold, cluster", false, true}}
+	keepalives := 30
+	if long {
+		scens = []scenario{
+			{"hash-threshold, no cluster settings (baseline)", false, false},
+			{"hash-threshold, cluster", false, true},
+			{"resilient, cluster", true, true},
+		}
+		keepalives = 200
+	}
+	var report []string
+	for _, sc := range scens {
+		t.Run(sc.name, func(t *testing.T) {
+			res := runClusterScenario(t, sc.resilient, sc.cluster, long, keepalives)
+			for _, r := range res {
+				line := fmt.Sprintf("%-50s %-15s %s", sc.name, r.name, r.d)
+				if r.cap > 0 {
+					line += fmt.Sprintf(" (the killed host had %d connections)", r.cap)
+				}
+				t.Log(line)
+				report = append(report, line)
+				if !sc.cluster {
+					continue // the baseline is reported, not judged
+				}
+				switch {
+				case r.cap > 0:
+					if r.d.broken() > r.cap {
+						t.Errorf("%s: %d broken, more than the %d connections of the killed host", r.name, r.d.broken(), r.cap)
+					}
+				case r.d.broken() != 0:
+					t.Errorf("%s: %s; want no reset, failed request or failed handshake", r.name, r.d)
+				}
+				if r.d.requests == 0 {
+					t.Errorf("%s: no request was answered", r.name)
+				}
+			}
+		})
+	}
+	t.Logf("cluster events (%d keep-alive connections, a request every 100 ms each, a new connection every 50 ms):\n%s", keepalives, strings.Join(report, "\n"))
+}

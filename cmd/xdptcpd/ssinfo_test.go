@@ -1,0 +1,32 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xdptcp/xdptcp/stack/tcp"
+)
+
+// The ss -i line of a BBR connection carries what `ss -ti` prints for
+// one on Linux: pacing_rate, delivery_rate, app_limited and the
+// bbr:(...) block (plus the state).
+func TestSSInfoLineBBR(t *testing.T) {
+	in := &tcp.TCPInfo{
+		CongestionControl: "bbr", PacingRate: 1_250_000, DeliveryRate: 1_000_000, DeliveryRateAppLimited: true, Delivered: 42,
+		BBR: tcp.BBRInfo{BW: 1_000_000, MinRTT: 21 * time.Millisecond, PacingGain: 320, CwndGain: 512, Mode: "PROBE_BW"},
+	}
+	line := ssInfoLine(in)
+	for _, want := range []string{" bbr ", "bbr:(bw:8.0Mbps,mrtt:21,pacing_gain:1.25,cwnd_gain:2,mode:PROBE_BW)",
+		"pacing_rate 10.0Mbps", "delivery_rate 8.0Mbps", "delivered:42 app_limited"} {
+		if !strings.Contains(" "+line+" ", want) {
+			t.Errorf("%q not in %q", want, line)
+		}
+	}
+	if j := newInfoJSON(in); j.BBR == nil || j.BBR.BW != 1_000_000 || j.BBR.MinRTT != 21000 || j.BBR.Mode != "PROBE_BW" {
+		t.Errorf("json %+v", j.BBR)
+	}
+	if j := newInfoJSON(&tcp.TCPInfo{CongestionControl: "cubic"}); j.BBR != nil {
+		t.Error("bbr block on a cubic connection")
+	}
+}

@@ -1,0 +1,358 @@
+package tcp
+
+import (
+	"testing"
+	"time"
+
+	"github.com/xdptcp/xdptcp/stack/clock"
+	"github.com/xdptcp/xdptcp/stack/seqnum"
+)
+
+// A path for packet scripts against BBR: the harness's connection sends
+// through a bottleneck of rate bytes/s (a FIFO queue without bound) and a
+// one-way delay each way; the peer ACKs every segment when it arrives,
+// with SACK blocks for what it holds above a hole; drop picks segments
+// the bottleneck loses. Everything runs on the fake clock.
+type bbrPath struct {
+	h       *harness
+	rate    uint64        // bottleneck bytes per second
+	delay   time.Duration // one way
+	busy    clock.Time    // the bottleneck is busy until then
+	toPeer  []pathSeg     // segments on their way to the peer (FIFO)
+	toUs    []pathAck     // ACKs on their way back (FIFO)
+	rcvNxt  seqnum.Value  // the peer's RCV.NXT
+	ooo     []sackRange   // what the peer holds above rcvNxt, sorted
+	drop    func(seq seqnum.Value) bool
+	dropped int
+	chunk   []byte
+}
+
+type pathSeg struct {
+	at  clock.Time
+	seq seqnum.Value
+	n   int
+}
+
+type pathAck struct {
+	at   clock.Time
+	ack  seqnum.Value
+	sack []seqnum.Value
+}
+
+func newBBRPath(t *testing.T, rate uint64, delay time.Duration, opts ...cfgOpt) *bbrPath {
+	h := sackConn(t, false, append([]cfgOpt{func(c *Config) { c.CongestionControl = "bbr" }}, opts...)...)
+	return &bbrPath{h: h, rate: rate, delay: delay, rcvNxt: ourISN + 1, chunk: make([]byte, 64<<10)}
+}
+
+func (p *bbrPath) bbr() *bbr {
+	b := p.h.c.rateCtl()
+	if b == nil {
+		p.h.t.Fatal("the connection does not run BBR")
+	}
+	return b
+}
+
+// run moves the clock d ahead, keeping the send buffer full (a bulk
+// sender), moving segments and ACKs along the path; each is called
+// after every event.
+func (p *bbrPath) run(d time.Duration, each func()) {
+	h := p.h
+	end := h.now.Add(d)
+	for {
+		for h.c.Write(p.chunk) > 0 {
+		}
+		p.take()
+		next := end
+		if len(p.toPeer) > 0 {
+			next = min(next, p.toPeer[0].at)
+		}
+		if len(p.toUs) > 0 {
+			next = min(next, p.toUs[0].at)
+		}
+		if at, ok := h.l.NextDeadline(); ok && at > h.now {
+			next = min(next, at)
+		}
+		if next > h.now {
+			h.advance(next.Sub(h.now))
+		} else {
+			h.l.Advance(h.now)
+		}
+		p.take()
+		for len(p.toPeer) > 0 && p.toPeer[0].at <= h.now {
+			p.arrive(p.toPeer[0])
+			p.toPeer = p.toPeer[1:]
+		}
+		for len(p.toUs) > 0 && p.toUs[0].at <= h.now {
+			a := p.toUs[0]
+			p.toUs = p.toUs[1:]
+			h.send(ACK, peerISN+1, a.ack, withSACK(a.sack...))
+		}
+		if each != nil {
+			each()
+		}
+		if h.now >= end {
+			return
+		}
+	}
+}
+
+// take moves what the connection sent into the bottleneck.
+func (p *bbrPath) take() {
+	for _, s := range p.h.out.segs {
+		n := len(s.seg.Payload)
+		if n == 0 {
+			continue
+		}
+		start := max(s.at, p.busy)
+		p.busy = start.Add(time.Duration(uint64(n) * uint64(time.Second) / p.rate))
+		if p.drop != nil && p.drop(s.seg.Seq) {
+			p.dropped++
+			continue
+		}
+		p.toPeer = append(p.toPeer, pathSeg{at: p.busy.Add(p.delay), seq: s.seg.Seq, n: n})
+	}
+	p.h.out.segs = p.h.out.segs[:0]
+}
+
+// arrive is the peer receiving s: RCV.NXT and the SACK ranges move, and
+// an ACK goes back.
+func (p *bbrPath) arrive(s pathSeg) {
+	l, r := s.seq, s.seq.Add(seqnum.Size(s.n))
+	if p.rcvNxt.LessThan(r) {
+		l = seqnum.Max(l, p.rcvNxt)
+		// Insert [l, r) into the sorted ranges, merging.
+		var out []sackRange
+		added := false
+		for _, g := range p.ooo {
+			switch {
+			case g.r.LessThan(l):
+				out = append(out, g)
+			case r.LessThan(g.l):
+				if !added {
+					out = append(out, sackRange{l, r})
+					added = true
+				}
+				out = append(out, g)
+			default:
+				l, r = seqnum.Min(l, g.l), seqnum.Max(r, g.r)
+			}
+		}
+		if !added {
+			out = append(out, sackRange{l, r})
+		}
+		p.ooo = out
+		for len(p.ooo) > 0 && !p.rcvNxt.LessThan(p.ooo[0].l) {
+			p.rcvNxt = seqnum.Max(p.rcvNxt, p.ooo[0].r)
+			p.ooo = p.ooo[1:]
+		}
+	}
+	a := pathAck{at: p.h.now.Add(p.delay), ack: p.rcvNxt}
+	for i := 0; i < len(p.ooo) && i < 3; i++ {
+		a.sack = append(a.sack, p.ooo[i].l, p.ooo[i].r)
+	}
+	p.toUs = append(p.toUs, a)
+}
+
+// within reports whether v is within pct percent of want.
+func within(v, want uint64, pct uint64) bool {
+	return v*100 >= want*(100-pct) && v*100 <= want*(100+pct)
+}
+
+// BBR's state machine on a 1 MB/s bottleneck with 20 ms of propagation
+// delay (BDP 20 segments of 1000 bytes): STARTUP at the high gain from the
+// initial pacing rate, DRAIN once the bandwidth stops growing, PROBE_BW
+// with its gain cycle around the measured 1 MB/s, and PROBE_RTT after 10 s
+// without a lower RTT: 4 segments for at least 200 ms, then back to
+// PROBE_BW with the window it had. The pacing rate is asserted in each.
+func TestBBRStateMachine(t *testing.T) {
+	const rate, mss = 1_000_000, 1000
+	p := newBBRPath(t, rate, 10*time.Millisecond)
+	h := p.h
+	b := p.bbr()
+	if b.mode != bbrStartup || b.pacingGain != bbrHighGain || b.cwndGain != bbrHighGain {
+		t.Fatalf("start: %v gains %d/%d", b.mode, b.pacingGain, b.cwndGain)
+	}
+	// BBRInitPacingRate: the initial window (10 segments) over SRTT (10
+	// ms in the handshake) at 2/ln2, less 1 %: 1,000,000 * 739/256 * 0.99.
+	if r := h.c.pacingRate(); r != 2_857_851 {
+		t.Fatalf("initial pacing rate %d, want 2,857,851", r)
+	}
+
+	type change struct {
+		mode bbrMode
+		at   clock.Time
+	}
+	changes := []change{{b.mode, h.now}}
+	var gains []uint32 // PROBE_BW pacing gains in the order seen
+	var probeRTTEnter, probeRTTLeave clock.Time
+	var cwndBefore, maxProbeRTTPipe int
+	each := func() {
+		if b.mode != changes[len(changes)-1].mode {
+			if b.mode == bbrProbeRTT {
+				probeRTTEnter = h.now
+				cwndBefore = b.priorCwnd
+			}
+			if changes[len(changes)-1].mode == bbrProbeRTT {
+				probeRTTLeave = h.now
+			}
+			changes = append(changes, change{b.mode, h.now})
+		}
+		// The pacing rate is always the model's: gain * BtlBw less the
+		// margin (STARTUP keeps the larger initial rate until the
+		// samples pass it).
+		want := rateWithGain(b.bw.get(), b.pacingGain)
+		got := h.c.pacingRate()
+		if b.flags&bbrFilledPipe != 0 && got != max(want, 1) {
+			t.Fatalf("at %v in %v: pacing rate %d, want %d", time.Duration(h.now), b.mode, got, want)
+		}
+		if b.flags&bbrFilledPipe == 0 && got < want {
+			t.Fatalf("at %v in %v: pacing rate %d below gain*bw %d", time.Duration(h.now), b.mode, got, want)
+		}
+		if b.mode == bbrProbeBW && (len(gains) == 0 || gains[len(gains)-1] != b.pacingGain) {
+			gains = append(gains, b.pacingGain)
+		}
+		if b.mode == bbrProbeRTT && b.probeRTTDoneAt != 0 {
+			maxProbeRTTPipe = max(maxProbeRTTPipe, h.c.pipe())
+			if b.cwnd > bbrMinCwndSegs*mss {
+				t.Fatalf("PROBE_RTT cwnd %d", b.cwnd)
+			}
+		}
+	}
+	p.run(2*time.Second, each)
+	if len(changes) < 3 || changes[1].mode != bbrDrain || changes[2].mode != bbrProbeBW {
+		t.Fatalf("modes %v", changes)
+	}
+	t.Logf("STARTUP -> DRAIN at %v, -> PROBE_BW at %v", time.Duration(changes[1].at), time.Duration(changes[2].at))
+	if changes[1].at > clock.Time(500*time.Millisecond) {
+		t.Errorf("STARTUP took until %v", time.Duration(changes[1].at))
+	}
+	// The model: BtlBw the bottleneck's rate, RTprop the propagation
+	// delay plus one segment's serialization (1 ms).
+	if bw := b.bw.get(); !within(bw, rate, 3) {
+		t.Errorf("BtlBw %d, want about %d", bw, rate)
+	}
+	if b.minRTT < 20*time.Millisecond || b.minRTT > 22*time.Millisecond {
+		t.Errorf("RTprop %v, want about 21 ms", b.minRTT)
+	}
+	// PROBE_BW cycles through 5/4, 3/4 and 1 (one RTprop each).
+	seen := map[uint32]bool{}
+	for i := 1; i < len(gains); i++ {
+		if gains[i-1] == bbrUnit*5/4 && gains[i] != bbrUnit*3/4 {
+			t.Errorf("gain 5/4 followed by %d/256", gains[i])
+		}
+		seen[gains[i]] = true
+	}
+	if !seen[bbrUnit*5/4] || !seen[bbrUnit*3/4] || !seen[bbrUnit] {
+		t.Errorf("PROBE_BW gains seen %v", gains)
+	}
+	// Cruising, pacing is 1 MB/s less the margin.
+	for b.pacingGain != bbrUnit {
+		p.run(time.Millisecond, each)
+	}
+	if r := h.c.pacingRate(); !within(r, rate*99/100, 3) {
+		t.Errorf("PROBE_BW pacing rate %d at gain 1, want about %d", r, rate*99/100)
+	}
+	// Queue kept small: the flight stays near cwnd_gain * BDP.
+	if w := b.cwnd; w > 2*21*mss+12*mss {
+		t.Errorf("cwnd %d in PROBE_BW, BDP is 21000", w)
+	}
+	if in := h.c.Info(); in.CongestionControl != "bbr" || in.PacingRate != h.c.pacingRate() || in.DeliveryRate == 0 ||
+		in.BBR.Mode != "PROBE_BW" || in.BBR.BW != b.bw.get() || in.Delivered == 0 {
+		t.Errorf("TCP_INFO %+v", in)
+	}
+
+	// PROBE_RTT once RTprop is 10 s old.
+	p.run(10*time.Second, each)
+	if probeRTTEnter == 0 || probeRTTLeave == 0 {
+		t.Fatalf("no PROBE_RTT in 12 s: modes %v", changes)
+	}
+	if d := probeRTTEnter.Sub(changes[2].at); d > 11*time.Second {
+		t.Errorf("PROBE_RTT %v after PROBE_BW began", d)
+	}
+	if d := probeRTTLeave.Sub(probeRTTEnter); d < bbrProbeRTTTime || d > bbrProbeRTTTime+100*time.Millisecond {
+		t.Errorf("PROBE_RTT lasted %v", d)
+	}
+	if maxProbeRTTPipe > bbrMinCwndSegs*mss {
+		t.Errorf("flight %d in PROBE_RTT", maxProbeRTTPipe)
+	}
+	// cwnd comes back (then capped at PROBE_BW's target again).
+	last := changes[len(changes)-1]
+	if last.mode != bbrProbeBW || b.cwnd < cwndBefore-4*mss {
+		t.Errorf("after PROBE_RTT: %v, cwnd %d, before %d", last.mode, b.cwnd, cwndBefore)
+	}
+	if b.minRTTAt < probeRTTEnter {
+		t.Errorf("RTprop not refreshed by PROBE_RTT")
+	}
+	if p.h.l.Stats().RetransSegs.Load() != 0 {
+		t.Errorf("%d retransmissions on a path without loss", p.h.l.Stats().RetransSegs.Load())
+	}
+}
+
+// Loss in PROBE_BW: fast recovery holds the flight by packet
+// conservation for a round, the bandwidth estimate stays, and cwnd comes
+// back to its value before the loss when recovery ends.
+func TestBBRLossRecoveryConservesAndRestores(t *testing.T) {
+	const rate, mss = 1_000_000, 1000
+	p := newBBRPath(t, rate, 10*time.Millisecond)
+	b := p.bbr()
+	p.run(3*time.Second, nil)
+	if b.mode != bbrProbeBW {
+		t.Fatalf("mode %v after 3 s", b.mode)
+	}
+	bw, cwnd := b.bw.get(), b.cwnd
+	victim := p.h.c.sndNxt
+	p.drop = func(seq seqnum.Value) bool { return seq == victim && p.dropped == 0 }
+	var inRecovery, recovered bool
+	var minCwnd int = cwnd
+	p.run(500*time.Millisecond, func() {
+		c := p.h.c
+		if c.flags&fInRecovery != 0 {
+			inRecovery = true
+			minCwnd = min(minCwnd, b.cwnd)
+			if b.cwnd < c.pipe() {
+				t.Fatalf("recovery cwnd %d below pipe %d", b.cwnd, c.pipe())
+			}
+		} else if inRecovery && !recovered {
+			recovered = true
+			if b.cwnd < cwnd-2*mss {
+				t.Errorf("cwnd %d after recovery, %d before", b.cwnd, cwnd)
+			}
+		}
+	})
+	if p.dropped != 1 || !inRecovery || !recovered {
+		t.Fatalf("dropped %d, recovery %v, recovered %v", p.dropped, inRecovery, recovered)
+	}
+	if got := b.bw.get(); !within(got, bw, 5) {
+		t.Errorf("BtlBw %d after a loss, %d before", got, bw)
+	}
+	if s := p.h.l.Stats(); s.TCPSackRecovery.Load() != 1 || s.RetransSegs.Load() != 1 {
+		t.Errorf("recoveries %d, retransmissions %d", s.TCPSackRecovery.Load(), s.RetransSegs.Load())
+	}
+	t.Logf("cwnd %d before, %d lowest in recovery, %d after", cwnd, minCwnd, b.cwnd)
+}
+
+// tcp_congestion_control=bbr and SetCongestionControl (TCP_CONGESTION)
+// choose BBR; the names are checked.
+func TestBBRSelection(t *testing.T) {
+	h := sackConn(t, false)
+	if h.c.rateCtl() != nil || h.c.Info().CongestionControl != "cubic" {
+		t.Fatal("default is not cubic")
+	}
+	if err := h.c.SetCongestionControl("vegas"); err != ErrBadCongestionControl {
+		t.Fatalf("vegas: %v", err)
+	}
+	cw := h.c.cc.window()
+	if err := h.c.SetCongestionControl("bbr"); err != nil {
+		t.Fatal(err)
+	}
+	b := h.c.rateCtl()
+	if b == nil || b.cwnd != cw || h.c.Info().CongestionControl != "bbr" || !h.c.pacing() {
+		t.Fatalf("after SetCongestionControl(bbr): %T cwnd %d", h.c.cc, h.c.cc.window())
+	}
+	if err := h.c.SetCongestionControl("bbr"); err != nil || h.c.rateCtl() != b {
+		t.Fatal("setting bbr again replaced its state")
+	}
+	if err := h.c.SetCongestionControl("newreno"); err != nil || h.c.Info().CongestionControl != "reno" || h.c.pacing() {
+		t.Fatalf("back to reno: %v %q", err, h.c.Info().CongestionControl)
+	}
+}

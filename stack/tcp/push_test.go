@@ -1,0 +1,48 @@
+package tcp
+
+import "testing"
+
+// Linux's PSH placement (push.go): every skb of tcp_min_tso_segs (2)
+// segments of a write ends with PSH, and so does the write's end; found
+// by packetdrill's slow_start/ and eor/ scripts (conformance/).
+func TestPushOnEachSkbAndWriteEnd(t *testing.T) {
+	h := establishedConn(t)
+	h.c.Write(make([]byte, 5*1460+100))
+	h.expect(flags(ACK), seqNum(ourISN+1), payloadLen(1460))
+	h.expect(flags(ACK|PSH), payloadLen(1460))
+	h.expect(flags(ACK), payloadLen(1460))
+	h.expect(flags(ACK|PSH), payloadLen(1460))
+	h.expect(flags(ACK), payloadLen(1460))
+	h.expect(flags(ACK|PSH), payloadLen(100))
+	h.expectNothing()
+}
+
+// A write appended to unsent data continues that data's grid (Linux
+// appends to the tail skb) and moves the mark to its own end.
+func TestPushGridContinuesOverUnsentData(t *testing.T) {
+	h := establishedConn(t)
+	h.send(ACK, peerISN+1, ourISN+1, func(s *Segment) { s.Window = 1000 }) // room for one small segment
+	h.c.Write(make([]byte, 1000))
+	h.expect(flags(ACK|PSH), payloadLen(1000)) // the write's end
+	h.c.Write(make([]byte, 500))
+	h.c.Write(make([]byte, 2000))
+	h.expectNothing()
+	h.send(ACK, peerISN+1, ourISN+1001, func(s *Segment) { s.Window = 65535 })
+	// New grid at ourISN+1001 (nothing was unsent when the 500 came):
+	// points at +2920 and the mark at the second write's end (+2500).
+	h.expect(flags(ACK), seqNum(ourISN+1001), payloadLen(1460))
+	h.expect(flags(ACK|PSH), payloadLen(1040))
+	h.expectNothing()
+}
+
+// A retransmission carries the PSH of the segment it repeats: the tail
+// segment without it stays without (Linux keeps PSH in the skb).
+func TestPushKeptOnRetransmission(t *testing.T) {
+	h := establishedConn(t)
+	h.c.Write(make([]byte, 1460+700))
+	h.expect(flags(ACK), payloadLen(1460))
+	h.expect(flags(ACK|PSH), payloadLen(700))
+	h.send(ACK, peerISN+1, ourISN+1461)
+	h.advance(initialRTO)
+	h.expect(flags(ACK|PSH), seqNum(ourISN+1461), payloadLen(700))
+}
