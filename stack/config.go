@@ -42,8 +42,10 @@ type Port interface {
 type TxChecksummer interface {
 	TxChecksumOffload() bool
 	// RequestTxChecksum asks for the checksum of d's packet from byte
-	// start to the end, stored at start+offset.
-	RequestTxChecksum(d *xsk.Desc, start, offset int) bool
+	// start to the end, stored at start+offset, and returns d with the
+	// option that says so (d by value: a pointer through an interface
+	// would move every frame's descriptor to the heap).
+	RequestTxChecksum(d xsk.Desc, start, offset int) (xsk.Desc, bool)
 }
 
 // Defaults for Config fields left zero.

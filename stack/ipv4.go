@@ -280,7 +280,7 @@ func (e *Engine) SendTCP(seg *tcp.OutSegment) bool {
 	}
 	p := copy(t[hl:], seg.Payload)
 	copy(t[hl+p:], seg.Payload2)
-	if e.csum != nil && e.csum.RequestTxChecksum(&d, ipHdrOffset+iphl, tcpChecksumOffset) {
+	if e.csum != nil && e.requestCsum(&d, ipHdrOffset+iphl) {
 		// The device sums from the TCP header to the end, over the
 		// pseudo-header sum left in the field (CHECKSUM_PARTIAL).
 		t.SetChecksum(phsum)
@@ -289,6 +289,16 @@ func (e *Engine) SendTCP(seg *tcp.OutSegment) bool {
 	}
 	e.queueTx(d, n)
 	return true
+}
+
+// requestCsum asks the port for the TCP checksum of d's packet, whose TCP
+// header starts at off.
+func (e *Engine) requestCsum(d *xsk.Desc, off int) bool {
+	nd, ok := e.csum.RequestTxChecksum(*d, off, tcpChecksumOffset)
+	if ok {
+		*d = nd
+	}
+	return ok
 }
 
 // tcpChecksumOffset is where the checksum field is in the TCP header
@@ -306,7 +316,7 @@ const tcpChecksumOffset = 16
 func (e *Engine) sendChain(d xsk.Desc, off int, t wire.TCP, hl int, phsum uint16, seg *tcp.OutSegment) bool {
 	src := [2][]byte{seg.Payload, seg.Payload2}
 	k := copyFrom(t[hl:], &src)
-	offload := e.csum != nil && e.csum.RequestTxChecksum(&d, off, tcpChecksumOffset)
+	offload := e.csum != nil && e.requestCsum(&d, off)
 	var sum uint16
 	if !offload {
 		sum = wire.Checksum(t[:hl+k], phsum)

@@ -18,11 +18,11 @@ type csumDev struct {
 }
 
 func (c *csumDev) TxChecksumOffload() bool { return true }
-func (c *csumDev) RequestTxChecksum(d *xsk.Desc, start, offset int) bool {
+func (c *csumDev) RequestTxChecksum(d xsk.Desc, start, offset int) (xsk.Desc, bool) {
 	c.start, c.offset = start, offset
 	c.n++
 	d.Options |= xsk.DescTxMetadata
-	return true
+	return d, true
 }
 
 // With a port that computes checksums, SendTCP leaves the pseudo-header

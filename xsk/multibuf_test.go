@@ -195,7 +195,7 @@ func TestVethMultiBufferRefused(t *testing.T) {
 func TestTxChecksumMetadata(t *testing.T) {
 	s, k := newFakeSocket(t, Config{NumFrames: 64, FillSize: 16, CompSize: 16, RxSize: 16, TxSize: 16})
 	d, _, _ := s.AllocTx()
-	if s.RequestTxChecksum(&d, 34, 16) || d.Options != 0 {
+	if _, ok := s.RequestTxChecksum(d, 34, 16); ok {
 		t.Fatal("a request on a socket without TX metadata")
 	}
 	d.Len = 60
@@ -205,7 +205,8 @@ func TestTxChecksumMetadata(t *testing.T) {
 	if d.Addr%uint64(s.cfg.FrameSize) != txMetaLen || len(b) != s.cfg.FrameSize-txMetaLen {
 		t.Fatalf("TX frame at offset %d, %d bytes: want the metadata area in front", d.Addr%uint64(s.cfg.FrameSize), len(b))
 	}
-	if !s.RequestTxChecksum(&d, 34, 16) || d.Options != DescTxMetadata {
+	d, ok := s.RequestTxChecksum(d, 34, 16)
+	if !ok || d.Options != DescTxMetadata {
 		t.Fatal("RequestTxChecksum")
 	}
 	md := s.um.mem[d.Addr-txMetaLen : d.Addr]

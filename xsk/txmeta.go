@@ -88,20 +88,20 @@ func (s *Socket) TxChecksumOffload() bool { return s.um.txMeta != 0 }
 // RequestTxChecksum asks the device to compute the checksum of the packet
 // in d (a frame from AllocTx, the first of a multi-buffer chain) from byte
 // start of the packet to its end and to store it at start+offset; the
-// checksum field must hold the pseudo-header sum. It sets DescTxMetadata in
-// d.Options. On a socket without the offload it does nothing and returns
-// false.
-func (s *Socket) RequestTxChecksum(d *Desc, start, offset int) bool {
+// checksum field must hold the pseudo-header sum. It returns d with
+// DescTxMetadata set in its Options. On a socket without the offload it
+// does nothing and returns false.
+func (s *Socket) RequestTxChecksum(d Desc, start, offset int) (Desc, bool) {
 	m := s.um.txMeta
 	if m == 0 || !s.um.valid(d.Addr) || d.Addr-s.um.base(d.Addr) < m {
-		return false
+		return d, false
 	}
 	md := s.um.mem[d.Addr-m : d.Addr]
 	binary.NativeEndian.PutUint64(md[txmdFlags:], unix.XDP_TXMD_FLAGS_CHECKSUM)
 	binary.NativeEndian.PutUint16(md[txmdCsumStart:], uint16(start))
 	binary.NativeEndian.PutUint16(md[txmdCsumOffset:], uint16(offset))
 	d.Options |= DescTxMetadata
-	return true
+	return d, true
 }
 
 // netdev generic netlink family (include/uapi/linux/netdev.h).
