@@ -305,6 +305,11 @@ func (s *Stack) Addr6() netip.Addr {
 // ServeOptions shape a served port.
 type ServeOptions struct {
 	Backlog int // accept queue bound is min(Backlog, somaxconn); default somaxconn
+	// CongestionControl, if set, is the port's congestion control
+	// ("cubic", "bbr", "newreno", "reno") instead of
+	// tcp_congestion_control, as Linux's TCP_CONGESTION on a listening
+	// socket.
+	CongestionControl string
 }
 
 // Serve accepts connections on port with the event API: newHandler is
@@ -331,7 +336,7 @@ func (s *Stack) Serve(port uint16, o ServeOptions, newHandler func(c *tcp.Conn) 
 		ran := s.onLoop(l, func() {
 			var ln *tcp.Listener
 			// Any address: the port serves IPv4 and IPv6 alike.
-			ln, err = l.engine.TCP().Listen(flowtable.Addr{}, port, tcp.ListenOptions{Backlog: o.Backlog, NewHandler: s.bindLoop(l, newHandler), Cookies: jar})
+			ln, err = l.engine.TCP().Listen(flowtable.Addr{}, port, tcp.ListenOptions{Backlog: o.Backlog, NewHandler: s.bindLoop(l, newHandler), Cookies: jar, CongestionControl: o.CongestionControl})
 			if err == nil {
 				l.listeners[port] = ln
 			}

@@ -491,15 +491,6 @@ func TestUserErrorsExit2(t *testing.T) {
 			t.Fatalf("exit %d, output %q", code, out)
 		}
 	})
-	t.Run("MTU larger than frame", func(t *testing.T) {
-		testnet.RequireRoot(t)
-		ns := testnet.NewNS(t, "xm")
-		v := testnet.NewVeth(t, testnet.VethOptions{ANS: ns, MTU: 9000})
-		out, code := runBin(t, "ip", "netns", "exec", ns.Name, bin, "--iface", v.A, "--addr", srvIP, "--listen", "80=http")
-		if code != 2 || !strings.Contains(out, "MTU") {
-			t.Fatalf("exit %d, output %q", code, out)
-		}
-	})
 }
 
 func runBin(t *testing.T, name string, args ...string) (string, int) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,20 +111,31 @@ func blobDownload(t *testing.T, c *http.Client, url string, size int) time.Durat
 	return time.Since(start)
 }
 
-// The comparison, on request (XDPTCP_DOWNLOAD_COMPARE=1, about two
-// minutes): a Linux client downloads 16 MiB through 1 % loss and 10 ms
-// each way from xdptcpd (CUBIC) and from a Linux server with CUBIC, same
+// The comparison, on request (XDPTCP_DOWNLOAD_COMPARE=1 for CUBIC,
+// =bbr for BBR, =cubic,bbr for both; about two minutes each): a Linux
+// client downloads 16 MiB through 1 % loss and 10 ms each way from
+// xdptcpd and from a Linux server with the same congestion control, same
 // bridge, same run, three times each, alternating; goodput and ratio.
 func TestImpairedDownloadCompare(t *testing.T) {
-	if os.Getenv("XDPTCP_DOWNLOAD_COMPARE") != "1" {
-		t.Skip("XDPTCP_DOWNLOAD_COMPARE=1 runs the 16 MiB download comparison (about two minutes)")
+	ccs := os.Getenv("XDPTCP_DOWNLOAD_COMPARE")
+	if ccs == "" {
+		t.Skip("XDPTCP_DOWNLOAD_COMPARE=1 (cubic), bbr or cubic,bbr runs the 16 MiB download comparison (about two minutes each)")
+	}
+	if ccs == "1" {
+		ccs = "cubic"
 	}
 	testnet.RequireRoot(t)
 	bin := daemonBinary(t)
+	for _, cc := range strings.Split(ccs, ",") {
+		t.Run(cc, func(t *testing.T) { downloadCompare(t, bin, cc) })
+	}
+}
+
+func downloadCompare(t *testing.T, bin, cc string) {
 	tp, _ := impairtest.Start(t, "--loss", "0.01", "--delay", "10ms", "--limit", "10000", "--seed", "9")
-	impairedDaemon(t, tp, bin, "--listen", "8081=blob")
+	impairedDaemon(t, tp, bin, "--listen", "8081=blob", "--sysctl", "tcp_congestion_control="+cc)
 	const size = 16 << 20
-	kernelBlob(t, tp.Server, 8082, size, "cubic")
+	kernelBlob(t, tp.Server, 8082, size, cc)
 	c := httpInNS(tp.Client)
 	c.Timeout = 5 * time.Minute
 	var ours, linux []float64
@@ -134,6 +146,6 @@ func TestImpairedDownloadCompare(t *testing.T) {
 		linux = append(linux, float64(size)*8/d.Seconds()/1e6)
 	}
 	med := func(v []float64) float64 { s := append([]float64(nil), v...); sort.Float64s(s); return s[len(s)/2] }
-	t.Logf("16 MiB download, 1 %% loss, 10 ms each way, CUBIC: xdptcpd %.1f Mbit/s (runs %.1f), Linux %.1f Mbit/s (runs %.1f): ratio %.2f",
-		med(ours), ours, med(linux), linux, med(ours)/med(linux))
+	t.Logf("16 MiB download, 1 %% loss, 10 ms each way, %s: xdptcpd %.1f Mbit/s (runs %.1f), Linux %.1f Mbit/s (runs %.1f): ratio %.2f",
+		cc, med(ours), ours, med(linux), linux, med(ours)/med(linux))
 }

@@ -161,6 +161,7 @@ func TestBackToBackEngines64MiB(t *testing.T) {
 		{"loss1", memlink.Faults{Drop: 0.01, Reorder: 0.02, Duplicate: 0.01, Corrupt: 0.001}, "cubic"},
 		{"loss5", memlink.Faults{Drop: 0.05, Reorder: 0.05, Duplicate: 0.01, Corrupt: 0.002}, "newreno"},
 		{"loss10", memlink.Faults{Drop: 0.10, Reorder: 0.05, Duplicate: 0.02, Corrupt: 0.005}, "cubic"},
+		{"loss5-bbr", memlink.Faults{Drop: 0.05, Reorder: 0.05, Duplicate: 0.01, Corrupt: 0.002}, "bbr"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for seed := uint64(1); seed <= 2; seed++ {

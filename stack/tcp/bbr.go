@@ -470,7 +470,7 @@ func (b *bbr) inflight(c *Conn, bw uint64, gain uint32) int {
 // and 4 segments in PROBE_RTT.
 func (b *bbr) setCwnd(c *Conn, as *ackSample, bw uint64) {
 	mss := max(c.mss, 1)
-	acked := as.acked + as.sacked
+	acked := as.rs.acked // (the ACK of our SYN delivers no record: it does not count)
 	if c.flags&fSackOK == 0 && as.dup {
 		acked = mss // a duplicate ACK without SACK: one segment left the network
 	}

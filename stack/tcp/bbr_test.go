@@ -25,6 +25,7 @@ type bbrPath struct {
 	drop    func(seq seqnum.Value) bool
 	dropped int
 	chunk   []byte
+	idle    bool // the application writes nothing (else it keeps the send buffer full)
 }
 
 type pathSeg struct {
@@ -59,7 +60,7 @@ func (p *bbrPath) run(d time.Duration, each func()) {
 	h := p.h
 	end := h.now.Add(d)
 	for {
-		for h.c.Write(p.chunk) > 0 {
+		for !p.idle && h.c.Write(p.chunk) > 0 {
 		}
 		p.take()
 		next := end
@@ -354,5 +355,92 @@ func TestBBRSelection(t *testing.T) {
 	}
 	if err := h.c.SetCongestionControl("newreno"); err != nil || h.c.Info().CongestionControl != "reno" || h.c.pacing() {
 		t.Fatalf("back to reno: %v %q", err, h.c.Info().CongestionControl)
+	}
+}
+
+// A listener's congestion control (Linux: TCP_CONGESTION set on the
+// listening socket) is its connections', SYN cookies included; an
+// unknown name is refused.
+func TestListenerCongestionControl(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Syncookies = 2 })
+	if _, err := h.l.Listen(ourAddr, 81, ListenOptions{CongestionControl: "vegas"}); err != ErrBadCongestionControl {
+		t.Fatalf("vegas: %v", err)
+	}
+	for _, cookies := range []bool{false, true} {
+		h := newHarness(t, func(c *Config) {
+			if cookies {
+				c.Syncookies = 2
+			}
+		})
+		o := ListenOptions{CongestionControl: "bbr", NewHandler: func(c *Conn) Handler { h.c = c; return h.rec }}
+		if cookies {
+			o.Cookies = realJar
+		}
+		if _, err := h.l.Listen(ourAddr, ourPort, o); err != nil {
+			t.Fatal(err)
+		}
+		h.send(SYN, peerISN, 0, withMSS(1000), withSACKOK())
+		s := h.expect(flags(SYN | ACK))
+		h.advance(10 * time.Millisecond)
+		h.send(ACK, peerISN+1, s.seg.Seq+1)
+		if h.c == nil || h.c.State() != StateEstablished || h.c.rateCtl() == nil || h.c.Info().CongestionControl != "bbr" {
+			t.Fatalf("cookies %v: the connection does not run BBR", cookies)
+		}
+	}
+}
+
+// BBR keeps RACK-TLP's tail loss probe: the last segment of a short
+// write lost, the probe goes out about 2*SRTT after it, the repair needs
+// no RTO, and cwnd is the model's.
+func TestBBRTailLossProbe(t *testing.T) {
+	h := sackConn(t, false, func(c *Config) { c.CongestionControl = "bbr" })
+	una := ourISN + 1
+	h.c.Write(make([]byte, 3000))
+	h.advance(2 * time.Millisecond) // the pacer's departures
+	for i := 0; i < 3; i++ {
+		h.expect(payloadLen(1000))
+	}
+	cwnd := h.c.cc.window()
+	h.advance(40 * time.Millisecond)
+	h.expect(seqNum(una+2000), payloadLen(1000)) // the probe: the last segment again
+	if h.l.Stats().TCPLossProbes.Load() != 1 || h.l.Stats().TCPTimeouts.Load() != 0 {
+		t.Fatalf("TCPLossProbes %d TCPTimeouts %d", h.l.Stats().TCPLossProbes.Load(), h.l.Stats().TCPTimeouts.Load())
+	}
+	h.send(ACK, peerISN+1, una+2000)
+	h.send(ACK, peerISN+1, una+3000)
+	h.advance(5 * time.Second)
+	if h.c.sndUna != una+3000 || h.l.Stats().TCPTimeouts.Load() != 0 || h.c.cc.window() < cwnd {
+		t.Fatalf("una %d, RTOs %d, cwnd %d (was %d)", h.c.sndUna-una, h.l.Stats().TCPTimeouts.Load(), h.c.cc.window(), cwnd)
+	}
+}
+
+// Restart after an application-limited idle spell (BBRHandleRestartFromIdle,
+// Linux CA_EVENT_TX_START): no slow-start restart, the model is kept, and
+// PROBE_BW paces at the estimated bandwidth (gain 1) whatever its phase.
+func TestBBRIdleRestart(t *testing.T) {
+	const rate = 1_000_000
+	p := newBBRPath(t, rate, 10*time.Millisecond)
+	b := p.bbr()
+	p.run(2*time.Second, nil)
+	if b.mode != bbrProbeBW {
+		t.Fatalf("mode %v", b.mode)
+	}
+	bw, cwnd := b.bw.get(), b.cwnd
+	p.idle = true
+	p.run(time.Second, nil) // everything delivered; the application is silent
+	if p.h.c.sndNxt != p.h.c.sndUna || p.h.c.sndBuf.Len() != 0 || b.rs.appLimited == 0 {
+		t.Fatalf("not idle: flight %d, buffered %d, app-limited %d", p.h.c.flight(), p.h.c.sndBuf.Len(), b.rs.appLimited)
+	}
+	b.pacingGain = bbrUnit * 5 / 4 // (whatever phase it idled in)
+	p.h.c.Write(make([]byte, 5000))
+	if b.flags&bbrIdleRestart == 0 || p.h.c.pacingRate() != rateWithGain(bw, bbrUnit) {
+		t.Fatalf("restart: flags %b, pacing %d, want %d", b.flags, p.h.c.pacingRate(), rateWithGain(bw, bbrUnit))
+	}
+	if b.cwnd != cwnd || b.bw.get() != bw {
+		t.Fatalf("cwnd %d (was %d), bw %d (was %d)", b.cwnd, cwnd, b.bw.get(), bw)
+	}
+	p.run(100*time.Millisecond, nil)
+	if b.flags&bbrIdleRestart != 0 {
+		t.Fatal("idle restart not ended by the first delivery")
 	}
 }

@@ -485,6 +485,7 @@ const (
 	fMTUProbe      connFlags = 1 << 27 // black-hole MSS search on (Linux icsk_mtup.enabled; tcp_mtu_probing)
 	fPending       connFlags = 1 << 26 // on the layer's pending list: output for this receive batch is owed (batch.go)
 	fAckNow        connFlags = 1 << 25 // a segment of this batch wants an immediate ACK, sent at the batch's end
+	fPaceHeld      connFlags = 1 << 24 // pacing held a transmission back since the last departure (pacing.go)
 )
 
 // releaseRcvBuf gives the receive ring back when it holds nothing, in

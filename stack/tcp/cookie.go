@@ -134,6 +134,7 @@ func (ln *Listener) cookieAck(now clock.Time, seg *Segment) bool {
 		return true
 	}
 	c := l.newConn(now, seg.Key)
+	ln.inheritCC(c)
 	isn := seg.Ack - 1
 	c.iss, c.sndUna, c.sndNxt, c.sndNxt = isn, isn, isn+1, isn+1
 	c.sndBufSeq = isn + 1

@@ -236,6 +236,9 @@ func (l *Layer) Listen(addr flowtable.Addr, port uint16, o ListenOptions) (*List
 	if l.listeners[k] != nil || port == 0 {
 		return nil, ErrAddrInUse
 	}
+	if o.CongestionControl != "" && !validCongestionControl(o.CongestionControl) {
+		return nil, ErrBadCongestionControl
+	}
 	backlog := o.Backlog
 	if backlog <= 0 || backlog > l.cfg.Somaxconn {
 		backlog = l.cfg.Somaxconn // Linux: min(backlog, somaxconn)

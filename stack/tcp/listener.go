@@ -175,6 +175,7 @@ func (ln *Listener) input(now clock.Time, seg *Segment, isn seqnum.Value, haveIS
 		return
 	}
 	c := l.newConn(now, seg.Key)
+	ln.inheritCC(c)
 	if !haveISN {
 		isn = l.isn(now, seg.Key)
 	}
@@ -249,4 +250,17 @@ type ListenOptions struct {
 	// Cookies, if set, is the SYN cookie jar (syncookie.Jar): used per
 	// tcp_syncookies when the SYN queue is full (1) or always (2).
 	Cookies CookieJar
+	// CongestionControl, if set, is the congestion control of the
+	// listener's connections instead of tcp_congestion_control (Linux:
+	// TCP_CONGESTION on a listening socket is inherited by its children).
+	CongestionControl string
+}
+
+// inheritCC gives a new connection of the listener its congestion
+// control, if the listener has one.
+func (ln *Listener) inheritCC(c *Conn) {
+	if cc := ln.opts.CongestionControl; cc != "" && canonicalCC(cc) != c.cc.name() {
+		c.cc = nil
+		c.startCC(canonicalCC(cc), initialWindowSegments*c.mss, c.mss)
+	}
 }

@@ -65,8 +65,19 @@ func (c *Conn) paced(now clock.Time) bool {
 	if c.paceAt == never || c.paceAt <= now || !c.pacing() {
 		return false
 	}
+	c.flags |= fPaceHeld
 	return true
 }
+
+// paceCatchUp is how late a held-back segment may leave and keep the
+// credit: the wheel fires at tick granularity after the loop's poll
+// (rounded up to milliseconds) and, on a loaded machine, a few
+// milliseconds late; without the credit every late timer would lower
+// the rate, and BBR, which measures the rate it sends at, would follow
+// it down. Linux gives the same kind of credit for timer lateness (fq's
+// time_next_packet, tcp_update_skb_after_send), there a fraction of a
+// segment as its hrtimers are precise.
+const paceCatchUp = 4 * timer.Tick
 
 // onPaced advances the departure time of the next segment after n bytes
 // left at now.
@@ -78,12 +89,20 @@ func (c *Conn) onPaced(now clock.Time, n int) {
 	// The departure time moves on from the last one, or from now after
 	// an idle spell; a segment sent up to one wheel tick after its
 	// departure time keeps the credit (else a tick-granular timer would
-	// halve a rate of two segments per tick).
+	// halve a rate of two segments per tick), one that pacing held back
+	// up to paceCatchUp.
+	slack := timer.Tick
+	if c.flags&fPaceHeld != 0 {
+		slack = paceCatchUp // it waited for its departure time: the timer was late
+	}
 	start := c.paceAt
-	if start == never || start < now.Add(-timer.Tick) {
+	if start == never || start < now.Add(-slack) {
 		start = now
 	}
 	c.paceAt = start.Add(time.Duration(uint64(n) * uint64(time.Second) / rate))
+	if c.paceAt > now {
+		c.flags &^= fPaceHeld // caught up
+	}
 }
 
 // onPaceTimer sends what pacing held back; paceAt, the departure time,
@@ -93,5 +112,6 @@ func (c *Conn) onPaceTimer(now clock.Time) {
 	c.trySend(now)
 	if c.paceAt <= now {
 		c.paceAt = never
+		c.flags &^= fPaceHeld
 	}
 }

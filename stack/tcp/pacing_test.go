@@ -42,3 +42,23 @@ func TestPacingRateFromCwnd(t *testing.T) {
 		h.expect(payloadLen(1000), at(time.Duration(start)+time.Duration((i+1)/2)*time.Millisecond))
 	}
 }
+
+// A pacing timer that fires late (the loop's poll, a loaded machine)
+// does not lower the rate: a held-back segment that leaves up to
+// paceCatchUp after its departure time keeps the credit, so 1,000,000
+// bytes/s still sends twenty 1000-byte segments in 20 ms when the timer
+// runs only every 3 ms.
+func TestPacingLateTimerKeepsRate(t *testing.T) {
+	h := sackConn(t, false, func(c *Config) { c.EarlyRetrans = 0 })
+	h.c.SetMaxPacingRate(1_000_000)
+	h.c.Write(make([]byte, 30*1000))
+	start := h.now
+	for h.now < start.Add(20*time.Millisecond) {
+		h.now = h.now.Add(3 * time.Millisecond)
+		h.l.Advance(h.now) // the timer, 3 ms late at worst
+		h.send(ACK, peerISN+1, h.c.sndNxt)
+	}
+	if n := len(h.out.segs); n < 20 || n > 22 {
+		t.Fatalf("%d segments in %v, want 20 at 1,000,000 bytes/s", n, time.Duration(h.now.Sub(start)))
+	}
+}

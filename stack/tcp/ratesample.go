@@ -57,6 +57,7 @@ type rateSample struct {
 	interval    time.Duration // rs.interval
 	rate        uint64        // rs.delivery_rate in bytes per second, when valid
 	rtt         time.Duration // RTT of the newest record delivered that was never retransmitted; 0: none (Linux rs->rtt_us)
+	acked       int           // bytes of records this ACK newly delivered, ACKed or SACKed (Linux rs->acked_sacked)
 }
 
 // onSend is the draft's SendPacket (§3.2) for record s, just sent or sent
@@ -82,6 +83,7 @@ func (r *rateSampler) onSend(now clock.Time, s *txSeg, idle bool) {
 func (r *rateSampler) onDelivered(now clock.Time, s *txSeg, rs *rateSample) {
 	r.delivered += uint64(s.len)
 	r.deliveredAt = now
+	rs.acked += int(s.len)
 	if s.mark&sbEverRetrans == 0 {
 		if rtt := max(now.Sub(s.sentAt), time.Microsecond); rs.rtt == 0 || rtt < rs.rtt {
 			rs.rtt = rtt // the newest segment gives the smallest
