@@ -210,7 +210,10 @@ func (e *Engine) Forward(seg *tcp.Segment, why tcp.ForwardWhy) bool {
 	}
 	in := e.fwdIn
 	if why == tcp.ForwardNew {
-		if in.kind != 0 || !cl.Draining() {
+		// Never hand on what a peer handed here (with its trailer, or
+		// from its MAC when a device removed the trailer): two hosts
+		// draining at once would pass a SYN back and forth.
+		if in.kind != 0 || !cl.Draining() || e.fromPeer() {
 			return false
 		}
 		handled, sent := e.forwardTo(cl.pick(&seg.Key), fwdNew, cl.ID)

@@ -505,3 +505,18 @@ func TestClusterLoopsSharePeerMACs(t *testing.T) {
 		t.Fatal("a MAC before any was published")
 	}
 }
+
+// Two hosts draining at once behind a segment that trims the trailer: a
+// SYN handed from one to the other is opened there, not handed back.
+func TestClusterDrainingPairNoPingPong(t *testing.T) {
+	n := newECMP(t, []int{1, 2}, true)
+	n.trim = true
+	n.hosts[1].cl.SetDraining(true)
+	n.hosts[2].cl.SetDraining(true)
+	h := n.dial()
+	n.run(100 * time.Millisecond)
+	n.request([]*client{h}, "x")
+	if got := n.stat(1, func(s *Stats) uint64 { return s.ClusterForwardedNew.Load() }) + n.stat(2, func(s *Stats) uint64 { return s.ClusterForwardedNew.Load() }); got != 1 {
+		t.Fatalf("the SYN was handed on %d times, want once", got)
+	}
+}
