@@ -136,8 +136,9 @@ func (e *Engine) Do(fn func()) bool {
 }
 
 // Poll runs one loop iteration at now: a batch of received frames through
-// HandleFrame, queued Do functions, due TCP timers, then the pending TX
-// batch to the port and a Flush. It reports whether there was any work.
+// HandleFrame, due TCP timers, queued Do functions, then the pending TX
+// batch to the port, a Flush and Config.AfterPoll. It reports whether
+// there was any work.
 func (e *Engine) Poll(now clock.Time) bool {
 	e.now = now
 	work := false
@@ -164,6 +165,12 @@ func (e *Engine) Poll(now clock.Time) bool {
 		e.layer.EndBatch(now)
 		e.port.Release(e.rx[:n])
 	}
+	// Timers before the queued functions: Advance moves the TCP layer's
+	// clock to now, which the connection calls in them (Write, Close,
+	// ...) use to stamp and arm timers; run first, they would use the
+	// time of the last received segment or timer, and a timer armed
+	// from it (a tail loss probe after Close) could fire at once.
+	e.layer.Advance(now)
 	for i := len(e.doq.cells); i > 0; i-- {
 		fn := e.doq.pop()
 		if fn == nil {
@@ -172,7 +179,6 @@ func (e *Engine) Poll(now clock.Time) bool {
 		work = true
 		fn()
 	}
-	e.layer.Advance(now)
 	if e.cl != nil {
 		e.refreshPeers(now)
 	}
@@ -181,6 +187,9 @@ func (e *Engine) Poll(now clock.Time) bool {
 		e.flushTx()
 	}
 	e.port.Flush()
+	if e.cfg.AfterPoll != nil {
+		e.cfg.AfterPoll()
+	}
 	return work
 }
 

@@ -380,7 +380,8 @@ func serve(args []string, stderr io.Writer) error {
 		ls = append(ls, fmt.Sprintf("%d=%s", l.Port, l.Handler))
 	}
 	log.Info("xdptcpd serving", "iface", o.Iface, "addr", o.Addr.String(), "queues", fmt.Sprint(queueIDs(st)),
-		"xdp_mode", st.XDPMode(), "bind_mode", st.BindMode(), "listen", strings.Join(ls, ","), "admin", control, "metrics", o.Metrics)
+		"xdp_mode", st.XDPMode(), "bind_mode", st.BindMode(), "listen", strings.Join(ls, ","), "admin", control, "metrics", o.Metrics,
+		"cluster_id", o.ClusterID)
 	d.wait(sigs)
 	admin.Close()
 	if err := st.Close(); err != nil {
