@@ -60,6 +60,38 @@ type Loop struct {
 	// runErr, set before, is why when it was not Close or the context.
 	stopped chan struct{}
 	runErr  error
+	// rwakes are the readers that got data in the current iteration,
+	// woken once each by wakeReaders (stack.Config.AfterPoll); on the
+	// loop only.
+	rwakes []*Conn
+}
+
+// wakeReader asks for c's reader to be woken at the end of the loop
+// iteration (on the loop).
+func (l *Loop) wakeReader(c *Conn) {
+	if !c.rwakePosted {
+		c.rwakePosted = true
+		l.rwakes = append(l.rwakes, c)
+	}
+}
+
+// newEngine makes the loop's engine for port with cfg; every loop's
+// engine is made here, so that its iterations end with wakeReaders.
+func (l *Loop) newEngine(cfg stack.Config, port stack.Port, now clock.Time) {
+	cfg.AfterPoll = l.wakeReaders
+	l.engine = stack.NewEngine(cfg, port, now)
+}
+
+// wakeReaders wakes the readers that got data in this iteration: one
+// wake-up per reader per iteration, however many segments it took (the
+// engine's AfterPoll).
+func (l *Loop) wakeReaders() {
+	for i, c := range l.rwakes {
+		c.rwakePosted = false
+		signal(c.rwake)
+		l.rwakes[i] = nil
+	}
+	l.rwakes = l.rwakes[:0]
 }
 
 // ErrLoopStopped is returned for work that needed a loop that stopped
@@ -122,6 +154,10 @@ func Open(cfg Config) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadConfig, err)
 	}
+	txCsum, err := xsk.ParseTxChecksum(cfg.TxChecksum)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadConfig, err)
+	}
 	ifi, err := net.InterfaceByName(cfg.Iface)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", xsk.ErrNoInterface, cfg.Iface)
@@ -177,7 +213,7 @@ func Open(cfg Config) (*Stack, error) {
 	for i, q := range cfg.Queues {
 		sock, err := xsk.Open(xsk.Config{
 			Iface: cfg.Iface, QueueID: q, NumFrames: cfg.NumFrames, FrameSize: cfg.FrameSize, BindMode: bindMode,
-			NoMultiBuffer: cfg.NoMultiBuffer,
+			NoMultiBuffer: cfg.NoMultiBuffer, TxChecksum: txCsum,
 		})
 		if err != nil {
 			s.Close()
@@ -204,7 +240,7 @@ func Open(cfg Config) (*Stack, error) {
 		if cfg.Gateway6.IsValid() {
 			gw6 = cfg.Gateway6.As16()
 		}
-		l.engine = stack.NewEngine(stack.Config{
+		l.newEngine(stack.Config{
 			Addr: s.addr, PrefixLen: max(cfg.Addr.Bits(), 0), Gateway: gw,
 			Addr6: s.addr6, PrefixLen6: max(cfg.Addr6.Bits(), 0), Gateway6: gw6,
 			MAC: mac, MTU: mtu, MultiBuffer: sock.MultiBuffer(),
@@ -216,7 +252,8 @@ func Open(cfg Config) (*Stack, error) {
 	cfg.Logger.Debug("xdptcp attached",
 		"iface", cfg.Iface, "addr", cfg.Addr.String(), "addr6", cfg.Addr6.String(), "queues", fmt.Sprint(cfg.Queues),
 		"xdp_mode", s.filter.Mode().String(), "bind_mode", s.loops[0].sock.BindMode().String(),
-		"need_wakeup", s.loops[0].sock.NeedWakeup(), "multi_buffer", s.loops[0].sock.MultiBuffer())
+		"need_wakeup", s.loops[0].sock.NeedWakeup(), "multi_buffer", s.loops[0].sock.MultiBuffer(),
+		"tx_checksum_offload", s.loops[0].sock.TxChecksumOffload())
 	return s, nil
 }
 
