@@ -27,10 +27,11 @@ type Engine struct {
 	ipID   uint16 // next IPv4 identification (per-loop counter)
 	maxIP  int    // largest IPv4 packet (MTU)
 	rx     []xsk.Desc
-	tx     []xsk.Desc // pending TX batch, cap BatchSize
-	chain  []xsk.Desc // a multi-buffer packet being built, cap xsk.MaxDescsPerPacket
-	rxBuf  []byte     // a received multi-buffer frame gathered, cap MTU+14 (MultiBuffer only)
-	tapBuf []byte     // a sent multi-buffer frame gathered for the tap, cap MTU+14 (MultiBuffer only)
+	tx     []xsk.Desc    // pending TX batch, cap BatchSize
+	chain  []xsk.Desc    // a multi-buffer packet being built, cap xsk.MaxDescsPerPacket
+	rxBuf  []byte        // a received multi-buffer frame gathered, cap MTU+14 (MultiBuffer only)
+	tapBuf []byte        // a sent multi-buffer frame gathered for the tap, cap MTU+14 (MultiBuffer only)
+	csum   TxChecksummer // the port computes TCP checksums (TX metadata); nil: software
 	arp    *neighCache
 	ret    *neighCache // return-path cache (off-link peers, no gateway)
 	seg    tcp.Segment // reused for every delivered segment
@@ -70,6 +71,9 @@ func NewEngine(cfg Config, port Port, now clock.Time) *Engine {
 		ret:    newNeighCache(cfg.ARPCacheSize),
 		doq:    newDoQueue(cfg.DoQueueSize),
 		wakeFD: newWakeFD(),
+	}
+	if c, ok := port.(TxChecksummer); ok && c.TxChecksumOffload() {
+		e.csum = c
 	}
 	if cfg.MultiBuffer {
 		e.chain = make([]xsk.Desc, 0, xsk.MaxDescsPerPacket)
@@ -132,7 +136,7 @@ func (e *Engine) Do(fn func()) bool {
 }
 
 // Poll runs one loop iteration at now: a batch of received frames through
-// HandleFrame, queued Do functions, due TCP timers, then the pending TX
+// HandleFrame, due TCP timers, queued Do functions, then the pending TX
 // batch to the port, a Flush and Config.AfterPoll. It reports whether
 // there was any work.
 func (e *Engine) Poll(now clock.Time) bool {
@@ -161,6 +165,12 @@ func (e *Engine) Poll(now clock.Time) bool {
 		e.layer.EndBatch(now)
 		e.port.Release(e.rx[:n])
 	}
+	// Timers before the queued functions: Advance moves the TCP layer's
+	// clock to now, which the connection calls in them (Write, Close,
+	// ...) use to stamp and arm timers; run first, they would use the
+	// time of the last received segment or timer, and a timer armed
+	// from it (a tail loss probe after Close) could fire at once.
+	e.layer.Advance(now)
 	for i := len(e.doq.cells); i > 0; i-- {
 		fn := e.doq.pop()
 		if fn == nil {
@@ -169,7 +179,6 @@ func (e *Engine) Poll(now clock.Time) bool {
 		work = true
 		fn()
 	}
-	e.layer.Advance(now)
 	if e.cl != nil {
 		e.refreshPeers(now)
 	}

@@ -101,7 +101,7 @@ func (d *daemon) reload() {
 	}{
 		{"iface", old.Iface, no.Iface}, {"addr", old.Addr.String(), no.Addr.String()}, {"gateway", old.Gateway.String(), no.Gateway.String()},
 		{"queues", fmt.Sprint(old.Queues), fmt.Sprint(no.Queues)}, {"cpus", fmt.Sprint(old.CPUs), fmt.Sprint(no.CPUs)},
-		{"xdp_mode", old.XDPMode, no.XDPMode}, {"bind_mode", old.BindMode, no.BindMode},
+		{"xdp_mode", old.XDPMode, no.XDPMode}, {"bind_mode", old.BindMode, no.BindMode}, {"tx_checksum", old.TxChecksum, no.TxChecksum},
 		{"xdp_replace", old.XDPReplace, no.XDPReplace}, {"admin", old.Admin, no.Admin},
 		{"admin_token_file", old.AdminTokenFile, no.AdminTokenFile}, {"metrics", old.Metrics, no.Metrics},
 		{"log_format", old.LogFormat, no.LogFormat}, {"busy_poll", old.BusyPoll, no.BusyPoll},
@@ -197,7 +197,7 @@ func (d *daemon) reload() {
 	// What is in force now: the new options, with restart-only values kept.
 	next := *no
 	next.Iface, next.Addr, next.Gateway, next.Queues, next.CPUs = old.Iface, old.Addr, old.Gateway, old.Queues, old.CPUs
-	next.XDPMode, next.BindMode, next.XDPReplace, next.Admin = old.XDPMode, old.BindMode, old.XDPReplace, old.Admin
+	next.XDPMode, next.BindMode, next.XDPReplace, next.Admin, next.TxChecksum = old.XDPMode, old.BindMode, old.XDPReplace, old.Admin, old.TxChecksum
 	next.AdminTokenFile, next.Metrics = old.AdminTokenFile, old.Metrics
 	next.LogFormat, next.BusyPoll, next.FrameSize, next.NumFrames, next.Batch = old.LogFormat, old.BusyPoll, old.FrameSize, old.NumFrames, old.Batch
 	next.ClusterID, next.ClusterPeer, next.ClusterIDBits = old.ClusterID, old.ClusterPeer, old.ClusterIDBits

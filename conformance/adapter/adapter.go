@@ -170,6 +170,9 @@ func pdRecv(fd C.int, iov unsafe.Pointer, n, flags C.int) C.long {
 	return res(host.Read(int(fd), iovecs(iov, n), int(flags)))
 }
 
+//export pdInq
+func pdInq(fd C.int) C.int { return C.int(host.Inq(int(fd))) }
+
 //export pdSend
 func pdSend(fd C.int, iov unsafe.Pointer, n, flags C.int) C.long {
 	return res(host.Write(int(fd), iovecs(iov, n), int(flags)))

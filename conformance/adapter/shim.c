@@ -16,6 +16,9 @@
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include "packetdrill.h"
 #include "_cgo_export.h"
@@ -97,10 +100,29 @@ static ssize_t w_recvfrom(void *u, int fd, void *buf, size_t len, int flags,
 
 static ssize_t w_recvmsg(void *u, int fd, struct msghdr *msg, int flags)
 {
+	size_t room = msg->msg_control ? msg->msg_controllen : 0;
+	ssize_t n;
+	int inq;
+
 	msg->msg_namelen = 0;
 	msg->msg_controllen = 0;
 	msg->msg_flags = 0;
-	return w_readv_flags(fd, msg->msg_iov, (int)msg->msg_iovlen, flags);
+	n = w_readv_flags(fd, msg->msg_iov, (int)msg->msg_iovlen, flags);
+	inq = pdInq(fd);
+	if (n >= 0 && inq >= 0) {
+		/* TCP_INQ: Linux tcp_recvmsg puts a TCP_CM_INQ message. */
+		if (room >= CMSG_SPACE(sizeof(int))) {
+			struct cmsghdr *c = (struct cmsghdr *)msg->msg_control;
+			c->cmsg_level = SOL_TCP;
+			c->cmsg_type = TCP_CM_INQ;
+			c->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(c), &inq, sizeof(int));
+			msg->msg_controllen = CMSG_SPACE(sizeof(int));
+		} else {
+			msg->msg_flags |= MSG_CTRUNC;
+		}
+	}
+	return n;
 }
 
 static ssize_t w_write(void *u, int fd, const void *buf, size_t count)

@@ -207,6 +207,7 @@ type sockOpts struct {
 	lingerOn    bool
 	lingerSecs  int
 	maxSeg      int
+	inq         bool // TCP_INQ: recvmsg adds a TCP_CM_INQ control message
 	rcvBuf      int
 	sndBuf      int
 	userTimeout int
@@ -365,7 +366,7 @@ func (h *Host) Listen(fd, backlog int) Errno {
 		if s.laddr != ([4]byte{}) {
 			la = flowtable.AddrFrom4(s.laddr)
 		}
-		s.ln, err = h.eng.TCP().Listen(la, s.lport, tcp.ListenOptions{Backlog: backlog, Notify: h.bump, Cookies: h.jar})
+		s.ln, err = h.eng.TCP().Listen(la, s.lport, tcp.ListenOptions{Backlog: backlog, Notify: h.bump, Cookies: h.jar, MSS: s.opts.maxSeg})
 	})
 	return errnoOf(err)
 }
@@ -413,6 +414,7 @@ func (h *Host) applyOpts(s *sock) {
 		c.SetKeepAlivePeriod(time.Duration(s.opts.keepIdle) * time.Second)
 	}
 	c.SetKeepAlive(s.opts.keepAlive)
+	c.SetUserTimeout(time.Duration(s.opts.userTimeout) * time.Millisecond)
 	if s.opts.lingerOn {
 		c.SetLinger(s.opts.lingerSecs)
 	} else {
@@ -448,7 +450,8 @@ func (h *Host) Connect(fd int, addr [4]byte, port uint16) Errno {
 	cs := &connState{h: h}
 	var err error
 	h.do(func() {
-		cs.c, err = h.eng.TCP().Dial(h.clk.Now(), flowtable.AddrFrom4(h.opt.Local), flowtable.AddrFrom4(addr), port, cs)
+		cs.c, err = h.eng.TCP().DialWith(h.clk.Now(), flowtable.AddrFrom4(h.opt.Local), flowtable.AddrFrom4(addr), port, cs,
+			tcp.DialOptions{MSS: s.opts.maxSeg})
 		if err == nil {
 			s.cs = cs
 			h.applyOpts(s)
@@ -667,6 +670,27 @@ func (h *Host) Fcntl(fd, cmd int, arg int) (int, Errno) {
 		return 0, 0
 	}
 	return 0, 0
+}
+
+// Inq is the TCP_CM_INQ value recvmsg reports after a read when TCP_INQ
+// is on (-1: off): Linux tcp_inq_hint, the bytes still readable, or 1
+// when none are and the peer's FIN arrived (SOCK_DONE), so that the
+// application knows to read EOF.
+func (h *Host) Inq(fd int) int {
+	s, e := h.get(fd)
+	if e != 0 || !s.opts.inq {
+		return -1
+	}
+	if s.cs == nil {
+		return 0
+	}
+	var in tcp.TCPInfo
+	h.do(func() { in = s.cs.c.Info() })
+	if in.RecvQ == 0 && (s.cs.eof || s.cs.gone || in.State == tcp.StateCloseWait || in.State == tcp.StateLastAck ||
+		in.State == tcp.StateClosing || in.State == tcp.StateTimeWait) {
+		return 1
+	}
+	return in.RecvQ
 }
 
 // Ioctl handles FIONREAD (SIOCINQ) and SIOCOUTQ.

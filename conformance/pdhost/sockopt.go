@@ -147,6 +147,8 @@ func (h *Host) Getsockopt(fd, level, name int, b []byte) (int, Errno) {
 			return putInt(b, v), 0
 		case unix.TCP_USER_TIMEOUT:
 			return putInt(b, o.userTimeout), 0
+		case unix.TCP_INQ:
+			return putInt(b, b2i(o.inq)), 0
 		case unix.TCP_CC_INFO:
 			return 0, 0 // CUBIC and Reno have none (Linux: length 0)
 		case unix.TCP_INFO:
@@ -250,12 +252,22 @@ func (h *Host) Setsockopt(fd, level, name int, v []byte) Errno {
 				return syscall.EINVAL
 			}
 			o.maxSeg = n
+			if s.ln != nil {
+				h.do(func() { s.ln.SetMSS(n) }) // Linux: inherited by the connections it accepts
+			}
+			return 0
+		case unix.TCP_INQ:
+			if n < 0 || n > 1 {
+				return syscall.EINVAL
+			}
+			o.inq = n == 1
 			return 0
 		case unix.TCP_USER_TIMEOUT:
 			if n < 0 {
 				return syscall.EINVAL
 			}
 			o.userTimeout = n
+			apply()
 			return 0
 		}
 	}

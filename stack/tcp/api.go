@@ -97,6 +97,8 @@ type Handler interface {
 	// close(2): the data is offered after ResumeRead, then OnPeerClose,
 	// then OnClose(nil); or Close (OnClose(nil)) or Abort
 	// (OnClose(ErrAborted)) drops it. Meanwhile the 4-tuple is already
-	// TIME-WAIT or CLOSED on the wire and Write returns 0.
+	// TIME-WAIT or CLOSED on the wire and Write returns 0. A peer's RST
+	// keeps unread data the same way (Linux tcp_reset): it is offered
+	// after ResumeRead, then OnClose(ErrReset).
 	OnClose(c *Conn, err error)
 }

@@ -154,7 +154,7 @@ func TestLingerZeroCloseSendsRst(t *testing.T) {
 func TestDataAfterCloseSendsRst(t *testing.T) {
 	h := finWait2Conn(t)
 	h.send(ACK|PSH, peerISN+1, ourISN+2, withData([]byte("late")))
-	h.expect(flags(RST | ACK))
+	h.expect(flags(RST), seqNum(ourISN+2)) // a reply to the segment: SEQ=SEG.ACK, no ACK (Linux tcp_v4_send_reset)
 	h.state(StateClosed)
 	if h.l.Stats().TCPAbortOnData.Load() != 1 {
 		t.Fatal("TCPAbortOnData")
@@ -313,5 +313,24 @@ func TestOrphanZeroWindowProbesBounded(t *testing.T) {
 				t.Fatalf("%d probes, %d connections left; want %d probes then the drop", probes, h.l.Conns(), tc.want)
 			}
 		})
+	}
+}
+
+// A RST of a connection with timestamps carries TSval and TSecr = TS.Recent
+// (Linux tcp_send_active_reset; packetdrill ts_recent/reset_tsval).
+func TestResetCarriesTimestamps(t *testing.T) {
+	h := newHarness(t)
+	h.listen()
+	h.send(SYN, peerISN, 0, withMSS(1460), withTS(100, 0))
+	s := h.expect(flags(SYN | ACK))
+	h.send(ACK, peerISN+1, ourISN+1, withTS(200, s.seg.Opts.TSVal))
+	h.c.PauseRead()
+	h.send(ACK, peerISN+1, ourISN+1, withTS(201, s.seg.Opts.TSVal), withData(make([]byte, 100)))
+	h.expect(flags(ACK), ackNum(peerISN+101))
+	h.advance(time.Second)
+	h.c.Close() // unread data: a RST (TCPAbortOnClose)
+	r := h.expect(flags(RST | ACK))
+	if !r.seg.Opts.HasTimestamp || r.seg.Opts.TSEcr != 201 || r.seg.Opts.TSVal == s.seg.Opts.TSVal {
+		t.Fatalf("RST timestamps %+v", r.seg.Opts)
 	}
 }

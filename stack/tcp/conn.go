@@ -148,7 +148,8 @@ type Conn struct {
 	burstSeq  seqnum.Value // SND.NXT when the current transmission round (trySend) began (push.go)
 	oowAt     clock.Time   // last ACK for an out-of-window segment (Linux last_oow_ack_time)
 
-	synRtx   int          // SYN-ACK retransmissions (Linux req->num_timeout)
+	synRtx   int32        // SYN-ACK retransmissions (Linux req->num_timeout)
+	userTO   uint32       // TCP_USER_TIMEOUT in ms (RFC 5482; Linux icsk_user_timeout); 0: off
 	created  clock.Time   // when the connection was created
 	closeErr error        // why the connection failed, for OnClose
 	tw       *timeWait    // the TIME-WAIT entry that replaced this connection, if any
@@ -340,7 +341,7 @@ func (c *Conn) PauseRead() { c.flags |= fPaused }
 // ResumeRead restarts OnData, offering the buffered bytes at once. On a
 // connection already TIME-WAIT or CLOSED that held unread data, OnPeerClose
 // and OnClose(nil) follow, on the ResumeRead after which all of it was
-// consumed.
+// consumed; on one reset by the peer, OnClose(ErrReset).
 func (c *Conn) ResumeRead() {
 	if c.flags&fPaused == 0 {
 		return
@@ -353,6 +354,10 @@ func (c *Conn) ResumeRead() {
 	c.maybePeerClose()
 	if c.flags&fHeldTail != 0 && c.flags&fPeerCloseSent != 0 {
 		c.endHeldTail(nil) // the held tail was read, then EOF: now closed
+		return
+	}
+	if c.flags&fHeldTail != 0 && c.closeErr != nil && c.rcvBuf.Len() == 0 {
+		c.endHeldTail(c.closeErr) // the held tail was read, then the reset
 		return
 	}
 	c.rearm()
@@ -520,6 +525,12 @@ func (c *Conn) destroy(err error) {
 	}
 	l := c.layer
 	prev := c.state
+	if err == ErrReset {
+		// Linux tcp_reset does not purge the receive queue: what
+		// arrived before the peer's RST stays readable, then read
+		// fails with ECONNRESET (tcp_recvmsg reads before sk_err).
+		c.holdTail()
+	}
 	c.teardown()
 	if prev == StateEstablished || prev == StateCloseWait {
 		l.stats.EstabResets.Add(1) // Linux tcp_set_state: ESTABLISHED/CLOSE-WAIT -> CLOSED
@@ -528,6 +539,9 @@ func (c *Conn) destroy(err error) {
 		l.stats.AttemptFails.Add(1) // Linux: a SYN-SENT/SYN-RECEIVED connection failed
 	}
 	c.closeErr = err
+	if c.flags&fHeldTail != 0 {
+		return // a reset with unread data: OnClose(err) once it is read (holdTail)
+	}
 	if c.handler != nil && (c.flags&fOpened != 0 || c.flags&fActive != 0) {
 		// A failed Dial (fActive, never opened) learns it here too.
 		c.handler.OnClose(c, err)
@@ -566,7 +580,7 @@ func (c *Conn) teardown() {
 
 // holdTail is called, before teardown, when an orderly close ends the
 // connection on the wire (TIME-WAIT, or CLOSED from LAST-ACK or a full
-// TIME-WAIT table). If received data the application has not consumed
+// TIME-WAIT table) or the peer's RST does (destroy with ErrReset). If received data the application has not consumed
 // waits in the receive buffer (PauseRead, or OnData took less than
 // offered) and the application has not closed, the Conn keeps that buffer
 // and reports true: the data stays readable and OnClose waits until the

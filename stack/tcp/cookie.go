@@ -57,7 +57,7 @@ func (ln *Listener) cookieSynAck(now clock.Time, seg *Segment) {
 	}
 	s.Window = uint16(w)
 	s.Opts.HasMSS = true
-	s.Opts.MSS = uint16(l.mssFor(seg.Key)) // what we can receive, as in a normal SYN-ACK
+	s.Opts.MSS = uint16(l.userMSS(seg.Key, ln.opts.MSS)) // what we can receive, as in a normal SYN-ACK
 	if seg.Opts.HasTimestamp && cfg.Timestamps {
 		var o syncookie.Options
 		if seg.Opts.HasWScale && cfg.WindowScaling {
@@ -134,6 +134,7 @@ func (ln *Listener) cookieAck(now clock.Time, seg *Segment) bool {
 		return true
 	}
 	c := l.newConn(now, seg.Key)
+	c.rcvMSS = l.userMSS(seg.Key, ln.opts.MSS)
 	ln.inheritCC(c)
 	isn := seg.Ack - 1
 	c.iss, c.sndUna, c.sndNxt, c.sndNxt = isn, isn, isn+1, isn+1

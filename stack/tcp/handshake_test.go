@@ -282,3 +282,20 @@ func TestClosedPortRst(t *testing.T) {
 		t.Fatal("OutRsts")
 	}
 }
+
+// TCP_MAXSEG on a listener (Linux user_mss): the SYN-ACK offers it and the
+// send MSS is at most it (packetdrill mss/mss-setsockopt-tcp_maxseg-server).
+func TestListenUserMSS(t *testing.T) {
+	h := newHarness(t)
+	h.listen()
+	h.ln.SetMSS(1100)
+	h.send(SYN, peerISN, 0, withMSS(1300))
+	h.expect(flags(SYN|ACK), mss(1100))
+	h.send(ACK, peerISN+1, ourISN+1)
+	if in := h.c.Info(); in.SndMSS != 1100 || in.AdvMSS != 1100 {
+		t.Fatalf("snd_mss %d advmss %d, want 1100", in.SndMSS, in.AdvMSS)
+	}
+	h.c.Write(make([]byte, 1500))
+	h.expect(payloadLen(1100))
+	h.expect(payloadLen(400))
+}

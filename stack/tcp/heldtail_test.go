@@ -337,3 +337,44 @@ func TestHeldTailSameWireAndCounters(t *testing.T) {
 		}
 	}
 }
+
+// A peer's RST with data unread: Linux tcp_reset keeps the receive queue,
+// read returns the data, then ECONNRESET (conformance script
+// rst-unread-data.pkt). Here: ResumeRead offers the data, then
+// OnClose(ErrReset); no OnPeerClose.
+func TestHeldTailAfterReset(t *testing.T) {
+	h := establishedConn(t)
+	h.c.PauseRead()
+	n := len(h.rec.events)
+	h.send(ACK|PSH, peerISN+1, ourISN+1, withData([]byte("unread")))
+	h.expect(flags(ACK), ackNum(peerISN+7))
+	h.send(RST, peerISN+7, 0)
+	h.expectNothing()
+	h.state(StateClosed)
+	if h.l.Conns() != 0 {
+		t.Fatalf("conns %d after the RST", h.l.Conns())
+	}
+	h.expectEvents(n, "")
+	h.c.ResumeRead()
+	h.expectEvents(n, "data close")
+	if string(h.rec.data) != "unread" {
+		t.Fatalf("data %q", h.rec.data)
+	}
+	if err := h.rec.closeErr(t); !errors.Is(err, ErrReset) {
+		t.Fatalf("OnClose(%v), want ErrReset", err)
+	}
+	if h.c.rcvBuf.buf != nil || h.c.flags&fHeldTail != 0 {
+		t.Fatal("held buffer not freed after it was read")
+	}
+}
+
+// Without unread data a RST closes at once with ErrReset.
+func TestResetWithoutUnreadData(t *testing.T) {
+	h := establishedConn(t)
+	n := len(h.rec.events)
+	h.send(RST, peerISN+1, 0)
+	h.expectEvents(n, "close")
+	if err := h.rec.closeErr(t); !errors.Is(err, ErrReset) {
+		t.Fatalf("OnClose(%v), want ErrReset", err)
+	}
+}

@@ -60,7 +60,7 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 	if c.state == StateSynReceived && flags&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) == wire.FlagSYN && seg.Seq == c.irs {
 		c.sendSyn(now, true)
 		if c.flags&fActive == 0 {
-			c.synAt = now.Add(backoff(initialRTO, c.synRtx))
+			c.synAt = now.Add(backoff(initialRTO, int(c.synRtx)))
 			c.rearm()
 		}
 		return
@@ -421,9 +421,11 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 	fin := seg.Flags&wire.FlagFIN != 0
 	if c.flags&fReadClosed != 0 && len(payload) > 0 && c.rcvNxt.LessThan(seq.Add(seqnum.Size(len(payload)))) {
 		// Linux: new data for a socket closed for reading is answered
-		// with a RST (TCPAbortOnData).
+		// with a RST (TCPAbortOnData; RFC 1122 §4.2.2.13), built as a
+		// reply to the segment (tcp_rcv_state_process returns 1, then
+		// tcp_v4_send_reset: <SEQ=SEG.ACK><CTL=RST>).
 		c.layer.stats.TCPAbortOnData.Add(1)
-		c.sendReset(now)
+		c.layer.sendRstFor(seg)
 		c.destroy(nil)
 		return
 	}

@@ -79,7 +79,7 @@ func NewLayer(cfg *Config, out Output, now clock.Time) *Layer {
 		pending:   make([]*Conn, 0, maxPending),
 	}
 	l.tws = flowtable.New[timeWait](max(c.MaxTwBuckets, 1), func(tw *timeWait) flowtable.Key { return tw.key(l) })
-	l.twTimer.Fn = l.expireTimeWaits
+	l.twTimer.Fn = func(_ *timer.Timer, now clock.Time) { l.expireTimeWaits(now) }
 	l.sndPool = bufPool{size: max(c.Wmem[1], 1), max: 256}
 	l.rcvPool = bufPool{size: max(c.Rmem[1], 1), max: 256}
 	l.mem = &processMem
@@ -118,6 +118,17 @@ func (l *Layer) mssFor(k flowtable.Key) int {
 	return max(l.cfg.DefaultMSS-ipv6HeaderExtra, l.cfg.MinSndMss, 1)
 }
 
+// userMSS is the MSS to advertise on k with TCP_MAXSEG set to user (0:
+// not set): Linux tcp_advertise_mss/tcp_mss_clamp take the smaller. The
+// send MSS is bounded by it too (the peer's MSS is capped by rcvMSS).
+func (l *Layer) userMSS(k flowtable.Key, user int) int {
+	m := l.mssFor(k)
+	if user > 0 && user < m {
+		m = max(user, l.cfg.MinSndMss, 1)
+	}
+	return m
+}
+
 // newConn returns a connection with the layer's defaults, not yet in the
 // table.
 func (l *Layer) newConn(now clock.Time, k flowtable.Key) *Conn {
@@ -140,7 +151,7 @@ func (l *Layer) newConn(now clock.Time, k flowtable.Key) *Conn {
 	c.rack.reoMult = 1
 	c.rtt.init()
 	c.initCC(c.mss)
-	c.timer.Fn = c.onTimer
+	c.timer.Fn = connTimer
 	c.tsOffset = uint32(l.isn(0, flowtable.Key{LocalAddr: k.RemoteAddr, RemoteAddr: k.LocalAddr, LocalPort: k.RemotePort, RemotePort: k.LocalPort}))
 	if l.cfg.WindowScaling {
 		for c.rcvShift < maxWindowShift && (65535<<c.rcvShift) < l.cfg.Rmem[2] {
@@ -252,6 +263,18 @@ func (l *Layer) Listen(addr flowtable.Addr, port uint16, o ListenOptions) (*List
 // with a local port from ip_local_port_range. h gets OnOpen when the
 // handshake completes, or OnClose(ErrRefused/ErrTimeout) if it fails.
 func (l *Layer) Dial(now clock.Time, local, remote flowtable.Addr, remotePort uint16, h Handler) (*Conn, error) {
+	return l.DialWith(now, local, remote, remotePort, h, DialOptions{})
+}
+
+// DialOptions are what a socket sets before connect(2).
+type DialOptions struct {
+	// MSS is TCP_MAXSEG set before connect (Linux user_mss): the SYN
+	// offers at most it, and segments we send are at most it. 0: none.
+	MSS int
+}
+
+// DialWith is Dial with options set before the SYN.
+func (l *Layer) DialWith(now clock.Time, local, remote flowtable.Addr, remotePort uint16, h Handler, o DialOptions) (*Conn, error) {
 	l.now = now
 	lo, hi := uint32(l.cfg.LocalPortRange[0]), uint32(l.cfg.LocalPortRange[1])
 	if lo == 0 || hi < lo {
@@ -283,7 +306,7 @@ func (l *Layer) Dial(now clock.Time, local, remote flowtable.Addr, remotePort ui
 		if l.listeners[listenKey{local, port}] != nil || l.listeners[listenKey{port: port}] != nil {
 			continue
 		}
-		return l.connect(now, k, isn, haveISN, h)
+		return l.connect(now, k, isn, haveISN, h, o.MSS)
 	}
 	return nil, ErrNoPorts
 }
@@ -312,8 +335,9 @@ func isLoopback(a flowtable.Addr) bool {
 }
 
 // connect creates the SYN-SENT connection and sends the SYN.
-func (l *Layer) connect(now clock.Time, k flowtable.Key, isn seqnum.Value, haveISN bool, h Handler) (*Conn, error) {
+func (l *Layer) connect(now clock.Time, k flowtable.Key, isn seqnum.Value, haveISN bool, h Handler, userMSS int) (*Conn, error) {
 	c := l.newConn(now, k)
+	c.rcvMSS = l.userMSS(k, userMSS)
 	if !haveISN {
 		isn = l.isn(now, k)
 	}

@@ -175,6 +175,7 @@ func (ln *Listener) input(now clock.Time, seg *Segment, isn seqnum.Value, haveIS
 		return
 	}
 	c := l.newConn(now, seg.Key)
+	c.rcvMSS = l.userMSS(seg.Key, ln.opts.MSS)
 	ln.inheritCC(c)
 	if !haveISN {
 		isn = l.isn(now, seg.Key)
@@ -238,6 +239,10 @@ func (ln *Listener) complete(now clock.Time, c *Conn, seg *Segment) bool {
 	return true
 }
 
+// SetMSS sets TCP_MAXSEG on the listener (ListenOptions.MSS) for the
+// connections it creates from now on.
+func (ln *Listener) SetMSS(mss int) { ln.opts.MSS = max(mss, 0) }
+
 // ListenOptions configure a listener.
 type ListenOptions struct {
 	Backlog int // accept queue bound is min(Backlog, Somaxconn); <= 0 means somaxconn
@@ -250,6 +255,10 @@ type ListenOptions struct {
 	// Cookies, if set, is the SYN cookie jar (syncookie.Jar): used per
 	// tcp_syncookies when the SYN queue is full (1) or always (2).
 	Cookies CookieJar
+	// MSS is TCP_MAXSEG set on the listening socket (Linux user_mss,
+	// inherited by its connections): the SYN-ACK offers at most it and
+	// segments sent are at most it. 0: none.
+	MSS int
 	// CongestionControl, if set, is the congestion control of the
 	// listener's connections instead of tcp_congestion_control (Linux:
 	// TCP_CONGESTION on a listening socket is inherited by its children).

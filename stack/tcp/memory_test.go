@@ -99,11 +99,36 @@ func testMemoryPerIdleConnection(t *testing.T, v6 bool) {
 	// A Conn has pointers and is over 512 bytes: the Go allocator adds an
 	// 8-byte header and rounds up to a size class (..., 768, 896, 1024).
 	// With 16-byte addresses in its key (IPv6, or IPv4 mapped) the Conn is
-	// in the 896 class; the flow-table slot holds no key (24 bytes), so
+	// in the 896 class; the flow-table slot holds no key (16 bytes), so
 	// both families cost the same.
 	t.Logf("%d idle established connections: %.0f bytes of Go heap each (Conn struct %d bytes)", memConns, per, unsafe.Sizeof(Conn{}))
 	if per > 1024 {
 		t.Errorf("an idle connection costs %.0f bytes, want <= 1024", per)
+	}
+	runtime.KeepAlive(l)
+	runtime.KeepAlive(conns)
+}
+
+// An idle BBR connection costs the Conn plus BBR's state (bbr.go, one
+// 208-byte allocation when the connection starts): tcp.Conn itself does
+// not grow, so connections that do not run BBR pay nothing for it.
+func TestMemoryPerIdleBBRConnection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("100,000 connections")
+	}
+	before := heapAlloc()
+	cfg := memConfig()
+	cfg.CongestionControl = "bbr"
+	l := NewLayer(cfg, &countOut{}, 0)
+	conns := establishN(t, l, memConns, false)
+	after := heapAlloc()
+	per := float64(after-before) / memConns
+	t.Logf("%d idle established BBR connections: %.0f bytes of Go heap each (bbr struct %d bytes)", memConns, per, unsafe.Sizeof(bbr{}))
+	if conns[0].rateCtl() == nil {
+		t.Fatal("not BBR")
+	}
+	if per > 1024+float64(unsafe.Sizeof(bbr{})) {
+		t.Errorf("an idle BBR connection costs %.0f bytes, want <= 1024 + %d", per, unsafe.Sizeof(bbr{}))
 	}
 	runtime.KeepAlive(l)
 	runtime.KeepAlive(conns)
@@ -154,7 +179,7 @@ func testMemoryPerTimeWait(t *testing.T, v6 bool) {
 	runtime.KeepAlive(l2)
 	per := (float64(withTW) - float64(withoutTW)) / memConns
 	t.Logf("%d TIME-WAIT entries: %.0f bytes each (timeWait struct %d bytes, flow-table slot %d bytes)",
-		memConns, per, unsafe.Sizeof(timeWait{}), 24)
+		memConns, per, unsafe.Sizeof(timeWait{}), 16)
 	if per > 128 {
 		t.Errorf("a TIME-WAIT entry costs %.0f bytes, want <= 128", per)
 	}

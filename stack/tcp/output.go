@@ -85,7 +85,9 @@ func (c *Conn) fill(now clock.Time, seq seqnum.Value, flags wire.TCPFlags) *OutS
 	}
 	c.rcvAdv = c.rcvNxt.Add(seqnum.Size(w))
 	s.Window = uint16(w >> c.rcvShift)
-	if c.flags&fTS != 0 && flags&wire.FlagRST == 0 {
+	if c.flags&fTS != 0 {
+		// RSTs too: Linux's tcp_send_active_reset goes through
+		// tcp_transmit_skb, which adds TSval/TSecr (ts_recent/reset_tsval).
 		s.Opts.HasTimestamp = true
 		s.Opts.TSVal = c.tsVal(now)
 		s.Opts.TSEcr = c.tsRecent

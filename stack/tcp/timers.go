@@ -6,9 +6,12 @@ package tcp
 // fires at the earliest of them.
 
 import (
+	"math"
 	"time"
+	"unsafe"
 
 	"github.com/xdptcp/xdptcp/stack/clock"
+	"github.com/xdptcp/xdptcp/stack/timer"
 )
 
 // stopTimers clears every deadline (the wheel timer is the caller's).
@@ -36,6 +39,15 @@ func (c *Conn) rearm() {
 	if !c.timer.Pending() || c.timer.When() != at {
 		w.Schedule(&c.timer, at)
 	}
+}
+
+// connTimer is every connection's timer function: t is the timer
+// embedded in a Conn (its timer field), so the Conn starts that field's
+// offset before it. A method value (c.onTimer) would cost a 16-byte
+// closure per connection, outside the Conn, for its whole life.
+func connTimer(t *timer.Timer, now clock.Time) {
+	c := (*Conn)(unsafe.Add(unsafe.Pointer(t), -int(unsafe.Offsetof(Conn{}.timer))))
+	c.onTimer(now)
 }
 
 // onTimer runs when the wheel timer fires: each due deadline's handler,
@@ -108,14 +120,14 @@ func (c *Conn) onSynTimer(now clock.Time) {
 		// Linux reqsk_timer_handler: SYN-ACK retransmissions at 1, 3, 7,
 		// 15, 31 s (timeout TCP_TIMEOUT_INIT << num_timeout), and the
 		// half-open entry is freed at the next expiry (63 s by default).
-		if c.synRtx >= cfg.SynackRetries {
+		if int(c.synRtx) >= cfg.SynackRetries {
 			c.destroy(ErrTimeout)
 			return
 		}
 		c.synRtx++
 		l.stats.TCPTimeouts.Add(1)
 		c.sendSyn(now, true)
-		c.synAt = now.Add(backoff(initialRTO, c.synRtx))
+		c.synAt = now.Add(backoff(initialRTO, int(c.synRtx)))
 	}
 }
 
@@ -146,7 +158,11 @@ func (c *Conn) onRTO(now clock.Time) {
 	if c.flags&fOrphan != 0 {
 		boundary = c.orphanRetries()
 	}
-	if c.nRtx > 0 && now.Sub(c.rtxStamp) >= modelTimeout(boundary, minRTO) {
+	budget := modelTimeout(boundary, minRTO)
+	if c.userTO > 0 {
+		budget = c.userTimeout() // RFC 5482: the user's bound replaces the retries (Linux retransmits_timed_out)
+	}
+	if c.nRtx > 0 && now.Sub(c.rtxStamp) >= budget {
 		l.stats.TCPAbortOnTimeout.Add(1)
 		c.destroy(ErrTimeout)
 		return
@@ -184,6 +200,29 @@ func (c *Conn) onRTO(now clock.Time) {
 	}
 	c.trySend(now)
 	c.rtoAt = now.Add(c.currentRTO())
+	if c.userTO > 0 {
+		// Linux tcp_clamp_rto_to_user_timeout: the next timeout comes
+		// no later than the user timeout, so the abort is on time.
+		c.rtoAt = min(c.rtoAt, max(c.rtxStamp.Add(c.userTimeout()), now.Add(time.Millisecond)))
+	}
+}
+
+// userTimeout is TCP_USER_TIMEOUT as a duration.
+func (c *Conn) userTimeout() time.Duration { return time.Duration(c.userTO) * time.Millisecond }
+
+// SetUserTimeout sets TCP_USER_TIMEOUT (RFC 5482, Linux semantics): how
+// long transmitted data may stay unacknowledged, or zero-window probes or
+// keepalive probes unanswered, before the connection is dropped with
+// ErrTimeout; it replaces tcp_retries2 (or tcp_orphan_retries) and
+// tcp_keepalive_probes as the bound. d <= 0 turns it off; it is kept in
+// milliseconds, at most about 49 days.
+func (c *Conn) SetUserTimeout(d time.Duration) {
+	ms := int64(d / time.Millisecond)
+	c.userTO = uint32(min(max(ms, 0), math.MaxUint32))
+	if c.userTO > 0 && c.nRtx > 0 && c.rtoAt != never {
+		c.rtoAt = min(c.rtoAt, max(c.rtxStamp.Add(c.userTimeout()), c.layer.now))
+		c.rearm()
+	}
 }
 
 // onPersist is the persist timer (RFC 9293 §3.8.6.1): probe a zero window.
@@ -202,7 +241,13 @@ func (c *Conn) onPersist(now clock.Time) {
 	if c.flags&fOrphan != 0 {
 		max = c.orphanRetries() // Linux tcp_probe_timer: an orphan's probes are bounded like its retransmissions
 	}
-	if int(c.zwProbes) >= max {
+	dead := int(c.zwProbes) >= max
+	if c.userTO > 0 {
+		// Linux tcp_probe_timer: with a user timeout, the probes' modelled
+		// elapsed time bounds them instead of the count.
+		dead = modelTimeout(int(c.zwProbes), c.rtt.rto) >= c.userTimeout()
+	}
+	if dead {
 		c.layer.stats.TCPAbortOnTimeout.Add(1)
 		c.destroy(ErrTimeout)
 		return
@@ -260,7 +305,13 @@ func (c *Conn) onKeepalive(now clock.Time) {
 		c.kaAt = now.Add(ka)
 		return
 	}
-	if int(c.kaProbes) >= l.cfg.KeepaliveProbes {
+	dead := int(c.kaProbes) >= l.cfg.KeepaliveProbes
+	if c.userTO > 0 {
+		// Linux tcp_keepalive_timer: with a user timeout, the peer is dead
+		// once probes went unanswered for that long since it was last heard.
+		dead = c.kaProbes > 0 && idle >= c.userTimeout()
+	}
+	if dead {
 		// Linux sends a RST to the dead peer and reports ETIMEDOUT.
 		l.stats.TCPAbortOnTimeout.Add(1)
 		c.sendReset(now)

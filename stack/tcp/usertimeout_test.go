@@ -1,0 +1,60 @@
+package tcp
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+// TCP_USER_TIMEOUT (RFC 5482, Linux): data unacknowledged for the user
+// timeout, counted from the first retransmitted segment's original send,
+// ends the connection with ErrTimeout at that time (the RTO is clamped to
+// it: tcp_clamp_rto_to_user_timeout) instead of after tcp_retries2.
+func TestUserTimeoutRetransmissions(t *testing.T) {
+	h := establishedConn(t)
+	h.c.SetUserTimeout(time.Second)
+	rto := h.c.currentRTO()
+	h.c.Write([]byte("data"))
+	h.expect(payloadLen(4))
+	sent := 0
+	for i := 0; i < 20 && h.c.State() != StateClosed; i++ {
+		h.advance(50 * time.Millisecond)
+		for len(h.out.segs) > 0 {
+			h.expect(payloadLen(4))
+			sent++
+		}
+	}
+	if h.c.State() != StateClosed {
+		t.Fatal("still open after 1 s")
+	}
+	if d := time.Duration(h.now); d < time.Second || d > time.Second+50*time.Millisecond {
+		t.Fatalf("closed at %v, want at 1 s", d)
+	}
+	if err := h.rec.closeErr(t); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("OnClose(%v), want ErrTimeout", err)
+	}
+	// The first retransmission was at rto, then backed off: rto, 2rto...
+	// until 1 s after the original send.
+	if sent < 1 || sent > 3 {
+		t.Fatalf("%d retransmissions with RTO %v in 1 s", sent, rto)
+	}
+}
+
+// Keepalive with a user timeout: the peer is dead once probes went
+// unanswered for the user timeout since it was last heard (Linux
+// tcp_keepalive_timer), not after tcp_keepalive_probes.
+func TestUserTimeoutKeepalive(t *testing.T) {
+	h := establishedConn(t)
+	h.c.SetKeepAlive(true)
+	h.c.SetKeepAlivePeriod(10 * time.Second)
+	h.c.SetUserTimeout(20 * time.Second)
+	h.advance(10 * time.Second)
+	h.expect(flags(ACK), seqNum(ourISN)) // the first probe
+	h.advance(10 * time.Second)          // tcp_keepalive_intvl 75 s: no probe yet
+	h.expectNothing()
+	h.advance(65 * time.Second)
+	h.expect(flags(RST | ACK))
+	if err := h.rec.closeErr(t); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("OnClose(%v), want ErrTimeout", err)
+	}
+}
