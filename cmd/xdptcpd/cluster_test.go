@@ -376,6 +376,14 @@ func runClusterScenario(t *testing.T, resilient, cluster, kill bool, keepalives 
 		n.startHost(id)
 	}
 	n.setGroup([]int{1, 2}, true)
+	if f := os.Getenv("XDPTCP_CLUSTER_PCAP"); f != "" {
+		// The client side of every connection, for looking into a failure.
+		dump := n.cli.Command("tcpdump", "-i", "any", "-w", f, "-s", "128", "tcp")
+		if err := dump.Start(); err == nil {
+			time.Sleep(500 * time.Millisecond)
+			t.Cleanup(func() { dump.Process.Signal(syscall.SIGINT); dump.Wait() })
+		}
+	}
 	l := startLoad(n, keepalives)
 	stopped := false
 	defer func() {
@@ -392,7 +400,11 @@ func runClusterScenario(t *testing.T, resilient, cluster, kill bool, keepalives 
 		res = append(res, eventResult{name: name, d: d})
 		return d
 	}
-	phase("warm-up", 1500*time.Millisecond, func() {})
+	warm := 1500 * time.Millisecond
+	if d, err := time.ParseDuration(os.Getenv("XDPTCP_CLUSTER_WARMUP")); err == nil {
+		warm = d // a longer steady phase, to look for resets without events
+	}
+	phase("warm-up", warm, func() {})
 	phase("add host 3", 3*time.Second, func() { n.setGroup([]int{1, 2, 3}, false) })
 	fwdSeen := func(when string) {
 		var out, in float64
@@ -443,6 +455,36 @@ func runClusterScenario(t *testing.T, resilient, cluster, kill bool, keepalives 
 	stopped = true
 	for _, e := range l.errs {
 		t.Log(e)
+	}
+	if len(l.errs) > 0 {
+		// What the hosts still running say about it.
+		for _, id := range all {
+			h := n.hosts[id]
+			if h == nil || h.cmd.ProcessState != nil {
+				continue
+			}
+			m := scrapeMetrics(t, h.ns, "127.0.0.1:9100")
+			var line []string
+			for name, f := range m {
+				if !strings.HasPrefix(name, "xdptcp_cluster_") && !strings.Contains(name, "rst") && !strings.Contains(name, "syncookies") &&
+					name != "xdptcp_frames_dropped_total" && !strings.Contains(name, "listen_") {
+					continue
+				}
+				for _, mm := range f.Metric {
+					v := mm.GetCounter().GetValue()
+					if v == 0 {
+						continue
+					}
+					lbl := ""
+					for _, lp := range mm.Label {
+						lbl += lp.GetName() + "=" + lp.GetValue() + " "
+					}
+					line = append(line, fmt.Sprintf("%s{%s}=%.0f", name, strings.TrimSpace(lbl), v))
+				}
+			}
+			slices.Sort(line)
+			t.Logf("host %d: %s", id, strings.Join(line, " "))
+		}
 	}
 	return res
 }

@@ -265,7 +265,9 @@ var drainQuiet = 2 * time.Second
 // http handler answers "Connection: close" so keep-alive clients move on,
 // and the connections the host has are served wherever the router
 // delivers their segments. It returns once no connection is left and the
-// host forwarded nothing for drainQuiet, or after --grace, when what is
+// host forwarded nothing for drainQuiet (Stack.DrainConns: a half-open
+// connection whose client went silent for 3 s does not count), or after
+// --grace, when what is
 // left is closed as in shutdown (FIN, then RST after a second grace). A
 // SIGTERM/SIGINT cuts it short into shutdown.
 func (d *daemon) drain(sigs <-chan os.Signal) {
@@ -284,7 +286,7 @@ func (d *daemon) drain(sigs <-chan os.Signal) {
 		if f := d.st.Forwarded(); f != fwd {
 			fwd, quietSince = f, time.Now()
 		}
-		if d.st.LiveConns() == 0 && time.Since(quietSince) >= drainQuiet {
+		if d.st.DrainConns() == 0 && time.Since(quietSince) >= drainQuiet {
 			d.log.Info("drained: no connection left and no traffic to forward")
 			return
 		}
