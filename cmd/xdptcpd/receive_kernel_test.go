@@ -95,9 +95,10 @@ func TestKernelSendersThroughLoss(t *testing.T) {
 
 // Clients with a 4 KiB receive buffer: echoes on 3 connections at once
 // complete, byte-exact, within 3 minutes. A 4 KiB window moves about
-// 250 KiB/s over this 10 ms path, so by default each echo is 1 MiB (about
-// 20 s; XDPTCP_RX_SMALL_MIB=4 is the 4 MiB: 70 s for xdptcpd and
-// 46 s for Linux here) and the bridge only delays (5 ms): with 1 % loss
+// 250 KiB/s over this 10 ms path, so by default each echo is 1 MiB (12 s
+// for xdptcpd and 11 s for Linux here; XDPTCP_RX_SMALL_MIB=4 is the
+// issue's 4 MiB: 47 s and 45 s, 2026-12-02; 70 s for xdptcpd before its
+// bursts ran to the window's edge) and the bridge only delays (5 ms): with 1 % loss
 // (XDPTCP_RX_SMALL_LOSS=0.01) each loss in a two-segment window costs a
 // retransmission timeout, and Linux's own echo takes 1.5 minutes for 4 x
 // 4 MiB. XDPTCP_RX_SMALL_CONNS changes the count.

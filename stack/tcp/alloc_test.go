@@ -128,6 +128,9 @@ func TestNoAllocsBBRWriteAck(t *testing.T) {
 	if out.n-before < 2000 || c.Info().DeliveryRate == 0 {
 		t.Fatalf("%d segments, delivery rate %d", out.n-before, c.Info().DeliveryRate)
 	}
+	if allocs := testing.AllocsPerRun(100, func() { _ = c.Info() }); allocs != 0 {
+		t.Fatalf("%v allocations per Info of a BBR connection", allocs)
+	}
 }
 
 // BenchmarkInOrderSegment measures one in-order 1460-byte data segment in
