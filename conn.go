@@ -89,6 +89,8 @@ type Conn struct {
 	resumeFn, flushFn func()
 
 	onOpen func(c *Conn) // ConnHandler: start serving the connection
+
+	rwakePosted bool // on its loop's rwakes list (Loop.wakeReader); on the loop only
 }
 
 var (
@@ -178,7 +180,9 @@ func (c *Conn) OnData(tc *tcp.Conn, data []byte) int {
 	}
 	c.mu.Unlock()
 	if n > 0 {
-		signal(c.rwake)
+		// Woken at the end of the loop iteration, once for all the
+		// segments of its RX batch (GRO-like: one wake-up per batch).
+		c.loop.wakeReader(c)
 	}
 	return n
 }

@@ -426,15 +426,18 @@ func TestConnHandlerServe(t *testing.T) {
 // read buffer) and the reader taking the bytes do not allocate once the
 // buffer exists.
 func TestConnLoopSideNoAllocs(t *testing.T) {
-	c := newConn(&Stack{}, nil)
+	l := &Loop{}
+	c := newConn(&Stack{}, l)
 	data := make([]byte, 1448)
 	buf := make([]byte, 4096)
-	c.OnData(nil, data) // allocates the read buffer once
+	c.OnData(nil, data) // allocates the read buffer once (and the loop's wake-up list)
+	l.wakeReaders()
 	c.Read(buf)
 	allocs := testing.AllocsPerRun(1000, func() {
 		if n := c.OnData(nil, data); n != len(data) {
 			t.Fatalf("OnData took %d", n)
 		}
+		l.wakeReaders() // the end of the loop iteration
 		if n, err := c.Read(buf); n != len(data) || err != nil {
 			t.Fatalf("Read: %d %v", n, err)
 		}
@@ -629,4 +632,21 @@ func TestConnInfo(t *testing.T) {
 		}
 	}
 	t.Fatal("Info after Close does not fail with net.ErrClosed")
+}
+
+// The segments of one loop iteration wake the reader once, at the end of
+// the iteration (Loop.wakeReaders), not once per OnData.
+func TestConnOneWakeupPerIteration(t *testing.T) {
+	l := &Loop{}
+	c := newConn(&Stack{}, l)
+	for i := 0; i < 5; i++ {
+		c.OnData(nil, make([]byte, 1448))
+	}
+	if len(l.rwakes) != 1 || len(c.rwake) != 0 {
+		t.Fatalf("after 5 segments: %d readers listed, %d wake-ups sent; want 1 and 0", len(l.rwakes), len(c.rwake))
+	}
+	l.wakeReaders()
+	if len(l.rwakes) != 0 || len(c.rwake) != 1 {
+		t.Fatalf("after the iteration: %d readers listed, %d wake-ups sent; want 0 and 1", len(l.rwakes), len(c.rwake))
+	}
 }

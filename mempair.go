@@ -83,7 +83,7 @@ func openMemStack(cfg Config, mac [6]byte, port stack.Port) (*Stack, error) {
 	if len(cfg.CPUs) == 1 {
 		l.CPU = cfg.CPUs[0]
 	}
-	l.engine = stack.NewEngine(stack.Config{
+	l.newEngine(stack.Config{
 		Addr: s.addr, PrefixLen: cfg.Addr.Bits(), MAC: mac, MTU: 1500,
 		BatchSize: cfg.BatchSize, BusyPoll: cfg.BusyPoll, TCP: cfg.TCP,
 	}, port, s.clk.Now())

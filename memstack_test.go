@@ -47,7 +47,7 @@ func newMemStack(addr netip.Addr, mac [6]byte, port stack.Port, tcfg tcp.Config)
 	cfg.setDefaults()
 	s := &Stack{cfg: cfg, addr: addr.As4(), clk: clock.NewMono(), filter: nopFilter{}, ports: map[uint16]bool{}}
 	l := &Loop{Queue: 0, CPU: -1, listeners: map[uint16]*tcp.Listener{}}
-	l.engine = stack.NewEngine(stack.Config{
+	l.newEngine(stack.Config{
 		Addr: s.addr, PrefixLen: 24, MAC: mac, MTU: 1500, TCP: tcfg,
 	}, port, s.clk.Now())
 	s.loops = []*Loop{l}

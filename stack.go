@@ -60,6 +60,38 @@ type Loop struct {
 	// runErr, set before, is why when it was not Close or the context.
 	stopped chan struct{}
 	runErr  error
+	// rwakes are the readers that got data in the current iteration,
+	// woken once each by wakeReaders (stack.Config.AfterPoll); on the
+	// loop only.
+	rwakes []*Conn
+}
+
+// wakeReader asks for c's reader to be woken at the end of the loop
+// iteration (on the loop).
+func (l *Loop) wakeReader(c *Conn) {
+	if !c.rwakePosted {
+		c.rwakePosted = true
+		l.rwakes = append(l.rwakes, c)
+	}
+}
+
+// newEngine makes the loop's engine for port with cfg; every loop's
+// engine is made here, so that its iterations end with wakeReaders.
+func (l *Loop) newEngine(cfg stack.Config, port stack.Port, now clock.Time) {
+	cfg.AfterPoll = l.wakeReaders
+	l.engine = stack.NewEngine(cfg, port, now)
+}
+
+// wakeReaders wakes the readers that got data in this iteration: one
+// wake-up per reader per iteration, however many segments it took (the
+// engine's AfterPoll).
+func (l *Loop) wakeReaders() {
+	for i, c := range l.rwakes {
+		c.rwakePosted = false
+		signal(c.rwake)
+		l.rwakes[i] = nil
+	}
+	l.rwakes = l.rwakes[:0]
 }
 
 // ErrLoopStopped is returned for work that needed a loop that stopped
@@ -204,7 +236,7 @@ func Open(cfg Config) (*Stack, error) {
 		if cfg.Gateway6.IsValid() {
 			gw6 = cfg.Gateway6.As16()
 		}
-		l.engine = stack.NewEngine(stack.Config{
+		l.newEngine(stack.Config{
 			Addr: s.addr, PrefixLen: max(cfg.Addr.Bits(), 0), Gateway: gw,
 			Addr6: s.addr6, PrefixLen6: max(cfg.Addr6.Bits(), 0), Gateway6: gw6,
 			MAC: mac, MTU: mtu, MultiBuffer: sock.MultiBuffer(),

@@ -89,6 +89,12 @@ type Config struct {
 	// its own requests); it returns false when it could not watch
 	// (counted as ArpWatchFailures).
 	ARPWatch func(addr flowtable.Addr, watch bool) bool
+
+	// AfterPoll, if set, is called on the loop at the end of every Poll,
+	// after the TX batch went to the port: the root package wakes the
+	// readers that got data in that iteration there, once each, however
+	// many segments (and OnData calls) the iteration gave them.
+	AfterPoll func()
 }
 
 func (c *Config) setDefaults() {

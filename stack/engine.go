@@ -133,7 +133,8 @@ func (e *Engine) Do(fn func()) bool {
 
 // Poll runs one loop iteration at now: a batch of received frames through
 // HandleFrame, due TCP timers, queued Do functions, then the pending TX
-// batch to the port and a Flush. It reports whether there was any work.
+// batch to the port, a Flush and Config.AfterPoll. It reports whether
+// there was any work.
 func (e *Engine) Poll(now clock.Time) bool {
 	e.now = now
 	work := false
@@ -182,6 +183,9 @@ func (e *Engine) Poll(now clock.Time) bool {
 		e.flushTx()
 	}
 	e.port.Flush()
+	if e.cfg.AfterPoll != nil {
+		e.cfg.AfterPoll()
+	}
 	return work
 }
 

@@ -213,11 +213,12 @@ func (c *Conn) lossState() CAState {
 // state, then the pacing rate and cwnd follow from them.
 func (b *bbr) control(c *Conn, now clock.Time, as *ackSample) {
 	rs := &as.rs
-	minRTT := time.Duration(0)
-	if c.rtt.has {
-		minRTT = c.rtt.minRTT
-	}
-	b.rs.generate(rs, minRTT)
+	// Samples shorter than the minimum RTT are discarded; the minimum is
+	// RTprop, measured per segment to the microsecond (the RFC 6298
+	// estimator's minimum comes from millisecond timestamps, and a
+	// sub-millisecond RTT counts as 0.5 ms there: on a LAN it would
+	// discard most samples).
+	b.rs.generate(rs, b.minRTT)
 	b.updateBw(rs)
 	if b.mode == bbrProbeBW && b.isNextCyclePhase(c, as) {
 		b.advanceCyclePhase()

@@ -14,6 +14,10 @@ var fuzzFixtures = []func(t *testing.T, opts ...cfgOpt) *harness{
 	closeWaitConn, lastAckConn, closingConn, dialConn,
 }
 
+// fuzzCCs are the congestion controls a fuzzed connection runs: which
+// picks the fixture (which mod 9) and then the controller.
+var fuzzCCs = []string{"cubic", "bbr", "newreno"}
+
 // checkInvariants asserts the sequence variables and buffers are sane.
 func checkInvariants(t *testing.T, c *Conn) {
 	t.Helper()
@@ -63,8 +67,10 @@ func FuzzSegments(f *testing.F) {
 	f.Add(byte(2), []byte{0x11, 0, 0, 0, 1, 0, 0, 0, 2, 0xff, 0xff, 0, 3})
 	f.Add(byte(0), []byte{0x04, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0})
 	f.Add(byte(8), []byte{0x12, 0, 0, 0, 0, 0, 0, 0, 1, 0x10, 0, 0, 1})
+	f.Add(byte(10), []byte{0x10, 0, 0, 0x03, 0xe8, 0, 0, 0x07, 0xd0, 0xff, 0xff, 0, 0x22}) // BBR, established
 	f.Fuzz(func(t *testing.T, which byte, data []byte) {
-		h := fuzzFixtures[int(which)%len(fuzzFixtures)](t)
+		cc := fuzzCCs[int(which)/len(fuzzFixtures)%len(fuzzCCs)]
+		h := fuzzFixtures[int(which)%len(fuzzFixtures)](t, func(c *Config) { c.CongestionControl = cc })
 		h.out.segs = nil
 		payload := make([]byte, 3000)
 		// A fixture's first Write gives the connection some data to send.

@@ -109,6 +109,31 @@ func testMemoryPerIdleConnection(t *testing.T, v6 bool) {
 	runtime.KeepAlive(conns)
 }
 
+// An idle BBR connection costs the Conn plus BBR's state (bbr.go, one
+// 208-byte allocation when the connection starts): tcp.Conn itself does
+// not grow, so connections that do not run BBR pay nothing for it.
+func TestMemoryPerIdleBBRConnection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("100,000 connections")
+	}
+	before := heapAlloc()
+	cfg := memConfig()
+	cfg.CongestionControl = "bbr"
+	l := NewLayer(cfg, &countOut{}, 0)
+	conns := establishN(t, l, memConns, false)
+	after := heapAlloc()
+	per := float64(after-before) / memConns
+	t.Logf("%d idle established BBR connections: %.0f bytes of Go heap each (bbr struct %d bytes)", memConns, per, unsafe.Sizeof(bbr{}))
+	if conns[0].rateCtl() == nil {
+		t.Fatal("not BBR")
+	}
+	if per > 1024+float64(unsafe.Sizeof(bbr{})) {
+		t.Errorf("an idle BBR connection costs %.0f bytes, want <= 1024 + %d", per, unsafe.Sizeof(bbr{}))
+	}
+	runtime.KeepAlive(l)
+	runtime.KeepAlive(conns)
+}
+
 // TIME-WAIT: the heap of a layer whose connections all went through
 // TIME-WAIT, minus that of the same layer closing them with no TIME-WAIT
 // buckets (tcp_max_tw_buckets 0), per entry.
