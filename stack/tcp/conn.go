@@ -136,7 +136,7 @@ type Conn struct {
 	paceAt     clock.Time // pacing: departure time of the next segment; never when not pacing
 	kaIdle     time.Duration
 	lastRecv   clock.Time    // last segment received (keepalive idle time)
-	lastDataAt clock.Time    // last in-order data received (pingpong detection, ato)
+	lastDataAt clock.Time    // last in-order data received, or the handshake's end (Linux lrcvtime: pingpong, ato, tcpi_last_data_recv)
 	ato        time.Duration // delayed-ACK timeout estimate (Linux icsk_ack.ato); 0 before the first data
 	ackOwed    int           // an ACK is owed for data received (> 0) since the last ACK we sent
 	linger     int32         // SO_LINGER seconds; -1 = off

@@ -461,7 +461,7 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 		c.sndNxt = seq.Add(seqnum.Size(n))
 		if data > 0 {
 			l.stats.TCPOrigDataSent.Add(1)
-			if c.quickAcks > 0 && now.Sub(c.lastDataAt) < atoMin {
+			if c.quickAcks > 0 && c.ato > 0 && now.Sub(c.lastDataAt) < atoMin {
 				// Linux pingpong mode (tcp_event_data_sent): we answer
 				// what we receive, so our data will carry the ACKs;
 				// quick ACKs would only add packets.
