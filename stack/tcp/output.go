@@ -362,8 +362,15 @@ func (c *Conn) sendNew(now clock.Time, room int, tail bool, mode pushMode) (sent
 	}
 	full := c.effMSS()
 	n := min(unsent, full, usable)
-	if n < full && n < unsent && c.flight() > 0 && !(tail && n == wnd && c.flags&fNoDelay != 0) {
-		return false, false // sender SWS avoidance: wait for a usable window
+	if n < full && n < unsent && !(tail && n == wnd && c.flags&fNoDelay != 0) {
+		// Sender SWS avoidance: wait for a usable window. With nothing
+		// in flight no ACK will open it: the probe timer sends into it
+		// (Linux tcp_snd_wnd_test, tcp_check_probe_timer, then
+		// tcp_write_wakeup: onPersist).
+		if c.flight() == 0 && c.persistAt == never {
+			c.persistAt = now.Add(c.currentRTO())
+		}
+		return false, false
 	}
 	if n < full && n == unsent && c.flags&fNoDelay == 0 && c.flight() > 0 {
 		return false, false // Nagle (RFC 9293 §3.7.4): one small segment in flight
