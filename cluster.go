@@ -3,6 +3,7 @@ package xdptcp
 import (
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/xdptcp/xdptcp/flowtable"
 	"github.com/xdptcp/xdptcp/stack"
@@ -101,5 +102,34 @@ func (s *Stack) Forwarded() uint64 {
 		st := l.engine.Stats()
 		n += st.ClusterForwardedOwner.Load() + st.ClusterForwardedSearch.Load() + st.ClusterForwardedNew.Load()
 	}
+	return n
+}
+
+// staleHalfOpen is how long a passive half-open connection may go without
+// hearing from its client before a drain stops waiting for it.
+const staleHalfOpen = 3 * time.Second
+
+// DrainConns is LiveConns for a draining host: the connections it still
+// has to serve. A passive half-open connection (SYN-RECEIVED) that heard
+// nothing from its client for 3 s is not counted: behind ECMP a SYN and
+// its retransmission can reach two hosts, and the client completes the
+// handshake with one of them while the other retransmits its SYN-ACK for a
+// minute (tcp_synack_retries) to a client that answers elsewhere.
+func (s *Stack) DrainConns() int {
+	n := 0
+	s.Do(func(l *Loop) {
+		l.engine.TCP().Range(func(c *tcp.Conn) bool {
+			switch c.State() {
+			case tcp.StateFinWait2, tcp.StateTimeWait, tcp.StateClosed:
+			case tcp.StateSynReceived:
+				if c.Info().LastAckRecv < staleHalfOpen {
+					n++
+				}
+			default:
+				n++
+			}
+			return true
+		})
+	})
 	return n
 }

@@ -44,7 +44,12 @@ type Config struct {
 	// interface's MTU needs more (multi-buffer AF_XDP, XDP_USE_SG): the
 	// loops then use MTU FrameSize-256-14 (as where the kernel refuses SG).
 	NoMultiBuffer bool
-	BusyPoll      bool // never sleep in poll(): trades a core for latency
+	// TxChecksum: "auto" (default: TCP checksums by the device through
+	// AF_XDP TX metadata where the driver advertises tx-checksum in its
+	// xsk-features, in software otherwise), "off" (software), "on"
+	// (always request it; Linux 6.8 or newer).
+	TxChecksum string
+	BusyPoll   bool // never sleep in poll(): trades a core for latency
 
 	TCP TCPConfig
 

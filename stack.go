@@ -154,6 +154,10 @@ func Open(cfg Config) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadConfig, err)
 	}
+	txCsum, err := xsk.ParseTxChecksum(cfg.TxChecksum)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadConfig, err)
+	}
 	ifi, err := net.InterfaceByName(cfg.Iface)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", xsk.ErrNoInterface, cfg.Iface)
@@ -209,7 +213,7 @@ func Open(cfg Config) (*Stack, error) {
 	for i, q := range cfg.Queues {
 		sock, err := xsk.Open(xsk.Config{
 			Iface: cfg.Iface, QueueID: q, NumFrames: cfg.NumFrames, FrameSize: cfg.FrameSize, BindMode: bindMode,
-			NoMultiBuffer: cfg.NoMultiBuffer,
+			NoMultiBuffer: cfg.NoMultiBuffer, TxChecksum: txCsum,
 		})
 		if err != nil {
 			s.Close()
@@ -248,7 +252,8 @@ func Open(cfg Config) (*Stack, error) {
 	cfg.Logger.Debug("xdptcp attached",
 		"iface", cfg.Iface, "addr", cfg.Addr.String(), "addr6", cfg.Addr6.String(), "queues", fmt.Sprint(cfg.Queues),
 		"xdp_mode", s.filter.Mode().String(), "bind_mode", s.loops[0].sock.BindMode().String(),
-		"need_wakeup", s.loops[0].sock.NeedWakeup(), "multi_buffer", s.loops[0].sock.MultiBuffer())
+		"need_wakeup", s.loops[0].sock.NeedWakeup(), "multi_buffer", s.loops[0].sock.MultiBuffer(),
+		"tx_checksum_offload", s.loops[0].sock.TxChecksumOffload())
 	return s, nil
 }
 

@@ -5,20 +5,22 @@
 // # Design
 //
 // The table is open addressing with linear probing over a power-of-two
-// array of slots. A slot holds the key's 64-bit hash, an atomic pointer to
-// the value and a 32-bit meta word: the slot state (empty, full, tombstone)
-// and a version counter. The key itself is not copied into the slot: the
-// value holds it (a connection knows its 4-tuple), and the table reads it
-// through the keyOf function given to New, only when the hashes match.
-// Keys are 36 bytes (two 16-byte addresses, IPv4 mapped into IPv6, and two
-// ports), so storing them inline would double the slot; this way nothing is
-// allocated per entry and memory per entry is the 24-byte slot divided by
-// the load factor, for both address families.
+// array of slots. A slot holds an atomic pointer to the value and a 64-bit
+// meta word: the slot state (empty, full, tombstone) and a version counter
+// in its low 32 bits, the low 32 bits of the key's hash in its high ones
+// (slot indexes use no more than those: arrays stay below 2^32 slots). The
+// key itself is not copied into the slot: the value holds it (a connection
+// knows its 4-tuple), and the table reads it through the keyOf function
+// given to New, only when the hash bits match. Keys are 36 bytes (two
+// 16-byte addresses, IPv4 mapped into IPv6, and two ports), so storing
+// them inline would triple the slot; this way nothing is allocated per
+// entry and memory per entry is the 16-byte slot divided by the load
+// factor, for both address families.
 //
 // Writers (Insert and Delete) run on the owning loop only, so there is never
-// more than one. A slot's key and value are written only while the slot is
-// not full, and readers look at them only in full slots: Insert writes the
-// key and value, then publishes them with one store of the meta word (full,
+// more than one. A slot's value is written only while the slot is not
+// full, and readers look at it only in full slots: Insert writes the value,
+// then publishes it with one store of the meta word (hash bits, full,
 // version bumped); Delete stores the meta word (tombstone or empty, version
 // bumped), then clears the value. A reader that finds a full slot holding its
 // key loads the value and re-reads the meta word; if the word is unchanged
@@ -62,7 +64,8 @@ import (
 	"sync/atomic"
 )
 
-// Slot meta word layout: bits 0-1 state, bits 2-31 version.
+// Slot meta word layout: bits 0-1 state, bits 2-31 version, bits 32-63 the
+// low 32 bits of the key's hash.
 const (
 	stEmpty   = 0 // never used since the last rebuild, or a reclaimed tombstone
 	stFull    = 1 // holds a live key and value
@@ -74,27 +77,39 @@ const (
 // minSlots is the size of a new table's slot array.
 const minSlots = 16
 
-// slot is one cell of the open-addressing array: 24 bytes.
+// slot is one cell of the open-addressing array: 16 bytes.
 type slot[V any] struct {
-	meta atomic.Uint32
-	hash atomic.Uint64 // the key's hash (Table.Hash); the key is keyOf(val)
-	val  atomic.Pointer[V]
+	meta atomic.Uint64     // state, version, hash bits (the key is keyOf(val))
+	val  atomic.Pointer[V] // the value, in a full slot
+}
+
+// hashBits is the part of a hash a slot keeps; slot indexes are hash&mask
+// with mask < 2^32, so they are hashBits(h)&mask too.
+func hashBits(h uint64) uint64 { return h & 0xffffffff }
+
+// slotHash returns the hash bits of a meta word.
+func slotHash(m uint64) uint64 { return m >> 32 }
+
+// nextMeta is meta word m with state st, the version bumped (wrapping in
+// its 30 bits) and hash bits hb.
+func nextMeta(m uint64, st uint32, hb uint64) uint64 {
+	return hb<<32 | uint64((uint32(m)&^stateMask+verUnit)|st)
 }
 
 // fill makes a slot that is not full (empty or tombstone) full, holding
-// (h, v): fields first, then the meta word that publishes them. Owner only.
+// (h, v): the value first, then the meta word that publishes it. Owner
+// only.
 func (s *slot[V]) fill(h uint64, v *V) {
 	m := s.meta.Load()
-	s.hash.Store(h)
 	s.val.Store(v)
-	s.meta.Store((m&^stateMask + verUnit) | stFull)
+	s.meta.Store(nextMeta(m, stFull, hashBits(h)))
 }
 
 // clear changes the slot to st (stTomb or stEmpty), then drops the value so
 // the garbage collector can reclaim it. Owner only.
 func (s *slot[V]) clear(st uint32) {
 	m := s.meta.Load()
-	s.meta.Store((m&^stateMask + verUnit) | st)
+	s.meta.Store(nextMeta(m, st, slotHash(m)))
 	s.val.Store(nil)
 }
 
@@ -123,7 +138,7 @@ func (a *array[V]) find(h uint64, k Key, keyOf func(*V) Key) (i uint64, tomb int
 		case stEmpty:
 			return i, tomb, false
 		case stFull:
-			if s.hash.Load() == h && keyOf(s.val.Load()) == k {
+			if slotHash(s.meta.Load()) == hashBits(h) && keyOf(s.val.Load()) == k {
 				return i, tomb, true
 			}
 		case stTomb:
@@ -177,7 +192,7 @@ func (t *Table[V]) Get(k Key) *V {
 		case stEmpty:
 			return nil
 		case stFull:
-			if s.hash.Load() == h {
+			if slotHash(m) == hashBits(h) {
 				v := s.val.Load()
 				if s.meta.Load() != m {
 					continue // the slot changed while we read it: read it again
@@ -237,7 +252,7 @@ func (t *Table[V]) rebuild(old *array[V]) *array[V] {
 		if s.meta.Load()&stateMask != stFull {
 			continue
 		}
-		h := s.hash.Load()
+		h := slotHash(s.meta.Load()) // the index bits are all there
 		i := h & a.mask
 		for a.slots[i].meta.Load()&stateMask != stEmpty {
 			i = (i + 1) & a.mask
@@ -281,7 +296,7 @@ func (t *Table[V]) passedBy(a *array[V], i uint64) bool {
 		case stEmpty:
 			return false
 		case stFull:
-			home := s.hash.Load() & a.mask
+			home := slotHash(s.meta.Load()) & a.mask
 			if (j-home)&a.mask >= (j-i)&a.mask { // i is in [home, j)
 				return true
 			}

@@ -416,13 +416,13 @@ func TestReaderDuringWrites(t *testing.T) {
 	}
 	a := tab.arr.Load()
 	fresh := keyN(1000)
-	fh, freshV := tab.Hash(fresh), uint32(1000)
+	freshV := uint32(1000)
 	for j := range a.slots {
 		s := &a.slots[j]
 		m := s.meta.Load()
 		if m&stateMask != stFull {
-			// Half a fill: fields written, meta word not yet stored.
-			s.hash.Store(fh)
+			// Half a fill: value written, meta word (with the hash
+			// bits) not yet stored.
 			s.val.Store(&freshV)
 			check(j, "half-filled", fresh)
 			s.val.Store(nil)
@@ -430,7 +430,7 @@ func TestReaderDuringWrites(t *testing.T) {
 		}
 		// Half a delete: meta word stored, value not yet cleared.
 		k := keyN(*s.val.Load())
-		s.meta.Store(m&^stateMask + verUnit | stTomb)
+		s.meta.Store(nextMeta(m, stTomb, slotHash(m)))
 		check(j, "half-deleted", k)
 		s.meta.Store(m)
 	}

@@ -136,8 +136,17 @@ func (e *Engine) resolve(dst flowtable.Addr) ([6]byte, bool) {
 
 // neighbor returns the MAC of the on-link neighbour k (the next hop
 // resolve chose; gw: the gateway of its family), asking for it when it
-// is unknown or stale.
+// is unknown or stale; a failure is counted (arp_unresolved).
 func (e *Engine) neighbor(k, gw flowtable.Addr) ([6]byte, bool) {
+	mac, ok := e.findNeighbor(k, gw)
+	if !ok {
+		e.stats.drop(DropARPUnresolved)
+	}
+	return mac, ok
+}
+
+// findNeighbor is neighbor without counting a failure.
+func (e *Engine) findNeighbor(k, gw flowtable.Addr) ([6]byte, bool) {
 	n := e.arp.get(k)
 	if n == nil {
 		var ev bool
@@ -175,7 +184,6 @@ func (e *Engine) neighbor(k, gw flowtable.Addr) ([6]byte, bool) {
 			return r.mac, true
 		}
 	}
-	e.stats.drop(DropARPUnresolved)
 	return [6]byte{}, false
 }
 

@@ -55,6 +55,32 @@ type Cluster struct {
 	Peers  []ClusterPeer // the other hosts, each reachable on the shared segment
 
 	draining atomic.Bool
+	macs     []atomic.Uint64 // per peer: its MAC, as resolved by some loop, | 1<<63; 0: none yet
+}
+
+// setMAC publishes peer i's MAC.
+func (c *Cluster) setMAC(i int, mac [6]byte) {
+	if i < len(c.macs) {
+		var b [8]byte
+		copy(b[2:], mac[:])
+		c.macs[i].Store(binary.BigEndian.Uint64(b[:]) | 1<<63)
+	}
+}
+
+// mac returns peer i's MAC as some loop resolved it.
+func (c *Cluster) mac(i int) ([6]byte, bool) {
+	var m [6]byte
+	if i >= len(c.macs) {
+		return m, false
+	}
+	v := c.macs[i].Load()
+	if v == 0 {
+		return m, false
+	}
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], v)
+	copy(m[:], b[2:])
+	return m, true
 }
 
 // ClusterPeer is another host of the cluster: its id and an address of it
@@ -243,8 +269,11 @@ func (e *Engine) search(i int, origin uint8) bool {
 // (as resolved by this loop).
 func (e *Engine) fromPeer() bool {
 	src := e.curFrame.Src()
-	for _, p := range e.cl.Peers {
+	for i, p := range e.cl.Peers {
 		if n := e.arp.get(p.Addr); n != nil && n.state == neighValid && n.mac == src {
+			return true
+		}
+		if m, ok := e.cl.mac(i); ok && m == src {
 			return true
 		}
 	}
@@ -261,7 +290,7 @@ func (e *Engine) forwardTo(i int, kind, origin uint8) (handled, sent bool) {
 	if i < 0 {
 		return false, false
 	}
-	mac, ok := e.resolvePeer(e.cl.Peers[i].Addr)
+	mac, ok := e.resolvePeer(i)
 	if !ok {
 		e.stats.drop(DropClusterPeerUnresolved)
 		return true, false
@@ -295,15 +324,23 @@ func (e *Engine) refreshPeers(now clock.Time) {
 		return
 	}
 	e.peersAt = now.Add(clusterRefreshEvery)
-	for _, p := range e.cl.Peers {
-		e.resolvePeer(p.Addr)
+	for i := range e.cl.Peers {
+		e.resolvePeer(i)
 	}
 }
 
-// resolvePeer returns a peer's MAC: the peer is on the shared link whatever
-// our address's prefix says.
-func (e *Engine) resolvePeer(a flowtable.Addr) ([6]byte, bool) {
-	return e.neighbor(a, flowtable.Addr{})
+// resolvePeer returns peer i's MAC: the peer is on the shared link whatever
+// our address's prefix says. With several queues the ARP reply reaches one
+// loop only (the peer's transmit hash picks it), so a loop that resolved a
+// peer publishes its MAC in the Cluster, and the others use it while they
+// have none of their own.
+func (e *Engine) resolvePeer(i int) ([6]byte, bool) {
+	mac, ok := e.findNeighbor(e.cl.Peers[i].Addr, flowtable.Addr{})
+	if ok {
+		e.cl.setMAC(i, mac)
+		return mac, true
+	}
+	return e.cl.mac(i)
 }
 
 // SetCluster makes the engine one host of cl (nil: a host alone): its TCP
@@ -311,6 +348,9 @@ func (e *Engine) resolvePeer(a flowtable.Addr) ([6]byte, bool) {
 // not own. Call it before Run.
 func (e *Engine) SetCluster(cl *Cluster) {
 	e.cl = cl
+	if cl != nil && len(cl.macs) != len(cl.Peers) {
+		cl.macs = make([]atomic.Uint64, len(cl.Peers)) // before any loop runs
+	}
 	if cl == nil {
 		e.layer.SetOwner(0, 0)
 		e.layer.SetForwarder(nil)

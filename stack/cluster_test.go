@@ -18,18 +18,22 @@ import (
 // shared segment).
 
 var (
-	cliAddr = [4]byte{198, 19, 5, 5}
-	cliGW   = [4]byte{198, 19, 5, 254}
-	cliMAC  = [6]byte{2, 0, 0, 0, 9, 9}
-	vip     = [4]byte{198, 18, 100, 1}
-	hostGW  = [4]byte{198, 18, 1, 254}
+	cliAddr  = [4]byte{198, 19, 5, 5}
+	cliGW    = [4]byte{198, 19, 5, 254}
+	cliMAC   = [6]byte{2, 0, 0, 0, 9, 9}
+	vip      = [4]byte{198, 18, 100, 1}
+	hostGW   = [4]byte{198, 18, 1, 254}
+	cliAddr6 = [16]byte{0x20, 0x01, 0, 2, 0, 5, 15: 5}   // 2001:2:0:5::5
+	cliGW6   = [16]byte{0x20, 0x01, 0, 2, 0, 5, 15: 254} // 2001:2:0:5::fe
+	vip6     = [16]byte{0x20, 0x01, 0, 2, 1, 0, 15: 1}   // 2001:2:0:100::1
+	hostGW6  = [16]byte{0x20, 0x01, 0, 2, 1, 0, 15: 254} // 2001:2:0:100::fe
 )
 
 func hostMAC(id int) [6]byte  { return [6]byte{2, 0, 0, 0, 1, byte(id)} }
 func hostLink(id int) [4]byte { return [4]byte{198, 18, 1, byte(id)} }
 
 type ecmp struct {
-	t      *testing.T
+	t      testing.TB
 	now    clock.Time
 	cli    *Engine
 	cliP   *fakePort
@@ -40,14 +44,38 @@ type ecmp struct {
 	rstBy  map[int]int           // RSTs sent by host id
 	frames int
 	trim   bool // the shared segment trims frames to their IP length (br_netfilter)
+	v6     bool // clients dial the IPv6 service address
+}
+
+// tcpOf returns the TCP header of an IPv4 or IPv6 frame (no extension
+// headers), or nil.
+func tcpOf(f []byte) wire.TCP {
+	switch wire.Ethernet(f).Type() {
+	case wire.EtherTypeIPv4:
+		return wire.TCP(f[34:])
+	case wire.EtherTypeIPv6:
+		if f[20] == wire.ProtoTCP {
+			return wire.TCP(f[54:])
+		}
+	}
+	return nil
+}
+
+// ipLen is the length of f's IP packet.
+func ipLen(f []byte) int {
+	if wire.Ethernet(f).Type() == wire.EtherTypeIPv6 {
+		return 40 + int(wire.IPv6(f[14:]).PayloadLen())
+	}
+	return int(wire.IPv4(f[14:]).TotalLen())
 }
 
 // newECMP makes hosts with ids; cluster: whether they know each other.
-func newECMP(t *testing.T, ids []int, cluster bool) *ecmp {
+func newECMP(t testing.TB, ids []int, cluster bool) *ecmp {
 	n := &ecmp{t: t, now: clock.Time(time.Hour), hosts: map[int]*Engine{}, ports: map[int]*fakePort{}, rstBy: map[int]int{}}
 	n.cliP = newFakePort(1024)
-	n.cli = NewEngine(Config{Addr: cliAddr, PrefixLen: 24, Gateway: cliGW, MAC: cliMAC}, n.cliP, n.now)
+	n.cli = NewEngine(Config{Addr: cliAddr, PrefixLen: 24, Gateway: cliGW, Addr6: cliAddr6, PrefixLen6: 64, Gateway6: cliGW6, MAC: cliMAC}, n.cliP, n.now)
 	n.cli.SetNeighbor(flowtable.AddrFrom4(cliGW), macGW)
+	n.cli.SetNeighbor(flowtable.Addr(cliGW6), macGW)
 	t.Cleanup(func() { n.cli.Close() })
 	for _, id := range ids {
 		n.addHost(id, ids, cluster)
@@ -58,9 +86,10 @@ func newECMP(t *testing.T, ids []int, cluster bool) *ecmp {
 
 func (n *ecmp) addHost(id int, ids []int, cluster bool) *Engine {
 	p := newFakePort(1024)
-	e := NewEngine(Config{Addr: vip, PrefixLen: 32, Gateway: hostGW, MAC: hostMAC(id)}, p, n.now)
+	e := NewEngine(Config{Addr: vip, PrefixLen: 32, Gateway: hostGW, Addr6: vip6, PrefixLen6: 64, Gateway6: hostGW6, MAC: hostMAC(id)}, p, n.now)
 	n.t.Cleanup(func() { e.Close() })
 	e.SetNeighbor(flowtable.AddrFrom4(hostGW), macGW)
+	e.SetNeighbor(flowtable.Addr(hostGW6), macGW)
 	if cluster {
 		cl := &Cluster{ID: uint8(id)}
 		for _, o := range ids {
@@ -74,7 +103,7 @@ func (n *ecmp) addHost(id int, ids []int, cluster bool) *Engine {
 		}
 		e.SetCluster(cl)
 	}
-	if _, err := e.TCP().Listen(flowtable.AddrFrom4(vip), 80, tcp.ListenOptions{NewHandler: echoServer{}.newHandler}); err != nil {
+	if _, err := e.TCP().Listen(flowtable.Addr{}, 80, tcp.ListenOptions{NewHandler: echoServer{}.newHandler}); err != nil {
 		n.t.Fatal(err)
 	}
 	n.hosts[id], n.ports[id] = e, p
@@ -104,7 +133,11 @@ func (n *ecmp) step() bool {
 		if eth.Dst() != macGW {
 			continue // ARP for the gateway: permanent, never sent
 		}
-		h := n.route(wire.TCP(f[34:]).SrcPort())
+		t := tcpOf(f)
+		if t == nil {
+			continue
+		}
+		h := n.route(t.SrcPort())
 		if n.hosts[h] == nil {
 			continue // a dead host: its frames are lost
 		}
@@ -120,7 +153,7 @@ func (n *ecmp) step() bool {
 			n.frames++
 			dst := wire.Ethernet(f).Dst()
 			if dst == macGW {
-				if wire.Ethernet(f).Type() == wire.EtherTypeIPv4 && wire.TCP(f[34:]).Flags()&wire.FlagRST != 0 {
+				if t := tcpOf(f); t != nil && t.Flags()&wire.FlagRST != 0 {
 					n.rstBy[id]++
 				}
 				copy(f[0:6], cliMAC[:])
@@ -128,7 +161,7 @@ func (n *ecmp) step() bool {
 				continue
 			}
 			if n.trim {
-				f = f[:14+int(wire.IPv4(f[14:]).TotalLen())]
+				f = f[:14+ipLen(f)]
 			}
 			for o, oe := range n.hosts {
 				if dst == hostMAC(o) && oe != nil {
@@ -163,7 +196,11 @@ func (h *client) OnClose(c *tcp.Conn, err error) {
 
 func (n *ecmp) dial() *client {
 	h := &client{}
-	c, err := n.cli.TCP().Dial(n.now, flowtable.AddrFrom4(cliAddr), flowtable.AddrFrom4(vip), 80, h)
+	local, remote := flowtable.AddrFrom4(cliAddr), flowtable.AddrFrom4(vip)
+	if n.v6 {
+		local, remote = flowtable.Addr(cliAddr6), flowtable.Addr(vip6)
+	}
+	c, err := n.cli.TCP().Dial(n.now, local, remote, 80, h)
 	if err != nil {
 		n.t.Fatal(err)
 	}
@@ -193,9 +230,11 @@ func (n *ecmp) stat(id int, f func(*Stats) uint64) uint64 { return f(n.hosts[id]
 // without them around the ring of ids (one hop or two); replies go back
 // through the router, never the forwarding host; no client sees a reset.
 func TestClusterFlowsMoveBetweenHosts(t *testing.T) {
-	for _, ts := range []bool{true, false} {
-		t.Run(fmt.Sprintf("timestamps=%v", ts), func(t *testing.T) {
+	for _, tc := range []struct{ ts, v6 bool }{{true, false}, {false, false}, {true, true}, {false, true}} {
+		ts := tc.ts
+		t.Run(fmt.Sprintf("timestamps=%v,ipv6=%v", ts, tc.v6), func(t *testing.T) {
 			n := newECMP(t, []int{1, 2, 3}, true)
+			n.v6 = tc.v6
 			n.cli.TCP().Config().Timestamps = ts
 			var cs []*client
 			for i := 0; i < 4; i++ {
@@ -402,5 +441,67 @@ func TestClusterTrailerLostNoLoop(t *testing.T) {
 	}
 	if n.frames > 3 || n.hosts[3].Stats().ClusterTrailerLost.Load() != 1 {
 		t.Fatalf("%d frames, trailer lost %d", n.frames, n.hosts[3].Stats().ClusterTrailerLost.Load())
+	}
+}
+
+// The engine's cost of forwarding a segment of a flow it does not own
+// (HandleFrame to the frame queued for the peer: parse, checksum, flow
+// lookups, the owner from the TSecr, the copy) against what a host alone
+// does with the same segment (answer it with a RST).
+func BenchmarkClusterForward(b *testing.B) {
+	ts := &wire.TCPOptions{HasTimestamp: true, TSVal: 1, TSEcr: 0x4441}
+	for _, bc := range []struct {
+		name    string
+		cluster bool
+		o       *wire.TCPOptions
+	}{
+		{"owner", true, ts},
+		{"search", true, nil},
+		{"alone-rst", false, ts},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			n := newECMP(b, []int{1, 2, 3}, bc.cluster)
+			f := rawFrame(2, wire.FlagACK, bc.o)
+			e, p := n.hosts[2], n.ports[2]
+			p.capture = false
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				p.push(f)
+				e.Poll(n.now)
+			}
+			b.StopTimer()
+			if bc.cluster && e.Stats().ClusterForwardedOwner.Load()+e.Stats().ClusterForwardedSearch.Load() < uint64(b.N) {
+				b.Fatal("frames were not forwarded")
+			}
+		})
+	}
+}
+
+// With several queues only one loop hears a peer's ARP reply: the loops of
+// one host share the peers' MACs through the Cluster, so a loop that never
+// resolved a peer still forwards to it.
+func TestClusterLoopsSharePeerMACs(t *testing.T) {
+	n := newECMP(t, []int{1, 2, 3}, true)
+	n.hosts[2].Poll(n.now) // resolves (here: finds) the peers, publishes them
+	p := newFakePort(64)
+	other := NewEngine(Config{Addr: vip, PrefixLen: 32, Gateway: hostGW, MAC: hostMAC(2)}, p, n.now)
+	defer other.Close()
+	other.SetCluster(n.hosts[2].cl) // a second loop of host 2, its neighbour cache empty
+	p.push(rawFrame(2, wire.FlagACK, &wire.TCPOptions{HasTimestamp: true, TSVal: 1, TSEcr: 0x4443}))
+	other.Poll(n.now)
+	var fwd int
+	for _, f := range p.take() {
+		if wire.Ethernet(f).Dst() == hostMAC(3) {
+			fwd++
+		}
+	}
+	if fwd != 1 || other.Stats().ClusterForwardedOwner.Load() != 1 {
+		t.Fatalf("%d frames to host 3, forwarded %d; drops unresolved %d", fwd, other.Stats().ClusterForwardedOwner.Load(),
+			other.Stats().Drops[DropClusterPeerUnresolved].Load())
+	}
+	var c Cluster
+	if _, ok := c.mac(0); ok {
+		t.Fatal("a MAC before any was published")
 	}
 }

@@ -36,6 +36,18 @@ type Port interface {
 	Wait(timeout time.Duration, wakeFD int) (bool, error)
 }
 
+// TxChecksummer is what a Port that can leave TCP checksums to the device
+// has (*xsk.Socket: AF_XDP TX metadata); the engine uses it when
+// TxChecksumOffload reports true.
+type TxChecksummer interface {
+	TxChecksumOffload() bool
+	// RequestTxChecksum asks for the checksum of d's packet from byte
+	// start to the end, stored at start+offset, and returns d with the
+	// option that says so (d by value: a pointer through an interface
+	// would move every frame's descriptor to the heap).
+	RequestTxChecksum(d xsk.Desc, start, offset int) (xsk.Desc, bool)
+}
+
 // Defaults for Config fields left zero.
 const (
 	DefaultMTU          = 1500 // Ethernet (RFC 894)

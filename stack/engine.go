@@ -27,10 +27,11 @@ type Engine struct {
 	ipID   uint16 // next IPv4 identification (per-loop counter)
 	maxIP  int    // largest IPv4 packet (MTU)
 	rx     []xsk.Desc
-	tx     []xsk.Desc // pending TX batch, cap BatchSize
-	chain  []xsk.Desc // a multi-buffer packet being built, cap xsk.MaxDescsPerPacket
-	rxBuf  []byte     // a received multi-buffer frame gathered, cap MTU+14 (MultiBuffer only)
-	tapBuf []byte     // a sent multi-buffer frame gathered for the tap, cap MTU+14 (MultiBuffer only)
+	tx     []xsk.Desc    // pending TX batch, cap BatchSize
+	chain  []xsk.Desc    // a multi-buffer packet being built, cap xsk.MaxDescsPerPacket
+	rxBuf  []byte        // a received multi-buffer frame gathered, cap MTU+14 (MultiBuffer only)
+	tapBuf []byte        // a sent multi-buffer frame gathered for the tap, cap MTU+14 (MultiBuffer only)
+	csum   TxChecksummer // the port computes TCP checksums (TX metadata); nil: software
 	arp    *neighCache
 	ret    *neighCache // return-path cache (off-link peers, no gateway)
 	seg    tcp.Segment // reused for every delivered segment
@@ -70,6 +71,9 @@ func NewEngine(cfg Config, port Port, now clock.Time) *Engine {
 		ret:    newNeighCache(cfg.ARPCacheSize),
 		doq:    newDoQueue(cfg.DoQueueSize),
 		wakeFD: newWakeFD(),
+	}
+	if c, ok := port.(TxChecksummer); ok && c.TxChecksumOffload() {
+		e.csum = c
 	}
 	if cfg.MultiBuffer {
 		e.chain = make([]xsk.Desc, 0, xsk.MaxDescsPerPacket)

@@ -541,6 +541,10 @@ func FuzzHandleFrame(f *testing.F) {
 	for _, b := range fuzzSeeds6 {
 		f.Add(b)
 	}
+	// A segment of an unknown flow, forwarded by a peer (the trailer
+	// after the IP packet, cluster.go).
+	fw, _ := hex.DecodeString(goldenData)
+	f.Add(append(fw, trailerMagic0, trailerMagic1, fwdSearch, 3))
 	p := newFakePort(64)
 	p.capture = false
 	e := NewEngine(Config{Addr: addrUs, PrefixLen: 24, Addr6: addrUs6, PrefixLen6: 64, MAC: macUs}, p, 0)
@@ -548,7 +552,20 @@ func FuzzHandleFrame(f *testing.F) {
 	if _, err := e.TCP().Listen(m4(addrUs), 80, tcp.ListenOptions{NewHandler: echoServer{}.newHandler}); err != nil {
 		f.Fatal(err)
 	}
+	// The same frames into a cluster host (ids 1, 2, 3), which forwards
+	// segments of flows it does not own.
+	pc := newFakePort(64)
+	pc.capture = false
+	ec := NewEngine(Config{Addr: addrUs, PrefixLen: 24, Addr6: addrUs6, PrefixLen6: 64, MAC: macUs}, pc, 0)
+	f.Cleanup(func() { ec.Close() })
+	ec.SetCluster(&Cluster{ID: 1, Peers: []ClusterPeer{{ID: 2, Addr: m4(addrPeer)}, {ID: 3, Addr: m4(addrGW)}}})
+	ec.SetNeighbor(m4(addrPeer), macPeer)
+	ec.SetNeighbor(m4(addrGW), macGW)
+	if _, err := ec.TCP().Listen(m4(addrUs), 80, tcp.ListenOptions{NewHandler: echoServer{}.newHandler}); err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		ec.HandleFrame(1, b)
 		e.HandleFrame(1, b)
 		// The same frame with our MAC and address patched in, so the
 		// fuzzer reaches past the address filters.
@@ -559,12 +576,15 @@ func FuzzHandleFrame(f *testing.F) {
 		e.HandleFrame(2, b)
 		// And with the IPv4 and TCP/ICMP checksums fixed, so the fuzzer
 		// reaches the TCP layer (a listener on port 80).
+		ec.HandleFrame(2, b)
 		if fixChecksums(b) {
 			e.HandleFrame(3, b)
+			ec.HandleFrame(3, b)
 		}
 		e.Poll(4)
-		if p.inLoop != 0 {
-			t.Fatalf("%d frames leaked", p.inLoop)
+		ec.Poll(4)
+		if p.inLoop != 0 || pc.inLoop != 0 {
+			t.Fatalf("%d, %d frames leaked", p.inLoop, pc.inLoop)
 		}
 	})
 }

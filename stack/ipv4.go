@@ -109,8 +109,8 @@ func (e *Engine) handleICMP(now clock.Time, eth wire.Ethernet, ip wire.IPv4) {
 	if !ok {
 		return
 	}
-	n := wire.EthernetHeaderLen + total
-	if len(b) < n {
+	off := ipHdrOffset + wire.IPv4MinHeaderLen
+	if len(b) < off+wire.ICMPv4MinLen {
 		e.port.FreeTx(d)
 		e.stats.drop(DropTxTooBig)
 		return
@@ -120,17 +120,22 @@ func (e *Engine) handleICMP(now clock.Time, eth wire.Ethernet, ip wire.IPv4) {
 		TOS: ip.TOS(), TotalLen: uint16(total), ID: e.nextID(), DF: true,
 		TTL: wire.DefaultTTL, Protocol: wire.ProtoICMP, Src: e.cfg.Addr, Dst: ip.Src(),
 	})
-	reply := wire.ICMPv4(b[ipHdrOffset+wire.IPv4MinHeaderLen : n])
+	// The request's message with its header changed, in this frame or,
+	// above a frame (multi-buffer), continued in more.
+	var hdr [wire.ICMPv4MinLen]byte
+	reply := wire.ICMPv4(hdr[:])
 	copy(reply, ic)
 	// Only the type changes (8 -> 0): RFC 1624 incremental update of the
 	// first 16-bit word (type, code).
 	old := uint16(ic.Type())<<8 | uint16(ic.Code())
 	reply.SetType(wire.ICMPv4EchoReply)
 	reply.SetChecksum(wire.ChecksumUpdate16(ic.Checksum(), old, uint16(wire.ICMPv4EchoReply)<<8|uint16(ic.Code())))
+	if !e.queueBody(d, b, off, hdr[:], ic[wire.ICMPv4MinLen:]) {
+		return
+	}
 	inc(&e.stats.IpOutRequests)
 	inc(&e.stats.IcmpOutMsgs)
 	inc(&e.stats.IcmpOutEchoReps)
-	e.queueTx(d, n)
 }
 
 // handleTCP verifies the checksum over the pseudo-header (RFC 9293 §3.1
@@ -280,10 +285,30 @@ func (e *Engine) SendTCP(seg *tcp.OutSegment) bool {
 	}
 	p := copy(t[hl:], seg.Payload)
 	copy(t[hl+p:], seg.Payload2)
-	t.SetChecksum(^wire.Checksum(t, phsum))
+	if e.csum != nil && e.requestCsum(&d, ipHdrOffset+iphl) {
+		// The device sums from the TCP header to the end, over the
+		// pseudo-header sum left in the field (CHECKSUM_PARTIAL).
+		t.SetChecksum(phsum)
+	} else {
+		t.SetChecksum(^wire.Checksum(t, phsum))
+	}
 	e.queueTx(d, n)
 	return true
 }
+
+// requestCsum asks the port for the TCP checksum of d's packet, whose TCP
+// header starts at off.
+func (e *Engine) requestCsum(d *xsk.Desc, off int) bool {
+	nd, ok := e.csum.RequestTxChecksum(*d, off, tcpChecksumOffset)
+	if ok {
+		*d = nd
+	}
+	return ok
+}
+
+// tcpChecksumOffset is where the checksum field is in the TCP header
+// (RFC 9293 §3.1): csum_offset of a TX checksum request.
+const tcpChecksumOffset = 16
 
 // sendChain sends a segment larger than a TX frame as a multi-buffer
 // packet: the first frame d holds the headers (t is its TCP part from
@@ -294,28 +319,76 @@ func (e *Engine) SendTCP(seg *tcp.OutSegment) bool {
 // even), so the sums chain (RFC 1071 §2(B)). It returns false, having
 // freed the frames and counted why, when TX frames run out.
 func (e *Engine) sendChain(d xsk.Desc, off int, t wire.TCP, hl int, phsum uint16, seg *tcp.OutSegment) bool {
-	src := [2][]byte{seg.Payload, seg.Payload2}
-	k := copyFrom(t[hl:], &src)
-	sum := wire.Checksum(t[:hl+k], phsum)
-	d.Len, d.Options = uint32(off+hl+k), xsk.DescContd
+	k, p1, p2 := copyFrom(t[hl:], seg.Payload, seg.Payload2)
+	offload := e.csum != nil && e.requestCsum(&d, off)
+	var sum uint16
+	if !offload {
+		sum = wire.Checksum(t[:hl+k], phsum)
+	}
+	d.Len, d.Options = uint32(off+hl+k), d.Options|xsk.DescContd
 	e.chain = append(e.chain[:0], d)
-	for len(src[0])+len(src[1]) > 0 {
+	if sum, ok := e.chainRest(p1, p2, sum, !offload); !ok {
+		return false
+	} else if !offload {
+		t.SetChecksum(^sum)
+	} else {
+		t.SetChecksum(phsum)
+	}
+	e.queueChain(e.chain)
+	e.chain = e.chain[:0]
+	return true
+}
+
+// chainRest puts p1 then p2 into further TX frames appended to
+// e.chain (which holds the packet's first frame), marks the last frame as
+// the packet's end and, with doSum, continues the one's complement sum
+// over what it copied. It returns false, having freed the chain and
+// counted why, when TX frames run out or the packet would need more than
+// xsk.MaxDescsPerPacket frames.
+func (e *Engine) chainRest(p1, p2 []byte, sum uint16, doSum bool) (uint16, bool) {
+	for len(p1)+len(p2) > 0 {
 		if len(e.chain) == cap(e.chain) {
 			e.freeChain()
 			e.stats.drop(DropTxTooBig)
-			return false
+			return 0, false
 		}
 		d2, b2, ok := e.allocTx()
 		if !ok {
 			e.freeChain()
-			return false
+			return 0, false
 		}
-		k = copyFrom(b2, &src)
-		sum = wire.Checksum(b2[:k], sum)
+		var k int
+		k, p1, p2 = copyFrom(b2, p1, p2)
+		if doSum {
+			sum = wire.Checksum(b2[:k], sum)
+		}
 		e.chain = append(e.chain, xsk.Desc{Addr: d2.Addr, Len: uint32(k), Options: xsk.DescContd})
 	}
-	e.chain[len(e.chain)-1].Options = 0
-	t.SetChecksum(^sum)
+	e.chain[len(e.chain)-1].Options &^= xsk.DescContd
+	return sum, true
+}
+
+// queueBody queues the frame d (buffer b), whose first off bytes are
+// built, followed by body1 and body2: in d alone when they fit, else
+// (MultiBuffer) continued in further frames. It returns false, having
+// freed the frames and counted why, when it cannot.
+func (e *Engine) queueBody(d xsk.Desc, b []byte, off int, body1, body2 []byte) bool {
+	if n := off + len(body1) + len(body2); n <= len(b) {
+		copyFrom(b[off:], body1, body2)
+		e.queueTx(d, n)
+		return true
+	}
+	if !e.cfg.MultiBuffer || len(b) < off {
+		e.port.FreeTx(d)
+		e.stats.drop(DropTxTooBig)
+		return false
+	}
+	k, p1, p2 := copyFrom(b[off:], body1, body2)
+	d.Len, d.Options = uint32(off+k), d.Options|xsk.DescContd
+	e.chain = append(e.chain[:0], d)
+	if _, ok := e.chainRest(p1, p2, 0, false); !ok {
+		return false
+	}
 	e.queueChain(e.chain)
 	e.chain = e.chain[:0]
 	return true
@@ -329,14 +402,10 @@ func (e *Engine) freeChain() {
 	e.chain = e.chain[:0]
 }
 
-// copyFrom copies from the front of src[0], then src[1], into dst, as
-// much as fits, advances src past what it copied and returns how much.
-func copyFrom(dst []byte, src *[2][]byte) int {
-	n := 0
-	for i := range src {
-		c := copy(dst[n:], src[i])
-		src[i] = src[i][c:]
-		n += c
-	}
-	return n
+// copyFrom copies p1, then p2, into dst, as much as fits, and returns how
+// much and what is left of each.
+func copyFrom(dst, p1, p2 []byte) (int, []byte, []byte) {
+	a := copy(dst, p1)
+	b := copy(dst[a:], p2)
+	return a + b, p1[a:], p2[b:]
 }

@@ -182,26 +182,27 @@ func (e *Engine) echoReply6(eth wire.Ethernet, ip wire.IPv6, ic wire.ICMPv6) {
 	if !ok {
 		return
 	}
-	n := wire.EthernetHeaderLen + total
-	if len(b) < n {
-		e.port.FreeTx(d)
-		e.stats.drop(DropTxTooBig)
-		return
-	}
+	off := ipHdrOffset + wire.IPv6HeaderLen
 	src, dst := [16]byte(e.addr6), ip.Src()
 	wire.Ethernet(b).Encode(eth.Src(), e.cfg.MAC, wire.EtherTypeIPv6)
 	wire.IPv6(b[ipHdrOffset:]).Encode(&wire.IPv6Fields{
 		TrafficClass: ip.TrafficClass(), PayloadLen: uint16(len(ic)), NextHeader: wire.ProtoICMPv6,
 		HopLimit: wire.DefaultTTL, Src: src, Dst: dst,
 	})
-	reply := wire.ICMPv6(b[ipHdrOffset+wire.IPv6HeaderLen : n])
-	copy(reply, ic)
-	reply.SetType(wire.ICMPv6EchoReply)
-	reply.SetChecksumFor(&src, &dst)
+	// The request's message with the reply's header (type, checksum over
+	// the pseudo-header from our address, RFC 4443 §2.3), in this frame
+	// or, above a frame (multi-buffer), continued in more.
+	var hdr [8]byte
+	copy(hdr[:], ic)
+	hdr[0], hdr[2], hdr[3] = wire.ICMPv6EchoReply, 0, 0
+	sum := wire.Checksum(ic[8:], wire.Checksum(hdr[:], wire.PseudoHeaderChecksum6(wire.ProtoICMPv6, &src, &dst, uint32(len(ic)))))
+	binary.BigEndian.PutUint16(hdr[2:], ^sum)
+	if !e.queueBody(d, b, off, hdr[:], ic[8:]) {
+		return
+	}
 	inc(&e.stats.Ip6OutRequests)
 	inc(&e.stats.Icmp6OutMsgs)
 	inc(&e.stats.Icmp6OutEchoReplies)
-	e.queueTx(d, n)
 }
 
 // ndValid applies RFC 4861 §7.1.1/§7.1.2's checks common to NS and NA: hop

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdptcp/xdptcp/flowtable"
 	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/memlink"
 	"github.com/xdptcp/xdptcp/stack/tcp"
@@ -22,9 +23,11 @@ func TestJumboEchoOverMemlink(t *testing.T) {
 		frameSize int
 		total     int
 		faults    memlink.Faults
+		v6        bool
 	}{
-		{"clean 4MiB frames 4096", 4096, 4 << 20, memlink.Faults{}},
-		{"lossy 1MiB frames 2048", 2048, 1 << 20, memlink.Faults{Drop: 0.02, Duplicate: 0.01, Reorder: 0.02, Corrupt: 0.01}},
+		{"clean 2MiB frames 4096", 4096, 2 << 20, memlink.Faults{}, false},
+		{"lossy 1MiB frames 2048", 2048, 1 << 20, memlink.Faults{Drop: 0.02, Duplicate: 0.01, Reorder: 0.02, Corrupt: 0.01}, false},
+		{"IPv6 lossy 1MiB frames 4096", 4096, 1 << 20, memlink.Faults{Drop: 0.01, Corrupt: 0.01}, true},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -35,14 +38,19 @@ func TestJumboEchoOverMemlink(t *testing.T) {
 			defer pb.Close()
 			clk := clock.NewMono()
 			addrA, addrB := [4]byte{198, 18, 0, 1}, [4]byte{198, 18, 0, 2}
-			ea := NewEngine(Config{Addr: addrA, PrefixLen: 24, MAC: macPeer, MTU: 9000, MultiBuffer: true}, pa, clk.Now())
-			eb := NewEngine(Config{Addr: addrB, PrefixLen: 24, MAC: macUs, MTU: 9000, MultiBuffer: true}, pb, clk.Now())
+			a6, b6 := [16]byte{0x20, 0x01, 0, 2, 15: 1}, [16]byte{0x20, 0x01, 0, 2, 15: 2}
+			ea := NewEngine(Config{Addr: addrA, PrefixLen: 24, Addr6: a6, PrefixLen6: 64, MAC: macPeer, MTU: 9000, MultiBuffer: true}, pa, clk.Now())
+			eb := NewEngine(Config{Addr: addrB, PrefixLen: 24, Addr6: b6, PrefixLen6: 64, MAC: macUs, MTU: 9000, MultiBuffer: true}, pb, clk.Now())
 			defer ea.Close()
 			defer eb.Close()
 			if m := ea.TCP().Config().DefaultMSS; m != 8960 {
 				t.Fatalf("MSS %d on MTU 9000, want 8960", m)
 			}
-			if _, err := eb.TCP().Listen(m4(addrB), 7, tcp.ListenOptions{NewHandler: echoServer{}.newHandler}); err != nil {
+			from, to := m4(addrA), m4(addrB)
+			if tc.v6 {
+				from, to = flowtable.Addr(a6), flowtable.Addr(b6)
+			}
+			if _, err := eb.TCP().Listen(to, 7, tcp.ListenOptions{NewHandler: echoServer{}.newHandler}); err != nil {
 				t.Fatal(err)
 			}
 			client := newEchoClient(tc.total)
@@ -52,7 +60,7 @@ func TestJumboEchoOverMemlink(t *testing.T) {
 			go func() { errs <- eb.Run(ctx, clk) }()
 			dialed := make(chan error, 1)
 			for !ea.Do(func() {
-				_, err := ea.TCP().Dial(clk.Now(), m4(addrA), m4(addrB), 7, client)
+				_, err := ea.TCP().Dial(clk.Now(), from, to, 7, client)
 				dialed <- err
 			}) {
 			}

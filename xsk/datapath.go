@@ -109,7 +109,9 @@ func (s *Socket) Release(descs []Desc) {
 }
 
 // AllocTx returns a free frame to build a packet into: its descriptor
-// (Len 0; set Len before Transmit) and its whole FrameSize buffer. When the
+// (Len 0; set Len before Transmit) and its buffer: the whole FrameSize
+// frame, less the TX metadata area in front on a socket with
+// TxChecksumOffload. When the
 // free list is empty it first drains the completion ring; if still nothing
 // is free it returns false and counts NoFreeFrame.
 func (s *Socket) AllocTx() (Desc, []byte, bool) {
@@ -123,7 +125,9 @@ func (s *Socket) AllocTx() (Desc, []byte, bool) {
 	}
 	s.loopFrames++
 	s.um.setOwner(a, ownLoop)
-	return Desc{Addr: a}, s.um.mem[a : a+s.um.frameSize : a+s.um.frameSize], true
+	end := a + s.um.frameSize
+	a += s.um.txMeta // the TX metadata area, when there is one, comes first
+	return Desc{Addr: a}, s.um.mem[a:end:end], true
 }
 
 // FreeTx gives back a frame that was allocated (or received) and will not
@@ -151,7 +155,8 @@ func (s *Socket) FreeTx(d Desc) {
 // frame the loop does not hold, or a packet that is not well formed (a
 // chain on a socket without multi-buffer, longer than MaxDescsPerPacket,
 // or unterminated at the end of descs) ends the batch before that packet
-// and is counted (InvalidDescs).
+// and is counted (InvalidDescs). DescTxMetadata is allowed on a packet's
+// first descriptor on a socket with TxChecksumOffload.
 // Nothing is sent until Flush.
 func (s *Socket) Transmit(descs []Desc) int {
 	t := &s.tx
@@ -163,16 +168,18 @@ func (s *Socket) Transmit(descs []Desc) int {
 	}
 	idx := t.cachedProd
 	var i uint32
+	meta := 0
 	for i < n {
 		j, ok := i, true
 		for ; j < n; j++ {
 			d := descs[j]
 			if !s.um.ownedByLoop(d.Addr) || d.Len == 0 || uint64(d.Len) > s.um.base(d.Addr)+s.um.frameSize-d.Addr ||
-				d.Options&^DescContd != 0 || (d.Options != 0 && !s.sg) || j-i >= MaxDescsPerPacket {
+				d.Options&^(DescContd|DescTxMetadata) != 0 || (d.Options&DescContd != 0 && !s.sg) ||
+				(d.Options&DescTxMetadata != 0 && (s.um.txMeta == 0 || j > i)) || j-i >= MaxDescsPerPacket {
 				ok = false
 				break
 			}
-			if d.Options == 0 {
+			if d.Options&DescContd == 0 {
 				break
 			}
 		}
@@ -182,6 +189,9 @@ func (s *Socket) Transmit(descs []Desc) int {
 		}
 		for ; i <= j; i++ {
 			d := descs[i]
+			if d.Options&DescTxMetadata != 0 {
+				meta++
+			}
 			s.um.setOwner(d.Addr, ownKernelTx)
 			e := &t.descs[(idx+i)&t.mask]
 			e.Addr, e.Len, e.Options = d.Addr, d.Len, d.Options
@@ -191,6 +201,9 @@ func (s *Socket) Transmit(descs []Desc) int {
 		t.prodSubmit(i)
 		s.loopFrames -= int(i)
 		s.cnt.txFrames.Add(uint64(i))
+		if meta > 0 {
+			s.cnt.txChecksumOffload.Add(uint64(meta))
+		}
 	}
 	if i < uint32(len(descs)) && i == n {
 		s.cnt.txRingFull.Add(1)

@@ -14,6 +14,18 @@
 // asks (on copy-mode veth it always asks for TX). Nothing on the packet path
 // allocates or locks; Stats alone may be called from other goroutines.
 //
+// # Multi-buffer and TX metadata
+//
+// Where the interface's MTU does not fit one frame, Open binds with
+// XDP_USE_SG (Linux 6.6): a packet spans several descriptors, all but the
+// last marked DescContd; Receive returns and Transmit publishes whole
+// packets only, and the filter is loaded as xdp.frags. Where the kernel
+// refuses SG, Open binds without it and MaxFrame says what one frame
+// holds. With Config.TxChecksum (auto: where the driver advertises
+// tx-checksum in its AF_XDP features) the UMEM carries TX metadata in
+// front of every TX packet and RequestTxChecksum leaves the TCP checksum
+// to the device (txmeta.go).
+//
 // Layout: umem.go (area, free list), ring.go (shared index protocol),
 // fill.go, completion.go, rx.go, tx.go (one file per ring), socket.go (Open,
 // Close), datapath.go (the per-packet methods), stats.go, filter_prog.go

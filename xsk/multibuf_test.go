@@ -188,3 +188,44 @@ func TestVethMultiBufferRefused(t *testing.T) {
 		t.Fatalf("NoMultiBuffer: multi-buffer %v, max frame %d", s.MultiBuffer(), s.MaxFrame())
 	}
 }
+
+// RequestTxChecksum writes struct xsk_tx_metadata in front of the packet
+// and marks the descriptor; Transmit accepts the mark on a packet's first
+// descriptor of a socket with TX metadata only.
+func TestTxChecksumMetadata(t *testing.T) {
+	s, k := newFakeSocket(t, Config{NumFrames: 64, FillSize: 16, CompSize: 16, RxSize: 16, TxSize: 16})
+	d, _, _ := s.AllocTx()
+	if _, ok := s.RequestTxChecksum(d, 34, 16); ok {
+		t.Fatal("a request on a socket without TX metadata")
+	}
+	d.Len = 60
+	s.Transmit([]Desc{d})
+	s.um.txMeta, s.sg = txMetaLen, true // as register does when the kernel takes it
+	d, b, _ := s.AllocTx()
+	if d.Addr%uint64(s.cfg.FrameSize) != txMetaLen || len(b) != s.cfg.FrameSize-txMetaLen {
+		t.Fatalf("TX frame at offset %d, %d bytes: want the metadata area in front", d.Addr%uint64(s.cfg.FrameSize), len(b))
+	}
+	d, ok := s.RequestTxChecksum(d, 34, 16)
+	if !ok || d.Options != DescTxMetadata {
+		t.Fatal("RequestTxChecksum")
+	}
+	md := s.um.mem[d.Addr-txMetaLen : d.Addr]
+	if md[0] != unix.XDP_TXMD_FLAGS_CHECKSUM || md[8] != 34 || md[10] != 16 {
+		t.Fatalf("metadata % x", md)
+	}
+	d2, _, _ := s.AllocTx()
+	d.Len, d.Options = 100, d.Options|DescContd
+	d2.Len, d2.Options = 50, DescTxMetadata // not allowed past the first
+	if n := s.Transmit([]Desc{d, d2}); n != 0 {
+		t.Fatalf("metadata on a chain's second descriptor: took %d", n)
+	}
+	d2.Options = 0
+	if n := s.Transmit([]Desc{d, d2}); n != 2 || s.Stats().TxChecksumOffload != 1 {
+		t.Fatalf("took %d, offload count %d", n, s.Stats().TxChecksumOffload)
+	}
+	k.transmit(3)
+	s.Flush()
+	if err := s.CheckFrames(); err != nil {
+		t.Fatal(err)
+	}
+}

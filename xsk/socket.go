@@ -36,6 +36,9 @@ type Config struct {
 	// MaxPacket(FrameSize) bytes even on an interface with a larger MTU
 	// (what Open does anyway where the kernel or driver refuses SG).
 	NoMultiBuffer bool
+	// TxChecksum: TCP checksums computed by the device through AF_XDP TX
+	// metadata (auto: where the driver advertises it), or in software.
+	TxChecksum TxChecksum
 
 	// Ring sizes, powers of two; default 2048 each.
 	FillSize, CompSize, RxSize, TxSize int
@@ -65,6 +68,9 @@ func (c *Config) setDefaults() error {
 	if c.QueueID < 0 {
 		return fmt.Errorf("%w: queue %d", ErrBadConfig, c.QueueID)
 	}
+	if c.TxChecksum < TxChecksumAuto || c.TxChecksum > TxChecksumOn {
+		return fmt.Errorf("%w: TX checksum mode %d", ErrBadConfig, int(c.TxChecksum))
+	}
 	if c.BindMode < BindAuto || c.BindMode > BindCopy {
 		return fmt.Errorf("%w: bind mode %d", ErrBadConfig, int(c.BindMode))
 	}
@@ -82,6 +88,7 @@ type counters struct {
 	kickAgain                atomic.Uint64
 	rxTooLong                atomic.Uint64
 	multiBufferRefused       atomic.Uint64
+	txChecksumOffload        atomic.Uint64
 	freeFrames, loopFrames   atomic.Int64 // snapshots taken by Flush
 }
 
@@ -151,10 +158,14 @@ func Open(cfg Config) (*Socket, error) {
 	case BindCopy:
 		flags = unix.XDP_COPY
 	}
+	txMeta := cfg.TxChecksum == TxChecksumOn
+	if cfg.TxChecksum == TxChecksumAuto {
+		txMeta, _ = DriverTxChecksum(ifi.Index) // an error (no netdev family) means no
+	}
 	maxSG := MaxDescsPerPacket * MaxPacket(cfg.FrameSize)
 	var sgErr error
 	if ifi.MTU+14 > MaxPacket(cfg.FrameSize) && !cfg.NoMultiBuffer {
-		s, err := openBusy(cfg, ifi.Index, flags|unix.XDP_USE_NEED_WAKEUP|useSG)
+		s, err := openBusy(cfg, ifi.Index, txMeta, flags|unix.XDP_USE_NEED_WAKEUP|useSG)
 		if err == nil {
 			s.sg, s.maxFrame = true, min(ifi.MTU+14, maxSG)
 			return s, nil
@@ -164,10 +175,10 @@ func Open(cfg Config) (*Socket, error) {
 		}
 		sgErr = err
 	}
-	s, err := openBusy(cfg, ifi.Index, flags|unix.XDP_USE_NEED_WAKEUP)
+	s, err := openBusy(cfg, ifi.Index, txMeta, flags|unix.XDP_USE_NEED_WAKEUP)
 	if errors.Is(err, unix.EINVAL) && cfg.BindMode != BindZeroCopy {
 		// Kernels before 5.4 reject the unknown bind flag with EINVAL.
-		s, err = openBusy(cfg, ifi.Index, flags)
+		s, err = openBusy(cfg, ifi.Index, txMeta, flags)
 	}
 	if err != nil {
 		return nil, err
@@ -198,10 +209,10 @@ func refusedSG(err error) bool {
 // Close of the previous socket on the queue can fail with EBUSY for a
 // moment: retry for up to bindBusyWait. A queue held by a live socket
 // stays EBUSY and fails after that.
-func openBusy(cfg Config, ifindex int, bindFlags uint16) (*Socket, error) {
+func openBusy(cfg Config, ifindex int, txMeta bool, bindFlags uint16) (*Socket, error) {
 	deadline := time.Now().Add(bindBusyWait)
 	for {
-		s, err := open(cfg, ifindex, bindFlags)
+		s, err := open(cfg, ifindex, txMeta, bindFlags)
 		if errors.Is(err, unix.EBUSY) && time.Now().Before(deadline) {
 			time.Sleep(bindBusyWait / 40)
 			continue
@@ -217,7 +228,7 @@ func openBusy(cfg Config, ifindex int, bindFlags uint16) (*Socket, error) {
 const bindBusyWait = 2 * time.Second
 
 // open does one complete attempt; on failure everything is released.
-func open(cfg Config, ifindex int, bindFlags uint16) (_ *Socket, err error) {
+func open(cfg Config, ifindex int, txMeta bool, bindFlags uint16) (_ *Socket, err error) {
 	fd, err := unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, wrapPerm("socket(AF_XDP)", err)
@@ -231,7 +242,7 @@ func open(cfg Config, ifindex int, bindFlags uint16) (_ *Socket, err error) {
 	if s.um, err = newUmem(cfg.NumFrames, cfg.FrameSize); err != nil {
 		return nil, err
 	}
-	if err = s.um.register(fd); err != nil {
+	if err = s.um.register(fd, txMeta); err != nil {
 		return nil, wrapPerm("setsockopt(XDP_UMEM_REG)", err)
 	}
 	for _, o := range []struct {

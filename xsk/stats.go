@@ -25,6 +25,7 @@ type Stats struct {
 	// MultiBufferRefused is 1 when the MTU needed XDP_USE_SG and the
 	// kernel or driver refused it (Open fell back to one frame per packet).
 	MultiBufferRefused uint64
+	TxChecksumOffload  uint64 // packets sent with a TX-metadata checksum request
 
 	KernelRxDropped            uint64 // rx_dropped: frames dropped for reasons other than invalid descriptors
 	KernelRxInvalidDescs       uint64 // rx_invalid_descs
@@ -54,6 +55,7 @@ func (s *Socket) Stats() Stats {
 		InvalidDescs:       s.cnt.invalidDescs.Load(),
 		RxTooLong:          s.cnt.rxTooLong.Load(),
 		MultiBufferRefused: s.cnt.multiBufferRefused.Load(),
+		TxChecksumOffload:  s.cnt.txChecksumOffload.Load(),
 		FreeFrames:         s.cnt.freeFrames.Load(),
 		LoopFrames:         s.cnt.loopFrames.Load(),
 	}

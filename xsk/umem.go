@@ -47,6 +47,7 @@ type umem struct {
 	numFrames int      // number of frames
 	free      []uint64 // stack of free frame base addresses, cap numFrames
 	owner     []uint8  // own* per frame index; catches double release
+	txMeta    uint64   // TX metadata bytes in front of every TX packet (0: no TX metadata)
 }
 
 // newUmem maps the area and fills the free list with every frame.
@@ -78,16 +79,36 @@ func umemOver(mem []byte, numFrames, frameSize int) *umem {
 	return u
 }
 
-// register tells the kernel about the area (XDP_UMEM_REG).
-func (u *umem) register(fd int) error {
+// register tells the kernel about the area (XDP_UMEM_REG). With txMeta
+// it asks for TX metadata of txMetaLen bytes (XDP_UMEM_TX_METADATA_LEN;
+// kernels 6.8 to 6.10 want the length without the flag, as the kernel's
+// document says to retry); where both fail it registers without and
+// leaves u.txMeta 0.
+func (u *umem) register(fd int, txMeta bool) error {
 	reg := unix.XDPUmemReg{
 		Addr: uint64(uintptr(unsafe.Pointer(&u.mem[0]))),
 		Len:  uint64(len(u.mem)),
 		Size: uint32(u.frameSize),
 	}
-	_, _, e := unix.Syscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.SOL_XDP, unix.XDP_UMEM_REG,
-		uintptr(unsafe.Pointer(&reg)), unsafe.Sizeof(reg), 0)
-	if e != 0 {
+	try := func() unix.Errno {
+		_, _, e := unix.Syscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.SOL_XDP, unix.XDP_UMEM_REG,
+			uintptr(unsafe.Pointer(&reg)), unsafe.Sizeof(reg), 0)
+		return e
+	}
+	if txMeta {
+		reg.Tx_metadata_len, reg.Flags = txMetaLen, unix.XDP_UMEM_TX_METADATA_LEN
+		if try() == 0 {
+			u.txMeta = txMetaLen
+			return nil
+		}
+		reg.Flags = 0
+		if try() == 0 {
+			u.txMeta = txMetaLen
+			return nil
+		}
+		reg.Tx_metadata_len = 0
+	}
+	if e := try(); e != 0 {
 		return e
 	}
 	return nil

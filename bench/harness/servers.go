@@ -48,7 +48,8 @@ var AllServers = []string{ServerXdptcpd, ServerLinuxNet, ServerLinuxHTTP, Server
 // until it answers HTTP from the client namespace. cc is the congestion
 // control of its connections: xdptcpd's tcp_congestion_control, the Linux
 // peer's TCP_CONGESTION ("": xdptcpd's default and LinuxCC); extra are
-// more flags for xdptcpd (a scenario's own ports and settings).
+// more flags for xdptcpd (a scenario's own ports and settings), after
+// XdptcpdFlags.
 func startServer(ctx context.Context, name string, b Bins, t *Topology, cpus, cc string, extra ...string) (*Proc, error) {
 	addr := t.ServerAddr.String()
 	hp := func(p int) string { return fmt.Sprintf("%s:%d", addr, p) }
@@ -77,6 +78,7 @@ func startServer(ctx context.Context, name string, b Bins, t *Topology, cpus, cc
 		if cc != "" {
 			args = append(args, "--sysctl", "tcp_congestion_control="+cc)
 		}
+		args = append(args, XdptcpdFlags...)
 		p, err = Start(name, t.Server, cpus, b.Xdptcpd, append(args, extra...)...)
 	case ServerLinuxNet, ServerLinuxHTTP:
 		mode := "net"

@@ -150,6 +150,15 @@ var serverSysctls = []string{"net.ipv4.tcp_syncookies=1"}
 // tcp_allowed_congestion_control may be chosen.)
 var LinuxCC = "cubic"
 
+// DirectMTU, when above 0, is the MTU of both ends of the direct
+// topology's veth (e.g. 9000 for jumbo frames: xdptcpd then binds its
+// socket with multi-buffer AF_XDP); 0 keeps veth's 1500.
+var DirectMTU = 0
+
+// XdptcpdFlags are more flags for every xdptcpd the bench starts (e.g.
+// --tx-checksum on).
+var XdptcpdFlags []string
+
 // NewDirect builds server ns -- veth -- client ns. The client end has TX
 // checksum offload off (xdptcpd's frames would otherwise carry partial
 // checksums); 198.18.128.0/17 (the SYN flood's sources) is routed from the
@@ -187,6 +196,12 @@ func NewDirect(ctx context.Context, suffix string) (t *Topology, err error) {
 	}
 	for _, a := range t.ClientExtra {
 		steps = append(steps, []string{"-n", t.Client, "addr", "add", a.String() + "/24", "dev", t.ClientIf})
+	}
+	if DirectMTU > 0 {
+		mtu := strconv.Itoa(DirectMTU)
+		steps = append(steps,
+			[]string{"-n", t.Server, "link", "set", t.ServerIf, "mtu", mtu},
+			[]string{"-n", t.Client, "link", "set", t.ClientIf, "mtu", mtu})
 	}
 	steps = append(steps,
 		[]string{"-n", t.Server, "link", "set", t.ServerIf, "up"},

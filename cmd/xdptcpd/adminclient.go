@@ -192,11 +192,13 @@ func readTokenFile(path string) (string, error) {
 
 // runDrain asks a running daemon to drain (POST /drain): /healthz answers
 // 503, new connections go to cluster peers, and the daemon exits 0 once
-// its connections are gone (or after its --grace).
+// its connections are gone (or after its --grace). With --wait it returns
+// only once the daemon stopped answering (a Kubernetes preStop hook).
 func runDrain(args []string, stderr io.Writer) int {
 	fs := newFlagSet("xdptcpd drain", stderr)
 	admin := fs.String("admin", defaultAdminAddr, "the daemon's control endpoint: a Unix socket path or HOST:PORT")
 	tokenFile := fs.String("admin-token-file", "", "file holding the control token (a TCP control endpoint opened beyond loopback)")
+	wait := fs.Duration("wait", 0, "then wait up to this long for the daemon to exit (0: do not wait)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -211,5 +213,18 @@ func runDrain(args []string, stderr io.Writer) int {
 		return 1
 	}
 	resp.Body.Close()
-	return 0
+	if *wait <= 0 {
+		return 0
+	}
+	deadline := time.Now().Add(*wait)
+	for time.Now().Before(deadline) {
+		resp, err := c.hc.Get(c.base + "/healthz")
+		if err != nil {
+			return 0 // gone: the endpoint closed with the daemon
+		}
+		resp.Body.Close()
+		time.Sleep(200 * time.Millisecond)
+	}
+	fmt.Fprintf(stderr, "xdptcpd drain: the daemon still runs after %v\n", *wait)
+	return 1
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -375,6 +376,14 @@ func runClusterScenario(t *testing.T, resilient, cluster, kill bool, keepalives 
 		n.startHost(id)
 	}
 	n.setGroup([]int{1, 2}, true)
+	if f := os.Getenv("XDPTCP_CLUSTER_PCAP"); f != "" {
+		// The client side of every connection, for looking into a failure.
+		dump := n.cli.Command("tcpdump", "-i", "any", "-w", f, "-s", "128", "tcp")
+		if err := dump.Start(); err == nil {
+			time.Sleep(500 * time.Millisecond)
+			t.Cleanup(func() { dump.Process.Signal(syscall.SIGINT); dump.Wait() })
+		}
+	}
 	l := startLoad(n, keepalives)
 	stopped := false
 	defer func() {
@@ -391,7 +400,11 @@ func runClusterScenario(t *testing.T, resilient, cluster, kill bool, keepalives 
 		res = append(res, eventResult{name: name, d: d})
 		return d
 	}
-	phase("warm-up", 1500*time.Millisecond, func() {})
+	warm := 1500 * time.Millisecond
+	if d, err := time.ParseDuration(os.Getenv("XDPTCP_CLUSTER_WARMUP")); err == nil {
+		warm = d // a longer steady phase, to look for resets without events
+	}
+	phase("warm-up", warm, func() {})
 	phase("add host 3", 3*time.Second, func() { n.setGroup([]int{1, 2, 3}, false) })
 	fwdSeen := func(when string) {
 		var out, in float64
@@ -443,6 +456,36 @@ func runClusterScenario(t *testing.T, resilient, cluster, kill bool, keepalives 
 	for _, e := range l.errs {
 		t.Log(e)
 	}
+	if len(l.errs) > 0 {
+		// What the hosts still running say about it.
+		for _, id := range all {
+			h := n.hosts[id]
+			if h == nil || h.cmd.ProcessState != nil {
+				continue
+			}
+			m := scrapeMetrics(t, h.ns, "127.0.0.1:9100")
+			var line []string
+			for name, f := range m {
+				if !strings.HasPrefix(name, "xdptcp_cluster_") && !strings.Contains(name, "rst") && !strings.Contains(name, "syncookies") &&
+					name != "xdptcp_frames_dropped_total" && !strings.Contains(name, "listen_") {
+					continue
+				}
+				for _, mm := range f.Metric {
+					v := mm.GetCounter().GetValue()
+					if v == 0 {
+						continue
+					}
+					lbl := ""
+					for _, lp := range mm.Label {
+						lbl += lp.GetName() + "=" + lp.GetValue() + " "
+					}
+					line = append(line, fmt.Sprintf("%s{%s}=%.0f", name, strings.TrimSpace(lbl), v))
+				}
+			}
+			slices.Sort(line)
+			t.Logf("host %d: %s", id, strings.Join(line, " "))
+		}
+	}
 	return res
 }
 
@@ -492,4 +535,115 @@ func TestClusterECMP(t *testing.T) {
 		})
 	}
 	t.Logf("cluster events (%d keep-alive connections, a request every 100 ms each, a new connection every 50 ms):\n%s", keepalives, strings.Join(report, "\n"))
+}
+
+// The extra latency of a forwarded segment (XDPTCP_CLUSTER_BENCH=1; run it
+// under flock /work/bench.lock): 16 keep-alive connections opened on host
+// 1; requests timed one at a time while the router sends the flows to host
+// 1 (direct) and while it sends them to host 2, which forwards every
+// segment to host 1 (forwarded), alternating twice. Prints the latency
+// percentiles of each and the forwarded-segment rate host 2 sustained.
+func TestClusterForwardLatency(t *testing.T) {
+	if os.Getenv("XDPTCP_CLUSTER_BENCH") != "1" {
+		t.Skip("set XDPTCP_CLUSTER_BENCH=1 to measure the latency of forwarded segments")
+	}
+	n := newClusterNet(t, false, true, []int{1, 2})
+	n.startHost(1)
+	h2 := n.startHost(2)
+	n.setGroup([]int{1}, true)
+	type kconn struct {
+		c  net.Conn
+		br *bufio.Reader
+	}
+	var conns []kconn
+	l := &load{n: n}
+	for i := 0; i < 16; i++ {
+		c, err := l.dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, kconn{c, bufio.NewReader(c)})
+	}
+	measure := func(samples int) []time.Duration {
+		var d []time.Duration
+		for i := 0; i < samples; i++ {
+			k := conns[i%len(conns)]
+			t0 := time.Now()
+			if _, err := clusterGet(k.c, k.br, false); err != nil {
+				t.Fatal(err)
+			}
+			d = append(d, time.Since(t0))
+		}
+		return d
+	}
+	measure(200) // warm
+	res := map[string][]time.Duration{}
+	var fwdSegs float64
+	var fwdTime time.Duration
+	for round := 0; round < 2; round++ {
+		n.setGroup([]int{1}, false)
+		time.Sleep(200 * time.Millisecond)
+		res["direct"] = append(res["direct"], measure(2000)...)
+		n.setGroup([]int{2}, false)
+		time.Sleep(200 * time.Millisecond)
+		before, _ := h2.forwarded(t)
+		t0 := time.Now()
+		res["forwarded"] = append(res["forwarded"], measure(2000)...)
+		fwdTime += time.Since(t0)
+		after, _ := h2.forwarded(t)
+		fwdSegs += after - before
+	}
+	pct := func(d []time.Duration, p float64) time.Duration {
+		s := slices.Clone(d)
+		slices.Sort(s)
+		return s[int(p*float64(len(s)-1))]
+	}
+	for _, k := range []string{"direct", "forwarded"} {
+		d := res[k]
+		t.Logf("%-9s %d requests: p50 %v p90 %v p99 %v", k, len(d), pct(d, .5), pct(d, .9), pct(d, .99))
+	}
+	t.Logf("extra latency of the forwarded path (request and its ACKs through host 2): p50 %v, p99 %v",
+		pct(res["forwarded"], .5)-pct(res["direct"], .5), pct(res["forwarded"], .99)-pct(res["direct"], .99))
+	t.Logf("host 2 forwarded %.0f segments in %v (%.0f segments/s, one request at a time)", fwdSegs, fwdTime, fwdSegs/fwdTime.Seconds())
+	if fwdSegs < 4000 {
+		t.Fatalf("only %.0f segments forwarded: the requests did not take the forwarded path", fwdSegs)
+	}
+	// Throughput: every connection making requests back to back for 2 s,
+	// direct and forwarded, alternating twice.
+	flat := func() float64 {
+		var count atomic.Int64
+		stop := time.Now().Add(2 * time.Second)
+		var wg sync.WaitGroup
+		for _, k := range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for time.Now().Before(stop) {
+					if _, err := clusterGet(k.c, k.br, false); err != nil {
+						t.Error(err)
+						return
+					}
+					count.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		return float64(count.Load()) / 2
+	}
+	rate := map[string]float64{}
+	var segs float64
+	for round := 0; round < 2; round++ {
+		n.setGroup([]int{1}, false)
+		time.Sleep(200 * time.Millisecond)
+		rate["direct"] += flat() / 2
+		n.setGroup([]int{2}, false)
+		time.Sleep(200 * time.Millisecond)
+		before, _ := h2.forwarded(t)
+		rate["forwarded"] += flat() / 2
+		after, _ := h2.forwarded(t)
+		segs += (after - before) / 4
+	}
+	t.Logf("16 connections back to back: direct %.0f requests/s, forwarded %.0f requests/s (ratio %.2f); host 2 forwarded %.0f segments/s",
+		rate["direct"], rate["forwarded"], rate["forwarded"]/rate["direct"], segs)
 }

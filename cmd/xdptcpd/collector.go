@@ -110,6 +110,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			{"fill_ring_empty", xs.FillRingEmpty}, {"tx_ring_full", xs.TxRingFull}, {"no_free_frame", xs.NoFreeFrame},
 			{"tx_kicks", xs.TxKicks}, {"fill_kicks", xs.FillKicks}, {"kick_errors", xs.KickErrors},
 			{"rx_too_long", xs.RxTooLong}, {"multi_buffer_refused", xs.MultiBufferRefused},
+			{"tx_checksum_offload", xs.TxChecksumOffload},
 		} {
 			ch <- prometheus.MustNewConstMetric(c.xskEvents, prometheus.CounterValue, float64(e.v), queue, e.n)
 		}

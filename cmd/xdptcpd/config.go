@@ -33,6 +33,7 @@ type fileConfig struct {
 	CPUs           []int             `yaml:"cpus"`
 	XDPMode        string            `yaml:"xdp_mode"`
 	BindMode       string            `yaml:"bind_mode"`
+	TxChecksum     string            `yaml:"tx_checksum"`
 	XDPReplace     bool              `yaml:"xdp_replace"`
 	Listen         []listenSpec      `yaml:"listen"`
 	Admin          string            `yaml:"admin"`
@@ -269,6 +270,9 @@ func (o *options) validate() error {
 	}
 	if _, err := xsk.ParseBindMode(o.BindMode); err != nil {
 		return usagef("%s %q: want auto, zerocopy or copy", o.where("bind_mode"), o.BindMode)
+	}
+	if _, err := xsk.ParseTxChecksum(o.TxChecksum); err != nil {
+		return usagef("%s %q: want auto, off or on", o.where("tx_checksum"), o.TxChecksum)
 	}
 	if err := checkAdminOptions(o); err != nil {
 		return err

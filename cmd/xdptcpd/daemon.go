@@ -101,7 +101,7 @@ func (d *daemon) reload() {
 	}{
 		{"iface", old.Iface, no.Iface}, {"addr", old.Addr.String(), no.Addr.String()}, {"gateway", old.Gateway.String(), no.Gateway.String()},
 		{"queues", fmt.Sprint(old.Queues), fmt.Sprint(no.Queues)}, {"cpus", fmt.Sprint(old.CPUs), fmt.Sprint(no.CPUs)},
-		{"xdp_mode", old.XDPMode, no.XDPMode}, {"bind_mode", old.BindMode, no.BindMode},
+		{"xdp_mode", old.XDPMode, no.XDPMode}, {"bind_mode", old.BindMode, no.BindMode}, {"tx_checksum", old.TxChecksum, no.TxChecksum},
 		{"xdp_replace", old.XDPReplace, no.XDPReplace}, {"admin", old.Admin, no.Admin},
 		{"admin_token_file", old.AdminTokenFile, no.AdminTokenFile}, {"metrics", old.Metrics, no.Metrics},
 		{"log_format", old.LogFormat, no.LogFormat}, {"busy_poll", old.BusyPoll, no.BusyPoll},
@@ -197,7 +197,7 @@ func (d *daemon) reload() {
 	// What is in force now: the new options, with restart-only values kept.
 	next := *no
 	next.Iface, next.Addr, next.Gateway, next.Queues, next.CPUs = old.Iface, old.Addr, old.Gateway, old.Queues, old.CPUs
-	next.XDPMode, next.BindMode, next.XDPReplace, next.Admin = old.XDPMode, old.BindMode, old.XDPReplace, old.Admin
+	next.XDPMode, next.BindMode, next.XDPReplace, next.Admin, next.TxChecksum = old.XDPMode, old.BindMode, old.XDPReplace, old.Admin, old.TxChecksum
 	next.AdminTokenFile, next.Metrics = old.AdminTokenFile, old.Metrics
 	next.LogFormat, next.BusyPoll, next.FrameSize, next.NumFrames, next.Batch = old.LogFormat, old.BusyPoll, old.FrameSize, old.NumFrames, old.Batch
 	next.ClusterID, next.ClusterPeer, next.ClusterIDBits = old.ClusterID, old.ClusterPeer, old.ClusterIDBits
@@ -265,7 +265,9 @@ var drainQuiet = 2 * time.Second
 // http handler answers "Connection: close" so keep-alive clients move on,
 // and the connections the host has are served wherever the router
 // delivers their segments. It returns once no connection is left and the
-// host forwarded nothing for drainQuiet, or after --grace, when what is
+// host forwarded nothing for drainQuiet (Stack.DrainConns: a half-open
+// connection whose client went silent for 3 s does not count), or after
+// --grace, when what is
 // left is closed as in shutdown (FIN, then RST after a second grace). A
 // SIGTERM/SIGINT cuts it short into shutdown.
 func (d *daemon) drain(sigs <-chan os.Signal) {
@@ -284,7 +286,7 @@ func (d *daemon) drain(sigs <-chan os.Signal) {
 		if f := d.st.Forwarded(); f != fwd {
 			fwd, quietSince = f, time.Now()
 		}
-		if d.st.LiveConns() == 0 && time.Since(quietSince) >= drainQuiet {
+		if d.st.DrainConns() == 0 && time.Since(quietSince) >= drainQuiet {
 			d.log.Info("drained: no connection left and no traffic to forward")
 			return
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -28,11 +29,13 @@ func TestDrainServesOpenConnectionsThenExits(t *testing.T) {
 			if err := get(br, c, false); err != nil {
 				t.Fatal(err)
 			}
+			waited := make(chan string, 1)
 			if via == "command" {
-				out, code := runBin(t, "ip", "netns", "exec", tp.srv.Name, daemonBinary(t), "drain", "--admin", tp.admin)
-				if code != 0 {
-					t.Fatalf("xdptcpd drain: exit %d: %s", code, out)
-				}
+				// --wait returns once the daemon is gone (a preStop hook).
+				go func() {
+					out, code := runBin(t, "ip", "netns", "exec", tp.srv.Name, daemonBinary(t), "drain", "--admin", tp.admin, "--wait", "30s")
+					waited <- fmt.Sprintf("exit %d: %s", code, out)
+				}()
 			} else if err := tp.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
 				t.Fatal(err)
 			}
@@ -80,6 +83,16 @@ func TestDrainServesOpenConnectionsThenExits(t *testing.T) {
 				}
 			case <-time.After(15 * time.Second):
 				t.Fatalf("xdptcpd still running 15 s after its last connection closed\n%s", tp.log.String())
+			}
+			if via == "command" {
+				select {
+				case r := <-waited:
+					if !strings.HasPrefix(r, "exit 0") {
+						t.Fatalf("xdptcpd drain --wait: %s", r)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatal("xdptcpd drain --wait did not return after the daemon exited")
+				}
 			}
 			if !strings.Contains(tp.log.String(), "drained") {
 				t.Fatalf("no drained line in the log:\n%s", tp.log.String())

@@ -16,7 +16,8 @@ import (
 
 // TestJumboKernel: on a veth with MTU 9000 on both ends (more than a
 // 4096-byte UMEM frame holds), xdptcpd binds its socket with multi-buffer
-// AF_XDP and advertises MSS 8960; a Linux client's 4 MiB echo comes back
+// AF_XDP, answers an 8,000-byte ping, and advertises MSS 8960; a Linux
+// client's 4 MiB echo comes back
 // byte-exact, and segments above 4 KiB travelled both ways: the client's
 // TCP_INFO shows it sends with MSS 8960 and estimates the MSS it receives
 // (rcv_mss, from the largest segments seen) above 4096, and xdptcpd's
@@ -28,6 +29,11 @@ func TestJumboKernel(t *testing.T) {
 	})
 	if strings.Contains(tp.log.String(), "served_mtu") {
 		t.Fatalf("xdptcpd fell back to one frame per packet:\n%s", tp.log.String())
+	}
+	// An 8,000-byte ping (a 8,042-byte frame each way, three descriptors)
+	// is answered: the reply is chained like a segment.
+	if out, err := tp.cli.Command("ping", "-c", "2", "-i", "0.2", "-W", "2", "-M", "do", "-s", "8000", srvIP).CombinedOutput(); err != nil {
+		t.Errorf("jumbo ping: %v\n%s", err, out)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -107,6 +107,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&cpus, "cpus", "", "pin the loop of each queue to these CPUs, e.g. 1 or 0,1")
 	fs.StringVar(&o.XDPMode, "xdp-mode", "auto", "XDP attach mode: auto (native, else generic), native, generic")
 	fs.StringVar(&o.BindMode, "bind-mode", "auto", "AF_XDP bind mode: auto (zero-copy, else copy), zerocopy, copy")
+	fs.StringVar(&o.TxChecksum, "tx-checksum", "auto", "TCP checksums through AF_XDP TX metadata: auto (where the driver advertises it), off (software), on")
 	fs.BoolVar(&o.XDPReplace, "xdp-replace", false, "detach an XDP program already attached to the interface through netlink")
 	fs.Var(&listens, "listen", "serve PORT=HANDLER ("+strings.Join(allHandlerNames(), ", ")+"); repeatable")
 	fs.StringVar(&o.Admin, "admin", defaultAdminSocket, "control endpoint (/debug/conns, /debug/capture, /metrics, /healthz): a Unix socket path (mode 0600), or HOST:PORT on loopback (beyond loopback only with --admin-token-file); off: none")
@@ -175,6 +176,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		merge("cpus", func() { o.CPUs = fc.CPUs })
 		merge("xdp-mode", func() { setIf(&o.XDPMode, fc.XDPMode) })
 		merge("bind-mode", func() { setIf(&o.BindMode, fc.BindMode) })
+		merge("tx-checksum", func() { setIf(&o.TxChecksum, fc.TxChecksum) })
 		merge("xdp-replace", func() { o.XDPReplace = fc.XDPReplace })
 		merge("admin", func() { setIf(&o.Admin, fc.Admin) })
 		merge("admin-token-file", func() { o.AdminTokenFile = fc.AdminTokenFile })
@@ -281,7 +283,7 @@ func stackConfig(o *options, log *slog.Logger) (xdptcp.Config, error) {
 	}
 	cfg := xdptcp.Config{
 		Iface: o.Iface, Addr: prefix, Addr6: prefix6, Queues: o.Queues, CPUs: o.CPUs,
-		XDPMode: o.XDPMode, BindMode: o.BindMode, XDPReplace: o.XDPReplace,
+		XDPMode: o.XDPMode, BindMode: o.BindMode, XDPReplace: o.XDPReplace, TxChecksum: o.TxChecksum,
 		NumFrames: o.NumFrames, FrameSize: o.FrameSize, BatchSize: o.Batch, BusyPoll: o.BusyPoll,
 		TCP: tcp.DefaultConfig(), Logger: log,
 	}
@@ -378,7 +380,8 @@ func serve(args []string, stderr io.Writer) error {
 		ls = append(ls, fmt.Sprintf("%d=%s", l.Port, l.Handler))
 	}
 	log.Info("xdptcpd serving", "iface", o.Iface, "addr", o.Addr.String(), "queues", fmt.Sprint(queueIDs(st)),
-		"xdp_mode", st.XDPMode(), "bind_mode", st.BindMode(), "listen", strings.Join(ls, ","), "admin", control, "metrics", o.Metrics)
+		"xdp_mode", st.XDPMode(), "bind_mode", st.BindMode(), "listen", strings.Join(ls, ","), "admin", control, "metrics", o.Metrics,
+		"cluster_id", o.ClusterID)
 	d.wait(sigs)
 	admin.Close()
 	if err := st.Close(); err != nil {

@@ -125,6 +125,16 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 	c.schedule()
 	if c.state == StateSynReceived {
 		if !(c.sndUna.LessThan(seg.Ack) && seg.Ack.LessThanEq(c.sndNxt)) {
+			// Behind ECMP a SYN and its retransmission can reach two
+			// hosts (the route changed in between): the client completed
+			// the handshake with the other host's SYN-ACK, and this ACK
+			// is for that one. Hand it over (owner.go) and drop the
+			// half-open entry, which lost the race; a host alone, or an
+			// ACK for our own handshake, gets the RST.
+			if c.flags&fActive == 0 && c.layer.forward(seg, ForwardStray) {
+				c.destroy(nil)
+				return
+			}
 			c.layer.sendRstFor(seg)
 			return
 		}

@@ -79,7 +79,7 @@ func NewLayer(cfg *Config, out Output, now clock.Time) *Layer {
 		pending:   make([]*Conn, 0, maxPending),
 	}
 	l.tws = flowtable.New[timeWait](max(c.MaxTwBuckets, 1), func(tw *timeWait) flowtable.Key { return tw.key(l) })
-	l.twTimer.Fn = l.expireTimeWaits
+	l.twTimer.Fn = func(_ *timer.Timer, now clock.Time) { l.expireTimeWaits(now) }
 	l.sndPool = bufPool{size: max(c.Wmem[1], 1), max: 256}
 	l.rcvPool = bufPool{size: max(c.Rmem[1], 1), max: 256}
 	l.mem = &processMem
@@ -151,7 +151,7 @@ func (l *Layer) newConn(now clock.Time, k flowtable.Key) *Conn {
 	c.rack.reoMult = 1
 	c.rtt.init()
 	c.initCC(c.mss)
-	c.timer.Fn = c.onTimer
+	c.timer.Fn = connTimer
 	c.tsOffset = uint32(l.isn(0, flowtable.Key{LocalAddr: k.RemoteAddr, RemoteAddr: k.LocalAddr, LocalPort: k.RemotePort, RemotePort: k.LocalPort}))
 	if l.cfg.WindowScaling {
 		for c.rcvShift < maxWindowShift && (65535<<c.rcvShift) < l.cfg.Rmem[2] {

@@ -99,7 +99,7 @@ func testMemoryPerIdleConnection(t *testing.T, v6 bool) {
 	// A Conn has pointers and is over 512 bytes: the Go allocator adds an
 	// 8-byte header and rounds up to a size class (..., 768, 896, 1024).
 	// With 16-byte addresses in its key (IPv6, or IPv4 mapped) the Conn is
-	// in the 896 class; the flow-table slot holds no key (24 bytes), so
+	// in the 896 class; the flow-table slot holds no key (16 bytes), so
 	// both families cost the same.
 	t.Logf("%d idle established connections: %.0f bytes of Go heap each (Conn struct %d bytes)", memConns, per, unsafe.Sizeof(Conn{}))
 	if per > 1024 {
@@ -179,7 +179,7 @@ func testMemoryPerTimeWait(t *testing.T, v6 bool) {
 	runtime.KeepAlive(l2)
 	per := (float64(withTW) - float64(withoutTW)) / memConns
 	t.Logf("%d TIME-WAIT entries: %.0f bytes each (timeWait struct %d bytes, flow-table slot %d bytes)",
-		memConns, per, unsafe.Sizeof(timeWait{}), 24)
+		memConns, per, unsafe.Sizeof(timeWait{}), 16)
 	if per > 128 {
 		t.Errorf("a TIME-WAIT entry costs %.0f bytes, want <= 128", per)
 	}

@@ -238,3 +238,32 @@ func TestForwarderCookieAckAndOwnerPAWS(t *testing.T) {
 		t.Fatalf("TSval %d behind the SYN-ACK's %d: the client's PAWS drops it", d.seg.Opts.TSVal, sa.seg.Opts.TSVal)
 	}
 }
+
+// A SYN and its retransmission reached two hosts (the route changed in
+// between) and the client completed the handshake with the other host's
+// SYN-ACK: its ACK, which does not acknowledge our SYN-ACK, is handed to
+// the forwarder and our half-open entry goes, instead of a RST that would
+// reset the client's connection. Declined (a host alone, or the TSecr
+// names us), the RST as before.
+func TestSynReceivedAckForAnotherHostsHandshake(t *testing.T) {
+	for _, take := range []bool{true, false} {
+		h := newHarness(t)
+		f := &fwd{take: map[ForwardWhy]bool{ForwardStray: take}}
+		h.l.SetForwarder(f)
+		h.listen()
+		h.send(SYN, peerISN, 0, withMSS(1460), withTS(100, 0))
+		h.expect(flags(SYN | ACK))
+		h.send(ACK|PSH, peerISN+1, ourISN+777, withTS(101, 0x4443), withData([]byte("GET")))
+		if take {
+			h.expectNothing()
+			if h.l.Conns() != 0 || len(f.offered) != 2 || f.offered[1] != ForwardStray {
+				t.Fatalf("conns %d, offered %v: want the ACK forwarded and the half-open entry gone", h.l.Conns(), f.offered)
+			}
+		} else {
+			h.expect(flags(RST), seqNum(ourISN+777))
+			if h.l.Conns() != 1 {
+				t.Fatal("a declined ACK dropped the half-open entry")
+			}
+		}
+	}
+}

@@ -8,9 +8,11 @@ package tcp
 import (
 	"math"
 	"time"
+	"unsafe"
 
 	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/seqnum"
+	"github.com/xdptcp/xdptcp/stack/timer"
 )
 
 // stopTimers clears every deadline (the wheel timer is the caller's).
@@ -38,6 +40,15 @@ func (c *Conn) rearm() {
 	if !c.timer.Pending() || c.timer.When() != at {
 		w.Schedule(&c.timer, at)
 	}
+}
+
+// connTimer is every connection's timer function: t is the timer
+// embedded in a Conn (its timer field), so the Conn starts that field's
+// offset before it. A method value (c.onTimer) would cost a 16-byte
+// closure per connection, outside the Conn, for its whole life.
+func connTimer(t *timer.Timer, now clock.Time) {
+	c := (*Conn)(unsafe.Add(unsafe.Pointer(t), -int(unsafe.Offsetof(Conn{}.timer))))
+	c.onTimer(now)
 }
 
 // onTimer runs when the wheel timer fires: each due deadline's handler,

@@ -34,13 +34,13 @@ func BenchmarkAdvanceIdle(b *testing.B) {
 			w := NewWheel(0)
 			idleTimers := make([]Timer, idle)
 			for i := range idleTimers {
-				idleTimers[i].Fn = func(clock.Time) {}
+				idleTimers[i].Fn = func(*Timer, clock.Time) {}
 				w.Schedule(&idleTimers[i], clock.Time(30*24*time.Hour)+clock.Time(r.Int64N(int64(30*24*time.Hour))))
 			}
 			busy := make([]Timer, 64)
 			for i := range busy {
 				t := &busy[i]
-				t.Fn = func(now clock.Time) { w.Schedule(t, now+clock.Time(10+i*3)*ms) }
+				t.Fn = func(_ *Timer, now clock.Time) { w.Schedule(t, now+clock.Time(10+i*3)*ms) }
 				w.Schedule(t, clock.Time(1+i)*ms)
 			}
 			now := clock.Time(0)

@@ -25,7 +25,7 @@ func FuzzWheel(f *testing.F) {
 		var firedAt [8]clock.Time
 		var pending [8]bool
 		for i := range ts {
-			ts[i].Fn = func(now clock.Time) {
+			ts[i].Fn = func(_ *Timer, now clock.Time) {
 				if !pending[i] || now < ts[i].When() {
 					t.Fatalf("timer %d fired at %v: pending %v, due %v", i, now, pending[i], ts[i].When())
 				}

@@ -65,11 +65,14 @@ const (
 )
 
 // Timer is one timer, embedded in its owner. Set Fn once before the first
-// Schedule; it runs on the loop when the timer expires. The zero Timer is
-// not pending. A Timer belongs to at most one Wheel and must not be copied
+// Schedule; it runs on the loop when the timer expires, with the timer
+// itself: an owner with many timers sets one top-level function for all
+// and finds itself from the timer's address, where a method value
+// (owner.method) would allocate a closure per owner. The zero Timer is not
+// pending. A Timer belongs to at most one Wheel and must not be copied
 // while pending (the wheel links to its address).
 type Timer struct {
-	Fn         func(now clock.Time)
+	Fn         func(t *Timer, now clock.Time)
 	when       clock.Time
 	next, prev *Timer
 	loc        uint16
@@ -262,7 +265,7 @@ func (w *Wheel) Advance(now clock.Time) {
 		w.unlink(t)
 		w.n--
 		if t.Fn != nil {
-			t.Fn(w.now)
+			t.Fn(t, w.now)
 		}
 	}
 }

@@ -37,7 +37,7 @@ type harness struct {
 func newHarness(start clock.Time, n int) *harness {
 	h := &harness{w: NewWheel(start), timers: make([]Timer, n)}
 	for i := range h.timers {
-		h.timers[i].Fn = func(now clock.Time) { h.fired = append(h.fired, rec{i, now}) }
+		h.timers[i].Fn = func(_ *Timer, now clock.Time) { h.fired = append(h.fired, rec{i, now}) }
 	}
 	return h
 }
@@ -113,7 +113,7 @@ func TestFnSchedulesAndStops(t *testing.T) {
 	w := NewWheel(0)
 	var a, b, c, periodic Timer
 	var log []string
-	a.Fn = func(now clock.Time) {
+	a.Fn = func(_ *Timer, now clock.Time) {
 		log = append(log, "a")
 		w.Stop(&b)               // due in the same Advance: must not run
 		w.Schedule(&c, now+5*ms) // moved later
@@ -122,10 +122,10 @@ func TestFnSchedulesAndStops(t *testing.T) {
 			t.Error("pending flags wrong inside Fn")
 		}
 	}
-	b.Fn = func(clock.Time) { log = append(log, "b") }
-	c.Fn = func(clock.Time) { log = append(log, "c") }
+	b.Fn = func(*Timer, clock.Time) { log = append(log, "b") }
+	c.Fn = func(*Timer, clock.Time) { log = append(log, "c") }
 	n := 0
-	periodic.Fn = func(now clock.Time) {
+	periodic.Fn = func(_ *Timer, now clock.Time) {
 		n++
 		if n < 5 {
 			w.Schedule(&periodic, now+10*ms)
@@ -327,7 +327,7 @@ func TestLongGaps(t *testing.T) {
 func TestNoAllocs(t *testing.T) {
 	w := NewWheel(0)
 	ts := make([]Timer, 1000)
-	fn := func(clock.Time) {}
+	fn := func(*Timer, clock.Time) {}
 	for i := range ts {
 		ts[i].Fn = fn
 		w.Schedule(&ts[i], clock.Time(i)*ms*37)

@@ -74,11 +74,19 @@ func benchMain(args []string) int {
 	binDir := fs.String("bin-dir", "", "directory holding xdptcpd, xdptcp-peer, xdptcp-synflood, xdptcp-impair (default: this program's)")
 	cc := fs.String("linux-cc", harness.LinuxCC, "congestion control (TCP_CONGESTION) of the Linux peers' and bulk clients' sockets (\"\" keeps the namespace default)")
 	rig := fs.String("rig", harness.RigNAPI, "how veth delivers: napi (GRO and threaded NAPI on both veth ends, each end's NAPI kthreads pinned to the receiving side's CPUs) or legacy (veth as it comes: a frame is received on its sender's core)")
+	mtu := fs.Int("mtu", 0, "MTU of the direct topology's veth, both ends (e.g. 9000: jumbo frames, multi-buffer AF_XDP for xdptcpd); default 1500")
+	xflags := fs.String("xdptcpd-flags", "", "more flags for xdptcpd, space-separated (e.g. \"--tx-checksum on\")")
 	check := fs.Bool("check", false, "after the run, verify the report and plots have non-zero figures (exit 1 if not)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	harness.LinuxCC = *cc
+	if *mtu < 0 || (*mtu > 0 && *mtu < 1280) || *mtu > 65535 {
+		fmt.Fprintln(os.Stderr, "xdptcp-bench: --mtu", *mtu, "(want 1280 to 65535)")
+		return 2
+	}
+	harness.DirectMTU = *mtu
+	harness.XdptcpdFlags = strings.Fields(*xflags)
 	o, err := harness.Preset(*mode)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "xdptcp-bench:", err)
@@ -154,6 +162,12 @@ func benchMain(args []string) int {
 		*out = harness.DefaultOutDir(wd)
 	}
 	o.OutDir = *out
+	if len(harness.XdptcpdFlags) > 0 {
+		o.Notes = append(o.Notes, "xdptcpd ran with "+strings.Join(harness.XdptcpdFlags, " ")+".")
+	}
+	if *mtu > 0 {
+		o.Notes = append(o.Notes, fmt.Sprintf("The direct topology's veth has MTU %d on both ends (--mtu): every server, xdptcpd and Linux, on the same path.", *mtu))
+	}
 	o.Notes = append(o.Notes, "Measured on a shared 2-core machine while other engineers ran tests on the same cores: absolute figures move from run to run; compare ratios within one report.")
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
