@@ -208,6 +208,7 @@ type sockOpts struct {
 	lingerSecs  int
 	maxSeg      int
 	inq         bool // TCP_INQ: recvmsg adds a TCP_CM_INQ control message
+	cork        bool // TCP_CORK
 	rcvBuf      int
 	sndBuf      int
 	userTimeout int
@@ -409,6 +410,7 @@ func (h *Host) Accept(fd int) (int, [4]byte, uint16, Errno) {
 // loop.
 func (h *Host) applyOpts(s *sock) {
 	c := s.cs.c
+	c.SetCork(s.opts.cork)
 	c.SetNoDelay(s.opts.noDelay) // Linux: Nagle on unless TCP_NODELAY
 	if s.opts.keepIdle > 0 {
 		c.SetKeepAlivePeriod(time.Duration(s.opts.keepIdle) * time.Second)
@@ -540,7 +542,8 @@ func (h *Host) Read(fd int, bufs [][]byte, flags int) (int, Errno) {
 	return n, 0
 }
 
-// Write is write/writev/send/sendto/sendmsg. flags: MSG_DONTWAIT.
+// Write is write/writev/send/sendto/sendmsg. flags: MSG_DONTWAIT,
+// MSG_MORE.
 func (h *Host) Write(fd int, bufs [][]byte, flags int) (int, Errno) {
 	s, e := h.get(fd)
 	if e != 0 {
@@ -575,7 +578,12 @@ func (h *Host) Write(fd int, bufs [][]byte, flags int) (int, Errno) {
 		if len(p) == 0 {
 			return true
 		}
-		n := cs.c.Write(p[off:])
+		var n int
+		if flags&unix.MSG_MORE != 0 {
+			n = cs.c.WriteMore(p[off:])
+		} else {
+			n = cs.c.Write(p[off:])
+		}
 		off += n
 		if off == len(p) {
 			return true

@@ -149,6 +149,8 @@ func (h *Host) Getsockopt(fd, level, name int, b []byte) (int, Errno) {
 			return putInt(b, o.userTimeout), 0
 		case unix.TCP_INQ:
 			return putInt(b, b2i(o.inq)), 0
+		case unix.TCP_CORK:
+			return putInt(b, b2i(o.cork)), 0
 		case unix.TCP_CC_INFO:
 			return 0, 0 // CUBIC and Reno have none (Linux: length 0)
 		case unix.TCP_INFO:
@@ -254,6 +256,12 @@ func (h *Host) Setsockopt(fd, level, name int, v []byte) Errno {
 			o.maxSeg = n
 			if s.ln != nil {
 				h.do(func() { s.ln.SetMSS(n) }) // Linux: inherited by the connections it accepts
+			}
+			return 0
+		case unix.TCP_CORK:
+			o.cork = n != 0
+			if s.cs != nil {
+				h.do(func() { s.cs.c.SetCork(o.cork) })
 			}
 			return 0
 		case unix.TCP_INQ:

@@ -75,6 +75,7 @@ type Conn struct {
 	sndShift   uint8        // peer's window scale (0 unless fWS), <= 14
 	rcvShift   uint8        // our window scale (0 unless fWS), <= 14
 	kaProbes   uint8        // unanswered keepalive probes (<= tcp_keepalive_probes, 127)
+	corked     bool         // TCP_CORK: partial segments wait (SetCork; here: fills padding)
 	zwProbes   uint16       // unanswered zero-window probes (<= tcp_retries2, 255)
 	reordering uint8        // DupThresh - 3: raised by each fast retransmission found spurious (<= maxReordering)
 	state      State        // RFC 9293 state; StateClosed once gone (here: fills padding)
@@ -135,7 +136,7 @@ type Conn struct {
 	paceAt     clock.Time // pacing: departure time of the next segment; never when not pacing
 	kaIdle     time.Duration
 	lastRecv   clock.Time    // last segment received (keepalive idle time)
-	lastDataAt clock.Time    // last in-order data received (pingpong detection, ato)
+	lastDataAt clock.Time    // last in-order data received, or the handshake's end (Linux lrcvtime: pingpong, ato, tcpi_last_data_recv)
 	ato        time.Duration // delayed-ACK timeout estimate (Linux icsk_ack.ato); 0 before the first data
 	ackOwed    int           // an ACK is owed for data received (> 0) since the last ACK we sent
 	linger     int32         // SO_LINGER seconds; -1 = off
@@ -225,7 +226,11 @@ func (c *Conn) write(p []byte, more bool) int {
 	if c.state.synchronized() && c.flags&fPending == 0 {
 		// (A connection with input pending in this receive batch
 		// sends at the batch's end, ACK and data together.)
-		c.trySend(c.layer.now)
+		mode := pushNormal
+		if more {
+			mode = pushMore
+		}
+		c.sendRound(c.layer.now, mode)
 		c.rearm()
 	}
 	return n
@@ -369,11 +374,31 @@ func (c *Conn) SetNoDelay(on bool) {
 	if on {
 		c.flags |= fNoDelay
 		if c.state.synchronized() && c.flags&fGone == 0 {
-			c.trySend(c.layer.now)
+			c.sendRound(c.layer.now, pushForce) // Linux: even past TCP_CORK (TCP_NAGLE_PUSH)
 			c.rearm()
 		}
 	} else {
 		c.flags &^= fNoDelay
+	}
+}
+
+// SetCork sets TCP_CORK (Linux): while on, a partial segment is not sent
+// until more data fills it, the cork is removed, or the probe timer (about
+// one RTO with nothing in flight, Linux's 200 ms ceiling) sends it with
+// PSH. Turning it off sends what waits (past Nagle too when Nagle is off).
+func (c *Conn) SetCork(on bool) {
+	if on {
+		c.corked = true
+		return
+	}
+	c.corked = false
+	if c.state.synchronized() && c.flags&fGone == 0 {
+		mode := pushNormal
+		if c.flags&fNoDelay != 0 {
+			mode = pushForce
+		}
+		c.sendRound(c.layer.now, mode)
+		c.rearm()
 	}
 }
 

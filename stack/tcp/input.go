@@ -256,6 +256,7 @@ func (c *Conn) establish(now clock.Time, seg *Segment) bool {
 	} else {
 		c.setState(StateEstablished)
 	}
+	c.lastDataAt = now // Linux: lrcvtime starts at the handshake (tcp_create_openreq_child)
 	if ln := c.listener; ln != nil && !ln.complete(now, c, seg) {
 		c.setState(StateSynReceived)
 		return false
@@ -741,6 +742,7 @@ func (c *Conn) inputSynSent(now clock.Time, seg *Segment) {
 		c.sndWl1, c.sndWl2 = seg.Seq, seg.Ack
 		c.synAt = never
 		c.setState(StateEstablished)
+		c.lastDataAt = now // Linux tcp_finish_connect: lrcvtime starts at the SYN-ACK
 		c.sendAck(now)
 		c.enterQuickAck()
 		c.armKeepalive()

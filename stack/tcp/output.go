@@ -241,7 +241,20 @@ func (c *Conn) flight() int { return int(c.sndNxt.Sub(c.sndUna)) }
 // c.mss, mark the records in flight lost (c.tq.markAllLost(false), and
 // leave cwnd alone as Linux's tcp_simple_retransmit does) and call
 // trySend: retransmit splits every record larger than the new effMSS.
-func (c *Conn) trySend(now clock.Time) {
+func (c *Conn) trySend(now clock.Time) { c.sendRound(now, pushNormal) }
+
+// pushMode says how a transmission round treats a partial last segment
+// of new data: Linux's nonagle argument of tcp_write_xmit.
+type pushMode uint8
+
+const (
+	pushNormal pushMode = iota // Nagle and TCP_CORK as set
+	pushMore                   // MSG_MORE: hold a partial segment (TCP_NAGLE_CORK for this call, Linux tcp_push)
+	pushForce                  // TCP_NODELAY set or TCP_CORK cleared with Nagle off: send it despite TCP_CORK (TCP_NAGLE_PUSH)
+)
+
+// sendRound is trySend with a push mode.
+func (c *Conn) sendRound(now clock.Time, mode pushMode) {
 	switch c.state {
 	case StateEstablished, StateCloseWait, StateFinWait1, StateClosing, StateLastAck:
 	default:
@@ -253,7 +266,7 @@ func (c *Conn) trySend(now clock.Time) {
 	// window-limited remainder behind it may follow (sendNew).
 	tail := false
 	for {
-		sent, full := c.sendNext(now, tail)
+		sent, full := c.sendNext(now, tail, mode)
 		if !sent {
 			break
 		}
@@ -277,7 +290,7 @@ func (c *Conn) trySend(now clock.Time) {
 // sendNext sends one segment, the next RFC 6675 NextSeg allows; it
 // reports whether it sent one, and whether that was a full-sized segment
 // of new data. tail is sendNew's.
-func (c *Conn) sendNext(now clock.Time, tail bool) (sent, full bool) {
+func (c *Conn) sendNext(now clock.Time, tail bool, mode pushMode) (sent, full bool) {
 	if c.paced(now) {
 		return false, false // the pacing timer (paceAt) sends it
 	}
@@ -290,7 +303,7 @@ func (c *Conn) sendNext(now clock.Time, tail bool) (sent, full bool) {
 			return c.retransmit(now, i), false
 		}
 	}
-	return c.sendNew(now, room, tail)
+	return c.sendNew(now, room, tail, mode)
 }
 
 // retransmit sends record i of the scoreboard again, cut to the current
@@ -324,7 +337,7 @@ func (c *Conn) retransmit(now clock.Time, i int) bool {
 // would). tail says this call's burst already sent a full segment. A peer
 // window of 1.4 KB (tcp_rmem=4096) then carries a half-window segment and
 // the rest of the window per round trip, not the half-window alone.
-func (c *Conn) sendNew(now clock.Time, room int, tail bool) (sent, isFull bool) {
+func (c *Conn) sendNew(now clock.Time, room int, tail bool, mode pushMode) (sent, isFull bool) {
 	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
 	unsent := 0
 	if c.sndNxt.LessThan(dataEnd) {
@@ -349,14 +362,32 @@ func (c *Conn) sendNew(now clock.Time, room int, tail bool) (sent, isFull bool) 
 	}
 	full := c.effMSS()
 	n := min(unsent, full, usable)
-	if n < full && n < unsent && c.flight() > 0 && !(tail && n == wnd && c.flags&fNoDelay != 0) {
-		return false, false // sender SWS avoidance: wait for a usable window
+	if n < full && n < unsent && !(tail && n == wnd && c.flags&fNoDelay != 0) {
+		// Sender SWS avoidance: wait for a usable window. With nothing
+		// in flight no ACK will open it: the probe timer sends into it
+		// (Linux tcp_snd_wnd_test, tcp_check_probe_timer, then
+		// tcp_write_wakeup: onPersist).
+		if c.flight() == 0 && c.persistAt == never {
+			c.persistAt = now.Add(c.currentRTO())
+		}
+		return false, false
 	}
 	if n < full && n == unsent && c.flags&fNoDelay == 0 && c.flight() > 0 {
 		return false, false // Nagle (RFC 9293 §3.7.4): one small segment in flight
 	}
+	finRides := c.flags&fFinQueued != 0 && c.sndNxt.Add(seqnum.Size(n)) == c.finSeq
+	if n < full && n == unsent && !finRides && (mode == pushMore || c.corked && mode != pushForce) {
+		// TCP_CORK or MSG_MORE: the partial segment waits for more data
+		// (a FIN goes: Linux tcp_nagle_test). With nothing in flight
+		// the probe timer is the cork's ceiling (Linux
+		// tcp_check_probe_timer, then tcp_write_wakeup: onPersist).
+		if c.flight() == 0 && c.persistAt == never {
+			c.persistAt = now.Add(c.currentRTO())
+		}
+		return false, false
+	}
 	isFull = n == full
-	if c.flags&fFinQueued != 0 && c.sndNxt.Add(seqnum.Size(n)) == c.finSeq {
+	if finRides {
 		n++ // the FIN rides on the last data segment
 	}
 	return c.transmit(now, c.sndNxt, n), isFull
@@ -437,7 +468,7 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 		c.sndNxt = seq.Add(seqnum.Size(n))
 		if data > 0 {
 			l.stats.TCPOrigDataSent.Add(1)
-			if c.quickAcks > 0 && now.Sub(c.lastDataAt) < atoMin {
+			if c.quickAcks > 0 && c.ato > 0 && now.Sub(c.lastDataAt) < atoMin {
 				// Linux pingpong mode (tcp_event_data_sent): we answer
 				// what we receive, so our data will carry the ACKs;
 				// quick ACKs would only add packets.

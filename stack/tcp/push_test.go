@@ -46,3 +46,36 @@ func TestPushKeptOnRetransmission(t *testing.T) {
 	h.advance(initialRTO)
 	h.expect(flags(ACK|PSH), seqNum(ourISN+1461), payloadLen(700))
 }
+
+// TCP_CORK (Linux): a partial segment waits while corked; full segments
+// go; uncorking sends the rest (packetdrill nagle/sockopt_cork_nodelay).
+func TestCorkHoldsPartialSegments(t *testing.T) {
+	h := establishedConn(t)
+	h.c.SetCork(true)
+	h.c.Write(make([]byte, 100))
+	h.expectNothing()
+	h.c.Write(make([]byte, 1460))
+	h.expect(flags(ACK), payloadLen(1460))
+	h.expectNothing()
+	h.send(ACK, peerISN+1, ourISN+1461)
+	h.expectNothing()
+	h.c.SetCork(false)
+	h.expect(flags(ACK|PSH), payloadLen(100))
+}
+
+// MSG_MORE: the end of the write gets no PSH and a partial segment waits;
+// with nothing in flight the probe timer (one RTO) sends it with PSH
+// (Linux tcp_write_wakeup; packetdrill nagle/sendmsg_msg_more).
+func TestWriteMoreWaitsForTheProbeTimer(t *testing.T) {
+	h := establishedConn(t)
+	h.c.SetNoDelay(true)
+	h.c.WriteMore(make([]byte, 40))
+	h.expectNothing()
+	h.advance(h.c.currentRTO())
+	h.expect(flags(ACK|PSH), payloadLen(40))
+	h.send(ACK, peerISN+1, ourISN+41)
+	h.c.WriteMore(make([]byte, 100))
+	h.expectNothing()
+	h.c.Write(make([]byte, 5))
+	h.expect(flags(ACK|PSH), seqNum(ourISN+41), payloadLen(105))
+}

@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/xdptcp/xdptcp/stack/clock"
+	"github.com/xdptcp/xdptcp/stack/seqnum"
 	"github.com/xdptcp/xdptcp/stack/timer"
 )
 
@@ -225,12 +226,32 @@ func (c *Conn) SetUserTimeout(d time.Duration) {
 	}
 }
 
+// wakeup is Linux's tcp_write_wakeup for a window that is open: the probe
+// timer found new data held back with nothing in flight (TCP_CORK or
+// MSG_MORE: the cork's ceiling) and sends one segment of it, with PSH.
+func (c *Conn) wakeup(now clock.Time) {
+	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
+	if c.flight() > 0 || !c.sndNxt.LessThan(dataEnd) {
+		return
+	}
+	n := min(int(dataEnd.Sub(c.sndNxt)), c.effMSS(), int(c.sndWnd))
+	end := c.sndNxt.Add(seqnum.Size(n))
+	if c.pushSeq.LessThan(end) {
+		c.pushSeq = end // tcp_write_wakeup sets PSH on what it sends
+	}
+	if c.flags&fFinQueued != 0 && end == c.finSeq {
+		n++
+	}
+	c.transmit(now, c.sndNxt, n)
+}
+
 // onPersist is the persist timer (RFC 9293 §3.8.6.1): probe a zero window.
 // Linux (tcp_probe_timer) aborts after tcp_retries2 unanswered probes; an
 // ACK from the peer resets the count.
 func (c *Conn) onPersist(now clock.Time) {
 	if c.sndWnd > 0 {
 		c.zwProbes = 0
+		c.wakeup(now)
 		c.trySend(now)
 		return
 	}
