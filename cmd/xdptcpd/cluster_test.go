@@ -33,12 +33,17 @@ import (
 // it. Per event: client-visible resets, failed requests, failed
 // handshakes.
 //
+// The same events run over IPv6 (clusterVIP6, an IPv6 nexthop group,
+// net.ipv6.fib_multipath_hash_policy=1, peers resolved with NDP); the
+// hosts serve both families.
+//
 // The short form (in make test): hash-threshold group, cluster settings,
-// add and drain, 30 keep-alive connections: zero of each is required.
-// XDPTCP_CLUSTER_LONG=1: resilient and hash-threshold groups, the
-// baseline without cluster settings, the kill event, 200 connections;
-// zero is required for add and drain with cluster settings, the kill may
-// break only the killed host's connections, and the baseline is reported.
+// add and drain, 30 keep-alive connections, over IPv4 and over IPv6: zero
+// of each is required. XDPTCP_CLUSTER_LONG=1: resilient and
+// hash-threshold groups, the baseline without cluster settings, the kill
+// event, 300 connections, each over both families; zero is required for
+// add and drain with cluster settings, the kill may break only the killed
+// host's connections, and the baseline is reported.
 
 const (
 	clusterVIP  = "198.18.100.1"
@@ -47,9 +52,18 @@ const (
 	clusterRtr  = "198.18.200.1"
 	clusterPort = "8080"
 	groupID     = "100"
+
+	// The same topology over IPv6 (2001:2::/48): the hosts serve both
+	// families, the router forwards IPv6 by the L4 hash
+	// (net.ipv6.fib_multipath_hash_policy=1), the clients dial clusterVIP6.
+	clusterVIP6 = "2001:2:0:100::1"
+	clusterGW6  = "2001:2:0:100::fe"
+	clusterCli6 = "2001:2:0:200::2"
+	clusterRtr6 = "2001:2:0:200::1"
 )
 
-func hostAddr(id int) string { return fmt.Sprintf("198.18.100.%d", 10+id) }
+func hostAddr(id int) string  { return fmt.Sprintf("198.18.100.%d", 10+id) }
+func hostAddr6(id int) string { return fmt.Sprintf("2001:2:0:100::%d", 10+id) }
 
 type clusterHost struct {
 	id     int
@@ -66,16 +80,17 @@ type clusterNet struct {
 	hosts     map[int]*clusterHost
 	resilient bool
 	cluster   bool
+	v6        bool  // clients, router group and peers over IPv6
 	all       []int // every host id that will ever be (the peers lists)
 	keyFile   string
 }
 
-func newClusterNet(t *testing.T, resilient, cluster bool, all []int) *clusterNet {
+func newClusterNet(t *testing.T, resilient, cluster, v6 bool, all []int) *clusterNet {
 	t.Helper()
 	testnet.RequireRoot(t)
 	n := &clusterNet{t: t, rtr: testnet.NewNS(t, "xr"), cli: testnet.NewNS(t, "xk"), hosts: map[int]*clusterHost{},
-		resilient: resilient, cluster: cluster, all: all}
-	testnet.NewVeth(t, testnet.VethOptions{ANS: n.cli, BNS: n.rtr, AAddr: clusterCli + "/24", BAddr: clusterRtr + "/24", TxOffOnA: true, TxOffOnB: true})
+		resilient: resilient, cluster: cluster, v6: v6, all: all}
+	cv := testnet.NewVeth(t, testnet.VethOptions{ANS: n.cli, BNS: n.rtr, AAddr: clusterCli + "/24", BAddr: clusterRtr + "/24", TxOffOnA: true, TxOffOnB: true})
 	n.cli.Exec(t, "ip", "route", "add", "default", "via", clusterRtr)
 	n.rtr.Exec(t, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.fib_multipath_hash_policy=1")
 	// br_netfilter (on here) trims bridged IPv4 frames to their IP
@@ -85,6 +100,15 @@ func newClusterNet(t *testing.T, resilient, cluster bool, all []int) *clusterNet
 	n.rtr.Exec(t, "ip", "link", "add", "br0", "type", "bridge")
 	n.rtr.Exec(t, "ip", "addr", "add", clusterGW+"/24", "dev", "br0")
 	n.rtr.Exec(t, "ip", "link", "set", "br0", "up")
+	if v6 {
+		// nodad: the addresses are usable at once.
+		n.cli.Exec(t, "ip", "-6", "addr", "add", clusterCli6+"/64", "dev", cv.A, "nodad")
+		n.rtr.Exec(t, "ip", "-6", "addr", "add", clusterRtr6+"/64", "dev", cv.B, "nodad")
+		n.cli.Exec(t, "ip", "-6", "route", "add", "default", "via", clusterRtr6)
+		n.rtr.Exec(t, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1", "net.ipv6.fib_multipath_hash_policy=1",
+			"net.bridge.bridge-nf-call-ip6tables=0")
+		n.rtr.Exec(t, "ip", "-6", "addr", "add", clusterGW6+"/64", "dev", "br0", "nodad")
+	}
 	dir := t.TempDir()
 	n.keyFile = filepath.Join(dir, "cookie.keys")
 	if err := os.WriteFile(n.keyFile, []byte("# test key\n"+strings.Repeat("5a", 32)+"\n"), 0o600); err != nil {
@@ -101,15 +125,26 @@ func (n *clusterNet) startHost(id int) *clusterHost {
 	h := &clusterHost{id: id, ns: testnet.NewNS(t, "xh")}
 	h.veth = testnet.NewVeth(t, testnet.VethOptions{ANS: h.ns, BNS: n.rtr, AAddr: hostAddr(id) + "/24", TxOffOnB: true})
 	n.rtr.Exec(t, "ip", "link", "set", h.veth.B, "master", "br0")
-	n.rtr.Exec(t, "ip", "nexthop", "add", "id", fmt.Sprint(id), "via", hostAddr(id), "dev", "br0")
 	args := []string{"netns", "exec", h.ns.Name, daemonBinary(t),
 		"--iface", h.veth.A, "--addr", clusterVIP + "/24", "--gateway", clusterGW,
 		"--listen", clusterPort + "=http", "--admin", "127.0.0.1:9100", "--grace", "20s"}
+	peerAddr := hostAddr
+	if n.v6 {
+		// The host's kernel owns its link address (the router's next hop,
+		// and the address its peers resolve with NDP); xdptcpd serves the
+		// service address of both families.
+		h.ns.Exec(t, "ip", "-6", "addr", "add", hostAddr6(id)+"/64", "dev", h.veth.A, "nodad")
+		n.rtr.Exec(t, "ip", "-6", "nexthop", "add", "id", fmt.Sprint(id), "via", hostAddr6(id), "dev", "br0")
+		args = append(args, "--addr", clusterVIP6+"/64", "--gateway", clusterGW6)
+		peerAddr = hostAddr6
+	} else {
+		n.rtr.Exec(t, "ip", "nexthop", "add", "id", fmt.Sprint(id), "via", hostAddr(id), "dev", "br0")
+	}
 	if n.cluster {
 		args = append(args, "--cluster-id", fmt.Sprint(id), "--cookie-key-file", n.keyFile)
 		for _, p := range n.all {
 			if p != id {
-				args = append(args, "--cluster-peer", fmt.Sprintf("%d=%s", p, hostAddr(p)))
+				args = append(args, "--cluster-peer", fmt.Sprintf("%d=%s", p, peerAddr(p)))
 			}
 		}
 	}
@@ -165,7 +200,70 @@ func (n *clusterNet) setGroup(ids []int, first bool) {
 	}
 	n.rtr.Exec(n.t, args[0], args[1:]...)
 	if first {
-		n.rtr.Exec(n.t, "ip", "route", "add", clusterVIP+"/32", "nhid", groupID)
+		if n.v6 {
+			n.rtr.Exec(n.t, "ip", "-6", "route", "add", clusterVIP6+"/128", "nhid", groupID)
+		} else {
+			n.rtr.Exec(n.t, "ip", "route", "add", clusterVIP+"/32", "nhid", groupID)
+		}
+	}
+}
+
+// warmNeighbours has the router resolve every host's link address (its
+// next hops) and every host's xdptcp learn the router's MAC, before the
+// service route exists. xdptcp drops a segment whose next hop is not
+// resolved yet (arp_unresolved; Linux queues it instead), so a host's
+// first SYN-ACK would be lost and the client retransmit its SYN a second
+// later: a host added with an empty cache would make the add event count
+// failed handshakes that have nothing to do with the cluster. The router
+// pings the service address while it is still on-link on the bridge: its
+// ARP request or neighbour solicitation reaches every host, and xdptcp
+// learns the sender's MAC from a request for its address (RFC 826 merge,
+// RFC 4861 §7.2.3).
+func (n *clusterNet) warmNeighbours() {
+	n.t.Helper()
+	ping := func(addr string) error {
+		return n.rtr.Command("ping", "-c", "1", "-W", "2", addr).Run()
+	}
+	for _, id := range n.all {
+		if n.hosts[id] == nil {
+			continue
+		}
+		addr := hostAddr(id)
+		if n.v6 {
+			addr = hostAddr6(id)
+		}
+		if err := ping(addr); err != nil {
+			n.t.Fatalf("router cannot reach host %d at %s: %v", id, addr, err)
+		}
+	}
+	vip := clusterVIP
+	if n.v6 {
+		vip = clusterVIP6
+	}
+	ping(vip) // one host answers; every host saw the request
+}
+
+// waitServed returns once a client request through the router is
+// answered: the router and the hosts have resolved their neighbours, so
+// the warm-up measures the cluster, not the start of the topology.
+func (n *clusterNet) waitServed() {
+	n.t.Helper()
+	l := &load{n: n}
+	start := time.Now()
+	for {
+		c, err := l.dial()
+		if err == nil {
+			_, err = clusterGet(c, bufio.NewReader(c), true)
+			c.Close()
+			if err == nil {
+				n.t.Logf("first request answered %v after the route was set", time.Since(start).Round(time.Millisecond))
+				return
+			}
+		}
+		if time.Since(start) > 15*time.Second {
+			n.t.Fatalf("no request answered 15 s after the route was set: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -262,6 +360,9 @@ func (l *load) stopped(d time.Duration) bool {
 func (l *load) dial() (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
+	if l.n.v6 {
+		return l.n.cli.Dial(ctx, "tcp6", net.JoinHostPort(clusterVIP6, clusterPort))
+	}
 	return l.n.cli.Dial(ctx, "tcp", clusterVIP+":"+clusterPort)
 }
 
@@ -369,12 +470,13 @@ type eventResult struct {
 
 // runClusterScenario builds the topology, runs the events under load and
 // returns the count per event.
-func runClusterScenario(t *testing.T, resilient, cluster, kill bool, keepalives int) []eventResult {
+func runClusterScenario(t *testing.T, resilient, cluster, v6, kill bool, keepalives int) []eventResult {
 	all := []int{1, 2, 3}
-	n := newClusterNet(t, resilient, cluster, all)
+	n := newClusterNet(t, resilient, cluster, v6, all)
 	for _, id := range all {
 		n.startHost(id)
 	}
+	n.warmNeighbours()
 	n.setGroup([]int{1, 2}, true)
 	if f := os.Getenv("XDPTCP_CLUSTER_PCAP"); f != "" {
 		// The client side of every connection, for looking into a failure.
@@ -384,6 +486,7 @@ func runClusterScenario(t *testing.T, resilient, cluster, kill bool, keepalives 
 			t.Cleanup(func() { dump.Process.Signal(syscall.SIGINT); dump.Wait() })
 		}
 	}
+	n.waitServed()
 	l := startLoad(n, keepalives)
 	stopped := false
 	defer func() {
@@ -493,25 +596,31 @@ func TestClusterECMP(t *testing.T) {
 	testnet.RequireRoot(t)
 	long := os.Getenv("XDPTCP_CLUSTER_LONG") == "1"
 	type scenario struct {
-		name               string
-		resilient, cluster bool
+		name                   string
+		resilient, cluster, v6 bool
 	}
-	scens := []scenario{{"hash-threshold, cluster", false, true}}
+	scens := []scenario{
+		{"IPv4, hash-threshold, cluster", false, true, false},
+		{"IPv6, hash-threshold, cluster", false, true, true},
+	}
 	keepalives := 30
 	if long {
 		scens = []scenario{
-			{"hash-threshold, no cluster settings (baseline)", false, false},
-			{"hash-threshold, cluster", false, true},
-			{"resilient, cluster", true, true},
+			{"IPv4, hash-threshold, no cluster settings (baseline)", false, false, false},
+			{"IPv4, hash-threshold, cluster", false, true, false},
+			{"IPv4, resilient, cluster", true, true, false},
+			{"IPv6, hash-threshold, no cluster settings (baseline)", false, false, true},
+			{"IPv6, hash-threshold, cluster", false, true, true},
+			{"IPv6, resilient, cluster", true, true, true},
 		}
-		keepalives = 200
+		keepalives = 300
 	}
 	var report []string
 	for _, sc := range scens {
 		t.Run(sc.name, func(t *testing.T) {
-			res := runClusterScenario(t, sc.resilient, sc.cluster, long, keepalives)
+			res := runClusterScenario(t, sc.resilient, sc.cluster, sc.v6, long, keepalives)
 			for _, r := range res {
-				line := fmt.Sprintf("%-50s %-15s %s", sc.name, r.name, r.d)
+				line := fmt.Sprintf("%-52s %-15s %s", sc.name, r.name, r.d)
 				if r.cap > 0 {
 					line += fmt.Sprintf(" (the killed host had %d connections)", r.cap)
 				}
@@ -547,7 +656,7 @@ func TestClusterForwardLatency(t *testing.T) {
 	if os.Getenv("XDPTCP_CLUSTER_BENCH") != "1" {
 		t.Skip("set XDPTCP_CLUSTER_BENCH=1 to measure the latency of forwarded segments")
 	}
-	n := newClusterNet(t, false, true, []int{1, 2})
+	n := newClusterNet(t, false, true, false, []int{1, 2})
 	n.startHost(1)
 	h2 := n.startHost(2)
 	n.setGroup([]int{1}, true)
