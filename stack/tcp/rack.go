@@ -223,7 +223,7 @@ func (c *Conn) onReoTimer(now clock.Time) {
 	c.rackDetectLoss(now)
 	if c.flags&fInRecovery == 0 && c.tq.lost > 0 && c.recover.LessThanEq(c.sndUna) {
 		c.enterRecovery(now)
-		c.prrUpdate(0)
+		c.prrUpdate(c.mss, false) // one segment delivered, as Linux's tcp_rack_reo_timeout
 	}
 	c.trySend(now)
 }

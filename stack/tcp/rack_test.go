@@ -384,3 +384,26 @@ func TestScoreboardCounts(t *testing.T) {
 		t.Fatalf("empty queue with counts: %+v", q)
 	}
 }
+
+// PRR-SSRB's extra segment only on a safe ACK (RFC 9937 SafeACK, Linux
+// tcp_cwnd_reduction): the SACK that enters recovery advances nothing,
+// so with RACK marking 1 and 4-8 lost (pipe one segment, ssthresh 7)
+// one retransmission goes, not two, as Linux sends in packetdrill's
+// google/fast_recovery/prr-ss-ack-below-snd_una-cubic.pkt (line 28).
+func TestPRRSSRBExtraSegmentOnlyOnSafeACK(t *testing.T) {
+	h := sackConn(t, false)
+	una := ourISN + 1
+	h.c.Write(make([]byte, 10000))
+	for i := 0; i < 10; i++ {
+		h.expect(payloadLen(1000))
+	}
+	h.advance(10 * time.Millisecond)
+	h.send(ACK, peerISN+1, una, withSACK(una+1000, una+2000))
+	h.send(ACK, peerISN+1, una, withSACK(una+1000, una+3000))
+	h.send(ACK, peerISN+1, una, withSACK(una+1000, una+3000, una+8000, una+9000))
+	h.expect(seqNum(una), payloadLen(1000))
+	h.expectNothing()
+	if h.c.flags&fInRecovery == 0 || h.c.tq.lost != 6000 {
+		t.Fatalf("in recovery %v, lost %d, want 6000", h.c.flags&fInRecovery != 0, h.c.tq.lost)
+	}
+}
