@@ -212,6 +212,7 @@ type sockOpts struct {
 	rcvBuf      int
 	sndBuf      int
 	userTimeout int
+	notsentLow  uint32 // TCP_NOTSENT_LOWAT; 0: tcp_notsent_lowat
 }
 
 // connState is a connection's tcp.Handler. Its fields are used on the loop
@@ -417,6 +418,7 @@ func (h *Host) applyOpts(s *sock) {
 	}
 	c.SetKeepAlive(s.opts.keepAlive)
 	c.SetUserTimeout(time.Duration(s.opts.userTimeout) * time.Millisecond)
+	c.SetNotsentLowat(s.opts.notsentLow)
 	if s.opts.lingerOn {
 		c.SetLinger(s.opts.lingerSecs)
 	} else {

@@ -147,6 +147,8 @@ func (h *Host) Getsockopt(fd, level, name int, b []byte) (int, Errno) {
 			return putInt(b, v), 0
 		case unix.TCP_USER_TIMEOUT:
 			return putInt(b, o.userTimeout), 0
+		case unix.TCP_NOTSENT_LOWAT:
+			return putInt(b, int(int32(o.notsentLow))), 0
 		case unix.TCP_INQ:
 			return putInt(b, b2i(o.inq)), 0
 		case unix.TCP_CORK:
@@ -277,6 +279,10 @@ func (h *Host) Setsockopt(fd, level, name int, v []byte) Errno {
 			o.userTimeout = n
 			apply()
 			return 0
+		case unix.TCP_NOTSENT_LOWAT:
+			o.notsentLow = uint32(n) // Linux takes any int as a u32
+			apply()
+			return 0
 		}
 	}
 	return syscall.ENOPROTOOPT
@@ -332,7 +338,7 @@ func (h *Host) readiness(s *sock) uint32 {
 		}
 		if sndShut {
 			m |= pollOut | pollWrNorm
-		} else if cs.opened && in.SendQ < h.eng.TCP().Config().Wmem[1] {
+		} else if cs.opened && in.SendQ < h.eng.TCP().Config().Wmem[1] && cs.c.Writable() {
 			m |= pollOut | pollWrNorm
 		}
 	}

@@ -15,6 +15,7 @@ package tcp
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -113,6 +114,7 @@ func DefaultConfig() Config {
 		EarlyRetrans:       3,
 		Frto:               2,
 		SlowStartAfterIdle: true,
+		NotsentLowat:       math.MaxUint32,
 		ECN:                2,
 		PacingSSRatio:      200,
 		PacingCARatio:      120,
@@ -162,6 +164,7 @@ type Config struct {
 	PacingCARatio      int           // tcp_pacing_ca_ratio (120): pacing rate in congestion avoidance, percent of cwnd/SRTT
 	ECN                int           // tcp_ecn (2): RFC 3168 ECN: 0 off, 1 request and accept, 2 accept when requested
 	SlowStartAfterIdle bool          // tcp_slow_start_after_idle (1): cwnd restarts from the initial window after an idle RTO (RFC 5681 §4.1)
+	NotsentLowat       int           // tcp_notsent_lowat (4294967295, i.e. off): a connection is writable only while its unsent bytes are below half of it (Linux tcp_stream_memory_free)
 	MinSndMss          int           // tcp_min_snd_mss (48): floor of the peer's MSS
 	Retries1           int           // tcp_retries1 (3): consecutive RTOs before the path is suspected (black-hole MTU search)
 	MtuProbing         int           // tcp_mtu_probing (0): 0 off, 1 after an ICMP black hole is detected, 2 from the start
@@ -543,6 +546,8 @@ var settingTable = []settingDef{
 		0, 2, func(c *Config) *int { return &c.ECN }),
 	boolSetting("tcp_slow_start_after_idle", "1: after an idle RTO cwnd restarts from the initial window (RFC 5681 §4.1)",
 		func(c *Config) *bool { return &c.SlowStartAfterIdle }),
+	intSetting("tcp_notsent_lowat", "unsent bytes below which a connection becomes writable again: poll/OnWritable wait until unsent*2 < it (Linux; `TCP_NOTSENT_LOWAT` per connection overrides)", true,
+		0, math.MaxUint32, func(c *Config) *int { return &c.NotsentLowat }),
 	intSetting("tcp_min_snd_mss", "floor of the peer's advertised MSS (TCP_MIN_SND_MSS 48)", true,
 		TCPMinSndMSS, 65535, func(c *Config) *int { return &c.MinSndMss }),
 	intSetting("tcp_retries1", "consecutive retransmission timeouts before the path is suspected (then tcp_mtu_probing acts)", true,

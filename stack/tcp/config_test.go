@@ -40,6 +40,7 @@ func TestDefaultConfigIsLinux(t *testing.T) {
 		"tcp_ecn":                   "2",
 		"tcp_pacing_ss_ratio":       "200",
 		"tcp_pacing_ca_ratio":       "120",
+		"tcp_notsent_lowat":         "4294967295", // Linux: UINT_MAX, i.e. off
 		"tcp_min_snd_mss":           "48",
 		"tcp_retries1":              "3",
 		"tcp_mtu_probing":           "0",
@@ -108,6 +109,7 @@ func TestSetGetRoundTrip(t *testing.T) {
 		"tcp_ecn":                   "1",
 		"tcp_pacing_ss_ratio":       "150",
 		"tcp_pacing_ca_ratio":       "100",
+		"tcp_notsent_lowat":         "16384",
 		"tcp_min_snd_mss":           "536",
 		"tcp_retries1":              "5",
 		"tcp_mtu_probing":           "1",

@@ -141,7 +141,9 @@ type Conn struct {
 	ackOwed    int           // an ACK is owed for data received (> 0) since the last ACK we sent
 	linger     int32         // SO_LINGER seconds; -1 = off
 	pushGrid   seqnum.Value  // origin of the PSH grid of pushChunk-byte chunks (push.go); <= SND.NXT
-	quickAcks  int           // segments to ACK at once (after a handshake, Linux quickack)
+	quickAcks  uint16        // segments to ACK at once (after a handshake, Linux quickack), <= maxQuickAcks
+	tos        uint8         // IP_TOS: DSCP bits for our IPv4 packets (the ECN bits stay the stack's); 0 by default
+	notsentLow uint32        // TCP_NOTSENT_LOWAT (Linux tp->notsent_lowat); 0: tcp_notsent_lowat applies
 
 	// Challenge ACK rate limit (RFC 5961 §7), per connection.
 	chalAt    clock.Time
@@ -400,6 +402,45 @@ func (c *Conn) SetCork(on bool) {
 		c.sendRound(c.layer.now, mode)
 		c.rearm()
 	}
+}
+
+// SetNotsentLowat sets TCP_NOTSENT_LOWAT (Linux): the connection is
+// writable (Writable, OnWritable) only while its unsent bytes, doubled, are
+// below n. 0 restores the tcp_notsent_lowat setting, as in Linux.
+func (c *Conn) SetNotsentLowat(n uint32) {
+	c.notsentLow = n
+	if c.flags&fWriteBlocked != 0 && c.flags&(fFinQueued|fGone|fOrphan) == 0 && c.flags&fOpened != 0 && c.Writable() && c.handler != nil {
+		c.flags &^= fWriteBlocked
+		c.handler.OnWritable(c) // Linux: setsockopt calls sk_write_space
+	}
+}
+
+// NotsentLowat returns the TCP_NOTSENT_LOWAT value set on the connection
+// (0: none, tcp_notsent_lowat applies), as getsockopt reports it.
+func (c *Conn) NotsentLowat() uint32 { return c.notsentLow }
+
+// notsentBytes is Linux's write_seq - snd_nxt: bytes written and never sent.
+func (c *Conn) notsentBytes() uint32 {
+	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
+	if c.sndNxt.LessThan(dataEnd) && c.state.synchronized() {
+		return uint32(dataEnd.Sub(c.sndNxt))
+	}
+	return 0
+}
+
+// Writable reports whether the connection wants more data, as Linux's
+// tcp_poll reports EPOLLOUT: send-buffer space is free and the unsent
+// bytes, doubled, are below the low-water mark (TCP_NOTSENT_LOWAT, else
+// tcp_notsent_lowat; Linux tcp_stream_memory_free with wake = 1).
+func (c *Conn) Writable() bool {
+	if c.sndBuf.free(c.sndCap) <= 0 {
+		return false
+	}
+	low := c.notsentLow
+	if low == 0 {
+		low = uint32(c.layer.cfg.NotsentLowat)
+	}
+	return uint64(c.notsentBytes())<<1 < uint64(low)
 }
 
 // SetKeepAlive turns keepalive probes (RFC 1122 §4.2.3.6) on or off.

@@ -14,7 +14,6 @@ import (
 
 	"github.com/xdptcp/xdptcp/flowtable"
 	"github.com/xdptcp/xdptcp/stack/clock"
-	"github.com/xdptcp/xdptcp/stack/seqnum"
 )
 
 // CAState is Linux's congestion-avoidance state (enum tcp_ca_state).
@@ -331,10 +330,7 @@ func (c *Conn) Info() TCPInfo {
 	if c.lastRecv != 0 {
 		in.LastAckRecv = now.Sub(c.lastRecv)
 	}
-	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
-	if c.sndNxt.LessThan(dataEnd) && c.state.synchronized() {
-		in.NotsentBytes = uint32(dataEnd.Sub(c.sndNxt))
-	}
+	in.NotsentBytes = c.notsentBytes()
 	return in
 }
 

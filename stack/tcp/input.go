@@ -416,7 +416,7 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, as *ackS
 			return
 		}
 	}
-	if c.flags&fWriteBlocked != 0 && c.flags&fFinQueued == 0 && c.sndBuf.free(c.sndCap) > 0 {
+	if c.flags&fWriteBlocked != 0 && c.flags&fFinQueued == 0 && c.Writable() {
 		c.flags &^= fWriteBlocked
 		if c.handler != nil && c.flags&fOpened != 0 && c.flags&fOrphan == 0 {
 			c.handler.OnWritable(c)
@@ -590,7 +590,7 @@ const maxQuickAcks = 16
 // min(16, window/(2*MSS)) of them (tcp_incr_quickack), so the peer's slow
 // start is not slowed by delayed ACKs.
 func (c *Conn) enterQuickAck() {
-	c.quickAcks = max(c.quickAcks, min(maxQuickAcks, c.rcvCap/(2*max(c.rcvMSS, 1))))
+	c.quickAcks = max(c.quickAcks, uint16(min(maxQuickAcks, c.rcvCap/(2*max(c.rcvMSS, 1)))))
 }
 
 // sendAckAfterApp sends the owed ACK unless the data the application just
