@@ -258,7 +258,7 @@ func (e *Engine) SendTCP(seg *tcp.OutSegment) bool {
 		wire.Ethernet(b).Encode(mac, e.cfg.MAC, wire.EtherTypeIPv4)
 		dst := seg.Key.RemoteAddr.As4()
 		wire.IPv4(b[ipHdrOffset:]).Encode(&wire.IPv4Fields{
-			TOS: seg.ECN & 3, TotalLen: uint16(total), ID: e.nextID(), DF: true, TTL: wire.DefaultTTL,
+			TOS: seg.TOS&^3 | seg.ECN&3, TotalLen: uint16(total), ID: e.nextID(), DF: true, TTL: wire.DefaultTTL,
 			Protocol: wire.ProtoTCP, Src: e.cfg.Addr, Dst: dst,
 		})
 		phsum = wire.PseudoHeaderChecksum(wire.ProtoTCP, e.cfg.Addr, dst, uint16(total-iphl))

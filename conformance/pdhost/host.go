@@ -213,6 +213,8 @@ type sockOpts struct {
 	sndBuf      int
 	userTimeout int
 	notsentLow  uint32 // TCP_NOTSENT_LOWAT; 0: tcp_notsent_lowat
+	tos         uint8  // IP_TOS, ECN bits clear
+	pmtudisc    int    // IP_MTU_DISCOVER as set (recorded only: xdptcp always does PMTU discovery with DF)
 }
 
 // connState is a connection's tcp.Handler. Its fields are used on the loop
@@ -419,6 +421,7 @@ func (h *Host) applyOpts(s *sock) {
 	c.SetKeepAlive(s.opts.keepAlive)
 	c.SetUserTimeout(time.Duration(s.opts.userTimeout) * time.Millisecond)
 	c.SetNotsentLowat(s.opts.notsentLow)
+	c.SetTOS(s.opts.tos)
 	if s.opts.lingerOn {
 		c.SetLinger(s.opts.lingerSecs)
 	} else {

@@ -103,6 +103,13 @@ func (h *Host) Getsockopt(fd, level, name int, b []byte) (int, Errno) {
 			})
 			return putInt(b, v), 0
 		}
+	case unix.IPPROTO_IP:
+		switch name {
+		case unix.IP_TOS:
+			return putInt(b, int(o.tos)), 0
+		case unix.IP_MTU_DISCOVER:
+			return putInt(b, o.pmtudisc), 0
+		}
 	case unix.IPPROTO_TCP:
 		switch name {
 		case unix.TCP_NODELAY:
@@ -223,6 +230,32 @@ func (h *Host) Setsockopt(fd, level, name int, v []byte) Errno {
 				o.sndBuf = n
 			}
 			return 0 // recorded; xdptcp sizes buffers from tcp_rmem/tcp_wmem
+		}
+	case unix.IPPROTO_IP:
+		// Linux do_ip_setsockopt: an int, or one byte when optlen < 4.
+		n := 0
+		switch {
+		case len(v) >= 4:
+			n, _ = getInt(v)
+		case len(v) >= 1:
+			n = int(v[0])
+		default:
+			return syscall.EINVAL
+		}
+		if name == unix.IP_TOS {
+			// For TCP the ECN bits are dropped: marking stays the stack's.
+			o.tos = uint8(n) &^ 3
+			apply()
+			return 0
+		}
+		if name == unix.IP_MTU_DISCOVER {
+			// Recorded for getsockopt; xdptcp keeps DF and PMTU
+			// discovery whatever the mode (README "Conformance").
+			if n < unix.IP_PMTUDISC_DONT || n > unix.IP_PMTUDISC_OMIT {
+				return syscall.EINVAL
+			}
+			o.pmtudisc = n
+			return 0
 		}
 	case unix.IPPROTO_TCP:
 		n, e := getInt(v)

@@ -52,6 +52,7 @@ type OutSegment struct {
 	Payload  []byte // first part of the payload; valid during the call
 	Payload2 []byte // second part, when the send buffer wraps
 	ECN      uint8  // the IP header's ECN field to send: ECNECT0 on data of an ECN connection, else ECNNotECT
+	TOS      uint8  // the connection's IP_TOS with the ECN bits clear: the DSCP bits of its IPv4 packets
 }
 
 // Output transmits segments. SendTCP returns false when the segment could

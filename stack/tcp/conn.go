@@ -443,6 +443,15 @@ func (c *Conn) Writable() bool {
 	return uint64(c.notsentBytes())<<1 < uint64(low)
 }
 
+// SetTOS sets IP_TOS (Linux): the TOS byte of the connection's IPv4
+// packets. As Linux does for TCP sockets, the two ECN bits of tos are
+// ignored: ECN marking stays the stack's (RFC 3168). IPv6 packets are not
+// affected (IPV6_TCLASS in Linux).
+func (c *Conn) SetTOS(tos uint8) { c.tos = tos &^ 3 }
+
+// TOS returns the IP_TOS value set with SetTOS (ECN bits clear).
+func (c *Conn) TOS() uint8 { return c.tos }
+
 // SetKeepAlive turns keepalive probes (RFC 1122 §4.2.3.6) on or off.
 func (c *Conn) SetKeepAlive(on bool) {
 	if on {

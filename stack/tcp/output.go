@@ -62,7 +62,7 @@ func (c *Conn) tsRaw(now clock.Time) uint32 {
 // this connection carries.
 func (c *Conn) fill(now clock.Time, seq seqnum.Value, flags wire.TCPFlags) *OutSegment {
 	s := &c.layer.out
-	*s = OutSegment{Key: c.key, Seq: seq, Flags: flags}
+	*s = OutSegment{Key: c.key, Seq: seq, Flags: flags, TOS: c.tos}
 	if flags&wire.FlagACK != 0 {
 		s.Ack = c.rcvNxt
 	}
