@@ -33,6 +33,8 @@ func (e *Engine) Run(ctx context.Context, clk clock.Clock) error {
 			<-woken
 		}
 	}()
+	// Frames still held for unresolved next hops go back to the port.
+	defer e.freeHeld()
 	done := ctx.Done()
 	for {
 		select {
