@@ -270,7 +270,7 @@ func (c *Conn) Info() TCPInfo {
 	if c.state.synchronized() {
 		in.SndMSS = c.effMSS()
 		in.PMTU = c.mss + headerOverhead(c.key)
-		in.Reordering = c.dupThresh()
+		in.Reordering = 3 + int(c.reordering) // Linux tp->reordering (DupThresh before its half-flight bound)
 		if c.rcvNxt.LessThan(c.rcvAdv) {
 			in.RcvWnd = uint32(c.rcvAdv.Sub(c.rcvNxt))
 		}

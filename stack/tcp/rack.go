@@ -98,7 +98,21 @@ func (c *Conn) rackDelivered(now clock.Time, s *txSeg, tsecr uint32) {
 			c.ic.reordSeen = sat16(c.ic.reordSeen)
 		}
 		r.flags |= rkReorderingSeen
+		c.raiseReordering(int(r.fack.Sub(s.seq)))
 	}
+}
+
+// raiseReordering takes a reordering distance: a record delivered
+// dist bytes below the highest delivered one, never retransmitted. The
+// reordering degree (DupThresh) rises to it in segments, up to
+// 3+maxReordering, as Linux's tcp_check_sack_reordering raises
+// tp->reordering to the SACKed distance (tcpi_reordering).
+func (c *Conn) raiseReordering(dist int) {
+	mss := max(c.mss, 1)
+	if dist <= (3+int(c.reordering))*mss {
+		return
+	}
+	c.reordering = uint8(min((dist+mss-1)/mss, 3+maxReordering) - 3)
 }
 
 // sentAfter is RFC 8985's RACK_sent_after: a segment ending at end1,
@@ -223,7 +237,7 @@ func (c *Conn) onReoTimer(now clock.Time) {
 	c.rackDetectLoss(now)
 	if c.flags&fInRecovery == 0 && c.tq.lost > 0 && c.recover.LessThanEq(c.sndUna) {
 		c.enterRecovery(now)
-		c.prrUpdate(0)
+		c.prrUpdate(c.mss, false) // one segment delivered, as Linux's tcp_rack_reo_timeout
 	}
 	c.trySend(now)
 }

@@ -384,3 +384,49 @@ func TestScoreboardCounts(t *testing.T) {
 		t.Fatalf("empty queue with counts: %+v", q)
 	}
 }
+
+// PRR-SSRB's extra segment only on a safe ACK (RFC 9937 SafeACK, Linux
+// tcp_cwnd_reduction): the SACK that enters recovery advances nothing,
+// so with RACK marking 1 and 4-8 lost (pipe one segment, ssthresh 7)
+// one retransmission goes, not two, as Linux sends in packetdrill's
+// google/fast_recovery/prr-ss-ack-below-snd_una-cubic.pkt (line 28).
+func TestPRRSSRBExtraSegmentOnlyOnSafeACK(t *testing.T) {
+	h := sackConn(t, false)
+	una := ourISN + 1
+	h.c.Write(make([]byte, 10000))
+	for i := 0; i < 10; i++ {
+		h.expect(payloadLen(1000))
+	}
+	h.advance(10 * time.Millisecond)
+	h.send(ACK, peerISN+1, una, withSACK(una+1000, una+2000))
+	h.send(ACK, peerISN+1, una, withSACK(una+1000, una+3000))
+	h.send(ACK, peerISN+1, una, withSACK(una+1000, una+3000, una+8000, una+9000))
+	h.expect(seqNum(una), payloadLen(1000))
+	h.expectNothing()
+	if h.c.flags&fInRecovery == 0 || h.c.tq.lost != 6000 {
+		t.Fatalf("in recovery %v, lost %d, want 6000", h.c.flags&fInRecovery != 0, h.c.tq.lost)
+	}
+}
+
+// A never-retransmitted segment SACKed below the highest SACKed one
+// raises the reordering degree to the distance in segments (Linux
+// tcp_check_sack_reordering; tcpi_reordering), as packetdrill's
+// google/sack/sack-shift-sacked-2-6-8-3-9-nofack.pkt checks (line 38):
+// 3001:4001 SACKed after 8001:9001 is a distance of 6.
+func TestSACKReorderingRaisesDegree(t *testing.T) {
+	h := sackConn(t, false)
+	una := ourISN + 1
+	writeSegs(h, 10, 1000)
+	h.advance(10 * time.Millisecond)
+	h.send(ACK, peerISN+1, una, withSACK(una+8000, una+9000))
+	if r := h.c.Info().Reordering; r != 3 {
+		t.Fatalf("tcpi_reordering %d before reordering, want 3", r)
+	}
+	h.send(ACK, peerISN+1, una, withSACK(una+3000, una+4000, una+8000, una+9000))
+	if r := h.c.Info().Reordering; r != 6 {
+		t.Fatalf("tcpi_reordering %d, want 6", r)
+	}
+	if h.c.rack.flags&rkReorderingSeen == 0 || h.l.Stats().TCPSACKReorder.Load() != 1 {
+		t.Fatal("reordering not seen")
+	}
+}

@@ -158,7 +158,7 @@ func (c *Conn) recoveryOnAck(now clock.Time, as *ackSample) {
 			return
 		}
 	}
-	c.prrUpdate(delivered)
+	c.prrUpdate(delivered, as.acked > 0 && as.lost == 0)
 }
 
 // frtoOnAck is F-RTO (RFC 5682 §3, the SACK-enhanced version; Linux
@@ -297,12 +297,15 @@ func (c *Conn) exitRecovery() {
 	c.rackRecoveryEnded()
 }
 
-// prrUpdate is RFC 6937 §3 on an ACK in recovery: cwnd becomes pipe plus
-// what PRR lets out for the delivered bytes: proportionally to ssthresh /
-// RecoverFS while pipe is above ssthresh, else up to ssthresh with the
-// slow-start reduction bound (PRR-SSRB). At least the first
-// retransmission goes out at once (Linux tcp_cwnd_reduction).
-func (c *Conn) prrUpdate(delivered int) {
+// prrUpdate is RFC 9937 (PRR, obsoleting RFC 6937) on an ACK in
+// recovery: cwnd becomes pipe plus what PRR lets out for the delivered
+// bytes: proportionally to ssthresh / RecoverFS while pipe is above
+// ssthresh, else up to ssthresh with the slow-start reduction bound
+// (PRR-SSRB), whose extra segment only a safe ACK earns (RFC 9937
+// SafeACK: it advanced SND.UNA and marked nothing newly lost; Linux
+// tcp_cwnd_reduction's FLAG_SND_UNA_ADVANCED && !newly_lost). At least
+// the first retransmission goes out at once (Linux tcp_cwnd_reduction).
+func (c *Conn) prrUpdate(delivered int, safeACK bool) {
 	if c.rateCtl() != nil {
 		return // BBR: packet conservation instead (bbr.go), as Linux skips tcp_cwnd_reduction with cong_control
 	}
@@ -315,7 +318,11 @@ func (c *Conn) prrUpdate(delivered int) {
 		fs := max(q.recoverFS, 1)
 		sndcnt = (q.prrDelivered*ss+fs-1)/fs - q.prrOut
 	} else {
-		sndcnt = min(ss-pipe, max(q.prrDelivered-q.prrOut, delivered)+c.mss)
+		sndcnt = max(q.prrDelivered-q.prrOut, delivered)
+		if safeACK {
+			sndcnt += c.mss
+		}
+		sndcnt = min(ss-pipe, sndcnt)
 	}
 	sndcnt = max(sndcnt, 0)
 	if q.prrOut == 0 && sndcnt < c.mss && q.lost > q.retrans {
