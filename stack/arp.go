@@ -194,6 +194,11 @@ func (e *Engine) findNeighbor(k, gw flowtable.Addr) ([6]byte, bool) {
 	if k != gw || gw.IsZero() {
 		if r := e.ret.get(k); r != nil && e.now.Sub(r.confirmed) <= ARPReachableTime {
 			r.ref = true
+			// Segments held before the return path was known go
+			// first, to the same MAC, so the peer sees them in order.
+			if n.qPkts > 0 {
+				e.sendHeld(n, r.mac)
+			}
 			return r.mac, true
 		}
 	}

@@ -102,3 +102,65 @@ func TestNoAllocsHoldAndFlush(t *testing.T) {
 		t.Fatalf("rounds %d, held in %d, held now %d, dropped %d, sent %d", n, held, f.e.pend.pkts, f.drops(DropARPUnresolved), f.p.nsent)
 	}
 }
+
+// Segments held for an on-link peer go out, first, when the peer's own
+// frames give its return path (multi-queue: the ARP reply went to another
+// loop).
+func TestHeldFramesFollowReturnPath(t *testing.T) {
+	f := newFixture(t, nil)
+	f.send(rstTo(addrPeer))
+	f.recv(tcpFrame(macPeer, addrPeer, 40000, 80, wire.FlagSYN, 1, nil, nil))
+	seg := rstTo(addrPeer)
+	seg.Ack = 7
+	ok, out := f.send(seg)
+	if !ok || len(out) != 2 {
+		t.Fatalf("ok=%v, %d frames; want the held segment and the new one", ok, len(out))
+	}
+	if wire.TCP(out[0][34:]).Ack() != 0x01020305 || wire.TCP(out[1][34:]).Ack() != 7 || wire.Ethernet(out[0]).Dst() != macPeer {
+		t.Fatalf("out of order or misaddressed: %x", out)
+	}
+	if f.e.pend.pkts != 0 || f.p.inLoop != 0 {
+		t.Fatal("held or leaked")
+	}
+}
+
+// A segment larger than a TX frame (multi-buffer chain) is held whole and
+// sent whole with the reply; failed, its frames all go back.
+func TestHeldChain(t *testing.T) {
+	mb := func(c *Config) { c.MTU, c.MultiBuffer = 9000, true }
+	seg := rstTo(addrPeer)
+	seg.Flags = wire.FlagACK | wire.FlagPSH
+	seg.Payload = make([]byte, 5000)
+	for i := range seg.Payload {
+		seg.Payload[i] = byte(i)
+	}
+	f := newFixture(t, mb)
+	f.send(seg)
+	if f.e.pend.pkts != 1 || len(f.e.pend.free) != DefaultUnresQlenTotal-3 {
+		t.Fatalf("held %d packets, %d slots used; want 1 in 3 frames", f.e.pend.pkts, DefaultUnresQlenTotal-len(f.e.pend.free))
+	}
+	out := f.recv(arpFrame(wire.ARPReply, macPeer, addrPeer, macUs, addrUs, macUs))
+	var pkt []byte
+	for _, o := range out {
+		pkt = append(pkt, o...)
+	}
+	if len(out) != 3 || len(pkt) != 14+40+5000 || wire.Ethernet(pkt).Dst() != macPeer {
+		t.Fatalf("sent %d frames, %d bytes", len(out), len(pkt))
+	}
+	ip := wire.IPv4(pkt[14:])
+	if wire.Checksum(pkt[34:], wire.PseudoHeaderChecksum(wire.ProtoTCP, ip.Src(), ip.Dst(), uint16(len(pkt)-34))) != 0xffff {
+		t.Fatal("chain checksum")
+	}
+	if f.p.inLoop != 0 {
+		t.Fatalf("%d frames leaked", f.p.inLoop)
+	}
+
+	g := newFixture(t, mb)
+	g.send(seg)
+	g.now = g.now.Add(unresSolicit * ARPRetransTime)
+	g.e.Poll(g.now)
+	g.expectDrop(DropARPUnresolved, 1)
+	if g.p.inLoop != 0 || len(g.e.pend.free) != DefaultUnresQlenTotal {
+		t.Fatalf("%d frames in loop, %d slots free", g.p.inLoop, len(g.e.pend.free))
+	}
+}
