@@ -144,14 +144,14 @@ func (e *Engine) resolve(dst flowtable.Addr) (mac [6]byte, wait *neigh, ok bool)
 // resolve chose; gw: the gateway of its family), asking for it when it
 // is unknown or stale; unresolved, it returns k's entry to hold the packet
 // on (Linux's neigh_resolve_output queues on the INCOMPLETE entry) unless
-// holding is off (Config.UnresQlen or UnresQlenTotal negative), when the
-// failure is counted (arp_unresolved).
+// holding is off (unres_qlen 0 or Config.UnresQlenTotal negative), when
+// the failure is counted (arp_unresolved).
 func (e *Engine) neighbor(k, gw flowtable.Addr) ([6]byte, *neigh, bool) {
 	mac, ok := e.findNeighbor(k, gw)
 	if ok {
 		return mac, nil, true
 	}
-	if e.cfg.UnresQlen == 0 || len(e.pend.slots) == 0 {
+	if e.cfg.TCP.UnresQlen <= 0 || len(e.pend.slots) == 0 {
 		e.stats.drop(DropARPUnresolved)
 		return mac, nil, false
 	}

@@ -54,9 +54,6 @@ const (
 	DefaultARPCacheSize = 1024 // bounded neighbour cache (Linux gc_thresh3 is 1024)
 	DefaultBatchSize    = 64
 	DefaultDoQueueSize  = 1024
-	// DefaultUnresQlen is Linux's unres_qlen (net.ipv4.neigh.default.
-	// unres_qlen, 101 packets): packets held per unresolved neighbour.
-	DefaultUnresQlen = 101
 	// DefaultUnresQlenTotal bounds the TX frames held for all unresolved
 	// neighbours of a loop together (Linux has no such bound, its skbs
 	// are not a fixed pool): 256 of the 4096 UMEM frames
@@ -100,13 +97,9 @@ type Config struct {
 	QueueID      int  // for stats and labels
 	BusyPoll     bool // Run never waits in Port.Wait
 	DoQueueSize  int  // Do() queue bound, rounded up to a power of two, default 1024
-	// UnresQlen is Linux's unres_qlen: how many packets wait for one
-	// unresolved next hop (sent when its ARP reply or neighbour
-	// advertisement arrives, dropped as arp_unresolved when its
-	// requests go unanswered); default 101; negative: none held.
-	UnresQlen int
 	// UnresQlenTotal bounds the TX frames held for all unresolved next
-	// hops together (no Linux equivalent); default 256; negative: none.
+	// hops together (no Linux equivalent; the bound per next hop is
+	// TCP.UnresQlen, Linux's unres_qlen); default 256; negative: none.
 	UnresQlenTotal int
 	TCP            tcp.Config
 
@@ -137,10 +130,6 @@ func (c *Config) setDefaults() {
 	if c.BatchSize <= 0 {
 		c.BatchSize = DefaultBatchSize
 	}
-	if c.UnresQlen == 0 {
-		c.UnresQlen = DefaultUnresQlen
-	}
-	c.UnresQlen = max(c.UnresQlen, 0)
 	if c.UnresQlenTotal == 0 {
 		c.UnresQlenTotal = DefaultUnresQlenTotal
 	}

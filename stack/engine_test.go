@@ -260,7 +260,7 @@ func TestUnresolvedNextHopFails(t *testing.T) {
 // evicted entry frees what it holds. Every drop is arp_unresolved, no
 // frame leaks.
 func TestUnresolvedNextHopBounds(t *testing.T) {
-	f := newFixture(t, func(c *Config) { c.UnresQlen = 2 })
+	f := newFixture(t, func(c *Config) { c.TCP = tcp.DefaultConfig(); c.TCP.UnresQlen = 2 })
 	for i := range 3 {
 		seg := rstTo(addrPeer)
 		seg.Ack = seqnum.Value(i)
@@ -290,10 +290,10 @@ func TestUnresolvedNextHopBounds(t *testing.T) {
 		t.Fatalf("held %d, frames in loop %d", h.e.pend.pkts, h.p.inLoop)
 	}
 
-	// Holding off (UnresQlen < 0): dropped at once, as before.
-	k := newFixture(t, func(c *Config) { c.UnresQlen = -1 })
+	// Holding off (unres_qlen 0): dropped at once, as before.
+	k := newFixture(t, func(c *Config) { c.TCP = tcp.DefaultConfig(); c.TCP.UnresQlen = 0 })
 	if ok, _ := k.send(rstTo(addrPeer)); ok {
-		t.Fatal("held with UnresQlen < 0")
+		t.Fatal("held with unres_qlen 0")
 	}
 	k.expectDrop(DropARPUnresolved, 1)
 }

@@ -34,7 +34,7 @@ type neigh struct {
 	watched    bool           // Config.ARPWatch was told to watch addr (ARP reply or NDP advertisement)
 	qHead      int32          // held frames (unres.go): first pendPool slot + 1; 0: none
 	qTail      int32          // last pendPool slot + 1; 0: none
-	qPkts      int32          // packets held, at most Config.UnresQlen
+	qPkts      int32          // packets held, at most unres_qlen (Config.TCP.UnresQlen)
 	qSince     clock.Time     // when the first held packet of this wait was held
 }
 

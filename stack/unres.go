@@ -45,14 +45,14 @@ func newPendPool(size int) pendPool {
 
 // hold puts the built packet ds (one frame, or a multi-buffer chain,
 // lengths and options set) on n's queue. When n already holds
-// Config.UnresQlen packets the oldest is dropped (Linux neigh_queue drops
+// unres_qlen (Config.TCP.UnresQlen) packets the oldest is dropped (Linux neigh_queue drops
 // the head); when the pool has no room for ds, ds is dropped. Drops are
 // counted arp_unresolved and free their frames.
 func (e *Engine) hold(n *neigh, ds []xsk.Desc) {
-	if int(n.qPkts) >= e.cfg.UnresQlen {
+	if int(n.qPkts) >= e.cfg.TCP.UnresQlen {
 		e.dropHead(n)
 	}
-	if len(ds) > len(e.pend.free) || e.cfg.UnresQlen == 0 {
+	if len(ds) > len(e.pend.free) || e.cfg.TCP.UnresQlen <= 0 {
 		for _, d := range ds {
 			e.port.FreeTx(d)
 		}
