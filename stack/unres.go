@@ -49,7 +49,8 @@ func newPendPool(size int) pendPool {
 // the head); when the pool has no room for ds, ds is dropped. Drops are
 // counted arp_unresolved and free their frames.
 func (e *Engine) hold(n *neigh, ds []xsk.Desc) {
-	if int(n.qPkts) >= e.cfg.TCP.UnresQlen {
+	// A loop: a reload may have lowered unres_qlen below the queue.
+	for n.qPkts > 0 && int(n.qPkts) >= e.cfg.TCP.UnresQlen {
 		e.dropHead(n)
 	}
 	if len(ds) > len(e.pend.free) || e.cfg.TCP.UnresQlen <= 0 {
