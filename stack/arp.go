@@ -91,7 +91,8 @@ func (e *Engine) learnNeighbor(sender flowtable.Addr, sha [6]byte, valid, add bo
 	e.stats.ArpCacheEntries.Store(uint64(e.arp.len()))
 }
 
-// confirm records that n's MAC is mac as of now.
+// confirm records that n's MAC is mac as of now, and sends the frames
+// held for it.
 func (e *Engine) confirm(n *neigh, mac [6]byte) {
 	n.mac = mac
 	n.state = neighValid
@@ -101,6 +102,9 @@ func (e *Engine) confirm(n *neigh, mac [6]byte) {
 	if n.watched {
 		n.watched = false
 		e.cfg.ARPWatch(n.addr, false)
+	}
+	if n.qPkts > 0 {
+		e.sendHeld(n, mac)
 	}
 }
 
@@ -115,19 +119,21 @@ func (e *Engine) gateway(a flowtable.Addr) flowtable.Addr {
 // resolve returns the Ethernet destination for destination dst (IPv4
 // mapped, or IPv6) by the next-hop rule (package doc), the same for both
 // families: ARP resolves IPv4 next hops, NDP (RFC 4861 §7.2) IPv6 ones,
-// with the same cache states and timers. On failure it has counted the
-// drop reason (and sent a request or solicitation when one is due).
-func (e *Engine) resolve(dst flowtable.Addr) ([6]byte, bool) {
+// with the same cache states and timers. When the next hop is on-link but
+// not resolved yet it returns its entry as wait (a request or solicitation
+// sent when one is due): the caller builds the packet and holds it there
+// (hold). Otherwise a failure has been counted (no_route).
+func (e *Engine) resolve(dst flowtable.Addr) (mac [6]byte, wait *neigh, ok bool) {
 	k := dst
 	gw := e.gateway(dst)
 	if !e.onLink(k) {
 		if gw.IsZero() {
 			if n := e.ret.get(k); n != nil {
 				n.ref = true
-				return n.mac, true
+				return n.mac, nil, true
 			}
 			e.stats.drop(DropNoRoute)
-			return [6]byte{}, false
+			return [6]byte{}, nil, false
 		}
 		k = gw
 	}
@@ -136,13 +142,20 @@ func (e *Engine) resolve(dst flowtable.Addr) ([6]byte, bool) {
 
 // neighbor returns the MAC of the on-link neighbour k (the next hop
 // resolve chose; gw: the gateway of its family), asking for it when it
-// is unknown or stale; a failure is counted (arp_unresolved).
-func (e *Engine) neighbor(k, gw flowtable.Addr) ([6]byte, bool) {
+// is unknown or stale; unresolved, it returns k's entry to hold the packet
+// on (Linux's neigh_resolve_output queues on the INCOMPLETE entry) unless
+// holding is off (unres_qlen 0 or Config.UnresQlenTotal negative), when
+// the failure is counted (arp_unresolved).
+func (e *Engine) neighbor(k, gw flowtable.Addr) ([6]byte, *neigh, bool) {
 	mac, ok := e.findNeighbor(k, gw)
-	if !ok {
-		e.stats.drop(DropARPUnresolved)
+	if ok {
+		return mac, nil, true
 	}
-	return mac, ok
+	if e.cfg.TCP.UnresQlen <= 0 || len(e.pend.slots) == 0 {
+		e.stats.drop(DropARPUnresolved)
+		return mac, nil, false
+	}
+	return mac, e.arp.get(k), true
 }
 
 // findNeighbor is neighbor without counting a failure.
@@ -181,6 +194,11 @@ func (e *Engine) findNeighbor(k, gw flowtable.Addr) ([6]byte, bool) {
 	if k != gw || gw.IsZero() {
 		if r := e.ret.get(k); r != nil && e.now.Sub(r.confirmed) <= ARPReachableTime {
 			r.ref = true
+			// Segments held before the return path was known go
+			// first, to the same MAC, so the peer sees them in order.
+			if n.qPkts > 0 {
+				e.sendHeld(n, r.mac)
+			}
 			return r.mac, true
 		}
 	}

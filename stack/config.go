@@ -54,6 +54,13 @@ const (
 	DefaultARPCacheSize = 1024 // bounded neighbour cache (Linux gc_thresh3 is 1024)
 	DefaultBatchSize    = 64
 	DefaultDoQueueSize  = 1024
+	// DefaultUnresQlenTotal bounds the TX frames held for all unresolved
+	// neighbours of a loop together (Linux has no such bound, its skbs
+	// are not a fixed pool): 256 of the 4096 UMEM frames
+	// (xsk.DefaultNumFrames) — enough for a SYN-ACK to each of 256
+	// new clients behind a gateway, or two full queues, while most TX
+	// frames stay free for traffic whose next hop is known.
+	DefaultUnresQlenTotal = 256
 )
 
 // ARP timing, following Linux's neighbour defaults (net.ipv4.neigh.*).
@@ -90,7 +97,11 @@ type Config struct {
 	QueueID      int  // for stats and labels
 	BusyPoll     bool // Run never waits in Port.Wait
 	DoQueueSize  int  // Do() queue bound, rounded up to a power of two, default 1024
-	TCP          tcp.Config
+	// UnresQlenTotal bounds the TX frames held for all unresolved next
+	// hops together (no Linux equivalent; the bound per next hop is
+	// TCP.UnresQlen, Linux's unres_qlen); default 256; negative: none.
+	UnresQlenTotal int
+	TCP            tcp.Config
 
 	// ARPWatch, if set, is called on the loop with watch=true before the
 	// engine sends an ARP request or an NDP neighbour solicitation for
@@ -119,6 +130,10 @@ func (c *Config) setDefaults() {
 	if c.BatchSize <= 0 {
 		c.BatchSize = DefaultBatchSize
 	}
+	if c.UnresQlenTotal == 0 {
+		c.UnresQlenTotal = DefaultUnresQlenTotal
+	}
+	c.UnresQlenTotal = max(c.UnresQlenTotal, 0)
 	if c.DoQueueSize <= 0 {
 		c.DoQueueSize = DefaultDoQueueSize
 	}

@@ -14,31 +14,33 @@ import (
 // Engine is one queue's protocol processing above its Port. All methods but
 // Do, Stats and Close run on the loop goroutine.
 type Engine struct {
-	cfg    Config
-	port   Port
-	layer  *tcp.Layer
-	stats  Stats
-	addr4  flowtable.Addr // our IPv4 address, mapped; zero: no IPv4
-	addr6  flowtable.Addr // our IPv6 address; zero: no IPv6
-	gw4    flowtable.Addr // IPv4 gateway, mapped; zero: none
-	gw6    flowtable.Addr // IPv6 gateway; zero: none
-	flowK  [16]byte       // secret for the IPv6 flow labels (RFC 6437 §3)
-	now    clock.Time
-	ipID   uint16 // next IPv4 identification (per-loop counter)
-	maxIP  int    // largest IPv4 packet (MTU)
-	rx     []xsk.Desc
-	tx     []xsk.Desc    // pending TX batch, cap BatchSize
-	chain  []xsk.Desc    // a multi-buffer packet being built, cap xsk.MaxDescsPerPacket
-	rxBuf  []byte        // a received multi-buffer frame gathered, cap MTU+14 (MultiBuffer only)
-	tapBuf []byte        // a sent multi-buffer frame gathered for the tap, cap MTU+14 (MultiBuffer only)
-	csum   TxChecksummer // the port computes TCP checksums (TX metadata); nil: software
-	arp    *neighCache
-	ret    *neighCache // return-path cache (off-link peers, no gateway)
-	seg    tcp.Segment // reused for every delivered segment
-	doq    *doQueue
-	wakeFD int                 // eventfd for Do wake-ups; -1 if none
-	asleep atomic.Bool         // the loop is (about to be) in Port.Wait
-	tap    atomic.Pointer[Tap] // packet capture; nil when none (capture.go)
+	cfg       Config
+	port      Port
+	layer     *tcp.Layer
+	stats     Stats
+	addr4     flowtable.Addr // our IPv4 address, mapped; zero: no IPv4
+	addr6     flowtable.Addr // our IPv6 address; zero: no IPv6
+	gw4       flowtable.Addr // IPv4 gateway, mapped; zero: none
+	gw6       flowtable.Addr // IPv6 gateway; zero: none
+	flowK     [16]byte       // secret for the IPv6 flow labels (RFC 6437 §3)
+	now       clock.Time
+	ipID      uint16 // next IPv4 identification (per-loop counter)
+	maxIP     int    // largest IPv4 packet (MTU)
+	rx        []xsk.Desc
+	tx        []xsk.Desc    // pending TX batch, cap BatchSize
+	chain     []xsk.Desc    // a multi-buffer packet being built, cap xsk.MaxDescsPerPacket
+	rxBuf     []byte        // a received multi-buffer frame gathered, cap MTU+14 (MultiBuffer only)
+	tapBuf    []byte        // a sent multi-buffer frame gathered for the tap, cap MTU+14 (MultiBuffer only)
+	csum      TxChecksummer // the port computes TCP checksums (TX metadata); nil: software
+	arp       *neighCache
+	ret       *neighCache // return-path cache (off-link peers, no gateway)
+	pend      pendPool    // frames held for unresolved next hops (unres.go)
+	unresNext clock.Time  // with frames held: when expireUnres is next due
+	seg       tcp.Segment // reused for every delivered segment
+	doq       *doQueue
+	wakeFD    int                 // eventfd for Do wake-ups; -1 if none
+	asleep    atomic.Bool         // the loop is (about to be) in Port.Wait
+	tap       atomic.Pointer[Tap] // packet capture; nil when none (capture.go)
 
 	cl       *Cluster      // the cluster this host is one of (cluster.go); nil: alone
 	curFrame wire.Ethernet // with cl: the frame being handled, nil outside handleTCP
@@ -71,7 +73,9 @@ func NewEngine(cfg Config, port Port, now clock.Time) *Engine {
 		ret:    newNeighCache(cfg.ARPCacheSize),
 		doq:    newDoQueue(cfg.DoQueueSize),
 		wakeFD: newWakeFD(),
+		pend:   newPendPool(cfg.UnresQlenTotal),
 	}
+	e.arp.onEvict = e.dropHeld
 	if c, ok := port.(TxChecksummer); ok && c.TxChecksumOffload() {
 		e.csum = c
 	}
@@ -181,6 +185,9 @@ func (e *Engine) Poll(now clock.Time) bool {
 	}
 	if e.cl != nil {
 		e.refreshPeers(now)
+	}
+	if e.pend.pkts > 0 && !now.Before(e.unresNext) {
+		e.expireUnres(now)
 	}
 	if len(e.tx) > 0 {
 		work = true

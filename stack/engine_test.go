@@ -181,32 +181,121 @@ func TestARPForSomeoneElseIsIgnored(t *testing.T) {
 	f.expectDrop(DropARPMalformed, 2)
 }
 
-func TestUnresolvedNextHopSendsRateLimitedARP(t *testing.T) {
+// A segment to an unresolved next hop is held on its entry (Linux
+// neigh_resolve_output queues it on the INCOMPLETE neighbour) and sent
+// when the reply arrives; requests stay one per retrans_time.
+func TestUnresolvedNextHopHoldsFrames(t *testing.T) {
 	f := newFixture(t, nil)
 	ok, out := f.send(rstTo(addrPeer))
-	if ok {
-		t.Fatal("SendTCP succeeded without a neighbour")
+	if !ok {
+		t.Fatal("SendTCP refused a segment to an unresolved neighbour")
 	}
 	f.expectOne(out, unhex(t, goldenARPOurReq))
-	f.expectDrop(DropARPUnresolved, 1)
-	// Within retrans_time: dropped, no second request.
+	// Within retrans_time: held too, no second request.
 	f.now = f.now.Add(999 * time.Millisecond)
 	ok, out = f.send(rstTo(addrPeer))
 	f.expectNothing(out)
-	f.expectDrop(DropARPUnresolved, 2)
 	f.now = f.now.Add(time.Millisecond)
 	_, out = f.send(rstTo(addrPeer))
 	f.expectOne(out, unhex(t, goldenARPOurReq))
-	// The reply resolves it (RFC 826 merge of the incomplete entry).
-	f.expectNothing(f.recv(arpFrame(wire.ARPReply, macPeer, addrPeer, macUs, addrUs, macUs)))
+	if f.e.pend.pkts != 3 {
+		t.Fatalf("%d packets held, want 3", f.e.pend.pkts)
+	}
+	// The reply resolves it (RFC 826 merge of the incomplete entry) and
+	// sends the held segments, oldest first.
+	out = f.recv(arpFrame(wire.ARPReply, macPeer, addrPeer, macUs, addrUs, macUs))
+	if len(out) != 3 {
+		t.Fatalf("sent %d frames with the reply, want the 3 held", len(out))
+	}
+	if !bytes.Equal(out[0], unhex(t, goldenRST)) {
+		t.Fatalf("first held segment\n%x\nwant\n%x", out[0], unhex(t, goldenRST))
+	}
+	for i, o := range out {
+		if wire.Ethernet(o).Dst() != macPeer || wire.IPv4(o[14:]).ID() != uint16(i) {
+			t.Fatalf("held segment %d: %x", i, o)
+		}
+	}
 	ok, out = f.send(rstTo(addrPeer))
-	if !ok {
+	if !ok || len(out) != 1 || wire.Ethernet(out[0]).Dst() != macPeer {
 		t.Fatal("not resolved by the reply")
 	}
-	f.expectOne(out, unhex(t, goldenRST))
-	if f.e.Stats().ArpOutRequests.Load() != 2 {
-		t.Fatal("ArpOutRequests")
+	if f.e.Stats().ArpOutRequests.Load() != 2 || f.drops(DropARPUnresolved) != 0 || f.e.pend.pkts != 0 || len(f.e.pend.free) != DefaultUnresQlenTotal {
+		t.Fatal("counters or pool after the flush")
 	}
+	if f.p.inLoop != 0 {
+		t.Fatalf("%d frames leaked", f.p.inLoop)
+	}
+}
+
+// Unanswered, the entry is asked mcast_solicit (3) times, retrans_time
+// apart, then fails: its held segments are freed and counted.
+func TestUnresolvedNextHopFails(t *testing.T) {
+	f := newFixture(t, nil)
+	f.send(rstTo(addrPeer))
+	f.send(rstTo(addrPeer))
+	for i := 1; i <= 2; i++ {
+		f.now = f.now.Add(ARPRetransTime)
+		f.e.Poll(f.now)
+		if out := f.p.take(); len(out) != 1 || wire.Ethernet(out[0]).Type() != wire.EtherTypeARP {
+			t.Fatalf("second %d: %d frames, want an ARP request", i, len(out))
+		}
+		f.expectDrop(DropARPUnresolved, 0)
+	}
+	f.now = f.now.Add(ARPRetransTime)
+	f.e.Poll(f.now)
+	f.expectNothing(f.p.take())
+	f.expectDrop(DropARPUnresolved, 2)
+	if f.e.Stats().ArpOutRequests.Load() != 3 || f.e.pend.pkts != 0 || f.p.inLoop != 0 {
+		t.Fatalf("requests %d, held %d, frames in loop %d", f.e.Stats().ArpOutRequests.Load(), f.e.pend.pkts, f.p.inLoop)
+	}
+	// A late reply sends nothing; the next segment goes out at once.
+	f.expectNothing(f.recv(arpFrame(wire.ARPReply, macPeer, addrPeer, macUs, addrUs, macUs)))
+	if ok, out := f.send(rstTo(addrPeer)); !ok || len(out) != 1 {
+		t.Fatal("not sent after the late reply")
+	}
+}
+
+// The queue per neighbour (unres_qlen) drops its oldest packet when full;
+// the pool for all neighbours (UnresQlenTotal) drops the new packet; an
+// evicted entry frees what it holds. Every drop is arp_unresolved, no
+// frame leaks.
+func TestUnresolvedNextHopBounds(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.TCP = tcp.DefaultConfig(); c.TCP.UnresQlen = 2 })
+	for i := range 3 {
+		seg := rstTo(addrPeer)
+		seg.Ack = seqnum.Value(i)
+		f.send(seg)
+	}
+	f.expectDrop(DropARPUnresolved, 1)
+	out := f.recv(arpFrame(wire.ARPReply, macPeer, addrPeer, macUs, addrUs, macUs))
+	if len(out) != 2 || wire.TCP(out[0][34:]).Ack() != 1 || wire.TCP(out[1][34:]).Ack() != 2 {
+		t.Fatalf("sent %d frames, want the newest 2", len(out))
+	}
+
+	g := newFixture(t, func(c *Config) { c.UnresQlenTotal = 2 })
+	g.send(rstTo(addrPeer))
+	g.send(rstTo(addrGW))
+	g.send(rstTo(addrPeer))
+	g.expectDrop(DropARPUnresolved, 1)
+	if g.e.pend.pkts != 2 || g.p.inLoop != 2 {
+		t.Fatalf("held %d, frames in loop %d", g.e.pend.pkts, g.p.inLoop)
+	}
+
+	h := newFixture(t, func(c *Config) { c.ARPCacheSize = 1 })
+	h.send(rstTo(addrPeer))
+	h.send(rstTo(addrPeer))
+	h.send(rstTo(addrGW)) // evicts addrPeer's entry
+	h.expectDrop(DropARPUnresolved, 2)
+	if h.e.pend.pkts != 1 || h.p.inLoop != 1 {
+		t.Fatalf("held %d, frames in loop %d", h.e.pend.pkts, h.p.inLoop)
+	}
+
+	// Holding off (unres_qlen 0): dropped at once, as before.
+	k := newFixture(t, func(c *Config) { c.TCP = tcp.DefaultConfig(); c.TCP.UnresQlen = 0 })
+	if ok, _ := k.send(rstTo(addrPeer)); ok {
+		t.Fatal("held with unres_qlen 0")
+	}
+	k.expectDrop(DropARPUnresolved, 1)
 }
 
 func TestARPEntryAgesLikeLinux(t *testing.T) {
@@ -224,10 +313,13 @@ func TestARPEntryAgesLikeLinux(t *testing.T) {
 	// Unanswered probes for the grace time: the entry fails.
 	f.now = f.now.Add(ARPStaleGrace + time.Millisecond)
 	ok, out = f.send(rstTo(addrPeer))
-	if ok || len(out) != 1 || wire.Ethernet(out[0]).Dst() != wire.BroadcastMAC {
+	if !ok || len(out) != 1 || wire.Ethernet(out[0]).Dst() != wire.BroadcastMAC {
 		t.Fatalf("entry used past the probe grace without confirmation (ok=%v, %d frames)", ok, len(out))
 	}
-	f.recv(arpFrame(wire.ARPReply, macPeer, addrPeer, macUs, addrUs, macUs))
+	// The segment was held (INCOMPLETE) and goes out with the reply.
+	if out := f.recv(arpFrame(wire.ARPReply, macPeer, addrPeer, macUs, addrUs, macUs)); len(out) != 1 || wire.Ethernet(out[0]).Dst() != macPeer {
+		t.Fatalf("held segment not sent with the reply: %d frames", len(out))
+	}
 	// Idle far longer than reachable+grace: the first use probes and
 	// still sends (Linux STALE), it does not drop.
 	f.now = f.now.Add(10 * time.Minute)
@@ -462,14 +554,18 @@ func TestGatewayRule(t *testing.T) {
 	// A frame from off-link does not make a return path when a gateway exists.
 	f.recv(tcpFrame(macFar, addrFar, 40000, 80, wire.FlagSYN, 1, nil, nil))
 	ok, out := f.send(rstTo(addrFar))
-	if ok || len(out) != 1 {
+	if !ok || len(out) != 1 {
 		t.Fatalf("ok=%v frames=%d", ok, len(out))
 	}
 	a := wire.ARP(wire.Ethernet(out[0]).Payload())
 	if a.Op() != wire.ARPRequest || a.TPA() != addrGW {
 		t.Fatalf("want ARP request for the gateway, got %x", out[0])
 	}
-	f.recv(arpFrame(wire.ARPReply, macGW, addrGW, macUs, addrUs, macUs))
+	// Held on the gateway's entry, sent through it with the reply.
+	out = f.recv(arpFrame(wire.ARPReply, macGW, addrGW, macUs, addrUs, macUs))
+	if len(out) != 1 || wire.Ethernet(out[0]).Dst() != macGW || wire.IPv4(out[0][14:]).Dst() != addrFar {
+		t.Fatalf("held segment not sent through the gateway: %d frames", len(out))
+	}
 	ok, out = f.send(rstTo(addrFar))
 	if !ok || len(out) != 1 || wire.Ethernet(out[0]).Dst() != macGW || wire.IPv4(out[0][14:]).Dst() != addrFar {
 		t.Fatal("not sent through the gateway")

@@ -221,9 +221,11 @@ func (e *Engine) nextID() uint16 {
 // Ethernet+IP+TCP+options+payload into a TX frame and appends it to the TX
 // batch. IPv4: TTL 64, DF, IP ID from the per-loop counter, both
 // checksums. IPv6: hop limit 64, the connection's flow label (RFC 6437),
-// the TCP checksum over the IPv6 pseudo-header. It returns false, having
-// counted why, when the next hop is unresolved, no TX frame is free, or
-// the packet exceeds the MTU.
+// the TCP checksum over the IPv6 pseudo-header. A packet whose on-link
+// next hop is not resolved yet is built and held on its neighbour entry
+// until the reply (unres.go), as Linux does. It returns false, having
+// counted why, when there is no route, no TX frame is free, or the packet
+// exceeds the MTU.
 func (e *Engine) SendTCP(seg *tcp.OutSegment) bool {
 	syn := seg.Flags&wire.FlagSYN != 0
 	ol := wire.TCPOptionsLen(&seg.Opts, syn)
@@ -238,7 +240,7 @@ func (e *Engine) SendTCP(seg *tcp.OutSegment) bool {
 		e.stats.drop(DropTxTooBig)
 		return false
 	}
-	mac, ok := e.resolve(seg.Key.RemoteAddr)
+	mac, wait, ok := e.resolve(seg.Key.RemoteAddr)
 	if !ok {
 		return false
 	}
@@ -281,7 +283,7 @@ func (e *Engine) SendTCP(seg *tcp.OutSegment) bool {
 	})
 	wire.WriteTCPOptions(t[wire.TCPMinHeaderLen:hl], &seg.Opts, syn)
 	if n > len(b) {
-		return e.sendChain(d, ipHdrOffset+iphl, t, hl, phsum, seg)
+		return e.sendChain(d, ipHdrOffset+iphl, t, hl, phsum, seg, wait)
 	}
 	p := copy(t[hl:], seg.Payload)
 	copy(t[hl+p:], seg.Payload2)
@@ -291,6 +293,11 @@ func (e *Engine) SendTCP(seg *tcp.OutSegment) bool {
 		t.SetChecksum(phsum)
 	} else {
 		t.SetChecksum(^wire.Checksum(t, phsum))
+	}
+	if wait != nil {
+		d.Len = uint32(n)
+		e.hold(wait, []xsk.Desc{d})
+		return true
 	}
 	e.queueTx(d, n)
 	return true
@@ -318,7 +325,7 @@ const tcpChecksumOffset = 16
 // (frames are a power of two long and the headers before the payload are
 // even), so the sums chain (RFC 1071 §2(B)). It returns false, having
 // freed the frames and counted why, when TX frames run out.
-func (e *Engine) sendChain(d xsk.Desc, off int, t wire.TCP, hl int, phsum uint16, seg *tcp.OutSegment) bool {
+func (e *Engine) sendChain(d xsk.Desc, off int, t wire.TCP, hl int, phsum uint16, seg *tcp.OutSegment, wait *neigh) bool {
 	k, p1, p2 := copyFrom(t[hl:], seg.Payload, seg.Payload2)
 	offload := e.csum != nil && e.requestCsum(&d, off)
 	var sum uint16
@@ -333,6 +340,11 @@ func (e *Engine) sendChain(d xsk.Desc, off int, t wire.TCP, hl int, phsum uint16
 		t.SetChecksum(^sum)
 	} else {
 		t.SetChecksum(phsum)
+	}
+	if wait != nil {
+		e.hold(wait, e.chain)
+		e.chain = e.chain[:0]
+		return true
 	}
 	e.queueChain(e.chain)
 	e.chain = e.chain[:0]

@@ -39,8 +39,10 @@ func TestUnresolvedOnLinkPeerUsesReturnPath(t *testing.T) {
 	g := newFixture(t, nil)
 	g.recv(tcpFrame(macPeer, addrPeer, 40000, 80, wire.FlagSYN, 1, nil, nil))
 	g.now = g.now.Add(ARPReachableTime + time.Second)
-	if ok, _ := g.send(rstTo(addrPeer)); ok {
+	if ok, out := g.send(rstTo(addrPeer)); !ok || len(out) != 1 || wire.Ethernet(out[0]).Type() != wire.EtherTypeARP {
 		t.Fatal("an expired return path was used")
 	}
-	g.expectDrop(DropARPUnresolved, 1)
+	if g.e.pend.pkts != 1 {
+		t.Fatal("segment not held for ARP")
+	}
 }

@@ -32,6 +32,10 @@ type neigh struct {
 	probing    bool           // stale and being probed since probeStart
 	probeStart clock.Time     //
 	watched    bool           // Config.ARPWatch was told to watch addr (ARP reply or NDP advertisement)
+	qHead      int32          // held frames (unres.go): first pendPool slot + 1; 0: none
+	qTail      int32          // last pendPool slot + 1; 0: none
+	qPkts      int32          // packets held, at most unres_qlen (Config.TCP.UnresQlen)
+	qSince     clock.Time     // when the first held packet of this wait was held
 }
 
 // neighCache is a bounded map from address to neigh, both families in one
@@ -48,6 +52,9 @@ type neighCache struct {
 	n     int // entries in use
 	hand  int // CLOCK hand over ents
 	free  []int32
+	// onEvict, if set, is called with an entry about to be evicted
+	// (the engine frees the frames it holds).
+	onEvict func(*neigh)
 }
 
 func newNeighCache(size int) *neighCache {
@@ -130,6 +137,9 @@ func (c *neighCache) evict() {
 		if i < 2*len(c.ents) && (e.ref || e.permanent) {
 			e.ref = false
 			continue
+		}
+		if c.onEvict != nil {
+			c.onEvict(e)
 		}
 		c.remove(e.addr, int32(idx))
 		return

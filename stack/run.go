@@ -18,7 +18,8 @@ const maxIdleWait = time.Second
 // Run is the poll loop: it locks the goroutine to its OS thread and calls
 // Poll with clk's time until ctx is done. When an iteration found no work it
 // waits in Port.Wait until frames arrive, Do wakes it, ctx is done, or the
-// next TCP timer is due (ARP needs no timers). With Config.BusyPoll it never
+// next TCP timer is due, or, while frames wait for an unresolved next hop,
+// its next request or failure (unres.go). With Config.BusyPoll it never
 // waits. It returns nil when ctx is done, or the error of Port.Wait.
 func (e *Engine) Run(ctx context.Context, clk clock.Clock) error {
 	runtime.LockOSThread()
@@ -33,6 +34,8 @@ func (e *Engine) Run(ctx context.Context, clk clock.Clock) error {
 			<-woken
 		}
 	}()
+	// Frames still held for unresolved next hops go back to the port.
+	defer e.freeHeld()
 	done := ctx.Done()
 	for {
 		select {
@@ -60,6 +63,11 @@ func (e *Engine) Run(ctx context.Context, clk clock.Clock) error {
 			if d := dl.Sub(clk.Now()); d < timeout {
 				timeout = max(d, 0)
 			}
+		}
+		if e.pend.pkts > 0 {
+			// Frames held for an unresolved next hop: wake for its
+			// next request or its failure (expireUnres).
+			timeout = min(timeout, max(e.unresNext.Sub(clk.Now()), 0))
 		}
 		if e.wakeFD < 0 && timeout > time.Millisecond {
 			timeout = time.Millisecond // no eventfd: Do is seen by polling

@@ -124,6 +124,7 @@ func DefaultConfig() Config {
 		BaseMss:            1024,
 		MtuProbeFloor:      48,
 		PmtuCacheSize:      4096,
+		UnresQlen:          101,
 		LocalPortRange:     [2]uint16{32768, 60999},
 		MaxConnections:     DefaultMaxConnections,
 		DefaultMSS:         DefaultMSSValue,
@@ -171,6 +172,7 @@ type Config struct {
 	BaseMss            int           // tcp_base_mss (1024): the MSS the black-hole search starts from
 	MtuProbeFloor      int           // tcp_mtu_probe_floor (48): the smallest MSS the search goes to
 	PmtuCacheSize      int           // pmtu_cache_size (4096): xdptcp: destinations whose path MTU a loop remembers
+	UnresQlen          int           // unres_qlen (101, Linux net.ipv4.neigh.default.unres_qlen): packets held per unresolved next hop; 0: dropped
 	LocalPortRange     [2]uint16     // ip_local_port_range (32768 60999): ephemeral ports for Dial
 	MaxConnections     int           // max_connections (262144): xdptcp's flow table bound per loop
 	DefaultMSS         int           // mss (1460): our MSS to advertise (MTU-40)
@@ -580,6 +582,8 @@ var settingTable = []settingDef{
 		1, 1<<26, func(c *Config) *int { return &c.MaxConnections }),
 	intSetting("pmtu_cache_size", "xdptcp: destinations whose learnt path MTU each loop remembers (10 minutes each); the oldest goes first", true,
 		1, 1<<20, func(c *Config) *int { return &c.PmtuCacheSize }),
+	intSetting("unres_qlen", "packets held per unresolved next hop (ARP, NDP) until its reply, the oldest dropped when full; 0: dropped at once (Linux neigh unres_qlen)", true,
+		0, 65535, func(c *Config) *int { return &c.UnresQlen }),
 	intSetting("mss", "xdptcp: MSS we advertise (interface MTU minus 40)", true,
 		TCPMinSndMSS, 65495, func(c *Config) *int { return &c.DefaultMSS }),
 }
