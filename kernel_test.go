@@ -7,6 +7,7 @@ package xdptcp
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"io"
 	"net"
 	"net/netip"
@@ -36,12 +37,19 @@ func kernelTopo(t *testing.T, ipv6 bool) (st *Stack, srv, cli *testnet.NS) {
 	if err := cfg.TCP.Set("ip_local_port_range", "61000 65535"); err != nil {
 		t.Fatal(err)
 	}
-	err := srv.Do(func() error {
+	return openStackIn(t, srv, cfg), srv, cli
+}
+
+// openStackIn opens a Stack with cfg in ns, starts it, and closes it and
+// its engines when the test ends.
+func openStackIn(t *testing.T, ns *testnet.NS, cfg Config) *Stack {
+	t.Helper()
+	var st *Stack
+	if err := ns.Do(func() error {
 		var err error
 		st, err = Open(cfg)
 		return err
-	})
-	if err != nil {
+	}); err != nil {
 		t.Fatal(err)
 	}
 	st.Start(context.Background())
@@ -51,7 +59,40 @@ func kernelTopo(t *testing.T, ipv6 bool) (st *Stack, srv, cli *testnet.NS) {
 			l.engine.Close()
 		}
 	})
-	return st, srv, cli
+	return st
+}
+
+// serveEcho echoes every connection ln accepts until ln closes.
+func serveEcho(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() { io.Copy(c, c); c.Close() }()
+	}
+}
+
+// kernelEchoes dials addr from the kernel in ns, sends 1 MiB of random
+// bytes and checks they come back; it returns the open connection.
+func kernelEchoes(t *testing.T, ns *testnet.NS, addr string) net.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := ns.Dial(ctx, "tcp4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	msg := make([]byte, 1<<20)
+	rand.Read(msg)
+	go c.Write(msg)
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("echo: %v", err)
+	}
+	return c
 }
 
 // kernelEchoServer runs a kernel echo server on addr in ns until the test ends.

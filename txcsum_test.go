@@ -1,14 +1,9 @@
 package xdptcp
 
 import (
-	"bytes"
-	"context"
-	"crypto/rand"
-	"io"
 	"net"
 	"net/netip"
 	"testing"
-	"time"
 
 	"github.com/xdptcp/xdptcp/internal/testnet"
 	"github.com/xdptcp/xdptcp/xsk"
@@ -48,21 +43,7 @@ func TestKernelTxChecksum(t *testing.T) {
 				}
 			}
 			cfg := Config{Iface: veth.A, Addr: netip.MustParsePrefix("198.18.0.1/24"), Queues: []int{0}, TCP: DefaultTCPConfig(), TxChecksum: tc.mode}
-			var st *Stack
-			if err := srv.Do(func() error {
-				var err error
-				st, err = Open(cfg)
-				return err
-			}); err != nil {
-				t.Fatal(err)
-			}
-			st.Start(context.Background())
-			t.Cleanup(func() {
-				st.Close()
-				for _, l := range st.loops {
-					l.engine.Close()
-				}
-			})
+			st := openStackIn(t, srv, cfg)
 			sock := st.loops[0].sock
 			if sock.TxChecksumOffload() != tc.offload {
 				t.Fatalf("TxChecksumOffload %v, want %v", sock.TxChecksumOffload(), tc.offload)
@@ -72,30 +53,8 @@ func TestKernelTxChecksum(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer ln.Close()
-			go func() {
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					go func() { io.Copy(c, c); c.Close() }()
-				}
-			}()
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			c, err := cli.Dial(ctx, "tcp4", "198.18.0.1:7000")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(20 * time.Second))
-			msg := make([]byte, 1<<20)
-			rand.Read(msg)
-			go c.Write(msg)
-			got := make([]byte, len(msg))
-			if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
-				t.Fatalf("echo: %v", err)
-			}
+			go serveEcho(ln)
+			kernelEchoes(t, cli, "198.18.0.1:7000")
 			n := sock.Stats().TxChecksumOffload
 			t.Logf("packets with a TX checksum request: %d", n)
 			if tc.offload != (n > 100) {

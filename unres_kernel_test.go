@@ -31,21 +31,7 @@ func TestKernelFirstSynAckThroughUnresolvedGateway(t *testing.T) {
 
 	cfg := Config{Iface: in.A, Addr: netip.MustParsePrefix("198.18.0.1/24"), Gateway: netip.MustParseAddr("198.18.0.254"),
 		Queues: []int{0}, TCP: DefaultTCPConfig()}
-	var st *Stack
-	if err := srv.Do(func() error {
-		var err error
-		st, err = Open(cfg)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	st.Start(context.Background())
-	t.Cleanup(func() {
-		st.Close()
-		for _, l := range st.loops {
-			l.engine.Close()
-		}
-	})
+	st := openStackIn(t, srv, cfg)
 	ln, err := st.Listen("tcp", ":7000")
 	if err != nil {
 		t.Fatal(err)
