@@ -209,8 +209,10 @@ type sockOpts struct {
 	maxSeg      int
 	inq         bool // TCP_INQ: recvmsg adds a TCP_CM_INQ control message
 	cork        bool // TCP_CORK
-	rcvBuf      int
-	sndBuf      int
+	rcvBuf      int  // SO_RCVBUF as set (valid with rcvBufSet)
+	sndBuf      int  // SO_SNDBUF as set (valid with sndBufSet)
+	rcvBufSet   bool // SO_RCVBUF was set: the buffer is locked (Linux SOCK_RCVBUF_LOCK)
+	sndBufSet   bool // SO_SNDBUF was set: Conn.SetSendBuffer (Linux SOCK_SNDBUF_LOCK)
 	userTimeout int
 	notsentLow  uint32 // TCP_NOTSENT_LOWAT; 0: tcp_notsent_lowat
 	tos         uint8  // IP_TOS, ECN bits clear
@@ -422,6 +424,9 @@ func (h *Host) applyOpts(s *sock) {
 	c.SetUserTimeout(time.Duration(s.opts.userTimeout) * time.Millisecond)
 	c.SetNotsentLowat(s.opts.notsentLow)
 	c.SetTOS(s.opts.tos)
+	if s.opts.sndBufSet {
+		c.SetSendBuffer(s.opts.sndBuf) // Linux: SO_SNDBUF on a listener is inherited too
+	}
 	if s.opts.lingerOn {
 		c.SetLinger(s.opts.lingerSecs)
 	} else {

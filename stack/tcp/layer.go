@@ -133,15 +133,15 @@ func (l *Layer) userMSS(k flowtable.Key, user int) int {
 // table.
 func (l *Layer) newConn(now clock.Time, k flowtable.Key) *Conn {
 	c := &Conn{
-		layer:    l,
-		key:      k,
-		flags:    fNoDelay,
-		linger:   -1,
-		created:  now,
-		lastRecv: now,
-		rcvCap:   max(l.cfg.Rmem[1], 1),
-		sndCap:   max(l.cfg.Wmem[1], 1),
-		rcvMSS:   l.mssFor(k),
+		layer:     l,
+		key:       k,
+		flags:     fNoDelay,
+		linger:    -1,
+		created:   now,
+		lastRecv:  now,
+		rcvCap:    max(l.cfg.Rmem[1], 1),
+		sndBufLim: int32(max(l.cfg.Wmem[1], 1)),
+		rcvMSS:    l.mssFor(k),
 		// Linux tcp_initialize_rcv_mss: the peer's segment size is
 		// assumed no larger than TCP_MSS_DEFAULT until seen.
 		rcvEstMSS: min(l.mssFor(k), 536),
