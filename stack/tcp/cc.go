@@ -155,9 +155,15 @@ func (r *newReno) ssthreshBytes() int { return r.ssthresh }
 
 func (r *newReno) onAck(now clock.Time, acked, mss int, srtt time.Duration) {
 	if r.cwnd < r.ssthresh {
-		// RFC 5681 (2), with RFC 3465 appropriate byte counting, L = 2*SMSS.
-		r.cwnd += min(acked, 2*mss)
-		return
+		// RFC 5681 (2) as Linux's tcp_slow_start: cwnd grows by all the
+		// ACK covers, a stretch ACK too (Linux dropped RFC 3465's L =
+		// 2*SMSS limit in 3.9), up to ssthresh; the rest counts in
+		// congestion avoidance.
+		inc := min(acked, r.ssthresh-r.cwnd)
+		r.cwnd += inc
+		if acked -= inc; acked <= 0 {
+			return
+		}
 	}
 	// RFC 5681 (3): about one SMSS per RTT.
 	r.acc += acked
@@ -216,12 +222,18 @@ func (q *cubic) ssthreshBytes() int { return q.ssthresh }
 
 func (q *cubic) onAck(now clock.Time, acked, mss int, srtt time.Duration) {
 	if q.cwnd < q.ssthresh {
-		inc := min(acked, 2*mss) // slow start (RFC 9438 §4.10 keeps RFC 5681's)
+		// Slow start (RFC 9438 §4.10 keeps RFC 5681's) as Linux's
+		// tcp_slow_start: all the ACK covers, up to ssthresh, the rest
+		// in avoidance (see newReno.onAck).
+		used := min(acked, q.ssthresh-q.cwnd)
+		inc := used
 		if q.hs.css > 0 {
 			inc = max(inc/hsCSSGrowthDiv, 1) // RFC 9406 §4.2: Conservative Slow Start
 		}
 		q.cwnd += inc
-		return
+		if acked -= used; acked <= 0 {
+			return
+		}
 	}
 	m := float64(mss)
 	cw := float64(q.cwnd) / m
