@@ -153,15 +153,22 @@ func (r *newReno) window() int        { return r.cwnd }
 func (r *newReno) setWindow(w int)    { r.cwnd = max(w, 1) }
 func (r *newReno) ssthreshBytes() int { return r.ssthresh }
 
+// slowStart is RFC 5681's slow start as Linux's tcp_slow_start does it:
+// cwnd grows by every byte acknowledged, up to ssthresh, without RFC
+// 3465's per-ACK limit L (Linux dropped it with ABC in 3.8; a receiver
+// that ACKs every fourth segment, or coalesces ACKs, is not held to a
+// slower start: slow-start-ack-per-4pkt). It returns what is left of
+// acked beyond ssthresh, for congestion avoidance.
+func slowStart(cwnd *int, ssthresh, acked int) int {
+	w := min(*cwnd+acked, ssthresh)
+	acked -= w - *cwnd
+	*cwnd = w
+	return acked
+}
+
 func (r *newReno) onAck(now clock.Time, acked, mss int, srtt time.Duration) {
 	if r.cwnd < r.ssthresh {
-		// RFC 5681 (2) as Linux's tcp_slow_start: cwnd grows by all the
-		// ACK covers, a stretch ACK too (Linux dropped RFC 3465's L =
-		// 2*SMSS limit in 3.9), up to ssthresh; the rest counts in
-		// congestion avoidance.
-		inc := min(acked, r.ssthresh-r.cwnd)
-		r.cwnd += inc
-		if acked -= inc; acked <= 0 {
+		if acked = slowStart(&r.cwnd, r.ssthresh, acked); acked == 0 {
 			return
 		}
 	}
@@ -222,16 +229,11 @@ func (q *cubic) ssthreshBytes() int { return q.ssthresh }
 
 func (q *cubic) onAck(now clock.Time, acked, mss int, srtt time.Duration) {
 	if q.cwnd < q.ssthresh {
-		// Slow start (RFC 9438 §4.10 keeps RFC 5681's) as Linux's
-		// tcp_slow_start: all the ACK covers, up to ssthresh, the rest
-		// in avoidance (see newReno.onAck).
-		used := min(acked, q.ssthresh-q.cwnd)
-		inc := used
 		if q.hs.css > 0 {
-			inc = max(inc/hsCSSGrowthDiv, 1) // RFC 9406 §4.2: Conservative Slow Start
+			q.cwnd += max(acked/hsCSSGrowthDiv, 1) // RFC 9406 §4.2: Conservative Slow Start
+			return
 		}
-		q.cwnd += inc
-		if acked -= used; acked <= 0 {
+		if acked = slowStart(&q.cwnd, q.ssthresh, acked); acked == 0 {
 			return
 		}
 	}
