@@ -295,6 +295,10 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 	}
 	var as ackSample
 	as.priorPipe = c.pipe()
+	as.priorFack = c.rack.fack
+	if as.priorFack.LessThan(c.sndUna) {
+		as.priorFack = c.sndUna
+	}
 	as.ece = c.flags&fECN != 0 && seg.Flags&wire.FlagECE != 0
 	if c.flags&fTS != 0 && seg.Opts.HasTimestamp {
 		as.tsecr = seg.Opts.TSEcr
@@ -376,7 +380,16 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, as *ackS
 		c.sndBufSeq = upto
 	}
 	if c.tq != nil {
-		c.tq.ackTo(ack, deliver)
+		// Records SACKed before were delivered then (RFC 6937's
+		// DeliveredData counts them once), and give RACK an RTT sample
+		// as they leave (Linux tcp_clean_rtx_queue calls
+		// tcp_rack_advance for every skb it frees).
+		c.tq.ackTo(ack, deliver, func(s *txSeg) {
+			as.sackedAcked += int(s.len)
+			if c.rackOn() {
+				c.rackSample(now, s, as.tsecr)
+			}
+		})
 	}
 	c.sndUna = ack
 	c.nRtx = 0

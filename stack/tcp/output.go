@@ -412,7 +412,7 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 	flags := wire.FlagACK
 	var psh, pshMark bool
 	if rtx {
-		psh = q.at(q.find(seq)).mark&sbPsh != 0
+		psh = c.rtxPushAt(now, q, q.find(seq))
 	} else if data > 0 {
 		psh, pshMark = c.pushAt(seq, seq.Add(seqnum.Size(data)))
 	}
