@@ -153,11 +153,24 @@ func (r *newReno) window() int        { return r.cwnd }
 func (r *newReno) setWindow(w int)    { r.cwnd = max(w, 1) }
 func (r *newReno) ssthreshBytes() int { return r.ssthresh }
 
+// slowStart is RFC 5681's slow start as Linux's tcp_slow_start does it:
+// cwnd grows by every byte acknowledged, up to ssthresh, without RFC
+// 3465's per-ACK limit L (Linux dropped it with ABC in 3.8; a receiver
+// that ACKs every fourth segment, or coalesces ACKs, is not held to a
+// slower start: slow-start-ack-per-4pkt). It returns what is left of
+// acked beyond ssthresh, for congestion avoidance.
+func slowStart(cwnd *int, ssthresh, acked int) int {
+	w := min(*cwnd+acked, ssthresh)
+	acked -= w - *cwnd
+	*cwnd = w
+	return acked
+}
+
 func (r *newReno) onAck(now clock.Time, acked, mss int, srtt time.Duration) {
 	if r.cwnd < r.ssthresh {
-		// RFC 5681 (2), with RFC 3465 appropriate byte counting, L = 2*SMSS.
-		r.cwnd += min(acked, 2*mss)
-		return
+		if acked = slowStart(&r.cwnd, r.ssthresh, acked); acked == 0 {
+			return
+		}
 	}
 	// RFC 5681 (3): about one SMSS per RTT.
 	r.acc += acked
@@ -216,12 +229,13 @@ func (q *cubic) ssthreshBytes() int { return q.ssthresh }
 
 func (q *cubic) onAck(now clock.Time, acked, mss int, srtt time.Duration) {
 	if q.cwnd < q.ssthresh {
-		inc := min(acked, 2*mss) // slow start (RFC 9438 §4.10 keeps RFC 5681's)
 		if q.hs.css > 0 {
-			inc = max(inc/hsCSSGrowthDiv, 1) // RFC 9406 §4.2: Conservative Slow Start
+			q.cwnd += max(acked/hsCSSGrowthDiv, 1) // RFC 9406 §4.2: Conservative Slow Start
+			return
 		}
-		q.cwnd += inc
-		return
+		if acked = slowStart(&q.cwnd, q.ssthresh, acked); acked == 0 {
+			return
+		}
 	}
 	m := float64(mss)
 	cw := float64(q.cwnd) / m

@@ -303,6 +303,10 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 	}
 	var as ackSample
 	as.priorPipe = c.pipe()
+	as.priorFack = c.rack.fack
+	if as.priorFack.LessThan(c.sndUna) {
+		as.priorFack = c.sndUna
+	}
 	as.ece = c.flags&fECN != 0 && seg.Flags&wire.FlagECE != 0
 	if c.flags&fTS != 0 && seg.Opts.HasTimestamp {
 		as.tsecr = seg.Opts.TSEcr
@@ -384,7 +388,16 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, as *ackS
 		c.sndBufSeq = upto
 	}
 	if c.tq != nil {
-		c.tq.ackTo(ack, deliver)
+		// Records SACKed before were delivered then (RFC 6937's
+		// DeliveredData counts them once), and give RACK an RTT sample
+		// as they leave (Linux tcp_clean_rtx_queue calls
+		// tcp_rack_advance for every skb it frees).
+		c.tq.ackTo(ack, deliver, func(s *txSeg) {
+			as.sackedAcked += int(s.len)
+			if c.rackOn() {
+				c.rackSample(now, s, as.tsecr)
+			}
+		})
 	}
 	c.sndUna = ack
 	c.nRtx = 0
@@ -502,7 +515,7 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 		// Count the ACK owed first: a reply the application writes from
 		// OnData carries it.
 		c.ackOwed = 1
-		if len(payload) < c.rcvEstMSS && seg.Flags&wire.FlagPSH == 0 {
+		if len(payload) < int(c.rcvEstMSS) && seg.Flags&wire.FlagPSH == 0 {
 			ackNow = true // a small segment that is not the end of a write: do not wait
 		}
 		if !c.receive(payload) {
@@ -553,8 +566,8 @@ const (
 // mode after the connection was idle for more than an RTO, so a sender
 // restarting from idle is not held back by delayed ACKs.
 func (c *Conn) onDataRecv(now clock.Time, n int) {
-	if n > c.rcvEstMSS {
-		c.rcvEstMSS = min(n, c.rcvMSS)
+	if n > int(c.rcvEstMSS) {
+		c.rcvEstMSS = int32(min(n, c.rcvMSS))
 	}
 	if c.ato == 0 {
 		c.ato = atoMin // first data: the handshake already entered quick-ACK mode

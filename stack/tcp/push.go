@@ -22,9 +22,15 @@ package tcp
 // PSH when pushSeq lies in (seq, end], or a grid point does whose chunk
 // was sent whole in the current transmission round (burstSeq). The
 // write's mark is kept in the segment's scoreboard record (sbPsh), so a
-// retransmission carries it again.
+// retransmission carries it again. A retransmission also carries the PSH
+// of a grid chunk it completes when the whole chunk went again in this
+// round, as new data does (sack-route-refresh-ip-tos: 17521:20441 again
+// with PSH).
 
-import "github.com/xdptcp/xdptcp/stack/seqnum"
+import (
+	"github.com/xdptcp/xdptcp/stack/clock"
+	"github.com/xdptcp/xdptcp/stack/seqnum"
+)
 
 // tsoMinSegs is Linux's tcp_min_tso_segs default: the fewest segments in
 // the skbs tcp_sendmsg builds (tcp_tso_autosize).
@@ -44,8 +50,8 @@ func (c *Conn) pushChunk() uint32 {
 // before they are added: more is MSG_MORE (no PSH mark at its end).
 func (c *Conn) markWrite(n int, more bool) {
 	end := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
-	if !c.sndNxt.LessThan(end) {
-		c.pushGrid = end // nothing unsent: a new skb starts here
+	if !c.sndNxt.LessThan(end) || c.tailIsRecordEnd(end) {
+		c.pushGrid = end // nothing unsent, or after a MSG_EOR record: a new skb starts here
 	} else if c.pushGrid.LessThan(c.sndBufSeq) {
 		// Keep the origin within 2^31 of the queue (wrap-safe), on
 		// the same grid.
@@ -66,6 +72,9 @@ func (c *Conn) markWrite(n int, more bool) {
 // processing cut it (sack-shift-sacked-2-6-8-3-9-nofack,
 // prr-ss-ack-below-snd_una-cubic).
 func (c *Conn) pushAt(seq, end seqnum.Value) (psh, mark bool) {
+	if _, p := c.atRecordEnd(end); p {
+		return true, true // a MSG_EOR record's end: its skb got tcp_push's mark
+	}
 	if c.pushSeq.LessThanEq(end) {
 		mark = seq.LessThan(c.pushSeq) // the write's end (tcp_push's mark), if in (seq, end]
 		return mark, mark
@@ -81,4 +90,37 @@ func (c *Conn) pushAt(seq, end seqnum.Value) (psh, mark bool) {
 	}
 	start := c.pushGrid.Add(seqnum.Size((k - 1) * g))
 	return c.burstSeq.LessThanEq(start), false
+}
+
+// rtxPushAt reports whether the retransmission of record i, sent now,
+// carries PSH: the write's mark, or the end of a grid chunk all of which
+// went again in this round (at now), as new data carries a chunk's PSH
+// when the chunk leaves whole. A chunk partly acknowledged or SACKed, or
+// retransmitted in parts, does not repeat it (prr-ss-30pkt-lost-1_4-11_16:
+// 1001:2001 again without PSH after 1:1001 was acknowledged).
+func (c *Conn) rtxPushAt(now clock.Time, q *txQueue, i int) bool {
+	r := q.at(i)
+	if r.mark&sbPsh != 0 {
+		return true
+	}
+	g := c.pushChunk()
+	end := r.end()
+	if c.pushGrid.LessThan(end) && uint32(end.Sub(c.pushGrid))%g != 0 ||
+		end.LessThanEq(c.pushGrid) && uint32(c.pushGrid.Sub(end))%g != 0 {
+		return false
+	}
+	start := end.Add(-seqnum.Size(g))
+	if start.LessThan(c.sndUna) || r.seq.LessThan(start) {
+		return false
+	}
+	for j := i - 1; j >= 0; j-- {
+		p := q.at(j)
+		if p.end().LessThanEq(start) {
+			break
+		}
+		if p.mark&sbEverRetrans == 0 || p.sentAt != now {
+			return false // not all of the chunk went again in this round
+		}
+	}
+	return true
 }

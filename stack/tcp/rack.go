@@ -65,26 +65,40 @@ func (c *Conn) tlpOn() bool {
 	return c.flags&fSackOK != 0 && c.layer.cfg.EarlyRetrans >= 3
 }
 
-// rackDelivered is RFC 8985 §6.2 steps 1 and 2 for a segment the ACK
-// newly acknowledged or SACKed.
-func (c *Conn) rackDelivered(now clock.Time, s *txSeg, tsecr uint32) {
+// rackSample is RFC 8985 §6.2 step 1 and the first part of step 2 for a
+// record an ACK delivered: the sample of a retransmitted record is
+// ambiguous, and not used, when it may be the original's (an RTT below
+// the minimum, or an echoed timestamp older than the retransmission's).
+// RACK.rtt takes every sample, as Linux's tcp_rack_advance does (the RFC
+// takes only the most recently sent record's): after an ACK it is the RTT
+// of the highest record the ACK delivered, which is what the losses of
+// older records are timed against. RACK.xmit_ts moves only forward.
+func (c *Conn) rackSample(now clock.Time, s *txSeg, tsecr uint32) {
 	r := &c.rack
 	rtt := now.Sub(s.sentAt)
 	if rtt < 0 {
 		rtt = 0
 	}
-	// Step 1: the sample of a retransmitted segment is ambiguous; it is
-	// not used when it may be the original's: an RTT below the minimum,
-	// or an echoed timestamp older than the retransmission's.
-	ambiguous := s.mark&sbEverRetrans != 0 &&
-		(rtt < r.minRTT || (tsecr != 0 && int32(tsecr-c.tsVal(s.sentAt)) < 0))
-	if !ambiguous {
-		c.noteMinRTT(now, rtt)
-		if r.flags&rkHasXmit == 0 || sentAfter(s.sentAt, s.nxt, s.end(), r.xmitTs, r.xmitNxt, r.endSeq) {
-			r.xmitTs, r.xmitNxt, r.endSeq, r.rtt = s.sentAt, s.nxt, s.end(), rtt
-			r.flags |= rkHasXmit
-		}
+	if s.mark&sbEverRetrans != 0 && (rtt < r.minRTT || (tsecr != 0 && int32(tsecr-c.tsVal(s.sentAt)) < 0)) {
+		return
 	}
+	c.noteMinRTT(now, rtt)
+	r.rtt = rtt
+	if r.flags&rkHasXmit == 0 || sentAfter(s.sentAt, s.nxt, s.end(), r.xmitTs, r.xmitNxt, r.endSeq) {
+		r.xmitTs, r.xmitNxt, r.endSeq = s.sentAt, s.nxt, s.end()
+		r.flags |= rkHasXmit
+	}
+}
+
+// rackDelivered is RFC 8985 §6.2 steps 1 and 2 for a segment the ACK
+// newly acknowledged or SACKed. priorFack is RACK.fack before the ACK:
+// a segment is reordered when it ends below what earlier ACKs delivered,
+// not below another segment of the same ACK (the ACK's SACK blocks come
+// in any order and are taken before its cumulative part; Linux judges
+// both against prior_fack, tcp_sacktag_one and tcp_clean_rtx_queue).
+func (c *Conn) rackDelivered(now clock.Time, s *txSeg, tsecr uint32, priorFack seqnum.Value) {
+	r := &c.rack
+	c.rackSample(now, s, tsecr)
 	// Step 2: a segment delivered below the highest delivered one, never
 	// retransmitted, was reordered.
 	if r.fack.LessThan(c.sndUna) {
@@ -92,13 +106,14 @@ func (c *Conn) rackDelivered(now clock.Time, s *txSeg, tsecr uint32) {
 	}
 	if end := s.end(); r.fack.LessThan(end) {
 		r.fack = end
-	} else if end.LessThan(r.fack) && s.mark&sbEverRetrans == 0 {
+	}
+	if end := s.end(); end.LessThan(priorFack) && s.mark&sbEverRetrans == 0 {
 		if r.flags&rkReorderingSeen == 0 {
 			c.layer.stats.TCPSACKReorder.Add(1)
 			c.ic.reordSeen = sat16(c.ic.reordSeen)
 		}
 		r.flags |= rkReorderingSeen
-		c.raiseReordering(int(r.fack.Sub(s.seq)))
+		c.raiseReordering(int(priorFack.Sub(s.seq)))
 	}
 }
 
@@ -283,7 +298,7 @@ func (c *Conn) onTLPTimer(now clock.Time) {
 	r.flags &^= rkTLPRetrans
 	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
 	if c.sndNxt.LessThan(dataEnd) && int(c.sndWnd) > c.flight() {
-		n := min(int(dataEnd.Sub(c.sndNxt)), c.effMSS(), int(c.sndWnd)-c.flight())
+		n := c.recordLimit(min(int(dataEnd.Sub(c.sndNxt)), c.effMSS(), int(c.sndWnd)-c.flight()))
 		if c.flags&fFinQueued != 0 && c.sndNxt.Add(seqnum.Size(n)) == c.finSeq {
 			n++
 		}

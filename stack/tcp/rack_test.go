@@ -370,7 +370,7 @@ func TestScoreboardCounts(t *testing.T) {
 	if i := q.nextLost(); i != 1 {
 		t.Fatalf("nextLost %d", i)
 	}
-	q.ackTo(1200, nil)
+	q.ackTo(1200, nil, nil)
 	if q.lost != 300 || q.retrans != 0 || q.at(0).seq != 1200 {
 		t.Fatalf("after ack: lost %d retrans %d head %d", q.lost, q.retrans, q.at(0).seq)
 	}
@@ -379,7 +379,7 @@ func TestScoreboardCounts(t *testing.T) {
 		t.Fatalf("markAllLost: lost %d sacked %d", q.lost, q.sacked)
 	}
 	q.clearLost()
-	q.ackTo(6000, nil)
+	q.ackTo(6000, nil, nil)
 	if q.n != 0 || q.lost != 0 || q.sacked != 0 || q.retrans != 0 {
 		t.Fatalf("empty queue with counts: %+v", q)
 	}

@@ -41,7 +41,7 @@ func (g *rateRig) ack(now clock.Time, k int, sacks ...int) rateSample {
 		g.q.sack(seqnum.Value(1+1000*sacks[i]), seqnum.Value(1+1000*sacks[i+1]), fn)
 	}
 	if una := seqnum.Value(1 + 1000*(k+1)); k >= 0 && g.una.LessThan(una) {
-		g.q.ackTo(una, fn)
+		g.q.ackTo(una, fn, nil)
 		g.una = una
 	}
 	g.r.generate(&rs, 0)
@@ -143,7 +143,7 @@ func TestRateSampleBelowMinRTT(t *testing.T) {
 	g := newRateRig(t)
 	g.send(0)
 	var rs rateSample
-	g.q.ackTo(1001, func(s *txSeg) { g.r.onDelivered(ms(5), s, &rs) })
+	g.q.ackTo(1001, func(s *txSeg) { g.r.onDelivered(ms(5), s, &rs) }, nil)
 	g.r.generate(&rs, 10*time.Millisecond)
 	if rs.valid || !rs.has {
 		t.Fatalf("%+v", rs)

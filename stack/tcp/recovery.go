@@ -41,18 +41,20 @@ func (c *Conn) dupThresh() int {
 // ackSample is what one ACK told the sender, gathered while the
 // scoreboard takes it (Linux's tcp_ack flag bits).
 type ackSample struct {
-	acked  int           // bytes newly acknowledged cumulatively
-	sacked int           // bytes newly SACKed
-	dup    bool          // a duplicate ACK (RFC 5681 §2, RFC 6675 §2)
-	dsack  bool          // it carried a D-SACK block (RFC 2883)
-	orig   bool          // it delivered a record never retransmitted
-	tsecr  uint32        // its timestamp echo (0: none)
-	rtt    time.Duration // the RTT sample it gave (0: none)
-	ece    bool          // it carried ECE on an ECN connection (RFC 3168)
+	acked       int           // bytes newly acknowledged cumulatively
+	sacked      int           // bytes newly SACKed
+	sackedAcked int           // bytes SACKed before that its cumulative part acknowledged
+	dup         bool          // a duplicate ACK (RFC 5681 §2, RFC 6675 §2)
+	dsack       bool          // it carried a D-SACK block (RFC 2883)
+	orig        bool          // it delivered a record never retransmitted
+	tsecr       uint32        // its timestamp echo (0: none)
+	rtt         time.Duration // the RTT sample it gave (0: none)
+	ece         bool          // it carried ECE on an ECN connection (RFC 3168)
 
-	priorPipe int        // pipe before the ACK was taken (Linux prior_in_flight)
-	lost      int        // bytes newly marked lost by the ACK (Linux rs->losses)
-	rs        rateSample // its delivery-rate sample (ratesample.go), with BBR
+	priorPipe int          // pipe before the ACK was taken (Linux prior_in_flight)
+	priorFack seqnum.Value // RACK.fack before the ACK (Linux prior_fack): what reordering is judged against
+	lost      int          // bytes newly marked lost by the ACK (Linux rs->losses)
+	rs        rateSample   // its delivery-rate sample (ratesample.go), with BBR
 }
 
 // delivered is called for each record an ACK newly acknowledges or
@@ -62,7 +64,7 @@ func (c *Conn) delivered(now clock.Time, s *txSeg, as *ackSample) {
 		as.orig = true // sent before the loss episode's end (Linux FLAG_ORIG_SACK_ACKED)
 	}
 	if c.rackOn() {
-		c.rackDelivered(now, s, as.tsecr)
+		c.rackDelivered(now, s, as.tsecr, as.priorFack)
 	}
 	if b := c.rateCtl(); b != nil {
 		b.rs.onDelivered(now, s, &as.rs)
@@ -115,7 +117,7 @@ func (c *Conn) onAckRecovery(now clock.Time, as *ackSample) {
 
 // recoveryOnAck is onAckRecovery's loss detection and recovery.
 func (c *Conn) recoveryOnAck(now clock.Time, as *ackSample) {
-	delivered := as.acked + as.sacked
+	delivered := as.acked - as.sackedAcked + as.sacked // RFC 6937 DeliveredData
 	if c.flags&fSackOK == 0 && as.dup {
 		delivered = c.mss // a duplicate ACK: one segment left the network (RFC 6937 §3)
 	}

@@ -160,9 +160,9 @@ func (q *txQueue) count(s *txSeg, sign int) {
 }
 
 // ackTo drops what a cumulative ACK of una covers (a record partly covered
-// is trimmed) and calls fn for each record (or part) newly delivered, that
-// is not SACKed before.
-func (q *txQueue) ackTo(una seqnum.Value, fn func(s *txSeg)) {
+// is trimmed) and calls fn for each record (or part) newly delivered, and
+// sacked for each one SACKed before, in sequence order.
+func (q *txQueue) ackTo(una seqnum.Value, fn, sacked func(s *txSeg)) {
 	for q.n > 0 {
 		s := q.at(0)
 		if una.LessThanEq(s.seq) {
@@ -171,6 +171,8 @@ func (q *txQueue) ackTo(una seqnum.Value, fn func(s *txSeg)) {
 		if s.end().LessThanEq(una) {
 			if s.mark&sbSacked == 0 && fn != nil {
 				fn(s)
+			} else if s.mark&sbSacked != 0 && sacked != nil {
+				sacked(s)
 			}
 			q.count(s, -1)
 			q.head = (q.head + 1) & (len(q.segs) - 1)
@@ -180,10 +182,12 @@ func (q *txQueue) ackTo(una seqnum.Value, fn func(s *txSeg)) {
 		// Partly acknowledged: keep the rest.
 		q.count(s, -1)
 		d := uint32(una.Sub(s.seq))
+		part := *s
+		part.len = d
 		if s.mark&sbSacked == 0 && fn != nil {
-			part := *s
-			part.len = d
 			fn(&part)
+		} else if s.mark&sbSacked != 0 && sacked != nil {
+			sacked(&part)
 		}
 		s.seq, s.len = una, s.len-d
 		q.count(s, 1)

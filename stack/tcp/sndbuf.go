@@ -151,8 +151,8 @@ func (c *Conn) notsentLowat() uint64 {
 // first (sk_stream_memory_free), and takes up to the size goal.
 func (c *Conn) skbRoom(want int) int {
 	g := c.sizeGoal()
-	if tail, ok := c.tailSkb(); ok && tail < g {
-		return min(want, g-tail)
+	if tail, ok := c.tailSkb(); ok && tail < g && !c.tailIsRecordEnd(c.dataEnd()) {
+		return min(want, g-tail) // (an MSG_EOR skb takes no more: tcp_skb_can_collapse_to)
 	}
 	if c.wmemQueued() >= int(c.sndBufLim) || uint64(c.notsentBytes()) >= c.notsentLowat() {
 		return 0
