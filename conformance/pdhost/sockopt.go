@@ -91,8 +91,11 @@ func (h *Host) Getsockopt(fd, level, name int, b []byte) (int, Errno) {
 				cfg := h.eng.TCP().Config()
 				if name == unix.SO_RCVBUF {
 					v = cfg.Rmem[1]
-					if o.rcvBufSet {
-						v = max(2*min(o.rcvBuf, cfg.RmemMax), 2304) // Linux: doubled, SOCK_MIN_RCVBUF
+					switch {
+					case s.cs != nil:
+						v = s.cs.c.RecvBuffer() // sk_rcvbuf: SO_RCVBUF doubled, or the buffer's size
+					case o.rcvBufSet:
+						v = max(2*min(max(o.rcvBuf, 0), cfg.RmemMax), 2304) // Linux: doubled, SOCK_MIN_RCVBUF
 					}
 				} else {
 					v = cfg.Wmem[1]
@@ -229,7 +232,8 @@ func (h *Host) Setsockopt(fd, level, name int, v []byte) Errno {
 			}
 			if name == unix.SO_RCVBUF {
 				o.rcvBuf, o.rcvBufSet = n, true
-				return 0 // recorded; xdptcp sizes receive buffers from tcp_rmem
+				apply() // Conn.SetRecvBuffer; before listen/connect also the window scale
+				return 0
 			}
 			o.sndBuf, o.sndBufSet = n, true
 			apply()

@@ -661,7 +661,7 @@ func (c *Conn) consumed(n int) {
 	if !c.rtt.has || now.Sub(c.rcvSpaceAt) < max(c.rtt.srtt, time.Millisecond) {
 		return
 	}
-	if want := 4 * c.rcvCopied; want > c.rcvCap && c.rcvCap < c.layer.cfg.Rmem[2] && !c.layer.underPressure() {
+	if want := 4 * c.rcvCopied; want > c.rcvCap && c.rcvCap < c.layer.cfg.Rmem[2] && !c.layer.underPressure() && c.userLocks&lockRcvBuf == 0 {
 		// Powers of two, so rings of few sizes come and go (mem.go spares).
 		c.rcvCap = min(1<<bits.Len(uint(want-1)), c.layer.cfg.Rmem[2])
 	}

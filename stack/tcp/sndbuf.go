@@ -34,7 +34,11 @@ package tcp
 // tcp_wmem[2]; not under tcp_mem pressure. SetSendBuffer (SO_SNDBUF) sets
 // it to twice the value asked, capped by wmem_max, and stops the growth.
 
-import "github.com/xdptcp/xdptcp/stack/seqnum"
+import (
+	"math/bits"
+
+	"github.com/xdptcp/xdptcp/stack/seqnum"
+)
 
 // Linux's skb sizes (x86-64, Linux 6.18), measured with packetdrill on
 // this machine: an skb that tcp_sendmsg starts costs skbTruesize bytes of
@@ -276,4 +280,60 @@ func (c *Conn) ensureSndRing(n int) {
 		return
 	}
 	l.freeBuf(r.grow(l.allocBuf(size, true)))
+}
+
+// recvSpace is the receive window space SO_RCVBUF n gives: Linux sets
+// sk_rcvbuf to twice n capped by rmem_max, at least SOCK_MIN_RCVBUF
+// (2304), and offers half of it as window (tcp_win_from_space with the
+// default scaling ratio: SO_RCVBUF 65536 gives a 64240-byte SYN-ACK
+// window and SO_RCVBUF 4000 2920, each rounded down to the MSS, measured).
+func (l *Layer) recvSpace(n int) int {
+	return max(2*min(max(n, 0), l.cfg.RmemMax), sockMinRcvbuf) / 2
+}
+
+// windowShiftFor is the window scale offered by a connection whose
+// SO_RCVBUF was set to n before its SYN or SYN-ACK (n <= 0: not set, the
+// scale is sized for tcp_rmem[2]). Linux tcp_select_initial_window: with
+// SOCK_RCVBUF_LOCK the window clamp is the buffer's space, and the scale
+// is the smallest that covers it (ilog2(space) - 15): SO_RCVBUF 65536
+// offers 1 (measured), 4000 offers 0.
+func (l *Layer) windowShiftFor(n int) uint8 {
+	if n <= 0 {
+		return l.ourWindowShift()
+	}
+	return uint8(min(max(bits.Len(uint(l.recvSpace(n)))-16, 0), maxWindowShift))
+}
+
+// SetRecvBuffer sets SO_RCVBUF: the receive buffer offers n bytes of
+// window (Linux's sk_rcvbuf is twice n, capped by rmem_max, at least
+// SOCK_MIN_RCVBUF, and its window half of that), and no longer autotunes
+// (SOCK_RCVBUF_LOCK stops tcp_rcv_space_adjust). Set on a connection
+// already open, it does not change the window scale sent in the
+// handshake (Linux neither); DialOptions.RcvBuf and ListenOptions.RcvBuf
+// set it before the SYN, so that the scale fits it.
+func (c *Conn) SetRecvBuffer(n int) {
+	c.rcvCap = c.layer.recvSpace(n)
+	c.userLocks |= lockRcvBuf
+}
+
+// RecvBuffer returns what getsockopt SO_RCVBUF reports: twice the window
+// space once SetRecvBuffer set it (Linux sk_rcvbuf), else the receive
+// buffer's size (tcp_rmem[1], autotuned up to tcp_rmem[2]).
+func (c *Conn) RecvBuffer() int {
+	if c.userLocks&lockRcvBuf != 0 {
+		return 2 * c.rcvCap
+	}
+	return c.rcvCap
+}
+
+// initRecvBuffer applies SO_RCVBUF n (> 0) set before the SYN or
+// SYN-ACK: the buffer, and the window scale that fits it.
+func (c *Conn) initRecvBuffer(n int) {
+	if n <= 0 {
+		return
+	}
+	c.SetRecvBuffer(n)
+	if c.layer.cfg.WindowScaling {
+		c.rcvShift = c.layer.windowShiftFor(n)
+	}
 }

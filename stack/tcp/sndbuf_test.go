@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"testing"
+	"time"
 
 	"github.com/xdptcp/xdptcp/stack/seqnum"
 )
@@ -170,5 +171,79 @@ func TestSndBufAutotune(t *testing.T) {
 	cwnd := h.c.cc.window() / h.c.mss
 	if got, want := h.c.SendBuffer(), min(2*cwnd*(4096+skbStruct), h.l.cfg.Wmem[2]); got < start || got < want-2*(4096+skbStruct)*2 {
 		t.Fatalf("SO_SNDBUF %d (from %d) with cwnd %d segments; want about %d", got, start, cwnd, want)
+	}
+}
+
+// SO_RCVBUF (Linux sock_setsockopt, tcp_select_initial_window): the
+// buffer is twice the value asked, the window half of it, autotuning
+// stops, and set before the SYN-ACK it sizes the window scale: 65536
+// offers wscale 1 (measured: Linux's SYN-ACK "win 64240 <..., wscale 1>";
+// xdptcp does not round the SYN's window down to the MSS), 4000 offers 0.
+func TestRcvBufListener(t *testing.T) {
+	for _, tc := range []struct {
+		rcvbuf int
+		ws     uint8
+		win    uint16
+	}{{65536, 1, 65535}, {4000, 0, 4000}, {1, 0, 1152}} {
+		h := newHarness(t)
+		ln, err := h.l.Listen(h.key.LocalAddr, ourPort, ListenOptions{RcvBuf: tc.rcvbuf, NewHandler: func(c *Conn) Handler {
+			h.c = c
+			return h.rec
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.ln = ln
+		h.send(SYN, peerISN, 0, withMSS(1460), withWS(7))
+		s := h.expect(flags(SYN|ACK), window(tc.win))
+		if !s.seg.Opts.HasWScale || s.seg.Opts.WScale != tc.ws {
+			t.Errorf("SO_RCVBUF %d: wscale %v %d, want %d", tc.rcvbuf, s.seg.Opts.HasWScale, s.seg.Opts.WScale, tc.ws)
+		}
+		h.send(ACK, peerISN+1, ourISN+1)
+		if got, want := h.c.RecvBuffer(), max(2*tc.rcvbuf, sockMinRcvbuf); got != want {
+			t.Errorf("SO_RCVBUF %d: getsockopt %d, want %d", tc.rcvbuf, got, want)
+		}
+	}
+}
+
+func TestRcvBufLocksAutotuning(t *testing.T) {
+	h := establishedConn(t)
+	h.c.SetRecvBuffer(8192)
+	if h.c.RecvBuffer() != 16384 || h.c.rcvCap != 8192 {
+		t.Fatalf("SO_RCVBUF 8192: getsockopt %d, space %d", h.c.RecvBuffer(), h.c.rcvCap)
+	}
+	// A reader that consumes everything at once would grow an unlocked
+	// buffer (tcp_rcv_space_adjust); a locked one stays.
+	seq := peerISN + 1
+	for i := 0; i < 50; i++ {
+		h.send(ACK, seq, ourISN+1, withData(make([]byte, 1460)))
+		seq = seq.Add(1460)
+		h.advance(20 * time.Millisecond)
+		for len(h.out.segs) > 0 {
+			h.expect()
+		}
+	}
+	if h.c.rcvCap != 8192 {
+		t.Fatalf("locked receive buffer autotuned to %d", h.c.rcvCap)
+	}
+	h2 := establishedConn(t)
+	h2.c.SetRecvBuffer(1 << 30)
+	if got := h2.c.RecvBuffer(); got != 2*h2.l.cfg.RmemMax {
+		t.Fatalf("SO_RCVBUF 1<<30: %d, want 2 × rmem_max", got)
+	}
+}
+
+func TestRcvBufDial(t *testing.T) {
+	h := newHarness(t)
+	c, err := h.l.DialWith(h.now, ourAddr, peerAddr, 80, h.rec, DialOptions{RcvBuf: 65536})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := h.expect(flags(SYN), window(65535))
+	if !s.seg.Opts.HasWScale || s.seg.Opts.WScale != 1 {
+		t.Fatalf("SYN wscale %v %d, want 1", s.seg.Opts.HasWScale, s.seg.Opts.WScale)
+	}
+	if c.RecvBuffer() != 131072 {
+		t.Fatalf("getsockopt SO_RCVBUF %d", c.RecvBuffer())
 	}
 }
