@@ -157,7 +157,7 @@ type Conn struct {
 	closeErr error        // why the connection failed, for OnClose
 	tw       *timeWait    // the TIME-WAIT entry that replaced this connection, if any
 	ic       infoCounters // TCP_INFO counts (info.go)
-	sx       *sendExt     // MSG_EOR record ends (sendext.go); nil until the first WriteEOR
+	sx       *sendExt     // chrono times and MSG_EOR record ends (sendext.go); nil until the first write
 }
 
 // Key returns the connection's 4-tuple (from our side).
@@ -241,6 +241,7 @@ func (c *Conn) write(p []byte, more, eor bool) int {
 		c.flags |= fWriteBlocked
 	}
 	if n > 0 {
+		c.chronoStart(c.layer.now, chronoBusy) // Linux tcp_add_write_queue_tail
 		if eor && n == len(p) {
 			end := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
 			c.ext().eor.push(recordEnd{end: end, psh: !more}, c.maxTxSegs())
@@ -432,6 +433,7 @@ func (c *Conn) SetNotsentLowat(n uint32) {
 	c.notsentLow = n
 	if c.flags&fWriteBlocked != 0 && c.flags&(fFinQueued|fGone|fOrphan) == 0 && c.flags&fOpened != 0 && c.Writable() && c.handler != nil {
 		c.flags &^= fWriteBlocked
+		c.chronoStop(c.layer.now, chronoSndbuf)
 		c.handler.OnWritable(c) // Linux: setsockopt calls sk_write_space
 	}
 }
@@ -661,6 +663,7 @@ func (c *Conn) teardown() {
 		c.sndBuf = ring{}
 	}
 	c.dropRecordEnds()
+	c.chronoStop(l.now, chronoBusy) // Linux tcp_write_queue_purge: the chrono times stop
 	c.releaseOOO()
 	if c.tq != nil {
 		l.putTxQueue(c.tq)

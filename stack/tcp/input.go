@@ -401,6 +401,7 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, as *ackS
 	if c.sndUna == c.sndNxt {
 		c.rtoAt = never
 		c.releaseTxq()
+		c.chronoStop(now, chronoBusy) // Linux tcp_clean_rtx_queue: the retransmission queue is empty
 	} else {
 		c.rtoAt = now.Add(c.currentRTO())
 	}
@@ -431,6 +432,7 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, as *ackS
 	}
 	if c.flags&fWriteBlocked != 0 && c.flags&fFinQueued == 0 && c.Writable() {
 		c.flags &^= fWriteBlocked
+		c.chronoStop(now, chronoSndbuf) // Linux tcp_check_space: SOCK_NOSPACE cleared
 		if c.handler != nil && c.flags&fOpened != 0 && c.flags&fOrphan == 0 {
 			c.handler.OnWritable(c)
 		}
