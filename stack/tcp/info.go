@@ -57,11 +57,16 @@ const (
 // beside it (queues, timer, congestion control name).
 type TCPInfo struct {
 	// What ss prints before the info.
-	Key     flowtable.Key // 4-tuple from our side
-	RecvQ   int           // Recv-Q: bytes received and not yet consumed
-	SendQ   int           // Send-Q: bytes written and not yet acknowledged
-	Timer   string        // ss -o: "on", "keepalive", "timewait", "persist", ""
-	TimerIn time.Duration // time left on Timer
+	Key   flowtable.Key // 4-tuple from our side
+	RecvQ int           // Recv-Q: bytes received and not yet consumed
+	SendQ int           // Send-Q: bytes written and not yet acknowledged
+	// SndBuf is the send-buffer limit and WmemQueued what the send
+	// queue is charged against it, in Linux's skb accounting (sndbuf.go;
+	// SO_MEMINFO's SK_MEMINFO_SNDBUF and SK_MEMINFO_WMEM_QUEUED).
+	SndBuf     int
+	WmemQueued int
+	Timer      string        // ss -o: "on", "keepalive", "timewait", "persist", ""
+	TimerIn    time.Duration // time left on Timer
 
 	State       State   // tcpi_state
 	CAState     CAState // tcpi_ca_state
@@ -223,6 +228,8 @@ func (c *Conn) Info() TCPInfo {
 		Key:         c.key,
 		RecvQ:       c.rcvBuf.Len(),
 		SendQ:       c.sndBuf.Len(),
+		SndBuf:      int(c.sndBufLim),
+		WmemQueued:  c.wmemQueued(),
 		State:       c.State(),
 		Retransmits: uint8(min(c.nRtx, 255)),
 		Probes:      uint8(min(int(c.kaProbes)+int(c.zwProbes), 255)),
