@@ -584,9 +584,12 @@ func (h *Host) Write(fd int, bufs [][]byte, flags int) (int, Errno) {
 			return true
 		}
 		var n int
-		if flags&unix.MSG_MORE != 0 {
+		switch {
+		case flags&unix.MSG_EOR != 0:
+			n = cs.c.WriteEOR(p[off:]) // (with MSG_MORE too: the record's end is the point)
+		case flags&unix.MSG_MORE != 0:
 			n = cs.c.WriteMore(p[off:])
-		} else {
+		default:
 			n = cs.c.Write(p[off:])
 		}
 		off += n

@@ -76,7 +76,7 @@ func (c *Conn) endBatch(now clock.Time) {
 	}
 	if c.ackOwed > 0 {
 		switch {
-		case ackNow || c.quickAcks > 0 || int(c.rcvNxt.Sub(c.rcvWup)) > c.rcvEstMSS:
+		case ackNow || c.quickAcks > 0 || int(c.rcvNxt.Sub(c.rcvWup)) > int(c.rcvEstMSS):
 			if c.quickAcks > 0 {
 				c.quickAcks--
 			}
