@@ -21,12 +21,7 @@ package tcp
 // out-of-order segments of a connection without SACK, whose sender counts
 // duplicate ACKs (RFC 5681 §3.2).
 
-import (
-	"time"
-
-	"github.com/xdptcp/xdptcp/stack/clock"
-	"github.com/xdptcp/xdptcp/stack/seqnum"
-)
+import "github.com/xdptcp/xdptcp/stack/clock"
 
 // maxPending bounds the layer's pending list: with more connections than
 // this in one batch, the earlier ones get their output early (nothing is
@@ -70,104 +65,11 @@ func (c *Conn) endBatch(now clock.Time) {
 	if c.flags&fGone != 0 {
 		return
 	}
-	ofo := 0 // out-of-order segments of a SACK connection in this batch
-	if c.ooo != nil {
-		ofo, c.ooo.batchSegs = int(c.ooo.batchSegs), 0
-	}
-	if c.ackOwed > 0 {
-		switch {
-		case ackNow || c.quickAcks > 0 || int(c.rcvNxt.Sub(c.rcvWup)) > int(c.rcvEstMSS):
-			if c.quickAcks > 0 {
-				c.quickAcks--
-			}
-			c.sendAckAfterApp(now)
-		case ofo > 0 && !c.compressSACK(now, ofo):
-			c.sendAckAfterApp(now)
+	if c.ackOwed > 0 && (ackNow || c.quickAcks > 0 || int(c.rcvNxt.Sub(c.rcvWup)) > int(c.rcvEstMSS)) {
+		if c.quickAcks > 0 {
+			c.quickAcks--
 		}
+		c.sendAckAfterApp(now)
 	}
 	c.finish(now)
-}
-
-// sackComp is the state of SACK compression, Linux's since 4.18
-// (__tcp_ack_snd_check, tcp_compressed_ack_kick): while out-of-order data
-// is held, the first three ACKs for an RCV.NXT go at once, so the sender's
-// DupThresh (RFC 5681 §3.2, RFC 6675) is met as promptly as without
-// compression; after them, the ACKs that out-of-order segments call for
-// are held back, up to tcp_comp_sack_nr of them, for at most
-// min(tcp_comp_sack_delay_ns, SRTT/20), and one ACK with the latest SACK
-// blocks replaces them. A sender that keeps its rate through random loss
-// (BBR) would otherwise get an ACK per receive batch, each a TX kick here
-// and an interrupt and a SACK walk at the sender, for news that the next
-// one repeats. Any ACK sent for another reason (a filled hole, data, two
-// full segments in order, sackRoomFor) ends the compression.
-type sackComp struct {
-	at        clock.Time   // when the held-back ACK goes (never: none held)
-	rcvNxt    seqnum.Value // RCV.NXT that dupAcks counts ACKs for
-	held      uint16       // out-of-order segments whose ACK is held back, <= tcp_comp_sack_nr
-	batchSegs uint16       // out-of-order segments in the current receive batch
-	dupAcks   uint8        // ACKs sent at once for rcvNxt, <= compDupAcks
-}
-
-// compDupAcks is the number of ACKs for an RCV.NXT that always go at once
-// (Linux TCP_FASTRETRANS_THRESH).
-const compDupAcks = 3
-
-// compressSACK decides for n out-of-order segments of a batch whose ACK
-// is due: it reports true when the ACK is held back (Linux
-// __tcp_ack_snd_check's SACK compression; the batch counts as one ACK
-// for the first three, as n segments towards tcp_comp_sack_nr).
-func (c *Conn) compressSACK(now clock.Time, n int) bool {
-	q := c.ooo
-	nr := c.layer.cfg.CompSackNr
-	if nr <= 0 || !c.oooActive() {
-		return false
-	}
-	if q.rcvNxt != c.rcvNxt {
-		q.rcvNxt, q.dupAcks = c.rcvNxt, 0
-	}
-	if q.dupAcks < compDupAcks {
-		q.dupAcks++
-		return false
-	}
-	if int(q.held)+n > nr {
-		return false
-	}
-	q.held += uint16(n)
-	if q.at == never {
-		d := time.Duration(c.layer.cfg.CompSackDelayNs)
-		if c.rtt.has {
-			d = min(d, c.rtt.srtt/20)
-		}
-		q.at = now.Add(d)
-	}
-	return true
-}
-
-// sackCompAt is the deadline of a held-back ACK (never if none).
-func (c *Conn) sackCompAt() clock.Time {
-	if c.ooo == nil {
-		return never
-	}
-	return c.ooo.at
-}
-
-// onSackCompTimer sends the held-back ACK (Linux tcp_compressed_ack_kick);
-// it is one of those held, so one fewer counts as compressed.
-func (c *Conn) onSackCompTimer(now clock.Time) {
-	q := c.ooo
-	q.at = never
-	if c.ackOwed > 0 && q.held > 0 && c.state.synchronized() {
-		q.held--
-		c.sendAck(now)
-	}
-}
-
-// ackSent ends the compression when any ACK goes: the ACKs held back are
-// counted as saved (TCPAckCompressed).
-func (q *oooQueue) ackSent(st *Stats) {
-	if q.held > 0 {
-		st.TCPAckCompressed.Add(uint64(q.held))
-		q.held = 0
-	}
-	q.at = never
 }

@@ -1,8 +1,6 @@
 package tcp
 
 import (
-	"time"
-
 	"testing"
 
 	"github.com/xdptcp/xdptcp/stack/seqnum"
@@ -161,64 +159,5 @@ func TestBatchSACKReportsEveryRange(t *testing.T) {
 		if last.SACK[0].Left != uint32(peerISN+1+11000) {
 			t.Fatalf("dup %v: last ACK's first block %v, want the newest range", dup, last.SACK[:last.NumSACK])
 		}
-	}
-}
-
-// SACK compression (Linux __tcp_ack_snd_check since 4.18): while a hole
-// stays, the first three ACKs for its RCV.NXT go at once; the next
-// out-of-order batches' ACKs are held back until tcp_comp_sack_nr
-// segments wait or min(tcp_comp_sack_delay_ns, SRTT/20) passed, and one
-// ACK with the newest SACK blocks replaces them (TCPAckCompressed counts
-// the ones not sent). Filling the hole is ACKed at once.
-func TestSACKCompression(t *testing.T) {
-	h := sackEstablished(t)
-	h.c.quickAcks = 0
-	h.l.Config().CompSackNr = 4
-	h.l.Config().CompSackDelayNs = int(time.Millisecond)
-	h.out.segs = nil
-	off := 1000 // the hole: [0, 1000)
-	next := func(n int) {
-		var segs []Segment
-		for k := 0; k < n; k++ {
-			segs = append(segs, dataSeg(off, 1000))
-			off += 1000
-		}
-		h.sendBatch(segs...)
-	}
-	for i := 0; i < 3; i++ { // three ACKs at once for RCV.NXT
-		next(1)
-		h.expect(flags(ACK), ackNum(peerISN+1))
-		h.expectNothing()
-	}
-	next(2) // held: 2 of 4
-	h.expectNothing()
-	next(2) // held: 4 of 4
-	h.expectNothing()
-	next(1) // a fifth would pass tcp_comp_sack_nr: the ACK goes
-	a := h.expect(flags(ACK), ackNum(peerISN+1))
-	if a.seg.Opts.SACK[0] != (wire.SACKBlock{Left: uint32(peerISN + 1001), Right: uint32(peerISN + 1 + seqnum.Value(off))}) {
-		t.Fatalf("SACK %v", a.seg.Opts.SACK[:a.seg.Opts.NumSACK])
-	}
-	if got := h.l.Stats().TCPAckCompressed.Load(); got != 4 {
-		t.Fatalf("TCPAckCompressed %d, want 4", got)
-	}
-	// Held back again; the timer sends it (one of those held is sent).
-	next(1)
-	h.expectNothing()
-	h.advance(2 * time.Millisecond)
-	h.expect(flags(ACK), ackNum(peerISN+1))
-	if got := h.l.Stats().TCPAckCompressed.Load(); got != 4 {
-		t.Fatalf("TCPAckCompressed %d after the timer, want 4", got)
-	}
-	// The hole filled: ACKed at once, everything.
-	h.sendBatch(dataSeg(0, 1000))
-	h.expect(flags(ACK), ackNum(peerISN+1+seqnum.Value(off)))
-	h.expectNothing()
-	// tcp_comp_sack_nr=0: every out-of-order batch gets its ACK.
-	h.l.Config().CompSackNr = 0
-	off += 1000
-	for i := 0; i < 5; i++ {
-		next(1)
-		h.expect(flags(ACK))
 	}
 }

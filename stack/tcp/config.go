@@ -125,8 +125,6 @@ func DefaultConfig() Config {
 		MtuProbeFloor:      48,
 		PmtuCacheSize:      4096,
 		UnresQlen:          101,
-		CompSackNr:         44,
-		CompSackDelayNs:    1000000,
 		LocalPortRange:     [2]uint16{32768, 60999},
 		MaxConnections:     DefaultMaxConnections,
 		DefaultMSS:         DefaultMSSValue,
@@ -175,8 +173,6 @@ type Config struct {
 	MtuProbeFloor      int           // tcp_mtu_probe_floor (48): the smallest MSS the search goes to
 	PmtuCacheSize      int           // pmtu_cache_size (4096): xdptcp: destinations whose path MTU a loop remembers
 	UnresQlen          int           // unres_qlen (101, Linux net.ipv4.neigh.default.unres_qlen): packets held per unresolved next hop; 0: dropped
-	CompSackNr         int           // tcp_comp_sack_nr (44): ACKs for out-of-order segments a SACK connection may hold back (Linux SACK compression); 0: none
-	CompSackDelayNs    int           // tcp_comp_sack_delay_ns (1000000): longest a held-back SACK waits, in ns (also at most SRTT/20)
 	LocalPortRange     [2]uint16     // ip_local_port_range (32768 60999): ephemeral ports for Dial
 	MaxConnections     int           // max_connections (262144): xdptcp's flow table bound per loop
 	DefaultMSS         int           // mss (1460): our MSS to advertise (MTU-40)
@@ -564,10 +560,6 @@ var settingTable = []settingDef{
 		TCPMinSndMSS, 65535, func(c *Config) *int { return &c.BaseMss }),
 	intSetting("tcp_mtu_probe_floor", "the smallest MSS the tcp_mtu_probing search goes down to", true,
 		TCPMinSndMSS, 65535, func(c *Config) *int { return &c.MtuProbeFloor }),
-	intSetting("tcp_comp_sack_nr", "SACK compression: after the first three ACKs for an out-of-order RCV.NXT, up to this many ACKs are held back and sent as one; 0 off", true,
-		0, 255, func(c *Config) *int { return &c.CompSackNr }),
-	intSetting("tcp_comp_sack_delay_ns", "SACK compression: longest a held-back ACK waits, in ns (at most SRTT/20 too; the loop's timers have a 1 ms tick)", true,
-		0, 1000000000, func(c *Config) *int { return &c.CompSackDelayNs }),
 	{
 		name: "ip_local_port_range", meaning: "ephemeral ports for Dial: first last", runtime: true,
 		get: func(c *Config) string {

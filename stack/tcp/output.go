@@ -114,9 +114,6 @@ func (c *Conn) xmit(s *OutSegment, rtx bool) bool {
 		c.ackOwed = 0
 		c.delackAt = never
 		c.rcvWup = c.rcvNxt
-		if c.ooo != nil {
-			c.ooo.ackSent(&l.stats)
-		}
 	}
 	return l.output.SendTCP(s)
 }

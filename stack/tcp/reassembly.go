@@ -43,14 +43,13 @@ type sackRange struct{ l, r seqnum.Value }
 // Allocated by the first out-of-order segment (most connections never
 // see one) and kept until the connection ends.
 type oooQueue struct {
-	r        []sackRange                      // held ranges: sorted, disjoint, non-adjacent, all above RCV.NXT
-	recent   [wire.MaxSACKBlocks]seqnum.Value // a sequence number inside each range last reported, newest first (RFC 2018 §4)
-	nRecent  int                              // valid entries of recent
-	fresh    int                              // leading entries of recent whose range changed since our last SACK option: each must reach the peer (<= nRecent)
-	sackComp                                  // SACK compression state (batch.go)
-	bytes    int                              // bytes held in r
-	finAt    seqnum.Value                     // sequence number of a FIN that arrived out of order; valid if fin
-	fin      bool                             // a FIN beyond RCV.NXT is held
+	r       []sackRange                      // held ranges: sorted, disjoint, non-adjacent, all above RCV.NXT
+	recent  [wire.MaxSACKBlocks]seqnum.Value // a sequence number inside each range last reported, newest first (RFC 2018 §4)
+	nRecent int                              // valid entries of recent
+	fresh   int                              // leading entries of recent whose range changed since our last SACK option: each must reach the peer (<= nRecent)
+	bytes   int                              // bytes held in r
+	finAt   seqnum.Value                     // sequence number of a FIN that arrived out of order; valid if fin
+	fin     bool                             // a FIN beyond RCV.NXT is held
 }
 
 // oooActive reports whether out-of-order data (or a FIN) is held.
@@ -93,7 +92,7 @@ func (c *Conn) oooTop() seqnum.Value {
 func (c *Conn) oooInsert(seq seqnum.Value, p []byte, fin bool) {
 	l := c.layer
 	if c.ooo == nil {
-		c.ooo = &oooQueue{sackComp: sackComp{at: never}}
+		c.ooo = &oooQueue{}
 	}
 	q := c.ooo
 	end := seq.Add(seqnum.Size(len(p)))

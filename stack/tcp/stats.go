@@ -72,7 +72,6 @@ type Stats struct {
 	TCPACKSkippedChallenge atomic.Uint64 // challenge ACK not sent: rate limit (RFC 5961 §7)
 	TCPWinProbe            atomic.Uint64 // zero-window probes sent
 	DelayedACKs            atomic.Uint64 // delayed ACKs sent by the delayed-ACK timer
-	TCPAckCompressed       atomic.Uint64 // ACKs for out-of-order segments not sent: SACK compression held them back (tcp_comp_sack_nr)
 	TCPZeroWindowDrop      atomic.Uint64 // segments dropped: our window was zero
 	TCPToZeroWindowAdv     atomic.Uint64 // our advertised window went to zero
 	TCPFromZeroWindowAdv   atomic.Uint64 // our advertised window left zero
@@ -168,7 +167,6 @@ var statDescs = []StatDesc{
 	extStat("TCPACKSkippedChallenge", func(s *Stats) *atomic.Uint64 { return &s.TCPACKSkippedChallenge }),
 	extStat("TCPWinProbe", func(s *Stats) *atomic.Uint64 { return &s.TCPWinProbe }),
 	extStat("DelayedACKs", func(s *Stats) *atomic.Uint64 { return &s.DelayedACKs }),
-	extStat("TCPAckCompressed", func(s *Stats) *atomic.Uint64 { return &s.TCPAckCompressed }),
 	extStat("TCPZeroWindowDrop", func(s *Stats) *atomic.Uint64 { return &s.TCPZeroWindowDrop }),
 	extStat("TCPToZeroWindowAdv", func(s *Stats) *atomic.Uint64 { return &s.TCPToZeroWindowAdv }),
 	extStat("TCPFromZeroWindowAdv", func(s *Stats) *atomic.Uint64 { return &s.TCPFromZeroWindowAdv }),

@@ -19,14 +19,11 @@ import (
 func (c *Conn) stopTimers() {
 	c.rtoAt, c.synAt, c.persistAt, c.kaAt, c.fw2At, c.delackAt = never, never, never, never, never, never
 	c.tlpAt, c.reoAt, c.paceAt = never, never, never
-	if c.ooo != nil {
-		c.ooo.at = never
-	}
 }
 
 // nextDeadline returns the earliest deadline.
 func (c *Conn) nextDeadline() clock.Time {
-	return min(c.rtoAt, c.synAt, c.persistAt, c.kaAt, c.fw2At, c.delackAt, c.tlpAt, c.reoAt, c.paceAt, c.sackCompAt())
+	return min(c.rtoAt, c.synAt, c.persistAt, c.kaAt, c.fw2At, c.delackAt, c.tlpAt, c.reoAt, c.paceAt)
 }
 
 // rearm schedules the connection's wheel timer at its earliest deadline.
@@ -67,9 +64,6 @@ func (c *Conn) onTimer(now clock.Time) {
 			c.layer.stats.DelayedACKs.Add(1)
 			c.sendAck(now)
 		}
-	}
-	if c.sackCompAt() <= now {
-		c.onSackCompTimer(now)
 	}
 	if c.paceAt <= now {
 		c.onPaceTimer(now) // (paceAt is the pacing state: the handler clears it)
