@@ -161,7 +161,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	var planned time.Duration
 	for _, d := range defs {
-		planned += time.Duration(o.Runs*len(byID[d.ID].Servers)) * d.est(&o)
+		planned += time.Duration(d.runs(&o)*len(byID[d.ID].Servers)) * d.est(&o)
+		if d.alternate {
+			planned += time.Duration(d.runs(&o)*len(byID[d.ID].Servers)) * 3 * time.Second // a start per run
+		}
 	}
 	planned += time.Duration(len(o.Servers)) * 3 * time.Second
 	prog := NewProgress(planned)
@@ -186,7 +189,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 	measure := func(d scenarioDef, e *env, run int) {
-		prog.Step(fmt.Sprintf("%s · %s · run %d/%d", d.ID, e.name, run+1, o.Runs), d.est(&o))
+		prog.Step(fmt.Sprintf("%s · %s · run %d/%d", d.ID, e.name, run+1, d.runs(&o)), d.est(&o))
 		var r *RunResult
 		var err error
 		// A run that fails or measures nothing is tried once more (a loaded
@@ -336,12 +339,19 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 // server runs first the scenarios that keep its default congestion
 // control, then, restarted with each other one, the scenarios that ask
 // for it (scenarioDef.serverCC). A server that cannot take a scenario's
-// congestion control gets its rows marked not offered.
+// congestion control gets its rows marked not offered. The scenarios
+// marked alternate come last, each in rounds: one run on every server
+// per round.
 func runGroup(ctx context.Context, o *Options, t *Topology, defs []scenarioDef, prog *Progress,
 	measure func(scenarioDef, *env, int), failAll func([]scenarioDef, string, error)) error {
 	var ccs []string // "" first, then in scenario order
 	byCC := map[string][]scenarioDef{}
+	var alt []scenarioDef
 	for _, d := range defs {
+		if d.alternate {
+			alt = append(alt, d)
+			continue
+		}
 		if _, ok := byCC[d.serverCC]; !ok {
 			ccs = append(ccs, d.serverCC)
 		}
@@ -374,16 +384,36 @@ func runGroup(ctx context.Context, o *Options, t *Topology, defs []scenarioDef, 
 				failAll(group, name, err)
 				continue
 			}
-			runOn(ctx, o, t, name, cc, group, prog, measure, failAll)
+			runOn(ctx, o, t, name, cc, group, prog, measure, failAll, 0, -1)
+		}
+	}
+	for _, d := range alt {
+		for r := 0; r < d.runs(o); r++ {
+			for _, name := range o.Servers {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				if !d.runsOn(name) {
+					continue
+				}
+				if err := ccOffered(name, d.serverCC); err != nil {
+					if r == 0 {
+						failAll([]scenarioDef{d}, name, err)
+					}
+					continue
+				}
+				runOn(ctx, o, t, name, d.serverCC, []scenarioDef{d}, prog, measure, failAll, r, 1)
+			}
 		}
 	}
 	return nil
 }
 
 // runOn starts server name with congestion control cc and runs defs on
-// it, restarting it for the scenarios that want a fresh server.
+// it, restarting it for the scenarios that want a fresh server: runs
+// first to first+n-1 of each (n < 0: all of its runs).
 func runOn(ctx context.Context, o *Options, t *Topology, name, cc string, defs []scenarioDef, prog *Progress,
-	measure func(scenarioDef, *env, int), failAll func([]scenarioDef, string, error)) {
+	measure func(scenarioDef, *env, int), failAll func([]scenarioDef, string, error), first, n int) {
 	step := "starting " + name
 	if cc != "" {
 		step += " (" + cc + ")"
@@ -396,7 +426,11 @@ func runOn(ctx context.Context, o *Options, t *Topology, name, cc string, defs [
 	}
 	e := &env{o: o, t: t, server: p, name: name}
 	for _, d := range defs {
-		for i := 0; i < o.Runs && ctx.Err() == nil; i++ {
+		end := d.runs(o)
+		if n >= 0 {
+			end = min(end, first+n)
+		}
+		for i := first; i < end && ctx.Err() == nil; i++ {
 			if d.fresh {
 				p.Stop(5 * time.Second)
 				var extra []string

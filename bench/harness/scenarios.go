@@ -75,8 +75,25 @@ type scenarioDef struct {
 	// "" for the defaults (xdptcpd's, LinuxCC). runGroup starts the server
 	// with it for these scenarios.
 	serverCC string
-	est      func(o *Options) time.Duration
-	run      func(ctx context.Context, e *env) (*RunResult, error)
+	// alternate runs the servers in turn, one run each per round (each
+	// server started for its run and stopped after it), instead of all
+	// of one server's runs before the next server's: a drift of the
+	// shared machine's load then reaches every server alike.
+	alternate bool
+	// minRuns raises Options.Runs for this scenario (not in smoke mode):
+	// a figure that moves much from run to run needs more runs for its
+	// median to mean something.
+	minRuns int
+	est     func(o *Options) time.Duration
+	run     func(ctx context.Context, e *env) (*RunResult, error)
+}
+
+// runs is how many runs the scenario gets on each server.
+func (d *scenarioDef) runs(o *Options) int {
+	if o.Mode == "smoke" {
+		return o.Runs
+	}
+	return max(o.Runs, d.minRuns)
 }
 
 // bridgeArgs are the impairment bridge's flags per condition.

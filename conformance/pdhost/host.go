@@ -547,6 +547,28 @@ func (h *Host) Read(fd int, bufs [][]byte, flags int) (int, Errno) {
 	return n, 0
 }
 
+// ReadFault is a read into a NULL buffer: it waits as a read would (a
+// peek of one byte) and then fails with EFAULT where Linux's copy to the
+// user would, leaving the data queued (tcp_recvmsg returns -EFAULT when
+// nothing was copied); errors and EOF come as from Read.
+func (h *Host) ReadFault(fd int, flags int) (int, Errno) {
+	n, e := h.Read(fd, [][]byte{make([]byte, 1)}, flags|unix.MSG_PEEK)
+	if e != 0 || n == 0 {
+		return n, e
+	}
+	return -1, syscall.EFAULT
+}
+
+// WriteFault is a write from a NULL buffer: Linux fails with EFAULT
+// when it comes to copy the data, after the socket's state is checked
+// (tcp_sendmsg_locked); those errors come as from Write.
+func (h *Host) WriteFault(fd int, flags int) (int, Errno) {
+	if _, e := h.Write(fd, nil, flags); e != 0 {
+		return -1, e
+	}
+	return -1, syscall.EFAULT
+}
+
 // Write is write/writev/send/sendto/sendmsg. flags: MSG_DONTWAIT,
 // MSG_MORE.
 func (h *Host) Write(fd int, bufs [][]byte, flags int) (int, Errno) {
@@ -584,9 +606,12 @@ func (h *Host) Write(fd int, bufs [][]byte, flags int) (int, Errno) {
 			return true
 		}
 		var n int
-		if flags&unix.MSG_MORE != 0 {
+		switch {
+		case flags&unix.MSG_EOR != 0:
+			n = cs.c.WriteEOR(p[off:]) // (with MSG_MORE too: the record's end is the point)
+		case flags&unix.MSG_MORE != 0:
 			n = cs.c.WriteMore(p[off:])
-		} else {
+		default:
 			n = cs.c.Write(p[off:])
 		}
 		off += n

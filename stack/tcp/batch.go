@@ -65,7 +65,7 @@ func (c *Conn) endBatch(now clock.Time) {
 	if c.flags&fGone != 0 {
 		return
 	}
-	if c.ackOwed > 0 && (ackNow || c.quickAcks > 0 || int(c.rcvNxt.Sub(c.rcvWup)) > c.rcvEstMSS) {
+	if c.ackOwed > 0 && (ackNow || c.quickAcks > 0 || int(c.rcvNxt.Sub(c.rcvWup)) > int(c.rcvEstMSS)) {
 		if c.quickAcks > 0 {
 			c.quickAcks--
 		}

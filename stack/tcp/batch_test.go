@@ -110,3 +110,54 @@ func TestBatchReplyCarriesAck(t *testing.T) {
 	h.expect(flags(ACK|PSH), seqNum(ourISN+1461), ackNum(peerISN+2001), payloadLen(540))
 	h.expectNothing()
 }
+
+// Every range that changes in a batch reaches the sender in some ACK's
+// SACK option: when a batch makes more new ranges than one option holds
+// (4 blocks without timestamps, one fewer beside a D-SACK), the ACK owed
+// so far goes before the segment that would push one out (as Linux's
+// tcp_sack_new_ofo_skb sends before its table forgets a block). A range
+// the sender never hears of has its segments retransmitted (RACK) and
+// their cumulative ACK read as reordering.
+func TestBatchSACKReportsEveryRange(t *testing.T) {
+	for _, dup := range []bool{false, true} {
+		h := sackEstablished(t)
+		h.out.segs = nil
+		// Six ranges in one batch: 1000-2000, 3000-4000, ..., 11000-12000.
+		var segs []Segment
+		if dup {
+			h.sendBatch(dataSeg(1000, 1000))
+			h.expect(flags(ACK), ackNum(peerISN+1))
+			segs = append(segs, dataSeg(1000, 1000)) // a duplicate: D-SACK
+		}
+		for k := 0; k < 6; k++ {
+			segs = append(segs, dataSeg(1000+2000*k, 1000))
+		}
+		h.sendBatch(segs...)
+		var acks []*sent
+		for len(h.out.segs) > 0 {
+			acks = append(acks, h.expect(flags(ACK), ackNum(peerISN+1)))
+		}
+		if len(acks) != 2 {
+			t.Fatalf("dup %v: %d ACKs for six new ranges in one batch, want 2 (4 blocks per option)", dup, len(acks))
+		}
+		for k := 0; k < 6; k++ {
+			l := uint32(peerISN + 1 + seqnum.Value(1000+2000*k))
+			found := false
+			for _, a := range acks {
+				for _, b := range a.seg.Opts.SACK[:a.seg.Opts.NumSACK] {
+					if b.Left == l && b.Right == l+1000 {
+						found = true
+					}
+				}
+			}
+			if !found {
+				t.Errorf("dup %v: range %d (%d) in no ACK: %v / %v", dup, k, l, acks[0].seg.Opts.SACK, acks[1].seg.Opts.SACK)
+			}
+		}
+		// The last ACK follows RFC 2018 §4: the newest range first.
+		last := acks[len(acks)-1].seg.Opts
+		if last.SACK[0].Left != uint32(peerISN+1+11000) {
+			t.Fatalf("dup %v: last ACK's first block %v, want the newest range", dup, last.SACK[:last.NumSACK])
+		}
+	}
+}

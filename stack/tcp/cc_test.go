@@ -64,3 +64,33 @@ func TestNewRenoSlowStartAndAvoidance(t *testing.T) {
 		t.Fatalf("avoidance: %d", r.cwnd)
 	}
 }
+
+// A stretch ACK in slow start grows cwnd by all it covers, as Linux's
+// tcp_slow_start (no RFC 3465 L = 2*SMSS limit), up to ssthresh; the rest
+// counts in congestion avoidance (google/slow_start/slow-start-ack-per-4pkt,
+// google/eor/no-coalesce-subsequent).
+func TestSlowStartStretchAck(t *testing.T) {
+	const mss = 1000
+	var r newReno
+	r.init(mss)
+	r.onAck(0, 10*mss, mss, 0)
+	if r.cwnd != 20*mss {
+		t.Fatalf("reno: cwnd %d after an ACK of 10 segments from 10, want 20 segments", r.cwnd/mss)
+	}
+	r.ssthresh = 24 * mss
+	r.onAck(0, 10*mss, mss, 0) // 4 segments to ssthresh, 6 in avoidance (less than a window)
+	if r.cwnd != 24*mss || r.acc != 6*mss {
+		t.Fatalf("reno: cwnd %d, acc %d; want 24 segments, 6000 bytes in avoidance", r.cwnd/mss, r.acc)
+	}
+	var q cubic
+	q.init(mss)
+	q.onAck(0, 10*mss, mss, time.Millisecond)
+	if q.cwnd != 20*mss {
+		t.Fatalf("cubic: cwnd %d after an ACK of 10 segments from 10, want 20 segments", q.cwnd/mss)
+	}
+	q.ssthresh = 24 * mss
+	q.onAck(0, 10*mss, mss, time.Millisecond)
+	if q.cwnd < 24*mss || q.cwnd > 25*mss {
+		t.Fatalf("cubic: cwnd %d bytes, want ssthresh (24 segments) plus a little avoidance growth", q.cwnd)
+	}
+}

@@ -97,7 +97,8 @@ type Conn struct {
 	rcvSpaceAt clock.Time   // start of the current autotuning measurement
 	ooo        *oooQueue    // out-of-order data held in rcvBuf beyond its tail (reassembly.go); nil until the first
 	rcvMSS     int          // MSS we advertised
-	rcvEstMSS  int          // largest segment received, <= rcvMSS (Linux icsk_ack.rcv_mss): "full-sized"
+	rcvEstMSS  int32        // largest segment received, <= rcvMSS (Linux icsk_ack.rcv_mss): "full-sized"
+	ackOwed    int32        // an ACK is owed for data received (> 0) since the last ACK we sent
 	rcvWup     seqnum.Value // RCV.NXT when we last sent an ACK (Linux rcv_wup)
 	dsack      sackRange    // duplicate to report first in the next ACK (RFC 2883); valid if fDSACK
 
@@ -138,7 +139,6 @@ type Conn struct {
 	lastRecv   clock.Time    // last segment received (keepalive idle time)
 	lastDataAt clock.Time    // last in-order data received, or the handshake's end (Linux lrcvtime: pingpong, ato, tcpi_last_data_recv)
 	ato        time.Duration // delayed-ACK timeout estimate (Linux icsk_ack.ato); 0 before the first data
-	ackOwed    int           // an ACK is owed for data received (> 0) since the last ACK we sent
 	linger     int32         // SO_LINGER seconds; -1 = off
 	pushGrid   seqnum.Value  // origin of the PSH grid of pushChunk-byte chunks (push.go); <= SND.NXT
 	quickAcks  uint16        // segments to ACK at once (after a handshake, Linux quickack), <= maxQuickAcks
@@ -157,6 +157,7 @@ type Conn struct {
 	closeErr error        // why the connection failed, for OnClose
 	tw       *timeWait    // the TIME-WAIT entry that replaced this connection, if any
 	ic       infoCounters // TCP_INFO counts (info.go)
+	sx       *sendExt     // MSG_EOR record ends (sendext.go); nil until the first WriteEOR
 }
 
 // Key returns the connection's 4-tuple (from our side).
@@ -191,21 +192,35 @@ func (c *Conn) SetHandler(h Handler) {
 // than len(p) when the send buffer is full (OnWritable follows when space
 // is freed). It returns 0 after CloseWrite/Close or once the connection is
 // gone. Data is sent at once when the windows allow.
-func (c *Conn) Write(p []byte) int { return c.write(p, false) }
+func (c *Conn) Write(p []byte) int { return c.write(p, false, false) }
 
 // WriteMore is Write with send(2)'s MSG_MORE: more data follows, so the
 // end of p gets no PSH (Linux tcp_push) and a partial segment waits, as
 // under SetCork, until a later Write without it, SetCork(false) or the
 // cork timeout.
-func (c *Conn) WriteMore(p []byte) int { return c.write(p, true) }
+func (c *Conn) WriteMore(p []byte) int { return c.write(p, true, false) }
 
-func (c *Conn) write(p []byte, more bool) int {
+// WriteEOR is Write with send(2)'s MSG_EOR: p ends a record, and no
+// segment, sent or retransmitted, ever carries the end of p together with
+// data written after it (Linux 6.18: the skb is marked "eor" and never
+// collapsed with the next). The mark is set only when all of p was taken,
+// as Linux sets it when the whole message was copied: a caller that got
+// fewer bytes calls WriteEOR again with the rest. It takes nothing when the
+// connection already holds as many unsent records as it may have segments
+// in flight (see maxTxSegs); OnWritable follows.
+func (c *Conn) WriteEOR(p []byte) int { return c.write(p, false, true) }
+
+func (c *Conn) write(p []byte, more, eor bool) int {
 	if c.flags&(fFinQueued|fGone) != 0 || len(p) == 0 {
 		return 0
 	}
 	switch c.state {
 	case StateSynSent, StateSynReceived, StateEstablished, StateCloseWait:
 	default:
+		return 0
+	}
+	if eor && c.sx != nil && c.sx.eor.n >= c.maxTxSegs() {
+		c.flags |= fWriteBlocked
 		return 0
 	}
 	if c.sndBuf.buf == nil {
@@ -224,6 +239,12 @@ func (c *Conn) write(p []byte, more bool) int {
 	n := c.sndBuf.write(p)
 	if n < len(p) {
 		c.flags |= fWriteBlocked
+	}
+	if n > 0 {
+		if eor && n == len(p) {
+			end := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
+			c.ext().eor.push(recordEnd{end: end, psh: !more}, c.maxTxSegs())
+		}
 	}
 	if c.state.synchronized() && c.flags&fPending == 0 {
 		// (A connection with input pending in this receive batch
@@ -639,6 +660,7 @@ func (c *Conn) teardown() {
 		l.freeBuf(c.sndBuf.buf)
 		c.sndBuf = ring{}
 	}
+	c.dropRecordEnds()
 	c.releaseOOO()
 	if c.tq != nil {
 		l.putTxQueue(c.tq)

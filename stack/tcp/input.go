@@ -513,7 +513,7 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 		// Count the ACK owed first: a reply the application writes from
 		// OnData carries it.
 		c.ackOwed = 1
-		if len(payload) < c.rcvEstMSS && seg.Flags&wire.FlagPSH == 0 {
+		if len(payload) < int(c.rcvEstMSS) && seg.Flags&wire.FlagPSH == 0 {
 			ackNow = true // a small segment that is not the end of a write: do not wait
 		}
 		if !c.receive(payload) {
@@ -564,8 +564,8 @@ const (
 // mode after the connection was idle for more than an RTO, so a sender
 // restarting from idle is not held back by delayed ACKs.
 func (c *Conn) onDataRecv(now clock.Time, n int) {
-	if n > c.rcvEstMSS {
-		c.rcvEstMSS = min(n, c.rcvMSS)
+	if n > int(c.rcvEstMSS) {
+		c.rcvEstMSS = int32(min(n, c.rcvMSS))
 	}
 	if c.ato == 0 {
 		c.ato = atoMin // first data: the handshake already entered quick-ACK mode

@@ -144,7 +144,7 @@ func (l *Layer) newConn(now clock.Time, k flowtable.Key) *Conn {
 		rcvMSS:   l.mssFor(k),
 		// Linux tcp_initialize_rcv_mss: the peer's segment size is
 		// assumed no larger than TCP_MSS_DEFAULT until seen.
-		rcvEstMSS: min(l.mssFor(k), 536),
+		rcvEstMSS: int32(min(l.mssFor(k), 536)),
 		mss:       536,
 	}
 	c.stopTimers()

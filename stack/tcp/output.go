@@ -349,6 +349,11 @@ func (c *Conn) sendNew(now clock.Time, room int, tail bool, mode pushMode) (sent
 		}
 		return false, false
 	}
+	// lim: the segment ends at the next MSG_EOR record end (sendext.go).
+	// A record's last segment is not the queue's last (n < unsent): like
+	// Linux's skb that is not the write queue's tail (TCP_NAGLE_PUSH), it
+	// is not held by Nagle or TCP_CORK.
+	lim := c.recordLimit(unsent)
 	wnd := int(c.sndWnd) - c.flight()
 	usable := min(wnd, room)
 	if usable <= 0 {
@@ -361,8 +366,8 @@ func (c *Conn) sendNew(now clock.Time, room int, tail bool, mode pushMode) (sent
 		return false, false // too many small segments in flight: wait for ACKs
 	}
 	full := c.effMSS()
-	n := min(unsent, full, usable)
-	if n < full && n < unsent && !(tail && n == wnd && c.flags&fNoDelay != 0) {
+	n := min(lim, full, usable)
+	if n < full && n < lim && !(tail && n == wnd && c.flags&fNoDelay != 0) {
 		// Sender SWS avoidance: wait for a usable window. With nothing
 		// in flight no ACK will open it: the probe timer sends into it
 		// (Linux tcp_snd_wnd_test, tcp_check_probe_timer, then

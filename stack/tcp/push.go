@@ -50,8 +50,8 @@ func (c *Conn) pushChunk() uint32 {
 // before they are added: more is MSG_MORE (no PSH mark at its end).
 func (c *Conn) markWrite(n int, more bool) {
 	end := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
-	if !c.sndNxt.LessThan(end) {
-		c.pushGrid = end // nothing unsent: a new skb starts here
+	if !c.sndNxt.LessThan(end) || c.tailIsRecordEnd(end) {
+		c.pushGrid = end // nothing unsent, or after a MSG_EOR record: a new skb starts here
 	} else if c.pushGrid.LessThan(c.sndBufSeq) {
 		// Keep the origin within 2^31 of the queue (wrap-safe), on
 		// the same grid.
@@ -72,6 +72,9 @@ func (c *Conn) markWrite(n int, more bool) {
 // processing cut it (sack-shift-sacked-2-6-8-3-9-nofack,
 // prr-ss-ack-below-snd_una-cubic).
 func (c *Conn) pushAt(seq, end seqnum.Value) (psh, mark bool) {
+	if _, p := c.atRecordEnd(end); p {
+		return true, true // a MSG_EOR record's end: its skb got tcp_push's mark
+	}
 	if c.pushSeq.LessThanEq(end) {
 		mark = seq.LessThan(c.pushSeq) // the write's end (tcp_push's mark), if in (seq, end]
 		return mark, mark

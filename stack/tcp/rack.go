@@ -298,7 +298,7 @@ func (c *Conn) onTLPTimer(now clock.Time) {
 	r.flags &^= rkTLPRetrans
 	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
 	if c.sndNxt.LessThan(dataEnd) && int(c.sndWnd) > c.flight() {
-		n := min(int(dataEnd.Sub(c.sndNxt)), c.effMSS(), int(c.sndWnd)-c.flight())
+		n := c.recordLimit(min(int(dataEnd.Sub(c.sndNxt)), c.effMSS(), int(c.sndWnd)-c.flight()))
 		if c.flags&fFinQueued != 0 && c.sndNxt.Add(seqnum.Size(n)) == c.finSeq {
 			n++
 		}

@@ -46,6 +46,7 @@ type oooQueue struct {
 	r       []sackRange                      // held ranges: sorted, disjoint, non-adjacent, all above RCV.NXT
 	recent  [wire.MaxSACKBlocks]seqnum.Value // a sequence number inside each range last reported, newest first (RFC 2018 §4)
 	nRecent int                              // valid entries of recent
+	fresh   int                              // leading entries of recent whose range changed since our last SACK option: each must reach the peer (<= nRecent)
 	bytes   int                              // bytes held in r
 	finAt   seqnum.Value                     // sequence number of a FIN that arrived out of order; valid if fin
 	fin     bool                             // a FIN beyond RCV.NXT is held
@@ -128,6 +129,7 @@ func (c *Conn) oooInsert(seq seqnum.Value, p []byte, fin bool) {
 		// All of it is held already: a duplicate (Linux
 		// tcp_data_queue_ofo: TCPOFOMerge, D-SACK, dropped).
 		l.stats.TCPOFOMerge.Add(1)
+		c.sackRoomFor(q.r[i].l, q.r[i].r, true)
 		c.setDSACK(seq, end)
 		q.markRecent(seq)
 		if fin {
@@ -163,21 +165,26 @@ func (c *Conn) oooInsert(seq seqnum.Value, p []byte, fin bool) {
 		l.stats.TCPOFODrop.Add(1)
 		return
 	}
-	if j > i {
-		// Overlapping or touching held data: merged into one range.
-		ol, or := seqnum.Max(seq, q.r[i].l), seqnum.Min(end, q.r[i].r)
-		if ol.LessThan(or) {
-			l.stats.TCPOFOMerge.Add(1)
-			c.setDSACK(ol, or)
-		}
-	}
-	c.rcvBuf.writeAt(off, p)
-	l.stats.TCPOFOQueue.Add(1)
-	c.ic.oooPack++
 	nl, nr := seq, end
 	if j > i {
 		nl = seqnum.Min(nl, q.r[i].l)
 		nr = seqnum.Max(nr, q.r[j-1].r)
+	}
+	if j > i {
+		// Overlapping or touching held data: merged into one range.
+		ol, or := seqnum.Max(seq, q.r[i].l), seqnum.Min(end, q.r[i].r)
+		c.sackRoomFor(nl, nr, ol.LessThan(or))
+		if ol.LessThan(or) {
+			l.stats.TCPOFOMerge.Add(1)
+			c.setDSACK(ol, or)
+		}
+	} else {
+		c.sackRoomFor(nl, nr, false)
+	}
+	c.rcvBuf.writeAt(off, p)
+	l.stats.TCPOFOQueue.Add(1)
+	c.ic.oooPack++
+	if j > i {
 		for k := i; k < j; k++ {
 			q.bytes -= int(q.r[k].r.Sub(q.r[k].l))
 		}
@@ -233,7 +240,7 @@ func (c *Conn) oooPrune() bool {
 	}
 	q := c.ooo
 	q.r = q.r[:0]
-	q.bytes, q.fin, q.nRecent = 0, false, 0
+	q.bytes, q.fin, q.nRecent, q.fresh = 0, false, 0, 0
 	c.layer.stats.OfoPruned.Add(1)
 	c.releaseRcvBuf()
 	return true
@@ -261,13 +268,17 @@ func (c *Conn) oooDrain() bool {
 	if k > 0 {
 		q.r = append(q.r[:0], q.r[k:]...)
 		// Forget reported blocks now below RCV.NXT (Linux tcp_sack_remove).
-		m := 0
+		m, fresh := 0, 0
 		for i := 0; i < q.nRecent; i++ {
 			if c.rcvNxt.LessThan(q.recent[i]) {
 				q.recent[m] = q.recent[i]
 				m++
+				if i < q.fresh {
+					fresh++
+				}
 			}
 		}
+		q.fresh = fresh
 		q.nRecent = m
 	}
 	if q.fin && q.finAt == c.rcvNxt && len(q.r) == 0 {
@@ -280,26 +291,70 @@ func (c *Conn) oooDrain() bool {
 // markRecent records that the range holding seq was the latest to
 // change: its block goes first in the next SACK option and the others
 // keep their order of last report (RFC 2018 §4). Entries whose range is
-// the same as seq's are removed.
+// the same as seq's are removed. The entry is fresh (changed since our
+// last SACK option) until an ACK carries it.
 func (q *oooQueue) markRecent(seq seqnum.Value) {
 	i := q.find(seq)
 	if i < 0 {
 		return
 	}
 	x := q.r[i]
-	m := 0
+	m, fresh := 0, 0
 	for k := 0; k < q.nRecent; k++ {
 		if v := q.recent[k]; !v.InRange(x.l, x.r) {
 			q.recent[m] = v
 			m++
+			if k < q.fresh {
+				fresh++
+			}
 		}
 	}
 	if m == len(q.recent) {
 		m-- // the oldest reported block makes room
+		fresh = min(fresh, m)
 	}
 	copy(q.recent[1:m+1], q.recent[:m])
 	q.recent[0] = seq
 	q.nRecent = m + 1
+	q.fresh = fresh + 1
+}
+
+// sackRoomFor is called before a segment makes [l, r) the newest range
+// (markRecent), dup when it also owes a D-SACK. If the next ACK's SACK
+// option could then not carry every range that changed since our last
+// one (3 blocks with timestamps, 4 without, one fewer with a D-SACK),
+// the ACK owed so far goes now, describing what was held before this
+// segment: a range whose news never reached the sender would have its
+// segments marked lost and sent again (RACK, RFC 8985 §6.2), and their
+// late cumulative ACK read as reordering. Linux's tcp_sack_new_ofo_skb
+// likewise sends a compressed ACK before its table forgets a block.
+func (c *Conn) sackRoomFor(l, r seqnum.Value, dup bool) {
+	q := c.ooo
+	if c.flags&fSackOK == 0 || q.fresh == 0 {
+		return
+	}
+	keep := 0
+	for k := 0; k < q.fresh; k++ {
+		if !q.recent[k].InRange(l, r) {
+			keep++
+		}
+	}
+	room := c.sackBlocksPerAck()
+	if c.flags&fDSACK != 0 || dup {
+		room--
+	}
+	if keep+1 > room {
+		c.sendAck(c.layer.now)
+	}
+}
+
+// sackBlocksPerAck is how many SACK blocks fit in our ACKs' options:
+// three beside a timestamp, four without (RFC 2018 §3).
+func (c *Conn) sackBlocksPerAck() int {
+	if c.flags&fTS != 0 {
+		return 3
+	}
+	return wire.MaxSACKBlocks
 }
 
 // find returns the index of the range holding seq, or -1.

@@ -22,6 +22,9 @@ func (c *Conn) fillSACK(s *OutSegment) {
 	var b [wire.MaxSACKBlocks]sackRange
 	n := c.sackBlocks(&b, max)
 	c.flags &^= fDSACK
+	if c.ooo != nil {
+		c.ooo.fresh = 0 // every changed range is in b (sackRoomFor kept them within max)
+	}
 	for i := 0; i < n; i++ {
 		s.Opts.SACK[i] = wire.SACKBlock{Left: uint32(b[i].l), Right: uint32(b[i].r)}
 	}

@@ -234,7 +234,7 @@ func (c *Conn) wakeup(now clock.Time) {
 	if c.flight() > 0 || !c.sndNxt.LessThan(dataEnd) {
 		return
 	}
-	n := min(int(dataEnd.Sub(c.sndNxt)), c.effMSS(), int(c.sndWnd))
+	n := c.recordLimit(min(int(dataEnd.Sub(c.sndNxt)), c.effMSS(), int(c.sndWnd)))
 	end := c.sndNxt.Add(seqnum.Size(n))
 	if c.pushSeq.LessThan(end) {
 		c.pushSeq = end // tcp_write_wakeup sets PSH on what it sends
