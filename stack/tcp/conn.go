@@ -159,7 +159,7 @@ type Conn struct {
 	closeErr error        // why the connection failed, for OnClose
 	tw       *timeWait    // the TIME-WAIT entry that replaced this connection, if any
 	ic       infoCounters // TCP_INFO counts (info.go)
-	sx       *sendExt     // MSG_EOR record ends (sendext.go); nil until the first WriteEOR
+	sx       *sendExt     // chrono times and MSG_EOR record ends (sendext.go); nil until the first write
 }
 
 // Key returns the connection's 4-tuple (from our side).
@@ -257,8 +257,11 @@ func (c *Conn) write(p []byte, more, eor bool) int {
 		}
 		c.flags |= fWriteBlocked
 	}
-	if eor && n == len(p) {
-		c.ext().eor.push(recordEnd{end: c.dataEnd(), psh: !more}, c.maxTxSegs())
+	if n > 0 {
+		c.chronoStart(c.layer.now, chronoBusy) // Linux tcp_add_write_queue_tail
+		if eor && n == len(p) {
+			c.ext().eor.push(recordEnd{end: c.dataEnd(), psh: !more}, c.maxTxSegs())
+		}
 	}
 	if c.state.synchronized() && c.flags&fPending == 0 {
 		// (A connection with input pending in this receive batch
@@ -641,6 +644,7 @@ func (c *Conn) teardown() {
 		c.sndBuf = ring{}
 	}
 	c.dropRecordEnds()
+	c.chronoStop(l.now, chronoBusy) // Linux tcp_write_queue_purge: the chrono times stop
 	c.releaseOOO()
 	if c.tq != nil {
 		l.putTxQueue(c.tq)

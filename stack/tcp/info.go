@@ -5,8 +5,8 @@ package tcp
 // Field names follow tcp_info's (tcpi_snd_cwnd -> SndCwnd) and mean what
 // Linux means by them; times are time.Duration instead of Linux's
 // microseconds or milliseconds. A field xdptcp has no mechanism for
-// (receiver-side RTT, chrono busy times) stays zero, as in Linux when
-// the mechanism is off, and says so below. Delivery-rate samples exist
+// (receiver-side RTT) stays zero, as in Linux when the mechanism is off,
+// and says so below. Delivery-rate samples exist
 // on connections that run BBR (ratesample.go).
 
 import (
@@ -120,9 +120,9 @@ type TCPInfo struct {
 
 	DeliveryRate           uint64        // tcpi_delivery_rate (bytes/s): the latest delivery-rate sample (BBR connections; 0 on others, which do not sample)
 	DeliveryRateAppLimited bool          // tcpi_delivery_rate_app_limited: that sample was application-limited
-	BusyTime               time.Duration // tcpi_busy_time; 0: no chrono accounting here
-	RwndLimited            time.Duration // tcpi_rwnd_limited; 0: not accounted here
-	SndbufLimited          time.Duration // tcpi_sndbuf_limited; 0: not accounted here
+	BusyTime               time.Duration // tcpi_busy_time: time with data queued or in flight, the two below included (Linux chrono, sendext.go)
+	RwndLimited            time.Duration // tcpi_rwnd_limited: time the peer's receive window held new data back
+	SndbufLimited          time.Duration // tcpi_sndbuf_limited: time the application was held back by the send buffer
 
 	Delivered    int    // tcpi_delivered: segments delivered, in MSS units (with BBR's sampler SACKed ones included, as Linux; else cumulatively acknowledged)
 	DeliveredCE  int    // tcpi_delivered_ce; 0: CE-marked deliveries are not counted here
@@ -338,6 +338,7 @@ func (c *Conn) Info() TCPInfo {
 		in.LastAckRecv = now.Sub(c.lastRecv)
 	}
 	in.NotsentBytes = c.notsentBytes()
+	in.BusyTime, in.RwndLimited, in.SndbufLimited = c.chronoTimes(now)
 	return in
 }
 

@@ -409,6 +409,7 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, as *ackS
 	if c.sndUna == c.sndNxt {
 		c.rtoAt = never
 		c.releaseTxq()
+		c.chronoStop(now, chronoBusy) // Linux tcp_clean_rtx_queue: the retransmission queue is empty
 	} else {
 		c.rtoAt = now.Add(c.currentRTO())
 	}

@@ -251,6 +251,7 @@ func (c *Conn) SendBuffer() int { return int(c.sndBufLim) }
 func (c *Conn) writeSpace() {
 	if c.flags&fWriteBlocked != 0 && c.flags&(fFinQueued|fGone|fOrphan) == 0 && c.Writable() {
 		c.flags &^= fWriteBlocked
+		c.chronoStop(c.layer.now, chronoSndbuf) // Linux tcp_check_space: SOCK_NOSPACE cleared
 		if c.handler != nil && c.flags&fOpened != 0 {
 			c.handler.OnWritable(c)
 		}
