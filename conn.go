@@ -546,6 +546,21 @@ func (c *Conn) SetNoDelay(noDelay bool) error {
 	return c.onLoopSet("set", func(tc *tcp.Conn) { tc.SetNoDelay(noDelay) })
 }
 
+// SetReadBuffer sets SO_RCVBUF as *net.TCPConn does: the receive window
+// becomes bytes and no longer autotunes (tcp.Conn.SetRecvBuffer: Linux
+// doubles the value, capped by rmem_max).
+func (c *Conn) SetReadBuffer(bytes int) error {
+	return c.onLoopSet("set", func(tc *tcp.Conn) { tc.SetRecvBuffer(bytes) })
+}
+
+// SetWriteBuffer sets SO_SNDBUF as *net.TCPConn does: the TCP send
+// buffer's limit becomes twice bytes (capped by wmem_max) in Linux's skb
+// accounting and no longer autotunes (tcp.Conn.SetSendBuffer). The Conn's
+// own 64 KiB write buffer stays in front of it.
+func (c *Conn) SetWriteBuffer(bytes int) error {
+	return c.onLoopSet("set", func(tc *tcp.Conn) { tc.SetSendBuffer(bytes) })
+}
+
 // SetCongestionControl sets the connection's congestion control ("cubic",
 // "bbr", "newreno" or "reno"), as Linux's TCP_CONGESTION socket option:
 // the new controller starts from the current window.

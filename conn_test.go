@@ -515,9 +515,19 @@ func TestSocketOptions(t *testing.T) {
 	if err := c.SetCongestionControl("bbr"); err != nil {
 		t.Fatal(err)
 	}
+	if err := c.SetWriteBuffer(30000); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetReadBuffer(40000); err != nil {
+		t.Fatal(err)
+	}
 	var info tcp.TCPInfo
+	var rcvbuf int
 	a.Do(func(l *Loop) {}) // the setters ran before this (FIFO per loop)
-	a.Do(func(l *Loop) { info = c.tc.Info() })
+	a.Do(func(l *Loop) { info, rcvbuf = c.tc.Info(), c.tc.RecvBuffer() })
+	if info.SndBuf != 60000 || rcvbuf != 80000 {
+		t.Fatalf("after SetWriteBuffer(30000), SetReadBuffer(40000): SO_SNDBUF %d, SO_RCVBUF %d; want 60000, 80000 (doubled)", info.SndBuf, rcvbuf)
+	}
 	if info.Timer != "keepalive" || info.TimerIn > 30*time.Second || info.TimerIn < 20*time.Second {
 		t.Fatalf("after SetKeepAlive: timer %q in %v, want keepalive in ~30s", info.Timer, info.TimerIn)
 	}
@@ -534,7 +544,7 @@ func TestSocketOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
-	for _, err := range []error{c.SetNoDelay(true), c.SetKeepAlive(false), c.SetKeepAlivePeriod(time.Second), c.SetLinger(0), c.SetCongestionControl("cubic")} {
+	for _, err := range []error{c.SetNoDelay(true), c.SetKeepAlive(false), c.SetKeepAlivePeriod(time.Second), c.SetLinger(0), c.SetCongestionControl("cubic"), c.SetWriteBuffer(1), c.SetReadBuffer(1)} {
 		if !errors.Is(err, net.ErrClosed) {
 			t.Errorf("setter after Close: %v", err)
 		}
