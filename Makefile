@@ -141,7 +141,7 @@ conformance-build: $(PD_TOOL)/packetdrill
 	CGO_CFLAGS="-I$(abspath $(PD_TOOL))" $(GO) build $(GOFLAGS) -tags pdadapter -buildmode=c-shared -o $(CONF)/libxdptcp-pd.so ./conformance/adapter
 	mkdir -p $(CONF)/shim
 	$(GO) build $(GOFLAGS) -o $(CONF)/shim/sysctl ./conformance/cmd/pdsysctl
-	cp conformance/shim/tc $(CONF)/shim/tc
+	cp conformance/shim/tc conformance/shim/python3 $(CONF)/shim/
 	$(GO) build $(GOFLAGS) -o $(CONF)/pdrun ./conformance/cmd/pdrun
 
 conformance:

@@ -387,6 +387,16 @@ func ssInfoLine(in *tcp.TCPInfo) string {
 	if in.DeliveryRateAppLimited {
 		add("app_limited")
 	}
+	if in.BusyTime > 0 {
+		// ss's chrono times: busy, and the limited shares of it.
+		add("busy:%dms", in.BusyTime.Milliseconds())
+		if in.RwndLimited > 0 {
+			add("rwnd_limited:%dms(%.1f%%)", in.RwndLimited.Milliseconds(), 100*float64(in.RwndLimited)/float64(in.BusyTime))
+		}
+		if in.SndbufLimited > 0 {
+			add("sndbuf_limited:%dms(%.1f%%)", in.SndbufLimited.Milliseconds(), 100*float64(in.SndbufLimited)/float64(in.BusyTime))
+		}
+	}
 	if in.Unacked > 0 {
 		add("unacked:%d", in.Unacked)
 	}

@@ -30,3 +30,19 @@ func TestSSInfoLineBBR(t *testing.T) {
 		t.Error("bbr block on a cubic connection")
 	}
 }
+
+// The chrono times print as `ss -ti` prints them: busy, then the rwnd-
+// and sndbuf-limited times with their share of busy; none while idle.
+func TestSSInfoLineChrono(t *testing.T) {
+	in := &tcp.TCPInfo{CongestionControl: "cubic", BusyTime: 400 * time.Millisecond, RwndLimited: 100 * time.Millisecond, SndbufLimited: 50 * time.Millisecond}
+	line := ssInfoLine(in)
+	if want := "busy:400ms rwnd_limited:100ms(25.0%) sndbuf_limited:50ms(12.5%)"; !strings.Contains(line, want) {
+		t.Errorf("%q not in %q", want, line)
+	}
+	if j := newInfoJSON(in); j.BusyTime != 400000 || j.RwndLimited != 100000 || j.SndbufLimited != 50000 {
+		t.Errorf("json busy %d rwnd %d sndbuf %d, want µs", j.BusyTime, j.RwndLimited, j.SndbufLimited)
+	}
+	if line := ssInfoLine(&tcp.TCPInfo{CongestionControl: "cubic"}); strings.Contains(line, "busy") {
+		t.Errorf("busy on an idle connection: %q", line)
+	}
+}

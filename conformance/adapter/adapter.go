@@ -165,8 +165,26 @@ func iovecs(iov unsafe.Pointer, n C.int) [][]byte {
 	return out
 }
 
+// nullIov reports whether an iovec has no buffer but a length: the one
+// bad user pointer a library can tell (Linux returns EFAULT when it comes
+// to copy; a wild pointer would fault here as in any library).
+func nullIov(iov unsafe.Pointer, n C.int) bool {
+	if iov == nil || n <= 0 {
+		return false
+	}
+	for _, v := range unsafe.Slice((*C.struct_iovec)(iov), int(n)) {
+		if v.iov_base == nil && v.iov_len > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 //export pdRecv
 func pdRecv(fd C.int, iov unsafe.Pointer, n, flags C.int) C.long {
+	if nullIov(iov, n) {
+		return res(host.ReadFault(int(fd), int(flags)))
+	}
 	return res(host.Read(int(fd), iovecs(iov, n), int(flags)))
 }
 
@@ -175,6 +193,9 @@ func pdInq(fd C.int) C.int { return C.int(host.Inq(int(fd))) }
 
 //export pdSend
 func pdSend(fd C.int, iov unsafe.Pointer, n, flags C.int) C.long {
+	if nullIov(iov, n) {
+		return res(host.WriteFault(int(fd), int(flags)))
+	}
 	return res(host.Write(int(fd), iovecs(iov, n), int(flags)))
 }
 

@@ -209,12 +209,23 @@ type sockOpts struct {
 	maxSeg      int
 	inq         bool // TCP_INQ: recvmsg adds a TCP_CM_INQ control message
 	cork        bool // TCP_CORK
-	rcvBuf      int
-	sndBuf      int
+	rcvBuf      int  // SO_RCVBUF as set (valid with rcvBufSet)
+	sndBuf      int  // SO_SNDBUF as set (valid with sndBufSet)
+	rcvBufSet   bool // SO_RCVBUF was set: the buffer is locked (Linux SOCK_RCVBUF_LOCK)
+	sndBufSet   bool // SO_SNDBUF was set: Conn.SetSendBuffer (Linux SOCK_SNDBUF_LOCK)
 	userTimeout int
 	notsentLow  uint32 // TCP_NOTSENT_LOWAT; 0: tcp_notsent_lowat
 	tos         uint8  // IP_TOS, ECN bits clear
 	pmtudisc    int    // IP_MTU_DISCOVER as set (recorded only: xdptcp always does PMTU discovery with DF)
+}
+
+// rcvBufOpt is SO_RCVBUF for tcp.ListenOptions/DialOptions: 0 when not
+// set (a value set to 0 or less gives Linux's minimum, as 1 does).
+func (o *sockOpts) rcvBufOpt() int {
+	if !o.rcvBufSet {
+		return 0
+	}
+	return max(o.rcvBuf, 1)
 }
 
 // connState is a connection's tcp.Handler. Its fields are used on the loop
@@ -370,7 +381,7 @@ func (h *Host) Listen(fd, backlog int) Errno {
 		if s.laddr != ([4]byte{}) {
 			la = flowtable.AddrFrom4(s.laddr)
 		}
-		s.ln, err = h.eng.TCP().Listen(la, s.lport, tcp.ListenOptions{Backlog: backlog, Notify: h.bump, Cookies: h.jar, MSS: s.opts.maxSeg})
+		s.ln, err = h.eng.TCP().Listen(la, s.lport, tcp.ListenOptions{Backlog: backlog, Notify: h.bump, Cookies: h.jar, MSS: s.opts.maxSeg, RcvBuf: s.opts.rcvBufOpt()})
 	})
 	return errnoOf(err)
 }
@@ -422,6 +433,12 @@ func (h *Host) applyOpts(s *sock) {
 	c.SetUserTimeout(time.Duration(s.opts.userTimeout) * time.Millisecond)
 	c.SetNotsentLowat(s.opts.notsentLow)
 	c.SetTOS(s.opts.tos)
+	if s.opts.sndBufSet {
+		c.SetSendBuffer(s.opts.sndBuf) // Linux: SO_SNDBUF on a listener is inherited too
+	}
+	if s.opts.rcvBufSet {
+		c.SetRecvBuffer(s.opts.rcvBuf)
+	}
 	if s.opts.lingerOn {
 		c.SetLinger(s.opts.lingerSecs)
 	} else {
@@ -458,7 +475,7 @@ func (h *Host) Connect(fd int, addr [4]byte, port uint16) Errno {
 	var err error
 	h.do(func() {
 		cs.c, err = h.eng.TCP().DialWith(h.clk.Now(), flowtable.AddrFrom4(h.opt.Local), flowtable.AddrFrom4(addr), port, cs,
-			tcp.DialOptions{MSS: s.opts.maxSeg})
+			tcp.DialOptions{MSS: s.opts.maxSeg, RcvBuf: s.opts.rcvBufOpt()})
 		if err == nil {
 			s.cs = cs
 			h.applyOpts(s)
@@ -545,6 +562,28 @@ func (h *Host) Read(fd int, bufs [][]byte, flags int) (int, Errno) {
 		off += copy(b, buf[off:n])
 	}
 	return n, 0
+}
+
+// ReadFault is a read into a NULL buffer: it waits as a read would (a
+// peek of one byte) and then fails with EFAULT where Linux's copy to the
+// user would, leaving the data queued (tcp_recvmsg returns -EFAULT when
+// nothing was copied); errors and EOF come as from Read.
+func (h *Host) ReadFault(fd int, flags int) (int, Errno) {
+	n, e := h.Read(fd, [][]byte{make([]byte, 1)}, flags|unix.MSG_PEEK)
+	if e != 0 || n == 0 {
+		return n, e
+	}
+	return -1, syscall.EFAULT
+}
+
+// WriteFault is a write from a NULL buffer: Linux fails with EFAULT
+// when it comes to copy the data, after the socket's state is checked
+// (tcp_sendmsg_locked); those errors come as from Write.
+func (h *Host) WriteFault(fd int, flags int) (int, Errno) {
+	if _, e := h.Write(fd, nil, flags); e != 0 {
+		return -1, e
+	}
+	return -1, syscall.EFAULT
 }
 
 // Write is write/writev/send/sendto/sendmsg. flags: MSG_DONTWAIT,

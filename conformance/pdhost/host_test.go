@@ -113,7 +113,18 @@ func TestServerExchange(t *testing.T) {
 	if a := sniff(t, h); a.Ack() != 1006 {
 		t.Fatalf("want ACK 1006, got %d", a.Ack())
 	}
-
+	// A NULL buffer: EFAULT, the data stays queued for the next read.
+	if n, e := h.WriteFault(cfd, 0); n != -1 || e != syscall.EFAULT {
+		t.Fatalf("write from NULL: %d %v, want EFAULT", n, e)
+	}
+	h.NetdevSend(packet(1006, iss+1, wire.FlagACK|wire.FlagPSH, nil, []byte("x")))
+	if n, e := h.ReadFault(cfd, 0); n != -1 || e != syscall.EFAULT {
+		t.Fatalf("read into NULL: %d %v, want EFAULT", n, e)
+	}
+	sniff(t, h) // the ACK of x
+	if b := make([]byte, 10); func() bool { n, e := h.Read(cfd, [][]byte{b}, 0); return n != 1 || e != 0 || b[0] != 'x' }() {
+		t.Fatal("the byte a faulting read left is not read next")
+	}
 	if n, e := h.Write(cfd, [][]byte{[]byte("wor"), []byte("ld")}, 0); n != 5 || e != 0 {
 		t.Fatalf("write: %d %v", n, e)
 	}
@@ -121,7 +132,7 @@ func TestServerExchange(t *testing.T) {
 	if !bytes.Equal(d.Payload(), []byte("world")) || d.Seq() != iss+1 {
 		t.Fatalf("data segment seq %d payload %q", d.Seq(), d.Payload())
 	}
-	h.NetdevSend(packet(1006, iss+6, wire.FlagACK, nil, nil))
+	h.NetdevSend(packet(1007, iss+6, wire.FlagACK, nil, nil))
 
 	// TCP_INFO in Linux's layout: ESTABLISHED (Linux's number 1),
 	// tcpi_snd_mss 1460 at offset 16, tcpi_snd_cwnd 10 at offset 80
@@ -139,7 +150,7 @@ func TestServerExchange(t *testing.T) {
 	}
 
 	// The peer's FIN: read returns 0; poll says readable and RDHUP.
-	h.NetdevSend(packet(1006, iss+6, wire.FlagACK|wire.FlagFIN, nil, nil))
+	h.NetdevSend(packet(1007, iss+6, wire.FlagACK|wire.FlagFIN, nil, nil))
 	sniff(t, h) // its ACK
 	pf := []PollFd{{Fd: int32(cfd), Events: unix.POLLIN | unix.POLLRDHUP}}
 	if n, _ := h.Poll(pf, 1000); n != 1 || pf[0].Revents&unix.POLLRDHUP == 0 {

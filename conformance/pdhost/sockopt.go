@@ -76,7 +76,7 @@ func (h *Host) Getsockopt(fd, level, name int, b []byte) (int, Errno) {
 				h.do(func() {
 					in := s.cs.c.Info()
 					cfg := h.eng.TCP().Config()
-					m[0], m[1], m[2], m[3], m[5] = uint32(in.RecvQ), uint32(cfg.Rmem[1]), uint32(in.SendQ), uint32(cfg.Wmem[1]), uint32(in.SendQ)
+					m[0], m[1], m[2], m[3], m[5] = uint32(in.RecvQ), uint32(cfg.Rmem[1]), uint32(in.SendQ), uint32(in.SndBuf), uint32(in.WmemQueued)
 				})
 			}
 			n := 0
@@ -91,13 +91,19 @@ func (h *Host) Getsockopt(fd, level, name int, b []byte) (int, Errno) {
 				cfg := h.eng.TCP().Config()
 				if name == unix.SO_RCVBUF {
 					v = cfg.Rmem[1]
-					if o.rcvBuf > 0 {
-						v = 2 * o.rcvBuf // Linux doubles the value set
+					switch {
+					case s.cs != nil:
+						v = s.cs.c.RecvBuffer() // sk_rcvbuf: SO_RCVBUF doubled, or the buffer's size
+					case o.rcvBufSet:
+						v = max(2*min(max(o.rcvBuf, 0), cfg.RmemMax), 2304) // Linux: doubled, SOCK_MIN_RCVBUF
 					}
 				} else {
 					v = cfg.Wmem[1]
-					if o.sndBuf > 0 {
-						v = 2 * o.sndBuf
+					switch {
+					case s.cs != nil:
+						v = s.cs.c.SendBuffer() // sk_sndbuf: autotuned, or SO_SNDBUF doubled
+					case o.sndBufSet:
+						v = sndBufOf(h, o.sndBuf)
 					}
 				}
 			})
@@ -225,11 +231,13 @@ func (h *Host) Setsockopt(fd, level, name int, v []byte) Errno {
 				return e
 			}
 			if name == unix.SO_RCVBUF {
-				o.rcvBuf = n
-			} else {
-				o.sndBuf = n
+				o.rcvBuf, o.rcvBufSet = n, true
+				apply() // Conn.SetRecvBuffer; before listen/connect also the window scale
+				return 0
 			}
-			return 0 // recorded; xdptcp sizes buffers from tcp_rmem/tcp_wmem
+			o.sndBuf, o.sndBufSet = n, true
+			apply()
+			return 0
 		}
 	case unix.IPPROTO_IP:
 		// Linux do_ip_setsockopt: an int, or one byte when optlen < 4.
@@ -371,7 +379,7 @@ func (h *Host) readiness(s *sock) uint32 {
 		}
 		if sndShut {
 			m |= pollOut | pollWrNorm
-		} else if cs.opened && in.SendQ < h.eng.TCP().Config().Wmem[1] && cs.c.Writable() {
+		} else if cs.opened && cs.c.Writable() {
 			m |= pollOut | pollWrNorm
 		}
 	}
@@ -548,4 +556,11 @@ func (h *Host) EpollWait(epfd int, out []EpollEvent, timeout int) (int, Errno) {
 	}
 	h.block(timeout == 0, d, scan)
 	return n, 0
+}
+
+// sndBufOf is the send-buffer limit SO_SNDBUF n gives (Linux
+// sock_setsockopt: twice n capped by wmem_max, at least SOCK_MIN_SNDBUF),
+// as Conn.SetSendBuffer sets it. On the loop.
+func sndBufOf(h *Host, n int) int {
+	return max(2*min(max(n, 0), h.eng.TCP().Config().WmemMax), 4608)
 }

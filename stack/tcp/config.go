@@ -105,6 +105,8 @@ func DefaultConfig() Config {
 		KeepaliveProbes:    9,
 		Rmem:               [3]int{4096, 131072, 6291456},
 		Wmem:               [3]int{4096, 16384, 4194304},
+		WmemMax:            4194304,
+		RmemMax:            4194304,
 		Mem:                [3]int{DefaultTCPMemLow, DefaultTCPMemPressure, DefaultTCPMemHigh},
 		Timestamps:         true,
 		WindowScaling:      true,
@@ -153,6 +155,8 @@ type Config struct {
 	KeepaliveProbes    int           // tcp_keepalive_probes (9): unanswered probes before the connection is dropped
 	Rmem               [3]int        // tcp_rmem (4096 131072 6291456): receive buffer min, default, max bytes
 	Wmem               [3]int        // tcp_wmem (4096 16384 4194304): send buffer min, default, max bytes
+	WmemMax            int           // wmem_max (net.core; 4194304 in Linux 6.18): the largest SO_SNDBUF (Conn.SetSendBuffer), doubled
+	RmemMax            int           // rmem_max (net.core; 4194304 in Linux 6.18): the largest SO_RCVBUF (Conn.SetRecvBuffer), doubled
 	Mem                [3]int        // tcp_mem (49152 65536 98304): low, pressure, high in pages of 4096 bytes, for all connections of the process (mem.go)
 	Timestamps         bool          // tcp_timestamps (1): RFC 7323 timestamps
 	WindowScaling      bool          // tcp_window_scaling (1): RFC 7323 window scaling
@@ -514,6 +518,10 @@ var settingTable = []settingDef{
 		func(c *Config) *[3]int { return &c.Rmem }),
 	memSetting("tcp_wmem", "send buffer bytes: min default max",
 		func(c *Config) *[3]int { return &c.Wmem }),
+	intSetting("wmem_max", "largest SO_SNDBUF value in bytes (net.core.wmem_max; the buffer is twice it)", true,
+		sockMinSndbuf/2, maxInt31/2, func(c *Config) *int { return &c.WmemMax }),
+	intSetting("rmem_max", "largest SO_RCVBUF value in bytes (net.core.rmem_max; the buffer is twice it)", true,
+		sockMinRcvbuf/2, maxInt31/2, func(c *Config) *int { return &c.RmemMax }),
 	memSetting("tcp_mem", "pages (4096 bytes) of buffer memory for all connections: low pressure high",
 		func(c *Config) *[3]int { return &c.Mem }),
 	boolSetting("tcp_timestamps", "RFC 7323 timestamps",

@@ -84,7 +84,8 @@ type Conn struct {
 	sndBuf     ring         // bytes [sndBufSeq, sndBufSeq+sndBuf.Len()) not yet acknowledged
 	sndBufSeq  seqnum.Value // sequence number of sndBuf's first byte
 	dupAcks    int32        // duplicate ACKs since SND.UNA last moved (RFC 5681 §3.2)
-	sndCap     int          // send buffer capacity (tcp_wmem), grows up to tcp_wmem[2]
+	sndBufLim  int32        // send-buffer limit in Linux's skb accounting (sk_sndbuf; sndbuf.go): tcp_wmem[1], autotuned up to tcp_wmem[2], or SO_SNDBUF
+	skbSeq     seqnum.Value // where the newest skb of Linux's send queue began (sndbuf.go)
 	finSeq     seqnum.Value // sequence number of our FIN; valid when fFinQueued
 
 	// Receive sequence space: RCV.NXT <= rcvAdv.
@@ -143,6 +144,7 @@ type Conn struct {
 	pushGrid   seqnum.Value  // origin of the PSH grid of pushChunk-byte chunks (push.go); <= SND.NXT
 	quickAcks  uint16        // segments to ACK at once (after a handshake, Linux quickack), <= maxQuickAcks
 	tos        uint8         // IP_TOS: DSCP bits for our IPv4 packets (the ECN bits stay the stack's); 0 by default
+	userLocks  uint8         // lockSndBuf, lockRcvBuf: SO_SNDBUF/SO_RCVBUF set, no autotuning (Linux sk_userlocks; here: fills padding)
 	notsentLow uint32        // TCP_NOTSENT_LOWAT (Linux tp->notsent_lowat); 0: tcp_notsent_lowat applies
 
 	// Challenge ACK rate limit (RFC 5961 §7), per connection.
@@ -157,7 +159,7 @@ type Conn struct {
 	closeErr error        // why the connection failed, for OnClose
 	tw       *timeWait    // the TIME-WAIT entry that replaced this connection, if any
 	ic       infoCounters // TCP_INFO counts (info.go)
-	sx       *sendExt     // MSG_EOR record ends (sendext.go); nil until the first WriteEOR
+	sx       *sendExt     // chrono times and MSG_EOR record ends (sendext.go); nil until the first write
 }
 
 // Key returns the connection's 4-tuple (from our side).
@@ -223,27 +225,42 @@ func (c *Conn) write(p []byte, more, eor bool) int {
 		c.flags |= fWriteBlocked
 		return 0
 	}
-	if c.sndBuf.buf == nil {
-		if c.sndBuf.free(c.sndCap) <= 0 {
-			c.flags |= fWriteBlocked
-			return 0
+	// Linux tcp_sendmsg_locked: skb by skb, each new one only while
+	// there is room (sndbuf.go). The PSH mark (push.go) is the write's
+	// end; what leaves before that is known lies behind it.
+	oldPush := c.pushSeq
+	c.markWrite(len(p), more)
+	n := 0
+	for n < len(p) {
+		k := c.skbRoom(len(p) - n)
+		if k == 0 {
+			if c.pushHead() {
+				continue
+			}
+			break
 		}
-		c.sndBuf.buf = c.layer.allocBuf(c.sndCap, true)
+		if n > 0 {
+			c.markWrite(0, true) // a new skb after everything went out: the PSH grid starts there
+		}
+		c.ensureSndRing(k)
+		c.sndBuf.write(p[n : n+k])
+		n += k
 	}
-	if c.sndBuf.Len()+len(p) > len(c.sndBuf.buf) {
-		c.growSndBuf(c.sndBuf.Len() + len(p))
+	if n == 0 {
+		c.pushSeq = oldPush
+		c.flags |= fWriteBlocked
+		return 0
 	}
-	if n := min(len(p), len(c.sndBuf.buf)-c.sndBuf.Len()); n > 0 {
-		c.markWrite(n, more)
-	}
-	n := c.sndBuf.write(p)
 	if n < len(p) {
+		if !more {
+			c.pushSeq = c.dataEnd()
+		}
 		c.flags |= fWriteBlocked
 	}
 	if n > 0 {
+		c.chronoStart(c.layer.now, chronoBusy) // Linux tcp_add_write_queue_tail
 		if eor && n == len(p) {
-			end := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
-			c.ext().eor.push(recordEnd{end: end, psh: !more}, c.maxTxSegs())
+			c.ext().eor.push(recordEnd{end: c.dataEnd(), psh: !more}, c.maxTxSegs())
 		}
 	}
 	if c.state.synchronized() && c.flags&fPending == 0 {
@@ -430,10 +447,7 @@ func (c *Conn) SetCork(on bool) {
 // below n. 0 restores the tcp_notsent_lowat setting, as in Linux.
 func (c *Conn) SetNotsentLowat(n uint32) {
 	c.notsentLow = n
-	if c.flags&fWriteBlocked != 0 && c.flags&(fFinQueued|fGone|fOrphan) == 0 && c.flags&fOpened != 0 && c.Writable() && c.handler != nil {
-		c.flags &^= fWriteBlocked
-		c.handler.OnWritable(c) // Linux: setsockopt calls sk_write_space
-	}
+	c.writeSpace() // Linux: setsockopt calls sk_write_space
 }
 
 // NotsentLowat returns the TCP_NOTSENT_LOWAT value set on the connection
@@ -450,18 +464,18 @@ func (c *Conn) notsentBytes() uint32 {
 }
 
 // Writable reports whether the connection wants more data, as Linux's
-// tcp_poll reports EPOLLOUT: send-buffer space is free and the unsent
-// bytes, doubled, are below the low-water mark (TCP_NOTSENT_LOWAT, else
-// tcp_notsent_lowat; Linux tcp_stream_memory_free with wake = 1).
+// tcp_poll reports EPOLLOUT (__sk_stream_is_writeable with wake = 1): the
+// send buffer's memory (sndbuf.go) is below its limit and the room left
+// is at least half of what is queued (sk_stream_wspace >=
+// sk_stream_min_wspace), and the unsent bytes, doubled, are below the
+// low-water mark (TCP_NOTSENT_LOWAT, else tcp_notsent_lowat; Linux
+// tcp_stream_memory_free).
 func (c *Conn) Writable() bool {
-	if c.sndBuf.free(c.sndCap) <= 0 {
+	q, lim := c.wmemQueued(), int(c.sndBufLim)
+	if q >= lim || lim-q < q>>1 {
 		return false
 	}
-	low := c.notsentLow
-	if low == 0 {
-		low = uint32(c.layer.cfg.NotsentLowat)
-	}
-	return uint64(c.notsentBytes())<<1 < uint64(low)
+	return uint64(c.notsentBytes())<<1 < c.notsentLowat()
 }
 
 // SetTOS sets IP_TOS (Linux): the TOS byte of the connection's IPv4
@@ -504,37 +518,6 @@ func (c *Conn) SetLinger(sec int) {
 
 // currentRTO is the RTO with the current backoff applied.
 func (c *Conn) currentRTO() time.Duration { return backoff(c.rtt.rto, c.nRtx) }
-
-// growSndBuf enlarges the send buffer toward want bytes, up to tcp_wmem[2]
-// and at most twice the congestion window or peer window (Linux
-// tcp_sndbuf_expand grows with cwnd, not with what the application offers).
-func (c *Conn) growSndBuf(want int) {
-	l := c.layer
-	if l.underPressure() {
-		return // tcp_mem pressure: buffers stop growing (Linux sk_stream_moderate_sndbuf)
-	}
-	limit := l.cfg.Wmem[2]
-	w := 2 * max(int(c.sndWnd), c.cc.window())
-	if want > w {
-		want = w
-	}
-	if want > limit {
-		want = limit
-	}
-	nc := len(c.sndBuf.buf)
-	if want <= nc {
-		return
-	}
-	for nc < want {
-		nc *= 2
-	}
-	if nc > limit {
-		nc = limit
-	}
-	old := c.sndBuf.grow(l.allocBuf(nc, true))
-	l.freeBuf(old)
-	c.sndCap = nc
-}
 
 // deliverBuffered offers the receive buffer's bytes to the handler.
 func (c *Conn) deliverBuffered() {
@@ -661,6 +644,7 @@ func (c *Conn) teardown() {
 		c.sndBuf = ring{}
 	}
 	c.dropRecordEnds()
+	c.chronoStop(l.now, chronoBusy) // Linux tcp_write_queue_purge: the chrono times stop
 	c.releaseOOO()
 	if c.tq != nil {
 		l.putTxQueue(c.tq)

@@ -52,6 +52,9 @@ func (ln *Listener) cookieSynAck(now clock.Time, seg *Segment) {
 	s := &l.out
 	*s = OutSegment{Key: seg.Key, Seq: cookie, Ack: seg.Seq + 1, Flags: wire.FlagSYN | wire.FlagACK}
 	w := max(cfg.Rmem[1], 1)
+	if ln.opts.RcvBuf > 0 {
+		w = l.recvSpace(ln.opts.RcvBuf) // SO_RCVBUF on the listener (initRecvBuffer)
+	}
 	if w > 65535 {
 		w = 65535 // a SYN-ACK's window is never scaled (RFC 7323 §2.2)
 	}
@@ -63,7 +66,7 @@ func (ln *Listener) cookieSynAck(now clock.Time, seg *Segment) {
 		if seg.Opts.HasWScale && cfg.WindowScaling {
 			o.HasWScale, o.WScale = true, min(seg.Opts.WScale, maxWindowShift)
 			s.Opts.HasWScale = true
-			s.Opts.WScale = l.ourWindowShift()
+			s.Opts.WScale = l.windowShiftFor(ln.opts.RcvBuf)
 		}
 		if seg.Opts.SACKPermitted && cfg.Sack {
 			o.SACK = true
@@ -136,6 +139,7 @@ func (ln *Listener) cookieAck(now clock.Time, seg *Segment) bool {
 	c := l.newConn(now, seg.Key)
 	c.rcvMSS = l.userMSS(seg.Key, ln.opts.MSS)
 	ln.inheritCC(c)
+	c.initRecvBuffer(ln.opts.RcvBuf)
 	isn := seg.Ack - 1
 	c.iss, c.sndUna, c.sndNxt, c.sndNxt = isn, isn, isn+1, isn+1
 	c.sndBufSeq = isn + 1
@@ -177,7 +181,7 @@ func (ln *Listener) cookieAck(now clock.Time, seg *Segment) bool {
 		if o.HasWScale {
 			c.flags |= fWS
 			c.sndShift = min(o.WScale, maxWindowShift)
-			c.rcvShift = l.ourWindowShift()
+			c.rcvShift = l.windowShiftFor(ln.opts.RcvBuf)
 		}
 		if o.SACK {
 			c.flags |= fSackOK

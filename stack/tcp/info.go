@@ -5,8 +5,8 @@ package tcp
 // Field names follow tcp_info's (tcpi_snd_cwnd -> SndCwnd) and mean what
 // Linux means by them; times are time.Duration instead of Linux's
 // microseconds or milliseconds. A field xdptcp has no mechanism for
-// (receiver-side RTT, chrono busy times) stays zero, as in Linux when
-// the mechanism is off, and says so below. Delivery-rate samples exist
+// (receiver-side RTT) stays zero, as in Linux when the mechanism is off,
+// and says so below. Delivery-rate samples exist
 // on connections that run BBR (ratesample.go).
 
 import (
@@ -57,11 +57,16 @@ const (
 // beside it (queues, timer, congestion control name).
 type TCPInfo struct {
 	// What ss prints before the info.
-	Key     flowtable.Key // 4-tuple from our side
-	RecvQ   int           // Recv-Q: bytes received and not yet consumed
-	SendQ   int           // Send-Q: bytes written and not yet acknowledged
-	Timer   string        // ss -o: "on", "keepalive", "timewait", "persist", ""
-	TimerIn time.Duration // time left on Timer
+	Key   flowtable.Key // 4-tuple from our side
+	RecvQ int           // Recv-Q: bytes received and not yet consumed
+	SendQ int           // Send-Q: bytes written and not yet acknowledged
+	// SndBuf is the send-buffer limit and WmemQueued what the send
+	// queue is charged against it, in Linux's skb accounting (sndbuf.go;
+	// SO_MEMINFO's SK_MEMINFO_SNDBUF and SK_MEMINFO_WMEM_QUEUED).
+	SndBuf     int
+	WmemQueued int
+	Timer      string        // ss -o: "on", "keepalive", "timewait", "persist", ""
+	TimerIn    time.Duration // time left on Timer
 
 	State       State   // tcpi_state
 	CAState     CAState // tcpi_ca_state
@@ -115,9 +120,9 @@ type TCPInfo struct {
 
 	DeliveryRate           uint64        // tcpi_delivery_rate (bytes/s): the latest delivery-rate sample (BBR connections; 0 on others, which do not sample)
 	DeliveryRateAppLimited bool          // tcpi_delivery_rate_app_limited: that sample was application-limited
-	BusyTime               time.Duration // tcpi_busy_time; 0: no chrono accounting here
-	RwndLimited            time.Duration // tcpi_rwnd_limited; 0: not accounted here
-	SndbufLimited          time.Duration // tcpi_sndbuf_limited; 0: not accounted here
+	BusyTime               time.Duration // tcpi_busy_time: time with data queued or in flight, the two below included (Linux chrono, sendext.go)
+	RwndLimited            time.Duration // tcpi_rwnd_limited: time the peer's receive window held new data back
+	SndbufLimited          time.Duration // tcpi_sndbuf_limited: time the application was held back by the send buffer
 
 	Delivered    int    // tcpi_delivered: segments delivered, in MSS units (with BBR's sampler SACKed ones included, as Linux; else cumulatively acknowledged)
 	DeliveredCE  int    // tcpi_delivered_ce; 0: CE-marked deliveries are not counted here
@@ -223,6 +228,8 @@ func (c *Conn) Info() TCPInfo {
 		Key:         c.key,
 		RecvQ:       c.rcvBuf.Len(),
 		SendQ:       c.sndBuf.Len(),
+		SndBuf:      int(c.sndBufLim),
+		WmemQueued:  c.wmemQueued(),
 		State:       c.State(),
 		Retransmits: uint8(min(c.nRtx, 255)),
 		Probes:      uint8(min(int(c.kaProbes)+int(c.zwProbes), 255)),
@@ -331,6 +338,7 @@ func (c *Conn) Info() TCPInfo {
 		in.LastAckRecv = now.Sub(c.lastRecv)
 	}
 	in.NotsentBytes = c.notsentBytes()
+	in.BusyTime, in.RwndLimited, in.SndbufLimited = c.chronoTimes(now)
 	return in
 }
 

@@ -190,6 +190,13 @@ func (c *Conn) finish(now clock.Time) {
 		return
 	}
 	c.trySend(now)
+	// Linux tcp_data_snd_check: tcp_push_pending_frames, then
+	// tcp_check_space: after what the ACKs let go was sent, the send
+	// buffer may grow and a waiting writer learn it is writable.
+	if c.flags&fWriteBlocked != 0 {
+		c.sndBufSpace()
+		c.writeSpace()
+	}
 	if c.ackOwed > 0 && c.delackAt == never {
 		c.delackAt = now.Add(c.delAckTimeout())
 	}
@@ -270,6 +277,7 @@ func (c *Conn) establish(now clock.Time, seg *Segment) bool {
 	c.maxSndWnd = c.sndWnd
 	c.sndWl1, c.sndWl2 = seg.Seq, seg.Ack
 	c.synAt = never
+	c.sndBufExpand() // Linux tcp_init_buffer_space
 	c.enterQuickAck()
 	c.armKeepalive()
 	if c.handler != nil && c.flags&fOpened == 0 {
@@ -401,6 +409,7 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, as *ackS
 	if c.sndUna == c.sndNxt {
 		c.rtoAt = never
 		c.releaseTxq()
+		c.chronoStop(now, chronoBusy) // Linux tcp_clean_rtx_queue: the retransmission queue is empty
 	} else {
 		c.rtoAt = now.Add(c.currentRTO())
 	}
@@ -427,12 +436,6 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, as *ackS
 			}
 			c.destroy(nil)
 			return
-		}
-	}
-	if c.flags&fWriteBlocked != 0 && c.flags&fFinQueued == 0 && c.Writable() {
-		c.flags &^= fWriteBlocked
-		if c.handler != nil && c.flags&fOpened != 0 && c.flags&fOrphan == 0 {
-			c.handler.OnWritable(c)
 		}
 	}
 }
@@ -659,7 +662,7 @@ func (c *Conn) consumed(n int) {
 	if !c.rtt.has || now.Sub(c.rcvSpaceAt) < max(c.rtt.srtt, time.Millisecond) {
 		return
 	}
-	if want := 4 * c.rcvCopied; want > c.rcvCap && c.rcvCap < c.layer.cfg.Rmem[2] && !c.layer.underPressure() {
+	if want := 4 * c.rcvCopied; want > c.rcvCap && c.rcvCap < c.layer.cfg.Rmem[2] && !c.layer.underPressure() && c.userLocks&lockRcvBuf == 0 {
 		// Powers of two, so rings of few sizes come and go (mem.go spares).
 		c.rcvCap = min(1<<bits.Len(uint(want-1)), c.layer.cfg.Rmem[2])
 	}
@@ -755,6 +758,7 @@ func (c *Conn) inputSynSent(now clock.Time, seg *Segment) {
 		c.sndWl1, c.sndWl2 = seg.Seq, seg.Ack
 		c.synAt = never
 		c.setState(StateEstablished)
+		c.sndBufExpand()   // Linux tcp_init_buffer_space
 		c.lastDataAt = now // Linux tcp_finish_connect: lrcvtime starts at the SYN-ACK
 		c.sendAck(now)
 		c.enterQuickAck()

@@ -133,15 +133,15 @@ func (l *Layer) userMSS(k flowtable.Key, user int) int {
 // table.
 func (l *Layer) newConn(now clock.Time, k flowtable.Key) *Conn {
 	c := &Conn{
-		layer:    l,
-		key:      k,
-		flags:    fNoDelay,
-		linger:   -1,
-		created:  now,
-		lastRecv: now,
-		rcvCap:   max(l.cfg.Rmem[1], 1),
-		sndCap:   max(l.cfg.Wmem[1], 1),
-		rcvMSS:   l.mssFor(k),
+		layer:     l,
+		key:       k,
+		flags:     fNoDelay,
+		linger:    -1,
+		created:   now,
+		lastRecv:  now,
+		rcvCap:    max(l.cfg.Rmem[1], 1),
+		sndBufLim: int32(max(l.cfg.Wmem[1], 1)),
+		rcvMSS:    l.mssFor(k),
 		// Linux tcp_initialize_rcv_mss: the peer's segment size is
 		// assumed no larger than TCP_MSS_DEFAULT until seen.
 		rcvEstMSS: int32(min(l.mssFor(k), 536)),
@@ -271,6 +271,10 @@ type DialOptions struct {
 	// MSS is TCP_MAXSEG set before connect (Linux user_mss): the SYN
 	// offers at most it, and segments we send are at most it. 0: none.
 	MSS int
+	// RcvBuf, if > 0, is SO_RCVBUF set before connect (Conn.SetRecvBuffer):
+	// the SYN offers the window scale that fits it (Linux
+	// tcp_select_initial_window with SOCK_RCVBUF_LOCK).
+	RcvBuf int
 }
 
 // DialWith is Dial with options set before the SYN.
@@ -306,7 +310,7 @@ func (l *Layer) DialWith(now clock.Time, local, remote flowtable.Addr, remotePor
 		if l.listeners[listenKey{local, port}] != nil || l.listeners[listenKey{port: port}] != nil {
 			continue
 		}
-		return l.connect(now, k, isn, haveISN, h, o.MSS)
+		return l.connect(now, k, isn, haveISN, h, o)
 	}
 	return nil, ErrNoPorts
 }
@@ -335,9 +339,10 @@ func isLoopback(a flowtable.Addr) bool {
 }
 
 // connect creates the SYN-SENT connection and sends the SYN.
-func (l *Layer) connect(now clock.Time, k flowtable.Key, isn seqnum.Value, haveISN bool, h Handler, userMSS int) (*Conn, error) {
+func (l *Layer) connect(now clock.Time, k flowtable.Key, isn seqnum.Value, haveISN bool, h Handler, o DialOptions) (*Conn, error) {
 	c := l.newConn(now, k)
-	c.rcvMSS = l.userMSS(k, userMSS)
+	c.rcvMSS = l.userMSS(k, o.MSS)
+	c.initRecvBuffer(o.RcvBuf)
 	if !haveISN {
 		isn = l.isn(now, k)
 	}

@@ -177,6 +177,7 @@ func (ln *Listener) input(now clock.Time, seg *Segment, isn seqnum.Value, haveIS
 	c := l.newConn(now, seg.Key)
 	c.rcvMSS = l.userMSS(seg.Key, ln.opts.MSS)
 	ln.inheritCC(c)
+	c.initRecvBuffer(ln.opts.RcvBuf)
 	if !haveISN {
 		isn = l.isn(now, seg.Key)
 	}
@@ -259,6 +260,10 @@ type ListenOptions struct {
 	// inherited by its connections): the SYN-ACK offers at most it and
 	// segments sent are at most it. 0: none.
 	MSS int
+	// RcvBuf, if > 0, is SO_RCVBUF set on the listening socket
+	// (inherited by its connections, Conn.SetRecvBuffer): the SYN-ACK
+	// offers the window scale that fits it.
+	RcvBuf int
 	// CongestionControl, if set, is the congestion control of the
 	// listener's connections instead of tcp_congestion_control (Linux:
 	// TCP_CONGESTION on a listening socket is inherited by its children).

@@ -2,7 +2,7 @@ package tcp
 
 // The out-of-line part of a connection's send side: tcp.Conn has no free
 // bytes (memory_test.go keeps it in the 896-byte size class), so what only
-// some connections need lives here, allocated when first needed:
+// sending connections need lives here, allocated at the first write:
 //
 //   - MSG_EOR record ends (Linux 6.18 tcp_sendmsg_locked: a write with
 //     MSG_EOR marks its last skb "eor", and tcp_skb_can_collapse_to then
@@ -14,22 +14,99 @@ package tcp
 //     scoreboard record, and retransmissions send records (or parts of
 //     them) one at a time, never two together: the boundary holds there
 //     without being kept.
+//   - Linux's chrono times for TCP_INFO (tcp_chrono_start/stop,
+//     tcp_get_info_chrono_stats): how long the connection was busy (data
+//     queued or in flight), limited by the peer's receive window, and
+//     limited by the send buffer, measured on the engine clock.
 
-import "github.com/xdptcp/xdptcp/stack/seqnum"
+import (
+	"time"
+
+	"github.com/xdptcp/xdptcp/stack/clock"
+	"github.com/xdptcp/xdptcp/stack/seqnum"
+)
 
 // sendExt is a connection's out-of-line send state; nil until the
-// connection's first WriteEOR (ext).
+// connection's first write (ext).
 type sendExt struct {
-	eor recordEnds
+	chrono chrono
+	eor    recordEnds
 }
 
 // ext returns the connection's sendExt, allocating it (once per
-// connection).
+// connection, at its first write).
 func (c *Conn) ext() *sendExt {
 	if c.sx == nil {
 		c.sx = &sendExt{}
 	}
 	return c.sx
+}
+
+// Chrono types, Linux's enum tcp_chrono in priority order: a condition of
+// a higher type that starts displaces the one being timed.
+const (
+	chronoNone   uint8 = iota // TCP_CHRONO_UNSPEC: nothing to send
+	chronoBusy                // TCP_CHRONO_BUSY: data queued or in flight
+	chronoRwnd                // TCP_CHRONO_RWND_LIMITED: the peer's window holds the next segment back
+	chronoSndbuf              // TCP_CHRONO_SNDBUF_LIMITED: the application is held back by the send buffer
+)
+
+// chrono is Linux's chrono_type/chrono_start/chrono_stat: one condition
+// timed at a time; stat[t-1] holds the closed periods of type t.
+type chrono struct {
+	stat  [3]time.Duration // busy, rwnd-limited, sndbuf-limited periods closed so far
+	start clock.Time       // start of the current period; valid unless typ == chronoNone
+	typ   uint8            // the condition being timed
+}
+
+// set closes the current period and starts one of type t (Linux
+// tcp_chrono_set).
+func (ch *chrono) set(now clock.Time, t uint8) {
+	if ch.typ != chronoNone {
+		ch.stat[ch.typ-1] += now.Sub(ch.start)
+	}
+	ch.start, ch.typ = now, t
+}
+
+// chronoStart starts timing condition t unless one of higher priority is
+// being timed (Linux tcp_chrono_start).
+func (c *Conn) chronoStart(now clock.Time, t uint8) {
+	if ch := &c.ext().chrono; t > ch.typ {
+		ch.set(now, t)
+	}
+}
+
+// chronoStop ends condition t (Linux tcp_chrono_stop): with nothing queued
+// or in flight the connection is no longer busy; otherwise, if t was the
+// condition timed, busy time goes on.
+func (c *Conn) chronoStop(now clock.Time, t uint8) {
+	if c.sx == nil {
+		return
+	}
+	ch := &c.sx.chrono
+	switch {
+	case c.sndBuf.Len() == 0:
+		if ch.typ != chronoNone {
+			ch.set(now, chronoNone)
+		}
+	case t == ch.typ:
+		ch.set(now, chronoBusy)
+	}
+}
+
+// chronoTimes returns the busy time (all three conditions, as Linux's
+// tcpi_busy_time), and the rwnd- and sndbuf-limited times, the current
+// period included.
+func (c *Conn) chronoTimes(now clock.Time) (busy, rwnd, sndbuf time.Duration) {
+	if c.sx == nil {
+		return 0, 0, 0
+	}
+	ch := &c.sx.chrono
+	st := ch.stat
+	if ch.typ != chronoNone {
+		st[ch.typ-1] += now.Sub(ch.start)
+	}
+	return st[0] + st[1] + st[2], st[1], st[2]
 }
 
 // recordEnd is one MSG_EOR record end in the send queue.
@@ -116,4 +193,38 @@ func (c *Conn) dropRecordEnds() {
 	if c.sx != nil {
 		c.sx.eor = recordEnds{}
 	}
+}
+
+// chronoRound times the end of a transmission round, as Linux's
+// tcp_write_xmit and tcp_cwnd_validate do: rwnd-limited while the peer's
+// window, not pacing or the congestion window, holds the next segment
+// back; sndbuf-limited when a round that sent data left nothing unsent,
+// the congestion window was not the limit (tcp_is_cwnd_limited), and a
+// write was cut short by the send buffer (SOCK_NOSPACE: fWriteBlocked).
+func (c *Conn) chronoRound(now clock.Time, sent bool) {
+	if c.sx == nil {
+		return
+	}
+	if c.rwndLimited(now) {
+		c.chronoStart(now, chronoRwnd)
+	} else {
+		c.chronoStop(now, chronoRwnd)
+	}
+	if sent && c.flags&fWriteBlocked != 0 && c.notsentBytes() == 0 && !c.cwndLimited() &&
+		(c.state == StateEstablished || c.state == StateCloseWait) {
+		c.chronoStart(now, chronoSndbuf)
+	}
+}
+
+// rwndLimited reports whether the peer's window holds the next segment of
+// new data back while pacing and the congestion window would let it go
+// (Linux tcp_write_xmit's is_rwnd_limited: tcp_snd_wnd_test failed after
+// tcp_pacing_check and tcp_cwnd_test passed).
+func (c *Conn) rwndLimited(now clock.Time) bool {
+	unsent := int(c.notsentBytes())
+	if unsent == 0 || (c.paceAt != never && now < c.paceAt && c.pacing()) {
+		return false
+	}
+	need := min(c.recordLimit(unsent), c.effMSS())
+	return c.cc.window()-c.pipe() >= need && int(c.sndWnd)-c.flight() < need
 }
