@@ -3,6 +3,8 @@ package tcp
 import (
 	"testing"
 	"time"
+
+	"github.com/xdptcp/xdptcp/stack/seqnum"
 )
 
 // TCP_INFO chrono times (Linux tcp_chrono_start/stop): busy while data is
@@ -53,16 +55,24 @@ func TestChronoRwndLimited(t *testing.T) {
 // round sent all that was queued without being cwnd-limited, times
 // sndbuf-limited until the ACKs that make the connection writable again.
 func TestChronoSndbufLimited(t *testing.T) {
-	h := establishedConn(t, func(c *Config) { c.Wmem = [3]int{4096, 4096, 4096} })
-	if n := h.c.Write(make([]byte, 10000)); n != 4096 {
-		t.Fatalf("Write took %d, want 4096 (tcp_wmem)", n)
+	h := establishedConn(t)
+	// Out of slow start with a window far above what the buffer holds:
+	// cwnd is not the limit (Linux tcp_is_cwnd_limited).
+	h.c.cubic.cwnd, h.c.cubic.ssthresh = 100*1460, 50*1460
+	h.c.SetSendBuffer(2000)
+	n := h.c.Write(make([]byte, 1<<20))
+	if n == 0 || n >= 1<<20 {
+		t.Fatalf("Write took %d, want a partial write (SO_SNDBUF 2000)", n)
+	}
+	if nb := h.c.Info().NotsentBytes; nb != 0 {
+		t.Fatalf("%d bytes unsent, want all %d sent (cwnd 100 segments)", nb, n)
 	}
 	for len(h.out.segs) > 0 {
 		h.expect()
 	}
 	h.advance(40 * time.Millisecond)
 	chronoCheck(t, h, 40*time.Millisecond, 0, 40*time.Millisecond)
-	h.send(ACK, peerISN+1, ourISN+1+4096)
+	h.send(ACK, peerISN+1, ourISN.Add(seqnum.Size(1+n)))
 	chronoCheck(t, h, 40*time.Millisecond, 0, 40*time.Millisecond)
 	if !h.rec.has("writable") {
 		t.Fatal("no OnWritable")
