@@ -259,3 +259,36 @@ func TestNoAllocsOutOfOrder(t *testing.T) {
 		t.Fatalf("%d ACKs; RCV.NXT off by %d", out.n-before, seq-c.rcvNxt)
 	}
 }
+
+// TCPOFOMerge counts an out-of-order segment that overlaps data already
+// held (Linux tcp_data_queue_ofo): a duplicate of a held range and one
+// overlapping it on both sides each count once; a segment that only
+// touches held ranges (no overlap) does not. (Was the tcptest script
+// ofo-sack-blocks' counter check; the SACK blocks themselves are
+// conformance/scripts/ofo-sack-blocks.pkt.)
+func TestOFOMergeCounted(t *testing.T) {
+	h := establishedConn(t)
+	una := ourISN + 1
+	seg := func(from, to int) {
+		h.send(ACK, peerISN+1+seqnum.Value(from), una, withData(make([]byte, to-from)))
+	}
+	merges := func(want uint64) {
+		t.Helper()
+		if got := h.l.Stats().TCPOFOMerge.Load(); got != want {
+			t.Fatalf("TCPOFOMerge %d, want %d", got, want)
+		}
+	}
+	seg(100, 200)
+	seg(300, 400)
+	seg(500, 600)
+	seg(200, 300) // touches both neighbours, overlaps neither
+	merges(0)
+	seg(500, 600) // a duplicate of held data
+	merges(1)
+	seg(550, 750) // overlaps 500:600 and extends it
+	merges(2)
+	// Held: the four distinct segments and the one that extended a range.
+	if got := h.l.Stats().TCPOFOQueue.Load(); got != 5 {
+		t.Fatalf("TCPOFOQueue %d, want 5", got)
+	}
+}

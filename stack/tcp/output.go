@@ -273,12 +273,13 @@ func (c *Conn) sendRound(now clock.Time, mode pushMode) {
 		tail = tail || full
 	}
 	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
+	sent := c.burstSeq != c.sndNxt
 	c.cwndValidate(c.sndNxt.LessThan(dataEnd) && c.cc.window()-c.pipe() < c.effMSS() &&
 		c.sndNxt.Add(seqnum.Size(c.effMSS())).LessThanEq(c.sndUna.Add(seqnum.Size(c.sndWnd))))
 	if b := c.rateCtl(); b != nil {
 		c.checkAppLimited(&b.rs)
 	}
-	c.chronoRound(now)
+	c.chronoRound(now, sent)
 	if c.sndNxt != c.sndUna {
 		c.persistAt = never
 		if c.rtoAt == never {

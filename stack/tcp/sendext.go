@@ -198,13 +198,10 @@ func (c *Conn) dropRecordEnds() {
 // chronoRound times the end of a transmission round, as Linux's
 // tcp_write_xmit and tcp_cwnd_validate do: rwnd-limited while the peer's
 // window, not pacing or the congestion window, holds the next segment
-// back; sndbuf-limited when data is in flight, nothing is left unsent,
-// the congestion window is not the limit (tcp_is_cwnd_limited), and a
+// back; sndbuf-limited when a round that sent data left nothing unsent,
+// the congestion window was not the limit (tcp_is_cwnd_limited), and a
 // write was cut short by the send buffer (SOCK_NOSPACE: fWriteBlocked).
-// (Linux checks this only in a round that sent packets; a write whose
-// data left inside its own loop (sndbuf.go pushHead) ends with a round
-// that sends nothing, and is timed from there.)
-func (c *Conn) chronoRound(now clock.Time) {
+func (c *Conn) chronoRound(now clock.Time, sent bool) {
 	if c.sx == nil {
 		return
 	}
@@ -213,7 +210,7 @@ func (c *Conn) chronoRound(now clock.Time) {
 	} else {
 		c.chronoStop(now, chronoRwnd)
 	}
-	if c.flags&fWriteBlocked != 0 && c.flight() > 0 && c.notsentBytes() == 0 && !c.cwndLimited() &&
+	if sent && c.flags&fWriteBlocked != 0 && c.notsentBytes() == 0 && !c.cwndLimited() &&
 		(c.state == StateEstablished || c.state == StateCloseWait) {
 		c.chronoStart(now, chronoSndbuf)
 	}
