@@ -3,6 +3,8 @@ package tcp
 import (
 	"testing"
 	"time"
+
+	"github.com/xdptcp/xdptcp/stack/seqnum"
 )
 
 // TCP_INFO chrono times (Linux tcp_chrono_start/stop): busy while data is
@@ -49,26 +51,38 @@ func TestChronoRwndLimited(t *testing.T) {
 	chronoCheck(t, h, 350*time.Millisecond, 300*time.Millisecond, 0)
 }
 
-// Send-buffer limited: a write cut short by a full send buffer, once the
-// round sent all that was queued without being cwnd-limited, times
-// sndbuf-limited until the ACKs that make the connection writable again.
+// Send-buffer limited, as Linux's tcp_cwnd_validate times it: a round
+// that sent data, not cwnd-limited, leaving nothing unsent while a write
+// waits for send-buffer space (SOCK_NOSPACE), until the ACKs that make
+// the connection writable again. The write's skb (half the peer's largest
+// window) leaves in part, the peer's window being smaller now: the rest
+// goes when the window opens, after the write found no more room.
 func TestChronoSndbufLimited(t *testing.T) {
-	h := establishedConn(t, func(c *Config) { c.Wmem = [3]int{4096, 4096, 4096} })
-	if n := h.c.Write(make([]byte, 10000)); n != 4096 {
-		t.Fatalf("Write took %d, want 4096 (tcp_wmem)", n)
+	h := establishedConn(t)
+	h.c.cc.setWindow(100 * 1460) // a grown cwnd: the round below is not cwnd-limited
+	h.send(ACK, peerISN+1, ourISN+1, withWin(8000))
+	h.c.SetSendBuffer(2304) // SO_SNDBUF: locked at SOCK_MIN_SNDBUF, one skb
+	n := h.c.Write(make([]byte, 100000))
+	if n <= 8000 || n >= 100000 {
+		t.Fatalf("Write took %d of 100000 with SO_SNDBUF 2304", n)
 	}
 	for len(h.out.segs) > 0 {
 		h.expect()
 	}
+	h.advance(10 * time.Millisecond)
+	chronoCheck(t, h, 10*time.Millisecond, 10*time.Millisecond, 0) // the window holds the rest
+	h.send(ACK, peerISN+1, ourISN+1+8000, withWin(65535))
+	for len(h.out.segs) > 0 {
+		h.expect()
+	}
 	h.advance(40 * time.Millisecond)
-	chronoCheck(t, h, 40*time.Millisecond, 0, 40*time.Millisecond)
-	h.send(ACK, peerISN+1, ourISN+1+4096)
-	chronoCheck(t, h, 40*time.Millisecond, 0, 40*time.Millisecond)
+	chronoCheck(t, h, 50*time.Millisecond, 10*time.Millisecond, 40*time.Millisecond)
+	h.send(ACK, peerISN+1, ourISN+1+seqnum.Value(n), withWin(65535))
 	if !h.rec.has("writable") {
 		t.Fatal("no OnWritable")
 	}
 	h.advance(time.Second)
-	chronoCheck(t, h, 40*time.Millisecond, 0, 40*time.Millisecond)
+	chronoCheck(t, h, 50*time.Millisecond, 10*time.Millisecond, 40*time.Millisecond)
 }
 
 // Info on a connection that never wrote reports zeros and allocates
