@@ -74,6 +74,7 @@ type Conn struct {
 	closed   bool   // Close
 	linger0  bool   // SetLinger(0): Close resets at once
 	wbuf     []byte // written, not yet in the TCP send buffer: wbuf[woff:]
+	wrec     []int  // record ends (WriteRecord) in wbuf, ascending, each > woff
 	woff     int
 	wmax     int  // bound of len(wbuf)-woff
 	wqueued  bool // a flush is posted to the loop and has not run
@@ -228,11 +229,27 @@ func (c *Conn) flush() {
 	c.mu.Lock()
 	c.wqueued = false
 	n := 0
-	if c.woff < len(c.wbuf) {
-		n = c.tc.Write(c.wbuf[c.woff:])
-		c.woff += n
+	for c.woff < len(c.wbuf) {
+		// Up to the next record end (WriteRecord), which goes with
+		// tcp.Conn.WriteEOR; the rest with Write.
+		var k int
+		whole := false
+		if len(c.wrec) > 0 {
+			end := c.wrec[0]
+			k = c.tc.WriteEOR(c.wbuf[c.woff:end])
+			if whole = c.woff+k == end; whole {
+				c.wrec = c.wrec[:copy(c.wrec, c.wrec[1:])]
+			}
+		} else {
+			k = c.tc.Write(c.wbuf[c.woff:])
+		}
+		c.woff += k
+		n += k
 		if c.woff == len(c.wbuf) {
-			c.wbuf, c.woff = c.wbuf[:0], 0
+			c.wbuf, c.woff, c.wrec = c.wbuf[:0], 0, c.wrec[:0]
+		}
+		if whole && c.woff < len(c.wbuf) {
+			continue // that record went whole: what follows it
 		}
 		if n == 0 {
 			switch c.tc.State() {
@@ -242,6 +259,7 @@ func (c *Conn) flush() {
 				c.wclosed = true // can no longer send (FIN queued or gone)
 			}
 		}
+		break
 	}
 	empty := c.woff == len(c.wbuf)
 	c.mu.Unlock()
@@ -378,7 +396,17 @@ func (c *Conn) Read(b []byte) (int, error) {
 // Write writes data to the connection, like (*net.TCPConn).Write: it
 // returns once every byte is buffered for sending, or with the count
 // buffered and an error (deadline, Close, reset).
-func (c *Conn) Write(b []byte) (int, error) {
+func (c *Conn) Write(b []byte) (int, error) { return c.write(b, false) }
+
+// WriteRecord is Write for one record: b's end is a record end, as
+// send(2) with MSG_EOR on Linux. No TCP segment, first sent or
+// retransmitted, carries the end of b together with data written after
+// it (tcp.Conn.WriteEOR); data written before it in the same segment is
+// allowed, as in Linux. A WriteRecord that returns an error before all of
+// b is buffered marks no record end.
+func (c *Conn) WriteRecord(b []byte) (int, error) { return c.write(b, true) }
+
+func (c *Conn) write(b []byte, record bool) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	done := c.s.net.doneCh()
@@ -397,10 +425,16 @@ func (c *Conn) Write(b []byte) (int, error) {
 			n := min(free, len(b)-written)
 			if c.woff > 0 && len(c.wbuf)+n > cap(c.wbuf) {
 				have := copy(c.wbuf, c.wbuf[c.woff:])
+				for i := range c.wrec {
+					c.wrec[i] -= c.woff
+				}
 				c.wbuf, c.woff = c.wbuf[:have], 0
 			}
 			c.wbuf = append(c.wbuf, b[written:written+n]...)
 			written += n
+			if record && written == len(b) {
+				c.wrec = append(c.wrec, len(c.wbuf))
+			}
 			post := !c.wqueued
 			c.wqueued = true
 			c.mu.Unlock()

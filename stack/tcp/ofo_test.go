@@ -292,3 +292,36 @@ func TestOFOMergeCounted(t *testing.T) {
 		t.Fatalf("TCPOFOQueue %d, want 5", got)
 	}
 }
+
+// D-SACK counters (Linux tcp_dsack_set): a duplicate of held out-of-order
+// data counts TCPDSACKOfoSent, an old duplicate below RCV.NXT
+// TCPDSACKOldSent, each once per D-SACK block sent. (Was the tcptest
+// script ofo-sack-blocks' counter check.)
+func TestDSACKCounted(t *testing.T) {
+	h := newHarness(t)
+	h.listen()
+	h.send(SYN, peerISN, 0, withMSS(1460), withSACKOK())
+	h.expect(flags(SYN | ACK))
+	h.send(ACK, peerISN+1, ourISN+1)
+	h.state(StateEstablished)
+	una := ourISN + 1
+	seg := func(from, to int) {
+		h.send(ACK, peerISN+1+seqnum.Value(from), una, withData(make([]byte, to-from)))
+	}
+	sent := func(ofo, old uint64) {
+		t.Helper()
+		s := h.l.Stats()
+		if s.TCPDSACKOfoSent.Load() != ofo || s.TCPDSACKOldSent.Load() != old {
+			t.Fatalf("TCPDSACKOfoSent %d, TCPDSACKOldSent %d, want %d, %d",
+				s.TCPDSACKOfoSent.Load(), s.TCPDSACKOldSent.Load(), ofo, old)
+		}
+	}
+	seg(100, 200)
+	sent(0, 0)
+	seg(100, 200) // a duplicate of held data
+	sent(1, 0)
+	seg(0, 100) // fills the hole: 0..200 delivered
+	sent(1, 0)
+	seg(0, 100) // an old duplicate
+	sent(1, 1)
+}
