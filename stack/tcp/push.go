@@ -105,9 +105,8 @@ func (c *Conn) rtxPushAt(now clock.Time, q *txQueue, i int) bool {
 	}
 	g := c.pushChunk()
 	end := r.end()
-	if c.pushGrid.LessThan(end) && uint32(end.Sub(c.pushGrid))%g != 0 ||
-		end.LessThanEq(c.pushGrid) && uint32(c.pushGrid.Sub(end))%g != 0 {
-		return false
+	if int32(end.Sub(c.pushGrid))%int32(g) != 0 {
+		return false // not a grid point (on either side of the grid's origin)
 	}
 	start := end.Add(-seqnum.Size(g))
 	if start.LessThan(c.sndUna) || r.seq.LessThan(start) {

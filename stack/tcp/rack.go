@@ -99,15 +99,16 @@ func (c *Conn) rackSample(now clock.Time, s *txSeg, tsecr uint32) {
 func (c *Conn) rackDelivered(now clock.Time, s *txSeg, tsecr uint32, priorFack seqnum.Value) {
 	r := &c.rack
 	c.rackSample(now, s, tsecr)
-	// Step 2: a segment delivered below the highest delivered one, never
-	// retransmitted, was reordered.
+	// Step 2: a segment delivered below what earlier ACKs delivered,
+	// never retransmitted, was reordered.
 	if r.fack.LessThan(c.sndUna) {
 		r.fack = c.sndUna // (keeps RACK.fack near the window across wraps)
 	}
-	if end := s.end(); r.fack.LessThan(end) {
+	end := s.end()
+	if r.fack.LessThan(end) {
 		r.fack = end
 	}
-	if end := s.end(); end.LessThan(priorFack) && s.mark&sbEverRetrans == 0 {
+	if end.LessThan(priorFack) && s.mark&sbEverRetrans == 0 {
 		if r.flags&rkReorderingSeen == 0 {
 			c.layer.stats.TCPSACKReorder.Add(1)
 			c.ic.reordSeen = sat16(c.ic.reordSeen)
