@@ -14,6 +14,7 @@ package tcp
 //     scoreboard record, and retransmissions send records (or parts of
 //     them) one at a time, never two together: the boundary holds there
 //     without being kept.
+//   - The PSH marks of tcp_sendmsg's forced push (push.go: forcedMarks).
 //   - Linux's chrono times for TCP_INFO (tcp_chrono_start/stop,
 //     tcp_get_info_chrono_stats): how long the connection was busy (data
 //     queued or in flight), limited by the peer's receive window, and
@@ -31,6 +32,7 @@ import (
 type sendExt struct {
 	chrono chrono
 	eor    recordEnds
+	forced forcedMarks
 }
 
 // ext returns the connection's sendExt, allocating it (once per
