@@ -81,7 +81,7 @@ type Conn struct {
 	state      State        // RFC 9293 state; StateClosed once gone (here: fills padding)
 	maxPacing  uint32       // SO_MAX_PACING_RATE in bytes per second; 0: pacing off (pacing.go; here: fills padding)
 	mss        int          // effective send MSS: peer's MSS capped by ours, >= tcp_min_snd_mss
-	sndBuf     sendQueue        // bytes [sndBufSeq, sndBufSeq+sndBuf.Len()) not yet acknowledged
+	sndBuf     sendQueue    // bytes [sndBufSeq, sndBufSeq+sndBuf.Len()) not yet acknowledged
 	sndBufSeq  seqnum.Value // sequence number of sndBuf's first byte
 	dupAcks    int32        // duplicate ACKs since SND.UNA last moved (RFC 5681 §3.2)
 	sndBufLim  int32        // send-buffer limit in Linux's skb accounting (sk_sndbuf; sndbuf.go): tcp_wmem[1], autotuned up to tcp_wmem[2], or SO_SNDBUF
