@@ -98,3 +98,21 @@ func TestForcedPushSmallWindow(t *testing.T) {
 	h.expect(flags(ACK|PSH), seqNum(ourISN+4001), payloadLen(1460)) // edge 5461, in the skb marked at 5841
 	h.expectNothing()
 }
+
+// With Nagle on, a burst cut at the window's edge still ends with the
+// partial segment that fills it while no small segment is unacknowledged
+// (Linux tcp_mss_split_point and tcp_nagle_check, Minshall's variant;
+// conformance xdptcp/peer-window-4k-nagle): 768 + 640 bytes into a
+// 1408-byte window after 768-byte segments (half the 1536-byte window).
+func TestWindowSplitNagleMinshall(t *testing.T) {
+	h := synReceivedConn(t)
+	h.send(ACK, peerISN+1, ourISN+1, func(s *Segment) { s.Window = 1536 })
+	h.c.Write(make([]byte, 5000))
+	h.expect(flags(ACK), seqNum(ourISN+1), payloadLen(768))
+	h.expect(flags(ACK|PSH), seqNum(ourISN+769), payloadLen(768))
+	h.expectNothing()
+	h.send(ACK, peerISN+1, ourISN+1537, func(s *Segment) { s.Window = 1408 })
+	h.expect(seqNum(ourISN+1537), payloadLen(768))
+	h.expect(flags(ACK|PSH), seqNum(ourISN+2305), payloadLen(640))
+	h.expectNothing()
+}
