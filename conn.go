@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -712,50 +713,57 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 
 // deadline is one direction's deadline: when it passes, fired is set and
 // wake (the Conn's rwake or wwake) signalled, so that a Read or Write
-// blocked in that direction wakes and sees it expired.
+// blocked in that direction wakes and sees it expired. Its timer is made
+// by the first set and reset by the next ones (no allocation per set:
+// net/http sets a deadline per request).
 type deadline struct {
 	mu    sync.Mutex
-	gen   uint64 // bumped by every set: a stale timer's callback does nothing
-	timer *time.Timer
-	fired bool          // the current deadline has passed
-	wake  chan struct{} // set by newConn
+	at    time.Time   // the deadline; zero: none
+	timer *time.Timer // fires at (or after) at; a stale firing finds at not passed and does nothing
+	fired atomic.Bool // at has passed (read without mu by Read and Write)
+	wake  chan struct{}
 }
 
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.gen++
-	if d.timer != nil {
-		d.timer.Stop()
-		d.timer = nil
-	}
-	d.fired = false
+	d.at = t
+	d.fired.Store(false)
 	if t.IsZero() {
+		if d.timer != nil {
+			d.timer.Stop()
+		}
 		return
 	}
 	dur := time.Until(t)
 	if dur <= 0 {
-		d.fired = true
+		if d.timer != nil {
+			d.timer.Stop()
+		}
+		d.fired.Store(true)
 		signal(d.wake)
 		return
 	}
-	gen := d.gen
-	d.timer = time.AfterFunc(dur, func() {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		if d.gen == gen && !d.fired {
-			d.fired = true
-			signal(d.wake)
-		}
-	})
+	if d.timer == nil {
+		d.timer = time.AfterFunc(dur, d.fire)
+		return
+	}
+	d.timer.Reset(dur)
+}
+
+// fire runs on the timer: the deadline has passed unless set moved it
+// since the timer was started.
+func (d *deadline) fire() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.at.IsZero() && !time.Now().Before(d.at) && !d.fired.Load() {
+		d.fired.Store(true)
+		signal(d.wake)
+	}
 }
 
 // expired reports whether the deadline has passed.
-func (d *deadline) expired() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.fired
-}
+func (d *deadline) expired() bool { return d.fired.Load() }
 
 // Info returns the connection's TCP_INFO (Linux struct tcp_info: RTT,
 // congestion window, retransmissions, byte and segment counts; what

@@ -694,3 +694,17 @@ func TestConnKeepAliveNoAllocs(t *testing.T) {
 		t.Fatalf("%.3f allocations per request and response", allocs)
 	}
 }
+
+// TestDeadlineResetNoAllocs: moving a deadline (net/http sets one per
+// request) reuses the direction's timer.
+func TestDeadlineResetNoAllocs(t *testing.T) {
+	c := newConn(&Stack{}, &Loop{})
+	c.SetDeadline(time.Now().Add(time.Hour))
+	if allocs := testing.AllocsPerRun(1000, func() {
+		c.SetDeadline(time.Now().Add(time.Hour))
+		c.SetReadDeadline(time.Time{})
+	}); allocs != 0 {
+		t.Fatalf("%.1f allocations per SetDeadline", allocs)
+	}
+	c.SetDeadline(time.Time{})
+}
