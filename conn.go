@@ -172,9 +172,11 @@ func (c *Conn) OnOpen(tc *tcp.Conn) {
 	c.mu.Unlock()
 	if first && c.openCh != nil {
 		close(c.openCh)
+		c.loop.woke()
 	}
 	if c.onOpen != nil {
 		c.onOpen(c)
+		c.loop.woke()
 	}
 }
 
@@ -222,6 +224,7 @@ func (c *Conn) OnPeerClose(tc *tcp.Conn) {
 	c.eof = true
 	c.mu.Unlock()
 	signal(c.rwake)
+	c.loop.woke()
 }
 
 // OnClose implements tcp.Handler (on the loop).
@@ -243,6 +246,7 @@ func (c *Conn) OnClose(tc *tcp.Conn, err error) {
 	}
 	signal(c.rwake)
 	signal(c.wwake)
+	c.loop.woke()
 }
 
 // sync brings the loop side up to what the application asked (on the
@@ -337,6 +341,7 @@ func (c *Conn) flush() {
 	c.mu.Unlock()
 	if n > 0 {
 		signal(c.wwake)
+		c.loop.woke()
 	}
 	if empty {
 		switch c.closeReq {

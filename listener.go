@@ -196,6 +196,7 @@ func (ln *Listener) drain(i int, l *Loop) {
 		c.openDone = true
 		tc.SetHandler(c)
 		ln.q <- c // never blocks: a slot was reserved
+		l.woke()  // Accept may be waiting
 	}
 }
 
