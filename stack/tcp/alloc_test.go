@@ -91,8 +91,8 @@ func TestNoAllocsWrite(t *testing.T) {
 
 // A writer that lets the send buffer drain between writes larger than
 // the pool's buffer (a net.Conn writer handing over 64 KiB at a time)
-// allocates nothing: the emptied ring, of no pool's size, is kept among
-// the layer's spares and taken again by the next Write.
+// allocates nothing: the emptied queue's chunks and list go back to the
+// layer's pools and the next Write takes them again.
 func TestNoAllocsLargeWriteDrain(t *testing.T) {
 	l, out, c := allocConn(t)
 	c.SetSendBuffer(1 << 20)
@@ -106,17 +106,14 @@ func TestNoAllocsLargeWriteDrain(t *testing.T) {
 			ack.Ack = c.sndNxt
 			l.Input(l.now, &ack)
 		}
-		if c.sndBuf.buf != nil {
-			t.Fatal("the drained send ring was kept by the connection")
+		if c.sndBuf.chunks != nil {
+			t.Fatal("the drained send queue was kept by the connection")
 		}
 	}
 	step()
 	before := out.n
 	if allocs := testing.AllocsPerRun(200, step); allocs != 0 {
 		t.Fatalf("%v allocations per drained 64 KiB write", allocs)
-	}
-	if len(l.spare) == 0 {
-		t.Fatal("no spare ring after a drained 64 KiB write")
 	}
 	if out.n-before < 200*44 {
 		t.Fatalf("%d segments for 200 writes of 64 KiB", out.n-before)

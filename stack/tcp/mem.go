@@ -103,8 +103,7 @@ func (l *Layer) dropSpares() {
 	l.spare = l.spare[:0]
 }
 
-// spareBufs bounds the rings of no pool's size (autotuned receive rings,
-// grown send rings) a layer keeps for reuse.
+// spareBufs bounds the rings of no pool's size a layer keeps for reuse.
 const spareBufs = 4
 
 // allocBuf returns a charged buffer of n bytes (from a pool when one
@@ -132,14 +131,12 @@ func (l *Layer) allocBuf(n int, must bool) []byte {
 }
 
 // freeBuf uncharges b and gives it back to its pool. A buffer of
-// another size (an autotuned receive ring, a send ring grown past
-// tcp_wmem[1]) is kept, still charged, among the layer's few spares
-// while memory is not under pressure: a busy connection through loss
-// empties and needs its receive ring again at every hole, a writer that
-// hands over less than the send buffer holds (a net.Conn's 64 KiB write
-// buffer) lets the send ring drain at every ACK that catches up, and
-// allocating (zeroing) the ring each time costs more than the segments
-// themselves. The spares are bounded (spareBufs), counted in tcp_mem,
+// another size (an autotuned receive ring, or one sized by SO_RCVBUF or
+// forced small under tcp_mem) is kept, still charged, among the layer's
+// few spares while memory is not under pressure: a busy connection
+// through loss empties and needs its receive ring again at every hole, a
+// reader that keeps up empties it at every segment, and allocating
+// (zeroing) the ring each time costs more than the segments themselves. The spares are bounded (spareBufs), counted in tcp_mem,
 // and dropped under pressure or once the layer has no connection, so an
 // idle connection still holds no buffer.
 func (l *Layer) freeBuf(b []byte) {

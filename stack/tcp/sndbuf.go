@@ -258,31 +258,6 @@ func (c *Conn) writeSpace() {
 	}
 }
 
-// ensureSndRing makes the send ring hold n more bytes: allocated on the
-// first byte (tcp_wmem[1], the pool's size, or more) and doubled as the
-// accounting lets more in. tcp_mem counts the ring (mem.go); a send ring
-// is never refused (a Write is bounded by the send-buffer limit).
-func (c *Conn) ensureSndRing(n int) {
-	l := c.layer
-	need := c.sndBuf.Len() + n
-	r := &c.sndBuf
-	if r.buf != nil && len(r.buf) >= need {
-		return
-	}
-	size := max(l.sndPool.size, 1)
-	if r.buf != nil {
-		size = len(r.buf)
-	}
-	for size < need {
-		size *= 2
-	}
-	if r.buf == nil {
-		r.buf, r.head, r.n = l.allocBuf(size, true), 0, 0
-		return
-	}
-	l.freeBuf(r.grow(l.allocBuf(size, true)))
-}
-
 // recvSpace is the receive window space SO_RCVBUF n gives: Linux sets
 // sk_rcvbuf to twice n capped by rmem_max, at least SOCK_MIN_RCVBUF
 // (2304), and offers half of it as window (tcp_win_from_space with the
