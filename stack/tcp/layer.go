@@ -41,7 +41,7 @@ type Layer struct {
 	sndPool, rcvPool bufPool
 	mem              *MemAccount // tcp_mem account (mem.go); the process's unless SetMemAccount
 	lists            [][][]byte  // emptied send-chunk lists kept for reuse (sendq.go); at most chunkLists
-	spare            [][]byte    // freed rings of no pool's size kept for reuse, still charged (mem.go freeBuf); at most spareBufs
+	spare            [][]byte    // autotuned receive rings kept for reuse, still charged (mem.go freeBuf); at most spareBufs
 	isnKey           [16]byte    // secret for the port offset and timestamp offsets
 	isnGen           *ISNGenerator
 	isnFn            func(now clock.Time, k flowtable.Key) seqnum.Value

@@ -103,7 +103,7 @@ func (l *Layer) dropSpares() {
 	l.spare = l.spare[:0]
 }
 
-// spareBufs bounds the rings of no pool's size a layer keeps for reuse.
+// spareBufs bounds the autotuned receive rings a layer keeps for reuse.
 const spareBufs = 4
 
 // allocBuf returns a charged buffer of n bytes (from a pool when one
@@ -131,19 +131,16 @@ func (l *Layer) allocBuf(n int, must bool) []byte {
 }
 
 // freeBuf uncharges b and gives it back to its pool. A buffer of
-// another size (an autotuned receive ring, or one sized by SO_RCVBUF or
-// forced small under tcp_mem) is kept, still charged, among the layer's
-// few spares while memory is not under pressure: a busy connection
-// through loss empties and needs its receive ring again at every hole, a
-// reader that keeps up empties it at every segment, and allocating
-// (zeroing) the ring each time costs more than the segments themselves. The spares are bounded (spareBufs), counted in tcp_mem,
-// and dropped under pressure or once the layer has no connection, so an
-// idle connection still holds no buffer.
+// another size (an autotuned receive ring) is kept, still charged, among
+// the layer's few spares while memory is not under pressure: a busy
+// connection through loss empties and needs its ring again at every hole,
+// and allocating (zeroing) megabytes each time costs more than the
+// segments themselves.
 func (l *Layer) freeBuf(b []byte) {
 	if b == nil {
 		return
 	}
-	if len(b) != l.sndPool.size && len(b) != l.rcvPool.size {
+	if len(b) != l.sndPool.size && len(b) != l.rcvPool.size && len(b) > l.rcvPool.size {
 		if l.underPressure() {
 			l.dropSpares()
 		} else {
