@@ -347,8 +347,20 @@ func (c *Conn) smallOut() bool {
 // tcp_nagle_check of it, which holds it only under TCP_CORK or MSG_MORE,
 // or with Nagle on while a small segment is unacknowledged (Minshall).
 // Measured: a 1408-byte window after 768-byte segments gets 768 + 640
-// bytes with Nagle on as with it off (peer-window-4k-nagle).
+// bytes with Nagle on as with it off (peer-window-4k-nagle); after 32
+// full segments of 16000-byte skbs the 896 bytes up to the edge wait
+// (epoll_out_edge_notsent_lowat), as the third segment of sender-sws's
+// first burst does.
 func (c *Conn) splitOK(mode pushMode) bool {
+	if c.burstSeq.LessThanEq(c.sndNxt) && c.sndNxt.Sub(c.burstSeq)%seqnum.Size(c.pushChunk()) == 0 {
+		// The partial would start a TSO packet of its own: Linux
+		// splits at the window's edge only inside the packet it
+		// builds (the head skb, grown by tcp_grow_skb to two
+		// segments), and an skb whose first segment does not fit is
+		// not sent (tcp_snd_wnd_test). This round's packets are two
+		// segments each from where it began (push.go's rule too).
+		return false
+	}
 	if c.flags&fNoDelay != 0 {
 		return mode != pushMore && (!c.corked || mode == pushForce)
 	}
