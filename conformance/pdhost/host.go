@@ -217,6 +217,7 @@ type sockOpts struct {
 	notsentLow  uint32 // TCP_NOTSENT_LOWAT; 0: tcp_notsent_lowat
 	tos         uint8  // IP_TOS, ECN bits clear
 	pmtudisc    int    // IP_MTU_DISCOVER as set (recorded only: xdptcp always does PMTU discovery with DF)
+	cc          string // TCP_CONGESTION as set; "": tcp_congestion_control
 }
 
 // rcvBufOpt is SO_RCVBUF for tcp.ListenOptions/DialOptions: 0 when not
@@ -381,7 +382,7 @@ func (h *Host) Listen(fd, backlog int) Errno {
 		if s.laddr != ([4]byte{}) {
 			la = flowtable.AddrFrom4(s.laddr)
 		}
-		s.ln, err = h.eng.TCP().Listen(la, s.lport, tcp.ListenOptions{Backlog: backlog, Notify: h.bump, Cookies: h.jar, MSS: s.opts.maxSeg, RcvBuf: s.opts.rcvBufOpt()})
+		s.ln, err = h.eng.TCP().Listen(la, s.lport, tcp.ListenOptions{Backlog: backlog, Notify: h.bump, Cookies: h.jar, MSS: s.opts.maxSeg, RcvBuf: s.opts.rcvBufOpt(), CongestionControl: s.opts.cc})
 	})
 	return errnoOf(err)
 }
@@ -433,6 +434,9 @@ func (h *Host) applyOpts(s *sock) {
 	c.SetUserTimeout(time.Duration(s.opts.userTimeout) * time.Millisecond)
 	c.SetNotsentLowat(s.opts.notsentLow)
 	c.SetTOS(s.opts.tos)
+	if s.opts.cc != "" {
+		c.SetCongestionControl(s.opts.cc) // before connect: from the SYN on (a listener's children have it already)
+	}
 	if s.opts.sndBufSet {
 		c.SetSendBuffer(s.opts.sndBuf) // Linux: SO_SNDBUF on a listener is inherited too
 	}
