@@ -6,9 +6,12 @@
 // exports packetdrill_interface_init (shim.c) and runs the socket calls of
 // a script on conformance/pdhost, a real xdptcp engine.
 //
-// --so_flags is a comma-separated list: local=IPV4 (our address, also
-// packetdrill's --local_ip), gateway=IPV4 (the next hop; any address off
-// our /32), ctl=PATH (the Unix socket the sysctl shim talks to).
+// --so_flags is a comma-separated list: local=IP (our address, also
+// packetdrill's --local_ip; an IPv6 address, in --ip_version=ipv6, is our
+// IPv6 address beside the IPv4 default 192.168.0.1), gateway=IP (the next
+// hop of that family; any address off our /32 or /128), mtu=N (the IP
+// MTU, packetdrill's --mtu), ctl=PATH (the Unix socket the sysctl shim
+// talks to).
 package main
 
 /*
@@ -20,7 +23,6 @@ package main
 import "C"
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"os"
@@ -51,14 +53,19 @@ func pdInit(flags *C.char) {
 		switch k {
 		case "local", "gateway":
 			a, err := netip.ParseAddr(v)
-			if err != nil || !a.Is4() {
+			if err != nil {
 				fmt.Fprintf(os.Stderr, "xdptcp adapter: bad %s=%q\n", k, v)
 				os.Exit(1)
 			}
-			if k == "local" {
+			switch {
+			case k == "local" && a.Is4():
 				opt.Local = a.As4()
-			} else {
+			case k == "local":
+				opt.Local6 = a.As16()
+			case a.Is4():
 				opt.Gateway = a.As4()
+			default:
+				opt.Gateway6 = a.As16()
 			}
 		case "ctl":
 			ctl = v
@@ -95,19 +102,12 @@ func res(n int, e syscall.Errno) C.long {
 	return C.long(n)
 }
 
-// sockaddrIn reads a struct sockaddr_in.
-func sockaddrIn(p unsafe.Pointer, l C.int) ([4]byte, uint16, syscall.Errno) {
+// sockaddr reads a struct sockaddr_in or sockaddr_in6 of length l.
+func sockaddr(p unsafe.Pointer, l C.int) (pdhost.Sockaddr, syscall.Errno) {
 	if p == nil || l < 2 {
-		return [4]byte{}, 0, syscall.EINVAL
+		return pdhost.Sockaddr{}, syscall.EINVAL
 	}
-	b := unsafe.Slice((*byte)(p), int(l))
-	if fam := binary.NativeEndian.Uint16(b); fam != syscall.AF_INET {
-		return [4]byte{}, 0, syscall.EAFNOSUPPORT
-	}
-	if len(b) < 8 {
-		return [4]byte{}, 0, syscall.EINVAL
-	}
-	return [4]byte(b[4:8]), binary.BigEndian.Uint16(b[2:4]), 0
+	return pdhost.DecodeSockaddr(unsafe.Slice((*byte)(p), int(l)))
 }
 
 //export pdSocket
@@ -115,11 +115,11 @@ func pdSocket(d, t, p C.int) C.long { return res(host.Socket(int(d), int(t), int
 
 //export pdBind
 func pdBind(fd C.int, a unsafe.Pointer, l C.int) C.long {
-	addr, port, e := sockaddrIn(a, l)
+	sa, e := sockaddr(a, l)
 	if e != 0 {
 		return errnoNeg(e)
 	}
-	return res(0, host.Bind(int(fd), addr, port))
+	return res(0, host.Bind(int(fd), sa))
 }
 
 //export pdListen
@@ -127,28 +127,23 @@ func pdListen(fd, backlog C.int) C.long { return res(0, host.Listen(int(fd), int
 
 //export pdAccept
 func pdAccept(fd C.int, a unsafe.Pointer, l *C.socklen_t) C.long {
-	nfd, addr, port, e := host.Accept(int(fd))
+	nfd, sa, e := host.Accept(int(fd))
 	if e != 0 {
 		return errnoNeg(e)
 	}
 	if a != nil && l != nil {
-		var sa [16]byte
-		binary.NativeEndian.PutUint16(sa[:], syscall.AF_INET)
-		binary.BigEndian.PutUint16(sa[2:], port)
-		copy(sa[4:], addr[:])
-		copy(unsafe.Slice((*byte)(a), int(*l)), sa[:])
-		*l = 16
+		*l = C.socklen_t(sa.Encode(unsafe.Slice((*byte)(a), int(*l))))
 	}
 	return C.long(nfd)
 }
 
 //export pdConnect
 func pdConnect(fd C.int, a unsafe.Pointer, l C.int) C.long {
-	addr, port, e := sockaddrIn(a, l)
+	sa, e := sockaddr(a, l)
 	if e != 0 {
 		return errnoNeg(e)
 	}
-	return res(0, host.Connect(int(fd), addr, port))
+	return res(0, host.Connect(int(fd), sa))
 }
 
 func iovecs(iov unsafe.Pointer, n C.int) [][]byte {

@@ -1,7 +1,10 @@
 // Package pdhost is the socket layer packetdrill drives in shared-object
 // mode: BSD socket calls with Linux's semantics and errno values, over a
 // real xdptcp engine (stack.Engine running its own loop) whose link is
-// packetdrill itself (NetdevSend / NetdevReceive carry raw IPv4 packets).
+// packetdrill itself (NetdevSend / NetdevReceive carry raw IPv4 and IPv6
+// packets). AF_INET and AF_INET6 sockets are served; an AF_INET6 socket
+// talking to ::ffff:a.b.c.d sends IPv4, as Linux's (packetdrill's
+// ipv4-mapped-ipv6 mode).
 // The cgo library in conformance/adapter exports it as packetdrill's
 // struct packetdrill_interface.
 //
@@ -17,6 +20,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 	"syscall"
@@ -37,9 +41,11 @@ type Errno = syscall.Errno
 
 // Options configure a Host.
 type Options struct {
-	Local   [4]byte // our address (packetdrill's --local_ip)
-	Gateway [4]byte // next hop for every remote (a fake neighbour: the link)
-	MTU     int     // IP MTU (packetdrill's --mtu, 1500)
+	Local    [4]byte  // our IPv4 address (packetdrill's --local_ip); zero: none
+	Gateway  [4]byte  // IPv4 next hop for every remote (a fake neighbour: the link)
+	Local6   [16]byte // our IPv6 address (--local_ip in --ip_version=ipv6); zero: none
+	Gateway6 [16]byte // IPv6 next hop for every remote
+	MTU      int      // IP MTU (packetdrill's --mtu, 1500; google's ipv6 runs give 1520)
 }
 
 // MACs of the two ends of the in-memory Ethernet link.
@@ -81,8 +87,14 @@ func New(o Options) (*Host, error) {
 	h := &Host{opt: o, link: lk, clk: clock.NewMono(), jar: jar, socks: map[int]*sock{}, done: make(chan struct{})}
 	h.cond = sync.NewCond(&h.mu)
 	tcfg := tcp.DefaultConfig()
-	h.eng = stack.NewEngine(stack.Config{Addr: o.Local, PrefixLen: 32, Gateway: o.Gateway, MAC: hostMAC, MTU: o.MTU, TCP: tcfg}, lk, h.clk.Now())
-	h.eng.SetNeighbor(flowtable.AddrFrom4(o.Gateway), peerMAC)
+	h.eng = stack.NewEngine(stack.Config{Addr: o.Local, PrefixLen: 32, Gateway: o.Gateway,
+		Addr6: o.Local6, PrefixLen6: 128, Gateway6: o.Gateway6, MAC: hostMAC, MTU: o.MTU, TCP: tcfg}, lk, h.clk.Now())
+	if o.Gateway != ([4]byte{}) {
+		h.eng.SetNeighbor(flowtable.AddrFrom4(o.Gateway), peerMAC)
+	}
+	if o.Gateway6 != ([16]byte{}) {
+		h.eng.SetNeighbor(flowtable.Addr(o.Gateway6), peerMAC)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	go func() {
@@ -178,10 +190,11 @@ func (h *Host) block(nonblock bool, timeout time.Duration, try func() bool) bool
 // sock is one descriptor: a TCP socket or an epoll instance.
 type sock struct {
 	fd       int
+	family   int // unix.AF_INET or unix.AF_INET6
 	nonblock bool
 
 	bound bool
-	laddr [4]byte
+	laddr flowtable.Addr // zero: any address
 	lport uint16
 
 	ln *tcp.Listener
@@ -317,9 +330,9 @@ func (h *Host) newFD() (*sock, Errno) {
 	return s, 0
 }
 
-// Socket is socket(2): AF_INET, SOCK_STREAM, TCP only.
+// Socket is socket(2): AF_INET or AF_INET6, SOCK_STREAM, TCP only.
 func (h *Host) Socket(domain, typ, proto int) (int, Errno) {
-	if domain != unix.AF_INET {
+	if domain != unix.AF_INET && domain != unix.AF_INET6 {
 		return -1, syscall.EAFNOSUPPORT
 	}
 	if typ&^(unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC) != unix.SOCK_STREAM {
@@ -332,12 +345,41 @@ func (h *Host) Socket(domain, typ, proto int) (int, Errno) {
 	if e != 0 {
 		return -1, e
 	}
+	s.family = domain
 	s.nonblock = typ&unix.SOCK_NONBLOCK != 0
 	return s.fd, 0
 }
 
-// Bind is bind(2) with an IPv4 address.
-func (h *Host) Bind(fd int, addr [4]byte, port uint16) Errno {
+// Family returns the address family of fd's socket (0 if fd is none).
+func (h *Host) Family(fd int) int {
+	s, e := h.get(fd)
+	if e != 0 {
+		return 0
+	}
+	return s.family
+}
+
+// ours reports whether a is an address of this host (any family).
+func (h *Host) ours(a flowtable.Addr) bool {
+	if a.Is4() {
+		return h.opt.Local != ([4]byte{}) && a.As4() == h.opt.Local
+	}
+	return h.opt.Local6 != ([16]byte{}) && a == flowtable.Addr(h.opt.Local6)
+}
+
+// familyOK checks a socket address against the socket's family: Linux
+// inet_bind and tcp_v4_connect want AF_INET, inet6_bind and
+// tcp_v6_connect AF_INET6 (else EAFNOSUPPORT); an AF_INET6 socket takes
+// IPv4 peers as ::ffff:a.b.c.d.
+func (s *sock) familyOK(sa Sockaddr) Errno {
+	if sa.Family != s.family {
+		return syscall.EAFNOSUPPORT
+	}
+	return 0
+}
+
+// Bind is bind(2).
+func (h *Host) Bind(fd int, sa Sockaddr) Errno {
 	s, e := h.get(fd)
 	if e != 0 {
 		return e
@@ -348,10 +390,13 @@ func (h *Host) Bind(fd int, addr [4]byte, port uint16) Errno {
 	if s.bound {
 		return syscall.EINVAL
 	}
-	if addr != [4]byte{} && addr != h.opt.Local {
+	if e := s.familyOK(sa); e != 0 {
+		return e
+	}
+	if !sa.Addr.IsZero() && !h.ours(sa.Addr) {
 		return syscall.EADDRNOTAVAIL
 	}
-	s.bound, s.laddr, s.lport = true, addr, port
+	s.bound, s.laddr, s.lport = true, sa.Addr, sa.Port
 	return 0
 }
 
@@ -378,23 +423,20 @@ func (h *Host) Listen(fd, backlog int) Errno {
 		if backlog <= 0 {
 			backlog = 1 // xdptcp's backlog 0 means somaxconn; Linux's 0 holds one
 		}
-		var la flowtable.Addr // zero: any address
-		if s.laddr != ([4]byte{}) {
-			la = flowtable.AddrFrom4(s.laddr)
-		}
-		s.ln, err = h.eng.TCP().Listen(la, s.lport, tcp.ListenOptions{Backlog: backlog, Notify: h.bump, Cookies: h.jar, MSS: s.opts.maxSeg, RcvBuf: s.opts.rcvBufOpt(), CongestionControl: s.opts.cc})
+		s.ln, err = h.eng.TCP().Listen(s.laddr, s.lport, tcp.ListenOptions{Backlog: backlog, Notify: h.bump, Cookies: h.jar, MSS: s.opts.maxSeg, RcvBuf: s.opts.rcvBufOpt(), CongestionControl: s.opts.cc})
 	})
 	return errnoOf(err)
 }
 
-// Accept is accept(2); it returns the new descriptor and the peer.
-func (h *Host) Accept(fd int) (int, [4]byte, uint16, Errno) {
+// Accept is accept(2); it returns the new descriptor and the peer, in
+// the listening socket's family.
+func (h *Host) Accept(fd int) (int, Sockaddr, Errno) {
 	s, e := h.get(fd)
 	if e != 0 {
-		return -1, [4]byte{}, 0, e
+		return -1, Sockaddr{}, e
 	}
 	if s.ln == nil {
-		return -1, [4]byte{}, 0, syscall.EINVAL
+		return -1, Sockaddr{}, syscall.EINVAL
 	}
 	var c *tcp.Conn
 	ok := h.block(s.nonblock, -1, func() bool {
@@ -402,23 +444,24 @@ func (h *Host) Accept(fd int) (int, [4]byte, uint16, Errno) {
 		return c != nil
 	})
 	if !ok {
-		return -1, [4]byte{}, 0, syscall.EAGAIN
+		return -1, Sockaddr{}, syscall.EAGAIN
 	}
 	ns, e := h.newFD()
 	if e != 0 {
 		h.do(c.Abort)
-		return -1, [4]byte{}, 0, e
+		return -1, Sockaddr{}, e
 	}
 	ns.opts = s.opts
+	ns.family = s.family
 	k := c.Key()
-	ns.bound, ns.laddr, ns.lport = true, k.LocalAddr.As4(), k.LocalPort
+	ns.bound, ns.laddr, ns.lport = true, k.LocalAddr, k.LocalPort
 	cs := &connState{h: h, c: c}
 	ns.cs = cs
 	h.do(func() {
 		c.SetHandler(cs)
 		h.applyOpts(ns)
 	})
-	return ns.fd, k.RemoteAddr.As4(), k.RemotePort, 0
+	return ns.fd, Sockaddr{Family: s.family, Addr: k.RemoteAddr, Port: k.RemotePort}, 0
 }
 
 // applyOpts gives the connection the options set on the socket. On the
@@ -450,14 +493,19 @@ func (h *Host) applyOpts(s *sock) {
 	}
 }
 
-// Connect is connect(2) to an IPv4 address.
-func (h *Host) Connect(fd int, addr [4]byte, port uint16) Errno {
+// Connect is connect(2). An IPv4 peer (also ::ffff:a.b.c.d on an
+// AF_INET6 socket) is reached from our IPv4 address, an IPv6 peer from
+// our IPv6 address.
+func (h *Host) Connect(fd int, sa Sockaddr) Errno {
 	s, e := h.get(fd)
 	if e != 0 {
 		return e
 	}
 	if s.epoll != nil {
 		return syscall.ENOTSOCK
+	}
+	if e := s.familyOK(sa); e != 0 {
+		return e
 	}
 	if s.ln != nil {
 		return syscall.EISCONN // Linux inet_stream_connect: a socket not in CLOSE (here LISTEN) is EISCONN
@@ -475,10 +523,17 @@ func (h *Host) Connect(fd int, addr [4]byte, port uint16) Errno {
 		}
 		return syscall.EALREADY
 	}
+	local := flowtable.Addr(h.opt.Local6)
+	if sa.Addr.Is4() {
+		local = flowtable.AddrFrom4(h.opt.Local)
+	}
+	if !h.ours(local) || sa.Addr.IsZero() {
+		return syscall.ENETUNREACH // no address of that family here (Linux: no route)
+	}
 	cs := &connState{h: h}
 	var err error
 	h.do(func() {
-		cs.c, err = h.eng.TCP().DialWith(h.clk.Now(), flowtable.AddrFrom4(h.opt.Local), flowtable.AddrFrom4(addr), port, cs,
+		cs.c, err = h.eng.TCP().DialWith(h.clk.Now(), local, sa.Addr, sa.Port, cs,
 			tcp.DialOptions{MSS: s.opts.maxSeg, RcvBuf: s.opts.rcvBufOpt()})
 		if err == nil {
 			s.cs = cs
@@ -801,13 +856,23 @@ func settingName(name string) string {
 	return name
 }
 
-// NetdevSend hands a raw IPv4 packet from packetdrill to the engine.
+// NetdevSend hands a raw IPv4 or IPv6 packet from packetdrill to the
+// engine.
 func (h *Host) NetdevSend(pkt []byte) Errno {
-	if len(pkt) == 0 || pkt[0]>>4 != 4 {
+	if len(pkt) == 0 {
+		return syscall.EINVAL
+	}
+	var et uint16
+	switch pkt[0] >> 4 {
+	case 4:
+		et = wire.EtherTypeIPv4
+	case 6:
+		et = wire.EtherTypeIPv6
+	default:
 		return syscall.EAFNOSUPPORT
 	}
 	f := make([]byte, wire.EthernetHeaderLen+len(pkt))
-	wire.Ethernet(f).Encode(hostMAC, peerMAC, wire.EtherTypeIPv4)
+	wire.Ethernet(f).Encode(hostMAC, peerMAC, et)
 	copy(f[wire.EthernetHeaderLen:], pkt)
 	if !h.link.inject(f) {
 		return syscall.ENOBUFS
@@ -815,9 +880,9 @@ func (h *Host) NetdevSend(pkt []byte) Errno {
 	return 0
 }
 
-// NetdevReceive waits for the next IPv4 packet the engine sends and copies
-// it into buf; it returns its length and the time it was sent (µs since
-// the epoch). ARP and other frames are skipped.
+// NetdevReceive waits for the next IP packet (IPv4 or IPv6) the engine
+// sends and copies it into buf; it returns its length and the time it was
+// sent (µs since the epoch). ARP and other frames are skipped.
 func (h *Host) NetdevReceive(buf []byte, timeout time.Duration) (int, int64, bool) {
 	var deadline time.Time
 	if timeout >= 0 {
@@ -836,14 +901,25 @@ func (h *Host) NetdevReceive(buf []byte, timeout time.Duration) (int, int64, boo
 			return 0, 0, false
 		}
 		eth := wire.Ethernet(f)
-		if !eth.IsValid() || eth.Type() != wire.EtherTypeIPv4 {
+		if !eth.IsValid() {
 			continue
 		}
 		p := eth.Payload()
-		if len(p) >= 4 {
-			if tl := int(binary.BigEndian.Uint16(p[2:4])); tl <= len(p) && tl >= 20 {
-				p = p[:tl]
+		switch eth.Type() {
+		case wire.EtherTypeIPv4:
+			if len(p) >= 4 {
+				if tl := int(binary.BigEndian.Uint16(p[2:4])); tl <= len(p) && tl >= 20 {
+					p = p[:tl]
+				}
 			}
+		case wire.EtherTypeIPv6:
+			if len(p) >= 40 {
+				if tl := 40 + int(binary.BigEndian.Uint16(p[4:6])); tl <= len(p) {
+					p = p[:tl]
+				}
+			}
+		default:
+			continue
 		}
 		return copy(buf, p), us, true
 	}
@@ -851,5 +927,5 @@ func (h *Host) NetdevReceive(buf []byte, timeout time.Duration) (int, int64, boo
 
 // String describes the host (for logs).
 func (h *Host) String() string {
-	return fmt.Sprintf("xdptcp %d.%d.%d.%d", h.opt.Local[0], h.opt.Local[1], h.opt.Local[2], h.opt.Local[3])
+	return fmt.Sprintf("xdptcp %v %v", netip.AddrFrom4(h.opt.Local), netip.AddrFrom16(h.opt.Local6))
 }

@@ -10,6 +10,13 @@
 // script that the expected-results file records as PASS for a stack did
 // not pass (a PASS -> FAIL change). -record rewrites the expected file
 // from this run.
+//
+// A list entry runs in packetdrill's ipv4 mode unless its id ends in
+// "@ipv6" or "@ipv4-mapped-ipv6" (packetdrill's --ip_version): the same
+// script then runs over IPv6 (addresses from 2001:2::/48, MTU 1520 as
+// google's run_all.py gives, so that MSS 1460 fits) or on AF_INET6
+// sockets talking to ::ffff:a.b.c.d (IPv4 on the wire). The id with its
+// suffix is the row of the table and of the expected file.
 package main
 
 import (
@@ -36,7 +43,7 @@ const (
 )
 
 type entry struct {
-	ID     string // e.g. google/close/close-on-syn-sent.pkt
+	ID     string // e.g. google/close/close-on-syn-sent.pkt, or ...pkt@ipv6
 	Skip   string // non-empty: deliberately not run, with the reason
 	Expect string // why xdptcp is expected to fail (README), from the list
 }
@@ -222,7 +229,8 @@ func printRow(r row) {
 	fmt.Println(line)
 }
 
-// readList parses the curated list: one script id a line; "SKIP id
+// readList parses the curated list: one script id a line, with an
+// optional "@ipv6" or "@ipv4-mapped-ipv6" address mode; "SKIP id
 // reason" for a deliberately absent feature; text after " # " is the
 // reason xdptcp is expected to fail, shown in the table.
 func readList(path string) ([]entry, error) {
@@ -245,6 +253,9 @@ func readList(path string) ([]entry, error) {
 		} else {
 			id, note, _ := strings.Cut(line, " # ")
 			e = entry{ID: strings.TrimSpace(id), Expect: strings.TrimSpace(note)}
+		}
+		if _, _, err := splitMode(e.ID); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		out = append(out, e)
 	}
@@ -360,8 +371,85 @@ func (cfg *config) runRetry(id, stack string, expectPass bool) outcome {
 	}
 }
 
+// Address modes (packetdrill's --ip_version) and the addresses of the
+// ipv6 mode: all in 2001:2::/48 (packetdrill puts its local address in a
+// /48 and routes the remote one via the gateway; in local mode this is
+// inside the script's own network namespace).
+const (
+	modeIPv4       = "ipv4"
+	modeIPv6       = "ipv6"
+	modeMapped     = "ipv4-mapped-ipv6"
+	v6Local        = "2001:2::1"
+	v6Gateway      = "2001:2::fffe"
+	v6Remote       = "2001:2:0:1::1"
+	v6MTU          = "1520"
+	xdptcpLocal4   = "192.168.0.1"
+	xdptcpGateway4 = "192.168.0.254"
+)
+
+// splitMode splits "script@mode" into the script's id and its address
+// mode (ipv4 when there is no suffix).
+func splitMode(id string) (script, mode string, err error) {
+	script, mode, ok := strings.Cut(id, "@")
+	if !ok {
+		return id, modeIPv4, nil
+	}
+	switch mode {
+	case modeIPv6, modeMapped:
+		return script, mode, nil
+	}
+	return "", "", fmt.Errorf("%s: unknown address mode %q (want ipv6 or ipv4-mapped-ipv6)", id, mode)
+}
+
+// modeArgs are packetdrill's address arguments for mode and stack, and
+// the adapter's --so_flags addresses. mtu is the script's own --mtu
+// option ("" if none): packetdrill's command line would override it, so
+// the ipv6 mode's 1520 is given only to scripts without one, and the
+// adapter's engine gets the script's.
+func modeArgs(mode, stack, mtu string) (args []string, soFlags string) {
+	switch mode {
+	case modeIPv6:
+		args = []string{"--ip_version=ipv6", "--local_ip=" + v6Local, "--gateway_ip=" + v6Gateway, "--remote_ip=" + v6Remote}
+		if mtu == "" {
+			mtu = v6MTU
+			args = append(args, "--mtu="+mtu)
+		}
+		soFlags = "local=" + v6Local + ",gateway=" + v6Gateway
+	case modeMapped:
+		args = []string{"--ip_version=ipv4-mapped-ipv6"}
+		soFlags = "local=" + xdptcpLocal4 + ",gateway=" + xdptcpGateway4
+	default:
+		soFlags = "local=" + xdptcpLocal4 + ",gateway=" + xdptcpGateway4
+	}
+	if stack == "xdptcp" && mode != modeIPv6 {
+		args = append(args, "--local_ip="+xdptcpLocal4)
+	}
+	if mtu != "" {
+		soFlags += ",mtu=" + mtu
+	}
+	return args, soFlags
+}
+
+// scriptMTU returns the value of a script's own --mtu= option line, or "".
+func scriptMTU(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "--mtu="); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
 // run runs one script on one stack.
 func (cfg *config) run(id, stack string) outcome {
+	id, mode, err := splitMode(id)
+	if err != nil {
+		return outcome{Result: Fail, Reason: err.Error()}
+	}
 	prefix, rel, _ := strings.Cut(id, "/")
 	root := cfg.roots[prefix]
 	if root == "" {
@@ -373,7 +461,8 @@ func (cfg *config) run(id, stack string) outcome {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
 	defer cancel()
-	args := []string{"-n", cfg.packetdrill, fmt.Sprintf("--tolerance_usecs=%d", cfg.tolerance)}
+	margs, soFlags := modeArgs(mode, stack, scriptMTU(script))
+	args := append([]string{"-n", cfg.packetdrill, fmt.Sprintf("--tolerance_usecs=%d", cfg.tolerance)}, margs...)
 	env := os.Environ()
 	var ctl string
 	if stack == "xdptcp" {
@@ -383,8 +472,7 @@ func (cfg *config) run(id, stack string) outcome {
 		}
 		defer os.RemoveAll(tmp)
 		ctl = filepath.Join(tmp, "ctl.sock")
-		args = append(args, "--local_ip=192.168.0.1", "--so_filename="+cfg.so,
-			"--so_flags=local=192.168.0.1,gateway=192.168.0.254,ctl="+ctl)
+		args = append(args, "--so_filename="+cfg.so, "--so_flags="+soFlags+",ctl="+ctl)
 		env = append(env, "XDPTCP_PD_CTL="+ctl, "PATH="+cfg.shim+":"+os.Getenv("PATH"))
 	}
 	args = append(args, filepath.Base(script))
