@@ -4,8 +4,10 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -50,13 +52,15 @@ const (
 type Conn struct {
 	s            *Stack
 	loop         *Loop
-	laddr, raddr *net.TCPAddr // set before the application sees the Conn
+	laddr, raddr *net.TCPAddr // set before the application sees the Conn; point into addrs
+	addrs        connAddrs
 
 	// Loop side: touched only on the loop.
 	tc        *tcp.Conn
 	gone      bool  // OnClose was delivered: tc must not be used
 	closeReq  uint8 // closeWriteReq/closeReq: done once wbuf is flushed
 	closeSent bool  // tc.Close was called
+	closeDone bool  // the application's Close was carried out (sync)
 
 	rmu sync.Mutex // serializes Reads
 	wmu sync.Mutex // serializes Writes
@@ -72,22 +76,27 @@ type Conn struct {
 	rclosed  bool   // CloseRead
 	wclosed  bool   // CloseWrite
 	closed   bool   // Close
+	closeRST bool   // Close found unread data or SetLinger(0): it resets
 	linger0  bool   // SetLinger(0): Close resets at once
-	wbuf     []byte // written, not yet in the TCP send buffer: wbuf[woff:]
+	wbuf     []byte // written, not yet in the TCP send buffer: wbuf[woff:]; nil (back in its pool, connbuf.go) when empty
 	wrec     []int  // record ends (WriteRecord) in wbuf, ascending, each > woff
 	woff     int
 	wmax     int  // bound of len(wbuf)-woff
-	wqueued  bool // a flush is posted to the loop and has not run
+	resumeRq bool // the reader made room after a PauseRead: sync resumes reading
+	queued   bool // a sync is posted to the loop and has not run
 	opened   bool
 	openDone bool
 
-	rwake, wwake chan struct{} // cap 1: the loop signals progress
-	openCh       chan struct{} // closed when a Dial completes or fails
-	closedCh     chan struct{} // closed by Close
+	// rwake and wwake (cap 1) wake a blocked Read or Write: the loop
+	// signals progress, Close and the deadlines signal both or theirs; a
+	// woken Read or Write checks its conditions again.
+	rwake, wwake chan struct{}
+	openCh       chan struct{} // Dial only (nil otherwise): closed when the handshake completes or fails
 	rdl, wdl     deadline
 
-	// Pre-made closures for Engine.Do (no allocation per call).
-	resumeFn, flushFn func()
+	// syncFn is c.sync, made once for Engine.Do (no allocation per
+	// call).
+	syncFn func()
 
 	onOpen func(c *Conn) // ConnHandler: start serving the connection
 
@@ -103,13 +112,30 @@ func newConn(s *Stack, l *Loop) *Conn {
 	c := &Conn{
 		s: s, loop: l, rmax: DefaultReadBuffer, wmax: DefaultWriteBuffer,
 		rwake: make(chan struct{}, 1), wwake: make(chan struct{}, 1),
-		openCh: make(chan struct{}), closedCh: make(chan struct{}),
 	}
-	c.resumeFn = c.resume
-	c.flushFn = c.flush
-	c.rdl.init()
-	c.wdl.init()
+	c.syncFn = c.sync
+	c.rdl.wake = c.rwake
+	c.wdl.wake = c.wwake
 	return c
+}
+
+// connAddrs holds a Conn's local and remote addresses, with the storage
+// of their IPs: part of the Conn, so that a connection's addresses cost
+// no allocation of their own.
+type connAddrs struct {
+	l, r net.TCPAddr
+	ip   [32]byte // l.IP in [:16], r.IP in [16:]
+}
+
+// ipIn returns a's address in buf (4 bytes for IPv4, as
+// netip.Addr.AsSlice gives it, else 16).
+func ipIn(buf []byte, a netip.Addr) net.IP {
+	if a.Is4() {
+		b := a.As4()
+		return net.IP(buf[:copy(buf[:4:4], b[:])])
+	}
+	b := a.As16()
+	return net.IP(buf[:copy(buf[:16:16], b[:])])
 }
 
 // setTCP records the loop-side connection and its addresses; on the loop,
@@ -117,8 +143,10 @@ func newConn(s *Stack, l *Loop) *Conn {
 func (c *Conn) setTCP(tc *tcp.Conn) {
 	c.tc = tc
 	k := tc.Key()
-	c.laddr = &net.TCPAddr{IP: net.IP(k.LocalAddr.Netip().AsSlice()), Port: int(k.LocalPort)}
-	c.raddr = &net.TCPAddr{IP: net.IP(k.RemoteAddr.Netip().AsSlice()), Port: int(k.RemotePort)}
+	a := &c.addrs
+	a.l = net.TCPAddr{IP: ipIn(a.ip[:16], k.LocalAddr.Netip()), Port: int(k.LocalPort)}
+	a.r = net.TCPAddr{IP: ipIn(a.ip[16:], k.RemoteAddr.Netip()), Port: int(k.RemotePort)}
+	c.laddr, c.raddr = &a.l, &a.r
 }
 
 func (c *Conn) bindLoop(s *Stack, l *Loop) { c.s, c.loop = s, l }
@@ -142,11 +170,13 @@ func (c *Conn) OnOpen(tc *tcp.Conn) {
 	first := !c.openDone
 	c.openDone = true
 	c.mu.Unlock()
-	if first {
+	if first && c.openCh != nil {
 		close(c.openCh)
+		c.loop.woke()
 	}
 	if c.onOpen != nil {
 		c.onOpen(c)
+		c.loop.woke()
 	}
 }
 
@@ -169,10 +199,7 @@ func (c *Conn) OnData(tc *tcp.Conn, data []byte) int {
 			c.rbuf = c.rbuf[:have]
 			c.roff = 0
 		}
-		if c.rbuf == nil {
-			c.rbuf = make([]byte, 0, min(c.rmax, max(n, 16<<10)))
-		}
-		c.rbuf = append(c.rbuf, data[:n]...)
+		c.rbuf = append(growConnBuf(c.rbuf, n), data[:n]...)
 	}
 	if n < len(data) {
 		// tcp.Conn offers the rest again only after PauseRead/ResumeRead.
@@ -189,7 +216,7 @@ func (c *Conn) OnData(tc *tcp.Conn, data []byte) int {
 }
 
 // OnWritable implements tcp.Handler (on the loop).
-func (c *Conn) OnWritable(tc *tcp.Conn) { c.flush() }
+func (c *Conn) OnWritable(tc *tcp.Conn) { c.sync() }
 
 // OnPeerClose implements tcp.Handler (on the loop).
 func (c *Conn) OnPeerClose(tc *tcp.Conn) {
@@ -197,6 +224,7 @@ func (c *Conn) OnPeerClose(tc *tcp.Conn) {
 	c.eof = true
 	c.mu.Unlock()
 	signal(c.rwake)
+	c.loop.woke()
 }
 
 // OnClose implements tcp.Handler (on the loop).
@@ -213,21 +241,68 @@ func (c *Conn) OnClose(tc *tcp.Conn, err error) {
 	first := !c.openDone
 	c.openDone = true
 	c.mu.Unlock()
-	if first {
+	if first && c.openCh != nil {
 		close(c.openCh)
 	}
 	signal(c.rwake)
 	signal(c.wwake)
+	c.loop.woke()
 }
 
-// flush moves the write buffer into the TCP send buffer and carries out
-// a close request once it is empty (on the loop).
+// sync brings the loop side up to what the application asked (on the
+// loop; posted by Read, Write and Close, called by OnWritable): reading
+// resumes once the reader made room, the write buffer moves into the TCP
+// send buffer, and Close is carried out after it. One function for all
+// of them, so that a Conn posts to its loop with one closure made once.
+func (c *Conn) sync() {
+	if c.gone || c.tc == nil {
+		return
+	}
+	c.mu.Lock()
+	c.queued = false
+	resume := c.resumeRq
+	c.resumeRq = false
+	closing := c.closed && !c.closeDone
+	c.closeDone = c.closed
+	rst := c.closeRST
+	c.mu.Unlock()
+	if !closing {
+		if resume {
+			c.tc.ResumeRead()
+		}
+		c.flush()
+		return
+	}
+	if rst {
+		c.tc.SetLinger(0)
+		c.tc.Close() // RST at once: buffered writes are dropped
+		return
+	}
+	c.closeReq = closeFullReq
+	c.flush()
+	if !c.closeSent && !c.gone {
+		// The peer takes no more data and the write buffer cannot
+		// drain: bound the orphan's life by tcp_fin_timeout, as Linux
+		// bounds an orphan's zero-window probes, then reset it.
+		d := c.loop.engine.TCP().Config().FinTimeout
+		time.AfterFunc(d, func() {
+			c.s.post(c.loop, func() {
+				if !c.gone && !c.closeSent {
+					c.tc.Abort()
+				}
+			})
+		})
+	}
+}
+
+// flush moves the write buffer into the TCP send buffer, gives the
+// buffer back to its pool once it is empty, and carries out a close
+// request then (on the loop).
 func (c *Conn) flush() {
 	if c.gone || c.tc == nil {
 		return
 	}
 	c.mu.Lock()
-	c.wqueued = false
 	n := 0
 	for c.woff < len(c.wbuf) {
 		// Up to the next record end (WriteRecord), which goes with
@@ -246,7 +321,8 @@ func (c *Conn) flush() {
 		c.woff += k
 		n += k
 		if c.woff == len(c.wbuf) {
-			c.wbuf, c.woff, c.wrec = c.wbuf[:0], 0, c.wrec[:0]
+			putConnBuf(c.wbuf)
+			c.wbuf, c.woff, c.wrec = nil, 0, c.wrec[:0]
 		}
 		if whole && c.woff < len(c.wbuf) {
 			continue // that record went whole: what follows it
@@ -265,6 +341,7 @@ func (c *Conn) flush() {
 	c.mu.Unlock()
 	if n > 0 {
 		signal(c.wwake)
+		c.loop.woke()
 	}
 	if empty {
 		switch c.closeReq {
@@ -275,14 +352,6 @@ func (c *Conn) flush() {
 			c.tc.Close()
 		}
 	}
-}
-
-// resume restarts reading after the reader made room (on the loop).
-func (c *Conn) resume() {
-	if c.gone || c.tc == nil {
-		return
-	}
-	c.tc.ResumeRead()
 }
 
 // mapTCPError turns a stack error into the errno a *net.TCPConn would
@@ -358,15 +427,13 @@ func (c *Conn) Read(b []byte) (int, error) {
 			n := copy(b, c.rbuf[c.roff:])
 			c.roff += n
 			if c.roff == len(c.rbuf) {
-				c.rbuf, c.roff = c.rbuf[:0], 0
+				putConnBuf(c.rbuf)
+				c.rbuf, c.roff = nil, 0
 			}
-			resume := c.paused && len(c.rbuf)-c.roff <= c.rmax/2
-			if resume {
-				c.paused = false
-			}
+			post := c.paused && len(c.rbuf)-c.roff <= c.rmax/2 && c.resumeLocked()
 			c.mu.Unlock()
-			if resume {
-				c.s.post(c.loop, c.resumeFn)
+			if post {
+				c.s.post(c.loop, c.syncFn)
 			}
 			return n, nil
 		}
@@ -384,9 +451,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 		}
 		c.mu.Unlock()
 		select {
-		case <-c.rwake:
-		case <-c.rdl.wait():
-		case <-c.closedCh:
+		case <-c.rwake: // data, EOF, an error, Close or the deadline
 		case <-done:
 			return 0, c.opError("read", net.ErrClosed)
 		}
@@ -430,16 +495,15 @@ func (c *Conn) write(b []byte, record bool) (int, error) {
 				}
 				c.wbuf, c.woff = c.wbuf[:have], 0
 			}
-			c.wbuf = append(c.wbuf, b[written:written+n]...)
+			c.wbuf = append(growConnBuf(c.wbuf, n), b[written:written+n]...)
 			written += n
 			if record && written == len(b) {
 				c.wrec = append(c.wrec, len(c.wbuf))
 			}
-			post := !c.wqueued
-			c.wqueued = true
+			post := c.queueLocked()
 			c.mu.Unlock()
 			if post {
-				if err := c.s.post(c.loop, c.flushFn); err != nil {
+				if err := c.s.post(c.loop, c.syncFn); err != nil {
 					return written, c.opError("write", err)
 				}
 			}
@@ -447,13 +511,27 @@ func (c *Conn) write(b []byte, record bool) (int, error) {
 		}
 		c.mu.Unlock()
 		select {
-		case <-c.wwake:
-		case <-c.wdl.wait():
-		case <-c.closedCh:
+		case <-c.wwake: // room, an error, Close or the deadline
 		case <-done:
 			return written, c.opError("write", net.ErrClosed)
 		}
 	}
+}
+
+// queueLocked reports whether the caller must post c.sync to the loop
+// (none is posted yet) and marks one posted; c.mu held.
+func (c *Conn) queueLocked() bool {
+	post := !c.queued
+	c.queued = true
+	return post
+}
+
+// resumeLocked asks sync to resume reading (the reader made room after a
+// PauseRead) and reports whether the caller must post it; c.mu held.
+func (c *Conn) resumeLocked() bool {
+	c.paused = false
+	c.resumeRq = true
+	return c.queueLocked()
 }
 
 // writeErrLocked says why a Write cannot go on (nil: it can); c.mu held.
@@ -481,35 +559,16 @@ func (c *Conn) Close() error {
 		return c.opError("close", net.ErrClosed)
 	}
 	c.closed = true
-	unread := len(c.rbuf)-c.roff > 0 || c.linger0
+	c.closeRST = len(c.rbuf)-c.roff > 0 || c.linger0
+	putConnBuf(c.rbuf)
 	c.rbuf, c.roff = nil, 0
-	close(c.closedCh)
+	post := c.queueLocked()
 	c.mu.Unlock()
-	c.s.post(c.loop, func() {
-		if c.gone || c.tc == nil {
-			return
-		}
-		if unread {
-			c.tc.SetLinger(0)
-			c.tc.Close() // RST at once: buffered writes are dropped
-			return
-		}
-		c.closeReq = closeFullReq
-		c.flush()
-		if !c.closeSent && !c.gone {
-			// The peer takes no more data and the write buffer cannot
-			// drain: bound the orphan's life by tcp_fin_timeout, as Linux
-			// bounds an orphan's zero-window probes, then reset it.
-			d := c.loop.engine.TCP().Config().FinTimeout
-			time.AfterFunc(d, func() {
-				c.s.post(c.loop, func() {
-					if !c.gone && !c.closeSent {
-						c.tc.Abort()
-					}
-				})
-			})
-		}
-	})
+	signal(c.rwake)
+	signal(c.wwake)
+	if post {
+		c.s.post(c.loop, c.syncFn) // sync carries the Close out
+	}
 	return nil
 }
 
@@ -548,13 +607,13 @@ func (c *Conn) CloseRead() error {
 		return c.opError("close", net.ErrClosed)
 	}
 	c.rclosed = true
+	putConnBuf(c.rbuf)
 	c.rbuf, c.roff = nil, 0
-	resume := c.paused
-	c.paused = false
+	post := c.paused && c.resumeLocked()
 	c.mu.Unlock()
 	signal(c.rwake)
-	if resume {
-		return c.opError("close", c.s.post(c.loop, c.resumeFn))
+	if post {
+		return c.opError("close", c.s.post(c.loop, c.syncFn))
 	}
 	return nil
 }
@@ -657,62 +716,59 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 	return nil
 }
 
-// deadline is one direction's deadline: a channel closed when it passes.
+// deadline is one direction's deadline: when it passes, fired is set and
+// wake (the Conn's rwake or wwake) signalled, so that a Read or Write
+// blocked in that direction wakes and sees it expired. Its timer is made
+// by the first set and reset by the next ones (no allocation per set:
+// net/http sets a deadline per request).
 type deadline struct {
 	mu    sync.Mutex
-	gen   uint64 // bumped by every set: a stale timer's callback does nothing
-	timer *time.Timer
-	ch    chan struct{}
-	fired bool // ch is closed
+	at    time.Time   // the deadline; zero: none
+	timer *time.Timer // fires at (or after) at; a stale firing finds at not passed and does nothing
+	fired atomic.Bool // at has passed (read without mu by Read and Write)
+	wake  chan struct{}
 }
-
-func (d *deadline) init() { d.ch = make(chan struct{}) }
 
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.gen++
-	if d.timer != nil {
-		d.timer.Stop()
-		d.timer = nil
-	}
-	if d.fired {
-		d.ch = make(chan struct{})
-		d.fired = false
-	}
+	d.at = t
+	d.fired.Store(false)
 	if t.IsZero() {
+		if d.timer != nil {
+			d.timer.Stop()
+		}
 		return
 	}
 	dur := time.Until(t)
 	if dur <= 0 {
-		close(d.ch)
-		d.fired = true
+		if d.timer != nil {
+			d.timer.Stop()
+		}
+		d.fired.Store(true)
+		signal(d.wake)
 		return
 	}
-	gen := d.gen
-	d.timer = time.AfterFunc(dur, func() {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		if d.gen == gen && !d.fired {
-			close(d.ch)
-			d.fired = true
-		}
-	})
+	if d.timer == nil {
+		d.timer = time.AfterFunc(dur, d.fire)
+		return
+	}
+	d.timer.Reset(dur)
 }
 
-// wait returns a channel closed when the current deadline passes.
-func (d *deadline) wait() <-chan struct{} {
+// fire runs on the timer: the deadline has passed unless set moved it
+// since the timer was started.
+func (d *deadline) fire() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.ch
+	if !d.at.IsZero() && !time.Now().Before(d.at) && !d.fired.Load() {
+		d.fired.Store(true)
+		signal(d.wake)
+	}
 }
 
 // expired reports whether the deadline has passed.
-func (d *deadline) expired() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.fired
-}
+func (d *deadline) expired() bool { return d.fired.Load() }
 
 // Info returns the connection's TCP_INFO (Linux struct tcp_info: RTT,
 // congestion window, retransmissions, byte and segment counts; what

@@ -660,3 +660,51 @@ func TestConnOneWakeupPerIteration(t *testing.T) {
 		t.Fatalf("after the iteration: %d readers listed, %d wake-ups sent; want 0 and 1", len(l.rwakes), len(c.rwake))
 	}
 }
+
+// TestConnKeepAliveNoAllocs: a request and its response through net.Conn
+// on both ends of an in-memory link allocate nothing in steady state,
+// loops included (the read and write buffers come back to their pools
+// when they empty, connbuf.go).
+func TestConnKeepAliveNoAllocs(t *testing.T) {
+	a, b := memPair(t, memlink.Faults{}, nil)
+	ln := listenB(t, b, "7080")
+	c, s := connPair(t, a, ln)
+	defer c.Close()
+	defer s.Close()
+	req, resp := make([]byte, 64), make([]byte, 64)
+	sreq := make([]byte, 64)
+	exchange := func() {
+		if _, err := c.Write(req); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(s, sreq); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Write(sreq); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, resp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 100; i++ {
+		exchange()
+	}
+	if allocs := testing.AllocsPerRun(1000, exchange); allocs != 0 {
+		t.Fatalf("%.3f allocations per request and response", allocs)
+	}
+}
+
+// TestDeadlineResetNoAllocs: moving a deadline (net/http sets one per
+// request) reuses the direction's timer.
+func TestDeadlineResetNoAllocs(t *testing.T) {
+	c := newConn(&Stack{}, &Loop{})
+	c.SetDeadline(time.Now().Add(time.Hour))
+	if allocs := testing.AllocsPerRun(1000, func() {
+		c.SetDeadline(time.Now().Add(time.Hour))
+		c.SetReadDeadline(time.Time{})
+	}); allocs != 0 {
+		t.Fatalf("%.1f allocations per SetDeadline", allocs)
+	}
+	c.SetDeadline(time.Time{})
+}

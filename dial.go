@@ -84,8 +84,8 @@ func (s *Stack) dial(ctx context.Context, network, address string) (*Conn, error
 	if !usable(ip) {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: fmt.Errorf("%w: %s: the stack has no address of its family", ErrBadAddress, host)}
 	}
-	raddr := &net.TCPAddr{IP: net.IP(ip.AsSlice()), Port: int(port)}
-	opErr := func(err error) error {
+	opErr := func(err error) error { // the address is made only for an error
+		raddr := &net.TCPAddr{IP: net.IP(ip.AsSlice()), Port: int(port)}
 		return &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
 	}
 	if err := s.enableClientPorts(); err != nil {
@@ -93,6 +93,7 @@ func (s *Stack) dial(ctx context.Context, network, address string) (*Conn, error
 	}
 	l := s.loops[0]
 	c := newConn(s, l)
+	c.openCh = make(chan struct{})
 	remote, local := flowtable.AddrFromNetip(ip), flowtable.AddrFrom4(s.addr)
 	if !ip.Is4() {
 		local = flowtable.Addr(s.addr6)

@@ -194,9 +194,9 @@ func (ln *Listener) drain(i int, l *Loop) {
 		c.setTCP(tc)
 		c.opened = true
 		c.openDone = true
-		close(c.openCh)
 		tc.SetHandler(c)
 		ln.q <- c // never blocks: a slot was reserved
+		l.woke()  // Accept may be waiting
 	}
 }
 

@@ -86,12 +86,23 @@ func (l *Loop) newEngine(cfg stack.Config, port stack.Port, now clock.Time) {
 // wake-up per reader per iteration, however many segments it took (the
 // engine's AfterPoll).
 func (l *Loop) wakeReaders() {
+	if len(l.rwakes) > 0 {
+		l.woke()
+	}
 	for i, c := range l.rwakes {
 		c.rwakePosted = false
 		signal(c.rwake)
 		l.rwakes[i] = nil
 	}
 	l.rwakes = l.rwakes[:0]
+}
+
+// woke tells the loop's engine that it made an application goroutine
+// runnable (Engine.Woke); on the loop.
+func (l *Loop) woke() {
+	if l != nil && l.engine != nil {
+		l.engine.Woke()
+	}
 }
 
 // ErrLoopStopped is returned for work that needed a loop that stopped

@@ -8,6 +8,13 @@ import (
 	"github.com/xdptcp/xdptcp/xsk"
 )
 
+// PeerWaker is a Port whose peer is another loop of this process (the
+// in-memory link): WokePeer reports, and forgets, whether frames it took
+// since the last call woke that loop (Engine.Run's yield).
+type PeerWaker interface {
+	WokePeer() bool
+}
+
 // Port is one NIC queue as the loop sees it; *xsk.Socket implements it, and
 // so does memlink.Port for tests.
 type Port interface {

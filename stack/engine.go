@@ -40,6 +40,8 @@ type Engine struct {
 	doq       *doQueue
 	wakeFD    int                 // eventfd for Do wake-ups; -1 if none
 	asleep    atomic.Bool         // the loop is (about to be) in Port.Wait
+	woke      bool                // this iteration made another goroutine runnable (Woke); on the loop only
+	peer      PeerWaker           // the port, if it wakes an in-process peer loop; nil otherwise
 	tap       atomic.Pointer[Tap] // packet capture; nil when none (capture.go)
 
 	cl       *Cluster      // the cluster this host is one of (cluster.go); nil: alone
@@ -76,6 +78,7 @@ func NewEngine(cfg Config, port Port, now clock.Time) *Engine {
 		pend:   newPendPool(cfg.UnresQlenTotal),
 	}
 	e.arp.onEvict = e.dropHeld
+	e.peer, _ = port.(PeerWaker)
 	if c, ok := port.(TxChecksummer); ok && c.TxChecksumOffload() {
 		e.csum = c
 	}
@@ -138,6 +141,11 @@ func (e *Engine) Do(fn func()) bool {
 	}
 	return true
 }
+
+// Woke tells the loop that the current iteration made another goroutine
+// runnable (an application goroutine it signalled): before sleeping, Run
+// then lets it run first (see Run). On the loop only.
+func (e *Engine) Woke() { e.woke = true }
 
 // Poll runs one loop iteration at now: a batch of received frames through
 // HandleFrame, due TCP timers, queued Do functions, then the pending TX

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -15,15 +16,33 @@ import (
 // re-checks its context even if a wake-up were lost.
 const maxIdleWait = time.Second
 
+// runningLoops counts the Runs of this process (every Engine's).
+var runningLoops atomic.Int32
+
 // Run is the poll loop: it locks the goroutine to its OS thread and calls
 // Poll with clk's time until ctx is done. When an iteration found no work it
 // waits in Port.Wait until frames arrive, Do wakes it, ctx is done, or the
 // next TCP timer is due, or, while frames wait for an unresolved next hop,
 // its next request or failure (unres.go). With Config.BusyPoll it never
 // waits. It returns nil when ctx is done, or the error of Port.Wait.
+//
+// Port.Wait blocks in poll(2) and the goroutine keeps its P (the Go
+// scheduler's processor) through the system call, until the runtime's
+// monitor takes it back (after 20 µs to 10 ms). When the loops can hold
+// every P (GOMAXPROCS no larger than the loops running in the process:
+// one CPU, or one loop per CPU), the goroutines a loop made runnable
+// (Engine.Woke: net.Conn readers and writers; a PeerWaker port's peer
+// loop) would wait that long, and their answer would then need a
+// wake-up of their own. So, in that case, a loop that finds no work
+// after such an iteration first yields its P once (runtime.Gosched) and
+// polls again; it sleeps only if that poll finds nothing either. Only
+// then: on a locked thread a yield with nothing else to run costs a
+// thread hand-over both ways (about 10 µs of CPU here).
 func (e *Engine) Run(ctx context.Context, clk clock.Clock) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	runningLoops.Add(1)
+	defer runningLoops.Add(-1)
 	// The wake-up on cancel runs in its own goroutine: Run waits for it
 	// if it started, so that it never writes to the eventfd after Run
 	// returned (Close may have closed it, and the number be reused).
@@ -50,8 +69,18 @@ func (e *Engine) Run(ctx context.Context, clk clock.Clock) error {
 			// found work (per batch, not per packet).
 			e.stats.BusyNanos.Store(e.stats.BusyNanos.Load() + uint64(clk.Now()-t0))
 		}
+		if e.peer != nil && e.peer.WokePeer() {
+			e.woke = true
+		}
 		if worked || e.cfg.BusyPoll {
 			continue
+		}
+		if e.woke {
+			e.woke = false
+			if int(runningLoops.Load()) >= runtime.GOMAXPROCS(0) {
+				runtime.Gosched()
+				continue
+			}
 		}
 		e.asleep.Store(true)
 		if !e.doq.empty() || ctx.Err() != nil {

@@ -5,11 +5,13 @@ package harness
 // each row runs xdptcpd with tcp_congestion_control=CC and the Linux peer
 // with TCP_CONGESTION=CC (scenarioDef.serverCC), the client with the same.
 //
-//   - down-loss-cubic, down-loss-bbr: a Linux client downloads
+//   - down-loss-cubic, down-loss-bbr, down-loss-reno: a Linux client downloads
 //     Options.DownloadMiB (16 MiB in quick and full) from the blob port
 //     through the impairment bridge at 1 % loss and 10 ms each way.
-//   - loss-echo-bbr: loss-echo (scenarios.go, CUBIC on both sides) with
-//     BBR on both sides.
+//   - loss-echo-bbr, loss-echo-reno: loss-echo (scenarios.go, CUBIC on
+//     both sides) with BBR or Reno on both sides.
+//   - down-loss-reno, loss-echo-reno and rx-up-reno run in the full mode
+//     only (Reno through 1 % loss moves a few Mbit/s: minutes per row).
 //
 // Until xdptcpd offers a congestion control, its rows say "not offered"
 // (ccOffered) and the Linux rows still run.
@@ -23,8 +25,9 @@ import (
 	"github.com/xdptcp/xdptcp/bench/loadgen"
 )
 
-// lossCCs are the congestion controls the loss scenarios are measured with.
-var lossCCs = []string{"cubic", "bbr"}
+// lossCCs are the congestion controls the loss scenarios are measured
+// with: every one xdptcpd offers (newreno is reno's other name).
+var lossCCs = []string{"cubic", "bbr", "reno"}
 
 // downloadEst is the time one download run is planned to take: about 5
 // Mbit/s, what CUBIC reaches through 1 % loss and 10 ms.
@@ -79,5 +82,8 @@ func lossCCScenarios(o *Options) []scenarioDef {
 	for _, cc := range lossCCs {
 		s = append(s, downloadScenario(cc, o.DownloadMiB))
 	}
-	return append(s, lossEchoScenario("bbr"))
+	for _, cc := range lossCCs[1:] { // (cubic's is loss-echo)
+		s = append(s, lossEchoScenario(cc))
+	}
+	return s
 }

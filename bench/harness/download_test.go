@@ -26,8 +26,10 @@ func TestLossScenariosPerCC(t *testing.T) {
 			t.Errorf("no upload through loss with %s", cc)
 		}
 	}
-	if d := defs["loss-echo-bbr"]; d.serverCC != "bbr" || d.bridge != "loss1" {
-		t.Errorf("loss-echo-bbr: server cc %q bridge %q", d.serverCC, d.bridge)
+	for _, cc := range lossCCs[1:] {
+		if d := defs["loss-echo-"+cc]; d.serverCC != cc || d.bridge != "loss1" {
+			t.Errorf("loss-echo-%s: server cc %q bridge %q", cc, d.serverCC, d.bridge)
+		}
 	}
 	q, _ := Preset("quick")
 	for _, id := range []string{"down-loss-cubic", "down-loss-bbr", "loss-echo", "loss-echo-bbr", "rx-up-cubic", "rx-up-bbr"} {

@@ -4,7 +4,7 @@ package harness
 // receiver's faults, redone by the bench. Each runs on every server of the
 // report, so xdptcpd's ratio to Linux's receiver is measured in one run.
 //
-//   - rx-up-bbr, rx-up-cubic: a Linux client uploads into the discard port
+//   - rx-up-bbr, rx-up-cubic, rx-up-reno: a Linux client uploads into the discard port
 //     through the impairment bridge at 1 % loss and 5 ms each way, with BBR
 //     and with CUBIC as its congestion control (TCP_CONGESTION). A BBR
 //     sender keeps its rate through random loss: the receiver must hold
@@ -37,8 +37,8 @@ func init() {
 // alternate between the servers (scenarioDef.alternate), so a change in
 // the shared machine's load reaches both alike.
 var (
-	rxUpRuns   = map[string]int{"bbr": 3, "cubic": 6}
-	rxUpMinDur = map[string]time.Duration{"bbr": 4 * time.Second, "cubic": 6 * time.Second}
+	rxUpRuns   = map[string]int{"bbr": 3, "cubic": 6, "reno": 6}
+	rxUpMinDur = map[string]time.Duration{"bbr": 4 * time.Second, "cubic": 6 * time.Second, "reno": 6 * time.Second}
 )
 
 // rxUpDur is an upload run's load time.
@@ -120,5 +120,5 @@ func rxSmallWindowScenario() scenarioDef {
 
 // rxScenarios are issue 12's scenarios, in run order.
 func rxScenarios() []scenarioDef {
-	return []scenarioDef{rxUploadScenario("bbr"), rxUploadScenario("cubic"), rxSmallWindowScenario()}
+	return []scenarioDef{rxUploadScenario("bbr"), rxUploadScenario("cubic"), rxUploadScenario("reno"), rxSmallWindowScenario()}
 }

@@ -230,6 +230,7 @@ type sockOpts struct {
 	notsentLow  uint32 // TCP_NOTSENT_LOWAT; 0: tcp_notsent_lowat
 	tos         uint8  // IP_TOS, ECN bits clear
 	pmtudisc    int    // IP_MTU_DISCOVER as set (recorded only: xdptcp always does PMTU discovery with DF)
+	cc          string // TCP_CONGESTION as set; "": tcp_congestion_control
 }
 
 // rcvBufOpt is SO_RCVBUF for tcp.ListenOptions/DialOptions: 0 when not
@@ -422,7 +423,7 @@ func (h *Host) Listen(fd, backlog int) Errno {
 		if backlog <= 0 {
 			backlog = 1 // xdptcp's backlog 0 means somaxconn; Linux's 0 holds one
 		}
-		s.ln, err = h.eng.TCP().Listen(s.laddr, s.lport, tcp.ListenOptions{Backlog: backlog, Notify: h.bump, Cookies: h.jar, MSS: s.opts.maxSeg, RcvBuf: s.opts.rcvBufOpt()})
+		s.ln, err = h.eng.TCP().Listen(s.laddr, s.lport, tcp.ListenOptions{Backlog: backlog, Notify: h.bump, Cookies: h.jar, MSS: s.opts.maxSeg, RcvBuf: s.opts.rcvBufOpt(), CongestionControl: s.opts.cc})
 	})
 	return errnoOf(err)
 }
@@ -476,6 +477,9 @@ func (h *Host) applyOpts(s *sock) {
 	c.SetUserTimeout(time.Duration(s.opts.userTimeout) * time.Millisecond)
 	c.SetNotsentLowat(s.opts.notsentLow)
 	c.SetTOS(s.opts.tos)
+	if s.opts.cc != "" {
+		c.SetCongestionControl(s.opts.cc) // before connect: from the SYN on (a listener's children have it already)
+	}
 	if s.opts.sndBufSet {
 		c.SetSendBuffer(s.opts.sndBuf) // Linux: SO_SNDBUF on a listener is inherited too
 	}

@@ -302,3 +302,41 @@ func TestSockaddrFamilies(t *testing.T) {
 		t.Errorf("short sockaddr_in6: %v, want EINVAL", e)
 	}
 }
+
+// TestCongestionOption: setsockopt TCP_CONGESTION on a listener names the
+// congestion control its connections start with, getsockopt reads it back
+// NUL-padded as Linux's 16-byte name; an unknown name is ENOENT.
+func TestCongestionOption(t *testing.T) {
+	h := newTestHost(t)
+	defer h.Stop()
+	m := modes[0]
+	packet, sniff := m.packet, m.sniff
+	fd, _ := h.Socket(unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_TCP)
+	if e := h.Setsockopt(fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION, []byte("vegas")); e != syscall.ENOENT {
+		t.Fatalf("TCP_CONGESTION vegas: %v, want ENOENT", e)
+	}
+	if e := h.Setsockopt(fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION, []byte("bbr\x00x")); e != 0 {
+		t.Fatal(e)
+	}
+	h.Bind(fd, Sockaddr{Family: unix.AF_INET, Port: 8080})
+	h.Listen(fd, 1)
+	h.NetdevSend(packet(1000, 0, wire.FlagSYN, &wire.TCPOptions{HasMSS: true, MSS: 1460}, nil))
+	iss := sniff(t, h).Seq()
+	h.NetdevSend(packet(1001, iss+1, wire.FlagACK, nil, nil))
+	cfd, _, e := h.Accept(fd)
+	if e != 0 {
+		t.Fatal(e)
+	}
+	b := make([]byte, 20)
+	n, e := h.Getsockopt(cfd, unix.IPPROTO_TCP, unix.TCP_CONGESTION, b)
+	if e != 0 || n != 16 || string(b[:4]) != "bbr\x00" {
+		t.Fatalf("getsockopt TCP_CONGESTION: %d %q %v, want 16 bytes of bbr", n, b[:n], e)
+	}
+	if e := h.Setsockopt(cfd, unix.IPPROTO_TCP, unix.TCP_CONGESTION, []byte("cubic")); e != 0 {
+		t.Fatal(e)
+	}
+	n, _ = h.Getsockopt(cfd, unix.IPPROTO_TCP, unix.TCP_CONGESTION, b[:8])
+	if n != 8 || string(b[:6]) != "cubic\x00" {
+		t.Fatalf("getsockopt TCP_CONGESTION after cubic: %q", b[:n])
+	}
+}

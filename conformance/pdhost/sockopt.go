@@ -120,6 +120,23 @@ func (h *Host) Getsockopt(fd, level, name int, b []byte) (int, Errno) {
 		switch name {
 		case unix.TCP_NODELAY:
 			return putInt(b, b2i(o.noDelay)), 0
+		case unix.TCP_CONGESTION:
+			// Linux copies the name's TCP_CA_NAME_MAX-byte array,
+			// NUL-padded, up to optlen.
+			var name string
+			h.do(func() {
+				switch {
+				case s.cs != nil:
+					name = s.cs.c.Info().CongestionControl
+				case o.cc != "":
+					name = o.cc
+				default:
+					name = h.eng.TCP().Config().CongestionControl
+				}
+			})
+			var full [tcpCANameMax]byte
+			copy(full[:tcpCANameMax-1], name)
+			return copy(b, full[:]), 0
 		case unix.TCP_KEEPIDLE, unix.TCP_KEEPINTVL, unix.TCP_KEEPCNT:
 			v := 0
 			h.do(func() {
@@ -184,6 +201,43 @@ func (h *Host) Getsockopt(fd, level, name int, b []byte) (int, Errno) {
 		}
 	}
 	return 0, syscall.ENOPROTOOPT
+}
+
+// tcpCANameMax is Linux's TCP_CA_NAME_MAX: a congestion control's name
+// and its NUL.
+const tcpCANameMax = 16
+
+// setCongestion is setsockopt TCP_CONGESTION (Linux do_tcp_setsockopt):
+// the name up to a NUL or TCP_CA_NAME_MAX-1 bytes; one xdptcp does not
+// have is ENOENT. On a listener it applies to the connections it accepts
+// (tcp.ListenOptions.CongestionControl), before connect from the SYN on,
+// on a connection at once (tcp.Conn.SetCongestionControl).
+func (h *Host) setCongestion(s *sock, v []byte) Errno {
+	if len(v) < 1 {
+		return syscall.EINVAL
+	}
+	v = v[:min(len(v), tcpCANameMax-1)]
+	for i, ch := range v {
+		if ch == 0 {
+			v = v[:i]
+			break
+		}
+	}
+	name := string(v)
+	if name != "reno" && name != "cubic" && name != "bbr" { // Linux's names; xdptcp also takes "newreno", Linux not
+		return syscall.ENOENT
+	}
+	s.opts.cc = name
+	if s.ln != nil {
+		h.do(func() { s.ln.SetCongestionControl(name) })
+		return 0
+	}
+	if s.cs != nil {
+		var err error
+		h.do(func() { err = s.cs.c.SetCongestionControl(name) })
+		return errnoOf(err)
+	}
+	return 0
 }
 
 // Setsockopt is setsockopt(2).
@@ -266,6 +320,9 @@ func (h *Host) Setsockopt(fd, level, name int, v []byte) Errno {
 			return 0
 		}
 	case unix.IPPROTO_TCP:
+		if name == unix.TCP_CONGESTION {
+			return h.setCongestion(s, v)
+		}
 		n, e := getInt(v)
 		if e != 0 {
 			return e

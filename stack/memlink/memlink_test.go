@@ -157,3 +157,31 @@ func TestWait(t *testing.T) {
 		t.Fatal("wake fd ignored")
 	}
 }
+
+// TestWokePeer: a frame that lands in the peer's empty queue makes its
+// eventfd readable and WokePeer reports it once; one that joins frames
+// already queued does not.
+func TestWokePeer(t *testing.T) {
+	a, b := Pair(Config{})
+	defer a.Close()
+	defer b.Close()
+	if a.WokePeer() {
+		t.Fatal("woke before sending")
+	}
+	send(t, a, []byte{1})
+	if !a.WokePeer() {
+		t.Fatal("a frame into an empty queue did not wake the peer")
+	}
+	if a.WokePeer() {
+		t.Fatal("WokePeer did not forget")
+	}
+	send(t, a, []byte{2}) // the queue holds frame 1
+	if a.WokePeer() {
+		t.Fatal("a frame behind a queued one woke the peer")
+	}
+	recvAll(b)
+	send(t, a, []byte{3})
+	if !a.WokePeer() || b.WokePeer() {
+		t.Fatal("after the queue emptied: wake-ups wrong")
+	}
+}

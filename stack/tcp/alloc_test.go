@@ -89,6 +89,37 @@ func TestNoAllocsWrite(t *testing.T) {
 	_ = seqnum.Value(0)
 }
 
+// A writer that lets the send buffer drain between writes larger than
+// the pool's buffer (a net.Conn writer handing over 64 KiB at a time)
+// allocates nothing: the emptied queue's chunks and list go back to the
+// layer's pools and the next Write takes them again.
+func TestNoAllocsLargeWriteDrain(t *testing.T) {
+	l, out, c := allocConn(t)
+	c.SetSendBuffer(1 << 20)
+	p := make([]byte, 64<<10)
+	ack := Segment{Key: testKey, Seq: peerISN + 1, Flags: ACK, Window: 65535}
+	step := func() {
+		if n := c.Write(p); n != len(p) {
+			t.Fatalf("write: %d of %d", n, len(p))
+		}
+		for c.sndUna != c.sndNxt || c.sndBuf.Len() > 0 {
+			ack.Ack = c.sndNxt
+			l.Input(l.now, &ack)
+		}
+		if c.sndBuf.chunks != nil {
+			t.Fatal("the drained send queue was kept by the connection")
+		}
+	}
+	step()
+	before := out.n
+	if allocs := testing.AllocsPerRun(200, step); allocs != 0 {
+		t.Fatalf("%v allocations per drained 64 KiB write", allocs)
+	}
+	if out.n-before < 200*44 {
+		t.Fatalf("%d segments for 200 writes of 64 KiB", out.n-before)
+	}
+}
+
 // With BBR the send path (rate fields recorded per segment, pacing) and
 // the ACK path (a rate sample, the model's update) allocate nothing; the
 // BBR state was allocated once, at connection setup.

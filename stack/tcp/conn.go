@@ -81,7 +81,7 @@ type Conn struct {
 	state      State        // RFC 9293 state; StateClosed once gone (here: fills padding)
 	maxPacing  uint32       // SO_MAX_PACING_RATE in bytes per second; 0: pacing off (pacing.go; here: fills padding)
 	mss        int          // effective send MSS: peer's MSS capped by ours, >= tcp_min_snd_mss
-	sndBuf     ring         // bytes [sndBufSeq, sndBufSeq+sndBuf.Len()) not yet acknowledged
+	sndBuf     sendQueue    // bytes [sndBufSeq, sndBufSeq+sndBuf.Len()) not yet acknowledged
 	sndBufSeq  seqnum.Value // sequence number of sndBuf's first byte
 	dupAcks    int32        // duplicate ACKs since SND.UNA last moved (RFC 5681 §3.2)
 	sndBufLim  int32        // send-buffer limit in Linux's skb accounting (sk_sndbuf; sndbuf.go): tcp_wmem[1], autotuned up to tcp_wmem[2], or SO_SNDBUF
@@ -229,6 +229,7 @@ func (c *Conn) write(p []byte, more, eor bool) int {
 	// there is room (sndbuf.go). The PSH mark (push.go) is the write's
 	// end; what leaves before that is known lies behind it.
 	oldPush := c.pushSeq
+	pushed := c.pushedSeq(oldPush) // Linux pushed_seq
 	c.markWrite(len(p), more)
 	n := 0
 	for n < len(p) {
@@ -242,9 +243,12 @@ func (c *Conn) write(p []byte, more, eor bool) int {
 		if n > 0 {
 			c.markWrite(0, true) // a new skb after everything went out: the PSH grid starts there
 		}
-		c.ensureSndRing(k)
+		c.growSendQueue(k)
 		c.sndBuf.write(p[n : n+k])
 		n += k
+		if n < len(p) && int(c.dataEnd().Sub(c.skbSeq)) >= c.sizeGoal() {
+			pushed = c.forcePush(pushed) // the skb is full: forced_push (push.go)
+		}
 	}
 	if n == 0 {
 		c.pushSeq = oldPush
@@ -256,6 +260,9 @@ func (c *Conn) write(p []byte, more, eor bool) int {
 			c.pushSeq = c.dataEnd()
 		}
 		c.flags |= fWriteBlocked
+	}
+	if more && pushed.Add(seqnum.Size(c.maxSndWnd>>1)).LessThan(c.dataEnd()) {
+		c.pushSeq = c.dataEnd() // tcp_push marks a MSG_MORE write's end too when forced_push holds
 	}
 	if n > 0 {
 		c.chronoStart(c.layer.now, chronoBusy) // Linux tcp_add_write_queue_tail
@@ -581,13 +588,6 @@ func (c *Conn) releaseRcvBuf() {
 	}
 }
 
-func (c *Conn) releaseSndBuf() {
-	if c.sndBuf.Len() == 0 && c.sndBuf.buf != nil {
-		c.layer.freeBuf(c.sndBuf.buf)
-		c.sndBuf = ring{}
-	}
-}
-
 // releaseOOO gives the out-of-order range table back.
 func (c *Conn) releaseOOO() {
 	if c.ooo != nil {
@@ -639,10 +639,8 @@ func (c *Conn) teardown() {
 	if c.listener != nil {
 		c.listener.forget(c)
 	}
-	if c.sndBuf.buf != nil {
-		l.freeBuf(c.sndBuf.buf)
-		c.sndBuf = ring{}
-	}
+	c.sndBuf.n = 0 // (what was queued is dropped)
+	c.releaseSndBuf()
 	c.dropRecordEnds()
 	c.chronoStop(l.now, chronoBusy) // Linux tcp_write_queue_purge: the chrono times stop
 	c.releaseOOO()

@@ -105,6 +105,24 @@ func TestNagle(t *testing.T) {
 	h.expect(payloadLen(1))
 }
 
+// Nagle as Linux (tcp_nagle_check, Minshall's variant): a partial
+// segment waits only while a small segment is unacknowledged, not behind
+// full ones; found by xdptcp/syncookies-options (5000 bytes leave at once).
+func TestNagleMinshall(t *testing.T) {
+	h := establishedConn(t)
+	h.c.SetNoDelay(false)
+	h.c.Write(make([]byte, 2*1460+620))
+	h.expect(payloadLen(1460))
+	h.expect(payloadLen(1460))
+	h.expect(payloadLen(620)) // full segments in flight do not hold it
+	h.c.Write(make([]byte, 100))
+	h.expectNothing() // the 620 bytes are a small segment in flight
+	h.send(ACK, peerISN+1, ourISN+1+2920)
+	h.expectNothing() // still unacknowledged
+	h.send(ACK, peerISN+1, ourISN+1+3540)
+	h.expect(payloadLen(100))
+}
+
 func TestWindowScaling(t *testing.T) {
 	h := newHarness(t)
 	h.listen()

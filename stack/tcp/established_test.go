@@ -37,7 +37,7 @@ func TestEstablishedDataBothWays(t *testing.T) {
 	h.expect(flags(ACK|PSH), seqNum(ourISN+1), ackNum(peerISN+2921), payloadLen(8))
 	h.send(ACK, peerISN+2921, ourISN+9)
 	h.expectNothing()
-	if h.c.sndBuf.buf != nil {
+	if h.c.sndBuf.chunks != nil {
 		t.Fatal("send buffer kept after everything was acknowledged")
 	}
 	if h.c.Info().SendQ != 0 || h.c.Info().State != StateEstablished {

@@ -36,7 +36,7 @@ func checkInvariants(t *testing.T, c *Conn) {
 	if c.rcvBuf.Len() > c.rcvCap || c.rcvBuf.Len() > len(c.rcvBuf.buf) {
 		t.Fatalf("receive buffer %d > %d", c.rcvBuf.Len(), c.rcvCap)
 	}
-	if c.sndBuf.Len() > len(c.sndBuf.buf) || c.sndBuf.Len() > c.layer.cfg.Wmem[2]+gsoMaxSize {
+	if c.sndBuf.Len()+c.sndBuf.room() > len(c.sndBuf.chunks)*c.layer.sndPool.size || c.sndBuf.Len() > c.layer.cfg.Wmem[2]+gsoMaxSize {
 		t.Fatalf("send buffer %d", c.sndBuf.Len())
 	}
 	if c.oooRanges() > c.oooMaxRanges() || c.oooBytes() > c.rcvCap {

@@ -384,7 +384,7 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, as *ackS
 	upto := seqnum.Min(ack, dataEnd)
 	if c.sndBufSeq.LessThan(upto) {
 		n := int(upto.Sub(c.sndBufSeq))
-		c.sndBuf.discard(n)
+		c.discardSent(n)
 		c.sndBufSeq = upto
 	}
 	if c.tq != nil {
@@ -412,9 +412,6 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, as *ackS
 		c.chronoStop(now, chronoBusy) // Linux tcp_clean_rtx_queue: the retransmission queue is empty
 	} else {
 		c.rtoAt = now.Add(c.currentRTO())
-	}
-	if c.sndBuf.Len() == 0 {
-		c.releaseSndBuf()
 	}
 	// Our FIN acknowledged?
 	if c.flags&fFinQueued != 0 && c.finSeq.LessThan(ack) {

@@ -40,6 +40,7 @@ type Layer struct {
 
 	sndPool, rcvPool bufPool
 	mem              *MemAccount // tcp_mem account (mem.go); the process's unless SetMemAccount
+	lists            [][][]byte  // emptied send-chunk lists kept for reuse (sendq.go); at most chunkLists
 	spare            [][]byte    // autotuned receive rings kept for reuse, still charged (mem.go freeBuf); at most spareBufs
 	isnKey           [16]byte    // secret for the port offset and timestamp offsets
 	isnGen           *ISNGenerator
@@ -80,7 +81,10 @@ func NewLayer(cfg *Config, out Output, now clock.Time) *Layer {
 	}
 	l.tws = flowtable.New[timeWait](max(c.MaxTwBuckets, 1), func(tw *timeWait) flowtable.Key { return tw.key(l) })
 	l.twTimer.Fn = func(_ *timer.Timer, now clock.Time) { l.expireTimeWaits(now) }
-	l.sndPool = bufPool{size: max(c.Wmem[1], 1), max: 256}
+	// Send chunks (sendq.go): tcp_wmem[1] bytes, at least an MSS; the
+	// pool keeps up to twice tcp_wmem[2] of them for the loop.
+	chunk := max(c.Wmem[1], c.DefaultMSS, 1)
+	l.sndPool = bufPool{size: chunk, max: max(256, 2*c.Wmem[2]/chunk)}
 	l.rcvPool = bufPool{size: max(c.Rmem[1], 1), max: 256}
 	l.mem = &processMem
 	crand.Read(l.isnKey[:])

@@ -244,6 +244,18 @@ func (ln *Listener) complete(now clock.Time, c *Conn, seg *Segment) bool {
 // connections it creates from now on.
 func (ln *Listener) SetMSS(mss int) { ln.opts.MSS = max(mss, 0) }
 
+// SetCongestionControl sets TCP_CONGESTION on the listener
+// (ListenOptions.CongestionControl) for the connections it creates from
+// now on; a name that is not one of tcp_congestion_control's values is
+// ErrBadCongestionControl.
+func (ln *Listener) SetCongestionControl(name string) error {
+	if !validCongestionControl(name) {
+		return ErrBadCongestionControl
+	}
+	ln.opts.CongestionControl = name
+	return nil
+}
+
 // ListenOptions configure a listener.
 type ListenOptions struct {
 	Backlog int // accept queue bound is min(Backlog, Somaxconn); <= 0 means somaxconn

@@ -324,6 +324,24 @@ func (c *Conn) retransmit(now clock.Time, i int) bool {
 	return c.transmit(now, s.seq, int(s.len))
 }
 
+// smallOut is Nagle's question as Linux asks it (tcp_nagle_check with
+// Minshall's variant, tcp_minshall_check): is a segment smaller than the
+// MSS sent and not yet acknowledged? Only then does a small segment wait.
+// A write whose last segment is partial after full ones (5000 bytes with
+// an MSS of 1448) therefore leaves whole, as Linux's TSO packet of 2104
+// bytes does (syncookies-options); classic Nagle held the 656-byte tail
+// behind the full segments in flight.
+func (c *Conn) smallOut() bool {
+	if c.sx == nil {
+		return false
+	}
+	if !c.sndUna.LessThan(c.sx.sml) {
+		c.sx.sml = c.sndUna // acknowledged (kept near SND.UNA: wrap-safe)
+		return false
+	}
+	return c.sx.sml.LessThanEq(c.sndNxt)
+}
+
 // sendNew sends the next segment of new data (or the FIN) that the peer's
 // window, room (cwnd less pipe), Nagle and sender SWS avoidance (RFC 9293
 // §3.8.6.2.1) allow. With the peer's window closed and nothing in flight
@@ -379,8 +397,8 @@ func (c *Conn) sendNew(now clock.Time, room int, tail bool, mode pushMode) (sent
 		}
 		return false, false
 	}
-	if n < full && n == unsent && c.flags&fNoDelay == 0 && c.flight() > 0 {
-		return false, false // Nagle (RFC 9293 §3.7.4): one small segment in flight
+	if n < full && n == unsent && c.flags&fNoDelay == 0 && c.smallOut() {
+		return false, false // Nagle (RFC 9293 §3.7.4), Minshall's variant: one small segment in flight
 	}
 	finRides := c.flags&fFinQueued != 0 && c.sndNxt.Add(seqnum.Size(n)) == c.finSeq
 	if n < full && n == unsent && !finRides && (mode == pushMore || c.corked && mode != pushForce) {
@@ -473,6 +491,9 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 			b.rs.onSend(now, q.at(q.n-1), idle)
 		}
 		c.sndNxt = seq.Add(seqnum.Size(n))
+		if data > 0 && data < c.effMSS() {
+			c.ext().sml = c.sndNxt // Linux tcp_minshall_update
+		}
 		if data > 0 {
 			l.stats.TCPOrigDataSent.Add(1)
 			if c.quickAcks > 0 && c.ato > 0 && now.Sub(c.lastDataAt) < atoMin {

@@ -1,29 +1,53 @@
 package tcp
 
-// PSH placement, as Linux sets it (tcp_mark_push, tcp_push). Linux cuts
-// what send() queues into skbs of tcp_xmit_size_goal bytes and, unless the
-// call had MSG_MORE, marks each skb of the call with PSH and the last one
-// at its end (pushed_seq = write_seq); a later call that appends to an
-// unsent, not yet full skb takes that skb's mark over. A segment cut from
-// an skb carries PSH only if it holds the skb's end (tcp_fragment keeps
-// PSH on the second part). Measured on Linux 6.18 with packetdrill
-// (conformance/: slow_start/, eor/, nagle/https_client): the size goal of
-// a connection at the rates those scripts run at is tcp_min_tso_segs, two
-// segments; xdptcp, which has no TSO, uses that grid. An skb that the
-// congestion window lets go whole leaves as one TSO packet with its PSH;
-// one that leaves in parts (one segment per ACK in recovery, a tail loss
-// probe) has PSH only on its last part, if that part holds the write's
-// end (prr-ss-10pkt-lost-1).
+// PSH placement, as Linux sets it (tcp_mark_push, tcp_push, forced_push).
+// Linux cuts what send() queues into skbs of tcp_xmit_size_goal bytes
+// (sndbuf.go: sizeGoal, the skbs the send buffer is charged for) and marks
+// an skb with PSH in two places: tcp_push at the end of a call without
+// MSG_MORE (pushed_seq = write_seq), and inside the copy loop, each time an
+// skb fills while more of the call remains and the queue has grown by
+// more than half the largest window the peer offered since the last mark
+// (forced_push: write_seq > pushed_seq + max_window/2). A later call that
+// appends to an unsent, not yet full skb takes that skb's mark over. The
+// marks are in the skbs, so a retransmission carries them again.
 //
-// The connection keeps two sequence numbers instead of skbs: pushSeq, the
-// end of the last write that was not MSG_MORE, and pushGrid, where the
-// current grid of chunks starts (the send queue's end when a write found
-// nothing unsent: Linux starts a new skb there). New data [seq, end) gets
-// PSH when pushSeq lies in (seq, end], or a grid point does whose chunk
-// was sent whole in the current transmission round (burstSeq). The
-// write's mark is kept in the segment's scoreboard record (sbPsh), so a
-// retransmission carries it again. A retransmission also carries the PSH
-// of a grid chunk it completes when the whole chunk went again in this
+// Where the skbs are is sndbuf.go's bookkeeping: skbSeq, where the newest
+// skb began, and size-goal skbs before it back to SND.NXT. write() checks
+// forced_push on it as each skb fills (forcePush), and the marks it sets
+// (forcedMarks, out of line in sendExt) are one arithmetic progression per
+// write: with the size goal g at most half the window h and more than
+// h - MSS, the next skb end past pushed_seq + h is always two skbs on.
+//
+// What is measured on Linux 6.18 with packetdrill (conformance/ and the
+// experiments of the commit that added forced_push) and not derived from
+// the code above:
+//
+//   - A segment cut at the peer window's right edge, the rest of its skb
+//     held back, carries the skb's PSH: a TSO packet of 1460 + 1080 bytes
+//     sent into a 4000-byte window ends with PSH when its skb (grown by
+//     tcp_grow_skb from the next one) holds a forced mark (sender-sws,
+//     peer-window-4k). pushAt gives PSH to a segment ending at the window's
+//     edge when a mark lies between the start of the TSO packet Linux
+//     would send (this round's packets are two segments each from where
+//     it began) and the end of the skb the edge falls in.
+//   - A connection at the rates the scripts run at sends every TSO packet
+//     of tcp_min_tso_segs = 2 segments with PSH on its last segment, MSG_MORE
+//     or not, at RTTs from 10 ms to 3 s with CUBIC (with BBR, only while
+//     bbr_min_tso_segs is 2: pacing rate at least 1.2 Mbit/s). xdptcp, which
+//     has no TSO, keeps that as a grid of two-segment chunks: pushGrid,
+//     where the current grid starts (the send queue's end when a write found
+//     nothing unsent), and a chunk sent whole in the current transmission
+//     round (burstSeq) ends with PSH. One that leaves in parts (one segment
+//     per ACK in recovery, a tail loss probe) has PSH only on its last part,
+//     if that part holds a mark (prr-ss-10pkt-lost-1).
+//
+// New data [seq, end) gets PSH when a mark lies in (seq, end] (the write's
+// end pushSeq, a forced mark, a MSG_EOR record end), by the window-edge
+// rule, or at a grid point as above. The marks are kept in the segment's
+// scoreboard record (sbPsh), so a retransmission carries them again; a
+// whole skb's PSH on the wire is not repeated when it is retransmitted in
+// parts or after SACK processing cut it. A retransmission also carries the
+// PSH of a grid chunk it completes when the whole chunk went again in this
 // round, as new data does (sack-route-refresh-ip-tos: 17521:20441 again
 // with PSH).
 
@@ -33,7 +57,7 @@ import (
 )
 
 // tsoMinSegs is Linux's tcp_min_tso_segs default: the fewest segments in
-// the skbs tcp_sendmsg builds (tcp_tso_autosize).
+// a TSO packet tcp_write_xmit sends (tcp_tso_autosize).
 const tsoMinSegs = 2
 
 // pushChunk is the grid step: tsoMinSegs segments of the current MSS
@@ -44,6 +68,79 @@ func (c *Conn) pushChunk() uint32 {
 		n -= 12
 	}
 	return uint32(tsoMinSegs * max(min(n, c.halfWindow()), 1))
+}
+
+// forcedMarks are the PSH marks tcp_sendmsg's forced push put in the
+// queue (Linux forced_push, tcp_mark_push inside the copy loop): at from,
+// from+step, ..., n of them. A write adds to the progression; a mark off
+// it (the size goal changed) starts a new one, and the older marks still
+// unsent lose their PSH (xdptcp keeps one progression).
+type forcedMarks struct {
+	from seqnum.Value // first mark
+	step uint32       // distance between marks (two size goals); 0 while n <= 1
+	n    uint32       // marks; 0: none
+}
+
+// last returns the newest forced mark; valid if n > 0.
+func (f *forcedMarks) last() seqnum.Value {
+	return f.from.Add(seqnum.Size(f.step * (f.n - 1)))
+}
+
+// add records a forced mark at x, the queue's end.
+func (f *forcedMarks) add(x, una seqnum.Value) {
+	switch {
+	case f.n == 0 || f.last().LessThan(una):
+		f.from, f.step, f.n = x, 0, 1
+	case f.n == 1 && f.from.LessThan(x):
+		f.step, f.n = uint32(x.Sub(f.from)), 2
+	case x == f.last().Add(seqnum.Size(f.step)):
+		f.n++
+	default:
+		f.from, f.step, f.n = x, 0, 1
+	}
+}
+
+// in reports whether a forced mark lies in (lo, hi].
+func (f *forcedMarks) in(lo, hi seqnum.Value) bool {
+	if f.n == 0 || !lo.LessThan(hi) || !lo.LessThan(f.last()) {
+		return false
+	}
+	if lo.LessThan(f.from) {
+		return f.from.LessThanEq(hi)
+	}
+	k := uint32(lo.Sub(f.from))/f.step + 1 // first mark past lo (step > 0: lo is at or past from, below the last)
+	return f.from.Add(seqnum.Size(k * f.step)).LessThanEq(hi)
+}
+
+// pushedSeq is Linux's pushed_seq during a write that began with the
+// write-end mark at before: the newer of it and the last forced mark.
+func (c *Conn) pushedSeq(before seqnum.Value) seqnum.Value {
+	if f := &c.ext().forced; f.n > 0 && before.LessThan(f.last()) {
+		return f.last()
+	}
+	return before
+}
+
+// forcePush is tcp_sendmsg_locked's check when an skb fills and more of
+// the write remains: once the queue grew by more than half the largest
+// window since the last mark (pushed, Linux pushed_seq), the full skb is
+// marked (tcp_mark_push) and the mark becomes pushed_seq.
+func (c *Conn) forcePush(pushed seqnum.Value) seqnum.Value {
+	end := c.dataEnd()
+	if pushed.Add(seqnum.Size(c.maxSndWnd >> 1)).LessThan(end) {
+		c.ext().forced.add(end, c.sndUna)
+		return end
+	}
+	return pushed
+}
+
+// markAt reports whether a PSH mark lies in (lo, hi]: the write's end
+// (pushSeq) or a forced mark.
+func (c *Conn) markAt(lo, hi seqnum.Value) bool {
+	if lo.LessThan(c.pushSeq) && c.pushSeq.LessThanEq(hi) {
+		return true
+	}
+	return c.sx != nil && c.sx.forced.in(lo, hi)
 }
 
 // markWrite records a write of n bytes at the end of the send queue,
@@ -75,9 +172,25 @@ func (c *Conn) pushAt(seq, end seqnum.Value) (psh, mark bool) {
 	if _, p := c.atRecordEnd(end); p {
 		return true, true // a MSG_EOR record's end: its skb got tcp_push's mark
 	}
+	if c.sx != nil && c.sx.forced.in(seq, end) {
+		return true, true // a forced push's mark
+	}
 	if c.pushSeq.LessThanEq(end) {
 		mark = seq.LessThan(c.pushSeq) // the write's end (tcp_push's mark), if in (seq, end]
 		return mark, mark
+	}
+	if end == c.sndUna.Add(seqnum.Size(c.sndWnd)) {
+		// Cut at the window's edge: the skb's mark, if the TSO
+		// packet Linux sends here (this round's two-segment packets
+		// from where it began) or the rest of the skb holds one.
+		lo := seq
+		if c.burstSeq.LessThanEq(seq) {
+			g := seqnum.Size(c.pushChunk())
+			lo = c.burstSeq.Add(seq.Sub(c.burstSeq) / g * g)
+		}
+		if c.markAt(lo, c.skbEnd(end)) {
+			return true, false
+		}
 	}
 	if !c.pushGrid.LessThanEq(seq) {
 		return false, false

@@ -79,3 +79,22 @@ func TestWriteMoreWaitsForTheProbeTimer(t *testing.T) {
 	h.c.Write(make([]byte, 5))
 	h.expect(flags(ACK|PSH), seqNum(ourISN+41), payloadLen(105))
 }
+
+// tcp_sendmsg's forced push (Linux forced_push): with a 4000-byte window
+// the size goal is one segment and each skb that takes the queue more
+// than 2000 bytes past the last mark is marked; a segment cut at the
+// window's edge carries the mark of the skb it was cut from
+// (conformance xdptcp/sender-sws, measured on Linux 6.18).
+func TestForcedPushSmallWindow(t *testing.T) {
+	h := synReceivedConn(t)
+	h.send(ACK, peerISN+1, ourISN+1, func(s *Segment) { s.Window = 4000 })
+	h.c.SetNoDelay(true)
+	h.c.Write(make([]byte, 10000))
+	h.expect(flags(ACK), seqNum(ourISN+1), payloadLen(1460))
+	h.expect(flags(ACK|PSH), seqNum(ourISN+1461), payloadLen(1460)) // forced mark at 2921
+	h.expect(flags(ACK), seqNum(ourISN+2921), payloadLen(1080))     // window edge 4001: the skb [2921,4381) has no mark
+	h.expectNothing()
+	h.send(ACK, peerISN+1, ourISN+1461, func(s *Segment) { s.Window = 4000 })
+	h.expect(flags(ACK|PSH), seqNum(ourISN+4001), payloadLen(1460)) // edge 5461, in the skb marked at 5841
+	h.expectNothing()
+}

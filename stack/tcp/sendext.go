@@ -14,6 +14,9 @@ package tcp
 //     scoreboard record, and retransmissions send records (or parts of
 //     them) one at a time, never two together: the boundary holds there
 //     without being kept.
+//   - The PSH marks of tcp_sendmsg's forced push (push.go: forcedMarks).
+//   - The end of the last small segment sent (Linux snd_sml), which
+//     Nagle's rule asks about (Minshall's variant, output.go smallOut).
 //   - Linux's chrono times for TCP_INFO (tcp_chrono_start/stop,
 //     tcp_get_info_chrono_stats): how long the connection was busy (data
 //     queued or in flight), limited by the peer's receive window, and
@@ -31,13 +34,15 @@ import (
 type sendExt struct {
 	chrono chrono
 	eor    recordEnds
+	forced forcedMarks
+	sml    seqnum.Value // Linux snd_sml: end of the last small segment sent (Minshall's Nagle, output.go)
 }
 
 // ext returns the connection's sendExt, allocating it (once per
 // connection, at its first write).
 func (c *Conn) ext() *sendExt {
 	if c.sx == nil {
-		c.sx = &sendExt{}
+		c.sx = &sendExt{sml: c.sndUna}
 	}
 	return c.sx
 }

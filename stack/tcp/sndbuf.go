@@ -75,13 +75,15 @@ const (
 // sizeGoal is Linux's tcp_xmit_size_goal with GSO: the bytes an skb of
 // tcp_sendmsg holds, sk_gso_max_size bounded to half the largest window
 // the peer offered (tcp_bound_to_half_wnd), in whole segments of the
-// current MSS (timestamps taken off), at least one.
+// current MSS (timestamps taken off; itself bound to half the window, as
+// tcp_sync_mss bounds mss_now: a 1536-byte window makes 768-byte skbs,
+// peer-window-4k), at least one.
 func (c *Conn) sizeGoal() int {
 	mss := c.mss
 	if c.flags&fTS != 0 {
 		mss -= 12
 	}
-	mss = max(mss, 1)
+	mss = max(min(mss, c.halfWindow()), 1)
 	goal := gsoMaxSize
 	cut := int(c.maxSndWnd)
 	if cut > 536 {
@@ -120,6 +122,19 @@ func (c *Conn) tailSkb() (int, bool) {
 		start = c.skbSeq
 	}
 	return int(end.Sub(start)), true
+}
+
+// skbEnd returns the end of the unsent skb that holds the byte before x
+// (SND.NXT < x <= the queue's end), as skbs lays the unsent data out: the
+// newest skb from skbSeq to the end, full size-goal skbs before it.
+func (c *Conn) skbEnd(x seqnum.Value) seqnum.Value {
+	end := c.dataEnd()
+	if !c.sentEnd().LessThan(c.skbSeq) || c.skbSeq.LessThan(x) || !c.skbSeq.LessThan(end) {
+		return end
+	}
+	g := seqnum.Size(c.sizeGoal())
+	back := c.skbSeq.Sub(x) / g * g
+	return c.skbSeq.Add(-back)
 }
 
 // skbs counts the skbs Linux would hold for the send buffer's bytes.
@@ -256,31 +271,6 @@ func (c *Conn) writeSpace() {
 			c.handler.OnWritable(c)
 		}
 	}
-}
-
-// ensureSndRing makes the send ring hold n more bytes: allocated on the
-// first byte (tcp_wmem[1], the pool's size, or more) and doubled as the
-// accounting lets more in. tcp_mem counts the ring (mem.go); a send ring
-// is never refused (a Write is bounded by the send-buffer limit).
-func (c *Conn) ensureSndRing(n int) {
-	l := c.layer
-	need := c.sndBuf.Len() + n
-	r := &c.sndBuf
-	if r.buf != nil && len(r.buf) >= need {
-		return
-	}
-	size := max(l.sndPool.size, 1)
-	if r.buf != nil {
-		size = len(r.buf)
-	}
-	for size < need {
-		size *= 2
-	}
-	if r.buf == nil {
-		r.buf, r.head, r.n = l.allocBuf(size, true), 0, 0
-		return
-	}
-	l.freeBuf(r.grow(l.allocBuf(size, true)))
 }
 
 // recvSpace is the receive window space SO_RCVBUF n gives: Linux sets

@@ -169,14 +169,17 @@ func pair() (*xdptcp.MemPair, error) {
 }
 
 // memNet is a MemPair seen through net.Listener and net.Conn.
-type memNet struct{ p *xdptcp.MemPair }
+type memNet struct {
+	p     *xdptcp.MemPair
+	addrs map[int]string // "IP:port" of each port dialed: formatted once, as gVisor's side passes a tcpip.FullAddress
+}
 
 func (m memNet) Listen(port int) (net.Listener, error) {
 	return m.p.B.Listen("tcp4", fmt.Sprintf(":%d", port))
 }
 
 func (m memNet) Dial(ctx context.Context, port int) (net.Conn, error) {
-	return m.p.A.DialContext(ctx, "tcp4", fmt.Sprintf("%s:%d", addrB.Addr(), port))
+	return m.p.A.DialContext(ctx, "tcp4", m.addrs[port])
 }
 
 func runConn(p stackbench.Params, which []string) []stackbench.Result {
@@ -190,7 +193,11 @@ func runConn(p stackbench.Params, which []string) []stackbench.Result {
 			out = append(out, stackbench.Result{Stack: "xdptcp", API: "net.Conn", Workload: w, Err: err.Error()})
 			continue
 		}
-		out = append(out, stackbench.RunConn("xdptcp", memNet{mp}, p, []string{w})...)
+		addrs := make(map[int]string)
+		for _, port := range []int{stackbench.PortKeepAlive, stackbench.PortConnect, stackbench.PortBulk} {
+			addrs[port] = fmt.Sprintf("%s:%d", addrB.Addr(), port)
+		}
+		out = append(out, stackbench.RunConn("xdptcp", memNet{mp, addrs}, p, []string{w})...)
 		mp.Close()
 	}
 	return out
