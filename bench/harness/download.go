@@ -10,8 +10,9 @@ package harness
 //     through the impairment bridge at 1 % loss and 10 ms each way.
 //   - loss-echo-bbr, loss-echo-reno: loss-echo (scenarios.go, CUBIC on
 //     both sides) with BBR or Reno on both sides.
-//   - down-loss-reno, loss-echo-reno and rx-up-reno run in the full mode
-//     only (Reno through 1 % loss moves a few Mbit/s: minutes per row).
+//   - down-loss-reno, loss-echo-reno and rx-up-reno are not in the quick
+//     mode's list (Reno through 1 % loss moves a few Mbit/s: minutes per
+//     row at its sizes); the full and smoke modes run them.
 //
 // Until xdptcpd offers a congestion control, its rows say "not offered"
 // (ccOffered) and the Linux rows still run.
