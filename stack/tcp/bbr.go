@@ -86,6 +86,13 @@ const (
 	bbrPacingMargin   = 1               // percent below the estimate Linux paces at (bbr_pacing_margin_percent)
 	bbrMinTSORate     = 1_200_000 / 8   // bytes/s below which the send quantum is one segment (bbr_min_tso_rate)
 	bbrMaxSendQuantum = 64 << 10        // bytes
+
+	// ACK aggregation (Linux bbr_update_ack_aggregation): the excess
+	// delivered beyond bw over an epoch, max over two windows of five
+	// round trips, added to cwnd at gain 1, at most 100 ms at bw.
+	bbrExtraAckedWinRounds = 5
+	bbrExtraAckedMax       = 100 * time.Millisecond
+	bbrAckEpochResetSegs   = 1 << 20 // segments acknowledged after which an epoch restarts
 )
 
 // bbrPacingGains is the PROBE_BW cycle: probe at 5/4, drain at 3/4, cruise.
@@ -123,11 +130,18 @@ type bbr struct {
 	fullBwCount    uint8   // rounds without 25 % growth
 	prevState      CAState // the loss state at the previous ACK (Linux prev_ca_state): Open, Recovery or Loss
 	flags          uint8   // bbr* bits
+
+	// ACK aggregation (updateAckAggregation).
+	ackEpochAt      clock.Time // start of the current ACK epoch (Linux ack_epoch_mstamp)
+	ackEpochAcked   uint64     // bytes delivered in it
+	extraAcked      [2]uint32  // bytes delivered beyond bw, max per window of five rounds
+	extraAckedIdx   uint8      // the current window
+	extraAckedRound uint8      // rounds into it
 }
 
 // newBBR starts BBR on c (Linux bbr_init) with cwnd bytes of window.
 func newBBR(c *Conn, cwnd int) *bbr {
-	b := &bbr{cwnd: max(cwnd, 1), ssthresh: ssthreshInfinite, minRTTAt: c.layer.now}
+	b := &bbr{cwnd: max(cwnd, 1), ssthresh: ssthreshInfinite, minRTTAt: c.layer.now, ackEpochAt: c.layer.now}
 	if c.rtt.has {
 		b.minRTT = c.rtt.minRTT
 	}
@@ -220,6 +234,7 @@ func (b *bbr) control(c *Conn, now clock.Time, as *ackSample) {
 	// discard most samples).
 	b.rs.generate(rs, b.minRTT)
 	b.updateBw(rs)
+	b.updateAckAggregation(c, rs)
 	if b.mode == bbrProbeBW && b.isNextCyclePhase(c, as) {
 		b.advanceCyclePhase()
 	}
@@ -249,6 +264,49 @@ func (b *bbr) updateBw(rs *rateSample) {
 	if !rs.appLimited || rs.rate >= b.bw.get() {
 		b.bw.update(bbrBwRounds, b.rounds, rs.rate)
 	}
+}
+
+// updateAckAggregation estimates how much more than the bandwidth
+// estimate the ACKs deliver in bursts (Linux bbr_update_ack_aggregation,
+// BBRv2's draft BBRUpdateACKAggregation): an epoch starts when the ACKs
+// deliver no more than bw would have over it; the excess since its start,
+// at most cwnd, is kept as a windowed maximum over two windows of five
+// round trips. Aggregated or delayed ACKs (a receiver's, a NIC's, or a
+// busy path's) then leave cwnd room to keep sending through the ACK
+// silences between the bursts.
+func (b *bbr) updateAckAggregation(c *Conn, rs *rateSample) {
+	if rs.acked <= 0 || !rs.valid {
+		return
+	}
+	if b.flags&bbrRoundStart != 0 {
+		b.extraAckedRound = min(b.extraAckedRound+1, 0x1f)
+		if b.extraAckedRound >= bbrExtraAckedWinRounds {
+			b.extraAckedRound = 0
+			b.extraAckedIdx ^= 1
+			b.extraAcked[b.extraAckedIdx] = 0
+		}
+	}
+	at := b.rs.deliveredAt
+	expected := mulDiv(b.bw.get(), uint64(max(at.Sub(b.ackEpochAt), 0)), uint64(time.Second))
+	if b.ackEpochAcked <= expected || b.ackEpochAcked+uint64(rs.acked) >= bbrAckEpochResetSegs*uint64(max(c.mss, 1)) {
+		b.ackEpochAcked, b.ackEpochAt, expected = 0, at, 0
+	}
+	b.ackEpochAcked += uint64(rs.acked)
+	extra := min(b.ackEpochAcked-expected, uint64(b.cwnd))
+	if extra > uint64(b.extraAcked[b.extraAckedIdx]) {
+		b.extraAcked[b.extraAckedIdx] = uint32(extra)
+	}
+}
+
+// aggregationCwnd is the cwnd allowance for ACK aggregation once STARTUP
+// found the bandwidth (Linux bbr_ack_aggregation_cwnd): the larger window's
+// excess, at most 100 ms at bw.
+func (b *bbr) aggregationCwnd(bw uint64) int {
+	if b.flags&bbrFilledPipe == 0 {
+		return 0
+	}
+	extra := uint64(max(b.extraAcked[0], b.extraAcked[1]))
+	return int(min(extra, mulDiv(bw, uint64(bbrExtraAckedMax), uint64(time.Second))))
 }
 
 // checkFullBw is BBRCheckFullPipe: at each round start of a sample that
@@ -450,13 +508,17 @@ func (b *bbr) bdp(mss int, bw uint64, gain uint32) int {
 	return int(min(w, 1<<30))
 }
 
-// inflight is BBRInflight: the BDP at gain plus three send quanta of
-// allowance for the pacer's bursts and delayed ACKs, rounded up to an
-// even number of segments; the probing phase gets two more segments
-// (Linux bbr_quantization_budget).
+// inflight is BBRInflight: the BDP at gain with the quantization budget.
 func (b *bbr) inflight(c *Conn, bw uint64, gain uint32) int {
+	return b.budget(c, b.bdp(max(c.mss, 1), bw, gain))
+}
+
+// budget is Linux's bbr_quantization_budget on w bytes: three send quanta
+// of allowance for the pacer's bursts and delayed ACKs, rounded up to an
+// even number of segments; the probing phase gets two more segments.
+func (b *bbr) budget(c *Conn, w int) int {
 	mss := max(c.mss, 1)
-	w := b.bdp(mss, bw, gain) + 3*b.sendQuantum(mss)
+	w += 3 * b.sendQuantum(mss)
 	segs := (w + mss - 1) / mss
 	segs = (segs + 1) &^ 1
 	if b.mode == bbrProbeBW && b.cycleIdx == 0 {
@@ -478,7 +540,9 @@ func (b *bbr) setCwnd(c *Conn, as *ackSample, bw uint64) {
 	if acked > 0 {
 		cwnd, conserving := b.recoverOrRestore(c, as, acked)
 		if !conserving {
-			target := b.inflight(c, bw, b.cwndGain)
+			// Linux bbr_set_cwnd: the BDP at cwnd_gain plus the ACK
+			// aggregation allowance, then the quantization budget.
+			target := b.budget(c, b.bdp(mss, bw, b.cwndGain)+b.aggregationCwnd(bw))
 			switch {
 			case b.flags&bbrFilledPipe != 0:
 				cwnd = min(cwnd+acked, target)

@@ -15,18 +15,19 @@ import (
 // with SACK blocks for what it holds above a hole; drop picks segments
 // the bottleneck loses. Everything runs on the fake clock.
 type bbrPath struct {
-	h       *harness
-	rate    uint64        // bottleneck bytes per second
-	delay   time.Duration // one way
-	busy    clock.Time    // the bottleneck is busy until then
-	toPeer  []pathSeg     // segments on their way to the peer (FIFO)
-	toUs    []pathAck     // ACKs on their way back (FIFO)
-	rcvNxt  seqnum.Value  // the peer's RCV.NXT
-	ooo     []sackRange   // what the peer holds above rcvNxt, sorted
-	drop    func(seq seqnum.Value) bool
-	dropped int
-	chunk   []byte
-	idle    bool // the application writes nothing (else it keeps the send buffer full)
+	h        *harness
+	rate     uint64        // bottleneck bytes per second
+	delay    time.Duration // one way
+	busy     clock.Time    // the bottleneck is busy until then
+	toPeer   []pathSeg     // segments on their way to the peer (FIFO)
+	toUs     []pathAck     // ACKs on their way back (FIFO)
+	rcvNxt   seqnum.Value  // the peer's RCV.NXT
+	ooo      []sackRange   // what the peer holds above rcvNxt, sorted
+	drop     func(seq seqnum.Value) bool
+	dropped  int
+	chunk    []byte
+	idle     bool          // the application writes nothing (else it keeps the send buffer full)
+	ackEvery time.Duration // > 0: ACKs reach us in bursts, at the next multiple of it (aggregation)
 }
 
 type pathSeg struct {
@@ -152,6 +153,11 @@ func (p *bbrPath) arrive(s pathSeg) {
 	// segment that just arrived, then the others, most recent first (here:
 	// from the top), at most 3.
 	a := pathAck{at: p.h.now.Add(p.delay), ack: p.rcvNxt}
+	if p.ackEvery > 0 {
+		if r := time.Duration(a.at) % p.ackEvery; r != 0 {
+			a.at = a.at.Add(p.ackEvery - r)
+		}
+	}
 	first := -1
 	for i, g := range p.ooo {
 		if !s.seq.LessThan(g.l) && s.seq.LessThan(g.r) {
@@ -438,9 +444,9 @@ func TestBBRIdleRestart(t *testing.T) {
 	if b.mode != bbrProbeBW {
 		t.Fatalf("mode %v", b.mode)
 	}
-	bw, cwnd := b.bw.get(), b.cwnd
 	p.idle = true
 	p.run(time.Second, nil) // everything delivered; the application is silent
+	bw, cwnd := b.bw.get(), b.cwnd
 	if p.h.c.sndNxt != p.h.c.sndUna || p.h.c.sndBuf.Len() != 0 || b.rs.appLimited == 0 {
 		t.Fatalf("not idle: flight %d, buffered %d, app-limited %d", p.h.c.flight(), p.h.c.sndBuf.Len(), b.rs.appLimited)
 	}
@@ -491,5 +497,38 @@ func TestBBRThroughRandomLoss(t *testing.T) {
 		if got < 45<<20 || p.dropped == 0 {
 			t.Errorf("seed %d: %d bytes delivered in 2 s (%d dropped); the link carries 60 MB", seed, got, p.dropped)
 		}
+	}
+}
+
+// ACKs that reach the sender in bursts every 30 ms on a path with a 20 ms
+// RTT (a busy receiver or a path that holds ACKs back): BBR's 2 BDP of
+// cwnd would run out in the silences between bursts, and the ACK
+// aggregation estimate (Linux bbr_update_ack_aggregation) adds what the
+// bursts deliver beyond the bandwidth, so the link stays busy.
+func TestBBRAckAggregation(t *testing.T) {
+	const rate = 10_000_000
+	h := newHarness(t, func(c *Config) { c.CongestionControl = "bbr" })
+	h.listen()
+	h.send(SYN, peerISN, 0, withMSS(1000), withWS(7), func(s *Segment) { s.Opts.SACKPermitted = true })
+	h.expect(flags(SYN | ACK))
+	h.advance(20 * time.Millisecond)
+	h.send(ACK, peerISN+1, ourISN+1)
+	p := &bbrPath{h: h, rate: rate, delay: 10 * time.Millisecond, rcvNxt: ourISN + 1, chunk: make([]byte, 64<<10)}
+	p.ackEvery = 30 * time.Millisecond
+	b := p.bbr()
+	p.run(3*time.Second, nil)
+	start := b.rs.delivered
+	p.run(2*time.Second, nil)
+	got := b.rs.delivered - start
+	extra := b.aggregationCwnd(b.bw.get())
+	t.Logf("2 s delivered %d bytes (link %d), extra_acked %v, allowance %d, cwnd %d, bw %d", got, 2*rate, b.extraAcked, extra, b.cwnd, b.bw.get())
+	if b.flags&bbrFilledPipe == 0 || extra < rate/100 {
+		t.Fatalf("no aggregation allowance: %d bytes (extra_acked %v)", extra, b.extraAcked)
+	}
+	if want := b.budget(p.h.c, b.bdp(p.h.c.mss, b.bw.get(), b.cwndGain)+extra); b.cwnd > want {
+		t.Errorf("cwnd %d above its target %d", b.cwnd, want)
+	}
+	if got < 2*rate*9/10 {
+		t.Errorf("%d bytes in 2 s through a %d B/s link with ACK bursts every 30 ms", got, rate)
 	}
 }

@@ -110,7 +110,7 @@ func testMemoryPerIdleConnection(t *testing.T, v6 bool) {
 }
 
 // An idle BBR connection costs the Conn plus BBR's state (bbr.go, one
-// 208-byte allocation when the connection starts): tcp.Conn itself does
+// 240-byte allocation when the connection starts): tcp.Conn itself does
 // not grow, so connections that do not run BBR pay nothing for it.
 func TestMemoryPerIdleBBRConnection(t *testing.T) {
 	if testing.Short() {
