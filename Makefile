@@ -152,7 +152,8 @@ conformance:
 		$(MAKE) conformance-build && ./$(CONF)/pdrun $(PDRUN_FLAGS) $(CONFFLAGS); \
 	fi
 
-# The seed topics with Linux's default settings (SYN retries 6: 127 s; about 5 minutes).
+# The seed topics with Linux's default settings (SYN retries 6: 127 s) and the
+# address-mode runs of list-long.txt (9-11.5 minutes here at load 10-20).
 conformance-long: conformance-build
 	./$(CONF)/pdrun $(PDRUN_FLAGS) --list conformance/list-long.txt --expected conformance/expected-long.txt --out $(CONF)/long --timeout 200s $(CONFFLAGS)
 
