@@ -9,10 +9,10 @@ import (
 )
 
 // PeerWaker is a Port whose peer is another loop of this process (the
-// in-memory link): WokePeer reports, and forgets, whether frames it took
-// since the last call woke that loop (Engine.Run's yield).
+// in-memory link): PeerPending reports whether frames it took wait in
+// the peer's receive queue, so that loop has work (Engine.Run's yield).
 type PeerWaker interface {
-	WokePeer() bool
+	PeerPending() bool
 }
 
 // Port is one NIC queue as the loop sees it; *xsk.Socket implements it, and

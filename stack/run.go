@@ -31,13 +31,14 @@ var runningLoops atomic.Int32
 // monitor takes it back (after 20 µs to 10 ms). When the loops can hold
 // every P (GOMAXPROCS no larger than the loops running in the process:
 // one CPU, or one loop per CPU), the goroutines a loop made runnable
-// (Engine.Woke: net.Conn readers and writers; a PeerWaker port's peer
-// loop) would wait that long, and their answer would then need a
-// wake-up of their own. So, in that case, a loop that finds no work
-// after such an iteration first yields its P once (runtime.Gosched) and
-// polls again; it sleeps only if that poll finds nothing either. Only
-// then: on a locked thread a yield with nothing else to run costs a
-// thread hand-over both ways (about 10 µs of CPU here).
+// (Engine.Woke: net.Conn readers and writers), or a peer loop in this
+// process with frames from us to take (PeerWaker, the in-memory link),
+// would wait that long, and their answer would then need a wake-up of
+// their own. So, in that case, a loop that finds no work while one of
+// those waits first yields its P once (runtime.Gosched) and polls again;
+// it sleeps if that poll finds nothing either. Only then: on a locked
+// thread a yield with nothing else to run costs a thread hand-over both
+// ways (about 10 µs of CPU here).
 func (e *Engine) Run(ctx context.Context, clk clock.Clock) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -56,6 +57,7 @@ func (e *Engine) Run(ctx context.Context, clk clock.Clock) error {
 	// Frames still held for unresolved next hops go back to the port.
 	defer e.freeHeld()
 	done := ctx.Done()
+	yielded := false // the last iteration found no work and yielded
 	for {
 		select {
 		case <-done:
@@ -69,19 +71,16 @@ func (e *Engine) Run(ctx context.Context, clk clock.Clock) error {
 			// found work (per batch, not per packet).
 			e.stats.BusyNanos.Store(e.stats.BusyNanos.Load() + uint64(clk.Now()-t0))
 		}
-		if e.peer != nil && e.peer.WokePeer() {
-			e.woke = true
-		}
 		if worked || e.cfg.BusyPoll {
+			yielded = false
 			continue
 		}
-		if e.woke {
-			e.woke = false
-			if int(runningLoops.Load()) >= runtime.GOMAXPROCS(0) {
-				runtime.Gosched()
-				continue
-			}
+		if !yielded && (e.woke || e.peer != nil && e.peer.PeerPending()) && int(runningLoops.Load()) >= runtime.GOMAXPROCS(0) {
+			yielded, e.woke = true, false
+			runtime.Gosched()
+			continue
 		}
+		yielded, e.woke = false, false
 		e.asleep.Store(true)
 		if !e.doq.empty() || ctx.Err() != nil {
 			e.asleep.Store(false)

@@ -309,7 +309,8 @@ func TestSockaddrFamilies(t *testing.T) {
 func TestCongestionOption(t *testing.T) {
 	h := newTestHost(t)
 	defer h.Stop()
-	packet, sniff := modes[0].packet, modes[0].sniff
+	m := modes[0]
+	packet, sniff := m.packet, m.sniff
 	fd, _ := h.Socket(unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_TCP)
 	if e := h.Setsockopt(fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION, []byte("vegas")); e != syscall.ENOENT {
 		t.Fatalf("TCP_CONGESTION vegas: %v, want ENOENT", e)

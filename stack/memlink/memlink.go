@@ -101,7 +101,6 @@ type direction struct {
 	inflight [][]byte
 	nflight  int
 	stats    Counters
-	woke     bool // a delivery made the receiver's eventfd readable since WokePeer
 }
 
 // Pair returns two ports connected to each other.
@@ -286,17 +285,9 @@ func (p *Port) Deliver() int {
 	return n
 }
 
-// WokePeer implements stack.PeerWaker: whether frames this port sent
-// since the last call made the peer's eventfd readable (its loop, if it
-// slept, is runnable now).
-func (p *Port) WokePeer() bool {
-	d := p.out
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	w := d.woke
-	d.woke = false
-	return w
-}
+// PeerPending implements stack.PeerWaker: frames wait in the peer's
+// receive queue.
+func (p *Port) PeerPending() bool { return p.peer.Pending() > 0 }
 
 // Flush implements stack.Port (nothing to kick).
 func (p *Port) Flush() error { return nil }
@@ -334,14 +325,13 @@ func (p *Port) Wait(timeout time.Duration, wakeFD int) (bool, error) {
 }
 
 // enqueue copies b into free frames of p (several, in a chain, for a
-// frame above FrameSize) and queues it for Receive. woke reports that it
-// made p's eventfd readable (the queue was empty).
-func (p *Port) enqueue(b []byte) (ok, woke bool) {
+// frame above FrameSize) and queues it for Receive.
+func (p *Port) enqueue(b []byte) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	k := max((len(b)+p.cfg.FrameSize-1)/p.cfg.FrameSize, 1)
 	if len(p.free) < k || cap(p.rxq)-len(p.rxq) < k || len(b) > p.cfg.MaxFrame {
-		return false, false
+		return false
 	}
 	wasEmpty := p.rxHead == len(p.rxq)
 	for j := 0; j < k; j++ {
@@ -359,9 +349,8 @@ func (p *Port) enqueue(b []byte) (ok, woke bool) {
 		var one [8]byte
 		binary.NativeEndian.PutUint64(one[:], 1)
 		unix.Write(p.rxFD, one[:])
-		woke = true
 	}
-	return true, woke
+	return true
 }
 
 // send runs one frame through the fault injector to d.to. d.mu is held.
@@ -401,9 +390,7 @@ func (d *direction) send(b []byte) {
 }
 
 func (d *direction) deliver(b []byte) {
-	ok, woke := d.to.enqueue(b)
-	d.woke = d.woke || woke
-	if ok {
+	if d.to.enqueue(b) {
 		d.stats.Delivered.Add(1)
 	} else {
 		d.stats.QueueDrops.Add(1)

@@ -158,30 +158,22 @@ func TestWait(t *testing.T) {
 	}
 }
 
-// TestWokePeer: a frame that lands in the peer's empty queue makes its
-// eventfd readable and WokePeer reports it once; one that joins frames
-// already queued does not.
-func TestWokePeer(t *testing.T) {
+// TestPeerPending: PeerPending reports frames sent that wait in the
+// peer's receive queue, and stops once the peer took them.
+func TestPeerPending(t *testing.T) {
 	a, b := Pair(Config{})
 	defer a.Close()
 	defer b.Close()
-	if a.WokePeer() {
-		t.Fatal("woke before sending")
+	if a.PeerPending() {
+		t.Fatal("pending before sending")
 	}
 	send(t, a, []byte{1})
-	if !a.WokePeer() {
-		t.Fatal("a frame into an empty queue did not wake the peer")
-	}
-	if a.WokePeer() {
-		t.Fatal("WokePeer did not forget")
-	}
-	send(t, a, []byte{2}) // the queue holds frame 1
-	if a.WokePeer() {
-		t.Fatal("a frame behind a queued one woke the peer")
+	send(t, a, []byte{2})
+	if !a.PeerPending() || b.PeerPending() {
+		t.Fatal("after sending a->b: want a's peer pending, b's not")
 	}
 	recvAll(b)
-	send(t, a, []byte{3})
-	if !a.WokePeer() || b.WokePeer() {
-		t.Fatal("after the queue emptied: wake-ups wrong")
+	if a.PeerPending() {
+		t.Fatal("still pending after the peer took the frames")
 	}
 }

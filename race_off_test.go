@@ -1,0 +1,5 @@
+//go:build !race
+
+package xdptcp
+
+const raceEnabled = false
