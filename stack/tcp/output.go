@@ -342,6 +342,31 @@ func (c *Conn) smallOut() bool {
 	return c.sx.sml.LessThanEq(c.sndNxt)
 }
 
+// splitOK reports whether a burst cut at the window's edge may end with
+// the partial segment that fills it: Linux's tcp_mss_split_point asks
+// tcp_nagle_check of it, which holds it only under TCP_CORK or MSG_MORE,
+// or with Nagle on while a small segment is unacknowledged (Minshall).
+// Measured: a 1408-byte window after 768-byte segments gets 768 + 640
+// bytes with Nagle on as with it off (peer-window-4k-nagle); after 32
+// full segments of 16000-byte skbs the 896 bytes up to the edge wait
+// (epoll_out_edge_notsent_lowat), as the third segment of sender-sws's
+// first burst does.
+func (c *Conn) splitOK(mode pushMode) bool {
+	if c.burstSeq.LessThanEq(c.sndNxt) && c.sndNxt.Sub(c.burstSeq)%seqnum.Size(c.pushChunk()) == 0 {
+		// The partial would start a TSO packet of its own: Linux
+		// splits at the window's edge only inside the packet it
+		// builds (the head skb, grown by tcp_grow_skb to two
+		// segments), and an skb whose first segment does not fit is
+		// not sent (tcp_snd_wnd_test). This round's packets are two
+		// segments each from where it began (push.go's rule too).
+		return false
+	}
+	if c.flags&fNoDelay != 0 {
+		return mode != pushMore && (!c.corked || mode == pushForce)
+	}
+	return mode != pushMore && !c.corked && !c.smallOut()
+}
+
 // sendNew sends the next segment of new data (or the FIN) that the peer's
 // window, room (cwnd less pipe), Nagle and sender SWS avoidance (RFC 9293
 // §3.8.6.2.1) allow. With the peer's window closed and nothing in flight
@@ -352,9 +377,9 @@ func (c *Conn) smallOut() bool {
 // full segment while data is in flight is not used (tcp_snd_wnd_test
 // wants the first full segment to fit), but a burst that starts with a
 // full segment runs to the window's right edge, its last segment partial
-// (tcp_mss_split_point sends the window-limited remainder when Nagle is
-// off; with Nagle on xdptcp holds it, as Nagle's one-small-segment rule
-// would). tail says this call's burst already sent a full segment. A peer
+// (tcp_mss_split_point sends the window-limited remainder unless Nagle,
+// Minshall's variant, or a cork holds it: splitOK). tail says this call's
+// burst already sent a full segment. A peer
 // window of 1.4 KB (tcp_rmem=4096) then carries a half-window segment and
 // the rest of the window per round trip, not the half-window alone.
 func (c *Conn) sendNew(now clock.Time, room int, tail bool, mode pushMode) (sent, isFull bool) {
@@ -387,7 +412,7 @@ func (c *Conn) sendNew(now clock.Time, room int, tail bool, mode pushMode) (sent
 	}
 	full := c.effMSS()
 	n := min(lim, full, usable)
-	if n < full && n < lim && !(tail && n == wnd && c.flags&fNoDelay != 0) {
+	if n < full && n < lim && !(tail && n == wnd && c.splitOK(mode)) {
 		// Sender SWS avoidance: wait for a usable window. With nothing
 		// in flight no ACK will open it: the probe timer sends into it
 		// (Linux tcp_snd_wnd_test, tcp_check_probe_timer, then

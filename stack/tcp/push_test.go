@@ -83,8 +83,9 @@ func TestWriteMoreWaitsForTheProbeTimer(t *testing.T) {
 // tcp_sendmsg's forced push (Linux forced_push): with a 4000-byte window
 // the size goal is one segment and each skb that takes the queue more
 // than 2000 bytes past the last mark is marked; a segment cut at the
-// window's edge carries the mark of the skb it was cut from
-// (conformance xdptcp/sender-sws, measured on Linux 6.18).
+// window's edge carries the mark of the skb it was cut from, and is cut
+// only inside a TSO packet of the round (conformance xdptcp/sender-sws,
+// measured on Linux 6.18).
 func TestForcedPushSmallWindow(t *testing.T) {
 	h := synReceivedConn(t)
 	h.send(ACK, peerISN+1, ourISN+1, func(s *Segment) { s.Window = 4000 })
@@ -92,9 +93,27 @@ func TestForcedPushSmallWindow(t *testing.T) {
 	h.c.Write(make([]byte, 10000))
 	h.expect(flags(ACK), seqNum(ourISN+1), payloadLen(1460))
 	h.expect(flags(ACK|PSH), seqNum(ourISN+1461), payloadLen(1460)) // forced mark at 2921
-	h.expect(flags(ACK), seqNum(ourISN+2921), payloadLen(1080))     // window edge 4001: the skb [2921,4381) has no mark
-	h.expectNothing()
+	h.expectNothing()                                               // 2921:4381 does not fit (tcp_snd_wnd_test)
 	h.send(ACK, peerISN+1, ourISN+1461, func(s *Segment) { s.Window = 4000 })
-	h.expect(flags(ACK|PSH), seqNum(ourISN+4001), payloadLen(1460)) // edge 5461, in the skb marked at 5841
+	h.expect(flags(ACK), seqNum(ourISN+2921), payloadLen(1460))
+	h.expect(flags(ACK|PSH), seqNum(ourISN+4381), payloadLen(1080)) // edge 5461, in the skb marked at 5841
+	h.expectNothing()
+}
+
+// With Nagle on, a burst cut at the window's edge still ends with the
+// partial segment that fills it while no small segment is unacknowledged
+// (Linux tcp_mss_split_point and tcp_nagle_check, Minshall's variant;
+// conformance xdptcp/peer-window-4k-nagle): 768 + 640 bytes into a
+// 1408-byte window after 768-byte segments (half the 1536-byte window).
+func TestWindowSplitNagleMinshall(t *testing.T) {
+	h := synReceivedConn(t)
+	h.send(ACK, peerISN+1, ourISN+1, func(s *Segment) { s.Window = 1536 })
+	h.c.Write(make([]byte, 5000))
+	h.expect(flags(ACK), seqNum(ourISN+1), payloadLen(768))
+	h.expect(flags(ACK|PSH), seqNum(ourISN+769), payloadLen(768))
+	h.expectNothing()
+	h.send(ACK, peerISN+1, ourISN+1537, func(s *Segment) { s.Window = 1408 })
+	h.expect(seqNum(ourISN+1537), payloadLen(768))
+	h.expect(flags(ACK|PSH), seqNum(ourISN+2305), payloadLen(640))
 	h.expectNothing()
 }
