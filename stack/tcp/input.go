@@ -395,7 +395,7 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, as *ackS
 		c.tq.ackTo(ack, deliver, func(s *txSeg) {
 			as.sackedAcked += int(s.len)
 			if c.rackOn() {
-				c.rackSample(now, s, as.tsecr)
+				c.rackSample(now, s)
 			}
 		})
 	}

@@ -67,19 +67,25 @@ func (c *Conn) tlpOn() bool {
 
 // rackSample is RFC 8985 §6.2 step 1 and the first part of step 2 for a
 // record an ACK delivered: the sample of a retransmitted record is
-// ambiguous, and not used, when it may be the original's (an RTT below
-// the minimum, or an echoed timestamp older than the retransmission's).
+// ambiguous, and not used, when it may be the original's: an RTT below
+// the minimum, Linux's only test (tcp_rack_advance). The RFC's other
+// test, an echoed timestamp older than the retransmission, is not used:
+// the receiver echoes TS.Recent, which moves only with RCV.NXT (RFC 7323
+// §4.3), so while a hole stays open every ACK echoes the segment before
+// it, and a retransmission SACKed behind the hole would never count.
+// RACK.xmit_ts then stays before the retransmissions, and a lost one
+// (the hole's own, say) waits for the retransmission timer.
 // RACK.rtt takes every sample, as Linux's tcp_rack_advance does (the RFC
 // takes only the most recently sent record's): after an ACK it is the RTT
 // of the highest record the ACK delivered, which is what the losses of
 // older records are timed against. RACK.xmit_ts moves only forward.
-func (c *Conn) rackSample(now clock.Time, s *txSeg, tsecr uint32) {
+func (c *Conn) rackSample(now clock.Time, s *txSeg) {
 	r := &c.rack
 	rtt := now.Sub(s.sentAt)
 	if rtt < 0 {
 		rtt = 0
 	}
-	if s.mark&sbEverRetrans != 0 && (rtt < r.minRTT || (tsecr != 0 && int32(tsecr-c.tsVal(s.sentAt)) < 0)) {
+	if s.mark&sbEverRetrans != 0 && rtt < r.minRTT {
 		return
 	}
 	c.noteMinRTT(now, rtt)
@@ -96,9 +102,9 @@ func (c *Conn) rackSample(now clock.Time, s *txSeg, tsecr uint32) {
 // not below another segment of the same ACK (the ACK's SACK blocks come
 // in any order and are taken before its cumulative part; Linux judges
 // both against prior_fack, tcp_sacktag_one and tcp_clean_rtx_queue).
-func (c *Conn) rackDelivered(now clock.Time, s *txSeg, tsecr uint32, priorFack seqnum.Value) {
+func (c *Conn) rackDelivered(now clock.Time, s *txSeg, priorFack seqnum.Value) {
 	r := &c.rack
-	c.rackSample(now, s, tsecr)
+	c.rackSample(now, s)
 	// Step 2: a segment delivered below what earlier ACKs delivered,
 	// never retransmitted, was reordered.
 	if r.fack.LessThan(c.sndUna) {

@@ -157,6 +157,60 @@ func TestRACKLostRetransmission(t *testing.T) {
 	}
 }
 
+// A lost retransmission is found as well when the ACKs that deliver the
+// later ones echo an old timestamp: with a hole at SND.UNA the receiver
+// echoes TS.Recent, which does not move until the hole fills (RFC 7323
+// §4.3), so the echo says nothing about which transmission of a SACKed
+// segment arrived. Linux's tcp_rack_advance does not read it; a RACK that
+// did ignored every SACKed retransmission and left a lost retransmission
+// of the first hole to the RTO (found on the bench: 200 ms stalls of a
+// BBR download through 1 % loss once the send buffer held only the
+// flight).
+func TestRACKLostRetransmissionOldEcho(t *testing.T) {
+	h := sackConn(t, true)
+	const seg = 988 // 1000 less the timestamps option
+	una := ourISN + 1
+	at := func(k int) seqnum.Value { return una + seqnum.Value(k*seg) }
+	h.c.Write(make([]byte, 10*seg)) // all the data there is: nothing new after the retransmissions
+	first := h.expect(payloadLen(seg))
+	for i := 1; i < 10; i++ {
+		h.expect(payloadLen(seg))
+	}
+	ecr := first.seg.Opts.TSVal // TS.Recent's echo: the peer never got past the hole at SND.UNA
+	tsval := uint32(200)
+	ack := func(blocks ...seqnum.Value) {
+		tsval++
+		h.send(ACK, peerISN+1, una, withTS(tsval, ecr), withSACK(blocks...))
+	}
+	// Segments 1 and 5 lost: SACKs for 2-4 start recovery, 1 is resent.
+	h.advance(10 * time.Millisecond)
+	for k := 2; k <= 4; k++ {
+		ack(at(1), at(k))
+	}
+	h.expect(seqNum(una), payloadLen(seg))
+	h.expectNothing()
+	// 2 ms later, 6-10 are SACKed as well: 5 is resent, after 1.
+	h.advance(2 * time.Millisecond)
+	ack(at(5), at(10), at(1), at(4))
+	for len(h.out.segs) > 0 && h.out.segs[0].seg.Seq != at(4) {
+		h.expect()
+	}
+	h.expect(seqNum(at(4)), payloadLen(seg))
+	h.expectNothing()
+	// A round trip later the retransmission of 5 arrives, that of 1 was
+	// lost: the ACK SACKs 2-10 and still echoes the first timestamp.
+	h.advance(10 * time.Millisecond)
+	ack(at(1), at(10))
+	h.advance(5 * time.Millisecond) // a reordering window at most
+	h.expect(seqNum(una), payloadLen(seg))
+	if n := h.l.Stats().TCPLostRetransmit.Load(); n != 1 {
+		t.Fatalf("TCPLostRetransmit %d", n)
+	}
+	if h.l.Stats().TCPTimeouts.Load() != 0 {
+		t.Fatal("took an RTO")
+	}
+}
+
 // TLP: with nothing more to send, 2*SRTT (+2 ms, several segments out)
 // after the last transmission the last segment is sent again as a probe;
 // the ACK it brings lets RACK repair the rest instead of an RTO.

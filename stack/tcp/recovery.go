@@ -64,7 +64,7 @@ func (c *Conn) delivered(now clock.Time, s *txSeg, as *ackSample) {
 		as.orig = true // sent before the loss episode's end (Linux FLAG_ORIG_SACK_ACKED)
 	}
 	if c.rackOn() {
-		c.rackDelivered(now, s, as.tsecr, as.priorFack)
+		c.rackDelivered(now, s, as.priorFack)
 	}
 	if b := c.rateCtl(); b != nil {
 		b.rs.onDelivered(now, s, &as.rs)
