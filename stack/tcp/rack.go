@@ -231,6 +231,18 @@ func (c *Conn) rackDetectLoss(now clock.Time) {
 			continue // delivered, or already owed a retransmission
 		}
 		if !sentAfter(r.xmitTs, r.xmitNxt, r.endSeq, s.sentAt, s.nxt, s.end()) {
+			if s.mark&sbEverRetrans == 0 {
+				// A record never retransmitted left when it was first
+				// sent, and records go out for the first time in
+				// sequence order (SND.NXT only grows), so every record
+				// after it was sent later still, retransmitted or not:
+				// none of them is older than the reference either.
+				// Linux's tcp_rack_detect_loss stops the same way on its
+				// time-ordered list. (A SACKed record, skipped above, is
+				// never after the reference unless retransmitted: its
+				// delivery moved the reference to it, rackSample.)
+				break
+			}
 			continue
 		}
 		left := s.sentAt.Add(r.rtt + reo).Sub(now)

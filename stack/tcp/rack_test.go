@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/seqnum"
 )
 
@@ -482,5 +483,68 @@ func TestSACKReorderingRaisesDegree(t *testing.T) {
 	}
 	if h.c.rack.flags&rkReorderingSeen == 0 || h.l.Stats().TCPSACKReorder.Load() != 1 {
 		t.Fatal("reordering not seen")
+	}
+}
+
+// rackBoard fills c's scoreboard as a large flight looks in recovery:
+// n records sent 1 µs apart, the first a hole, the next half SACKed, the
+// rest in flight; RACK's reference is the newest SACKed record.
+func rackBoard(c *Conn, n int) {
+	q := c.txq()
+	seq := c.sndUna
+	for i := 0; i < n; i++ {
+		q.push(seq, 1000, clock.Time(i)*clock.Time(time.Microsecond), 0)
+		seq = seq.Add(1000)
+	}
+	c.sndNxt = seq
+	for i := 1; i <= n/2; i++ {
+		q.setMark(q.at(i), sbSacked)
+	}
+	ref := q.at(n / 2)
+	c.rack.xmitTs, c.rack.xmitNxt, c.rack.endSeq = ref.sentAt, ref.nxt, ref.end()
+	c.rack.flags |= rkHasXmit
+	c.rack.rtt = 10 * time.Millisecond
+}
+
+// Records sent after RACK's reference are never marked lost: the scan
+// stops at the first original record not older than the reference, and
+// still marks every older record whose time is up, also behind a record
+// retransmitted after the reference (which does not stop it).
+func TestRACKDetectLossStopsAtReference(t *testing.T) {
+	h := sackConn(t, false)
+	c := h.c
+	rackBoard(c, 2000)
+	q := c.tq
+	// Record 1 was retransmitted after the reference; record 2 is a
+	// second hole, sent before it.
+	r1, r2 := q.at(1), q.at(2)
+	q.clearMark(r1, sbSacked)
+	q.clearMark(r2, sbSacked)
+	r1.mark |= sbEverRetrans
+	r1.sentAt = c.rack.xmitTs.Add(time.Millisecond)
+	c.rackDetectLoss(clock.Time(5 * time.Millisecond)) // nothing due yet
+	if q.lost != 0 || c.reoAt == never {
+		t.Fatalf("lost %d, reorder timer %v", q.lost, c.reoAt)
+	}
+	c.rackDetectLoss(clock.Time(time.Second))
+	if q.lost != 2000 || q.at(0).mark&sbLost == 0 || r2.mark&sbLost == 0 || r1.mark&sbLost != 0 { // (bytes)
+		t.Fatalf("lost %d bytes; marks %x %x %x (want records 0 and 2)", q.lost, q.at(0).mark, r1.mark, r2.mark)
+	}
+	for i := 3; i < q.n; i++ {
+		if q.at(i).mark&sbLost != 0 {
+			t.Fatalf("record %d, SACKed or sent after the reference, marked lost", i)
+		}
+	}
+}
+
+// BenchmarkRACKDetectLoss is RACK's per-ACK scan over a flight of 2,000
+// records in recovery (half SACKed, half sent after the reference).
+func BenchmarkRACKDetectLoss(b *testing.B) {
+	h := sackConn(&testing.T{}, false)
+	rackBoard(h.c, 2000)
+	now := clock.Time(5 * time.Millisecond)
+	b.ReportAllocs()
+	for b.Loop() {
+		h.c.rackDetectLoss(now)
 	}
 }
