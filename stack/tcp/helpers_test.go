@@ -108,7 +108,7 @@ func (r *recorder) closeErr(t *testing.T) error {
 }
 
 type harness struct {
-	t   *testing.T
+	t   testing.TB
 	now clock.Time
 	out *capture
 	l   *Layer
@@ -120,7 +120,7 @@ type harness struct {
 
 type cfgOpt func(*Config)
 
-func newHarness(t *testing.T, opts ...cfgOpt) *harness {
+func newHarness(t testing.TB, opts ...cfgOpt) *harness {
 	cfg := DefaultConfig()
 	for _, o := range opts {
 		o(&cfg)

@@ -308,9 +308,6 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 		as.priorFack = c.sndUna
 	}
 	as.ece = c.flags&fECN != 0 && seg.Flags&wire.FlagECE != 0
-	if c.flags&fTS != 0 && seg.Opts.HasTimestamp {
-		as.tsecr = seg.Opts.TSEcr
-	}
 	deliver := func(s *txSeg) { c.delivered(now, s, &as) }
 	if c.flags&fSackOK != 0 && seg.Opts.NumSACK > 0 {
 		c.takeSACK(seg, &as, deliver)

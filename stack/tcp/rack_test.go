@@ -14,7 +14,7 @@ import (
 // sackConn is an established passive connection with SACK (timestamps if
 // ts) and a 10 ms handshake RTT; the peer's MSS is 1000, so segments carry
 // 1000 bytes without timestamps and 988 with.
-func sackConn(t *testing.T, ts bool, opts ...cfgOpt) *harness {
+func sackConn(t testing.TB, ts bool, opts ...cfgOpt) *harness {
 	h := newHarness(t, opts...)
 	h.listen()
 	syn := []segOpt{withMSS(1000), func(s *Segment) { s.Opts.SACKPermitted = true }}
@@ -540,7 +540,7 @@ func TestRACKDetectLossStopsAtReference(t *testing.T) {
 // BenchmarkRACKDetectLoss is RACK's per-ACK scan over a flight of 2,000
 // records in recovery (half SACKed, half sent after the reference).
 func BenchmarkRACKDetectLoss(b *testing.B) {
-	h := sackConn(&testing.T{}, false)
+	h := sackConn(b, false)
 	rackBoard(h.c, 2000)
 	now := clock.Time(5 * time.Millisecond)
 	b.ReportAllocs()

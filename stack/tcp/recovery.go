@@ -47,7 +47,6 @@ type ackSample struct {
 	dup         bool          // a duplicate ACK (RFC 5681 §2, RFC 6675 §2)
 	dsack       bool          // it carried a D-SACK block (RFC 2883)
 	orig        bool          // it delivered a record never retransmitted
-	tsecr       uint32        // its timestamp echo (0: none)
 	rtt         time.Duration // the RTT sample it gave (0: none)
 	ece         bool          // it carried ECE on an ECN connection (RFC 3168)
 
