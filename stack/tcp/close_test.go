@@ -193,11 +193,85 @@ func TestTimeWaitFinRetransmitRestartsTimer(t *testing.T) {
 	h.state(StateClosed)
 }
 
-func TestTimeWaitRstIgnored(t *testing.T) {
+// Linux's default (tcp_rfc1337=0): a RST at RCV.NXT ends TIME-WAIT, one
+// anywhere else is ignored.
+func TestTimeWaitInWindowRstEnds(t *testing.T) {
 	h := timeWaitConn(t)
+	h.send(RST, peerISN+1, 0)
+	h.send(RST, peerISN+3, 0)
+	h.expectNothing()
+	h.state(StateTimeWait)
+	h.send(RST, peerISN+2, 0)
+	h.expectNothing()
+	if h.l.TimeWaits() != 0 {
+		t.Fatal("in-window RST left the TIME-WAIT entry")
+	}
+}
+
+// tcp_rfc1337=1: RFC 1337's remedy, a RST does not end TIME-WAIT.
+func TestTimeWaitRstIgnoredWithRFC1337(t *testing.T) {
+	h := timeWaitConn(t, func(c *Config) { c.RFC1337 = true })
 	h.send(RST, peerISN+2, 0)
 	h.expectNothing()
 	h.state(StateTimeWait)
+}
+
+// timeWaitTSConn is a passive connection with timestamps that we closed
+// first, in TIME-WAIT with TS.Recent 102; it returns our last TSval.
+func timeWaitTSConn(t *testing.T, opts ...cfgOpt) (*harness, uint32) {
+	h := newHarness(t, opts...)
+	h.listen()
+	h.send(SYN, peerISN, 0, withMSS(1460), withTS(100, 0))
+	s := h.expect(flags(SYN | ACK))
+	h.send(ACK, peerISN+1, ourISN+1, withTS(101, s.seg.Opts.TSVal))
+	h.c.Close()
+	h.expect(flags(FIN | ACK))
+	h.send(FIN|ACK, peerISN+1, ourISN+2, withTS(102, s.seg.Opts.TSVal))
+	h.expect(flags(ACK))
+	h.state(StateTimeWait)
+	return h, s.seg.Opts.TSVal
+}
+
+// PAWS (Linux tcp_paws_reject with rst): a RST with a timestamp older than
+// TS.Recent is ignored while TS.Recent is less than 60 s old.
+func TestTimeWaitOldTimestampRstIgnored(t *testing.T) {
+	h, _ := timeWaitTSConn(t)
+	h.send(RST, peerISN+2, 0, withTS(50, 0))
+	if h.l.TimeWaits() != 1 {
+		t.Fatal("a PAWS-old RST ended TIME-WAIT")
+	}
+	h.send(RST, peerISN+2, 0, withTS(102, 0))
+	if h.l.TimeWaits() != 0 {
+		t.Fatal("RST with the current timestamp did not end TIME-WAIT")
+	}
+}
+
+// A client that restarted (new ISN and timestamp clock) opens the same
+// 4-tuple while we hold it in TIME-WAIT: its SYN is an old duplicate by
+// both tests, so we ACK it; its SYN-SENT answers the ACK with
+// <SEQ=SEG.ACK><CTL=RST> (RFC 9293 §3.10.7.3), which is at RCV.NXT and ends
+// TIME-WAIT; its retransmitted SYN then opens a new connection. With
+// tcp_rfc1337=1 the entry stays and the SYN keeps getting the ACK until
+// 2*MSL is over.
+func TestTimeWaitRestartedClientGetsThrough(t *testing.T) {
+	for _, rfc1337 := range []bool{false, true} {
+		h, _ := timeWaitTSConn(t, func(c *Config) { c.RFC1337 = rfc1337 })
+		ts := uint32(102 + 1<<31 + 1000) // the restarted clock: behind TS.Recent 102 (mod 2^32)
+		h.send(SYN, peerISN-1000, 0, withMSS(1460), withTS(ts, 0))
+		a := h.expect(flags(ACK), seqNum(ourISN+2), ackNum(peerISN+2))
+		h.send(RST, a.seg.Ack, 0)
+		h.advance(time.Second)
+		h.send(SYN, peerISN-1000, 0, withMSS(1460), withTS(ts+1000, 0))
+		if rfc1337 {
+			h.expect(flags(ACK), seqNum(ourISN+2), ackNum(peerISN+2))
+			h.state(StateTimeWait)
+			continue
+		}
+		h.expect(flags(SYN|ACK), ackNum(peerISN-999))
+		if h.l.TimeWaits() != 0 || h.l.Conns() != 1 {
+			t.Fatal("retransmitted SYN did not open a new connection")
+		}
+	}
 }
 
 func TestTimeWaitOldSegmentAcked(t *testing.T) {

@@ -99,6 +99,7 @@ func DefaultConfig() Config {
 		MSL:                30 * time.Second,
 		MaxTwBuckets:       262144,
 		TwReuse:            2,
+		RFC1337:            false,
 		Keepalive:          false,
 		KeepaliveTime:      7200 * time.Second,
 		KeepaliveIntvl:     75 * time.Second,
@@ -149,6 +150,7 @@ type Config struct {
 	MSL                time.Duration // tcp_msl (30 s; TIME-WAIT lasts 2*MSL, Linux's TCP_TIMEWAIT_LEN)
 	MaxTwBuckets       int           // tcp_max_tw_buckets (262144): TIME-WAIT entries per loop
 	TwReuse            int           // tcp_tw_reuse (2: loopback only in Linux; here 0/1/2)
+	RFC1337            bool          // tcp_rfc1337 (0): 1 ignores a RST in TIME-WAIT (RFC 1337); 0 lets an in-window one end it, as Linux does
 	Keepalive          bool          // keepalive (0): xdptcp: SO_KEEPALIVE on for every new connection (Linux has no sysctl: off unless the socket asks)
 	KeepaliveTime      time.Duration // tcp_keepalive_time (7200 s): idle time before the first probe
 	KeepaliveIntvl     time.Duration // tcp_keepalive_intvl (75 s): time between probes
@@ -506,6 +508,8 @@ var settingTable = []settingDef{
 		0, maxInt31, func(c *Config) *int { return &c.MaxTwBuckets }),
 	intSetting("tcp_tw_reuse", "reuse TIME-WAIT ports for Dial: 0 off, 1 on, 2 loopback only", true,
 		0, 2, func(c *Config) *int { return &c.TwReuse }),
+	boolSetting("tcp_rfc1337", "1: ignore a RST in TIME-WAIT (RFC 1337); 0: an in-window RST ends TIME-WAIT, as in Linux by default",
+		func(c *Config) *bool { return &c.RFC1337 }),
 	boolSetting("keepalive", "xdptcp: 1 turns keepalive (SO_KEEPALIVE) on for every new connection; Linux has no such sysctl",
 		func(c *Config) *bool { return &c.Keepalive }),
 	secondsSetting("tcp_keepalive_time", "idle seconds before the first keepalive probe (MAX_TCP_KEEPIDLE 32767)",

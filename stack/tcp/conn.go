@@ -10,7 +10,7 @@ package tcp
 //   - RFC 3522 / RFC 4015 / RFC 3708: spurious retransmissions detected with timestamps or D-SACK, undone
 //   - RFC 5681 / RFC 6582: congestion control, NewReno
 //   - RFC 6528: initial sequence numbers
-//   - RFC 1337: TIME-WAIT assassination (RST ignored in TIME-WAIT)
+//   - RFC 1337: TIME-WAIT assassination (a RST ignored in TIME-WAIT with tcp_rfc1337=1)
 // Where the code follows Linux rather than an RFC, the comment says so.
 
 import (

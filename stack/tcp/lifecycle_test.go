@@ -195,10 +195,10 @@ func TestCloseWriteHalfClose(t *testing.T) {
 	h.state(StateClosed)
 }
 
-// RFC 1337: a RST in TIME-WAIT neither ends the entry nor moves its
-// timer: it still ends at exactly 60 s.
+// tcp_rfc1337=1 (RFC 1337): a RST in TIME-WAIT neither ends the entry nor
+// moves its timer: it still ends at exactly 60 s.
 func TestTimeWaitRstKeepsSchedule(t *testing.T) {
-	h := timeWaitConn(t)
+	h := timeWaitConn(t, func(c *Config) { c.RFC1337 = true })
 	h.advance(20 * time.Second)
 	h.send(RST, peerISN+2, 0)
 	h.send(RST|ACK, peerISN+2, ourISN+2)

@@ -206,7 +206,16 @@ func (tw *timeWait) info(l *Layer, now clock.Time) ConnInfo {
 func (tw *timeWait) input(l *Layer, now clock.Time, seg *Segment) {
 	flags := seg.Flags
 	if flags&wire.FlagRST != 0 {
-		return // RFC 1337: a RST does not end TIME-WAIT
+		// Linux tcp_timewait_state_process: a RST at exactly RCV.NXT that
+		// PAWS does not reject ends TIME-WAIT ("TIME-WAIT assassination",
+		// which a client in SYN-SENT does on purpose when our ACK to its
+		// new SYN does not fit: RFC 9293 §3.10.7.3, SEQ=SEG.ACK), unless
+		// tcp_rfc1337 asks for RFC 1337's remedy of ignoring it. Any other
+		// RST is ignored.
+		if !l.cfg.RFC1337 && seg.Seq == tw.rcvNxt && !tw.pawsRejectsRst(now, seg) {
+			tw.remove(l)
+		}
+		return
 	}
 	if flags&(wire.FlagSYN|wire.FlagACK) == wire.FlagSYN {
 		// A new SYN may reuse the slot if it cannot be an old duplicate
@@ -243,6 +252,15 @@ func (tw *timeWait) input(l *Layer, now clock.Time, seg *Segment) {
 		return // an in-window pure ACK: nothing to do
 	}
 	tw.sendAck(l, now)
+}
+
+// pawsRejectsRst is Linux's tcp_paws_reject for a RST in TIME-WAIT: its
+// timestamp is older than TS.Recent, and TS.Recent is less than
+// TCP_PAWS_MSL (60 s) old (a RST's clean-up takes precedence over an older
+// timestamp, RFC 7323 §5.3 note).
+func (tw *timeWait) pawsRejectsRst(now clock.Time, seg *Segment) bool {
+	return tw.hasTS && seg.Opts.HasTimestamp && int32(seg.Opts.TSVal-tw.tsRecent) < 0 &&
+		int32(msOf(now)-tw.tsAtMs) < 60_000
 }
 
 // sendAck sends <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
