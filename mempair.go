@@ -86,7 +86,7 @@ func openMemStack(cfg Config, mac [6]byte, port stack.Port) (*Stack, error) {
 	l.newEngine(stack.Config{
 		Addr: s.addr, PrefixLen: cfg.Addr.Bits(), MAC: mac, MTU: 1500,
 		BatchSize: cfg.BatchSize, BusyPoll: cfg.BusyPoll, TCP: cfg.TCP,
-	}, port, s.clk.Now())
+	}, port, s.clk)
 	s.loops = []*Loop{l}
 	return s, nil
 }

@@ -49,7 +49,7 @@ func newMemStack(addr netip.Addr, mac [6]byte, port stack.Port, tcfg tcp.Config)
 	l := &Loop{Queue: 0, CPU: -1, listeners: map[uint16]*tcp.Listener{}}
 	l.newEngine(stack.Config{
 		Addr: s.addr, PrefixLen: 24, MAC: mac, MTU: 1500, TCP: tcfg,
-	}, port, s.clk.Now())
+	}, port, s.clk)
 	s.loops = []*Loop{l}
 	return s
 }

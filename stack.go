@@ -75,11 +75,14 @@ func (l *Loop) wakeReader(c *Conn) {
 	}
 }
 
-// newEngine makes the loop's engine for port with cfg; every loop's
-// engine is made here, so that its iterations end with wakeReaders.
-func (l *Loop) newEngine(cfg stack.Config, port stack.Port, now clock.Time) {
+// newEngine makes the loop's engine for port with cfg, on the Stack's
+// clock clk; every loop's engine is made here, so that its iterations end
+// with wakeReaders and its TCP timestamps run on the host's clock
+// (hostClock).
+func (l *Loop) newEngine(cfg stack.Config, port stack.Port, clk *clock.Mono) {
 	cfg.AfterPoll = l.wakeReaders
-	l.engine = stack.NewEngine(cfg, port, now)
+	l.engine = stack.NewEngine(cfg, port, clk.Now())
+	l.engine.TCP().SetHostClock(hostClock(clk))
 }
 
 // wakeReaders wakes the readers that got data in this iteration: one
@@ -257,8 +260,11 @@ func Open(cfg Config) (*Stack, error) {
 			MAC: mac, MTU: mtu, MultiBuffer: sock.MultiBuffer(),
 			BatchSize: cfg.BatchSize, QueueID: q, BusyPoll: cfg.BusyPoll, TCP: cfg.TCP,
 			ARPWatch: s.arpWatch,
-		}, sock, s.clk.Now())
+		}, sock, s.clk)
 		l.engine.SetCluster(s.cluster)
+	}
+	if _, err := hostSecret(); err != nil {
+		cfg.Logger.Warn("TCP secret not shared with the host's other xdptcp processes: ISNs and timestamps start afresh with this process (a restarted client's SYN may meet a server's TIME-WAIT as an old duplicate)", "err", err)
 	}
 	cfg.Logger.Debug("xdptcp attached",
 		"iface", cfg.Iface, "addr", cfg.Addr.String(), "addr6", cfg.Addr6.String(), "queues", fmt.Sprint(cfg.Queues),

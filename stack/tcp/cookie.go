@@ -6,7 +6,6 @@ package tcp
 // (package syncookie), and the ACK returning it rebuilds the connection.
 
 import (
-	"github.com/xdptcp/xdptcp/flowtable"
 	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/seqnum"
 	"github.com/xdptcp/xdptcp/stack/wire"
@@ -23,12 +22,6 @@ func (l *Layer) ourWindowShift() uint8 {
 		s++
 	}
 	return s
-}
-
-// tsOffsetFor is the timestamp offset newConn gives a connection on k
-// (RFC 7323 §5.4), computed without one.
-func (l *Layer) tsOffsetFor(k flowtable.Key) uint32 {
-	return uint32(l.isn(0, flowtable.Key{LocalAddr: k.RemoteAddr, RemoteAddr: k.LocalAddr, LocalPort: k.RemotePort, RemotePort: k.LocalPort}))
 }
 
 // cookieSynAck answers a SYN with a stateless cookie SYN-ACK (Linux

@@ -129,6 +129,7 @@ func newHarness(t testing.TB, opts ...cfgOpt) *harness {
 	h.out = &capture{now: &h.now}
 	h.l = NewLayer(&cfg, h.out, 0)
 	h.l.SetISN(func(clock.Time, flowtable.Key) seqnum.Value { return ourISN })
+	h.l.SetHostClock(HostClock{}) // deterministic timestamp offsets
 	h.rec = &recorder{h: h}
 	return h
 }

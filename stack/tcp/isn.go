@@ -27,7 +27,8 @@ const ISNTick = 4000 // nanoseconds
 // ISNGenerator computes RFC 6528 initial sequence numbers. It is read-only
 // after creation, so one generator is safe for every loop at once.
 type ISNGenerator struct {
-	k0, k1 uint64 // SipHash key: the secret of RFC 6528 §3
+	k0, k1 uint64     // SipHash key: the secret of RFC 6528 §3
+	base   clock.Time // added to now for M: where the caller's clock's zero is on the host's (hostclock.go)
 }
 
 // NewISNGenerator returns a generator with a secret from crypto/rand.
@@ -48,12 +49,17 @@ func NewISNGeneratorSecret(k0, k1 uint64) *ISNGenerator {
 // M(now) + SipHash-2-4(secret, local addr, local port, remote addr, remote
 // port). It allocates nothing.
 func (g *ISNGenerator) ISN(now clock.Time, k flowtable.Key) seqnum.Value {
+	m := uint32(uint64(now+g.base) / ISNTick)
+	return seqnum.Value(m + uint32(hash4(g.k0, g.k1, k)))
+}
+
+// hash4 is SipHash-2-4 of k's 4-tuple (local addr, local port, remote
+// addr, remote port) under the key k0, k1. It allocates nothing.
+func hash4(k0, k1 uint64, k flowtable.Key) uint64 {
 	var b [36]byte
 	copy(b[0:16], k.LocalAddr[:])
 	binary.BigEndian.PutUint16(b[16:18], k.LocalPort)
 	copy(b[18:34], k.RemoteAddr[:])
 	binary.BigEndian.PutUint16(b[34:36], k.RemotePort)
-	f := siphash.Hash(g.k0, g.k1, b[:])
-	m := uint32(uint64(now) / ISNTick)
-	return seqnum.Value(m + uint32(f))
+	return siphash.Hash(k0, k1, b[:])
 }

@@ -97,3 +97,12 @@ func BenchmarkISN(b *testing.B) {
 	}
 	_ = sink
 }
+
+// The base places the caller's clock on the host's: M counts from the
+// host clock's zero (hostclock.go).
+func TestISNBase(t *testing.T) {
+	g := &ISNGenerator{k0: 1, k1: 2, base: clock.Time(10 * ISNTick)}
+	if g.ISN(5*ISNTick, isnKey) != NewISNGeneratorSecret(1, 2).ISN(15*ISNTick, isnKey) {
+		t.Fatal("base not added to the clock")
+	}
+}

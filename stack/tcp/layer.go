@@ -42,7 +42,8 @@ type Layer struct {
 	mem              *MemAccount // tcp_mem account (mem.go); the process's unless SetMemAccount
 	lists            [][][]byte  // emptied send-chunk lists kept for reuse (sendq.go); at most chunkLists
 	spare            [][]byte    // autotuned receive rings kept for reuse, still charged (mem.go freeBuf); at most spareBufs
-	isnKey           [16]byte    // secret for the port offset and timestamp offsets
+	isnKey           [16]byte    // secret for the port offset
+	host             HostClock   // clocks and secrets for ISNs and timestamps (hostclock.go)
 	isnGen           *ISNGenerator
 	isnFn            func(now clock.Time, k flowtable.Key) seqnum.Value
 	portSeq          uint32
@@ -88,7 +89,7 @@ func NewLayer(cfg *Config, out Output, now clock.Time) *Layer {
 	l.rcvPool = bufPool{size: max(c.Rmem[1], 1), max: 256}
 	l.mem = &processMem
 	crand.Read(l.isnKey[:])
-	l.isnGen = NewISNGeneratorSecret(binary.LittleEndian.Uint64(l.isnKey[:8]), binary.LittleEndian.Uint64(l.isnKey[8:]))
+	l.SetHostClock(randomHostClock())
 	return l
 }
 
@@ -156,7 +157,7 @@ func (l *Layer) newConn(now clock.Time, k flowtable.Key) *Conn {
 	c.rtt.init()
 	c.initCC(c.mss)
 	c.timer.Fn = connTimer
-	c.tsOffset = uint32(l.isn(0, flowtable.Key{LocalAddr: k.RemoteAddr, RemoteAddr: k.LocalAddr, LocalPort: k.RemotePort, RemotePort: k.LocalPort}))
+	c.tsOffset = l.tsOffsetFor(k) // hostclock.go
 	if l.cfg.WindowScaling {
 		for c.rcvShift < maxWindowShift && (65535<<c.rcvShift) < l.cfg.Rmem[2] {
 			c.rcvShift++ // Linux sizes the scale for tcp_rmem[2]
