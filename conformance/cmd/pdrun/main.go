@@ -106,6 +106,10 @@ func main() {
 		fatal(err)
 	}
 	runX, runL := strings.Contains(*stacks, "xdptcp"), strings.Contains(*stacks, "linux")
+	if runL {
+		allowHostCC() // hostcc.go
+		defer runCleanups()
+	}
 	var sel []entry
 	for _, e := range entries {
 		if *only == "" || strings.Contains(e.ID, *only) {
@@ -196,7 +200,7 @@ func main() {
 	}
 	fmt.Printf("conformance: xdptcp %d/%d, linux %d/%d\n", px, n, pl, n)
 	if len(regress) > 0 && !*record {
-		os.Exit(1)
+		exit(1)
 	}
 }
 
@@ -213,7 +217,7 @@ func abs(p string) string {
 
 func fatal(err error) {
 	fmt.Fprintln(os.Stderr, "pdrun:", err)
-	os.Exit(2)
+	exit(2)
 }
 
 func printRow(r row) {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 )
@@ -39,5 +41,34 @@ func TestModes(t *testing.T) {
 	args, _ = modeArgs(modeIPv4, "linux", "")
 	if len(args) != 0 {
 		t.Errorf("ipv4 on Linux: %q, want packetdrill's defaults", args)
+	}
+}
+
+// The Linux runs get every available congestion control allowed, and the
+// host's list back afterwards; a list that has them all is left alone.
+func TestAllowAllCC(t *testing.T) {
+	dir := t.TempDir()
+	allowed, available := filepath.Join(dir, "allowed"), filepath.Join(dir, "available")
+	os.WriteFile(allowed, []byte("reno bbr\n"), 0o644)
+	os.WriteFile(available, []byte("reno bbr cubic\n"), 0o644)
+	restore, err := allowAllCC(allowed, available)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(allowed); string(b) != "reno bbr cubic\n" {
+		t.Fatalf("allowed during the run: %q", b)
+	}
+	if err := restore(); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(allowed); string(b) != "reno bbr\n" {
+		t.Fatalf("allowed after: %q", b)
+	}
+	os.WriteFile(allowed, []byte("bbr cubic reno\n"), 0o644)
+	if _, err := allowAllCC(allowed, available); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(allowed); string(b) != "bbr cubic reno\n" {
+		t.Fatalf("a complete list was rewritten: %q", b)
 	}
 }
