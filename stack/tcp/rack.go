@@ -101,8 +101,9 @@ func (c *Conn) rackSample(now clock.Time, s *txSeg) {
 // a segment is reordered when it ends below what earlier ACKs delivered,
 // not below another segment of the same ACK (the ACK's SACK blocks come
 // in any order and are taken before its cumulative part; Linux judges
-// both against prior_fack, tcp_sacktag_one and tcp_clean_rtx_queue).
-func (c *Conn) rackDelivered(now clock.Time, s *txSeg, priorFack seqnum.Value) {
+// both against prior_fack, tcp_sacktag_one and tcp_clean_rtx_queue). It
+// reports whether s was reordered (the ACK counts it, reorderingSeen).
+func (c *Conn) rackDelivered(now clock.Time, s *txSeg, priorFack seqnum.Value) bool {
 	r := &c.rack
 	c.rackSample(now, s)
 	// Step 2: a segment delivered below what earlier ACKs delivered,
@@ -115,13 +116,11 @@ func (c *Conn) rackDelivered(now clock.Time, s *txSeg, priorFack seqnum.Value) {
 		r.fack = end
 	}
 	if end.LessThan(priorFack) && s.mark&sbEverRetrans == 0 {
-		if r.flags&rkReorderingSeen == 0 {
-			c.layer.stats.TCPSACKReorder.Add(1)
-			c.ic.reordSeen = sat16(c.ic.reordSeen)
-		}
 		r.flags |= rkReorderingSeen
 		c.raiseReordering(int(priorFack.Sub(s.seq)))
+		return true
 	}
+	return false
 }
 
 // raiseReordering takes a reordering distance: a record delivered

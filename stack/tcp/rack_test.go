@@ -87,6 +87,42 @@ func TestRACKDupThreshSACKsNoWait(t *testing.T) {
 	h.expect(seqNum(una), payloadLen(1000), at(20*time.Millisecond))
 }
 
+// Every part of an ACK that delivers a record below what earlier ACKs
+// delivered is one reordering event, as Linux counts them
+// (tcp_check_sack_reordering, once from the SACK blocks, once from the
+// cumulative part): TCPSACKReorder and tcpi_reord_seen; and cwnd grows
+// by what each ACK delivered, on a SACK-only ACK once reordering was seen
+// (Linux tcp_may_raise_cwnd, acked_sacked). The sequence and the figures
+// (reord_seen 2, cwnd 10 -> 19 segments) are
+// cubic-rack-reo-timeout-retrans-failed-incoming-data.pkt's.
+func TestReorderingEventsCounted(t *testing.T) {
+	h := sackConn(t, false)
+	una := ourISN + 1
+	writeSegs(h, 10, 1000)
+	h.advance(10 * time.Millisecond)
+	w0 := h.c.cc.window()
+	h.send(ACK, peerISN+1, una, withSACK(una+9000, una+10000))
+	if w := h.c.cc.window(); w != w0 {
+		t.Fatalf("cwnd %d after a SACK-only ACK with no reordering seen, want %d (tcp_may_raise_cwnd)", w, w0)
+	}
+	h.send(ACK, peerISN+1, una, withSACK(una+3000, una+4000, una+9000, una+10000)) // 3001:4001 below 10001
+	if n := h.c.Info().ReordSeen; n != 1 {
+		t.Fatalf("reord_seen %d after the SACK part, want 1", n)
+	}
+	if w := h.c.cc.window(); w != w0+1000 {
+		t.Fatalf("cwnd %d after SACKing 1000 bytes with reordering seen, want %d", w, w0+1000)
+	}
+	h.send(ACK, peerISN+1, una+10000) // the rest below 10001 too
+	if n := h.c.Info().ReordSeen; n != 2 || h.l.Stats().TCPSACKReorder.Load() != 2 {
+		t.Fatalf("reord_seen %d, TCPSACKReorder %d, want 2 each", n, h.l.Stats().TCPSACKReorder.Load())
+	}
+	// The cumulative ACK delivered 8000 bytes: the 2000 SACKed before
+	// do not count again (Linux acked_sacked).
+	if w := h.c.cc.window(); w != w0+9000 {
+		t.Fatalf("cwnd %d after the cumulative ACK, want %d", w, w0+9000)
+	}
+}
+
 // Reordering seen (a segment delivered below one delivered before) and a
 // D-SACK widen the window: reo_wnd_mult grows once per round trip
 // (RFC 8985 §6.2 step 3) and the DupThresh shortcut no longer applies.

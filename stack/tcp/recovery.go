@@ -54,6 +54,20 @@ type ackSample struct {
 	priorFack seqnum.Value // RACK.fack before the ACK (Linux prior_fack): what reordering is judged against
 	lost      int          // bytes newly marked lost by the ACK (Linux rs->losses)
 	rs        rateSample   // its delivery-rate sample (ratesample.go), with BBR
+	cum       bool         // records are being delivered by the cumulative part (else by SACK blocks)
+	reordered [2]bool      // its SACK blocks, its cumulative part delivered a record below priorFack (reorderingSeen)
+}
+
+// reorderingSeen counts the reordering events of an ACK's part
+// (part 0: its SACK blocks, 1: its cumulative acknowledgment) as Linux's
+// tcp_check_sack_reordering, called once for each part that delivered a
+// never-retransmitted record below what earlier ACKs delivered, counts
+// them: TCPSACKReorder and tcpi_reord_seen.
+func (c *Conn) reorderingSeen(as *ackSample, part int) {
+	if as.reordered[part] {
+		c.layer.stats.TCPSACKReorder.Add(1)
+		c.ic.reordSeen = sat16(c.ic.reordSeen)
+	}
 }
 
 // delivered is called for each record an ACK newly acknowledges or
@@ -62,8 +76,12 @@ func (c *Conn) delivered(now clock.Time, s *txSeg, as *ackSample) {
 	if s.mark&sbEverRetrans == 0 && s.end().LessThanEq(c.recover) {
 		as.orig = true // sent before the loss episode's end (Linux FLAG_ORIG_SACK_ACKED)
 	}
-	if c.rackOn() {
-		c.rackDelivered(now, s, as.priorFack)
+	if c.rackOn() && c.rackDelivered(now, s, as.priorFack) {
+		if as.cum {
+			as.reordered[1] = true
+		} else {
+			as.reordered[0] = true
+		}
 	}
 	if b := c.rateCtl(); b != nil {
 		b.rs.onDelivered(now, s, &as.rs)
@@ -153,8 +171,8 @@ func (c *Conn) recoveryOnAck(now clock.Time, as *ackSample) {
 		case as.ece && c.ecnOnAck(now):
 			return
 		default:
-			if as.acked > 0 && !exited && c.flags&fInCWR == 0 {
-				c.growCwnd(now, as)
+			if c.mayRaiseCwnd(as) && !exited && c.flags&fInCWR == 0 {
+				c.growCwnd(now, as, delivered)
 			}
 			return
 		}
@@ -350,7 +368,19 @@ func (c *Conn) onTransmit(n int, rtx bool) {
 // window validation as Linux's tcp_is_cwnd_limited: in slow start while
 // cwnd is below twice the largest flight of the last round, else when a
 // transmission was held back by cwnd in it).
-func (c *Conn) growCwnd(now clock.Time, as *ackSample) {
+// mayRaiseCwnd is Linux's tcp_may_raise_cwnd: an ACK that advances
+// SND.UNA may grow cwnd (RFC 5681: in-order delivery); one that only
+// SACKs new data may too once reordering beyond the initial DupThresh was
+// seen (tp->reordering above tcp_reordering), when SACKed data is
+// progress rather than a sign of loss.
+func (c *Conn) mayRaiseCwnd(as *ackSample) bool {
+	return as.acked > 0 || (c.reordering > 0 && as.sacked > 0)
+}
+
+// growCwnd grows cwnd by the bytes the ACK delivered (Linux's
+// acked_sacked, tp->delivered's growth: newly SACKed plus cumulatively
+// acknowledged bytes not SACKed before, so no byte counts twice).
+func (c *Conn) growCwnd(now clock.Time, as *ackSample, delivered int) {
 	if c.cc == &c.cubic && c.cubic.onRTT(as.rtt, c.sndUna, c.sndNxt) {
 		l := c.layer
 		l.stats.TCPHystartDelayDetect.Add(1)
@@ -359,7 +389,7 @@ func (c *Conn) growCwnd(now clock.Time, as *ackSample) {
 	if !c.cwndLimited() {
 		return
 	}
-	c.cc.onAck(now, as.acked, c.mss, c.rtt.srtt)
+	c.cc.onAck(now, delivered, c.mss, c.rtt.srtt)
 }
 
 // cwndLimited is Linux's tcp_is_cwnd_limited.
