@@ -216,26 +216,10 @@ func TestTimeWaitRstIgnoredWithRFC1337(t *testing.T) {
 	h.state(StateTimeWait)
 }
 
-// timeWaitTSConn is a passive connection with timestamps that we closed
-// first, in TIME-WAIT with TS.Recent 102; it returns our last TSval.
-func timeWaitTSConn(t *testing.T, opts ...cfgOpt) (*harness, uint32) {
-	h := newHarness(t, opts...)
-	h.listen()
-	h.send(SYN, peerISN, 0, withMSS(1460), withTS(100, 0))
-	s := h.expect(flags(SYN | ACK))
-	h.send(ACK, peerISN+1, ourISN+1, withTS(101, s.seg.Opts.TSVal))
-	h.c.Close()
-	h.expect(flags(FIN | ACK))
-	h.send(FIN|ACK, peerISN+1, ourISN+2, withTS(102, s.seg.Opts.TSVal))
-	h.expect(flags(ACK))
-	h.state(StateTimeWait)
-	return h, s.seg.Opts.TSVal
-}
-
 // PAWS (Linux tcp_paws_reject with rst): a RST with a timestamp older than
 // TS.Recent is ignored while TS.Recent is less than 60 s old.
 func TestTimeWaitOldTimestampRstIgnored(t *testing.T) {
-	h, _ := timeWaitTSConn(t)
+	h := timeWaitTSConn(t)
 	h.send(RST, peerISN+2, 0, withTS(50, 0))
 	if h.l.TimeWaits() != 1 {
 		t.Fatal("a PAWS-old RST ended TIME-WAIT")
@@ -255,7 +239,7 @@ func TestTimeWaitOldTimestampRstIgnored(t *testing.T) {
 // 2*MSL is over.
 func TestTimeWaitRestartedClientGetsThrough(t *testing.T) {
 	for _, rfc1337 := range []bool{false, true} {
-		h, _ := timeWaitTSConn(t, func(c *Config) { c.RFC1337 = rfc1337 })
+		h := timeWaitTSConn(t, func(c *Config) { c.RFC1337 = rfc1337 })
 		ts := uint32(102 + 1<<31 + 1000) // the restarted clock: behind TS.Recent 102 (mod 2^32)
 		h.send(SYN, peerISN-1000, 0, withMSS(1460), withTS(ts, 0))
 		a := h.expect(flags(ACK), seqNum(ourISN+2), ackNum(peerISN+2))
@@ -299,19 +283,7 @@ func TestTimeWaitOldSynAcked(t *testing.T) {
 }
 
 func TestTimeWaitTimestampReuse(t *testing.T) {
-	h := newHarness(t)
-	h.listen()
-	h.send(SYN, peerISN, 0, withMSS(1460), withTS(100, 0))
-	s := h.expect(flags(SYN | ACK))
-	if !s.seg.Opts.HasTimestamp || s.seg.Opts.TSEcr != 100 {
-		t.Fatal("timestamps not negotiated")
-	}
-	h.send(ACK, peerISN+1, ourISN+1, withTS(101, s.seg.Opts.TSVal))
-	h.c.Close()
-	h.expect(flags(FIN | ACK))
-	h.send(FIN|ACK, peerISN+1, ourISN+2, withTS(102, s.seg.Opts.TSVal))
-	h.expect(flags(ACK))
-	h.state(StateTimeWait)
+	h := timeWaitTSConn(t)
 	// Same (old) sequence number but a newer timestamp: reuse.
 	h.send(SYN, peerISN, 0, withMSS(1460), withTS(200, 0))
 	h.expect(flags(SYN|ACK), seqNum(ourISN+2+65537))

@@ -336,6 +336,25 @@ func timeWaitConn(t *testing.T, opts ...cfgOpt) *harness {
 	return h
 }
 
+// timeWaitTSConn is a passive connection with timestamps that we closed
+// first, in TIME-WAIT at time 0 with TS.Recent 102.
+func timeWaitTSConn(t *testing.T, opts ...cfgOpt) *harness {
+	h := newHarness(t, opts...)
+	h.listen()
+	h.send(SYN, peerISN, 0, withMSS(1460), withTS(100, 0))
+	s := h.expect(flags(SYN | ACK))
+	if !s.seg.Opts.HasTimestamp || s.seg.Opts.TSEcr != 100 {
+		t.Fatal("timestamps not negotiated")
+	}
+	h.send(ACK, peerISN+1, ourISN+1, withTS(101, s.seg.Opts.TSVal))
+	h.c.Close()
+	h.expect(flags(FIN | ACK))
+	h.send(FIN|ACK, peerISN+1, ourISN+2, withTS(102, s.seg.Opts.TSVal))
+	h.expect(flags(ACK), at(0))
+	h.state(StateTimeWait)
+	return h
+}
+
 // closeWaitConn: the peer closed first.
 func closeWaitConn(t *testing.T, opts ...cfgOpt) *harness {
 	h := establishedConn(t, opts...)

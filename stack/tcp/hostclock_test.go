@@ -9,7 +9,7 @@ import (
 	"github.com/xdptcp/xdptcp/stack/clock"
 )
 
-// The offset is per 4-tuple (Linux secure_tcp_seq_and_ts_off): it changes
+// The offset is per 4-tuple (Linux net/core/secure_seq.c): it changes
 // with either port, either address and the key, and is shifted by the
 // clock's base.
 func TestTSOffsetPerConnection(t *testing.T) {

@@ -311,15 +311,14 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 	deliver := func(s *txSeg) { c.delivered(now, s, &as) }
 	if c.flags&fSackOK != 0 && seg.Opts.NumSACK > 0 {
 		c.takeSACK(seg, &as, deliver)
-		c.reorderingSeen(&as, 0)
+		c.reorderingSeen(&as)
 	}
 	if c.sndUna.LessThan(ack) {
-		as.cum = true
 		c.onNewAck(now, seg, ack, &as, deliver)
 		if c.flags&fGone != 0 {
 			return false
 		}
-		c.reorderingSeen(&as, 1)
+		c.reorderingSeen(&as)
 	} else if ack == c.sndUna && c.sndNxt != c.sndUna && (as.sacked > 0 || (c.flags&fSackOK == 0 &&
 		len(seg.Payload) == 0 && seg.Flags&wire.FlagFIN == 0 && uint32(seg.Window)<<c.sndShift == c.sndWnd)) {
 		// A duplicate ACK: with SACK, one that SACKs new data, with or

@@ -373,16 +373,7 @@ func TestTimeWaitSynTimestampRules(t *testing.T) {
 		{"older-ts-higher-seq", peerISN + 1000, 101, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t)
-			h.listen()
-			h.send(SYN, peerISN, 0, withMSS(1460), withTS(100, 0))
-			s := h.expect(flags(SYN | ACK))
-			h.send(ACK, peerISN+1, ourISN+1, withTS(101, s.seg.Opts.TSVal))
-			h.c.Close()
-			h.expect(flags(FIN | ACK))
-			h.send(FIN|ACK, peerISN+1, ourISN+2, withTS(102, s.seg.Opts.TSVal))
-			h.expect(flags(ACK), at(0))
-			h.state(StateTimeWait)
+			h := timeWaitTSConn(t)
 			h.advance(15 * time.Second)
 			h.send(SYN, tc.seq, 0, withMSS(1460), withTS(tc.tsval, 0))
 			if tc.reuse {

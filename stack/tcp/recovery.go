@@ -54,17 +54,17 @@ type ackSample struct {
 	priorFack seqnum.Value // RACK.fack before the ACK (Linux prior_fack): what reordering is judged against
 	lost      int          // bytes newly marked lost by the ACK (Linux rs->losses)
 	rs        rateSample   // its delivery-rate sample (ratesample.go), with BBR
-	cum       bool         // records are being delivered by the cumulative part (else by SACK blocks)
-	reordered [2]bool      // its SACK blocks, its cumulative part delivered a record below priorFack (reorderingSeen)
+	reordered bool         // a record delivered below priorFack since the last reorderingSeen
 }
 
-// reorderingSeen counts the reordering events of an ACK's part
-// (part 0: its SACK blocks, 1: its cumulative acknowledgment) as Linux's
-// tcp_check_sack_reordering, called once for each part that delivered a
-// never-retransmitted record below what earlier ACKs delivered, counts
-// them: TCPSACKReorder and tcpi_reord_seen.
-func (c *Conn) reorderingSeen(as *ackSample, part int) {
-	if as.reordered[part] {
+// reorderingSeen ends a part of the ACK (its SACK blocks, its cumulative
+// acknowledgment): one that delivered a never-retransmitted record below
+// what earlier ACKs delivered is one reordering event, as Linux's
+// tcp_check_sack_reordering, called once for each part, counts them
+// (TCPSACKReorder, tcpi_reord_seen).
+func (c *Conn) reorderingSeen(as *ackSample) {
+	if as.reordered {
+		as.reordered = false
 		c.layer.stats.TCPSACKReorder.Add(1)
 		c.ic.reordSeen = sat16(c.ic.reordSeen)
 	}
@@ -77,11 +77,7 @@ func (c *Conn) delivered(now clock.Time, s *txSeg, as *ackSample) {
 		as.orig = true // sent before the loss episode's end (Linux FLAG_ORIG_SACK_ACKED)
 	}
 	if c.rackOn() && c.rackDelivered(now, s, as.priorFack) {
-		if as.cum {
-			as.reordered[1] = true
-		} else {
-			as.reordered[0] = true
-		}
+		as.reordered = true
 	}
 	if b := c.rateCtl(); b != nil {
 		b.rs.onDelivered(now, s, &as.rs)
