@@ -30,7 +30,9 @@ type Config struct {
 	// Queues to serve; nil means every RX queue of the interface. One
 	// AF_XDP socket and one poll loop per queue.
 	Queues []int
-	// CPUs pins loop i to CPUs[i] when set (len must equal the queue count).
+	// CPUs pins loop i to CPUs[i] when set (len must equal the queue count):
+	// the loop's goroutine is locked to an OS thread bound to that CPU.
+	// Unpinned loops are ordinary goroutines, scheduled by Go.
 	CPUs []int
 
 	XDPMode    string // "auto" (native, then generic), "native", "generic"

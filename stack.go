@@ -507,9 +507,10 @@ func (s *Stack) Start(ctx context.Context) {
 		go func(l *Loop) {
 			defer s.done.Done()
 			defer close(l.stopped)
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
 			if l.CPU >= 0 {
+				// The pin is the thread's: the loop keeps that thread.
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
 				var set unix.CPUSet
 				set.Set(l.CPU)
 				if err := unix.SchedSetaffinity(0, &set); err != nil {

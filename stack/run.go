@@ -19,8 +19,7 @@ const maxIdleWait = time.Second
 // runningLoops counts the Runs of this process (every Engine's).
 var runningLoops atomic.Int32
 
-// Run is the poll loop: it locks the goroutine to its OS thread and calls
-// Poll with clk's time until ctx is done. When an iteration found no work it
+// Run is the poll loop: it calls Poll with clk's time until ctx is done. When an iteration found no work it
 // waits in Port.Wait until frames arrive, Do wakes it, ctx is done, or the
 // next TCP timer is due, or, while frames wait for an unresolved next hop,
 // its next request or failure (unres.go). With Config.BusyPoll it never
@@ -37,11 +36,16 @@ var runningLoops atomic.Int32
 // their own. So, in that case, a loop that finds no work while one of
 // those waits first yields its P once (runtime.Gosched) and polls again;
 // it sleeps if that poll finds nothing either. Only then: on a locked
-// thread a yield with nothing else to run costs a thread hand-over both
-// ways (about 10 µs of CPU here).
+// thread (a loop pinned to a CPU) a yield with nothing else to run costs a
+// thread hand-over both ways (about 10 µs of CPU here).
+//
+// Run does not lock its goroutine to the thread; a caller that pins the
+// loop to a CPU locks it first (Stack.Start), since the pin holds only for
+// that thread. An unpinned loop stays an ordinary goroutine: locked, every
+// hand-over between it and the goroutines it wakes would be a switch of OS
+// threads (two futex calls), which made a connection between two stacks in
+// one process cost 1.6 to 2.5 times as much CPU (make bench-stack).
 func (e *Engine) Run(ctx context.Context, clk clock.Clock) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	runningLoops.Add(1)
 	defer runningLoops.Add(-1)
 	// The wake-up on cancel runs in its own goroutine: Run waits for it
