@@ -193,6 +193,86 @@ func TestTimeWaitFinRetransmitRestartsTimer(t *testing.T) {
 	h.state(StateClosed)
 }
 
+// Linux tcp_timewait_state_process: a bare ACK at RCV.NXT restarts the
+// 2*MSL timer and gets no answer; an old duplicate SYN (no ACK) is
+// answered but does not restart it.
+func TestTimeWaitInWindowAckRestartsTimer(t *testing.T) {
+	h := timeWaitConn(t)
+	h.advance(50 * time.Second)
+	h.send(ACK, peerISN+2, ourISN+2)
+	h.expectNothing()
+	h.advance(20 * time.Second) // past the first 2*MSL
+	h.state(StateTimeWait)
+	h.send(SYN, peerISN, 0)
+	h.expect(flags(ACK), seqNum(ourISN+2), ackNum(peerISN+2))
+	h.advance(40*time.Second - time.Millisecond) // 2*MSL after the ACK
+	h.state(StateTimeWait)
+	h.advance(time.Millisecond)
+	h.state(StateClosed)
+}
+
+// A segment not at RCV.NXT with ACK restarts the timer and is answered;
+// one without data or FIN at most once per 500 ms (Linux
+// tcp_timewait_check_oow_rate_limit, TCPACKSkippedTimeWait); a
+// retransmitted FIN and data always, without moving the limit's clock.
+func TestTimeWaitOutOfWindowRateLimited(t *testing.T) {
+	h := timeWaitConn(t)
+	h.advance(30 * time.Second)
+	h.send(ACK, peerISN+1000, ourISN+2)
+	h.expect(flags(ACK), seqNum(ourISN+2), ackNum(peerISN+2))
+	h.advance(100 * time.Millisecond)
+	h.send(ACK, peerISN+1000, ourISN+2)
+	h.expectNothing()
+	h.send(FIN|ACK, peerISN+1, ourISN+2)
+	h.expect(flags(ACK), seqNum(ourISN+2), ackNum(peerISN+2))
+	h.send(ACK, peerISN-50, ourISN+2, withData([]byte("x")))
+	h.expect(flags(ACK), seqNum(ourISN+2), ackNum(peerISN+2))
+	h.advance(300 * time.Millisecond) // 400 ms after the last limited ACK
+	h.send(SYN, peerISN, 0)
+	h.expectNothing()
+	h.advance(100 * time.Millisecond) // 500 ms
+	h.send(ACK, peerISN+1000, ourISN+2)
+	h.expect(flags(ACK), seqNum(ourISN+2), ackNum(peerISN+2))
+	if n := h.l.Stats().TCPACKSkippedTimeWait.Load(); n != 2 {
+		t.Fatalf("TCPACKSkippedTimeWait %d, want 2", n)
+	}
+	h.advance(60*time.Second - time.Millisecond) // restarted by the last ACK
+	h.state(StateTimeWait)
+	h.advance(time.Millisecond)
+	h.state(StateClosed)
+}
+
+// With timestamps, a bare ACK at RCV.NXT updates TS.Recent; a segment that
+// PAWS rejects is counted (PAWSEstab) and answered with our ACK echoing
+// TS.Recent.
+func TestTimeWaitTimestamps(t *testing.T) {
+	h := timeWaitTSConn(t)
+	h.send(ACK, peerISN+2, ourISN+2, withTS(103, 0))
+	h.expectNothing()
+	h.send(ACK, peerISN+2, ourISN+2, withTS(101, 0))
+	a := h.expect(flags(ACK), seqNum(ourISN+2), ackNum(peerISN+2))
+	if !a.seg.Opts.HasTimestamp || a.seg.Opts.TSEcr != 103 {
+		t.Fatalf("TIME-WAIT ACK echoes %+v, want TSecr 103", a.seg.Opts)
+	}
+	if n := h.l.Stats().PAWSEstab.Load(); n != 1 {
+		t.Fatalf("PAWSEstab %d, want 1", n)
+	}
+}
+
+// TIME-WAIT's ACKs advertise what is left of the window last advertised
+// (Linux tw_rcv_wnd), not a zero window.
+func TestTimeWaitAckCarriesWindow(t *testing.T) {
+	h := finWait2Conn(t)
+	h.send(FIN|ACK, peerISN+1, ourISN+2)
+	a := h.expect(flags(ACK), seqNum(ourISN+2), ackNum(peerISN+2))
+	h.state(StateTimeWait)
+	h.send(SYN, peerISN, 0)
+	b := h.expect(flags(ACK), seqNum(ourISN+2), ackNum(peerISN+2))
+	if b.seg.Window == 0 || b.seg.Window != a.seg.Window {
+		t.Fatalf("TIME-WAIT ACK window %d, the ACK of the FIN had %d", b.seg.Window, a.seg.Window)
+	}
+}
+
 // Linux's default (tcp_rfc1337=0): a RST at RCV.NXT ends TIME-WAIT, one
 // anywhere else is ignored.
 func TestTimeWaitInWindowRstEnds(t *testing.T) {

@@ -70,6 +70,7 @@ type Stats struct {
 	PAWSEstab              atomic.Uint64 // segments rejected by PAWS (RFC 7323 §5)
 	TCPACKSkippedSeq       atomic.Uint64 // rate-limited ACK not sent for an out-of-window segment
 	TCPACKSkippedChallenge atomic.Uint64 // challenge ACK not sent: rate limit (RFC 5961 §7)
+	TCPACKSkippedTimeWait  atomic.Uint64 // rate-limited ACK not sent in TIME-WAIT for a segment not at RCV.NXT
 	TCPWinProbe            atomic.Uint64 // zero-window probes sent
 	DelayedACKs            atomic.Uint64 // delayed ACKs sent by the delayed-ACK timer
 	TCPZeroWindowDrop      atomic.Uint64 // segments dropped: our window was zero
@@ -165,6 +166,7 @@ var statDescs = []StatDesc{
 	extStat("PAWSEstab", func(s *Stats) *atomic.Uint64 { return &s.PAWSEstab }),
 	extStat("TCPACKSkippedSeq", func(s *Stats) *atomic.Uint64 { return &s.TCPACKSkippedSeq }),
 	extStat("TCPACKSkippedChallenge", func(s *Stats) *atomic.Uint64 { return &s.TCPACKSkippedChallenge }),
+	extStat("TCPACKSkippedTimeWait", func(s *Stats) *atomic.Uint64 { return &s.TCPACKSkippedTimeWait }),
 	extStat("TCPWinProbe", func(s *Stats) *atomic.Uint64 { return &s.TCPWinProbe }),
 	extStat("DelayedACKs", func(s *Stats) *atomic.Uint64 { return &s.DelayedACKs }),
 	extStat("TCPZeroWindowDrop", func(s *Stats) *atomic.Uint64 { return &s.TCPZeroWindowDrop }),

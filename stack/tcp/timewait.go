@@ -16,18 +16,17 @@ import (
 )
 
 // timeWait is a TIME-WAIT entry: what is needed to re-ACK a retransmitted
-// FIN, to judge a new SYN for the same 4-tuple, and to list it: 64 bytes on
+// FIN, to judge a new SYN for the same 4-tuple, and to list it: 80 bytes on
 // 64-bit (a Go size class), with no other allocation. Entries expire in the
 // order of their deadlines (every entry lives 2*MSL from its last restart),
 // so instead of a wheel timer each they sit on the layer's FIFO list, and
 // one layer timer fires for the head.
 //
 // With 16-byte addresses (IPv6, or IPv4 mapped) the 4-tuple alone would
-// take 36 bytes and push the entry into the 80- or 96-byte class, so the
-// local address, always one of the few addresses the layer serves, is an
-// index into the layer's table of them (twLocals), and the two times are
-// kept in wrapping milliseconds (TIME-WAIT lasts a minute; the uint32
-// differences are exact for 24 days).
+// take 36 bytes, so the local address, always one of the few addresses the
+// layer serves, is an index into the layer's table of them (twLocals), and
+// the times are kept in wrapping milliseconds (TIME-WAIT lasts a minute;
+// the uint32 differences are exact for 24 days).
 type timeWait struct {
 	remote     flowtable.Addr // peer address
 	localPort  uint16         //
@@ -38,8 +37,9 @@ type timeWait struct {
 	tsOffset   uint32         // our timestamp offset
 	tsAtMs     uint32         // when TS.Recent was last updated, ms (tcp_tw_reuse's 1 s rule)
 	expiresMs  uint32         // end of TIME-WAIT (2*MSL after entry or the last restart), ms, rounded up
+	oowMs      uint32         // when the last rate-limited ACK was sent, ms; 0: never (Linux tw_last_oow_ack_time)
+	window     uint16         // the window field of our ACKs: the receive window at entry, scaled (Linux tw_rcv_wnd >> tw_rcv_wscale)
 	local      uint8          // index of the local address in the layer's twLocals
-	rcvShift   uint8          // our window scale
 	hasTS      bool           // timestamps were in use
 	next, prev *timeWait      // the layer's expiry list, oldest deadline first
 }
@@ -111,7 +111,7 @@ func (c *Conn) enterTimeWait(now clock.Time) {
 		rcvNxt:     c.rcvNxt,
 		tsRecent:   c.tsRecent,
 		tsOffset:   c.tsOffset,
-		rcvShift:   c.rcvShift,
+		window:     c.twWindow(),
 		hasTS:      c.flags&fTS != 0,
 		tsAtMs:     msOf(c.tsRecentAt),
 	}
@@ -130,6 +130,16 @@ func (c *Conn) enterTimeWait(now clock.Time) {
 	if !held {
 		c.notifyClosed(nil)
 	}
+}
+
+// twWindow is the window field TIME-WAIT's ACKs carry: what is left of
+// the window last advertised (Linux tcp_time_wait: tw_rcv_wnd =
+// tcp_receive_window), scaled.
+func (c *Conn) twWindow() uint16 {
+	if !c.rcvNxt.LessThan(c.rcvAdv) {
+		return 0
+	}
+	return uint16(min(uint32(c.rcvAdv.Sub(c.rcvNxt))>>c.rcvShift, 65535))
 }
 
 // twPush appends tw to the expiry list with the deadline now+2*MSL (no
@@ -202,31 +212,45 @@ func (tw *timeWait) info(l *Layer, now clock.Time) ConnInfo {
 }
 
 // input is SEGMENT ARRIVES in TIME-WAIT, following Linux's
-// tcp_timewait_state_process.
+// tcp_timewait_state_process:
+//
+//   - at RCV.NXT (PAWS permitting) a RST ends TIME-WAIT ("TIME-WAIT
+//     assassination", which a client in SYN-SENT does on purpose when our
+//     ACK to its new SYN does not fit: RFC 9293 §3.10.7.3), unless
+//     tcp_rfc1337 asks for RFC 1337's remedy of ignoring it; a bare ACK
+//     there restarts the 2*MSL timer and gets no answer; both update
+//     TS.Recent;
+//   - a SYN that cannot be an old duplicate reuses the slot (below);
+//   - any other segment but a RST restarts the timer if it has ACK set or
+//     PAWS rejects it (not an ACK-less SYN, which may be a new connection's
+//     with a random ISN below RCV.NXT), and is answered with our ACK, at
+//     most once per oowInterval if it has neither data nor FIN (a
+//     retransmitted FIN always is: RFC 9293 §3.10.7.4 eighth).
 func (tw *timeWait) input(l *Layer, now clock.Time, seg *Segment) {
 	flags := seg.Flags
-	if flags&wire.FlagRST != 0 {
-		// Linux tcp_timewait_state_process: a RST at exactly RCV.NXT that
-		// PAWS does not reject ends TIME-WAIT ("TIME-WAIT assassination",
-		// which a client in SYN-SENT does on purpose when our ACK to its
-		// new SYN does not fit: RFC 9293 §3.10.7.3, SEQ=SEG.ACK), unless
-		// tcp_rfc1337 asks for RFC 1337's remedy of ignoring it. Any other
-		// RST is ignored.
-		if !l.cfg.RFC1337 && seg.Seq == tw.rcvNxt && !tw.pawsRejectsRst(now, seg) {
-			tw.remove(l)
+	rst := flags&wire.FlagRST != 0
+	paws := tw.pawsRejects(now, seg, rst)
+	bare := len(seg.Payload) == 0 && flags&(wire.FlagSYN|wire.FlagFIN) == 0
+	if !paws && seg.Seq == tw.rcvNxt && (bare || rst) {
+		if rst {
+			if !l.cfg.RFC1337 {
+				tw.remove(l)
+				return
+			}
+		} else {
+			tw.restart(l, now)
+		}
+		if tw.hasTS && seg.Opts.HasTimestamp {
+			tw.tsRecent, tw.tsAtMs = seg.Opts.TSVal, msOf(now)
 		}
 		return
 	}
-	if flags&(wire.FlagSYN|wire.FlagACK) == wire.FlagSYN {
+	if flags&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) == wire.FlagSYN && !paws {
 		// A new SYN may reuse the slot if it cannot be an old duplicate
-		// (Linux tcp_timewait_state_process, TCP_TW_SYN): a sequence
-		// number above RCV.NXT that PAWS does not reject, or a newer
-		// timestamp (RFC 6191).
-		newer := seg.Seq.GreaterThan(tw.rcvNxt)
-		if tw.hasTS && seg.Opts.HasTimestamp {
-			d := int32(seg.Opts.TSVal - tw.tsRecent)
-			newer = (newer && d >= 0) || d > 0
-		}
+		// (Linux TCP_TW_SYN): a sequence number above RCV.NXT, or a
+		// newer timestamp (RFC 6191).
+		newer := seg.Seq.GreaterThan(tw.rcvNxt) ||
+			tw.hasTS && seg.Opts.HasTimestamp && int32(seg.Opts.TSVal-tw.tsRecent) > 0
 		if newer {
 			if ln := l.lookupListener(seg.Key); ln != nil {
 				// Linux: the new ISN is the old SND.NXT + 65535 + 2, so
@@ -236,37 +260,55 @@ func (tw *timeWait) input(l *Layer, now clock.Time, seg *Segment) {
 				ln.input(now, seg, isn, true)
 				return
 			}
+			tw.sendAck(l, now) // no listener: the ACK (Linux TCP_TW_SYN falls through to TCP_TW_ACK)
+			return
 		}
-		tw.sendAck(l, now)
+	}
+	if paws {
+		l.stats.PAWSEstab.Add(1)
+	}
+	if rst {
 		return
 	}
-	if flags&wire.FlagFIN != 0 && seg.Seq.Add(seqnum.Size(len(seg.Payload))) == tw.rcvNxt-1 {
-		// The peer's FIN again: our last ACK was lost. Re-ACK and
-		// restart the 2*MSL timer (RFC 9293 §3.10.7.4 eighth).
-		tw.sendAck(l, now)
-		l.twUnlink(tw)
-		l.twPush(tw, now)
-		return
+	if paws || flags&wire.FlagACK != 0 {
+		tw.restart(l, now)
 	}
-	if flags&wire.FlagSYN == 0 && len(seg.Payload) == 0 && flags&wire.FlagFIN == 0 && seg.Seq == tw.rcvNxt {
-		return // an in-window pure ACK: nothing to do
+	if bare || flags&wire.FlagSYN != 0 {
+		// Linux tcp_oow_rate_limited: segments without data or FIN (and
+		// SYNs) are answered at most once per interval, which breaks
+		// ACK loops with a peer that answers our ACK with another.
+		ms := max(msOf(now), 1) // 0 is "never"
+		if tw.oowMs != 0 && int32(ms-tw.oowMs) >= 0 && time.Duration(ms-tw.oowMs)*time.Millisecond < oowInterval {
+			l.stats.TCPACKSkippedTimeWait.Add(1)
+			return
+		}
+		tw.oowMs = ms
 	}
 	tw.sendAck(l, now)
 }
 
-// pawsRejectsRst is Linux's tcp_paws_reject for a RST in TIME-WAIT: its
-// timestamp is older than TS.Recent, and TS.Recent is less than
-// TCP_PAWS_MSL (60 s) old (a RST's clean-up takes precedence over an older
-// timestamp, RFC 7323 §5.3 note).
-func (tw *timeWait) pawsRejectsRst(now clock.Time, seg *Segment) bool {
-	return tw.hasTS && seg.Opts.HasTimestamp && int32(seg.Opts.TSVal-tw.tsRecent) < 0 &&
-		int32(msOf(now)-tw.tsAtMs) < 60_000
+// restart re-arms tw's 2*MSL from now (Linux inet_twsk_reschedule with
+// TCP_TIMEWAIT_LEN).
+func (tw *timeWait) restart(l *Layer, now clock.Time) {
+	l.twUnlink(tw)
+	l.twPush(tw, now)
+}
+
+// pawsRejects is Linux's tcp_paws_reject in TIME-WAIT: the segment's
+// timestamp is older than TS.Recent, except for a RST when TS.Recent is at
+// least TCP_PAWS_MSL (60 s) old (a RST's clean-up takes precedence over
+// an older timestamp, RFC 7323 §5.3 note).
+func (tw *timeWait) pawsRejects(now clock.Time, seg *Segment, rst bool) bool {
+	if !tw.hasTS || !seg.Opts.HasTimestamp || int32(seg.Opts.TSVal-tw.tsRecent) >= 0 {
+		return false
+	}
+	return !rst || int32(msOf(now)-tw.tsAtMs) < 60_000
 }
 
 // sendAck sends <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
 func (tw *timeWait) sendAck(l *Layer, now clock.Time) {
 	s := &l.out
-	*s = OutSegment{Key: tw.key(l), Seq: tw.sndNxt, Ack: tw.rcvNxt, Flags: wire.FlagACK}
+	*s = OutSegment{Key: tw.key(l), Seq: tw.sndNxt, Ack: tw.rcvNxt, Flags: wire.FlagACK, Window: tw.window}
 	if tw.hasTS {
 		s.Opts.HasTimestamp = true
 		s.Opts.TSVal = l.ownerTS(uint32(int64(now)/1e6) + tw.tsOffset)
