@@ -48,10 +48,7 @@ func TestWeCloseFirst(t *testing.T) {
 		t.Fatal("not in the TIME-WAIT table")
 	}
 	// TIME-WAIT lasts 2*MSL = 60 s.
-	h.advance(60*time.Second - time.Millisecond)
-	h.state(StateTimeWait)
-	h.advance(time.Millisecond)
-	h.state(StateClosed)
+	h.closesAfter(StateTimeWait, 60*time.Second)
 	if h.l.TimeWaits() != 0 || h.l.Stats().TW.Load() != 1 {
 		t.Fatal("TIME-WAIT entry not expired at 60 s")
 	}
@@ -85,10 +82,7 @@ func TestFinWait1OrphanRetries(t *testing.T) {
 
 func TestFinWait2OrphanTimeout(t *testing.T) {
 	h := finWait2Conn(t)
-	h.advance(60*time.Second - time.Millisecond)
-	h.state(StateFinWait2)
-	h.advance(time.Millisecond)
-	h.state(StateClosed)
+	h.closesAfter(StateFinWait2, 60*time.Second)
 	h.expectNothing()
 }
 
@@ -187,10 +181,7 @@ func TestTimeWaitFinRetransmitRestartsTimer(t *testing.T) {
 	h.advance(30 * time.Second)
 	h.send(FIN|ACK, peerISN+1, ourISN+2)
 	h.expect(flags(ACK), seqNum(ourISN+2), ackNum(peerISN+2))
-	h.advance(60*time.Second - time.Millisecond)
-	h.state(StateTimeWait)
-	h.advance(time.Millisecond)
-	h.state(StateClosed)
+	h.closesAfter(StateTimeWait, 60*time.Second)
 }
 
 // Linux tcp_timewait_state_process: a bare ACK at RCV.NXT restarts the
@@ -205,10 +196,7 @@ func TestTimeWaitInWindowAckRestartsTimer(t *testing.T) {
 	h.state(StateTimeWait)
 	h.send(SYN, peerISN, 0)
 	h.expect(flags(ACK), seqNum(ourISN+2), ackNum(peerISN+2))
-	h.advance(40*time.Second - time.Millisecond) // 2*MSL after the ACK
-	h.state(StateTimeWait)
-	h.advance(time.Millisecond)
-	h.state(StateClosed)
+	h.closesAfter(StateTimeWait, 40*time.Second) // 2*MSL after the ACK
 }
 
 // A segment not at RCV.NXT with ACK restarts the timer and is answered;
@@ -236,10 +224,7 @@ func TestTimeWaitOutOfWindowRateLimited(t *testing.T) {
 	if n := h.l.Stats().TCPACKSkippedTimeWait.Load(); n != 2 {
 		t.Fatalf("TCPACKSkippedTimeWait %d, want 2", n)
 	}
-	h.advance(60*time.Second - time.Millisecond) // restarted by the last ACK
-	h.state(StateTimeWait)
-	h.advance(time.Millisecond)
-	h.state(StateClosed)
+	h.closesAfter(StateTimeWait, 60*time.Second) // restarted by the last ACK
 }
 
 // With timestamps, a bare ACK at RCV.NXT updates TS.Recent; a segment that

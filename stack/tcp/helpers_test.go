@@ -270,6 +270,16 @@ func (h *harness) expectNothing() {
 	}
 }
 
+// closesAfter checks that the connection stays in state st until d from
+// now and is closed at d (the timers' 1 ms granularity).
+func (h *harness) closesAfter(st State, d time.Duration) {
+	h.t.Helper()
+	h.advance(d - time.Millisecond)
+	h.state(st)
+	h.advance(time.Millisecond)
+	h.state(StateClosed)
+}
+
 func (h *harness) state(want State) {
 	h.t.Helper()
 	if h.c == nil {
