@@ -319,6 +319,7 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 			return false
 		}
 		c.reorderingSeen(&as)
+		c.armTLP(now) // data acknowledged (Linux FLAG_SET_XMIT_TIMER)
 	} else if ack == c.sndUna && c.sndNxt != c.sndUna && (as.sacked > 0 || (c.flags&fSackOK == 0 &&
 		len(seg.Payload) == 0 && seg.Flags&wire.FlagFIN == 0 && uint32(seg.Window)<<c.sndShift == c.sndWnd)) {
 		// A duplicate ACK: with SACK, one that SACKs new data, with or

@@ -286,7 +286,14 @@ func (c *Conn) sendRound(now clock.Time, mode pushMode) {
 			c.rtoAt = now.Add(c.currentRTO())
 		}
 	}
-	c.armTLP(now)
+	// The probe is scheduled anew when new data goes out (Linux
+	// tcp_write_xmit) and when an ACK acknowledges data (inputAck, Linux
+	// tcp_set_xmit_timer), not on an ACK that only repeats SND.UNA: that
+	// one would put the probe off by one more 2*SRTT
+	// (fr-4pkt-fack-last-byte).
+	if sent || !c.tlpArmable() {
+		c.armTLP(now)
+	}
 }
 
 // sendNext sends one segment, the next RFC 6675 NextSeg allows; it

@@ -275,6 +275,13 @@ func (c *Conn) onReoTimer(now clock.Time) {
 	c.trySend(now)
 }
 
+// tlpArmable reports whether a probe may be scheduled: data outstanding,
+// not recovering, and no probe outstanding (RFC 8985 §7.2).
+func (c *Conn) tlpArmable() bool {
+	return c.tlpOn() && c.tq != nil && c.tq.n > 0 && c.flags&fInRecovery == 0 &&
+		!c.sndUna.LessThan(c.recover) && c.rack.flags&rkTLP == 0
+}
+
 // armTLP is RFC 8985 §7.2: after a transmission or an ACK, with data
 // outstanding, not recovering, and no probe outstanding, the probe
 // timeout is 2*SRTT, plus the worst-case delayed ACK when only one
@@ -282,8 +289,7 @@ func (c *Conn) onReoTimer(now clock.Time) {
 // never later than the RTO would fire.
 func (c *Conn) armTLP(now clock.Time) {
 	c.tlpAt = never
-	if !c.tlpOn() || c.tq == nil || c.tq.n == 0 || c.flags&fInRecovery != 0 ||
-		c.sndUna.LessThan(c.recover) || c.rack.flags&rkTLP != 0 {
+	if !c.tlpArmable() {
 		return
 	}
 	pto := time.Second

@@ -249,29 +249,44 @@ func TestRACKLostRetransmissionOldEcho(t *testing.T) {
 }
 
 // TLP: with nothing more to send, 2*SRTT (+2 ms, several segments out)
-// after the last transmission the last segment is sent again as a probe;
-// the ACK it brings lets RACK repair the rest instead of an RTO.
+// after the last transmission the last segment is sent again as a probe,
+// with the PSH of the write's end it carried; the ACK it brings lets RACK
+// repair the rest instead of an RTO. An ACK before it that SACKs only the
+// last byte (google's fr-4pkt-fack-last-byte.pkt) changes nothing: a
+// block marks only the segments it covers whole (Linux
+// tcp_match_skb_to_sack), so RACK sees no later delivery and no recovery
+// starts, and an ACK that acknowledges nothing does not put the probe
+// off (Linux re-arms it only for new data or an ACK of data).
 func TestTLPAfterTwoSRTT(t *testing.T) {
-	h := sackConn(t, false)
-	una := ourISN + 1
-	writeSegs(h, 3, 1000)
-	h.advance(21 * time.Millisecond)
-	h.expectNothing()
-	h.advance(time.Millisecond)
-	h.expect(seqNum(una+2000), payloadLen(1000), at(32*time.Millisecond)) // 10 + 2*10 + 2 ms
-	if h.l.Stats().TCPLossProbes.Load() != 1 || h.l.Stats().TCPTimeouts.Load() != 0 {
-		t.Fatalf("TCPLossProbes %d TCPTimeouts %d", h.l.Stats().TCPLossProbes.Load(), h.l.Stats().TCPTimeouts.Load())
-	}
-	// Segments 2 and 3 (the probe) arrive, 1 was lost: RACK at once
-	// (the probe was sent after it).
-	h.advance(10 * time.Millisecond)
-	h.send(ACK, peerISN+1, una, withSACK(una+1000, una+3000))
-	h.expect(seqNum(una), payloadLen(1000))
-	h.send(ACK, peerISN+1, una+3000)
-	h.advance(5 * time.Second)
-	h.expectNothing()
-	if h.l.Stats().TCPTimeouts.Load() != 0 {
-		t.Fatal("RTO")
+	for _, lastByteSACK := range []bool{false, true} {
+		h := sackConn(t, false)
+		una := ourISN + 1
+		writeSegs(h, 3, 1000)
+		if lastByteSACK {
+			h.advance(10 * time.Millisecond)
+			h.send(ACK, peerISN+1, una, withSACK(una+2999, una+3000))
+			h.advance(11 * time.Millisecond)
+		} else {
+			h.advance(21 * time.Millisecond)
+		}
+		h.expectNothing()
+		h.advance(time.Millisecond)
+		h.expect(seqNum(una+2000), payloadLen(1000), flags(ACK|PSH), at(32*time.Millisecond)) // 10 + 2*10 + 2 ms
+		if st := h.l.Stats(); st.TCPLossProbes.Load() != 1 || st.TCPTimeouts.Load() != 0 || st.TCPSackRecovery.Load() != 0 {
+			t.Fatalf("last-byte SACK %v: TCPLossProbes %d TCPTimeouts %d TCPSackRecovery %d", lastByteSACK,
+				st.TCPLossProbes.Load(), st.TCPTimeouts.Load(), st.TCPSackRecovery.Load())
+		}
+		// Segments 2 and 3 (the probe) arrive, 1 was lost: RACK at once
+		// (the probe was sent after it).
+		h.advance(10 * time.Millisecond)
+		h.send(ACK, peerISN+1, una, withSACK(una+1000, una+3000))
+		h.expect(seqNum(una), payloadLen(1000))
+		h.send(ACK, peerISN+1, una+3000)
+		h.advance(5 * time.Second)
+		h.expectNothing()
+		if h.l.Stats().TCPTimeouts.Load() != 0 {
+			t.Fatal("RTO")
+		}
 	}
 }
 
@@ -448,7 +463,8 @@ func TestScoreboardCounts(t *testing.T) {
 	for i := 0; i < 6; i++ { // grows past its first array
 		q.push(seqnum.Value(1000*i), 1000, 0, 0)
 	}
-	q.sack(1500, 3000, nil) // splits record 1, marks [1500,3000)
+	q.split(1, 500)         // record 1 cut in two, as for a retransmission in smaller segments
+	q.sack(1500, 3000, nil) // marks [1500,2000) and [2000,3000)
 	if q.sacked != 1500 || q.n != 7 {
 		t.Fatalf("sacked %d n %d", q.sacked, q.n)
 	}
@@ -473,6 +489,24 @@ func TestScoreboardCounts(t *testing.T) {
 	q.ackTo(6000, nil, nil)
 	if q.n != 0 || q.lost != 0 || q.sacked != 0 || q.retrans != 0 {
 		t.Fatalf("empty queue with counts: %+v", q)
+	}
+}
+
+// A SACK block marks only the records it covers whole (Linux
+// tcp_match_skb_to_sack with one-segment skbs): a record it starts or ends
+// inside stays unSACKed and uncut.
+func TestSACKMarksWholeRecordsOnly(t *testing.T) {
+	var q txQueue
+	for i := 0; i < 4; i++ {
+		q.push(seqnum.Value(1000*i), 1000, 0, 0)
+	}
+	n := 0
+	q.sack(500, 3999, func(*txSeg) { n++ })
+	if q.sacked != 2000 || q.n != 4 || n != 2 {
+		t.Fatalf("sacked %d records %d newly SACKed %d, want 2000, 4, 2", q.sacked, q.n, n)
+	}
+	if q.at(0).mark&sbSacked != 0 || q.at(3).mark&sbSacked != 0 {
+		t.Fatal("a record covered in part was SACKed")
 	}
 }
 

@@ -195,8 +195,14 @@ func (q *txQueue) ackTo(una seqnum.Value, fn, sacked func(s *txSeg)) {
 	}
 }
 
-// sack marks the records inside [l, r) SACKed (splitting a record the
-// block covers in part) and calls fn for each one newly SACKed.
+// sack marks the records [l, r) covers whole SACKed and calls fn for each
+// one newly SACKed. A record the block covers only in part stays as it
+// is: Linux's tcp_match_skb_to_sack SACKs a one-segment skb only whole (a
+// larger one it cuts at MSS multiples, and every record here is one
+// segment), so a block that ends or starts inside a segment (a receiver
+// or middlebox that cut it) neither SACKs a piece of it nor lets RACK
+// take the piece for a delivery of the whole (fr-4pkt-fack-last-byte: a
+// SACK of the last byte alone starts no recovery).
 func (q *txQueue) sack(l, r seqnum.Value, fn func(s *txSeg)) {
 	i := q.find(l)
 	if i < 0 {
@@ -207,19 +213,11 @@ func (q *txQueue) sack(l, r seqnum.Value, fn func(s *txSeg)) {
 	}
 	for ; i < q.n; i++ {
 		s := q.at(i)
-		if r.LessThanEq(s.seq) {
+		if r.LessThan(s.end()) {
 			return
 		}
-		if s.mark&sbSacked != 0 {
+		if s.mark&sbSacked != 0 || s.seq.LessThan(l) {
 			continue
-		}
-		if s.seq.LessThan(l) {
-			q.split(i, uint32(l.Sub(s.seq)))
-			continue // the next record starts at l
-		}
-		if r.LessThan(s.end()) {
-			q.split(i, uint32(r.Sub(s.seq))) // (a block never covers our FIN: it stays unSACKed)
-			s = q.at(i)
 		}
 		q.setMark(s, sbSacked)
 		if fn != nil {
