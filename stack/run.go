@@ -19,11 +19,11 @@ const maxIdleWait = time.Second
 // runningLoops counts the Runs of this process (every Engine's).
 var runningLoops atomic.Int32
 
-// Run is the poll loop: it calls Poll with clk's time until ctx is done. When an iteration found no work it
-// waits in Port.Wait until frames arrive, Do wakes it, ctx is done, or the
-// next TCP timer is due, or, while frames wait for an unresolved next hop,
-// its next request or failure (unres.go). With Config.BusyPoll it never
-// waits. It returns nil when ctx is done, or the error of Port.Wait.
+// Run is the poll loop: it calls Poll with clk's time until ctx is done.
+// When an iteration found no work it waits in Port.Wait until frames
+// arrive, Do wakes it, ctx is done, or the next TCP timer is due, or, while
+// frames wait for an unresolved next hop, its next request or failure
+// (unres.go). With Config.BusyPoll it never waits. It returns nil when ctx is done, or the error of Port.Wait.
 //
 // Port.Wait blocks in poll(2) and the goroutine keeps its P (the Go
 // scheduler's processor) through the system call, until the runtime's
