@@ -278,7 +278,7 @@ func (tw *timeWait) input(l *Layer, now clock.Time, seg *Segment) {
 		// SYNs) are answered at most once per interval, which breaks
 		// ACK loops with a peer that answers our ACK with another.
 		ms := max(msOf(now), 1) // 0 is "never"
-		if tw.oowMs != 0 && int32(ms-tw.oowMs) >= 0 && time.Duration(ms-tw.oowMs)*time.Millisecond < oowInterval {
+		if d := int32(ms - tw.oowMs); tw.oowMs != 0 && d >= 0 && d < int32(oowInterval/time.Millisecond) {
 			l.stats.TCPACKSkippedTimeWait.Add(1)
 			return
 		}
