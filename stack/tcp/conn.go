@@ -151,7 +151,7 @@ type Conn struct {
 	chalAt    clock.Time
 	chalCount int32
 	burstSeq  seqnum.Value // SND.NXT when the current transmission round (trySend) began (push.go)
-	oowAt     clock.Time   // last ACK for an out-of-window segment (Linux last_oow_ack_time)
+	oowMs     uint32       // when the last ACK for an out-of-window segment went, wrapping ms; 0: never (Linux last_oow_ack_time)
 
 	synRtx   int32        // SYN-ACK retransmissions (Linux req->num_timeout)
 	userTO   uint32       // TCP_USER_TIMEOUT in ms (RFC 5482; Linux icsk_user_timeout); 0: off

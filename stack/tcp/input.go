@@ -88,8 +88,12 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 				// tcp_send_dupack).
 				c.setDSACK(seg.Seq, seqnum.Min(seg.Seq.Add(seqnum.Size(len(seg.Payload))), c.rcvNxt))
 			}
-			if flags&wire.FlagRST == 0 && !c.oowRateLimited(now, seg, slen) {
-				c.sendAck(now)
+			if flags&wire.FlagRST == 0 {
+				if oowRateLimited(&c.oowMs, now, seg) {
+					c.layer.stats.TCPACKSkippedSeq.Add(1)
+				} else {
+					c.sendAck(now)
+				}
 			}
 			return
 		}
@@ -170,17 +174,21 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 // ACK loops between two ends that each find the other's ACKs unacceptable.
 const oowInterval = 500 * time.Millisecond
 
-// oowRateLimited reports whether the ACK for an unacceptable segment must
-// be skipped (Linux tcp_oow_rate_limited: data segments are never limited).
-func (c *Conn) oowRateLimited(now clock.Time, seg *Segment, slen seqnum.Size) bool {
-	if len(seg.Payload) > 0 && seg.Flags&wire.FlagSYN == 0 {
+// oowRateLimited is Linux's tcp_oow_rate_limited: it reports whether the
+// ACK answering unacceptable segment seg must be skipped, given *last, the
+// wrapping millisecond (msOf) the last such ACK was sent or 0 for never,
+// which it moves to now when the ACK may go. A segment that occupies
+// sequence space (data or a FIN) without SYN is always answered: it is not
+// likely part of an ACK loop, and a peer retransmitting needs the ACK.
+func oowRateLimited(last *uint32, now clock.Time, seg *Segment) bool {
+	if segLen(seg) > 0 && seg.Flags&wire.FlagSYN == 0 {
 		return false
 	}
-	if c.oowAt != 0 && now.Sub(c.oowAt) < oowInterval {
-		c.layer.stats.TCPACKSkippedSeq.Add(1)
+	ms := max(msOf(now), 1) // 0 is "never"
+	if d := int32(ms - *last); *last != 0 && d >= 0 && d < int32(oowInterval/time.Millisecond) {
 		return true
 	}
-	c.oowAt = now
+	*last = ms
 	return false
 }
 

@@ -3,6 +3,7 @@ package tcp
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/xdptcp/xdptcp/stack/seqnum"
 )
@@ -191,6 +192,35 @@ func TestRFC5961AckEdges(t *testing.T) {
 			})
 		}
 	}
+}
+
+// Out-of-window segments without data or FIN draw at most one ACK per
+// 500 ms (Linux tcp_oow_rate_limited with tcp_invalid_ratelimit), the rest
+// counted in TCPACKSkippedSeq; a FIN and data are always answered and do
+// not move the limit's clock.
+func TestOutOfWindowAckRateLimited(t *testing.T) {
+	h := establishedConn(t)
+	h.advance(time.Second) // off the clock's first millisecond, which stands for "never"
+	past := h.c.rcvAdv.Add(100)
+	h.send(ACK, past, ourISN+1)
+	h.expect(flags(ACK), seqNum(ourISN+1), ackNum(peerISN+1))
+	h.advance(100 * time.Millisecond)
+	h.send(ACK, past, ourISN+1)
+	h.expectNothing()
+	h.send(FIN|ACK, past, ourISN+1)
+	h.expect(flags(ACK), seqNum(ourISN+1), ackNum(peerISN+1))
+	h.send(ACK, past, ourISN+1, withData([]byte("x")))
+	h.expect(flags(ACK), seqNum(ourISN+1), ackNum(peerISN+1))
+	h.advance(399 * time.Millisecond) // 499 ms after the first ACK
+	h.send(ACK, past, ourISN+1)
+	h.expectNothing()
+	h.advance(time.Millisecond)
+	h.send(ACK, past, ourISN+1)
+	h.expect(flags(ACK), seqNum(ourISN+1), ackNum(peerISN+1))
+	if n := h.l.Stats().TCPACKSkippedSeq.Load(); n != 2 {
+		t.Fatalf("TCPACKSkippedSeq %d, want 2", n)
+	}
+	h.state(StateEstablished)
 }
 
 // RFC 5961 §7: challenge ACKs are limited per connection (100 a second

@@ -273,16 +273,9 @@ func (tw *timeWait) input(l *Layer, now clock.Time, seg *Segment) {
 	if paws || flags&wire.FlagACK != 0 {
 		tw.restart(l, now)
 	}
-	if bare || flags&wire.FlagSYN != 0 {
-		// Linux tcp_oow_rate_limited: segments without data or FIN (and
-		// SYNs) are answered at most once per interval, which breaks
-		// ACK loops with a peer that answers our ACK with another.
-		ms := max(msOf(now), 1) // 0 is "never"
-		if d := int32(ms - tw.oowMs); tw.oowMs != 0 && d >= 0 && d < int32(oowInterval/time.Millisecond) {
-			l.stats.TCPACKSkippedTimeWait.Add(1)
-			return
-		}
-		tw.oowMs = ms
+	if oowRateLimited(&tw.oowMs, now, seg) {
+		l.stats.TCPACKSkippedTimeWait.Add(1)
+		return
 	}
 	tw.sendAck(l, now)
 }
