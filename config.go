@@ -51,7 +51,7 @@ type Config struct {
 	// xsk-features, in software otherwise), "off" (software), "on"
 	// (always request it; Linux 6.8 or newer).
 	TxChecksum string
-	BusyPoll   bool // never sleep in poll(): trades a core for latency
+	BusyPoll   bool // never sleep in poll(): a core of its own per loop (on a core shared with the NIC's NAPI thread it slows both)
 
 	TCP TCPConfig
 
