@@ -87,12 +87,28 @@ func (q *txQueue) undoRetransmitted(seq, end seqnum.Value, ts uint32) {
 // original must not pass for the original of the retransmission). It
 // reports whether the retransmission was spurious and the congestion
 // state was restored.
+//
+// An ACK that advances SND.UNA in a fast recovery that has retransmitted
+// nothing yet finds the episode spurious too, with or without
+// timestamps: the hole was filled by the original, delayed, not lost
+// (Linux tcp_packet_delayed with retrans_stamp 0, 6.17+). Here that is
+// the recovery entered on one ACK of a receive batch whose later ACK,
+// for the delayed original, came before the batch's transmit round.
 func (c *Conn) checkUndo(seg *Segment, ack seqnum.Value) bool {
 	q := c.tq
-	if q == nil || !q.undo.valid || !q.undo.eifel || q.undo.retrans < 0 || !q.undo.rtxSeq.LessThan(ack) {
+	if q == nil || !q.undo.valid || !q.undo.eifel {
 		return false
 	}
 	u := &q.undo
+	if u.retrans < 0 {
+		if u.rto || c.flags&fInRecovery == 0 {
+			return false // a timeout retransmits at once; after recovery only D-SACKs decide
+		}
+		return c.undoLoss(undoEifel)
+	}
+	if !u.rtxSeq.LessThan(ack) {
+		return false
+	}
 	if c.flags&fTS == 0 {
 		return false // no Eifel without timestamps (F-RTO or D-SACK may still decide)
 	}

@@ -399,3 +399,62 @@ func TestDSACKForTLPDoesNotUndoEpisode(t *testing.T) {
 		t.Fatalf("the probe's D-SACK undid the episode: TCPDSACKUndo %d cwnd %d (was %d)", h.l.Stats().TCPDSACKUndo.Load(), h.c.cc.window(), after)
 	}
 }
+
+// ackSeg is a pure ACK from the peer with options applied.
+func ackSeg(ack seqnum.Value, opts ...segOpt) Segment {
+	s := Segment{Seq: peerISN + 1, Ack: ack, Flags: ACK}
+	for _, o := range opts {
+		o(&s)
+	}
+	return s
+}
+
+// A recovery entered on an ACK of a receive batch whose later ACK (the
+// delayed original arriving) advances SND.UNA before any retransmission
+// went out is undone at once (Linux tcp_packet_delayed with no
+// retransmission yet, 6.17+, through tcp_try_undo_partial): nothing is
+// retransmitted and cwnd is back. With timestamps and without.
+func TestRecoveryWithoutRetransmissionUndone(t *testing.T) {
+	for _, ts := range []bool{true, false} {
+		h := newHarness(t, func(c *Config) { c.EarlyRetrans = 0 })
+		h.listen()
+		opts := []segOpt{withMSS(1000), withSACKOK()}
+		seg := 1000
+		if ts {
+			opts, seg = append(opts, withTS(100, 0)), 988
+		}
+		h.send(SYN, peerISN, 0, opts...)
+		synAck := h.expect(flags(SYN | ACK))
+		h.advance(time.Millisecond)
+		tsOpt := func(ecr uint32) segOpt { // the peer's timestamp, if negotiated
+			if !ts {
+				return func(*Segment) {}
+			}
+			return withTS(101, ecr)
+		}
+		h.send(ACK, peerISN+1, ourISN+1, tsOpt(synAck.seg.Opts.TSVal))
+		h.expectNothing()
+		una := ourISN + 1
+		h.c.Write(make([]byte, 5*seg))
+		var last *sent
+		for i := 0; i < 5; i++ {
+			last = h.expect(payloadLen(seg))
+		}
+		before := h.c.cc.window()
+		h.advance(20 * time.Millisecond)
+		var segs []Segment
+		for i := 0; i < 3; i++ {
+			segs = append(segs, ackSeg(una, tsOpt(last.seg.Opts.TSVal), withSACK(una+seqnum.Value(seg), una+seqnum.Value(seg*(i+2)))))
+		}
+		// Segment 1 was only delayed: its ACK comes in the same batch.
+		segs = append(segs, ackSeg(una+seqnum.Value(4*seg), tsOpt(last.seg.Opts.TSVal), withSACK(una+seqnum.Value(4*seg), una+seqnum.Value(5*seg))))
+		h.sendBatch(segs...)
+		h.expectNothing()
+		if h.c.flags&fInRecovery != 0 || h.c.cc.window() < before {
+			t.Fatalf("timestamps %v: in recovery %v, cwnd %d (before %d)", ts, h.c.flags&fInRecovery != 0, h.c.cc.window(), before)
+		}
+		if n := h.l.Stats().TCPFullUndo.Load(); n != 1 {
+			t.Fatalf("timestamps %v: TCPFullUndo %d, want 1", ts, n)
+		}
+	}
+}
