@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xdptcp/xdptcp/bench/impair/impairtest"
+	"github.com/xdptcp/xdptcp/internal/testnet"
+)
+
+// Linux clients with TCP options turned off in their namespace (SACK,
+// timestamps, window scaling, all three) against xdptcpd through 1 % loss
+// and 3 % reordering: the SYN-ACK offers only what the client offered
+// (xdptcpd's `ss -i` shows the connection's options), and a 1 MiB echo
+// comes back byte-exact, so both directions run without the option: loss
+// recovery from duplicate ACKs alone without SACK (and never SACK
+// recovery), RTT from timed segments without timestamps, an unscaled
+// 64 KiB window without window scaling.
+func TestKernelClientOptionsOff(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: kernel peers through the impairment bridge")
+	}
+	testnet.RequireRoot(t)
+	bin := daemonBinary(t)
+	tp, _ := impairtest.Start(t, "--loss", "0.01", "--reorder", "0.03", "--delay", "2ms", "--limit", "10000", "--seed", "21")
+	admin := impairedDaemon(t, tp, bin)
+	data := make([]byte, 1<<20)
+	rand.Read(data)
+	opts := []string{"tcp_sack", "tcp_timestamps", "tcp_window_scaling"}
+	for _, v := range []struct {
+		name string
+		off  []string // sysctls set to 0 in the client's namespace
+		cc   string   // the client's congestion control
+	}{
+		{"defaults", nil, "cubic"},
+		{"sack-off", []string{"tcp_sack"}, "cubic"},
+		{"timestamps-off", []string{"tcp_timestamps"}, "bbr"},
+		{"wscale-off", []string{"tcp_window_scaling"}, "cubic"},
+		{"all-off", opts, "bbr"},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			for _, o := range opts {
+				val := "1"
+				for _, off := range v.off {
+					if off == o {
+						val = "0"
+					}
+				}
+				tp.Client.Exec(t, "sysctl", "-qw", "net.ipv4."+o+"="+val)
+			}
+			t.Cleanup(func() {
+				for _, o := range opts {
+					tp.Client.Exec(t, "sysctl", "-qw", "net.ipv4."+o+"=1")
+				}
+			})
+			info := probeOptions(t, tp, bin, admin)
+			want := map[string]bool{"sack": true, "ts": true, "wscale": true}
+			for _, off := range v.off {
+				want[map[string]string{"tcp_sack": "sack", "tcp_timestamps": "ts", "tcp_window_scaling": "wscale"}[off]] = false
+			}
+			for opt, on := range want {
+				if hasOption(info, opt) != on {
+					t.Errorf("option %s: want %v, xdptcpd's ss -i: %q", opt, on, info)
+				}
+			}
+
+			before := daemonMetrics(t, tp.Server, admin)
+			d, err := echoRoundTrip(tp.Client, tp.ServerAddr.String()+":7", v.cc, data, time.Minute, nil)
+			if err != nil {
+				t.Fatalf("echo: %v", err)
+			}
+			after := daemonMetrics(t, tp.Server, admin)
+			delta := func(name string) float64 { return after[name] - before[name] }
+			sackRec, renoRec := delta("xdptcp_tcp_ext_tcp_sack_recovery_total"), delta("xdptcp_tcp_ext_tcp_reno_recovery_total")
+			t.Logf("1 MiB echo, client %s with %v off: %v; xdptcpd retrans_segs %v fast_retrans %v sack_recovery %v reno_recovery %v timeouts %v loss_probes %v undo full %v dsack %v loss %v",
+				v.cc, v.off, d.Round(time.Millisecond), delta("xdptcp_tcp_retrans_segs_total"), delta("xdptcp_tcp_ext_tcp_fast_retrans_total"), sackRec, renoRec,
+				delta("xdptcp_tcp_ext_tcp_timeouts_total"), delta("xdptcp_tcp_ext_tcp_loss_probes_total"), delta("xdptcp_tcp_ext_tcp_full_undo_total"),
+				delta("xdptcp_tcp_ext_tcp_dsack_undo_total"), delta("xdptcp_tcp_ext_tcp_loss_undo_total"))
+			if !want["sack"] && sackRec != 0 {
+				t.Errorf("%v SACK recoveries on a connection without SACK", sackRec)
+			}
+		})
+	}
+}
+
+// probeOptions opens a connection to xdptcpd's discard port and returns
+// the TCP_INFO line xdptcpd's `ss -i` prints for it.
+func probeOptions(t *testing.T, tp *impairtest.Topology, bin, admin string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := tp.Client.Dial(ctx, "tcp", tp.ServerAddr.String()+":9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	peer := tp.ClientAddr.String() + ":" + strconv.Itoa(c.LocalAddr().(*net.TCPAddr).Port)
+	out := tp.Server.Exec(t, bin, "ss", "--admin", admin, "-i")
+	lines := strings.Split(out, "\n")
+	for i, l := range lines {
+		if strings.Contains(l, peer) && i+1 < len(lines) {
+			return strings.TrimSpace(lines[i+1])
+		}
+	}
+	t.Fatalf("xdptcpd's ss -i has no connection from %s:\n%s", peer, out)
+	return ""
+}
+
+// hasOption reports whether ss's info line lists opt ("ts", "sack", or
+// "wscale", which ss prints as wscale:SND,RCV).
+func hasOption(info, opt string) bool {
+	for _, f := range strings.Fields(info) {
+		if f == opt || strings.HasPrefix(f, opt+":") {
+			return true
+		}
+	}
+	return false
+}
