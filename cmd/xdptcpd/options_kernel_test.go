@@ -29,6 +29,7 @@ func TestKernelClientOptionsOff(t *testing.T) {
 	bin := daemonBinary(t)
 	tp, _ := impairtest.Start(t, "--loss", "0.01", "--reorder", "0.03", "--delay", "2ms", "--limit", "10000", "--seed", "21")
 	admin := impairedDaemon(t, tp, bin)
+	kernelEcho(t, tp.Server, 7007, "cubic") // XDPTCP_RX_LINUX=1: the same echo from Linux, beside xdptcpd's
 	data := make([]byte, 1<<20)
 	rand.Read(data)
 	opts := []string{"tcp_sack", "tcp_timestamps", "tcp_window_scaling"}
@@ -84,6 +85,16 @@ func TestKernelClientOptionsOff(t *testing.T) {
 			if !want["sack"] && sackRec != 0 {
 				t.Errorf("%v SACK recoveries on a connection without SACK", sackRec)
 			}
+			if compareLinux() {
+				before := kernelCounters(t, tp)
+				d, err := echoRoundTrip(tp.Client, tp.ServerAddr.String()+":7007", v.cc, data, time.Minute, nil)
+				if err != nil {
+					t.Fatalf("Linux echo: %v", err)
+				}
+				after := kernelCounters(t, tp)
+				t.Logf("Linux's echo (CUBIC back): %v; RetransSegs %d TCPSackRecovery %d TCPRenoRecovery %d TCPTimeouts %d TCPFullUndo %d TCPPartialUndo %d TCPDSACKUndo %d",
+					d.Round(time.Millisecond), after[0]-before[0], after[1]-before[1], after[2]-before[2], after[3]-before[3], after[4]-before[4], after[5]-before[5], after[6]-before[6])
+			}
 		})
 	}
 }
@@ -120,4 +131,22 @@ func hasOption(info, opt string) bool {
 		}
 	}
 	return false
+}
+
+// kernelCounters reads the server namespace's Linux counters the options
+// test logs beside xdptcpd's, in its order.
+func kernelCounters(t *testing.T, tp *impairtest.Topology) [7]int {
+	names := []string{"TcpRetransSegs", "TcpExtTCPSackRecovery", "TcpExtTCPRenoRecovery", "TcpExtTCPTimeouts",
+		"TcpExtTCPFullUndo", "TcpExtTCPPartialUndo", "TcpExtTCPDSACKUndo"}
+	out := tp.Server.Exec(t, "nstat", append([]string{"-az"}, names...)...)
+	var v [7]int
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		for i, n := range names {
+			if len(f) >= 2 && f[0] == n {
+				v[i], _ = strconv.Atoi(f[1])
+			}
+		}
+	}
+	return v
 }
