@@ -223,8 +223,9 @@ type Config struct {
 	// Limit bounds each direction's queue in frames; 0 means DefaultLimit. A
 	// frame that finds the queue full is dropped and counted as Overflow.
 	Limit int `json:"limit"`
-	// ImpairAll applies the impairments to non-IPv4 frames (ARP, IPv6) too;
-	// by default they are forwarded untouched and without delay.
+	// ImpairAll applies the impairments to every frame; by default
+	// frames other than IPv4 and IPv6 (ARP, ...) and IPv6 neighbour
+	// discovery are forwarded untouched and without delay (Impairable).
 	ImpairAll bool `json:"impair_all"`
 	// Duration stops the bridge after this long; 0 runs until ctx ends.
 	Duration time.Duration `json:"duration"`

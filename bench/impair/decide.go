@@ -80,11 +80,15 @@ func (d *Decider) delay() time.Duration {
 // Intn returns a uniform integer in [0, n); n must be positive.
 func (d *Decider) Intn(n int) int { return d.rng.IntN(n) }
 
-// Ethernet and IPv4 layout used to find the bytes corruption may touch.
+// Ethernet, IPv4 and IPv6 layout used to find the bytes corruption may
+// touch and the ECN field.
 const (
 	ethHeaderLen  = 14     // IEEE 802.3: destination, source, EtherType
 	etherTypeIPv4 = 0x0800 // IANA EtherType for IPv4
+	etherTypeIPv6 = 0x86dd // IANA EtherType for IPv6
 	ipv4MinHeader = 20     // RFC 791 3.1: IHL is at least 5 words
+	ipv6Header    = 40     // RFC 8200 §3: the fixed header
+	protoICMPv6   = 58     // IANA protocol number of ICMPv6
 )
 
 // IsIPv4 reports whether frame is an untagged Ethernet frame carrying
@@ -93,6 +97,35 @@ func IsIPv4(frame []byte) bool {
 	return len(frame) >= ethHeaderLen+ipv4MinHeader &&
 		uint16(frame[12])<<8|uint16(frame[13]) == etherTypeIPv4 &&
 		frame[ethHeaderLen]>>4 == 4
+}
+
+// IsIPv6 reports whether frame is an untagged Ethernet frame carrying
+// IPv6 with its whole fixed header.
+func IsIPv6(frame []byte) bool {
+	return len(frame) >= ethHeaderLen+ipv6Header &&
+		uint16(frame[12])<<8|uint16(frame[13]) == etherTypeIPv6 &&
+		frame[ethHeaderLen]>>4 == 6
+}
+
+// Impairable reports whether the bridge impairs frame (unless
+// Config.ImpairAll, which impairs every frame): IPv4, and IPv6 other than
+// neighbour discovery (ICMPv6 types 133-137 right after the fixed header,
+// RFC 4861), which crosses untouched as ARP does, so that both families
+// resolve their neighbours however lossy the path.
+func Impairable(frame []byte) bool {
+	if IsIPv4(frame) {
+		return true
+	}
+	if !IsIPv6(frame) {
+		return false
+	}
+	h := frame[ethHeaderLen:]
+	if h[6] == protoICMPv6 && len(h) > ipv6Header {
+		if t := h[ipv6Header]; t >= 133 && t <= 137 {
+			return false
+		}
+	}
+	return true
 }
 
 // IPv4Payload returns the offsets [start, end) of the IPv4 payload in frame:
@@ -116,10 +149,25 @@ func IPv4Payload(frame []byte) (start, end int, ok bool) {
 	return start, end, true
 }
 
-// CorruptFrame flips one random bit of frame's IPv4 payload and reports
-// whether it did (false when there is no payload to corrupt).
+// IPPayload is IPv4Payload for IPv4 frames; for IPv6 frames it is what
+// follows the fixed header (extension headers included) up to the payload
+// length, clipped to the frame.
+func IPPayload(frame []byte) (start, end int, ok bool) {
+	if !IsIPv6(frame) {
+		return IPv4Payload(frame)
+	}
+	start = ethHeaderLen + ipv6Header
+	end = min(start+(int(frame[ethHeaderLen+4])<<8|int(frame[ethHeaderLen+5])), len(frame))
+	if start >= end {
+		return 0, 0, false
+	}
+	return start, end, true
+}
+
+// CorruptFrame flips one random bit of frame's IPv4 or IPv6 payload and
+// reports whether it did (false when there is no payload to corrupt).
 func (d *Decider) CorruptFrame(frame []byte) bool {
-	start, end, ok := IPv4Payload(frame)
+	start, end, ok := IPPayload(frame)
 	if !ok {
 		return false
 	}
@@ -128,11 +176,22 @@ func (d *Decider) CorruptFrame(frame []byte) bool {
 	return true
 }
 
-// MarkCE sets the ECN field of an IPv4 frame carrying ECT(0) or ECT(1) to
-// CE (RFC 3168 §5) and updates the header checksum (RFC 1624
-// incremental update). It reports whether it marked the frame: not-ECT
-// and already-CE frames are left alone.
+// MarkCE sets the ECN field of an IPv4 or IPv6 frame carrying ECT(0) or
+// ECT(1) to CE (RFC 3168 §5): for IPv4 it updates the header checksum
+// (RFC 1624 incremental update); IPv6's Traffic Class has none. It
+// reports whether it marked the frame: not-ECT and already-CE frames are
+// left alone.
 func MarkCE(frame []byte) bool {
+	if IsIPv6(frame) {
+		// The ECN field is the Traffic Class's low two bits: bits 4-5
+		// of the header's second byte (RFC 8200 §3, RFC 3168 §5).
+		ecn := frame[ethHeaderLen+1] >> 4 & 3
+		if ecn == 0 || ecn == 3 {
+			return false
+		}
+		frame[ethHeaderLen+1] |= 3 << 4
+		return true
+	}
 	if !IsIPv4(frame) {
 		return false
 	}

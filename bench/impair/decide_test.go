@@ -120,28 +120,57 @@ func ipv4Frame(payload, pad int) []byte {
 	return f
 }
 
+// ipv6Frame is an IPv6 frame with next header nh and payload bytes of
+// payload (the first of them 136 when nh is ICMPv6: a neighbour
+// advertisement) plus pad bytes of Ethernet padding.
+func ipv6Frame(nh byte, payload, pad int) []byte {
+	f := make([]byte, ethHeaderLen+ipv6Header+payload+pad)
+	binary.BigEndian.PutUint16(f[12:], etherTypeIPv6)
+	f[14] = 0x60
+	binary.BigEndian.PutUint16(f[18:], uint16(payload))
+	f[20] = nh
+	for i := ethHeaderLen + ipv6Header; i < len(f); i++ {
+		f[i] = byte(i)
+	}
+	if nh == protoICMPv6 && payload > 0 {
+		f[ethHeaderLen+ipv6Header] = 136
+	}
+	return f
+}
+
 func TestCorruptFlipsOnePayloadBit(t *testing.T) {
 	d := NewDecider(Impairment{}, 3, 1)
-	for range 1000 {
-		f := ipv4Frame(6, 20) // a bare ACK-sized payload plus padding
-		orig := append([]byte(nil), f...)
-		if !d.CorruptFrame(f) {
-			t.Fatal("CorruptFrame refused a frame with a payload")
-		}
-		bits := 0
-		for i := range f {
-			if x := f[i] ^ orig[i]; x != 0 {
-				if i < ethHeaderLen+20 || i >= ethHeaderLen+26 {
-					t.Fatalf("byte %d changed: outside the IP payload [34, 40)", i)
-				}
-				for ; x != 0; x &= x - 1 {
-					bits++
+	for _, fam := range []struct {
+		frame      func() []byte
+		start, end int // the IP payload
+	}{
+		{func() []byte { return ipv4Frame(6, 20) }, 34, 40}, // a bare ACK-sized payload plus padding
+		{func() []byte { return ipv6Frame(6, 6, 14) }, 54, 60},
+	} {
+		for range 1000 {
+			f := fam.frame()
+			orig := append([]byte(nil), f...)
+			if !d.CorruptFrame(f) {
+				t.Fatal("CorruptFrame refused a frame with a payload")
+			}
+			bits := 0
+			for i := range f {
+				if x := f[i] ^ orig[i]; x != 0 {
+					if i < fam.start || i >= fam.end {
+						t.Fatalf("byte %d changed: outside the IP payload [%d, %d)", i, fam.start, fam.end)
+					}
+					for ; x != 0; x &= x - 1 {
+						bits++
+					}
 				}
 			}
+			if bits != 1 {
+				t.Fatalf("%d bits flipped, want 1", bits)
+			}
 		}
-		if bits != 1 {
-			t.Fatalf("%d bits flipped, want 1", bits)
-		}
+	}
+	if d.CorruptFrame(ipv6Frame(59, 0, 20)) {
+		t.Fatal("CorruptFrame changed an IPv6 frame without payload (padding only)")
 	}
 }
 
@@ -257,6 +286,25 @@ func TestMarkCE(t *testing.T) {
 		}
 		if ipv4Sum(h[:ipv4MinHeader]) != 0xffff {
 			t.Fatalf("tos %#x: header checksum wrong after marking", tc.tos)
+		}
+	}
+	// IPv6: the Traffic Class's ECN bits, no checksum.
+	for _, tc := range []struct {
+		tclass byte
+		mark   bool
+	}{{0x00, false}, {0x01, true}, {0x02, true}, {0x03, false}, {0xb8 | 0x02, true}} {
+		f := ipv6Frame(6, 20, 0)
+		f[14], f[15] = 0x60|tc.tclass>>4, tc.tclass<<4|0x0a // flow label bits kept
+		orig := append([]byte(nil), f...)
+		if got := MarkCE(f); got != tc.mark {
+			t.Fatalf("IPv6 traffic class %#x: marked %v", tc.tclass, got)
+		}
+		want := tc.tclass
+		if tc.mark {
+			want |= 3
+		}
+		if got := f[14]&0x0f<<4 | f[15]>>4; got != want || f[15]&0x0f != 0x0a || string(f[16:]) != string(orig[16:]) {
+			t.Fatalf("IPv6 traffic class %#x -> %#x (frame %x)", tc.tclass, got, f[14:20])
 		}
 	}
 	im, err := ParseImpairment(Impairment{}, "ce=0.25,delay=10ms")

@@ -18,9 +18,10 @@
 //	          A->B direction: client to server (Config.AB)
 //	          B->A direction: server to client (Config.BA)
 //
-// Both endpoints sit in one IPv4 subnet; the bridge is transparent at layer
-// 2 (ARP crosses it untouched unless Config.ImpairAll is set), so the
-// endpoints see each other as link neighbours.
+// Both endpoints sit in one IPv4 subnet (and one IPv6 prefix); the bridge
+// is transparent at layer 2 (ARP and IPv6 neighbour discovery cross it
+// untouched unless Config.ImpairAll is set), so the endpoints see each
+// other as link neighbours.
 //
 // # How frames move
 //
@@ -44,11 +45,12 @@
 //
 // # Limits
 //
-// Corruption flips a bit after the IPv4 header: TCP, ICMP and UDP with a
-// checksum catch it; UDP sent with a zero checksum does not. CE marking
-// ("ce=P") re-marks IPv4 frames whose ECN field is ECT(0) or ECT(1) as
-// Congestion Experienced, as an AQM router does (RFC 3168 §5), counted
-// in DirStats.CEMarked; IPv6 frames pass through unimpaired. VLAN tags that
+// Corruption flips a bit after the IPv4 header or IPv6's fixed header: TCP,
+// ICMP and UDP with a checksum catch it; UDP over IPv4 sent with a zero
+// checksum does not, nor a flipped bit in an IPv6 extension header. CE
+// marking ("ce=P") re-marks IPv4 and IPv6 frames whose ECN field is ECT(0)
+// or ECT(1) as Congestion Experienced, as an AQM router does (RFC 3168
+// §5), counted in DirStats.CEMarked. VLAN tags that
 // the kernel strips into packet metadata are not re-inserted (PACKET_AUXDATA
 // is not read), so use untagged legs. Delays are served by Go timers: a
 // frame leaves at or after its due time, late by the timer and scheduling

@@ -129,7 +129,7 @@ func (p *Pipe) Ingest(now clock.Time, frame []byte) {
 		p.st.Runt++
 		return
 	}
-	if !p.impairAll && !IsIPv4(frame) {
+	if !p.impairAll && !Impairable(frame) {
 		p.st.Passthrough++
 		p.enqueue(now, frame, false, now, false)
 		return

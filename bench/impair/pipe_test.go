@@ -251,6 +251,22 @@ func TestPipeNonIPv4Passthrough(t *testing.T) {
 	if st := all.Stats(); st.Lost != 1 || st.Passthrough != 0 {
 		t.Fatalf("ImpairAll: stats %+v", st)
 	}
+	// IPv6: neighbour discovery passes as ARP does; TCP and other ICMPv6
+	// (an echo request, type 128) are impaired.
+	v6 := NewPipe(NewDecider(im, 1, 1), 10, testFrameSize, false)
+	na := ipv6Frame(protoICMPv6, 24, 0)
+	v6.Ingest(0, na)
+	if n := v6.Pop(0, buf[:]); n != 1 || string(buf[0].Data) != string(na) {
+		t.Fatalf("neighbour advertisement not forwarded at once: %d", n)
+	}
+	v6.Release(buf[0].Slot)
+	echo := ipv6Frame(protoICMPv6, 24, 0)
+	echo[ethHeaderLen+ipv6Header] = 128
+	v6.Ingest(0, echo)
+	v6.Ingest(0, ipv6Frame(6, 20, 0))
+	if st := v6.Stats(); st.Passthrough != 1 || st.Lost != 2 {
+		t.Fatalf("IPv6: stats %+v", st)
+	}
 }
 
 func TestPipeDuplicateAndCorrupt(t *testing.T) {

@@ -13,7 +13,7 @@ type DirStats struct {
 	InBytes     uint64 `json:"in_bytes"`     // their bytes
 	OutFrames   uint64 `json:"out_frames"`   // frames the egress socket took (TxErrors excluded)
 	OutBytes    uint64 `json:"out_bytes"`    // bytes of the frames handed to the egress socket
-	Passthrough uint64 `json:"passthrough"`  // non-IPv4 frames forwarded untouched
+	Passthrough uint64 `json:"passthrough"`  // frames not Impairable forwarded untouched
 	Lost        uint64 `json:"lost"`         // dropped by the loss impairment
 	Duplicated  uint64 `json:"duplicated"`   // extra copies queued
 	Corrupted   uint64 `json:"corrupted"`    // frames with one payload bit flipped

@@ -40,7 +40,7 @@ func impairedDaemon(t testing.TB, tp *impairtest.Topology, bin string, extra ...
 // kernelEcho serves echo from the kernel stack in ns on port; it stops
 // when t ends.
 func kernelEcho(t testing.TB, ns *testnet.NS, port int, cc string) {
-	ln, err := ns.Listen("tcp", "0.0.0.0:"+strconv.Itoa(port))
+	ln, err := ns.Listen("tcp", ":"+strconv.Itoa(port)) // IPv4 and IPv6
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +346,7 @@ func benchBinary(b *testing.B) string {
 
 // kernelDiscard serves discard from the kernel stack in ns on port.
 func kernelDiscard(t testing.TB, ns *testnet.NS, port int, cc string) {
-	ln, err := ns.Listen("tcp", "0.0.0.0:"+strconv.Itoa(port))
+	ln, err := ns.Listen("tcp", ":"+strconv.Itoa(port)) // IPv4 and IPv6
 	if err != nil {
 		t.Fatal(err)
 	}

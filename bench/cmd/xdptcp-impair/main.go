@@ -29,14 +29,15 @@ import (
 	"github.com/xdptcp/xdptcp/bench/impair"
 )
 
-const usageText = `xdptcp-impair: forward frames between two interfaces, impairing IPv4 frames.
+const usageText = `xdptcp-impair: forward frames between two interfaces, impairing IPv4 and IPv6 frames.
 
 Run it in a middle namespace between two veth legs (client -- A | bridge | B --
 server). Frames read on A are impaired by the "a->b" settings and written to B,
 and the other way round. The flags --loss ... --rate apply to both directions;
 --ab and --ba override them per direction with key=value lists, e.g.
   --ab "loss=0.05,delay=20ms" --ba none
-Non-IPv4 frames (ARP, IPv6) pass untouched unless --impair-all.
+ARP, other non-IP frames and IPv6 neighbour discovery pass untouched unless
+--impair-all.
 
 Offloads: the bridge turns tx checksum offload, TSO, GSO and GRO off on both
 legs (ethtool -K LEG tx off tso off gso off gro off). The endpoints' veths need
@@ -88,7 +89,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&ba, "ba", "", "b->a impairments as key=value list, overriding the flags above (\"none\" for none)")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the random decisions")
 	fs.IntVar(&cfg.Limit, "limit", impair.DefaultLimit, "queue bound per direction in frames; a frame beyond it is dropped (overflow)")
-	fs.BoolVar(&cfg.ImpairAll, "impair-all", false, "impair non-IPv4 frames (ARP, IPv6) too")
+	fs.BoolVar(&cfg.ImpairAll, "impair-all", false, "impair every frame (ARP and IPv6 neighbour discovery too)")
 	fs.BoolVar(&cfg.NoEthtool, "no-ethtool", false, "leave the legs' offload settings alone")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "stop after this long (0: until SIGINT/SIGTERM)")
 	fs.DurationVar(&interval, "stats-interval", 0, "print the counters this often (0: only at the end)")

@@ -1,11 +1,11 @@
 // Package impairtest builds the impairment bridge's three-namespace test
 // topology and runs the bridge command in it:
 //
-//	client ns: Client veth end ClientIf, ClientAddr (198.18.7.1/24)
+//	client ns: Client veth end ClientIf, ClientAddr (198.18.7.1/24), ClientAddr6 (2001:2:7::1/64)
 //	   |
 //	middle ns: LegA <- xdptcp-impair -> LegB   (no addresses, IPv6 off)
 //	   |
-//	server ns: Server veth end ServerIf, ServerAddr (198.18.7.2/24)
+//	server ns: Server veth end ServerIf, ServerAddr (198.18.7.2/24), ServerAddr6 (2001:2:7::2/64)
 //
 // Everything is created with internal/testnet, so namespaces and veths are
 // uniquely named and removed when the test ends, pass or fail; the bridge
@@ -41,6 +41,10 @@ type Topology struct {
 	LegA, LegB             string // the middle's legs: A faces the client
 	ClientAddr, ServerAddr netip.Addr
 	Prefix                 netip.Prefix
+	// The IPv6 addresses (nodad: usable at once); the bridge impairs IPv6
+	// as IPv4 and lets neighbour discovery through untouched.
+	ClientAddr6, ServerAddr6 netip.Addr
+	Prefix6                  netip.Prefix
 }
 
 // New builds the topology; it is torn down when t ends.
@@ -48,9 +52,12 @@ func New(t testing.TB) *Topology {
 	t.Helper()
 	testnet.RequireRoot(t)
 	tp := &Topology{
-		Prefix:     netip.MustParsePrefix("198.18.7.0/24"),
-		ClientAddr: netip.MustParseAddr("198.18.7.1"),
-		ServerAddr: netip.MustParseAddr("198.18.7.2"),
+		Prefix:      netip.MustParsePrefix("198.18.7.0/24"),
+		ClientAddr:  netip.MustParseAddr("198.18.7.1"),
+		ServerAddr:  netip.MustParseAddr("198.18.7.2"),
+		Prefix6:     netip.MustParsePrefix("2001:2:7::/64"),
+		ClientAddr6: netip.MustParseAddr("2001:2:7::1"),
+		ServerAddr6: netip.MustParseAddr("2001:2:7::2"),
 	}
 	tp.Client = testnet.NewNS(t, "imc")
 	tp.Middle = testnet.NewNS(t, "imm")
@@ -68,6 +75,8 @@ func New(t testing.TB) *Topology {
 	})
 	tp.ClientIf, tp.LegA = cv.A, cv.B
 	tp.ServerIf, tp.LegB = sv.A, sv.B
+	tp.Client.Exec(t, "ip", "-6", "addr", "add", tp.ClientAddr6.String()+"/64", "dev", tp.ClientIf, "nodad")
+	tp.Server.Exec(t, "ip", "-6", "addr", "add", tp.ServerAddr6.String()+"/64", "dev", tp.ServerIf, "nodad")
 	return tp
 }
 
