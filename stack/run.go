@@ -23,7 +23,8 @@ var runningLoops atomic.Int32
 // When an iteration found no work it waits in Port.Wait until frames
 // arrive, Do wakes it, ctx is done, or the next TCP timer is due, or, while
 // frames wait for an unresolved next hop, its next request or failure
-// (unres.go). With Config.BusyPoll it never waits. It returns nil when ctx is done, or the error of Port.Wait.
+// (unres.go). With Config.BusyPoll it never waits. It returns nil when ctx
+// is done, or the error of Port.Wait.
 //
 // Port.Wait blocks in poll(2) and the goroutine keeps its P (the Go
 // scheduler's processor) through the system call, until the runtime's

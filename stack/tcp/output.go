@@ -290,9 +290,13 @@ func (c *Conn) sendRound(now clock.Time, mode pushMode) {
 	// tcp_write_xmit) and when an ACK acknowledges data (inputAck, Linux
 	// tcp_set_xmit_timer), not on an ACK that only repeats SND.UNA: that
 	// one would put the probe off by one more 2*SRTT
-	// (fr-4pkt-fack-last-byte).
-	if sent || !c.tlpArmable() {
+	// (fr-4pkt-fack-last-byte). A probe that may no longer be armed
+	// goes.
+	switch {
+	case sent:
 		c.armTLP(now)
+	case !c.tlpArmable():
+		c.tlpAt = never
 	}
 }
 
