@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -33,7 +35,9 @@ func TestKernelClientOptionsOff(t *testing.T) {
 	kernelEcho(t, tp.Server, 7007, "cubic") // XDPTCP_RX_LINUX=1: the same echo from Linux, beside xdptcpd's
 	data := make([]byte, 1<<20)
 	rand.Read(data)
-	opts := []string{"tcp_sack", "tcp_timestamps", "tcp_window_scaling"}
+	// The client's option sysctls, and the names ss prints for them.
+	opts := map[string]string{"tcp_sack": "sack", "tcp_timestamps": "ts", "tcp_window_scaling": "wscale"}
+	all := []string{"tcp_sack", "tcp_timestamps", "tcp_window_scaling"}
 	for _, v := range []struct {
 		name string
 		off  []string // sysctls set to 0 in the client's namespace
@@ -44,23 +48,19 @@ func TestKernelClientOptionsOff(t *testing.T) {
 		{"sack-off", []string{"tcp_sack"}, "cubic", false},
 		{"timestamps-off", []string{"tcp_timestamps"}, "bbr", false},
 		{"wscale-off", []string{"tcp_window_scaling"}, "cubic", false},
-		{"all-off", opts, "bbr", false},
+		{"all-off", all, "bbr", false},
 		{"ipv6", nil, "bbr", true},
-		{"ipv6-all-off", opts, "cubic", true},
+		{"ipv6-all-off", all, "cubic", true},
 	} {
 		t.Run(v.name, func(t *testing.T) {
-			for _, o := range opts {
-				val := "1"
-				for _, off := range v.off {
-					if off == o {
-						val = "0"
-					}
-				}
-				tp.Client.Exec(t, "sysctl", "-qw", "net.ipv4."+o+"="+val)
+			want := map[string]bool{} // ss's option name: agreed
+			for sysctl, name := range opts {
+				want[name] = !slices.Contains(v.off, sysctl)
+				tp.Client.Exec(t, "sysctl", "-qw", "net.ipv4."+sysctl+"="+map[bool]string{true: "1", false: "0"}[want[name]])
 			}
 			t.Cleanup(func() {
-				for _, o := range opts {
-					tp.Client.Exec(t, "sysctl", "-qw", "net.ipv4."+o+"=1")
+				for sysctl := range opts {
+					tp.Client.Exec(t, "sysctl", "-qw", "net.ipv4."+sysctl+"=1")
 				}
 			})
 			srv, cli := tp.ServerAddr, tp.ClientAddr
@@ -68,10 +68,6 @@ func TestKernelClientOptionsOff(t *testing.T) {
 				srv, cli = tp.ServerAddr6, tp.ClientAddr6
 			}
 			info := probeOptions(t, tp, bin, admin, srv, cli)
-			want := map[string]bool{"sack": true, "ts": true, "wscale": true}
-			for _, off := range v.off {
-				want[map[string]string{"tcp_sack": "sack", "tcp_timestamps": "ts", "tcp_window_scaling": "wscale"}[off]] = false
-			}
 			for opt, on := range want {
 				if hasOption(info, opt) != on {
 					t.Errorf("option %s: want %v, xdptcpd's ss -i: %q", opt, on, info)
@@ -84,14 +80,10 @@ func TestKernelClientOptionsOff(t *testing.T) {
 				t.Fatalf("echo: %v", err)
 			}
 			after := daemonMetrics(t, tp.Server, admin)
-			delta := func(name string) float64 { return after[name] - before[name] }
-			sackRec, renoRec := delta("xdptcp_tcp_ext_tcp_sack_recovery_total"), delta("xdptcp_tcp_ext_tcp_reno_recovery_total")
-			t.Logf("1 MiB echo over %s, client %s with %v off: %v; xdptcpd retrans_segs %v fast_retrans %v sack_recovery %v reno_recovery %v timeouts %v loss_probes %v dsack_recv %v undo full %v dsack %v loss %v",
-				map[bool]string{false: "IPv4", true: "IPv6"}[v.v6], v.cc, v.off, d.Round(time.Millisecond), delta("xdptcp_tcp_retrans_segs_total"), delta("xdptcp_tcp_ext_tcp_fast_retrans_total"), sackRec, renoRec,
-				delta("xdptcp_tcp_ext_tcp_timeouts_total"), delta("xdptcp_tcp_ext_tcp_loss_probes_total"), delta("xdptcp_tcp_ext_tcp_dsack_recv_total"), delta("xdptcp_tcp_ext_tcp_full_undo_total"),
-				delta("xdptcp_tcp_ext_tcp_dsack_undo_total"), delta("xdptcp_tcp_ext_tcp_loss_undo_total"))
-			if !want["sack"] && sackRec != 0 {
-				t.Errorf("%v SACK recoveries on a connection without SACK", sackRec)
+			t.Logf("1 MiB echo over %s, client %s with %v off: %v; xdptcpd %s",
+				map[bool]string{false: "IPv4", true: "IPv6"}[v.v6], v.cc, v.off, d.Round(time.Millisecond), deltas(xdptcpdCounters, before, after))
+			if n := after[sackRecoveries] - before[sackRecoveries]; !want["sack"] && n != 0 {
+				t.Errorf("%v SACK recoveries on a connection without SACK", n)
 			}
 			if compareLinux() {
 				before := kernelCounters(t, tp)
@@ -99,9 +91,7 @@ func TestKernelClientOptionsOff(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Linux echo: %v", err)
 				}
-				after := kernelCounters(t, tp)
-				t.Logf("Linux's echo (CUBIC back): %v; RetransSegs %d TCPSackRecovery %d TCPRenoRecovery %d TCPTimeouts %d TCPFullUndo %d TCPPartialUndo %d TCPDSACKUndo %d",
-					d.Round(time.Millisecond), after[0]-before[0], after[1]-before[1], after[2]-before[2], after[3]-before[3], after[4]-before[4], after[5]-before[5], after[6]-before[6])
+				t.Logf("Linux's echo (CUBIC back): %v; %s", d.Round(time.Millisecond), deltas(linuxCounters, before, kernelCounters(t, tp)))
 			}
 		})
 	}
@@ -141,19 +131,36 @@ func hasOption(info, opt string) bool {
 	return false
 }
 
-// kernelCounters reads the server namespace's Linux counters the options
-// test logs beside xdptcpd's, in its order.
-func kernelCounters(t *testing.T, tp *impairtest.Topology) [7]int {
-	names := []string{"TcpRetransSegs", "TcpExtTCPSackRecovery", "TcpExtTCPRenoRecovery", "TcpExtTCPTimeouts",
-		"TcpExtTCPFullUndo", "TcpExtTCPPartialUndo", "TcpExtTCPDSACKUndo"}
-	out := tp.Server.Exec(t, "nstat", append([]string{"-az"}, names...)...)
-	var v [7]int
+// The loss-handling counters the options test logs for each echo:
+// xdptcpd's /metrics and Linux's nstat names of the same counters.
+const sackRecoveries = "xdptcp_tcp_ext_tcp_sack_recovery_total"
+
+var (
+	xdptcpdCounters = []string{"xdptcp_tcp_retrans_segs_total", "xdptcp_tcp_ext_tcp_fast_retrans_total", sackRecoveries,
+		"xdptcp_tcp_ext_tcp_reno_recovery_total", "xdptcp_tcp_ext_tcp_timeouts_total", "xdptcp_tcp_ext_tcp_loss_probes_total",
+		"xdptcp_tcp_ext_tcp_dsack_recv_total", "xdptcp_tcp_ext_tcp_full_undo_total", "xdptcp_tcp_ext_tcp_dsack_undo_total",
+		"xdptcp_tcp_ext_tcp_loss_undo_total"}
+	linuxCounters = []string{"TcpRetransSegs", "TcpExtTCPFastRetrans", "TcpExtTCPSackRecovery", "TcpExtTCPRenoRecovery",
+		"TcpExtTCPTimeouts", "TcpExtTCPLossProbes", "TcpExtTCPDSACKRecv", "TcpExtTCPFullUndo", "TcpExtTCPPartialUndo",
+		"TcpExtTCPDSACKUndo", "TcpExtTCPLossUndo"}
+)
+
+// deltas formats what each of names grew by from before to after.
+func deltas(names []string, before, after map[string]float64) string {
+	var b strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&b, " %s %v", strings.TrimSuffix(strings.TrimPrefix(n, "xdptcp_"), "_total"), after[n]-before[n])
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// kernelCounters reads linuxCounters in the server namespace.
+func kernelCounters(t *testing.T, tp *impairtest.Topology) map[string]float64 {
+	out := tp.Server.Exec(t, "nstat", append([]string{"-az"}, linuxCounters...)...)
+	v := map[string]float64{}
 	for _, l := range strings.Split(out, "\n") {
-		f := strings.Fields(l)
-		for i, n := range names {
-			if len(f) >= 2 && f[0] == n {
-				v[i], _ = strconv.Atoi(f[1])
-			}
+		if f := strings.Fields(l); len(f) >= 2 {
+			v[f[0]], _ = strconv.ParseFloat(f[1], 64)
 		}
 	}
 	return v
