@@ -19,22 +19,34 @@ import (
 
 // A Linux client with tcp_ecn=1 downloads 4 MiB from xdptcpd's blob
 // handler through the impairment bridge (1 % loss, 10 ms each way, 2 % of
-// ECN-capable frames marked CE): the body is intact, ECN was agreed and
-// the CE marks came back as ECE and reduced xdptcpd's window
-// (TCPECNReduce), and the losses were repaired (RetransSegs). Short: a few
-// seconds.
+// ECN-capable frames marked CE), over IPv4 (the IP header's ECN field)
+// and IPv6 (the Traffic Class's ECN bits): the body is intact, ECN was
+// agreed and the CE marks came back as ECE and reduced xdptcpd's window
+// (TCPECNReduce), and the losses were repaired (RetransSegs). Short: a
+// few seconds each.
 func TestImpairedDownloadECNKernelPeer(t *testing.T) {
 	testnet.RequireRoot(t)
 	bin := daemonBinary(t)
+	for _, v6 := range []bool{false, true} {
+		name := map[bool]string{false: "ipv4", true: "ipv6"}[v6]
+		t.Run(name, func(t *testing.T) { downloadECN(t, bin, v6) })
+	}
+}
+
+func downloadECN(t *testing.T, bin string, v6 bool) {
 	tp, br := impairtest.Start(t, "--loss", "0.01", "--delay", "10ms", "--ce", "0.02", "--limit", "10000", "--seed", "5")
-	tp.Client.Exec(t, "sysctl", "-w", "net.ipv4.tcp_ecn=1")
-	admin := impairedDaemon(t, tp, bin, "--listen", "8081=blob")
+	tp.Client.Exec(t, "sysctl", "-w", "net.ipv4.tcp_ecn=1") // IPv6 too
+	admin := impairedDaemon(t, tp, bin, "--listen", "8081=blob", "--addr", tp.ServerAddr6.String()+"/64")
+	host := tp.ServerAddr.String()
+	if v6 {
+		host = "[" + tp.ServerAddr6.String() + "]"
+	}
 	const size = 4 << 20
 	c := httpInNS(tp.Client)
 	c.Timeout = 60 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+tp.ServerAddr.String()+":8081/4MiB", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+host+":8081/4MiB", nil)
 	start := time.Now()
 	resp, err := c.Do(req)
 	if err != nil {

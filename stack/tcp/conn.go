@@ -52,7 +52,7 @@ const (
 	fECN                                // ECN agreed in the handshake (RFC 3168 §6.1.1)
 	fECEPending                         // a CE mark arrived: ECE on our segments until the peer's CWR
 	fCWRPending                         // we reduced for an ECE: CWR on the next new data segment
-	fInCWR                              // reduced for an ECE: no cwnd growth until SND.UNA passes recover (Linux CWR state)
+	fInCWR                              // reduced for an ECE: no cwnd growth, no other reduction until SND.UNA is above recover (Linux CWR state)
 )
 
 // Conn is one TCP connection. All methods must be called on the loop that

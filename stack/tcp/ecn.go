@@ -72,7 +72,7 @@ func (c *Conn) ecnInput(seg *Segment) {
 // during a recovery); cwnd does not grow until then (Linux's CWR state);
 // the next new data segment carries CWR. It reports whether it reduced.
 func (c *Conn) ecnOnAck(now clock.Time) bool {
-	if c.flags&fInRecovery != 0 || c.sndUna.LessThan(c.recover) {
+	if c.flags&(fInRecovery|fInCWR) != 0 || c.sndUna.LessThan(c.recover) {
 		return false
 	}
 	c.cc.onLoss(now, c.flight(), c.mss)

@@ -133,6 +133,14 @@ func TestECNResponseOncePerWindow(t *testing.T) {
 	h.c.Write(make([]byte, 1000))
 	h.expect(seqNum(una+10000), flags(ACK|PSH|CWR), ipECN(ECNECT0))
 	h.expectNothing()
+	// The ACK up to the recovery point left the peer before our CWR
+	// reached it, so it still has ECE: the same window, no reduction
+	// (Linux holds CWR until SND.UNA is above high_seq).
+	h.send(ACK|ECE, peerISN+1, una+10000)
+	if h.c.cc.window() != reduced || h.l.Stats().TCPECNReduce.Load() != 1 {
+		t.Fatalf("cwnd %d, %d reductions after the ECE up to the recovery point (was %d, 1)",
+			h.c.cc.window(), h.l.Stats().TCPECNReduce.Load(), reduced)
+	}
 	h.send(ACK, peerISN+1, una+11000)
 	h.c.Write(make([]byte, 1000))
 	h.expect(flags(ACK|PSH), ipECN(ECNECT0)) // one CWR only
@@ -154,4 +162,34 @@ func TestECNThroughSynCookie(t *testing.T) {
 	}
 	h.c.Write([]byte("x"))
 	h.expect(ipECN(ECNECT0))
+}
+
+// A retransmission timeout in CWR leaves it (Linux tcp_enter_loss sets
+// the Loss state over CWR): slow start grows cwnd on the ACKs of the
+// resent data, which CWR's hold would have stopped until SND.UNA passed
+// the point of the timeout.
+func TestECNTimeoutEndsCWR(t *testing.T) {
+	h := ecnConn(t)
+	una := ourISN + 1
+	h.c.Write(make([]byte, 10*1000))
+	for i := 0; i < 10; i++ {
+		h.expect(payloadLen(1000))
+	}
+	h.send(ACK|ECE, peerISN+1, una+1000)
+	if h.c.Info().CAState != CACWR {
+		t.Fatalf("CA state %v after the ECE, want CWR", h.c.Info().CAState)
+	}
+	h.advance(300 * time.Millisecond) // the RTO (200 ms): una+1000 again, one segment's window
+	h.expect(seqNum(una+1000), payloadLen(1000))
+	h.expectNothing()
+	if h.c.Info().CAState != CALoss {
+		t.Fatalf("CA state %v after the timeout, want Loss", h.c.Info().CAState)
+	}
+	before := h.c.cc.window()
+	h.send(ACK, peerISN+1, una+2000)
+	if w := h.c.cc.window(); w <= before {
+		t.Fatalf("cwnd %d after an ACK in slow start following the timeout (was %d)", w, before)
+	}
+	h.expect(seqNum(una+2000), payloadLen(1000))
+	h.expect(seqNum(una+3000), payloadLen(1000))
 }

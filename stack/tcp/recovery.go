@@ -149,7 +149,11 @@ func (c *Conn) recoveryOnAck(now clock.Time, as *ackSample) {
 		c.exitRecovery()
 		exited = true // cwnd = ssthresh on this ACK (RFC 6582 §3.2 step 3), no growth
 	}
-	if c.flags&fInCWR != 0 && c.recover.LessThanEq(c.sndUna) {
+	if c.flags&fInCWR != 0 && c.recover.LessThan(c.sndUna) {
+		// Held until SND.UNA is above the recovery point, not at it:
+		// the ACK up to it was sent before the peer saw our CWR (on
+		// the first segment after it) and still carries ECE (Linux
+		// tcp_fastretrans_alert, TCP_CA_CWR).
 		c.flags &^= fInCWR
 	}
 	lostBefore := 0
@@ -292,7 +296,8 @@ func (c *Conn) enterRecovery(now clock.Time) {
 	l := c.layer
 	c.startUndo(now, false)
 	c.rack.flags &^= rkTLP // Linux tcp_init_cwnd_reduction ends a TLP episode
-	c.flags |= fInRecovery
+	// Recovery supersedes CWR (Linux's one icsk_ca_state).
+	c.flags = c.flags&^fInCWR | fInRecovery
 	c.recover = c.sndNxt
 	q := c.tq
 	q.prrDelivered, q.prrOut, q.recoverFS = 0, 0, c.flight()
