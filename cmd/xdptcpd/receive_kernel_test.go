@@ -162,36 +162,47 @@ func TestKernelSmallReceiveBufferEcho(t *testing.T) {
 // namespace and returns the time and the segments the kernel sender
 // retransmitted (TCP_INFO tcpi_total_retrans).
 func uploadRetrans(tp *impairtest.Topology, port, cc string, n int) (time.Duration, uint32, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	start := time.Now()
-	c, err := tp.Client.Dial(ctx, "tcp", tp.ServerAddr.String()+port)
+	d, ti, err := upload(tp.Client, tp.ServerAddr.String()+port, cc, n)
 	if err != nil {
 		return 0, 0, err
 	}
+	return d, ti.Total_retrans, nil
+}
+
+// upload sends n bytes from a kernel socket in ns (congestion control cc)
+// to the discard server at addr and returns the time until the server's
+// close and the sender's TCP_INFO at that point.
+func upload(ns *testnet.NS, addr, cc string, n int) (time.Duration, *unix.TCPInfo, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	c, err := ns.Dial(ctx, "tcp", addr)
+	if err != nil {
+		return 0, nil, err
+	}
 	defer c.Close()
 	if err := setCC(c, cc); err != nil {
-		return 0, 0, err
+		return 0, nil, err
 	}
 	c.SetDeadline(start.Add(90 * time.Second))
 	buf := make([]byte, 256<<10)
 	for sent := 0; sent < n; {
 		k := min(len(buf), n-sent)
 		if _, err := c.Write(buf[:k]); err != nil {
-			return 0, 0, err
+			return 0, nil, err
 		}
 		sent += k
 	}
 	c.(*net.TCPConn).CloseWrite()
 	io.Copy(io.Discard, c)
 	d := time.Since(start)
-	var rtx uint32
-	if rc, err := c.(*net.TCPConn).SyscallConn(); err == nil {
-		rc.Control(func(fd uintptr) {
-			if ti, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
-				rtx = ti.Total_retrans
-			}
-		})
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		return 0, nil, err
 	}
-	return d, rtx, nil
+	var ti *unix.TCPInfo
+	if cerr := rc.Control(func(fd uintptr) { ti, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) }); cerr != nil {
+		return 0, nil, cerr
+	}
+	return d, ti, err
 }
