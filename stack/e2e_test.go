@@ -93,15 +93,19 @@ func TestTwoEnginesEchoOverMemlink(t *testing.T) {
 		name   string
 		total  int
 		faults memlink.Faults
+		frames int // per port; 0: memlink's default
 	}{
-		{"clean 4MiB", 4 << 20, memlink.Faults{}},
-		{"lossy 1MiB", 1 << 20, memlink.Faults{Drop: 0.02, Duplicate: 0.01, Reorder: 0.02, Corrupt: 0.001}},
+		{"clean 4MiB", 4 << 20, memlink.Faults{}, 0},
+		{"lossy 1MiB", 1 << 20, memlink.Faults{Drop: 0.02, Duplicate: 0.01, Reorder: 0.02, Corrupt: 0.001}, 0},
+		// Fewer frames than a TX batch: bursts wait for frames
+		// (txroom.go) and nothing is lost on the host.
+		{"clean 4MiB, 48 frames", 4 << 20, memlink.Faults{}, 48},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			fa, fb := tc.faults, tc.faults
 			fa.Seed, fb.Seed = uint64(2*i+1), uint64(2*i+2)
-			pa, pb := memlink.Pair(memlink.Config{AtoB: fa, BtoA: fb})
+			pa, pb := memlink.Pair(memlink.Config{AtoB: fa, BtoA: fb, Frames: tc.frames})
 			defer pa.Close()
 			defer pb.Close()
 			clk := clock.NewMono()
@@ -156,6 +160,12 @@ func TestTwoEnginesEchoOverMemlink(t *testing.T) {
 			}
 			if string(client.sent.Sum(nil)) != string(client.received.Sum(nil)) || client.read != tc.total {
 				t.Fatalf("echoed bytes differ (read %d of %d)", client.read, tc.total)
+			}
+			t.Logf("no_tx_frame a %d b %d; retransmitted a %d b %d; rx queue drops a->b %d b->a %d",
+				ea.Stats().Drops[DropNoTxFrame].Load(), eb.Stats().Drops[DropNoTxFrame].Load(),
+				ea.TCP().Stats().RetransSegs.Load(), eb.TCP().Stats().RetransSegs.Load(), la.QueueDrops.Load(), lb.QueueDrops.Load())
+			if n := ea.Stats().Drops[DropNoTxFrame].Load() + eb.Stats().Drops[DropNoTxFrame].Load(); n > 0 {
+				t.Errorf("%d segments dropped for lack of a TX frame: they should have waited for one", n)
 			}
 		})
 	}

@@ -32,6 +32,8 @@ type Engine struct {
 	rxBuf     []byte        // a received multi-buffer frame gathered, cap MTU+14 (MultiBuffer only)
 	tapBuf    []byte        // a sent multi-buffer frame gathered for the tap, cap MTU+14 (MultiBuffer only)
 	csum      TxChecksummer // the port computes TCP checksums (TX metadata); nil: software
+	spare     []spareFrame  // TX frames taken ahead for the next segment (txroom.go), cap xsk.MaxDescsPerPacket
+	segFrames int           // frames a full-sized segment takes: 1, more for a jumbo chain (txroom.go)
 	arp       *neighCache
 	ret       *neighCache // return-path cache (off-link peers, no gateway)
 	pend      pendPool    // frames held for unresolved next hops (unres.go)
@@ -76,6 +78,9 @@ func NewEngine(cfg Config, port Port, now clock.Time) *Engine {
 		doq:    newDoQueue(cfg.DoQueueSize),
 		wakeFD: newWakeFD(),
 		pend:   newPendPool(cfg.UnresQlenTotal),
+
+		spare:     make([]spareFrame, 0, xsk.MaxDescsPerPacket),
+		segFrames: 1,
 	}
 	e.arp.onEvict = e.dropHeld
 	e.peer, _ = port.(PeerWaker)
@@ -197,6 +202,9 @@ func (e *Engine) Poll(now clock.Time) bool {
 	if e.pend.pkts > 0 && !now.Before(e.unresNext) {
 		e.expireUnres(now)
 	}
+	if e.layer.TxBlocked() && e.layer.ResumeTx(now) {
+		work = true // connections that waited for TX frames sent (txroom.go)
+	}
 	if len(e.tx) > 0 {
 		work = true
 		e.flushTx()
@@ -269,8 +277,14 @@ func (e *Engine) gather(buf []byte, descs []xsk.Desc, i int, frame func(xsk.Desc
 	return buf, i
 }
 
-// allocTx returns a TX frame, counting no_tx_frame when none is free.
+// allocTx returns a TX frame, a spare one first (txroom.go), counting
+// no_tx_frame when none is free.
 func (e *Engine) allocTx() (xsk.Desc, []byte, bool) {
+	if n := len(e.spare); n > 0 {
+		f := e.spare[n-1]
+		e.spare = e.spare[:n-1]
+		return f.d, f.b, true
+	}
 	d, b, ok := e.port.AllocTx()
 	if !ok {
 		e.stats.drop(DropNoTxFrame)

@@ -16,6 +16,11 @@ import (
 // re-checks its context even if a wake-up were lost.
 const maxIdleWait = time.Second
 
+// txRoomWait bounds one Port.Wait while connections wait for TX frames
+// (txroom.go) that the kernel has not completed yet (zero-copy mode;
+// in copy mode the kick completes them at once).
+const txRoomWait = 100 * time.Microsecond
+
 // runningLoops counts the Runs of this process (every Engine's).
 var runningLoops atomic.Int32
 
@@ -61,6 +66,7 @@ func (e *Engine) Run(ctx context.Context, clk clock.Clock) error {
 	}()
 	// Frames still held for unresolved next hops go back to the port.
 	defer e.freeHeld()
+	defer e.freeSpare()
 	done := ctx.Done()
 	yielded := false // the last iteration found no work and yielded
 	for {
@@ -96,6 +102,9 @@ func (e *Engine) Run(ctx context.Context, clk clock.Clock) error {
 			if d := dl.Sub(clk.Now()); d < timeout {
 				timeout = max(d, 0)
 			}
+		}
+		if e.layer.TxBlocked() {
+			timeout = min(timeout, txRoomWait)
 		}
 		if e.pend.pkts > 0 {
 			// Frames held for an unresolved next hop: wake for its

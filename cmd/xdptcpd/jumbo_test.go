@@ -6,12 +6,9 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // TestJumboKernel: on a veth with MTU 9000 on both ends (more than a
@@ -60,9 +57,7 @@ func TestJumboKernel(t *testing.T) {
 	if !bytes.Equal(got, msg) {
 		t.Fatal("echo differs from what was sent")
 	}
-	var ti *unix.TCPInfo
-	rc, _ := c.(*net.TCPConn).SyscallConn()
-	rc.Control(func(fd uintptr) { ti, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) })
+	ti, err := kernelTCPInfo(c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -196,13 +196,19 @@ func upload(ns *testnet.NS, addr, cc string, n int) (time.Duration, *unix.TCPInf
 	c.(*net.TCPConn).CloseWrite()
 	io.Copy(io.Discard, c)
 	d := time.Since(start)
+	ti, err := kernelTCPInfo(c)
+	return d, ti, err
+}
+
+// kernelTCPInfo is TCP_INFO of a kernel TCP connection.
+func kernelTCPInfo(c net.Conn) (*unix.TCPInfo, error) {
 	rc, err := c.(*net.TCPConn).SyscallConn()
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	var ti *unix.TCPInfo
 	if cerr := rc.Control(func(fd uintptr) { ti, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) }); cerr != nil {
-		return 0, nil, cerr
+		return nil, cerr
 	}
-	return d, ti, err
+	return ti, err
 }

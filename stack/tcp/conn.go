@@ -155,6 +155,7 @@ type Conn struct {
 
 	synRtx   int32        // SYN-ACK retransmissions (Linux req->num_timeout)
 	userTO   uint32       // TCP_USER_TIMEOUT in ms (RFC 5482; Linux icsk_user_timeout); 0: off
+	txWait   txWait       // on the layer's txBlocked list: what the output had no room for (txroom.go; here: fills padding)
 	created  clock.Time   // when the connection was created
 	closeErr error        // why the connection failed, for OnClose
 	tw       *timeWait    // the TIME-WAIT entry that replaced this connection, if any
@@ -632,6 +633,7 @@ func (c *Conn) destroy(err error) {
 func (c *Conn) teardown() {
 	l := c.layer
 	c.flags |= fGone
+	c.txWait = 0 // its entry on the list is skipped
 	c.setState(StateClosed)
 	l.wheel.Stop(&c.timer)
 	c.stopTimers()

@@ -39,9 +39,19 @@ type capture struct {
 	segs []sent
 	now  *clock.Time
 	drop bool
+	room *int // segments the output can still take (TxRoomer); nil: no limit
 }
 
+// TxRoom implements TxRoomer.
+func (c *capture) TxRoom() bool { return c.room == nil || *c.room > 0 }
+
 func (c *capture) SendTCP(s *OutSegment) bool {
+	if c.room != nil {
+		if *c.room <= 0 {
+			return false // not on the wire, as the engine's no_tx_frame
+		}
+		*c.room--
+	}
 	cp := *s
 	cp.Payload = append(append([]byte(nil), s.Payload...), s.Payload2...)
 	cp.Payload2 = nil

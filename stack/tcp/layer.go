@@ -37,6 +37,9 @@ type Layer struct {
 	out       OutSegment // the segment being built (reused: no allocation per segment)
 	txPool    []*txQueue // idle scoreboards (scoreboard.go), at most maxTxPool
 	pending   []*Conn    // connections whose output for the current receive batch is owed (batch.go), at most maxPending
+	roomer    TxRoomer   // output's room to transmit (txroom.go); nil: unlimited
+	txBlocked []*Conn    // connections waiting for room to transmit, each once (txroom.go)
+	txSpare   []*Conn    // the other buffer of txBlocked, swapped by ResumeTx
 
 	sndPool, rcvPool bufPool
 	mem              *MemAccount // tcp_mem account (mem.go); the process's unless SetMemAccount
@@ -80,6 +83,7 @@ func NewLayer(cfg *Config, out Output, now clock.Time) *Layer {
 		txPool:    make([]*txQueue, 0, maxTxPool),
 		pending:   make([]*Conn, 0, maxPending),
 	}
+	l.roomer, _ = out.(TxRoomer)
 	l.tws = flowtable.New[timeWait](max(c.MaxTwBuckets, 1), func(tw *timeWait) flowtable.Key { return tw.key(l) })
 	l.twTimer.Fn = func(_ *timer.Timer, now clock.Time) { l.expireTimeWaits(now) }
 	// Send chunks (sendq.go): tcp_wmem[1] bytes, at least an MSS; the

@@ -118,8 +118,13 @@ func (c *Conn) xmit(s *OutSegment, rtx bool) bool {
 	return l.output.SendTCP(s)
 }
 
-// sendAck sends a pure ACK <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
+// sendAck sends a pure ACK <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>; without
+// room in the output it waits for room (txroom.go), the ACK still owed.
 func (c *Conn) sendAck(now clock.Time) {
+	if !c.layer.txRoom() {
+		c.blockTx(txWaitAck)
+		return
+	}
 	c.xmit(c.fill(now, c.sndNxt, wire.FlagACK), false)
 }
 
@@ -460,9 +465,16 @@ func (c *Conn) sendNew(now clock.Time, room int, tail bool, mode pushMode) (sent
 // SND.NXT is new data and becomes a scoreboard record; a range below it
 // must be a whole record, which is a retransmission (or a tail loss
 // probe) and is recorded as sent again. It reports whether the engine
-// took the segment (if not, the retransmission timer recovers).
+// took the segment. Without room in the output nothing is committed and
+// the connection waits for room (txroom.go); a segment the engine
+// refuses for another reason (no route, too big) counts as sent and the
+// retransmission timer recovers it.
 func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 	l := c.layer
+	if !l.txRoom() {
+		c.blockTx(txWaitData) // nothing committed: it goes when the output has room (txroom.go)
+		return false
+	}
 	data := n
 	fin := c.flags&fFinQueued != 0 && seq.Add(seqnum.Size(n)) == c.finSeq+1
 	if fin {

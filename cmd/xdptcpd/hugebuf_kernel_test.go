@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xdptcp/xdptcp/bench/impair/impairtest"
+	"github.com/xdptcp/xdptcp/internal/testnet"
+)
+
+// hugeMem is tcp_rmem and tcp_wmem for the huge-buffer test: 64 MiB at
+// most, so both sides scale their windows by 11 (Linux
+// tcp_select_initial_window) instead of the default 7.
+const hugeMem = "4096 131072 67108864"
+
+// Huge buffers on a long path (20 ms each way through the bridge, no
+// loss): a Linux client and xdptcpd both with tcp_rmem and tcp_wmem up
+// to 64 MiB. A 64 MiB CUBIC upload into xdptcpd's discard finds window
+// scale 11 and a window past the 8 MiB that scale 7 could express
+// (the client's tcpi_snd_wnd at the end: xdptcpd's autotuned buffer);
+// a 64 MiB download from xdptcpd's blob, whose bursts outrun the TX
+// frames, comes back intact with no segment dropped for lack of a frame
+// (they wait for one, stack/txroom.go; 8,834 were lost on the host and
+// retransmitted before). Linux's servers with the same settings on the
+// same path are timed beside them. About 8 s.
+func TestKernelHugeBuffers(t *testing.T) {
+	testnet.RequireRoot(t)
+	bin := daemonBinary(t)
+	tp, _ := impairtest.Start(t, "--delay", "20ms", "--limit", "20000", "--seed", "31")
+	for _, ns := range []*testnet.NS{tp.Client, tp.Server} {
+		ns.Exec(t, "sysctl", "-w", "net.ipv4.tcp_rmem="+hugeMem, "net.ipv4.tcp_wmem="+hugeMem)
+	}
+	admin := impairedDaemon(t, tp, bin, "--listen", "8081=blob",
+		"--sysctl", "tcp_rmem="+hugeMem, "--sysctl", "tcp_wmem="+hugeMem)
+	kernelDiscard(t, tp.Server, 9009, "")
+	const size = 64 << 20
+	kernelBlob(t, tp.Server, 8089, size, "cubic")
+	srv := tp.ServerAddr.String()
+	var up [2]string
+	for i, port := range []string{":9", ":9009"} {
+		d, ti, err := upload(tp.Client, srv+port, "cubic", size)
+		if err != nil {
+			t.Fatalf("upload to %s: %v", port, err)
+		}
+		snd, rcv := wscales(ti)
+		up[i] = fmt.Sprintf("%v (%.0f Mbit/s), window scales %d/%d, peer's window %d, rwnd_limited %v, retransmitted %d",
+			d.Round(time.Millisecond), float64(size*8)/d.Seconds()/1e6, snd, rcv, ti.Snd_wnd,
+			time.Duration(ti.Rwnd_limited)*time.Microsecond, ti.Total_retrans)
+		if i > 0 {
+			break
+		}
+		if snd != 11 || rcv != 11 {
+			t.Errorf("window scales %d (xdptcpd's) and %d (the client's), want 11 for 64 MiB buffers", snd, rcv)
+		}
+		if ti.Snd_wnd <= 8<<20 {
+			t.Errorf("xdptcpd's window %d at the end of a 64 MiB upload: not past what scale 7 expresses", ti.Snd_wnd)
+		}
+	}
+	t.Logf("64 MiB upload: xdptcpd %s; Linux %s", up[0], up[1])
+	var down [2]string
+	for i, port := range []string{":8081", ":8089"} {
+		d, err := downloadBlob(tp.Client, srv+port, size)
+		if err != nil {
+			t.Fatalf("download from %s: %v", port, err)
+		}
+		down[i] = fmt.Sprintf("%v (%.0f Mbit/s)", d.Round(time.Millisecond), float64(size*8)/d.Seconds()/1e6)
+	}
+	fams := scrapeMetrics(t, tp.Server, admin)
+	noFrame := 0.0
+	if f := fams["xdptcp_frames_dropped_total"]; f != nil {
+		for _, m := range f.Metric {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" && l.GetValue() == "no_tx_frame" {
+					noFrame += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	m := daemonMetrics(t, tp.Server, admin)
+	t.Logf("64 MiB download: xdptcpd %s (retransmitted %v), Linux %s", down[0], m["xdptcp_tcp_retrans_segs_total"], down[1])
+	if noFrame > 0 {
+		t.Errorf("%v segments dropped for lack of a TX frame", noFrame)
+	}
+}
+
+// wscales returns tcpi_snd_wscale and tcpi_rcv_wscale, the 4-bit fields
+// that x/sys/unix's TCPInfo leaves in the byte after Options.
+func wscales(ti *unix.TCPInfo) (snd, rcv uint8) {
+	b := *(*uint8)(unsafe.Add(unsafe.Pointer(&ti.Options), 1))
+	return b & 0xf, b >> 4
+}
+
+// downloadBlob GETs /SIZE over a kernel socket in ns from the HTTP
+// server at addr (Connection: close), checks the body against
+// blobBody(size) and returns the time it took.
+func downloadBlob(ns *testnet.NS, addr string, size int) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	c, err := ns.Dial(ctx, "tcp", addr)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	c.SetDeadline(start.Add(90 * time.Second))
+	fmt.Fprintf(c, "GET /%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", size)
+	resp, err := http.ReadResponse(bufio.NewReaderSize(c, 1<<20), nil)
+	if err != nil {
+		return 0, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	d := time.Since(start)
+	if err != nil {
+		return 0, fmt.Errorf("after %d bytes: %w", len(body), err)
+	}
+	if resp.StatusCode != 200 || !bytes.Equal(body, blobBody(size)) {
+		return 0, fmt.Errorf("status %d, %d bytes of %d, content equal %v", resp.StatusCode, len(body), size, bytes.Equal(body, blobBody(size)))
+	}
+	return d, nil
+}
