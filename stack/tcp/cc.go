@@ -212,7 +212,8 @@ type cubic struct {
 	k       float64    // seconds: time to reach wMax again
 	epoch   clock.Time // start of the current avoidance epoch; -1 if none
 	wEst    float64    // segments: Reno-friendly estimate (§4.3)
-	hs      hystart    // HyStart++ (RFC 9406), hystart.go
+	hs      hystart    // Linux's HyStart, hystart.go
+	cut     bool       // a reduction since the start or the last timeout (Linux last_max_cwnd != 0)
 }
 
 func (q *cubic) init(mss int) {
@@ -220,6 +221,7 @@ func (q *cubic) init(mss int) {
 	q.wMax = 0
 	q.epoch = -1
 	q.hs = hystart{}
+	q.cut = false
 }
 
 func (q *cubic) name() string       { return "cubic" }
@@ -229,10 +231,6 @@ func (q *cubic) ssthreshBytes() int { return q.ssthresh }
 
 func (q *cubic) onAck(now clock.Time, acked, mss int, srtt time.Duration) {
 	if q.cwnd < q.ssthresh {
-		if q.hs.css > 0 {
-			q.cwnd += max(acked/hsCSSGrowthDiv, 1) // RFC 9406 §4.2: Conservative Slow Start
-			return
-		}
 		if acked = slowStart(&q.cwnd, q.ssthresh, acked); acked == 0 {
 			return
 		}
@@ -263,11 +261,15 @@ func (q *cubic) onAck(now clock.Time, acked, mss int, srtt time.Duration) {
 	q.wEst += alpha * float64(acked) / m / cw
 	segs := float64(acked) / m
 	grow := (target - cw) / cw * segs
-	if q.wEst > target {
-		grow = (q.wEst - cw) / cw * segs
-		if grow < 0 {
-			grow = 0
-		}
+	if !q.cut {
+		// Linux bictcp_update: while no reduction has told where the
+		// path's capacity lies (after HyStart's exit, or a timeout),
+		// cwnd grows at least 5 % per round trip (cnt <= 20), not by
+		// the cubic curve's first, almost flat, steps from here.
+		grow = max(grow, segs/20)
+	}
+	if q.wEst > cw {
+		grow = max(grow, (q.wEst-cw)/cw*segs) // §4.3, Linux tcp_friendliness
 	}
 	q.cwnd += int(grow * m)
 	if q.cwnd < mss {
@@ -276,7 +278,7 @@ func (q *cubic) onAck(now clock.Time, acked, mss int, srtt time.Duration) {
 }
 
 func (q *cubic) reduce(flight, mss int) {
-	q.hs.css = 0
+	q.cut = true
 	cw := float64(q.cwnd) / float64(mss)
 	// §4.7 fast convergence.
 	if cw < q.wMax {
@@ -291,6 +293,10 @@ func (q *cubic) reduce(flight, mss int) {
 func (q *cubic) onRTO(now clock.Time, flight, mss int) {
 	q.reduce(flight, mss)
 	q.cwnd = mss
+	// Slow start anew, HyStart with it, and no reduction remembered
+	// (Linux bictcp_state on TCP_CA_Loss: bictcp_reset zeroes
+	// last_max_cwnd; ssthresh, set just before, stays).
+	q.hs, q.cut, q.wMax = hystart{}, false, 0
 }
 
 func (q *cubic) onLoss(now clock.Time, flight, mss int) {

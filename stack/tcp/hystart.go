@@ -1,89 +1,136 @@
 package tcp
 
-// HyStart++ (RFC 9406): CUBIC's initial slow start watches the minimum RTT
-// of each round; when it rises by more than a threshold (queues are
-// building), slow start gives way to Conservative Slow Start (CSS: a
-// quarter of the growth) for up to CSS_ROUNDS rounds, then congestion
-// avoidance. A round whose minimum RTT falls back below the baseline
-// returns to slow start (the rise was spurious). Linux's own HyStart has
-// the same delay rule (TCPHystartDelayDetect) beside an ACK-train rule
-// that RFC 9406 does not have; the train rule is not implemented.
+// HyStart, Linux's hybrid slow start for CUBIC (tcp_cubic.c, after Ha and
+// Rhee, "Taming the elephants: New TCP slow start", 2011): slow start
+// ends, ssthresh = cwnd, at the first of two signs that cwnd has reached
+// the path's capacity, looked for once cwnd is 16 segments
+// (hystart_low_window):
+//
+//   - ACK train: the ACKs of a round keep coming at most 2 ms apart
+//     (hystart_ack_delta_us) for longer than half the minimum RTT plus
+//     an allowance for ACKs of GSO-sized bursts (hystart_ack_delay): the
+//     round's data filled the pipe (TCPHystartTrainDetect/Cwnd);
+//   - delay: the smallest RTT of a round, once it has 8 samples
+//     (HYSTART_MIN_SAMPLES), exceeds the connection's minimum RTT by
+//     clamp(min RTT / 8, 4 ms, 16 ms) (HYSTART_DELAY_THRESH): a queue is
+//     building (TCPHystartDelayDetect/Cwnd).
+//
+// Once it found the exit it does not look again until a retransmission
+// timeout starts slow start anew (bictcp_reset on TCP_CA_Loss, which also
+// forgets the minimum RTT). Until 2026-12-04 xdptcp had RFC 9406's
+// HyStart++ instead, whose Conservative Slow Start grows cwnd another
+// threefold over five rounds after the delay rise: against Linux on a
+// 40 ms path through the test bridge it took cwnd from about 5,300 to
+// 18,800 segments and the RTT to 124 ms where Linux's HyStart stopped at
+// 5,500 and kept 41-49 ms (TestKernelHugeBuffers' download), and the
+// packetdrill script cubic-hystart-delay-rtt-jumps-upward expects
+// Linux's exit.
 
 import (
 	"time"
 
+	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/seqnum"
 )
 
-// RFC 9406 §4.3 constants.
+// Linux tcp_cubic.c's HyStart constants and module parameter defaults.
 const (
-	hsMinRTTThresh   = 4 * time.Millisecond  // MIN_RTT_THRESH
-	hsMaxRTTThresh   = 16 * time.Millisecond // MAX_RTT_THRESH
-	hsMinRTTDivisor  = 8                     // MIN_RTT_DIVISOR
-	hsNRTTSample     = 8                     // N_RTT_SAMPLE
-	hsCSSGrowthDiv   = 4                     // CSS_GROWTH_DIVISOR
-	hsCSSRounds      = 5                     // CSS_ROUNDS
+	hsLowWindow      = 16                    // hystart_low_window, segments
+	hsAckDelta       = 2 * time.Millisecond  // hystart_ack_delta_us
+	hsMinSamples     = 8                     // HYSTART_MIN_SAMPLES
+	hsDelayMin       = 4 * time.Millisecond  // HYSTART_DELAY_MIN
+	hsDelayMax       = 16 * time.Millisecond // HYSTART_DELAY_MAX
+	hsGSOMaxSize     = 65536                 // sk_gso_max_size in hystart_ack_delay, bytes
+	hsRecoverySkip   = time.Second           // delay samples ignored this long into an avoidance epoch (bictcp_acked)
 	ssthreshInfinite = 1 << 30               // RFC 5681 §3.1's "arbitrarily high" initial ssthresh
 )
 
-// hystart is HyStart++'s state, used in the initial slow start only
-// (RFC 9406 §4.2: after a loss or an RTO, standard slow start).
+// What HyStart found on an ACK.
+const (
+	hsNone uint8 = iota
+	hsTrain
+	hsDelay
+)
+
+// hystart is HyStart's state (Linux struct bictcp's round_start, end_seq,
+// last_ack, curr_rtt, sample_cnt, found, delay_min), in wrapping
+// microseconds as Linux keeps it: 24 bytes of every connection.
 type hystart struct {
-	windowEnd seqnum.Value  // the round ends when SND.UNA reaches it
-	lastMin   time.Duration // lastRoundMinRTT; 0: none
-	curMin    time.Duration // currentRoundMinRTT; 0: none
-	baseline  time.Duration // cssBaselineMinRtt
-	samples   uint8         // rttSampleCount, saturating
-	css       uint8         // 0: slow start; k > 0: k-th round of CSS
-	started   bool          // windowEnd is valid
+	roundStart uint32       // µs: when the current round began
+	lastAck    uint32       // µs: the last ACK of the current train
+	endSeq     seqnum.Value // the round ends when SND.UNA passes it
+	currRTT    uint32       // µs: smallest RTT of the round; 0: none yet
+	delayMin   uint32       // µs: smallest RTT of the connection; 0: none yet
+	samples    uint8        // RTT samples of the round, up to hsMinSamples
+	found      bool         // slow start's exit was found
+	started    bool         // the first round began
 }
 
-// onRTT feeds one ACK's RTT sample (0 if it had none) at SND.UNA una
-// with SND.NXT nxt. It reports whether slow start just gave way to CSS
-// (a delay increase detected).
-func (q *cubic) onRTT(rtt time.Duration, una, nxt seqnum.Value) bool {
+// usec is t or d in (wrapping) microseconds; an RTT sample is at least 1.
+func usec(t clock.Time) uint32 { return uint32(int64(t) / int64(time.Microsecond)) }
+
+// reset begins a round at now (µs) that ends when SND.UNA passes nxt
+// (bictcp_hystart_reset).
+func (h *hystart) reset(now uint32, nxt seqnum.Value) {
+	h.roundStart, h.lastAck, h.endSeq = now, now, nxt
+	h.currRTT, h.samples, h.started = 0, 0, true
+}
+
+// onRTT feeds an ACK that arrived at at, with rtt the RTT of the newest
+// never-retransmitted segment it delivered (Linux ca_rtt_us; 0: none),
+// SND.UNA una and SND.NXT nxt after it, to HyStart (Linux
+// bictcp_acked, hystart_update). On an exit it sets ssthresh to cwnd and
+// reports which sign found it.
+func (q *cubic) onRTT(at clock.Time, rtt time.Duration, una, nxt seqnum.Value, mss int, srtt time.Duration) uint8 {
 	h := &q.hs
-	if q.ssthresh != ssthreshInfinite || q.cwnd >= q.ssthresh {
-		return false
+	if rtt <= 0 || q.epoch >= 0 && at.Sub(q.epoch) < hsRecoverySkip {
+		return hsNone // no sample, or one right after a recovery
 	}
-	if !h.started || !una.LessThan(h.windowEnd) {
-		// A new round (§4.2): its minimum starts afresh.
-		h.started = true
-		h.windowEnd = nxt
-		h.lastMin, h.curMin, h.samples = h.curMin, 0, 0
-		if h.css > 0 {
-			h.css++
-			if h.css > hsCSSRounds {
-				// CSS_ROUNDS rounds of CSS: congestion avoidance.
-				h.css = 0
-				q.ssthresh = q.cwnd
-				return false
-			}
+	delay := uint32(max(rtt/time.Microsecond, 1))
+	if h.delayMin == 0 || delay < h.delayMin {
+		h.delayMin = delay
+	}
+	if h.found || q.cwnd >= q.ssthresh {
+		return hsNone
+	}
+	now := usec(at)
+	if !h.started || h.endSeq.LessThan(una) {
+		h.reset(now, nxt)
+	}
+	if q.cwnd < hsLowWindow*mss {
+		return hsNone
+	}
+	if now-h.lastAck <= uint32(hsAckDelta/time.Microsecond) {
+		h.lastAck = now
+		// The allowance for ACKs of GSO bursts at the pacing rate
+		// Linux would set in slow start (twice cwnd per SRTT), at
+		// most 1 ms; halved, as for a connection that does not pace.
+		thresh := h.delayMin
+		if srtt > 0 {
+			rate := 2 * float64(q.cwnd) / srtt.Seconds() // bytes per second
+			thresh += uint32(min(1000, 4*hsGSOMaxSize/rate*1e6))
+		}
+		if now-h.roundStart > thresh/2 {
+			return q.hsExit(hsTrain)
 		}
 	}
-	if rtt <= 0 {
-		return false
+	if h.currRTT == 0 || delay < h.currRTT {
+		h.currRTT = delay
 	}
-	if h.curMin == 0 || rtt < h.curMin {
-		h.curMin = rtt
-	}
-	if h.samples < 255 {
+	if h.samples < hsMinSamples {
 		h.samples++
+		return hsNone
 	}
-	if h.samples < hsNRTTSample || h.lastMin == 0 {
-		return false
+	us := func(d time.Duration) uint32 { return uint32(d / time.Microsecond) }
+	if h.currRTT > h.delayMin+min(max(h.delayMin/8, us(hsDelayMin)), us(hsDelayMax)) {
+		return q.hsExit(hsDelay)
 	}
-	if h.css == 0 {
-		thresh := min(max(h.lastMin/hsMinRTTDivisor, hsMinRTTThresh), hsMaxRTTThresh)
-		if h.curMin >= h.lastMin+thresh {
-			h.baseline = h.curMin
-			h.css = 1
-			return true
-		}
-		return false
-	}
-	if h.curMin < h.baseline {
-		h.css = 0 // the increase was spurious: back to slow start
-	}
-	return false
+	return hsNone
+}
+
+// hsExit ends slow start: ssthresh = cwnd.
+func (q *cubic) hsExit(how uint8) uint8 {
+	q.hs.found = true
+	q.ssthresh = q.cwnd
+	return how
 }

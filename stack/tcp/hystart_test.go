@@ -7,7 +7,7 @@ import (
 	"github.com/xdptcp/xdptcp/stack/seqnum"
 )
 
-// HyStart++, congestion window validation and restart after idle.
+// HyStart, congestion window validation and restart after idle.
 
 // rounds plays the peer for n round trips of rtt each: every segment in
 // flight is ACKed (with its timestamp echoed) rtt after the round began.
@@ -33,52 +33,78 @@ func hsConn(t *testing.T) (*harness, uint32) {
 	return sackConn(t, true, func(c *Config) { c.EarlyRetrans = 0 }), 101
 }
 
-// RFC 9406: the minimum RTT of a round 20 ms above the last one's (more
-// than the 4..16 ms threshold) ends slow start: CSS, a quarter of the
-// growth, then after CSS_ROUNDS rounds congestion avoidance.
-func TestHyStartPlusPlusExit(t *testing.T) {
+// HyStart's delay rule (Linux hystart_update, HYSTART_DELAY): a round
+// whose smallest RTT (of 8 samples or more) is 20 ms above the
+// connection's minimum (more than the 4..16 ms threshold) ends slow
+// start at once: ssthresh = cwnd, then congestion avoidance, and HyStart
+// does not look again.
+func TestHyStartDelayExit(t *testing.T) {
 	h, pts := hsConn(t)
 	rounds(h, 2, 10*time.Millisecond, &pts)
-	if h.c.cubic.hs.css != 0 || h.l.Stats().TCPHystartDelayDetect.Load() != 0 {
+	st := h.l.Stats()
+	if h.c.cc.ssthreshBytes() != ssthreshInfinite || st.TCPHystartDelayDetect.Load() != 0 {
 		t.Fatal("left slow start with a steady RTT")
 	}
 	// The queue builds: a round of 30 ms ACKs (whose first samples share
 	// a round with the last 10 ms one), then one of only 30 ms samples.
 	rounds(h, 2, 30*time.Millisecond, &pts)
-	if h.c.cubic.hs.css == 0 || h.l.Stats().TCPHystartDelayDetect.Load() != 1 {
-		t.Fatalf("no delay detection: css %d", h.c.cubic.hs.css)
+	if st.TCPHystartDelayDetect.Load() != 1 || st.TCPHystartTrainDetect.Load() != 0 {
+		t.Fatalf("delay detections %d, train %d, want 1 and 0", st.TCPHystartDelayDetect.Load(), st.TCPHystartTrainDetect.Load())
 	}
-	if cw := h.l.Stats().TCPHystartDelayCwnd.Load(); cw < 40 {
-		t.Fatalf("TCPHystartDelayCwnd %d", cw)
+	cw := st.TCPHystartDelayCwnd.Load()
+	if cw < hsLowWindow || h.c.cc.ssthreshBytes()/h.c.mss != int(cw) {
+		t.Fatalf("TCPHystartDelayCwnd %d, ssthresh %d: not cwnd at the exit", cw, h.c.cc.ssthreshBytes())
 	}
-	// CSS grows by a quarter of slow start's: about +25 % a round, not
-	// doubling.
+	// Congestion avoidance: far less than doubling per round, but at
+	// least 5 % while no reduction has happened (Linux bictcp_update's
+	// cnt <= 20 when last_max_cwnd is 0), not the cubic curve's
+	// almost flat start.
 	before := h.c.cc.window()
 	rounds(h, 1, 30*time.Millisecond, &pts)
-	if grown := h.c.cc.window() - before; grown*10 > before*4 {
-		t.Fatalf("cwnd %d -> %d in a round of CSS", before, h.c.cc.window())
+	if grown := h.c.cc.window() - before; grown*10 > before*2 || grown*100 < before*4 {
+		t.Fatalf("cwnd %d -> %d in a round after the exit, want +4..20 %%", before, h.c.cc.window())
 	}
-	if h.c.cc.ssthreshBytes() != ssthreshInfinite {
-		t.Fatal("CSS is still slow start (ssthresh unset)")
-	}
-	rounds(h, hsCSSRounds, 30*time.Millisecond, &pts)
-	if h.c.cc.ssthreshBytes() == ssthreshInfinite || h.c.cubic.hs.css != 0 {
-		t.Fatalf("still in CSS after %d rounds", hsCSSRounds)
+	rounds(h, 3, 60*time.Millisecond, &pts)
+	if st.TCPHystartDelayDetect.Load() != 1 {
+		t.Fatal("HyStart looked again after its exit")
 	}
 }
 
-// A round whose minimum RTT falls back below CSS's baseline returns to
-// slow start (RFC 9406 §4.2: the increase was spurious).
-func TestHyStartPlusPlusSpuriousCSS(t *testing.T) {
+// HyStart's ACK-train rule (HYSTART_ACK_TRAIN): once cwnd is 16 segments,
+// ACKs that keep coming at most 2 ms apart for longer than half the
+// minimum RTT (plus at most 1 ms) say the round's data filled the pipe:
+// slow start ends, ssthresh = cwnd. Below 16 segments it does not look.
+func TestHyStartTrainExit(t *testing.T) {
 	h, pts := hsConn(t)
-	rounds(h, 2, 10*time.Millisecond, &pts)
-	rounds(h, 2, 30*time.Millisecond, &pts)
-	if h.c.cubic.hs.css == 0 {
-		t.Fatal("no CSS")
+	rounds(h, 2, 10*time.Millisecond, &pts) // cwnd 40 segments, min RTT 10 ms
+	st := h.l.Stats()
+	h.c.Write(make([]byte, 256<<10))
+	segs := h.out.segs
+	h.out.segs = nil
+	h.advance(10 * time.Millisecond)
+	acked := 0
+	for _, s := range segs {
+		if len(s.seg.Payload) == 0 {
+			continue
+		}
+		pts++
+		h.send(ACK, peerISN+1, s.seg.Seq.Add(seqnumSize(len(s.seg.Payload))), withTS(pts, s.seg.Opts.TSVal))
+		acked++
+		if st.TCPHystartTrainDetect.Load() > 0 {
+			break
+		}
+		h.advance(time.Millisecond) // a train: ACKs 1 ms apart
 	}
-	rounds(h, 2, 10*time.Millisecond, &pts)
-	if h.c.cubic.hs.css != 0 || h.c.cc.ssthreshBytes() != ssthreshInfinite {
-		t.Fatalf("css %d ssthresh %d", h.c.cubic.hs.css, h.c.cc.ssthreshBytes())
+	if st.TCPHystartTrainDetect.Load() != 1 || st.TCPHystartDelayDetect.Load() != 0 {
+		t.Fatalf("train detections %d, delay %d after %d ACKs 1 ms apart", st.TCPHystartTrainDetect.Load(), st.TCPHystartDelayDetect.Load(), acked)
+	}
+	// The train began with the round's first ACK; it is over half the
+	// minimum RTT (plus the allowance) long by the 7th.
+	if acked < 6 || acked > 7 {
+		t.Fatalf("exit on ACK %d of the train, want the 6th or 7th", acked)
+	}
+	if cw := st.TCPHystartTrainCwnd.Load(); h.c.cc.ssthreshBytes()/h.c.mss != int(cw) {
+		t.Fatalf("TCPHystartTrainCwnd %d, ssthresh %d: not cwnd at the exit", cw, h.c.cc.ssthreshBytes())
 	}
 }
 

@@ -310,6 +310,7 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 		return false
 	}
 	var as ackSample
+	as.at = arrival(now, seg)
 	as.priorPipe = c.pipe()
 	as.priorFack = c.rack.fack
 	if as.priorFack.LessThan(c.sndUna) {

@@ -48,6 +48,8 @@ type ackSample struct {
 	dsack       bool          // it carried a D-SACK block (RFC 2883)
 	orig        bool          // it delivered a record never retransmitted
 	rtt         time.Duration // the RTT sample it gave (0: none)
+	at          clock.Time    // when it arrived (Segment.Arrival, else the batch's time)
+	caRTT       time.Duration // RTT of the newest never-retransmitted record it delivered (Linux ca_rtt_us); 0: none
 	ece         bool          // it carried ECE on an ECN connection (RFC 3168)
 
 	priorPipe int          // pipe before the ACK was taken (Linux prior_in_flight)
@@ -73,8 +75,13 @@ func (c *Conn) reorderingSeen(as *ackSample) {
 // delivered is called for each record an ACK newly acknowledges or
 // SACKs.
 func (c *Conn) delivered(now clock.Time, s *txSeg, as *ackSample) {
-	if s.mark&sbEverRetrans == 0 && s.end().LessThanEq(c.recover) {
-		as.orig = true // sent before the loss episode's end (Linux FLAG_ORIG_SACK_ACKED)
+	if s.mark&sbEverRetrans == 0 {
+		if s.end().LessThanEq(c.recover) {
+			as.orig = true // sent before the loss episode's end (Linux FLAG_ORIG_SACK_ACKED)
+		}
+		if rtt := max(as.at.Sub(s.sentAt), time.Microsecond); as.caRTT == 0 || rtt < as.caRTT {
+			as.caRTT = rtt // the newest record's (Linux last_ackt, last_sackt)
+		}
 	}
 	if c.rackOn() && c.rackDelivered(now, s, as.priorFack) {
 		as.reordered = true
@@ -382,10 +389,16 @@ func (c *Conn) mayRaiseCwnd(as *ackSample) bool {
 // acked_sacked, tp->delivered's growth: newly SACKed plus cumulatively
 // acknowledged bytes not SACKed before, so no byte counts twice).
 func (c *Conn) growCwnd(now clock.Time, as *ackSample, delivered int) {
-	if c.cc == &c.cubic && c.cubic.onRTT(as.rtt, c.sndUna, c.sndNxt) {
-		l := c.layer
-		l.stats.TCPHystartDelayDetect.Add(1)
-		l.stats.TCPHystartDelayCwnd.Add(uint64(c.cc.window() / max(c.mss, 1)))
+	if c.cc == &c.cubic {
+		st := &c.layer.stats
+		switch c.cubic.onRTT(as.at, as.caRTT, c.sndUna, c.sndNxt, c.mss, c.rtt.srtt) {
+		case hsTrain:
+			st.TCPHystartTrainDetect.Add(1)
+			st.TCPHystartTrainCwnd.Add(uint64(c.cc.window() / max(c.mss, 1)))
+		case hsDelay:
+			st.TCPHystartDelayDetect.Add(1)
+			st.TCPHystartDelayCwnd.Add(uint64(c.cc.window() / max(c.mss, 1)))
+		}
 	}
 	if !c.cwndLimited() {
 		return

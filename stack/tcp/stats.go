@@ -52,8 +52,10 @@ type Stats struct {
 	TCPLossUndo            atomic.Uint64 // RTO recoveries undone: the retransmission was spurious (RFC 3522/4015)
 	TCPDSACKUndo           atomic.Uint64 // recoveries undone because D-SACKs reported every retransmission a duplicate (RFC 2883 §4, RFC 3708)
 	TCPLostRetransmit      atomic.Uint64 // retransmissions found lost (SACKs for later data) and sent again before the RTO
-	TCPHystartDelayDetect  atomic.Uint64 // slow starts ended by HyStart++ delay detection (RFC 9406)
-	TCPHystartDelayCwnd    atomic.Uint64 // sum of cwnd (segments) when HyStart++ ended slow start
+	TCPHystartTrainDetect  atomic.Uint64 // slow starts ended by HyStart's ACK train (hystart.go)
+	TCPHystartTrainCwnd    atomic.Uint64 // sum of cwnd (segments) at those ends
+	TCPHystartDelayDetect  atomic.Uint64 // slow starts ended by HyStart's delay rise (hystart.go)
+	TCPHystartDelayCwnd    atomic.Uint64 // sum of cwnd (segments) at those ends
 	TCPECNReduce           atomic.Uint64 // congestion window reductions for an ECN echo (RFC 3168 §6.1.2); xdptcp\'s name, Linux counts none
 	TCPLossProbes          atomic.Uint64 // tail loss probes sent (RFC 8985)
 	TCPLossProbeRecovery   atomic.Uint64 // losses repaired by a tail loss probe
@@ -148,6 +150,8 @@ var statDescs = []StatDesc{
 	extStat("TCPLossUndo", func(s *Stats) *atomic.Uint64 { return &s.TCPLossUndo }),
 	extStat("TCPDSACKUndo", func(s *Stats) *atomic.Uint64 { return &s.TCPDSACKUndo }),
 	extStat("TCPLostRetransmit", func(s *Stats) *atomic.Uint64 { return &s.TCPLostRetransmit }),
+	extStat("TCPHystartTrainDetect", func(s *Stats) *atomic.Uint64 { return &s.TCPHystartTrainDetect }),
+	extStat("TCPHystartTrainCwnd", func(s *Stats) *atomic.Uint64 { return &s.TCPHystartTrainCwnd }),
 	extStat("TCPHystartDelayDetect", func(s *Stats) *atomic.Uint64 { return &s.TCPHystartDelayDetect }),
 	extStat("TCPHystartDelayCwnd", func(s *Stats) *atomic.Uint64 { return &s.TCPHystartDelayCwnd }),
 	extStat("TCPECNReduce", func(s *Stats) *atomic.Uint64 { return &s.TCPECNReduce }),
