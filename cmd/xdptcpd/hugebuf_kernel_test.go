@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -103,15 +102,11 @@ func wscales(ti *unix.TCPInfo) (snd, rcv uint8) {
 // server at addr (Connection: close), checks the body against
 // blobBody(size) and returns the time it took.
 func downloadBlob(ns *testnet.NS, addr string, size int) (time.Duration, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	start := time.Now()
-	c, err := ns.Dial(ctx, "tcp", addr)
+	c, start, err := dialKernel(ns, addr, 90*time.Second)
 	if err != nil {
 		return 0, err
 	}
 	defer c.Close()
-	c.SetDeadline(start.Add(90 * time.Second))
 	fmt.Fprintf(c, "GET /%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", size)
 	resp, err := http.ReadResponse(bufio.NewReaderSize(c, 1<<20), nil)
 	if err != nil {

@@ -61,13 +61,24 @@ func kernelEcho(t testing.TB, ns *testnet.NS, port int, cc string) {
 	}()
 }
 
-// echoRoundTrip sends data to addr from ns, reads the echo back until EOF
-// and checks its SHA-256. It returns the time taken.
-func echoRoundTrip(ns *testnet.NS, addr, cc string, data []byte, limit time.Duration, progress func(int64)) (time.Duration, error) {
+// dialKernel connects a kernel socket in ns to addr (20 s to connect) and
+// sets its deadline limit after the start, which it returns.
+func dialKernel(ns *testnet.NS, addr string, limit time.Duration) (net.Conn, time.Time, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	start := time.Now()
 	c, err := ns.Dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, start, err
+	}
+	c.SetDeadline(start.Add(limit))
+	return c, start, nil
+}
+
+// echoRoundTrip sends data to addr from ns, reads the echo back until EOF
+// and checks its SHA-256. It returns the time taken.
+func echoRoundTrip(ns *testnet.NS, addr, cc string, data []byte, limit time.Duration, progress func(int64)) (time.Duration, error) {
+	c, start, err := dialKernel(ns, addr, limit)
 	if err != nil {
 		return 0, err
 	}
@@ -75,7 +86,6 @@ func echoRoundTrip(ns *testnet.NS, addr, cc string, data []byte, limit time.Dura
 	if err := setCC(c, cc); err != nil {
 		return 0, err
 	}
-	c.SetDeadline(start.Add(limit))
 	werr := make(chan error, 1)
 	go func() {
 		_, err := c.Write(data)

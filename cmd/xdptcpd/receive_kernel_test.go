@@ -11,7 +11,6 @@ package main
 // generous bound. XDPTCP_RX_LINUX=1 times Linux's servers too.
 
 import (
-	"context"
 	"crypto/rand"
 	"io"
 	"net"
@@ -173,10 +172,7 @@ func uploadRetrans(tp *impairtest.Topology, port, cc string, n int) (time.Durati
 // to the discard server at addr and returns the time until the server's
 // close and the sender's TCP_INFO at that point.
 func upload(ns *testnet.NS, addr, cc string, n int) (time.Duration, *unix.TCPInfo, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	start := time.Now()
-	c, err := ns.Dial(ctx, "tcp", addr)
+	c, start, err := dialKernel(ns, addr, 90*time.Second)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -184,7 +180,6 @@ func upload(ns *testnet.NS, addr, cc string, n int) (time.Duration, *unix.TCPInf
 	if err := setCC(c, cc); err != nil {
 		return 0, nil, err
 	}
-	c.SetDeadline(start.Add(90 * time.Second))
 	buf := make([]byte, 256<<10)
 	for sent := 0; sent < n; {
 		k := min(len(buf), n-sent)

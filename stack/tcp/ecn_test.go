@@ -171,10 +171,7 @@ func TestECNThroughSynCookie(t *testing.T) {
 func TestECNTimeoutEndsCWR(t *testing.T) {
 	h := ecnConn(t)
 	una := ourISN + 1
-	h.c.Write(make([]byte, 10*1000))
-	for i := 0; i < 10; i++ {
-		h.expect(payloadLen(1000))
-	}
+	h.writeExpect(10, 1000)
 	h.send(ACK|ECE, peerISN+1, una+1000)
 	if h.c.Info().CAState != CACWR {
 		t.Fatalf("CA state %v after the ECE, want CWR", h.c.Info().CAState)

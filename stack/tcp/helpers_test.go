@@ -194,6 +194,15 @@ func (h *harness) advance(d time.Duration) {
 	h.l.Advance(h.now)
 }
 
+// writeExpect writes n segments of size bytes and expects them sent.
+func (h *harness) writeExpect(n, size int) {
+	h.t.Helper()
+	h.c.Write(make([]byte, n*size))
+	for i := 0; i < n; i++ {
+		h.expect(payloadLen(size))
+	}
+}
+
 type check func(s *sent) error
 
 func flags(f wire.TCPFlags) check {

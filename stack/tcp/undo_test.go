@@ -337,10 +337,8 @@ func TestDSACKWithoutSpuriousRetransmissionNotUndone(t *testing.T) {
 func TestDSACKUndoAfterRecoveryEnded(t *testing.T) {
 	h := sackNoTSEstablished(t)
 	una := ourISN + 1
-	h.c.Write(make([]byte, 30*1000))
-	for i := 0; i < 10; i++ {
-		h.expect(payloadLen(1000))
-	}
+	h.c.Write(make([]byte, 20*1000)) // 20 more wait behind the initial window
+	h.writeExpect(10, 1000)
 	before := h.c.cc.window()
 	h.advance(20 * time.Millisecond)
 	for i := 0; i < 3; i++ {
