@@ -7,6 +7,7 @@ import (
 
 	"github.com/xdptcp/xdptcp/stack/tcp"
 	"github.com/xdptcp/xdptcp/syncookie"
+	"github.com/xdptcp/xdptcp/xsk"
 )
 
 // TCPConfig holds the TCP settings, named after Linux's sysctls.
@@ -40,6 +41,11 @@ type Config struct {
 	XDPReplace bool   // detach a program someone else attached through netlink
 
 	NumFrames int // UMEM frames per queue (default 4096)
+	// RingSize is the entries of each of a socket's four rings (fill,
+	// RX, TX, completion), a power of two (default 2048): the frames
+	// the kernel can deliver, or the loop queue for sending, between two
+	// loop iterations. At most NumFrames/2 of them are on the fill ring.
+	RingSize  int
 	FrameSize int // UMEM frame size (default 4096)
 	BatchSize int // frames per RX/TX batch (default 64)
 	// NoMultiBuffer keeps one UMEM frame per packet even when the
@@ -91,6 +97,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.NumFrames == 0 {
 		c.NumFrames = 4096
+	}
+	if c.RingSize == 0 {
+		c.RingSize = xsk.DefaultRingSize
 	}
 	if c.FrameSize == 0 {
 		c.FrameSize = 4096

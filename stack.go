@@ -228,6 +228,7 @@ func Open(cfg Config) (*Stack, error) {
 		sock, err := xsk.Open(xsk.Config{
 			Iface: cfg.Iface, QueueID: q, NumFrames: cfg.NumFrames, FrameSize: cfg.FrameSize, BindMode: bindMode,
 			NoMultiBuffer: cfg.NoMultiBuffer, TxChecksum: txCsum,
+			FillSize: cfg.RingSize, CompSize: cfg.RingSize, RxSize: cfg.RingSize, TxSize: cfg.RingSize,
 		})
 		if err != nil {
 			s.Close()

@@ -46,6 +46,7 @@ type fileConfig struct {
 	BusyPoll       bool              `yaml:"busy_poll"`
 	FrameSize      int               `yaml:"frame_size"`
 	NumFrames      int               `yaml:"num_frames"`
+	RingSize       int               `yaml:"ring_size"`
 	Batch          int               `yaml:"batch"`
 	Grace          time.Duration     `yaml:"grace"`
 	ShutdownSYN    string            `yaml:"shutdown_syn"`
@@ -291,6 +292,9 @@ func (o *options) validate() error {
 	}
 	if o.NumFrames < 2 || o.NumFrames > 1<<20 {
 		return usagef("%s %d: want 2 to 1048576 frames", o.where("num_frames"), o.NumFrames)
+	}
+	if o.RingSize < 1 || o.RingSize > 1<<20 || o.RingSize&(o.RingSize-1) != 0 {
+		return usagef("%s %d: want a power of two from 1 to 1048576", o.where("ring_size"), o.RingSize)
 	}
 	if o.Batch < 1 || o.Batch > 1024 {
 		return usagef("%s %d: want 1 to 1024 frames", o.where("batch"), o.Batch)

@@ -32,7 +32,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	b, _ := os.ReadFile("../../configs/xdptcpd.yaml")
 	for _, key := range []string{"iface", "addr", "gateway", "queues", "cpus", "xdp_mode", "bind_mode", "xdp_replace",
 		"listen", "port", "handler", "backlog", "keepalive", "admin", "sysctl", "log_format", "log_level",
-		"busy_poll", "frame_size", "num_frames", "batch", "grace", "shutdown_syn", "cookie_key_file", "admin_token_file", "metrics",
+		"busy_poll", "frame_size", "num_frames", "ring_size", "batch", "grace", "shutdown_syn", "cookie_key_file", "admin_token_file", "metrics",
 		"cluster_id", "cluster_id_bits", "cluster_peer"} {
 		if !strings.Contains(string(b), key+":") {
 			t.Errorf("configs/xdptcpd.yaml does not show key %s", key)
@@ -119,6 +119,7 @@ func TestFlagErrors(t *testing.T) {
 	}{
 		{[]string{"--grace", "0s"}, "--grace 0s: want a positive duration"},
 		{[]string{"--frame-size", "1000"}, "--frame-size 1000: want 2048 or 4096"},
+		{[]string{"--ring-size", "3000"}, "--ring-size 3000: want a power of two from 1 to 1048576"},
 		{[]string{"--xdp-mode", "x"}, `--xdp-mode "x": want auto, native or generic`},
 		{[]string{"--gateway", "g"}, `--gateway "g": not an IPv4 or IPv6 address`},
 		{[]string{"--log-format", "xml"}, `--log-format "xml": want text or json`},

@@ -106,7 +106,7 @@ func (d *daemon) reload() {
 		{"admin_token_file", old.AdminTokenFile, no.AdminTokenFile}, {"metrics", old.Metrics, no.Metrics},
 		{"log_format", old.LogFormat, no.LogFormat}, {"busy_poll", old.BusyPoll, no.BusyPoll},
 		{"frame_size", old.FrameSize, no.FrameSize}, {"num_frames", old.NumFrames, no.NumFrames},
-		{"batch", old.Batch, no.Batch},
+		{"ring_size", old.RingSize, no.RingSize}, {"batch", old.Batch, no.Batch},
 		{"cluster_id", old.ClusterID, no.ClusterID}, {"cluster_peer", old.ClusterPeer.String(), no.ClusterPeer.String()},
 		{"cluster_id_bits", old.ClusterIDBits, no.ClusterIDBits},
 	}
@@ -200,6 +200,7 @@ func (d *daemon) reload() {
 	next.XDPMode, next.BindMode, next.XDPReplace, next.Admin, next.TxChecksum = old.XDPMode, old.BindMode, old.XDPReplace, old.Admin, old.TxChecksum
 	next.AdminTokenFile, next.Metrics = old.AdminTokenFile, old.Metrics
 	next.LogFormat, next.BusyPoll, next.FrameSize, next.NumFrames, next.Batch = old.LogFormat, old.BusyPoll, old.FrameSize, old.NumFrames, old.Batch
+	next.RingSize = old.RingSize
 	next.ClusterID, next.ClusterPeer, next.ClusterIDBits = old.ClusterID, old.ClusterPeer, old.ClusterIDBits
 	next.Listen = listen
 	next.sysctls = append(append([][2]string(nil), no.sysctls...), tcpKeptSysctls(oldTCP.TCP, tcpKept)...)

@@ -120,6 +120,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.BusyPoll, "busy-poll", false, "never sleep in poll(): lower latency, one busy core per queue")
 	fs.IntVar(&o.FrameSize, "frame-size", 4096, "UMEM frame size in bytes (2048 or 4096)")
 	fs.IntVar(&o.NumFrames, "num-frames", 4096, "UMEM frames per queue")
+	fs.IntVar(&o.RingSize, "ring-size", 2048, "entries of each AF_XDP ring (fill, RX, TX, completion), a power of two; with windows of tens of MiB raise it and --num-frames")
 	fs.IntVar(&o.Batch, "batch", 64, "frames per RX/TX batch")
 	fs.StringVar(&o.CookieKeyFile, "cookie-key-file", "", "SYN-cookie keys shared by the hosts of a cluster (one 64-hex-digit key a line, mode 0600); SIGHUP re-reads it")
 	var clusterPeers multiFlag
@@ -187,6 +188,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		merge("busy-poll", func() { o.BusyPoll = fc.BusyPoll })
 		merge("frame-size", func() { setIfInt(&o.FrameSize, fc.FrameSize) })
 		merge("num-frames", func() { setIfInt(&o.NumFrames, fc.NumFrames) })
+		merge("ring-size", func() { setIfInt(&o.RingSize, fc.RingSize) })
 		merge("batch", func() { setIfInt(&o.Batch, fc.Batch) })
 		merge("cluster-id", func() {
 			if fc.lines["cluster_id"] != 0 {
@@ -284,7 +286,7 @@ func stackConfig(o *options, log *slog.Logger) (xdptcp.Config, error) {
 	cfg := xdptcp.Config{
 		Iface: o.Iface, Addr: prefix, Addr6: prefix6, Queues: o.Queues, CPUs: o.CPUs,
 		XDPMode: o.XDPMode, BindMode: o.BindMode, XDPReplace: o.XDPReplace, TxChecksum: o.TxChecksum,
-		NumFrames: o.NumFrames, FrameSize: o.FrameSize, BatchSize: o.Batch, BusyPoll: o.BusyPoll,
+		NumFrames: o.NumFrames, RingSize: o.RingSize, FrameSize: o.FrameSize, BatchSize: o.Batch, BusyPoll: o.BusyPoll,
 		TCP: tcp.DefaultConfig(), Logger: log,
 	}
 	if cfg.Gateway, cfg.Gateway6, err = parseGateways(o.Gateway); err != nil {
