@@ -33,7 +33,7 @@ type Engine struct {
 	tapBuf    []byte        // a sent multi-buffer frame gathered for the tap, cap MTU+14 (MultiBuffer only)
 	csum      TxChecksummer // the port computes TCP checksums (TX metadata); nil: software
 	spare     []spareFrame  // TX frames taken ahead for the next segment (txroom.go), cap xsk.MaxDescsPerPacket
-	segFrames int           // frames a full-sized segment takes: 1, more for a jumbo chain (txroom.go)
+	segFrames int           // frames a full-sized segment takes: 1, more for a jumbo chain; 0 until learnt (txroom.go)
 	arp       *neighCache
 	ret       *neighCache // return-path cache (off-link peers, no gateway)
 	pend      pendPool    // frames held for unresolved next hops (unres.go)
@@ -81,6 +81,9 @@ func NewEngine(cfg Config, port Port, now clock.Time) *Engine {
 
 		spare:     make([]spareFrame, 0, xsk.MaxDescsPerPacket),
 		segFrames: 1,
+	}
+	if cfg.MultiBuffer {
+		e.segFrames = 0 // learnt from the port's first frame (TxRoom)
 	}
 	e.arp.onEvict = e.dropHeld
 	e.peer, _ = port.(PeerWaker)

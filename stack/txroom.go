@@ -19,15 +19,16 @@ type spareFrame struct {
 // TxRoom reports whether the frames of a full-sized segment (one, or a
 // jumbo segment's chain with multi-buffer) are at hand.
 func (e *Engine) TxRoom() bool {
-	for len(e.spare) < e.segFrames {
+	for len(e.spare) < max(e.segFrames, 1) {
 		d, b, ok := e.port.AllocTx()
 		if !ok {
 			return false
 		}
 		e.spare = append(e.spare, spareFrame{d, b})
-		if e.cfg.MultiBuffer && len(e.spare) == 1 && len(b) > 0 {
-			// The frame size is the port's: a segment of the MTU
-			// takes this many frames.
+		if e.segFrames == 0 && len(b) > 0 {
+			// Multi-buffer: the frame size is the port's, learnt
+			// from the first frame; a segment of the MTU takes
+			// this many frames.
 			e.segFrames = min((e.cfg.MTU+ipHdrOffset+len(b)-1)/len(b), cap(e.spare))
 		}
 	}

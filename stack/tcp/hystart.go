@@ -35,14 +35,15 @@ import (
 
 // Linux tcp_cubic.c's HyStart constants and module parameter defaults.
 const (
-	hsLowWindow      = 16                    // hystart_low_window, segments
-	hsAckDelta       = 2 * time.Millisecond  // hystart_ack_delta_us
-	hsMinSamples     = 8                     // HYSTART_MIN_SAMPLES
-	hsDelayMin       = 4 * time.Millisecond  // HYSTART_DELAY_MIN
-	hsDelayMax       = 16 * time.Millisecond // HYSTART_DELAY_MAX
-	hsGSOMaxSize     = 65536                 // sk_gso_max_size in hystart_ack_delay, bytes
-	hsRecoverySkip   = time.Second           // delay samples ignored this long into an avoidance epoch (bictcp_acked)
-	ssthreshInfinite = 1 << 30               // RFC 5681 §3.1's "arbitrarily high" initial ssthresh
+	hsLowWindow      = 16          // hystart_low_window, segments
+	hsAckDeltaUs     = 2000        // hystart_ack_delta_us
+	hsMinSamples     = 8           // HYSTART_MIN_SAMPLES
+	hsDelayMinUs     = 4000        // HYSTART_DELAY_MIN
+	hsDelayMaxUs     = 16000       // HYSTART_DELAY_MAX
+	hsAckDelayMaxUs  = 1000        // hystart_ack_delay's cap (USEC_PER_MSEC)
+	hsGSOMaxSize     = 65536       // sk_gso_max_size in hystart_ack_delay, bytes
+	hsRecoverySkip   = time.Second // delay samples ignored this long into an avoidance epoch (bictcp_acked)
+	ssthreshInfinite = 1 << 30     // RFC 5681 §3.1's "arbitrarily high" initial ssthresh
 )
 
 // What HyStart found on an ACK.
@@ -66,7 +67,7 @@ type hystart struct {
 	started    bool         // the first round began
 }
 
-// usec is t or d in (wrapping) microseconds; an RTT sample is at least 1.
+// usec is t in (wrapping) microseconds.
 func usec(t clock.Time) uint32 { return uint32(int64(t) / int64(time.Microsecond)) }
 
 // reset begins a round at now (µs) that ends when SND.UNA passes nxt
@@ -100,15 +101,15 @@ func (q *cubic) onRTT(at clock.Time, rtt time.Duration, una, nxt seqnum.Value, m
 	if q.cwnd < hsLowWindow*mss {
 		return hsNone
 	}
-	if now-h.lastAck <= uint32(hsAckDelta/time.Microsecond) {
+	if now-h.lastAck <= hsAckDeltaUs {
 		h.lastAck = now
-		// The allowance for ACKs of GSO bursts at the pacing rate
-		// Linux would set in slow start (twice cwnd per SRTT), at
-		// most 1 ms; halved, as for a connection that does not pace.
+		// The allowance for ACKs of GSO bursts: the time 4 of them
+		// take at the pacing rate Linux would set in slow start
+		// (twice cwnd per SRTT), at most 1 ms; halved, as for a
+		// connection that does not pace.
 		thresh := h.delayMin
 		if srtt > 0 {
-			rate := 2 * float64(q.cwnd) / srtt.Seconds() // bytes per second
-			thresh += uint32(min(1000, 4*hsGSOMaxSize/rate*1e6))
+			thresh += uint32(min(hsAckDelayMaxUs, 2*hsGSOMaxSize*srtt.Microseconds()/int64(q.cwnd)))
 		}
 		if now-h.roundStart > thresh/2 {
 			return q.hsExit(hsTrain)
@@ -121,8 +122,7 @@ func (q *cubic) onRTT(at clock.Time, rtt time.Duration, una, nxt seqnum.Value, m
 		h.samples++
 		return hsNone
 	}
-	us := func(d time.Duration) uint32 { return uint32(d / time.Microsecond) }
-	if h.currRTT > h.delayMin+min(max(h.delayMin/8, us(hsDelayMin)), us(hsDelayMax)) {
+	if h.currRTT > h.delayMin+min(max(h.delayMin/8, hsDelayMinUs), hsDelayMaxUs) {
 		return q.hsExit(hsDelay)
 	}
 	return hsNone
