@@ -384,6 +384,9 @@ func ssInfoLine(in *tcp.TCPInfo) string {
 	if in.Delivered > 0 {
 		add("delivered:%d", in.Delivered)
 	}
+	if in.DeliveredCE > 0 {
+		add("delivered_ce:%d", in.DeliveredCE)
+	}
 	if in.DeliveryRateAppLimited {
 		add("app_limited")
 	}

@@ -148,6 +148,11 @@ func TestECNResponseOncePerWindow(t *testing.T) {
 	if h.l.Stats().TCPECNReduce.Load() != 2 {
 		t.Fatal("no reduction in the next window")
 	}
+	// tcpi_delivered_ce: what the ACKs with ECE acknowledged, 1 + 1 + 6 + 1
+	// of the 12 segments (Linux tcp_count_delivered).
+	if in := h.c.Info(); in.Delivered != 12 || in.DeliveredCE != 9 {
+		t.Fatalf("delivered %d, delivered_ce %d; want 12, 9", in.Delivered, in.DeliveredCE)
+	}
 }
 
 // SYN cookies carry the ECN setup in the timestamp (RFC 3168 through

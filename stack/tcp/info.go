@@ -125,7 +125,7 @@ type TCPInfo struct {
 	SndbufLimited          time.Duration // tcpi_sndbuf_limited: time the application was held back by the send buffer
 
 	Delivered    int    // tcpi_delivered: segments delivered, in MSS units (with BBR's sampler SACKed ones included, as Linux; else cumulatively acknowledged)
-	DeliveredCE  int    // tcpi_delivered_ce; 0: CE-marked deliveries are not counted here
+	DeliveredCE  int    // tcpi_delivered_ce: segments cumulatively acknowledged by ACKs that carried ECE (Linux tcp_count_delivered's classic-ECN count; SACKed ones not included)
 	BytesSent    uint64 // tcpi_bytes_sent: payload bytes sent, retransmissions included (RFC 4898 tcpEStatsPerfHCDataOctetsOut)
 	BytesRetrans uint64 // tcpi_bytes_retrans: payload bytes retransmitted (RFC 4898 tcpEStatsPerfOctetsRetrans)
 	DSACKDups    int    // tcpi_dsack_dups: D-SACKs received (RFC 2883)
@@ -165,6 +165,7 @@ type infoCounters struct {
 	dataSegsIn    uint32     // segments received with data
 	totalRetrans  uint32     // segments retransmitted
 	delivered     uint32     // acknowledged segments (MSS units, rounded up per ACK)
+	deliveredCE   uint32     // of those, acknowledged by ACKs that carried ECE (Linux delivered_ce)
 	dsackDups     uint16     // D-SACKs received (saturates)
 	reordSeen     uint16     // spurious fast retransmissions (saturates)
 	oooPack       uint32     // out-of-order segments queued
@@ -200,7 +201,7 @@ func (ic *infoCounters) countOut(now clock.Time, s *OutSegment, rtx bool) {
 // countAcked counts n bytes newly acknowledged; syn says the ACK covers
 // our SYN, which is not counted (as in Linux, whose passive child starts
 // with its SYN acknowledged).
-func (ic *infoCounters) countAcked(syn bool, n, mss int) {
+func (ic *infoCounters) countAcked(syn bool, n, mss int, ece bool) {
 	if syn {
 		n--
 	}
@@ -208,7 +209,11 @@ func (ic *infoCounters) countAcked(syn bool, n, mss int) {
 		return
 	}
 	ic.bytesAcked += uint64(n)
-	ic.delivered += uint32((n + mss - 1) / max(mss, 1))
+	d := uint32((n + mss - 1) / max(mss, 1))
+	ic.delivered += d
+	if ece {
+		ic.deliveredCE += d // Linux tcp_count_delivered: an ACK with ECE (FLAG_ECE) counts what it delivered as CE-marked
+	}
 }
 
 func sat16(v uint16) uint16 {
@@ -253,6 +258,7 @@ func (c *Conn) Info() TCPInfo {
 		DataSegsIn:    int(ic.dataSegsIn),
 		DataSegsOut:   int(ic.dataSegsOut),
 		Delivered:     int(ic.delivered),
+		DeliveredCE:   int(ic.deliveredCE),
 		BytesSent:     ic.bytesSent,
 		BytesRetrans:  ic.bytesRetrans,
 		DSACKDups:     int(ic.dsackDups),

@@ -364,7 +364,7 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, as *ackSample, deliver func(*txSeg)) {
 	l := c.layer
 	as.acked = int(ack.Sub(c.sndUna))
-	c.ic.countAcked(c.sndUna == c.iss, as.acked, c.mss)
+	c.ic.countAcked(c.sndUna == c.iss, as.acked, c.mss, as.ece)
 	c.checkUndo(seg, ack) // Eifel detection (RFC 3522) before the ACK's usual effects
 	// RTT sample: timestamps echo (RFC 7323 §4) or the timed segment
 	// (Karn's rule), from the arrival time of the ACK.
