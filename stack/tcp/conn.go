@@ -94,10 +94,11 @@ type Conn struct {
 	rcvAdv     seqnum.Value // right edge of the window last advertised (never moves left, RFC 9293 §3.8.6.2.2)
 	rcvBuf     ring         // in-order bytes the application has not consumed
 	rcvCap     int          // receive buffer capacity: tcp_rmem[1], autotuned up to tcp_rmem[2]
-	rcvCopied  int          // bytes the application consumed since rcvSpaceAt (autotuning)
+	rcvCopied  int32        // bytes the application consumed since rcvSpaceAt (autotuning), saturating
+	rcvMSS     int32        // MSS we advertised
 	rcvSpaceAt clock.Time   // start of the current autotuning measurement
+	rrtt       rcvRTTEst    // the receiver's RTT estimate (rcvrtt.go)
 	ooo        *oooQueue    // out-of-order data held in rcvBuf beyond its tail (reassembly.go); nil until the first
-	rcvMSS     int          // MSS we advertised
 	rcvEstMSS  int32        // largest segment received, <= rcvMSS (Linux icsk_ack.rcv_mss): "full-sized"
 	ackOwed    int32        // an ACK is owed for data received (> 0) since the last ACK we sent
 	rcvWup     seqnum.Value // RCV.NXT when we last sent an ACK (Linux rcv_wup)
@@ -114,7 +115,8 @@ type Conn struct {
 	rttSeq       seqnum.Value      // timed segment's sequence number (fRTTTiming)
 	recover      seqnum.Value      // RFC 6582 recover point: no new recovery until SND.UNA passes it
 	rttSent      clock.Time        // when the timed segment was sent
-	nRtx         int               // consecutive RTO expiries without progress (backoff exponent)
+	nRtx         int32             // consecutive RTO expiries without progress (backoff exponent)
+	rcvRTTEcr    uint32            // TSecr of the last segment the receiver's RTT estimate looked at (Linux rcv_rtt_last_tsecr; rcvrtt.go; here: beside nRtx, fills its padding)
 	rtxStamp     clock.Time        // Linux retrans_stamp: send time of the first retransmitted segment; valid if nRtx > 0
 	tq           *txQueue          // the scoreboard: segments sent and not acknowledged; nil when none
 	rack         rackState         // RACK-TLP and F-RTO state (rack.go)
@@ -525,7 +527,7 @@ func (c *Conn) SetLinger(sec int) {
 }
 
 // currentRTO is the RTO with the current backoff applied.
-func (c *Conn) currentRTO() time.Duration { return backoff(c.rtt.rto, c.nRtx) }
+func (c *Conn) currentRTO() time.Duration { return backoff(c.rtt.rto, int(c.nRtx)) }
 
 // deliverBuffered offers the receive buffer's bytes to the handler.
 func (c *Conn) deliverBuffered() {

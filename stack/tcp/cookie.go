@@ -130,7 +130,7 @@ func (ln *Listener) cookieAck(now clock.Time, seg *Segment) bool {
 		return true
 	}
 	c := l.newConn(now, seg.Key)
-	c.rcvMSS = l.userMSS(seg.Key, ln.opts.MSS)
+	c.rcvMSS = int32(l.userMSS(seg.Key, ln.opts.MSS))
 	ln.inheritCC(c)
 	c.initRecvBuffer(ln.opts.RcvBuf)
 	isn := seg.Ack - 1
@@ -142,7 +142,7 @@ func (ln *Listener) cookieAck(now clock.Time, seg *Segment) bool {
 	c.rcvAdv = c.rcvNxt.Add(seqnum.Size(min(c.rcvCap, 65535)))
 	c.lastRecv = now
 	c.flags |= fCookie
-	c.mss = min(int(mss), c.rcvMSS)
+	c.mss = min(int(mss), int(c.rcvMSS))
 	if p, ok := l.pmtus.lookup(now, c.key.RemoteAddr); ok {
 		c.mss = min(c.mss, p-headerOverhead(c.key))
 	}

@@ -100,7 +100,7 @@ type TCPInfo struct {
 	AdvMSS      int           // tcpi_advmss: the MSS we advertised
 	Reordering  int           // tcpi_reordering: DupThresh (3, raised by reordering seen)
 
-	RcvRTT   time.Duration // tcpi_rcv_rtt: receiver-side RTT estimate; 0: not measured here
+	RcvRTT   time.Duration // tcpi_rcv_rtt: the receiver's RTT estimate (rcvrtt.go; Linux rcv_rtt_est); 0 before the first sample
 	RcvSpace int           // tcpi_rcv_space: receive buffer space autotuning has reached (tcp_rmem[1] ... tcp_rmem[2])
 
 	TotalRetrans int // tcpi_total_retrans: segments retransmitted over the connection's life
@@ -242,10 +242,11 @@ func (c *Conn) Info() TCPInfo {
 		RTO:         c.currentRTO(),
 		ATO:         c.delAckTimeout(),
 		SndMSS:      c.mss,
-		AdvMSS:      c.rcvMSS,
+		AdvMSS:      int(c.rcvMSS),
 		RTT:         c.rtt.srtt,
 		RTTVar:      c.rtt.rttvar,
 		MinRTT:      c.rtt.minRTT,
+		RcvRTT:      c.rrtt.rtt(),
 		RcvSpace:    c.rcvCap,
 		RcvSsthresh: c.rcvCap,
 		SndWnd:      c.sndWnd,
@@ -289,7 +290,7 @@ func (c *Conn) Info() TCPInfo {
 	}
 	// Linux tcp_initialize_rcv_mss starts at min(advmss, mss, 536);
 	// tcp_measure_rcv_mss raises it to the largest segment seen.
-	in.RcvMSS = max(int(ic.rcvMSS), min(c.rcvMSS, mss, 536))
+	in.RcvMSS = max(int(ic.rcvMSS), min(int(c.rcvMSS), mss, 536))
 	flight := 0 // Linux packets_out: sent and not acknowledged
 	if c.state.synchronized() {
 		flight = c.flight()

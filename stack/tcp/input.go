@@ -4,6 +4,7 @@ package tcp
 // (§3.10.7.3) and the rest (§3.10.7.4), in the RFC's numbered phases.
 
 import (
+	"math"
 	"math/bits"
 	"time"
 
@@ -155,6 +156,10 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 	if c.flags&fTS != 0 && seg.Opts.HasTimestamp && seg.Seq.LessThanEq(c.rcvNxt) {
 		c.tsRecent = seg.Opts.TSVal
 		c.tsRecentAt = now
+	}
+
+	if c.state == StateEstablished {
+		c.rcvRTTMeasureTS(now, seg) // Linux tcp_rcv_established, after tcp_ack
 	}
 
 	// Seventh: the segment text; eighth: the FIN bit.
@@ -519,6 +524,7 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 	ackNow := false
 	if len(payload) > 0 {
 		c.onDataRecv(now, len(payload))
+		c.rcvRTTMeasure(now, c.rcvNxt.Add(seqnum.Size(len(payload)))) // (tcp_event_data_recv, before the handler reads)
 		// Count the ACK owed first: a reply the application writes from
 		// OnData carries it.
 		c.ackOwed = 1
@@ -574,7 +580,7 @@ const (
 // restarting from idle is not held back by delayed ACKs.
 func (c *Conn) onDataRecv(now clock.Time, n int) {
 	if n > int(c.rcvEstMSS) {
-		c.rcvEstMSS = int32(min(n, c.rcvMSS))
+		c.rcvEstMSS = int32(min(n, int(c.rcvMSS)))
 	}
 	if c.ato == 0 {
 		c.ato = atoMin // first data: the handshake already entered quick-ACK mode
@@ -612,7 +618,7 @@ const maxQuickAcks = 16
 // min(16, window/(2*MSS)) of them (tcp_incr_quickack), so the peer's slow
 // start is not slowed by delayed ACKs.
 func (c *Conn) enterQuickAck() {
-	c.quickAcks = max(c.quickAcks, uint16(min(maxQuickAcks, c.rcvCap/(2*max(c.rcvMSS, 1)))))
+	c.quickAcks = max(c.quickAcks, uint16(min(maxQuickAcks, c.rcvCap/(2*max(int(c.rcvMSS), 1)))))
 }
 
 // sendAckAfterApp sends the owed ACK unless the data the application just
@@ -658,17 +664,22 @@ func (c *Conn) receive(p []byte) bool {
 // consumed notes n bytes the application took, for receive-buffer
 // autotuning (Linux tcp_rcv_space_adjust, called from recvmsg: it counts
 // what the application copied, not what arrived, so a connection whose
-// application does not read does not grow its buffer). Once per RTT, when
-// the application took more than a quarter of the buffer, the buffer
-// grows to four times what it took (twice for the RTT, twice for the
-// sender's slow start), up to tcp_rmem[2]; never under tcp_mem pressure.
+// application does not read does not grow its buffer). Once per receiver
+// RTT (rcvrtt.go: Linux measures over rcv_rtt_est, not SRTT, which a
+// connection that only receives never updates after the handshake; none
+// before its first sample), when the application took more than a quarter
+// of the buffer, the buffer grows to four times what it took (twice for
+// the RTT, twice for the sender's slow start), up to tcp_rmem[2]; never
+// under tcp_mem pressure. The period is at least 1 ms, the timestamp
+// clock's tick: the rule compares with the whole buffer, which a
+// sub-millisecond period would rarely see a quarter of.
 func (c *Conn) consumed(n int) {
-	c.rcvCopied += n
+	c.rcvCopied = int32(min(int(c.rcvCopied)+n, math.MaxInt32))
 	now := c.layer.now
-	if !c.rtt.has || now.Sub(c.rcvSpaceAt) < max(c.rtt.srtt, time.Millisecond) {
+	if c.rrtt.rtt8 == 0 || now.Sub(c.rcvSpaceAt) < max(c.rrtt.rtt(), time.Millisecond) {
 		return
 	}
-	if want := 4 * c.rcvCopied; want > c.rcvCap && c.rcvCap < c.layer.cfg.Rmem[2] && !c.layer.underPressure() && c.userLocks&lockRcvBuf == 0 {
+	if want := 4 * int(c.rcvCopied); want > c.rcvCap && c.rcvCap < c.layer.cfg.Rmem[2] && !c.layer.underPressure() && c.userLocks&lockRcvBuf == 0 {
 		// Powers of two, so rings of few sizes come and go (mem.go spares).
 		c.rcvCap = min(1<<bits.Len(uint(want-1)), c.layer.cfg.Rmem[2])
 	}
@@ -791,9 +802,7 @@ func (c *Conn) negotiate(now clock.Time, seg *Segment, active bool) {
 	if seg.Opts.HasMSS {
 		mss = int(seg.Opts.MSS)
 	}
-	if mss > c.rcvMSS {
-		mss = c.rcvMSS
-	}
+	mss = min(mss, int(c.rcvMSS))
 	if p, ok := c.layer.pmtus.lookup(now, c.key.RemoteAddr); ok && mss > p-headerOverhead(c.key) {
 		mss = p - headerOverhead(c.key) // a path MTU learnt from ICMP (PMTUExpires)
 	}

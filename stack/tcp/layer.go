@@ -150,13 +150,14 @@ func (l *Layer) newConn(now clock.Time, k flowtable.Key) *Conn {
 		lastRecv:  now,
 		rcvCap:    max(l.cfg.Rmem[1], 1),
 		sndBufLim: int32(max(l.cfg.Wmem[1], 1)),
-		rcvMSS:    l.mssFor(k),
+		rcvMSS:    int32(l.mssFor(k)),
 		// Linux tcp_initialize_rcv_mss: the peer's segment size is
 		// assumed no larger than TCP_MSS_DEFAULT until seen.
 		rcvEstMSS: int32(min(l.mssFor(k), 536)),
 		mss:       536,
 	}
 	c.stopTimers()
+	c.rrtt.at = never
 	c.rack.reoMult = 1
 	c.rtt.init()
 	c.initCC(c.mss)
@@ -191,7 +192,7 @@ func (l *Layer) InputBatch(now clock.Time, seg *Segment) {
 	l.now = now
 	l.stats.InSegs.Add(1)
 	if c := l.conns.Get(seg.Key); c != nil {
-		c.ic.countIn(seg, c.rcvMSS)
+		c.ic.countIn(seg, int(c.rcvMSS))
 		c.input(now, seg)
 		return
 	}
@@ -350,7 +351,7 @@ func isLoopback(a flowtable.Addr) bool {
 // connect creates the SYN-SENT connection and sends the SYN.
 func (l *Layer) connect(now clock.Time, k flowtable.Key, isn seqnum.Value, haveISN bool, h Handler, o DialOptions) (*Conn, error) {
 	c := l.newConn(now, k)
-	c.rcvMSS = l.userMSS(k, o.MSS)
+	c.rcvMSS = int32(l.userMSS(k, o.MSS))
 	c.initRecvBuffer(o.RcvBuf)
 	if !haveISN {
 		isn = l.isn(now, k)
@@ -361,7 +362,7 @@ func (l *Layer) connect(now clock.Time, k flowtable.Key, isn seqnum.Value, haveI
 	c.setState(StateSynSent)
 	c.flags |= fActive
 	c.handler = h
-	c.mss = c.rcvMSS
+	c.mss = int(c.rcvMSS)
 	c.sndWnd = 0
 	if !l.conns.Insert(k, c) {
 		return nil, ErrTableFull

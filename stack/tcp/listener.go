@@ -175,7 +175,7 @@ func (ln *Listener) input(now clock.Time, seg *Segment, isn seqnum.Value, haveIS
 		return
 	}
 	c := l.newConn(now, seg.Key)
-	c.rcvMSS = l.userMSS(seg.Key, ln.opts.MSS)
+	c.rcvMSS = int32(l.userMSS(seg.Key, ln.opts.MSS))
 	ln.inheritCC(c)
 	c.initRecvBuffer(ln.opts.RcvBuf)
 	if !haveISN {

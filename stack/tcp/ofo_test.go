@@ -160,7 +160,7 @@ func TestTCPMemLimitsFloodAndServesOthers(t *testing.T) {
 		t.Fatalf("the served connection received %d bytes, want 50000", got)
 	}
 	// Under pressure, new windows are clamped to 4 MSS.
-	if w, _ := served.rcvWindow(); int(w) > int(served.rcvAdv.Sub(served.rcvNxt)) && int(w) > 4*served.rcvMSS {
+	if w, _ := served.rcvWindow(); int(w) > int(served.rcvAdv.Sub(served.rcvNxt)) && int(w) > 4*int(served.rcvMSS) {
 		t.Fatalf("window %d under pressure", w)
 	}
 	for _, c := range flood {

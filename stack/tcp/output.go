@@ -26,7 +26,7 @@ func (c *Conn) rcvWindow() (w uint32, wantZero bool) {
 		free = 0
 	}
 	if c.layer.underPressure() {
-		free = min(free, 4*c.rcvMSS)
+		free = min(free, 4*int(c.rcvMSS))
 	}
 	maxw := 65535 << c.rcvShift
 	if free > maxw {
@@ -40,7 +40,7 @@ func (c *Conn) rcvWindow() (w uint32, wantZero bool) {
 	switch {
 	case free <= cur:
 		return uint32(cur), free == 0 && cur > 0
-	case free-cur < min(c.rcvCap/2, c.rcvMSS):
+	case free-cur < min(c.rcvCap/2, int(c.rcvMSS)):
 		return uint32(cur), false // SWS: not worth moving the edge yet
 	}
 	return uint32(free), false

@@ -196,7 +196,7 @@ func (c *Conn) onRTO(now clock.Time) {
 	c.tq.markAllLost(c.nRtx > 0)
 	c.dupAcks = 0
 	c.nRtx++
-	if cfg.MtuProbing > 0 && c.nRtx >= cfg.Retries1 {
+	if cfg.MtuProbing > 0 && int(c.nRtx) >= cfg.Retries1 {
 		c.mtuBlackHole() // before the resend: what was marked lost goes at the new size
 	}
 	c.trySend(now)

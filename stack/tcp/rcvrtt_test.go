@@ -1,0 +1,121 @@
+package tcp
+
+import (
+	"testing"
+	"time"
+
+	"github.com/xdptcp/xdptcp/stack/seqnum"
+)
+
+// tsReceiver is a passive open with timestamps after a handshake of
+// handshakeRTT; it returns the harness and the peer's next sequence
+// number.
+func tsReceiver(t *testing.T, handshakeRTT time.Duration) (*harness, seqnum.Value) {
+	h := newHarness(t)
+	h.listen()
+	h.send(SYN, peerISN, 0, withMSS(1460), withWS(7), withTS(1, 0))
+	s := h.expect(flags(SYN | ACK))
+	h.advance(handshakeRTT)
+	h.send(ACK, peerISN+1, ourISN+1, withTS(2, s.seg.Opts.TSVal))
+	h.state(StateEstablished)
+	return h, peerISN + 1
+}
+
+// The timestamp samples (Linux tcp_rcv_rtt_measure_ts): a full-sized
+// segment with a new TSecr gives now - TSecr; the segments after it
+// with the same TSecr give nothing (they left later, not a round trip
+// later); a smaller sample replaces the estimate, a larger one moves it
+// by an eighth.
+func TestRcvRTTTimestamps(t *testing.T) {
+	h, seq := tsReceiver(t, time.Millisecond)
+	if in := h.c.Info(); in.RcvRTT != 0 {
+		t.Fatalf("rcv_rtt %v before any data", in.RcvRTT)
+	}
+	seg := func(ecr uint32, n int) {
+		h.send(ACK, seq, ourISN+1, withTS(3, ecr), withData(make([]byte, n)))
+		seq += seqnum.Value(n)
+	}
+	ecr := h.c.tsVal(h.now)
+	h.advance(40 * time.Millisecond)
+	seg(ecr, 100) // not full-sized: no sample, but the TSecr is used up
+	seg(ecr, 1460)
+	if in := h.c.Info(); in.RcvRTT != 0 {
+		t.Fatalf("rcv_rtt %v from a small segment", in.RcvRTT)
+	}
+	ecr = h.c.tsVal(h.now)
+	h.advance(40 * time.Millisecond)
+	seg(ecr, 1460)
+	h.advance(30 * time.Millisecond)
+	seg(ecr, 1460) // same TSecr, 70 ms old: ignored
+	if in := h.c.Info(); in.RcvRTT != 40*time.Millisecond {
+		t.Fatalf("rcv_rtt %v, want 40ms", in.RcvRTT)
+	}
+	ecr = h.c.tsVal(h.now)
+	h.advance(120 * time.Millisecond)
+	seg(ecr, 1460) // 40 - 40/8 + 120/8 = 50
+	if in := h.c.Info(); in.RcvRTT != 50*time.Millisecond {
+		t.Fatalf("rcv_rtt %v after a 120 ms sample, want 50ms", in.RcvRTT)
+	}
+	ecr = h.c.tsVal(h.now)
+	h.advance(20 * time.Millisecond)
+	seg(ecr, 1460)
+	if in := h.c.Info(); in.RcvRTT != 20*time.Millisecond {
+		t.Fatalf("rcv_rtt %v after a 20 ms sample, want 20ms", in.RcvRTT)
+	}
+}
+
+// Without timestamps (Linux tcp_rcv_rtt_measure): the time for one
+// advertised window to arrive after a measurement starts, only ever
+// lowering the estimate.
+func TestRcvRTTPerWindow(t *testing.T) {
+	h := establishedConn(t)
+	seq := peerISN + 1
+	wnd := int(h.c.rcvAdv.Sub(h.c.rcvWup))
+	send := func(n int, every time.Duration) {
+		for sent := 0; sent < n; sent += 1460 {
+			h.send(ACK, seq, ourISN+1, withData(make([]byte, 1460)))
+			seq += 1460
+			h.advance(every)
+		}
+	}
+	send(1460, 0) // starts the measurement
+	send(wnd, time.Millisecond)
+	got := h.c.Info().RcvRTT
+	want := time.Duration((wnd+1459)/1460) * time.Millisecond
+	if got < want-2*time.Millisecond || got > want+2*time.Millisecond {
+		t.Fatalf("rcv_rtt %v after a %d-byte window at 1460 bytes/ms, want about %v", got, wnd, want)
+	}
+	send(4*wnd, 3*time.Millisecond) // slower windows: not a smaller round trip
+	if in := h.c.Info(); in.RcvRTT != got {
+		t.Fatalf("rcv_rtt %v after slower windows, want it kept at %v", in.RcvRTT, got)
+	}
+}
+
+// Autotuning measures over the receiver's RTT, not SRTT: a connection that
+// only receives keeps the handshake's 1 ms SRTT, while its data comes over
+// a 50 ms path at 10 MB/s, evenly. Per SRTT the application takes 10 kB,
+// never a quarter of the buffer, and the window would stay at tcp_rmem[1],
+// far below the 500 kB the path holds; per receiver RTT it takes 500 kB,
+// and the buffer grows to cover it (Linux tcp_rcv_space_adjust over
+// rcv_rtt_est).
+func TestAutotuneOverReceiverRTT(t *testing.T) {
+	h, seq := tsReceiver(t, time.Millisecond)
+	const rtt = 50 * time.Millisecond
+	var sent []uint32 // our TSvals, one per ms: what the peer echoes a round trip later
+	for ms := 0; ms < 400; ms++ {
+		sent = append(sent, h.c.tsVal(h.now))
+		ecr := sent[max(0, len(sent)-1-int(rtt/time.Millisecond))]
+		for i := 0; i < 7; i++ {
+			h.send(ACK, seq, ourISN+1, withTS(uint32(10+ms), ecr), withData(make([]byte, 1460)))
+			seq += 1460
+		}
+		h.advance(time.Millisecond)
+	}
+	in := h.c.Info()
+	if bdp := 7 * 1460 * int(rtt/time.Millisecond); in.RcvSpace < 2*bdp {
+		t.Fatalf("receive buffer %d after 400 ms at 10 MB/s over %v: want at least twice the %d bytes in flight", in.RcvSpace, rtt, bdp)
+	}
+	if in.RTT > 2*time.Millisecond || in.RcvRTT != rtt {
+		t.Fatalf("srtt %v, rcv_rtt %v; want the handshake's 1ms and the path's %v", in.RTT, in.RcvRTT, rtt)
+	}
+}
