@@ -44,6 +44,7 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 		return
 	}
 	flags := seg.Flags
+	established := c.state == StateEstablished // (the handshake's last ACK is not tcp_rcv_established's)
 	// Simultaneous open: the peer's SYN-ACK acknowledges our SYN-ACK;
 	// take it as the completing ACK (Linux tcp_validate_incoming).
 	if c.state == StateSynReceived && flags&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) == wire.FlagSYN|wire.FlagACK &&
@@ -158,7 +159,7 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 		c.tsRecentAt = now
 	}
 
-	if c.state == StateEstablished {
+	if established {
 		c.rcvRTTMeasureTS(now, seg) // Linux tcp_rcv_established, after tcp_ack
 	}
 

@@ -8,9 +8,9 @@ import (
 )
 
 // tsReceiver is a passive open with timestamps after a handshake of
-// handshakeRTT; it returns the harness and the peer's next sequence
-// number.
-func tsReceiver(t *testing.T, handshakeRTT time.Duration) (*harness, seqnum.Value) {
+// handshakeRTT; it returns the harness, the peer's next sequence number
+// and our SYN-ACK's TSval, which the handshake's ACK echoed.
+func tsReceiver(t *testing.T, handshakeRTT time.Duration) (*harness, seqnum.Value, uint32) {
 	h := newHarness(t)
 	h.listen()
 	h.send(SYN, peerISN, 0, withMSS(1460), withWS(7), withTS(1, 0))
@@ -18,7 +18,7 @@ func tsReceiver(t *testing.T, handshakeRTT time.Duration) (*harness, seqnum.Valu
 	h.advance(handshakeRTT)
 	h.send(ACK, peerISN+1, ourISN+1, withTS(2, s.seg.Opts.TSVal))
 	h.state(StateEstablished)
-	return h, peerISN + 1
+	return h, peerISN + 1, s.seg.Opts.TSVal
 }
 
 // The timestamp samples (Linux tcp_rcv_rtt_measure_ts): a full-sized
@@ -27,7 +27,7 @@ func tsReceiver(t *testing.T, handshakeRTT time.Duration) (*harness, seqnum.Valu
 // later); a smaller sample replaces the estimate, a larger one moves it
 // by an eighth.
 func TestRcvRTTTimestamps(t *testing.T) {
-	h, seq := tsReceiver(t, time.Millisecond)
+	h, seq, synTS := tsReceiver(t, time.Millisecond)
 	if in := h.c.Info(); in.RcvRTT != 0 {
 		t.Fatalf("rcv_rtt %v before any data", in.RcvRTT)
 	}
@@ -35,12 +35,20 @@ func TestRcvRTTTimestamps(t *testing.T) {
 		h.send(ACK, seq, ourISN+1, withTS(3, ecr), withData(make([]byte, n)))
 		seq += seqnum.Value(n)
 	}
+	// The handshake's ACK echoed the SYN-ACK's TSval without using it up
+	// (it is not processed as an ESTABLISHED segment): the first data
+	// echoing it is the first sample, 40 ms.
+	h.advance(39 * time.Millisecond)
+	seg(synTS, 1460)
+	if in := h.c.Info(); in.RcvRTT != 40*time.Millisecond {
+		t.Fatalf("rcv_rtt %v from the first data, want 40ms", in.RcvRTT)
+	}
 	ecr := h.c.tsVal(h.now)
-	h.advance(40 * time.Millisecond)
+	h.advance(60 * time.Millisecond)
 	seg(ecr, 100) // not full-sized: no sample, but the TSecr is used up
 	seg(ecr, 1460)
-	if in := h.c.Info(); in.RcvRTT != 0 {
-		t.Fatalf("rcv_rtt %v from a small segment", in.RcvRTT)
+	if in := h.c.Info(); in.RcvRTT != 40*time.Millisecond {
+		t.Fatalf("rcv_rtt %v after a small segment used the TSecr up, want 40ms", in.RcvRTT)
 	}
 	ecr = h.c.tsVal(h.now)
 	h.advance(40 * time.Millisecond)
@@ -99,7 +107,7 @@ func TestRcvRTTPerWindow(t *testing.T) {
 // and the buffer grows to cover it (Linux tcp_rcv_space_adjust over
 // rcv_rtt_est).
 func TestAutotuneOverReceiverRTT(t *testing.T) {
-	h, seq := tsReceiver(t, time.Millisecond)
+	h, seq, _ := tsReceiver(t, time.Millisecond)
 	const rtt = 50 * time.Millisecond
 	var sent []uint32 // our TSvals, one per ms: what the peer echoes a round trip later
 	for ms := 0; ms < 400; ms++ {
