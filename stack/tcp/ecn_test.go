@@ -195,3 +195,31 @@ func TestECNTimeoutEndsCWR(t *testing.T) {
 	h.expect(seqNum(una+2000), payloadLen(1000))
 	h.expect(seqNum(una+3000), payloadLen(1000))
 }
+
+// tcpi_delivered and tcpi_delivered_ce count each segment once, when it is
+// first SACKed or acknowledged, and as CE-marked when that ACK carried ECE
+// (Linux tcp_count_delivered); TCPDelivered and TCPDeliveredCE count the
+// same.
+func TestDeliveredCountsSACKOnce(t *testing.T) {
+	h := newHarness(t)
+	h.listen()
+	h.send(SYN|ECE|CWR, peerISN, 0, withMSS(1000), withSACKOK())
+	h.expect(flags(SYN | ACK | ECE))
+	h.send(ACK, peerISN+1, ourISN+1)
+	una := ourISN + 1
+	h.writeExpect(10, 1000)
+	check := func(when string, delivered, ce int) {
+		t.Helper()
+		in, st := h.c.Info(), h.l.Stats()
+		if in.Delivered != delivered || in.DeliveredCE != ce || st.TCPDelivered.Load() != uint64(delivered) || st.TCPDeliveredCE.Load() != uint64(ce) {
+			t.Fatalf("%s: delivered %d, delivered_ce %d, TCPDelivered %d, TCPDeliveredCE %d; want %d, %d", when,
+				in.Delivered, in.DeliveredCE, st.TCPDelivered.Load(), st.TCPDeliveredCE.Load(), delivered, ce)
+		}
+	}
+	h.send(ACK|ECE, peerISN+1, una, withSACK(una+2000, una+4000))
+	check("segments 3-4 SACKed with ECE", 2, 2)
+	h.send(ACK, peerISN+1, una+5000)
+	check("acknowledged to 5 without ECE", 5, 2)
+	h.send(ACK|ECE, peerISN+1, una+10000)
+	check("acknowledged to 10 with ECE", 10, 7)
+}

@@ -124,8 +124,8 @@ type TCPInfo struct {
 	RwndLimited            time.Duration // tcpi_rwnd_limited: time the peer's receive window held new data back
 	SndbufLimited          time.Duration // tcpi_sndbuf_limited: time the application was held back by the send buffer
 
-	Delivered    int    // tcpi_delivered: segments delivered, in MSS units (with BBR's sampler SACKed ones included, as Linux; else cumulatively acknowledged)
-	DeliveredCE  int    // tcpi_delivered_ce: segments cumulatively acknowledged by ACKs that carried ECE (Linux tcp_count_delivered's classic-ECN count; SACKed ones not included)
+	Delivered    int    // tcpi_delivered: segments delivered, SACKed or cumulatively acknowledged, each once, in MSS units (BBR: its delivery-rate sampler's count)
+	DeliveredCE  int    // tcpi_delivered_ce: of those, delivered by ACKs that carried ECE (Linux tcp_count_delivered's classic-ECN count)
 	BytesSent    uint64 // tcpi_bytes_sent: payload bytes sent, retransmissions included (RFC 4898 tcpEStatsPerfHCDataOctetsOut)
 	BytesRetrans uint64 // tcpi_bytes_retrans: payload bytes retransmitted (RFC 4898 tcpEStatsPerfOctetsRetrans)
 	DSACKDups    int    // tcpi_dsack_dups: D-SACKs received (RFC 2883)
@@ -164,8 +164,8 @@ type infoCounters struct {
 	dataSegsOut   uint32     // segments sent with data
 	dataSegsIn    uint32     // segments received with data
 	totalRetrans  uint32     // segments retransmitted
-	delivered     uint32     // acknowledged segments (MSS units, rounded up per ACK)
-	deliveredCE   uint32     // of those, acknowledged by ACKs that carried ECE (Linux delivered_ce)
+	delivered     uint32     // segments delivered, SACKed or acknowledged (MSS units, rounded up per ACK; countDelivered)
+	deliveredCE   uint32     // of those, delivered by ACKs that carried ECE (Linux delivered_ce)
 	dsackDups     uint16     // D-SACKs received (saturates)
 	reordSeen     uint16     // spurious fast retransmissions (saturates)
 	oooPack       uint32     // out-of-order segments queued
@@ -201,18 +201,35 @@ func (ic *infoCounters) countOut(now clock.Time, s *OutSegment, rtx bool) {
 // countAcked counts n bytes newly acknowledged; syn says the ACK covers
 // our SYN, which is not counted (as in Linux, whose passive child starts
 // with its SYN acknowledged).
-func (ic *infoCounters) countAcked(syn bool, n, mss int, ece bool) {
+func (ic *infoCounters) countAcked(syn bool, n int) {
+	if syn {
+		n--
+	}
+	if n > 0 {
+		ic.bytesAcked += uint64(n)
+	}
+}
+
+// countDelivered counts what one ACK newly delivered (deliveredBytes, our
+// SYN excepted), in MSS units rounded up per ACK: tcpi_delivered and the
+// TCPDelivered counter, and when the ACK carried ECE tcpi_delivered_ce and
+// TCPDeliveredCE too (Linux tcp_count_delivered, tcp_newly_delivered,
+// where an ACK with ECE, FLAG_ECE, counts what it delivered as CE-marked).
+func (c *Conn) countDelivered(as *ackSample, syn bool) {
+	n := as.deliveredBytes()
 	if syn {
 		n--
 	}
 	if n <= 0 {
 		return
 	}
-	ic.bytesAcked += uint64(n)
-	d := uint32((n + mss - 1) / max(mss, 1))
-	ic.delivered += d
-	if ece {
-		ic.deliveredCE += d // Linux tcp_count_delivered: an ACK with ECE (FLAG_ECE) counts what it delivered as CE-marked
+	d := uint32((n + c.mss - 1) / max(c.mss, 1))
+	c.ic.delivered += d
+	st := &c.layer.stats
+	st.TCPDelivered.Add(uint64(d))
+	if as.ece {
+		c.ic.deliveredCE += d
+		st.TCPDeliveredCE.Add(uint64(d))
 	}
 }
 

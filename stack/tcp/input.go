@@ -329,7 +329,9 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 		c.reorderingSeen(&as)
 	}
 	if c.sndUna.LessThan(ack) {
+		syn := c.sndUna == c.iss
 		c.onNewAck(now, seg, ack, &as, deliver)
+		c.countDelivered(&as, syn)
 		if c.flags&fGone != 0 {
 			return false
 		}
@@ -345,9 +347,13 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 		// Without SACK, RFC 5681 §2's pure duplicate.
 		c.dupAcks++
 		as.dup = true
+		c.countDelivered(&as, false)
 		c.onAckRecovery(now, &as)
-	} else if as.dsack || as.ece {
-		c.onAckRecovery(now, &as)
+	} else {
+		c.countDelivered(&as, false)
+		if as.dsack || as.ece {
+			c.onAckRecovery(now, &as)
+		}
 	}
 	// Window update (RFC 9293 §3.10.7.4: SND.WL1 < SEG.SEQ or (SND.WL1 =
 	// SEG.SEQ and SND.WL2 =< SEG.ACK)).
@@ -370,7 +376,7 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, as *ackSample, deliver func(*txSeg)) {
 	l := c.layer
 	as.acked = int(ack.Sub(c.sndUna))
-	c.ic.countAcked(c.sndUna == c.iss, as.acked, c.mss, as.ece)
+	c.ic.countAcked(c.sndUna == c.iss, as.acked)
 	c.checkUndo(seg, ack) // Eifel detection (RFC 3522) before the ACK's usual effects
 	// RTT sample: timestamps echo (RFC 7323 §4) or the timed segment
 	// (Karn's rule), from the arrival time of the ACK.

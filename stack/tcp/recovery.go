@@ -59,6 +59,11 @@ type ackSample struct {
 	reordered bool         // a record delivered below priorFack since the last reorderingSeen
 }
 
+// deliveredBytes is what the ACK newly delivered: bytes SACKed, and bytes
+// acknowledged cumulatively that were not SACKed before (RFC 6937
+// DeliveredData; Linux counts the same in packets, tcp_count_delivered).
+func (as *ackSample) deliveredBytes() int { return as.acked - as.sackedAcked + as.sacked }
+
 // reorderingSeen ends a part of the ACK (its SACK blocks, its cumulative
 // acknowledgment): one that delivered a never-retransmitted record below
 // what earlier ACKs delivered is one reordering event, as Linux's
@@ -137,7 +142,7 @@ func (c *Conn) onAckRecovery(now clock.Time, as *ackSample) {
 
 // recoveryOnAck is onAckRecovery's loss detection and recovery.
 func (c *Conn) recoveryOnAck(now clock.Time, as *ackSample) {
-	delivered := as.acked - as.sackedAcked + as.sacked // RFC 6937 DeliveredData
+	delivered := as.deliveredBytes()
 	if c.flags&fSackOK == 0 && as.dup {
 		delivered = c.mss // a duplicate ACK: one segment left the network (RFC 6937 §3)
 	}

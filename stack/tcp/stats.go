@@ -56,6 +56,8 @@ type Stats struct {
 	TCPHystartTrainCwnd    atomic.Uint64 // sum of cwnd (segments) at those ends
 	TCPHystartDelayDetect  atomic.Uint64 // slow starts ended by HyStart's delay rise (hystart.go)
 	TCPHystartDelayCwnd    atomic.Uint64 // sum of cwnd (segments) at those ends
+	TCPDelivered           atomic.Uint64 // segments delivered, SACKed or acknowledged, each once (MSS units per ACK; tcpi_delivered)
+	TCPDeliveredCE         atomic.Uint64 // of those, delivered by ACKs that carried ECE (tcpi_delivered_ce)
 	TCPECNReduce           atomic.Uint64 // congestion window reductions for an ECN echo (RFC 3168 §6.1.2); xdptcp\'s name, Linux counts none
 	TCPLossProbes          atomic.Uint64 // tail loss probes sent (RFC 8985)
 	TCPLossProbeRecovery   atomic.Uint64 // losses repaired by a tail loss probe
@@ -154,6 +156,8 @@ var statDescs = []StatDesc{
 	extStat("TCPHystartTrainCwnd", func(s *Stats) *atomic.Uint64 { return &s.TCPHystartTrainCwnd }),
 	extStat("TCPHystartDelayDetect", func(s *Stats) *atomic.Uint64 { return &s.TCPHystartDelayDetect }),
 	extStat("TCPHystartDelayCwnd", func(s *Stats) *atomic.Uint64 { return &s.TCPHystartDelayCwnd }),
+	extStat("TCPDelivered", func(s *Stats) *atomic.Uint64 { return &s.TCPDelivered }),
+	extStat("TCPDeliveredCE", func(s *Stats) *atomic.Uint64 { return &s.TCPDeliveredCE }),
 	extStat("TCPECNReduce", func(s *Stats) *atomic.Uint64 { return &s.TCPECNReduce }),
 	extStat("TCPLossProbes", func(s *Stats) *atomic.Uint64 { return &s.TCPLossProbes }),
 	extStat("TCPLossProbeRecovery", func(s *Stats) *atomic.Uint64 { return &s.TCPLossProbeRecovery }),
