@@ -227,3 +227,18 @@ func TestReceiveAutotuning(t *testing.T) {
 		t.Fatalf("window %d not grown", int(last.seg.Window)<<7)
 	}
 }
+
+// After data we sent past the peer's window (it closed the window while
+// the data was on its way), a pure ACK carries SEQ = SND.UNA + SND.WND,
+// the window's edge, where the peer accepts it, not SND.NXT, which a zero
+// window refuses (Linux tcp_acceptable_seq).
+func TestAckSeqAtPeerWindowEdge(t *testing.T) {
+	h := establishedConn(t)
+	h.writeExpect(3, 1460)
+	h.send(ACK, peerISN+1, ourISN+1461, withWin(0)) // 2920 bytes past the closed window
+	h.send(ACK|PSH, peerISN+1, ourISN+1461, withWin(0), withData(make([]byte, 100)))
+	h.expect(flags(ACK), seqNum(ourISN+1461), ackNum(peerISN+101))
+	h.send(ACK, peerISN+101, ourISN+1461, withWin(8000)) // open again: the edge is past SND.NXT
+	h.send(ACK|PSH, peerISN+101, ourISN+1461, withWin(8000), withData(make([]byte, 100)))
+	h.expect(flags(ACK), seqNum(ourISN+4381), ackNum(peerISN+201))
+}

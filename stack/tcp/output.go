@@ -118,20 +118,39 @@ func (c *Conn) xmit(s *OutSegment, rtx bool) bool {
 	return l.output.SendTCP(s)
 }
 
-// sendAck sends a pure ACK <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>; without
+// sendAck sends a pure ACK <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> (SEQ at
+// most the peer's window edge, acceptableSeq); without
 // room in the output it waits for room (txroom.go), the ACK still owed.
 func (c *Conn) sendAck(now clock.Time) {
 	if !c.layer.txRoom() {
 		c.blockTx(txWaitAck)
 		return
 	}
-	c.xmit(c.fill(now, c.sndNxt, wire.FlagACK), false)
+	c.xmit(c.fill(now, c.acceptableSeq(), wire.FlagACK), false)
 }
 
-// sendReset sends <SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>, as Linux's
+// acceptableSeq is the sequence number of a segment that carries no data
+// (an ACK, an active RST): SND.NXT, or the right edge of the peer's
+// window, SND.UNA + SND.WND, when SND.NXT is past it by a window-scale
+// unit or more (Linux tcp_acceptable_seq). A peer takes a segment without
+// data only inside its window (RFC 9293 §3.10.7.4; with a zero window,
+// only SEG.SEQ = RCV.NXT), so after we sent data it then dropped for a
+// closed window, ACKs at SND.NXT would all be refused, their
+// acknowledgments unread: an echo whose window closed because its send
+// buffer waited for exactly those acknowledgments learnt of them only
+// from our retransmission timeouts, seconds apart (memlink, 48 frames).
+func (c *Conn) acceptableSeq() seqnum.Value {
+	end := c.sndUna.Add(seqnum.Size(c.sndWnd))
+	if !end.LessThan(c.sndNxt) || (c.flags&fWS != 0 && c.sndNxt.Sub(end) < seqnum.Size(1)<<c.rcvShift) {
+		return c.sndNxt
+	}
+	return end
+}
+
+// sendReset sends <SEQ=SND.NXT (acceptableSeq)><ACK=RCV.NXT><CTL=RST,ACK>, as Linux's
 // tcp_send_active_reset does for an abort (RFC 9293 §3.10.5 ABORT).
 func (c *Conn) sendReset(now clock.Time) {
-	c.xmit(c.fill(now, c.sndNxt, wire.FlagRST|wire.FlagACK), false)
+	c.xmit(c.fill(now, c.acceptableSeq(), wire.FlagRST|wire.FlagACK), false)
 }
 
 // sendProbe sends a zero-length segment at SND.UNA-1, which the peer must
