@@ -646,8 +646,7 @@ func (c *Conn) sendAckAfterApp(now clock.Time) {
 func (c *Conn) receive(p []byte) bool {
 	empty := c.rcvBuf.Len() == 0 && !c.oooActive()
 	if empty && c.canDeliver() {
-		c.rcvNxt = c.rcvNxt.Add(seqnum.Size(len(p)))
-		c.ic.bytesReceived += uint64(len(p))
+		c.rcvNxtUpdate(len(p))
 		n := c.handler.OnData(c, p)
 		n = max(0, min(n, len(p)))
 		c.consumed(n)
@@ -663,9 +662,17 @@ func (c *Conn) receive(p []byte) bool {
 		return false
 	}
 	c.rcvBuf.write(p)
-	c.rcvNxt = c.rcvNxt.Add(seqnum.Size(len(p)))
-	c.ic.bytesReceived += uint64(len(p))
+	c.rcvNxtUpdate(len(p))
 	return true
+}
+
+// rcvNxtUpdate moves RCV.NXT over n bytes of data now in order, counting
+// them in tcpi_bytes_received wherever they came from: a segment at
+// RCV.NXT or the out-of-order ranges it reached (Linux tcp_rcv_nxt_update,
+// called from tcp_queue_rcv and tcp_ofo_queue alike).
+func (c *Conn) rcvNxtUpdate(n int) {
+	c.rcvNxt = c.rcvNxt.Add(seqnum.Size(n))
+	c.ic.bytesReceived += uint64(n)
 }
 
 // consumed notes n bytes the application took, for receive-buffer

@@ -325,3 +325,19 @@ func TestDSACKCounted(t *testing.T) {
 	seg(0, 100) // an old duplicate
 	sent(1, 1)
 }
+
+// tcpi_bytes_received counts data that reached RCV.NXT out of order too,
+// when the hole before it is filled (Linux tcp_rcv_nxt_update from
+// tcp_ofo_queue).
+func TestBytesReceivedCountsReassembled(t *testing.T) {
+	h := sackEstablished(t)
+	h.send(ACK, peerISN+1001, ourISN+1, withData(make([]byte, 1000)))
+	h.send(ACK, peerISN+2001, ourISN+1, withData(make([]byte, 500)))
+	if in := h.c.Info(); in.BytesReceived != 0 {
+		t.Fatalf("%d bytes received before the hole was filled", in.BytesReceived)
+	}
+	h.send(ACK, peerISN+1, ourISN+1, withData(make([]byte, 1000)))
+	if in := h.c.Info(); in.BytesReceived != 2500 || h.c.rcvNxt != peerISN+2501 {
+		t.Fatalf("bytes_received %d, RCV.NXT %d after the hole was filled; want 2500, %d", in.BytesReceived, h.c.rcvNxt, peerISN+2501)
+	}
+}

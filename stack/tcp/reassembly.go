@@ -261,7 +261,7 @@ func (c *Conn) oooDrain() bool {
 		if c.rcvNxt.LessThan(x.r) {
 			n := int(x.r.Sub(c.rcvNxt))
 			c.rcvBuf.n += n
-			c.rcvNxt = x.r
+			c.rcvNxtUpdate(n)
 		}
 		k++
 	}
