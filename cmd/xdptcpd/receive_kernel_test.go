@@ -244,7 +244,7 @@ func TestKernelReceiverRTT(t *testing.T) {
 			if _, err := c.Write(make([]byte, 2<<20)); err != nil {
 				t.Fatalf("upload to :%s: %v", port, err)
 			}
-			time.Sleep(300 * time.Millisecond) // the last ACKs arrive
+			waitAllAcked(t, c)
 			local := c.LocalAddr().String()
 			if port == "9" {
 				ours = daemonRcvRTT(t, tp, admin, local)
@@ -264,6 +264,27 @@ func TestKernelReceiverRTT(t *testing.T) {
 	t.Logf("rcv_rtt without timestamps: xdptcpd %v, Linux %v", ours, linux)
 	if ours <= 0 {
 		t.Errorf("no rcv_rtt without timestamps after a 2 MiB upload")
+	}
+}
+
+// waitAllAcked waits, at most 10 s, until the server acknowledged all
+// that the kernel client c wrote (its TCP_INFO: nothing unsent, nothing
+// unacknowledged).
+func waitAllAcked(t *testing.T, c net.Conn) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ti, err := kernelTCPInfo(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ti.Unacked == 0 && ti.Notsent_bytes == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10 s: %d segments unacknowledged, %d bytes unsent", ti.Unacked, ti.Notsent_bytes)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -337,21 +337,20 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 		}
 		c.reorderingSeen(&as)
 		c.armTLP(now) // data acknowledged (Linux FLAG_SET_XMIT_TIMER)
-	} else if ack == c.sndUna && c.sndNxt != c.sndUna && (as.sacked > 0 || (c.flags&fSackOK == 0 &&
-		len(seg.Payload) == 0 && seg.Flags&wire.FlagFIN == 0 && uint32(seg.Window)<<c.sndShift == c.sndWnd)) {
-		// A duplicate ACK: with SACK, one that SACKs new data, with or
-		// without a payload or window change (RFC 6675 §2's alternative
-		// definition; Linux counts SACKed segments, tcp_time_to_recover):
-		// in a two-way transfer the peer's ACKs ride on its data, and
-		// the D-SACKs for duplicated segments are no sign of loss.
-		// Without SACK, RFC 5681 §2's pure duplicate.
-		c.dupAcks++
-		as.dup = true
-		c.countDelivered(&as, false)
-		c.onAckRecovery(now, &as)
 	} else {
-		c.countDelivered(&as, false)
-		if as.dsack || as.ece {
+		c.countDelivered(&as, false) // what its SACK blocks delivered
+		if ack == c.sndUna && c.sndNxt != c.sndUna && (as.sacked > 0 || (c.flags&fSackOK == 0 &&
+			len(seg.Payload) == 0 && seg.Flags&wire.FlagFIN == 0 && uint32(seg.Window)<<c.sndShift == c.sndWnd)) {
+			// A duplicate ACK: with SACK, one that SACKs new data, with or
+			// without a payload or window change (RFC 6675 §2's alternative
+			// definition; Linux counts SACKed segments, tcp_time_to_recover):
+			// in a two-way transfer the peer's ACKs ride on its data, and
+			// the D-SACKs for duplicated segments are no sign of loss.
+			// Without SACK, RFC 5681 §2's pure duplicate.
+			c.dupAcks++
+			as.dup = true
+			c.onAckRecovery(now, &as)
+		} else if as.dsack || as.ece {
 			c.onAckRecovery(now, &as)
 		}
 	}
