@@ -110,7 +110,7 @@ func wscales(ti *unix.TCPInfo) (snd, rcv uint8) {
 // server at addr (Connection: close), checks the body against
 // blobBody(size) and returns the time it took.
 func downloadBlob(ns *testnet.NS, addr string, size int) (time.Duration, error) {
-	c, start, err := dialKernel(ns, addr, 90*time.Second)
+	c, start, err := dialKernel(ns, addr, "", 90*time.Second)
 	if err != nil {
 		return 0, err
 	}

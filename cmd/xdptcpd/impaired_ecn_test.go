@@ -141,11 +141,7 @@ func TestKernelECNSenderUpload(t *testing.T) {
 // kernelBlob serves GET /<any> with blobBody(size) from the kernel stack
 // in ns on port, with congestion control cc; it stops when t ends.
 func kernelBlob(t testing.TB, ns *testnet.NS, port, size int, cc string) {
-	ln, err := ns.Listen("tcp", "0.0.0.0:"+strconv.Itoa(port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
+	ln := kernelListen(t, ns, "0.0.0.0:"+strconv.Itoa(port), cc)
 	body := blobBody(size)
 	go func() {
 		for {
@@ -153,7 +149,6 @@ func kernelBlob(t testing.TB, ns *testnet.NS, port, size int, cc string) {
 			if err != nil {
 				return
 			}
-			setCC(c, cc)
 			go func() {
 				defer c.Close()
 				buf := make([]byte, 4096)

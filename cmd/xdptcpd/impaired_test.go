@@ -16,12 +16,14 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/xdptcp/xdptcp/bench/impair/impairtest"
+	"github.com/xdptcp/xdptcp/bench/peers/linux"
 	"github.com/xdptcp/xdptcp/internal/testnet"
 )
 
@@ -37,21 +39,73 @@ func impairedDaemon(t testing.TB, tp *impairtest.Topology, bin string, extra ...
 	return admin
 }
 
-// kernelEcho serves echo from the kernel stack in ns on port; it stops
-// when t ends.
-func kernelEcho(t testing.TB, ns *testnet.NS, port int, cc string) {
-	ln, err := ns.Listen("tcp", ":"+strconv.Itoa(port)) // IPv4 and IPv6
+// The Linux peers' congestion control is chosen before the handshake: on
+// the listener, whose connections inherit it, and in the dialer's Control.
+// Set on a connection that is already open it comes too late on this host,
+// whose namespaces default to BBR: bbr_init has then marked the socket for
+// TCP's internal pacing (sk_pacing_status SK_PACING_NEEDED), which a
+// switch to CUBIC does not undo, and a paced CUBIC waits twice as long for
+// HyStart's ACK train (tcp_cubic.c halves its threshold only for
+// SK_PACING_NONE): a Linux that no user runs. (The namespace default
+// cannot be changed instead: outside the initial namespace only the
+// host's tcp_allowed_congestion_control may be chosen.)
+
+// kernelListen listens on addr in ns with congestion control cc ("": the
+// namespace's default) for the connections it accepts; it closes when t
+// ends.
+func kernelListen(t testing.TB, ns *testnet.NS, addr, cc string) net.Listener {
+	ln, err := ns.ListenControl("tcp", addr, linux.CongestionControl(cc))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// The Linux peers' sockets have their congestion control before the
+// handshake: the listener reports it (a listener that left it to be set on
+// each accepted connection would report the namespace's default, BBR on
+// this host), and so do the accepted and the dialed connection.
+func TestKernelPeersChooseCCBeforeHandshake(t *testing.T) {
+	testnet.RequireRoot(t)
+	ns := testnet.NewNS(t, "cc")
+	ln := kernelListen(t, ns, "127.0.0.1:0", "cubic")
+	c, _, err := dialKernel(ns, ln.Addr().String(), "cubic", 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	a, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	for name, sc := range map[string]syscall.Conn{"listener": ln.(*net.TCPListener), "accepted": a.(*net.TCPConn), "dialed": c.(*net.TCPConn)} {
+		rc, err := sc.SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cc string
+		var gerr error
+		if err := rc.Control(func(fd uintptr) { cc, gerr = unix.GetsockoptString(int(fd), unix.IPPROTO_TCP, unix.TCP_CONGESTION) }); err != nil || gerr != nil {
+			t.Fatalf("%s: TCP_CONGESTION: %v %v", name, err, gerr)
+		}
+		if cc = strings.TrimRight(cc, "\x00"); cc != "cubic" {
+			t.Errorf("%s: congestion control %q, want cubic", name, cc)
+		}
+	}
+}
+
+// kernelEcho serves echo from the kernel stack in ns on port; it stops
+// when t ends.
+func kernelEcho(t testing.TB, ns *testnet.NS, port int, cc string) {
+	ln := kernelListen(t, ns, ":"+strconv.Itoa(port), cc) // IPv4 and IPv6
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			setCC(c, cc)
 			go func() {
 				defer c.Close()
 				io.Copy(c, c)
@@ -61,13 +115,14 @@ func kernelEcho(t testing.TB, ns *testnet.NS, port int, cc string) {
 	}()
 }
 
-// dialKernel connects a kernel socket in ns to addr (20 s to connect) and
-// sets its deadline limit after the start, which it returns.
-func dialKernel(ns *testnet.NS, addr string, limit time.Duration) (net.Conn, time.Time, error) {
+// dialKernel connects a kernel socket in ns to addr (20 s to connect) with
+// congestion control cc ("": the namespace's default) and sets its
+// deadline limit after the start, which it returns.
+func dialKernel(ns *testnet.NS, addr, cc string, limit time.Duration) (net.Conn, time.Time, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	start := time.Now()
-	c, err := ns.Dial(ctx, "tcp", addr)
+	c, err := ns.DialControl(ctx, "tcp", addr, linux.CongestionControl(cc))
 	if err != nil {
 		return nil, start, err
 	}
@@ -78,14 +133,11 @@ func dialKernel(ns *testnet.NS, addr string, limit time.Duration) (net.Conn, tim
 // echoRoundTrip sends data to addr from ns, reads the echo back until EOF
 // and checks its SHA-256. It returns the time taken.
 func echoRoundTrip(ns *testnet.NS, addr, cc string, data []byte, limit time.Duration, progress func(int64)) (time.Duration, error) {
-	c, start, err := dialKernel(ns, addr, limit)
+	c, start, err := dialKernel(ns, addr, cc, limit)
 	if err != nil {
 		return 0, err
 	}
 	defer c.Close()
-	if err := setCC(c, cc); err != nil {
-		return 0, err
-	}
 	werr := make(chan error, 1)
 	go func() {
 		_, err := c.Write(data)
@@ -124,26 +176,6 @@ func echoRoundTrip(ns *testnet.NS, addr, cc string, data []byte, limit time.Dura
 	return time.Since(start), nil
 }
 
-// setCC sets the kernel socket's congestion control (TCP_CONGESTION);
-// "" leaves the namespace's default. (The default itself cannot be set in
-// a namespace to an algorithm outside tcp_allowed_congestion_control.)
-func setCC(c net.Conn, cc string) error {
-	if cc == "" {
-		return nil
-	}
-	rc, err := c.(*net.TCPConn).SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		serr = unix.SetsockoptString(int(fd), unix.IPPROTO_TCP, unix.TCP_CONGESTION, cc)
-	}); err != nil {
-		return err
-	}
-	return serr
-}
-
 // progressWriter counts what goes through it.
 type progressWriter struct {
 	w io.Writer
@@ -158,18 +190,11 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 // sendAll writes n bytes to addr (a discard server) and waits for the
 // peer's close after our FIN; it returns the time taken.
 func sendAll(ns *testnet.NS, addr, cc string, n int, limit time.Duration) (time.Duration, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	start := time.Now()
-	c, err := ns.Dial(ctx, "tcp", addr)
+	c, start, err := dialKernel(ns, addr, cc, limit)
 	if err != nil {
 		return 0, err
 	}
 	defer c.Close()
-	if err := setCC(c, cc); err != nil {
-		return 0, err
-	}
-	c.SetDeadline(start.Add(limit))
 	buf := make([]byte, 256<<10)
 	for sent := 0; sent < n; {
 		k := min(len(buf), n-sent)
@@ -356,18 +381,13 @@ func benchBinary(b *testing.B) string {
 
 // kernelDiscard serves discard from the kernel stack in ns on port.
 func kernelDiscard(t testing.TB, ns *testnet.NS, port int, cc string) {
-	ln, err := ns.Listen("tcp", ":"+strconv.Itoa(port)) // IPv4 and IPv6
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
+	ln := kernelListen(t, ns, ":"+strconv.Itoa(port), cc) // IPv4 and IPv6
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			setCC(c, cc)
 			go func() {
 				defer c.Close()
 				io.Copy(io.Discard, c)

@@ -176,14 +176,11 @@ func uploadRetrans(tp *impairtest.Topology, port, cc string, n int) (time.Durati
 // to the discard server at addr and returns the time until the server's
 // close and the sender's TCP_INFO at that point.
 func upload(ns *testnet.NS, addr, cc string, n int) (time.Duration, *unix.TCPInfo, error) {
-	c, start, err := dialKernel(ns, addr, 90*time.Second)
+	c, start, err := dialKernel(ns, addr, cc, 90*time.Second)
 	if err != nil {
 		return 0, nil, err
 	}
 	defer c.Close()
-	if err := setCC(c, cc); err != nil {
-		return 0, nil, err
-	}
 	buf := make([]byte, 256<<10)
 	for sent := 0; sent < n; {
 		k := min(len(buf), n-sent)
@@ -236,7 +233,7 @@ func TestKernelReceiverRTT(t *testing.T) {
 		}
 		tp.Client.Exec(t, "sysctl", "-w", "net.ipv4.tcp_timestamps="+v)
 		for _, port := range []string{"9", "9009"} {
-			c, _, err := dialKernel(tp.Client, srv+":"+port, 30*time.Second)
+			c, _, err := dialKernel(tp.Client, srv+":"+port, "", 30*time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -47,9 +48,16 @@ func (ns *NS) Do(fn func() error) error {
 
 // Dial opens a TCP connection from inside the namespace.
 func (ns *NS) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	return ns.DialControl(ctx, network, addr, nil)
+}
+
+// DialControl is Dial with a net.Dialer Control function, which runs on
+// the socket before it connects (e.g. to set TCP_CONGESTION before the
+// handshake).
+func (ns *NS) DialControl(ctx context.Context, network, addr string, control func(network, address string, c syscall.RawConn) error) (net.Conn, error) {
 	var c net.Conn
 	err := ns.Do(func() error {
-		var d net.Dialer
+		d := net.Dialer{Control: control}
 		var err error
 		c, err = d.DialContext(ctx, network, addr)
 		return err
@@ -59,10 +67,18 @@ func (ns *NS) Dial(ctx context.Context, network, addr string) (net.Conn, error) 
 
 // Listen opens a kernel TCP listener inside the namespace.
 func (ns *NS) Listen(network, addr string) (net.Listener, error) {
+	return ns.ListenControl(network, addr, nil)
+}
+
+// ListenControl is Listen with a net.ListenConfig Control function, which
+// runs on the listening socket before it listens; accepted connections
+// inherit what it sets (e.g. TCP_CONGESTION).
+func (ns *NS) ListenControl(network, addr string, control func(network, address string, c syscall.RawConn) error) (net.Listener, error) {
 	var l net.Listener
 	err := ns.Do(func() error {
+		lc := net.ListenConfig{Control: control}
 		var err error
-		l, err = net.Listen(network, addr)
+		l, err = lc.Listen(context.Background(), network, addr)
 		return err
 	})
 	return l, err
