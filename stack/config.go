@@ -55,6 +55,19 @@ type TxChecksummer interface {
 	RequestTxChecksum(d xsk.Desc, start, offset int) (xsk.Desc, bool)
 }
 
+// RxTimestamper is what a Port whose received frames carry the time the
+// XDP program saw them has (*xsk.Socket: the filter's metadata). The
+// engine handles each frame at that time rather than at its batch's, so
+// RTT samples, RACK, HyStart, delivery rates and the receiver's RTT
+// estimate measure the network and not how long the frame waited for the
+// loop, as Linux's, taken in the softirq that receives the packet, do.
+type RxTimestamper interface {
+	// RxTimestamp returns the CLOCK_MONOTONIC nanoseconds at which the
+	// frame of d (the first descriptor of a chain) was received, and
+	// false if it carries none.
+	RxTimestamp(d xsk.Desc) (int64, bool)
+}
+
 // Defaults for Config fields left zero.
 const (
 	DefaultMTU          = 1500 // Ethernet (RFC 894)

@@ -32,6 +32,10 @@ type Engine struct {
 	rxBuf     []byte        // a received multi-buffer frame gathered, cap MTU+14 (MultiBuffer only)
 	tapBuf    []byte        // a sent multi-buffer frame gathered for the tap, cap MTU+14 (MultiBuffer only)
 	csum      TxChecksummer // the port computes TCP checksums (TX metadata); nil: software
+	rxts      RxTimestamper // the port stamps received frames (XDP metadata); nil: none
+	kOff      int64         // with kOK: CLOCK_MONOTONIC nanoseconds at the loop clock's zero (Run)
+	kOK       bool          // frames are handled at their receive time (rxTime)
+	floor     clock.Time    // the latest time the TCP layer was given: no frame's time goes below it
 	spare     []spareFrame  // TX frames taken ahead for the next segment (txroom.go), cap xsk.MaxDescsPerPacket
 	segFrames int           // frames a full-sized segment takes: 1, more for a jumbo chain; 0 until learnt (txroom.go)
 	arp       *neighCache
@@ -87,6 +91,7 @@ func NewEngine(cfg Config, port Port, now clock.Time) *Engine {
 	}
 	e.arp.onEvict = e.dropHeld
 	e.peer, _ = port.(PeerWaker)
+	e.rxts, _ = port.(RxTimestamper)
 	if c, ok := port.(TxChecksummer); ok && c.TxChecksumOffload() {
 		e.csum = c
 	}
@@ -166,6 +171,7 @@ func (e *Engine) Poll(now clock.Time) bool {
 		work = true
 		t := e.tap.Load()
 		for i := 0; i < n; {
+			at := e.rxTime(e.rx[i], now)
 			var f []byte
 			f, i = e.gather(e.rxBuf, e.rx[:n], i, e.port.Frame)
 			if f == nil {
@@ -173,13 +179,14 @@ func (e *Engine) Poll(now clock.Time) bool {
 				continue
 			}
 			if t != nil {
-				t.Put(now, DirIn, f)
+				t.Put(at, DirIn, f)
 			}
-			e.handleFrame(now, f)
+			e.handleFrame(at, f)
 		}
 		if t != nil {
 			t.Flush()
 		}
+		e.now = now // what the batch sends goes at the batch's time
 		// One ACK decision and one transmit round per connection for
 		// its segments of the batch (GRO-like, stack/tcp batch.go).
 		e.layer.EndBatch(now)
@@ -213,10 +220,27 @@ func (e *Engine) Poll(now clock.Time) bool {
 		e.flushTx()
 	}
 	e.port.Flush()
+	e.floor = now
 	if e.cfg.AfterPoll != nil {
 		e.cfg.AfterPoll()
 	}
 	return work
+}
+
+// rxTime is the time a received frame is handled at: when the port says
+// it arrived (RxTimestamper), kept at or after the latest time the TCP
+// layer was given (the previous frame's, or the previous batch's) and at
+// or before now, the batch's; without one, now.
+func (e *Engine) rxTime(d xsk.Desc, now clock.Time) clock.Time {
+	if !e.kOK {
+		return now
+	}
+	k, ok := e.rxts.RxTimestamp(d)
+	if !ok {
+		return now
+	}
+	e.floor = min(max(clock.Time(k-e.kOff), e.floor), now)
+	return e.floor
 }
 
 // HandleFrame processes one received Ethernet frame at now: everything it

@@ -67,6 +67,9 @@ func (e *Engine) Run(ctx context.Context, clk clock.Clock) error {
 	// Frames still held for unresolved next hops go back to the port.
 	defer e.freeHeld()
 	defer e.freeSpare()
+	if e.rxts != nil {
+		e.kOff, e.kOK = kernelOffset(clk)
+	}
 	done := ctx.Done()
 	yielded := false // the last iteration found no work and yielded
 	for {
@@ -122,6 +125,27 @@ func (e *Engine) Run(ctx context.Context, clk clock.Clock) error {
 			return err
 		}
 	}
+}
+
+// kernelOffset returns CLOCK_MONOTONIC at clk's zero, and whether clk is
+// the real monotonic clock (clock.Mono counts Go's monotonic time, which is
+// CLOCK_MONOTONIC on Linux): then the receive times the XDP program takes
+// with bpf_ktime_get_ns map onto the loop's clock. Read between two
+// kernel readings, it is off by at most their distance (well under a
+// microsecond).
+func kernelOffset(clk clock.Clock) (int64, bool) {
+	if _, ok := clk.(*clock.Mono); !ok {
+		return 0, false
+	}
+	var a, b unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &a) != nil {
+		return 0, false
+	}
+	c := clk.Now()
+	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &b) != nil {
+		return 0, false
+	}
+	return (a.Nano()+b.Nano())/2 - int64(c), true
 }
 
 // newWakeFD returns a non-blocking eventfd, or -1 if none can be made.

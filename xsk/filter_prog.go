@@ -40,6 +40,7 @@ const (
 const (
 	xdpMdData         = 0
 	xdpMdDataEnd      = 4
+	xdpMdDataMeta     = 8
 	xdpMdRxQueueIndex = 16
 )
 
@@ -158,6 +159,10 @@ func filterSpec(fallback int32) *ebpf.CollectionSpec {
 // ARP sender protocol address, R9 = IPv4 header length in bytes. Every
 // packet read is preceded by a bounds check against data_end (the verifier
 // rejects the program otherwise); any failed check is XDP_PASS.
+//
+// Every redirected packet gets its receive time (bpf_ktime_get_ns) and its
+// complement as 16 bytes of XDP metadata just before it (RxTimestamp); R7
+// to R9 are reused for that at the end, where nothing else needs them.
 //
 // ARP (Ethernet/IPv4 only). The kernel normally keeps the served address
 // too (SSH and the ports xdptcp does not serve), so ARP is split by who
@@ -376,12 +381,31 @@ func filterInstructions(fallback int32) asm.Instructions {
 		asm.JEq.Imm(R0, 0, "pass"),                              // not a sender xdptcp is resolving: the kernel's reply, pass
 		asm.Ja.Label("redirect"),                                // a reply xdptcp is waiting for: ours
 		asm.StoreMem(FP, -16, R7, asm.Word).WithSymbol("addr"),  // addr key = R7
-		addrs(),                                          // R1 = addrs map
-		asm.Mov.Reg(R2, FP),                              // R2 = &addr key
-		asm.Add.Imm(R2, -16),                             //
-		asm.FnMapLookupElem.Call(),                       // R0 = addrs[address]
-		asm.JEq.Imm(R0, 0, "pass"),                       // not a served address: pass
-		xsks().WithSymbol("redirect"),                    // R1 = XSKMAP
+		addrs(),                    // R1 = addrs map
+		asm.Mov.Reg(R2, FP),        // R2 = &addr key
+		asm.Add.Imm(R2, -16),       //
+		asm.FnMapLookupElem.Call(), // R0 = addrs[address]
+		asm.JEq.Imm(R0, 0, "pass"), // not a served address: pass
+		// The receive time in the frame's metadata (RxTimestamp): the
+		// CLOCK_MONOTONIC time now and its complement, 16 bytes just
+		// before the packet, which AF_XDP copies along (copy mode too).
+		// Where the driver has no room for metadata the frame goes
+		// without.
+		asm.FnKtimeGetNs.Call().WithSymbol("redirect"),   // R0 = bpf_ktime_get_ns()
+		asm.Mov.Reg(R9, R0),                              // R9 = the time (callee-saved)
+		asm.Mov.Reg(R1, R6),                              // R1 = ctx
+		asm.Mov.Imm(R2, -RxMetaLen),                      // R2 = -16: grow the metadata by 16 bytes
+		asm.FnXdpAdjustMeta.Call(),                       // R0 = bpf_xdp_adjust_meta(ctx, -16)
+		asm.JNE.Imm(R0, 0, "xsk"),                        // no room: no timestamp
+		asm.LoadMem(R7, R6, xdpMdDataMeta, asm.Word),     // R7 = data_meta
+		asm.LoadMem(R8, R6, xdpMdData, asm.Word),         // R8 = data
+		asm.Mov.Reg(R2, R7),                              //
+		asm.Add.Imm(R2, RxMetaLen),                       // R2 = data_meta + 16
+		asm.JGT.Reg(R2, R8, "xsk"),                       // (the verifier's bounds check)
+		asm.StoreMem(R7, 0, R9, asm.DWord),               // the time
+		asm.Xor.Imm(R9, -1),                              //
+		asm.StoreMem(R7, 8, R9, asm.DWord),               // and its complement
+		xsks().WithSymbol("xsk"),                         // R1 = XSKMAP
 		asm.LoadMem(R2, R6, xdpMdRxQueueIndex, asm.Word), // R2 = ctx->rx_queue_index
 		asm.Mov.Imm(R3, fallback),                        // R3 = verdict when the slot is empty (XDP_PASS)
 		asm.FnRedirectMap.Call(),                         // R0 = bpf_redirect_map(xsks, queue, XDP_PASS)

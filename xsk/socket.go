@@ -86,6 +86,7 @@ type counters struct {
 	txKicks, fillKicks       atomic.Uint64
 	kickErrors, invalidDescs atomic.Uint64
 	kickAgain                atomic.Uint64
+	rxNoTimestamp            atomic.Uint64
 	rxTooLong                atomic.Uint64
 	multiBufferRefused       atomic.Uint64
 	txChecksumOffload        atomic.Uint64

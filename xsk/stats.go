@@ -26,6 +26,7 @@ type Stats struct {
 	// kernel or driver refused it (Open fell back to one frame per packet).
 	MultiBufferRefused uint64
 	TxChecksumOffload  uint64 // packets sent with a TX-metadata checksum request
+	RxNoTimestamp      uint64 // received packets without the filter's receive time (RxTimestamp): their batch's time is used
 
 	KernelRxDropped            uint64 // rx_dropped: frames dropped for reasons other than invalid descriptors
 	KernelRxInvalidDescs       uint64 // rx_invalid_descs
@@ -56,6 +57,7 @@ func (s *Socket) Stats() Stats {
 		RxTooLong:          s.cnt.rxTooLong.Load(),
 		MultiBufferRefused: s.cnt.multiBufferRefused.Load(),
 		TxChecksumOffload:  s.cnt.txChecksumOffload.Load(),
+		RxNoTimestamp:      s.cnt.rxNoTimestamp.Load(),
 		FreeFrames:         s.cnt.freeFrames.Load(),
 		LoopFrames:         s.cnt.loopFrames.Load(),
 	}

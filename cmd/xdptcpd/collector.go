@@ -34,7 +34,7 @@ func newCollector(st *xdptcp.Stack) *collector {
 		framesRx:     prometheus.NewDesc("xdptcp_frames_received_total", "Frames received from the AF_XDP socket, per queue.", q, nil),
 		framesTx:     prometheus.NewDesc("xdptcp_frames_transmitted_total", "Frames handed to the AF_XDP socket for transmission, per queue.", q, nil),
 		drops:        prometheus.NewDesc("xdptcp_frames_dropped_total", "Frames dropped by the engine, per queue and reason.", []string{"queue", "reason"}, nil),
-		xskEvents:    prometheus.NewDesc("xdptcp_xsk_events_total", "AF_XDP socket events per queue: fill_ring_empty, tx_ring_full, no_free_frame, tx_kicks, kick_again, fill_kicks, kick_errors, rx_too_long, multi_buffer_refused, tx_checksum_offload.", []string{"queue", "event"}, nil),
+		xskEvents:    prometheus.NewDesc("xdptcp_xsk_events_total", "AF_XDP socket events per queue: fill_ring_empty, tx_ring_full, no_free_frame, tx_kicks, kick_again, fill_kicks, kick_errors, rx_too_long, multi_buffer_refused, tx_checksum_offload, rx_no_timestamp.", []string{"queue", "event"}, nil),
 		ringEntries:  prometheus.NewDesc("xdptcp_xsk_ring_entries", "Entries in each AF_XDP ring (fill, completion, rx, tx) per queue.", []string{"queue", "ring"}, nil),
 		kernelXSK:    prometheus.NewDesc("xdptcp_xsk_kernel_drops_total", "The kernel's XDP_STATISTICS per queue.", []string{"queue", "counter"}, nil),
 		connsByState: prometheus.NewDesc("xdptcp_tcp_connections", "Connections by state (TIME-WAIT entries included), summed over queues.", []string{"state"}, nil),
@@ -110,7 +110,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			{"fill_ring_empty", xs.FillRingEmpty}, {"tx_ring_full", xs.TxRingFull}, {"no_free_frame", xs.NoFreeFrame},
 			{"tx_kicks", xs.TxKicks}, {"kick_again", xs.KickAgain}, {"fill_kicks", xs.FillKicks}, {"kick_errors", xs.KickErrors},
 			{"rx_too_long", xs.RxTooLong}, {"multi_buffer_refused", xs.MultiBufferRefused},
-			{"tx_checksum_offload", xs.TxChecksumOffload},
+			{"tx_checksum_offload", xs.TxChecksumOffload}, {"rx_no_timestamp", xs.RxNoTimestamp},
 		} {
 			ch <- prometheus.MustNewConstMetric(c.xskEvents, prometheus.CounterValue, float64(e.v), queue, e.n)
 		}
