@@ -52,15 +52,7 @@ func buildARPRequest(b []byte, mac net.HardwareAddr, spa, tpa [4]byte) int {
 // the socket sends arrives on the socket.
 func TestVethSharedAddrKernelARP(t *testing.T) {
 	tp := newTopo(t)
-	f, err := NewFilter(FilterConfig{Iface: tp.v.A})
-	if err != nil {
-		t.Fatalf("NewFilter: %v", err)
-	}
-	defer f.Close()
-	s := openSocket(t, smallConfig(tp.v.A))
-	if err := f.Register(0, s); err != nil {
-		t.Fatal(err)
-	}
+	f, s := attach(t, tp, XDPAuto)
 	ours, peer := ip4(tp.addrA), ip4(tp.addrB)
 	const served, kernelPort = 8080, 9090
 	for _, err := range []error{f.AddAddr(ours), f.AddPort(ours, served)} {

@@ -22,15 +22,7 @@ func TestVethRxTimestamp(t *testing.T) {
 	for _, mode := range []XDPMode{XDPNative, XDPGeneric} {
 		t.Run(mode.String(), func(t *testing.T) {
 			tp := newTopo(t)
-			f, err := NewFilter(FilterConfig{Iface: tp.v.A, Mode: mode})
-			if err != nil {
-				t.Fatalf("NewFilter: %v", err)
-			}
-			defer f.Close()
-			s := openSocket(t, smallConfig(tp.v.A))
-			if err := f.Register(0, s); err != nil {
-				t.Fatal(err)
-			}
+			f, s := attach(t, tp, mode)
 			ours := ip4(tp.addrA)
 			if err := f.AddAddr(ours); err != nil {
 				t.Fatal(err)

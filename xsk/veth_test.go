@@ -75,6 +75,22 @@ func openSocket(t *testing.T, cfg Config) *Socket {
 	return s
 }
 
+// attach loads the filter on tp's A end in mode and registers a small
+// socket for queue 0; both close when t ends.
+func attach(t *testing.T, tp *topo, mode XDPMode) (*Filter, *Socket) {
+	t.Helper()
+	f, err := NewFilter(FilterConfig{Iface: tp.v.A, Mode: mode})
+	if err != nil {
+		t.Fatalf("NewFilter: %v", err)
+	}
+	t.Cleanup(func() { f.Close() })
+	s := openSocket(t, smallConfig(tp.v.A))
+	if err := f.Register(0, s); err != nil {
+		t.Fatal(err)
+	}
+	return f, s
+}
+
 // recvMatch runs the loop (Wait, Receive, Flush) until a frame satisfies
 // match or 5 s pass; other frames are released. The matching frame stays
 // owned by the caller.
@@ -638,20 +654,12 @@ func TestVethWait(t *testing.T) {
 // TestVethGenericMode: XDPGeneric attaches in SKB mode and still delivers.
 func TestVethGenericMode(t *testing.T) {
 	tp := newTopo(t)
-	f, err := NewFilter(FilterConfig{Iface: tp.v.A, Mode: XDPGeneric})
-	if err != nil {
-		t.Fatalf("NewFilter generic: %v", err)
-	}
-	defer f.Close()
+	f, s := attach(t, tp, XDPGeneric)
 	if f.Mode() != XDPGeneric {
 		t.Errorf("mode %v", f.Mode())
 	}
 	if link := testnet.Cmd(t, "ip", "-d", "link", "show", "dev", tp.v.A); !strings.Contains(link, "xdpgeneric") {
 		t.Errorf("not attached in generic mode: %s", link)
-	}
-	s := openSocket(t, smallConfig(tp.v.A))
-	if err := f.Register(0, s); err != nil {
-		t.Fatal(err)
 	}
 	ours := ip4(tp.addrA)
 	f.AddAddr(ours)
