@@ -235,12 +235,12 @@ func (e *Engine) rxTime(d xsk.Desc, now clock.Time) clock.Time {
 	if !e.kOK {
 		return now
 	}
-	k, ok := e.rxts.RxTimestamp(d)
-	if !ok {
-		return now
+	at := now // a frame without a time: the batch's, and no later frame goes below it
+	if k, ok := e.rxts.RxTimestamp(d); ok {
+		at = min(max(clock.Time(k-e.kOff), e.floor), now)
 	}
-	e.floor = min(max(clock.Time(k-e.kOff), e.floor), now)
-	return e.floor
+	e.floor = at
+	return at
 }
 
 // HandleFrame processes one received Ethernet frame at now: everything it

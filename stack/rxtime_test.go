@@ -58,9 +58,10 @@ func TestFramesHandledAtReceiveTime(t *testing.T) {
 	p.pushAt(frame(2), k(prev.Add(5*time.Millisecond))) // its own time
 	p.pushAt(frame(3), k(prev.Add(3*time.Millisecond))) // before the frame before it: that frame's
 	p.pushAt(frame(4), -1)                              // none: the batch's
-	p.pushAt(frame(5), k(now.Add(time.Millisecond)))    // after the batch's time: the batch's
+	p.pushAt(frame(5), k(prev.Add(6*time.Millisecond))) // before the batch's time, which the frame before got: that
+	p.pushAt(frame(6), k(now.Add(time.Millisecond)))    // after the batch's time: the batch's
 	e.Poll(now)
-	want := []clock.Time{prev, prev.Add(5 * time.Millisecond), prev.Add(5 * time.Millisecond), now, now}
+	want := []clock.Time{prev, prev.Add(5 * time.Millisecond), prev.Add(5 * time.Millisecond), now, now, now}
 	if len(got) != len(want) {
 		t.Fatalf("%d segments handled, want %d", len(got), len(want))
 	}
@@ -73,7 +74,7 @@ func TestFramesHandledAtReceiveTime(t *testing.T) {
 	// Without the real clock (kernelOffset), frames keep the batch's time.
 	e.kOK = false
 	got = nil
-	p.pushAt(frame(6), k(now.Add(time.Millisecond)))
+	p.pushAt(frame(7), k(now.Add(time.Millisecond)))
 	later := now.Add(5 * time.Millisecond)
 	e.Poll(later)
 	if len(got) != 1 || got[0] != later {
