@@ -89,7 +89,6 @@ func TestKernelOffset(t *testing.T) {
 		t.Error("a fake clock was given a kernel offset")
 	}
 	clk := clock.NewMono()
-	time.Sleep(time.Millisecond)
 	off, ok := kernelOffset(clk)
 	if !ok {
 		t.Fatal("no kernel offset for the real clock")

@@ -80,12 +80,12 @@ func (h *hystart) reset(now uint32, nxt seqnum.Value) {
 // onRTT feeds an ACK that arrived at at, with rtt the RTT of the newest
 // never-retransmitted segment it delivered (Linux ca_rtt_us; 0: none),
 // SND.UNA una and SND.NXT nxt after it, to HyStart (Linux
-// bictcp_acked, hystart_update). paced says the connection paces (a
-// maximum pacing rate was set: Linux's sk_pacing_status is then
-// SK_PACING_NEEDED) and rate is its pacing rate in bytes per second (0:
-// none, Linux's own slow-start rate, twice cwnd per SRTT, is used). On an
-// exit it sets ssthresh to cwnd and reports which sign found it.
-func (q *cubic) onRTT(at clock.Time, rtt time.Duration, una, nxt seqnum.Value, mss int, srtt time.Duration, paced bool, rate uint64) uint8 {
+// bictcp_acked, hystart_update). rate is the connection's pacing rate in
+// bytes per second, above 0 when it paces (a maximum pacing rate was set:
+// Linux's sk_pacing_status is then SK_PACING_NEEDED); at 0, Linux's own
+// slow-start rate, twice cwnd per SRTT, stands in. On an exit it sets
+// ssthresh to cwnd and reports which sign found it.
+func (q *cubic) onRTT(at clock.Time, rtt time.Duration, una, nxt seqnum.Value, mss int, srtt time.Duration, rate uint64) uint8 {
 	h := &q.hs
 	if rtt <= 0 || q.epoch >= 0 && at.Sub(q.epoch) < hsRecoverySkip {
 		return hsNone // no sample, or one right after a recovery
@@ -112,7 +112,8 @@ func (q *cubic) onRTT(at clock.Time, rtt time.Duration, una, nxt seqnum.Value, m
 		// start), at most 1 ms. Linux halves the whole only for a
 		// connection that does not pace (SK_PACING_NONE): a paced
 		// round's ACKs come spread over it.
-		if rate == 0 && srtt > 0 {
+		paced := rate > 0
+		if !paced && srtt > 0 {
 			rate = uint64(2*q.cwnd) * uint64(time.Second) / uint64(srtt)
 		}
 		thresh := h.delayMin

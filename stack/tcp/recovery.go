@@ -396,7 +396,7 @@ func (c *Conn) mayRaiseCwnd(as *ackSample) bool {
 func (c *Conn) growCwnd(now clock.Time, as *ackSample, delivered int) {
 	if c.cc == &c.cubic {
 		st := &c.layer.stats
-		switch c.cubic.onRTT(as.at, as.caRTT, c.sndUna, c.sndNxt, c.mss, c.rtt.srtt, c.pacing(), c.pacingRate()) {
+		switch c.cubic.onRTT(as.at, as.caRTT, c.sndUna, c.sndNxt, c.mss, c.rtt.srtt, c.pacingRate()) {
 		case hsTrain:
 			st.TCPHystartTrainDetect.Add(1)
 			st.TCPHystartTrainCwnd.Add(uint64(c.cc.window() / max(c.mss, 1)))
