@@ -48,15 +48,26 @@ func (c *Conn) pacingRate() uint64 {
 		return 0
 	}
 	rate := uint64(c.maxPacing)
-	if c.rtt.has && c.rtt.srtt > 0 {
-		ratio := uint64(c.layer.cfg.PacingCARatio)
-		if c.cc.window() < c.cc.ssthreshBytes()/2 {
-			ratio = uint64(c.layer.cfg.PacingSSRatio)
-		}
-		r := uint64(c.cc.window()) * uint64(time.Second) / uint64(c.rtt.srtt) * ratio / 100
-		rate = min(rate, max(r, 1))
+	if r := c.cwndRate(); r > 0 {
+		rate = min(rate, r)
 	}
 	return rate
+}
+
+// cwndRate is tcp_update_pacing_rate's rate, which Linux keeps for every
+// connection that BBR does not pace, pacing or not: cwnd / SRTT times
+// tcp_pacing_ss_ratio in slow start below half of ssthresh,
+// tcp_pacing_ca_ratio after, in bytes per second; 0 before the first RTT
+// sample.
+func (c *Conn) cwndRate() uint64 {
+	if !c.rtt.has || c.rtt.srtt <= 0 {
+		return 0
+	}
+	ratio := uint64(c.layer.cfg.PacingCARatio)
+	if c.cc.window() < c.cc.ssthreshBytes()/2 {
+		ratio = uint64(c.layer.cfg.PacingSSRatio)
+	}
+	return max(uint64(c.cc.window())*uint64(time.Second)/uint64(c.rtt.srtt)*ratio/100, 1)
 }
 
 // paced reports whether pacing holds the next transmission back; if so

@@ -1,6 +1,11 @@
 package tcp
 
-import "testing"
+import (
+	"testing"
+	"time"
+
+	"github.com/xdptcp/xdptcp/stack/seqnum"
+)
 
 // Linux's PSH placement (push.go): every skb of tcp_min_tso_segs (2)
 // segments of a write ends with PSH, and so does the write's end; found
@@ -116,4 +121,59 @@ func TestWindowSplitNagleMinshall(t *testing.T) {
 	h.expect(seqNum(ourISN+1537), payloadLen(768))
 	h.expect(flags(ACK|PSH), seqNum(ourISN+2305), payloadLen(640))
 	h.expectNothing()
+}
+
+// pushSpacing runs a bulk transfer of size bytes whose every segment is
+// acknowledged rtt after it left, and returns how many data segments of
+// those sent while the congestion window held from to upTo segments
+// carried PSH: one in every how many.
+func pushSpacing(t *testing.T, rtt time.Duration, size, from, upTo int) float64 {
+	segs, psh := 0, 0
+	h := newHarness(t)
+	h.listen()
+	h.send(SYN, peerISN, 0, withMSS(1460), withWS(7))
+	h.expect(flags(SYN | ACK))
+	h.advance(rtt)
+	h.send(ACK, peerISN+1, ourISN+1) // 65535 << 7: an 8 MB window
+	h.c.SetSendBuffer(size)
+	if n := h.c.Write(make([]byte, size)); n != size {
+		t.Fatalf("wrote %d of %d", n, size)
+	}
+	for i := 0; i < 1000 && h.c.sndUna != h.c.sndNxt; i++ {
+		var hi seqnum.Value
+		late := h.c.cc.window() >= from*1460 && h.c.cc.window() < upTo*1460
+		for _, s := range h.out.segs {
+			if len(s.seg.Payload) == 0 {
+				continue
+			}
+			hi = s.seg.Seq.Add(seqnum.Size(len(s.seg.Payload)))
+			if late {
+				segs++
+				if s.seg.Flags&PSH != 0 {
+					psh++
+				}
+			}
+		}
+		h.out.segs = nil
+		h.advance(rtt)
+		h.send(ACK, peerISN+1, hi)
+	}
+	if psh == 0 {
+		t.Fatalf("%d segments, none with PSH", segs)
+	}
+	return float64(segs) / float64(psh)
+}
+
+// PSH marks the end of each TSO packet Linux would send, and Linux sizes
+// those by rate (tcp_tso_autosize, push.go's tsoSegs): on a 100 µs path a
+// bulk transfer's packets are 64 KiB (44 segments of 1460 bytes); on a
+// 100 ms path, in slow start with cwnd at 40 and 80 segments (2 x cwnd /
+// SRTT is at most 2.3 MB/s, a millisecond of it 2.3 KB), two segments.
+func TestPushOncePerAutosizedPacket(t *testing.T) {
+	if per := pushSpacing(t, 100*time.Microsecond, 4<<20, 100, 1<<20); per < 40 || per > 50 {
+		t.Errorf("100 µs: PSH on one segment in %.1f, want about one in 44", per)
+	}
+	if per := pushSpacing(t, 100*time.Millisecond, 1<<20, 40, 100); per < 1.9 || per > 2.1 {
+		t.Errorf("100 ms, cwnd 40-80: PSH on one segment in %.1f, want one in 2", per)
+	}
 }
