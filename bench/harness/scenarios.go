@@ -412,6 +412,7 @@ func allScenarios(o *Options) []scenarioDef {
 	s = append(s,
 		bulkScenario("bulk-up", "Bulk throughput, client → server (discard)", "", false, false),
 		bulkScenario("bulk-echo", "Bulk throughput, both ways (echo)", "", true, false),
+		bulkDownScenario(),
 		// IPv6 variants (issue 15): the same load over 2001:2::/64.
 		wrkScenario("keepalive-64", "Keep-alive requests/s, 64 connections", keepalive64Desc, 64, false, true),
 		wrkScenario("new-conns", "New connections/s (Connection: close)", newConnsDesc, 64, true, true),
@@ -427,6 +428,33 @@ func allScenarios(o *Options) []scenarioDef {
 	s = append(s, rxScenarios()...)      // rx.go
 	s = append(s, lossCCScenarios(o)...) // download.go
 	return s
+}
+
+// bulkDownMiB is what bulk-down downloads: 64 times --download-mib, at
+// most the blob handler's 1 GiB (1 GiB in quick and full, 64 MiB in
+// smoke).
+func bulkDownMiB(o *Options) int { return min(64*o.DownloadMiB, 1024) }
+
+// bulkDownScenario is a download on the direct path: the server sends at
+// the rate the client takes, and where it puts PSH decides how much the
+// client's GRO merges (a merge ends at a PSH).
+func bulkDownScenario() scenarioDef {
+	return scenarioDef{
+		Scenario: Scenario{ID: "bulk-down", Title: "Bulk throughput, server → client (download)",
+			Description: "A Go kernel-socket client GETs one blob (64 times --download-mib, at most 1 GiB) from the server's blob port on the direct path; goodput is the body over the time from request to last byte.",
+			Metric:      "goodput", Unit: "Mbit/s", Plot: PlotBars, OpUnit: "MiB"},
+		only: []string{ServerXdptcpd, ServerLinuxNet},
+		est:  func(o *Options) time.Duration { return time.Duration(bulkDownMiB(o))*3*time.Millisecond + time.Second },
+		run: func(ctx context.Context, e *env) (*RunResult, error) {
+			var r loadgen.DownloadResult
+			limit := 60 * time.Second
+			if err := e.client(ctx, limit+10*time.Second, &r, "download", "--addr", e.hostPort(PortBlob),
+				"--size", fmt.Sprint(bulkDownMiB(e.o)<<20), "--cc", LinuxCC, "--duration", limit.String()); err != nil {
+				return nil, err
+			}
+			return &RunResult{Value: r.Mbps, Raw: r, Ops: float64(r.Read) / (1 << 20)}, nil
+		},
+	}
 }
 
 // runsOn reports whether the scenario runs on server.
