@@ -367,6 +367,7 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 			c.zwProbes = 0
 		}
 	}
+	c.releaseTxq() // an episode kept for its D-SACKs may have been undone
 	return true
 }
 

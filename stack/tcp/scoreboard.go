@@ -315,12 +315,32 @@ func (c *Conn) txq() *txQueue {
 	return c.tq
 }
 
-// releaseTxq gives the scoreboard back once nothing is outstanding.
+// releaseTxq gives the scoreboard back once nothing is outstanding, but
+// not while it holds a loss episode that waits for the D-SACKs of its
+// retransmissions: they come about a round trip after the
+// retransmissions, often behind the ACK that acknowledged everything
+// (reordered, or a round's ACKs each carrying one D-SACK), and Linux
+// keeps undo_marker past that ACK, so tcp_try_undo_dsack still undoes
+// the reduction in the Open state. The wait lasts one round: the first
+// time the queue empties it marks where (undoState.drain); when it
+// empties again with data sent after that point acknowledged, D-SACKs
+// that have not come will not, and the episode ends.
 func (c *Conn) releaseTxq() {
-	if c.tq != nil && c.tq.n == 0 {
-		c.layer.putTxQueue(c.tq)
-		c.tq = nil
+	q := c.tq
+	if q == nil || q.n != 0 {
+		return
 	}
+	if u := &q.undo; u.valid && u.retrans > 0 {
+		if !u.drained {
+			u.drained, u.drain = true, c.sndNxt
+			return
+		}
+		if !u.drain.LessThan(c.sndUna) {
+			return
+		}
+	}
+	c.layer.putTxQueue(q)
+	c.tq = nil
 }
 
 // maxTxSegs bounds the records of one connection: twice the segments of a

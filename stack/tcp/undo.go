@@ -16,8 +16,9 @@ package tcp
 // An episode keeps, from its start, the congestion controller's state and
 // the TSval of its first retransmission; it stays open (for the D-SACKs,
 // which come a round trip after the retransmissions, often after the
-// recovery ended) until the next episode starts, it is undone, a tail loss
-// probe asks a new question, or everything outstanding is acknowledged.
+// recovery ended, even after the ACK that acknowledged everything) until
+// the next episode starts, it is undone, a tail loss probe asks a new
+// question, or a round after everything was acknowledged (releaseTxq).
 
 import (
 	"github.com/xdptcp/xdptcp/stack/clock"
@@ -25,8 +26,8 @@ import (
 )
 
 // undoState is one loss episode's undo information. It lives in the
-// scoreboard (txQueue): an episode ends at the latest when everything
-// outstanding is acknowledged.
+// scoreboard (txQueue), which an episode still owed D-SACKs keeps for a
+// round after everything outstanding was acknowledged (releaseTxq).
 type undoState struct {
 	valid   bool         // an episode is open: it may still be found spurious
 	eifel   bool         // the Eifel check is pending: no ACK for the first retransmission yet
@@ -36,6 +37,8 @@ type undoState struct {
 	ts      uint32       // TSval of the episode's first retransmission (RFC 3522 RetransmitTS); valid if retrans >= 0
 	rtxSeq  seqnum.Value // sequence number of the episode's first retransmission; valid if retrans >= 0
 	rtxEnd  seqnum.Value // end of the highest segment retransmitted in the episode; valid if retrans >= 0
+	drained bool         // everything outstanding was acknowledged once while D-SACKs were still owed (releaseTxq)
+	drain   seqnum.Value // SND.NXT then; valid if drained
 	cubic   cubic        // congestion state before the reduction (newReno's is inside)
 }
 

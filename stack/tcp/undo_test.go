@@ -307,6 +307,74 @@ func TestDSACKUndoNeedsEveryRetransmission(t *testing.T) {
 	}
 }
 
+// The ACK that acknowledges everything comes before the D-SACKs (a
+// round's ACKs reordered on the path, each with one D-SACK, as a Linux
+// receiver sends them): the episode waits for them, as Linux keeps
+// undo_marker and tcp_try_undo_dsack undoes in the Open state; the
+// D-SACKs in ACKs older than SND.UNA count too. Until 2026-12-05 the
+// scoreboard, and the episode with it, went when nothing was
+// outstanding, and such a first-round reduction of an echo's cwnd from
+// 10 to 7 segments stayed (a 2 MiB echo through 3 ms of jitter took
+// 1.4 s instead of 0.25 s).
+func TestDSACKUndoAfterEverythingAcked(t *testing.T) {
+	h := sackNoTSEstablished(t)
+	una := ourISN + 1
+	sendTen(h)
+	before, ssBefore := h.c.cc.window(), h.c.cc.ssthreshBytes()
+	h.advance(20 * time.Millisecond)
+	// Segments 1 and 2 delayed, 3..10 SACKed: both are retransmitted.
+	for i := 0; i < 8; i++ {
+		h.send(ACK, peerISN+1, una, withSACK(una+2000, una+seqnum.Value(1000*(i+3))))
+	}
+	if h.c.flags&fInRecovery == 0 || h.c.cc.window() >= before {
+		t.Fatalf("no recovery: cwnd %d (before %d)", h.c.cc.window(), before)
+	}
+	// Everything acknowledged, with the first D-SACK; nothing is
+	// outstanding now.
+	h.send(ACK, peerISN+1, una+10000, withSACK(una, una+1000))
+	if h.c.sndUna != h.c.sndNxt || h.l.Stats().TCPDSACKUndo.Load() != 0 {
+		t.Fatalf("SND.UNA %d SND.NXT %d, TCPDSACKUndo %d", h.c.sndUna, h.c.sndNxt, h.l.Stats().TCPDSACKUndo.Load())
+	}
+	// The second D-SACK, in an older ACK that the path reordered.
+	h.send(ACK, peerISN+1, una+9000, withSACK(una+1000, una+2000))
+	if h.l.Stats().TCPDSACKUndo.Load() != 1 {
+		t.Fatalf("TCPDSACKUndo %d after every retransmission was reported duplicate", h.l.Stats().TCPDSACKUndo.Load())
+	}
+	if h.c.cc.window() < before || h.c.cc.ssthreshBytes() < ssBefore {
+		t.Fatalf("cwnd %d ssthresh %d not restored to %d %d", h.c.cc.window(), h.c.cc.ssthreshBytes(), before, ssBefore)
+	}
+	if h.c.tq != nil {
+		t.Fatal("the scoreboard is kept after the undo with nothing outstanding")
+	}
+}
+
+// An episode whose D-SACKs do not come within a round after everything
+// was acknowledged ends, and the scoreboard goes: a real loss keeps no
+// memory past it.
+func TestUndoWaitEndsAfterARound(t *testing.T) {
+	h := sackNoTSEstablished(t)
+	una := ourISN + 1
+	sendTen(h)
+	h.advance(20 * time.Millisecond)
+	for i := 0; i < 3; i++ {
+		h.send(ACK, peerISN+1, una, withSACK(una+1000, una+seqnum.Value(1000*(i+2))))
+	}
+	h.send(ACK, peerISN+1, una+10000)
+	if h.c.tq == nil || !h.c.tq.undo.valid {
+		t.Fatal("the episode did not wait for its D-SACK")
+	}
+	h.out.segs = h.out.segs[:0]
+	h.c.Write(make([]byte, 1000))
+	h.expect(seqNum(una+10000), payloadLen(1000))
+	h.send(ACK, peerISN+1, una+11000)
+	if h.c.tq != nil {
+		t.Fatal("the scoreboard is kept a round after everything was acknowledged")
+	}
+	if h.l.Stats().TCPDSACKUndo.Load() != 0 {
+		t.Fatal("a real loss undone")
+	}
+}
+
 // A real loss: the retransmission filled the hole and no D-SACK comes;
 // a D-SACK for a segment never retransmitted (the network duplicated it)
 // undoes nothing.
