@@ -272,15 +272,15 @@ func TestDSACKUndoesFastRecovery(t *testing.T) {
 	}
 }
 
-// Two segments retransmitted in one episode: one D-SACK is not enough
-// (Linux undo_retrans counts them down), the second undoes.
-func TestDSACKUndoNeedsEveryRetransmission(t *testing.T) {
-	h := sackNoTSEstablished(t)
+// retransmitFirstTwo sends ten segments and SACKs the last eight, as if the
+// first two were delayed: both are retransmitted in a fast recovery. It
+// returns cwnd and ssthresh from before the recovery.
+func retransmitFirstTwo(t *testing.T, h *harness) (cwnd, ssthresh int) {
+	t.Helper()
 	una := ourISN + 1
 	sendTen(h)
-	before := h.c.cc.window()
+	cwnd, ssthresh = h.c.cc.window(), h.c.cc.ssthreshBytes()
 	h.advance(20 * time.Millisecond)
-	// Segments 1 and 2 delayed, 3..10 arrive: both are retransmitted.
 	for i := 0; i < 8; i++ {
 		h.send(ACK, peerISN+1, una, withSACK(una+2000, una+seqnum.Value(1000*(i+3))))
 	}
@@ -291,9 +291,18 @@ func TestDSACKUndoNeedsEveryRetransmission(t *testing.T) {
 		}
 	}
 	h.out.segs = h.out.segs[:0]
-	if rtx != 2 || h.c.flags&fInRecovery == 0 {
-		t.Fatalf("%d retransmissions, recovery %v", rtx, h.c.flags&fInRecovery != 0)
+	if rtx != 2 || h.c.flags&fInRecovery == 0 || h.c.cc.window() >= cwnd {
+		t.Fatalf("%d retransmissions, recovery %v, cwnd %d (before %d)", rtx, h.c.flags&fInRecovery != 0, h.c.cc.window(), cwnd)
 	}
+	return cwnd, ssthresh
+}
+
+// Two segments retransmitted in one episode: one D-SACK is not enough
+// (Linux undo_retrans counts them down), the second undoes.
+func TestDSACKUndoNeedsEveryRetransmission(t *testing.T) {
+	h := sackNoTSEstablished(t)
+	una := ourISN + 1
+	before, _ := retransmitFirstTwo(t, h)
 	// The originals arrive (the ACK covers everything but the last
 	// segment, which stays outstanding), then both copies, one by one.
 	h.send(ACK, peerISN+1, una+9000, withSACK(una+9000, una+10000))
@@ -313,22 +322,11 @@ func TestDSACKUndoNeedsEveryRetransmission(t *testing.T) {
 // undo_marker and tcp_try_undo_dsack undoes in the Open state; the
 // D-SACKs in ACKs older than SND.UNA count too. Until 2026-12-05 the
 // scoreboard, and the episode with it, went when nothing was
-// outstanding, and such a first-round reduction of an echo's cwnd from
-// 10 to 7 segments stayed (a 2 MiB echo through 3 ms of jitter took
-// 1.4 s instead of 0.25 s).
+// outstanding, and these D-SACKs found no episode to undo.
 func TestDSACKUndoAfterEverythingAcked(t *testing.T) {
 	h := sackNoTSEstablished(t)
 	una := ourISN + 1
-	sendTen(h)
-	before, ssBefore := h.c.cc.window(), h.c.cc.ssthreshBytes()
-	h.advance(20 * time.Millisecond)
-	// Segments 1 and 2 delayed, 3..10 SACKed: both are retransmitted.
-	for i := 0; i < 8; i++ {
-		h.send(ACK, peerISN+1, una, withSACK(una+2000, una+seqnum.Value(1000*(i+3))))
-	}
-	if h.c.flags&fInRecovery == 0 || h.c.cc.window() >= before {
-		t.Fatalf("no recovery: cwnd %d (before %d)", h.c.cc.window(), before)
-	}
+	before, ssBefore := retransmitFirstTwo(t, h)
 	// Everything acknowledged, with the first D-SACK; nothing is
 	// outstanding now.
 	h.send(ACK, peerISN+1, una+10000, withSACK(una, una+1000))
@@ -354,11 +352,7 @@ func TestDSACKUndoAfterEverythingAcked(t *testing.T) {
 func TestUndoWaitEndsAfterARound(t *testing.T) {
 	h := sackNoTSEstablished(t)
 	una := ourISN + 1
-	sendTen(h)
-	h.advance(20 * time.Millisecond)
-	for i := 0; i < 3; i++ {
-		h.send(ACK, peerISN+1, una, withSACK(una+1000, una+seqnum.Value(1000*(i+2))))
-	}
+	retransmitFirstTwo(t, h)
 	h.send(ACK, peerISN+1, una+10000)
 	if h.c.tq == nil || !h.c.tq.undo.valid {
 		t.Fatal("the episode did not wait for its D-SACK")
