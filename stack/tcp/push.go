@@ -92,20 +92,28 @@ func (c *Conn) pushChunk() uint32 {
 // window ends with PSH; xdptcp's two-segment grid had PSH on every
 // second segment). Below that the congestion window cuts the packets,
 // and the measured grid of tsoMinSegs segments stands for them.
+//
+// It runs for every segment sent, so what cannot change the answer is
+// skipped: half a window of at most tsoMinSegs segments, and the rate on
+// a path under 512 µs, where the 64 KiB term alone fills the packet.
 func (c *Conn) tsoSegs(n int) int {
-	if !c.rtt.has {
+	half := c.cc.window() / (2 * n) // = cwnd / n / 2
+	if !c.rtt.has || half <= tsoMinSegs {
 		return tsoMinSegs
 	}
-	rate := c.pacingRate()
-	if rate == 0 {
-		rate = c.cwndRate()
-	}
-	bytes := rate >> 10
-	if r := uint64(c.rtt.minRTT/time.Microsecond) >> 9; r < 32 {
-		bytes += tsoMaxBytes >> r
+	bytes := uint64(tsoMaxBytes)
+	if r := uint64(c.rtt.minRTT/time.Microsecond) >> 9; r > 0 {
+		rate := c.pacingRate()
+		if rate == 0 {
+			rate = c.cwndRate()
+		}
+		bytes = rate >> 10
+		if r < 32 {
+			bytes += tsoMaxBytes >> r
+		}
 	}
 	segs := min(int(min(bytes, tsoMaxBytes)), c.halfWindow()) / n
-	if segs <= tsoMinSegs || segs > c.cc.window()/n/2 {
+	if segs <= tsoMinSegs || segs > half {
 		return tsoMinSegs
 	}
 	return segs
