@@ -48,15 +48,21 @@ func downloadScenario(cc string, mib int) scenarioDef {
 		only:     []string{ServerXdptcpd, ServerLinuxNet},
 		est:      downloadEst,
 		run: func(ctx context.Context, e *env) (*RunResult, error) {
-			var r loadgen.DownloadResult
-			limit := 4*downloadEst(e.o) + 30*time.Second
-			if err := e.client(ctx, limit+10*time.Second, &r, "download", "--addr", e.hostPort(PortBlob),
-				"--size", fmt.Sprint(e.o.DownloadMiB<<20), "--cc", cc, "--duration", limit.String()); err != nil {
-				return nil, err
-			}
-			return &RunResult{Value: r.Mbps, Raw: r, Ops: float64(r.Read) / (1 << 20)}, nil
+			return runDownload(ctx, e, e.o.DownloadMiB, cc, 4*downloadEst(e.o)+30*time.Second)
 		},
 	}
+}
+
+// runDownload runs the download client: one GET of mib MiB from the blob
+// port with congestion control cc on the client's socket, given limit to
+// finish; the figures are per MiB received.
+func runDownload(ctx context.Context, e *env, mib int, cc string, limit time.Duration) (*RunResult, error) {
+	var r loadgen.DownloadResult
+	if err := e.client(ctx, limit+10*time.Second, &r, "download", "--addr", e.hostPort(PortBlob),
+		"--size", fmt.Sprint(mib<<20), "--cc", cc, "--duration", limit.String()); err != nil {
+		return nil, err
+	}
+	return &RunResult{Value: r.Mbps, Raw: r, Ops: float64(r.Read) / (1 << 20)}, nil
 }
 
 // lossEchoScenario is loss-echo with cc on both sides.

@@ -446,13 +446,7 @@ func bulkDownScenario() scenarioDef {
 		only: []string{ServerXdptcpd, ServerLinuxNet},
 		est:  func(o *Options) time.Duration { return time.Duration(bulkDownMiB(o))*3*time.Millisecond + time.Second },
 		run: func(ctx context.Context, e *env) (*RunResult, error) {
-			var r loadgen.DownloadResult
-			limit := 60 * time.Second
-			if err := e.client(ctx, limit+10*time.Second, &r, "download", "--addr", e.hostPort(PortBlob),
-				"--size", fmt.Sprint(bulkDownMiB(e.o)<<20), "--cc", LinuxCC, "--duration", limit.String()); err != nil {
-				return nil, err
-			}
-			return &RunResult{Value: r.Mbps, Raw: r, Ops: float64(r.Read) / (1 << 20)}, nil
+			return runDownload(ctx, e, bulkDownMiB(e.o), LinuxCC, 60*time.Second) // download.go
 		},
 	}
 }
