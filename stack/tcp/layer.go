@@ -42,11 +42,12 @@ type Layer struct {
 	txSpare   []*Conn    // the other buffer of txBlocked, swapped by ResumeTx
 
 	sndPool, rcvPool bufPool
-	mem              *MemAccount // tcp_mem account (mem.go); the process's unless SetMemAccount
-	lists            [][][]byte  // emptied send-chunk lists kept for reuse (sendq.go); at most chunkLists
-	spare            [][]byte    // autotuned receive rings kept for reuse, still charged (mem.go freeBuf); at most spareBufs
-	isnKey           [16]byte    // secret for the port offset
-	host             HostClock   // clocks and secrets for ISNs and timestamps (hostclock.go)
+	ringPools        [ringPooled]bufPool // receive rings below the receive buffer's size (mem.go ringSize)
+	mem              *MemAccount         // tcp_mem account (mem.go); the process's unless SetMemAccount
+	lists            [][][]byte          // emptied send-chunk lists kept for reuse (sendq.go); at most chunkLists
+	spare            [][]byte            // autotuned receive rings kept for reuse, still charged (mem.go freeBuf); at most spareBufs
+	isnKey           [16]byte            // secret for the port offset
+	host             HostClock           // clocks and secrets for ISNs and timestamps (hostclock.go)
 	isnGen           *ISNGenerator
 	isnFn            func(now clock.Time, k flowtable.Key) seqnum.Value
 	portSeq          uint32
@@ -91,6 +92,9 @@ func NewLayer(cfg *Config, out Output, now clock.Time) *Layer {
 	chunk := max(c.Wmem[1], c.DefaultMSS, 1)
 	l.sndPool = bufPool{size: chunk, max: max(256, 2*c.Wmem[2]/chunk)}
 	l.rcvPool = bufPool{size: max(c.Rmem[1], 1), max: 256}
+	for i, size := 0, ringMin; i < ringPooled; i, size = i+1, size*ringGrowth {
+		l.ringPools[i] = bufPool{size: size, max: 256}
+	}
 	l.mem = &processMem
 	crand.Read(l.isnKey[:])
 	l.SetHostClock(randomHostClock())

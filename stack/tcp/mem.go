@@ -121,26 +121,40 @@ func (l *Layer) allocBuf(n int, must bool) []byte {
 	if !l.charge(n, must) {
 		return nil
 	}
-	switch n {
-	case l.sndPool.size:
-		return l.sndPool.get()
-	case l.rcvPool.size:
-		return l.rcvPool.get()
+	if p := l.poolFor(n); p != nil {
+		return p.get()
 	}
 	return make([]byte, n)
 }
 
+// poolFor returns the pool that keeps buffers of n bytes, nil if none.
+func (l *Layer) poolFor(n int) *bufPool {
+	switch n {
+	case l.sndPool.size:
+		return &l.sndPool
+	case l.rcvPool.size:
+		return &l.rcvPool
+	}
+	for i := range l.ringPools {
+		if p := &l.ringPools[i]; p.size == n {
+			return p
+		}
+	}
+	return nil
+}
+
 // freeBuf uncharges b and gives it back to its pool. A buffer of
-// another size (an autotuned receive ring) is kept, still charged, among
-// the layer's few spares while memory is not under pressure: a busy
-// connection through loss empties and needs its ring again at every hole,
-// and allocating (zeroing) megabytes each time costs more than the
-// segments themselves.
+// another size above the receive buffer's default (an autotuned receive
+// ring) is kept, still charged, among the layer's few spares while memory
+// is not under pressure: a busy connection through loss empties and needs
+// its ring again at every hole, and allocating (zeroing) megabytes each
+// time costs more than the segments themselves.
 func (l *Layer) freeBuf(b []byte) {
 	if b == nil {
 		return
 	}
-	if len(b) != l.sndPool.size && len(b) != l.rcvPool.size && len(b) > l.rcvPool.size {
+	p := l.poolFor(len(b))
+	if p == nil && len(b) > l.rcvPool.size {
 		if l.underPressure() {
 			l.dropSpares()
 		} else {
@@ -154,17 +168,45 @@ func (l *Layer) freeBuf(b []byte) {
 		}
 	}
 	l.uncharge(len(b))
-	switch len(b) {
-	case l.sndPool.size:
-		l.sndPool.put(b)
-	case l.rcvPool.size:
-		l.rcvPool.put(b)
+	if p != nil {
+		p.put(b)
 	}
 }
 
+// Receive rings come in classes: ringMin bytes, then ringGrowth times
+// larger, up to the receive buffer (rcvCap). A ring is taken at the
+// smallest class that holds what it must store and grows a class at a
+// time, so what a connection holds follows what it has to keep, not its
+// window: a handler that leaves a few bytes, or a hole with one segment
+// above it, costs a page, where a ring of the whole buffer cost
+// tcp_rmem[1] (128 KiB by default, so 3,072 connections each holding one
+// out-of-order byte took all of the default tcp_mem[2]). Linux charges
+// each held skb's truesize, a few KiB for a segment. Growing copies what
+// is held, at most a third more than the final ring's contents with
+// growth by 4. The classes below tcp_rmem[1]'s default are pooled.
+const (
+	ringMin    = 4096
+	ringGrowth = 4
+	ringPooled = 3 // 4, 16 and 64 KiB
+)
+
+// ringSize returns the size of the ring to hold need bytes from its head:
+// the next class above the current ring (the smallest without one) that
+// holds them, at most the receive buffer unless need is larger.
+func (c *Conn) ringSize(need int) int {
+	size := ringMin
+	if n := len(c.rcvBuf.buf); n > 0 {
+		size = n * ringGrowth
+	}
+	for size < need {
+		size *= ringGrowth
+	}
+	return min(size, max(c.rcvCap, need))
+}
+
 // ensureRing makes the receive ring hold at least need bytes from its
-// head: allocated at the receive buffer's size (rcvCap) or grown to it,
-// keeping the in-order and out-of-order data. A new ring for a
+// head: allocated, or grown, at the class ringSize gives, keeping the
+// in-order and out-of-order data. A new ring for a
 // connection that holds nothing is forced (must) when asked, at the
 // smallest size that holds need if the full one is refused. It reports
 // false when the room could not be had.
@@ -174,7 +216,7 @@ func (c *Conn) ensureRing(need int, force bool) bool {
 	if r.buf != nil && len(r.buf) >= need {
 		return true
 	}
-	size := max(c.rcvCap, need)
+	size := c.ringSize(need)
 	if r.buf == nil {
 		b := l.allocBuf(size, false)
 		if b == nil && force {

@@ -86,6 +86,41 @@ func TestOOOFloodHeldWithinBuffer(t *testing.T) {
 	}
 }
 
+// A receive ring follows what the connection holds (mem.go ringSize):
+// one out-of-order byte near RCV.NXT takes a page, bytes further up grow
+// it a class at a time (4, 16, 64 KiB, then the 128 KiB buffer), the
+// tcp_mem account following; every byte held keeps its place through
+// each growth, and once the hole is filled the ring is handed back.
+func TestRingGrowsWithWhatIsHeld(t *testing.T) {
+	var acct MemAccount
+	l := NewLayer(memConfig(), &countOut{}, 0)
+	l.SetMemAccount(&acct)
+	c := establishN(t, l, 1, false)[0]
+	base := c.rcvNxt
+	var held []int
+	for _, step := range []struct{ off, ring int }{{1, 4096}, {3000, 4096}, {5000, 16384}, {20000, 65536}, {100000, 131072}} {
+		s := oooByte(c, step.off)
+		l.Input(l.now, &s)
+		held = append(held, step.off)
+		r := &c.rcvBuf
+		if len(r.buf) != step.ring || acct.Bytes() != int64(connMem(c)) {
+			t.Fatalf("byte at +%d: a %d-byte ring (want %d), account %d for %d held", step.off, len(r.buf), step.ring, acct.Bytes(), connMem(c))
+		}
+		for _, off := range held {
+			if b := r.buf[(r.head+off)%len(r.buf)]; b != byte(off) {
+				t.Fatalf("after the ring grew to %d: byte at +%d is %d, want %d", len(r.buf), off, b, byte(off))
+			}
+		}
+	}
+	fill := make([]byte, 100001)
+	s := Segment{Key: c.key, Seq: base, Ack: c.sndNxt, Flags: ACK, Window: 1024, Payload: fill}
+	s.Opts.HasTimestamp, s.Opts.TSVal, s.Opts.TSEcr = true, 2, c.tsOffset
+	l.Input(l.now, &s)
+	if c.rcvNxt != base+100001 || c.oooActive() || c.rcvBuf.buf != nil || acct.Bytes() != int64(connMem(c)) {
+		t.Fatalf("hole filled: RCV.NXT +%d, ooo %v, ring %v, account %d", c.rcvNxt-base, c.oooActive(), c.rcvBuf.buf != nil, acct.Bytes())
+	}
+}
+
 // Beyond the range bound (one per 64 bytes of buffer) the queue is pruned
 // from the top: a new range below the highest one evicts it (PruneCalled,
 // OfoPruned); a new highest range is dropped (TCPOFODrop).
@@ -120,8 +155,9 @@ func TestOOORangeBoundPrunesFromTop(t *testing.T) {
 	}
 }
 
-// tcp_mem set low: with 40 connections flooded out of order, the memory
-// in use never passes tcp_mem[2]; the segments that would need more are
+// tcp_mem set low: with 40 connections flooded out of order across their
+// windows (so their rings grow to the whole buffer), the memory in use
+// never passes tcp_mem[2]; the segments that would need more are
 // dropped (TCPOFODrop) and pressure is entered once
 // (TCPMemoryPressures); meanwhile another connection keeps receiving in
 // order, and leaving the connections ends the pressure.
@@ -140,7 +176,7 @@ func TestTCPMemLimitsFloodAndServesOthers(t *testing.T) {
 	payload := bytes.Repeat([]byte{'x'}, 1000)
 	for round := 0; round < 50; round++ {
 		for _, c := range flood {
-			s := oooByte(c, 2+2*round)
+			s := oooByte(c, 2+2000*round)
 			l.Input(l.now, &s)
 			peak = max(peak, acct.Bytes())
 		}
