@@ -44,7 +44,6 @@ const (
 	fWriteBlocked                       // a Write took less than offered: OnWritable is owed
 	fGone                               // CLOSED: removed from the table, OnClose delivered
 	fInAcceptQ                          // sits in its listener's accept queue
-	fRTTTiming                          // rttSeq/rttSent time a segment (Karn: never a retransmitted one)
 	fInRecovery                         // NewReno fast recovery (RFC 6582) until recover is acked
 	fReadClosed                         // the application closed its receiving side (Close): data now gets a RST
 	fCookie                             // established from a SYN cookie (no SYN-ACK retransmission owed)
@@ -112,9 +111,8 @@ type Conn struct {
 
 	// Retransmission (RFC 6298) and loss recovery (recovery.go).
 	rtt          rttEstimator
-	rttSeq       seqnum.Value      // timed segment's sequence number (fRTTTiming)
 	recover      seqnum.Value      // RFC 6582 recover point: no new recovery until SND.UNA passes it
-	rttSent      clock.Time        // when the timed segment was sent
+	rttSent      clock.Time        // when the SYN or SYN-ACK was sent (the handshake's RTT sample)
 	nRtx         int32             // consecutive RTO expiries without progress (backoff exponent)
 	rcvRTTEcr    uint32            // TSecr of the last segment the receiver's RTT estimate looked at (Linux rcv_rtt_last_tsecr; rcvrtt.go; here: beside nRtx, fills its padding)
 	rtxStamp     clock.Time        // Linux retrans_stamp: send time of the first retransmitted segment; valid if nRtx > 0

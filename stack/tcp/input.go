@@ -339,6 +339,7 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 		c.armTLP(now) // data acknowledged (Linux FLAG_SET_XMIT_TIMER)
 	} else {
 		c.countDelivered(&as, false) // what its SACK blocks delivered
+		c.ackRTT(seg, &as)
 		if ack == c.sndUna && c.sndNxt != c.sndUna && (as.sacked > 0 || (c.flags&fSackOK == 0 &&
 			len(seg.Payload) == 0 && seg.Flags&wire.FlagFIN == 0 && uint32(seg.Window)<<c.sndShift == c.sndWnd)) {
 			// A duplicate ACK: with SACK, one that SACKs new data, with or
@@ -378,28 +379,6 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, as *ackS
 	as.acked = int(ack.Sub(c.sndUna))
 	c.ic.countAcked(c.sndUna == c.iss, as.acked)
 	c.checkUndo(seg, ack) // Eifel detection (RFC 3522) before the ACK's usual effects
-	// RTT sample: timestamps echo (RFC 7323 §4) or the timed segment
-	// (Karn's rule), from the arrival time of the ACK.
-	at := arrival(now, seg)
-	if c.flags&fTS != 0 && seg.Opts.HasTimestamp && seg.Opts.TSEcr != 0 && l.ownMask == 0 {
-		ms := int32(c.tsVal(at) - seg.Opts.TSEcr)
-		if ms >= 0 {
-			r := time.Duration(ms) * time.Millisecond
-			if r == 0 {
-				r = at.Sub(c.rttSent) // sub-millisecond: use the timed segment if any
-				if c.flags&fRTTTiming == 0 || r <= 0 {
-					r = time.Millisecond / 2
-				}
-			}
-			c.rttSample(r)
-			as.rtt = r
-		}
-		c.flags &^= fRTTTiming
-	} else if c.flags&fRTTTiming != 0 && c.rttSeq.LessThan(ack) {
-		c.flags &^= fRTTTiming
-		as.rtt = at.Sub(c.rttSent)
-		c.rttSample(as.rtt)
-	}
 	// Data bytes acknowledged leave the send buffer.
 	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
 	upto := seqnum.Min(ack, dataEnd)
@@ -413,13 +392,20 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, as *ackS
 		// DeliveredData counts them once), and give RACK an RTT sample
 		// as they leave (Linux tcp_clean_rtx_queue calls
 		// tcp_rack_advance for every skb it frees).
-		c.tq.ackTo(ack, deliver, func(s *txSeg) {
+		c.tq.ackTo(ack, func(s *txSeg) {
+			as.rttFrom(s, true)
+			deliver(s)
+		}, func(s *txSeg) {
 			as.sackedAcked += int(s.len)
+			if s.mark&sbEverRetrans != 0 {
+				as.rtxAcked = true
+			}
 			if c.rackOn() {
 				c.rackSample(now, s)
 			}
 		})
 	}
+	c.ackRTT(seg, as)
 	c.sndUna = ack
 	c.nRtx = 0
 	c.kaProbes, c.zwProbes = 0, 0

@@ -544,7 +544,6 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 			b.rs.onSend(now, r, false)
 		}
 		l.stats.RetransSegs.Add(1)
-		c.flags &^= fRTTTiming // Karn's rule: the timed segment may be this one
 	} else {
 		var mark uint8
 		if fin {
@@ -568,12 +567,6 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 				// what we receive, so our data will carry the ACKs;
 				// quick ACKs would only add packets.
 				c.quickAcks = 0
-			}
-			// Timed by a segment when timestamps cannot give the
-			// RTT: none, or a tick coarsened by owner bits (owner.go).
-			if c.flags&fRTTTiming == 0 && (c.flags&fTS == 0 || l.ownMask != 0) {
-				c.flags |= fRTTTiming
-				c.rttSeq, c.rttSent = seq, now
 			}
 		}
 	}

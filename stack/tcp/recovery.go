@@ -50,6 +50,9 @@ type ackSample struct {
 	rtt         time.Duration // the RTT sample it gave (0: none)
 	at          clock.Time    // when it arrived (Segment.Arrival, else the batch's time)
 	caRTT       time.Duration // RTT of the newest never-retransmitted record it delivered (Linux ca_rtt_us); 0: none
+	seqRTT      time.Duration // RTT of the oldest never-retransmitted record it acknowledged cumulatively, not SACKed before (Linux first_ackt); 0: none
+	sackRTT     time.Duration // RTT of the oldest never-retransmitted record it newly SACKed (Linux first_sackt); 0: none
+	rtxAcked    bool          // it acknowledged cumulatively a record that was retransmitted (Linux FLAG_RETRANS_DATA_ACKED)
 	ece         bool          // it carried ECE on an ECN connection (RFC 3168)
 
 	priorPipe int          // pipe before the ACK was taken (Linux prior_in_flight)
@@ -74,6 +77,57 @@ func (c *Conn) reorderingSeen(as *ackSample) {
 		as.reordered = false
 		c.layer.stats.TCPSACKReorder.Add(1)
 		c.ic.reordSeen = sat16(c.ic.reordSeen)
+	}
+}
+
+// rttFrom notes record s, acknowledged cumulatively (cum) or newly
+// SACKed by the ACK, for its RTT sample: the oldest never-retransmitted
+// record of each kind (Linux tcp_clean_rtx_queue's first_ackt,
+// tcp_sacktag_one's first_sackt), and whether a retransmitted one was
+// acknowledged, which Karn's rule (RFC 6298 §3) makes the cumulative
+// sample ambiguous for.
+func (as *ackSample) rttFrom(s *txSeg, cum bool) {
+	if s.mark&sbEverRetrans != 0 {
+		as.rtxAcked = as.rtxAcked || cum
+		return
+	}
+	rtt := max(as.at.Sub(s.sentAt), time.Microsecond)
+	if cum && as.seqRTT == 0 {
+		as.seqRTT = rtt
+	} else if !cum && rtt > as.sackRTT {
+		as.sackRTT = rtt
+	}
+}
+
+// ackRTT takes the RTT sample of an ACK whose records were walked, as
+// Linux's tcp_ack_update_rtt: from the oldest record it acknowledged
+// cumulatively unless one of them was retransmitted, else from the
+// oldest it newly SACKed, else, when it acknowledged data, from the
+// timestamp it echoes (RFC 7323 §4.1; milliseconds, a same-tick echo
+// counting 1 ms, Linux tcp_rtt_tsopt_us). The records' send times give
+// every ACK a microsecond sample, timestamps or not, where RFC 6298's
+// one timed segment per round trip and the millisecond TSecr gave SRTT
+// a sample a round, or a coarse one: a 100 µs path had an SRTT near
+// 0.5 ms with timestamps. The windowed minimum (RACK.min_RTT, Linux
+// tcp_update_rtt_min) takes the newest record's RTT (caRTT).
+func (c *Conn) ackRTT(seg *Segment, as *ackSample) {
+	r, m := as.sackRTT, as.caRTT
+	if as.seqRTT > 0 && !as.rtxAcked {
+		r = as.seqRTT
+	}
+	if r == 0 && as.acked > 0 && c.flags&fTS != 0 && seg.Opts.HasTimestamp && seg.Opts.TSEcr != 0 && c.layer.ownMask == 0 {
+		if ms := int32(c.tsVal(as.at) - seg.Opts.TSEcr); ms >= 0 {
+			r = time.Duration(max(ms, 1)) * time.Millisecond
+			m = r
+		}
+	}
+	if r == 0 {
+		return
+	}
+	as.rtt = r
+	c.rtt.sample(r)
+	if m > 0 {
+		c.noteMinRTT(c.layer.now, m)
 	}
 }
 
@@ -115,6 +169,10 @@ func (c *Conn) takeSACK(seg *Segment, as *ackSample, deliver func(*txSeg)) {
 		return
 	}
 	before := q.sacked
+	sacked := func(s *txSeg) {
+		as.rttFrom(s, false)
+		deliver(s)
+	}
 	for i := 0; i < n; i++ {
 		l, r := seqnum.Value(seg.Opts.SACK[i].Left), seqnum.Value(seg.Opts.SACK[i].Right)
 		if !l.LessThan(r) || !c.sndUna.LessThan(r) || c.sndNxt.LessThan(r) {
@@ -123,7 +181,7 @@ func (c *Conn) takeSACK(seg *Segment, as *ackSample, deliver func(*txSeg)) {
 		if l.LessThan(c.sndUna) {
 			l = c.sndUna
 		}
-		q.sack(l, r, deliver)
+		q.sack(l, r, sacked)
 	}
 	as.sacked += q.sacked - before
 }

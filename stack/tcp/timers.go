@@ -191,7 +191,7 @@ func (c *Conn) onRTO(now clock.Time) {
 		c.rackRecoveryEnded()
 	}
 	c.cc.onRTO(now, c.flight(), c.mss)
-	c.flags &^= fInRecovery | fInCWR | fRTTTiming // Loss supersedes both (Linux tcp_enter_loss)
+	c.flags &^= fInRecovery | fInCWR // Loss supersedes both (Linux tcp_enter_loss)
 	c.recover = c.sndNxt
 	c.tq.markAllLost(c.nRtx > 0)
 	c.dupAcks = 0

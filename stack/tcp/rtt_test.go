@@ -1,0 +1,87 @@
+package tcp
+
+import (
+	"testing"
+	"time"
+)
+
+// Every ACK that acknowledges never-retransmitted data gives a sample from
+// its oldest such record's send time (Linux tcp_clean_rtx_queue's
+// first_ackt), in microseconds, with or without timestamps: on a 100 µs
+// path SRTT comes to about 100 µs. The millisecond TSecr gave 0 here, for
+// which the estimator took 0.5 ms, and without timestamps one timed
+// segment a round trip gave one sample per round.
+func TestRTTSampleFromEachAck(t *testing.T) {
+	for _, ts := range []bool{true, false} {
+		h := sackConn(t, ts)
+		n := h.c.effMSS()
+		var samples int
+		for i := 0; i < 60; i++ {
+			h.c.Write(make([]byte, n))
+			s := h.expect(payloadLen(n))
+			h.advance(100 * time.Microsecond)
+			before := h.c.rtt.srtt
+			end := s.seg.Seq.Add(seqnumSize(n))
+			if ts {
+				h.send(ACK, peerISN+1, end, withTS(uint32(200+i), s.seg.Opts.TSVal))
+			} else {
+				h.send(ACK, peerISN+1, end)
+			}
+			if h.c.rtt.srtt != before {
+				samples++
+			}
+		}
+		if srtt := h.c.rtt.srtt; srtt < 90*time.Microsecond || srtt > 200*time.Microsecond || samples < 59 {
+			t.Fatalf("timestamps %v: SRTT %v after 60 ACKs 100 µs after their segment (%d samples), want about 100 µs, a sample each", ts, srtt, samples)
+		}
+		if m := h.c.rack.minRTT; m != 100*time.Microsecond {
+			t.Fatalf("timestamps %v: minimum RTT %v, want 100 µs", ts, m)
+		}
+	}
+}
+
+// Karn's rule (RFC 6298 §3): an ACK that acknowledges a retransmitted
+// record gives no sample from the records' send times; with timestamps
+// the echoed TSval still measures (RFC 7323 §4.1, Linux's fallback in
+// tcp_ack_update_rtt), in milliseconds. A duplicate ACK that SACKs a
+// never-retransmitted record gives a sample from it (Linux sack_rtt_us).
+func TestRTTSampleKarnAndSACK(t *testing.T) {
+	for _, ts := range []bool{false, true} {
+		h := sackConn(t, ts)
+		srtt0 := h.c.rtt.srtt
+		n := h.c.effMSS()
+		h.c.Write(make([]byte, 3*n))
+		s1 := h.expect(payloadLen(n))
+		h.expect(payloadLen(n))
+		s3 := h.expect(payloadLen(n))
+		end := s3.seg.Seq.Add(seqnumSize(n))
+		// The third arrives, the first does not: a duplicate ACK
+		// SACKs the third 4 ms after it left.
+		h.advance(4 * time.Millisecond)
+		opts := []segOpt{withSACK(s3.seg.Seq, end)}
+		if ts {
+			opts = append(opts, withTS(300, s3.seg.Opts.TSVal))
+		}
+		h.send(ACK, peerISN+1, s1.seg.Seq, opts...)
+		if h.c.rtt.srtt == srtt0 {
+			t.Fatalf("timestamps %v: the SACK of a segment sent once gave no RTT sample", ts)
+		}
+		// The timeout retransmits the first; its ACK, which also
+		// covers the second, is ambiguous.
+		h.advance(h.c.currentRTO())
+		r := h.expect(payloadLen(n))
+		h.advance(2 * time.Millisecond)
+		srtt1 := h.c.rtt.srtt
+		opts = nil
+		if ts {
+			opts = append(opts, withTS(301, r.seg.Opts.TSVal))
+		}
+		h.send(ACK, peerISN+1, end, opts...)
+		switch {
+		case !ts && h.c.rtt.srtt != srtt1:
+			t.Fatalf("an ACK of a retransmitted segment gave a sample: SRTT %v -> %v", srtt1, h.c.rtt.srtt)
+		case ts && h.c.rtt.srtt == srtt1:
+			t.Fatal("with timestamps the echoed TSval gave no sample")
+		}
+	}
+}
