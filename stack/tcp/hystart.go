@@ -80,12 +80,13 @@ func (h *hystart) reset(now uint32, nxt seqnum.Value) {
 // onRTT feeds an ACK that arrived at at, with rtt the RTT of the newest
 // never-retransmitted segment it delivered (Linux ca_rtt_us; 0: none),
 // SND.UNA una and SND.NXT nxt after it, to HyStart (Linux
-// bictcp_acked, hystart_update). rate is the connection's pacing rate in
-// bytes per second, above 0 when it paces (a maximum pacing rate was set:
-// Linux's sk_pacing_status is then SK_PACING_NEEDED); at 0, Linux's own
-// slow-start rate, twice cwnd per SRTT, stands in. On an exit it sets
-// ssthresh to cwnd and reports which sign found it.
-func (q *cubic) onRTT(at clock.Time, rtt time.Duration, una, nxt seqnum.Value, mss int, srtt time.Duration, rate uint64) uint8 {
+// bictcp_acked, hystart_update). rate is Linux's sk_pacing_rate in bytes
+// per second: the rate the connection paces at when paced (a maximum
+// pacing rate was set: Linux's sk_pacing_status is then
+// SK_PACING_NEEDED), else the rate Linux keeps for every connection
+// (cwndRate, tcp_update_pacing_rate). On an exit it sets ssthresh to
+// cwnd and reports which sign found it.
+func (q *cubic) onRTT(at clock.Time, rtt time.Duration, una, nxt seqnum.Value, mss int, rate uint64, paced bool) uint8 {
 	h := &q.hs
 	if rtt <= 0 || q.epoch >= 0 && at.Sub(q.epoch) < hsRecoverySkip {
 		return hsNone // no sample, or one right after a recovery
@@ -107,15 +108,10 @@ func (q *cubic) onRTT(at clock.Time, rtt time.Duration, una, nxt seqnum.Value, m
 	if now-h.lastAck <= hsAckDeltaUs {
 		h.lastAck = now
 		// The allowance for ACKs of GSO bursts (hystart_ack_delay):
-		// the time 4 of them take at the pacing rate (Linux computes
-		// one for every connection, twice cwnd per SRTT in slow
-		// start), at most 1 ms. Linux halves the whole only for a
-		// connection that does not pace (SK_PACING_NONE): a paced
-		// round's ACKs come spread over it.
-		paced := rate > 0
-		if !paced && srtt > 0 {
-			rate = uint64(2*q.cwnd) * uint64(time.Second) / uint64(srtt)
-		}
+		// the time 4 of them take at sk_pacing_rate, at most 1 ms.
+		// Linux halves the whole only for a connection that does not
+		// pace (SK_PACING_NONE): a paced round's ACKs come spread
+		// over it.
 		thresh := h.delayMin
 		if rate > 0 {
 			thresh += uint32(min(hsAckDelayMaxUs, 4*hsGSOMaxSize*uint64(time.Second/time.Microsecond)/rate))

@@ -177,3 +177,48 @@ func TestSlowStartAfterIdle(t *testing.T) {
 }
 
 func seqnumSize(n int) seqnum.Size { return seqnum.Size(n) }
+
+// The ACK-train allowance is the time 4 GSO packets take at Linux's
+// sk_pacing_rate, which tcp_update_pacing_rate keeps for every connection
+// (cwndRate): twice cwnd per SRTT below half of ssthresh
+// (tcp_pacing_ss_ratio), 1.2 times above it (tcp_pacing_ca_ratio). On a
+// 200 µs path with cwnd at 200 segments the allowance is below its 1 ms
+// cap, so slow start after ssthresh was set at 300 segments (cwnd above
+// half of it) needs a longer train to end than slow start from the
+// beginning, with the same cwnd and the same ACKs.
+func TestHyStartTrainAllowanceAtPacingRate(t *testing.T) {
+	train := func(ssthresh int) int {
+		h, pts := hsConn(t)
+		rounds(h, 2, 10*time.Millisecond, &pts)
+		rounds(h, 1, 200*time.Microsecond, &pts) // the minimum RTT, SRTT falling
+		h.c.cubic.cwnd, h.c.cubic.ssthresh = 200*h.c.mss, ssthresh
+		st := h.l.Stats()
+		h.c.Write(make([]byte, 256<<10))
+		segs := h.out.segs
+		h.out.segs = nil
+		h.advance(200 * time.Microsecond)
+		acked := 0
+		for _, s := range segs {
+			if len(s.seg.Payload) == 0 {
+				continue
+			}
+			pts++
+			h.send(ACK, peerISN+1, s.seg.Seq.Add(seqnumSize(len(s.seg.Payload))), withTS(pts, s.seg.Opts.TSVal))
+			acked++
+			if st.TCPHystartTrainDetect.Load() > 0 {
+				break
+			}
+			h.advance(20 * time.Microsecond)
+		}
+		if st.TCPHystartTrainDetect.Load() != 1 || st.TCPHystartDelayDetect.Load() != 0 {
+			t.Fatalf("ssthresh %d: train detections %d, delay %d after %d ACKs 20 µs apart (SRTT %v)", ssthresh, st.TCPHystartTrainDetect.Load(), st.TCPHystartDelayDetect.Load(), acked, h.c.rtt.srtt)
+		}
+		t.Logf("ssthresh %d bytes: exit on ACK %d, SRTT %v", ssthresh, acked, h.c.rtt.srtt)
+		return acked
+	}
+	fromStart := train(ssthreshInfinite)
+	afterLoss := train(300 * 1000)
+	if afterLoss < fromStart+3 {
+		t.Fatalf("exit on ACK %d with cwnd above half of ssthresh, %d from the start: the allowance did not follow the 1.2 ratio", afterLoss, fromStart)
+	}
+}

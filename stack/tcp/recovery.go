@@ -454,7 +454,11 @@ func (c *Conn) mayRaiseCwnd(as *ackSample) bool {
 func (c *Conn) growCwnd(now clock.Time, as *ackSample, delivered int) {
 	if c.cc == &c.cubic {
 		st := &c.layer.stats
-		switch c.cubic.onRTT(as.at, as.caRTT, c.sndUna, c.sndNxt, c.mss, c.rtt.srtt, c.pacingRate()) {
+		rate, paced := c.pacingRate(), true
+		if rate == 0 {
+			rate, paced = c.cwndRate(), false
+		}
+		switch c.cubic.onRTT(as.at, as.caRTT, c.sndUna, c.sndNxt, c.mss, rate, paced) {
 		case hsTrain:
 			st.TCPHystartTrainDetect.Add(1)
 			st.TCPHystartTrainCwnd.Add(uint64(c.cc.window() / max(c.mss, 1)))
