@@ -79,7 +79,7 @@ func TestHyStartTrainExit(t *testing.T) {
 	rounds(h, 2, 10*time.Millisecond, &pts) // cwnd 40 segments, min RTT 10 ms
 	// The train began with the round's first ACK; it is over half the
 	// minimum RTT (plus the allowance) long by the 7th.
-	if acked := ackTrain(t, h, &pts); acked < 6 || acked > 7 {
+	if acked := ackTrain(t, h, &pts, 10*time.Millisecond, time.Millisecond); acked < 6 || acked > 7 {
 		t.Fatalf("exit on ACK %d of the train, want the 6th or 7th", acked)
 	}
 }
@@ -92,21 +92,21 @@ func TestHyStartTrainPaced(t *testing.T) {
 	h, pts := hsConn(t)
 	rounds(h, 2, 10*time.Millisecond, &pts)
 	h.c.SetMaxPacingRate(1 << 30)
-	if acked := ackTrain(t, h, &pts); acked < 12 || acked > 13 {
+	if acked := ackTrain(t, h, &pts, 10*time.Millisecond, time.Millisecond); acked < 12 || acked > 13 {
 		t.Fatalf("paced: exit on ACK %d of the train, want the 12th or 13th (11 ms: the minimum RTT and the 1 ms allowance)", acked)
 	}
 }
 
-// ackTrain fills a round, then ACKs its segments 1 ms apart (the first a
-// minimum RTT of 10 ms after the round began) until HyStart's ACK-train
-// rule ends slow start, and returns how many ACKs that took.
-func ackTrain(t *testing.T, h *harness, pts *uint32) int {
+// ackTrain fills a round, then ACKs its segments gap apart (the first rtt
+// after the round began) until HyStart's ACK-train rule ends slow start,
+// and returns how many ACKs that took.
+func ackTrain(t *testing.T, h *harness, pts *uint32, rtt, gap time.Duration) int {
 	t.Helper()
 	st := h.l.Stats()
 	h.c.Write(make([]byte, 256<<10))
 	segs := h.out.segs
 	h.out.segs = nil
-	h.advance(10 * time.Millisecond)
+	h.advance(rtt)
 	acked := 0
 	for _, s := range segs {
 		if len(s.seg.Payload) == 0 {
@@ -118,10 +118,10 @@ func ackTrain(t *testing.T, h *harness, pts *uint32) int {
 		if st.TCPHystartTrainDetect.Load() > 0 {
 			break
 		}
-		h.advance(time.Millisecond) // a train: ACKs 1 ms apart
+		h.advance(gap) // a train
 	}
 	if st.TCPHystartTrainDetect.Load() != 1 || st.TCPHystartDelayDetect.Load() != 0 {
-		t.Fatalf("train detections %d, delay %d after %d ACKs 1 ms apart", st.TCPHystartTrainDetect.Load(), st.TCPHystartDelayDetect.Load(), acked)
+		t.Fatalf("train detections %d, delay %d after %d ACKs %v apart (SRTT %v)", st.TCPHystartTrainDetect.Load(), st.TCPHystartDelayDetect.Load(), acked, gap, h.c.rtt.srtt)
 	}
 	if cw := st.TCPHystartTrainCwnd.Load(); h.c.cc.ssthreshBytes()/h.c.mss != int(cw) {
 		t.Fatalf("TCPHystartTrainCwnd %d, ssthresh %d: not cwnd at the exit", cw, h.c.cc.ssthreshBytes())
@@ -192,27 +192,7 @@ func TestHyStartTrainAllowanceAtPacingRate(t *testing.T) {
 		rounds(h, 2, 10*time.Millisecond, &pts)
 		rounds(h, 1, 200*time.Microsecond, &pts) // the minimum RTT, SRTT falling
 		h.c.cubic.cwnd, h.c.cubic.ssthresh = 200*h.c.mss, ssthresh
-		st := h.l.Stats()
-		h.c.Write(make([]byte, 256<<10))
-		segs := h.out.segs
-		h.out.segs = nil
-		h.advance(200 * time.Microsecond)
-		acked := 0
-		for _, s := range segs {
-			if len(s.seg.Payload) == 0 {
-				continue
-			}
-			pts++
-			h.send(ACK, peerISN+1, s.seg.Seq.Add(seqnumSize(len(s.seg.Payload))), withTS(pts, s.seg.Opts.TSVal))
-			acked++
-			if st.TCPHystartTrainDetect.Load() > 0 {
-				break
-			}
-			h.advance(20 * time.Microsecond)
-		}
-		if st.TCPHystartTrainDetect.Load() != 1 || st.TCPHystartDelayDetect.Load() != 0 {
-			t.Fatalf("ssthresh %d: train detections %d, delay %d after %d ACKs 20 µs apart (SRTT %v)", ssthresh, st.TCPHystartTrainDetect.Load(), st.TCPHystartDelayDetect.Load(), acked, h.c.rtt.srtt)
-		}
+		acked := ackTrain(t, h, &pts, 200*time.Microsecond, 20*time.Microsecond)
 		t.Logf("ssthresh %d bytes: exit on ACK %d, SRTT %v", ssthresh, acked, h.c.rtt.srtt)
 		return acked
 	}
