@@ -225,8 +225,8 @@ func daemonMetrics(t testing.TB, ns *testnet.NS, admin string) map[string]float6
 	return m
 }
 
-// The impaired-path test: an echo round trip (data both ways; 8
-// MiB, or XDPTCP_IMPAIRED_MIB: 32 is the figure) between a kernel
+// The impaired-path test: an echo round trip (data both ways; the
+// issue's 32 MiB, or XDPTCP_IMPAIRED_MIB) between a kernel
 // client and xdptcpd under loss 2 %, reorder 25 %, duplicate 1 %, corrupt
 // 0.1 %, delay 10 ms ± 5 ms, timed next to a kernel echo server in the
 // same namespace through the same bridge.
