@@ -339,7 +339,9 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 		c.armTLP(now) // data acknowledged (Linux FLAG_SET_XMIT_TIMER)
 	} else {
 		c.countDelivered(&as, false) // what its SACK blocks delivered
-		c.ackRTT(seg, &as)
+		if ack == c.sndUna {
+			c.ackRTT(seg, &as) // an older ACK gives none (Linux's old_ack path takes only its SACKs)
+		}
 		if ack == c.sndUna && c.sndNxt != c.sndUna && (as.sacked > 0 || (c.flags&fSackOK == 0 &&
 			len(seg.Payload) == 0 && seg.Flags&wire.FlagFIN == 0 && uint32(seg.Window)<<c.sndShift == c.sndWnd)) {
 			// A duplicate ACK: with SACK, one that SACKs new data, with or

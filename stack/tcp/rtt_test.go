@@ -44,7 +44,8 @@ func TestRTTSampleFromEachAck(t *testing.T) {
 // record gives no sample from the records' send times; with timestamps
 // the echoed TSval still measures (RFC 7323 §4.1, Linux's fallback in
 // tcp_ack_update_rtt), in milliseconds. A duplicate ACK that SACKs a
-// never-retransmitted record gives a sample from it (Linux sack_rtt_us).
+// never-retransmitted record gives a sample from it (Linux sack_rtt_us);
+// an ACK older than SND.UNA does not.
 func TestRTTSampleKarnAndSACK(t *testing.T) {
 	for _, ts := range []bool{false, true} {
 		h := sackConn(t, ts)
@@ -82,6 +83,17 @@ func TestRTTSampleKarnAndSACK(t *testing.T) {
 			t.Fatalf("an ACK of a retransmitted segment gave a sample: SRTT %v -> %v", srtt1, h.c.rtt.srtt)
 		case ts && h.c.rtt.srtt == srtt1:
 			t.Fatal("with timestamps the echoed TSval gave no sample")
+		}
+		// An ACK older than SND.UNA that SACKs new data gives none
+		// (Linux's old_ack path takes its SACK blocks only).
+		h.c.Write(make([]byte, 2*n))
+		h.expect(payloadLen(n))
+		s5 := h.expect(payloadLen(n))
+		h.advance(3 * time.Millisecond)
+		srtt2 := h.c.rtt.srtt
+		h.send(ACK, peerISN+1, s1.seg.Seq, withSACK(s5.seg.Seq, s5.seg.Seq.Add(seqnumSize(n))))
+		if h.c.rtt.srtt != srtt2 {
+			t.Fatalf("timestamps %v: an ACK below SND.UNA gave a sample: SRTT %v -> %v", ts, srtt2, h.c.rtt.srtt)
 		}
 	}
 }
