@@ -525,7 +525,7 @@ func (c *Conn) SetLinger(sec int) {
 }
 
 // currentRTO is the RTO with the current backoff applied.
-func (c *Conn) currentRTO() time.Duration { return backoff(c.rtt.rto, int(c.nRtx)) }
+func (c *Conn) currentRTO() time.Duration { return backoff(c.rtt.rto(), int(c.nRtx)) }
 
 // deliverBuffered offers the receive buffer's bytes to the handler.
 func (c *Conn) deliverBuffered() {

@@ -261,7 +261,7 @@ func (c *Conn) Info() TCPInfo {
 		SndMSS:      c.mss,
 		AdvMSS:      int(c.rcvMSS),
 		RTT:         c.rtt.srtt,
-		RTTVar:      c.rtt.rttvar,
+		RTTVar:      c.rtt.rttvarInfo(),
 		MinRTT:      c.rtt.minRTT,
 		RcvRTT:      c.rrtt.rtt(),
 		RcvSpace:    c.rcvCap,

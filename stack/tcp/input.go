@@ -407,8 +407,8 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, as *ackS
 			}
 		})
 	}
-	c.ackRTT(seg, as)
 	c.sndUna = ack
+	c.ackRTT(seg, as)
 	c.nRtx = 0
 	c.kaProbes, c.zwProbes = 0, 0
 	c.dupAcks = 0

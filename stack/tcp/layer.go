@@ -163,7 +163,6 @@ func (l *Layer) newConn(now clock.Time, k flowtable.Key) *Conn {
 	c.stopTimers()
 	c.rrtt.at = never
 	c.rack.reoMult = 1
-	c.rtt.init()
 	c.initCC(c.mss)
 	c.timer.Fn = connTimer
 	c.tsOffset = l.tsOffsetFor(k) // hostclock.go

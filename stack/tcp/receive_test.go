@@ -201,7 +201,7 @@ func TestZeroWindowProbeSchedule(t *testing.T) {
 	h.send(ACK, peerISN+1, ourISN+2, withWin(0))
 	h.c.Write([]byte("yz"))
 	h.expectNothing()
-	rto := h.c.rtt.rto
+	rto := h.c.rtt.rto()
 	start := h.now
 	var gaps []time.Duration
 	last := start

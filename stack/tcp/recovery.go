@@ -125,7 +125,7 @@ func (c *Conn) ackRTT(seg *Segment, as *ackSample) {
 		return
 	}
 	as.rtt = r
-	c.rtt.sample(r)
+	c.rtt.sample(r, c.sndUna, c.sndNxt)
 	if m > 0 {
 		c.noteMinRTT(c.layer.now, m)
 	}

@@ -1,6 +1,11 @@
 package tcp
 
-import "time"
+import (
+	"math"
+	"time"
+
+	"github.com/xdptcp/xdptcp/stack/seqnum"
+)
 
 // Retransmission timer bounds (RFC 6298 §2, with Linux's values).
 const (
@@ -8,55 +13,93 @@ const (
 	// (Linux TCP_TIMEOUT_INIT).
 	initialRTO = 1 * time.Second
 	// minRTO follows Linux's TCP_RTO_MIN (200 ms) rather than RFC 6298
-	// (2.4)'s 1 s; Linux applies it to the variance term:
-	// RTO = SRTT + max(4*RTTVAR, 200 ms).
+	// (2.4)'s 1 s; Linux applies it to the variance term: RTO = SRTT +
+	// a variance term of at least 200 ms (rttEstimator).
 	minRTO = 200 * time.Millisecond
 	// maxRTO is Linux's TCP_RTO_MAX (120 s); RFC 6298 (2.5) allows any
 	// maximum of at least 60 s.
 	maxRTO = 120 * time.Second
 )
 
-// rttEstimator is RFC 6298's SRTT/RTTVAR/RTO computation. Samples are
-// taken by the caller under Karn's rule (never from a retransmitted
-// segment) or from timestamps.
+// rttEstimator is SRTT and the RTO as Linux's tcp_rtt_estimator computes
+// them (RFC 6298's smoothing, with Linux's variance term). Every ACK
+// gives a sample (ackRTT), where RFC 6298 assumes one a round trip; its
+// RTTVAR, smoothed per sample, would then fall within a round after a
+// spike (RFC 7323 Appendix G). Linux keeps mdev, the smoothed deviation
+// (four times RFC 6298's RTTVAR, rising slowly on samples below SRTT),
+// and for the RTO the largest mdev of each round trip, at least
+// TCP_RTO_MIN: the RTO's variance term rises with it at once and falls a
+// quarter of its excess once a round. Samples are taken by the caller
+// under Karn's rule (never from a retransmitted segment) or from
+// timestamps.
 type rttEstimator struct {
-	srtt   time.Duration // smoothed RTT; meaningful once hasSample
-	rttvar time.Duration // RTT variation; meaningful once hasSample
-	rto    time.Duration // current base RTO (without backoff), in [minRTO, maxRTO]
-	minRTT time.Duration // smallest sample (Linux tcp_min_rtt keeps a windowed minimum; this one is over the connection's life); meaningful once has
-	has    bool          // at least one sample taken
+	srtt    time.Duration // smoothed RTT; meaningful once has
+	rttvar  time.Duration // the RTO's variance term (Linux rttvar_us), at least minRTO; meaningful once has
+	minRTT  time.Duration // smallest sample (Linux tcp_min_rtt keeps a windowed minimum; this one is over the connection's life); meaningful once has
+	mdev    int32         // smoothed mean deviation times 4, microseconds (Linux mdev_us; tcpi_rttvar is a quarter of it)
+	mdevMax int32         // largest mdev of this round trip, at least minRTO, microseconds (Linux mdev_max_us)
+	seq     seqnum.Value  // SND.NXT when this round trip's measurement began: it ends when SND.UNA passes it (Linux rtt_seq)
+	has     bool          // at least one sample taken
 }
 
-func (e *rttEstimator) init() { e.rto = initialRTO }
-
-// sample feeds one RTT measurement r (RFC 6298 (2.2) and (2.3)).
-func (e *rttEstimator) sample(r time.Duration) {
-	if r <= 0 {
-		r = time.Microsecond
+// rto is the base RTO (without backoff), in [minRTO, maxRTO]: SRTT plus
+// the variance term, at millisecond granularity like Linux's
+// jiffies-based RTO (tcp_set_rto); initialRTO before any sample.
+func (e *rttEstimator) rto() time.Duration {
+	if !e.has {
+		return initialRTO
 	}
+	return clampRTO((e.srtt + e.rttvar).Truncate(time.Millisecond))
+}
+
+// sample feeds one RTT measurement r, taken when SND.UNA was una and
+// SND.NXT nxt (Linux tcp_rtt_estimator, then tcp_set_rto).
+func (e *rttEstimator) sample(r time.Duration, una, nxt seqnum.Value) {
+	r = max(r, time.Microsecond)
 	if !e.has || r < e.minRTT {
 		e.minRTT = r
 	}
+	const minUs = int32(minRTO / time.Microsecond)
 	if !e.has {
-		// (2.2) first measurement.
+		// The first measurement: RTO = 3 × RTT, at least SRTT + 200 ms.
 		e.srtt = r
-		e.rttvar = r / 2
+		e.mdev = usec32(2 * r)
+		e.mdevMax = max(e.mdev, minUs)
+		e.rttvar = time.Duration(e.mdevMax) * time.Microsecond
+		e.seq = nxt
 		e.has = true
 	} else {
-		// (2.3) alpha = 1/8, beta = 1/4.
-		d := e.srtt - r
-		if d < 0 {
-			d = -d
+		err := r - e.srtt
+		e.srtt += err / 8 // RFC 6298 (2.3): alpha = 1/8
+		m := usec32(max(err, -err)) - e.mdev/4
+		if err < 0 && m > 0 {
+			m /= 8 // a sample below SRTT raises mdev slowly (Linux's alpha*beta)
 		}
-		e.rttvar = (3*e.rttvar + d) / 4
-		e.srtt = (7*e.srtt + r) / 8
+		e.mdev += m // beta = 1/4
+		if e.mdev > e.mdevMax {
+			e.mdevMax = e.mdev
+			if d := time.Duration(e.mdevMax) * time.Microsecond; d > e.rttvar {
+				e.rttvar = d
+			}
+		}
+		if e.seq.LessThan(una) { // a round trip since the measurement began
+			if d := time.Duration(e.mdevMax) * time.Microsecond; d < e.rttvar {
+				e.rttvar -= (e.rttvar - d) / 4
+			}
+			e.seq = nxt
+			e.mdevMax = minUs
+		}
 	}
-	v := 4 * e.rttvar
-	if v < minRTO {
-		v = minRTO // Linux: the variance term is at least TCP_RTO_MIN
-	}
-	// Millisecond granularity, like Linux's jiffies-based RTO.
-	e.rto = clampRTO((e.srtt + v).Truncate(time.Millisecond))
+}
+
+// rttvarInfo is tcpi_rttvar: a quarter of mdev, the mean deviation.
+func (e *rttEstimator) rttvarInfo() time.Duration {
+	return time.Duration(e.mdev/4) * time.Microsecond
+}
+
+// usec32 is d in whole microseconds, saturated to int32.
+func usec32(d time.Duration) int32 {
+	return int32(min(d/time.Microsecond, math.MaxInt32))
 }
 
 func clampRTO(d time.Duration) time.Duration {

@@ -3,6 +3,8 @@ package tcp
 import (
 	"testing"
 	"time"
+
+	"github.com/xdptcp/xdptcp/stack/seqnum"
 )
 
 // Every ACK that acknowledges never-retransmitted data gives a sample from
@@ -95,5 +97,49 @@ func TestRTTSampleKarnAndSACK(t *testing.T) {
 		if h.c.rtt.srtt != srtt2 {
 			t.Fatalf("timestamps %v: an ACK below SND.UNA gave a sample: SRTT %v -> %v", ts, srtt2, h.c.rtt.srtt)
 		}
+	}
+}
+
+// The RTO's variance term is Linux's (tcp_rtt_estimator): the first
+// sample gives RTO = 3 × RTT (at least RTT + 200 ms); a deviation rises
+// the term at once and it holds through the round trip however many
+// samples follow, then falls by a quarter of its excess a round. With a
+// sample per ACK, RFC 6298's RTTVAR (beta 1/4 per sample) would have
+// lost the spike within the round.
+func TestRTOKeepsTheRoundsLargestDeviation(t *testing.T) {
+	var e rttEstimator
+	ms := time.Millisecond
+	e.sample(100*ms, 0, 100)
+	if got := e.rto(); got != 300*ms {
+		t.Fatalf("RTO %v after one 100 ms sample, want 300 ms", got)
+	}
+	// 20 round trips of 10 samples of 100 ms: SRTT 100 ms, the variance
+	// term down to its floor.
+	round := func(i int, rtts ...time.Duration) {
+		for j, r := range rtts {
+			una := seqnum.Value(100*i + j + 1)
+			e.sample(r, una, una+50) // a round trip ends at the next round's first ACK
+		}
+	}
+	steady := []time.Duration{100 * ms, 100 * ms, 100 * ms, 100 * ms, 100 * ms, 100 * ms, 100 * ms, 100 * ms, 100 * ms, 100 * ms}
+	for i := 1; i <= 20; i++ {
+		round(i, steady...)
+	}
+	if e.srtt != 100*ms || e.rto() != 300*ms {
+		t.Fatalf("steady 100 ms: SRTT %v, RTO %v, want 100 ms and 300 ms", e.srtt, e.rto())
+	}
+	// A 500 ms sample, then nine of 100 ms in the same round trip.
+	round(21, append([]time.Duration{500 * ms}, steady[:9]...)...)
+	if e.rttvar < 400*ms || e.rttvar > 401*ms || e.rto() < (e.srtt+400*ms).Truncate(ms) {
+		t.Fatalf("after a 400 ms deviation and 9 steady samples in its round: variance term %v, RTO %v (SRTT %v), want it held at 400 ms", e.rttvar, e.rto(), e.srtt)
+	}
+	// The next rounds bring it down a quarter of its excess each.
+	prev := e.rttvar
+	for i := 22; i <= 24; i++ {
+		round(i, steady...)
+		if e.rttvar >= prev || e.rttvar < minRTO {
+			t.Fatalf("round %d: variance term %v after %v, want lower and at least %v", i, e.rttvar, prev, minRTO)
+		}
+		prev = e.rttvar
 	}
 }

@@ -266,7 +266,7 @@ func (c *Conn) onPersist(now clock.Time) {
 	if c.userTO > 0 {
 		// Linux tcp_probe_timer: with a user timeout, the probes' modelled
 		// elapsed time bounds them instead of the count.
-		dead = modelTimeout(int(c.zwProbes), c.rtt.rto) >= c.userTimeout()
+		dead = modelTimeout(int(c.zwProbes), c.rtt.rto()) >= c.userTimeout()
 	}
 	if dead {
 		c.layer.stats.TCPAbortOnTimeout.Add(1)
