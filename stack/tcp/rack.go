@@ -370,7 +370,7 @@ func (c *Conn) tlpOnAck(now clock.Time, ack seqnum.Value, dsack, advanced bool) 
 	}
 }
 
-// rttSample feeds an RTT measurement to the RFC 6298 estimator and to
+// rttSample feeds the handshake's RTT measurement to the estimator (rtt.go) and to
 // RACK's minimum RTT (Linux's tcp_min_rtt takes every sample too).
 func (c *Conn) rttSample(r time.Duration) {
 	c.rtt.sample(r, c.sndUna, c.sndNxt)
