@@ -138,7 +138,7 @@ func (ln *Listener) cookieAck(now clock.Time, seg *Segment) bool {
 	c.sndBufSeq = isn + 1
 	c.pushSeq, c.pushGrid = isn+1, isn+1
 	c.irs = seg.Seq - 1
-	c.rcvNxt = seg.Seq
+	c.rcvNxt, c.rcvWup = seg.Seq, seg.Seq
 	c.rcvAdv = c.rcvNxt.Add(seqnum.Size(min(c.rcvCap, 65535)))
 	c.lastRecv = now
 	c.flags |= fCookie

@@ -78,27 +78,29 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 	}
 
 	// First: check the sequence number.
-	slen := segLen(seg)
-	wnd := seqnum.Size(c.rcvAdv.Sub(c.rcvNxt))
-	if !acceptable(seg.Seq, slen, c.rcvNxt, wnd) {
-		if wnd == 0 && seg.Seq == c.rcvNxt {
-			// RFC 9293: a zero window still takes valid ACKs and RSTs;
-			// the data is dropped below.
-		} else {
-			if flags&wire.FlagRST == 0 && len(seg.Payload) > 0 && seg.Seq.LessThan(c.rcvNxt) {
+	if !c.acceptable(seg.Seq, segLen(seg)) {
+		switch {
+		case flags&wire.FlagRST != 0:
+			if c.rstMatches(seg.Seq) {
+				c.inputReset()
+			}
+		case flags&wire.FlagSYN != 0:
+			// RFC 5961 §4.2: a SYN, whatever its sequence number, gets
+			// a challenge ACK (Linux tcp_validate_incoming: syn_challenge).
+			c.challengeAck(now)
+		default:
+			if len(seg.Payload) > 0 && seg.Seq.LessThan(c.rcvNxt) {
 				// Data received before: D-SACK it (RFC 2883 §4; Linux
 				// tcp_send_dupack).
 				c.setDSACK(seg.Seq, seqnum.Min(seg.Seq.Add(seqnum.Size(len(seg.Payload))), c.rcvNxt))
 			}
-			if flags&wire.FlagRST == 0 {
-				if oowRateLimited(&c.oowMs, now, seg) {
-					c.layer.stats.TCPACKSkippedSeq.Add(1)
-				} else {
-					c.sendAck(now)
-				}
+			if oowRateLimited(&c.oowMs, now, seg) {
+				c.layer.stats.TCPACKSkippedSeq.Add(1)
+			} else {
+				c.sendAck(now)
 			}
-			return
 		}
+		return
 	}
 	c.lastRecv = now
 	c.kaProbes, c.zwProbes = 0, 0
@@ -108,7 +110,7 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 
 	// Second: the RST bit (RFC 5961 §3.2: only an exact match resets).
 	if flags&wire.FlagRST != 0 {
-		if seg.Seq != c.rcvNxt {
+		if !c.rstMatches(seg.Seq) {
 			c.challengeAck(now)
 			return
 		}
@@ -152,9 +154,12 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 		return
 	}
 
-	// Timestamps: update TS.Recent (RFC 7323 §4.3) for a segment that
-	// covers RCV.NXT.
-	if c.flags&fTS != 0 && seg.Opts.HasTimestamp && seg.Seq.LessThanEq(c.rcvNxt) {
+	// Timestamps: update TS.Recent for a segment that starts at or
+	// before Last.ACK.sent (RFC 7323 §4.3; Linux tcp_replace_ts_recent
+	// against rcv_wup): while an ACK is delayed it echoes the TSval of
+	// the oldest segment it acknowledges, so the sender's RTT includes
+	// the delay.
+	if c.flags&fTS != 0 && seg.Opts.HasTimestamp && seg.Seq.LessThanEq(c.rcvWup) {
 		c.tsRecent = seg.Opts.TSVal
 		c.tsRecentAt = now
 	}
@@ -217,18 +222,53 @@ func (c *Conn) finish(now clock.Time) {
 	c.rearm()
 }
 
-// acceptable is RFC 9293 §3.10.7.4's table of acceptable segments.
-func acceptable(seq seqnum.Value, slen seqnum.Size, rcvNxt seqnum.Value, wnd seqnum.Size) bool {
-	if slen == 0 {
-		if wnd == 0 {
-			return seq == rcvNxt
-		}
-		return seq.InWindow(rcvNxt, wnd)
+// acceptable is the sequence check of a segment [seq, seq+slen) as
+// Linux's tcp_sequence makes it, looser than RFC 9293 §3.10.7.4's table
+// at both edges:
+//
+//   - the left edge is rcv_wup, RCV.NXT when we last sent an ACK (RFC
+//     7323's Last.ACK.sent), not RCV.NXT: a segment that ends at or
+//     after it is taken. So a pure ACK the path reordered behind the
+//     peer's later data, which the RFC's table refuses once that data
+//     moved RCV.NXT on, still gives its acknowledgment and its SACK and
+//     D-SACK blocks, as on Linux, if we have not acknowledged the later
+//     data yet; old data in such a segment is trimmed and D-SACKed by
+//     inputData as any duplicate;
+//   - the right edge: SEG.SEQ at most the window's right edge (RCV.NXT
+//     plus the window, at least RCV.NXT), so with a zero window a
+//     segment at RCV.NXT is taken (its ACK, RST or data, which inputData
+//     then drops) and a pure ACK at the edge is taken.
+//
+// Data beyond the window is trimmed by inputData (RFC 9293), where Linux
+// 6.17 and later drop a segment that crosses the edge while data waits
+// to be read (TCP_INVALID_END_SEQUENCE).
+func (c *Conn) acceptable(seq seqnum.Value, slen seqnum.Size) bool {
+	edge := c.rcvAdv
+	if edge.LessThan(c.rcvNxt) {
+		edge = c.rcvNxt
 	}
-	if wnd == 0 {
-		return false
+	return c.rcvWup.LessThanEq(seq.Add(slen)) && seq.LessThanEq(edge)
+}
+
+// rstMatches reports whether a RST at seq resets the connection: at
+// RCV.NXT (RFC 5961 §3.2), and where Linux takes it too
+// (tcp_validate_incoming, tcp_reset_check): with SACK, at the end of the
+// highest out-of-order range held (the peer reset after data we hold
+// beyond a hole); and once the peer's FIN arrived (CLOSE-WAIT, CLOSING,
+// LAST-ACK) at RCV.NXT-1, the FIN's own sequence number, which a peer
+// that resets after its FIN may reuse.
+func (c *Conn) rstMatches(seq seqnum.Value) bool {
+	switch {
+	case seq == c.rcvNxt:
+		return true
+	case c.flags&fSackOK != 0 && c.oooRanges() > 0 && seq == c.oooTop():
+		return true
 	}
-	return seq.InWindow(rcvNxt, wnd) || seq.Add(slen-1).InWindow(rcvNxt, wnd)
+	switch c.state {
+	case StateCloseWait, StateClosing, StateLastAck:
+		return seq == c.rcvNxt-1
+	}
+	return false
 }
 
 // inputReset handles an acceptable RST (RFC 9293 §3.10.7.4, second).
@@ -462,6 +502,12 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 		c.destroy(nil)
 		return
 	}
+	if len(payload) == 0 && !fin {
+		if c.flags&fDSACK != 0 {
+			c.sendAck(now) // report a duplicate of the batch now
+		}
+		return // a pure ACK: nothing to receive (and nothing to answer)
+	}
 	// Trim to the window: the left edge (old bytes) ...
 	if seq.LessThan(c.rcvNxt) {
 		skip := int(c.rcvNxt.Sub(seq))
@@ -481,25 +527,22 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 		seq = c.rcvNxt
 	}
 	// ... and the right edge.
-	wnd := int(c.rcvAdv.Sub(c.rcvNxt))
-	if off := int(seq.Sub(c.rcvNxt)); off+len(payload) > wnd {
-		keep := wnd - off
-		if keep < 0 {
-			keep = 0
+	wnd := max(int(int32(c.rcvAdv.Sub(c.rcvNxt))), 0)
+	off := int(seq.Sub(c.rcvNxt))
+	if (len(payload) > 0 || (fin && off > 0)) && off >= wnd {
+		// Nothing of it fits (data into a zero window, or a segment
+		// that starts at the window's edge): ACK and drop (Linux
+		// tcp_data_queue: TCPZeroWindowDrop at RCV.NXT, out_of_window
+		// beyond). A bare FIN at RCV.NXT is taken even so, as Linux.
+		if off == 0 {
+			c.layer.stats.TCPZeroWindowDrop.Add(1)
 		}
-		if wnd == 0 && len(payload) > 0 && seq == c.rcvNxt {
-			c.layer.stats.TCPZeroWindowDrop.Add(1) // Linux tcp_data_queue: zero window, ACK and drop
-			c.sendAck(now)
-			return
-		}
-		payload = payload[:keep]
-		fin = false
+		c.sendAck(now)
+		return
 	}
-	if len(payload) == 0 && !fin {
-		if c.flags&fDSACK != 0 {
-			c.sendAck(now) // report the duplicate now
-		}
-		return // a pure ACK: nothing to receive (and nothing to answer)
+	if off+len(payload) > wnd {
+		payload = payload[:wnd-off]
+		fin = false
 	}
 	if seq != c.rcvNxt {
 		// Out of order: hold it, ACK at once with SACK blocks (RFC 5681
@@ -762,7 +805,7 @@ func (c *Conn) inputSynSent(now clock.Time, seg *Segment) {
 		return
 	}
 	c.irs = seg.Seq
-	c.rcvNxt = seg.Seq + 1
+	c.rcvNxt, c.rcvWup = seg.Seq+1, seg.Seq+1
 	c.rcvAdv = c.rcvNxt
 	c.lastRecv = now
 	c.negotiate(now, seg, true)

@@ -185,7 +185,7 @@ func (ln *Listener) input(now clock.Time, seg *Segment, isn seqnum.Value, haveIS
 	c.sndBufSeq = isn + 1
 	c.pushSeq, c.pushGrid = isn+1, isn+1
 	c.irs = seg.Seq
-	c.rcvNxt = seg.Seq + 1
+	c.rcvNxt, c.rcvWup = seg.Seq+1, seg.Seq+1
 	c.rcvAdv = c.rcvNxt
 	c.lastRecv = now
 	c.setState(StateSynReceived)

@@ -281,3 +281,61 @@ func TestUrgentPointerPastData(t *testing.T) {
 		t.Fatalf("data %q", h.rec.data)
 	}
 }
+
+// The sequence check's left edge is rcv_wup, RCV.NXT when we last sent
+// an ACK (Linux tcp_sequence), not RCV.NXT: the peer's pure ACK that the
+// path reordered behind its next request still acknowledges our
+// response while that request's ACK is delayed, and is refused (a
+// duplicate ACK answers it) once that ACK went.
+func TestOldPureAckTakenUntilOurAck(t *testing.T) {
+	h := establishedConn(t)
+	h.send(ACK|PSH, peerISN+1, ourISN+1, withData([]byte("req1")))
+	h.expect(flags(ACK), ackNum(peerISN+5)) // quick ACK: rcv_wup = peerISN+5
+	h.advance(time.Millisecond)
+	h.c.Write([]byte("resp1"))
+	h.expect(flags(ACK|PSH), payloadLen(5))
+	h.send(ACK|PSH, peerISN+5, ourISN+1, withData([]byte("req2"))) // its ACK is delayed (pingpong)
+	h.expectNothing()
+	// The peer's ACK of resp1, sent before req2, arrives after it.
+	h.send(ACK, peerISN+5, ourISN+6)
+	h.expectNothing()
+	if h.c.sndUna != ourISN+6 {
+		t.Fatalf("SND.UNA %d, want %d: the reordered ACK was refused", h.c.sndUna, ourISN+6)
+	}
+	h.advance(40 * time.Millisecond)
+	h.expect(flags(ACK), ackNum(peerISN+9)) // rcv_wup = peerISN+9
+	h.c.Write([]byte("resp2"))
+	h.expect(flags(ACK|PSH), payloadLen(5))
+	// Now a pure ACK at peerISN+5 is below rcv_wup: refused, answered.
+	h.send(ACK, peerISN+5, ourISN+11)
+	h.expect(flags(ACK), seqNum(ourISN+11), ackNum(peerISN+9))
+	if h.c.sndUna != ourISN+6 {
+		t.Fatalf("SND.UNA %d, want %d: an ACK below rcv_wup was taken", h.c.sndUna, ourISN+6)
+	}
+}
+
+// TS.Recent takes the TSval of a segment that starts at or before
+// Last.ACK.sent (RFC 7323 §4.3, Linux tcp_replace_ts_recent against
+// rcv_wup): a delayed ACK echoes the oldest segment it acknowledges,
+// not the newest.
+func TestDelayedAckEchoesOldestTSval(t *testing.T) {
+	h := newHarness(t)
+	h.listen()
+	h.send(SYN, peerISN, 0, withMSS(1460), withTS(1000, 0))
+	s := h.expect(flags(SYN | ACK))
+	ecr := s.seg.Opts.TSVal
+	h.send(ACK, peerISN+1, ourISN+1, withTS(1001, ecr))
+	h.send(ACK|PSH, peerISN+1, ourISN+1, withTS(1002, ecr), withData([]byte("req1")))
+	h.expect(flags(ACK), ackNum(peerISN+5)) // quick ACK
+	h.advance(time.Millisecond)
+	h.c.Write([]byte("resp1"))
+	h.expect(flags(ACK|PSH), payloadLen(5))
+	// Two small requests whose ACK is delayed: it echoes the first's TSval.
+	h.send(ACK|PSH, peerISN+5, ourISN+6, withTS(1003, ecr), withData([]byte("r2")))
+	h.send(ACK|PSH, peerISN+7, ourISN+6, withTS(1004, ecr), withData([]byte("r3")))
+	h.advance(40 * time.Millisecond)
+	a := h.expect(flags(ACK), ackNum(peerISN+9))
+	if a.seg.Opts.TSEcr != 1003 {
+		t.Fatalf("TSecr %d, want 1003 (the oldest unacknowledged segment's)", a.seg.Opts.TSEcr)
+	}
+}

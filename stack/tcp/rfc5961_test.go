@@ -46,26 +46,35 @@ func finWait2HalfConn(t *testing.T, opts ...cfgOpt) *harness {
 	return h
 }
 
+// seqEdge is a sequence number at an edge of what the sequence check
+// takes (Linux tcp_sequence: the segment ends at or after rcv_wup, which
+// is RCV.NXT here, everything having been acknowledged, and starts at or
+// before the window's right edge) for a RST (no sequence space) and for
+// a SYN (one).
 type seqEdge struct {
 	name     string
 	seq      seqnum.Value
-	inWindow bool
+	rstTaken bool // a RST here passes the sequence check
+	synTaken bool // a SYN here passes it
 }
+
+const nEdges = 5 // len(edges(c))
 
 func edges(c *Conn) []seqEdge {
 	nxt := c.rcvNxt
 	wnd := seqnum.Size(c.rcvAdv.Sub(nxt))
 	return []seqEdge{
-		{"RCV.NXT-1", nxt - 1, false},
-		{"RCV.NXT", nxt, true},
-		{"last in window", nxt.Add(wnd - 1), true},
-		{"first past window", nxt.Add(wnd), false},
+		{"RCV.NXT-1", nxt - 1, false, true},
+		{"RCV.NXT", nxt, true, true},
+		{"last in window", nxt.Add(wnd - 1), true, true},
+		{"right edge", nxt.Add(wnd), true, true},
+		{"past the right edge", nxt.Add(wnd + 1), false, false},
 	}
 }
 
 func TestRFC5961RstEdges(t *testing.T) {
 	for _, st := range syncStates {
-		for i := 0; i < 4; i++ {
+		for i := range nEdges {
 			h := st.mk(t)
 			e := edges(h.c)[i]
 			t.Run(fmt.Sprintf("%s/%s", st.name, e.name), func(t *testing.T) {
@@ -73,11 +82,14 @@ func TestRFC5961RstEdges(t *testing.T) {
 				before := h.c.State()
 				chal := h.l.Stats().TCPChallengeACK.Load()
 				h.send(RST|ACK, e.seq, h.c.sndNxt)
+				finIn := before == StateCloseWait || before == StateClosing || before == StateLastAck
 				switch {
-				case e.seq == h.c.rcvNxt: // exactly RCV.NXT: reset
+				case e.seq == h.c.rcvNxt, finIn && e.seq == h.c.rcvNxt-1:
+					// Exactly RCV.NXT: reset. After the peer's FIN,
+					// also the FIN's own number (Linux tcp_reset_check).
 					h.expectNothing()
 					h.state(StateClosed)
-				case e.inWindow: // in window: challenge ACK, connection stays
+				case e.rstTaken: // in window: challenge ACK, connection stays
 					h.expect(flags(ACK), seqNum(h.c.sndNxt), ackNum(h.c.rcvNxt))
 					h.state(before)
 					if h.l.Stats().TCPChallengeACK.Load() != chal+1 {
@@ -94,7 +106,7 @@ func TestRFC5961RstEdges(t *testing.T) {
 
 func TestRFC5961SynEdges(t *testing.T) {
 	for _, st := range syncStates {
-		for i := 0; i < 4; i++ {
+		for i := range nEdges {
 			h := st.mk(t)
 			e := edges(h.c)[i]
 			t.Run(fmt.Sprintf("%s/%s", st.name, e.name), func(t *testing.T) {
@@ -102,17 +114,15 @@ func TestRFC5961SynEdges(t *testing.T) {
 				before := h.c.State()
 				chal := h.l.Stats().TCPChallengeACK.Load()
 				h.send(SYN, e.seq, 0, withMSS(1460))
-				// RFC 5961 §4.2: whatever the sequence number, an ACK
-				// (a challenge ACK in window), and the connection stays.
+				// RFC 5961 §4.2: whatever the sequence number, a
+				// challenge ACK, and the connection stays (Linux
+				// tcp_validate_incoming: syn_challenge for a SYN the
+				// sequence check refuses too).
 				h.expect(flags(ACK), seqNum(h.c.sndNxt), ackNum(h.c.rcvNxt))
 				h.expectNothing()
 				h.state(before)
-				want := chal
-				if e.inWindow {
-					want++
-				}
-				if got := h.l.Stats().TCPChallengeACK.Load(); got != want {
-					t.Fatalf("TCPChallengeACK %d, want %d", got, want)
+				if got := h.l.Stats().TCPChallengeACK.Load(); got != chal+1 {
+					t.Fatalf("TCPChallengeACK %d, want %d", got, chal+1)
 				}
 			})
 		}
@@ -120,7 +130,8 @@ func TestRFC5961SynEdges(t *testing.T) {
 }
 
 // Data at the edges: old bytes are re-ACKed, RCV.NXT is delivered, the
-// last byte in the window is queued, the first past it is dropped; every
+// last byte in the window is queued, bytes at or past the right edge are
+// dropped; every
 // case draws an ACK (RFC 9293 §3.10.7.4; the in-order byte's may be
 // delayed).
 func TestDataEdges(t *testing.T) {
@@ -128,7 +139,7 @@ func TestDataEdges(t *testing.T) {
 		if !st.data {
 			continue
 		}
-		for i := 0; i < 4; i++ {
+		for i := range nEdges {
 			h := st.mk(t)
 			e := edges(h.c)[i]
 			t.Run(fmt.Sprintf("%s/%s", st.name, e.name), func(t *testing.T) {
@@ -252,4 +263,35 @@ func TestChallengeAckLimitPerConnection(t *testing.T) {
 	h.send(RST, peerISN+100, 0)
 	h.expect(flags(ACK), ackNum(peerISN+1))
 	h.state(StateEstablished)
+}
+
+// With SACK, a RST at the end of the highest out-of-order range held
+// resets too (Linux tcp_validate_incoming: the peer reset after data we
+// hold beyond a hole); one at the end of a lower range draws a challenge
+// ACK.
+func TestRstAtHighestSACKedEdge(t *testing.T) {
+	for _, top := range []bool{false, true} {
+		h := newHarness(t)
+		h.listen()
+		h.send(SYN, peerISN, 0, withMSS(1460), withSACKOK())
+		h.expect(flags(SYN | ACK))
+		h.send(ACK, peerISN+1, ourISN+1)
+		h.send(ACK, peerISN+101, ourISN+1, withData(make([]byte, 100)))
+		h.send(ACK, peerISN+301, ourISN+1, withData(make([]byte, 100)))
+		for len(h.out.segs) > 0 {
+			h.expect(flags(ACK), ackNum(peerISN+1))
+		}
+		seq := peerISN + 201 // the end of the lower range
+		if top {
+			seq = peerISN + 401
+		}
+		h.send(RST, seq, 0)
+		if top {
+			h.expectNothing()
+			h.state(StateClosed)
+			continue
+		}
+		h.expect(flags(ACK), ackNum(peerISN+1))
+		h.state(StateEstablished)
+	}
 }
