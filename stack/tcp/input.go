@@ -406,8 +406,12 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 		}
 		c.sndWl1, c.sndWl2 = seg.Seq, ack
 		if c.sndWnd > 0 && c.persistAt != never {
-			c.persistAt = never // window opened: leave persist (RFC 9293 §3.8.6.1)
-			c.zwProbes = 0
+			// Window opened: leave persist (RFC 9293 §3.8.6.1). The
+			// probes' backoff goes with it (Linux tcp_ack_probe:
+			// icsk_backoff = 0), so the RTO is the estimator's again,
+			// for the data that follows and for the idle restart.
+			c.persistAt = never
+			c.zwProbes, c.nRtx = 0, 0
 		}
 	}
 	c.releaseTxq() // an episode kept for its D-SACKs may have been undone

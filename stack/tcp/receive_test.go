@@ -339,3 +339,24 @@ func TestDelayedAckEchoesOldestTSval(t *testing.T) {
 		t.Fatalf("TSecr %d, want 1003 (the oldest unacknowledged segment's)", a.seg.Opts.TSEcr)
 	}
 }
+
+// A window that opens ends the probes' backoff with the persist timer
+// (Linux tcp_ack_probe: icsk_backoff = 0): the data it lets out is
+// retransmitted one RTO later, not after the probes' doubled interval.
+func TestWindowOpenClearsProbeBackoff(t *testing.T) {
+	h := establishedConn(t)
+	h.c.Write([]byte("x"))
+	h.expect(payloadLen(1))
+	h.send(ACK, peerISN+1, ourISN+2, withWin(0))
+	h.c.Write([]byte("yz"))
+	rto := h.c.rtt.rto()
+	for i := 0; i < 3; i++ {
+		h.advance(backoff(rto, i+1) + time.Millisecond)
+		h.expect(flags(ACK), seqNum(ourISN+1), payloadLen(0))
+		h.send(ACK, peerISN+1, ourISN+2, withWin(0))
+	}
+	h.send(ACK, peerISN+1, ourISN+2, withWin(1000))
+	h.expect(payloadLen(2), seqNum(ourISN+2))
+	h.advance(rto + time.Millisecond)
+	h.expect(payloadLen(2), seqNum(ourISN+2)) // the RTO, not 8 RTOs
+}
