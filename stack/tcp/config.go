@@ -122,6 +122,7 @@ func DefaultConfig() Config {
 		PacingSSRatio:      200,
 		PacingCARatio:      120,
 		MinSndMss:          TCPMinSndMSS,
+		MinTSOSegs:         2,
 		Retries1:           3,
 		MtuProbing:         0,
 		BaseMss:            1024,
@@ -173,6 +174,7 @@ type Config struct {
 	SlowStartAfterIdle bool          // tcp_slow_start_after_idle (1): cwnd restarts from the initial window after an idle RTO (RFC 5681 §4.1)
 	NotsentLowat       int           // tcp_notsent_lowat (4294967295, i.e. off): a connection is writable only while its unsent bytes are below half of it (Linux tcp_stream_memory_free)
 	MinSndMss          int           // tcp_min_snd_mss (48): floor of the peer's MSS
+	MinTSOSegs         int           // tcp_min_tso_segs (2): the fewest segments of a packet Linux would build with TSO; xdptcp sends segments, this sizes where PSH falls (push.go)
 	Retries1           int           // tcp_retries1 (3): consecutive RTOs before the path is suspected (black-hole MTU search)
 	MtuProbing         int           // tcp_mtu_probing (0): 0 off, 1 after an ICMP black hole is detected, 2 from the start
 	BaseMss            int           // tcp_base_mss (1024): the MSS the black-hole search starts from
@@ -564,6 +566,8 @@ var settingTable = []settingDef{
 		0, math.MaxUint32, func(c *Config) *int { return &c.NotsentLowat }),
 	intSetting("tcp_min_snd_mss", "floor of the peer's advertised MSS (TCP_MIN_SND_MSS 48)", true,
 		TCPMinSndMSS, 65535, func(c *Config) *int { return &c.MinSndMss }),
+	intSetting("tcp_min_tso_segs", "the fewest segments of a TSO packet (tcp_tso_autosize); xdptcp has no TSO: it places PSH at the end of each packet Linux would build", true,
+		1, 255, func(c *Config) *int { return &c.MinTSOSegs }),
 	intSetting("tcp_retries1", "consecutive retransmission timeouts before the path is suspected (then tcp_mtu_probing acts)", true,
 		0, 255, func(c *Config) *int { return &c.Retries1 }),
 	intSetting("tcp_mtu_probing", "MSS search for paths that drop ICMP (RFC 4821 black holes): 0 off, 1 after tcp_retries1 timeouts, 2 always (start at tcp_base_mss)", true,

@@ -45,6 +45,7 @@ func TestDefaultConfigIsLinux(t *testing.T) {
 		"tcp_pacing_ca_ratio":       "120",
 		"tcp_notsent_lowat":         "4294967295", // Linux: UINT_MAX, i.e. off
 		"tcp_min_snd_mss":           "48",
+		"tcp_min_tso_segs":          "2",
 		"tcp_retries1":              "3",
 		"tcp_mtu_probing":           "0",
 		"tcp_base_mss":              "1024",
@@ -118,6 +119,7 @@ func TestSetGetRoundTrip(t *testing.T) {
 		"tcp_pacing_ca_ratio":       "100",
 		"tcp_notsent_lowat":         "16384",
 		"tcp_min_snd_mss":           "536",
+		"tcp_min_tso_segs":          "10",
 		"tcp_retries1":              "5",
 		"tcp_mtu_probing":           "1",
 		"tcp_base_mss":              "512",
@@ -206,6 +208,7 @@ func TestSetRejects(t *testing.T) {
 		{"tcp_congestion_control", "vegas", `tcp_congestion_control: "vegas" not one of cubic, bbr, newreno, reno`},
 		{"tcp_congestion_control", "", `tcp_congestion_control: "" not one of cubic, bbr, newreno, reno`},
 		{"tcp_min_snd_mss", "47", "tcp_min_snd_mss: 47 out of range 48..65535"},
+		{"tcp_min_tso_segs", "0", "tcp_min_tso_segs: 0 out of range 1..255"},
 		{"tcp_min_snd_mss", "65536", "tcp_min_snd_mss: 65536 out of range 48..65535"},
 		{"ip_local_port_range", "60999 32768", `ip_local_port_range: "60999 32768": want first <= last`},
 		{"ip_local_port_range", "0 100", "ip_local_port_range: 0 out of range 1..65535"},

@@ -59,7 +59,8 @@ import (
 )
 
 // tsoMinSegs is Linux's tcp_min_tso_segs default: the fewest segments in
-// a TSO packet tcp_write_xmit sends (tcp_tso_autosize).
+// a TSO packet tcp_write_xmit sends (tcp_tso_autosize), and the grid's
+// floor whatever the setting (Config.MinTSOSegs).
 const tsoMinSegs = 2
 
 // tsoMaxBytes is gso_max_size without BIG TCP (GSO_LEGACY_MAX_SIZE, 64
@@ -91,15 +92,19 @@ func (c *Conn) pushChunk() uint32 {
 // every 65,160-byte TSO packet of a 64 MiB transfer through a 7.4 MB
 // window ends with PSH; xdptcp's two-segment grid had PSH on every
 // second segment). Below that the congestion window cuts the packets,
-// and the measured grid of tsoMinSegs segments stands for them.
+// and the measured grid of tsoMinSegs segments stands for them, or of
+// tcp_min_tso_segs segments when it is set higher, at most half the
+// congestion window (tcp_cwnd_test: at cwnd 10 and tcp_min_tso_segs 10,
+// Linux sends packets of 5 segments, each with PSH: slow-start-after-idle).
 //
 // It runs for every segment sent, so what cannot change the answer is
-// skipped: half a window of at most tsoMinSegs segments, and the rate on
+// skipped: half a window of at most the floor, and the rate on
 // a path under 512 µs, where the 64 KiB term alone fills the packet.
 func (c *Conn) tsoSegs(n int) int {
 	half := c.cc.window() / (2 * n) // = cwnd / n / 2
-	if !c.rtt.has || half <= tsoMinSegs {
-		return tsoMinSegs
+	floor := max(min(c.layer.cfg.MinTSOSegs, half), tsoMinSegs)
+	if !c.rtt.has || half <= floor {
+		return floor
 	}
 	bytes := uint64(tsoMaxBytes)
 	if r := uint64(c.rtt.minRTT/time.Microsecond) >> 9; r > 0 {
@@ -113,8 +118,8 @@ func (c *Conn) tsoSegs(n int) int {
 		}
 	}
 	segs := min(int(min(bytes, tsoMaxBytes)), c.halfWindow()) / n
-	if segs <= tsoMinSegs || segs > half {
-		return tsoMinSegs
+	if segs <= floor || segs > half {
+		return floor
 	}
 	return segs
 }

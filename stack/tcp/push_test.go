@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -175,5 +176,44 @@ func TestPushOncePerAutosizedPacket(t *testing.T) {
 	}
 	if per := pushSpacing(t, 100*time.Millisecond, 1<<20, 40, 100); per < 1.9 || per > 2.1 {
 		t.Errorf("100 ms, cwnd 40-80: PSH on one segment in %.1f, want one in 2", per)
+	}
+}
+
+// tcp_min_tso_segs raises the packets PSH ends, up to half the congestion
+// window (Linux tcp_tso_autosize, then tcp_cwnd_test's halfcwnd; packetdrill
+// slow_start/slow-start-after-idle with tcp_min_tso_segs=10): at cwnd 10,
+// packets of 5 segments, at cwnd 20 of 10. With the default of 2, every
+// second segment, then what the rate gives.
+func TestMinTSOSegsSizesPSH(t *testing.T) {
+	pshAt := func(h *harness, n int) []int {
+		t.Helper()
+		var at []int
+		for i := 1; i <= n; i++ {
+			if s := h.expect(payloadLen(1000)); s.seg.Flags&PSH != 0 {
+				at = append(at, i)
+			}
+		}
+		h.expectNothing()
+		return at
+	}
+	for _, tc := range []struct {
+		segs   int
+		cwnd10 string
+		cwnd20 string
+	}{
+		{2, "[2 4 6 8 10]", "[3 6 9 12 15 18 20]"}, // at cwnd 20 a millisecond of 2 x cwnd / SRTT is 3 segments
+		{10, "[5 10]", "[10 20]"},
+	} {
+		h := sackConn(t, false, func(c *Config) { c.MinTSOSegs = tc.segs; c.EarlyRetrans = 0 })
+		h.c.Write(make([]byte, 10*1000))
+		if got := fmt.Sprint(pshAt(h, 10)); got != tc.cwnd10 {
+			t.Errorf("tcp_min_tso_segs=%d, cwnd 10: PSH on segments %s, want %s", tc.segs, got, tc.cwnd10)
+		}
+		h.advance(10 * time.Millisecond)
+		h.send(ACK, peerISN+1, ourISN+1+10*1000)
+		h.c.Write(make([]byte, 20*1000))
+		if got := fmt.Sprint(pshAt(h, 20)); got != tc.cwnd20 {
+			t.Errorf("tcp_min_tso_segs=%d, cwnd 20: PSH on segments %s, want %s", tc.segs, got, tc.cwnd20)
+		}
 	}
 }
