@@ -143,7 +143,7 @@ type bbr struct {
 func newBBR(c *Conn, cwnd int) *bbr {
 	b := &bbr{cwnd: max(cwnd, 1), ssthresh: ssthreshInfinite, minRTTAt: c.layer.now, ackEpochAt: c.layer.now}
 	if c.rtt.has {
-		b.minRTT = c.rtt.minRTT
+		b.minRTT = c.minRTT()
 	}
 	b.initPacingRate(c)
 	b.enterStartup()

@@ -123,6 +123,7 @@ func DefaultConfig() Config {
 		PacingCARatio:      120,
 		MinSndMss:          TCPMinSndMSS,
 		MinTSOSegs:         2,
+		MinRTTWlen:         300,
 		Retries1:           3,
 		MtuProbing:         0,
 		BaseMss:            1024,
@@ -174,6 +175,7 @@ type Config struct {
 	SlowStartAfterIdle bool          // tcp_slow_start_after_idle (1): cwnd restarts from the initial window after an idle RTO (RFC 5681 §4.1)
 	NotsentLowat       int           // tcp_notsent_lowat (4294967295, i.e. off): a connection is writable only while its unsent bytes are below half of it (Linux tcp_stream_memory_free)
 	MinSndMss          int           // tcp_min_snd_mss (48): floor of the peer's MSS
+	MinRTTWlen         int           // tcp_min_rtt_wlen (300): seconds of RTT samples the minimum RTT is taken over (Linux tcp_min_rtt)
 	MinTSOSegs         int           // tcp_min_tso_segs (2): the fewest segments of a packet Linux would build with TSO; xdptcp sends segments, this sizes where PSH falls (push.go)
 	Retries1           int           // tcp_retries1 (3): consecutive RTOs before the path is suspected (black-hole MTU search)
 	MtuProbing         int           // tcp_mtu_probing (0): 0 off, 1 after an ICMP black hole is detected, 2 from the start
@@ -566,6 +568,8 @@ var settingTable = []settingDef{
 		0, math.MaxUint32, func(c *Config) *int { return &c.NotsentLowat }),
 	intSetting("tcp_min_snd_mss", "floor of the peer's advertised MSS (TCP_MIN_SND_MSS 48)", true,
 		TCPMinSndMSS, 65535, func(c *Config) *int { return &c.MinSndMss }),
+	intSetting("tcp_min_rtt_wlen", "seconds of RTT samples the minimum RTT (RACK's reordering window, TCP_INFO min_rtt) is taken over", true,
+		0, 86400, func(c *Config) *int { return &c.MinRTTWlen }),
 	intSetting("tcp_min_tso_segs", "the fewest segments of a TSO packet (tcp_tso_autosize); xdptcp has no TSO: it places PSH at the end of each packet Linux would build", true,
 		1, 255, func(c *Config) *int { return &c.MinTSOSegs }),
 	intSetting("tcp_retries1", "consecutive retransmission timeouts before the path is suspected (then tcp_mtu_probing acts)", true,

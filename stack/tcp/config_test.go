@@ -46,6 +46,7 @@ func TestDefaultConfigIsLinux(t *testing.T) {
 		"tcp_notsent_lowat":         "4294967295", // Linux: UINT_MAX, i.e. off
 		"tcp_min_snd_mss":           "48",
 		"tcp_min_tso_segs":          "2",
+		"tcp_min_rtt_wlen":          "300",
 		"tcp_retries1":              "3",
 		"tcp_mtu_probing":           "0",
 		"tcp_base_mss":              "1024",
@@ -120,6 +121,7 @@ func TestSetGetRoundTrip(t *testing.T) {
 		"tcp_notsent_lowat":         "16384",
 		"tcp_min_snd_mss":           "536",
 		"tcp_min_tso_segs":          "10",
+		"tcp_min_rtt_wlen":          "10",
 		"tcp_retries1":              "5",
 		"tcp_mtu_probing":           "1",
 		"tcp_base_mss":              "512",
@@ -209,6 +211,7 @@ func TestSetRejects(t *testing.T) {
 		{"tcp_congestion_control", "", `tcp_congestion_control: "" not one of cubic, bbr, newreno, reno`},
 		{"tcp_min_snd_mss", "47", "tcp_min_snd_mss: 47 out of range 48..65535"},
 		{"tcp_min_tso_segs", "0", "tcp_min_tso_segs: 0 out of range 1..255"},
+		{"tcp_min_rtt_wlen", "86401", "tcp_min_rtt_wlen: 86401 out of range 0..86400"},
 		{"tcp_min_snd_mss", "65536", "tcp_min_snd_mss: 65536 out of range 48..65535"},
 		{"ip_local_port_range", "60999 32768", `ip_local_port_range: "60999 32768": want first <= last`},
 		{"ip_local_port_range", "0 100", "ip_local_port_range: 0 out of range 1..65535"},

@@ -114,7 +114,7 @@ type TCPInfo struct {
 	SegsIn        int    // tcpi_segs_in: segments received (RFC 4898 tcpEStatsPerfSegsIn)
 
 	NotsentBytes uint32        // tcpi_notsent_bytes: bytes written and never sent
-	MinRTT       time.Duration // tcpi_min_rtt: smallest RTT sample (0 before the first)
+	MinRTT       time.Duration // tcpi_min_rtt: smallest RTT sample of the last tcp_min_rtt_wlen seconds (0 before the first)
 	DataSegsIn   int           // tcpi_data_segs_in: segments received with data
 	DataSegsOut  int           // tcpi_data_segs_out: segments sent with data, retransmissions included
 
@@ -262,7 +262,7 @@ func (c *Conn) Info() TCPInfo {
 		AdvMSS:      int(c.rcvMSS),
 		RTT:         c.rtt.srtt,
 		RTTVar:      c.rtt.rttvarInfo(),
-		MinRTT:      c.rtt.minRTT,
+		MinRTT:      c.minRTT(),
 		RcvRTT:      c.rrtt.rtt(),
 		RcvSpace:    c.rcvCap,
 		RcvSsthresh: c.rcvCap,

@@ -107,7 +107,7 @@ func (c *Conn) tsoSegs(n int) int {
 		return floor
 	}
 	bytes := uint64(tsoMaxBytes)
-	if r := uint64(c.rtt.minRTT/time.Microsecond) >> 9; r > 0 {
+	if r := uint64(c.minRTT()/time.Microsecond) >> 9; r > 0 {
 		rate := c.pacingRate()
 		if rate == 0 {
 			rate = c.cwndRate()

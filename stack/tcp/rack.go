@@ -10,6 +10,7 @@ package tcp
 // recovery.go apply.
 
 import (
+	"math"
 	"time"
 
 	"github.com/xdptcp/xdptcp/stack/clock"
@@ -34,16 +35,11 @@ const (
 	rkFRTONew                          // F-RTO step 2b: new data goes before the retransmissions
 )
 
-// minRTTWindow is how long a minimum RTT sample stands (Linux
-// tcp_min_rtt_wlen, 300 s).
-const minRTTWindow = 300 * time.Second
-
 // rackState is RFC 8985's per-connection state (§6.1) and TLP's (§7).
 type rackState struct {
 	xmitTs     clock.Time    // RACK.xmit_ts: send time of the most recently sent segment delivered
 	rtt        time.Duration // RACK.rtt: that segment's RTT
-	minRTT     time.Duration // RACK.min_RTT over minRTTWindow; 0 before a sample
-	minRTTAt   clock.Time    // when minRTT was taken
+	minRTT     minFilter     // RACK.min_RTT and tcpi_min_rtt: the windowed minimum RTT (Linux tcp_min_rtt, tcp_min_rtt_wlen)
 	endSeq     seqnum.Value  // RACK.end_seq
 	xmitNxt    seqnum.Value  // SND.NXT right after that segment was sent (the send order within one clock tick)
 	fack       seqnum.Value  // RACK.fack: highest end of a delivered segment
@@ -85,7 +81,7 @@ func (c *Conn) rackSample(now clock.Time, s *txSeg) {
 	if rtt < 0 {
 		rtt = 0
 	}
-	if s.mark&sbEverRetrans != 0 && rtt < r.minRTT {
+	if s.mark&sbEverRetrans != 0 && rtt < c.minRTT() {
 		return
 	}
 	c.noteMinRTT(now, rtt)
@@ -202,7 +198,7 @@ func (c *Conn) reoWnd() time.Duration {
 			return 0
 		}
 	}
-	w := time.Duration(max(r.reoMult, 1)) * r.minRTT / 4
+	w := time.Duration(max(r.reoMult, 1)) * c.minRTT() / 4
 	if c.rtt.has {
 		w = min(w, c.rtt.srtt)
 	}
@@ -371,18 +367,59 @@ func (c *Conn) tlpOnAck(now clock.Time, ack seqnum.Value, dsack, advanced bool) 
 }
 
 // rttSample feeds the handshake's RTT measurement to the estimator (rtt.go) and to
-// RACK's minimum RTT (Linux's tcp_min_rtt takes every sample too).
+// the windowed minimum (Linux's tcp_min_rtt takes every sample too).
 func (c *Conn) rttSample(r time.Duration) {
 	c.rtt.sample(r, c.sndUna, c.sndNxt)
 	c.noteMinRTT(c.layer.now, r)
 }
 
-// noteMinRTT keeps RACK.min_RTT: the smallest sample of the last
-// minRTTWindow.
+// noteMinRTT feeds the windowed minimum RTT (Linux tcp_update_rtt_min):
+// the smallest sample of the last tcp_min_rtt_wlen seconds, which RACK
+// (its reordering window), TSO autosizing (push.go) and TCP_INFO read.
 func (c *Conn) noteMinRTT(now clock.Time, rtt time.Duration) {
-	r := &c.rack
-	rtt = max(rtt, time.Microsecond)
-	if r.minRTT == 0 || rtt < r.minRTT || now.Sub(r.minRTTAt) > minRTTWindow {
-		r.minRTT, r.minRTTAt = rtt, now
+	us := min(max(rtt/time.Microsecond, 1), math.MaxUint32-1)
+	c.rack.minRTT.update(uint32(c.layer.cfg.MinRTTWlen)*1000, uint32(now/clock.Time(time.Millisecond)), uint32(us))
+}
+
+// minRTT returns the windowed minimum RTT; 0 before the first sample.
+func (c *Conn) minRTT() time.Duration {
+	return time.Duration(c.rack.minRTT[0].v) * time.Microsecond
+}
+
+// minFilter is Linux's windowed minimum (lib/win_minmax.c, Kathleen
+// Nichols' algorithm): the best sample of the window and the best of its
+// later parts, so that when the best one ages out the next best of the
+// window takes over, in three samples of constant space. Times are
+// milliseconds (Linux: jiffies), values microseconds; a zero value is no
+// sample.
+type minFilter [3]minSample
+
+type minSample struct{ t, v uint32 }
+
+// update takes sample v at time t, with the window win (ms).
+func (m *minFilter) update(win, t, v uint32) {
+	s := minSample{t, v}
+	if m[0].v == 0 || v <= m[0].v || t-m[2].t > win {
+		m[0], m[1], m[2] = s, s, s // a new minimum, or nothing left in the window
+		return
+	}
+	if v <= m[1].v {
+		m[1], m[2] = s, s
+	} else if v <= m[2].v {
+		m[2] = s
+	}
+	dt := t - m[0].t
+	switch {
+	case dt > win:
+		// The best aged out: the second and third best move up, the
+		// sample is the third; the new best may be out too.
+		m[0], m[1], m[2] = m[1], m[2], s
+		if t-m[0].t > win {
+			m[0], m[1], m[2] = m[1], m[2], s
+		}
+	case m[1].t == m[0].t && dt > win/4:
+		m[1], m[2] = s, s // a quarter of the window without a second best: take one from the second quarter
+	case m[2].t == m[1].t && dt > win/2:
+		m[2] = s // half the window without a third best: take one from the second half
 	}
 }

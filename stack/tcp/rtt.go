@@ -35,7 +35,6 @@ const (
 type rttEstimator struct {
 	srtt    time.Duration // smoothed RTT; meaningful once has
 	rttvar  time.Duration // the RTO's variance term (Linux rttvar_us), at least minRTO; meaningful once has
-	minRTT  time.Duration // smallest sample (Linux tcp_min_rtt keeps a windowed minimum; this one is over the connection's life); meaningful once has
 	mdev    int32         // smoothed mean deviation times 4, microseconds (Linux mdev_us; tcpi_rttvar is a quarter of it)
 	mdevMax int32         // largest mdev of this round trip, at least minRTO, microseconds (Linux mdev_max_us)
 	seq     seqnum.Value  // SND.NXT when this round trip's measurement began: it ends when SND.UNA passes it (Linux rtt_seq)
@@ -56,9 +55,6 @@ func (e *rttEstimator) rto() time.Duration {
 // SND.NXT nxt (Linux tcp_rtt_estimator, then tcp_set_rto).
 func (e *rttEstimator) sample(r time.Duration, una, nxt seqnum.Value) {
 	r = max(r, time.Microsecond)
-	if !e.has || r < e.minRTT {
-		e.minRTT = r
-	}
 	const minUs = int32(minRTO / time.Microsecond)
 	if !e.has {
 		// The first measurement: RTO = 3 × RTT, at least SRTT + 200 ms.

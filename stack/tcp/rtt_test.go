@@ -36,7 +36,7 @@ func TestRTTSampleFromEachAck(t *testing.T) {
 		if srtt := h.c.rtt.srtt; srtt < 90*time.Microsecond || srtt > 200*time.Microsecond || samples < 59 {
 			t.Fatalf("timestamps %v: SRTT %v after 60 ACKs 100 µs after their segment (%d samples), want about 100 µs, a sample each", ts, srtt, samples)
 		}
-		if m := h.c.rack.minRTT; m != 100*time.Microsecond {
+		if m := h.c.minRTT(); m != 100*time.Microsecond {
 			t.Fatalf("timestamps %v: minimum RTT %v, want 100 µs", ts, m)
 		}
 	}
@@ -141,5 +141,55 @@ func TestRTOKeepsTheRoundsLargestDeviation(t *testing.T) {
 			t.Fatalf("round %d: variance term %v after %v, want lower and at least %v", i, e.rttvar, prev, minRTO)
 		}
 		prev = e.rttvar
+	}
+}
+
+// The minimum RTT is windowed as Linux's (lib/win_minmax.c): when the
+// best sample ages out of the window, the best of the window's later
+// part takes over, not the newest sample nor the old minimum.
+func TestMinFilterWindow(t *testing.T) {
+	var m minFilter
+	for _, s := range []struct{ t, v, want uint32 }{
+		{0, 100, 100},
+		{100, 200, 100},
+		{300, 200, 100},  // past a quarter of the window: the second best
+		{600, 250, 100},  // past half: the third best
+		{1100, 400, 200}, // the best aged out: the second best is the minimum
+		{1200, 150, 150}, // a new minimum
+		{2300, 500, 500}, // nothing left in the window
+	} {
+		m.update(1000, s.t, s.v)
+		if m[0].v != s.want {
+			t.Fatalf("after %d µs at %d ms: minimum %d, want %d (%v)", s.v, s.t, m[0].v, s.want, m)
+		}
+	}
+}
+
+// A connection moved to a longer path takes the longer path's RTT as
+// its minimum once tcp_min_rtt_wlen has passed (Linux tcp_min_rtt):
+// TCP_INFO's min_rtt and RACK's reordering window follow it.
+func TestMinRTTFollowsLongerPath(t *testing.T) {
+	h := sackConn(t, false, func(c *Config) { c.MinRTTWlen = 10 })
+	n := h.c.effMSS()
+	exchange := func(rtt time.Duration, rounds int) {
+		for i := 0; i < rounds; i++ {
+			h.c.Write(make([]byte, n))
+			s := h.expect(payloadLen(n))
+			h.advance(rtt)
+			h.send(ACK, peerISN+1, s.seg.Seq.Add(seqnumSize(n)))
+			h.advance(time.Second - rtt)
+		}
+	}
+	exchange(10*time.Millisecond, 3)
+	if m := h.c.Info().MinRTT; m != 10*time.Millisecond {
+		t.Fatalf("min_rtt %v on the 10 ms path", m)
+	}
+	exchange(50*time.Millisecond, 5)
+	if m := h.c.Info().MinRTT; m != 10*time.Millisecond {
+		t.Fatalf("min_rtt %v 5 s after the path changed, want the 10 ms still in the window", m)
+	}
+	exchange(50*time.Millisecond, 8)
+	if m := h.c.Info().MinRTT; m != 50*time.Millisecond {
+		t.Fatalf("min_rtt %v 13 s after the path changed, want 50 ms", m)
 	}
 }
