@@ -12,7 +12,8 @@ import (
 // "[IPV6]:PORT", from the stack's address of that family) with the
 // event API, the active-open counterpart of Serve: h's callbacks run on
 // the loop that owns the connection, OnOpen once the handshake completes,
-// OnClose(c, err) if it fails (tcp.ErrRefused, tcp.ErrTimeout, ...). It
+// OnClose(c, err) if it fails (tcp.ErrRefused, tcp.ErrTimeout, the
+// syscall.Errno of an ICMP error about the SYN such as EHOSTUNREACH, ...). It
 // returns once the SYN is queued, or the error that kept the open from
 // starting (no free local port in ip_local_port_range, a closed Stack).
 // Local ports and the XDP filter's hand-over of the replies work as for

@@ -25,7 +25,9 @@ import (
 //	OnWritable(c)        send-buffer space was freed after a short Write
 //	OnPeerClose(c)       the peer's FIN, after all its data (read EOF)
 //	OnClose(c, err)      gone; err nil for an orderly close, else
-//	                     tcp.ErrReset, tcp.ErrTimeout, tcp.ErrAborted, ...
+//	                     tcp.ErrReset, tcp.ErrTimeout, tcp.ErrAborted, ...,
+//	                     or the syscall.Errno of a soft ICMP error
+//	                     (EHOSTUNREACH, ...) that came before a timeout
 //
 // EventConn: Write(p) int, Close, CloseWrite (FIN after queued data),
 // Abort (RST), PauseRead/ResumeRead, SetNoDelay, SetKeepAlive,

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"encoding/binary"
+	"syscall"
 
 	"github.com/xdptcp/xdptcp/flowtable"
 	"github.com/xdptcp/xdptcp/stack/clock"
@@ -186,16 +187,23 @@ func (e *Engine) handleTCP(now clock.Time, p []byte, src, local flowtable.Addr, 
 // soft errors.
 func (e *Engine) handleICMPError(now clock.Time, ic wire.ICMPv4) {
 	kind := tcp.ICMPSoft
+	var errno syscall.Errno
 	switch ic.Type() {
 	case wire.ICMPv4DstUnreach:
 		inc(&e.stats.IcmpInDestUnreachs)
 		if ic.Code() == wire.ICMPv4CodeFragNeeded {
 			kind = tcp.ICMPPacketTooBig
 		}
+		if int(ic.Code()) >= len(icmp4UnreachErrno) {
+			return // Linux tcp_v4_err: a code past NR_ICMP_UNREACH is ignored
+		}
+		errno = icmp4UnreachErrno[ic.Code()]
 	case wire.ICMPv4TimeExceeded:
 		inc(&e.stats.IcmpInTimeExcds)
+		errno = syscall.EHOSTUNREACH
 	default:
 		inc(&e.stats.IcmpInParmProbs)
+		errno = syscall.EPROTO
 	}
 	q := wire.IPv4(ic.Payload())
 	if len(q) < wire.IPv4MinHeaderLen || q.Version() != 4 || q.HeaderLen() < wire.IPv4MinHeaderLen ||
@@ -208,7 +216,7 @@ func (e *Engine) handleICMPError(now clock.Time, ic wire.ICMPv4) {
 		LocalAddr: e.addr4, RemoteAddr: flowtable.AddrFrom4(q.Dst()),
 		LocalPort: binary.BigEndian.Uint16(t[0:]), RemotePort: binary.BigEndian.Uint16(t[2:]),
 	}
-	e.layer.ICMPError(now, k, seqnum.Value(binary.BigEndian.Uint32(t[4:])), kind, int(ic.NextHopMTU()))
+	e.layer.ICMPError(now, k, seqnum.Value(binary.BigEndian.Uint32(t[4:])), kind, int(ic.NextHopMTU()), errno)
 }
 
 func (e *Engine) nextID() uint16 {

@@ -7,6 +7,7 @@ package stack
 
 import (
 	"encoding/binary"
+	"syscall"
 
 	"github.com/dchest/siphash"
 	"github.com/xdptcp/xdptcp/flowtable"
@@ -141,14 +142,20 @@ func (e *Engine) handleICMPv6(now clock.Time, eth wire.Ethernet, ip wire.IPv6, u
 // MTU (RFC 8201 §4), the others are soft errors.
 func (e *Engine) handleICMPv6Error(now clock.Time, ic wire.ICMPv6) {
 	kind := tcp.ICMPSoft
+	errno := syscall.EPROTO // icmpv6_err_convert's default: a parameter problem, an unknown unreachable code
 	switch ic.Type() {
 	case wire.ICMPv6PacketTooBig:
 		inc(&e.stats.Icmp6InPktTooBigs)
 		kind = tcp.ICMPPacketTooBig
+		errno = syscall.EMSGSIZE
 	case wire.ICMPv6DstUnreach:
 		inc(&e.stats.Icmp6InDestUnreachs)
+		if int(ic.Code()) < len(icmp6UnreachErrno) {
+			errno = icmp6UnreachErrno[ic.Code()]
+		}
 	case wire.ICMPv6TimeExceeded:
 		inc(&e.stats.Icmp6InTimeExcds)
+		errno = syscall.EHOSTUNREACH
 	default:
 		inc(&e.stats.Icmp6InParmProblems)
 	}
@@ -167,7 +174,7 @@ func (e *Engine) handleICMPv6Error(now clock.Time, ic wire.ICMPv6) {
 	if mtu > 65535 {
 		mtu = 65535
 	}
-	e.layer.ICMPError(now, k, seqnum.Value(binary.BigEndian.Uint32(t[4:])), kind, int(mtu))
+	e.layer.ICMPError(now, k, seqnum.Value(binary.BigEndian.Uint32(t[4:])), kind, int(mtu), errno)
 }
 
 // echoReply6 answers an echo request with its identifier, sequence number

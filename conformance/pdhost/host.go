@@ -304,6 +304,10 @@ func errnoOf(err error) Errno {
 	case errors.Is(err, tcp.ErrNoPorts):
 		return syscall.EADDRNOTAVAIL
 	}
+	var e syscall.Errno
+	if errors.As(err, &e) {
+		return e // a soft ICMP error (EHOSTUNREACH, ...): tcp.Layer.ICMPError
+	}
 	return syscall.EIO
 }
 

@@ -104,6 +104,9 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 	}
 	c.lastRecv = now
 	c.kaProbes, c.zwProbes = 0, 0
+	if c.sx != nil && flags&wire.FlagACK != 0 {
+		c.sx.softErr = nil // Linux tcp_ack: "something worked"
+	}
 	if c.flags&fECN != 0 && flags&wire.FlagRST == 0 {
 		c.ecnInput(seg)
 	}

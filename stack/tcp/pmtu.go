@@ -2,8 +2,10 @@ package tcp
 
 // ICMP errors for TCP connections: path MTU discovery (RFC 1191 for IPv4's
 // "fragmentation needed", RFC 8201 for ICMPv6 "packet too big") and soft
-// errors (RFC 5461: an established connection is not aborted; Linux
-// records sk_err_soft and goes on; xdptcp only checks and drops them). The engine parses the ICMP message
+// errors (RFC 5461: an established connection is not aborted; as Linux's
+// tcp_v4_err/tcp_v6_err, the error is kept, sk_err_soft, and reported if
+// the connection later times out, and a connection still in SYN-SENT
+// fails at once with it). The engine parses the ICMP message
 // and the quoted header; the layer checks the quoted sequence number
 // against the connection (RFC 5927 §4.1: SND.UNA <= seq <= SND.NXT, as
 // Linux's tcp_v4_err/tcp_v6_err, counted OutOfWindowIcmps otherwise), so a
@@ -55,8 +57,10 @@ func headerOverhead(k flowtable.Key) int {
 
 // ICMPError handles an ICMP error about connection k (our 4-tuple, from the
 // quoted header) whose quoted segment starts at seq; mtu is the next-hop
-// MTU of a packet-too-big. It reports whether the error was applied.
-func (l *Layer) ICMPError(now clock.Time, k flowtable.Key, seq seqnum.Value, kind ICMPKind, mtu int) bool {
+// MTU of a packet-too-big, err the error a soft one reports (the errno
+// Linux's icmp_err_convert or icmpv6_err_convert gives its type and
+// code). It reports whether the error was applied.
+func (l *Layer) ICMPError(now clock.Time, k flowtable.Key, seq seqnum.Value, kind ICMPKind, mtu int, err error) bool {
 	l.now = now
 	c := l.conns.Get(k)
 	if c == nil || c.flags&fGone != 0 {
@@ -68,9 +72,20 @@ func (l *Layer) ICMPError(now clock.Time, k flowtable.Key, seq seqnum.Value, kin
 		return false
 	}
 	if kind != ICMPPacketTooBig {
+		if err == nil {
+			err = ErrTimeout
+		}
+		if c.state == StateSynSent {
+			// Linux tcp_v4_err/tcp_v6_err: an error about our SYN ends
+			// the connect with it (connect(2) gets EHOSTUNREACH, ...).
+			c.destroy(err)
+			return true
+		}
 		// A soft error (RFC 5461 §4: must not abort a connection; RFC
-		// 1122 §4.2.3.9). Linux keeps it in sk_err_soft to report if
-		// the connection later times out; xdptcp does not report it.
+		// 1122 §4.2.3.9). Linux keeps it in sk_err_soft: a connection
+		// that later times out reports it instead of ETIMEDOUT
+		// (tcp_write_err), and an ACK clears it (tcp_ack).
+		c.ext().softErr = err
 		return true
 	}
 	floor := MinPMTU4

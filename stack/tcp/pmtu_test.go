@@ -1,7 +1,9 @@
 package tcp
 
 import (
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/seqnum"
@@ -24,7 +26,7 @@ func TestICMPPacketTooBig(t *testing.T) {
 
 	// Forged: the quoted sequence number is outside the window.
 	for _, seq := range []uint32{uint32(ourISN), uint32(ourISN + 1 + 3000 + 1), uint32(ourISN) + 1<<31} {
-		if h.l.ICMPError(h.now, h.key, seqnum.Value(seq), ICMPPacketTooBig, 1000) {
+		if h.l.ICMPError(h.now, h.key, seqnum.Value(seq), ICMPPacketTooBig, 1000, nil) {
 			t.Fatalf("seq %d applied", seq)
 		}
 	}
@@ -36,13 +38,13 @@ func TestICMPPacketTooBig(t *testing.T) {
 		t.Fatal("a forged error reached the PMTU cache")
 	}
 	// A soft error in the window is accepted and changes nothing.
-	if !h.l.ICMPError(h.now, h.key, ourISN+1, ICMPSoft, 0) {
+	if !h.l.ICMPError(h.now, h.key, ourISN+1, ICMPSoft, 0, nil) {
 		t.Fatal("soft error refused")
 	}
 	h.expectNothing()
 
 	// The real one, quoting the second segment: MTU 1000 (IPv4: MSS 960).
-	if !h.l.ICMPError(h.now, h.key, ourISN+1+1460, ICMPPacketTooBig, 1000) {
+	if !h.l.ICMPError(h.now, h.key, ourISN+1+1460, ICMPPacketTooBig, 1000, nil) {
 		t.Fatal("not applied")
 	}
 	if h.c.mss != 960 {
@@ -71,7 +73,7 @@ func TestICMPPacketTooBig(t *testing.T) {
 	if m, ok := h.l.PathMTU(h.key.RemoteAddr); !ok || m != 1000 {
 		t.Fatalf("PMTU cache %d %v", m, ok)
 	}
-	h.l.ICMPError(h.now, h.key, h.c.sndUna, ICMPPacketTooBig, 100)
+	h.l.ICMPError(h.now, h.key, h.c.sndUna, ICMPPacketTooBig, 100, nil)
 	if h.c.mss != MinPMTU4-40 {
 		t.Fatalf("mss %d below the min_pmtu floor", h.c.mss)
 	}
@@ -94,7 +96,7 @@ func TestICMPPacketTooBigIPv6(t *testing.T) {
 	h.c.Write(make([]byte, 2000))
 	h.expect(payloadLen(1440))
 	h.expect(payloadLen(560))
-	if !h.l.ICMPError(h.now, h.key, ourISN+1, ICMPPacketTooBig, 1000) {
+	if !h.l.ICMPError(h.now, h.key, ourISN+1, ICMPPacketTooBig, 1000, nil) {
 		t.Fatal("not applied")
 	}
 	if h.c.mss != 1280-60 {
@@ -152,5 +154,47 @@ func TestPMTUCacheBound(t *testing.T) {
 	a[15] = 104
 	if m, ok := p.lookup(0, a); !ok || m != 1300 {
 		t.Fatal("the newest entry was evicted")
+	}
+}
+
+// An ICMP error about our SYN ends the connect with its error, as Linux's
+// tcp_v4_err does for a SYN-SENT socket (connect(2) fails with
+// EHOSTUNREACH when a router says the host is unreachable).
+func TestICMPErrorFailsConnect(t *testing.T) {
+	h := dialConn(t)
+	if !h.l.ICMPError(h.now, h.key, ourISN, ICMPSoft, 0, syscall.EHOSTUNREACH) {
+		t.Fatal("not applied")
+	}
+	if err := h.rec.closeErr(t); err != syscall.EHOSTUNREACH {
+		t.Fatalf("connect failed with %v, want EHOSTUNREACH", err)
+	}
+	h.state(StateClosed)
+	if h.l.Stats().AttemptFails.Load() != 1 {
+		t.Fatal("AttemptFails not counted")
+	}
+}
+
+// A soft ICMP error on an established connection is kept (Linux
+// sk_err_soft): the connection goes on, and if it then times out it
+// reports that error instead of ETIMEDOUT (tcp_write_err); an ACK in
+// between clears it (tcp_ack), and the timeout is ETIMEDOUT again.
+func TestSoftICMPErrorReportedOnTimeout(t *testing.T) {
+	for _, acked := range []bool{false, true} {
+		h := establishedConn(t)
+		h.c.Write([]byte("data"))
+		h.expect(flags(ACK|PSH), payloadLen(4))
+		if !h.l.ICMPError(h.now, h.key, ourISN+1, ICMPSoft, 0, syscall.ENETUNREACH) {
+			t.Fatal("not applied")
+		}
+		h.state(StateEstablished)
+		want := error(syscall.ENETUNREACH)
+		if acked {
+			h.send(ACK, peerISN+1, ourISN+1) // a duplicate ACK: the path works
+			want = ErrTimeout
+		}
+		h.advance(925 * time.Second)
+		if err := h.rec.closeErr(t); err != want {
+			t.Fatalf("ACK after the error %v: timed out with %v, want %v", acked, err, want)
+		}
 	}
 }

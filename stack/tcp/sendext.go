@@ -36,6 +36,19 @@ type sendExt struct {
 	eor    recordEnds
 	forced forcedMarks
 	sml    seqnum.Value // Linux snd_sml: end of the last small segment sent (Minshall's Nagle, output.go)
+	// softErr is the last soft ICMP error (Linux sk_err_soft, pmtu.go):
+	// what a timeout reports instead of ErrTimeout; an ACK clears it.
+	softErr error
+}
+
+// timeoutErr is the error a connection that timed out reports: the last
+// soft ICMP error, else ErrTimeout (Linux tcp_write_err: sk_err_soft ?:
+// ETIMEDOUT).
+func (c *Conn) timeoutErr() error {
+	if c.sx != nil && c.sx.softErr != nil {
+		return c.sx.softErr
+	}
+	return ErrTimeout
 }
 
 // ext returns the connection's sendExt, allocating it (once per

@@ -107,7 +107,7 @@ func (c *Conn) onSynTimer(now clock.Time) {
 		// with 6 retries, SYNs at 0, 1, 3, 7, 15, 31, 63 s, failure at 127 s.
 		if c.nRtx > 0 && now.Sub(c.rtxStamp) >= modelTimeout(cfg.SynRetries, initialRTO) {
 			l.stats.TCPAbortOnTimeout.Add(1)
-			c.destroy(ErrTimeout)
+			c.destroy(c.timeoutErr())
 			return
 		}
 		if c.nRtx == 0 {
@@ -122,7 +122,7 @@ func (c *Conn) onSynTimer(now clock.Time) {
 		// 15, 31 s (timeout TCP_TIMEOUT_INIT << num_timeout), and the
 		// half-open entry is freed at the next expiry (63 s by default).
 		if int(c.synRtx) >= cfg.SynackRetries {
-			c.destroy(ErrTimeout)
+			c.destroy(c.timeoutErr())
 			return
 		}
 		c.synRtx++
@@ -165,7 +165,7 @@ func (c *Conn) onRTO(now clock.Time) {
 	}
 	if c.nRtx > 0 && now.Sub(c.rtxStamp) >= budget {
 		l.stats.TCPAbortOnTimeout.Add(1)
-		c.destroy(ErrTimeout)
+		c.destroy(c.timeoutErr())
 		return
 	}
 	if c.nRtx == 0 {
@@ -270,7 +270,7 @@ func (c *Conn) onPersist(now clock.Time) {
 	}
 	if dead {
 		c.layer.stats.TCPAbortOnTimeout.Add(1)
-		c.destroy(ErrTimeout)
+		c.destroy(c.timeoutErr())
 		return
 	}
 	c.zwProbes++
@@ -336,7 +336,7 @@ func (c *Conn) onKeepalive(now clock.Time) {
 		// Linux sends a RST to the dead peer and reports ETIMEDOUT.
 		l.stats.TCPAbortOnTimeout.Add(1)
 		c.sendReset(now)
-		c.destroy(ErrTimeout)
+		c.destroy(c.timeoutErr())
 		return
 	}
 	c.kaProbes++
