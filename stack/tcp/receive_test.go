@@ -190,16 +190,23 @@ func TestDelayedAckTiming(t *testing.T) {
 	h.expectNothing()
 }
 
-// The persist timer (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17): a zero window
-// with data waiting draws probes one RTO, then twice, four times ... as
-// long apart; the peer's ACKs of the probes (still zero window) keep the
-// connection; a window update resumes sending at once.
-func TestZeroWindowProbeSchedule(t *testing.T) {
+// zeroWindowWithData: one byte sent and acknowledged with a zero window,
+// two more bytes waiting (ourISN+2 is SND.UNA).
+func zeroWindowWithData(t *testing.T) *harness {
 	h := establishedConn(t)
 	h.c.Write([]byte("x"))
 	h.expect(payloadLen(1))
 	h.send(ACK, peerISN+1, ourISN+2, withWin(0))
 	h.c.Write([]byte("yz"))
+	return h
+}
+
+// The persist timer (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17): a zero window
+// with data waiting draws probes one RTO, then twice, four times ... as
+// long apart; the peer's ACKs of the probes (still zero window) keep the
+// connection; a window update resumes sending at once.
+func TestZeroWindowProbeSchedule(t *testing.T) {
+	h := zeroWindowWithData(t)
 	h.expectNothing()
 	rto := h.c.rtt.rto()
 	start := h.now
@@ -344,11 +351,7 @@ func TestDelayedAckEchoesOldestTSval(t *testing.T) {
 // (Linux tcp_ack_probe: icsk_backoff = 0): the data it lets out is
 // retransmitted one RTO later, not after the probes' doubled interval.
 func TestWindowOpenClearsProbeBackoff(t *testing.T) {
-	h := establishedConn(t)
-	h.c.Write([]byte("x"))
-	h.expect(payloadLen(1))
-	h.send(ACK, peerISN+1, ourISN+2, withWin(0))
-	h.c.Write([]byte("yz"))
+	h := zeroWindowWithData(t)
 	rto := h.c.rtt.rto()
 	for i := 0; i < 3; i++ {
 		h.advance(backoff(rto, i+1) + time.Millisecond)
