@@ -94,6 +94,15 @@ func TestPathMTUKernel(t *testing.T) {
 	if counterValue(t, srv, admin, "xdptcp_tcp_ext_tcp_mtup_black_hole_total") < 2 {
 		t.Error("TCPMTUPBlackHole not counted")
 	}
+	// After the black hole the search probes back up (RFC 4821): probes
+	// above the path MTU are lost (TCPMTUPFail), those below it are
+	// acknowledged and raise the MSS (TCPMTUPSuccess).
+	succ := counterValue(t, srv, admin, "xdptcp_tcp_ext_tcp_mtup_success_total")
+	fail := counterValue(t, srv, admin, "xdptcp_tcp_ext_tcp_mtup_fail_total")
+	t.Logf("MTU probes after the black hole: %v acknowledged, %v lost", succ, fail)
+	if succ < 2 || fail < 1 {
+		t.Errorf("TCPMTUPSuccess %v, TCPMTUPFail %v: the search did not probe back up", succ, fail)
+	}
 	fams := scrapeMetrics(t, srv, admin)
 	for _, name := range []string{"xdptcp_icmp_in_dest_unreachs_total", "xdptcp_icmp6_in_pkt_too_bigs_total"} {
 		f := fams[name]

@@ -128,6 +128,8 @@ func DefaultConfig() Config {
 		MtuProbing:         0,
 		BaseMss:            1024,
 		MtuProbeFloor:      48,
+		ProbeThreshold:     8,
+		ProbeInterval:      600,
 		PmtuCacheSize:      4096,
 		UnresQlen:          101,
 		LocalPortRange:     [2]uint16{32768, 60999},
@@ -181,6 +183,8 @@ type Config struct {
 	MtuProbing         int           // tcp_mtu_probing (0): 0 off, 1 after an ICMP black hole is detected, 2 from the start
 	BaseMss            int           // tcp_base_mss (1024): the MSS the black-hole search starts from
 	MtuProbeFloor      int           // tcp_mtu_probe_floor (48): the smallest MSS the search goes to
+	ProbeThreshold     int           // tcp_probe_threshold (8): the search stops when its range is narrower (bytes of MTU)
+	ProbeInterval      int           // tcp_probe_interval (600): seconds after which a finished search starts again
 	PmtuCacheSize      int           // pmtu_cache_size (4096): xdptcp: destinations whose path MTU a loop remembers
 	UnresQlen          int           // unres_qlen (101, Linux net.ipv4.neigh.default.unres_qlen): packets held per unresolved next hop; 0: dropped
 	LocalPortRange     [2]uint16     // ip_local_port_range (32768 60999): ephemeral ports for Dial
@@ -574,12 +578,16 @@ var settingTable = []settingDef{
 		1, 255, func(c *Config) *int { return &c.MinTSOSegs }),
 	intSetting("tcp_retries1", "consecutive retransmission timeouts before the path is suspected (then tcp_mtu_probing acts)", true,
 		0, 255, func(c *Config) *int { return &c.Retries1 }),
-	intSetting("tcp_mtu_probing", "MSS search for paths that drop ICMP (RFC 4821 black holes): 0 off, 1 after tcp_retries1 timeouts, 2 always (start at tcp_base_mss)", true,
+	intSetting("tcp_mtu_probing", "MSS search for paths that drop ICMP (RFC 4821 PLPMTUD): 0 off, 1 after tcp_retries1 timeouts, 2 always (start at tcp_base_mss); then probes upward", true,
 		0, 2, func(c *Config) *int { return &c.MtuProbing }),
-	intSetting("tcp_base_mss", "the MSS the tcp_mtu_probing search starts from", true,
+	intSetting("tcp_base_mss", "the MSS the tcp_mtu_probing search starts from (payload, without options)", true,
 		TCPMinSndMSS, 65535, func(c *Config) *int { return &c.BaseMss }),
 	intSetting("tcp_mtu_probe_floor", "the smallest MSS the tcp_mtu_probing search goes down to", true,
 		TCPMinSndMSS, 65535, func(c *Config) *int { return &c.MtuProbeFloor }),
+	intSetting("tcp_probe_threshold", "the tcp_mtu_probing search upward stops when the range left is narrower than this many bytes of MTU", true,
+		0, 65535, func(c *Config) *int { return &c.ProbeThreshold }),
+	intSetting("tcp_probe_interval", "seconds after which a finished tcp_mtu_probing search probes upward again (the path MTU may have grown)", true,
+		0, math.MaxUint32, func(c *Config) *int { return &c.ProbeInterval }),
 	{
 		name: "ip_local_port_range", meaning: "ephemeral ports for Dial: first last", runtime: true,
 		get: func(c *Config) string {

@@ -146,12 +146,8 @@ func (ln *Listener) cookieAck(now clock.Time, seg *Segment) bool {
 	if p, ok := l.pmtus.lookup(now, c.key.RemoteAddr); ok {
 		c.mss = min(c.mss, p-headerOverhead(c.key))
 	}
-	if cfg.MtuProbing == 2 {
-		c.flags |= fMTUProbe // as negotiate: tcp_mtu_probing 2 starts at tcp_base_mss
-		c.mss = min(c.mss, cfg.BaseMss)
-	}
 	c.mss = max(c.mss, cfg.MinSndMss, 1)
-	c.initCC(c.mss)
+	clamp := max(min(int(mss), int(c.rcvMSS)), cfg.MinSndMss, 1)
 	c.flags &^= fWS | fSackOK | fTS | fECN
 	c.sndShift, c.rcvShift = 0, 0
 	if seg.Opts.HasTimestamp {
@@ -180,6 +176,10 @@ func (ln *Listener) cookieAck(now clock.Time, seg *Segment) bool {
 			c.flags |= fSackOK
 		}
 	}
+	if cfg.MtuProbing == 2 {
+		c.mtuSearchStart(now, c.mss, clamp) // as negotiate for an accepted connection
+	}
+	c.initCC(c.mss)
 	c.setState(StateSynReceived)
 	if !l.conns.Insert(c.key, c) {
 		l.stats.ListenDrops.Add(1)

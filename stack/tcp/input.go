@@ -455,6 +455,7 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, as *ackS
 		})
 	}
 	c.sndUna = ack
+	c.mtuProbeAcked()
 	c.ackRTT(seg, as)
 	c.nRtx = 0
 	c.kaProbes, c.zwProbes = 0, 0
@@ -850,28 +851,15 @@ func (c *Conn) inputSynSent(now clock.Time, seg *Segment) {
 // timestamps and SACK-permitted.
 func (c *Conn) negotiate(now clock.Time, seg *Segment, active bool) {
 	cfg := &c.layer.cfg
-	mss := 536
+	peerMSS := 536
 	if seg.Opts.HasMSS {
-		mss = int(seg.Opts.MSS)
+		peerMSS = int(seg.Opts.MSS)
 	}
-	mss = min(mss, int(c.rcvMSS))
+	mss := min(peerMSS, int(c.rcvMSS))
 	if p, ok := c.layer.pmtus.lookup(now, c.key.RemoteAddr); ok && mss > p-headerOverhead(c.key) {
 		mss = p - headerOverhead(c.key) // a path MTU learnt from ICMP (PMTUExpires)
 	}
-	if cfg.MtuProbing == 2 {
-		// tcp_mtu_probing 2: the search is on from the start, at
-		// tcp_base_mss (Linux tcp_mtup_init).
-		c.flags |= fMTUProbe
-		mss = min(mss, cfg.BaseMss)
-	}
-	if mss < cfg.MinSndMss {
-		mss = cfg.MinSndMss
-	}
-	if mss < 1 {
-		mss = 1
-	}
-	c.mss = mss
-	c.initCC(mss)
+	c.mss = max(mss, cfg.MinSndMss, 1)
 	c.ecnNegotiate(seg, active)
 	if seg.Opts.HasWScale && cfg.WindowScaling {
 		c.flags |= fWS
@@ -893,4 +881,15 @@ func (c *Conn) negotiate(now clock.Time, seg *Segment, active bool) {
 	} else {
 		c.flags &^= fTS
 	}
+	if cfg.MtuProbing == 2 {
+		// tcp_mtu_probing 2: the search is on from the start (Linux
+		// tcp_mtup_init), after the options: the base MSS counts
+		// payload. Dial starts at tcp_base_mss, an accepted connection
+		// at the path's MSS, as Linux (mtuSearchStart).
+		ms := c.mtuSearchStart(now, c.mss, max(min(peerMSS, int(c.rcvMSS)), cfg.MinSndMss, 1))
+		if active {
+			c.mss = c.searchMSS(ms)
+		}
+	}
+	c.initCC(c.mss) // the initial window is segments of this MSS
 }

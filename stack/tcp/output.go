@@ -289,7 +289,7 @@ func (c *Conn) sendRound(now clock.Time, mode pushMode) {
 	// tail: a full-sized segment of new data went in this call, so the
 	// window-limited remainder behind it may follow (sendNew).
 	tail := false
-	for {
+	for wait := c.mtuProbe(now); !wait; {
 		sent, full := c.sendNext(now, tail, mode)
 		if !sent {
 			break
@@ -348,6 +348,7 @@ func (c *Conn) sendNext(now clock.Time, tail bool, mode pushMode) (sent, full bo
 func (c *Conn) retransmit(now clock.Time, i int) bool {
 	q := c.tq
 	s := q.at(i)
+	c.mtuProbeResent(s)
 	data := s.len
 	if s.mark&sbFin != 0 {
 		data--

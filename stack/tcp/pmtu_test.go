@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"fmt"
 	"syscall"
 	"testing"
 	"time"
@@ -196,5 +197,170 @@ func TestSoftICMPErrorReportedOnTimeout(t *testing.T) {
 		if err := h.rec.closeErr(t); err != want {
 			t.Fatalf("ACK after the error %v: timed out with %v, want %v", acked, err, want)
 		}
+	}
+}
+
+// probingConn is an established connection with tcp_mtu_probing 2 and
+// tcp_base_mss 512, the peer's MSS 1460 (IPv4: path MTU 1500), SACK when
+// sack. Opened by Dial when active, it starts at tcp_base_mss; accepted,
+// at the path's MSS (as Linux: mtuSearchStart).
+func probingConn(t *testing.T, active, sack bool) *harness {
+	opt := func(c *Config) { c.MtuProbing, c.BaseMss = 2, 512 }
+	var h *harness
+	synOpts := []segOpt{withMSS(1460), func(s *Segment) { s.Opts.SACKPermitted = sack }}
+	if active {
+		h = dialConn(t, opt)
+		h.send(SYN|ACK, peerISN, ourISN+1, append(synOpts, withKey(h.key))...)
+		h.expect(flags(ACK))
+	} else {
+		h = newHarness(t, opt)
+		h.listen()
+		h.send(SYN, peerISN, 0, synOpts...)
+		h.expect(flags(SYN|ACK), mss(1460))
+		h.send(ACK, peerISN+1, ourISN+1)
+	}
+	h.state(StateEstablished)
+	want := 1460
+	if active {
+		want = 512
+	}
+	if h.c.mss != want {
+		t.Fatalf("mss %d, want %d", h.c.mss, want)
+	}
+	return h
+}
+
+// sizes pops every segment sent and returns their payload sizes.
+func (h *harness) sizes() []int {
+	var n []int
+	for len(h.out.segs) > 0 {
+		n = append(n, len(h.expect().seg.Payload))
+	}
+	return n
+}
+
+// RFC 4821's search upward, as Linux's tcp_mtu_probe: with cwnd at 11
+// segments or more, one segment of the middle of the range goes first in
+// a round; its ACK makes it the MSS. From tcp_base_mss 512 (MTU 552) to
+// the peer's 1500 the probes are the MTUs 1026, 1263, 1381, 1440, 1470,
+// 1485, 1492 and 1496, after which the range (4 bytes) is below
+// tcp_probe_threshold: the MSS ends at 1456. The probes are data the
+// connection had to send: every byte arrives once, in order.
+func TestMTUProbeSearch(t *testing.T) {
+	for _, active := range []bool{true, false} {
+		h := probingConn(t, active, false)
+		const total = 1 << 20
+		written := h.c.Write(make([]byte, total))
+		var probes []int
+		for round := 0; round < 200 && h.c.sndUna != ourISN+1+total; round++ {
+			sizes := h.sizes()
+			if ms := h.c.sx.mtu; ms.probe != 0 {
+				if sizes[0] != int(ms.probe)-40 {
+					t.Fatalf("round %d: the probe (%d bytes) is not the round's first segment: %v", round, ms.probe-40, sizes)
+				}
+				probes = append(probes, sizes[0])
+			}
+			h.advance(10 * time.Millisecond)
+			h.send(ACK, peerISN+1, h.c.sndNxt, withKey(h.key))
+			if written < total {
+				written += h.c.Write(make([]byte, total-written))
+			}
+		}
+		want := []int{986, 1223, 1341, 1400, 1430, 1445, 1452, 1456}
+		if fmt.Sprint(probes) != fmt.Sprint(want) {
+			t.Fatalf("active %v: probe payloads %v, want %v", active, probes, want)
+		}
+		if h.c.mss != 1456 {
+			t.Fatalf("active %v: mss %d after the search, want 1456", active, h.c.mss)
+		}
+		st := h.l.Stats()
+		if st.TCPMTUPSuccess.Load() != 8 || st.TCPMTUPFail.Load() != 0 || st.RetransSegs.Load() != 0 {
+			t.Fatalf("active %v: TCPMTUPSuccess %d, TCPMTUPFail %d, RetransSegs %d", active, st.TCPMTUPSuccess.Load(), st.TCPMTUPFail.Load(), st.RetransSegs.Load())
+		}
+		// A search that has ended starts again after
+		// tcp_probe_interval, from the MSS up to the peer's.
+		h.advance(time.Duration(h.l.cfg.ProbeInterval) * time.Second)
+		h.c.Write(make([]byte, 100<<10))
+		for round := 0; round < 50 && h.c.sndUna != h.c.dataEnd(); round++ {
+			h.sizes()
+			h.advance(10 * time.Millisecond)
+			h.send(ACK, peerISN+1, h.c.sndNxt, withKey(h.key))
+		}
+		if ms := h.c.sx.mtu; ms.low != 1496 || ms.high != 1500 || ms.stamp < h.now.Add(-time.Second) {
+			t.Fatalf("active %v: after tcp_probe_interval the search is low %d high %d from %v (now %v)", active, ms.low, ms.high, ms.stamp, h.now)
+		}
+	}
+}
+
+// A probe the path drops (a black hole at MTU 1200: nothing larger
+// arrives, no ICMP says so). The SACKs of the segments behind it show the
+// loss: the probe's data goes again in segments of the MSS, with no fast
+// recovery and cwnd untouched (Linux tcp_fastretrans_alert's "MTU probe
+// failure"); the search's top comes down below the probe, so the next
+// probe is smaller. The MSS ends at the largest size that passes
+// (MTU 1196 here: 1156 bytes), never above the hole.
+func TestMTUProbeLost(t *testing.T) {
+	h := probingConn(t, true, true)
+	const hole = 1200 - 40
+	const total = 1 << 20
+	written := h.c.Write(make([]byte, total))
+	got := make([]bool, total)
+	var lostProbes []int
+	for round := 0; round < 400 && h.c.sndUna != ourISN+1+total; round++ {
+		// The peer: segments over the hole are lost, the others
+		// arrive; it acknowledges what it holds in order and SACKs
+		// (up to three ranges) what it holds above a gap.
+		una := h.c.sndUna
+		for _, s := range h.out.segs {
+			if len(s.seg.Payload) > hole {
+				lostProbes = append(lostProbes, len(s.seg.Payload))
+				continue
+			}
+			off := int(s.seg.Seq.Sub(ourISN + 1))
+			for i := range s.seg.Payload {
+				got[off+i] = true
+			}
+		}
+		h.out.segs = nil
+		rcvd := 0
+		for rcvd < total && got[rcvd] {
+			rcvd++
+		}
+		var blocks []seqnum.Value
+		for i := rcvd; i < total && len(blocks) < 6; i++ {
+			if got[i] && (i == 0 || !got[i-1]) {
+				j := i
+				for j < total && got[j] {
+					j++
+				}
+				blocks = append(blocks, ourISN+1+seqnum.Value(i), ourISN+1+seqnum.Value(j))
+			}
+		}
+		cwnd := h.c.cc.window()
+		h.advance(10 * time.Millisecond)
+		h.send(ACK, peerISN+1, ourISN+1+seqnum.Value(rcvd), withSACK(blocks...), withKey(h.key))
+		if ourISN+1+seqnum.Value(rcvd) == una && len(blocks) > 0 && h.c.flags&fInRecovery != 0 {
+			t.Fatalf("round %d: a lost probe started fast recovery", round)
+		}
+		if ourISN+1+seqnum.Value(rcvd) == una && len(blocks) > 0 && h.c.cc.window() < cwnd {
+			t.Fatalf("round %d: a lost probe reduced cwnd %d -> %d", round, cwnd, h.c.cc.window())
+		}
+		if written < total {
+			written += h.c.Write(make([]byte, total-written))
+		}
+	}
+	if h.c.sndUna != ourISN+1+total {
+		t.Fatalf("SND.UNA %d: the transfer did not complete (probes lost %v)", h.c.sndUna, lostProbes)
+	}
+	st := h.l.Stats()
+	t.Logf("lost probes %v, mss %d, TCPMTUPSuccess %d, TCPMTUPFail %d", lostProbes, h.c.mss, st.TCPMTUPSuccess.Load(), st.TCPMTUPFail.Load())
+	if len(lostProbes) == 0 || st.TCPMTUPFail.Load() != uint64(len(lostProbes)) {
+		t.Fatalf("probes lost %v, TCPMTUPFail %d", lostProbes, st.TCPMTUPFail.Load())
+	}
+	if h.c.mss > hole || h.c.mss < hole-8 {
+		t.Fatalf("mss %d, want at most %d and within tcp_probe_threshold of it", h.c.mss, hole)
+	}
+	if st.TCPSackRecovery.Load() != 0 || st.TCPTimeouts.Load() != 0 {
+		t.Fatalf("TCPSackRecovery %d, TCPTimeouts %d: probe losses are not congestion", st.TCPSackRecovery.Load(), st.TCPTimeouts.Load())
 	}
 }

@@ -237,6 +237,9 @@ func (c *Conn) recoveryOnAck(now clock.Time, as *ackSample) {
 	if c.flags&fInRecovery == 0 {
 		switch {
 		case c.tq != nil && c.tq.lost > 0 && c.recover.LessThanEq(c.sndUna):
+			if c.mtuProbeLost() {
+				return // the MTU probe's loss, not congestion's
+			}
 			c.enterRecovery(now)
 		case as.ece && c.ecnOnAck(now):
 			return

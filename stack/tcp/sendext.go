@@ -39,6 +39,7 @@ type sendExt struct {
 	// softErr is the last soft ICMP error (Linux sk_err_soft, pmtu.go):
 	// what a timeout reports instead of ErrTimeout; an ACK clears it.
 	softErr error
+	mtu     *mtuSearch // the tcp_mtu_probing search (pmtu.go); nil while off
 }
 
 // timeoutErr is the error a connection that timed out reports: the last

@@ -85,6 +85,8 @@ type Stats struct {
 	TCPRetransFail         atomic.Uint64 // retransmissions that could not be sent
 	OutOfWindowIcmps       atomic.Uint64 // ICMP errors for out-of-window sequence numbers
 	TCPMTUPBlackHole       atomic.Uint64 // tcp_mtu_probing lowered a connection's MSS after timeouts (xdptcp's; Linux counts no such event)
+	TCPMTUPFail            atomic.Uint64 // MTU probes lost (RFC 4821): the search's top came down
+	TCPMTUPSuccess         atomic.Uint64 // MTU probes acknowledged: the connection's MSS went up
 }
 
 // StatDesc describes one field of Stats.
@@ -185,6 +187,8 @@ var statDescs = []StatDesc{
 	extStat("TCPRetransFail", func(s *Stats) *atomic.Uint64 { return &s.TCPRetransFail }),
 	extStat("OutOfWindowIcmps", func(s *Stats) *atomic.Uint64 { return &s.OutOfWindowIcmps }),
 	extStat("TCPMTUPBlackHole", func(s *Stats) *atomic.Uint64 { return &s.TCPMTUPBlackHole }),
+	extStat("TCPMTUPFail", func(s *Stats) *atomic.Uint64 { return &s.TCPMTUPFail }),
+	extStat("TCPMTUPSuccess", func(s *Stats) *atomic.Uint64 { return &s.TCPMTUPSuccess }),
 }
 
 // StatDescs returns the description of every Stats field, in declaration

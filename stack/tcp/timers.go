@@ -197,7 +197,7 @@ func (c *Conn) onRTO(now clock.Time) {
 	c.dupAcks = 0
 	c.nRtx++
 	if cfg.MtuProbing > 0 && int(c.nRtx) >= cfg.Retries1 {
-		c.mtuBlackHole() // before the resend: what was marked lost goes at the new size
+		c.mtuBlackHole(now) // before the resend: what was marked lost goes at the new size
 	}
 	c.trySend(now)
 	c.rtoAt = now.Add(c.currentRTO())
