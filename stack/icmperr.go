@@ -29,6 +29,27 @@ var icmp4UnreachErrno = [16]syscall.Errno{
 	syscall.EHOSTUNREACH, // 15 precedence cutoff
 }
 
+// The IPv4 destination-unreachable codes that, with time exceeded and
+// parameter problem, end a half-open passive connection (Linux
+// tcp_v4_err's abort argument of tcp_req_err: tcp.ICMPFatal).
+const (
+	icmp4NetUnreach  = 0
+	icmp4HostUnreach = 1
+)
+
+// icmp6UnreachFatal is icmpv6_err_convert's "fatal" by destination-
+// unreachable code: what, with a parameter problem or an unknown code,
+// ends a half-open passive connection (tcp_v6_err, tcp_req_err).
+var icmp6UnreachFatal = [7]bool{
+	false, // 0 no route
+	true,  // 1 administratively prohibited
+	false, // 2 beyond the scope of the source address
+	false, // 3 address unreachable
+	true,  // 4 port unreachable
+	true,  // 5 source address failed ingress/egress policy
+	true,  // 6 reject route
+}
+
 // icmp6UnreachErrno is icmpv6_err_convert's table by destination-unreachable code.
 var icmp6UnreachErrno = [7]syscall.Errno{
 	syscall.ENETUNREACH,  // 0 no route

@@ -1,8 +1,11 @@
 package stack
 
 import (
+	"encoding/binary"
+	"fmt"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/xdptcp/xdptcp/stack/tcp"
 	"github.com/xdptcp/xdptcp/stack/wire"
@@ -11,13 +14,16 @@ import (
 // icmpUnreach4 builds an ICMP destination-unreachable (type 3, code) from
 // the peer to us quoting the IPv4 header and the first 8 bytes of TCP of
 // the frame we sent (RFC 792).
-func icmpUnreach4(code uint8, sent []byte) []byte {
+func icmpUnreach4(code uint8, sent []byte) []byte { return icmp4(wire.ICMPv4DstUnreach, code, sent) }
+
+// icmp4 builds an ICMP error of type typ and code quoting sent.
+func icmp4(typ, code uint8, sent []byte) []byte {
 	quote := sent[14 : 14+20+8]
 	b := make([]byte, 14+20+8+len(quote))
 	wire.Ethernet(b).Encode(macUs, macPeer, wire.EtherTypeIPv4)
 	wire.IPv4(b[14:]).Encode(&wire.IPv4Fields{TotalLen: uint16(len(b) - 14), TTL: 64, Protocol: wire.ProtoICMP, Src: addrPeer, Dst: addrUs})
 	ic := b[34:]
-	ic[0], ic[1] = wire.ICMPv4DstUnreach, code
+	ic[0], ic[1] = typ, code
 	copy(ic[8:], quote)
 	wire.ICMPv4(ic).SetChecksum(^wire.Checksum(ic, 0))
 	return b
@@ -68,6 +74,63 @@ func TestICMPUnreachableFailsDial(t *testing.T) {
 		}
 		if !h.closed || h.err != tc.want {
 			t.Fatalf("code %d: closed %v with %v, want %v", tc.code, h.closed, h.err, tc.want)
+		}
+	}
+}
+
+// An ICMP error about a half-open passive connection's SYN-ACK, as
+// Linux's tcp_req_err: net or host unreachable, time exceeded and a
+// parameter problem drop it (ListenDrops; nothing reaches the
+// application); port unreachable, administratively prohibited and
+// fragmentation needed change nothing, and the SYN-ACK is retransmitted
+// as before; an error quoting another sequence number than the ISS is
+// counted in OutOfWindowIcmps.
+func TestICMPErrorDropsHalfOpen(t *testing.T) {
+	for _, tc := range []struct {
+		typ, code uint8
+		seqOff    uint32
+		drop      bool
+	}{
+		{wire.ICMPv4DstUnreach, 0, 0, true},
+		{wire.ICMPv4DstUnreach, 1, 0, true},
+		{wire.ICMPv4TimeExceeded, 0, 0, true},
+		{12, 0, 0, true}, // parameter problem
+		{wire.ICMPv4DstUnreach, 3, 0, false},
+		{wire.ICMPv4DstUnreach, 13, 0, false},
+		{wire.ICMPv4DstUnreach, 4, 0, false},
+		{wire.ICMPv4DstUnreach, 1, 1, false},
+	} {
+		f := newFixture(t, nil)
+		f.e.testInput = nil // segments go to the TCP layer
+		f.expectOne(f.recv(unhex(t, goldenARPReq)), unhex(t, goldenARPReply))
+		if _, err := f.e.TCP().Listen(m4(addrUs), 80, tcp.ListenOptions{NewHandler: echoServer{}.newHandler}); err != nil {
+			t.Fatal(err)
+		}
+		out := f.recv(tcpFrame(macPeer, addrPeer, 40000, 80, wire.FlagSYN, 100, &wire.TCPOptions{HasMSS: true, MSS: 1460}, nil))
+		if len(out) != 1 || wire.TCP(out[0][34:]).Flags() != wire.FlagSYN|wire.FlagACK {
+			t.Fatalf("sent %d frames, want the SYN-ACK", len(out))
+		}
+		synack := out[0]
+		if tc.seqOff != 0 {
+			tp := wire.TCP(synack[34:])
+			binary.BigEndian.PutUint32(tp[4:], tp.Seq()+tc.seqOff)
+		}
+		f.expectNothing(f.recv(icmp4(tc.typ, tc.code, synack)))
+		st := f.e.TCP().Stats()
+		name := fmt.Sprintf("type %d code %d seq+%d", tc.typ, tc.code, tc.seqOff)
+		if gone := f.e.TCP().Conns() == 0; gone != tc.drop || (st.ListenDrops.Load() == 1) != tc.drop {
+			t.Fatalf("%s: half-open dropped %v (ListenDrops %d), want %v", name, gone, st.ListenDrops.Load(), tc.drop)
+		}
+		if (st.OutOfWindowIcmps.Load() == 1) != (tc.seqOff != 0) {
+			t.Fatalf("%s: OutOfWindowIcmps %d", name, st.OutOfWindowIcmps.Load())
+		}
+		if !tc.drop {
+			// Still there: the SYN-ACK goes again after the initial RTO.
+			f.now = f.now.Add(1100 * time.Millisecond)
+			f.e.Poll(f.now)
+			if out := f.p.take(); len(out) != 1 || wire.TCP(out[0][34:]).Flags() != wire.FlagSYN|wire.FlagACK {
+				t.Fatalf("%s: %d frames after 1.1 s, want the SYN-ACK again", name, len(out))
+			}
 		}
 	}
 }

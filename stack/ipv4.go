@@ -191,8 +191,11 @@ func (e *Engine) handleICMPError(now clock.Time, ic wire.ICMPv4) {
 	switch ic.Type() {
 	case wire.ICMPv4DstUnreach:
 		inc(&e.stats.IcmpInDestUnreachs)
-		if ic.Code() == wire.ICMPv4CodeFragNeeded {
+		switch ic.Code() {
+		case wire.ICMPv4CodeFragNeeded:
 			kind = tcp.ICMPPacketTooBig
+		case icmp4NetUnreach, icmp4HostUnreach:
+			kind = tcp.ICMPFatal
 		}
 		if int(ic.Code()) >= len(icmp4UnreachErrno) {
 			return // Linux tcp_v4_err: a code past NR_ICMP_UNREACH is ignored
@@ -200,10 +203,10 @@ func (e *Engine) handleICMPError(now clock.Time, ic wire.ICMPv4) {
 		errno = icmp4UnreachErrno[ic.Code()]
 	case wire.ICMPv4TimeExceeded:
 		inc(&e.stats.IcmpInTimeExcds)
-		errno = syscall.EHOSTUNREACH
+		kind, errno = tcp.ICMPFatal, syscall.EHOSTUNREACH
 	default:
 		inc(&e.stats.IcmpInParmProbs)
-		errno = syscall.EPROTO
+		kind, errno = tcp.ICMPFatal, syscall.EPROTO
 	}
 	q := wire.IPv4(ic.Payload())
 	if len(q) < wire.IPv4MinHeaderLen || q.Version() != 4 || q.HeaderLen() < wire.IPv4MinHeaderLen ||

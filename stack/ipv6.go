@@ -150,14 +150,19 @@ func (e *Engine) handleICMPv6Error(now clock.Time, ic wire.ICMPv6) {
 		errno = syscall.EMSGSIZE
 	case wire.ICMPv6DstUnreach:
 		inc(&e.stats.Icmp6InDestUnreachs)
+		kind = tcp.ICMPFatal // an unknown code: icmpv6_err_convert's default
 		if int(ic.Code()) < len(icmp6UnreachErrno) {
 			errno = icmp6UnreachErrno[ic.Code()]
+			if !icmp6UnreachFatal[ic.Code()] {
+				kind = tcp.ICMPSoft
+			}
 		}
 	case wire.ICMPv6TimeExceeded:
 		inc(&e.stats.Icmp6InTimeExcds)
 		errno = syscall.EHOSTUNREACH
 	default:
 		inc(&e.stats.Icmp6InParmProblems)
+		kind = tcp.ICMPFatal
 	}
 	q := ic.Body()
 	if len(q) < wire.IPv6HeaderLen+8 || q[0]>>4 != 6 || wire.IPv6(q).NextHeader() != wire.ProtoTCP ||

@@ -44,6 +44,13 @@ const (
 	// ICMPSoft is any other destination-unreachable, time-exceeded or
 	// parameter-problem error: a soft error (RFC 5461).
 	ICMPSoft
+	// ICMPFatal is a soft error that also ends a half-open passive
+	// connection it quotes (Linux tcp_req_err's abort): IPv4 net or
+	// host unreachable, time exceeded and parameter problem (tcp_v4_err);
+	// ICMPv6's fatal ones (icmpv6_err_convert: administratively
+	// prohibited, port unreachable, policy, reject route, an unknown
+	// unreachable code, parameter problem). Anywhere else it is ICMPSoft.
+	ICMPFatal
 )
 
 // headerOverhead is the IP and TCP header bytes (without options) around
@@ -66,6 +73,9 @@ func (l *Layer) ICMPError(now clock.Time, k flowtable.Key, seq seqnum.Value, kin
 	if c == nil || c.flags&fGone != 0 {
 		return false
 	}
+	if c.state == StateSynReceived && c.listener != nil {
+		return c.requestICMPError(seq, kind)
+	}
 	// RFC 5927 §4.1, Linux tcp_v4_err: between(seq, snd_una, snd_nxt).
 	if seq.LessThan(c.sndUna) || c.sndNxt.LessThan(seq) {
 		l.stats.OutOfWindowIcmps.Add(1)
@@ -75,9 +85,10 @@ func (l *Layer) ICMPError(now clock.Time, k flowtable.Key, seq seqnum.Value, kin
 		if err == nil {
 			err = ErrTimeout
 		}
-		if c.state == StateSynSent {
+		if c.state == StateSynSent || c.state == StateSynReceived {
 			// Linux tcp_v4_err/tcp_v6_err: an error about our SYN ends
-			// the connect with it (connect(2) gets EHOSTUNREACH, ...).
+			// the connect with it (connect(2) gets EHOSTUNREACH, ...);
+			// so does one in a simultaneous open's SYN-RECEIVED.
 			c.destroy(err)
 			return true
 		}
@@ -95,6 +106,28 @@ func (l *Layer) ICMPError(now clock.Time, k flowtable.Key, seq seqnum.Value, kin
 	mtu = max(mtu, floor)
 	l.pmtus.learn(now, k.RemoteAddr, mtu, l.cfg.PmtuCacheSize)
 	c.lowerMSS(now, mtu-headerOverhead(k))
+	return true
+}
+
+// requestICMPError is an ICMP error about a half-open passive connection
+// (SYN-RECEIVED, from a listener), as Linux's tcp_req_err for its request
+// sockets: it must quote our SYN-ACK's sequence number, the ISS, or it is
+// counted (OutOfWindowIcmps) and ignored; a fatal one drops the
+// connection silently, counted in ListenDrops ("there is no good way to
+// pass the error to the newly created socket, and POSIX does not want
+// network errors returned from accept()"); any other, a packet-too-big
+// included, changes nothing (the SYN-ACK is retransmitted as before).
+func (c *Conn) requestICMPError(seq seqnum.Value, kind ICMPKind) bool {
+	l := c.layer
+	if seq != c.iss {
+		l.stats.OutOfWindowIcmps.Add(1)
+		return false
+	}
+	if kind != ICMPFatal {
+		return false
+	}
+	l.stats.ListenDrops.Add(1)
+	c.destroy(ErrTimeout)
 	return true
 }
 
