@@ -175,6 +175,23 @@ func TestICMPErrorFailsConnect(t *testing.T) {
 	}
 }
 
+// In a simultaneous open (SYN-RECEIVED without a listener, Linux's full
+// socket in TCP_SYN_RECV) an error about our SYN fails the connect as in
+// SYN-SENT (tcp_v4_err).
+func TestICMPErrorFailsSimultaneousOpen(t *testing.T) {
+	h := dialConn(t)
+	h.send(SYN, peerISN, 0, withMSS(1460), withKey(h.key))
+	h.expect(flags(SYN | ACK))
+	h.state(StateSynReceived)
+	if !h.l.ICMPError(h.now, h.key, ourISN, ICMPSoft, 0, syscall.ECONNREFUSED) {
+		t.Fatal("not applied")
+	}
+	if err := h.rec.closeErr(t); err != syscall.ECONNREFUSED {
+		t.Fatalf("connect failed with %v, want ECONNREFUSED", err)
+	}
+	h.state(StateClosed)
+}
+
 // A soft ICMP error on an established connection is kept (Linux
 // sk_err_soft): the connection goes on, and if it then times out it
 // reports that error instead of ETIMEDOUT (tcp_write_err); an ACK in
