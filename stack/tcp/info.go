@@ -91,7 +91,7 @@ type TCPInfo struct {
 	LastDataRecv time.Duration // tcpi_last_data_recv: time since in-order data was last received
 	LastAckRecv  time.Duration // tcpi_last_ack_recv: time since an acceptable segment (they all carry ACKs) was last received
 
-	PMTU        int           // tcpi_pmtu: path MTU assumed (MSS + 40 bytes of IPv4 and TCP headers, 60 for IPv6)
+	PMTU        int           // tcpi_pmtu: path MTU assumed (MSS + 40 bytes of IPv4 and TCP headers, 60 for IPv6; with tcp_mtu_probing's search on, the path's MTU it searches under)
 	RcvSsthresh int           // tcpi_rcv_ssthresh: most we would advertise now (receive buffer size)
 	RTT         time.Duration // tcpi_rtt: smoothed RTT (RFC 6298 SRTT)
 	RTTVar      time.Duration // tcpi_rttvar: RTT variation (RFC 6298 RTTVAR)
@@ -300,6 +300,9 @@ func (c *Conn) Info() TCPInfo {
 	if c.state.synchronized() {
 		in.SndMSS = c.effMSS()
 		in.PMTU = c.mss + headerOverhead(c.key)
+		if ms := c.mtuSearch(); ms != nil {
+			in.PMTU = int(ms.pmtu) // the path's, not the search's MSS (Linux icsk_pmtu_cookie)
+		}
 		in.Reordering = 3 + int(c.reordering) // Linux tp->reordering (DupThresh before its half-flight bound)
 		if c.rcvNxt.LessThan(c.rcvAdv) {
 			in.RcvWnd = uint32(c.rcvAdv.Sub(c.rcvNxt))

@@ -244,6 +244,9 @@ func probingConn(t *testing.T, active, sack bool) *harness {
 	if h.c.mss != want {
 		t.Fatalf("mss %d, want %d", h.c.mss, want)
 	}
+	if in := h.c.Info(); in.PMTU != 1500 || in.SndMSS != want {
+		t.Fatalf("TCP_INFO pmtu %d snd_mss %d, want 1500 and %d", in.PMTU, in.SndMSS, want)
+	}
 	return h
 }
 
