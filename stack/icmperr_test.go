@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdptcp/xdptcp/flowtable"
 	"github.com/xdptcp/xdptcp/stack/tcp"
 	"github.com/xdptcp/xdptcp/stack/wire"
 )
@@ -131,6 +132,58 @@ func TestICMPErrorDropsHalfOpen(t *testing.T) {
 			if out := f.p.take(); len(out) != 1 || wire.TCP(out[0][34:]).Flags() != wire.FlagSYN|wire.FlagACK {
 				t.Fatalf("%s: %d frames after 1.1 s, want the SYN-ACK again", name, len(out))
 			}
+		}
+	}
+}
+
+// icmp6 builds an ICMPv6 error of type typ and code from the peer quoting
+// the IPv6 frame we sent (RFC 4443 §2.4: as much of it as fits).
+func icmp6(typ, code uint8, sent []byte) []byte {
+	quote := sent[14:]
+	b := make([]byte, 14+40+8+len(quote))
+	wire.Ethernet(b).Encode(macUs, macPeer, wire.EtherTypeIPv6)
+	wire.IPv6(b[14:]).Encode(&wire.IPv6Fields{PayloadLen: uint16(8 + len(quote)), NextHeader: wire.ProtoICMPv6, HopLimit: 64, Src: addrPeer6, Dst: addrUs6})
+	ic := wire.ICMPv6(b[54:])
+	ic[0], ic[1] = typ, code
+	if typ == wire.ICMPv6PacketTooBig {
+		binary.BigEndian.PutUint32(ic[4:], 1280)
+	}
+	copy(ic[8:], quote)
+	src, dst := addrPeer6, addrUs6
+	ic.SetChecksumFor(&src, &dst)
+	return b
+}
+
+// Over IPv6 the errors that drop a half-open passive connection are those
+// icmpv6_err_convert calls fatal: administratively prohibited, port
+// unreachable, a parameter problem; no route, address unreachable, time
+// exceeded and packet too big change nothing.
+func TestICMPv6ErrorDropsHalfOpen(t *testing.T) {
+	for _, tc := range []struct {
+		typ, code uint8
+		drop      bool
+	}{
+		{wire.ICMPv6DstUnreach, 0, false},
+		{wire.ICMPv6DstUnreach, 1, true},
+		{wire.ICMPv6DstUnreach, 3, false},
+		{wire.ICMPv6DstUnreach, 4, true},
+		{wire.ICMPv6TimeExceeded, 0, false},
+		{wire.ICMPv6ParamProblem, 0, true},
+		{wire.ICMPv6PacketTooBig, 0, false},
+	} {
+		f := newFixture6(t)
+		f.e.testInput = nil
+		f.e.SetNeighbor(flowtable.Addr(addrPeer6), macPeer)
+		if _, err := f.e.TCP().Listen(flowtable.Addr{}, 80, tcp.ListenOptions{NewHandler: echoServer{}.newHandler}); err != nil {
+			t.Fatal(err)
+		}
+		out := f.recv(unhex(t, goldenSYN6))
+		if len(out) != 1 {
+			t.Fatalf("%d frames out, want the SYN-ACK", len(out))
+		}
+		f.recv(icmp6(tc.typ, tc.code, out[0]))
+		if gone := f.e.TCP().Conns() == 0; gone != tc.drop || (f.e.TCP().Stats().ListenDrops.Load() == 1) != tc.drop {
+			t.Fatalf("type %d code %d: half-open dropped %v, want %v", tc.typ, tc.code, gone, tc.drop)
 		}
 	}
 }
