@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdptcp/xdptcp/flowtable"
 	"github.com/xdptcp/xdptcp/stack/tcp"
 	"github.com/xdptcp/xdptcp/stack/wire"
 )
@@ -171,12 +170,7 @@ func TestICMPv6ErrorDropsHalfOpen(t *testing.T) {
 		{wire.ICMPv6ParamProblem, 0, true},
 		{wire.ICMPv6PacketTooBig, 0, false},
 	} {
-		f := newFixture6(t)
-		f.e.testInput = nil
-		f.e.SetNeighbor(flowtable.Addr(addrPeer6), macPeer)
-		if _, err := f.e.TCP().Listen(flowtable.Addr{}, 80, tcp.ListenOptions{NewHandler: echoServer{}.newHandler}); err != nil {
-			t.Fatal(err)
-		}
+		f := listening6(t)
 		out := f.recv(unhex(t, goldenSYN6))
 		if len(out) != 1 {
 			t.Fatalf("%d frames out, want the SYN-ACK", len(out))

@@ -82,13 +82,20 @@ func TestIPv6NotServed(t *testing.T) {
 // A SYN over IPv6 gets a SYN-ACK over IPv6: MSS 1440, a non-zero flow
 // label, the same on the retransmission, and a checksum over the IPv6
 // pseudo-header. A fragment is dropped and counted.
-func TestSYNOverIPv6(t *testing.T) {
+// listening6 is newFixture6 with segments going through the TCP layer, a
+// listener on port 80 and the peer's MAC known.
+func listening6(t *testing.T) *fixture {
 	f := newFixture6(t)
 	f.e.testInput = nil // through the TCP layer
 	f.e.SetNeighbor(flowtable.Addr(addrPeer6), macPeer)
 	if _, err := f.e.TCP().Listen(flowtable.Addr{}, 80, tcp.ListenOptions{NewHandler: echoServer{}.newHandler}); err != nil {
 		t.Fatal(err)
 	}
+	return f
+}
+
+func TestSYNOverIPv6(t *testing.T) {
+	f := listening6(t)
 	out := f.recv(unhex(t, goldenSYN6))
 	if len(out) != 1 {
 		t.Fatalf("%d frames out", len(out))
