@@ -11,7 +11,8 @@
 // IPv6 address beside the IPv4 default 192.168.0.1), gateway=IP (the next
 // hop of that family; any address off our /32 or /128), mtu=N (the IP
 // MTU, packetdrill's --mtu), ctl=PATH (the Unix socket the sysctl shim
-// talks to).
+// talks to), sysctl=NAME=VALUE (a setting by its Linux name, set before
+// the script runs; repeatable).
 package main
 
 /*
@@ -48,6 +49,7 @@ func pdInit(flags *C.char) {
 		Gateway: [4]byte{192, 168, 0, 254},
 	}
 	ctl := ""
+	var sysctls [][2]string
 	for _, kv := range strings.Split(C.GoString(flags), ",") {
 		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
 		switch k {
@@ -71,6 +73,9 @@ func pdInit(flags *C.char) {
 			ctl = v
 		case "mtu":
 			fmt.Sscan(v, &opt.MTU)
+		case "sysctl":
+			n, val, _ := strings.Cut(v, "=")
+			sysctls = append(sysctls, [2]string{n, val})
 		}
 	}
 	h, err := pdhost.New(opt)
@@ -79,6 +84,12 @@ func pdInit(flags *C.char) {
 		os.Exit(1)
 	}
 	host = h
+	for _, kv := range sysctls {
+		if err := h.Sysctl(kv[0], kv[1]); err != nil {
+			fmt.Fprintf(os.Stderr, "xdptcp adapter: sysctl %s=%q: %v\n", kv[0], kv[1], err)
+			os.Exit(1)
+		}
+	}
 	if ctl != "" {
 		if stopCtl, err = h.ServeControl(ctl); err != nil {
 			fmt.Fprintf(os.Stderr, "xdptcp adapter: control socket: %v\n", err)

@@ -10,18 +10,18 @@ import (
 	"github.com/xdptcp/xdptcp/stack/seqnum"
 	"github.com/xdptcp/xdptcp/stack/wire"
 	"github.com/xdptcp/xdptcp/syncookie"
+	"math/bits"
 )
 
 // ourWindowShift is the window scale we offer: the smallest shift that
-// lets the window reach tcp_rmem[2] (Linux tcp_select_initial_window), as
+// lets the window reach the largest receive buffer, tcp_rmem[2] or
+// rmem_max (SO_RCVBUF's), whichever is larger (Linux
+// tcp_select_initial_window: ilog2 of it less 15, at most 14), as
 // newConn sets rcvShift. A cookie SYN-ACK and the connection rebuilt from
 // its ACK must agree on it.
 func (l *Layer) ourWindowShift() uint8 {
-	var s uint8
-	for s < maxWindowShift && (65535<<s) < l.cfg.Rmem[2] {
-		s++
-	}
-	return s
+	space := max(l.cfg.Rmem[2], l.cfg.RmemMax, 1)
+	return uint8(min(max(bits.Len(uint(space))-16, 0), maxWindowShift))
 }
 
 // cookieSynAck answers a SYN with a stateless cookie SYN-ACK (Linux

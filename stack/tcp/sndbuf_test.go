@@ -247,3 +247,27 @@ func TestRcvBufDial(t *testing.T) {
 		t.Fatalf("getsockopt SO_RCVBUF %d", c.RecvBuffer())
 	}
 }
+
+// The window scale offered covers the larger of tcp_rmem[2] and rmem_max
+// (Linux tcp_select_initial_window: ilog2(space) - 15): Linux 6.18's
+// rmem_max of 4 MB makes it 7 even with a 3 MB tcp_rmem[2], which alone
+// gives 6 (nplab's scripts, written on Linux 3.11, expect 6).
+func TestWindowScaleCoversRmemMax(t *testing.T) {
+	for _, tc := range []struct {
+		rmem2, rmemMax int
+		want           uint8
+	}{
+		{6291456, 4194304, 7},
+		{3145728, 4194304, 7},
+		{3145728, 3145728, 6},
+		{131072, 212992, 2},
+		{65535, 65535, 0},
+		{65536, 0, 1},
+		{1 << 30, 0, 14},
+	} {
+		h := newHarness(t, func(c *Config) { c.Rmem[2], c.RmemMax = tc.rmem2, tc.rmemMax })
+		if got := h.l.ourWindowShift(); got != tc.want {
+			t.Errorf("tcp_rmem[2] %d, rmem_max %d: window scale %d, want %d", tc.rmem2, tc.rmemMax, got, tc.want)
+		}
+	}
+}
