@@ -368,6 +368,9 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 	as.ece = c.flags&fECN != 0 && seg.Flags&wire.FlagECE != 0
 	deliver := func(s *txSeg) { c.delivered(now, s, &as) }
 	if c.flags&fSackOK != 0 && seg.Opts.NumSACK > 0 {
+		if c.tq == nil && c.sx != nil && c.sx.undo != nil && c.sx.undo.valid {
+			c.txq() // its D-SACKs may be the released episode's (releaseTxq)
+		}
 		c.takeSACK(seg, &as, deliver)
 		c.reorderingSeen(&as)
 	}

@@ -311,33 +311,36 @@ func (c *Conn) pipe() int {
 func (c *Conn) txq() *txQueue {
 	if c.tq == nil {
 		c.tq = c.layer.getTxQueue()
+		if c.sx != nil && c.sx.undo != nil && c.sx.undo.valid {
+			c.tq.undo = *c.sx.undo // the episode released with the last scoreboard (releaseTxq)
+			c.sx.undo.valid = false
+		}
 	}
 	return c.tq
 }
 
-// releaseTxq gives the scoreboard back once nothing is outstanding, but
-// not while it holds a loss episode that waits for the D-SACKs of its
-// retransmissions: they come about a round trip after the
-// retransmissions, often behind the ACK that acknowledged everything
-// (reordered, or a round's ACKs each carrying one D-SACK), and Linux
-// keeps undo_marker past that ACK, so tcp_try_undo_dsack still undoes
-// the reduction in the Open state. The wait lasts one round: the first
-// time the queue empties it marks where (undoState.drain); when it
-// empties again with data sent after that point acknowledged, D-SACKs
-// that have not come will not, and the episode ends.
+// releaseTxq gives the scoreboard back once nothing is outstanding. A loss
+// episode that still waits for the D-SACKs of its retransmissions
+// outlives it: they come about a round trip after the retransmissions,
+// often behind the ACK that acknowledged everything (reordered, or a
+// round's ACKs each carrying one D-SACK), and Linux keeps undo_marker
+// and undo_retrans until the next episode, so tcp_try_undo_dsack undoes
+// the reduction whenever they come, on an ACK below SND.UNA too
+// (nplab's undo-fr-ack-then-dsack-on-ack-below-snd_una). The episode is
+// kept out of line (sendExt.undo) and goes back into the scoreboard the
+// connection takes next (txq), or that an ACK with SACK blocks takes to
+// look at them (inputAck).
 func (c *Conn) releaseTxq() {
 	q := c.tq
 	if q == nil || q.n != 0 {
 		return
 	}
 	if u := &q.undo; u.valid && u.retrans > 0 {
-		if !u.drained {
-			u.drained, u.drain = true, c.sndNxt
-			return
+		sx := c.ext()
+		if sx.undo == nil {
+			sx.undo = new(undoState) // once per connection: reused for every later episode
 		}
-		if !u.drain.LessThan(c.sndUna) {
-			return
-		}
+		*sx.undo = *u
 	}
 	c.layer.putTxQueue(q)
 	c.tq = nil

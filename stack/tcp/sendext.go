@@ -40,6 +40,7 @@ type sendExt struct {
 	// what a timeout reports instead of ErrTimeout; an ACK clears it.
 	softErr error
 	mtu     *mtuSearch // the tcp_mtu_probing search (pmtu.go); nil while off
+	undo    *undoState // a loss episode that outlived its scoreboard (releaseTxq); valid while saved
 }
 
 // timeoutErr is the error a connection that timed out reports: the last

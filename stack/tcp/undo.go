@@ -37,8 +37,6 @@ type undoState struct {
 	ts      uint32       // TSval of the episode's first retransmission (RFC 3522 RetransmitTS); valid if retrans >= 0
 	rtxSeq  seqnum.Value // sequence number of the episode's first retransmission; valid if retrans >= 0
 	rtxEnd  seqnum.Value // end of the highest segment retransmitted in the episode; valid if retrans >= 0
-	drained bool         // everything outstanding was acknowledged once while D-SACKs were still owed (releaseTxq)
-	drain   seqnum.Value // SND.NXT then; valid if drained
 	cubic   cubic        // congestion state before the reduction (newReno's is inside)
 }
 

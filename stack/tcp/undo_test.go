@@ -346,26 +346,56 @@ func TestDSACKUndoAfterEverythingAcked(t *testing.T) {
 	}
 }
 
-// An episode whose D-SACKs do not come within a round after everything
-// was acknowledged ends, and the scoreboard goes: a real loss keeps no
-// memory past it.
-func TestUndoWaitEndsAfterARound(t *testing.T) {
-	h := sackNoTSEstablished(t)
-	una := ourISN + 1
-	retransmitFirstTwo(t, h)
-	h.send(ACK, peerISN+1, una+10000)
-	if h.c.tq == nil || !h.c.tq.undo.valid {
-		t.Fatal("the episode did not wait for its D-SACK")
-	}
-	h.out.segs = h.out.segs[:0]
-	h.c.Write(make([]byte, 1000))
-	h.expect(seqNum(una+10000), payloadLen(1000))
-	h.send(ACK, peerISN+1, una+11000)
-	if h.c.tq != nil {
-		t.Fatal("the scoreboard is kept a round after everything was acknowledged")
-	}
-	if h.l.Stats().TCPDSACKUndo.Load() != 0 {
-		t.Fatal("a real loss undone")
+// An episode whose D-SACKs are still owed outlives its scoreboard, as
+// Linux keeps undo_marker and undo_retrans until the next episode: the
+// scoreboard goes once everything is acknowledged, and D-SACKs that come
+// a round later, on an ACK below SND.UNA (reordered ACKs: nplab's
+// undo-fr-ack-then-dsack-on-ack-below-snd_una), still undo. Until
+// 2026-12-05 the episode ended a round after everything was acknowledged.
+// A real loss, whose D-SACKs never come, is replaced by the next episode.
+func TestUndoEpisodeOutlivesScoreboard(t *testing.T) {
+	for _, spurious := range []bool{true, false} {
+		h := sackNoTSEstablished(t)
+		una := ourISN + 1
+		before, _ := retransmitFirstTwo(t, h)
+		h.send(ACK, peerISN+1, una+10000)
+		if h.c.tq != nil || h.c.sx.undo == nil || !h.c.sx.undo.valid {
+			t.Fatal("the scoreboard was kept, or the episode went with it")
+		}
+		h.c.Write(make([]byte, 1000))
+		h.expect(seqNum(una+10000), payloadLen(1000))
+		h.send(ACK, peerISN+1, una+11000)
+		if h.c.tq != nil {
+			t.Fatal("the scoreboard is kept with nothing outstanding")
+		}
+		if !spurious {
+			// The next loss episode replaces the old one; its
+			// D-SACK-less end undoes nothing.
+			h.c.Write(make([]byte, 5000))
+			if h.c.tq == nil || h.c.sx.undo.valid || !h.c.tq.undo.valid || h.c.tq.undo.una != una {
+				t.Fatal("the released episode did not go back into the next scoreboard")
+			}
+			h.out.segs = h.out.segs[:0]
+			h.advance(20 * time.Millisecond)
+			for i := 0; i < 3; i++ {
+				h.send(ACK, peerISN+1, una+11000, withSACK(una+12000, una+seqnum.Value(13000+1000*i)))
+			}
+			if h.c.flags&fInRecovery == 0 || h.c.tq.undo.una != una+11000 {
+				t.Fatalf("recovery %v, episode from %d: the new loss did not replace the old episode", h.c.flags&fInRecovery != 0, h.c.tq.undo.una)
+			}
+			if h.l.Stats().TCPDSACKUndo.Load() != 0 {
+				t.Fatal("a real loss undone")
+			}
+			continue
+		}
+		// Both D-SACKs, on an ACK below SND.UNA that the path held back.
+		h.send(ACK, peerISN+1, una+10000, withSACK(una, una+2000))
+		if h.l.Stats().TCPDSACKUndo.Load() != 1 || h.c.cc.window() < before {
+			t.Fatalf("TCPDSACKUndo %d, cwnd %d (before the episode %d)", h.l.Stats().TCPDSACKUndo.Load(), h.c.cc.window(), before)
+		}
+		if h.c.tq != nil || h.c.sx.undo.valid {
+			t.Fatal("scoreboard or episode kept after the undo")
+		}
 	}
 }
 
