@@ -6,11 +6,12 @@ package tcp
 // (package syncookie), and the ACK returning it rebuilds the connection.
 
 import (
+	"math/bits"
+
 	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/seqnum"
 	"github.com/xdptcp/xdptcp/stack/wire"
 	"github.com/xdptcp/xdptcp/syncookie"
-	"math/bits"
 )
 
 // ourWindowShift is the window scale we offer: the smallest shift that
@@ -147,7 +148,6 @@ func (ln *Listener) cookieAck(now clock.Time, seg *Segment) bool {
 		c.mss = min(c.mss, p-headerOverhead(c.key))
 	}
 	c.mss = max(c.mss, cfg.MinSndMss, 1)
-	clamp := max(min(int(mss), int(c.rcvMSS)), cfg.MinSndMss, 1)
 	c.flags &^= fWS | fSackOK | fTS | fECN
 	c.sndShift, c.rcvShift = 0, 0
 	if seg.Opts.HasTimestamp {
@@ -177,7 +177,7 @@ func (ln *Listener) cookieAck(now clock.Time, seg *Segment) bool {
 		}
 	}
 	if cfg.MtuProbing == 2 {
-		c.mtuSearchStart(now, c.mss, clamp) // as negotiate for an accepted connection
+		c.mtuSearchStart(now, c.mss, min(int(mss), int(c.rcvMSS))) // as negotiate for an accepted connection
 	}
 	c.initCC(c.mss)
 	c.setState(StateSynReceived)

@@ -368,7 +368,7 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 	as.ece = c.flags&fECN != 0 && seg.Flags&wire.FlagECE != 0
 	deliver := func(s *txSeg) { c.delivered(now, s, &as) }
 	if c.flags&fSackOK != 0 && seg.Opts.NumSACK > 0 {
-		if c.tq == nil && c.sx != nil && c.sx.undo != nil && c.sx.undo.valid {
+		if c.tq == nil && c.undoSaved() {
 			c.txq() // its D-SACKs may be the released episode's (releaseTxq)
 		}
 		c.takeSACK(seg, &as, deliver)
@@ -889,7 +889,7 @@ func (c *Conn) negotiate(now clock.Time, seg *Segment, active bool) {
 		// tcp_mtup_init), after the options: the base MSS counts
 		// payload. Dial starts at tcp_base_mss, an accepted connection
 		// at the path's MSS, as Linux (mtuSearchStart).
-		ms := c.mtuSearchStart(now, c.mss, max(min(peerMSS, int(c.rcvMSS)), cfg.MinSndMss, 1))
+		ms := c.mtuSearchStart(now, c.mss, min(peerMSS, int(c.rcvMSS)))
 		if active {
 			c.mss = c.searchMSS(ms)
 		}

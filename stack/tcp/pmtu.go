@@ -136,8 +136,8 @@ func (c *Conn) requestICMPError(seq seqnum.Value, kind ICMPKind) bool {
 // marked lost and resent at once at the new size (Linux
 // tcp_simple_retransmit: the congestion window is left alone, the loss is
 // the path's, not congestion). With the MTU search on, the search's top
-// comes down to the path MTU (Linux tcp_sync_mss), and a probe in flight
-// larger than it has failed.
+// comes down to the path MTU (Linux tcp_sync_mss); a probe in flight fails
+// as the resend takes it (mtuProbeResent).
 func (c *Conn) lowerMSS(now clock.Time, mss int) {
 	mss = max(mss, c.layer.cfg.MinSndMss, 1)
 	if ms := c.mtuSearch(); ms != nil {
@@ -201,7 +201,7 @@ func (c *Conn) optLen() int32 {
 // tcp_mtu_probing 2 at the handshake; tcp_mtu_probing's first black-hole
 // timeout with 1): the range runs from tcp_base_mss to the path MTU.
 // pathMSS is the MSS the path allows (link, peer, ICMP), clampMSS the one
-// the peer's MSS and ours allow. The MSS is the caller's to sync
+// the peer's MSS and ours allow (floored as the MSS is). The MSS is the caller's to sync
 // (searchMSS): Linux does at once for Dial (tcp_connect_init) and after
 // black-hole timeouts, not for an accepted connection, which keeps the
 // path's MSS until its first probe is acknowledged (tcp_init_transfer
@@ -209,6 +209,7 @@ func (c *Conn) optLen() int32 {
 // conformance script mtu-probe.pkt).
 func (c *Conn) mtuSearchStart(now clock.Time, pathMSS, clampMSS int) *mtuSearch {
 	ov := int32(headerOverhead(c.key))
+	clampMSS = max(clampMSS, c.layer.cfg.MinSndMss, 1)
 	ms := &mtuSearch{pmtu: int32(pathMSS) + ov, clamp: int32(clampMSS) + ov, stamp: now}
 	ms.high = ms.pmtu
 	ms.low = int32(c.layer.cfg.BaseMss) + c.optLen() + ov

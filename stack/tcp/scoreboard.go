@@ -311,12 +311,18 @@ func (c *Conn) pipe() int {
 func (c *Conn) txq() *txQueue {
 	if c.tq == nil {
 		c.tq = c.layer.getTxQueue()
-		if c.sx != nil && c.sx.undo != nil && c.sx.undo.valid {
+		if c.undoSaved() {
 			c.tq.undo = *c.sx.undo // the episode released with the last scoreboard (releaseTxq)
 			c.sx.undo.valid = false
 		}
 	}
 	return c.tq
+}
+
+// undoSaved reports whether a loss episode outlived its scoreboard and
+// waits out of line for the next one (releaseTxq).
+func (c *Conn) undoSaved() bool {
+	return c.sx != nil && c.sx.undo != nil && c.sx.undo.valid
 }
 
 // releaseTxq gives the scoreboard back once nothing is outstanding. A loss
