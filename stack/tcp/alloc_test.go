@@ -199,8 +199,8 @@ func BenchmarkFlightWithHole(b *testing.B) {
 		}
 		seq = seq.Add(flight * 1460)
 	}
-	if c.rcvNxt != seq || c.rcvBuf.buf != nil {
-		b.Fatalf("RCV.NXT %v, want %v; ring held %v", c.rcvNxt, seq, c.rcvBuf.buf != nil)
+	if c.rcvNxt != seq || c.rcvBuf.chunks != nil {
+		b.Fatalf("RCV.NXT %v, want %v; ring held %v", c.rcvNxt, seq, c.rcvBuf.chunks != nil)
 	}
 }
 

@@ -91,7 +91,7 @@ type Conn struct {
 	irs        seqnum.Value // initial receive sequence number
 	rcvNxt     seqnum.Value // next sequence number expected
 	rcvAdv     seqnum.Value // right edge of the window last advertised (never moves left, RFC 9293 §3.8.6.2.2)
-	rcvBuf     ring         // in-order bytes the application has not consumed
+	rcvBuf     recvQueue    // in-order bytes the application has not consumed, and out-of-order data (rcvq.go)
 	rcvCap     int          // receive buffer capacity: tcp_rmem[1], autotuned up to tcp_rmem[2]
 	rcvCopied  int32        // bytes the application consumed since rcvSpaceAt (autotuning), saturating
 	rcvMSS     int32        // MSS we advertised
@@ -531,15 +531,10 @@ func (c *Conn) currentRTO() time.Duration { return backoff(c.rtt.rto(), int(c.nR
 func (c *Conn) deliverBuffered() {
 	before := c.rcvBuf.Len()
 	for c.rcvBuf.Len() > 0 && c.canDeliver() {
-		a, _ := c.rcvBuf.peek(0, c.rcvBuf.Len())
+		a := c.rcvBuf.front()
 		n := c.handler.OnData(c, a)
-		if n < 0 {
-			n = 0
-		}
-		if n > len(a) {
-			n = len(a)
-		}
-		c.rcvBuf.discard(n)
+		n = max(0, min(n, len(a)))
+		c.rcvConsume(n)
 		c.consumed(n)
 		if n < len(a) {
 			break
@@ -579,15 +574,6 @@ const (
 	fAckNow        connFlags = 1 << 25 // a segment of this batch wants an immediate ACK, sent at the batch's end
 	fPaceHeld      connFlags = 1 << 24 // pacing held a transmission back since the last departure (pacing.go)
 )
-
-// releaseRcvBuf gives the receive ring back when it holds nothing, in
-// order or out of order.
-func (c *Conn) releaseRcvBuf() {
-	if c.rcvBuf.Len() == 0 && c.rcvBuf.buf != nil && !c.oooActive() {
-		c.layer.freeBuf(c.rcvBuf.buf)
-		c.rcvBuf = ring{}
-	}
-}
 
 // releaseOOO gives the out-of-order range table back.
 func (c *Conn) releaseOOO() {
@@ -650,12 +636,8 @@ func (c *Conn) teardown() {
 		l.putTxQueue(c.tq)
 		c.tq = nil
 	}
-	if c.rcvBuf.buf != nil && c.flags&fHeldTail == 0 {
-		l.freeBuf(c.rcvBuf.buf)
-		c.rcvBuf = ring{}
-	}
-	if l.conns.Len() == 0 {
-		l.dropSpares() // nobody left to reuse them
+	if c.flags&fHeldTail == 0 {
+		c.freeRcvBuf()
 	}
 }
 
@@ -681,10 +663,7 @@ func (c *Conn) holdTail() bool {
 // owed OnClose(err) is delivered.
 func (c *Conn) endHeldTail(err error) {
 	c.flags &^= fHeldTail
-	if c.rcvBuf.buf != nil {
-		c.layer.freeBuf(c.rcvBuf.buf)
-		c.rcvBuf = ring{}
-	}
+	c.freeRcvBuf()
 	c.notifyClosed(err)
 }
 

@@ -33,8 +33,15 @@ func checkInvariants(t *testing.T, c *Conn) {
 	if int(c.rcvAdv.Sub(c.rcvNxt)) > 65535<<c.rcvShift {
 		t.Fatalf("window %d too large", c.rcvAdv.Sub(c.rcvNxt))
 	}
-	if c.rcvBuf.Len() > c.rcvCap || c.rcvBuf.Len() > len(c.rcvBuf.buf) {
+	if c.rcvBuf.Len() > c.rcvCap {
 		t.Fatalf("receive buffer %d > %d", c.rcvBuf.Len(), c.rcvCap)
+	}
+	q := &c.rcvBuf
+	for k, ch := range q.chunks {
+		inOrder := k*rcvChunk < q.head+q.n && (k+1)*rcvChunk > q.head
+		if (k+1)*rcvChunk <= q.head && ch != nil || inOrder && ch == nil {
+			t.Fatalf("receive chunk %d held %v (head %d, %d bytes)", k, ch != nil, q.head, q.n)
+		}
 	}
 	if c.sndBuf.Len()+c.sndBuf.room() > len(c.sndBuf.chunks)*c.layer.sndPool.size || c.sndBuf.Len() > c.layer.cfg.Wmem[2]+gsoMaxSize {
 		t.Fatalf("send buffer %d", c.sndBuf.Len())
@@ -42,8 +49,8 @@ func checkInvariants(t *testing.T, c *Conn) {
 	if c.oooRanges() > c.oooMaxRanges() || c.oooBytes() > c.rcvCap {
 		t.Fatalf("ooo queue %d ranges %d bytes", c.oooRanges(), c.oooBytes())
 	}
-	if c.oooActive() && c.rcvBuf.Len()+int(c.oooTop().Sub(c.rcvNxt)) > len(c.rcvBuf.buf) {
-		t.Fatalf("out-of-order data beyond the ring: %d + %d > %d", c.rcvBuf.Len(), c.oooTop().Sub(c.rcvNxt), len(c.rcvBuf.buf))
+	if top := q.head + q.n + int(c.oooTop().Sub(c.rcvNxt)); top > len(q.chunks)*rcvChunk || len(q.chunks) > (top+rcvChunk-1)/rcvChunk {
+		t.Fatalf("chunk list of %d for data up to %d", len(q.chunks), top)
 	}
 	if c.state.synchronized() && c.state != StateTimeWait {
 		dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))

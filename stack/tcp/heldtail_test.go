@@ -76,7 +76,7 @@ func TestHeldTailTimeWaitThenResumeRead(t *testing.T) {
 	if err := h.rec.closeErr(t); err != nil {
 		t.Fatalf("OnClose(%v), want nil", err)
 	}
-	if h.c.rcvBuf.buf != nil || h.c.flags&fHeldTail != 0 {
+	if h.c.rcvBuf.chunks != nil || h.c.flags&fHeldTail != 0 {
 		t.Fatal("held buffer not freed after it was read")
 	}
 	h.expectNothing()
@@ -139,7 +139,7 @@ func TestHeldTailPartialConsumption(t *testing.T) {
 	// The last piece was taken with reading paused again: EOF waits for
 	// the next ResumeRead, as on a live connection; the buffer is free.
 	h.expectEvents(n, "")
-	if h.c.rcvBuf.buf != nil {
+	if h.c.rcvBuf.chunks != nil {
 		t.Fatal("buffer kept after the tail was consumed")
 	}
 	h.c.ResumeRead()
@@ -178,7 +178,7 @@ func TestHeldTailClose(t *testing.T) {
 	if h.l.Stats().TCPAbortOnClose.Load() != 0 {
 		t.Fatal("TCPAbortOnClose counted")
 	}
-	if h.c.rcvBuf.buf != nil {
+	if h.c.rcvBuf.chunks != nil {
 		t.Fatal("held buffer not freed on Close")
 	}
 	h.state(StateTimeWait)
@@ -197,7 +197,7 @@ func TestHeldTailAbort(t *testing.T) {
 	if err := h.rec.closeErr(t); !errors.Is(err, ErrAborted) {
 		t.Fatalf("OnClose(%v), want ErrAborted", err)
 	}
-	if h.c.rcvBuf.buf != nil {
+	if h.c.rcvBuf.chunks != nil {
 		t.Fatal("held buffer not freed on Abort")
 	}
 	h.state(StateTimeWait)
@@ -210,7 +210,7 @@ func TestHeldTailCloseFromOnData(t *testing.T) {
 	h.c.ResumeRead()
 	h.expectEvents(n, "data close")
 	h.expectNothing()
-	if h.c.rcvBuf.buf != nil {
+	if h.c.rcvBuf.chunks != nil {
 		t.Fatal("held buffer not freed")
 	}
 }
@@ -363,7 +363,7 @@ func TestHeldTailAfterReset(t *testing.T) {
 	if err := h.rec.closeErr(t); !errors.Is(err, ErrReset) {
 		t.Fatalf("OnClose(%v), want ErrReset", err)
 	}
-	if h.c.rcvBuf.buf != nil || h.c.flags&fHeldTail != 0 {
+	if h.c.rcvBuf.chunks != nil || h.c.flags&fHeldTail != 0 {
 		t.Fatal("held buffer not freed after it was read")
 	}
 }

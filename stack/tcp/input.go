@@ -681,8 +681,8 @@ func (c *Conn) sendAckAfterApp(now clock.Time) {
 
 // receive takes in-order bytes at RCV.NXT: straight to the handler when
 // nothing is held, else (and what the handler leaves) into the receive
-// ring. It reports false, taking nothing, when the ring had no room and
-// tcp_mem refused more; in-order data for a connection holding nothing
+// queue. It reports false, taking nothing, when tcp_mem refused the
+// chunks it needed; in-order data for a connection holding nothing
 // is always taken (Linux tcp_data_queue forces memory for an empty
 // receive queue).
 func (c *Conn) receive(p []byte) bool {
@@ -696,14 +696,14 @@ func (c *Conn) receive(p []byte) bool {
 		if len(p) == 0 || c.flags&fGone != 0 {
 			return true
 		}
-		c.ensureRing(len(p), true)
-		c.rcvBuf.write(p)
+		c.rcvStore(0, p, true)
+		c.rcvBuf.n += len(p)
 		return true
 	}
-	if !c.ensureRing(c.rcvBuf.Len()+len(p), empty) {
+	if !c.rcvStore(c.rcvBuf.Len(), p, empty) {
 		return false
 	}
-	c.rcvBuf.write(p)
+	c.rcvBuf.n += len(p)
 	c.rcvNxtUpdate(len(p))
 	return true
 }
@@ -736,7 +736,6 @@ func (c *Conn) consumed(n int) {
 		return
 	}
 	if want := 4 * int(c.rcvCopied); want > c.rcvCap && c.rcvCap < c.layer.cfg.Rmem[2] && !c.layer.underPressure() && c.userLocks&lockRcvBuf == 0 {
-		// Powers of two, so rings of few sizes come and go (mem.go spares).
 		c.rcvCap = min(1<<bits.Len(uint(want-1)), c.layer.cfg.Rmem[2])
 	}
 	c.rcvCopied = 0

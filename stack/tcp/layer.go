@@ -41,11 +41,9 @@ type Layer struct {
 	txBlocked []*Conn    // connections waiting for room to transmit, each once (txroom.go)
 	txSpare   []*Conn    // the other buffer of txBlocked, swapped by ResumeTx
 
-	sndPool, rcvPool bufPool
-	ringPools        [ringPooled]bufPool // receive rings below the receive buffer's size (mem.go ringSize)
-	mem              *MemAccount         // tcp_mem account (mem.go); the process's unless SetMemAccount
-	lists            [][][]byte          // emptied send-chunk lists kept for reuse (sendq.go); at most chunkLists
-	spare            [][]byte            // autotuned receive rings kept for reuse, still charged (mem.go freeBuf); at most spareBufs
+	sndPool, rcvPool bufPool     // send chunks (sendq.go), receive chunks (rcvq.go)
+	mem              *MemAccount // tcp_mem account (mem.go); the process's unless SetMemAccount
+	lists            [][][]byte  // emptied chunk lists kept for reuse (sendq.go); at most chunkLists
 	isnKey           [16]byte            // secret for the port offset
 	host             HostClock           // clocks and secrets for ISNs and timestamps (hostclock.go)
 	isnGen           *ISNGenerator
@@ -91,10 +89,9 @@ func NewLayer(cfg *Config, out Output, now clock.Time) *Layer {
 	// pool keeps up to twice tcp_wmem[2] of them for the loop.
 	chunk := max(c.Wmem[1], c.DefaultMSS, 1)
 	l.sndPool = bufPool{size: chunk, max: max(256, 2*c.Wmem[2]/chunk)}
-	l.rcvPool = bufPool{size: max(c.Rmem[1], 1), max: 256}
-	for i, size := 0, ringMin; i < ringPooled; i, size = i+1, size*ringGrowth {
-		l.ringPools[i] = bufPool{size: size, max: 256}
-	}
+	// Receive chunks (rcvq.go): a page each, up to twice tcp_rmem[2]
+	// of them pooled.
+	l.rcvPool = bufPool{size: rcvChunk, max: max(256, 2*c.Rmem[2]/rcvChunk)}
 	l.mem = &processMem
 	crand.Read(l.isnKey[:])
 	l.SetHostClock(randomHostClock())

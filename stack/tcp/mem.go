@@ -19,9 +19,10 @@ package tcp
 //     send buffer is never refused either (a Write is bounded by
 //     tcp_wmem), it only stops growing.
 //
-// What is counted is what a connection really holds: the capacity of its
-// receive ring (in-order and out-of-order data, reassembly.go), of its
-// send ring, and of its out-of-order range table.
+// What is counted is what a connection really holds: the chunks of its
+// receive queue (in-order and out-of-order data, rcvq.go) and their list,
+// the chunks of its send queue (sendq.go), and its out-of-order range
+// table.
 
 import "sync/atomic"
 
@@ -93,146 +94,42 @@ func (l *Layer) uncharge(n int) {
 // underPressure reports whether TCP memory is under pressure.
 func (l *Layer) underPressure() bool { return l.mem.pressure.Load() }
 
-// dropSpares gives the spare rings back (tcp_mem pressure, or the layer
-// has no connection left that could use them).
-func (l *Layer) dropSpares() {
-	for i, b := range l.spare {
-		l.uncharge(len(b))
-		l.spare[i] = nil
-	}
-	l.spare = l.spare[:0]
-}
-
-// spareBufs bounds the autotuned receive rings a layer keeps for reuse.
-const spareBufs = 4
-
-// allocBuf returns a charged buffer of n bytes (from a pool when one
-// matches), or nil if refused (must false and tcp_mem[2] reached).
-func (l *Layer) allocBuf(n int, must bool) []byte {
-	for i, b := range l.spare {
-		if len(b) >= n && len(b) <= 2*n {
-			// Still charged from when it was freed.
-			l.spare[i] = l.spare[len(l.spare)-1]
-			l.spare[len(l.spare)-1] = nil
-			l.spare = l.spare[:len(l.spare)-1]
-			return b
-		}
-	}
-	if !l.charge(n, must) {
-		return nil
-	}
-	if p := l.poolFor(n); p != nil {
-		return p.get()
-	}
-	return make([]byte, n)
-}
-
-// poolFor returns the pool that keeps buffers of n bytes, nil if none.
-func (l *Layer) poolFor(n int) *bufPool {
-	switch n {
-	case l.sndPool.size:
-		return &l.sndPool
-	case l.rcvPool.size:
-		return &l.rcvPool
-	}
-	for i := range l.ringPools {
-		if p := &l.ringPools[i]; p.size == n {
-			return p
-		}
-	}
-	return nil
-}
-
-// freeBuf uncharges b and gives it back to its pool. A buffer of
-// another size above the receive buffer's default (an autotuned receive
-// ring) is kept, still charged, among the layer's few spares while memory
-// is not under pressure: a busy connection through loss empties and needs
-// its ring again at every hole, and allocating (zeroing) megabytes each
-// time costs more than the segments themselves.
+// freeBuf uncharges a buffer (a send or receive chunk; nil: nothing)
+// and gives it back to its pool.
 func (l *Layer) freeBuf(b []byte) {
 	if b == nil {
 		return
 	}
-	p := l.poolFor(len(b))
-	if p == nil && len(b) > l.rcvPool.size {
-		if l.underPressure() {
-			l.dropSpares()
-		} else {
-			if len(l.spare) == spareBufs {
-				l.uncharge(len(l.spare[0]))
-				copy(l.spare, l.spare[1:])
-				l.spare = l.spare[:spareBufs-1]
-			}
-			l.spare = append(l.spare, b)
-			return
-		}
-	}
 	l.uncharge(len(b))
-	if p != nil {
-		p.put(b)
+	switch len(b) {
+	case l.sndPool.size:
+		l.sndPool.put(b)
+	case l.rcvPool.size:
+		l.rcvPool.put(b)
 	}
 }
 
-// Receive rings come in classes: ringMin bytes, then ringGrowth times
-// larger, up to the receive buffer (rcvCap). A ring is taken at the
-// smallest class that holds what it must store and grows a class at a
-// time, so what a connection holds follows what it has to keep, not its
-// window: a handler that leaves a few bytes, or a hole with one segment
-// above it, costs a page, where a ring of the whole buffer cost
-// tcp_rmem[1] (128 KiB by default, so 3,072 connections each holding one
-// out-of-order byte took all of the default tcp_mem[2]). Linux charges
-// each held skb's truesize, a few KiB for a segment. Growing copies what
-// is held, at most a third more than the final ring's contents with
-// growth by 4. The classes below tcp_rmem[1]'s default are pooled.
-const (
-	ringMin    = 4096
-	ringGrowth = 4
-	ringPooled = 3 // 4, 16 and 64 KiB
-)
-
-// ringSize returns the size of the ring to hold need bytes from its head:
-// the next class above the current ring (the smallest without one) that
-// holds them, at most the receive buffer unless need is larger.
-func (c *Conn) ringSize(need int) int {
-	size := ringMin
-	if n := len(c.rcvBuf.buf); n > 0 {
-		size = n * ringGrowth
-	}
-	for size < need {
-		size *= ringGrowth
-	}
-	return min(size, max(c.rcvCap, need))
+// bufPool keeps freed buffers of one size for reuse, bounded so an idle
+// loop does not hold memory for connections long gone.
+type bufPool struct {
+	size int
+	free [][]byte
+	max  int
 }
 
-// ensureRing makes the receive ring hold at least need bytes from its
-// head: allocated, or grown, at the class ringSize gives, keeping the
-// in-order and out-of-order data. A new ring for a
-// connection that holds nothing is forced (must) when asked, at the
-// smallest size that holds need if the full one is refused. It reports
-// false when the room could not be had.
-func (c *Conn) ensureRing(need int, force bool) bool {
-	l := c.layer
-	r := &c.rcvBuf
-	if r.buf != nil && len(r.buf) >= need {
-		return true
+func (p *bufPool) get() []byte {
+	if n := len(p.free); n > 0 {
+		b := p.free[n-1]
+		p.free[n-1] = nil
+		p.free = p.free[:n-1]
+		return b
 	}
-	size := c.ringSize(need)
-	if r.buf == nil {
-		b := l.allocBuf(size, false)
-		if b == nil && force {
-			b = l.allocBuf(need, true)
-		}
-		if b == nil {
-			return false
-		}
-		r.buf, r.head, r.n = b, 0, 0
-		return true
+	return make([]byte, p.size)
+}
+
+func (p *bufPool) put(b []byte) {
+	if len(b) != p.size || len(p.free) >= p.max {
+		return
 	}
-	b := l.allocBuf(size, false)
-	if b == nil {
-		return false
-	}
-	extent := r.n + int(c.oooTop().Sub(c.rcvNxt))
-	l.freeBuf(r.growExtent(b, extent))
-	return true
+	p.free = append(p.free, b)
 }

@@ -9,14 +9,30 @@ import (
 
 // The out-of-order queue (reassembly.go) and the tcp_mem budget (mem.go).
 
-// connMem is what a connection holds for received data: the receive ring
-// and the range table.
+// connMem is what a connection holds for received data: the receive
+// queue's chunks and their list, and the range table.
 func connMem(c *Conn) int {
-	n := len(c.rcvBuf.buf)
+	n := rcvHeld(c) + rcvListEntry*cap(c.rcvBuf.chunks)
 	if c.ooo != nil {
 		n += 8 * cap(c.ooo.r)
 	}
 	return n
+}
+
+// rcvHeld returns the bytes of the chunks c's receive queue holds.
+func rcvHeld(c *Conn) int {
+	n := 0
+	for _, ch := range c.rcvBuf.chunks {
+		n += len(ch)
+	}
+	return n
+}
+
+// rcvByte returns the byte held at logical offset off of c's receive
+// queue.
+func rcvByte(c *Conn, off int) byte {
+	at := c.rcvBuf.head + off
+	return c.rcvBuf.chunks[at/rcvChunk][at%rcvChunk]
 }
 
 // ooSeg is a one-byte segment from the i-th peer of establishN at offset
@@ -75,8 +91,8 @@ func TestOOOFloodHeldWithinBuffer(t *testing.T) {
 		}
 		l.Input(l.now, &s)
 	}
-	if c.rcvNxt != base+3001 || c.oooActive() || c.rcvBuf.buf != nil {
-		t.Fatalf("after the holes: RCV.NXT +%d, ooo %v, ring %v", c.rcvNxt-base, c.oooActive(), c.rcvBuf.buf != nil)
+	if c.rcvNxt != base+3001 || c.oooActive() || c.rcvBuf.chunks != nil {
+		t.Fatalf("after the holes: RCV.NXT +%d, ooo %v, ring %v", c.rcvNxt-base, c.oooActive(), c.rcvBuf.chunks != nil)
 	}
 	for _, c := range conns {
 		c.Abort()
@@ -86,38 +102,55 @@ func TestOOOFloodHeldWithinBuffer(t *testing.T) {
 	}
 }
 
-// A receive ring follows what the connection holds (mem.go ringSize):
-// one out-of-order byte near RCV.NXT takes a page, bytes further up grow
-// it a class at a time (4, 16, 64 KiB, then the 128 KiB buffer), the
-// tcp_mem account following; every byte held keeps its place through
-// each growth, and once the hole is filled the ring is handed back.
-func TestRingGrowsWithWhatIsHeld(t *testing.T) {
+// The receive queue holds the pages its bytes landed in (rcvq.go): one
+// out-of-order byte near RCV.NXT takes a page, one at the window's far
+// edge one more page (not a buffer reaching up to it, as the contiguous
+// ring did), the tcp_mem account following; bytes keep
+// their place; pages are given back as the application reads past them,
+// while out-of-order data is still held above; once everything is read
+// the queue is handed back.
+func TestRecvChunksFollowBytes(t *testing.T) {
 	var acct MemAccount
 	l := NewLayer(memConfig(), &countOut{}, 0)
 	l.SetMemAccount(&acct)
 	c := establishN(t, l, 1, false)[0]
 	base := c.rcvNxt
+	edge := int(c.rcvAdv.Sub(base)) - 1
 	var held []int
-	for _, step := range []struct{ off, ring int }{{1, 4096}, {3000, 4096}, {5000, 16384}, {20000, 65536}, {100000, 131072}} {
+	for _, step := range []struct{ off, pages int }{{1, 1}, {3000, 1}, {5000, 2}, {20000, 3}, {edge, 4}} {
 		s := oooByte(c, step.off)
 		l.Input(l.now, &s)
 		held = append(held, step.off)
-		r := &c.rcvBuf
-		if len(r.buf) != step.ring || acct.Bytes() != int64(connMem(c)) {
-			t.Fatalf("byte at +%d: a %d-byte ring (want %d), account %d for %d held", step.off, len(r.buf), step.ring, acct.Bytes(), connMem(c))
+		if rcvHeld(c) != step.pages*rcvChunk || acct.Bytes() != int64(connMem(c)) {
+			t.Fatalf("byte at +%d: %d bytes of pages held (want %d pages), account %d for %d held", step.off, rcvHeld(c), step.pages, acct.Bytes(), connMem(c))
 		}
 		for _, off := range held {
-			if b := r.buf[(r.head+off)%len(r.buf)]; b != byte(off) {
-				t.Fatalf("after the ring grew to %d: byte at +%d is %d, want %d", len(r.buf), off, b, byte(off))
+			if b := rcvByte(c, off); b != byte(off) {
+				t.Fatalf("byte at +%d is %d, want %d", off, b, byte(off))
 			}
 		}
 	}
-	fill := make([]byte, 100001)
-	s := Segment{Key: c.key, Seq: base, Ack: c.sndNxt, Flags: ACK, Window: 1024, Payload: fill}
-	s.Opts.HasTimestamp, s.Opts.TSVal, s.Opts.TSEcr = true, 2, c.tsOffset
-	l.Input(l.now, &s)
-	if c.rcvNxt != base+100001 || c.oooActive() || c.rcvBuf.buf != nil || acct.Bytes() != int64(connMem(c)) {
-		t.Fatalf("hole filled: RCV.NXT +%d, ooo %v, ring %v, account %d", c.rcvNxt-base, c.oooActive(), c.rcvBuf.buf != nil, acct.Bytes())
+	if m := connMem(c); m > 4*rcvChunk+1024 {
+		t.Fatalf("%d bytes held for 5 bytes, the farthest at +%d", m, edge)
+	}
+	t.Logf("5 out-of-order bytes up to +%d: %d bytes held", edge, connMem(c))
+	in := func(seq seqnum.Value, n int) {
+		s := Segment{Key: c.key, Seq: seq, Ack: c.sndNxt, Flags: ACK, Window: 1024, Payload: make([]byte, n)}
+		s.Opts.HasTimestamp, s.Opts.TSVal, s.Opts.TSEcr = true, 2, c.tsOffset
+		l.Input(l.now, &s)
+	}
+	c.PauseRead()
+	in(base, 30001) // pages 0-7, and the far edge's
+	if c.rcvNxt != base+30001 || c.rcvBuf.Len() != 30001 || rcvHeld(c) != 9*rcvChunk || acct.Bytes() != int64(connMem(c)) {
+		t.Fatalf("hole filled, not read: RCV.NXT +%d, %d in order, %d bytes of pages, account %d for %d", c.rcvNxt-base, c.rcvBuf.Len(), rcvHeld(c), acct.Bytes(), connMem(c))
+	}
+	c.ResumeRead() // pages 0-6 read past
+	if c.rcvBuf.Len() != 0 || rcvHeld(c) != 2*rcvChunk || rcvByte(c, edge-30001) != byte(edge) || acct.Bytes() != int64(connMem(c)) {
+		t.Fatalf("read: %d in order, %d bytes of pages, account %d for %d", c.rcvBuf.Len(), rcvHeld(c), acct.Bytes(), connMem(c))
+	}
+	in(base+30001, edge-30001)
+	if c.rcvNxt != base.Add(seqnum.Size(edge+1)) || c.oooActive() || c.rcvBuf.chunks != nil || acct.Bytes() != int64(connMem(c)) {
+		t.Fatalf("all read: RCV.NXT +%d, ooo %v, queue %v, account %d", c.rcvNxt-base, c.oooActive(), c.rcvBuf.chunks != nil, acct.Bytes())
 	}
 }
 
@@ -209,7 +242,7 @@ func TestTCPMemLimitsFloodAndServesOthers(t *testing.T) {
 
 // In-order data for a connection whose application does not read: the
 // first segment is always taken (Linux forces memory for an empty
-// receive queue), even above tcp_mem[2], in a ring just large enough;
+// receive queue), even above tcp_mem[2], in the pages it needs;
 // the next one would need more and is dropped after the out-of-order
 // queue was pruned (PruneCalled, RcvPruned, TCPRcvQDrop).
 func TestTCPMemInOrderForcedThenDropped(t *testing.T) {
@@ -227,8 +260,8 @@ func TestTCPMemInOrderForcedThenDropped(t *testing.T) {
 	}
 	base := c.rcvNxt
 	seg(base, 8000)
-	if c.rcvNxt != base+8000 || c.rcvBuf.Len() != 8000 || len(c.rcvBuf.buf) != 8000 {
-		t.Fatalf("first segment: RCV.NXT +%d, held %d in a %d-byte ring", c.rcvNxt-base, c.rcvBuf.Len(), len(c.rcvBuf.buf))
+	if c.rcvNxt != base+8000 || c.rcvBuf.Len() != 8000 || rcvHeld(c) != 2*rcvChunk {
+		t.Fatalf("first segment: RCV.NXT +%d, held %d in %d bytes of pages", c.rcvNxt-base, c.rcvBuf.Len(), rcvHeld(c))
 	}
 	seg(base+8000, 1000)
 	st := l.Stats()

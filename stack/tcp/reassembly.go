@@ -6,20 +6,20 @@ package tcp
 // adjacent and overlapping segments merged, and small segments coalesced
 // into shared storage (Linux tcp_try_coalesce / tcp_collapse).
 //
-// The bytes themselves live in the receive ring, at their place in
-// sequence space: the byte with sequence number s sits at logical offset
-// rcvBuf.Len() + (s - RCV.NXT) from the ring's head. Every segment is
-// therefore "collapsed" on arrival: a one-byte segment costs one byte of
-// ring, never a buffer of its own, and the memory a connection holds for
-// received data is the ring (its capacity, as Linux counts truesize) plus
-// the range table. The invariant holds because RCV.NXT and rcvBuf.Len()
-// move together (in-order bytes are written at the ring's tail while
-// out-of-order data is held) and the head and RCV.NXT both move by what
-// the application consumes.
+// The bytes themselves live in the receive queue's chunks (rcvq.go), at
+// their place in sequence space: the byte with sequence number s sits at
+// logical offset rcvBuf.Len() + (s - RCV.NXT) from the first unread byte.
+// Every segment is therefore "collapsed" on arrival: small segments share
+// a chunk, never a buffer each, and the memory a connection holds for
+// received data is the chunks its bytes landed in (a page each, as Linux
+// charges pages) plus the range table. The invariant holds because
+// RCV.NXT and rcvBuf.Len() move together (in-order bytes are written at
+// the queue's tail while out-of-order data is held) and the first unread
+// byte moves by what the application consumes.
 //
 // The range table is bounded by the receive buffer: at most
 // rcvCap/oooRangeShare ranges (each 8 bytes, so the table is at most an
-// eighth of the buffer, charged to tcp_mem with the ring). When a new
+// eighth of the buffer, charged to tcp_mem with the chunks). When a new
 // range would pass the bound the queue is pruned from its highest
 // sequence number down, as Linux's tcp_prune_ofo_queue does: the data
 // nearest RCV.NXT is the most valuable.
@@ -39,7 +39,7 @@ const oooMinRanges = 8
 // sackRange is a received block [l, r).
 type sackRange struct{ l, r seqnum.Value }
 
-// oooQueue describes the out-of-order data held in the receive ring.
+// oooQueue describes the out-of-order data held in the receive queue.
 // Allocated by the first out-of-order segment (most connections never
 // see one) and kept until the connection ends.
 type oooQueue struct {
@@ -149,17 +149,13 @@ func (c *Conn) oooInsert(seq seqnum.Value, p []byte, fin bool) {
 		for len(q.r) >= c.oooMaxRanges() {
 			c.oooDropTop()
 		}
+		c.rcvTrim()
 		l.stats.OfoPruned.Add(1)
 	}
-	// Room in the ring for the whole segment at its place.
-	off := c.rcvBuf.Len() + int(seq.Sub(c.rcvNxt))
-	if !c.ensureRing(off+len(p), false) {
-		l.stats.PruneCalled.Add(1)
-		l.stats.RcvPruned.Add(1)
-		l.stats.TCPOFODrop.Add(1)
-		return
-	}
-	if j == i && len(q.r) == cap(q.r) && !c.growRanges() {
+	// The segment at its place; the chunks and a longer range table may
+	// be refused (tcp_mem).
+	if j == i && len(q.r) == cap(q.r) && !c.growRanges() ||
+		!c.rcvStore(c.rcvBuf.Len()+int(seq.Sub(c.rcvNxt)), p, false) {
 		l.stats.PruneCalled.Add(1)
 		l.stats.RcvPruned.Add(1)
 		l.stats.TCPOFODrop.Add(1)
@@ -181,7 +177,6 @@ func (c *Conn) oooInsert(seq seqnum.Value, p []byte, fin bool) {
 	} else {
 		c.sackRoomFor(nl, nr, false)
 	}
-	c.rcvBuf.writeAt(off, p)
 	l.stats.TCPOFOQueue.Add(1)
 	c.ic.oooPack++
 	if j > i {
@@ -232,8 +227,7 @@ func (c *Conn) oooDropTop() {
 }
 
 // oooPrune drops every out-of-order range (Linux tcp_prune_ofo_queue
-// under memory pressure), giving the ring back if nothing in order is
-// held. It reports whether anything was dropped.
+// under memory pressure), giving back the chunks only they held. It reports whether anything was dropped.
 func (c *Conn) oooPrune() bool {
 	if !c.oooActive() {
 		return false
@@ -243,11 +237,12 @@ func (c *Conn) oooPrune() bool {
 	q.bytes, q.fin, q.nRecent, q.fresh = 0, false, 0, 0
 	c.layer.stats.OfoPruned.Add(1)
 	c.releaseRcvBuf()
+	c.rcvTrim()
 	return true
 }
 
 // oooDrain takes the ranges that RCV.NXT reached: their bytes already sit
-// at the ring's tail, so they join the in-order data. It reports whether
+// at the receive queue's tail, so they join the in-order data. It reports whether
 // the peer's FIN became in order.
 func (c *Conn) oooDrain() bool {
 	q := c.ooo

@@ -127,28 +127,27 @@ func (c *Conn) releaseSndBuf() {
 const chunkLists = 256
 
 // chunkList returns a list with room for need chunks holding old's (old
-// goes back to the pool): a pooled one if one is large enough, else a new
-// one at twice old's capacity (at least 4).
+// goes back to the pool): takeList's.
 func (l *Layer) chunkList(old [][]byte, need int) [][]byte {
-	var nl [][]byte
+	nl := append(l.takeList(need, cap(old)), old...)
+	if old != nil {
+		l.putChunkList(old)
+	}
+	return nl
+}
+
+// takeList returns an empty list with room for need chunks: a pooled one
+// if one is large enough, else a new one at twice oldCap (at least 4).
+func (l *Layer) takeList(need, oldCap int) [][]byte {
 	for i := len(l.lists) - 1; i >= 0; i-- {
-		if cap(l.lists[i]) >= need {
-			nl = l.lists[i]
+		if nl := l.lists[i]; cap(nl) >= need {
 			l.lists[i] = l.lists[len(l.lists)-1]
 			l.lists[len(l.lists)-1] = nil
 			l.lists = l.lists[:len(l.lists)-1]
-			break
+			return nl
 		}
 	}
-	if nl == nil {
-		nl = make([][]byte, 0, max(need, 2*cap(old), 4))
-	}
-	nl = append(nl, old...)
-	if old != nil {
-		clear(old)
-		l.putChunkList(old[:0])
-	}
-	return nl
+	return make([][]byte, 0, max(need, 2*oldCap, 4))
 }
 
 // putChunkList keeps an emptied list for reuse, up to chunkLists of them.
