@@ -83,7 +83,12 @@ type Handler interface {
 	// OnData: in-order bytes, valid until the call returns. It returns how
 	// many it consumed; the rest stays in the receive buffer (and counts
 	// against the advertised window) and is offered again after more data
-	// arrives or after ResumeRead.
+	// arrives or after ResumeRead. Bytes come a piece at a time: one
+	// segment's payload straight from its frame, or what the receive
+	// buffer holds up to the end of one of its 4 KiB pages (rcvq.go), so
+	// a handler that needs more bytes than a call offers (a message
+	// header split across pieces) copies what it got and consumes it:
+	// what it leaves is offered again unchanged, from the same place.
 	OnData(c *Conn, data []byte) int
 	// OnWritable: send-buffer space was freed after a Write accepted fewer
 	// bytes than offered.
