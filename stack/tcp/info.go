@@ -118,7 +118,7 @@ type TCPInfo struct {
 	DataSegsIn   int           // tcpi_data_segs_in: segments received with data
 	DataSegsOut  int           // tcpi_data_segs_out: segments sent with data, retransmissions included
 
-	DeliveryRate           uint64        // tcpi_delivery_rate (bytes/s): the latest delivery-rate sample (BBR connections; 0 on others, which do not sample)
+	DeliveryRate           uint64        // tcpi_delivery_rate (bytes/s): the latest delivery-rate sample (every controller; 0 before the first)
 	DeliveryRateAppLimited bool          // tcpi_delivery_rate_app_limited: that sample was application-limited
 	BusyTime               time.Duration // tcpi_busy_time: time with data queued or in flight, the two below included (Linux chrono, sendext.go)
 	RwndLimited            time.Duration // tcpi_rwnd_limited: time the peer's receive window held new data back
@@ -346,8 +346,10 @@ func (c *Conn) Info() TCPInfo {
 	}
 	in.PacingRate = c.pacingRate()
 	in.MaxPacingRate = uint64(c.maxPacing)
+	if r := c.rater(); r != nil {
+		in.DeliveryRate, in.DeliveryRateAppLimited = r.lastRate()
+	}
 	if b := c.rateCtl(); b != nil {
-		in.DeliveryRate, in.DeliveryRateAppLimited = b.rs.lastRate()
 		in.Delivered = int((b.rs.delivered + uint64(mss) - 1) / uint64(mss))
 		in.BBR = BBRInfo{BW: b.bw.get(), MinRTT: b.minRTT, PacingGain: b.pacingGain, CwndGain: b.cwndGain, Mode: b.mode.String()}
 	}

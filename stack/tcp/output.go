@@ -300,8 +300,8 @@ func (c *Conn) sendRound(now clock.Time, mode pushMode) {
 	sent := c.burstSeq != c.sndNxt
 	c.cwndValidate(c.sndNxt.LessThan(dataEnd) && c.cc.window()-c.pipe() < c.effMSS() &&
 		c.sndNxt.Add(seqnum.Size(c.effMSS())).LessThanEq(c.sndUna.Add(seqnum.Size(c.sndWnd))))
-	if b := c.rateCtl(); b != nil {
-		c.checkAppLimited(&b.rs)
+	if r := c.rater(); r != nil {
+		c.checkAppLimited(r)
 	}
 	c.chronoRound(now, sent)
 	if c.sndNxt != c.sndUna {
@@ -519,11 +519,11 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 	if data > 0 {
 		s.Payload, s.Payload2 = c.sndBuf.peek(int(seq.Sub(c.sndBufSeq)), data)
 	}
-	b := c.rateCtl()
 	idle := c.sndNxt == c.sndUna // nothing in flight (Linux packets_out == 0)
-	if b != nil && c.pipe() == 0 {
+	if b := c.rateCtl(); b != nil && c.pipe() == 0 {
 		b.onTxStart(c, now)
 	}
+	rs := c.rater()
 	if c.flags&fECN != 0 && !rtx && data > 0 {
 		// RFC 3168 §6.1.5: new data is ECN-capable, retransmissions
 		// are not; CWR on the first new data after a reduction.
@@ -541,8 +541,8 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 		}
 		r.mark |= sbEverRetrans
 		r.sentAt, r.nxt = now, c.sndNxt
-		if b != nil {
-			b.rs.onSend(now, r, false)
+		if rs != nil {
+			rs.onSend(now, r, false)
 		}
 		l.stats.RetransSegs.Add(1)
 	} else {
@@ -554,8 +554,8 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 			mark |= sbPsh
 		}
 		q.push(seq, uint32(n), now, mark)
-		if b != nil {
-			b.rs.onSend(now, q.at(q.n-1), idle)
+		if rs != nil {
+			rs.onSend(now, q.at(q.n-1), idle)
 		}
 		c.sndNxt = seq.Add(seqnum.Size(n))
 		if data > 0 && data < c.effMSS() {

@@ -11,10 +11,15 @@ package tcp
 // of data before the flight it measures was sent (§3.4), so a controller
 // does not take it for the path's bandwidth.
 //
-// The per-connection state lives in the controller that uses it (BBR,
-// bbr.go), allocated only for connections that run it; the per-segment
-// fields live in the scoreboard records (scoreboard.go). Bytes, not
-// packets: C.delivered counts sequence space delivered, SACKed included.
+// Every connection samples, as Linux does (tcp_rate_skb_sent,
+// tcp_rate_skb_delivered, tcp_rate_gen): TCP_INFO's delivery_rate shows
+// the latest sample whatever the congestion control. The per-connection
+// state lives in BBR's state on BBR connections (bbr.go), which steers by
+// it, and in the out-of-line send state on the others (sendext.go, from
+// the first write: a connection that never wrote sends no data to
+// sample); the per-segment fields live in the scoreboard records
+// (scoreboard.go). Bytes, not packets: C.delivered counts sequence space
+// delivered, SACKed included.
 
 import (
 	"math"
@@ -24,6 +29,25 @@ import (
 	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/seqnum"
 )
+
+// rater returns the connection's delivery-rate sampler: BBR's, else the
+// send side's; nil before the connection's first write.
+func (c *Conn) rater() *rateSampler {
+	if b := c.rateCtl(); b != nil {
+		return &b.rs
+	}
+	if c.sx != nil {
+		return &c.sx.rate
+	}
+	return nil
+}
+
+// rateStartLimited is C.app_limited of a new sampler: what it sends
+// before its first delivery is application-limited (Linux tcp_init_sock
+// sets app_limited to ~0U, which tcp_rate_gen's wrapping comparison
+// takes as passed by the first delivery; here any delivery past the
+// first byte passes it).
+const rateStartLimited = 1
 
 // rateSampler is the draft's per-connection state (§3.1, the C.* fields).
 type rateSampler struct {

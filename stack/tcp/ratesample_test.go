@@ -150,40 +150,47 @@ func TestRateSampleBelowMinRTT(t *testing.T) {
 	}
 }
 
-// Application-limited marking (§3.4) on a BBR connection: a write
-// smaller than cwnd leaves the sender application-limited, the segments
-// it sends carry the mark and so does their sample (TCP_INFO's
-// delivery_rate_app_limited); bulk data past the bubble clears it.
+// Application-limited marking (§3.4), under BBR and under CUBIC (every
+// connection samples, as Linux's tcp_rate.c): a write smaller than cwnd
+// leaves the sender application-limited, the segments it sends carry the
+// mark and so does their sample (TCP_INFO's delivery_rate_app_limited);
+// bulk data past the bubble clears it.
 func TestRateSampleAppLimited(t *testing.T) {
-	h := sackConn(t, false, func(c *Config) { c.CongestionControl = "bbr" })
-	b := h.c.rateCtl()
-	h.c.Write(make([]byte, 2000))
-	h.advance(5 * time.Millisecond)
-	h.expect(payloadLen(1000))
-	h.expect(payloadLen(1000))
-	if b.rs.appLimited == 0 || h.c.tq.at(0).mark&sbAppLimited == 0 {
-		t.Fatalf("not application-limited: %d", b.rs.appLimited)
-	}
-	h.advance(5 * time.Millisecond)
-	h.send(ACK, peerISN+1, ourISN+1+2000)
-	if in := h.c.Info(); in.DeliveryRate == 0 || !in.DeliveryRateAppLimited || in.Delivered != 2 {
-		t.Fatalf("TCP_INFO delivery rate %d app-limited %v delivered %d", in.DeliveryRate, in.DeliveryRateAppLimited, in.Delivered)
-	}
-	// Bulk, the send buffer kept full: samples past the bubble are not
-	// limited.
-	chunk := make([]byte, 64<<10)
-	for round := 0; round < 5; round++ {
-		for h.c.Write(chunk) > 0 {
-		}
-		h.advance(time.Millisecond)
-		h.out.segs = h.out.segs[:0]
-		h.advance(10 * time.Millisecond)
-		h.send(ACK, peerISN+1, h.c.sndNxt)
-	}
-	if b.rs.appLimited != 0 {
-		t.Fatalf("still application-limited with a full send buffer: %d (delivered %d)", b.rs.appLimited, b.rs.delivered)
-	}
-	if in := h.c.Info(); in.DeliveryRateAppLimited || in.DeliveryRate == 0 {
-		t.Fatalf("the latest sample: %d app-limited %v", in.DeliveryRate, in.DeliveryRateAppLimited)
+	for _, cc := range []string{"bbr", "cubic"} {
+		t.Run(cc, func(t *testing.T) {
+			h := sackConn(t, false, func(c *Config) { c.CongestionControl = cc })
+			h.c.Write(make([]byte, 2000))
+			r := h.c.rater()
+			h.advance(5 * time.Millisecond)
+			h.expect(payloadLen(1000))
+			h.expect(payloadLen(1000))
+			if r.appLimited == 0 || h.c.tq.at(0).mark&sbAppLimited == 0 {
+				t.Fatalf("not application-limited: %d", r.appLimited)
+			}
+			h.advance(5 * time.Millisecond)
+			h.send(ACK, peerISN+1, ourISN+1+2000)
+			// 2000 bytes over the 10 ms from the write to the ACK:
+			// 200 KB/s.
+			if in := h.c.Info(); in.DeliveryRate != 200000 || !in.DeliveryRateAppLimited || in.Delivered != 2 {
+				t.Fatalf("TCP_INFO delivery rate %d app-limited %v delivered %d", in.DeliveryRate, in.DeliveryRateAppLimited, in.Delivered)
+			}
+			// Bulk, the send buffer kept full: samples past the bubble
+			// are not limited.
+			chunk := make([]byte, 64<<10)
+			for round := 0; round < 5; round++ {
+				for h.c.Write(chunk) > 0 {
+				}
+				h.advance(time.Millisecond)
+				h.out.segs = h.out.segs[:0]
+				h.advance(10 * time.Millisecond)
+				h.send(ACK, peerISN+1, h.c.sndNxt)
+			}
+			if r.appLimited != 0 {
+				t.Fatalf("still application-limited with a full send buffer: %d (delivered %d)", r.appLimited, r.delivered)
+			}
+			if in := h.c.Info(); in.DeliveryRateAppLimited || in.DeliveryRate == 0 {
+				t.Fatalf("the latest sample: %d app-limited %v", in.DeliveryRate, in.DeliveryRateAppLimited)
+			}
+		})
 	}
 }

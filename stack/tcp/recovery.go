@@ -145,8 +145,8 @@ func (c *Conn) delivered(now clock.Time, s *txSeg, as *ackSample) {
 	if c.rackOn() && c.rackDelivered(now, s, as.priorFack) {
 		as.reordered = true
 	}
-	if b := c.rateCtl(); b != nil {
-		b.rs.onDelivered(now, s, &as.rs)
+	if r := c.rater(); r != nil {
+		r.onDelivered(now, s, &as.rs)
 	}
 }
 
@@ -188,12 +188,25 @@ func (c *Conn) takeSACK(seg *Segment, as *ackSample, deliver func(*txSeg)) {
 
 // onAckRecovery runs after an ACK updated SND.UNA and the scoreboard. It
 // marks losses, enters or leaves fast recovery, and sets cwnd: by the
-// congestion controller outside recovery, by PRR inside; BBR sets cwnd
-// and its pacing rate from the ACK's rate sample in either case (Linux
-// tcp_cong_control with a cong_control hook).
+// congestion controller outside recovery, by PRR inside; the ACK's
+// delivery-rate sample is taken (Linux tcp_rate_gen, for every
+// controller), and BBR sets cwnd and its pacing rate from it in either
+// case (Linux tcp_cong_control with a cong_control hook).
 func (c *Conn) onAckRecovery(now clock.Time, as *ackSample) {
 	c.recoveryOnAck(now, as)
-	if b := c.rateCtl(); b != nil {
+	b := c.rateCtl()
+	if r := c.rater(); r != nil {
+		// Samples shorter than the minimum RTT are discarded: Linux's
+		// tcp_min_rtt, except under BBR, whose RTprop is the minimum
+		// it models (measured per segment to the microsecond as well,
+		// over its own 10 s window).
+		minRTT := c.minRTT()
+		if b != nil {
+			minRTT = b.minRTT
+		}
+		r.generate(&as.rs, minRTT)
+	}
+	if b != nil {
 		b.control(c, now, as)
 	}
 }

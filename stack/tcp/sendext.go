@@ -21,6 +21,7 @@ package tcp
 //     tcp_get_info_chrono_stats): how long the connection was busy (data
 //     queued or in flight), limited by the peer's receive window, and
 //     limited by the send buffer, measured on the engine clock.
+//   - The delivery-rate sampler of a connection not run by BBR.
 
 import (
 	"time"
@@ -41,6 +42,7 @@ type sendExt struct {
 	softErr error
 	mtu     *mtuSearch // the tcp_mtu_probing search (pmtu.go); nil while off
 	undo    *undoState // a loss episode that outlived its scoreboard (releaseTxq); valid while saved
+	rate    rateSampler // delivery-rate sampling (ratesample.go) under controllers other than BBR, which keeps its own
 }
 
 // timeoutErr is the error a connection that timed out reports: the last
@@ -57,7 +59,7 @@ func (c *Conn) timeoutErr() error {
 // connection, at its first write).
 func (c *Conn) ext() *sendExt {
 	if c.sx == nil {
-		c.sx = &sendExt{sml: c.sndUna}
+		c.sx = &sendExt{sml: c.sndUna, rate: rateSampler{appLimited: rateStartLimited}}
 	}
 	return c.sx
 }
