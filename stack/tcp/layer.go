@@ -44,8 +44,8 @@ type Layer struct {
 	sndPool, rcvPool bufPool     // send chunks (sendq.go), receive chunks (rcvq.go)
 	mem              *MemAccount // tcp_mem account (mem.go); the process's unless SetMemAccount
 	lists            [][][]byte  // emptied chunk lists kept for reuse (sendq.go); at most chunkLists
-	isnKey           [16]byte            // secret for the port offset
-	host             HostClock           // clocks and secrets for ISNs and timestamps (hostclock.go)
+	isnKey           [16]byte    // secret for the port offset
+	host             HostClock   // clocks and secrets for ISNs and timestamps (hostclock.go)
 	isnGen           *ISNGenerator
 	isnFn            func(now clock.Time, k flowtable.Key) seqnum.Value
 	portSeq          uint32

@@ -40,8 +40,8 @@ type sendExt struct {
 	// softErr is the last soft ICMP error (Linux sk_err_soft, pmtu.go):
 	// what a timeout reports instead of ErrTimeout; an ACK clears it.
 	softErr error
-	mtu     *mtuSearch // the tcp_mtu_probing search (pmtu.go); nil while off
-	undo    *undoState // a loss episode that outlived its scoreboard (releaseTxq); valid while saved
+	mtu     *mtuSearch  // the tcp_mtu_probing search (pmtu.go); nil while off
+	undo    *undoState  // a loss episode that outlived its scoreboard (releaseTxq); valid while saved
 	rate    rateSampler // delivery-rate sampling (ratesample.go) under controllers other than BBR, which keeps its own
 }
 
