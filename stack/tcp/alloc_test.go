@@ -182,8 +182,8 @@ func BenchmarkInOrderSegment(b *testing.B) {
 
 // BenchmarkFlightWithHole measures a flight of 44 segments of 1460 bytes
 // (a 64 KiB window) whose first segment arrives last: 43 are held out of
-// order in the receive ring, then all are delivered and the ring is given
-// back, as at every hole of a bulk transfer through loss.
+// order in the receive queue's pages, then all are delivered and the pages
+// are given back, as at every hole of a bulk transfer through loss.
 func BenchmarkFlightWithHole(b *testing.B) {
 	t := &testing.T{}
 	l, _, c := allocConn(t)

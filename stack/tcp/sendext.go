@@ -8,7 +8,7 @@ package tcp
 //     MSG_EOR marks its last skb "eor", and tcp_skb_can_collapse_to then
 //     starts a new skb for the next write; tcp_can_collapse and
 //     tcp_skb_can_collapse keep retransmissions apart the same way). Here
-//     the send queue is one byte ring, so a record end is a sequence number
+//     the send queue is one byte stream, so a record end is a sequence number
 //     that segment building never crosses: a new segment ends at the first
 //     record end above SND.NXT (recordLimit). Once sent, the segment is a
 //     scoreboard record, and retransmissions send records (or parts of
