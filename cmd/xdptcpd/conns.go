@@ -121,62 +121,72 @@ type connJSON struct {
 // last_data_sent, last_data_recv, last_ack_recv; bytes per second for
 // rates; segments for windows.
 type infoJSON struct {
-	State                  string   `json:"state"`
-	CAState                string   `json:"ca_state"`
-	Retransmits            uint8    `json:"retransmits"`
-	Probes                 uint8    `json:"probes"`
-	Backoff                uint8    `json:"backoff"`
-	Options                uint8    `json:"options"`
-	SndWscale              uint8    `json:"snd_wscale"`
-	RcvWscale              uint8    `json:"rcv_wscale"`
-	RTO                    int64    `json:"rto"`
-	ATO                    int64    `json:"ato"`
-	SndMSS                 int      `json:"snd_mss"`
-	RcvMSS                 int      `json:"rcv_mss"`
-	Unacked                int      `json:"unacked"`
-	Sacked                 int      `json:"sacked"`
-	Lost                   int      `json:"lost"`
-	Retrans                int      `json:"retrans"`
-	LastDataSent           int64    `json:"last_data_sent"`
-	LastDataRecv           int64    `json:"last_data_recv"`
-	LastAckRecv            int64    `json:"last_ack_recv"`
-	PMTU                   int      `json:"pmtu"`
-	RcvSsthresh            int      `json:"rcv_ssthresh"`
-	RTT                    int64    `json:"rtt"`
-	RTTVar                 int64    `json:"rttvar"`
-	SndSsthresh            int      `json:"snd_ssthresh"`
-	SndCwnd                int      `json:"snd_cwnd"`
-	AdvMSS                 int      `json:"advmss"`
-	Reordering             int      `json:"reordering"`
-	RcvRTT                 int64    `json:"rcv_rtt"`
-	RcvSpace               int      `json:"rcv_space"`
-	TotalRetrans           int      `json:"total_retrans"`
-	PacingRate             uint64   `json:"pacing_rate"`
-	MaxPacingRate          uint64   `json:"max_pacing_rate"`
-	BytesAcked             uint64   `json:"bytes_acked"`
-	BytesReceived          uint64   `json:"bytes_received"`
-	SegsOut                int      `json:"segs_out"`
-	SegsIn                 int      `json:"segs_in"`
-	NotsentBytes           uint32   `json:"notsent_bytes"`
-	MinRTT                 int64    `json:"min_rtt"`
-	DataSegsIn             int      `json:"data_segs_in"`
-	DataSegsOut            int      `json:"data_segs_out"`
-	DeliveryRate           uint64   `json:"delivery_rate"`
-	BusyTime               int64    `json:"busy_time"`
-	RwndLimited            int64    `json:"rwnd_limited"`
-	SndbufLimited          int64    `json:"sndbuf_limited"`
-	Delivered              int      `json:"delivered"`
-	DeliveredCE            int      `json:"delivered_ce"`
-	BytesSent              uint64   `json:"bytes_sent"`
-	BytesRetrans           uint64   `json:"bytes_retrans"`
-	DSACKDups              int      `json:"dsack_dups"`
-	ReordSeen              int      `json:"reord_seen"`
-	RcvOOOPack             int      `json:"rcv_ooopack"`
-	SndWnd                 uint32   `json:"snd_wnd"`
-	RcvWnd                 uint32   `json:"rcv_wnd"`
-	DeliveryRateAppLimited bool     `json:"delivery_rate_app_limited"`
-	CongestionControl      string   `json:"congestion_control"`
-	BBR                    *bbrJSON `json:"bbr,omitempty"`
+	State                  string    `json:"state"`
+	CAState                string    `json:"ca_state"`
+	Retransmits            uint8     `json:"retransmits"`
+	Probes                 uint8     `json:"probes"`
+	Backoff                uint8     `json:"backoff"`
+	Options                uint8     `json:"options"`
+	SndWscale              uint8     `json:"snd_wscale"`
+	RcvWscale              uint8     `json:"rcv_wscale"`
+	RTO                    int64     `json:"rto"`
+	ATO                    int64     `json:"ato"`
+	SndMSS                 int       `json:"snd_mss"`
+	RcvMSS                 int       `json:"rcv_mss"`
+	Unacked                int       `json:"unacked"`
+	Sacked                 int       `json:"sacked"`
+	Lost                   int       `json:"lost"`
+	Retrans                int       `json:"retrans"`
+	LastDataSent           int64     `json:"last_data_sent"`
+	LastDataRecv           int64     `json:"last_data_recv"`
+	LastAckRecv            int64     `json:"last_ack_recv"`
+	PMTU                   int       `json:"pmtu"`
+	RcvSsthresh            int       `json:"rcv_ssthresh"`
+	RTT                    int64     `json:"rtt"`
+	RTTVar                 int64     `json:"rttvar"`
+	SndSsthresh            int       `json:"snd_ssthresh"`
+	SndCwnd                int       `json:"snd_cwnd"`
+	AdvMSS                 int       `json:"advmss"`
+	Reordering             int       `json:"reordering"`
+	RcvRTT                 int64     `json:"rcv_rtt"`
+	RcvSpace               int       `json:"rcv_space"`
+	TotalRetrans           int       `json:"total_retrans"`
+	PacingRate             uint64    `json:"pacing_rate"`
+	MaxPacingRate          uint64    `json:"max_pacing_rate"`
+	BytesAcked             uint64    `json:"bytes_acked"`
+	BytesReceived          uint64    `json:"bytes_received"`
+	SegsOut                int       `json:"segs_out"`
+	SegsIn                 int       `json:"segs_in"`
+	NotsentBytes           uint32    `json:"notsent_bytes"`
+	MinRTT                 int64     `json:"min_rtt"`
+	DataSegsIn             int       `json:"data_segs_in"`
+	DataSegsOut            int       `json:"data_segs_out"`
+	DeliveryRate           uint64    `json:"delivery_rate"`
+	BusyTime               int64     `json:"busy_time"`
+	RwndLimited            int64     `json:"rwnd_limited"`
+	SndbufLimited          int64     `json:"sndbuf_limited"`
+	Delivered              int       `json:"delivered"`
+	DeliveredCE            int       `json:"delivered_ce"`
+	BytesSent              uint64    `json:"bytes_sent"`
+	BytesRetrans           uint64    `json:"bytes_retrans"`
+	DSACKDups              int       `json:"dsack_dups"`
+	ReordSeen              int       `json:"reord_seen"`
+	RcvOOOPack             int       `json:"rcv_ooopack"`
+	SndWnd                 uint32    `json:"snd_wnd"`
+	RcvWnd                 uint32    `json:"rcv_wnd"`
+	DeliveryRateAppLimited bool      `json:"delivery_rate_app_limited"`
+	CongestionControl      string    `json:"congestion_control"`
+	BBR                    *bbrJSON  `json:"bbr,omitempty"`
+	Skmem                  skmemJSON `json:"skmem"`
+}
+
+// skmemJSON is what ss -m prints as skmem:(...), Linux's SK_MEMINFO_*
+// values in bytes; those xdptcp has no such memory for are 0.
+type skmemJSON struct {
+	RmemAlloc  int `json:"rmem_alloc"`
+	RcvBuf     int `json:"rcvbuf"`
+	SndBuf     int `json:"sndbuf"`
+	WmemQueued int `json:"wmem_queued"`
 }
 
 // bbrJSON is Linux's struct tcp_bbr_info (bw in bytes/s, min_rtt in µs,
@@ -218,6 +228,7 @@ func newInfoJSONFields(in *tcp.TCPInfo) *infoJSON {
 		BytesSent: in.BytesSent, BytesRetrans: in.BytesRetrans, DSACKDups: in.DSACKDups,
 		ReordSeen: in.ReordSeen, RcvOOOPack: in.RcvOOOPack, SndWnd: in.SndWnd, RcvWnd: in.RcvWnd,
 		DeliveryRateAppLimited: in.DeliveryRateAppLimited, CongestionControl: in.CongestionControl,
+		Skmem: skmemJSON{RmemAlloc: in.RmemAlloc, RcvBuf: in.RcvBuf, SndBuf: in.SndBuf, WmemQueued: in.WmemQueued},
 	}
 }
 
@@ -295,6 +306,11 @@ func ssInfoLine(in *tcp.TCPInfo) string {
 		}
 		fmt.Fprintf(&b, format, args...)
 	}
+	// ss -m's socket memory (r: receive queue, rb: receive buffer, t:
+	// not yet transmitted by the device, tb: send buffer, f: forward
+	// allocation, w: send queue, o: option memory, bl: backlog, d:
+	// drops); xdptcp holds none of the zero ones.
+	add("skmem:(r%d,rb%d,t0,tb%d,f0,w%d,o0,bl0,d0)", in.RmemAlloc, in.RcvBuf, in.SndBuf, in.WmemQueued)
 	if in.Options&tcp.OptTimestamps != 0 {
 		add("ts")
 	}

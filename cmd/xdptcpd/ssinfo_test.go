@@ -31,6 +31,18 @@ func TestSSInfoLineBBR(t *testing.T) {
 	}
 }
 
+// Socket memory prints as `ss -tim` prints skmem, first on the line, and
+// goes into the JSON.
+func TestSSInfoLineSkmem(t *testing.T) {
+	in := &tcp.TCPInfo{CongestionControl: "cubic", RmemAlloc: 8192, RcvBuf: 131072, SndBuf: 87040, WmemQueued: 4352}
+	if line, want := ssInfoLine(in), "skmem:(r8192,rb131072,t0,tb87040,f0,w4352,o0,bl0,d0) cubic"; !strings.HasPrefix(line, want) {
+		t.Errorf("%q does not start with %q", line, want)
+	}
+	if j := newInfoJSON(in); j.Skmem != (skmemJSON{RmemAlloc: 8192, RcvBuf: 131072, SndBuf: 87040, WmemQueued: 4352}) {
+		t.Errorf("json %+v", j.Skmem)
+	}
+}
+
 // The chrono times print as `ss -ti` prints them: busy, then the rwnd-
 // and sndbuf-limited times with their share of busy; none while idle.
 func TestSSInfoLineChrono(t *testing.T) {

@@ -69,14 +69,15 @@ func (h *Host) Getsockopt(fd, level, name int, b []byte) (int, Errno) {
 			return 8, 0
 		case unix.SO_MEMINFO:
 			// Linux's sk_meminfo (SK_MEMINFO_*), as far as xdptcp
-			// knows: queued receive and send bytes and the buffer
-			// sizes; forward alloc, option memory, backlog and drops 0.
+			// knows: the receive queue's pages, the buffer sizes,
+			// unacknowledged bytes and the send queue's charge;
+			// forward alloc, option memory, backlog and drops 0.
 			var m [9]uint32
 			if s.cs != nil {
 				h.do(func() {
 					in := s.cs.c.Info()
 					cfg := h.eng.TCP().Config()
-					m[0], m[1], m[2], m[3], m[5] = uint32(in.RecvQ), uint32(cfg.Rmem[1]), uint32(in.SendQ), uint32(in.SndBuf), uint32(in.WmemQueued)
+					m[0], m[1], m[2], m[3], m[5] = uint32(in.RmemAlloc), uint32(cfg.Rmem[1]), uint32(in.SendQ), uint32(in.SndBuf), uint32(in.WmemQueued)
 				})
 			}
 			n := 0

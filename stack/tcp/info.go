@@ -65,8 +65,15 @@ type TCPInfo struct {
 	// SO_MEMINFO's SK_MEMINFO_SNDBUF and SK_MEMINFO_WMEM_QUEUED).
 	SndBuf     int
 	WmemQueued int
-	Timer      string        // ss -o: "on", "keepalive", "timewait", "persist", ""
-	TimerIn    time.Duration // time left on Timer
+	// RmemAlloc is what the receive queue holds, in order and out of
+	// order: its pages, 4096 bytes each (rcvq.go), as Linux's
+	// sk_rmem_alloc counts the truesize of held skbs; RcvBuf the receive
+	// buffer (tcp_rmem[1], autotuned, or SO_RCVBUF). ss -m's r and rb,
+	// SO_MEMINFO's SK_MEMINFO_RMEM_ALLOC and SK_MEMINFO_RCVBUF.
+	RmemAlloc int
+	RcvBuf    int
+	Timer     string        // ss -o: "on", "keepalive", "timewait", "persist", ""
+	TimerIn   time.Duration // time left on Timer
 
 	State       State   // tcpi_state
 	CAState     CAState // tcpi_ca_state
@@ -252,6 +259,8 @@ func (c *Conn) Info() TCPInfo {
 		SendQ:       c.sndBuf.Len(),
 		SndBuf:      int(c.sndBufLim),
 		WmemQueued:  c.wmemQueued(),
+		RmemAlloc:   c.rcvBuf.held(),
+		RcvBuf:      c.rcvCap,
 		State:       c.State(),
 		Retransmits: uint8(min(c.nRtx, 255)),
 		Probes:      uint8(min(int(c.kaProbes)+int(c.zwProbes), 255)),

@@ -19,14 +19,8 @@ func connMem(c *Conn) int {
 	return n
 }
 
-// rcvHeld returns the bytes of the chunks c's receive queue holds.
-func rcvHeld(c *Conn) int {
-	n := 0
-	for _, ch := range c.rcvBuf.chunks {
-		n += len(ch)
-	}
-	return n
-}
+// rcvHeld returns the bytes of the pages c's receive queue holds.
+func rcvHeld(c *Conn) int { return c.rcvBuf.held() }
 
 // rcvByte returns the byte held at logical offset off of c's receive
 // queue.
@@ -132,6 +126,9 @@ func TestRecvChunksFollowBytes(t *testing.T) {
 	}
 	if m := connMem(c); m > 4*rcvChunk+1024 {
 		t.Fatalf("%d bytes held for 5 bytes, the farthest at +%d", m, edge)
+	}
+	if in := c.Info(); in.RmemAlloc != 4*rcvChunk || in.RecvQ != 0 || in.RcvBuf != c.rcvCap {
+		t.Fatalf("TCP_INFO: rmem_alloc %d (want 4 pages), Recv-Q %d, rcvbuf %d", in.RmemAlloc, in.RecvQ, in.RcvBuf)
 	}
 	t.Logf("5 out-of-order bytes up to +%d: %d bytes held", edge, connMem(c))
 	in := func(seq seqnum.Value, n int) {

@@ -38,6 +38,15 @@ type recvQueue struct {
 // Len returns the number of in-order bytes held.
 func (q *recvQueue) Len() int { return q.n }
 
+// held returns the bytes of the pages the queue holds.
+func (q *recvQueue) held() int {
+	n := 0
+	for _, ch := range q.chunks {
+		n += len(ch)
+	}
+	return n
+}
+
 // front returns the in-order bytes held in the first unread byte's chunk
 // (nil when none are held).
 func (q *recvQueue) front() []byte {
