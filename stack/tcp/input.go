@@ -696,14 +696,12 @@ func (c *Conn) receive(p []byte) bool {
 		if len(p) == 0 || c.flags&fGone != 0 {
 			return true
 		}
-		c.rcvStore(0, p, true)
-		c.rcvBuf.n += len(p)
+		c.rcvAppend(p, true)
 		return true
 	}
-	if !c.rcvStore(c.rcvBuf.Len(), p, empty) {
+	if !c.rcvAppend(p, empty) {
 		return false
 	}
-	c.rcvBuf.n += len(p)
 	c.rcvNxtUpdate(len(p))
 	return true
 }

@@ -96,6 +96,16 @@ func (c *Conn) rcvStore(off int, p []byte, must bool) bool {
 	return true
 }
 
+// rcvAppend adds p to the in-order bytes of c's receive queue (rcvStore
+// at its tail), reporting false when tcp_mem refused it.
+func (c *Conn) rcvAppend(p []byte, must bool) bool {
+	if !c.rcvStore(c.rcvBuf.n, p, must) {
+		return false
+	}
+	c.rcvBuf.n += len(p)
+	return true
+}
+
 // rcvList makes c's chunk list end entries long (counted from the
 // current list's start): the chunks already given back at its front make
 // room first, then a longer list is taken from the layer's lists
@@ -106,9 +116,7 @@ func (c *Conn) rcvList(end int, must bool) bool {
 	q := &c.rcvBuf
 	if end > cap(q.chunks) {
 		if gone := q.head / rcvChunk; gone > 0 {
-			m := copy(q.chunks, q.chunks[gone:])
-			clear(q.chunks[m:])
-			q.chunks = q.chunks[:m]
+			q.chunks = dropChunks(q.chunks, gone)
 			q.head -= gone * rcvChunk
 			end -= gone
 		}

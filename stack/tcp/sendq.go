@@ -101,11 +101,18 @@ func (c *Conn) discardSent(n int) {
 		for _, ch := range q.chunks[:k] {
 			l.freeBuf(ch)
 		}
-		m := copy(q.chunks, q.chunks[k:])
-		clear(q.chunks[m:])
-		q.chunks = q.chunks[:m]
+		q.chunks = dropChunks(q.chunks, k)
 		q.head -= k * size
 	}
+}
+
+// dropChunks removes the first k entries of a chunk list (their chunks
+// already given back), keeping the rest in order at its front and the
+// entries past them nil.
+func dropChunks(list [][]byte, k int) [][]byte {
+	m := copy(list, list[k:])
+	clear(list[m:])
+	return list[:m]
 }
 
 // releaseSndBuf gives every chunk of an empty send queue back, and its
