@@ -92,7 +92,7 @@ type Conn struct {
 	rcvNxt     seqnum.Value // next sequence number expected
 	rcvAdv     seqnum.Value // right edge of the window last advertised (never moves left, RFC 9293 §3.8.6.2.2)
 	rcvBuf     recvQueue    // in-order bytes the application has not consumed, and out-of-order data (rcvq.go)
-	rcvCap     int          // receive buffer capacity: tcp_rmem[1], autotuned up to tcp_rmem[2]
+	rcvCap     int          // receive buffer capacity (the window's space): tcp_rmem[1], autotuned up to tcp_rmem[2] (rcvBufGrow)
 	rcvCopied  int32        // bytes the application consumed since rcvSpaceAt (autotuning), saturating
 	rcvMSS     int32        // MSS we advertised
 	rcvSpaceAt clock.Time   // start of the current autotuning measurement
@@ -112,6 +112,7 @@ type Conn struct {
 	// Retransmission (RFC 6298) and loss recovery (recovery.go).
 	rtt          rttEstimator
 	recover      seqnum.Value      // RFC 6582 recover point: no new recovery until SND.UNA passes it
+	rcvSpace     int32             // most bytes the application took in one receiver RTT so far (Linux rcvq_space.space; input.go consumed; here: fills padding)
 	rttSent      clock.Time        // when the SYN or SYN-ACK was sent (the handshake's RTT sample)
 	nRtx         int32             // consecutive RTO expiries without progress (backoff exponent)
 	rcvRTTEcr    uint32            // TSecr of the last segment the receiver's RTT estimate looked at (Linux rcv_rtt_last_tsecr; rcvrtt.go; here: beside nRtx, fills its padding)

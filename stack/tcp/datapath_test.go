@@ -228,6 +228,85 @@ func TestReceiveAutotuning(t *testing.T) {
 	}
 }
 
+// Autotuning's growth rule is Linux 6.18's tcp_rcvbuf_grow, step by step:
+// rcv_space starts at TCP_INIT_CWND × advmss; once per receiver RTT, if
+// the application took more than rcv_space (less what it left queued),
+// the buffer becomes twice that plus twice the growth scaled, never
+// shrinking, up to tcp_rmem[2].
+func TestRcvBufGrowRule(t *testing.T) {
+	h := establishedConn(t)
+	c := h.c
+	if c.rcvSpace != initCwndSegs*1460 {
+		t.Fatalf("initial rcv_space %d, want 10 × 1460", c.rcvSpace)
+	}
+	const rtt = 10 * time.Millisecond
+	c.rrtt.rtt8 = uint32(rtt/time.Microsecond) << 3
+	period := func() {
+		h.advance(rtt)
+		h.l.Advance(h.now)
+	}
+	c.consumed(50000) // within the first RTT: no decision yet
+	if c.rcvCap != 131072 || c.rcvSpace != 14600 {
+		t.Fatalf("grew within the first RTT: buffer %d, rcv_space %d", c.rcvCap, c.rcvSpace)
+	}
+	period()
+	c.consumed(10000) // 60,000 bytes in the RTT
+	want := 2*60000 + 2*(2*60000*(60000-14600)/14600)
+	if c.rcvCap != want || c.rcvSpace != 60000 {
+		t.Fatalf("after 60,000 bytes: buffer %d, rcv_space %d; want %d, 60000", c.rcvCap, c.rcvSpace, want)
+	}
+	period()
+	c.consumed(60000) // no more than before: no growth
+	if c.rcvCap != want || c.rcvSpace != 60000 {
+		t.Fatalf("after the same 60,000 bytes: buffer %d, rcv_space %d; want %d, 60000", c.rcvCap, c.rcvSpace, want)
+	}
+	// Bytes left queued count against what was taken (Linux subtracts
+	// inq): 90,000 taken, 8,760 still queued.
+	period()
+	c.PauseRead()
+	seq := peerISN + 1
+	for i := 0; i < 6; i++ {
+		h.send(ACK, seq, ourISN+1, withData(make([]byte, 1460)))
+		seq += 1460
+	}
+	c.consumed(90000)
+	if c.rcvSpace != 90000-6*1460 {
+		t.Fatalf("rcv_space %d, want 90,000 less the 8,760 queued", c.rcvSpace)
+	}
+	c.ResumeRead()
+	period()
+	c.consumed(1 << 30)
+	if c.rcvCap != h.l.cfg.Rmem[2] {
+		t.Fatalf("buffer %d, want tcp_rmem[2] %d", c.rcvCap, h.l.cfg.Rmem[2])
+	}
+}
+
+// Out-of-order data makes room for itself: the buffer grows to twice
+// rcv_space plus the span the held data reaches past RCV.NXT (Linux
+// tcp_data_queue_ofo calling tcp_rcvbuf_grow), so that a loss in a full
+// window does not stall the sender while the hole is repaired.
+func TestRcvBufGrowOutOfOrder(t *testing.T) {
+	h := newHarness(t)
+	h.listen()
+	h.send(SYN, peerISN, 0, withMSS(1460), withWS(7))
+	h.expect(flags(SYN | ACK))
+	h.send(ACK, peerISN+1, ourISN+1)
+	c := h.c
+	if c.rcvCap != 131072 {
+		t.Fatalf("buffer %d", c.rcvCap)
+	}
+	// Within the buffer's span: no growth.
+	h.send(ACK, peerISN+1+1460, ourISN+1, withData(make([]byte, 1460)))
+	if c.rcvCap != 131072 {
+		t.Fatalf("a segment 1,460 bytes out grew the buffer to %d", c.rcvCap)
+	}
+	off := 120000
+	h.send(ACK, peerISN+1+seqnum.Value(off), ourISN+1, withData(make([]byte, 1460)))
+	if want := 2*14600 + off + 1460; c.rcvCap != want {
+		t.Fatalf("buffer %d with data held %d bytes past RCV.NXT, want %d", c.rcvCap, off+1460, want)
+	}
+}
+
 // After data we sent past the peer's window (it closed the window while
 // the data was on its way), a pure ACK carries SEQ = SND.UNA + SND.WND,
 // the window's edge, where the peer accepts it, not SND.NXT, which a zero

@@ -108,7 +108,7 @@ type TCPInfo struct {
 	Reordering  int           // tcpi_reordering: DupThresh (3, raised by reordering seen)
 
 	RcvRTT   time.Duration // tcpi_rcv_rtt: the receiver's RTT estimate (rcvrtt.go; Linux rcv_rtt_est); 0 before the first sample
-	RcvSpace int           // tcpi_rcv_space: receive buffer space autotuning has reached (tcp_rmem[1] ... tcp_rmem[2])
+	RcvSpace int           // tcpi_rcv_space: most bytes the application took in one receiver RTT, what autotuning sizes the buffer from (Linux rcvq_space.space)
 
 	TotalRetrans int // tcpi_total_retrans: segments retransmitted over the connection's life
 
@@ -273,7 +273,7 @@ func (c *Conn) Info() TCPInfo {
 		RTTVar:      c.rtt.rttvarInfo(),
 		MinRTT:      c.minRTT(),
 		RcvRTT:      c.rrtt.rtt(),
-		RcvSpace:    c.rcvCap,
+		RcvSpace:    int(c.rcvSpace),
 		RcvSsthresh: c.rcvCap,
 		SndWnd:      c.sndWnd,
 

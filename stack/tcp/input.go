@@ -5,7 +5,6 @@ package tcp
 
 import (
 	"math"
-	"math/bits"
 	"time"
 
 	"github.com/xdptcp/xdptcp/stack/clock"
@@ -334,7 +333,7 @@ func (c *Conn) establish(now clock.Time, seg *Segment) bool {
 	c.maxSndWnd = c.sndWnd
 	c.sndWl1, c.sndWl2 = seg.Seq, seg.Ack
 	c.synAt = never
-	c.sndBufExpand() // Linux tcp_init_buffer_space
+	c.initBufferSpace(now)
 	c.enterQuickAck()
 	c.armKeepalive()
 	if c.handler != nil && c.flags&fOpened == 0 {
@@ -721,21 +720,58 @@ func (c *Conn) rcvNxtUpdate(n int) {
 // application does not read does not grow its buffer). Once per receiver
 // RTT (rcvrtt.go: Linux measures over rcv_rtt_est, not SRTT, which a
 // connection that only receives never updates after the handshake; none
-// before its first sample), when the application took more than a quarter
-// of the buffer, the buffer grows to four times what it took (twice for
-// the RTT, twice for the sender's slow start), up to tcp_rmem[2]; never
-// under tcp_mem pressure. The period is at least 1 ms, the timestamp
-// clock's tick: the rule compares with the whole buffer, which a
-// sub-millisecond period would rarely see a quarter of.
+// before its first sample), what the application took in that time, less
+// what it left queued, is compared with rcvSpace, the most it took in one
+// such period before: more, and the buffer grows (rcvBufGrow).
 func (c *Conn) consumed(n int) {
 	c.rcvCopied = int32(min(int(c.rcvCopied)+n, math.MaxInt32))
 	now := c.layer.now
-	if c.rrtt.rtt8 == 0 || now.Sub(c.rcvSpaceAt) < max(c.rrtt.rtt(), time.Millisecond) {
+	if c.rrtt.rtt8 == 0 || now.Sub(c.rcvSpaceAt) < c.rrtt.rtt() {
 		return
 	}
-	if want := 4 * int(c.rcvCopied); want > c.rcvCap && c.rcvCap < c.layer.cfg.Rmem[2] && !c.layer.underPressure() && c.userLocks&lockRcvBuf == 0 {
-		c.rcvCap = min(1<<bits.Len(uint(want-1)), c.layer.cfg.Rmem[2])
+	if copied := int(c.rcvCopied) - c.rcvBuf.Len(); copied > int(c.rcvSpace) {
+		c.rcvBufGrow(copied)
 	}
+	c.rcvCopied = 0
+	c.rcvSpaceAt = now
+}
+
+// rcvBufGrow is Linux 6.18's tcp_rcvbuf_grow: rcvSpace becomes space,
+// and the buffer grows to twice it (dynamic right-sizing sees the sender
+// one RTT late), plus twice the growth over the previous space scaled to
+// that (the sender may double its rate in slow start), plus the span the
+// out-of-order data reaches past RCV.NXT; never shrinking, up to
+// tcp_rmem[2]. Not with SO_RCVBUF set (SOCK_RCVBUF_LOCK), nor under
+// tcp_mem pressure.
+func (c *Conn) rcvBufGrow(space int) {
+	old := max(int(c.rcvSpace), 1)
+	c.rcvSpace = int32(min(space, math.MaxInt32))
+	limit := c.layer.cfg.Rmem[2]
+	if c.userLocks&lockRcvBuf != 0 || c.rcvCap >= limit || c.layer.underPressure() {
+		return
+	}
+	space = min(space, limit)
+	win := 2 * space
+	if space > old {
+		win += 2 * int(min(uint64(win)*uint64(space-old)/uint64(old), uint64(limit)))
+	}
+	win += int(c.oooTop().Sub(c.rcvNxt))
+	c.rcvCap = max(c.rcvCap, min(win, limit))
+}
+
+// initBufferSpace sizes the buffers of a connection that just reached
+// ESTABLISHED (Linux tcp_init_buffer_space): the send buffer for the
+// initial window, and autotuning's first measurement, which starts now
+// with rcvSpace at ten segments of what the peer can send in one
+// (TCP_INIT_CWND × advmss, the MSS we offered less the timestamp option),
+// within the buffer.
+func (c *Conn) initBufferSpace(now clock.Time) {
+	c.sndBufExpand()
+	advmss := int(c.rcvMSS)
+	if c.flags&fTS != 0 {
+		advmss -= 12
+	}
+	c.rcvSpace = int32(max(min(initCwndSegs*advmss, c.rcvCap), 1))
 	c.rcvCopied = 0
 	c.rcvSpaceAt = now
 }
@@ -828,7 +864,7 @@ func (c *Conn) inputSynSent(now clock.Time, seg *Segment) {
 		c.sndWl1, c.sndWl2 = seg.Seq, seg.Ack
 		c.synAt = never
 		c.setState(StateEstablished)
-		c.sndBufExpand()   // Linux tcp_init_buffer_space
+		c.initBufferSpace(now)
 		c.lastDataAt = now // Linux tcp_finish_connect: lrcvtime starts at the SYN-ACK
 		c.sendAck(now)
 		c.enterQuickAck()

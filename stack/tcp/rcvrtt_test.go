@@ -102,10 +102,10 @@ func TestRcvRTTPerWindow(t *testing.T) {
 // Autotuning measures over the receiver's RTT, not SRTT: a connection that
 // only receives keeps the handshake's 1 ms SRTT, while its data comes over
 // a 50 ms path at 10 MB/s, evenly. Per SRTT the application takes 10 kB,
-// never a quarter of the buffer, and the window would stay at tcp_rmem[1],
-// far below the 500 kB the path holds; per receiver RTT it takes 500 kB,
-// and the buffer grows to cover it (Linux tcp_rcv_space_adjust over
-// rcv_rtt_est).
+// less than the initial rcv_space (14,600), and the window would stay at
+// tcp_rmem[1], far below the 500 kB the path holds; per receiver RTT it
+// takes 500 kB, rcv_space becomes that, and the buffer grows to cover it
+// (Linux tcp_rcv_space_adjust over rcv_rtt_est).
 func TestAutotuneOverReceiverRTT(t *testing.T) {
 	h, seq, _ := tsReceiver(t, time.Millisecond)
 	const rtt = 50 * time.Millisecond
@@ -120,8 +120,12 @@ func TestAutotuneOverReceiverRTT(t *testing.T) {
 		h.advance(time.Millisecond)
 	}
 	in := h.c.Info()
-	if bdp := 7 * 1460 * int(rtt/time.Millisecond); in.RcvSpace < 2*bdp {
-		t.Fatalf("receive buffer %d after 400 ms at 10 MB/s over %v: want at least twice the %d bytes in flight", in.RcvSpace, rtt, bdp)
+	bdp := 7 * 1460 * int(rtt/time.Millisecond)
+	if in.RcvBuf < 2*bdp {
+		t.Fatalf("receive buffer %d after 400 ms at 10 MB/s over %v: want at least twice the %d bytes in flight", in.RcvBuf, rtt, bdp)
+	}
+	if in.RcvSpace != bdp {
+		t.Fatalf("rcv_space %d: want the %d bytes taken per receiver RTT", in.RcvSpace, bdp)
 	}
 	if in.RTT > 2*time.Millisecond || in.RcvRTT != rtt {
 		t.Fatalf("srtt %v, rcv_rtt %v; want the handshake's 1ms and the path's %v", in.RTT, in.RcvRTT, rtt)

@@ -195,6 +195,12 @@ func (c *Conn) oooInsert(seq seqnum.Value, p []byte, fin bool) {
 	if fin {
 		q.fin, q.finAt = true, end
 	}
+	if c.handler != nil && c.flags&fOrphan == 0 {
+		// Linux tcp_data_queue_ofo: the buffer makes room for what the
+		// data held out of order spans (not for a connection not yet
+		// accepted, or orphaned).
+		c.rcvBufGrow(int(c.rcvSpace))
+	}
 }
 
 // growRanges doubles the range table's capacity, up to the bound, with
