@@ -150,6 +150,28 @@ func TestRateSampleBelowMinRTT(t *testing.T) {
 	}
 }
 
+// Under BBR too the cutoff is Linux's tcp_min_rtt (tcp_rate_gen), not
+// BBR's RTprop: an RTprop taken anew when its 10 s window expired can be
+// far above the path's minimum, and a sample between the two is valid.
+func TestRateSampleCutoffIsTCPMinRTT(t *testing.T) {
+	h := sackConn(t, false, func(c *Config) { c.CongestionControl = "bbr" })
+	b := h.c.rateCtl()
+	h.c.Write(make([]byte, 2000))
+	h.advance(5 * time.Millisecond)
+	h.expect(payloadLen(1000))
+	h.expect(payloadLen(1000))
+	b.minRTT = time.Second
+	h.advance(5 * time.Millisecond)
+	h.send(ACK, peerISN+1, ourISN+1+2000)
+	if min := h.c.minRTT(); min == 0 || min > 10*time.Millisecond {
+		t.Fatalf("tcp_min_rtt %v", min)
+	}
+	// 2000 bytes over the 10 ms from the write to the ACK: 200 KB/s.
+	if in := h.c.Info(); in.DeliveryRate != 200000 {
+		t.Fatalf("TCP_INFO delivery rate %d: the 10 ms sample was discarded", in.DeliveryRate)
+	}
+}
+
 // Application-limited marking (§3.4), under BBR and under CUBIC (every
 // connection samples, as Linux's tcp_rate.c): a write smaller than cwnd
 // leaves the sender application-limited, the segments it sends carry the

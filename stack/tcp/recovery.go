@@ -197,14 +197,10 @@ func (c *Conn) onAckRecovery(now clock.Time, as *ackSample) {
 	b := c.rateCtl()
 	if r := c.rater(); r != nil {
 		// Samples shorter than the minimum RTT are discarded: Linux's
-		// tcp_min_rtt, except under BBR, whose RTprop is the minimum
-		// it models (measured per segment to the microsecond as well,
-		// over its own 10 s window).
-		minRTT := c.minRTT()
-		if b != nil {
-			minRTT = b.minRTT
-		}
-		r.generate(&as.rs, minRTT)
+		// tcp_min_rtt (tcp_rate_gen), under every controller. BBR's
+		// RTprop is not the cutoff: over its 10 s window it can be
+		// above the path's minimum, which would discard valid samples.
+		r.generate(&as.rs, c.minRTT())
 	}
 	if b != nil {
 		b.control(c, now, as)
