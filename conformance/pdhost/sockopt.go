@@ -76,8 +76,7 @@ func (h *Host) Getsockopt(fd, level, name int, b []byte) (int, Errno) {
 			if s.cs != nil {
 				h.do(func() {
 					in := s.cs.c.Info()
-					cfg := h.eng.TCP().Config()
-					m[0], m[1], m[2], m[3], m[5] = uint32(in.RmemAlloc), uint32(cfg.Rmem[1]), uint32(in.SendQ), uint32(in.SndBuf), uint32(in.WmemQueued)
+					m[0], m[1], m[2], m[3], m[5] = uint32(in.RmemAlloc), uint32(in.RcvBuf), uint32(in.SendQ), uint32(in.SndBuf), uint32(in.WmemQueued)
 				})
 			}
 			n := 0

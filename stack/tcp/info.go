@@ -68,7 +68,8 @@ type TCPInfo struct {
 	// RmemAlloc is what the receive queue holds, in order and out of
 	// order: its pages, 4096 bytes each (rcvq.go), as Linux's
 	// sk_rmem_alloc counts the truesize of held skbs; RcvBuf the receive
-	// buffer (tcp_rmem[1], autotuned, or SO_RCVBUF). ss -m's r and rb,
+	// buffer as getsockopt SO_RCVBUF reports it (Linux sk_rcvbuf:
+	// tcp_rmem[1], autotuned, or SO_RCVBUF doubled; RecvBuffer). ss -m's r and rb,
 	// SO_MEMINFO's SK_MEMINFO_RMEM_ALLOC and SK_MEMINFO_RCVBUF.
 	RmemAlloc int
 	RcvBuf    int
@@ -260,7 +261,7 @@ func (c *Conn) Info() TCPInfo {
 		SndBuf:      int(c.sndBufLim),
 		WmemQueued:  c.wmemQueued(),
 		RmemAlloc:   c.rcvBuf.held(),
-		RcvBuf:      c.rcvCap,
+		RcvBuf:      c.RecvBuffer(),
 		State:       c.State(),
 		Retransmits: uint8(min(c.nRtx, 255)),
 		Probes:      uint8(min(int(c.kaProbes)+int(c.zwProbes), 255)),

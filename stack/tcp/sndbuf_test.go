@@ -209,8 +209,8 @@ func TestRcvBufListener(t *testing.T) {
 func TestRcvBufLocksAutotuning(t *testing.T) {
 	h := establishedConn(t)
 	h.c.SetRecvBuffer(8192)
-	if h.c.RecvBuffer() != 16384 || h.c.rcvCap != 8192 {
-		t.Fatalf("SO_RCVBUF 8192: getsockopt %d, space %d", h.c.RecvBuffer(), h.c.rcvCap)
+	if h.c.RecvBuffer() != 16384 || h.c.rcvCap != 8192 || h.c.Info().RcvBuf != 16384 {
+		t.Fatalf("SO_RCVBUF 8192: getsockopt %d, space %d, TCP_INFO RcvBuf (ss -m rb) %d", h.c.RecvBuffer(), h.c.rcvCap, h.c.Info().RcvBuf)
 	}
 	// A reader that consumes everything at once would grow an unlocked
 	// buffer (tcp_rcv_space_adjust); a locked one stays.
