@@ -14,7 +14,8 @@ package tcp
 //     lowers the estimate.
 //   - From timestamps: a full-sized segment whose TSecr is new echoes the
 //     TSval of the ACK it answers, so now - TSecr is a round trip. These
-//     move the estimate both ways, by 1/8 of each sample upward.
+//     move the estimate both ways, by 1/8 of each sample upward, and
+//     upward only while the application has read everything received.
 //
 // The estimate is in microseconds times 8, as Linux keeps it.
 
@@ -41,15 +42,18 @@ func (r *rcvRTTEst) rtt() time.Duration {
 }
 
 // update is tcp_rcv_rtt_update: a sample below the estimate replaces it;
-// a larger one is averaged in (7/8 old, 1/8 new) unless it is a
-// per-window sample (winDep), which only bounds from above.
-func (r *rcvRTTEst) update(sample time.Duration, winDep bool) {
+// a larger one is averaged in (7/8 old, 1/8 new) only if mayRaise. A
+// per-window sample only bounds from above, and Linux 6.18 takes no
+// larger sample while the receive queue holds bytes the application has
+// not read (a00f135cd986: a slow reader must not inflate the estimate,
+// and with it the buffer autotuning gives).
+func (r *rcvRTTEst) update(sample time.Duration, mayRaise bool) {
 	us := uint32(min(max(sample.Microseconds(), 1), rcvRTTMax))
 	m := us << 3
 	switch {
 	case r.rtt8 == 0 || m < r.rtt8:
 		r.rtt8 = m
-	case !winDep:
+	case mayRaise:
 		r.rtt8 = r.rtt8 - r.rtt8>>3 + us
 	}
 }
@@ -64,7 +68,7 @@ func (c *Conn) rcvRTTMeasure(now clock.Time, end seqnum.Value) {
 		if end.LessThan(r.seq) {
 			return
 		}
-		r.update(now.Sub(r.at), true)
+		r.update(now.Sub(r.at), false)
 	}
 	r.seq = end.Add(c.rcvAdv.Sub(c.rcvWup))
 	r.at = now
@@ -84,6 +88,6 @@ func (c *Conn) rcvRTTMeasureTS(now clock.Time, seg *Segment) {
 		return
 	}
 	if ms := int32(c.tsVal(arrival(now, seg)) - seg.Opts.TSEcr); ms > 0 {
-		c.rrtt.update(time.Duration(ms)*time.Millisecond, false)
+		c.rrtt.update(time.Duration(ms)*time.Millisecond, c.rcvBuf.Len() == 0)
 	}
 }

@@ -70,6 +70,22 @@ func TestRcvRTTTimestamps(t *testing.T) {
 	if in := h.c.Info(); in.RcvRTT != 20*time.Millisecond {
 		t.Fatalf("rcv_rtt %v after a 20 ms sample, want 20ms", in.RcvRTT)
 	}
+	// While the application leaves bytes unread, a larger sample does
+	// not raise the estimate (Linux 6.18); a smaller one still lowers it.
+	h.c.PauseRead()
+	seg(ecr, 1460) // queued; its TSecr was used: no sample
+	ecr = h.c.tsVal(h.now)
+	h.advance(100 * time.Millisecond)
+	seg(ecr, 1460)
+	if in := h.c.Info(); in.RcvRTT != 20*time.Millisecond {
+		t.Fatalf("rcv_rtt %v after a 100 ms sample with unread bytes queued, want 20ms", in.RcvRTT)
+	}
+	ecr = h.c.tsVal(h.now)
+	h.advance(10 * time.Millisecond)
+	seg(ecr, 1460)
+	if in := h.c.Info(); in.RcvRTT != 10*time.Millisecond {
+		t.Fatalf("rcv_rtt %v after a 10 ms sample with unread bytes queued, want 10ms", in.RcvRTT)
+	}
 }
 
 // Without timestamps (Linux tcp_rcv_rtt_measure): the time for one
