@@ -281,10 +281,12 @@ func TestRcvBufGrowRule(t *testing.T) {
 	}
 }
 
-// Out-of-order data makes room for itself: the buffer grows to twice
-// rcv_space plus the span the held data reaches past RCV.NXT (Linux
-// tcp_data_queue_ofo calling tcp_rcvbuf_grow), so that a loss in a full
-// window does not stall the sender while the hole is repaired.
+// Out-of-order data makes room for itself (Linux tcp_data_queue_ofo
+// calling tcp_rcvbuf_grow), so that a loss in a full window does not
+// stall the sender while the hole is repaired: Linux's buffer grows to
+// twice rcv_space plus the span the held data reaches past RCV.NXT, and
+// its window is that less the bytes held. Here held bytes do not take
+// window, so the buffer grows by the holes, to the same window.
 func TestRcvBufGrowOutOfOrder(t *testing.T) {
 	h := newHarness(t)
 	h.listen()
@@ -302,8 +304,14 @@ func TestRcvBufGrowOutOfOrder(t *testing.T) {
 	}
 	off := 120000
 	h.send(ACK, peerISN+1+seqnum.Value(off), ourISN+1, withData(make([]byte, 1460)))
-	if want := 2*14600 + off + 1460; c.rcvCap != want {
+	// Linux: a buffer of 2 × 14,600 + 121,460, 2 × 1,460 held.
+	want := 2*14600 + off + 1460 - 2*1460
+	if c.rcvCap != want {
 		t.Fatalf("buffer %d with data held %d bytes past RCV.NXT, want %d", c.rcvCap, off+1460, want)
+	}
+	ack := h.out.segs[len(h.out.segs)-1].seg
+	if w := int(ack.Window) << c.rcvShift; w != want&^(1<<c.rcvShift-1) {
+		t.Fatalf("window %d, want %d (Linux's: the buffer less the bytes held)", w, want)
 	}
 }
 

@@ -739,10 +739,15 @@ func (c *Conn) consumed(n int) {
 // rcvBufGrow is Linux 6.18's tcp_rcvbuf_grow: rcvSpace becomes space,
 // and the buffer grows to twice it (dynamic right-sizing sees the sender
 // one RTT late), plus twice the growth over the previous space scaled to
-// that (the sender may double its rate in slow start), plus the span the
-// out-of-order data reaches past RCV.NXT; never shrinking, up to
-// tcp_rmem[2]. Not with SO_RCVBUF set (SOCK_RCVBUF_LOCK), nor under
-// tcp_mem pressure.
+// that (the sender may double its rate in slow start), plus the room
+// out-of-order data needs; never shrinking, up to tcp_rmem[2]. Not with
+// SO_RCVBUF set (SOCK_RCVBUF_LOCK), nor under tcp_mem pressure.
+//
+// Linux adds the span the out-of-order data reaches past RCV.NXT, and
+// its window is the buffer less every byte held, those too. Here the
+// window is the buffer less the in-order bytes only (rcvWindow: held
+// out-of-order bytes sit inside the window they came in), so the buffer
+// grows by the holes in that span, and the window is Linux's.
 func (c *Conn) rcvBufGrow(space int) {
 	old := max(int(c.rcvSpace), 1)
 	c.rcvSpace = int32(min(space, math.MaxInt32))
@@ -755,7 +760,7 @@ func (c *Conn) rcvBufGrow(space int) {
 	if space > old {
 		win += 2 * int(min(uint64(win)*uint64(space-old)/uint64(old), uint64(limit)))
 	}
-	win += int(c.oooTop().Sub(c.rcvNxt))
+	win += int(c.oooTop().Sub(c.rcvNxt)) - c.oooBytes()
 	c.rcvCap = max(c.rcvCap, min(win, limit))
 }
 
