@@ -104,7 +104,7 @@ func DefaultConfig() Config {
 		KeepaliveTime:      7200 * time.Second,
 		KeepaliveIntvl:     75 * time.Second,
 		KeepaliveProbes:    9,
-		Rmem:               [3]int{4096, 131072, 6291456},
+		Rmem:               [3]int{4096, 131072, 33554432},
 		Wmem:               [3]int{4096, 16384, 4194304},
 		WmemMax:            4194304,
 		RmemMax:            4194304,
@@ -159,7 +159,7 @@ type Config struct {
 	KeepaliveTime      time.Duration // tcp_keepalive_time (7200 s): idle time before the first probe
 	KeepaliveIntvl     time.Duration // tcp_keepalive_intvl (75 s): time between probes
 	KeepaliveProbes    int           // tcp_keepalive_probes (9): unanswered probes before the connection is dropped
-	Rmem               [3]int        // tcp_rmem (4096 131072 6291456): receive buffer min, default, max bytes
+	Rmem               [3]int        // tcp_rmem (4096 131072 33554432, Linux 6.16 and later): receive buffer min, default, max bytes
 	Wmem               [3]int        // tcp_wmem (4096 16384 4194304): send buffer min, default, max bytes
 	WmemMax            int           // wmem_max (net.core; 4194304 in Linux 6.18): the largest SO_SNDBUF (Conn.SetSendBuffer), doubled
 	RmemMax            int           // rmem_max (net.core; 4194304 in Linux 6.18): the largest SO_RCVBUF (Conn.SetRecvBuffer), doubled

@@ -27,7 +27,7 @@ func TestDefaultConfigIsLinux(t *testing.T) {
 		"tcp_keepalive_time":        "7200",
 		"tcp_keepalive_intvl":       "75",
 		"tcp_keepalive_probes":      "9",
-		"tcp_rmem":                  "4096 131072 6291456",
+		"tcp_rmem":                  "4096 131072 33554432",
 		"tcp_wmem":                  "4096 16384 4194304",
 		"wmem_max":                  "4194304",
 		"rmem_max":                  "4194304",

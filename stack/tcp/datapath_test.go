@@ -128,8 +128,8 @@ func TestWindowScaling(t *testing.T) {
 	h.listen()
 	h.send(SYN, peerISN, 0, withMSS(1460), withWS(20)) // capped at 14
 	s := h.expect(flags(SYN | ACK))
-	if !s.seg.Opts.HasWScale || s.seg.Opts.WScale != 7 {
-		t.Fatalf("our window scale %+v, want 7 (Linux, tcp_rmem[2] 6 MiB)", s.seg.Opts)
+	if !s.seg.Opts.HasWScale || s.seg.Opts.WScale != 10 {
+		t.Fatalf("our window scale %+v, want 10 (Linux 6.18, tcp_rmem[2] 32 MiB)", s.seg.Opts)
 	}
 	h.send(ACK, peerISN+1, ourISN+1, withWin(1))
 	if h.c.sndShift != 14 || h.c.sndWnd != 1<<14 {
@@ -137,7 +137,7 @@ func TestWindowScaling(t *testing.T) {
 	}
 	h.send(ACK|PSH, peerISN+1, ourISN+1, withWin(1), withData([]byte("x")))
 	a := h.expect(flags(ACK))
-	if a.seg.Window != 131072>>7 {
+	if a.seg.Window != 131072>>10 {
 		t.Fatalf("scaled window %d", a.seg.Window)
 	}
 }
@@ -223,8 +223,8 @@ func TestReceiveAutotuning(t *testing.T) {
 		t.Fatalf("receive buffer stayed at %d", h.c.rcvCap)
 	}
 	last := h.out.segs[len(h.out.segs)-1]
-	if int(last.seg.Window)<<7 <= 131072 {
-		t.Fatalf("window %d not grown", int(last.seg.Window)<<7)
+	if int(last.seg.Window)<<h.c.rcvShift <= 131072 {
+		t.Fatalf("window %d not grown", int(last.seg.Window)<<h.c.rcvShift)
 	}
 }
 

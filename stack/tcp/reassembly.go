@@ -30,7 +30,7 @@ import (
 )
 
 // oooRangeShare: one range per 64 bytes of receive buffer at most (2048
-// ranges for the default 128 KiB, 98304 for 6 MiB).
+// ranges for the default 128 KiB, 524288 for the 32 MiB of tcp_rmem[2]).
 const oooRangeShare = 64
 
 // oooMinRanges is the range bound of the smallest buffers.

@@ -442,8 +442,9 @@ func modeArgs(mode, stack, mtu string) (args []string, soFlags string) {
 
 // collectionRmem is the tcp_rmem a collection's scripts start from, and
 // the rmem_max xdptcp's runs of them start from (empty: xdptcp's
-// default, Linux 6.18's 4 MB): Linux 6.18's defaults (window scale 7),
-// except for nplab's scripts, written on Linux 3.11 with 87380 bytes by
+// default, Linux 6.18's 4 MB): Linux's defaults before 6.16 raised
+// tcp_rmem[2] to 32 MiB (window scale 7; the scripts' own settings
+// scripts set theirs, google's 15 MiB, scale 8), except for nplab's scripts, written on Linux 3.11 with 87380 bytes by
 // default and a largest buffer under 4 MB (it depends on memory there):
 // window scale 6, which their SYN-ACKs expect (ilog2(3 MB) - 15). The
 // scale covers rmem_max too (tcp_select_initial_window), and Linux's
