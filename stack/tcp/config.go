@@ -105,6 +105,7 @@ func DefaultConfig() Config {
 		KeepaliveIntvl:     75 * time.Second,
 		KeepaliveProbes:    9,
 		Rmem:               [3]int{4096, 131072, 33554432},
+		ModerateRcvbuf:     true,
 		Wmem:               [3]int{4096, 16384, 4194304},
 		WmemMax:            4194304,
 		RmemMax:            4194304,
@@ -160,6 +161,7 @@ type Config struct {
 	KeepaliveIntvl     time.Duration // tcp_keepalive_intvl (75 s): time between probes
 	KeepaliveProbes    int           // tcp_keepalive_probes (9): unanswered probes before the connection is dropped
 	Rmem               [3]int        // tcp_rmem (4096 131072 33554432, Linux 6.16 and later): receive buffer min, default, max bytes
+	ModerateRcvbuf     bool          // tcp_moderate_rcvbuf (1): receive-buffer autotuning (rcvBufGrow)
 	Wmem               [3]int        // tcp_wmem (4096 16384 4194304): send buffer min, default, max bytes
 	WmemMax            int           // wmem_max (net.core; 4194304 in Linux 6.18): the largest SO_SNDBUF (Conn.SetSendBuffer), doubled
 	RmemMax            int           // rmem_max (net.core; 4194304 in Linux 6.18): the largest SO_RCVBUF (Conn.SetRecvBuffer), doubled
@@ -528,6 +530,8 @@ var settingTable = []settingDef{
 		1, MaxTCPKeepCnt, func(c *Config) *int { return &c.KeepaliveProbes }),
 	memSetting("tcp_rmem", "receive buffer bytes: min default max",
 		func(c *Config) *[3]int { return &c.Rmem }),
+	boolSetting("tcp_moderate_rcvbuf", "receive-buffer autotuning: the buffer grows from tcp_rmem[1] up to tcp_rmem[2] with what the application reads per round trip",
+		func(c *Config) *bool { return &c.ModerateRcvbuf }),
 	memSetting("tcp_wmem", "send buffer bytes: min default max",
 		func(c *Config) *[3]int { return &c.Wmem }),
 	intSetting("wmem_max", "largest SO_SNDBUF value in bytes (net.core.wmem_max; the buffer is twice it)", true,

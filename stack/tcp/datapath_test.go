@@ -274,6 +274,14 @@ func TestRcvBufGrowRule(t *testing.T) {
 		t.Fatalf("rcv_space %d, want 90,000 less the 8,760 queued", c.rcvSpace)
 	}
 	c.ResumeRead()
+	// tcp_moderate_rcvbuf 0: rcv_space follows, the buffer does not.
+	h.l.cfg.ModerateRcvbuf = false
+	period()
+	c.consumed(200000) // and the 8,760 bytes ResumeRead delivered
+	if c.rcvCap != want || c.rcvSpace != 200000+6*1460 {
+		t.Fatalf("tcp_moderate_rcvbuf 0: buffer %d, rcv_space %d; want %d, 208760", c.rcvCap, c.rcvSpace, want)
+	}
+	h.l.cfg.ModerateRcvbuf = true
 	period()
 	c.consumed(1 << 30)
 	if c.rcvCap != h.l.cfg.Rmem[2] {

@@ -741,7 +741,8 @@ func (c *Conn) consumed(n int) {
 // one RTT late), plus twice the growth over the previous space scaled to
 // that (the sender may double its rate in slow start), plus the room
 // out-of-order data needs; never shrinking, up to tcp_rmem[2]. Not with
-// SO_RCVBUF set (SOCK_RCVBUF_LOCK), nor under tcp_mem pressure.
+// tcp_moderate_rcvbuf 0 or SO_RCVBUF set (SOCK_RCVBUF_LOCK), nor under
+// tcp_mem pressure.
 //
 // Linux adds the span the out-of-order data reaches past RCV.NXT, and
 // its window is the buffer less every byte held, those too. Here the
@@ -752,7 +753,7 @@ func (c *Conn) rcvBufGrow(space int) {
 	old := max(int(c.rcvSpace), 1)
 	c.rcvSpace = int32(min(space, math.MaxInt32))
 	limit := c.layer.cfg.Rmem[2]
-	if c.userLocks&lockRcvBuf != 0 || c.rcvCap >= limit || c.layer.underPressure() {
+	if !c.layer.cfg.ModerateRcvbuf || c.userLocks&lockRcvBuf != 0 || c.rcvCap >= limit || c.layer.underPressure() {
 		return
 	}
 	space = min(space, limit)
