@@ -36,6 +36,12 @@ func checkInvariants(t *testing.T, c *Conn) {
 	if c.rcvBuf.Len() > c.rcvCap {
 		t.Fatalf("receive buffer %d > %d", c.rcvBuf.Len(), c.rcvCap)
 	}
+	if c.userLocks&lockRcvBuf == 0 && c.rcvCap > max(c.layer.cfg.Rmem[1], c.layer.cfg.Rmem[2]) {
+		t.Fatalf("receive buffer grew to %d past tcp_rmem[2] %d", c.rcvCap, c.layer.cfg.Rmem[2])
+	}
+	if c.userLocks&lockRcvBuf == 0 && c.rcvBuf.held() > c.rcvCap+2*rcvChunk {
+		t.Fatalf("holds %d bytes in pages for a %d-byte buffer", c.rcvBuf.held(), c.rcvCap)
+	}
 	q := &c.rcvBuf
 	for k, ch := range q.chunks {
 		inOrder := k*rcvChunk < q.head+q.n && (k+1)*rcvChunk > q.head
