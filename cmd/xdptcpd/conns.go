@@ -151,6 +151,9 @@ type infoJSON struct {
 	RcvRTT                 int64     `json:"rcv_rtt"`
 	RcvSpace               int       `json:"rcv_space"`
 	TotalRetrans           int       `json:"total_retrans"`
+	TotalRTO               int       `json:"total_rto"`
+	TotalRTORecoveries     int       `json:"total_rto_recoveries"`
+	TotalRTOTime           int64     `json:"total_rto_time"`
 	PacingRate             uint64    `json:"pacing_rate"`
 	MaxPacingRate          uint64    `json:"max_pacing_rate"`
 	BytesAcked             uint64    `json:"bytes_acked"`
@@ -220,6 +223,7 @@ func newInfoJSONFields(in *tcp.TCPInfo) *infoJSON {
 		PMTU: in.PMTU, RcvSsthresh: in.RcvSsthresh, RTT: us(in.RTT), RTTVar: us(in.RTTVar),
 		SndSsthresh: in.SndSsthresh, SndCwnd: in.SndCwnd, AdvMSS: in.AdvMSS, Reordering: in.Reordering,
 		RcvRTT: us(in.RcvRTT), RcvSpace: in.RcvSpace, TotalRetrans: in.TotalRetrans,
+		TotalRTO: in.TotalRTO, TotalRTORecoveries: in.TotalRTORecoveries, TotalRTOTime: ms(in.TotalRTOTime),
 		PacingRate: in.PacingRate, MaxPacingRate: in.MaxPacingRate, BytesAcked: in.BytesAcked,
 		BytesReceived: in.BytesReceived, SegsOut: in.SegsOut, SegsIn: in.SegsIn, NotsentBytes: in.NotsentBytes,
 		MinRTT: us(in.MinRTT), DataSegsIn: in.DataSegsIn, DataSegsOut: in.DataSegsOut,

@@ -217,3 +217,61 @@ func TestPingpongEndsQuickAck(t *testing.T) {
 	h.advance(40 * time.Millisecond)
 	h.expect(flags(ACK), ackNum(peerISN+9), at(41*time.Millisecond))
 }
+
+// TCP_INFO's RTO counts (Linux 6.7's tcpi_total_rto, _recoveries,
+// _time): two timeouts in a row are one recovery, which lasts until the
+// ACK that ends the Loss state; a later timeout starts another; the time
+// counts the recovery in progress too.
+func TestTotalRTOCounts(t *testing.T) {
+	h := establishedConn(t)
+	h.c.Write([]byte("data"))
+	h.expect(flags(ACK|PSH), payloadLen(4), at(0))
+	h.advance(600 * time.Millisecond) // timeouts at 200 and 600 ms
+	h.expect(flags(ACK|PSH), payloadLen(4), at(200*time.Millisecond))
+	h.expect(flags(ACK|PSH), payloadLen(4), at(600*time.Millisecond))
+	h.advance(100 * time.Millisecond)
+	if in := h.c.Info(); in.TotalRTO != 2 || in.TotalRTORecoveries != 1 || in.TotalRTOTime != 500*time.Millisecond {
+		t.Fatalf("during the recovery: %d timeouts, %d recoveries, %v", in.TotalRTO, in.TotalRTORecoveries, in.TotalRTOTime)
+	}
+	h.send(ACK, peerISN+1, ourISN+5)
+	h.advance(time.Second)
+	if in := h.c.Info(); in.TotalRTO != 2 || in.TotalRTORecoveries != 1 || in.TotalRTOTime != 500*time.Millisecond {
+		t.Fatalf("after the recovery: %d timeouts, %d recoveries, %v", in.TotalRTO, in.TotalRTORecoveries, in.TotalRTOTime)
+	}
+	h.c.Write([]byte("more"))
+	h.expect(flags(ACK|PSH), payloadLen(4))
+	h.advance(5 * time.Second)
+	for len(h.out.segs) > 0 {
+		h.expect()
+	}
+	h.send(ACK, peerISN+1, ourISN+9)
+	if in := h.c.Info(); in.TotalRTO < 3 || in.TotalRTORecoveries != 2 || in.TotalRTOTime <= 500*time.Millisecond {
+		t.Fatalf("after a second recovery: %d timeouts, %d recoveries, %v", in.TotalRTO, in.TotalRTORecoveries, in.TotalRTOTime)
+	}
+}
+
+// The SYN-ACK's timeouts of a passive open are one RTO recovery, from the
+// first SYN-ACK to the handshake's end (Linux tcp_create_openreq_child);
+// an active open's SYN timeouts count as timeouts and end with the
+// SYN-ACK.
+func TestTotalRTOHandshake(t *testing.T) {
+	h := synReceivedConn(t)
+	h.advance(3 * time.Second) // SYN-ACKs again at 1 and 3 s
+	h.expect(flags(SYN | ACK))
+	h.expect(flags(SYN | ACK))
+	h.advance(500 * time.Millisecond)
+	h.send(ACK, peerISN+1, ourISN+1)
+	h.state(StateEstablished)
+	if in := h.c.Info(); in.TotalRTO != 2 || in.TotalRTORecoveries != 1 || in.TotalRTOTime != 3500*time.Millisecond {
+		t.Fatalf("passive: %d timeouts, %d recoveries, %v", in.TotalRTO, in.TotalRTORecoveries, in.TotalRTOTime)
+	}
+	d := dialConn(t)
+	d.advance(time.Second)
+	d.expect(flags(SYN), at(time.Second))
+	d.advance(200 * time.Millisecond)
+	d.send(SYN|ACK, peerISN, ourISN+1, withMSS(1460))
+	d.state(StateEstablished)
+	if in := d.c.Info(); in.TotalRTO != 1 || in.TotalRTORecoveries != 1 || in.TotalRTOTime != 200*time.Millisecond {
+		t.Fatalf("active: %d timeouts, %d recoveries, %v", in.TotalRTO, in.TotalRTORecoveries, in.TotalRTOTime)
+	}
+}

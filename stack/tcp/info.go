@@ -113,6 +113,16 @@ type TCPInfo struct {
 
 	TotalRetrans int // tcpi_total_retrans: segments retransmitted over the connection's life
 
+	// Linux 6.7's RTO counts: tcpi_total_rto, every retransmission
+	// timeout (SYN and SYN-ACK ones included); tcpi_total_rto_recoveries,
+	// the RTO recoveries (a timeout with none before it unanswered, until
+	// the Loss state ends; the SYN-ACK's timeouts of a passive open are
+	// one); tcpi_total_rto_time, the time spent in them, the one in
+	// progress included.
+	TotalRTO           int
+	TotalRTORecoveries int
+	TotalRTOTime       time.Duration
+
 	PacingRate    uint64 // tcpi_pacing_rate (bytes/s): BBR's, or cwnd/SRTT's under SO_MAX_PACING_RATE; 0: not pacing
 	MaxPacingRate uint64 // tcpi_max_pacing_rate (bytes/s); 0: no SO_MAX_PACING_RATE
 
@@ -294,6 +304,13 @@ func (c *Conn) Info() TCPInfo {
 		RcvOOOPack:    int(ic.oooPack),
 	}
 	in.Timer, in.TimerIn = c.timerInfo(now)
+	if c.sx != nil {
+		r := &c.sx.rto
+		in.TotalRTO, in.TotalRTORecoveries, in.TotalRTOTime = int(r.timeouts), int(r.recoveries), r.done
+		if r.since != never {
+			in.TotalRTOTime += now.Sub(r.since)
+		}
+	}
 	if c.flags&fTS != 0 {
 		in.Options |= OptTimestamps
 	}

@@ -327,6 +327,12 @@ func (c *Conn) establish(now clock.Time, seg *Segment) bool {
 	if c.synRtx == 0 && c.flags&fCookie == 0 {
 		c.rttSample(arrival(now, seg).Sub(c.rttSent))
 	}
+	if c.synRtx > 0 {
+		// Linux tcp_create_openreq_child: the SYN-ACK's timeouts were
+		// one RTO recovery, from the first SYN-ACK until now.
+		r := &c.ext().rto
+		r.timeouts, r.recoveries, r.done = uint32(c.synRtx), 1, now.Sub(c.rttSent)
+	}
 	c.synRtx = 0
 	c.nRtx = 0
 	c.sndWnd = uint32(seg.Window) << c.sndShift
@@ -865,6 +871,7 @@ func (c *Conn) inputSynSent(now clock.Time, seg *Segment) {
 		}
 		c.nRtx = 0
 		c.sndUna = seg.Ack
+		c.endRTORecovery(now) // the SYN's timeouts
 		c.sndWnd = uint32(seg.Window) << c.sndShift
 		c.maxSndWnd = c.sndWnd
 		c.sndWl1, c.sndWl2 = seg.Seq, seg.Ack

@@ -194,6 +194,7 @@ func (c *Conn) takeSACK(seg *Segment, as *ackSample, deliver func(*txSeg)) {
 // case (Linux tcp_cong_control with a cong_control hook).
 func (c *Conn) onAckRecovery(now clock.Time, as *ackSample) {
 	c.recoveryOnAck(now, as)
+	c.endRTORecovery(now)
 	b := c.rateCtl()
 	if r := c.rater(); r != nil {
 		// Samples shorter than the minimum RTT are discarded: Linux's

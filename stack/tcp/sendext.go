@@ -43,6 +43,7 @@ type sendExt struct {
 	mtu     *mtuSearch  // the tcp_mtu_probing search (pmtu.go); nil while off
 	undo    *undoState  // a loss episode that outlived its scoreboard (releaseTxq); valid while saved
 	rate    rateSampler // delivery-rate sampling (ratesample.go) under controllers other than BBR, which keeps its own
+	rto     rtoStats    // TCP_INFO's RTO counts (timers.go)
 }
 
 // timeoutErr is the error a connection that timed out reports: the last
@@ -56,10 +57,10 @@ func (c *Conn) timeoutErr() error {
 }
 
 // ext returns the connection's sendExt, allocating it (once per
-// connection, at its first write).
+// connection, at its first write, or its first retransmission timeout).
 func (c *Conn) ext() *sendExt {
 	if c.sx == nil {
-		c.sx = &sendExt{sml: c.sndUna, rate: rateSampler{appLimited: rateStartLimited}}
+		c.sx = &sendExt{sml: c.sndUna, rate: rateSampler{appLimited: rateStartLimited}, rto: rtoStats{since: never}}
 	}
 	return c.sx
 }

@@ -113,6 +113,7 @@ func (c *Conn) onSynTimer(now clock.Time) {
 		if c.nRtx == 0 {
 			c.rtxStamp = now.Add(-c.currentRTO())
 		}
+		c.countRTO(now)
 		c.nRtx++
 		l.stats.TCPTimeouts.Add(1)
 		c.sendSyn(now, true)
@@ -195,6 +196,7 @@ func (c *Conn) onRTO(now clock.Time) {
 	c.recover = c.sndNxt
 	c.tq.markAllLost(c.nRtx > 0)
 	c.dupAcks = 0
+	c.countRTO(now)
 	c.nRtx++
 	if cfg.MtuProbing > 0 && int(c.nRtx) >= cfg.Retries1 {
 		c.mtuBlackHole(now) // before the resend: what was marked lost goes at the new size
@@ -343,4 +345,40 @@ func (c *Conn) onKeepalive(now clock.Time) {
 	l.stats.TCPKeepAlive.Add(1)
 	c.sendProbe(now)
 	c.kaAt = now.Add(l.cfg.KeepaliveIntvl)
+}
+
+// rtoStats are Linux 6.7's RTO counts in TCP_INFO (tcpi_total_rto,
+// tcpi_total_rto_recoveries, tcpi_total_rto_time): every retransmission
+// timeout, SYN and SYN-ACK ones included; the RTO recoveries, each from
+// a timeout with no earlier one unanswered until the connection leaves
+// the Loss state; and the time spent in them.
+type rtoStats struct {
+	timeouts   uint32
+	recoveries uint32
+	done       time.Duration // in recoveries that ended
+	since      clock.Time    // start of the recovery in progress; never: none
+}
+
+// countRTO is tcp_update_rto_stats, for a timeout that fires now: a new
+// recovery when SND.UNA moved since the last timeout (nRtx 0; Linux
+// icsk_retransmits 0).
+func (c *Conn) countRTO(now clock.Time) {
+	r := &c.ext().rto
+	if c.nRtx == 0 {
+		r.recoveries++
+		r.since = now
+	}
+	r.timeouts++
+}
+
+// endRTORecovery is tcp_update_rto_time: the recovery in progress ends
+// once the connection has left the Loss state (Linux: when
+// tcp_process_loss leaves CA_Loss, or the handshake completes).
+func (c *Conn) endRTORecovery(now clock.Time) {
+	if c.sx == nil || c.sx.rto.since == never || c.lossState() == CALoss {
+		return
+	}
+	r := &c.sx.rto
+	r.done += now.Sub(r.since)
+	r.since = never
 }
