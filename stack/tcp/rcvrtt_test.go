@@ -35,57 +35,47 @@ func TestRcvRTTTimestamps(t *testing.T) {
 		h.send(ACK, seq, ourISN+1, withTS(3, ecr), withData(make([]byte, n)))
 		seq += seqnum.Value(n)
 	}
+	// want checks the estimate; fresh takes the TSval a segment sent now
+	// carries and lets d pass before the peer's echo of it arrives.
+	want := func(d time.Duration, what string) {
+		t.Helper()
+		if in := h.c.Info(); in.RcvRTT != d {
+			t.Fatalf("rcv_rtt %v %s, want %v", in.RcvRTT, what, d)
+		}
+	}
+	fresh := func(d time.Duration) uint32 {
+		ecr := h.c.tsVal(h.now)
+		h.advance(d)
+		return ecr
+	}
 	// The handshake's ACK echoed the SYN-ACK's TSval without using it up
 	// (it is not processed as an ESTABLISHED segment): the first data
 	// echoing it is the first sample, 40 ms.
 	h.advance(39 * time.Millisecond)
 	seg(synTS, 1460)
-	if in := h.c.Info(); in.RcvRTT != 40*time.Millisecond {
-		t.Fatalf("rcv_rtt %v from the first data, want 40ms", in.RcvRTT)
-	}
-	ecr := h.c.tsVal(h.now)
-	h.advance(60 * time.Millisecond)
+	want(40*time.Millisecond, "from the first data")
+	ecr := fresh(60 * time.Millisecond)
 	seg(ecr, 100) // not full-sized: no sample, but the TSecr is used up
 	seg(ecr, 1460)
-	if in := h.c.Info(); in.RcvRTT != 40*time.Millisecond {
-		t.Fatalf("rcv_rtt %v after a small segment used the TSecr up, want 40ms", in.RcvRTT)
-	}
-	ecr = h.c.tsVal(h.now)
-	h.advance(40 * time.Millisecond)
+	want(40*time.Millisecond, "after a small segment used the TSecr up")
+	ecr = fresh(40 * time.Millisecond)
 	seg(ecr, 1460)
 	h.advance(30 * time.Millisecond)
 	seg(ecr, 1460) // same TSecr, 70 ms old: ignored
-	if in := h.c.Info(); in.RcvRTT != 40*time.Millisecond {
-		t.Fatalf("rcv_rtt %v, want 40ms", in.RcvRTT)
-	}
-	ecr = h.c.tsVal(h.now)
-	h.advance(120 * time.Millisecond)
-	seg(ecr, 1460) // 40 - 40/8 + 120/8 = 50
-	if in := h.c.Info(); in.RcvRTT != 50*time.Millisecond {
-		t.Fatalf("rcv_rtt %v after a 120 ms sample, want 50ms", in.RcvRTT)
-	}
-	ecr = h.c.tsVal(h.now)
-	h.advance(20 * time.Millisecond)
+	want(40*time.Millisecond, "after a used TSecr came again")
+	seg(fresh(120*time.Millisecond), 1460) // 40 - 40/8 + 120/8 = 50
+	want(50*time.Millisecond, "after a 120 ms sample")
+	ecr = fresh(20 * time.Millisecond)
 	seg(ecr, 1460)
-	if in := h.c.Info(); in.RcvRTT != 20*time.Millisecond {
-		t.Fatalf("rcv_rtt %v after a 20 ms sample, want 20ms", in.RcvRTT)
-	}
+	want(20*time.Millisecond, "after a 20 ms sample")
 	// While the application leaves bytes unread, a larger sample does
 	// not raise the estimate (Linux 6.18); a smaller one still lowers it.
 	h.c.PauseRead()
 	seg(ecr, 1460) // queued; its TSecr was used: no sample
-	ecr = h.c.tsVal(h.now)
-	h.advance(100 * time.Millisecond)
-	seg(ecr, 1460)
-	if in := h.c.Info(); in.RcvRTT != 20*time.Millisecond {
-		t.Fatalf("rcv_rtt %v after a 100 ms sample with unread bytes queued, want 20ms", in.RcvRTT)
-	}
-	ecr = h.c.tsVal(h.now)
-	h.advance(10 * time.Millisecond)
-	seg(ecr, 1460)
-	if in := h.c.Info(); in.RcvRTT != 10*time.Millisecond {
-		t.Fatalf("rcv_rtt %v after a 10 ms sample with unread bytes queued, want 10ms", in.RcvRTT)
-	}
+	seg(fresh(100*time.Millisecond), 1460)
+	want(20*time.Millisecond, "after a 100 ms sample with unread bytes queued")
+	seg(fresh(10*time.Millisecond), 1460)
+	want(10*time.Millisecond, "after a 10 ms sample with unread bytes queued")
 }
 
 // Without timestamps (Linux tcp_rcv_rtt_measure): the time for one
