@@ -42,14 +42,33 @@ var Rigs = []string{RigNAPI, RigLegacy}
 func rigDescription(rig string) string {
 	switch rig {
 	case RigNAPI:
-		return "Rig `napi` (per-core): GRO on, TSO off (so veth hands every frame to the peer's NAPI) and threaded NAPI on both veth ends; each end's napi/DEV-N kthreads SCHED_FIFO 50 (as threaded IRQ handlers) and pinned to the CPUs of the side that receives (server end → server CPU, client end → client CPU), so each core pays for its own side's receive. Bridged scenarios (through the impairment bridge) are not affected."
+		return "Rig `napi` (per-core): GRO on, TSO off (so veth hands every frame to the peer's NAPI) and threaded NAPI on both veth ends; each end's napi/DEV-N kthreads SCHED_FIFO 50 (as threaded IRQ handlers) and pinned to the CPUs of the side that receives (server end → server CPU, client end → client CPU), so each core pays for its own side's receive. Bridged scenarios (through the impairment bridge): the same on the server's and the client's ends facing the bridge; the bridge's own legs keep GRO off and receive in softirq on the sending core, so the server core also pays for the bridge's receive of what the server sends, for every server alike."
 	case RigLegacy:
 		return "Rig `legacy`: veth as it comes (no GRO, no threaded NAPI): a frame is received on its sender's core, so the server core pays for part of the client's receive and the other way round."
 	}
 	return "Rig " + rig
 }
 
-// setupRig prepares the direct topology's veth ends for rig.
+// startRig prepares the server's and the client's veth ends for o.Rig and,
+// for RigNAPI, starts pinning their NAPI kthreads (Stop the pinner before
+// the topology is closed; nil for other rigs).
+func startRig(ctx context.Context, t *Topology, o *Options) (*napiPinner, error) {
+	if err := setupRig(ctx, t, o.Rig); err != nil {
+		return nil, fmt.Errorf("rig %s: %w", o.Rig, err)
+	}
+	if o.Rig != RigNAPI {
+		return nil, nil
+	}
+	return startNAPIPinner(t, parseCPUs(o.ServerCPUs), parseCPUs(o.ClientCPUs), 250*time.Millisecond), nil
+}
+
+// setupRig prepares the server's and the client's veth ends for rig. In
+// the bridged topology these are the ends facing the bridge's legs, whose
+// transmit checksum offload, and with it TSO, NewBridged has switched off:
+// the legs hand the bridge's frames to the ends' NAPI as the client and
+// server ends of the direct topology hand each other theirs. The legs
+// themselves keep GRO off (the bridge forwards frames, not merged
+// super-packets), so the bridge receives in softirq on the sender's core.
 func setupRig(ctx context.Context, t *Topology, rig string) error {
 	switch rig {
 	case RigLegacy, "":

@@ -269,13 +269,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if err != nil {
 			return rep, fmt.Errorf("topology: %w", err)
 		}
-		var pinner *napiPinner
-		if err := setupRig(ctx, t, o.Rig); err != nil {
+		pinner, err := startRig(ctx, t, &o)
+		if err != nil {
 			t.Close()
-			return rep, fmt.Errorf("rig %s: %w", o.Rig, err)
-		}
-		if o.Rig == RigNAPI {
-			pinner = startNAPIPinner(t, parseCPUs(o.ServerCPUs), parseCPUs(o.ClientCPUs), 250*time.Millisecond)
+			return rep, err
 		}
 		rep.Sysctls = KernelSettings(ctx, t.Server)
 		for k, v := range KernelSettings(ctx, t.Client) {
@@ -297,6 +294,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		t, err := NewBridged(ctx)
 		if err != nil {
 			return rep, fmt.Errorf("bridged topology: %w", err)
+		}
+		pinner, err := startRig(ctx, t, &o)
+		if err != nil {
+			t.Close()
+			return rep, err
 		}
 		prog.Step("starting the impairment bridge ("+c+")", time.Second)
 		br, err := Start("xdptcp-impair", t.Middle, o.ClientCPUs, o.Bins.Impair, append([]string{"--a", t.LegA, "--b", t.LegB}, bridgeArgs[c]...)...)
@@ -323,6 +325,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if br != nil {
 			br.Stop(3 * time.Second)
 		}
+		pinner.Stop()
 		t.Close()
 	}
 	rep.Finished = time.Now()
