@@ -58,6 +58,9 @@ func checkInvariants(t *testing.T, c *Conn) {
 	if top := q.head + q.n + int(c.oooTop().Sub(c.rcvNxt)); top > len(q.chunks)*rcvChunk || len(q.chunks) > (top+rcvChunk-1)/rcvChunk {
 		t.Fatalf("chunk list of %d for data up to %d", len(q.chunks), top)
 	}
+	if c.tq != nil {
+		checkSackIndex(t, c.tq)
+	}
 	if c.state.synchronized() && c.state != StateTimeWait {
 		dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
 		end := dataEnd

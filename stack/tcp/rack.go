@@ -220,10 +220,10 @@ func (c *Conn) rackDetectLoss(now clock.Time) {
 	}
 	reo := c.reoWnd()
 	var wait time.Duration
-	for i := 0; i < q.n; i++ {
+	for i := q.nextUnsacked(0); i < q.n; i = q.nextUnsacked(i + 1) {
 		s := q.at(i)
-		if s.mark&sbSacked != 0 || (s.mark&sbLost != 0 && s.mark&sbRetrans == 0) {
-			continue // delivered, or already owed a retransmission
+		if s.mark&sbLost != 0 && s.mark&sbRetrans == 0 {
+			continue // already owed a retransmission (SACKed ones, delivered, are stepped over)
 		}
 		if !sentAfter(r.xmitTs, r.xmitNxt, r.endSeq, s.sentAt, s.nxt, s.end()) {
 			if s.mark&sbEverRetrans == 0 {

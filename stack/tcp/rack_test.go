@@ -459,8 +459,7 @@ func TestDupThreshFallback(t *testing.T) {
 // retransmission and ACK.
 func TestScoreboardCounts(t *testing.T) {
 	var q txQueue
-	q.segs = make([]txSeg, 4)
-	for i := 0; i < 6; i++ { // grows past its first array
+	for i := 0; i < 6; i++ { // grows from no array
 		q.push(seqnum.Value(1000*i), 1000, 0, 0)
 	}
 	q.split(1, 500)         // record 1 cut in two, as for a retransmission in smaller segments
@@ -568,7 +567,7 @@ func rackBoard(c *Conn, n int) {
 	}
 	c.sndNxt = seq
 	for i := 1; i <= n/2; i++ {
-		q.setMark(q.at(i), sbSacked)
+		q.sackAt(i)
 	}
 	ref := q.at(n / 2)
 	c.rack.xmitTs, c.rack.xmitNxt, c.rack.endSeq = ref.sentAt, ref.nxt, ref.end()
@@ -588,8 +587,8 @@ func TestRACKDetectLossStopsAtReference(t *testing.T) {
 	// Record 1 was retransmitted after the reference; record 2 is a
 	// second hole, sent before it.
 	r1, r2 := q.at(1), q.at(2)
-	q.clearMark(r1, sbSacked)
-	q.clearMark(r2, sbSacked)
+	q.unsackAt(1)
+	q.unsackAt(2)
 	r1.mark |= sbEverRetrans
 	r1.sentAt = c.rack.xmitTs.Add(time.Millisecond)
 	c.rackDetectLoss(clock.Time(5 * time.Millisecond)) // nothing due yet

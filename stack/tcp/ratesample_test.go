@@ -20,7 +20,7 @@ type rateRig struct {
 }
 
 func newRateRig(t *testing.T) *rateRig {
-	return &rateRig{t: t, q: txQueue{segs: make([]txSeg, txInitSegs)}, nxt: 1, una: 1}
+	return &rateRig{t: t, q: *newTxQueue(), nxt: 1, una: 1}
 }
 
 func ms(f float64) clock.Time { return clock.Time(f * float64(time.Millisecond)) }

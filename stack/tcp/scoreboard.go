@@ -11,6 +11,8 @@ package tcp
 // is in the network. Nothing else keeps a copy of these facts.
 
 import (
+	"math/bits"
+
 	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/seqnum"
 )
@@ -48,7 +50,8 @@ type txSeg struct {
 func (s *txSeg) end() seqnum.Value { return s.seq.Add(seqnum.Size(s.len)) }
 
 // txInitSegs is the records array a queue starts with; it doubles up to
-// the connection's bound (maxTxSegs).
+// the connection's bound (maxTxSegs). A power of two, at least 64: every
+// word of sackBits then covers 64 slots in ring order.
 const txInitSegs = 64
 
 // txQueue is the scoreboard: records sorted by sequence number, contiguous
@@ -63,6 +66,14 @@ type txQueue struct {
 	sacked  int     // bytes in records marked sbSacked
 	lost    int     // bytes in records marked sbLost and not sbSacked
 	retrans int     // bytes in records marked sbRetrans and not sbSacked
+
+	// sackBits has one bit per ring slot, set while the record there is
+	// marked sbSacked: an index that lets RACK's scan step over SACKed
+	// runs 64 records at a time (nextUnsacked), as Linux's scan never
+	// meets a SACKed skb (tcp_sacktag_walk takes it off the time-ordered
+	// list it walks). sackAt, unsackAt, push, split and grow keep it;
+	// slots outside the queue hold stale bits.
+	sackBits []uint64
 
 	// RFC 6937 PRR, valid in recovery.
 	prrDelivered int // bytes delivered to the peer since recovery began
@@ -80,6 +91,7 @@ func (q *txQueue) push(seq seqnum.Value, n uint32, now clock.Time, mark uint8) {
 		q.grow()
 	}
 	*q.at(q.n) = txSeg{seq: seq, len: n, sentAt: now, nxt: seq.Add(seqnum.Size(n)), mark: mark}
+	q.indexSack(q.n)
 	q.n++
 }
 
@@ -89,6 +101,49 @@ func (q *txQueue) grow() {
 		segs[i] = *q.at(i)
 	}
 	q.segs, q.head = segs, 0
+	q.sackBits = make([]uint64, len(segs)/64)
+	for i := 0; i < q.n; i++ {
+		q.indexSack(i)
+	}
+}
+
+// indexSack writes record i's sbSacked mark into sackBits.
+func (q *txQueue) indexSack(i int) {
+	p := (q.head + i) & (len(q.segs) - 1)
+	if q.at(i).mark&sbSacked != 0 {
+		q.sackBits[p>>6] |= 1 << (p & 63)
+	} else {
+		q.sackBits[p>>6] &^= 1 << (p & 63)
+	}
+}
+
+// sackAt marks record i SACKed; unsackAt takes the mark back. They are
+// the only ways to change sbSacked on one record (setMark and clearMark
+// would leave sackBits behind).
+func (q *txQueue) sackAt(i int) {
+	q.setMark(q.at(i), sbSacked)
+	q.indexSack(i)
+}
+
+func (q *txQueue) unsackAt(i int) {
+	q.clearMark(q.at(i), sbSacked)
+	q.indexSack(i)
+}
+
+// nextUnsacked returns the first record from i on that is not SACKed, or
+// q.n if none.
+func (q *txQueue) nextUnsacked(i int) int {
+	mask := len(q.segs) - 1
+	for i < q.n {
+		p := (q.head + i) & mask
+		// The bits of slots p to the end of p's word, which follow one
+		// another in the ring (a word never straddles its wrap).
+		if free := ^q.sackBits[p>>6] >> (p & 63); free != 0 {
+			return min(i+bits.TrailingZeros64(free), q.n)
+		}
+		i += 64 - p&63
+	}
+	return q.n
 }
 
 // split cuts record i after n bytes of sequence space (0 < n < len): the
@@ -109,6 +164,9 @@ func (q *txQueue) split(i int, n uint32) {
 	b.len = a.len - n
 	a.len = n
 	a.mark &^= sbFin | sbPsh // Linux tcp_fragment: PSH and FIN stay on the second part
+	for j := i + 1; j < q.n; j++ {
+		q.indexSack(j) // the records after i moved one slot on
+	}
 }
 
 // find returns the index of the record holding seq, or -1.
@@ -129,7 +187,7 @@ func (q *txQueue) find(seq seqnum.Value) int {
 	return -1
 }
 
-// setMark sets bits on record s, keeping the byte counts.
+// setMark sets bits on record s, keeping the byte counts (sbSacked: sackAt).
 func (q *txQueue) setMark(s *txSeg, bits uint8) {
 	q.count(s, -1)
 	s.mark |= bits
@@ -219,7 +277,7 @@ func (q *txQueue) sack(l, r seqnum.Value, fn func(s *txSeg)) {
 		if s.mark&sbSacked != 0 || s.seq.LessThan(l) {
 			continue
 		}
-		q.setMark(s, sbSacked)
+		q.sackAt(i)
 		if fn != nil {
 			fn(s)
 		}
@@ -243,8 +301,8 @@ func (q *txQueue) nextLost() int {
 	if q.lost <= q.retrans {
 		return -1 // every lost record is being retransmitted
 	}
-	for i := 0; i < q.n; i++ {
-		if s := q.at(i); s.mark&(sbLost|sbSacked|sbRetrans) == sbLost {
+	for i := q.nextUnsacked(0); i < q.n; i = q.nextUnsacked(i + 1) {
+		if q.at(i).mark&(sbLost|sbRetrans) == sbLost {
 			return i
 		}
 	}
@@ -268,6 +326,9 @@ func (q *txQueue) markAllLost(forgetSacks bool) {
 		s.mark &^= sbRetrans
 		q.count(s, 1)
 	}
+	if forgetSacks {
+		clear(q.sackBits)
+	}
 }
 
 // clearLost takes every lost mark back (a loss episode found spurious).
@@ -282,8 +343,8 @@ func (q *txQueue) clearLost() {
 
 // reset empties the queue, keeping its storage.
 func (q *txQueue) reset() {
-	segs := q.segs
-	*q = txQueue{segs: segs}
+	segs, sackBits := q.segs, q.sackBits
+	*q = txQueue{segs: segs, sackBits: sackBits}
 }
 
 // The connection's view of the scoreboard.
@@ -367,7 +428,12 @@ func (l *Layer) getTxQueue() *txQueue {
 		l.txPool = l.txPool[:n-1]
 		return q
 	}
-	return &txQueue{segs: make([]txSeg, txInitSegs)}
+	return newTxQueue()
+}
+
+// newTxQueue returns an empty scoreboard with room for txInitSegs records.
+func newTxQueue() *txQueue {
+	return &txQueue{segs: make([]txSeg, txInitSegs), sackBits: make([]uint64, txInitSegs/64)}
 }
 
 // putTxQueue returns a scoreboard to the pool (bounded; the rest is
