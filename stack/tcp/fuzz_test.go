@@ -59,7 +59,7 @@ func checkInvariants(t *testing.T, c *Conn) {
 		t.Fatalf("chunk list of %d for data up to %d", len(q.chunks), top)
 	}
 	if c.tq != nil {
-		checkSackIndex(t, c.tq)
+		checkMarkIndex(t, c.tq)
 	}
 	if c.state.synchronized() && c.state != StateTimeWait {
 		dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))

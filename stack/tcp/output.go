@@ -534,9 +534,10 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 		}
 	}
 	if rtx {
-		r := q.at(q.find(seq))
+		ri := q.find(seq)
+		r := q.at(ri)
 		if r.mark&sbLost != 0 {
-			q.setMark(r, sbRetrans)
+			q.setMark(ri, sbRetrans)
 			q.undoRetransmitted(r.seq, r.end(), s.Opts.TSVal)
 		}
 		r.mark |= sbEverRetrans

@@ -351,7 +351,7 @@ func (c *Conn) mtuProbeLost() bool {
 	full := uint32(c.effMSS())
 	for i := 0; i < q.n; i++ {
 		if s := q.at(i); s.len > full && s.mark&(sbSacked|sbLost) == 0 {
-			q.setMark(s, sbLost)
+			q.setMark(i, sbLost)
 		}
 	}
 	return true

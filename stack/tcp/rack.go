@@ -220,11 +220,10 @@ func (c *Conn) rackDetectLoss(now clock.Time) {
 	}
 	reo := c.reoWnd()
 	var wait time.Duration
-	for i := q.nextUnsacked(0); i < q.n; i = q.nextUnsacked(i + 1) {
+	// Records delivered (SACKed) or already owed a retransmission are
+	// stepped over.
+	for i := q.nextPending(0); i < q.n; i = q.nextPending(i + 1) {
 		s := q.at(i)
-		if s.mark&sbLost != 0 && s.mark&sbRetrans == 0 {
-			continue // already owed a retransmission (SACKed ones, delivered, are stepped over)
-		}
 		if !sentAfter(r.xmitTs, r.xmitNxt, r.endSeq, s.sentAt, s.nxt, s.end()) {
 			if s.mark&sbEverRetrans == 0 {
 				// A record never retransmitted left when it was first
@@ -247,9 +246,9 @@ func (c *Conn) rackDetectLoss(now clock.Time) {
 		}
 		if s.mark&sbRetrans != 0 {
 			c.layer.stats.TCPLostRetransmit.Add(1)
-			q.clearMark(s, sbRetrans)
+			q.clearMark(i, sbRetrans)
 		} else {
-			q.setMark(s, sbLost)
+			q.setMark(i, sbLost)
 		}
 	}
 	if wait > 0 {

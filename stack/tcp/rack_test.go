@@ -467,9 +467,9 @@ func TestScoreboardCounts(t *testing.T) {
 	if q.sacked != 1500 || q.n != 7 {
 		t.Fatalf("sacked %d n %d", q.sacked, q.n)
 	}
-	q.setMark(q.at(0), sbLost)
-	q.setMark(q.at(1), sbLost)
-	q.setMark(q.at(0), sbRetrans)
+	q.setMark(0, sbLost)
+	q.setMark(1, sbLost)
+	q.setMark(0, sbRetrans)
 	if q.lost != 1500 || q.retrans != 1000 {
 		t.Fatalf("lost %d retrans %d", q.lost, q.retrans)
 	}
@@ -567,7 +567,7 @@ func rackBoard(c *Conn, n int) {
 	}
 	c.sndNxt = seq
 	for i := 1; i <= n/2; i++ {
-		q.sackAt(i)
+		q.setMark(i, sbSacked)
 	}
 	ref := q.at(n / 2)
 	c.rack.xmitTs, c.rack.xmitNxt, c.rack.endSeq = ref.sentAt, ref.nxt, ref.end()
@@ -587,8 +587,8 @@ func TestRACKDetectLossStopsAtReference(t *testing.T) {
 	// Record 1 was retransmitted after the reference; record 2 is a
 	// second hole, sent before it.
 	r1, r2 := q.at(1), q.at(2)
-	q.unsackAt(1)
-	q.unsackAt(2)
+	q.clearMark(1, sbSacked)
+	q.clearMark(2, sbSacked)
 	r1.mark |= sbEverRetrans
 	r1.sentAt = c.rack.xmitTs.Add(time.Millisecond)
 	c.rackDetectLoss(clock.Time(5 * time.Millisecond)) // nothing due yet

@@ -310,8 +310,8 @@ func (c *Conn) detectLoss(now clock.Time, acked int) {
 	}
 	if c.flags&fSackOK == 0 {
 		if int(c.dupAcks) >= c.dupThresh() || (c.flags&fInRecovery != 0 && acked > 0) {
-			if s := q.at(0); s.mark&sbLost == 0 {
-				q.setMark(s, sbLost)
+			if q.at(0).mark&sbLost == 0 {
+				q.setMark(0, sbLost)
 			}
 		}
 		return
@@ -350,10 +350,10 @@ func (c *Conn) markLostDupThresh() {
 		}
 		switch {
 		case s.mark&sbLost == 0:
-			q.setMark(s, sbLost)
+			q.setMark(i, sbLost)
 		case s.mark&sbRetrans != 0 && q.sackedFrom(s.nxt) > lim:
 			c.layer.stats.TCPLostRetransmit.Add(1)
-			q.clearMark(s, sbRetrans) // owed another retransmission
+			q.clearMark(i, sbRetrans) // owed another retransmission
 		}
 	}
 }

@@ -51,7 +51,7 @@ func (s *txSeg) end() seqnum.Value { return s.seq.Add(seqnum.Size(s.len)) }
 
 // txInitSegs is the records array a queue starts with; it doubles up to
 // the connection's bound (maxTxSegs). A power of two, at least 64: every
-// word of sackBits then covers 64 slots in ring order.
+// word of the index then covers 64 slots in ring order.
 const txInitSegs = 64
 
 // txQueue is the scoreboard: records sorted by sequence number, contiguous
@@ -67,13 +67,16 @@ type txQueue struct {
 	lost    int     // bytes in records marked sbLost and not sbSacked
 	retrans int     // bytes in records marked sbRetrans and not sbSacked
 
-	// sackBits has one bit per ring slot, set while the record there is
-	// marked sbSacked: an index that lets RACK's scan step over SACKed
-	// runs 64 records at a time (nextUnsacked), as Linux's scan never
-	// meets a SACKed skb (tcp_sacktag_walk takes it off the time-ordered
-	// list it walks). sackAt, unsackAt, push, split and grow keep it;
-	// slots outside the queue hold stale bits.
-	sackBits []uint64
+	// An index of the marks the scans pass by, one bit per ring slot:
+	// sackBits while the record there is SACKed, owedBits while it is
+	// lost, not SACKed and not being retransmitted (owed a
+	// retransmission). RACK's scan steps over both and NextSeg looks for
+	// the next owed record 64 slots at a time, as Linux's walks meet
+	// neither (tcp_sacktag_walk takes a SACKed skb off the time-ordered
+	// list tcp_rack_detect_loss walks; tcp_xmit_retransmit_queue starts
+	// from its retransmit hint). Every mark change goes through setMark,
+	// clearMark or reindex; slots outside the queue hold stale bits.
+	sackBits, owedBits []uint64
 
 	// RFC 6937 PRR, valid in recovery.
 	prrDelivered int // bytes delivered to the peer since recovery began
@@ -91,7 +94,7 @@ func (q *txQueue) push(seq seqnum.Value, n uint32, now clock.Time, mark uint8) {
 		q.grow()
 	}
 	*q.at(q.n) = txSeg{seq: seq, len: n, sentAt: now, nxt: seq.Add(seqnum.Size(n)), mark: mark}
-	q.indexSack(q.n)
+	q.reindex(q.n)
 	q.n++
 }
 
@@ -101,45 +104,44 @@ func (q *txQueue) grow() {
 		segs[i] = *q.at(i)
 	}
 	q.segs, q.head = segs, 0
-	q.sackBits = make([]uint64, len(segs)/64)
+	q.sackBits, q.owedBits = make([]uint64, len(segs)/64), make([]uint64, len(segs)/64)
 	for i := 0; i < q.n; i++ {
-		q.indexSack(i)
+		q.reindex(i)
 	}
 }
 
-// indexSack writes record i's sbSacked mark into sackBits.
-func (q *txQueue) indexSack(i int) {
+// reindex writes record i's marks into the index.
+func (q *txQueue) reindex(i int) {
 	p := (q.head + i) & (len(q.segs) - 1)
-	if q.at(i).mark&sbSacked != 0 {
-		q.sackBits[p>>6] |= 1 << (p & 63)
-	} else {
-		q.sackBits[p>>6] &^= 1 << (p & 63)
+	w, b := p>>6, uint64(1)<<(p&63)
+	q.sackBits[w] &^= b
+	q.owedBits[w] &^= b
+	switch m := q.at(i).mark; {
+	case m&sbSacked != 0:
+		q.sackBits[w] |= b
+	case m&(sbLost|sbRetrans) == sbLost:
+		q.owedBits[w] |= b
 	}
 }
 
-// sackAt marks record i SACKed; unsackAt takes the mark back. They are
-// the only ways to change sbSacked on one record (setMark and clearMark
-// would leave sackBits behind).
-func (q *txQueue) sackAt(i int) {
-	q.setMark(q.at(i), sbSacked)
-	q.indexSack(i)
-}
+// Scans over the index: the first record from i on that is, for
+// nextPending, neither SACKed nor owed a retransmission (what RACK
+// looks at) and, for nextOwed, owed one; q.n if none.
+func (q *txQueue) nextPending(i int) int { return q.next(i, false) }
+func (q *txQueue) nextOwed(i int) int    { return q.next(i, true) }
 
-func (q *txQueue) unsackAt(i int) {
-	q.clearMark(q.at(i), sbSacked)
-	q.indexSack(i)
-}
-
-// nextUnsacked returns the first record from i on that is not SACKed, or
-// q.n if none.
-func (q *txQueue) nextUnsacked(i int) int {
+func (q *txQueue) next(i int, owed bool) int {
 	mask := len(q.segs) - 1
 	for i < q.n {
 		p := (q.head + i) & mask
+		w := q.owedBits[p>>6]
+		if !owed {
+			w = ^(w | q.sackBits[p>>6])
+		}
 		// The bits of slots p to the end of p's word, which follow one
 		// another in the ring (a word never straddles its wrap).
-		if free := ^q.sackBits[p>>6] >> (p & 63); free != 0 {
-			return min(i+bits.TrailingZeros64(free), q.n)
+		if w >>= p & 63; w != 0 {
+			return min(i+bits.TrailingZeros64(w), q.n)
 		}
 		i += 64 - p&63
 	}
@@ -165,7 +167,7 @@ func (q *txQueue) split(i int, n uint32) {
 	a.len = n
 	a.mark &^= sbFin | sbPsh // Linux tcp_fragment: PSH and FIN stay on the second part
 	for j := i + 1; j < q.n; j++ {
-		q.indexSack(j) // the records after i moved one slot on
+		q.reindex(j) // the records after i moved one slot on
 	}
 }
 
@@ -187,18 +189,22 @@ func (q *txQueue) find(seq seqnum.Value) int {
 	return -1
 }
 
-// setMark sets bits on record s, keeping the byte counts (sbSacked: sackAt).
-func (q *txQueue) setMark(s *txSeg, bits uint8) {
+// setMark sets bits on record i, keeping the byte counts and the index.
+func (q *txQueue) setMark(i int, bits uint8) {
+	s := q.at(i)
 	q.count(s, -1)
 	s.mark |= bits
 	q.count(s, 1)
+	q.reindex(i)
 }
 
-// clearMark clears bits on record s, keeping the byte counts.
-func (q *txQueue) clearMark(s *txSeg, bits uint8) {
+// clearMark clears bits on record i, keeping the byte counts and the index.
+func (q *txQueue) clearMark(i int, bits uint8) {
+	s := q.at(i)
 	q.count(s, -1)
 	s.mark &^= bits
 	q.count(s, 1)
+	q.reindex(i)
 }
 
 // count adds (sign 1) or removes (sign -1) s's contribution to the counts.
@@ -277,7 +283,7 @@ func (q *txQueue) sack(l, r seqnum.Value, fn func(s *txSeg)) {
 		if s.mark&sbSacked != 0 || s.seq.LessThan(l) {
 			continue
 		}
-		q.sackAt(i)
+		q.setMark(i, sbSacked)
 		if fn != nil {
 			fn(s)
 		}
@@ -301,10 +307,8 @@ func (q *txQueue) nextLost() int {
 	if q.lost <= q.retrans {
 		return -1 // every lost record is being retransmitted
 	}
-	for i := q.nextUnsacked(0); i < q.n; i = q.nextUnsacked(i + 1) {
-		if q.at(i).mark&(sbLost|sbRetrans) == sbLost {
-			return i
-		}
+	if i := q.nextOwed(0); i < q.n {
+		return i
 	}
 	return -1
 }
@@ -325,9 +329,7 @@ func (q *txQueue) markAllLost(forgetSacks bool) {
 		}
 		s.mark &^= sbRetrans
 		q.count(s, 1)
-	}
-	if forgetSacks {
-		clear(q.sackBits)
+		q.reindex(i)
 	}
 }
 
@@ -336,15 +338,15 @@ func (q *txQueue) clearLost() {
 	for i := 0; i < q.n; i++ {
 		s := q.at(i)
 		if s.mark&(sbLost|sbRetrans) != 0 {
-			q.clearMark(s, sbLost|sbRetrans)
+			q.clearMark(i, sbLost|sbRetrans)
 		}
 	}
 }
 
 // reset empties the queue, keeping its storage.
 func (q *txQueue) reset() {
-	segs, sackBits := q.segs, q.sackBits
-	*q = txQueue{segs: segs, sackBits: sackBits}
+	segs, sackBits, owedBits := q.segs, q.sackBits, q.owedBits
+	*q = txQueue{segs: segs, sackBits: sackBits, owedBits: owedBits}
 }
 
 // The connection's view of the scoreboard.
@@ -433,7 +435,7 @@ func (l *Layer) getTxQueue() *txQueue {
 
 // newTxQueue returns an empty scoreboard with room for txInitSegs records.
 func newTxQueue() *txQueue {
-	return &txQueue{segs: make([]txSeg, txInitSegs), sackBits: make([]uint64, txInitSegs/64)}
+	return &txQueue{segs: make([]txSeg, txInitSegs), sackBits: make([]uint64, txInitSegs/64), owedBits: make([]uint64, txInitSegs/64)}
 }
 
 // putTxQueue returns a scoreboard to the pool (bounded; the rest is
