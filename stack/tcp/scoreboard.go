@@ -190,19 +190,17 @@ func (q *txQueue) find(seq seqnum.Value) int {
 }
 
 // setMark sets bits on record i, keeping the byte counts and the index.
-func (q *txQueue) setMark(i int, bits uint8) {
-	s := q.at(i)
-	q.count(s, -1)
-	s.mark |= bits
-	q.count(s, 1)
-	q.reindex(i)
-}
+func (q *txQueue) setMark(i int, bits uint8) { q.remark(i, bits, 0) }
 
 // clearMark clears bits on record i, keeping the byte counts and the index.
-func (q *txQueue) clearMark(i int, bits uint8) {
+func (q *txQueue) clearMark(i int, bits uint8) { q.remark(i, 0, bits) }
+
+// remark clears then sets bits on record i, keeping the byte counts and
+// the index.
+func (q *txQueue) remark(i int, set, unset uint8) {
 	s := q.at(i)
 	q.count(s, -1)
-	s.mark &^= bits
+	s.mark = s.mark&^unset | set
 	q.count(s, 1)
 	q.reindex(i)
 }
@@ -318,18 +316,16 @@ func (q *txQueue) nextLost() int {
 // (RFC 6675 §5.1, Linux tcp_timeout_mark_lost). With forgetSacks the SACK
 // marks go too (the receiver may have reneged, RFC 2018 §8).
 func (q *txQueue) markAllLost(forgetSacks bool) {
+	unset := sbRetrans
+	if forgetSacks {
+		unset |= sbSacked
+	}
 	for i := 0; i < q.n; i++ {
-		s := q.at(i)
-		q.count(s, -1)
-		if forgetSacks {
-			s.mark &^= sbSacked
+		set := sbLost
+		if q.at(i).mark&^unset&sbSacked != 0 {
+			set = 0 // stays SACKed
 		}
-		if s.mark&sbSacked == 0 {
-			s.mark |= sbLost
-		}
-		s.mark &^= sbRetrans
-		q.count(s, 1)
-		q.reindex(i)
+		q.remark(i, set, unset)
 	}
 }
 
