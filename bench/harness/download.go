@@ -68,7 +68,7 @@ func runDownload(ctx context.Context, e *env, mib int, cc string, limit time.Dur
 // lossEchoScenario is loss-echo with cc on both sides.
 func lossEchoScenario(cc string) scenarioDef {
 	CC := strings.ToUpper(cc)
-	d := bulkScenario("loss-echo-"+cc, "Bulk echo, 1 % loss and 10 ms delay, "+CC+" both sides", "loss1", true, false)
+	d := bulkScenario("loss-echo-"+cc, "Bulk echo, 1 % loss and 10 ms delay, "+CC+" both sides", "loss1", PortEcho, false)
 	d.Description += " Both sides send with " + CC + ": the server (xdptcpd's tcp_congestion_control, the Linux peer's TCP_CONGESTION) and the client's socket."
 	d.serverCC = cc
 	d.only = []string{ServerXdptcpd, ServerLinuxNet}

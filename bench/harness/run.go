@@ -49,7 +49,7 @@ func Preset(mode string) (Options, error) {
 		o.MillionConns = 100_000 // only when asked for: million is not in quick's list
 		o.DownloadMiB = 16
 		o.Servers = []string{ServerXdptcpd, ServerLinuxNet}
-		o.Scenarios = []string{"keepalive-64", "keepalive-1024", "new-conns", "xdpclient-keepalive-64", "latency-20000", "bulk-up", "bulk-echo", "bulk-down", "keepalive-64-v6", "new-conns-v6", "bulk-up-v6", "idle", "synflood", "loss-up", "rx-up-bbr", "rx-up-cubic", "rx-smallwin-echo",
+		o.Scenarios = []string{"keepalive-64", "keepalive-1024", "new-conns", "xdpclient-keepalive-64", "latency-20000", "bulk-up", "bulk-echo", "bulk-echo-copy", "bulk-down", "keepalive-64-v6", "new-conns-v6", "bulk-up-v6", "idle", "synflood", "loss-up", "rx-up-bbr", "rx-up-cubic", "rx-smallwin-echo",
 			"loss-echo", "loss-echo-bbr", "down-loss-cubic", "down-loss-bbr"}
 	case "full":
 		o.Runs, o.Duration, o.LatencyRates, o.FloodRate, o.IdleConns = 3, 10*time.Second, []int{5000, 20000}, 50000, 50000

@@ -20,6 +20,10 @@ const (
 	PortEcho    = 7
 	PortDiscard = 9
 	PortBlob    = 8081 // GET /SIZE answers SIZE bytes (xdptcpd's blob handler, the Linux peer's --blob)
+	// PortEchoCopy is echo through user space: the Linux peer's --echo-copy
+	// (read and write, no splice); xdptcpd's echo handler, which has no
+	// other way.
+	PortEchoCopy = 8007
 )
 
 // Bins are the programs the harness runs.
@@ -74,6 +78,7 @@ func startServer(ctx context.Context, name string, b Bins, t *Topology, cpus, cc
 		args = append(args,
 			"--listen", fmt.Sprintf("%d=http", PortHTTP), "--listen", fmt.Sprintf("%d=echo", PortEcho),
 			"--listen", fmt.Sprintf("%d=discard", PortDiscard), "--listen", fmt.Sprintf("%d=blob", PortBlob),
+			"--listen", fmt.Sprintf("%d=echo", PortEchoCopy),
 			"--admin", xdptcpdAdmin, "--cpus", first, "--log-level", "warn")
 		if cc != "" {
 			args = append(args, "--sysctl", "tcp_congestion_control="+cc)
@@ -89,7 +94,7 @@ func startServer(ctx context.Context, name string, b Bins, t *Topology, cpus, cc
 			cc = LinuxCC
 		}
 		p, err = Start(name, t.Server, cpus, b.Peer, "--mode", mode, "--http", hps(PortHTTP), "--echo", hps(PortEcho),
-			"--discard", hps(PortDiscard), "--blob", hps(PortBlob), "--cc", cc)
+			"--discard", hps(PortDiscard), "--blob", hps(PortBlob), "--echo-copy", hps(PortEchoCopy), "--cc", cc)
 	case ServerGvisor:
 		if b.Gvisor == "" {
 			return nil, fmt.Errorf("gvisor peer not built")

@@ -21,6 +21,7 @@ func main() {
 	flag.StringVar(&c.Mode, "mode", "net", "net (goroutine per connection) or http (net/http)")
 	flag.StringVar(&c.HTTP, "http", "", "HTTP address, or a comma-separated list (one per family)")
 	flag.StringVar(&c.Echo, "echo", "", "echo address(es)")
+	flag.StringVar(&c.EchoCopy, "echo-copy", "", "echo address(es) through user space: read and write, no splice (--echo splices)")
 	flag.StringVar(&c.Discard, "discard", "", "discard address(es)")
 	flag.StringVar(&c.Blob, "blob", "", "blob address(es): GET /SIZE answers SIZE bytes (downloads)")
 	flag.StringVar(&c.CC, "cc", "", "congestion control for the listeners (TCP_CONGESTION), e.g. cubic; default: the system's")

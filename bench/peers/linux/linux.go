@@ -33,10 +33,15 @@ var (
 // address may be a comma-separated list, one listener per address, so one
 // peer serves both families (198.18.0.1:8080,[2001:2::1]:8080).
 type Config struct {
-	Mode    string // "net" (goroutine per connection) or "http" (net/http)
-	HTTP    string // e.g. 198.18.0.1:8080 or 198.18.0.1:8080,[2001:2::1]:8080
-	Echo    string
-	Discard string
+	Mode string // "net" (goroutine per connection) or "http" (net/http)
+	HTTP string // e.g. 198.18.0.1:8080 or 198.18.0.1:8080,[2001:2::1]:8080
+	Echo string
+	// EchoCopy echoes through user space, reading into a buffer and
+	// writing it back. Echo's io.Copy(c, c) splices on a *net.TCPConn
+	// (TCPConn.ReadFrom uses splice(2) through a pipe), so its payload
+	// never leaves the kernel.
+	EchoCopy string
+	Discard  string
 	// Blob serves GET /SIZE (/16MiB, /64KiB, /1000) with SIZE bytes and
 	// closes, as xdptcpd's blob handler (without its keep-alive).
 	Blob string
@@ -120,6 +125,9 @@ func Serve(ctx context.Context, c Config) error {
 	if err := start(c.Echo, func(c net.Conn) { io.Copy(c, c) }); err != nil {
 		return err
 	}
+	if err := start(c.EchoCopy, echoCopy); err != nil {
+		return err
+	}
 	if err := start(c.Discard, func(c net.Conn) { io.Copy(io.Discard, c) }); err != nil {
 		return err
 	}
@@ -132,6 +140,12 @@ func Serve(ctx context.Context, c Config) error {
 	case err := <-errc:
 		return err
 	}
+}
+
+// echoCopy echoes with io.Copy's own 32 KiB buffer: wrapping both ends
+// hides TCPConn's ReadFrom and WriteTo, so io.Copy reads and writes.
+func echoCopy(c net.Conn) {
+	io.Copy(struct{ io.Writer }{c}, struct{ io.Reader }{c})
 }
 
 func acceptLoop(l net.Listener, h func(net.Conn)) error {
