@@ -249,7 +249,7 @@ func (r *Report) Markdown(w io.Writer, serverCPUs, clientCPUs []int) error {
 	fmt.Fprintf(&b, "Kernel %s, %d CPUs, %s, rig `%s`. Server pinned to CPU %s, clients to CPU %s. ", r.Kernel, r.NumCPU, r.GoVersion, r.Rig, r.ServerCPU, r.ClientCPU)
 	fmt.Fprintf(&b, "Medians of several runs, with min–max and spread ((max−min)/median); ratios are to `%s` (Linux kernel + Go net) measured in the same bench run. ", BaselineServer)
 	fmt.Fprintf(&b, "CPU columns are the median busy share of the client and server cores during the runs (user+system+softirq): a core near 100 %% is the bottleneck. ")
-	fmt.Fprintf(&b, "Where a scenario counts operations, *server ns/op* is the CPU time of the server's threads and its veth end's NAPI kthreads (/proc/TID/schedstat) per operation, median of the runs with min–max; *core ns/op* is the busy time of the server core from /proc/stat per operation (everything that ran on it, other tenants too); *per core vs Linux* is Linux's server ns/op over this server's: operations per server-core-second relative to `%s`; *kicks/op* is xdptcpd's AF_XDP wake-up system calls (TX `sendto` and fill-ring `recvfrom`, from its /metrics) per operation.\n\n", BaselineServer)
+	fmt.Fprintf(&b, "Where a scenario counts operations, *server ns/op* is the CPU time of the server's threads and its veth end's NAPI kthreads (/proc/TID/schedstat) per operation, median of the runs with min–max; *core ns/op* is the busy time of the server core from /proc/stat per operation (everything that ran on it, other tenants too); *per core vs Linux* is Linux's server ns/op over this server's: operations per server-core-second relative to `%s`; *per busy core vs Linux* is the same from core ns/op, which also counts what the kernel does for a server outside its threads — softirq work run while the core idles, such as a paced Linux sender's transmissions from its pacing timer, which no thread is charged for — but also anything else on that core; *kicks/op* is xdptcpd's AF_XDP wake-up system calls (TX `sendto` and fill-ring `recvfrom`, from its /metrics) per operation.\n\n", BaselineServer)
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "- %s\n", n)
 	}
@@ -292,14 +292,14 @@ func (s *Scenario) Table(serverCPUs, clientCPUs []int) string {
 		b.WriteString(" " + e + " |")
 	}
 	if s.OpUnit != "" {
-		fmt.Fprintf(&b, " server ns/%s | min – max | core ns/%s | per core vs Linux | kicks/%s |", s.OpUnit, s.OpUnit, s.OpUnit)
+		fmt.Fprintf(&b, " server ns/%s | min – max | core ns/%s | per core vs Linux | per busy core vs Linux | kicks/%s |", s.OpUnit, s.OpUnit, s.OpUnit)
 	}
 	b.WriteString(" client CPU | server CPU |\n|---|---:|---:|---:|---:|")
 	for range s.Extra {
 		b.WriteString("---:|")
 	}
 	if s.OpUnit != "" {
-		b.WriteString("---:|---:|---:|---:|---:|")
+		b.WriteString("---:|---:|---:|---:|---:|---:|")
 	}
 	b.WriteString("---:|---:|\n")
 	for _, sr := range s.Servers {
@@ -349,15 +349,22 @@ func costCells(sr *ServerRuns, base *ServerRuns) string {
 		kicks = fmtFig(sr.KicksPerOp.Median)
 	}
 	if t.N == 0 {
-		return " – | – | – | – | " + kicks + " |"
+		return " – | – | – | – | – | " + kicks + " |"
 	}
-	ratio := "–"
-	if base != nil && base.ThreadNSPerOp.N > 0 {
-		if v := Ratio(base.ThreadNSPerOp.Median, t.Median); !math.IsNaN(v) {
-			ratio = fmt.Sprintf("%.2f×", v)
+	// ratio is Linux's cost over this server's.
+	ratio := func(base, this Summary) string {
+		if base.N > 0 && this.N > 0 {
+			if v := Ratio(base.Median, this.Median); !math.IsNaN(v) {
+				return fmt.Sprintf("%.2f×", v)
+			}
 		}
+		return "–"
 	}
-	return fmt.Sprintf(" %s | %s – %s | %s | %s | %s |", fmtFig(t.Median), fmtFig(t.Min), fmtFig(t.Max), fmtFig(c.Median), ratio, kicks)
+	perThread, perCore := "–", "–"
+	if base != nil {
+		perThread, perCore = ratio(base.ThreadNSPerOp, t), ratio(base.CoreNSPerOp, c)
+	}
+	return fmt.Sprintf(" %s | %s – %s | %s | %s | %s | %s |", fmtFig(t.Median), fmtFig(t.Min), fmtFig(t.Max), fmtFig(c.Median), perThread, perCore, kicks)
 }
 
 func cpuCell(sr *ServerRuns, cpus []int) string {

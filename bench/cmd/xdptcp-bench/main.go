@@ -168,6 +168,11 @@ func benchMain(args []string) int {
 	if *mtu > 0 {
 		o.Notes = append(o.Notes, fmt.Sprintf("The direct topology's veth has MTU %d on both ends (--mtu): every server, xdptcpd and Linux, on the same path.", *mtu))
 	}
+	if err := harness.PinSelf(o.ClientCPUs); err != nil {
+		fmt.Fprintln(os.Stderr, "xdptcp-bench:", err)
+		return 2
+	}
+	o.Notes = append(o.Notes, "The harness itself runs on the client CPUs ("+o.ClientCPUs+"), off the server core.")
 	o.Notes = append(o.Notes, "Measured on a shared 2-core machine while other engineers ran tests on the same cores: absolute figures move from run to run; compare ratios within one report.")
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -1,0 +1,62 @@
+package harness
+
+import (
+	"os"
+	"strconv"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestPinSelf checks that PinSelf moves every thread of the process to
+// the CPUs it is given (and refuses a list without one), then puts the
+// threads back on the CPUs they had.
+func TestPinSelf(t *testing.T) {
+	var orig unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &orig); err != nil {
+		t.Fatal(err)
+	}
+	cpu := -1
+	for c := 0; c < 1024; c++ {
+		if orig.IsSet(c) {
+			cpu = c
+			break
+		}
+	}
+	if cpu < 0 {
+		t.Fatal("no CPU in this thread's affinity")
+	}
+	threads := func() []int {
+		ents, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tids []int
+		for _, e := range ents {
+			if tid, err := strconv.Atoi(e.Name()); err == nil {
+				tids = append(tids, tid)
+			}
+		}
+		return tids
+	}
+	defer func() {
+		for _, tid := range threads() {
+			unix.SchedSetaffinity(tid, &orig)
+		}
+	}()
+	if err := PinSelf("nope"); err == nil {
+		t.Error("a list without a CPU was accepted")
+	}
+	if err := PinSelf(strconv.Itoa(cpu)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tid := range threads() {
+		var set unix.CPUSet
+		if err := unix.SchedGetaffinity(tid, &set); err != nil {
+			continue // the thread has exited
+		}
+		if set.Count() != 1 || !set.IsSet(cpu) {
+			t.Errorf("thread %d: affinity has %d CPUs, CPU %d set: %v", tid, set.Count(), cpu, set.IsSet(cpu))
+		}
+	}
+}
