@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/xdptcp/xdptcp/stack/seqnum"
@@ -9,11 +10,15 @@ import (
 
 // checkMarkIndex fails t unless the scoreboard's index says, for every
 // record, whether it is SACKed and whether it is owed a retransmission,
-// and nextPending and nextOwed find what a walk of the records finds.
+// and nextPending, nextOwed and nextUnsacked find what a walk of the
+// records finds.
 func checkMarkIndex(t *testing.T, q *txQueue) {
 	t.Helper()
-	pending, owed := q.n, q.n
+	pending, owed, unsacked := q.n, q.n, q.n
 	for i := q.n - 1; i >= -1; i-- {
+		if got := q.nextUnsacked(i + 1); got != unsacked {
+			t.Fatalf("nextUnsacked(%d) = %d, want %d (head %d, %d records in %d slots)", i+1, got, unsacked, q.head, q.n, len(q.segs))
+		}
 		if got := q.nextPending(i + 1); got != pending {
 			t.Fatalf("nextPending(%d) = %d, want %d (head %d, %d records in %d slots)", i+1, got, pending, q.head, q.n, len(q.segs))
 		}
@@ -35,13 +40,17 @@ func checkMarkIndex(t *testing.T, q *txQueue) {
 		if !isSacked && !isOwed {
 			pending = i
 		}
+		if !isSacked {
+			unsacked = i
+		}
 	}
 }
 
 // The index follows the marks through everything that moves records or
-// changes them: sends into a ring that wraps and grows, SACK blocks,
-// splits, cumulative ACKs, losses, retransmissions (and their loss), SACKs
-// taken back, an undo and an RTO that may forget the SACKs.
+// changes them: sends into a ring that wraps and grows, SACK blocks (which
+// SACK what a walk of every record would), splits, cumulative ACKs,
+// losses, retransmissions (and their loss), SACKs taken back, an undo and
+// an RTO that may forget the SACKs.
 func TestMarkIndex(t *testing.T) {
 	grew, wrapped := false, false
 	for seed := uint64(1); seed <= 20; seed++ {
@@ -60,7 +69,22 @@ func TestMarkIndex(t *testing.T) {
 			case op < 60 && q.n > 0: // a SACK block
 				l := una.Add(seqnum.Size(rng.IntN(int(next.Sub(una)))))
 				r := l.Add(seqnum.Size(1 + rng.IntN(int(next.Sub(l)))))
-				q.sack(l, r, nil)
+				// What a walk of every record finds newly SACKed: those
+				// the block covers whole that were not SACKed yet.
+				var want, got []seqnum.Value
+				for j := 0; j < q.n; j++ {
+					s := q.at(j)
+					if r.LessThan(s.end()) {
+						break
+					}
+					if s.mark&sbSacked == 0 && !s.seq.LessThan(l) {
+						want = append(want, s.seq)
+					}
+				}
+				q.sack(l, r, func(s *txSeg) { got = append(got, s.seq) })
+				if !slices.Equal(got, want) {
+					t.Fatalf("SACK of [%d, %d): newly SACKed %v, want %v", l, r, got, want)
+				}
 			case op < 65 && q.n > 0: // a cumulative ACK
 				una = una.Add(seqnum.Size(rng.IntN(min(int(next.Sub(una)), 20000) + 1)))
 				q.ackTo(una, nil, nil)

@@ -126,17 +126,31 @@ func (q *txQueue) reindex(i int) {
 
 // Scans over the index: the first record from i on that is, for
 // nextPending, neither SACKed nor owed a retransmission (what RACK
-// looks at) and, for nextOwed, owed one; q.n if none.
-func (q *txQueue) nextPending(i int) int { return q.next(i, false) }
-func (q *txQueue) nextOwed(i int) int    { return q.next(i, true) }
+// looks at), for nextOwed, owed one and, for nextUnsacked, not SACKed;
+// q.n if none.
+func (q *txQueue) nextPending(i int) int  { return q.next(i, scanPending) }
+func (q *txQueue) nextOwed(i int) int     { return q.next(i, scanOwed) }
+func (q *txQueue) nextUnsacked(i int) int { return q.next(i, scanUnsacked) }
 
-func (q *txQueue) next(i int, owed bool) int {
+// What next looks for.
+const (
+	scanPending = iota
+	scanOwed
+	scanUnsacked
+)
+
+func (q *txQueue) next(i int, kind int) int {
 	mask := len(q.segs) - 1
 	for i < q.n {
 		p := (q.head + i) & mask
-		w := q.owedBits[p>>6]
-		if !owed {
-			w = ^(w | q.sackBits[p>>6])
+		var w uint64
+		switch kind {
+		case scanOwed:
+			w = q.owedBits[p>>6]
+		case scanUnsacked:
+			w = ^q.sackBits[p>>6]
+		default:
+			w = ^(q.owedBits[p>>6] | q.sackBits[p>>6])
 		}
 		// The bits of slots p to the end of p's word, which follow one
 		// another in the ring (a word never straddles its wrap).
@@ -273,12 +287,15 @@ func (q *txQueue) sack(l, r seqnum.Value, fn func(s *txSeg)) {
 		}
 		i = 0
 	}
-	for ; i < q.n; i++ {
+	// Records SACKed already are stepped over by the index: an ACK
+	// repeats its older blocks, and in recovery those cover most of the
+	// flight (Linux skips them with its recv_sack_cache).
+	for i = q.nextUnsacked(i); i < q.n; i = q.nextUnsacked(i + 1) {
 		s := q.at(i)
 		if r.LessThan(s.end()) {
 			return
 		}
-		if s.mark&sbSacked != 0 || s.seq.LessThan(l) {
+		if s.seq.LessThan(l) {
 			continue
 		}
 		q.setMark(i, sbSacked)
