@@ -391,6 +391,43 @@ func TestIPv6Scenarios(t *testing.T) {
 	}
 }
 
+// TestBulkScenarios checks the bulk scenarios' ports, servers and
+// descriptions: echo through user space on its own port and not on the
+// gVisor peer, the bridged ones saying which bridge.
+func TestBulkScenarios(t *testing.T) {
+	o, _ := Preset("full")
+	defs := map[string]scenarioDef{}
+	for _, d := range allScenarios(&o) {
+		defs[d.ID] = d
+	}
+	for id, want := range map[string]string{
+		"bulk-echo":      "splices",
+		"bulk-echo-copy": "io.Copy without splice",
+		"bridge-up":      "no impairment",
+		"bridge-echo":    "no impairment",
+		"loss-up":        "1 % loss and 10 ms delay each way",
+		"loss-echo":      "1 % loss and 10 ms delay each way",
+		"loss-echo-bbr":  "1 % loss and 10 ms delay each way",
+	} {
+		d, ok := defs[id]
+		if !ok {
+			t.Errorf("no scenario %s", id)
+			continue
+		}
+		if !strings.Contains(d.Description, want) {
+			t.Errorf("%s: description %q lacks %q", id, d.Description, want)
+		}
+	}
+	c := defs["bulk-echo-copy"]
+	if c.runsOn(ServerGvisor) || !c.runsOn(ServerXdptcpd) || !c.runsOn(ServerLinuxNet) || c.bridge != "" {
+		t.Errorf("bulk-echo-copy: only %v, bridge %q", c.only, c.bridge)
+	}
+	q, _ := Preset("quick")
+	if !slicesContains(q.Scenarios, "bulk-echo-copy") {
+		t.Error("quick does not run bulk-echo-copy")
+	}
+}
+
 func slicesContains(xs []string, x string) bool {
 	for _, v := range xs {
 		if v == x {

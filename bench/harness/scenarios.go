@@ -168,6 +168,12 @@ func bulkScenario(id, title, bridge string, port int, v6 bool) scenarioDef {
 	case PortEchoCopy:
 		desc = "As bulk-echo, but the Linux peers' echo reads into a 32 KiB buffer and writes it back (io.Copy without splice), as a server that looks at its data must; xdptcpd's echo is the same handler as on the echo port."
 	}
+	switch bridge {
+	case "clean":
+		desc += " Through the impairment bridge in a middle namespace, no impairment."
+	case "loss1":
+		desc += " Through the impairment bridge: 1 % loss and 10 ms delay each way."
+	}
 	var only []string
 	if port == PortEchoCopy {
 		// The gVisor peer's echo (port 7) reads and writes already: gonet
