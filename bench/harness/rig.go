@@ -132,10 +132,7 @@ func pinThreads(tids []int, cpus []int) {
 	if len(cpus) == 0 {
 		return
 	}
-	var set unix.CPUSet
-	for _, c := range cpus {
-		set.Set(c)
-	}
+	set := cpuSet(cpus)
 	for _, tid := range tids {
 		unix.SchedSetaffinity(tid, &set)
 		unix.SchedSetAttr(tid, &unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: napiPriority}, 0)
@@ -150,27 +147,45 @@ func pinThreads(tids []int, cpus []int) {
 // in a BBR download through the bridge, where a Linux server's own work
 // is about 5 %. Children it starts through taskset get their own CPUs.
 func PinSelf(cpus string) error {
-	var set unix.CPUSet
-	for _, c := range parseCPUs(cpus) {
-		set.Set(c)
-	}
+	set := cpuSet(parseCPUs(cpus))
 	if set.Count() == 0 {
 		return fmt.Errorf("pin: no CPU in %q", cpus)
 	}
-	tids, err := os.ReadDir("/proc/self/task")
+	tids, err := taskIDs("self")
 	if err != nil {
 		return err
 	}
-	for _, t := range tids {
-		tid, err := strconv.Atoi(t.Name())
-		if err != nil {
-			continue
-		}
+	for _, tid := range tids {
 		if err := unix.SchedSetaffinity(tid, &set); err != nil && err != unix.ESRCH {
 			return fmt.Errorf("pin thread %d: %w", tid, err)
 		}
 	}
 	return nil
+}
+
+// cpuSet is the affinity mask of cpus.
+func cpuSet(cpus []int) unix.CPUSet {
+	var set unix.CPUSet
+	for _, c := range cpus {
+		set.Set(c)
+	}
+	return set
+}
+
+// taskIDs lists the threads of process pid ("self" for this one) from
+// /proc/PID/task.
+func taskIDs(pid string) ([]int, error) {
+	ents, err := os.ReadDir("/proc/" + pid + "/task")
+	if err != nil {
+		return nil, err
+	}
+	var tids []int
+	for _, e := range ents {
+		if tid, err := strconv.Atoi(e.Name()); err == nil {
+			tids = append(tids, tid)
+		}
+	}
+	return tids, nil
 }
 
 // napiPinner keeps the NAPI kthreads of the topology's veth ends pinned:
@@ -238,12 +253,8 @@ func taskRuntime(path string) (int64, bool) {
 // kthread of the server's veth end to its CPU time so far (ns).
 func serverThreadTimes(pid int, dev string) map[int]int64 {
 	out := map[int]int64{}
-	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	for _, e := range ents {
-		tid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
+	tids, _ := taskIDs(strconv.Itoa(pid))
+	for _, tid := range tids {
 		if v, ok := taskRuntime(fmt.Sprintf("/proc/%d/task/%d/schedstat", pid, tid)); ok {
 			out[tid] = v
 		}

@@ -1,7 +1,6 @@
 package harness
 
 import (
-	"os"
 	"strconv"
 	"testing"
 
@@ -27,15 +26,9 @@ func TestPinSelf(t *testing.T) {
 		t.Fatal("no CPU in this thread's affinity")
 	}
 	threads := func() []int {
-		ents, err := os.ReadDir("/proc/self/task")
+		tids, err := taskIDs("self")
 		if err != nil {
 			t.Fatal(err)
-		}
-		var tids []int
-		for _, e := range ents {
-			if tid, err := strconv.Atoi(e.Name()); err == nil {
-				tids = append(tids, tid)
-			}
 		}
 		return tids
 	}
