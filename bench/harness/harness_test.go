@@ -442,14 +442,14 @@ func slicesContains(xs []string, x string) bool {
 // the requests per server-core-second, by its threads' time and by the
 // core's busy time (11,000 against 6,000 ns: 1.83×).
 func TestServerCostPerOp(t *testing.T) {
-	run := func(v, ops float64, threadNS, coreNS int64) *RunResult {
+	run := func(v, ops float64, threadNS, coreNS, switches int64) *RunResult {
 		r := &RunResult{Value: v, Ops: ops}
-		r.setServerCost(threadNS, coreNS)
+		r.setServerCost(threadNS, coreNS, switches)
 		return r
 	}
 	s := &Scenario{ID: "k", Title: "K", Metric: "requests/s", Unit: "req/s", OpUnit: "request", Servers: []*ServerRuns{
-		{Server: "xdptcpd", Runs: []*RunResult{run(1, 1000, 5e6, 6e6), run(1, 1000, 4e6, 5e6), run(1, 1000, 6e6, 7e6)}},
-		{Server: BaselineServer, Runs: []*RunResult{run(1, 2000, 20e6, 22e6), run(1, 0, 1, 1)}},
+		{Server: "xdptcpd", Runs: []*RunResult{run(1, 1000, 5e6, 6e6, 500), run(1, 1000, 4e6, 5e6, 250), run(1, 1000, 6e6, 7e6, 750)}},
+		{Server: BaselineServer, Runs: []*RunResult{run(1, 2000, 20e6, 22e6, 6000), run(1, 0, 1, 1, 1)}},
 	}}
 	s.Finish()
 	x := s.Servers[0]
@@ -459,9 +459,12 @@ func TestServerCostPerOp(t *testing.T) {
 	if b := s.Servers[1]; b.ThreadNSPerOp.N != 1 || b.ThreadNSPerOp.Median != 10000 {
 		t.Errorf("a run without ops must not count: %+v", b.ThreadNSPerOp)
 	}
+	if x.SwitchesPerOp.Median != 0.5 || s.Servers[1].SwitchesPerOp.N != 1 || s.Servers[1].SwitchesPerOp.Median != 3 {
+		t.Errorf("switches per request %+v %+v", x.SwitchesPerOp, s.Servers[1].SwitchesPerOp)
+	}
 	tab := s.Table([]int{1}, []int{0})
-	for _, want := range []string{"| server ns/request | min – max | core ns/request | per core vs Linux | per busy core vs Linux |",
-		"| 5,000 | 4,000 – 6,000 | 6,000 | 2.00× | 1.83× | – |"} {
+	for _, want := range []string{"| server ns/request | min – max | core ns/request | per core vs Linux | per busy core vs Linux | switches/request | kicks/request |",
+		"| 5,000 | 4,000 – 6,000 | 6,000 | 2.00× | 1.83× | 0.50 | – |", "| 10,000 | 10,000 – 10,000 | 11,000 | 1.00× | 1.00× | 3.00 | – |"} {
 		if !strings.Contains(tab, want) {
 			t.Errorf("table lacks %q:\n%s", want, tab)
 		}

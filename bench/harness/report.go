@@ -69,6 +69,8 @@ type ServerRuns struct {
 	ThreadNSPerOp Summary `json:"server_thread_ns_per_op"`
 	CoreNSPerOp   Summary `json:"server_core_ns_per_op"`
 	KicksPerOp    Summary `json:"kicks_per_op"` // xdptcpd only
+	// SwitchesPerOp summarizes RunResult.SwitchesPerOp.
+	SwitchesPerOp Summary `json:"server_switches_per_op"`
 	Err           string  `json:"error,omitempty"`
 	// NotOffered says the server cannot run the scenario (it does not
 	// offer the scenario's congestion control); Err says why. Not a
@@ -96,22 +98,29 @@ type RunResult struct {
 	// task that ran there, other tenants' too).
 	ServerThreadNS int64 `json:"server_thread_ns"`
 	ServerCoreNS   int64 `json:"server_core_ns"`
+	// ServerSwitches is how many times those threads and kthreads were
+	// put on a CPU over the run (/proc/TID/schedstat's pcount): each is a
+	// wake-up or a preemption and the context switch into the thread.
+	ServerSwitches int64 `json:"server_switches"`
 	// ThreadNSPerOp and CoreNSPerOp are those per operation (0 without Ops).
 	ThreadNSPerOp float64 `json:"server_thread_ns_per_op,omitempty"`
 	CoreNSPerOp   float64 `json:"server_core_ns_per_op,omitempty"`
+	// SwitchesPerOp is ServerSwitches per operation (0 without Ops).
+	SwitchesPerOp float64 `json:"server_switches_per_op,omitempty"`
 	// KicksPerOp is xdptcpd's AF_XDP wake-up system calls (TX sendto and
 	// fill-ring recvfrom, from its /metrics) per operation; 0 for other
 	// servers.
 	KicksPerOp float64 `json:"kicks_per_op,omitempty"`
 }
 
-// setServerCost records the server's CPU time over the run and, when the
-// run counted its operations, the cost per operation.
-func (r *RunResult) setServerCost(threadsNS, coreNS int64) {
-	r.ServerThreadNS, r.ServerCoreNS = threadsNS, coreNS
+// setServerCost records the server's CPU time and switches over the run
+// and, when the run counted its operations, those per operation.
+func (r *RunResult) setServerCost(threadsNS, coreNS, switches int64) {
+	r.ServerThreadNS, r.ServerCoreNS, r.ServerSwitches = threadsNS, coreNS, switches
 	if r.Ops > 0 {
 		r.ThreadNSPerOp = float64(threadsNS) / r.Ops
 		r.CoreNSPerOp = float64(coreNS) / r.Ops
+		r.SwitchesPerOp = float64(switches) / r.Ops
 	}
 }
 
@@ -130,7 +139,7 @@ type TimePoint struct {
 // Finish computes the summaries of every server's runs.
 func (s *Scenario) Finish() {
 	for _, sr := range s.Servers {
-		var vs, thr, core, kicks []float64
+		var vs, thr, core, kicks, sw []float64
 		extra := map[string][]float64{}
 		for _, r := range sr.Runs {
 			if r.Err != "" {
@@ -140,6 +149,7 @@ func (s *Scenario) Finish() {
 			if r.Ops > 0 {
 				thr = append(thr, r.ThreadNSPerOp)
 				core = append(core, r.CoreNSPerOp)
+				sw = append(sw, r.SwitchesPerOp)
 				if r.KicksPerOp > 0 {
 					kicks = append(kicks, r.KicksPerOp)
 				}
@@ -149,7 +159,7 @@ func (s *Scenario) Finish() {
 			}
 		}
 		sr.Summary = Summarize(vs)
-		sr.ThreadNSPerOp, sr.CoreNSPerOp, sr.KicksPerOp = Summarize(thr), Summarize(core), Summarize(kicks)
+		sr.ThreadNSPerOp, sr.CoreNSPerOp, sr.KicksPerOp, sr.SwitchesPerOp = Summarize(thr), Summarize(core), Summarize(kicks), Summarize(sw)
 		if len(extra) > 0 {
 			sr.Extra = map[string]Summary{}
 			for k, v := range extra {
@@ -249,7 +259,7 @@ func (r *Report) Markdown(w io.Writer, serverCPUs, clientCPUs []int) error {
 	fmt.Fprintf(&b, "Kernel %s, %d CPUs, %s, rig `%s`. Server pinned to CPU %s, clients to CPU %s. ", r.Kernel, r.NumCPU, r.GoVersion, r.Rig, r.ServerCPU, r.ClientCPU)
 	fmt.Fprintf(&b, "Medians of several runs, with min–max and spread ((max−min)/median); ratios are to `%s` (Linux kernel + Go net) measured in the same bench run. ", BaselineServer)
 	fmt.Fprintf(&b, "CPU columns are the median busy share of the client and server cores during the runs (user+system+softirq): a core near 100 %% is the bottleneck. ")
-	fmt.Fprintf(&b, "Where a scenario counts operations, *server ns/op* is the CPU time of the server's threads and its veth end's NAPI kthreads (/proc/TID/schedstat) per operation, median of the runs with min–max; *core ns/op* is the busy time of the server core from /proc/stat per operation (everything that ran on it, other tenants too); *per core vs Linux* is Linux's server ns/op over this server's: operations per server-core-second relative to `%s`; *per busy core vs Linux* is the same from core ns/op, which also counts what the kernel does for a server outside its threads — softirq work run while the core idles, such as a paced Linux sender's transmissions from its pacing timer, which no thread is charged for — but also anything else on that core; *kicks/op* is xdptcpd's AF_XDP wake-up system calls (TX `sendto` and fill-ring `recvfrom`, from its /metrics) per operation.\n\n", BaselineServer)
+	fmt.Fprintf(&b, "Where a scenario counts operations, *server ns/op* is the CPU time of the server's threads and its veth end's NAPI kthreads (/proc/TID/schedstat) per operation, median of the runs with min–max; *core ns/op* is the busy time of the server core from /proc/stat per operation (everything that ran on it, other tenants too); *per core vs Linux* is Linux's server ns/op over this server's: operations per server-core-second relative to `%s`; *per busy core vs Linux* is the same from core ns/op, which also counts what the kernel does for a server outside its threads — softirq work run while the core idles, such as a paced Linux sender's transmissions from its pacing timer, which no thread is charged for — but also anything else on that core; *switches/op* is how many times the server's threads and NAPI kthreads were put on a CPU (/proc/TID/schedstat), per operation: each a wake-up or preemption and a context switch, which on this kind of rig cost more than the protocol work; *kicks/op* is xdptcpd's AF_XDP wake-up system calls (TX `sendto` and fill-ring `recvfrom`, from its /metrics) per operation.\n\n", BaselineServer)
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "- %s\n", n)
 	}
@@ -292,14 +302,14 @@ func (s *Scenario) Table(serverCPUs, clientCPUs []int) string {
 		b.WriteString(" " + e + " |")
 	}
 	if s.OpUnit != "" {
-		fmt.Fprintf(&b, " server ns/%s | min – max | core ns/%s | per core vs Linux | per busy core vs Linux | kicks/%s |", s.OpUnit, s.OpUnit, s.OpUnit)
+		fmt.Fprintf(&b, " server ns/%s | min – max | core ns/%s | per core vs Linux | per busy core vs Linux | switches/%s | kicks/%s |", s.OpUnit, s.OpUnit, s.OpUnit, s.OpUnit)
 	}
 	b.WriteString(" client CPU | server CPU |\n|---|---:|---:|---:|---:|")
 	for range s.Extra {
 		b.WriteString("---:|")
 	}
 	if s.OpUnit != "" {
-		b.WriteString("---:|---:|---:|---:|---:|---:|")
+		b.WriteString("---:|---:|---:|---:|---:|---:|---:|")
 	}
 	b.WriteString("---:|---:|\n")
 	for _, sr := range s.Servers {
@@ -349,7 +359,7 @@ func costCells(sr *ServerRuns, base *ServerRuns) string {
 		kicks = fmtFig(sr.KicksPerOp.Median)
 	}
 	if t.N == 0 {
-		return " – | – | – | – | – | " + kicks + " |"
+		return " – | – | – | – | – | – | " + kicks + " |"
 	}
 	// ratio is Linux's cost over this server's.
 	ratio := func(base, this Summary) string {
@@ -364,7 +374,11 @@ func costCells(sr *ServerRuns, base *ServerRuns) string {
 	if base != nil {
 		perThread, perCore = ratio(base.ThreadNSPerOp, t), ratio(base.CoreNSPerOp, c)
 	}
-	return fmt.Sprintf(" %s | %s – %s | %s | %s | %s | %s |", fmtFig(t.Median), fmtFig(t.Min), fmtFig(t.Max), fmtFig(c.Median), perThread, perCore, kicks)
+	sw := "–"
+	if sr.SwitchesPerOp.N > 0 {
+		sw = fmtFig(sr.SwitchesPerOp.Median)
+	}
+	return fmt.Sprintf(" %s | %s – %s | %s | %s | %s | %s | %s |", fmtFig(t.Median), fmtFig(t.Min), fmtFig(t.Max), fmtFig(c.Median), perThread, perCore, sw, kicks)
 }
 
 func cpuCell(sr *ServerRuns, cpus []int) string {

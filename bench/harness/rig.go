@@ -232,35 +232,40 @@ func (p *napiPinner) Stop() {
 	p.wg.Wait()
 }
 
-// taskRuntime is a task's time on a CPU in ns (the first field of
-// /proc/TID/schedstat, sum_exec_runtime; present without CONFIG_SCHEDSTATS).
-// Without CONFIG_IRQ_TIME_ACCOUNTING it includes the softirqs that ran on
-// the task's stack.
-func taskRuntime(path string) (int64, bool) {
+// taskSched is a task's time on a CPU in ns and how many times it was
+// put on one (the first and third fields of /proc/TID/schedstat,
+// sum_exec_runtime and pcount; present without CONFIG_SCHEDSTATS).
+// Without CONFIG_IRQ_TIME_ACCOUNTING the time includes the softirqs that
+// ran on the task's stack.
+func taskSched(path string) (taskStat, bool) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0, false
+		return taskStat{}, false
 	}
 	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return 0, false
+	if len(f) < 3 {
+		return taskStat{}, false
 	}
-	v, err := strconv.ParseInt(f[0], 10, 64)
-	return v, err == nil
+	ns, err1 := strconv.ParseInt(f[0], 10, 64)
+	runs, err2 := strconv.ParseInt(f[2], 10, 64)
+	return taskStat{ns, runs}, err1 == nil && err2 == nil
 }
 
+// taskStat is a task's CPU time (ns) and the times it was switched in.
+type taskStat struct{ ns, runs int64 }
+
 // serverThreadTimes maps each thread of the server process and each NAPI
-// kthread of the server's veth end to its CPU time so far (ns).
-func serverThreadTimes(pid int, dev string) map[int]int64 {
-	out := map[int]int64{}
+// kthread of the server's veth end to its CPU time and switches so far.
+func serverThreadTimes(pid int, dev string) map[int]taskStat {
+	out := map[int]taskStat{}
 	tids, _ := taskIDs(strconv.Itoa(pid))
 	for _, tid := range tids {
-		if v, ok := taskRuntime(fmt.Sprintf("/proc/%d/task/%d/schedstat", pid, tid)); ok {
+		if v, ok := taskSched(fmt.Sprintf("/proc/%d/task/%d/schedstat", pid, tid)); ok {
 			out[tid] = v
 		}
 	}
 	for _, tid := range napiThreads(dev) {
-		if v, ok := taskRuntime(fmt.Sprintf("/proc/%d/schedstat", tid)); ok {
+		if v, ok := taskSched(fmt.Sprintf("/proc/%d/schedstat", tid)); ok {
 			out[tid] = v
 		}
 	}
@@ -275,7 +280,7 @@ type serverCPUProbe struct {
 	pid     int
 	dev     string
 	cpus    []int
-	threads map[int]int64
+	threads map[int]taskStat
 	stat    map[int]CPUTimes
 }
 
@@ -286,18 +291,20 @@ func startServerCPUProbe(pid int, dev string, cpus []int) *serverCPUProbe {
 // userHZ is the unit of /proc/stat (USER_HZ, 100 on every Linux ABI).
 const userHZ = 100
 
-// Stop returns the server's thread time and the server cores' busy time
-// since the start, in ns. Threads that started during the run count from 0;
-// threads that ended during the run are lost (Go does not end threads; NAPI
-// kthreads live as long as the device's NAPI).
-func (p *serverCPUProbe) Stop() (threadsNS, coreBusyNS int64) {
+// Stop returns the server's thread time, the server cores' busy time (ns)
+// and how many times the server's threads were switched in, since the
+// start. Threads that started during the run count from 0; threads that
+// ended during the run are lost (Go does not end threads; NAPI kthreads
+// live as long as the device's NAPI).
+func (p *serverCPUProbe) Stop() (threadsNS, coreBusyNS, switches int64) {
 	for tid, v := range serverThreadTimes(p.pid, p.dev) {
-		threadsNS += v - p.threads[tid]
+		threadsNS += v.ns - p.threads[tid].ns
+		switches += v.runs - p.threads[tid].runs
 	}
 	st := readProcStat()
 	for _, c := range p.cpus {
 		a, b := p.stat[c], st[c]
 		coreBusyNS += int64(b.Busy-a.Busy) * (1e9 / userHZ)
 	}
-	return threadsNS, coreBusyNS
+	return threadsNS, coreBusyNS, switches
 }

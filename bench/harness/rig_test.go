@@ -1,8 +1,11 @@
 package harness
 
 import (
+	"os"
+	"runtime"
 	"strconv"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -51,5 +54,30 @@ func TestPinSelf(t *testing.T) {
 		if set.Count() != 1 || !set.IsSet(cpu) {
 			t.Errorf("thread %d: affinity has %d CPUs, CPU %d set: %v", tid, set.Count(), cpu, set.IsSet(cpu))
 		}
+	}
+}
+
+// TestServerCPUProbe checks the probe on this process: a thread that
+// sleeps 20 times is switched in at least 20 times, and its time counts.
+func TestServerCPUProbe(t *testing.T) {
+	p := startServerCPUProbe(os.Getpid(), "no-such-dev", nil)
+	done := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		for i := 0; i < 20; i++ {
+			time.Sleep(time.Millisecond)
+		}
+		for x, end := 0, time.Now().Add(5*time.Millisecond); time.Now().Before(end); x++ {
+		}
+		close(done)
+	}()
+	<-done
+	ns, core, switches := p.Stop()
+	if ns < int64(5*time.Millisecond) || switches < 20 || core != 0 {
+		t.Errorf("probe: %d ns, %d switches, core %d ns (no CPUs asked: 0)", ns, switches, core)
+	}
+	if _, ok := taskSched("/proc/self/task/0/schedstat"); ok {
+		t.Error("taskSched read a task that does not exist")
 	}
 }

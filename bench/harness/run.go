@@ -203,7 +203,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 				kicks0, kerr = xdptcpdKicks(ctx, e.t.Server)
 			}
 			r, err = d.run(ctx, e)
-			threadsNS, coreNS := probe.Stop()
+			threadsNS, coreNS, switches := probe.Stop()
 			if r != nil && kerr == nil && !math.IsNaN(kicks0) && r.Ops > 0 {
 				if k1, err := xdptcpdKicks(ctx, e.t.Server); err == nil {
 					r.KicksPerOp = (k1 - kicks0) / r.Ops
@@ -212,7 +212,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			whole, samples := samp.Stop()
 			if r != nil {
 				r.CPU, r.CPUSamples = whole, samples
-				r.setServerCost(threadsNS, coreNS)
+				r.setServerCost(threadsNS, coreNS, switches)
 			}
 			if err == nil {
 				if err = e.server.Exited(); err != nil {
