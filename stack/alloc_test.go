@@ -85,23 +85,43 @@ func testNoAllocsRequestResponse(t *testing.T, v6 bool) {
 	}
 }
 
+// enginePair is two engines joined by memlink, a at 198.18.0.1 and b at
+// 198.18.0.2, neighbours of each other, with b listening on port 7 for
+// newHandler's connections; both close when the test ends.
+type enginePair struct {
+	a, b   *Engine
+	pa     *memlink.Port // a's end of the link
+	la, lb flowtable.Addr
+}
+
+func newEnginePair(tb testing.TB, lc memlink.Config, now clock.Time, newHandler func(*tcp.Conn) tcp.Handler) *enginePair {
+	pa, pb := memlink.Pair(lc)
+	addrA, addrB := [4]byte{198, 18, 0, 1}, [4]byte{198, 18, 0, 2}
+	p := &enginePair{pa: pa, la: m4(addrA), lb: m4(addrB)}
+	p.a = NewEngine(Config{Addr: addrA, PrefixLen: 24, MAC: macPeer}, pa, now)
+	p.b = NewEngine(Config{Addr: addrB, PrefixLen: 24, MAC: macUs}, pb, now)
+	tb.Cleanup(func() {
+		p.b.Close()
+		p.a.Close()
+		pb.Close()
+		pa.Close()
+	})
+	p.a.SetNeighbor(p.lb, macUs)
+	p.b.SetNeighbor(p.la, macPeer)
+	if _, err := p.b.TCP().Listen(p.lb, 7, tcp.ListenOptions{NewHandler: newHandler}); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
 // BenchmarkRequestResponse: one 27-byte request and its echo between two
 // engines over memlink (both sides' hot path, no syscalls).
 func BenchmarkRequestResponse(b *testing.B) {
-	pa, pb := memlink.Pair(memlink.Config{})
-	defer pa.Close()
-	defer pb.Close()
 	now := clock.Time(time.Second)
-	addrA, addrB := [4]byte{198, 18, 0, 1}, [4]byte{198, 18, 0, 2}
-	ea := NewEngine(Config{Addr: addrA, PrefixLen: 24, MAC: macPeer}, pa, now)
-	eb := NewEngine(Config{Addr: addrB, PrefixLen: 24, MAC: macUs}, pb, now)
-	defer ea.Close()
-	defer eb.Close()
-	ea.SetNeighbor(m4(addrB), macUs)
-	eb.SetNeighbor(m4(addrA), macPeer)
-	eb.TCP().Listen(m4(addrB), 7, tcp.ListenOptions{NewHandler: echoServer{}.newHandler})
+	p := newEnginePair(b, memlink.Config{}, now, echoServer{}.newHandler)
+	ea, eb := p.a, p.b
 	h := &pingClient{}
-	ea.TCP().Dial(now, m4(addrA), m4(addrB), 7, h)
+	ea.TCP().Dial(now, p.la, p.lb, 7, h)
 	for i := 0; i < 4; i++ {
 		ea.Poll(now)
 		eb.Poll(now)
@@ -132,18 +152,9 @@ func BenchmarkRequestResponseMany(b *testing.B) {
 
 func benchmarkRequestResponseMany(b *testing.B, n int) {
 	const round = 64
-	pa, pb := memlink.Pair(memlink.Config{Frames: 8192})
-	defer pa.Close()
-	defer pb.Close()
 	now := clock.Time(time.Second)
-	addrA, addrB := [4]byte{198, 18, 0, 1}, [4]byte{198, 18, 0, 2}
-	ea := NewEngine(Config{Addr: addrA, PrefixLen: 24, MAC: macPeer}, pa, now)
-	eb := NewEngine(Config{Addr: addrB, PrefixLen: 24, MAC: macUs}, pb, now)
-	defer ea.Close()
-	defer eb.Close()
-	ea.SetNeighbor(m4(addrB), macUs)
-	eb.SetNeighbor(m4(addrA), macPeer)
-	eb.TCP().Listen(m4(addrB), 7, tcp.ListenOptions{NewHandler: echoServer{}.newHandler})
+	p := newEnginePair(b, memlink.Config{Frames: 8192}, now, echoServer{}.newHandler)
+	ea, eb := p.a, p.b
 	poll := func() {
 		for i := 0; i < 3; i++ {
 			ea.Poll(now)
@@ -153,7 +164,7 @@ func benchmarkRequestResponseMany(b *testing.B, n int) {
 	hs := make([]*pingClient, n)
 	for i := range hs {
 		hs[i] = &pingClient{}
-		if _, err := ea.TCP().Dial(now, m4(addrA), m4(addrB), 7, hs[i]); err != nil {
+		if _, err := ea.TCP().Dial(now, p.la, p.lb, 7, hs[i]); err != nil {
 			b.Fatal(err)
 		}
 		if i%round == round-1 {

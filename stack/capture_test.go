@@ -7,10 +7,8 @@ import (
 
 	"golang.org/x/net/bpf"
 
-	"github.com/xdptcp/xdptcp/flowtable"
 	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/memlink"
-	"github.com/xdptcp/xdptcp/stack/tcp"
 )
 
 // The ring keeps frames in order across its wrap, drops (and counts)
@@ -83,27 +81,16 @@ func TestTapFilterAndSnaplen(t *testing.T) {
 // echo) still allocates nothing; without one it costs one atomic load per
 // batch (TestNoAllocsRequestResponse).
 func TestNoAllocsWithCapture(t *testing.T) {
-	pa, pb := memlink.Pair(memlink.Config{})
-	defer pa.Close()
-	defer pb.Close()
 	now := clock.Time(time.Second)
-	addrA, addrB := [4]byte{198, 18, 0, 1}, [4]byte{198, 18, 0, 2}
-	ea := NewEngine(Config{Addr: addrA, PrefixLen: 24, MAC: macPeer}, pa, now)
-	eb := NewEngine(Config{Addr: addrB, PrefixLen: 24, MAC: macUs}, pb, now)
-	defer ea.Close()
-	defer eb.Close()
-	ea.SetNeighbor(flowtable.AddrFrom4(addrB), macUs)
-	eb.SetNeighbor(flowtable.AddrFrom4(addrA), macPeer)
-	if _, err := eb.TCP().Listen(flowtable.AddrFrom4(addrB), 7, tcp.ListenOptions{NewHandler: echoServer{}.newHandler}); err != nil {
-		t.Fatal(err)
-	}
+	p := newEnginePair(t, memlink.Config{}, now, echoServer{}.newHandler)
+	ea, eb := p.a, p.b
 	tp, err := NewTap(1<<20, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	eb.SetTap(tp)
 	h := &pingClient{}
-	if _, err := ea.TCP().Dial(now, flowtable.AddrFrom4(addrA), flowtable.AddrFrom4(addrB), 7, h); err != nil {
+	if _, err := ea.TCP().Dial(now, p.la, p.lb, 7, h); err != nil {
 		t.Fatal(err)
 	}
 	var in, out int

@@ -22,21 +22,9 @@ func (h *idleHandler) OnClose(c *tcp.Conn, err error)   {}
 // seconds sends its FIN once, and the tail loss probe it arms is not
 // already due (the conformance adapter saw the FIN twice).
 func TestDoRunsAtPollTime(t *testing.T) {
-	pa, pb := memlink.Pair(memlink.Config{})
-	defer pa.Close()
-	defer pb.Close()
 	now := clock.Time(time.Second)
-	addrA, addrB := [4]byte{198, 18, 0, 1}, [4]byte{198, 18, 0, 2}
-	ea := NewEngine(Config{Addr: addrA, PrefixLen: 24, MAC: macPeer}, pa, now)
-	eb := NewEngine(Config{Addr: addrB, PrefixLen: 24, MAC: macUs}, pb, now)
-	defer ea.Close()
-	defer eb.Close()
-	la, lb := m4(addrA), m4(addrB)
-	ea.SetNeighbor(lb, macUs)
-	eb.SetNeighbor(la, macPeer)
-	if _, err := eb.TCP().Listen(lb, 7, tcp.ListenOptions{NewHandler: func(*tcp.Conn) tcp.Handler { return &idleHandler{} }}); err != nil {
-		t.Fatal(err)
-	}
+	p := newEnginePair(t, memlink.Config{}, now, func(*tcp.Conn) tcp.Handler { return &idleHandler{} })
+	ea, eb, pa, la, lb := p.a, p.b, p.pa, p.la, p.lb
 	h := &idleHandler{}
 	if _, err := ea.TCP().Dial(now, la, lb, 7, h); err != nil {
 		t.Fatal(err)

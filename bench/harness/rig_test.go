@@ -58,20 +58,44 @@ func TestPinSelf(t *testing.T) {
 }
 
 // TestServerCPUProbe checks the probe on this process: a thread that
-// sleeps 20 times is switched in at least 20 times, and its time counts.
+// blocks 20 times on a pipe, woken each time by another thread, is
+// switched in at least 20 times, and its busy time counts.
 func TestServerCPUProbe(t *testing.T) {
+	var ping, pong [2]int
+	if err := unix.Pipe(ping[:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Pipe(pong[:]); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, fd := range append(ping[:], pong[:]...) {
+			unix.Close(fd)
+		}
+	}()
 	p := startServerCPUProbe(os.Getpid(), "no-such-dev", nil)
 	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
+		b := make([]byte, 1)
 		for i := 0; i < 20; i++ {
-			time.Sleep(time.Millisecond)
+			if n, err := unix.Read(ping[0], b); n != 1 || err != nil {
+				return
+			}
+			unix.Write(pong[1], b)
 		}
 		for x, end := 0, time.Now().Add(5*time.Millisecond); time.Now().Before(end); x++ {
 		}
-		close(done)
 	}()
+	b := []byte{1}
+	for i := 0; i < 20; i++ {
+		unix.Write(ping[1], b)
+		if n, err := unix.Read(pong[0], b); n != 1 || err != nil {
+			t.Fatalf("pong %d: %d, %v", i, n, err)
+		}
+	}
 	<-done
 	ns, core, switches := p.Stop()
 	if ns < int64(5*time.Millisecond) || switches < 20 || core != 0 {
