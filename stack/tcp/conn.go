@@ -234,6 +234,7 @@ func (c *Conn) write(p []byte, more, eor bool) int {
 	pushed := c.pushedSeq(oldPush) // Linux pushed_seq
 	c.markWrite(len(p), more)
 	n := 0
+	moving := false // a forced mark on the tail moves with its end (push.go skbFull)
 	for n < len(p) {
 		k := c.skbRoom(len(p) - n)
 		if k == 0 {
@@ -242,14 +243,22 @@ func (c *Conn) write(p []byte, more, eor bool) int {
 			}
 			break
 		}
+		if c.skbSeq == c.dataEnd() {
+			moving = false // a new skb
+		}
 		if n > 0 {
 			c.markWrite(0, true) // a new skb after everything went out: the PSH grid starts there
 		}
 		c.growSendQueue(k)
 		c.sndBuf.write(p[n : n+k])
 		n += k
-		if n < len(p) && int(c.dataEnd().Sub(c.skbSeq)) >= c.sizeGoal() {
-			pushed = c.forcePush(pushed) // the skb is full: forced_push (push.go)
+		if moving {
+			c.sx.forced.moved = c.dataEnd()
+		}
+		if tail, _ := c.tailSkb(); n < len(p) && tail >= c.sizeGoal() {
+			var m bool
+			pushed, m = c.skbFull(pushed) // the skb is full (push.go)
+			moving = moving || m
 		}
 	}
 	if n == 0 {

@@ -275,7 +275,12 @@ const (
 	pushNormal pushMode = iota // Nagle and TCP_CORK as set
 	pushMore                   // MSG_MORE: hold a partial segment (TCP_NAGLE_CORK for this call, Linux tcp_push)
 	pushForce                  // TCP_NODELAY set or TCP_CORK cleared with Nagle off: send it despite TCP_CORK (TCP_NAGLE_PUSH)
+	pushOne                    // TCP_NAGLE_PUSH, one TSO packet of new data and no MTU probe (Linux tcp_push_one within a write)
 )
+
+// force reports whether the round sends a partial segment despite
+// TCP_CORK (TCP_NAGLE_PUSH).
+func (m pushMode) force() bool { return m == pushForce || m == pushOne }
 
 // sendRound is trySend with a push mode.
 func (c *Conn) sendRound(now clock.Time, mode pushMode) {
@@ -289,12 +294,15 @@ func (c *Conn) sendRound(now clock.Time, mode pushMode) {
 	// tail: a full-sized segment of new data went in this call, so the
 	// window-limited remainder behind it may follow (sendNew).
 	tail := false
-	for wait := c.mtuProbe(now); !wait; {
+	for wait := mode != pushOne && c.mtuProbe(now); !wait; {
 		sent, full := c.sendNext(now, tail, mode)
 		if !sent {
 			break
 		}
 		tail = tail || full
+		if g, _ := c.pushChunk(); mode == pushOne && !c.sndNxt.LessThan(c.burstSeq.Add(seqnum.Size(g))) {
+			break // tcp_push_one: one packet
+		}
 	}
 	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
 	sent := c.burstSeq != c.sndNxt
@@ -388,7 +396,7 @@ func (c *Conn) smallOut() bool {
 // (epoll_out_edge_notsent_lowat), as the third segment of sender-sws's
 // first burst does.
 func (c *Conn) splitOK(mode pushMode) bool {
-	if c.burstSeq.LessThanEq(c.sndNxt) && c.sndNxt.Sub(c.burstSeq)%seqnum.Size(c.pushChunk()) == 0 {
+	if g, _ := c.pushChunk(); c.burstSeq.LessThanEq(c.sndNxt) && c.sndNxt.Sub(c.burstSeq)%seqnum.Size(g) == 0 {
 		// The partial would start a TSO packet of its own: Linux
 		// splits at the window's edge only inside the packet it
 		// builds (the head skb, grown by tcp_grow_skb to two
@@ -398,7 +406,7 @@ func (c *Conn) splitOK(mode pushMode) bool {
 		return false
 	}
 	if c.flags&fNoDelay != 0 {
-		return mode != pushMore && (!c.corked || mode == pushForce)
+		return mode != pushMore && (!c.corked || mode.force())
 	}
 	return mode != pushMore && !c.corked && !c.smallOut()
 }
@@ -462,7 +470,7 @@ func (c *Conn) sendNew(now clock.Time, room int, tail bool, mode pushMode) (sent
 		return false, false // Nagle (RFC 9293 §3.7.4), Minshall's variant: one small segment in flight
 	}
 	finRides := c.flags&fFinQueued != 0 && c.sndNxt.Add(seqnum.Size(n)) == c.finSeq
-	if n < full && n == unsent && !finRides && (mode == pushMore || c.corked && mode != pushForce) {
+	if n < full && n == unsent && !finRides && (mode == pushMore || c.corked && !mode.force()) {
 		// TCP_CORK or MSG_MORE: the partial segment waits for more data
 		// (a FIN goes: Linux tcp_nagle_test). With nothing in flight
 		// the probe timer is the cork's ceiling (Linux

@@ -12,11 +12,14 @@ package tcp
 // marks are in the skbs, so a retransmission carries them again.
 //
 // Where the skbs are is sndbuf.go's bookkeeping: skbSeq, where the newest
-// skb began, and size-goal skbs before it back to SND.NXT. write() checks
-// forced_push on it as each skb fills (forcePush), and the marks it sets
-// (forcedMarks, out of line in sendExt) are one arithmetic progression per
-// write: with the size goal g at most half the window h and more than
-// h - MSS, the next skb end past pushed_seq + h is always two skbs on.
+// skb began, and size-goal skbs before it back to SND.NXT. Write checks
+// forced_push on it as each skb fills and sends as Linux does then
+// (skbFull: tcp_push_one, __tcp_push_pending_frames), and the marks it
+// sets (forcedMarks, out of line in sendExt) are one arithmetic
+// progression per write: with the size goal g at most half the window h
+// and more than h - MSS, the next skb end past pushed_seq + h is always
+// two skbs on. The one exception is a mark whose skb that push split: it
+// moves with the rest of the skb, which the write fills up (moved).
 //
 // What is measured on Linux 6.18 with packetdrill (conformance/ and the
 // experiments of the commit that added forced_push) and not derived from
@@ -69,14 +72,20 @@ const tsoMaxBytes = 64 << 10
 
 // pushChunk is the grid step: a TSO packet as Linux sizes it here,
 // tsoSegs segments of the current MSS without SACK blocks (Linux
-// tcp_current_mss, bound to half the window).
-func (c *Conn) pushChunk() uint32 {
+// tcp_current_mss, bound to half the window). multi reports whether the
+// packet holds more than one segment: Linux's __tcp_transmit_skb forces
+// PSH on GSO packets only (tcp_skb_pcount > 1), so a grid of one-segment
+// packets, below a congestion window of four segments, marks nothing
+// (cubic-rto-ss-ca-cwnd-bump: 2001:4001 and 4001:6001 at cwnd 2 and 3
+// without PSH, 6001:8001 at cwnd 4 with it).
+func (c *Conn) pushChunk() (bytes uint32, multi bool) {
 	n := c.mss
 	if c.flags&fTS != 0 {
 		n -= 12
 	}
 	n = max(min(n, c.halfWindow()), 1)
-	return uint32(c.tsoSegs(n) * n)
+	segs := c.tsoSegs(n)
+	return uint32(segs * n), segs > 1
 }
 
 // tsoSegs is how many segments of n bytes the grid's chunk holds. Linux
@@ -95,14 +104,15 @@ func (c *Conn) pushChunk() uint32 {
 // and the measured grid of tsoMinSegs segments stands for them, or of
 // tcp_min_tso_segs segments when it is set higher, at most half the
 // congestion window (tcp_cwnd_test: at cwnd 10 and tcp_min_tso_segs 10,
-// Linux sends packets of 5 segments, each with PSH: slow-start-after-idle).
+// Linux sends packets of 5 segments, each with PSH: slow-start-after-idle;
+// below cwnd 4 halfcwnd is 1 and the packets are single segments).
 //
 // It runs for every segment sent, so what cannot change the answer is
 // skipped: half a window of at most the floor, and the rate on
 // a path under 512 µs, where the 64 KiB term alone fills the packet.
 func (c *Conn) tsoSegs(n int) int {
-	half := c.cc.window() / (2 * n) // = cwnd / n / 2
-	floor := max(min(c.layer.cfg.MinTSOSegs, half), tsoMinSegs)
+	half := max(c.cc.window()/(2*n), 1) // = cwnd / n / 2, Linux's halfcwnd
+	floor := min(max(c.layer.cfg.MinTSOSegs, tsoMinSegs), half)
 	if !c.rtt.has || half <= floor {
 		return floor
 	}
@@ -129,10 +139,18 @@ func (c *Conn) tsoSegs(n int) int {
 // from+step, ..., n of them. A write adds to the progression; a mark off
 // it (the size goal changed) starts a new one, and the older marks still
 // unsent lose their PSH (xdptcp keeps one progression).
+//
+// moved is a mark off the progression: one that a push within the write
+// found on the first unsent skb and split it (tso_fragment leaves PSH on
+// the second part), so that the rest, the queue's tail again, took more
+// of the write and the mark moved to its new end (holdsMoved while it
+// does not).
 type forcedMarks struct {
-	from seqnum.Value // first mark
-	step uint32       // distance between marks (two size goals); 0 while n <= 1
-	n    uint32       // marks; 0: none
+	from       seqnum.Value // first mark
+	step       uint32       // distance between marks (two size goals); 0 while n <= 1
+	n          uint32       // marks; 0: none
+	moved      seqnum.Value // the moved mark, if holdsMoved
+	holdsMoved bool
 }
 
 // last returns the newest forced mark; valid if n > 0.
@@ -142,6 +160,9 @@ func (f *forcedMarks) last() seqnum.Value {
 
 // add records a forced mark at x, the queue's end.
 func (f *forcedMarks) add(x, una seqnum.Value) {
+	if f.holdsMoved && f.moved.LessThan(una) {
+		f.holdsMoved = false // acknowledged
+	}
 	switch {
 	case f.n == 0 || f.last().LessThan(una):
 		f.from, f.step, f.n = x, 0, 1
@@ -156,6 +177,9 @@ func (f *forcedMarks) add(x, una seqnum.Value) {
 
 // in reports whether a forced mark lies in (lo, hi].
 func (f *forcedMarks) in(lo, hi seqnum.Value) bool {
+	if f.holdsMoved && lo.LessThan(f.moved) && f.moved.LessThanEq(hi) {
+		return true
+	}
 	if f.n == 0 || !lo.LessThan(hi) || !lo.LessThan(f.last()) {
 		return false
 	}
@@ -175,17 +199,43 @@ func (c *Conn) pushedSeq(before seqnum.Value) seqnum.Value {
 	return before
 }
 
-// forcePush is tcp_sendmsg_locked's check when an skb fills and more of
-// the write remains: once the queue grew by more than half the largest
-// window since the last mark (pushed, Linux pushed_seq), the full skb is
-// marked (tcp_mark_push) and the mark becomes pushed_seq.
-func (c *Conn) forcePush(pushed seqnum.Value) seqnum.Value {
+// skbFull is tcp_sendmsg_locked's step when the skb at the queue's tail
+// fills and more of the write remains. Once the queue grew by more than
+// half the largest window since the last mark (pushed, Linux pushed_seq:
+// forced_push), the skb is marked (tcp_mark_push), the mark becomes
+// pushed_seq and all that may go goes (__tcp_push_pending_frames,
+// TCP_NAGLE_PUSH). Otherwise, if the skb is the first unsent one, one TSO
+// packet of it goes (tcp_push_one). A push that sent part of the marked
+// skb leaves the mark on the rest, which is the tail again: it reports
+// moving, and the write moves the mark to the tail's end as it appends
+// (cubic-rto-ss-ca-cwnd-bump: at cwnd 2 the skb filled at 19001 sends
+// 3001:4001, takes 1000 bytes more and carries PSH at 20001, and the next
+// forced marks are 36001 and 68001, from pushed_seq 19001).
+func (c *Conn) skbFull(pushed seqnum.Value) (next seqnum.Value, moving bool) {
 	end := c.dataEnd()
-	if pushed.Add(seqnum.Size(c.maxSndWnd >> 1)).LessThan(end) {
-		c.ext().forced.add(end, c.sndUna)
-		return end
+	start := c.skbSeq
+	if s := c.sentEnd(); start.LessThan(s) {
+		start = s
 	}
-	return pushed
+	switch {
+	case pushed.Add(seqnum.Size(c.maxSndWnd >> 1)).LessThan(end):
+		// The mark is in place before the push; it stays the moved
+		// one if the push split its skb (an older moved mark lay
+		// before it and has gone with its PSH).
+		f := &c.ext().forced
+		old, had := f.moved, f.holdsMoved
+		f.moved, f.holdsMoved = end, true
+		c.pushWithin(pushForce)
+		if s := c.sentEnd(); start.LessThan(s) && s.LessThan(end) {
+			return end, true
+		}
+		f.moved, f.holdsMoved = old, had
+		f.add(end, c.sndUna)
+		return end, false
+	case !c.sentEnd().LessThan(c.skbSeq):
+		c.pushWithin(pushOne)
+	}
+	return pushed, false
 }
 
 // markAt reports whether a PSH mark lies in (lo, hi]: the write's end
@@ -206,7 +256,7 @@ func (c *Conn) markWrite(n int, more bool) {
 	} else if c.pushGrid.LessThan(c.sndBufSeq) {
 		// Keep the origin within 2^31 of the queue (wrap-safe), on
 		// the same grid.
-		g := c.pushChunk()
+		g, _ := c.pushChunk()
 		c.pushGrid = c.pushGrid.Add(seqnum.Size(c.sndBufSeq.Sub(c.pushGrid) / seqnum.Size(g) * seqnum.Size(g)))
 	}
 	if !more {
@@ -239,8 +289,8 @@ func (c *Conn) pushAt(seq, end seqnum.Value) (psh, mark bool) {
 		// from where it began) or the rest of the skb holds one.
 		lo := seq
 		if c.burstSeq.LessThanEq(seq) {
-			g := seqnum.Size(c.pushChunk())
-			lo = c.burstSeq.Add(seq.Sub(c.burstSeq) / g * g)
+			g, _ := c.pushChunk()
+			lo = c.burstSeq.Add(seq.Sub(c.burstSeq) / seqnum.Size(g) * seqnum.Size(g))
 		}
 		if c.markAt(lo, c.skbEnd(end)) {
 			return true, false
@@ -250,7 +300,10 @@ func (c *Conn) pushAt(seq, end seqnum.Value) (psh, mark bool) {
 		return false, false
 	}
 	// A full skb's end in (seq, end], the skb sent whole in this round.
-	g := c.pushChunk()
+	g, multi := c.pushChunk()
+	if !multi {
+		return false, false
+	}
 	k := uint32(end.Sub(c.pushGrid)) / g
 	if k == 0 || k == uint32(seq.Sub(c.pushGrid))/g {
 		return false, false
@@ -270,7 +323,10 @@ func (c *Conn) rtxPushAt(now clock.Time, q *txQueue, i int) bool {
 	if r.mark&sbPsh != 0 {
 		return true
 	}
-	g := c.pushChunk()
+	g, multi := c.pushChunk()
+	if !multi {
+		return false
+	}
 	end := r.end()
 	if int32(end.Sub(c.pushGrid))%int32(g) != 0 {
 		return false // not a grid point (on either side of the grid's origin)

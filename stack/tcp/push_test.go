@@ -217,3 +217,42 @@ func TestMinTSOSegsSizesPSH(t *testing.T) {
 		}
 	}
 }
+
+// A write that fills skbs sends within itself, as tcp_sendmsg_locked
+// does: a full skb that is the first unsent one goes at once
+// (tcp_push_one), and a forced push sends what may go. When that push
+// splits the skb it marked, the rest keeps the mark and fills up again,
+// so the mark lands one skb's top-up further on; the later forced marks
+// count from where it was set. Measured with packetdrill on Linux 6.18
+// (cubic/cubic-rto-ss-ca-cwnd-bump, and the same write under Reno with
+// every segment acknowledged): at cwnd 2, MSS 1000 and a 32,896-byte
+// window, a 200,000-byte write carries PSH at 18,000, 34,000, 66,000 and
+// 98,000 bytes from its start. Below a congestion window of four
+// segments the packets are single segments (halfcwnd 1) and carry no
+// PSH of their own.
+func TestForcedMarkMovesWithSplitSkb(t *testing.T) {
+	h := newHarness(t)
+	h.listen()
+	h.send(SYN, peerISN, 0, withMSS(1000), withWS(7))
+	h.expect(flags(SYN | ACK))
+	h.advance(100 * time.Millisecond)
+	h.send(ACK, peerISN+1, ourISN+1, func(s *Segment) { s.Window = 257 })
+	h.c.SetSendBuffer(200000)
+	h.c.cc.setWindow(2000)
+	if n := h.c.Write(make([]byte, 200000)); n != 200000 {
+		t.Fatalf("wrote %d", n)
+	}
+	h.expect(flags(ACK), seqNum(ourISN+1), payloadLen(1000))
+	h.expect(flags(ACK), seqNum(ourISN+1001), payloadLen(1000))
+	h.expectNothing()
+	var at []int
+	for k := range 200 {
+		lo := ourISN + 1 + seqnum.Value(k*1000)
+		if h.c.markAt(lo, lo.Add(1000)) {
+			at = append(at, (k+1)*1000)
+		}
+	}
+	if want := []int{18000, 34000, 66000, 98000, 130000, 162000, 194000, 200000}; fmt.Sprint(at) != fmt.Sprint(want) {
+		t.Errorf("PSH marks at %v, want %v", at, want)
+	}
+}

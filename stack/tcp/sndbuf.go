@@ -180,23 +180,16 @@ func (c *Conn) skbRoom(want int) int {
 	return min(want, g)
 }
 
-// pushHead is Linux's tcp_push_one within a write. tcp_sendmsg sends
-// the skb at the head of the unsent data as soon as it is full; what the
-// window left of it is the tail again and fills up to the size goal
-// before the next room check. xdptcp sends within a write only when the
-// write finds no room (a write that finds room sends in one round at its
-// end: push.go's PSH rounds), and then lays the unsent data out as Linux
-// would have built it after that push: skbs of the size goal from
-// SND.NXT, the last one the tail. The same bytes leave (the congestion
-// window is what it was when the head skb filled), and the write asks
-// again. It reports whether anything was sent.
+// pushHead sends what may go when a write finds no room for a new skb
+// (Linux's wait_for_memory pushes the queue before it waits), for the
+// pushes within a write that skbFull (push.go) did not already make: the
+// head skb went when it filled (tcp_push_one), and what the window left
+// of it is the tail again and fills up to the size goal before the next
+// room check. It lays the unsent data out as Linux would have built it
+// after that push: skbs of the size goal from SND.NXT, the last one the
+// tail, and the write asks again. It reports whether anything was sent.
 func (c *Conn) pushHead() bool {
-	if !c.state.synchronized() || c.flags&fPending != 0 {
-		return false
-	}
-	nxt := c.sndNxt
-	c.sendRound(c.layer.now, pushNormal)
-	if c.sndNxt == nxt {
+	if !c.pushWithin(pushNormal) {
 		return false
 	}
 	if end, sent := c.dataEnd(), c.sentEnd(); sent.LessThan(end) {
@@ -327,4 +320,17 @@ func (c *Conn) initRecvBuffer(n int) {
 	if c.layer.cfg.WindowScaling {
 		c.rcvShift = c.layer.windowShiftFor(n)
 	}
+}
+
+// pushWithin sends from within a write, as tcp_sendmsg_locked's pushes
+// do, and reports whether anything went: not before the connection is
+// synchronized, nor while input of this receive batch is pending (the
+// batch's end sends, ACK and data together).
+func (c *Conn) pushWithin(mode pushMode) bool {
+	if !c.state.synchronized() || c.flags&fPending != 0 {
+		return false
+	}
+	nxt := c.sndNxt
+	c.sendRound(c.layer.now, mode)
+	return c.sndNxt != nxt
 }
