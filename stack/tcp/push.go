@@ -37,10 +37,11 @@ package tcp
 //     of tcp_min_tso_segs = 2 segments with PSH on its last segment, MSG_MORE
 //     or not, at RTTs from 10 ms to 3 s with CUBIC (with BBR, only while
 //     bbr_min_tso_segs is 2: pacing rate at least 1.2 Mbit/s). xdptcp, which
-//     has no TSO, keeps that as a grid of two-segment chunks: pushGrid,
-//     where the current grid starts (the send queue's end when a write found
-//     nothing unsent), and a chunk sent whole in the current transmission
-//     round (burstSeq) ends with PSH. One that leaves in parts (one segment
+//     has no TSO, keeps that as a grid of two-segment chunks from where the
+//     current transmission round began (burstSeq: Linux builds each packet
+//     from the send head), or from pushGrid if that is later (the send
+//     queue's end when a write found nothing unsent), and a chunk sent
+//     whole in the round ends with PSH. One that leaves in parts (one segment
 //     per ACK in recovery, a tail loss probe) has PSH only on its last part,
 //     if that part holds a mark (prr-ss-10pkt-lost-1).
 //
@@ -296,19 +297,23 @@ func (c *Conn) pushAt(seq, end seqnum.Value) (psh, mark bool) {
 			return true, false
 		}
 	}
-	if !c.pushGrid.LessThanEq(seq) {
+	origin := c.pushGrid
+	if origin.LessThan(c.burstSeq) {
+		origin = c.burstSeq
+	}
+	if !origin.LessThanEq(seq) {
 		return false, false
 	}
-	// A full skb's end in (seq, end], the skb sent whole in this round.
+	// A chunk's end in (seq, end], the chunk sent whole in this round.
 	g, multi := c.pushChunk()
 	if !multi {
 		return false, false
 	}
-	k := uint32(end.Sub(c.pushGrid)) / g
-	if k == 0 || k == uint32(seq.Sub(c.pushGrid))/g {
+	k := uint32(end.Sub(origin)) / g
+	if k == 0 || k == uint32(seq.Sub(origin))/g {
 		return false, false
 	}
-	start := c.pushGrid.Add(seqnum.Size((k - 1) * g))
+	start := origin.Add(seqnum.Size((k - 1) * g))
 	return c.burstSeq.LessThanEq(start), false
 }
 
