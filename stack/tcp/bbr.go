@@ -168,8 +168,10 @@ func (b *bbr) onLoss(now clock.Time, flight, mss int) { b.saveCwnd() }
 // segment (everything outstanding is marked lost), the timeout counts as
 // the end of a round, and STARTUP's plateau test starts over (Linux
 // bbr_set_state for TCP_CA_Loss).
-func (b *bbr) onRTO(now clock.Time, flight, mss int) {
-	b.saveCwnd()
+func (b *bbr) onRTO(now clock.Time, flight, mss int, reduced bool) {
+	if !reduced {
+		b.saveCwnd() // bbr_ssthresh, which Linux calls only then
+	}
 	b.cwnd = mss
 	b.prevState = CALoss
 	b.fullBw = 0

@@ -24,8 +24,10 @@ type congestionControl interface {
 	// outside recovery.
 	onAck(now clock.Time, acked, mss int, srtt time.Duration)
 	// onRTO is called when the retransmission timer expires with flight
-	// bytes outstanding (RFC 5681 (4)).
-	onRTO(now clock.Time, flight, mss int)
+	// bytes outstanding (RFC 5681 (4)). reduced says ssthresh was cut
+	// already in this window (a repeated timeout, or one in fast
+	// recovery): it is held (Linux tcp_enter_loss; RFC 5681 (4)'s note).
+	onRTO(now clock.Time, flight, mss int, reduced bool)
 	// onLoss is called on entering fast recovery; it sets ssthresh.
 	onLoss(now clock.Time, flight, mss int)
 	// ssthreshBytes returns the slow-start threshold in bytes.
@@ -180,16 +182,27 @@ func (r *newReno) onAck(now clock.Time, acked, mss int, srtt time.Duration) {
 	}
 }
 
-func (r *newReno) onRTO(now clock.Time, flight, mss int) {
-	r.ssthresh = max(flight/2, 2*mss) // RFC 5681 (4)
-	r.cwnd = mss                      // loss window, one segment
+func (r *newReno) onRTO(now clock.Time, flight, mss int, reduced bool) {
+	if !reduced {
+		r.ssthresh = r.renoSsthresh(mss)
+	}
+	r.cwnd = mss // loss window, one segment
 	r.acc = 0
 }
 
 func (r *newReno) onLoss(now clock.Time, flight, mss int) {
-	r.ssthresh = max(flight/2, 2*mss) // RFC 5681 (4)
+	r.ssthresh = r.renoSsthresh(mss)
 	r.cwnd = r.ssthresh
 	r.acc = 0
+}
+
+// renoSsthresh is Linux's tcp_reno_ssthresh: half the congestion window
+// in whole segments, at least two. RFC 5681 (4) halves the flight
+// instead; the two differ when the sender was not cwnd-limited (after
+// an RTO with one segment out, Linux's ssthresh is still half the
+// window, not two segments).
+func (r *newReno) renoSsthresh(mss int) int {
+	return max(r.cwnd/mss/2, 2) * mss
 }
 
 // CUBIC as Linux 6.18's tcp_cubic.c computes it (RFC 9438's curve and
@@ -356,8 +369,11 @@ func (q *cubic) reduce(flight, mss int) {
 	q.acc = 0 // tcp_init_cwnd_reduction, tcp_enter_loss: snd_cwnd_cnt = 0
 }
 
-func (q *cubic) onRTO(now clock.Time, flight, mss int) {
-	q.reduce(flight, mss)
+func (q *cubic) onRTO(now clock.Time, flight, mss int, reduced bool) {
+	if !reduced {
+		q.reduce(flight, mss)
+	}
+	q.acc = 0
 	q.cwnd = mss
 	// Slow start anew, HyStart with it, and no reduction remembered
 	// (Linux bictcp_state on TCP_CA_Loss: bictcp_reset zeroes

@@ -53,8 +53,8 @@ func TestNewRenoSlowStartAndAvoidance(t *testing.T) {
 	if r.cwnd != 11000 {
 		t.Fatal("slow start")
 	}
-	r.onRTO(0, 20000, 1000)
-	if r.cwnd != 1000 || r.ssthresh != 10000 {
+	r.onRTO(0, 2000, 1000, false) // Linux tcp_reno_ssthresh: half of cwnd (11 segments), not of the flight
+	if r.cwnd != 1000 || r.ssthresh != 5000 {
 		t.Fatal("RTO")
 	}
 	r.cwnd = 10000
@@ -125,4 +125,40 @@ func TestCubicLinuxAvoidanceCounts(t *testing.T) {
 	if q.cwnd != 8*mss {
 		t.Fatalf("cwnd %d bytes, want whole segments", q.cwnd)
 	}
+}
+
+// A second timeout of the same segment keeps ssthresh (RFC 5681 (4)'s
+// note; Linux tcp_enter_loss cuts it only from Open or Disorder, past
+// high_seq, or in Loss with icsk_retransmits 0), and Reno's ssthresh is
+// half the congestion window, not the flight (Linux tcp_reno_ssthresh):
+// cwnd 10 with one segment out gives 5, and the slow start after the
+// timeouts sends two segments per ACK (conformance
+// xdptcp/write-push-marks, measured on Linux 6.18 with two timeouts).
+func TestRepeatedTimeoutKeepsSsthresh(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.EarlyRetrans = 0; c.CongestionControl = "newreno" })
+	h.listen()
+	h.send(SYN, peerISN, 0, withMSS(1000), withWS(7))
+	h.expect(flags(SYN | ACK))
+	h.advance(100 * time.Millisecond)
+	h.send(ACK, peerISN+1, ourISN+1)
+	h.c.Write(make([]byte, 1000))
+	h.expect(payloadLen(1000))
+	h.send(ACK, peerISN+1, ourISN+1001)
+	h.c.Write(make([]byte, 1000))
+	h.expect(payloadLen(1000))
+	for i := 0; i < 2; i++ {
+		h.advance(h.c.currentRTO())
+		h.expect(seqNum(ourISN+1001), payloadLen(1000))
+		if ss := h.c.cc.ssthreshBytes(); ss != 5000 {
+			t.Fatalf("timeout %d: ssthresh %d, want 5000", i+1, ss)
+		}
+	}
+	h.send(ACK, peerISN+1, ourISN+2001)
+	h.c.Write(make([]byte, 10000))
+	h.expect(seqNum(ourISN + 2001))
+	h.expect(seqNum(ourISN + 3001))
+	h.send(ACK, peerISN+1, ourISN+3001)
+	h.expect(seqNum(ourISN + 4001))
+	h.expect(seqNum(ourISN + 5001))
+	h.expectNothing()
 }

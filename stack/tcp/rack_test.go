@@ -393,7 +393,7 @@ func TestFRTORealLoss(t *testing.T) {
 // PRR (RFC 6937 §3): a window of 20 segments, one loss, NewReno: every
 // ACK delivers one segment; PRR spreads the reduction: the fast
 // retransmission at once, then one segment per two ACKs while pipe is
-// above ssthresh (the proportional part, ssthresh/RecoverFS = 1/2), never
+// above ssthresh (the proportional part, ssthresh/RecoverFS = 10/22), never
 // a burst, and pipe reaches ssthresh by the end of recovery, instead of
 // RFC 6675's silence for half a round trip and then a burst.
 func TestPRRSpreadsTransmissions(t *testing.T) {
@@ -415,10 +415,11 @@ func TestPRRSpreadsTransmissions(t *testing.T) {
 	}
 	// ACKs 1-2 are below DupThresh: pipe shrinks by what they SACK, a
 	// new segment each (RFC 3042's limited transmit, in pipe terms).
-	// ACK 3 starts recovery with flight 22 segments and ssthresh 11:
-	// the retransmission goes at once, borrowing from the next two ACKs'
-	// share, then every second ACK sends one.
-	want := []int{1, 1, 1, 0, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1}
+	// ACK 3 starts recovery with flight 22 segments and ssthresh 10
+	// (half of cwnd 20, Linux's tcp_reno_ssthresh): the retransmission
+	// goes at once, borrowing from the next three ACKs' share, then
+	// every second ACK sends one.
+	want := []int{1, 1, 1, 0, 0, 0, 1, 0, 1, 0, 1, 0, 1, 0}
 	for i := range want {
 		if perAck[i] != want[i] {
 			t.Fatalf("segments sent per ACK %v, want %v first", perAck, want)
@@ -429,14 +430,14 @@ func TestPRRSpreadsTransmissions(t *testing.T) {
 			t.Fatalf("a burst in recovery: %v", perAck)
 		}
 	}
-	if ss := h.c.cc.ssthreshBytes(); ss != 11000 {
+	if ss := h.c.cc.ssthreshBytes(); ss != 10000 {
 		t.Fatalf("ssthresh %d", ss)
 	}
-	if p := h.c.pipe(); p != 11000 {
-		t.Fatalf("pipe %d at the end of recovery, want ssthresh 11000 (sent per ACK %v)", p, perAck)
+	if p := h.c.pipe(); p != 10000 {
+		t.Fatalf("pipe %d at the end of recovery, want ssthresh 10000 (sent per ACK %v)", p, perAck)
 	}
 	h.send(ACK, peerISN+1, una+22000)
-	if h.c.flags&fInRecovery != 0 || h.c.cc.window() != 11000 {
+	if h.c.flags&fInRecovery != 0 || h.c.cc.window() != 10000 {
 		t.Fatalf("after recovery: cwnd %d, want ssthresh", h.c.cc.window())
 	}
 }

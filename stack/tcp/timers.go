@@ -180,6 +180,12 @@ func (c *Conn) onRTO(now clock.Time) {
 	// slow start resends it from SND.UNA, skipping what the peer SACKed
 	// (RFC 6675 §5.1) on the first timeout; a second timeout in a row
 	// forgets the SACKs too (the receiver may have reneged, RFC 2018 §8).
+	// ssthresh is cut once per window: not again on a repeated timeout
+	// (RFC 5681 (4)'s note) nor on one in fast recovery, until SND.UNA
+	// passes the point the cut covered (Linux tcp_enter_loss: only from
+	// Open or Disorder, past high_seq, or in Loss with
+	// icsk_retransmits 0).
+	reduced := (c.nRtx > 0 || c.flags&fInRecovery != 0) && c.sndUna.LessThan(c.recover)
 	c.startUndo(now, true) // RFC 3522 / RFC 5682: keep what to restore if it proves spurious
 	c.rack.flags &^= rkTLP | rkFRTO | rkFRTONew
 	if c.layer.cfg.Frto > 0 && c.flags&fInRecovery == 0 && c.nRtx == 0 {
@@ -191,7 +197,7 @@ func (c *Conn) onRTO(now clock.Time) {
 		c.endCwndReduction() // the reduction starts from the real window
 		c.rackRecoveryEnded()
 	}
-	c.cc.onRTO(now, c.flight(), c.mss)
+	c.cc.onRTO(now, c.flight(), c.mss, reduced)
 	c.flags &^= fInRecovery | fInCWR // Loss supersedes both (Linux tcp_enter_loss)
 	c.recover = c.sndNxt
 	c.tq.markAllLost(c.nRtx > 0)
