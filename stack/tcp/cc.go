@@ -310,7 +310,7 @@ func (q *cubic) update(now clock.Time, cwnd uint32, acked, mss int) {
 				q.k, q.origin = cubeRoot(cubicFactor*uint64(q.lastMax-cwnd)), q.lastMax
 			}
 		}
-		t := uint64(int32(j-jiffies(q.epoch))) + uint64((q.hs.delayMin+1e6/cubicHZ-1)/(1e6/cubicHZ))
+		t := uint64(max(int32(j-jiffies(q.epoch)), 0)) + uint64((q.hs.delayMin+1e6/cubicHZ-1)/(1e6/cubicHZ))
 		t = t << 10 / cubicHZ
 		offs := min(max(t, uint64(q.k))-min(t, uint64(q.k)), cubicMaxOffs)
 		delta := uint32(cubicRTTScale * offs * offs * offs >> 40)

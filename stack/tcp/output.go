@@ -300,8 +300,10 @@ func (c *Conn) sendRound(now clock.Time, mode pushMode) {
 			break
 		}
 		tail = tail || full
-		if g, _ := c.pushChunk(); mode == pushOne && !c.sndNxt.LessThan(c.burstSeq.Add(seqnum.Size(g))) {
-			break // tcp_push_one: one packet
+		if mode == pushOne {
+			if g, _ := c.pushChunk(); !c.sndNxt.LessThan(c.burstSeq.Add(seqnum.Size(g))) {
+				break // tcp_push_one: one packet
+			}
 		}
 	}
 	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))

@@ -220,18 +220,17 @@ func (c *Conn) skbFull(pushed seqnum.Value) (next seqnum.Value, moving bool) {
 	}
 	switch {
 	case pushed.Add(seqnum.Size(c.maxSndWnd >> 1)).LessThan(end):
-		// The mark is in place before the push; it stays the moved
-		// one if the push split its skb (an older moved mark lay
-		// before it and has gone with its PSH).
 		f := &c.ext().forced
-		old, had := f.moved, f.holdsMoved
-		f.moved, f.holdsMoved = end, true
+		f.add(end, c.sndUna)
 		c.pushWithin(pushForce)
 		if s := c.sentEnd(); start.LessThan(s) && s.LessThan(end) {
+			// The push split the marked skb: the newest mark leaves
+			// the progression and moves with the rest (an older moved
+			// mark lay before it and has gone with its PSH).
+			f.n--
+			f.moved, f.holdsMoved = end, true
 			return end, true
 		}
-		f.moved, f.holdsMoved = old, had
-		f.add(end, c.sndUna)
 		return end, false
 	case !c.sentEnd().LessThan(c.skbSeq):
 		c.pushWithin(pushOne)
