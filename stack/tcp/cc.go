@@ -205,56 +205,36 @@ func (r *newReno) renoSsthresh(mss int) int {
 	return max(r.cwnd/mss/2, 2) * mss
 }
 
-// CUBIC as Linux 6.18's tcp_cubic.c computes it (RFC 9438's curve and
-// Reno-friendly region, in Linux's integer arithmetic): the window in
-// whole segments, time in jiffies of a HZ=250 kernel (this machine's;
-// Debian's default), K and the curve in 1/1024 s, beta 717/1024, C
-// 410/1024 (bic_scale 41), fast convergence and TCP friendliness on.
-// Linux counts ACKed packets where xdptcp counts ACKed bytes: the counters
-// (ack_cnt, snd_cwnd_cnt as newReno.acc) hold bytes and are compared with
-// packet counts times the MSS, which is the same for full segments.
+// CUBIC constants (RFC 9438 §4.1 and §4.6).
 const (
-	cubicHZ          = 250                                                                 // jiffies per second (CONFIG_HZ)
-	cubicBetaScale   = 1024                                                                // BICTCP_BETA_SCALE
-	cubicBeta        = 717                                                                 // beta: 717/1024, about 0.7
-	cubicFriendScale = 8 * (cubicBetaScale + cubicBeta) / 3 / (cubicBetaScale - cubicBeta) // beta_scale: 15
-	cubicRTTScale    = 41 * 10                                                             // cube_rtt_scale: bic_scale * 10
-	cubicFactor      = (1 << 40) / 410                                                     // cube_factor: 2^(10+3*BICTCP_HZ) / cube_rtt_scale
-	cubicMaxOffs     = 1 << 18                                                             // |t - K| in 1/1024 s beyond which the target is held (Linux's u64 product would wrap)
+	cubicC    = 0.4 // RFC 9438 §5: C = 0.4
+	cubicBeta = 0.7 // RFC 9438 §4.6: beta_cubic = 0.7
 )
 
-// cubic is Linux's CUBIC (struct bictcp): window growth as a cubic
-// function of the time since the last reduction, with the Reno-friendly
-// estimate, fast convergence, and Linux's HyStart in slow start.
+// cubic is RFC 9438 CUBIC: window growth as a cubic function of the time
+// since the last congestion event, with the Reno-friendly region (§4.3)
+// and fast convergence (§4.7). Windows are kept in bytes; the formulas run
+// in segments.
 //
 // It embeds newReno for cwnd and ssthresh: a connection holds one cubic
 // value and uses its newReno alone when tcp_congestion_control is newreno
 // (one controller's state per connection, not one per algorithm).
 type cubic struct {
-	newReno            // cwnd and ssthresh, bytes; acc is Linux's snd_cwnd_cnt in bytes
-	epoch   clock.Time // epoch_start: start of the current avoidance epoch; -1 if none
-	cnt     uint32     // segments ACKed per cwnd increment
-	lastMax uint32     // last_max_cwnd, segments: the window before the last reduction; 0 after a timeout or at the start
-	lastCwn uint32     // last_cwnd, segments: the window of the last update
-	lastJif uint32     // last_time, jiffies: when cnt was last computed
-	origin  uint32     // bic_origin_point, segments
-	k       uint32     // bic_K, 1/1024 s: time from the epoch's start to the origin
-	ackCnt  uint32     // ack_cnt, bytes ACKed towards the Reno-friendly estimate
-	tcpCwnd uint32     // tcp_cwnd, segments: the Reno-friendly estimate
-	hs      hystart    // Linux's HyStart, hystart.go (its delayMin is Linux's delay_min)
+	newReno            // cwnd and ssthresh, bytes (acc unused here)
+	wMax    float64    // segments: window before the last reduction
+	k       float64    // seconds: time to reach wMax again
+	epoch   clock.Time // start of the current avoidance epoch; -1 if none
+	wEst    float64    // segments: Reno-friendly estimate (§4.3)
+	hs      hystart    // Linux's HyStart, hystart.go
+	cut     bool       // a reduction since the start or the last timeout (Linux last_max_cwnd != 0)
 }
 
 func (q *cubic) init(mss int) {
 	q.newReno.init(mss)
-	q.reset()
-}
-
-// reset is bictcp_reset: no epoch, no reduction remembered, HyStart
-// anew.
-func (q *cubic) reset() {
+	q.wMax = 0
 	q.epoch = -1
-	q.cnt, q.lastMax, q.lastCwn, q.lastJif, q.origin, q.k, q.ackCnt, q.tcpCwnd = 0, 0, 0, 0, 0, 0, 0, 0
 	q.hs = hystart{}
+	q.cut = false
 }
 
 func (q *cubic) name() string       { return "cubic" }
@@ -262,123 +242,76 @@ func (q *cubic) window() int        { return q.cwnd }
 func (q *cubic) setWindow(w int)    { q.cwnd = max(w, 1) }
 func (q *cubic) ssthreshBytes() int { return q.ssthresh }
 
-// jiffies is t as a HZ=250 kernel's jiffies counter.
-func jiffies(t clock.Time) uint32 { return uint32(int64(t) / int64(time.Second/cubicHZ)) }
-
-// onAck is cubictcp_cong_avoid: slow start up to ssthresh, then the rest
-// of the ACK grows cwnd by one segment per cnt segments ACKed
-// (tcp_cong_avoid_ai).
 func (q *cubic) onAck(now clock.Time, acked, mss int, srtt time.Duration) {
 	if q.cwnd < q.ssthresh {
 		if acked = slowStart(&q.cwnd, q.ssthresh, acked); acked == 0 {
 			return
 		}
 	}
-	q.update(now, uint32(max(q.cwnd/mss, 1)), acked, mss)
-	w := int(q.cnt) * mss
-	if q.acc >= w { // credits from a higher cnt go gently
-		q.acc = 0
-		q.cwnd += mss
-	}
-	q.acc += acked
-	if q.acc >= w {
-		d := q.acc / w
-		q.acc -= d * w
-		q.cwnd += d * mss
-	}
-}
-
-// update is bictcp_update: cnt, the segments to ACK per increment, from
-// the cubic curve one delay_min ahead, at most once per jiffy and, while
-// the window stays, once per HZ/32; and no more than the Reno-friendly
-// estimate allows.
-func (q *cubic) update(now clock.Time, cwnd uint32, acked, mss int) {
-	q.ackCnt += uint32(acked)
-	j := jiffies(now)
-	if q.lastCwn == cwnd && int32(j-q.lastJif) <= cubicHZ/32 {
-		return
-	}
-	if q.epoch < 0 || j != q.lastJif {
-		q.lastCwn, q.lastJif = cwnd, j
-		if q.epoch < 0 {
-			q.epoch = now
-			q.ackCnt = uint32(acked)
-			q.tcpCwnd = cwnd
-			if q.lastMax <= cwnd {
-				q.k, q.origin = 0, cwnd
-			} else {
-				q.k, q.origin = cubeRoot(cubicFactor*uint64(q.lastMax-cwnd)), q.lastMax
-			}
-		}
-		t := uint64(max(int32(j-jiffies(q.epoch)), 0)) + uint64((q.hs.delayMin+1e6/cubicHZ-1)/(1e6/cubicHZ))
-		t = t << 10 / cubicHZ
-		offs := min(max(t, uint64(q.k))-min(t, uint64(q.k)), cubicMaxOffs)
-		delta := uint32(cubicRTTScale * offs * offs * offs >> 40)
-		target := q.origin + delta
-		if t < uint64(q.k) {
-			target = q.origin - min(delta, q.origin)
-		}
-		if target > cwnd {
-			q.cnt = cwnd / (target - cwnd)
+	m := float64(mss)
+	cw := float64(q.cwnd) / m
+	if q.epoch < 0 {
+		// §4.2: a new epoch starts with the first ACK in avoidance.
+		q.epoch = now
+		if q.wMax < cw {
+			q.k = 0
+			q.wMax = cw
 		} else {
-			q.cnt = 100 * cwnd
+			q.k = math.Cbrt((q.wMax - cw) / cubicC)
 		}
-		if q.lastMax == 0 && q.cnt > 20 {
-			q.cnt = 20 // no reduction yet tells where capacity lies: 5 % per round trip
-		}
+		q.wEst = cw
 	}
-	// TCP friendliness: the window Reno would have, one segment per
-	// cwnd*beta_scale/8 segments ACKed.
-	per := uint32(max(int(cwnd*cubicFriendScale>>3), 1) * mss)
-	if q.ackCnt > per { // while (ack_cnt > delta): leaves 1..per
-		n := (q.ackCnt - 1) / per
-		q.ackCnt -= n * per
-		q.tcpCwnd += n
+	t := now.Sub(q.epoch).Seconds() + srtt.Seconds()
+	d := t - q.k
+	target := cubicC*d*d*d + q.wMax // W_cubic(t + RTT), §4.2
+	if target < cw {
+		target = cw
+	} else if target > 1.5*cw {
+		target = 1.5 * cw
 	}
-	if q.tcpCwnd > cwnd {
-		q.cnt = min(q.cnt, cwnd/(q.tcpCwnd-cwnd))
+	// §4.3 Reno-friendly region: alpha = 3*(1-beta)/(1+beta).
+	alpha := 3 * (1 - cubicBeta) / (1 + cubicBeta)
+	q.wEst += alpha * float64(acked) / m / cw
+	segs := float64(acked) / m
+	grow := (target - cw) / cw * segs
+	if !q.cut {
+		// Linux bictcp_update: while no reduction has told where the
+		// path's capacity lies (after HyStart's exit, or a timeout),
+		// cwnd grows at least 5 % per round trip (cnt <= 20), not by
+		// the cubic curve's first, almost flat, steps from here.
+		grow = max(grow, segs/20)
 	}
-	q.cnt = max(q.cnt, 2)
+	if q.wEst > cw {
+		grow = max(grow, (q.wEst-cw)/cw*segs) // §4.3, Linux tcp_friendliness
+	}
+	q.cwnd += int(grow * m)
+	if q.cwnd < mss {
+		q.cwnd = mss
+	}
 }
 
-// cubeRoot is the integer cube root of a, rounded down (Linux's
-// cubic_root approximates it to within 0.2 %).
-func cubeRoot(a uint64) uint32 {
-	x := uint64(math.Cbrt(float64(a)))
-	for x > 0 && x*x*x > a {
-		x--
-	}
-	for (x+1)*(x+1)*(x+1) <= a {
-		x++
-	}
-	return uint32(x)
-}
-
-// reduce is cubictcp_recalc_ssthresh: the epoch ends, last_max_cwnd
-// remembers the window (less, by fast convergence, when it is below the
-// last one), and ssthresh is beta of the window, at least two segments.
 func (q *cubic) reduce(flight, mss int) {
-	cw := uint32(max(q.cwnd/mss, 1))
-	q.epoch = -1
-	if cw < q.lastMax {
-		q.lastMax = cw * (cubicBetaScale + cubicBeta) / (2 * cubicBetaScale)
+	q.cut = true
+	cw := float64(q.cwnd) / float64(mss)
+	// §4.7 fast convergence.
+	if cw < q.wMax {
+		q.wMax = cw * (1 + cubicBeta) / 2
 	} else {
-		q.lastMax = cw
+		q.wMax = cw
 	}
-	q.ssthresh = int(max(cw*cubicBeta/cubicBetaScale, 2)) * mss
-	q.acc = 0 // tcp_init_cwnd_reduction, tcp_enter_loss: snd_cwnd_cnt = 0
+	q.ssthresh = max(int(float64(q.cwnd)*cubicBeta), 2*mss) // §4.6
+	q.epoch = -1
 }
 
 func (q *cubic) onRTO(now clock.Time, flight, mss int, reduced bool) {
 	if !reduced {
 		q.reduce(flight, mss)
 	}
-	q.acc = 0
 	q.cwnd = mss
 	// Slow start anew, HyStart with it, and no reduction remembered
 	// (Linux bictcp_state on TCP_CA_Loss: bictcp_reset zeroes
-	// last_max_cwnd and delay_min; ssthresh, set just before, stays).
-	q.reset()
+	// last_max_cwnd; ssthresh, set just before, stays).
+	q.hs, q.cut, q.wMax = hystart{}, false, 0
 }
 
 func (q *cubic) onLoss(now clock.Time, flight, mss int) {
