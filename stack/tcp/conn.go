@@ -257,7 +257,7 @@ func (c *Conn) write(p []byte, more, eor bool) int {
 		}
 		if tail, _ := c.tailSkb(); n < len(p) && tail >= c.sizeGoal() {
 			var m bool
-			pushed, m = c.skbFull(pushed) // the skb is full (push.go)
+			pushed, m = c.skbFull(pushed, tail) // the skb is full (push.go)
 			moving = moving || m
 		}
 	}

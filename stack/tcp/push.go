@@ -200,8 +200,8 @@ func (c *Conn) pushedSeq(before seqnum.Value) seqnum.Value {
 	return before
 }
 
-// skbFull is tcp_sendmsg_locked's step when the skb at the queue's tail
-// fills and more of the write remains. Once the queue grew by more than
+// skbFull is tcp_sendmsg_locked's step when the skb at the queue's tail,
+// tail bytes, fills and more of the write remains. Once the queue grew by more than
 // half the largest window since the last mark (pushed, Linux pushed_seq:
 // forced_push), the skb is marked (tcp_mark_push), the mark becomes
 // pushed_seq and all that may go goes (__tcp_push_pending_frames,
@@ -212,12 +212,9 @@ func (c *Conn) pushedSeq(before seqnum.Value) seqnum.Value {
 // (cubic-rto-ss-ca-cwnd-bump: at cwnd 2 the skb filled at 19001 sends
 // 3001:4001, takes 1000 bytes more and carries PSH at 20001, and the next
 // forced marks are 36001 and 68001, from pushed_seq 19001).
-func (c *Conn) skbFull(pushed seqnum.Value) (next seqnum.Value, moving bool) {
+func (c *Conn) skbFull(pushed seqnum.Value, tail int) (next seqnum.Value, moving bool) {
 	end := c.dataEnd()
-	start := c.skbSeq
-	if s := c.sentEnd(); start.LessThan(s) {
-		start = s
-	}
+	start := end.Add(-seqnum.Size(tail)) // the tail skb's start (tailSkb)
 	switch {
 	case pushed.Add(seqnum.Size(c.maxSndWnd >> 1)).LessThan(end):
 		f := &c.ext().forced
