@@ -67,17 +67,33 @@ func (c *Conn) ecnInput(seg *Segment) {
 }
 
 // ecnOnAck is the sender's response to an ACK with ECE (RFC 3168 §6.1.2,
-// Linux tcp_enter_cwr): the congestion controller reduces as for a loss,
-// once per window (not again until SND.UNA passes the recover point, nor
-// during a recovery); cwnd does not grow until then (Linux's CWR state);
-// the next new data segment carries CWR. It reports whether it reduced.
+// Linux tcp_enter_cwr): a cwnd reduction as for a loss, once per window
+// (not again until SND.UNA passes the recover point, nor during a
+// recovery): the controller sets ssthresh and PRR brings cwnd down to it
+// over the window's ACKs, from this one on, as in fast recovery. Linux's
+// CWR state has run tcp_cwnd_reduction since 3.7: in
+// cwnd-moderation-ecn-enter-cwr-no-moderation-700, Linux 6.18 has cwnd 5
+// after the ECE with 3 of 4 segments in flight and ssthresh 7, where
+// xdptcp used to set cwnd to ssthresh at once. cwnd does not grow until
+// the reduction ends; the next new data segment carries CWR. An ACK that
+// leaves nothing in flight leaves nothing for PRR to pace: cwnd is
+// ssthresh at once. A reduction the peer asked for cannot be undone
+// (Linux tcp_enter_cwr clears undo_marker). It reports whether it
+// reduced.
 func (c *Conn) ecnOnAck(now clock.Time) bool {
 	if c.flags&(fInRecovery|fInCWR) != 0 || c.sndUna.LessThan(c.recover) {
 		return false
 	}
-	c.cc.onLoss(now, c.flight(), c.mss)
-	c.endCwndReduction()
-	c.recover = c.sndNxt
+	c.initCwndReduction(now)
+	if c.tq != nil {
+		c.tq.undo.valid = false
+	}
+	if c.tq == nil || c.tq.recoverFS == 0 {
+		c.endCwndReduction()
+	}
+	if c.undoSaved() {
+		c.sx.undo.valid = false
+	}
 	c.flags |= fCWRPending | fInCWR
 	c.layer.stats.TCPECNReduce.Add(1)
 	return true

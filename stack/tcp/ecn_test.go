@@ -110,8 +110,9 @@ func TestECNCEEchoedUntilCWR(t *testing.T) {
 	h.expect(flags(ACK), ackNum(seq+2000))
 }
 
-// Sender (§6.1.2): an ECE reduces cwnd as a loss would, once per window;
-// the next new data carries CWR.
+// Sender (§6.1.2): an ECE sets ssthresh as a loss would, once per
+// window, and PRR brings cwnd down to it over the window's ACKs (Linux's
+// CWR state); the next new data carries CWR.
 func TestECNResponseOncePerWindow(t *testing.T) {
 	h := ecnConn(t)
 	una := ourISN + 1
@@ -119,17 +120,24 @@ func TestECNResponseOncePerWindow(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		h.expect(payloadLen(1000), ipECN(ECNECT0))
 	}
-	before := h.c.cc.window()
+	ss := int(float64(h.c.cc.window()) * cubicBeta)
+	// PRR while pipe is above ssthresh: pipe + ssthresh × delivered /
+	// RecoverFS (9,000 bytes in flight after the ACK), rounded up.
+	prr := func(pipe, delivered int) int { return pipe + (delivered*ss+9000-1)/9000 }
 	h.send(ACK|ECE, peerISN+1, una+1000)
-	if w := h.c.cc.window(); w != int(float64(before)*cubicBeta) || h.l.Stats().TCPECNReduce.Load() != 1 {
-		t.Fatalf("cwnd %d after ECE, want %d", w, int(float64(before)*cubicBeta))
+	if w := h.c.cc.window(); w != prr(9000, 1000) || h.c.cc.ssthreshBytes() != ss || h.l.Stats().TCPECNReduce.Load() != 1 {
+		t.Fatalf("cwnd %d, ssthresh %d after ECE, want %d, %d", w, h.c.cc.ssthreshBytes(), prr(9000, 1000), ss)
 	}
-	reduced := h.c.cc.window()
-	h.send(ACK|ECE, peerISN+1, una+2000) // same window: no second reduction, no growth
-	if h.c.cc.window() != reduced || h.l.Stats().TCPECNReduce.Load() != 1 {
-		t.Fatalf("cwnd %d after a second ECE in the window (was %d)", h.c.cc.window(), reduced)
+	h.send(ACK|ECE, peerISN+1, una+2000) // same window: no second cut, PRR goes on
+	if w := h.c.cc.window(); w != prr(8000, 2000) || h.c.cc.ssthreshBytes() != ss || h.l.Stats().TCPECNReduce.Load() != 1 {
+		t.Fatalf("cwnd %d, ssthresh %d after a second ECE in the window, want %d, %d", w, h.c.cc.ssthreshBytes(), prr(8000, 2000), ss)
 	}
-	h.send(ACK, peerISN+1, una+4000) // pipe 6 segments: room for one
+	// pipe 6 segments, below ssthresh: PRR-SSRB lets cwnd reach
+	// ssthresh, room for one.
+	h.send(ACK, peerISN+1, una+4000)
+	if w := h.c.cc.window(); w != ss {
+		t.Fatalf("cwnd %d at pipe 6000, want ssthresh %d", w, ss)
+	}
 	h.c.Write(make([]byte, 1000))
 	h.expect(seqNum(una+10000), flags(ACK|PSH|CWR), ipECN(ECNECT0))
 	h.expectNothing()
@@ -137,9 +145,9 @@ func TestECNResponseOncePerWindow(t *testing.T) {
 	// reached it, so it still has ECE: the same window, no reduction
 	// (Linux holds CWR until SND.UNA is above high_seq).
 	h.send(ACK|ECE, peerISN+1, una+10000)
-	if h.c.cc.window() != reduced || h.l.Stats().TCPECNReduce.Load() != 1 {
-		t.Fatalf("cwnd %d, %d reductions after the ECE up to the recovery point (was %d, 1)",
-			h.c.cc.window(), h.l.Stats().TCPECNReduce.Load(), reduced)
+	if h.c.cc.ssthreshBytes() != ss || h.c.cc.window() > ss || h.l.Stats().TCPECNReduce.Load() != 1 {
+		t.Fatalf("cwnd %d, ssthresh %d, %d reductions after the ECE up to the recovery point (want ssthresh %d, 1)",
+			h.c.cc.window(), h.c.cc.ssthreshBytes(), h.l.Stats().TCPECNReduce.Load(), ss)
 	}
 	h.send(ACK, peerISN+1, una+11000)
 	h.c.Write(make([]byte, 1000))
@@ -172,7 +180,9 @@ func TestECNThroughSynCookie(t *testing.T) {
 // A retransmission timeout in CWR leaves it (Linux tcp_enter_loss sets
 // the Loss state over CWR): slow start grows cwnd on the ACKs of the
 // resent data, which CWR's hold would have stopped until SND.UNA passed
-// the point of the timeout.
+// the point of the timeout. ssthresh stays where the ECE put it: the
+// window was already cut (tcp_enter_loss cuts only from Open or
+// Disorder, or past high_seq), and there is nothing to undo.
 func TestECNTimeoutEndsCWR(t *testing.T) {
 	h := ecnConn(t)
 	una := ourISN + 1
@@ -181,11 +191,15 @@ func TestECNTimeoutEndsCWR(t *testing.T) {
 	if h.c.Info().CAState != CACWR {
 		t.Fatalf("CA state %v after the ECE, want CWR", h.c.Info().CAState)
 	}
+	ss := h.c.cc.ssthreshBytes()
 	h.advance(300 * time.Millisecond) // the RTO (200 ms): una+1000 again, one segment's window
 	h.expect(seqNum(una+1000), payloadLen(1000))
 	h.expectNothing()
 	if h.c.Info().CAState != CALoss {
 		t.Fatalf("CA state %v after the timeout, want Loss", h.c.Info().CAState)
+	}
+	if got := h.c.cc.ssthreshBytes(); got != ss || h.c.tq.undo.valid {
+		t.Fatalf("ssthresh %d after the timeout in CWR (undo kept: %v), want %d as the ECE set it and no undo", got, h.c.tq.undo.valid, ss)
 	}
 	before := h.c.cc.window()
 	h.send(ACK, peerISN+1, una+2000)
@@ -222,4 +236,26 @@ func TestDeliveredCountsSACKOnce(t *testing.T) {
 	check("acknowledged to 5 without ECE", 5, 2)
 	h.send(ACK|ECE, peerISN+1, una+10000)
 	check("acknowledged to 10 with ECE", 10, 7)
+}
+
+// A loss found in CWR is recovered inside the ECN reduction: fast
+// recovery starts and resends the lost segment, but ssthresh is not cut a
+// second time for the same window (Linux tcp_enter_recovery calls
+// tcp_init_cwnd_reduction only outside a cwnd reduction).
+func TestECNLossInCWRNoSecondCut(t *testing.T) {
+	h := ecnConn(t)
+	una := ourISN + 1
+	h.writeExpect(10, 1000)
+	h.send(ACK|ECE, peerISN+1, una+1000)
+	ss := h.c.cc.ssthreshBytes()
+	for i := 0; i < 3; i++ {
+		h.send(ACK, peerISN+1, una+1000) // duplicate ACKs: una+1000 lost
+	}
+	if in := h.c.Info(); in.CAState != CARecovery {
+		t.Fatalf("CA state %v after three duplicate ACKs in CWR, want Recovery", in.CAState)
+	}
+	h.expect(seqNum(una+1000), payloadLen(1000))
+	if got := h.c.cc.ssthreshBytes(); got != ss || h.l.Stats().TCPRenoRecovery.Load() != 1 {
+		t.Fatalf("ssthresh %d, %d recoveries; want %d as the ECE set it, 1", got, h.l.Stats().TCPRenoRecovery.Load(), ss)
+	}
 }

@@ -263,7 +263,7 @@ func (c *Conn) onReoTimer(now clock.Time) {
 		return
 	}
 	c.rackDetectLoss(now)
-	if c.flags&fInRecovery == 0 && c.tq.lost > 0 && c.recover.LessThanEq(c.sndUna) {
+	if c.flags&fInRecovery == 0 && c.tq.lost > 0 && c.mayEnterRecovery() {
 		c.enterRecovery(now)
 		c.prrUpdate(c.mss, false) // one segment delivered, as Linux's tcp_rack_reo_timeout
 	}

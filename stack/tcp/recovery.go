@@ -233,8 +233,10 @@ func (c *Conn) recoveryOnAck(now clock.Time, as *ackSample) {
 		// Held until SND.UNA is above the recovery point, not at it:
 		// the ACK up to it was sent before the peer saw our CWR (on
 		// the first segment after it) and still carries ECE (Linux
-		// tcp_fastretrans_alert, TCP_CA_CWR).
+		// tcp_fastretrans_alert, TCP_CA_CWR). The reduction ends at
+		// ssthresh (tcp_end_cwnd_reduction).
 		c.flags &^= fInCWR
+		c.endCwndReduction()
 	}
 	lostBefore := 0
 	if c.tq != nil {
@@ -246,15 +248,18 @@ func (c *Conn) recoveryOnAck(now clock.Time, as *ackSample) {
 	}
 	if c.flags&fInRecovery == 0 {
 		switch {
-		case c.tq != nil && c.tq.lost > 0 && c.recover.LessThanEq(c.sndUna):
+		case c.tq != nil && c.tq.lost > 0 && c.mayEnterRecovery():
 			if c.mtuProbeLost() {
 				return // the MTU probe's loss, not congestion's
 			}
 			c.enterRecovery(now)
 		case as.ece && c.ecnOnAck(now):
-			return
+			// PRR from this ACK on (Linux: tcp_enter_cwr in
+			// tcp_fastretrans_alert, then tcp_cwnd_reduction in
+			// tcp_cong_control for the same ACK).
+		case c.flags&fInCWR != 0:
 		default:
-			if c.mayRaiseCwnd(as) && !exited && c.flags&fInCWR == 0 {
+			if c.mayRaiseCwnd(as) && !exited {
 				c.growCwnd(now, as, delivered)
 			}
 			return
@@ -374,22 +379,49 @@ func (q *txQueue) sackedFrom(seq seqnum.Value) int {
 }
 
 // enterRecovery starts fast recovery (RFC 6675 §5 step 4, RFC 6582 §3.2
-// step 2): the controller sets ssthresh, PRR starts from the flight.
+// step 2): the controller sets ssthresh, PRR starts from the flight. A
+// loss found while an ECN reduction is under way (CWR) is recovered
+// within that reduction: ssthresh, the recovery point and PRR's counts
+// stay (Linux tcp_enter_recovery: tcp_init_cwnd_reduction only when not
+// already in a cwnd reduction), and there is nothing to undo.
 func (c *Conn) enterRecovery(now clock.Time) {
 	l := c.layer
-	c.startUndo(now, false)
+	cwr := c.flags&fInCWR != 0
+	if !cwr {
+		c.startUndo(now, false)
+	}
 	c.rack.flags &^= rkTLP // Linux tcp_init_cwnd_reduction ends a TLP episode
 	// Recovery supersedes CWR (Linux's one icsk_ca_state).
 	c.flags = c.flags&^fInCWR | fInRecovery
-	c.recover = c.sndNxt
-	q := c.tq
-	q.prrDelivered, q.prrOut, q.recoverFS = 0, 0, c.flight()
-	c.cc.onLoss(now, c.flight(), c.mss)
+	if !cwr {
+		c.initCwndReduction(now)
+	}
 	if c.flags&fSackOK != 0 {
 		l.stats.TCPSackRecovery.Add(1)
 	} else {
 		l.stats.TCPRenoRecovery.Add(1)
 	}
+}
+
+// initCwndReduction starts a cwnd reduction, fast recovery's or ECN's
+// (Linux tcp_init_cwnd_reduction): it covers the data sent so far, the
+// controller sets ssthresh, and PRR counts from here against the flight
+// (RFC 9937's RecoverFS; 0 with nothing in flight, when PRR has nothing
+// to pace: prrUpdate).
+func (c *Conn) initCwndReduction(now clock.Time) {
+	c.recover = c.sndNxt
+	if q := c.tq; q != nil {
+		q.prrDelivered, q.prrOut, q.recoverFS = 0, 0, c.flight()
+	}
+	c.cc.onLoss(now, c.flight(), c.mss)
+}
+
+// mayEnterRecovery reports whether a loss found now starts fast
+// recovery: once SND.UNA has passed the point the last reduction covered
+// (RFC 6582 §3.2 step 1), or within an ECN reduction, which recovery
+// then carries on (enterRecovery).
+func (c *Conn) mayEnterRecovery() bool {
+	return c.recover.LessThanEq(c.sndUna) || c.flags&fInCWR != 0
 }
 
 // exitRecovery ends fast recovery at a full ACK: cwnd = ssthresh (RFC
@@ -413,6 +445,9 @@ func (c *Conn) prrUpdate(delivered int, safeACK bool) {
 		return // BBR: packet conservation instead (bbr.go), as Linux skips tcp_cwnd_reduction with cong_control
 	}
 	q := c.tq
+	if q == nil || q.recoverFS == 0 {
+		return // an ECN reduction with nothing in flight: cwnd is ssthresh already (ecnOnAck, releaseTxq)
+	}
 	q.prrDelivered += delivered
 	pipe := c.pipe()
 	ss := c.cc.ssthreshBytes()
@@ -434,14 +469,14 @@ func (c *Conn) prrUpdate(delivered int, safeACK bool) {
 	c.cc.setWindow(pipe + sndcnt)
 }
 
-// onTransmit does the per-segment bookkeeping of recovery: PRR's
-// prr_out and Linux's TCPFastRetrans.
+// onTransmit does the per-segment bookkeeping of a cwnd reduction (fast
+// recovery or ECN's CWR): PRR's prr_out and Linux's TCPFastRetrans.
 func (c *Conn) onTransmit(n int, rtx bool) {
-	if c.flags&fInRecovery == 0 {
+	if c.flags&(fInRecovery|fInCWR) == 0 {
 		return
 	}
 	c.tq.prrOut += n
-	if rtx {
+	if rtx && c.flags&fInRecovery != 0 {
 		c.layer.stats.TCPFastRetrans.Add(1)
 	}
 }

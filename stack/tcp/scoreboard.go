@@ -424,6 +424,9 @@ func (c *Conn) releaseTxq() {
 		}
 		*sx.undo = *u
 	}
+	if c.flags&fInCWR != 0 {
+		c.endCwndReduction() // PRR's counts go with the scoreboard; nothing in flight is below ssthresh
+	}
 	c.layer.putTxQueue(q)
 	c.tq = nil
 }

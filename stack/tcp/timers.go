@@ -181,12 +181,18 @@ func (c *Conn) onRTO(now clock.Time) {
 	// (RFC 6675 §5.1) on the first timeout; a second timeout in a row
 	// forgets the SACKs too (the receiver may have reneged, RFC 2018 §8).
 	// ssthresh is cut once per window: not again on a repeated timeout
-	// (RFC 5681 (4)'s note) nor on one in fast recovery, until SND.UNA
-	// passes the point the cut covered (Linux tcp_enter_loss: only from
-	// Open or Disorder, past high_seq, or in Loss with
-	// icsk_retransmits 0).
-	reduced := (c.nRtx > 0 || c.flags&fInRecovery != 0) && c.sndUna.LessThan(c.recover)
-	c.startUndo(now, true) // RFC 3522 / RFC 5682: keep what to restore if it proves spurious
+	// (RFC 5681 (4)'s note) nor on one in fast recovery or in an ECN
+	// reduction, until SND.UNA passes the point the cut covered (Linux
+	// tcp_enter_loss: only from Open or Disorder, past high_seq, or in
+	// Loss with icsk_retransmits 0; measured on Linux 6.18, ssthresh 5
+	// after ECE at cwnd 10 stays 5 through the timeout:
+	// conformance/scripts/ecn-cwr-rto.pkt). A timeout in the ECN
+	// reduction has nothing to undo: Linux's CWR cleared undo_marker and
+	// tcp_enter_loss does not set it again without a cut.
+	reduced := (c.nRtx > 0 || c.flags&(fInRecovery|fInCWR) != 0) && c.sndUna.LessThan(c.recover)
+	if !reduced || c.flags&fInCWR == 0 {
+		c.startUndo(now, true) // RFC 3522 / RFC 5682: keep what to restore if it proves spurious
+	}
 	c.rack.flags &^= rkTLP | rkFRTO | rkFRTONew
 	if c.layer.cfg.Frto > 0 && c.flags&fInRecovery == 0 && c.nRtx == 0 {
 		// RFC 5682 (Linux tcp_enter_loss: not for a timeout in fast

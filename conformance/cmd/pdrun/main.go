@@ -70,6 +70,7 @@ type config struct {
 	timeout     time.Duration
 	retries     int
 	tolerance   int
+	verbose     bool // write a failed run's whole output to stderr
 }
 
 func main() {
@@ -90,11 +91,12 @@ func main() {
 		only      = flag.String("run", "", "only scripts whose id contains this")
 		stacks    = flag.String("stacks", "xdptcp,linux", "stacks to run")
 		tolerance = flag.Int("tolerance_usecs", 40000, "packetdrill's timing tolerance unless a script sets its own (20 ms measures Linux well on a quiet machine; the shared 2-core CI box runs at load 20)")
+		verbose   = flag.Bool("v", false, "write each failed run's whole packetdrill output to stderr (what a %{ }% assertion printed)")
 		readme    = flag.String("readme", "", "with -record: put results.md into this file between the conformance-table markers")
 	)
 	flag.Parse()
 	cfg := config{
-		packetdrill: abs(*pdBin), so: abs(*so), shim: abs(*shim), timeout: *timeout, retries: *retries, tolerance: *tolerance,
+		packetdrill: abs(*pdBin), so: abs(*so), shim: abs(*shim), timeout: *timeout, retries: *retries, tolerance: *tolerance, verbose: *verbose,
 		roots: map[string]string{"google": abs(*google), "nplab": abs(*nplab), "xdptcp": abs(*ours)},
 	}
 	entries, err := readList(*list)
@@ -526,6 +528,9 @@ func (cfg *config) run(id, stack string) outcome {
 		o.Result, o.Reason = Fail, fmt.Sprintf("timeout after %v", cfg.timeout)
 	case err != nil:
 		o.Result, o.Reason = Fail, firstError(string(outb), err)
+		if cfg.verbose {
+			fmt.Fprintf(os.Stderr, "--- %s on %s:\n%s--- end\n", id, stack, outb)
+		}
 	default:
 		o.Result = Pass
 	}
