@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdptcp/xdptcp/stack/seqnum"
 	"github.com/xdptcp/xdptcp/stack/wire"
 )
 
@@ -184,14 +185,10 @@ func TestECNThroughSynCookie(t *testing.T) {
 // window was already cut (tcp_enter_loss cuts only from Open or
 // Disorder, or past high_seq), and there is nothing to undo.
 func TestECNTimeoutEndsCWR(t *testing.T) {
-	h := ecnConn(t)
-	una := ourISN + 1
-	h.writeExpect(10, 1000)
-	h.send(ACK|ECE, peerISN+1, una+1000)
+	h, una, ss := ecnCut(t, 1000)
 	if h.c.Info().CAState != CACWR {
 		t.Fatalf("CA state %v after the ECE, want CWR", h.c.Info().CAState)
 	}
-	ss := h.c.cc.ssthreshBytes()
 	h.advance(300 * time.Millisecond) // the RTO (200 ms): una+1000 again, one segment's window
 	h.expect(seqNum(una+1000), payloadLen(1000))
 	h.expectNothing()
@@ -243,19 +240,51 @@ func TestDeliveredCountsSACKOnce(t *testing.T) {
 // second time for the same window (Linux tcp_enter_recovery calls
 // tcp_init_cwnd_reduction only outside a cwnd reduction).
 func TestECNLossInCWRNoSecondCut(t *testing.T) {
-	h := ecnConn(t)
-	una := ourISN + 1
-	h.writeExpect(10, 1000)
-	h.send(ACK|ECE, peerISN+1, una+1000)
-	ss := h.c.cc.ssthreshBytes()
-	for i := 0; i < 3; i++ {
-		h.send(ACK, peerISN+1, una+1000) // duplicate ACKs: una+1000 lost
-	}
+	h, una, ss := ecnCut(t, 1000)
+	h.dupAcks(3, una+1000) // una+1000 lost
 	if in := h.c.Info(); in.CAState != CARecovery {
 		t.Fatalf("CA state %v after three duplicate ACKs in CWR, want Recovery", in.CAState)
 	}
 	h.expect(seqNum(una+1000), payloadLen(1000))
 	if got := h.c.cc.ssthreshBytes(); got != ss || h.l.Stats().TCPRenoRecovery.Load() != 1 {
 		t.Fatalf("ssthresh %d, %d recoveries; want %d as the ECE set it, 1", got, h.l.Stats().TCPRenoRecovery.Load(), ss)
+	}
+}
+
+// An ECE on the ACK of everything sent leaves PRR nothing to pace: cwnd
+// is ssthresh at once. A loss later in that reduction's window starts
+// fast recovery, whose PRR counts from the flight then, not from the
+// empty one (no second ssthresh cut, and no cwnd left at ssthresh to
+// burst with while the recovery runs).
+func TestECNEmptyFlightThenLoss(t *testing.T) {
+	h, una, ss := ecnCut(t, 10000)
+	if w := h.c.cc.window(); w != ss || h.c.Info().CAState != CACWR {
+		t.Fatalf("cwnd %d (state %v) after an ECE that acknowledged everything, want ssthresh %d in CWR", w, h.c.Info().CAState, ss)
+	}
+	h.c.Write(make([]byte, 7*1000))
+	for i := 0; i < 7; i++ {
+		h.expect(payloadLen(1000))
+	}
+	h.dupAcks(3, una+10000) // una+10000 lost
+	h.expect(seqNum(una+10000), payloadLen(1000))
+	if w := h.c.cc.window(); w >= ss || h.c.cc.ssthreshBytes() != ss || h.c.Info().CAState != CARecovery {
+		t.Fatalf("cwnd %d, ssthresh %d, state %v in the recovery; want PRR's cwnd below ssthresh %d, Recovery", w, h.c.cc.ssthreshBytes(), h.c.Info().CAState, ss)
+	}
+}
+
+// ecnCut sends ten 1000-byte segments on an ECN connection and ACKs the
+// first acked bytes with ECE: the reduction's ssthresh.
+func ecnCut(t *testing.T, acked int) (h *harness, una seqnum.Value, ss int) {
+	h = ecnConn(t)
+	una = ourISN + 1
+	h.writeExpect(10, 1000)
+	h.send(ACK|ECE, peerISN+1, una+seqnum.Value(acked))
+	return h, una, h.c.cc.ssthreshBytes()
+}
+
+// dupAcks sends n duplicate ACKs of ack.
+func (h *harness) dupAcks(n int, ack seqnum.Value) {
+	for i := 0; i < n; i++ {
+		h.send(ACK, peerISN+1, ack)
 	}
 }

@@ -11,11 +11,12 @@ import (
 
 var fuzzFixtures = []func(t *testing.T, opts ...cfgOpt) *harness{
 	synReceivedConn, establishedConn, finWait1Conn, finWait2Conn, timeWaitConn,
-	closeWaitConn, lastAckConn, closingConn, dialConn,
+	closeWaitConn, lastAckConn, closingConn, dialConn, ecnConn,
 }
 
 // fuzzCCs are the congestion controls a fuzzed connection runs: which
-// picks the fixture (which mod 9) and then the controller.
+// picks the fixture (which mod 10; ecnConn: ECN agreed, so ECE counts)
+// and then the controller.
 var fuzzCCs = []string{"cubic", "bbr", "newreno"}
 
 // checkInvariants asserts the sequence variables and buffers are sane.

@@ -395,6 +395,8 @@ func (c *Conn) enterRecovery(now clock.Time) {
 	c.flags = c.flags&^fInCWR | fInRecovery
 	if !cwr {
 		c.initCwndReduction(now)
+	} else if c.tq.recoverFS == 0 {
+		c.startPRR() // the ECN reduction began with nothing in flight: PRR paces from here
 	}
 	if c.flags&fSackOK != 0 {
 		l.stats.TCPSackRecovery.Add(1)
@@ -410,10 +412,15 @@ func (c *Conn) enterRecovery(now clock.Time) {
 // to pace: prrUpdate).
 func (c *Conn) initCwndReduction(now clock.Time) {
 	c.recover = c.sndNxt
+	c.startPRR()
+	c.cc.onLoss(now, c.flight(), c.mss)
+}
+
+// startPRR starts PRR's counts against the flight (RecoverFS).
+func (c *Conn) startPRR() {
 	if q := c.tq; q != nil {
 		q.prrDelivered, q.prrOut, q.recoverFS = 0, 0, c.flight()
 	}
-	c.cc.onLoss(now, c.flight(), c.mss)
 }
 
 // mayEnterRecovery reports whether a loss found now starts fast
