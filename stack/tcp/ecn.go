@@ -88,7 +88,7 @@ func (c *Conn) ecnOnAck(now clock.Time) bool {
 	if c.tq != nil {
 		c.tq.undo.valid = false
 	}
-	if c.tq == nil || c.tq.recoverFS == 0 {
+	if c.tq == nil || c.tq.prrPrior == 0 {
 		c.endCwndReduction()
 	}
 	if c.undoSaved() {

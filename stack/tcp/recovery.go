@@ -395,8 +395,8 @@ func (c *Conn) enterRecovery(now clock.Time) {
 	c.flags = c.flags&^fInCWR | fInRecovery
 	if !cwr {
 		c.initCwndReduction(now)
-	} else if c.tq.recoverFS == 0 {
-		c.startPRR() // the ECN reduction began with nothing in flight: PRR paces from here
+	} else if c.tq.prrPrior == 0 {
+		c.startPRR(c.cc.window()) // the ECN reduction began with nothing in flight: PRR paces from here
 	}
 	if c.flags&fSackOK != 0 {
 		l.stats.TCPSackRecovery.Add(1)
@@ -406,20 +406,24 @@ func (c *Conn) enterRecovery(now clock.Time) {
 }
 
 // initCwndReduction starts a cwnd reduction, fast recovery's or ECN's
-// (Linux tcp_init_cwnd_reduction): it covers the data sent so far, the
-// controller sets ssthresh, and PRR counts from here against the flight
-// (RFC 9937's RecoverFS; 0 with nothing in flight, when PRR has nothing
-// to pace: prrUpdate).
+// (Linux tcp_init_cwnd_reduction): it covers the data sent so far, PRR
+// counts from here against the cwnd before it (prior_cwnd), and the
+// controller sets ssthresh.
 func (c *Conn) initCwndReduction(now clock.Time) {
 	c.recover = c.sndNxt
-	c.startPRR()
+	c.startPRR(c.cc.window())
 	c.cc.onLoss(now, c.flight(), c.mss)
 }
 
-// startPRR starts PRR's counts against the flight (RecoverFS).
-func (c *Conn) startPRR() {
+// startPRR starts PRR's counts against cwnd prior; with nothing in
+// flight PRR has nothing to pace (prrPrior 0: prrUpdate leaves cwnd at
+// ssthresh).
+func (c *Conn) startPRR(prior int) {
 	if q := c.tq; q != nil {
-		q.prrDelivered, q.prrOut, q.recoverFS = 0, 0, c.flight()
+		q.prrDelivered, q.prrOut, q.prrPrior = 0, 0, max(prior, 1)
+		if c.flight() == 0 {
+			q.prrPrior = 0
+		}
 	}
 }
 
@@ -439,10 +443,16 @@ func (c *Conn) exitRecovery() {
 	c.rackRecoveryEnded()
 }
 
-// prrUpdate is RFC 9937 (PRR, obsoleting RFC 6937) on an ACK in
-// recovery: cwnd becomes pipe plus what PRR lets out for the delivered
-// bytes: proportionally to ssthresh / RecoverFS while pipe is above
-// ssthresh, else up to ssthresh with the slow-start reduction bound
+// prrUpdate is RFC 9937 (PRR, obsoleting RFC 6937) on an ACK in a cwnd
+// reduction, as Linux's tcp_cwnd_reduction computes it: cwnd becomes
+// pipe plus what PRR lets out for the delivered bytes: proportionally to
+// ssthresh / the cwnd the reduction started from (Linux's prior_cwnd,
+// where the RFCs divide by RecoverFS, the data outstanding then),
+// rounded up to whole segments as Linux's packet counts are, while pipe
+// is above ssthresh (xdptcp/prr-prior-cwnd: at ssthresh 10 from cwnd 20
+// with 21 segments out, Linux sends new data on the 3rd, 5th and 7th
+// SACK of the recovery; dividing by the flight in bytes, xdptcp sent
+// the first on the 5th); else up to ssthresh with the slow-start reduction bound
 // (PRR-SSRB), whose extra segment only a safe ACK earns (RFC 9937
 // SafeACK: it advanced SND.UNA and marked nothing newly lost; Linux
 // tcp_cwnd_reduction's FLAG_SND_UNA_ADVANCED && !newly_lost). At least
@@ -452,7 +462,7 @@ func (c *Conn) prrUpdate(delivered int, safeACK bool) {
 		return // BBR: packet conservation instead (bbr.go), as Linux skips tcp_cwnd_reduction with cong_control
 	}
 	q := c.tq
-	if q == nil || q.recoverFS == 0 {
+	if q == nil || q.prrPrior == 0 {
 		return // an ECN reduction with nothing in flight: cwnd is ssthresh already (ecnOnAck, releaseTxq)
 	}
 	q.prrDelivered += delivered
@@ -460,8 +470,8 @@ func (c *Conn) prrUpdate(delivered int, safeACK bool) {
 	ss := c.cc.ssthreshBytes()
 	var sndcnt int
 	if pipe > ss {
-		fs := max(q.recoverFS, 1)
-		sndcnt = (q.prrDelivered*ss+fs-1)/fs - q.prrOut
+		fs, m := q.prrPrior, c.mss
+		sndcnt = ((q.prrDelivered*ss+fs-1)/fs+m-1)/m*m - q.prrOut
 	} else {
 		sndcnt = max(q.prrDelivered-q.prrOut, delivered)
 		if safeACK {

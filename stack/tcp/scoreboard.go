@@ -81,7 +81,7 @@ type txQueue struct {
 	// RFC 6937 PRR, valid in recovery.
 	prrDelivered int // bytes delivered to the peer since recovery began
 	prrOut       int // bytes sent since recovery began
-	recoverFS    int // flight when recovery began
+	prrPrior     int // cwnd when the reduction began (Linux prior_cwnd); 0: nothing was in flight, no PRR
 
 	undo undoState // the open loss episode (undo.go)
 }
