@@ -379,7 +379,7 @@ func (q *txQueue) sackedFrom(seq seqnum.Value) int {
 }
 
 // enterRecovery starts fast recovery (RFC 6675 §5 step 4, RFC 6582 §3.2
-// step 2): the controller sets ssthresh, PRR starts from the flight. A
+// step 2): the controller sets ssthresh, PRR starts counting. A
 // loss found while an ECN reduction is under way (CWR) is recovered
 // within that reduction: ssthresh, the recovery point and PRR's counts
 // stay (Linux tcp_enter_recovery: tcp_init_cwnd_reduction only when not
@@ -452,8 +452,8 @@ func (c *Conn) exitRecovery() {
 // is above ssthresh (xdptcp/prr-prior-cwnd: at ssthresh 10 from cwnd 20
 // with 21 segments out, Linux sends new data on the 3rd, 5th and 7th
 // SACK of the recovery; dividing by the flight in bytes, xdptcp sent
-// the first on the 5th); else up to ssthresh with the slow-start reduction bound
-// (PRR-SSRB), whose extra segment only a safe ACK earns (RFC 9937
+// the first on the 5th); else up to ssthresh with the slow-start
+// reduction bound (PRR-SSRB), whose extra segment only a safe ACK earns (RFC 9937
 // SafeACK: it advanced SND.UNA and marked nothing newly lost; Linux
 // tcp_cwnd_reduction's FLAG_SND_UNA_ADVANCED && !newly_lost). At least
 // the first retransmission goes out at once (Linux tcp_cwnd_reduction).

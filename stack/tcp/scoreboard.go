@@ -78,9 +78,10 @@ type txQueue struct {
 	// clearMark or reindex; slots outside the queue hold stale bits.
 	sackBits, owedBits []uint64
 
-	// RFC 6937 PRR, valid in recovery.
-	prrDelivered int // bytes delivered to the peer since recovery began
-	prrOut       int // bytes sent since recovery began
+	// PRR (RFC 9937, as Linux), valid in a cwnd reduction: fast
+	// recovery or ECN's CWR.
+	prrDelivered int // bytes delivered to the peer since the reduction began
+	prrOut       int // bytes sent since the reduction began
 	prrPrior     int // cwnd when the reduction began (Linux prior_cwnd); 0: nothing was in flight, no PRR
 
 	undo undoState // the open loss episode (undo.go)
