@@ -181,7 +181,9 @@ func blobDownload(t *testing.T, c *http.Client, url string, size int) time.Durat
 // client downloads 16 MiB through 1 % loss and 10 ms each way from
 // xdptcpd and from a Linux server with the same congestion control, same
 // bridge, same run, three times each (XDPTCP_DOWNLOAD_RUNS for more),
-// alternating; goodput and ratio.
+// alternating; goodput and ratio, and each sender's loss-handling
+// counters over its runs (recoveries, fast retransmissions, timeouts,
+// loss probes, undos).
 func TestImpairedDownloadCompare(t *testing.T) {
 	ccs := os.Getenv("XDPTCP_DOWNLOAD_COMPARE")
 	if ccs == "" {
@@ -201,9 +203,10 @@ func downloadCompare(t *testing.T, bin, cc string) {
 	// The bench's path (bench/harness bridgeArgs "loss1"): the bridge's
 	// default queue of 1000 frames, which BBR's STARTUP overflows.
 	tp, _ := impairtest.Start(t, "--loss", "0.01", "--delay", "10ms", "--seed", "9")
-	impairedDaemon(t, tp, bin, "--listen", "8081=blob", "--sysctl", "tcp_congestion_control="+cc)
+	admin := impairedDaemon(t, tp, bin, "--listen", "8081=blob", "--sysctl", "tcp_congestion_control="+cc)
 	const size = 16 << 20
 	kernelBlob(t, tp.Server, 8082, size, cc)
+	oursBefore, linuxBefore := daemonMetrics(t, tp.Server, admin), kernelCounters(t, tp)
 	c := httpInNS(tp.Client)
 	c.Timeout = 5 * time.Minute
 	var ours, linux []float64
@@ -220,4 +223,8 @@ func downloadCompare(t *testing.T, bin, cc string) {
 	med := func(v []float64) float64 { s := append([]float64(nil), v...); sort.Float64s(s); return s[len(s)/2] }
 	t.Logf("16 MiB download, 1 %% loss, 10 ms each way, %s: xdptcpd %.1f Mbit/s (runs %.1f), Linux %.1f Mbit/s (runs %.1f): ratio %.2f",
 		cc, med(ours), ours, med(linux), linux, med(ours)/med(linux))
+	// How each recovered, over all its runs (the loss-handling counters
+	// of the options test).
+	t.Logf("xdptcpd: %s", deltas(xdptcpdCounters, oursBefore, daemonMetrics(t, tp.Server, admin)))
+	t.Logf("Linux: %s", deltas(linuxCounters, linuxBefore, kernelCounters(t, tp)))
 }
