@@ -214,11 +214,7 @@ func TestECNTimeoutEndsCWR(t *testing.T) {
 // (Linux tcp_count_delivered); TCPDelivered and TCPDeliveredCE count the
 // same.
 func TestDeliveredCountsSACKOnce(t *testing.T) {
-	h := newHarness(t)
-	h.listen()
-	h.send(SYN|ECE|CWR, peerISN, 0, withMSS(1000), withSACKOK())
-	h.expect(flags(SYN | ACK | ECE))
-	h.send(ACK, peerISN+1, ourISN+1)
+	h := ecnSACKConn(t)
 	una := ourISN + 1
 	h.writeExpect(10, 1000)
 	check := func(when string, delivered, ce int) {
@@ -289,4 +285,36 @@ func (h *harness) dupAcks(n int, ack seqnum.Value) {
 	for i := 0; i < n; i++ {
 		h.send(ACK, peerISN+1, ack)
 	}
+}
+
+// A tail loss probe is armed in CWR as in the open state (Linux's
+// tcp_schedule_loss_probe: Open or CWR): after an ECE and silence, the
+// last segment goes again at the probe timeout, before the RTO.
+func TestECNTailLossProbeInCWR(t *testing.T) {
+	h := ecnSACKConn(t)
+	una := ourISN + 1
+	h.writeExpect(10, 1000)
+	h.send(ACK|ECE, peerISN+1, una+1000)
+	if h.c.Info().CAState != CACWR {
+		t.Fatalf("CA state %v after the ECE, want CWR", h.c.Info().CAState)
+	}
+	if h.c.tlpAt == never || h.c.tlpAt >= h.c.rtoAt {
+		t.Fatalf("probe at %v, RTO at %v: want a probe armed before the RTO", time.Duration(h.c.tlpAt), time.Duration(h.c.rtoAt))
+	}
+	h.advance(time.Duration(h.c.tlpAt-h.now) + time.Millisecond) // the wheel's tick
+	h.expect(seqNum(una+9000), payloadLen(1000))
+	if h.l.Stats().TCPLossProbes.Load() != 1 || h.l.Stats().TCPTimeouts.Load() != 0 {
+		t.Fatalf("loss probes %d, timeouts %d; want 1, 0", h.l.Stats().TCPLossProbes.Load(), h.l.Stats().TCPTimeouts.Load())
+	}
+}
+
+// ecnSACKConn is an established passive connection with ECN and SACK
+// agreed.
+func ecnSACKConn(t *testing.T) *harness {
+	h := newHarness(t)
+	h.listen()
+	h.send(SYN|ECE|CWR, peerISN, 0, withMSS(1000), withSACKOK())
+	h.expect(flags(SYN | ACK | ECE))
+	h.send(ACK, peerISN+1, ourISN+1)
+	return h
 }

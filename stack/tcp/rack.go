@@ -271,10 +271,14 @@ func (c *Conn) onReoTimer(now clock.Time) {
 }
 
 // tlpArmable reports whether a probe may be scheduled: data outstanding,
-// not recovering, and no probe outstanding (RFC 8985 §7.2).
+// not recovering, and no probe outstanding (RFC 8985 §7.2). ECN's
+// reduction (CWR) is no recovery: Linux's tcp_schedule_loss_probe probes
+// in the Open and CWR states (measured on Linux 6.18: after an ECE at
+// cwnd 10, the tail 9001:10001 goes as a probe before the timeout:
+// conformance/scripts/tlp-cwr.pkt).
 func (c *Conn) tlpArmable() bool {
 	return c.tlpOn() && c.tq != nil && c.tq.n > 0 && c.flags&fInRecovery == 0 &&
-		!c.sndUna.LessThan(c.recover) && c.rack.flags&rkTLP == 0
+		(!c.sndUna.LessThan(c.recover) || c.flags&fInCWR != 0) && c.rack.flags&rkTLP == 0
 }
 
 // armTLP is RFC 8985 §7.2: after a transmission or an ACK, with data
