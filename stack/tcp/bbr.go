@@ -162,13 +162,13 @@ func (b *bbr) onAck(now clock.Time, acked, mss int, srtt time.Duration) {}
 // onLoss is Linux's ssthresh hook for BBR (bbr_ssthresh) when recovery
 // (or an ECN or TLP reduction) starts: the model is kept, cwnd is only
 // remembered to be restored afterwards.
-func (b *bbr) onLoss(now clock.Time, flight, mss int) { b.saveCwnd() }
+func (b *bbr) onLoss(now clock.Time, mss int) { b.saveCwnd() }
 
 // onRTO is tcp_enter_loss with BBR: cwnd is remembered and falls to one
 // segment (everything outstanding is marked lost), the timeout counts as
 // the end of a round, and STARTUP's plateau test starts over (Linux
 // bbr_set_state for TCP_CA_Loss).
-func (b *bbr) onRTO(now clock.Time, flight, mss int, reduced bool) {
+func (b *bbr) onRTO(now clock.Time, mss int, reduced bool) {
 	if !reduced {
 		b.saveCwnd() // bbr_ssthresh, which Linux calls only then
 	}

@@ -23,13 +23,15 @@ type congestionControl interface {
 	// onAck is called for an ACK that newly acknowledged acked bytes
 	// outside recovery.
 	onAck(now clock.Time, acked, mss int, srtt time.Duration)
-	// onRTO is called when the retransmission timer expires with flight
-	// bytes outstanding (RFC 5681 (4)). reduced says ssthresh was cut
-	// already in this window (a repeated timeout, or one in fast
-	// recovery): it is held (Linux tcp_enter_loss; RFC 5681 (4)'s note).
-	onRTO(now clock.Time, flight, mss int, reduced bool)
-	// onLoss is called on entering fast recovery; it sets ssthresh.
-	onLoss(now clock.Time, flight, mss int)
+	// onRTO is called when the retransmission timer expires (RFC 5681
+	// (4)). reduced says ssthresh was cut already in this window (a
+	// repeated timeout, or one in fast recovery or ECN's reduction): it
+	// is held (Linux tcp_enter_loss; RFC 5681 (4)'s note). Like onLoss it
+	// works from cwnd, not the flight, as Linux's ssthresh hooks do.
+	onRTO(now clock.Time, mss int, reduced bool)
+	// onLoss is called on entering a cwnd reduction (fast recovery,
+	// ECN); it sets ssthresh.
+	onLoss(now clock.Time, mss int)
 	// ssthreshBytes returns the slow-start threshold in bytes.
 	ssthreshBytes() int
 	// restart sets cwnd and ssthresh for a sender that was idle
@@ -182,7 +184,7 @@ func (r *newReno) onAck(now clock.Time, acked, mss int, srtt time.Duration) {
 	}
 }
 
-func (r *newReno) onRTO(now clock.Time, flight, mss int, reduced bool) {
+func (r *newReno) onRTO(now clock.Time, mss int, reduced bool) {
 	if !reduced {
 		r.ssthresh = r.renoSsthresh(mss)
 	}
@@ -190,7 +192,7 @@ func (r *newReno) onRTO(now clock.Time, flight, mss int, reduced bool) {
 	r.acc = 0
 }
 
-func (r *newReno) onLoss(now clock.Time, flight, mss int) {
+func (r *newReno) onLoss(now clock.Time, mss int) {
 	r.ssthresh = r.renoSsthresh(mss)
 	r.cwnd = r.ssthresh
 	r.acc = 0
@@ -290,7 +292,7 @@ func (q *cubic) onAck(now clock.Time, acked, mss int, srtt time.Duration) {
 	}
 }
 
-func (q *cubic) reduce(flight, mss int) {
+func (q *cubic) reduce(mss int) {
 	q.cut = true
 	cw := float64(q.cwnd) / float64(mss)
 	// §4.7 fast convergence.
@@ -303,9 +305,9 @@ func (q *cubic) reduce(flight, mss int) {
 	q.epoch = -1
 }
 
-func (q *cubic) onRTO(now clock.Time, flight, mss int, reduced bool) {
+func (q *cubic) onRTO(now clock.Time, mss int, reduced bool) {
 	if !reduced {
-		q.reduce(flight, mss)
+		q.reduce(mss)
 	}
 	q.cwnd = mss
 	// Slow start anew, HyStart with it, and no reduction remembered
@@ -314,8 +316,8 @@ func (q *cubic) onRTO(now clock.Time, flight, mss int, reduced bool) {
 	q.hs, q.cut, q.wMax = hystart{}, false, 0
 }
 
-func (q *cubic) onLoss(now clock.Time, flight, mss int) {
-	q.reduce(flight, mss)
+func (q *cubic) onLoss(now clock.Time, mss int) {
+	q.reduce(mss)
 	q.cwnd = q.ssthresh
 }
 

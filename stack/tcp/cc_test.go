@@ -15,7 +15,7 @@ func TestCubicReturnsToWmaxAfterK(t *testing.T) {
 	var q cubic
 	q.init(mss)
 	q.cwnd = 100 * mss
-	q.onLoss(0, q.cwnd, mss)
+	q.onLoss(0, mss)
 	if q.cwnd != 70*mss {
 		t.Fatalf("cwnd after loss %d, want 70 segments (beta 0.7)", q.cwnd)
 	}
@@ -52,7 +52,7 @@ func TestNewRenoSlowStartAndAvoidance(t *testing.T) {
 	if r.cwnd != 11000 {
 		t.Fatal("slow start")
 	}
-	r.onRTO(0, 2000, 1000, false) // Linux tcp_reno_ssthresh: half of cwnd (11 segments), not of the flight
+	r.onRTO(0, 1000, false) // Linux tcp_reno_ssthresh: half of cwnd (11 segments), not of the flight
 	if r.cwnd != 1000 || r.ssthresh != 5000 {
 		t.Fatal("RTO")
 	}

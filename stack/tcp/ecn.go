@@ -85,12 +85,7 @@ func (c *Conn) ecnOnAck(now clock.Time) bool {
 		return false
 	}
 	c.initCwndReduction(now)
-	if c.tq != nil {
-		c.tq.undo.valid = false
-	}
-	if c.tq == nil || c.tq.prrPrior == 0 {
-		c.endCwndReduction()
-	}
+	c.endUndo()
 	if c.undoSaved() {
 		c.sx.undo.valid = false
 	}

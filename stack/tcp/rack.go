@@ -360,7 +360,7 @@ func (c *Conn) tlpOnAck(now clock.Time, ack seqnum.Value, dsack, advanced bool) 
 	case r.tlpEnd.LessThan(ack):
 		r.flags &^= rkTLP
 		if c.flags&fInRecovery == 0 {
-			c.cc.onLoss(now, c.flight(), c.mss)
+			c.cc.onLoss(now, c.mss)
 			c.endCwndReduction()
 		}
 		c.layer.stats.TCPLossProbeRecovery.Add(1)

@@ -412,7 +412,7 @@ func (c *Conn) enterRecovery(now clock.Time) {
 func (c *Conn) initCwndReduction(now clock.Time) {
 	c.recover = c.sndNxt
 	c.startPRR(c.cc.window())
-	c.cc.onLoss(now, c.flight(), c.mss)
+	c.cc.onLoss(now, c.mss)
 }
 
 // startPRR starts PRR's counts against cwnd prior; with nothing in

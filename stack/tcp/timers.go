@@ -203,7 +203,7 @@ func (c *Conn) onRTO(now clock.Time) {
 		c.endCwndReduction() // the reduction starts from the real window
 		c.rackRecoveryEnded()
 	}
-	c.cc.onRTO(now, c.flight(), c.mss, reduced)
+	c.cc.onRTO(now, c.mss, reduced)
 	c.flags &^= fInRecovery | fInCWR // Loss supersedes both (Linux tcp_enter_loss)
 	c.recover = c.sndNxt
 	c.tq.markAllLost(c.nRtx > 0)
