@@ -98,14 +98,15 @@ bench-stack:
 		$$(test -x $(BIN)/xdptcp-gvisor-stackbench && echo --gvisor ./$(BIN)/xdptcp-gvisor-stackbench) $(STACKFLAGS)
 
 # CI: each scenario for one second against xdptcpd and Linux + Go net, then
-# check that the report and plots exist with non-zero figures. Never gVisor.
+# check that the report and plots exist with non-zero figures (the report is
+# removed when it passes, kept in /tmp when not). Never gVisor.
 # Skips when not root, unless CI=true (like the tests).
 bench-smoke: bench-build
 	@if [ "$$(id -u)" != 0 ] && [ "$$CI" != true ]; then \
 		echo 'bench-smoke: skipped: needs root (namespaces, veth, AF_XDP); CI=true requires it'; \
 	else \
 		out=$$(mktemp -d /tmp/xdptcp-bench-smoke.XXXXXX) && \
-		./$(BIN)/xdptcp-bench --mode smoke --servers xdptcpd,linux-net --out $$out --check $(BENCHFLAGS); \
+		./$(BIN)/xdptcp-bench --mode smoke --servers xdptcpd,linux-net --out $$out --check $(BENCHFLAGS) && rm -rf $$out; \
 	fi
 
 # Conformance (README "Conformance"): packetdrill, built from the unmodified

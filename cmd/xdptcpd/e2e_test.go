@@ -45,6 +45,15 @@ var (
 )
 
 // daemonBinary builds xdptcpd once per test run.
+// TestMain removes the daemon binary daemonBinary built (18 MB a run).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 func daemonBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {

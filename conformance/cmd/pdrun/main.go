@@ -522,6 +522,12 @@ func (cfg *config) run(id, stack string) outcome {
 	cmd.WaitDelay = 2 * time.Second
 	start := time.Now()
 	outb, err := cmd.CombinedOutput()
+	if cmd.Process != nil {
+		// set_sysctls.py (and the shim's stand-in) leave the script's
+		// restore file under packetdrill's pid (unshare and sh exec
+		// it, so it is the child's); few scripts run it, none remove it.
+		os.Remove(fmt.Sprintf("/tmp/sysctl_restore_%d.sh", cmd.Process.Pid))
+	}
 	o := outcome{Seconds: time.Since(start).Seconds()}
 	switch {
 	case ctx.Err() != nil:
