@@ -445,3 +445,27 @@ func TestResetCarriesTimestamps(t *testing.T) {
 		t.Fatalf("RST timestamps %+v", r.seg.Opts)
 	}
 }
+
+// A FIN with no data before it waits for a shut window to open: it takes a
+// sequence number the peer has no room for (Linux tcp_snd_wnd_test holds
+// the bare FIN's skb). Until then the persist timer probes the window
+// (SND.UNA-1, no data, no FIN); the window's opening sends the FIN at
+// once (persist-fin.pkt, measured on Linux 6.18).
+func TestFinWaitsForShutWindow(t *testing.T) {
+	h := establishedConn(t)
+	h.c.Write([]byte("x"))
+	h.expect(payloadLen(1))
+	h.send(ACK, peerISN+1, ourISN+2, withWin(0))
+	h.c.Close()
+	h.state(StateFinWait1)
+	h.expectNothing()
+	rto := h.c.rtt.rto()
+	h.advance(rto)
+	h.expect(flags(ACK), seqNum(ourISN+1), payloadLen(0))
+	h.send(ACK, peerISN+1, ourISN+2, withWin(0))
+	h.expectNothing()
+	h.send(ACK, peerISN+1, ourISN+2, withWin(1000))
+	h.expect(flags(FIN|ACK), seqNum(ourISN+2))
+	h.send(ACK, peerISN+1, ourISN+3)
+	h.state(StateFinWait2)
+}

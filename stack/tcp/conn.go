@@ -121,7 +121,7 @@ type Conn struct {
 	rack         rackState         // RACK-TLP and F-RTO state (rack.go)
 	lastSendAt   clock.Time        // last data transmission (restart after idle, Linux lsndtime)
 	cwndUsageSeq seqnum.Value      // the round of maxOut/fCwndLimited ends when SND.UNA passes it
-	maxOut       int32             // largest flight in that round (Linux max_packets_out, in bytes)
+	maxOut       int32             // most segments in flight in that round (Linux max_packets_out)
 	cc           congestionControl // &cubic or &cubic.newReno (tcp_congestion_control)
 	cubic        cubic
 

@@ -416,13 +416,23 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 			c.maxSndWnd = c.sndWnd
 		}
 		c.sndWl1, c.sndWl2 = seg.Seq, ack
-		if c.sndWnd > 0 && c.persistAt != never {
-			// Window opened: leave persist (RFC 9293 §3.8.6.1). The
-			// probes' backoff goes with it (Linux tcp_ack_probe:
-			// icsk_backoff = 0), so the RTO is the estimator's again,
-			// for the data that follows and for the idle restart.
+	}
+	if c.persistAt != never && ack == c.sndUna && c.flight() == 0 {
+		// The probe timer runs (persist, RFC 9293 §3.8.6.1, or the
+		// ceiling of a held partial segment): an ACK at SND.UNA, window
+		// updated or not, is Linux's tcp_ack_probe. If the window now
+		// takes the next segment, the probing ends and its backoff goes
+		// with it (icsk_backoff = 0), so the RTO is the estimator's
+		// again for the data that follows (trySend sends it, or re-arms
+		// the ceiling). If not, the timer restarts from this answer with
+		// the backoff reached: the next probe goes one backed-off RTO
+		// after the peer's last word, not after our last probe
+		// (measured on Linux 6.18: conformance/scripts/persist.pkt).
+		if c.windowTakesNext() {
 			c.persistAt = never
 			c.zwProbes, c.nRtx = 0, 0
+		} else {
+			c.persistAt = now.Add(c.currentRTO())
 		}
 	}
 	c.releaseTxq() // an episode kept for its D-SACKs may have been undone

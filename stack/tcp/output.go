@@ -308,8 +308,16 @@ func (c *Conn) sendRound(now clock.Time, mode pushMode) {
 	}
 	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
 	sent := c.burstSeq != c.sndNxt
-	c.cwndValidate(c.sndNxt.LessThan(dataEnd) && c.cc.window()-c.pipe() < c.effMSS() &&
-		c.sndNxt.Add(seqnum.Size(c.effMSS())).LessThanEq(c.sndUna.Add(seqnum.Size(c.sndWnd))))
+	limited := c.sndNxt.LessThan(dataEnd) && c.cc.window()-c.pipe() < c.effMSS() &&
+		c.sndNxt.Add(seqnum.Size(c.effMSS())).LessThanEq(c.sndUna.Add(seqnum.Size(c.sndWnd)))
+	if sent || limited {
+		// As Linux's tcp_write_xmit: a round that sent nothing and was
+		// not held by cwnd (the peer's window, Nagle) leaves the
+		// round's record alone, so the largest flight of the last round
+		// that sent still lets slow start grow cwnd (persist-small.pkt:
+		// after a timeout, the ACK of the one segment out grows cwnd).
+		c.cwndValidate(limited)
+	}
 	if r := c.rater(); r != nil {
 		c.checkAppLimited(r)
 	}
@@ -413,6 +421,22 @@ func (c *Conn) splitOK(mode pushMode) bool {
 	return mode != pushMore && !c.corked && !c.smallOut()
 }
 
+// windowTakesNext reports whether the peer's window has room for the next
+// segment of new data: a full one, or what is queued up to the next
+// record end if less, or the FIN (Linux tcp_ack_probe: the send head
+// fits below tcp_wnd_end). With nothing to send it reports true.
+func (c *Conn) windowTakesNext() bool {
+	dataEnd := c.sndBufSeq.Add(seqnum.Size(c.sndBuf.Len()))
+	n := 0
+	switch {
+	case c.sndNxt.LessThan(dataEnd):
+		n = min(c.recordLimit(int(dataEnd.Sub(c.sndNxt))), c.effMSS())
+	case c.flags&fFinQueued != 0 && c.sndNxt == c.finSeq:
+		n = 1
+	}
+	return n <= int(c.sndWnd)-c.flight()
+}
+
 // sendNew sends the next segment of new data (or the FIN) that the peer's
 // window, room (cwnd less pipe), Nagle and sender SWS avoidance (RFC 9293
 // §3.8.6.2.1) allow. With the peer's window closed and nothing in flight
@@ -435,10 +459,20 @@ func (c *Conn) sendNew(now clock.Time, room int, tail bool, mode pushMode) (sent
 		unsent = int(dataEnd.Sub(c.sndNxt))
 	}
 	if unsent == 0 {
-		if c.flags&fFinQueued != 0 && c.sndNxt == c.finSeq {
-			return c.transmit(now, c.sndNxt, 1), false
+		if c.flags&fFinQueued == 0 || c.sndNxt != c.finSeq {
+			return false, false
 		}
-		return false, false
+		if !c.windowTakesNext() {
+			// A bare FIN takes a sequence number the shut window has
+			// no room for: Linux holds it (tcp_snd_wnd_test) and probes
+			// until the window opens (persist-fin.pkt). cwnd does not
+			// hold it (tcp_cwnd_test spares the final FIN).
+			if c.flight() == 0 && c.persistAt == never {
+				c.persistAt = now.Add(c.currentRTO())
+			}
+			return false, false
+		}
+		return c.transmit(now, c.sndNxt, 1), false
 	}
 	// lim: the segment ends at the next MSG_EOR record end (sendext.go).
 	// A record's last segment is not the queue's last (n < unsent): like

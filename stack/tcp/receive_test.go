@@ -203,26 +203,30 @@ func zeroWindowWithData(t *testing.T) *harness {
 
 // The persist timer (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17): a zero window
 // with data waiting draws probes one RTO, then twice, four times ... as
-// long apart; the peer's ACKs of the probes (still zero window) keep the
-// connection; a window update resumes sending at once.
+// long after the peer's last zero-window ACK (Linux tcp_ack_probe restarts
+// the timer on each answer, keeping the backoff: persist.pkt); the peer's
+// answers keep the connection; a window update resumes sending at once.
 func TestZeroWindowProbeSchedule(t *testing.T) {
 	h := zeroWindowWithData(t)
 	h.expectNothing()
 	rto := h.c.rtt.rto()
-	start := h.now
+	const answer = 30 * time.Millisecond // the peer's answer comes this long after each probe
 	var gaps []time.Duration
-	last := start
+	last := h.now // the peer's last zero-window ACK
 	for i := 0; i < 5; i++ {
-		h.advance(backoff(rto, i+1) + time.Millisecond)
+		h.advance(backoff(rto, i) - time.Millisecond)
+		h.expectNothing()
+		h.advance(time.Millisecond)
 		s := h.expect(flags(ACK), seqNum(ourISN+1), payloadLen(0)) // SND.UNA-1, no data (Linux tcp_xmit_probe_skb)
 		gaps = append(gaps, time.Duration(s.at-last))
-		last = s.at
+		h.advance(answer)
 		h.send(ACK, peerISN+1, ourISN+2, withWin(0))
+		last = h.now
 		h.expectNothing()
 	}
 	for i := 1; i < len(gaps); i++ {
 		if gaps[i] != 2*gaps[i-1] && gaps[i] != maxRTO {
-			t.Fatalf("probe gaps %v: not doubling", gaps)
+			t.Fatalf("probe gaps after the peer's answers %v: not doubling", gaps)
 		}
 	}
 	if gaps[0] != rto {
@@ -234,6 +238,44 @@ func TestZeroWindowProbeSchedule(t *testing.T) {
 	h.send(ACK, peerISN+1, ourISN+2, withWin(1000))
 	h.expect(payloadLen(2), seqNum(ourISN+2))
 	h.state(StateEstablished)
+}
+
+// A window that reopens by less than a segment after a zero-window probe
+// (persist-small.pkt, measured on Linux 6.18): the answer restarts the
+// probe timer with its backoff (no segment is sent into the sliver:
+// sender SWS avoidance), and the timer then sends what fits, with PSH
+// (tcp_write_wakeup). Data in flight ends the probes' backoff, so that
+// segment's timeout is the estimator's RTO, and its retransmission
+// carries the PSH again. The ACK of that one segment grows cwnd in slow
+// start, as Linux's tcp_is_cwnd_limited lets it: the largest flight is
+// counted in segments (one 1-byte segment, where bytes would say cwnd is
+// far above twice the flight), and the rounds that sent nothing did not
+// reset it (Linux calls tcp_cwnd_validate only when it sent or was
+// cwnd-limited). So the rest goes at once.
+func TestWindowReopenedPartly(t *testing.T) {
+	h := establishedConn(t)
+	h.c.Write([]byte("x"))
+	h.expect(payloadLen(1))
+	h.send(ACK, peerISN+1, ourISN+2, withWin(0))
+	h.c.Write(make([]byte, 500+1460+500))
+	rto := h.c.rtt.rto()
+	h.advance(rto)
+	h.expect(flags(ACK), seqNum(ourISN+1), payloadLen(0))
+	h.advance(10 * time.Millisecond)
+	h.send(ACK, peerISN+1, ourISN+2, withWin(500))
+	answered := h.now
+	h.advance(2*rto - time.Millisecond)
+	h.expectNothing()
+	h.advance(time.Millisecond)
+	s := h.expect(flags(ACK|PSH), seqNum(ourISN+2), payloadLen(500))
+	if s.at != answered.Add(2*rto) {
+		t.Fatalf("the sliver went %v after the answer, want the backed-off %v", time.Duration(s.at-answered), 2*rto)
+	}
+	h.advance(rto)
+	h.expect(flags(ACK|PSH), seqNum(ourISN+2), payloadLen(500)) // the timeout, one RTO later
+	h.send(ACK, peerISN+1, ourISN+502, withWin(65535))
+	h.expect(seqNum(ourISN+502), payloadLen(1460))
+	h.expect(seqNum(ourISN+1962), payloadLen(500))
 }
 
 // MSS 0 (and 1) from the peer is floored at tcp_min_snd_mss: segments of

@@ -544,16 +544,24 @@ func (c *Conn) cwndLimited() bool {
 		return true
 	}
 	if c.cc.window() < c.cc.ssthreshBytes() {
-		return c.cc.window() < 2*int(c.maxOut)
+		// Slow start grows cwnd to twice the largest flight, counted
+		// in segments as Linux counts packets: one small segment out
+		// after a timeout (cwnd one MSS) still lets its ACK grow cwnd
+		// (persist-small.pkt).
+		return c.cc.window() < 2*int(c.maxOut)*c.mss
 	}
 	return false
 }
 
 // cwndValidate is Linux's tcp_cwnd_validate after a transmit loop:
 // remember, per round (until SND.UNA passes cwndUsageSeq), whether cwnd
-// held a transmission back, else the largest flight.
+// held a transmission back, else the most segments in flight (records
+// of the scoreboard, SACKed ones too, as Linux's packets_out).
 func (c *Conn) cwndValidate(limited bool) {
-	out := c.flight()
+	out := 0
+	if c.tq != nil {
+		out = c.tq.n
+	}
 	if !c.sndUna.LessThan(c.cwndUsageSeq) || limited || (c.flags&fCwndLimited == 0 && out > int(c.maxOut)) {
 		if limited {
 			c.flags |= fCwndLimited

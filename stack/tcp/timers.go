@@ -256,7 +256,12 @@ func (c *Conn) wakeup(now clock.Time) {
 	if c.flags&fFinQueued != 0 && end == c.finSeq {
 		n++
 	}
-	c.transmit(now, c.sndNxt, n)
+	if c.transmit(now, c.sndNxt, n) {
+		// The PSH is the segment's own (tcp_write_wakeup sets it in the
+		// skb it sends), so its retransmissions carry it too
+		// (persist-small.pkt).
+		c.tq.at(c.tq.n - 1).mark |= sbPsh
+	}
 }
 
 // onPersist is the persist timer (RFC 9293 §3.8.6.1): probe a zero window.
@@ -264,7 +269,11 @@ func (c *Conn) wakeup(now clock.Time) {
 // ACK from the peer resets the count.
 func (c *Conn) onPersist(now clock.Time) {
 	if c.sndWnd > 0 {
-		c.zwProbes = 0
+		// The window takes part of a segment: send it. Data in flight
+		// ends the probing and its backoff (Linux tcp_send_probe0 once
+		// packets_out > 0), so its RTO is the estimator's, not the
+		// probes' (persist-small.pkt).
+		c.zwProbes, c.nRtx = 0, 0
 		c.wakeup(now)
 		c.trySend(now)
 		return
