@@ -49,12 +49,13 @@ func (ln *Listener) cookieSynAck(now clock.Time, seg *Segment) {
 	if ln.opts.RcvBuf > 0 {
 		w = l.recvSpace(ln.opts.RcvBuf) // SO_RCVBUF on the listener (initRecvBuffer)
 	}
-	if w > 65535 {
-		w = 65535 // a SYN-ACK's window is never scaled (RFC 7323 §2.2)
-	}
-	s.Window = uint16(w)
 	s.Opts.HasMSS = true
 	s.Opts.MSS = uint16(l.userMSS(seg.Key, ln.opts.MSS)) // what we can receive, as in a normal SYN-ACK
+	wmss := int(s.Opts.MSS)
+	if seg.Opts.HasTimestamp && cfg.Timestamps {
+		wmss -= 12
+	}
+	s.Window = uint16(synWindow(w, wmss))
 	if seg.Opts.HasTimestamp && cfg.Timestamps {
 		var o syncookie.Options
 		if seg.Opts.HasWScale && cfg.WindowScaling {

@@ -177,14 +177,14 @@ func TestSndBufAutotune(t *testing.T) {
 // SO_RCVBUF (Linux sock_setsockopt, tcp_select_initial_window): the
 // buffer is twice the value asked, the window half of it, autotuning
 // stops, and set before the SYN-ACK it sizes the window scale: 65536
-// offers wscale 1 (measured: Linux's SYN-ACK "win 64240 <..., wscale 1>";
-// xdptcp does not round the SYN's window down to the MSS), 4000 offers 0.
+// offers wscale 1 (measured: Linux's SYN-ACK "win 64240 <..., wscale 1>":
+// the space rounded down to the MSS, synWindow), 4000 offers 0 and 2920.
 func TestRcvBufListener(t *testing.T) {
 	for _, tc := range []struct {
 		rcvbuf int
 		ws     uint8
 		win    uint16
-	}{{65536, 1, 65535}, {4000, 0, 4000}, {1, 0, 1152}} {
+	}{{65536, 1, 64240}, {4000, 0, 2920}, {1, 0, 1152}} {
 		h := newHarness(t)
 		ln, err := h.l.Listen(h.key.LocalAddr, ourPort, ListenOptions{RcvBuf: tc.rcvbuf, NewHandler: func(c *Conn) Handler {
 			h.c = c
@@ -239,7 +239,7 @@ func TestRcvBufDial(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := h.expect(flags(SYN), window(65535))
+	s := h.expect(flags(SYN), window(64240)) // 65536 rounded down to the MSS (synWindow)
 	if !s.seg.Opts.HasWScale || s.seg.Opts.WScale != 1 {
 		t.Fatalf("SYN wscale %v %d, want 1", s.seg.Opts.HasWScale, s.seg.Opts.WScale)
 	}
