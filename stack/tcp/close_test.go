@@ -469,3 +469,63 @@ func TestFinWaitsForShutWindow(t *testing.T) {
 	h.send(ACK, peerISN+1, ourISN+3)
 	h.state(StateFinWait2)
 }
+
+// A peer that shrinks its window to zero with data in flight and answers
+// every retransmission with a zero window keeps the connection, past
+// tcp_retries2's time budget: Linux's tcp_retransmit_timer treats those
+// retransmissions as zero-window probes, not timeouts (no TCPTimeouts),
+// and gives up only once the peer has also been silent for 2 ×
+// TCP_RTO_MAX (tcp_rtx_probe0_timed_out; window-shrink-answered.pkt).
+// Only the head goes: a segment beyond the shut window is not
+// retransmitted, not even as a tail loss probe (__tcp_retransmit_skb;
+// window-shrink-tlp.pkt).
+func TestZeroWindowShrinkAnsweredNotTimedOut(t *testing.T) {
+	h := sackConn(t, false) // SACK: a tail loss probe is armed
+	writeSegs(h, 3, 1000)
+	sentAt := h.now
+	h.advance(10 * time.Millisecond)
+	h.send(ACK, peerISN+1, ourISN+1001, withWin(0))
+	start := h.now
+	rto := h.c.currentRTO()
+	first := true
+	for h.now.Sub(start) < 2000*time.Second {
+		for len(h.out.segs) == 0 {
+			at, ok := h.l.NextDeadline()
+			if !ok {
+				t.Fatal("no timer runs")
+			}
+			h.advance(time.Duration(at - h.now))
+		}
+		r := h.expect(seqNum(ourISN+1001), payloadLen(1000)) // the head, into the shut window
+		if first && r.at != sentAt.Add(rto) {
+			// The tail loss probe could not send the last segment
+			// (beyond the window): the timeout still counts from the
+			// head's transmission (Linux tcp_rearm_rto).
+			t.Fatalf("first retransmission %v after the head, want one RTO (%v)", time.Duration(r.at-sentAt), rto)
+		}
+		first = false
+		h.expectNothing()
+		h.send(ACK, peerISN+1, ourISN+1001, withWin(0))
+	}
+	h.state(StateEstablished)
+	if n := h.l.Stats().TCPTimeouts.Load(); n != 0 {
+		t.Fatalf("TCPTimeouts %d, want 0: zero-window retransmissions are probes", n)
+	}
+	// Then the peer goes silent: given up after 240 s of silence.
+	silent := h.now
+	for h.l.Conns() > 0 && h.now.Sub(silent) < 600*time.Second {
+		h.advance(time.Second)
+		for len(h.out.segs) > 0 {
+			h.expect()
+		}
+	}
+	if h.l.Conns() != 0 {
+		t.Fatal("a silent peer's zero window never timed out")
+	}
+	if d := h.now.Sub(silent); d <= 2*maxRTO || d > 2*maxRTO+maxRTO+time.Second {
+		t.Fatalf("given up %v after the peer fell silent, want after 2 × TCP_RTO_MAX, at the next timeout", d)
+	}
+	if n := h.l.Stats().TCPAbortOnTimeout.Load(); n != 1 {
+		t.Fatalf("TCPAbortOnTimeout %d", n)
+	}
+}

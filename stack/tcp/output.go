@@ -379,10 +379,18 @@ func (c *Conn) sendNext(now clock.Time, tail bool, mode pushMode) (sent, full bo
 }
 
 // retransmit sends record i of the scoreboard again, cut to the current
-// effMSS first if it grew too large for it.
+// effMSS first if it grew too large for it. A record that starts at or
+// beyond the right edge of the peer's window is not sent (reported
+// false) unless it is the one at SND.UNA, as Linux's
+// __tcp_retransmit_skb refuses it: a peer that shrank its window gets
+// only the head, as a probe, and a tail loss probe of the last segment
+// waits for the timeout (window-shrink-answered.pkt).
 func (c *Conn) retransmit(now clock.Time, i int) bool {
 	q := c.tq
 	s := q.at(i)
+	if s.seq != c.sndUna && !s.seq.LessThan(c.sndUna.Add(seqnum.Size(c.sndWnd))) {
+		return false
+	}
 	c.mtuProbeResent(s)
 	data := s.len
 	if s.mark&sbFin != 0 {

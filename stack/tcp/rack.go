@@ -334,7 +334,13 @@ func (c *Conn) onTLPTimer(now clock.Time) {
 		}
 	}
 	if !sent {
-		c.rtoAt = now.Add(c.currentRTO())
+		// No probe (the last segment lies beyond a window the peer
+		// shrank, or no room): the timeout counts from the head's last
+		// transmission, as Linux's tcp_rearm_rto with the probe
+		// pending (tcp_rto_delta_us), at once if that has passed
+		// (window-shrink-tlp.pkt: the head 0.2 s sooner than one RTO
+		// from the failed probe).
+		c.rtoAt = max(q.at(0).sentAt.Add(c.currentRTO()), now)
 		return
 	}
 	l.stats.TCPLossProbes.Add(1)

@@ -164,17 +164,42 @@ func (c *Conn) onRTO(now clock.Time) {
 	if c.userTO > 0 {
 		budget = c.userTimeout() // RFC 5482: the user's bound replaces the retries (Linux retransmits_timed_out)
 	}
-	if c.nRtx > 0 && now.Sub(c.rtxStamp) >= budget {
-		l.stats.TCPAbortOnTimeout.Add(1)
-		c.destroy(c.timeoutErr())
-		return
-	}
 	if c.nRtx == 0 {
 		// The timer was armed one RTO after the head segment was sent
 		// (or after the last ACK that moved SND.UNA).
 		c.rtxStamp = now.Add(-c.currentRTO())
 	}
-	l.stats.TCPTimeouts.Add(1)
+	// The peer shrank its window to zero with data in flight: Linux's
+	// tcp_retransmit_timer treats the retransmissions as zero-window
+	// probes ("receiver dastardly shrinks window"). They are not
+	// timeouts (no TCPTimeouts, no RTO statistics, no black-hole
+	// check), and the connection is given up only when the peer has
+	// been silent too (tcp_rtx_probe0_timed_out): nothing received and
+	// no progress for 2 × TCP_RTO_MAX (240 s) or the user timeout, or
+	// no progress for longer than the user timeout. An orphan is timed
+	// out as usual. Measured on Linux 6.18 with tcp_retries2=3
+	// (conformance/scripts/window-shrink-answered.pkt): the peer's
+	// zero-window answers keep the connection past the 3 s budget.
+	zeroWnd := c.sndWnd == 0 && c.flags&fOrphan == 0
+	stalled := now.Sub(c.rtxStamp)
+	var dead bool
+	if zeroWnd {
+		limit := 2 * maxRTO
+		if c.userTO > 0 {
+			limit = min(limit, c.userTimeout())
+		}
+		dead = (c.userTO > 0 && stalled > c.userTimeout()) || (now.Sub(c.lastRecv) > limit && stalled > limit)
+	} else {
+		dead = c.nRtx > 0 && stalled >= budget
+	}
+	if dead {
+		l.stats.TCPAbortOnTimeout.Add(1)
+		c.destroy(c.timeoutErr())
+		return
+	}
+	if !zeroWnd {
+		l.stats.TCPTimeouts.Add(1)
+	}
 	// RFC 5681 (4) and RFC 6298 (5.4)-(5.6): collapse cwnd, back off,
 	// and mark everything outstanding lost (Linux tcp_timeout_mark_lost):
 	// slow start resends it from SND.UNA, skipping what the peer SACKed
@@ -208,9 +233,11 @@ func (c *Conn) onRTO(now clock.Time) {
 	c.recover = c.sndNxt
 	c.tq.markAllLost(c.nRtx > 0)
 	c.dupAcks = 0
-	c.countRTO(now)
+	if !zeroWnd {
+		c.countRTO(now)
+	}
 	c.nRtx++
-	if cfg.MtuProbing > 0 && int(c.nRtx) >= cfg.Retries1 {
+	if !zeroWnd && cfg.MtuProbing > 0 && int(c.nRtx) >= cfg.Retries1 {
 		c.mtuBlackHole(now) // before the resend: what was marked lost goes at the new size
 	}
 	c.trySend(now)
