@@ -213,9 +213,11 @@ func (c *Conn) sendSyn(now clock.Time, rtx bool) bool {
 // mss is the MSS we offer, less 12 on a SYN-ACK that agrees to
 // timestamps (tcp_openreq_init_rwin); a SYN takes nothing off
 // (tcp_connect_init does only with a cached timestamp of the peer, which
-// xdptcp keeps none of). Linux's usual 64240 (SYN) and 65160 (SYN-ACK
-// with timestamps) from 64 KiB of space; SO_RCVBUF 4096 gives 2920
-// (measured on Linux 6.18: syn-window.pkt).
+// xdptcp keeps none of). From Linux's default 64 KiB of space that is
+// 64240 (SYN) and 65160 (SYN-ACK with timestamps), measured on Linux 6.18
+// (syn-window.pkt, syn-window-connect.pkt; xdptcp's default space is
+// tcp_rmem[1] whole, 128 KiB, so it offers 65535); SO_RCVBUF 4096 gives
+// 2920 on both (syn-window-rcvbuf.pkt).
 func synWindow(space, mss int) int {
 	if mss > 0 && space > mss {
 		space -= space % mss
@@ -383,8 +385,8 @@ func (c *Conn) sendNext(now clock.Time, tail bool, mode pushMode) (sent, full bo
 // beyond the right edge of the peer's window is not sent (reported
 // false) unless it is the one at SND.UNA, as Linux's
 // __tcp_retransmit_skb refuses it: a peer that shrank its window gets
-// only the head, as a probe, and a tail loss probe of the last segment
-// waits for the timeout (window-shrink-answered.pkt).
+// only the head, as a probe (window-shrink-answered.pkt), and a tail loss
+// probe of the last segment waits for the timeout (window-shrink-tlp.pkt).
 func (c *Conn) retransmit(now clock.Time, i int) bool {
 	q := c.tq
 	s := q.at(i)
