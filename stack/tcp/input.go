@@ -431,6 +431,7 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 		if c.windowTakesNext() {
 			c.persistAt = never
 			c.zwProbes, c.nRtx = 0, 0
+			c.endProbing()
 		} else {
 			c.persistAt = now.Add(c.currentRTO())
 		}

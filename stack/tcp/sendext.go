@@ -44,6 +44,10 @@ type sendExt struct {
 	undo    *undoState  // a loss episode that outlived its scoreboard (releaseTxq); valid while saved
 	rate    rateSampler // delivery-rate sampling (ratesample.go) under controllers other than BBR, which keeps its own
 	rto     rtoStats    // TCP_INFO's RTO counts (timers.go)
+	// probesSince is when the persist timer sent this probing's first
+	// zero-window probe (Linux icsk_probes_tstamp), never between
+	// probings: a user timeout bounds the probing from there.
+	probesSince clock.Time
 }
 
 // timeoutErr is the error a connection that timed out reports: the last
@@ -60,7 +64,7 @@ func (c *Conn) timeoutErr() error {
 // connection, at its first write, or its first retransmission timeout).
 func (c *Conn) ext() *sendExt {
 	if c.sx == nil {
-		c.sx = &sendExt{sml: c.sndUna, rate: rateSampler{appLimited: rateStartLimited}, rto: rtoStats{since: never}}
+		c.sx = &sendExt{sml: c.sndUna, rate: rateSampler{appLimited: rateStartLimited}, rto: rtoStats{since: never}, probesSince: never}
 	}
 	return c.sx
 }

@@ -301,22 +301,33 @@ func (c *Conn) onPersist(now clock.Time) {
 		// packets_out > 0), so its RTO is the estimator's, not the
 		// probes' (persist-small.pkt).
 		c.zwProbes, c.nRtx = 0, 0
+		c.endProbing()
 		c.wakeup(now)
 		c.trySend(now)
 		return
 	}
 	if c.sndBuf.Len() == 0 && c.flags&fFinQueued == 0 {
+		c.endProbing()
 		return
 	}
 	max := c.layer.cfg.Retries2
 	if c.flags&fOrphan != 0 {
 		max = c.orphanRetries() // Linux tcp_probe_timer: an orphan's probes are bounded like its retransmissions
 	}
+	// Unanswered probes are bounded by count (the peer's ACKs reset
+	// it: RFC 1122 §4.2.2.17 keeps a connection whose receiver answers
+	// open indefinitely). With a user timeout the probing is also
+	// bounded in time from its first probe, answered or not (Linux
+	// tcp_probe_timer's icsk_probes_tstamp since 5.11; measured on Linux
+	// 6.18: persist-user-timeout.pkt, 1 s: given up at the third probe's
+	// time although the peer answered the first two).
 	dead := int(c.zwProbes) >= max
 	if c.userTO > 0 {
-		// Linux tcp_probe_timer: with a user timeout, the probes' modelled
-		// elapsed time bounds them instead of the count.
-		dead = modelTimeout(int(c.zwProbes), c.rtt.rto()) >= c.userTimeout()
+		if x := c.ext(); x.probesSince == never {
+			x.probesSince = now
+		} else if now.Sub(x.probesSince) >= c.userTimeout() {
+			dead = true
+		}
 	}
 	if dead {
 		c.layer.stats.TCPAbortOnTimeout.Add(1)
@@ -328,6 +339,14 @@ func (c *Conn) onPersist(now clock.Time) {
 	c.layer.stats.TCPWinProbe.Add(1)
 	c.sendProbe(now)
 	c.persistAt = now.Add(c.currentRTO())
+}
+
+// endProbing ends a zero-window probing: the next one's user timeout
+// counts from its own first probe (Linux clears icsk_probes_tstamp).
+func (c *Conn) endProbing() {
+	if c.sx != nil {
+		c.sx.probesSince = never
+	}
 }
 
 // keepaliveTime is the idle time before the first probe.

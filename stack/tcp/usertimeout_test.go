@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/xdptcp/xdptcp/stack/clock"
 )
 
 // TCP_USER_TIMEOUT (RFC 5482, Linux): data unacknowledged for the user
@@ -54,6 +56,50 @@ func TestUserTimeoutKeepalive(t *testing.T) {
 	h.expectNothing()
 	h.advance(65 * time.Second)
 	h.expect(flags(RST | ACK))
+	if err := h.rec.closeErr(t); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("OnClose(%v), want ErrTimeout", err)
+	}
+}
+
+// Zero-window probes with a user timeout: the probing is given up once it
+// has lasted the user timeout since its first probe, even though the
+// peer answers every probe (Linux tcp_probe_timer's icsk_probes_tstamp;
+// persist-user-timeout.pkt). Without one the answers keep it forever
+// (TestZeroWindowProbeSchedule).
+func TestUserTimeoutZeroWindowProbes(t *testing.T) {
+	h := zeroWindowWithData(t)
+	h.c.SetUserTimeout(time.Second)
+	rto := h.c.rtt.rto()
+	var first clock.Time
+	probes := 0
+	for i := 0; i < 10 && h.c.State() != StateClosed; i++ {
+		for len(h.out.segs) == 0 && h.c.State() != StateClosed {
+			at, ok := h.l.NextDeadline()
+			if !ok {
+				t.Fatal("no timer runs")
+			}
+			h.advance(time.Duration(at - h.now))
+		}
+		if h.c.State() == StateClosed {
+			break
+		}
+		s := h.expect(flags(ACK), seqNum(ourISN+1), payloadLen(0))
+		if probes == 0 {
+			first = s.at
+		}
+		probes++
+		h.advance(30 * time.Millisecond)
+		h.send(ACK, peerISN+1, ourISN+2, withWin(0)) // answered
+	}
+	if h.c.State() != StateClosed {
+		t.Fatal("answered probes outlived the user timeout")
+	}
+	if d := h.now.Sub(first); d < time.Second || d > time.Second+8*rto {
+		t.Fatalf("given up %v after the first probe, want at the first probe time past 1 s", d)
+	}
+	if probes != 2 {
+		t.Fatalf("%d probes, want 2 (at the RTO, then 2 RTO after the answer)", probes)
+	}
 	if err := h.rec.closeErr(t); !errors.Is(err, ErrTimeout) {
 		t.Fatalf("OnClose(%v), want ErrTimeout", err)
 	}
