@@ -51,11 +51,7 @@ func (ln *Listener) cookieSynAck(now clock.Time, seg *Segment) {
 	}
 	s.Opts.HasMSS = true
 	s.Opts.MSS = uint16(l.userMSS(seg.Key, ln.opts.MSS)) // what we can receive, as in a normal SYN-ACK
-	wmss := int(s.Opts.MSS)
-	if seg.Opts.HasTimestamp && cfg.Timestamps {
-		wmss -= 12
-	}
-	s.Window = uint16(synWindow(w, wmss))
+	s.Window = uint16(synWindow(w, int(s.Opts.MSS), seg.Opts.HasTimestamp && cfg.Timestamps))
 	if seg.Opts.HasTimestamp && cfg.Timestamps {
 		var o syncookie.Options
 		if seg.Opts.HasWScale && cfg.WindowScaling {

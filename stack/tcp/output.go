@@ -174,11 +174,7 @@ func (c *Conn) sendSyn(now clock.Time, rtx bool) bool {
 	}
 	flags |= c.ecnSynFlags(active)
 	s := c.fill(now, c.iss, flags)
-	mss := int(c.rcvMSS)
-	if !active && c.flags&fTS != 0 {
-		mss -= 12 // tcp_openreq_init_rwin: the MSS less the agreed timestamps
-	}
-	w := synWindow(c.rcvCap, mss)
+	w := synWindow(c.rcvCap, int(c.rcvMSS), !active && c.flags&fTS != 0)
 	s.Window = uint16(w)
 	if edge := c.rcvNxt.Add(seqnum.Size(w)); c.rcvAdv.LessThan(edge) {
 		c.rcvAdv = edge
@@ -210,7 +206,7 @@ func (c *Conn) sendSyn(now clock.Time, rtx bool) bool {
 // synWindow is the window a SYN or SYN-ACK offers, as Linux's
 // tcp_select_initial_window: the receive space rounded down to a multiple
 // of mss, at most 65535 (a SYN's window is never scaled, RFC 7323 §2.2).
-// mss is the MSS we offer, less 12 on a SYN-ACK that agrees to
+// mss is the MSS we offer, less 12 when ts: a SYN-ACK that agrees to
 // timestamps (tcp_openreq_init_rwin); a SYN takes nothing off
 // (tcp_connect_init does only with a cached timestamp of the peer, which
 // xdptcp keeps none of). From Linux's default 64 KiB of space that is
@@ -218,7 +214,10 @@ func (c *Conn) sendSyn(now clock.Time, rtx bool) bool {
 // (syn-window.pkt, syn-window-connect.pkt; xdptcp's default space is
 // tcp_rmem[1] whole, 128 KiB, so it offers 65535); SO_RCVBUF 4096 gives
 // 2920 on both (syn-window-rcvbuf.pkt).
-func synWindow(space, mss int) int {
+func synWindow(space, mss int, ts bool) int {
+	if ts {
+		mss -= 12
+	}
 	if mss > 0 && space > mss {
 		space -= space % mss
 	}
@@ -464,6 +463,16 @@ func (c *Conn) windowTakesNext() bool {
 	return n <= int(c.sndWnd)-c.flight()
 }
 
+// checkProbeTimer arms the probe timer (persist, or the ceiling of held
+// data) when a segment is held back with nothing in flight to bring the
+// ACK that would send it, unless it already runs: Linux's
+// tcp_check_probe_timer.
+func (c *Conn) checkProbeTimer(now clock.Time) {
+	if c.flight() == 0 && c.persistAt == never {
+		c.persistAt = now.Add(c.currentRTO())
+	}
+}
+
 // sendNew sends the next segment of new data (or the FIN) that the peer's
 // window, room (cwnd less pipe), Nagle and sender SWS avoidance (RFC 9293
 // §3.8.6.2.1) allow. With the peer's window closed and nothing in flight
@@ -494,9 +503,7 @@ func (c *Conn) sendNew(now clock.Time, room int, tail bool, mode pushMode) (sent
 			// no room for: Linux holds it (tcp_snd_wnd_test) and probes
 			// until the window opens (persist-fin.pkt). cwnd does not
 			// hold it (tcp_cwnd_test spares the final FIN).
-			if c.flight() == 0 && c.persistAt == never {
-				c.persistAt = now.Add(c.currentRTO())
-			}
+			c.checkProbeTimer(now)
 			return false, false
 		}
 		return c.transmit(now, c.sndNxt, 1), false
@@ -509,8 +516,8 @@ func (c *Conn) sendNew(now clock.Time, room int, tail bool, mode pushMode) (sent
 	wnd := int(c.sndWnd) - c.flight()
 	usable := min(wnd, room)
 	if usable <= 0 {
-		if c.sndWnd == 0 && c.flight() == 0 && c.persistAt == never {
-			c.persistAt = now.Add(c.currentRTO())
+		if c.sndWnd == 0 {
+			c.checkProbeTimer(now)
 		}
 		return false, false
 	}
@@ -524,9 +531,7 @@ func (c *Conn) sendNew(now clock.Time, room int, tail bool, mode pushMode) (sent
 		// in flight no ACK will open it: the probe timer sends into it
 		// (Linux tcp_snd_wnd_test, tcp_check_probe_timer, then
 		// tcp_write_wakeup: onPersist).
-		if c.flight() == 0 && c.persistAt == never {
-			c.persistAt = now.Add(c.currentRTO())
-		}
+		c.checkProbeTimer(now)
 		return false, false
 	}
 	if n < full && n == unsent && c.flags&fNoDelay == 0 && c.smallOut() {
@@ -538,9 +543,7 @@ func (c *Conn) sendNew(now clock.Time, room int, tail bool, mode pushMode) (sent
 		// (a FIN goes: Linux tcp_nagle_test). With nothing in flight
 		// the probe timer is the cork's ceiling (Linux
 		// tcp_check_probe_timer, then tcp_write_wakeup: onPersist).
-		if c.flight() == 0 && c.persistAt == never {
-			c.persistAt = now.Add(c.currentRTO())
-		}
+		c.checkProbeTimer(now)
 		return false, false
 	}
 	isFull = n == full
