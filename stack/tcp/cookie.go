@@ -45,7 +45,7 @@ func (ln *Listener) cookieSynAck(now clock.Time, seg *Segment) {
 	cookie, _ := ln.Cookies.Make(now, seg.Key, seg.Seq, mss)
 	s := &l.out
 	*s = OutSegment{Key: seg.Key, Seq: cookie, Ack: seg.Seq + 1, Flags: wire.FlagSYN | wire.FlagACK}
-	w := max(cfg.Rmem[1], 1)
+	w := winFromSpace(cfg.Rmem[1])
 	if ln.opts.RcvBuf > 0 {
 		w = l.recvSpace(ln.opts.RcvBuf) // SO_RCVBUF on the listener (initRecvBuffer)
 	}
@@ -137,7 +137,6 @@ func (ln *Listener) cookieAck(now clock.Time, seg *Segment) bool {
 	c.pushSeq, c.pushGrid = isn+1, isn+1
 	c.irs = seg.Seq - 1
 	c.rcvNxt, c.rcvWup = seg.Seq, seg.Seq
-	c.rcvAdv = c.rcvNxt.Add(seqnum.Size(min(c.rcvCap, 65535)))
 	c.lastRecv = now
 	c.flags |= fCookie
 	c.mss = min(int(mss), int(c.rcvMSS))
@@ -173,6 +172,7 @@ func (ln *Listener) cookieAck(now clock.Time, seg *Segment) bool {
 			c.flags |= fSackOK
 		}
 	}
+	c.rcvAdv = c.rcvNxt.Add(seqnum.Size(synWindow(c.rcvCap, int(c.rcvMSS), c.flags&fTS != 0))) // what the SYN-ACK offered
 	if cfg.MtuProbing == 2 {
 		c.mtuSearchStart(now, c.mss, min(int(mss), int(c.rcvMSS))) // as negotiate for an accepted connection
 	}

@@ -769,7 +769,7 @@ func (c *Conn) consumed(n int) {
 func (c *Conn) rcvBufGrow(space int) {
 	old := max(int(c.rcvSpace), 1)
 	c.rcvSpace = int32(min(space, math.MaxInt32))
-	limit := c.layer.cfg.Rmem[2]
+	limit := winFromSpace(c.layer.cfg.Rmem[2]) // window_clamp follows sk_rcvbuf, at most tcp_rmem[2]
 	if !c.layer.cfg.ModerateRcvbuf || c.userLocks&lockRcvBuf != 0 || c.rcvCap >= limit || c.layer.underPressure() {
 		return
 	}

@@ -149,7 +149,7 @@ func (l *Layer) newConn(now clock.Time, k flowtable.Key) *Conn {
 		linger:    -1,
 		created:   now,
 		lastRecv:  now,
-		rcvCap:    max(l.cfg.Rmem[1], 1),
+		rcvCap:    winFromSpace(l.cfg.Rmem[1]),
 		sndBufLim: int32(max(l.cfg.Wmem[1], 1)),
 		rcvMSS:    int32(l.mssFor(k)),
 		// Linux tcp_initialize_rcv_mss: the peer's segment size is
@@ -164,9 +164,7 @@ func (l *Layer) newConn(now clock.Time, k flowtable.Key) *Conn {
 	c.timer.Fn = connTimer
 	c.tsOffset = l.tsOffsetFor(k) // hostclock.go
 	if l.cfg.WindowScaling {
-		for c.rcvShift < maxWindowShift && (65535<<c.rcvShift) < l.cfg.Rmem[2] {
-			c.rcvShift++ // Linux sizes the scale for tcp_rmem[2]
-		}
+		c.rcvShift = l.ourWindowShift()
 	}
 	if l.cfg.Keepalive {
 		// xdptcp's keepalive setting: as if every socket set

@@ -127,7 +127,7 @@ func TestRecvChunksFollowBytes(t *testing.T) {
 	if m := connMem(c); m > 4*rcvChunk+1024 {
 		t.Fatalf("%d bytes held for 5 bytes, the farthest at +%d", m, edge)
 	}
-	if in := c.Info(); in.RmemAlloc != 4*rcvChunk || in.RecvQ != 0 || in.RcvBuf != c.rcvCap {
+	if in := c.Info(); in.RmemAlloc != 4*rcvChunk || in.RecvQ != 0 || in.RcvBuf != c.RecvBuffer() {
 		t.Fatalf("TCP_INFO: rmem_alloc %d (want 4 pages), Recv-Q %d, rcvbuf %d", in.RmemAlloc, in.RecvQ, in.RcvBuf)
 	}
 	t.Logf("5 out-of-order bytes up to +%d: %d bytes held", edge, connMem(c))

@@ -19,7 +19,10 @@ const maxWindowShift = 14
 // receiver SWS avoidance (RFC 9293 §3.8.6.2.2: the right edge moves only
 // by at least min(buffer/2, MSS)) and never moving the right edge left
 // (RFC 7323 §2.4). wantZero reports that the free space alone would have
-// given a zero window (Linux TCPWantZeroWindowAdv).
+// given a zero window (Linux TCPWantZeroWindowAdv). An edge held where
+// it is is rounded up to the scale's granularity, as Linux's
+// tcp_select_window aligns cur_win, so that the window sent, shifted, is
+// still all of it (rcvAdv records no more than the peer was offered).
 func (c *Conn) rcvWindow() (w uint32, wantZero bool) {
 	free := c.rcvCap - c.rcvBuf.Len()
 	if free < 0 {
@@ -35,7 +38,8 @@ func (c *Conn) rcvWindow() (w uint32, wantZero bool) {
 	free &^= (1 << c.rcvShift) - 1
 	cur := 0
 	if c.rcvNxt.LessThan(c.rcvAdv) {
-		cur = int(c.rcvAdv.Sub(c.rcvNxt))
+		g := 1 << c.rcvShift
+		cur = min((int(c.rcvAdv.Sub(c.rcvNxt))+g-1)&^(g-1), maxw)
 	}
 	switch {
 	case free <= cur:

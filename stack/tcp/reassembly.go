@@ -18,8 +18,8 @@ package tcp
 // byte moves by what the application consumes.
 //
 // The range table is bounded by the receive buffer: at most
-// rcvCap/oooRangeShare ranges (each 8 bytes, so the table is at most an
-// eighth of the buffer, charged to tcp_mem with the chunks). When a new
+// RecvBuffer()/oooRangeShare ranges (each 8 bytes, so the table is at
+// most an eighth of the buffer, charged to tcp_mem with the chunks). When a new
 // range would pass the bound the queue is pruned from its highest
 // sequence number down, as Linux's tcp_prune_ofo_queue does: the data
 // nearest RCV.NXT is the most valuable.
@@ -74,7 +74,7 @@ func (c *Conn) oooBytes() int {
 }
 
 // oooMaxRanges is the bound on the range table for the current buffer.
-func (c *Conn) oooMaxRanges() int { return max(c.rcvCap/oooRangeShare, oooMinRanges) }
+func (c *Conn) oooMaxRanges() int { return max(c.RecvBuffer()/oooRangeShare, oooMinRanges) }
 
 // oooTop returns the end of the highest range held (RCV.NXT if none).
 func (c *Conn) oooTop() seqnum.Value {

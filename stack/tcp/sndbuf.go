@@ -272,8 +272,18 @@ func (c *Conn) writeSpace() {
 // default scaling ratio: SO_RCVBUF 65536 gives a 64240-byte SYN-ACK
 // window and SO_RCVBUF 4000 2920, each rounded down to the MSS, measured).
 func (l *Layer) recvSpace(n int) int {
-	return max(2*min(max(n, 0), l.cfg.RmemMax), sockMinRcvbuf) / 2
+	return winFromSpace(max(2*min(max(n, 0), l.cfg.RmemMax), sockMinRcvbuf))
 }
+
+// winFromSpace is the window a receive buffer of n bytes offers: half of
+// it, as Linux's tcp_win_from_space at its default scaling ratio
+// (TCP_DEFAULT_SCALING_RATIO, 50 %: the other half is skb overhead).
+// Linux later moves the ratio to what the received skbs' payload is of
+// their truesize; xdptcp keeps the default, having no skbs to measure.
+// The window space (Conn.rcvCap) is always this of the buffer Linux would
+// have: tcp_rmem[1] and [2] by default (65536 and 3 MiB of window),
+// SO_RCVBUF's sk_rcvbuf once set (recvSpace).
+func winFromSpace(n int) int { return max(n, 2) / 2 }
 
 // windowShiftFor is the window scale offered by a connection whose
 // SO_RCVBUF was set to n before its SYN or SYN-ACK (n <= 0: not set, the
@@ -300,14 +310,11 @@ func (c *Conn) SetRecvBuffer(n int) {
 	c.userLocks |= lockRcvBuf
 }
 
-// RecvBuffer returns what getsockopt SO_RCVBUF reports: twice the window
-// space once SetRecvBuffer set it (Linux sk_rcvbuf), else the receive
-// buffer's size (tcp_rmem[1], autotuned up to tcp_rmem[2]).
+// RecvBuffer returns what getsockopt SO_RCVBUF reports, Linux's
+// sk_rcvbuf: twice the window space (winFromSpace), so tcp_rmem[1]
+// (autotuned up to tcp_rmem[2]) or twice what SetRecvBuffer set.
 func (c *Conn) RecvBuffer() int {
-	if c.userLocks&lockRcvBuf != 0 {
-		return 2 * c.rcvCap
-	}
-	return c.rcvCap
+	return 2 * c.rcvCap
 }
 
 // initRecvBuffer applies SO_RCVBUF n (> 0) set before the SYN or
