@@ -92,7 +92,7 @@ type Conn struct {
 	rcvNxt     seqnum.Value // next sequence number expected
 	rcvAdv     seqnum.Value // right edge of the window last advertised (never moves left, RFC 9293 §3.8.6.2.2)
 	rcvBuf     recvQueue    // in-order bytes the application has not consumed, and out-of-order data (rcvq.go)
-	rcvCap     int          // receive buffer capacity (the window's space): tcp_rmem[1], autotuned up to tcp_rmem[2] (rcvBufGrow)
+	rcvCap     int          // the window's space, half the receive buffer (winFromSpace): of tcp_rmem[1], autotuned up to tcp_rmem[2] (rcvBufGrow), or SO_RCVBUF's
 	rcvCopied  int32        // bytes the application consumed since rcvSpaceAt (autotuning), saturating
 	rcvMSS     int32        // MSS we advertised
 	rcvSpaceAt clock.Time   // start of the current autotuning measurement

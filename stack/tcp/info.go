@@ -100,7 +100,7 @@ type TCPInfo struct {
 	LastAckRecv  time.Duration // tcpi_last_ack_recv: time since an acceptable segment (they all carry ACKs) was last received
 
 	PMTU        int           // tcpi_pmtu: path MTU assumed (MSS + 40 bytes of IPv4 and TCP headers, 60 for IPv6; with tcp_mtu_probing's search on, the path's MTU it searches under)
-	RcvSsthresh int           // tcpi_rcv_ssthresh: most we would advertise now (receive buffer size)
+	RcvSsthresh int           // tcpi_rcv_ssthresh: most we would advertise now (the window space, half the receive buffer)
 	RTT         time.Duration // tcpi_rtt: smoothed RTT (RFC 6298 SRTT)
 	RTTVar      time.Duration // tcpi_rttvar: RTT variation (RFC 6298 RTTVAR)
 	SndSsthresh int           // tcpi_snd_ssthresh: slow-start threshold in segments; Linux's 0x7fffffff ("infinite") before a loss

@@ -757,7 +757,8 @@ func (c *Conn) consumed(n int) {
 // and the buffer grows to twice it (dynamic right-sizing sees the sender
 // one RTT late), plus twice the growth over the previous space scaled to
 // that (the sender may double its rate in slow start), plus the room
-// out-of-order data needs; never shrinking, up to tcp_rmem[2]. Not with
+// out-of-order data needs; never shrinking, up to the window of
+// tcp_rmem[2] (window_clamp follows sk_rcvbuf: winFromSpace). Not with
 // tcp_moderate_rcvbuf 0 or SO_RCVBUF set (SOCK_RCVBUF_LOCK), nor under
 // tcp_mem pressure.
 //
