@@ -146,6 +146,41 @@ func TestWindowScaling(t *testing.T) {
 	}
 }
 
+// scaledConn is a connection accepted with window scale 7 on both
+// sides, no timestamps.
+func scaledConn(t *testing.T) *harness {
+	h := newHarness(t)
+	h.listen()
+	h.send(SYN, peerISN, 0, withMSS(1460), withWS(7))
+	h.expect(flags(SYN | ACK))
+	h.send(ACK, peerISN+1, ourISN+1)
+	return h
+}
+
+// With a window scale, an application that stops reading gets a window
+// that closes, even against a peer whose segments are no multiple of the
+// scale's granularity: the right edge held while the free space falls is
+// rounded up to the granularity only while the buffer has room for it
+// (each 100-byte segment would otherwise move it 100 bytes on), so what
+// the connection holds stays within its window space. Linux rounds such
+// an edge up too and stops the peer with its memory accounting.
+func TestScaledWindowClosesOnSmallSegments(t *testing.T) {
+	h := scaledConn(t)
+	c := h.c
+	c.PauseRead()
+	seq := peerISN + 1
+	for i := 0; i < 2000; i++ {
+		h.send(ACK, seq, ourISN+1, withData(make([]byte, 100)))
+		seq = c.rcvNxt // what was beyond the window was dropped
+	}
+	if held := c.rcvBuf.Len(); held > c.rcvCap {
+		t.Fatalf("holds %d bytes for a %d-byte window", held, c.rcvCap)
+	}
+	if last := h.out.segs[len(h.out.segs)-1].seg; last.Window != 0 {
+		t.Fatalf("window %d after 200,000 bytes not read", int(last.Window)<<c.rcvShift)
+	}
+}
+
 func TestTimestampsAndPAWS(t *testing.T) {
 	h := newHarness(t)
 	h.listen()
@@ -300,11 +335,7 @@ func TestRcvBufGrowRule(t *testing.T) {
 // its window is that less the bytes held. Here held bytes do not take
 // window, so the buffer grows by the holes, to the same window.
 func TestRcvBufGrowOutOfOrder(t *testing.T) {
-	h := newHarness(t)
-	h.listen()
-	h.send(SYN, peerISN, 0, withMSS(1460), withWS(7))
-	h.expect(flags(SYN | ACK))
-	h.send(ACK, peerISN+1, ourISN+1)
+	h := scaledConn(t)
 	c := h.c
 	if c.rcvCap != 65536 {
 		t.Fatalf("window space %d", c.rcvCap)

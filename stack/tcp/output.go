@@ -22,12 +22,14 @@ const maxWindowShift = 14
 // given a zero window (Linux TCPWantZeroWindowAdv). An edge held where
 // it is is rounded up to the scale's granularity, as Linux's
 // tcp_select_window aligns cur_win, so that the window sent, shifted, is
-// still all of it (rcvAdv records no more than the peer was offered).
+// still all of it (rcvAdv records no more than the peer was offered), as
+// long as the buffer has room for the rounding: Linux's memory
+// accounting stops a peer whose segments, each rounded up so, would walk
+// the edge on; here the buffer's space does (the window shifted then
+// falls short of the edge held by less than the granularity).
 func (c *Conn) rcvWindow() (w uint32, wantZero bool) {
-	free := c.rcvCap - c.rcvBuf.Len()
-	if free < 0 {
-		free = 0
-	}
+	room := max(c.rcvCap-c.rcvBuf.Len(), 0)
+	free := room
 	if c.layer.underPressure() {
 		free = min(free, 4*int(c.rcvMSS))
 	}
@@ -38,8 +40,11 @@ func (c *Conn) rcvWindow() (w uint32, wantZero bool) {
 	free &^= (1 << c.rcvShift) - 1
 	cur := 0
 	if c.rcvNxt.LessThan(c.rcvAdv) {
+		cur = int(c.rcvAdv.Sub(c.rcvNxt))
 		g := 1 << c.rcvShift
-		cur = min((int(c.rcvAdv.Sub(c.rcvNxt))+g-1)&^(g-1), maxw)
+		if up := (cur + g - 1) &^ (g - 1); up <= min(room, maxw) {
+			cur = up
+		}
 	}
 	switch {
 	case free <= cur:
