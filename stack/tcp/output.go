@@ -218,11 +218,11 @@ func (c *Conn) sendSyn(now clock.Time, rtx bool) bool {
 // mss is the MSS we offer, less 12 when ts: a SYN-ACK that agrees to
 // timestamps (tcp_openreq_init_rwin); a SYN takes nothing off
 // (tcp_connect_init does only with a cached timestamp of the peer, which
-// xdptcp keeps none of). From Linux's default 64 KiB of space that is
-// 64240 (SYN) and 65160 (SYN-ACK with timestamps), measured on Linux 6.18
-// (syn-window.pkt, syn-window-connect.pkt; xdptcp's default space is
-// tcp_rmem[1] whole, 128 KiB, so it offers 65535); SO_RCVBUF 4096 gives
-// 2920 on both (syn-window-rcvbuf.pkt).
+// xdptcp keeps none of). From the default 64 KiB of space (half of
+// tcp_rmem[1], winFromSpace) that is 64240 (SYN) and 65160 (SYN-ACK with
+// timestamps) on both stacks, measured on Linux 6.18 (syn-window.pkt,
+// syn-window-connect.pkt); SO_RCVBUF 4096 gives 2920 on both
+// (syn-window-rcvbuf.pkt).
 func synWindow(space, mss int, ts bool) int {
 	if ts {
 		mss -= 12

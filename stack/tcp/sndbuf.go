@@ -281,7 +281,7 @@ func (l *Layer) recvSpace(n int) int {
 // Linux later moves the ratio to what the received skbs' payload is of
 // their truesize; xdptcp keeps the default, having no skbs to measure.
 // The window space (Conn.rcvCap) is always this of the buffer Linux would
-// have: tcp_rmem[1] and [2] by default (65536 and 3 MiB of window),
+// have: tcp_rmem[1] and [2] by default (65536 and 16 MiB of window),
 // SO_RCVBUF's sk_rcvbuf once set (recvSpace).
 func winFromSpace(n int) int { return max(n, 2) / 2 }
 
