@@ -30,9 +30,10 @@ package tcp
 // Loss does not reduce the model: in fast recovery the flight is held by
 // packet conservation for one round, and cwnd comes back to its value
 // before the loss when recovery ends (Linux bbr_set_cwnd_to_recover_or_restore).
-// Not implemented from Linux's BBR v1: the long-term bandwidth sampling
-// that detects token-bucket policers (bbr_lt_bw_sampling) and the
-// ACK-aggregation allowance (bbr_extra_acked) added in Linux 4.20.
+// The ACK-aggregation allowance Linux 4.20 added (bbr_extra_acked) is
+// here (updateAckAggregation); not implemented from Linux's BBR v1: the
+// long-term bandwidth sampling that detects token-bucket policers
+// (bbr_lt_bw_sampling).
 //
 // BBR's state and the rate sampler's live in one value allocated when a
 // connection starts BBR; the connection holds it only through its
