@@ -82,8 +82,9 @@ var (
 )
 
 // bulkBothWays moves total bytes each way between two engines over a
-// memlink with faults f (per direction, seeded) and checks both hashes.
-func bulkBothWays(t *testing.T, total int, f memlink.Faults, seed uint64, cc string) {
+// memlink with faults f (per direction, seeded) and checks both hashes;
+// opts change both engines' TCP settings after cc is set.
+func bulkBothWays(t *testing.T, total int, f memlink.Faults, seed uint64, cc string, opts ...func(*tcp.Config)) {
 	fa, fb := f, f
 	fa.Seed, fb.Seed = seed, seed+1000
 	pa, pb := memlink.Pair(memlink.Config{Step: true, AtoB: fa, BtoA: fb})
@@ -93,6 +94,9 @@ func bulkBothWays(t *testing.T, total int, f memlink.Faults, seed uint64, cc str
 	addrA, addrB := flowtable.AddrFrom4([4]byte{198, 18, 0, 1}), flowtable.AddrFrom4([4]byte{198, 18, 0, 2})
 	tcfg := tcp.DefaultConfig()
 	tcfg.CongestionControl = cc
+	for _, o := range opts {
+		o(&tcfg)
+	}
 	ea := stack.NewEngine(stack.Config{Addr: addrA.As4(), PrefixLen: 24, MAC: macA, TCP: tcfg}, pa, clk.Now())
 	eb := stack.NewEngine(stack.Config{Addr: addrB.As4(), PrefixLen: 24, MAC: macB, TCP: tcfg}, pb, clk.Now())
 	defer ea.Close()
@@ -144,6 +148,38 @@ func bulkBothWays(t *testing.T, total int, f memlink.Faults, seed uint64, cc str
 		ca.Sent.Load(), ca.Dropped.Load(), ca.Corrupted.Load(), ca.QueueDrops.Load(), cb.Sent.Load(), cb.Dropped.Load(), sa.RetransSegs.Load(), sb.RetransSegs.Load(), sa.TCPFastRetrans.Load(), sb.TCPFastRetrans.Load(),
 		sa.TCPTimeouts.Load(), sb.TCPTimeouts.Load(), sa.TCPFullUndo.Load()+sa.TCPLossUndo.Load(), sb.TCPFullUndo.Load()+sb.TCPLossUndo.Load(),
 		ea.Stats().TcpInCsumErrors.Load(), eb.Stats().TcpInCsumErrors.Load())
+}
+
+// The options users' peers run without or with, both ends alike: SACK,
+// timestamps or window scaling off (and all three with NewReno), ECN
+// requested, a 536-byte MSS, tiny buffers (4 KiB: a 2 KiB window each
+// way) and large ones, BBR without SACK; 2 MiB each way (512 KiB with the
+// tiny buffers) through 2 % loss with reordering, duplication and
+// corruption, SHA-256 equal.
+func TestBackToBackOptionsVariety(t *testing.T) {
+	f := memlink.Faults{Drop: 0.02, Reorder: 0.03, Duplicate: 0.01, Corrupt: 0.001}
+	for _, tc := range []struct {
+		name  string
+		cc    string
+		total int
+		opt   func(*tcp.Config)
+	}{
+		{"nosack", "cubic", 2 << 20, func(c *tcp.Config) { c.Sack = false }},
+		{"nots", "cubic", 2 << 20, func(c *tcp.Config) { c.Timestamps = false }},
+		{"nows", "cubic", 2 << 20, func(c *tcp.Config) { c.WindowScaling = false }},
+		{"bare-newreno", "newreno", 2 << 20, func(c *tcp.Config) { c.Sack, c.Timestamps, c.WindowScaling = false, false, false }},
+		{"bbr-nosack-nots", "bbr", 2 << 20, func(c *tcp.Config) { c.Sack, c.Timestamps = false, false }},
+		{"ecn", "cubic", 2 << 20, func(c *tcp.Config) { c.ECN = 1 }},
+		{"mss536", "cubic", 2 << 20, func(c *tcp.Config) { c.DefaultMSS = 536 }},
+		{"tiny-buffers", "cubic", 512 << 10, func(c *tcp.Config) { c.Rmem, c.Wmem = [3]int{4096, 4096, 4096}, [3]int{4096, 4096, 4096} }},
+		{"huge-buffers", "bbr", 2 << 20, func(c *tcp.Config) {
+			c.Rmem, c.Wmem = [3]int{4096, 1 << 20, 64 << 20}, [3]int{4096, 1 << 20, 64 << 20}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bulkBothWays(t, tc.total, f, 7, tc.cc, tc.opt)
+		})
+	}
 }
 
 // The figure: 64 MiB each way at 1 %, 5 % and 10 % loss with
