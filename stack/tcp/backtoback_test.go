@@ -33,6 +33,7 @@ type bulkEnd struct {
 	peerFin  bool
 	closed   bool
 	err      error
+	opened   tcp.TCPInfo // the connection's TCP_INFO when it opened
 }
 
 func newBulkEnd(total int, seed uint64) *bulkEnd {
@@ -63,7 +64,7 @@ func (b *bulkEnd) pump() {
 	}
 }
 
-func (b *bulkEnd) OnOpen(c *tcp.Conn) { b.c = c; b.pump() }
+func (b *bulkEnd) OnOpen(c *tcp.Conn) { b.c, b.opened = c, c.Info(); b.pump() }
 func (b *bulkEnd) OnData(c *tcp.Conn, p []byte) int {
 	b.got.Write(p)
 	b.received += len(p)
@@ -83,8 +84,9 @@ var (
 
 // bulkBothWays moves total bytes each way between two engines over a
 // memlink with faults f (per direction, seeded) and checks both hashes;
-// opts change both engines' TCP settings after cc is set.
-func bulkBothWays(t *testing.T, total int, f memlink.Faults, seed uint64, cc string, opts ...func(*tcp.Config)) {
+// opts change both engines' TCP settings after cc is set. It returns the
+// client's TCP_INFO from when its connection opened.
+func bulkBothWays(t *testing.T, total int, f memlink.Faults, seed uint64, cc string, opts ...func(*tcp.Config)) tcp.TCPInfo {
 	fa, fb := f, f
 	fa.Seed, fb.Seed = seed, seed+1000
 	pa, pb := memlink.Pair(memlink.Config{Step: true, AtoB: fa, BtoA: fb})
@@ -148,6 +150,7 @@ func bulkBothWays(t *testing.T, total int, f memlink.Faults, seed uint64, cc str
 		ca.Sent.Load(), ca.Dropped.Load(), ca.Corrupted.Load(), ca.QueueDrops.Load(), cb.Sent.Load(), cb.Dropped.Load(), sa.RetransSegs.Load(), sb.RetransSegs.Load(), sa.TCPFastRetrans.Load(), sb.TCPFastRetrans.Load(),
 		sa.TCPTimeouts.Load(), sb.TCPTimeouts.Load(), sa.TCPFullUndo.Load()+sa.TCPLossUndo.Load(), sb.TCPFullUndo.Load()+sb.TCPLossUndo.Load(),
 		ea.Stats().TcpInCsumErrors.Load(), eb.Stats().TcpInCsumErrors.Load())
+	return cli.opened
 }
 
 // The options users' peers run without or with, both ends alike: SACK,
@@ -155,29 +158,43 @@ func bulkBothWays(t *testing.T, total int, f memlink.Faults, seed uint64, cc str
 // requested, a 536-byte MSS, tiny buffers (4 KiB: a 2 KiB window each
 // way) and large ones, BBR without SACK; 2 MiB each way (512 KiB with the
 // tiny buffers) through 2 % loss with reordering, duplication and
-// corruption, SHA-256 equal.
+// corruption, SHA-256 equal, and the connection as agreed: its TCP_INFO
+// options, MSS and window scale are the setting's.
 func TestBackToBackOptionsVariety(t *testing.T) {
 	f := memlink.Faults{Drop: 0.02, Reorder: 0.03, Duplicate: 0.01, Corrupt: 0.001}
+	const sack, ts, ws, ecn = tcp.OptSACK, tcp.OptTimestamps, tcp.OptWScale, tcp.OptECN
 	for _, tc := range []struct {
-		name  string
-		cc    string
-		total int
-		opt   func(*tcp.Config)
+		name    string
+		cc      string
+		total   int
+		opt     func(*tcp.Config)
+		options uint8 // TCP_INFO options agreed
+		mss     int   // TCP_INFO snd_mss (timestamps deducted)
 	}{
-		{"nosack", "cubic", 2 << 20, func(c *tcp.Config) { c.Sack = false }},
-		{"nots", "cubic", 2 << 20, func(c *tcp.Config) { c.Timestamps = false }},
-		{"nows", "cubic", 2 << 20, func(c *tcp.Config) { c.WindowScaling = false }},
-		{"bare-newreno", "newreno", 2 << 20, func(c *tcp.Config) { c.Sack, c.Timestamps, c.WindowScaling = false, false, false }},
-		{"bbr-nosack-nots", "bbr", 2 << 20, func(c *tcp.Config) { c.Sack, c.Timestamps = false, false }},
-		{"ecn", "cubic", 2 << 20, func(c *tcp.Config) { c.ECN = 1 }},
-		{"mss536", "cubic", 2 << 20, func(c *tcp.Config) { c.DefaultMSS = 536 }},
-		{"tiny-buffers", "cubic", 512 << 10, func(c *tcp.Config) { c.Rmem, c.Wmem = [3]int{4096, 4096, 4096}, [3]int{4096, 4096, 4096} }},
+		{"nosack", "cubic", 2 << 20, func(c *tcp.Config) { c.Sack = false }, ts | ws, 1448},
+		{"nots", "cubic", 2 << 20, func(c *tcp.Config) { c.Timestamps = false }, sack | ws, 1460},
+		{"nows", "cubic", 2 << 20, func(c *tcp.Config) { c.WindowScaling = false }, sack | ts, 1448},
+		{"bare-newreno", "newreno", 2 << 20, func(c *tcp.Config) { c.Sack, c.Timestamps, c.WindowScaling = false, false, false }, 0, 1460},
+		{"bbr-nosack-nots", "bbr", 2 << 20, func(c *tcp.Config) { c.Sack, c.Timestamps = false, false }, ws, 1460},
+		{"ecn", "cubic", 2 << 20, func(c *tcp.Config) { c.ECN = 1 }, sack | ts | ws | ecn, 1448},
+		{"mss536", "cubic", 2 << 20, func(c *tcp.Config) { c.DefaultMSS = 536 }, sack | ts | ws, 524},
+		{"tiny-buffers", "cubic", 512 << 10, func(c *tcp.Config) { c.Rmem, c.Wmem = [3]int{4096, 4096, 4096}, [3]int{4096, 4096, 4096} }, sack | ts | ws, 1448},
 		{"huge-buffers", "bbr", 2 << 20, func(c *tcp.Config) {
 			c.Rmem, c.Wmem = [3]int{4096, 1 << 20, 64 << 20}, [3]int{4096, 1 << 20, 64 << 20}
-		}},
+		}, sack | ts | ws, 1448},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bulkBothWays(t, tc.total, f, 7, tc.cc, tc.opt)
+			in := bulkBothWays(t, tc.total, f, 7, tc.cc, tc.opt)
+			cc := tc.cc
+			if cc == "newreno" {
+				cc = "reno" // TCP_CONGESTION's name for it
+			}
+			if in.Options != tc.options || in.SndMSS != tc.mss || in.CongestionControl != cc {
+				t.Errorf("agreed options %#x (want %#x), snd_mss %d (want %d), %s (want %s)", in.Options, tc.options, in.SndMSS, tc.mss, in.CongestionControl, cc)
+			}
+			if (in.SndWscale != 0) != (tc.options&ws != 0) {
+				t.Errorf("snd_wscale %d with options %#x", in.SndWscale, in.Options)
+			}
 		})
 	}
 }
