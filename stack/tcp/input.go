@@ -472,6 +472,19 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, as *ackS
 				c.rackSample(now, s)
 			}
 		})
+		if c.flags&fSackOK == 0 && as.rtxAcked {
+			// Without SACK a cumulative ACK that covers a
+			// retransmission cannot tell whether the records after it
+			// arrived as first sent or only now, behind the
+			// retransmission that filled the hole before them: their
+			// delivery is no sign of a spurious timeout (Linux
+			// tcp_clean_rtx_queue clears FLAG_ORIG_SACK_ACKED for
+			// non-SACK connections when FLAG_RETRANS_DATA_ACKED is
+			// set). Without this, F-RTO undid every timeout in a
+			// window with two holes, and with nothing new to send
+			// the second hole waited for the next timeout.
+			as.orig = false
+		}
 	}
 	c.sndUna = ack
 	c.mtuProbeAcked()

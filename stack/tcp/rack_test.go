@@ -369,6 +369,37 @@ func TestFRTOUndoesSpuriousRTO(t *testing.T) {
 	}
 }
 
+// F-RTO without SACK: after an RTO, an ACK that covers the
+// retransmission and records after it (the receiver held 2-4 behind the
+// hole the retransmission filled) shows nothing spurious, since a
+// cumulative ACK cannot say whether those records arrived before or
+// after it (Linux tcp_clean_rtx_queue drops FLAG_ORIG_SACK_ACKED for
+// non-SACK connections once a retransmission is acknowledged). The
+// timeout stands and the next hole goes at once, as Linux 6.18 sends it
+// (conformance/scripts/frto-nosack.pkt), instead of an undo that left it
+// for the next timeout when nothing new was left to send.
+func TestFRTONoSACKCumulativeAckOverRetransmission(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.EarlyRetrans = 0 })
+	h.listen()
+	h.send(SYN, peerISN, 0, withMSS(1000))
+	h.expect(flags(SYN | ACK))
+	h.advance(10 * time.Millisecond)
+	h.send(ACK, peerISN+1, ourISN+1)
+	una := ourISN + 1
+	h.c.Write(make([]byte, 10*1000)) // nothing new left after these
+	for i := 0; i < 10; i++ {
+		h.expect(payloadLen(1000))
+	}
+	h.advance(300 * time.Millisecond)
+	h.expect(seqNum(una), payloadLen(1000)) // the RTO
+	h.expectNothing()
+	h.send(ACK, peerISN+1, una+4000) // segment 5 (una+4000) is the next hole
+	if st := h.l.Stats(); st.TCPSpuriousRTOs.Load() != 0 || st.TCPLossUndo.Load() != 0 {
+		t.Fatalf("undone: TCPSpuriousRTOs %d TCPLossUndo %d", st.TCPSpuriousRTOs.Load(), st.TCPLossUndo.Load())
+	}
+	h.expect(seqNum(una+4000), payloadLen(1000)) // at once, not at the next timeout
+}
+
 // F-RTO: a duplicate ACK after the new data shows a real loss: the
 // retransmissions proceed.
 func TestFRTORealLoss(t *testing.T) {
