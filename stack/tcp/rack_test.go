@@ -379,25 +379,20 @@ func TestFRTOUndoesSpuriousRTO(t *testing.T) {
 // (conformance/scripts/frto-nosack.pkt), instead of an undo that left it
 // for the next timeout when nothing new was left to send.
 func TestFRTONoSACKCumulativeAckOverRetransmission(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.EarlyRetrans = 0 })
-	h.listen()
-	h.send(SYN, peerISN, 0, withMSS(1000))
-	h.expect(flags(SYN | ACK))
-	h.advance(10 * time.Millisecond)
-	h.send(ACK, peerISN+1, ourISN+1)
+	h := establishedConn(t, func(c *Config) { c.EarlyRetrans = 0 }) // no SACK
 	una := ourISN + 1
-	h.c.Write(make([]byte, 10*1000)) // nothing new left after these
+	h.c.Write(make([]byte, 10*1460)) // nothing new left after these
 	for i := 0; i < 10; i++ {
-		h.expect(payloadLen(1000))
+		h.expect(payloadLen(1460))
 	}
 	h.advance(300 * time.Millisecond)
-	h.expect(seqNum(una), payloadLen(1000)) // the RTO
+	h.expect(seqNum(una), payloadLen(1460)) // the RTO
 	h.expectNothing()
-	h.send(ACK, peerISN+1, una+4000) // segment 5 (una+4000) is the next hole
+	h.send(ACK, peerISN+1, una+4*1460) // segment 5 is the next hole
 	if st := h.l.Stats(); st.TCPSpuriousRTOs.Load() != 0 || st.TCPLossUndo.Load() != 0 {
 		t.Fatalf("undone: TCPSpuriousRTOs %d TCPLossUndo %d", st.TCPSpuriousRTOs.Load(), st.TCPLossUndo.Load())
 	}
-	h.expect(seqNum(una+4000), payloadLen(1000)) // at once, not at the next timeout
+	h.expect(seqNum(una+4*1460), payloadLen(1460)) // at once, not at the next timeout
 }
 
 // F-RTO: a duplicate ACK after the new data shows a real loss: the
