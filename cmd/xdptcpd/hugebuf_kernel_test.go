@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -25,7 +26,8 @@ const hugeMem = "4096 131072 67108864"
 // loss): a Linux client and xdptcpd both with tcp_rmem and tcp_wmem up
 // to 64 MiB. A 64 MiB CUBIC upload into xdptcpd's discard finds window
 // scale 11 and a window past the 8 MiB that scale 7 could express
-// (the client's tcpi_snd_wnd at the end: xdptcpd's autotuned buffer);
+// (the client's tcpi_snd_wnd at the end: xdptcpd's autotuned buffer; up
+// to three uploads, below);
 // a 64 MiB download from xdptcpd's blob, whose bursts outrun the TX
 // frames, comes back intact with no segment dropped for lack of a frame
 // (they wait for one, stack/txroom.go; 8,834 were lost on the host and
@@ -49,25 +51,43 @@ func TestKernelHugeBuffers(t *testing.T) {
 	kernelBlob(t, tp.Server, 8089, size, "cubic")
 	srv := tp.ServerAddr.String()
 	var up [2]string
-	for i, port := range []string{":9", ":9009"} {
-		d, ti, err := upload(tp.Client, srv+port, "cubic", size)
-		if err != nil {
-			t.Fatalf("upload to %s: %v", port, err)
-		}
+	describe := func(d time.Duration, ti *unix.TCPInfo) string {
 		snd, rcv := wscales(ti)
-		up[i] = fmt.Sprintf("%v (%.0f Mbit/s), window scales %d/%d, peer's window %d, rwnd_limited %v, retransmitted %d",
+		return fmt.Sprintf("%v (%.0f Mbit/s), window scales %d/%d, peer's window %d, rwnd_limited %v, retransmitted %d",
 			d.Round(time.Millisecond), float64(size*8)/d.Seconds()/1e6, snd, rcv, ti.Snd_wnd,
 			time.Duration(ti.Rwnd_limited)*time.Microsecond, ti.Total_retrans)
-		if i > 0 {
+	}
+	// Autotuning sizes the window from what the application took per
+	// RTT (about six times that while the rate doubles): past 8 MiB from
+	// about 280 Mbit/s on this path. Alone here the upload runs at 620-650
+	// Mbit/s and ends at the 32 MiB tcp_rmem[2] allows; with go test
+	// compiling and running other packages beside it, one CI run's upload
+	// got 264 Mbit/s and a window of 7.7 MB. So up to three uploads, each
+	// on a new connection, and the last is checked: a window that cannot
+	// pass 8 MiB fails all three.
+	var tries []string
+	for try := 0; try < 3; try++ {
+		d, ti, err := upload(tp.Client, srv+":9", "cubic", size)
+		if err != nil {
+			t.Fatalf("upload to :9: %v", err)
+		}
+		if snd, rcv := wscales(ti); snd != 11 || rcv != 11 {
+			t.Fatalf("window scales %d (xdptcpd's) and %d (the client's), want 11 for 64 MiB buffers", snd, rcv)
+		}
+		tries = append(tries, describe(d, ti))
+		if ti.Snd_wnd > 8<<20 {
 			break
 		}
-		if snd != 11 || rcv != 11 {
-			t.Errorf("window scales %d (xdptcpd's) and %d (the client's), want 11 for 64 MiB buffers", snd, rcv)
-		}
-		if ti.Snd_wnd <= 8<<20 {
-			t.Errorf("xdptcpd's window %d at the end of a 64 MiB upload: not past what scale 7 expresses", ti.Snd_wnd)
+		if try == 2 {
+			t.Errorf("xdptcpd's window at the end of three 64 MiB uploads: not past what scale 7 expresses:\n%s", strings.Join(tries, "\n"))
 		}
 	}
+	up[0] = strings.Join(tries, "; then ")
+	d, ti, err := upload(tp.Client, srv+":9009", "cubic", size)
+	if err != nil {
+		t.Fatalf("upload to :9009: %v", err)
+	}
+	up[1] = describe(d, ti)
 	t.Logf("64 MiB upload: xdptcpd %s; Linux %s", up[0], up[1])
 	// Two rounds of downloads, each server once a round. Both leave slow
 	// start by HyStart's delay rule, when the bridge's queue raises the RTT
