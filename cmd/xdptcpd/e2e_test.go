@@ -173,6 +173,7 @@ func (tp *topo) waitHealthy(t testing.TB) {
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-tp.exited:
+			tp.exited <- err // for the cleanup, which waits for it
 			t.Fatalf("xdptcpd exited at start: %v\n%s", err, tp.log.String())
 		default:
 		}

@@ -701,10 +701,11 @@ func TestOpsServiceUnit(t *testing.T) {
 		t.Fatalf("curl got %q", out)
 	}
 	tp.cmd.Process.Signal(syscall.SIGTERM)
-	if err := <-tp.exited; err != nil {
+	err = <-tp.exited
+	tp.exited <- err // for the cleanup, which waits for it
+	if err != nil {
 		t.Fatalf("exit: %v", err)
 	}
-	tp.exited <- nil
 }
 
 // The three shutdown phases with shutdown_syn: rst and a 1 s grace: a new

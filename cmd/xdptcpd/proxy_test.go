@@ -190,6 +190,7 @@ func TestProxyE2E(t *testing.T) {
 		}
 		select {
 		case err := <-tp.exited:
+			tp.exited <- err // for the cleanup, which waits for it
 			t.Fatalf("xdptcpd exited: %v", err)
 		default:
 		}
