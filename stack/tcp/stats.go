@@ -47,10 +47,10 @@ type Stats struct {
 	TCPDSACKRecv           atomic.Uint64 // D-SACKs received (RFC 2883)
 	TCPDSACKOldSent        atomic.Uint64 // D-SACKs sent for old duplicate data
 	TCPDSACKOfoSent        atomic.Uint64 // D-SACKs sent for out-of-order duplicate data
-	TCPSpuriousRTOs        atomic.Uint64 // RTOs found spurious (by timestamps, RFC 3522 Eifel detection, F-RTO or D-SACK)
+	TCPSpuriousRTOs        atomic.Uint64 // RTOs F-RTO found spurious (RFC 5682; Linux counts no other detector's here)
 	TCPFullUndo            atomic.Uint64 // fast recoveries undone: timestamps showed the retransmission spurious (RFC 3522/4015)
-	TCPLossUndo            atomic.Uint64 // RTO recoveries undone: the retransmission was spurious (RFC 3522/4015)
-	TCPDSACKUndo           atomic.Uint64 // recoveries undone because D-SACKs reported every retransmission a duplicate (RFC 2883 §4, RFC 3708)
+	TCPLossUndo            atomic.Uint64 // RTO recoveries undone, by F-RTO, timestamps (RFC 3522/4015) or D-SACKs while the Loss state lasts
+	TCPDSACKUndo           atomic.Uint64 // fast recoveries, and RTO recoveries after the Loss state ended, undone because D-SACKs reported every retransmission a duplicate (RFC 2883 §4, RFC 3708)
 	TCPLostRetransmit      atomic.Uint64 // retransmissions found lost (SACKs for later data) and sent again before the RTO
 	TCPHystartTrainDetect  atomic.Uint64 // slow starts ended by HyStart's ACK train (hystart.go)
 	TCPHystartTrainCwnd    atomic.Uint64 // sum of cwnd (segments) at those ends

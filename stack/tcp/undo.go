@@ -186,9 +186,14 @@ func (c *Conn) endUndo() {
 // tcp_undo_cwnd_reduction clears the marks). It reports false if no
 // episode is open.
 //
-// Counters: an RTO undone counts TCPSpuriousRTOs and TCPLossUndo, a fast
-// recovery undone by timestamps TCPFullUndo; an undo decided by D-SACKs
-// counts TCPDSACKUndo (Linux tcp_try_undo_dsack) besides the RTO's.
+// Counters, as Linux 6.18 counts them: an RTO undone by F-RTO counts
+// TCPLossUndo and TCPSpuriousRTOs (tcp_try_undo_loss with frto_undo), by
+// timestamps TCPLossUndo alone (tcp_try_undo_loss without it, or
+// tcp_try_undo_recovery in CA_Loss: measured, one Eifel undo of an RTO
+// leaves TCPSpuriousRTOs at 0), by D-SACKs TCPLossUndo while the Loss
+// state lasts (tcp_may_undo with undo_retrans 0) and TCPDSACKUndo after
+// it (tcp_try_undo_dsack); a fast recovery undone by timestamps counts
+// TCPFullUndo, by D-SACKs TCPDSACKUndo.
 func (c *Conn) undoLoss(by undoCause) bool {
 	q := c.tq
 	if q == nil || !q.undo.valid {
@@ -196,6 +201,9 @@ func (c *Conn) undoLoss(by undoCause) bool {
 	}
 	u := &q.undo
 	u.valid = false
+	// In the Loss state when this ACK came: the RTO's recovery time
+	// still runs (endRTORecovery ends it after the ACK's processing).
+	inLoss := u.rto && c.sx != nil && c.sx.rto.since != never
 	cwnd, ssthresh := c.cc.window(), c.cc.ssthreshBytes()
 	c.cubic = u.cubic
 	if c.cc.window() < cwnd {
@@ -210,16 +218,19 @@ func (c *Conn) undoLoss(by undoCause) bool {
 	c.recover = c.sndUna // back to the open state: a new loss may start a new recovery
 	q.clearLost()
 	s := &c.layer.stats
-	if by == undoDSACK {
+	switch {
+	case by == undoFRTO:
+		s.TCPLossUndo.Add(1)
+		s.TCPSpuriousRTOs.Add(1)
+	case u.rto && (by == undoEifel || inLoss):
+		s.TCPLossUndo.Add(1)
+	case by == undoDSACK:
 		s.TCPDSACKUndo.Add(1)
+	default:
+		s.TCPFullUndo.Add(1)
 	}
 	if u.rto {
-		s.TCPSpuriousRTOs.Add(1)
-		s.TCPLossUndo.Add(1)
 		return true
-	}
-	if by == undoEifel {
-		s.TCPFullUndo.Add(1)
 	}
 	c.ic.reordSeen = sat16(c.ic.reordSeen)
 	if c.reordering < maxReordering {

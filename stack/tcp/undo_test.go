@@ -96,10 +96,14 @@ func TestSpuriousRTOUndone(t *testing.T) {
 	if h.c.cc.window() >= before {
 		t.Fatal("RTO did not collapse cwnd")
 	}
-	// The ACKs were only late: they echo the original TSval.
+	// The ACKs were only late: they echo the original TSval. Counted
+	// as Linux 6.18 counts a timestamp undo of an RTO: TCPLossUndo,
+	// not TCPSpuriousRTOs, which is F-RTO's (measured with packetdrill:
+	// three segments, the RTO's retransmission, ACKs echoing the
+	// original TSval; nstat TcpExtTCPLossUndo 1, TCPSpuriousRTOs 0).
 	h.send(ACK, peerISN+1, una+2*988, withTS(pts, orig))
-	if h.l.Stats().TCPSpuriousRTOs.Load() != 1 || h.l.Stats().TCPLossUndo.Load() != 1 {
-		t.Fatalf("TCPSpuriousRTOs %d TCPLossUndo %d", h.l.Stats().TCPSpuriousRTOs.Load(), h.l.Stats().TCPLossUndo.Load())
+	if h.l.Stats().TCPSpuriousRTOs.Load() != 0 || h.l.Stats().TCPLossUndo.Load() != 1 {
+		t.Fatalf("TCPSpuriousRTOs %d TCPLossUndo %d, want 0 and 1", h.l.Stats().TCPSpuriousRTOs.Load(), h.l.Stats().TCPLossUndo.Load())
 	}
 	if h.c.cc.window() < before {
 		t.Fatalf("cwnd %d not restored to %d", h.c.cc.window(), before)
@@ -545,6 +549,54 @@ func TestRecoveryWithoutRetransmissionUndone(t *testing.T) {
 		}
 		if n := h.l.Stats().TCPFullUndo.Load(); n != 1 {
 			t.Fatalf("timestamps %v: TCPFullUndo %d, want 1", ts, n)
+		}
+	}
+}
+
+// An RTO whose retransmission comes back as a D-SACK is undone, and
+// counted as Linux counts it: TCPLossUndo when the D-SACK comes while the
+// Loss state lasts (tcp_process_loss: tcp_try_undo_loss, whose
+// tcp_may_undo sees undo_retrans at 0), TCPDSACKUndo when it comes after
+// the Loss state ended (tcp_try_undo_dsack in the Open state); neither
+// is TCPSpuriousRTOs, which is F-RTO's. F-RTO and timestamps are off, so
+// only the D-SACK can tell.
+func TestDSACKUndoesRTO(t *testing.T) {
+	for _, late := range []bool{false, true} {
+		h := newHarness(t, func(c *Config) { c.EarlyRetrans = 0; c.Frto = 0 })
+		h.listen()
+		h.send(SYN, peerISN, 0, withMSS(1000), func(s *Segment) { s.Opts.SACKPermitted = true })
+		h.expect(flags(SYN | ACK))
+		h.advance(time.Millisecond)
+		h.send(ACK, peerISN+1, ourISN+1)
+		una := ourISN + 1
+		sendTen(h)
+		before := h.c.cc.window()
+		h.advance(300 * time.Millisecond)
+		h.expect(seqNum(una), payloadLen(1000)) // the RTO
+		if h.c.cc.window() >= before {
+			t.Fatal("RTO did not collapse cwnd")
+		}
+		st := h.l.Stats()
+		if late {
+			// Everything acknowledged, no D-SACK yet: the Loss state
+			// ends with the reduction in place.
+			h.send(ACK, peerISN+1, una+10000)
+			if st.TCPLossUndo.Load()+st.TCPDSACKUndo.Load() != 0 || h.c.cc.window() >= before {
+				t.Fatalf("undone without evidence: TCPLossUndo %d TCPDSACKUndo %d", st.TCPLossUndo.Load(), st.TCPDSACKUndo.Load())
+			}
+			h.send(ACK, peerISN+1, una+10000, withSACK(una, una+1000))
+		} else {
+			h.send(ACK, peerISN+1, una+10000, withSACK(una, una+1000))
+		}
+		loss, dsack := st.TCPLossUndo.Load(), st.TCPDSACKUndo.Load()
+		if want := map[bool][2]uint64{false: {1, 0}, true: {0, 1}}[late]; loss != want[0] || dsack != want[1] {
+			t.Errorf("D-SACK after the Loss state ended %v: TCPLossUndo %d TCPDSACKUndo %d, want %d %d", late, loss, dsack, want[0], want[1])
+		}
+		if n := st.TCPSpuriousRTOs.Load(); n != 0 {
+			t.Errorf("TCPSpuriousRTOs %d for a D-SACK undo", n)
+		}
+		if h.c.cc.window() < before {
+			t.Errorf("cwnd %d not restored to %d", h.c.cc.window(), before)
 		}
 	}
 }
