@@ -214,9 +214,10 @@ func TestLostRetransmissionResent(t *testing.T) {
 }
 
 // sackNoTSEstablished is an established passive connection with SACK and
-// no timestamps (so Eifel cannot decide), tail loss probes off.
-func sackNoTSEstablished(t *testing.T) *harness {
-	h := newHarness(t, func(c *Config) { c.EarlyRetrans = 0 })
+// no timestamps (so Eifel cannot decide), tail loss probes off; opts
+// change the configuration further.
+func sackNoTSEstablished(t *testing.T, opts ...cfgOpt) *harness {
+	h := newHarness(t, append([]cfgOpt{func(c *Config) { c.EarlyRetrans = 0 }}, opts...)...)
 	h.listen()
 	h.send(SYN, peerISN, 0, withMSS(1000), func(s *Segment) { s.Opts.SACKPermitted = true })
 	h.expect(flags(SYN | ACK))
@@ -568,12 +569,7 @@ func TestRecoveryWithoutRetransmissionUndone(t *testing.T) {
 // retransmitted) TCPLossUndo 1 and TCPSpuriousRTOs 1.
 func TestDSACKUndoesRTO(t *testing.T) {
 	for _, late := range []bool{false, true} {
-		h := newHarness(t, func(c *Config) { c.EarlyRetrans = 0; c.Frto = 0 })
-		h.listen()
-		h.send(SYN, peerISN, 0, withMSS(1000), func(s *Segment) { s.Opts.SACKPermitted = true })
-		h.expect(flags(SYN | ACK))
-		h.advance(time.Millisecond)
-		h.send(ACK, peerISN+1, ourISN+1)
+		h := sackNoTSEstablished(t, func(c *Config) { c.Frto = 0 })
 		una := ourISN + 1
 		sendTen(h)
 		before := h.c.cc.window()
