@@ -382,10 +382,31 @@ func (c *Conn) sendNext(now clock.Time, tail bool, mode pushMode) (sent, full bo
 			if room < min(int(q.at(i).len), c.effMSS()) {
 				return false, false // RFC 6675 §5 (C): cwnd - pipe must hold the segment
 			}
-			return c.retransmit(now, i), false
+			if !c.retransmit(now, i) {
+				return false, false
+			}
+			c.countRecoveryRetrans()
+			return true, false
 		}
 	}
 	return c.sendNew(now, room, tail, mode)
+}
+
+// countRecoveryRetrans counts a retransmission of what the scoreboard
+// marks lost as Linux's tcp_xmit_retransmit_queue does: TCPFastRetrans in
+// fast recovery, TCPSlowStartRetrans otherwise (Linux's Loss state: after
+// a timeout, and after a packet-too-big or a lost MTU probe, which
+// tcp_simple_retransmit puts in Loss). The timer's resend of the head
+// (onRTO) and a tail loss probe are neither, as in Linux, which sends them
+// with tcp_retransmit_skb directly. Measured on Linux 6.18
+// (conformance/scripts/rto-slow-start-retrans.pkt): one timeout and four
+// resends in slow start are TcpRetransSegs 5, TCPSlowStartRetrans 4.
+func (c *Conn) countRecoveryRetrans() {
+	if c.flags&fInRecovery != 0 {
+		c.layer.stats.TCPFastRetrans.Add(1)
+	} else {
+		c.layer.stats.TCPSlowStartRetrans.Add(1)
+	}
 }
 
 // retransmit sends record i of the scoreboard again, cut to the current
@@ -655,7 +676,7 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 			}
 		}
 	}
-	c.onTransmit(n, rtx)
+	c.onTransmit(n)
 	c.onPaced(now, n)
 	c.lastSendAt = now
 	ok := c.xmit(s, rtx)

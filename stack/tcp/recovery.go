@@ -487,14 +487,10 @@ func (c *Conn) prrUpdate(delivered int, safeACK bool) {
 }
 
 // onTransmit does the per-segment bookkeeping of a cwnd reduction (fast
-// recovery or ECN's CWR): PRR's prr_out and Linux's TCPFastRetrans.
-func (c *Conn) onTransmit(n int, rtx bool) {
-	if c.flags&(fInRecovery|fInCWR) == 0 {
-		return
-	}
-	c.tq.prrOut += n
-	if rtx && c.flags&fInRecovery != 0 {
-		c.layer.stats.TCPFastRetrans.Add(1)
+// recovery or ECN's CWR): PRR's prr_out.
+func (c *Conn) onTransmit(n int) {
+	if c.flags&(fInRecovery|fInCWR) != 0 {
+		c.tq.prrOut += n
 	}
 }
 

@@ -41,7 +41,8 @@ type Stats struct {
 	TCPTimeouts            atomic.Uint64 // retransmission timer expirations
 	TCPSynRetrans          atomic.Uint64 // SYN and SYN-ACK retransmissions
 	TCPKeepAlive           atomic.Uint64 // keepalive probes sent
-	TCPFastRetrans         atomic.Uint64 // fast retransmissions
+	TCPFastRetrans         atomic.Uint64 // segments the loss-recovery loop resent in fast recovery (Linux tcp_xmit_retransmit_queue)
+	TCPSlowStartRetrans    atomic.Uint64 // segments it resent outside fast recovery: after a timeout (not the timer's own resend of the head), a packet-too-big or a lost MTU probe
 	TCPSackRecovery        atomic.Uint64 // recoveries entered with SACK
 	TCPRenoRecovery        atomic.Uint64 // recoveries entered without SACK
 	TCPDSACKRecv           atomic.Uint64 // D-SACKs received (RFC 2883)
@@ -144,6 +145,7 @@ var statDescs = []StatDesc{
 	extStat("TCPSynRetrans", func(s *Stats) *atomic.Uint64 { return &s.TCPSynRetrans }),
 	extStat("TCPKeepAlive", func(s *Stats) *atomic.Uint64 { return &s.TCPKeepAlive }),
 	extStat("TCPFastRetrans", func(s *Stats) *atomic.Uint64 { return &s.TCPFastRetrans }),
+	extStat("TCPSlowStartRetrans", func(s *Stats) *atomic.Uint64 { return &s.TCPSlowStartRetrans }),
 	extStat("TCPSackRecovery", func(s *Stats) *atomic.Uint64 { return &s.TCPSackRecovery }),
 	extStat("TCPRenoRecovery", func(s *Stats) *atomic.Uint64 { return &s.TCPRenoRecovery }),
 	extStat("TCPDSACKRecv", func(s *Stats) *atomic.Uint64 { return &s.TCPDSACKRecv }),

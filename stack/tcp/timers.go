@@ -240,6 +240,14 @@ func (c *Conn) onRTO(now clock.Time) {
 	if !zeroWnd && cfg.MtuProbing > 0 && int(c.nRtx) >= cfg.Retries1 {
 		c.mtuBlackHole(now) // before the resend: what was marked lost goes at the new size
 	}
+	// The timer resends the first segment it marked lost itself, as
+	// Linux's tcp_retransmit_timer does with tcp_retransmit_skb: past
+	// pacing, and not one of the loss-recovery resends that
+	// countRecoveryRetrans counts. With cwnd collapsed to one segment
+	// the round after it sends nothing more; it keeps its bookkeeping.
+	if i := c.tq.nextLost(); i >= 0 {
+		c.retransmit(now, i)
+	}
 	c.trySend(now)
 	c.rtoAt = now.Add(c.currentRTO())
 	if c.userTO > 0 {

@@ -602,3 +602,31 @@ func TestDSACKUndoesRTO(t *testing.T) {
 		}
 	}
 }
+
+// Linux counts a resend of what a timeout marked lost in
+// TCPSlowStartRetrans, except the timer's own resend of the head, and a
+// resend in fast recovery in TCPFastRetrans (tcp_xmit_retransmit_queue).
+// Measured on Linux 6.18 with conformance/scripts/rto-slow-start-retrans:
+// one timeout, then four segments resent as slow start opens cwnd:
+// TcpRetransSegs 5, TCPSlowStartRetrans 4, TCPFastRetrans 0.
+func TestSlowStartRetrans(t *testing.T) {
+	h := sackNoTSEstablished(t, func(c *Config) { c.Frto = 0 })
+	una := ourISN + 1
+	h.c.Write(make([]byte, 5000))
+	for i := 0; i < 5; i++ {
+		h.expect(payloadLen(1000))
+	}
+	h.advance(300 * time.Millisecond)
+	h.expect(seqNum(una), payloadLen(1000)) // the timer's resend
+	h.send(ACK, peerISN+1, una+1000)
+	h.expect(seqNum(una+1000), payloadLen(1000))
+	h.expect(seqNum(una+2000), payloadLen(1000))
+	h.send(ACK, peerISN+1, una+3000)
+	h.expect(seqNum(una+3000), payloadLen(1000))
+	h.expect(seqNum(una+4000), payloadLen(1000))
+	h.send(ACK, peerISN+1, una+5000)
+	st := h.l.Stats()
+	if rtx, ss, fast := st.RetransSegs.Load(), st.TCPSlowStartRetrans.Load(), st.TCPFastRetrans.Load(); rtx != 5 || ss != 4 || fast != 0 {
+		t.Errorf("RetransSegs %d TCPSlowStartRetrans %d TCPFastRetrans %d, want 5 4 0", rtx, ss, fast)
+	}
+}
