@@ -39,6 +39,11 @@ type Stats struct {
 	TCPAbortOnClose        atomic.Uint64 // RST sent: closed with unread data (RFC 2525 §2.17)
 	TCPAbortOnTimeout      atomic.Uint64 // dropped: retransmissions or keepalives exhausted
 	TCPTimeouts            atomic.Uint64 // retransmission timer expirations
+	TCPSackRecoveryFail    atomic.Uint64 // first timeouts in a row during a fast recovery with SACK
+	TCPRenoRecoveryFail    atomic.Uint64 // the same without SACK
+	TCPLossFailures        atomic.Uint64 // first timeouts in a row in the slow start after an earlier timeout (Linux's Loss state)
+	TCPSackFailures        atomic.Uint64 // first timeouts in a row after SACKs below the recovery threshold (Linux's Disorder state)
+	TCPRenoFailures        atomic.Uint64 // the same after duplicate ACKs, without SACK
 	TCPSynRetrans          atomic.Uint64 // SYN and SYN-ACK retransmissions
 	TCPKeepAlive           atomic.Uint64 // keepalive probes sent
 	TCPFastRetrans         atomic.Uint64 // segments the loss-recovery loop resent in fast recovery (Linux tcp_xmit_retransmit_queue)
@@ -142,6 +147,11 @@ var statDescs = []StatDesc{
 	extStat("TCPAbortOnClose", func(s *Stats) *atomic.Uint64 { return &s.TCPAbortOnClose }),
 	extStat("TCPAbortOnTimeout", func(s *Stats) *atomic.Uint64 { return &s.TCPAbortOnTimeout }),
 	extStat("TCPTimeouts", func(s *Stats) *atomic.Uint64 { return &s.TCPTimeouts }),
+	extStat("TCPSackRecoveryFail", func(s *Stats) *atomic.Uint64 { return &s.TCPSackRecoveryFail }),
+	extStat("TCPRenoRecoveryFail", func(s *Stats) *atomic.Uint64 { return &s.TCPRenoRecoveryFail }),
+	extStat("TCPLossFailures", func(s *Stats) *atomic.Uint64 { return &s.TCPLossFailures }),
+	extStat("TCPSackFailures", func(s *Stats) *atomic.Uint64 { return &s.TCPSackFailures }),
+	extStat("TCPRenoFailures", func(s *Stats) *atomic.Uint64 { return &s.TCPRenoFailures }),
 	extStat("TCPSynRetrans", func(s *Stats) *atomic.Uint64 { return &s.TCPSynRetrans }),
 	extStat("TCPKeepAlive", func(s *Stats) *atomic.Uint64 { return &s.TCPKeepAlive }),
 	extStat("TCPFastRetrans", func(s *Stats) *atomic.Uint64 { return &s.TCPFastRetrans }),
