@@ -495,11 +495,21 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, as *ackS
 	c.onAckRecovery(now, as)
 	// RFC 6298 (5.2)/(5.3): stop the timer when all is acknowledged, else
 	// restart it.
-	if c.sndUna == c.sndNxt {
+	switch {
+	case c.sndUna == c.sndNxt:
 		c.rtoAt = never
 		c.releaseTxq()
 		c.chronoStop(now, chronoBusy) // Linux tcp_clean_rtx_queue: the retransmission queue is empty
-	} else {
+	case c.headSacked():
+		// SND.UNA stopped at data the peer SACKed: it reneged (RFC
+		// 2018 §8; a Linux receiver short of memory prunes its
+		// out-of-order queue), or its ACKs are in disorder. Linux's
+		// tcp_check_sack_reneging gives it max(SRTT/2, 10 ms) to
+		// repair the scoreboard with more ACKs, then times out
+		// (onRTO forgets the SACKs): the reneged data would otherwise
+		// wait for two timeouts, the first resending none of it.
+		c.rtoAt = now.Add(max(c.rtt.srtt/2, 10*time.Millisecond))
+	default:
 		c.rtoAt = now.Add(c.currentRTO())
 	}
 	// Our FIN acknowledged?

@@ -205,7 +205,9 @@ func (c *Conn) onRTO(now clock.Time) {
 	// and mark everything outstanding lost (Linux tcp_timeout_mark_lost):
 	// slow start resends it from SND.UNA, skipping what the peer SACKed
 	// (RFC 6675 §5.1) on the first timeout; a second timeout in a row
-	// forgets the SACKs too (the receiver may have reneged, RFC 2018 §8).
+	// forgets the SACKs too (the receiver may have reneged, RFC 2018 §8),
+	// and so does any timeout that finds the record at SND.UNA SACKed
+	// (it has: Linux tcp_timeout_mark_lost, TCPSACKReneging).
 	// ssthresh is cut once per window: not again on a repeated timeout
 	// (RFC 5681 (4)'s note) nor on one in fast recovery or in an ECN
 	// reduction, until SND.UNA passes the point the cut covered (Linux
@@ -232,7 +234,11 @@ func (c *Conn) onRTO(now clock.Time) {
 	c.cc.onRTO(now, c.mss, reduced)
 	c.flags &^= fInRecovery | fInCWR // Loss supersedes both (Linux tcp_enter_loss)
 	c.recover = c.sndNxt
-	c.tq.markAllLost(c.nRtx > 0)
+	reneged := c.headSacked()
+	if reneged {
+		l.stats.TCPSACKReneging.Add(1) // Linux tcp_timeout_mark_lost
+	}
+	c.tq.markAllLost(c.nRtx > 0 || reneged)
 	c.dupAcks = 0
 	if !zeroWnd {
 		c.countRTO(now)
@@ -256,6 +262,13 @@ func (c *Conn) onRTO(now clock.Time) {
 		// no later than the user timeout, so the abort is on time.
 		c.rtoAt = min(c.rtoAt, max(c.rtxStamp.Add(c.userTimeout()), now.Add(time.Millisecond)))
 	}
+}
+
+// headSacked reports whether the record at SND.UNA is marked SACKed: the
+// peer reported it received and then acknowledged up to it, not past it
+// (Linux's FLAG_SACK_RENEGING, is_reneg).
+func (c *Conn) headSacked() bool {
+	return c.tq != nil && c.tq.n > 0 && c.tq.at(0).mark&sbSacked != 0
 }
 
 // countTimeoutState counts what the first timeout in a row interrupted,

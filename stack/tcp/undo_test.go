@@ -705,3 +705,38 @@ func TestTimeoutStateCounters(t *testing.T) {
 		})
 	}
 }
+
+// A receiver that SACKed data and then acknowledges up to it, not past
+// it, has dropped it (reneged, RFC 2018 §8). As Linux
+// (tcp_check_sack_reneging, tcp_timeout_mark_lost): the timer fires
+// max(SRTT/2, 10 ms) after that ACK, counts TCPSACKReneging, forgets
+// the SACKs and resends from SND.UNA; SACKs that come again are
+// learned again. Measured on Linux 6.18 with
+// conformance/scripts/sack-reneging.pkt: the resend 40-70 ms after the
+// ACK with a 100 ms RTT, TCPSACKReneging 1, TCPTimeouts 1.
+func TestSACKReneging(t *testing.T) {
+	h := sackNoTSEstablished(t, func(c *Config) { c.Frto = 0 })
+	una := ourISN + 1
+	sendTen(h)
+	h.send(ACK, peerISN+1, una, withSACK(una+2000, una+10000))
+	if got := h.drain(); got != "1:1001 P1001:2001" {
+		t.Fatalf("fast retransmissions %q", got)
+	}
+	h.send(ACK, peerISN+1, una+2000, withSACK(una+4000, una+10000)) // 2001:4001 reneged
+	h.expectNothing()
+	h.advance(10 * time.Millisecond)
+	h.expect(seqNum(una+2000), payloadLen(1000))
+	st := h.l.Stats()
+	if st.TCPSACKReneging.Load() != 1 || st.TCPTimeouts.Load() != 1 {
+		t.Fatalf("TCPSACKReneging %d TCPTimeouts %d, want 1 1", st.TCPSACKReneging.Load(), st.TCPTimeouts.Load())
+	}
+	h.send(ACK, peerISN+1, una+3000, withSACK(una+4000, una+10000))
+	if got := h.drain(); got != "3001:4001" {
+		t.Fatalf("after the SACKs came again: %q, want 3001:4001", got)
+	}
+	h.send(ACK, peerISN+1, una+10000)
+	h.expectNothing()
+	if st.TCPSACKReneging.Load() != 1 {
+		t.Fatalf("TCPSACKReneging %d", st.TCPSACKReneging.Load())
+	}
+}
