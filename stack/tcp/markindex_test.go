@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/seqnum"
 )
 
@@ -64,7 +65,7 @@ func TestMarkIndex(t *testing.T) {
 			}
 			switch op := rng.IntN(100); {
 			case op < 45 && q.n < 600: // send
-				q.push(next, 1000, 0, 0)
+				q.push(next, 1000, clock.Time(step), 0)
 				next = next.Add(1000)
 			case op < 60 && q.n > 0: // a SACK block
 				l := una.Add(seqnum.Size(rng.IntN(int(next.Sub(una)))))
@@ -105,7 +106,7 @@ func TestMarkIndex(t *testing.T) {
 			case op < 96:
 				q.clearLost()
 			case op < 98:
-				q.markAllLost(rng.IntN(2) == 0)
+				q.markAllLost(rng.IntN(2) == 0, clock.Time(rng.IntN(step+1))) // records sent after keep stay as they are
 			case q.n == 0:
 				q.reset()
 			}

@@ -289,7 +289,7 @@ func (c *Conn) flight() int { return int(c.sndNxt.Sub(c.sndUna)) }
 // scoreboard sent again, never a rewind.
 //
 // A path-MTU decrease (or any lowered MSS) needs no other entry: lower
-// c.mss, mark the records in flight lost (c.tq.markAllLost(false), and
+// c.mss, mark the records in flight lost (c.tq.markAllLost(false, never), and
 // leave cwnd alone as Linux's tcp_simple_retransmit does) and call
 // trySend: retransmit splits every record larger than the new effMSS.
 func (c *Conn) trySend(now clock.Time) { c.sendRound(now, pushNormal) }

@@ -151,7 +151,7 @@ func (c *Conn) lowerMSS(now clock.Time, mss int) {
 	}
 	c.mss = mss
 	if c.state.synchronized() && c.tq != nil && c.tq.n > 0 {
-		c.tq.markAllLost(false)
+		c.tq.markAllLost(false, never)
 		c.trySend(now)
 		c.rearm()
 	}

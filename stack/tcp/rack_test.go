@@ -511,7 +511,7 @@ func TestScoreboardCounts(t *testing.T) {
 	if q.lost != 300 || q.retrans != 0 || q.at(0).seq != 1200 {
 		t.Fatalf("after ack: lost %d retrans %d head %d", q.lost, q.retrans, q.at(0).seq)
 	}
-	q.markAllLost(false)
+	q.markAllLost(false, never)
 	if q.lost != 6000-1200-1500 || q.sacked != 1500 {
 		t.Fatalf("markAllLost: lost %d sacked %d", q.lost, q.sacked)
 	}

@@ -331,19 +331,25 @@ func (q *txQueue) nextLost() int {
 
 // markAllLost marks every record not SACKed lost and forgets in-flight
 // retransmissions: after an RTO everything outstanding is presumed lost
-// (RFC 6675 §5.1, Linux tcp_timeout_mark_lost). With forgetSacks the SACK
-// marks go too (the receiver may have reneged, RFC 2018 §8), and a run of
-// SACKed records keeps its PSH marks on its last record only: Linux had
-// merged the run into its first skb as the SACKs came
+// (RFC 6675 §5.1, Linux tcp_timeout_mark_lost), except records after the
+// first one sent after keep, which may still be on their way and are
+// left as they are (Linux: "Don't mark recently sent ones lost yet",
+// those sent within RACK's RTT; never marks them all). With forgetSacks
+// the SACK marks go too (the receiver may have reneged, RFC 2018 §8), and
+// a run of SACKed records keeps its PSH marks on its last record only:
+// Linux had merged the run into its first skb as the SACKs came
 // (tcp_shift_skb_data, the flags or-ed together), and resending that skb
 // in pieces from the front leaves PSH on the tail (tcp_fragment;
 // measured: conformance/scripts/sack-reneging.pkt).
-func (q *txQueue) markAllLost(forgetSacks bool) {
+func (q *txQueue) markAllLost(forgetSacks bool, keep clock.Time) {
 	unset := sbRetrans
 	if forgetSacks {
 		unset |= sbSacked
 	}
 	for i := 0; i < q.n; i++ {
+		if i > 0 && q.at(i).sentAt > keep {
+			continue
+		}
 		if s := q.at(i); forgetSacks && s.mark&(sbSacked|sbPsh) == sbSacked|sbPsh && i+1 < q.n && q.at(i+1).mark&sbSacked != 0 {
 			s.mark &^= sbPsh
 			q.at(i + 1).mark |= sbPsh

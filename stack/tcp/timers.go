@@ -238,7 +238,15 @@ func (c *Conn) onRTO(now clock.Time) {
 	if reneged {
 		l.stats.TCPSACKReneging.Add(1) // Linux tcp_timeout_mark_lost
 	}
-	c.tq.markAllLost(c.nRtx > 0 || reneged)
+	keep := never
+	if !reneged && c.rack.rtt > 0 {
+		keep = now.Add(-c.rack.rtt)
+	}
+	c.tq.markAllLost(c.nRtx > 0 || reneged, keep)
+	// Linux tcp_enter_loss: cwnd is what is still in flight (the
+	// segments sent within the last RTT) plus one, so the head's resend
+	// and each ACK's slow start do not wait for them.
+	c.cc.setWindow(c.pipe() + c.mss)
 	c.dupAcks = 0
 	if !zeroWnd {
 		c.countRTO(now)

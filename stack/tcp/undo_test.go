@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -738,5 +739,44 @@ func TestSACKReneging(t *testing.T) {
 	h.expectNothing()
 	if st.TCPSACKReneging.Load() != 1 {
 		t.Fatalf("TCPSACKReneging %d", st.TCPSACKReneging.Load())
+	}
+}
+
+// A timeout leaves in flight what was sent within RACK's RTT, and cwnd
+// is what is in flight plus one (Linux tcp_timeout_mark_lost, "Don't
+// mark recently sent ones lost yet", and tcp_enter_loss): slow start
+// resends the old segments and not the recent ones, which the peer
+// then acknowledges as first sent. Measured on Linux 6.18 with
+// conformance/scripts/rto-recent-not-lost.pkt: TcpRetransSegs 2.
+func TestRTOKeepsRecentInFlight(t *testing.T) {
+	h := sackNoTSEstablished(t, func(c *Config) { c.Frto = 0 })
+	una := ourISN + 1
+	sent := func() string { return strings.ReplaceAll(h.drain(), "P", "") } // the segments, PSH aside
+	h.c.Write(make([]byte, 3000))
+	if got := sent(); got != "1:1001 1001:2001 2001:3001" {
+		t.Fatalf("sent %q", got)
+	}
+	h.advance(100 * time.Millisecond)
+	h.send(ACK, peerISN+1, una+1000) // RACK's RTT: 100 ms
+	h.advance(150 * time.Millisecond) // 50 ms before the timeout (RTO 200 ms)
+	h.c.Write(make([]byte, 2000))
+	if got := sent(); got != "3001:4001 4001:5001" {
+		t.Fatalf("sent %q", got)
+	}
+	for h.l.Stats().TCPTimeouts.Load() == 0 {
+		h.advance(time.Millisecond)
+	}
+	if got := sent(); got != "1001:2001" {
+		t.Fatalf("the timeout resent %q, want the head alone", got)
+	}
+	h.send(ACK, peerISN+1, una+2000)
+	if got := sent(); got != "2001:3001" {
+		t.Fatalf("slow start resent %q, want 2001:3001 alone", got)
+	}
+	h.send(ACK, peerISN+1, una+3000)
+	h.send(ACK, peerISN+1, una+5000)
+	h.expectNothing()
+	if n := h.l.Stats().RetransSegs.Load(); n != 2 {
+		t.Errorf("RetransSegs %d, want 2", n)
 	}
 }
