@@ -61,6 +61,25 @@ func (c *Conn) startUndo(now clock.Time, rto bool) {
 		return
 	}
 	q.undo = undoState{valid: true, eifel: true, rto: rto, una: c.sndUna, retrans: -1, cubic: c.cubic}
+	if !rto && q.retrans > 0 {
+		// Retransmissions of the episode before are still in flight:
+		// it ended when SND.UNA passed its recovery point, with
+		// records beyond that point found lost and resent. They count
+		// as this episode's (Linux tcp_init_undo: undo_retrans =
+		// retrans_out), so the ACK that brings them is no sign of a
+		// hole filled by a delayed original; D-SACKs for them count.
+		// The Eifel check, which needs this episode's first
+		// retransmission, is not made (Linux compares with the older
+		// episode's retrans_stamp, which such an ACK does not precede).
+		// Before, the fast recovery entered for those records, having
+		// nothing to resend, was undone by the next ACK as spurious
+		// (about one in 180 BBR retransmissions at 1 % random loss).
+		mss := max(c.effMSS(), 1)
+		u := &q.undo
+		u.eifel = false
+		u.retrans = int32((q.retrans + mss - 1) / mss)
+		u.rtxSeq, u.rtxEnd = c.sndUna, c.sndNxt
+	}
 }
 
 // undoRetransmitted counts a retransmission [seq, end) with TSval ts of a

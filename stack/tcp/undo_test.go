@@ -757,7 +757,7 @@ func TestRTOKeepsRecentInFlight(t *testing.T) {
 		t.Fatalf("sent %q", got)
 	}
 	h.advance(100 * time.Millisecond)
-	h.send(ACK, peerISN+1, una+1000) // RACK's RTT: 100 ms
+	h.send(ACK, peerISN+1, una+1000)  // RACK's RTT: 100 ms
 	h.advance(150 * time.Millisecond) // 50 ms before the timeout (RTO 200 ms)
 	h.c.Write(make([]byte, 2000))
 	if got := sent(); got != "3001:4001 4001:5001" {
