@@ -331,10 +331,11 @@ func (q *txQueue) nextLost() int {
 
 // markAllLost marks every record not SACKed lost and forgets in-flight
 // retransmissions: after an RTO everything outstanding is presumed lost
-// (RFC 6675 §5.1, Linux tcp_timeout_mark_lost), except records after the
-// first one sent after keep, which may still be on their way and are
-// left as they are (Linux: "Don't mark recently sent ones lost yet",
-// those sent within RACK's RTT; never marks them all). With forgetSacks
+// (RFC 6675 §5.1, Linux tcp_timeout_mark_lost), except the records
+// other than the first that were sent after keep: they may still be on
+// their way and are left as they are (Linux: "Don't mark recently sent
+// ones lost yet", those sent within RACK's RTT; keep = never marks them
+// all). With forgetSacks
 // the SACK marks go too (the receiver may have reneged, RFC 2018 §8), and
 // a run of SACKed records keeps its PSH marks on its last record only:
 // Linux had merged the run into its first skb as the SACKs came

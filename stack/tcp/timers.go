@@ -258,8 +258,9 @@ func (c *Conn) onRTO(now clock.Time) {
 	// The timer resends the first segment it marked lost itself, as
 	// Linux's tcp_retransmit_timer does with tcp_retransmit_skb: past
 	// pacing, and not one of the loss-recovery resends that
-	// countRecoveryRetrans counts. With cwnd collapsed to one segment
-	// the round after it sends nothing more; it keeps its bookkeeping.
+	// countRecoveryRetrans counts. cwnd is what stayed in flight plus
+	// the one segment this resend takes, so the round after it sends
+	// nothing more; it keeps its bookkeeping.
 	if i := c.tq.nextLost(); i >= 0 {
 		c.retransmit(now, i)
 	}
