@@ -138,7 +138,7 @@ const sackRecoveries = "xdptcp_tcp_ext_tcp_sack_recovery_total"
 var (
 	xdptcpdCounters = []string{"xdptcp_tcp_retrans_segs_total", "xdptcp_tcp_ext_tcp_fast_retrans_total", sackRecoveries,
 		"xdptcp_tcp_ext_tcp_reno_recovery_total", "xdptcp_tcp_ext_tcp_timeouts_total", "xdptcp_tcp_ext_tcp_loss_probes_total",
-		"xdptcp_tcp_ext_tcp_dsack_recv_total", "xdptcp_tcp_ext_tcp_full_undo_total", "xdptcp_tcp_ext_tcp_dsack_undo_total",
+		"xdptcp_tcp_ext_tcp_dsack_recv_total", "xdptcp_tcp_ext_tcp_full_undo_total", "xdptcp_tcp_ext_tcp_partial_undo_total", "xdptcp_tcp_ext_tcp_dsack_undo_total",
 		"xdptcp_tcp_ext_tcp_loss_undo_total", "xdptcp_tcp_ext_tcp_slow_start_retrans_total",
 		"xdptcp_tcp_ext_tcp_sack_recovery_fail_total", "xdptcp_tcp_ext_tcp_loss_failures_total",
 		"xdptcp_tcp_ext_tcp_sack_reneging_total"}

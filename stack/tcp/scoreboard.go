@@ -329,6 +329,21 @@ func (q *txQueue) nextLost() int {
 	return -1
 }
 
+// retransAbove reports whether a retransmission of data at or above seq
+// is in flight (a record ending above seq marked sbRetrans, not SACKed).
+func (q *txQueue) retransAbove(seq seqnum.Value) bool {
+	for i := q.n - 1; i >= 0 && q.retrans > 0; i-- {
+		s := q.at(i)
+		if s.end().LessThanEq(seq) {
+			break
+		}
+		if s.mark&(sbRetrans|sbSacked) == sbRetrans {
+			return true
+		}
+	}
+	return false
+}
+
 // markAllLost marks every record not SACKed lost and forgets in-flight
 // retransmissions: after an RTO everything outstanding is presumed lost
 // (RFC 6675 §5.1, Linux tcp_timeout_mark_lost), except the records

@@ -55,6 +55,7 @@ type Stats struct {
 	TCPDSACKOfoSent        atomic.Uint64 // D-SACKs sent for out-of-order duplicate data
 	TCPSpuriousRTOs        atomic.Uint64 // RTOs F-RTO found spurious (RFC 5682; Linux counts no other detector's here)
 	TCPFullUndo            atomic.Uint64 // fast recoveries undone: timestamps showed the retransmission spurious (RFC 3522/4015)
+	TCPPartialUndo         atomic.Uint64 // fast recoveries undone on a partial ACK: timestamps showed the retransmissions it covers spurious, none other in flight (Linux tcp_try_undo_partial)
 	TCPLossUndo            atomic.Uint64 // RTO recoveries undone, by F-RTO, timestamps (RFC 3522/4015) or D-SACKs while the Loss state lasts
 	TCPDSACKUndo           atomic.Uint64 // fast recoveries, and RTO recoveries after the Loss state ended, undone because D-SACKs reported every retransmission a duplicate (RFC 2883 §4, RFC 3708)
 	TCPSACKReneging        atomic.Uint64 // timeouts that found the data at SND.UNA SACKed and forgot the SACKs (the receiver reneged, RFC 2018 §8)
@@ -164,6 +165,7 @@ var statDescs = []StatDesc{
 	extStat("TCPDSACKOfoSent", func(s *Stats) *atomic.Uint64 { return &s.TCPDSACKOfoSent }),
 	extStat("TCPSpuriousRTOs", func(s *Stats) *atomic.Uint64 { return &s.TCPSpuriousRTOs }),
 	extStat("TCPFullUndo", func(s *Stats) *atomic.Uint64 { return &s.TCPFullUndo }),
+	extStat("TCPPartialUndo", func(s *Stats) *atomic.Uint64 { return &s.TCPPartialUndo }),
 	extStat("TCPLossUndo", func(s *Stats) *atomic.Uint64 { return &s.TCPLossUndo }),
 	extStat("TCPDSACKUndo", func(s *Stats) *atomic.Uint64 { return &s.TCPDSACKUndo }),
 	extStat("TCPSACKReneging", func(s *Stats) *atomic.Uint64 { return &s.TCPSACKReneging }),

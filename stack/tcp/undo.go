@@ -44,9 +44,10 @@ type undoState struct {
 type undoCause uint8
 
 const (
-	undoEifel undoCause = iota // timestamps (RFC 3522)
-	undoFRTO                   // F-RTO (RFC 5682)
-	undoDSACK                  // D-SACKs for every retransmission (RFC 2883 §4, RFC 3708)
+	undoEifel   undoCause = iota // timestamps (RFC 3522)
+	undoPartial                  // timestamps, on a partial ACK of a fast recovery (Linux tcp_try_undo_partial)
+	undoFRTO                     // F-RTO (RFC 5682)
+	undoDSACK                    // D-SACKs for every retransmission (RFC 2883 §4, RFC 3708)
 )
 
 // startUndo opens a loss episode before the congestion response: what to
@@ -124,7 +125,7 @@ func (c *Conn) checkUndo(seg *Segment, ack seqnum.Value) bool {
 		if u.rto || c.flags&fInRecovery == 0 {
 			return false // a timeout retransmits at once; after recovery only D-SACKs decide
 		}
-		return c.undoLoss(undoEifel)
+		return c.undoLoss(c.eifelCause(ack))
 	}
 	if !u.rtxSeq.LessThan(ack) {
 		return false
@@ -132,11 +133,43 @@ func (c *Conn) checkUndo(seg *Segment, ack seqnum.Value) bool {
 	if c.flags&fTS == 0 {
 		return false // no Eifel without timestamps (F-RTO or D-SACK may still decide)
 	}
-	u.eifel = false // only the first ACK for the retransmission decides
-	if !seg.Opts.HasTimestamp || seg.Opts.TSEcr == 0 || int32(seg.Opts.TSEcr-u.ts) >= 0 {
+	delayed := seg.Opts.HasTimestamp && seg.Opts.TSEcr != 0 && int32(seg.Opts.TSEcr-u.ts) < 0
+	partial := !u.rto && c.flags&fInRecovery != 0 && ack.LessThan(c.recover)
+	if !delayed {
+		// This ACK echoes a retransmission. Linux asks again on every
+		// partial ACK of a fast recovery (tcp_try_undo_partial) and on
+		// the one that ends it (tcp_try_undo_recovery); otherwise the
+		// first ACK for the retransmission decides (RFC 3522).
+		if !partial {
+			u.eifel = false
+		}
 		return false
 	}
-	return c.undoLoss(undoEifel)
+	if partial && c.tq.retransAbove(ack) {
+		// The original of the first retransmission arrived, but later
+		// holes have retransmissions in flight: Linux's
+		// tcp_try_undo_partial does not undo then (retrans_out).
+		// Measured on Linux 6.18 (conformance/scripts/
+		// eifel-partial-ack.pkt): two segments resent, the first one's
+		// original acknowledged with its old timestamp, then the
+		// whole window with the second resend's: no undo
+		// (TCPPartialUndo and TCPFullUndo 0), where xdptcp undid on the
+		// first ACK before 2026-12-07.
+		return false
+	}
+	u.eifel = false
+	return c.undoLoss(c.eifelCause(ack))
+}
+
+// eifelCause is how an undo by timestamps (or by the hole filled before
+// any retransmission) counts: on a partial ACK of a fast recovery as
+// Linux's tcp_try_undo_partial (TCPPartialUndo), else as its
+// tcp_try_undo_recovery or tcp_try_undo_loss.
+func (c *Conn) eifelCause(ack seqnum.Value) undoCause {
+	if c.flags&fInRecovery != 0 && ack.LessThan(c.recover) {
+		return undoPartial
+	}
+	return undoEifel
 }
 
 // dsackForUndo counts a D-SACK block [l, r) of an ACK received at SND.UNA
@@ -212,7 +245,8 @@ func (c *Conn) endUndo() {
 // leaves TCPSpuriousRTOs at 0), by D-SACKs TCPLossUndo while the Loss
 // state lasts (tcp_may_undo with undo_retrans 0) and TCPDSACKUndo after
 // it (tcp_try_undo_dsack); a fast recovery undone by timestamps counts
-// TCPFullUndo, by D-SACKs TCPDSACKUndo.
+// TCPFullUndo, or TCPPartialUndo on a partial ACK, by D-SACKs
+// TCPDSACKUndo.
 func (c *Conn) undoLoss(by undoCause) bool {
 	q := c.tq
 	if q == nil || !q.undo.valid {
@@ -245,6 +279,8 @@ func (c *Conn) undoLoss(by undoCause) bool {
 		s.TCPLossUndo.Add(1)
 	case by == undoDSACK:
 		s.TCPDSACKUndo.Add(1)
+	case by == undoPartial:
+		s.TCPPartialUndo.Add(1)
 	default:
 		s.TCPFullUndo.Add(1)
 	}

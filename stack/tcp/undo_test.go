@@ -58,7 +58,7 @@ func TestSpuriousFastRetransmitUndone(t *testing.T) {
 	}
 	// The original arrives: the ACK echoes its TSval, older than the
 	// retransmission's (RFC 3522 §2).
-	h.send(ACK, peerISN+1, una+4*988, withTS(pts, orig), withSACK(una+4*988, una+5*988))
+	h.send(ACK, peerISN+1, una+5*988, withTS(pts, orig))
 	if h.c.flags&fInRecovery != 0 {
 		t.Fatal("still in recovery after a spurious retransmission")
 	}
@@ -543,7 +543,7 @@ func TestRecoveryWithoutRetransmissionUndone(t *testing.T) {
 			segs = append(segs, ackSeg(una, tsOpt(last.seg.Opts.TSVal), withSACK(una+seqnum.Value(seg), una+seqnum.Value(seg*(i+2)))))
 		}
 		// Segment 1 was only delayed: its ACK comes in the same batch.
-		segs = append(segs, ackSeg(una+seqnum.Value(4*seg), tsOpt(last.seg.Opts.TSVal), withSACK(una+seqnum.Value(4*seg), una+seqnum.Value(5*seg))))
+		segs = append(segs, ackSeg(una+seqnum.Value(5*seg), tsOpt(last.seg.Opts.TSVal)))
 		h.sendBatch(segs...)
 		h.expectNothing()
 		if h.c.flags&fInRecovery != 0 || h.c.cc.window() < before {
@@ -779,4 +779,73 @@ func TestRTOKeepsRecentInFlight(t *testing.T) {
 	if n := h.l.Stats().RetransSegs.Load(); n != 2 {
 		t.Errorf("RetransSegs %d, want 2", n)
 	}
+}
+
+// Timestamps on a partial ACK of a fast recovery, as Linux's
+// tcp_try_undo_partial: the original of the first retransmission arrived
+// (its ACK echoes the original's TSval), but a later hole's
+// retransmission is in flight, so nothing is undone then, nor on the
+// ACKs its retransmission brings (measured on Linux 6.18: two segments
+// resent, the first one's original acknowledged with its old timestamp,
+// then everything with the second resend's: TCPPartialUndo and
+// TCPFullUndo 0). A partial ACK that finds no retransmission in flight
+// undoes and counts TCPPartialUndo.
+func TestEifelPartialACK(t *testing.T) {
+	const seg = 988 // MSS 1000 less 12 bytes of timestamps
+	at := func(n int) seqnum.Value { return ourISN + 1 + seqnum.Value(n*seg) }
+	t.Run("retransmission in flight", func(t *testing.T) {
+		h, pts := tsEstablished(t)
+		h.c.Write(make([]byte, 6*seg))
+		var orig uint32
+		for i := 0; i < 6; i++ {
+			orig = h.expect(payloadLen(seg)).seg.Opts.TSVal
+		}
+		h.advance(20 * time.Millisecond)
+		// Segments 1 and 2 missing: 3..6 arrive.
+		for i := 3; i <= 5; i++ {
+			h.send(ACK, peerISN+1, at(0), withTS(pts, orig), withSACK(at(2), at(i)))
+		}
+		h.expect(seqNum(at(0)), payloadLen(seg))
+		h.send(ACK, peerISN+1, at(0), withTS(pts, orig), withSACK(at(2), at(6)))
+		r2 := h.expect(seqNum(at(1)), payloadLen(seg))
+		h.advance(time.Millisecond)
+		h.send(ACK, peerISN+1, at(1), withTS(pts+1, orig), withSACK(at(2), at(6))) // segment 1's original
+		if h.c.flags&fInRecovery == 0 {
+			t.Fatal("recovery undone while segment 2's retransmission is in flight")
+		}
+		h.send(ACK, peerISN+1, at(6), withTS(pts+2, r2.seg.Opts.TSVal)) // segment 2's retransmission
+		st := h.l.Stats()
+		if p, f := st.TCPPartialUndo.Load(), st.TCPFullUndo.Load(); p != 0 || f != 0 {
+			t.Fatalf("TCPPartialUndo %d TCPFullUndo %d, want 0 0", p, f)
+		}
+	})
+	t.Run("none in flight", func(t *testing.T) {
+		h := newHarness(t, func(c *Config) { c.EarlyRetrans = 0 })
+		h.listen()
+		h.send(SYN, peerISN, 0, withMSS(1000), withSACKOK(), withTS(100, 0))
+		synAck := h.expect(flags(SYN | ACK))
+		h.advance(time.Millisecond)
+		h.send(ACK, peerISN+1, ourISN+1, withTS(101, synAck.seg.Opts.TSVal))
+		h.c.Write(make([]byte, 6*seg))
+		var orig uint32
+		for i := 0; i < 6; i++ {
+			orig = h.expect(payloadLen(seg)).seg.Opts.TSVal
+		}
+		h.advance(20 * time.Millisecond)
+		// Segment 1 delayed: the recovery is entered on the third ACK of
+		// a batch whose fourth, for segment 1's original, comes before
+		// anything was resent, and is partial (segment 6 is still on its
+		// way).
+		var segs []Segment
+		for i := 2; i <= 4; i++ {
+			segs = append(segs, ackSeg(at(0), withTS(102, orig), withSACK(at(1), at(i))))
+		}
+		segs = append(segs, ackSeg(at(5), withTS(102, orig)))
+		h.sendBatch(segs...)
+		h.expectNothing()
+		st := h.l.Stats()
+		if p, f := st.TCPPartialUndo.Load(), st.TCPFullUndo.Load(); p != 1 || f != 0 {
+			t.Fatalf("TCPPartialUndo %d TCPFullUndo %d, want 1 0", p, f)
+		}
+	})
 }
