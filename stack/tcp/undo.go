@@ -134,7 +134,8 @@ func (c *Conn) checkUndo(seg *Segment, ack seqnum.Value) bool {
 		return false // no Eifel without timestamps (F-RTO or D-SACK may still decide)
 	}
 	delayed := seg.Opts.HasTimestamp && seg.Opts.TSEcr != 0 && int32(seg.Opts.TSEcr-u.ts) < 0
-	partial := !u.rto && c.flags&fInRecovery != 0 && ack.LessThan(c.recover)
+	cause := c.eifelCause(ack)
+	partial := !u.rto && cause == undoPartial
 	if !delayed {
 		// This ACK echoes a retransmission. Linux asks again on every
 		// partial ACK of a fast recovery (tcp_try_undo_partial) and on
@@ -158,7 +159,7 @@ func (c *Conn) checkUndo(seg *Segment, ack seqnum.Value) bool {
 		return false
 	}
 	u.eifel = false
-	return c.undoLoss(c.eifelCause(ack))
+	return c.undoLoss(cause)
 }
 
 // eifelCause is how an undo by timestamps (or by the hole filled before

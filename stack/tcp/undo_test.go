@@ -793,14 +793,19 @@ func TestRTOKeepsRecentInFlight(t *testing.T) {
 func TestEifelPartialACK(t *testing.T) {
 	const seg = 988 // MSS 1000 less 12 bytes of timestamps
 	at := func(n int) seqnum.Value { return ourISN + 1 + seqnum.Value(n*seg) }
-	t.Run("retransmission in flight", func(t *testing.T) {
-		h, pts := tsEstablished(t)
+	// sendSix opens the connection and sends six segments; it returns
+	// the peer's next TSval and the segments' TSval.
+	sendSix := func(t *testing.T) (h *harness, pts, orig uint32) {
+		h, pts = tsEstablished(t)
 		h.c.Write(make([]byte, 6*seg))
-		var orig uint32
 		for i := 0; i < 6; i++ {
 			orig = h.expect(payloadLen(seg)).seg.Opts.TSVal
 		}
 		h.advance(20 * time.Millisecond)
+		return h, pts, orig
+	}
+	t.Run("retransmission in flight", func(t *testing.T) {
+		h, pts, orig := sendSix(t)
 		// Segments 1 and 2 missing: 3..6 arrive.
 		for i := 3; i <= 5; i++ {
 			h.send(ACK, peerISN+1, at(0), withTS(pts, orig), withSACK(at(2), at(i)))
@@ -820,27 +825,16 @@ func TestEifelPartialACK(t *testing.T) {
 		}
 	})
 	t.Run("none in flight", func(t *testing.T) {
-		h := newHarness(t, func(c *Config) { c.EarlyRetrans = 0 })
-		h.listen()
-		h.send(SYN, peerISN, 0, withMSS(1000), withSACKOK(), withTS(100, 0))
-		synAck := h.expect(flags(SYN | ACK))
-		h.advance(time.Millisecond)
-		h.send(ACK, peerISN+1, ourISN+1, withTS(101, synAck.seg.Opts.TSVal))
-		h.c.Write(make([]byte, 6*seg))
-		var orig uint32
-		for i := 0; i < 6; i++ {
-			orig = h.expect(payloadLen(seg)).seg.Opts.TSVal
-		}
-		h.advance(20 * time.Millisecond)
+		h, pts, orig := sendSix(t)
 		// Segment 1 delayed: the recovery is entered on the third ACK of
 		// a batch whose fourth, for segment 1's original, comes before
 		// anything was resent, and is partial (segment 6 is still on its
 		// way).
 		var segs []Segment
 		for i := 2; i <= 4; i++ {
-			segs = append(segs, ackSeg(at(0), withTS(102, orig), withSACK(at(1), at(i))))
+			segs = append(segs, ackSeg(at(0), withTS(pts, orig), withSACK(at(1), at(i))))
 		}
-		segs = append(segs, ackSeg(at(5), withTS(102, orig)))
+		segs = append(segs, ackSeg(at(5), withTS(pts, orig)))
 		h.sendBatch(segs...)
 		h.expectNothing()
 		st := h.l.Stats()
