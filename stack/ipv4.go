@@ -61,7 +61,7 @@ func (e *Engine) handleIPv4(now clock.Time, eth wire.Ethernet) {
 		}
 		p := ip.Payload()
 		e.handleTCP(now, p, flowtable.AddrFrom4(src), e.addr4,
-			wire.PseudoHeaderChecksum(wire.ProtoTCP, src, e.cfg.Addr, uint16(len(p))), ip.TOS())
+			wire.PseudoHeaderChecksum(wire.ProtoTCP, src, e.cfg.Addr, uint16(len(p))), ip.TOS(), 0)
 		e.curFrame = nil
 	case wire.ProtoICMP:
 		inc(&e.stats.IpInDelivers)
@@ -143,8 +143,9 @@ func (e *Engine) handleICMP(now clock.Time, eth wire.Ethernet, ip wire.IPv4) {
 // for IPv4, RFC 8200 §8.1 for IPv6; phsum is its sum), the header and the
 // options, and hands the segment from src to local to the TCP layer. Both
 // families take this one path.
-// ecn is the IP header's ECN field (RFC 3168 §5), given to TCP.
-func (e *Engine) handleTCP(now clock.Time, p []byte, src, local flowtable.Addr, phsum uint16, ecn uint8) {
+// ecn is the IP header's ECN field (RFC 3168 §5), label IPv6's flow label
+// (0 for IPv4), both given to TCP.
+func (e *Engine) handleTCP(now clock.Time, p []byte, src, local flowtable.Addr, phsum uint16, ecn uint8, label uint32) {
 	t := wire.TCP(p)
 	if !t.IsValid() {
 		inc(&e.stats.TcpInErrs)
@@ -172,6 +173,7 @@ func (e *Engine) handleTCP(now clock.Time, p []byte, src, local flowtable.Addr, 
 	s.Payload = t.Payload()
 	s.Arrival = now
 	s.ECN = ecn & 3
+	s.Label = label
 	if e.testInput != nil {
 		e.testInput(now, s)
 	} else {
@@ -280,7 +282,7 @@ func (e *Engine) SendTCP(seg *tcp.OutSegment) bool {
 		wire.Ethernet(b).Encode(mac, e.cfg.MAC, wire.EtherTypeIPv6)
 		src, dst := [16]byte(seg.Key.LocalAddr), [16]byte(seg.Key.RemoteAddr)
 		wire.IPv6(b[ipHdrOffset:]).Encode(&wire.IPv6Fields{
-			TrafficClass: seg.ECN & 3, FlowLabel: e.flowLabel(&seg.Key), PayloadLen: uint16(total - iphl),
+			TrafficClass: seg.ECN & 3, FlowLabel: e.flowLabel(&seg.Key, seg.TxHash), PayloadLen: uint16(total - iphl),
 			NextHeader: wire.ProtoTCP, HopLimit: wire.DefaultTTL, Src: src, Dst: dst,
 		})
 		phsum = wire.PseudoHeaderChecksum6(wire.ProtoTCP, &src, &dst, uint32(total-iphl))

@@ -79,7 +79,7 @@ func (e *Engine) handleIPv6(now clock.Time, eth wire.Ethernet) {
 			e.learnFromIP(now, src, eth.Src()) // not from a peer (as IPv4)
 		}
 		s, d := [16]byte(src), [16]byte(e.addr6)
-		e.handleTCP(now, up, src, e.addr6, wire.PseudoHeaderChecksum6(wire.ProtoTCP, &s, &d, uint32(len(up))), ip.TrafficClass())
+		e.handleTCP(now, up, src, e.addr6, wire.PseudoHeaderChecksum6(wire.ProtoTCP, &s, &d, uint32(len(up))), ip.TrafficClass(), ip.FlowLabel())
 		e.curFrame = nil
 	case wire.ProtoICMPv6:
 		inc(&e.stats.Ip6InDelivers)
@@ -322,17 +322,22 @@ func (e *Engine) buildNS(b []byte, target flowtable.Addr, mac [6]byte, multicast
 	inc(&e.stats.Icmp6OutNeighborSolicits)
 }
 
-// flowLabel returns the flow label of the connection on k: a keyed hash of
-// the 4-tuple, the same for every segment of the connection, different
-// between connections, and never zero (RFC 6437 §3: labels from a
-// uniformly distributed hash of the flow, so that routers may use them for
-// load balancing; Linux's auto_flowlabels computes them the same way).
-func (e *Engine) flowLabel(k *flowtable.Key) uint32 {
-	var b [36]byte
+// flowLabel returns the flow label of the connection on k: a keyed hash
+// of the 4-tuple and the connection's txHash, the same for every segment
+// until the connection rehashes (a timeout, or a duplicate of data it
+// acknowledged: Linux's sk_rethink_txhash picks a new random sk_txhash
+// then, so that ECMP routers hashing the label move the flow to another
+// path), different between connections, and never zero (RFC 6437 §3:
+// labels from a uniformly distributed hash of the flow, so that routers
+// may use them for load balancing; Linux's auto_flowlabels derives them
+// from the flow's hash the same way).
+func (e *Engine) flowLabel(k *flowtable.Key, txHash uint16) uint32 {
+	var b [38]byte
 	copy(b[:16], k.LocalAddr[:])
 	copy(b[16:32], k.RemoteAddr[:])
 	binary.BigEndian.PutUint16(b[32:], k.LocalPort)
 	binary.BigEndian.PutUint16(b[34:], k.RemotePort)
+	binary.BigEndian.PutUint16(b[36:], txHash)
 	l := uint32(siphash.Hash(binary.LittleEndian.Uint64(e.flowK[:8]), binary.LittleEndian.Uint64(e.flowK[8:]), b[:])) & 0xfffff
 	if l == 0 {
 		l = 1

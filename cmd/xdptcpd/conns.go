@@ -154,6 +154,7 @@ type infoJSON struct {
 	TotalRTO               int       `json:"total_rto"`
 	TotalRTORecoveries     int       `json:"total_rto_recoveries"`
 	TotalRTOTime           int64     `json:"total_rto_time"`
+	Rehash                 int       `json:"rehash"`
 	PacingRate             uint64    `json:"pacing_rate"`
 	MaxPacingRate          uint64    `json:"max_pacing_rate"`
 	BytesAcked             uint64    `json:"bytes_acked"`
@@ -223,7 +224,7 @@ func newInfoJSONFields(in *tcp.TCPInfo) *infoJSON {
 		PMTU: in.PMTU, RcvSsthresh: in.RcvSsthresh, RTT: us(in.RTT), RTTVar: us(in.RTTVar),
 		SndSsthresh: in.SndSsthresh, SndCwnd: in.SndCwnd, AdvMSS: in.AdvMSS, Reordering: in.Reordering,
 		RcvRTT: us(in.RcvRTT), RcvSpace: in.RcvSpace, TotalRetrans: in.TotalRetrans,
-		TotalRTO: in.TotalRTO, TotalRTORecoveries: in.TotalRTORecoveries, TotalRTOTime: ms(in.TotalRTOTime),
+		TotalRTO: in.TotalRTO, TotalRTORecoveries: in.TotalRTORecoveries, TotalRTOTime: ms(in.TotalRTOTime), Rehash: in.Rehash,
 		PacingRate: in.PacingRate, MaxPacingRate: in.MaxPacingRate, BytesAcked: in.BytesAcked,
 		BytesReceived: in.BytesReceived, SegsOut: in.SegsOut, SegsIn: in.SegsIn, NotsentBytes: in.NotsentBytes,
 		MinRTT: us(in.MinRTT), DataSegsIn: in.DataSegsIn, DataSegsOut: in.DataSegsOut,

@@ -105,7 +105,7 @@ func tcpInfo(b []byte, s *sock, in *tcp.TCPInfo) {
 	u32(224, int64(in.RcvOOOPack))
 	u32(228, int64(in.SndWnd))
 	u32(232, int64(in.RcvWnd))
-	// 236 tcpi_rehash: xdptcp does not rehash (0).
+	u32(236, int64(in.Rehash))
 	ne.PutUint16(b[240:], uint16(min(in.TotalRTO, 0xffff)))
 	ne.PutUint16(b[242:], uint16(min(in.TotalRTORecoveries, 0xffff)))
 	u32(244, ms(in.TotalRTOTime))

@@ -30,6 +30,7 @@ type Segment struct {
 	Payload []byte     // valid only for the duration of the call
 	Arrival clock.Time // when the frame reached the loop (RTT samples use it)
 	ECN     uint8      // the IP header's ECN field (RFC 3168 §5): ECNNotECT, ECNECT1, ECNECT0 or ECNCE
+	Label   uint32     // IPv6: the header's flow label (RFC 6437); 0 for IPv4
 }
 
 // The IP ECN field's codepoints (RFC 3168 §5).
@@ -53,6 +54,7 @@ type OutSegment struct {
 	Payload2 []byte // second part, when the send buffer wraps
 	ECN      uint8  // the IP header's ECN field to send: ECNECT0 on data of an ECN connection, else ECNNotECT
 	TOS      uint8  // the connection's IP_TOS with the ECN bits clear: the DSCP bits of its IPv4 packets
+	TxHash   uint16 // which flow label IPv6 packets carry: the engine's keyed hash of Key and TxHash (RFC 6437 §3); the connection changes it to move to another path (rehash.go)
 }
 
 // Output transmits segments. SendTCP returns false when the segment could

@@ -117,6 +117,7 @@ func DefaultConfig() Config {
 		Recovery:           1,
 		EarlyRetrans:       3,
 		Frto:               2,
+		TxRehash:           true,
 		SlowStartAfterIdle: true,
 		NotsentLowat:       math.MaxUint32,
 		ECN:                2,
@@ -173,6 +174,7 @@ type Config struct {
 	Recovery           int           // tcp_recovery (1): bits 0x1 RACK loss detection (RFC 8985), 0x2 static reordering window, 0x4 no DupThresh rule in RACK
 	EarlyRetrans       int           // tcp_early_retrans (3): 3 or 4 send tail loss probes (RFC 8985 §7), 0-2 do not
 	Frto               int           // tcp_frto (2): F-RTO (RFC 5682) detects spurious RTOs; 0 off
+	TxRehash           bool          // txrehash (net.core, 1): a timeout or a duplicate of received data moves the connection to a new IPv6 flow label (rehash.go)
 	PacingSSRatio      int           // tcp_pacing_ss_ratio (200): pacing rate in slow start, percent of cwnd/SRTT
 	PacingCARatio      int           // tcp_pacing_ca_ratio (120): pacing rate in congestion avoidance, percent of cwnd/SRTT
 	ECN                int           // tcp_ecn (2): RFC 3168 ECN: 0 off, 1 request and accept, 2 accept when requested
@@ -564,6 +566,8 @@ var settingTable = []settingDef{
 		0, 4, func(c *Config) *int { return &c.EarlyRetrans }),
 	intSetting("tcp_frto", "F-RTO (RFC 5682) spurious RTO detection: 0 off, 1 or 2 on (SACK-enhanced when SACK is on)", true,
 		0, 2, func(c *Config) *int { return &c.Frto }),
+	boolSetting("txrehash", "net.core.txrehash: 1 moves a connection to a new IPv6 flow label (another ECMP path) on each retransmission timeout and on a duplicate of received data sent under a new label; 0 keeps one label",
+		func(c *Config) *bool { return &c.TxRehash }),
 	intSetting("tcp_pacing_ss_ratio", "pacing rate in slow start, percent of cwnd/SRTT (paced connections: SetMaxPacingRate)", true,
 		0, 1000, func(c *Config) *int { return &c.PacingSSRatio }),
 	intSetting("tcp_pacing_ca_ratio", "pacing rate in congestion avoidance, percent of cwnd/SRTT", true,

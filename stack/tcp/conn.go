@@ -157,6 +157,7 @@ type Conn struct {
 	synRtx   int32        // SYN-ACK retransmissions (Linux req->num_timeout)
 	userTO   uint32       // TCP_USER_TIMEOUT in ms (RFC 5482; Linux icsk_user_timeout); 0: off
 	txWait   txWait       // on the layer's txBlocked list: what the output had no room for (txroom.go; here: fills padding)
+	lrcvLbl  [3]byte      // flow label (20 bits, big-endian) of the last segment that brought data (Linux icsk_ack.lrcv_flowlabel; rehash.go; here: fills padding)
 	created  clock.Time   // when the connection was created
 	closeErr error        // why the connection failed, for OnClose
 	tw       *timeWait    // the TIME-WAIT entry that replaced this connection, if any

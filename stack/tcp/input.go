@@ -91,7 +91,15 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 			if len(seg.Payload) > 0 && seg.Seq.LessThan(c.rcvNxt) {
 				// Data received before: D-SACK it (RFC 2883 §4; Linux
 				// tcp_send_dupack).
-				c.setDSACK(seg.Seq, seqnum.Min(seg.Seq.Add(seqnum.Size(len(seg.Payload))), c.rcvNxt))
+				end := seg.Seq.Add(seqnum.Size(len(seg.Payload)))
+				c.setDSACK(seg.Seq, seqnum.Min(end, c.rcvNxt))
+				if c.flags&fSackOK != 0 || !end.LessThan(c.rcvWup) {
+					// Linux's check for a peer that moved: in
+					// tcp_send_dupack with SACK, or in tcp_data_queue
+					// for what its tcp_sequence accepts (up to
+					// rcv_wup).
+					c.duplicateData(seg)
+				}
 			}
 			if oowRateLimited(&c.oowMs, now, seg) {
 				c.layer.stats.TCPACKSkippedSeq.Add(1)
@@ -145,7 +153,7 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 				c.destroy(nil)
 				return
 			}
-			c.layer.sendRstFor(seg)
+			c.layer.sendRstFor(seg, c.txHash())
 			return
 		}
 		if !c.establish(now, seg) {
@@ -548,7 +556,7 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 		// reply to the segment (tcp_rcv_state_process returns 1, then
 		// tcp_v4_send_reset: <SEQ=SEG.ACK><CTL=RST>).
 		c.layer.stats.TCPAbortOnData.Add(1)
-		c.layer.sendRstFor(seg)
+		c.layer.sendRstFor(seg, c.txHash())
 		c.destroy(nil)
 		return
 	}
@@ -570,6 +578,9 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 			// Entirely old (even the FIN position): a duplicate, ACKed at
 			// once (RFC 9293 §3.10.7.4; Linux tcp_data_queue sends a
 			// D-SACK in quick-ACK mode).
+			if len(payload) > 0 {
+				c.duplicateData(seg)
+			}
 			c.sendAck(now)
 			return
 		}
@@ -593,6 +604,9 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 	if off+len(payload) > wnd {
 		payload = payload[:wnd-off]
 		fin = false
+	}
+	if len(payload) > 0 {
+		c.setLastDataLabel(seg.Label) // the label new data came under (rehash.go)
 	}
 	if seq != c.rcvNxt {
 		// Out of order: hold it, ACK at once with SACK blocks (RFC 5681
@@ -878,7 +892,7 @@ func (c *Conn) inputSynSent(now clock.Time, seg *Segment) {
 	if flags&wire.FlagACK != 0 {
 		if seg.Ack.LessThanEq(c.iss) || c.sndNxt.LessThan(seg.Ack) {
 			if flags&wire.FlagRST == 0 {
-				l.sendRstFor(seg)
+				l.sendRstFor(seg, c.txHash())
 			}
 			return
 		}

@@ -208,7 +208,7 @@ func (l *Layer) InputBatch(now clock.Time, seg *Segment) {
 		return
 	}
 	if seg.Flags&wire.FlagRST == 0 {
-		l.sendRstFor(seg)
+		l.sendRstFor(seg, 0)
 	}
 }
 
@@ -226,12 +226,14 @@ func (l *Layer) lookupListener(k flowtable.Key) *Listener {
 
 // sendRstFor answers seg with a RST (RFC 9293 §3.10.7.1): if the ACK bit
 // is on, <SEQ=SEG.ACK><CTL=RST>; else <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
-func (l *Layer) sendRstFor(seg *Segment) {
+// txHash is the flow-label choice of the connection that answers, 0
+// without one (Linux tcp_v6_send_reset takes the socket's sk_txhash).
+func (l *Layer) sendRstFor(seg *Segment, txHash uint16) {
 	s := &l.out
 	if seg.Flags&wire.FlagACK != 0 {
-		*s = OutSegment{Key: seg.Key, Seq: seg.Ack, Flags: wire.FlagRST}
+		*s = OutSegment{Key: seg.Key, Seq: seg.Ack, Flags: wire.FlagRST, TxHash: txHash}
 	} else {
-		*s = OutSegment{Key: seg.Key, Seq: 0, Ack: seg.Seq.Add(segLen(seg)), Flags: wire.FlagRST | wire.FlagACK}
+		*s = OutSegment{Key: seg.Key, Seq: 0, Ack: seg.Seq.Add(segLen(seg)), Flags: wire.FlagRST | wire.FlagACK, TxHash: txHash}
 	}
 	l.stats.OutSegs.Add(1)
 	l.stats.OutRsts.Add(1)

@@ -144,7 +144,7 @@ func (ln *Listener) input(now clock.Time, seg *Segment, isn seqnum.Value, haveIS
 		if l.forward(seg, ForwardStray) {
 			return
 		}
-		l.sendRstFor(seg) // second: <SEQ=SEG.ACK><CTL=RST>
+		l.sendRstFor(seg, 0) // second: <SEQ=SEG.ACK><CTL=RST>
 		return
 	}
 	if flags&wire.FlagSYN == 0 {
@@ -214,7 +214,7 @@ func (ln *Listener) complete(now clock.Time, c *Conn, seg *Segment) bool {
 		l.stats.ListenDrops.Add(1)
 		if l.cfg.AbortOnOverflow {
 			// tcp_abort_on_overflow=1: reset the client.
-			l.sendRstFor(seg)
+			l.sendRstFor(seg, 0)
 			c.destroy(nil)
 			return false
 		}

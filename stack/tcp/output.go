@@ -71,7 +71,7 @@ func (c *Conn) tsRaw(now clock.Time) uint32 {
 // this connection carries.
 func (c *Conn) fill(now clock.Time, seq seqnum.Value, flags wire.TCPFlags) *OutSegment {
 	s := &c.layer.out
-	*s = OutSegment{Key: c.key, Seq: seq, Flags: flags, TOS: c.tos}
+	*s = OutSegment{Key: c.key, Seq: seq, Flags: flags, TOS: c.tos, TxHash: c.txHash()}
 	if flags&wire.FlagACK != 0 {
 		s.Ack = c.rcvNxt
 	}
@@ -208,6 +208,9 @@ func (c *Conn) sendSyn(now clock.Time, rtx bool) bool {
 	if rtx {
 		l.stats.TCPSynRetrans.Add(1)
 		l.stats.RetransSegs.Add(1)
+		if !active && c.rethinkTxHash() {
+			s.TxHash = c.txHash() // Linux tcp_rtx_synack: each SYN-ACK resent under a new label, uncounted
+		}
 	}
 	return c.xmit(s, rtx)
 }

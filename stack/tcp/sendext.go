@@ -48,6 +48,8 @@ type sendExt struct {
 	// zero-window probe (Linux icsk_probes_tstamp), never between
 	// probings: a user timeout bounds the probing from there.
 	probesSince clock.Time
+	txHash      uint16 // which flow label our IPv6 segments carry (OutSegment.TxHash), changed by each rehash (rehash.go; Linux sk_txhash)
+	rehashes    uint16 // rehashes on our timeouts, saturating (Linux timeout_rehash: tcpi_rehash)
 }
 
 // timeoutErr is the error a connection that timed out reports: the last

@@ -59,6 +59,8 @@ type Stats struct {
 	TCPLossUndo            atomic.Uint64 // RTO recoveries undone, by F-RTO, timestamps (RFC 3522/4015) or D-SACKs while the Loss state lasts
 	TCPDSACKUndo           atomic.Uint64 // fast recoveries, and RTO recoveries after the Loss state ended, undone because D-SACKs reported every retransmission a duplicate (RFC 2883 §4, RFC 3708)
 	TCPSACKReneging        atomic.Uint64 // timeouts that found the data at SND.UNA SACKed and forgot the SACKs (the receiver reneged, RFC 2018 §8)
+	TcpTimeoutRehash       atomic.Uint64 // timeouts (SYN or data) that moved the connection to a new flow label (txrehash; Linux's spelling)
+	TcpDuplicateDataRehash atomic.Uint64 // duplicates of received data under a new peer flow label that moved the connection to a new one (txrehash)
 	TCPLostRetransmit      atomic.Uint64 // retransmissions found lost (SACKs for later data) and sent again before the RTO
 	TCPHystartTrainDetect  atomic.Uint64 // slow starts ended by HyStart's ACK train (hystart.go)
 	TCPHystartTrainCwnd    atomic.Uint64 // sum of cwnd (segments) at those ends
@@ -169,6 +171,8 @@ var statDescs = []StatDesc{
 	extStat("TCPLossUndo", func(s *Stats) *atomic.Uint64 { return &s.TCPLossUndo }),
 	extStat("TCPDSACKUndo", func(s *Stats) *atomic.Uint64 { return &s.TCPDSACKUndo }),
 	extStat("TCPSACKReneging", func(s *Stats) *atomic.Uint64 { return &s.TCPSACKReneging }),
+	extStat("TcpTimeoutRehash", func(s *Stats) *atomic.Uint64 { return &s.TcpTimeoutRehash }),
+	extStat("TcpDuplicateDataRehash", func(s *Stats) *atomic.Uint64 { return &s.TcpDuplicateDataRehash }),
 	extStat("TCPLostRetransmit", func(s *Stats) *atomic.Uint64 { return &s.TCPLostRetransmit }),
 	extStat("TCPHystartTrainDetect", func(s *Stats) *atomic.Uint64 { return &s.TCPHystartTrainDetect }),
 	extStat("TCPHystartTrainCwnd", func(s *Stats) *atomic.Uint64 { return &s.TCPHystartTrainCwnd }),

@@ -116,6 +116,7 @@ func (c *Conn) onSynTimer(now clock.Time) {
 		c.countRTO(now)
 		c.nRtx++
 		l.stats.TCPTimeouts.Add(1)
+		c.timeoutRehash()
 		c.sendSyn(now, true)
 		c.synAt = now.Add(c.currentRTO())
 	case StateSynReceived:
@@ -200,6 +201,7 @@ func (c *Conn) onRTO(now clock.Time) {
 	if !zeroWnd {
 		l.stats.TCPTimeouts.Add(1)
 		c.countTimeoutState()
+		c.timeoutRehash()
 	}
 	// RFC 5681 (4) and RFC 6298 (5.4)-(5.6): collapse cwnd, back off,
 	// and mark everything outstanding lost (Linux tcp_timeout_mark_lost):

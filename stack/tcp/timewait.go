@@ -41,6 +41,7 @@ type timeWait struct {
 	window     uint16         // the window field of our ACKs: the receive window at entry, scaled (Linux tw_rcv_wnd >> tw_rcv_wscale)
 	local      uint8          // index of the local address in the layer's twLocals
 	hasTS      bool           // timestamps were in use
+	txHash     uint16         // the connection's flow-label choice (Linux tw_txhash: TIME-WAIT's segments keep the connection's label)
 	next, prev *timeWait      // the layer's expiry list, oldest deadline first
 }
 
@@ -113,6 +114,7 @@ func (c *Conn) enterTimeWait(now clock.Time) {
 		tsOffset:   c.tsOffset,
 		window:     c.twWindow(),
 		hasTS:      c.flags&fTS != 0,
+		txHash:     c.txHash(),
 		tsAtMs:     msOf(c.tsRecentAt),
 	}
 	c.teardown()
@@ -301,7 +303,7 @@ func (tw *timeWait) pawsRejects(now clock.Time, seg *Segment, rst bool) bool {
 // sendAck sends <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
 func (tw *timeWait) sendAck(l *Layer, now clock.Time) {
 	s := &l.out
-	*s = OutSegment{Key: tw.key(l), Seq: tw.sndNxt, Ack: tw.rcvNxt, Flags: wire.FlagACK, Window: tw.window}
+	*s = OutSegment{Key: tw.key(l), Seq: tw.sndNxt, Ack: tw.rcvNxt, Flags: wire.FlagACK, Window: tw.window, TxHash: tw.txHash}
 	if tw.hasTS {
 		s.Opts.HasTimestamp = true
 		s.Opts.TSVal = l.ownerTS(uint32(int64(now)/1e6) + tw.tsOffset)
