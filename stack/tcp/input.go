@@ -332,9 +332,7 @@ func (c *Conn) establish(now clock.Time, seg *Segment) bool {
 		c.setState(StateSynReceived)
 		return false
 	}
-	if c.synRtx == 0 && c.flags&fCookie == 0 {
-		c.rttSample(arrival(now, seg).Sub(c.rttSent))
-	}
+	c.handshakeRTT(now, seg, c.synRtx == 0 && c.flags&fCookie == 0)
 	if c.synRtx > 0 {
 		// Linux tcp_create_openreq_child: the SYN-ACK's timeouts were
 		// one RTO recovery, from the first SYN-ACK until now.
@@ -915,9 +913,7 @@ func (c *Conn) inputSynSent(now clock.Time, seg *Segment) {
 	c.lastRecv = now
 	c.negotiate(now, seg, true)
 	if ackOK {
-		if c.nRtx == 0 {
-			c.rttSample(arrival(now, seg).Sub(c.rttSent))
-		}
+		c.handshakeRTT(now, seg, c.nRtx == 0)
 		c.nRtx = 0
 		c.sndUna = seg.Ack
 		c.endRTORecovery(now) // the SYN's timeouts

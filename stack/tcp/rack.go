@@ -375,6 +375,30 @@ func (c *Conn) tlpOnAck(now clock.Time, ack seqnum.Value, dsack, advanced bool) 
 	}
 }
 
+// handshakeRTT takes the handshake's RTT sample as it completes: from
+// the send time of our SYN or SYN-ACK if it went once (timed), else from
+// the timestamp the peer echoes (RFC 7323 §4.1: an echo times even a
+// resent segment; milliseconds, a same-tick echo counting 1 ms), else
+// none, and then the RTO is 3 s until the first sample (RFC 6298 §5.7).
+// Measured on Linux 6.18 (tcp_synack_rtt_meas, tcp_ack_update_rtt,
+// tcp_init_metrics; conformance/scripts/handshake-rtt-*.pkt): a SYN-ACK
+// resent then acknowledged 100 ms later with timestamps gives SRTT
+// 100 ms and RTO 300 ms, without them SRTT 0 and RTO 3 s, and the same
+// for an active open's resent SYN; a SYN cookie, whose SYN-ACK is timed
+// by no send time, takes its sample from the echo (SRTT 121 ms for a
+// 100 ms RTT: the cookie's TSval is below the clock) or none.
+func (c *Conn) handshakeRTT(now clock.Time, seg *Segment, timed bool) {
+	switch {
+	case timed:
+		c.rttSample(arrival(now, seg).Sub(c.rttSent))
+	case c.flags&fTS != 0 && seg.Opts.HasTimestamp && seg.Opts.TSEcr != 0 && c.layer.ownMask == 0:
+		if ms := int32(c.tsVal(arrival(now, seg)) - seg.Opts.TSEcr); ms >= 0 {
+			c.rttSample(time.Duration(max(ms, 1)) * time.Millisecond)
+		}
+	}
+	c.rtt.noSyn = !c.rtt.has
+}
+
 // rttSample feeds the handshake's RTT measurement to the estimator (rtt.go) and to
 // the windowed minimum (Linux's tcp_min_rtt takes every sample too).
 func (c *Conn) rttSample(r time.Duration) {

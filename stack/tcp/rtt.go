@@ -12,6 +12,11 @@ const (
 	// initialRTO is RFC 6298 (2.1): before any RTT sample, RTO = 1 s
 	// (Linux TCP_TIMEOUT_INIT).
 	initialRTO = 1 * time.Second
+	// fallbackRTO is RFC 6298 (5.7): a handshake that gave no RTT
+	// sample (its SYN or SYN-ACK resent, without timestamps to time the
+	// answer) leaves RTO = 3 s until the first sample (Linux
+	// tcp_init_metrics' TCP_TIMEOUT_FALLBACK).
+	fallbackRTO = 3 * time.Second
 	// minRTO follows Linux's TCP_RTO_MIN (200 ms) rather than RFC 6298
 	// (2.4)'s 1 s; Linux applies it to the variance term: RTO = SRTT +
 	// a variance term of at least 200 ms (rttEstimator).
@@ -39,13 +44,18 @@ type rttEstimator struct {
 	mdevMax int32         // largest mdev of this round trip, at least minRTO, microseconds (Linux mdev_max_us)
 	seq     seqnum.Value  // SND.NXT when this round trip's measurement began: it ends when SND.UNA passes it (Linux rtt_seq)
 	has     bool          // at least one sample taken
+	noSyn   bool          // the handshake ended without a sample: fallbackRTO until the first (here: fills padding)
 }
 
 // rto is the base RTO (without backoff), in [minRTO, maxRTO]: SRTT plus
 // the variance term, at millisecond granularity like Linux's
-// jiffies-based RTO (tcp_set_rto); initialRTO before any sample.
+// jiffies-based RTO (tcp_set_rto); initialRTO before any sample, or
+// fallbackRTO after a handshake that gave none.
 func (e *rttEstimator) rto() time.Duration {
 	if !e.has {
+		if e.noSyn {
+			return fallbackRTO
+		}
 		return initialRTO
 	}
 	return clampRTO((e.srtt + e.rttvar).Truncate(time.Millisecond))

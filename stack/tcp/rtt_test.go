@@ -193,3 +193,53 @@ func TestMinRTTFollowsLongerPath(t *testing.T) {
 		t.Fatalf("min_rtt %v 13 s after the path changed, want 50 ms", m)
 	}
 }
+
+// The handshake's RTT sample (handshakeRTT), as Linux 6.18 takes it
+// (conformance/scripts/handshake-rtt-*.pkt): a SYN-ACK resent gives no
+// sample from its send time; the peer's timestamp echo gives one, and
+// without timestamps RTO is 3 s until the first sample (RFC 6298 §5.7),
+// the same for a SYN cookie, whose echo is of a TSval up to 63 ms below
+// the clock (Linux: SRTT 121 ms for a 100 ms RTT).
+func TestHandshakeRTTAfterResend(t *testing.T) {
+	for _, v := range []struct {
+		name         string
+		ts, cookie   bool
+		rttLo, rttHi time.Duration // SRTT in [rttLo, rttHi]
+		rtoLo, rtoHi time.Duration
+	}{
+		{"resent, no timestamps", false, false, 0, 0, 3 * time.Second, 3 * time.Second},
+		{"resent, timestamps", true, false, 100 * time.Millisecond, 100 * time.Millisecond, 300 * time.Millisecond, 300 * time.Millisecond},
+		{"cookie, no timestamps", false, true, 0, 0, 3 * time.Second, 3 * time.Second},
+		{"cookie, timestamps", true, true, 100 * time.Millisecond, 164 * time.Millisecond, 300 * time.Millisecond, 492 * time.Millisecond},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			var h *harness
+			if v.cookie {
+				h = cookieHarness(t)
+			} else {
+				h = newHarness(t)
+				h.listen()
+			}
+			syn := []segOpt{withMSS(1460)}
+			if v.ts {
+				syn = append(syn, withTS(100, 0))
+			}
+			h.send(SYN, peerISN, 0, syn...)
+			s := h.expect(flags(SYN | ACK))
+			if !v.cookie {
+				h.advance(time.Second)
+				s = h.expect(flags(SYN | ACK))
+			}
+			h.advance(100 * time.Millisecond)
+			ack := []segOpt{}
+			if v.ts {
+				ack = append(ack, withTS(200, s.seg.Opts.TSVal))
+			}
+			h.send(ACK, peerISN+1, s.seg.Seq+1, ack...)
+			h.state(StateEstablished)
+			if in := h.c.Info(); in.RTT < v.rttLo || in.RTT > v.rttHi || in.RTO < v.rtoLo || in.RTO > v.rtoHi {
+				t.Fatalf("SRTT %v RTO %v, want SRTT in [%v, %v], RTO in [%v, %v]", in.RTT, in.RTO, v.rttLo, v.rttHi, v.rtoLo, v.rtoHi)
+			}
+		})
+	}
+}
