@@ -68,11 +68,13 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 	}
 
 	// RFC 7323 §5.3 PAWS: a timestamp older than TS.Recent marks an old
-	// duplicate; ACK it (unless RST) and drop it.
+	// duplicate; ACK it (unless RST) and drop it, as Linux's
+	// tcp_validate_incoming: a duplicate ACK (tcp_send_dupack), rate
+	// limited for a segment without data.
 	if c.flags&fTS != 0 && seg.Opts.HasTimestamp && flags&wire.FlagRST == 0 &&
 		int32(seg.Opts.TSVal-c.tsRecent) < 0 && now.Sub(c.tsRecentAt) < pawsIdle {
 		c.layer.stats.PAWSEstab.Add(1)
-		c.sendAck(now)
+		c.dupAck(now, seg, true)
 		return
 	}
 
@@ -88,24 +90,7 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 			// a challenge ACK (Linux tcp_validate_incoming: syn_challenge).
 			c.challengeAck(now)
 		default:
-			if len(seg.Payload) > 0 && seg.Seq.LessThan(c.rcvNxt) {
-				// Data received before: D-SACK it (RFC 2883 §4; Linux
-				// tcp_send_dupack).
-				end := seg.Seq.Add(seqnum.Size(len(seg.Payload)))
-				c.setDSACK(seg.Seq, seqnum.Min(end, c.rcvNxt))
-				if c.flags&fSackOK != 0 || !end.LessThan(c.rcvWup) {
-					// Linux's check for a peer that moved: in
-					// tcp_send_dupack with SACK, or in tcp_data_queue
-					// for what its tcp_sequence accepts (up to
-					// rcv_wup).
-					c.duplicateData(seg)
-				}
-			}
-			if oowRateLimited(&c.oowMs, now, seg) {
-				c.layer.stats.TCPACKSkippedSeq.Add(1)
-			} else {
-				c.sendAck(now)
-			}
+			c.dupAck(now, seg, false)
 		}
 		return
 	}
@@ -211,6 +196,48 @@ func oowRateLimited(last *uint32, now clock.Time, seg *Segment) bool {
 	}
 	*last = ms
 	return false
+}
+
+// dupAck answers a segment dropped before its data was looked at (out
+// of the window, or old by PAWS), as Linux's tcp_send_dupack: data below
+// RCV.NXT, which the peer resent because our ACK was lost or late, is
+// old data (oldData); the ACK for a segment without data is rate limited
+// (counted in TCPACKSkippedPAWS or TCPACKSkippedSeq when not sent).
+func (c *Conn) dupAck(now clock.Time, seg *Segment, paws bool) {
+	if len(seg.Payload) > 0 && seg.Seq.LessThan(c.rcvNxt) {
+		end := seg.Seq.Add(seqnum.Size(len(seg.Payload)))
+		c.setDSACK(seg.Seq, seqnum.Min(end, c.rcvNxt)) // RFC 2883 §4
+		// Linux's check for a peer that moved runs in tcp_send_dupack
+		// with SACK, and in tcp_data_queue for what its tcp_sequence
+		// accepts (an end up to rcv_wup), which xdptcp's acceptability
+		// test sends here.
+		c.oldData(seg, c.flags&fSackOK != 0 || !end.LessThan(c.rcvWup))
+	}
+	if oowRateLimited(&c.oowMs, now, seg) {
+		if paws {
+			c.layer.stats.TCPACKSkippedPAWS.Add(1)
+		} else {
+			c.layer.stats.TCPACKSkippedSeq.Add(1)
+		}
+		return
+	}
+	c.sendAck(now)
+}
+
+// oldData is a segment that brought data received before (the caller
+// D-SACKs that part): our ACK for it was lost or late, counted in
+// DelayedACKLost, and the next segments are ACKed at once (Linux
+// tcp_enter_quickack_mode with TCP_MAX_QUICKACKS, in tcp_data_queue and
+// tcp_send_dupack), so that a peer recovering from a timeout is not
+// held back by delayed ACKs. rehash runs the check for a peer that
+// moved to another path (rehash.go).
+func (c *Conn) oldData(seg *Segment, rehash bool) {
+	c.layer.stats.DelayedACKLost.Add(1)
+	c.enterQuickAck()
+	c.ato = atoMin
+	if rehash {
+		c.duplicateData(seg)
+	}
 }
 
 // finish sends what became sendable and re-arms the connection's timer.
@@ -577,7 +604,7 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 			// once (RFC 9293 §3.10.7.4; Linux tcp_data_queue sends a
 			// D-SACK in quick-ACK mode).
 			if len(payload) > 0 {
-				c.duplicateData(seg)
+				c.oldData(seg, true)
 			}
 			c.sendAck(now)
 			return
