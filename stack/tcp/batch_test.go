@@ -34,7 +34,7 @@ func dataSeg(off, n int) Segment {
 func TestBatchInOrderOneAck(t *testing.T) {
 	for _, batched := range []bool{true, false} {
 		h := establishedConn(t)
-		h.c.quickAcks = 0
+		pastQuickAcks(h)
 		var segs []Segment
 		for i := 0; i < 10; i++ {
 			segs = append(segs, dataSeg(1460*i, 1460))
@@ -64,7 +64,7 @@ func TestBatchInOrderOneAck(t *testing.T) {
 // delayed-ACK timer; the batch does not make every ACK immediate.
 func TestBatchDelayedAckKept(t *testing.T) {
 	h := establishedConn(t)
-	h.c.quickAcks = 0
+	pastQuickAcks(h)
 	h.sendBatch(dataSeg(0, 1460))
 	h.expectNothing()
 	h.advance(atoMax)
@@ -103,7 +103,7 @@ func TestBatchOutOfOrder(t *testing.T) {
 // goes before or after it.
 func TestBatchReplyCarriesAck(t *testing.T) {
 	h := establishedConn(t)
-	h.c.quickAcks = 0
+	pastQuickAcks(h)
 	h.rec.onData = func(c *Conn, p []byte) { c.Write(p) }
 	h.sendBatch(dataSeg(0, 1000), dataSeg(1000, 1000))
 	h.expect(flags(ACK), seqNum(ourISN+1), ackNum(peerISN+2001), payloadLen(1460))

@@ -53,7 +53,7 @@ func TestDuplicateDataQuickAck(t *testing.T) {
 	h.send(ACK|PSH, rcv, ourISN+1, withData(data))
 	h.advance(50 * time.Millisecond) // within an RTO: no quick ACKs for idle
 	h.out.segs = nil
-	h.c.quickAcks = 0
+	pastQuickAcks(h)
 	h.send(ACK|PSH, rcv+1000, ourISN+1, withData(data))
 	h.expectNothing() // delayed
 	h.advance(50 * time.Millisecond)

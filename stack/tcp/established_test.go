@@ -22,7 +22,7 @@ func TestEstablishedQuickAck(t *testing.T) {
 
 func TestEstablishedDataBothWays(t *testing.T) {
 	h := establishedConn(t)
-	h.c.quickAcks = 0 // past the quick-ACK start
+	pastQuickAcks(h)
 	full := make([]byte, 1460)
 	h.send(ACK, peerISN+1, ourISN+1, withData(full))
 	h.expectNothing() // one full segment: the ACK waits (RFC 1122 §4.2.3.2)

@@ -424,3 +424,11 @@ func dialConn(t *testing.T, opts ...cfgOpt) *harness {
 	h.state(StateSynSent)
 	return h
 }
+
+// pastQuickAcks puts a connection past Linux's quick-ACK start: its
+// delayed-ACK engine started (the first data sets ato) and no quick ACKs
+// left, so single segments wait for the delayed-ACK timer.
+func pastQuickAcks(h *harness) {
+	h.c.quickAcks = 0
+	h.c.ato = atoMin
+}

@@ -48,7 +48,7 @@ func TestReassemblyAll120Orders(t *testing.T) {
 	for _, p := range perms {
 		t.Run(fmt.Sprint(p), func(t *testing.T) {
 			h := sackEstablished(t)
-			h.c.quickAcks = 0
+			pastQuickAcks(h)
 			for _, i := range p {
 				seq := peerISN + 1 + seqnum.Value(1000*i)
 				inOrder := seq == h.c.rcvNxt
@@ -99,7 +99,7 @@ func TestSACKBlocksEveryHolePattern(t *testing.T) {
 	for mask := 1; mask < 32; mask++ {
 		t.Run(fmt.Sprintf("%05b", mask), func(t *testing.T) {
 			h := sackEstablished(t)
-			h.c.quickAcks = 0
+			pastQuickAcks(h)
 			last := -1
 			for i := 0; i < 5; i++ {
 				if mask&(1<<i) != 0 {
@@ -159,7 +159,7 @@ func TestSACKBlocksEveryHolePattern(t *testing.T) {
 // out-of-order one.
 func TestDelayedAckTiming(t *testing.T) {
 	h := establishedConn(t)
-	h.c.quickAcks = 0 // past Linux's quick-ACK start
+	pastQuickAcks(h)
 	seq := peerISN + 1
 	full := make([]byte, 1460)
 	h.send(ACK|PSH, seq, ourISN+1, withData(full))
