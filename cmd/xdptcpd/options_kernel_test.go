@@ -141,11 +141,13 @@ var (
 		"xdptcp_tcp_ext_tcp_dsack_recv_total", "xdptcp_tcp_ext_tcp_full_undo_total", "xdptcp_tcp_ext_tcp_partial_undo_total", "xdptcp_tcp_ext_tcp_dsack_undo_total",
 		"xdptcp_tcp_ext_tcp_loss_undo_total", "xdptcp_tcp_ext_tcp_slow_start_retrans_total",
 		"xdptcp_tcp_ext_tcp_sack_recovery_fail_total", "xdptcp_tcp_ext_tcp_loss_failures_total",
-		"xdptcp_tcp_ext_tcp_sack_reneging_total"}
+		"xdptcp_tcp_ext_tcp_sack_reneging_total", "xdptcp_tcp_ext_tcp_timeout_rehash_total",
+		"xdptcp_tcp_ext_tcp_duplicate_data_rehash_total", "xdptcp_tcp_ext_delayed_ack_lost_total"}
 	linuxCounters = []string{"TcpRetransSegs", "TcpExtTCPFastRetrans", "TcpExtTCPSackRecovery", "TcpExtTCPRenoRecovery",
 		"TcpExtTCPTimeouts", "TcpExtTCPLossProbes", "TcpExtTCPDSACKRecv", "TcpExtTCPFullUndo", "TcpExtTCPPartialUndo",
 		"TcpExtTCPDSACKUndo", "TcpExtTCPLossUndo", "TcpExtTCPSlowStartRetrans", "TcpExtTCPSackRecoveryFail",
-		"TcpExtTCPLossFailures", "TcpExtTCPSACKReneging"}
+		"TcpExtTCPLossFailures", "TcpExtTCPSACKReneging", "TcpExtTcpTimeoutRehash", "TcpExtTcpDuplicateDataRehash",
+		"TcpExtDelayedACKLost"}
 )
 
 // deltas formats what each of names grew by from before to after.
