@@ -154,7 +154,9 @@ type Conn struct {
 	burstSeq  seqnum.Value // SND.NXT when the current transmission round (trySend) began (push.go)
 	oowMs     uint32       // when the last ACK for an out-of-window segment went, wrapping ms; 0: never (Linux last_oow_ack_time)
 
-	synRtx   int32        // SYN-ACK retransmissions (Linux req->num_timeout)
+	synRtx   uint8        // SYN-ACK timeouts (Linux req->num_timeout), <= tcp_synack_retries (255)
+	synRsnt  uint8        // SYN-ACK resends, by the timer or for a duplicate SYN, saturating (Linux req->num_retrans): the handshake is then not timed (Karn)
+	synHash  uint16       // the flow-label choice those resends made (rehash.go), wrapping
 	userTO   uint32       // TCP_USER_TIMEOUT in ms (RFC 5482; Linux icsk_user_timeout); 0: off
 	txWait   txWait       // on the layer's txBlocked list: what the output had no room for (txroom.go; here: fills padding)
 	lrcvLbl  [3]byte      // flow label (20 bits, big-endian) of the last segment that brought data (Linux icsk_ack.lrcv_flowlabel; rehash.go; here: fills padding)

@@ -59,6 +59,12 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 	// current backoff (Linux tcp_check_req -> inet_rtx_syn_ack,
 	// mod_timer_pending with reqsk_timeout).
 	if c.state == StateSynReceived && flags&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) == wire.FlagSYN && seg.Seq == c.irs {
+		if oowRateLimited(&c.oowMs, now, seg) {
+			// At most one answer per 500 ms (Linux tcp_check_req:
+			// tcp_oow_rate_limited, TCPACKSkippedSynRecv).
+			c.layer.stats.TCPACKSkippedSynRecv.Add(1)
+			return
+		}
 		c.sendSyn(now, true)
 		if c.flags&fActive == 0 {
 			c.synAt = now.Add(backoff(initialRTO, int(c.synRtx)))
@@ -359,7 +365,7 @@ func (c *Conn) establish(now clock.Time, seg *Segment) bool {
 		c.setState(StateSynReceived)
 		return false
 	}
-	c.handshakeRTT(now, seg, c.synRtx == 0 && c.flags&fCookie == 0)
+	c.handshakeRTT(now, seg, c.synRsnt == 0 && c.flags&fCookie == 0)
 	if c.synRtx > 0 {
 		// Linux tcp_create_openreq_child: the SYN-ACK's timeouts were
 		// one RTO recovery, from the first SYN-ACK until now.

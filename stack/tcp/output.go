@@ -208,8 +208,15 @@ func (c *Conn) sendSyn(now clock.Time, rtx bool) bool {
 	if rtx {
 		l.stats.TCPSynRetrans.Add(1)
 		l.stats.RetransSegs.Add(1)
-		if !active && c.rethinkTxHash() {
-			s.TxHash = c.txHash() // Linux tcp_rtx_synack: each SYN-ACK resent under a new label, uncounted
+		if !active {
+			// Linux tcp_rtx_synack: each SYN-ACK resent under a new
+			// label, uncounted; the count stays with the connection
+			// without allocating its sendExt (rehash.go).
+			c.synRsnt = max(c.synRsnt, c.synRsnt+1)
+			if l.cfg.TxRehash {
+				c.synHash++
+				s.TxHash = c.txHash()
+			}
 		}
 	}
 	return c.xmit(s, rtx)

@@ -6,9 +6,10 @@ package tcp
 // path fails changes its label and so, with luck, its path. The engine
 // derives the label from the 4-tuple and the connection's txHash
 // (OutSegment.TxHash), so a rehash is one increment and costs no random
-// number; the choice lives in the sendExt, which a connection that never
-// rehashed nor wrote does not have, and the last data's label in three
-// bytes of padding of Conn. Linux rehashes:
+// number; the count lives in the sendExt, which a connection that never
+// rehashed nor wrote does not have (a half-open connection's SYN-ACK
+// resends are counted in Conn, beside its SYN-ACK timeouts), and the
+// last data's label in three bytes of padding of Conn. Linux rehashes:
 //   - on each retransmission timeout that does not end the connection
 //     (tcp_write_timeout; SYN and data alike), counted in
 //     TcpTimeoutRehash and tcpi_rehash, but not on a timeout the peer's
@@ -32,13 +33,15 @@ package tcp
 // rehashes the skb hash there); a duplicate never rehashes (Linux's
 // check is for IPv6 only, here both labels are 0).
 
-// txHash is the connection's flow-label choice (OutSegment.TxHash): 0
-// until the first rehash, which allocates the sendExt that keeps it.
+// txHash is the connection's flow-label choice (OutSegment.TxHash): the
+// SYN-ACK's rehashes, counted in Conn, and the later ones, counted in the
+// sendExt, which the first of them allocates.
 func (c *Conn) txHash() uint16 {
-	if c.sx == nil {
-		return 0
+	h := c.synHash
+	if c.sx != nil {
+		h += c.sx.txHash
 	}
-	return c.sx.txHash
+	return h
 }
 
 // rethinkTxHash moves the connection to a new flow label if txrehash is

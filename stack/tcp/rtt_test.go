@@ -243,3 +243,31 @@ func TestHandshakeRTTAfterResend(t *testing.T) {
 		})
 	}
 }
+
+// Duplicate SYNs in SYN-RECEIVED are answered at most once per 500 ms
+// (Linux tcp_check_req: tcp_oow_rate_limited, TCPACKSkippedSynRecv), and
+// a SYN-ACK resent for one leaves the handshake untimed (Karn; Linux
+// req->num_retrans): RTO 3 s without timestamps, and no timeout counted.
+// conformance/scripts/synack-dup-syn.pkt measured Linux 6.18.
+func TestDuplicateSynAnsweredOnceKarn(t *testing.T) {
+	h := synReceivedConn(t)
+	h.advance(200 * time.Millisecond)
+	h.send(SYN, peerISN, 0, withMSS(1460))
+	h.expect(flags(SYN | ACK))
+	h.advance(100 * time.Millisecond)
+	h.send(SYN, peerISN, 0, withMSS(1460))
+	h.expectNothing()
+	h.advance(500 * time.Millisecond)
+	h.send(SYN, peerISN, 0, withMSS(1460))
+	h.expect(flags(SYN | ACK))
+	h.advance(100 * time.Millisecond)
+	h.send(ACK, peerISN+1, ourISN+1)
+	h.state(StateEstablished)
+	in := h.c.Info()
+	if in.RTT != 0 || in.RTO != 3*time.Second || in.TotalRTO != 0 {
+		t.Fatalf("SRTT %v RTO %v total_rto %d, want 0 3s 0", in.RTT, in.RTO, in.TotalRTO)
+	}
+	if n := h.l.Stats().TCPACKSkippedSynRecv.Load(); n != 1 {
+		t.Fatalf("TCPACKSkippedSynRecv %d, want 1", n)
+	}
+}

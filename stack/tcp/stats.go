@@ -83,6 +83,7 @@ type Stats struct {
 	TCPChallengeACK        atomic.Uint64 // challenge ACKs sent (RFC 5961 §3, §4, §5)
 	PAWSEstab              atomic.Uint64 // segments rejected by PAWS (RFC 7323 §5)
 	TCPACKSkippedSeq       atomic.Uint64 // rate-limited ACK not sent for an out-of-window segment
+	TCPACKSkippedSynRecv   atomic.Uint64 // SYN-ACK not resent for a duplicate SYN within 500 ms of the last answer
 	TCPACKSkippedPAWS      atomic.Uint64 // rate-limited ACK not sent for a segment without data that PAWS rejected
 	DelayedACKLost         atomic.Uint64 // segments whose data was all received before: our ACK was lost or late (then D-SACK and quick ACKs)
 	TCPACKSkippedChallenge atomic.Uint64 // challenge ACK not sent: rate limit (RFC 5961 §7)
@@ -197,6 +198,7 @@ var statDescs = []StatDesc{
 	extStat("TCPChallengeACK", func(s *Stats) *atomic.Uint64 { return &s.TCPChallengeACK }),
 	extStat("PAWSEstab", func(s *Stats) *atomic.Uint64 { return &s.PAWSEstab }),
 	extStat("TCPACKSkippedSeq", func(s *Stats) *atomic.Uint64 { return &s.TCPACKSkippedSeq }),
+	extStat("TCPACKSkippedSynRecv", func(s *Stats) *atomic.Uint64 { return &s.TCPACKSkippedSynRecv }),
 	extStat("TCPACKSkippedPAWS", func(s *Stats) *atomic.Uint64 { return &s.TCPACKSkippedPAWS }),
 	extStat("DelayedACKLost", func(s *Stats) *atomic.Uint64 { return &s.DelayedACKLost }),
 	extStat("TCPACKSkippedChallenge", func(s *Stats) *atomic.Uint64 { return &s.TCPACKSkippedChallenge }),
