@@ -123,9 +123,9 @@ type TCPInfo struct {
 	TotalRTORecoveries int
 	TotalRTOTime       time.Duration
 	// tcpi_rehash: timeouts that moved the connection to a new flow label
-	// (rehash.go; Linux timeout_rehash, which xdptcp's lack of PLB leaves
-	// alone in the sum): not the SYN-ACK's of a passive open, measured on
-	// Linux 6.18 (0 after one, 1 after a data timeout as well).
+	// (rehash.go; Linux sums timeout_rehash and PLB's rehashes, and
+	// xdptcp has no PLB): not the SYN-ACK's of a passive open, measured
+	// on Linux 6.18 (0 after one, 1 after a data timeout as well).
 	Rehash int
 
 	PacingRate    uint64 // tcpi_pacing_rate (bytes/s): BBR's, or cwnd/SRTT's under SO_MAX_PACING_RATE; 0: not pacing

@@ -396,7 +396,7 @@ func (c *Conn) handshakeRTT(now clock.Time, seg *Segment, timed bool) {
 			c.rttSample(time.Duration(max(ms, 1)) * time.Millisecond)
 		}
 	}
-	c.rtt.noSyn = !c.rtt.has
+	c.rtt.fallback = !c.rtt.has
 }
 
 // rttSample feeds the handshake's RTT measurement to the estimator (rtt.go) and to

@@ -38,13 +38,13 @@ const (
 // under Karn's rule (never from a retransmitted segment) or from
 // timestamps.
 type rttEstimator struct {
-	srtt    time.Duration // smoothed RTT; meaningful once has
-	rttvar  time.Duration // the RTO's variance term (Linux rttvar_us), at least minRTO; meaningful once has
-	mdev    int32         // smoothed mean deviation times 4, microseconds (Linux mdev_us; tcpi_rttvar is a quarter of it)
-	mdevMax int32         // largest mdev of this round trip, at least minRTO, microseconds (Linux mdev_max_us)
-	seq     seqnum.Value  // SND.NXT when this round trip's measurement began: it ends when SND.UNA passes it (Linux rtt_seq)
-	has     bool          // at least one sample taken
-	noSyn   bool          // the handshake ended without a sample: fallbackRTO until the first (here: fills padding)
+	srtt     time.Duration // smoothed RTT; meaningful once has
+	rttvar   time.Duration // the RTO's variance term (Linux rttvar_us), at least minRTO; meaningful once has
+	mdev     int32         // smoothed mean deviation times 4, microseconds (Linux mdev_us; tcpi_rttvar is a quarter of it)
+	mdevMax  int32         // largest mdev of this round trip, at least minRTO, microseconds (Linux mdev_max_us)
+	seq      seqnum.Value  // SND.NXT when this round trip's measurement began: it ends when SND.UNA passes it (Linux rtt_seq)
+	has      bool          // at least one sample taken
+	fallback bool          // the handshake ended without a sample: fallbackRTO until the first (here: fills padding)
 }
 
 // rto is the base RTO (without backoff), in [minRTO, maxRTO]: SRTT plus
@@ -53,7 +53,7 @@ type rttEstimator struct {
 // fallbackRTO after a handshake that gave none.
 func (e *rttEstimator) rto() time.Duration {
 	if !e.has {
-		if e.noSyn {
+		if e.fallback {
 			return fallbackRTO
 		}
 		return initialRTO
