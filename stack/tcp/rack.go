@@ -388,13 +388,10 @@ func (c *Conn) tlpOnAck(now clock.Time, ack seqnum.Value, dsack, advanced bool) 
 // by no send time, takes its sample from the echo (SRTT 121 ms for a
 // 100 ms RTT: the cookie's TSval is below the clock) or none.
 func (c *Conn) handshakeRTT(now clock.Time, seg *Segment, timed bool) {
-	switch {
-	case timed:
+	if timed {
 		c.rttSample(arrival(now, seg).Sub(c.rttSent))
-	case c.flags&fTS != 0 && seg.Opts.HasTimestamp && seg.Opts.TSEcr != 0 && c.layer.ownMask == 0:
-		if ms := int32(c.tsVal(arrival(now, seg)) - seg.Opts.TSEcr); ms >= 0 {
-			c.rttSample(time.Duration(max(ms, 1)) * time.Millisecond)
-		}
+	} else if r := c.echoRTT(seg, arrival(now, seg)); r > 0 {
+		c.rttSample(r)
 	}
 	c.rtt.fallback = !c.rtt.has
 }

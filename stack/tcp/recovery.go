@@ -115,10 +115,9 @@ func (c *Conn) ackRTT(seg *Segment, as *ackSample) {
 	if as.seqRTT > 0 && !as.rtxAcked {
 		r = as.seqRTT
 	}
-	if r == 0 && as.acked > 0 && c.flags&fTS != 0 && seg.Opts.HasTimestamp && seg.Opts.TSEcr != 0 && c.layer.ownMask == 0 {
-		if ms := int32(c.tsVal(as.at) - seg.Opts.TSEcr); ms >= 0 {
-			r = time.Duration(max(ms, 1)) * time.Millisecond
-			m = r
+	if r == 0 && as.acked > 0 {
+		if e := c.echoRTT(seg, as.at); e > 0 {
+			r, m = e, e
 		}
 	}
 	if r == 0 {
@@ -129,6 +128,21 @@ func (c *Conn) ackRTT(seg *Segment, as *ackSample) {
 	if m > 0 {
 		c.noteMinRTT(c.layer.now, m)
 	}
+}
+
+// echoRTT is the RTT the timestamp seg echoes gives at time at (RFC
+// 7323 §4.1): in milliseconds, a same-tick echo counting 1 ms (Linux
+// tcp_rtt_tsopt_us); 0 when there is none to take (no timestamps, or
+// owner bits in our TSvals, owner.go).
+func (c *Conn) echoRTT(seg *Segment, at clock.Time) time.Duration {
+	if c.flags&fTS == 0 || !seg.Opts.HasTimestamp || seg.Opts.TSEcr == 0 || c.layer.ownMask != 0 {
+		return 0
+	}
+	ms := int32(c.tsVal(at) - seg.Opts.TSEcr)
+	if ms < 0 {
+		return 0
+	}
+	return time.Duration(max(ms, 1)) * time.Millisecond
 }
 
 // delivered is called for each record an ACK newly acknowledges or
