@@ -459,14 +459,15 @@ func collectionRmem(prefix string) (rmem, rmemMax string) {
 	return "4096 131072 6291456", ""
 }
 
-// scriptMTU returns the value of a script's own --mtu= option line, or "".
-func scriptMTU(path string) string {
+// scriptOption returns the value of a script's own --name= option line,
+// or "".
+func scriptOption(path, name string) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return ""
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "--mtu="); ok {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "--"+name+"="); ok {
 			return strings.TrimSpace(v)
 		}
 	}
@@ -490,9 +491,15 @@ func (cfg *config) run(id, stack string) outcome {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
 	defer cancel()
-	margs, soFlags := modeArgs(mode, stack, scriptMTU(script))
+	margs, soFlags := modeArgs(mode, stack, scriptOption(script, "mtu"))
 	rmem, rmemMax := collectionRmem(prefix)
-	args := append([]string{"-n", cfg.packetdrill, fmt.Sprintf("--tolerance_usecs=%d", cfg.tolerance)}, margs...)
+	args := []string{"-n", cfg.packetdrill}
+	if scriptOption(script, "tolerance_usecs") == "" {
+		// packetdrill's command line overrides a script's own options:
+		// the default goes only to scripts that set none.
+		args = append(args, fmt.Sprintf("--tolerance_usecs=%d", cfg.tolerance))
+	}
+	args = append(args, margs...)
 	env := os.Environ()
 	var ctl string
 	if stack == "xdptcp" {
