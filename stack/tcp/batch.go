@@ -10,7 +10,9 @@ package tcp
 // segments of the batch, made with Linux's rule for a GRO-coalesced
 // segment (__tcp_ack_snd_check: at once in quick-ACK mode, for a filled
 // hole or out-of-order data, or when more than one full-sized segment is
-// unacknowledged, RFC 9293 §3.8.6.3; else the delayed-ACK timer), and one
+// unacknowledged, RFC 9293 §3.8.6.3, and the application took it, so the
+// window moves on; else the delayed-ACK timer or the application's
+// read), and one
 // transmit round (trySend) in which data the application wrote from its
 // callbacks carries that ACK. Twenty in-order segments of a bulk sender
 // in one batch get one ACK, not ten; under loss, twenty out-of-order
@@ -42,6 +44,11 @@ func (c *Conn) schedule() {
 	l.pending = append(l.pending, c)
 }
 
+// fullSegmentsOwed reports that more than one full-sized segment of the
+// peer's is unacknowledged (RFC 9293 §3.8.6.3: ACK at least every second
+// one; Linux compares with icsk_ack.rcv_mss, the size it measured).
+func (c *Conn) fullSegmentsOwed() bool { return int(c.rcvNxt.Sub(c.rcvWup)) > int(c.rcvEstMSS) }
+
 // EndBatch ends a batch of received segments (InputBatch): every
 // connection they touched makes its ACK decision and sends what became
 // sendable.
@@ -65,7 +72,10 @@ func (c *Conn) endBatch(now clock.Time) {
 	if c.flags&fGone != 0 {
 		return
 	}
-	if c.ackOwed > 0 && (ackNow || c.quickAcks > 0 || int(c.rcvNxt.Sub(c.rcvWup)) > int(c.rcvEstMSS)) {
+	// ato 0: no data received yet, so Linux's delayed-ACK timeout is 0,
+	// its next jiffy (tcp_send_delayed_ack); ours is the batch's end,
+	// after the application's callbacks (fin-ack-no-data).
+	if c.ackOwed > 0 && (ackNow || c.quickAcks > 0 || c.ato == 0 || c.fullSegmentsOwed() && c.windowKeepsUp()) {
 		if c.quickAcks > 0 {
 			c.quickAcks--
 		}

@@ -52,17 +52,20 @@ func (c *Conn) ecnSynFlags(active bool) wire.TCPFlags {
 }
 
 // ecnInput is the receiver's side for an acceptable segment: CWR stops
-// the echo, CE (re)starts it and has it ACKed at once (Linux
-// tcp_ecn_check_ce enters quick ACK).
+// the echo, CE (re)starts it. The first CE-marked data of an episode
+// (no echo pending yet) has it and the next segment ACKed at once, so a
+// sender with a small window learns of the congestion without waiting
+// for our delayed ACK (Linux tcp_data_ecn_check: tcp_enter_quickack_mode
+// with 2 when TCP_ECN_DEMAND_CWR is not set yet; ecn-ce-quickack).
 func (c *Conn) ecnInput(seg *Segment) {
 	if seg.Flags&wire.FlagCWR != 0 {
 		c.flags &^= fECEPending
 	}
 	if seg.ECN == ECNCE {
-		c.flags |= fECEPending
-		if len(seg.Payload) > 0 {
-			c.ackOwed += 2
+		if len(seg.Payload) > 0 && c.flags&fECEPending == 0 {
+			c.enterQuickAckMode(2)
 		}
+		c.flags |= fECEPending
 	}
 }
 

@@ -73,6 +73,7 @@ type recorder struct {
 	data   []byte
 	hold   bool // consume nothing
 	onData func(c *Conn, p []byte)
+	onEOF  func(c *Conn) // called from OnPeerClose
 }
 
 func (r *recorder) OnOpen(c *Conn) { r.events = append(r.events, event{kind: "open", at: r.h.now}) }
@@ -92,6 +93,9 @@ func (r *recorder) OnWritable(c *Conn) {
 }
 func (r *recorder) OnPeerClose(c *Conn) {
 	r.events = append(r.events, event{kind: "peerclose", at: r.h.now})
+	if r.onEOF != nil {
+		r.onEOF(c)
+	}
 }
 func (r *recorder) OnClose(c *Conn, err error) {
 	r.events = append(r.events, event{kind: "close", err: err, at: r.h.now})

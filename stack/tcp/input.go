@@ -239,8 +239,7 @@ func (c *Conn) dupAck(now clock.Time, seg *Segment, paws bool) {
 // moved to another path (rehash.go).
 func (c *Conn) oldData(seg *Segment, rehash bool) {
 	c.layer.stats.DelayedACKLost.Add(1)
-	c.enterQuickAck()
-	c.ato = atoMin
+	c.enterQuickAckMode(maxQuickAcks)
 	if rehash {
 		c.duplicateData(seg)
 	}
@@ -661,7 +660,7 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 		// Count the ACK owed first: a reply the application writes from
 		// OnData carries it.
 		c.ackOwed = 1
-		if len(payload) < int(c.rcvEstMSS) && seg.Flags&wire.FlagPSH == 0 {
+		if len(payload) < int(c.rcvEstMSS) && seg.Flags&(wire.FlagPSH|wire.FlagFIN) == 0 {
 			ackNow = true // a small segment that is not the end of a write: do not wait
 		}
 		if !c.receive(payload) {
@@ -684,6 +683,9 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 		}
 		fin = c.oooDrain() || fin
 	}
+	if ackNow {
+		c.flags |= fAckNow // the ACK policy runs at the batch's end (endBatch)
+	}
 	if c.rcvBuf.Len() > 0 && c.canDeliver() {
 		c.deliverBuffered()
 		if c.flags&fGone != 0 {
@@ -692,10 +694,6 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 	}
 	if fin {
 		c.inputFin(now)
-		return
-	}
-	if ackNow {
-		c.flags |= fAckNow // the ACK policy runs at the batch's end (endBatch)
 	}
 }
 
@@ -719,7 +717,7 @@ func (c *Conn) onDataRecv(now clock.Time, n int) {
 		// The first data: quick-ACK mode starts (Linux
 		// tcp_event_data_recv), sized with this segment's length.
 		c.ato = atoMin
-		c.enterQuickAck()
+		c.enterQuickAck(maxQuickAcks)
 	} else {
 		m := now.Sub(c.lastDataAt)
 		rto := c.currentRTO()
@@ -729,14 +727,15 @@ func (c *Conn) onDataRecv(now clock.Time, n int) {
 		case m < c.ato:
 			c.ato = min(c.ato/2+m, rto)
 		case m > rto:
-			c.enterQuickAck()
+			c.enterQuickAck(maxQuickAcks)
 		}
 	}
 	c.lastDataAt = now
 }
 
 // delAckTimeout is how long an owed ACK may wait: the ato estimate,
-// bounded by the RTT, between 40 and 200 ms (Linux tcp_send_delayed_ack).
+// bounded by the RTT, between 40 and 200 ms (Linux tcp_send_delayed_ack;
+// before any data endBatch sends it).
 func (c *Conn) delAckTimeout() time.Duration {
 	ato := max(c.ato, atoMin)
 	limit := atoMax
@@ -750,19 +749,31 @@ func (c *Conn) delAckTimeout() time.Duration {
 const maxQuickAcks = 16
 
 // enterQuickAck starts Linux's quick-ACK mode (at the first data, after
-// idle, after a duplicate): the next segments are ACKed at once, as many
-// as the window last advertised holds pairs of the peer's segments (at
-// least 2, at most 16: Linux tcp_incr_quickack with rcv_wnd and
-// icsk_ack.rcv_mss), so the peer's slow start is not slowed by delayed
-// ACKs. Measured on Linux 6.18: a 4380-byte window and 1000-byte segments
-// give two (nplab receiver_rtt scripts, line 35; xdptcp counted with its
-// advertised MSS and gave one, 1,460 bytes, before 2026-12-07).
-func (c *Conn) enterQuickAck() {
+// idle, after a duplicate or a CE mark): the next segments are ACKed at
+// once, as many as the window last advertised holds pairs of the peer's
+// segments (at least 2, at most limit: 16, TCP_MAX_QUICKACKS, or 2 for a
+// CE mark; Linux tcp_incr_quickack with rcv_wnd and icsk_ack.rcv_mss),
+// so the peer's slow start is not slowed by delayed ACKs. Measured on
+// Linux 6.18: a 4380-byte window and 1000-byte segments give two (nplab
+// receiver_rtt scripts, line 35; xdptcp counted with its advertised MSS
+// and gave one, 1,460 bytes, before 2026-12-07).
+func (c *Conn) enterQuickAck(limit int) {
 	n := int(c.rcvAdv.Sub(c.rcvWup)) / (2 * max(int(c.rcvEstMSS), 1))
 	if n == 0 {
 		n = 2
 	}
-	c.quickAcks = max(c.quickAcks, uint16(min(n, maxQuickAcks)))
+	c.quickAcks = max(c.quickAcks, uint16(min(n, limit)))
+}
+
+// enterQuickAckMode is Linux's tcp_enter_quickack_mode, for a sign that
+// the peer waits for our ACKs (a duplicate, a CE mark): quick ACKs, at
+// most limit, and the ACK timeout back to its minimum once data has set
+// one. (Linux also leaves pingpong mode, which here is quickAcks itself.)
+func (c *Conn) enterQuickAckMode(limit int) {
+	c.enterQuickAck(limit)
+	if c.ato != 0 {
+		c.ato = atoMin
+	}
 }
 
 // initRcvMSS is Linux's tcp_initialize_rcv_mss at the handshake's end:
@@ -797,7 +808,13 @@ func (c *Conn) receive(p []byte) bool {
 		n = max(0, min(n, len(p)))
 		c.consumed(n)
 		p = p[n:]
-		if len(p) == 0 || c.flags&fGone != 0 {
+		if c.flags&fGone != 0 {
+			return true
+		}
+		if n > 0 {
+			c.readAck() // the application read it
+		}
+		if len(p) == 0 {
 			return true
 		}
 		c.rcvAppend(p, true)
@@ -892,7 +909,20 @@ func (c *Conn) initBufferSpace(now clock.Time) {
 func (c *Conn) inputFin(now clock.Time) {
 	c.rcvNxt++
 	c.flags |= fPeerFin
-	c.sendAck(now)
+	if c.state == StateEstablished {
+		// The peer is done sending and waits for our answer: Linux's
+		// tcp_fin enters pingpong mode (no quick ACKs) and schedules an
+		// ACK. The batch's ACK decision (endBatch) sends it at once
+		// for a filled hole, for more than a full segment the
+		// application took, or before any data; else the delayed-ACK
+		// timer does, unless what the application sends first (its
+		// reply, its FIN) carries it. Measured on Linux 6.18:
+		// fin-ack-close, fin-ack-no-data.
+		c.quickAcks = 0
+		c.ackOwed = max(c.ackOwed, 1)
+	} else {
+		c.sendAck(now) // FIN-WAIT: at once (tcp_fin: tcp_send_ack)
+	}
 	if c.state == StateFinWait2 || (c.state == StateFinWait1 && c.finSeq.LessThan(c.sndUna)) {
 		// Half-closed by CloseWrite: the application reads EOF before the
 		// connection turns into a TIME-WAIT entry.
@@ -919,11 +949,29 @@ func (c *Conn) inputFin(now clock.Time) {
 	c.maybePeerClose()
 }
 
-// maybeWindowUpdate sends a window update after the application consumed
-// buffered data, when the window grew enough to matter (Linux
-// tcp_cleanup_rbuf: the new window at least doubles the advertised one).
+// readAck is the first rule of Linux's tcp_cleanup_rbuf, run when the
+// application has read: an ACK owed for more than one full segment goes
+// now (it may have waited for this read, windowKeepsUp), at the batch's
+// end when the read happened in one (in OnData). It reports whether it
+// sent or scheduled the ACK.
+func (c *Conn) readAck() bool {
+	if c.ackOwed == 0 || !c.fullSegmentsOwed() {
+		return false
+	}
+	if c.flags&fPending != 0 {
+		c.flags |= fAckNow
+	} else {
+		c.sendAck(c.layer.now)
+	}
+	return true
+}
+
+// maybeWindowUpdate is Linux's tcp_cleanup_rbuf after the application
+// consumed buffered data: the ACK owed (readAck), else a window update
+// when the window grew enough to matter (the new window at least doubles
+// the advertised one; not after the peer's FIN).
 func (c *Conn) maybeWindowUpdate() {
-	if !c.state.synchronized() || c.flags&fGone != 0 || c.flags&fPeerFin != 0 {
+	if !c.state.synchronized() || c.flags&fGone != 0 || c.readAck() || c.flags&fPeerFin != 0 {
 		return
 	}
 	cur := c.rcvAdv.Sub(c.rcvNxt)

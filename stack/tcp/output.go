@@ -28,16 +28,8 @@ const maxWindowShift = 14
 // the edge on; here the buffer's space does (the window shifted then
 // falls short of the edge held by less than the granularity).
 func (c *Conn) rcvWindow() (w uint32, wantZero bool) {
-	room := max(c.rcvCap-c.rcvBuf.Len(), 0)
-	free := room
-	if c.layer.underPressure() {
-		free = min(free, 4*int(c.rcvMSS))
-	}
+	room, free := c.rcvFree()
 	maxw := 65535 << c.rcvShift
-	if free > maxw {
-		free = maxw
-	}
-	free &^= (1 << c.rcvShift) - 1
 	cur := 0
 	if c.rcvNxt.LessThan(c.rcvAdv) {
 		cur = int(c.rcvAdv.Sub(c.rcvNxt))
@@ -53,6 +45,34 @@ func (c *Conn) rcvWindow() (w uint32, wantZero bool) {
 		return uint32(cur), false // SWS: not worth moving the edge yet
 	}
 	return uint32(free), false
+}
+
+// rcvFree is the receive buffer's room and the window it would give
+// before receiver SWS avoidance: the room, clamped to 4 MSS under tcp_mem
+// pressure and to the largest window the scale can say, rounded down to
+// the scale's granularity.
+func (c *Conn) rcvFree() (room, free int) {
+	room = max(c.rcvCap-c.rcvBuf.Len(), 0)
+	free = room
+	if c.layer.underPressure() {
+		free = min(free, 4*int(c.rcvMSS))
+	}
+	free = min(free, 65535<<c.rcvShift)
+	free &^= (1 << c.rcvShift) - 1
+	return room, free
+}
+
+// windowKeepsUp reports whether the window we would offer now reaches at
+// least as far past RCV.NXT as the last one offered reached past the
+// RCV.NXT it was sent with: the application took what arrived since, so
+// an ACK would move the window's right edge on by as much. Linux's
+// __tcp_ack_snd_check asks it before ACKing more than one full segment
+// at once (__tcp_select_window(sk) >= tp->rcv_wnd): otherwise the ACK
+// waits for the application's read (tcp_cleanup_rbuf, here
+// maybeWindowUpdate) or the delayed-ACK timer.
+func (c *Conn) windowKeepsUp() bool {
+	_, free := c.rcvFree()
+	return free >= int(c.rcvAdv.Sub(c.rcvWup))
 }
 
 // tsVal is our RFC 7323 timestamp clock: milliseconds plus a per-connection

@@ -1,0 +1,99 @@
+package tcp
+
+import (
+	"testing"
+	"time"
+)
+
+// The peer's FIN in ESTABLISHED is not ACKed at once (Linux tcp_fin:
+// pingpong mode): an application that closes when it reads EOF sends one
+// FIN-ACK, and one that does not gets the delayed ACK, 40 ms after data.
+func TestPeerFinAckCarriedByClose(t *testing.T) {
+	h := establishedConn(t)
+	h.rec.onEOF = func(c *Conn) { c.Close() }
+	h.send(ACK|PSH, peerISN+1, ourISN+1, withData(make([]byte, 100)))
+	h.expect(flags(ACK), ackNum(peerISN+101)) // quick-ACK mode
+	h.send(FIN|ACK, peerISN+101, ourISN+1)
+	h.expect(flags(FIN|ACK), seqNum(ourISN+1), ackNum(peerISN+102))
+	h.expectNothing()
+	h.state(StateLastAck)
+}
+
+func TestPeerFinAckDelayed(t *testing.T) {
+	h := establishedConn(t)
+	h.send(ACK|PSH, peerISN+1, ourISN+1, withData(make([]byte, 100)))
+	h.expect(flags(ACK), ackNum(peerISN+101))
+	h.send(FIN|ACK, peerISN+101, ourISN+1)
+	h.expectNothing()
+	h.state(StateCloseWait)
+	h.advance(atoMin - time.Millisecond)
+	h.expectNothing()
+	h.advance(time.Millisecond)
+	h.expect(flags(ACK), ackNum(peerISN+102))
+	h.expectNothing()
+}
+
+// Before any data the FIN's ACK goes at the batch's end (Linux's
+// delayed-ACK timeout is 0 then): the application's close in its
+// callback still carries it, and otherwise it goes alone at once.
+func TestPeerFinFirstAckedAtBatchEnd(t *testing.T) {
+	h := establishedConn(t)
+	h.send(FIN|ACK, peerISN+1, ourISN+1)
+	h.expect(flags(ACK), ackNum(peerISN+2))
+	h.expectNothing()
+
+	h = establishedConn(t)
+	h.rec.onEOF = func(c *Conn) { c.Close() }
+	h.send(FIN|ACK, peerISN+1, ourISN+1)
+	h.expect(flags(FIN|ACK), ackNum(peerISN+2))
+	h.expectNothing()
+}
+
+// More than one full segment unacknowledged is ACKed at once only if the
+// application took it (Linux __tcp_ack_snd_check's window condition);
+// data it holds is ACKed when it reads (tcp_cleanup_rbuf).
+func TestFullSegmentsAckedWhenRead(t *testing.T) {
+	const seg = 1460
+	h := establishedConn(t)
+	pastQuickAcks(h)
+	h.rec.hold = true
+	h.send(ACK, peerISN+1, ourISN+1, withData(make([]byte, seg)))
+	h.send(ACK, peerISN+1+seg, ourISN+1, withData(make([]byte, seg)))
+	h.expectNothing()
+	h.advance(10 * time.Millisecond)
+	h.expectNothing()
+	h.rec.hold = false
+	h.c.PauseRead()
+	h.c.ResumeRead() // offers the held bytes again: the application reads
+	h.expect(flags(ACK), ackNum(peerISN+1+2*seg))
+	h.expectNothing()
+
+	// An application that takes the data: every second segment at once.
+	h.send(ACK, peerISN+1+2*seg, ourISN+1, withData(make([]byte, seg)))
+	h.expectNothing()
+	h.send(ACK, peerISN+1+3*seg, ourISN+1, withData(make([]byte, seg)))
+	h.expect(flags(ACK), ackNum(peerISN+1+4*seg))
+}
+
+// The first CE-marked data of an episode has it and the next segment
+// ACKed at once, past quick-ACK mode, full-sized or not (Linux
+// tcp_data_ecn_check: quick-ACK mode for two); the one after waits.
+func TestECNCEQuickAcks(t *testing.T) {
+	h := ecnConn(t)
+	pastQuickAcks(h)
+	seq := peerISN + 1
+	h.send(ACK, seq, ourISN+1, withData(make([]byte, 1000)), withECN(ECNCE))
+	h.expect(flags(ACK|ECE), ackNum(seq+1000))
+	seq += 1000
+	h.send(ACK, seq, ourISN+1, withData(make([]byte, 1000)), withECN(ECNECT0))
+	h.expect(flags(ACK|ECE), ackNum(seq+1000))
+	seq += 1000
+	h.send(ACK, seq, ourISN+1, withData(make([]byte, 1000)), withECN(ECNECT0))
+	h.expectNothing()
+	// Another CE before the peer's CWR: the same episode, no quick ACKs.
+	h.advance(atoMin)
+	h.expect(flags(ACK|ECE), ackNum(seq+1000))
+	seq += 1000
+	h.send(ACK, seq, ourISN+1, withData(make([]byte, 1000)), withECN(ECNCE))
+	h.expectNothing()
+}
