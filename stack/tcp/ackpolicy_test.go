@@ -97,3 +97,48 @@ func TestECNCEQuickAcks(t *testing.T) {
 	h.send(ACK, seq, ourISN+1, withData(make([]byte, 1000)), withECN(ECNCE))
 	h.expectNothing()
 }
+
+// Data that ended a write (a full-sized segment with PSH, or a smaller
+// one) is ACKed when the application has read it all, outside pingpong
+// mode (Linux tcp_measure_rcv_mss's ICSK_ACK_PUSHED, tcp_cleanup_rbuf);
+// a full-sized segment without PSH waits. In pingpong mode (we replied
+// within the ACK timeout) the reply carries the ACK, unless a second
+// such segment came first (ICSK_ACK_PUSHED2); a delayed ACK that fires
+// in pingpong mode ends it.
+func TestPushedDataAckedWhenRead(t *testing.T) {
+	h := establishedConn(t)
+	h.send(ACK, peerISN+1, ourISN+1, withData(make([]byte, 1000))) // the peer's segment size: 1000
+	h.expect(flags(ACK))
+	pastQuickAcks(h)
+	seq := peerISN + 1001
+	h.send(ACK|PSH, seq, ourISN+1, withData(make([]byte, 1000)))
+	seq += 1000
+	h.expect(flags(ACK), ackNum(seq))
+	h.send(ACK, seq, ourISN+1, withData(make([]byte, 1000)))
+	seq += 1000
+	h.expectNothing()
+	h.advance(atoMin)
+	h.expect(flags(ACK), ackNum(seq))
+	h.send(ACK|PSH, seq, ourISN+1, withData(make([]byte, 100)))
+	seq += 100
+	h.expect(flags(ACK), ackNum(seq))
+
+	// A reply within the ACK timeout: pingpong mode.
+	h.c.Write([]byte("reply"))
+	h.expect(flags(ACK|PSH), ackNum(seq))
+	h.send(ACK|PSH, seq, ourISN+6, withData(make([]byte, 100)))
+	seq += 100
+	h.expectNothing()
+	h.send(ACK|PSH, seq, ourISN+6, withData(make([]byte, 100)))
+	seq += 100
+	h.expect(flags(ACK), ackNum(seq)) // the second: ICSK_ACK_PUSHED2
+
+	h.send(ACK|PSH, seq, ourISN+6, withData(make([]byte, 100)))
+	seq += 100
+	h.expectNothing()
+	h.advance(atoMin)
+	h.expect(flags(ACK), ackNum(seq)) // the reply did not come: pingpong ends
+	h.send(ACK|PSH, seq, ourISN+6, withData(make([]byte, 100)))
+	seq += 100
+	h.expect(flags(ACK), ackNum(seq))
+}

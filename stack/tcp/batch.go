@@ -11,9 +11,9 @@ package tcp
 // segment (__tcp_ack_snd_check: at once in quick-ACK mode, for a filled
 // hole or out-of-order data, or when more than one full-sized segment is
 // unacknowledged, RFC 9293 §3.8.6.3, and the application took it, so the
-// window moves on; else the delayed-ACK timer or the application's
-// read), and one
-// transmit round (trySend) in which data the application wrote from its
+// window moves on; else the delayed-ACK timer or the application's read,
+// which also ACKs data that ended a write, readAck), and one transmit
+// round (trySend) in which data the application wrote from its
 // callbacks carries that ACK. Twenty in-order segments of a bulk sender
 // in one batch get one ACK, not ten; under loss, twenty out-of-order
 // segments one ACK with their SACK blocks, not twenty.
@@ -43,6 +43,10 @@ func (c *Conn) schedule() {
 	c.flags |= fPending
 	l.pending = append(l.pending, c)
 }
+
+// inQuickAck reports quick-ACK mode: quick ACKs left, not in pingpong
+// mode (Linux tcp_in_quickack_mode).
+func (c *Conn) inQuickAck() bool { return c.quickAcks > 0 && c.ackMode&amPingpong == 0 }
 
 // fullSegmentsOwed reports that more than one full-sized segment of the
 // peer's is unacknowledged (RFC 9293 §3.8.6.3: ACK at least every second
@@ -75,7 +79,7 @@ func (c *Conn) endBatch(now clock.Time) {
 	// ato 0: no data received yet, so Linux's delayed-ACK timeout is 0,
 	// its next jiffy (tcp_send_delayed_ack); ours is the batch's end,
 	// after the application's callbacks (fin-ack-no-data).
-	if c.ackOwed > 0 && (ackNow || c.quickAcks > 0 || c.ato == 0 || c.fullSegmentsOwed() && c.windowKeepsUp()) {
+	if c.ackOwed > 0 && (ackNow || c.inQuickAck() || c.ato == 0 || c.fullSegmentsOwed() && c.windowKeepsUp()) {
 		if c.quickAcks > 0 {
 			c.quickAcks--
 		}

@@ -143,7 +143,8 @@ type Conn struct {
 	ato        time.Duration // delayed-ACK timeout estimate (Linux icsk_ack.ato); 0 before the first data
 	linger     int32         // SO_LINGER seconds; -1 = off
 	pushGrid   seqnum.Value  // origin of the PSH grid of pushChunk-byte chunks (push.go); <= SND.NXT
-	quickAcks  uint16        // segments to ACK at once (after a handshake, Linux quickack), <= maxQuickAcks
+	quickAcks  uint8         // segments to ACK at once (Linux icsk_ack.quick), <= maxQuickAcks; not in pingpong mode
+	ackMode    ackMode       // what the ACK decision remembers between segments (Linux icsk_ack.pending's PUSHED bits, pingpong)
 	tos        uint8         // IP_TOS: DSCP bits for our IPv4 packets (the ECN bits stay the stack's); 0 by default
 	userLocks  uint8         // lockSndBuf, lockRcvBuf: SO_SNDBUF/SO_RCVBUF set, no autotuning (Linux sk_userlocks; here: fills padding)
 	notsentLow uint32        // TCP_NOTSENT_LOWAT (Linux tp->notsent_lowat); 0: tcp_notsent_lowat applies
@@ -575,6 +576,20 @@ func (c *Conn) maybePeerClose() {
 		c.handler.OnPeerClose(c)
 	}
 }
+
+// ackMode holds the ACK decision's memory between segments, as Linux's
+// icsk_ack: whether the data since our last ACK ended an application
+// write (amPushed: a small segment, or a full one with PSH; amPushed2: a
+// second one), cleared by every ACK we send, and pingpong mode
+// (amPingpong: we answer what we receive, so our data carries the ACKs
+// and quick ACKs would only add packets).
+type ackMode uint8
+
+const (
+	amPushed   ackMode = 1 << iota // ICSK_ACK_PUSHED
+	amPushed2                      // ICSK_ACK_PUSHED2
+	amPingpong                     // inet_csk_in_pingpong_mode
+)
 
 // More connFlags, kept apart from the iota list.
 const (

@@ -655,14 +655,11 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 	}
 	ackNow := false
 	if len(payload) > 0 {
-		c.onDataRecv(now, len(payload))
+		c.onDataRecv(now, len(payload), seg.Flags&wire.FlagPSH != 0)
 		c.rcvRTTMeasure(now, c.rcvNxt.Add(seqnum.Size(len(payload)))) // (tcp_event_data_recv, before the handler reads)
 		// Count the ACK owed first: a reply the application writes from
 		// OnData carries it.
 		c.ackOwed = 1
-		if len(payload) < int(c.rcvEstMSS) && seg.Flags&(wire.FlagPSH|wire.FlagFIN) == 0 {
-			ackNow = true // a small segment that is not the end of a write: do not wait
-		}
 		if !c.receive(payload) {
 			// No memory to hold it (tcp_mem): dropped, the peer
 			// retransmits (Linux tcp_data_queue: TCPRcvQDrop).
@@ -705,13 +702,25 @@ const (
 )
 
 // onDataRecv is Linux's tcp_event_data_recv for n in-order bytes: it
-// learns the peer's segment size (tcp_measure_rcv_mss) and the ACK
+// learns the peer's segment size and whether the segment ended a write
+// (tcp_measure_rcv_mss: a full-sized one with PSH, or any smaller one;
+// readAck then ACKs when the application has read it all), the ACK
 // timeout from the gaps between data segments, and goes back to quick-ACK
 // mode after the connection was idle for more than an RTO, so a sender
-// restarting from idle is not held back by delayed ACKs.
-func (c *Conn) onDataRecv(now clock.Time, n int) {
-	if n > int(c.rcvEstMSS) {
+// restarting from idle is not held back by delayed ACKs. (Linux also
+// learns a smaller MSS from two small segments of one size in a row,
+// which then do not count as pushed; xdptcp does not.)
+func (c *Conn) onDataRecv(now clock.Time, n int, psh bool) {
+	switch {
+	case n >= int(c.rcvEstMSS):
 		c.rcvEstMSS = int32(min(n, int(c.rcvMSS)))
+		if psh {
+			c.ackMode |= amPushed
+		}
+	case c.ackMode&amPushed != 0:
+		c.ackMode |= amPushed2
+	default:
+		c.ackMode |= amPushed
 	}
 	if c.ato == 0 {
 		// The first data: quick-ACK mode starts (Linux
@@ -762,15 +771,16 @@ func (c *Conn) enterQuickAck(limit int) {
 	if n == 0 {
 		n = 2
 	}
-	c.quickAcks = max(c.quickAcks, uint16(min(n, limit)))
+	c.quickAcks = max(c.quickAcks, uint8(min(n, limit)))
 }
 
 // enterQuickAckMode is Linux's tcp_enter_quickack_mode, for a sign that
 // the peer waits for our ACKs (a duplicate, a CE mark): quick ACKs, at
-// most limit, and the ACK timeout back to its minimum once data has set
-// one. (Linux also leaves pingpong mode, which here is quickAcks itself.)
+// most limit, out of pingpong mode, and the ACK timeout back to its
+// minimum once data has set one.
 func (c *Conn) enterQuickAckMode(limit int) {
 	c.enterQuickAck(limit)
+	c.ackMode &^= amPingpong
 	if c.ato != 0 {
 		c.ato = atoMin
 	}
@@ -811,13 +821,12 @@ func (c *Conn) receive(p []byte) bool {
 		if c.flags&fGone != 0 {
 			return true
 		}
+		if len(p) > 0 {
+			c.rcvAppend(p, true)
+		}
 		if n > 0 {
 			c.readAck() // the application read it
 		}
-		if len(p) == 0 {
-			return true
-		}
-		c.rcvAppend(p, true)
 		return true
 	}
 	if !c.rcvAppend(p, empty) {
@@ -918,7 +927,7 @@ func (c *Conn) inputFin(now clock.Time) {
 		// timer does, unless what the application sends first (its
 		// reply, its FIN) carries it. Measured on Linux 6.18:
 		// fin-ack-close, fin-ack-no-data.
-		c.quickAcks = 0
+		c.ackMode |= amPingpong
 		c.ackOwed = max(c.ackOwed, 1)
 	} else {
 		c.sendAck(now) // FIN-WAIT: at once (tcp_fin: tcp_send_ack)
@@ -949,14 +958,23 @@ func (c *Conn) inputFin(now clock.Time) {
 	c.maybePeerClose()
 }
 
-// readAck is the first rule of Linux's tcp_cleanup_rbuf, run when the
-// application has read: an ACK owed for more than one full segment goes
-// now (it may have waited for this read, windowKeepsUp), at the batch's
-// end when the read happened in one (in OnData). It reports whether it
-// sent or scheduled the ACK.
+// readAck is Linux's tcp_cleanup_rbuf's ACK, run when the application
+// has read: the ACK owed goes now for more than one full segment (it may
+// have waited for this read, windowKeepsUp), or when the read emptied
+// the receive queue after data that ended a write (onDataRecv), unless
+// in pingpong mode, where the reply will carry it (a second such segment
+// is ACKed even then). It goes at the batch's end when the read
+// happened in one (in OnData). It reports whether it sent or scheduled
+// the ACK.
 func (c *Conn) readAck() bool {
-	if c.ackOwed == 0 || !c.fullSegmentsOwed() {
+	if c.ackOwed == 0 {
 		return false
+	}
+	if !c.fullSegmentsOwed() {
+		pushed := c.ackMode&amPushed2 != 0 || c.ackMode&(amPushed|amPingpong) == amPushed
+		if !pushed || c.rcvBuf.Len() > 0 || c.oooActive() {
+			return false
+		}
 	}
 	if c.flags&fPending != 0 {
 		c.flags |= fAckNow

@@ -143,6 +143,7 @@ func (c *Conn) xmit(s *OutSegment, rtx bool) bool {
 		c.ackOwed = 0
 		c.delackAt = never
 		c.rcvWup = c.rcvNxt
+		c.ackMode &^= amPushed | amPushed2
 	}
 	return l.output.SendTCP(s)
 }
@@ -698,11 +699,10 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 		}
 		if data > 0 {
 			l.stats.TCPOrigDataSent.Add(1)
-			if c.quickAcks > 0 && c.ato > 0 && now.Sub(c.lastDataAt) < atoMin {
-				// Linux pingpong mode (tcp_event_data_sent): we answer
-				// what we receive, so our data will carry the ACKs;
-				// quick ACKs would only add packets.
-				c.quickAcks = 0
+			if c.ato > 0 && now.Sub(c.lastDataAt) < c.ato {
+				// A reply within the ACK timeout of the data it
+				// answers: pingpong mode (Linux tcp_event_data_sent).
+				c.ackMode |= amPingpong
 			}
 		}
 	}

@@ -155,14 +155,14 @@ func TestSACKBlocksEveryHolePattern(t *testing.T) {
 }
 
 // Delayed ACKs (RFC 1122 §4.2.3.2, RFC 5681 §4.2): at most 40 ms for one
-// full segment, at once for the second full segment, at once for an
-// out-of-order one.
+// full segment (without PSH: ackpolicy_test.go), at once for the second
+// full segment, at once for an out-of-order one.
 func TestDelayedAckTiming(t *testing.T) {
 	h := establishedConn(t)
 	pastQuickAcks(h)
 	seq := peerISN + 1
 	full := make([]byte, 1460)
-	h.send(ACK|PSH, seq, ourISN+1, withData(full))
+	h.send(ACK, seq, ourISN+1, withData(full))
 	seq += 1460
 	h.expectNothing()
 	h.advance(39 * time.Millisecond)

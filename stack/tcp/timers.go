@@ -61,6 +61,16 @@ func (c *Conn) onTimer(now clock.Time) {
 	if c.delackAt <= now {
 		c.delackAt = never
 		if c.ackOwed > 0 && c.state.synchronized() {
+			// A delayed ACK missed (Linux tcp_delack_timer_handler):
+			// in pingpong mode the reply did not come, so pingpong
+			// ends and the timeout is back at its minimum; else the
+			// timeout was too short and doubles, up to the RTO.
+			if c.ackMode&amPingpong != 0 {
+				c.ackMode &^= amPingpong
+				c.ato = atoMin
+			} else if c.ato > 0 {
+				c.ato = min(2*c.ato, c.currentRTO())
+			}
 			c.layer.stats.DelayedACKs.Add(1)
 			c.sendAck(now)
 		}
