@@ -68,8 +68,8 @@ func (c *Conn) rcvFree() (room, free int) {
 // an ACK would move the window's right edge on by as much. Linux's
 // __tcp_ack_snd_check asks it before ACKing more than one full segment
 // at once (__tcp_select_window(sk) >= tp->rcv_wnd): otherwise the ACK
-// waits for the application's read (tcp_cleanup_rbuf, here
-// maybeWindowUpdate) or the delayed-ACK timer.
+// waits for the application's read (tcp_cleanup_rbuf, here readAck) or
+// the delayed-ACK timer.
 func (c *Conn) windowKeepsUp() bool {
 	_, free := c.rcvFree()
 	return free >= int(c.rcvAdv.Sub(c.rcvWup))
