@@ -142,3 +142,21 @@ func TestPushedDataAckedWhenRead(t *testing.T) {
 	seq += 100
 	h.expect(flags(ACK), ackNum(seq))
 }
+
+// A delayed ACK that fires outside pingpong mode doubles the ACK timeout
+// estimate, up to the RTO (Linux tcp_delack_timer_handler: "delayed ACK
+// missed: inflate ATO"); in pingpong mode it ends pingpong and resets the
+// estimate to 40 ms instead (TestPushedDataAckedWhenRead).
+func TestDelayedAckInflatesTimeout(t *testing.T) {
+	h := establishedConn(t)
+	h.send(ACK, peerISN+1, ourISN+1, withData(make([]byte, 1000)))
+	h.expect(flags(ACK))
+	pastQuickAcks(h)
+	h.send(ACK, peerISN+1001, ourISN+1, withData(make([]byte, 1000)))
+	h.expectNothing()
+	h.advance(atoMin)
+	h.expect(flags(ACK), ackNum(peerISN+2001))
+	if h.c.ato != 2*atoMin {
+		t.Fatalf("ato %v after a delayed ACK, want %v", h.c.ato, 2*atoMin)
+	}
+}
