@@ -653,7 +653,6 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 		c.sendAck(now)
 		return
 	}
-	ackNow := false
 	if len(payload) > 0 {
 		c.onDataRecv(now, len(payload), seg.Flags&wire.FlagPSH != 0)
 		c.rcvRTTMeasure(now, c.rcvNxt.Add(seqnum.Size(len(payload)))) // (tcp_event_data_recv, before the handler reads)
@@ -676,12 +675,11 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 	}
 	if c.oooActive() {
 		if c.rcvBuf.Len() > 0 || len(payload) > 0 {
-			ackNow = true // filled (part of) a hole: ACK at once (RFC 5681 §4.2)
+			// Filled (part of) a hole: ACK at once (RFC 5681 §4.2), at
+			// the batch's end (endBatch).
+			c.flags |= fAckNow
 		}
 		fin = c.oooDrain() || fin
-	}
-	if ackNow {
-		c.flags |= fAckNow // the ACK policy runs at the batch's end (endBatch)
 	}
 	if c.rcvBuf.Len() > 0 && c.canDeliver() {
 		c.deliverBuffered()
