@@ -3,6 +3,9 @@ package tcp
 import (
 	"testing"
 	"time"
+
+	"github.com/xdptcp/xdptcp/stack/seqnum"
+	"github.com/xdptcp/xdptcp/stack/wire"
 )
 
 // The peer's FIN in ESTABLISHED is not ACKed at once (Linux tcp_fin:
@@ -158,5 +161,58 @@ func TestDelayedAckInflatesTimeout(t *testing.T) {
 	h.expect(flags(ACK), ackNum(peerISN+2001))
 	if h.c.ato != 2*atoMin {
 		t.Fatalf("ato %v after a delayed ACK, want %v", h.c.ato, 2*atoMin)
+	}
+}
+
+// Two segments in a row of one smaller size teach the receiver that size
+// (Linux tcp_measure_rcv_mss's last_seg_size): from then on they are
+// full-sized, and without PSH they do not end a write. Sizes below 536
+// bytes are learned only without PSH (a sender sets it on a write's last
+// segment), and SACK blocks on a segment count in its size, so one of
+// the same payload with blocks does not match.
+func TestSmallerSegmentSizeLearned(t *testing.T) {
+	h := establishedConn(t)
+	h.send(ACK, peerISN+1, ourISN+1, withData(make([]byte, 1000))) // the peer's segment size: 1000
+	h.expect(flags(ACK))
+	pastQuickAcks(h)
+	seq := peerISN + 1001
+	data := func(n int, f wire.TCPFlags, opts ...segOpt) {
+		h.send(ACK|f, seq, ourISN+1, append(opts, withData(make([]byte, n)))...)
+		seq += seqnum.Value(n)
+	}
+	data(600, 0)
+	h.expect(flags(ACK), ackNum(seq)) // smaller than 1000: ends a write
+	data(600, 0)
+	h.expectNothing() // the second of 600: learned, full-sized
+	if h.c.rcvEstMSS != 600 {
+		t.Fatalf("segment size %d, want 600", h.c.rcvEstMSS)
+	}
+	h.advance(atoMin)
+	h.expect(flags(ACK), ackNum(seq))
+	data(600, PSH)
+	h.expect(flags(ACK), ackNum(seq)) // full-sized with PSH
+
+	// 100 bytes with PSH: never learned, each ends a write.
+	data(100, PSH)
+	h.expect(flags(ACK), ackNum(seq))
+	data(100, PSH)
+	h.expect(flags(ACK), ackNum(seq))
+	// 100 bytes without PSH: learned at the second.
+	data(100, 0)
+	h.expect(flags(ACK), ackNum(seq))
+	data(100, 0)
+	h.expectNothing()
+	h.advance(atoMin)
+	h.expect(flags(ACK), ackNum(seq))
+
+	// 80 bytes and one SACK block (12 more option bytes), then 92 bytes
+	// and none: the sizes differ by the payload, not by the wire.
+	sack := func(s *Segment) { s.Opts.NumSACK, s.Opts.SACK[0] = 1, wire.SACKBlock{Left: 1, Right: 2} }
+	data(80, 0, sack)
+	h.expect(flags(ACK), ackNum(seq))
+	data(92, 0)
+	h.expectNothing() // 80+12 == 92: learned
+	if h.c.rcvEstMSS != 92 {
+		t.Fatalf("segment size %d, want 92", h.c.rcvEstMSS)
 	}
 }

@@ -98,7 +98,8 @@ type Conn struct {
 	rcvSpaceAt clock.Time   // start of the current autotuning measurement
 	rrtt       rcvRTTEst    // the receiver's RTT estimate (rcvrtt.go)
 	ooo        *oooQueue    // out-of-order data held in rcvBuf beyond its tail (reassembly.go); nil until the first
-	rcvEstMSS  int32        // largest segment received, <= rcvMSS (Linux icsk_ack.rcv_mss): "full-sized"
+	rcvEstMSS  uint16       // the peer's segment size, <= rcvMSS (Linux icsk_ack.rcv_mss): "full-sized"; onDataRecv
+	lastSegLen uint16       // the last small segment's size, options over timestamps counted (Linux icsk_ack.last_seg_size); 0: none
 	ackOwed    int32        // an ACK is owed for data received (> 0) since the last ACK we sent
 	rcvWup     seqnum.Value // RCV.NXT when we last sent an ACK (Linux rcv_wup)
 	dsack      sackRange    // duplicate to report first in the next ACK (RFC 2883); valid if fDSACK

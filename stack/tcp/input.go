@@ -654,7 +654,7 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 		return
 	}
 	if len(payload) > 0 {
-		c.onDataRecv(now, len(payload), seg.Flags&wire.FlagPSH != 0)
+		c.onDataRecv(now, len(payload), seg)
 		c.rcvRTTMeasure(now, c.rcvNxt.Add(seqnum.Size(len(payload)))) // (tcp_event_data_recv, before the handler reads)
 		// Count the ACK owed first: a reply the application writes from
 		// OnData carries it.
@@ -699,27 +699,14 @@ const (
 	atoMax = 200 * time.Millisecond
 )
 
-// onDataRecv is Linux's tcp_event_data_recv for n in-order bytes: it
-// learns the peer's segment size and whether the segment ended a write
-// (tcp_measure_rcv_mss: a full-sized one with PSH, or any smaller one;
-// readAck then ACKs when the application has read it all), the ACK
-// timeout from the gaps between data segments, and goes back to quick-ACK
-// mode after the connection was idle for more than an RTO, so a sender
-// restarting from idle is not held back by delayed ACKs. (Linux also
-// learns a smaller MSS from two small segments of one size in a row,
-// which then do not count as pushed; xdptcp does not.)
-func (c *Conn) onDataRecv(now clock.Time, n int, psh bool) {
-	switch {
-	case n >= int(c.rcvEstMSS):
-		c.rcvEstMSS = int32(min(n, int(c.rcvMSS)))
-		if psh {
-			c.ackMode |= amPushed
-		}
-	case c.ackMode&amPushed != 0:
-		c.ackMode |= amPushed2
-	default:
-		c.ackMode |= amPushed
-	}
+// onDataRecv is Linux's tcp_event_data_recv for n in-order bytes of seg:
+// it learns the peer's segment size and whether the segment ended a
+// write (measureRcvMSS), the ACK timeout from the gaps between data
+// segments, and goes back to quick-ACK mode after the connection was idle
+// for more than an RTO, so a sender restarting from idle is not held back
+// by delayed ACKs.
+func (c *Conn) onDataRecv(now clock.Time, n int, seg *Segment) {
+	c.measureRcvMSS(n, seg)
 	if c.ato == 0 {
 		// The first data: quick-ACK mode starts (Linux
 		// tcp_event_data_recv), sized with this segment's length.
@@ -738,6 +725,59 @@ func (c *Conn) onDataRecv(now clock.Time, n int, psh bool) {
 		}
 	}
 	c.lastDataAt = now
+}
+
+// Linux's tcp_measure_rcv_mss thresholds: TCP_MSS_DEFAULT and
+// TCP_MIN_MSS, each with a bare TCP header.
+const (
+	lssMinAny     = 536 + wire.TCPMinHeaderLen
+	lssMinNoFlags = 88 + wire.TCPMinHeaderLen
+)
+
+// measureRcvMSS is Linux's tcp_measure_rcv_mss: a segment of n bytes (of
+// seg) at least the size seen is full-sized and raises that size (to at
+// most our MSS), and ends a write of the peer's (amPushed, for readAck)
+// only with PSH. A smaller one ends a write (a second one: amPushed2)
+// unless it is the second in a row of one size that is large enough to
+// be a path's MSS (556 bytes with its header, or 108 without PSH, FIN,
+// SYN or URG, which a sender sets only on a write's last segment):
+// that size is then learned as the peer's (a smaller path MTU, or a
+// sender's smaller MSS), and its segments count as full. The sizes
+// compared add the options beyond those every segment carries (SACK
+// blocks), as Linux's header-length arithmetic does.
+func (c *Conn) measureRcvMSS(n int, seg *Segment) {
+	lss := c.lastSegLen
+	c.lastSegLen = 0
+	if n >= int(c.rcvEstMSS) {
+		c.rcvEstMSS = uint16(min(n, int(c.rcvMSS)))
+		if seg.Flags&wire.FlagPSH != 0 {
+			c.ackMode |= amPushed
+		}
+		return
+	}
+	hdr := wire.TCPMinHeaderLen + wire.TCPOptionsLen(&seg.Opts, false)
+	if l := n + hdr; l >= lssMinAny || l >= lssMinNoFlags && seg.Flags&(wire.FlagFIN|wire.FlagSYN|wire.FlagURG|wire.FlagPSH) == 0 {
+		l -= c.tcpHeaderLen()
+		c.lastSegLen = uint16(l)
+		if l == int(lss) {
+			c.rcvEstMSS = uint16(l)
+			return
+		}
+	}
+	if c.ackMode&amPushed != 0 {
+		c.ackMode |= amPushed2
+	}
+	c.ackMode |= amPushed
+}
+
+// tcpHeaderLen is the header every segment of ours and the peer's
+// carries: 20 bytes, and the 12 of the timestamp option when both sides
+// agreed to it (Linux tp->tcp_header_len).
+func (c *Conn) tcpHeaderLen() int {
+	if c.flags&fTS != 0 {
+		return wire.TCPMinHeaderLen + 12
+	}
+	return wire.TCPMinHeaderLen
 }
 
 // delAckTimeout is how long an owed ACK may wait: the ato estimate,
@@ -790,7 +830,7 @@ func (c *Conn) enterQuickAckMode(limit int) {
 // least TCP_MIN_MSS (88).
 func (c *Conn) initRcvMSS() {
 	hint := min(int(c.rcvMSS), c.mss, int(c.rcvAdv.Sub(c.rcvWup))/2, 536)
-	c.rcvEstMSS = int32(max(hint, 88))
+	c.rcvEstMSS = uint16(max(hint, 88))
 }
 
 // sendAckAfterApp sends the owed ACK unless the data the application just

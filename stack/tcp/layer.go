@@ -154,7 +154,7 @@ func (l *Layer) newConn(now clock.Time, k flowtable.Key) *Conn {
 		rcvMSS:    int32(l.mssFor(k)),
 		// Linux tcp_initialize_rcv_mss: the peer's segment size is
 		// assumed no larger than TCP_MSS_DEFAULT until seen.
-		rcvEstMSS: int32(min(l.mssFor(k), 536)),
+		rcvEstMSS: uint16(min(l.mssFor(k), 536)),
 		mss:       536,
 	}
 	c.stopTimers()
