@@ -781,8 +781,10 @@ func (c *Conn) tcpHeaderLen() int {
 }
 
 // delAckTimeout is how long an owed ACK may wait: the ato estimate,
-// bounded by the RTT, between 40 and 200 ms (Linux tcp_send_delayed_ack;
-// before any data endBatch sends it).
+// bounded by the RTT, between 40 and 200 ms (Linux tcp_send_delayed_ack,
+// whose HZ/2 bound outside pingpong mode icsk_delack_max cuts to 200 ms,
+// measured in xdptcp/ack-timeout-growth; before any data endBatch sends
+// it).
 func (c *Conn) delAckTimeout() time.Duration {
 	ato := max(c.ato, atoMin)
 	limit := atoMax
