@@ -216,3 +216,58 @@ func TestSmallerSegmentSizeLearned(t *testing.T) {
 		t.Fatalf("segment size %d, want 92", h.c.rcvEstMSS)
 	}
 }
+
+// Every segment that carries an owed ACK spends a quick ACK, a reply's
+// data as much as a pure ACK (Linux tcp_dec_quickack_mode, from
+// tcp_event_ack_sent), so quick ACKs that pingpong mode suspended are
+// fewer when it ends; the last one sets the ACK timeout back to 40 ms.
+func TestQuickAcksSpentByReplies(t *testing.T) {
+	h := establishedConn(t)
+	echo := func(c *Conn, p []byte) { c.Write(p) }
+	h.rec.onData = echo
+	seq, our := peerISN+1, ourISN+1
+	h.send(ACK|PSH, seq, our, withData(make([]byte, 100)))
+	seq += 100
+	h.expect(flags(ACK|PSH), ackNum(seq)) // the reply carries the ACK; pingpong mode
+	our += 100
+	q := h.c.quickAcks
+	for i := 0; i < 5; i++ {
+		h.advance(10 * time.Millisecond)
+		h.send(ACK|PSH, seq, our, withData(make([]byte, 100)))
+		seq += 100
+		h.expect(flags(ACK|PSH), ackNum(seq))
+		our += 100
+	}
+	if h.c.quickAcks != q-5 {
+		t.Fatalf("quick ACKs %d after 5 replies, want %d", h.c.quickAcks, q-5)
+	}
+	// No reply: the delayed ACK ends pingpong mode and spends one more.
+	h.rec.onData = nil
+	h.advance(10 * time.Millisecond)
+	h.send(ACK|PSH, seq, our, withData(make([]byte, 100)))
+	seq += 100
+	h.expectNothing()
+	h.advance(atoMin)
+	h.expect(flags(ACK), ackNum(seq))
+	left := int(h.c.quickAcks)
+	if left != int(q)-6 {
+		t.Fatalf("quick ACKs %d, want %d", left, int(q)-6)
+	}
+	// Segments that would wait (full-sized, no PSH): the ones left are
+	// ACKed at once, then the ACK waits.
+	for i := 0; i < left; i++ {
+		if i == left-1 {
+			h.c.ato = 100 * time.Millisecond // grown (70 ms after this segment's gap)
+		}
+		h.advance(10 * time.Millisecond)
+		h.send(ACK, seq, our, withData(make([]byte, 536)))
+		seq += 536
+		h.expect(flags(ACK), ackNum(seq))
+	}
+	if h.c.ato != atoMin {
+		t.Fatalf("ato %v after the last quick ACK, want %v", h.c.ato, atoMin)
+	}
+	h.advance(10 * time.Millisecond)
+	h.send(ACK, seq, our, withData(make([]byte, 536)))
+	h.expectNothing()
+}

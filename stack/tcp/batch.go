@@ -80,9 +80,6 @@ func (c *Conn) endBatch(now clock.Time) {
 	// its next jiffy (tcp_send_delayed_ack); ours is the batch's end,
 	// after the application's callbacks (fin-ack-no-data).
 	if c.ackOwed > 0 && (ackNow || c.inQuickAck() || c.ato == 0 || c.fullSegmentsOwed() && c.windowKeepsUp()) {
-		if c.quickAcks > 0 {
-			c.quickAcks--
-		}
 		c.sendAckAfterApp(now)
 	}
 	c.finish(now)

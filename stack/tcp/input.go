@@ -607,10 +607,12 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 		if skip > len(payload) || (skip == len(payload) && !fin) {
 			// Entirely old (even the FIN position): a duplicate, ACKed at
 			// once (RFC 9293 §3.10.7.4; Linux tcp_data_queue sends a
-			// D-SACK in quick-ACK mode).
+			// D-SACK in quick-ACK mode, and the ACK it schedules
+			// spends a quick ACK, tcp_dec_quickack_mode).
 			if len(payload) > 0 {
 				c.oldData(seg, true)
 			}
+			c.ackOwed = max(c.ackOwed, 1)
 			c.sendAck(now)
 			return
 		}
@@ -625,6 +627,10 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 		// that starts at the window's edge): ACK and drop (Linux
 		// tcp_data_queue: TCPZeroWindowDrop at RCV.NXT, out_of_window
 		// beyond). A bare FIN at RCV.NXT is taken even so, as Linux.
+		// No quick-ACK mode: Linux 6.18 drops such data before
+		// tcp_data_queue while the application holds data
+		// (tcp_sequence's end check, acceptable), which is how a window
+		// closes, and ACKs it as a duplicate (tcp_send_dupack).
 		if off == 0 {
 			c.layer.stats.TCPZeroWindowDrop.Add(1)
 		}
@@ -822,6 +828,20 @@ func (c *Conn) enterQuickAckMode(limit int) {
 	c.enterQuickAck(limit)
 	c.ackMode &^= amPingpong
 	if c.ato != 0 {
+		c.ato = atoMin
+	}
+}
+
+// quickAckSent is Linux's tcp_dec_quickack_mode, for a segment that
+// carries an ACK that was owed (pure or with data, whatever made it
+// go): it spends a quick ACK, and the last one sets the ACK timeout back
+// to its minimum.
+func (c *Conn) quickAckSent() {
+	if c.quickAcks == 0 {
+		return
+	}
+	c.quickAcks--
+	if c.quickAcks == 0 && c.ato != 0 {
 		c.ato = atoMin
 	}
 }

@@ -140,6 +140,9 @@ func (c *Conn) xmit(s *OutSegment, rtx bool) bool {
 		l.stats.OutRsts.Add(1)
 	}
 	if s.Flags&wire.FlagACK != 0 {
+		if c.ackOwed > 0 {
+			c.quickAckSent()
+		}
 		c.ackOwed = 0
 		c.delackAt = never
 		c.rcvWup = c.rcvNxt
