@@ -85,7 +85,10 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 	}
 
 	// First: check the sequence number.
-	if !c.acceptable(seg.Seq, segLen(seg)) {
+	if ok, beyond := c.acceptable(seg); !ok {
+		if beyond && flags&(wire.FlagRST|wire.FlagSYN) == 0 {
+			c.layer.stats.BeyondWindow.Add(1)
+		}
 		switch {
 		case flags&wire.FlagRST != 0:
 			if c.rstMatches(seg.Seq) {
@@ -264,7 +267,7 @@ func (c *Conn) finish(now clock.Time) {
 	c.rearm()
 }
 
-// acceptable is the sequence check of a segment [seq, seq+slen) as
+// acceptable is the sequence check of a segment as
 // Linux's tcp_sequence makes it, looser than RFC 9293 §3.10.7.4's table
 // at both edges:
 //
@@ -279,17 +282,33 @@ func (c *Conn) finish(now clock.Time) {
 //   - the right edge: SEG.SEQ at most the window's right edge (RCV.NXT
 //     plus the window, at least RCV.NXT), so with a zero window a
 //     segment at RCV.NXT is taken (its ACK, RST or data, which inputData
-//     then drops) and a pure ACK at the edge is taken.
+//     then drops) and a pure ACK at the edge is taken; and its end, FIN
+//     not counted, at most the edge while the application holds data it
+//     has not read (Linux 6.17 and later, TCP_INVALID_END_SEQUENCE):
+//     a segment that crosses it is refused whole, where RFC 9293 would
+//     take the part that fits. With nothing held it is taken whole,
+//     the part beyond the window too (at most a segment's length), as
+//     Linux queues it.
 //
-// Data beyond the window is trimmed by inputData (RFC 9293), where Linux
-// 6.17 and later drop a segment that crosses the edge while data waits
-// to be read (TCP_INVALID_END_SEQUENCE).
-func (c *Conn) acceptable(seq seqnum.Value, slen seqnum.Size) bool {
+// It returns whether the segment is acceptable, and, if not, whether it
+// was refused at the right edge (Linux counts those in BeyondWindow).
+func (c *Conn) acceptable(seg *Segment) (ok, beyond bool) {
 	edge := c.rcvAdv
 	if edge.LessThan(c.rcvNxt) {
 		edge = c.rcvNxt
 	}
-	return c.rcvWup.LessThanEq(seq.Add(slen)) && seq.LessThanEq(edge)
+	seq := seg.Seq
+	end := seq.Add(segLen(seg))
+	if end.LessThan(c.rcvWup) {
+		return false, false
+	}
+	if seg.Flags&wire.FlagFIN != 0 {
+		end-- // a bare FIN beyond a closed window is checked later (tcp_data_queue)
+	}
+	if edge.LessThan(end) && (edge.LessThan(seq) || c.rcvBuf.Len() > 0) {
+		return false, true
+	}
+	return true, false
 }
 
 // rstMatches reports whether a RST at seq resets the connection: at
@@ -624,22 +643,19 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 	off := int(seq.Sub(c.rcvNxt))
 	if (len(payload) > 0 || (fin && off > 0)) && off >= wnd {
 		// Nothing of it fits (data into a zero window, or a segment
-		// that starts at the window's edge): ACK and drop (Linux
-		// tcp_data_queue: TCPZeroWindowDrop at RCV.NXT, out_of_window
-		// beyond). A bare FIN at RCV.NXT is taken even so, as Linux.
-		// No quick-ACK mode: Linux 6.18 drops such data before
-		// tcp_data_queue while the application holds data
-		// (tcp_sequence's end check, acceptable), which is how a window
-		// closes, and ACKs it as a duplicate (tcp_send_dupack).
+		// that starts at the window's edge) and nothing is held (else
+		// acceptable refused it): ACK at once and drop, in quick-ACK
+		// mode (Linux tcp_data_queue: TCPZeroWindowDrop at RCV.NXT,
+		// out_of_window beyond; both enter quick-ACK mode and schedule
+		// the ACK, which spends one). A bare FIN at RCV.NXT is taken
+		// even so, as Linux.
 		if off == 0 {
 			c.layer.stats.TCPZeroWindowDrop.Add(1)
 		}
+		c.enterQuickAckMode(maxQuickAcks)
+		c.ackOwed = max(c.ackOwed, 1)
 		c.sendAck(now)
 		return
-	}
-	if off+len(payload) > wnd {
-		payload = payload[:wnd-off]
-		fin = false
 	}
 	if len(payload) > 0 {
 		c.setLastDataLabel(seg.Label) // the label new data came under (rehash.go)

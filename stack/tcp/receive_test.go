@@ -405,3 +405,55 @@ func TestWindowOpenClearsProbeBackoff(t *testing.T) {
 	h.advance(rto + time.Millisecond)
 	h.expect(payloadLen(2), seqNum(ourISN+2)) // the RTO, not 8 RTOs
 }
+
+// The window's right edge as Linux 6.18's tcp_sequence checks it: while
+// the application holds unread data, a segment that crosses the edge is
+// refused whole and answered with a duplicate ACK, as is one that starts
+// beyond it (both counted in BeyondWindow); a bare FIN at a closed edge
+// is still taken; with nothing held, a crossing segment is taken whole.
+func TestWindowRightEdge(t *testing.T) {
+	small := func(c *Config) { c.Rmem = [3]int{4096, 8000, 8000} }
+	h := establishedConn(t, small)
+	pastQuickAcks(h)
+	h.rec.hold = true
+	win := int(h.c.rcvAdv.Sub(h.c.rcvNxt))
+	seq := peerISN + 1
+	h.send(ACK, seq, ourISN+1, withData(make([]byte, 1000)))
+	seq += 1000
+	h.advance(atoMin)
+	h.expect(flags(ACK), ackNum(seq))
+	edge := h.c.rcvAdv
+	cross := int(edge.Sub(seq)) + 1
+	h.send(ACK, seq, ourISN+1, withData(make([]byte, cross)))
+	h.expect(flags(ACK), ackNum(seq)) // at once, nothing taken
+	h.send(ACK, edge+1, ourISN+1, withData(make([]byte, 10)))
+	h.expect(flags(ACK), ackNum(seq))
+	h.expectNothing()
+	if got := h.l.Stats().BeyondWindow.Load(); got != 2 {
+		t.Fatalf("BeyondWindow %d, want 2", got)
+	}
+	if h.c.rcvNxt != seq {
+		t.Fatalf("RCV.NXT moved %d bytes", h.c.rcvNxt.Sub(seq))
+	}
+	// What fits is taken, up to the edge exactly, and closes the window;
+	// a FIN at the closed edge is taken as well.
+	h.send(ACK, seq, ourISN+1, withData(make([]byte, cross-1)))
+	seq = edge
+	h.advance(atoMin)
+	h.expect(flags(ACK), ackNum(seq), window(0))
+	h.send(FIN|ACK, seq, ourISN+1)
+	h.advance(atoMin)
+	h.expect(flags(ACK), ackNum(seq+1))
+	if got := h.l.Stats().TCPZeroWindowDrop.Load(); got != 0 {
+		t.Fatalf("TCPZeroWindowDrop %d", got)
+	}
+
+	// Nothing held: a segment longer than the window is taken whole.
+	h = establishedConn(t, small)
+	n := win + 500
+	h.send(ACK, peerISN+1, ourISN+1, withData(make([]byte, n)))
+	h.expect(flags(ACK), ackNum(peerISN+1+seqnum.Value(n)))
+	if len(h.rec.data) != n {
+		t.Fatalf("delivered %d bytes, want %d", len(h.rec.data), n)
+	}
+}

@@ -90,7 +90,8 @@ type Stats struct {
 	TCPACKSkippedTimeWait  atomic.Uint64 // rate-limited ACK not sent in TIME-WAIT for a segment not at RCV.NXT
 	TCPWinProbe            atomic.Uint64 // zero-window probes sent
 	DelayedACKs            atomic.Uint64 // delayed ACKs sent by the delayed-ACK timer
-	TCPZeroWindowDrop      atomic.Uint64 // segments dropped: our window was zero
+	TCPZeroWindowDrop      atomic.Uint64 // segments dropped: our window was zero and nothing was held
+	BeyondWindow           atomic.Uint64 // segments refused at the window's right edge: starting beyond it, or crossing it while data waits to be read (Linux 6.17+)
 	TCPToZeroWindowAdv     atomic.Uint64 // our advertised window went to zero
 	TCPFromZeroWindowAdv   atomic.Uint64 // our advertised window left zero
 	TCPWantZeroWindowAdv   atomic.Uint64 // window would have shrunk to zero
@@ -206,6 +207,7 @@ var statDescs = []StatDesc{
 	extStat("TCPWinProbe", func(s *Stats) *atomic.Uint64 { return &s.TCPWinProbe }),
 	extStat("DelayedACKs", func(s *Stats) *atomic.Uint64 { return &s.DelayedACKs }),
 	extStat("TCPZeroWindowDrop", func(s *Stats) *atomic.Uint64 { return &s.TCPZeroWindowDrop }),
+	extStat("BeyondWindow", func(s *Stats) *atomic.Uint64 { return &s.BeyondWindow }),
 	extStat("TCPToZeroWindowAdv", func(s *Stats) *atomic.Uint64 { return &s.TCPToZeroWindowAdv }),
 	extStat("TCPFromZeroWindowAdv", func(s *Stats) *atomic.Uint64 { return &s.TCPFromZeroWindowAdv }),
 	extStat("TCPWantZeroWindowAdv", func(s *Stats) *atomic.Uint64 { return &s.TCPWantZeroWindowAdv }),
