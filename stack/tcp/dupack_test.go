@@ -71,3 +71,24 @@ func TestDuplicateDataQuickAck(t *testing.T) {
 		t.Fatalf("DelayedACKLost %d, want 1", n)
 	}
 }
+
+// A retransmitted FIN is a duplicate like old data (Linux tcp_data_queue,
+// which the peer's FIN reaches in CLOSE-WAIT, CLOSING and LAST-ACK for a
+// segment below RCV.NXT): ACKed with a D-SACK of the FIN's sequence
+// number and counted in DelayedACKLost. Text after the FIN is ignored,
+// unanswered. Measured on Linux 6.18 (conformance/scripts/fin-dup-dsack.pkt).
+func TestDuplicateFinDSACK(t *testing.T) {
+	h := sackConn(t, false)
+	fin := peerISN + 1
+	h.send(FIN|ACK, fin, ourISN+1)
+	h.expect(flags(ACK), ackNum(fin+1))
+	h.state(StateCloseWait)
+	h.advance(200 * time.Millisecond)
+	h.send(FIN|ACK, fin, ourISN+1)
+	h.expect(flags(ACK), ackNum(fin+1), dsack(uint32(fin), uint32(fin+1)))
+	if n := h.l.Stats().DelayedACKLost.Load(); n != 1 {
+		t.Fatalf("DelayedACKLost %d, want 1", n)
+	}
+	h.send(ACK|PSH, fin+1, ourISN+1, withData(make([]byte, 10)))
+	h.expectNothing()
+}

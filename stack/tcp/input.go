@@ -177,11 +177,28 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 	case StateEstablished, StateFinWait1, StateFinWait2:
 		c.inputData(now, seg)
 	case StateCloseWait, StateClosing, StateLastAck:
-		// The peer already sent its FIN: a retransmission is re-ACKed.
-		if flags&wire.FlagFIN != 0 || len(seg.Payload) > 0 {
-			c.sendAck(now)
+		// The peer's FIN came: what starts below RCV.NXT is a
+		// retransmission, answered as a duplicate; text at or after it
+		// is ignored, unanswered (RFC 9293 §3.10.7.4, seventh; Linux
+		// tcp_rcv_state_process takes only the former to
+		// tcp_data_queue).
+		if segLen(seg) > 0 && seg.Seq.LessThan(c.rcvNxt) {
+			c.oldSegment(now, seg)
 		}
 	}
+}
+
+// oldSegment answers a segment that brings nothing new, the FIN's
+// sequence number counted (a retransmission: our ACK was lost or late),
+// with an ACK at once and a D-SACK of what of it lies below RCV.NXT
+// (RFC 2883 §4; Linux tcp_data_queue: tcp_dsack_set(seq, end_seq),
+// DelayedACKLost, quick-ACK mode, oldData), an ACK owed, so it spends a
+// quick ACK (tcp_dec_quickack_mode).
+func (c *Conn) oldSegment(now clock.Time, seg *Segment) {
+	c.setDSACK(seg.Seq, seqnum.Min(seg.Seq.Add(segLen(seg)), c.rcvNxt))
+	c.oldData(seg, true)
+	c.ackOwed = max(c.ackOwed, 1)
+	c.sendAck(now)
 }
 
 // oowInterval is Linux's tcp_invalid_ratelimit (500 ms): at most one ACK
@@ -213,8 +230,8 @@ func oowRateLimited(last *uint32, now clock.Time, seg *Segment) bool {
 // old data (oldData); the ACK for a segment without data is rate limited
 // (counted in TCPACKSkippedPAWS or TCPACKSkippedSeq when not sent).
 func (c *Conn) dupAck(now clock.Time, seg *Segment, paws bool) {
-	if len(seg.Payload) > 0 && seg.Seq.LessThan(c.rcvNxt) {
-		end := seg.Seq.Add(seqnum.Size(len(seg.Payload)))
+	if segLen(seg) > 0 && seg.Seq.LessThan(c.rcvNxt) {
+		end := seg.Seq.Add(segLen(seg))                // a FIN counted, as Linux's end_seq
 		c.setDSACK(seg.Seq, seqnum.Min(end, c.rcvNxt)) // RFC 2883 §4
 		// Linux's check for a peer that moved runs in tcp_send_dupack
 		// with SACK, and in tcp_data_queue for what its tcp_sequence
@@ -233,8 +250,8 @@ func (c *Conn) dupAck(now clock.Time, seg *Segment, paws bool) {
 	c.sendAck(now)
 }
 
-// oldData is a segment that brought data received before (the caller
-// D-SACKs that part): our ACK for it was lost or late, counted in
+// oldData is a segment that brought data or a FIN received before (the
+// caller D-SACKs that part): our ACK for it was lost or late, counted in
 // DelayedACKLost, and the next segments are ACKed at once (Linux
 // tcp_enter_quickack_mode with TCP_MAX_QUICKACKS, in tcp_data_queue and
 // tcp_send_dupack), so that a peer recovering from a timeout is not
@@ -618,23 +635,15 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 	// Trim to the window: the left edge (old bytes) ...
 	if seq.LessThan(c.rcvNxt) {
 		skip := int(c.rcvNxt.Sub(seq))
-		if len(payload) > 0 {
-			// Bytes received before: reported in a D-SACK (RFC 2883
-			// §4, Linux tcp_dsack_set: the part below RCV.NXT).
-			c.setDSACK(seq, seq.Add(seqnum.Size(min(skip, len(payload)))))
-		}
 		if skip > len(payload) || (skip == len(payload) && !fin) {
-			// Entirely old (even the FIN position): a duplicate, ACKed at
-			// once (RFC 9293 §3.10.7.4; Linux tcp_data_queue sends a
-			// D-SACK in quick-ACK mode, and the ACK it schedules
-			// spends a quick ACK, tcp_dec_quickack_mode).
-			if len(payload) > 0 {
-				c.oldData(seg, true)
-			}
-			c.ackOwed = max(c.ackOwed, 1)
-			c.sendAck(now)
+			// Entirely old, its FIN too: a duplicate (RFC 9293
+			// §3.10.7.4).
+			c.oldSegment(now, seg)
 			return
 		}
+		// Partly old: the bytes below RCV.NXT reported in a D-SACK
+		// (RFC 2883 §4, Linux tcp_dsack_set(seq, rcv_nxt)).
+		c.setDSACK(seq, c.rcvNxt)
 		payload = payload[skip:]
 		seq = c.rcvNxt
 	}
