@@ -109,11 +109,7 @@ func TestECNCEQuickAcks(t *testing.T) {
 // such segment came first (ICSK_ACK_PUSHED2); a delayed ACK that fires
 // in pingpong mode ends it.
 func TestPushedDataAckedWhenRead(t *testing.T) {
-	h := establishedConn(t)
-	h.send(ACK, peerISN+1, ourISN+1, withData(make([]byte, 1000))) // the peer's segment size: 1000
-	h.expect(flags(ACK))
-	pastQuickAcks(h)
-	seq := peerISN + 1001
+	h, seq := sized1000Conn(t)
 	h.send(ACK|PSH, seq, ourISN+1, withData(make([]byte, 1000)))
 	seq += 1000
 	h.expect(flags(ACK), ackNum(seq))
@@ -171,11 +167,7 @@ func TestDelayedAckInflatesTimeout(t *testing.T) {
 // segment), and SACK blocks on a segment count in its size, so one of
 // the same payload with blocks does not match.
 func TestSmallerSegmentSizeLearned(t *testing.T) {
-	h := establishedConn(t)
-	h.send(ACK, peerISN+1, ourISN+1, withData(make([]byte, 1000))) // the peer's segment size: 1000
-	h.expect(flags(ACK))
-	pastQuickAcks(h)
-	seq := peerISN + 1001
+	h, seq := sized1000Conn(t)
 	data := func(n int, f wire.TCPFlags, opts ...segOpt) {
 		h.send(ACK|f, seq, ourISN+1, append(opts, withData(make([]byte, n)))...)
 		seq += seqnum.Value(n)
@@ -270,4 +262,15 @@ func TestQuickAcksSpentByReplies(t *testing.T) {
 	h.advance(10 * time.Millisecond)
 	h.send(ACK, seq, our, withData(make([]byte, 536)))
 	h.expectNothing()
+}
+
+// sized1000Conn is an established connection that has received one
+// 1000-byte segment (the peer's segment size), past quick-ACK mode; seq
+// is the peer's next sequence number.
+func sized1000Conn(t *testing.T) (*harness, seqnum.Value) {
+	h := establishedConn(t)
+	h.send(ACK, peerISN+1, ourISN+1, withData(make([]byte, 1000)))
+	h.expect(flags(ACK))
+	pastQuickAcks(h)
+	return h, peerISN + 1001
 }

@@ -192,11 +192,17 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 // sequence number counted (a retransmission: our ACK was lost or late),
 // with an ACK at once and a D-SACK of what of it lies below RCV.NXT
 // (RFC 2883 §4; Linux tcp_data_queue: tcp_dsack_set(seq, end_seq),
-// DelayedACKLost, quick-ACK mode, oldData), an ACK owed, so it spends a
-// quick ACK (tcp_dec_quickack_mode).
+// DelayedACKLost, quick-ACK mode, oldData).
 func (c *Conn) oldSegment(now clock.Time, seg *Segment) {
 	c.setDSACK(seg.Seq, seqnum.Min(seg.Seq.Add(segLen(seg)), c.rcvNxt))
 	c.oldData(seg, true)
+	c.sendOwedAck(now)
+}
+
+// sendOwedAck sends at once an ACK that what arrived made owed (Linux
+// inet_csk_schedule_ack, then the ACK): as an owed one, it spends a
+// quick ACK (xmit, tcp_dec_quickack_mode).
+func (c *Conn) sendOwedAck(now clock.Time) {
 	c.ackOwed = max(c.ackOwed, 1)
 	c.sendAck(now)
 }
@@ -662,8 +668,7 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 			c.layer.stats.TCPZeroWindowDrop.Add(1)
 		}
 		c.enterQuickAckMode(maxQuickAcks)
-		c.ackOwed = max(c.ackOwed, 1)
-		c.sendAck(now)
+		c.sendOwedAck(now)
 		return
 	}
 	if len(payload) > 0 {
