@@ -274,3 +274,34 @@ func sized1000Conn(t *testing.T) (*harness, seqnum.Value) {
 	pastQuickAcks(h)
 	return h, peerISN + 1001
 }
+
+// TestOutOfOrderAckSpendsQuickAck: the ACK of an out-of-order segment is
+// owed, with SACK or without, so it spends a quick ACK, and so does the
+// ACK of the segment that fills the hole (Linux tcp_data_queue_ofo
+// schedules the ACK; tcp_event_ack_sent spends one).
+func TestOutOfOrderAckSpendsQuickAck(t *testing.T) {
+	for _, sack := range []bool{false, true} {
+		t.Run(map[bool]string{false: "nosack", true: "sack"}[sack], func(t *testing.T) {
+			var h *harness
+			if sack {
+				h = sackConn(t, false)
+			} else {
+				h = establishedConn(t)
+			}
+			seq, our := peerISN+1, ourISN+1
+			h.send(ACK, seq, our, withData(make([]byte, 1000)))
+			h.expect(flags(ACK), ackNum(seq+1000))
+			q := h.c.quickAcks
+			h.send(ACK, seq+2000, our, withData(make([]byte, 1000)))
+			h.expect(flags(ACK), ackNum(seq+1000))
+			if h.c.quickAcks != q-1 {
+				t.Fatalf("quick ACKs %d after the out-of-order ACK, want %d", h.c.quickAcks, q-1)
+			}
+			h.send(ACK, seq+1000, our, withData(make([]byte, 1000)))
+			h.expect(flags(ACK), ackNum(seq+3000))
+			if h.c.quickAcks != q-2 {
+				t.Fatalf("quick ACKs %d after the hole was filled, want %d", h.c.quickAcks, q-2)
+			}
+		})
+	}
+}
