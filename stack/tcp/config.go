@@ -171,7 +171,7 @@ type Config struct {
 	WindowScaling      bool          // tcp_window_scaling (1): RFC 7323 window scaling
 	Sack               bool          // tcp_sack (1): RFC 2018 selective acknowledgements
 	CongestionControl  string        // tcp_congestion_control ("cubic"; also "bbr", "newreno", "reno")
-	Recovery           int           // tcp_recovery (1): bits 0x1 RACK loss detection (RFC 8985), 0x2 static reordering window, 0x4 no DupThresh rule in RACK
+	Recovery           int           // tcp_recovery (1): bits 0x2 static reordering window, 0x4 no DupThresh rule in RACK; 0x1 (RACK) has no effect, as in Linux 6.18: with SACK RACK always detects losses
 	EarlyRetrans       int           // tcp_early_retrans (3): 3 or 4 send tail loss probes (RFC 8985 §7), 0-2 do not
 	Frto               int           // tcp_frto (2): F-RTO (RFC 5682) detects spurious RTOs; 0 off
 	TxRehash           bool          // txrehash (net.core, 1): a timeout or a duplicate of received data moves the connection to a new IPv6 flow label (rehash.go)
@@ -560,7 +560,7 @@ var settingTable = []settingDef{
 			return badSettingValue("%q not one of %s", v, strings.Join(congestionControls, ", "))
 		},
 	},
-	intSetting("tcp_recovery", "loss detection bits: 0x1 RACK (RFC 8985), 0x2 static reordering window, 0x4 RACK without the DupThresh rule; 0: RFC 6675 DupThresh", true,
+	intSetting("tcp_recovery", "RACK (RFC 8985) bits: 0x2 static reordering window, 0x4 no DupThresh rule; 0x1 has no effect (with SACK RACK always detects losses, as in Linux 6.18)", true,
 		0, 7, func(c *Config) *int { return &c.Recovery }),
 	intSetting("tcp_early_retrans", "tail loss probes (RFC 8985 TLP): 3 or 4 on, 0-2 off", true,
 		0, 4, func(c *Config) *int { return &c.EarlyRetrans }),

@@ -4,8 +4,9 @@ package tcp
 // when a segment sent after it was delivered more than a reordering window
 // later than its own RTT allows; TLP sends a probe 2*SRTT after the last
 // transmission so that a lost tail produces the ACK RACK needs, instead of
-// waiting for the RTO. Linux's defaults: tcp_recovery=1 (RACK on, the
-// reordering window adapts to D-SACKs), tcp_early_retrans=3 (TLP on).
+// waiting for the RTO. Linux's defaults: tcp_recovery=1 (the reordering
+// window adapts to D-SACKs; RACK is on whatever the setting),
+// tcp_early_retrans=3 (TLP on).
 // Both need SACK (RFC 8985 §4); without it the DupThresh rules of
 // recovery.go apply.
 
@@ -17,9 +18,12 @@ import (
 	"github.com/xdptcp/xdptcp/stack/seqnum"
 )
 
-// tcp_recovery bits (Linux TCP_RACK_*).
+// tcp_recovery bits (Linux TCP_RACK_*). Bit 0x1 (TCP_RACK_LOSS_DETECTION)
+// is accepted and has no effect: with SACK, RACK is the only loss
+// detection, as in Linux 6.18, where tcp_recovery=0 still fast
+// retransmits one reordering window after a single SACK
+// (conformance/scripts/rack-recovery-zero.pkt, measured).
 const (
-	recoveryRACK         = 0x1 // RACK loss detection
 	recoveryStaticReoWnd = 0x2 // do not adapt the reordering window to D-SACKs
 	recoveryNoDupThresh  = 0x4 // RACK only: no DupThresh marking beside it
 )
@@ -50,9 +54,10 @@ type rackState struct {
 	flags      uint8         // rk* bits
 }
 
-// rackOn reports whether RACK detects losses on this connection.
+// rackOn reports whether RACK detects losses on this connection: with
+// SACK, whatever tcp_recovery says (see above).
 func (c *Conn) rackOn() bool {
-	return c.flags&fSackOK != 0 && c.layer.cfg.Recovery&recoveryRACK != 0
+	return c.flags&fSackOK != 0
 }
 
 // tlpOn reports whether tail loss probes are sent (tcp_early_retrans 3

@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -472,18 +473,29 @@ func TestPRRSpreadsTransmissions(t *testing.T) {
 	}
 }
 
-// With tcp_recovery=0, RFC 6675's DupThresh rule marks losses: nothing
-// before DupThresh SACKed segments, however long it takes.
-func TestDupThreshFallback(t *testing.T) {
-	h := sackConn(t, false, func(c *Config) { c.Recovery = 0; c.EarlyRetrans = 0 })
-	una := ourISN + 1
-	writeSegs(h, 6, 1000)
-	h.advance(10 * time.Millisecond)
-	h.send(ACK, peerISN+1, una, withSACK(una+1000, una+3000))
-	h.advance(100 * time.Millisecond)
-	h.expectNothing()
-	h.send(ACK, peerISN+1, una, withSACK(una+1000, una+4000))
-	h.expect(seqNum(una), payloadLen(1000))
+// tcp_recovery's RACK bit has no effect, as in Linux 6.18 (measured with
+// conformance/scripts/rack-recovery-zero.pkt): with 0, as with the
+// default 1, one SACK above the first segment retransmits it once its
+// RTT and the reordering window passed, long before DupThresh SACKed
+// segments or the timeout.
+func TestRecoveryBitHasNoEffect(t *testing.T) {
+	var got [2]string
+	for i, rec := range []int{1, 0} {
+		h := sackConn(t, false, func(c *Config) { c.Recovery = rec; c.EarlyRetrans = 0 })
+		una := ourISN + 1
+		writeSegs(h, 3, 1000)
+		h.advance(10 * time.Millisecond)
+		h.send(ACK, peerISN+1, una, withSACK(una+2000, una+3000))
+		h.expectNothing()
+		h.advance(h.c.reoWnd() + time.Millisecond) // (the timers' 1 ms granularity)
+		got[i] = h.drain()
+		if h.l.Stats().TCPSackRecovery.Load() != 1 {
+			t.Fatalf("tcp_recovery=%d: TCPSackRecovery %d, want 1", rec, h.l.Stats().TCPSackRecovery.Load())
+		}
+	}
+	if got[0] != got[1] || !strings.HasPrefix(got[0], "1:1001") {
+		t.Fatalf("after the reordering window: tcp_recovery=1 sent %q, 0 sent %q; want the first segment from both", got[0], got[1])
+	}
 }
 
 // The scoreboard's counts follow its marks through SACK, split, loss,

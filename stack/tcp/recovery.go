@@ -314,10 +314,9 @@ func (c *Conn) frtoOnAck(now clock.Time, as *ackSample) bool {
 	return false
 }
 
-// detectLoss marks the records lost: by RACK (rack.go) with SACK and
-// tcp_recovery's RACK bit, else by RFC 6675 IsLost with SACK; without
-// SACK the head after DupThresh duplicate ACKs (RFC 5681 §3.2) and, in
-// recovery, after each partial ACK (RFC 6582 §3.2 step 3).
+// detectLoss marks the records lost: by RACK (rack.go) with SACK;
+// without SACK the head after DupThresh duplicate ACKs (RFC 5681 §3.2)
+// and, in recovery, after each partial ACK (RFC 6582 §3.2 step 3).
 func (c *Conn) detectLoss(now clock.Time, acked int) {
 	q := c.tq
 	if q == nil || q.n == 0 {
@@ -327,69 +326,11 @@ func (c *Conn) detectLoss(now clock.Time, acked int) {
 		c.rackDetectLoss(now)
 		return
 	}
-	if c.flags&fSackOK == 0 {
-		if int(c.dupAcks) >= c.dupThresh() || (c.flags&fInRecovery != 0 && acked > 0) {
-			if q.at(0).mark&sbLost == 0 {
-				q.setMark(0, sbLost)
-			}
-		}
-		return
-	}
-	c.markLostDupThresh()
-}
-
-// markLostDupThresh is RFC 6675 §4's IsLost applied to every record not
-// SACKed: lost when DupThresh discontiguous SACKed ranges, or more than
-// (DupThresh-1)*SMSS SACKed bytes, lie above it. A record whose
-// retransmission is in flight is lost again when that much was SACKed of
-// data first sent after the retransmission (what IsLost says of an
-// original transmission, applied to the retransmission, as Linux's
-// tcp_mark_lost_retrans did before RACK).
-func (c *Conn) markLostDupThresh() {
-	q := c.tq
-	if q.sacked == 0 {
-		return
-	}
-	d := c.dupThresh()
-	lim := (d - 1) * c.effMSS()
-	bytes, runs, inRun := 0, 0, false
-	for i := q.n - 1; i >= 0; i-- {
-		s := q.at(i)
-		if s.mark&sbSacked != 0 {
-			bytes += int(s.len)
-			if !inRun {
-				runs++
-			}
-			inRun = true
-			continue
-		}
-		inRun = false
-		if bytes == 0 || (runs < d && bytes <= lim) {
-			continue
-		}
-		switch {
-		case s.mark&sbLost == 0:
-			q.setMark(i, sbLost)
-		case s.mark&sbRetrans != 0 && q.sackedFrom(s.nxt) > lim:
-			c.layer.stats.TCPLostRetransmit.Add(1)
-			q.clearMark(i, sbRetrans) // owed another retransmission
+	if int(c.dupAcks) >= c.dupThresh() || (c.flags&fInRecovery != 0 && acked > 0) {
+		if q.at(0).mark&sbLost == 0 {
+			q.setMark(0, sbLost)
 		}
 	}
-}
-
-// sackedFrom returns the SACKed bytes in records at or above seq.
-func (q *txQueue) sackedFrom(seq seqnum.Value) int {
-	n := 0
-	for i := q.n - 1; i >= 0; i-- {
-		s := q.at(i)
-		if s.seq.LessThan(seq) {
-			break
-		}
-		if s.mark&sbSacked != 0 {
-			n += int(s.len)
-		}
-	}
-	return n
 }
 
 // enterRecovery starts fast recovery (RFC 6675 §5 step 4, RFC 6582 §3.2
