@@ -296,15 +296,17 @@ func (c *Conn) headSacked() bool {
 // as Linux's tcp_retransmit_timer does (icsk_retransmits 0, which an ACK
 // that advances SND.UNA resets, as it resets nRtx): a fast recovery
 // (TCPSackRecoveryFail, TCPRenoRecoveryFail), the slow start after an
-// earlier timeout (TCPLossFailures), or duplicate ACKs or SACKs below
-// the recovery threshold (Linux's Disorder state or sacked_out:
-// TCPSackFailures, TCPRenoFailures). Measured on Linux 6.18 with
-// packetdrill and nstat, one timeout each: after a fast retransmission
-// with SACK TCPSackRecoveryFail 1, without SACK (three duplicate ACKs)
-// TCPRenoRecoveryFail 1, after one duplicate ACK without SACK
-// TCPRenoFailures 1, after an ACK of an earlier timeout's resend, before
-// the rest was acknowledged, TCPLossFailures 1. (A SACK below the
-// threshold there leads to RACK's recovery before the timeout.)
+// earlier timeout (TCPLossFailures), or, below the recovery threshold,
+// SACKed data (TCPSackFailures) or, without SACK, duplicate ACKs
+// (TCPRenoFailures; Linux's sacked_out counts them). Measured on Linux
+// 6.18 with packetdrill and nstat, one timeout each: after a fast
+// retransmission with SACK TCPSackRecoveryFail 1, without SACK (three
+// duplicate ACKs) TCPRenoRecoveryFail 1, after one duplicate ACK without
+// SACK TCPRenoFailures 1, after an ACK of an earlier timeout's resend,
+// before the rest was acknowledged, TCPLossFailures 1; after a tail loss
+// probe's resend SACKed at once (RACK takes no sample from it)
+// TCPSackFailures 1; after a duplicate ACK without SACK blocks on a SACK
+// connection, with or without a probe's resend out, nothing.
 func (c *Conn) countTimeoutState() {
 	if c.nRtx > 0 {
 		return
@@ -318,10 +320,9 @@ func (c *Conn) countTimeoutState() {
 		s.TCPRenoRecoveryFail.Add(1)
 	case c.lossState() == CALoss:
 		s.TCPLossFailures.Add(1)
-	case c.dupAcks == 0 && c.tq.sacked == 0:
-	case sack:
+	case sack && c.tq.sacked > 0:
 		s.TCPSackFailures.Add(1)
-	default:
+	case !sack && c.dupAcks > 0:
 		s.TCPRenoFailures.Add(1)
 	}
 }

@@ -633,8 +633,8 @@ func TestSlowStartRetrans(t *testing.T) {
 }
 
 // Linux's tcp_retransmit_timer counts what the first timeout in a row
-// interrupted (measured on Linux 6.18 with packetdrill and nstat for the
-// SACK recovery, Loss and both disorder rows): each case ends with one counter at 1
+// interrupted (measured on Linux 6.18 with packetdrill and nstat for
+// every row but "open"): each case ends with one counter at 1
 // and the others at 0, however many timeouts follow the first.
 func TestTimeoutStateCounters(t *testing.T) {
 	una := ourISN + 1
@@ -695,6 +695,9 @@ func TestTimeoutStateCounters(t *testing.T) {
 			h.expect(seqNum(una+9000), payloadLen(1000))
 			h.send(ACK, peerISN+1, una, withSACK(una+9000, una+10000))
 			h.expectNothing()
+		}},
+		{"sack duplicate ack", "", withSack, func(h *harness) {
+			h.send(ACK, peerISN+1, una) // no SACK blocks: nothing SACKed
 		}},
 		{"reno disorder", "TCPRenoFailures", noSACK, func(h *harness) {
 			h.send(ACK, peerISN+1, una)
