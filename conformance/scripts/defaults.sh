@@ -16,6 +16,9 @@ sysctl -q net.ipv4.tcp_fin_timeout=60
 # controller (bbr_init sets sk_pacing_status; nothing clears it).
 sysctl -q net.ipv4.tcp_congestion_control=cubic
 sysctl -q net.ipv4.tcp_keepalive_time=7200 net.ipv4.tcp_keepalive_intvl=75 net.ipv4.tcp_keepalive_probes=9
+# tcp_syn_linear_timeouts=0: the SYN schedule doubles from the first SYN
+# (Linux 6.18's default is 4; syn-linear-timeouts.pkt and
+# syn-retries-default.pkt set it).
 sysctl -q -e net.ipv4.tcp_ecn=0 net.ipv4.tcp_syn_linear_timeouts=0 net.ipv4.tcp_slow_start_after_idle=0 net.ipv4.tcp_early_retrans=0 >/dev/null 2>&1
 for kv in "$@"; do
 	sysctl -q "$kv" || exit 1

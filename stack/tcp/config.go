@@ -88,6 +88,7 @@ const (
 func DefaultConfig() Config {
 	return Config{
 		SynRetries:         6,
+		SynLinearTimeouts:  4,
 		SynackRetries:      5,
 		Retries2:           15,
 		OrphanRetries:      0,
@@ -145,6 +146,7 @@ func DefaultConfig() Config {
 // the sysctl text form; Settings describes each one.
 type Config struct {
 	SynRetries         int           // tcp_syn_retries (6): SYN retransmissions of an active open, 1..127
+	SynLinearTimeouts  int           // tcp_syn_linear_timeouts (4): an active open's first timeouts that do not back off, 0..127
 	SynackRetries      int           // tcp_synack_retries (5): SYN-ACK retransmissions, 0..255
 	Retries2           int           // tcp_retries2 (15): retransmissions before an established connection is dropped
 	OrphanRetries      int           // tcp_orphan_retries (0 means 8, as Linux)
@@ -498,6 +500,8 @@ func validCongestionControl(name string) bool {
 var settingTable = []settingDef{
 	intSetting("tcp_syn_retries", "SYN retransmissions before an active open fails (MAX_TCP_SYNCNT 127)", true,
 		1, MaxTCPSynCnt, func(c *Config) *int { return &c.SynRetries }),
+	intSetting("tcp_syn_linear_timeouts", "an active open's first SYN timeouts that keep the initial RTO (1 s) before it doubles (Linux 6.18: SYNs at 0, 1, 2, 3, 4, 5, 7, 11 s...); the give-up time stays tcp_syn_retries' doubling schedule", true,
+		0, MaxTCPSynCnt, func(c *Config) *int { return &c.SynLinearTimeouts }),
 	intSetting("tcp_synack_retries", "SYN-ACK retransmissions before a passive open is dropped", true,
 		0, 255, func(c *Config) *int { return &c.SynackRetries }),
 	intSetting("tcp_retries2", "retransmissions before an established connection is dropped", true,

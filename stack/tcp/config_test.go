@@ -11,6 +11,7 @@ func TestDefaultConfigIsLinux(t *testing.T) {
 	c := DefaultConfig()
 	want := map[string]string{
 		"tcp_syn_retries":           "6",
+		"tcp_syn_linear_timeouts":   "4",
 		"tcp_synack_retries":        "5",
 		"tcp_retries2":              "15",
 		"tcp_orphan_retries":        "0",
@@ -90,6 +91,7 @@ func TestSetGetRoundTrip(t *testing.T) {
 	// A non-default value for every setting, in text form.
 	vals := map[string]string{
 		"tcp_syn_retries":           "127",
+		"tcp_syn_linear_timeouts":   "0",
 		"tcp_synack_retries":        "0",
 		"tcp_retries2":              "8",
 		"tcp_orphan_retries":        "3",
@@ -181,6 +183,7 @@ func TestSetRejects(t *testing.T) {
 	}{
 		{"tcp_syn_retries", "0", "tcp_syn_retries: 0 out of range 1..127"},
 		{"tcp_syn_retries", "128", "tcp_syn_retries: 128 out of range 1..127"},
+		{"tcp_syn_linear_timeouts", "128", "tcp_syn_linear_timeouts: 128 out of range 0..127"},
 		{"tcp_syn_retries", "abc", `tcp_syn_retries: invalid value "abc": want an integer`},
 		{"tcp_syn_retries", "", `tcp_syn_retries: invalid value "": want an integer`},
 		{"tcp_syn_retries", "6.5", `tcp_syn_retries: invalid value "6.5": want an integer`},

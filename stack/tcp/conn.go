@@ -540,7 +540,19 @@ func (c *Conn) SetLinger(sec int) {
 }
 
 // currentRTO is the RTO with the current backoff applied.
-func (c *Conn) currentRTO() time.Duration { return backoff(c.rtt.rto(), int(c.nRtx)) }
+func (c *Conn) currentRTO() time.Duration { return backoff(c.rtt.rto(), c.rtoShift()) }
+
+// rtoShift is the RTO's backoff exponent (Linux icsk_backoff): the
+// timeouts in a row, less an active open's first tcp_syn_linear_timeouts,
+// whose SYNs go out one initial RTO apart (Linux tcp_retransmit_timer
+// backs off in SYN-SENT only once total_rto passes the setting).
+func (c *Conn) rtoShift() int {
+	n := int(c.nRtx)
+	if c.state == StateSynSent {
+		n = max(n-c.layer.cfg.SynLinearTimeouts, 0)
+	}
+	return n
+}
 
 // deliverBuffered offers the receive buffer's bytes to the handler.
 func (c *Conn) deliverBuffered() {

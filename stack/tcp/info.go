@@ -280,7 +280,7 @@ func (c *Conn) Info() TCPInfo {
 		State:       c.State(),
 		Retransmits: uint8(min(c.nRtx, 255)),
 		Probes:      uint8(min(int(c.kaProbes)+int(c.zwProbes), 255)),
-		Backoff:     uint8(min(c.nRtx, 255)),
+		Backoff:     uint8(min(c.rtoShift(), 255)),
 		RTO:         c.currentRTO(),
 		ATO:         c.delAckTimeout(),
 		SndMSS:      c.mss,

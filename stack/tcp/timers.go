@@ -113,8 +113,13 @@ func (c *Conn) onSynTimer(now clock.Time) {
 	switch c.state {
 	case StateSynSent:
 		// Linux tcp_write_timeout: give up when the time since the first
-		// SYN reaches tcp_model_timeout(syn_retries, TCP_TIMEOUT_INIT):
-		// with 6 retries, SYNs at 0, 1, 3, 7, 15, 31, 63 s, failure at 127 s.
+		// SYN reaches tcp_model_timeout(syn_retries, TCP_TIMEOUT_INIT),
+		// the doubling schedule's, whatever tcp_syn_linear_timeouts
+		// makes of the SYNs (rtoShift). With the defaults, 6 retries
+		// and 4 linear timeouts, SYNs at 0, 1, 2, 3, 4, 5, 7, 11, 19,
+		// 35, 67 s and failure at 131 s, the first timer past 127 s;
+		// with linear timeouts 0, SYNs at 0, 1, 3, 7, 15, 31, 63 s and
+		// failure at 127 s (measured on Linux 6.18).
 		if c.nRtx > 0 && now.Sub(c.rtxStamp) >= modelTimeout(cfg.SynRetries, initialRTO) {
 			l.stats.TCPAbortOnTimeout.Add(1)
 			c.destroy(c.timeoutErr())
