@@ -459,7 +459,7 @@ func TestFinWaitsForShutWindow(t *testing.T) {
 	h.c.Close()
 	h.state(StateFinWait1)
 	h.expectNothing()
-	rto := h.c.rtt.rto()
+	rto := h.c.rtt.rto(minRTO, maxRTO)
 	h.advance(rto)
 	h.expect(flags(ACK), seqNum(ourISN+1), payloadLen(0))
 	h.send(ACK, peerISN+1, ourISN+2, withWin(0))

@@ -116,6 +116,8 @@ func DefaultConfig() Config {
 		Sack:               true,
 		CongestionControl:  "cubic",
 		Recovery:           1,
+		RTOMinUs:           int(minRTO / time.Microsecond),
+		RTOMaxMs:           int(maxRTO / time.Millisecond),
 		EarlyRetrans:       3,
 		Frto:               2,
 		TxRehash:           true,
@@ -174,6 +176,8 @@ type Config struct {
 	Sack               bool          // tcp_sack (1): RFC 2018 selective acknowledgements
 	CongestionControl  string        // tcp_congestion_control ("cubic"; also "bbr", "newreno", "reno")
 	Recovery           int           // tcp_recovery (1): bits 0x2 static reordering window, 0x4 no DupThresh rule in RACK; 0x1 (RACK) has no effect, as in Linux 6.18: with SACK RACK always detects losses
+	RTOMinUs           int           // tcp_rto_min_us (200000): the RTO's smallest variance term, and the tail loss probe's delayed-ACK allowance with one segment out
+	RTOMaxMs           int           // tcp_rto_max_ms (120000, 1000..120000): the largest RTO, and the cap of the retries' time budget
 	EarlyRetrans       int           // tcp_early_retrans (3): 3 or 4 send tail loss probes (RFC 8985 §7), 0-2 do not
 	Frto               int           // tcp_frto (2): F-RTO (RFC 5682) detects spurious RTOs; 0 off
 	TxRehash           bool          // txrehash (net.core, 1): a timeout or a duplicate of received data moves the connection to a new IPv6 flow label (rehash.go)
@@ -566,6 +570,10 @@ var settingTable = []settingDef{
 	},
 	intSetting("tcp_recovery", "RACK (RFC 8985) bits: 0x2 static reordering window, 0x4 no DupThresh rule; 0x1 has no effect (with SACK RACK always detects losses, as in Linux 6.18)", true,
 		0, 7, func(c *Config) *int { return &c.Recovery }),
+	intSetting("tcp_rto_min_us", "smallest retransmission timeout in microseconds: the floor of the RTO's variance term, and what a tail loss probe adds with one segment out", true,
+		1, math.MaxInt32, func(c *Config) *int { return &c.RTOMinUs }),
+	intSetting("tcp_rto_max_ms", "largest retransmission timeout in milliseconds: the RTO's backoff stops there, and the time budget of tcp_retries2 and tcp_syn_retries assumes it", true,
+		1000, 120000, func(c *Config) *int { return &c.RTOMaxMs }),
 	intSetting("tcp_early_retrans", "tail loss probes (RFC 8985 TLP): 3 or 4 on, 0-2 off", true,
 		0, 4, func(c *Config) *int { return &c.EarlyRetrans }),
 	intSetting("tcp_frto", "F-RTO (RFC 5682) spurious RTO detection: 0 off, 1 or 2 on (SACK-enhanced when SACK is on)", true,

@@ -540,7 +540,14 @@ func (c *Conn) SetLinger(sec int) {
 }
 
 // currentRTO is the RTO with the current backoff applied.
-func (c *Conn) currentRTO() time.Duration { return backoff(c.rtt.rto(), c.rtoShift()) }
+func (c *Conn) currentRTO() time.Duration {
+	return backoff(c.rtt.rto(c.rtoMin(), c.rtoMax()), c.rtoShift(), c.rtoMax())
+}
+
+// rtoMin and rtoMax are tcp_rto_min_us and tcp_rto_max_ms, read at each
+// use as Linux's tcp_rto_min and tcp_rto_max read theirs.
+func (c *Conn) rtoMin() time.Duration { return time.Duration(c.layer.cfg.RTOMinUs) * time.Microsecond }
+func (c *Conn) rtoMax() time.Duration { return time.Duration(c.layer.cfg.RTOMaxMs) * time.Millisecond }
 
 // rtoShift is the RTO's backoff exponent (Linux icsk_backoff): the
 // timeouts in a row, less an active open's first tcp_syn_linear_timeouts,

@@ -67,7 +67,7 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 		}
 		c.sendSyn(now, true)
 		if c.flags&fActive == 0 {
-			c.synAt = now.Add(backoff(initialRTO, int(c.synRtx)))
+			c.synAt = now.Add(backoff(initialRTO, int(c.synRtx), c.rtoMax()))
 			c.rearm()
 		}
 		return

@@ -83,7 +83,7 @@ func TestKeepaliveConfigKey(t *testing.T) {
 // 0 with RTO 200 ms, Linux's orphan give-up budget for boundary
 // retransmissions (tcp_model_timeout with TCP_RTO_MIN) and the give-up time.
 func finSchedule(boundary int) (rtx []time.Duration, giveUp time.Duration) {
-	budget := modelTimeout(boundary, minRTO)
+	budget := modelTimeout(boundary, minRTO, maxRTO)
 	var at, rto time.Duration = 0, 200 * time.Millisecond
 	for {
 		at += rto

@@ -278,7 +278,7 @@ func TestTCPMemInOrderForcedThenDropped(t *testing.T) {
 func TestAutotuneCountsConsumed(t *testing.T) {
 	for _, reads := range []bool{false, true} {
 		h := establishedConn(t)
-		h.c.rtt.sample(10*1e6, h.c.sndUna, h.c.sndNxt)
+		h.c.rtt.sample(10*1e6, h.c.sndUna, h.c.sndNxt, minRTO)
 		if !reads {
 			h.c.PauseRead()
 		}

@@ -123,7 +123,7 @@ func rateTransfer(t *testing.T, total int, p float64, seed uint64) rateResult {
 	if conn == nil || conn.State() != StateEstablished {
 		t.Fatal("not established")
 	}
-	c.rtt.sample(2*d, c.sndUna, c.sndNxt)
+	c.rtt.sample(2*d, c.sndUna, c.sndNxt, minRTO)
 
 	nseg := (total + mss - 1) / mss
 	segs := make([]rateSeg, nseg)

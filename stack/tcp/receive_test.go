@@ -209,12 +209,12 @@ func zeroWindowWithData(t *testing.T) *harness {
 func TestZeroWindowProbeSchedule(t *testing.T) {
 	h := zeroWindowWithData(t)
 	h.expectNothing()
-	rto := h.c.rtt.rto()
+	rto := h.c.rtt.rto(minRTO, maxRTO)
 	const answer = 30 * time.Millisecond // the peer's answer comes this long after each probe
 	var gaps []time.Duration
 	last := h.now // the peer's last zero-window ACK
 	for i := 0; i < 5; i++ {
-		h.advance(backoff(rto, i) - time.Millisecond)
+		h.advance(backoff(rto, i, maxRTO) - time.Millisecond)
 		h.expectNothing()
 		h.advance(time.Millisecond)
 		s := h.expect(flags(ACK), seqNum(ourISN+1), payloadLen(0)) // SND.UNA-1, no data (Linux tcp_xmit_probe_skb)
@@ -258,7 +258,7 @@ func TestWindowReopenedPartly(t *testing.T) {
 	h.expect(payloadLen(1))
 	h.send(ACK, peerISN+1, ourISN+2, withWin(0))
 	h.c.Write(make([]byte, 500+1460+500))
-	rto := h.c.rtt.rto()
+	rto := h.c.rtt.rto(minRTO, maxRTO)
 	h.advance(rto)
 	h.expect(flags(ACK), seqNum(ourISN+1), payloadLen(0))
 	h.advance(10 * time.Millisecond)
@@ -394,9 +394,9 @@ func TestDelayedAckEchoesOldestTSval(t *testing.T) {
 // retransmitted one RTO later, not after the probes' doubled interval.
 func TestWindowOpenClearsProbeBackoff(t *testing.T) {
 	h := zeroWindowWithData(t)
-	rto := h.c.rtt.rto()
+	rto := h.c.rtt.rto(minRTO, maxRTO)
 	for i := 0; i < 3; i++ {
-		h.advance(backoff(rto, i+1) + time.Millisecond)
+		h.advance(backoff(rto, i+1, maxRTO) + time.Millisecond)
 		h.expect(flags(ACK), seqNum(ourISN+1), payloadLen(0))
 		h.send(ACK, peerISN+1, ourISN+2, withWin(0))
 	}

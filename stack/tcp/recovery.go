@@ -124,7 +124,7 @@ func (c *Conn) ackRTT(seg *Segment, as *ackSample) {
 		return
 	}
 	as.rtt = r
-	c.rtt.sample(r, c.sndUna, c.sndNxt)
+	c.rtt.sample(r, c.sndUna, c.sndNxt, c.rtoMin())
 	if m > 0 {
 		c.noteMinRTT(c.layer.now, m)
 	}

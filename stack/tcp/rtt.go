@@ -17,12 +17,14 @@ const (
 	// answer) leaves RTO = 3 s until the first sample (Linux
 	// tcp_init_metrics' TCP_TIMEOUT_FALLBACK).
 	fallbackRTO = 3 * time.Second
-	// minRTO follows Linux's TCP_RTO_MIN (200 ms) rather than RFC 6298
-	// (2.4)'s 1 s; Linux applies it to the variance term: RTO = SRTT +
-	// a variance term of at least 200 ms (rttEstimator).
+	// minRTO is Linux's TCP_RTO_MIN (200 ms), tcp_rto_min_us's default,
+	// rather than RFC 6298 (2.4)'s 1 s; Linux applies the setting to the
+	// variance term: RTO = SRTT + a variance term of at least 200 ms
+	// (rttEstimator). The give-up budget's base stays this constant
+	// (tcp_retransmits_timed_out's TCP_RTO_MIN).
 	minRTO = 200 * time.Millisecond
-	// maxRTO is Linux's TCP_RTO_MAX (120 s); RFC 6298 (2.5) allows any
-	// maximum of at least 60 s.
+	// maxRTO is Linux's TCP_RTO_MAX (120 s), tcp_rto_max_ms's default and
+	// largest value; RFC 6298 (2.5) allows any maximum of at least 60 s.
 	maxRTO = 120 * time.Second
 )
 
@@ -39,33 +41,34 @@ const (
 // timestamps.
 type rttEstimator struct {
 	srtt     time.Duration // smoothed RTT; meaningful once has
-	rttvar   time.Duration // the RTO's variance term (Linux rttvar_us), at least minRTO; meaningful once has
+	rttvar   time.Duration // the RTO's variance term (Linux rttvar_us), at least tcp_rto_min_us; meaningful once has
 	mdev     int32         // smoothed mean deviation times 4, microseconds (Linux mdev_us; tcpi_rttvar is a quarter of it)
-	mdevMax  int32         // largest mdev of this round trip, at least minRTO, microseconds (Linux mdev_max_us)
+	mdevMax  int32         // largest mdev of this round trip, at least tcp_rto_min_us, microseconds (Linux mdev_max_us)
 	seq      seqnum.Value  // SND.NXT when this round trip's measurement began: it ends when SND.UNA passes it (Linux rtt_seq)
 	has      bool          // at least one sample taken
 	fallback bool          // the handshake ended without a sample: fallbackRTO until the first (here: fills padding)
 }
 
-// rto is the base RTO (without backoff), in [minRTO, maxRTO]: SRTT plus
-// the variance term, at millisecond granularity like Linux's
-// jiffies-based RTO (tcp_set_rto); initialRTO before any sample, or
-// fallbackRTO after a handshake that gave none.
-func (e *rttEstimator) rto() time.Duration {
+// rto is the base RTO (without backoff), in [lo, hi] (tcp_rto_min_us,
+// tcp_rto_max_ms): SRTT plus the variance term, at millisecond
+// granularity like Linux's jiffies-based RTO (tcp_set_rto); initialRTO
+// before any sample, or fallbackRTO after a handshake that gave none.
+func (e *rttEstimator) rto(lo, hi time.Duration) time.Duration {
 	if !e.has {
 		if e.fallback {
 			return fallbackRTO
 		}
 		return initialRTO
 	}
-	return clampRTO((e.srtt + e.rttvar).Truncate(time.Millisecond))
+	return min(max((e.srtt+e.rttvar).Truncate(time.Millisecond), lo), hi)
 }
 
 // sample feeds one RTT measurement r, taken when SND.UNA was una and
-// SND.NXT nxt (Linux tcp_rtt_estimator, then tcp_set_rto).
-func (e *rttEstimator) sample(r time.Duration, una, nxt seqnum.Value) {
+// SND.NXT nxt (Linux tcp_rtt_estimator, then tcp_set_rto); lo is
+// tcp_rto_min_us, the variance term's floor.
+func (e *rttEstimator) sample(r time.Duration, una, nxt seqnum.Value, lo time.Duration) {
 	r = max(r, time.Microsecond)
-	const minUs = int32(minRTO / time.Microsecond)
+	minUs := usec32(lo)
 	if !e.has {
 		// The first measurement: RTO = 3 × RTT, at least SRTT + 200 ms.
 		e.srtt = r
@@ -108,41 +111,32 @@ func usec32(d time.Duration) int32 {
 	return int32(min(d/time.Microsecond, math.MaxInt32))
 }
 
-func clampRTO(d time.Duration) time.Duration {
-	if d < minRTO {
-		return minRTO
-	}
-	if d > maxRTO {
-		return maxRTO
-	}
-	return d
-}
-
-// backoff returns base doubled n times (RFC 6298 (5.5)), capped at maxRTO.
-func backoff(base time.Duration, n int) time.Duration {
-	for i := 0; i < n && base < maxRTO; i++ {
+// backoff returns base doubled n times (RFC 6298 (5.5)), capped at hi
+// (tcp_rto_max_ms).
+func backoff(base time.Duration, n int, hi time.Duration) time.Duration {
+	for i := 0; i < n && base < hi; i++ {
 		base *= 2
 	}
-	if base > maxRTO {
-		base = maxRTO
-	}
-	return base
+	return min(base, hi)
 }
 
 // modelTimeout is Linux's tcp_model_timeout: the time a connection may
 // spend retransmitting before giving up after boundary retransmissions,
-// when the RTO starts at rtoBase and doubles up to maxRTO. Linux gives up
-// when the time since the first retransmitted segment was sent reaches
-// this budget (tcp_retransmits_timed_out), not after a count; so do we.
-// With rtoBase 1 s (SYN, TCP_TIMEOUT_INIT) and boundary 6 that is 127 s;
-// with 200 ms (TCP_RTO_MIN) and boundary 15 it is 924.6 s.
-func modelTimeout(boundary int, rtoBase time.Duration) time.Duration {
+// when the RTO starts at rtoBase and doubles up to hi (tcp_rto_max_ms).
+// Linux gives up when the time since the first retransmission (the first
+// SYN for an active open) reaches this budget
+// (tcp_retransmits_timed_out), not after a count; so do we. With rtoBase
+// 1 s (SYN, TCP_TIMEOUT_INIT) and boundary 6 that is 127 s; with 200 ms
+// (TCP_RTO_MIN) and boundary 15 it is 924.6 s; with tcp_rto_max_ms 1000
+// and boundary 4, 3.4 s (measured on Linux 6.18: the budget follows the
+// setting).
+func modelTimeout(boundary int, rtoBase, hi time.Duration) time.Duration {
 	thresh := 0
-	for (rtoBase << (thresh + 1)) <= maxRTO {
-		thresh++ // ilog2(maxRTO / rtoBase)
+	for (rtoBase << (thresh + 1)) <= hi {
+		thresh++ // ilog2(hi / rtoBase)
 	}
 	if boundary <= thresh {
 		return time.Duration((2<<boundary)-1) * rtoBase
 	}
-	return time.Duration((2<<thresh)-1)*rtoBase + time.Duration(boundary-thresh)*maxRTO
+	return time.Duration((2<<thresh)-1)*rtoBase + time.Duration(boundary-thresh)*hi
 }

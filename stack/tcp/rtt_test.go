@@ -109,8 +109,8 @@ func TestRTTSampleKarnAndSACK(t *testing.T) {
 func TestRTOKeepsTheRoundsLargestDeviation(t *testing.T) {
 	var e rttEstimator
 	ms := time.Millisecond
-	e.sample(100*ms, 0, 100)
-	if got := e.rto(); got != 300*ms {
+	e.sample(100*ms, 0, 100, minRTO)
+	if got := e.rto(minRTO, maxRTO); got != 300*ms {
 		t.Fatalf("RTO %v after one 100 ms sample, want 300 ms", got)
 	}
 	// 20 round trips of 10 samples of 100 ms: SRTT 100 ms, the variance
@@ -118,20 +118,20 @@ func TestRTOKeepsTheRoundsLargestDeviation(t *testing.T) {
 	round := func(i int, rtts ...time.Duration) {
 		for j, r := range rtts {
 			una := seqnum.Value(100*i + j + 1)
-			e.sample(r, una, una+50) // a round trip ends at the next round's first ACK
+			e.sample(r, una, una+50, minRTO) // a round trip ends at the next round's first ACK
 		}
 	}
 	steady := []time.Duration{100 * ms, 100 * ms, 100 * ms, 100 * ms, 100 * ms, 100 * ms, 100 * ms, 100 * ms, 100 * ms, 100 * ms}
 	for i := 1; i <= 20; i++ {
 		round(i, steady...)
 	}
-	if e.srtt != 100*ms || e.rto() != 300*ms {
-		t.Fatalf("steady 100 ms: SRTT %v, RTO %v, want 100 ms and 300 ms", e.srtt, e.rto())
+	if e.srtt != 100*ms || e.rto(minRTO, maxRTO) != 300*ms {
+		t.Fatalf("steady 100 ms: SRTT %v, RTO %v, want 100 ms and 300 ms", e.srtt, e.rto(minRTO, maxRTO))
 	}
 	// A 500 ms sample, then nine of 100 ms in the same round trip.
 	round(21, append([]time.Duration{500 * ms}, steady[:9]...)...)
-	if e.rttvar < 400*ms || e.rttvar > 401*ms || e.rto() < (e.srtt+400*ms).Truncate(ms) {
-		t.Fatalf("after a 400 ms deviation and 9 steady samples in its round: variance term %v, RTO %v (SRTT %v), want it held at 400 ms", e.rttvar, e.rto(), e.srtt)
+	if e.rttvar < 400*ms || e.rttvar > 401*ms || e.rto(minRTO, maxRTO) < (e.srtt+400*ms).Truncate(ms) {
+		t.Fatalf("after a 400 ms deviation and 9 steady samples in its round: variance term %v, RTO %v (SRTT %v), want it held at 400 ms", e.rttvar, e.rto(minRTO, maxRTO), e.srtt)
 	}
 	// The next rounds bring it down a quarter of its excess each.
 	prev := e.rttvar
@@ -269,5 +269,49 @@ func TestDuplicateSynAnsweredOnceKarn(t *testing.T) {
 	}
 	if n := h.l.Stats().TCPACKSkippedSynRecv.Load(); n != 1 {
 		t.Fatalf("TCPACKSkippedSynRecv %d, want 1", n)
+	}
+}
+
+// tcp_rto_min_us is the RTO's floor and a lone segment's tail loss probe
+// allowance (Linux tcp_rto_min): with 50 ms and a 10 ms RTT the RTO is
+// 60 ms and the probe, 2*SRTT + 50 ms, is capped at the RTO; the RTO then
+// doubles (measured on Linux 6.18, conformance/scripts/rto-min.pkt: the
+// probe and the timeouts 65, 68 and 132 ms apart in its 4 ms jiffies).
+func TestRTOMinSetting(t *testing.T) {
+	h := sackConn(t, false, func(c *Config) { c.RTOMinUs = 50000 })
+	if rto := h.c.Info().RTO; rto != 60*time.Millisecond {
+		t.Fatalf("RTO %v with a 10 ms RTT, want 60ms", rto)
+	}
+	una := ourISN + 1
+	h.c.Write(make([]byte, 1000))
+	h.expect(seqNum(una), payloadLen(1000))
+	start := h.now
+	for _, ms := range []time.Duration{60, 120, 240} {
+		h.advance(start.Add(ms * time.Millisecond).Sub(h.now))
+		h.expect(seqNum(una), payloadLen(1000), at(time.Duration(start)+ms*time.Millisecond))
+	}
+}
+
+// tcp_rto_max_ms caps the backoff and the retries' time budget: with
+// 1000 ms and tcp_retries2 4 the budget is 3.4 s; after a 200 ms
+// handshake (RTO 600 ms) the data is resent 0.6, 1.6 and 2.6 s after it
+// was sent, and the connection given up at the 3.6 s timer.
+func TestRTOMaxSetting(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.RTOMaxMs, c.Retries2, c.EarlyRetrans = 1000, 4, 0 })
+	h.listen()
+	h.send(SYN, peerISN, 0, withMSS(1000))
+	h.expect(flags(SYN | ACK))
+	h.advance(200 * time.Millisecond)
+	h.send(ACK, peerISN+1, ourISN+1)
+	h.c.Write(make([]byte, 1000))
+	h.expect(payloadLen(1000))
+	start := h.now
+	h.advance(10 * time.Second)
+	for _, ms := range []time.Duration{600, 1600, 2600} {
+		h.expect(seqNum(ourISN+1), payloadLen(1000), at(time.Duration(start)+ms*time.Millisecond))
+	}
+	h.expectNothing()
+	if e := h.rec.events[len(h.rec.events)-1]; e.kind != "close" || time.Duration(e.at) != time.Duration(start)+3600*time.Millisecond {
+		t.Fatalf("last event %s at %v, want the close at %v", e.kind, time.Duration(e.at), time.Duration(start)+3600*time.Millisecond)
 	}
 }

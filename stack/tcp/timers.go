@@ -120,7 +120,7 @@ func (c *Conn) onSynTimer(now clock.Time) {
 		// 35, 67 s and failure at 131 s, the first timer past 127 s;
 		// with linear timeouts 0, SYNs at 0, 1, 3, 7, 15, 31, 63 s and
 		// failure at 127 s (measured on Linux 6.18).
-		if c.nRtx > 0 && now.Sub(c.rtxStamp) >= modelTimeout(cfg.SynRetries, initialRTO) {
+		if c.nRtx > 0 && now.Sub(c.rtxStamp) >= modelTimeout(cfg.SynRetries, initialRTO, c.rtoMax()) {
 			l.stats.TCPAbortOnTimeout.Add(1)
 			c.destroy(c.timeoutErr())
 			return
@@ -145,7 +145,7 @@ func (c *Conn) onSynTimer(now clock.Time) {
 		c.synRtx++
 		l.stats.TCPTimeouts.Add(1)
 		c.sendSyn(now, true)
-		c.synAt = now.Add(backoff(initialRTO, int(c.synRtx)))
+		c.synAt = now.Add(backoff(initialRTO, int(c.synRtx), c.rtoMax()))
 	}
 }
 
@@ -176,7 +176,7 @@ func (c *Conn) onRTO(now clock.Time) {
 	if c.flags&fOrphan != 0 {
 		boundary = c.orphanRetries()
 	}
-	budget := modelTimeout(boundary, minRTO)
+	budget := modelTimeout(boundary, minRTO, c.rtoMax())
 	if c.userTO > 0 {
 		budget = c.userTimeout() // RFC 5482: the user's bound replaces the retries (Linux retransmits_timed_out)
 	}

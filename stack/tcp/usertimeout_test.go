@@ -69,7 +69,7 @@ func TestUserTimeoutKeepalive(t *testing.T) {
 func TestUserTimeoutZeroWindowProbes(t *testing.T) {
 	h := zeroWindowWithData(t)
 	h.c.SetUserTimeout(time.Second)
-	rto := h.c.rtt.rto()
+	rto := h.c.rtt.rto(minRTO, maxRTO)
 	var first clock.Time
 	probes := 0
 	for i := 0; i < 10 && h.c.State() != StateClosed; i++ {
