@@ -80,14 +80,15 @@ func TestKeepaliveConfigKey(t *testing.T) {
 }
 
 // finSchedule returns the retransmission times of a segment first sent at
-// 0 with RTO 200 ms, Linux's orphan give-up budget for boundary
-// retransmissions (tcp_model_timeout with TCP_RTO_MIN) and the give-up time.
+// 0 with RTO 200 ms and the give-up time: the first timer at which
+// Linux's budget for boundary retransmissions (tcp_model_timeout with
+// TCP_RTO_MIN) has passed since the first retransmission.
 func finSchedule(boundary int) (rtx []time.Duration, giveUp time.Duration) {
 	budget := modelTimeout(boundary, minRTO, maxRTO)
 	var at, rto time.Duration = 0, 200 * time.Millisecond
 	for {
 		at += rto
-		if at >= budget {
+		if len(rtx) > 0 && at-rtx[0] >= budget {
 			return rtx, at
 		}
 		rtx = append(rtx, at)
@@ -97,8 +98,9 @@ func finSchedule(boundary int) (rtx []time.Duration, giveUp time.Duration) {
 
 // An orphan's FIN is retransmitted with exponential backoff in FIN-WAIT-1,
 // CLOSING and LAST-ACK, and the connection is dropped when Linux's
-// tcp_orphan_retries budget runs out (3: 0.2+0.4+0.8+1.6 = 3.0 s: FINs at
-// 0.2, 0.6, 1.4 s, dropped at 3.0 s).
+// tcp_orphan_retries budget runs out (3: 0.2+0.4+0.8+1.6 = 3.0 s after
+// the first retransmission: FINs at 0.2, 0.6, 1.4, 3.0 s, dropped at 6.2
+// s; measured on Linux 6.18, conformance/scripts/orphan-retries-budget.pkt).
 func TestOrphanFinRetransmission(t *testing.T) {
 	three := func(c *Config) { c.OrphanRetries = 3 }
 	for _, tc := range []struct {
@@ -113,7 +115,7 @@ func TestOrphanFinRetransmission(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := tc.setup(t, three)
 			rtx, giveUp := finSchedule(3)
-			if len(rtx) != 3 || giveUp != 3*time.Second {
+			if len(rtx) != 4 || giveUp != 6200*time.Millisecond {
 				t.Fatalf("schedule %v give up %v", rtx, giveUp)
 			}
 			h.advance(10 * time.Second)
@@ -131,11 +133,11 @@ func TestOrphanFinRetransmission(t *testing.T) {
 		})
 	}
 	// Default tcp_orphan_retries 0 means 8 (Linux tcp_orphan_retries()):
-	// eight FINs, the last at 51.0 s, dropped at 102.2 s.
+	// nine FINs, the last at 102.2 s, dropped at 204.6 s.
 	t.Run("default-8", func(t *testing.T) {
 		h := lastAckConn(t)
 		rtx, giveUp := finSchedule(8)
-		if len(rtx) != 8 || giveUp != 102200*time.Millisecond {
+		if len(rtx) != 9 || giveUp != 204600*time.Millisecond {
 			t.Fatalf("schedule %v give up %v", rtx, giveUp)
 		}
 		h.advance(giveUp - time.Millisecond)

@@ -210,7 +210,7 @@ func TestSoftICMPErrorReportedOnTimeout(t *testing.T) {
 			h.send(ACK, peerISN+1, ourISN+1) // a duplicate ACK: the path works
 			want = ErrTimeout
 		}
-		h.advance(925 * time.Second)
+		h.advance(1045 * time.Second)
 		if err := h.rec.closeErr(t); err != want {
 			t.Fatalf("ACK after the error %v: timed out with %v, want %v", acked, err, want)
 		}
