@@ -116,6 +116,7 @@ func DefaultConfig() Config {
 		Sack:               true,
 		CongestionControl:  "cubic",
 		Recovery:           1,
+		MaxReordering:      300,
 		RTOMinUs:           int(minRTO / time.Microsecond),
 		RTOMaxMs:           int(maxRTO / time.Millisecond),
 		EarlyRetrans:       3,
@@ -176,6 +177,7 @@ type Config struct {
 	Sack               bool          // tcp_sack (1): RFC 2018 selective acknowledgements
 	CongestionControl  string        // tcp_congestion_control ("cubic"; also "bbr", "newreno", "reno")
 	Recovery           int           // tcp_recovery (1): bits 0x2 static reordering window, 0x4 no DupThresh rule in RACK; 0x1 (RACK) has no effect, as in Linux 6.18: with SACK RACK always detects losses
+	MaxReordering      int           // tcp_max_reordering (300, 3..65535): the largest reordering degree (DupThresh) reordering seen may raise
 	RTOMinUs           int           // tcp_rto_min_us (200000): the RTO's smallest variance term, and the tail loss probe's delayed-ACK allowance with one segment out
 	RTOMaxMs           int           // tcp_rto_max_ms (120000, 1000..120000): the largest RTO, and the cap of the retries' time budget
 	EarlyRetrans       int           // tcp_early_retrans (3): 3 or 4 send tail loss probes (RFC 8985 §7), 0-2 do not
@@ -570,6 +572,8 @@ var settingTable = []settingDef{
 	},
 	intSetting("tcp_recovery", "RACK (RFC 8985) bits: 0x2 static reordering window, 0x4 no DupThresh rule; 0x1 has no effect (with SACK RACK always detects losses, as in Linux 6.18)", true,
 		0, 7, func(c *Config) *int { return &c.Recovery }),
+	intSetting("tcp_max_reordering", "largest reordering degree in segments (DupThresh, tcpi_reordering) that reordering seen may raise the connection's to", true,
+		3, 65535, func(c *Config) *int { return &c.MaxReordering }),
 	intSetting("tcp_rto_min_us", "smallest retransmission timeout in microseconds: the floor of the RTO's variance term, and what a tail loss probe adds with one segment out", true,
 		1, math.MaxInt32, func(c *Config) *int { return &c.RTOMinUs }),
 	intSetting("tcp_rto_max_ms", "largest retransmission timeout in milliseconds: the RTO's backoff stops there, and the time budget of tcp_retries2 and tcp_syn_retries assumes it", true,

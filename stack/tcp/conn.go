@@ -75,8 +75,8 @@ type Conn struct {
 	rcvShift   uint8        // our window scale (0 unless fWS), <= 14
 	kaProbes   uint8        // unanswered keepalive probes (<= tcp_keepalive_probes, 127)
 	corked     bool         // TCP_CORK: partial segments wait (SetCork; here: fills padding)
-	zwProbes   uint16       // unanswered zero-window probes (<= tcp_retries2, 255)
-	reordering uint8        // DupThresh - 3: raised by each fast retransmission found spurious (<= maxReordering)
+	reordering uint16       // DupThresh - 3 (Linux tp->reordering - 3): raised by reordering seen, up to tcp_max_reordering - 3
+	zwProbes   uint8        // unanswered zero-window probes (<= tcp_retries2 or tcp_orphan_retries, 255; Linux icsk_probes_out is a u8 too)
 	state      State        // RFC 9293 state; StateClosed once gone (here: fills padding)
 	maxPacing  uint32       // SO_MAX_PACING_RATE in bytes per second; 0: pacing off (pacing.go; here: fills padding)
 	mss        int          // effective send MSS: peer's MSS capped by ours, >= tcp_min_snd_mss

@@ -673,3 +673,19 @@ func BenchmarkSACKRepeatedBlock(b *testing.B) {
 		q.sack(l, r, nil)
 	}
 }
+
+// The reordering degree follows the SACKed distance up to
+// tcp_max_reordering (300 by default), as Linux's
+// tcp_check_sack_reordering (measured on Linux 6.18 with
+// conformance/scripts/reordering-degree.pkt: tcpi_reordering 20 for a
+// segment delivered 20 below the highest; xdptcp stopped at 15 before
+// 2026-12-07).
+func TestReorderingDegreeUpToSetting(t *testing.T) {
+	for _, tc := range []struct{ max, want int }{{300, 20}, {10, 10}} {
+		h := sackConn(t, false, func(c *Config) { c.MaxReordering = tc.max })
+		h.c.raiseReordering(20 * h.c.mss)
+		if got := h.c.Info().Reordering; got != tc.want {
+			t.Errorf("tcp_max_reordering %d: tcpi_reordering %d after a 20-segment distance, want %d", tc.max, got, tc.want)
+		}
+	}
+}

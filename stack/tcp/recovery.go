@@ -22,11 +22,12 @@ import (
 	"github.com/xdptcp/xdptcp/stack/wire"
 )
 
-// maxReordering bounds the extra DupThresh.
-const maxReordering = 12
+// maxReordering is the extra DupThresh tcp_max_reordering allows (Linux
+// caps tp->reordering there; 300 by default).
+func (c *Conn) maxReordering() int { return c.layer.cfg.MaxReordering - 3 }
 
 // dupThresh is DupThresh: 3 (RFC 5681), raised by one for each fast
-// retransmission found spurious, up to maxReordering, as Linux raises
+// retransmission found spurious, up to tcp_max_reordering, as Linux raises
 // tp->reordering when it sees reordering (tcp_check_sack_reordering,
 // tcp_undo_cwnd_reduction); but never above half the segments in
 // flight, so a small window still recovers without a timeout.

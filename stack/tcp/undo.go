@@ -289,7 +289,7 @@ func (c *Conn) undoLoss(by undoCause) bool {
 		return true
 	}
 	c.ic.reordSeen = sat16(c.ic.reordSeen)
-	if c.reordering < maxReordering {
+	if int(c.reordering) < c.maxReordering() {
 		c.reordering++ // reordering, not loss, set it off
 	}
 	return true
