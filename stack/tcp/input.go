@@ -683,12 +683,12 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 		// segment); without SACK the sender counts duplicate ACKs (RFC
 		// 5681 §3.2), so each goes now.
 		c.oooInsert(seq, payload, fin)
+		c.ackOwed = max(c.ackOwed, 1)
 		if c.flags&fSackOK != 0 {
-			c.ackOwed = max(c.ackOwed, 1)
 			c.flags |= fAckNow
 			return
 		}
-		c.sendOwedAck(now)
+		c.sendAck(now)
 		return
 	}
 	if len(payload) > 0 {

@@ -136,7 +136,7 @@ func (c *Conn) raiseReordering(dist int) {
 	if dist <= (3+int(c.reordering))*mss {
 		return
 	}
-	c.reordering = uint16(max(min((dist+mss-1)/mss-3, c.maxReordering()), 0))
+	c.reordering = uint16(min((dist+mss-1)/mss-3, c.maxReordering())) // above 3+reordering >= 3, as checked
 }
 
 // sentAfter is RFC 8985's RACK_sent_after: a segment ending at end1,
