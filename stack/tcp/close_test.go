@@ -530,3 +530,40 @@ func TestZeroWindowShrinkAnsweredNotTimedOut(t *testing.T) {
 		t.Fatalf("TCPAbortOnTimeout %d", n)
 	}
 }
+
+// The silence that ends a shrunk window's retransmissions is twice
+// tcp_rto_max_ms, not twice TCP_RTO_MAX (Linux 6.18
+// tcp_rtx_probe0_timed_out reads tcp_rto_max(sk)). Measured with 1000 ms
+// (window-shrink-rto-max.pkt): the peer's last ACK at 0.2 s, the head
+// resent at 0.52, 1.16 and 2.18 s, and the timer of 3.2 s gives up.
+func TestZeroWindowShrinkSilentRTOMax(t *testing.T) {
+	h := sackConn(t, false, func(c *Config) { c.RTOMaxMs = 1000 })
+	writeSegs(h, 3, 1000)
+	h.advance(10 * time.Millisecond)
+	h.send(ACK, peerISN+1, ourISN+1001, withWin(0))
+	silent := h.now
+	var resent []time.Duration
+	for h.l.Conns() > 0 && h.now.Sub(silent) < 10*time.Second {
+		at, ok := h.l.NextDeadline()
+		if !ok {
+			t.Fatal("no timer runs")
+		}
+		h.advance(time.Duration(at - h.now))
+		for len(h.out.segs) > 0 {
+			h.expect(seqNum(ourISN+1001), payloadLen(1000))
+			resent = append(resent, h.now.Sub(silent))
+		}
+	}
+	if h.l.Conns() != 0 {
+		t.Fatalf("still open 10 s after the peer fell silent (resent at %v)", resent)
+	}
+	// Each resend is at most one RTO (1 s) after the last; the abort
+	// comes at the first timer past 2 s of silence.
+	d := h.now.Sub(silent)
+	if d <= 2*time.Second || d > 3*time.Second+time.Millisecond || len(resent) < 3 {
+		t.Fatalf("given up %v after the peer fell silent, resent at %v; want the first timer past 2 s", d, resent)
+	}
+	if n := h.l.Stats().TCPAbortOnTimeout.Load(); n != 1 {
+		t.Fatalf("TCPAbortOnTimeout %d", n)
+	}
+}

@@ -179,7 +179,7 @@ type Config struct {
 	Recovery           int           // tcp_recovery (1): bits 0x2 static reordering window, 0x4 no DupThresh rule in RACK; 0x1 (RACK) has no effect, as in Linux 6.18: with SACK RACK always detects losses
 	MaxReordering      int           // tcp_max_reordering (300, 3..65535): the largest reordering degree (DupThresh) reordering seen may raise
 	RTOMinUs           int           // tcp_rto_min_us (200000): the RTO's smallest variance term, and the tail loss probe's delayed-ACK allowance with one segment out
-	RTOMaxMs           int           // tcp_rto_max_ms (120000, 1000..120000): the largest RTO, and the cap of the retries' time budget
+	RTOMaxMs           int           // tcp_rto_max_ms (120000, 1000..120000): the largest RTO, the cap of the retries' time budget, and half the silence that ends a shrunk window
 	EarlyRetrans       int           // tcp_early_retrans (3): 3 or 4 send tail loss probes (RFC 8985 §7), 0-2 do not
 	Frto               int           // tcp_frto (2): F-RTO (RFC 5682) detects spurious RTOs; 0 off
 	TxRehash           bool          // txrehash (net.core, 1): a timeout or a duplicate of received data moves the connection to a new IPv6 flow label (rehash.go)
@@ -576,7 +576,7 @@ var settingTable = []settingDef{
 		3, 65535, func(c *Config) *int { return &c.MaxReordering }),
 	intSetting("tcp_rto_min_us", "smallest retransmission timeout in microseconds: the floor of the RTO's variance term, and what a tail loss probe adds with one segment out", true,
 		1, math.MaxInt32, func(c *Config) *int { return &c.RTOMinUs }),
-	intSetting("tcp_rto_max_ms", "largest retransmission timeout in milliseconds: the RTO's backoff stops there, and the time budget of tcp_retries2 and tcp_syn_retries assumes it", true,
+	intSetting("tcp_rto_max_ms", "largest retransmission timeout in milliseconds: the RTO's backoff stops there, the time budget of tcp_retries2 and tcp_syn_retries assumes it, and twice it of silence ends a shrunk window's retransmissions", true,
 		1000, 120000, func(c *Config) *int { return &c.RTOMaxMs }),
 	intSetting("tcp_early_retrans", "tail loss probes (RFC 8985 TLP): 3 or 4 on, 0-2 off", true,
 		0, 4, func(c *Config) *int { return &c.EarlyRetrans }),

@@ -194,16 +194,20 @@ func (c *Conn) onRTO(now clock.Time) {
 	// timeouts (no TCPTimeouts, no RTO statistics, no black-hole
 	// check), and the connection is given up only when the peer has
 	// been silent too (tcp_rtx_probe0_timed_out): nothing received and
-	// no progress for 2 × TCP_RTO_MAX (240 s) or the user timeout, or
-	// no progress for longer than the user timeout. An orphan is timed
-	// out as usual. Measured on Linux 6.18 with tcp_retries2=3
-	// (conformance/scripts/window-shrink-answered.pkt): the peer's
-	// zero-window answers keep the connection past the 3 s budget.
+	// no progress for twice tcp_rto_max_ms (240 s by default) or the
+	// user timeout, or no progress for longer than the user timeout. An
+	// orphan is timed out as usual. Measured on Linux 6.18 with
+	// tcp_retries2=3 (conformance/scripts/window-shrink-answered.pkt):
+	// the peer's zero-window answers keep the connection past the 3 s
+	// budget; with tcp_rto_max_ms=1000 and a silent peer
+	// (window-shrink-rto-max.pkt) the retransmissions come at 0.52,
+	// 1.16 and 2.18 s and the 3.2 s timer gives up: 2 s is the
+	// setting's, not TCP_RTO_MAX's.
 	zeroWnd := c.sndWnd == 0 && c.flags&fOrphan == 0
 	stalled := now.Sub(c.rtxStamp)
 	var dead bool
 	if zeroWnd {
-		limit := 2 * maxRTO
+		limit := 2 * c.rtoMax()
 		if c.userTO > 0 {
 			limit = min(limit, c.userTimeout())
 		}
