@@ -420,6 +420,16 @@ func (c *Conn) sendNext(now clock.Time, tail bool, mode pushMode) (sent, full bo
 				return false, false
 			}
 			c.countRecoveryRetrans()
+			if i == 0 && c.reoAt == never {
+				// Linux tcp_xmit_retransmit_queue: resending the head
+				// restarts the RTO (unless the reordering timer holds
+				// Linux's one timer slot). Measured on Linux 6.18
+				// (fr-retries-budget.pkt): a fast retransmission at
+				// 20.6 ms, the timeout's resend at 235.6 ms, one RTO
+				// (210 ms and a jiffy) later; from the original
+				// send it would have come at 220 ms.
+				c.rtoAt = now.Add(c.currentRTO())
+			}
 			return true, false
 		}
 	}

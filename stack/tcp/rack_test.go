@@ -689,3 +689,22 @@ func TestReorderingDegreeUpToSetting(t *testing.T) {
 		}
 	}
 }
+
+// A loss-recovery resend of the head restarts the RTO, as Linux's
+// tcp_xmit_retransmit_queue does. Measured on Linux 6.18
+// (fr-retries-budget.pkt): the timeout's resend one RTO after the fast
+// retransmission, not after the original send.
+func TestHeadRetransmitRestartsRTO(t *testing.T) {
+	h := sackConn(t, false, func(c *Config) { c.EarlyRetrans = 0 })
+	una := ourISN + 1
+	writeSegs(h, 6, 1000)
+	sent := h.now
+	h.advance(10 * time.Millisecond)
+	h.send(ACK, peerISN+1, una, withSACK(una+1000, una+2000, una+3000, una+6000))
+	fr := h.now
+	h.expect(seqNum(una), payloadLen(1000))
+	h.expect(seqNum(una+2000), payloadLen(1000))
+	if want := fr.Add(h.c.currentRTO()); h.c.rtoAt != want {
+		t.Fatalf("RTO at %v, want one RTO after the head's resend (%v); the original send was at %v", time.Duration(h.c.rtoAt), time.Duration(want), time.Duration(sent))
+	}
+}
