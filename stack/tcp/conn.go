@@ -117,7 +117,7 @@ type Conn struct {
 	rttSent      clock.Time        // when the SYN or SYN-ACK was sent (the handshake's RTT sample)
 	nRtx         int32             // consecutive RTO expiries without progress (backoff exponent)
 	rcvRTTEcr    uint32            // TSecr of the last segment the receiver's RTT estimate looked at (Linux rcv_rtt_last_tsecr; rcvrtt.go; here: beside nRtx, fills its padding)
-	rtxStamp     clock.Time        // Linux retrans_stamp: send time of the first retransmitted segment; valid if nRtx > 0
+	rtxStamp     clock.Time        // Linux retrans_stamp: send time of the first retransmission of the episode (any kind), or of the first SYN once resent; never if none (rtxstamp.go)
 	tq           *txQueue          // the scoreboard: segments sent and not acknowledged; nil when none
 	rack         rackState         // RACK-TLP and F-RTO state (rack.go)
 	lastSendAt   clock.Time        // last data transmission (restart after idle, Linux lsndtime)

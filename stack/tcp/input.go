@@ -415,6 +415,7 @@ func (c *Conn) establish(now clock.Time, seg *Segment) bool {
 	}
 	c.synRtx = 0
 	c.nRtx = 0
+	c.rtxStamp = never
 	c.sndWnd = uint32(seg.Window) << c.sndShift
 	c.maxSndWnd = c.sndWnd
 	c.sndWl1, c.sndWl2 = seg.Seq, seg.Ack
@@ -1126,6 +1127,7 @@ func (c *Conn) inputSynSent(now clock.Time, seg *Segment) {
 	if ackOK {
 		c.handshakeRTT(now, seg, c.nRtx == 0)
 		c.nRtx = 0
+		c.rtxStamp = never // the SYN's resends were no data's
 		c.sndUna = seg.Ack
 		c.endRTORecovery(now) // the SYN's timeouts
 		c.sndWnd = uint32(seg.Window) << c.sndShift

@@ -159,6 +159,7 @@ func (l *Layer) newConn(now clock.Time, k flowtable.Key) *Conn {
 	}
 	c.stopTimers()
 	c.rrtt.at = never
+	c.rtxStamp = never
 	c.rack.reoMult = 1
 	c.initCC(c.mss)
 	c.timer.Fn = connTimer

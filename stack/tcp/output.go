@@ -690,6 +690,9 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 		}
 		r.mark |= sbEverRetrans
 		r.sentAt, r.nxt = now, c.sndNxt
+		if c.rtxStamp == never {
+			c.rtxStamp = now // the episode's first retransmission (rtxstamp.go)
+		}
 		if rs != nil {
 			rs.onSend(now, r, false)
 		}

@@ -209,6 +209,9 @@ func (c *Conn) takeSACK(seg *Segment, as *ackSample, deliver func(*txSeg)) {
 // case (Linux tcp_cong_control with a cong_control hook).
 func (c *Conn) onAckRecovery(now clock.Time, as *ackSample) {
 	c.recoveryOnAck(now, as)
+	if st := c.lossState(); st != CARecovery && st != CALoss {
+		c.forgetRtxStamp() // Linux tcp_try_to_open
+	}
 	c.endRTORecovery(now)
 	b := c.rateCtl()
 	if r := c.rater(); r != nil {
@@ -346,6 +349,7 @@ func (c *Conn) enterRecovery(now clock.Time) {
 	if !cwr {
 		c.startUndo(now, false)
 	}
+	c.forgetRtxStamp()     // Linux tcp_enter_recovery: unless a retransmission is still out
 	c.rack.flags &^= rkTLP // Linux tcp_init_cwnd_reduction ends a TLP episode
 	// Recovery supersedes CWR (Linux's one icsk_ca_state).
 	c.flags = c.flags&^fInCWR | fInRecovery

@@ -169,9 +169,9 @@ func (c *Conn) onRTO(now clock.Time) {
 		return // nothing outstanding
 	}
 	// Give-up: Linux's time budget (tcp_retransmits_timed_out with
-	// tcp_model_timeout(boundary, TCP_RTO_MIN)), measured from the first
-	// retransmission (retrans_stamp, the retransmitted skb's new send
-	// time). With tcp_retries2 = 15 that is 924.6 s; an orphan uses
+	// tcp_model_timeout(boundary, TCP_RTO_MIN)), measured from the
+	// episode's first retransmission, a fast one included (rtxStamp,
+	// rtxstamp.go). With tcp_retries2 = 15 that is 924.6 s; an orphan uses
 	// tcp_orphan_retries (0 means 8: 102.2 s). Measured on Linux 6.18
 	// with tcp_rto_max_ms 1000 and tcp_retries2 4 (a 3.4 s budget) after
 	// a 200 ms handshake: the data at 0.2 s, resent at 0.83, 1.86, 2.88
@@ -184,9 +184,6 @@ func (c *Conn) onRTO(now clock.Time) {
 	budget := modelTimeout(boundary, minRTO, c.rtoMax())
 	if c.userTO > 0 {
 		budget = c.userTimeout() // RFC 5482: the user's bound replaces the retries (Linux retransmits_timed_out)
-	}
-	if c.nRtx == 0 {
-		c.rtxStamp = now // this timeout's retransmission is the first
 	}
 	// The peer shrank its window to zero with data in flight: Linux's
 	// tcp_retransmit_timer treats the retransmissions as zero-window
@@ -204,7 +201,7 @@ func (c *Conn) onRTO(now clock.Time) {
 	// 1.16 and 2.18 s and the 3.2 s timer gives up: 2 s is the
 	// setting's, not TCP_RTO_MAX's.
 	zeroWnd := c.sndWnd == 0 && c.flags&fOrphan == 0
-	stalled := now.Sub(c.rtxStamp)
+	stalled := now.Sub(c.rtxStart())
 	var dead bool
 	if zeroWnd {
 		limit := 2 * c.rtoMax()
@@ -293,7 +290,7 @@ func (c *Conn) onRTO(now clock.Time) {
 	if c.userTO > 0 {
 		// Linux tcp_clamp_rto_to_user_timeout: the next timeout comes
 		// no later than the user timeout, so the abort is on time.
-		c.rtoAt = min(c.rtoAt, max(c.rtxStamp.Add(c.userTimeout()), now.Add(time.Millisecond)))
+		c.rtoAt = min(c.rtoAt, max(c.rtxStart().Add(c.userTimeout()), now.Add(time.Millisecond)))
 	}
 }
 
@@ -352,7 +349,7 @@ func (c *Conn) SetUserTimeout(d time.Duration) {
 	ms := int64(d / time.Millisecond)
 	c.userTO = uint32(min(max(ms, 0), math.MaxUint32))
 	if c.userTO > 0 && c.nRtx > 0 && c.rtoAt != never {
-		c.rtoAt = min(c.rtoAt, max(c.rtxStamp.Add(c.userTimeout()), c.layer.now))
+		c.rtoAt = min(c.rtoAt, max(c.rtxStart().Add(c.userTimeout()), c.layer.now))
 		c.rearm()
 	}
 }
