@@ -52,6 +52,7 @@ const (
 	fECEPending                         // a CE mark arrived: ECE on our segments until the peer's CWR
 	fCWRPending                         // we reduced for an ECE: CWR on the next new data segment
 	fInCWR                              // reduced for an ECE: no cwnd growth, no other reduction until SND.UNA is above recover (Linux CWR state)
+	fCorked                             // TCP_CORK: partial segments wait (SetCork)
 )
 
 // Conn is one TCP connection. All methods must be called on the loop that
@@ -74,7 +75,7 @@ type Conn struct {
 	sndShift   uint8        // peer's window scale (0 unless fWS), <= 14
 	rcvShift   uint8        // our window scale (0 unless fWS), <= 14
 	kaProbes   uint8        // unanswered keepalive probes (<= tcp_keepalive_probes, 127)
-	corked     bool         // TCP_CORK: partial segments wait (SetCork; here: fills padding)
+	backoff    uint8        // the RTO's backoff exponent (Linux icsk_backoff): timeouts and zero-window probes raise it, a valid RTT sample clears it (Karn), <= 255
 	reordering uint16       // DupThresh - 3 (Linux tp->reordering - 3): raised by reordering seen, up to tcp_max_reordering - 3
 	zwProbes   uint8        // unanswered zero-window probes (<= tcp_retries2 or tcp_orphan_retries, 255; Linux icsk_probes_out is a u8 too)
 	state      State        // RFC 9293 state; StateClosed once gone (here: fills padding)
@@ -115,7 +116,7 @@ type Conn struct {
 	recover      seqnum.Value      // RFC 6582 recover point: no new recovery until SND.UNA passes it
 	rcvSpace     int32             // most bytes the application took in one receiver RTT so far (Linux rcvq_space.space; input.go consumed; here: fills padding)
 	rttSent      clock.Time        // when the SYN or SYN-ACK was sent (the handshake's RTT sample)
-	nRtx         int32             // consecutive RTO expiries without progress (backoff exponent)
+	nRtx         int32             // consecutive RTO expiries without progress (Linux icsk_retransmits: an ACK that advances SND.UNA clears it)
 	rcvRTTEcr    uint32            // TSecr of the last segment the receiver's RTT estimate looked at (Linux rcv_rtt_last_tsecr; rcvrtt.go; here: beside nRtx, fills its padding)
 	rtxStamp     clock.Time        // Linux retrans_stamp: send time of the first retransmission of the episode (any kind), or of the first SYN once resent; never if none (rtxstamp.go)
 	tq           *txQueue          // the scoreboard: segments sent and not acknowledged; nil when none
@@ -451,10 +452,10 @@ func (c *Conn) SetNoDelay(on bool) {
 // PSH. Turning it off sends what waits (past Nagle too when Nagle is off).
 func (c *Conn) SetCork(on bool) {
 	if on {
-		c.corked = true
+		c.flags |= fCorked
 		return
 	}
-	c.corked = false
+	c.flags &^= fCorked
 	if c.state.synchronized() && c.flags&fGone == 0 {
 		mode := pushNormal
 		if c.flags&fNoDelay != 0 {
@@ -544,17 +545,24 @@ func (c *Conn) currentRTO() time.Duration {
 	return backoff(c.rtt.rto(c.rtoMin(), c.rtoMax()), c.rtoShift(), c.rtoMax())
 }
 
+// backOff doubles the RTO from here on (Linux icsk_backoff++), saturating.
+func (c *Conn) backOff() {
+	if c.backoff < math.MaxUint8 {
+		c.backoff++
+	}
+}
+
 // rtoMin and rtoMax are tcp_rto_min_us and tcp_rto_max_ms, read at each
 // use as Linux's tcp_rto_min and tcp_rto_max read theirs.
 func (c *Conn) rtoMin() time.Duration { return time.Duration(c.layer.cfg.RTOMinUs) * time.Microsecond }
 func (c *Conn) rtoMax() time.Duration { return time.Duration(c.layer.cfg.RTOMaxMs) * time.Millisecond }
 
-// rtoShift is the RTO's backoff exponent (Linux icsk_backoff): the
-// timeouts in a row, less an active open's first tcp_syn_linear_timeouts,
-// whose SYNs go out one initial RTO apart (Linux tcp_retransmit_timer
-// backs off in SYN-SENT only once total_rto passes the setting).
+// rtoShift is the RTO's backoff exponent (Linux icsk_backoff), less an
+// active open's first tcp_syn_linear_timeouts, whose SYNs go out one
+// initial RTO apart (Linux tcp_retransmit_timer backs off in SYN-SENT
+// only once total_rto passes the setting).
 func (c *Conn) rtoShift() int {
-	n := int(c.nRtx)
+	n := int(c.backoff)
 	if c.state == StateSynSent {
 		n = max(n-c.layer.cfg.SynLinearTimeouts, 0)
 	}

@@ -414,7 +414,7 @@ func (c *Conn) establish(now clock.Time, seg *Segment) bool {
 		r.timeouts, r.recoveries, r.done = uint32(c.synRtx), 1, now.Sub(c.rttSent)
 	}
 	c.synRtx = 0
-	c.nRtx = 0
+	c.nRtx, c.backoff = 0, 0
 	c.rtxStamp = never
 	c.sndWnd = uint32(seg.Window) << c.sndShift
 	c.maxSndWnd = c.sndWnd
@@ -511,7 +511,7 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 		// (measured on Linux 6.18: conformance/scripts/persist.pkt).
 		if c.windowTakesNext() {
 			c.persistAt = never
-			c.zwProbes, c.nRtx = 0, 0
+			c.zwProbes, c.backoff = 0, 0
 			c.endProbing()
 		} else {
 			c.persistAt = now.Add(c.currentRTO())
@@ -1126,7 +1126,7 @@ func (c *Conn) inputSynSent(now clock.Time, seg *Segment) {
 	c.negotiate(now, seg, true)
 	if ackOK {
 		c.handshakeRTT(now, seg, c.nRtx == 0)
-		c.nRtx = 0
+		c.nRtx, c.backoff = 0, 0
 		c.rtxStamp = never // the SYN's resends were no data's
 		c.sndUna = seg.Ack
 		c.endRTORecovery(now) // the SYN's timeouts

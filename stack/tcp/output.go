@@ -516,9 +516,9 @@ func (c *Conn) splitOK(mode pushMode) bool {
 		return false
 	}
 	if c.flags&fNoDelay != 0 {
-		return mode != pushMore && (!c.corked || mode.force())
+		return mode != pushMore && (c.flags&fCorked == 0 || mode.force())
 	}
-	return mode != pushMore && !c.corked && !c.smallOut()
+	return mode != pushMore && c.flags&fCorked == 0 && !c.smallOut()
 }
 
 // windowTakesNext reports whether the peer's window has room for the next
@@ -612,7 +612,7 @@ func (c *Conn) sendNew(now clock.Time, room int, tail bool, mode pushMode) (sent
 		return false, false // Nagle (RFC 9293 §3.7.4), Minshall's variant: one small segment in flight
 	}
 	finRides := c.flags&fFinQueued != 0 && c.sndNxt.Add(seqnum.Size(n)) == c.finSeq
-	if n < full && n == unsent && !finRides && (mode == pushMore || c.corked && !mode.force()) {
+	if n < full && n == unsent && !finRides && (mode == pushMore || c.flags&fCorked != 0 && !mode.force()) {
 		// TCP_CORK or MSG_MORE: the partial segment waits for more data
 		// (a FIN goes: Linux tcp_nagle_test). With nothing in flight
 		// the probe timer is the cork's ceiling (Linux

@@ -223,6 +223,11 @@ func TestZeroWindowProbeSchedule(t *testing.T) {
 		h.send(ACK, peerISN+1, ourISN+2, withWin(0))
 		last = h.now
 		h.expectNothing()
+		// Probes are not timeouts: the Open state, no retransmits, the
+		// probes' backoff (persist-info.pkt, as Linux 6.18).
+		if in := h.c.Info(); in.CAState != CAOpen || in.Retransmits != 0 || int(in.Backoff) != i+1 {
+			t.Fatalf("after probe %d: ca_state %d retransmits %d backoff %d, want Open 0 %d", i+1, in.CAState, in.Retransmits, in.Backoff, i+1)
+		}
 	}
 	for i := 1; i < len(gaps); i++ {
 		if gaps[i] != 2*gaps[i-1] && gaps[i] != maxRTO {

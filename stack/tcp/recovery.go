@@ -126,6 +126,12 @@ func (c *Conn) ackRTT(seg *Segment, as *ackSample) {
 	}
 	as.rtt = r
 	c.rtt.sample(r, c.sndUna, c.sndNxt, c.rtoMin())
+	// RFC 6298 §5 with Karn's algorithm, as Linux's tcp_ack_update_rtt:
+	// only a valid sample ends the backoff. An ACK of retransmitted data
+	// alone (no timestamps) keeps it: measured on Linux 6.18
+	// (rto-progress-budget.pkt), the timeout after such an ACK comes
+	// 433 ms after it, twice the 210 ms RTO.
+	c.backoff = 0
 	if m > 0 {
 		c.noteMinRTT(c.layer.now, m)
 	}

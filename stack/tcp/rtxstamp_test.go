@@ -3,6 +3,8 @@ package tcp
 import (
 	"testing"
 	"time"
+
+	"github.com/xdptcp/xdptcp/stack/seqnum"
 )
 
 // The retries' budget counts from the episode's first retransmission,
@@ -26,5 +28,55 @@ func TestRetriesBudgetFromFastRetransmit(t *testing.T) {
 	h.expectNothing()
 	if e := h.rec.events[len(h.rec.events)-1]; e.kind != "close" || time.Duration(e.at) != time.Duration(fr)+1470*time.Millisecond {
 		t.Fatalf("last event %s at %v, want the close at %v", e.kind, time.Duration(e.at), time.Duration(fr)+1470*time.Millisecond)
+	}
+}
+
+// An ACK that advances SND.UNA over retransmitted data only gives no RTT
+// sample without timestamps (Karn), so the backoff stays: the next
+// timeout waits the doubled RTO, as Linux's icsk_backoff, which only
+// tcp_ack_update_rtt's valid sample clears (rto-progress-budget.pkt,
+// measured on Linux 6.18: 433 ms after such an ACK, the RTO 210 ms). The
+// timeouts' count restarts (tcpi_retransmits 0) and the budget does not:
+// with tcp_retries2=2 the timer 1.58 s after the first resend gives up.
+// With timestamps the ACK echoes the resend's TSval: a valid sample ends
+// the backoff.
+func TestBackoffKeptUntilValidSample(t *testing.T) {
+	for _, ts := range []bool{false, true} {
+		h := sackConn(t, ts, func(c *Config) { c.Retries2, c.EarlyRetrans = 2, 0 })
+		una := ourISN + 1
+		seg := seqnum.Value(1000)
+		if ts {
+			seg = 988
+		}
+		writeSegs(h, 4, int(seg))
+		rto := h.c.currentRTO()
+		h.advance(rto)
+		first := h.expect(seqNum(una), at(time.Duration(h.now)))
+		h.advance(290 * time.Millisecond)
+		if ts {
+			h.send(ACK, peerISN+1, una+seg, withTS(200, first.seg.Opts.TSVal))
+		} else {
+			h.send(ACK, peerISN+1, una+seg)
+		}
+		acked := h.now
+		h.expect(seqNum(una + seg))
+		h.expect(seqNum(una + 2*seg))
+		in := h.c.Info()
+		if !ts {
+			if in.Retransmits != 0 || in.Backoff != 1 || h.c.rtoAt != acked.Add(2*rto) {
+				t.Fatalf("no timestamps: retransmits %d backoff %d, timeout %v after the ACK; want 0 1 %v", in.Retransmits, in.Backoff, time.Duration(h.c.rtoAt-acked), 2*rto)
+			}
+			h.advance(5 * time.Second)
+			h.expect(seqNum(una+seg), at(time.Duration(acked.Add(2*rto))))
+			h.expectNothing()
+			e := h.rec.events[len(h.rec.events)-1]
+			if want := acked.Add(2*rto + 4*rto); e.kind != "close" || e.at != want {
+				t.Fatalf("last event %s at %v, want the close at %v", e.kind, time.Duration(e.at), time.Duration(want))
+			}
+			continue
+		}
+		if in.Retransmits != 0 || in.Backoff != 0 || h.c.rtoAt != acked.Add(h.c.currentRTO()) {
+			t.Fatalf("timestamps: retransmits %d backoff %d, timeout %v after the ACK; want 0 0 one RTO", in.Retransmits, in.Backoff, time.Duration(h.c.rtoAt-acked))
+		}
 	}
 }

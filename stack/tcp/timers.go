@@ -130,6 +130,7 @@ func (c *Conn) onSynTimer(now clock.Time) {
 		}
 		c.countRTO(now)
 		c.nRtx++
+		c.backOff()
 		l.stats.TCPTimeouts.Add(1)
 		c.timeoutRehash()
 		c.sendSyn(now, true)
@@ -273,6 +274,7 @@ func (c *Conn) onRTO(now clock.Time) {
 		c.countRTO(now)
 	}
 	c.nRtx++
+	c.backOff()
 	if !zeroWnd && cfg.MtuProbing > 0 && int(c.nRtx) >= cfg.Retries1 {
 		c.mtuBlackHole(now) // before the resend: what was marked lost goes at the new size
 	}
@@ -387,7 +389,7 @@ func (c *Conn) onPersist(now clock.Time) {
 		// ends the probing and its backoff (Linux tcp_send_probe0 once
 		// packets_out > 0), so its RTO is the estimator's, not the
 		// probes' (persist-small.pkt).
-		c.zwProbes, c.nRtx = 0, 0
+		c.zwProbes, c.backoff = 0, 0
 		c.endProbing()
 		c.wakeup(now)
 		c.trySend(now)
@@ -422,7 +424,7 @@ func (c *Conn) onPersist(now clock.Time) {
 		return
 	}
 	c.zwProbes++
-	c.nRtx++ // the probe backoff survives the peer's zero-window ACKs (Linux icsk_backoff)
+	c.backOff() // survives the peer's zero-window ACKs; not a timeout (Linux tcp_send_probe0 leaves icsk_retransmits)
 	c.layer.stats.TCPWinProbe.Add(1)
 	c.sendProbe(now)
 	c.persistAt = now.Add(c.currentRTO())
