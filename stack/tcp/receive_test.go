@@ -462,3 +462,29 @@ func TestWindowRightEdge(t *testing.T) {
 		t.Fatalf("delivered %d bytes, want %d", len(h.rec.data), n)
 	}
 }
+
+// The probes' backoff stops at tcp_retries2 (Linux tcp_send_probe0;
+// persist-backoff-cap.pkt, measured on Linux 6.18): with 2, answered
+// probes go one, two, then four RTOs after the peer's last answer, and
+// keep going while the peer answers.
+func TestZeroWindowProbeBackoffCap(t *testing.T) {
+	h := establishedConn(t, func(c *Config) { c.Retries2 = 2 })
+	h.c.Write([]byte("x"))
+	h.expect(payloadLen(1))
+	h.send(ACK, peerISN+1, ourISN+2, withWin(0))
+	h.c.Write([]byte("yz"))
+	rto := h.c.rtt.rto(minRTO, maxRTO)
+	last := h.now
+	for i, mult := range []time.Duration{1, 2, 4, 4, 4, 4, 4} {
+		h.advance(mult*rto - time.Millisecond)
+		h.expectNothing()
+		h.advance(time.Millisecond)
+		if s := h.expect(flags(ACK), seqNum(ourISN+1), payloadLen(0)); time.Duration(s.at-last) != mult*rto {
+			t.Fatalf("probe %d %v after the answer, want %v", i+1, time.Duration(s.at-last), mult*rto)
+		}
+		h.advance(10 * time.Millisecond)
+		h.send(ACK, peerISN+1, ourISN+2, withWin(0))
+		last = h.now
+	}
+	h.state(StateEstablished)
+}
