@@ -191,7 +191,7 @@ type Config struct {
 	MinSndMss          int           // tcp_min_snd_mss (48): floor of the peer's MSS
 	MinRTTWlen         int           // tcp_min_rtt_wlen (300): seconds of RTT samples the minimum RTT is taken over (Linux tcp_min_rtt)
 	MinTSOSegs         int           // tcp_min_tso_segs (2): the fewest segments of a packet Linux would build with TSO; xdptcp sends segments, this sizes where PSH falls (push.go)
-	Retries1           int           // tcp_retries1 (3): consecutive RTOs before the path is suspected (black-hole MTU search)
+	Retries1           int           // tcp_retries1 (3): its tcp_model_timeout (3.0 s) since the first retransmission suspects the path (black-hole MTU search)
 	MtuProbing         int           // tcp_mtu_probing (0): 0 off, 1 after an ICMP black hole is detected, 2 from the start
 	BaseMss            int           // tcp_base_mss (1024): the MSS the black-hole search starts from
 	MtuProbeFloor      int           // tcp_mtu_probe_floor (48): the smallest MSS the search goes to
@@ -600,7 +600,7 @@ var settingTable = []settingDef{
 		0, 86400, func(c *Config) *int { return &c.MinRTTWlen }),
 	intSetting("tcp_min_tso_segs", "the fewest segments of a TSO packet (tcp_tso_autosize); xdptcp has no TSO: it places PSH at the end of each packet Linux would build", true,
 		1, 255, func(c *Config) *int { return &c.MinTSOSegs }),
-	intSetting("tcp_retries1", "consecutive retransmission timeouts before the path is suspected (then tcp_mtu_probing acts)", true,
+	intSetting("tcp_retries1", "retransmission timeouts whose time (Linux's tcp_model_timeout, 3.0 s for 3) must pass since the first retransmission before the path is suspected (then tcp_mtu_probing acts)", true,
 		0, 255, func(c *Config) *int { return &c.Retries1 }),
 	intSetting("tcp_mtu_probing", "MSS search for paths that drop ICMP (RFC 4821 PLPMTUD): 0 off, 1 after tcp_retries1 timeouts, 2 always (start at tcp_base_mss); then probes upward", true,
 		0, 2, func(c *Config) *int { return &c.MtuProbing }),

@@ -225,14 +225,14 @@ func (c *Conn) searchMSS(ms *mtuSearch) int {
 	return max(int(min(ms.pmtu, ms.low)-ov), c.layer.cfg.MinSndMss, 1)
 }
 
-// mtuBlackHole is Linux's tcp_mtu_probing, called when tcp_retries1
-// consecutive retransmission timeouts suggest a path that drops
+// mtuBlackHole is Linux's tcp_mtu_probing, called when tcp_retries1's
+// time of retransmission timeouts suggests a path that drops
 // full-sized segments and the ICMP errors that would say so (RFC 4821
 // §2's black hole): the first time it turns the search on (the MSS goes
 // to tcp_base_mss), every later time it halves low, never below
-// tcp_mtu_probe_floor or tcp_min_snd_mss. Called from the RTO, which has
-// already marked everything in flight lost. The search then probes back
-// up (mtuProbe).
+// tcp_mtu_probe_floor or tcp_min_snd_mss. Called from the RTO before
+// the loss state's cwnd is set. The search then probes back up
+// (mtuProbe).
 func (c *Conn) mtuBlackHole(now clock.Time) {
 	cfg := &c.layer.cfg
 	old := c.mss

@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"fmt"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -106,34 +107,38 @@ func TestICMPPacketTooBigIPv6(t *testing.T) {
 	h.expect(seqNum(ourISN+1), payloadLen(1220))
 }
 
-// tcp_mtu_probing 1: after tcp_retries1 consecutive timeouts (a path that
-// drops full-sized segments and the ICMP errors about them) the MSS drops
-// to tcp_base_mss, then halves at every further timeout (Linux
-// tcp_mtu_probing); with 0 it never changes.
+// tcp_mtu_probing 1: once tcp_retries1's time (3.0 s with 3, as Linux's
+// tcp_write_timeout: retransmits_timed_out) has passed since the first
+// retransmission without progress (a path that drops full-sized segments
+// and the ICMP errors about them) the MSS drops to tcp_base_mss, then
+// halves at every further timeout (Linux tcp_mtu_probing); with 0 it
+// never changes. With a 200 ms RTO that is the fifth timeout (2.8 s at
+// the fourth); with a 600 ms RTT (RTO 1.8 s) the second
+// (mtu-probe-blackhole-time.pkt, measured on Linux 6.18).
 func TestMTUProbingBlackHole(t *testing.T) {
-	for _, mode := range []int{0, 1} {
-		h := establishedConn(t, func(c *Config) { c.MtuProbing = mode })
+	for _, tc := range []struct {
+		mode int
+		rtt  time.Duration
+		want []int // payload sizes of the timeouts' resends, in order
+	}{
+		{0, 0, []int{1460, 1460, 1460, 1460, 1460}},
+		{1, 0, []int{1460, 1460, 1460, 1460, 1024, 512}},
+		{1, 600 * time.Millisecond, []int{1460, 1024, 512, 256}},
+	} {
+		h := synReceivedConn(t, func(c *Config) { c.MtuProbing = tc.mode })
+		h.advance(tc.rtt)
+		h.send(ACK, peerISN+1, ourISN+1)
 		h.c.Write(make([]byte, 1460))
 		h.expect(payloadLen(1460))
 		var sizes []int
-		for i := 0; i < 4; i++ {
-			h.advance(h.c.currentRTO())
+		for len(sizes) < len(tc.want) {
+			h.advance(time.Duration(h.c.rtoAt - h.now))
 			for len(h.out.segs) > 0 {
 				sizes = append(sizes, len(h.expect().seg.Payload))
 			}
 		}
-		t.Logf("tcp_mtu_probing %d: retransmissions %v", mode, sizes)
-		want := []int{1460, 1460, 1024, 436, 512}
-		if mode == 0 {
-			want = []int{1460, 1460, 1460, 1460}
-		}
-		if len(sizes) < len(want) {
-			want = want[:len(sizes)]
-		}
-		for i := range want {
-			if sizes[i] != want[i] {
-				t.Fatalf("tcp_mtu_probing %d: retransmissions %v, want %v", mode, sizes, want)
-			}
+		if !slices.Equal(sizes[:len(tc.want)], tc.want) {
+			t.Fatalf("tcp_mtu_probing %d, RTT %v: resends %v, want %v", tc.mode, tc.rtt, sizes, tc.want)
 		}
 	}
 }

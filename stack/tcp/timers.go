@@ -213,6 +213,15 @@ func (c *Conn) onRTO(now clock.Time) {
 	} else {
 		dead = c.nRtx > 0 && stalled >= budget
 	}
+	// A path that drops full-sized segments and the ICMP errors about
+	// them (RFC 4821 §2's black hole) is suspected by time, as the
+	// budget is (Linux tcp_write_timeout: retransmits_timed_out with
+	// tcp_retries1, 3.0 s with 3, since the first retransmission).
+	// Measured on Linux 6.18 with tcp_mtu_probing=1 and a 600 ms RTT
+	// (mtu-probe-blackhole-time.pkt): the timeouts resend 1460 bytes at
+	// 2.4 s and 1024 at 6.1 s, the second timeout; xdptcp waited for the
+	// third by count.
+	suspect := !zeroWnd && c.nRtx > 0 && stalled >= modelTimeout(cfg.Retries1, minRTO, c.rtoMax())
 	if dead {
 		l.stats.TCPAbortOnTimeout.Add(1)
 		c.destroy(c.timeoutErr())
@@ -253,6 +262,13 @@ func (c *Conn) onRTO(now clock.Time) {
 		c.endCwndReduction() // the reduction starts from the real window
 		c.rackRecoveryEnded()
 	}
+	if suspect && cfg.MtuProbing > 0 {
+		// Before the loss state's cwnd of one segment, which is then
+		// one of the new size (Linux's tcp_write_timeout runs before
+		// tcp_enter_loss): measured, the second timeout sends 1024
+		// bytes and nothing more; xdptcp sent the other 436 too.
+		c.mtuBlackHole(now)
+	}
 	c.cc.onRTO(now, c.mss, reduced)
 	c.flags &^= fInRecovery | fInCWR // Loss supersedes both (Linux tcp_enter_loss)
 	c.recover = c.sndNxt
@@ -275,9 +291,6 @@ func (c *Conn) onRTO(now clock.Time) {
 	}
 	c.nRtx++
 	c.backOff()
-	if !zeroWnd && cfg.MtuProbing > 0 && int(c.nRtx) >= cfg.Retries1 {
-		c.mtuBlackHole(now) // before the resend: what was marked lost goes at the new size
-	}
 	// The timer resends the first segment it marked lost itself, as
 	// Linux's tcp_retransmit_timer does with tcp_retransmit_skb: past
 	// pacing, and not one of the loss-recovery resends that
