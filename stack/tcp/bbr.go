@@ -31,9 +31,11 @@ package tcp
 // packet conservation for one round, and cwnd comes back to its value
 // before the loss when recovery ends (Linux bbr_set_cwnd_to_recover_or_restore).
 // The ACK-aggregation allowance Linux 4.20 added (bbr_extra_acked) is
-// here (updateAckAggregation); not implemented from Linux's BBR v1: the
-// long-term bandwidth sampling that detects token-bucket policers
-// (bbr_lt_bw_sampling).
+// here (updateAckAggregation), and so is the long-term bandwidth
+// sampling that detects token-bucket policers (Linux bbr_lt_bw_sampling,
+// ltSample): two lossy intervals in a row that deliver at the same rate
+// say a policer drops what exceeds that rate, and BBR then sends at it,
+// without probing, for 48 rounds.
 //
 // BBR's state and the rate sampler's live in one value allocated when a
 // connection starts BBR; the connection holds it only through its
@@ -107,6 +109,21 @@ const (
 	bbrIdleRestart                         // sending restarted after an application-limited idle spell
 	bbrProbeRTTRoundDone                   // PROBE_RTT held the low flight for a round
 	bbrSeenRTT                             // the pacing rate was initialised from a real SRTT
+	bbrLtSampling                          // a long-term sampling interval is open (Linux lt_is_sampling)
+	bbrLtUseBw                             // a policer was found: the bandwidth is ltBw (Linux lt_use_bw)
+)
+
+// Long-term bandwidth sampling (Linux tcp_bbr.c's bbr_lt_* constants): an
+// interval lasts 4 to 16 round trips and ends at a loss; it is lossy at
+// a loss rate of 50/256 (about 20 %); two lossy intervals whose rates
+// differ by at most 1/8 (or 4 kbit/s) find a policer, whose rate, their
+// average, is used for 48 round trips.
+const (
+	bbrLtIntvlMinRounds = 4
+	bbrLtLossThresh     = 50
+	bbrLtBwRatio        = bbrUnit / 8
+	bbrLtBwDiff         = 4000 / 8 // bytes/s
+	bbrLtBwMaxRounds    = 48
 )
 
 // bbr is one connection's BBR (and delivery-rate sampling) state.
@@ -138,6 +155,14 @@ type bbr struct {
 	extraAcked      [2]uint32  // bytes delivered beyond bw, max per window of five rounds
 	extraAckedIdx   uint8      // the current window
 	extraAckedRound uint8      // rounds into it
+
+	// Long-term bandwidth sampling (ltSample).
+	lost            uint64     // bytes marked lost, cumulatively (Linux tp->lost)
+	ltBw            uint64     // bytes/s: the policed rate in use, or the last lossy interval's
+	ltLastDelivered uint64     // C.delivered at the interval's start
+	ltLastLost      uint64     // lost at the interval's start
+	ltLastAt        clock.Time // C.delivered_time at the interval's start
+	ltRounds        uint8      // round trips in the interval, or since ltBw came into use
 }
 
 // newBBR starts BBR on c (Linux bbr_init) with cwnd bytes of window.
@@ -179,6 +204,116 @@ func (b *bbr) onRTO(now clock.Time, mss int, reduced bool) {
 	b.flags |= bbrRoundStart
 }
 
+// onTimeoutMarked follows onRTO once the timeout marked lost bytes lost:
+// Linux's tcp_enter_loss counts them in tp->lost before bbr_set_state
+// samples the long-term bandwidth with a loss, as the end of a round.
+func (b *bbr) onTimeoutMarked(c *Conn, now clock.Time, lost int) {
+	b.lost += uint64(max(lost, 0))
+	b.ltSample(c, now, 1, false)
+}
+
+// onUndo is Linux's bbr_undo_cwnd: a loss found spurious restarts
+// STARTUP's plateau test and the long-term sampling.
+func (b *bbr) onUndo() {
+	b.fullBw, b.fullBwCount = 0, 0
+	b.ltReset()
+}
+
+// ltSample is Linux's bbr_lt_bw_sampling for a rate sample with losses
+// bytes newly marked lost. Sampling starts at a loss (the policer's
+// tokens are spent by then), and an interval of at least 4 round trips
+// ends at a loss once its loss rate reached about 20 %; its delivery
+// rate is compared with the previous interval's (ltIntervalDone). An
+// application-limited sample, or an interval past 16 rounds, starts over.
+// While the policed rate is in use, 48 round trips of PROBE_BW end it and
+// the gain cycle starts again.
+func (b *bbr) ltSample(c *Conn, now clock.Time, losses uint64, appLimited bool) {
+	if b.flags&bbrLtUseBw != 0 {
+		if b.mode == bbrProbeBW && b.flags&bbrRoundStart != 0 {
+			b.ltRounds++
+			if b.ltRounds >= bbrLtBwMaxRounds {
+				b.ltReset()
+				b.enterProbeBW(c, now)
+			}
+		}
+		return
+	}
+	if b.flags&bbrLtSampling == 0 {
+		if losses == 0 {
+			return
+		}
+		b.ltResetInterval()
+		b.flags |= bbrLtSampling
+	}
+	if appLimited {
+		b.ltReset()
+		return
+	}
+	if b.flags&bbrRoundStart != 0 {
+		b.ltRounds++
+	}
+	switch {
+	case b.ltRounds < bbrLtIntvlMinRounds:
+		return
+	case b.ltRounds > 4*bbrLtIntvlMinRounds:
+		b.ltReset()
+		return
+	case losses == 0:
+		return
+	}
+	lost, delivered := b.lost-b.ltLastLost, b.rs.delivered-b.ltLastDelivered
+	if delivered == 0 || lost*bbrUnit < bbrLtLossThresh*delivered {
+		return
+	}
+	t := b.rs.deliveredAt.Sub(b.ltLastAt)
+	if t < time.Millisecond {
+		return
+	}
+	b.ltIntervalDone(mulDiv(delivered, uint64(time.Second), uint64(t)))
+}
+
+// ltIntervalDone takes a lossy interval's delivery rate: close to the
+// previous one's, a policer is found and BBR paces at their average
+// without gain cycling; otherwise the next interval starts.
+func (b *bbr) ltIntervalDone(bw uint64) {
+	if b.ltBw != 0 {
+		diff := max(bw, b.ltBw) - min(bw, b.ltBw)
+		if diff*bbrUnit <= bbrLtBwRatio*b.ltBw || rateWithGain(diff, bbrUnit) <= bbrLtBwDiff {
+			b.ltBw = (bw + b.ltBw) / 2
+			b.flags |= bbrLtUseBw
+			b.pacingGain = bbrUnit
+			b.ltRounds = 0
+			return
+		}
+	}
+	b.ltBw = bw
+	b.ltResetInterval()
+}
+
+// ltResetInterval starts a sampling interval here.
+func (b *bbr) ltResetInterval() {
+	b.ltLastAt = b.rs.deliveredAt
+	b.ltLastDelivered = b.rs.delivered
+	b.ltLastLost = b.lost
+	b.ltRounds = 0
+}
+
+// ltReset ends the long-term sampling and the use of its rate.
+func (b *bbr) ltReset() {
+	b.ltBw = 0
+	b.flags &^= bbrLtSampling | bbrLtUseBw
+	b.ltResetInterval()
+}
+
+// bwEst is the bandwidth BBR paces and sizes cwnd by (Linux bbr_bw): the
+// policed rate while it is in use, else BtlBw.
+func (b *bbr) bwEst() uint64 {
+	if b.flags&bbrLtUseBw != 0 {
+		return b.ltBw
+	}
+	return b.bw.get()
+}
+
 // restart is not used with BBR (restart after idle is BBR's own,
 // onTxStart); it sets the window like the others.
 func (b *bbr) restart(cwnd, ssthresh int, now clock.Time) { b.cwnd = max(cwnd, 1) }
@@ -206,7 +341,7 @@ func (b *bbr) onTxStart(c *Conn, now clock.Time) {
 	b.flags |= bbrIdleRestart
 	switch b.mode {
 	case bbrProbeBW:
-		b.setPacingRate(c, b.bw.get(), bbrUnit)
+		b.setPacingRate(c, b.bwEst(), bbrUnit)
 	case bbrProbeRTT:
 		b.checkProbeRTTDone(c, now)
 	}
@@ -230,7 +365,8 @@ func (c *Conn) lossState() CAState {
 // state, then the pacing rate and cwnd follow from them.
 func (b *bbr) control(c *Conn, now clock.Time, as *ackSample) {
 	rs := &as.rs // generated by onAckRecovery
-	b.updateBw(rs)
+	b.lost += uint64(max(as.lost, 0))
+	b.updateBw(c, now, rs, as.lost)
 	b.updateAckAggregation(c, rs)
 	if b.mode == bbrProbeBW && b.isNextCyclePhase(c, as) {
 		b.advanceCyclePhase()
@@ -239,15 +375,16 @@ func (b *bbr) control(c *Conn, now clock.Time, as *ackSample) {
 	b.checkDrain(c, now)
 	b.updateMinRTT(c, now, rs)
 	b.updateGains()
-	bw := b.bw.get()
+	bw := b.bwEst()
 	b.setPacingRate(c, bw, b.pacingGain)
 	b.setCwnd(c, as, bw)
 }
 
-// updateBw counts round trips and feeds the sample to the BtlBw filter
-// (BBRUpdateRound, BBRUpdateBtlBw): an application-limited sample only
-// when it is above the estimate.
-func (b *bbr) updateBw(rs *rateSample) {
+// updateBw counts round trips, samples the long-term bandwidth, and
+// feeds the sample to the BtlBw filter (BBRUpdateRound, BBRUpdateBtlBw,
+// Linux bbr_update_bw): an application-limited sample only when it is
+// above the estimate.
+func (b *bbr) updateBw(c *Conn, now clock.Time, rs *rateSample, losses int) {
 	b.flags &^= bbrRoundStart
 	if !rs.valid {
 		return
@@ -258,6 +395,7 @@ func (b *bbr) updateBw(rs *rateSample) {
 		b.flags |= bbrRoundStart
 		b.flags &^= bbrConservation // packet conservation lasts one round
 	}
+	b.ltSample(c, now, uint64(max(losses, 0)), rs.appLimited)
 	if !rs.appLimited || rs.rate >= b.bw.get() {
 		b.bw.update(bbrBwRounds, b.rounds, rs.rate)
 	}
@@ -284,7 +422,7 @@ func (b *bbr) updateAckAggregation(c *Conn, rs *rateSample) {
 		}
 	}
 	at := b.rs.deliveredAt
-	expected := mulDiv(b.bw.get(), uint64(max(at.Sub(b.ackEpochAt), 0)), uint64(time.Second))
+	expected := mulDiv(b.bwEst(), uint64(max(at.Sub(b.ackEpochAt), 0)), uint64(time.Second))
 	if b.ackEpochAcked <= expected || b.ackEpochAcked+uint64(rs.acked) >= bbrAckEpochResetSegs*uint64(max(c.mss, 1)) {
 		b.ackEpochAcked, b.ackEpochAt, expected = 0, at, 0
 	}
@@ -449,6 +587,9 @@ func (b *bbr) updateGains() {
 		b.pacingGain, b.cwndGain = bbrDrainGain, bbrHighGain
 	case bbrProbeBW:
 		b.pacingGain, b.cwndGain = bbrPacingGains[b.cycleIdx], bbrCwndGain
+		if b.flags&bbrLtUseBw != 0 {
+			b.pacingGain = bbrUnit // a policer: no probing (Linux bbr_update_gains)
+		}
 	case bbrProbeRTT:
 		b.pacingGain, b.cwndGain = bbrUnit, bbrUnit
 	}

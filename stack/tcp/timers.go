@@ -280,7 +280,11 @@ func (c *Conn) onRTO(now clock.Time) {
 	if !reneged && c.rack.rtt > 0 {
 		keep = now.Add(-c.rack.rtt)
 	}
+	lostBefore := c.tq.lost
 	c.tq.markAllLost(c.nRtx > 0 || reneged, keep)
+	if b := c.rateCtl(); b != nil {
+		b.onTimeoutMarked(c, now, c.tq.lost-lostBefore)
+	}
 	// Linux tcp_enter_loss: cwnd is what is still in flight (the
 	// segments sent within the last RTT) plus one, so the head's resend
 	// and each ACK's slow start do not wait for them.

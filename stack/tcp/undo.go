@@ -266,6 +266,9 @@ func (c *Conn) undoLoss(by undoCause) bool {
 	if c.cc.ssthreshBytes() < ssthresh {
 		c.cubic.newReno.ssthresh = ssthresh
 	}
+	if b := c.rateCtl(); b != nil {
+		b.onUndo()
+	}
 	c.flags &^= fInRecovery
 	c.rack.flags &^= rkFRTO | rkFRTONew
 	c.dupAcks = 0
