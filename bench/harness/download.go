@@ -83,12 +83,33 @@ func lossEchoScenario(cc string) scenarioDef {
 	return d
 }
 
-// lossCCScenarios are issue 13's scenarios, in run order.
+func init() {
+	bridgeArgs["police20"] = []string{"--police", "20m", "--delay", "20ms"}
+}
+
+// policeScenario is the download through a token-bucket policer: 20
+// Mbit/s with 64 KiB of burst, and 20 ms each way, BBR on the server. A
+// policer drops what exceeds its rate instead of queueing it; Linux's
+// BBR v1 finds it (bbr_lt_bw_sampling) and sends at its rate. The
+// bridge's counters (policed frames) are in the out directory's
+// bridge-police20.txt; run one server at a time to compare them.
+func policeScenario(mib int) scenarioDef {
+	d := downloadScenario("bbr", mib)
+	d.ID = "down-police-bbr"
+	d.Title = "Download through a 20 Mbit/s policer and 20 ms, BBR server"
+	d.Description = fmt.Sprintf("A Go kernel-socket client GETs a %d MiB blob from the server's blob port through the impairment bridge: a token-bucket policer of 20 Mbit/s with 64 KiB of burst (frames beyond it dropped) and 20 ms delay each way. The server sends with BBR (xdptcpd's tcp_congestion_control, the Linux peer's TCP_CONGESTION), the client's socket too.", mib)
+	d.bridge = "police20"
+	return d
+}
+
+// lossCCScenarios are issue 13's scenarios, in run order, and the
+// policer's.
 func lossCCScenarios(o *Options) []scenarioDef {
 	var s []scenarioDef
 	for _, cc := range lossCCs {
 		s = append(s, downloadScenario(cc, o.DownloadMiB))
 	}
+	s = append(s, policeScenario(o.DownloadMiB))
 	for _, cc := range lossCCs[1:] { // (cubic's is loss-echo)
 		s = append(s, lossEchoScenario(cc))
 	}

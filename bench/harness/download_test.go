@@ -31,6 +31,9 @@ func TestLossScenariosPerCC(t *testing.T) {
 			t.Errorf("loss-echo-%s: server cc %q bridge %q", cc, d.serverCC, d.bridge)
 		}
 	}
+	if d, ok := defs["down-police-bbr"]; !ok || d.serverCC != "bbr" || d.bridge != "police20" || !strings.Contains(strings.Join(bridgeArgs[d.bridge], " "), "--police 20m") {
+		t.Errorf("down-police-bbr: %+v, bridge %q %q", d.Scenario, d.bridge, bridgeArgs[d.bridge])
+	}
 	q, _ := Preset("quick")
 	for _, id := range []string{"down-loss-cubic", "down-loss-bbr", "loss-echo", "loss-echo-bbr", "rx-up-cubic", "rx-up-bbr"} {
 		if !slicesContains(q.Scenarios, id) {

@@ -324,6 +324,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		if br != nil {
 			br.Stop(3 * time.Second)
+			// Its counters at exit (lost, policed, overflow ...): for
+			// the record, not the report's tables.
+			err := os.MkdirAll(o.OutDir, 0o755)
+			if err == nil {
+				err = os.WriteFile(filepath.Join(o.OutDir, "bridge-"+c+".txt"), []byte(br.Output()), 0o644)
+			}
+			if err != nil && runErr == nil {
+				runErr = err
+			}
 		}
 		pinner.Stop()
 		t.Close()

@@ -47,7 +47,18 @@ type Impairment struct {
 	// frame bytes (headers included); 0 means unlimited. Frames wait in the
 	// bounded queue; a full queue drops (Overflow).
 	Rate uint64 `json:"rate"`
+	// Police is a token-bucket policer in front of the queue, in bits per
+	// second of Ethernet frame bytes; 0 means none. A frame that finds
+	// fewer tokens than its bytes is dropped (Policed), as a provider's
+	// policer does, instead of waiting as with Rate.
+	Police uint64 `json:"police"`
+	// PoliceBurst is the bucket's depth in bytes; 0 means
+	// DefaultPoliceBurst. The bucket starts full.
+	PoliceBurst int `json:"police_burst"`
 }
+
+// DefaultPoliceBurst is the policer's bucket depth when PoliceBurst is 0.
+const DefaultPoliceBurst = 64 << 10
 
 // DefaultReorderTimeout is how long a frame held back for reordering waits
 // past its due time for the frames that should overtake it.
@@ -70,8 +81,8 @@ func (im Impairment) Validate() error {
 			return fmt.Errorf("%w: %s %v not in [0,1]", ErrConfig, p.name, p.v)
 		}
 	}
-	if im.Delay < 0 || im.Jitter < 0 || im.ReorderTimeout < 0 || im.ReorderGap < 0 {
-		return fmt.Errorf("%w: negative delay, jitter, reorder gap or reorder timeout", ErrConfig)
+	if im.Delay < 0 || im.Jitter < 0 || im.ReorderTimeout < 0 || im.ReorderGap < 0 || im.PoliceBurst < 0 {
+		return fmt.Errorf("%w: negative delay, jitter, reorder gap, reorder timeout or police burst", ErrConfig)
 	}
 	return nil
 }
@@ -79,7 +90,7 @@ func (im Impairment) Validate() error {
 // Active reports whether the impairment changes anything.
 func (im Impairment) Active() bool {
 	return im.Loss > 0 || im.Dup > 0 || im.Corrupt > 0 || im.CE > 0 || im.Delay > 0 ||
-		im.Jitter > 0 || im.Reorder > 0 || im.Rate > 0
+		im.Jitter > 0 || im.Reorder > 0 || im.Rate > 0 || im.Police > 0
 }
 
 // String formats the impairment in the syntax ParseImpairment reads.
@@ -125,6 +136,12 @@ func (im Impairment) String() string {
 	if im.Rate > 0 {
 		add("rate", strconv.FormatUint(im.Rate, 10))
 	}
+	if im.Police > 0 {
+		add("police", strconv.FormatUint(im.Police, 10))
+		if im.PoliceBurst > 0 {
+			add("police-burst", strconv.Itoa(im.PoliceBurst))
+		}
+	}
 	if b.Len() == 0 {
 		return "none"
 	}
@@ -135,7 +152,8 @@ func (im Impairment) String() string {
 // "loss=0.02,delay=10ms,jitter=5ms,reorder=0.25", on top of base. Keys:
 // loss, dup, corrupt, ce, reorder (probabilities), delay, jitter,
 // reorder-timeout (durations), reorder-gap (frames), jitter-reorder (bool),
-// rate (bits per second, with an optional k, m or g suffix). "none" or the
+// rate and police (bits per second, with an optional k, m or g suffix),
+// police-burst (bytes). "none" or the
 // empty string returns base unchanged.
 func ParseImpairment(base Impairment, s string) (Impairment, error) {
 	im := base
@@ -172,6 +190,10 @@ func ParseImpairment(base Impairment, s string) (Impairment, error) {
 			im.JitterReorder, err = strconv.ParseBool(v)
 		case "rate":
 			im.Rate, err = ParseRate(v)
+		case "police":
+			im.Police, err = ParseRate(v)
+		case "police-burst":
+			im.PoliceBurst, err = strconv.Atoi(v)
 		default:
 			return base, fmt.Errorf("%w: unknown impairment %q", ErrConfig, k)
 		}

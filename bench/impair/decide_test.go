@@ -218,12 +218,12 @@ func TestIPv4PayloadMalformed(t *testing.T) {
 }
 
 func TestParseImpairment(t *testing.T) {
-	im, err := ParseImpairment(Impairment{Loss: 0.5}, "delay=10ms,jitter=5ms,reorder=0.25,dup=0.01,corrupt=0.001,reorder-gap=2,reorder-timeout=3ms,jitter-reorder=true,rate=100m")
+	im, err := ParseImpairment(Impairment{Loss: 0.5}, "delay=10ms,jitter=5ms,reorder=0.25,dup=0.01,corrupt=0.001,reorder-gap=2,reorder-timeout=3ms,jitter-reorder=true,rate=100m,police=20m,police-burst=100000")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Impairment{Loss: 0.5, Dup: 0.01, Corrupt: 0.001, Delay: 10 * time.Millisecond, Jitter: 5 * time.Millisecond,
-		JitterReorder: true, Reorder: 0.25, ReorderGap: 2, ReorderTimeout: 3 * time.Millisecond, Rate: 100e6}
+		JitterReorder: true, Reorder: 0.25, ReorderGap: 2, ReorderTimeout: 3 * time.Millisecond, Rate: 100e6, Police: 20e6, PoliceBurst: 100000}
 	if im != want {
 		t.Fatalf("got %+v\nwant %+v", im, want)
 	}
@@ -231,7 +231,7 @@ func TestParseImpairment(t *testing.T) {
 	if err != nil || back != im {
 		t.Fatalf("round trip through %q: %+v, %v", im.String(), back, err)
 	}
-	for _, bad := range []string{"loss", "loss=2", "loss=-0.1", "loss=NaN", "delay=-1ms", "what=1", "rate=fast", "reorder-gap=-1"} {
+	for _, bad := range []string{"loss", "loss=2", "loss=-0.1", "loss=NaN", "delay=-1ms", "what=1", "rate=fast", "reorder-gap=-1", "police-burst=-1"} {
 		if _, err := ParseImpairment(Impairment{}, bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

@@ -37,7 +37,10 @@ type Pipe struct {
 	seq      uint64     // arrival sequence of the next queued frame
 	lastDue  clock.Time // FIFO clamp: latest due of a non-held frame
 	nextFree clock.Time // rate limit: when the link is free again
-	maxSent  uint64     // highest arrival sequence sent + 1
+	tokens   int        // policer: bytes the bucket holds at tokensAt
+	tokensAt clock.Time
+	policing bool   // the bucket was filled at the first frame
+	maxSent  uint64 // highest arrival sequence sent + 1
 	st       DirStats
 }
 
@@ -139,6 +142,10 @@ func (p *Pipe) Ingest(now clock.Time, frame []byte) {
 		p.st.Lost++
 		return
 	}
+	if p.im.Police > 0 && !p.police(now, len(frame)) {
+		p.st.Policed++
+		return
+	}
 	slot, ok := p.enqueueCopy(frame)
 	if !ok {
 		return
@@ -162,6 +169,33 @@ func (p *Pipe) Ingest(now clock.Time, frame []byte) {
 			p.st.Duplicated++
 		}
 	}
+}
+
+// police takes n bytes of tokens from the policer's bucket at now,
+// reporting false (the frame is dropped) when it holds fewer. The bucket
+// fills at Police bits per second up to its burst, and starts full.
+func (p *Pipe) police(now clock.Time, n int) bool {
+	burst := p.im.PoliceBurst
+	if burst == 0 {
+		burst = DefaultPoliceBurst
+	}
+	if !p.policing {
+		p.tokens, p.tokensAt, p.policing = burst, now, true
+	} else if now > p.tokensAt {
+		// At most the time that fills the bucket counts, so the
+		// product cannot overflow.
+		fill := uint64(burst) * 8 * uint64(time.Second) / p.im.Police
+		add := min(uint64(now-p.tokensAt), fill+1) * p.im.Police / (8 * uint64(time.Second))
+		p.tokens = int(min(uint64(p.tokens)+add, uint64(burst)))
+		if add > 0 {
+			p.tokensAt = now
+		}
+	}
+	if p.tokens < n {
+		return false
+	}
+	p.tokens -= n
+	return true
 }
 
 // enqueueCopy takes a slot and copies frame into it, counting an overflow

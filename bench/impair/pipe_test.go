@@ -233,6 +233,32 @@ func TestPipeRateLimit(t *testing.T) {
 	}
 }
 
+// The policer passes a full bucket's burst at once, then what its rate
+// earns, and drops the rest (Policed) without queueing it.
+func TestPipePolicer(t *testing.T) {
+	// 8 Mbit/s earns one byte per microsecond; the bucket holds 300.
+	p := NewPipe(NewDecider(Impairment{Police: 8e6, PoliceBurst: 300}, 1, 1), 100, testFrameSize, false)
+	f := ipv4Frame(100-34, 0) // 100 bytes
+	for range 5 {
+		p.Ingest(0, f)
+	}
+	if st := p.Stats(); st.Policed != 2 || len(drain(p, 0)) != 3 {
+		t.Fatalf("burst: %+v", st)
+	}
+	p.Ingest(clock.Time(99*time.Microsecond), f) // 99 bytes earned
+	p.Ingest(clock.Time(100*time.Microsecond), f)
+	if st := p.Stats(); st.Policed != 3 || len(drain(p, clock.Time(100*time.Microsecond))) != 1 {
+		t.Fatalf("after 100us: %+v", st)
+	}
+	p.Ingest(clock.Time(time.Hour), f) // a long idle spell refills to the burst only
+	p.Ingest(clock.Time(time.Hour), f)
+	p.Ingest(clock.Time(time.Hour), f)
+	p.Ingest(clock.Time(time.Hour), f)
+	if st := p.Stats(); st.Policed != 4 {
+		t.Fatalf("after an hour: %+v", st)
+	}
+}
+
 func TestPipeNonIPv4Passthrough(t *testing.T) {
 	arp := make([]byte, 60)
 	arp[12], arp[13] = 0x08, 0x06

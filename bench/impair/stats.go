@@ -15,6 +15,7 @@ type DirStats struct {
 	OutBytes    uint64 `json:"out_bytes"`    // bytes of the frames handed to the egress socket
 	Passthrough uint64 `json:"passthrough"`  // frames not Impairable forwarded untouched
 	Lost        uint64 `json:"lost"`         // dropped by the loss impairment
+	Policed     uint64 `json:"policed"`      // dropped by the policer (no tokens)
 	Duplicated  uint64 `json:"duplicated"`   // extra copies queued
 	Corrupted   uint64 `json:"corrupted"`    // frames with one payload bit flipped
 	CEMarked    uint64 `json:"ce_marked"`    // ECN-capable frames marked Congestion Experienced
@@ -39,8 +40,8 @@ type Stats struct {
 
 // String formats the counters of one direction on one line.
 func (s DirStats) String() string {
-	return fmt.Sprintf("in=%d out=%d lost=%d dup=%d corrupt=%d ce=%d reorder=%d delayed=%d overflow=%d ooo=%d pass=%d oversize=%d runt=%d txerr=%d rxdrop=%d queued=%d maxlate=%dus",
-		s.InFrames, s.OutFrames, s.Lost, s.Duplicated, s.Corrupted, s.CEMarked, s.Reordered, s.Delayed,
+	return fmt.Sprintf("in=%d out=%d lost=%d policed=%d dup=%d corrupt=%d ce=%d reorder=%d delayed=%d overflow=%d ooo=%d pass=%d oversize=%d runt=%d txerr=%d rxdrop=%d queued=%d maxlate=%dus",
+		s.InFrames, s.OutFrames, s.Lost, s.Policed, s.Duplicated, s.Corrupted, s.CEMarked, s.Reordered, s.Delayed,
 		s.Overflow, s.OutOfOrder, s.Passthrough, s.Oversize, s.Runt, s.TxErrors, s.RxDrops, s.Queued, s.MaxLateUS)
 }
 

@@ -33,7 +33,7 @@ const usageText = `xdptcp-impair: forward frames between two interfaces, impairi
 
 Run it in a middle namespace between two veth legs (client -- A | bridge | B --
 server). Frames read on A are impaired by the "a->b" settings and written to B,
-and the other way round. The flags --loss ... --rate apply to both directions;
+and the other way round. The flags --loss ... --police apply to both directions;
 --ab and --ba override them per direction with key=value lists, e.g.
   --ab "loss=0.05,delay=20ms" --ba none
 ARP, other non-IP frames and IPv6 neighbour discovery pass untouched unless
@@ -44,7 +44,7 @@ legs (ethtool -K LEG tx off tso off gso off gro off). The endpoints' veths need
 "ethtool -K DEV tx off" as well, or frames carry partial checksums and arrive
 corrupted-looking, and TSO super-frames exceed the MTU.
 
-Counters at exit: in/out frames per direction, lost, dup(licated), corrupt(ed),
+Counters at exit: in/out frames per direction, lost, policed, dup(licated), corrupt(ed),
 reorder(ed: held back), delayed, overflow (queue full), ooo (sent after a later
 frame), pass(ed through untouched), oversize, runt, txerr, rxdrop (kernel
 socket drops), queued (left in the queue).
@@ -67,6 +67,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		cfg      impair.Config
 		both     impair.Impairment
 		rate     string
+		police   string
 		ab, ba   string
 		jsonOut  bool
 		interval time.Duration
@@ -85,6 +86,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&both.ReorderGap, "reorder-gap", 1, "how many later frames overtake a held-back frame")
 	fs.DurationVar(&both.ReorderTimeout, "reorder-timeout", impair.DefaultReorderTimeout, "longest a held-back frame waits past its due time for frames to overtake it")
 	fs.StringVar(&rate, "rate", "", "rate limit per direction in bit/s, e.g. 100m (default unlimited)")
+	fs.StringVar(&police, "police", "", "token-bucket policer per direction in bit/s, e.g. 20m: frames beyond it are dropped (default none)")
+	fs.IntVar(&both.PoliceBurst, "police-burst", impair.DefaultPoliceBurst, "the policer's bucket depth in bytes")
 	fs.StringVar(&ab, "ab", "", "a->b impairments as key=value list, overriding the flags above (\"none\" for none)")
 	fs.StringVar(&ba, "ba", "", "b->a impairments as key=value list, overriding the flags above (\"none\" for none)")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the random decisions")
@@ -109,13 +112,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "xdptcp-impair: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
-	if rate != "" {
-		r, err := impair.ParseRate(rate)
+	for _, r := range []struct {
+		s   string
+		dst *uint64
+	}{{rate, &both.Rate}, {police, &both.Police}} {
+		if r.s == "" {
+			continue
+		}
+		v, err := impair.ParseRate(r.s)
 		if err != nil {
 			fmt.Fprintln(stderr, "xdptcp-impair:", err)
 			return 2
 		}
-		both.Rate = r
+		*r.dst = v
 	}
 	var err error
 	if cfg.AB, err = impair.ParseImpairment(both, ab); err == nil {
