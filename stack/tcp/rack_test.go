@@ -708,3 +708,29 @@ func TestHeadRetransmitRestartsRTO(t *testing.T) {
 		t.Fatalf("RTO at %v, want one RTO after the head's resend (%v); the original send was at %v", time.Duration(h.c.rtoAt), time.Duration(want), time.Duration(sent))
 	}
 }
+
+// tcp_reordering is a new connection's DupThresh (Linux tcp_init_sock),
+// and DupThresh is not bounded by the flight (xdptcp/reordering-initial,
+// measured on Linux 6.18): with 6, three SACKed segments of five above
+// the first do not make RACK resend it at once; the reordering window
+// (min_RTT/4) does.
+func TestReorderingSetting(t *testing.T) {
+	h := sackConn(t, false, func(c *Config) { c.Reordering, c.EarlyRetrans = 6, 0 })
+	if in := h.c.Info(); in.Reordering != 6 {
+		t.Fatalf("tcpi_reordering %d, want 6", in.Reordering)
+	}
+	una := ourISN + 1
+	writeSegs(h, 5, 1000)
+	h.advance(10 * time.Millisecond)
+	h.send(ACK, peerISN+1, una, withSACK(una+1000, una+4000))
+	h.expectNothing()
+	if h.c.reoAt == never {
+		t.Fatal("no reordering timer")
+	}
+	h.advance(time.Duration(h.c.reoAt-h.now) + time.Millisecond) // the timer wheel's 1 ms tick
+	h.expect(seqNum(una), payloadLen(1000))
+	if w := h.c.reoWnd(); w != 0 {
+		// In recovery the window is 0 (RFC 8985 §6.2 step 4).
+		t.Fatalf("reordering window %v in recovery", w)
+	}
+}

@@ -26,18 +26,17 @@ import (
 // caps tp->reordering there; 300 by default).
 func (c *Conn) maxReordering() int { return c.layer.cfg.MaxReordering - 3 }
 
-// dupThresh is DupThresh: 3 (RFC 5681), raised by one for each fast
-// retransmission found spurious, up to tcp_max_reordering, as Linux raises
-// tp->reordering when it sees reordering (tcp_check_sack_reordering,
-// tcp_undo_cwnd_reduction); but never above half the segments in
-// flight, so a small window still recovers without a timeout.
-func (c *Conn) dupThresh() int {
-	d := 3 + int(c.reordering)
-	if half := c.flight() / (2 * max(c.mss, 1)); d > half {
-		d = max(3, half)
-	}
-	return d
-}
+// dupThresh is DupThresh, Linux's tp->reordering: tcp_reordering (3, RFC
+// 5681's) when the connection starts, raised by the reordering seen up to
+// tcp_max_reordering (tcp_check_sack_reordering, tcp_undo_cwnd_reduction).
+// Not bounded by the flight, as Linux's is not: with SACK, RACK's
+// reordering window resends a small flight's loss without a timeout.
+// Measured on Linux 6.18 with tcp_reordering=6 (xdptcp/reordering-initial):
+// five segments out, three SACKed above the first, the first is resent
+// after the reordering window (31 ms with a 100 ms RTT, 25 ms and
+// jiffies), not at once; xdptcp bounded DupThresh by half the flight
+// (3 here) until 2026-12-07.
+func (c *Conn) dupThresh() int { return 3 + int(c.reordering) }
 
 // ackSample is what one ACK told the sender, gathered while the
 // scoreboard takes it (Linux's tcp_ack flag bits).
