@@ -189,6 +189,7 @@ type Config struct {
 	PacingCARatio      int           // tcp_pacing_ca_ratio (120): pacing rate in congestion avoidance, percent of cwnd/SRTT
 	ECN                int           // tcp_ecn (2): RFC 3168 ECN: 0 off, 1 request and accept, 2 accept when requested
 	SlowStartAfterIdle bool          // tcp_slow_start_after_idle (1): cwnd restarts from the initial window after an idle RTO (RFC 5681 §4.1)
+	ThinLinearTimeouts bool          // tcp_thin_linear_timeouts (0): a thin stream's first six timeouts do not back off
 	NotsentLowat       int           // tcp_notsent_lowat (4294967295, i.e. off): a connection is writable only while its unsent bytes are below half of it (Linux tcp_stream_memory_free)
 	MinSndMss          int           // tcp_min_snd_mss (48): floor of the peer's MSS
 	MinRTTWlen         int           // tcp_min_rtt_wlen (300): seconds of RTT samples the minimum RTT is taken over (Linux tcp_min_rtt)
@@ -596,6 +597,8 @@ var settingTable = []settingDef{
 		0, 2, func(c *Config) *int { return &c.ECN }),
 	boolSetting("tcp_slow_start_after_idle", "1: after an idle RTO cwnd restarts from the initial window (RFC 5681 §4.1)",
 		func(c *Config) *bool { return &c.SlowStartAfterIdle }),
+	boolSetting("tcp_thin_linear_timeouts", "1: the first six retransmission timeouts of a thin stream (fewer than 4 segments out, past the initial slow start) do not back off",
+		func(c *Config) *bool { return &c.ThinLinearTimeouts }),
 	intSetting("tcp_notsent_lowat", "unsent bytes below which a connection becomes writable again: poll/OnWritable wait until unsent*2 < it (Linux; `TCP_NOTSENT_LOWAT` per connection overrides)", true,
 		0, math.MaxUint32, func(c *Config) *int { return &c.NotsentLowat }),
 	intSetting("tcp_min_snd_mss", "floor of the peer's advertised MSS (TCP_MIN_SND_MSS 48)", true,

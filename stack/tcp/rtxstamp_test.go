@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -77,6 +78,39 @@ func TestBackoffKeptUntilValidSample(t *testing.T) {
 		}
 		if in.Retransmits != 0 || in.Backoff != 0 || h.c.rtoAt != acked.Add(h.c.currentRTO()) {
 			t.Fatalf("timestamps: retransmits %d backoff %d, timeout %v after the ACK; want 0 0 one RTO", in.Retransmits, in.Backoff, time.Duration(h.c.rtoAt-acked))
+		}
+	}
+}
+
+// tcp_thin_linear_timeouts: a thin stream's first six timeouts keep the
+// estimator's RTO, then the backoff doubles from it (Linux
+// tcp_retransmit_timer; xdptcp/thin-linear-timeouts, measured on Linux
+// 6.18: one segment resent 0.21 s after it, six more times 0.21 s apart,
+// then 0.42, 0.84, 1.68 s apart, without tail loss probes as there). Off,
+// the backoff doubles from the first.
+func TestThinLinearTimeouts(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		h := sackConn(t, false, func(c *Config) { c.ThinLinearTimeouts, c.EarlyRetrans = on, 0 })
+		una := ourISN + 1
+		writeSegs(h, 1, 1000)
+		rto := h.c.currentRTO()
+		var gaps []time.Duration
+		last := h.now
+		for len(gaps) < 10 {
+			h.advance(time.Duration(h.c.rtoAt - h.now))
+			r := h.expect(seqNum(una), payloadLen(1000))
+			gaps = append(gaps, time.Duration(r.at-last)/rto)
+			last = r.at
+		}
+		want := []time.Duration{1, 1, 1, 1, 1, 1, 1, 2, 4, 8}
+		if !on {
+			want = []time.Duration{1, 2, 4, 8, 16, 32, 64, 128, 256, 512}
+		}
+		if !slices.Equal(gaps, want) {
+			t.Fatalf("tcp_thin_linear_timeouts %v: gaps in RTOs %v, want %v", on, gaps, want)
+		}
+		if in := h.c.Info(); on && (in.Retransmits != 10 || in.Backoff != 4) {
+			t.Fatalf("retransmits %d backoff %d, want 10 4", in.Retransmits, in.Backoff)
 		}
 	}
 }
