@@ -117,6 +117,7 @@ func DefaultConfig() Config {
 		CongestionControl:  "cubic",
 		Recovery:           1,
 		MaxReordering:      300,
+		InvalidRatelimitMs: 500,
 		Reordering:         3,
 		RTOMinUs:           int(minRTO / time.Microsecond),
 		RTOMaxMs:           int(maxRTO / time.Millisecond),
@@ -180,6 +181,7 @@ type Config struct {
 	Recovery           int           // tcp_recovery (1): bits 0x2 static reordering window, 0x4 no DupThresh rule in RACK; 0x1 (RACK) has no effect, as in Linux 6.18: with SACK RACK always detects losses
 	MaxReordering      int           // tcp_max_reordering (300, 3..65535): the largest reordering degree (DupThresh) reordering seen may raise
 	Reordering         int           // tcp_reordering (3, 3..65535): a new connection's reordering degree (DupThresh, tcpi_reordering)
+	InvalidRatelimitMs int           // tcp_invalid_ratelimit (500 ms; 0: none): at most one ACK per interval answers unacceptable segments without data
 	RTOMinUs           int           // tcp_rto_min_us (200000): the RTO's smallest variance term, and the tail loss probe's delayed-ACK allowance with one segment out
 	RTOMaxMs           int           // tcp_rto_max_ms (120000, 1000..120000): the largest RTO, the cap of the retries' time budget, and half the silence that ends a shrunk window
 	EarlyRetrans       int           // tcp_early_retrans (3): 3 or 4 send tail loss probes (RFC 8985 §7), 0-2 do not
@@ -575,6 +577,8 @@ var settingTable = []settingDef{
 	},
 	intSetting("tcp_recovery", "RACK (RFC 8985) bits: 0x2 static reordering window, 0x4 no DupThresh rule; 0x1 has no effect (with SACK RACK always detects losses, as in Linux 6.18)", true,
 		0, 7, func(c *Config) *int { return &c.Recovery }),
+	intSetting("tcp_invalid_ratelimit", "milliseconds: at most one ACK per connection in this time answers segments without data that are out of the window, old by PAWS, or draw a challenge ACK (0: no limit)", true,
+		0, math.MaxInt32, func(c *Config) *int { return &c.InvalidRatelimitMs }),
 	intSetting("tcp_reordering", "a new connection's reordering degree in segments (DupThresh, tcpi_reordering), before reordering seen raises it", true,
 		3, 65535, func(c *Config) *int { return &c.Reordering }),
 	intSetting("tcp_max_reordering", "largest reordering degree in segments (DupThresh, tcpi_reordering) that reordering seen may raise the connection's to", true,

@@ -151,11 +151,8 @@ type Conn struct {
 	userLocks  uint8         // lockSndBuf, lockRcvBuf: SO_SNDBUF/SO_RCVBUF set, no autotuning (Linux sk_userlocks; here: fills padding)
 	notsentLow uint32        // TCP_NOTSENT_LOWAT (Linux tp->notsent_lowat); 0: tcp_notsent_lowat applies
 
-	// Challenge ACK rate limit (RFC 5961 §7), per connection.
-	chalAt    clock.Time
-	chalCount int32
-	burstSeq  seqnum.Value // SND.NXT when the current transmission round (trySend) began (push.go)
-	oowMs     uint32       // when the last ACK for an out-of-window segment went, wrapping ms; 0: never (Linux last_oow_ack_time)
+	burstSeq seqnum.Value // SND.NXT when the current transmission round (trySend) began (push.go)
+	oowMs    uint32       // when the last ACK for an unacceptable segment (challenge ACKs too) went, wrapping ms; 0: never (Linux last_oow_ack_time)
 
 	synRtx   uint8        // SYN-ACK timeouts (Linux req->num_timeout), <= tcp_synack_retries (255)
 	synRsnt  uint8        // SYN-ACK resends, by the timer or for a duplicate SYN, saturating (Linux req->num_retrans): the handshake is then not timed (Karn)

@@ -59,7 +59,7 @@ func (c *Conn) input(now clock.Time, seg *Segment) {
 	// current backoff (Linux tcp_check_req -> inet_rtx_syn_ack,
 	// mod_timer_pending with reqsk_timeout).
 	if c.state == StateSynReceived && flags&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) == wire.FlagSYN && seg.Seq == c.irs {
-		if oowRateLimited(&c.oowMs, now, seg) {
+		if c.layer.oowRateLimited(&c.oowMs, now, seg) {
 			// At most one answer per 500 ms (Linux tcp_check_req:
 			// tcp_oow_rate_limited, TCPACKSkippedSynRecv).
 			c.layer.stats.TCPACKSkippedSynRecv.Add(1)
@@ -207,23 +207,31 @@ func (c *Conn) sendOwedAck(now clock.Time) {
 	c.sendAck(now)
 }
 
-// oowInterval is Linux's tcp_invalid_ratelimit (500 ms): at most one ACK
-// per interval answers out-of-window segments without data, which breaks
-// ACK loops between two ends that each find the other's ACKs unacceptable.
-const oowInterval = 500 * time.Millisecond
-
-// oowRateLimited is Linux's tcp_oow_rate_limited: it reports whether the
-// ACK answering unacceptable segment seg must be skipped, given *last, the
-// wrapping millisecond (msOf) the last such ACK was sent or 0 for never,
-// which it moves to now when the ACK may go. A segment that occupies
-// sequence space (data or a FIN) without SYN is always answered: it is not
-// likely part of an ACK loop, and a peer retransmitting needs the ACK.
-func oowRateLimited(last *uint32, now clock.Time, seg *Segment) bool {
+// oowRateLimited is Linux's tcp_oow_rate_limited: at most one ACK per
+// tcp_invalid_ratelimit (500 ms; 0: no limit) answers unacceptable
+// segments without data (out of the window, old by PAWS, or a challenge
+// ACK's cause), which breaks ACK loops between two ends that each find
+// the other's ACKs unacceptable. It reports whether the ACK answering seg
+// must be skipped, given *last, the wrapping millisecond (msOf) the last
+// such ACK was sent or 0 for never, which it moves to now when the ACK
+// may go. A segment that occupies sequence space (data or a FIN) without
+// SYN is always answered: it is not likely part of an ACK loop, and a
+// peer retransmitting needs the ACK. Measured on Linux 6.18 with 100
+// (xdptcp/oow-ratelimit): out-of-window ACKs at 0, 50, 90, 110 and 120 ms
+// are answered at 0 and 110 ms, TCPACKSkippedSeq 3.
+func (l *Layer) oowRateLimited(last *uint32, now clock.Time, seg *Segment) bool {
 	if segLen(seg) > 0 && seg.Flags&wire.FlagSYN == 0 {
 		return false
 	}
+	return l.oowLimited(last, now)
+}
+
+// oowLimited is Linux's __tcp_oow_rate_limited: whether an ACK at now
+// comes within tcp_invalid_ratelimit of the one at *last (0: never); if
+// not, *last moves to now.
+func (l *Layer) oowLimited(last *uint32, now clock.Time) bool {
 	ms := max(msOf(now), 1) // 0 is "never"
-	if d := int32(ms - *last); *last != 0 && d >= 0 && d < int32(oowInterval/time.Millisecond) {
+	if d := int32(ms - *last); *last != 0 && d >= 0 && int64(d) < int64(l.cfg.InvalidRatelimitMs) {
 		return true
 	}
 	*last = ms
@@ -245,7 +253,7 @@ func (c *Conn) dupAck(now clock.Time, seg *Segment, paws bool) {
 		// test sends here.
 		c.oldData(seg, c.flags&fSackOK != 0 || !end.LessThan(c.rcvWup))
 	}
-	if oowRateLimited(&c.oowMs, now, seg) {
+	if c.layer.oowRateLimited(&c.oowMs, now, seg) {
 		if paws {
 			c.layer.stats.TCPACKSkippedPAWS.Add(1)
 		} else {
@@ -374,24 +382,24 @@ func (c *Conn) inputReset() {
 	}
 }
 
-// challengeAck sends an RFC 5961 §7 challenge ACK, at most
-// challengeAckLimit per second per connection.
+// challengeAck sends an RFC 5961 §7 challenge ACK, at most one per
+// tcp_invalid_ratelimit per connection, shared with the ACKs for
+// out-of-window segments, whatever the segment carries (Linux
+// tcp_send_challenge_ack: __tcp_oow_rate_limited on last_oow_ack_time).
+// Nothing host-wide limits them, as Linux's tcp_challenge_ack_limit by
+// default (INT_MAX since the host-wide limit was CVE-2016-5696). Measured
+// on Linux 6.18 (xdptcp/challenge-ack-ratelimit): in-window SYNs at 0,
+// 100, 200 and 510 ms draw challenge ACKs at 0 and 510 ms;
+// TCPChallengeACK 2, TCPACKSkippedChallenge 2. Until 2026-12-07 xdptcp
+// allowed 100 a second per connection.
 func (c *Conn) challengeAck(now clock.Time) {
-	if now.Sub(c.chalAt) >= time.Second {
-		c.chalAt, c.chalCount = now, 0
-	}
-	if c.chalCount >= challengeAckLimit {
+	if c.layer.oowLimited(&c.oowMs, now) {
 		c.layer.stats.TCPACKSkippedChallenge.Add(1)
 		return
 	}
-	c.chalCount++
 	c.layer.stats.TCPChallengeACK.Add(1)
 	c.sendAck(now)
 }
-
-// challengeAckLimit is the per-connection challenge ACK budget per second
-// (RFC 5961 §7; Linux's tcp_challenge_ack_limit is per host, 1000).
-const challengeAckLimit = 100
 
 // establish moves SYN-RECEIVED to ESTABLISHED on an acceptable ACK. It
 // returns false when the segment must be dropped (accept queue full).

@@ -234,21 +234,53 @@ func TestOutOfWindowAckRateLimited(t *testing.T) {
 	h.state(StateEstablished)
 }
 
-// RFC 5961 §7: challenge ACKs are limited per connection (100 a second
-// here; Linux's global tcp_challenge_ack_limit was CVE-2016-5696), the rest
-// counted; a second connection has its own budget.
+// tcp_invalid_ratelimit sets that interval (xdptcp/oow-ratelimit,
+// measured on Linux 6.18 with 100: out-of-window ACKs at 0, 50, 90, 110
+// and 120 ms are answered at 0 and 110 ms, TCPACKSkippedSeq 3); 0 answers
+// every one.
+func TestInvalidRatelimitSetting(t *testing.T) {
+	for _, tc := range []struct{ ms, skipped int }{{100, 3}, {0, 0}} {
+		h := establishedConn(t, func(c *Config) { c.InvalidRatelimitMs = tc.ms })
+		h.advance(time.Second) // off the clock's first millisecond, which stands for "never"
+		past := h.c.rcvAdv.Add(100)
+		answered := 0
+		for _, gap := range []time.Duration{0, 50, 40, 20, 10} {
+			h.advance(gap * time.Millisecond)
+			h.send(ACK, past, ourISN+1)
+			for len(h.out.segs) > 0 {
+				h.expect(flags(ACK), seqNum(ourISN+1), ackNum(peerISN+1))
+				answered++
+			}
+		}
+		if n := int(h.l.Stats().TCPACKSkippedSeq.Load()); n != tc.skipped || answered != 5-tc.skipped {
+			t.Fatalf("tcp_invalid_ratelimit %d: %d answered, TCPACKSkippedSeq %d; want %d skipped", tc.ms, answered, n, tc.skipped)
+		}
+	}
+}
+
+// RFC 5961 §7: challenge ACKs are limited per connection, to one per
+// tcp_invalid_ratelimit (500 ms) shared with the ACKs for out-of-window
+// segments, as Linux's tcp_send_challenge_ack (xdptcp/challenge-ack-ratelimit,
+// measured on Linux 6.18); the rest are counted; another connection has
+// its own clock, and nothing limits them host-wide (Linux's
+// tcp_challenge_ack_limit is unlimited by default: the host-wide limit
+// was CVE-2016-5696).
 func TestChallengeAckLimitPerConnection(t *testing.T) {
 	h := establishedConn(t)
-	for i := 0; i < challengeAckLimit+50; i++ {
+	h.advance(time.Second) // off the clock's first millisecond, which stands for "never"
+	for i := 0; i < 150; i++ {
 		h.send(RST, peerISN+100, 0)
 	}
-	if n := len(h.out.segs); n != challengeAckLimit {
-		t.Fatalf("%d challenge ACKs, want %d", n, challengeAckLimit)
+	if n := len(h.out.segs); n != 1 {
+		t.Fatalf("%d challenge ACKs, want 1", n)
 	}
-	if got := h.l.Stats().TCPACKSkippedChallenge.Load(); got != 50 {
-		t.Fatalf("TCPACKSkippedChallenge %d, want 50", got)
+	if got := h.l.Stats().TCPACKSkippedChallenge.Load(); got != 149 {
+		t.Fatalf("TCPACKSkippedChallenge %d, want 149", got)
 	}
 	h.out.segs = nil
+	// An out-of-window ACK shares the clock: not answered either.
+	h.send(ACK, h.c.rcvAdv.Add(100), ourISN+1)
+	h.expectNothing()
 	// Another connection on the same layer is not starved.
 	k2 := testKey
 	k2.RemotePort++
@@ -257,9 +289,11 @@ func TestChallengeAckLimitPerConnection(t *testing.T) {
 	h.send(ACK, peerISN+1, ourISN+1, withKey(k2))
 	h.send(RST, peerISN+100, 0, withKey(k2))
 	h.expect(flags(ACK), ackNum(peerISN+1))
-	// A second later the first connection has its budget back.
-	h.advance(1001e6)
-	h.out.segs = nil
+	// 500 ms later the first connection may challenge again.
+	h.advance(499 * time.Millisecond)
+	h.send(RST, peerISN+100, 0)
+	h.expectNothing()
+	h.advance(time.Millisecond)
 	h.send(RST, peerISN+100, 0)
 	h.expect(flags(ACK), ackNum(peerISN+1))
 	h.state(StateEstablished)

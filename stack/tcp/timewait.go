@@ -226,7 +226,7 @@ func (tw *timeWait) info(l *Layer, now clock.Time) ConnInfo {
 //   - any other segment but a RST restarts the timer if it has ACK set or
 //     PAWS rejects it (not an ACK-less SYN, which may be a new connection's
 //     with a random ISN below RCV.NXT), and is answered with our ACK, at
-//     most once per oowInterval if it has neither data nor FIN (a
+//     most once per tcp_invalid_ratelimit if it has neither data nor FIN (a
 //     retransmitted FIN always is: RFC 9293 §3.10.7.4 eighth).
 func (tw *timeWait) input(l *Layer, now clock.Time, seg *Segment) {
 	flags := seg.Flags
@@ -275,7 +275,7 @@ func (tw *timeWait) input(l *Layer, now clock.Time, seg *Segment) {
 	if paws || flags&wire.FlagACK != 0 {
 		tw.restart(l, now)
 	}
-	if oowRateLimited(&tw.oowMs, now, seg) {
+	if l.oowRateLimited(&tw.oowMs, now, seg) {
 		l.stats.TCPACKSkippedTimeWait.Add(1)
 		return
 	}
