@@ -209,9 +209,9 @@ func (c *Conn) sendOwedAck(now clock.Time) {
 
 // oowRateLimited is Linux's tcp_oow_rate_limited: at most one ACK per
 // tcp_invalid_ratelimit (500 ms; 0: no limit) answers unacceptable
-// segments without data (out of the window, old by PAWS, or a challenge
-// ACK's cause), which breaks ACK loops between two ends that each find
-// the other's ACKs unacceptable. It reports whether the ACK answering seg
+// segments without data (out of the window, old by PAWS; challengeAck
+// keeps the same clock), which breaks ACK loops between two ends that
+// each find the other's ACKs unacceptable. It reports whether the ACK answering seg
 // must be skipped, given *last, the wrapping millisecond (msOf) the last
 // such ACK was sent or 0 for never, which it moves to now when the ACK
 // may go. A segment that occupies sequence space (data or a FIN) without

@@ -16,7 +16,11 @@ import "github.com/xdptcp/xdptcp/stack/clock"
 // a fast retransmission at 0.02 s, lost with the peer silent after it,
 // resent by timeouts at 0.24 and 0.67 s; with tcp_retries2=2 (1.4 s) the
 // timer of 1.54 s gives up, counted from the fast retransmission; from
-// the first timeout's resend the budget would have run to 3.2 s.
+// the first timeout's resend the budget would have run to 3.2 s. And
+// through progress in the loss state (rto-progress-budget.pkt): a
+// timeout's resend at 0.22 s acknowledged at 0.51 s, the next head
+// resent by the timer at 0.94 s, given up at 1.8 s, 1.58 s after the
+// first resend.
 
 // anyRetransDone is Linux's tcp_any_retrans_done: a retransmission is in
 // flight (not SACKed, not since marked lost), the tail loss probe's
