@@ -222,6 +222,7 @@ type sockOpts struct {
 	maxSeg      int
 	inq         bool // TCP_INQ: recvmsg adds a TCP_CM_INQ control message
 	cork        bool // TCP_CORK
+	thinLTO     bool // TCP_THIN_LINEAR_TIMEOUTS
 	rcvBuf      int  // SO_RCVBUF as set (valid with rcvBufSet)
 	sndBuf      int  // SO_SNDBUF as set (valid with sndBufSet)
 	rcvBufSet   bool // SO_RCVBUF was set: the buffer is locked (Linux SOCK_RCVBUF_LOCK)
@@ -473,6 +474,7 @@ func (h *Host) Accept(fd int) (int, Sockaddr, Errno) {
 func (h *Host) applyOpts(s *sock) {
 	c := s.cs.c
 	c.SetCork(s.opts.cork)
+	c.SetThinLinearTimeouts(s.opts.thinLTO)
 	c.SetNoDelay(s.opts.noDelay) // Linux: Nagle on unless TCP_NODELAY
 	if s.opts.keepIdle > 0 {
 		c.SetKeepAlivePeriod(time.Duration(s.opts.keepIdle) * time.Second)

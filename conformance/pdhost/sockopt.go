@@ -183,6 +183,8 @@ func (h *Host) Getsockopt(fd, level, name int, b []byte) (int, Errno) {
 			return putInt(b, b2i(o.inq)), 0
 		case unix.TCP_CORK:
 			return putInt(b, b2i(o.cork)), 0
+		case unix.TCP_THIN_LINEAR_TIMEOUTS:
+			return putInt(b, b2i(o.thinLTO)), 0
 		case unix.TCP_CC_INFO:
 			return 0, 0 // CUBIC and Reno have none (Linux: length 0)
 		case unix.TCP_INFO:
@@ -369,6 +371,15 @@ func (h *Host) Setsockopt(fd, level, name int, v []byte) Errno {
 				return syscall.EINVAL
 			}
 			o.inq = n == 1
+			return 0
+		case unix.TCP_THIN_LINEAR_TIMEOUTS:
+			if n < 0 || n > 1 {
+				return syscall.EINVAL // Linux: do_tcp_setsockopt
+			}
+			o.thinLTO = n == 1
+			if s.cs != nil {
+				h.do(func() { s.cs.c.SetThinLinearTimeouts(o.thinLTO) })
+			}
 			return 0
 		case unix.TCP_USER_TIMEOUT:
 			if n < 0 {

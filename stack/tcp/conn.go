@@ -53,6 +53,7 @@ const (
 	fCWRPending                         // we reduced for an ECE: CWR on the next new data segment
 	fInCWR                              // reduced for an ECE: no cwnd growth, no other reduction until SND.UNA is above recover (Linux CWR state)
 	fCorked                             // TCP_CORK: partial segments wait (SetCork)
+	fThinLTO                            // TCP_THIN_LINEAR_TIMEOUTS: linear timeouts while thin (SetThinLinearTimeouts)
 )
 
 // Conn is one TCP connection. All methods must be called on the loop that
@@ -440,6 +441,18 @@ func (c *Conn) SetNoDelay(on bool) {
 		}
 	} else {
 		c.flags &^= fNoDelay
+	}
+}
+
+// SetThinLinearTimeouts sets TCP_THIN_LINEAR_TIMEOUTS (Linux tp->thin_lto):
+// as tcp_thin_linear_timeouts for this connection, its first six timeouts
+// do not back off while the stream is thin (fewer than 4 segments out,
+// past the initial slow start). Off, the setting decides.
+func (c *Conn) SetThinLinearTimeouts(on bool) {
+	if on {
+		c.flags |= fThinLTO
+	} else {
+		c.flags &^= fThinLTO
 	}
 }
 

@@ -86,11 +86,14 @@ func TestBackoffKeptUntilValidSample(t *testing.T) {
 // estimator's RTO, then the backoff doubles from it (Linux
 // tcp_retransmit_timer; xdptcp/thin-linear-timeouts, measured on Linux
 // 6.18: one segment resent 0.21 s after it, six more times 0.21 s apart,
-// then 0.42, 0.84, 1.68 s apart, without tail loss probes as there). Off,
-// the backoff doubles from the first.
+// then 0.42, 0.84, 1.68 s apart, without tail loss probes as there); the
+// socket's TCP_THIN_LINEAR_TIMEOUTS does the same with the setting off
+// (thin-linear-timeouts-sockopt). Off, the backoff doubles from the first.
 func TestThinLinearTimeouts(t *testing.T) {
-	for _, on := range []bool{true, false} {
-		h := sackConn(t, false, func(c *Config) { c.ThinLinearTimeouts, c.EarlyRetrans = on, 0 })
+	for _, tc := range []struct{ setting, sockopt bool }{{true, false}, {false, true}, {false, false}} {
+		h := sackConn(t, false, func(c *Config) { c.ThinLinearTimeouts, c.EarlyRetrans = tc.setting, 0 })
+		h.c.SetThinLinearTimeouts(tc.sockopt)
+		on := tc.setting || tc.sockopt
 		una := ourISN + 1
 		writeSegs(h, 1, 1000)
 		rto := h.c.currentRTO()
@@ -107,7 +110,7 @@ func TestThinLinearTimeouts(t *testing.T) {
 			want = []time.Duration{1, 2, 4, 8, 16, 32, 64, 128, 256, 512}
 		}
 		if !slices.Equal(gaps, want) {
-			t.Fatalf("tcp_thin_linear_timeouts %v: gaps in RTOs %v, want %v", on, gaps, want)
+			t.Fatalf("%+v: gaps in RTOs %v, want %v", tc, gaps, want)
 		}
 		if in := h.c.Info(); on && (in.Retransmits != 10 || in.Backoff != 4) {
 			t.Fatalf("retransmits %d backoff %d, want 10 4", in.Retransmits, in.Backoff)

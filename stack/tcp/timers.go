@@ -295,9 +295,10 @@ func (c *Conn) onRTO(now clock.Time) {
 	}
 	c.nRtx++
 	c.backOff()
-	if cfg.ThinLinearTimeouts && c.thinStream() && c.nRtx <= thinLinearRetries {
-		// Linux tcp_retransmit_timer with tcp_thin_linear_timeouts: a
-		// thin stream's first six timeouts keep the estimator's RTO.
+	if (cfg.ThinLinearTimeouts || c.flags&fThinLTO != 0) && c.thinStream() && c.nRtx <= thinLinearRetries {
+		// Linux tcp_retransmit_timer with tcp_thin_linear_timeouts or
+		// the socket's TCP_THIN_LINEAR_TIMEOUTS: a thin stream's first
+		// six timeouts keep the estimator's RTO.
 		// Measured on Linux 6.18 (xdptcp/thin-linear-timeouts): one
 		// segment out, resent at 0.22 s and six more times 0.22 s
 		// apart, then 0.43, 0.86 and 1.73 s apart.
