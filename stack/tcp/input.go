@@ -422,8 +422,7 @@ func (c *Conn) establish(now clock.Time, seg *Segment) bool {
 		r.timeouts, r.recoveries, r.done = uint32(c.synRtx), 1, now.Sub(c.rttSent)
 	}
 	c.synRtx = 0
-	c.nRtx, c.backoff = 0, 0
-	c.rtxStamp = never
+	c.endSynTimeouts() // a simultaneous open's SYN timeouts
 	c.sndWnd = uint32(seg.Window) << c.sndShift
 	c.maxSndWnd = c.sndWnd
 	c.sndWl1, c.sndWl2 = seg.Seq, seg.Ack
@@ -1134,8 +1133,7 @@ func (c *Conn) inputSynSent(now clock.Time, seg *Segment) {
 	c.negotiate(now, seg, true)
 	if ackOK {
 		c.handshakeRTT(now, seg, c.nRtx == 0)
-		c.nRtx, c.backoff = 0, 0
-		c.rtxStamp = never // the SYN's resends were no data's
+		c.endSynTimeouts()
 		c.sndUna = seg.Ack
 		c.endRTORecovery(now) // the SYN's timeouts
 		c.sndWnd = uint32(seg.Window) << c.sndShift

@@ -160,7 +160,7 @@ func (l *Layer) newConn(now clock.Time, k flowtable.Key) *Conn {
 	c.stopTimers()
 	c.rrtt.at = never
 	c.rtxStamp = never
-	c.reordering = uint16(min(max(l.cfg.Reordering, 3), 65535) - 3) // Linux tcp_init_sock: tp->reordering = tcp_reordering
+	c.reordering = uint16(l.cfg.Reordering - 3) // Linux tcp_init_sock: tp->reordering = tcp_reordering (3..65535, Validate)
 	c.rack.reoMult = 1
 	c.initCC(c.mss)
 	c.timer.Fn = connTimer

@@ -105,6 +105,12 @@ func (c *Conn) onTimer(now clock.Time) {
 	c.rearm()
 }
 
+// endSynTimeouts forgets the handshake's timeouts when it completes: the
+// count, the backoff and the stamp the SYN timer kept, so the data's
+// retries budget and backoff start afresh (Linux tcp_finish_connect and
+// the accepted child begin with none).
+func (c *Conn) endSynTimeouts() { c.nRtx, c.backoff, c.rtxStamp = 0, 0, never }
+
 // onSynTimer retransmits our SYN (SYN-SENT, tcp_syn_retries) or SYN-ACK
 // (SYN-RECEIVED, tcp_synack_retries).
 func (c *Conn) onSynTimer(now clock.Time) {
