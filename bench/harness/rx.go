@@ -9,6 +9,9 @@ package harness
 //     and with CUBIC as its congestion control (TCP_CONGESTION). A BBR
 //     sender keeps its rate through random loss: the receiver must hold
 //     and SACK everything, or the sender retransmits what arrived.
+//   - rx-up-bbr-wan: the BBR upload through 1 % loss and 20 ms each way
+//     (not in the quick mode): with a 40 ms RTT the receiver compresses
+//     its SACKs (stack/tcp/compack.go), which under 20 ms it does not.
 //   - rx-smallwin-echo: three Linux clients whose namespace has
 //     tcp_rmem=4096 4096 4096 (windows below one or two MSS, as embedded
 //     stacks advertise) echo through the bridge (5 ms, no loss) at once;
@@ -26,6 +29,7 @@ import (
 
 func init() {
 	bridgeArgs["loss1-5ms"] = []string{"--loss", "0.01", "--delay", "5ms"}
+	bridgeArgs["loss1-20ms"] = []string{"--loss", "0.01", "--delay", "20ms"}
 	bridgeArgs["delay5ms"] = []string{"--delay", "5ms"}
 }
 
@@ -49,14 +53,19 @@ func rxUpDur(o *Options, cc string) time.Duration {
 	return max(o.Duration, rxUpMinDur[cc])
 }
 
-// rxUploadScenario is the upload through loss from a cc sender.
-func rxUploadScenario(cc string) scenarioDef {
+// rxUploadScenario is the upload through loss from a cc sender, 5 ms
+// each way.
+func rxUploadScenario(cc string) scenarioDef { return rxUploadPath(cc, "", 5) }
+
+// rxUploadPath is the upload through 1 % loss and delayMs each way from a
+// cc sender; id is the scenario id's suffix.
+func rxUploadPath(cc, id string, delayMs int) scenarioDef {
 	return scenarioDef{
-		Scenario: Scenario{ID: "rx-up-" + cc, Title: "Upload through 1 % loss and 5 ms, " + strings.ToUpper(cc) + " sender",
-			Description: "One connection from a Go kernel-socket client with " + strings.ToUpper(cc) + " (TCP_CONGESTION) writing 64 KiB at a time to the discard port through the impairment bridge: 1 % loss and 5 ms delay each way. Goodput is what was written (issue 12, measurement 1). " +
+		Scenario: Scenario{ID: "rx-up-" + cc + id, Title: fmt.Sprintf("Upload through 1 %% loss and %d ms, %s sender", delayMs, strings.ToUpper(cc)),
+			Description: "One connection from a Go kernel-socket client with " + strings.ToUpper(cc) + " (TCP_CONGESTION) writing 64 KiB at a time to the discard port through the impairment bridge: " + fmt.Sprintf("1 %% loss and %d ms delay each way.", delayMs) + " Goodput is what was written (issue 12, measurement 1). " +
 				fmt.Sprintf("At least %d runs of at least %s each (not in smoke mode), alternating between the servers, each started for its run.", rxUpRuns[cc], rxUpMinDur[cc]),
 			Metric: "goodput", Unit: "Mbit/s", Plot: PlotBars, OpUnit: "MiB"},
-		bridge:    "loss1-5ms",
+		bridge:    fmt.Sprintf("loss1-%dms", delayMs),
 		alternate: true,
 		minRuns:   rxUpRuns[cc],
 		est:       func(o *Options) time.Duration { return rxUpDur(o, cc) + 700*time.Millisecond },
@@ -120,5 +129,5 @@ func rxSmallWindowScenario() scenarioDef {
 
 // rxScenarios are issue 12's scenarios, in run order.
 func rxScenarios() []scenarioDef {
-	return []scenarioDef{rxUploadScenario("bbr"), rxUploadScenario("cubic"), rxUploadScenario("reno"), rxSmallWindowScenario()}
+	return []scenarioDef{rxUploadScenario("bbr"), rxUploadScenario("cubic"), rxUploadScenario("reno"), rxUploadPath("bbr", "-wan", 20), rxSmallWindowScenario()}
 }

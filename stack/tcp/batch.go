@@ -9,10 +9,11 @@ package tcp
 // waits for the batch's end: one ACK decision per connection for all its
 // segments of the batch, made with Linux's rule for a GRO-coalesced
 // segment (__tcp_ack_snd_check: at once in quick-ACK mode, for a filled
-// hole or out-of-order data, or when more than one full-sized segment is
-// unacknowledged, RFC 9293 §3.8.6.3, and the application took it, so the
-// window moves on; else the delayed-ACK timer or the application's read,
-// which also ACKs data that ended a write, readAck), and one transmit
+// hole, or when more than one full-sized segment is unacknowledged, RFC
+// 9293 §3.8.6.3, and the application took it, so the window moves on;
+// for out-of-order data at once or compressed, compack.go; else the
+// delayed-ACK timer or the application's read, which also ACKs data that
+// ended a write, readAck), and one transmit
 // round (trySend) in which data the application wrote from its
 // callbacks carries that ACK. Twenty in-order segments of a bulk sender
 // in one batch get one ACK, not ten; under loss, twenty out-of-order
@@ -76,11 +77,26 @@ func (c *Conn) endBatch(now clock.Time) {
 	if c.flags&fGone != 0 {
 		return
 	}
-	// ato 0: no data received yet, so Linux's delayed-ACK timeout is 0,
-	// its next jiffy (tcp_send_delayed_ack); ours is the batch's end,
-	// after the application's callbacks (fin-ack-no-data).
-	if c.ackOwed > 0 && (ackNow || c.inQuickAck() || c.ato == 0 || c.fullSegmentsOwed() && c.windowKeepsUp()) {
+	if c.ackOwed > 0 && c.ackNowOrHeld(now, ackNow) {
 		c.sendAckAfterApp(now)
 	}
 	c.finish(now)
+}
+
+// ackNowOrHeld is __tcp_ack_snd_check's decision for an ACK owed at the
+// batch's end: whether it goes now, or waits (the delayed-ACK timer, set
+// by finish, or the compressed SACK's, compack.go).
+func (c *Conn) ackNowOrHeld(now clock.Time, ackNow bool) bool {
+	switch {
+	case ackNow || c.inQuickAck() || c.fullSegmentsOwed() && c.windowKeepsUp():
+		return true
+	case c.oooActive():
+		return !c.compressAck(now)
+	default:
+		// ato 0: no data received yet, so Linux's delayed-ACK timeout
+		// is 0, its next jiffy (tcp_send_delayed_ack); ours is the
+		// batch's end, after the application's callbacks
+		// (fin-ack-no-data).
+		return c.ato == 0
+	}
 }

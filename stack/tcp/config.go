@@ -118,6 +118,8 @@ func DefaultConfig() Config {
 		Recovery:           1,
 		MaxReordering:      300,
 		InvalidRatelimitMs: 500,
+		CompSackDelayNs:    1000000,
+		CompSackNr:         44,
 		Reordering:         3,
 		RTOMinUs:           int(minRTO / time.Microsecond),
 		RTOMaxMs:           int(maxRTO / time.Millisecond),
@@ -182,6 +184,8 @@ type Config struct {
 	MaxReordering      int           // tcp_max_reordering (300, 3..65535): the largest reordering degree (DupThresh) reordering seen may raise
 	Reordering         int           // tcp_reordering (3, 3..65535): a new connection's reordering degree (DupThresh, tcpi_reordering)
 	InvalidRatelimitMs int           // tcp_invalid_ratelimit (500 ms; 0: none): at most one ACK per interval answers unacceptable segments without data
+	CompSackDelayNs    int           // tcp_comp_sack_delay_ns (1000000): the longest a compressed SACK waits; it waits 5% of the RTT up to this (compack.go)
+	CompSackNr         int           // tcp_comp_sack_nr (44, 0..255): the most ACKs one compressed SACK stands for; 0: no compression
 	RTOMinUs           int           // tcp_rto_min_us (200000): the RTO's smallest variance term, and the tail loss probe's delayed-ACK allowance with one segment out
 	RTOMaxMs           int           // tcp_rto_max_ms (120000, 1000..120000): the largest RTO, the cap of the retries' time budget, and half the silence that ends a shrunk window
 	EarlyRetrans       int           // tcp_early_retrans (3): 3 or 4 send tail loss probes (RFC 8985 §7), 0-2 do not
@@ -579,6 +583,10 @@ var settingTable = []settingDef{
 		0, 7, func(c *Config) *int { return &c.Recovery }),
 	intSetting("tcp_invalid_ratelimit", "milliseconds: at most one ACK per connection in this time answers segments without data that are out of the window, old by PAWS, or draw a challenge ACK (0: no limit)", true,
 		0, math.MaxInt32, func(c *Config) *int { return &c.InvalidRatelimitMs }),
+	intSetting("tcp_comp_sack_delay_ns", "nanoseconds: the longest an ACK for out-of-order data, after the third for the same hole, is held to be sent as one with those that follow (SACK compression); it is held 5% of the RTT up to this, and sent at once when that is under the 1 ms timer tick", true,
+		0, math.MaxInt32, func(c *Config) *int { return &c.CompSackDelayNs }),
+	intSetting("tcp_comp_sack_nr", "the most ACKs for out-of-order data one compressed SACK stands for (then it goes at once); 0: no SACK compression", true,
+		0, 255, func(c *Config) *int { return &c.CompSackNr }),
 	intSetting("tcp_reordering", "a new connection's reordering degree in segments (DupThresh, tcpi_reordering), before reordering seen raises it", true,
 		3, 65535, func(c *Config) *int { return &c.Reordering }),
 	intSetting("tcp_max_reordering", "largest reordering degree in segments (DupThresh, tcpi_reordering) that reordering seen may raise the connection's to", true,

@@ -136,7 +136,7 @@ type Conn struct {
 	persistAt  clock.Time // zero-window probe (RFC 9293 §3.8.6.1)
 	kaAt       clock.Time // keepalive probe (RFC 1122 §4.2.3.6)
 	fw2At      clock.Time // end of an orphan's FIN-WAIT-2 (tcp_fin_timeout)
-	delackAt   clock.Time // delayed ACK; never if no ACK is owed
+	delackAt   clock.Time // the owed ACK goes: delayed ACK, or compressed SACK when compHeld > 0 (compack.go); never if no ACK is owed
 	tlpAt      clock.Time // tail loss probe (RFC 8985 §7.2)
 	reoAt      clock.Time // RACK reordering timer (RFC 8985 §6.3)
 	paceAt     clock.Time // pacing: departure time of the next segment; never when not pacing
@@ -161,6 +161,9 @@ type Conn struct {
 	userTO   uint32       // TCP_USER_TIMEOUT in ms (RFC 5482; Linux icsk_user_timeout); 0: off
 	txWait   txWait       // on the layer's txBlocked list: what the output had no room for (txroom.go; here: fills padding)
 	lrcvLbl  [3]byte      // flow label (20 bits, big-endian) of the last segment that brought data (Linux icsk_ack.lrcv_flowlabel; rehash.go; here: fills padding)
+	compNxt  seqnum.Value // RCV.NXT the ACKs counted in compDups were for (Linux compressed_ack_rcv_nxt; compack.go; here: fills padding)
+	compHeld uint8        // ACKs for out-of-order data held back for the compressed SACK (Linux compressed_ack), < tcp_comp_sack_nr
+	compDups uint8        // ACKs for out-of-order data sent at once for compNxt, <= 3 (Linux dup_ack_counter)
 	created  clock.Time   // when the connection was created
 	closeErr error        // why the connection failed, for OnClose
 	tw       *timeWait    // the TIME-WAIT entry that replaced this connection, if any

@@ -683,17 +683,17 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 		c.setLastDataLabel(seg.Label) // the label new data came under (rehash.go)
 	}
 	if seq != c.rcvNxt {
-		// Out of order: hold it, ACK at once with SACK blocks (RFC 5681
-		// §4.2, RFC 2018 §4). The ACK is owed (Linux tcp_data_queue_ofo:
-		// inet_csk_schedule_ack), so it spends a quick ACK. With SACK it
-		// goes at the batch's end, one for the batch's segments (the
-		// blocks say what arrived, as Linux ACKs one GRO-coalesced
-		// segment); without SACK the sender counts duplicate ACKs (RFC
-		// 5681 §3.2), so each goes now.
+		// Out of order: hold it, ACK with SACK blocks (RFC 5681 §4.2,
+		// RFC 2018 §4). The ACK is owed (Linux tcp_data_queue_ofo:
+		// inet_csk_schedule_ack), so it spends a quick ACK. With SACK
+		// the batch's end decides, one ACK for the batch's segments
+		// (the blocks say what arrived, as Linux ACKs one GRO-coalesced
+		// segment), at once or compressed (compack.go); without SACK
+		// the sender counts duplicate ACKs (RFC 5681 §3.2), so each goes
+		// now.
 		c.oooInsert(seq, payload, fin)
 		c.ackOwed = max(c.ackOwed, 1)
 		if c.flags&fSackOK != 0 {
-			c.flags |= fAckNow
 			return
 		}
 		c.sendAck(now)

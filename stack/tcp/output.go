@@ -145,6 +145,7 @@ func (c *Conn) xmit(s *OutSegment, rtx bool) bool {
 		}
 		c.ackOwed = 0
 		c.delackAt = never
+		c.ackSentUnheld()
 		c.rcvWup = c.rcvNxt
 		c.ackMode &^= amPushed | amPushed2
 	}

@@ -328,7 +328,8 @@ func (q *oooQueue) markRecent(seq seqnum.Value) {
 // segment: a range whose news never reached the sender would have its
 // segments marked lost and sent again (RACK, RFC 8985 §6.2), and their
 // late cumulative ACK read as reordering. Linux's tcp_sack_new_ofo_skb
-// likewise sends a compressed ACK before its table forgets a block.
+// likewise sends a compressed ACK before its table forgets a block
+// (compack.go).
 func (c *Conn) sackRoomFor(l, r seqnum.Value, dup bool) {
 	q := c.ooo
 	if c.flags&fSackOK == 0 || q.fresh == 0 {
@@ -345,7 +346,7 @@ func (c *Conn) sackRoomFor(l, r seqnum.Value, dup bool) {
 		room--
 	}
 	if keep+1 > room {
-		c.sendAck(c.layer.now)
+		c.sendHeldAck(c.layer.now)
 	}
 }
 

@@ -90,6 +90,7 @@ type Stats struct {
 	TCPACKSkippedTimeWait  atomic.Uint64 // rate-limited ACK not sent in TIME-WAIT for a segment not at RCV.NXT
 	TCPWinProbe            atomic.Uint64 // zero-window probes sent
 	DelayedACKs            atomic.Uint64 // delayed ACKs sent by the delayed-ACK timer
+	TCPAckCompressed       atomic.Uint64 // ACKs for out-of-order data not sent: a compressed SACK stood for them (compack.go)
 	TCPZeroWindowDrop      atomic.Uint64 // segments dropped: our window was zero and nothing was held
 	BeyondWindow           atomic.Uint64 // segments refused at the window's right edge: starting beyond it, or crossing it while data waits to be read (Linux 6.17+)
 	TCPToZeroWindowAdv     atomic.Uint64 // our advertised window went to zero
@@ -206,6 +207,7 @@ var statDescs = []StatDesc{
 	extStat("TCPACKSkippedTimeWait", func(s *Stats) *atomic.Uint64 { return &s.TCPACKSkippedTimeWait }),
 	extStat("TCPWinProbe", func(s *Stats) *atomic.Uint64 { return &s.TCPWinProbe }),
 	extStat("DelayedACKs", func(s *Stats) *atomic.Uint64 { return &s.DelayedACKs }),
+	extStat("TCPAckCompressed", func(s *Stats) *atomic.Uint64 { return &s.TCPAckCompressed }),
 	extStat("TCPZeroWindowDrop", func(s *Stats) *atomic.Uint64 { return &s.TCPZeroWindowDrop }),
 	extStat("BeyondWindow", func(s *Stats) *atomic.Uint64 { return &s.BeyondWindow }),
 	extStat("TCPToZeroWindowAdv", func(s *Stats) *atomic.Uint64 { return &s.TCPToZeroWindowAdv }),

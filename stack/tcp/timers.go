@@ -2,8 +2,8 @@ package tcp
 
 // Timers of a connection: one deadline field per purpose (retransmission,
 // SYN/SYN-ACK, persist, keepalive, FIN-WAIT-2, delayed ACK, tail loss
-// probe, RACK reordering), each with its own handler; one wheel timer
-// fires at the earliest of them.
+// probe, RACK reordering, pacing, compressed SACK), each with its own
+// handler; one wheel timer fires at the earliest of them.
 
 import (
 	"math"
@@ -60,7 +60,11 @@ func (c *Conn) onTimer(now clock.Time) {
 	c.layer.now = now
 	if c.delackAt <= now {
 		c.delackAt = never
-		if c.ackOwed > 0 && c.state.synchronized() {
+		if c.compHeld > 0 {
+			// The compressed SACK's time (compack.go), not a delayed
+			// ACK's: the ACK timeout stays as it is.
+			c.sendHeldAck(now)
+		} else if c.ackOwed > 0 && c.state.synchronized() {
 			// A delayed ACK missed (Linux tcp_delack_timer_handler):
 			// in pingpong mode the reply did not come, so pingpong
 			// ends and the timeout is back at its minimum; else the
