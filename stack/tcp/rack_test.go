@@ -396,9 +396,9 @@ func TestFRTONoSACKCumulativeAckOverRetransmission(t *testing.T) {
 	h.expect(seqNum(una+4*1460), payloadLen(1460)) // at once, not at the next timeout
 }
 
-// F-RTO: a duplicate ACK after the new data shows a real loss: the
-// retransmissions proceed.
-func TestFRTORealLoss(t *testing.T) {
+// frtoTimeout is a SACK connection with ten segments in flight of
+// fifteen written, at its first RTO: the head was just resent.
+func frtoTimeout(t *testing.T) (*harness, seqnum.Value) {
 	h := sackConn(t, false, func(c *Config) { c.EarlyRetrans = 0 })
 	una := ourISN + 1
 	h.c.Write(make([]byte, 15*1000))
@@ -406,14 +406,76 @@ func TestFRTORealLoss(t *testing.T) {
 		h.expect(payloadLen(1000))
 	}
 	h.advance(300 * time.Millisecond)
-	h.expect(seqNum(una)) // the RTO
+	h.expect(seqNum(una), payloadLen(1000)) // the RTO
+	return h, una
+}
+
+// frtoRealLoss is frtoTimeout's connection after F-RTO found the loss
+// real: the ACK of the resend sent new data, whose SACK came with no
+// progress; the next hole was resent.
+func frtoRealLoss(t *testing.T) (*harness, seqnum.Value) {
+	h, una := frtoTimeout(t)
 	h.send(ACK, peerISN+1, una+1000)
-	h.expect(seqNum(una + 10000))
+	h.expect(seqNum(una + 10000)) // F-RTO: new data first
 	h.expect(seqNum(una + 11000))
 	h.send(ACK, peerISN+1, una+1000, withSACK(una+10000, una+11000))
 	h.expect(seqNum(una+1000), payloadLen(1000)) // the loss was real: go on retransmitting
+	return h, una
+}
+
+// F-RTO: a duplicate ACK after the new data shows a real loss: the
+// retransmissions proceed.
+func TestFRTORealLoss(t *testing.T) {
+	h, _ := frtoRealLoss(t)
 	if h.l.Stats().TCPSpuriousRTOs.Load() != 0 || h.c.rack.flags&rkFRTO != 0 {
 		t.Fatal("F-RTO still on or undone")
+	}
+}
+
+// F-RTO on a recurring timeout (RFC 5682 §3.2, Linux tcp_enter_loss):
+// the head resent at two timeouts, the ACK of the resend sends new data
+// first, and an ACK of data never resent undoes both. Measured on Linux
+// 6.18 (xdptcp/frto-recurring): 10001:12001 after the ACK of 1001, then
+// Open with cwnd 11 and the next new segment. xdptcp took F-RTO at the
+// first timeout only, and sent nothing on the undoing ACK.
+func TestFRTORecurringTimeout(t *testing.T) {
+	h, una := frtoTimeout(t)
+	h.advance(time.Second)
+	h.expect(seqNum(una), payloadLen(1000)) // the second
+	h.expectNothing()
+	h.send(ACK, peerISN+1, una+1000)
+	h.expect(seqNum(una+10000), payloadLen(1000))
+	h.expect(seqNum(una+11000), payloadLen(1000))
+	h.expectNothing()
+	h.send(ACK, peerISN+1, una+2000)
+	if st := h.l.Stats(); st.TCPSpuriousRTOs.Load() != 1 || st.TCPLossUndo.Load() != 1 {
+		t.Fatalf("TCPSpuriousRTOs %d TCPLossUndo %d, want 1 and 1", st.TCPSpuriousRTOs.Load(), st.TCPLossUndo.Load())
+	}
+	if in := h.c.Info(); in.CAState != CAOpen {
+		t.Fatalf("state %v after the undo, want Open", in.CAState)
+	}
+	h.expect(seqNum(una+12000), payloadLen(1000))
+}
+
+// A timeout in the loss state after progress (the ACK of the first
+// resend moved SND.UNA, with more outstanding) is not F-RTO's (Linux
+// tcp_enter_loss: neither a new recovery nor a recurring timeout): the
+// ACK of its resend goes on with the retransmissions.
+func TestFRTONotAfterLossProgress(t *testing.T) {
+	h, una := frtoRealLoss(t)
+	for len(h.out.segs) > 0 {
+		h.expect()
+	}
+	if h.c.nRtx != 0 || h.c.lossState() != CALoss {
+		t.Fatalf("nRtx %d state %v, want 0 in Loss", h.c.nRtx, h.c.lossState())
+	}
+	at, _ := h.l.NextDeadline()
+	h.advance(time.Duration(at - h.now)) // the next timeout, in Loss after progress
+	h.expect(seqNum(una+1000), payloadLen(1000))
+	h.expectNothing()
+	h.send(ACK, peerISN+1, una+2000)
+	if s := h.expect(); s.seg.Seq != una+2000 {
+		t.Fatalf("after the resend's ACK: seq +%d, want the next retransmission (+2000), not F-RTO's new data", s.seg.Seq-una)
 	}
 }
 

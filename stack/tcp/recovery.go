@@ -243,8 +243,14 @@ func (c *Conn) recoveryOnAck(now clock.Time, as *ackSample) {
 		}
 		c.undoDSACK() // every retransmission reported duplicate: a spurious episode, undone
 	}
-	if c.rack.flags&rkFRTO != 0 && c.frtoOnAck(now, as) {
-		return // a spurious timeout, undone
+	if c.rack.flags&rkFRTO != 0 {
+		// A spurious timeout is undone here; the ACK then goes on as
+		// one in the open state, its cwnd growth included (Linux
+		// tcp_ack: tcp_fastretrans_alert's undo, then
+		// tcp_cong_control). Measured on Linux 6.18
+		// (xdptcp/frto-recurring): the undoing ACK sends the next new
+		// segment at once, cwnd 11 of the 10 restored.
+		c.frtoOnAck(now, as)
 	}
 	c.tlpOnAck(now, c.sndUna, as.dsack, as.acked > 0)
 	exited := false
@@ -292,17 +298,16 @@ func (c *Conn) recoveryOnAck(now clock.Time, as *ackSample) {
 }
 
 // frtoOnAck is F-RTO (RFC 5682 §3, the SACK-enhanced version; Linux
-// tcp_process_loss) on an ACK after an RTO. It reports whether the
-// timeout was found spurious and undone: the ACK delivered data never
-// retransmitted (step 3b: not everything was lost). Otherwise the first
-// ACK that advances SND.UNA lets new data go before the other
-// retransmissions (step 2b); a duplicate ACK or SACK after that, or no
-// new data to send, shows the loss was real (steps 2a, 3a): the
-// retransmissions proceed.
-func (c *Conn) frtoOnAck(now clock.Time, as *ackSample) bool {
+// tcp_process_loss) on an ACK after an RTO. An ACK that delivered data
+// never retransmitted (step 3b: not everything was lost) finds the
+// timeout spurious and undoes it. Otherwise the first ACK that advances
+// SND.UNA lets new data go before the other retransmissions (step 2b); a
+// duplicate ACK or SACK after that, or no new data to send, shows the
+// loss was real (steps 2a, 3a): the retransmissions proceed.
+func (c *Conn) frtoOnAck(now clock.Time, as *ackSample) {
 	r := &c.rack
 	if as.orig && c.undoLoss(undoFRTO) {
-		return true
+		return
 	}
 	switch {
 	case r.flags&rkFRTONew != 0:
@@ -320,7 +325,6 @@ func (c *Conn) frtoOnAck(now clock.Time, as *ackSample) bool {
 	case as.dup:
 		r.flags &^= rkFRTO // step 2a: a duplicate ACK
 	}
-	return false
 }
 
 // detectLoss marks the records lost: by RACK (rack.go) with SACK;

@@ -109,6 +109,25 @@ func (c *Conn) onTimer(now clock.Time) {
 	c.rearm()
 }
 
+// frtoAtTimeout is whether F-RTO (RFC 5682, tcp_frto) watches the ACKs
+// after the timeout that fires now, as Linux's tcp_enter_loss decides:
+// not for a timeout in fast recovery, nor for one in the loss state after
+// progress (SND.UNA moved since the last timeout: nRtx 0), but for a
+// recurring timeout on the same SND.UNA (RFC 5682 §3.2), and not with
+// an MTU probe in flight. Measured on Linux 6.18 (xdptcp/frto-recurring):
+// after two timeouts the ACK of the head's resend sends new data first,
+// and the ACK of data never resent undoes both.
+func (c *Conn) frtoAtTimeout() bool {
+	if c.layer.cfg.Frto == 0 {
+		return false
+	}
+	if ms := c.mtuSearch(); ms != nil && ms.probe != 0 {
+		return false
+	}
+	st := c.lossState()
+	return (st != CARecovery && st != CALoss) || c.nRtx > 0
+}
+
 // endSynTimeouts forgets the handshake's timeouts when it completes: the
 // count, the backoff and the stamp the SYN timer kept, so the data's
 // retries budget and backoff start afresh (Linux tcp_finish_connect and
@@ -263,9 +282,7 @@ func (c *Conn) onRTO(now clock.Time) {
 		c.startUndo(now, true) // RFC 3522 / RFC 5682: keep what to restore if it proves spurious
 	}
 	c.rack.flags &^= rkTLP | rkFRTO | rkFRTONew
-	if c.layer.cfg.Frto > 0 && c.flags&fInRecovery == 0 && c.nRtx == 0 {
-		// RFC 5682 (Linux tcp_enter_loss: not for a timeout in fast
-		// recovery): watch the next ACKs for a spurious timeout.
+	if c.frtoAtTimeout() {
 		c.rack.flags |= rkFRTO
 	}
 	if c.flags&fInRecovery != 0 {
