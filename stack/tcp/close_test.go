@@ -512,6 +512,11 @@ func TestZeroWindowShrinkAnsweredNotTimedOut(t *testing.T) {
 	if n := h.l.Stats().TCPTimeouts.Load(); n != 0 {
 		t.Fatalf("TCPTimeouts %d, want 0: zero-window retransmissions are probes", n)
 	}
+	// Nor timeouts in TCP_INFO, though they back off (measured on Linux
+	// 6.18 after four: retransmits 0, backoff 4, total_rto 0).
+	if in := h.c.Info(); in.Retransmits != 0 || in.Backoff == 0 || in.TotalRTO != 0 {
+		t.Fatalf("TCP_INFO retransmits %d backoff %d total_rto %d, want 0, > 0, 0", in.Retransmits, in.Backoff, in.TotalRTO)
+	}
 	// Then the peer goes silent: given up after 240 s of silence.
 	silent := h.now
 	for h.l.Conns() > 0 && h.now.Sub(silent) < 600*time.Second {

@@ -319,8 +319,12 @@ func (c *Conn) onRTO(now clock.Time) {
 	c.dupAcks = 0
 	if !zeroWnd {
 		c.countRTO(now)
+		// Not for a shrunk window's: Linux's zero-window branch goes
+		// to out_reset_timer past icsk_retransmits++ (measured on Linux
+		// 6.18: TCP_INFO retransmits 0, backoff 1 to 4, total_rto 0
+		// after four).
+		c.nRtx++
 	}
-	c.nRtx++
 	c.backOff()
 	if (cfg.ThinLinearTimeouts || c.flags&fThinLTO != 0) && c.thinStream() && c.nRtx <= thinLinearRetries {
 		// Linux tcp_retransmit_timer with tcp_thin_linear_timeouts or
