@@ -129,6 +129,7 @@ func DefaultConfig() Config {
 		SlowStartAfterIdle: true,
 		NotsentLowat:       math.MaxUint32,
 		ECN:                2,
+		ECNFallback:        true,
 		PacingSSRatio:      200,
 		PacingCARatio:      120,
 		MinSndMss:          TCPMinSndMSS,
@@ -194,6 +195,7 @@ type Config struct {
 	PacingSSRatio      int           // tcp_pacing_ss_ratio (200): pacing rate in slow start, percent of cwnd/SRTT
 	PacingCARatio      int           // tcp_pacing_ca_ratio (120): pacing rate in congestion avoidance, percent of cwnd/SRTT
 	ECN                int           // tcp_ecn (2): RFC 3168 ECN: 0 off, 1 request and accept, 2 accept when requested
+	ECNFallback        bool          // tcp_ecn_fallback (1): a resent SYN does not request ECN
 	SlowStartAfterIdle bool          // tcp_slow_start_after_idle (1): cwnd restarts from the initial window after an idle RTO (RFC 5681 §4.1)
 	ThinLinearTimeouts bool          // tcp_thin_linear_timeouts (0): a thin stream's first six timeouts do not back off
 	NotsentLowat       int           // tcp_notsent_lowat (4294967295, i.e. off): a connection is writable only while its unsent bytes are below half of it (Linux tcp_stream_memory_free)
@@ -607,6 +609,8 @@ var settingTable = []settingDef{
 		0, 1000, func(c *Config) *int { return &c.PacingCARatio }),
 	intSetting("tcp_ecn", "RFC 3168 ECN: 0 off, 1 request on Dial and accept, 2 accept when the peer requests it", true,
 		0, 2, func(c *Config) *int { return &c.ECN }),
+	boolSetting("tcp_ecn_fallback", "1: a resent SYN of Dial does not request ECN (RFC 3168 §6.1.1.1: the first may have been dropped for its ECN bits)",
+		func(c *Config) *bool { return &c.ECNFallback }),
 	boolSetting("tcp_slow_start_after_idle", "1: after an idle RTO cwnd restarts from the initial window (RFC 5681 §4.1)",
 		func(c *Config) *bool { return &c.SlowStartAfterIdle }),
 	boolSetting("tcp_thin_linear_timeouts", "1: the first six retransmission timeouts of a thin stream (fewer than 4 segments out, past the initial slow start) do not back off",

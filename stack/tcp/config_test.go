@@ -52,6 +52,7 @@ func TestDefaultConfigIsLinux(t *testing.T) {
 		"tcp_slow_start_after_idle": "1",
 		"tcp_thin_linear_timeouts":  "0",
 		"tcp_ecn":                   "2",
+		"tcp_ecn_fallback":          "1",
 		"tcp_pacing_ss_ratio":       "200",
 		"tcp_pacing_ca_ratio":       "120",
 		"tcp_notsent_lowat":         "4294967295", // Linux: UINT_MAX, i.e. off
@@ -140,6 +141,7 @@ func TestSetGetRoundTrip(t *testing.T) {
 		"tcp_thin_linear_timeouts":  "1",
 		"tcp_moderate_rcvbuf":       "0",
 		"tcp_ecn":                   "1",
+		"tcp_ecn_fallback":          "0",
 		"tcp_pacing_ss_ratio":       "150",
 		"tcp_pacing_ca_ratio":       "100",
 		"tcp_notsent_lowat":         "16384",

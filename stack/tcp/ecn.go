@@ -28,22 +28,32 @@ func (l *Layer) ecnSynAccepted(syn *Segment) bool {
 
 // ecnNegotiate decides ECN from the peer's SYN (passive) or SYN-ACK
 // (active): an ECN-setup SYN, or an ECN-setup SYN-ACK (ECE without CWR)
-// answering ours.
+// answering ours. An active open whose SYN timed out keeps the CWR its
+// timeouts queued (onSynTimer): measured on Linux 6.18
+// (xdptcp/ecn-syn-fallback), the first data after two SYN timeouts and
+// an ECN-setup SYN-ACK carries CWR.
 func (c *Conn) ecnNegotiate(seg *Segment, active bool) {
+	cwr := c.flags & fCWRPending
 	c.flags &^= fECN | fECEPending | fCWRPending
 	switch {
 	case !active && c.layer.ecnSynAccepted(seg):
 		c.flags |= fECN
 	case active && c.layer.cfg.ECN == 1 && seg.Flags&ecnSetup == wire.FlagECE:
-		c.flags |= fECN
+		c.flags |= fECN | cwr
 	}
 }
 
 // ecnSynFlags returns the ECN flags of our SYN (ECE|CWR with tcp_ecn 1)
-// or SYN-ACK (ECE when ECN was agreed).
-func (c *Conn) ecnSynFlags(active bool) wire.TCPFlags {
+// or SYN-ACK (ECE when ECN was agreed). A resent SYN asks for no ECN
+// with tcp_ecn_fallback (RFC 3168 §6.1.1.1: the first may have been
+// dropped for its ECN bits; Linux tcp_ecn_clear_syn); the answer still
+// decides (ecnNegotiate), as Linux's tcp_ecn_rcv_synack. A SYN-ACK keeps
+// ECE when resent. Measured on Linux 6.18 (xdptcp/ecn-syn-fallback):
+// SYNs at 1 and 3 s without ECE and CWR; SYN-ACKs resent with ECE.
+func (c *Conn) ecnSynFlags(active, rtx bool) wire.TCPFlags {
+	cfg := &c.layer.cfg
 	switch {
-	case active && c.layer.cfg.ECN == 1:
+	case active && cfg.ECN == 1 && !(rtx && cfg.ECNFallback):
 		return ecnSetup
 	case !active && c.flags&fECN != 0:
 		return wire.FlagECE

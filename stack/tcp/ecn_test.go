@@ -86,6 +86,46 @@ func TestECNActiveNegotiation(t *testing.T) {
 	dialConn(t) // tcp_ecn 2: a plain SYN (dialConn checks its flags)
 }
 
+// tcp_ecn_fallback (RFC 3168 §6.1.1.1, Linux tcp_ecn_clear_syn): the
+// SYNs the timer resends ask for no ECN (measured on Linux 6.18,
+// xdptcp/ecn-syn-fallback: at 1 and 3 s, no ECE or CWR), and an
+// ECN-setup SYN-ACK still agrees on it, the first data with CWR; with 0
+// every SYN asks. A passive open's SYN-ACK keeps ECE when resent.
+func TestECNSynFallback(t *testing.T) {
+	for _, fallback := range []bool{true, false} {
+		h := newHarness(t, func(c *Config) { c.ECN, c.ECNFallback, c.SynLinearTimeouts = 1, fallback, 0 })
+		c, err := h.l.Dial(h.now, ourAddr, peerAddr, 80, h.rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.c, h.key = c, c.Key()
+		h.expect(flags(SYN | ECE | CWR))
+		resent := flags(SYN)
+		if !fallback {
+			resent = flags(SYN | ECE | CWR)
+		}
+		h.advance(time.Second)
+		h.expect(resent)
+		h.advance(2 * time.Second)
+		h.expect(resent)
+		h.send(SYN|ACK|ECE, peerISN, ourISN+1, withMSS(1000))
+		h.expect(flags(ACK))
+		if c.flags&fECN == 0 {
+			t.Fatalf("fallback %v: an ECN-setup SYN-ACK, ECN not agreed", fallback)
+		}
+		// The SYN's timeouts queued CWR (Linux tcp_enter_loss): the
+		// first data carries it.
+		c.Write(make([]byte, 100))
+		h.expect(flags(ACK | PSH | CWR))
+	}
+	h := newHarness(t)
+	h.listen()
+	h.send(SYN|ECE|CWR, peerISN, 0, withMSS(1000))
+	h.expect(flags(SYN | ACK | ECE))
+	h.advance(time.Second)
+	h.expect(flags(SYN | ACK | ECE))
+}
+
 // Receiver (§6.1.3): a CE-marked segment is ACKed at once with ECE, and
 // every segment carries ECE until the peer's CWR.
 func TestECNCEEchoedUntilCWR(t *testing.T) {

@@ -206,7 +206,7 @@ func (c *Conn) sendSyn(now clock.Time, rtx bool) bool {
 	if !active {
 		flags |= wire.FlagACK
 	}
-	flags |= c.ecnSynFlags(active)
+	flags |= c.ecnSynFlags(active, rtx)
 	s := c.fill(now, c.iss, flags)
 	w := synWindow(c.rcvCap, int(c.rcvMSS), !active && c.flags&fTS != 0)
 	s.Window = uint16(w)

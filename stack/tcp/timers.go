@@ -162,6 +162,12 @@ func (c *Conn) onSynTimer(now clock.Time) {
 		c.backOff()
 		l.stats.TCPTimeouts.Add(1)
 		c.timeoutRehash()
+		if cfg.ECN == 1 {
+			// Linux's SYN timeout goes through tcp_enter_loss, whose
+			// tcp_ecn_queue_cwr marks the first data for CWR should
+			// the SYN-ACK agree on ECN (ecnNegotiate keeps it then).
+			c.flags |= fCWRPending
+		}
 		c.sendSyn(now, true)
 		c.synAt = now.Add(c.currentRTO())
 	case StateSynReceived:
