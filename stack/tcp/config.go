@@ -114,6 +114,7 @@ func DefaultConfig() Config {
 		Timestamps:         true,
 		WindowScaling:      true,
 		Sack:               true,
+		DSACK:              true,
 		CongestionControl:  "cubic",
 		Recovery:           1,
 		MaxReordering:      300,
@@ -180,6 +181,7 @@ type Config struct {
 	Timestamps         bool          // tcp_timestamps (1): RFC 7323 timestamps
 	WindowScaling      bool          // tcp_window_scaling (1): RFC 7323 window scaling
 	Sack               bool          // tcp_sack (1): RFC 2018 selective acknowledgements
+	DSACK              bool          // tcp_dsack (1): report data received twice in D-SACK blocks (RFC 2883)
 	CongestionControl  string        // tcp_congestion_control ("cubic"; also "bbr", "newreno", "reno")
 	Recovery           int           // tcp_recovery (1): bits 0x2 static reordering window, 0x4 no DupThresh rule in RACK; 0x1 (RACK) has no effect, as in Linux 6.18: with SACK RACK always detects losses
 	MaxReordering      int           // tcp_max_reordering (300, 3..65535): the largest reordering degree (DupThresh) reordering seen may raise
@@ -569,6 +571,8 @@ var settingTable = []settingDef{
 		func(c *Config) *bool { return &c.WindowScaling }),
 	boolSetting("tcp_sack", "RFC 2018 selective acknowledgements",
 		func(c *Config) *bool { return &c.Sack }),
+	boolSetting("tcp_dsack", "1: our ACKs report data received twice in a D-SACK block (RFC 2883), with SACK",
+		func(c *Config) *bool { return &c.DSACK }),
 	{
 		name: "tcp_congestion_control", meaning: "congestion control for new connections: cubic, bbr (BBR v1), newreno or reno", runtime: true,
 		get: func(c *Config) string { return c.CongestionControl },

@@ -92,3 +92,36 @@ func TestDuplicateFinDSACK(t *testing.T) {
 	h.send(ACK|PSH, fin+1, ourISN+1, withData(make([]byte, 10)))
 	h.expectNothing()
 }
+
+// tcp_dsack 0 (Linux tcp_dsack_set, tcp_dsack_extend): data received
+// twice, below RCV.NXT or held out of order, is ACKed at once without a
+// D-SACK block, and not counted as D-SACK sent; the held range's SACK
+// block still goes (xdptcp/dsack-off, measured on Linux 6.18). With 1
+// the same ACKs carry the D-SACK block first.
+func TestDSACKSetting(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		h := sackConn(t, false, func(c *Config) { c.DSACK = on })
+		h.send(ACK, peerISN+1, ourISN+1, withData(make([]byte, 1000)))
+		h.expect(flags(ACK), ackNum(peerISN+1001))
+		h.send(ACK, peerISN+1, ourISN+1, withData(make([]byte, 1000))) // old data
+		a := h.expect(flags(ACK), ackNum(peerISN+1001))
+		want := 0
+		if on {
+			want = 1
+		}
+		if a.seg.Opts.NumSACK != want {
+			t.Fatalf("tcp_dsack %v: old data's ACK has %d blocks %v, want %d", on, a.seg.Opts.NumSACK, a.seg.Opts.SACK[:a.seg.Opts.NumSACK], want)
+		}
+		h.send(ACK, peerISN+2001, ourISN+1, withData(make([]byte, 1000)))
+		h.expect(flags(ACK), ackNum(peerISN+1001))
+		h.send(ACK, peerISN+2001, ourISN+1, withData(make([]byte, 1000))) // held data again
+		a = h.expect(flags(ACK), ackNum(peerISN+1001))
+		if a.seg.Opts.NumSACK != want+1 || a.seg.Opts.SACK[want].Left != uint32(peerISN+2001) {
+			t.Fatalf("tcp_dsack %v: held data's ACK has blocks %v, want %d D-SACK then the held range", on, a.seg.Opts.SACK[:a.seg.Opts.NumSACK], want)
+		}
+		st := h.l.Stats()
+		if got := st.TCPDSACKOldSent.Load() + st.TCPDSACKOfoSent.Load(); got != uint64(2*want) {
+			t.Fatalf("tcp_dsack %v: D-SACKs counted %d, want %d", on, got, 2*want)
+		}
+	}
+}
