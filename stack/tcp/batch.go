@@ -47,7 +47,7 @@ func (c *Conn) schedule() {
 
 // inQuickAck reports quick-ACK mode: quick ACKs left, not in pingpong
 // mode (Linux tcp_in_quickack_mode).
-func (c *Conn) inQuickAck() bool { return c.quickAcks > 0 && c.ackMode&amPingpong == 0 }
+func (c *Conn) inQuickAck() bool { return c.quickAcks > 0 && !c.inPingpong() }
 
 // fullSegmentsOwed reports that more than one full-sized segment of the
 // peer's is unacknowledged (RFC 9293 §3.8.6.3: ACK at least every second

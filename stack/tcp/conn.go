@@ -164,6 +164,7 @@ type Conn struct {
 	compNxt  seqnum.Value // RCV.NXT the ACKs counted in compDups were for (Linux compressed_ack_rcv_nxt; compack.go; here: fills padding)
 	compHeld uint8        // ACKs for out-of-order data held back for the compressed SACK (Linux compressed_ack), < tcp_comp_sack_nr
 	compDups uint8        // ACKs for out-of-order data sent at once for compNxt, <= 3 (Linux dup_ack_counter)
+	pingpong uint8        // replies sent within the ACK timeout of what they answer, saturating (Linux icsk_ack.pingpong): pingpong mode from tcp_pingpong_thresh (inPingpong)
 	created  clock.Time   // when the connection was created
 	closeErr error        // why the connection failed, for OnClose
 	tw       *timeWait    // the TIME-WAIT entry that replaced this connection, if any
@@ -619,18 +620,26 @@ func (c *Conn) maybePeerClose() {
 }
 
 // ackMode holds the ACK decision's memory between segments, as Linux's
-// icsk_ack: whether the data since our last ACK ended an application
-// write (amPushed: a small segment, or a full one with PSH; amPushed2: a
-// second one), cleared by every ACK we send, and pingpong mode
-// (amPingpong: we answer what we receive, so our data carries the ACKs
-// and quick ACKs would only add packets).
+// icsk_ack.pending: whether the data since our last ACK ended an
+// application write (amPushed: a small segment, or a full one with PSH;
+// amPushed2: a second one), cleared by every ACK we send.
 type ackMode uint8
 
 const (
-	amPushed   ackMode = 1 << iota // ICSK_ACK_PUSHED
-	amPushed2                      // ICSK_ACK_PUSHED2
-	amPingpong                     // inet_csk_in_pingpong_mode
+	amPushed  ackMode = 1 << iota // ICSK_ACK_PUSHED
+	amPushed2                     // ICSK_ACK_PUSHED2
 )
+
+// inPingpong reports pingpong mode (Linux inet_csk_in_pingpong_mode): we
+// answer what we receive, so our data carries the ACKs and quick ACKs
+// would only add packets. It starts after tcp_pingpong_thresh replies
+// (onReplySent) or at the peer's FIN, and ends when a delayed ACK had to
+// go alone or the peer shows it waits for our ACKs (enterQuickAckMode).
+func (c *Conn) inPingpong() bool { return int(c.pingpong) >= c.layer.cfg.PingpongThresh }
+
+// enterPingpong is inet_csk_enter_pingpong_mode: the count at the
+// threshold.
+func (c *Conn) enterPingpong() { c.pingpong = uint8(c.layer.cfg.PingpongThresh) }
 
 // More connFlags, kept apart from the iota list.
 const (

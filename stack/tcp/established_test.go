@@ -207,6 +207,40 @@ func TestEstablishedReceiveWindowAndPause(t *testing.T) {
 	h.expect(flags(ACK), ackNum(seq)) // window update
 }
 
+// tcp_pingpong_thresh 3: three replies within the ACK timeout before
+// pingpong mode, so the first three requests are ACKed at once and the
+// fourth waits (Linux 6.18, xdptcp/pingpong-thresh); a delayed ACK that
+// has to go alone ends pingpong mode, the count back at 0.
+func TestPingpongThresh(t *testing.T) {
+	h := establishedConn(t, func(c *Config) { c.PingpongThresh = 3 })
+	seq, us := peerISN+1, ourISN+1
+	for i := 1; i <= 4; i++ {
+		h.advance(100 * time.Millisecond)
+		h.send(ACK|PSH, seq, us, withData([]byte("req")))
+		seq += 3
+		if i < 4 {
+			h.expect(flags(ACK), ackNum(seq)) // quick ACK
+		} else {
+			h.expectNothing()
+		}
+		h.advance(10 * time.Millisecond)
+		h.c.Write([]byte("resp"))
+		h.expect(flags(ACK|PSH), payloadLen(4), ackNum(seq))
+		us += 4
+		h.send(ACK, seq, us)
+	}
+	if h.c.pingpong != 4 {
+		t.Fatalf("pingpong count %d, want 4", h.c.pingpong)
+	}
+	// A request not answered: the delayed ACK goes alone and pingpong ends.
+	h.send(ACK|PSH, seq, us, withData([]byte("req")))
+	h.advance(atoMax)
+	h.expect(flags(ACK), ackNum(seq+3))
+	if h.c.pingpong != 0 || h.c.inPingpong() {
+		t.Fatalf("pingpong count %d after a delayed ACK alone, want 0", h.c.pingpong)
+	}
+}
+
 // Pingpong: once we answer data within the delayed-ACK time, quick ACKs
 // stop (Linux tcp_event_data_sent): the next request's ACK rides on the
 // response or waits 40 ms.

@@ -716,11 +716,7 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 		}
 		if data > 0 {
 			l.stats.TCPOrigDataSent.Add(1)
-			if c.ato > 0 && now.Sub(c.lastDataAt) < c.ato {
-				// A reply within the ACK timeout of the data it
-				// answers: pingpong mode (Linux tcp_event_data_sent).
-				c.ackMode |= amPingpong
-			}
+			c.onReplySent(now)
 		}
 	}
 	c.onTransmit(n)

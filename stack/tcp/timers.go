@@ -69,8 +69,8 @@ func (c *Conn) onTimer(now clock.Time) {
 			// in pingpong mode the reply did not come, so pingpong
 			// ends and the timeout is back at its minimum; else the
 			// timeout was too short and doubles, up to the RTO.
-			if c.ackMode&amPingpong != 0 {
-				c.ackMode &^= amPingpong
+			if c.inPingpong() {
+				c.pingpong = 0
 				c.ato = atoMin
 			} else if c.ato > 0 {
 				c.ato = min(2*c.ato, c.currentRTO())
