@@ -394,17 +394,28 @@ func TestTimeWaitEntryIsSmall(t *testing.T) {
 // probes, which a connection the application still holds gets.
 func TestOrphanZeroWindowProbesBounded(t *testing.T) {
 	for _, tc := range []struct {
-		name    string
-		orphan  bool
-		retries int
-		want    int // probes before the drop
+		name     string
+		orphan   bool
+		retries  int
+		rtoMaxMs int // 0: the default
+		want     int // probes before the drop
 	}{
-		{"orphan, tcp_orphan_retries=0 means 8", true, 0, 8},
-		{"orphan, tcp_orphan_retries=3", true, 3, 3},
-		{"not an orphan: tcp_retries2", false, 0, 15},
+		{"orphan, tcp_orphan_retries=0 means 8", true, 0, 0, 8},
+		{"orphan, tcp_orphan_retries=3", true, 3, 0, 3},
+		{"not an orphan: tcp_retries2", false, 0, 0, 15},
+		// Linux tcp_probe_timer: no longer alive once the backed-off RTO
+		// is at tcp_rto_max_ms, and 0 then means 0: probes at 0.2, 0.6,
+		// 1.4 s, dropped at the 2.4 s timer (xdptcp/orphan-probe-rto-max
+		// measures it on Linux 6.18).
+		{"orphan, tcp_rto_max_ms=1000: not alive at the cap", true, 0, 1000, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := establishedConn(t, func(c *Config) { c.OrphanRetries = tc.retries })
+			h := establishedConn(t, func(c *Config) {
+				c.OrphanRetries = tc.retries
+				if tc.rtoMaxMs > 0 {
+					c.RTOMaxMs = tc.rtoMaxMs
+				}
+			})
 			h.c.Write([]byte("x"))
 			h.expect(payloadLen(1))
 			h.send(ACK, peerISN+1, ourISN+2, withWin(0))

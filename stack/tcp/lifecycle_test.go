@@ -148,6 +148,22 @@ func TestOrphanFinRetransmission(t *testing.T) {
 		h.advance(time.Millisecond)
 		h.state(StateClosed)
 	})
+	// tcp_rto_max_ms 1000: once the RTO is at the cap the orphan is no
+	// longer alive and 0 means 0 (Linux tcp_orphan_retries): FINs at 0.2,
+	// 0.6 and 1.4 s, the RTO then at 1 s, dropped at the 2.4 s timeout
+	// (xdptcp/orphan-rto-max measures it on Linux 6.18).
+	t.Run("rto-max-not-alive", func(t *testing.T) {
+		h := lastAckConn(t, func(c *Config) { c.RTOMaxMs = 1000 })
+		h.advance(2399 * time.Millisecond)
+		for _, w := range []time.Duration{200 * time.Millisecond, 600 * time.Millisecond, 1400 * time.Millisecond} {
+			h.expect(flags(FIN|ACK), at(w))
+		}
+		h.expectNothing()
+		h.state(StateLastAck)
+		h.advance(time.Millisecond)
+		h.state(StateClosed)
+		h.expectNothing() // no RST
+	})
 	// Not orphaned (CloseWrite only): tcp_retries2 bounds it instead.
 	t.Run("closewrite-retries2", func(t *testing.T) {
 		h := establishedConn(t, three)

@@ -186,14 +186,25 @@ func (c *Conn) onSynTimer(now clock.Time) {
 }
 
 // orphanRetries is how many retransmissions or zero-window probes an
-// orphan (closed by the application) gets: tcp_orphan_retries, where 0
-// means 8 ("more than 100 seconds with the minimal RTO", Linux
-// tcp_orphan_retries).
+// orphan (closed by the application) gets, as Linux's
+// tcp_orphan_retries: tcp_orphan_retries, where 0 means 8 ("more than
+// 100 seconds with the minimal RTO") while the connection is alive, its
+// backed-off RTO below tcp_rto_max_ms; once the RTO is at the cap, 0
+// stays 0, and a soft ICMP error (sk_err_soft) makes any value 0. With the
+// default tcp_rto_max_ms the 8 retries' time ends before the RTO reaches
+// it; with 1000, measured on Linux 6.18 (xdptcp/orphan-rto-max): resent
+// at 0.34 and 0.98 s, dropped at the 1.98 s timeout, the first at the
+// cap, without a RST.
 func (c *Conn) orphanRetries() int {
-	if r := c.layer.cfg.OrphanRetries; r > 0 {
-		return r
+	alive := c.currentRTO() < c.rtoMax()
+	r := c.layer.cfg.OrphanRetries
+	if !alive && c.sx != nil && c.sx.softErr != nil {
+		r = 0
 	}
-	return 8
+	if r == 0 && alive {
+		r = 8
+	}
+	return r
 }
 
 // onRTO is the retransmission timeout (RFC 6298 §5.4-5.6) for data and
@@ -485,6 +496,9 @@ func (c *Conn) onPersist(now clock.Time) {
 	// 6.18: persist-user-timeout.pkt, 1 s: given up at the third probe's
 	// time although the peer answered the first two).
 	dead := int(c.zwProbes) >= max
+	if c.flags&fOrphan != 0 && c.currentRTO() >= c.rtoMax() && int(c.backoff) >= max {
+		dead = true // Linux tcp_probe_timer: an orphan no longer alive whose backoff reached its retries
+	}
 	if c.userTO > 0 {
 		if x := c.ext(); x.probesSince == never {
 			x.probesSince = now
