@@ -100,6 +100,7 @@ func DefaultConfig() Config {
 		MSL:                30 * time.Second,
 		MaxTwBuckets:       262144,
 		TwReuse:            2,
+		TwReuseDelayMs:     1000,
 		RFC1337:            false,
 		Keepalive:          false,
 		KeepaliveTime:      7200 * time.Second,
@@ -168,6 +169,7 @@ type Config struct {
 	MSL                time.Duration // tcp_msl (30 s; TIME-WAIT lasts 2*MSL, Linux's TCP_TIMEWAIT_LEN)
 	MaxTwBuckets       int           // tcp_max_tw_buckets (262144): TIME-WAIT entries per loop
 	TwReuse            int           // tcp_tw_reuse (2: loopback only in Linux; here 0/1/2)
+	TwReuseDelayMs     int           // tcp_tw_reuse_delay (1000 ms, 1..60000): how long after entering TIME-WAIT its 4-tuple may be reused
 	RFC1337            bool          // tcp_rfc1337 (0): 1 ignores a RST in TIME-WAIT (RFC 1337); 0 lets an in-window one end it, as Linux does
 	Keepalive          bool          // keepalive (0): xdptcp: SO_KEEPALIVE on for every new connection (Linux has no sysctl: off unless the socket asks)
 	KeepaliveTime      time.Duration // tcp_keepalive_time (7200 s): idle time before the first probe
@@ -545,6 +547,8 @@ var settingTable = []settingDef{
 		0, maxInt31, func(c *Config) *int { return &c.MaxTwBuckets }),
 	intSetting("tcp_tw_reuse", "reuse TIME-WAIT ports for Dial: 0 off, 1 on, 2 loopback only", true,
 		0, 2, func(c *Config) *int { return &c.TwReuse }),
+	intSetting("tcp_tw_reuse_delay", "milliseconds after entering TIME-WAIT before tcp_tw_reuse may give its 4-tuple to Dial (at most TCP_PAWS_MSL, 60 s)", true,
+		1, 60000, func(c *Config) *int { return &c.TwReuseDelayMs }),
 	boolSetting("tcp_rfc1337", "1: ignore a RST in TIME-WAIT (RFC 1337); 0: an in-window RST ends TIME-WAIT, as in Linux by default",
 		func(c *Config) *bool { return &c.RFC1337 }),
 	boolSetting("keepalive", "xdptcp: 1 turns keepalive (SO_KEEPALIVE) on for every new connection; Linux has no such sysctl",

@@ -328,8 +328,9 @@ func (l *Layer) DialWith(now clock.Time, local, remote flowtable.Addr, remotePor
 }
 
 // twReusable is Linux's tcp_twsk_unique rule for tcp_tw_reuse: the entry
-// saw timestamps and its last one is more than 1 s old (2: only when
-// either address is loopback, 127.0.0.0/8 or ::1).
+// saw timestamps and entered TIME-WAIT more than tcp_tw_reuse_delay (1000
+// ms) ago (Linux 6.14+: tw_entry_stamp, not the last timestamp's time;
+// 2: only when either address is loopback, 127.0.0.0/8 or ::1).
 func (l *Layer) twReusable(now clock.Time, tw *timeWait) bool {
 	switch l.cfg.TwReuse {
 	case 1:
@@ -340,7 +341,7 @@ func (l *Layer) twReusable(now clock.Time, tw *timeWait) bool {
 	default:
 		return false
 	}
-	return tw.hasTS && int32(msOf(now)-tw.tsAtMs) > 1000
+	return tw.hasTS && int64(int32(msOf(now)-tw.entryMs)) > int64(l.cfg.TwReuseDelayMs)
 }
 
 func isLoopback(a flowtable.Addr) bool {

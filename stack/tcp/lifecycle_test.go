@@ -309,7 +309,9 @@ func TestDialLocalPortRange(t *testing.T) {
 
 // tcp_tw_reuse (Linux tcp_twsk_unique): Dial may take a 4-tuple in
 // TIME-WAIT only with tcp_tw_reuse 1 (2: loopback peers only), when the
-// old connection used timestamps and its last one is more than 1 s old.
+// old connection used timestamps and entered TIME-WAIT more than
+// tcp_tw_reuse_delay (1000 ms) ago (Linux 6.14+'s tw_entry_stamp; until
+// 2026-12-07 xdptcp counted from the last timestamp, 1 s fixed).
 func TestDialTwReuseRules(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -317,20 +319,30 @@ func TestDialTwReuseRules(t *testing.T) {
 		ts    bool
 		after time.Duration // time from entering TIME-WAIT to the Dial
 		ok    bool
-		lo    bool // dial 127.0.0.1 instead of peerAddr
+		lo    bool          // dial 127.0.0.1 instead of peerAddr
+		delay int           // tcp_tw_reuse_delay in ms; 0: the default
+		ackAt time.Duration // the peer sends a bare ACK at RCV.NXT (a newer timestamp) this long into TIME-WAIT; 0: not
 	}{
-		{"reuse1-ts-1.001s", 1, true, 1001 * time.Millisecond, true, false},
-		{"reuse1-ts-1.000s", 1, true, time.Second, false, false},
-		{"reuse1-no-ts", 1, false, 30 * time.Second, false, false},
-		{"reuse2-not-loopback", 2, true, 30 * time.Second, false, false},
-		{"reuse2-loopback", 2, true, 1001 * time.Millisecond, true, true},
-		{"reuse0", 0, true, 59 * time.Second, false, false},
-		{"reuse0-expired", 0, true, 60 * time.Second, true, false},
+		{"reuse1-ts-1.001s", 1, true, 1001 * time.Millisecond, true, false, 0, 0},
+		{"reuse1-ts-1.000s", 1, true, time.Second, false, false, 0, 0},
+		{"reuse1-no-ts", 1, false, 30 * time.Second, false, false, 0, 0},
+		{"reuse2-not-loopback", 2, true, 30 * time.Second, false, false, 0, 0},
+		{"reuse2-loopback", 2, true, 1001 * time.Millisecond, true, true, 0, 0},
+		{"reuse0", 0, true, 59 * time.Second, false, false, 0, 0},
+		{"reuse0-expired", 0, true, 60 * time.Second, true, false, 0, 0},
+		// tcp_tw_reuse_delay (Linux 6.14+), from the entry, not from the
+		// last timestamp: an ACK 0.9 s in that updates it does not move it.
+		{"delay100-0.101s", 1, true, 101 * time.Millisecond, true, false, 100, 0},
+		{"delay100-0.100s", 1, true, 100 * time.Millisecond, false, false, 100, 0},
+		{"from-entry-not-last-ts", 1, true, 1001 * time.Millisecond, true, false, 0, 900 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, func(c *Config) {
 				c.LocalPortRange = [2]uint16{40000, 40000}
 				c.TwReuse = tc.reuse
+				if tc.delay > 0 {
+					c.TwReuseDelayMs = tc.delay
+				}
 			})
 			remote := peerAddr
 			if tc.lo {
@@ -353,7 +365,14 @@ func TestDialTwReuseRules(t *testing.T) {
 			h.send(FIN|ACK, peerISN+1, ourISN+2, o...)
 			h.expect(flags(ACK))
 			h.state(StateTimeWait)
-			h.advance(tc.after)
+			if tc.ackAt > 0 {
+				h.advance(tc.ackAt)
+				h.send(ACK, peerISN+2, ourISN+2, withTS(20, 1))
+				h.expectNothing()
+				h.advance(tc.after - tc.ackAt)
+			} else {
+				h.advance(tc.after)
+			}
 			c2, err := h.l.Dial(h.now, ourAddr, remote, 80, h.rec)
 			if !tc.ok {
 				if err != ErrNoPorts {

@@ -35,13 +35,14 @@ type timeWait struct {
 	rcvNxt     seqnum.Value   // RCV.NXT (after the peer's FIN)
 	tsRecent   uint32         // TS.Recent when hasTS
 	tsOffset   uint32         // our timestamp offset
-	tsAtMs     uint32         // when TS.Recent was last updated, ms (tcp_tw_reuse's 1 s rule)
+	tsAtMs     uint32         // when TS.Recent was last updated, ms (PAWS's 60 s rule for a RST)
 	expiresMs  uint32         // end of TIME-WAIT (2*MSL after entry or the last restart), ms, rounded up
 	oowMs      uint32         // when the last rate-limited ACK was sent, ms; 0: never (Linux tw_last_oow_ack_time)
 	window     uint16         // the window field of our ACKs: the receive window at entry, scaled (Linux tw_rcv_wnd >> tw_rcv_wscale)
 	local      uint8          // index of the local address in the layer's twLocals
 	hasTS      bool           // timestamps were in use
 	txHash     uint16         // the connection's flow-label choice (Linux tw_txhash: TIME-WAIT's segments keep the connection's label)
+	entryMs    uint32         // when TIME-WAIT began, ms (Linux tw_entry_stamp: tcp_tw_reuse_delay counts from it; here: the struct stays in the 80-byte size class)
 	next, prev *timeWait      // the layer's expiry list, oldest deadline first
 }
 
@@ -116,6 +117,7 @@ func (c *Conn) enterTimeWait(now clock.Time) {
 		hasTS:      c.flags&fTS != 0,
 		txHash:     c.txHash(),
 		tsAtMs:     msOf(c.tsRecentAt),
+		entryMs:    msOf(now),
 	}
 	c.teardown()
 	c.state = StateTimeWait
