@@ -12,10 +12,11 @@ package tcp
 // TCPAckCompressed as the ACKs not sent. A sender in recovery then gets
 // one ACK per millisecond instead of one per segment, as from Linux.
 //
-// Measured on Linux 6.18 (xdptcp/sack-compress): after a hole, seven
-// segments in a burst draw three ACKs at once and one 1.1 ms later (its
-// timer's slack is 100 µs); segments 3 ms apart each draw one ACK 1.1
-// ms after them; TCPAckCompressed counts six for the burst.
+// Measured on Linux 6.18 (xdptcp/sack-compress, 100 ms RTT): after a
+// hole, of twelve segments the first three draw an ACK each and the
+// other nine one ACK 1.1 ms after the fourth (its timer's slack is 100
+// µs), TCPAckCompressed 8; segments 3 ms apart each draw one ACK 1.1 ms
+// after them.
 //
 // xdptcp's timers have a 1 ms tick (timer.Tick): the held ACK goes up to
 // one tick after its time, and an ACK that would be held less than a tick

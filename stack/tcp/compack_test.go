@@ -38,21 +38,17 @@ func ofoSeg(k int) Segment {
 }
 
 // ackedAt drains the captured segments: each must be a pure ACK for the
-// hole; it returns when each was sent, relative to from, and keeps the
-// last in h.lastAck.
-func (h *harness) ackedAt(from time.Duration) []time.Duration {
+// hole; it returns when each was sent, relative to from, and the last.
+func (h *harness) ackedAt(from time.Duration) ([]time.Duration, *sent) {
 	h.t.Helper()
 	var at []time.Duration
+	var last *sent
 	for len(h.out.segs) > 0 {
-		s := h.expect(flags(ACK), ackNum(peerISN+1001), payloadLen(0))
-		at = append(at, time.Duration(s.at)-from)
-		lastAck = *s
+		last = h.expect(flags(ACK), ackNum(peerISN+1001), payloadLen(0))
+		at = append(at, time.Duration(last.at)-from)
 	}
-	return at
+	return at, last
 }
-
-// lastAck is the last ACK ackedAt drained.
-var lastAck sent
 
 // Linux 6.18 (xdptcp/sack-compress, measured with a 100 ms RTT): after a
 // hole, of a burst of twelve segments the first three draw an ACK each
@@ -65,15 +61,15 @@ func TestSACKCompression(t *testing.T) {
 	for k := range 12 {
 		h.sendBatch(ofoSeg(k))
 	}
-	if at := h.ackedAt(start); len(at) != 3 {
+	if at, _ := h.ackedAt(start); len(at) != 3 {
 		t.Fatalf("burst of 12: %d ACKs at once, want 3", len(at))
 	}
 	h.advance(2 * time.Millisecond)
-	at := h.ackedAt(start)
+	at, last := h.ackedAt(start)
 	if len(at) != 1 || at[0] < time.Millisecond || at[0] > 2*time.Millisecond {
 		t.Fatalf("burst of 12: compressed ACKs at %v, want one 1-2 ms after the burst", at)
 	}
-	if o := lastAck.seg.Opts; o.NumSACK == 0 || o.SACK[0].Right != uint32(peerISN+1+14000) {
+	if o := last.seg.Opts; o.NumSACK == 0 || o.SACK[0].Right != uint32(peerISN+1+14000) {
 		t.Fatalf("compressed ACK's SACK %v, want up to %d", o.SACK[:o.NumSACK], peerISN+1+14000)
 	}
 	if got := h.l.Stats().TCPAckCompressed.Load(); got != 8 {
@@ -85,7 +81,7 @@ func TestSACKCompression(t *testing.T) {
 		h.sendBatch(ofoSeg(k))
 		h.expectNothing()
 		h.advance(3 * time.Millisecond)
-		if at := h.ackedAt(sent); len(at) != 1 || at[0] < time.Millisecond || at[0] > 2*time.Millisecond {
+		if at, _ := h.ackedAt(sent); len(at) != 1 || at[0] < time.Millisecond || at[0] > 2*time.Millisecond {
 			t.Fatalf("segment %d alone: ACKs at %v after it, want one 1-2 ms after", k, at)
 		}
 	}
@@ -113,7 +109,7 @@ func TestSACKCompressionBounds(t *testing.T) {
 		// Three at once; of the five held, the ranges that no longer fit
 		// one option (three blocks beside the timestamp) sent the ACK
 		// owed before them (sackRoomFor), one of the held.
-		at := h.ackedAt(time.Duration(h.now))
+		at, _ := h.ackedAt(time.Duration(h.now))
 		held := h.c.compHeld
 		if len(at) < 3 || held == 0 {
 			t.Fatalf("%d ACKs at once, %d held; want 3 and more, some held", len(at), held)
@@ -138,7 +134,7 @@ func TestSACKCompressionBounds(t *testing.T) {
 			h.sendBatch(ofoSeg(k))
 		}
 		// Three at once, four held, the fifth finds four held: it goes.
-		if at := h.ackedAt(0); len(at) != 4 {
+		if at, _ := h.ackedAt(0); len(at) != 4 {
 			t.Fatalf("%d ACKs at once, want 4", len(at))
 		}
 		if got := h.l.Stats().TCPAckCompressed.Load(); got != 4 {
@@ -159,7 +155,7 @@ func TestSACKCompressionBounds(t *testing.T) {
 			for k := range 10 {
 				h.sendBatch(ofoSeg(k))
 			}
-			if at := h.ackedAt(0); len(at) != 10 {
+			if at, _ := h.ackedAt(0); len(at) != 10 {
 				t.Fatalf("%d ACKs at once for 10 segments, want 10", len(at))
 			}
 			if got := h.l.Stats().TCPAckCompressed.Load(); got != 0 {

@@ -2,8 +2,9 @@ package tcp
 
 // Timers of a connection: one deadline field per purpose (retransmission,
 // SYN/SYN-ACK, persist, keepalive, FIN-WAIT-2, delayed ACK, tail loss
-// probe, RACK reordering, pacing, compressed SACK), each with its own
-// handler; one wheel timer fires at the earliest of them.
+// probe, RACK reordering, pacing), each with its own handler; one wheel
+// timer fires at the earliest of them. The delayed ACK's deadline is the
+// owed ACK's, so a compressed SACK's time shares it (compack.go).
 
 import (
 	"math"
