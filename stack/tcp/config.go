@@ -120,6 +120,7 @@ func DefaultConfig() Config {
 		Recovery:           1,
 		MaxReordering:      300,
 		InvalidRatelimitMs: 500,
+		ChallengeAckLimit:  math.MaxInt32,
 		PingpongThresh:     1,
 		CompSackDelayNs:    1000000,
 		CompSackNr:         44,
@@ -190,6 +191,7 @@ type Config struct {
 	MaxReordering      int           // tcp_max_reordering (300, 3..65535): the largest reordering degree (DupThresh) reordering seen may raise
 	Reordering         int           // tcp_reordering (3, 3..65535): a new connection's reordering degree (DupThresh, tcpi_reordering)
 	InvalidRatelimitMs int           // tcp_invalid_ratelimit (500 ms; 0: none): at most one ACK per interval answers unacceptable segments without data
+	ChallengeAckLimit  int           // tcp_challenge_ack_limit (2147483647: none): challenge ACKs per second for the whole process (challenge.go)
 	PingpongThresh     int           // tcp_pingpong_thresh (1, 1..255): replies within the ACK timeout that start pingpong mode (no quick ACKs)
 	CompSackDelayNs    int           // tcp_comp_sack_delay_ns (1000000): the longest a compressed SACK waits; it waits 5% of the RTT up to this (compack.go)
 	CompSackNr         int           // tcp_comp_sack_nr (44, 0..255): the most ACKs one compressed SACK stands for; 0: no compression
@@ -595,6 +597,8 @@ var settingTable = []settingDef{
 		0, 7, func(c *Config) *int { return &c.Recovery }),
 	intSetting("tcp_invalid_ratelimit", "milliseconds: at most one ACK per connection in this time answers segments without data that are out of the window, old by PAWS, or draw a challenge ACK (0: no limit)", true,
 		0, math.MaxInt32, func(c *Config) *int { return &c.InvalidRatelimitMs }),
+	intSetting("tcp_challenge_ack_limit", "challenge ACKs (RFC 5961) per second for the whole process, a budget drawn at random around it each second; 2147483647: no limit (Linux's default since the shared count was CVE-2016-5696)", true,
+		1, math.MaxInt32, func(c *Config) *int { return &c.ChallengeAckLimit }),
 	intSetting("tcp_pingpong_thresh", "replies sent within the ACK timeout of the data they answer after which a connection is in pingpong mode: its ACKs wait for the reply instead of going at once", true,
 		1, 255, func(c *Config) *int { return &c.PingpongThresh }),
 	intSetting("tcp_comp_sack_delay_ns", "nanoseconds: the longest an ACK for out-of-order data, after the third for the same hole, is held to be sent as one with those that follow (SACK compression); it is held 5% of the RTT up to this, and sent at once when that is under the 1 ms timer tick", true,

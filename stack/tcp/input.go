@@ -397,6 +397,9 @@ func (c *Conn) challengeAck(now clock.Time) {
 		c.layer.stats.TCPACKSkippedChallenge.Add(1)
 		return
 	}
+	if !challengeAckAllowed(now, c.layer.cfg.ChallengeAckLimit) {
+		return // the process's budget is spent (challenge.go): neither sent nor counted, as Linux
+	}
 	c.layer.stats.TCPChallengeACK.Add(1)
 	c.sendAck(now)
 }

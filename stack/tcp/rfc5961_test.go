@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdptcp/xdptcp/stack/clock"
 	"github.com/xdptcp/xdptcp/stack/seqnum"
 )
 
@@ -327,5 +328,45 @@ func TestRstAtHighestSACKedEdge(t *testing.T) {
 		}
 		h.expect(flags(ACK), ackNum(peerISN+1))
 		h.state(StateEstablished)
+	}
+}
+
+// tcp_challenge_ack_limit (RFC 5961 §7, Linux tcp_send_challenge_ack):
+// below its unlimited default, the process's challenge ACKs are a budget
+// drawn each second in [limit/2, limit*3/2); once spent, a challenge ACK
+// that passed its connection's tcp_invalid_ratelimit is neither sent nor
+// counted. Measured on Linux 6.18 with 1 and tcp_invalid_ratelimit 0: ten
+// in-window SYNs 10 ms apart draw one challenge ACK (TCPChallengeACK 1,
+// TCPSYNChallenge 10); with 4, two to five a second.
+func TestChallengeAckLimitProcessWide(t *testing.T) {
+	challengeBudget.second.Store(0) // the budget is the process's: start afresh
+	t.Cleanup(func() { challengeBudget.second.Store(0) })
+	h := establishedConn(t, func(c *Config) { c.InvalidRatelimitMs, c.ChallengeAckLimit = 0, 1 })
+	h.advance(time.Second - time.Duration(h.now)%time.Second) // at the start of a second
+	for range 10 {
+		h.send(SYN, peerISN, 0, withMSS(1460))
+		h.advance(10 * time.Millisecond)
+	}
+	if n := len(h.out.segs); n != 1 {
+		t.Fatalf("%d challenge ACKs for 10 SYNs in a second, want 1", n)
+	}
+	st := h.l.Stats()
+	if st.TCPChallengeACK.Load() != 1 || st.TCPACKSkippedChallenge.Load() != 0 {
+		t.Fatalf("TCPChallengeACK %d TCPACKSkippedChallenge %d, want 1 and 0", st.TCPChallengeACK.Load(), st.TCPACKSkippedChallenge.Load())
+	}
+	h.out.segs = nil
+	// The next second has its own budget.
+	h.advance(time.Second)
+	h.send(SYN, peerISN, 0, withMSS(1460))
+	h.expect(flags(ACK), ackNum(peerISN+1))
+	// The draw: with 4, between 2 and 5 a second.
+	for _, sec := range []int64{100, 101, 102, 103, 104} {
+		n := 0
+		for challengeAckAllowed(clock.Time(sec)*clock.Time(time.Second), 4) {
+			n++
+		}
+		if n < 2 || n > 5 {
+			t.Fatalf("limit 4: %d challenge ACKs in a second, want 2-5", n)
+		}
 	}
 }
