@@ -184,6 +184,7 @@ type Config struct {
 	Mem                [3]int        // tcp_mem (49152 65536 98304): low, pressure, high in pages of 4096 bytes, for all connections of the process (mem.go)
 	Timestamps         bool          // tcp_timestamps (1): RFC 7323 timestamps
 	WindowScaling      bool          // tcp_window_scaling (1): RFC 7323 window scaling
+	SignedWindows      bool          // tcp_workaround_signed_windows (0): at most 32767 in the SYN-ACK's window, and in every window when not scaled
 	Sack               bool          // tcp_sack (1): RFC 2018 selective acknowledgements
 	DSACK              bool          // tcp_dsack (1): report data received twice in D-SACK blocks (RFC 2883)
 	CongestionControl  string        // tcp_congestion_control ("cubic"; also "bbr", "newreno", "reno")
@@ -577,6 +578,8 @@ var settingTable = []settingDef{
 		func(c *Config) *bool { return &c.Timestamps }),
 	boolSetting("tcp_window_scaling", "RFC 7323 window scaling",
 		func(c *Config) *bool { return &c.WindowScaling }),
+	boolSetting("tcp_workaround_signed_windows", "1: offer at most 32767 in a SYN or SYN-ACK, and in every window when window scaling is off, for peers that read the window as signed",
+		func(c *Config) *bool { return &c.SignedWindows }),
 	boolSetting("tcp_sack", "RFC 2018 selective acknowledgements",
 		func(c *Config) *bool { return &c.Sack }),
 	boolSetting("tcp_dsack", "1: our ACKs report data received twice in a D-SACK block (RFC 2883), with SACK",

@@ -51,7 +51,7 @@ func (ln *Listener) cookieSynAck(now clock.Time, seg *Segment) {
 	}
 	s.Opts.HasMSS = true
 	s.Opts.MSS = uint16(l.userMSS(seg.Key, ln.opts.MSS)) // what we can receive, as in a normal SYN-ACK
-	s.Window = uint16(synWindow(w, int(s.Opts.MSS), seg.Opts.HasTimestamp && cfg.Timestamps))
+	s.Window = uint16(synWindow(w, int(s.Opts.MSS), seg.Opts.HasTimestamp && cfg.Timestamps, cfg.SignedWindows))
 	if seg.Opts.HasTimestamp && cfg.Timestamps {
 		var o syncookie.Options
 		if seg.Opts.HasWScale && cfg.WindowScaling {
@@ -172,7 +172,7 @@ func (ln *Listener) cookieAck(now clock.Time, seg *Segment) bool {
 			c.flags |= fSackOK
 		}
 	}
-	c.rcvAdv = c.rcvNxt.Add(seqnum.Size(synWindow(c.rcvCap, int(c.rcvMSS), c.flags&fTS != 0))) // what the SYN-ACK offered
+	c.rcvAdv = c.rcvNxt.Add(seqnum.Size(synWindow(c.rcvCap, int(c.rcvMSS), c.flags&fTS != 0, cfg.SignedWindows))) // what the SYN-ACK offered
 	if cfg.MtuProbing == 2 {
 		c.mtuSearchStart(now, c.mss, min(int(mss), int(c.rcvMSS))) // as negotiate for an accepted connection
 	}

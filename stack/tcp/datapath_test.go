@@ -372,3 +372,29 @@ func TestAckSeqAtPeerWindowEdge(t *testing.T) {
 	h.send(ACK|PSH, peerISN+101, ourISN+1461, withWin(8000), withData(make([]byte, 100)))
 	h.expect(flags(ACK), seqNum(ourISN+4381), ackNum(peerISN+201))
 }
+
+// tcp_workaround_signed_windows (Linux tcp_select_initial_window,
+// tcp_select_window): the SYN-ACK offers at most 32767 (MAX_TCP_WINDOW),
+// with window scaling or without, and without scaling every later window
+// too, for a peer that reads the field as signed (measured on Linux
+// 6.18: xdptcp/tcp-workaround-signed-windows, and 32767 beside wscale 7).
+func TestSignedWindowsWorkaround(t *testing.T) {
+	for _, ws := range []bool{false, true} {
+		h := newHarness(t, func(c *Config) { c.SignedWindows = true })
+		h.listen()
+		o := []segOpt{withMSS(1000)}
+		if ws {
+			o = append(o, func(s *Segment) { s.Opts.HasWScale, s.Opts.WScale = true, 7 })
+		}
+		h.send(SYN, peerISN, 0, o...)
+		if s := h.expect(flags(SYN | ACK)); s.seg.Window != 32767 {
+			t.Fatalf("wscale %v: SYN-ACK window %d, want 32767", ws, s.seg.Window)
+		}
+		h.send(ACK, peerISN+1, ourISN+1)
+		h.send(ACK, peerISN+1, ourISN+1, withData(make([]byte, 1000)))
+		a := h.expect(flags(ACK), ackNum(peerISN+1001))
+		if w := int(a.seg.Window) << h.c.rcvShift; !ws && w != 32767 || ws && w <= 32767 {
+			t.Fatalf("wscale %v: window %d after data, want 32767 unscaled, more scaled", ws, w)
+		}
+	}
+}

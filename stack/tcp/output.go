@@ -44,7 +44,7 @@ func (c *Conn) rcvWindow() (w uint32, wantZero bool) {
 	case free-cur < min(c.rcvCap/2, int(c.rcvMSS)):
 		return uint32(cur), false // SWS: not worth moving the edge yet
 	}
-	return uint32(free), false
+	return uint32(min(free, c.maxWindow())), false
 }
 
 // rcvFree is the receive buffer's room and the window it would give
@@ -61,6 +61,23 @@ func (c *Conn) rcvFree() (room, free int) {
 	free &^= (1 << c.rcvShift) - 1
 	return room, free
 }
+
+// maxWindow is the largest window our ACKs offer: 65535 scaled, or,
+// unscaled with tcp_workaround_signed_windows, 32767 for a peer that
+// may read the field as signed. As Linux's tcp_select_window it caps the
+// window after the receiver's SWS avoidance (__tcp_select_window) chose
+// it: measured on Linux 6.18, 1000 bytes into an unscaled 32767 window
+// the ACK offers 32767 again.
+func (c *Conn) maxWindow() int {
+	if c.rcvShift == 0 && c.layer.cfg.SignedWindows {
+		return maxSignedWindow
+	}
+	return 65535 << c.rcvShift
+}
+
+// maxSignedWindow is Linux's MAX_TCP_WINDOW: the largest window a peer
+// that takes the 16-bit field as signed reads right.
+const maxSignedWindow = 32767
 
 // windowKeepsUp reports whether the window we would offer now reaches at
 // least as far past RCV.NXT as the last one offered reached past the
@@ -208,7 +225,7 @@ func (c *Conn) sendSyn(now clock.Time, rtx bool) bool {
 	}
 	flags |= c.ecnSynFlags(active, rtx)
 	s := c.fill(now, c.iss, flags)
-	w := synWindow(c.rcvCap, int(c.rcvMSS), !active && c.flags&fTS != 0)
+	w := synWindow(c.rcvCap, int(c.rcvMSS), !active && c.flags&fTS != 0, l.cfg.SignedWindows)
 	s.Window = uint16(w)
 	if edge := c.rcvNxt.Add(seqnum.Size(w)); c.rcvAdv.LessThan(edge) {
 		c.rcvAdv = edge
@@ -257,13 +274,19 @@ func (c *Conn) sendSyn(now clock.Time, rtx bool) bool {
 // tcp_rmem[1], winFromSpace) that is 64240 (SYN) and 65160 (SYN-ACK with
 // timestamps) on both stacks, measured on Linux 6.18 (syn-window.pkt,
 // syn-window-connect.pkt); SO_RCVBUF 4096 gives 2920 on both
-// (syn-window-rcvbuf.pkt).
-func synWindow(space, mss int, ts bool) int {
+// (syn-window-rcvbuf.pkt). With tcp_workaround_signed_windows (signed)
+// it is at most 32767, window scaling or not, as Linux's (measured on
+// Linux 6.18: tcp-workaround-signed-windows.pkt, and 32767 beside
+// wscale 7).
+func synWindow(space, mss int, ts, signed bool) int {
 	if ts {
 		mss -= 12
 	}
 	if mss > 0 && space > mss {
 		space -= space % mss
+	}
+	if signed {
+		return min(space, maxSignedWindow)
 	}
 	return min(space, 65535)
 }
