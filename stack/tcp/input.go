@@ -385,9 +385,10 @@ func (c *Conn) inputReset() {
 // challengeAck sends an RFC 5961 §7 challenge ACK, at most one per
 // tcp_invalid_ratelimit per connection, shared with the ACKs for
 // out-of-window segments, whatever the segment carries (Linux
-// tcp_send_challenge_ack: __tcp_oow_rate_limited on last_oow_ack_time).
-// Nothing host-wide limits them, as Linux's tcp_challenge_ack_limit by
-// default (INT_MAX since the host-wide limit was CVE-2016-5696). Measured
+// tcp_send_challenge_ack: __tcp_oow_rate_limited on last_oow_ack_time),
+// then within the process's tcp_challenge_ack_limit, unlimited by
+// default as Linux's since the shared count was CVE-2016-5696
+// (challenge.go). Measured
 // on Linux 6.18 (xdptcp/challenge-ack-ratelimit): in-window SYNs at 0,
 // 100, 200 and 510 ms draw challenge ACKs at 0 and 510 ms;
 // TCPChallengeACK 2, TCPACKSkippedChallenge 2. Until 2026-12-07 xdptcp

@@ -197,7 +197,7 @@ func (c *Conn) onSynTimer(now clock.Time) {
 // at 0.34 and 0.98 s, dropped at the 1.98 s timeout, the first at the
 // cap, without a RST.
 func (c *Conn) orphanRetries() int {
-	alive := c.currentRTO() < c.rtoMax()
+	alive := c.orphanAlive()
 	r := c.layer.cfg.OrphanRetries
 	if !alive && c.sx != nil && c.sx.softErr != nil {
 		r = 0
@@ -207,6 +207,11 @@ func (c *Conn) orphanRetries() int {
 	}
 	return r
 }
+
+// orphanAlive is Linux's "alive" of an orphan's timers: its backed-off
+// RTO (the retransmission timer's icsk_rto, the probe timer's
+// inet_csk_rto_backoff) is still below tcp_rto_max_ms.
+func (c *Conn) orphanAlive() bool { return c.currentRTO() < c.rtoMax() }
 
 // onRTO is the retransmission timeout (RFC 6298 §5.4-5.6) for data and
 // FIN (tcp_retries2, or tcp_orphan_retries once the application closed).
@@ -497,7 +502,7 @@ func (c *Conn) onPersist(now clock.Time) {
 	// 6.18: persist-user-timeout.pkt, 1 s: given up at the third probe's
 	// time although the peer answered the first two).
 	dead := int(c.zwProbes) >= max
-	if c.flags&fOrphan != 0 && c.currentRTO() >= c.rtoMax() && int(c.backoff) >= max {
+	if c.flags&fOrphan != 0 && !c.orphanAlive() && int(c.backoff) >= max {
 		dead = true // Linux tcp_probe_timer: an orphan no longer alive whose backoff reached its retries
 	}
 	if c.userTO > 0 {
