@@ -94,6 +94,30 @@ func TestDialSynAckLost(t *testing.T) {
 	}
 }
 
+// The SYN-ACK's window is not scaled (RFC 7323 §2.2; Linux
+// tcp_rcv_synsent_state_process): 2000 bytes with window scale 7 let two
+// 1000-byte segments go, not 256000 bytes; the next ACK's window is
+// scaled. Measured on Linux 6.18 (xdptcp/synack-window-unscaled).
+func TestDialSynAckWindowUnscaled(t *testing.T) {
+	h := dialConn(t)
+	h.send(SYN|ACK, peerISN, ourISN+1, withMSS(1000), withWin(2000), withWS(7))
+	h.expect(flags(ACK), ackNum(peerISN+1))
+	if h.c.sndWnd != 2000 || h.c.maxSndWnd != 2000 {
+		t.Fatalf("SND.WND %d, max %d after a SYN-ACK offering 2000", h.c.sndWnd, h.c.maxSndWnd)
+	}
+	h.c.Write(make([]byte, 5000))
+	h.expect(seqNum(ourISN+1), payloadLen(1000))
+	h.expect(seqNum(ourISN+1001), payloadLen(1000))
+	h.expectNothing()
+	h.send(ACK, peerISN+1, ourISN+2001, withWin(32)) // 32 << 7
+	if h.c.sndWnd != 4096 {
+		t.Fatalf("SND.WND %d after an ACK offering 32 << 7", h.c.sndWnd)
+	}
+	for _, seq := range []seqnum.Value{2001, 3001, 4001} {
+		h.expect(seqNum(ourISN+seq), payloadLen(1000))
+	}
+}
+
 func TestDialRefused(t *testing.T) {
 	h := dialConn(t)
 	h.send(RST|ACK, 0, ourISN+1)

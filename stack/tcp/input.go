@@ -427,6 +427,8 @@ func (c *Conn) establish(now clock.Time, seg *Segment) bool {
 	}
 	c.synRtx = 0
 	c.endSynTimeouts() // a simultaneous open's SYN timeouts
+	// Shifted even when a simultaneous open's SYN-ACK completes it, as
+	// Linux's TCP_SYN_RECV step of tcp_rcv_state_process sets snd_wnd.
 	c.sndWnd = uint32(seg.Window) << c.sndShift
 	c.maxSndWnd = c.sndWnd
 	c.sndWl1, c.sndWl2 = seg.Seq, seg.Ack
@@ -486,7 +488,7 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 			c.ackRTT(seg, &as) // an older ACK gives none (Linux's old_ack path takes only its SACKs)
 		}
 		if ack == c.sndUna && c.sndNxt != c.sndUna && (as.sacked > 0 || (c.flags&fSackOK == 0 &&
-			len(seg.Payload) == 0 && seg.Flags&wire.FlagFIN == 0 && uint32(seg.Window)<<c.sndShift == c.sndWnd)) {
+			len(seg.Payload) == 0 && seg.Flags&wire.FlagFIN == 0 && c.peerWindow(seg) == c.sndWnd)) {
 			// A duplicate ACK: with SACK, one that SACKs new data, with or
 			// without a payload or window change (RFC 6675 §2's alternative
 			// definition; Linux counts SACKed segments, tcp_time_to_recover):
@@ -503,7 +505,7 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 	// Window update (RFC 9293 §3.10.7.4: SND.WL1 < SEG.SEQ or (SND.WL1 =
 	// SEG.SEQ and SND.WL2 =< SEG.ACK)).
 	if c.sndWl1.LessThan(seg.Seq) || (c.sndWl1 == seg.Seq && c.sndWl2.LessThanEq(ack)) {
-		c.sndWnd = uint32(seg.Window) << c.sndShift
+		c.sndWnd = c.peerWindow(seg)
 		if c.sndWnd > c.maxSndWnd {
 			c.maxSndWnd = c.sndWnd
 		}
@@ -1153,7 +1155,7 @@ func (c *Conn) inputSynSent(now clock.Time, seg *Segment) {
 		c.endSynTimeouts()
 		c.sndUna = seg.Ack
 		c.endRTORecovery(now) // the SYN's timeouts
-		c.sndWnd = uint32(seg.Window) << c.sndShift
+		c.sndWnd = c.peerWindow(seg)
 		c.maxSndWnd = c.sndWnd
 		c.sndWl1, c.sndWl2 = seg.Seq, seg.Ack
 		c.synAt = never
@@ -1171,8 +1173,19 @@ func (c *Conn) inputSynSent(now clock.Time, seg *Segment) {
 	}
 	// Simultaneous open (RFC 9293 §3.5, figure 8): SYN-RECEIVED, SYN-ACK.
 	c.setState(StateSynReceived)
-	c.sndWnd = uint32(seg.Window)
+	c.sndWnd = c.peerWindow(seg)
 	c.sendSyn(now, false)
+}
+
+// peerWindow is the window a segment offers: its field shifted by the
+// peer's window scale, except in a SYN or SYN-ACK, whose window is never
+// scaled (RFC 7323 §2.2; Linux tcp_rcv_synsent_state_process and
+// tcp_ack_update_window).
+func (c *Conn) peerWindow(seg *Segment) uint32 {
+	if seg.Flags&wire.FlagSYN != 0 {
+		return uint32(seg.Window)
+	}
+	return uint32(seg.Window) << c.sndShift
 }
 
 // negotiate applies the options of the peer's SYN (active: of its
