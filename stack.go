@@ -204,9 +204,13 @@ func Open(cfg Config) (*Stack, error) {
 	if cfg.Addr6.IsValid() {
 		s.addr6 = a6.As16()
 	}
-	s.filter, err = xsk.NewFilter(xsk.FilterConfig{Iface: cfg.Iface, Mode: xdpMode, Replace: cfg.XDPReplace})
+	f, err := xsk.NewFilter(xsk.FilterConfig{Iface: cfg.Iface, Mode: xdpMode, Replace: cfg.XDPReplace})
 	if err != nil {
 		return nil, err
+	}
+	s.filter = f
+	if !f.RxTimestamps() {
+		cfg.Logger.Warn("the kernel refuses bpf_xdp_adjust_meta to XDP programs: frames carry no receive time and are handled at their batch's time (rx_no_timestamp counts them)")
 	}
 	if s.has4() {
 		err = s.filter.AddAddr(s.addr)

@@ -8,6 +8,8 @@ import (
 	"unsafe"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
@@ -37,7 +39,23 @@ type Filter struct {
 	link                   link.Link
 	mode                   XDPMode
 	iface                  string
+	rxTime                 bool // the program stamps the frames it redirects (RxTimestamps)
 }
+
+// haveAdjustMeta reports whether the kernel lets XDP programs call
+// bpf_xdp_adjust_meta, which the filter needs to put the receive time
+// before a frame. Some kernels built without it refuse the program
+// ("program of this type cannot use helper bpf_xdp_adjust_meta", seen on
+// a 6.18 here): the filter then loads without the stamp, and the engine
+// takes each batch's time for its frames (RxNoTimestamp counts them).
+// The answer is probed once and cached (cilium/ebpf's features package).
+func haveAdjustMeta() bool {
+	return features.HaveProgramHelper(ebpf.XDP, asm.FnXdpAdjustMeta) == nil
+}
+
+// RxTimestamps reports whether the loaded program stamps the frames it
+// redirects with their receive time (Socket.RxTimestamp).
+func (f *Filter) RxTimestamps() bool { return f.rxTime }
 
 // LoadFilterProgram loads the program and its maps without attaching them
 // (tests run it with Program().Run).
@@ -46,7 +64,8 @@ func LoadFilterProgram() (*Filter, error) {
 }
 
 func loadFilter(fallback int32) (*Filter, error) {
-	spec := filterSpec(fallback)
+	rxTime := haveAdjustMeta()
+	spec := filterSpec(fallback, rxTime)
 	coll, err := ebpf.NewCollection(spec)
 	if err != nil && !isPerm(err) {
 		// Kernels before 5.18 do not know BPF_F_XDP_HAS_FRAGS: without it
@@ -60,6 +79,7 @@ func loadFilter(fallback int32) (*Filter, error) {
 		return nil, wrapPerm("load XDP filter", err)
 	}
 	return &Filter{
+		rxTime: rxTime,
 		coll:   coll,
 		prog:   coll.Programs[progFilter],
 		xsks:   coll.Maps[mapXsks],

@@ -123,7 +123,7 @@ func newPortKey6(addr [16]byte, port uint16) portKey6 {
 // argument of bpf_redirect_map, the verdict when the XSKMAP slot is empty:
 // XDP_PASS in production; tests load a variant with another value to tell
 // "ours, no socket" from "not ours" (both would be XDP_PASS otherwise).
-func filterSpec(fallback int32) *ebpf.CollectionSpec {
+func filterSpec(fallback int32, rxTime bool) *ebpf.CollectionSpec {
 	return &ebpf.CollectionSpec{
 		Maps: map[string]*ebpf.MapSpec{
 			mapXsks:   {Name: mapXsks, Type: ebpf.XSKMap, KeySize: 4, ValueSize: 4, MaxEntries: MaxQueues},
@@ -146,7 +146,7 @@ func filterSpec(fallback int32) *ebpf.CollectionSpec {
 				// (veth refuses native XDP above that otherwise) and
 				// redirects such frames to a multi-buffer AF_XDP socket.
 				Flags:        unix.BPF_F_XDP_HAS_FRAGS,
-				Instructions: filterInstructions(fallback),
+				Instructions: filterInstructions(fallback, rxTime),
 			},
 		},
 	}
@@ -191,7 +191,7 @@ func filterSpec(fallback int32) *ebpf.CollectionSpec {
 //     resolving it, Filter.WatchND): ours; otherwise the kernel's.
 //   - everything else (router advertisements, MLD, other ICMPv6, other
 //     protocols, fragments): XDP_PASS.
-func filterInstructions(fallback int32) asm.Instructions {
+func filterInstructions(fallback int32, rxTime bool) asm.Instructions {
 	const (
 		R0, R1, R2, R3, R4, R5 = asm.R0, asm.R1, asm.R2, asm.R3, asm.R4, asm.R5
 		R6, R7, R8, R9, FP     = asm.R6, asm.R7, asm.R8, asm.R9, asm.R10
@@ -274,7 +274,33 @@ func filterInstructions(fallback int32) asm.Instructions {
 		asm.JEq.Imm(R0, 0, "pass"),        // not served: pass
 		asm.Ja.Label("redirect"),          // ours
 	)
-	return append(asm.Instructions{
+	// The receive time in the frame's metadata (RxTimestamp): the
+	// CLOCK_MONOTONIC time now and its complement, 16 bytes just before
+	// the packet, which AF_XDP copies along (copy mode too). Where the
+	// driver has no room for metadata the frame goes without; where the
+	// kernel does not let XDP programs call bpf_xdp_adjust_meta (rxTime
+	// false) the block is left out and every frame goes without.
+	stamp := asm.Instructions{
+		asm.FnKtimeGetNs.Call().WithSymbol("redirect"), // R0 = bpf_ktime_get_ns()
+		asm.Mov.Reg(R9, R0),                            // R9 = the time (callee-saved)
+		asm.Mov.Reg(R1, R6),                            // R1 = ctx
+		asm.Mov.Imm(R2, -RxMetaLen),                    // R2 = -16: grow the metadata by 16 bytes
+		asm.FnXdpAdjustMeta.Call(),                     // R0 = bpf_xdp_adjust_meta(ctx, -16)
+		asm.JNE.Imm(R0, 0, "xsk"),                      // no room: no timestamp
+		asm.LoadMem(R7, R6, xdpMdDataMeta, asm.Word),   // R7 = data_meta
+		asm.LoadMem(R8, R6, xdpMdData, asm.Word),       // R8 = data
+		asm.Mov.Reg(R2, R7),                            //
+		asm.Add.Imm(R2, RxMetaLen),                     // R2 = data_meta + 16
+		asm.JGT.Reg(R2, R8, "xsk"),                     // (the verifier's bounds check)
+		asm.StoreMem(R7, 0, R9, asm.DWord),             // the time
+		asm.Xor.Imm(R9, -1),                            //
+		asm.StoreMem(R7, 8, R9, asm.DWord),             // and its complement
+	}
+	redirect := xsks().WithSymbol("xsk") // R1 = XSKMAP
+	if !rxTime {
+		stamp, redirect = nil, xsks().WithSymbol("redirect")
+	}
+	is := asm.Instructions{
 		asm.Mov.Reg(R6, R1),                                     // R6 = ctx
 		asm.LoadMem(R2, R6, xdpMdData, asm.Word),                // R2 = ctx->data
 		asm.LoadMem(R3, R6, xdpMdDataEnd, asm.Word),             // R3 = ctx->data_end
@@ -386,33 +412,17 @@ func filterInstructions(fallback int32) asm.Instructions {
 		asm.Add.Imm(R2, -16),       //
 		asm.FnMapLookupElem.Call(), // R0 = addrs[address]
 		asm.JEq.Imm(R0, 0, "pass"), // not a served address: pass
-		// The receive time in the frame's metadata (RxTimestamp): the
-		// CLOCK_MONOTONIC time now and its complement, 16 bytes just
-		// before the packet, which AF_XDP copies along (copy mode too).
-		// Where the driver has no room for metadata the frame goes
-		// without.
-		asm.FnKtimeGetNs.Call().WithSymbol("redirect"),   // R0 = bpf_ktime_get_ns()
-		asm.Mov.Reg(R9, R0),                              // R9 = the time (callee-saved)
-		asm.Mov.Reg(R1, R6),                              // R1 = ctx
-		asm.Mov.Imm(R2, -RxMetaLen),                      // R2 = -16: grow the metadata by 16 bytes
-		asm.FnXdpAdjustMeta.Call(),                       // R0 = bpf_xdp_adjust_meta(ctx, -16)
-		asm.JNE.Imm(R0, 0, "xsk"),                        // no room: no timestamp
-		asm.LoadMem(R7, R6, xdpMdDataMeta, asm.Word),     // R7 = data_meta
-		asm.LoadMem(R8, R6, xdpMdData, asm.Word),         // R8 = data
-		asm.Mov.Reg(R2, R7),                              //
-		asm.Add.Imm(R2, RxMetaLen),                       // R2 = data_meta + 16
-		asm.JGT.Reg(R2, R8, "xsk"),                       // (the verifier's bounds check)
-		asm.StoreMem(R7, 0, R9, asm.DWord),               // the time
-		asm.Xor.Imm(R9, -1),                              //
-		asm.StoreMem(R7, 8, R9, asm.DWord),               // and its complement
-		xsks().WithSymbol("xsk"),                         // R1 = XSKMAP
+	}
+	is = append(is, stamp...)
+	return append(append(is,
+		redirect,
 		asm.LoadMem(R2, R6, xdpMdRxQueueIndex, asm.Word), // R2 = ctx->rx_queue_index
 		asm.Mov.Imm(R3, fallback),                        // R3 = verdict when the slot is empty (XDP_PASS)
 		asm.FnRedirectMap.Call(),                         // R0 = bpf_redirect_map(xsks, queue, XDP_PASS)
 		asm.Return(),                                     // return R0
 		asm.Mov.Imm(R0, xdpPass).WithSymbol("pass"),      // not ours:
 		asm.Return(),                                     // XDP_PASS, the kernel keeps it
-	}, append(ip6, icmp6err(R0, R2, R3, R4, R5, R8, copy16)...)...)
+	), append(ip6, icmp6err(R0, R2, R3, R4, R5, R8, copy16)...)...)
 }
 
 // icmp6err is the filter's ICMPv6 error branch: an error (types 1-4)
