@@ -147,7 +147,7 @@ type Conn struct {
 	linger     int32         // SO_LINGER seconds; -1 = off
 	pushGrid   seqnum.Value  // origin of the PSH grid of pushChunk-byte chunks (push.go); <= SND.NXT
 	quickAcks  uint8         // segments to ACK at once (Linux icsk_ack.quick), <= maxQuickAcks; not in pingpong mode
-	ackMode    ackMode       // what the ACK decision remembers between segments (Linux icsk_ack.pending's PUSHED bits, pingpong)
+	ackMode    ackMode       // what the ACK decision remembers between segments (Linux icsk_ack.pending: PUSHED, PUSHED2, NOMEM)
 	tos        uint8         // IP_TOS: DSCP bits for our IPv4 packets (the ECN bits stay the stack's); 0 by default
 	userLocks  uint8         // lockSndBuf, lockRcvBuf: SO_SNDBUF/SO_RCVBUF set, no autotuning (Linux sk_userlocks; here: fills padding)
 	notsentLow uint32        // TCP_NOTSENT_LOWAT (Linux tp->notsent_lowat); 0: tcp_notsent_lowat applies
@@ -622,12 +622,14 @@ func (c *Conn) maybePeerClose() {
 // ackMode holds the ACK decision's memory between segments, as Linux's
 // icsk_ack.pending: whether the data since our last ACK ended an
 // application write (amPushed: a small segment, or a full one with PSH;
-// amPushed2: a second one), cleared by every ACK we send.
+// amPushed2: a second one), and whether memory was short for data
+// received (amNoMem), cleared by every ACK we send.
 type ackMode uint8
 
 const (
 	amPushed  ackMode = 1 << iota // ICSK_ACK_PUSHED
 	amPushed2                     // ICSK_ACK_PUSHED2
+	amNoMem                       // ICSK_ACK_NOMEM: the next ACK offers a zero window (fill)
 )
 
 // inPingpong reports pingpong mode (Linux inet_csk_in_pingpong_mode): we

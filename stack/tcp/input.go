@@ -713,11 +713,13 @@ func (c *Conn) inputData(now clock.Time, seg *Segment) {
 		c.ackOwed = 1
 		if !c.receive(payload) {
 			// No memory to hold it (tcp_mem): dropped, the peer
-			// retransmits (Linux tcp_data_queue: TCPRcvQDrop).
+			// retransmits (Linux tcp_data_queue: TCPRcvQDrop), told
+			// at once by a zero window to wait (ICSK_ACK_NOMEM).
 			c.layer.stats.PruneCalled.Add(1)
 			c.oooPrune()
 			c.layer.stats.RcvPruned.Add(1)
 			c.layer.stats.TCPRcvQDrop.Add(1)
+			c.ackMode |= amNoMem
 			c.sendAck(now)
 			return
 		}
@@ -941,18 +943,32 @@ func (c *Conn) receive(p []byte) bool {
 			return true
 		}
 		if len(p) > 0 {
-			c.rcvAppend(p, true)
+			c.rcvForce(p)
 		}
 		if n > 0 {
 			c.readAck() // the application read it
 		}
 		return true
 	}
-	if !c.rcvAppend(p, empty) {
+	if empty {
+		c.rcvForce(p)
+	} else if !c.rcvAppend(p, false) {
 		return false
 	}
 	c.rcvNxtUpdate(len(p))
 	return true
+}
+
+// rcvForce queues in-order data whatever tcp_mem says: an empty receive
+// queue always takes a segment (Linux tcp_data_queue's
+// sk_forced_mem_schedule), but memory past tcp_mem[2] owes an ACK now
+// with a zero window (ICSK_ACK_NOMEM | ICSK_ACK_NOW).
+func (c *Conn) rcvForce(p []byte) {
+	c.rcvAppend(p, true)
+	if c.layer.memOverLimit() {
+		c.ackMode |= amNoMem
+		c.flags |= fAckNow
+	}
 }
 
 // rcvNxtUpdate moves RCV.NXT over n bytes of data now in order, counting

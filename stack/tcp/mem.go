@@ -91,6 +91,10 @@ func (l *Layer) uncharge(n int) {
 	}
 }
 
+// memOverLimit reports whether TCP memory is past tcp_mem[2], where only
+// forced charges go.
+func (l *Layer) memOverLimit() bool { return l.mem.bytes.Load() > int64(l.cfg.Mem[2])*memPage }
+
 // underPressure reports whether TCP memory is under pressure.
 func (l *Layer) underPressure() bool { return l.mem.pressure.Load() }
 

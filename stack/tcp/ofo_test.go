@@ -239,38 +239,65 @@ func TestTCPMemLimitsFloodAndServesOthers(t *testing.T) {
 
 // In-order data for a connection whose application does not read: the
 // first segment is always taken (Linux forces memory for an empty
-// receive queue), even above tcp_mem[2], in the pages it needs;
-// the next one would need more and is dropped after the out-of-order
-// queue was pruned (PruneCalled, RcvPruned, TCPRcvQDrop).
+// receive queue), even above tcp_mem[2], in the pages it needs, and its
+// ACK offers a zero window (Linux 6.18 tcp_data_queue: ICSK_ACK_NOMEM |
+// ICSK_ACK_NOW; tcp_select_window records the zero window). The next
+// segment crosses that window's edge while data waits to be read
+// (BeyondWindow, Linux 6.17+'s tcp_sequence), and the duplicate ACK
+// opens it again; the one after would need more memory and is dropped after the
+// out-of-order queue was pruned (PruneCalled, RcvPruned, TCPRcvQDrop),
+// its ACK again with a zero window.
 func TestTCPMemInOrderForcedThenDropped(t *testing.T) {
 	var acct MemAccount
 	cfg := memConfig()
 	cfg.Mem = [3]int{1, 1, 1}
-	l := NewLayer(cfg, &countOut{}, 0)
+	out := &windowOut{}
+	l := NewLayer(cfg, out, 0)
 	l.SetMemAccount(&acct)
 	c := establishN(t, l, 1, false)[0]
 	c.PauseRead()
-	seg := func(seq seqnum.Value, n int) {
+	seg := func(seq seqnum.Value, n int) (win uint16) {
+		sent := len(out.wins)
 		s := Segment{Key: c.key, Seq: seq, Ack: c.sndNxt, Flags: ACK, Window: 1024, Payload: make([]byte, n)}
 		s.Opts.HasTimestamp, s.Opts.TSVal, s.Opts.TSEcr = true, 2, c.tsOffset
 		l.Input(l.now, &s)
+		if len(out.wins) != sent+1 {
+			t.Fatalf("%d ACKs for a segment of %d bytes at +%d", len(out.wins)-sent, n, seq-c.irs-1)
+		}
+		return out.wins[sent]
 	}
 	base := c.rcvNxt
-	seg(base, 8000)
+	if w := seg(base, 8000); w != 0 || c.rcvAdv != c.rcvNxt {
+		t.Fatalf("the forced segment's ACK offers %d, edge +%d", w, c.rcvAdv-c.rcvNxt)
+	}
 	if c.rcvNxt != base+8000 || c.rcvBuf.Len() != 8000 || rcvHeld(c) != 2*rcvChunk {
 		t.Fatalf("first segment: RCV.NXT +%d, held %d in %d bytes of pages", c.rcvNxt-base, c.rcvBuf.Len(), rcvHeld(c))
 	}
-	seg(base+8000, 1000)
 	st := l.Stats()
-	if c.rcvNxt != base+8000 || st.TCPRcvQDrop.Load() != 1 || st.RcvPruned.Load() != 1 || st.PruneCalled.Load() != 1 {
-		t.Fatalf("second segment: RCV.NXT +%d, TCPRcvQDrop %d, RcvPruned %d, PruneCalled %d",
-			c.rcvNxt-base, st.TCPRcvQDrop.Load(), st.RcvPruned.Load(), st.PruneCalled.Load())
+	if w := seg(base+8000, 1000); w == 0 || c.rcvNxt != base+8000 || st.BeyondWindow.Load() != 1 {
+		t.Fatalf("into the zero window: ACK offers %d, RCV.NXT +%d, BeyondWindow %d", w, c.rcvNxt-base, st.BeyondWindow.Load())
 	}
+	if w := seg(base+8000, 1000); w != 0 || c.rcvNxt != base+8000 || st.TCPRcvQDrop.Load() != 1 || st.RcvPruned.Load() != 1 || st.PruneCalled.Load() != 1 {
+		t.Fatalf("second segment: ACK offers %d, RCV.NXT +%d, TCPRcvQDrop %d, RcvPruned %d, PruneCalled %d",
+			w, c.rcvNxt-base, st.TCPRcvQDrop.Load(), st.RcvPruned.Load(), st.PruneCalled.Load())
+	}
+	if st.TCPToZeroWindowAdv.Load() != 0 {
+		t.Fatalf("TCPToZeroWindowAdv %d: Linux counts no NOMEM window", st.TCPToZeroWindowAdv.Load())
+	}
+	sent := len(out.wins)
 	c.ResumeRead()
 	if acct.Bytes() != 0 {
 		t.Fatalf("%d bytes counted after the application read everything", acct.Bytes())
 	}
+	if n := len(out.wins); n != sent+1 || out.wins[n-1] == 0 {
+		t.Fatalf("after the read: %d ACKs, the last offering %d", n-sent, out.wins[n-1])
+	}
 }
+
+// windowOut records the window field of every segment sent.
+type windowOut struct{ wins []uint16 }
+
+func (o *windowOut) SendTCP(s *OutSegment) bool { o.wins = append(o.wins, s.Window); return true }
 
 // Receive-buffer autotuning counts what the application consumed: a
 // connection whose application does not read keeps tcp_rmem[1], one that

@@ -47,6 +47,24 @@ func (c *Conn) rcvWindow() (w uint32, wantZero bool) {
 	return uint32(min(free, c.maxWindow())), false
 }
 
+// selectWindow is the window an ACK offers (rcvWindow), counted as
+// Linux's tcp_select_window counts it: a zero window the buffer wanted
+// (TCPWantZeroWindowAdv), and a change to or from zero against the
+// window last offered, rcvAdv - rcvWup (Linux rcv_wnd).
+func (c *Conn) selectWindow() uint32 {
+	w, wantZero := c.rcvWindow()
+	l := c.layer
+	if wantZero {
+		l.stats.TCPWantZeroWindowAdv.Add(1)
+	}
+	if old := c.rcvWup.LessThan(c.rcvAdv); w == 0 && old {
+		l.stats.TCPToZeroWindowAdv.Add(1)
+	} else if w > 0 && !old {
+		l.stats.TCPFromZeroWindowAdv.Add(1)
+	}
+	return w
+}
+
 // rcvFree is the receive buffer's room and the window it would give
 // before receiver SWS avoidance: the room, clamped to 4 MSS under tcp_mem
 // pressure and to the largest window the scale can say, rounded down to
@@ -118,17 +136,14 @@ func (c *Conn) fill(now clock.Time, seq seqnum.Value, flags wire.TCPFlags) *OutS
 	if c.flags&fECEPending != 0 && flags&wire.FlagRST == 0 {
 		s.Flags |= wire.FlagECE // RFC 3168 §6.1.3: echo CE until the peer's CWR
 	}
-	w, wantZero := c.rcvWindow()
-	l := c.layer
-	if wantZero {
-		l.stats.TCPWantZeroWindowAdv.Add(1)
+	var w uint32
+	if c.ackMode&amNoMem == 0 {
+		w = c.selectWindow()
 	}
-	// The window last advertised was rcvAdv - rcvWup (Linux rcv_wnd).
-	if old := c.rcvWup.LessThan(c.rcvAdv); w == 0 && old {
-		l.stats.TCPToZeroWindowAdv.Add(1)
-	} else if w > 0 && !old {
-		l.stats.TCPFromZeroWindowAdv.Add(1)
-	}
+	// else memory was short for data received: this ACK offers a zero
+	// window, and it is recorded as offered, so the next one starts
+	// afresh (Linux 6.18 tcp_select_window with ICSK_ACK_NOMEM: rcv_wnd
+	// 0, rcv_wup = rcv_nxt, none of the window counters).
 	c.rcvAdv = c.rcvNxt.Add(seqnum.Size(w))
 	s.Window = uint16(w >> c.rcvShift)
 	if c.flags&fTS != 0 {
@@ -164,7 +179,7 @@ func (c *Conn) xmit(s *OutSegment, rtx bool) bool {
 		c.delackAt = never
 		c.ackSentUnheld()
 		c.rcvWup = c.rcvNxt
-		c.ackMode &^= amPushed | amPushed2
+		c.ackMode = 0 // every bit of icsk_ack.pending (tcp_event_ack_sent)
 	}
 	return l.output.SendTCP(s)
 }
