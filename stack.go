@@ -209,9 +209,6 @@ func Open(cfg Config) (*Stack, error) {
 		return nil, err
 	}
 	s.filter = f
-	if !f.RxTimestamps() {
-		cfg.Logger.Warn("the kernel refuses bpf_xdp_adjust_meta to XDP programs: frames carry no receive time and are handled at their batch's time (rx_no_timestamp counts them)")
-	}
 	if s.has4() {
 		err = s.filter.AddAddr(s.addr)
 	}
@@ -270,6 +267,10 @@ func Open(cfg Config) (*Stack, error) {
 	}
 	if _, err := hostSecret(); err != nil {
 		cfg.Logger.Warn("TCP secret not shared with the host's other xdptcp processes: ISNs and timestamps start afresh with this process (a restarted client's SYN may meet a server's TIME-WAIT as an old duplicate)", "err", err)
+	}
+	if !f.RxTimestamps() {
+		// After every check that can fail: a failed start prints its one error line.
+		cfg.Logger.Warn("the kernel refuses bpf_xdp_adjust_meta to XDP programs: frames carry no receive time and are handled at their batch's time (rx_no_timestamp counts them)")
 	}
 	cfg.Logger.Debug("xdptcp attached",
 		"iface", cfg.Iface, "addr", cfg.Addr.String(), "addr6", cfg.Addr6.String(), "queues", fmt.Sprint(cfg.Queues),
