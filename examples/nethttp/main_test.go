@@ -65,8 +65,11 @@ func startExample(t *testing.T, extra ...string) (cli *testnet.NS) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	// exited closes when the example has exited (waitErr is then its
+	// end): both the start loop and the cleanup may wait on it.
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		cmd.Process.Signal(os.Interrupt)
 		select {
@@ -82,8 +85,8 @@ func startExample(t *testing.T, extra ...string) (cli *testnet.NS) {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		select {
-		case err := <-exited:
-			t.Fatalf("nethttp exited: %v\n%s", err, log.String())
+		case <-exited:
+			t.Fatalf("nethttp exited: %v\n%s", waitErr, log.String())
 		default:
 		}
 		if out, err := testnet.Try("ip", "netns", "exec", cli.Name, "curl", "-sS", "--max-time", "1", "http://"+srvIP+":8080/"); err == nil && out == "Hello, World!" {
