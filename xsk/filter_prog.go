@@ -123,6 +123,8 @@ func newPortKey6(addr [16]byte, port uint16) portKey6 {
 // argument of bpf_redirect_map, the verdict when the XSKMAP slot is empty:
 // XDP_PASS in production; tests load a variant with another value to tell
 // "ours, no socket" from "not ours" (both would be XDP_PASS otherwise).
+// rxTime puts the receive time before each redirected frame
+// (filterInstructions).
 func filterSpec(fallback int32, rxTime bool) *ebpf.CollectionSpec {
 	return &ebpf.CollectionSpec{
 		Maps: map[string]*ebpf.MapSpec{
@@ -161,8 +163,9 @@ func filterSpec(fallback int32, rxTime bool) *ebpf.CollectionSpec {
 // rejects the program otherwise); any failed check is XDP_PASS.
 //
 // Every redirected packet gets its receive time (bpf_ktime_get_ns) and its
-// complement as 16 bytes of XDP metadata just before it (RxTimestamp); R7
-// to R9 are reused for that at the end, where nothing else needs them.
+// complement as 16 bytes of XDP metadata just before it (RxTimestamp),
+// when rxTime says the kernel lets the program call bpf_xdp_adjust_meta;
+// R7 to R9 are reused for that at the end, where nothing else needs them.
 //
 // ARP (Ethernet/IPv4 only). The kernel normally keeps the served address
 // too (SSH and the ports xdptcp does not serve), so ARP is split by who
