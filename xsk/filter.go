@@ -44,9 +44,9 @@ type Filter struct {
 
 // haveAdjustMeta reports whether the kernel lets XDP programs call
 // bpf_xdp_adjust_meta, which the filter needs to put the receive time
-// before a frame. Some kernels built without it refuse the program
-// ("program of this type cannot use helper bpf_xdp_adjust_meta", seen on
-// a 6.18 here): the filter then loads without the stamp, and the engine
+// before a frame. Some kernels refuse it to every XDP program ("program
+// of this type cannot use helper bpf_xdp_adjust_meta", seen on a 6.18.44
+// here): the filter then loads without the stamp, and the engine
 // takes each batch's time for its frames (RxNoTimestamp counts them).
 // The answer is probed once and cached (cilium/ebpf's features package).
 func haveAdjustMeta() bool {
