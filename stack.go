@@ -268,13 +268,9 @@ func Open(cfg Config) (*Stack, error) {
 	if _, err := hostSecret(); err != nil {
 		cfg.Logger.Warn("TCP secret not shared with the host's other xdptcp processes: ISNs and timestamps start afresh with this process (a restarted client's SYN may meet a server's TIME-WAIT as an old duplicate)", "err", err)
 	}
-	if !f.RxTimestamps() {
-		// After every check that can fail: a failed start prints its one error line.
-		cfg.Logger.Warn("the kernel refuses bpf_xdp_adjust_meta to XDP programs: frames carry no receive time and are handled at their batch's time (rx_no_timestamp counts them)")
-	}
 	cfg.Logger.Debug("xdptcp attached",
 		"iface", cfg.Iface, "addr", cfg.Addr.String(), "addr6", cfg.Addr6.String(), "queues", fmt.Sprint(cfg.Queues),
-		"xdp_mode", s.filter.Mode().String(), "bind_mode", s.loops[0].sock.BindMode().String(),
+		"xdp_mode", s.filter.Mode().String(), "rx_time_in_packet", f.StampsInPacket(), "bind_mode", s.loops[0].sock.BindMode().String(),
 		"need_wakeup", s.loops[0].sock.NeedWakeup(), "multi_buffer", s.loops[0].sock.MultiBuffer(),
 		"tx_checksum_offload", s.loops[0].sock.TxChecksumOffload())
 	return s, nil

@@ -45,12 +45,37 @@ func (s *Socket) Receive(descs []Desc) int {
 			s.rxSkip = false
 		}
 		if k == 0 {
+			s.stripStamps(descs[:n])
 			return n
 		}
 		s.Release(descs[:k])
 		if k < n {
-			return copy(descs, descs[k:n])
+			n = copy(descs, descs[k:n])
+			s.stripStamps(descs[:n])
+			return n
 		}
+	}
+}
+
+// stripStamps takes the filter's receive-time prefix (stampHead) off the
+// first descriptor of each packet in descs (whole packets): the packet
+// then starts after it, and the 16 bytes just before it are the time and
+// its complement that RxTimestamp reads, as with XDP metadata. A packet
+// without a valid prefix (the filter had no headroom) is left as it is.
+func (s *Socket) stripStamps(descs []Desc) {
+	if !s.stampHead.Load() {
+		return
+	}
+	first := true
+	for i := range descs {
+		d := &descs[i]
+		if first && d.Len >= RxMetaLen && s.um.valid(d.Addr) && d.Addr+uint64(d.Len) <= s.um.base(d.Addr)+s.um.frameSize {
+			if _, ok := stampAt(s.um.mem[d.Addr : d.Addr+RxMetaLen]); ok {
+				d.Addr += RxMetaLen
+				d.Len -= RxMetaLen
+			}
+		}
+		first = d.Options&DescContd == 0
 	}
 }
 

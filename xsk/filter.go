@@ -39,23 +39,47 @@ type Filter struct {
 	link                   link.Link
 	mode                   XDPMode
 	iface                  string
-	rxTime                 bool // the program stamps the frames it redirects (RxTimestamps)
+	stamp                  rxStamp // how the program stamps the frames it redirects
 }
 
-// haveAdjustMeta reports whether the kernel lets XDP programs call
-// bpf_xdp_adjust_meta, which the filter needs to put the receive time
-// before a frame. Some kernels refuse it to every XDP program ("program
-// of this type cannot use helper bpf_xdp_adjust_meta", seen on a 6.18.44
-// here): the filter then loads without the stamp, and the engine
-// takes each batch's time for its frames (RxNoTimestamp counts them).
-// The answer is probed once and cached (cilium/ebpf's features package).
-func haveAdjustMeta() bool {
-	return features.HaveProgramHelper(ebpf.XDP, asm.FnXdpAdjustMeta) == nil
+// rxStamp is how the filter puts the receive time before a frame it
+// redirects (RxTimestamp).
+type rxStamp uint8
+
+const (
+	// stampMeta: as XDP metadata (bpf_xdp_adjust_meta), in the frame's
+	// headroom; the packet is untouched.
+	stampMeta rxStamp = iota
+	// stampHead: as a 16-byte prefix of the packet (bpf_xdp_adjust_head),
+	// which Socket.Receive strips, for kernels that refuse
+	// bpf_xdp_adjust_meta to every XDP program ("program of this type
+	// cannot use helper bpf_xdp_adjust_meta", seen on a 6.18.44 here).
+	stampHead
+)
+
+// stampMode probes once (cilium/ebpf's features package caches the
+// answer) whether the kernel lets XDP programs call bpf_xdp_adjust_meta:
+// stampHead only where it says it does not (a probe that could not run,
+// for want of privilege, leaves stampMeta, and the load decides).
+func stampMode() rxStamp {
+	if errors.Is(features.HaveProgramHelper(ebpf.XDP, asm.FnXdpAdjustMeta), ebpf.ErrNotSupported) {
+		return stampHead
+	}
+	return stampMeta
 }
 
-// RxTimestamps reports whether the loaded program stamps the frames it
-// redirects with their receive time (Socket.RxTimestamp).
-func (f *Filter) RxTimestamps() bool { return f.rxTime }
+// stampPrefix is how many bytes of a received packet the filter's
+// receive time takes: RxMetaLen with stampHead, else none.
+func stampPrefix() int {
+	if stampMode() == stampHead {
+		return RxMetaLen
+	}
+	return 0
+}
+
+// StampsInPacket reports whether the receive time comes as a prefix of
+// the packet (the kernel refuses bpf_xdp_adjust_meta), not as metadata.
+func (f *Filter) StampsInPacket() bool { return f.stamp == stampHead }
 
 // LoadFilterProgram loads the program and its maps without attaching them
 // (tests run it with Program().Run).
@@ -64,8 +88,8 @@ func LoadFilterProgram() (*Filter, error) {
 }
 
 func loadFilter(fallback int32) (*Filter, error) {
-	rxTime := haveAdjustMeta()
-	spec := filterSpec(fallback, rxTime)
+	stamp := stampMode()
+	spec := filterSpec(fallback, stamp)
 	coll, err := ebpf.NewCollection(spec)
 	if err != nil && !isPerm(err) {
 		// Kernels before 5.18 do not know BPF_F_XDP_HAS_FRAGS: without it
@@ -79,7 +103,7 @@ func loadFilter(fallback int32) (*Filter, error) {
 		return nil, wrapPerm("load XDP filter", err)
 	}
 	return &Filter{
-		rxTime: rxTime,
+		stamp:  stamp,
 		coll:   coll,
 		prog:   coll.Programs[progFilter],
 		xsks:   coll.Maps[mapXsks],
@@ -217,6 +241,7 @@ func (f *Filter) Register(queue int, s *Socket) error {
 		// bound to another queue (xsk_rcv_check: -EINVAL).
 		return fmt.Errorf("%w: XSKMAP slot %d needs a socket bound to queue %d", ErrBadConfig, queue, queue)
 	}
+	s.stampHead.Store(f.stamp == stampHead) // before the first frame can reach it
 	if err := f.xsks.Put(uint32(queue), uint32(s.FD())); err != nil {
 		return wrapPerm(fmt.Sprintf("XSKMAP[%d] = socket", queue), err)
 	}

@@ -123,9 +123,9 @@ func newPortKey6(addr [16]byte, port uint16) portKey6 {
 // argument of bpf_redirect_map, the verdict when the XSKMAP slot is empty:
 // XDP_PASS in production; tests load a variant with another value to tell
 // "ours, no socket" from "not ours" (both would be XDP_PASS otherwise).
-// rxTime puts the receive time before each redirected frame
+// mode is how the receive time goes before each redirected frame
 // (filterInstructions).
-func filterSpec(fallback int32, rxTime bool) *ebpf.CollectionSpec {
+func filterSpec(fallback int32, mode rxStamp) *ebpf.CollectionSpec {
 	return &ebpf.CollectionSpec{
 		Maps: map[string]*ebpf.MapSpec{
 			mapXsks:   {Name: mapXsks, Type: ebpf.XSKMap, KeySize: 4, ValueSize: 4, MaxEntries: MaxQueues},
@@ -148,7 +148,7 @@ func filterSpec(fallback int32, rxTime bool) *ebpf.CollectionSpec {
 				// (veth refuses native XDP above that otherwise) and
 				// redirects such frames to a multi-buffer AF_XDP socket.
 				Flags:        unix.BPF_F_XDP_HAS_FRAGS,
-				Instructions: filterInstructions(fallback, rxTime),
+				Instructions: filterInstructions(fallback, mode),
 			},
 		},
 	}
@@ -163,9 +163,10 @@ func filterSpec(fallback int32, rxTime bool) *ebpf.CollectionSpec {
 // rejects the program otherwise); any failed check is XDP_PASS.
 //
 // Every redirected packet gets its receive time (bpf_ktime_get_ns) and its
-// complement as 16 bytes of XDP metadata just before it (RxTimestamp),
-// when rxTime says the kernel lets the program call bpf_xdp_adjust_meta;
-// R7 to R9 are reused for that at the end, where nothing else needs them.
+// complement as 16 bytes just before it (RxTimestamp): XDP metadata, or,
+// where the kernel refuses bpf_xdp_adjust_meta, a prefix of the packet
+// (mode); R7 to R9 are reused for that at the end, where nothing else
+// needs them.
 //
 // ARP (Ethernet/IPv4 only). The kernel normally keeps the served address
 // too (SSH and the ports xdptcp does not serve), so ARP is split by who
@@ -194,7 +195,7 @@ func filterSpec(fallback int32, rxTime bool) *ebpf.CollectionSpec {
 //     resolving it, Filter.WatchND): ours; otherwise the kernel's.
 //   - everything else (router advertisements, MLD, other ICMPv6, other
 //     protocols, fragments): XDP_PASS.
-func filterInstructions(fallback int32, rxTime bool) asm.Instructions {
+func filterInstructions(fallback int32, mode rxStamp) asm.Instructions {
 	const (
 		R0, R1, R2, R3, R4, R5 = asm.R0, asm.R1, asm.R2, asm.R3, asm.R4, asm.R5
 		R6, R7, R8, R9, FP     = asm.R6, asm.R7, asm.R8, asm.R9, asm.R10
@@ -277,31 +278,64 @@ func filterInstructions(fallback int32, rxTime bool) asm.Instructions {
 		asm.JEq.Imm(R0, 0, "pass"),        // not served: pass
 		asm.Ja.Label("redirect"),          // ours
 	)
-	// The receive time in the frame's metadata (RxTimestamp): the
-	// CLOCK_MONOTONIC time now and its complement, 16 bytes just before
-	// the packet, which AF_XDP copies along (copy mode too). Where the
-	// driver has no room for metadata the frame goes without; where the
-	// kernel does not let XDP programs call bpf_xdp_adjust_meta (rxTime
-	// false) the block is left out and every frame goes without.
-	stamp := asm.Instructions{
-		asm.FnKtimeGetNs.Call().WithSymbol("redirect"), // R0 = bpf_ktime_get_ns()
-		asm.Mov.Reg(R9, R0),                            // R9 = the time (callee-saved)
-		asm.Mov.Reg(R1, R6),                            // R1 = ctx
-		asm.Mov.Imm(R2, -RxMetaLen),                    // R2 = -16: grow the metadata by 16 bytes
-		asm.FnXdpAdjustMeta.Call(),                     // R0 = bpf_xdp_adjust_meta(ctx, -16)
-		asm.JNE.Imm(R0, 0, "xsk"),                      // no room: no timestamp
-		asm.LoadMem(R7, R6, xdpMdDataMeta, asm.Word),   // R7 = data_meta
-		asm.LoadMem(R8, R6, xdpMdData, asm.Word),       // R8 = data
-		asm.Mov.Reg(R2, R7),                            //
-		asm.Add.Imm(R2, RxMetaLen),                     // R2 = data_meta + 16
-		asm.JGT.Reg(R2, R8, "xsk"),                     // (the verifier's bounds check)
-		asm.StoreMem(R7, 0, R9, asm.DWord),             // the time
-		asm.Xor.Imm(R9, -1),                            //
-		asm.StoreMem(R7, 8, R9, asm.DWord),             // and its complement
+	// The receive time (RxTimestamp): the CLOCK_MONOTONIC time now and
+	// its complement, 16 bytes just before the packet. With stampMeta
+	// they are XDP metadata, which AF_XDP copies along (copy mode too);
+	// where the driver has no room for metadata the frame goes without.
+	// With stampHead (kernels that refuse bpf_xdp_adjust_meta to XDP
+	// programs) they are a prefix of the packet itself, which
+	// Socket.Receive strips; a frame that goes to the kernel after all
+	// (an empty XSKMAP slot: the fallback verdict) loses the prefix
+	// again, so the kernel sees the frame as it came. R7 holds the
+	// prefix's length meanwhile (callee-saved across the helper calls).
+	var stamp asm.Instructions
+	xsk := asm.Instructions{
+		xsks().WithSymbol("xsk"),                         // R1 = XSKMAP
+		asm.LoadMem(R2, R6, xdpMdRxQueueIndex, asm.Word), // R2 = ctx->rx_queue_index
+		asm.Mov.Imm(R3, fallback),                        // R3 = verdict when the slot is empty (XDP_PASS)
+		asm.FnRedirectMap.Call(),                         // R0 = bpf_redirect_map(xsks, queue, XDP_PASS)
 	}
-	redirect := xsks().WithSymbol("xsk") // R1 = XSKMAP
-	if !rxTime {
-		stamp, redirect = nil, xsks().WithSymbol("redirect")
+	// stampBlock grows the room before the packet by 16 bytes with helper
+	// and writes the time and its complement at the ctx pointer at
+	// startOff, bounded by the one at endOff (the verifier's check); no
+	// room: on to the redirect without a time. R7 is left alone.
+	stampBlock := func(helper asm.BuiltinFunc, startOff, endOff int16) asm.Instructions {
+		return asm.Instructions{
+			asm.FnKtimeGetNs.Call(),                 // R0 = bpf_ktime_get_ns()
+			asm.Mov.Reg(R9, R0),                     // R9 = the time (callee-saved)
+			asm.Mov.Reg(R1, R6),                     // R1 = ctx
+			asm.Mov.Imm(R2, -RxMetaLen),             // R2 = -16
+			helper.Call(),                           // R0 = helper(ctx, -16)
+			asm.JNE.Imm(R0, 0, "xsk"),               // no room: no timestamp
+			asm.LoadMem(R2, R6, startOff, asm.Word), // R2 = the 16 bytes' start
+			asm.LoadMem(R3, R6, endOff, asm.Word),   // R3 = their bound
+			asm.Mov.Reg(R4, R2),                     //
+			asm.Add.Imm(R4, RxMetaLen),              // R4 = start + 16
+			asm.JGT.Reg(R4, R3, "xsk"),              // (the verifier's bounds check)
+			asm.StoreMem(R2, 0, R9, asm.DWord),      // the time
+			asm.Xor.Imm(R9, -1),                     //
+			asm.StoreMem(R2, 8, R9, asm.DWord),      // and its complement
+		}
+	}
+	switch mode {
+	case stampMeta:
+		stamp = stampBlock(asm.FnXdpAdjustMeta, xdpMdDataMeta, xdpMdData) // metadata: data_meta .. data
+		stamp[0] = stamp[0].WithSymbol("redirect")
+		xsk = append(xsk, asm.Return()) // return R0
+	case stampHead:
+		stamp = append(asm.Instructions{asm.Mov.Imm(R7, 0).WithSymbol("redirect")}, // R7 = 0: no prefix
+			stampBlock(asm.FnXdpAdjustHead, xdpMdData, xdpMdDataEnd)...) // the prefix: data .. data_end
+		stamp = append(stamp, asm.Mov.Imm(R7, RxMetaLen)) // R7 = 16: the prefix is there
+		xsk = append(xsk,
+			asm.JEq.Imm(R0, xdpRedirect, "ret"), // redirected: the socket strips the prefix
+			asm.JEq.Imm(R7, 0, "ret"),           // no prefix to take off
+			asm.Mov.Reg(R8, R0),                 // R8 = the fallback verdict
+			asm.Mov.Reg(R1, R6),                 // R1 = ctx
+			asm.Mov.Imm(R2, RxMetaLen),          // R2 = 16
+			asm.FnXdpAdjustHead.Call(),          // bpf_xdp_adjust_head(ctx, 16): the frame as it came
+			asm.Mov.Reg(R0, R8),                 // R0 = the fallback verdict
+			asm.Return().WithSymbol("ret"),      // return R0
+		)
 	}
 	is := asm.Instructions{
 		asm.Mov.Reg(R6, R1),                                     // R6 = ctx
@@ -417,14 +451,10 @@ func filterInstructions(fallback int32, rxTime bool) asm.Instructions {
 		asm.JEq.Imm(R0, 0, "pass"), // not a served address: pass
 	}
 	is = append(is, stamp...)
+	is = append(is, xsk...)
 	return append(append(is,
-		redirect,
-		asm.LoadMem(R2, R6, xdpMdRxQueueIndex, asm.Word), // R2 = ctx->rx_queue_index
-		asm.Mov.Imm(R3, fallback),                        // R3 = verdict when the slot is empty (XDP_PASS)
-		asm.FnRedirectMap.Call(),                         // R0 = bpf_redirect_map(xsks, queue, XDP_PASS)
-		asm.Return(),                                     // return R0
-		asm.Mov.Imm(R0, xdpPass).WithSymbol("pass"),      // not ours:
-		asm.Return(),                                     // XDP_PASS, the kernel keeps it
+		asm.Mov.Imm(R0, xdpPass).WithSymbol("pass"), // not ours:
+		asm.Return(), // XDP_PASS, the kernel keeps it
 	), append(ip6, icmp6err(R0, R2, R3, R4, R5, R8, copy16)...)...)
 }
 

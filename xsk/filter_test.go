@@ -1,6 +1,7 @@
 package xsk
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
@@ -248,6 +249,19 @@ func TestFilterProductionFallback(t *testing.T) {
 	}
 	if got := run(t, f.Program(), tcpFrame(servedAddr, otherPort)); got != xdpPass {
 		t.Errorf("not ours: %d, want XDP_PASS", got)
+	}
+	// The kernel gets the frame as it came: where the receive time is a
+	// prefix of the packet (StampsInPacket), the fallback takes it off.
+	for _, frame := range [][]byte{tcpFrame(servedAddr, servedPort), tcpFrame(servedAddr, otherPort)} {
+		opts := &ebpf.RunOptions{Data: frame, DataOut: make([]byte, len(frame)+64)}
+		ret, err := f.Program().Run(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out := opts.DataOut; ret != xdpPass || !bytes.Equal(out, frame) {
+			t.Errorf("verdict %d, %d bytes out of %d (prefix in packet: %v): the kernel would not get the frame as it came",
+				ret, len(out), len(frame), f.StampsInPacket())
+		}
 	}
 }
 

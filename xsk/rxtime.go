@@ -2,11 +2,13 @@ package xsk
 
 import "encoding/binary"
 
-// RxMetaLen is the size of the metadata the filter puts before each packet
-// it redirects: the CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns) when the
-// XDP program ran, then their complement, in host byte order. AF_XDP
-// copies XDP metadata along with the packet, in copy mode too, so it
-// sits in the frame's headroom just before the packet.
+// RxMetaLen is the size of the receive time the filter puts before each
+// packet it redirects: the CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns)
+// when the XDP program ran, then their complement, in host byte order.
+// As XDP metadata, which AF_XDP copies along with the packet, in copy
+// mode too, it sits in the frame's headroom just before the packet; on
+// kernels that refuse bpf_xdp_adjust_meta it is a prefix of the packet
+// that Receive strips, which leaves it just before the packet too.
 const RxMetaLen = 16
 
 // RxTimestamp returns when the XDP program saw the packet of a received
@@ -21,10 +23,20 @@ func (s *Socket) RxTimestamp(d Desc) (int64, bool) {
 		return 0, false
 	}
 	m := s.um.mem[d.Addr-RxMetaLen : d.Addr]
-	t, check := binary.NativeEndian.Uint64(m), binary.NativeEndian.Uint64(m[8:])
+	t, ok := stampAt(m)
 	clear(m)
-	if t == 0 || check != ^t || int64(t) < 0 {
+	if !ok {
 		s.cnt.rxNoTimestamp.Add(1)
+		return 0, false
+	}
+	return t, true
+}
+
+// stampAt reads a receive time from the 16 bytes of m: the time and its
+// complement, the time positive.
+func stampAt(m []byte) (int64, bool) {
+	t, check := binary.NativeEndian.Uint64(m), binary.NativeEndian.Uint64(m[8:])
+	if t == 0 || check != ^t || int64(t) < 0 {
 		return 0, false
 	}
 	return int64(t), true

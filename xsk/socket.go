@@ -107,10 +107,11 @@ type Socket struct {
 	ifindex    int
 	mode       BindMode
 	needWakeup bool
-	sg         bool  // bound with XDP_USE_SG: packets may span descriptors
-	sgErr      error // why the kernel refused XDP_USE_SG; nil if it did not
-	maxFrame   int   // largest Ethernet frame (no FCS) in one packet
-	rxSkip     bool  // dropping the rest of a packet longer than a Receive batch
+	sg         bool        // bound with XDP_USE_SG: packets may span descriptors
+	sgErr      error       // why the kernel refused XDP_USE_SG; nil if it did not
+	maxFrame   int         // largest Ethernet frame (no FCS) in one packet
+	rxSkip     bool        // dropping the rest of a packet longer than a Receive batch
+	stampHead  atomic.Bool // the filter puts the receive time as a prefix of the packet (Filter.Register): Receive strips it
 
 	um   *umem
 	fill fillRing
@@ -163,9 +164,14 @@ func Open(cfg Config) (*Socket, error) {
 	if cfg.TxChecksum == TxChecksumAuto {
 		txMeta, _ = DriverTxChecksum(ifi.Index) // an error (no netdev family) means no
 	}
-	maxSG := MaxDescsPerPacket * MaxPacket(cfg.FrameSize)
+	// What a received packet may hold: one frame, or with multi-buffer
+	// MaxDescsPerPacket frames, less the filter's receive-time prefix
+	// where it travels in the packet (stampHead).
+	prefix := stampPrefix()
+	one := MaxPacket(cfg.FrameSize) - prefix
+	maxSG := MaxDescsPerPacket*MaxPacket(cfg.FrameSize) - prefix
 	var sgErr error
-	if ifi.MTU+14 > MaxPacket(cfg.FrameSize) && !cfg.NoMultiBuffer {
+	if ifi.MTU+14 > one && !cfg.NoMultiBuffer {
 		s, err := openBusy(cfg, ifi.Index, txMeta, flags|unix.XDP_USE_NEED_WAKEUP|useSG)
 		if err == nil {
 			s.sg, s.maxFrame = true, min(ifi.MTU+14, maxSG)
@@ -184,7 +190,7 @@ func Open(cfg Config) (*Socket, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.maxFrame = min(ifi.MTU+14, MaxPacket(cfg.FrameSize))
+	s.maxFrame = min(ifi.MTU+14, one)
 	if sgErr != nil {
 		s.sgErr = sgErr
 		s.cnt.multiBufferRefused.Add(1)
@@ -324,7 +330,9 @@ func (s *Socket) MultiBufferError() error { return s.sgErr }
 
 // MaxFrame returns the largest Ethernet frame (without FCS) the socket
 // carries in one packet: the interface's MTU+14, or less where it does not
-// fit one frame and the socket has no multi-buffer.
+// fit one frame and the socket has no multi-buffer. Where the filter's
+// receive time travels as a prefix of the packet (Filter.StampsInPacket)
+// it takes RxMetaLen of the room.
 func (s *Socket) MaxFrame() int { return s.maxFrame }
 
 // Config returns the configuration with defaults filled in.
