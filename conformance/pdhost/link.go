@@ -13,15 +13,22 @@ import (
 // link is the engine's Port: an in-memory Ethernet link whose far end is
 // packetdrill (netdev_send / netdev_receive). Frames the engine transmits
 // are stamped with the wall-clock time at Transmit, so packetdrill checks
-// the time the stack sent a packet, not the time it was sniffed.
+// the time the stack sent a packet, not the time it was sniffed. Frames
+// packetdrill sends are stamped with the CLOCK_MONOTONIC time of
+// netdev_send (stack.RxTimestamper), as the XDP filter stamps a frame
+// when the driver hands it over: the engine handles each at that time,
+// as Linux handles a packet written to its tun device within the write,
+// so the RTT samples and timers of a script do not count how long the
+// frame waited for the loop on a loaded machine.
 type link struct {
 	frameSize int
 
-	mu   sync.Mutex
-	mem  []byte
-	free []uint32
-	rxq  []xsk.Desc // frames for the engine
-	rxFD int        // eventfd: readable when rxq is not empty
+	mu    sync.Mutex
+	mem   []byte
+	free  []uint32
+	rxq   []xsk.Desc // frames for the engine
+	rxFD  int        // eventfd: readable when rxq is not empty
+	stamp []int64    // per frame: CLOCK_MONOTONIC ns of its inject; 0 for none
 
 	outMu  sync.Mutex
 	out    []stamped // frames from the engine for packetdrill, oldest first
@@ -36,7 +43,7 @@ type stamped struct {
 }
 
 func newLink(frames, frameSize int) (*link, error) {
-	l := &link{frameSize: frameSize, mem: make([]byte, frames*frameSize), outMax: frames}
+	l := &link{frameSize: frameSize, mem: make([]byte, frames*frameSize), stamp: make([]int64, frames), outMax: frames}
 	for i := frames - 1; i >= 0; i-- {
 		l.free = append(l.free, uint32(i))
 	}
@@ -107,12 +114,25 @@ func (l *link) FrameCap(d xsk.Desc) []byte {
 	return l.frame(i)
 }
 
+// RxTimestamp implements stack.RxTimestamper: the time packetdrill sent
+// the frame of d.
+func (l *link) RxTimestamp(d xsk.Desc) (int64, bool) {
+	i, ok := l.index(d)
+	if !ok {
+		return 0, false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.stamp[i], l.stamp[i] != 0
+}
+
 // Release implements stack.Port.
 func (l *link) Release(descs []xsk.Desc) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, d := range descs {
 		if i, ok := l.index(d); ok {
+			l.stamp[i] = 0
 			l.free = append(l.free, i)
 		}
 	}
@@ -192,6 +212,10 @@ func (l *link) Wait(timeout time.Duration, wakeFD int) (bool, error) {
 // inject queues an Ethernet frame for the engine; false if the link is
 // full or the frame too large.
 func (l *link) inject(frame []byte) bool {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) != nil {
+		ts = unix.Timespec{}
+	}
 	l.mu.Lock()
 	if len(l.free) == 0 || len(frame) > l.frameSize {
 		l.mu.Unlock()
@@ -200,6 +224,7 @@ func (l *link) inject(frame []byte) bool {
 	i := l.free[len(l.free)-1]
 	l.free = l.free[:len(l.free)-1]
 	n := copy(l.frame(i), frame)
+	l.stamp[i] = ts.Nano()
 	l.rxq = append(l.rxq, xsk.Desc{Addr: uint64(i) * uint64(l.frameSize), Len: uint32(n)})
 	l.mu.Unlock()
 	signalFD(l.rxFD)
