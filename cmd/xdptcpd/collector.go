@@ -78,6 +78,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.desc("xdptcp_tcp_mem_bytes", "Bytes of buffer memory connections hold (receive and send rings, out-of-order range tables)."), prometheus.GaugeValue, float64(bytes))
 	}()
 	var tcpSum tcp.Stats
+	var orphans int
+	defer func() {
+		ch <- prometheus.MustNewConstMetric(c.desc("xdptcp_tcp_orphans", "Connections the application closed that are still open, bounded per loop by tcp_max_orphans (as /proc/net/sockstat orphan)."), prometheus.GaugeValue, float64(orphans))
+	}()
 	engineSum := map[string]uint64{}
 	var engineOrder []string
 	for _, l := range c.st.Loops() {
@@ -90,6 +94,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		es := l.Engine().Stats()
 		ch <- prometheus.MustNewConstMetric(c.loopBusy, prometheus.CounterValue, float64(es.BusyNanos.Load())/1e9, queue)
 		tcpSum.Add(l.Engine().TCP().Stats())
+		orphans += l.Engine().TCP().Orphans()
 		accounts[l.Engine().TCP().MemAccount()] = true
 		es.Each(func(name string, v uint64) {
 			if _, ok := engineSum[name]; !ok {

@@ -324,7 +324,7 @@ func TestDaemonServesKernelClients(t *testing.T) {
 			"xdptcp_frames_received_total", "xdptcp_frames_transmitted_total", "xdptcp_frames_dropped_total",
 			"xdptcp_tcp_passive_opens_total", "xdptcp_tcp_out_rsts_total", "xdptcp_tcp_ext_listen_overflows_total",
 			"xdptcp_icmp_in_echos_total", "xdptcp_xsk_events_total", "xdptcp_tcp_connections",
-			"xdptcp_proxy_connections_total", "xdptcp_proxy_bytes_total", "xdptcp_tcp_mem_pages", "xdptcp_tcp_mem_bytes",
+			"xdptcp_proxy_connections_total", "xdptcp_proxy_bytes_total", "xdptcp_tcp_mem_pages", "xdptcp_tcp_mem_bytes", "xdptcp_tcp_orphans", "xdptcp_tcp_ext_tcp_abort_on_memory_total",
 		} {
 			if fams[name] == nil {
 				t.Errorf("/metrics lacks %s", name)

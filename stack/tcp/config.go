@@ -99,6 +99,7 @@ func DefaultConfig() Config {
 		Syncookies:         1,
 		MSL:                30 * time.Second,
 		MaxTwBuckets:       262144,
+		MaxOrphans:         DefaultMaxConnections / 2,
 		TwReuse:            2,
 		TwReuseDelayMs:     1000,
 		RFC1337:            false,
@@ -169,6 +170,7 @@ type Config struct {
 	Syncookies         int           // tcp_syncookies (1): 0 off, 1 when the SYN queue is full, 2 always
 	MSL                time.Duration // tcp_msl (30 s; TIME-WAIT lasts 2*MSL, Linux's TCP_TIMEWAIT_LEN)
 	MaxTwBuckets       int           // tcp_max_tw_buckets (262144): TIME-WAIT entries per loop
+	MaxOrphans         int           // tcp_max_orphans (131072): connections the application closed that may still be open, per loop
 	TwReuse            int           // tcp_tw_reuse (2: loopback only in Linux; here 0/1/2)
 	TwReuseDelayMs     int           // tcp_tw_reuse_delay (1000 ms, 1..60000): how long after entering TIME-WAIT its 4-tuple may be reused
 	RFC1337            bool          // tcp_rfc1337 (0): 1 ignores a RST in TIME-WAIT (RFC 1337); 0 lets an in-window one end it, as Linux does
@@ -548,6 +550,8 @@ var settingTable = []settingDef{
 		1, 3600, func(c *Config) *time.Duration { return &c.MSL }),
 	intSetting("tcp_max_tw_buckets", "TIME-WAIT entries per loop; beyond it closing sockets skip TIME-WAIT", true,
 		0, maxInt31, func(c *Config) *int { return &c.MaxTwBuckets }),
+	intSetting("tcp_max_orphans", "connections closed by the application but still open, per loop; beyond it one that closes, or whose retransmission or probe timer fires, is reset (TCPAbortOnMemory)", true,
+		0, maxInt31, func(c *Config) *int { return &c.MaxOrphans }),
 	intSetting("tcp_tw_reuse", "reuse TIME-WAIT ports for Dial: 0 off, 1 on, 2 loopback only", true,
 		0, 2, func(c *Config) *int { return &c.TwReuse }),
 	intSetting("tcp_tw_reuse_delay", "milliseconds after entering TIME-WAIT before tcp_tw_reuse may give its 4-tuple to Dial (at most TCP_PAWS_MSL, 60 s)", true,

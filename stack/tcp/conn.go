@@ -322,6 +322,7 @@ func (c *Conn) Close() {
 	}
 	c.flags |= fOrphan | fReadClosed
 	l := c.layer
+	l.orphans.Add(1) // until teardown
 	switch {
 	case c.state == StateSynSent:
 		c.destroy(nil)
@@ -342,6 +343,12 @@ func (c *Conn) Close() {
 		return
 	}
 	c.closeWrite()
+	if c.flags&fGone == 0 && c.state != StateFinWait2 && c.orphanOOM(0) {
+		// Linux __tcp_close: an orphan beyond the bounds is reset at
+		// once, after its FIN. (Its orphan in FIN-WAIT-2 became a
+		// TIME-WAIT bucket and is not checked.)
+		c.abortOnMemory(l.now, true)
+	}
 }
 
 // CloseWrite closes the sending side (shutdown(SHUT_WR)): a FIN follows
@@ -699,6 +706,9 @@ func (c *Conn) destroy(err error) {
 func (c *Conn) teardown() {
 	l := c.layer
 	c.flags |= fGone
+	if c.flags&fOrphan != 0 {
+		l.orphans.Add(-1) // counted by Close; a Conn closed after teardown never was
+	}
 	c.txWait = 0 // its entry on the list is skipped
 	c.setState(StateClosed)
 	l.wheel.Stop(&c.timer)

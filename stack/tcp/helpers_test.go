@@ -333,6 +333,20 @@ func synReceivedConn(t *testing.T, opts ...cfgOpt) *harness {
 	return h
 }
 
+// openOn completes a passive open from the peer's port testKey.RemotePort+i
+// and makes it the harness's connection.
+func (h *harness) openOn(i int) *Conn {
+	h.t.Helper()
+	k := testKey
+	k.RemotePort += uint16(i)
+	h.key = k
+	h.send(SYN, peerISN, 0, withMSS(1460))
+	h.expect(flags(SYN | ACK))
+	h.send(ACK, peerISN+1, ourISN+1)
+	h.expectNothing()
+	return h.c
+}
+
 // establishedConn: a passive open completed.
 func establishedConn(t *testing.T, opts ...cfgOpt) *harness {
 	h := synReceivedConn(t, opts...)

@@ -5,6 +5,7 @@ package tcp
 
 import (
 	"encoding/binary"
+	"sync/atomic"
 
 	"github.com/dchest/siphash"
 	"github.com/xdptcp/xdptcp/flowtable"
@@ -26,6 +27,7 @@ type Layer struct {
 	wheel     *timer.Wheel
 	conns     *flowtable.Table[Conn]      // live connections, including half-open ones
 	tws       *flowtable.Table[timeWait]  // TIME-WAIT entries (tcp_max_tw_buckets)
+	orphans   atomic.Int64                // connections closed by the application, still open (tcp_max_orphans, orphan.go); written by the loop only
 	twHead    *timeWait                   // TIME-WAIT expiry list, earliest deadline first
 	twTail    *timeWait                   //
 	twTimer   timer.Timer                 // fires for twHead's deadline
@@ -412,3 +414,8 @@ func (l *Layer) Conns() int { return l.conns.Len() }
 
 // TimeWaits returns the number of TIME-WAIT entries.
 func (l *Layer) TimeWaits() int { return l.tws.Len() }
+
+// Orphans returns the number of connections the application closed that
+// are still open (/proc/net/sockstat's orphan, for this loop). Safe from
+// any goroutine.
+func (l *Layer) Orphans() int { return int(l.orphans.Load()) }

@@ -257,12 +257,7 @@ func TestTimeWaitBucketsBound(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.MaxTwBuckets = 2 })
 	h.listen()
 	for i := 0; i < 3; i++ {
-		k := testKey
-		k.RemotePort += uint16(i)
-		h.key = k
-		h.send(SYN, peerISN, 0, withMSS(1460))
-		h.expect(flags(SYN | ACK))
-		h.send(ACK, peerISN+1, ourISN+1)
+		h.openOn(i)
 		h.c.Close()
 		h.expect(flags(FIN | ACK))
 		h.send(ACK, peerISN+1, ourISN+2)

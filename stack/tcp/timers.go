@@ -274,6 +274,9 @@ func (c *Conn) onRTO(now clock.Time) {
 	// 2.4 s and 1024 at 6.1 s, the second timeout; xdptcp waited for the
 	// third by count.
 	suspect := !zeroWnd && c.nRtx > 0 && stalled >= modelTimeout(cfg.Retries1, minRTO, c.rtoMax())
+	if c.flags&fOrphan != 0 && c.outOfResources(now, c.orphanAlive() || !dead) {
+		return // Linux tcp_write_timeout: before the give-up
+	}
 	if dead {
 		l.stats.TCPAbortOnTimeout.Add(1)
 		c.destroy(c.timeoutErr())
@@ -501,16 +504,23 @@ func (c *Conn) onPersist(now clock.Time) {
 	// tcp_probe_timer's icsk_probes_tstamp since 5.11; measured on Linux
 	// 6.18: persist-user-timeout.pkt, 1 s: given up at the third probe's
 	// time although the peer answered the first two).
-	dead := int(c.zwProbes) >= max
-	if c.flags&fOrphan != 0 && !c.orphanAlive() && int(c.backoff) >= max {
-		dead = true // Linux tcp_probe_timer: an orphan no longer alive whose backoff reached its retries
-	}
+	var dead bool
 	if c.userTO > 0 {
 		if x := c.ext(); x.probesSince == never {
 			x.probesSince = now
 		} else if now.Sub(x.probesSince) >= c.userTimeout() {
 			dead = true
 		}
+	}
+	if c.flags&fOrphan != 0 && !dead {
+		if !c.orphanAlive() && int(c.backoff) >= max {
+			dead = true // Linux tcp_probe_timer: an orphan no longer alive whose backoff reached its retries
+		} else if c.outOfResources(now, true) {
+			return
+		}
+	}
+	if int(c.zwProbes) >= max {
+		dead = true
 	}
 	if dead {
 		c.layer.stats.TCPAbortOnTimeout.Add(1)
