@@ -87,6 +87,28 @@ func TestFinWait2OrphanTimeout(t *testing.T) {
 	h.expectNothing()
 }
 
+// An orphan's FIN-WAIT-2 lasts at least 3.5 RTOs (Linux tcp_fin_time):
+// after a 0.9 s handshake and FIN the RTO is 2.7 s, so with
+// tcp_fin_timeout 2 s it ends at 9.45 s (xdptcp/fin-timeout-rto).
+func TestFinWait2OrphanTimeoutRTOFloor(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.FinTimeout = 2 * time.Second })
+	h.listen()
+	h.send(SYN, peerISN, 0, withMSS(1460))
+	h.expect(flags(SYN | ACK))
+	h.advance(900 * time.Millisecond)
+	h.send(ACK, peerISN+1, ourISN+1)
+	h.c.Close()
+	h.expect(flags(FIN | ACK))
+	h.advance(900 * time.Millisecond)
+	h.send(ACK, peerISN+1, ourISN+2)
+	h.state(StateFinWait2)
+	if rto := h.c.currentRTO(); rto != 2700*time.Millisecond {
+		t.Fatalf("RTO %v, want 2.7s", rto)
+	}
+	h.closesAfter(StateFinWait2, 9450*time.Millisecond)
+	h.expectNothing()
+}
+
 func TestFinWait2NotOrphanStays(t *testing.T) {
 	h := establishedConn(t)
 	h.c.CloseWrite()

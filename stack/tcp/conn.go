@@ -390,9 +390,21 @@ func (c *Conn) closeWrite() {
 // while already in FIN-WAIT-2 after CloseWrite.
 func (c *Conn) afterOrphanClose() {
 	if c.state == StateFinWait2 && c.flags&fOrphan != 0 {
-		c.fw2At = c.layer.now.Add(c.layer.cfg.FinTimeout)
+		c.fw2At = c.layer.now.Add(c.finTime())
 		c.rearm()
 	}
+}
+
+// finTime is how long an orphan stays in FIN-WAIT-2: tcp_fin_timeout,
+// but at least 3.5 times the current RTO, backoff included (Linux
+// tcp_fin_time: (rto << 2) - (rto >> 1)), so that a slow path's FIN comes
+// in time. Measured on Linux 6.18 (xdptcp/fin-timeout-rto,
+// fin-timeout-rto-end): with tcp_fin_timeout 2 and a 1 s RTT (RTO 3 s)
+// a FIN 10 s after the ACK of ours is answered with an ACK, one at 11 s
+// with a RST.
+func (c *Conn) finTime() time.Duration {
+	rto := c.currentRTO()
+	return max(c.layer.cfg.FinTimeout, 4*rto-rto/2)
 }
 
 // Abort resets the connection at once (RST to the peer) and delivers

@@ -537,7 +537,6 @@ func (c *Conn) inputAck(now clock.Time, seg *Segment) bool {
 // onNewAck handles an ACK that advances SND.UNA; as holds what its SACK
 // blocks delivered, deliver is called for each record it acknowledges.
 func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, as *ackSample, deliver func(*txSeg)) {
-	l := c.layer
 	as.acked = int(ack.Sub(c.sndUna))
 	c.ic.countAcked(c.sndUna == c.iss, as.acked)
 	c.checkUndo(seg, ack) // Eifel detection (RFC 3522) before the ACK's usual effects
@@ -614,7 +613,7 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, as *ackS
 			c.rtoAt = never
 			c.kaAt = never
 			if c.flags&fOrphan != 0 {
-				c.fw2At = now.Add(l.cfg.FinTimeout) // Linux tcp_fin_timeout for orphans
+				c.fw2At = now.Add(c.finTime())
 			}
 		case StateClosing:
 			c.enterTimeWait(now)
