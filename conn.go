@@ -68,18 +68,20 @@ type Conn struct {
 	mu       sync.Mutex
 	rbuf     []byte // received, unread: rbuf[roff:]
 	roff     int
-	rmax     int    // bound of len(rbuf)-roff
-	paused   bool   // the loop called PauseRead because rbuf was full
-	eof      bool   // the peer's FIN arrived after all its data
-	err      error  // why the connection ended (reset, timeout, ...); nil if orderly or alive
-	ended    bool   // the connection is gone on the loop
-	rclosed  bool   // CloseRead
-	wclosed  bool   // CloseWrite
-	closed   bool   // Close
-	closeRST bool   // Close found unread data or SetLinger(0): it resets
-	linger0  bool   // SetLinger(0): Close resets at once
-	wbuf     []byte // written, not yet in the TCP send buffer: wbuf[woff:]; nil (back in its pool, connbuf.go) when empty
-	wrec     []int  // record ends (WriteRecord) in wbuf, ascending, each > woff
+	rmax     int           // bound of len(rbuf)-roff
+	paused   bool          // the loop called PauseRead because rbuf was full
+	eof      bool          // the peer's FIN arrived after all its data
+	err      error         // why the connection ended (reset, timeout, ...); nil if orderly or alive
+	ended    bool          // the connection is gone on the loop
+	rclosed  bool          // CloseRead
+	wclosed  bool          // CloseWrite
+	closed   bool          // Close
+	closeRST bool          // Close found unread data or SetLinger(0): it resets
+	linger0  bool          // SetLinger(0): Close resets at once
+	lingerS  int           // SetLinger's positive time: Close waits up to it for the FIN's ACK
+	lingerCh chan struct{} // Close's wait with lingerS: closed on the loop when it ends (endLinger)
+	wbuf     []byte        // written, not yet in the TCP send buffer: wbuf[woff:]; nil (back in its pool, connbuf.go) when empty
+	wrec     []int         // record ends (WriteRecord) in wbuf, ascending, each > woff
 	woff     int
 	wmax     int  // bound of len(wbuf)-woff
 	resumeRq bool // the reader made room after a PauseRead: sync resumes reading
@@ -104,8 +106,9 @@ type Conn struct {
 }
 
 var (
-	_ net.Conn    = (*Conn)(nil)
-	_ tcp.Handler = (*Conn)(nil)
+	_ net.Conn         = (*Conn)(nil)
+	_ tcp.Handler      = (*Conn)(nil)
+	_ tcp.LingerWaiter = (*Conn)(nil)
 )
 
 func newConn(s *Stack, l *Loop) *Conn {
@@ -244,6 +247,7 @@ func (c *Conn) OnClose(tc *tcp.Conn, err error) {
 	if first && c.openCh != nil {
 		close(c.openCh)
 	}
+	c.endLinger()
 	signal(c.rwake)
 	signal(c.wwake)
 	c.loop.woke()
@@ -350,6 +354,9 @@ func (c *Conn) flush() {
 		case closeFullReq:
 			c.closeSent = true
 			c.tc.Close()
+			if !c.gone && !c.tc.Lingering() {
+				c.endLinger() // nothing to wait for: no FIN in flight (Linux's closing() false)
+			}
 		}
 	}
 }
@@ -562,6 +569,12 @@ func (c *Conn) Close() error {
 	c.closeRST = len(c.rbuf)-c.roff > 0 || c.linger0
 	putConnBuf(c.rbuf)
 	c.rbuf, c.roff = nil, 0
+	var wait <-chan struct{}
+	linger := time.Duration(c.lingerS) * time.Second
+	if linger > 0 && !c.closeRST && !c.ended {
+		ch := make(chan struct{})
+		c.lingerCh, wait = ch, ch
+	}
 	post := c.queueLocked()
 	c.mu.Unlock()
 	signal(c.rwake)
@@ -569,7 +582,33 @@ func (c *Conn) Close() error {
 	if post {
 		c.s.post(c.loop, c.syncFn) // sync carries the Close out
 	}
+	if wait != nil {
+		// SO_LINGER: as Linux's close(2), wait until the FIN (after
+		// everything written) is acknowledged or the connection ended,
+		// at most the linger time (sk_stream_wait_close).
+		t := time.NewTimer(linger)
+		select {
+		case <-wait:
+		case <-t.C:
+		}
+		t.Stop()
+	}
 	return nil
+}
+
+// OnLingerDone implements tcp.LingerWaiter (on the loop): the FIN of a
+// lingering Close was acknowledged, or the connection ended.
+func (c *Conn) OnLingerDone(tc *tcp.Conn) { c.endLinger() }
+
+// endLinger ends a lingering Close's wait, if one waits (on the loop).
+func (c *Conn) endLinger() {
+	c.mu.Lock()
+	ch := c.lingerCh
+	c.lingerCh = nil
+	c.mu.Unlock()
+	if ch != nil {
+		close(ch)
+	}
 }
 
 // CloseWrite shuts down the sending side (shutdown(SHUT_WR)): a FIN
@@ -680,10 +719,14 @@ func (c *Conn) SetKeepAlivePeriod(d time.Duration) error {
 
 // SetLinger sets SO_LINGER: 0 makes Close reset the connection (no
 // TIME-WAIT); a negative value (the default) closes with a FIN in the
-// background; a positive one behaves like the default (Close never blocks).
+// background; with a positive one Close sends the FIN after what was
+// written and waits, as Linux's close(2) does, until it is acknowledged
+// or the connection ended, at most sec seconds (the close goes on in the
+// background after that).
 func (c *Conn) SetLinger(sec int) error {
 	c.mu.Lock()
 	c.linger0 = sec == 0
+	c.lingerS = max(sec, 0)
 	c.mu.Unlock()
 	return c.onLoopSet("set", func(tc *tcp.Conn) { tc.SetLinger(sec) })
 }

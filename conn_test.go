@@ -226,6 +226,46 @@ func TestLingerZeroResets(t *testing.T) {
 	}
 }
 
+// TestLingerCloseWaitsForAck: with SetLinger(n > 0) Close returns once
+// the peer acknowledged the FIN sent after everything written, as Linux's
+// close(2) (the connection is past FIN-WAIT-1 then), or after n seconds
+// if it never does (the peer's stack stopped).
+func TestLingerCloseWaitsForAck(t *testing.T) {
+	a, b := memPair(t, memlink.Faults{}, nil)
+	ln := listenB(t, b, "80")
+	state := func(c *Conn) tcp.State {
+		ch := make(chan tcp.State, 1)
+		if err := c.s.post(c.loop, func() { ch <- c.tc.State() }); err != nil {
+			t.Fatal(err)
+		}
+		return <-ch
+	}
+
+	c, s := connPair(t, a, ln)
+	defer s.Close()
+	go io.Copy(io.Discard, s)
+	if err := c.SetLinger(5); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(bytes.Repeat([]byte("x"), 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	c.Close()
+	if d, st := time.Since(start), state(c); d >= 5*time.Second || st == tcp.StateFinWait1 {
+		t.Fatalf("Close returned after %v in %v, want the FIN acknowledged", d, st)
+	}
+
+	c, _ = connPair(t, a, ln)
+	c.SetLinger(1)
+	b.Close() // the peer acknowledges nothing any more
+	start = time.Now()
+	c.Close()
+	if d, st := time.Since(start), state(c); d < 900*time.Millisecond || d > 3*time.Second || st != tcp.StateFinWait1 {
+		t.Fatalf("Close returned after %v in %v, want about 1 s in FIN-WAIT-1", d, st)
+	}
+}
+
 // TestCloseWithUnreadDataResets follows Linux (RFC 2525 §2.17): closing
 // with unread data sends a RST, not a FIN.
 func TestCloseWithUnreadDataResets(t *testing.T) {

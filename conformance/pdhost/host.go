@@ -283,6 +283,10 @@ func (cs *connState) OnWritable(c *tcp.Conn) { cs.ev++; cs.h.bump() }
 
 func (cs *connState) OnPeerClose(c *tcp.Conn) { cs.eof = true; cs.ev++; cs.h.bump() }
 
+// OnLingerDone implements tcp.LingerWaiter: a close(2) with SO_LINGER
+// may return.
+func (cs *connState) OnLingerDone(c *tcp.Conn) { cs.h.bump() }
+
 func (cs *connState) OnClose(c *tcp.Conn, err error) {
 	cs.gone, cs.err = true, err
 	cs.ev++
@@ -730,14 +734,22 @@ func (h *Host) CloseFD(fd int) Errno {
 	h.mu.Lock()
 	delete(h.socks, fd)
 	h.mu.Unlock()
+	lingering := false
 	h.do(func() {
 		if s.ln != nil {
 			s.ln.Close()
 		}
 		if s.cs != nil {
 			s.cs.c.Close()
+			lingering = s.cs.c.Lingering()
 		}
 	})
+	if lingering {
+		// SO_LINGER with a positive time: close(2) waits until the FIN
+		// is acknowledged or the connection ended, at most that long,
+		// blocking or not (Linux sk_stream_wait_close); it returns 0.
+		h.block(false, time.Duration(s.opts.lingerSecs)*time.Second, func() bool { return !s.cs.c.Lingering() })
+	}
 	unix.Close(fd)
 	return 0
 }

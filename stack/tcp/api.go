@@ -110,3 +110,15 @@ type Handler interface {
 	// after ResumeRead, then OnClose(ErrReset).
 	OnClose(c *Conn, err error)
 }
+
+// LingerWaiter is a Handler that waits out a lingering close. Close with
+// a positive SetLinger time (SO_LINGER) returns at once, as everything
+// on the loop does, leaving the connection in FIN-WAIT-1, CLOSING or
+// LAST-ACK until its FIN is acknowledged (Lingering reports it); Linux's
+// close(2) blocks for that, up to the linger time (sk_stream_wait_close).
+// OnLingerDone is called, on the loop, when the connection leaves those
+// states: its FIN acknowledged, or the connection ended (before OnClose).
+// The waiter bounds its own wait by the linger time.
+type LingerWaiter interface {
+	OnLingerDone(c *Conn)
+}

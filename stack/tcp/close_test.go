@@ -605,3 +605,60 @@ func TestZeroWindowShrinkSilentRTOMax(t *testing.T) {
 		t.Fatalf("TCPAbortOnTimeout %d", n)
 	}
 }
+
+// SO_LINGER with a positive time: Close returns at once, the connection
+// lingers (Lingering) in FIN-WAIT-1 until its FIN is acknowledged, and
+// the handler, a LingerWaiter, hears of it then (what Linux's close(2)
+// blocks for: xdptcp/linger-close); in LAST-ACK until the connection
+// ends, before OnClose; not at all after a reset or without SO_LINGER.
+func TestLingerWaiter(t *testing.T) {
+	t.Run("fin-wait-1", func(t *testing.T) {
+		h := establishedConn(t)
+		h.c.SetLinger(2)
+		h.c.Close()
+		h.expect(flags(FIN|ACK), seqNum(ourISN+1))
+		if !h.c.Lingering() || h.rec.has("lingerdone") {
+			t.Fatalf("Lingering %v, events %v", h.c.Lingering(), h.rec.events)
+		}
+		h.advance(100 * time.Millisecond)
+		h.send(ACK, peerISN+1, ourISN+2)
+		h.state(StateFinWait2)
+		if h.c.Lingering() || !h.rec.has("lingerdone") || h.rec.has("close") {
+			t.Fatalf("Lingering %v, events %v", h.c.Lingering(), h.rec.events)
+		}
+	})
+	t.Run("last-ack", func(t *testing.T) {
+		h := establishedConn(t)
+		h.send(FIN|ACK, peerISN+1, ourISN+1)
+		h.expect(flags(ACK))
+		h.c.SetLinger(2)
+		h.c.Close()
+		h.expect(flags(FIN | ACK))
+		if !h.c.Lingering() {
+			t.Fatal("not lingering in LAST-ACK")
+		}
+		h.send(ACK, peerISN+2, ourISN+2)
+		h.state(StateClosed)
+		if n := len(h.rec.events); n < 2 || h.rec.events[n-2].kind != "lingerdone" || h.rec.events[n-1].kind != "close" {
+			t.Fatalf("events %v, want lingerdone then close", h.rec.events)
+		}
+	})
+	for _, c := range []struct {
+		name   string
+		linger int
+		unread bool
+	}{{"linger-0", 0, false}, {"no-linger", -1, false}, {"unread-data", 2, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			h := establishedConn(t)
+			if c.unread {
+				h.c.PauseRead()
+				h.send(ACK|PSH, peerISN+1, ourISN+1, withData([]byte("x")))
+			}
+			h.c.SetLinger(c.linger)
+			h.c.Close()
+			if h.c.Lingering() || h.rec.has("lingerdone") {
+				t.Fatalf("Lingering %v, events %v", h.c.Lingering(), h.rec.events)
+			}
+		})
+	}
+}

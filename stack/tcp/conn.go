@@ -54,6 +54,7 @@ const (
 	fInCWR                              // reduced for an ECE: no cwnd growth, no other reduction until SND.UNA is above recover (Linux CWR state)
 	fCorked                             // TCP_CORK: partial segments wait (SetCork)
 	fThinLTO                            // TCP_THIN_LINEAR_TIMEOUTS: linear timeouts while thin (SetThinLinearTimeouts)
+	fLingering                          // closed with a positive SO_LINGER, in FIN-WAIT-1, CLOSING or LAST-ACK (LingerWaiter)
 )
 
 // Conn is one TCP connection. All methods must be called on the loop that
@@ -349,7 +350,14 @@ func (c *Conn) Close() {
 		// TIME-WAIT bucket and is not checked.)
 		c.abortOnMemory(l.now, true)
 	}
+	if c.linger > 0 && c.flags&fGone == 0 && finUnacked(c.state) {
+		c.flags |= fLingering
+	}
 }
+
+// Lingering reports whether a Close with a positive SetLinger time waits
+// for the connection's FIN to be acknowledged (LingerWaiter).
+func (c *Conn) Lingering() bool { return c.flags&fLingering != 0 }
 
 // CloseWrite closes the sending side (shutdown(SHUT_WR)): a FIN follows
 // the queued data; receiving continues.
@@ -564,8 +572,10 @@ func (c *Conn) SetKeepAlivePeriod(d time.Duration) {
 }
 
 // SetLinger sets SO_LINGER: sec == 0 makes Close send a RST and skip
-// TIME-WAIT; sec < 0 turns lingering off (the default). A positive value
-// behaves like the default here (Close never blocks on the loop).
+// TIME-WAIT; sec < 0 turns lingering off (the default). With a positive
+// value Close still returns at once (nothing blocks on the loop), and a
+// LingerWaiter handler learns when the FIN was acknowledged: what
+// close(2) waits for, up to sec seconds.
 func (c *Conn) SetLinger(sec int) {
 	if sec < 0 {
 		sec = -1

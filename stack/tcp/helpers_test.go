@@ -101,6 +101,11 @@ func (r *recorder) OnClose(c *Conn, err error) {
 	r.events = append(r.events, event{kind: "close", err: err, at: r.h.now})
 }
 
+// OnLingerDone makes the recorder a LingerWaiter.
+func (r *recorder) OnLingerDone(c *Conn) {
+	r.events = append(r.events, event{kind: "lingerdone", at: r.h.now})
+}
+
 func (r *recorder) has(kind string) bool {
 	for _, e := range r.events {
 		if e.kind == kind {

@@ -58,4 +58,17 @@ func (c *Conn) setState(s State) {
 		}
 	}
 	c.state = s
+	if c.flags&fLingering != 0 && !finUnacked(s) {
+		c.flags &^= fLingering
+		if w, ok := c.handler.(LingerWaiter); ok {
+			w.OnLingerDone(c)
+		}
+	}
+}
+
+// finUnacked reports whether s is a state in which our FIN is sent and
+// not yet acknowledged (Linux's closing(): FIN-WAIT-1, CLOSING,
+// LAST-ACK), which a lingering close waits out.
+func finUnacked(s State) bool {
+	return s == StateFinWait1 || s == StateClosing || s == StateLastAck
 }
