@@ -536,7 +536,7 @@ var settingTable = []settingDef{
 		0, 255, func(c *Config) *int { return &c.Retries2 }),
 	intSetting("tcp_orphan_retries", "retransmissions before an orphaned (closed) connection is dropped; 0 means 8", true,
 		0, 255, func(c *Config) *int { return &c.OrphanRetries }),
-	secondsSetting("tcp_fin_timeout", "seconds an orphaned connection stays in FIN-WAIT-2",
+	secondsSetting("tcp_fin_timeout", "seconds an orphaned connection stays in FIN-WAIT-2 (at least 3.5 RTOs, as Linux tcp_fin_time)",
 		1, MaxTCPKeepIdle, func(c *Config) *time.Duration { return &c.FinTimeout }),
 	intSetting("tcp_max_syn_backlog", "SYN queue (half-open connections) bound per listener", true,
 		1, maxInt31, func(c *Config) *int { return &c.MaxSynBacklog }),

@@ -19,8 +19,9 @@ package tcp
 // TIME-WAIT table (tcp_max_tw_buckets), whose default is half the flow
 // table's as Linux's is half its established hash's. Linux turns an orphan
 // in FIN-WAIT-2 into a TIME-WAIT bucket (tcp_fin_timeout at most 60 s);
-// xdptcp keeps the connection until tcp_fin_timeout and counts it, but,
-// as Linux, never resets it for the bounds: it holds no send queue.
+// xdptcp keeps the connection until its FIN-WAIT-2 time (finTime) and
+// counts it, but, as Linux, never resets it for the bounds: it holds no
+// send queue.
 
 import (
 	"time"
