@@ -66,6 +66,26 @@ func (h *harness) timerOutOfResources(seq seqnum.Value) {
 	h.orphanCounts(0, 1)
 }
 
+// An orphan that has sent nothing (a zero window from the start, its
+// data and FIN queued) counts the orphans once, not double, at its probe
+// timer on a loop up for longer than 240 s: its idle time runs from the
+// connection's start (Linux's lsndtime), not from the loop's; within the
+// bound (1 of 1) it goes on probing.
+func TestOrphanIdleFromConnectionStart(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxOrphans = 1 })
+	h.advance(300 * time.Second)
+	h.listen()
+	h.openOn(0)
+	h.send(ACK, peerISN+1, ourISN+1, withWin(0))
+	h.c.Write(make([]byte, 1000))
+	h.c.Close()
+	h.expectNothing()
+	h.advance(time.Second)
+	h.expect(flags(ACK), seqNum(ourISN))
+	h.orphanCounts(1, 0)
+	h.state(StateFinWait1)
+}
+
 // The same for an orphan probing a zero window with its data and FIN
 // unsent (Linux tcp_probe_timer: tcp_out_of_resources with a reset).
 func TestOrphanProbeOutOfResources(t *testing.T) {
