@@ -209,13 +209,20 @@ func (l *link) Wait(timeout time.Duration, wakeFD int) (bool, error) {
 	return pending, err
 }
 
+// monoNow is the CLOCK_MONOTONIC time in nanoseconds, the receive
+// time's clock (stack.RxTimestamper); 0, "no time", if it cannot be read.
+func monoNow() int64 {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) != nil {
+		return 0
+	}
+	return ts.Nano()
+}
+
 // inject queues an Ethernet frame for the engine; false if the link is
 // full or the frame too large.
 func (l *link) inject(frame []byte) bool {
-	var ts unix.Timespec
-	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) != nil {
-		ts = unix.Timespec{}
-	}
+	now := monoNow()
 	l.mu.Lock()
 	if len(l.free) == 0 || len(frame) > l.frameSize {
 		l.mu.Unlock()
@@ -224,7 +231,7 @@ func (l *link) inject(frame []byte) bool {
 	i := l.free[len(l.free)-1]
 	l.free = l.free[:len(l.free)-1]
 	n := copy(l.frame(i), frame)
-	l.stamp[i] = ts.Nano()
+	l.stamp[i] = now
 	l.rxq = append(l.rxq, xsk.Desc{Addr: uint64(i) * uint64(l.frameSize), Len: uint32(n)})
 	l.mu.Unlock()
 	signalFD(l.rxFD)
