@@ -123,7 +123,6 @@ type Conn struct {
 	rtxStamp     clock.Time        // Linux retrans_stamp: send time of the first retransmission of the episode (any kind), or of the first SYN once resent; never if none (rtxstamp.go)
 	tq           *txQueue          // the scoreboard: segments sent and not acknowledged; nil when none
 	rack         rackState         // RACK-TLP and F-RTO state (rack.go)
-	lastSendAt   clock.Time        // last data transmission (restart after idle, Linux lsndtime)
 	cwndUsageSeq seqnum.Value      // the round of maxOut/fCwndLimited ends when SND.UNA passes it
 	maxOut       int32             // most segments in flight in that round (Linux max_packets_out)
 	cc           congestionControl // &cubic or &cubic.newReno (tcp_congestion_control)

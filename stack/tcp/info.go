@@ -195,6 +195,18 @@ type infoCounters struct {
 	rcvMSS        uint32     // largest payload received, <= rcvMSS (Linux tcp_measure_rcv_mss)
 }
 
+// lsndtime is Linux's tp->lsndtime: when a segment with payload was last
+// sent, retransmissions included (tcp_event_data_sent; a FIN or an ACK
+// alone does not count), or the connection's start if none was. TCP_INFO's
+// last_data_sent, the restart after idle and the orphan bound's idle time
+// all read it.
+func (c *Conn) lsndtime() clock.Time {
+	if c.ic.lastDataSent != 0 {
+		return c.ic.lastDataSent
+	}
+	return c.created
+}
+
 // countIn counts one segment received for the connection.
 func (ic *infoCounters) countIn(seg *Segment, advMSS int) {
 	ic.segsIn++
@@ -386,10 +398,8 @@ func (c *Conn) Info() TCPInfo {
 		in.Delivered = int((b.rs.delivered + uint64(mss) - 1) / uint64(mss))
 		in.BBR = BBRInfo{BW: b.bw.get(), MinRTT: b.minRTT, PacingGain: b.pacingGain, CwndGain: b.cwndGain, Mode: b.mode.String()}
 	}
-	if ic.lastDataSent != 0 {
-		in.LastDataSent = now.Sub(ic.lastDataSent)
-	} else if c.created != 0 {
-		in.LastDataSent = now.Sub(c.created)
+	if t := c.lsndtime(); t != 0 {
+		in.LastDataSent = now.Sub(t)
 	}
 	if c.lastDataAt != 0 {
 		in.LastDataRecv = now.Sub(c.lastDataAt)

@@ -52,11 +52,7 @@ func (c *Conn) orphanOOM(shift uint) bool {
 // flight; it reports whether it ended.
 func (c *Conn) outOfResources(now clock.Time, doReset bool) bool {
 	var shift uint
-	sent := c.lastSendAt
-	if sent == 0 {
-		sent = c.created // nothing sent yet (a window shut from the start): Linux's lsndtime starts with the connection, as TCP_INFO's last_data_sent here
-	}
-	idle := now.Sub(sent)
+	idle := now.Sub(c.lsndtime())
 	if idle > 2*tcpRTOMaxFixed || !doReset {
 		shift++
 	}

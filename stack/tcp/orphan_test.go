@@ -86,6 +86,27 @@ func TestOrphanIdleFromConnectionStart(t *testing.T) {
 	h.state(StateFinWait1)
 }
 
+// An orphan's idle time runs from its last segment with data, not from
+// its FIN (Linux's lsndtime is set by tcp_event_data_sent only): data
+// acknowledged 250 s before the close puts the orphan past twice
+// TCP_RTO_MAX at its FIN's first retransmission, which counts the
+// orphans double, so one orphan of tcp_max_orphans 1 is reset.
+func TestOrphanIdleSinceLastData(t *testing.T) {
+	h := establishedConn(t, func(c *Config) { c.MaxOrphans = 1 })
+	h.writeExpect(1, 1000)
+	h.send(ACK, peerISN+1, ourISN+1001)
+	h.advance(250 * time.Second)
+	h.expectNothing()
+	h.c.Close()
+	h.expect(flags(FIN|ACK), seqNum(ourISN+1001))
+	h.orphanCounts(1, 0)
+	h.advance(time.Second)
+	h.expect(flags(RST|ACK), seqNum(ourISN+1002))
+	h.expectNothing()
+	h.state(StateClosed)
+	h.orphanCounts(0, 1)
+}
+
 // The same for an orphan probing a zero window with its data and FIN
 // unsent (Linux tcp_probe_timer: tcp_out_of_resources with a reset).
 func TestOrphanProbeOutOfResources(t *testing.T) {

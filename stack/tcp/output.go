@@ -759,7 +759,6 @@ func (c *Conn) transmit(now clock.Time, seq seqnum.Value, n int) bool {
 	}
 	c.onTransmit(n)
 	c.onPaced(now, n)
-	c.lastSendAt = now
 	ok := c.xmit(s, rtx)
 	if !ok && rtx {
 		l.stats.TCPRetransFail.Add(1)

@@ -543,11 +543,11 @@ func (c *Conn) cwndValidate(limited bool) {
 // most the initial window, halving cwnd once per RTO idle, ssthresh
 // keeping 3/4 of the old cwnd.
 func (c *Conn) restartAfterIdle(now clock.Time) {
-	if !c.layer.cfg.SlowStartAfterIdle || c.sndNxt != c.sndUna || c.lastSendAt == 0 || c.rateCtl() != nil {
+	if !c.layer.cfg.SlowStartAfterIdle || c.sndNxt != c.sndUna || c.rateCtl() != nil {
 		return // (BBR restarts by its own rule, onTxStart, as Linux skips a cong_control controller here)
 	}
 	rto := c.currentRTO()
-	idle := now.Sub(c.lastSendAt)
+	idle := now.Sub(c.lsndtime())
 	if idle <= rto {
 		return
 	}
