@@ -731,6 +731,15 @@ func (c *Conn) SetLinger(sec int) error {
 	return c.onLoopSet("set", func(tc *tcp.Conn) { tc.SetLinger(sec) })
 }
 
+// SetLinger2 sets TCP_LINGER2 (tcp.Conn.SetLinger2): a positive value is
+// how many seconds (at most 120) the closed connection waits in
+// FIN-WAIT-2 for the peer's FIN instead of tcp_fin_timeout, 0 restores
+// tcp_fin_timeout, a negative one resets the connection once its FIN is
+// acknowledged instead of waiting at all.
+func (c *Conn) SetLinger2(sec int) error {
+	return c.onLoopSet("set", func(tc *tcp.Conn) { tc.SetLinger2(sec) })
+}
+
 // LocalAddr returns the local address, a *net.TCPAddr.
 func (c *Conn) LocalAddr() net.Addr { return c.laddr }
 

@@ -233,13 +233,7 @@ func TestLingerZeroResets(t *testing.T) {
 func TestLingerCloseWaitsForAck(t *testing.T) {
 	a, b := memPair(t, memlink.Faults{}, nil)
 	ln := listenB(t, b, "80")
-	state := func(c *Conn) tcp.State {
-		ch := make(chan tcp.State, 1)
-		if err := c.s.post(c.loop, func() { ch <- c.tc.State() }); err != nil {
-			t.Fatal(err)
-		}
-		return <-ch
-	}
+	state := func(c *Conn) tcp.State { return tcpState(t, c) }
 
 	c, s := connPair(t, a, ln)
 	defer s.Close()
@@ -263,6 +257,50 @@ func TestLingerCloseWaitsForAck(t *testing.T) {
 	c.Close()
 	if d, st := time.Since(start), state(c); d < 900*time.Millisecond || d > 3*time.Second || st != tcp.StateFinWait1 {
 		t.Fatalf("Close returned after %v in %v, want about 1 s in FIN-WAIT-1", d, st)
+	}
+}
+
+// tcpState is c's TCP state, read on its loop.
+func tcpState(t *testing.T, c *Conn) tcp.State {
+	t.Helper()
+	ch := make(chan tcp.State, 1)
+	if err := c.s.post(c.loop, func() { ch <- c.tc.State() }); err != nil {
+		t.Fatal(err)
+	}
+	return <-ch
+}
+
+// TestLinger2Negative: with SetLinger2(-1) closing a connection whose FIN
+// was acknowledged (after CloseWrite) resets it at once instead of
+// leaving it in FIN-WAIT-2 (Linux tcp_close with TCP_LINGER2 < 0).
+func TestLinger2Negative(t *testing.T) {
+	a, b := memPair(t, memlink.Faults{}, nil)
+	ln := listenB(t, b, "80")
+	for _, l2 := range []int{0, -1} {
+		c, s := connPair(t, a, ln)
+		if err := c.SetLinger2(l2); err != nil {
+			t.Fatal(err)
+		}
+		c.CloseWrite()
+		if _, err := io.ReadAll(s); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for tcpState(t, c) != tcp.StateFinWait2 {
+			if time.Now().After(deadline) {
+				t.Fatalf("linger2 %d: still %v, want FIN-WAIT-2", l2, tcpState(t, c))
+			}
+			time.Sleep(time.Millisecond)
+		}
+		c.Close()
+		want := tcp.StateFinWait2
+		if l2 < 0 {
+			want = tcp.StateClosed
+		}
+		if st := tcpState(t, c); st != want {
+			t.Fatalf("linger2 %d: %v after Close, want %v", l2, st, want)
+		}
+		s.Close()
 	}
 }
 

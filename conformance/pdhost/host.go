@@ -219,6 +219,7 @@ type sockOpts struct {
 	keepCnt     int // 0: tcp_keepalive_probes
 	lingerOn    bool
 	lingerSecs  int
+	linger2     int // TCP_LINGER2 as Linux keeps it: -1, or seconds <= 120; 0: tcp_fin_timeout
 	maxSeg      int
 	inq         bool // TCP_INQ: recvmsg adds a TCP_CM_INQ control message
 	cork        bool // TCP_CORK
@@ -496,6 +497,7 @@ func (h *Host) applyOpts(s *sock) {
 	if s.opts.rcvBufSet {
 		c.SetRecvBuffer(s.opts.rcvBuf)
 	}
+	c.SetLinger2(s.opts.linger2)
 	if s.opts.lingerOn {
 		c.SetLinger(s.opts.lingerSecs)
 	} else {

@@ -177,6 +177,12 @@ func (h *Host) Getsockopt(fd, level, name int, b []byte) (int, Errno) {
 			return putInt(b, v), 0
 		case unix.TCP_USER_TIMEOUT:
 			return putInt(b, o.userTimeout), 0
+		case unix.TCP_LINGER2:
+			v := o.linger2
+			if v == 0 {
+				h.do(func() { v = int(h.eng.TCP().Config().FinTimeout / time.Second) })
+			}
+			return putInt(b, v), 0
 		case unix.TCP_NOTSENT_LOWAT:
 			return putInt(b, int(int32(o.notsentLow))), 0
 		case unix.TCP_INQ:
@@ -380,6 +386,10 @@ func (h *Host) Setsockopt(fd, level, name int, v []byte) Errno {
 			if s.cs != nil {
 				h.do(func() { s.cs.c.SetThinLinearTimeouts(o.thinLTO) })
 			}
+			return 0
+		case unix.TCP_LINGER2:
+			o.linger2 = max(-1, min(n, 120)) // Linux: below 0 is -1, above TCP_FIN_TIMEOUT_MAX is it
+			apply()
 			return 0
 		case unix.TCP_USER_TIMEOUT:
 			if n < 0 {

@@ -109,6 +109,72 @@ func TestFinWait2OrphanTimeoutRTOFloor(t *testing.T) {
 	h.expectNothing()
 }
 
+// TCP_LINGER2 as Linux's setsockopt keeps it (below 0 is -1, above
+// TCP_FIN_TIMEOUT_MAX 120), read back with tcp_fin_timeout for 0; a
+// positive one is the orphan's FIN-WAIT-2 time (xdptcp/linger2-time-*).
+func TestLinger2FinWait2Time(t *testing.T) {
+	h := establishedConn(t)
+	for _, c := range []struct{ set, get int }{{0, 60}, {-5, -1}, {500, 120}, {0, 60}, {5, 5}} {
+		h.c.SetLinger2(c.set)
+		if got := h.c.Linger2(); got != c.get {
+			t.Fatalf("SetLinger2(%d): Linger2 %d, want %d", c.set, got, c.get)
+		}
+	}
+	h.c.Close()
+	h.expect(flags(FIN|ACK), seqNum(ourISN+1))
+	h.send(ACK, peerISN+1, ourISN+2)
+	h.closesAfter(StateFinWait2, 5*time.Second)
+	h.expectNothing()
+}
+
+// TCP_LINGER2 -1 ends an orphan as it reaches FIN-WAIT-2: closed there
+// (after CloseWrite) or by a lingering close whose FIN was acknowledged,
+// with a RST from our side, TCPAbortOnLinger (Linux tcp_close); an orphan
+// whose FIN the peer acknowledges, with a RST in reply to that ACK,
+// TCPAbortOnData (tcp_rcv_state_process). xdptcp/linger2-close,
+// linger2-close-linger, linger2-fin-ack.
+func TestLinger2Negative(t *testing.T) {
+	for _, c := range []struct {
+		name         string
+		closeWrite   bool
+		linger       int
+		rst          check
+		onLinger, on uint64
+	}{
+		{"close-in-fin-wait-2", true, -1, flags(RST | ACK), 1, 0},
+		{"lingering-close", false, 2, flags(RST | ACK), 1, 0},
+		{"fin-acknowledged", false, -1, flags(RST), 0, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := establishedConn(t)
+			h.c.SetLinger2(-1)
+			h.c.SetLinger(c.linger)
+			if c.closeWrite {
+				h.c.CloseWrite()
+				h.expect(flags(FIN|ACK), seqNum(ourISN+1))
+				h.send(ACK, peerISN+1, ourISN+2)
+				h.state(StateFinWait2)
+				h.c.Close()
+			} else {
+				h.c.Close()
+				h.expect(flags(FIN|ACK), seqNum(ourISN+1))
+				h.send(ACK, peerISN+1, ourISN+2)
+			}
+			h.expect(c.rst, seqNum(ourISN+2))
+			h.expectNothing()
+			h.state(StateClosed)
+			h.orphanCounts(0, 0)
+			st := h.l.Stats()
+			if a, b := st.TCPAbortOnLinger.Load(), st.TCPAbortOnData.Load(); a != c.onLinger || b != c.on {
+				t.Fatalf("TCPAbortOnLinger %d TCPAbortOnData %d, want %d and %d", a, b, c.onLinger, c.on)
+			}
+			if c.linger > 0 && !h.rec.has("lingerdone") {
+				t.Fatalf("events %v: no lingerdone", h.rec.events)
+			}
+		})
+	}
+}
+
 func TestFinWait2NotOrphanStays(t *testing.T) {
 	h := establishedConn(t)
 	h.c.CloseWrite()

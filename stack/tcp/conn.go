@@ -165,6 +165,7 @@ type Conn struct {
 	compHeld uint8        // ACKs for out-of-order data held back for the compressed SACK (Linux compressed_ack), < tcp_comp_sack_nr
 	compDups uint8        // ACKs for out-of-order data sent at once for compNxt, <= 3 (Linux dup_ack_counter)
 	pingpong uint8        // replies sent within the ACK timeout of what they answer, saturating (Linux icsk_ack.pingpong): pingpong mode from tcp_pingpong_thresh (inPingpong)
+	linger2  int8         // TCP_LINGER2 seconds, <= 120 (Linux tp->linger2): 0 takes tcp_fin_timeout, -1 ends an orphan as it reaches FIN-WAIT-2 (orphanFinWait2; here: fills padding)
 	created  clock.Time   // when the connection was created
 	closeErr error        // why the connection failed, for OnClose
 	tw       *timeWait    // the TIME-WAIT entry that replaced this connection, if any
@@ -393,16 +394,42 @@ func (c *Conn) closeWrite() {
 	c.rearm()
 }
 
-// afterOrphanClose arms the FIN-WAIT-2 timeout for a connection closed
-// while already in FIN-WAIT-2 after CloseWrite.
+// afterOrphanClose handles a connection closed while already in
+// FIN-WAIT-2 after CloseWrite (orphanFinWait2, as Linux's tcp_close).
 func (c *Conn) afterOrphanClose() {
 	if c.state == StateFinWait2 && c.flags&fOrphan != 0 {
-		c.fw2At = c.layer.now.Add(c.finTime())
+		c.orphanFinWait2(c.layer.now, nil)
 		c.rearm()
 	}
 }
 
-// finTime is how long an orphan stays in FIN-WAIT-2: tcp_fin_timeout,
+// orphanFinWait2 is an orphan that reached FIN-WAIT-2: it waits there for
+// finTime, or with TCP_LINGER2 < 0 ends at once. With ack nil it is
+// Linux's tcp_close (the application closed a connection in FIN-WAIT-2,
+// or a lingering close saw its FIN acknowledged): a RST from our side
+// (tcp_send_active_reset), counted in TCPAbortOnLinger. With ack the
+// segment that acknowledged an orphan's FIN, it is Linux's
+// tcp_rcv_state_process in FIN-WAIT-1: tcp_done, counted in
+// TCPAbortOnData, and the segment answered with a RST (measured on Linux
+// 6.18: conformance/scripts/linger2-*.pkt).
+func (c *Conn) orphanFinWait2(now clock.Time, ack *Segment) {
+	if c.linger2 >= 0 {
+		c.fw2At = now.Add(c.finTime())
+		return
+	}
+	l := c.layer
+	if ack != nil {
+		l.stats.TCPAbortOnData.Add(1)
+		l.sendRstFor(ack, c.txHash())
+	} else {
+		l.stats.TCPAbortOnLinger.Add(1)
+		c.sendReset(now)
+	}
+	c.destroy(nil)
+}
+
+// finTime is how long an orphan stays in FIN-WAIT-2: TCP_LINGER2 if set,
+// else tcp_fin_timeout,
 // but at least 3.5 times the current RTO, backoff included (Linux
 // tcp_fin_time: (rto << 2) - (rto >> 1)), so that a slow path's FIN comes
 // in time. Measured on Linux 6.18 (xdptcp/fin-timeout-rto,
@@ -411,7 +438,34 @@ func (c *Conn) afterOrphanClose() {
 // with a RST.
 func (c *Conn) finTime() time.Duration {
 	rto := c.currentRTO()
-	return max(c.layer.cfg.FinTimeout, 4*rto-rto/2)
+	fin := c.layer.cfg.FinTimeout
+	if c.linger2 > 0 {
+		fin = time.Duration(c.linger2) * time.Second
+	}
+	return max(fin, 4*rto-rto/2)
+}
+
+// tcpFinTimeoutMax is Linux's TCP_FIN_TIMEOUT_MAX in seconds: the most
+// TCP_LINGER2 takes.
+const tcpFinTimeoutMax = 120
+
+// SetLinger2 sets TCP_LINGER2 as Linux's setsockopt does: sec > 0 is an
+// orphan's FIN-WAIT-2 time in place of tcp_fin_timeout (at most 120 s,
+// larger values are cut to it; still at least 3.5 RTOs), 0 restores
+// tcp_fin_timeout, sec < 0 ends an orphan when it reaches FIN-WAIT-2,
+// with a RST (orphanFinWait2).
+func (c *Conn) SetLinger2(sec int) { c.linger2 = int8(max(-1, min(sec, tcpFinTimeoutMax))) }
+
+// Linger2 is getsockopt TCP_LINGER2: -1 if set below zero, else the
+// FIN-WAIT-2 time in seconds, tcp_fin_timeout's if none was set.
+func (c *Conn) Linger2() int {
+	switch {
+	case c.linger2 < 0:
+		return -1
+	case c.linger2 == 0:
+		return int(c.layer.cfg.FinTimeout / time.Second)
+	}
+	return int(c.linger2)
 }
 
 // Abort resets the connection at once (RST to the peer) and delivers

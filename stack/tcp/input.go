@@ -609,11 +609,16 @@ func (c *Conn) onNewAck(now clock.Time, seg *Segment, ack seqnum.Value, as *ackS
 	if c.flags&fFinQueued != 0 && c.finSeq.LessThan(ack) {
 		switch c.state {
 		case StateFinWait1:
+			lingering := c.flags&fLingering != 0
 			c.setState(StateFinWait2)
 			c.rtoAt = never
 			c.kaAt = never
 			if c.flags&fOrphan != 0 {
-				c.fw2At = now.Add(c.finTime())
+				reply := seg
+				if lingering {
+					reply = nil // Linux: the lingering close() goes on in FIN-WAIT-2 (tcp_close)
+				}
+				c.orphanFinWait2(now, reply)
 			}
 		case StateClosing:
 			c.enterTimeWait(now)

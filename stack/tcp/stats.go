@@ -39,6 +39,7 @@ type Stats struct {
 	TCPAbortOnClose        atomic.Uint64 // RST sent: closed with unread data (RFC 2525 §2.17)
 	TCPAbortOnTimeout      atomic.Uint64 // dropped: retransmissions or keepalives exhausted
 	TCPAbortOnMemory       atomic.Uint64 // an orphan reset or dropped: too many orphans (tcp_max_orphans) or tcp_mem[2] passed (Linux tcp_out_of_resources, tcp_close)
+	TCPAbortOnLinger       atomic.Uint64 // an orphan with TCP_LINGER2 < 0 reset in FIN-WAIT-2 by its close (Linux tcp_close)
 	TCPTimeouts            atomic.Uint64 // retransmission timer expirations
 	TCPSackRecoveryFail    atomic.Uint64 // first timeouts in a row during a fast recovery with SACK
 	TCPRenoRecoveryFail    atomic.Uint64 // the same without SACK
@@ -157,6 +158,7 @@ var statDescs = []StatDesc{
 	extStat("TCPAbortOnClose", func(s *Stats) *atomic.Uint64 { return &s.TCPAbortOnClose }),
 	extStat("TCPAbortOnTimeout", func(s *Stats) *atomic.Uint64 { return &s.TCPAbortOnTimeout }),
 	extStat("TCPAbortOnMemory", func(s *Stats) *atomic.Uint64 { return &s.TCPAbortOnMemory }),
+	extStat("TCPAbortOnLinger", func(s *Stats) *atomic.Uint64 { return &s.TCPAbortOnLinger }),
 	extStat("TCPTimeouts", func(s *Stats) *atomic.Uint64 { return &s.TCPTimeouts }),
 	extStat("TCPSackRecoveryFail", func(s *Stats) *atomic.Uint64 { return &s.TCPSackRecoveryFail }),
 	extStat("TCPRenoRecoveryFail", func(s *Stats) *atomic.Uint64 { return &s.TCPRenoRecoveryFail }),
