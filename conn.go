@@ -740,6 +740,17 @@ func (c *Conn) SetLinger2(sec int) error {
 	return c.onLoopSet("set", func(tc *tcp.Conn) { tc.SetLinger2(sec) })
 }
 
+// SetQuickAck is TCP_QUICKACK (tcp.Conn.SetQuickAck): false delays ACKs
+// until data or the delayed-ACK timer carries them (pingpong mode); true
+// leaves that mode and sends an ACK owed for data already read.
+func (c *Conn) SetQuickAck(quick bool) error {
+	val := 0
+	if quick {
+		val = 1
+	}
+	return c.onLoopSet("set", func(tc *tcp.Conn) { tc.SetQuickAck(val) })
+}
+
 // LocalAddr returns the local address, a *net.TCPAddr.
 func (c *Conn) LocalAddr() net.Addr { return c.laddr }
 

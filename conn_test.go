@@ -304,6 +304,26 @@ func TestLinger2Negative(t *testing.T) {
 	}
 }
 
+// TestSetQuickAck: SetQuickAck reaches the connection's pingpong mode
+// (tcp.Conn.QuickAck, getsockopt TCP_QUICKACK).
+func TestSetQuickAck(t *testing.T) {
+	a, b := memPair(t, memlink.Faults{}, nil)
+	c, s := connPair(t, a, listenB(t, b, "80"))
+	defer s.Close()
+	for _, quick := range []bool{false, true} {
+		if err := c.SetQuickAck(quick); err != nil {
+			t.Fatal(err)
+		}
+		ch := make(chan bool, 1)
+		if err := c.s.post(c.loop, func() { ch <- c.tc.QuickAck() }); err != nil {
+			t.Fatal(err)
+		}
+		if got := <-ch; got != quick {
+			t.Fatalf("SetQuickAck(%v): QuickAck %v", quick, got)
+		}
+	}
+}
+
 // TestCloseWithUnreadDataResets follows Linux (RFC 2525 §2.17): closing
 // with unread data sends a RST, not a FIN.
 func TestCloseWithUnreadDataResets(t *testing.T) {

@@ -177,6 +177,12 @@ func (h *Host) Getsockopt(fd, level, name int, b []byte) (int, Errno) {
 			return putInt(b, v), 0
 		case unix.TCP_USER_TIMEOUT:
 			return putInt(b, o.userTimeout), 0
+		case unix.TCP_QUICKACK:
+			v := 1
+			if s.cs != nil {
+				h.do(func() { v = b2i(s.cs.c.QuickAck()) })
+			}
+			return putInt(b, v), 0
 		case unix.TCP_LINGER2:
 			v := o.linger2
 			if v == 0 {
@@ -385,6 +391,15 @@ func (h *Host) Setsockopt(fd, level, name int, v []byte) Errno {
 			o.thinLTO = n == 1
 			if s.cs != nil {
 				h.do(func() { s.cs.c.SetThinLinearTimeouts(o.thinLTO) })
+			}
+			return 0
+		case unix.TCP_QUICKACK:
+			// An action on the connection's ACK state, not an option
+			// kept: a listener's children start afresh (Linux
+			// inet_csk_clone_lock clears icsk_ack); before connect it
+			// is not applied (README "Conformance").
+			if s.cs != nil {
+				h.do(func() { s.cs.c.SetQuickAck(n) })
 			}
 			return 0
 		case unix.TCP_LINGER2:

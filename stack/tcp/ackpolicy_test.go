@@ -305,3 +305,42 @@ func TestOutOfOrderAckSpendsQuickAck(t *testing.T) {
 		})
 	}
 }
+
+// TCP_QUICKACK (xdptcp/sockopt-quickack): 0 enters pingpong mode, where
+// a small segment's ACK waits; 1 leaves it and sends the ACK owed for
+// data the application took; 2 does the same and enters pingpong mode
+// again; with the data unread the ACK waits for the read.
+func TestSetQuickAck(t *testing.T) {
+	h := establishedConn(t)
+	quick := func(want bool) {
+		t.Helper()
+		if got := h.c.QuickAck(); got != want {
+			t.Fatalf("QuickAck %v, want %v", got, want)
+		}
+	}
+	quick(true)
+	seq := peerISN + 1
+	for _, val := range []int{1, 2} {
+		h.c.SetQuickAck(0)
+		quick(false)
+		h.send(ACK|PSH, seq, ourISN+1, withData(make([]byte, 10)))
+		seq += 10
+		h.expectNothing()
+		h.c.SetQuickAck(val)
+		h.expect(flags(ACK), ackNum(seq))
+		h.expectNothing()
+		quick(val == 1)
+	}
+
+	h.rec.hold = true
+	h.send(ACK|PSH, seq, ourISN+1, withData(make([]byte, 10)))
+	seq += 10
+	h.expectNothing()
+	h.c.SetQuickAck(1)
+	h.expectNothing()
+	h.rec.hold = false
+	h.c.PauseRead()
+	h.c.ResumeRead()
+	h.expect(flags(ACK), ackNum(seq))
+	h.expectNothing()
+}
