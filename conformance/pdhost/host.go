@@ -219,6 +219,7 @@ type sockOpts struct {
 	keepCnt     int // 0: tcp_keepalive_probes
 	lingerOn    bool
 	lingerSecs  int
+	synCnt      int // TCP_SYNCNT, 1..127; 0: tcp_syn_retries
 	linger2     int // TCP_LINGER2 as Linux keeps it: -1, or seconds <= 120; 0: tcp_fin_timeout
 	maxSeg      int
 	inq         bool // TCP_INQ: recvmsg adds a TCP_CM_INQ control message
@@ -433,7 +434,7 @@ func (h *Host) Listen(fd, backlog int) Errno {
 		if backlog <= 0 {
 			backlog = 1 // xdptcp's backlog 0 means somaxconn; Linux's 0 holds one
 		}
-		s.ln, err = h.eng.TCP().Listen(s.laddr, s.lport, tcp.ListenOptions{Backlog: backlog, Notify: h.bump, Cookies: h.jar, MSS: s.opts.maxSeg, RcvBuf: s.opts.rcvBufOpt(), CongestionControl: s.opts.cc})
+		s.ln, err = h.eng.TCP().Listen(s.laddr, s.lport, tcp.ListenOptions{Backlog: backlog, Notify: h.bump, Cookies: h.jar, MSS: s.opts.maxSeg, RcvBuf: s.opts.rcvBufOpt(), CongestionControl: s.opts.cc, SynCount: s.opts.synCnt})
 	})
 	return errnoOf(err)
 }
@@ -498,6 +499,7 @@ func (h *Host) applyOpts(s *sock) {
 		c.SetRecvBuffer(s.opts.rcvBuf)
 	}
 	c.SetLinger2(s.opts.linger2)
+	c.SetSynCount(s.opts.synCnt) // before connect: right after the SYN, before its first timeout
 	if s.opts.lingerOn {
 		c.SetLinger(s.opts.lingerSecs)
 	} else {

@@ -177,6 +177,17 @@ func (h *Host) Getsockopt(fd, level, name int, b []byte) (int, Errno) {
 			return putInt(b, v), 0
 		case unix.TCP_USER_TIMEOUT:
 			return putInt(b, o.userTimeout), 0
+		case unix.TCP_SYNCNT:
+			v := o.synCnt
+			h.do(func() {
+				switch {
+				case s.cs != nil:
+					v = s.cs.c.SynCount()
+				case v == 0:
+					v = h.eng.TCP().Config().SynRetries
+				}
+			})
+			return putInt(b, v), 0
 		case unix.TCP_QUICKACK:
 			v := 1
 			if s.cs != nil {
@@ -392,6 +403,16 @@ func (h *Host) Setsockopt(fd, level, name int, v []byte) Errno {
 			if s.cs != nil {
 				h.do(func() { s.cs.c.SetThinLinearTimeouts(o.thinLTO) })
 			}
+			return 0
+		case unix.TCP_SYNCNT:
+			if n < 1 || n > tcp.MaxTCPSynCnt {
+				return syscall.EINVAL // Linux do_tcp_setsockopt
+			}
+			o.synCnt = n
+			if s.ln != nil {
+				h.do(func() { s.ln.SetSynCount(n) }) // its SYN-ACKs
+			}
+			apply()
 			return 0
 		case unix.TCP_QUICKACK:
 			// An action on the connection's ACK state, not an option

@@ -33,21 +33,30 @@ func TestDialHandshake(t *testing.T) {
 // Measured on Linux 6.18: conformance/scripts/syn-retries-default.pkt
 // (the defaults, 6 retries and 4 linear timeouts), syn-linear-timeouts.pkt
 // (2 retries: the give-up time, 7 s, comes before the linear SYNs run
-// out) and syn-retries.pkt (no linear timeouts).
+// out) and syn-retries.pkt (no linear timeouts); TCP_SYNCNT in place of
+// tcp_syn_retries: syncnt.pkt.
 func TestDialSynSchedule(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
 		retries, lin int
 		syns         []time.Duration // seconds
 		giveUp       time.Duration   // seconds
+		synCnt       int             // SetSynCount, if > 0
 	}{
-		{"defaults", 6, 4, []time.Duration{1, 2, 3, 4, 5, 7, 11, 19, 35, 67}, 131},
-		{"2 retries", 2, 4, []time.Duration{1, 2, 3, 4, 5}, 7},
-		{"5 retries, no linear timeouts", 5, 0, []time.Duration{1, 3, 7, 15, 31}, 63},
-		{"6 retries, no linear timeouts", 6, 0, []time.Duration{1, 3, 7, 15, 31, 63}, 127},
+		{"defaults", 6, 4, []time.Duration{1, 2, 3, 4, 5, 7, 11, 19, 35, 67}, 131, 0},
+		{"2 retries", 2, 4, []time.Duration{1, 2, 3, 4, 5}, 7, 0},
+		{"5 retries, no linear timeouts", 5, 0, []time.Duration{1, 3, 7, 15, 31}, 63, 0},
+		{"6 retries, no linear timeouts", 6, 0, []time.Duration{1, 3, 7, 15, 31, 63}, 127, 0},
+		{"TCP_SYNCNT 3, no linear timeouts", 6, 0, []time.Duration{1, 3, 7}, 15, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := dialConn(t, func(c *Config) { c.SynRetries, c.SynLinearTimeouts = tc.retries, tc.lin })
+			if tc.synCnt > 0 {
+				h.c.SetSynCount(tc.synCnt)
+				if n := h.c.SynCount(); n != tc.synCnt {
+					t.Fatalf("SynCount %d", n)
+				}
+			}
 			h.advance(200 * time.Second)
 			for _, s := range tc.syns {
 				h.expect(flags(SYN), seqNum(ourISN), at(s*time.Second))

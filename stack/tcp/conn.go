@@ -165,6 +165,7 @@ type Conn struct {
 	compHeld uint8        // ACKs for out-of-order data held back for the compressed SACK (Linux compressed_ack), < tcp_comp_sack_nr
 	compDups uint8        // ACKs for out-of-order data sent at once for compNxt, <= 3 (Linux dup_ack_counter)
 	pingpong uint8        // replies sent within the ACK timeout of what they answer, saturating (Linux icsk_ack.pingpong): pingpong mode from tcp_pingpong_thresh (inPingpong)
+	synCnt   uint8        // TCP_SYNCNT (Linux icsk_syn_retries): SYN, or a listener's child's SYN-ACK, retransmissions, 1..127; 0: tcp_syn_retries, tcp_synack_retries (here: fills padding)
 	linger2  int8         // TCP_LINGER2 seconds, <= 120 (Linux tp->linger2): 0 takes tcp_fin_timeout, -1 ends an orphan as it reaches FIN-WAIT-2 (orphanFinWait2; here: fills padding)
 	created  clock.Time   // when the connection was created
 	closeErr error        // why the connection failed, for OnClose
@@ -443,6 +444,21 @@ func (c *Conn) finTime() time.Duration {
 		fin = time.Duration(c.linger2) * time.Second
 	}
 	return max(fin, 4*rto-rto/2)
+}
+
+// SetSynCount sets TCP_SYNCNT: n SYN retransmissions (1..127,
+// MAX_TCP_SYNCNT; larger is cut to it) for an active open in place of
+// tcp_syn_retries, set before the SYN's first timeout; n <= 0 restores
+// tcp_syn_retries. A listener's connections take theirs from
+// ListenOptions.SynCount, where it bounds the SYN-ACK retransmissions.
+func (c *Conn) SetSynCount(n int) { c.synCnt = uint8(max(0, min(n, MaxTCPSynCnt))) }
+
+// SynCount is getsockopt TCP_SYNCNT: the count set, else tcp_syn_retries.
+func (c *Conn) SynCount() int {
+	if c.synCnt > 0 {
+		return int(c.synCnt)
+	}
+	return c.layer.cfg.SynRetries
 }
 
 // tcpFinTimeoutMax is Linux's TCP_FIN_TIMEOUT_MAX in seconds: the most

@@ -128,9 +128,7 @@ func (ln *Listener) cookieAck(now clock.Time, seg *Segment) bool {
 		return true
 	}
 	c := l.newConn(now, seg.Key)
-	c.rcvMSS = int32(l.userMSS(seg.Key, ln.opts.MSS))
-	ln.inheritCC(c)
-	c.initRecvBuffer(ln.opts.RcvBuf)
+	ln.inherit(c)
 	isn := seg.Ack - 1
 	c.iss, c.sndUna, c.sndNxt, c.sndNxt = isn, isn, isn+1, isn+1
 	c.sndBufSeq = isn + 1

@@ -81,14 +81,28 @@ func TestSynReceivedSynAckRetransmitAndGiveUp(t *testing.T) {
 	}
 }
 
+// tcp_synack_retries, or TCP_SYNCNT on the listener in its place
+// (xdptcp/synack-retries, syncnt-listen): with 2 the SYN-ACK is resent at
+// 1 and 3 s and the half-open connection freed at 7 s.
 func TestSynReceivedSynackRetriesSetting(t *testing.T) {
-	h := synReceivedConn(t, func(c *Config) { c.SynackRetries = 2 })
-	h.advance(7 * time.Second)
-	h.expect(flags(SYN|ACK), at(time.Second))
-	h.expect(flags(SYN|ACK), at(3*time.Second))
-	h.expectNothing()
-	if h.l.Conns() != 0 {
-		t.Fatal("not freed at 7 s")
+	for _, listenerSynCnt := range []bool{false, true} {
+		var h *harness
+		if listenerSynCnt {
+			h = newHarness(t)
+			h.listen()
+			h.ln.SetSynCount(2)
+			h.send(SYN, peerISN, 0, withMSS(1460))
+			h.expect(flags(SYN | ACK))
+		} else {
+			h = synReceivedConn(t, func(c *Config) { c.SynackRetries = 2 })
+		}
+		h.advance(7 * time.Second)
+		h.expect(flags(SYN|ACK), at(time.Second))
+		h.expect(flags(SYN|ACK), at(3*time.Second))
+		h.expectNothing()
+		if h.l.Conns() != 0 {
+			t.Fatalf("listener TCP_SYNCNT %v: not freed at 7 s", listenerSynCnt)
+		}
 	}
 }
 

@@ -175,9 +175,7 @@ func (ln *Listener) input(now clock.Time, seg *Segment, isn seqnum.Value, haveIS
 		return
 	}
 	c := l.newConn(now, seg.Key)
-	c.rcvMSS = int32(l.userMSS(seg.Key, ln.opts.MSS))
-	ln.inheritCC(c)
-	c.initRecvBuffer(ln.opts.RcvBuf)
+	ln.inherit(c)
 	if !haveISN {
 		isn = l.isn(now, seg.Key)
 	}
@@ -244,6 +242,10 @@ func (ln *Listener) complete(now clock.Time, c *Conn, seg *Segment) bool {
 // connections it creates from now on.
 func (ln *Listener) SetMSS(mss int) { ln.opts.MSS = max(mss, 0) }
 
+// SetSynCount sets TCP_SYNCNT on the listener (ListenOptions.SynCount)
+// for the connections it creates from now on.
+func (ln *Listener) SetSynCount(n int) { ln.opts.SynCount = n }
+
 // SetCongestionControl sets TCP_CONGESTION on the listener
 // (ListenOptions.CongestionControl) for the connections it creates from
 // now on; a name that is not one of tcp_congestion_control's values is
@@ -280,13 +282,21 @@ type ListenOptions struct {
 	// listener's connections instead of tcp_congestion_control (Linux:
 	// TCP_CONGESTION on a listening socket is inherited by its children).
 	CongestionControl string
+	// SynCount is TCP_SYNCNT set on the listening socket: its SYN-ACK
+	// retransmissions in place of tcp_synack_retries (Linux
+	// reqsk_timer_handler takes icsk_syn_retries first), 1..127; 0: none.
+	SynCount int
 }
 
-// inheritCC gives a new connection of the listener its congestion
-// control, if the listener has one.
-func (ln *Listener) inheritCC(c *Conn) {
+// inherit gives a new connection of the listener what Linux's child
+// socket takes from its listener: the user MSS, the receive buffer, the
+// congestion control if the listener has one, and TCP_SYNCNT.
+func (ln *Listener) inherit(c *Conn) {
+	c.rcvMSS = int32(c.layer.userMSS(c.key, ln.opts.MSS))
 	if cc := ln.opts.CongestionControl; cc != "" && canonicalCC(cc) != c.cc.name() {
 		c.cc = nil
 		c.startCC(canonicalCC(cc), initialWindowSegments*c.mss, c.mss)
 	}
+	c.initRecvBuffer(ln.opts.RcvBuf)
+	c.SetSynCount(ln.opts.SynCount)
 }

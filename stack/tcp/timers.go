@@ -150,7 +150,7 @@ func (c *Conn) onSynTimer(now clock.Time) {
 		// 35, 67 s and failure at 131 s, the first timer past 127 s;
 		// with linear timeouts 0, SYNs at 0, 1, 3, 7, 15, 31, 63 s and
 		// failure at 127 s (measured on Linux 6.18).
-		if c.nRtx > 0 && now.Sub(c.rtxStamp) >= modelTimeout(cfg.SynRetries, initialRTO, c.rtoMax()) {
+		if c.nRtx > 0 && now.Sub(c.rtxStamp) >= modelTimeout(c.SynCount(), initialRTO, c.rtoMax()) {
 			l.stats.TCPAbortOnTimeout.Add(1)
 			c.destroy(c.timeoutErr())
 			return
@@ -175,7 +175,11 @@ func (c *Conn) onSynTimer(now clock.Time) {
 		// Linux reqsk_timer_handler: SYN-ACK retransmissions at 1, 3, 7,
 		// 15, 31 s (timeout TCP_TIMEOUT_INIT << num_timeout), and the
 		// half-open entry is freed at the next expiry (63 s by default).
-		if int(c.synRtx) >= cfg.SynackRetries {
+		limit := cfg.SynackRetries
+		if c.synCnt > 0 {
+			limit = int(c.synCnt) // TCP_SYNCNT on the listener (Linux reqsk_timer_handler)
+		}
+		if int(c.synRtx) >= limit {
 			c.destroy(c.timeoutErr())
 			return
 		}
