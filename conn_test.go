@@ -260,6 +260,17 @@ func TestLingerCloseWaitsForAck(t *testing.T) {
 	}
 }
 
+// waitFor polls cond every millisecond until it holds, failing the test
+// after 5 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 5 s", what)
+		}
+	}
+}
+
 // tcpState is c's TCP state, read on its loop.
 func tcpState(t *testing.T, c *Conn) tcp.State {
 	t.Helper()
@@ -285,13 +296,7 @@ func TestLinger2Negative(t *testing.T) {
 		if _, err := io.ReadAll(s); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for tcpState(t, c) != tcp.StateFinWait2 {
-			if time.Now().After(deadline) {
-				t.Fatalf("linger2 %d: still %v, want FIN-WAIT-2", l2, tcpState(t, c))
-			}
-			time.Sleep(time.Millisecond)
-		}
+		waitFor(t, "FIN-WAIT-2", func() bool { return tcpState(t, c) == tcp.StateFinWait2 })
 		c.Close()
 		want := tcp.StateFinWait2
 		if l2 < 0 {
@@ -335,19 +340,11 @@ func TestCloseWithUnreadDataResets(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Wait until the bytes reached s's read buffer.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	waitFor(t, "the data", func() bool {
 		s.mu.Lock()
-		n := len(s.rbuf) - s.roff
-		s.mu.Unlock()
-		if n == 6 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("data never arrived")
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer s.mu.Unlock()
+		return len(s.rbuf)-s.roff == 6
+	})
 	s.Close()
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {

@@ -424,7 +424,7 @@ func (h *Host) Setsockopt(fd, level, name int, v []byte) Errno {
 			}
 			return 0
 		case unix.TCP_LINGER2:
-			o.linger2 = max(-1, min(n, 120)) // Linux: below 0 is -1, above TCP_FIN_TIMEOUT_MAX is it
+			o.linger2 = max(-1, min(n, tcp.TCPFinTimeoutMax)) // Linux: below 0 is -1, above TCP_FIN_TIMEOUT_MAX is it
 			apply()
 			return 0
 		case unix.TCP_USER_TIMEOUT:

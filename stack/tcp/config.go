@@ -58,6 +58,9 @@ const (
 	MaxTCPKeepIntvl = 32767
 	// MaxTCPKeepCnt is MAX_TCP_KEEPCNT: keepalive probes 1..127.
 	MaxTCPKeepCnt = 127
+	// TCPFinTimeoutMax is TCP_FIN_TIMEOUT_MAX in seconds: the most
+	// TCP_LINGER2 takes.
+	TCPFinTimeoutMax = 120
 	// TCPMinSndMSS is TCP_MIN_SND_MSS (48), the floor of tcp_min_snd_mss
 	// (Linux commit 5f3e2bf008c2, the SACK-panic fix).
 	TCPMinSndMSS = 48

@@ -461,16 +461,12 @@ func (c *Conn) SynCount() int {
 	return c.layer.cfg.SynRetries
 }
 
-// tcpFinTimeoutMax is Linux's TCP_FIN_TIMEOUT_MAX in seconds: the most
-// TCP_LINGER2 takes.
-const tcpFinTimeoutMax = 120
-
 // SetLinger2 sets TCP_LINGER2 as Linux's setsockopt does: sec > 0 is an
 // orphan's FIN-WAIT-2 time in place of tcp_fin_timeout (at most 120 s,
 // larger values are cut to it; still at least 3.5 RTOs), 0 restores
 // tcp_fin_timeout, sec < 0 ends an orphan when it reaches FIN-WAIT-2,
 // with a RST (orphanFinWait2).
-func (c *Conn) SetLinger2(sec int) { c.linger2 = int8(max(-1, min(sec, tcpFinTimeoutMax))) }
+func (c *Conn) SetLinger2(sec int) { c.linger2 = int8(max(-1, min(sec, TCPFinTimeoutMax))) }
 
 // Linger2 is getsockopt TCP_LINGER2: -1 if set below zero, else the
 // FIN-WAIT-2 time in seconds, tcp_fin_timeout's if none was set.
